@@ -1,0 +1,243 @@
+using System.Globalization;
+using YamlDotNet.RepresentationModel;
+
+namespace Sluice.Core.Config;
+
+/// <summary>
+/// A YAML mapping being read into an options class. Every getter records the keys it knows, type errors go to
+/// <see cref="ConfigErrors"/> with file, line and key, and <see cref="Done"/> reports any key nobody asked for.
+/// </summary>
+public sealed class ConfigMap
+{
+    private readonly YamlMappingNode _node;
+    private readonly HashSet<string> _known = new(StringComparer.Ordinal);
+
+    public ConfigMap(string file, YamlMappingNode node, ConfigErrors errors, string path = "")
+    {
+        File = file;
+        _node = node;
+        Errors = errors;
+        KeyPath = path;
+    }
+
+    public string File { get; }
+
+    public ConfigErrors Errors { get; }
+
+    public string KeyPath { get; }
+
+    public int Line => (int)_node.Start.Line;
+
+    public IEnumerable<string> Keys => _node.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value ?? "");
+
+    public static ConfigMap? Load(string file, ConfigErrors errors)
+    {
+        var display = Path.GetRelativePath(Directory.GetCurrentDirectory(), file);
+        try
+        {
+            var yaml = new YamlStream();
+            using (var reader = new StreamReader(file))
+            {
+                yaml.Load(reader);
+            }
+
+            if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode root)
+            {
+                errors.Add(display, 1, "(file)", "expected a YAML mapping at the top level");
+                return null;
+            }
+
+            return new ConfigMap(display, root, errors);
+        }
+        catch (YamlDotNet.Core.YamlException e)
+        {
+            errors.Add(display, (int)e.Start.Line, "(file)", $"not valid YAML: {e.InnerException?.Message ?? e.Message}");
+            return null;
+        }
+    }
+
+    public bool Has(string key) => Find(key) is not null;
+
+    public string? String(string key, string? fallback = null, bool required = false)
+    {
+        var node = Find(key);
+        if (node is null)
+        {
+            if (required) { Missing(key); }
+            return fallback;
+        }
+
+        if (node is not YamlScalarNode scalar)
+        {
+            Error(node, key, "expected a text value");
+            return fallback;
+        }
+
+        return scalar.Value;
+    }
+
+    public string RequiredString(string key) => String(key, null, required: true) ?? "";
+
+    public int Int(string key, int fallback, int min = int.MinValue, int max = int.MaxValue)
+    {
+        var node = Find(key);
+        if (node is null) { return fallback; }
+        if (node is YamlScalarNode { Value: { } text } && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+        {
+            if (value < min || value > max) { Error(node, key, $"must be between {min} and {max}, got {value}"); return fallback; }
+            return value;
+        }
+
+        Error(node, key, $"expected a whole number, got '{Text(node)}'");
+        return fallback;
+    }
+
+    public double Double(string key, double fallback, double min = double.MinValue, double max = double.MaxValue)
+    {
+        var node = Find(key);
+        if (node is null) { return fallback; }
+        if (node is YamlScalarNode { Value: { } text } && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+        {
+            if (value < min || value > max) { Error(node, key, $"must be between {min} and {max}, got {value}"); return fallback; }
+            return value;
+        }
+
+        Error(node, key, $"expected a number, got '{Text(node)}'");
+        return fallback;
+    }
+
+    public bool Bool(string key, bool fallback)
+    {
+        var node = Find(key);
+        if (node is null) { return fallback; }
+        if (node is YamlScalarNode { Value: { } text } && bool.TryParse(text, out var value)) { return value; }
+        Error(node, key, $"expected true or false, got '{Text(node)}'");
+        return fallback;
+    }
+
+    /// <summary>A duration written as <c>500ms</c>, <c>2s</c>, <c>5m</c>, <c>1h</c>, <c>30d</c> or ISO-8601 (<c>P30D</c>, <c>PT5M</c>).</summary>
+    public TimeSpan Duration(string key, TimeSpan fallback)
+    {
+        var node = Find(key);
+        if (node is null) { return fallback; }
+        if (node is YamlScalarNode { Value: { } text } && Durations.TryParse(text, out var value)) { return value; }
+        Error(node, key, $"expected a duration such as 500ms, 2s, 5m, 1h, 30d or P30D, got '{Text(node)}'");
+        return fallback;
+    }
+
+    public T Enum<T>(string key, T fallback) where T : struct, System.Enum
+    {
+        var node = Find(key);
+        if (node is null) { return fallback; }
+        var text = Text(node).Replace("_", "", StringComparison.Ordinal);
+        if (System.Enum.TryParse<T>(text, ignoreCase: true, out var value) && !int.TryParse(text, out _)) { return value; }
+        Error(node, key, $"expected one of {string.Join(", ", System.Enum.GetNames<T>().Select(Snake))}, got '{Text(node)}'");
+        return fallback;
+    }
+
+    public ConfigMap? Map(string key, bool required = false)
+    {
+        var node = Find(key);
+        if (node is null)
+        {
+            if (required) { Missing(key); }
+            return null;
+        }
+
+        if (node is not YamlMappingNode map)
+        {
+            Error(node, key, "expected a mapping (key: value lines)");
+            return null;
+        }
+
+        return new ConfigMap(File, map, Errors, Join(key));
+    }
+
+    /// <summary>A mapping whose keys are names chosen by the user (pipelines, jobs): each value is a mapping.</summary>
+    public IEnumerable<(string Name, ConfigMap Map)> NamedMaps(string key)
+    {
+        var map = Map(key);
+        if (map is null) { yield break; }
+        foreach (var (k, v) in map._node.Children)
+        {
+            var name = (k as YamlScalarNode)?.Value ?? "";
+            map._known.Add(name);
+            if (v is YamlMappingNode child)
+            {
+                yield return (name, new ConfigMap(File, child, Errors, map.Join(name)));
+            }
+            else
+            {
+                Error(v, $"{key}.{name}", "expected a mapping");
+            }
+        }
+    }
+
+    public IEnumerable<ConfigMap> MapList(string key)
+    {
+        var node = Find(key);
+        if (node is null) { yield break; }
+        if (node is not YamlSequenceNode seq)
+        {
+            Error(node, key, "expected a list");
+            yield break;
+        }
+
+        var i = 0;
+        foreach (var item in seq.Children)
+        {
+            if (item is YamlMappingNode m) { yield return new ConfigMap(File, m, Errors, Join($"{key}[{i}]")); }
+            else { Error(item, $"{key}[{i}]", "expected a mapping"); }
+            i++;
+        }
+    }
+
+    public IReadOnlyList<string> StringList(string key)
+    {
+        var node = Find(key);
+        if (node is null) { return []; }
+        if (node is YamlScalarNode s) { return [s.Value ?? ""]; }
+        if (node is YamlSequenceNode seq && seq.Children.All(c => c is YamlScalarNode))
+        {
+            return seq.Children.Cast<YamlScalarNode>().Select(c => c.Value ?? "").ToList();
+        }
+
+        Error(node, key, "expected a list of text values");
+        return [];
+    }
+
+    public void Error(string key, string message) => Errors.Add(File, LineOf(key), Join(key), message);
+
+    /// <summary>Reports every key that no getter asked for.</summary>
+    public void Done()
+    {
+        foreach (var (k, _) in _node.Children)
+        {
+            var name = (k as YamlScalarNode)?.Value ?? "";
+            if (!_known.Contains(name))
+            {
+                var expected = _known.Count > 0 ? $" (known keys: {string.Join(", ", _known.Order(StringComparer.Ordinal))})" : "";
+                Errors.Add(File, (int)k.Start.Line, Join(name), $"unknown key{expected}");
+            }
+        }
+    }
+
+    private YamlNode? Find(string key)
+    {
+        _known.Add(key);
+        return _node.Children.TryGetValue(new YamlScalarNode(key), out var value) ? value : null;
+    }
+
+    private int LineOf(string key) =>
+        _node.Children.Keys.FirstOrDefault(k => (k as YamlScalarNode)?.Value == key) is { } found ? (int)found.Start.Line : Line;
+
+    private void Missing(string key) => Errors.Add(File, Line, Join(key), "missing required field");
+
+    private void Error(YamlNode node, string key, string message) => Errors.Add(File, (int)node.Start.Line, Join(key), message);
+
+    private string Join(string key) => KeyPath.Length == 0 ? key : $"{KeyPath}.{key}";
+
+    private static string Text(YamlNode node) => node is YamlScalarNode s ? s.Value ?? "" : node.NodeType.ToString().ToLowerInvariant();
+
+    private static string Snake(string name) => string.Concat(name.Select((c, i) => char.IsUpper(c) && i > 0 ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+}

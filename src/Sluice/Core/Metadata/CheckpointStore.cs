@@ -1,0 +1,26 @@
+using Microsoft.Data.Sqlite;
+
+namespace Sluice.Core.Metadata;
+
+/// <summary>Source positions (file hash, offset, LSN, watermark) by key; written in the same transaction as the data they cover when possible.</summary>
+public sealed class CheckpointStore(MetadataStore store, TimeProvider time)
+{
+    public string? Get(string key)
+    {
+        using var c = store.Open();
+        return c.Scalar<string>("SELECT value FROM checkpoints WHERE key = $k", null, ("$k", key));
+    }
+
+    public void Set(string key, string value, SqliteConnection? connection = null, SqliteTransaction? tx = null)
+    {
+        const string sql = "INSERT INTO checkpoints(key, value, updated_at) VALUES ($k, $v, $t) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+        if (connection is not null)
+        {
+            connection.Execute(sql, tx, ("$k", key), ("$v", value), ("$t", time.GetUtcNow().Iso()));
+            return;
+        }
+
+        using var c = store.Open();
+        c.Execute(sql, null, ("$k", key), ("$v", value), ("$t", time.GetUtcNow().Iso()));
+    }
+}

@@ -1,0 +1,84 @@
+using Microsoft.Data.Sqlite;
+
+namespace Sluice.Core.Metadata;
+
+/// <summary>
+/// The embedded metadata store: checkpoints, the file-type catalog, the lake manifest, job runs and dead letters.
+/// SQLite in WAL mode, so many Sluice processes (a running instance, <c>query</c>, <c>job run</c>) share it safely;
+/// <c>synchronous=FULL</c> because a committed checkpoint must survive a power cut, not only a crash.
+/// </summary>
+public sealed class MetadataStore
+{
+    private static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE IF NOT EXISTS checkpoints (
+            key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS file_types (
+            name TEXT PRIMARY KEY, recipe TEXT NOT NULL, definition TEXT NOT NULL, origin TEXT NOT NULL, updated_at TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS ingested_files (
+            content_hash TEXT NOT NULL, recipe TEXT NOT NULL, file_name TEXT NOT NULL, file_type TEXT NOT NULL,
+            rows INTEGER NOT NULL, rejected_rows INTEGER NOT NULL, committed_at TEXT NOT NULL,
+            PRIMARY KEY (recipe, content_hash));
+        CREATE TABLE IF NOT EXISTS lake_files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT NOT NULL, partition_key TEXT NOT NULL,
+            partition_value TEXT NOT NULL, path TEXT NOT NULL UNIQUE, rows INTEGER NOT NULL, origin TEXT NOT NULL,
+            committed_at TEXT NOT NULL, removed_at TEXT NULL);
+        CREATE INDEX IF NOT EXISTS ix_lake_files_table ON lake_files(table_name, removed_at);
+        CREATE TABLE IF NOT EXISTS lake_tables (
+            name TEXT PRIMARY KEY, partition_key TEXT NOT NULL, partition_type TEXT NOT NULL, columns TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS lake_garbage (
+            path TEXT PRIMARY KEY, delete_after TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS job_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, as_of TEXT NOT NULL, trigger TEXT NOT NULL,
+            started_at TEXT NOT NULL, ended_at TEXT NULL, status TEXT NOT NULL, rows_in INTEGER NULL,
+            rows_out INTEGER NULL, message TEXT NULL);
+        CREATE TABLE IF NOT EXISTS dead_letters (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, position TEXT NOT NULL, reason TEXT NOT NULL,
+            payload TEXT NULL, created_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', replayed_at TEXT NULL);
+        CREATE INDEX IF NOT EXISTS ix_dead_letters_source ON dead_letters(source, status);
+        """,
+    ];
+
+    private readonly string _connectionString;
+
+    public MetadataStore(DataDirectory data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        data.EnsureCreated();
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = data.MetadataPath,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        Migrate();
+    }
+
+    public SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        using var pragma = connection.CreateCommand();
+        pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
+        pragma.ExecuteNonQuery();
+        return connection;
+    }
+
+    private void Migrate()
+    {
+        using var connection = Open();
+        using var version = connection.CreateCommand();
+        version.CommandText = "PRAGMA user_version";
+        var current = Convert.ToInt32(version.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        for (var i = current; i < Migrations.Length; i++)
+        {
+            using var tx = connection.BeginTransaction();
+            using var cmd = connection.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = Migrations[i] + $"\nPRAGMA user_version = {i + 1};";
+            cmd.ExecuteNonQuery();
+            tx.Commit();
+        }
+    }
+}

@@ -1,0 +1,74 @@
+using Sluice.Core.Config;
+
+namespace Sluice.Core.Recipes;
+
+/// <summary>What every running component can use: the data folder, the stores, the clock, logging.</summary>
+public interface IEngineServices
+{
+    DataDirectory Data { get; }
+
+    Metadata.MetadataStore Metadata { get; }
+
+    Lake.LakeStore Lake { get; }
+
+    Lake.LakeQueryEngine Query { get; }
+
+    DeadLetters.DeadLetterStore DeadLetters { get; }
+
+    TimeProvider Time { get; }
+
+    Microsoft.Extensions.Logging.ILoggerFactory Logging { get; }
+}
+
+/// <summary>A source type registered by name (<c>files</c>, ...). It validates its options at load and builds the running source.</summary>
+public interface ISourceType
+{
+    string Name { get; }
+
+    ISourceFactory Parse(ConfigMap options, RecipeContext recipe);
+}
+
+public interface ISourceFactory
+{
+    IRunnableSource Create(IEngineServices services);
+}
+
+/// <summary>A running source. <see cref="RunOnceAsync"/> processes everything available now and returns how many units it committed.</summary>
+public interface IRunnableSource
+{
+    Task<int> RunOnceAsync(CancellationToken ct);
+
+    /// <summary>Runs until cancelled; <paramref name="afterLoad"/> is called after each commit that changed data.</summary>
+    Task RunAsync(Func<CancellationToken, Task> afterLoad, CancellationToken ct);
+}
+
+/// <summary>A job type registered by name (<c>daily_summary</c>, ...).</summary>
+public interface IJobType
+{
+    string Name { get; }
+
+    IJobFactory Parse(ConfigMap options, RecipeContext recipe);
+}
+
+public interface IJobFactory
+{
+    IJob Create(IEngineServices services);
+}
+
+public interface IJob
+{
+    /// <summary>
+    /// Runs the job as of <see cref="JobRequest.AsOf"/> (or over <see cref="JobRequest.From"/>..<see cref="JobRequest.To"/> for a backfill).
+    /// Must be idempotent: running it twice with the same inputs gives the same result.
+    /// </summary>
+    Task<JobOutcome> RunAsync(JobRequest request, CancellationToken ct);
+}
+
+public sealed record JobRequest(DateTimeOffset AsOf, DateOnly? From = null, DateOnly? To = null, IProgress<JobProgress>? Progress = null, string Trigger = "manual");
+
+public sealed record JobProgress(long Done, long Total, string What);
+
+public sealed record JobOutcome(long RowsIn, long RowsOut, string Message);
+
+/// <summary>Where a recipe's options are being read from, for relative paths and error messages.</summary>
+public sealed record RecipeContext(string Name, string Folder, ConfigErrors Errors);

@@ -1,0 +1,27 @@
+namespace Sluice.Core.Recipes;
+
+/// <summary>A loaded, validated recipe: its pipelines and jobs, ready to build.</summary>
+public sealed class Recipe
+{
+    public required string Name { get; init; }
+
+    /// <summary>The recipe's folder (holds recipe.yaml, filetypes/, models/, ...).</summary>
+    public required string Folder { get; init; }
+
+    public string Description { get; init; } = "";
+
+    public required IReadOnlyList<PipelineDefinition> Pipelines { get; init; }
+
+    public required IReadOnlyList<JobDefinition> Jobs { get; init; }
+
+    public JobDefinition? Job(string name) => Jobs.FirstOrDefault(j => string.Equals(j.Name, name, StringComparison.Ordinal));
+}
+
+/// <summary>A pipeline: one source, the sink(s) it feeds, and the jobs to run after each load (<c>after_load</c>).</summary>
+public sealed record PipelineDefinition(string Name, string SourceType, ISourceFactory Source, IReadOnlyList<string> AfterLoad);
+
+/// <summary>A job: a registered type with parsed options, and its cron schedule (UTC; null = manual only).</summary>
+public sealed record JobDefinition(string Recipe, string Name, string Type, string? Schedule, IJobFactory Factory)
+{
+    public string FullName => $"{Recipe}/{Name}";
+}

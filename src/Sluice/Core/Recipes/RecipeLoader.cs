@@ -1,0 +1,126 @@
+using Cronos;
+using Sluice.Core.Config;
+
+namespace Sluice.Core.Recipes;
+
+/// <summary>
+/// Finds a recipe by folder name under the recipes folder (<c>SLUICE_RECIPES</c>, else <c>./recipes</c>) or by path,
+/// reads its <c>recipe.yaml</c> and validates everything at once: unknown keys, wrong types, missing fields, bad cron,
+/// unknown connectors, each reported as <c>file:line: key: what is wrong</c>.
+/// </summary>
+public sealed class RecipeLoader(ComponentRegistry registry)
+{
+    public const string FileName = "recipe.yaml";
+
+    public static string RecipesRoot => Environment.GetEnvironmentVariable("SLUICE_RECIPES") ?? Path.GetFullPath("recipes");
+
+    public static string ResolveFolder(string nameOrPath)
+    {
+        if (Directory.Exists(nameOrPath) && File.Exists(Path.Combine(nameOrPath, FileName)))
+        {
+            return Path.GetFullPath(nameOrPath);
+        }
+
+        var named = Path.Combine(RecipesRoot, nameOrPath);
+        if (File.Exists(Path.Combine(named, FileName)))
+        {
+            return named;
+        }
+
+        var known = Directory.Exists(RecipesRoot)
+            ? string.Join(", ", Directory.EnumerateDirectories(RecipesRoot).Where(d => File.Exists(Path.Combine(d, FileName))).Select(Path.GetFileName).Order(StringComparer.Ordinal))
+            : "none";
+        throw new SluiceException($"recipe '{nameOrPath}' not found: no {FileName} in '{named}' or '{Path.GetFullPath(nameOrPath)}' (recipes in {RecipesRoot}: {known}).");
+    }
+
+    /// <summary>Loads and validates; throws <see cref="ConfigException"/> listing every problem.</summary>
+    public Recipe Load(string nameOrPath)
+    {
+        var (recipe, errors) = TryLoad(nameOrPath);
+        errors.ThrowIfAny();
+        return recipe!;
+    }
+
+    public (Recipe? Recipe, ConfigErrors Errors) TryLoad(string nameOrPath)
+    {
+        var folder = ResolveFolder(nameOrPath);
+        var errors = new ConfigErrors();
+        var map = ConfigMap.Load(Path.Combine(folder, FileName), errors);
+        if (map is null)
+        {
+            return (null, errors);
+        }
+
+        var name = map.String("name") ?? Path.GetFileName(folder);
+        var description = map.String("description") ?? "";
+        var context = new RecipeContext(name, folder, errors);
+
+        var jobs = new List<JobDefinition>();
+        foreach (var (jobName, job) in map.NamedMaps("jobs"))
+        {
+            var type = job.RequiredString("type");
+            var schedule = job.String("schedule");
+            if (schedule is not null && !IsValidCron(schedule))
+            {
+                job.Error("schedule", $"not a valid cron expression '{schedule}' (five fields, UTC: minute hour day-of-month month day-of-week)");
+            }
+
+            var jobType = registry.Job(type);
+            if (jobType is null)
+            {
+                if (type.Length > 0) { job.Error("type", $"unknown job type '{type}' (known: {string.Join(", ", registry.JobNames.Order(StringComparer.Ordinal))})"); }
+                continue;
+            }
+
+            var factory = jobType.Parse(job, context);
+            job.Done();
+            jobs.Add(new JobDefinition(name, jobName, type, schedule, factory));
+        }
+
+        var pipelines = new List<PipelineDefinition>();
+        foreach (var (pipelineName, pipeline) in map.NamedMaps("pipelines"))
+        {
+            var source = pipeline.Map("source", required: true);
+            var afterLoad = pipeline.StringList("after_load");
+            foreach (var j in afterLoad.Where(j => jobs.All(d => d.Name != j)))
+            {
+                pipeline.Error("after_load", $"no job named '{j}' in this recipe");
+            }
+
+            pipeline.Done();
+            if (source is null)
+            {
+                continue;
+            }
+
+            var type = source.RequiredString("type");
+            var sourceType = registry.Source(type);
+            if (sourceType is null)
+            {
+                if (type.Length > 0) { source.Error("type", $"unknown connector '{type}' (known: {string.Join(", ", registry.SourceNames.Order(StringComparer.Ordinal))})"); }
+                continue;
+            }
+
+            var factory = sourceType.Parse(source, context);
+            source.Done();
+            pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad));
+        }
+
+        map.Done();
+        var recipe = new Recipe { Name = name, Folder = folder, Description = description, Pipelines = pipelines, Jobs = jobs };
+        return (recipe, errors);
+    }
+
+    public static bool IsValidCron(string expression)
+    {
+        try
+        {
+            CronExpression.Parse(expression, CronFormat.Standard);
+            return true;
+        }
+        catch (CronFormatException)
+        {
+            return false;
+        }
+    }
+}

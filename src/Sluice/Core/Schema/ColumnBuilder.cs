@@ -1,0 +1,96 @@
+namespace Sluice.Core.Schema;
+
+/// <summary>
+/// Builds one typed column of a batch without boxing. Values are written into the current (uncommitted) row;
+/// <see cref="ColumnBatchBuilder.CommitRow"/> keeps them, <see cref="ColumnBatchBuilder.AbortRow"/> forgets them,
+/// so an invalid record never half-lands.
+/// </summary>
+public abstract class ColumnBuilder
+{
+    public abstract bool IsSet { get; }
+
+    internal abstract void Commit(int row);
+
+    internal abstract void Reset();
+
+    internal abstract Array ToArray(int count);
+
+    internal abstract void Grow(int capacity);
+
+    public static ColumnBuilder For(FieldType type, int capacity) => type switch
+    {
+        FieldType.String => new TypedColumnBuilder<string>(capacity),
+        FieldType.Integer => new ValueColumnBuilder<long>(capacity),
+        FieldType.Double => new ValueColumnBuilder<double>(capacity),
+        FieldType.Boolean => new ValueColumnBuilder<bool>(capacity),
+        FieldType.Timestamp => new ValueColumnBuilder<DateTime>(capacity),
+        FieldType.Date => new ValueColumnBuilder<DateOnly>(capacity),
+        _ => throw new ArgumentOutOfRangeException(nameof(type)),
+    };
+}
+
+/// <summary>A reference-typed column (strings); null is a missing value.</summary>
+public sealed class TypedColumnBuilder<T>(int capacity) : ColumnBuilder
+    where T : class
+{
+    private T?[] _values = new T?[capacity];
+    private T? _pending;
+    private bool _set;
+
+    public override bool IsSet => _set;
+
+    public T? Pending => _pending;
+
+    public void Set(T? value)
+    {
+        _pending = value;
+        _set = value is not null;
+    }
+
+    internal override void Commit(int row)
+    {
+        _values[row] = _pending;
+        Reset();
+    }
+
+    internal override void Reset()
+    {
+        _pending = null;
+        _set = false;
+    }
+
+    internal override void Grow(int capacity) => Array.Resize(ref _values, capacity);
+
+    internal override Array ToArray(int count) => _values.AsSpan(0, count).ToArray();
+}
+
+/// <summary>A value-typed column, produced as <c>T?[]</c>.</summary>
+public sealed class ValueColumnBuilder<T>(int capacity) : ColumnBuilder
+    where T : struct
+{
+    private T?[] _values = new T?[capacity];
+    private T _pending;
+    private bool _set;
+
+    public override bool IsSet => _set;
+
+    public T Pending => _pending;
+
+    public void Set(T value)
+    {
+        _pending = value;
+        _set = true;
+    }
+
+    internal override void Commit(int row)
+    {
+        _values[row] = _set ? _pending : null;
+        Reset();
+    }
+
+    internal override void Reset() => _set = false;
+
+    internal override void Grow(int capacity) => Array.Resize(ref _values, capacity);
+
+    internal override Array ToArray(int count) => _values.AsSpan(0, count).ToArray();
+}

@@ -1,0 +1,29 @@
+namespace Sluice.Core.Schema;
+
+public sealed record FieldSpec(string Name, FieldType Type, bool Required);
+
+public sealed class TableSchema
+{
+    public TableSchema(string table, IReadOnlyList<FieldSpec> fields)
+    {
+        Table = table;
+        Fields = fields;
+    }
+
+    public string Table { get; }
+
+    public IReadOnlyList<FieldSpec> Fields { get; }
+
+    public int IndexOf(string name)
+    {
+        for (var i = 0; i < Fields.Count; i++)
+        {
+            if (string.Equals(Fields[i].Name, name, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+}

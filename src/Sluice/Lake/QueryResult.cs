@@ -1,0 +1,3 @@
+namespace Sluice.Lake;
+
+public sealed record QueryResult(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows);
