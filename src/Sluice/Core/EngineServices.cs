@@ -7,7 +7,7 @@ using Sluice.Lake;
 namespace Sluice.Core;
 
 /// <summary>The stores and clock of one data folder, built once per process and shared by every component.</summary>
-public sealed class EngineServices : IEngineServices
+public sealed class EngineServices : IEngineServices, IDisposable
 {
     public EngineServices(DataDirectory data, TimeProvider time, ILoggerFactory logging)
     {
@@ -33,4 +33,6 @@ public sealed class EngineServices : IEngineServices
     public TimeProvider Time { get; }
 
     public ILoggerFactory Logging { get; }
+
+    public void Dispose() => Logging.Dispose();
 }

@@ -18,9 +18,7 @@ public sealed class LakeQueryEngine(LakeStore lake)
 
     public DuckDBConnection Open()
     {
-        var connection = new DuckDBConnection("DataSource=:memory:");
-        connection.Open();
-        Exec(connection, "SET TimeZone = 'UTC'");
+        var connection = DuckDb.OpenMemory(Path.Combine(lake.Data.Root, "tmp", "duckdb"));
         foreach (var table in lake.Tables())
         {
             Exec(connection, $"CREATE SCHEMA IF NOT EXISTS {Quote(table.Zone)}");

@@ -59,10 +59,17 @@ public sealed class LakeStager : IDisposable
     /// <summary>Writes columns that all belong to one partition.</summary>
     public async Task AddPartitionAsync(LakeTable table, string partitionValue, IReadOnlyList<Array> columns, long rows, CancellationToken ct)
     {
-        var path = Path.Combine(Folder, string.Create(CultureInfo.InvariantCulture, $"{_sequence++:D6}.parquet"));
+        var path = NextPath();
         await ParquetFileWriter.WriteAsync(path, table.Columns, columns, ct).ConfigureAwait(false);
         _files.Add(new StagedFile(table, partitionValue, path, rows));
     }
+
+    /// <summary>A fresh file name inside this stager's folder.</summary>
+    public string NextPath() => Path.Combine(Folder, string.Create(CultureInfo.InvariantCulture, $"{Interlocked.Increment(ref _sequence):D6}.parquet"));
+
+    /// <summary>Adopts a complete, durable Parquet file written into this stager's folder by someone else (a partitioned writer, DuckDB's COPY).</summary>
+    public void AddWritten(LakeTable table, string partitionValue, string path, long rows) =>
+        _files.Add(new StagedFile(table, partitionValue, path, rows));
 
     public void Dispose()
     {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Sluice.Core;
+using Sluice.Core.IO;
 using Sluice.Core.Metadata;
 using Sluice.Core.Schema;
 
@@ -69,9 +70,15 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
         {
             var folder = Path.Combine(data.LakeRoot, f.Table.Zone, f.Table.Name, $"{f.Table.PartitionKey}={f.PartitionValue}");
             Directory.CreateDirectory(folder);
-            var final = Path.Combine(folder, $"{stager.TransactionId}-{Path.GetFileName(f.Path)}");
+            var final = Path.Combine(folder, string.Create(CultureInfo.InvariantCulture, $"{stager.TransactionId}-{moved.Count:D5}.parquet"));
             File.Move(f.Path, final);
             moved.Add((f, final));
+        }
+
+        // The renames must be durable before the manifest names the files; one directory fsync per partition folder.
+        foreach (var folder in moved.Select(m => Path.GetDirectoryName(m.Final)!).Distinct(StringComparer.Ordinal))
+        {
+            FileSync.Directory(folder);
         }
 
         var now = time.GetUtcNow();
@@ -135,6 +142,26 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
 
         return list;
     }
+
+    /// <summary>The current files of a table with their manifest ids, up to <paramref name="maxId"/> when given.</summary>
+    public IReadOnlyList<LakeFileEntry> FileEntries(string qualifiedName, long? maxId = null)
+    {
+        using var c = store.Open();
+        using var cmd = c.Command(
+            "SELECT id, path, partition_value, rows FROM lake_files WHERE table_name = $t AND removed_at IS NULL AND ($m IS NULL OR id <= $m) ORDER BY id",
+            null, ("$t", qualifiedName), ("$m", maxId));
+        using var r = cmd.ExecuteReader();
+        var list = new List<LakeFileEntry>();
+        while (r.Read())
+        {
+            list.Add(new LakeFileEntry(r.GetInt64(0), Path.Combine(data.LakeRoot, r.GetString(1)), r.GetString(2), r.GetInt64(3)));
+        }
+
+        return list;
+    }
+
+    public LakeTable? Table(string qualifiedName) =>
+        Tables().FirstOrDefault(t => string.Equals(t.QualifiedName, qualifiedName, StringComparison.Ordinal));
 
     /// <summary>Partitions of a table that received files with a manifest id above <paramref name="afterId"/>, and the highest id seen.</summary>
     public (IReadOnlyList<string> Partitions, long MaxId) PartitionsChangedSince(string qualifiedName, long afterId)

@@ -58,6 +58,9 @@ public sealed class ConfigMap
 
     public bool Has(string key) => Find(key) is not null;
 
+    /// <summary>Whether the value under <paramref name="key"/> is a mapping (a key whose value may be written short or long).</summary>
+    public bool IsMapping(string key) => _node.Children.TryGetValue(new YamlScalarNode(key), out var value) && value is YamlMappingNode;
+
     public string? String(string key, string? fallback = null, bool required = false)
     {
         var node = Find(key);

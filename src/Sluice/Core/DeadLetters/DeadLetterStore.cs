@@ -3,31 +3,36 @@ using Sluice.Core.Metadata;
 
 namespace Sluice.Core.DeadLetters;
 
-/// <summary>The durable dead-letter store in the metadata database. Nothing is dropped silently: every rejection lands here.</summary>
+/// <summary>
+/// The durable dead-letter store in the metadata database. Nothing is dropped silently: every rejection lands here.
+/// A letter may carry a dedup key (for example a file's content hash and record index), so that work replayed after a
+/// crash does not list the same rejection twice.
+/// </summary>
 public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
 {
     public const string Pending = "pending";
     public const string Replayed = "replayed";
 
-    public void Add(SqliteConnection connection, SqliteTransaction tx, string source, string position, string reason, string? payload) =>
-        connection.Execute(
-            "INSERT INTO dead_letters(source, position, reason, payload, created_at) VALUES ($s, $p, $r, $d, $t)",
-            tx, ("$s", source), ("$p", position), ("$r", reason), ("$d", payload), ("$t", time.GetUtcNow().Iso()));
+    private const string Columns = "id, source, position, reason, payload, created_at, status, replayed_at";
 
-    public void Add(string source, string position, string reason, string? payload)
+    public void Add(SqliteConnection connection, SqliteTransaction? tx, string source, string position, string reason, string? payload, string? dedupKey = null) =>
+        connection.Execute(
+            "INSERT INTO dead_letters(source, position, reason, payload, created_at, dedup_key) VALUES ($s, $p, $r, $d, $t, $k) " +
+            "ON CONFLICT(dedup_key) WHERE dedup_key IS NOT NULL DO UPDATE SET reason = excluded.reason, position = excluded.position, status = 'pending', replayed_at = NULL",
+            tx, ("$s", source), ("$p", position), ("$r", reason), ("$d", payload), ("$t", time.GetUtcNow().Iso()), ("$k", dedupKey));
+
+    public void Add(string source, string position, string reason, string? payload, string? dedupKey = null)
     {
         using var c = store.Open();
-        using var tx = c.BeginTransaction();
-        Add(c, tx, source, position, reason, payload);
-        tx.Commit();
+        Add(c, null, source, position, reason, payload, dedupKey);
     }
 
     public IReadOnlyList<DeadLetter> List(string? sourcePrefix = null, string? status = null, int limit = 100)
     {
         using var c = store.Open();
         using var cmd = c.Command(
-            "SELECT id, source, position, reason, payload, created_at, status, replayed_at FROM dead_letters " +
-            "WHERE ($src IS NULL OR source LIKE $src || '%') AND ($st IS NULL OR status = $st) ORDER BY id LIMIT $lim",
+            $"SELECT {Columns} FROM dead_letters " +
+            "WHERE ($src IS NULL OR substr(source, 1, length($src)) = $src) AND ($st IS NULL OR status = $st) ORDER BY id LIMIT $lim",
             null, ("$src", sourcePrefix), ("$st", status), ("$lim", limit));
         return Read(cmd);
     }
@@ -35,7 +40,7 @@ public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
     public DeadLetter? Get(long id)
     {
         using var c = store.Open();
-        using var cmd = c.Command("SELECT id, source, position, reason, payload, created_at, status, replayed_at FROM dead_letters WHERE id = $id", null, ("$id", id));
+        using var cmd = c.Command($"SELECT {Columns} FROM dead_letters WHERE id = $id", null, ("$id", id));
         return Read(cmd).FirstOrDefault();
     }
 
@@ -43,14 +48,28 @@ public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
     {
         using var c = store.Open();
         return c.Scalar<long>(
-            "SELECT count(*) FROM dead_letters WHERE ($src IS NULL OR source LIKE $src || '%') AND ($st IS NULL OR status = $st)",
+            "SELECT count(*) FROM dead_letters WHERE ($src IS NULL OR substr(source, 1, length($src)) = $src) AND ($st IS NULL OR status = $st)",
             null, ("$src", sourcePrefix), ("$st", status));
     }
 
-    public void MarkReplayed(long id)
+    public void MarkReplayed(long id, SqliteConnection? connection = null, SqliteTransaction? tx = null)
+    {
+        const string sql = "UPDATE dead_letters SET status = $s, replayed_at = $t WHERE id = $id";
+        if (connection is not null)
+        {
+            connection.Execute(sql, tx, ("$s", Replayed), ("$t", time.GetUtcNow().Iso()), ("$id", id));
+            return;
+        }
+
+        using var c = store.Open();
+        c.Execute(sql, null, ("$s", Replayed), ("$t", time.GetUtcNow().Iso()), ("$id", id));
+    }
+
+    /// <summary>A replay that failed again keeps the letter pending, with the newest reason.</summary>
+    public void UpdateReason(long id, string reason)
     {
         using var c = store.Open();
-        c.Execute("UPDATE dead_letters SET status = $s, replayed_at = $t WHERE id = $id", null, ("$s", Replayed), ("$t", time.GetUtcNow().Iso()), ("$id", id));
+        c.Execute("UPDATE dead_letters SET reason = $r WHERE id = $id", null, ("$r", reason), ("$id", id));
     }
 
     private static List<DeadLetter> Read(SqliteCommand cmd)

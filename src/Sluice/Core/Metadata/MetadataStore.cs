@@ -15,7 +15,8 @@ public sealed class MetadataStore
         CREATE TABLE IF NOT EXISTS checkpoints (
             key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS file_types (
-            name TEXT PRIMARY KEY, recipe TEXT NOT NULL, definition TEXT NOT NULL, origin TEXT NOT NULL, updated_at TEXT NOT NULL);
+            recipe TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL, origin TEXT NOT NULL, updated_at TEXT NOT NULL,
+            PRIMARY KEY (recipe, name));
         CREATE TABLE IF NOT EXISTS ingested_files (
             content_hash TEXT NOT NULL, recipe TEXT NOT NULL, file_name TEXT NOT NULL, file_type TEXT NOT NULL,
             rows INTEGER NOT NULL, rejected_rows INTEGER NOT NULL, committed_at TEXT NOT NULL,
@@ -32,11 +33,16 @@ public sealed class MetadataStore
         CREATE TABLE IF NOT EXISTS job_runs (
             id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, as_of TEXT NOT NULL, trigger TEXT NOT NULL,
             started_at TEXT NOT NULL, ended_at TEXT NULL, status TEXT NOT NULL, rows_in INTEGER NULL,
-            rows_out INTEGER NULL, message TEXT NULL);
+            rows_out INTEGER NULL, message TEXT NULL, pid INTEGER NULL);
+        CREATE INDEX IF NOT EXISTS ix_job_runs_job ON job_runs(job, id);
         CREATE TABLE IF NOT EXISTS dead_letters (
             id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, position TEXT NOT NULL, reason TEXT NOT NULL,
-            payload TEXT NULL, created_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', replayed_at TEXT NULL);
+            payload TEXT NULL, created_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', replayed_at TEXT NULL,
+            dedup_key TEXT NULL);
         CREATE INDEX IF NOT EXISTS ix_dead_letters_source ON dead_letters(source, status);
+        CREATE UNIQUE INDEX IF NOT EXISTS ux_dead_letters_dedup ON dead_letters(dedup_key) WHERE dedup_key IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS component_schema (
+            component TEXT PRIMARY KEY, version INTEGER NOT NULL);
         """,
     ];
 
@@ -63,6 +69,31 @@ public sealed class MetadataStore
         pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
         pragma.ExecuteNonQuery();
         return connection;
+    }
+
+    /// <summary>
+    /// Applies a component's own migrations (a connector's tables: tokens, dedup windows, ...) once each, in order, so
+    /// components own their schema without editing this file. Safe to call from every process at every start.
+    /// </summary>
+    public void Migrate(string component, IReadOnlyList<string> migrations)
+    {
+        ArgumentNullException.ThrowIfNull(migrations);
+        using var connection = Open();
+        using var tx = connection.BeginTransaction(deferred: false);
+        var current = connection.Scalar<long?>("SELECT version FROM component_schema WHERE component = $c", tx, ("$c", component)) ?? 0;
+        for (var i = (int)current; i < migrations.Count; i++)
+        {
+            connection.Execute(migrations[i], tx);
+        }
+
+        if (migrations.Count > current)
+        {
+            connection.Execute(
+                "INSERT INTO component_schema(component, version) VALUES ($c, $v) ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                tx, ("$c", component), ("$v", migrations.Count));
+        }
+
+        tx.Commit();
     }
 
     private void Migrate()

@@ -33,8 +33,13 @@ public interface ISourceFactory
     IRunnableSource Create(IEngineServices services);
 }
 
+/// <summary>Marks a stream source factory that can also run without sinks (its <see cref="ISourceFactory.Create"/> does the whole job).</summary>
+public interface IStandaloneSource
+{
+}
+
 /// <summary>A running source. <see cref="RunOnceAsync"/> processes everything available now and returns how many units it committed.</summary>
-public interface IRunnableSource
+public interface IRunnableSource : IAsyncDisposable
 {
     Task<int> RunOnceAsync(CancellationToken ct);
 

@@ -1,18 +1,38 @@
+using Sluice.Core.Pipeline;
+
 namespace Sluice.Core.Recipes;
 
-/// <summary>Source and job types by the name a recipe uses for them. Each connector registers itself in <see cref="Default"/>.</summary>
+/// <summary>Source, step, sink and job types by the name a recipe uses for them. Each connector registers itself in <see cref="Components"/>.</summary>
 public sealed class ComponentRegistry
 {
     private readonly Dictionary<string, ISourceType> _sources = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IStepType> _steps = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ISinkType> _sinks = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IJobType> _jobs = new(StringComparer.Ordinal);
 
     public IReadOnlyCollection<string> SourceNames => _sources.Keys;
+
+    public IReadOnlyCollection<string> StepNames => _steps.Keys;
+
+    public IReadOnlyCollection<string> SinkNames => _sinks.Keys;
 
     public IReadOnlyCollection<string> JobNames => _jobs.Keys;
 
     public ComponentRegistry Add(ISourceType type)
     {
         _sources[type.Name] = type;
+        return this;
+    }
+
+    public ComponentRegistry Add(IStepType type)
+    {
+        _steps[type.Name] = type;
+        return this;
+    }
+
+    public ComponentRegistry Add(ISinkType type)
+    {
+        _sinks[type.Name] = type;
         return this;
     }
 
@@ -23,6 +43,10 @@ public sealed class ComponentRegistry
     }
 
     public ISourceType? Source(string name) => _sources.GetValueOrDefault(name);
+
+    public IStepType? Step(string name) => _steps.GetValueOrDefault(name);
+
+    public ISinkType? Sink(string name) => _sinks.GetValueOrDefault(name);
 
     public IJobType? Job(string name) => _jobs.GetValueOrDefault(name);
 }

@@ -17,8 +17,28 @@ public sealed class Recipe
     public JobDefinition? Job(string name) => Jobs.FirstOrDefault(j => string.Equals(j.Name, name, StringComparison.Ordinal));
 }
 
-/// <summary>A pipeline: one source, the sink(s) it feeds, and the jobs to run after each load (<c>after_load</c>).</summary>
-public sealed record PipelineDefinition(string Name, string SourceType, ISourceFactory Source, IReadOnlyList<string> AfterLoad);
+/// <summary>
+/// A pipeline: one source, optional steps and sinks (for stream sources), and the jobs to run after each load
+/// (<c>after_load</c>). A source without sinks (the files source) writes to the lake itself.
+/// </summary>
+public sealed record PipelineDefinition(string Name, string SourceType, ISourceFactory Source, IReadOnlyList<string> AfterLoad)
+{
+    public IReadOnlyList<Pipeline.IStepFactory> Steps { get; init; } = [];
+
+    public IReadOnlyList<Pipeline.ISinkFactory> Sinks { get; init; } = [];
+
+    /// <summary>Builds the running pipeline: the source itself, or a <see cref="Pipeline.StreamPipeline"/> around a stream source.</summary>
+    public IRunnableSource Create(IEngineServices services, string recipe)
+    {
+        if (Sinks.Count == 0)
+        {
+            return Source.Create(services);
+        }
+
+        var stream = ((Pipeline.IStreamSourceFactory)Source).CreateStream(services);
+        return new Pipeline.StreamPipeline(services, recipe, Name, stream, Steps.Select(s => s.Create(services)).ToList(), Sinks.Select(s => s.Create(services)).ToList());
+    }
+}
 
 /// <summary>A job: a registered type with parsed options, and its cron schedule (UTC; null = manual only).</summary>
 public sealed record JobDefinition(string Recipe, string Name, string Type, string? Schedule, IJobFactory Factory)

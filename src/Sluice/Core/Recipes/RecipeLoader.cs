@@ -81,6 +81,8 @@ public sealed class RecipeLoader(ComponentRegistry registry)
         foreach (var (pipelineName, pipeline) in map.NamedMaps("pipelines"))
         {
             var source = pipeline.Map("source", required: true);
+            var steps = ParseList(pipeline, "steps", registry.Step, registry.StepNames, "step", (t, m) => t.Parse(m, context));
+            var sinks = ParseList(pipeline, "sinks", registry.Sink, registry.SinkNames, "sink", (t, m) => t.Parse(m, context));
             var afterLoad = pipeline.StringList("after_load");
             foreach (var j in afterLoad.Where(j => jobs.All(d => d.Name != j)))
             {
@@ -103,12 +105,43 @@ public sealed class RecipeLoader(ComponentRegistry registry)
 
             var factory = sourceType.Parse(source, context);
             source.Done();
-            pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad));
+            if (sinks.Count > 0 && factory is not Pipeline.IStreamSourceFactory)
+            {
+                source.Error("type", $"source '{type}' lands its data itself and takes no sinks; remove 'sinks'");
+            }
+            else if (sinks.Count == 0 && factory is Pipeline.IStreamSourceFactory && factory is not IStandaloneSource)
+            {
+                pipeline.Error("sinks", $"source '{type}' needs at least one sink");
+            }
+
+            pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad) { Steps = steps, Sinks = sinks });
         }
 
         map.Done();
         var recipe = new Recipe { Name = name, Folder = folder, Description = description, Pipelines = pipelines, Jobs = jobs };
         return (recipe, errors);
+    }
+
+    private static List<TFactory> ParseList<TType, TFactory>(
+        ConfigMap pipeline, string key, Func<string, TType?> find, IReadOnlyCollection<string> known, string what, Func<TType, ConfigMap, TFactory> parse)
+        where TType : class
+    {
+        var list = new List<TFactory>();
+        foreach (var item in pipeline.MapList(key))
+        {
+            var type = item.RequiredString("type");
+            var found = find(type);
+            if (found is null)
+            {
+                if (type.Length > 0) { item.Error("type", $"unknown {what} '{type}' (known: {string.Join(", ", known.Order(StringComparer.Ordinal))})"); }
+                continue;
+            }
+
+            list.Add(parse(found, item));
+            item.Done();
+        }
+
+        return list;
     }
 
     public static bool IsValidCron(string expression)

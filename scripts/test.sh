@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every test, unit and integration, against real servers on 127.0.0.1 (started here when needed), and ends with
+# the summary line "N passed, N failed[, N skipped]". Exit status 0 only when nothing failed.
+#   SLUICE_TEST_SERVICES  where the test servers keep their data (default /tmp/sluice-services)
+#   SLUICE_TEST_FILTER    an optional `dotnet test --filter` expression
+set -uo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+services="${SLUICE_TEST_SERVICES:-/tmp/sluice-services}"
+results="$repo/artifacts/test-results"
+
+if ! scripts/services.sh up --data "$services" >&2; then
+  echo "test servers did not start (see above)" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+eval "$(scripts/services.sh env --data "$services")"
+
+echo "building (Release) ..." >&2
+if ! dotnet build Sluice.slnx -c Release --nologo -v quiet -clp:NoSummary >&2; then
+  echo "build failed" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+rm -rf "$results"
+mkdir -p "$results"
+filter=()
+[[ -n "${SLUICE_TEST_FILTER:-}" ]] && filter=(--filter "$SLUICE_TEST_FILTER")
+status=0
+for project in tests/Sluice.Tests tests/Sluice.IntegrationTests; do
+  name="$(basename "$project")"
+  echo "== $name" >&2
+  dotnet test "$project" -c Release --no-build --nologo "${filter[@]}" \
+    --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" --results-directory "$results" >&2 || status=1
+done
+
+passed=0; failed=0; skipped=0
+for project in tests/Sluice.Tests tests/Sluice.IntegrationTests; do
+  trx="$results/$(basename "$project").trx"
+  if [[ ! -f "$trx" ]]; then
+    echo "no results from $(basename "$project") (the test host crashed?)" >&2
+    failed=$((failed + 1))
+    continue
+  fi
+  counters="$(grep -o '<Counters [^>]*>' "$trx" | head -1)"
+  get() { sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" <<<"$counters"; }
+  passed=$((passed + $(get passed))); failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
+  skipped=$((skipped + $(get notExecuted)))
+done
+[[ $failed -gt 0 ]] && status=1
+if [[ $skipped -gt 0 ]]; then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
+exit $status

@@ -1,0 +1,95 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Sluice.Core;
+using Sluice.Core.Config;
+using Sluice.Core.Recipes;
+
+namespace Sluice.Cli;
+
+/// <summary>What every command shares: the <c>--data</c> option, the engine services built from it, and error reporting.</summary>
+internal static class CliContext
+{
+    public static readonly Option<string?> Data = new("--data")
+    {
+        Description = "Folder holding all state of a run (default $SLUICE_DATA, else ./sluice-data)",
+        Recursive = true,
+    };
+
+    public static readonly Option<bool> Verbose = new("--verbose", "-v")
+    {
+        Description = "Log debug detail to stderr",
+        Recursive = true,
+    };
+
+    public static EngineServices Services(ParseResult result, LogLevel level = LogLevel.Warning)
+    {
+        var data = new DataDirectory(DataDirectory.ResolveRoot(result.GetValue(Data)));
+        var min = result.GetValue(Verbose) ? LogLevel.Debug : level;
+        var logging = LoggerFactory.Create(b => b
+            .SetMinimumLevel(min)
+            .AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+                o.UseUtcTimestamp = true;
+            })
+            .AddFilter("Microsoft", LogLevel.Warning));
+        return new EngineServices(data, TimeProvider.System, logging);
+    }
+
+    public static Recipe LoadRecipe(string nameOrPath) => new RecipeLoader(Components.Create()).Load(nameOrPath);
+
+    /// <summary>Splits <c>recipe/job</c>.</summary>
+    public static (Recipe Recipe, JobDefinition Job) LoadJob(string qualified)
+    {
+        var slash = qualified.LastIndexOf('/');
+        if (slash <= 0 || slash == qualified.Length - 1)
+        {
+            throw new SluiceException($"'{qualified}' is not <recipe>/<job> (for example vehicle-files/daily-summary).");
+        }
+
+        var recipe = LoadRecipe(qualified[..slash]);
+        var name = qualified[(slash + 1)..];
+        var job = recipe.Job(name)
+            ?? throw new SluiceException($"recipe '{recipe.Name}' has no job '{name}' (jobs: {string.Join(", ", recipe.Jobs.Select(j => j.Name))}).");
+        return (recipe, job);
+    }
+
+    /// <summary>Runs a command body; user errors print their message (no stack trace) and exit 1.</summary>
+    public static async Task<int> GuardAsync(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body().ConfigureAwait(false);
+        }
+        catch (ConfigException e)
+        {
+            foreach (var error in e.Errors)
+            {
+                await Console.Error.WriteLineAsync(error.ToString()).ConfigureAwait(false);
+            }
+
+            return 1;
+        }
+        catch (SluiceException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        catch (TimeoutException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            await Console.Error.WriteLineAsync("cancelled").ConfigureAwait(false);
+            return 130;
+        }
+    }
+
+    /// <summary>The run lock of a recipe: one <c>run</c> or <c>demo</c> per recipe and data folder.</summary>
+    public static ProcessLock TakeRunLock(EngineServices services, string recipe) =>
+        ProcessLock.TryAcquire(Path.Combine(services.Data.LocksRoot, $"run-{recipe}.lock"))
+        ?? throw new SluiceException($"another 'sluice run' or 'sluice demo' of '{recipe}' is already running on {services.Data.Root}; stop it first (query, job run and the other commands work alongside it).");
+}

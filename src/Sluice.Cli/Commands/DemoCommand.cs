@@ -1,0 +1,101 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Sluice.Connectors.Files;
+using Sluice.Core.Hosting;
+using Sluice.Generators;
+
+namespace Sluice.Cli.Commands;
+
+/// <summary>
+/// Starts every recipe that runs embedded (for now vehicle-files), feeds it generated data continuously and narrates:
+/// what landed, what failed and why, what the jobs did, and which commands show the results.
+/// </summary>
+internal static class DemoCommand
+{
+    public static Command Create()
+    {
+        var interval = new Option<double>("--interval") { Description = "Seconds between generated rounds", DefaultValueFactory = _ => 3 };
+        var files = new Option<int>("--files") { Description = "Files per round", DefaultValueFactory = _ => 4 };
+        var command = new Command("demo", "Run the embedded recipes on generated data, narrating what happens; Ctrl-C stops cleanly") { interval, files };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var recipe = CliContext.LoadRecipe("vehicle-files");
+            using var services = CliContext.Services(result, LogLevel.Warning);
+            using var runLock = CliContext.TakeRunLock(services, recipe.Name);
+            var host = new RecipeHost(recipe, services);
+            await using (host.ConfigureAwait(false))
+            {
+                var source = host.Sources.OfType<FilesSource>().First();
+                var generator = new VehicleFilesGenerator(source.Drop.Incoming, new VehicleFilesGeneratorOptions
+                {
+                    Files = result.GetValue(files), EventsPerFile = 250, BadRatio = 0.1, LateRatio = 0.05,
+                }, services.Time);
+                long landed = 0, failed = 0, rows = 0;
+                source.Outcomes += o =>
+                {
+                    switch (o.Status)
+                    {
+                        case FileStatus.Landed:
+                            Interlocked.Increment(ref landed);
+                            Interlocked.Add(ref rows, o.Rows);
+                            Say($"landed  {o.File}: {o.Rows} rows into {o.Partitions} day partition(s)");
+                            break;
+                        case FileStatus.Failed:
+                            Interlocked.Increment(ref failed);
+                            Say($"FAILED  {o.File} -> failed/ : {o.Reason}");
+                            break;
+                        default:
+                            Say($"skipped {o.File}: {o.Reason}");
+                            break;
+                    }
+                };
+                host.JobCompleted += (job, outcome) => Say($"job     {job.FullName}: {outcome.Message}");
+
+                var data = services.Data.Root;
+                var rel = Path.GetRelativePath(Directory.GetCurrentDirectory(), data);
+                var flag = rel == "sluice-data" ? "" : $" --data {rel}";
+                Console.WriteLine($"""
+                    Sluice demo: recipe vehicle-files on {data}
+                      drop folder  {source.Drop.Incoming}
+                      generator    {result.GetValue(files)} files every {result.GetValue(interval)} s, 250 events each, 5% late events, 10% broken files
+                      lake         {services.Data.LakeRoot}
+                    In another terminal, while this runs:
+                      ./sluice query{flag} "SELECT * FROM reports.daily_summary ORDER BY day DESC, vehicle_id LIMIT 10"
+                      ./sluice query{flag} "SELECT date, count(*) AS events FROM raw_data.vehicle_events GROUP BY ALL ORDER BY 1"
+                      ./sluice dlq list{flag}          (broken files, with the reason and line)
+                      ./sluice job history{flag}
+                      ls {Path.Combine(rel, "vehicle-files", "failed")}
+                    Ctrl-C stops cleanly.
+                    """);
+
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var running = host.RunAsync(stop.Token);
+                var feeding = generator.RunContinuousAsync(TimeSpan.FromSeconds(result.GetValue(interval)), w => Say($"wrote   {w.Count} new files into incoming/"), stop.Token);
+                var status = ReportAsync(() => $"status  {landed} files landed, {failed} failed, {rows:N0} events in the lake, {services.DeadLetters.Count(status: "pending")} dead letters pending", stop.Token);
+                await Task.WhenAll(running, feeding, status).ConfigureAwait(false);
+                Say($"stopped: {landed} files landed, {failed} failed, {rows:N0} events. Data stays in {data}.");
+                return 0;
+            }
+        }));
+        return command;
+    }
+
+    private static async Task ReportAsync(Func<string> line, CancellationToken ct)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(15), ct).ConfigureAwait(false);
+                Say(line());
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Demo stopping.
+        }
+    }
+
+    private static void Say(string text) => Console.WriteLine($"{DateTime.UtcNow.ToString("HH:mm:ss", CultureInfo.InvariantCulture)} {text}");
+}

@@ -1,0 +1,143 @@
+using System.CommandLine;
+using System.Globalization;
+using Sluice.Core;
+using Sluice.Core.Recipes;
+using Sluice.Core.Text;
+using Sluice.Jobs;
+using Spectre.Console;
+
+namespace Sluice.Cli.Commands;
+
+internal static class JobCommands
+{
+    public static Command Create()
+    {
+        var command = new Command("job", "Run jobs by hand and see their history");
+        command.Subcommands.Add(CreateRun());
+        command.Subcommands.Add(CreateHistory());
+        return command;
+    }
+
+    private static Command CreateRun()
+    {
+        var job = new Argument<string>("job") { Description = "<recipe>/<job>, e.g. vehicle-files/daily-summary" };
+        var date = new Option<string?>("--date") { Description = "Run as of this date (YYYY-MM-DD, UTC); default today" };
+        var now = new Option<string?>("--now") { Description = "Run as of this instant (ISO-8601), for replays and tests" };
+        var command = new Command("run", "Run one job now; waits if the running instance is already running it") { job, date, now };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var (_, definition) = CliContext.LoadJob(result.GetValue(job)!);
+            using var services = CliContext.Services(result);
+            var asOf = AsOf(result.GetValue(date), result.GetValue(now), services.Time);
+            var outcome = await new JobRunner(services).RunAsync(definition, new JobRequest(asOf), ct).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync($"{definition.FullName} as of {asOf:yyyy-MM-dd'T'HH:mm:ss'Z'}: {outcome.Message}").ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command CreateHistory()
+    {
+        var job = new Option<string?>("--job") { Description = "Only this job (<recipe>/<job>) or recipe" };
+        var limit = new Option<int>("--limit") { Description = "Runs shown, newest first", DefaultValueFactory = _ => 20 };
+        var command = new Command("history", "Recent job runs: when, as of what, status, rows in and out") { job, limit };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            using var services = CliContext.Services(result);
+            var runs = new JobRunStore(services.Metadata, services.Time).History(result.GetValue(job), result.GetValue(limit));
+            if (runs.Count == 0)
+            {
+                await Console.Out.WriteLineAsync("no job runs yet").ConfigureAwait(false);
+                return 0;
+            }
+
+            var rows = runs.Select(r => new object?[]
+            {
+                r.Id, r.Job, r.Trigger, r.AsOf.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                r.StartedAt.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                r.EndedAt is { } e ? $"{(e - r.StartedAt).TotalSeconds:0.0}s" : "", r.Status, r.RowsIn, r.RowsOut, r.Message,
+            }).ToList();
+            var table = new Lake.QueryResult(["id", "job", "trigger", "as_of", "started_utc", "took", "status", "rows_in", "rows_out", "message"], rows);
+            await Console.Out.WriteAsync(Lake.QueryResultFormatter.Format(table, Lake.QueryFormat.Table)).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Command CreateBackfill()
+    {
+        var job = new Argument<string>("job") { Description = "<recipe>/<job>, e.g. vehicle-files/daily-summary" };
+        var from = new Option<string>("--from") { Description = "First day (YYYY-MM-DD or ISO-8601 instant, UTC)", Required = true };
+        var to = new Option<string>("--to") { Description = "Last day, inclusive", Required = true };
+        var command = new Command("backfill", "Recompute a job over a date range, day by day, with progress") { job, from, to };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var (_, definition) = CliContext.LoadJob(result.GetValue(job)!);
+            var first = Day(result.GetValue(from)!, "--from");
+            var last = Day(result.GetValue(to)!, "--to");
+            if (last < first)
+            {
+                throw new SluiceException($"--to {last:yyyy-MM-dd} is before --from {first:yyyy-MM-dd}.");
+            }
+
+            using var services = CliContext.Services(result);
+            var runner = new JobRunner(services);
+            var asOf = new DateTimeOffset(last.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).AddDays(1);
+            JobOutcome outcome;
+            if (!Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
+            {
+                outcome = await AnsiConsole.Progress().StartAsync(async p =>
+                {
+                    var task = p.AddTask($"backfill {definition.FullName}");
+                    var progress = new Progress<JobProgress>(j =>
+                    {
+                        task.MaxValue = Math.Max(1, j.Total);
+                        task.Value = j.Done;
+                        task.Description = $"backfill {definition.FullName} {j.What}";
+                    });
+                    return await runner.RunAsync(definition, new JobRequest(asOf, first, last, progress, "backfill"), ct).ConfigureAwait(false);
+                }).ConfigureAwait(false);
+            }
+            else
+            {
+                var progress = new SynchronousProgress<JobProgress>(j => Console.Out.WriteLine($"backfill {definition.FullName}: {j.Done}/{j.Total} ({j.What})"));
+                outcome = await runner.RunAsync(definition, new JobRequest(asOf, first, last, progress, "backfill"), ct).ConfigureAwait(false);
+            }
+
+            await Console.Out.WriteLineAsync($"{definition.FullName} {first:yyyy-MM-dd}..{last:yyyy-MM-dd}: {outcome.Message}").ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    public static DateTimeOffset AsOf(string? date, string? now, TimeProvider time)
+    {
+        if (date is not null && now is not null)
+        {
+            throw new SluiceException("give --date or --now, not both.");
+        }
+
+        if (now is not null)
+        {
+            return Timestamps.TryParseUtc(now.AsSpan(), out var t) ? new DateTimeOffset(t, TimeSpan.Zero)
+                : throw new SluiceException($"--now '{now}' is not an ISO-8601 instant (for example 2025-11-08T10:30:00Z).");
+        }
+
+        if (date is not null)
+        {
+            return new DateTimeOffset(Day(date, "--date").ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+        }
+
+        return time.GetUtcNow();
+    }
+
+    private static DateOnly Day(string text, string option) =>
+        Timestamps.TryParseDateOrInstant(text, out var value) ? DateOnly.FromDateTime(value.UtcDateTime)
+            : throw new SluiceException($"{option} '{text}' is not a date (YYYY-MM-DD) or an ISO-8601 instant.");
+
+    /// <summary>Reports on the caller's thread, so plain progress lines come out in order.</summary>
+    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}

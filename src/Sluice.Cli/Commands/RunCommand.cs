@@ -1,0 +1,36 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Sluice.Core.Hosting;
+
+namespace Sluice.Cli.Commands;
+
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var recipe = new Argument<string>("recipe") { Description = "Recipe folder name under recipes/, or a path to a recipe folder" };
+        var once = new Option<bool>("--once") { Description = "Process everything available now (and the after-load jobs), fire no schedule, open no port, then exit" };
+        var port = new Option<int>("--port") { Description = "HTTP port when the recipe serves HTTP", DefaultValueFactory = _ => 7070 };
+        var command = new Command("run", "Run a recipe's pipelines and schedules until Ctrl-C") { recipe, once, port };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var definition = CliContext.LoadRecipe(result.GetValue(recipe)!);
+            using var services = CliContext.Services(result, LogLevel.Information);
+            using var runLock = CliContext.TakeRunLock(services, definition.Name);
+            var host = new RecipeHost(definition, services);
+            await using (host.ConfigureAwait(false))
+            {
+                if (result.GetValue(once))
+                {
+                    var units = await host.RunOnceAsync(ct).ConfigureAwait(false);
+                    await Console.Out.WriteLineAsync($"{definition.Name}: processed {units} new unit(s) of input; see ./sluice query, ./sluice dlq list, ./sluice job history").ConfigureAwait(false);
+                    return 0;
+                }
+
+                await host.RunAsync(ct).ConfigureAwait(false);
+                return 0;
+            }
+        }));
+        return command;
+    }
+}

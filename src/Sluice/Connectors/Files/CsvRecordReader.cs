@@ -1,0 +1,170 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Sluice.Core.Schema;
+using Sluice.Core.Text;
+using Sylvan.Data.Csv;
+
+namespace Sluice.Connectors.Files;
+
+/// <summary>
+/// Delimited text with a header line. Columns are matched to fields by name (case-insensitive, any order, extra
+/// columns ignored); a missing required column fails the file and names the expected header. An empty cell is a
+/// missing value. Numbers and dates are read in the invariant culture.
+/// </summary>
+internal sealed class CsvRecordReader : IRecordFileReader
+{
+    public async Task ReadAsync(Stream stream, IngestRun run, Func<ColumnBatch, CancellationToken, ValueTask> emit, CancellationToken ct)
+    {
+        using var text = new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, 1 << 16, leaveOpen: true);
+        CsvDataReader csv;
+        try
+        {
+            csv = await CsvDataReader.CreateAsync(text, new CsvDataReaderOptions { HasHeaders = true, Delimiter = run.Type.Delimiter, BufferSize = 1 << 16, MaxBufferSize = ChunkedRecordReader.MaxRecordBytes }, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is CsvFormatException or DecoderFallbackException)
+        {
+            run.Fail(1, 0, $"unreadable CSV header: {e.Message}");
+            return;
+        }
+
+        await using (csv.ConfigureAwait(false))
+        {
+            var fields = run.Shape.Fields;
+            var columnOf = new int[fields.Count];
+            var headers = Enumerable.Range(0, csv.FieldCount).Select(csv.GetName).ToList();
+            var missing = new List<string>();
+            for (var i = 0; i < fields.Count; i++)
+            {
+                columnOf[i] = headers.FindIndex(h => string.Equals(h.Trim(), fields[i].Name, StringComparison.OrdinalIgnoreCase));
+                if (columnOf[i] < 0 && fields[i].Required) { missing.Add(fields[i].Name); }
+            }
+
+            if (missing.Count > 0)
+            {
+                run.Fail(1, 0, $"header is missing {string.Join(", ", missing)}: expected a header with {string.Join(run.Type.Delimiter, fields.Select(f => f.Name))}, found '{string.Join(run.Type.Delimiter, headers)}'");
+                return;
+            }
+
+            try
+            {
+                while (await csv.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var record = run.NextRecord();
+                    var problem = ReadRow(csv, fields, columnOf, run.Builder);
+                    run.Accept(problem, record, csv.RowNumber, problem is null ? "" : RawRow(csv, headers));
+                    if (run.StopReading) { return; }
+                    if (run.BatchFull) { await emit(run.Builder.Flush(), ct).ConfigureAwait(false); }
+                }
+            }
+            catch (Exception e) when (e is CsvFormatException or DecoderFallbackException)
+            {
+                run.Fail(csv.RowNumber, run.Records, $"unreadable CSV at row {csv.RowNumber}: {e.Message}");
+                return;
+            }
+
+            if (run.Builder.Count > 0)
+            {
+                await emit(run.Builder.Flush(), ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Parses a dead letter's payload (the raw cells as a JSON object of header to text) as one row.</summary>
+    public static FieldProblem? ParseCells(string json, RecordShape shape, ColumnBatchBuilder row)
+    {
+        Dictionary<string, string>? cells;
+        try
+        {
+            cells = JsonSerializer.Deserialize<Dictionary<string, string>>(json);
+        }
+        catch (JsonException e)
+        {
+            return new FieldProblem(null, $"payload is not a JSON object of cells: {e.Message}");
+        }
+
+        var byName = new Dictionary<string, string>(cells ?? [], StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < shape.Fields.Count; i++)
+        {
+            var spec = shape.Fields[i];
+            var cell = byName.GetValueOrDefault(spec.Name) ?? "";
+            if (cell.Length == 0)
+            {
+                if (spec.Required) { row.AbortRow(); return new FieldProblem(spec.Name, "missing required field"); }
+                continue;
+            }
+
+            var problem = Set(spec, cell, row[i]);
+            if (problem is not null) { row.AbortRow(); return problem; }
+        }
+
+        row.CommitRow();
+        return null;
+    }
+
+    private static FieldProblem? ReadRow(CsvDataReader csv, IReadOnlyList<FieldSpec> fields, int[] columnOf, ColumnBatchBuilder row)
+    {
+        for (var i = 0; i < fields.Count; i++)
+        {
+            var spec = fields[i];
+            var col = columnOf[i];
+            var cell = col < 0 || col >= csv.RowFieldCount ? "" : csv.GetString(col);
+            if (cell.Length == 0)
+            {
+                if (spec.Required) { row.AbortRow(); return new FieldProblem(spec.Name, "missing required field"); }
+                continue;
+            }
+
+            var problem = Set(spec, cell, row[i]);
+            if (problem is not null)
+            {
+                row.AbortRow();
+                return problem;
+            }
+        }
+
+        row.CommitRow();
+        return null;
+    }
+
+    private static FieldProblem? Set(FieldSpec spec, string cell, ColumnBuilder column)
+    {
+        switch (spec.Type)
+        {
+            case FieldType.String:
+                ((TypedColumnBuilder<string>)column).Set(cell);
+                return null;
+            case FieldType.Integer when long.TryParse(cell, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l):
+                ((ValueColumnBuilder<long>)column).Set(l);
+                return null;
+            case FieldType.Double when double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out var d):
+                ((ValueColumnBuilder<double>)column).Set(d);
+                return null;
+            case FieldType.Boolean when bool.TryParse(cell, out var b):
+                ((ValueColumnBuilder<bool>)column).Set(b);
+                return null;
+            case FieldType.Timestamp when Timestamps.TryParseUtc(cell.AsSpan(), out var t):
+                ((ValueColumnBuilder<DateTime>)column).Set(t);
+                return null;
+            case FieldType.Date when Timestamps.TryParseDate(cell.AsSpan(), out var date):
+                ((ValueColumnBuilder<DateOnly>)column).Set(date);
+                return null;
+            default:
+                var shown = cell.Length <= 60 ? cell : cell[..57] + "...";
+                return new FieldProblem(spec.Name, spec.Type == FieldType.Timestamp
+                    ? $"unparsable timestamp '{shown}' (expected ISO-8601, for example 2025-11-08T10:30:00Z)"
+                    : $"wrong type: expected {spec.Type.Name()}, got '{shown}'");
+        }
+    }
+
+    private static string RawRow(CsvDataReader csv, List<string> headers)
+    {
+        var row = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < csv.RowFieldCount; i++)
+        {
+            row[i < headers.Count ? headers[i] : $"column{i + 1}"] = csv.GetString(i);
+        }
+
+        return JsonSerializer.Serialize(row);
+    }
+}

@@ -1,0 +1,100 @@
+using Sluice.Core.IO;
+
+namespace Sluice.Connectors.Files;
+
+/// <summary>
+/// The four folders of a drop: files arrive in incoming/, are claimed by an atomic rename into processing/, and end in
+/// processed/ (after their rows are committed) or failed/ (with <c>&lt;name&gt;.error.json</c> beside them).
+/// </summary>
+public sealed class DropFolder
+{
+    private static readonly string[] PartialSuffixes = [".tmp", ".temp", ".part", ".partial", ".crdownload", ".filepart", ".swp", ".writing", ".!sync"];
+
+    public DropFolder(string root)
+    {
+        Root = root;
+        Incoming = Path.Combine(root, "incoming");
+        Processing = Path.Combine(root, "processing");
+        Processed = Path.Combine(root, "processed");
+        Failed = Path.Combine(root, "failed");
+    }
+
+    public string Root { get; }
+
+    public string Incoming { get; }
+
+    public string Processing { get; }
+
+    public string Processed { get; }
+
+    public string Failed { get; }
+
+    public void EnsureCreated()
+    {
+        foreach (var folder in new[] { Incoming, Processing, Processed, Failed })
+        {
+            Directory.CreateDirectory(folder);
+        }
+    }
+
+    /// <summary>Names that say "still being written" (<c>x.json.tmp</c>, <c>.x.json</c>, <c>x.json.part</c>) are never claimed.</summary>
+    public static bool IsPartialName(string name) =>
+        name.StartsWith('.') || name.StartsWith('~') || PartialSuffixes.Any(s => name.EndsWith(s, StringComparison.OrdinalIgnoreCase));
+
+    public IEnumerable<FileInfo> ListIncoming() =>
+        new DirectoryInfo(Incoming).EnumerateFiles().Where(f => !IsPartialName(f.Name));
+
+    /// <summary>Moves incoming/name to processing/name. False when the file is gone or a file of that name is already being processed.</summary>
+    public bool TryClaim(string name, out string claimed)
+    {
+        claimed = Path.Combine(Processing, name);
+        if (File.Exists(claimed))
+        {
+            return false;
+        }
+
+        try
+        {
+            File.Move(Path.Combine(Incoming, name), claimed, overwrite: false);
+            FileSync.Directory(Processing);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    public string MoveToProcessed(string processingPath) => MoveOut(processingPath, Processed);
+
+    public string MoveToFailed(string processingPath, string errorJson)
+    {
+        var target = FreeName(Failed, Path.GetFileName(processingPath));
+        File.WriteAllText(target + ".error.json", errorJson);
+        File.Move(processingPath, target);
+        FileSync.Directory(Failed);
+        return target;
+    }
+
+    private static string MoveOut(string path, string folder)
+    {
+        var target = FreeName(folder, Path.GetFileName(path));
+        File.Move(path, target);
+        FileSync.Directory(folder);
+        return target;
+    }
+
+    /// <summary>The name itself, or <c>stem~N.ext</c> when that is taken, so that nothing already there is overwritten.</summary>
+    internal static string FreeName(string folder, string name)
+    {
+        var target = Path.Combine(folder, name);
+        var stem = Path.GetFileNameWithoutExtension(name);
+        var ext = Path.GetExtension(name);
+        for (var n = 1; File.Exists(target) || File.Exists(target + ".error.json"); n++)
+        {
+            target = Path.Combine(folder, $"{stem}~{n}{ext}");
+        }
+
+        return target;
+    }
+}

@@ -1,0 +1,120 @@
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Sluice.Core.Metadata;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+using Sluice.Lake;
+
+namespace Sluice.Connectors.Files;
+
+/// <summary>
+/// Ingests one claimed file: reads and validates it (one task) while its batches are written as staged Parquet (another
+/// task, behind a channel of <see cref="ChannelCapacity"/> batches), then commits the staged files, the content hash
+/// and any quarantined records in one metadata transaction. Nothing is visible before that commit, so a crash at any
+/// point leaves either all of the file or none of it.
+/// </summary>
+internal sealed class FileIngestor(IEngineServices services, string recipe, FilesOptions options, SemaphoreSlim commitGate)
+{
+    /// <summary>Batches between the reader and the writer of one file; with <see cref="FilesOptions.BatchRows"/> this bounds a file's memory.</summary>
+    public const int ChannelCapacity = 2;
+
+    public async Task<IngestResult> IngestAsync(string path, FileType type, CancellationToken ct)
+    {
+        var name = Path.GetFileName(path);
+        var run = new IngestRun(type, name, options.BatchRows);
+        if (new FileInfo(path).Length == 0)
+        {
+            run.Fail(0, 0, "the file is empty (0 bytes)");
+            return new IngestResult(run, null, 0);
+        }
+
+        var table = type.LakeTable();
+        using var stager = services.Lake.BeginStaging($"{recipe}-{type.Name}");
+        var writer = new PartitionedParquetWriter(table, stager, type.EventTime);
+        await using (writer.ConfigureAwait(false))
+        {
+            var channel = Channel.CreateBounded<ColumnBatch>(new BoundedChannelOptions(ChannelCapacity) { SingleReader = true, SingleWriter = true });
+            var writing = Task.Run(() => WriteAllAsync(channel, writer, ct), ct);
+            string? hash = null;
+            try
+            {
+                var stream = new HashingReadStream(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous | FileOptions.SequentialScan));
+                await using (stream.ConfigureAwait(false))
+                {
+                    await RecordFileReaders.For(type).ReadAsync(stream, run, (b, t) => channel.Writer.WriteAsync(b, t), ct).ConfigureAwait(false);
+                    if (stream.ReachedEnd) { hash = stream.HashHex(); }
+                }
+            }
+            finally
+            {
+                channel.Writer.TryComplete();
+            }
+
+            await writing.ConfigureAwait(false);
+            if (run.Rejected)
+            {
+                return new IngestResult(run, null, 0);
+            }
+
+            await writer.CompleteAsync(ct).ConfigureAwait(false);
+            hash ??= await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false);
+            var partitions = stager.Files.Select(f => f.PartitionValue).Distinct(StringComparer.Ordinal).Count();
+            await commitGate.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                if (AlreadyIngested(hash))
+                {
+                    return new IngestResult(run, hash, 0, Duplicate: true);
+                }
+
+                services.Lake.Commit(stager, (c, tx) => RecordCommit(c, tx, run, hash));
+            }
+            finally
+            {
+                commitGate.Release();
+            }
+
+            return new IngestResult(run, hash, partitions);
+        }
+    }
+
+    /// <summary>Checks a file against the ledger of ingested content, without reading it as records.</summary>
+    public bool AlreadyIngested(string hash)
+    {
+        using var c = services.Metadata.Open();
+        return c.Scalar<long>("SELECT count(*) FROM ingested_files WHERE recipe = $r AND content_hash = $h", null, ("$r", recipe), ("$h", hash)) > 0;
+    }
+
+    private void RecordCommit(SqliteConnection c, SqliteTransaction tx, IngestRun run, string hash)
+    {
+        c.Execute(
+            "INSERT INTO ingested_files(content_hash, recipe, file_name, file_type, rows, rejected_rows, committed_at) VALUES ($h, $r, $f, $t, $n, $b, $at)",
+            tx, ("$h", hash), ("$r", recipe), ("$f", run.FileName), ("$t", run.Type.Name), ("$n", run.Rows), ("$b", run.BadRows),
+            ("$at", services.Time.GetUtcNow().Iso()));
+        foreach (var q in run.Quarantined)
+        {
+            services.DeadLetters.Add(c, tx, FilesSource.RecordSource(recipe, run.Type.Name), q.Issue.Position(run.FileName), q.Issue.Message, q.Payload,
+                $"files:{recipe}:{hash}:{q.Issue.Record}");
+        }
+    }
+
+    private static async Task WriteAllAsync(Channel<ColumnBatch> channel, PartitionedParquetWriter writer, CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var batch in channel.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                await writer.WriteAsync(batch, ct).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e)
+        {
+            // Unblocks the reader, which would otherwise wait forever on a full channel nobody drains.
+            channel.Writer.TryComplete(e);
+            throw;
+        }
+    }
+}
+
+/// <summary>The result of reading one file: the run (counts, problems) and, when it was committed, its hash.</summary>
+internal sealed record IngestResult(IngestRun Run, string? Hash, int Partitions, bool Duplicate = false);

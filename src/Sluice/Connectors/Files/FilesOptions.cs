@@ -1,0 +1,63 @@
+using Sluice.Core.Config;
+
+namespace Sluice.Connectors.Files;
+
+/// <summary>Options of the <c>files</c> source (a drop folder), read from the recipe's <c>source:</c> block and validated at load.</summary>
+public sealed class FilesOptions
+{
+    /// <summary>The drop folder, relative to the data folder (default: the recipe's name). Holds incoming/, processing/, processed/, failed/.</summary>
+    public string Folder { get; init; } = "";
+
+    /// <summary>The recipe's folder of file-type YAML files, relative to the recipe (default <c>filetypes</c>).</summary>
+    public string FileTypes { get; init; } = "filetypes";
+
+    /// <summary>How often incoming/ is listed (default 1 s).</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A file is claimed once its size and modification time are unchanged across two looks this far apart (default 500 ms, at most 1 s).</summary>
+    public TimeSpan StableAfter { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Files ingested at the same time (default 2).</summary>
+    public int MaxParallelFiles { get; init; } = 2;
+
+    /// <summary>Records per batch between the reader and the Parquet writer (default 65,536); two batches per file are in flight at most.</summary>
+    public int BatchRows { get; init; } = 65_536;
+
+    /// <summary>On shutdown, how long files already claimed may take to finish before they are abandoned to the next start (default 30 s).</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>With <c>--once</c>, how long to wait for files that are still being written before leaving them for the next run (default 5 s).</summary>
+    public TimeSpan OnceWait { get; init; } = TimeSpan.FromSeconds(5);
+
+    public static FilesOptions Parse(ConfigMap map, string recipeName)
+    {
+        var options = new FilesOptions
+        {
+            Folder = map.String("folder", recipeName) ?? recipeName,
+            FileTypes = map.String("file_types", "filetypes") ?? "filetypes",
+            PollInterval = map.Duration("poll_interval", TimeSpan.FromSeconds(1)),
+            StableAfter = map.Duration("stable_after", TimeSpan.FromMilliseconds(500)),
+            MaxParallelFiles = map.Int("max_parallel_files", 2, 1, 64),
+            BatchRows = map.Int("batch_rows", 65_536, 1, 4_000_000),
+            DrainTimeout = map.Duration("drain_timeout", TimeSpan.FromSeconds(30)),
+            OnceWait = map.Duration("once_wait", TimeSpan.FromSeconds(5)),
+        };
+
+        if (options.StableAfter > TimeSpan.FromSeconds(1))
+        {
+            map.Error("stable_after", $"must be at most 1s (a complete file must not wait longer to be claimed), got {options.StableAfter.TotalMilliseconds:0}ms");
+        }
+
+        if (options.PollInterval <= TimeSpan.Zero)
+        {
+            map.Error("poll_interval", "must be more than 0");
+        }
+
+        if (Path.IsPathRooted(options.Folder) || options.Folder.Contains("..", StringComparison.Ordinal))
+        {
+            map.Error("folder", $"must be a folder name inside the data folder, got '{options.Folder}'");
+        }
+
+        return options;
+    }
+}

@@ -1,0 +1,347 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Sluice.Core.DeadLetters;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+using Sluice.Lake;
+
+namespace Sluice.Connectors.Files;
+
+/// <summary>The <c>files</c> source type: a drop folder whose files are ingested into lake tables by their file type.</summary>
+public sealed class FilesSourceType : ISourceType
+{
+    public string Name => "files";
+
+    public ISourceFactory Parse(Core.Config.ConfigMap options, RecipeContext recipe)
+    {
+        var parsed = FilesOptions.Parse(options, recipe.Name);
+        var types = FileTypeCatalog.LoadFolder(Path.Combine(recipe.Folder, parsed.FileTypes), recipe.Errors);
+        return new FilesSourceFactory(recipe.Name, parsed, types);
+    }
+}
+
+public sealed class FilesSourceFactory(string recipe, FilesOptions options, IReadOnlyList<FileType> types) : ISourceFactory
+{
+    public FilesOptions Options => options;
+
+    public IReadOnlyList<FileType> ShippedTypes => types;
+
+    public IRunnableSource Create(IEngineServices services) => new FilesSource(services, recipe, options, types);
+}
+
+/// <summary>
+/// Watches a drop folder and ingests each complete file exactly once. Claiming is an atomic rename into processing/;
+/// a file leaves processing/ only after its outcome is durable, so a file found there at start is either already
+/// committed (its hash is in the ledger: it just moves on) or is ingested again from scratch.
+/// </summary>
+public sealed class FilesSource : IRunnableSource, IDeadLetterReplayer
+{
+    private readonly IEngineServices _services;
+    private readonly string _recipe;
+    private readonly FilesOptions _options;
+    private readonly ILogger _log;
+    private readonly FileTypeCatalog _catalog;
+    private readonly FileIngestor _ingestor;
+    private readonly StabilityTracker _tracker;
+    private readonly SemaphoreSlim _commitGate = new(1, 1);
+    private readonly HashSet<string> _registered = new(StringComparer.Ordinal);
+
+    public FilesSource(IEngineServices services, string recipe, FilesOptions options, IReadOnlyList<FileType> shipped)
+    {
+        _services = services;
+        _recipe = recipe;
+        _options = options;
+        _log = services.Logging.CreateLogger("Sluice.Files");
+        _catalog = new FileTypeCatalog(services.Metadata, services.Time);
+        _catalog.SyncRecipeTypes(recipe, shipped);
+        _ingestor = new FileIngestor(services, recipe, options, _commitGate);
+        _tracker = new StabilityTracker(options.StableAfter);
+        Drop = new DropFolder(Path.Combine(services.Data.Root, options.Folder));
+        Drop.EnsureCreated();
+        RegisterTables(_catalog.All(recipe));
+    }
+
+    public DropFolder Drop { get; }
+
+    /// <summary>Dead-letter source of a quarantined record of one file type.</summary>
+    public static string RecordSource(string recipe, string fileType) => $"files:{recipe}/{fileType}";
+
+    /// <summary>Dead-letter source of a whole rejected file.</summary>
+    public static string FileSource(string recipe) => $"files:{recipe}";
+
+    /// <summary>Everything stable in incoming/ (and anything left in processing/ by a crash), waiting briefly for files still being written.</summary>
+    public async Task<int> RunOnceAsync(CancellationToken ct)
+    {
+        var landed = await RecoverAsync(ct).ConfigureAwait(false);
+        var started = _services.Time.GetUtcNow();
+        while (true)
+        {
+            var stable = _tracker.Observe(Drop.ListIncoming(), _services.Time.GetUtcNow(), out var waiting);
+            if (stable.Count > 0)
+            {
+                landed += await ProcessAsync(stable, ct, ct).ConfigureAwait(false);
+                continue;
+            }
+
+            if (waiting == 0 || _services.Time.GetUtcNow() - started > _options.OnceWait)
+            {
+                return landed;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(50, _options.StableAfter.TotalMilliseconds / 2)), _services.Time, ct).ConfigureAwait(false);
+        }
+    }
+
+    public async Task RunAsync(Func<CancellationToken, Task> afterLoad, CancellationToken ct)
+    {
+        // Files already claimed get DrainTimeout to finish after a stop; only then is their work abandoned.
+        using var abort = new CancellationTokenSource();
+        await using var onStop = ct.Register(() => abort.CancelAfter(_options.DrainTimeout)).ConfigureAwait(false);
+        if (await RecoverAsync(abort.Token).ConfigureAwait(false) > 0)
+        {
+            await afterLoad(ct).ConfigureAwait(false);
+        }
+
+        while (!ct.IsCancellationRequested)
+        {
+            var stable = _tracker.Observe(Drop.ListIncoming(), _services.Time.GetUtcNow(), out _);
+            if (stable.Count > 0)
+            {
+                if (await ProcessAsync(stable, ct, abort.Token).ConfigureAwait(false) > 0)
+                {
+                    await afterLoad(ct).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
+            try
+            {
+                await Task.Delay(_options.PollInterval, _services.Time, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>Files in processing/ at start: committed ones move on, the others are ingested again.</summary>
+    private async Task<int> RecoverAsync(CancellationToken ct)
+    {
+        var leftovers = Directory.EnumerateFiles(Drop.Processing).Order(StringComparer.Ordinal).ToList();
+        var redo = new List<string>();
+        foreach (var path in leftovers)
+        {
+            var hash = await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false);
+            if (_ingestor.AlreadyIngested(hash))
+            {
+                Drop.MoveToProcessed(path);
+                FilesLog.Recovered(_log, Path.GetFileName(path));
+            }
+            else
+            {
+                FilesLog.Resumed(_log, Path.GetFileName(path));
+                redo.Add(path);
+            }
+        }
+
+        return redo.Count == 0 ? 0 : await IngestClaimedAsync(redo, ct).ConfigureAwait(false);
+    }
+
+    private async Task<int> ProcessAsync(List<string> stableNames, CancellationToken stop, CancellationToken abort)
+    {
+        var claimed = new List<string>();
+        foreach (var name in stableNames)
+        {
+            if (stop.IsCancellationRequested) { break; }
+            _tracker.Forget(name);
+            if (Drop.TryClaim(name, out var path)) { claimed.Add(path); }
+        }
+
+        return await IngestClaimedAsync(claimed, abort).ConfigureAwait(false);
+    }
+
+    private async Task<int> IngestClaimedAsync(List<string> claimed, CancellationToken ct)
+    {
+        var types = _catalog.All(_recipe);
+        RegisterTables(types);
+        var landed = 0;
+        var unfinished = 0;
+        await Parallel.ForEachAsync(claimed, new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelFiles }, async (path, _) =>
+        {
+            try
+            {
+                var outcome = await IngestOneAsync(path, types, ct).ConfigureAwait(false);
+                if (outcome.Status == FileStatus.Landed) { Interlocked.Increment(ref landed); }
+                Outcomes?.Invoke(outcome);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref unfinished);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Parquet.ParquetException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                FilesLog.Crashed(_log, e, Path.GetFileName(path));
+            }
+        }).ConfigureAwait(false);
+
+        if (unfinished > 0)
+        {
+            FilesLog.Abandoned(_log, unfinished);
+            ct.ThrowIfCancellationRequested();
+        }
+
+        return landed;
+    }
+
+    /// <summary>Raised for every file that reached an outcome (for the demo's and tests' eyes; logging covers operators).</summary>
+    public event Action<FileOutcome>? Outcomes;
+
+    private async Task<FileOutcome> IngestOneAsync(string path, IReadOnlyList<FileType> types, CancellationToken ct)
+    {
+        var name = Path.GetFileName(path);
+        var type = FileTypeCatalog.Match(types, name);
+        if (type is null)
+        {
+            var known = types.Count == 0 ? "none defined" : string.Join(", ", types.Select(t => t.Pattern));
+            return await FailAsync(path, null, new IngestRunFailure($"no file type matches the name '{name}' (known patterns: {known})"), ct).ConfigureAwait(false);
+        }
+
+        var result = await _ingestor.IngestAsync(path, type, ct).ConfigureAwait(false);
+        var run = result.Run;
+        if (run.Rejected)
+        {
+            return await FailAsync(path, type, new IngestRunFailure(run), ct).ConfigureAwait(false);
+        }
+
+        var final = Drop.MoveToProcessed(path);
+        if (result.Duplicate)
+        {
+            FilesLog.Duplicate(_log, name);
+            return new FileOutcome(name, type.Name, FileStatus.Duplicate, 0, 0, 0, "same content as a file ingested before", final);
+        }
+
+        FilesLog.Landed(_log, name, run.Rows, type.Table, result.Partitions, run.BadRows);
+        return new FileOutcome(name, type.Name, FileStatus.Landed, run.Rows, run.BadRows, result.Partitions, null, final);
+    }
+
+    private async Task<FileOutcome> FailAsync(string path, FileType? type, IngestRunFailure failure, CancellationToken ct)
+    {
+        var name = Path.GetFileName(path);
+        var hash = await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false);
+        var run = failure.Run;
+        var first = run?.Fatal ?? (run is { Issues.Count: > 0 } ? run.Issues[0] : null);
+        var rejection = new FileRejection(
+            name, type?.Name, failure.Reason, first?.Line, first?.Record, first?.Field,
+            run is null ? 0 : run.BadRows + (run.Fatal is null ? 0 : 1),
+            (run?.Fatal is null ? [] : new[] { run.Fatal }).Concat(run?.Issues ?? []).Select(i => new FileRejection.Issue(i.Line, i.Record, i.Field, i.Message)).ToList(),
+            hash, _services.Time.GetUtcNow());
+        var final = Drop.MoveToFailed(path, rejection.ToJson());
+        var position = first is null ? $"failed/{Path.GetFileName(final)}" : $"failed/{Path.GetFileName(final)}: line {first.Line}, record {first.Record}" + (first.Field is null ? "" : $", field '{first.Field}'");
+        _services.DeadLetters.Add(FileSource(_recipe), position, failure.Reason, JsonSerializer.Serialize(new { failed_file = Path.GetFileName(final) }), $"files:{_recipe}:failed:{hash}");
+        FilesLog.Failed(_log, name, failure.Reason);
+        return new FileOutcome(name, type?.Name, FileStatus.Failed, 0, 0, 0, failure.Reason, final);
+    }
+
+    private void RegisterTables(IReadOnlyList<FileType> types)
+    {
+        foreach (var t in types)
+        {
+            var key = t.Table + "|" + string.Join(",", t.Fields.Select(f => f.Name + ":" + f.Type));
+            if (_registered.Add(key))
+            {
+                _services.Lake.Register(t.LakeTable());
+            }
+        }
+    }
+
+    public bool CanReplay(DeadLetter letter) =>
+        letter.Source == FileSource(_recipe) || letter.Source.StartsWith(FileSource(_recipe) + "/", StringComparison.Ordinal);
+
+    /// <summary>
+    /// A rejected file goes back to incoming/ (its .error.json is removed) to be ingested again, under the file types
+    /// as they are now; a quarantined record is validated again and, when valid, lands on its own.
+    /// </summary>
+    public async Task<string?> ReplayAsync(DeadLetter letter, CancellationToken ct)
+    {
+        if (letter.Source == FileSource(_recipe))
+        {
+            using var doc = JsonDocument.Parse(letter.Payload ?? "{}");
+            var file = doc.RootElement.TryGetProperty("failed_file", out var f) ? f.GetString() : null;
+            var failed = file is null ? null : Path.Combine(Drop.Failed, file);
+            if (failed is null || !File.Exists(failed))
+            {
+                return $"the failed file '{file}' is no longer in {Drop.Failed}";
+            }
+
+            var target = Path.Combine(Drop.Incoming, StripCollisionSuffix(file!));
+            if (File.Exists(target))
+            {
+                return $"a file named '{Path.GetFileName(target)}' is already waiting in incoming/";
+            }
+
+            File.Move(failed, target);
+            File.Delete(failed + ".error.json");
+            return null;
+        }
+
+        var typeName = letter.Source[(FileSource(_recipe).Length + 1)..];
+        var type = _catalog.All(_recipe).FirstOrDefault(t => t.Name == typeName);
+        if (type is null)
+        {
+            return $"file type '{typeName}' is no longer in the catalog";
+        }
+
+        var shape = new RecordShape(type);
+        var builder = new ColumnBatchBuilder(shape.Schema, 16);
+        var problem = type.Format == FileFormat.Csv
+            ? CsvRecordReader.ParseCells(letter.Payload ?? "{}", shape, builder)
+            : JsonRecordParser.Parse(System.Text.Encoding.UTF8.GetBytes(letter.Payload ?? ""), shape, builder);
+        if (problem is not null)
+        {
+            return problem.Value.Field is null ? problem.Value.Message : $"field '{problem.Value.Field}': {problem.Value.Message}";
+        }
+
+        var table = type.LakeTable();
+        _services.Lake.Register(table);
+        using var stager = _services.Lake.BeginStaging($"{_recipe}-{type.Name}-replay");
+        var writer = new PartitionedParquetWriter(table, stager, type.EventTime);
+        await using (writer.ConfigureAwait(false))
+        {
+            await writer.WriteAsync(builder.Flush(), ct).ConfigureAwait(false);
+            await writer.CompleteAsync(ct).ConfigureAwait(false);
+        }
+
+        _services.Lake.Commit(stager, (c, tx) => _services.DeadLetters.MarkReplayed(letter.Id, c, tx));
+        return null;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _commitGate.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private static string StripCollisionSuffix(string name)
+    {
+        var stem = Path.GetFileNameWithoutExtension(name);
+        var tilde = stem.LastIndexOf('~');
+        return tilde > 0 && int.TryParse(stem[(tilde + 1)..], out _) ? stem[..tilde] + Path.GetExtension(name) : name;
+    }
+
+    private sealed class IngestRunFailure
+    {
+        public IngestRunFailure(string reason) => Reason = reason;
+
+        public IngestRunFailure(IngestRun run)
+        {
+            Run = run;
+            Reason = run.Reason();
+        }
+
+        public IngestRun? Run { get; }
+
+        public string Reason { get; }
+    }
+}

@@ -1,0 +1,201 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Sluice.Core.Schema;
+using Sluice.Core.Text;
+
+namespace Sluice.Connectors.Files;
+
+/// <summary>
+/// Turns one complete JSON object into a row of a <see cref="ColumnBatchBuilder"/>, checking every field against the
+/// file type: wrong type, missing required field, unparsable timestamp. Unknown properties are ignored; JSON null is
+/// a missing value. On a problem the row is aborted, so an invalid record never half-lands.
+/// </summary>
+internal static class JsonRecordParser
+{
+    /// <summary>
+    /// Parses the object that starts at the reader's current <see cref="JsonTokenType.StartObject"/> token. Returns false
+    /// when the reader ran out of data inside the object (the row is then aborted; the caller refills and starts over).
+    /// </summary>
+    public static bool TryParse(ref Utf8JsonReader reader, RecordShape shape, ColumnBatchBuilder row, out FieldProblem? problem)
+    {
+        if (!ReadFields(ref reader, shape, row, out problem))
+        {
+            row.AbortRow();
+            return false;
+        }
+
+        if (problem is null)
+        {
+            for (var i = 0; i < shape.Fields.Count; i++)
+            {
+                if (shape.Fields[i].Required && !row[i].IsSet)
+                {
+                    problem = new FieldProblem(shape.Fields[i].Name, "missing required field");
+                    break;
+                }
+            }
+        }
+
+        if (problem is null)
+        {
+            row.CommitRow();
+        }
+        else
+        {
+            row.AbortRow();
+        }
+
+        return true;
+    }
+
+    /// <summary>Parses a standalone JSON text holding one object (an NDJSON line, a dead letter's payload).</summary>
+    public static FieldProblem? Parse(ReadOnlySpan<byte> json, RecordShape shape, ColumnBatchBuilder row)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
+        try
+        {
+            if (!reader.Read())
+            {
+                return new FieldProblem(null, "empty record");
+            }
+
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                return new FieldProblem(null, $"record is not a JSON object (found {Describe(reader.TokenType)})");
+            }
+
+            TryParse(ref reader, shape, row, out var problem);
+            if (problem is null && reader.Read())
+            {
+                return new FieldProblem(null, "unexpected data after the record's closing '}'");
+            }
+
+            return problem;
+        }
+        catch (JsonException e)
+        {
+            row.AbortRow();
+            return new FieldProblem(null, $"malformed JSON at byte {e.BytePositionInLine + 1}: {FirstSentence(e.Message)}");
+        }
+    }
+
+    private static bool ReadFields(ref Utf8JsonReader reader, RecordShape shape, ColumnBatchBuilder row, out FieldProblem? problem)
+    {
+        problem = null;
+        while (true)
+        {
+            if (!reader.Read())
+            {
+                return false;
+            }
+
+            if (reader.TokenType == JsonTokenType.EndObject)
+            {
+                return true;
+            }
+
+            var index = reader.ValueIsEscaped ? shape.Find(reader.GetString()!) : shape.Find(reader.ValueSpan);
+            if (!reader.Read())
+            {
+                return false;
+            }
+
+            if (index < 0 || problem is not null || reader.TokenType == JsonTokenType.Null)
+            {
+                if (!reader.TrySkip()) { return false; }
+                continue;
+            }
+
+            problem = SetValue(ref reader, shape.Fields[index], row[index]);
+            if (problem is not null && reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && !reader.TrySkip())
+            {
+                return false;
+            }
+        }
+    }
+
+    private static FieldProblem? SetValue(ref Utf8JsonReader reader, FieldSpec spec, ColumnBuilder column)
+    {
+        var token = reader.TokenType;
+        switch (spec.Type)
+        {
+            case FieldType.String when token == JsonTokenType.String:
+                ((TypedColumnBuilder<string>)column).Set(reader.GetString());
+                return null;
+            case FieldType.Integer when token == JsonTokenType.Number:
+                if (reader.TryGetInt64(out var l)) { ((ValueColumnBuilder<long>)column).Set(l); return null; }
+                return Wrong(ref reader, spec, "a whole number");
+            case FieldType.Double when token == JsonTokenType.Number:
+                ((ValueColumnBuilder<double>)column).Set(reader.GetDouble());
+                return null;
+            case FieldType.Boolean when token is JsonTokenType.True or JsonTokenType.False:
+                ((ValueColumnBuilder<bool>)column).Set(token == JsonTokenType.True);
+                return null;
+            case FieldType.Timestamp when token == JsonTokenType.String:
+                if (!reader.ValueIsEscaped && !reader.HasValueSequence && Timestamps.TryParseUtc(reader.ValueSpan, out var ts))
+                {
+                    ((ValueColumnBuilder<DateTime>)column).Set(ts);
+                    return null;
+                }
+
+                if ((reader.ValueIsEscaped || reader.HasValueSequence) && Timestamps.TryParseUtc(reader.GetString().AsSpan(), out ts))
+                {
+                    ((ValueColumnBuilder<DateTime>)column).Set(ts);
+                    return null;
+                }
+
+                return new FieldProblem(spec.Name, $"unparsable timestamp '{Snippet(ref reader)}' (expected ISO-8601, for example 2025-11-08T10:30:00Z)");
+            case FieldType.Date when token == JsonTokenType.String:
+                if (Timestamps.TryParseDate(reader.GetString().AsSpan(), out var d)) { ((ValueColumnBuilder<DateOnly>)column).Set(d); return null; }
+                return new FieldProblem(spec.Name, $"unparsable date '{Snippet(ref reader)}' (expected YYYY-MM-DD)");
+            default:
+                return Wrong(ref reader, spec, Expected(spec.Type));
+        }
+    }
+
+    private static FieldProblem Wrong(ref Utf8JsonReader reader, FieldSpec spec, string expected)
+    {
+        var found = reader.TokenType switch
+        {
+            JsonTokenType.String => $"text '{Snippet(ref reader)}'",
+            JsonTokenType.Number => $"number {Snippet(ref reader)}",
+            _ => Describe(reader.TokenType),
+        };
+        return new FieldProblem(spec.Name, $"wrong type: expected {expected}, got {found}");
+    }
+
+    private static string Expected(FieldType type) => type switch
+    {
+        FieldType.String => "text",
+        FieldType.Integer => "a whole number",
+        FieldType.Double => "a number",
+        FieldType.Boolean => "true or false",
+        FieldType.Timestamp => "an ISO-8601 timestamp text",
+        FieldType.Date => "a YYYY-MM-DD date text",
+        _ => type.Name(),
+    };
+
+    internal static string Describe(JsonTokenType token) => token switch
+    {
+        JsonTokenType.StartObject => "an object",
+        JsonTokenType.StartArray => "an array",
+        JsonTokenType.String => "text",
+        JsonTokenType.Number => "a number",
+        JsonTokenType.True or JsonTokenType.False => "a boolean",
+        JsonTokenType.Null => "null",
+        _ => token.ToString(),
+    };
+
+    private static string Snippet(ref Utf8JsonReader reader)
+    {
+        var raw = reader.HasValueSequence ? Encoding.UTF8.GetString(reader.ValueSequence.ToArray()) : Encoding.UTF8.GetString(reader.ValueSpan);
+        return raw.Length <= 60 ? raw : raw[..57] + "...";
+    }
+
+    internal static string FirstSentence(string message)
+    {
+        var cut = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        return (cut > 0 ? message[..cut] : message).Trim();
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text;
+using Sluice.Core.Schema;
+
+namespace Sluice.Connectors.Files;
+
+/// <summary>A file type's fields prepared for fast lookup by UTF-8 name while parsing.</summary>
+internal sealed class RecordShape
+{
+    private readonly byte[][] _utf8Names;
+    private readonly Dictionary<string, int>? _byName;
+
+    public RecordShape(FileType type)
+    {
+        Type = type;
+        Schema = type.LakeTable().Schema;
+        Fields = type.Fields;
+        _utf8Names = type.Fields.Select(f => Encoding.UTF8.GetBytes(f.Name)).ToArray();
+        EventTimeIndex = Schema.IndexOf(type.EventTime);
+        if (Fields.Count > 12)
+        {
+            _byName = Fields.Select((f, i) => (f.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.Ordinal);
+        }
+    }
+
+    public FileType Type { get; }
+
+    public TableSchema Schema { get; }
+
+    public IReadOnlyList<FieldSpec> Fields { get; }
+
+    public int EventTimeIndex { get; }
+
+    /// <summary>The field index for a property name, or -1 when the file type does not know it (such properties are ignored).</summary>
+    public int Find(ReadOnlySpan<byte> utf8Name)
+    {
+        if (_byName is not null)
+        {
+            return _byName.TryGetValue(Encoding.UTF8.GetString(utf8Name), out var i) ? i : -1;
+        }
+
+        for (var i = 0; i < _utf8Names.Length; i++)
+        {
+            if (utf8Name.SequenceEqual(_utf8Names[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    public int Find(string name)
+    {
+        for (var i = 0; i < Fields.Count; i++)
+        {
+            if (string.Equals(Fields[i].Name, name, StringComparison.Ordinal)) { return i; }
+        }
+
+        return -1;
+    }
+}

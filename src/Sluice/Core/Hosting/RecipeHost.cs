@@ -1,0 +1,116 @@
+using Microsoft.Extensions.Logging;
+using Sluice.Core.Recipes;
+using Sluice.Jobs;
+
+namespace Sluice.Core.Hosting;
+
+/// <summary>
+/// Runs a recipe: its pipelines' sources, the jobs they declare to run after each load, and its cron schedules.
+/// Shutdown order on cancellation: sources stop claiming and drain what they hold (bounded by their own drain
+/// timeouts); a job in progress is cancelled (jobs commit atomically, so that leaves the previous state), the
+/// scheduler stops; then everything is disposed.
+/// </summary>
+public sealed class RecipeHost : IAsyncDisposable
+{
+    private readonly Recipe _recipe;
+    private readonly IEngineServices _services;
+    private readonly ILogger _log;
+    private readonly JobRunner _runner;
+    private readonly List<(PipelineDefinition Definition, IRunnableSource Source)> _pipelines = [];
+
+    public RecipeHost(Recipe recipe, IEngineServices services)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        ArgumentNullException.ThrowIfNull(services);
+        _recipe = recipe;
+        _services = services;
+        _log = services.Logging.CreateLogger("Sluice.Host");
+        _runner = new JobRunner(services);
+        services.Lake.SweepOrphans();
+        foreach (var p in recipe.Pipelines)
+        {
+            _pipelines.Add((p, p.Create(services, recipe.Name)));
+        }
+    }
+
+    public IReadOnlyList<IRunnableSource> Sources => _pipelines.Select(p => p.Source).ToList();
+
+    /// <summary>Job outcomes as they happen (the demo prints them).</summary>
+    public event Action<JobDefinition, JobOutcome>? JobCompleted;
+
+    /// <summary>
+    /// Processes everything available now, then runs every after-load job once. After-load jobs run even when nothing
+    /// new landed: a crash may have come between a commit and its job, and the jobs skip work that is already done.
+    /// </summary>
+    public async Task<int> RunOnceAsync(CancellationToken ct)
+    {
+        var units = 0;
+        foreach (var (_, source) in _pipelines)
+        {
+            units += await source.RunOnceAsync(ct).ConfigureAwait(false);
+        }
+
+        foreach (var job in AfterLoadJobs(_pipelines.Select(p => p.Definition)))
+        {
+            await RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", ct).ConfigureAwait(false);
+        }
+
+        return units;
+    }
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var afterLoad = new AfterLoadTrigger(AfterLoadJobs(_pipelines.Select(p => p.Definition)), (job, t) => RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", t), _services.Time, _log);
+        var scheduler = new CronScheduler(_recipe.Jobs, (job, asOf, t) => RunJobAsync(job, asOf, "schedule", t), _services.Time, _log);
+        HostLog.Started(_log, _recipe.Name, _pipelines.Count, scheduler.Count);
+
+        var tasks = new List<Task>
+        {
+            afterLoad.RunAsync(ct),
+            scheduler.RunAsync(ct),
+        };
+        tasks.AddRange(_pipelines.Select(p => p.Source.RunAsync(afterLoad.SignalAsync, ct)));
+        try
+        {
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Normal shutdown.
+        }
+
+        HostLog.Stopped(_log, _recipe.Name);
+    }
+
+    public async Task<JobOutcome> RunJobAsync(JobDefinition job, DateTimeOffset asOf, string trigger, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var outcome = await _runner.RunAsync(job, new JobRequest(asOf, Trigger: trigger), ct).ConfigureAwait(false);
+        SchedulerLog.Ran(_log, job.FullName, outcome.Message);
+        JobCompleted?.Invoke(job, outcome);
+        return outcome;
+    }
+
+    private List<JobDefinition> AfterLoadJobs(IEnumerable<PipelineDefinition> pipelines) =>
+        pipelines.SelectMany(p => p.AfterLoad).Distinct(StringComparer.Ordinal).Select(n => _recipe.Job(n)!).ToList();
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var (_, source) in _pipelines)
+        {
+            await source.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
+
+internal static partial class HostLog
+{
+    [LoggerMessage(3001, LogLevel.Information, "{Recipe}: running {Pipelines} pipeline(s) and {Schedules} schedule(s); Ctrl-C stops")]
+    public static partial void Started(ILogger logger, string recipe, int pipelines, int schedules);
+
+    [LoggerMessage(3002, LogLevel.Information, "{Recipe}: stopped cleanly")]
+    public static partial void Stopped(ILogger logger, string recipe);
+
+    [LoggerMessage(3003, LogLevel.Error, "{Job}: after-load run failed")]
+    public static partial void AfterLoadFailed(ILogger logger, Exception error, string job);
+}

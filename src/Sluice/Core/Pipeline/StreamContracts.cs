@@ -1,0 +1,86 @@
+using Sluice.Core.Config;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+
+namespace Sluice.Core.Pipeline;
+
+/// <summary>
+/// What flows between a stream source, its steps and its sinks: the rows of one or more tables, and the source
+/// position of the batch's last record (a log offset, an LSN). Positions only grow.
+/// </summary>
+public sealed record RecordBatch(IReadOnlyList<ColumnBatch> Tables, long Position)
+{
+    public RecordBatch(ColumnBatch table, long position) : this([table], position) { }
+
+    public int Count => Tables.Sum(t => t.Count);
+
+    public ColumnBatch? Table(string name) => Tables.FirstOrDefault(t => t.Schema.Table == name);
+}
+
+/// <summary>
+/// A source whose output is an ordered stream of batches (change data capture, the HTTP landing log). It resumes
+/// after a position and is told when every sink has committed up to one, which is when it may forget what came before
+/// (confirm a replication slot's LSN, truncate a log).
+/// </summary>
+public interface IStreamSource : IAsyncDisposable
+{
+    /// <summary>Reads batches after <paramref name="resumeAfter"/> (null: from the beginning, or the source's initial snapshot).</summary>
+    IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, CancellationToken ct);
+
+    /// <summary>Every sink has committed every batch up to and including <paramref name="position"/>.</summary>
+    Task AcknowledgeAsync(long position, CancellationToken ct);
+
+    /// <summary>In <c>--once</c> mode: true when everything available at the start has been read.</summary>
+    bool CaughtUp { get; }
+}
+
+/// <summary>A transformation between source and sinks (enrichment, flattening, normalisation). Stateless or self-contained.</summary>
+public interface IBatchStep
+{
+    ValueTask<RecordBatch> ApplyAsync(RecordBatch batch, CancellationToken ct);
+}
+
+/// <summary>
+/// A destination. <see cref="WriteAsync"/> must be idempotent: a batch written again after a crash (same rows, maybe
+/// cut differently) must not duplicate its effect. It retries transient failures itself and returns only once the
+/// batch is committed (or dead-lettered, for sinks that dead-letter what they cannot deliver).
+/// </summary>
+public interface IBatchSink : IAsyncDisposable
+{
+    string Name { get; }
+
+    /// <param name="checkpointKey">
+    /// The key under which the runner records this sink's position. A sink that commits into the metadata store (the
+    /// lake) writes it in its own transaction, so its data and position can never disagree.
+    /// </param>
+    Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct);
+}
+
+public interface IStreamSourceFactory : ISourceFactory
+{
+    IStreamSource CreateStream(IEngineServices services);
+}
+
+public interface IStepType
+{
+    string Name { get; }
+
+    IStepFactory Parse(ConfigMap options, RecipeContext recipe);
+}
+
+public interface IStepFactory
+{
+    IBatchStep Create(IEngineServices services);
+}
+
+public interface ISinkType
+{
+    string Name { get; }
+
+    ISinkFactory Parse(ConfigMap options, RecipeContext recipe);
+}
+
+public interface ISinkFactory
+{
+    IBatchSink Create(IEngineServices services);
+}

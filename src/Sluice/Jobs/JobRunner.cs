@@ -1,0 +1,41 @@
+using Sluice.Core;
+using Sluice.Core.Recipes;
+
+namespace Sluice.Jobs;
+
+/// <summary>
+/// Runs one job: takes the job's cross-process lock (so the scheduler of a running instance and a <c>job run</c> or
+/// <c>backfill</c> from the command line never run the same job at once), records the run, and returns its outcome.
+/// </summary>
+public sealed class JobRunner(IEngineServices services)
+{
+    /// <summary>How long a second runner of the same job waits for the first (default 10 minutes).</summary>
+    public TimeSpan LockWait { get; init; } = TimeSpan.FromMinutes(10);
+
+    public JobRunStore Runs { get; } = new(services.Metadata, services.Time);
+
+    public async Task<JobOutcome> RunAsync(JobDefinition job, JobRequest request, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(request);
+        var lockPath = Path.Combine(services.Data.LocksRoot, $"job-{job.Recipe}-{job.Name}.lock");
+        using var held = await ProcessLock.AcquireAsync(lockPath, services.Time, LockWait, ct).ConfigureAwait(false);
+        var id = Runs.Start(job.FullName, request.AsOf, request.Trigger);
+        try
+        {
+            var outcome = await job.Factory.Create(services).RunAsync(request, ct).ConfigureAwait(false);
+            Runs.Finish(id, JobRunStore.Succeeded, outcome.RowsIn, outcome.RowsOut, outcome.Message);
+            return outcome;
+        }
+        catch (OperationCanceledException)
+        {
+            Runs.Finish(id, JobRunStore.Interrupted, null, null, "cancelled");
+            throw;
+        }
+        catch (Exception e)
+        {
+            Runs.Finish(id, JobRunStore.Failed, null, null, e.Message);
+            throw;
+        }
+    }
+}
