@@ -52,14 +52,15 @@ internal sealed class CsvRecordReader : IRecordFileReader
                 {
                     var record = run.NextRecord();
                     var problem = ReadRow(csv, fields, columnOf, run.Builder);
-                    run.Accept(problem, record, csv.RowNumber, problem is null ? "" : RawRow(csv, headers));
+                    // Sylvan numbers data rows from 1; the header is line 1, so a row's line is one more (exact unless a quoted cell spans lines).
+                    run.Accept(problem, record, csv.RowNumber + 1, problem is null ? "" : RawRow(csv, headers));
                     if (run.StopReading) { return; }
                     if (run.BatchFull) { await emit(run.Builder.Flush(), ct).ConfigureAwait(false); }
                 }
             }
             catch (Exception e) when (e is CsvFormatException or DecoderFallbackException)
             {
-                run.Fail(csv.RowNumber, run.Records, $"unreadable CSV at row {csv.RowNumber}: {e.Message}");
+                run.Fail(csv.RowNumber + 1, run.Records + 1, $"unreadable CSV at line {csv.RowNumber + 1}: {e.Message}");
                 return;
             }
 

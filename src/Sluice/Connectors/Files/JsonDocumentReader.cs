@@ -47,12 +47,21 @@ internal sealed class JsonDocumentReader : ChunkedRecordReader
                 }
             }
         }
+        catch (JsonException e) when (final && IsEndOfData(e))
+        {
+            run.Fail((e.LineNumber ?? 0) + 1, run.Records + 1, $"the JSON document is cut off at line {(e.LineNumber ?? 0) + 1}: the file ends before its closing brackets (a complete file whose JSON is cut off is malformed)");
+            return data.Length;
+        }
         catch (JsonException e)
         {
             run.Fail((e.LineNumber ?? 0) + 1, run.Records + 1, $"malformed JSON at line {(e.LineNumber ?? 0) + 1}, byte {(e.BytePositionInLine ?? 0) + 1}: {JsonRecordParser.FirstSentence(e.Message)}");
             return data.Length;
         }
     }
+
+    // System.Text.Json has no error code for "the data ended inside a value"; these are its two messages for it.
+    private static bool IsEndOfData(JsonException e) =>
+        e.Message.Contains("reached end of data", StringComparison.Ordinal) || e.Message.Contains("Expected depth to be zero", StringComparison.Ordinal);
 
     protected override void Complete(IngestRun run)
     {

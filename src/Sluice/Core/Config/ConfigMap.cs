@@ -32,14 +32,23 @@ public sealed class ConfigMap
 
     public static ConfigMap? Load(string file, ConfigErrors errors)
     {
-        var display = Path.GetRelativePath(Directory.GetCurrentDirectory(), file);
+        using var reader = new StreamReader(file);
+        return Load(reader, Path.GetRelativePath(Directory.GetCurrentDirectory(), file), errors);
+    }
+
+    /// <summary>Reads YAML text; <paramref name="display"/> is the file name errors will show.</summary>
+    public static ConfigMap? Parse(string yamlText, string display, ConfigErrors errors)
+    {
+        using var reader = new StringReader(yamlText);
+        return Load(reader, display, errors);
+    }
+
+    private static ConfigMap? Load(TextReader reader, string display, ConfigErrors errors)
+    {
         try
         {
             var yaml = new YamlStream();
-            using (var reader = new StreamReader(file))
-            {
-                yaml.Load(reader);
-            }
+            yaml.Load(reader);
 
             if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode root)
             {
