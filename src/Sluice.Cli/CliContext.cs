@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Sluice.Core;
 using Sluice.Core.Config;
@@ -33,7 +34,8 @@ internal static class CliContext
                 o.TimestampFormat = "HH:mm:ss ";
                 o.UseUtcTimestamp = true;
             })
-            .AddFilter("Microsoft", LogLevel.Warning));
+            .AddFilter("Microsoft", LogLevel.Warning)
+            .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
         return new EngineServices(data, TimeProvider.System, logging);
     }
 

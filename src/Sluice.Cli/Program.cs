@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.CommandLine;
 using Sluice.Cli;
 using Sluice.Cli.Commands;
@@ -15,4 +16,16 @@ root.Subcommands.Add(DlqCommands.Create());
 root.Subcommands.Add(FileTypesCommands.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+// Ctrl-C (SIGINT) and SIGTERM cancel the command's token, and the process exits when the command has shut down
+// with its own bounded drains; the parser's handler would instead cut it short after two seconds.
+using var stop = new CancellationTokenSource();
+void Stop(PosixSignalContext context)
+{
+    context.Cancel = true;
+    stop.Cancel();
+}
+
+using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+var invocation = new InvocationConfiguration { ProcessTerminationTimeout = null };
+return await root.Parse(args).InvokeAsync(invocation, stop.Token).ConfigureAwait(false);

@@ -46,6 +46,11 @@ public sealed class DailySummaryJob(IEngineServices services, string recipe, Dai
         }
 
         var target = TargetTable(source);
+        if (services.Lake.FileEntries(source.QualifiedName).Count == 0 && request.From is null)
+        {
+            return new JobOutcome(0, 0, $"nothing to summarise: {options.Source} has no data yet");
+        }
+
         services.Lake.Register(target);
         var checkpoints = new CheckpointStore(services.Metadata, services.Time);
         var watermark = services.Lake.MaxManifestId();
@@ -54,7 +59,7 @@ public sealed class DailySummaryJob(IEngineServices services, string recipe, Dai
         var force = request.From is not null;
         var candidates = CandidateDays(request, byDay.Keys, checkpoints);
         var todo = candidates
-            .Where(d => force || checkpoints.Get($"{CheckpointPrefix}:day:{d}") != Fingerprint(byDay.GetValueOrDefault(d)))
+            .Where(d => force || (checkpoints.Get($"{CheckpointPrefix}:day:{d}") ?? Fingerprint(null)) != Fingerprint(byDay.GetValueOrDefault(d)))
             .Order(StringComparer.Ordinal)
             .ToList();
 
