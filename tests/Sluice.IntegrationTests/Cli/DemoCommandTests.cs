@@ -1,0 +1,26 @@
+using Sluice.IntegrationTests.Support;
+
+namespace Sluice.IntegrationTests.Cli;
+
+public sealed class DemoCommandTests
+{
+    [Fact]
+    public async Task Demo_feeds_the_recipe_narrates_and_stops_cleanly_on_ctrl_c()
+    {
+        using var data = new TempFolder("sluice-demo");
+        using var demo = SluiceProcess.Start(data.Path, "demo", "--interval", "1");
+
+        await demo.WaitForOutputAsync("Ctrl-C stops cleanly.", TimeSpan.FromSeconds(30));
+        await demo.WaitForOutputAsync("landed  vehicles_events_", TimeSpan.FromSeconds(30));
+        await demo.WaitForOutputAsync("job     vehicle-files/daily-summary: recomputed", TimeSpan.FromSeconds(30));
+        demo.Stdout.ShouldContain("./sluice query");
+
+        var query = await SluiceProcess.RunAsync(data.Path, "query", "SELECT count(*) > 0 AS ok FROM reports.daily_summary", "--format", "csv");
+        query.Out.ShouldBe("ok\ntrue\n");
+
+        demo.Interrupt();
+        (await demo.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, demo.Stderr);
+        demo.Stdout.ShouldContain("stopped: ");
+        Directory.EnumerateFiles(Path.Combine(data.Path, "vehicle-files", "processing")).ShouldBeEmpty("a clean stop leaves nothing half-done");
+    }
+}
