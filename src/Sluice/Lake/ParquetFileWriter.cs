@@ -14,6 +14,7 @@ internal sealed class ParquetFileWriter : IAsyncDisposable
     private readonly ParquetWriter _writer;
     private readonly ParquetSchema _schema;
     private readonly IReadOnlyList<FieldSpec> _fields;
+    private bool _completed;
 
     private ParquetFileWriter(string path, FileStream stream, ParquetWriter writer, ParquetSchema schema, IReadOnlyList<FieldSpec> fields)
     {
@@ -85,6 +86,7 @@ internal sealed class ParquetFileWriter : IAsyncDisposable
     /// <summary>Writes the footer and forces the file to disk: the manifest may name it only once it is durable.</summary>
     public async Task CompleteAsync(CancellationToken ct)
     {
+        _completed = true;
         await _writer.DisposeAsync().ConfigureAwait(false);
         await _stream.FlushAsync(ct).ConfigureAwait(false);
         _stream.Flush(flushToDisk: true);
@@ -93,6 +95,12 @@ internal sealed class ParquetFileWriter : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_completed)
+        {
+            // CompleteAsync already wrote the footer and closed the file; a second footer would go to a closed stream.
+            return;
+        }
+
         await _writer.DisposeAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
     }

@@ -1,0 +1,64 @@
+using System.Security.Cryptography;
+using System.Text;
+using Sluice.Core;
+
+namespace Sluice.Connectors.HttpIngest;
+
+/// <summary>
+/// Turns a PII value (an e-mail address) into a keyed hash: HMAC-SHA256, first 16 bytes as hex. Equal values give equal
+/// hashes (counting distinct customers still works), but without the key nobody can test guesses against the tables.
+/// The key is <c>SLUICE_PII_KEY</c> when set, else 32 random bytes created once in <c>&lt;data&gt;/keys/pii.key</c>.
+/// </summary>
+public sealed class PiiHasher
+{
+    public const string KeyVariable = "SLUICE_PII_KEY";
+
+    private readonly byte[] _key;
+
+    public PiiHasher(byte[] key) => _key = key;
+
+    public static PiiHasher ForDataFolder(DataDirectory data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (Environment.GetEnvironmentVariable(KeyVariable) is { Length: > 0 } configured)
+        {
+            return new PiiHasher(Encoding.UTF8.GetBytes(configured));
+        }
+
+        var folder = Path.Combine(data.Root, "keys");
+        var path = Path.Combine(folder, "pii.key");
+        Directory.CreateDirectory(folder);
+        if (!File.Exists(path))
+        {
+            var fresh = RandomNumberGenerator.GetBytes(32);
+            var temp = path + $".{Environment.ProcessId}.tmp";
+            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(fresh);
+                stream.Flush(flushToDisk: true);
+            }
+
+            if (!OperatingSystem.IsWindows()) { File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
+            try
+            {
+                // Two processes starting at once must agree on one key: the first rename wins, the other reads it.
+                File.Move(temp, path, overwrite: false);
+            }
+            catch (IOException)
+            {
+                File.Delete(temp);
+            }
+        }
+
+        return new PiiHasher(File.ReadAllBytes(path));
+    }
+
+    public string Hash(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        Span<byte> mac = stackalloc byte[32];
+        var bytes = Encoding.UTF8.GetBytes(value);
+        HMACSHA256.HashData(_key, bytes, mac);
+        return Convert.ToHexStringLower(mac[..16]);
+    }
+}
