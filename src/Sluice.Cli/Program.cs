@@ -16,4 +16,6 @@ root.Subcommands.Add(FileTypesCommands.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(TokensCommands.Create());
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+// Ctrl-C / SIGTERM cancel the command's token; System.CommandLine's default of 2 s before it ends the process is shorter
+// than an orderly stop (HTTP requests in flight, sink drains, checkpoints), which is bounded by the engine's own timeouts.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) }).ConfigureAwait(false);
