@@ -27,8 +27,10 @@ public sealed class EventParser
     private readonly bool[] _childSeen;
     private readonly int[] _mainPii;
     private readonly int[][] _childPii;
+    private const string Present = "";
     private string? _tenant;
     private long? _version;
+    private bool _keep;
     private EventProblem? _problem;
 
     public EventParser(StreamShape shape, PiiHasher? pii, int capacity = 1024)
@@ -56,6 +58,7 @@ public sealed class EventParser
     public EventProblem? Parse(ReadOnlySpan<byte> json, string tenant, DateTime receivedAt, long offset, bool keep, out ParsedEvent parsed)
     {
         parsed = default;
+        _keep = keep;
         _problem = null;
         _tenant = null;
         _version = null;
@@ -292,7 +295,22 @@ public sealed class EventParser
         switch (spec.Type)
         {
             case FieldType.String when token == JsonTokenType.String:
-                var text = reader.GetString()!;
+                if (entry.Utf8Values is not null && !reader.ValueIsEscaped && !reader.HasValueSequence)
+                {
+                    // Enumerations are matched on the raw bytes and stored as the shared value: no string per event.
+                    var match = MatchValue(reader.ValueSpan, entry.Utf8Values);
+                    if (match < 0)
+                    {
+                        Fail(prefix + spec.Path, $"'{Snip(reader.GetString()!)}' is not one of {string.Join(", ", spec.Values!)}");
+                        return;
+                    }
+
+                    if (child is not null) { child[i] = spec.Values![match]; } else { ((TypedColumnBuilder<string>)Main[i]).Set(spec.Values![match]); }
+                    return;
+                }
+
+                // Validating only, a text nobody reads later needs no string of its own: its presence is what counts.
+                var text = _keep || child is not null || entry.Needed ? reader.GetString()! : Present;
                 if (entry.Values is not null && !entry.Values.Contains(text))
                 {
                     Fail(prefix + spec.Path, $"'{Snip(text)}' is not one of {string.Join(", ", spec.Values!)}");
@@ -318,7 +336,8 @@ public sealed class EventParser
                 if (child is not null) { child[i] = token == JsonTokenType.True; } else { ((ValueColumnBuilder<bool>)Main[i]).Set(token == JsonTokenType.True); }
                 return;
             case FieldType.Timestamp when token == JsonTokenType.String:
-                var ok = reader.ValueIsEscaped ? Timestamps.TryParseUtc(reader.GetString().AsSpan(), out var ts) : Timestamps.TryParseUtc(reader.ValueSpan, out ts);
+                var ok = reader.ValueIsEscaped ? Timestamps.TryParseUtc(reader.GetString().AsSpan(), out var ts)
+                    : IsoTimestamp.TryParseUtc(reader.ValueSpan, out ts) || Timestamps.TryParseUtc(reader.ValueSpan, out ts);
                 if (!ok)
                 {
                     Fail(prefix + spec.Path, $"unparsable timestamp '{Snippet(ref reader)}' (expected ISO-8601, for example 2025-11-08T10:30:00Z)");
@@ -340,6 +359,16 @@ public sealed class EventParser
                 Fail(prefix + spec.Path, $"wrong type: expected {Expected(spec.Type)}, got {Found(ref reader)}");
                 return;
         }
+    }
+
+    private static int MatchValue(ReadOnlySpan<byte> value, byte[][] allowed)
+    {
+        for (var i = 0; i < allowed.Length; i++)
+        {
+            if (value.SequenceEqual(allowed[i])) { return i; }
+        }
+
+        return -1;
     }
 
     private static void SetBoxed(ColumnBuilder column, object value)

@@ -14,7 +14,7 @@ public readonly record struct LandedEvent(long Offset, long End, ulong KeyHash, 
 /// length][tenant UTF-8][event JSON as received]</c>, little-endian. The checksum finds a torn tail after a crash; the
 /// key hash lets the dedup index be rebuilt from the log alone.
 /// </summary>
-internal static class LandingRecord
+public static class LandingRecord
 {
     public const int HeaderSize = 4 + 4 + 8 + 8 + 2;
 
@@ -80,7 +80,7 @@ internal static class LandingRecord
     public static string Utf8(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
 }
 
-internal enum ReadStatus
+public enum ReadStatus
 {
     Ok,
     Incomplete,

@@ -53,9 +53,24 @@ public sealed class PiiHasher
         return new PiiHasher(File.ReadAllBytes(path));
     }
 
+    // HMAC costs microseconds per call and customers recur: remember recent answers (bounded; cleared when full).
+    private const int CacheSize = 200_000;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _cache = new(StringComparer.Ordinal);
+
     public string Hash(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
+        if (_cache.TryGetValue(value, out var known))
+        {
+            return known;
+        }
+
+        if (_cache.Count >= CacheSize) { _cache.Clear(); }
+        return _cache[value] = Compute(value);
+    }
+
+    private string Compute(string value)
+    {
         Span<byte> mac = stackalloc byte[32];
         var bytes = Encoding.UTF8.GetBytes(value);
         HMACSHA256.HashData(_key, bytes, mac);

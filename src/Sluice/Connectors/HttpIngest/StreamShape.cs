@@ -81,6 +81,11 @@ public sealed class StreamShape
         foreach (var c in children) { Root.Add(c.Path.Split('.'), NodeKind.Child, c.Number, null); }
 
         Versions = options.Versions.ToDictionary(v => v.Version, v => new VersionShape(this, v));
+        if (options.DedupKey is not null) { Root.MarkNeeded(options.DedupKey.Split('.')); }
+        foreach (var condition in options.Versions.SelectMany(v => v.Fields).Select(f => f.RequiredWhen).OfType<FieldCondition>())
+        {
+            Root.MarkNeeded(condition.Field.Split('.'));
+        }
     }
 
     public HttpIngestOptions Options { get; }
@@ -199,7 +204,14 @@ internal sealed class Node
 {
     private readonly List<(byte[] Name, Entry Entry)> _entries = [];
 
-    public sealed record Entry(NodeKind Kind, int Index, EventField? Field, Node? Children, HashSet<string>? Values, string Path);
+    public sealed record Entry(NodeKind Kind, int Index, EventField? Field, Node? Children, HashSet<string>? Values, string Path)
+    {
+        /// <summary>The allowed values as UTF-8, in the order of <see cref="EventField.Values"/>.</summary>
+        public byte[][]? Utf8Values { get; } = Field?.Values?.Select(v => Encoding.UTF8.GetBytes(v)).ToArray();
+
+        /// <summary>Read even when only validating: the dedup key and fields that conditions look at.</summary>
+        public bool Needed { get; set; }
+    }
 
     public void Add(string[] path, NodeKind kind, int index, EventField? field)
     {
@@ -225,6 +237,21 @@ internal sealed class Node
 
         var values = field?.Values is { } v ? new HashSet<string>(v, StringComparer.Ordinal) : null;
         node._entries.Add((leaf, new Entry(kind, index, field, null, values, string.Join('.', path))));
+    }
+
+    /// <summary>Marks the field at a dotted path as one whose value validation needs.</summary>
+    public void MarkNeeded(string[] path)
+    {
+        var node = this;
+        for (var i = 0; i < path.Length; i++)
+        {
+            var name = Encoding.UTF8.GetBytes(path[i]);
+            var found = node._entries.FirstOrDefault(e => e.Name.AsSpan().SequenceEqual(name)).Entry;
+            if (found is null) { return; }
+            if (i == path.Length - 1) { found.Needed = true; return; }
+            node = found.Children;
+            if (node is null) { return; }
+        }
     }
 
     public Entry? Find(ReadOnlySpan<byte> name)
