@@ -27,7 +27,8 @@ public static class RequestBody
             return new BodyError($"the body is not valid UTF-8 (first bad byte at offset {bad})", line, column);
         }
 
-        var reader = new Utf8JsonReader(body[offset..], new JsonReaderOptions { MaxDepth = 64 });
+        // Multiple values allowed only so that a second one is found and explained (send an array or NDJSON), not refused cryptically.
+        var reader = new Utf8JsonReader(body[offset..], new JsonReaderOptions { MaxDepth = 64, AllowMultipleValues = true });
         try
         {
             if (!reader.Read())
