@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Sluice.Core.Config;
+using Sluice.Core.DeadLetters;
 using Sluice.Core.Metadata;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
@@ -35,7 +36,7 @@ public sealed class HttpIngestSourceFactory(string recipe, HttpIngestOptions opt
 /// most <c>batch_max_events</c>), flattened into the stream's tables; its position is the log offset after its last
 /// event, and every row carries its own event's offset (<c>_offset</c>), so a sink can tell exactly what it already has.
 /// </summary>
-public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints
+public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLetterReplayer
 {
     private const int ReadBufferBytes = 4 << 20;
 
@@ -266,6 +267,38 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints
                 yield return new GaugeValue("sluice_sink_lag_bytes", "Landed bytes a sink has not committed yet.", PrometheusMetrics.Label(("stream", _options.Stream), ("sink", sink)), Math.Max(0, durable - at));
             }
         }
+    }
+
+    public bool CanReplay(DeadLetter letter) => letter is not null && letter.Source == _options.DeadLetterSource(_recipe);
+
+    /// <summary>
+    /// Validates a rejected event again under the current schemas and, when it passes now, appends it to the landing
+    /// log for its tenant (the pipeline of the next <c>run</c> takes it from there; a duplicate key is accepted and lands
+    /// once). Only the process that owns the landing log can do this, so the server must be stopped first.
+    /// </summary>
+    public async Task<string?> ReplayAsync(DeadLetter letter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(letter);
+        var tenant = letter.Position.StartsWith("tenant ", StringComparison.Ordinal) ? letter.Position[7..].Split(',')[0] : null;
+        var payload = letter.Payload ?? "";
+        if (tenant is null)
+        {
+            return $"the letter does not name its tenant (position '{letter.Position}')";
+        }
+
+        if (payload.Contains("\n... (truncated: the event was ", StringComparison.Ordinal))
+        {
+            return "only the first 64 KB of this event were kept; it cannot be replayed";
+        }
+
+        var body = payload.StartsWith("base64:", StringComparison.Ordinal) ? Convert.FromBase64String(payload[7..]) : Encoding.UTF8.GetBytes(payload);
+        var outcome = await Ingestor.IngestAsync(body, [new EventSlice(0, 0, body.Length, null)], tenant, $"replay of dead letter {letter.Id}").ConfigureAwait(false);
+        return outcome.Status switch
+        {
+            IngestStatus.Accepted when outcome.Rejected.Count == 0 => null,
+            IngestStatus.Accepted => (outcome.Rejected[0].Field is { } f ? $"field '{f}': " : "") + outcome.Rejected[0].Error,
+            _ => outcome.Message,
+        };
     }
 
     public async ValueTask DisposeAsync() => await Log.DisposeAsync().ConfigureAwait(false);
