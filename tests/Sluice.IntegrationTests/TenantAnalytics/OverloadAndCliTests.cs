@@ -108,4 +108,25 @@ public sealed class OverloadAndCliTests
         bad.Err.ShouldContain("tenant 'a b'");
         (await SluiceProcess.RunAsync(temp.Path, "tokens", "create", "--tenant", "a", "--role", "root")).Err.ShouldContain("unknown role 'root'");
     }
+
+    [Fact]
+    public async Task Generate_sends_per_tenant_traffic_with_tokens_it_creates_and_reuses()
+    {
+        using var engine = new Engine();
+        await using var server = await TenantAnalyticsServer.StartAsync(engine);
+        var tokenFile = Path.Combine(engine.DataRoot, "tokens.txt");
+        var args = new[] { "generate", "tenant-analytics", "--tenants", "2", "--rate", "200", "--duration", "2", "--batch", "20", "--url", server.Address.ToString(), "--token-file", tokenFile, "--seed", "4" };
+        var (code, stdout, stderr) = await SluiceProcess.RunAsync(engine.DataRoot, args);
+        code.ShouldBe(0, stderr);
+        stdout.ShouldContain("0 failed");
+        File.ReadAllLines(tokenFile).Select(l => l.Split(' ')[0]).ShouldBe(["tenant-1", "tenant-2"]);
+        var (again, _, againErr) = await SluiceProcess.RunAsync(engine.DataRoot, args);
+        again.ShouldBe(0, againErr);
+        againErr.ShouldNotContain("created writer tokens");
+        File.ReadAllLines(tokenFile).Length.ShouldBe(2);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (engine.Count("SELECT count(DISTINCT tenant_id) FROM analytics.events") < 2 && DateTime.UtcNow < deadline) { await Task.Delay(100); }
+        engine.Count("SELECT count(DISTINCT tenant_id) FROM analytics.events").ShouldBe(2);
+        engine.Count("SELECT count(*) FROM analytics.events").ShouldBe(engine.Count("SELECT count(DISTINCT event_id) FROM analytics.events"));
+    }
 }

@@ -90,7 +90,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
 
     public long MaxRequestBodyBytes => _options.MaxRequestBytes;
 
-    public bool Healthy => true;
+    public bool Healthy => !Log.Failed;
 
     public bool CaughtUp => Volatile.Read(ref _position) >= Volatile.Read(ref _target);
 

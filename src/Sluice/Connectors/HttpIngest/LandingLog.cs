@@ -59,6 +59,9 @@ public sealed class LandingLog : IAsyncDisposable
     /// <summary>Offset after the last appended record, durable or not.</summary>
     public long AppendedEnd { get { lock (_gate) { return _appendedEnd; } } }
 
+    /// <summary>True once a write or fsync failed: nothing more is accepted until a restart.</summary>
+    public bool Failed { get { lock (_gate) { return _failed is not null; } } }
+
     /// <summary>Bytes appended but not yet fsynced (the in-memory queue).</summary>
     public long QueuedBytes { get { lock (_gate) { return _pending.WrittenCount + _writingBytes; } } }
 
