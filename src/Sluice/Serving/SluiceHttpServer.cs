@@ -23,6 +23,9 @@ public sealed class SluiceHttpServer : IAsyncDisposable
 {
     public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>Open connections at most (Kestrel refuses more); bounds the per-request state the components hold.</summary>
+    public const int MaxConnections = 10_000;
+
     private readonly WebApplication _app;
     private readonly ILogger _log;
 
@@ -54,7 +57,7 @@ public sealed class SluiceHttpServer : IAsyncDisposable
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Sluice", ContentRootPath = services.Data.Root });
         builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(services.Logging);
+        builder.Services.AddSingleton<ILoggerFactory>(new QuietHostLogging(services.Logging));
         // The CLI owns Ctrl-C and SIGTERM (it cancels the host, which stops this server in order); Kestrel must not.
         builder.Services.AddSingleton<IHostLifetime, OwnedLifetime>();
         builder.Services.AddOpenApi();
@@ -63,6 +66,8 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = maxBody;
+            // Each connection is small, but request waiters and buffers scale with them: this is their bound.
+            k.Limits.MaxConcurrentConnections = MaxConnections;
             k.Listen(address, options.Port);
         });
 
@@ -112,6 +117,20 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         }
 
         await _app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The engine's logging, minus the generic host's own failure log: a failed start is reported once, as a SluiceException.</summary>
+    private sealed class QuietHostLogging(ILoggerFactory inner) : ILoggerFactory
+    {
+        public ILogger CreateLogger(string categoryName) =>
+            categoryName.StartsWith("Microsoft.Extensions.Hosting", StringComparison.Ordinal) ? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance : inner.CreateLogger(categoryName);
+
+        public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
+
+        public void Dispose()
+        {
+            // The engine owns the inner factory.
+        }
     }
 
     private sealed class OwnedLifetime : IHostLifetime

@@ -18,6 +18,8 @@ internal sealed class MetricsEndpoint(MetricsApiOptions options, ServingContext 
 {
     private static readonly string[] Known = ["from", "to", "group_by", "tenant"];
     private readonly MetricsQuery _query = new(options, context.Services);
+    // Process-wide: every query opens an in-memory DuckDB with its own memory budget.
+    private static readonly SemaphoreSlim Queries = new(Math.Max(2, Environment.ProcessorCount));
 
     public void Map(IEndpointRouteBuilder routes)
     {
@@ -116,7 +118,18 @@ internal sealed class MetricsEndpoint(MetricsApiOptions options, ServingContext 
         }
 
         _ = MetricsQuery.TryParseGrouping(groupText, out var grouping);
-        var rows = await Task.Run(() => _query.Run(tenant, from, to, grouping), http.RequestAborted).ConfigureAwait(false);
+        // Each query opens an in-memory DuckDB with its own memory budget: a few at a time, the rest wait their turn.
+        await Queries.WaitAsync(http.RequestAborted).ConfigureAwait(false);
+        IReadOnlyList<MetricsRow> rows;
+        try
+        {
+            rows = await Task.Run(() => _query.Run(tenant, from, to, grouping), http.RequestAborted).ConfigureAwait(false);
+        }
+        finally
+        {
+            Queries.Release();
+        }
+
         await http.Response.WriteAsJsonAsync(new MetricsResponse(tenant, Format(from), Format(to), groupText, rows), http.RequestAborted).ConfigureAwait(false);
     }
 
