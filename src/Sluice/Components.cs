@@ -1,4 +1,7 @@
 using Sluice.Connectors.Files;
+using Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Lake;
+using Sluice.Connectors.Postgres;
 using Sluice.Core.Recipes;
 using Sluice.Jobs.DailySummary;
 
@@ -9,5 +12,8 @@ public static class Components
 {
     public static ComponentRegistry Create() => new ComponentRegistry()
         .Add(new FilesSourceType())
+        .Add(new HttpIngestSourceType())
+        .Add(new LakeSinkType())
+        .Add(new PostgresSinkType())
         .Add(new DailySummaryJobType());
 }
