@@ -1,6 +1,11 @@
+using Sluice.Connectors.ClickHouse;
 using Sluice.Connectors.Files;
+using Sluice.Connectors.Http;
+using Sluice.Connectors.Postgres;
+using Sluice.Connectors.Redis;
 using Sluice.Core.Recipes;
 using Sluice.Jobs.DailySummary;
+using Sluice.Transforms.Enrichment;
 
 namespace Sluice;
 
@@ -9,5 +14,11 @@ public static class Components
 {
     public static ComponentRegistry Create() => new ComponentRegistry()
         .Add(new FilesSourceType())
-        .Add(new DailySummaryJobType());
+        .Add(new DailySummaryJobType())
+        .Add(new PostgresCdcSourceType())
+        .Add(new EngagementEnrichStepType())
+        .Add(new ClickHouseSinkType())
+        .Add(new RedisRealtimeSinkType())
+        .Add(new HttpSinkType())
+        .Add(new PostgresBackfillJobType());
 }
