@@ -48,7 +48,7 @@ public sealed class DimensionCache(EngagementEnrichOptions options)
             throw new SluiceException($"engagement_enrich: the key {options.Dimension}.{options.Key} must be an integer column.");
         }
 
-        Types = types.Skip(1).ToList();
+        Prepare(types.Skip(1).ToList());
         var select = string.Join(", ", options.Fields.Prepend(options.Key).Select(f => PgSlotAdmin.Quote(f) + "::text"));
         await using var cmd = new NpgsqlCommand($"SELECT {select} FROM {PgSlotAdmin.Quote(options.Schema)}.{PgSlotAdmin.Quote(options.Dimension)}", connection);
         await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -72,7 +72,12 @@ public sealed class DimensionCache(EngagementEnrichOptions options)
                 _rows[key] = Enumerable.Range(1, options.Fields.Count).Select(c => batch.Value(c, row)).ToArray();
             }
         }
+    }
 
+    /// <summary>Sets the copied fields' types and marks the cache usable (the load does this; unit tests fill it by <see cref="Apply"/>).</summary>
+    internal void Prepare(IReadOnlyList<FieldType> types)
+    {
+        Types = types;
         Loaded = true;
     }
 
