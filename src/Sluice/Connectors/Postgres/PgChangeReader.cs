@@ -23,6 +23,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
 
     private readonly Dictionary<uint, PgTableShape?> _relations = [];
     private volatile bool _inTransaction;
+    private PgTableShape? _current;
     private long _piecesWritten;
 
     public bool InTransaction => _inTransaction;
@@ -57,6 +58,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
                     break;
 
                 case InsertMessage insert when ShapeOf(insert.Relation) is { } shape:
+                    rows = await SwitchAsync(shape, output, rows, ct).ConfigureAwait(false);
                     await AddRowAsync(shape, insert.NewRow, "c", finalLsn, ct).ConfigureAwait(false);
                     rows++;
                     break;
@@ -64,6 +66,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
                 case UpdateMessage update when ShapeOf(update.Relation) is { } shape:
                     if (shape.Table.OnUpdate == ChangePolicy.Emit)
                     {
+                        rows = await SwitchAsync(shape, output, rows, ct).ConfigureAwait(false);
                         await AddRowAsync(shape, update.NewRow, "u", finalLsn, ct).ConfigureAwait(false);
                         rows++;
                     }
@@ -78,6 +81,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
                     var deleted = delete switch { KeyDeleteMessage k => k.Key, FullDeleteMessage f => f.OldRow, _ => null };
                     if (deleted is not null && shape.Table.OnDelete == ChangePolicy.Emit)
                     {
+                        rows = await SwitchAsync(shape, output, rows, ct).ConfigureAwait(false);
                         await AddRowAsync(shape, deleted, "d", finalLsn, ct).ConfigureAwait(false);
                         rows++;
                     }
@@ -114,6 +118,21 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
 
     private PgTableShape? ShapeOf(RelationMessage relation) => _relations.GetValueOrDefault(relation.RelationId);
 
+    /// <summary>
+    /// Rows keep their order across tables (a content update, then the events after it): a row of another table than
+    /// the pending ones first ends the current piece.
+    /// </summary>
+    private async Task<int> SwitchAsync(PgTableShape shape, ChannelWriter<ChangePiece> output, int rows, CancellationToken ct)
+    {
+        if (_current is not null && !ReferenceEquals(_current, shape) && _current.Builder.Count > 0)
+        {
+            await FlushAsync(output, null, rows, ct).ConfigureAwait(false);
+            return 0;
+        }
+
+        return rows;
+    }
+
     private PgTableShape? Shape(RelationMessage relation, PgTableShape? old)
     {
         if (relation.Namespace != options.Schema || options.Table(relation.RelationName) is not { } table)
@@ -128,6 +147,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
     private async Task AddRowAsync(PgTableShape shape, ReplicationTuple tuple, string op, long lsn, CancellationToken ct)
     {
         var i = 0;
+        _current = shape;
         await foreach (var value in tuple.ConfigureAwait(false))
         {
             if (i < shape.ColumnCount && !value.IsDBNull && !value.IsUnchangedToastedValue)

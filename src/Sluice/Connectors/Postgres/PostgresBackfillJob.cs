@@ -103,15 +103,16 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
 
             var shape = new PgTableShape(cdc, columns, options.BatchRows);
             var keyIndex = columns.FindIndex(c => c.Name == options.Key);
-            var select = string.Join(", ", columns.Select(c => PgSlotAdmin.Quote(c.Name) + "::text"));
+            // Qualified, because the text casts keep the column names and ORDER BY would otherwise sort the text.
+            var select = string.Join(", ", columns.Select(c => "src." + PgSlotAdmin.Quote(c.Name) + "::text"));
             var table = $"{PgSlotAdmin.Quote(options.Schema)}.{PgSlotAdmin.Quote(options.Table)}";
             long? after = null;
             var batches = 0;
             while (true)
             {
                 await using var cmd = new NpgsqlCommand(
-                    $"SELECT {select} FROM {table} WHERE {PgSlotAdmin.Quote(options.Time)} >= $1 AND {PgSlotAdmin.Quote(options.Time)} < $2 " +
-                    $"AND ($3::bigint IS NULL OR {PgSlotAdmin.Quote(options.Key)} > $3) ORDER BY {PgSlotAdmin.Quote(options.Key)} LIMIT {options.BatchRows}", connection);
+                    $"SELECT {select} FROM {table} AS src WHERE src.{PgSlotAdmin.Quote(options.Time)} >= $1 AND src.{PgSlotAdmin.Quote(options.Time)} < $2 " +
+                    $"AND ($3::bigint IS NULL OR src.{PgSlotAdmin.Quote(options.Key)} > $3) ORDER BY src.{PgSlotAdmin.Quote(options.Key)} LIMIT {options.BatchRows}", connection);
                 cmd.Parameters.AddWithValue(from.UtcDateTime);
                 cmd.Parameters.AddWithValue(to.UtcDateTime);
                 cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)after ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });

@@ -261,7 +261,7 @@ public sealed class PostgresCdcSource : IStreamSource
                 if (atBoundary && _heldRows > 0 && heldEnd is { } end &&
                     (_heldRows >= _options.BatchRows || _services.Time.GetUtcNow() - firstAt >= Linger))
                 {
-                    var batch = new RecordBatch(ColumnBatchConcat.BySchema(held), end);
+                    var batch = new RecordBatch(ColumnBatchConcat.Runs(held), end);
                     held.Clear();
                     _heldRows = 0;
                     firstAt = null;

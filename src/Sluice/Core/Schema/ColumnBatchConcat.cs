@@ -3,18 +3,18 @@ namespace Sluice.Core.Schema;
 public static class ColumnBatchConcat
 {
     /// <summary>
-    /// Joins batches that share a schema object into one batch each (in first-seen order), so many small pieces (one per
-    /// source transaction) travel as one table per schema. Batches with different schema objects stay apart.
+    /// Joins neighbouring batches that share a schema object, so many small pieces (one per source transaction) travel
+    /// as few tables, while the order between tables is kept: a dimension change stays between the facts before and
+    /// after it.
     /// </summary>
-    public static List<ColumnBatch> BySchema(IEnumerable<ColumnBatch> pieces)
+    public static List<ColumnBatch> Runs(IEnumerable<ColumnBatch> pieces)
     {
         var groups = new List<(TableSchema Schema, List<ColumnBatch> Parts)>();
         foreach (var piece in pieces)
         {
             if (piece.Count == 0) { continue; }
-            var group = groups.FindIndex(g => ReferenceEquals(g.Schema, piece.Schema));
-            if (group < 0) { groups.Add((piece.Schema, [piece])); }
-            else { groups[group].Parts.Add(piece); }
+            if (groups.Count > 0 && ReferenceEquals(groups[^1].Schema, piece.Schema)) { groups[^1].Parts.Add(piece); }
+            else { groups.Add((piece.Schema, [piece])); }
         }
 
         return groups.Select(g => g.Parts.Count == 1 ? g.Parts[0] : Concat(g.Schema, g.Parts)).ToList();
