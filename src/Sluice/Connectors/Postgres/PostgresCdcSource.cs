@@ -249,10 +249,11 @@ public sealed class PostgresCdcSource : IStreamSource
             {
                 if (channel.Reader.TryRead(out var piece))
                 {
-                    Interlocked.Increment(ref _consumed);
                     if (piece.Rows > 0 && firstAt is null) { firstAt = _services.Time.GetUtcNow(); }
                     held.AddRange(piece.Tables);
                     _heldRows += piece.Rows;
+                    // Counted as consumed only once held: the idle check must never see these rows in neither place.
+                    Interlocked.Increment(ref _consumed);
                     atBoundary = piece.CommitEnd is not null;
                     heldEnd = piece.CommitEnd ?? heldEnd;
                     if (!(atBoundary && _heldRows >= _options.BatchRows)) { continue; }
@@ -262,10 +263,11 @@ public sealed class PostgresCdcSource : IStreamSource
                     (_heldRows >= _options.BatchRows || _services.Time.GetUtcNow() - firstAt >= Linger))
                 {
                     var batch = new RecordBatch(ColumnBatchConcat.Runs(held), end);
+                    // Emitted before no longer held, for the same reason.
+                    Volatile.Write(ref _emitted, end);
                     held.Clear();
                     _heldRows = 0;
                     firstAt = null;
-                    Volatile.Write(ref _emitted, end);
                     yield return batch;
                     continue;
                 }
@@ -308,7 +310,10 @@ public sealed class PostgresCdcSource : IStreamSource
         _heldRows == 0 && _reader is { InTransaction: false } r && r.PiecesWritten == Interlocked.Read(ref _consumed) &&
         unchecked((long)(ulong)replication.LastReceivedLsn) >= _target;
 
-    /// <summary>Reports the confirmed position, and advances it over idle WAL when everything read has been acknowledged.</summary>
+    /// <summary>
+    /// Advances the confirmed position over idle WAL when everything read has been acknowledged. Npgsql itself reports
+    /// the confirmed position to the server every <see cref="PostgresCdcOptions.StatusInterval"/>.
+    /// </summary>
     private async Task StatusLoopAsync(LogicalReplicationConnection replication, CancellationToken ct)
     {
         using var timer = new PeriodicTimer(_options.StatusInterval, _services.Time);
@@ -322,15 +327,6 @@ public sealed class PostgresCdcSource : IStreamSource
             {
                 _state.Advanced(_options.Slot, _options.Connection.Database, serverAt);
                 Confirm(serverAt);
-            }
-
-            try
-            {
-                await replication.SendStatusUpdate(ct).ConfigureAwait(false);
-            }
-            catch (InvalidOperationException)
-            {
-                // Not streaming (yet, or any more): the next tick or the next start reports it.
             }
         }
     }
