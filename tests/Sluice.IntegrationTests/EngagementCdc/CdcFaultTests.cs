@@ -166,6 +166,29 @@ public sealed class CdcFaultTests
     }
 
     [Fact]
+    public async Task A_replication_connection_cut_by_the_server_is_reconnected_and_nothing_is_lost()
+    {
+        await using var scenario = await CdcScenario.CreateAsync();
+        using var engine = new Engine();
+        await using var run = scenario.Start(engine);
+        await scenario.InsertAsync(100, seed: 80);
+        await scenario.WaitForAllSinksAsync(Patience);
+
+        var inserting = Task.Run(async () =>
+        {
+            for (var i = 0; i < 20; i++) { await scenario.InsertAsync(20, rowsPerStatement: 4, seed: 200 + i); }
+        });
+        (await scenario.ScalarAsync<bool>($"SELECT coalesce(bool_or(pg_terminate_backend(active_pid)), false) FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}' AND active"))
+            .ShouldBeTrue("the source's server session was not found");
+        await inserting;
+
+        await scenario.WaitForAllSinksAsync(Patience);
+        await scenario.AssertExactAsync();
+        (await scenario.PgCountAsync()).ShouldBe(500);
+        run.Task.IsCompleted.ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task An_idle_source_lets_the_slot_advance_past_unrelated_WAL()
     {
         await using var scenario = await CdcScenario.CreateAsync();

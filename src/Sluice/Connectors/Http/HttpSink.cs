@@ -38,7 +38,7 @@ public sealed class HttpSinkType : ISinkType
 /// <c>Idempotency-Key</c> derived from its content (the same rows always carry the same key). Every attempt waits for
 /// the rate limit and has its own timeout; 5xx, 408, 429 (honouring <c>Retry-After</c>), timeouts and connection
 /// errors are retried with exponential back-off and jitter; a circuit breaker stops hammering an API that keeps
-/// failing. A request that is refused for good (another 4xx) or still fails after the retries goes to the dead-letter
+/// failing (while it is open, requests go straight to the dead-letter store). A request that is refused for good (another 4xx) or still fails after the retries goes to the dead-letter
 /// store with the response, and the sink moves on: a slow or broken API never holds the other sinks back for long.
 /// <c>sluice dlq replay</c> sends dead letters again with their original key.
 /// </summary>
@@ -84,12 +84,9 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer
     public static ResiliencePipeline<HttpResponseMessage> BuildPipeline(HttpSinkOptions options, TimeProvider time, ILogger log)
     {
         ArgumentNullException.ThrowIfNull(options);
+        // An open circuit is not retried: failing fast (to the dead-letter store) is what keeps a long outage from
+        // holding this sink's queue, and with it the source and the other sinks.
         var retryable = new PredicateBuilder<HttpResponseMessage>()
-            .Handle<HttpRequestException>()
-            .Handle<TimeoutRejectedException>()
-            .Handle<BrokenCircuitException>()
-            .HandleResult(IsRetryable);
-        var failures = new PredicateBuilder<HttpResponseMessage>()
             .Handle<HttpRequestException>()
             .Handle<TimeoutRejectedException>()
             .HandleResult(IsRetryable);
@@ -111,7 +108,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer
             })
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
             {
-                ShouldHandle = failures,
+                ShouldHandle = retryable,
                 FailureRatio = options.BreakerFailureRatio,
                 MinimumThroughput = options.BreakerMinimumThroughput,
                 SamplingDuration = options.BreakerSampling,
@@ -184,7 +181,11 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer
             var retried = IsRetryable(response) ? $" after {_options.Retries + 1} attempts" : " (not retryable)";
             return $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}{retried}: {Shorten(text)}";
         }
-        catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException or BrokenCircuitException)
+        catch (BrokenCircuitException e)
+        {
+            return $"not sent: the circuit is open after repeated failures ({e.Message})";
+        }
+        catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException)
         {
             return $"gave up after {_options.Retries + 1} attempts: {e.GetType().Name}: {e.Message}";
         }

@@ -80,7 +80,61 @@ public sealed class PostgresCdcSource : IStreamSource
 
     public bool CaughtUp => _caughtUp;
 
+    /// <summary>
+    /// Streams until cancelled. A lost connection (server restart, network, a terminated session) is retried with
+    /// back-off from what every sink has acknowledged; batches read again are skipped or absorbed by the sinks.
+    /// </summary>
     public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var delay = ReconnectDelay;
+        var resume = resumeAfter;
+        while (true)
+        {
+            var lost = false;
+            var enumerator = ReadConnectedAsync(resume, ct).GetAsyncEnumerator(ct);
+            await using (enumerator.ConfigureAwait(false))
+            {
+                while (true)
+                {
+                    try
+                    {
+                        if (!await enumerator.MoveNextAsync().ConfigureAwait(false)) { yield break; }
+                    }
+                    catch (Exception e) when (IsConnectionLoss(e) && !ct.IsCancellationRequested)
+                    {
+                        PostgresLog.Reconnecting(_log, e.Message, (long)delay.TotalMilliseconds);
+                        lost = true;
+                        break;
+                    }
+
+                    delay = ReconnectDelay;
+                    yield return enumerator.Current;
+                }
+            }
+
+            if (!lost) { yield break; }
+            await Task.Delay(delay, _services.Time, ct).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxReconnectDelay.Ticks));
+            var acked = Volatile.Read(ref _acked);
+            resume = acked > 0 ? Math.Max(acked, resume ?? 0) : resume;
+        }
+    }
+
+    /// <summary>First wait before reconnecting after a lost connection (doubles up to <see cref="MaxReconnectDelay"/>).</summary>
+    public static readonly TimeSpan ReconnectDelay = TimeSpan.FromMilliseconds(500);
+
+    public static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(30);
+
+    /// <summary>The connection went away (or the server is restarting); not an answer about the slot or the tables.</summary>
+    private static bool IsConnectionLoss(Exception e) => e switch
+    {
+        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState is "57P01" or "57P02" or "57P03",
+        NpgsqlException => true,
+        IOException or System.Net.Sockets.SocketException or TimeoutException => true,
+        _ => false,
+    };
+
+    private async IAsyncEnumerable<RecordBatch> ReadConnectedAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
         _state.EnsureSchema();
         var database = _options.Connection.Database;
@@ -221,6 +275,9 @@ public sealed class PostgresCdcSource : IStreamSource
     private async IAsyncEnumerable<RecordBatch> StreamAsync(LogicalReplicationConnection replication, PgOutputReplicationSlot slot, long start, [EnumeratorCancellation] CancellationToken ct)
     {
         var reader = new PgChangeReader(_options, DeadLetterSource, _services.DeadLetters, _log);
+        // A fresh start (or a reconnect): nothing is held or counted yet.
+        _heldRows = 0;
+        Interlocked.Exchange(ref _consumed, 0);
         _reader = reader;
         var channel = Channel.CreateBounded<ChangePiece>(new BoundedChannelOptions(PieceQueue) { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
