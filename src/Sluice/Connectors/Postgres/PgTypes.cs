@@ -67,6 +67,15 @@ public static class PgTypes
     /// </summary>
     public static bool TryTimestamp(string text, out DateTime utc)
     {
+        ArgumentNullException.ThrowIfNull(text);
+        // The common case in a UTC session: "+00" at the end.
+        if (text.EndsWith("+00", StringComparison.Ordinal) &&
+            DateTime.TryParseExact(text.AsSpan(0, text.Length - 3), "yyyy-MM-dd HH:mm:ss.FFFFFF", CultureInfo.InvariantCulture, DateTimeStyles.None, out var fast))
+        {
+            utc = DateTime.SpecifyKind(fast, DateTimeKind.Utc);
+            return true;
+        }
+
         var span = text.AsSpan();
         var offset = TimeSpan.Zero;
         var sign = span.Length > 19 ? span[19..].IndexOfAny('+', '-') : -1;

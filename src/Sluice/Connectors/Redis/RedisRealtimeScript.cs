@@ -5,8 +5,9 @@ namespace Sluice.Connectors.Redis;
 /// event whose bit was clear counts (count key, minute bucket), so a replayed event never counts twice. The latest
 /// event per entity replaces <c>{entity}:last:{id}</c> only when it is newer (event time, then event id). Then the
 /// window ZSET is rebuilt from the minute buckets.
-/// ARGV: events, lasts, window key index, window ttl, bucket ttl, last ttl, window buckets, time field, id field, then
-/// per event (seen key, bit, count key, bucket key, member), per last (key, time, id, json), window bucket keys.
+/// ARGV: events, lasts, window key index, window ttl, bucket ttl, last ttl, window buckets, time field, id field,
+/// entities, then per entity (count key, member), per event (seen key, bit, entity, bucket key), per last (key, time,
+/// id, json), window bucket keys. Counts are added per entity and bucket once per batch, not once per event.
 /// Key arguments are indexes into KEYS (0 = none), so every key the script touches is declared.
 /// </summary>
 internal static class RedisRealtimeScript
@@ -21,26 +22,41 @@ internal static class RedisRealtimeScript
         local nb = tonumber(ARGV[7])
         local tfield = ARGV[8]
         local ifield = ARGV[9]
-        local p = 10
+        local ne = tonumber(ARGV[10])
+        local p = 11
+        local countKey = {}
+        local member = {}
+        for e = 1, ne do
+          countKey[e] = KEYS[tonumber(ARGV[p])]
+          member[e] = ARGV[p + 1]
+          p = p + 2
+        end
         local counted = 0
-        local touched = {}
+        local perEntity = {}
+        local perBucket = {}
         for i = 1, n do
           local seen = KEYS[tonumber(ARGV[p])]
           local bit = tonumber(ARGV[p + 1])
-          local ck = tonumber(ARGV[p + 2])
+          local e = tonumber(ARGV[p + 2])
           local bk = tonumber(ARGV[p + 3])
-          local member = ARGV[p + 4]
-          p = p + 5
+          p = p + 4
           if redis.call('SETBIT', seen, bit, 1) == 0 then
             counted = counted + 1
-            if ck > 0 then redis.call('INCR', KEYS[ck]) end
-            if bk > 0 then
-              redis.call('ZINCRBY', KEYS[bk], 1, member)
-              touched[bk] = true
+            if e > 0 then
+              perEntity[e] = (perEntity[e] or 0) + 1
+              if bk > 0 then
+                local b = perBucket[bk]
+                if not b then b = {}; perBucket[bk] = b end
+                b[e] = (b[e] or 0) + 1
+              end
             end
           end
         end
-        for k, _ in pairs(touched) do redis.call('EXPIRE', KEYS[k], bttl) end
+        for e, c in pairs(perEntity) do redis.call('INCRBY', countKey[e], c) end
+        for bk, b in pairs(perBucket) do
+          for e, c in pairs(b) do redis.call('ZINCRBY', KEYS[bk], c, member[e]) end
+          redis.call('EXPIRE', KEYS[bk], bttl)
+        end
         for i = 1, nl do
           local key = KEYS[tonumber(ARGV[p])]
           local ts = ARGV[p + 1]

@@ -118,20 +118,42 @@ public sealed class RedisRealtimeSink : IBatchSink
         var now = _services.Time.GetUtcNow().UtcDateTime;
         var oldestBucket = now - _options.BucketTtl;
 
-        var events = new List<RedisValue>(table.Count * 5);
+        var events = new List<RedisValue>(table.Count * 4);
         var newest = new Dictionary<string, int>(StringComparer.Ordinal);
+        var entityIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        var entityArgs = new List<RedisValue>();
+        var shardKeys = new Dictionary<long, int>();
+        var bucketKeys = new Dictionary<long, int>();
         var counted = 0;
         for (var row = 0; row < table.Count; row++)
         {
             if (ids?[row] is not { } id || id < 0) { continue; }
             var entity = entities?.GetValue(row) is { } e ? Convert.ToString(e, CultureInfo.InvariantCulture)! : null;
             var time = times?[row];
-            events.Add(Key($"{p}events:seen:{id >> SeenShardBits}"));
+            var shard = id >> SeenShardBits;
+            if (!shardKeys.TryGetValue(shard, out var seenKey)) { shardKeys[shard] = seenKey = Key($"{p}events:seen:{shard}"); }
+            var entityNumber = 0;
+            if (entity is not null && !entityIndex.TryGetValue(entity, out entityNumber))
+            {
+                entityIndex[entity] = entityNumber = entityIndex.Count + 1;
+                entityArgs.Add(Key($"{p}{_options.Entity}:count:{entity}"));
+                entityArgs.Add(entity);
+            }
+
+            var bucket = 0;
+            if (entity is not null && time is { } t && t >= oldestBucket)
+            {
+                var minute = t.Ticks / TimeSpan.TicksPerMinute;
+                if (!bucketKeys.TryGetValue(minute, out bucket))
+                {
+                    bucketKeys[minute] = bucket = Key($"{p}{_options.TopPrefix}:bucket:{t.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture)}");
+                }
+            }
+
+            events.Add(seenKey);
             events.Add(id & ((1L << SeenShardBits) - 1));
-            events.Add(entity is null ? 0 : Key($"{p}{_options.Entity}:count:{entity}"));
-            events.Add(entity is not null && time is { } t && t >= oldestBucket
-                ? Key($"{p}{_options.TopPrefix}:bucket:{t.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture)}") : 0);
-            events.Add(entity ?? "");
+            events.Add(entityNumber);
+            events.Add(bucket);
             counted++;
             if (entity is not null && time is not null)
             {
@@ -157,11 +179,12 @@ public sealed class RedisRealtimeSink : IBatchSink
             .Select(i => (RedisValue)Key($"{p}{_options.TopPrefix}:bucket:{thisMinute.AddMinutes(-i).ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture)}")).ToList();
         var windowKey = Key(_options.WindowKey);
 
-        var args = new List<RedisValue>(10 + events.Count + lasts.Count + window.Count)
+        var args = new List<RedisValue>(10 + entityArgs.Count + events.Count + lasts.Count + window.Count)
         {
             counted, newest.Count, windowKey, (long)_options.WindowTtl.TotalSeconds, (long)_options.BucketTtl.TotalSeconds,
-            (long)_options.LastTtl.TotalSeconds, window.Count, _options.TimeColumn, _options.EventIdColumn,
+            (long)_options.LastTtl.TotalSeconds, window.Count, _options.TimeColumn, _options.EventIdColumn, entityIndex.Count,
         };
+        args.AddRange(entityArgs);
         args.AddRange(events);
         args.AddRange(lasts);
         args.AddRange(window);

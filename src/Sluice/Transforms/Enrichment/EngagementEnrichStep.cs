@@ -89,6 +89,13 @@ public sealed class EngagementEnrichStep(EngagementEnrichOptions options) : IBat
         for (var c = 0; c < plan.FactColumns.Length; c++)
         {
             var source = facts.Columns[plan.FactColumns[c]];
+            if (n == facts.Count)
+            {
+                // Nothing dropped: batches are never changed once built, so the column is shared, not copied.
+                columns[plan.FactTargets[c]] = source;
+                continue;
+            }
+
             var target = Array.CreateInstance(source.GetType().GetElementType()!, n);
             for (var i = 0; i < n; i++) { target.SetValue(source.GetValue(keep[i]), i); }
             columns[plan.FactTargets[c]] = target;
