@@ -35,6 +35,8 @@ internal sealed class PgTableShape
     /// <summary>Sets a column from Postgres text; false when the text is not a value of the column's type.</summary>
     public bool Set(int column, string text) => PgTypes.Set(Builder[column], Types[column], text);
 
+    public bool Set(int column, ReadOnlySpan<byte> utf8) => PgTypes.Set(Builder[column], Types[column], utf8);
+
     public void Commit(string op, long lsn)
     {
         ((TypedColumnBuilder<string>)Builder[Types.Length]).Set(op);

@@ -50,6 +50,43 @@ public static class PgTypes
         }
     }
 
+    /// <summary>
+    /// The same as <see cref="Set(ColumnBuilder, FieldType, string)"/> from the raw UTF-8 text (what pgoutput sends):
+    /// numbers and times parse without a string in between.
+    /// </summary>
+    public static bool Set(ColumnBuilder builder, FieldType type, ReadOnlySpan<byte> utf8)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        switch (type)
+        {
+            case FieldType.Integer when System.Buffers.Text.Utf8Parser.TryParse(utf8, out long l, out var used) && used == utf8.Length:
+                ((ValueColumnBuilder<long>)builder).Set(l);
+                return true;
+            case FieldType.Double when utf8.Length > 0 && (utf8[0] is (byte)'-' or (>= (byte)'0' and <= (byte)'9')) &&
+                                       System.Buffers.Text.Utf8Parser.TryParse(utf8, out double d, out var used) && used == utf8.Length:
+                ((ValueColumnBuilder<double>)builder).Set(d);
+                return true;
+            case FieldType.Boolean when utf8.Length == 1 && utf8[0] is (byte)'t' or (byte)'f':
+                ((ValueColumnBuilder<bool>)builder).Set(utf8[0] == (byte)'t');
+                return true;
+            case FieldType.Timestamp when utf8.Length is > 22 and <= 32 && utf8[^3] == (byte)'+' && utf8[^2] == (byte)'0' && utf8[^1] == (byte)'0':
+            {
+                Span<char> chars = stackalloc char[utf8.Length - 3];
+                for (var i = 0; i < chars.Length; i++) { chars[i] = (char)utf8[i]; }
+                if (DateTime.TryParseExact(chars, "yyyy-MM-dd HH:mm:ss.FFFFFF", CultureInfo.InvariantCulture, DateTimeStyles.None, out var fast))
+                {
+                    ((ValueColumnBuilder<DateTime>)builder).Set(DateTime.SpecifyKind(fast, DateTimeKind.Utc));
+                    return true;
+                }
+
+                return false;
+            }
+
+            default:
+                return Set(builder, type, System.Text.Encoding.UTF8.GetString(utf8));
+        }
+    }
+
     private static bool TryDouble(string text, out double value)
     {
         switch (text)

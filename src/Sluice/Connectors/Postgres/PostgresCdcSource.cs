@@ -294,6 +294,9 @@ public sealed class PostgresCdcSource : IStreamSource
             }
         }, CancellationToken.None);
         var status = StatusLoopAsync(replication, stop.Token);
+        Task? lingerTimer = null;
+        DateTimeOffset? lingerFor = null;
+        CancellationTokenSource? lingerCancel = null;
         try
         {
             var held = new List<ColumnBatch>();
@@ -339,9 +342,34 @@ public sealed class PostgresCdcSource : IStreamSource
                 }
 
                 waiting ??= channel.Reader.WaitToReadAsync(stop.Token).AsTask();
-                var wake = _heldRows > 0 ? Linger - (_services.Time.GetUtcNow() - firstAt!.Value) : markerSent ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(100);
-                if (wake != Timeout.InfiniteTimeSpan && wake <= TimeSpan.Zero) { continue; }
-                var done = await Task.WhenAny(waiting, Task.Delay(wake, _services.Time, stop.Token)).ConfigureAwait(false);
+                Task wake;
+                if (_heldRows > 0)
+                {
+                    // One timer per batch (its deadline is fixed when its first row arrives), not one per wait:
+                    // abandoned timers would pile up for the finalizer at high rates.
+                    var deadline = firstAt!.Value + Linger;
+                    if (lingerFor != deadline)
+                    {
+                        await CancelTimerAsync(lingerCancel).ConfigureAwait(false);
+                        lingerCancel = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+                        var remaining = deadline - _services.Time.GetUtcNow();
+                        lingerTimer = remaining > TimeSpan.Zero ? Task.Delay(remaining, _services.Time, lingerCancel.Token) : Task.CompletedTask;
+                        lingerFor = deadline;
+                    }
+
+                    wake = lingerTimer!;
+                }
+                else if (markerSent)
+                {
+                    // Nothing held and nothing to report: just wait for the next piece.
+                    wake = waiting;
+                }
+                else
+                {
+                    wake = Task.Delay(TimeSpan.FromMilliseconds(100), _services.Time, stop.Token);
+                }
+
+                var done = wake == waiting ? waiting : await Task.WhenAny(waiting, wake).ConfigureAwait(false);
                 if (done == waiting)
                 {
                     var more = await waiting.ConfigureAwait(false);
@@ -352,15 +380,27 @@ public sealed class PostgresCdcSource : IStreamSource
                         yield break;
                     }
                 }
+                else if (done.IsCanceled)
+                {
+                    stop.Token.ThrowIfCancellationRequested();
+                }
             }
         }
         finally
         {
             await stop.CancelAsync().ConfigureAwait(false);
             await decoding.ConfigureAwait(false);
+            await CancelTimerAsync(lingerCancel).ConfigureAwait(false);
             try { await status.ConfigureAwait(false); } catch (OperationCanceledException) { }
             _replication = null;
         }
+    }
+
+    private static async Task CancelTimerAsync(CancellationTokenSource? timer)
+    {
+        if (timer is null) { return; }
+        await timer.CancelAsync().ConfigureAwait(false);
+        timer.Dispose();
     }
 
     private bool IsCaughtUp(LogicalReplicationConnection replication) =>
