@@ -74,12 +74,13 @@ public sealed class CdcFlowTests
             await scenario.WaitForAllSinksAsync(Patience);
         }
 
-        var recipe = scenario.LoadRecipe();
-        var job = recipe.Job("backfill").ShouldNotBeNull();
-        var from = DateTimeOffset.UtcNow.AddHours(-1);
-        var outcome = await new JobRunner(engine.Services).RunAsync(job, new JobRequest(DateTimeOffset.UtcNow, Trigger: "backfill") { FromTime = from, ToTime = DateTimeOffset.UtcNow.AddMinutes(1) }, CancellationToken.None);
+        // Through the command line, as a user runs it.
+        var from = DateTimeOffset.UtcNow.AddHours(-1).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        var to = DateTimeOffset.UtcNow.AddMinutes(1).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        using var backfill = SluiceProcess.Start(engine.DataRoot, scenario.ProcessEnvironment, "backfill", "engagement-cdc/backfill", "--from", from, "--to", to);
+        (await backfill.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(0, backfill.Stderr);
+        backfill.Stdout.ShouldContain("400 rows of public.engagement_events");
 
-        outcome.RowsIn.ShouldBe(400);
         await scenario.AssertExactAsync();
         (await scenario.ClickHouseCountAsync()).ShouldBe(400);
         (await scenario.RedisTotalAsync()).ShouldBe(400);

@@ -35,6 +35,31 @@ public sealed class EngagementUnitTests
         builder.Flush().Value(0, 0).ShouldBe(-12L);
     }
 
+    [Theory]
+    [InlineData(FieldType.Integer, "-42", -42L)]
+    [InlineData(FieldType.Double, "1.5e3", 1500.0)]
+    [InlineData(FieldType.Boolean, "t", true)]
+    [InlineData(FieldType.String, "héllo", "héllo")]
+    public void Raw_utf8_values_parse_like_their_text(FieldType type, string text, object expected)
+    {
+        var builder = new ColumnBatchBuilder(new TableSchema("t", [new FieldSpec("v", type, false)]));
+        PgTypes.Set(builder[0], type, System.Text.Encoding.UTF8.GetBytes(text)).ShouldBeTrue();
+        builder.CommitRow();
+        builder.Flush().Value(0, 0).ShouldBe(expected);
+    }
+
+    [Fact]
+    public void Raw_utf8_timestamps_and_bad_numbers()
+    {
+        var builder = new ColumnBatchBuilder(new TableSchema("t", [new FieldSpec("ts", FieldType.Timestamp, false), new FieldSpec("n", FieldType.Integer, false)]));
+        PgTypes.Set(builder[0], FieldType.Timestamp, "2026-01-08 14:21:52.5+00"u8).ShouldBeTrue();
+        PgTypes.Set(builder[1], FieldType.Integer, "12x"u8).ShouldBeFalse();
+        builder.CommitRow();
+        var batch = builder.Flush();
+        batch.Value(0, 0).ShouldBe(new DateTime(2026, 1, 8, 14, 21, 52, 500, DateTimeKind.Utc));
+        batch.Value(1, 0).ShouldBeNull();
+    }
+
     [Fact]
     public void Enrichment_joins_content_and_derives_the_metrics_with_nulls_where_inputs_are_missing()
     {
