@@ -56,8 +56,21 @@ public static class CdcBenchmark
         var bench = pg.WithDatabase(Name);
         var clickhouseUrl = Environment.GetEnvironmentVariable("CLICKHOUSE_URL") is { Length: > 0 } c ? c : "http://127.0.0.1:8123";
         var redisUrl = Environment.GetEnvironmentVariable("REDIS_URL") is { Length: > 0 } r ? r : "redis://127.0.0.1:6379";
-        await ResetAsync(pg, clickhouseUrl, redisUrl, ct).ConfigureAwait(false);
+        await ResetAsync(pg, clickhouseUrl, redisUrl, create: true, ct).ConfigureAwait(false);
+        try
+        {
+            return await MeasureAsync(root, seconds, latencyRate, log, bench, clickhouseUrl, redisUrl, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            // An abandoned slot would keep WAL on the server forever.
+            await ResetAsync(pg, clickhouseUrl, redisUrl, create: false, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
 
+    private static async Task<CdcBenchmarkReport> MeasureAsync(
+        string root, double seconds, double latencyRate, TextWriter log, PostgresConnectionOptions bench, string clickhouseUrl, string redisUrl, CancellationToken ct)
+    {
         await using var api = await MockEventsApi.StartAsync(new MockEventsApiOptions { Port = 0 }, TimeProvider.System, ct).ConfigureAwait(false);
         var recipes = Path.Combine(root, "recipes");
         var folder = WriteRecipe(recipes, clickhouseUrl, redisUrl, api.EventsUrl);
@@ -223,16 +236,24 @@ public static class CdcBenchmark
         return folder;
     }
 
-    private static async Task ResetAsync(PostgresConnectionOptions pg, string clickhouseUrl, string redisUrl, CancellationToken ct)
+    private static async Task ResetAsync(PostgresConnectionOptions pg, string clickhouseUrl, string redisUrl, bool create, CancellationToken ct)
     {
         await using (var admin = new NpgsqlConnection(pg.ConnectionString("sluice-bench")))
         {
             await admin.OpenAsync(ct).ConfigureAwait(false);
+            for (var i = 0; i < 50; i++)
+            {
+                // The pipeline's session may take a moment to let go of the slot.
+                await using var active = new NpgsqlCommand($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Name}' AND active", admin);
+                if ((long)(await active.ExecuteScalarAsync(ct).ConfigureAwait(false))! == 0) { break; }
+                await Task.Delay(200, ct).ConfigureAwait(false);
+            }
+
             foreach (var sql in new[]
             {
                 $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{Name}' AND NOT active",
                 $"DROP DATABASE IF EXISTS {Name} WITH (FORCE)",
-                $"CREATE DATABASE {Name}",
+                create ? $"CREATE DATABASE {Name}" : "SELECT 1",
             })
             {
                 await using var cmd = new NpgsqlCommand(sql, admin);
