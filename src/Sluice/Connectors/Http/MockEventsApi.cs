@@ -59,6 +59,9 @@ public sealed class MockEventsApi : IAsyncDisposable
 
     public Uri BaseUrl { get; private set; } = new("http://127.0.0.1/");
 
+    /// <summary>While true, every request is answered 503 (tests switch an outage on and off with it).</summary>
+    public bool Down { get; set; }
+
     public Uri EventsUrl => new(BaseUrl, "events");
 
     public static async Task<MockEventsApi> StartAsync(MockEventsApiOptions options, TimeProvider time, CancellationToken ct)
@@ -91,7 +94,7 @@ public sealed class MockEventsApi : IAsyncDisposable
     private async Task<IResult> PostAsync(HttpRequest request, CancellationToken ct)
     {
         if (_options.Latency > TimeSpan.Zero) { await Task.Delay(_options.Latency, _time, ct).ConfigureAwait(false); }
-        if (_time.GetUtcNow() - _started < _options.DownFor)
+        if (Down || _time.GetUtcNow() - _started < _options.DownFor)
         {
             Interlocked.Increment(ref _failed);
             return Results.StatusCode(StatusCodes.Status503ServiceUnavailable);
