@@ -16,4 +16,6 @@ root.Subcommands.Add(FileTypesCommands.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(MockApiCommand.Create());
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+// Ctrl-C and SIGTERM cancel the command's token and leave it time to drain (StreamPipeline.DrainTimeout is 30 s);
+// without a timeout here System.CommandLine 2.0 does not handle them at all and the process dies at once.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(45) }).ConfigureAwait(false);

@@ -33,7 +33,10 @@ public sealed class CdcFaultTests
         await scenario.WaitForAllSinksAsync(Patience);
         await scenario.AssertExactAsync();
         (await scenario.PgCountAsync()).ShouldBe(2800);
-        second.HasExited.ShouldBeFalse();
+        // Ctrl-C: a clean stop.
+        second.Interrupt();
+        (await second.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, second.Stderr);
+        (second.Stdout + second.Stderr).ShouldContain("stopped cleanly");
         second.Stderr.ShouldNotContain("fail:");
     }
 
