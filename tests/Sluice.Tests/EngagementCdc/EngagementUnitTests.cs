@@ -148,6 +148,21 @@ public sealed class EngagementUnitTests
     }
 
     [Fact]
+    public void Rows_as_JSON_skip_pipeline_columns_and_write_fixed_width_UTC_times()
+    {
+        var schema = new TableSchema("t", [new FieldSpec("id", FieldType.Integer, false), new FieldSpec("ts", FieldType.Timestamp, false),
+            new FieldSpec("pct", FieldType.Double, false), new FieldSpec("name", FieldType.String, false), new FieldSpec("_lsn", FieldType.Integer, false)]);
+        var table = new ColumnBatch(schema, [new long?[] { 1, 2 }, new DateTime?[] { new DateTime(2026, 1, 8, 14, 21, 52, DateTimeKind.Utc), null },
+            new double?[] { 0.02, double.NaN }, new string?[] { "a\"b", null }, new long?[] { 9, 9 }], 2);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer)) { RowJson.WriteArray(json, table, 0, 2); }
+
+        System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan).ShouldBe(
+            "[{\"id\":1,\"ts\":\"2026-01-08T14:21:52.000000Z\",\"pct\":0.02,\"name\":\"a\\u0022b\"},{\"id\":2,\"ts\":null,\"pct\":null,\"name\":null}]");
+        System.Text.Encoding.UTF8.GetString(RowJson.ToUtf8(table, 0)).ShouldBe("{\"id\":1,\"ts\":\"2026-01-08T14:21:52.000000Z\",\"pct\":0.02,\"name\":\"a\\u0022b\"}");
+    }
+
+    [Fact]
     public void Environment_references_in_options_expand_with_fallbacks()
     {
         Environment.SetEnvironmentVariable("SLUICE_TEST_EXPAND", "db1");

@@ -198,9 +198,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer
         var buffer = new ArrayBufferWriter<byte>(count * 300);
         using (var json = new Utf8JsonWriter(buffer))
         {
-            json.WriteStartArray();
-            for (var row = from; row < from + count; row++) { RowJson.Write(json, table, row); }
-            json.WriteEndArray();
+            RowJson.WriteArray(json, table, from, count);
         }
 
         return buffer.WrittenSpan.ToArray();

@@ -118,26 +118,10 @@ public sealed class MockEventsApi : IAsyncDisposable
         List<long> ids;
         try
         {
-            using var doc = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct).ConfigureAwait(false);
-            var events = doc.RootElement.ValueKind == JsonValueKind.Array ? doc.RootElement
-                : doc.RootElement.TryGetProperty("events", out var e) ? e : default;
-            if (events.ValueKind != JsonValueKind.Array)
-            {
-                return Results.BadRequest(new { error = "expected a JSON array of events (or {\"events\": [...]})" });
-            }
-
-            ids = [];
-            var index = 0;
-            foreach (var item in events.EnumerateArray())
-            {
-                if (item.ValueKind != JsonValueKind.Object || !item.TryGetProperty("event_id", out var id) || !id.TryGetInt64(out var value))
-                {
-                    return Results.BadRequest(new { error = $"event {index}: no integer event_id" });
-                }
-
-                ids.Add(value);
-                index++;
-            }
+            using var body = new MemoryStream();
+            await request.Body.CopyToAsync(body, ct).ConfigureAwait(false);
+            ids = EventIds(body.GetBuffer().AsSpan(0, (int)body.Length), out var error);
+            if (error is not null) { return Results.BadRequest(new { error }); }
         }
         catch (JsonException e)
         {
@@ -153,6 +137,50 @@ public sealed class MockEventsApi : IAsyncDisposable
         }
 
         return Results.Ok(new { accepted = ids.Count });
+    }
+
+    /// <summary>The <c>event_id</c> of each object of a JSON array (or of <c>{"events": [...]}</c>), read without building a document.</summary>
+    private static List<long> EventIds(ReadOnlySpan<byte> json, out string? error)
+    {
+        var ids = new List<long>();
+        var reader = new Utf8JsonReader(json);
+        error = null;
+        if (!reader.Read()) { error = "empty body"; return ids; }
+        if (reader.TokenType == JsonTokenType.StartObject)
+        {
+            while (reader.Read() && !(reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("events"u8)))
+            {
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray) { reader.Skip(); }
+            }
+
+            reader.Read();
+        }
+
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            error = "expected a JSON array of events (or {\"events\": [...]})";
+            return ids;
+        }
+
+        var index = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.StartObject) { error = $"event {index}: not an object"; return ids; }
+            long? id = null;
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+            {
+                var isId = reader.ValueTextEquals("event_id"u8);
+                reader.Read();
+                if (isId && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value)) { id = value; }
+                else if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray) { reader.Skip(); }
+            }
+
+            if (id is null) { error = $"event {index}: no integer event_id"; return ids; }
+            ids.Add(id.Value);
+            index++;
+        }
+
+        return ids;
     }
 
     public async ValueTask DisposeAsync()

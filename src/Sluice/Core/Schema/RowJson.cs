@@ -28,6 +28,51 @@ public static class RowJson
         json.WriteEndObject();
     }
 
+    /// <summary>Rows <paramref name="from"/>..<paramref name="from"/>+<paramref name="count"/> as a JSON array, with one typed writer per column (no boxing per value).</summary>
+    public static void WriteArray(Utf8JsonWriter json, ColumnBatch table, int from, int count)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        ArgumentNullException.ThrowIfNull(table);
+        var fields = table.Schema.Fields;
+        var names = new List<JsonEncodedText>();
+        var writers = new List<Action<int>>();
+        for (var c = 0; c < fields.Count; c++)
+        {
+            if (fields[c].Name.StartsWith('_')) { continue; }
+            names.Add(JsonEncodedText.Encode(fields[c].Name));
+            writers.Add(table.Columns[c] switch
+            {
+                long?[] a => row => { if (a[row] is { } v) { json.WriteNumberValue(v); } else { json.WriteNullValue(); } },
+                double?[] a => row => { if (a[row] is { } v && double.IsFinite(v)) { json.WriteNumberValue(v); } else { json.WriteNullValue(); } },
+                string?[] a => row => { if (a[row] is { } v) { json.WriteStringValue(v); } else { json.WriteNullValue(); } },
+                DateTime?[] a => row => { if (a[row] is { } v) { WriteTimestamp(json, v); } else { json.WriteNullValue(); } },
+                var other => row => WriteValue(json, other.GetValue(row)),
+            });
+        }
+
+        json.WriteStartArray();
+        for (var row = from; row < from + count; row++)
+        {
+            json.WriteStartObject();
+            for (var c = 0; c < writers.Count; c++)
+            {
+                json.WritePropertyName(names[c]);
+                writers[c](row);
+            }
+
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+    }
+
+    private static void WriteTimestamp(Utf8JsonWriter json, DateTime utc)
+    {
+        Span<char> text = stackalloc char[27];
+        utc.TryFormat(text, out var written, TimestampFormat, CultureInfo.InvariantCulture);
+        json.WriteStringValue(text[..written]);
+    }
+
     public static void WriteValue(Utf8JsonWriter json, object? value)
     {
         ArgumentNullException.ThrowIfNull(json);
