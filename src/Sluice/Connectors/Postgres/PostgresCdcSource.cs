@@ -207,7 +207,12 @@ public sealed class PostgresCdcSource : IStreamSource
         }
 
         _emitted = Math.Max(Volatile.Read(ref _emitted), start);
-        _acked = Math.Max(Volatile.Read(ref _acked), start);
+        if (!create)
+        {
+            // The pipeline committed this far (a new slot's snapshot is acknowledged only once its batches are).
+            _acked = Math.Max(Volatile.Read(ref _acked), start);
+        }
+
         Confirm(start);
         PostgresLog.Streaming(_log, _options.Slot, PgCdcState.Lsn(start));
         await foreach (var batch in StreamAsync(replication, slotHandle, start, ct).ConfigureAwait(false))
