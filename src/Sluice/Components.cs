@@ -1,9 +1,13 @@
+using Sluice.Connectors.ClickHouse;
 using Sluice.Connectors.Files;
+using Sluice.Connectors.Http;
 using Sluice.Connectors.HttpIngest;
 using Sluice.Connectors.Lake;
 using Sluice.Connectors.Postgres;
+using Sluice.Connectors.Redis;
 using Sluice.Core.Recipes;
 using Sluice.Jobs.DailySummary;
+using Sluice.Transforms.Enrichment;
 
 namespace Sluice;
 
@@ -13,7 +17,13 @@ public static class Components
     public static ComponentRegistry Create() => new ComponentRegistry()
         .Add(new FilesSourceType())
         .Add(new HttpIngestSourceType())
+        .Add(new PostgresCdcSourceType())
+        .Add(new EngagementEnrichStepType())
         .Add(new LakeSinkType())
         .Add(new PostgresSinkType())
-        .Add(new DailySummaryJobType());
+        .Add(new ClickHouseSinkType())
+        .Add(new RedisRealtimeSinkType())
+        .Add(new HttpSinkType())
+        .Add(new DailySummaryJobType())
+        .Add(new PostgresBackfillJobType());
 }

@@ -95,7 +95,8 @@ internal static class DlqCommands
                         var host = new RecipeHost(CliContext.LoadRecipe(recipe), services);
                         hosts.Add(host);
                         // A stream pipeline's source (the http ingest source) can be the replayer too.
-                        replayers[recipe] = list = host.Sources.Select(s => s is Core.Pipeline.StreamPipeline p ? p.Source : (object)s).OfType<IDeadLetterReplayer>().ToList();
+                        // Stream pipelines replay for their source and their sinks alike.
+                        replayers[recipe] = list = host.Sources.OfType<IDeadLetterReplayer>().ToList();
                     }
 
                     var replayer = list.FirstOrDefault(r => r.CanReplay(letter))
