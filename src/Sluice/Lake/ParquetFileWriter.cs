@@ -6,7 +6,7 @@ namespace Sluice.Lake;
 
 /// <summary>
 /// One Parquet file being written, a row group per <see cref="WriteRowGroupAsync"/> call. Timestamps are written as
-/// UTC-adjusted microseconds, so DuckDB reads them as <c>TIMESTAMP WITH TIME ZONE</c>.
+/// UTC-adjusted milliseconds, so DuckDB reads them as <c>TIMESTAMP WITH TIME ZONE</c>.
 /// </summary>
 internal sealed class ParquetFileWriter : IAsyncDisposable
 {
@@ -111,7 +111,9 @@ internal sealed class ParquetFileWriter : IAsyncDisposable
         FieldType.Integer => new DataField<long?>(f.Name),
         FieldType.Double => new DataField<double?>(f.Name),
         FieldType.Boolean => new DataField<bool?>(f.Name),
-        FieldType.Timestamp => new DateTimeDataField(f.Name, DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Micros, isNullable: true),
+        // Milliseconds, not microseconds: Parquet.Net 6.1 writes the min/max statistics of micros columns in millis, so
+        // DuckDB's row-group pruning drops every row of "WHERE t >= ..." filters. Millis statistics are right.
+        FieldType.Timestamp => new DateTimeDataField(f.Name, DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Millis, isNullable: true),
         FieldType.Date => new DataField<DateOnly?>(f.Name),
         _ => throw new ArgumentOutOfRangeException(nameof(f)),
     };
