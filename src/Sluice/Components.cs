@@ -1,4 +1,6 @@
 using Sluice.Connectors.Files;
+using Sluice.Connectors.Postgres;
+using Sluice.Connectors.Salesforce;
 using Sluice.Core.Recipes;
 using Sluice.Jobs.DailySummary;
 using Sluice.Jobs.Reminders;
@@ -10,6 +12,8 @@ public static class Components
 {
     public static ComponentRegistry Create() => new ComponentRegistry()
         .Add(new FilesSourceType())
+        .Add(new PostgresPullSourceType())
+        .Add(new SalesforceSourceType())
         .Add(new DailySummaryJobType())
         .Add(new SendRemindersJobType());
 }
