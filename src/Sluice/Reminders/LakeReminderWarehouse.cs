@@ -56,6 +56,8 @@ public sealed class LakeReminderWarehouse(IEngineServices services, string zone)
         var events = Name(ReminderTables.AttorneyEvents);
         var reminders = Name(ReminderTables.AttorneyReminder);
         var view = ReminderRuleSql.Ready(rule, SqlDialect.DuckDb, events, reminders, "now()");
+        // Reading first applies the views' table migration, which must not run inside the transaction below.
+        _ = services.Lake.Views.All();
         using (var c = services.Metadata.Open())
         using (var tx = c.BeginTransaction())
         {
