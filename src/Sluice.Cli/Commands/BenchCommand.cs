@@ -18,6 +18,21 @@ internal static class BenchCommand
             return 0;
         }));
         command.Subcommands.Add(files);
+        command.Subcommands.Add(Reminders());
+        return command;
+    }
+
+    private static Command Reminders()
+    {
+        var cases = new Option<int>("--cases") { Description = "Cases to generate (about three events each)", DefaultValueFactory = _ => 1_000_000 };
+        var command = new Command("reminders", "repeat-reminder: normalisation rate, and rule evaluation with 10,000 reminders due among a million cases") { cases };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var root = Path.Combine(Core.DataDirectory.ResolveRoot(result.GetValue(CliContext.Data)), "bench", "reminders");
+            var report = await RemindersBenchmark.RunAsync(root, result.GetValue(cases), Console.Out, ct).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(report.ToMarkdown()).ConfigureAwait(false);
+            return 0;
+        }));
         return command;
     }
 }

@@ -226,6 +226,9 @@ public sealed class ReminderOutbox
     {
         var now = _time.GetUtcNow().Iso();
         using var c = _store.Open();
+        // Not fsynced on its own: the next durable commit (the next message's "sending") carries it to disk. A power
+        // cut before that leaves the row "sending", i.e. unconfirmed, never a second mail; one fsync per mail, not two.
+        c.Execute("PRAGMA synchronous=NORMAL");
         c.Execute(
             "UPDATE reminder_outbox SET status = $s, sent_at = $t, updated_at = $t, detail = $d, claim = NULL, claim_pid = NULL, claimed_until = NULL WHERE recipe = $r AND reminder_key = $k AND claim = $run AND status = 'sending'",
             null, ("$s", Sent), ("$t", now), ("$d", detail), ("$r", _recipe), ("$k", key), ("$run", run));
