@@ -4,6 +4,7 @@ using Sluice.Connectors.Salesforce;
 using Sluice.Core.Recipes;
 using Sluice.Jobs.DailySummary;
 using Sluice.Jobs.Reminders;
+using Sluice.Reminders.Pipeline;
 
 namespace Sluice;
 
@@ -15,5 +16,7 @@ public static class Components
         .Add(new PostgresPullSourceType())
         .Add(new SalesforceSourceType())
         .Add(new DailySummaryJobType())
-        .Add(new SendRemindersJobType());
+        .Add(new SendRemindersJobType())
+        .Add(new AttorneyEventsStepType())
+        .Add(new ReminderStoreSinkType());
 }

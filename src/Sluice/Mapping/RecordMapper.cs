@@ -55,14 +55,21 @@ public sealed class RecordMapper
     public TableSchema Model => Mapping.Model;
 
     /// <summary>Maps one JSON object into a new row of <paramref name="row"/> (a builder of the model's schema). Returns the problem, or null when the row was written.</summary>
-    public MappingIssue? Map(ReadOnlySpan<byte> json, ColumnBatchBuilder row)
+    public MappingIssue? Map(ReadOnlySpan<byte> json, ColumnBatchBuilder row) => Map(json, row, -1, null);
+
+    /// <summary>
+    /// Like <see cref="Map(ReadOnlySpan{byte}, ColumnBatchBuilder)"/>, with the text field at model column
+    /// <paramref name="fixedColumn"/> set to <paramref name="fixedValue"/> whatever the record says (the tenant a token
+    /// vouches for, over a client id the record may lack).
+    /// </summary>
+    public MappingIssue? Map(ReadOnlySpan<byte> json, ColumnBatchBuilder row, int fixedColumn, string? fixedValue)
     {
         ArgumentNullException.ThrowIfNull(row);
         Array.Clear(_found);
         var issue = Read(json);
         if (issue is null)
         {
-            issue = Write(row);
+            issue = Write(row, fixedColumn, fixedValue);
         }
 
         if (issue is null)
@@ -137,10 +144,16 @@ public sealed class RecordMapper
         }
     }
 
-    private MappingIssue? Write(ColumnBatchBuilder row)
+    private MappingIssue? Write(ColumnBatchBuilder row, int fixedColumn, string? fixedValue)
     {
         foreach (var slot in _slots)
         {
+            if (slot.Column == fixedColumn && fixedValue is not null && slot.Type == FieldType.String)
+            {
+                ((TypedColumnBuilder<string>)row[slot.Column]).Set(fixedValue);
+                continue;
+            }
+
             var value = default(Found);
             var path = slot.Field.Target;
             for (var i = 0; i < slot.Field.From.Count; i++)

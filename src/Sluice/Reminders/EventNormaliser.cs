@@ -3,8 +3,11 @@ using Sluice.Mapping;
 
 namespace Sluice.Reminders;
 
-/// <summary>One record as it arrived: its JSON, when, and where in its source (a log offset, an id and modification stamp).</summary>
-public readonly record struct RawEvent(ReadOnlyMemory<byte> Json, DateTime ReceivedAt, string Position);
+/// <summary>
+/// One record as it arrived: its JSON, when, and where in its source (a log offset, an id and modification stamp);
+/// with the tenant a token vouched for, which is then its client id whatever the record says.
+/// </summary>
+public readonly record struct RawEvent(ReadOnlyMemory<byte> Json, DateTime ReceivedAt, string Position, string? Tenant = null);
 
 /// <summary>A record the mapping refused: where it came from, why, and its payload (encrypted, like every payload at rest).</summary>
 public sealed record RejectedEvent(string Position, string Reason, string Payload);
@@ -38,7 +41,7 @@ public sealed class EventNormaliser(RecordMapping mapping, FieldProtector protec
         {
             var e = events[i];
             payloads[i] = protector.Encrypt(e.Json.Span);
-            var issue = _mapper.Map(e.Json.Span, model);
+            var issue = _mapper.Map(e.Json.Span, model, AttorneyEventModel.ClientId, e.Tenant);
             if (issue is { } problem)
             {
                 rowOf[i] = -1;

@@ -1,0 +1,72 @@
+using System.Globalization;
+using Sluice.Core.Config;
+using Sluice.Core.Pipeline;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+
+namespace Sluice.Reminders.Pipeline;
+
+/// <summary>The <c>reminder_store</c> sink type: lands what the <c>attorney_events</c> step made in the recipe's store (lake or PostgreSQL).</summary>
+public sealed class ReminderStoreSinkType : ISinkType
+{
+    public string Name => "reminder_store";
+
+    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(recipe);
+        var store = ReminderStoreOptions.Load(recipe, options.String("store", "store.yaml") ?? "store.yaml", options, "store");
+        var pipeline = options.KeyPath.StartsWith("pipelines.", StringComparison.Ordinal) ? options.KeyPath["pipelines.".Length..].Split('.')[0] : "push";
+        return new Factory(recipe.Name, pipeline, store);
+    }
+
+    private sealed class Factory(string recipe, string pipeline, ReminderStoreOptions store) : ISinkFactory
+    {
+        public IBatchSink Create(IEngineServices services) => new ReminderStoreSink(ReminderWarehouses.Create(services, store, recipe), $"events:{recipe}/{pipeline}");
+    }
+}
+
+/// <summary>
+/// Appends <c>source_event</c>, <c>attorney_events</c> and the refused events (as dead letters of
+/// <see cref="LetterSource"/>) with the batch's position, all in one transaction of the store. A batch at or below the
+/// position the store holds is skipped, so a replay after a crash lands nothing twice, whichever store it is.
+/// </summary>
+public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string letterSource) : IBatchSink
+{
+    private bool _initialised;
+
+    public string Name => "reminder_store";
+
+    public string LetterSource => letterSource;
+
+    public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (!_initialised)
+        {
+            await warehouse.InitialiseAsync(ct).ConfigureAwait(false);
+            _initialised = true;
+        }
+
+        if (await warehouse.ReadCheckpointAsync(checkpointKey, ct).ConfigureAwait(false) is { } stored &&
+            long.Parse(stored, CultureInfo.InvariantCulture) >= batch.Position)
+        {
+            return;
+        }
+
+        var sourceEvents = batch.Table(ReminderTables.SourceEvent) ?? Missing(ReminderTables.SourceEvent);
+        var events = batch.Table(ReminderTables.AttorneyEvents) ?? Missing(ReminderTables.AttorneyEvents);
+        var rejected = new List<RejectedEvent>();
+        if (batch.Table(AttorneyEventsStep.RejectedTable) is { } r)
+        {
+            for (var i = 0; i < r.Count; i++) { rejected.Add(new RejectedEvent(r.Strings(0)[i]!, r.Strings(1)[i]!, r.Strings(2)[i]!)); }
+        }
+
+        await warehouse.AppendAsync(new NormalisedBatch(sourceEvents, events, rejected), letterSource, checkpointKey, batch.Position.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+    }
+
+    private static ColumnBatch Missing(string table) =>
+        throw new Core.SluiceException($"reminder_store: the batch has no '{table}' table; put an attorney_events step before this sink.");
+
+    public ValueTask DisposeAsync() => warehouse.DisposeAsync();
+}
