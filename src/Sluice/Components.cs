@@ -1,4 +1,6 @@
 using Sluice.Connectors.Files;
+using Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Lake;
 using Sluice.Connectors.Postgres;
 using Sluice.Connectors.Salesforce;
 using Sluice.Core.Recipes;
@@ -13,6 +15,9 @@ public static class Components
 {
     public static ComponentRegistry Create() => new ComponentRegistry()
         .Add(new FilesSourceType())
+        .Add(new HttpIngestSourceType())
+        .Add(new LakeSinkType())
+        .Add(new PostgresSinkType())
         .Add(new PostgresPullSourceType())
         .Add(new SalesforceSourceType())
         .Add(new DailySummaryJobType())

@@ -19,6 +19,62 @@ internal static class BenchCommand
         }));
         command.Subcommands.Add(files);
         command.Subcommands.Add(Reminders());
+        command.Subcommands.Add(Ingest());
+        command.Subcommands.Add(IngestLoadgen());
+        command.Subcommands.Add(IngestReference());
+        return command;
+    }
+
+    private static Command Ingest()
+    {
+        var seconds = new Option<int>("--seconds") { Description = "Seconds per throughput phase", DefaultValueFactory = _ => 10 };
+        var overload = new Option<int>("--overload-seconds") { Description = "Seconds of overload at twice the sustainable rate", DefaultValueFactory = _ => 60 };
+        var concurrency = new Option<int>("--concurrency") { Description = "Requests in flight (single events: four times as many)", DefaultValueFactory = _ => 16 };
+        var command = new Command("ingest", "HTTP ingest (tenant-analytics) vs a minimal Kestrel + group-commit fsync endpoint, load from a separate process") { seconds, overload, concurrency };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var root = Path.Combine(Core.DataDirectory.ResolveRoot(result.GetValue(CliContext.Data)), "bench", "ingest");
+            var options = new IngestBenchmarkOptions { Seconds = result.GetValue(seconds), OverloadSeconds = result.GetValue(overload), Concurrency = result.GetValue(concurrency) };
+            var report = await IngestBenchmark.RunAsync(Path.GetFullPath(root), options, Console.Out, ct).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(report.ToMarkdown()).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command IngestLoadgen()
+    {
+        var url = new Option<string>("--url") { Required = true };
+        var token = new Option<string>("--token") { Required = true };
+        var tenant = new Option<string>("--tenant") { DefaultValueFactory = _ => "bench" };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 1000 };
+        var concurrency = new Option<int>("--concurrency") { DefaultValueFactory = _ => 16 };
+        var seconds = new Option<double>("--seconds") { DefaultValueFactory = _ => 10 };
+        var rate = new Option<double?>("--rate") { Description = "Events per second (default: as fast as answered)" };
+        var command = new Command("ingest-loadgen", "Load generator of bench ingest (prints one JSON line)") { url, token, tenant, batch, concurrency, seconds, rate };
+        command.Hidden = true;
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var options = new LoadOptions(new Uri(result.GetValue(url)!), result.GetValue(token)!, result.GetValue(tenant)!, result.GetValue(batch),
+                result.GetValue(concurrency), TimeSpan.FromSeconds(result.GetValue(seconds)), result.GetValue(rate));
+            var load = await IngestLoadGenerator.RunAsync(options, ct).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(load.ToJson()).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command IngestReference()
+    {
+        var folder = new Option<string>("--folder") { Required = true };
+        var port = new Option<int>("--port") { Required = true };
+        var command = new Command("ingest-reference", "Reference server of bench ingest: Kestrel + group-commit fsync, nothing else") { folder, port };
+        command.Hidden = true;
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            await ReferenceIngestServer.RunAsync(result.GetValue(folder)!, result.GetValue(port), ct).ConfigureAwait(false);
+            return 0;
+        }));
         return command;
     }
 

@@ -17,7 +17,8 @@ internal static class DemoCommand
     {
         var interval = new Option<double>("--interval") { Description = "Seconds between generated rounds", DefaultValueFactory = _ => 3 };
         var files = new Option<int>("--files") { Description = "Files per round", DefaultValueFactory = _ => 4 };
-        var command = new Command("demo", "Run the embedded recipes on generated data, narrating what happens; Ctrl-C stops cleanly") { interval, files };
+        var port = new Option<int>("--port") { Description = "HTTP port of the tenant-analytics server", DefaultValueFactory = _ => Serving.HttpServerOptions.DefaultPort };
+        var command = new Command("demo", "Run the embedded recipes on generated data, narrating what happens; Ctrl-C stops cleanly") { interval, files, port };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var recipe = CliContext.LoadRecipe("vehicle-files");
@@ -73,12 +74,21 @@ internal static class DemoCommand
                 var running = host.RunAsync(stop.Token);
                 var feeding = generator.RunContinuousAsync(TimeSpan.FromSeconds(result.GetValue(interval)), w => Say($"wrote   {w.Count} new files into incoming/"), stop.Token);
                 var status = ReportAsync(() => $"status  {landed} files landed, {failed} failed, {rows:N0} events in the lake, {services.DeadLetters.Count(status: "pending")} dead letters pending", stop.Token);
-                await Task.WhenAll(running, feeding, status).ConfigureAwait(false);
+                var analytics = TenantAnalyticsAsync(result.GetValue(port), services, stop.Token);
+                await Task.WhenAll(running, feeding, status, analytics).ConfigureAwait(false);
                 Say($"stopped: {landed} files landed, {failed} failed, {rows:N0} events. Data stays in {data}.");
                 return 0;
             }
         }));
         return command;
+    }
+
+    /// <summary>The tenant-analytics recipe next to vehicle-files: HTTP ingest, tokens and the metrics API, with traffic.</summary>
+    private static async Task TenantAnalyticsAsync(int port, Core.EngineServices services, CancellationToken ct)
+    {
+        var recipe = CliContext.LoadRecipe("tenant-analytics");
+        using var runLock = CliContext.TakeRunLock(services, recipe.Name);
+        await new Demo.TenantAnalyticsDemo(recipe, services, Say).RunAsync(new Serving.HttpServerOptions("127.0.0.1", port), 50, ct).ConfigureAwait(false);
     }
 
     private static async Task ReportAsync(Func<string> line, CancellationToken ct)

@@ -95,8 +95,8 @@ internal static class DlqCommands
                         var definition = CliContext.LoadRecipe(recipe);
                         var host = new RecipeHost(definition, services);
                         hosts.Add(host);
-                        // Jobs can own letters too (a reminder's failed delivery).
-                        replayers[recipe] = list = host.Sources.OfType<IDeadLetterReplayer>()
+                        // A stream pipeline's source (the http ingest source) can be the replayer, and so can a job (a reminder's failed delivery).
+                        replayers[recipe] = list = host.Sources.Select(s => s is Core.Pipeline.StreamPipeline p ? p.Source : (object)s).OfType<IDeadLetterReplayer>()
                             .Concat(definition.Jobs.Select(j => j.Factory.Create(services)).OfType<IDeadLetterReplayer>()).ToList();
                     }
 

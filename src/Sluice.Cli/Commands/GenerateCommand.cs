@@ -12,6 +12,7 @@ internal static class GenerateCommand
         var command = new Command("generate", "Write sample data for a recipe");
         command.Subcommands.Add(VehicleFiles());
         command.Subcommands.Add(RepeatReminder());
+        command.Subcommands.Add(TenantAnalytics());
         return command;
     }
 
@@ -85,6 +86,59 @@ internal static class GenerateCommand
             }
 
             return 0;
+        }));
+        return command;
+    }
+
+    private static Command TenantAnalytics()
+    {
+        var tenants = new Option<int>("--tenants") { Description = "Tenants sending, each with its own writer token", DefaultValueFactory = _ => 3 };
+        var rate = new Option<double>("--rate") { Description = "Events per second, all tenants together", DefaultValueFactory = _ => 100 };
+        var burst = new Option<bool>("--burst") { Description = "Bursts: five times the rate for a second, then four quiet seconds" };
+        var duration = new Option<double?>("--duration") { Description = "Seconds to run (default: until Ctrl-C)" };
+        var url = new Option<string>("--url") { Description = "The running server", DefaultValueFactory = _ => "http://127.0.0.1:7070" };
+        var tokenFile = new Option<string>("--token-file") { Description = "'tenant token' per line; created (writer tokens in the data folder) when missing", DefaultValueFactory = _ => "tenant-tokens.txt" };
+        var batch = new Option<int>("--batch") { Description = "Events per request", DefaultValueFactory = _ => 100 };
+        var seed = new Option<int?>("--seed") { Description = "Random seed, for repeatable data" };
+        var command = new Command("tenant-analytics", "E-commerce events over HTTP to a running tenant-analytics server, per-tenant tokens") { tenants, rate, burst, duration, url, tokenFile, batch, seed };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            if (result.GetValue(tenants) < 1 || result.GetValue(rate) <= 0 || result.GetValue(batch) < 1)
+            {
+                throw new SluiceException("--tenants and --batch must be at least 1 and --rate more than 0.");
+            }
+
+            if (!Uri.TryCreate(result.GetValue(url), UriKind.Absolute, out var server))
+            {
+                throw new SluiceException($"--url: '{result.GetValue(url)}' is not an absolute URL (for example http://127.0.0.1:7070).");
+            }
+
+            var file = result.GetValue(tokenFile)!;
+            var tokens = File.Exists(file) ? TenantAnalyticsGenerator.ReadTokenFile(file) : [];
+            var wanted = Enumerable.Range(1, result.GetValue(tenants)).Select(i => $"tenant-{i}").ToList();
+            var missing = wanted.Where(t => !tokens.ContainsKey(t)).ToList();
+            if (missing.Count > 0)
+            {
+                using var services = CliContext.Services(result);
+                var store = new Serving.Auth.TokenStore(services.Metadata, services.Time);
+                var lines = missing.Select(t => $"{t} {store.Create(t, Serving.Auth.TokenRole.Writer, "generator").Token}").ToList();
+                await File.AppendAllLinesAsync(file, lines, ct).ConfigureAwait(false);
+                if (!OperatingSystem.IsWindows()) { File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
+                await Console.Error.WriteLineAsync($"created writer tokens for {string.Join(", ", missing)} in {services.Data.Root}; saved in {file}").ConfigureAwait(false);
+                tokens = TenantAnalyticsGenerator.ReadTokenFile(file);
+            }
+
+            var chosen = wanted.ToDictionary(t => t, t => tokens[t], StringComparer.Ordinal);
+            var seconds = result.GetValue(duration);
+            var generator = new TenantAnalyticsGenerator(new TenantAnalyticsGeneratorOptions
+            {
+                Url = server, Tokens = chosen, Rate = result.GetValue(rate), Burst = result.GetValue(burst),
+                Duration = seconds is { } s ? TimeSpan.FromSeconds(s) : null, BatchSize = result.GetValue(batch), Seed = result.GetValue(seed),
+            }, TimeProvider.System);
+            await Console.Error.WriteLineAsync($"sending {result.GetValue(rate)} events/s{(result.GetValue(burst) ? " (in bursts)" : "")} for {chosen.Count} tenants to {server}; Ctrl-C stops").ConfigureAwait(false);
+            var stats = await generator.RunAsync(s => Console.Error.WriteLine(s.ToString()), ct).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(stats.ToString()).ConfigureAwait(false);
+            return stats.Failed == 0 ? 0 : 1;
         }));
         return command;
     }

@@ -10,14 +10,15 @@ internal static class RunCommand
     {
         var recipe = new Argument<string>("recipe") { Description = "Recipe folder name under recipes/, or a path to a recipe folder" };
         var once = new Option<bool>("--once") { Description = "Process everything available now (and the after-load jobs), fire no schedule, open no port, then exit" };
-        var port = new Option<int>("--port") { Description = "HTTP port when the recipe serves HTTP", DefaultValueFactory = _ => 7070 };
-        var command = new Command("run", "Run a recipe's pipelines and schedules until Ctrl-C") { recipe, once, port };
+        var port = new Option<int>("--port") { Description = "HTTP port when the recipe serves HTTP (0: any free port)", DefaultValueFactory = _ => Serving.HttpServerOptions.DefaultPort };
+        var bind = new Option<string>("--bind") { Description = "Address the HTTP server listens on (0.0.0.0 for every interface)", DefaultValueFactory = _ => "127.0.0.1" };
+        var command = new Command("run", "Run a recipe's pipelines and schedules until Ctrl-C") { recipe, once, port, bind };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var definition = CliContext.LoadRecipe(result.GetValue(recipe)!);
             using var services = CliContext.Services(result, LogLevel.Information);
             using var runLock = CliContext.TakeRunLock(services, definition.Name);
-            var host = new RecipeHost(definition, services);
+            var host = new RecipeHost(definition, services) { Http = new Serving.HttpServerOptions(result.GetValue(bind)!, result.GetValue(port)) };
             await using (host.ConfigureAwait(false))
             {
                 if (result.GetValue(once))

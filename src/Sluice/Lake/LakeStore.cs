@@ -65,7 +65,11 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     /// <paramref name="replacePartitions"/> makes the staged files replace what those partitions held (a job recomputing days).
     /// Returns the highest manifest id written (0 when nothing was staged).
     /// </summary>
-    public long Commit(LakeStager stager, Action<SqliteConnection, SqliteTransaction>? alsoInTransaction = null, IReadOnlyCollection<(LakeTable Table, string Partition)>? replacePartitions = null)
+    /// <param name="replaceFiles">
+    /// Files (absolute paths) the staged files replace, one by one (compaction): if any of them is no longer current, the
+    /// commit throws <see cref="LakeConflictException"/> and changes nothing (the moved files become orphans, swept later).
+    /// </param>
+    public long Commit(LakeStager stager, Action<SqliteConnection, SqliteTransaction>? alsoInTransaction = null, IReadOnlyCollection<(LakeTable Table, string Partition)>? replacePartitions = null, IReadOnlyCollection<string>? replaceFiles = null)
     {
         ArgumentNullException.ThrowIfNull(stager);
         var moved = new List<(StagedFile File, string Final)>();
@@ -108,6 +112,17 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
                         c.Execute("INSERT OR REPLACE INTO lake_garbage(path, delete_after) VALUES ($p, $d)", tx, ("$p", path), ("$d", (now + GarbageGrace).Iso()));
                     }
                 }
+            }
+
+            foreach (var path in replaceFiles ?? [])
+            {
+                var relative = Relative(path);
+                if (c.Execute("UPDATE lake_files SET removed_at = $n WHERE path = $p AND removed_at IS NULL", tx, ("$n", now.Iso()), ("$p", relative)) != 1)
+                {
+                    throw new LakeConflictException($"lake file '{relative}' was replaced or removed meanwhile; nothing was committed");
+                }
+
+                c.Execute("INSERT OR REPLACE INTO lake_garbage(path, delete_after) VALUES ($p, $d)", tx, ("$p", relative), ("$d", (now + GarbageGrace).Iso()));
             }
 
             foreach (var (f, final) in moved)

@@ -97,6 +97,7 @@ internal sealed class ParquetFileWriter : IAsyncDisposable
     {
         if (_completed)
         {
+            // CompleteAsync already wrote the footer and closed the file; a second footer would go to a closed stream.
             return;
         }
 

@@ -35,6 +35,19 @@ public sealed class RecipeHost : IAsyncDisposable
 
     public IReadOnlyList<IRunnableSource> Sources => _pipelines.Select(p => p.Source).ToList();
 
+    /// <summary>Where the HTTP server listens when the recipe serves HTTP (<c>--bind</c>, <c>--port</c>); <see cref="RunOnceAsync"/> opens no port.</summary>
+    public Serving.HttpServerOptions Http { get; init; } = new();
+
+    /// <summary>Components of this recipe that serve HTTP (through their pipeline's stream source).</summary>
+    public IReadOnlyList<Serving.IHttpEndpoints> HttpComponents => _pipelines
+        .Select(p => p.Source is Pipeline.StreamPipeline s ? s.Source : (object)p.Source)
+        .OfType<Serving.IHttpEndpoints>().ToList();
+
+    /// <summary>Completes with the server's address once it listens (never, for a recipe without HTTP).</summary>
+    public Task<Uri> HttpStarted => _httpStarted.Task;
+
+    private readonly TaskCompletionSource<Uri> _httpStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Job outcomes as they happen (the demo prints them).</summary>
     public event Action<JobDefinition, JobOutcome>? JobCompleted;
 
@@ -64,6 +77,7 @@ public sealed class RecipeHost : IAsyncDisposable
         var scheduler = new CronScheduler(_recipe.Jobs, (job, asOf, t) => RunJobAsync(job, asOf, "schedule", t), _services.Time, _log);
         HostLog.Started(_log, _recipe.Name, _pipelines.Count, scheduler.Count);
 
+        var server = await StartHttpAsync(ct).ConfigureAwait(false);
         var tasks = new List<Task>
         {
             afterLoad.RunAsync(ct),
@@ -78,8 +92,43 @@ public sealed class RecipeHost : IAsyncDisposable
         {
             // Normal shutdown.
         }
+        finally
+        {
+            // Requests in flight finish (their events are already in the landing log, which outlives the server).
+            if (server is not null) { await server.DisposeAsync().ConfigureAwait(false); }
+        }
 
         HostLog.Stopped(_log, _recipe.Name);
+    }
+
+    /// <summary>One server per process for every component of the recipe that serves HTTP.</summary>
+    private async Task<Serving.SluiceHttpServer?> StartHttpAsync(CancellationToken ct)
+    {
+        foreach (var p in _pipelines)
+        {
+            if (p.Source is Pipeline.StreamPipeline { Source: Serving.IHttpEndpoints endpoints } pipeline)
+            {
+                endpoints.AttachSinks(pipeline.SinkCheckpoints);
+            }
+        }
+
+        var components = HttpComponents;
+        if (components.Count == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            var server = await Serving.SluiceHttpServer.StartAsync(_services, Http, components, ct).ConfigureAwait(false);
+            _httpStarted.TrySetResult(server.Address);
+            return server;
+        }
+        catch (Exception e)
+        {
+            _httpStarted.TrySetException(e);
+            throw;
+        }
     }
 
     public async Task<JobOutcome> RunJobAsync(JobDefinition job, DateTimeOffset asOf, string trigger, CancellationToken ct)

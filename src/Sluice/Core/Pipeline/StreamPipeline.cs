@@ -45,6 +45,12 @@ public sealed class StreamPipeline : IRunnableSource
 
     public string CheckpointKey(IBatchSink sink) => $"{_prefix}:sink:{sink.Name}";
 
+    /// <summary>The stream source this pipeline reads (the host finds components that also serve HTTP through it).</summary>
+    public IStreamSource Source => _source;
+
+    /// <summary>Each sink's name and checkpoint key (for lag reporting).</summary>
+    public IReadOnlyList<(string Sink, string CheckpointKey)> SinkCheckpoints => _sinks.Select(s => (s.Name, CheckpointKey(s))).ToList();
+
     /// <summary>The slowest sink's committed position (null while any sink has committed nothing).</summary>
     public long? Committed => _committed.Any(c => c is null) ? null : _committed.Min();
 

@@ -1,0 +1,432 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Sluice.Connectors.Files;
+using Sluice.Core.Schema;
+using Sluice.Core.Text;
+
+namespace Sluice.Connectors.HttpIngest;
+
+/// <summary>Why one event was rejected: the field to blame (dotted path, <c>items[2].qty</c>) when there is one.</summary>
+public readonly record struct EventProblem(string? Field, string Message);
+
+/// <summary>What ingest needs from a valid event: its version, the tenant it names (if any) and its dedup key.</summary>
+public readonly record struct ParsedEvent(int Version, string? Tenant, string? DedupKey);
+
+/// <summary>
+/// Parses one event (a complete JSON object) against its stream's schemas in a single pass, without building a
+/// document: types, enumerations, required fields (also conditional ones), the version, and child arrays. Used twice
+/// with the same rules: at ingest to validate before the 2xx (<c>keep: false</c>), and by the pipeline to turn landed
+/// events into rows of the flattened tables (<c>keep: true</c>, PII hashed). Not thread-safe: one per reader.
+/// </summary>
+public sealed class EventParser
+{
+    private readonly StreamShape _shape;
+    private readonly PiiHasher? _pii;
+    private readonly List<(int Child, int Index, object?[] Values)> _childRows = [];
+    private readonly bool[] _childSeen;
+    private readonly int[] _mainPii;
+    private readonly int[][] _childPii;
+    private const string Present = "";
+    private string? _tenant;
+    private long? _version;
+    private bool _keep;
+    private EventProblem? _problem;
+
+    public EventParser(StreamShape shape, PiiHasher? pii, int capacity = 1024)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        _shape = shape;
+        _pii = pii;
+        Main = new ColumnBatchBuilder(shape.Main, capacity);
+        Children = shape.Children.Select(c => new ColumnBatchBuilder(c.Schema, capacity)).ToArray();
+        _childSeen = new bool[shape.Children.Count];
+        _mainPii = shape.Fields.Select((f, i) => (f, i)).Where(p => p.f.Pii).Select(p => shape.FieldBase + p.i).ToArray();
+        _childPii = shape.Children.Select(c => c.Fields.Select((f, i) => (f, i)).Where(p => p.f.Pii).Select(p => c.FieldBase + p.i).ToArray()).ToArray();
+    }
+
+    public ColumnBatchBuilder Main { get; }
+
+    /// <summary>The tenant the last parsed event named, even when it was invalid (null when it named none).</summary>
+    public string? LastTenant => _tenant;
+
+    public IReadOnlyList<ColumnBatchBuilder> Children { get; }
+
+    /// <summary>The rows built so far, one batch per table, and a fresh start.</summary>
+    public IReadOnlyList<ColumnBatch> Flush() => new[] { Main.Flush() }.Concat(Children.Select(c => c.Flush())).ToList();
+
+    public EventProblem? Parse(ReadOnlySpan<byte> json, string tenant, DateTime receivedAt, long offset, bool keep, out ParsedEvent parsed)
+    {
+        parsed = default;
+        _keep = keep;
+        _problem = null;
+        _tenant = null;
+        _version = null;
+        _childRows.Clear();
+        Array.Clear(_childSeen);
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            return new EventProblem(null, $"not valid UTF-8 (first bad byte at {FirstInvalidUtf8(json) + 1})");
+        }
+
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
+        try
+        {
+            if (!reader.Read())
+            {
+                return new EventProblem(null, "empty event");
+            }
+
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                return new EventProblem(null, $"an event is a JSON object, found {JsonRecordParser.Describe(reader.TokenType)}");
+            }
+
+            ReadObject(ref reader, _shape.Root, null, "");
+            if (_problem is null && reader.Read())
+            {
+                Fail(null, "unexpected data after the event's closing '}'");
+            }
+        }
+        catch (JsonException e)
+        {
+            Fail(null, $"malformed JSON at byte {e.BytePositionInLine + 1}: {JsonRecordParser.FirstSentence(e.Message)}");
+        }
+
+        var problem = _problem ?? Check(out parsed);
+        if (problem is not null || !keep)
+        {
+            Main.AbortRow();
+            return problem;
+        }
+
+        Commit(tenant, receivedAt, offset, parsed.Version);
+        return null;
+    }
+
+    private EventProblem? Check(out ParsedEvent parsed)
+    {
+        parsed = default;
+        var versionField = _shape.Options.VersionField;
+        int version;
+        if (_version is null)
+        {
+            if (_shape.Versions.Count != 1)
+            {
+                return new EventProblem(versionField, $"missing required field (accepted versions: {Accepted()})");
+            }
+
+            version = _shape.Versions.Keys.First();
+        }
+        else if (_version is < int.MinValue or > int.MaxValue || !_shape.Versions.ContainsKey((int)_version.Value))
+        {
+            return new EventProblem(versionField, $"unknown schema version {_version} (accepted: {Accepted()})");
+        }
+        else
+        {
+            version = (int)_version.Value;
+        }
+
+        var shape = _shape.Versions[version];
+        for (var i = _shape.FieldBase; i < shape.Known.Length; i++)
+        {
+            // A field another version declares is not part of this one: it is ignored, as unknown properties are.
+            if (!shape.Known[i] && i != _shape.ReceivedAtIndex && i != _shape.OffsetIndex && Main[i].IsSet) { Main[i].Reset(); }
+        }
+
+        foreach (var (index, path) in shape.Required)
+        {
+            if (!Main[index].IsSet) { return new EventProblem(path, "missing required field"); }
+        }
+
+        foreach (var (index, path, when, values, condition) in shape.Conditions)
+        {
+            if (!Main[index].IsSet && ((TypedColumnBuilder<string>)Main[when]).Pending is { } value && values.Contains(value))
+            {
+                return new EventProblem(path, $"missing: required when {condition}");
+            }
+        }
+
+        foreach (var child in shape.ChildRequired)
+        {
+            if (!_childSeen[child]) { return new EventProblem(_shape.Children[child].Path, "missing required array"); }
+        }
+
+        foreach (var (child, index, values) in _childRows)
+        {
+            foreach (var (column, path) in shape.ChildFieldRequired[child])
+            {
+                if (values[column] is null) { return new EventProblem($"{_shape.Children[child].Path}[{index}].{path}", "missing required field"); }
+            }
+        }
+
+        var key = _shape.DedupIndex >= 0 ? ((TypedColumnBuilder<string>)Main[_shape.DedupIndex]).Pending : null;
+        parsed = new ParsedEvent(version, _tenant, key);
+        return null;
+    }
+
+    private void Commit(string tenant, DateTime receivedAt, long offset, int version)
+    {
+        var shape = _shape.Versions[version];
+        ((TypedColumnBuilder<string>)Main[_shape.TenantIndex]).Set(tenant);
+        ((ValueColumnBuilder<long>)Main[_shape.VersionIndex]).Set(version);
+        ((ValueColumnBuilder<DateTime>)Main[_shape.ReceivedAtIndex]).Set(receivedAt);
+        ((ValueColumnBuilder<long>)Main[_shape.OffsetIndex]).Set(offset);
+        foreach (var i in _mainPii)
+        {
+            var column = (TypedColumnBuilder<string>)Main[i];
+            if (column.Pending is { } raw) { column.Set(_pii?.Hash(raw) ?? raw); }
+        }
+
+        var key = _shape.DedupIndex >= 0 ? ((TypedColumnBuilder<string>)Main[_shape.DedupIndex]).Pending : null;
+        var time = ((ValueColumnBuilder<DateTime>)Main[_shape.TimeIndex]).Pending;
+        foreach (var (child, index, values) in _childRows)
+        {
+            if (!shape.ChildKnown[child]) { continue; }
+            var builder = Children[child];
+            var c = 0;
+            ((TypedColumnBuilder<string>)builder[c++]).Set(tenant);
+            if (key is not null) { ((TypedColumnBuilder<string>)builder[c++]).Set(key); }
+            ((ValueColumnBuilder<DateTime>)builder[c++]).Set(time);
+            ((ValueColumnBuilder<long>)builder[c]).Set(index);
+            for (var i = _shape.Children[child].FieldBase; i < values.Length; i++)
+            {
+                if (values[i] is null || !shape.ChildFieldKnown[child][i]) { continue; }
+                var value = values[i];
+                if (value is string s && _childPii[child].Contains(i)) { value = _pii?.Hash(s) ?? s; }
+                SetBoxed(builder[i], value!);
+            }
+
+            ((ValueColumnBuilder<long>)builder[values.Length - 1]).Set(offset);
+            builder.CommitRow();
+        }
+
+        Main.CommitRow();
+    }
+
+    private void ReadObject(ref Utf8JsonReader reader, Node node, object?[]? child, string prefix)
+    {
+        while (reader.Read())
+        {
+            if (reader.TokenType == JsonTokenType.EndObject)
+            {
+                return;
+            }
+
+            var entry = reader.ValueIsEscaped ? node.Find(Encoding.UTF8.GetBytes(reader.GetString()!)) : node.Find(reader.ValueSpan);
+            reader.Read();
+            // After a problem the rest is skipped, except the tenant: a request naming another tenant is refused whole.
+            if (entry is null || reader.TokenType == JsonTokenType.Null || (_problem is not null && entry.Kind != NodeKind.Tenant))
+            {
+                reader.Skip();
+                continue;
+            }
+
+            switch (entry.Kind)
+            {
+                case NodeKind.Object when reader.TokenType == JsonTokenType.StartObject:
+                    ReadObject(ref reader, entry.Children!, child, prefix);
+                    break;
+                case NodeKind.Object:
+                    Fail(prefix + entry.Path, $"wrong type: expected an object, got {Found(ref reader)}");
+                    reader.Skip();
+                    break;
+                case NodeKind.Field:
+                    SetValue(ref reader, entry, child, prefix);
+                    reader.Skip();
+                    break;
+                case NodeKind.Version when reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var version):
+                    _version = version;
+                    break;
+                case NodeKind.Tenant when reader.TokenType == JsonTokenType.String:
+                    _tenant = reader.GetString();
+                    break;
+                case NodeKind.Tenant when _problem is not null:
+                    reader.Skip();
+                    break;
+                case NodeKind.Child when reader.TokenType == JsonTokenType.StartArray:
+                    ReadArray(ref reader, entry.Index);
+                    break;
+                case NodeKind.Child:
+                    Fail(prefix + entry.Path, $"wrong type: expected an array of objects, got {Found(ref reader)}");
+                    reader.Skip();
+                    break;
+                default:
+                    Fail(entry.Path, $"wrong type: expected {(entry.Kind == NodeKind.Version ? "a whole number" : "text")}, got {Found(ref reader)}");
+                    reader.Skip();
+                    break;
+            }
+        }
+    }
+
+    private void ReadArray(ref Utf8JsonReader reader, int child)
+    {
+        _childSeen[child] = true;
+        var shape = _shape.Children[child];
+        var index = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (_problem is not null)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                Fail($"{shape.Path}[{index}]", $"wrong type: expected an object, got {Found(ref reader)}");
+                reader.Skip();
+                index++;
+                continue;
+            }
+
+            var values = new object?[shape.Schema.Fields.Count];
+            ReadObject(ref reader, shape.Root, values, $"{shape.Path}[{index}].");
+            _childRows.Add((child, index, values));
+            index++;
+        }
+    }
+
+    private void SetValue(ref Utf8JsonReader reader, Node.Entry entry, object?[]? child, string prefix)
+    {
+        var spec = entry.Field!;
+        var token = reader.TokenType;
+        var i = entry.Index;
+        switch (spec.Type)
+        {
+            case FieldType.String when token == JsonTokenType.String:
+                if (entry.Utf8Values is not null && !reader.ValueIsEscaped && !reader.HasValueSequence)
+                {
+                    // Enumerations are matched on the raw bytes and stored as the shared value: no string per event.
+                    var match = MatchValue(reader.ValueSpan, entry.Utf8Values);
+                    if (match < 0)
+                    {
+                        Fail(prefix + spec.Path, $"'{Snip(reader.GetString()!)}' is not one of {string.Join(", ", spec.Values!)}");
+                        return;
+                    }
+
+                    if (child is not null) { child[i] = spec.Values![match]; } else { ((TypedColumnBuilder<string>)Main[i]).Set(spec.Values![match]); }
+                    return;
+                }
+
+                // Validating only, a text nobody reads later needs no string of its own: its presence is what counts.
+                var text = _keep || child is not null || entry.Needed ? reader.GetString()! : Present;
+                if (entry.Values is not null && !entry.Values.Contains(text))
+                {
+                    Fail(prefix + spec.Path, $"'{Snip(text)}' is not one of {string.Join(", ", spec.Values!)}");
+                    return;
+                }
+
+                if (child is not null) { child[i] = text; } else { ((TypedColumnBuilder<string>)Main[i]).Set(text); }
+                return;
+            case FieldType.Integer when token == JsonTokenType.Number:
+                if (!reader.TryGetInt64(out var l))
+                {
+                    Fail(prefix + spec.Path, $"wrong type: expected a whole number, got number {Snippet(ref reader)}");
+                    return;
+                }
+
+                if (child is not null) { child[i] = l; } else { ((ValueColumnBuilder<long>)Main[i]).Set(l); }
+                return;
+            case FieldType.Double when token == JsonTokenType.Number:
+                var d = reader.GetDouble();
+                if (child is not null) { child[i] = d; } else { ((ValueColumnBuilder<double>)Main[i]).Set(d); }
+                return;
+            case FieldType.Boolean when token is JsonTokenType.True or JsonTokenType.False:
+                if (child is not null) { child[i] = token == JsonTokenType.True; } else { ((ValueColumnBuilder<bool>)Main[i]).Set(token == JsonTokenType.True); }
+                return;
+            case FieldType.Timestamp when token == JsonTokenType.String:
+                var ok = reader.ValueIsEscaped ? Timestamps.TryParseUtc(reader.GetString().AsSpan(), out var ts)
+                    : IsoTimestamp.TryParseUtc(reader.ValueSpan, out ts) || Timestamps.TryParseUtc(reader.ValueSpan, out ts);
+                if (!ok)
+                {
+                    Fail(prefix + spec.Path, $"unparsable timestamp '{Snippet(ref reader)}' (expected ISO-8601, for example 2025-11-08T10:30:00Z)");
+                    return;
+                }
+
+                if (child is not null) { child[i] = ts; } else { ((ValueColumnBuilder<DateTime>)Main[i]).Set(ts); }
+                return;
+            case FieldType.Date when token == JsonTokenType.String:
+                if (!Timestamps.TryParseDate(reader.GetString().AsSpan(), out var date))
+                {
+                    Fail(prefix + spec.Path, $"unparsable date '{Snippet(ref reader)}' (expected YYYY-MM-DD)");
+                    return;
+                }
+
+                if (child is not null) { child[i] = date; } else { ((ValueColumnBuilder<DateOnly>)Main[i]).Set(date); }
+                return;
+            default:
+                Fail(prefix + spec.Path, $"wrong type: expected {Expected(spec.Type)}, got {Found(ref reader)}");
+                return;
+        }
+    }
+
+    private static int MatchValue(ReadOnlySpan<byte> value, byte[][] allowed)
+    {
+        for (var i = 0; i < allowed.Length; i++)
+        {
+            if (value.SequenceEqual(allowed[i])) { return i; }
+        }
+
+        return -1;
+    }
+
+    private static void SetBoxed(ColumnBuilder column, object value)
+    {
+        switch (column)
+        {
+            case TypedColumnBuilder<string> s: s.Set((string)value); break;
+            case ValueColumnBuilder<long> l: l.Set((long)value); break;
+            case ValueColumnBuilder<double> d: d.Set((double)value); break;
+            case ValueColumnBuilder<bool> b: b.Set((bool)value); break;
+            case ValueColumnBuilder<DateTime> t: t.Set((DateTime)value); break;
+            case ValueColumnBuilder<DateOnly> o: o.Set((DateOnly)value); break;
+            default: throw new InvalidOperationException($"unsupported column builder {column.GetType().Name}");
+        }
+    }
+
+    private void Fail(string? field, string message) => _problem ??= new EventProblem(field, message);
+
+    private string Accepted() => string.Join(", ", _shape.Versions.Keys.Order());
+
+    private static string Expected(FieldType type) => type switch
+    {
+        FieldType.String => "text",
+        FieldType.Integer => "a whole number",
+        FieldType.Double => "a number",
+        FieldType.Boolean => "true or false",
+        FieldType.Timestamp => "an ISO-8601 timestamp text",
+        FieldType.Date => "a YYYY-MM-DD date text",
+        _ => type.Name(),
+    };
+
+    private static string Found(ref Utf8JsonReader reader) => reader.TokenType switch
+    {
+        JsonTokenType.String => $"text '{Snippet(ref reader)}'",
+        JsonTokenType.Number => $"number {Snippet(ref reader)}",
+        _ => JsonRecordParser.Describe(reader.TokenType),
+    };
+
+    private static string Snippet(ref Utf8JsonReader reader) => Snip(Encoding.UTF8.GetString(reader.ValueSpan));
+
+    private static string Snip(string raw) => raw.Length <= 60 ? raw : raw[..57] + "...";
+
+    internal static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        var at = 0;
+        while (at < bytes.Length)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(bytes[at..], out _, out var used) != System.Buffers.OperationStatus.Done)
+            {
+                return at;
+            }
+
+            at += used;
+        }
+
+        return at;
+    }
+
+    /// <summary>The event's position in a request, for messages: <c>event 3</c>, <c>line 7</c>.</summary>
+    public static string Where(int index, int? line) => line is { } l ? string.Create(CultureInfo.InvariantCulture, $"line {l}") : string.Create(CultureInfo.InvariantCulture, $"event {index}");
+}

@@ -1,0 +1,328 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+using Sluice.Core.Config;
+using Sluice.Core.DeadLetters;
+using Sluice.Core.Metadata;
+using Sluice.Core.Pipeline;
+using Sluice.Core.Recipes;
+using Sluice.Serving;
+using Sluice.Serving.Observability;
+
+namespace Sluice.Connectors.HttpIngest;
+
+/// <summary>The <c>http</c> source type: a stream of events pushed over HTTP, landed durably, read by the pipeline by offset.</summary>
+public sealed class HttpIngestSourceType : ISourceType
+{
+    public string Name => "http";
+
+    public ISourceFactory Parse(ConfigMap options, RecipeContext recipe) => new HttpIngestSourceFactory(recipe.Name, HttpIngestOptions.Parse(options, recipe));
+}
+
+public sealed class HttpIngestSourceFactory(string recipe, HttpIngestOptions options) : IStreamSourceFactory
+{
+    public HttpIngestOptions Options => options;
+
+    public IRunnableSource Create(IEngineServices services) =>
+        throw new InvalidOperationException("the http source runs inside a pipeline with sinks");
+
+    public IStreamSource CreateStream(IEngineServices services) => new HttpIngestSource(services, recipe, options);
+}
+
+/// <summary>
+/// One HTTP stream: the landing log under <c>&lt;data&gt;/landing/&lt;stream&gt;/</c>, the ingest endpoint that appends to
+/// it, and the stream source the pipeline reads it through. A batch gathers what landed during <c>batch_linger</c> (at
+/// most <c>batch_max_events</c>), flattened into the stream's tables; its position is the log offset after its last
+/// event, and every row carries its own event's offset (<c>_offset</c>), so a sink can tell exactly what it already has.
+/// </summary>
+public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLetterReplayer
+{
+    private const int ReadBufferBytes = 4 << 20;
+
+    private readonly IEngineServices _services;
+    private readonly string _recipe;
+    private readonly HttpIngestOptions _options;
+    private readonly ILogger _log;
+    private readonly DedupIndex _dedup;
+    private readonly PiiHasher _pii;
+    private readonly Lock _retireGate = new();
+    private IReadOnlyList<(string Sink, string CheckpointKey)> _sinks = [];
+    private long _target;
+    private long _position;
+    private IngestEndpoint? _endpoint;
+
+    public HttpIngestSource(IEngineServices services, string recipe, HttpIngestOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        _services = services;
+        _recipe = recipe;
+        _options = options;
+        _log = services.Logging.CreateLogger("Sluice.HttpIngest");
+        Shape = new StreamShape(options);
+        _pii = PiiHasher.ForDataFolder(services.Data);
+        var folder = Path.Combine(services.Data.Root, "landing", options.Stream);
+        Log = LandingLog.Open(folder, options.SegmentBytes, options.QueueBytes, _log);
+        _dedup = new DedupIndex(Path.Combine(folder, "dedup"), options.DedupWindow, options.DedupMaxKeys);
+        var now = services.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (options.DedupKey is not null)
+        {
+            _dedup.Load(now);
+            foreach (var segment in Log.Segments)
+            {
+                foreach (var (hash, ms) in ScanKeys(SegmentFile(segment))) { _dedup.Add(hash, ms); }
+            }
+
+            _dedup.Expire(now);
+        }
+
+        Log.SegmentRetiring = Retire;
+        Ingestor = new StreamIngestor(options, Shape, Log, _dedup, services.DeadLetters, services.Metadata, services.Time, recipe);
+    }
+
+    public StreamShape Shape { get; }
+
+    public LandingLog Log { get; }
+
+    public StreamIngestor Ingestor { get; }
+
+    public HttpIngestOptions Options => _options;
+
+    public long MaxRequestBodyBytes => _options.MaxRequestBytes;
+
+    public bool Healthy => !Log.Failed;
+
+    public bool CaughtUp => Volatile.Read(ref _position) >= Volatile.Read(ref _target);
+
+    public void MapEndpoints(IEndpointRouteBuilder routes, ServingContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        _endpoint = new IngestEndpoint(_options, Ingestor, context);
+        _endpoint.Map(routes);
+        if (_options.Metrics is { } metrics)
+        {
+            new MetricsEndpoint(metrics, context).Map(routes);
+        }
+
+        context.Metrics.Gauges(Gauges);
+    }
+
+    public void AttachSinks(IReadOnlyList<(string Sink, string CheckpointKey)> sinks) => _sinks = sinks;
+
+    public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var position = Math.Max(resumeAfter ?? 0, Log.Segments[0]);
+        Volatile.Write(ref _target, Log.DurableEnd);
+        Volatile.Write(ref _position, position);
+        if (position >= Volatile.Read(ref _target))
+        {
+            // Nothing waiting: an empty batch tells a run-once pipeline it is caught up.
+            yield return new RecordBatch(new EventParser(Shape, _pii, 16).Flush(), position);
+        }
+
+        var parser = new EventParser(Shape, _pii, 4096);
+        var buffer = new byte[ReadBufferBytes];
+        var tenants = new TenantNames();
+        while (!ct.IsCancellationRequested)
+        {
+            await Log.WaitForDataAsync(position, ct).ConfigureAwait(false);
+            var lingerUntil = _services.Time.GetUtcNow() + _options.BatchLinger;
+            var end = position;
+            var events = 0;
+            while (events < _options.BatchMaxEvents)
+            {
+                var n = Log.ReadAt(end, buffer);
+                if (n == 0)
+                {
+                    var remaining = lingerUntil - _services.Time.GetUtcNow();
+                    if (remaining <= TimeSpan.Zero || !await WaitForMoreAsync(end, remaining, ct).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
+                var at = 0;
+                while (events < _options.BatchMaxEvents)
+                {
+                    var status = LandingRecord.TryRead(buffer.AsSpan(at, n - at), out var size);
+                    if (status == ReadStatus.Incomplete)
+                    {
+                        if (at == 0 && n == buffer.Length) { buffer = new byte[Math.Min((long)buffer.Length * 2, LandingRecord.MaxRecordBytes)]; }
+                        break;
+                    }
+
+                    if (status == ReadStatus.Corrupt)
+                    {
+                        throw new InvalidDataException($"landing log '{Log.Folder}' is damaged at offset {end}: a durable record fails its checksum (disk damage?). Move the damaged segment away to continue; its events are lost.");
+                    }
+
+                    var record = LandingRecord.Decode(buffer.AsMemory(at, size), end, tenants.Get);
+                    Flatten(parser, record);
+                    at += size;
+                    end += size;
+                    events++;
+                }
+            }
+
+            if (end == position)
+            {
+                continue;
+            }
+
+            position = end;
+            Volatile.Write(ref _position, end);
+            yield return new RecordBatch(parser.Flush(), end);
+        }
+    }
+
+    public Task AcknowledgeAsync(long position, CancellationToken ct)
+    {
+        Log.Acknowledge(position);
+        return Task.CompletedTask;
+    }
+
+    private async Task<bool> WaitForMoreAsync(long end, TimeSpan wait, CancellationToken ct)
+    {
+        try
+        {
+            await Log.WaitForDataAsync(end, ct).WaitAsync(wait, _services.Time, ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private void Flatten(EventParser parser, LandedEvent record)
+    {
+        var received = DateTime.UnixEpoch.AddMilliseconds(record.ReceivedMs);
+        var problem = parser.Parse(record.Json.Span, record.Tenant, received, record.Offset, keep: true, out _);
+        if (problem is { } p)
+        {
+            // Valid at ingest, invalid now: the recipe's schemas changed in between. The event is kept, not dropped.
+            _services.DeadLetters.Add(_options.DeadLetterSource(_recipe), $"tenant {record.Tenant}, landing offset {record.Offset}" + (p.Field is null ? "" : $", field '{p.Field}'"),
+                $"no longer valid under the current schemas: {p.Message}", StreamIngestor.Payload(record.Json.Span), $"{_options.DeadLetterSource(_recipe)}:offset:{record.Offset}");
+            HttpIngestLog.InvalidOnRead(_log, _options.Stream, record.Offset, p.Message);
+        }
+    }
+
+    /// <summary>Keeps a retiring segment's dedup keys (they must outlive it for the window), then lets it be deleted.</summary>
+    private void Retire(string segmentPath)
+    {
+        if (_options.DedupKey is null)
+        {
+            return;
+        }
+
+        lock (_retireGate)
+        {
+            _dedup.Persist(ScanKeys(segmentPath).ToList(), _services.Time.GetUtcNow().ToUnixTimeMilliseconds());
+        }
+    }
+
+    private static IEnumerable<(ulong Hash, long ReceivedMs)> ScanKeys(string path)
+    {
+        if (!File.Exists(path)) { yield break; }
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
+        var header = new byte[LandingRecord.HeaderSize];
+        long at = 0;
+        var length = stream.Length;
+        while (at + LandingRecord.HeaderSize <= length)
+        {
+            stream.Position = at;
+            stream.ReadExactly(header);
+            var size = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(header);
+            if (size < LandingRecord.HeaderSize || at + size > length) { yield break; }
+            yield return (LandingRecord.KeyHash(header), LandingRecord.ReceivedMs(header));
+            at += size;
+        }
+    }
+
+    private string SegmentFile(long start) => Path.Combine(Log.Folder, start.ToString("D20", System.Globalization.CultureInfo.InvariantCulture) + ".seg");
+
+    private IEnumerable<GaugeValue> Gauges()
+    {
+        var stream = PrometheusMetrics.Label(("stream", _options.Stream));
+        yield return new GaugeValue("sluice_ingest_queue_bytes", "Bytes accepted and waiting for the landing log's fsync (the in-memory queue).", stream, Log.QueuedBytes);
+        yield return new GaugeValue("sluice_ingest_queue_fill_ratio", "The in-memory queue's fill, 0..1; at 1 requests get 429.", stream, (double)Log.QueuedBytes / Log.QueueCapacity);
+        if (_endpoint is not null)
+        {
+            yield return new GaugeValue("sluice_ingest_inflight_bytes", "Request bodies held in memory now.", stream, _endpoint.Inflight.Used);
+        }
+
+        yield return new GaugeValue("sluice_landing_backlog_bytes", "Landed bytes not yet committed by every sink (the slowest sink's lag).", stream, Log.BacklogBytes);
+        yield return new GaugeValue("sluice_landing_segments", "Segment files of the landing log.", stream, Log.Segments.Count);
+        yield return new GaugeValue("sluice_dedup_keys", "Dedup keys remembered (bounded by dedup.max_keys).", stream, Ingestor.DedupKeys);
+        var durable = Log.DurableEnd;
+        if (_sinks.Count > 0)
+        {
+            var checkpoints = new CheckpointStore(_services.Metadata, _services.Time);
+            foreach (var (sink, key) in _sinks)
+            {
+                var value = checkpoints.Get(key);
+                var at = value is null ? Log.Segments[0] : long.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
+                yield return new GaugeValue("sluice_sink_lag_bytes", "Landed bytes a sink has not committed yet.", PrometheusMetrics.Label(("stream", _options.Stream), ("sink", sink)), Math.Max(0, durable - at));
+            }
+        }
+    }
+
+    public bool CanReplay(DeadLetter letter) => letter is not null && letter.Source == _options.DeadLetterSource(_recipe);
+
+    /// <summary>
+    /// Validates a rejected event again under the current schemas and, when it passes now, appends it to the landing
+    /// log for its tenant (the pipeline of the next <c>run</c> takes it from there; a duplicate key is accepted and lands
+    /// once). Only the process that owns the landing log can do this, so the server must be stopped first.
+    /// </summary>
+    public async Task<string?> ReplayAsync(DeadLetter letter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(letter);
+        var tenant = letter.Position.StartsWith("tenant ", StringComparison.Ordinal) ? letter.Position[7..].Split(',')[0] : null;
+        var payload = letter.Payload ?? "";
+        if (tenant is null)
+        {
+            return $"the letter does not name its tenant (position '{letter.Position}')";
+        }
+
+        if (payload.Contains("\n... (truncated: the event was ", StringComparison.Ordinal))
+        {
+            return "only the first 64 KB of this event were kept; it cannot be replayed";
+        }
+
+        var body = payload.StartsWith("base64:", StringComparison.Ordinal) ? Convert.FromBase64String(payload[7..]) : Encoding.UTF8.GetBytes(payload);
+        var outcome = await Ingestor.IngestAsync(body, [new EventSlice(0, 0, body.Length, null)], tenant, $"replay of dead letter {letter.Id}").ConfigureAwait(false);
+        return outcome.Status switch
+        {
+            IngestStatus.Accepted when outcome.Rejected.Count == 0 => null,
+            IngestStatus.Accepted => (outcome.Rejected[0].Field is { } f ? $"field '{f}': " : "") + outcome.Rejected[0].Error,
+            _ => outcome.Message,
+        };
+    }
+
+    public async ValueTask DisposeAsync() => await Log.DisposeAsync().ConfigureAwait(false);
+
+    /// <summary>Tenant names decoded once each, not once per event.</summary>
+    private sealed class TenantNames
+    {
+        private readonly Dictionary<int, (byte[] Bytes, string Name)> _known = [];
+
+        public string Get(ReadOnlyMemory<byte> bytes)
+        {
+            var span = bytes.Span;
+            var key = System.IO.Hashing.XxHash32.HashToUInt32(span).GetHashCode();
+            if (_known.TryGetValue(key, out var found) && span.SequenceEqual(found.Bytes)) { return found.Name; }
+            if (_known.Count > 10_000) { _known.Clear(); }
+            var name = Encoding.UTF8.GetString(span);
+            _known[key] = (span.ToArray(), name);
+            return name;
+        }
+    }
+}
+
+internal static partial class HttpIngestLog
+{
+    [LoggerMessage(5201, LogLevel.Warning, "Stream {Stream}: the event at landing offset {Offset} no longer passes the current schemas ({Reason}); it went to the dead-letter store")]
+    public static partial void InvalidOnRead(ILogger logger, string stream, long offset, string reason);
+}

@@ -1,0 +1,245 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Net.Http.Headers;
+using Sluice.Core.Config;
+using Sluice.Serving;
+using Sluice.Serving.Observability;
+
+namespace Sluice.Connectors.HttpIngest;
+
+/// <summary>
+/// <c>POST /v1/streams/{stream}/events</c>: checks the token (401/403), the content type (415), the size (413) and the
+/// memory budget (429), splits the body (400 for JSON that does not parse), hands the events to the stream's
+/// <see cref="StreamIngestor"/>, and answers 202 only once the accepted events are fsynced.
+/// </summary>
+internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor ingestor, ServingContext context)
+{
+    private static readonly double[] LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+    private readonly ByteBudget _inflight = new(options.InflightBytes);
+    private readonly Counter _events = context.Metrics.Counter("sluice_ingest_events_total", "Events received, by stream and outcome (accepted, duplicate, rejected).");
+    private readonly Counter _requests = context.Metrics.Counter("sluice_ingest_requests_total", "Ingest requests, by stream and HTTP status.");
+    private readonly Histogram _latency = context.Metrics.Histogram("sluice_ingest_ack_seconds", "Time from request start to the durable 202, by stream.", LatencyBuckets);
+    private readonly string _streamLabel = PrometheusMetrics.Label(("stream", options.Stream));
+
+    public ByteBudget Inflight => _inflight;
+
+    public void Map(IEndpointRouteBuilder routes)
+    {
+        routes.MapPost($"/v1/streams/{options.Stream}/events", (Func<HttpContext, Task>)HandleAsync)
+            .WithSummary($"Ingest events into stream '{options.Stream}': one JSON object, a JSON array, or NDJSON (application/x-ndjson). 202 once durable.")
+            .Accepts<JsonElement>("application/json", "application/x-ndjson")
+            .Produces<IngestResponse>(StatusCodes.Status202Accepted)
+            .Produces(StatusCodes.Status400BadRequest).Produces(StatusCodes.Status401Unauthorized).Produces(StatusCodes.Status403Forbidden)
+            .Produces(StatusCodes.Status413PayloadTooLarge).Produces(StatusCodes.Status415UnsupportedMediaType)
+            .Produces(StatusCodes.Status429TooManyRequests).Produces(StatusCodes.Status503ServiceUnavailable);
+    }
+
+    public async Task HandleAsync(HttpContext http)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        var started = Stopwatch.GetTimestamp();
+        var status = await HandleCoreAsync(http).ConfigureAwait(false);
+        _requests.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("code", status.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        if (status == StatusCodes.Status202Accepted)
+        {
+            _latency.Observe(_streamLabel, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+    }
+
+    private async Task<int> HandleCoreAsync(HttpContext http)
+    {
+        var request = http.Request;
+        var caller = context.Auth.Authenticate(request, out var authProblem);
+        if (caller is null)
+        {
+            return await FailAsync(http, StatusCodes.Status401Unauthorized, authProblem!).ConfigureAwait(false);
+        }
+
+        if (!caller.MayWrite(options.Stream))
+        {
+            var why = caller.Role == Serving.Auth.TokenRole.Writer ? $"this writer token is limited to streams {string.Join(", ", caller.Streams ?? [])}" : $"a {caller.Role.ToString().ToLowerInvariant()} token cannot ingest; use a writer token";
+            return await FailAsync(http, StatusCodes.Status403Forbidden, $"may not write stream '{options.Stream}': {why}").ConfigureAwait(false);
+        }
+
+        var ndjson = false;
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var media) || !IsSupported(media, out ndjson))
+        {
+            return await FailAsync(http, StatusCodes.Status415UnsupportedMediaType,
+                $"Content-Type '{request.ContentType}' is not accepted: send application/json (an object or an array of objects) or application/x-ndjson (one object per line), UTF-8").ConfigureAwait(false);
+        }
+
+        var declared = request.ContentLength;
+        if (declared > options.MaxRequestBytes)
+        {
+            return await TooLargeAsync(http).ConfigureAwait(false);
+        }
+
+        var reserve = declared ?? options.MaxRequestBytes;
+        if (!_inflight.TryTake(reserve))
+        {
+            return await FailAsync(http, StatusCodes.Status429TooManyRequests, "too many request bodies in memory at once; retry shortly", retryAfter: 1).ConfigureAwait(false);
+        }
+
+        byte[]? buffer = null;
+        try
+        {
+            int length;
+            try
+            {
+                (buffer, length) = await ReadBodyAsync(request, declared, http.RequestAborted).ConfigureAwait(false);
+            }
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return await TooLargeAsync(http).ConfigureAwait(false);
+            }
+
+            if (buffer is null)
+            {
+                return await TooLargeAsync(http).ConfigureAwait(false);
+            }
+
+            var body = buffer.AsMemory(0, length);
+            var events = new List<EventSlice>();
+            if (ndjson)
+            {
+                RequestBody.SplitNdjson(body.Span, events);
+            }
+            else if (RequestBody.SplitJson(body.Span, events) is { } error)
+            {
+                _events.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("outcome", "rejected")));
+                return await FailAsync(http, StatusCodes.Status400BadRequest, $"{error.Message} (line {error.Line}, byte {error.Byte})",
+                    extra: new Dictionary<string, object> { ["line"] = error.Line, ["byte"] = error.Byte }).ConfigureAwait(false);
+            }
+
+            var outcome = await ingestor.IngestAsync(body, events, caller.Tenant, http.TraceIdentifier).ConfigureAwait(false);
+            switch (outcome.Status)
+            {
+                case IngestStatus.WrongTenant:
+                    return await FailAsync(http, StatusCodes.Status403Forbidden, outcome.Message!).ConfigureAwait(false);
+                case IngestStatus.TooManyEvents:
+                    return await FailAsync(http, StatusCodes.Status413PayloadTooLarge, outcome.Message!).ConfigureAwait(false);
+                case IngestStatus.QueueFull:
+                    return await FailAsync(http, StatusCodes.Status429TooManyRequests, outcome.Message!, retryAfter: 1).ConfigureAwait(false);
+                case IngestStatus.Backlogged:
+                    return await FailAsync(http, StatusCodes.Status503ServiceUnavailable, outcome.Message!, retryAfter: 5).ConfigureAwait(false);
+            }
+
+            _events.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("outcome", "accepted")), outcome.Accepted - outcome.Duplicates);
+            if (outcome.Duplicates > 0) { _events.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("outcome", "duplicate")), outcome.Duplicates); }
+            if (outcome.Rejected.Count > 0) { _events.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("outcome", "rejected")), outcome.Rejected.Count); }
+            await WriteAcceptedAsync(http, outcome).ConfigureAwait(false);
+            return StatusCodes.Status202Accepted;
+        }
+        catch (IOException e) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            return await FailAsync(http, StatusCodes.Status503ServiceUnavailable, $"the landing log cannot be written: {e.Message}", retryAfter: 30).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (buffer is not null) { ArrayPool<byte>.Shared.Return(buffer); }
+            _inflight.Give(reserve);
+        }
+    }
+
+    /// <summary>Reads the whole body into a pooled buffer; null when it turns out larger than the limit (no Content-Length).</summary>
+    private async Task<(byte[]? Buffer, int Length)> ReadBodyAsync(HttpRequest request, long? declared, CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Max(1024, declared ?? 64 * 1024));
+        var length = 0;
+        try
+        {
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    if (buffer.Length >= options.MaxRequestBytes)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        return (null, 0);
+                    }
+
+                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(options.MaxRequestBytes + 1, (long)buffer.Length * 2));
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                var n = await request.Body.ReadAsync(buffer.AsMemory(length), ct).ConfigureAwait(false);
+                if (n == 0) { break; }
+                length += n;
+                if (length > options.MaxRequestBytes)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    return (null, 0);
+                }
+            }
+
+            return (buffer, length);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    private static bool IsSupported(MediaTypeHeaderValue media, out bool ndjson)
+    {
+        var type = media.MediaType.Value ?? "";
+        ndjson = type.Equals("application/x-ndjson", StringComparison.OrdinalIgnoreCase) || type.Equals("application/ndjson", StringComparison.OrdinalIgnoreCase);
+        var json = type.Equals("application/json", StringComparison.OrdinalIgnoreCase);
+        var charset = media.Charset.Value;
+        return (json || ndjson) && (charset is null || charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) || charset.Equals("utf8", StringComparison.OrdinalIgnoreCase));
+    }
+
+    private Task<int> TooLargeAsync(HttpContext http) =>
+        FailAsync(http, StatusCodes.Status413PayloadTooLarge, $"the body is larger than max_request_bytes ({Sizes.Format(options.MaxRequestBytes)}); split it into several requests");
+
+    private static async Task<int> FailAsync(HttpContext http, int status, string message, int? retryAfter = null, IReadOnlyDictionary<string, object>? extra = null)
+    {
+        if (status == StatusCodes.Status413PayloadTooLarge)
+        {
+            // The rest of an oversized body is not read: close the connection rather than drain it.
+            http.Response.Headers.Connection = "close";
+        }
+
+        await HttpResults.ErrorAsync(http, status, message, retryAfterSeconds: retryAfter, extra: extra).ConfigureAwait(false);
+        return status;
+    }
+
+    private static async Task WriteAcceptedAsync(HttpContext http, IngestOutcome outcome)
+    {
+        http.Response.StatusCode = StatusCodes.Status202Accepted;
+        http.Response.ContentType = "application/json; charset=utf-8";
+        var writer = new ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(writer))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("accepted", outcome.Accepted);
+            json.WriteNumber("duplicates", outcome.Duplicates);
+            json.WriteStartArray("rejected");
+            foreach (var r in outcome.Rejected)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("index", r.Index);
+                if (r.Line is { } line) { json.WriteNumber("line", line); }
+                if (r.Field is null) { json.WriteNull("field"); } else { json.WriteString("field", r.Field); }
+                json.WriteString("error", r.Error);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        await http.Response.Body.WriteAsync(writer.WrittenMemory, http.RequestAborted).ConfigureAwait(false);
+    }
+}
+
+/// <summary>The 202 answer, for the OpenAPI document.</summary>
+public sealed record IngestResponse(int Accepted, int Duplicates, IReadOnlyList<IngestRejection> Rejected);

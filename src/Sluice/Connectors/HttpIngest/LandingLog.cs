@@ -1,0 +1,421 @@
+using System.Buffers;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Sluice.Core;
+using Sluice.Core.IO;
+
+namespace Sluice.Connectors.HttpIngest;
+
+/// <summary>
+/// A stream's durable landing log: append-only segment files under <c>&lt;data&gt;/landing/&lt;stream&gt;/</c>, named
+/// by the byte offset they start at. Appends go to an in-memory buffer of at most <c>queue_bytes</c>; one writer task
+/// writes what has gathered and fsyncs it (group commit: every request waiting meanwhile is covered by the same fsync),
+/// then releases the waiters. Readers only ever see fsynced bytes, so nothing a sink committed can vanish in a crash.
+/// Segments wholly below the position every sink has committed are deleted. One process at a time owns a log (a lock file).
+/// </summary>
+public sealed class LandingLog : IAsyncDisposable
+{
+    private const string Extension = ".seg";
+
+    private readonly string _folder;
+    private readonly long _segmentBytes;
+    private readonly long _queueBytes;
+    private readonly ILogger _log;
+    private readonly ProcessLock _lock;
+    private readonly Lock _gate = new();
+    private readonly List<(long Offset, TaskCompletionSource Done)> _waiters = [];
+    private readonly SemaphoreSlim _work = new(0, int.MaxValue);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<long> _segments = [];
+    private readonly Task _writer;
+    private ArrayBufferWriter<byte> _pending = new(1 << 16);
+    private ArrayBufferWriter<byte> _writing = new(1 << 16);
+    private long _writingBytes;
+    private long _appendedEnd;
+    private long _durableEnd;
+    private long _acknowledged;
+    private FileStream _active;
+    private long _activeBase;
+    private TaskCompletionSource _durableChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Exception? _failed;
+
+    private LandingLog(string folder, long segmentBytes, long queueBytes, ILogger log, ProcessLock held)
+    {
+        _folder = folder;
+        _segmentBytes = segmentBytes;
+        _queueBytes = queueBytes;
+        _log = log;
+        _lock = held;
+        Recover();
+        _active = new FileStream(SegmentPath(_activeBase), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1, FileOptions.None);
+        _writer = Task.Run(WriteLoopAsync);
+    }
+
+    public string Folder => _folder;
+
+    /// <summary>Offset after the last fsynced record: what readers may read and what acknowledgements cover.</summary>
+    public long DurableEnd { get { lock (_gate) { return _durableEnd; } } }
+
+    /// <summary>Offset after the last appended record, durable or not.</summary>
+    public long AppendedEnd { get { lock (_gate) { return _appendedEnd; } } }
+
+    /// <summary>True once a write or fsync failed: nothing more is accepted until a restart.</summary>
+    public bool Failed { get { lock (_gate) { return _failed is not null; } } }
+
+    /// <summary>Bytes appended but not yet fsynced (the in-memory queue).</summary>
+    public long QueuedBytes { get { lock (_gate) { return _pending.WrittenCount + _writingBytes; } } }
+
+    public long QueueCapacity => _queueBytes;
+
+    /// <summary>Bytes landed but not yet committed by every sink.</summary>
+    public long BacklogBytes { get { lock (_gate) { return _durableEnd - _acknowledged; } } }
+
+    /// <summary>The start offsets of the segments on disk (oldest first).</summary>
+    public IReadOnlyList<long> Segments { get { lock (_gate) { return _segments.ToList(); } } }
+
+    /// <summary>Raised (on the acknowledging thread) before a segment is deleted, with its path, so its dedup keys can be kept.</summary>
+    public Action<string>? SegmentRetiring { get; set; }
+
+    public static LandingLog Open(string folder, long segmentBytes, long queueBytes, ILogger log)
+    {
+        Directory.CreateDirectory(folder);
+        var held = ProcessLock.TryAcquire(Path.Combine(folder, "owner.lock"))
+            ?? throw new SluiceException($"the landing log '{folder}' is in use by another Sluice process; stop it first (one process owns a stream's log).");
+        try
+        {
+            return new LandingLog(folder, segmentBytes, queueBytes, log, held);
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Whether <paramref name="bytes"/> more fit into the queue now (a hint: <see cref="Append"/> decides).</summary>
+    public bool HasRoom(long bytes)
+    {
+        lock (_gate) { return _pending.WrittenCount + _writingBytes + bytes <= _queueBytes; }
+    }
+
+    /// <summary>
+    /// Appends records written by <paramref name="write"/> into a span of <paramref name="bytes"/> bytes, under the log's
+    /// lock (callers that must decide atomically with the append, like deduplication, do it inside). Returns the end
+    /// offset to wait for, or -1 when the queue is full.
+    /// </summary>
+    public long Append(int bytes, SpanAction write)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        lock (_gate)
+        {
+            if (_failed is not null)
+            {
+                throw new IOException($"the landing log '{_folder}' failed earlier and accepts nothing more until a restart", _failed);
+            }
+
+            if (_pending.WrittenCount + _writingBytes + bytes > _queueBytes)
+            {
+                return -1;
+            }
+
+            var span = _pending.GetSpan(Math.Max(bytes, 1))[..bytes];
+            var used = write(span);
+            _pending.Advance(used);
+            _appendedEnd += used;
+            var end = _appendedEnd;
+            if (used > 0 && _pending.WrittenCount == used)
+            {
+                _work.Release();
+            }
+
+            return end;
+        }
+    }
+
+    public delegate int SpanAction(Span<byte> span);
+
+    /// <summary>Completes once everything up to <paramref name="offset"/> is fsynced.</summary>
+    public Task WaitDurableAsync(long offset)
+    {
+        lock (_gate)
+        {
+            if (_failed is not null) { return Task.FromException(new IOException($"the landing log '{_folder}' could not be written", _failed)); }
+            if (_durableEnd >= offset) { return Task.CompletedTask; }
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((offset, done));
+            return done.Task;
+        }
+    }
+
+    /// <summary>Completes when <see cref="DurableEnd"/> moves past <paramref name="known"/>.</summary>
+    public async Task WaitForDataAsync(long known, CancellationToken ct)
+    {
+        Task changed;
+        lock (_gate)
+        {
+            if (_durableEnd > known) { return; }
+            changed = _durableChanged.Task;
+        }
+
+        await changed.WaitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Every sink has committed up to <paramref name="position"/>: whole segments below it are no longer needed.</summary>
+    public void Acknowledge(long position)
+    {
+        List<long> retire;
+        lock (_gate)
+        {
+            if (position <= _acknowledged) { return; }
+            _acknowledged = Math.Min(position, _durableEnd);
+            retire = [];
+            for (var i = 0; i + 1 < _segments.Count && _segments[i + 1] <= _acknowledged; i++)
+            {
+                retire.Add(_segments[i]);
+            }
+        }
+
+        foreach (var start in retire)
+        {
+            var path = SegmentPath(start);
+            SegmentRetiring?.Invoke(path);
+            File.Delete(path);
+            lock (_gate) { _segments.Remove(start); }
+        }
+    }
+
+    /// <summary>Copies the durable bytes starting at <paramref name="offset"/> into <paramref name="buffer"/>; returns how many (0 at the end).</summary>
+    public int ReadAt(long offset, Span<byte> buffer)
+    {
+        long segment, next, durable;
+        lock (_gate)
+        {
+            durable = _durableEnd;
+            var i = _segments.FindLastIndex(s => s <= offset);
+            if (i < 0)
+            {
+                throw new InvalidOperationException($"offset {offset} of '{_folder}' was already deleted (oldest segment starts at {(_segments.Count > 0 ? _segments[0] : 0)})");
+            }
+
+            segment = _segments[i];
+            next = i + 1 < _segments.Count ? _segments[i + 1] : long.MaxValue;
+        }
+
+        var available = Math.Min(Math.Min(durable, next) - offset, buffer.Length);
+        if (available <= 0)
+        {
+            return 0;
+        }
+
+        using var handle = File.OpenHandle(SegmentPath(segment), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var total = 0;
+        while (total < available)
+        {
+            var n = RandomAccess.Read(handle, buffer.Slice(total, (int)(available - total)), offset - segment + total);
+            if (n == 0) { break; }
+            total += n;
+        }
+
+        return total;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                await _work.WaitAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopping: what was appended is still written below, so every waiting request gets its answer.
+            }
+
+            long end;
+            lock (_gate)
+            {
+                (_pending, _writing) = (_writing, _pending);
+                _writingBytes = _writing.WrittenCount;
+                end = _appendedEnd;
+            }
+
+            if (_writing.WrittenCount > 0)
+            {
+                try
+                {
+                    WriteAndSync(_writing.WrittenSpan, end);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    Fail(e);
+                    return;
+                }
+            }
+
+            _writing.ResetWrittenCount();
+            if (_writing.Capacity > 4 * (1 << 20) && _writingBytes < (1 << 20))
+            {
+                // A burst grew the buffer; give the memory back once traffic is normal again.
+                _writing = new ArrayBufferWriter<byte>(1 << 16);
+            }
+
+            List<TaskCompletionSource> done = [];
+            TaskCompletionSource changed;
+            lock (_gate)
+            {
+                _writingBytes = 0;
+                _durableEnd = end;
+                for (var i = _waiters.Count - 1; i >= 0; i--)
+                {
+                    if (_waiters[i].Offset <= end)
+                    {
+                        done.Add(_waiters[i].Done);
+                        _waiters.RemoveAt(i);
+                    }
+                }
+
+                changed = _durableChanged;
+                _durableChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            foreach (var d in done) { d.TrySetResult(); }
+            changed.TrySetResult();
+            if (_stop.IsCancellationRequested && QueuedBytes == 0)
+            {
+                return;
+            }
+        }
+    }
+
+    private void WriteAndSync(ReadOnlySpan<byte> bytes, long end)
+    {
+        var start = end - bytes.Length;
+        if (start - _activeBase >= _segmentBytes)
+        {
+            // Roll at a flush boundary, which is always a record boundary; the old segment was fsynced by its last flush.
+            _active.Dispose();
+            _activeBase = start;
+            _active = new FileStream(SegmentPath(start), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, 1, FileOptions.None);
+            FileSync.Directory(_folder);
+            lock (_gate) { _segments.Add(start); }
+        }
+
+        RandomAccess.Write(_active.SafeFileHandle, bytes, start - _activeBase);
+        _active.Flush(flushToDisk: true);
+    }
+
+    private void Fail(Exception e)
+    {
+        List<TaskCompletionSource> waiting;
+        lock (_gate)
+        {
+            _failed = e;
+            waiting = _waiters.Select(w => w.Done).ToList();
+            _waiters.Clear();
+        }
+
+        LandingLogLog.WriteFailed(_log, e, _folder);
+        foreach (var w in waiting) { w.TrySetException(new IOException($"the landing log '{_folder}' could not be written", e)); }
+    }
+
+    /// <summary>Finds the segments and cuts a torn tail off the last one (records after a crash that were never fsynced, so never acknowledged).</summary>
+    private void Recover()
+    {
+        foreach (var file in Directory.EnumerateFiles(_folder, "*" + Extension))
+        {
+            if (long.TryParse(Path.GetFileNameWithoutExtension(file), NumberStyles.None, CultureInfo.InvariantCulture, out var start))
+            {
+                _segments.Add(start);
+            }
+        }
+
+        _segments.Sort();
+        if (_segments.Count == 0)
+        {
+            _segments.Add(0);
+            using (File.Create(SegmentPath(0))) { }
+            FileSync.Directory(_folder);
+        }
+
+        _activeBase = _segments[^1];
+        var path = SegmentPath(_activeBase);
+        var valid = ValidLength(path);
+        var length = new FileInfo(path).Length;
+        if (valid < length)
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+            stream.SetLength(valid);
+            stream.Flush(flushToDisk: true);
+            LandingLogLog.TornTail(_log, _folder, length - valid);
+        }
+
+        _appendedEnd = _durableEnd = _activeBase + valid;
+        _acknowledged = _segments[0];
+    }
+
+    private static long ValidLength(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20);
+        var buffer = new byte[1 << 20];
+        long valid = 0;
+        var filled = 0;
+        while (true)
+        {
+            var n = stream.Read(buffer, filled, buffer.Length - filled);
+            filled += n;
+            var at = 0;
+            while (true)
+            {
+                var status = LandingRecord.TryRead(buffer.AsSpan(at, filled - at), out var size);
+                if (status == ReadStatus.Ok)
+                {
+                    at += size;
+                    valid += size;
+                    continue;
+                }
+
+                if (status == ReadStatus.Corrupt || (n == 0 && status == ReadStatus.Incomplete))
+                {
+                    return valid;
+                }
+
+                break;
+            }
+
+            Buffer.BlockCopy(buffer, at, buffer, 0, filled - at);
+            filled -= at;
+            if (filled == buffer.Length)
+            {
+                Array.Resize(ref buffer, Math.Min(buffer.Length * 2, LandingRecord.MaxRecordBytes + 1));
+            }
+
+            if (n == 0 && filled == 0)
+            {
+                return valid;
+            }
+        }
+    }
+
+    private string SegmentPath(long start) => Path.Combine(_folder, start.ToString("D20", CultureInfo.InvariantCulture) + Extension);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _work.Release();
+        await _writer.ConfigureAwait(false);
+        await _active.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+        _work.Dispose();
+        _lock.Dispose();
+    }
+}
+
+internal static partial class LandingLogLog
+{
+    [LoggerMessage(5101, LogLevel.Critical, "Landing log {Folder}: write or fsync failed; ingest of this stream answers 503 until a restart")]
+    public static partial void WriteFailed(ILogger logger, Exception error, string folder);
+
+    [LoggerMessage(5102, LogLevel.Information, "Landing log {Folder}: cut {Bytes} bytes of a torn tail (never acknowledged) after an unclean stop")]
+    public static partial void TornTail(ILogger logger, string folder, long bytes);
+}

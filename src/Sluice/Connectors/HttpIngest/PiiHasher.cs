@@ -1,0 +1,79 @@
+using System.Security.Cryptography;
+using System.Text;
+using Sluice.Core;
+
+namespace Sluice.Connectors.HttpIngest;
+
+/// <summary>
+/// Turns a PII value (an e-mail address) into a keyed hash: HMAC-SHA256, first 16 bytes as hex. Equal values give equal
+/// hashes (counting distinct customers still works), but without the key nobody can test guesses against the tables.
+/// The key is <c>SLUICE_PII_KEY</c> when set, else 32 random bytes created once in <c>&lt;data&gt;/keys/pii.key</c>.
+/// </summary>
+public sealed class PiiHasher
+{
+    public const string KeyVariable = "SLUICE_PII_KEY";
+
+    private readonly byte[] _key;
+
+    public PiiHasher(byte[] key) => _key = key;
+
+    public static PiiHasher ForDataFolder(DataDirectory data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (Environment.GetEnvironmentVariable(KeyVariable) is { Length: > 0 } configured)
+        {
+            return new PiiHasher(Encoding.UTF8.GetBytes(configured));
+        }
+
+        var folder = Path.Combine(data.Root, "keys");
+        var path = Path.Combine(folder, "pii.key");
+        Directory.CreateDirectory(folder);
+        if (!File.Exists(path))
+        {
+            var fresh = RandomNumberGenerator.GetBytes(32);
+            var temp = path + $".{Environment.ProcessId}.tmp";
+            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(fresh);
+                stream.Flush(flushToDisk: true);
+            }
+
+            if (!OperatingSystem.IsWindows()) { File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
+            try
+            {
+                // Two processes starting at once must agree on one key: the first rename wins, the other reads it.
+                File.Move(temp, path, overwrite: false);
+            }
+            catch (IOException)
+            {
+                File.Delete(temp);
+            }
+        }
+
+        return new PiiHasher(File.ReadAllBytes(path));
+    }
+
+    // HMAC costs microseconds per call and customers recur: remember recent answers (bounded; cleared when full).
+    private const int CacheSize = 200_000;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _cache = new(StringComparer.Ordinal);
+
+    public string Hash(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (_cache.TryGetValue(value, out var known))
+        {
+            return known;
+        }
+
+        if (_cache.Count >= CacheSize) { _cache.Clear(); }
+        return _cache[value] = Compute(value);
+    }
+
+    private string Compute(string value)
+    {
+        Span<byte> mac = stackalloc byte[32];
+        var bytes = Encoding.UTF8.GetBytes(value);
+        HMACSHA256.HashData(_key, bytes, mac);
+        return Convert.ToHexStringLower(mac[..16]);
+    }
+}

@@ -1,0 +1,266 @@
+using System.Text;
+using Sluice.Core.Schema;
+
+namespace Sluice.Connectors.HttpIngest;
+
+/// <summary>
+/// All schema versions of a stream merged into the tables they land in (a field of any version is a column; a row of
+/// another version leaves it empty), and a lookup tree of JSON property names for the parser.
+/// Main table: tenant, version, the declared fields, <c>received_at</c>, <c>_offset</c> (the event's landing-log
+/// offset, which makes replays idempotent). Child tables: tenant, the parent's key and time, <c>_index</c> (the element's
+/// position in its array), the element's fields, <c>_offset</c>.
+/// </summary>
+public sealed class StreamShape
+{
+    public const string ReceivedAtColumn = "received_at";
+    public const string OffsetColumn = "_offset";
+    public const string IndexColumn = "_index";
+
+    public StreamShape(HttpIngestOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Options = options;
+        var fields = new List<EventField>();
+        foreach (var f in options.Versions.SelectMany(v => v.Fields))
+        {
+            if (fields.All(x => x.Column != f.Column)) { fields.Add(f); }
+        }
+
+        Fields = fields;
+        var columns = new List<FieldSpec>
+        {
+            new(options.TenantField, FieldType.String, true),
+            new(EventField.ColumnName(options.VersionField), FieldType.Integer, true),
+        };
+        columns.AddRange(fields.Select(f => new FieldSpec(f.Column, f.Type, false)));
+        columns.Add(new FieldSpec(ReceivedAtColumn, FieldType.Timestamp, true));
+        columns.Add(new FieldSpec(OffsetColumn, FieldType.Integer, true));
+        Main = new TableSchema(options.Table, columns);
+        TenantIndex = 0;
+        VersionIndex = 1;
+        FieldBase = 2;
+        ReceivedAtIndex = columns.Count - 2;
+        OffsetIndex = columns.Count - 1;
+        TimeIndex = Main.IndexOf(EventField.ColumnName(options.TimeField));
+        DedupIndex = options.DedupKey is null ? -1 : Main.IndexOf(EventField.ColumnName(options.DedupKey));
+
+        var children = new List<ChildShape>();
+        foreach (var c in options.Versions.SelectMany(v => v.Children))
+        {
+            var existing = children.FirstOrDefault(x => x.Path == c.Path);
+            if (existing is null)
+            {
+                children.Add(existing = new ChildShape(c.Path, c.Table, children.Count));
+            }
+
+            foreach (var f in c.Fields.Where(f => existing.Fields.All(x => x.Column != f.Column)))
+            {
+                existing.Fields.Add(f);
+            }
+        }
+
+        foreach (var c in children)
+        {
+            var childColumns = new List<FieldSpec> { new(options.TenantField, FieldType.String, true) };
+            if (options.DedupKey is not null) { childColumns.Add(new FieldSpec(EventField.ColumnName(options.DedupKey), FieldType.String, true)); }
+            childColumns.Add(new FieldSpec(EventField.ColumnName(options.TimeField), FieldType.Timestamp, true));
+            childColumns.Add(new FieldSpec(IndexColumn, FieldType.Integer, true));
+            c.FieldBase = childColumns.Count;
+            childColumns.AddRange(c.Fields.Select(f => new FieldSpec(f.Column, f.Type, false)));
+            childColumns.Add(new FieldSpec(OffsetColumn, FieldType.Integer, true));
+            c.Schema = new TableSchema(c.Table, childColumns);
+            c.Root = new Node();
+            for (var i = 0; i < c.Fields.Count; i++) { c.Root.Add(c.Fields[i].Path.Split('.'), NodeKind.Field, c.FieldBase + i, c.Fields[i]); }
+        }
+
+        Children = children;
+        Root = new Node();
+        for (var i = 0; i < fields.Count; i++) { Root.Add(fields[i].Path.Split('.'), NodeKind.Field, FieldBase + i, fields[i]); }
+        Root.Add([options.VersionField], NodeKind.Version, VersionIndex, null);
+        Root.Add([options.TenantField], NodeKind.Tenant, TenantIndex, null);
+        foreach (var c in children) { Root.Add(c.Path.Split('.'), NodeKind.Child, c.Number, null); }
+
+        Versions = options.Versions.ToDictionary(v => v.Version, v => new VersionShape(this, v));
+        if (options.DedupKey is not null) { Root.MarkNeeded(options.DedupKey.Split('.')); }
+        foreach (var condition in options.Versions.SelectMany(v => v.Fields).Select(f => f.RequiredWhen).OfType<FieldCondition>())
+        {
+            Root.MarkNeeded(condition.Field.Split('.'));
+        }
+    }
+
+    public HttpIngestOptions Options { get; }
+
+    /// <summary>Every declared field of any version, in first-declared order.</summary>
+    public IReadOnlyList<EventField> Fields { get; }
+
+    public TableSchema Main { get; }
+
+    public IReadOnlyList<ChildShape> Children { get; }
+
+    public IReadOnlyDictionary<int, VersionShape> Versions { get; }
+
+    public int TenantIndex { get; }
+
+    public int VersionIndex { get; }
+
+    public int FieldBase { get; }
+
+    public int ReceivedAtIndex { get; }
+
+    public int OffsetIndex { get; }
+
+    public int TimeIndex { get; }
+
+    public int DedupIndex { get; }
+
+    internal Node Root { get; }
+
+    public IEnumerable<TableSchema> Tables => new[] { Main }.Concat(Children.Select(c => c.Schema));
+
+    public sealed class ChildShape(string path, string table, int number)
+    {
+        public string Path { get; } = path;
+
+        public string Table { get; } = table;
+
+        public int Number { get; } = number;
+
+        public List<EventField> Fields { get; } = [];
+
+        public int FieldBase { get; internal set; }
+
+        public TableSchema Schema { get; internal set; } = null!;
+
+        internal Node Root { get; set; } = null!;
+    }
+
+    /// <summary>What one version declares, as column sets of the merged tables.</summary>
+    public sealed class VersionShape
+    {
+        internal VersionShape(StreamShape shape, EventSchemaVersion version)
+        {
+            Version = version.Version;
+            Known = new bool[shape.Main.Fields.Count];
+            Required = [];
+            Conditions = [];
+            foreach (var f in version.Fields)
+            {
+                var index = shape.Main.IndexOf(f.Column);
+                Known[index] = true;
+                if (f.Required) { Required.Add((index, f.Path)); }
+                if (f.RequiredWhen is { } when) { Conditions.Add((index, f.Path, shape.Main.IndexOf(EventField.ColumnName(when.Field)), new HashSet<string>(when.Values, StringComparer.Ordinal), when)); }
+            }
+
+            ChildKnown = new bool[shape.Children.Count];
+            ChildRequired = [];
+            ChildFieldKnown = new bool[shape.Children.Count][];
+            ChildFieldRequired = new List<(int, string)>[shape.Children.Count];
+            foreach (var c in shape.Children)
+            {
+                var declared = version.Children.FirstOrDefault(x => x.Path == c.Path);
+                ChildFieldKnown[c.Number] = new bool[c.Schema.Fields.Count];
+                ChildFieldRequired[c.Number] = [];
+                if (declared is null) { continue; }
+                ChildKnown[c.Number] = true;
+                if (declared.Required) { ChildRequired.Add(c.Number); }
+                foreach (var f in declared.Fields)
+                {
+                    var index = c.Schema.IndexOf(f.Column);
+                    ChildFieldKnown[c.Number][index] = true;
+                    if (f.Required) { ChildFieldRequired[c.Number].Add((index, f.Path)); }
+                }
+            }
+        }
+
+        public int Version { get; }
+
+        internal bool[] Known { get; }
+
+        internal List<(int Index, string Path)> Required { get; }
+
+        internal List<(int Index, string Path, int When, HashSet<string> Values, FieldCondition Condition)> Conditions { get; }
+
+        internal bool[] ChildKnown { get; }
+
+        internal List<int> ChildRequired { get; }
+
+        internal bool[][] ChildFieldKnown { get; }
+
+        internal List<(int Index, string Path)>[] ChildFieldRequired { get; }
+    }
+}
+
+internal enum NodeKind
+{
+    Object,
+    Field,
+    Version,
+    Tenant,
+    Child,
+}
+
+/// <summary>A level of the JSON property tree: names (UTF-8, compared without allocating) to fields, objects or arrays.</summary>
+internal sealed class Node
+{
+    private readonly List<(byte[] Name, Entry Entry)> _entries = [];
+
+    public sealed record Entry(NodeKind Kind, int Index, EventField? Field, Node? Children, HashSet<string>? Values, string Path)
+    {
+        /// <summary>The allowed values as UTF-8, in the order of <see cref="EventField.Values"/>.</summary>
+        public byte[][]? Utf8Values { get; } = Field?.Values?.Select(v => Encoding.UTF8.GetBytes(v)).ToArray();
+
+        /// <summary>Read even when only validating: the dedup key and fields that conditions look at.</summary>
+        public bool Needed { get; set; }
+    }
+
+    public void Add(string[] path, NodeKind kind, int index, EventField? field)
+    {
+        var node = this;
+        for (var i = 0; i < path.Length - 1; i++)
+        {
+            var name = Encoding.UTF8.GetBytes(path[i]);
+            var found = node._entries.FirstOrDefault(e => e.Name.AsSpan().SequenceEqual(name));
+            if (found.Entry is null)
+            {
+                found = (name, new Entry(NodeKind.Object, -1, null, new Node(), null, string.Join('.', path[..(i + 1)])));
+                node._entries.Add(found);
+            }
+
+            node = found.Entry.Children!;
+        }
+
+        var leaf = Encoding.UTF8.GetBytes(path[^1]);
+        if (node._entries.Any(e => e.Name.AsSpan().SequenceEqual(leaf)))
+        {
+            return;
+        }
+
+        var values = field?.Values is { } v ? new HashSet<string>(v, StringComparer.Ordinal) : null;
+        node._entries.Add((leaf, new Entry(kind, index, field, null, values, string.Join('.', path))));
+    }
+
+    /// <summary>Marks the field at a dotted path as one whose value validation needs.</summary>
+    public void MarkNeeded(string[] path)
+    {
+        var node = this;
+        for (var i = 0; i < path.Length; i++)
+        {
+            var name = Encoding.UTF8.GetBytes(path[i]);
+            var found = node._entries.FirstOrDefault(e => e.Name.AsSpan().SequenceEqual(name)).Entry;
+            if (found is null) { return; }
+            if (i == path.Length - 1) { found.Needed = true; return; }
+            node = found.Children;
+            if (node is null) { return; }
+        }
+    }
+
+    public Entry? Find(ReadOnlySpan<byte> name)
+    {
+        foreach (var (n, e) in _entries)
+        {
+            if (name.SequenceEqual(n)) { return e; }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,193 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Sluice.Core;
+using Sluice.Core.Config;
+using Sluice.Core.Metadata;
+using Sluice.Core.Pipeline;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+using Sluice.Lake;
+
+namespace Sluice.Connectors.Lake;
+
+/// <summary>The <c>lake</c> sink type: a pipeline's tables into the embedded Parquet lake, exactly once.</summary>
+public sealed class LakeSinkType : ISinkType
+{
+    public string Name => "lake";
+
+    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(LakeSinkOptions.Parse(options));
+
+    private sealed class Factory(LakeSinkOptions options) : ISinkFactory
+    {
+        public IBatchSink Create(IEngineServices services) => new LakeSink(services, options);
+    }
+}
+
+/// <summary>
+/// Writes each batch's tables as Parquet files, one per day partition, and publishes them in one manifest transaction
+/// together with the sink's checkpoint: the data and the position can never disagree, so a replay after a crash
+/// writes nothing twice (rows whose position column is at or below the checkpoint are skipped). Small files are merged
+/// in the background (<see cref="LakeCompactor"/>), and replaced files are deleted once their grace has passed.
+/// </summary>
+public sealed class LakeSink : IBatchSink
+{
+    private readonly IEngineServices _services;
+    private readonly LakeSinkOptions _options;
+    private readonly CheckpointStore _checkpoints;
+    private readonly ILogger _log;
+    private readonly Dictionary<string, (LakeTable Table, string Signature)> _tables = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _tablesGate = new();
+    private Task? _compaction;
+    private long? _committed;
+    private bool _loaded;
+
+    public LakeSink(IEngineServices services, LakeSinkOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        _services = services;
+        _options = options;
+        _checkpoints = new CheckpointStore(services.Metadata, services.Time);
+        _log = services.Logging.CreateLogger("Sluice.LakeSink");
+    }
+
+    public string Name => $"lake:{_options.Zone}";
+
+    public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (!_loaded)
+        {
+            var value = _checkpoints.Get(checkpointKey);
+            _committed = value is null ? null : long.Parse(value, CultureInfo.InvariantCulture);
+            _loaded = true;
+        }
+
+        using var stager = _services.Lake.BeginStaging($"lake-{_options.Zone}");
+        foreach (var raw in batch.Tables)
+        {
+            var rows = Unwritten(raw);
+            if (rows.Count == 0)
+            {
+                continue;
+            }
+
+            var table = TableFor(rows.Schema);
+            var partition = rows.Schema.IndexOf(_options.PartitionBy);
+            if (partition < 0 || rows.Schema.Fields[partition].Type != FieldType.Timestamp)
+            {
+                throw new SluiceException($"lake sink {Name}: table '{rows.Schema.Table}' has no timestamp column '{_options.PartitionBy}' to partition by (partition_by)");
+            }
+
+            var times = (DateTime?[])rows.Columns[partition];
+            await stager.AddAsync(table, rows, row => (times[row] is { } t ? DateOnly.FromDateTime(t) : DateOnly.MinValue).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+        }
+
+        var position = batch.Position.ToString(CultureInfo.InvariantCulture);
+        _services.Lake.Commit(stager, (c, tx) => _checkpoints.Set(checkpointKey, position, c, tx));
+        _committed = batch.Position;
+        if (_compaction is null && _options.CompactInterval > TimeSpan.Zero)
+        {
+            _compaction = Task.Run(() => CompactLoopAsync(_stop.Token), CancellationToken.None);
+        }
+    }
+
+    /// <summary>The rows of a table not yet committed: after a crash the batch may start before this sink's checkpoint.</summary>
+    private ColumnBatch Unwritten(ColumnBatch table)
+    {
+        var column = table.Schema.IndexOf(_options.PositionColumn);
+        if (_committed is not { } committed || column < 0 || table.Count == 0)
+        {
+            return table;
+        }
+
+        var positions = (long?[])table.Columns[column];
+        var keep = new List<int>(table.Count);
+        for (var i = 0; i < table.Count; i++)
+        {
+            // A row's position is where its event starts; the checkpoint is where the last committed event ended.
+            if (positions[i] is not { } p || p >= committed) { keep.Add(i); }
+        }
+
+        if (keep.Count == table.Count)
+        {
+            return table;
+        }
+
+        var indexes = keep.ToArray();
+        return new ColumnBatch(table.Schema, table.Columns.Select(c => ParquetFileWriter.Gather(c, indexes)).ToArray(), indexes.Length);
+    }
+
+    private LakeTable TableFor(TableSchema schema)
+    {
+        var name = _options.Tables.TryGetValue(schema.Table, out var renamed) ? renamed : schema.Table;
+        var signature = string.Join(',', schema.Fields.Select(f => $"{f.Name}:{f.Type.Name()}"));
+        lock (_tablesGate)
+        {
+            if (_tables.TryGetValue(schema.Table, out var known) && known.Signature == signature)
+            {
+                return known.Table;
+            }
+
+            var table = new LakeTable(_options.Zone, name, "date", FieldType.Date, schema.Fields.Select(f => f with { Required = false }).ToList());
+            _services.Lake.Register(table);
+            _tables[schema.Table] = (table, signature);
+            return table;
+        }
+    }
+
+    private async Task CompactLoopAsync(CancellationToken ct)
+    {
+        var compactor = new LakeCompactor(_services.Lake);
+        var lastSweep = _services.Time.GetUtcNow();
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_options.CompactInterval, _services.Time, ct).ConfigureAwait(false);
+                List<LakeTable> tables;
+                lock (_tablesGate) { tables = _tables.Values.Select(t => t.Table).ToList(); }
+                foreach (var table in tables)
+                {
+                    var merged = compactor.Compact(table, _options.CompactMinFiles, _options.CompactSmallRows, ct);
+                    if (merged > 0) { LakeSinkLog.Compacted(_log, table.QualifiedName, merged); }
+                }
+
+                if (_services.Time.GetUtcNow() - lastSweep > TimeSpan.FromMinutes(1))
+                {
+                    _services.Lake.SweepOrphans();
+                    lastSweep = _services.Time.GetUtcNow();
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is IOException or SluiceException or DuckDB.NET.Data.DuckDBException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                // Compaction is an optimisation: a failed pass leaves the small files as they were, and the next pass tries again.
+                LakeSinkLog.CompactionFailed(_log, e, _options.Zone);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_compaction is not null)
+        {
+            await _compaction.ConfigureAwait(false);
+        }
+
+        _stop.Dispose();
+    }
+}
+
+internal static partial class LakeSinkLog
+{
+    [LoggerMessage(5301, LogLevel.Debug, "{Table}: merged {Files} small files")]
+    public static partial void Compacted(ILogger logger, string table, int files);
+
+    [LoggerMessage(5302, LogLevel.Warning, "Compaction in zone {Zone} failed; the small files stay as they are until the next pass")]
+    public static partial void CompactionFailed(ILogger logger, Exception error, string zone);
+}

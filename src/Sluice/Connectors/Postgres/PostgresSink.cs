@@ -1,0 +1,190 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using NpgsqlTypes;
+using Sluice.Core;
+using Sluice.Core.Config;
+using Sluice.Core.Pipeline;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+
+namespace Sluice.Connectors.Postgres;
+
+/// <summary>The <c>postgres</c> sink type: a pipeline's tables into PostgreSQL, idempotent on each table's key.</summary>
+public sealed class PostgresSinkType : ISinkType
+{
+    public string Name => "postgres";
+
+    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(PostgresSinkOptions.Parse(options));
+
+    private sealed class Factory(PostgresSinkOptions options) : ISinkFactory
+    {
+        public IBatchSink Create(IEngineServices services) => new PostgresSink(services, options);
+    }
+}
+
+/// <summary>
+/// Writes each batch per table in one transaction: binary <c>COPY</c> into a temporary staging table, then
+/// <c>INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING</c>. A batch written again after a crash changes nothing, so
+/// the pipeline's checkpoint (recorded after the commit) can trail the data safely. Tables are created (and new columns
+/// added) from the batch's schema. Transient failures are retried with doubling pauses.
+/// </summary>
+public sealed class PostgresSink : IBatchSink
+{
+    private readonly IEngineServices _services;
+    private readonly PostgresSinkOptions _options;
+    private readonly NpgsqlDataSource _source;
+    private readonly ILogger _log;
+    private readonly HashSet<string> _ready = new(StringComparer.Ordinal);
+
+    public PostgresSink(IEngineServices services, PostgresSinkOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        _services = services;
+        _options = options;
+        _source = NpgsqlDataSource.Create(options.ConnectionString());
+        _log = services.Logging.CreateLogger("Sluice.PostgresSink");
+    }
+
+    public string Name => $"postgres:{_options.Schema}";
+
+    public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var delay = TimeSpan.FromMilliseconds(200);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await WriteOnceAsync(batch, ct).ConfigureAwait(false);
+                return;
+            }
+            catch (NpgsqlException e) when (e.IsTransient && attempt < _options.Attempts && !ct.IsCancellationRequested)
+            {
+                PostgresSinkLog.Retrying(_log, e, Name, attempt, delay.TotalMilliseconds);
+                await Task.Delay(delay, _services.Time, ct).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
+        }
+    }
+
+    private async Task WriteOnceAsync(RecordBatch batch, CancellationToken ct)
+    {
+        var connection = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using (tx.ConfigureAwait(false))
+            {
+                foreach (var table in batch.Tables.Where(t => t.Count > 0))
+                {
+                    await WriteTableAsync(connection, table, ct).ConfigureAwait(false);
+                }
+
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task WriteTableAsync(NpgsqlConnection connection, ColumnBatch rows, CancellationToken ct)
+    {
+        var name = _options.Tables.TryGetValue(rows.Schema.Table, out var renamed) ? renamed : rows.Schema.Table;
+        if (!_options.Keys.TryGetValue(rows.Schema.Table, out var key))
+        {
+            throw new SluiceException($"postgres sink {Name}: no key for table '{rows.Schema.Table}'; add it under keys: (for example {rows.Schema.Table}: [{string.Join(", ", rows.Schema.Fields.Take(2).Select(f => f.Name))}])");
+        }
+
+        var target = $"{Quote(_options.Schema)}.{Quote(name)}";
+        await EnsureTableAsync(connection, target, rows.Schema, key, ct).ConfigureAwait(false);
+        var columns = string.Join(", ", rows.Schema.Fields.Select(f => Quote(f.Name)));
+        var stage = Quote("_sluice_stage_" + name);
+        await ExecAsync(connection, $"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target}) ON COMMIT DROP", ct).ConfigureAwait(false);
+        var writer = await connection.BeginBinaryImportAsync($"COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)", ct).ConfigureAwait(false);
+        await using (writer.ConfigureAwait(false))
+        {
+            for (var row = 0; row < rows.Count; row++)
+            {
+                await writer.StartRowAsync(ct).ConfigureAwait(false);
+                for (var c = 0; c < rows.Schema.Fields.Count; c++)
+                {
+                    await WriteValueAsync(writer, rows.Columns[c], row, ct).ConfigureAwait(false);
+                }
+            }
+
+            await writer.CompleteAsync(ct).ConfigureAwait(false);
+        }
+
+        await ExecAsync(connection, $"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) DO NOTHING", ct).ConfigureAwait(false);
+        await ExecAsync(connection, $"DROP TABLE {stage}", ct).ConfigureAwait(false);
+    }
+
+    private static Task WriteValueAsync(NpgsqlBinaryImporter writer, Array column, int row, CancellationToken ct) => column switch
+    {
+        string?[] s => s[row] is { } v ? writer.WriteAsync(v, NpgsqlDbType.Text, ct) : writer.WriteNullAsync(ct),
+        long?[] l => l[row] is { } v ? writer.WriteAsync(v, NpgsqlDbType.Bigint, ct) : writer.WriteNullAsync(ct),
+        double?[] d => d[row] is { } v ? writer.WriteAsync(v, NpgsqlDbType.Double, ct) : writer.WriteNullAsync(ct),
+        bool?[] b => b[row] is { } v ? writer.WriteAsync(v, NpgsqlDbType.Boolean, ct) : writer.WriteNullAsync(ct),
+        DateTime?[] t => t[row] is { } v ? writer.WriteAsync(DateTime.SpecifyKind(v, DateTimeKind.Utc), NpgsqlDbType.TimestampTz, ct) : writer.WriteNullAsync(ct),
+        DateOnly?[] o => o[row] is { } v ? writer.WriteAsync(v, NpgsqlDbType.Date, ct) : writer.WriteNullAsync(ct),
+        _ => throw new InvalidOperationException($"unsupported column type {column.GetType().Name}"),
+    };
+
+    /// <summary>Creates the schema and table on first use, and adds columns a newer schema version brought.</summary>
+    private async Task EnsureTableAsync(NpgsqlConnection connection, string target, TableSchema schema, IReadOnlyList<string> key, CancellationToken ct)
+    {
+        var signature = target + "|" + string.Join(',', schema.Fields.Select(f => f.Name + ":" + f.Type));
+        if (_ready.Contains(signature))
+        {
+            return;
+        }
+
+        foreach (var k in key.Where(k => schema.IndexOf(k) < 0))
+        {
+            throw new SluiceException($"postgres sink {Name}: key column '{k}' is not in table '{schema.Table}' (columns: {string.Join(", ", schema.Fields.Select(f => f.Name))})");
+        }
+
+        // Serialises concurrent creators (two Sluice processes, tests in parallel) for the duration of this transaction.
+        await ExecAsync(connection, $"SELECT pg_advisory_xact_lock(hashtext({Literal(target)}))", ct).ConfigureAwait(false);
+        await ExecAsync(connection, $"CREATE SCHEMA IF NOT EXISTS {Quote(_options.Schema)}", ct).ConfigureAwait(false);
+        var columns = string.Join(", ", schema.Fields.Select(f => $"{Quote(f.Name)} {SqlType(f.Type)}{(key.Contains(f.Name) ? " NOT NULL" : "")}"));
+        await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {target} ({columns}, PRIMARY KEY ({string.Join(", ", key.Select(Quote))}))", ct).ConfigureAwait(false);
+        foreach (var f in schema.Fields)
+        {
+            await ExecAsync(connection, $"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {Quote(f.Name)} {SqlType(f.Type)}", ct).ConfigureAwait(false);
+        }
+
+        _ready.Add(signature);
+    }
+
+    private static string SqlType(FieldType type) => type switch
+    {
+        FieldType.String => "text",
+        FieldType.Integer => "bigint",
+        FieldType.Double => "double precision",
+        FieldType.Boolean => "boolean",
+        FieldType.Timestamp => "timestamptz",
+        FieldType.Date => "date",
+        _ => throw new ArgumentOutOfRangeException(nameof(type)),
+    };
+
+    private static async Task ExecAsync(NpgsqlConnection connection, string sql, CancellationToken ct)
+    {
+        var cmd = new NpgsqlCommand(sql, connection);
+        await using (cmd.ConfigureAwait(false))
+        {
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    private static string Literal(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    public async ValueTask DisposeAsync() => await _source.DisposeAsync().ConfigureAwait(false);
+}
+
+internal static partial class PostgresSinkLog
+{
+    [LoggerMessage(5401, LogLevel.Warning, "{Sink}: transient failure on attempt {Attempt}; retrying in {DelayMs} ms")]
+    public static partial void Retrying(ILogger logger, Exception error, string sink, int attempt, double delayMs);
+}

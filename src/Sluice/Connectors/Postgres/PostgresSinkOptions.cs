@@ -1,0 +1,96 @@
+using Npgsql;
+using Sluice.Core.Config;
+
+namespace Sluice.Connectors.Postgres;
+
+/// <summary>
+/// Options of the <c>postgres</c> sink. The server comes from libpq's variables (<c>PGHOST PGPORT PGUSER PGPASSWORD
+/// PGDATABASE</c>) unless <c>connection</c> names a full connection string.
+/// </summary>
+public sealed class PostgresSinkOptions
+{
+    /// <summary>An Npgsql connection string (default: built from the PG* environment variables, host 127.0.0.1, port 5432).</summary>
+    public string? Connection { get; init; }
+
+    /// <summary>The PostgreSQL schema the tables are created in (required).</summary>
+    public string Schema { get; init; } = "";
+
+    /// <summary>The key of each table (batch table name to columns): rows whose key exists already are skipped, which makes replays harmless.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Keys { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+
+    /// <summary>Optional renames, batch table name to PostgreSQL table name.</summary>
+    public IReadOnlyDictionary<string, string> Tables { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Attempts per batch on transient failures (connection lost, server restarting), with doubling pauses from 200 ms (default 8).</summary>
+    public int Attempts { get; init; } = 8;
+
+    public string ConnectionString()
+    {
+        if (Connection is { Length: > 0 } configured)
+        {
+            return configured;
+        }
+
+        static string Env(string name, string fallback) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : fallback;
+        return new NpgsqlConnectionStringBuilder
+        {
+            Host = Env("PGHOST", "127.0.0.1"),
+            Port = int.Parse(Env("PGPORT", "5432"), System.Globalization.CultureInfo.InvariantCulture),
+            Username = Env("PGUSER", Environment.UserName),
+            Password = Environment.GetEnvironmentVariable("PGPASSWORD"),
+            Database = Env("PGDATABASE", Env("PGUSER", Environment.UserName)),
+            ApplicationName = "sluice",
+        }.ConnectionString;
+    }
+
+    public static PostgresSinkOptions Parse(ConfigMap map)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var keys = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        if (map.Map("keys", required: true) is { } keyMap)
+        {
+            foreach (var table in keyMap.Keys.ToList())
+            {
+                var columns = keyMap.StringList(table);
+                if (columns.Count == 0) { keyMap.Error(table, "name the key columns, for example [tenant_id, event_id]"); }
+                keys[table] = columns;
+            }
+
+            keyMap.Done();
+        }
+
+        var tables = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (map.Map("tables") is { } renames)
+        {
+            foreach (var key in renames.Keys.ToList()) { tables[key] = renames.String(key) ?? key; }
+            renames.Done();
+        }
+
+        var options = new PostgresSinkOptions
+        {
+            Connection = map.String("connection"),
+            Schema = map.RequiredString("schema"),
+            Keys = keys,
+            Tables = tables,
+            Attempts = map.Int("attempts", 8, 1, 100),
+        };
+        if (options.Schema.Length > 0 && !HttpIngest.HttpIngestOptions.IdentifierRegex().IsMatch(options.Schema))
+        {
+            map.Error("schema", $"'{options.Schema}' must be letters, digits and '_'");
+        }
+
+        if (options.Connection is { Length: > 0 } c)
+        {
+            try
+            {
+                _ = new NpgsqlConnectionStringBuilder(c);
+            }
+            catch (ArgumentException e)
+            {
+                map.Error("connection", $"not a valid connection string: {e.Message}");
+            }
+        }
+
+        return options;
+    }
+}

@@ -1,0 +1,151 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sluice.Core;
+using Sluice.Core.Recipes;
+using Sluice.Serving.Auth;
+using Sluice.Serving.Observability;
+
+namespace Sluice.Serving;
+
+/// <summary>
+/// The one HTTP server of a Sluice process (Kestrel, minimal APIs): <c>/healthz</c>, <c>/metrics</c> (Prometheus text),
+/// <c>/openapi/v1.json</c>, and whatever the running components map (ingest, query API). Started by the recipe host
+/// when a recipe has an HTTP part; stopping lets requests in flight finish (bounded by <see cref="StopTimeout"/>).
+/// </summary>
+public sealed class SluiceHttpServer : IAsyncDisposable
+{
+    public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Open connections at most (Kestrel refuses more); bounds the per-request state the components hold.</summary>
+    public const int MaxConnections = 10_000;
+
+    private readonly WebApplication _app;
+    private readonly ILogger _log;
+
+    private SluiceHttpServer(WebApplication app, Uri address, PrometheusMetrics metrics, ILogger log)
+    {
+        _app = app;
+        Address = address;
+        Metrics = metrics;
+        _log = log;
+    }
+
+    /// <summary>Where it listens (with the real port when 0 was asked for).</summary>
+    public Uri Address { get; }
+
+    public PrometheusMetrics Metrics { get; }
+
+    public static async Task<SluiceHttpServer> StartAsync(IEngineServices services, HttpServerOptions options, IReadOnlyList<IHttpEndpoints> components, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(components);
+        var address = options.Bind == "localhost" ? IPAddress.Loopback
+            : IPAddress.TryParse(options.Bind, out var parsed) ? parsed
+            : throw new SluiceException($"--bind: '{options.Bind}' is not an IP address (for example 127.0.0.1, 0.0.0.0 or ::1).");
+        if (options.Port is < 0 or > 65535)
+        {
+            throw new SluiceException($"--port: {options.Port} is not a TCP port (0-65535).");
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Sluice", ContentRootPath = services.Data.Root });
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton<ILoggerFactory>(new QuietHostLogging(services.Logging));
+        // The CLI owns Ctrl-C and SIGTERM (it cancels the host, which stops this server in order); Kestrel must not.
+        builder.Services.AddSingleton<IHostLifetime, OwnedLifetime>();
+        builder.Services.AddOpenApi();
+        var maxBody = components.Count == 0 ? 1L << 20 : components.Max(c => c.MaxRequestBodyBytes);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = maxBody;
+            // Each connection is small, but request waiters and buffers scale with them: this is their bound.
+            k.Limits.MaxConcurrentConnections = MaxConnections;
+            k.Listen(address, options.Port);
+        });
+
+        var app = builder.Build();
+        var metrics = new PrometheusMetrics();
+        var context = new ServingContext(services, new TokenAuthenticator(new TokenStore(services.Metadata, services.Time), services.Time), metrics);
+        app.MapGet("/healthz", (HttpContext http) => components.All(c => c.Healthy)
+                ? Results.Json(new { status = "ok" })
+                : Results.Json(new { status = "unavailable" }, statusCode: StatusCodes.Status503ServiceUnavailable))
+            .WithSummary("Liveness: 200 once ingest is accepted, 503 when a component cannot take requests. No token needed.");
+        app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"))
+            .WithSummary("Prometheus metrics: events accepted and rejected, ingest latency, buffer fill, sink lag.");
+        app.MapOpenApi();
+        foreach (var component in components)
+        {
+            component.MapEndpoints(app, context);
+        }
+
+        try
+        {
+            await app.StartAsync(ct).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new SluiceException($"cannot listen on {options.Bind}:{options.Port}: {e.Message} (another program uses the port? choose one with --port)", e);
+        }
+
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
+            ?? $"http://{options.Bind}:{options.Port}";
+        var uri = new Uri(bound.Replace("[::]", "[::1]", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
+        var log = services.Logging.CreateLogger("Sluice.Http");
+        ServingLog.Listening(log, bound);
+        return new SluiceHttpServer(app, uri, metrics, log);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(StopTimeout);
+        try
+        {
+            await _app.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            ServingLog.StopTimedOut(_log, StopTimeout.TotalSeconds);
+        }
+
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The engine's logging, minus the generic host's own failure log: a failed start is reported once, as a SluiceException.</summary>
+    private sealed class QuietHostLogging(ILoggerFactory inner) : ILoggerFactory
+    {
+        public ILogger CreateLogger(string categoryName) =>
+            categoryName.StartsWith("Microsoft.Extensions.Hosting", StringComparison.Ordinal) ? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance : inner.CreateLogger(categoryName);
+
+        public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
+
+        public void Dispose()
+        {
+            // The engine owns the inner factory.
+        }
+    }
+
+    private sealed class OwnedLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
+
+internal static partial class ServingLog
+{
+    [LoggerMessage(5001, LogLevel.Information, "Serving HTTP on {Address}")]
+    public static partial void Listening(ILogger logger, string address);
+
+    [LoggerMessage(5002, LogLevel.Warning, "HTTP requests still running after {Seconds} s at shutdown were cut off")]
+    public static partial void StopTimedOut(ILogger logger, double seconds);
+}

@@ -1,0 +1,114 @@
+using System.Text;
+using Sluice.Connectors.HttpIngest;
+using Sluice.Core.Schema;
+
+namespace Sluice.Tests.TenantAnalytics;
+
+public sealed class EventParserTests
+{
+    private static readonly EventField[] Common =
+    [
+        new("event_id", FieldType.String, true, false, null, null),
+        new("event_type", FieldType.String, true, false, ["view", "buy"], null),
+        new("ts", FieldType.Timestamp, true, false, null, null),
+        new("customer.email", FieldType.String, false, true, null, null),
+        new("order.total", FieldType.Double, false, false, null, new FieldCondition("event_type", ["buy"])),
+    ];
+
+    private static readonly EventChild Items = new("items", "things_items", false, [new("sku", FieldType.String, true, false, null, null), new("qty", FieldType.Integer, true, false, null, null)]);
+
+    private static StreamShape Shape() => new(new HttpIngestOptions
+    {
+        Stream = "things", Table = "things", TimeField = "ts", DedupKey = "event_id",
+        Versions =
+        [
+            new EventSchemaVersion(1, "v1.yaml", Common, [Items]),
+            new EventSchemaVersion(2, "v2.yaml", [.. Common, new("session.device", FieldType.String, false, false, null, null)], [Items]),
+        ],
+    });
+
+    private static EventProblem? Parse(EventParser parser, string json, bool keep = true) =>
+        parser.Parse(Encoding.UTF8.GetBytes(json), "t1", new DateTime(2025, 1, 1, 0, 0, 0, DateTimeKind.Utc), 42, keep, out _);
+
+    [Fact]
+    public void Nested_objects_flatten_to_prefixed_columns_and_arrays_to_child_rows_keyed_by_the_parent()
+    {
+        var shape = Shape();
+        shape.Main.Fields.Select(f => f.Name).ShouldBe(["tenant_id", "schema_version", "event_id", "event_type", "ts", "customer_email", "order_total", "session_device", "received_at", "_offset"]);
+        var parser = new EventParser(shape, new PiiHasher([1, 2, 3]));
+        Parse(parser, """{"event_id":"e1","schema_version":2,"event_type":"buy","ts":"2025-03-04T05:06:07.5Z","customer":{"email":"a@b.c","unknown":{"x":1}},"order":{"total":9.5},"session":{"device":"ios"},"items":[{"sku":"A","qty":2},{"sku":"B","qty":1}],"extra":[1,2]}""").ShouldBeNull();
+        var tables = parser.Flush();
+        var main = tables[0];
+        main.Count.ShouldBe(1);
+        main.Strings(shape.Main.IndexOf("tenant_id"))[0].ShouldBe("t1");
+        main.Column<long>(shape.Main.IndexOf("schema_version"))[0].ShouldBe(2);
+        main.Column<DateTime>(shape.Main.IndexOf("ts"))[0].ShouldBe(new DateTime(2025, 3, 4, 5, 6, 7, 500, DateTimeKind.Utc));
+        main.Column<double>(shape.Main.IndexOf("order_total"))[0].ShouldBe(9.5);
+        main.Strings(shape.Main.IndexOf("session_device"))[0].ShouldBe("ios");
+        main.Column<long>(shape.Main.IndexOf("_offset"))[0].ShouldBe(42);
+        var email = main.Strings(shape.Main.IndexOf("customer_email"))[0]!;
+        email.ShouldNotBe("a@b.c");
+        email.ShouldBe(new PiiHasher([1, 2, 3]).Hash("a@b.c"));
+        var items = tables[1];
+        items.Schema.Table.ShouldBe("things_items");
+        items.Count.ShouldBe(2);
+        items.Strings(items.Schema.IndexOf("event_id")).ShouldBe(["e1", "e1"]);
+        items.Column<long>(items.Schema.IndexOf("_index")).ShouldBe([0L, 1L]);
+        items.Column<long>(items.Schema.IndexOf("qty")).ShouldBe([2L, 1L]);
+        items.Column<DateTime>(items.Schema.IndexOf("ts"))[0].ShouldBe(new DateTime(2025, 3, 4, 5, 6, 7, 500, DateTimeKind.Utc));
+    }
+
+    [Fact]
+    public void Version_1_ignores_what_only_version_2_declares()
+    {
+        var shape = Shape();
+        var parser = new EventParser(shape, null);
+        Parse(parser, """{"event_id":"e1","schema_version":1,"event_type":"view","ts":"2025-03-04T05:06:07Z","session":{"device":"ios"}}""").ShouldBeNull();
+        parser.Flush()[0].Strings(shape.Main.IndexOf("session_device"))[0].ShouldBeNull();
+    }
+
+    [Theory]
+    [InlineData("""{"event_id":"e","schema_version":3,"event_type":"view","ts":"2025-03-04T05:06:07Z"}""", "schema_version", "unknown schema version 3 (accepted: 1, 2)")]
+    [InlineData("""{"event_id":"e","event_type":"view","ts":"2025-03-04T05:06:07Z"}""", "schema_version", "missing required field")]
+    [InlineData("""{"event_id":"e","schema_version":1,"event_type":"sell","ts":"2025-03-04T05:06:07Z"}""", "event_type", "'sell' is not one of view, buy")]
+    [InlineData("""{"event_id":"e","schema_version":1,"event_type":"buy","ts":"2025-03-04T05:06:07Z"}""", "order.total", "required when event_type=buy")]
+    [InlineData("""{"event_id":"e","schema_version":1,"event_type":"view","ts":"yesterday"}""", "ts", "unparsable timestamp 'yesterday'")]
+    [InlineData("""{"event_id":7,"schema_version":1,"event_type":"view","ts":"2025-03-04T05:06:07Z"}""", "event_id", "expected text, got number 7")]
+    [InlineData("""{"event_id":"e","schema_version":1,"event_type":"view","ts":"2025-03-04T05:06:07Z","customer":"x"}""", "customer", "expected an object")]
+    [InlineData("""{"event_id":"e","schema_version":1,"event_type":"view","ts":"2025-03-04T05:06:07Z","items":[{"sku":"A","qty":1},{"sku":"B"}]}""", "items[1].qty", "missing required field")]
+    [InlineData("""{"event_id":"e","schema_version":1,"event_type":"view","ts":"2025-03-04T05:06:07Z","items":[{"sku":"A","qty":1.5}]}""", "items[0].qty", "expected a whole number")]
+    [InlineData("""{"schema_version":1,"event_type":"view","ts":"2025-03-04T05:06:07Z"}""", "event_id", "missing required field")]
+    [InlineData("""[1]""", null, "an event is a JSON object")]
+    [InlineData("""{"event_id":"e", """, null, "malformed JSON")]
+    public void Invalid_events_name_the_field_and_the_reason_and_leave_no_row(string json, string? field, string message)
+    {
+        var parser = new EventParser(Shape(), null);
+        var problem = Parse(parser, json);
+        problem.ShouldNotBeNull();
+        problem.Value.Field.ShouldBe(field);
+        problem.Value.Message.ShouldContain(message);
+        var tables = parser.Flush();
+        tables[0].Count.ShouldBe(0);
+        tables[1].Count.ShouldBe(0);
+    }
+
+    [Fact]
+    public void The_tenant_an_event_names_is_reported_even_when_the_event_is_invalid()
+    {
+        var parser = new EventParser(Shape(), null);
+        Parse(parser, """{"event_type":"nope","tenant_id":"other","event_id":"e"}""", keep: false).ShouldNotBeNull();
+        parser.LastTenant.ShouldBe("other");
+        parser.Parse(Encoding.UTF8.GetBytes("""{"event_id":"e","schema_version":1,"event_type":"view","ts":"2025-03-04T05:06:07Z"}"""), "t", default, 0, false, out var parsed).ShouldBeNull();
+        parsed.DedupKey.ShouldBe("e");
+        parsed.Version.ShouldBe(1);
+        parser.LastTenant.ShouldBeNull();
+    }
+
+    [Fact]
+    public void Invalid_utf8_is_rejected_with_its_position()
+    {
+        var bytes = Encoding.UTF8.GetBytes("""{"event_id":"e""").Concat(new byte[] { 0xFF }).Concat(Encoding.UTF8.GetBytes("\"}")).ToArray();
+        var problem = new EventParser(Shape(), null).Parse(bytes, "t", default, 0, false, out _);
+        problem!.Value.Message.ShouldBe("not valid UTF-8 (first bad byte at 15)");
+    }
+}

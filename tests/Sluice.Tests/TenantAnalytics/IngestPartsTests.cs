@@ -1,0 +1,110 @@
+using System.Text;
+using Sluice.Connectors.HttpIngest;
+using Sluice.Core.Config;
+using Sluice.Serving.Observability;
+
+namespace Sluice.Tests.TenantAnalytics;
+
+public sealed class IngestPartsTests
+{
+    [Fact]
+    public void A_json_body_splits_into_its_objects_and_a_broken_one_reports_line_and_byte()
+    {
+        var events = new List<EventSlice>();
+        var body = Encoding.UTF8.GetBytes("[{\"a\":1},\n {\"b\":[1,2]} ]");
+        RequestBody.SplitJson(body, events).ShouldBeNull();
+        events.Select(e => Encoding.UTF8.GetString(body, e.Start, e.Length)).ShouldBe(["{\"a\":1}", "{\"b\":[1,2]}"]);
+        events.Select(e => e.Index).ShouldBe([0, 1]);
+
+        events.Clear();
+        RequestBody.SplitJson("{\"a\":1}"u8, events).ShouldBeNull();
+        events.Count.ShouldBe(1);
+
+        var error = RequestBody.SplitJson(Encoding.UTF8.GetBytes("[{\"a\":1},\n{\"b\" 2}]"), []);
+        error.ShouldNotBeNull();
+        error.Line.ShouldBe(2);
+        error.Byte.ShouldBe(6);
+        RequestBody.SplitJson("{\"a\":1} {\"b\":2}"u8, [])!.Message.ShouldContain("NDJSON");
+        RequestBody.SplitJson(""u8, [])!.Message.ShouldContain("empty");
+        RequestBody.SplitJson([(byte)'"', 0xC3, (byte)'"'], [])!.Message.ShouldContain("not valid UTF-8");
+    }
+
+    [Fact]
+    public void Ndjson_lines_keep_their_line_numbers_and_blank_lines_are_skipped()
+    {
+        var events = new List<EventSlice>();
+        var body = Encoding.UTF8.GetBytes("\uFEFF{\"a\":1}\r\n\n   \n{\"b\":2}\n{\"c\"");
+        RequestBody.SplitNdjson(body, events);
+        events.Select(e => (e.Index, e.Line)).ShouldBe([(0, (int?)1), (1, 4), (2, 5)]);
+        events.Select(e => Encoding.UTF8.GetString(body, e.Start, e.Length)).ShouldBe(["{\"a\":1}", "{\"b\":2}", "{\"c\""]);
+    }
+
+    [Theory]
+    [InlineData("2025-11-08T10:30:00Z", 0)]
+    [InlineData("2025-11-08T10:30:00.1Z", 1_000_000)]
+    [InlineData("2025-11-08T10:30:00.123Z", 1_230_000)]
+    [InlineData("2025-11-08T10:30:00.1234567Z", 1_234_567)]
+    public void Iso_timestamps_in_the_common_shape_parse_without_the_general_parser(string text, long ticks)
+    {
+        IsoTimestamp.TryParseUtc(Encoding.ASCII.GetBytes(text), out var value).ShouldBeTrue();
+        value.ShouldBe(new DateTime(2025, 11, 8, 10, 30, 0, DateTimeKind.Utc).AddTicks(ticks));
+        value.Kind.ShouldBe(DateTimeKind.Utc);
+    }
+
+    [Theory]
+    [InlineData("2025-11-08T10:30:00+02:00")]
+    [InlineData("2025-02-30T10:30:00Z")]
+    [InlineData("2025-11-08 10:30:00Z")]
+    [InlineData("2025-11-08T25:30:00Z")]
+    [InlineData("2025-11-08T10:30:00.12345678Z")]
+    public void Other_shapes_are_left_to_the_general_parser(string text) =>
+        IsoTimestamp.TryParseUtc(Encoding.ASCII.GetBytes(text), out _).ShouldBeFalse();
+
+    [Fact]
+    public void Dedup_keys_are_per_tenant_expire_with_the_window_and_are_bounded()
+    {
+        DedupIndex.Hash("a", "k").ShouldNotBe(DedupIndex.Hash("b", "k"));
+        DedupIndex.Hash("a", "k").ShouldBe(DedupIndex.Hash("a", "k"));
+        var index = new DedupIndex(Path.Combine(Path.GetTempPath(), "unused-" + Guid.NewGuid().ToString("N")), TimeSpan.FromMinutes(10), 1_000);
+        index.Add(1, 0);
+        index.Add(2, 5 * 60_000);
+        index.Contains(1).ShouldBeTrue();
+        index.Expire(11 * 60_000);
+        index.Contains(1).ShouldBeFalse();
+        index.Contains(2).ShouldBeTrue();
+        for (ulong k = 10; k < 2_000; k++) { index.Add(k, (6 * 60_000) + (long)k * 100); }
+        index.Count.ShouldBeLessThanOrEqualTo(1_000);
+        index.Contains(1_999).ShouldBeTrue();
+        index.Contains(2).ShouldBeFalse();
+    }
+
+    [Theory]
+    [InlineData("512", 512L)]
+    [InlineData("64KB", 65_536L)]
+    [InlineData("16MB", 16_777_216L)]
+    [InlineData("2GB", 2_147_483_648L)]
+    [InlineData("1.5MiB", 1_572_864L)]
+    public void Sizes_read_with_binary_units(string text, long bytes)
+    {
+        Sizes.TryParse(text, out var value).ShouldBeTrue();
+        value.ShouldBe(bytes);
+    }
+
+    [Fact]
+    public void Sizes_refuse_nonsense() => Sizes.TryParse("lots", out _).ShouldBeFalse();
+
+    [Fact]
+    public void Prometheus_text_has_counters_histograms_and_gauges()
+    {
+        var metrics = new PrometheusMetrics();
+        metrics.Counter("x_total", "things").Inc(PrometheusMetrics.Label(("stream", "s\"1")), 3);
+        metrics.Histogram("lat_seconds", "latency", [0.1, 1]).Observe(PrometheusMetrics.Label(("stream", "s")), 0.5);
+        metrics.Gauges(() => [new GaugeValue("fill", "fill ratio", "", 0.25)]);
+        var text = metrics.Render();
+        text.ShouldContain("# TYPE x_total counter\nx_total{stream=\"s\\\"1\"} 3\n");
+        text.ShouldContain("lat_seconds_bucket{stream=\"s\",le=\"0.1\"} 0\n");
+        text.ShouldContain("lat_seconds_bucket{stream=\"s\",le=\"1\"} 1\n");
+        text.ShouldContain("lat_seconds_count{stream=\"s\"} 1\n");
+        text.ShouldContain("# TYPE fill gauge\nfill 0.25\n");
+    }
+}
