@@ -25,10 +25,10 @@ internal sealed class ReminderHarness : IDisposable
     private readonly TempFolder _recipeCopy = new("sluice-reminder-recipe");
     private int _landed;
 
-    public ReminderHarness(Func<string, string>? editRecipe = null, Func<string, string>? editStore = null)
+    public ReminderHarness(Func<string, string>? editRecipe = null, Func<string, string>? editStore = null, bool systemClock = false)
     {
         Clock = new FakeTimeProvider(T0.AddDays(-10));
-        Engine = new Engine(Clock);
+        Engine = new Engine(systemClock ? TimeProvider.System : Clock);
         Tag = Guid.NewGuid().ToString("N")[..8];
         RecipeFolder = CopyRecipe(_recipeCopy.Path, editRecipe, editStore);
         Recipe = new RecipeLoader(Components.Create()).Load(RecipeFolder);
@@ -106,7 +106,7 @@ internal sealed class ReminderHarness : IDisposable
     /// <summary>Runs the job as of <paramref name="now"/> (the fake clock is moved there first, as a scheduler would).</summary>
     public Task<Core.Recipes.JobOutcome> EvaluateAsync(DateTimeOffset now, SmtpOptions? smtp = null)
     {
-        if (now > Clock.GetUtcNow()) { Clock.SetUtcNow(now); }
+        if (now > Clock.GetUtcNow() && Services.Time == Clock) { Clock.SetUtcNow(now); }
         return Job(smtp).RunAsync(new Core.Recipes.JobRequest(now), CancellationToken.None);
     }
 

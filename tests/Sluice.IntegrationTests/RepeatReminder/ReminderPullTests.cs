@@ -18,7 +18,7 @@ public sealed class ReminderPullTests
         var secretVar = $"SLUICE_TEST_SF_SECRET_{Guid.NewGuid():N}";
         Environment.SetEnvironmentVariable(idVar, FakeSalesforce.ClientId);
         Environment.SetEnvironmentVariable(secretVar, FakeSalesforce.Secret);
-        using var h = new ReminderHarness(recipe => recipe.Replace("# pipelines:", $"""
+        using var h = new ReminderHarness(recipe => recipe.Replace("pipelines:\n", $"""
             pipelines:
               salesforce-api:
                 source:
@@ -30,7 +30,7 @@ public sealed class ReminderPullTests
                   fields: [Event_Type__c, Event_Timestamp__c, Case_Id__c, Client_Id__c, Attorney_Email__c, Status__c, Confidence_Score__c]
                   mapping: mappings/salesforce-api.yaml
                   overlap: 5m
-            # was: pipelines:
+
             """, StringComparison.Ordinal));
         var t = T0.UtcDateTime;
         for (var i = 0; i < 120; i++)
@@ -84,7 +84,7 @@ public sealed class ReminderPullTests
             """);
         try
         {
-            using var h = new ReminderHarness(recipe => recipe.Replace("# pipelines:", $"""
+            using var h = new ReminderHarness(recipe => recipe.Replace("pipelines:\n", $"""
                 pipelines:
                   mongo-table:
                     source:
@@ -95,7 +95,7 @@ public sealed class ReminderPullTests
                       page_size: 200
                       mapping: mappings/mongo.yaml
                       overlap: 5m
-                # was: pipelines:
+
                 """, StringComparison.Ordinal));
 
             using (var run = SluiceProcess.Start(h.Engine.DataRoot, "run", h.RecipeFolder, "--once"))
@@ -165,7 +165,7 @@ public sealed class ReminderPullTests
     /// <summary>Runs a fresh pull source (as after a restart), moving the fake clock along for its retry pauses.</summary>
     private static async Task<int> PullAsync(ReminderHarness h)
     {
-        var source = (IncrementalPullSource)h.Recipe.Pipelines.Single().Create(h.Services, h.Recipe.Name);
+        var source = (IncrementalPullSource)h.Recipe.Pipelines.Single(p => p.SourceType == "salesforce").Create(h.Services, h.Recipe.Name);
         await using (source)
         {
             return await WithClock(h.Clock, source.RunOnceAsync(CancellationToken.None));
