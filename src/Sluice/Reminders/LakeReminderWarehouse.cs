@@ -65,10 +65,13 @@ public sealed class LakeReminderWarehouse(IEngineServices services, string zone)
             tx.Commit();
         }
 
-        var sql = ReminderRuleSql.Ready(rule, SqlDialect.DuckDb, events, reminders, ReminderRuleSql.Instant(asOf));
+        var sql = ReminderRuleSql.Ready(rule, SqlDialect.DuckDb, "rule_events", "rule_reminders", ReminderRuleSql.Instant(asOf));
         return await Task.Run(() =>
         {
-            using var db = services.Query.Open();
+            // The job reads the committed files directly: same data as the views, without their schema merging.
+            using var db = DuckDb.OpenMemory(Path.Combine(services.Data.Root, "tmp", "duckdb"));
+            LakeQueryEngine.Exec(db, $"CREATE VIEW rule_events AS {FilesOf(_events)}");
+            LakeQueryEngine.Exec(db, $"CREATE VIEW rule_reminders AS {FilesOf(_reminders)}");
             using var cmd = db.CreateCommand();
             cmd.CommandText = sql;
             using var reader = cmd.ExecuteReader();
@@ -112,6 +115,12 @@ public sealed class LakeReminderWarehouse(IEngineServices services, string zone)
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private string FilesOf(LakeTable table)
+    {
+        var files = services.Lake.Files(table.QualifiedName);
+        return files.Count == 0 ? services.Query.Source(table) : $"SELECT * FROM read_parquet([{string.Join(", ", files.Select(LakeQueryEngine.Literal))}])";
+    }
 
     private static Func<int, string> Day(ColumnBatch batch, int timeColumn)
     {

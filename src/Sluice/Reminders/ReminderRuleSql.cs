@@ -42,14 +42,13 @@ public static class ReminderRuleSql
             ? $"SELECT reminder_key, status FROM {reminders} QUALIFY row_number() OVER (PARTITION BY reminder_key ORDER BY recorded_at DESC, status) = 1"
             : $"SELECT DISTINCT ON (reminder_key) reminder_key, status FROM {reminders} ORDER BY reminder_key, recorded_at DESC, status";
         var keep = $"coalesce(lower(trim(status)) = {Text(rule.LikelyStatus.Trim().ToLowerInvariant())} AND confidence_score >= {rule.MinConfidence.ToString("R", CultureInfo.InvariantCulture)}, false)";
+        // Only the cases with a reminder due are looked at closely: closures are found with one scan, and the events of
+        // the (few) due cases with a second scan probing a small hash table. Everything after that is small.
         var head = $"""
-            WITH ev AS (
-                SELECT source, event_type, occurred_at, client_key, case_id, client_id, attorney_email, status, confidence_score
-                FROM {events} WHERE occurred_at <= {now}
-            ),
-            closure AS (
+            WITH closure AS (
                 SELECT client_key, case_id, min(occurred_at) AS closure_at
-                FROM ev WHERE source IN ({List(rule.ClosureSources)}) AND event_type = {Text(rule.ClosureType)}
+                FROM {events}
+                WHERE occurred_at <= {now} AND source IN ({List(rule.ClosureSources)}) AND event_type = {Text(rule.ClosureType)}
                 GROUP BY client_key, case_id
             ),
             ready AS (
@@ -58,6 +57,14 @@ public static class ReminderRuleSql
                            c.closure_at + INTERVAL '{delay} seconds' + o.n * INTERVAL '{every} seconds' AS due_at
                     FROM closure c CROSS JOIN {occurrences}
                 ) d WHERE due_at <= {now}
+            ),
+            due_case AS (
+                SELECT DISTINCT client_key, case_id, closure_at FROM ready
+            ),
+            ev AS (
+                SELECT e.source, e.event_type, e.occurred_at, e.client_key, e.case_id, e.client_id, e.attorney_email, e.status, e.confidence_score, d.closure_at
+                FROM {events} e JOIN due_case d ON e.client_key = d.client_key AND e.case_id = d.case_id
+                WHERE e.occurred_at <= {now}
             ),
             verdict AS (
                 SELECT client_key, case_id, occurred_at, bool_and({keep}) AS keep
@@ -69,10 +76,9 @@ public static class ReminderRuleSql
                 FROM ev GROUP BY client_key, case_id, occurred_at
             ),
             purchase AS (
-                SELECT e.client_key, e.case_id, min(e.occurred_at) AS purchased_at
-                FROM ev e JOIN closure c ON e.client_key = c.client_key AND e.case_id = c.case_id AND e.occurred_at >= c.closure_at
-                WHERE e.event_type = {Text(rule.CancelType)}
-                GROUP BY e.client_key, e.case_id
+                SELECT client_key, case_id, min(occurred_at) AS purchased_at
+                FROM ev WHERE event_type = {Text(rule.CancelType)} AND occurred_at >= closure_at
+                GROUP BY client_key, case_id
             ),
             settled AS (
                 SELECT reminder_key FROM ({latest}) l WHERE status IN ({List(Settled)})
