@@ -46,11 +46,14 @@ public sealed record AttorneyEventsGeneratorOptions
     /// <summary>Prefix of case ids, so that several generated sets do not collide (default <c>CASE</c>).</summary>
     public string CasePrefix { get; init; } = "CASE";
 
+    /// <summary>The first record id (<c>salesforce_object_id</c>, <c>_id</c>) minus one, so that several generated sets do not collide (default 0).</summary>
+    public long FirstId { get; init; }
+
     public int? Seed { get; init; }
 }
 
-/// <summary>One generated event: the stream it belongs to (<c>salesforce</c> or <c>mongo</c>) and its JSON in that source's shape.</summary>
-public readonly record struct GeneratedEvent(string Stream, byte[] Json);
+/// <summary>One generated event: the stream it belongs to (<c>salesforce</c> or <c>mongo</c>), its client, and its JSON in that source's shape.</summary>
+public readonly record struct GeneratedEvent(string Stream, string Client, byte[] Json);
 
 /// <summary>
 /// Salesforce-shaped and Mongo-shaped events in the seed's layouts, telling the stories the rule cares about: a
@@ -62,7 +65,7 @@ public sealed class AttorneyEventsGenerator(AttorneyEventsGeneratorOptions optio
 #pragma warning disable CA5394 // Sample data, not security: a seeded generator makes runs repeatable.
     private readonly Random _random = options.Seed is { } s ? new Random(s) : new Random();
     private readonly ArrayBufferWriter<byte> _buffer = new(1024);
-    private long _ids;
+    private long _ids = options.FirstId;
 
     public AttorneyEventsGeneratorOptions Options => options;
 
@@ -144,7 +147,7 @@ public sealed class AttorneyEventsGenerator(AttorneyEventsGeneratorOptions optio
             w.WriteEndObject();
         }
 
-        return new GeneratedEvent("salesforce", _buffer.WrittenSpan.ToArray());
+        return new GeneratedEvent("salesforce", client, _buffer.WrittenSpan.ToArray());
     }
 
     private GeneratedEvent Mongo(string caseId, string client, string attorney, string type, DateTimeOffset at)
@@ -168,7 +171,7 @@ public sealed class AttorneyEventsGenerator(AttorneyEventsGeneratorOptions optio
             w.WriteEndObject();
         }
 
-        return new GeneratedEvent("mongo", _buffer.WrittenSpan.ToArray());
+        return new GeneratedEvent("mongo", client, _buffer.WrittenSpan.ToArray());
     }
 
     private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;

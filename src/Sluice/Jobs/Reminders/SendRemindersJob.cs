@@ -45,6 +45,9 @@ public sealed class SendRemindersJob(IEngineServices services, string recipe, Se
     /// <summary>Sends to this server instead of the configured one (the demo's own catcher, tests' throw-away servers).</summary>
     public SmtpOptions? SmtpOverride { get; init; }
 
+    /// <summary>Raised for each mail the SMTP server accepted: recipient and subject (the demo narrates them).</summary>
+    public event Action<string, string>? Delivered;
+
     private ReminderOutbox Outbox() => new(services.Metadata, services.DeadLetters, services.Time, recipe, options.Rule.Name);
 
     public async Task<JobOutcome> RunAsync(JobRequest request, CancellationToken ct)
@@ -122,6 +125,7 @@ public sealed class SendRemindersJob(IEngineServices services, string recipe, Se
                     case SendStatus.Sent:
                         outbox.MarkSent(reminder.Key, run, result.Detail);
                         tally.Sent++;
+                        Delivered?.Invoke(message.To.Mailboxes.First().Address, message.Subject ?? "");
                         break;
                     case SendStatus.Permanent:
                         outbox.MarkDead(reminder, run, ReminderOutbox.Failed, $"the SMTP server refused the message for good: {result.Detail}");
