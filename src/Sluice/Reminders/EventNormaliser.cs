@@ -10,11 +10,18 @@ namespace Sluice.Reminders;
 public readonly record struct RawEvent(ReadOnlyMemory<byte> Json, DateTime ReceivedAt, string Position, string? Tenant = null);
 
 /// <summary>A record the mapping refused: where it came from, why, and its payload (encrypted, like every payload at rest).</summary>
-public sealed record RejectedEvent(string Position, string Reason, string Payload);
+public sealed record RejectedEvent(string Position, string Reason, string Payload)
+{
+    /// <summary>The index of the record among the normalised ones.</summary>
+    public int Input { get; init; }
+}
 
 /// <summary>What a batch of raw records became: every record for <c>source_event</c>, the mapped ones for <c>attorney_events</c>, and the refused ones.</summary>
 public sealed record NormalisedBatch(ColumnBatch SourceEvents, ColumnBatch Events, IReadOnlyList<RejectedEvent> Rejected)
 {
+    /// <summary>For each row of <see cref="Events"/>, the index of the record it came from (rows of <see cref="SourceEvents"/> are the records, in order).</summary>
+    public IReadOnlyList<int> EventInputs { get; init; } = [];
+
     public int Received => SourceEvents.Count;
 }
 
@@ -46,7 +53,7 @@ public sealed class EventNormaliser(RecordMapping mapping, FieldProtector protec
             {
                 rowOf[i] = -1;
                 errors[i] = $"{mapping.Name}: {problem}";
-                rejected.Add(new RejectedEvent(e.Position, errors[i]!, payloads[i]!));
+                rejected.Add(new RejectedEvent(e.Position, errors[i]!, payloads[i]!) { Input = i });
             }
             else
             {
@@ -62,6 +69,7 @@ public sealed class EventNormaliser(RecordMapping mapping, FieldProtector protec
         var clientCipher = new string?[n];
         var emailCipher = new string?[n];
         var receivedAt = new DateTime?[n];
+        var eventInputs = new int[n];
         for (var r = 0; r < n; r++)
         {
             clientKeys[r] = protector.Key(clients[r]!);
@@ -85,6 +93,7 @@ public sealed class EventNormaliser(RecordMapping mapping, FieldProtector protec
                 rawId[i] = sourceIds[rowOf[i]];
                 rawClient[i] = clientKeys[rowOf[i]];
                 receivedAt[rowOf[i]] = events[i].ReceivedAt;
+                eventInputs[rowOf[i]] = i;
             }
         }
 
@@ -99,6 +108,6 @@ public sealed class EventNormaliser(RecordMapping mapping, FieldProtector protec
                 mapped.Columns[AttorneyEventModel.Status], mapped.Columns[AttorneyEventModel.ConfidenceScore],
                 mapped.Columns[AttorneyEventModel.CaseType], mapped.Columns[AttorneyEventModel.LastAction], receivedAt,
             ], n);
-        return new NormalisedBatch(sourceEvents, eventsBatch, rejected);
+        return new NormalisedBatch(sourceEvents, eventsBatch, rejected) { EventInputs = eventInputs };
     }
 }

@@ -64,12 +64,20 @@ public sealed class AttorneyEventsStep : IBatchStep, IDisposable
 {
     public const string RejectedTable = "rejected_events";
 
+    /// <summary>The landing offset of each <c>source_event</c> row, and of each <c>attorney_events</c> row (when the stream has offsets).</summary>
+    public const string SourceOffsetsTable = "_source_offsets";
+
+    public const string EventOffsetsTable = "_event_offsets";
+
     public static readonly IReadOnlyList<FieldSpec> RejectedColumns =
     [
         new("position", FieldType.String, true),
         new("reason", FieldType.String, true),
         new("payload", FieldType.String, true),
+        new("_offset", FieldType.Integer, false),
     ];
+
+    private static readonly IReadOnlyList<FieldSpec> OffsetColumns = [new("_offset", FieldType.Integer, false)];
 
     private readonly IEngineServices _services;
     private readonly AttorneyEventsStepOptions _options;
@@ -113,8 +121,12 @@ public sealed class AttorneyEventsStep : IBatchStep, IDisposable
             normalised.Rejected.Select(x => (string?)x.Position).ToArray(),
             normalised.Rejected.Select(x => (string?)x.Reason).ToArray(),
             normalised.Rejected.Select(x => (string?)x.Payload).ToArray(),
+            normalised.Rejected.Select(x => offsets?[x.Input]).ToArray(),
         ], normalised.Rejected.Count);
-        return ValueTask.FromResult(new RecordBatch([normalised.SourceEvents, normalised.Events, rejected], batch.Position));
+        // Offsets travel with the rows, so that a sink can skip the rows of a batch cut differently after a restart.
+        var sourceOffsets = new ColumnBatch(new TableSchema(SourceOffsetsTable, OffsetColumns), [Enumerable.Range(0, table.Count).Select(i => offsets?[i]).ToArray()], table.Count);
+        var eventOffsets = new ColumnBatch(new TableSchema(EventOffsetsTable, OffsetColumns), [normalised.EventInputs.Select(i => offsets?[i]).ToArray()], normalised.Events.Count);
+        return ValueTask.FromResult(new RecordBatch([normalised.SourceEvents, normalised.Events, rejected, sourceOffsets, eventOffsets], batch.Position));
     }
 
     public void Dispose() => _protector.Dispose();

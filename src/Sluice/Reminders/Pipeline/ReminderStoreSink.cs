@@ -48,21 +48,43 @@ public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string lette
             _initialised = true;
         }
 
-        if (await warehouse.ReadCheckpointAsync(checkpointKey, ct).ConfigureAwait(false) is { } stored &&
-            long.Parse(stored, CultureInfo.InvariantCulture) >= batch.Position)
+        long? stored = await warehouse.ReadCheckpointAsync(checkpointKey, ct).ConfigureAwait(false) is { } text ? long.Parse(text, CultureInfo.InvariantCulture) : null;
+        if (stored >= batch.Position)
         {
             return;
         }
 
         var sourceEvents = batch.Table(ReminderTables.SourceEvent) ?? Missing(ReminderTables.SourceEvent);
         var events = batch.Table(ReminderTables.AttorneyEvents) ?? Missing(ReminderTables.AttorneyEvents);
+        var rejectedTable = batch.Table(AttorneyEventsStep.RejectedTable);
+        if (stored is { } landed)
+        {
+            // After a restart the stream may cut batches differently: rows below what the store holds are not written again.
+            sourceEvents = Newer(sourceEvents, batch.Table(AttorneyEventsStep.SourceOffsetsTable), landed);
+            events = Newer(events, batch.Table(AttorneyEventsStep.EventOffsetsTable), landed);
+            rejectedTable = rejectedTable is null ? null : Newer(rejectedTable, rejectedTable, landed, 3);
+        }
+
         var rejected = new List<RejectedEvent>();
-        if (batch.Table(AttorneyEventsStep.RejectedTable) is { } r)
+        if (rejectedTable is { } r)
         {
             for (var i = 0; i < r.Count; i++) { rejected.Add(new RejectedEvent(r.Strings(0)[i]!, r.Strings(1)[i]!, r.Strings(2)[i]!)); }
         }
 
         await warehouse.AppendAsync(new NormalisedBatch(sourceEvents, events, rejected), letterSource, checkpointKey, batch.Position.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The rows of <paramref name="table"/> whose offset (in <paramref name="offsets"/>, column <paramref name="column"/>) is at or above <paramref name="landed"/>.</summary>
+    private static ColumnBatch Newer(ColumnBatch table, ColumnBatch? offsets, long landed, int column = 0)
+    {
+        if (offsets is null)
+        {
+            return table;
+        }
+
+        var at = offsets.Column<long>(column);
+        var keep = Enumerable.Range(0, table.Count).Where(i => at[i] is not { } o || o >= landed).ToArray();
+        return keep.Length == table.Count ? table : new ColumnBatch(table.Schema, table.Columns.Select(c => Lake.ParquetFileWriter.Gather(c, keep)).ToArray(), keep.Length);
     }
 
     private static ColumnBatch Missing(string table) =>
