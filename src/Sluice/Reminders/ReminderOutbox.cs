@@ -11,6 +11,9 @@ public sealed record DueReminder(
     string Key, string Rule, string ClientKey, string CaseId, int Occurrence, DateTime ClosureAt, DateTime DueAt,
     string? ClientId, string AttorneyEmail);
 
+/// <summary>A reminder as a client may see it (no address, no keys).</summary>
+public sealed record ReminderState(string Rule, string CaseId, int Occurrence, DateTime ClosureAt, DateTime DueAt, string Status, DateTime UpdatedAt, DateTime? SentAt);
+
 /// <summary>An outcome to append to the <c>attorney_reminder</c> log.</summary>
 public sealed record ReminderOutcome(
     string Key, string Rule, string ClientKey, string CaseId, int Occurrence, DateTime ClosureAt, DateTime DueAt,
@@ -48,6 +51,7 @@ public sealed class ReminderOutbox
             PRIMARY KEY (recipe, reminder_key));
         CREATE INDEX IF NOT EXISTS ix_reminder_outbox_status ON reminder_outbox(recipe, rule, status);
         """,
+        "CREATE INDEX IF NOT EXISTS ix_reminder_outbox_client ON reminder_outbox(recipe, client_key, due_at);",
     ];
 
     private static readonly string[] IntentParameters = ["$r", "$k", "$u", "$c", "$case", "$o", "$cl", "$due", "$s", "$m", "$t"];
@@ -311,6 +315,26 @@ public sealed class ReminderOutbox
         using var tx = c.BeginTransaction(deferred: false);
         MarkPublished(c, tx, outcomes);
         tx.Commit();
+    }
+
+    /// <summary>One client's reminders of a recipe (every rule), newest due first: the state the outbox knows now.</summary>
+    public static IReadOnlyList<ReminderState> OfClient(MetadataStore store, string recipe, string clientKey, int limit)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        store.Migrate("reminders", Migrations);
+        using var c = store.Open();
+        using var cmd = c.Command(
+            "SELECT rule, case_id, occurrence, closure_at, due_at, status, updated_at, sent_at FROM reminder_outbox WHERE recipe = $r AND client_key = $c ORDER BY due_at DESC, case_id LIMIT $l",
+            null, ("$r", recipe), ("$c", clientKey), ("$l", limit));
+        using var reader = cmd.ExecuteReader();
+        var list = new List<ReminderState>();
+        while (reader.Read())
+        {
+            list.Add(new ReminderState(reader.GetString(0), reader.GetString(1), reader.GetInt32(2), ParseUtc(reader.GetString(3)), ParseUtc(reader.GetString(4)),
+                reader.GetString(5), ParseUtc(reader.GetString(6)), reader.IsDBNull(7) ? null : ParseUtc(reader.GetString(7))));
+        }
+
+        return list;
     }
 
     /// <summary>Counts by status, for messages and tests.</summary>

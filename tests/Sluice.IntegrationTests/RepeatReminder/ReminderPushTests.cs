@@ -52,6 +52,22 @@ public sealed class ReminderPushTests
         mail.Subject!.ShouldContain(h.Case("A"));
         mail.Subject!.ShouldContain(h.Client());
 
+        // Queries are scoped by the client too: a reader sees its own client's reminders, nobody else's.
+        var reader = tokens.Create(h.Client(), TokenRole.Reader, null, null).Token;
+        var mine = await GetAsync(http, reader, "/v1/reminders");
+        mine.Status.ShouldBe(HttpStatusCode.OK, mine.Body);
+        var reminder = mine.Json.GetProperty("reminders").EnumerateArray().Single();
+        reminder.GetProperty("case_id").GetString().ShouldBe(h.Case("A"));
+        reminder.GetProperty("status").GetString().ShouldBe("sent");
+        reminder.GetProperty("due_at").GetString().ShouldBe(Iso(T0 + TimeSpan.FromDays(30)));
+        mine.Body.ShouldNotContain(h.Attorney("ann"));
+        var otherReader = tokens.Create($"{h.Client()}-other", TokenRole.Reader, null, null).Token;
+        (await GetAsync(http, otherReader, "/v1/reminders")).Json.GetProperty("reminders").GetArrayLength().ShouldBe(0);
+        (await GetAsync(http, otherReader, $"/v1/reminders?tenant={h.Client()}")).Status.ShouldBe(HttpStatusCode.Forbidden);
+        (await GetAsync(http, token, "/v1/reminders")).Status.ShouldBe(HttpStatusCode.Forbidden, "a writer cannot query");
+        var admin = tokens.Create("ops", TokenRole.Admin, null, null).Token;
+        (await GetAsync(http, admin, $"/v1/reminders?tenant={h.Client()}")).Json.GetProperty("reminders").GetArrayLength().ShouldBe(1);
+
         await stop.CancelAsync();
         await running;
     }
@@ -60,6 +76,15 @@ public sealed class ReminderPushTests
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/streams/{stream}/events") { Content = new StringContent(body, Encoding.UTF8) };
         request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(type);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, text, text.Length > 0 && text[0] == '{' ? JsonDocument.Parse(text).RootElement.Clone() : default);
+    }
+
+    private static async Task<(HttpStatusCode Status, string Body, JsonElement Json)> GetAsync(HttpClient http, string token, string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         using var response = await http.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();

@@ -22,7 +22,8 @@ public sealed class ReminderStoreSinkType : ISinkType
 
     private sealed class Factory(string recipe, string pipeline, ReminderStoreOptions store) : ISinkFactory
     {
-        public IBatchSink Create(IEngineServices services) => new ReminderStoreSink(ReminderWarehouses.Create(services, store, recipe), $"events:{recipe}/{pipeline}");
+        public IBatchSink Create(IEngineServices services) =>
+            new ReminderStoreSink(ReminderWarehouses.Create(services, store, recipe), $"events:{recipe}/{pipeline}") { Queries = (recipe, ReminderKeys.Load(store, services.Data)) };
     }
 }
 
@@ -31,9 +32,25 @@ public sealed class ReminderStoreSinkType : ISinkType
 /// <see cref="LetterSource"/>) with the batch's position, all in one transaction of the store. A batch at or below the
 /// position the store holds is skipped, so a replay after a crash lands nothing twice, whichever store it is.
 /// </summary>
-public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string letterSource) : IBatchSink
+public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string letterSource) : IBatchSink, Serving.IHttpEndpoints
 {
     private bool _initialised;
+
+    /// <summary>When set, the sink also serves <c>GET /v1/reminders</c> for the recipe (tenant-scoped).</summary>
+    public (string Recipe, FieldProtector Protector)? Queries { get; init; }
+
+    public long MaxRequestBodyBytes => 0;
+
+    public bool Healthy => true;
+
+    public void MapEndpoints(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder routes, Serving.ServingContext context)
+    {
+        if (Queries is { } q) { new RemindersEndpoint(q.Recipe, q.Protector, context).Map(routes); }
+    }
+
+    public void AttachSinks(IReadOnlyList<(string Sink, string CheckpointKey)> sinks)
+    {
+    }
 
     public string Name => "reminder_store";
 
@@ -90,5 +107,9 @@ public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string lette
     private static ColumnBatch Missing(string table) =>
         throw new Core.SluiceException($"reminder_store: the batch has no '{table}' table; put an attorney_events step before this sink.");
 
-    public ValueTask DisposeAsync() => warehouse.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        Queries?.Protector.Dispose();
+        return warehouse.DisposeAsync();
+    }
 }
