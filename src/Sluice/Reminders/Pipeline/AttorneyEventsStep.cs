@@ -30,13 +30,10 @@ public sealed class AttorneyEventsStepOptions
         ArgumentNullException.ThrowIfNull(recipe);
         var file = map.RequiredString("mapping");
         var mapping = file.Length == 0 ? null : RecordMapping.Load(Path.Combine(recipe.Folder, file), AttorneyEventModel.Schema, recipe.Errors);
-        var options = new
-        {
-            Store = ReminderStoreOptions.Load(recipe, map.String("store", "store.yaml") ?? "store.yaml", map, "store"),
-            Json = map.String("json_column", "_json") ?? "_json",
-            Tenant = map.String("tenant_column", "client_id") ?? "client_id",
-        };
-        return mapping is null ? null : new AttorneyEventsStepOptions { Mapping = mapping, Store = options.Store, JsonColumn = options.Json, TenantColumn = options.Tenant };
+        var store = ReminderStoreOptions.Load(recipe, map.String("store", "store.yaml") ?? "store.yaml", map, "store");
+        var json = map.String("json_column", "_json") ?? "_json";
+        var tenant = map.String("tenant_column", "client_id") ?? "client_id";
+        return mapping is null ? null : new AttorneyEventsStepOptions { Mapping = mapping, Store = store, JsonColumn = json, TenantColumn = tenant };
     }
 }
 

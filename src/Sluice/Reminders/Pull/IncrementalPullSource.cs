@@ -126,7 +126,16 @@ public sealed class IncrementalPullSource : IRunnableSource, IDeadLetterReplayer
         }
 
         await _warehouse.InitialiseAsync(ct).ConfigureAwait(false);
-        var json = _protector.DecryptBytes(letter.Payload);
+        byte[] json;
+        try
+        {
+            json = _protector.DecryptBytes(letter.Payload);
+        }
+        catch (Core.SluiceException e)
+        {
+            return $"cannot read the kept payload: {e.Message}";
+        }
+
         var batch = _normaliser.Normalise([new RawEvent(json, _services.Time.GetUtcNow().UtcDateTime, letter.Position)]);
         if (batch.Rejected.Count > 0)
         {
