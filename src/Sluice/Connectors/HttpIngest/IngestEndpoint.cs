@@ -18,6 +18,9 @@ namespace Sluice.Connectors.HttpIngest;
 /// </summary>
 internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor ingestor, ServingContext context)
 {
+    /// <summary>Recorded (in the request counter only) when the client disconnected before the answer.</summary>
+    private const int StatusClientClosedRequest = 499;
+
     private static readonly double[] LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private readonly ByteBudget _inflight = new(options.InflightBytes);
@@ -135,7 +138,17 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
             await WriteAcceptedAsync(http, outcome).ConfigureAwait(false);
             return StatusCodes.Status202Accepted;
         }
-        catch (IOException e) when (!http.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (http.RequestAborted.IsCancellationRequested && e is IOException or OperationCanceledException or BadHttpRequestException)
+        {
+            // The client went away mid-request: nobody is left to answer, and it is no server error. Events already
+            // appended stay (a retry of them is a duplicate and lands once).
+            return StatusClientClosedRequest;
+        }
+        catch (BadHttpRequestException e)
+        {
+            return await FailAsync(http, e.StatusCode, $"the request body could not be read: {e.Message}").ConfigureAwait(false);
+        }
+        catch (IOException e)
         {
             return await FailAsync(http, StatusCodes.Status503ServiceUnavailable, $"the landing log cannot be written: {e.Message}", retryAfter: 30).ConfigureAwait(false);
         }

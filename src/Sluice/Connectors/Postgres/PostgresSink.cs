@@ -76,17 +76,20 @@ public sealed class PostgresSink : IBatchSink
             var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
             {
+                var created = new List<string>();
                 foreach (var table in batch.Tables.Where(t => t.Count > 0))
                 {
-                    await WriteTableAsync(connection, table, ct).ConfigureAwait(false);
+                    await WriteTableAsync(connection, table, created, ct).ConfigureAwait(false);
                 }
 
                 await tx.CommitAsync(ct).ConfigureAwait(false);
+                // Only now do the tables exist for sure: a rolled-back creation is tried again with the next attempt.
+                _ready.UnionWith(created);
             }
         }
     }
 
-    private async Task WriteTableAsync(NpgsqlConnection connection, ColumnBatch rows, CancellationToken ct)
+    private async Task WriteTableAsync(NpgsqlConnection connection, ColumnBatch rows, List<string> created, CancellationToken ct)
     {
         var name = _options.Tables.TryGetValue(rows.Schema.Table, out var renamed) ? renamed : rows.Schema.Table;
         if (!_options.Keys.TryGetValue(rows.Schema.Table, out var key))
@@ -95,7 +98,7 @@ public sealed class PostgresSink : IBatchSink
         }
 
         var target = $"{Quote(_options.Schema)}.{Quote(name)}";
-        await EnsureTableAsync(connection, target, rows.Schema, key, ct).ConfigureAwait(false);
+        await EnsureTableAsync(connection, target, rows.Schema, key, created, ct).ConfigureAwait(false);
         var columns = string.Join(", ", rows.Schema.Fields.Select(f => Quote(f.Name)));
         var stage = Quote("_sluice_stage_" + name);
         await ExecAsync(connection, $"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target}) ON COMMIT DROP", ct).ConfigureAwait(false);
@@ -130,7 +133,7 @@ public sealed class PostgresSink : IBatchSink
     };
 
     /// <summary>Creates the schema and table on first use, and adds columns a newer schema version brought.</summary>
-    private async Task EnsureTableAsync(NpgsqlConnection connection, string target, TableSchema schema, IReadOnlyList<string> key, CancellationToken ct)
+    private async Task EnsureTableAsync(NpgsqlConnection connection, string target, TableSchema schema, IReadOnlyList<string> key, List<string> created, CancellationToken ct)
     {
         var signature = target + "|" + string.Join(',', schema.Fields.Select(f => f.Name + ":" + f.Type));
         if (_ready.Contains(signature))
@@ -153,7 +156,7 @@ public sealed class PostgresSink : IBatchSink
             await ExecAsync(connection, $"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {Quote(f.Name)} {SqlType(f.Type)}", ct).ConfigureAwait(false);
         }
 
-        _ready.Add(signature);
+        created.Add(signature);
     }
 
     private static string SqlType(FieldType type) => type switch
