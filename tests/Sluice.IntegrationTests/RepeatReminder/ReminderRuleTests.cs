@@ -149,6 +149,22 @@ public sealed class ReminderRuleTests
     }
 
     [Fact]
+    public async Task With_client_id_hashed_only_the_key_is_stored_and_the_mail_names_a_pseudonym()
+    {
+        using var h = new ReminderHarness(editStore: s => s.Replace("client_id: encrypt ", "client_id: hash ", StringComparison.Ordinal));
+        h.Options.Store.ClientId.ShouldBe(ClientIdProtection.Hash);
+        await h.LandAsync("mongo", h.Mongo("A", T0));
+        await h.LandAsync("salesforce", h.Salesforce("A", T0.AddDays(1)));
+
+        (await h.EvaluateAsync(T0 + Month)).RowsOut.ShouldBe(1);
+
+        h.Engine.Count("SELECT count(*) FROM reminders.attorney_events WHERE client_id IS NULL AND length(client_key) = 32").ShouldBe(2);
+        var subject = h.Mails().Single().Subject!;
+        subject.ShouldNotContain(h.Client());
+        subject.ShouldContain($"(#{ClientKey(h)[..12]})");
+    }
+
+    [Fact]
     public async Task The_ready_view_shows_what_is_due_now_in_sluice_query()
     {
         using var h = new ReminderHarness();
