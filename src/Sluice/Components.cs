@@ -1,12 +1,16 @@
+using Sluice.Connectors.ClickHouse;
 using Sluice.Connectors.Files;
+using Sluice.Connectors.Http;
 using Sluice.Connectors.HttpIngest;
 using Sluice.Connectors.Lake;
 using Sluice.Connectors.Postgres;
+using Sluice.Connectors.Redis;
 using Sluice.Connectors.Salesforce;
 using Sluice.Core.Recipes;
 using Sluice.Jobs.DailySummary;
 using Sluice.Jobs.Reminders;
 using Sluice.Reminders.Pipeline;
+using Sluice.Transforms.Enrichment;
 
 namespace Sluice;
 
@@ -16,12 +20,18 @@ public static class Components
     public static ComponentRegistry Create() => new ComponentRegistry()
         .Add(new FilesSourceType())
         .Add(new HttpIngestSourceType())
+        .Add(new PostgresCdcSourceType())
+        .Add(new EngagementEnrichStepType())
         .Add(new LakeSinkType())
         .Add(new PostgresSinkType())
+        .Add(new ClickHouseSinkType())
+        .Add(new RedisRealtimeSinkType())
+        .Add(new HttpSinkType())
         .Add(new PostgresPullSourceType())
         .Add(new SalesforceSourceType())
-        .Add(new DailySummaryJobType())
-        .Add(new SendRemindersJobType())
         .Add(new AttorneyEventsStepType())
-        .Add(new ReminderStoreSinkType());
+        .Add(new ReminderStoreSinkType())
+        .Add(new DailySummaryJobType())
+        .Add(new PostgresBackfillJobType())
+        .Add(new SendRemindersJobType());
 }

@@ -22,6 +22,7 @@ internal static class BenchCommand
         command.Subcommands.Add(Ingest());
         command.Subcommands.Add(IngestLoadgen());
         command.Subcommands.Add(IngestReference());
+        command.Subcommands.Add(Cdc());
         return command;
     }
 
@@ -91,5 +92,20 @@ internal static class BenchCommand
             return 0;
         }));
         return command;
+    }
+
+    private static Command Cdc()
+    {
+        var seconds = new Option<double>("--seconds") { Description = "Length of each phase (reference, throughput, latency)", DefaultValueFactory = _ => 20 };
+        var rate = new Option<double>("--latency-rate") { Description = "Insert rate while measuring commit-to-Redis latency", DefaultValueFactory = _ => 1000 };
+        var cdc = new Command("cdc", "engagement-cdc: sustained insert rate vs the same generator without Sluice, lag, and commit-to-Redis latency (needs PG*, REDIS_URL, CLICKHOUSE_URL)") { seconds, rate };
+        cdc.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var root = Path.Combine(Core.DataDirectory.ResolveRoot(result.GetValue(CliContext.Data)), "bench", "cdc");
+            var report = await CdcBenchmark.RunAsync(root, result.GetValue(seconds), result.GetValue(rate), Console.Out, ct).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(report.ToMarkdown()).ConfigureAwait(false);
+            return 0;
+        }));
+        return cdc;
     }
 }

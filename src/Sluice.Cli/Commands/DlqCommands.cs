@@ -95,8 +95,8 @@ internal static class DlqCommands
                         var definition = CliContext.LoadRecipe(recipe);
                         var host = new RecipeHost(definition, services);
                         hosts.Add(host);
-                        // A stream pipeline's source (the http ingest source) can be the replayer, and so can a job (a reminder's failed delivery).
-                        replayers[recipe] = list = host.Sources.Select(s => s is Core.Pipeline.StreamPipeline p ? p.Source : (object)s).OfType<IDeadLetterReplayer>()
+                        // Stream pipelines replay for their source and their sinks alike; a job can own letters too (a reminder's failed delivery).
+                        replayers[recipe] = list = host.Sources.OfType<IDeadLetterReplayer>()
                             .Concat(definition.Jobs.Select(j => j.Factory.Create(services)).OfType<IDeadLetterReplayer>()).ToList();
                     }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Sluice.Connectors.Files;
+using Sluice.Connectors.Postgres;
 using Sluice.Core;
 using Sluice.Generators;
 
@@ -13,6 +14,7 @@ internal static class GenerateCommand
         command.Subcommands.Add(VehicleFiles());
         command.Subcommands.Add(RepeatReminder());
         command.Subcommands.Add(TenantAnalytics());
+        command.Subcommands.Add(EngagementCdc());
         return command;
     }
 
@@ -139,6 +141,50 @@ internal static class GenerateCommand
             var stats = await generator.RunAsync(s => Console.Error.WriteLine(s.ToString()), ct).ConfigureAwait(false);
             await Console.Out.WriteLineAsync(stats.ToString()).ConfigureAwait(false);
             return stats.Failed == 0 ? 0 : 1;
+        }));
+        return command;
+    }
+
+    private static Command EngagementCdc()
+    {
+        var setup = new Option<bool>("--setup") { Description = "Create the recipe's tables (schema.sql) and seed the content catalogue" };
+        var rate = new Option<double?>("--rate") { Description = "Insert engagement events at this many per second (0: as fast as Postgres takes them)" };
+        var duration = new Option<double?>("--duration") { Description = "With --rate: stop after this many seconds (default: until Ctrl-C)" };
+        var limit = new Option<long?>("--limit") { Description = "With --rate: stop after this many events" };
+        var seed = new Option<int?>("--seed") { Description = "Random seed, for repeatable data" };
+        var command = new Command("engagement-cdc", "Create and seed the engagement-cdc tables, or insert events into Postgres (PG* variables say where)") { setup, rate, duration, limit, seed };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var recipe = CliContext.LoadRecipe("engagement-cdc");
+            var connection = recipe.Pipelines.Select(p => p.Source).OfType<PostgresCdcSourceFactory>().FirstOrDefault()?.Options.Connection
+                ?? PostgresConnectionOptions.FromEnvironment();
+            var generator = new EngagementGenerator(connection);
+            if (!result.GetValue(setup) && result.GetValue(rate) is null)
+            {
+                throw new SluiceException("give --setup, --rate R, or both.");
+            }
+
+            if (result.GetValue(setup))
+            {
+                await generator.SetupAsync(Path.Combine(recipe.Folder, "schema.sql"), ct).ConfigureAwait(false);
+                await Console.Out.WriteLineAsync($"tables ready and {EngagementGenerator.ContentRows} content rows seeded in {connection}").ConfigureAwait(false);
+            }
+
+            if (result.GetValue(rate) is { } r)
+            {
+                if (r < 0) { throw new SluiceException($"--rate must be 0 or more, got {r}."); }
+                var options = new EngagementGeneratorOptions
+                {
+                    Rate = r,
+                    Duration = result.GetValue(duration) is { } d ? TimeSpan.FromSeconds(d) : null,
+                    Limit = result.GetValue(limit),
+                    Seed = result.GetValue(seed),
+                };
+                var total = await generator.RunAsync(options, (n, perSecond) => Console.Out.WriteLine($"inserted {n} events ({perSecond:0} per second)"), ct).ConfigureAwait(false);
+                await Console.Out.WriteLineAsync($"done: inserted {total} events").ConfigureAwait(false);
+            }
+
+            return 0;
         }));
         return command;
     }

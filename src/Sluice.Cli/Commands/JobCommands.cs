@@ -83,6 +83,7 @@ internal static class JobCommands
             using var services = CliContext.Services(result);
             var runner = new JobRunner(services);
             var asOf = new DateTimeOffset(last.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).AddDays(1);
+            var (fromTime, toTime) = Instants(result.GetValue(from)!, result.GetValue(to)!);
             JobOutcome outcome;
             if (!Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
             {
@@ -95,13 +96,13 @@ internal static class JobCommands
                         task.Value = j.Done;
                         task.Description = $"backfill {definition.FullName} {j.What}";
                     });
-                    return await runner.RunAsync(definition, new JobRequest(asOf, first, last, progress, "backfill"), ct).ConfigureAwait(false);
+                    return await runner.RunAsync(definition, new JobRequest(asOf, first, last, progress, "backfill") { FromTime = fromTime, ToTime = toTime }, ct).ConfigureAwait(false);
                 }).ConfigureAwait(false);
             }
             else
             {
                 var progress = new SynchronousProgress<JobProgress>(j => Console.Out.WriteLine($"backfill {definition.FullName}: {j.Done}/{j.Total} ({j.What})"));
-                outcome = await runner.RunAsync(definition, new JobRequest(asOf, first, last, progress, "backfill"), ct).ConfigureAwait(false);
+                outcome = await runner.RunAsync(definition, new JobRequest(asOf, first, last, progress, "backfill") { FromTime = fromTime, ToTime = toTime }, ct).ConfigureAwait(false);
             }
 
             await Console.Out.WriteLineAsync($"{definition.FullName} {first:yyyy-MM-dd}..{last:yyyy-MM-dd}: {outcome.Message}").ConfigureAwait(false);
@@ -129,6 +130,17 @@ internal static class JobCommands
         }
 
         return time.GetUtcNow();
+    }
+
+    /// <summary>--from as an instant (a date means its start); --to exclusive (a date means the end of that day).</summary>
+    private static (DateTimeOffset From, DateTimeOffset To) Instants(string from, string to)
+    {
+        // Both were validated by Day() already.
+        _ = Timestamps.TryParseDateOrInstant(from, out var start);
+        _ = Timestamps.TryParseDateOrInstant(to, out var end);
+        if (Timestamps.TryParseDate(to, out _)) { end = end.AddDays(1); }
+        if (end <= start) { throw new SluiceException($"--to {to} is not after --from {from}."); }
+        return (start, end);
     }
 
     private static DateOnly Day(string text, string option) =>

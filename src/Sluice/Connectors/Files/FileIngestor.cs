@@ -78,6 +78,77 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
         }
     }
 
+    /// <summary>
+    /// Reads and validates a small file entirely into memory, to be committed later together with other small files
+    /// (<see cref="CommitGroupAsync"/>): many small drops then make few Parquet files and one transaction.
+    /// </summary>
+    public async Task<ParsedFile> ParseAsync(string path, FileType type, CancellationToken ct)
+    {
+        var name = Path.GetFileName(path);
+        var run = new IngestRun(type, name, options.BatchRows);
+        var batches = new List<ColumnBatch>();
+        var bytes = new FileInfo(path).Length;
+        if (bytes == 0)
+        {
+            run.Fail(0, 0, "the file is empty (0 bytes)");
+            return new ParsedFile(path, type, run, batches, null, bytes);
+        }
+
+        string? hash = null;
+        var stream = new HashingReadStream(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous | FileOptions.SequentialScan));
+        await using (stream.ConfigureAwait(false))
+        {
+            await RecordFileReaders.For(type).ReadAsync(stream, run, (b, _) =>
+            {
+                batches.Add(b);
+                return ValueTask.CompletedTask;
+            }, ct).ConfigureAwait(false);
+            if (stream.ReachedEnd) { hash = stream.HashHex(); }
+        }
+
+        return new ParsedFile(path, type, run, batches, hash, bytes);
+    }
+
+    /// <summary>
+    /// Writes valid parsed files of one type as one unit: one staged Parquet file per partition for all of them, and
+    /// one transaction naming those files, every file's hash and every quarantined record. Content already in the
+    /// ledger, or twice in the group, is left out and reported as a duplicate.
+    /// </summary>
+    public async Task<IReadOnlyList<(ParsedFile File, bool Duplicate)>> CommitGroupAsync(FileType type, IReadOnlyList<ParsedFile> files, CancellationToken ct)
+    {
+        await commitGate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var results = files.Select(f => (File: f, Duplicate: AlreadyIngested(f.Hash!) || !seen.Add(f.Hash!))).ToList();
+            var landing = results.Where(r => !r.Duplicate).Select(r => r.File).ToList();
+            using var stager = services.Lake.BeginStaging($"{recipe}-{type.Name}");
+            var writer = new PartitionedParquetWriter(type.LakeTable(), stager, type.EventTime);
+            await using (writer.ConfigureAwait(false))
+            {
+                foreach (var batch in landing.SelectMany(f => f.Batches))
+                {
+                    await writer.WriteAsync(batch, ct).ConfigureAwait(false);
+                }
+
+                await writer.CompleteAsync(ct).ConfigureAwait(false);
+            }
+
+            services.Lake.Commit(stager, (c, tx) =>
+            {
+                foreach (var f in landing)
+                {
+                    RecordCommit(c, tx, f.Run, f.Hash!);
+                }
+            });
+            return results;
+        }
+        finally
+        {
+            commitGate.Release();
+        }
+    }
+
     /// <summary>Checks a file against the ledger of ingested content, without reading it as records.</summary>
     public bool AlreadyIngested(string hash)
     {
@@ -112,6 +183,19 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
             // Unblocks the reader, which would otherwise wait forever on a full channel nobody drains.
             channel.Writer.TryComplete(e);
             throw;
+        }
+    }
+}
+
+/// <summary>A small file read into memory and validated, waiting for its group's commit.</summary>
+internal sealed record ParsedFile(string Path, FileType Type, IngestRun Run, List<ColumnBatch> Batches, string? Hash, long Bytes)
+{
+    public int Partitions
+    {
+        get
+        {
+            var index = Run.Shape.EventTimeIndex;
+            return Batches.SelectMany(b => ((DateTime?[])b.Columns[index]).Take(b.Count)).Select(t => t!.Value.Date).Distinct().Count();
         }
     }
 }

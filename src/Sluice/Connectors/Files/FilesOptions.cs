@@ -23,6 +23,12 @@ public sealed class FilesOptions
     /// <summary>Records per batch between the reader and the Parquet writer (default 65,536); two batches per file are in flight at most.</summary>
     public int BatchRows { get; init; } = 65_536;
 
+    /// <summary>
+    /// Small files are committed together, up to this many input bytes per commit (default 32 MiB; 0 commits every file
+    /// on its own). Files larger than a quarter of it always stream through alone.
+    /// </summary>
+    public long GroupMaxBytes { get; init; } = 32L << 20;
+
     /// <summary>On shutdown, how long files already claimed may take to finish before they are abandoned to the next start (default 30 s).</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -39,6 +45,7 @@ public sealed class FilesOptions
             StableAfter = map.Duration("stable_after", TimeSpan.FromMilliseconds(500)),
             MaxParallelFiles = map.Int("max_parallel_files", 2, 1, 64),
             BatchRows = map.Int("batch_rows", 65_536, 1, 4_000_000),
+            GroupMaxBytes = map.Int("group_max_mb", 32, 0, 1024) * (1L << 20),
             DrainTimeout = map.Duration("drain_timeout", TimeSpan.FromSeconds(30)),
             OnceWait = map.Duration("once_wait", TimeSpan.FromSeconds(5)),
         };

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
@@ -162,37 +163,171 @@ public sealed class FilesSource : IRunnableSource, IDeadLetterReplayer
         return await IngestClaimedAsync(claimed, abort).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Large files stream through on their own (bounded memory whatever their size); small ones are parsed in parallel
+    /// and committed in groups of up to <see cref="FilesOptions.GroupMaxBytes"/>, so a burst of small drops makes few
+    /// Parquet files and few transactions.
+    /// </summary>
     private async Task<int> IngestClaimedAsync(List<string> claimed, CancellationToken ct)
     {
         var types = _catalog.All(_recipe);
         RegisterTables(types);
-        var landed = 0;
-        var unfinished = 0;
-        await Parallel.ForEachAsync(claimed, new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelFiles }, async (path, _) =>
+        var small = _options.GroupMaxBytes > 0 ? claimed.Where(p => SizeOf(p) <= _options.GroupMaxBytes / 4).ToList() : [];
+        var large = claimed.Except(small, StringComparer.Ordinal).ToList();
+        var counter = new IngestCounter();
+        await Parallel.ForEachAsync(large, new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelFiles }, async (path, _) =>
+            await GuardAsync(path, counter, async () => Report(await IngestOneAsync(path, types, ct).ConfigureAwait(false), counter), ct).ConfigureAwait(false)).ConfigureAwait(false);
+        if (small.Count > 0)
         {
-            try
-            {
-                var outcome = await IngestOneAsync(path, types, ct).ConfigureAwait(false);
-                if (outcome.Status == FileStatus.Landed) { Interlocked.Increment(ref landed); }
-                Outcomes?.Invoke(outcome);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                Interlocked.Increment(ref unfinished);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Parquet.ParquetException or Microsoft.Data.Sqlite.SqliteException)
-            {
-                FilesLog.Crashed(_log, e, Path.GetFileName(path));
-            }
-        }).ConfigureAwait(false);
+            await IngestGroupedAsync(small, types, counter, ct).ConfigureAwait(false);
+        }
 
-        if (unfinished > 0)
+        if (counter.Unfinished > 0)
         {
-            FilesLog.Abandoned(_log, unfinished);
+            FilesLog.Abandoned(_log, counter.Unfinished);
             ct.ThrowIfCancellationRequested();
         }
 
-        return landed;
+        return counter.Landed;
+    }
+
+    private async Task IngestGroupedAsync(List<string> small, IReadOnlyList<FileType> types, IngestCounter counter, CancellationToken ct)
+    {
+        // Parsers run ahead of the committer by at most MaxParallelFiles parsed files: memory stays within a group or so.
+        var parsed = Channel.CreateBounded<(string Path, FileType? Type, ParsedFile? File)>(_options.MaxParallelFiles);
+        var parsing = Task.Run(async () =>
+        {
+            try
+            {
+                await Parallel.ForEachAsync(small, new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelFiles, CancellationToken = ct }, async (path, token) =>
+                    await GuardAsync(path, counter, async () =>
+                    {
+                        var type = FileTypeCatalog.Match(types, Path.GetFileName(path));
+                        var file = type is null ? null : await _ingestor.ParseAsync(path, type, token).ConfigureAwait(false);
+                        await parsed.Writer.WriteAsync((path, type, file), token).ConfigureAwait(false);
+                    }, token).ConfigureAwait(false)).ConfigureAwait(false);
+            }
+            finally
+            {
+                parsed.Writer.TryComplete();
+            }
+        }, CancellationToken.None);
+
+        var groups = new Dictionary<string, (FileType Type, List<ParsedFile> Files, long Bytes)>(StringComparer.Ordinal);
+        try
+        {
+            await foreach (var (path, type, file) in parsed.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                await GuardAsync(path, counter, async () =>
+                {
+                    if (type is null || file is null)
+                    {
+                        Report(await FailAsync(path, null, new IngestRunFailure(NoTypeReason(types, Path.GetFileName(path))), ct).ConfigureAwait(false), counter);
+                        return;
+                    }
+
+                    if (file.Run.Rejected)
+                    {
+                        Report(await FailAsync(path, type, new IngestRunFailure(file.Run), ct).ConfigureAwait(false), counter);
+                        return;
+                    }
+
+                    var group = groups.GetValueOrDefault(type.Name, (type, [], 0));
+                    group.Files.Add(file);
+                    group.Bytes += file.Bytes;
+                    groups[type.Name] = group;
+                    if (group.Bytes >= _options.GroupMaxBytes)
+                    {
+                        groups.Remove(type.Name);
+                        await CommitGroupAsync(group.Type, group.Files, counter, ct).ConfigureAwait(false);
+                    }
+                }, ct).ConfigureAwait(false);
+            }
+
+            foreach (var (type, files, _) in groups.Values)
+            {
+                await GuardAsync(files[0].Path, counter, () => CommitGroupAsync(type, files, counter, ct), ct).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            counter.Abandon(groups.Values.Sum(g => g.Files.Count));
+        }
+
+        await parsing.ConfigureAwait(false);
+    }
+
+    private async Task CommitGroupAsync(FileType type, List<ParsedFile> files, IngestCounter counter, CancellationToken ct)
+    {
+        foreach (var (file, duplicate) in await _ingestor.CommitGroupAsync(type, files, ct).ConfigureAwait(false))
+        {
+            var name = Path.GetFileName(file.Path);
+            var final = Drop.MoveToProcessed(file.Path);
+            if (duplicate)
+            {
+                FilesLog.Duplicate(_log, name);
+                Report(new FileOutcome(name, type.Name, FileStatus.Duplicate, 0, 0, 0, "same content as a file ingested before", final), counter);
+                continue;
+            }
+
+            var partitions = file.Partitions;
+            FilesLog.Landed(_log, name, file.Run.Rows, type.Table, partitions, file.Run.BadRows);
+            Report(new FileOutcome(name, type.Name, FileStatus.Landed, file.Run.Rows, file.Run.BadRows, partitions, null, final), counter);
+        }
+    }
+
+    private async Task GuardAsync(string path, IngestCounter counter, Func<Task> work, CancellationToken ct)
+    {
+        try
+        {
+            await work().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            counter.Abandon(1);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Parquet.ParquetException or Microsoft.Data.Sqlite.SqliteException or DuckDB.NET.Data.DuckDBException)
+        {
+            FilesLog.Crashed(_log, e, Path.GetFileName(path));
+        }
+    }
+
+    private void Report(FileOutcome outcome, IngestCounter counter)
+    {
+        if (outcome.Status == FileStatus.Landed) { counter.Land(); }
+        Outcomes?.Invoke(outcome);
+    }
+
+    private static long SizeOf(string path)
+    {
+        try
+        {
+            return new FileInfo(path).Length;
+        }
+        catch (IOException)
+        {
+            return long.MaxValue;
+        }
+    }
+
+    private static string NoTypeReason(IReadOnlyList<FileType> types, string name)
+    {
+        var known = types.Count == 0 ? "none defined" : string.Join(", ", types.Select(t => t.Pattern));
+        return $"no file type matches the name '{name}' (known patterns: {known})";
+    }
+
+    private sealed class IngestCounter
+    {
+        private int _landed;
+        private int _unfinished;
+
+        public int Landed => Volatile.Read(ref _landed);
+
+        public int Unfinished => Volatile.Read(ref _unfinished);
+
+        public void Land() => Interlocked.Increment(ref _landed);
+
+        public void Abandon(int files) => Interlocked.Add(ref _unfinished, files);
     }
 
     /// <summary>Raised for every file that reached an outcome (for the demo's and tests' eyes; logging covers operators).</summary>
@@ -204,8 +339,7 @@ public sealed class FilesSource : IRunnableSource, IDeadLetterReplayer
         var type = FileTypeCatalog.Match(types, name);
         if (type is null)
         {
-            var known = types.Count == 0 ? "none defined" : string.Join(", ", types.Select(t => t.Pattern));
-            return await FailAsync(path, null, new IngestRunFailure($"no file type matches the name '{name}' (known patterns: {known})"), ct).ConfigureAwait(false);
+            return await FailAsync(path, null, new IngestRunFailure(NoTypeReason(types, name)), ct).ConfigureAwait(false);
         }
 
         var result = await _ingestor.IngestAsync(path, type, ct).ConfigureAwait(false);

@@ -13,7 +13,7 @@ namespace Sluice.Core.Pipeline;
 /// is acknowledged up to the slowest sink's position, and on restart reads again from there. A sink skips batches at or
 /// below its own recorded position, and is idempotent for anything else replayed.
 /// </summary>
-public sealed class StreamPipeline : IRunnableSource
+public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterReplayer
 {
     public const int SinkQueueCapacity = 16;
 
@@ -150,6 +150,14 @@ public sealed class StreamPipeline : IRunnableSource
             throw;
         }
     }
+
+    /// <summary>The source and sinks are what can take back their dead letters (<c>sluice dlq replay</c> finds them through the pipeline).</summary>
+    private IEnumerable<DeadLetters.IDeadLetterReplayer> Replayers => _sinks.Cast<object>().Prepend(_source).OfType<DeadLetters.IDeadLetterReplayer>();
+
+    public bool CanReplay(DeadLetters.DeadLetter letter) => Replayers.Any(r => r.CanReplay(letter));
+
+    public Task<string?> ReplayAsync(DeadLetters.DeadLetter letter, CancellationToken ct) =>
+        Replayers.First(r => r.CanReplay(letter)).ReplayAsync(letter, ct);
 
     private static long? Parse(string? value) => value is null ? null : long.Parse(value, CultureInfo.InvariantCulture);
 

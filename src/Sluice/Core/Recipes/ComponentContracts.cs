@@ -69,7 +69,14 @@ public interface IJob
     Task<JobOutcome> RunAsync(JobRequest request, CancellationToken ct);
 }
 
-public sealed record JobRequest(DateTimeOffset AsOf, DateOnly? From = null, DateOnly? To = null, IProgress<JobProgress>? Progress = null, string Trigger = "manual");
+public sealed record JobRequest(DateTimeOffset AsOf, DateOnly? From = null, DateOnly? To = null, IProgress<JobProgress>? Progress = null, string Trigger = "manual")
+{
+    /// <summary>A backfill's exact start (inclusive), for jobs that work on instants rather than days: <c>--from</c> as given, or the start of its day.</summary>
+    public DateTimeOffset? FromTime { get; init; }
+
+    /// <summary>A backfill's exact end (exclusive): <c>--to</c> as given when it is an instant, or the end of its day when it is a date.</summary>
+    public DateTimeOffset? ToTime { get; init; }
+}
 
 public sealed record JobProgress(long Done, long Total, string What);
 

@@ -141,7 +141,7 @@ public sealed class DailySummaryJob(IEngineServices services, string recipe, Dai
         var list = string.Join(", ", inputs.Select(f => Literal(f.Path)));
         var output = Path.Combine(stager.Folder, "out");
         Exec(db,
-            $"COPY (SELECT {keys}, CAST({Quote(options.Time)} AS DATE) AS {day}, {latest} " +
+            $"COPY (SELECT {keys}, {UtcDate(Quote(options.Time))} AS {day}, {latest} " +
             $"FROM read_parquet([{list}], hive_partitioning = false, union_by_name = true) GROUP BY ALL) " +
             $"TO {Literal(output)} (FORMAT parquet, PARTITION_BY ({day}), OVERWRITE_OR_IGNORE)");
 
@@ -165,6 +165,12 @@ public sealed class DailySummaryJob(IEngineServices services, string recipe, Dai
 
         return total;
     }
+
+    /// <summary>
+    /// The UTC date of a TIMESTAMPTZ by arithmetic on its epoch: the same as a cast under the session's UTC time zone,
+    /// without DuckDB's per-row ICU calendar work (which was a third of the job's time).
+    /// </summary>
+    internal static string UtcDate(string column) => $"(DATE '1970-01-01' + CAST(floor(epoch_us({column}) / 86400000000) AS INTEGER))";
 
     private LakeTable TargetTable(LakeTable source)
     {

@@ -1,0 +1,77 @@
+using System.Net;
+using System.Text.RegularExpressions;
+
+namespace Sluice.Connectors.ClickHouse;
+
+/// <summary>A failed ClickHouse request; <see cref="Transient"/> when trying again may help (server down, overloaded, timeouts).</summary>
+public sealed class ClickHouseException(string message, bool transient, Exception? inner = null) : Exception(message, inner)
+{
+    public bool Transient { get; } = transient;
+}
+
+/// <summary>
+/// ClickHouse's HTTP interface, one statement per request (18.16 takes no multi-statement requests): queries and DDL
+/// go in the POST body, inserts name their query in the URL and send JSONEachRow rows as the body.
+/// </summary>
+public sealed partial class ClickHouseClient : IDisposable
+{
+    // Codes that mean the request itself is wrong (syntax, unknown table or column, bad value): retrying cannot help.
+    private static readonly HashSet<int> Permanent = [6, 16, 26, 27, 36, 38, 41, 43, 44, 47, 53, 60, 62, 69, 70, 72, 117, 130, 131, 241];
+
+    private readonly HttpClient _http;
+    private readonly Uri _url;
+
+    public ClickHouseClient(Uri url, TimeSpan timeout)
+    {
+        _url = url;
+        _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), ConnectTimeout = TimeSpan.FromSeconds(5) }) { Timeout = timeout };
+    }
+
+    public async Task<string> QueryAsync(string sql, CancellationToken ct)
+    {
+        using var content = new StringContent(sql);
+        return await SendAsync(_url, content, sql, ct).ConfigureAwait(false);
+    }
+
+    public async Task InsertAsync(string qualifiedTable, IEnumerable<string> columns, ReadOnlyMemory<byte> rows, CancellationToken ct)
+    {
+        var query = $"INSERT INTO {qualifiedTable} ({string.Join(", ", columns.Select(Quote))}) FORMAT JSONEachRow";
+        var url = new Uri(_url, "?query=" + Uri.EscapeDataString(query));
+        using var content = new ReadOnlyMemoryContent(rows);
+        await SendAsync(url, content, query, ct).ConfigureAwait(false);
+    }
+
+    private async Task<string> SendAsync(Uri url, HttpContent content, string what, CancellationToken ct)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.PostAsync(url, content, ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new ClickHouseException($"ClickHouse at {_url} did not answer: {e.Message}", transient: true, e);
+        }
+        catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new ClickHouseException($"ClickHouse at {_url} did not answer within {_http.Timeout.TotalSeconds:0} s", transient: true, e);
+        }
+
+        using (response)
+        {
+            var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode) { return body; }
+            var code = ErrorCode().Match(body) is { Success: true } m ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
+            var transient = !Permanent.Contains(code) && (response.StatusCode >= HttpStatusCode.InternalServerError || response.StatusCode == HttpStatusCode.TooManyRequests);
+            var shown = what.Length > 200 ? what[..200] + "..." : what;
+            throw new ClickHouseException($"ClickHouse rejected '{shown}': HTTP {(int)response.StatusCode}: {body.Trim()}", transient);
+        }
+    }
+
+    public static string Quote(string name) => "`" + name.Replace("`", "\\`", StringComparison.Ordinal) + "`";
+
+    public void Dispose() => _http.Dispose();
+
+    [GeneratedRegex(@"Code:\s*(\d+)")]
+    private static partial Regex ErrorCode();
+}

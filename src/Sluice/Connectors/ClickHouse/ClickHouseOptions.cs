@@ -1,0 +1,78 @@
+using System.Text.RegularExpressions;
+using Sluice.Core.Config;
+
+namespace Sluice.Connectors.ClickHouse;
+
+/// <summary>Options of the <c>clickhouse</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
+public sealed partial class ClickHouseOptions
+{
+    /// <summary>The sink's name: its checkpoint key and dead-letter source (default <c>clickhouse</c>).</summary>
+    public string Name { get; init; } = "clickhouse";
+
+    /// <summary>HTTP interface (default <c>$CLICKHOUSE_URL</c>, else http://127.0.0.1:8123).</summary>
+    public required Uri Url { get; init; }
+
+    /// <summary>Database, created when missing (default <c>sluice</c>).</summary>
+    public string Database { get; init; } = "sluice";
+
+    /// <summary>The batch table written, and the ClickHouse table of the same name (created when missing).</summary>
+    public required string Table { get; init; }
+
+    /// <summary>Sorting key: these columns are stored non-nullable (NULL becomes 0, '' or 1970-01-01 00:00:00).</summary>
+    public required IReadOnlyList<string> OrderBy { get; init; }
+
+    /// <summary>
+    /// Version column of the ReplacingMergeTree (default <c>_lsn</c>): rows with the same sorting key collapse to the
+    /// highest version, so a replayed batch is invisible to queries that read with <c>FINAL</c>.
+    /// </summary>
+    public string Version { get; init; } = "_lsn";
+
+    /// <summary>Optional partition expression, e.g. <c>toYYYYMM(event_ts)</c> (default none).</summary>
+    public string? PartitionBy { get; init; }
+
+    /// <summary>Timeout of one HTTP request (default 30 s).</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>First wait after a failed write (default 200 ms); it doubles per failure up to <see cref="RetryMaxDelay"/>. Writes are retried until they succeed or the pipeline stops.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Longest wait between two attempts (default 10 s).</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
+
+    public static ClickHouseOptions Parse(ConfigMap map)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var url = EnvText.Resolve(map, "url", "http://127.0.0.1:8123", "CLICKHOUSE_URL");
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+        {
+            map.Error("url", $"clickhouse: not an http(s) URL: '{url}'");
+            uri = new Uri("http://127.0.0.1:8123");
+        }
+
+        var options = new ClickHouseOptions
+        {
+            Name = map.String("name", "clickhouse") ?? "clickhouse",
+            Url = uri,
+            Database = EnvText.Expand(map.String("database", "sluice") ?? "sluice"),
+            Table = map.RequiredString("table"),
+            OrderBy = map.StringList("order_by"),
+            Version = map.String("version", "_lsn") ?? "_lsn",
+            PartitionBy = map.String("partition_by"),
+            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(30)),
+            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200)),
+            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(10)),
+        };
+
+        if (options.OrderBy.Count == 0) { map.Error("order_by", "clickhouse: missing required field (the sorting key columns, e.g. [event_ts, content_id, event_id])"); }
+        foreach (var (key, value) in new[] { ("database", options.Database), ("table", options.Table), ("version", options.Version) }.Concat(options.OrderBy.Select(o => ("order_by", o))))
+        {
+            if (value.Length > 0 && !PlainName().IsMatch(value)) { map.Error(key, $"clickhouse: '{value}' is not a plain name (letters, digits, '_')"); }
+        }
+
+        if (options.Timeout <= TimeSpan.Zero) { map.Error("timeout", "clickhouse: must be more than 0"); }
+        return options;
+    }
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex PlainName();
+}

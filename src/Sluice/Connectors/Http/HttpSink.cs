@@ -1,0 +1,253 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+using Polly.Timeout;
+using Sluice.Core.Config;
+using Sluice.Core.DeadLetters;
+using Sluice.Core.Pipeline;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+
+namespace Sluice.Connectors.Http;
+
+public sealed class HttpSinkType : ISinkType
+{
+    public string Name => "http";
+
+    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        return new Factory(recipe.Name, HttpSinkOptions.Parse(options));
+    }
+
+    private sealed class Factory(string recipe, HttpSinkOptions options) : ISinkFactory
+    {
+        public IBatchSink Create(IEngineServices services) => new HttpSink(services, recipe, options);
+    }
+}
+
+/// <summary>
+/// POSTs each batch as JSON arrays of at most <see cref="HttpSinkOptions.RequestRows"/> rows, each with an
+/// <c>Idempotency-Key</c> derived from its content (the same rows always carry the same key). Every attempt waits for
+/// the rate limit and has its own timeout; 5xx, 408, 429 (honouring <c>Retry-After</c>), timeouts and connection
+/// errors are retried with exponential back-off and jitter; a circuit breaker stops hammering an API that keeps
+/// failing (while it is open, requests go straight to the dead-letter store). A request that is refused for good (another 4xx) or still fails after the retries goes to the dead-letter
+/// store with the response, and the sink moves on: a slow or broken API never holds the other sinks back for long.
+/// <c>sluice dlq replay</c> sends dead letters again with their original key.
+/// </summary>
+public sealed class HttpSink : IBatchSink, IDeadLetterReplayer
+{
+    private readonly IEngineServices _services;
+    private readonly string _recipe;
+    private readonly HttpSinkOptions _options;
+    private readonly ILogger _log;
+    private readonly HttpClient _http;
+    private readonly TokenBucket _bucket;
+    private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
+
+    public HttpSink(IEngineServices services, string recipe, HttpSinkOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        _services = services;
+        _recipe = recipe;
+        _options = options;
+        _log = services.Logging.CreateLogger("Sluice.Http");
+        // Polly's timeout bounds each attempt; HttpClient's own is only a backstop.
+        _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), ConnectTimeout = options.Timeout })
+        {
+            Timeout = System.Threading.Timeout.InfiniteTimeSpan,
+        };
+        _bucket = new TokenBucket(options.RateLimit, options.RateBurst, services.Time);
+        _pipeline = BuildPipeline(options, services.Time, _log);
+    }
+
+    public string Name => _options.Name;
+
+    public string DeadLetterSource => $"http:{_recipe}/{_options.Name}";
+
+    /// <summary>Requests delivered and dead-lettered since start (for tests and the benchmark).</summary>
+    public long Delivered => Interlocked.Read(ref _delivered);
+
+    public long DeadLettered => Interlocked.Read(ref _deadLettered);
+
+    private long _delivered;
+    private long _deadLettered;
+
+    public static ResiliencePipeline<HttpResponseMessage> BuildPipeline(HttpSinkOptions options, TimeProvider time, ILogger log)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        // An open circuit is not retried: failing fast (to the dead-letter store) is what keeps a long outage from
+        // holding this sink's queue, and with it the source and the other sinks.
+        var retryable = new PredicateBuilder<HttpResponseMessage>()
+            .Handle<HttpRequestException>()
+            .Handle<TimeoutRejectedException>()
+            .HandleResult(IsRetryable);
+        return new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+            {
+                ShouldHandle = retryable,
+                MaxRetryAttempts = Math.Max(1, options.Retries),
+                Delay = options.RetryDelay,
+                MaxDelay = options.RetryMaxDelay,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result, time, options.RetryMaxDelay)),
+                OnRetry = args =>
+                {
+                    HttpLog.Retrying(log, options.Url.ToString(), Describe(args.Outcome), args.AttemptNumber + 1, (long)args.RetryDelay.TotalMilliseconds);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
+            {
+                ShouldHandle = retryable,
+                FailureRatio = options.BreakerFailureRatio,
+                MinimumThroughput = options.BreakerMinimumThroughput,
+                SamplingDuration = options.BreakerSampling,
+                BreakDuration = options.BreakerDuration,
+            })
+            .AddTimeout(options.Timeout)
+            .Build();
+    }
+
+    private static bool IsRetryable(HttpResponseMessage r) =>
+        (int)r.StatusCode >= 500 || r.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout;
+
+    /// <summary>The server's <c>Retry-After</c> (seconds or a date), capped; null lets the back-off decide.</summary>
+    public static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider time, TimeSpan max)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        var header = response?.Headers.RetryAfter;
+        TimeSpan? wait = header?.Delta ?? (header?.Date is { } date ? date - time.GetUtcNow() : null);
+        if (wait is not { } w) { return null; }
+        return w < TimeSpan.Zero ? TimeSpan.Zero : w > max ? max : w;
+    }
+
+    private static string Describe(Outcome<HttpResponseMessage> outcome) =>
+        outcome.Exception is { } e ? e.GetType().Name + ": " + e.Message : $"HTTP {(int)outcome.Result!.StatusCode}";
+
+    public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        foreach (var table in batch.Tables)
+        {
+            if (table.Schema.Table != _options.Table || table.Count == 0) { continue; }
+            for (var from = 0; from < table.Count; from += _options.RequestRows)
+            {
+                var count = Math.Min(_options.RequestRows, table.Count - from);
+                var body = Encode(table, from, count);
+                var key = IdempotencyKey(body);
+                var error = await SendAsync(body, key, ct).ConfigureAwait(false);
+                if (error is null)
+                {
+                    Interlocked.Increment(ref _delivered);
+                    continue;
+                }
+
+                var ids = table.Schema.IndexOf("event_id") is var c and >= 0 ? table.Columns[c] : null;
+                var where = ids is null ? $"rows {from}..{from + count - 1}" : $"event_id {ids.GetValue(from)}..{ids.GetValue(from + count - 1)}";
+                var position = $"{where} ({count} rows) of the batch at source position {batch.Position}";
+                _services.DeadLetters.Add(DeadLetterSource, position, error, Payload(key, body), $"{DeadLetterSource}:{key}");
+                Interlocked.Increment(ref _deadLettered);
+                HttpLog.DeadLettered(_log, _options.Url.ToString(), count, error);
+            }
+        }
+    }
+
+    /// <summary>Sends one request through the rate limit and the resilience pipeline; null when delivered, else why not.</summary>
+    private async Task<string?> SendAsync(byte[] body, string key, CancellationToken ct)
+    {
+        try
+        {
+            using var response = await _pipeline.ExecuteAsync(
+                async token =>
+                {
+                    await _bucket.TakeAsync(token).ConfigureAwait(false);
+                    using var request = new HttpRequestMessage(HttpMethod.Post, _options.Url) { Content = new ByteArrayContent(body) };
+                    request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                    request.Headers.Add("Idempotency-Key", key);
+                    return await _http.SendAsync(request, token).ConfigureAwait(false);
+                }, ct).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode) { return null; }
+            var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            var retried = IsRetryable(response) ? $" after {_options.Retries + 1} attempts" : " (not retryable)";
+            return $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}{retried}: {Shorten(text)}";
+        }
+        catch (BrokenCircuitException e)
+        {
+            return $"not sent: the circuit is open after repeated failures ({e.Message})";
+        }
+        catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException)
+        {
+            return $"gave up after {_options.Retries + 1} attempts: {e.GetType().Name}: {e.Message}";
+        }
+    }
+
+    private static string Shorten(string text) => text.Length > 500 ? text[..500] + "..." : text;
+
+    private static byte[] Encode(ColumnBatch table, int from, int count)
+    {
+        var buffer = new ArrayBufferWriter<byte>(count * 300);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            RowJson.WriteArray(json, table, from, count);
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private string IdempotencyKey(byte[] body) => $"{_recipe}-{_options.Name}-{Convert.ToHexStringLower(SHA256.HashData(body))[..32]}";
+
+    private string Payload(string key, byte[] body)
+    {
+        var buffer = new ArrayBufferWriter<byte>(body.Length + 200);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("url", _options.Url.ToString());
+            json.WriteString("idempotency_key", key);
+            json.WritePropertyName("body");
+            json.WriteRawValue(body, skipInputValidation: true);
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    public bool CanReplay(DeadLetter letter) => letter is not null && letter.Source == DeadLetterSource;
+
+    public async Task<string?> ReplayAsync(DeadLetter letter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(letter);
+        using var doc = JsonDocument.Parse(letter.Payload ?? "{}");
+        if (!doc.RootElement.TryGetProperty("body", out var body) || !doc.RootElement.TryGetProperty("idempotency_key", out var key))
+        {
+            return "the letter has no request body to send";
+        }
+
+        return await SendAsync(Encoding.UTF8.GetBytes(body.GetRawText()), key.GetString()!, ct).ConfigureAwait(false);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+internal static partial class HttpLog
+{
+    [LoggerMessage(8001, LogLevel.Information, "POST {Url} failed ({Reason}); attempt {Attempt} in {Delay} ms")]
+    public static partial void Retrying(ILogger logger, string url, string reason, int attempt, long delay);
+
+    [LoggerMessage(8002, LogLevel.Warning, "POST {Url}: {Rows} rows sent to the dead-letter store: {Reason}")]
+    public static partial void DeadLettered(ILogger logger, string url, int rows, string reason);
+}

@@ -1,0 +1,85 @@
+using Sluice.Core.Config;
+
+namespace Sluice.Connectors.Http;
+
+/// <summary>Options of the <c>http</c> sink (an external API we do not control), read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
+public sealed class HttpSinkOptions
+{
+    /// <summary>The sink's name: its checkpoint key and dead-letter source <c>http:&lt;recipe&gt;/&lt;name&gt;</c> (default <c>api</c>).</summary>
+    public string Name { get; init; } = "api";
+
+    /// <summary>Where batches are POSTed (required; may be <c>${VAR:-default}</c>).</summary>
+    public required Uri Url { get; init; }
+
+    /// <summary>The batch table sent (default <c>events_enriched</c>).</summary>
+    public string Table { get; init; } = "events_enriched";
+
+    /// <summary>Rows per request at most (default 500); a batch is sent as several requests when larger.</summary>
+    public int RequestRows { get; init; } = 500;
+
+    /// <summary>Timeout of one attempt (default 5 s).</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Retries after the first attempt, on 5xx, 408, 429, timeouts and connection errors (default 5).</summary>
+    public int Retries { get; init; } = 5;
+
+    /// <summary>Base of the exponential back-off, with jitter (default 200 ms). A <c>Retry-After</c> header wins.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Longest back-off between attempts, and longest <c>Retry-After</c> honoured (default 10 s).</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Share of failed attempts within <see cref="BreakerSampling"/> that opens the circuit (default 0.5).</summary>
+    public double BreakerFailureRatio { get; init; } = 0.5;
+
+    /// <summary>Attempts within the sampling window before the breaker may open (default 10).</summary>
+    public int BreakerMinimumThroughput { get; init; } = 10;
+
+    /// <summary>Window over which the failure ratio is measured (default 30 s).</summary>
+    public TimeSpan BreakerSampling { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an open circuit fails attempts at once before one is let through again (default 5 s).</summary>
+    public TimeSpan BreakerDuration { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Requests per second at most, on average (default 50).</summary>
+    public double RateLimit { get; init; } = 50;
+
+    /// <summary>Requests allowed in a burst above the average rate (default 10).</summary>
+    public int RateBurst { get; init; } = 10;
+
+    public static HttpSinkOptions Parse(ConfigMap map)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var url = EnvText.Expand(map.RequiredString("url"));
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+        {
+            if (url.Length > 0) { map.Error("url", $"http: not an http(s) URL: '{url}'"); }
+            uri = new Uri("http://127.0.0.1/");
+        }
+
+        var options = new HttpSinkOptions
+        {
+            Name = map.String("name", "api") ?? "api",
+            Url = uri,
+            Table = map.String("table", "events_enriched") ?? "events_enriched",
+            RequestRows = map.Int("request_rows", 500, 1, 100_000),
+            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(5)),
+            Retries = map.Int("retries", 5, 0, 100),
+            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200)),
+            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(10)),
+            BreakerFailureRatio = map.Double("breaker_failure_ratio", 0.5, 0.01, 1),
+            BreakerMinimumThroughput = map.Int("breaker_minimum_throughput", 10, 2, 10_000),
+            BreakerSampling = map.Duration("breaker_sampling", TimeSpan.FromSeconds(30)),
+            BreakerDuration = map.Duration("breaker_duration", TimeSpan.FromSeconds(5)),
+            RateLimit = map.Double("rate_limit", 50, 0.01, 1_000_000),
+            RateBurst = map.Int("rate_burst", 10, 1, 100_000),
+        };
+
+        // Polly's own limits: a timeout of at least 10 ms, a sampling window of at least 0.5 s, a break of at least 0.5 s.
+        if (options.Timeout < TimeSpan.FromMilliseconds(10)) { map.Error("timeout", "http: must be at least 10ms"); }
+        if (options.BreakerSampling < TimeSpan.FromMilliseconds(500)) { map.Error("breaker_sampling", "http: must be at least 500ms"); }
+        if (options.BreakerDuration < TimeSpan.FromMilliseconds(500)) { map.Error("breaker_duration", "http: must be at least 500ms"); }
+        if (options.RetryDelay <= TimeSpan.Zero) { map.Error("retry_delay", "http: must be more than 0"); }
+        return options;
+    }
+}

@@ -1,0 +1,57 @@
+using System.Globalization;
+using Sluice.Core.Metadata;
+
+namespace Sluice.Connectors.Postgres;
+
+/// <summary>
+/// What the source remembers about its slot, in the metadata store: the consistent point it was created at (snapshot
+/// batches end there) and how far the source itself confirmed it while idle. Together with the pipeline's checkpoints
+/// this tells a slot that continues from a slot that was dropped, re-created or moved by someone else.
+/// </summary>
+internal sealed class PgCdcState(MetadataStore store, TimeProvider time)
+{
+    private static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE IF NOT EXISTS pg_cdc_slots (
+            slot TEXT NOT NULL, database TEXT NOT NULL, consistent_point INTEGER NOT NULL, snapshot INTEGER NOT NULL,
+            advanced_to INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, PRIMARY KEY (slot, database));
+        """,
+    ];
+
+    public void EnsureSchema() => store.Migrate("postgres_cdc", Migrations);
+
+    public SlotRecord? Get(string slot, string database)
+    {
+        using var c = store.Open();
+        using var cmd = c.Command("SELECT consistent_point, snapshot, advanced_to FROM pg_cdc_slots WHERE slot = $s AND database = $d", null, ("$s", slot), ("$d", database));
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? new SlotRecord(r.GetInt64(0), r.GetInt64(1) == 1, r.GetInt64(2)) : null;
+    }
+
+    public void Created(string slot, string database, long consistentPoint, bool snapshot)
+    {
+        using var c = store.Open();
+        c.Execute(
+            "INSERT INTO pg_cdc_slots(slot, database, consistent_point, snapshot, advanced_to, created_at) VALUES ($s, $d, $p, $n, 0, $t) " +
+            "ON CONFLICT(slot, database) DO UPDATE SET consistent_point = excluded.consistent_point, snapshot = excluded.snapshot, advanced_to = 0, created_at = excluded.created_at",
+            null, ("$s", slot), ("$d", database), ("$p", consistentPoint), ("$n", snapshot ? 1 : 0), ("$t", time.GetUtcNow().Iso()));
+    }
+
+    /// <summary>Written before the position is sent to the server, so what the server holds is never ahead of this.</summary>
+    public void Advanced(string slot, string database, long position)
+    {
+        using var c = store.Open();
+        c.Execute("UPDATE pg_cdc_slots SET advanced_to = max(advanced_to, $p) WHERE slot = $s AND database = $d", null, ("$s", slot), ("$d", database), ("$p", position));
+    }
+
+    public static string Lsn(long position) => new NpgsqlTypes.NpgsqlLogSequenceNumber(unchecked((ulong)position)).ToString();
+
+    public static long Parse(string lsn) => unchecked((long)(ulong)NpgsqlTypes.NpgsqlLogSequenceNumber.Parse(lsn));
+
+    public static string Describe(long? position) => position is { } p ? Lsn(p) : "nothing";
+
+    public static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
+}
+
+internal sealed record SlotRecord(long ConsistentPoint, bool Snapshot, long AdvancedTo);

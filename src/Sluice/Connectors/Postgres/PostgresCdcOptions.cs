@@ -1,0 +1,108 @@
+using System.Text.RegularExpressions;
+using Sluice.Core.Config;
+
+namespace Sluice.Connectors.Postgres;
+
+/// <summary>What the source does with an UPDATE or DELETE of a table (inserts always flow).</summary>
+public enum ChangePolicy
+{
+    /// <summary>Dropped: the write-up processes inserts only (<c>op = c</c>).</summary>
+    Ignore,
+
+    /// <summary>Passed downstream as a row with <c>_op</c> = <c>u</c> or <c>d</c> (the new row, or the key of the deleted one).</summary>
+    Emit,
+
+    /// <summary>Not applied, but kept in the dead-letter store with the row, so nothing disappears without a trace.</summary>
+    DeadLetter,
+}
+
+public sealed record CdcTable(string Name, ChangePolicy OnUpdate, ChangePolicy OnDelete);
+
+/// <summary>Options of the <c>postgres_cdc</c> source, read from the recipe's <c>source:</c> block and validated at load.</summary>
+public sealed partial class PostgresCdcOptions
+{
+    /// <summary>The server (the <c>connection:</c> block, else <c>PG*</c> environment variables).</summary>
+    public required PostgresConnectionOptions Connection { get; init; }
+
+    /// <summary>The publication streamed; created (for <see cref="Tables"/>) when missing. Default <c>sluice_&lt;recipe&gt;</c>.</summary>
+    public required string Publication { get; init; }
+
+    /// <summary>The logical replication slot (pgoutput); created when missing. Default <c>sluice_&lt;recipe&gt;</c>.</summary>
+    public required string Slot { get; init; }
+
+    /// <summary>Schema of the tables (default <c>public</c>).</summary>
+    public string Schema { get; init; } = "public";
+
+    /// <summary>The tables streamed, each with its update and delete policy (default: ignore both).</summary>
+    public required IReadOnlyList<CdcTable> Tables { get; init; }
+
+    /// <summary>Read the tables' rows in a snapshot consistent with the slot when the slot is created (default true).</summary>
+    public bool Snapshot { get; init; } = true;
+
+    /// <summary>
+    /// Rows per batch at most (default 10,000): a batch is cut at a transaction end once it holds this many rows, or as soon
+    /// as no more changes are waiting. A single transaction is never split, so a larger transaction is a larger batch.
+    /// </summary>
+    public int BatchRows { get; init; } = 10_000;
+
+    /// <summary>How often the confirmed position is reported to the server when nothing else prompts it (default 5 s).</summary>
+    public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How often an idle stream asks the server for a keepalive, whose WAL position lets the slot advance past changes
+    /// to other tables and databases, so an idle source does not hold back WAL (default 10 s).
+    /// </summary>
+    public TimeSpan Heartbeat { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long to wait for a slot still held by a predecessor (one killed moments ago) before failing (default 30 s).</summary>
+    public TimeSpan SlotBusyTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public CdcTable? Table(string name) => Tables.FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.Ordinal));
+
+    public static PostgresCdcOptions Parse(ConfigMap map, string recipe)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var fallback = "sluice_" + NonIdentifier().Replace(recipe.ToLowerInvariant(), "_");
+        var tables = new List<CdcTable>();
+        foreach (var (name, table) in map.NamedMaps("tables"))
+        {
+            tables.Add(new CdcTable(name, table.Enum("on_update", ChangePolicy.Ignore), table.Enum("on_delete", ChangePolicy.Ignore)));
+            table.Done();
+            if (!Identifier().IsMatch(name)) { map.Error("tables", $"postgres_cdc: '{name}' is not a plain table name (letters, digits, '_')"); }
+        }
+
+        var options = new PostgresCdcOptions
+        {
+            Connection = PostgresConnectionOptions.Parse(map, "postgres_cdc"),
+            Publication = EnvText.Expand(map.String("publication", fallback) ?? fallback),
+            Slot = EnvText.Expand(map.String("slot", fallback) ?? fallback),
+            Schema = map.String("schema", "public") ?? "public",
+            Tables = tables,
+            Snapshot = map.Bool("snapshot", true),
+            BatchRows = map.Int("batch_rows", 10_000, 1, 1_000_000),
+            StatusInterval = map.Duration("status_interval", TimeSpan.FromSeconds(5)),
+            Heartbeat = map.Duration("heartbeat", TimeSpan.FromSeconds(10)),
+            SlotBusyTimeout = map.Duration("slot_busy_timeout", TimeSpan.FromSeconds(30)),
+        };
+
+        if (tables.Count == 0) { map.Error("tables", "postgres_cdc: name at least one table, e.g. `tables: { engagement_events: {} }`"); }
+        foreach (var (key, value) in new[] { ("publication", options.Publication), ("slot", options.Slot), ("schema", options.Schema) })
+        {
+            if (!Identifier().IsMatch(value)) { map.Error(key, $"postgres_cdc: '{value}' must be a plain lower-case name (letters, digits, '_')"); }
+        }
+
+        if (!string.Equals(options.Slot, options.Slot.ToLowerInvariant(), StringComparison.Ordinal)) { map.Error("slot", $"postgres_cdc: slot names are lower case, got '{options.Slot}'"); }
+        foreach (var (key, value) in new[] { ("status_interval", options.StatusInterval), ("heartbeat", options.Heartbeat) })
+        {
+            if (value < TimeSpan.FromMilliseconds(100)) { map.Error(key, $"postgres_cdc: must be at least 100ms, got {value.TotalMilliseconds:0}ms"); }
+        }
+
+        return options;
+    }
+
+    [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]
+    private static partial Regex Identifier();
+
+    [GeneratedRegex("[^a-z0-9_]")]
+    private static partial Regex NonIdentifier();
+}

@@ -1,0 +1,467 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using NpgsqlTypes;
+using Sluice.Core;
+using Sluice.Core.Config;
+using Sluice.Core.Pipeline;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+
+namespace Sluice.Connectors.Postgres;
+
+/// <summary>The <c>postgres_cdc</c> source type: a table's changes through logical replication (pgoutput).</summary>
+public sealed class PostgresCdcSourceType : ISourceType
+{
+    public string Name => "postgres_cdc";
+
+    public ISourceFactory Parse(ConfigMap options, RecipeContext recipe)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        return new PostgresCdcSourceFactory(recipe.Name, PostgresCdcOptions.Parse(options, recipe.Name));
+    }
+}
+
+public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IStreamSourceFactory
+{
+    public PostgresCdcOptions Options => options;
+
+    public IRunnableSource Create(IEngineServices services) =>
+        throw new SluiceException("postgres_cdc: the source needs sinks to write to (add `sinks:` to the pipeline).");
+
+    public IStreamSource CreateStream(IEngineServices services) => new PostgresCdcSource(services, recipe, options);
+}
+
+/// <summary>
+/// Streams the configured tables' changes. On the first start it creates the publication and the slot and reads the
+/// tables in the slot's exported snapshot; afterwards it resumes from the pipeline's slowest sink. The slot's confirmed
+/// position is moved only by <see cref="AcknowledgeAsync"/> (every sink committed) or, while idle with everything
+/// acknowledged, to the server's keepalive position, so WAL of unrelated changes is not held back. A slot that is
+/// missing, or was re-created or moved behind Sluice's back, stops the source with a message instead of skipping data.
+/// </summary>
+public sealed class PostgresCdcSource : IStreamSource
+{
+    /// <summary>Pieces of at most <see cref="PgChangeReader.PieceRows"/> rows between the decoder and the batcher.</summary>
+    public const int PieceQueue = 64;
+
+    /// <summary>How long a batch may wait for more transactions before it goes (default 50 ms): small batches at low rates, big ones at high rates.</summary>
+    public static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(50);
+
+    private readonly IEngineServices _services;
+    private readonly string _recipe;
+    private readonly PostgresCdcOptions _options;
+    private readonly ILogger _log;
+    private readonly PgCdcState _state;
+    private readonly Lock _confirmLock = new();
+    private LogicalReplicationConnection? _replication;
+    private PgChangeReader? _reader;
+    private long _emitted;
+    private long _acked;
+    private long _confirmed;
+    private long _consumed;
+    private int _heldRows;
+    private long _target = long.MaxValue;
+    private volatile bool _caughtUp;
+
+    public PostgresCdcSource(IEngineServices services, string recipe, PostgresCdcOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        _services = services;
+        _recipe = recipe;
+        _options = options;
+        _log = services.Logging.CreateLogger("Sluice.Postgres");
+        _state = new PgCdcState(services.Metadata, services.Time);
+    }
+
+    public string DeadLetterSource => $"postgres_cdc:{_recipe}/{_options.Slot}";
+
+    public bool CaughtUp => _caughtUp;
+
+    /// <summary>
+    /// Streams until cancelled. A lost connection (server restart, network, a terminated session) is retried with
+    /// back-off from what every sink has acknowledged; batches read again are skipped or absorbed by the sinks.
+    /// </summary>
+    public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var delay = ReconnectDelay;
+        var resume = resumeAfter;
+        while (true)
+        {
+            var lost = false;
+            var enumerator = ReadConnectedAsync(resume, ct).GetAsyncEnumerator(ct);
+            await using (enumerator.ConfigureAwait(false))
+            {
+                while (true)
+                {
+                    try
+                    {
+                        if (!await enumerator.MoveNextAsync().ConfigureAwait(false)) { yield break; }
+                    }
+                    catch (Exception e) when (IsConnectionLoss(e) && !ct.IsCancellationRequested)
+                    {
+                        PostgresLog.Reconnecting(_log, e.Message, (long)delay.TotalMilliseconds);
+                        lost = true;
+                        break;
+                    }
+
+                    delay = ReconnectDelay;
+                    yield return enumerator.Current;
+                }
+            }
+
+            if (!lost) { yield break; }
+            await Task.Delay(delay, _services.Time, ct).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxReconnectDelay.Ticks));
+            var acked = Volatile.Read(ref _acked);
+            resume = acked > 0 ? Math.Max(acked, resume ?? 0) : resume;
+        }
+    }
+
+    /// <summary>First wait before reconnecting after a lost connection (doubles up to <see cref="MaxReconnectDelay"/>).</summary>
+    public static readonly TimeSpan ReconnectDelay = TimeSpan.FromMilliseconds(500);
+
+    public static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(30);
+
+    /// <summary>The connection went away (or the server is restarting); not an answer about the slot or the tables.</summary>
+    private static bool IsConnectionLoss(Exception e) => e switch
+    {
+        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState is "57P01" or "57P02" or "57P03",
+        NpgsqlException => true,
+        IOException or System.Net.Sockets.SocketException or TimeoutException => true,
+        _ => false,
+    };
+
+    private async IAsyncEnumerable<RecordBatch> ReadConnectedAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
+    {
+        _state.EnsureSchema();
+        var database = _options.Connection.Database;
+        bool create;
+        long start;
+        await using (var admin = new NpgsqlConnection(_options.Connection.ConnectionString("sluice-cdc-admin")))
+        {
+            await admin.OpenAsync(ct).ConfigureAwait(false);
+            var slots = new PgSlotAdmin(admin, _options, _log);
+            await slots.CheckTablesAsync(ct).ConfigureAwait(false);
+            await slots.EnsurePublicationAsync(ct).ConfigureAwait(false);
+            var slot = await slots.WaitUntilFreeAsync(_services.Time, ct).ConfigureAwait(false);
+            var record = _state.Get(_options.Slot, database);
+            (create, var redo) = Decide(slot, record, resumeAfter);
+            if (redo)
+            {
+                PostgresLog.SnapshotRedo(_log, _options.Slot);
+                await slots.DropSlotAsync(ct).ConfigureAwait(false);
+            }
+
+            if (create && _options.Snapshot)
+            {
+                await slots.EmitSnapshotGapAsync(ct).ConfigureAwait(false);
+            }
+
+            start = create ? 0 : Math.Max(resumeAfter ?? 0, slot!.ConfirmedFlush);
+            await using var lsn = new NpgsqlCommand("SELECT pg_current_wal_lsn()::text", admin);
+            _target = PgCdcState.Parse((string)(await lsn.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
+        }
+
+        var replication = new LogicalReplicationConnection(_options.Connection.ConnectionString("sluice-cdc"))
+        {
+            WalReceiverStatusInterval = _options.StatusInterval,
+            // Npgsql asks the server for a keepalive after half of this without traffic.
+            WalReceiverTimeout = _options.Heartbeat * 2,
+        };
+        await using var _ = replication.ConfigureAwait(false);
+        await replication.Open(ct).ConfigureAwait(false);
+        _replication = replication;
+        PgOutputReplicationSlot slotHandle;
+        if (create)
+        {
+            var created = await replication.CreatePgOutputReplicationSlot(
+                _options.Slot, temporarySlot: false,
+                slotSnapshotInitMode: _options.Snapshot ? LogicalSlotSnapshotInitMode.Export : LogicalSlotSnapshotInitMode.NoExport,
+                cancellationToken: ct).ConfigureAwait(false);
+            var consistentPoint = unchecked((long)(ulong)created.ConsistentPoint);
+            _state.Created(_options.Slot, database, consistentPoint, _options.Snapshot);
+            PostgresLog.SlotCreated(_log, _options.Slot, created.ConsistentPoint.ToString());
+            if (_options.Snapshot && created.SnapshotName is { } snapshot)
+            {
+                await foreach (var batch in new PgSnapshotReader(_options, _log).ReadAsync(snapshot, consistentPoint, ct).ConfigureAwait(false))
+                {
+                    Volatile.Write(ref _emitted, batch.Position);
+                    yield return batch;
+                }
+            }
+            else
+            {
+                Volatile.Write(ref _emitted, consistentPoint);
+                yield return new RecordBatch([], consistentPoint);
+            }
+
+            slotHandle = created;
+            start = consistentPoint;
+        }
+        else
+        {
+            slotHandle = new PgOutputReplicationSlot(_options.Slot);
+        }
+
+        _emitted = Math.Max(Volatile.Read(ref _emitted), start);
+        if (!create)
+        {
+            // The pipeline committed this far (a new slot's snapshot is acknowledged only once its batches are).
+            _acked = Math.Max(Volatile.Read(ref _acked), start);
+        }
+
+        Confirm(start);
+        PostgresLog.Streaming(_log, _options.Slot, PgCdcState.Lsn(start));
+        await foreach (var batch in StreamAsync(replication, slotHandle, start, ct).ConfigureAwait(false))
+        {
+            yield return batch;
+        }
+    }
+
+    private (bool Create, bool Redo) Decide(SlotInfo? slot, SlotRecord? record, long? resumeAfter)
+    {
+        var where = $"database '{_options.Connection.Database}' on {_options.Connection.Host}:{_options.Connection.Port}";
+        if (slot is null)
+        {
+            if (resumeAfter is { } p)
+            {
+                throw new SluiceException(
+                    $"postgres_cdc: replication slot '{_options.Slot}' is missing in {where}, but this pipeline has committed changes up to {PgCdcState.Lsn(p)}: " +
+                    "changes made while the slot was gone cannot be recovered from it. To start over with a fresh snapshot, use a new data folder (or a new slot name); " +
+                    "to re-create the slot and accept the gap, drop this pipeline's checkpoints.");
+            }
+
+            return (true, false);
+        }
+
+        if (slot.Plugin != "pgoutput")
+        {
+            throw new SluiceException($"postgres_cdc: replication slot '{_options.Slot}' uses the '{slot.Plugin}' plugin, not pgoutput; choose another slot name.");
+        }
+
+        if (slot.Database != _options.Connection.Database)
+        {
+            throw new SluiceException($"postgres_cdc: replication slot '{_options.Slot}' belongs to database '{slot.Database}', not '{_options.Connection.Database}'; choose another slot name.");
+        }
+
+        if (resumeAfter is null)
+        {
+            if (record is null)
+            {
+                if (!_options.Snapshot) { return (false, false); }
+                throw new SluiceException(
+                    $"postgres_cdc: replication slot '{_options.Slot}' already exists in {where}, but this data folder has never read from it, so the rows before its position would be missed. " +
+                    $"Drop it to start with a fresh snapshot (SELECT pg_drop_replication_slot('{_options.Slot}')), or set `snapshot: false` to stream from where the slot is.");
+            }
+
+            // The slot is ours, but its snapshot never reached every sink: take it again.
+            return record.Snapshot ? (true, true) : (false, false);
+        }
+
+        if (record is { Snapshot: true } && resumeAfter < record.ConsistentPoint)
+        {
+            return (true, true);
+        }
+
+        var known = Math.Max(resumeAfter.Value, record?.AdvancedTo ?? 0);
+        if (slot.ConfirmedFlush > known)
+        {
+            throw new SluiceException(
+                $"postgres_cdc: replication slot '{_options.Slot}' is at {PgCdcState.Lsn(slot.ConfirmedFlush)}, past this pipeline's position {PgCdcState.Lsn(known)}: " +
+                "it was re-created or advanced by someone else, and the changes in between were never delivered. Use a new data folder or slot name to start over with a snapshot.");
+        }
+
+        return (false, false);
+    }
+
+    private async IAsyncEnumerable<RecordBatch> StreamAsync(LogicalReplicationConnection replication, PgOutputReplicationSlot slot, long start, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var reader = new PgChangeReader(_options, DeadLetterSource, _services.DeadLetters, _log);
+        // A fresh start (or a reconnect): nothing is held or counted yet.
+        _heldRows = 0;
+        Interlocked.Exchange(ref _consumed, 0);
+        _reader = reader;
+        var channel = Channel.CreateBounded<ChangePiece>(new BoundedChannelOptions(PieceQueue) { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var decoding = Task.Run(async () =>
+        {
+            try
+            {
+                await reader.RunAsync(replication, slot, new NpgsqlLogSequenceNumber(unchecked((ulong)start)), channel.Writer, stop.Token).ConfigureAwait(false);
+                channel.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                channel.Writer.TryComplete(e is OperationCanceledException && stop.IsCancellationRequested ? null : Translate(e));
+            }
+        }, CancellationToken.None);
+        var status = StatusLoopAsync(replication, stop.Token);
+        Task? lingerTimer = null;
+        DateTimeOffset? lingerFor = null;
+        CancellationTokenSource? lingerCancel = null;
+        try
+        {
+            var held = new List<ColumnBatch>();
+            long? heldEnd = null;
+            var atBoundary = true;
+            DateTimeOffset? firstAt = null;
+            var markerSent = false;
+            Task<bool>? waiting = null;
+            while (true)
+            {
+                if (channel.Reader.TryRead(out var piece))
+                {
+                    if (piece.Rows > 0 && firstAt is null) { firstAt = _services.Time.GetUtcNow(); }
+                    held.AddRange(piece.Tables);
+                    _heldRows += piece.Rows;
+                    // Counted as consumed only once held: the idle check must never see these rows in neither place.
+                    Interlocked.Increment(ref _consumed);
+                    atBoundary = piece.CommitEnd is not null;
+                    heldEnd = piece.CommitEnd ?? heldEnd;
+                    if (!(atBoundary && _heldRows >= _options.BatchRows)) { continue; }
+                }
+
+                if (atBoundary && _heldRows > 0 && heldEnd is { } end &&
+                    (_heldRows >= _options.BatchRows || _services.Time.GetUtcNow() - firstAt >= Linger))
+                {
+                    var batch = new RecordBatch(ColumnBatchConcat.Runs(held), end);
+                    // Emitted before no longer held, for the same reason.
+                    Volatile.Write(ref _emitted, end);
+                    held.Clear();
+                    _heldRows = 0;
+                    firstAt = null;
+                    yield return batch;
+                    continue;
+                }
+
+                if (!markerSent && IsCaughtUp(replication))
+                {
+                    // Lets a `--once` run end when nothing new arrived; sinks skip it (its position is not new).
+                    _caughtUp = true;
+                    markerSent = true;
+                    yield return new RecordBatch([], Volatile.Read(ref _emitted));
+                    continue;
+                }
+
+                waiting ??= channel.Reader.WaitToReadAsync(stop.Token).AsTask();
+                Task wake;
+                if (_heldRows > 0)
+                {
+                    // One timer per batch (its deadline is fixed when its first row arrives), not one per wait:
+                    // abandoned timers would pile up for the finalizer at high rates.
+                    var deadline = firstAt!.Value + Linger;
+                    if (lingerFor != deadline)
+                    {
+                        await CancelTimerAsync(lingerCancel).ConfigureAwait(false);
+                        lingerCancel = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+                        var remaining = deadline - _services.Time.GetUtcNow();
+                        lingerTimer = remaining > TimeSpan.Zero ? Task.Delay(remaining, _services.Time, lingerCancel.Token) : Task.CompletedTask;
+                        lingerFor = deadline;
+                    }
+
+                    wake = lingerTimer!;
+                }
+                else if (markerSent)
+                {
+                    // Nothing held and nothing to report: just wait for the next piece.
+                    wake = waiting;
+                }
+                else
+                {
+                    wake = Task.Delay(TimeSpan.FromMilliseconds(100), _services.Time, stop.Token);
+                }
+
+                var done = wake == waiting ? waiting : await Task.WhenAny(waiting, wake).ConfigureAwait(false);
+                if (done == waiting)
+                {
+                    var more = await waiting.ConfigureAwait(false);
+                    waiting = null;
+                    if (!more)
+                    {
+                        await channel.Reader.Completion.ConfigureAwait(false);
+                        yield break;
+                    }
+                }
+                else if (done.IsCanceled)
+                {
+                    stop.Token.ThrowIfCancellationRequested();
+                }
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            await decoding.ConfigureAwait(false);
+            await CancelTimerAsync(lingerCancel).ConfigureAwait(false);
+            try { await status.ConfigureAwait(false); } catch (OperationCanceledException) { }
+            _replication = null;
+        }
+    }
+
+    private static async Task CancelTimerAsync(CancellationTokenSource? timer)
+    {
+        if (timer is null) { return; }
+        await timer.CancelAsync().ConfigureAwait(false);
+        timer.Dispose();
+    }
+
+    private bool IsCaughtUp(LogicalReplicationConnection replication) =>
+        _heldRows == 0 && _reader is { InTransaction: false } r && r.PiecesWritten == Interlocked.Read(ref _consumed) &&
+        unchecked((long)(ulong)replication.LastReceivedLsn) >= _target;
+
+    /// <summary>
+    /// Advances the confirmed position over idle WAL when everything read has been acknowledged. Npgsql itself reports
+    /// the confirmed position to the server every <see cref="PostgresCdcOptions.StatusInterval"/>.
+    /// </summary>
+    private async Task StatusLoopAsync(LogicalReplicationConnection replication, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(_options.StatusInterval, _services.Time);
+        while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+        {
+            // Read the server's position first: everything before it had been handed over when it was set.
+            var serverAt = unchecked((long)(ulong)replication.LastReceivedLsn);
+            var idle = _heldRows == 0 && _reader is { InTransaction: false } r && r.PiecesWritten == Interlocked.Read(ref _consumed) &&
+                Volatile.Read(ref _acked) >= Volatile.Read(ref _emitted);
+            if (idle && serverAt > Volatile.Read(ref _confirmed))
+            {
+                _state.Advanced(_options.Slot, _options.Connection.Database, serverAt);
+                Confirm(serverAt);
+            }
+        }
+    }
+
+    private void Confirm(long position)
+    {
+        lock (_confirmLock)
+        {
+            if (position <= _confirmed) { return; }
+            _confirmed = position;
+            _replication?.SetReplicationStatus(new NpgsqlLogSequenceNumber(unchecked((ulong)position)));
+        }
+    }
+
+    public Task AcknowledgeAsync(long position, CancellationToken ct)
+    {
+        long seen;
+        do
+        {
+            seen = Volatile.Read(ref _acked);
+            if (position <= seen) { break; }
+        }
+        while (Interlocked.CompareExchange(ref _acked, position, seen) != seen);
+        Confirm(position);
+        return Task.CompletedTask;
+    }
+
+    private Exception Translate(Exception e) => e switch
+    {
+        PostgresException { SqlState: "55006" } => new SluiceException($"postgres_cdc: replication slot '{_options.Slot}' is in use by another process: {e.Message}", e),
+        PostgresException { SqlState: "42704" } => new SluiceException($"postgres_cdc: replication slot '{_options.Slot}' or publication '{_options.Publication}' vanished while streaming: {e.Message}", e),
+        _ => e,
+    };
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}

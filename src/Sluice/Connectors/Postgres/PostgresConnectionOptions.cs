@@ -1,0 +1,76 @@
+using System.Globalization;
+using Npgsql;
+using Sluice.Core.Config;
+
+namespace Sluice.Connectors.Postgres;
+
+/// <summary>
+/// Where a Postgres server is. The one place Sluice reads Postgres settings: a <c>connection:</c> block in the recipe
+/// (values may be <c>${VAR}</c>), else libpq's environment variables <c>PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE</c>,
+/// else libpq's defaults.
+/// </summary>
+public sealed class PostgresConnectionOptions
+{
+    /// <summary>Host name or address (default <c>$PGHOST</c>, else 127.0.0.1).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>TCP port (default <c>$PGPORT</c>, else 5432).</summary>
+    public int Port { get; init; } = 5432;
+
+    /// <summary>User name (default <c>$PGUSER</c>, else postgres).</summary>
+    public string User { get; init; } = "postgres";
+
+    /// <summary>Password (default <c>$PGPASSWORD</c>, else none).</summary>
+    public string? Password { get; init; }
+
+    /// <summary>Database (default <c>$PGDATABASE</c>, else the user name).</summary>
+    public string Database { get; init; } = "postgres";
+
+    public static PostgresConnectionOptions FromEnvironment() => Parse(null, null);
+
+    /// <summary>Reads the optional <c>connection</c> block of <paramref name="parent"/>.</summary>
+    public static PostgresConnectionOptions Parse(ConfigMap? parent, string? component)
+    {
+        var map = parent?.Map("connection");
+        var host = EnvText.Resolve(map, "host", "127.0.0.1", "PGHOST");
+        var portText = EnvText.Resolve(map, "port", "5432", "PGPORT");
+        var user = EnvText.Resolve(map, "user", "postgres", "PGUSER");
+        var password = EnvText.Resolve(map, "password", "", "PGPASSWORD");
+        var database = EnvText.Resolve(map, "database", user, "PGDATABASE");
+        if (!int.TryParse(portText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        {
+            if (map is not null) { map.Error("port", $"{component}: not a TCP port: '{portText}'"); }
+            else if (parent is not null) { parent.Error("connection", $"{component}: PGPORT is not a TCP port: '{portText}'"); }
+            else { throw new Core.SluiceException($"PGPORT is not a TCP port: '{portText}'"); }
+            port = 5432;
+        }
+
+        map?.Done();
+        return new PostgresConnectionOptions { Host = host, Port = port, User = user, Password = password.Length == 0 ? null : password, Database = database };
+    }
+
+    public PostgresConnectionOptions WithDatabase(string database) =>
+        new() { Host = Host, Port = Port, User = User, Password = Password, Database = database };
+
+    /// <summary>
+    /// The Npgsql connection string. Sessions run in UTC with ISO dates, so timestamps read as text always carry the
+    /// same offset and layout whatever the server's defaults are.
+    /// </summary>
+    public string ConnectionString(string applicationName = "sluice") => new NpgsqlConnectionStringBuilder
+    {
+        Host = Host,
+        Port = Port,
+        Username = User,
+        Password = Password,
+        Database = Database,
+        ApplicationName = applicationName,
+        Timezone = "UTC",
+        Options = "-c DateStyle=ISO",
+        // The source holds one connection per pipeline; pooling only helps the short admin queries.
+        Pooling = true,
+        MaxPoolSize = 8,
+        CommandTimeout = 300,
+    }.ConnectionString;
+
+    public override string ToString() => $"postgres://{User}@{Host}:{Port}/{Database}";
+}

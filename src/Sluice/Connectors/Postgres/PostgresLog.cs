@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Logging;
+
+namespace Sluice.Connectors.Postgres;
+
+internal static partial class PostgresLog
+{
+    [LoggerMessage(5001, LogLevel.Information, "Created publication {Publication} for {Tables}")]
+    public static partial void PublicationCreated(ILogger logger, string publication, string tables);
+
+    [LoggerMessage(5002, LogLevel.Information, "Created replication slot {Slot} at {Lsn}")]
+    public static partial void SlotCreated(ILogger logger, string slot, string lsn);
+
+    [LoggerMessage(5003, LogLevel.Information, "Initial snapshot of {Table}: {Rows} rows")]
+    public static partial void SnapshotRead(ILogger logger, string table, long rows);
+
+    [LoggerMessage(5004, LogLevel.Warning, "Table {Table} has no usable replica identity ({Why}): while it is in the publication, Postgres rejects UPDATE and DELETE on it; add a primary key or run ALTER TABLE {Table} REPLICA IDENTITY FULL")]
+    public static partial void NoReplicaIdentity(ILogger logger, string table, string why);
+
+    [LoggerMessage(5005, LogLevel.Information, "Replication slot {Slot} is still held by server process {Pid} (a predecessor that stopped a moment ago?); waiting for it")]
+    public static partial void SlotBusy(ILogger logger, string slot, int pid);
+
+    [LoggerMessage(5006, LogLevel.Information, "Streaming {Slot} from {Lsn}")]
+    public static partial void Streaming(ILogger logger, string slot, string lsn);
+
+    [LoggerMessage(5007, LogLevel.Warning, "Re-taking the initial snapshot: the previous one ({Slot}) did not reach every sink before the last stop")]
+    public static partial void SnapshotRedo(ILogger logger, string slot);
+
+    [LoggerMessage(5008, LogLevel.Warning, "{Table} at {Lsn}: column {Column} value is not a {Type}; left empty")]
+    public static partial void BadValue(ILogger logger, string table, string lsn, string column, string type);
+
+    [LoggerMessage(5009, LogLevel.Warning, "{Table}: TRUNCATE at {Lsn} is not applied downstream")]
+    public static partial void Truncate(ILogger logger, string table, string lsn);
+
+    [LoggerMessage(5010, LogLevel.Warning, "Replication connection lost ({Reason}); reconnecting in {Delay} ms from the last confirmed position")]
+    public static partial void Reconnecting(ILogger logger, string reason, long delay);
+}

@@ -1,0 +1,42 @@
+namespace Sluice.Core.Schema;
+
+public static class ColumnBatchConcat
+{
+    /// <summary>
+    /// Joins neighbouring batches that share a schema object, so many small pieces (one per source transaction) travel
+    /// as few tables, while the order between tables is kept: a dimension change stays between the facts before and
+    /// after it.
+    /// </summary>
+    public static List<ColumnBatch> Runs(IEnumerable<ColumnBatch> pieces)
+    {
+        var groups = new List<(TableSchema Schema, List<ColumnBatch> Parts)>();
+        foreach (var piece in pieces)
+        {
+            if (piece.Count == 0) { continue; }
+            if (groups.Count > 0 && ReferenceEquals(groups[^1].Schema, piece.Schema)) { groups[^1].Parts.Add(piece); }
+            else { groups.Add((piece.Schema, [piece])); }
+        }
+
+        return groups.Select(g => g.Parts.Count == 1 ? g.Parts[0] : Concat(g.Schema, g.Parts)).ToList();
+    }
+
+    private static ColumnBatch Concat(TableSchema schema, List<ColumnBatch> parts)
+    {
+        var total = parts.Sum(p => p.Count);
+        var columns = new Array[schema.Fields.Count];
+        for (var c = 0; c < columns.Length; c++)
+        {
+            var target = Array.CreateInstance(parts[0].Columns[c].GetType().GetElementType()!, total);
+            var at = 0;
+            foreach (var part in parts)
+            {
+                Array.Copy(part.Columns[c], 0, target, at, part.Count);
+                at += part.Count;
+            }
+
+            columns[c] = target;
+        }
+
+        return new ColumnBatch(schema, columns, total);
+    }
+}
