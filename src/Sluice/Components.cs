@@ -5,8 +5,11 @@ using Sluice.Connectors.HttpIngest;
 using Sluice.Connectors.Lake;
 using Sluice.Connectors.Postgres;
 using Sluice.Connectors.Redis;
+using Sluice.Connectors.Salesforce;
 using Sluice.Core.Recipes;
 using Sluice.Jobs.DailySummary;
+using Sluice.Jobs.Reminders;
+using Sluice.Reminders.Pipeline;
 using Sluice.Transforms.Enrichment;
 
 namespace Sluice;
@@ -24,6 +27,11 @@ public static class Components
         .Add(new ClickHouseSinkType())
         .Add(new RedisRealtimeSinkType())
         .Add(new HttpSinkType())
+        .Add(new PostgresPullSourceType())
+        .Add(new SalesforceSourceType())
+        .Add(new AttorneyEventsStepType())
+        .Add(new ReminderStoreSinkType())
         .Add(new DailySummaryJobType())
-        .Add(new PostgresBackfillJobType());
+        .Add(new PostgresBackfillJobType())
+        .Add(new SendRemindersJobType());
 }

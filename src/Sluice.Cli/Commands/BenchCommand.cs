@@ -18,6 +18,7 @@ internal static class BenchCommand
             return 0;
         }));
         command.Subcommands.Add(files);
+        command.Subcommands.Add(Reminders());
         command.Subcommands.Add(Ingest());
         command.Subcommands.Add(IngestLoadgen());
         command.Subcommands.Add(IngestReference());
@@ -73,6 +74,21 @@ internal static class BenchCommand
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             await ReferenceIngestServer.RunAsync(result.GetValue(folder)!, result.GetValue(port), ct).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Reminders()
+    {
+        var cases = new Option<int>("--cases") { Description = "Cases to generate (about three events each)", DefaultValueFactory = _ => 1_000_000 };
+        var reuse = new Option<bool>("--reuse") { Description = "Evaluate again over the events an earlier run landed (skips generation and normalisation)" };
+        var command = new Command("reminders", "repeat-reminder: normalisation rate, and rule evaluation with 10,000 reminders due among a million cases") { cases, reuse };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var root = Path.Combine(Core.DataDirectory.ResolveRoot(result.GetValue(CliContext.Data)), "bench", "reminders");
+            var report = await RemindersBenchmark.RunAsync(root, result.GetValue(cases), Console.Out, ct, result.GetValue(reuse)).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(report.ToMarkdown()).ConfigureAwait(false);
             return 0;
         }));
         return command;

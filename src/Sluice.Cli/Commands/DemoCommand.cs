@@ -75,7 +75,8 @@ internal static class DemoCommand
                 var feeding = generator.RunContinuousAsync(TimeSpan.FromSeconds(result.GetValue(interval)), w => Say($"wrote   {w.Count} new files into incoming/"), stop.Token);
                 var status = ReportAsync(() => $"status  {landed} files landed, {failed} failed, {rows:N0} events in the lake, {services.DeadLetters.Count(status: "pending")} dead letters pending", stop.Token);
                 var analytics = TenantAnalyticsAsync(result.GetValue(port), services, stop.Token);
-                await Task.WhenAll(running, feeding, status, analytics).ConfigureAwait(false);
+                var reminders = RepeatReminderAsync(TimeSpan.FromSeconds(result.GetValue(interval)), services, stop.Token);
+                await Task.WhenAll(running, feeding, status, analytics, reminders).ConfigureAwait(false);
                 Say($"stopped: {landed} files landed, {failed} failed, {rows:N0} events. Data stays in {data}.");
                 return 0;
             }
@@ -89,6 +90,14 @@ internal static class DemoCommand
         var recipe = CliContext.LoadRecipe("tenant-analytics");
         using var runLock = CliContext.TakeRunLock(services, recipe.Name);
         await new Demo.TenantAnalyticsDemo(recipe, services, Say).RunAsync(new Serving.HttpServerOptions("127.0.0.1", port), 50, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The repeat-reminder recipe: pushed events on a simulated calendar, and the reminder mails it sends.</summary>
+    private static async Task RepeatReminderAsync(TimeSpan interval, Core.EngineServices services, CancellationToken ct)
+    {
+        var recipe = CliContext.LoadRecipe("repeat-reminder");
+        using var runLock = CliContext.TakeRunLock(services, recipe.Name);
+        await new Demo.RepeatReminderDemo(recipe, services, Say).RunAsync(interval, ct).ConfigureAwait(false);
     }
 
     private static async Task ReportAsync(Func<string> line, CancellationToken ct)

@@ -92,11 +92,12 @@ internal static class DlqCommands
                     var recipe = RecipeOf(letter.Source);
                     if (!replayers.TryGetValue(recipe, out var list))
                     {
-                        var host = new RecipeHost(CliContext.LoadRecipe(recipe), services);
+                        var definition = CliContext.LoadRecipe(recipe);
+                        var host = new RecipeHost(definition, services);
                         hosts.Add(host);
-                        // A stream pipeline's source (the http ingest source) can be the replayer too.
-                        // Stream pipelines replay for their source and their sinks alike.
-                        replayers[recipe] = list = host.Sources.OfType<IDeadLetterReplayer>().ToList();
+                        // Stream pipelines replay for their source and their sinks alike; a job can own letters too (a reminder's failed delivery).
+                        replayers[recipe] = list = host.Sources.OfType<IDeadLetterReplayer>()
+                            .Concat(definition.Jobs.Select(j => j.Factory.Create(services)).OfType<IDeadLetterReplayer>()).ToList();
                     }
 
                     var replayer = list.FirstOrDefault(r => r.CanReplay(letter))

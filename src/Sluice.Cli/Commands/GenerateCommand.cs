@@ -12,6 +12,7 @@ internal static class GenerateCommand
     {
         var command = new Command("generate", "Write sample data for a recipe");
         command.Subcommands.Add(VehicleFiles());
+        command.Subcommands.Add(RepeatReminder());
         command.Subcommands.Add(TenantAnalytics());
         command.Subcommands.Add(EngagementCdc());
         return command;
@@ -57,6 +58,35 @@ internal static class GenerateCommand
 
             await Console.Error.WriteLineAsync($"writing {result.GetValue(files)} files every {result.GetValue(interval)} s to {incoming}; Ctrl-C stops").ConfigureAwait(false);
             await generator.RunContinuousAsync(TimeSpan.FromSeconds(result.GetValue(interval)), w => Console.Out.WriteLine($"wrote {w.Count} files"), ct).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command RepeatReminder()
+    {
+        var cases = new Option<int>("--cases") { Description = "Cases; each gets a closure, a verdict and about one more event", DefaultValueFactory = _ => 100 };
+        var output = new Option<string>("--out") { Description = "Folder for salesforce.ndjson and mongo.ndjson", DefaultValueFactory = _ => "repeat-reminder-events" };
+        var now = new Option<string?>("--now") { Description = "The scenario's now (ISO-8601): about half the closures lie more than 30 days before it (default: now)" };
+        var bad = new Option<double>("--bad-ratio") { Description = "Share of events broken on purpose (0..1)", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int?>("--seed") { Description = "Random seed, for repeatable data" };
+        var domain = new Option<string>("--domain") { Description = "Mail domain of the generated attorneys", DefaultValueFactory = _ => "example.test" };
+        var command = new Command("repeat-reminder", "Salesforce-shaped and Mongo-shaped attorney events as NDJSON, one file per stream") { cases, output, now, bad, seed, domain };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            if (result.GetValue(bad) is < 0 or > 1) { throw new SluiceException("--bad-ratio must be between 0 and 1."); }
+            if (result.GetValue(cases) < 1) { throw new SluiceException("--cases must be at least 1."); }
+            var anchor = JobCommands.AsOf(null, result.GetValue(now), TimeProvider.System);
+            var generator = new AttorneyEventsGenerator(new AttorneyEventsGeneratorOptions
+            {
+                Cases = result.GetValue(cases), Anchor = anchor, BadShare = result.GetValue(bad), Seed = result.GetValue(seed), Domain = result.GetValue(domain)!,
+            });
+            var folder = Path.GetFullPath(result.GetValue(output)!);
+            foreach (var (stream, count) in AttorneyEventsFiles.Write(generator, folder))
+            {
+                await Console.Out.WriteLineAsync($"wrote {count} {stream} events to {Path.Combine(folder, stream + ".ndjson")}").ConfigureAwait(false);
+            }
+
             return 0;
         }));
         return command;

@@ -25,7 +25,41 @@ public sealed class LakeQueryEngine(LakeStore lake)
             Exec(connection, $"CREATE OR REPLACE VIEW {Quote(table.Zone)}.{Quote(table.Name)} AS {Source(table)}");
         }
 
+        CreateStoredViews(connection, lake.Views.All());
         return connection;
+    }
+
+    /// <summary>
+    /// Creates the stored views. A view may read another, in any order, so those that fail are retried while others
+    /// succeed; one that can never be created (its tables are gone) is left out rather than failing the session.
+    /// </summary>
+    internal static void CreateStoredViews(DuckDBConnection connection, IReadOnlyList<(string Name, string Sql)> views)
+    {
+        var waiting = views.ToList();
+        while (waiting.Count > 0)
+        {
+            var failed = new List<(string Name, string Sql)>();
+            foreach (var view in waiting)
+            {
+                var dot = view.Name.IndexOf('.', StringComparison.Ordinal);
+                try
+                {
+                    Exec(connection, $"CREATE SCHEMA IF NOT EXISTS {Quote(view.Name[..dot])}");
+                    Exec(connection, $"CREATE OR REPLACE VIEW {Quote(view.Name[..dot])}.{Quote(view.Name[(dot + 1)..])} AS {view.Sql}");
+                }
+                catch (DuckDBException)
+                {
+                    failed.Add(view);
+                }
+            }
+
+            if (failed.Count == waiting.Count)
+            {
+                return;
+            }
+
+            waiting = failed;
+        }
     }
 
     /// <summary>The SELECT that reads a table's committed files (or an empty, correctly typed relation when it has none).</summary>

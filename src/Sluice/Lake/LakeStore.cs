@@ -21,6 +21,9 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
 
     public DataDirectory Data => data;
 
+    /// <summary>Views kept as SQL and created in every query session (model views).</summary>
+    public LakeViews Views { get; } = new(store);
+
     public void Register(LakeTable table)
     {
         using var c = store.Open();

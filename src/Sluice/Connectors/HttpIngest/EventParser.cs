@@ -100,6 +100,7 @@ public sealed class EventParser
             return problem;
         }
 
+        if (_shape.JsonIndex >= 0) { ((TypedColumnBuilder<string>)Main[_shape.JsonIndex]).Set(System.Text.Encoding.UTF8.GetString(json)); }
         Commit(tenant, receivedAt, offset, parsed.Version);
         return null;
     }

@@ -31,6 +31,13 @@ public sealed partial class HttpIngestOptions
     /// <summary>The timestamp field that dates an event (required; it partitions the lake tables).</summary>
     public string TimeField { get; init; } = "";
 
+    /// <summary>
+    /// A text column that carries each event's JSON exactly as received, next to the flattened fields (default none).
+    /// For streams whose events a later step maps itself (the <c>attorney_events</c> step of repeat-reminder): the
+    /// schema then only declares what ingest must check (the dedup key, the time field).
+    /// </summary>
+    public string? JsonColumn { get; init; }
+
     /// <summary>The text field identifying an event for deduplication (default none: no deduplication). Duplicates within the window are accepted and land once.</summary>
     public string? DedupKey { get; init; }
 
@@ -145,7 +152,12 @@ public sealed partial class HttpIngestOptions
             BatchLinger = map.Duration("batch_linger", TimeSpan.FromMilliseconds(200)),
             BatchMaxEvents = map.Int("batch_max_events", 50_000, 1, 1_000_000),
             Metrics = map.Map("metrics") is { } metrics ? MetricsApiOptions.Parse(metrics) : null,
+            JsonColumn = map.String("json_column"),
         };
+        if (options.JsonColumn is { } jsonColumn && !IdentifierRegex().IsMatch(jsonColumn))
+        {
+            map.Error("json_column", $"'{jsonColumn}' must be letters, digits and '_'");
+        }
 
         if (options.BatchLinger > TimeSpan.FromSeconds(1))
         {
@@ -196,7 +208,7 @@ public sealed partial class HttpIngestOptions
             }
         }
 
-        foreach (var reserved in new[] { TenantField, VersionField, StreamShape.ReceivedAtColumn, StreamShape.OffsetColumn })
+        foreach (var reserved in new[] { TenantField, VersionField, StreamShape.ReceivedAtColumn, StreamShape.OffsetColumn, JsonColumn ?? StreamShape.OffsetColumn })
         {
             if (all.Any(f => f.Path == reserved || f.Column == reserved))
             {

@@ -33,6 +33,7 @@ public sealed class StreamShape
             new(EventField.ColumnName(options.VersionField), FieldType.Integer, true),
         };
         columns.AddRange(fields.Select(f => new FieldSpec(f.Column, f.Type, false)));
+        if (options.JsonColumn is { } json) { columns.Add(new FieldSpec(json, FieldType.String, true)); }
         columns.Add(new FieldSpec(ReceivedAtColumn, FieldType.Timestamp, true));
         columns.Add(new FieldSpec(OffsetColumn, FieldType.Integer, true));
         Main = new TableSchema(options.Table, columns);
@@ -41,6 +42,7 @@ public sealed class StreamShape
         FieldBase = 2;
         ReceivedAtIndex = columns.Count - 2;
         OffsetIndex = columns.Count - 1;
+        JsonIndex = options.JsonColumn is null ? -1 : columns.Count - 3;
         TimeIndex = Main.IndexOf(EventField.ColumnName(options.TimeField));
         DedupIndex = options.DedupKey is null ? -1 : Main.IndexOf(EventField.ColumnName(options.DedupKey));
 
@@ -108,6 +110,9 @@ public sealed class StreamShape
     public int ReceivedAtIndex { get; }
 
     public int OffsetIndex { get; }
+
+    /// <summary>The column of the event's JSON as received (<see cref="HttpIngestOptions.JsonColumn"/>), or -1.</summary>
+    public int JsonIndex { get; }
 
     public int TimeIndex { get; }
 

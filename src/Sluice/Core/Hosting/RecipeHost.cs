@@ -41,6 +41,7 @@ public sealed class RecipeHost : IAsyncDisposable
     /// <summary>Components of this recipe that serve HTTP (through their pipeline's stream source).</summary>
     public IReadOnlyList<Serving.IHttpEndpoints> HttpComponents => _pipelines
         .Select(p => p.Source is Pipeline.StreamPipeline s ? s.Source : (object)p.Source)
+        .Concat(_pipelines.SelectMany(p => p.Source is Pipeline.StreamPipeline s ? s.Sinks : []))
         .OfType<Serving.IHttpEndpoints>().ToList();
 
     /// <summary>Completes with the server's address once it listens (never, for a recipe without HTTP).</summary>

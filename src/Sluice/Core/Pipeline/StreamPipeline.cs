@@ -51,6 +51,9 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     /// <summary>Each sink's name and checkpoint key (for lag reporting).</summary>
     public IReadOnlyList<(string Sink, string CheckpointKey)> SinkCheckpoints => _sinks.Select(s => (s.Name, CheckpointKey(s))).ToList();
 
+    /// <summary>The sinks (the host finds sinks that also serve HTTP through it).</summary>
+    public IReadOnlyList<IBatchSink> Sinks => _sinks;
+
     /// <summary>The slowest sink's committed position (null while any sink has committed nothing).</summary>
     public long? Committed => _committed.Any(c => c is null) ? null : _committed.Min();
 

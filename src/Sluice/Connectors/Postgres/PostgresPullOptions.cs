@@ -1,0 +1,63 @@
+using System.Text.RegularExpressions;
+using Sluice.Core.Config;
+using Sluice.Core.Recipes;
+using Sluice.Reminders.Pull;
+
+namespace Sluice.Connectors.Postgres;
+
+/// <summary>
+/// Options of the <c>postgres_pull</c> source: any PostgreSQL table with a modification-time column, read
+/// incrementally (each row as <c>row_to_json</c>, so nested <c>jsonb</c> columns map like nested JSON). The server comes
+/// from the <c>PG*</c> variables. Validated at load.
+/// </summary>
+public sealed partial class PostgresPullOptions
+{
+    /// <summary>The table, <c>name</c> or <c>schema.name</c> (required).</summary>
+    public string Table { get; init; } = "";
+
+    /// <summary>The column identifying a row (default <c>id</c>); ties on the modification time are ordered by it.</summary>
+    public string KeyColumn { get; init; } = "id";
+
+    /// <summary>The modification-time column, <c>timestamptz</c> or <c>timestamp</c> read as UTC (default <c>updated_at</c>).</summary>
+    public string UpdatedColumn { get; init; } = "updated_at";
+
+    /// <summary>The database, when not <c>PGDATABASE</c> (default: <c>PGDATABASE</c>).</summary>
+    public string? Database { get; init; }
+
+    /// <summary>Rows per page, each page one commit (default 5,000).</summary>
+    public int PageSize { get; init; } = 5_000;
+
+    public required PullOptions Pull { get; init; }
+
+    public static PostgresPullOptions? Parse(ConfigMap map, RecipeContext recipe)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var pull = PullOptions.Parse(map, recipe);
+        var table = map.RequiredString("table");
+        var options = new PostgresPullOptions
+        {
+            Table = table,
+            KeyColumn = map.String("key_column", "id") ?? "id",
+            UpdatedColumn = map.String("updated_column", "updated_at") ?? "updated_at",
+            Database = map.String("database"),
+            PageSize = map.Int("page_size", 5_000, 1, 1_000_000),
+            Pull = pull!,
+        };
+        if (table.Length > 0 && !TableName().IsMatch(table)) { map.Error("table", $"'{table}' must be name or schema.name (letters, digits, '_')"); }
+        foreach (var (key, value) in new[] { ("key_column", options.KeyColumn), ("updated_column", options.UpdatedColumn) })
+        {
+            if (!Column().IsMatch(value)) { map.Error(key, $"'{value}' must be a column name (letters, digits, '_')"); }
+        }
+
+        return pull is null ? null : options;
+    }
+
+    /// <summary>The table as SQL, each part quoted.</summary>
+    public string QuotedTable => string.Join('.', Table.Split('.').Select(p => $"\"{p}\""));
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?$")]
+    private static partial Regex TableName();
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex Column();
+}

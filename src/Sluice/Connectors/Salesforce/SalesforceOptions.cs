@@ -1,0 +1,109 @@
+using System.Text.RegularExpressions;
+using Sluice.Core;
+using Sluice.Core.Config;
+using Sluice.Core.Recipes;
+using Sluice.Reminders.Pull;
+
+namespace Sluice.Connectors.Salesforce;
+
+/// <summary>
+/// Options of the <c>salesforce</c> source: one object read incrementally through the REST API (OAuth 2.0 client
+/// credentials, SOQL filtered and ordered on the modification stamp, pages through <c>nextRecordsUrl</c>). Secrets come
+/// from environment variables named here, never from the recipe. Validated at load.
+/// </summary>
+public sealed partial class SalesforceOptions
+{
+    /// <summary>Where tokens are issued (default <c>https://login.salesforce.com</c>; <c>SALESFORCE_LOGIN_URL</c> overrides).</summary>
+    public string LoginUrl { get; init; } = "https://login.salesforce.com";
+
+    /// <summary>The variable holding the connected app's client id (default <c>SALESFORCE_CLIENT_ID</c>).</summary>
+    public string ClientIdEnv { get; init; } = "SALESFORCE_CLIENT_ID";
+
+    /// <summary>The variable holding its client secret (default <c>SALESFORCE_CLIENT_SECRET</c>).</summary>
+    public string ClientSecretEnv { get; init; } = "SALESFORCE_CLIENT_SECRET";
+
+    /// <summary>REST API version (default <c>v59.0</c>).</summary>
+    public string ApiVersion { get; init; } = "v59.0";
+
+    /// <summary>The object queried (required), for example <c>Attorney_Event__c</c>.</summary>
+    public string Object { get; init; } = "";
+
+    /// <summary>The fields selected (required); the id and stamp fields are added when missing.</summary>
+    public IReadOnlyList<string> Fields { get; init; } = [];
+
+    /// <summary>An extra SOQL condition ANDed to the stamp filter (default none).</summary>
+    public string? Where { get; init; }
+
+    /// <summary>The record id field (default <c>Id</c>).</summary>
+    public string IdField { get; init; } = "Id";
+
+    /// <summary>The modification stamp field (default <c>SystemModstamp</c>).</summary>
+    public string StampField { get; init; } = "SystemModstamp";
+
+    /// <summary>Per HTTP request (default 60 s).</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Attempts per request on 5xx, 429 and connection failures, pausing 1 s, 2 s, 4 s, ... (default 4).</summary>
+    public int Attempts { get; init; } = 4;
+
+    public required PullOptions Pull { get; init; }
+
+    /// <summary>The login URL with <c>SALESFORCE_LOGIN_URL</c> applied.</summary>
+    public Uri ResolvedLoginUrl
+    {
+        get
+        {
+            var text = Environment.GetEnvironmentVariable("SALESFORCE_LOGIN_URL") is { Length: > 0 } v ? v : LoginUrl;
+            return Uri.TryCreate(text.TrimEnd('/') + "/", UriKind.Absolute, out var uri) ? uri
+                : throw new SluiceException($"salesforce: the login URL '{text}' is not an absolute URL.");
+        }
+    }
+
+    public (string ClientId, string Secret) Credentials()
+    {
+        var id = Environment.GetEnvironmentVariable(ClientIdEnv);
+        var secret = Environment.GetEnvironmentVariable(ClientSecretEnv);
+        if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(secret))
+        {
+            throw new SluiceException($"salesforce: set {ClientIdEnv} and {ClientSecretEnv} (the connected app's client credentials).");
+        }
+
+        return (id, secret);
+    }
+
+    public static SalesforceOptions? Parse(ConfigMap map, RecipeContext recipe)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var pull = PullOptions.Parse(map, recipe);
+        var options = new SalesforceOptions
+        {
+            LoginUrl = map.String("login_url", "https://login.salesforce.com") ?? "https://login.salesforce.com",
+            ClientIdEnv = map.String("client_id_env", "SALESFORCE_CLIENT_ID") ?? "SALESFORCE_CLIENT_ID",
+            ClientSecretEnv = map.String("client_secret_env", "SALESFORCE_CLIENT_SECRET") ?? "SALESFORCE_CLIENT_SECRET",
+            ApiVersion = map.String("api_version", "v59.0") ?? "v59.0",
+            Object = map.RequiredString("object"),
+            Fields = map.StringList("fields"),
+            Where = map.String("where"),
+            IdField = map.String("id_field", "Id") ?? "Id",
+            StampField = map.String("stamp_field", "SystemModstamp") ?? "SystemModstamp",
+            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(60)),
+            Attempts = map.Int("attempts", 4, 1, 20),
+            Pull = pull!,
+        };
+        if (!Uri.TryCreate(options.LoginUrl, UriKind.Absolute, out _)) { map.Error("login_url", $"'{options.LoginUrl}' is not an absolute URL"); }
+        if (options.Fields.Count == 0) { map.Error("fields", "name the fields to select, for example [Case_Id__c, Status__c]"); }
+        foreach (var f in options.Fields.Append(options.Object).Append(options.IdField).Append(options.StampField).Where(f => f.Length > 0 && !Name().IsMatch(f)))
+        {
+            map.Error("fields", $"'{f}' is not a Salesforce API name (letters, digits, '_', '.' for relationships)");
+        }
+
+        if (!Version().IsMatch(options.ApiVersion)) { map.Error("api_version", $"'{options.ApiVersion}' must look like v59.0"); }
+        return pull is null ? null : options;
+    }
+
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_.]*$")]
+    private static partial Regex Name();
+
+    [GeneratedRegex("^v[0-9]+\\.[0-9]+$")]
+    private static partial Regex Version();
+}

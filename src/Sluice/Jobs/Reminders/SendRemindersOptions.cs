@@ -1,0 +1,76 @@
+using Sluice.Connectors.Smtp;
+using Sluice.Core.Config;
+using Sluice.Core.Recipes;
+using Sluice.Reminders;
+
+namespace Sluice.Jobs.Reminders;
+
+/// <summary>
+/// Options of a <c>send_reminders</c> job: the store it reads (<c>store.yaml</c>), the rule, the mail and the SMTP
+/// server. Validated at load, every problem named with its file, line and key.
+/// </summary>
+public sealed class SendRemindersOptions
+{
+    public const string DefaultSubject = "Follow up on case {case_id} (client {client_id})";
+
+    public const string DefaultBody = """
+        Hello,
+
+        case {case_id} of client {client_id} was closed on {closure_date}, and the client is likely to come back.
+        This is reminder {reminder}: a good moment to follow up.
+
+        -- Sluice repeat-reminder ({rule})
+        """;
+
+    /// <summary>The store file in the recipe's folder (default <c>store.yaml</c>).</summary>
+    public required ReminderStoreOptions Store { get; init; }
+
+    public required ReminderRule Rule { get; init; }
+
+    /// <summary>The mail's subject (default: names the case and client).</summary>
+    public ReminderTemplate Subject { get; init; } = new(DefaultSubject);
+
+    /// <summary>The mail's plain-text body (default: names the case, client and closure date).</summary>
+    public ReminderTemplate Body { get; init; } = new(DefaultBody);
+
+    public required SmtpOptions Smtp { get; init; }
+
+    /// <summary>How long a run's claim on a reminder lasts if the run dies without releasing it and its process lives on (default 10 min).</summary>
+    public TimeSpan ClaimLease { get; init; } = TimeSpan.FromMinutes(10);
+
+    public static SendRemindersOptions Parse(ConfigMap map, RecipeContext recipe, string jobName)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(recipe);
+        var storeFile = map.String("store", "store.yaml") ?? "store.yaml";
+        var store = ReminderStoreOptions.Load(recipe, storeFile, map, "store");
+        var rule = ReminderRule.Parse(map.Map("rule"), jobName);
+        var mail = map.Map("mail");
+        var subject = new ReminderTemplate(mail?.String("subject", DefaultSubject) ?? DefaultSubject);
+        var body = new ReminderTemplate(mail?.String("body", DefaultBody) ?? DefaultBody);
+        if (mail is not null)
+        {
+            foreach (var (key, template) in new[] { ("subject", subject), ("body", body) })
+            {
+                foreach (var unknown in template.Unknown())
+                {
+                    mail.Error(key, $"unknown placeholder '{{{unknown}}}' (known: {string.Join(", ", ReminderTemplate.Names.Select(n => "{" + n + "}"))})");
+                }
+            }
+
+            mail.Done();
+        }
+
+        var options = new SendRemindersOptions
+        {
+            Store = store,
+            Rule = rule,
+            Subject = subject,
+            Body = body,
+            Smtp = SmtpOptions.Parse(map.Map("smtp")),
+            ClaimLease = map.Duration("claim_lease", TimeSpan.FromMinutes(10)),
+        };
+        if (options.ClaimLease < TimeSpan.FromSeconds(10)) { map.Error("claim_lease", "must be at least 10s"); }
+        return options;
+    }
+}

@@ -1,0 +1,31 @@
+namespace Sluice.Reminders;
+
+/// <summary>
+/// Where the recipe's tables live: the embedded warehouse (<see cref="LakeReminderWarehouse"/>) or PostgreSQL
+/// (<see cref="PostgresReminderWarehouse"/>). Appends are atomic with the checkpoint of the input they cover, so a
+/// crash and replay lands nothing twice.
+/// </summary>
+public interface IReminderWarehouse : IAsyncDisposable
+{
+    /// <summary>What and where, for messages (<c>lake zone reminders</c>, <c>PostgreSQL schema repeat_reminder on ...</c>).</summary>
+    string Describe { get; }
+
+    /// <summary>The SQL name of a table or view, as queries spell it (<c>reminders.attorney_events</c>).</summary>
+    string Name(string table);
+
+    Task InitialiseAsync(CancellationToken ct);
+
+    Task<string?> ReadCheckpointAsync(string key, CancellationToken ct);
+
+    /// <summary>
+    /// Lands a normalised batch and its refused records (as dead letters of <paramref name="letterSource"/>) together
+    /// with <paramref name="checkpointValue"/> under <paramref name="checkpointKey"/>, all or nothing.
+    /// </summary>
+    Task AppendAsync(NormalisedBatch batch, string letterSource, string checkpointKey, string checkpointValue, CancellationToken ct);
+
+    /// <summary>Saves the <c>vw_reminder_ready</c> view of the rule and returns the reminders due at <paramref name="asOf"/>.</summary>
+    Task<IReadOnlyList<DueReminder>> DueAsync(ReminderRule rule, DateTimeOffset asOf, CancellationToken ct);
+
+    /// <summary>Appends outcomes to the <c>attorney_reminder</c> log and marks them published in the outbox.</summary>
+    Task PublishAsync(ReminderOutbox outbox, CancellationToken ct);
+}

@@ -1,0 +1,115 @@
+using System.Globalization;
+using Sluice.Core.Config;
+using Sluice.Core.Pipeline;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+
+namespace Sluice.Reminders.Pipeline;
+
+/// <summary>The <c>reminder_store</c> sink type: lands what the <c>attorney_events</c> step made in the recipe's store (lake or PostgreSQL).</summary>
+public sealed class ReminderStoreSinkType : ISinkType
+{
+    public string Name => "reminder_store";
+
+    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(recipe);
+        var store = ReminderStoreOptions.Load(recipe, options.String("store", "store.yaml") ?? "store.yaml", options, "store");
+        var pipeline = options.KeyPath.StartsWith("pipelines.", StringComparison.Ordinal) ? options.KeyPath["pipelines.".Length..].Split('.')[0] : "push";
+        return new Factory(recipe.Name, pipeline, store);
+    }
+
+    private sealed class Factory(string recipe, string pipeline, ReminderStoreOptions store) : ISinkFactory
+    {
+        public IBatchSink Create(IEngineServices services) =>
+            new ReminderStoreSink(ReminderWarehouses.Create(services, store, recipe), $"events:{recipe}/{pipeline}") { Queries = (recipe, ReminderKeys.Load(store, services.Data)) };
+    }
+}
+
+/// <summary>
+/// Appends <c>source_event</c>, <c>attorney_events</c> and the refused events (as dead letters of
+/// <see cref="LetterSource"/>) with the batch's position, all in one transaction of the store. A batch at or below the
+/// position the store holds is skipped, so a replay after a crash lands nothing twice, whichever store it is.
+/// </summary>
+public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string letterSource) : IBatchSink, Serving.IHttpEndpoints
+{
+    private bool _initialised;
+
+    /// <summary>When set, the sink also serves <c>GET /v1/reminders</c> for the recipe (tenant-scoped).</summary>
+    public (string Recipe, FieldProtector Protector)? Queries { get; init; }
+
+    public long MaxRequestBodyBytes => 0;
+
+    public bool Healthy => true;
+
+    public void MapEndpoints(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder routes, Serving.ServingContext context)
+    {
+        if (Queries is { } q) { new RemindersEndpoint(q.Recipe, q.Protector, context).Map(routes); }
+    }
+
+    public void AttachSinks(IReadOnlyList<(string Sink, string CheckpointKey)> sinks)
+    {
+    }
+
+    public string Name => "reminder_store";
+
+    public string LetterSource => letterSource;
+
+    public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (!_initialised)
+        {
+            await warehouse.InitialiseAsync(ct).ConfigureAwait(false);
+            _initialised = true;
+        }
+
+        long? stored = await warehouse.ReadCheckpointAsync(checkpointKey, ct).ConfigureAwait(false) is { } text ? long.Parse(text, CultureInfo.InvariantCulture) : null;
+        if (stored >= batch.Position)
+        {
+            return;
+        }
+
+        var sourceEvents = batch.Table(ReminderTables.SourceEvent) ?? Missing(ReminderTables.SourceEvent);
+        var events = batch.Table(ReminderTables.AttorneyEvents) ?? Missing(ReminderTables.AttorneyEvents);
+        var rejectedTable = batch.Table(AttorneyEventsStep.RejectedTable);
+        if (stored is { } landed)
+        {
+            // After a restart the stream may cut batches differently: rows below what the store holds are not written again.
+            sourceEvents = Newer(sourceEvents, batch.Table(AttorneyEventsStep.SourceOffsetsTable), landed);
+            events = Newer(events, batch.Table(AttorneyEventsStep.EventOffsetsTable), landed);
+            rejectedTable = rejectedTable is null ? null : Newer(rejectedTable, rejectedTable, landed, 3);
+        }
+
+        var rejected = new List<RejectedEvent>();
+        if (rejectedTable is { } r)
+        {
+            for (var i = 0; i < r.Count; i++) { rejected.Add(new RejectedEvent(r.Strings(0)[i]!, r.Strings(1)[i]!, r.Strings(2)[i]!)); }
+        }
+
+        await warehouse.AppendAsync(new NormalisedBatch(sourceEvents, events, rejected), letterSource, checkpointKey, batch.Position.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The rows of <paramref name="table"/> whose offset (in <paramref name="offsets"/>, column <paramref name="column"/>) is at or above <paramref name="landed"/>.</summary>
+    private static ColumnBatch Newer(ColumnBatch table, ColumnBatch? offsets, long landed, int column = 0)
+    {
+        if (offsets is null)
+        {
+            return table;
+        }
+
+        var at = offsets.Column<long>(column);
+        var keep = Enumerable.Range(0, table.Count).Where(i => at[i] is not { } o || o >= landed).ToArray();
+        return keep.Length == table.Count ? table : new ColumnBatch(table.Schema, table.Columns.Select(c => Lake.ParquetFileWriter.Gather(c, keep)).ToArray(), keep.Length);
+    }
+
+    private static ColumnBatch Missing(string table) =>
+        throw new Core.SluiceException($"reminder_store: the batch has no '{table}' table; put an attorney_events step before this sink.");
+
+    public ValueTask DisposeAsync()
+    {
+        Queries?.Protector.Dispose();
+        return warehouse.DisposeAsync();
+    }
+}

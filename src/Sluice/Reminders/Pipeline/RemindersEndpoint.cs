@@ -1,0 +1,114 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+using Sluice.Serving;
+using Sluice.Serving.Auth;
+
+namespace Sluice.Reminders.Pipeline;
+
+/// <summary>
+/// <c>GET /v1/reminders[?tenant=T][&amp;limit=N]</c>: the reminders of one client (the token's; an admin names one),
+/// newest due first, with their state (pending, sent, failed, unconfirmed, withdrawn, ...). The client is matched by its
+/// keyed hash, the same one every stored row carries, so a token never sees another client's reminders. Addresses are
+/// never returned.
+/// </summary>
+internal sealed class RemindersEndpoint(string recipe, FieldProtector protector, ServingContext context)
+{
+    // The recipe's pushed streams each have a reminder_store sink; the route is mapped once per server.
+    private static readonly ConditionalWeakTable<IEndpointRouteBuilder, object> Mapped = [];
+
+    public void Map(IEndpointRouteBuilder routes)
+    {
+        if (!Mapped.TryAdd(routes, this))
+        {
+            return;
+        }
+
+        routes.MapGet("/v1/reminders", HandleWithParametersAsync)
+            .WithSummary("The reminders of the token's client (admins name the client with tenant=), newest due first.")
+            .Produces(StatusCodes.Status200OK).Produces(StatusCodes.Status400BadRequest).Produces(StatusCodes.Status401Unauthorized).Produces(StatusCodes.Status403Forbidden);
+    }
+
+    private Task HandleWithParametersAsync(HttpContext http, [FromQuery(Name = "tenant")] string? tenant, [FromQuery(Name = "limit")] int? limit) => HandleAsync(http);
+
+    public async Task HandleAsync(HttpContext http)
+    {
+        var caller = context.Auth.Authenticate(http.Request, out var problem);
+        if (caller is null)
+        {
+            await HttpResults.ErrorAsync(http, StatusCodes.Status401Unauthorized, problem!).ConfigureAwait(false);
+            return;
+        }
+
+        if (!caller.MayRead)
+        {
+            await HttpResults.ErrorAsync(http, StatusCodes.Status403Forbidden, "a writer token cannot query; use a reader or admin token").ConfigureAwait(false);
+            return;
+        }
+
+        var q = http.Request.Query;
+        if (q.Keys.FirstOrDefault(k => k is not ("tenant" or "limit")) is { } unknown)
+        {
+            await HttpResults.ErrorAsync(http, StatusCodes.Status400BadRequest, $"unknown parameter '{unknown}' (known: tenant, limit)", unknown).ConfigureAwait(false);
+            return;
+        }
+
+        var requested = q.TryGetValue("tenant", out var t) ? t.ToString() : null;
+        var client = caller.Tenant;
+        if (caller.Role == TokenRole.Admin)
+        {
+            if (string.IsNullOrEmpty(requested))
+            {
+                await HttpResults.ErrorAsync(http, StatusCodes.Status400BadRequest, "an admin token must name the client: add tenant=<client_id>", "tenant").ConfigureAwait(false);
+                return;
+            }
+
+            client = requested;
+        }
+        else if (requested is not null && !string.Equals(requested, caller.Tenant, StringComparison.Ordinal))
+        {
+            await HttpResults.ErrorAsync(http, StatusCodes.Status403Forbidden, "this token may only query its own client; leave tenant out or name the token's client", "tenant").ConfigureAwait(false);
+            return;
+        }
+
+        var limit = 100;
+        if (q.TryGetValue("limit", out var l) && (!int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > 10_000))
+        {
+            await HttpResults.ErrorAsync(http, StatusCodes.Status400BadRequest, $"limit must be a whole number from 1 to 10000, got '{l}'", "limit").ConfigureAwait(false);
+            return;
+        }
+
+        var rows = ReminderOutbox.OfClient(context.Services.Metadata, recipe, protector.Key(client), limit);
+        http.Response.ContentType = "application/json; charset=utf-8";
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("tenant", client);
+            json.WriteStartArray("reminders");
+            foreach (var r in rows)
+            {
+                json.WriteStartObject();
+                json.WriteString("case_id", r.CaseId);
+                json.WriteNumber("reminder", r.Occurrence + 1);
+                json.WriteString("rule", r.Rule);
+                json.WriteString("closure_at", Iso(r.ClosureAt));
+                json.WriteString("due_at", Iso(r.DueAt));
+                json.WriteString("status", r.Status);
+                if (r.SentAt is { } sent) { json.WriteString("sent_at", Iso(sent)); }
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        await http.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), http.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static string Iso(DateTime t) => t.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,220 @@
+using System.Globalization;
+using Npgsql;
+using NpgsqlTypes;
+using Sluice.Connectors.Postgres;
+using Sluice.Core;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+
+namespace Sluice.Reminders;
+
+/// <summary>
+/// The tables in a PostgreSQL schema (server from the <c>PG*</c> variables): <c>source_event</c>,
+/// <c>attorney_events</c>, <c>attorney_reminder</c>, the view <c>vw_reminder_ready</c>, and <c>checkpoints</c>, which
+/// holds pull watermarks and push positions in the same transaction as the rows they cover. Rows go in with binary
+/// COPY; the rule runs in PostgreSQL.
+/// </summary>
+public sealed class PostgresReminderWarehouse : IReminderWarehouse
+{
+    private readonly IEngineServices _services;
+    private readonly string _schema;
+    private readonly NpgsqlDataSource _source;
+    private readonly string _describe;
+
+    public PostgresReminderWarehouse(IEngineServices services, string schema, string recipe)
+    {
+        _services = services;
+        _schema = schema;
+        var settings = PostgresConnectionSettings.FromEnvironment();
+        settings.ApplicationName = $"sluice {recipe}";
+        settings.Timezone = "UTC";
+        _describe = $"PostgreSQL schema {schema} on {PostgresConnectionSettings.Describe(settings)}";
+        _source = NpgsqlDataSource.Create(settings);
+    }
+
+    public string Describe => _describe;
+
+    public string Name(string table) => $"\"{_schema}\".\"{table}\"";
+
+    public async Task InitialiseAsync(CancellationToken ct)
+    {
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using var _ = conn.ConfigureAwait(false);
+        var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var __ = tx.ConfigureAwait(false);
+        // Several processes may start at once; one creates, the others wait and find it done.
+        await ExecAsync(conn, tx, $"SELECT pg_advisory_xact_lock(hashtext('sluice:{_schema}'))", ct).ConfigureAwait(false);
+        await ExecAsync(conn, tx, $"CREATE SCHEMA IF NOT EXISTS \"{_schema}\"", ct).ConfigureAwait(false);
+        foreach (var (table, columns) in new[]
+        {
+            (ReminderTables.SourceEvent, ReminderTables.SourceEventColumns),
+            (ReminderTables.AttorneyEvents, ReminderTables.AttorneyEventColumns),
+            (ReminderTables.AttorneyReminder, ReminderTables.AttorneyReminderColumns),
+        })
+        {
+            var defs = string.Join(", ", columns.Select(c => $"\"{c.Name}\" {PgType(c.Type)}{(c.Required ? " NOT NULL" : "")}"));
+            await ExecAsync(conn, tx, $"CREATE TABLE IF NOT EXISTS {Name(table)} ({defs})", ct).ConfigureAwait(false);
+        }
+
+        await ExecAsync(conn, tx, $"CREATE INDEX IF NOT EXISTS attorney_events_case ON {Name(ReminderTables.AttorneyEvents)} (client_key, case_id, occurred_at)", ct).ConfigureAwait(false);
+        await ExecAsync(conn, tx, $"CREATE INDEX IF NOT EXISTS attorney_reminder_key ON {Name(ReminderTables.AttorneyReminder)} (reminder_key, recorded_at)", ct).ConfigureAwait(false);
+        await ExecAsync(conn, tx, $"CREATE TABLE IF NOT EXISTS {Name("checkpoints")} (key text PRIMARY KEY, value text NOT NULL, updated_at timestamptz NOT NULL)", ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task<string?> ReadCheckpointAsync(string key, CancellationToken ct)
+    {
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using var _ = conn.ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand($"SELECT value FROM {Name("checkpoints")} WHERE key = @k", conn);
+        cmd.Parameters.AddWithValue("k", key);
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+    }
+
+    public async Task AppendAsync(NormalisedBatch batch, string letterSource, string checkpointKey, string checkpointValue, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        // Dead letters are keyed by their position, so writing them before the commit and again on a replay after a
+        // crash leaves one letter each.
+        foreach (var r in batch.Rejected)
+        {
+            _services.DeadLetters.Add(letterSource, r.Position, r.Reason, r.Payload, $"{letterSource}:{r.Position}");
+        }
+
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using var _ = conn.ConfigureAwait(false);
+        var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var __ = tx.ConfigureAwait(false);
+        await CopyAsync(conn, ReminderTables.SourceEvent, batch.SourceEvents, ct).ConfigureAwait(false);
+        await CopyAsync(conn, ReminderTables.AttorneyEvents, batch.Events, ct).ConfigureAwait(false);
+        await using (var cmd = new NpgsqlCommand(
+            $"INSERT INTO {Name("checkpoints")} (key, value, updated_at) VALUES (@k, @v, now()) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at", conn, tx))
+        {
+            cmd.Parameters.AddWithValue("k", checkpointKey);
+            cmd.Parameters.AddWithValue("v", checkpointValue);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<DueReminder>> DueAsync(ReminderRule rule, DateTimeOffset asOf, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        var events = Name(ReminderTables.AttorneyEvents);
+        var reminders = Name(ReminderTables.AttorneyReminder);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using var _ = conn.ConfigureAwait(false);
+        var view = ReminderRuleSql.Ready(rule, SqlDialect.Postgres, events, reminders, "now()");
+        await using (var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false))
+        {
+            await ExecAsync(conn, tx, $"SELECT pg_advisory_xact_lock(hashtext('sluice:{_schema}'))", ct).ConfigureAwait(false);
+            await ExecAsync(conn, tx, $"DROP VIEW IF EXISTS {Name(ReminderTables.ReadyView)}", ct).ConfigureAwait(false);
+            await ExecAsync(conn, tx, $"CREATE VIEW {Name(ReminderTables.ReadyView)} AS {view}", ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+        }
+
+        await using var cmd = new NpgsqlCommand(ReminderRuleSql.Ready(rule, SqlDialect.Postgres, events, reminders, ReminderRuleSql.Instant(asOf)), conn);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var list = new List<DueReminder>();
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            list.Add(new DueReminder(
+                reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), Convert.ToInt32(reader.GetValue(4), CultureInfo.InvariantCulture),
+                reader.GetFieldValue<DateTime>(5), reader.GetFieldValue<DateTime>(6), reader.IsDBNull(8) ? null : reader.GetString(8), reader.GetString(9)));
+        }
+
+        return list;
+    }
+
+    public async Task PublishAsync(ReminderOutbox outbox, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(outbox);
+        var outcomes = outbox.Unpublished();
+        if (outcomes.Count == 0)
+        {
+            return;
+        }
+
+        // The log row goes in first: a crash before the outbox notes it writes the same outcome again, which the
+        // "latest outcome per reminder" reading of the log does not notice.
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await CopyAsync(conn, ReminderTables.AttorneyReminder, LakeReminderWarehouse.OutcomeBatch(outcomes), ct).ConfigureAwait(false);
+        }
+
+        outbox.MarkPublished(outcomes);
+    }
+
+    public ValueTask DisposeAsync() => _source.DisposeAsync();
+
+    private async Task<NpgsqlConnection> OpenAsync(CancellationToken ct)
+    {
+        try
+        {
+            return await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        }
+        catch (NpgsqlException e)
+        {
+            throw new SluiceException($"cannot reach {_describe}: {e.Message}", e);
+        }
+    }
+
+    private async Task CopyAsync(NpgsqlConnection conn, string table, ColumnBatch batch, CancellationToken ct)
+    {
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        var fields = batch.Schema.Fields;
+        var columns = string.Join(", ", fields.Select(f => $"\"{f.Name}\""));
+        var writer = await conn.BeginBinaryImportAsync($"COPY {Name(table)} ({columns}) FROM STDIN (FORMAT BINARY)", ct).ConfigureAwait(false);
+        await using (writer.ConfigureAwait(false))
+        {
+            for (var row = 0; row < batch.Count; row++)
+            {
+                await writer.StartRowAsync(ct).ConfigureAwait(false);
+                for (var c = 0; c < fields.Count; c++)
+                {
+                    var value = batch.Value(c, row);
+                    if (value is null)
+                    {
+                        await writer.WriteNullAsync(ct).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    switch (fields[c].Type)
+                    {
+                        case FieldType.String: await writer.WriteAsync((string)value, NpgsqlDbType.Text, ct).ConfigureAwait(false); break;
+                        case FieldType.Integer: await writer.WriteAsync((long)value, NpgsqlDbType.Bigint, ct).ConfigureAwait(false); break;
+                        case FieldType.Double: await writer.WriteAsync((double)value, NpgsqlDbType.Double, ct).ConfigureAwait(false); break;
+                        case FieldType.Boolean: await writer.WriteAsync((bool)value, NpgsqlDbType.Boolean, ct).ConfigureAwait(false); break;
+                        case FieldType.Timestamp: await writer.WriteAsync(DateTime.SpecifyKind((DateTime)value, DateTimeKind.Utc), NpgsqlDbType.TimestampTz, ct).ConfigureAwait(false); break;
+                        case FieldType.Date: await writer.WriteAsync((DateOnly)value, NpgsqlDbType.Date, ct).ConfigureAwait(false); break;
+                    }
+                }
+            }
+
+            await writer.CompleteAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task ExecAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string sql, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn, tx);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    private static string PgType(FieldType type) => type switch
+    {
+        FieldType.String => "text",
+        FieldType.Integer => "bigint",
+        FieldType.Double => "double precision",
+        FieldType.Boolean => "boolean",
+        FieldType.Timestamp => "timestamptz",
+        FieldType.Date => "date",
+        _ => throw new ArgumentOutOfRangeException(nameof(type)),
+    };
+}
