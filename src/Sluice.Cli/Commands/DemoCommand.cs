@@ -22,7 +22,8 @@ internal static class DemoCommand
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var recipe = CliContext.LoadRecipe("vehicle-files");
-            using var services = CliContext.Services(result, LogLevel.Warning);
+            // The demo narrates rejected files itself; the log adds only what goes wrong beyond that.
+            using var services = CliContext.Services(result, LogLevel.Error);
             using var runLock = CliContext.TakeRunLock(services, recipe.Name);
             var host = new RecipeHost(recipe, services);
             await using (host.ConfigureAwait(false))

@@ -56,7 +56,14 @@ public sealed class RepeatReminderDemo(Recipe recipe, IEngineServices services, 
 
     private async Task RunWithAsync(JobDefinition definition, SendRemindersOptions options, SmtpOptions smtp, string mailTo, TimeSpan interval, CancellationToken ct)
     {
-        var host = new RecipeHost(recipe, services) { Http = new HttpServerOptions("127.0.0.1", 0) };
+        // The demo plays the calendar itself (each round runs the rule as of its simulated day, with the demo's mail
+        // server), so the recipe's own five-minute schedule, which would use the configured SMTP server, stays off.
+        var unscheduled = new Recipe
+        {
+            Name = recipe.Name, Folder = recipe.Folder, Description = recipe.Description, Pipelines = recipe.Pipelines,
+            Jobs = recipe.Jobs.Select(j => j with { Schedule = null }).ToList(),
+        };
+        var host = new RecipeHost(unscheduled, services) { Http = new HttpServerOptions("127.0.0.1", 0) };
         await using (host.ConfigureAwait(false))
         {
             var running = host.RunAsync(ct);

@@ -81,6 +81,11 @@ public sealed class CronScheduler(IReadOnlyList<JobDefinition> jobs, Func<JobDef
         {
             // Shutting down: the run is recorded as interrupted by the runner.
         }
+        catch (Core.SluiceException e)
+        {
+            // A job's own explanation (a server down, bad data) needs no stack trace; it is in job history too.
+            SchedulerLog.Refused(log, job.FullName, asOf, e.Message);
+        }
         catch (Exception e)
         {
             SchedulerLog.Failed(log, e, job.FullName, asOf);
@@ -95,6 +100,9 @@ internal static partial class SchedulerLog
 
     [LoggerMessage(2002, LogLevel.Error, "{Job}: run as of {AsOf:o} failed")]
     public static partial void Failed(ILogger logger, Exception error, string job, DateTimeOffset asOf);
+
+    [LoggerMessage(2004, LogLevel.Warning, "{Job}: run as of {AsOf:o} failed: {Reason}")]
+    public static partial void Refused(ILogger logger, string job, DateTimeOffset asOf, string reason);
 
     [LoggerMessage(2003, LogLevel.Information, "{Job}: {Message}")]
     public static partial void Ran(ILogger logger, string job, string message);

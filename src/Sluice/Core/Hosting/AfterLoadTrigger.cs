@@ -40,6 +40,10 @@ internal sealed class AfterLoadTrigger(IReadOnlyList<JobDefinition> jobs, Func<J
                     {
                         await run(job, ct).ConfigureAwait(false);
                     }
+                    catch (SluiceException e)
+                    {
+                        HostLog.AfterLoadRefused(log, job.FullName, e.Message);
+                    }
                     catch (Exception e) when (e is not OperationCanceledException)
                     {
                         HostLog.AfterLoadFailed(log, e, job.FullName);

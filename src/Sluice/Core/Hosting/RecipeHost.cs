@@ -163,4 +163,7 @@ internal static partial class HostLog
 
     [LoggerMessage(3003, LogLevel.Error, "{Job}: after-load run failed")]
     public static partial void AfterLoadFailed(ILogger logger, Exception error, string job);
+
+    [LoggerMessage(3004, LogLevel.Warning, "{Job}: after-load run failed: {Reason}")]
+    public static partial void AfterLoadRefused(ILogger logger, string job, string reason);
 }
