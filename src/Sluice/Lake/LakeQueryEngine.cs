@@ -25,7 +25,41 @@ public sealed class LakeQueryEngine(LakeStore lake)
             Exec(connection, $"CREATE OR REPLACE VIEW {Quote(table.Zone)}.{Quote(table.Name)} AS {Source(table)}");
         }
 
+        CreateStoredViews(connection, lake.Views.All());
         return connection;
+    }
+
+    /// <summary>
+    /// Creates the stored views. A view may read another, in any order, so those that fail are retried while others
+    /// succeed; one that can never be created (its tables are gone) is left out rather than failing the session.
+    /// </summary>
+    internal static void CreateStoredViews(DuckDBConnection connection, IReadOnlyList<(string Name, string Sql)> views)
+    {
+        var waiting = views.ToList();
+        while (waiting.Count > 0)
+        {
+            var failed = new List<(string Name, string Sql)>();
+            foreach (var view in waiting)
+            {
+                var dot = view.Name.IndexOf('.', StringComparison.Ordinal);
+                try
+                {
+                    Exec(connection, $"CREATE SCHEMA IF NOT EXISTS {Quote(view.Name[..dot])}");
+                    Exec(connection, $"CREATE OR REPLACE VIEW {Quote(view.Name[..dot])}.{Quote(view.Name[(dot + 1)..])} AS {view.Sql}");
+                }
+                catch (DuckDBException)
+                {
+                    failed.Add(view);
+                }
+            }
+
+            if (failed.Count == waiting.Count)
+            {
+                return;
+            }
+
+            waiting = failed;
+        }
     }
 
     /// <summary>The SELECT that reads a table's committed files (or an empty, correctly typed relation when it has none).</summary>
@@ -34,12 +68,21 @@ public sealed class LakeQueryEngine(LakeStore lake)
         var files = lake.Files(table.QualifiedName, partitions);
         if (files.Count == 0)
         {
-            var columns = table.Columns.Select(c => $"CAST(NULL AS {c.Type.DuckDbType()}) AS {Quote(c.Name)}")
-                .Append($"CAST(NULL AS {table.PartitionType.DuckDbType()}) AS {Quote(table.PartitionKey)}");
+            var columns = table.Columns.Select(c => $"CAST(NULL AS {c.Type.DuckDbType()}) AS {Quote(c.Name)}");
+            if (table.IsPartitioned)
+            {
+                columns = columns.Append($"CAST(NULL AS {table.PartitionType.DuckDbType()}) AS {Quote(table.PartitionKey)}");
+            }
+
             return $"SELECT {string.Join(", ", columns)} WHERE false";
         }
 
         var list = string.Join(", ", files.Select(f => Literal(f)));
+        if (!table.IsPartitioned)
+        {
+            return $"SELECT * FROM read_parquet([{list}], hive_partitioning = false, union_by_name = true)";
+        }
+
         var partitionType = table.PartitionType.DuckDbType();
         return $"SELECT * REPLACE (CAST({Quote(table.PartitionKey)} AS {partitionType}) AS {Quote(table.PartitionKey)}) " +
                $"FROM read_parquet([{list}], hive_partitioning = true, union_by_name = true)";

@@ -21,16 +21,23 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
     public async Task<IngestResult> IngestAsync(string path, FileType type, CancellationToken ct)
     {
         var name = Path.GetFileName(path);
-        var run = new IngestRun(type, name, options.BatchRows);
+        var run = new IngestRun(type, name, options.BatchRows, services.Time.GetUtcNow().UtcDateTime);
         if (new FileInfo(path).Length == 0)
         {
             run.Fail(0, 0, "the file is empty (0 bytes)");
             return new IngestResult(run, null, 0);
         }
 
+        var nameDate = default(DateOnly);
+        if (type.NameDate is not null && !type.TryDateFromName(name, out nameDate))
+        {
+            run.Fail(0, 0, $"the name '{name}' holds no date in the form {type.NameDate} (file type '{type.Name}' takes each file's date from its name)");
+            return new IngestResult(run, null, 0);
+        }
+
         var table = type.LakeTable();
         using var stager = services.Lake.BeginStaging($"{recipe}-{type.Name}");
-        var writer = new PartitionedParquetWriter(table, stager, type.EventTime);
+        var writer = type.NameDate is null ? new PartitionedParquetWriter(table, stager, type.EventTime) : new PartitionedParquetWriter(table, stager, nameDate);
         await using (writer.ConfigureAwait(false))
         {
             var channel = Channel.CreateBounded<ColumnBatch>(new BoundedChannelOptions(ChannelCapacity) { SingleReader = true, SingleWriter = true });
