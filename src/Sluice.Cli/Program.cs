@@ -15,4 +15,5 @@ root.Subcommands.Add(DlqCommands.Create());
 root.Subcommands.Add(FileTypesCommands.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(ModelsCommands.Create());
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using Sluice.Connectors.Files;
 using Sluice.Core.Recipes;
 using Sluice.Jobs.DailySummary;
+using Sluice.Models;
 
 namespace Sluice;
 
@@ -9,5 +10,6 @@ public static class Components
 {
     public static ComponentRegistry Create() => new ComponentRegistry()
         .Add(new FilesSourceType())
-        .Add(new DailySummaryJobType());
+        .Add(new DailySummaryJobType())
+        .Add(new ModelsJobType());
 }

@@ -63,9 +63,13 @@ public sealed class LakeQueryEngine(LakeStore lake)
     }
 
     /// <summary>The SELECT that reads a table's committed files (or an empty, correctly typed relation when it has none).</summary>
-    public string Source(LakeTable table, IReadOnlyCollection<string>? partitions = null)
+    public string Source(LakeTable table, IReadOnlyCollection<string>? partitions = null) => SourceOf(table, lake.Files(table.QualifiedName, partitions));
+
+    /// <summary>The SELECT that reads exactly these files of a table (a reader that pins what it saw at one moment).</summary>
+    public static string SourceOf(LakeTable table, IReadOnlyList<string> files)
     {
-        var files = lake.Files(table.QualifiedName, partitions);
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(files);
         if (files.Count == 0)
         {
             var columns = table.Columns.Select(c => $"CAST(NULL AS {c.Type.DuckDbType()}) AS {Quote(c.Name)}");
