@@ -61,7 +61,8 @@ public static class CleanSqlBuilder
         foreach (var r in raws) { sb.Append(", ").Append(Quote(r)).Append(" AS ").Append(Raw(r)); }
         for (var i = 0; i < spec.Columns.Count; i++)
         {
-            sb.Append(", ").Append(Normalise(spec.Columns[i], Raw(spec.Columns[i].From), d)).Append(" AS _t").Append(i);
+            // The source column itself, not its alias: PostgreSQL does not let a select list use its own aliases.
+            sb.Append(", ").Append(Normalise(spec.Columns[i], Quote(spec.Columns[i].From), d)).Append(" AS _t").Append(i);
         }
 
         sb.Append(" FROM _day),\n");
