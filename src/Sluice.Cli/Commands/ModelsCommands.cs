@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
-using System.Text;
 using Sluice.Core;
 using Sluice.Core.Recipes;
 using Sluice.Jobs;
@@ -66,7 +64,7 @@ internal static class ModelsCommands
             var selected = (result.GetValue(select) ?? []).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
             var models = factory.Options.Project.Select(selected);
             var outcomes = await factory.Processor(services).TestAsync(models, ct).ConfigureAwait(false);
-            await Console.Out.WriteAsync(Report(outcomes)).ConfigureAwait(false);
+            await Console.Out.WriteAsync(ModelTestReport.Format(outcomes)).ConfigureAwait(false);
             return outcomes.All(o => o.Passed) ? 0 : 1;
         }));
         return command;
@@ -87,36 +85,6 @@ internal static class ModelsCommands
             return 0;
         }));
         return command;
-    }
-
-    internal static string Report(IReadOnlyList<ModelTestOutcome> outcomes)
-    {
-        var sb = new StringBuilder();
-        foreach (var o in outcomes)
-        {
-            var status = o.Error is not null ? "ERROR" : o.Passed ? "pass" : "FAIL";
-            sb.Append(CultureInfo.InvariantCulture, $"{status,-5} {o.Model.Name}: {o.Test.Describe()}");
-            if (o.Error is not null) { sb.Append(CultureInfo.InvariantCulture, $": {o.Error}"); }
-            else if (!o.Passed)
-            {
-                sb.Append(o.Test.Kind == ModelTestKind.RowCount
-                    ? $": {o.Examples.Rows[0][0]} rows ({o.Model.File}:{o.Test.Line})"
-                    : $": {o.Failures} offending {(o.Test.Kind is ModelTestKind.NotNull ? "rows" : "values")} in column {string.Join(", ", o.Test.Columns)} ({o.Model.File}:{o.Test.Line}); for example:");
-            }
-
-            sb.Append('\n');
-            if (!o.Passed && o.Error is null && o.Test.Kind != ModelTestKind.RowCount)
-            {
-                foreach (var line in QueryResultFormatter.Format(o.Examples, QueryFormat.Table).Split('\n', StringSplitOptions.RemoveEmptyEntries))
-                {
-                    sb.Append("      ").Append(line).Append('\n');
-                }
-            }
-        }
-
-        var failed = outcomes.Count(o => !o.Passed);
-        sb.Append(CultureInfo.InvariantCulture, $"{outcomes.Count - failed} passed, {failed} failed\n");
-        return sb.ToString();
     }
 
     private static (JobDefinition Definition, ModelsJobFactory Factory) Find(string recipeName, string? job, string? engine)

@@ -65,6 +65,7 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
 
             await writer.CompleteAsync(ct).ConfigureAwait(false);
             hash ??= await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false);
+            hash = LedgerKey(hash, type, name);
             var partitions = stager.Files.Select(f => f.PartitionValue).Distinct(StringComparer.Ordinal).Count();
             await commitGate.WaitAsync(ct).ConfigureAwait(false);
             try
@@ -84,6 +85,13 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
             return new IngestResult(run, hash, partitions);
         }
     }
+
+    /// <summary>
+    /// The key of a file in the ledger of ingested content: its content hash, and for a type dated by the file name also
+    /// that date, since the same content under another date (an unchanged full export) is new input for that date.
+    /// </summary>
+    public static string LedgerKey(string contentHash, FileType? type, string fileName) =>
+        type is not null && type.TryDateFromName(fileName, out var date) ? $"{contentHash}@{date:yyyy-MM-dd}" : contentHash;
 
     /// <summary>Checks a file against the ledger of ingested content, without reading it as records.</summary>
     public bool AlreadyIngested(string hash)

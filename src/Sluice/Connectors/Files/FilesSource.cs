@@ -131,9 +131,10 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
     {
         var leftovers = Directory.EnumerateFiles(Drop.Processing).Order(StringComparer.Ordinal).ToList();
         var redo = new List<string>();
+        var types = leftovers.Count == 0 ? [] : _catalog.All(_recipe);
         foreach (var path in leftovers)
         {
-            var hash = await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false);
+            var hash = FileIngestor.LedgerKey(await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false), FileTypeCatalog.Match(types, Path.GetFileName(path)), Path.GetFileName(path));
             if (_ingestor.AlreadyIngested(hash))
             {
                 Drop.MoveToProcessed(path);

@@ -135,7 +135,7 @@ internal sealed partial class LakeWarehouse
             }
         }
 
-        if (changed == 0)
+        if (changed == 0 && exists)
         {
             SaveState(model, asOf);
             return new ModelRunResult(rowsIn, 0, "no new keys");
@@ -167,14 +167,14 @@ internal sealed partial class LakeWarehouse
 
         var tracked = SnapshotSql.Tracked(model, columns.Select(c => c.Name).ToList());
         var rowsIn = Count("SELECT count(*) FROM temp._src");
-        if (rowsIn == 0)
+        var exists = Registered(model.Name) is not null && Lake.Files(model.Name).Count > 0;
+        if (rowsIn == 0 && exists)
         {
             // No source rows is no snapshot (no file that day), never "every key disappeared".
             SaveState(model, asOf);
             return new ModelRunResult(0, 0, "source empty: nothing changed");
         }
 
-        var exists = Registered(model.Name) is not null && Lake.Files(model.Name).Count > 0;
         var names = columns.Select(c => c.Name).ToList();
         var d = Date(asOf);
         string select;

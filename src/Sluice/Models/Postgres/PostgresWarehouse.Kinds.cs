@@ -182,11 +182,6 @@ internal sealed partial class PostgresWarehouse
         var names = shape.Select(c => c.Name).ToList();
         var tracked = SnapshotSql.Tracked(model, names);
         var rowsIn = await CountAsync("SELECT count(*) FROM pg_temp._src", tx, ct).ConfigureAwait(false);
-        if (rowsIn == 0)
-        {
-            return new ModelRunResult(0, 0, "source empty: nothing changed");
-        }
-
         var columns = (spec.SurrogateKey is { } sk ? [(sk, "bigint")] : new List<(string, string)>())
             .Concat(shape).Append((spec.ValidFrom, "date")).Append((spec.ValidTo, "date")).Append((spec.IsCurrent, "boolean")).ToList();
         var keyColumns = spec.UniqueKey.ToList();
@@ -194,6 +189,12 @@ internal sealed partial class PostgresWarehouse
         if (created)
         {
             await ExecAsync($"CREATE UNIQUE INDEX ON {target} ({string.Join(", ", keyColumns.Select(Quote))}) WHERE {Quote(spec.IsCurrent)}", tx, ct).ConfigureAwait(false);
+        }
+
+        if (rowsIn == 0)
+        {
+            // No source rows is no snapshot (no file that day), never "every key disappeared".
+            return new ModelRunResult(0, 0, "source empty: nothing changed");
         }
 
         var sql = new SnapshotSql(model, names, tracked, target, "pg_temp._src", Date(asOf));
