@@ -17,11 +17,13 @@ public static partial class ModelFileParser
 
     private static readonly string[] MergeOnlyKeys = ["rewind_by", "surrogate_key", "update_existing"];
 
-    public static ModelDefinition? ParseSql(string path, string name, ConfigErrors errors)
+    public static ModelDefinition? ParseSql(string path, string name, ConfigErrors errors) => ParseSqlText(Display(path), File.ReadAllText(path), name, errors);
+
+    /// <summary>Parses a SQL model from its text; <paramref name="display"/> names the file in messages.</summary>
+    public static ModelDefinition? ParseSqlText(string display, string text, string name, ConfigErrors errors)
     {
         ArgumentNullException.ThrowIfNull(errors);
-        var display = Display(path);
-        var text = File.ReadAllText(path);
+        ArgumentNullException.ThrowIfNull(text);
         var (header, sql, sqlLine) = SplitHeader(text);
         ConfigMap? map = null;
         if (header is not null)
@@ -50,14 +52,17 @@ public static partial class ModelFileParser
             map.Done();
         }
 
-        CheckSql(display, sqlLine, sql, kind, errors);
+        CheckSql(display, sql, kind, errors);
         return errors.All.Count > before ? null : model;
     }
 
-    public static ModelDefinition? ParseClean(string path, string name, ConfigErrors errors)
+    public static ModelDefinition? ParseClean(string path, string name, ConfigErrors errors) => ParseCleanText(Display(path), File.ReadAllText(path), name, errors);
+
+    /// <summary>Parses a clean model (YAML rules) from its text; <paramref name="display"/> names the file in messages.</summary>
+    public static ModelDefinition? ParseCleanText(string display, string text, string name, ConfigErrors errors)
     {
         ArgumentNullException.ThrowIfNull(errors);
-        var map = ConfigMap.Load(path, errors);
+        var map = LoadYaml(display, text, errors);
         if (map is null) { return null; }
         var before = errors.All.Count;
         var kind = map.Enum("kind", ModelKind.Clean);
@@ -176,11 +181,12 @@ public static partial class ModelFileParser
         }
     }
 
-    private static void CheckSql(string display, int sqlLine, string sql, ModelKind kind, ConfigErrors errors)
+    private static void CheckSql(string display, string sql, ModelKind kind, ConfigErrors errors)
     {
         if (kind == ModelKind.Clean) { return; }
         var body = SqlText.Blank(sql);
-        var firstLine = sqlLine + body.TakeWhile(char.IsWhiteSpace).Count(c => c == '\n');
+        // The SQL text keeps its place in the file (blank lines stand for the header), so its first line is counted from 1.
+        var firstLine = 1 + body.TakeWhile(char.IsWhiteSpace).Count(c => c == '\n');
         if (body.Trim().Length == 0)
         {
             errors.Add(display, firstLine, "(sql)", "the model has no SQL: write one SELECT (or WITH ... SELECT) after the header");

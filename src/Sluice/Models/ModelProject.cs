@@ -87,6 +87,15 @@ public sealed class ModelProject
             }
         }
 
+        return FromModels(folder, parsed, sources, quarantine, errors);
+    }
+
+    /// <summary>Resolves the dependencies of parsed models and orders them (the part of <see cref="Load"/> after reading files).</summary>
+    public static ModelProject FromModels(string folder, IReadOnlyList<ModelDefinition> parsed, IReadOnlyList<string> sources, string quarantine, ConfigErrors errors)
+    {
+        ArgumentNullException.ThrowIfNull(parsed);
+        ArgumentNullException.ThrowIfNull(errors);
+        var display = Path.GetRelativePath(Directory.GetCurrentDirectory(), folder);
         if (parsed.Any(m => m.Name == quarantine))
         {
             errors.Add(display, 1, "quarantine", $"'{quarantine}' is the quarantine table; no model may have that name");
@@ -95,7 +104,7 @@ public sealed class ModelProject
         // A clean model's source is a declared source by itself.
         var allSources = sources.Concat(parsed.Where(m => m.Kind == ModelKind.Clean).Select(m => m.Clean!.Source))
             .Where(s => parsed.All(m => m.Name != s)).Distinct(StringComparer.Ordinal).ToList();
-        var resolved = parsed.Select(m => Resolve(m, parsed, allSources, quarantine, errors)).ToList();
+        var resolved = parsed.Select(m => Resolve(m, parsed.ToList(), allSources, quarantine, errors)).ToList();
         return new ModelProject(folder, Order(resolved, display, errors), allSources, quarantine);
     }
 
