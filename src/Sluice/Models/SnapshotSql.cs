@@ -41,14 +41,10 @@ internal sealed class SnapshotSql(ModelDefinition model, IReadOnlyList<string> s
     /// <summary>For a source row <c>s</c> joined (left) to the current versions <c>c</c>: whether it opens a version.</summary>
     public string Opening => $"(c.{Key0} IS NULL OR {Changed("c", "s")})";
 
-    public string CountClosed => $"SELECT count(*) FROM {target} c LEFT JOIN {source} s ON {On("c", "s")} WHERE {Closing}";
-
-    public string CountOpened => $"SELECT count(*) FROM {source} s LEFT JOIN {target} c ON {On("c", "s")} AND c.{IsCurrent} WHERE {Opening}";
-
-    /// <summary>Every target row, the closed ones with their new valid_to and is_current.</summary>
-    public string KeptAndClosed =>
+    /// <summary>Every target row, the closed ones with their new valid_to and is_current, marked <c>_closed</c> when this run closed them (and <c>_opened</c> false).</summary>
+    public string KeptAndClosedMarked =>
         $"SELECT c.* REPLACE (CASE WHEN {Closing} THEN {date} ELSE c.{Quote(_spec.ValidTo)} END AS {Quote(_spec.ValidTo)}, " +
-        $"CASE WHEN {Closing} THEN FALSE ELSE c.{IsCurrent} END AS {IsCurrent}) FROM {target} c LEFT JOIN {source} s ON {On("c", "s")}";
+        $"CASE WHEN {Closing} THEN FALSE ELSE c.{IsCurrent} END AS {IsCurrent}), {Closing} AS _closed, FALSE AS _opened FROM {target} c LEFT JOIN {source} s ON {On("c", "s")}";
 
     /// <summary>The new versions, surrogate keys following the highest one in key order.</summary>
     public string Opened

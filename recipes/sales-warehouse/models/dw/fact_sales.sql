@@ -32,7 +32,7 @@ FROM day_sales s
 LEFT JOIN dw.dim_customer v
        ON v.customer_id = s.customer_id
       AND v.valid_from <= s.transaction_date
-      AND (v.valid_to IS NULL OR s.transaction_date < v.valid_to)
+      AND s.transaction_date < COALESCE(v.valid_to, DATE '9999-12-31')   -- no OR: both engines then hash-join on customer_id
 LEFT JOIN first_version fv ON fv.customer_id = s.customer_id
 LEFT JOIN dw.dim_customer f ON f.customer_id = fv.customer_id AND f.valid_from = fv.valid_from
 LEFT JOIN dw.dim_product p ON p.product_name = s.product

@@ -189,16 +189,18 @@ internal sealed partial class LakeWarehouse
         }
         else
         {
+            // One pass builds the new table with a mark on what changed, so counting costs no second join.
             var sql = new SnapshotSql(model, names, tracked, QuoteName(model.Name), "temp._src", d);
-            closed = Count(sql.CountClosed);
-            opened = Count(sql.CountOpened);
+            Exec($"CREATE OR REPLACE TEMP TABLE _new AS {sql.KeptAndClosedMarked} UNION ALL BY NAME SELECT *, FALSE AS _closed, TRUE AS _opened FROM ({sql.Opened})");
+            closed = Count("SELECT count(*) FROM temp._new WHERE _closed");
+            opened = Count("SELECT count(*) FROM temp._new WHERE _opened");
             if (opened == 0 && closed == 0)
             {
                 SaveState(model, asOf);
                 return new ModelRunResult(rowsIn, 0, "no change");
             }
 
-            select = $"{sql.KeptAndClosed} UNION ALL BY NAME {sql.Opened}";
+            select = "SELECT * EXCLUDE (_closed, _opened) FROM temp._new";
         }
 
         ReplaceWhole(model, select, asOf);
@@ -221,10 +223,9 @@ internal sealed partial class LakeWarehouse
     /// <summary>Writes the SELECT as the model's whole (unpartitioned) table, replacing every file it had.</summary>
     private void ReplaceWhole(ModelDefinition model, string select, DateOnly? applied)
     {
-        Exec($"CREATE OR REPLACE TEMP TABLE _new AS {select}");
-        var table = LakeTable.Unpartitioned(model.Schema, model.Table, Fields(Describe("temp._new")));
+        var table = LakeTable.Unpartitioned(model.Schema, model.Table, Fields(Describe(select)));
         using var stager = Lake.BeginStaging($"model-{model.Name}");
-        var (path, rows) = Copy(stager, "SELECT * FROM temp._new");
+        var (path, rows) = Copy(stager, select);
         stager.AddWritten(table, "", path, rows);
         var replace = AllPartitions(Registered(model.Name) ?? table);
         Lake.Register(table);

@@ -66,7 +66,8 @@ public static class CleanSqlBuilder
         }
 
         sb.Append(" FROM _day),\n");
-        sb.Append("_typed AS (SELECT *");
+        // MATERIALIZED: PostgreSQL would otherwise inline the conversions into every later reference and run them again.
+        sb.Append("_typed AS MATERIALIZED (SELECT *");
         for (var i = 0; i < spec.Columns.Count; i++)
         {
             sb.Append(", ").Append(Convert(spec.Columns[i], $"_t{i}", d)).Append(" AS ").Append(Quote(spec.Columns[i].Name));
@@ -107,7 +108,7 @@ public static class CleanSqlBuilder
             reasons.Add(($"({d.Translate(check.When)})", check.Reason, null));
         }
 
-        sb.Append("_checked AS (SELECT *, ").Append(Case(reasons.Select(r => (r.When, Literal(r.Reason))))).Append(" AS _row_reason, ")
+        sb.Append("_checked AS MATERIALIZED (SELECT *, ").Append(Case(reasons.Select(r => (r.When, Literal(r.Reason))))).Append(" AS _row_reason, ")
           .Append(Case(reasons.Select(r => (r.When, r.Column is null ? "NULL" : Literal(r.Column))))).Append(" AS _row_column FROM _typed),\n");
         sb.Append("_dups AS (SELECT *, row_number() OVER (PARTITION BY ").Append(string.Join(", ", raws.Select(Raw))).Append(" ORDER BY source_row) AS _dup_rank FROM _checked),\n");
         var clean = "(_row_reason IS NULL AND _dup_rank = 1)";
