@@ -112,6 +112,7 @@ internal sealed class PgSourceMirror(NpgsqlConnection connection, IEngineService
                 await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
+            await ExecAsync($"ANALYZE {name}", tx, ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
         }
         finally

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Npgsql;
 using Sluice.Core;
 using Sluice.Models.Rules;
@@ -125,6 +126,7 @@ internal sealed partial class PostgresWarehouse
         var spec = model.Incremental!;
         var target = QuoteName(model.Name);
         await ExecAsync($"CREATE TEMP TABLE _out ON COMMIT DROP AS {Dialect.Render(model, asOf)}", tx, ct).ConfigureAwait(false);
+        await ExecAsync("ANALYZE pg_temp._out", tx, ct).ConfigureAwait(false);
         var shape = await ShapeAsync("pg_temp._out", tx, ct).ConfigureAwait(false);
         await CheckKeysAsync(model, "pg_temp._out", spec.UniqueKey, shape, tx, ct).ConfigureAwait(false);
         if (spec.SurrogateKey is { } sk0 && shape.Any(c => c.Name == sk0))
@@ -166,29 +168,57 @@ internal sealed partial class PostgresWarehouse
         return new ModelRunResult(rowsIn, changed, changed == 0 ? "no new keys" : $"{changed} rows merged");
     }
 
+    /// <summary>
+    /// SCD2 in three round trips (a daily merge is small; round trips would dominate it): the source, its checks and the
+    /// target's shape in one batch; then, in another, what opens, the closing updates and the inserts.
+    /// </summary>
     private async Task<ModelRunResult> RunSnapshotAsync(ModelDefinition model, DateOnly asOf, NpgsqlTransaction tx, CancellationToken ct)
     {
         var spec = model.Snapshot!;
         var target = QuoteName(model.Name);
-        await ExecAsync($"CREATE TEMP TABLE _src ON COMMIT DROP AS {Dialect.Render(model, asOf)}", tx, ct).ConfigureAwait(false);
-        var shape = await ShapeAsync("pg_temp._src", tx, ct).ConfigureAwait(false);
-        await CheckKeysAsync(model, "pg_temp._src", spec.UniqueKey, shape, tx, ct).ConfigureAwait(false);
-        var engineColumns = new[] { spec.SurrogateKey, spec.ValidFrom, spec.ValidTo, spec.IsCurrent }.OfType<string>().ToList();
-        if (shape.FirstOrDefault(c => engineColumns.Contains(c.Name)) is { Name: not null } clash)
+        var keys = string.Join(", ", spec.UniqueKey.Select(Quote));
+        var (results, _) = await BatchAsync(tx, ct,
+            $"CREATE TEMP TABLE _src ON COMMIT DROP AS {Dialect.Render(model, asOf)}",
+            "ANALYZE pg_temp._src",
+            ShapeSql("pg_temp._src"),
+            $"SELECT count(*), count(*) FILTER (WHERE {string.Join(" OR ", spec.UniqueKey.Select(k => $"{Quote(k)} IS NULL"))}) FROM pg_temp._src",
+            $"SELECT {keys}, count(*) FROM pg_temp._src GROUP BY {keys} HAVING count(*) > 1 LIMIT 1",
+            ShapeSql(model.Name)).ConfigureAwait(false);
+        var shape = results[0].Select(r => ((string)r[0]!, (string)r[1]!)).ToList();
+        var rowsIn = Convert.ToInt64(results[1][0][0], CultureInfo.InvariantCulture);
+        if (Convert.ToInt64(results[1][0][1], CultureInfo.InvariantCulture) is var nulls and > 0)
         {
-            throw new SluiceException($"{model.Name}: the result has a column '{clash.Name}', which the snapshot fills itself; leave it out of the SELECT");
+            throw new SluiceException($"{model.Name}: {nulls} rows of the result have a NULL in unique_key ({string.Join(", ", spec.UniqueKey)})");
         }
 
-        var names = shape.Select(c => c.Name).ToList();
-        var tracked = SnapshotSql.Tracked(model, names);
-        var rowsIn = await CountAsync("SELECT count(*) FROM pg_temp._src", tx, ct).ConfigureAwait(false);
-        var columns = (spec.SurrogateKey is { } sk ? [(sk, "bigint")] : new List<(string, string)>())
-            .Concat(shape).Append((spec.ValidFrom, "date")).Append((spec.ValidTo, "date")).Append((spec.IsCurrent, "boolean")).ToList();
-        var keyColumns = spec.UniqueKey.ToList();
-        var created = await EnsureTableAsync(model.Name, columns, spec.SurrogateKey is null ? [[.. keyColumns, spec.ValidFrom]] : [[spec.SurrogateKey], [.. keyColumns, spec.ValidFrom]], tx, ct).ConfigureAwait(false);
-        if (created)
+        if (results[2].Count > 0)
         {
-            await ExecAsync($"CREATE UNIQUE INDEX ON {target} ({string.Join(", ", keyColumns.Select(Quote))}) WHERE {Quote(spec.IsCurrent)}", tx, ct).ConfigureAwait(false);
+            var shown = string.Join(", ", spec.UniqueKey.Select((k, i) => $"{k} = {Sluice.Lake.LakeQueryEngine.FormatValue(results[2][0][i])}"));
+            throw new SluiceException($"{model.Name}: the result has {results[2][0][spec.UniqueKey.Count]} rows for {shown}; unique_key ({string.Join(", ", spec.UniqueKey)}) must identify one row");
+        }
+
+        var engineColumns = new[] { spec.SurrogateKey, spec.ValidFrom, spec.ValidTo, spec.IsCurrent }.OfType<string>().ToList();
+        if (shape.FirstOrDefault(c => engineColumns.Contains(c.Item1)) is { Item1: not null } clash)
+        {
+            throw new SluiceException($"{model.Name}: the result has a column '{clash.Item1}', which the snapshot fills itself; leave it out of the SELECT");
+        }
+
+        var names = shape.Select(c => c.Item1).ToList();
+        var tracked = SnapshotSql.Tracked(model, names);
+        var keyColumns = spec.UniqueKey.ToList();
+        if (results[3].Count == 0 || await RelationKindAsync(model.Name, tx, ct).ConfigureAwait(false) != 'r')
+        {
+            var columns = (spec.SurrogateKey is { } sk ? [(sk, "bigint")] : new List<(string, string)>())
+                .Concat(shape).Append((spec.ValidFrom, "date")).Append((spec.ValidTo, "date")).Append((spec.IsCurrent, "boolean")).ToList();
+            await EnsureTableAsync(model.Name, columns, spec.SurrogateKey is null ? [[.. keyColumns, spec.ValidFrom]] : [[spec.SurrogateKey], [.. keyColumns, spec.ValidFrom]], tx, ct).ConfigureAwait(false);
+            await ExecAsync($"CREATE UNIQUE INDEX ON {target} ({keys}) WHERE {Quote(spec.IsCurrent)}", tx, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            foreach (var c in shape.Where(c => results[3].All(e => (string)e[0]! != c.Item1)))
+            {
+                await ExecAsync($"ALTER TABLE {target} ADD COLUMN {Quote(c.Item1)} {c.Item2}", tx, ct).ConfigureAwait(false);
+            }
         }
 
         if (rowsIn == 0)
@@ -199,22 +229,26 @@ internal sealed partial class PostgresWarehouse
 
         var sql = new SnapshotSql(model, names, tracked, target, "pg_temp._src", Date(asOf));
         var d = Date(asOf);
-        var max = spec.SurrogateKey is { } skm ? await CountAsync($"SELECT COALESCE(max({Quote(skm)}), 0) FROM {target}", tx, ct).ConfigureAwait(false) : 0;
-        // What opens is decided against the current versions before any is closed.
-        await ExecAsync($"CREATE TEMP TABLE _open ON COMMIT DROP AS SELECT s.* FROM pg_temp._src s LEFT JOIN {target} c ON {sql.On("c", "s")} AND c.{sql.IsCurrent} WHERE {sql.Opening}", tx, ct).ConfigureAwait(false);
-        var closed = await ExecAsync(
-            $"UPDATE {target} c SET {Quote(spec.ValidTo)} = {d}, {sql.IsCurrent} = FALSE FROM pg_temp._src s WHERE c.{sql.IsCurrent} AND {sql.On("c", "s")} AND {sql.Changed("c", "s")}", tx, ct).ConfigureAwait(false);
-        if (spec.Absent == AbsentPolicy.Close)
-        {
-            closed += await ExecAsync(
-                $"UPDATE {target} c SET {Quote(spec.ValidTo)} = {d}, {sql.IsCurrent} = FALSE WHERE c.{sql.IsCurrent} AND NOT EXISTS (SELECT 1 FROM pg_temp._src s WHERE {sql.On("c", "s")})", tx, ct).ConfigureAwait(false);
-        }
-
         var list = string.Join(", ", names.Select(Quote));
         var order = string.Join(", ", keyColumns.Select(Quote));
-        var opened = await ExecAsync(
+        var statements = new List<string>
+        {
+            // What opens is decided against the current versions before any is closed.
+            $"CREATE TEMP TABLE _open ON COMMIT DROP AS SELECT s.* FROM pg_temp._src s LEFT JOIN {target} c ON {sql.On("c", "s")} AND c.{sql.IsCurrent} WHERE {sql.Opening}",
+            $"UPDATE {target} c SET {Quote(spec.ValidTo)} = {d}, {sql.IsCurrent} = FALSE FROM pg_temp._src s WHERE c.{sql.IsCurrent} AND {sql.On("c", "s")} AND {sql.Changed("c", "s")}",
+        };
+        if (spec.Absent == AbsentPolicy.Close)
+        {
+            statements.Add($"UPDATE {target} c SET {Quote(spec.ValidTo)} = {d}, {sql.IsCurrent} = FALSE WHERE c.{sql.IsCurrent} AND NOT EXISTS (SELECT 1 FROM pg_temp._src s WHERE {sql.On("c", "s")})");
+        }
+
+        // The surrogate keys continue after the highest one; closing versions does not change it.
+        statements.Add(
             $"INSERT INTO {target} ({(spec.SurrogateKey is { } sk2 ? Quote(sk2) + ", " : "")}{list}, {Quote(spec.ValidFrom)}, {Quote(spec.ValidTo)}, {sql.IsCurrent}) " +
-            $"SELECT {(spec.SurrogateKey is null ? "" : $"{max} + row_number() OVER (ORDER BY {order}), ")}{list}, {d}, NULL, TRUE FROM pg_temp._open", tx, ct).ConfigureAwait(false);
+            $"SELECT {(spec.SurrogateKey is { } sk3 ? $"(SELECT COALESCE(max({Quote(sk3)}), 0) FROM {target}) + row_number() OVER (ORDER BY {order}), " : "")}{list}, {d}, NULL, TRUE FROM pg_temp._open");
+        var (_, affected) = await BatchAsync(tx, ct, [.. statements]).ConfigureAwait(false);
+        var closed = affected[1] + (spec.Absent == AbsentPolicy.Close ? affected[2] : 0);
+        var opened = affected[^1];
         return new ModelRunResult(rowsIn, opened + closed, opened + closed == 0 ? "no change" : $"{opened} versions opened, {closed} closed");
     }
 
@@ -223,6 +257,7 @@ internal sealed partial class PostgresWarehouse
         var spec = model.Clean!;
         var sourceColumns = (await ShapeAsync(spec.Source, tx, ct).ConfigureAwait(false)).Select(c => c.Name).ToList();
         await ExecAsync($"CREATE TEMP TABLE _clean ON COMMIT DROP AS {CleanSqlBuilder.Build(model.Name, spec, Dialect, asOf, sourceColumns)}", tx, ct).ConfigureAwait(false);
+        await ExecAsync("ANALYZE pg_temp._clean", tx, ct).ConfigureAwait(false);
         var outputs = CleanSqlBuilder.OutputColumns(spec).Where(c => c.Name != CleanSpec.FileDateOutput).Append((Name: CleanSpec.FileDateOutput, SqlType: "DATE")).Select(c => (Name: c.Name, Type: c.SqlType)).ToList();
         await EnsureTableAsync(model.Name, outputs, [[CleanSpec.FileDateOutput]], tx, ct).ConfigureAwait(false);
         await EnsureTableAsync(project.Quarantine, QuarantineDdl, [[CleanSpec.FileDateOutput, "model"]], tx, ct).ConfigureAwait(false);

@@ -47,7 +47,8 @@ internal sealed partial class PostgresWarehouse : IWarehouse
     {
         _services = services;
         _scope = scope;
-        _settings = new NpgsqlConnectionStringBuilder(settings.ConnectionString) { SearchPath = "public,sluice", CommandTimeout = 0 };
+        // JIT compiling a model's plan costs seconds and rarely pays back on statements that run once a day.
+        _settings = new NpgsqlConnectionStringBuilder(settings.ConnectionString) { SearchPath = "public,sluice", CommandTimeout = 0, Options = "-c jit=off" };
     }
 
     public string Engine => "postgres";
@@ -101,7 +102,6 @@ internal sealed partial class PostgresWarehouse : IWarehouse
         {
             return await InTransactionAsync(async tx =>
             {
-                await ExecAsync($"CREATE SCHEMA IF NOT EXISTS {Quote(model.Schema)}", tx, ct).ConfigureAwait(false);
                 var result = model.Kind switch
                 {
                     ModelKind.Table => await RunTableAsync(model, asOf, tx, ct).ConfigureAwait(false),
@@ -113,6 +113,7 @@ internal sealed partial class PostgresWarehouse : IWarehouse
                     _ => throw new ArgumentOutOfRangeException(nameof(model)),
                 };
                 await SetAppliedAsync(model, asOf, tx, ct).ConfigureAwait(false);
+                await AnalyzeAsync(project, model, result, tx, ct).ConfigureAwait(false);
                 return result;
             }, ct).ConfigureAwait(false);
         }
@@ -284,16 +285,64 @@ internal sealed partial class PostgresWarehouse : IWarehouse
         return kind is char c ? c : kind is string s && s.Length > 0 ? s[0] : null;
     }
 
-    /// <summary>Columns of a relation (a temp table: <c>pg_temp._src</c>) with their full types (numeric(18,2)).</summary>
+    /// <summary>Columns of a relation (a temp table: <c>pg_temp._src</c>) with their full types (numeric(18,2)); none when it does not exist.</summary>
+    private static string ShapeSql(string relation) =>
+        $"SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass({Literal(relation)}) AND attnum > 0 AND NOT attisdropped ORDER BY attnum";
+
+    /// <summary>Several statements in one round trip; the rows of those that return rows, and every statement's affected-row count.</summary>
+    private async Task<(List<List<object?[]>> Results, List<int> Affected)> BatchAsync(NpgsqlTransaction tx, CancellationToken ct, params string[] statements)
+    {
+        await using var batch = new NpgsqlBatch(Connection, tx);
+        foreach (var sql in statements) { batch.BatchCommands.Add(new NpgsqlBatchCommand(sql)); }
+        var results = new List<List<object?[]>>();
+        await using (var r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            do
+            {
+                if (r.FieldCount == 0) { continue; }
+                var rows = new List<object?[]>();
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var row = new object?[r.FieldCount];
+                    for (var i = 0; i < row.Length; i++) { row[i] = r.IsDBNull(i) ? null : r.GetValue(i); }
+                    rows.Add(row);
+                }
+
+                results.Add(rows);
+            }
+            while (await r.NextResultAsync(ct).ConfigureAwait(false));
+        }
+
+        return (results, Enumerable.Range(0, batch.BatchCommands.Count).Select(i => batch.BatchCommands[i].RecordsAffected).ToList());
+    }
+
     private async Task<List<(string Name, string Type)>> ShapeAsync(string relation, NpgsqlTransaction? tx, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum", Connection, tx);
-        cmd.Parameters.AddWithValue(relation);
+        await using var cmd = new NpgsqlCommand(ShapeSql(relation), Connection, tx);
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         var list = new List<(string, string)>();
         while (await r.ReadAsync(ct).ConfigureAwait(false)) { list.Add((r.GetString(0), r.GetString(1))); }
         return list;
+    }
+
+    /// <summary>
+    /// Fresh statistics for what the run wrote: the next model reads it in a moment, before autovacuum would analyze it,
+    /// and a plan made on stale row counts (a day's partition estimated empty) can turn a hash join into a nested loop.
+    /// </summary>
+    private async Task AnalyzeAsync(ModelProject project, ModelDefinition model, ModelRunResult result, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        if (model.Kind == ModelKind.View) { return; }
+        if (model.Kind is ModelKind.Snapshot or ModelKind.Incremental && model.PartitionColumn is null)
+        {
+            // A dimension changes by a few percent a day: its statistics stay good until autovacuum comes by.
+            await using var cmd = new NpgsqlCommand("SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)", Connection, tx);
+            cmd.Parameters.AddWithValue(model.Name);
+            var tuples = Convert.ToDouble(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) ?? 0d, CultureInfo.InvariantCulture);
+            if (tuples >= 1000 && result.RowsOut < tuples * 0.1) { return; }
+        }
+
+        await ExecAsync($"ANALYZE {QuoteName(model.Name)}", tx, ct).ConfigureAwait(false);
+        if (model.Kind == ModelKind.Clean) { await ExecAsync($"ANALYZE {QuoteName(project.Quarantine)}", tx, ct).ConfigureAwait(false); }
     }
 
     private async Task SetAppliedAsync(ModelDefinition model, DateOnly? through, NpgsqlTransaction tx, CancellationToken ct)
