@@ -26,6 +26,9 @@ public sealed record WarehouseBenchmarkOptions
     public double MoveRatio { get; init; } = 0.01;
 
     public IReadOnlyList<WarehouseEngine> Engines { get; init; } = [WarehouseEngine.DuckDb, WarehouseEngine.Postgres];
+
+    /// <summary>DuckDB's memory limit for the run (SLUICE_DUCKDB_MEMORY), kept under the 2 GB RSS target with room for .NET.</summary>
+    public string DuckDbMemory { get; init; } = "1GB";
 }
 
 /// <summary>One engine's measurements.</summary>
@@ -43,7 +46,7 @@ public sealed record WarehouseBenchmarkReport(string Machine, WarehouseBenchmark
     {
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"### bench warehouse ({DateTime.UtcNow:yyyy-MM-dd})");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Machine}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Machine}; DuckDB memory limit {Options.DuckDbMemory}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"Input: {Options.Days} days of customers_*.csv + sales_*.csv, {Megabytes:N0} MB: {CustomerRows:N0} customer rows ({Options.Customers:N0} customers on day 1, then new and changed ones; {Moves:N0} moves, {Options.MoveRatio:P0} a day), {SalesRows:N0} sales rows");
         sb.AppendLine();
         sb.AppendLine("| engine | load (files -> raw) | models, all days | end to end | SCD2 merge per day (mean / max) | SCD2 last day: model | same day, hand-written SQL | ratio | target | peak RSS (Sluice process) |");
@@ -80,6 +83,7 @@ public static class WarehouseBenchmark
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(log);
         if (Directory.Exists(root)) { Directory.Delete(root, true); }
+        Environment.SetEnvironmentVariable("SLUICE_DUCKDB_MEMORY", options.DuckDbMemory);
         var input = Path.Combine(root, "input");
         var start = new DateOnly(2024, 1, 1);
         await log.WriteLineAsync($"generating {options.Days} days: {options.Customers:N0} customers, {options.Sales:N0} sales ...").ConfigureAwait(false);

@@ -56,7 +56,7 @@ public static class CleanSqlBuilder
             sb.Append("_day AS (SELECT * FROM _src),\n");
         }
 
-        sb.Append("_text AS (SELECT ").Append(Quote(spec.FileColumn)).Append(" AS source_file, CAST(").Append(Quote(spec.RowColumn)).Append(" AS BIGINT) AS source_row, ")
+        sb.Append("_text AS MATERIALIZED (SELECT ").Append(Quote(spec.FileColumn)).Append(" AS source_file, CAST(").Append(Quote(spec.RowColumn)).Append(" AS BIGINT) AS source_row, ")
           .Append(Quote(spec.DateColumn)).Append(" AS file_date");
         foreach (var r in raws) { sb.Append(", ").Append(Quote(r)).Append(" AS ").Append(Raw(r)); }
         for (var i = 0; i < spec.Columns.Count; i++)
@@ -66,7 +66,8 @@ public static class CleanSqlBuilder
         }
 
         sb.Append(" FROM _day),\n");
-        // MATERIALIZED: PostgreSQL would otherwise inline the conversions into every later reference and run them again.
+        // MATERIALIZED (here and above): PostgreSQL would otherwise inline the normalisations and conversions into every
+        // later reference and run them again, several times per value.
         sb.Append("_typed AS MATERIALIZED (SELECT *");
         for (var i = 0; i < spec.Columns.Count; i++)
         {
@@ -143,14 +144,15 @@ public static class CleanSqlBuilder
         sb.Append("SELECT ");
         foreach (var c in spec.Columns) { sb.Append(Quote(c.Name)).Append(", "); }
         sb.Append("file_date, source_file, source_row, ").Append(ReasonColumn).Append(", ").Append(ReasonColumnColumn).Append(", ");
-        sb.Append("'{' || ");
+        // The raw values as JSON only for rejected rows: they are all the quarantine needs, and building them costs.
+        sb.Append("CASE WHEN ").Append(ReasonColumn).Append(" IS NOT NULL THEN '{' || ");
         for (var i = 0; i < raws.Count; i++)
         {
             if (i > 0) { sb.Append(" || ',' || "); }
             sb.Append(JsonKey(raws[i])).Append(" || COALESCE(").Append(d.JsonString(Raw(raws[i]))).Append(", 'null')");
         }
 
-        sb.Append(" || '}' AS ").Append(RawColumn).Append(" FROM _final");
+        sb.Append(" || '}' END AS ").Append(RawColumn).Append(" FROM _final");
         return sb.ToString();
     }
 
