@@ -16,6 +16,7 @@ root.Subcommands.Add(DlqCommands.Create());
 root.Subcommands.Add(FileTypesCommands.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(ModelsCommands.Create());
 root.Subcommands.Add(MockApiCommand.Create());
 root.Subcommands.Add(TokensCommands.Create());
 // Ctrl-C (SIGINT) and SIGTERM cancel the command's token, and the process exits when the command has shut down

@@ -9,6 +9,7 @@ using Sluice.Connectors.Salesforce;
 using Sluice.Core.Recipes;
 using Sluice.Jobs.DailySummary;
 using Sluice.Jobs.Reminders;
+using Sluice.Models;
 using Sluice.Reminders.Pipeline;
 using Sluice.Transforms.Enrichment;
 
@@ -33,5 +34,6 @@ public static class Components
         .Add(new ReminderStoreSinkType())
         .Add(new DailySummaryJobType())
         .Add(new PostgresBackfillJobType())
-        .Add(new SendRemindersJobType());
+        .Add(new SendRemindersJobType())
+        .Add(new ModelsJobType());
 }

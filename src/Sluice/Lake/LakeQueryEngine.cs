@@ -63,17 +63,30 @@ public sealed class LakeQueryEngine(LakeStore lake)
     }
 
     /// <summary>The SELECT that reads a table's committed files (or an empty, correctly typed relation when it has none).</summary>
-    public string Source(LakeTable table, IReadOnlyCollection<string>? partitions = null)
+    public string Source(LakeTable table, IReadOnlyCollection<string>? partitions = null) => SourceOf(table, lake.Files(table.QualifiedName, partitions));
+
+    /// <summary>The SELECT that reads exactly these files of a table (a reader that pins what it saw at one moment).</summary>
+    public static string SourceOf(LakeTable table, IReadOnlyList<string> files)
     {
-        var files = lake.Files(table.QualifiedName, partitions);
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(files);
         if (files.Count == 0)
         {
-            var columns = table.Columns.Select(c => $"CAST(NULL AS {c.Type.DuckDbType()}) AS {Quote(c.Name)}")
-                .Append($"CAST(NULL AS {table.PartitionType.DuckDbType()}) AS {Quote(table.PartitionKey)}");
+            var columns = table.Columns.Select(c => $"CAST(NULL AS {c.Type.DuckDbType()}) AS {Quote(c.Name)}");
+            if (table.IsPartitioned)
+            {
+                columns = columns.Append($"CAST(NULL AS {table.PartitionType.DuckDbType()}) AS {Quote(table.PartitionKey)}");
+            }
+
             return $"SELECT {string.Join(", ", columns)} WHERE false";
         }
 
         var list = string.Join(", ", files.Select(f => Literal(f)));
+        if (!table.IsPartitioned)
+        {
+            return $"SELECT * FROM read_parquet([{list}], hive_partitioning = false, union_by_name = true)";
+        }
+
         var partitionType = table.PartitionType.DuckDbType();
         return $"SELECT * REPLACE (CAST({Quote(table.PartitionKey)} AS {partitionType}) AS {Quote(table.PartitionKey)}) " +
                $"FROM read_parquet([{list}], hive_partitioning = true, union_by_name = true)";

@@ -75,7 +75,9 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
         var moved = new List<(StagedFile File, string Final)>();
         foreach (var f in stager.Files)
         {
-            var folder = Path.Combine(data.LakeRoot, f.Table.Zone, f.Table.Name, $"{f.Table.PartitionKey}={f.PartitionValue}");
+            var folder = f.Table.IsPartitioned
+                ? Path.Combine(data.LakeRoot, f.Table.Zone, f.Table.Name, $"{f.Table.PartitionKey}={f.PartitionValue}")
+                : Path.Combine(data.LakeRoot, f.Table.Zone, f.Table.Name);
             Directory.CreateDirectory(folder);
             var final = Path.Combine(folder, string.Create(CultureInfo.InvariantCulture, $"{stager.TransactionId}-{moved.Count:D5}.parquet"));
             File.Move(f.Path, final);

@@ -18,6 +18,7 @@ public sealed class PartitionedParquetWriter : IAsyncDisposable
     private readonly LakeTable _table;
     private readonly LakeStager _stager;
     private readonly int _partitionColumn;
+    private readonly DateOnly _fixedPartition;
     private readonly Dictionary<DateOnly, Pending> _pending = [];
     private readonly Dictionary<DateOnly, ParquetFileWriter> _open = [];
     private readonly LinkedList<DateOnly> _recent = new();
@@ -34,15 +35,31 @@ public sealed class PartitionedParquetWriter : IAsyncDisposable
         }
     }
 
+    /// <summary>Every row goes to one partition, <paramref name="partition"/> (a file whose date is in its name).</summary>
+    public PartitionedParquetWriter(LakeTable table, LakeStager stager, DateOnly partition)
+    {
+        _table = table;
+        _stager = stager;
+        _partitionColumn = -1;
+        _fixedPartition = partition;
+    }
+
     public async Task WriteAsync(ColumnBatch batch, CancellationToken ct)
     {
-        var times = (DateTime?[])batch.Columns[_partitionColumn];
         var groups = new Dictionary<DateOnly, List<int>>();
-        for (var row = 0; row < batch.Count; row++)
+        if (_partitionColumn < 0)
         {
-            var day = DateOnly.FromDateTime(times[row]!.Value);
-            if (!groups.TryGetValue(day, out var rows)) { groups[day] = rows = []; }
-            rows.Add(row);
+            groups[_fixedPartition] = Enumerable.Range(0, batch.Count).ToList();
+        }
+        else
+        {
+            var times = (DateTime?[])batch.Columns[_partitionColumn];
+            for (var row = 0; row < batch.Count; row++)
+            {
+                var day = DateOnly.FromDateTime(times[row]!.Value);
+                if (!groups.TryGetValue(day, out var rows)) { groups[day] = rows = []; }
+                rows.Add(row);
+            }
         }
 
         foreach (var (day, rows) in groups)

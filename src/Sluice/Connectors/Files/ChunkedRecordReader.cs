@@ -40,7 +40,7 @@ internal abstract class ChunkedRecordReader : IRecordFileReader
                 var consumed = Scan(buffer.AsSpan(0, length), final, run);
                 if (run.BatchFull && !run.StopReading)
                 {
-                    await emit(run.Builder.Flush(), ct).ConfigureAwait(false);
+                    await emit(run.Flush(), ct).ConfigureAwait(false);
                 }
 
                 if (run.StopReading)
@@ -74,7 +74,7 @@ internal abstract class ChunkedRecordReader : IRecordFileReader
 
             if (!run.StopReading && run.Builder.Count > 0)
             {
-                await emit(run.Builder.Flush(), ct).ConfigureAwait(false);
+                await emit(run.Flush(), ct).ConfigureAwait(false);
             }
         }
         finally

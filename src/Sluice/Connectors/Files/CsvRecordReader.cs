@@ -16,7 +16,8 @@ internal sealed class CsvRecordReader : IRecordFileReader
 {
     public async Task ReadAsync(Stream stream, IngestRun run, Func<ColumnBatch, CancellationToken, ValueTask> emit, CancellationToken ct)
     {
-        using var text = new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, 1 << 16, leaveOpen: true);
+        var strict = run.Type.InvalidText == InvalidTextPolicy.Fail;
+        using var text = new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: strict), detectEncodingFromByteOrderMarks: true, 1 << 16, leaveOpen: true);
         CsvDataReader csv;
         try
         {
@@ -33,6 +34,12 @@ internal sealed class CsvRecordReader : IRecordFileReader
             var fields = run.Shape.Fields;
             var columnOf = new int[fields.Count];
             var headers = Enumerable.Range(0, csv.FieldCount).Select(csv.GetName).ToList();
+            if (run.Type.Header == HeaderMatch.Exact && HeaderProblem(headers, fields, run.Type.Delimiter) is { } headerProblem)
+            {
+                run.Fail(1, 0, $"{run.FileName}: {headerProblem}");
+                return;
+            }
+
             var missing = new List<string>();
             for (var i = 0; i < fields.Count; i++)
             {
@@ -55,7 +62,7 @@ internal sealed class CsvRecordReader : IRecordFileReader
                     // Sylvan numbers data rows from 1; the header is line 1, so a row's line is one more (exact unless a quoted cell spans lines).
                     run.Accept(problem, record, csv.RowNumber + 1, problem is null ? "" : RawRow(csv, headers));
                     if (run.StopReading) { return; }
-                    if (run.BatchFull) { await emit(run.Builder.Flush(), ct).ConfigureAwait(false); }
+                    if (run.BatchFull) { await emit(run.Flush(), ct).ConfigureAwait(false); }
                 }
             }
             catch (Exception e) when (e is CsvFormatException or DecoderFallbackException)
@@ -66,9 +73,31 @@ internal sealed class CsvRecordReader : IRecordFileReader
 
             if (run.Builder.Count > 0)
             {
-                await emit(run.Builder.Flush(), ct).ConfigureAwait(false);
+                await emit(run.Flush(), ct).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>Why a header is not exactly the declared fields in order (names compared without case), or null when it is.</summary>
+    internal static string? HeaderProblem(IReadOnlyList<string> headers, IReadOnlyList<FieldSpec> fields, char delimiter)
+    {
+        var expected = string.Join(delimiter, fields.Select(f => f.Name));
+        var found = string.Join(delimiter, headers);
+        if (headers.Count == fields.Count && headers.Select((h, i) => string.Equals(h.Trim(), fields[i].Name, StringComparison.OrdinalIgnoreCase)).All(x => x))
+        {
+            return null;
+        }
+
+        var shown = found.Length <= 200 ? found : found[..197] + "...";
+        if (!headers.Any(h => fields.Any(f => string.Equals(h.Trim(), f.Name, StringComparison.OrdinalIgnoreCase))))
+        {
+            return $"the header line is missing: expected the header '{expected}' on line 1, found '{shown}'";
+        }
+
+        var sameNames = headers.Count == fields.Count && fields.All(f => headers.Any(h => string.Equals(h.Trim(), f.Name, StringComparison.OrdinalIgnoreCase)));
+        return sameNames
+            ? $"the columns are reordered: expected the header '{expected}' (in this order), found '{shown}'"
+            : $"the header does not match: expected '{expected}', found '{shown}'";
     }
 
     /// <summary>Parses a dead letter's payload (the raw cells as a JSON object of header to text) as one row.</summary>

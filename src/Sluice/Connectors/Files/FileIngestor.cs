@@ -21,16 +21,23 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
     public async Task<IngestResult> IngestAsync(string path, FileType type, CancellationToken ct)
     {
         var name = Path.GetFileName(path);
-        var run = new IngestRun(type, name, options.BatchRows);
+        var run = new IngestRun(type, name, options.BatchRows, services.Time.GetUtcNow().UtcDateTime);
         if (new FileInfo(path).Length == 0)
         {
             run.Fail(0, 0, "the file is empty (0 bytes)");
             return new IngestResult(run, null, 0);
         }
 
+        var nameDate = default(DateOnly);
+        if (type.NameDate is not null && !type.TryDateFromName(name, out nameDate))
+        {
+            run.Fail(0, 0, $"the name '{name}' holds no date in the form {type.NameDate} (file type '{type.Name}' takes each file's date from its name)");
+            return new IngestResult(run, null, 0);
+        }
+
         var table = type.LakeTable();
         using var stager = services.Lake.BeginStaging($"{recipe}-{type.Name}");
-        var writer = new PartitionedParquetWriter(table, stager, type.EventTime);
+        var writer = type.NameDate is null ? new PartitionedParquetWriter(table, stager, type.EventTime) : new PartitionedParquetWriter(table, stager, nameDate);
         await using (writer.ConfigureAwait(false))
         {
             var channel = Channel.CreateBounded<ColumnBatch>(new BoundedChannelOptions(ChannelCapacity) { SingleReader = true, SingleWriter = true });
@@ -58,6 +65,7 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
 
             await writer.CompleteAsync(ct).ConfigureAwait(false);
             hash ??= await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false);
+            hash = LedgerKey(hash, type, name);
             var partitions = stager.Files.Select(f => f.PartitionValue).Distinct(StringComparer.Ordinal).Count();
             await commitGate.WaitAsync(ct).ConfigureAwait(false);
             try
@@ -79,13 +87,20 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
     }
 
     /// <summary>
+    /// The key of a file in the ledger of ingested content: its content hash, and for a type dated by the file name also
+    /// that date, since the same content under another date (an unchanged full export) is new input for that date.
+    /// </summary>
+    public static string LedgerKey(string contentHash, FileType? type, string fileName) =>
+        type is not null && type.TryDateFromName(fileName, out var date) ? $"{contentHash}@{date:yyyy-MM-dd}" : contentHash;
+
+    /// <summary>
     /// Reads and validates a small file entirely into memory, to be committed later together with other small files
     /// (<see cref="CommitGroupAsync"/>): many small drops then make few Parquet files and one transaction.
     /// </summary>
     public async Task<ParsedFile> ParseAsync(string path, FileType type, CancellationToken ct)
     {
         var name = Path.GetFileName(path);
-        var run = new IngestRun(type, name, options.BatchRows);
+        var run = new IngestRun(type, name, options.BatchRows, services.Time.GetUtcNow().UtcDateTime);
         var batches = new List<ColumnBatch>();
         var bytes = new FileInfo(path).Length;
         if (bytes == 0)
@@ -103,7 +118,7 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
                 batches.Add(b);
                 return ValueTask.CompletedTask;
             }, ct).ConfigureAwait(false);
-            if (stream.ReachedEnd) { hash = stream.HashHex(); }
+            if (stream.ReachedEnd) { hash = LedgerKey(stream.HashHex(), type, name); }
         }
 
         return new ParsedFile(path, type, run, batches, hash, bytes);

@@ -16,6 +16,24 @@ public enum FileFormat
     Csv,
 }
 
+public enum HeaderMatch
+{
+    /// <summary>Columns are found by name, in any order; extra columns are ignored; a missing required one fails the file.</summary>
+    ByName,
+
+    /// <summary>The header must name exactly the declared fields, in order: a reordered, renamed or missing header fails the file.</summary>
+    Exact,
+}
+
+public enum InvalidTextPolicy
+{
+    /// <summary>Bytes that are not UTF-8 fail the whole file.</summary>
+    Fail,
+
+    /// <summary>Each invalid byte sequence is read as U+FFFD, so the row still lands and rules downstream decide (for example reject it).</summary>
+    Replace,
+}
+
 public enum InvalidRowPolicy
 {
     /// <summary>Any invalid record fails the whole file: nothing of it lands, it moves to <c>failed/</c>.</summary>
@@ -44,8 +62,26 @@ public sealed record FileType
     /// <summary>Target lake table as <c>zone.name</c> (for example <c>raw_data.vehicle_events</c>).</summary>
     public required string Table { get; init; }
 
-    /// <summary>The timestamp field whose UTC date is the record's partition (<c>date=YYYY-MM-DD</c>).</summary>
+    /// <summary>The timestamp field whose UTC date is the record's partition (<c>date=YYYY-MM-DD</c>); empty when <see cref="NameDate"/> partitions instead.</summary>
     public required string EventTime { get; init; }
+
+    /// <summary>
+    /// When set (for example <c>yyyyMMdd</c>), the file's date is read from its name (<c>sales_20240105.csv</c>): every
+    /// record is partitioned by it in <see cref="FileDateColumn"/>, and files are ingested in the order of that date.
+    /// </summary>
+    public string? NameDate { get; init; }
+
+    /// <summary>Among files of the same name date, lower loads first (customers before sales). Default 0.</summary>
+    public int LoadOrder { get; init; }
+
+    /// <summary>Adds the lineage columns <c>_file</c> (name as received), <c>_row</c> (1-based data row) and <c>_loaded_at</c> (UTC).</summary>
+    public bool Lineage { get; init; }
+
+    /// <summary>For <see cref="FileFormat.Csv"/>: how the header is checked (default by name).</summary>
+    public HeaderMatch Header { get; init; } = HeaderMatch.ByName;
+
+    /// <summary>For <see cref="FileFormat.Csv"/>: what bytes that are not UTF-8 do (default: fail the file).</summary>
+    public InvalidTextPolicy InvalidText { get; init; } = InvalidTextPolicy.Fail;
 
     public required IReadOnlyList<FieldSpec> Fields { get; init; }
 
@@ -62,10 +98,42 @@ public sealed record FileType
 
     public const string PartitionKey = "date";
 
+    /// <summary>The partition column of types whose date comes from the file name.</summary>
+    public const string FileDateColumn = "_file_date";
+
+    public static readonly IReadOnlyList<FieldSpec> LineageFields =
+        [new("_file", FieldType.String, true), new("_row", FieldType.Integer, true), new("_loaded_at", FieldType.Timestamp, true)];
+
+    /// <summary>The columns of the lake table: the fields, then the lineage columns when <see cref="Lineage"/> is on.</summary>
+    public IReadOnlyList<FieldSpec> Columns => Lineage ? [.. Fields, .. LineageFields] : Fields;
+
     public LakeTable LakeTable()
     {
         var dot = Table.IndexOf('.', StringComparison.Ordinal);
-        return new LakeTable(Table[..dot], Table[(dot + 1)..], PartitionKey, FieldType.Date, Fields);
+        return new LakeTable(Table[..dot], Table[(dot + 1)..], NameDate is null ? PartitionKey : FileDateColumn, FieldType.Date, Columns);
+    }
+
+    /// <summary>The date in a file's name (the first run of digits as long as <see cref="NameDate"/> that parses with it).</summary>
+    public bool TryDateFromName(string fileName, out DateOnly date)
+    {
+        date = default;
+        if (NameDate is null)
+        {
+            return false;
+        }
+
+        var stem = Path.GetFileNameWithoutExtension(fileName);
+        for (var i = 0; i + NameDate.Length <= stem.Length; i++)
+        {
+            if ((i == 0 || !char.IsAsciiDigit(stem[i - 1])) &&
+                DateOnly.TryParseExact(stem.AsSpan(i, NameDate.Length), NameDate, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out date) &&
+                (i + NameDate.Length == stem.Length || !char.IsAsciiDigit(stem[i + NameDate.Length])))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     public bool Matches(string fileName) => GlobRegex(Pattern).IsMatch(fileName);

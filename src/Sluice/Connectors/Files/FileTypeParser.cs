@@ -19,7 +19,12 @@ public static partial class FileTypeParser
         var format = map.Enum("format", FileFormat.Json);
         var rootKey = map.String("root_key");
         var table = map.RequiredString("table");
-        var eventTime = map.RequiredString("event_time");
+        var nameDate = map.String("name_date");
+        var eventTime = nameDate is null ? map.RequiredString("event_time") : map.String("event_time") ?? "";
+        var loadOrder = map.Int("load_order", 0, -1000, 1000);
+        var lineage = map.Bool("lineage", false);
+        var header = map.Enum("header", HeaderMatch.ByName);
+        var invalidText = map.Enum("invalid_text", InvalidTextPolicy.Fail);
         var policy = map.Enum("on_invalid", InvalidRowPolicy.RejectFile);
         var maxBad = map.Int("max_bad_rows", 10_000, 0);
         var delimiter = map.String("delimiter", ",") ?? ",";
@@ -58,7 +63,11 @@ public static partial class FileTypeParser
         if (delimiter.Length != 1) { map.Error("delimiter", $"must be one character, got '{delimiter}'"); }
         if (format == FileFormat.Json && rootKey is { Length: 0 }) { map.Error("root_key", "leave it out for a bare array, or name the key"); }
         if (format != FileFormat.Json && rootKey is not null) { map.Error("root_key", $"only applies to format json, not {format.ToString().ToLowerInvariant()}"); }
-        if (eventTime.Length > 0 && fields.Count > 0)
+        if (nameDate is not null && eventTime.Length > 0)
+        {
+            map.Error("event_time", "give event_time or name_date, not both: the partition comes from one of them");
+        }
+        else if (eventTime.Length > 0 && fields.Count > 0)
         {
             var spec = fields.FirstOrDefault(f => f.Name == eventTime);
             if (spec is null) { map.Error("event_time", $"'{eventTime}' is not one of the fields ({string.Join(", ", fields.Select(f => f.Name))})"); }
@@ -66,9 +75,24 @@ public static partial class FileTypeParser
             else if (!spec.Required) { map.Error("event_time", $"'{eventTime}' must be required: it decides the partition of every record"); }
         }
 
-        if (fields.Any(f => f.Name == FileType.PartitionKey)) { map.Error("fields", $"'{FileType.PartitionKey}' is reserved for the partition column"); }
+        var partition = nameDate is null ? FileType.PartitionKey : FileType.FileDateColumn;
+        if (fields.Any(f => f.Name == partition)) { map.Error("fields", $"'{partition}' is reserved for the partition column"); }
+        if (lineage && fields.FirstOrDefault(f => FileType.LineageFields.Any(l => l.Name == f.Name)) is { } clash)
+        {
+            map.Error("fields", $"'{clash.Name}' is reserved for a lineage column (lineage: true adds _file, _row, _loaded_at)");
+        }
 
-        if (map.Errors.All.Count > errorsBefore || name.Length == 0 || table.Length == 0 || pattern.Length == 0 || eventTime.Length == 0)
+        if (nameDate is not null && !IsDateFormat(nameDate))
+        {
+            map.Error("name_date", $"'{nameDate}' is not a date format with year, month and day (for example yyyyMMdd or yyyy-MM-dd)");
+        }
+
+        if (format != FileFormat.Csv && (header != HeaderMatch.ByName || invalidText != InvalidTextPolicy.Fail))
+        {
+            map.Error(header != HeaderMatch.ByName ? "header" : "invalid_text", $"only applies to format csv, not {format.ToString().ToLowerInvariant()}");
+        }
+
+        if (map.Errors.All.Count > errorsBefore || name.Length == 0 || table.Length == 0 || pattern.Length == 0 || (eventTime.Length == 0 && nameDate is null))
         {
             return null;
         }
@@ -77,7 +101,22 @@ public static partial class FileTypeParser
         {
             Name = name, Pattern = pattern, Format = format, RootKey = rootKey, Table = table, EventTime = eventTime,
             Fields = fields, OnInvalid = policy, MaxBadRows = maxBad, Delimiter = delimiter[0],
+            NameDate = nameDate, LoadOrder = loadOrder, Lineage = lineage, Header = header, InvalidText = invalidText,
         };
+    }
+
+    private static bool IsDateFormat(string format)
+    {
+        var probe = new DateOnly(2031, 12, 29);
+        try
+        {
+            var text = probe.ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+            return DateOnly.TryParseExact(text, format, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var back) && back == probe;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
     }
 
     public static FileType? ParseFile(string path, ConfigErrors errors)
@@ -89,7 +128,10 @@ public static partial class FileTypeParser
     public static string ToJson(FileType type) => JsonSerializer.Serialize(new StoredFileType(
         type.Name, type.Pattern, type.Format.ToString(), type.RootKey, type.Table, type.EventTime,
         type.Fields.Select(f => new StoredField(f.Name, f.Type.Name(), f.Required)).ToList(),
-        type.OnInvalid.ToString(), type.MaxBadRows, type.Delimiter.ToString()));
+        type.OnInvalid.ToString(), type.MaxBadRows, type.Delimiter.ToString())
+    {
+        NameDate = type.NameDate, LoadOrder = type.LoadOrder, Lineage = type.Lineage, Header = type.Header.ToString(), InvalidText = type.InvalidText.ToString(),
+    });
 
     public static FileType FromJson(string json, string origin)
     {
@@ -99,6 +141,9 @@ public static partial class FileTypeParser
             Name = s.Name, Pattern = s.Pattern, Format = Enum.Parse<FileFormat>(s.Format), RootKey = s.RootKey, Table = s.Table,
             EventTime = s.EventTime, Fields = s.Fields.Select(f => new FieldSpec(f.Name, FieldTypes.Parse(f.Type), f.Required)).ToList(),
             OnInvalid = Enum.Parse<InvalidRowPolicy>(s.OnInvalid), MaxBadRows = s.MaxBadRows, Delimiter = s.Delimiter[0], Origin = origin,
+            NameDate = s.NameDate, LoadOrder = s.LoadOrder, Lineage = s.Lineage,
+            Header = s.Header is null ? HeaderMatch.ByName : Enum.Parse<HeaderMatch>(s.Header),
+            InvalidText = s.InvalidText is null ? InvalidTextPolicy.Fail : Enum.Parse<InvalidTextPolicy>(s.InvalidText),
         };
     }
 
@@ -106,7 +151,18 @@ public static partial class FileTypeParser
 
     private sealed record StoredFileType(
         string Name, string Pattern, string Format, string? RootKey, string Table, string EventTime,
-        List<StoredField> Fields, string OnInvalid, int MaxBadRows, string Delimiter);
+        List<StoredField> Fields, string OnInvalid, int MaxBadRows, string Delimiter)
+    {
+        public string? NameDate { get; init; }
+
+        public int LoadOrder { get; init; }
+
+        public bool Lineage { get; init; }
+
+        public string? Header { get; init; }
+
+        public string? InvalidText { get; init; }
+    }
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex IdentifierRegex();

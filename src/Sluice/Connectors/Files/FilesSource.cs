@@ -35,7 +35,7 @@ public sealed class FilesSourceFactory(string recipe, FilesOptions options, IRea
 /// a file leaves processing/ only after its outcome is durable, so a file found there at start is either already
 /// committed (its hash is in the ledger: it just moves on) or is ingested again from scratch.
 /// </summary>
-public sealed class FilesSource : IRunnableSource, IDeadLetterReplayer
+public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
 {
     private readonly IEngineServices _services;
     private readonly string _recipe;
@@ -132,9 +132,10 @@ public sealed class FilesSource : IRunnableSource, IDeadLetterReplayer
     {
         var leftovers = Directory.EnumerateFiles(Drop.Processing).Order(StringComparer.Ordinal).ToList();
         var redo = new List<string>();
+        var types = leftovers.Count == 0 ? [] : _catalog.All(_recipe);
         foreach (var path in leftovers)
         {
-            var hash = await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false);
+            var hash = FileIngestor.LedgerKey(await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false), FileTypeCatalog.Match(types, Path.GetFileName(path)), Path.GetFileName(path));
             if (_ingestor.AlreadyIngested(hash))
             {
                 Drop.MoveToProcessed(path);
@@ -172,7 +173,11 @@ public sealed class FilesSource : IRunnableSource, IDeadLetterReplayer
     {
         var types = _catalog.All(_recipe);
         RegisterTables(types);
-        var small = _options.GroupMaxBytes > 0 ? claimed.Where(p => SizeOf(p) <= _options.GroupMaxBytes / 4).ToList() : [];
+        claimed = LoadOrder(claimed, types);
+        // Types dated by the file name land one file at a time in load order (each file is its date's partition).
+        var small = _options.GroupMaxBytes > 0
+            ? claimed.Where(p => SizeOf(p) <= _options.GroupMaxBytes / 4 && FileTypeCatalog.Match(types, Path.GetFileName(p)) is not { NameDate: not null }).ToList()
+            : [];
         var large = claimed.Except(small, StringComparer.Ordinal).ToList();
         var counter = new IngestCounter();
         await Parallel.ForEachAsync(large, new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelFiles }, async (path, _) =>
@@ -330,6 +335,24 @@ public sealed class FilesSource : IRunnableSource, IDeadLetterReplayer
         public void Abandon(int files) => Interlocked.Add(ref _unfinished, files);
     }
 
+    /// <summary>
+    /// Files whose type takes its date from the name go in the order of that date, then of the type's load order
+    /// (customers before sales of the same day), then of the name; the others follow by name. With one file at a time
+    /// (<c>max_parallel_files: 1</c>) they also land in that order.
+    /// </summary>
+    internal static List<string> LoadOrder(List<string> paths, IReadOnlyList<FileType> types) =>
+        paths.Select(p =>
+            {
+                var name = Path.GetFileName(p);
+                var type = FileTypeCatalog.Match(types, name);
+                var date = DateOnly.MaxValue;
+                if (type is not null && type.TryDateFromName(name, out var d)) { date = d; }
+                return (Path: p, Date: date, Order: type?.LoadOrder ?? 0, Name: name);
+            })
+            .OrderBy(x => x.Date).ThenBy(x => x.Order).ThenBy(x => x.Name, StringComparer.Ordinal)
+            .Select(x => x.Path)
+            .ToList();
+
     /// <summary>Raised for every file that reached an outcome (for the demo's and tests' eyes; logging covers operators).</summary>
     public event Action<FileOutcome>? Outcomes;
 
@@ -438,12 +461,26 @@ public sealed class FilesSource : IRunnableSource, IDeadLetterReplayer
         }
 
         var table = type.LakeTable();
+        var batch = builder.Flush();
+        var sourceFile = letter.Position.Split(':', 2)[0];
+        var nameDate = default(DateOnly);
+        if (type.NameDate is not null && !type.TryDateFromName(sourceFile, out nameDate))
+        {
+            return $"the position '{letter.Position}' names no file with a date in the form {type.NameDate}";
+        }
+
+        if (type.Lineage)
+        {
+            var record = RecordNumber().Match(letter.Position) is { Success: true } m ? long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+            batch = new ColumnBatch(table.Schema, [.. batch.Columns, new string?[] { sourceFile }, new long?[] { record }, new DateTime?[] { _services.Time.GetUtcNow().UtcDateTime }], batch.Count);
+        }
+
         _services.Lake.Register(table);
         using var stager = _services.Lake.BeginStaging($"{_recipe}-{type.Name}-replay");
-        var writer = new PartitionedParquetWriter(table, stager, type.EventTime);
+        var writer = type.NameDate is null ? new PartitionedParquetWriter(table, stager, type.EventTime) : new PartitionedParquetWriter(table, stager, nameDate);
         await using (writer.ConfigureAwait(false))
         {
-            await writer.WriteAsync(builder.Flush(), ct).ConfigureAwait(false);
+            await writer.WriteAsync(batch, ct).ConfigureAwait(false);
             await writer.CompleteAsync(ct).ConfigureAwait(false);
         }
 
@@ -478,4 +515,7 @@ public sealed class FilesSource : IRunnableSource, IDeadLetterReplayer
 
         public string Reason { get; }
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"record (\d+)")]
+    private static partial System.Text.RegularExpressions.Regex RecordNumber();
 }

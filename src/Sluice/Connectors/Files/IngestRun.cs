@@ -21,13 +21,24 @@ internal sealed class IngestRun
     private readonly List<RecordIssue> _issues = [];
     private readonly List<QuarantinedRecord> _quarantined = [];
 
-    public IngestRun(FileType type, string fileName, int batchRows)
+    // Record numbers of the rows in the builder, for the _row lineage column; emptied at every flush, so bounded by BatchRows.
+    private readonly List<long> _rowRecords = [];
+
+    public IngestRun(FileType type, string fileName, int batchRows, DateTime? loadedAt = null)
     {
         Shape = new RecordShape(type);
         FileName = fileName;
         BatchRows = batchRows;
+        LoadedAt = loadedAt ?? DateTime.UtcNow;
         Builder = new ColumnBatchBuilder(Shape.Schema, Math.Min(batchRows, 8192));
+        Table = type.LakeTable().Schema;
     }
+
+    /// <summary>The <c>_loaded_at</c> of every row of this file (UTC).</summary>
+    public DateTime LoadedAt { get; }
+
+    /// <summary>The schema of the batches handed to the writer: the fields, and the lineage columns when the type has them.</summary>
+    public TableSchema Table { get; }
 
     public RecordShape Shape { get; }
 
@@ -63,11 +74,35 @@ internal sealed class IngestRun
 
     public long NextRecord() => ++Records;
 
+    /// <summary>Hands out the rows built so far, with their lineage columns when the type has them.</summary>
+    public ColumnBatch Flush()
+    {
+        var batch = Builder.Flush();
+        if (!Type.Lineage)
+        {
+            return batch;
+        }
+
+        var files = new string?[batch.Count];
+        var rows = new long?[batch.Count];
+        var loaded = new DateTime?[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            files[i] = FileName;
+            rows[i] = _rowRecords[i];
+            loaded[i] = LoadedAt;
+        }
+
+        _rowRecords.Clear();
+        return new ColumnBatch(Table, [.. batch.Columns, files, rows, loaded], batch.Count);
+    }
+
     public void Accept(FieldProblem? problem, long record, long line, ReadOnlySpan<byte> raw)
     {
         if (problem is null)
         {
             Rows++;
+            if (Type.Lineage) { _rowRecords.Add(record); }
             return;
         }
 
@@ -89,7 +124,7 @@ internal sealed class IngestRun
     {
         if (problem is null)
         {
-            Rows++;
+            Accept(null, record, line, ReadOnlySpan<byte>.Empty);
             return;
         }
 

@@ -12,7 +12,8 @@ internal sealed class RecordShape
     public RecordShape(FileType type)
     {
         Type = type;
-        Schema = type.LakeTable().Schema;
+        // The parsed fields only: lineage columns are added when a batch is handed out (IngestRun.Flush).
+        Schema = new TableSchema(type.Table, type.Fields);
         Fields = type.Fields;
         _utf8Names = type.Fields.Select(f => Encoding.UTF8.GetBytes(f.Name)).ToArray();
         EventTimeIndex = Schema.IndexOf(type.EventTime);

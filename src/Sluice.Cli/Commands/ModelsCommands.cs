@@ -1,0 +1,107 @@
+using System.CommandLine;
+using Sluice.Core;
+using Sluice.Core.Recipes;
+using Sluice.Jobs;
+using Sluice.Lake;
+using Sluice.Models;
+
+namespace Sluice.Cli.Commands;
+
+internal static class ModelsCommands
+{
+    private static readonly Option<string?> Job = new("--job") { Description = "The recipe's models job, when it has several" };
+    private static readonly Option<string?> Engine = new("--engine") { Description = "duckdb or postgres, instead of the recipe's (or $SLUICE_WAREHOUSE)" };
+
+    public static Command Create()
+    {
+        var command = new Command("models", "SQL models: run them in dependency order, test them, list them");
+        command.Subcommands.Add(CreateRun());
+        command.Subcommands.Add(CreateTest());
+        command.Subcommands.Add(CreateList());
+        return command;
+    }
+
+    private static Command CreateRun()
+    {
+        var recipe = new Argument<string>("recipe") { Description = "Recipe name or folder" };
+        var select = new Option<string[]>("--select") { Description = "Only these models (schema.name), in dependency order; default all", AllowMultipleArgumentsPerToken = true };
+        var date = new Option<string?>("--date") { Description = "Run as of this date (YYYY-MM-DD, UTC); default today" };
+        var command = new Command("run", "Run the models as of a date, each in its own transaction; every run is in 'sluice job history'") { recipe, select, date, Job, Engine };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var (definition, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), result.GetValue(Engine));
+            using var services = CliContext.Services(result);
+            var asOf = JobCommands.AsOf(result.GetValue(date), null, services.Time);
+            var day = DateOnly.FromDateTime(asOf.UtcDateTime);
+            var selected = result.GetValue(select) ?? [];
+            JobOutcome outcome;
+            if (selected.Length == 0)
+            {
+                outcome = await new JobRunner(services).RunAsync(definition with { Factory = factory }, new JobRequest(asOf, Trigger: "manual"), ct).ConfigureAwait(false);
+            }
+            else
+            {
+                var models = factory.Options.Project.Select(selected.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList());
+                using var held = await ProcessLock.AcquireAsync(Path.Combine(services.Data.LocksRoot, $"job-{definition.Recipe}-{definition.Name}.lock"), services.Time, TimeSpan.FromMinutes(10), ct).ConfigureAwait(false);
+                outcome = await factory.Processor(services).RunSelectedAsync(models, day, "manual", $"sluice backfill {definition.FullName} --from {day:yyyy-MM-dd} --to <last day>", ct).ConfigureAwait(false);
+            }
+
+            await Console.Out.WriteLineAsync($"{definition.FullName} as of {day:yyyy-MM-dd}: {outcome.Message}").ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command CreateTest()
+    {
+        var recipe = new Argument<string>("recipe") { Description = "Recipe name or folder" };
+        var select = new Option<string[]>("--select") { Description = "Only the tests of these models", AllowMultipleArgumentsPerToken = true };
+        var command = new Command("test", "Run the models' declared tests; exit 1 naming the model, column and example rows of each failure") { recipe, select, Job, Engine };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var (definition, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), result.GetValue(Engine));
+            using var services = CliContext.Services(result);
+            var selected = (result.GetValue(select) ?? []).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+            var models = factory.Options.Project.Select(selected);
+            var outcomes = await factory.Processor(services).TestAsync(models, ct).ConfigureAwait(false);
+            await Console.Out.WriteAsync(ModelTestReport.Format(outcomes)).ConfigureAwait(false);
+            return outcomes.All(o => o.Passed) ? 0 : 1;
+        }));
+        return command;
+    }
+
+    private static Command CreateList()
+    {
+        var recipe = new Argument<string>("recipe") { Description = "Recipe name or folder" };
+        var command = new Command("list", "The models in run order: kind, dependencies, sources, tests") { recipe, Job };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var (_, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), null);
+            var rows = factory.Options.Project.Models.Select((m, i) => new object?[]
+            {
+                i + 1, m.Name, m.Kind.ToString().ToLowerInvariant(), string.Join(", ", m.Dependencies), string.Join(", ", m.Sources), m.Tests.Count, m.File,
+            }).ToList();
+            await Console.Out.WriteAsync(QueryResultFormatter.Format(new QueryResult(["order", "model", "kind", "depends_on", "sources", "tests", "file"], rows), QueryFormat.Table)).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static (JobDefinition Definition, ModelsJobFactory Factory) Find(string recipeName, string? job, string? engine)
+    {
+        var recipe = CliContext.LoadRecipe(recipeName);
+        var jobs = recipe.Jobs.Where(j => j.Factory is ModelsJobFactory).ToList();
+        var definition = job is not null
+            ? jobs.FirstOrDefault(j => j.Name == job) ?? throw new SluiceException($"recipe '{recipe.Name}' has no models job '{job}' (models jobs: {string.Join(", ", jobs.Select(j => j.Name))}).")
+            : jobs.Count == 1 ? jobs[0]
+            : throw new SluiceException(jobs.Count == 0 ? $"recipe '{recipe.Name}' has no job of type models." : $"recipe '{recipe.Name}' has several models jobs ({string.Join(", ", jobs.Select(j => j.Name))}); pick one with --job.");
+        WarehouseEngine? chosen = null;
+        if (engine is not null)
+        {
+            chosen = ModelsOptions.ParseEngine(engine) ?? throw new SluiceException($"--engine '{engine}': expected duckdb or postgres.");
+        }
+
+        var factory = ((ModelsJobFactory)definition.Factory).With(chosen);
+        return (definition, factory);
+    }
+}

@@ -1,0 +1,69 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using Sluice.Core.Metadata;
+
+namespace Sluice.Models.Embedded;
+
+/// <summary>
+/// Model state of the embedded warehouse, in the metadata store: per model the latest as-of date applied, per day the
+/// source fingerprint and status. Writes that go with a lake commit take the commit's connection and transaction.
+/// </summary>
+internal sealed class LakeModelState(MetadataStore store, string scope)
+{
+    private static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE IF NOT EXISTS model_state (
+            scope TEXT NOT NULL, model TEXT NOT NULL, applied_through TEXT NULL, updated_at TEXT NOT NULL,
+            PRIMARY KEY (scope, model));
+        CREATE TABLE IF NOT EXISTS model_days (
+            scope TEXT NOT NULL, day TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL, updated_at TEXT NOT NULL,
+            PRIMARY KEY (scope, day));
+        """,
+    ];
+
+    public void Migrate() => store.Migrate("models", Migrations);
+
+    public DateOnly? AppliedThrough(string model)
+    {
+        using var c = store.Open();
+        var text = c.Scalar<string>("SELECT applied_through FROM model_state WHERE scope = $s AND model = $m", null, ("$s", scope), ("$m", model));
+        return text is null ? null : DateOnly.ParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture);
+    }
+
+    public void SetApplied(SqliteConnection c, SqliteTransaction tx, string model, DateOnly? through, DateTimeOffset now) =>
+        c.Execute(
+            "INSERT INTO model_state(scope, model, applied_through, updated_at) VALUES ($s, $m, $a, $t) " +
+            "ON CONFLICT(scope, model) DO UPDATE SET applied_through = excluded.applied_through, updated_at = excluded.updated_at",
+            tx, ("$s", scope), ("$m", model), ("$a", through?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)), ("$t", now.Iso()));
+
+    public IReadOnlyList<DayRecord> Days()
+    {
+        using var c = store.Open();
+        using var cmd = c.Command("SELECT day, fingerprint, status FROM model_days WHERE scope = $s ORDER BY day", null, ("$s", scope));
+        using var r = cmd.ExecuteReader();
+        var list = new List<DayRecord>();
+        while (r.Read())
+        {
+            list.Add(new DayRecord(DateOnly.ParseExact(r.GetString(0), "yyyy-MM-dd", CultureInfo.InvariantCulture), r.GetString(1), Enum.Parse<DayStatus>(r.GetString(2), true)));
+        }
+
+        return list;
+    }
+
+    public void SaveDays(IReadOnlyCollection<DayRecord> days, DateTimeOffset now)
+    {
+        using var c = store.Open();
+        using var tx = c.BeginTransaction();
+        foreach (var d in days)
+        {
+            c.Execute(
+                "INSERT INTO model_days(scope, day, fingerprint, status, updated_at) VALUES ($s, $d, $f, $st, $t) " +
+                "ON CONFLICT(scope, day) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, updated_at = excluded.updated_at",
+                tx, ("$s", scope), ("$d", d.Day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)), ("$f", d.Fingerprint),
+                ("$st", d.Status.ToString().ToLowerInvariant()), ("$t", now.Iso()));
+        }
+
+        tx.Commit();
+    }
+}

@@ -1,0 +1,70 @@
+using Sluice.Core.Config;
+using Sluice.Core.Recipes;
+
+namespace Sluice.Models;
+
+/// <summary>The <c>models</c> job type: a recipe's SQL models, run day by day (see <see cref="DayProcessor"/>).</summary>
+public sealed class ModelsJobType : IJobType
+{
+    public string Name => "models";
+
+    public IJobFactory Parse(ConfigMap options, RecipeContext recipe)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(recipe);
+        // The job's own name is the last part of its key path (jobs.<name>): the scope of its state and history.
+        var job = options.KeyPath[(options.KeyPath.LastIndexOf('.') + 1)..];
+        return new ModelsJobFactory(recipe.Name, job, ModelsOptions.Parse(options, recipe));
+    }
+}
+
+public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions options) : IJobFactory
+{
+    public string Recipe => recipe;
+
+    public string Job => job;
+
+    /// <summary><c>recipe/job</c>: model state, day records and run history are kept under it.</summary>
+    public string Scope => $"{recipe}/{job}";
+
+    public ModelsOptions Options => options;
+
+    /// <summary>The engine to use instead of the configured one (tests, <c>--engine</c>); null: the recipe's, or <c>SLUICE_WAREHOUSE</c>.</summary>
+    public WarehouseEngine? EngineOverride { get; init; }
+
+    /// <summary>PostgreSQL settings to use instead of the environment's (tests, benchmarks).</summary>
+    public Npgsql.NpgsqlConnectionStringBuilder? Postgres { get; init; }
+
+    public IJob Create(IEngineServices services) => new ModelsJob(services, this);
+
+    /// <summary>A copy that runs on another engine or server (tests, benchmarks, <c>--engine</c>).</summary>
+    public ModelsJobFactory With(WarehouseEngine? engine, Npgsql.NpgsqlConnectionStringBuilder? postgres = null) =>
+        new(recipe, job, options) { EngineOverride = engine ?? EngineOverride, Postgres = postgres ?? Postgres };
+
+    public DayProcessor Processor(IEngineServices services) =>
+        new(services, options.Project, Scope, () => Warehouses.Open(services, options, Scope, EngineOverride, Postgres));
+}
+
+/// <summary>
+/// A run of the models job. After a load it processes the days whose files changed; on its schedule or by hand it
+/// also processes the day it runs as of; a backfill processes every day of its range. All of it through
+/// <see cref="DayProcessor"/>, so the result never depends on how the days were grouped into runs.
+/// </summary>
+public sealed class ModelsJob(IEngineServices services, ModelsJobFactory factory) : IJob
+{
+    public Task<JobOutcome> RunAsync(JobRequest request, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var requested = new List<DateOnly>();
+        if (request.From is { } from)
+        {
+            for (var d = from; d <= (request.To ?? from); d = d.AddDays(1)) { requested.Add(d); }
+        }
+        else if (request.Trigger != "after_load")
+        {
+            requested.Add(DateOnly.FromDateTime(request.AsOf.UtcDateTime));
+        }
+
+        return factory.Processor(services).ProcessAsync(requested, request.Trigger, request.Progress, ct);
+    }
+}

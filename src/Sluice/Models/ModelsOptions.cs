@@ -1,0 +1,87 @@
+using System.Text.RegularExpressions;
+using Sluice.Core.Config;
+
+namespace Sluice.Models;
+
+public enum WarehouseEngine
+{
+    /// <summary>The embedded warehouse: DuckDB over the Parquet lake (default; nothing to install).</summary>
+    DuckDb,
+
+    /// <summary>PostgreSQL, reached through PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE.</summary>
+    Postgres,
+}
+
+/// <summary>Options of a <c>models</c> job, read from the recipe's job block and validated at load.</summary>
+public sealed partial class ModelsOptions
+{
+    /// <summary>Environment variable that overrides <see cref="Engine"/> (<c>duckdb</c> or <c>postgres</c>) without editing the recipe.</summary>
+    public const string EngineVariable = "SLUICE_WAREHOUSE";
+
+    /// <summary>The models folder, relative to the recipe (default <c>models</c>): <c>&lt;schema&gt;/&lt;name&gt;.sql|.yaml</c>.</summary>
+    public string Folder { get; init; } = "models";
+
+    /// <summary>Lake tables the models read besides the clean models' own sources (default none).</summary>
+    public IReadOnlyList<string> Sources { get; init; } = [];
+
+    /// <summary>The table rejected rows go to, <c>schema.table</c> (default <c>dw.quarantine</c>).</summary>
+    public string Quarantine { get; init; } = "dw.quarantine";
+
+    /// <summary>Where the models run (default duckdb, the embedded warehouse; <see cref="EngineVariable"/> overrides).</summary>
+    public WarehouseEngine Engine { get; init; } = WarehouseEngine.DuckDb;
+
+    /// <summary>For postgres: the database (default: PGDATABASE).</summary>
+    public string? Database { get; init; }
+
+    /// <summary>The loaded project (validated with the recipe).</summary>
+    public required ModelProject Project { get; init; }
+
+    /// <summary>The engine after the environment override.</summary>
+    public WarehouseEngine EffectiveEngine(WarehouseEngine? cli = null)
+    {
+        if (cli is { } chosen) { return chosen; }
+        var env = Environment.GetEnvironmentVariable(EngineVariable);
+        return string.IsNullOrWhiteSpace(env) ? Engine : ParseEngine(env) ?? throw new Core.SluiceException($"{EngineVariable}='{env}' is not a warehouse engine (duckdb or postgres)");
+    }
+
+    public static WarehouseEngine? ParseEngine(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "duckdb" or "lake" or "embedded" => WarehouseEngine.DuckDb,
+        "postgres" or "postgresql" or "pg" => WarehouseEngine.Postgres,
+        _ => null,
+    };
+
+    public static ModelsOptions Parse(ConfigMap map, Core.Recipes.RecipeContext recipe)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        ArgumentNullException.ThrowIfNull(recipe);
+        var folder = map.String("folder", "models") ?? "models";
+        var sources = map.StringList("sources").Select(s => s.ToLowerInvariant()).ToList();
+        var quarantine = (map.String("quarantine", "dw.quarantine") ?? "dw.quarantine").ToLowerInvariant();
+        var engineText = map.String("engine", "duckdb") ?? "duckdb";
+        var engine = ParseEngine(engineText);
+        if (engine is null) { map.Error("engine", $"expected duckdb or postgres, got '{engineText}'"); }
+        string? database = null;
+        var pg = map.Map("postgres");
+        if (pg is not null)
+        {
+            database = pg.String("database") is { Length: > 0 } db ? db : null;
+            pg.Done();
+        }
+
+        foreach (var (key, value) in sources.Select(s => ("sources", s)).Append(("quarantine", quarantine)))
+        {
+            if (!Relation().IsMatch(value)) { map.Error(key, $"'{value}' must be schema.table (letters, digits, '_')"); }
+        }
+
+        if (Path.IsPathRooted(folder) || folder.Contains("..", StringComparison.Ordinal)) { map.Error("folder", $"must be a folder inside the recipe, got '{folder}'"); }
+        var project = ModelProject.Load(Path.Combine(recipe.Folder, folder), sources, quarantine, recipe.Errors);
+        return new ModelsOptions
+        {
+            Folder = folder, Sources = sources, Quarantine = quarantine, Engine = engine ?? WarehouseEngine.DuckDb, Database = database, Project = project,
+        };
+    }
+
+    [GeneratedRegex("^[a-z_][a-z0-9_]*\\.[a-z_][a-z0-9_]*$")]
+    private static partial Regex Relation();
+}
