@@ -49,6 +49,23 @@ for project in tests/Sluice.Tests tests/Sluice.IntegrationTests; do
   skipped=$((skipped + $(get notExecuted)))
 done
 [[ $failed -gt 0 ]] && status=1
+if [[ $failed -gt 0 ]]; then
+  # The failures again, last, so that a log cut to its tail still says which test failed and why.
+  echo "== failed tests" >&2
+  for trx in "$results"/*.trx; do
+    [[ -f "$trx" ]] || continue
+    awk '
+      /<UnitTestResult / && /outcome="Failed"/ { match($0, /testName="[^"]*"/); name = substr($0, RSTART + 10, RLENGTH - 11); inside = 1; next }
+      inside && /<UnitTestResult / { inside = 0 }
+      inside && /<Message>/ { printing = 1; lines = 0; print "FAILED " name }
+      printing { line = $0; gsub(/<\/?Message>/, "", line); if (lines++ < 25) print "  " line }
+      printing && /<\/Message>/ { printing = 0 }
+      inside && /<StackTrace>/ { tracing = 1; lines = 0 }
+      tracing { line = $0; gsub(/<\/?StackTrace>/, "", line); if (lines++ < 12) print "  " line }
+      tracing && /<\/StackTrace>/ { tracing = 0; inside = 0 }
+    ' "$trx" >&2
+  done
+fi
 if [[ $skipped -gt 0 ]]; then
   echo "$passed passed, $failed failed, $skipped skipped"
 else

@@ -198,8 +198,9 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
 
     private async Task IngestGroupedAsync(List<string> small, IReadOnlyList<FileType> types, IngestCounter counter, CancellationToken ct)
     {
-        // Parsers run ahead of the committer by at most MaxParallelFiles parsed files: memory stays within a group or so.
-        var parsed = Channel.CreateBounded<(string Path, FileType? Type, ParsedFile? File)>(_options.MaxParallelFiles);
+        // Parsers run ahead of the committer by at most 8 parsed small files (each at most a quarter of a group), so
+        // they keep working while a group is written, and memory stays within about three groups.
+        var parsed = Channel.CreateBounded<(string Path, FileType? Type, ParsedFile? File)>(Math.Max(8, _options.MaxParallelFiles));
         var parsing = Task.Run(async () =>
         {
             try

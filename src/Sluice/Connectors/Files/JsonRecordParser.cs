@@ -107,7 +107,7 @@ internal static class JsonRecordParser
                 continue;
             }
 
-            problem = SetValue(ref reader, shape.Fields[index], row[index]);
+            problem = SetValue(ref reader, shape.Fields[index], row[index], shape.Strings[index]);
             if (problem is not null && reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && !reader.TrySkip())
             {
                 return false;
@@ -115,13 +115,13 @@ internal static class JsonRecordParser
         }
     }
 
-    private static FieldProblem? SetValue(ref Utf8JsonReader reader, FieldSpec spec, ColumnBuilder column)
+    private static FieldProblem? SetValue(ref Utf8JsonReader reader, FieldSpec spec, ColumnBuilder column, Utf8StringCache? strings)
     {
         var token = reader.TokenType;
         switch (spec.Type)
         {
             case FieldType.String when token == JsonTokenType.String:
-                ((TypedColumnBuilder<string>)column).Set(reader.GetString());
+                ((TypedColumnBuilder<string>)column).Set(strings is not null && !reader.ValueIsEscaped && !reader.HasValueSequence ? strings.Get(reader.ValueSpan) : reader.GetString());
                 return null;
             case FieldType.Integer when token == JsonTokenType.Number:
                 if (reader.TryGetInt64(out var l)) { ((ValueColumnBuilder<long>)column).Set(l); return null; }

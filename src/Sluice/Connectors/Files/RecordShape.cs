@@ -17,6 +17,7 @@ internal sealed class RecordShape
         Fields = type.Fields;
         _utf8Names = type.Fields.Select(f => Encoding.UTF8.GetBytes(f.Name)).ToArray();
         EventTimeIndex = Schema.IndexOf(type.EventTime);
+        Strings = type.Fields.Select(f => f.Type == FieldType.String ? new Core.Text.Utf8StringCache() : null).ToList();
         if (Fields.Count > 12)
         {
             _byName = Fields.Select((f, i) => (f.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.Ordinal);
@@ -24,6 +25,9 @@ internal sealed class RecordShape
     }
 
     public FileType Type { get; }
+
+    /// <summary>Per field, a cache of recent string values (null for non-string fields); one shape serves one reader.</summary>
+    public IReadOnlyList<Core.Text.Utf8StringCache?> Strings { get; }
 
     public TableSchema Schema { get; }
 

@@ -1,0 +1,48 @@
+using System.Text;
+
+namespace Sluice.Core.Text;
+
+/// <summary>
+/// Turns short UTF-8 values into strings, handing back the same string for a value seen recently. Event data repeats
+/// its values (vehicle ids, event types, sources): reusing one string instead of allocating millions of copies is
+/// measurably cheaper for the collector, and costs a hash and a compare when values do not repeat. Direct-mapped, so
+/// its size is fixed (<see cref="Slots"/> strings of at most <see cref="MaxBytes"/> bytes); not thread-safe (one per reader).
+/// </summary>
+public sealed class Utf8StringCache
+{
+    public const int Slots = 4096;
+    public const int MaxBytes = 64;
+
+    private readonly string?[] _slots = new string?[Slots];
+
+    public string Get(ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.Length > MaxBytes || !Ascii.IsValid(utf8))
+        {
+            return Encoding.UTF8.GetString(utf8);
+        }
+
+        var slot = (int)((uint)Hash(utf8) % Slots);
+        var cached = _slots[slot];
+        if (cached is not null && Ascii.Equals(utf8, cached))
+        {
+            return cached;
+        }
+
+        var value = Encoding.ASCII.GetString(utf8);
+        _slots[slot] = value;
+        return value;
+    }
+
+    private static int Hash(ReadOnlySpan<byte> bytes)
+    {
+        // FNV-1a: short keys, no allocation, good enough spread for a direct-mapped table.
+        var h = 2166136261u;
+        foreach (var b in bytes)
+        {
+            h = (h ^ b) * 16777619u;
+        }
+
+        return (int)h;
+    }
+}
