@@ -110,7 +110,7 @@ public static class WarehouseBenchmark
         NpgsqlConnectionStringBuilder? pg = null;
         if (engine == WarehouseEngine.Postgres)
         {
-            pg = PostgresConnectionSettings.FromEnvironment("sluice_bench_warehouse");
+            pg = PostgresConnectionOptions.FromEnvironment().WithDatabase("sluice_bench_warehouse").Builder();
             await RecreateDatabaseAsync(pg, ct).ConfigureAwait(false);
         }
 
@@ -281,7 +281,7 @@ public static class WarehouseBenchmark
         }
         catch (NpgsqlException e)
         {
-            throw new SluiceException($"bench warehouse: PostgreSQL {PostgresConnectionSettings.Describe(admin)} did not answer ({e.Message}); start it (scripts/services.sh up) or run with --engine duckdb", e);
+            throw new SluiceException($"bench warehouse: PostgreSQL {PostgresConnectionOptions.Describe(admin)} did not answer ({e.Message}); start it (scripts/services.sh up) or run with --engine duckdb", e);
         }
 
         foreach (var sql in new[] { $"DROP DATABASE IF EXISTS {pg.Database} WITH (FORCE)", $"CREATE DATABASE {pg.Database}" })

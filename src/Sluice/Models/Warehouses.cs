@@ -13,7 +13,7 @@ public static class Warehouses
         ArgumentNullException.ThrowIfNull(options);
         return options.EffectiveEngine(engine) switch
         {
-            WarehouseEngine.Postgres => new Postgres.PostgresWarehouse(services, scope, postgres ?? PostgresConnectionSettings.FromEnvironment(options.Database)),
+            WarehouseEngine.Postgres => new Postgres.PostgresWarehouse(services, scope, postgres ?? PostgresConnectionOptions.FromEnvironment().WithDatabase(options.Database).Builder()),
             _ => new Embedded.LakeWarehouse(services, scope),
         };
     }

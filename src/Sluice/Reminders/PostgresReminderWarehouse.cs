@@ -25,10 +25,10 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
     {
         _services = services;
         _schema = schema;
-        var settings = PostgresConnectionSettings.FromEnvironment();
+        var settings = PostgresConnectionOptions.FromEnvironment().Builder();
         settings.ApplicationName = $"sluice {recipe}";
         settings.Timezone = "UTC";
-        _describe = $"PostgreSQL schema {schema} on {PostgresConnectionSettings.Describe(settings)}";
+        _describe = $"PostgreSQL schema {schema} on {PostgresConnectionOptions.Describe(settings)}";
         _source = NpgsqlDataSource.Create(settings);
     }
 

@@ -152,18 +152,24 @@ public sealed class BadInputTests
     [Fact]
     public async Task A_file_whose_size_keeps_changing_is_not_claimed_until_it_stops()
     {
-        await using var f = new DropFixture(onceWait: TimeSpan.FromMilliseconds(800));
+        // The writer runs in this process: a pause of the process (GC, a starved machine) pauses it too, so the
+        // stability window is the product's default (500 ms), far above the writer's 60 ms between appends.
+        await using var f = new DropFixture(onceWait: TimeSpan.FromMilliseconds(1500), stableAfter: TimeSpan.FromMilliseconds(500));
         var path = Path.Combine(f.Drop.Incoming, "vehicles_events_slow.json");
         var content = Events(Enumerable.Range(0, 40).Select(i => ($"V{i}", T, "idle")).ToArray());
-        using var cts = new CancellationTokenSource();
+        var chunks = content.Chunk(content.Length / 30).Select(c => System.Text.Encoding.UTF8.GetBytes(c)).ToList();
+        var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite);
+        // The file exists before the first look, so the look cannot pass by finding nothing.
+        stream.Write(chunks[0]);
+        stream.Flush();
         var writer = Task.Run(async () =>
         {
-            await using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite);
-            foreach (var chunk in content.Chunk(content.Length / 30))
+            await using var s = stream;
+            foreach (var chunk in chunks.Skip(1))
             {
-                await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(chunk));
-                await stream.FlushAsync();
                 await Task.Delay(60);
+                await s.WriteAsync(chunk);
+                await s.FlushAsync();
             }
         });
 

@@ -6,7 +6,7 @@ namespace Sluice.IntegrationTests.Support;
 /// <summary>An engine with the vehicle-files file types and a files source whose timings suit tests.</summary>
 internal sealed class DropFixture : IAsyncDisposable
 {
-    public DropFixture(TimeSpan? onceWait = null)
+    public DropFixture(TimeSpan? onceWait = null, TimeSpan? stableAfter = null)
     {
         Engine = new Engine();
         var errors = new ConfigErrors();
@@ -15,7 +15,7 @@ internal sealed class DropFixture : IAsyncDisposable
         Source = new FilesSource(Engine.Services, "vehicle-files", new FilesOptions
         {
             Folder = "vehicle-files",
-            StableAfter = TimeSpan.FromMilliseconds(100),
+            StableAfter = stableAfter ?? TimeSpan.FromMilliseconds(100),
             OnceWait = onceWait ?? TimeSpan.FromSeconds(2),
         }, types);
         Source.Outcomes += o => { lock (Outcomes) { Outcomes.Add(o); } };

@@ -6,8 +6,8 @@ namespace Sluice.Connectors.Postgres;
 
 /// <summary>
 /// Where a Postgres server is. The one place Sluice reads Postgres settings: a <c>connection:</c> block in the recipe
-/// (values may be <c>${VAR}</c>), else libpq's environment variables <c>PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE</c>,
-/// else libpq's defaults.
+/// (values may be <c>${VAR}</c>), else libpq's environment variables <c>PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE</c>
+/// (what <c>scripts/services.sh env</c> prints), else libpq's defaults. Nothing else in the engine reads them.
 /// </summary>
 public sealed class PostgresConnectionOptions
 {
@@ -17,8 +17,8 @@ public sealed class PostgresConnectionOptions
     /// <summary>TCP port (default <c>$PGPORT</c>, else 5432).</summary>
     public int Port { get; init; } = 5432;
 
-    /// <summary>User name (default <c>$PGUSER</c>, else postgres).</summary>
-    public string User { get; init; } = "postgres";
+    /// <summary>User name (default <c>$PGUSER</c>, else the operating-system user, as libpq does).</summary>
+    public string User { get; init; } = Environment.UserName;
 
     /// <summary>Password (default <c>$PGPASSWORD</c>, else none).</summary>
     public string? Password { get; init; }
@@ -34,7 +34,7 @@ public sealed class PostgresConnectionOptions
         var map = parent?.Map("connection");
         var host = EnvText.Resolve(map, "host", "127.0.0.1", "PGHOST");
         var portText = EnvText.Resolve(map, "port", "5432", "PGPORT");
-        var user = EnvText.Resolve(map, "user", "postgres", "PGUSER");
+        var user = EnvText.Resolve(map, "user", Environment.UserName, "PGUSER");
         var password = EnvText.Resolve(map, "password", "", "PGPASSWORD");
         var database = EnvText.Resolve(map, "database", user, "PGDATABASE");
         if (!int.TryParse(portText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
@@ -49,28 +49,43 @@ public sealed class PostgresConnectionOptions
         return new PostgresConnectionOptions { Host = host, Port = port, User = user, Password = password.Length == 0 ? null : password, Database = database };
     }
 
-    public PostgresConnectionOptions WithDatabase(string database) =>
-        new() { Host = Host, Port = Port, User = User, Password = Password, Database = database };
+    /// <summary>The same server with another database; <c>null</c> keeps this one.</summary>
+    public PostgresConnectionOptions WithDatabase(string? database) =>
+        database is null ? this : new() { Host = Host, Port = Port, User = User, Password = Password, Database = database };
 
-    /// <summary>
-    /// The Npgsql connection string. Sessions run in UTC with ISO dates, so timestamps read as text always carry the
-    /// same offset and layout whatever the server's defaults are.
-    /// </summary>
-    public string ConnectionString(string applicationName = "sluice") => new NpgsqlConnectionStringBuilder
+    /// <summary>Where the server is and nothing else, for components that set their own session and pool options.</summary>
+    public NpgsqlConnectionStringBuilder Builder() => new()
     {
         Host = Host,
         Port = Port,
         Username = User,
         Password = Password,
         Database = Database,
-        ApplicationName = applicationName,
-        Timezone = "UTC",
-        Options = "-c DateStyle=ISO",
+    };
+
+    /// <summary><c>user@host:port/database</c>, never the password: for messages.</summary>
+    public static string Describe(NpgsqlConnectionStringBuilder settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return $"{settings.Username}@{settings.Host}:{settings.Port}/{settings.Database}";
+    }
+
+    /// <summary>
+    /// The Npgsql connection string. Sessions run in UTC with ISO dates, so timestamps read as text always carry the
+    /// same offset and layout whatever the server's defaults are.
+    /// </summary>
+    public string ConnectionString(string applicationName = "sluice")
+    {
+        var builder = Builder();
+        builder.ApplicationName = applicationName;
+        builder.Timezone = "UTC";
+        builder.Options = "-c DateStyle=ISO";
         // The source holds one connection per pipeline; pooling only helps the short admin queries.
-        Pooling = true,
-        MaxPoolSize = 8,
-        CommandTimeout = 300,
-    }.ConnectionString;
+        builder.Pooling = true;
+        builder.MaxPoolSize = 8;
+        builder.CommandTimeout = 300;
+        return builder.ConnectionString;
+    }
 
     public override string ToString() => $"postgres://{User}@{Host}:{Port}/{Database}";
 }

@@ -53,10 +53,10 @@ public sealed class PostgresTableExtractor : IIncrementalExtractor
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
-        var settings = PostgresConnectionSettings.FromEnvironment(options.Database);
+        var settings = PostgresConnectionOptions.FromEnvironment().WithDatabase(options.Database).Builder();
         settings.ApplicationName = "sluice postgres_pull";
         settings.Timezone = "UTC";
-        Describe = $"PostgreSQL table {options.Table} on {PostgresConnectionSettings.Describe(settings)}";
+        Describe = $"PostgreSQL table {options.Table} on {PostgresConnectionOptions.Describe(settings)}";
         _source = NpgsqlDataSource.Create(settings);
     }
 

@@ -31,16 +31,9 @@ public sealed class PostgresSinkOptions
             return configured;
         }
 
-        static string Env(string name, string fallback) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : fallback;
-        return new NpgsqlConnectionStringBuilder
-        {
-            Host = Env("PGHOST", "127.0.0.1"),
-            Port = int.Parse(Env("PGPORT", "5432"), System.Globalization.CultureInfo.InvariantCulture),
-            Username = Env("PGUSER", Environment.UserName),
-            Password = Environment.GetEnvironmentVariable("PGPASSWORD"),
-            Database = Env("PGDATABASE", Env("PGUSER", Environment.UserName)),
-            ApplicationName = "sluice",
-        }.ConnectionString;
+        var builder = PostgresConnectionOptions.FromEnvironment().Builder();
+        builder.ApplicationName = "sluice";
+        return builder.ConnectionString;
     }
 
     public static PostgresSinkOptions Parse(ConfigMap map)

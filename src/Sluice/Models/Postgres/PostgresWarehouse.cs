@@ -55,7 +55,7 @@ internal sealed partial class PostgresWarehouse : IWarehouse
 
     public SqlDialect Dialect => SqlDialect.Postgres;
 
-    public string Where => PostgresConnectionSettings.Describe(_settings);
+    public string Where => PostgresConnectionOptions.Describe(_settings);
 
     private NpgsqlConnection Connection => _connection ?? throw new InvalidOperationException("PrepareAsync first");
 
