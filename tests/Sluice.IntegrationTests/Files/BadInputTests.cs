@@ -117,6 +117,30 @@ public sealed class BadInputTests
     }
 
     [Fact]
+    public async Task The_same_content_in_two_groups_committed_at_once_lands_once()
+    {
+        // Equal-sized files, five to a group, two groups written at once: the pairs 01, 03, ... straddle two groups,
+        // so both groups see the content as new until one of them commits.
+        var contents = Enumerable.Range(0, 20).Select(i => Events(($"V{i:00}", T, "braking"), ($"W{i:00}", T, "idle"))).ToList();
+        var size = System.Text.Encoding.UTF8.GetByteCount(contents[0]);
+        await using var f = new DropFixture(groupMaxBytes: size * 9 / 2);
+        for (var i = 0; i < contents.Count; i++)
+        {
+            f.Drop_($"vehicles_events_{i:00}_a.json", contents[i]);
+            f.Drop_($"vehicles_events_{i:00}_b.json", contents[i]);
+        }
+
+        await f.RunOnceAsync();
+
+        f.Events.ShouldBe(40);
+        f.Engine.Count("SELECT count(DISTINCT vehicle_id) FROM raw_data.vehicle_events").ShouldBe(40);
+        f.Outcomes.Count(o => o.Status == FileStatus.Landed).ShouldBe(20);
+        f.Outcomes.Count(o => o.Status == FileStatus.Duplicate).ShouldBe(20);
+        f.Outcomes.Where(o => o.Status == FileStatus.Landed).Select(o => o.File[..18]).Distinct().Count().ShouldBe(20);
+        Directory.GetFiles(f.Drop.Processed).Length.ShouldBe(40);
+    }
+
+    [Fact]
     public async Task The_same_content_dropped_twice_lands_once()
     {
         await using var f = new DropFixture();

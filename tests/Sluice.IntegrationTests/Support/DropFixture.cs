@@ -6,7 +6,7 @@ namespace Sluice.IntegrationTests.Support;
 /// <summary>An engine with the vehicle-files file types and a files source whose timings suit tests.</summary>
 internal sealed class DropFixture : IAsyncDisposable
 {
-    public DropFixture(TimeSpan? onceWait = null, TimeSpan? stableAfter = null)
+    public DropFixture(TimeSpan? onceWait = null, TimeSpan? stableAfter = null, long? groupMaxBytes = null)
     {
         Engine = new Engine();
         var errors = new ConfigErrors();
@@ -17,6 +17,7 @@ internal sealed class DropFixture : IAsyncDisposable
             Folder = "vehicle-files",
             StableAfter = stableAfter ?? TimeSpan.FromMilliseconds(100),
             OnceWait = onceWait ?? TimeSpan.FromSeconds(2),
+            GroupMaxBytes = groupMaxBytes ?? new FilesOptions().GroupMaxBytes,
         }, types);
         Source.Outcomes += o => { lock (Outcomes) { Outcomes.Add(o); } };
     }

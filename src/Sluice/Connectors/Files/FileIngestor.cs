@@ -127,21 +127,63 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
     /// <summary>
     /// Writes valid parsed files of one type as one unit: one staged Parquet file per partition for all of them, and
     /// one transaction naming those files, every file's hash and every quarantined record. Content already in the
-    /// ledger, or twice in the group, is left out and reported as a duplicate.
+    /// ledger, or twice in the group, is left out and reported as a duplicate. The Parquet encoding, the costly part,
+    /// runs outside the commit gate, so two groups can encode at once; only the ledger check and the commit are serial.
     /// </summary>
     public async Task<IReadOnlyList<(ParsedFile File, bool Duplicate)>> CommitGroupAsync(FileType type, IReadOnlyList<ParsedFile> files, CancellationToken ct)
     {
-        await commitGate.WaitAsync(ct).ConfigureAwait(false);
+        var results = Deduplicate(files);
+        var stager = await StageGroupAsync(type, results, ct).ConfigureAwait(false);
         try
         {
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            var results = files.Select(f => (File: f, Duplicate: AlreadyIngested(f.Hash!) || !seen.Add(f.Hash!))).ToList();
-            var landing = results.Where(r => !r.Duplicate).Select(r => r.File).ToList();
-            using var stager = services.Lake.BeginStaging($"{recipe}-{type.Name}");
+            await commitGate.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                if (results.Any(r => !r.Duplicate && AlreadyIngested(r.File.Hash!)))
+                {
+                    // Another group committed some of this content meanwhile (the same file dropped twice at once):
+                    // stage again without it, now inside the gate so the answer cannot change again.
+                    stager.Dispose();
+                    results = Deduplicate(files);
+                    stager = await StageGroupAsync(type, results, ct).ConfigureAwait(false);
+                }
+
+                var landing = results.Where(r => !r.Duplicate).Select(r => r.File).ToList();
+                services.Lake.Commit(stager, (c, tx) =>
+                {
+                    foreach (var f in landing)
+                    {
+                        RecordCommit(c, tx, f.Run, f.Hash!);
+                    }
+                });
+                return results;
+            }
+            finally
+            {
+                commitGate.Release();
+            }
+        }
+        finally
+        {
+            stager.Dispose();
+        }
+    }
+
+    private List<(ParsedFile File, bool Duplicate)> Deduplicate(IReadOnlyList<ParsedFile> files)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        return files.Select(f => (File: f, Duplicate: AlreadyIngested(f.Hash!) || !seen.Add(f.Hash!))).ToList();
+    }
+
+    private async Task<LakeStager> StageGroupAsync(FileType type, List<(ParsedFile File, bool Duplicate)> results, CancellationToken ct)
+    {
+        var stager = services.Lake.BeginStaging($"{recipe}-{type.Name}");
+        try
+        {
             var writer = new PartitionedParquetWriter(type.LakeTable(), stager, type.EventTime);
             await using (writer.ConfigureAwait(false))
             {
-                foreach (var batch in landing.SelectMany(f => f.Batches))
+                foreach (var batch in results.Where(r => !r.Duplicate).SelectMany(r => r.File.Batches))
                 {
                     await writer.WriteAsync(batch, ct).ConfigureAwait(false);
                 }
@@ -149,18 +191,12 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
                 await writer.CompleteAsync(ct).ConfigureAwait(false);
             }
 
-            services.Lake.Commit(stager, (c, tx) =>
-            {
-                foreach (var f in landing)
-                {
-                    RecordCommit(c, tx, f.Run, f.Hash!);
-                }
-            });
-            return results;
+            return stager;
         }
-        finally
+        catch
         {
-            commitGate.Release();
+            stager.Dispose();
+            throw;
         }
     }
 

@@ -220,6 +220,21 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
         }, CancellationToken.None);
 
         var groups = new Dictionary<string, (FileType Type, List<ParsedFile> Files, long Bytes)>(StringComparer.Ordinal);
+        // Up to two groups are written at once: Parquet encoding is the committer's heavy part, and with one at a time the
+        // parsers soon wait for it and a core idles. Memory stays within about four groups.
+        var committing = new List<Task>();
+        async Task StartCommitAsync(FileType type, List<ParsedFile> files)
+        {
+            while (committing.Count >= 2)
+            {
+                var done = await Task.WhenAny(committing).ConfigureAwait(false);
+                committing.Remove(done);
+                await done.ConfigureAwait(false);
+            }
+
+            committing.Add(Task.Run(() => GuardAsync(files[0].Path, counter, () => CommitGroupAsync(type, files, counter, ct), ct), CancellationToken.None));
+        }
+
         try
         {
             await foreach (var (path, type, file) in parsed.Reader.ReadAllAsync(ct).ConfigureAwait(false))
@@ -245,19 +260,23 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
                     if (group.Bytes >= _options.GroupMaxBytes)
                     {
                         groups.Remove(type.Name);
-                        await CommitGroupAsync(group.Type, group.Files, counter, ct).ConfigureAwait(false);
+                        await StartCommitAsync(group.Type, group.Files).ConfigureAwait(false);
                     }
                 }, ct).ConfigureAwait(false);
             }
 
             foreach (var (type, files, _) in groups.Values)
             {
-                await GuardAsync(files[0].Path, counter, () => CommitGroupAsync(type, files, counter, ct), ct).ConfigureAwait(false);
+                await StartCommitAsync(type, files).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             counter.Abandon(groups.Values.Sum(g => g.Files.Count));
+        }
+        finally
+        {
+            await Task.WhenAll(committing).ConfigureAwait(false);
         }
 
         await parsing.ConfigureAwait(false);
