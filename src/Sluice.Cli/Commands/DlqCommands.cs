@@ -3,12 +3,16 @@ using System.Globalization;
 using Sluice.Core;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Hosting;
+using Sluice.Core.Recipes;
 using Sluice.Lake;
 
 namespace Sluice.Cli.Commands;
 
 internal static class DlqCommands
 {
+    /// <summary>How long a replay handed to a running instance may take before the command gives up on it.</summary>
+    private static readonly TimeSpan ForwardTimeout = TimeSpan.FromSeconds(60);
+
     public static Command Create()
     {
         var command = new Command("dlq", "The dead-letter store: what could not be processed, with why and where");
@@ -76,56 +80,92 @@ internal static class DlqCommands
                 throw new SluiceException("nothing to replay: name letter ids, or use --all.");
             }
 
-            var replayers = new Dictionary<string, List<IDeadLetterReplayer>>(StringComparer.Ordinal);
-            var hosts = new List<RecipeHost>();
             int ok = 0, failed = 0;
-            try
+            foreach (var group in chosen.GroupBy(l => RecipeOf(l.Source), StringComparer.Ordinal))
             {
-                foreach (var letter in chosen)
+                var pending = new List<DeadLetter>();
+                foreach (var letter in group)
                 {
-                    if (letter.Status != DeadLetterStore.Pending)
-                    {
-                        await Console.Out.WriteLineAsync($"{letter.Id}: already {letter.Status}, skipped").ConfigureAwait(false);
-                        continue;
-                    }
-
-                    var recipe = RecipeOf(letter.Source);
-                    if (!replayers.TryGetValue(recipe, out var list))
-                    {
-                        var definition = CliContext.LoadRecipe(recipe);
-                        var host = new RecipeHost(definition, services);
-                        hosts.Add(host);
-                        // Stream pipelines replay for their source and their sinks alike; a job can own letters too (a reminder's failed delivery).
-                        replayers[recipe] = list = host.Sources.OfType<IDeadLetterReplayer>()
-                            .Concat(definition.Jobs.Select(j => j.Factory.Create(services)).OfType<IDeadLetterReplayer>()).ToList();
-                    }
-
-                    var replayer = list.FirstOrDefault(r => r.CanReplay(letter))
-                        ?? throw new SluiceException($"letter {letter.Id}: nothing in recipe '{recipe}' can replay source '{letter.Source}'.");
-                    var error = await replayer.ReplayAsync(letter, ct).ConfigureAwait(false);
-                    if (error is null)
-                    {
-                        services.DeadLetters.MarkReplayed(letter.Id);
-                        ok++;
-                        await Console.Out.WriteLineAsync($"{letter.Id}: replayed").ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        services.DeadLetters.UpdateReason(letter.Id, error);
-                        failed++;
-                        await Console.Out.WriteLineAsync($"{letter.Id}: still failing: {error}").ConfigureAwait(false);
-                    }
+                    if (letter.Status == DeadLetterStore.Pending) { pending.Add(letter); }
+                    else { await Console.Out.WriteLineAsync($"{letter.Id}: already {letter.Status}, skipped").ConfigureAwait(false); }
                 }
-            }
-            finally
-            {
-                foreach (var host in hosts) { await host.DisposeAsync().ConfigureAwait(false); }
+
+                if (pending.Count == 0) { continue; }
+                var definition = CliContext.LoadRecipe(group.Key);
+                // While a run or demo of the recipe holds its run lock, that process alone may write the recipe's state
+                // (a stream's landing log): it is asked to do the replay. Otherwise this process holds the lock meanwhile.
+                using var runLock = ProcessLock.TryAcquire(Path.Combine(services.Data.LocksRoot, $"run-{definition.Name}.lock"));
+                var results = runLock is null
+                    ? await ForwardAsync(services, definition.Name, pending, ct).ConfigureAwait(false)
+                    : await ReplayHereAsync(services, definition, pending, ct).ConfigureAwait(false);
+                foreach (var (id, error) in results)
+                {
+                    if (error is null) { ok++; } else { failed++; }
+                    await Console.Out.WriteLineAsync(error is null ? $"{id}: replayed" : $"{id}: still failing: {error}").ConfigureAwait(false);
+                }
             }
 
             await Console.Out.WriteLineAsync($"{ok} replayed, {failed} still failing").ConfigureAwait(false);
             return failed == 0 ? 0 : 1;
         }));
         return command;
+    }
+
+    private static async Task<List<(long Id, string? Error)>> ReplayHereAsync(EngineServices services, Recipe definition, List<DeadLetter> letters, CancellationToken ct)
+    {
+        var results = new List<(long, string?)>();
+        var host = new RecipeHost(definition, services);
+        await using (host.ConfigureAwait(false))
+        {
+            var replayers = host.CreateReplayers();
+            foreach (var letter in letters)
+            {
+                results.Add((letter.Id, await DeadLetterReplays.ReplayOneAsync(services.DeadLetters, replayers, letter, definition.Name, ct).ConfigureAwait(false)));
+            }
+        }
+
+        return results;
+    }
+
+    /// <summary>Hands the letters to the running instance and waits for its answers (a bounded wait: it may be a run that is just ending).</summary>
+    private static async Task<List<(long Id, string? Error)>> ForwardAsync(EngineServices services, string recipe, List<DeadLetter> letters, CancellationToken ct)
+    {
+        var requests = new ReplayRequests(services.Data, recipe);
+        foreach (var letter in letters) { requests.Submit(letter.Id); }
+        await Console.Error.WriteLineAsync($"'{recipe}' is running on {services.Data.Root}: handing {letters.Count} letter(s) to it ...").ConfigureAwait(false);
+        var results = new List<(long, string?)>();
+        var waiting = letters.Select(l => l.Id).ToList();
+        var deadline = services.Time.GetUtcNow() + ForwardTimeout;
+        while (waiting.Count > 0)
+        {
+            foreach (var id in waiting.ToList())
+            {
+                var (done, error) = requests.TakeOutcome(id);
+                if (done)
+                {
+                    results.Add((id, error));
+                    waiting.Remove(id);
+                }
+            }
+
+            if (waiting.Count == 0) { break; }
+            if (services.Time.GetUtcNow() > deadline)
+            {
+                foreach (var id in waiting)
+                {
+                    var why = requests.Withdraw(id)
+                        ? $"the running instance of '{recipe}' did not take the request within {ForwardTimeout.TotalSeconds:0} s (a run --once that is ending?); try again"
+                        : $"the running instance of '{recipe}' took the request but gave no answer within {ForwardTimeout.TotalSeconds:0} s; see 'sluice dlq show {id}'";
+                    results.Add((id, why));
+                }
+
+                break;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), services.Time, ct).ConfigureAwait(false);
+        }
+
+        return results;
     }
 
     /// <summary>Sources are <c>kind:recipe</c> or <c>kind:recipe/part</c>.</summary>

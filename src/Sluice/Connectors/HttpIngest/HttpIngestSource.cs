@@ -274,7 +274,8 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
     /// <summary>
     /// Validates a rejected event again under the current schemas and, when it passes now, appends it to the landing
     /// log for its tenant (the pipeline of the next <c>run</c> takes it from there; a duplicate key is accepted and lands
-    /// once). Only the process that owns the landing log can do this, so the server must be stopped first.
+    /// once). Only the process that owns the landing log can do this: beside a running server, <c>sluice dlq replay</c>
+    /// hands the letter to it (<see cref="Core.DeadLetters.ReplayRequests"/>).
     /// </summary>
     public async Task<string?> ReplayAsync(DeadLetter letter, CancellationToken ct)
     {

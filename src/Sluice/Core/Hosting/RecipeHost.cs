@@ -12,6 +12,8 @@ namespace Sluice.Core.Hosting;
 /// </summary>
 public sealed class RecipeHost : IAsyncDisposable
 {
+    private static readonly TimeSpan ReplayPoll = TimeSpan.FromMilliseconds(500);
+
     private readonly Recipe _recipe;
     private readonly IEngineServices _services;
     private readonly ILogger _log;
@@ -34,6 +36,10 @@ public sealed class RecipeHost : IAsyncDisposable
     }
 
     public IReadOnlyList<IRunnableSource> Sources => _pipelines.Select(p => p.Source).ToList();
+
+    /// <summary>What can replay this recipe's dead letters: stream pipelines (for their source and sinks) and jobs (a reminder's failed delivery).</summary>
+    public IReadOnlyList<DeadLetters.IDeadLetterReplayer> CreateReplayers() => Sources.OfType<DeadLetters.IDeadLetterReplayer>()
+        .Concat(_recipe.Jobs.Select(j => j.Factory.Create(_services)).OfType<DeadLetters.IDeadLetterReplayer>()).ToList();
 
     /// <summary>Where the HTTP server listens when the recipe serves HTTP (<c>--bind</c>, <c>--port</c>); <see cref="RunOnceAsync"/> opens no port.</summary>
     public Serving.HttpServerOptions Http { get; init; } = new();
@@ -83,6 +89,7 @@ public sealed class RecipeHost : IAsyncDisposable
         {
             afterLoad.RunAsync(ct),
             scheduler.RunAsync(ct),
+            ServeReplayRequestsAsync(ct),
         };
         tasks.AddRange(_pipelines.Select(p => p.Source.RunAsync(afterLoad.SignalAsync, ct)));
         try
@@ -141,6 +148,39 @@ public sealed class RecipeHost : IAsyncDisposable
         return outcome;
     }
 
+    /// <summary>
+    /// Replays that <c>sluice dlq replay</c> hands to this process (see <see cref="DeadLetters.ReplayRequests"/>): only
+    /// the running host may write its sources' state, a stream's landing log for one.
+    /// </summary>
+    private async Task ServeReplayRequestsAsync(CancellationToken ct)
+    {
+        var requests = new DeadLetters.ReplayRequests(_services.Data, _recipe.Name);
+        IReadOnlyList<DeadLetters.IDeadLetterReplayer>? replayers = null;
+        while (true)
+        {
+            foreach (var id in requests.Pending())
+            {
+                string? error;
+                try
+                {
+                    replayers ??= CreateReplayers();
+                    error = _services.DeadLetters.Get(id) is { } letter
+                        ? await DeadLetters.DeadLetterReplays.ReplayOneAsync(_services.DeadLetters, replayers, letter, _recipe.Name, ct).ConfigureAwait(false)
+                        : $"no dead letter with id {id}";
+                }
+                catch (Exception e) when (e is SluiceException or IOException or InvalidOperationException)
+                {
+                    error = e.Message;
+                }
+
+                requests.Complete(id, error);
+                HostLog.ReplayServed(_log, _recipe.Name, id, error ?? "replayed");
+            }
+
+            await Task.Delay(ReplayPoll, _services.Time, ct).ConfigureAwait(false);
+        }
+    }
+
     private List<JobDefinition> AfterLoadJobs(IEnumerable<PipelineDefinition> pipelines) =>
         pipelines.SelectMany(p => p.AfterLoad).Distinct(StringComparer.Ordinal).Select(n => _recipe.Job(n)!).ToList();
 
@@ -166,4 +206,7 @@ internal static partial class HostLog
 
     [LoggerMessage(3004, LogLevel.Warning, "{Job}: after-load run failed: {Reason}")]
     public static partial void AfterLoadRefused(ILogger logger, string job, string reason);
+
+    [LoggerMessage(3005, LogLevel.Information, "{Recipe}: dead letter {Id}, replay requested by sluice dlq replay: {Outcome}")]
+    public static partial void ReplayServed(ILogger logger, string recipe, long id, string outcome);
 }
