@@ -9,11 +9,13 @@ internal static class BenchCommand
     {
         var command = new Command("bench", "Benchmarks, each measured against a reference in the same run (see docs/BENCHMARKS.md)");
         var events = new Option<int>("--events") { Description = "Vehicle events to generate", DefaultValueFactory = _ => 2_000_000 };
-        var files = new Command("files", "File ingest vs DuckDB read_json + COPY, and the daily summary vs plain DuckDB SQL") { events };
+        var rounds = new Option<int>("--rounds") { Description = "Ingest rounds (Sluice then DuckDB each); the median round is reported", DefaultValueFactory = _ => 3 };
+        rounds.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) { r.AddError("--rounds must be at least 1"); } });
+        var files = new Command("files", "File ingest vs DuckDB read_json + COPY, and the daily summary vs plain DuckDB SQL") { events, rounds };
         files.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var root = Path.Combine(Core.DataDirectory.ResolveRoot(result.GetValue(CliContext.Data)), "bench", "files");
-            var report = await FilesBenchmark.RunAsync(root, result.GetValue(events), Console.Out, ct).ConfigureAwait(false);
+            var report = await FilesBenchmark.RunAsync(root, result.GetValue(events), result.GetValue(rounds), Console.Out, ct).ConfigureAwait(false);
             await Console.Out.WriteLineAsync(report.ToMarkdown()).ConfigureAwait(false);
             return 0;
         }));
