@@ -31,6 +31,22 @@ public sealed class EventParserTests
         parser.Parse(Encoding.UTF8.GetBytes(json), "t1", new DateTime(2025, 1, 1, 0, 0, 0, DateTimeKind.Utc), 42, keep, out _);
 
     [Fact]
+    public void Validating_only_checks_what_keeping_checks_escaped_enumerations_and_child_fields_included()
+    {
+        var parser = new EventParser(Shape(), null);
+        static string Event(string rest) => ("{'event_id':'e1','schema_version':1,'ts':'2025-03-04T05:06:07Z'," + rest + "}").Replace('\'', '"');
+        Parse(parser, Event(@"'event_type':'vi\u0065w','items':[{'sku':'A','qty':2}]"), keep: false).ShouldBeNull();
+        Parse(parser, Event(@"'event_type':'vi\u0065ws'"), keep: false)!.Value.Field.ShouldBe("event_type");
+        Parse(parser, Event("'event_type':'view','items':[{'sku':'A','qty':2},{'sku':'B'}]"), keep: false)!.Value.Field.ShouldBe("items[1].qty");
+        Parse(parser, Event("'event_type':'view','items':[{'sku':'A','qty':'2'}]"), keep: false)!.Value.Field.ShouldBe("items[0].qty");
+        parser.Flush()[1].Count.ShouldBe(0, "validating keeps no rows");
+        Parse(parser, Event(@"'event_type':'vi\u0065w','items':[{'sku':'A','qty':2}]")).ShouldBeNull();
+        var kept = parser.Flush();
+        kept[0].Strings(kept[0].Schema.IndexOf("event_type"))[0].ShouldBe("view");
+        kept[1].Column<long>(kept[1].Schema.IndexOf("qty")).ShouldBe([2L]);
+    }
+
+    [Fact]
     public void Nested_objects_flatten_to_prefixed_columns_and_arrays_to_child_rows_keyed_by_the_parent()
     {
         var shape = Shape();

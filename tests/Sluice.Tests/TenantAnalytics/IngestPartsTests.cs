@@ -60,6 +60,13 @@ public sealed class IngestPartsTests
     public void Other_shapes_are_left_to_the_general_parser(string text) =>
         IsoTimestamp.TryParseUtc(Encoding.ASCII.GetBytes(text), out _).ShouldBeFalse();
 
+    [Theory]
+    [InlineData("acme", "e-1")]
+    [InlineData("ténant", "clé-ü")]
+    [InlineData("t", "a key longer than the stack buffer ................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................")]
+    public void Dedup_hashes_are_those_of_the_tenant_a_zero_byte_and_the_key_so_persisted_keys_still_match(string tenant, string key) =>
+        DedupIndex.Hash(tenant, key).ShouldBe(System.IO.Hashing.XxHash3.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(tenant + "\0" + key)));
+
     [Fact]
     public void Dedup_keys_are_per_tenant_expire_with_the_window_and_are_bounded()
     {

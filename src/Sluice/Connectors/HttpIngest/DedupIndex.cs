@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.IO.Hashing;
@@ -38,8 +39,17 @@ public sealed class DedupIndex
 
     public static ulong Hash(string tenant, string key)
     {
-        var bytes = Encoding.UTF8.GetBytes(tenant + "\0" + key);
-        var hash = XxHash3.HashToUInt64(bytes);
+        ArgumentNullException.ThrowIfNull(tenant);
+        ArgumentNullException.ThrowIfNull(key);
+        // The UTF-8 of tenant, a zero byte and the key, hashed without a string or array per event.
+        var max = Encoding.UTF8.GetMaxByteCount(tenant.Length + key.Length + 1);
+        byte[]? rented = max > 512 ? ArrayPool<byte>.Shared.Rent(max) : null;
+        Span<byte> buffer = rented ?? stackalloc byte[512];
+        var length = Encoding.UTF8.GetBytes(tenant, buffer);
+        buffer[length++] = 0;
+        length += Encoding.UTF8.GetBytes(key, buffer[length..]);
+        var hash = XxHash3.HashToUInt64(buffer[..length]);
+        if (rented is not null) { ArrayPool<byte>.Shared.Return(rented); }
         // 0 means "no dedup key" in the log's records.
         return hash == 0 ? 1 : hash;
     }

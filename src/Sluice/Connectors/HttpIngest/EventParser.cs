@@ -28,6 +28,9 @@ public sealed class EventParser
     private readonly int[] _mainPii;
     private readonly int[][] _childPii;
     private const string Present = "";
+
+    /// <summary>What a child row holds for a valid value when validating only: nothing boxed or copied per value.</summary>
+    private static readonly object ChildPresent = new();
     private string? _tenant;
     private long? _version;
     private bool _keep;
@@ -306,19 +309,20 @@ public sealed class EventParser
                         return;
                     }
 
-                    if (child is not null) { child[i] = spec.Values![match]; } else { ((TypedColumnBuilder<string>)Main[i]).Set(spec.Values![match]); }
+                    if (child is not null) { child[i] = _keep ? spec.Values![match] : ChildPresent; } else { ((TypedColumnBuilder<string>)Main[i]).Set(spec.Values![match]); }
                     return;
                 }
 
-                // Validating only, a text nobody reads later needs no string of its own: its presence is what counts.
-                var text = _keep || child is not null || entry.Needed ? reader.GetString()! : Present;
+                // Validating only, a text nobody reads later needs no string of its own: its presence is what counts
+                // (an enumeration still needs it: an escaped value reaches this check as text).
+                var text = _keep || entry.Needed || entry.Values is not null ? reader.GetString()! : Present;
                 if (entry.Values is not null && !entry.Values.Contains(text))
                 {
                     Fail(prefix + spec.Path, $"'{Snip(text)}' is not one of {string.Join(", ", spec.Values!)}");
                     return;
                 }
 
-                if (child is not null) { child[i] = text; } else { ((TypedColumnBuilder<string>)Main[i]).Set(text); }
+                if (child is not null) { child[i] = _keep ? text : ChildPresent; } else { ((TypedColumnBuilder<string>)Main[i]).Set(text); }
                 return;
             case FieldType.Integer when token == JsonTokenType.Number:
                 if (!reader.TryGetInt64(out var l))
@@ -327,14 +331,14 @@ public sealed class EventParser
                     return;
                 }
 
-                if (child is not null) { child[i] = l; } else { ((ValueColumnBuilder<long>)Main[i]).Set(l); }
+                if (child is not null) { child[i] = _keep ? l : ChildPresent; } else { ((ValueColumnBuilder<long>)Main[i]).Set(l); }
                 return;
             case FieldType.Double when token == JsonTokenType.Number:
                 var d = reader.GetDouble();
-                if (child is not null) { child[i] = d; } else { ((ValueColumnBuilder<double>)Main[i]).Set(d); }
+                if (child is not null) { child[i] = _keep ? d : ChildPresent; } else { ((ValueColumnBuilder<double>)Main[i]).Set(d); }
                 return;
             case FieldType.Boolean when token is JsonTokenType.True or JsonTokenType.False:
-                if (child is not null) { child[i] = token == JsonTokenType.True; } else { ((ValueColumnBuilder<bool>)Main[i]).Set(token == JsonTokenType.True); }
+                if (child is not null) { child[i] = _keep ? token == JsonTokenType.True : ChildPresent; } else { ((ValueColumnBuilder<bool>)Main[i]).Set(token == JsonTokenType.True); }
                 return;
             case FieldType.Timestamp when token == JsonTokenType.String:
                 var ok = reader.ValueIsEscaped ? Timestamps.TryParseUtc(reader.GetString().AsSpan(), out var ts)
@@ -345,7 +349,7 @@ public sealed class EventParser
                     return;
                 }
 
-                if (child is not null) { child[i] = ts; } else { ((ValueColumnBuilder<DateTime>)Main[i]).Set(ts); }
+                if (child is not null) { child[i] = _keep ? ts : ChildPresent; } else { ((ValueColumnBuilder<DateTime>)Main[i]).Set(ts); }
                 return;
             case FieldType.Date when token == JsonTokenType.String:
                 if (!Timestamps.TryParseDate(reader.GetString().AsSpan(), out var date))
@@ -354,7 +358,7 @@ public sealed class EventParser
                     return;
                 }
 
-                if (child is not null) { child[i] = date; } else { ((ValueColumnBuilder<DateOnly>)Main[i]).Set(date); }
+                if (child is not null) { child[i] = _keep ? date : ChildPresent; } else { ((ValueColumnBuilder<DateOnly>)Main[i]).Set(date); }
                 return;
             default:
                 Fail(prefix + spec.Path, $"wrong type: expected {Expected(spec.Type)}, got {Found(ref reader)}");
