@@ -53,6 +53,9 @@ public sealed class EventParser
     /// <summary>The tenant the last parsed event named, even when it was invalid (null when it named none).</summary>
     public string? LastTenant => _tenant;
 
+    /// <summary>Whether the last event was not JSON at all (malformed, or not UTF-8), rather than JSON that breaks the schema.</summary>
+    public bool LastMalformed { get; private set; }
+
     public IReadOnlyList<ColumnBatchBuilder> Children { get; }
 
     /// <summary>The rows built so far, one batch per table, and a fresh start.</summary>
@@ -67,8 +70,10 @@ public sealed class EventParser
         _version = null;
         _childRows.Clear();
         Array.Clear(_childSeen);
+        LastMalformed = false;
         if (!System.Text.Unicode.Utf8.IsValid(json))
         {
+            LastMalformed = true;
             return new EventProblem(null, $"not valid UTF-8 (first bad byte at {FirstInvalidUtf8(json) + 1})");
         }
 
@@ -93,6 +98,7 @@ public sealed class EventParser
         }
         catch (JsonException e)
         {
+            LastMalformed = true;
             Fail(null, $"malformed JSON at byte {e.BytePositionInLine + 1}: {JsonRecordParser.FirstSentence(e.Message)}");
         }
 

@@ -108,18 +108,29 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
 
             var body = buffer.AsMemory(0, length);
             var events = new List<EventSlice>();
+            // A JSON body is split by structure alone when it is shaped like objects, since every event is parsed in
+            // full afterwards; only a body that is not, or an event that is not JSON, pays for the exact split (and 400).
+            var bySplitter = !ndjson && RequestBody.TrySplitObjects(body.Span, events);
             if (ndjson)
             {
                 RequestBody.SplitNdjson(body.Span, events);
             }
-            else if (RequestBody.SplitJson(body.Span, events) is { } error)
+            else if (!bySplitter && RequestBody.SplitJson(body.Span, events) is { } error)
             {
-                _events.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("outcome", "rejected")));
-                return await FailAsync(http, StatusCodes.Status400BadRequest, $"{error.Message} (line {error.Line}, byte {error.Byte})",
-                    extra: new Dictionary<string, object> { ["line"] = error.Line, ["byte"] = error.Byte }).ConfigureAwait(false);
+                return await BadBodyAsync(http, error).ConfigureAwait(false);
             }
 
-            var outcome = await ingestor.IngestAsync(body, events, caller.Tenant, http.TraceIdentifier).ConfigureAwait(false);
+            var outcome = await ingestor.IngestAsync(body, events, caller.Tenant, http.TraceIdentifier, wholeBodyMustParse: bySplitter).ConfigureAwait(false);
+            if (outcome.Status == IngestStatus.MalformedBody)
+            {
+                events.Clear();
+                if (RequestBody.SplitJson(body.Span, events) is { } error)
+                {
+                    return await BadBodyAsync(http, error).ConfigureAwait(false);
+                }
+
+                outcome = await ingestor.IngestAsync(body, events, caller.Tenant, http.TraceIdentifier).ConfigureAwait(false);
+            }
             switch (outcome.Status)
             {
                 case IngestStatus.WrongTenant:
@@ -199,6 +210,13 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
             ArrayPool<byte>.Shared.Return(buffer);
             throw;
         }
+    }
+
+    private Task<int> BadBodyAsync(HttpContext http, BodyError error)
+    {
+        _events.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("outcome", "rejected")));
+        return FailAsync(http, StatusCodes.Status400BadRequest, $"{error.Message} (line {error.Line}, byte {error.Byte})",
+            extra: new Dictionary<string, object> { ["line"] = error.Line, ["byte"] = error.Byte });
     }
 
     private static bool IsSupported(MediaTypeHeaderValue media, out bool ndjson)

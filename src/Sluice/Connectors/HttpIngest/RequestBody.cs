@@ -67,6 +67,102 @@ public static class RequestBody
         }
     }
 
+    /// <summary>
+    /// The fast path for <c>application/json</c>: splits <c>{...}</c> or <c>[{...}, ...]</c> by structure alone (strings,
+    /// escapes, nesting), without reading the tokens, since every event is parsed in full afterwards anyway. False when
+    /// the body is not shaped like that; the caller then uses <see cref="SplitJson"/>, which also gives the exact error.
+    /// A slice it returns may still hold malformed JSON: the event parser finds that, and the caller falls back too.
+    /// </summary>
+    public static bool TrySplitObjects(ReadOnlySpan<byte> body, List<EventSlice> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        var at = SkipWhiteSpace(body, body.StartsWith("\uFEFF"u8) ? 3 : 0);
+        if (at >= body.Length)
+        {
+            return false;
+        }
+
+        if (body[at] == (byte)'{')
+        {
+            var end = ObjectEnd(body, at);
+            if (end < 0 || SkipWhiteSpace(body, end) != body.Length) { return false; }
+            events.Add(new EventSlice(0, at, end - at, null));
+            return true;
+        }
+
+        if (body[at] != (byte)'[')
+        {
+            return false;
+        }
+
+        at = SkipWhiteSpace(body, at + 1);
+        if (at < body.Length && body[at] == (byte)']')
+        {
+            return SkipWhiteSpace(body, at + 1) == body.Length;
+        }
+
+        var index = 0;
+        while (at < body.Length && body[at] == (byte)'{')
+        {
+            var end = ObjectEnd(body, at);
+            if (end < 0) { return false; }
+            events.Add(new EventSlice(index++, at, end - at, null));
+            at = SkipWhiteSpace(body, end);
+            if (at >= body.Length) { return false; }
+            if (body[at] == (byte)']') { return SkipWhiteSpace(body, at + 1) == body.Length; }
+            if (body[at] != (byte)',') { return false; }
+            at = SkipWhiteSpace(body, at + 1);
+        }
+
+        return false;
+    }
+
+    /// <summary>The position after the brace that closes the object opening at <paramref name="start"/>, or -1.</summary>
+    private static int ObjectEnd(ReadOnlySpan<byte> body, int start)
+    {
+        var depth = 0;
+        var at = start;
+        while (at < body.Length)
+        {
+            var next = body[at..].IndexOfAny("\"{}[]"u8);
+            if (next < 0) { return -1; }
+            at += next;
+            switch (body[at])
+            {
+                case (byte)'"':
+                    at++;
+                    while (true)
+                    {
+                        var stop = body[at..].IndexOfAny("\"\\"u8);
+                        if (stop < 0) { return -1; }
+                        at += stop;
+                        if (body[at] == (byte)'"') { break; }
+                        at += 2; // a backslash and the byte it escapes
+                        if (at >= body.Length) { return -1; }
+                    }
+
+                    break;
+                case (byte)'{' or (byte)'[':
+                    depth++;
+                    break;
+                default:
+                    if (--depth == 0) { return at + 1; }
+                    if (depth < 0) { return -1; }
+                    break;
+            }
+
+            at++;
+        }
+
+        return -1;
+    }
+
+    private static int SkipWhiteSpace(ReadOnlySpan<byte> body, int at)
+    {
+        while (at < body.Length && body[at] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r') { at++; }
+        return at;
+    }
+
     public static void SplitNdjson(ReadOnlySpan<byte> body, List<EventSlice> events)
     {
         ArgumentNullException.ThrowIfNull(events);

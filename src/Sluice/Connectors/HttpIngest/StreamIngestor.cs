@@ -22,6 +22,9 @@ public enum IngestStatus
 
     /// <summary>More events than a request may carry (413).</summary>
     TooManyEvents,
+
+    /// <summary>An event of a body split by structure alone is not JSON: nothing landed; the caller splits exactly and answers 400.</summary>
+    MalformedBody,
 }
 
 /// <summary>One event the request could not land, and why.</summary>
@@ -66,7 +69,11 @@ public sealed class StreamIngestor
 
     public int DedupKeys { get { lock (_appendGate) { return _dedup.Count; } } }
 
-    public async Task<IngestOutcome> IngestAsync(ReadOnlyMemory<byte> body, IReadOnlyList<EventSlice> events, string tenant, string requestId)
+    /// <param name="wholeBodyMustParse">
+    /// For a body split by <see cref="RequestBody.TrySplitObjects"/>: an event that is not JSON at all stops the request
+    /// (<see cref="IngestStatus.MalformedBody"/>) instead of being rejected on its own.
+    /// </param>
+    public async Task<IngestOutcome> IngestAsync(ReadOnlyMemory<byte> body, IReadOnlyList<EventSlice> events, string tenant, string requestId, bool wholeBodyMustParse = false)
     {
         ArgumentNullException.ThrowIfNull(events);
         if (events.Count > _options.MaxEventsPerRequest)
@@ -83,6 +90,11 @@ public sealed class StreamIngestor
             {
                 var json = body.Span.Slice(e.Start, e.Length);
                 var problem = parser.Parse(json, tenant, default, 0, keep: false, out var parsed);
+                if (wholeBodyMustParse && parser.LastMalformed)
+                {
+                    return new IngestOutcome(IngestStatus.MalformedBody, 0, 0, []);
+                }
+
                 if (parser.LastTenant is { } named && !string.Equals(named, tenant, StringComparison.Ordinal))
                 {
                     return new IngestOutcome(IngestStatus.WrongTenant, 0, 0, [],
