@@ -158,23 +158,44 @@ public sealed class RecipeHost : IAsyncDisposable
         IReadOnlyList<DeadLetters.IDeadLetterReplayer>? replayers = null;
         while (true)
         {
-            foreach (var id in requests.Pending())
+            IReadOnlyList<long> pending;
+            try
+            {
+                pending = requests.Pending();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The request folder is the operator's to clean up: a failed look is retried, it never stops the run.
+                HostLog.ReplayRequestsUnreadable(_log, _recipe.Name, e.Message);
+                pending = [];
+            }
+
+            foreach (var id in pending)
             {
                 string? error;
                 try
                 {
                     replayers ??= CreateReplayers();
-                    error = _services.DeadLetters.Get(id) is { } letter
-                        ? await DeadLetters.DeadLetterReplays.ReplayOneAsync(_services.DeadLetters, replayers, letter, _recipe.Name, ct).ConfigureAwait(false)
-                        : $"no dead letter with id {id}";
+                    var letter = _services.DeadLetters.Get(id);
+                    error = letter is null ? $"no dead letter with id {id}"
+                        // Replayed already (by an earlier look whose answer could not be written): not a second time.
+                        : letter.Status != DeadLetters.DeadLetterStore.Pending ? null
+                        : await DeadLetters.DeadLetterReplays.ReplayOneAsync(_services.DeadLetters, replayers, letter, _recipe.Name, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is SluiceException or IOException or InvalidOperationException)
                 {
                     error = e.Message;
                 }
 
-                requests.Complete(id, error);
-                HostLog.ReplayServed(_log, _recipe.Name, id, error ?? "replayed");
+                try
+                {
+                    requests.Complete(id, error);
+                    HostLog.ReplayServed(_log, _recipe.Name, id, error ?? "replayed");
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    HostLog.ReplayRequestsUnreadable(_log, _recipe.Name, e.Message);
+                }
             }
 
             await Task.Delay(ReplayPoll, _services.Time, ct).ConfigureAwait(false);
@@ -209,4 +230,7 @@ internal static partial class HostLog
 
     [LoggerMessage(3005, LogLevel.Information, "{Recipe}: dead letter {Id}, replay requested by sluice dlq replay: {Outcome}")]
     public static partial void ReplayServed(ILogger logger, string recipe, long id, string outcome);
+
+    [LoggerMessage(3006, LogLevel.Warning, "{Recipe}: the dead-letter replay requests cannot be read or answered: {Reason}")]
+    public static partial void ReplayRequestsUnreadable(ILogger logger, string recipe, string reason);
 }
