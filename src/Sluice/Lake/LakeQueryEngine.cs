@@ -102,20 +102,7 @@ public sealed class LakeQueryEngine(LakeStore lake)
         try
         {
             using var reader = cmd.ExecuteReader();
-            var columns = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
-            var rows = new List<object?[]>();
-            while (rows.Count < maxRows && reader.Read())
-            {
-                var row = new object?[reader.FieldCount];
-                for (var i = 0; i < row.Length; i++)
-                {
-                    row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
-                }
-
-                rows.Add(row);
-            }
-
-            return new QueryResult(columns, rows);
+            return QueryResult.Read(reader, maxRows);
         }
         catch (DuckDBException e)
         {
