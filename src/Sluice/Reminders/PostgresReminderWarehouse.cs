@@ -52,7 +52,7 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
             (ReminderTables.AttorneyReminder, ReminderTables.AttorneyReminderColumns),
         })
         {
-            var defs = string.Join(", ", columns.Select(c => $"\"{c.Name}\" {PgType(c.Type)}{(c.Required ? " NOT NULL" : "")}"));
+            var defs = string.Join(", ", columns.Select(c => $"\"{c.Name}\" {c.Type.PostgresType()}{(c.Required ? " NOT NULL" : "")}"));
             await ExecAsync(conn, tx, $"CREATE TABLE IF NOT EXISTS {Name(table)} ({defs})", ct).ConfigureAwait(false);
         }
 
@@ -206,15 +206,4 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
-
-    private static string PgType(FieldType type) => type switch
-    {
-        FieldType.String => "text",
-        FieldType.Integer => "bigint",
-        FieldType.Double => "double precision",
-        FieldType.Boolean => "boolean",
-        FieldType.Timestamp => "timestamptz",
-        FieldType.Date => "date",
-        _ => throw new ArgumentOutOfRangeException(nameof(type)),
-    };
 }

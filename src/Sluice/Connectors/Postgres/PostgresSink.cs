@@ -149,26 +149,15 @@ public sealed class PostgresSink : IBatchSink
         // Serialises concurrent creators (two Sluice processes, tests in parallel) for the duration of this transaction.
         await ExecAsync(connection, $"SELECT pg_advisory_xact_lock(hashtext({Literal(target)}))", ct).ConfigureAwait(false);
         await ExecAsync(connection, $"CREATE SCHEMA IF NOT EXISTS {Quote(_options.Schema)}", ct).ConfigureAwait(false);
-        var columns = string.Join(", ", schema.Fields.Select(f => $"{Quote(f.Name)} {SqlType(f.Type)}{(key.Contains(f.Name) ? " NOT NULL" : "")}"));
+        var columns = string.Join(", ", schema.Fields.Select(f => $"{Quote(f.Name)} {f.Type.PostgresType()}{(key.Contains(f.Name) ? " NOT NULL" : "")}"));
         await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {target} ({columns}, PRIMARY KEY ({string.Join(", ", key.Select(Quote))}))", ct).ConfigureAwait(false);
         foreach (var f in schema.Fields)
         {
-            await ExecAsync(connection, $"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {Quote(f.Name)} {SqlType(f.Type)}", ct).ConfigureAwait(false);
+            await ExecAsync(connection, $"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {Quote(f.Name)} {f.Type.PostgresType()}", ct).ConfigureAwait(false);
         }
 
         created.Add(signature);
     }
-
-    private static string SqlType(FieldType type) => type switch
-    {
-        FieldType.String => "text",
-        FieldType.Integer => "bigint",
-        FieldType.Double => "double precision",
-        FieldType.Boolean => "boolean",
-        FieldType.Timestamp => "timestamptz",
-        FieldType.Date => "date",
-        _ => throw new ArgumentOutOfRangeException(nameof(type)),
-    };
 
     private static async Task ExecAsync(NpgsqlConnection connection, string sql, CancellationToken ct)
     {

@@ -42,4 +42,15 @@ public static class FieldTypes
         FieldType.Date => "DATE",
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
+
+    public static string PostgresType(this FieldType type) => type switch
+    {
+        FieldType.String => "text",
+        FieldType.Integer => "bigint",
+        FieldType.Double => "double precision",
+        FieldType.Boolean => "boolean",
+        FieldType.Timestamp => "timestamptz",
+        FieldType.Date => "date",
+        _ => throw new ArgumentOutOfRangeException(nameof(type)),
+    };
 }

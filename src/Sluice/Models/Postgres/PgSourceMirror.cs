@@ -35,16 +35,6 @@ internal sealed class PgSourceMirror(NpgsqlConnection connection, IEngineService
         }
     }
 
-    private static string PgType(FieldType type) => type switch
-    {
-        FieldType.Integer => "bigint",
-        FieldType.Double => "double precision",
-        FieldType.Boolean => "boolean",
-        FieldType.Timestamp => "timestamptz",
-        FieldType.Date => "date",
-        _ => "text",
-    };
-
     private static List<(string Name, FieldType Type)> Columns(LakeTable table) =>
         [.. table.Columns.Select(c => (c.Name, c.Type)), .. table.IsPartitioned ? new[] { (table.PartitionKey, table.PartitionType) } : []];
 
@@ -52,10 +42,10 @@ internal sealed class PgSourceMirror(NpgsqlConnection connection, IEngineService
     {
         var name = QuoteName(table.QualifiedName);
         await ExecAsync($"CREATE SCHEMA IF NOT EXISTS {Quote(table.Zone)}", null, ct).ConfigureAwait(false);
-        await ExecAsync($"CREATE TABLE IF NOT EXISTS {name} ({string.Join(", ", Columns(table).Select(c => $"{Quote(c.Name)} {PgType(c.Type)}"))})", null, ct).ConfigureAwait(false);
+        await ExecAsync($"CREATE TABLE IF NOT EXISTS {name} ({string.Join(", ", Columns(table).Select(c => $"{Quote(c.Name)} {c.Type.PostgresType()}"))})", null, ct).ConfigureAwait(false);
         foreach (var c in Columns(table))
         {
-            await ExecAsync($"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {Quote(c.Name)} {PgType(c.Type)}", null, ct).ConfigureAwait(false);
+            await ExecAsync($"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {Quote(c.Name)} {c.Type.PostgresType()}", null, ct).ConfigureAwait(false);
         }
 
         if (table.IsPartitioned)
@@ -82,7 +72,7 @@ internal sealed class PgSourceMirror(NpgsqlConnection connection, IEngineService
         try
         {
             await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-            var where = table.IsPartitioned ? $" WHERE {Quote(table.PartitionKey)} = CAST({Literal(partition)} AS {PgType(table.PartitionType)})" : "";
+            var where = table.IsPartitioned ? $" WHERE {Quote(table.PartitionKey)} = CAST({Literal(partition)} AS {table.PartitionType.PostgresType()})" : "";
             await ExecAsync($"DELETE FROM {name}{where}", tx, ct).ConfigureAwait(false);
             if (csv is not null)
             {
