@@ -16,7 +16,7 @@ namespace Sluice.Connectors.HttpIngest;
 /// </summary>
 internal sealed class MetricsEndpoint(MetricsApiOptions options, ServingContext context)
 {
-    private static readonly string[] Known = ["from", "to", "group_by", "tenant"];
+    private static readonly ReadScope Scope = new("tenant", "tenant", ["from", "to", "group_by", "tenant"], EachOnce: true);
     private readonly MetricsQuery _query = new(options, context.Services);
     // Process-wide: every query opens an in-memory DuckDB with its own memory budget.
     private static readonly SemaphoreSlim Queries = new(Math.Max(2, Environment.ProcessorCount));
@@ -40,58 +40,12 @@ internal sealed class MetricsEndpoint(MetricsApiOptions options, ServingContext 
     public async Task HandleAsync(HttpContext http)
     {
         ArgumentNullException.ThrowIfNull(http);
-        var caller = context.Auth.Authenticate(http.Request, out var problem);
-        if (caller is null)
+        if (await Scope.ResolveAsync(http, context).ConfigureAwait(false) is not { } tenant)
         {
-            await HttpResults.ErrorAsync(http, StatusCodes.Status401Unauthorized, problem!).ConfigureAwait(false);
-            return;
-        }
-
-        if (!caller.MayRead)
-        {
-            await HttpResults.ErrorAsync(http, StatusCodes.Status403Forbidden, "a writer token cannot query; use a reader or admin token").ConfigureAwait(false);
             return;
         }
 
         var q = http.Request.Query;
-        foreach (var key in q.Keys)
-        {
-            if (!Known.Contains(key, StringComparer.Ordinal))
-            {
-                await HttpResults.ErrorAsync(http, StatusCodes.Status400BadRequest, $"unknown parameter '{key}' (known: {string.Join(", ", Known)})", key).ConfigureAwait(false);
-                return;
-            }
-
-            if (q[key].Count > 1)
-            {
-                await HttpResults.ErrorAsync(http, StatusCodes.Status400BadRequest, $"parameter '{key}' is given {q[key].Count} times; give it once", key).ConfigureAwait(false);
-                return;
-            }
-        }
-
-        var requested = q.TryGetValue("tenant", out var t) ? t.ToString() : null;
-        string tenant;
-        if (caller.Role == TokenRole.Admin)
-        {
-            if (string.IsNullOrEmpty(requested))
-            {
-                await HttpResults.ErrorAsync(http, StatusCodes.Status400BadRequest, "an admin token must name the tenant: add tenant=<tenant>", "tenant").ConfigureAwait(false);
-                return;
-            }
-
-            tenant = requested;
-        }
-        else
-        {
-            if (requested is not null && !string.Equals(requested, caller.Tenant, StringComparison.Ordinal))
-            {
-                await HttpResults.ErrorAsync(http, StatusCodes.Status403Forbidden, "this token may only query its own tenant; leave tenant out or name the token's tenant", "tenant").ConfigureAwait(false);
-                return;
-            }
-
-            tenant = caller.Tenant;
-        }
-
         var (from, fromError) = Instant(q, "from");
         var (to, toError) = Instant(q, "to");
         var error = fromError ?? toError;

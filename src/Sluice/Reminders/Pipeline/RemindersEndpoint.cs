@@ -20,6 +20,7 @@ internal sealed class RemindersEndpoint(string recipe, FieldProtector protector,
 {
     // The recipe's pushed streams each have a reminder_store sink; the route is mapped once per server.
     private static readonly ConditionalWeakTable<IEndpointRouteBuilder, object> Mapped = [];
+    private static readonly ReadScope Scope = new("client", "client_id", ["tenant", "limit"], EachOnce: false);
 
     public void Map(IEndpointRouteBuilder routes)
     {
@@ -37,44 +38,12 @@ internal sealed class RemindersEndpoint(string recipe, FieldProtector protector,
 
     public async Task HandleAsync(HttpContext http)
     {
-        var caller = context.Auth.Authenticate(http.Request, out var problem);
-        if (caller is null)
+        if (await Scope.ResolveAsync(http, context).ConfigureAwait(false) is not { } client)
         {
-            await HttpResults.ErrorAsync(http, StatusCodes.Status401Unauthorized, problem!).ConfigureAwait(false);
-            return;
-        }
-
-        if (!caller.MayRead)
-        {
-            await HttpResults.ErrorAsync(http, StatusCodes.Status403Forbidden, "a writer token cannot query; use a reader or admin token").ConfigureAwait(false);
             return;
         }
 
         var q = http.Request.Query;
-        if (q.Keys.FirstOrDefault(k => k is not ("tenant" or "limit")) is { } unknown)
-        {
-            await HttpResults.ErrorAsync(http, StatusCodes.Status400BadRequest, $"unknown parameter '{unknown}' (known: tenant, limit)", unknown).ConfigureAwait(false);
-            return;
-        }
-
-        var requested = q.TryGetValue("tenant", out var t) ? t.ToString() : null;
-        var client = caller.Tenant;
-        if (caller.Role == TokenRole.Admin)
-        {
-            if (string.IsNullOrEmpty(requested))
-            {
-                await HttpResults.ErrorAsync(http, StatusCodes.Status400BadRequest, "an admin token must name the client: add tenant=<client_id>", "tenant").ConfigureAwait(false);
-                return;
-            }
-
-            client = requested;
-        }
-        else if (requested is not null && !string.Equals(requested, caller.Tenant, StringComparison.Ordinal))
-        {
-            await HttpResults.ErrorAsync(http, StatusCodes.Status403Forbidden, "this token may only query its own client; leave tenant out or name the token's client", "tenant").ConfigureAwait(false);
-            return;
-        }
-
         var limit = 100;
         if (q.TryGetValue("limit", out var l) && (!int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > 10_000))
         {
