@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Time.Testing;
+using Sluice.Connectors.ClickHouse;
 using Sluice.Connectors.Http;
 using Sluice.Connectors.Postgres;
 using Sluice.Connectors.Redis;
@@ -193,4 +194,21 @@ public sealed class EngagementUnitTests
     }
 
     private static T?[] Column<T>(ColumnBatch batch, string name) where T : struct => batch.Column<T>(batch.Schema.IndexOf(name));
+
+    [Fact]
+    public void ClickHouse_insert_joining_defaults_to_300ms_and_refuses_a_linger_past_a_second()
+    {
+        var errors = new ConfigErrors();
+        var defaults = ClickHouseOptions.Parse(ConfigMap.Parse("table: t\norder_by: [id]\n", "r.yaml", errors)!);
+        defaults.InsertLinger.ShouldBe(TimeSpan.FromMilliseconds(300));
+        defaults.InsertMaxRows.ShouldBe(100_000);
+        errors.Any.ShouldBeFalse();
+
+        ClickHouseOptions.Parse(ConfigMap.Parse("table: t\norder_by: [id]\ninsert_linger: 2s\ninsert_max_rows: 0\n", "r.yaml", errors)!);
+
+        errors.All.Select(e => e.ToString()).ShouldBe([
+            "r.yaml:3: insert_linger: clickhouse: must be between 0 and 1s (rows must reach ClickHouse within a second), got 2000ms",
+            "r.yaml:4: insert_max_rows: must be between 1 and 2147483647, got 0",
+        ], ignoreOrder: true);
+    }
 }

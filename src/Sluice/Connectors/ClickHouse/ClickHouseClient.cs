@@ -11,7 +11,7 @@ public sealed class ClickHouseException(string message, bool transient, Exceptio
 
 /// <summary>
 /// ClickHouse's HTTP interface, one statement per request (18.16 takes no multi-statement requests): queries and DDL
-/// go in the POST body, inserts name their query in the URL and send JSONEachRow rows as the body.
+/// go in the POST body, inserts name their query in the URL and send RowBinary rows as the body.
 /// </summary>
 public sealed partial class ClickHouseClient : IDisposable
 {
@@ -35,7 +35,7 @@ public sealed partial class ClickHouseClient : IDisposable
 
     public async Task InsertAsync(string qualifiedTable, IEnumerable<string> columns, ReadOnlyMemory<byte> rows, CancellationToken ct)
     {
-        var query = $"INSERT INTO {qualifiedTable} ({string.Join(", ", columns.Select(Quote))}) FORMAT JSONEachRow";
+        var query = $"INSERT INTO {qualifiedTable} ({string.Join(", ", columns.Select(Quote))}) FORMAT RowBinary";
         var url = new Uri(_url, "?query=" + Uri.EscapeDataString(query));
         using var content = new ReadOnlyMemoryContent(rows);
         await SendAsync(url, content, query, ct).ConfigureAwait(false);

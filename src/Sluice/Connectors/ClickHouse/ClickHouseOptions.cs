@@ -39,6 +39,15 @@ public sealed partial class ClickHouseOptions
     /// <summary>Longest wait between two attempts (default 10 s).</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long a batch may wait for the next ones before the insert (default 300 ms). Every insert makes a part that
+    /// ClickHouse must write and later merge, so a few large inserts cost it far less than many small ones.
+    /// </summary>
+    public TimeSpan InsertLinger { get; init; } = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Rows an insert gathers at most, from the batches waiting (default 100,000).</summary>
+    public int InsertMaxRows { get; init; } = 100_000;
+
     public static ClickHouseOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -61,6 +70,8 @@ public sealed partial class ClickHouseOptions
             Timeout = map.Duration("timeout", TimeSpan.FromSeconds(30)),
             RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200)),
             RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(10)),
+            InsertLinger = map.Duration("insert_linger", TimeSpan.FromMilliseconds(300)),
+            InsertMaxRows = map.Int("insert_max_rows", 100_000, min: 1),
         };
 
         if (options.OrderBy.Count == 0) { map.Error("order_by", "clickhouse: missing required field (the sorting key columns, e.g. [event_ts, content_id, event_id])"); }
@@ -70,6 +81,10 @@ public sealed partial class ClickHouseOptions
         }
 
         if (options.Timeout <= TimeSpan.Zero) { map.Error("timeout", "clickhouse: must be more than 0"); }
+        if (options.InsertLinger < TimeSpan.Zero || options.InsertLinger > TimeSpan.FromSeconds(1))
+        {
+            map.Error("insert_linger", $"clickhouse: must be between 0 and 1s (rows must reach ClickHouse within a second), got {options.InsertLinger.TotalMilliseconds:0}ms");
+        }
         return options;
     }
 

@@ -23,8 +23,9 @@ public sealed class ClickHouseSinkType : ISinkType
 }
 
 /// <summary>
-/// Writes one table of each batch into a ClickHouse ReplacingMergeTree over HTTP (JSONEachRow). The table is created
-/// from the first batch's columns and gains a column when the batch does. Rows of a batch written twice collapse to
+/// Writes one table of each batch into a ClickHouse ReplacingMergeTree over HTTP (RowBinary). The table is created
+/// from the first batch's columns and gains a column when the batch does; a column of another type than the batch's
+/// stops the sink with both types named, since RowBinary carries no types. Rows of a batch written twice collapse to
 /// one for queries with <c>FINAL</c>. Failures that may pass (server down, timeouts) are retried with back-off until
 /// they succeed or the pipeline stops; a request ClickHouse rejects as wrong stops the pipeline with its message.
 /// </summary>
@@ -34,7 +35,7 @@ public sealed class ClickHouseSink : IBatchSink
     private readonly ClickHouseOptions _options;
     private readonly ClickHouseClient _client;
     private readonly ILogger _log;
-    private HashSet<string>? _columns;
+    private Dictionary<string, string>? _columns;
 
     public ClickHouseSink(IEngineServices services, ClickHouseOptions options)
     {
@@ -47,6 +48,8 @@ public sealed class ClickHouseSink : IBatchSink
 
     public string Name => _options.Name;
 
+    public SinkJoining Joining => new(_options.InsertMaxRows, _options.InsertLinger);
+
     public string QualifiedTable => $"{ClickHouseClient.Quote(_options.Database)}.{ClickHouseClient.Quote(_options.Table)}";
 
     public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
@@ -56,8 +59,9 @@ public sealed class ClickHouseSink : IBatchSink
         {
             if (table.Schema.Table != _options.Table || table.Count == 0) { continue; }
             await RetryAsync(() => EnsureTableAsync(table.Schema, ct), ct).ConfigureAwait(false);
-            var rows = Encode(table);
-            await RetryAsync(() => _client.InsertAsync(QualifiedTable, table.Schema.Fields.Select(f => f.Name), rows.WrittenMemory, ct), ct).ConfigureAwait(false);
+            var fields = table.Schema.Fields;
+            var rows = ClickHouseRowBinary.Encode(table, fields.Select(f => NotNull(f.Name)).ToList(), fields.Select(f => f.Name == _options.Version).ToList());
+            await RetryAsync(() => _client.InsertAsync(QualifiedTable, fields.Select(f => f.Name), rows.WrittenMemory, ct), ct).ConfigureAwait(false);
         }
     }
 
@@ -95,6 +99,11 @@ public sealed class ClickHouseSink : IBatchSink
                 throw new SluiceException($"clickhouse sink '{_options.Name}': column{(missingKeys.Count > 1 ? "s" : "")} {string.Join(", ", missingKeys)} of order_by/version not in table '{schema.Table}' (columns: {string.Join(", ", schema.Fields.Select(f => f.Name))}).");
             }
 
+            if (schema.Fields[schema.IndexOf(_options.Version)].Type != FieldType.Integer)
+            {
+                throw new SluiceException($"clickhouse sink '{_options.Name}': the version column {_options.Version} must be a whole number (it is stored as UInt64), but it is {schema.Fields[schema.IndexOf(_options.Version)].Type.Name()}.");
+            }
+
             await _client.QueryAsync($"CREATE DATABASE IF NOT EXISTS {ClickHouseClient.Quote(_options.Database)}", ct).ConfigureAwait(false);
             var columns = string.Join(", ", schema.Fields.Select(f => $"{ClickHouseClient.Quote(f.Name)} {TypeOf(f)}"));
             var partition = _options.PartitionBy is null ? "" : $" PARTITION BY {_options.PartitionBy}";
@@ -102,12 +111,17 @@ public sealed class ClickHouseSink : IBatchSink
                 $"CREATE TABLE IF NOT EXISTS {QualifiedTable} ({columns}) ENGINE = ReplacingMergeTree({ClickHouseClient.Quote(_options.Version)}){partition} " +
                 $"ORDER BY ({string.Join(", ", _options.OrderBy.Select(ClickHouseClient.Quote))})", ct).ConfigureAwait(false);
             var existing = await _client.QueryAsync(
-                $"SELECT name FROM system.columns WHERE database = '{_options.Database}' AND table = '{_options.Table}' FORMAT TabSeparated", ct).ConfigureAwait(false);
-            _columns = existing.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
-            ClickHouseLog.TableReady(_log, $"{_options.Database}.{_options.Table}", string.Join(", ", _columns.Order(StringComparer.Ordinal)));
+                $"SELECT name, type FROM system.columns WHERE database = '{_options.Database}' AND table = '{_options.Table}' FORMAT TabSeparated", ct).ConfigureAwait(false);
+            _columns = existing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal);
+            ClickHouseLog.TableReady(_log, $"{_options.Database}.{_options.Table}", string.Join(", ", _columns.Keys.Order(StringComparer.Ordinal)));
         }
 
-        foreach (var field in schema.Fields.Where(f => !_columns.Contains(f.Name)))
+        if (schema.Fields.FirstOrDefault(f => _columns.TryGetValue(f.Name, out var type) && type != TypeOf(f)) is { } changed)
+        {
+            throw new SluiceException($"clickhouse sink '{_options.Name}': column {changed.Name} of {_options.Database}.{_options.Table} is {_columns[changed.Name]}, but the batch's {changed.Name} is {changed.Type.Name()}, written as {TypeOf(changed)}; change the column's type (ALTER TABLE ... MODIFY COLUMN) or drop the table to have it created again.");
+        }
+
+        foreach (var field in schema.Fields.Where(f => !_columns.ContainsKey(f.Name)))
         {
             // 18.16 has no ADD COLUMN IF NOT EXISTS: a concurrent writer adding it first shows as "already exists", which is fine.
             try
@@ -119,13 +133,14 @@ public sealed class ClickHouseSink : IBatchSink
             {
             }
 
-            _columns.Add(field.Name);
+            _columns[field.Name] = TypeOf(field);
         }
     }
 
     private bool NotNull(string column) => column == _options.Version || _options.OrderBy.Contains(column, StringComparer.Ordinal);
 
-    private string TypeOf(FieldSpec field)
+    /// <summary>The ClickHouse type a field is stored as; <see cref="ClickHouseRowBinary"/> writes exactly these.</summary>
+    internal string TypeOf(FieldSpec field)
     {
         var type = field.Name == _options.Version ? "UInt64" : field.Type switch
         {
@@ -137,67 +152,6 @@ public sealed class ClickHouseSink : IBatchSink
             _ => "String",
         };
         return NotNull(field.Name) ? type : $"Nullable({type})";
-    }
-
-    private ArrayBufferWriter<byte> Encode(ColumnBatch table)
-    {
-        var buffer = new ArrayBufferWriter<byte>(Math.Max(256, table.Count * 200));
-        using var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true });
-        var fields = table.Schema.Fields;
-        var names = fields.Select(f => JsonEncodedText.Encode(f.Name)).ToArray();
-        // One typed writer per column: no boxing per value.
-        var writers = new Action<int>[fields.Count];
-        for (var c = 0; c < fields.Count; c++)
-        {
-            var type = fields[c].Type;
-            Action missing = NotNull(fields[c].Name) ? () => WriteDefault(json, type) : json.WriteNullValue;
-            writers[c] = table.Columns[c] switch
-            {
-                long?[] a => row => { if (a[row] is { } v) { json.WriteNumberValue(v); } else { missing(); } },
-                double?[] a => row => { if (a[row] is { } v && double.IsFinite(v)) { json.WriteNumberValue(v); } else { missing(); } },
-                bool?[] a => row => { if (a[row] is { } v) { json.WriteNumberValue(v ? 1 : 0); } else { missing(); } },
-                DateTime?[] a => row => { if (a[row] is { } v) { WriteDateTime(json, v); } else { missing(); } },
-                DateOnly?[] a => row => { if (a[row] is { } v) { json.WriteStringValue(v.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)); } else { missing(); } },
-                string?[] a => row => { if (a[row] is { } v) { json.WriteStringValue(v); } else { missing(); } },
-                var other => row => { if (other.GetValue(row) is { } v) { json.WriteStringValue(Convert.ToString(v, CultureInfo.InvariantCulture)); } else { missing(); } },
-            };
-        }
-
-        for (var row = 0; row < table.Count; row++)
-        {
-            json.WriteStartObject();
-            for (var c = 0; c < fields.Count; c++)
-            {
-                json.WritePropertyName(names[c]);
-                writers[c](row);
-            }
-
-            json.WriteEndObject();
-            json.Flush();
-            buffer.Write("\n"u8);
-            json.Reset();
-        }
-
-        return buffer;
-    }
-
-    /// <summary><c>YYYY-MM-DD hh:mm:ss</c>, what DateTime columns of ClickHouse 18.16 read (no fractions).</summary>
-    private static void WriteDateTime(Utf8JsonWriter json, DateTime value)
-    {
-        Span<char> text = stackalloc char[19];
-        value.TryFormat(text, out _, "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
-        json.WriteStringValue(text);
-    }
-
-    private static void WriteDefault(Utf8JsonWriter json, FieldType type)
-    {
-        switch (type)
-        {
-            case FieldType.Integer or FieldType.Double or FieldType.Boolean: json.WriteNumberValue(0); break;
-            case FieldType.Timestamp: json.WriteStringValue("1970-01-01 00:00:00"); break;
-            case FieldType.Date: json.WriteStringValue("1970-01-01"); break;
-            default: json.WriteStringValue(""); break;
-        }
     }
 
     public ValueTask DisposeAsync()

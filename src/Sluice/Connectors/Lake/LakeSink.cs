@@ -53,6 +53,9 @@ public sealed class LakeSink : IBatchSink
 
     public string Name => $"lake:{_options.Zone}";
 
+    /// <summary>Batches waiting are committed together: fewer, larger files, and one commit for all of them.</summary>
+    public SinkJoining Joining => SinkJoining.Waiting(100_000);
+
     public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);

@@ -153,7 +153,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
         {
             if (i < shape.ColumnCount && !value.IsDBNull && !value.IsUnchangedToastedValue)
             {
-                var length = await ReadRawAsync(value, ct).ConfigureAwait(false);
+                var length = await ReadRawAsync(value).ConfigureAwait(false);
                 if (!shape.Set(i, _buffer.AsSpan(0, length)))
                 {
                     PostgresLog.BadValue(log, shape.Table.Name, PgCdcState.Lsn(lsn), shape.Schema.Fields[i].Name, shape.Types[i].ToString());
@@ -170,7 +170,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
     /// The value's text bytes into a reused buffer (grown for a large value, shrunk back after): one copy, no string
     /// and no type converter per value.
     /// </summary>
-    private async Task<int> ReadRawAsync(ReplicationValue value, CancellationToken ct)
+    private async Task<int> ReadRawAsync(ReplicationValue value)
     {
         var length = value.Length;
         if (length > _buffer.Length) { _buffer = new byte[length]; }
@@ -179,7 +179,9 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
         var read = 0;
         while (read < length)
         {
-            var n = await stream.ReadAsync(_buffer.AsMemory(read, length - read), ct).ConfigureAwait(false);
+            // No token: with one, Npgsql registers a cancellation per read, a large share of the cost of a small value. This
+            // only waits for the rest of a message the server is already sending; a stop takes effect between messages.
+            var n = await stream.ReadAsync(_buffer.AsMemory(read, length - read), CancellationToken.None).ConfigureAwait(false);
             if (n == 0) { throw new EndOfStreamException($"replication value ended after {read} of {length} bytes"); }
             read += n;
         }

@@ -48,6 +48,9 @@ public sealed class PostgresSink : IBatchSink
 
     public string Name => $"postgres:{_options.Schema}";
 
+    /// <summary>Batches waiting are copied in one transaction.</summary>
+    public SinkJoining Joining => SinkJoining.Waiting(100_000);
+
     public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);

@@ -48,6 +48,9 @@ public sealed class RedisRealtimeSink : IBatchSink
 
     public string Name => _options.Name;
 
+    /// <summary>Batches waiting are applied in one script: the per-entity counts and the window are written once for all of them.</summary>
+    public SinkJoining Joining => SinkJoining.Waiting(20_000);
+
     /// <summary>Events counted for the first time by the last batch (for tests and the benchmark).</summary>
     public long LastCounted { get; private set; }
 

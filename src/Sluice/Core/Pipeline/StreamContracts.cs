@@ -54,6 +54,25 @@ public interface IBatchSink : IAsyncDisposable
     /// lake) writes it in its own transaction, so its data and position can never disagree.
     /// </param>
     Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct);
+
+    /// <summary>
+    /// Whether the runner may hand this sink several batches as one (<see cref="SinkJoining"/>). Off by default: a sink
+    /// opts in when it costs less per row written in fewer, larger writes and reads its batch table by table.
+    /// </summary>
+    SinkJoining Joining => SinkJoining.None;
+}
+
+/// <summary>
+/// How the runner joins the batches waiting in a sink's queue into one write: rows and the order between tables are
+/// kept, the position is the last batch's. <see cref="Linger"/> is how long a batch may wait for more to arrive when
+/// none is waiting (latency traded for fewer writes); joining stops at about <see cref="MaxRows"/> rows.
+/// </summary>
+public sealed record SinkJoining(int MaxRows, TimeSpan Linger)
+{
+    public static readonly SinkJoining None = new(0, TimeSpan.Zero);
+
+    /// <summary>Joins only what is already waiting: no added latency, and a sink that falls behind catches up in larger writes.</summary>
+    public static SinkJoining Waiting(int maxRows) => new(maxRows, TimeSpan.Zero);
 }
 
 public interface IStreamSourceFactory : ISourceFactory

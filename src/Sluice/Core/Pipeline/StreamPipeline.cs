@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Sluice.Core.Metadata;
 using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
 
 namespace Sluice.Core.Pipeline;
 
@@ -11,7 +12,8 @@ namespace Sluice.Core.Pipeline;
 /// <see cref="SinkQueueCapacity"/> batches, so a slow sink falls behind without holding up the others until its queue
 /// is full (then the source waits: memory stays bounded). Each sink's position is recorded after it commits; the source
 /// is acknowledged up to the slowest sink's position, and on restart reads again from there. A sink skips batches at or
-/// below its own recorded position, and is idempotent for anything else replayed.
+/// below its own recorded position, and is idempotent for anything else replayed. A sink that opts in
+/// (<see cref="IBatchSink.Joining"/>) gets the batches waiting in its queue joined into one write.
 /// </summary>
 public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterReplayer
 {
@@ -127,8 +129,10 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         try
         {
             // Drains its queue even after a stop was requested: those batches were read, and writing them is the drain.
-            await foreach (var batch in queue.ReadAllAsync(abort.Token).ConfigureAwait(false))
+            while (await queue.WaitToReadAsync(abort.Token).ConfigureAwait(false))
             {
+                if (!queue.TryRead(out var first)) { continue; }
+                var batch = await JoinAsync(first, queue, sink.Joining, abort.Token).ConfigureAwait(false);
                 await sink.WriteAsync(batch, CheckpointKey(sink), abort.Token).ConfigureAwait(false);
                 _checkpoints.Set(CheckpointKey(sink), batch.Position.ToString(CultureInfo.InvariantCulture));
                 _committed[index] = batch.Position;
@@ -148,6 +152,50 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
             PipelineLog.SinkFailed(_log, e, sink.Name);
             await abort.CancelAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>The first batch and those that follow it in the queue (or arrive within the linger), as one.</summary>
+    private async Task<RecordBatch> JoinAsync(RecordBatch first, ChannelReader<RecordBatch> queue, SinkJoining joining, CancellationToken ct)
+    {
+        List<RecordBatch>? batches = null;
+        var rows = first.Count;
+        var until = _services.Time.GetUtcNow() + joining.Linger;
+        while (rows < joining.MaxRows)
+        {
+            if (queue.TryRead(out var next))
+            {
+                (batches ??= [first]).Add(next);
+                rows += next.Count;
+                continue;
+            }
+
+            var remaining = until - _services.Time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero || !await MoreWithinAsync(queue, remaining, ct).ConfigureAwait(false))
+            {
+                break;
+            }
+        }
+
+        if (batches is null)
+        {
+            return first;
+        }
+
+        // Empty batches only move the position; a join of nothing but those is the last of them as it is.
+        return rows == 0 ? batches[^1] : new RecordBatch(ColumnBatchConcat.Runs(batches.SelectMany(b => b.Tables)), batches[^1].Position);
+    }
+
+    /// <summary>False when the time is up or the queue is finished (a stop, the end of a run-once).</summary>
+    private async Task<bool> MoreWithinAsync(ChannelReader<RecordBatch> queue, TimeSpan wait, CancellationToken ct)
+    {
+        try
+        {
+            return await queue.WaitToReadAsync(ct).AsTask().WaitAsync(wait, _services.Time, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return false;
         }
     }
 

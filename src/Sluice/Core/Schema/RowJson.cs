@@ -68,7 +68,8 @@ public static class RowJson
 
     private static void WriteTimestamp(Utf8JsonWriter json, DateTime utc)
     {
-        Span<char> text = stackalloc char[27];
+        // Formatted straight to UTF-8: no characters to transcode.
+        Span<byte> text = stackalloc byte[32];
         utc.TryFormat(text, out var written, TimestampFormat, CultureInfo.InvariantCulture);
         json.WriteStringValue(text[..written]);
     }
