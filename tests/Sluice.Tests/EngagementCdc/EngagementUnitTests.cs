@@ -211,4 +211,73 @@ public sealed class EngagementUnitTests
             "r.yaml:4: insert_max_rows: must be between 1 and 2147483647, got 0",
         ], ignoreOrder: true);
     }
+
+    [Fact]
+    public void Pgoutput_relation_and_tuples_are_read_from_the_message_bytes()
+    {
+        // Relation 16385 public.content (content_id int8, title text), then an update with its old key and new row.
+        var relation = Message('R', w =>
+        {
+            w.UInt32(16385); w.CString("public"); w.CString("content"); w.Byte((byte)'d'); w.Int16(2);
+            w.Byte(1); w.CString("content_id"); w.UInt32(20); w.UInt32(uint.MaxValue);
+            w.Byte(0); w.CString("title"); w.UInt32(25); w.UInt32(uint.MaxValue);
+        });
+        var update = Message('U', w =>
+        {
+            w.UInt32(16385);
+            w.Byte((byte)'K'); w.Int16(2); w.Text("7"); w.Byte((byte)'n');
+            w.Byte((byte)'N'); w.Int16(2); w.Text("7"); w.Byte((byte)'u');
+        });
+
+        var r = new PgOutputMessage(relation);
+        r.Kind.ShouldBe('R');
+        var read = r.Relation();
+        read.ShouldBe(new PgOutputRelation(16385, "public", "content", read.Columns));
+        read.Columns.ShouldBe([new PgOutputColumn("content_id", 20), new PgOutputColumn("title", 25)]);
+
+        var u = new PgOutputMessage(update);
+        u.Kind.ShouldBe('U');
+        u.UInt32().ShouldBe(16385u);
+        ((char)u.Byte()).ShouldBe('K');
+        u.SkipTuple();
+        ((char)u.Byte()).ShouldBe('N');
+        u.TupleColumns().ShouldBe(2);
+        u.Value(out var id).ShouldBe(PgValueKind.Text);
+        System.Text.Encoding.UTF8.GetString(id).ShouldBe("7");
+        u.Value(out _).ShouldBe(PgValueKind.Unchanged);
+
+        var commit = Message('C', w => { w.Byte(0); w.UInt64(0x10); w.UInt64(0x2A); w.UInt64(0); });
+        PgOutputMessage.CommitEndLsn(commit).ShouldBe(0x2A);
+    }
+
+    private static byte[] Message(char kind, Action<PgWriter> body)
+    {
+        var writer = new PgWriter();
+        writer.Byte((byte)kind);
+        body(writer);
+        return writer.Bytes.ToArray();
+    }
+
+    private sealed class PgWriter
+    {
+        public List<byte> Bytes { get; } = [];
+
+        public void Byte(byte b) => Bytes.Add(b);
+
+        public void Int16(short v) => Bytes.AddRange(BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v)));
+
+        public void UInt32(uint v) => Bytes.AddRange(BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v)));
+
+        public void UInt64(ulong v) => Bytes.AddRange(BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v)));
+
+        public void CString(string s) { Bytes.AddRange(System.Text.Encoding.UTF8.GetBytes(s)); Bytes.Add(0); }
+
+        public void Text(string s)
+        {
+            var utf8 = System.Text.Encoding.UTF8.GetBytes(s);
+            Byte((byte)'t');
+            UInt32((uint)utf8.Length);
+            Bytes.AddRange(utf8);
+        }
+    }
 }

@@ -3,7 +3,8 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Npgsql.Replication;
 using Npgsql.Replication.PgOutput;
-using Npgsql.Replication.PgOutput.Messages;
+using Npgsql.Replication.Internal;
+using System.Text;
 using NpgsqlTypes;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Schema;
@@ -16,16 +17,21 @@ internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? Comm
 /// <summary>
 /// Decodes pgoutput messages into pieces of at most <see cref="PieceRows"/> rows, written to a bounded channel (the
 /// reader waits when the batcher is behind, and the server waits for the reader: back-pressure reaches the WAL sender).
+/// Each message is read whole from its XLogData and decoded in one sync pass (<see cref="PgOutputMessage"/>).
 /// </summary>
 internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLetterSource, DeadLetterStore deadLetters, ILogger log)
 {
     public const int PieceRows = 512;
 
     private readonly Dictionary<uint, PgTableShape?> _relations = [];
+    private readonly List<ChangePiece> _pieces = [];
     private volatile bool _inTransaction;
     private PgTableShape? _current;
     private byte[] _buffer = new byte[4096];
     private long _piecesWritten;
+    private long _finalLsn;
+    private int _rows;
+    private int _rowInTransaction;
 
     public bool InTransaction => _inTransaction;
 
@@ -33,180 +39,163 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
 
     public async Task RunAsync(LogicalReplicationConnection connection, PgOutputReplicationSlot slot, NpgsqlLogSequenceNumber start, ChannelWriter<ChangePiece> output, CancellationToken ct)
     {
-        var replication = new PgOutputReplicationOptions(options.Publication, PgOutputProtocolVersion.V1);
-        long finalLsn = 0;
-        var rows = 0;
-        var rowInTransaction = 0;
-        await foreach (var message in connection.StartReplication(slot, replication, ct, start).ConfigureAwait(false))
+        KeyValuePair<string, string?>[] plugin = [new("proto_version", "1"), new("publication_names", $"\"{options.Publication}\"")];
+        await foreach (var message in connection.StartLogicalReplication(slot, ct, start, plugin).ConfigureAwait(false))
         {
-            switch (message)
+            var length = await ReadAsync(message.Data).ConfigureAwait(false);
+            Decode(_buffer.AsSpan(0, length));
+            foreach (var piece in _pieces)
             {
-                case BeginMessage begin:
-                    finalLsn = unchecked((long)(ulong)begin.TransactionFinalLsn);
-                    rowInTransaction = 0;
-                    _inTransaction = true;
-                    break;
-
-                case RelationMessage relation:
-                    if (_relations.TryGetValue(relation.RelationId, out var old) && old is not null && old.Builder.Count > 0)
-                    {
-                        // The table's columns changed mid-stream: rows so far keep the old shape.
-                        await FlushAsync(output, null, rows, ct).ConfigureAwait(false);
-                        rows = 0;
-                    }
-
-                    _relations[relation.RelationId] = Shape(relation, old);
-                    break;
-
-                case InsertMessage insert when ShapeOf(insert.Relation) is { } shape:
-                    rows = await SwitchAsync(shape, output, rows, ct).ConfigureAwait(false);
-                    await AddRowAsync(shape, insert.NewRow, "c", finalLsn, ct).ConfigureAwait(false);
-                    rows++;
-                    break;
-
-                case UpdateMessage update when ShapeOf(update.Relation) is { } shape:
-                    if (shape.Table.OnUpdate == ChangePolicy.Emit)
-                    {
-                        rows = await SwitchAsync(shape, output, rows, ct).ConfigureAwait(false);
-                        await AddRowAsync(shape, update.NewRow, "u", finalLsn, ct).ConfigureAwait(false);
-                        rows++;
-                    }
-                    else if (shape.Table.OnUpdate == ChangePolicy.DeadLetter)
-                    {
-                        await DeadLetterAsync(shape, update.NewRow, "update", finalLsn, rowInTransaction, ct).ConfigureAwait(false);
-                    }
-
-                    break;
-
-                case DeleteMessage delete when ShapeOf(delete.Relation) is { } shape:
-                    var deleted = delete switch { KeyDeleteMessage k => k.Key, FullDeleteMessage f => f.OldRow, _ => null };
-                    if (deleted is not null && shape.Table.OnDelete == ChangePolicy.Emit)
-                    {
-                        rows = await SwitchAsync(shape, output, rows, ct).ConfigureAwait(false);
-                        await AddRowAsync(shape, deleted, "d", finalLsn, ct).ConfigureAwait(false);
-                        rows++;
-                    }
-                    else if (deleted is not null && shape.Table.OnDelete == ChangePolicy.DeadLetter)
-                    {
-                        await DeadLetterAsync(shape, deleted, "delete", finalLsn, rowInTransaction, ct).ConfigureAwait(false);
-                    }
-
-                    break;
-
-                case TruncateMessage truncate:
-                    foreach (var r in truncate.Relations.Where(r => ShapeOf(r) is not null))
-                    {
-                        PostgresLog.Truncate(log, r.RelationName, PgCdcState.Lsn(finalLsn));
-                    }
-
-                    break;
-
-                case CommitMessage commit:
-                    await FlushAsync(output, unchecked((long)(ulong)commit.TransactionEndLsn), rows, ct).ConfigureAwait(false);
-                    rows = 0;
-                    _inTransaction = false;
-                    break;
+                await output.WriteAsync(piece, ct).ConfigureAwait(false);
+                Interlocked.Increment(ref _piecesWritten);
             }
 
-            rowInTransaction++;
-            if (rows >= PieceRows)
-            {
-                await FlushAsync(output, null, rows, ct).ConfigureAwait(false);
-                rows = 0;
-            }
+            _pieces.Clear();
         }
     }
-
-    private PgTableShape? ShapeOf(RelationMessage relation) => _relations.GetValueOrDefault(relation.RelationId);
 
     /// <summary>
-    /// Rows keep their order across tables (a content update, then the events after it): a row of another table than
-    /// the pending ones first ends the current piece.
+    /// The message's bytes into a reused buffer (grown for a large one, shrunk back after). No token: with one, Npgsql
+    /// registers a cancellation per read; this only waits for the rest of a message the server is already sending, and
+    /// a stop takes effect between messages.
     /// </summary>
-    private async Task<int> SwitchAsync(PgTableShape shape, ChannelWriter<ChangePiece> output, int rows, CancellationToken ct)
+    private async Task<int> ReadAsync(Stream data)
     {
-        if (_current is not null && !ReferenceEquals(_current, shape) && _current.Builder.Count > 0)
+        var length = checked((int)data.Length);
+        if (length > _buffer.Length) { _buffer = new byte[length]; }
+        else if (_buffer.Length > 1 << 20 && length <= 4096) { _buffer = new byte[4096]; }
+        var read = 0;
+        while (read < length)
         {
-            await FlushAsync(output, null, rows, ct).ConfigureAwait(false);
-            return 0;
+            var n = await data.ReadAsync(_buffer.AsMemory(read, length - read), CancellationToken.None).ConfigureAwait(false);
+            if (n == 0) { throw new EndOfStreamException($"replication message ended after {read} of {length} bytes"); }
+            read += n;
         }
 
-        return rows;
+        return length;
     }
 
-    private PgTableShape? Shape(RelationMessage relation, PgTableShape? old)
+    private void Decode(ReadOnlySpan<byte> data)
     {
-        if (relation.Namespace != options.Schema || options.Table(relation.RelationName) is not { } table)
+        var message = new PgOutputMessage(data);
+        switch (message.Kind)
+        {
+            case 'B':
+                _finalLsn = PgOutputMessage.BeginFinalLsn(data);
+                _rowInTransaction = 0;
+                _inTransaction = true;
+                break;
+
+            case 'R':
+                var relation = message.Relation();
+                if (_relations.TryGetValue(relation.Id, out var old) && old is not null && old.Builder.Count > 0)
+                {
+                    // The table's columns changed mid-stream: rows so far keep the old shape.
+                    Cut(null);
+                }
+
+                _relations[relation.Id] = Shape(relation, old);
+                break;
+
+            case 'I' when ShapeOf(message.UInt32()) is { } shape:
+                message.Skip(1); // 'N': the new tuple
+                AddRow(shape, ref message, "c");
+                break;
+
+            case 'U' when ShapeOf(message.UInt32()) is { } shape:
+                if (message.Byte() is (byte)'K' or (byte)'O')
+                {
+                    message.SkipTuple();
+                    message.Skip(1);
+                }
+
+                if (shape.Table.OnUpdate == ChangePolicy.Emit) { AddRow(shape, ref message, "u"); }
+                else if (shape.Table.OnUpdate == ChangePolicy.DeadLetter) { DeadLetter(shape, ref message, "update"); }
+                break;
+
+            case 'D' when ShapeOf(message.UInt32()) is { } shape:
+                message.Skip(1); // 'K' (the key) or 'O' (the whole old row)
+                if (shape.Table.OnDelete == ChangePolicy.Emit) { AddRow(shape, ref message, "d"); }
+                else if (shape.Table.OnDelete == ChangePolicy.DeadLetter) { DeadLetter(shape, ref message, "delete"); }
+                break;
+
+            case 'T':
+                var count = message.UInt32();
+                message.Skip(1); // options: CASCADE, RESTART IDENTITY
+                for (var i = 0; i < count; i++)
+                {
+                    if (ShapeOf(message.UInt32()) is { } truncated) { PostgresLog.Truncate(log, truncated.Table.Name, PgCdcState.Lsn(_finalLsn)); }
+                }
+
+                break;
+
+            case 'C':
+                Cut(PgOutputMessage.CommitEndLsn(data));
+                _inTransaction = false;
+                break;
+        }
+
+        _rowInTransaction++;
+        if (_rows >= PieceRows)
+        {
+            Cut(null);
+        }
+    }
+
+    private PgTableShape? ShapeOf(uint relation) => _relations.GetValueOrDefault(relation);
+
+    private PgTableShape? Shape(PgOutputRelation relation, PgTableShape? old)
+    {
+        if (relation.Namespace != options.Schema || options.Table(relation.Name) is not { } table)
         {
             return null;
         }
 
-        var columns = relation.Columns.Select(c => (c.ColumnName, PgTypes.FieldTypeOf(c.DataTypeId))).ToList();
+        var columns = relation.Columns.Select(c => (c.Name, PgTypes.FieldTypeOf(c.TypeOid))).ToList();
         return old is not null && old.SameColumns(columns) ? old : new PgTableShape(table, columns);
     }
 
-    private async Task AddRowAsync(PgTableShape shape, ReplicationTuple tuple, string op, long lsn, CancellationToken ct)
+    private void AddRow(PgTableShape shape, ref PgOutputMessage message, string op)
     {
-        var i = 0;
+        // Rows keep their order across tables (a content update, then the events after it): a row of another table
+        // than the pending ones first ends the current piece.
+        if (_current is not null && !ReferenceEquals(_current, shape) && _current.Builder.Count > 0)
+        {
+            Cut(null);
+        }
+
         _current = shape;
-        await foreach (var value in tuple.ConfigureAwait(false))
+        var columns = message.TupleColumns();
+        for (var i = 0; i < columns; i++)
         {
-            if (i < shape.ColumnCount && !value.IsDBNull && !value.IsUnchangedToastedValue)
+            if (message.Value(out var text) == PgValueKind.Text && i < shape.ColumnCount && !shape.Set(i, text))
             {
-                var length = await ReadRawAsync(value).ConfigureAwait(false);
-                if (!shape.Set(i, _buffer.AsSpan(0, length)))
-                {
-                    PostgresLog.BadValue(log, shape.Table.Name, PgCdcState.Lsn(lsn), shape.Schema.Fields[i].Name, shape.Types[i].ToString());
-                }
+                PostgresLog.BadValue(log, shape.Table.Name, PgCdcState.Lsn(_finalLsn), shape.Schema.Fields[i].Name, shape.Types[i].ToString());
             }
-
-            i++;
         }
 
-        shape.Commit(op, lsn);
+        shape.Commit(op, _finalLsn);
+        _rows++;
     }
 
-    /// <summary>
-    /// The value's text bytes into a reused buffer (grown for a large value, shrunk back after): one copy, no string
-    /// and no type converter per value.
-    /// </summary>
-    private async Task<int> ReadRawAsync(ReplicationValue value)
-    {
-        var length = value.Length;
-        if (length > _buffer.Length) { _buffer = new byte[length]; }
-        else if (_buffer.Length > 1 << 20 && length <= 4096) { _buffer = new byte[4096]; }
-        var stream = value.GetStream();
-        var read = 0;
-        while (read < length)
-        {
-            // No token: with one, Npgsql registers a cancellation per read, a large share of the cost of a small value. This
-            // only waits for the rest of a message the server is already sending; a stop takes effect between messages.
-            var n = await stream.ReadAsync(_buffer.AsMemory(read, length - read), CancellationToken.None).ConfigureAwait(false);
-            if (n == 0) { throw new EndOfStreamException($"replication value ended after {read} of {length} bytes"); }
-            read += n;
-        }
-
-        await stream.DisposeAsync().ConfigureAwait(false);
-        return length;
-    }
-
-    private async Task DeadLetterAsync(PgTableShape shape, ReplicationTuple tuple, string what, long lsn, int index, CancellationToken ct)
+    private void DeadLetter(PgTableShape shape, ref PgOutputMessage message, string what)
     {
         var row = new Dictionary<string, string?>(StringComparer.Ordinal);
-        var i = 0;
-        await foreach (var value in tuple.ConfigureAwait(false))
+        var columns = message.TupleColumns();
+        for (var i = 0; i < columns; i++)
         {
+            var kind = message.Value(out var text);
             var name = i < shape.ColumnCount ? shape.Schema.Fields[i].Name : $"column{i}";
-            row[name] = value.IsDBNull ? null : value.IsUnchangedToastedValue ? "(unchanged toasted value)" : await value.Get<string>(ct).ConfigureAwait(false);
-            i++;
+            row[name] = kind switch { PgValueKind.Text => Encoding.UTF8.GetString(text), PgValueKind.Unchanged => "(unchanged toasted value)", _ => null };
         }
 
-        var position = $"{options.Schema}.{shape.Table.Name} {what} in the transaction committed at {PgCdcState.Lsn(lsn)}, change {index}";
+        var position = $"{options.Schema}.{shape.Table.Name} {what} in the transaction committed at {PgCdcState.Lsn(_finalLsn)}, change {_rowInTransaction}";
         deadLetters.Add(deadLetterSource, position, $"{what} of {shape.Table.Name}: the table's on_{what} policy is dead_letter (not applied downstream)",
-            JsonSerializer.Serialize(row), $"{deadLetterSource}:{options.Slot}:{lsn}:{index}");
+            JsonSerializer.Serialize(row), $"{deadLetterSource}:{options.Slot}:{_finalLsn}:{_rowInTransaction}");
     }
 
-    private async Task FlushAsync(ChannelWriter<ChangePiece> output, long? commitEnd, int rows, CancellationToken ct)
+    /// <summary>Ends the current piece; transactions that changed none of our rows still report their end, so the batcher's position keeps up.</summary>
+    private void Cut(long? commitEnd)
     {
         var tables = new List<ColumnBatch>();
         foreach (var shape in _relations.Values.Distinct())
@@ -214,8 +203,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
             if (shape is not null && shape.Builder.Count > 0) { tables.Add(shape.Builder.Flush()); }
         }
 
-        // Transactions that changed none of our rows still report their end, so the batcher's position keeps up.
-        await output.WriteAsync(new ChangePiece(tables, commitEnd, rows), ct).ConfigureAwait(false);
-        Interlocked.Increment(ref _piecesWritten);
+        _pieces.Add(new ChangePiece(tables, commitEnd, _rows));
+        _rows = 0;
     }
 }
