@@ -61,6 +61,23 @@ public sealed class EngagementUnitTests
         batch.Value(1, 0).ShouldBeNull();
     }
 
+    [Theory]
+    [InlineData("2026-01-08 14:21:52+00")]
+    [InlineData("2026-01-08 14:21:52.123456+00")]
+    [InlineData("0001-01-01 00:00:00+00")]
+    [InlineData("2026-01-08 16:21:52.5+02")]
+    [InlineData("2026-01-08 09:51:52-04:30")]
+    public void Raw_utf8_timestamps_read_as_their_text_does(string text)
+    {
+        var builder = new ColumnBatchBuilder(new TableSchema("t", [new FieldSpec("ts", FieldType.Timestamp, false)]));
+        PgTypes.Set(builder[0], FieldType.Timestamp, System.Text.Encoding.UTF8.GetBytes(text)).ShouldBeTrue();
+        builder.CommitRow();
+        PgTypes.TryTimestamp(text, out var expected).ShouldBeTrue();
+        var read = (DateTime)builder.Flush().Value(0, 0)!;
+        read.ShouldBe(expected);
+        read.Kind.ShouldBe(DateTimeKind.Utc);
+    }
+
     [Fact]
     public void Enrichment_joins_content_and_derives_the_metrics_with_nulls_where_inputs_are_missing()
     {
@@ -248,6 +265,18 @@ public sealed class EngagementUnitTests
 
         var commit = Message('C', w => { w.Byte(0); w.UInt64(0x10); w.UInt64(0x2A); w.UInt64(0); });
         PgOutputMessage.CommitEndLsn(commit).ShouldBe(0x2A);
+    }
+
+    [Fact]
+    public void Row_json_timestamps_are_the_fixed_format_digit_for_digit()
+    {
+        var random = new Random(7);
+        var samples = new[] { DateTime.MinValue, DateTime.MaxValue, new DateTime(2026, 1, 8, 14, 21, 52, DateTimeKind.Utc).AddTicks(1_234_567) }
+            .Concat(Enumerable.Range(0, 2_000).Select(_ => new DateTime(random.NextInt64(DateTime.MinValue.Ticks, DateTime.MaxValue.Ticks), DateTimeKind.Utc)));
+        foreach (var t in samples)
+        {
+            RowJson.Timestamp(t).ShouldBe(t.ToString(RowJson.TimestampFormat, System.Globalization.CultureInfo.InvariantCulture));
+        }
     }
 
     private static byte[] Message(char kind, Action<PgWriter> body)

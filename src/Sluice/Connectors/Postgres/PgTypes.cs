@@ -1,5 +1,6 @@
 using System.Globalization;
 using Sluice.Core.Schema;
+using Sluice.Core.Text;
 
 namespace Sluice.Connectors.Postgres;
 
@@ -71,11 +72,10 @@ public static class PgTypes
                 return true;
             case FieldType.Timestamp when utf8.Length is > 22 and <= 32 && utf8[^3] == (byte)'+' && utf8[^2] == (byte)'0' && utf8[^1] == (byte)'0':
             {
-                Span<char> chars = stackalloc char[utf8.Length - 3];
-                for (var i = 0; i < chars.Length; i++) { chars[i] = (char)utf8[i]; }
-                if (DateTime.TryParseExact(chars, "yyyy-MM-dd HH:mm:ss.FFFFFF", CultureInfo.InvariantCulture, DateTimeStyles.None, out var fast))
+                // UTC as the server writes it ("+00"): what is left has no offset, which the ISO reader takes as UTC.
+                if (Timestamps.TryParseUtc(utf8[..^3], out var fast))
                 {
-                    ((ValueColumnBuilder<DateTime>)builder).Set(DateTime.SpecifyKind(fast, DateTimeKind.Utc));
+                    ((ValueColumnBuilder<DateTime>)builder).Set(fast);
                     return true;
                 }
 

@@ -68,10 +68,45 @@ public static class RowJson
 
     private static void WriteTimestamp(Utf8JsonWriter json, DateTime utc)
     {
-        // Formatted straight to UTF-8: no characters to transcode.
-        Span<byte> text = stackalloc byte[32];
-        utc.TryFormat(text, out var written, TimestampFormat, CultureInfo.InvariantCulture);
-        json.WriteStringValue(text[..written]);
+        Span<byte> text = stackalloc byte[TimestampLength];
+        FormatTimestamp(utc, text);
+        json.WriteStringValue(text);
+    }
+
+    /// <summary>The length of <see cref="TimestampFormat"/>'s text: <c>2026-01-08T14:21:52.000000Z</c>.</summary>
+    public const int TimestampLength = 27;
+
+    /// <summary>
+    /// <see cref="TimestampFormat"/> written digit by digit into UTF-8: a general format string is parsed again for
+    /// every value, and this runs once per row and timestamp column of every batch a sink sends.
+    /// </summary>
+    public static void FormatTimestamp(DateTime utc, Span<byte> text)
+    {
+        var date = DateOnly.FromDateTime(utc);
+        var time = utc.TimeOfDay;
+        Digits(text[..4], date.Year);
+        text[4] = (byte)'-';
+        Digits(text.Slice(5, 2), date.Month);
+        text[7] = (byte)'-';
+        Digits(text.Slice(8, 2), date.Day);
+        text[10] = (byte)'T';
+        Digits(text.Slice(11, 2), time.Hours);
+        text[13] = (byte)':';
+        Digits(text.Slice(14, 2), time.Minutes);
+        text[16] = (byte)':';
+        Digits(text.Slice(17, 2), time.Seconds);
+        text[19] = (byte)'.';
+        Digits(text.Slice(20, 6), (int)(utc.Ticks % TimeSpan.TicksPerSecond / 10));
+        text[26] = (byte)'Z';
+    }
+
+    private static void Digits(Span<byte> into, int value)
+    {
+        for (var i = into.Length - 1; i >= 0; i--)
+        {
+            into[i] = (byte)('0' + value % 10);
+            value /= 10;
+        }
     }
 
     public static void WriteValue(Utf8JsonWriter json, object? value)
@@ -90,7 +125,12 @@ public static class RowJson
         }
     }
 
-    public static string Timestamp(DateTime utc) => utc.ToString(TimestampFormat, CultureInfo.InvariantCulture);
+    public static string Timestamp(DateTime utc)
+    {
+        Span<byte> text = stackalloc byte[TimestampLength];
+        FormatTimestamp(utc, text);
+        return System.Text.Encoding.ASCII.GetString(text);
+    }
 
     public static byte[] ToUtf8(ColumnBatch table, int row)
     {
