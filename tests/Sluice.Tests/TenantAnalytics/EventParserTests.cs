@@ -118,6 +118,10 @@ public sealed class EventParserTests
         parsed.DedupKey.ShouldBe("e");
         parsed.Version.ShouldBe(1);
         parser.LastTenant.ShouldBeNull();
+        parser.Parse(Encoding.UTF8.GetBytes("""{"tenant_id":"\u0074"}"""), "t", default, 0, false, out _);
+        parser.LastTenant.ShouldBe("t");
+        parser.Parse(Encoding.UTF8.GetBytes("""{"tenant_id":"t2"}"""), "t", default, 0, false, out _);
+        parser.LastTenant.ShouldBe("t2");
     }
 
     [Fact]

@@ -33,6 +33,7 @@ public sealed class EventParser
     /// <summary>What a child row holds for a valid value when validating only: nothing boxed or copied per value.</summary>
     private static readonly object ChildPresent = new();
     private string? _tenant;
+    private string _expectedTenant = "";
     private long? _version;
     private bool _keep;
     private EventProblem? _problem;
@@ -62,7 +63,7 @@ public sealed class EventParser
     public EventProblem? Parse(ReadOnlySpan<byte> json, string tenant, DateTime receivedAt, long offset, bool keep, out ParsedEvent parsed)
     {
         parsed = default;
-        Start(keep);
+        Start(tenant, keep);
         if (!System.Text.Unicode.Utf8.IsValid(json))
         {
             return new EventProblem(null, $"not valid UTF-8 (first bad byte at {FirstInvalidUtf8(json) + 1})");
@@ -108,10 +109,10 @@ public sealed class EventParser
     /// Validates the event whose <c>{</c> the reader is on (inside a whole request body, UTF-8 already checked) and
     /// leaves the reader on its <c>}</c>. JSON that does not parse throws: that is the body's problem, not the event's.
     /// </summary>
-    public EventProblem? Validate(ref Utf8JsonReader reader, out ParsedEvent parsed)
+    public EventProblem? Validate(ref Utf8JsonReader reader, string tenant, out ParsedEvent parsed)
     {
         parsed = default;
-        Start(keep: false);
+        Start(tenant, keep: false);
         try
         {
             ReadObject(ref reader, _shape.Root, null, "");
@@ -124,8 +125,9 @@ public sealed class EventParser
         }
     }
 
-    private void Start(bool keep)
+    private void Start(string tenant, bool keep)
     {
+        _expectedTenant = tenant;
         _keep = keep;
         _problem = null;
         _tenant = null;
@@ -269,7 +271,8 @@ public sealed class EventParser
                     _version = version;
                     break;
                 case NodeKind.Tenant when reader.TokenType == JsonTokenType.String:
-                    _tenant = reader.GetString();
+                    // Nearly every event names the token's own tenant: that needs no string of its own.
+                    _tenant = reader.ValueTextEquals(_expectedTenant) ? _expectedTenant : reader.GetString();
                     break;
                 case NodeKind.Tenant when _problem is not null:
                     reader.Skip();

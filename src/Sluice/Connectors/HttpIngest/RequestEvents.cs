@@ -100,7 +100,7 @@ internal sealed class RequestEvents(HttpIngestOptions options, string tenant)
         }
 
         var start = (int)reader.TokenStartIndex;
-        var problem = parser.Validate(ref reader, out var parsed);
+        var problem = parser.Validate(ref reader, tenant, out var parsed);
         Add(new EventSlice(index, offset + start, (int)reader.BytesConsumed - start, null), problem, parser.LastTenant, parsed);
     }
 
