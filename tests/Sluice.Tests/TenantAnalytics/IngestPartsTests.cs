@@ -86,6 +86,39 @@ public sealed class IngestPartsTests
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    public void The_dedup_key_table_finds_adds_and_removes_as_a_dictionary_does(int seed)
+    {
+        // Few distinct keys, as many removals as additions, growth from 16 slots: long runs, some wrapping around the end.
+        var random = new Random(seed);
+        var table = new KeyMinutes();
+        var expected = new Dictionary<ulong, long>();
+        for (var op = 0; op < 200_000; op++)
+        {
+            var key = random.Next(4) == 0 ? (ulong)random.Next(1, 200) : (ulong)random.NextInt64(1, long.MaxValue) % 5_000 + 1;
+            switch (random.Next(3))
+            {
+                case 0:
+                    table.TryAdd(key, op).ShouldBe(expected.TryAdd(key, op));
+                    break;
+                case 1:
+                    table.Remove(key).ShouldBe(expected.Remove(key));
+                    break;
+                default:
+                    table.TryGetValue(key, out var minute).ShouldBe(expected.TryGetValue(key, out var want));
+                    minute.ShouldBe(want);
+                    break;
+            }
+
+            table.Count.ShouldBe(expected.Count);
+        }
+
+        expected.Keys.ShouldAllBe(k => table.ContainsKey(k));
+        table.ContainsKey(0).ShouldBeFalse();
+    }
+
+    [Theory]
     [InlineData("512", 512L)]
     [InlineData("64KB", 65_536L)]
     [InlineData("16MB", 16_777_216L)]
