@@ -363,7 +363,8 @@ public sealed class EventParser
                 if (child is not null) { child[i] = _keep ? l : ChildPresent; } else { ((ValueColumnBuilder<long>)Main[i]).Set(l); }
                 return;
             case FieldType.Double when token == JsonTokenType.Number:
-                var d = reader.GetDouble();
+                // Every JSON number reads as a double (out of range: infinity), so validating needs its type, not its value.
+                var d = _keep ? reader.GetDouble() : 0;
                 if (child is not null) { child[i] = _keep ? d : ChildPresent; } else { ((ValueColumnBuilder<double>)Main[i]).Set(d); }
                 return;
             case FieldType.Boolean when token is JsonTokenType.True or JsonTokenType.False:
