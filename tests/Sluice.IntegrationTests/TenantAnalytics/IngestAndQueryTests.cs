@@ -73,6 +73,14 @@ public sealed class IngestAndQueryTests
         brokenBody.GetProperty("line").GetInt64().ShouldBe(3);
         brokenBody.GetProperty("error").GetString()!.ShouldContain("malformed JSON");
 
+        // Shaped like objects but not JSON inside an event: the same 400, at the bad token.
+        using (var response = await server.PostAsync(writer, "[\n" + Purchase + ",\n{\"event_id\": tru}]"))
+        {
+            response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+            var json = await TenantAnalyticsServer.JsonAsync(response);
+            (json.GetProperty("line").GetInt64(), json.GetProperty("byte").GetInt64()).ShouldBe((3, 17));
+        }
+
         // Truncated NDJSON line, wrong types, unknown version: per-event rejections inside the 202; the good event lands.
         var ndjson = string.Join("\n",
             View,
@@ -110,6 +118,14 @@ public sealed class IngestAndQueryTests
             var json = await TenantAnalyticsServer.JsonAsync(response);
             json.GetProperty("accepted").GetInt32().ShouldBe(1);
             json.GetProperty("rejected")[0].GetProperty("error").GetString()!.ShouldContain("UTF-8");
+        }
+
+        // Well-formed JSON values that are not objects: each is rejected on its own.
+        using (var response = await server.PostAsync(writer, "[1, \"text\"]"))
+        {
+            response.StatusCode.ShouldBe(HttpStatusCode.Accepted);
+            var json = await TenantAnalyticsServer.JsonAsync(response);
+            json.GetProperty("rejected").EnumerateArray().Select(r => r.GetProperty("index").GetInt32()).ShouldBe([0, 1]);
         }
 
         // Wrong content type and no body limit abuse.

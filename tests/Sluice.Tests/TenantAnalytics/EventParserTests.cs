@@ -37,6 +37,8 @@ public sealed class EventParserTests
         static string Event(string rest) => ("{'event_id':'e1','schema_version':1,'ts':'2025-03-04T05:06:07Z'," + rest + "}").Replace('\'', '"');
         Parse(parser, Event(@"'event_type':'vi\u0065w','items':[{'sku':'A','qty':2}]"), keep: false).ShouldBeNull();
         Parse(parser, Event(@"'event_type':'vi\u0065ws'"), keep: false)!.Value.Field.ShouldBe("event_type");
+        Parse(parser, Event("'event_type':'buy','order':{'total':1e400}"), keep: false).ShouldBeNull();
+        Parse(parser, Event("'event_type':'buy','order':{'total':'1'}"), keep: false)!.Value.Field.ShouldBe("order.total");
         Parse(parser, Event("'event_type':'view','items':[{'sku':'A','qty':2},{'sku':'B'}]"), keep: false)!.Value.Field.ShouldBe("items[1].qty");
         Parse(parser, Event("'event_type':'view','items':[{'sku':'A','qty':'2'}]"), keep: false)!.Value.Field.ShouldBe("items[0].qty");
         parser.Flush()[1].Count.ShouldBe(0, "validating keeps no rows");
@@ -118,6 +120,10 @@ public sealed class EventParserTests
         parsed.DedupKey.ShouldBe("e");
         parsed.Version.ShouldBe(1);
         parser.LastTenant.ShouldBeNull();
+        parser.Parse(Encoding.UTF8.GetBytes("""{"tenant_id":"\u0074"}"""), "t", default, 0, false, out _);
+        parser.LastTenant.ShouldBe("t");
+        parser.Parse(Encoding.UTF8.GetBytes("""{"tenant_id":"t2"}"""), "t", default, 0, false, out _);
+        parser.LastTenant.ShouldBe("t2");
     }
 
     [Fact]

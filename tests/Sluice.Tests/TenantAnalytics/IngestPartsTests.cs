@@ -29,47 +29,6 @@ public sealed class IngestPartsTests
         RequestBody.SplitJson([(byte)'"', 0xC3, (byte)'"'], [])!.Message.ShouldContain("not valid UTF-8");
     }
 
-    [Theory]
-    [InlineData("[{\"a\":1},\n {\"b\":[1,2]} ]")]
-    [InlineData("\uFEFF {\"s\":\"x}]{[\\\"\\\\\",\"n\":{\"m\":[{}]}}\r\n")]
-    [InlineData("[]")]
-    [InlineData("[ {} ,{\"k\":\"\u00e9\\u00e9\"} ]")]
-    public void The_structural_split_gives_the_exact_splits_slices_for_bodies_of_objects(string text) =>
-        SplitsAlike(Encoding.UTF8.GetBytes(text));
-
-    [Fact]
-    public void The_structural_split_matches_the_exact_one_on_generated_batches()
-    {
-        var generator = new Sluice.Generators.EcommerceEvents(new Random(5));
-        for (var round = 0; round < 20; round++)
-        {
-            SplitsAlike(generator.Batch("t", Enumerable.Range(0, 1 + round * 7).Select(i => $"e{round}-{i}").ToList(), new DateTime(2025, 11, 9, 0, 0, 0, DateTimeKind.Utc)));
-        }
-    }
-
-    private static void SplitsAlike(byte[] body)
-    {
-        var exact = new List<EventSlice>();
-        RequestBody.SplitJson(body, exact).ShouldBeNull();
-        var fast = new List<EventSlice>();
-        RequestBody.TrySplitObjects(body, fast).ShouldBeTrue();
-        fast.ShouldBe(exact);
-    }
-
-    [Theory]
-    [InlineData("")]
-    [InlineData("   ")]
-    [InlineData("[1, 2]")]
-    [InlineData("[{\"a\":1},]")]
-    [InlineData("[{\"a\":1} {\"b\":2}]")]
-    [InlineData("{\"a\":1} {\"b\":2}")]
-    [InlineData("[{\"a\":\"unterminated}]")]
-    [InlineData("[{\"a\":[1}]")]
-    [InlineData("{\"a\":1}}")]
-    [InlineData("\"text\"")]
-    public void Bodies_not_shaped_as_objects_are_left_to_the_exact_split(string text) =>
-        RequestBody.TrySplitObjects(Encoding.UTF8.GetBytes(text), []).ShouldBeFalse();
-
     [Fact]
     public void Ndjson_lines_keep_their_line_numbers_and_blank_lines_are_skipped()
     {
@@ -124,6 +83,39 @@ public sealed class IngestPartsTests
         index.Count.ShouldBeLessThanOrEqualTo(1_000);
         index.Contains(1_999).ShouldBeTrue();
         index.Contains(2).ShouldBeFalse();
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    public void The_dedup_key_table_finds_adds_and_removes_as_a_dictionary_does(int seed)
+    {
+        // Few distinct keys, as many removals as additions, growth from 16 slots: long runs, some wrapping around the end.
+        var random = new Random(seed);
+        var table = new KeyMinutes();
+        var expected = new Dictionary<ulong, long>();
+        for (var op = 0; op < 200_000; op++)
+        {
+            var key = random.Next(4) == 0 ? (ulong)random.Next(1, 200) : (ulong)random.NextInt64(1, long.MaxValue) % 5_000 + 1;
+            switch (random.Next(3))
+            {
+                case 0:
+                    table.TryAdd(key, op).ShouldBe(expected.TryAdd(key, op));
+                    break;
+                case 1:
+                    table.Remove(key).ShouldBe(expected.Remove(key));
+                    break;
+                default:
+                    table.TryGetValue(key, out var minute).ShouldBe(expected.TryGetValue(key, out var want));
+                    minute.ShouldBe(want);
+                    break;
+            }
+
+            table.Count.ShouldBe(expected.Count);
+        }
+
+        expected.Keys.ShouldAllBe(k => table.ContainsKey(k));
+        table.ContainsKey(0).ShouldBeFalse();
     }
 
     [Theory]

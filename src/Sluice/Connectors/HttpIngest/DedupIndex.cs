@@ -8,9 +8,10 @@ using Sluice.Core.IO;
 namespace Sluice.Connectors.HttpIngest;
 
 /// <summary>
-/// The dedup keys a stream has seen within its window, as 64-bit hashes of (tenant, key), in memory: a dictionary for
-/// lookups plus one list per minute of arrival, so whole minutes expire at once. Bounded: past <c>max_keys</c> the
-/// oldest minutes are forgotten first (the effective window is then shorter; <c>sluice_dedup_keys</c> shows it).
+/// The dedup keys a stream has seen within its window, as 64-bit hashes of (tenant, key), in memory: a table for
+/// lookups (<see cref="KeyMinutes"/>) plus one list per minute of arrival, so whole minutes expire at once. Bounded:
+/// past <c>max_keys</c> the oldest minutes are forgotten first (the effective window is then shorter;
+/// <c>sluice_dedup_keys</c> shows it).
 /// Durable without a write of its own: a key is in the landing log with its event until the segment is deleted, and
 /// a retiring segment's keys are first appended to <c>dedup/&lt;hour&gt;.keys</c> files, read back at start.
 /// Not thread-safe: the ingest path calls it under its stream's lock.
@@ -18,7 +19,7 @@ namespace Sluice.Connectors.HttpIngest;
 public sealed class DedupIndex
 {
     private const int EntryBytes = 16;
-    private readonly Dictionary<ulong, long> _keys = [];
+    private readonly KeyMinutes _keys = new();
     private readonly SortedDictionary<long, List<ulong>> _minutes = [];
     private readonly TimeSpan _window;
     private readonly int _maxKeys;

@@ -16,8 +16,9 @@ public readonly record struct ParsedEvent(int Version, string? Tenant, string? D
 /// <summary>
 /// Parses one event (a complete JSON object) against its stream's schemas in a single pass, without building a
 /// document: types, enumerations, required fields (also conditional ones), the version, and child arrays. Used twice
-/// with the same rules: at ingest to validate before the 2xx (<c>keep: false</c>), and by the pipeline to turn landed
-/// events into rows of the flattened tables (<c>keep: true</c>, PII hashed). Not thread-safe: one per reader.
+/// with the same rules: at ingest to validate before the 2xx (<see cref="Validate"/> inside a JSON body's reader, or
+/// <c>keep: false</c> for an NDJSON line), and by the pipeline to turn landed events into rows of the flattened tables
+/// (<c>keep: true</c>, PII hashed). Not thread-safe: one per reader.
 /// </summary>
 public sealed class EventParser
 {
@@ -32,6 +33,7 @@ public sealed class EventParser
     /// <summary>What a child row holds for a valid value when validating only: nothing boxed or copied per value.</summary>
     private static readonly object ChildPresent = new();
     private string? _tenant;
+    private string _expectedTenant = "";
     private long? _version;
     private bool _keep;
     private EventProblem? _problem;
@@ -53,9 +55,6 @@ public sealed class EventParser
     /// <summary>The tenant the last parsed event named, even when it was invalid (null when it named none).</summary>
     public string? LastTenant => _tenant;
 
-    /// <summary>Whether the last event was not JSON at all (malformed, or not UTF-8), rather than JSON that breaks the schema.</summary>
-    public bool LastMalformed { get; private set; }
-
     public IReadOnlyList<ColumnBatchBuilder> Children { get; }
 
     /// <summary>The rows built so far, one batch per table, and a fresh start.</summary>
@@ -64,16 +63,9 @@ public sealed class EventParser
     public EventProblem? Parse(ReadOnlySpan<byte> json, string tenant, DateTime receivedAt, long offset, bool keep, out ParsedEvent parsed)
     {
         parsed = default;
-        _keep = keep;
-        _problem = null;
-        _tenant = null;
-        _version = null;
-        _childRows.Clear();
-        Array.Clear(_childSeen);
-        LastMalformed = false;
+        Start(tenant, keep);
         if (!System.Text.Unicode.Utf8.IsValid(json))
         {
-            LastMalformed = true;
             return new EventProblem(null, $"not valid UTF-8 (first bad byte at {FirstInvalidUtf8(json) + 1})");
         }
 
@@ -98,7 +90,6 @@ public sealed class EventParser
         }
         catch (JsonException e)
         {
-            LastMalformed = true;
             Fail(null, $"malformed JSON at byte {e.BytePositionInLine + 1}: {JsonRecordParser.FirstSentence(e.Message)}");
         }
 
@@ -112,6 +103,37 @@ public sealed class EventParser
         if (_shape.JsonIndex >= 0) { ((TypedColumnBuilder<string>)Main[_shape.JsonIndex]).Set(System.Text.Encoding.UTF8.GetString(json)); }
         Commit(tenant, receivedAt, offset, parsed.Version);
         return null;
+    }
+
+    /// <summary>
+    /// Validates the event whose <c>{</c> the reader is on (inside a whole request body, UTF-8 already checked) and
+    /// leaves the reader on its <c>}</c>. JSON that does not parse throws: that is the body's problem, not the event's.
+    /// </summary>
+    public EventProblem? Validate(ref Utf8JsonReader reader, string tenant, out ParsedEvent parsed)
+    {
+        parsed = default;
+        Start(tenant, keep: false);
+        try
+        {
+            ReadObject(ref reader, _shape.Root, null, "");
+            return _problem ?? Check(out parsed);
+        }
+        finally
+        {
+            // Also when the reader throws halfway: nothing of this event may stay for the next one.
+            Main.AbortRow();
+        }
+    }
+
+    private void Start(string tenant, bool keep)
+    {
+        _expectedTenant = tenant;
+        _keep = keep;
+        _problem = null;
+        _tenant = null;
+        _version = null;
+        _childRows.Clear();
+        Array.Clear(_childSeen);
     }
 
     private EventProblem? Check(out ParsedEvent parsed)
@@ -249,7 +271,8 @@ public sealed class EventParser
                     _version = version;
                     break;
                 case NodeKind.Tenant when reader.TokenType == JsonTokenType.String:
-                    _tenant = reader.GetString();
+                    // Nearly every event names the token's own tenant: that needs no string of its own.
+                    _tenant = reader.ValueTextEquals(_expectedTenant) ? _expectedTenant : reader.GetString();
                     break;
                 case NodeKind.Tenant when _problem is not null:
                     reader.Skip();
@@ -340,7 +363,8 @@ public sealed class EventParser
                 if (child is not null) { child[i] = _keep ? l : ChildPresent; } else { ((ValueColumnBuilder<long>)Main[i]).Set(l); }
                 return;
             case FieldType.Double when token == JsonTokenType.Number:
-                var d = reader.GetDouble();
+                // Every JSON number reads as a double (out of range: infinity), so validating needs its type, not its value.
+                var d = _keep ? reader.GetDouble() : 0;
                 if (child is not null) { child[i] = _keep ? d : ChildPresent; } else { ((ValueColumnBuilder<double>)Main[i]).Set(d); }
                 return;
             case FieldType.Boolean when token is JsonTokenType.True or JsonTokenType.False:

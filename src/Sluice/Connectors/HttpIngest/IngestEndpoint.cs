@@ -107,23 +107,19 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
             }
 
             var body = buffer.AsMemory(0, length);
-            var events = new List<EventSlice>();
-            // A JSON body is split by structure alone when it is shaped like objects, since every event is parsed in
-            // full afterwards; only a body that is not, or an event that is not JSON, pays for the exact split (and 400).
-            var bySplitter = !ndjson && RequestBody.TrySplitObjects(body.Span, events);
+            List<EventSlice>? events = null;
             if (ndjson)
             {
+                events = [];
                 RequestBody.SplitNdjson(body.Span, events);
             }
-            else if (!bySplitter && RequestBody.SplitJson(body.Span, events) is { } error)
-            {
-                return await BadBodyAsync(http, error).ConfigureAwait(false);
-            }
 
-            var outcome = await ingestor.IngestAsync(body, events, caller.Tenant, http.TraceIdentifier, wholeBodyMustParse: bySplitter).ConfigureAwait(false);
+            var outcome = await ingestor.IngestAsync(body, events, caller.Tenant, http.TraceIdentifier).ConfigureAwait(false);
             if (outcome.Status == IngestStatus.MalformedBody)
             {
-                events.Clear();
+                // Only a body the one pass cannot read pays for the exact split: the 400 with line and byte, or values
+                // that are not objects, each rejected on its own.
+                events = [];
                 if (RequestBody.SplitJson(body.Span, events) is { } error)
                 {
                     return await BadBodyAsync(http, error).ConfigureAwait(false);
@@ -131,6 +127,7 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
 
                 outcome = await ingestor.IngestAsync(body, events, caller.Tenant, http.TraceIdentifier).ConfigureAwait(false);
             }
+
             switch (outcome.Status)
             {
                 case IngestStatus.WrongTenant:

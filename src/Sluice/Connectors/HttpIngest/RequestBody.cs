@@ -12,14 +12,15 @@ public sealed record BodyError(string Message, long Line, long Byte);
 /// <summary>
 /// Splits a request body into events without building a document. <c>application/json</c>: one object or an array of
 /// them; if the text does not parse the whole request is refused (400, with the position). <c>application/x-ndjson</c>:
-/// one event per line; a line that does not parse is that event's own problem, found later by the parser.
+/// one event per line; a line that does not parse is that event's own problem, found later by the parser. Ingest reads
+/// a JSON body in one pass instead (<see cref="RequestEvents.TryReadJson"/>) and splits it here only when that fails.
 /// </summary>
 public static class RequestBody
 {
     public static BodyError? SplitJson(ReadOnlySpan<byte> body, List<EventSlice> events)
     {
         ArgumentNullException.ThrowIfNull(events);
-        var offset = body.StartsWith("\uFEFF"u8) ? 3 : 0;
+        var offset = ContentStart(body);
         if (!System.Text.Unicode.Utf8.IsValid(body))
         {
             var bad = EventParser.FirstInvalidUtf8(body);
@@ -67,106 +68,10 @@ public static class RequestBody
         }
     }
 
-    /// <summary>
-    /// The fast path for <c>application/json</c>: splits <c>{...}</c> or <c>[{...}, ...]</c> by structure alone (strings,
-    /// escapes, nesting), without reading the tokens, since every event is parsed in full afterwards anyway. False when
-    /// the body is not shaped like that; the caller then uses <see cref="SplitJson"/>, which also gives the exact error.
-    /// A slice it returns may still hold malformed JSON: the event parser finds that, and the caller falls back too.
-    /// </summary>
-    public static bool TrySplitObjects(ReadOnlySpan<byte> body, List<EventSlice> events)
-    {
-        ArgumentNullException.ThrowIfNull(events);
-        var at = SkipWhiteSpace(body, body.StartsWith("\uFEFF"u8) ? 3 : 0);
-        if (at >= body.Length)
-        {
-            return false;
-        }
-
-        if (body[at] == (byte)'{')
-        {
-            var end = ObjectEnd(body, at);
-            if (end < 0 || SkipWhiteSpace(body, end) != body.Length) { return false; }
-            events.Add(new EventSlice(0, at, end - at, null));
-            return true;
-        }
-
-        if (body[at] != (byte)'[')
-        {
-            return false;
-        }
-
-        at = SkipWhiteSpace(body, at + 1);
-        if (at < body.Length && body[at] == (byte)']')
-        {
-            return SkipWhiteSpace(body, at + 1) == body.Length;
-        }
-
-        var index = 0;
-        while (at < body.Length && body[at] == (byte)'{')
-        {
-            var end = ObjectEnd(body, at);
-            if (end < 0) { return false; }
-            events.Add(new EventSlice(index++, at, end - at, null));
-            at = SkipWhiteSpace(body, end);
-            if (at >= body.Length) { return false; }
-            if (body[at] == (byte)']') { return SkipWhiteSpace(body, at + 1) == body.Length; }
-            if (body[at] != (byte)',') { return false; }
-            at = SkipWhiteSpace(body, at + 1);
-        }
-
-        return false;
-    }
-
-    /// <summary>The position after the brace that closes the object opening at <paramref name="start"/>, or -1.</summary>
-    private static int ObjectEnd(ReadOnlySpan<byte> body, int start)
-    {
-        var depth = 0;
-        var at = start;
-        while (at < body.Length)
-        {
-            var next = body[at..].IndexOfAny("\"{}[]"u8);
-            if (next < 0) { return -1; }
-            at += next;
-            switch (body[at])
-            {
-                case (byte)'"':
-                    at++;
-                    while (true)
-                    {
-                        var stop = body[at..].IndexOfAny("\"\\"u8);
-                        if (stop < 0) { return -1; }
-                        at += stop;
-                        if (body[at] == (byte)'"') { break; }
-                        at += 2; // a backslash and the byte it escapes
-                        if (at >= body.Length) { return -1; }
-                    }
-
-                    break;
-                case (byte)'{' or (byte)'[':
-                    depth++;
-                    break;
-                default:
-                    if (--depth == 0) { return at + 1; }
-                    if (depth < 0) { return -1; }
-                    break;
-            }
-
-            at++;
-        }
-
-        return -1;
-    }
-
-    private static int SkipWhiteSpace(ReadOnlySpan<byte> body, int at)
-    {
-        while (at < body.Length && body[at] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r') { at++; }
-        return at;
-    }
-
     public static void SplitNdjson(ReadOnlySpan<byte> body, List<EventSlice> events)
     {
         ArgumentNullException.ThrowIfNull(events);
-        var at = body.StartsWith("\uFEFF"u8) ? 3 : 0;
+        var at = ContentStart(body);
         var line = 0;
         var index = 0;
         while (at < body.Length)
@@ -185,6 +90,9 @@ public static class RequestBody
             at += newline < 0 ? rest.Length : newline + 1;
         }
     }
+
+    /// <summary>Where the content starts: after a UTF-8 byte order mark, if the body has one.</summary>
+    public static int ContentStart(ReadOnlySpan<byte> body) => body.StartsWith("\uFEFF"u8) ? 3 : 0;
 
     private static (long Line, long Column) LineOf(ReadOnlySpan<byte> body, int position)
     {

@@ -23,7 +23,10 @@ public enum IngestStatus
     /// <summary>More events than a request may carry (413).</summary>
     TooManyEvents,
 
-    /// <summary>An event of a body split by structure alone is not JSON: nothing landed; the caller splits exactly and answers 400.</summary>
+    /// <summary>
+    /// An <c>application/json</c> body the one pass could not read (not JSON, not UTF-8, values that are not objects):
+    /// nothing landed; the caller splits it exactly, for the 400 or to reject each value that is not an object.
+    /// </summary>
     MalformedBody,
 }
 
@@ -69,51 +72,23 @@ public sealed class StreamIngestor
 
     public int DedupKeys { get { lock (_appendGate) { return _dedup.Count; } } }
 
-    /// <param name="wholeBodyMustParse">
-    /// For a body split by <see cref="RequestBody.TrySplitObjects"/>: an event that is not JSON at all stops the request
-    /// (<see cref="IngestStatus.MalformedBody"/>) instead of being rejected on its own.
+    /// <param name="events">
+    /// The body's events as split: NDJSON lines, or a JSON body that came back as <see cref="IngestStatus.MalformedBody"/>.
+    /// Null for an <c>application/json</c> body, read and validated in one pass.
     /// </param>
-    public async Task<IngestOutcome> IngestAsync(ReadOnlyMemory<byte> body, IReadOnlyList<EventSlice> events, string tenant, string requestId, bool wholeBodyMustParse = false)
+    public async Task<IngestOutcome> IngestAsync(ReadOnlyMemory<byte> body, IReadOnlyList<EventSlice>? events, string tenant, string requestId)
     {
-        ArgumentNullException.ThrowIfNull(events);
-        if (events.Count > _options.MaxEventsPerRequest)
-        {
-            return new IngestOutcome(IngestStatus.TooManyEvents, 0, 0, [], $"{events.Count} events in one request, more than max_events_per_request ({_options.MaxEventsPerRequest}); split it");
-        }
-
-        var valid = new List<(EventSlice Slice, ulong Hash)>(events.Count);
-        var rejected = new List<(EventSlice Slice, IngestRejection Rejection)>();
+        var request = new RequestEvents(_options, tenant);
         if (!_parsers.TryTake(out var parser)) { parser = new EventParser(_shape, null, 16); }
         try
         {
-            foreach (var e in events)
+            if (events is not null)
             {
-                var json = body.Span.Slice(e.Start, e.Length);
-                var problem = parser.Parse(json, tenant, default, 0, keep: false, out var parsed);
-                if (wholeBodyMustParse && parser.LastMalformed)
-                {
-                    return new IngestOutcome(IngestStatus.MalformedBody, 0, 0, []);
-                }
-
-                if (parser.LastTenant is { } named && !string.Equals(named, tenant, StringComparison.Ordinal))
-                {
-                    return new IngestOutcome(IngestStatus.WrongTenant, 0, 0, [],
-                        $"{EventParser.Where(e.Index, e.Line)} has {_options.TenantField} '{Clip(named)}' but the token is for tenant '{tenant}'; nothing of this request was accepted");
-                }
-
-                if (e.Length > _options.MaxEventBytes)
-                {
-                    problem = new EventProblem(null, $"the event is {e.Length} bytes, more than max_event_bytes ({Core.Config.Sizes.Format(_options.MaxEventBytes)})");
-                }
-
-                if (problem is { } p)
-                {
-                    rejected.Add((e, new IngestRejection(e.Index, e.Line, p.Field, p.Message)));
-                }
-                else
-                {
-                    valid.Add((e, parsed.DedupKey is { } key ? DedupIndex.Hash(tenant, key) : 0));
-                }
+                request.Read(body.Span, events, parser);
+            }
+            else if (!request.TryReadJson(body.Span, parser))
+            {
+                return new IngestOutcome(IngestStatus.MalformedBody, 0, 0, []);
             }
         }
         finally
@@ -121,6 +96,13 @@ public sealed class StreamIngestor
             _parsers.Add(parser);
         }
 
+        if (request.Refusal is { } refusal)
+        {
+            return refusal;
+        }
+
+        var valid = request.Valid;
+        var rejected = request.Rejected;
         if (valid.Count > 0 && _log.BacklogBytes > _options.MaxBacklogBytes)
         {
             return new IngestOutcome(IngestStatus.Backlogged, 0, 0, [], $"the sinks are {Core.Config.Sizes.Format(_log.BacklogBytes)} behind (max_backlog_bytes {Core.Config.Sizes.Format(_options.MaxBacklogBytes)}); retry later");
@@ -212,6 +194,4 @@ public sealed class StreamIngestor
         var text = System.Text.Unicode.Utf8.IsValid(cut) ? Encoding.UTF8.GetString(cut) : "base64:" + Convert.ToBase64String(cut);
         return raw.Length > Max ? text + $"\n... (truncated: the event was {raw.Length} bytes)" : text;
     }
-
-    private static string Clip(string text) => text.Length <= 64 ? text : text[..61] + "...";
 }

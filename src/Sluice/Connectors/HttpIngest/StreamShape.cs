@@ -209,6 +209,9 @@ internal sealed class Node
 {
     private readonly List<(byte[] Name, Entry Entry)> _entries = [];
 
+    /// <summary>The entries again by name length: a lookup compares only names as long as the one read, one or two.</summary>
+    private (byte[] Name, Entry Entry)[][] _byLength = [];
+
     public sealed record Entry(NodeKind Kind, int Index, EventField? Field, Node? Children, HashSet<string>? Values, string Path)
     {
         /// <summary>The allowed values as UTF-8, in the order of <see cref="EventField.Values"/>.</summary>
@@ -228,7 +231,7 @@ internal sealed class Node
             if (found.Entry is null)
             {
                 found = (name, new Entry(NodeKind.Object, -1, null, new Node(), null, string.Join('.', path[..(i + 1)])));
-                node._entries.Add(found);
+                node.Insert(found);
             }
 
             node = found.Entry.Children!;
@@ -241,7 +244,22 @@ internal sealed class Node
         }
 
         var values = field?.Values is { } v ? new HashSet<string>(v, StringComparer.Ordinal) : null;
-        node._entries.Add((leaf, new Entry(kind, index, field, null, values, string.Join('.', path))));
+        node.Insert((leaf, new Entry(kind, index, field, null, values, string.Join('.', path))));
+    }
+
+    private void Insert((byte[] Name, Entry Entry) entry)
+    {
+        _entries.Add(entry);
+        var length = entry.Name.Length;
+        if (length >= _byLength.Length)
+        {
+            var grown = new (byte[], Entry)[length + 1][];
+            Array.Fill(grown, []);
+            _byLength.CopyTo(grown, 0);
+            _byLength = grown;
+        }
+
+        _byLength[length] = [.. _byLength[length], entry];
     }
 
     /// <summary>Marks the field at a dotted path as one whose value validation needs.</summary>
@@ -261,7 +279,12 @@ internal sealed class Node
 
     public Entry? Find(ReadOnlySpan<byte> name)
     {
-        foreach (var (n, e) in _entries)
+        if (name.Length >= _byLength.Length)
+        {
+            return null;
+        }
+
+        foreach (var (n, e) in _byLength[name.Length])
         {
             if (name.SequenceEqual(n)) { return e; }
         }

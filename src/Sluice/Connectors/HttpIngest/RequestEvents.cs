@@ -1,0 +1,131 @@
+using System.Text.Json;
+
+namespace Sluice.Connectors.HttpIngest;
+
+/// <summary>
+/// The events of one request, validated and not yet landed: the valid ones with their dedup hashes, the rejected ones
+/// with why, or why nothing of the request may land (<see cref="Refusal"/>). Whatever way the body is read, the
+/// outcome is the one of the exact split: a body that is not JSON is a 400 before anything else, then too many events
+/// (413), then the first event naming another tenant (403), then each event on its own.
+/// </summary>
+internal sealed class RequestEvents(HttpIngestOptions options, string tenant)
+{
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
+
+    private int _count;
+    private string? _wrongTenant;
+
+    public List<(EventSlice Slice, ulong Hash)> Valid { get; } = [];
+
+    public List<(EventSlice Slice, IngestRejection Rejection)> Rejected { get; } = [];
+
+    /// <summary>Why nothing of the request may land (too many events, another tenant named), or null.</summary>
+    public IngestOutcome? Refusal =>
+        _count > options.MaxEventsPerRequest
+            ? new IngestOutcome(IngestStatus.TooManyEvents, 0, 0, [], $"{_count} events in one request, more than max_events_per_request ({options.MaxEventsPerRequest}); split it")
+            : _wrongTenant is { } message ? new IngestOutcome(IngestStatus.WrongTenant, 0, 0, [], message) : null;
+
+    /// <summary>Past the first refusal the events' contents no longer matter.</summary>
+    private bool Refused => _count > options.MaxEventsPerRequest || _wrongTenant is not null;
+
+    /// <summary>Validates events already split: NDJSON lines, or a JSON body <see cref="TryReadJson"/> could not read.</summary>
+    public void Read(ReadOnlySpan<byte> body, IReadOnlyList<EventSlice> events, EventParser parser)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(parser);
+        _count = events.Count;
+        if (Refused) { return; }
+        Valid.Capacity = events.Count;
+        foreach (var e in events)
+        {
+            var problem = parser.Parse(body.Slice(e.Start, e.Length), tenant, default, 0, keep: false, out var parsed);
+            Add(e, problem, parser.LastTenant, parsed);
+            if (Refused) { return; }
+        }
+    }
+
+    /// <summary>
+    /// Validates an <c>application/json</c> body of one object or an array of objects in a single pass of one reader,
+    /// each event as the reader reaches it. False, with nothing to use, when the body is not valid UTF-8, not JSON, or
+    /// holds values that are not objects: the exact split (<see cref="RequestBody.SplitJson"/>) then says why, or
+    /// splits the values so that each is rejected on its own.
+    /// </summary>
+    public bool TryReadJson(ReadOnlySpan<byte> body, EventParser parser)
+    {
+        ArgumentNullException.ThrowIfNull(parser);
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+        {
+            return false;
+        }
+
+        var offset = RequestBody.ContentStart(body);
+        var reader = new Utf8JsonReader(body[offset..], ReaderOptions);
+        try
+        {
+            if (!reader.Read()) { return false; }
+            if (reader.TokenType == JsonTokenType.StartObject)
+            {
+                ReadEvent(ref reader, offset, parser);
+            }
+            else if (reader.TokenType == JsonTokenType.StartArray)
+            {
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (reader.TokenType != JsonTokenType.StartObject) { return false; }
+                    ReadEvent(ref reader, offset, parser);
+                }
+            }
+            else
+            {
+                return false;
+            }
+
+            // Anything after the value throws; only white space may follow.
+            return !reader.Read();
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private void ReadEvent(ref Utf8JsonReader reader, int offset, EventParser parser)
+    {
+        var index = _count++;
+        if (Refused)
+        {
+            // Still read through: a body that is not JSON further on is a 400, whatever came before.
+            reader.Skip();
+            return;
+        }
+
+        var start = (int)reader.TokenStartIndex;
+        var problem = parser.Validate(ref reader, tenant, out var parsed);
+        Add(new EventSlice(index, offset + start, (int)reader.BytesConsumed - start, null), problem, parser.LastTenant, parsed);
+    }
+
+    private void Add(EventSlice e, EventProblem? problem, string? named, ParsedEvent parsed)
+    {
+        if (named is not null && !string.Equals(named, tenant, StringComparison.Ordinal))
+        {
+            _wrongTenant = $"{EventParser.Where(e.Index, e.Line)} has {options.TenantField} '{Clip(named)}' but the token is for tenant '{tenant}'; nothing of this request was accepted";
+            return;
+        }
+
+        if (e.Length > options.MaxEventBytes)
+        {
+            problem = new EventProblem(null, $"the event is {e.Length} bytes, more than max_event_bytes ({Core.Config.Sizes.Format(options.MaxEventBytes)})");
+        }
+
+        if (problem is { } p)
+        {
+            Rejected.Add((e, new IngestRejection(e.Index, e.Line, p.Field, p.Message)));
+        }
+        else
+        {
+            Valid.Add((e, parsed.DedupKey is { } key ? DedupIndex.Hash(tenant, key) : 0));
+        }
+    }
+
+    private static string Clip(string text) => text.Length <= 64 ? text : text[..61] + "...";
+}
