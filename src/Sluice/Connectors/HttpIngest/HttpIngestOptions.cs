@@ -44,7 +44,7 @@ public sealed partial class HttpIngestOptions
     /// <summary>How long a dedup key is remembered (default 24 h; survives restarts).</summary>
     public TimeSpan DedupWindow { get; init; } = TimeSpan.FromHours(24);
 
-    /// <summary>At most this many keys are remembered (default 5,000,000, about 60 MB); past it the oldest hour of keys is forgotten first.</summary>
+    /// <summary>At most this many keys are remembered (default 5,000,000, about 175 MB: a 16-byte slot per key in a table kept at most three quarters full, and 8 bytes in its minute's list); past it the oldest hour of keys is forgotten first.</summary>
     public int DedupMaxKeys { get; init; } = 5_000_000;
 
     /// <summary>Largest request body (default 32 MB); larger requests get 413.</summary>
