@@ -82,6 +82,25 @@ public sealed class ReminderPullTests
                    timestamptz '2025-07-02 00:00:00+00' + (g / 3) * interval '1 second'
             FROM generate_series(1, 6000) g;
             """);
+
+        // The pull reads a view of the table whose fourth page query waits for an advisory lock this test holds, so
+        // the kill lands mid-pull however fast the machine is (the gate is an InitPlan: evaluated once per query).
+        var gateKey = Random.Shared.NextInt64(1, long.MaxValue);
+        await Exec(pg, $"""
+            CREATE SEQUENCE {table}_pages;
+            CREATE FUNCTION {table}_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+              IF nextval('{table}_pages') > 3 THEN PERFORM pg_advisory_xact_lock_shared({gateKey}); END IF;
+              RETURN true;
+            END $$;
+            CREATE VIEW {table}_v AS SELECT * FROM {table} WHERE (SELECT {table}_gate());
+            """);
+        await using var gate = await pg.OpenConnectionAsync();
+        await using (var lockCmd = new NpgsqlCommand($"SELECT pg_advisory_lock({gateKey})", gate))
+        {
+            await lockCmd.ExecuteNonQueryAsync();
+        }
+
         try
         {
             using var h = new ReminderHarness(recipe => recipe.Replace("pipelines:\n", $"""
@@ -89,7 +108,7 @@ public sealed class ReminderPullTests
                   mongo-table:
                     source:
                       type: postgres_pull
-                      table: public.{table}
+                      table: public.{table}_v
                       key_column: _id
                       updated_column: updated_at
                       page_size: 200
@@ -102,12 +121,18 @@ public sealed class ReminderPullTests
             {
                 var deadline = DateTime.UtcNow.AddSeconds(60);
                 while (Landed(h) == 0 && DateTime.UtcNow < deadline && !run.HasExited) { await Task.Delay(10); }
+                run.HasExited.ShouldBeFalse("the pull waits at its fourth page until the kill");
                 run.Kill();
             }
 
             var atKill = Landed(h);
             atKill.ShouldBeGreaterThan(0);
-            atKill.ShouldBeLessThan(5_997, "the kill must land mid-pull, or the test proves nothing");
+            atKill.ShouldBeLessThanOrEqualTo(600, "three pages of 200 landed at most: the kill landed mid-pull");
+            await using (var unlock = new NpgsqlCommand($"SELECT pg_advisory_unlock({gateKey})", gate))
+            {
+                await unlock.ExecuteNonQueryAsync();
+            }
+
             var restart = await SluiceProcess.RunAsync(h.Engine.DataRoot, "run", h.RecipeFolder, "--once");
             restart.Code.ShouldBe(0, restart.Err);
 
@@ -135,7 +160,7 @@ public sealed class ReminderPullTests
         }
         finally
         {
-            await Exec(pg, $"DROP TABLE IF EXISTS {table}");
+            await Exec(pg, $"DROP TABLE IF EXISTS {table} CASCADE; DROP FUNCTION IF EXISTS {table}_gate(); DROP SEQUENCE IF EXISTS {table}_pages");
         }
     }
 
