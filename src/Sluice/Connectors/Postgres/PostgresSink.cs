@@ -48,8 +48,8 @@ public sealed class PostgresSink : IBatchSink
 
     public string Name => $"postgres:{_options.Schema}";
 
-    /// <summary>Batches waiting are copied in one transaction.</summary>
-    public SinkJoining Joining => SinkJoining.Waiting(100_000);
+    /// <summary>Batches waiting are copied in one transaction (up to 50,000 rows, as the lake sink).</summary>
+    public SinkJoining Joining => SinkJoining.Waiting(50_000);
 
     public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
     {

@@ -17,7 +17,12 @@ namespace Sluice.Core.Pipeline;
 /// </summary>
 public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterReplayer
 {
-    public const int SinkQueueCapacity = 16;
+    /// <summary>
+    /// Small on purpose: a sink that is behind takes everything waiting as one write when it joins batches, so a longer
+    /// queue buys no throughput, only memory (up to this many batches of 50,000 events per sink); the backlog waits in
+    /// the source instead (the landing log, the WAL).
+    /// </summary>
+    public const int SinkQueueCapacity = 4;
 
     /// <summary>After a stop, how long sinks may take to write what is already queued before it is abandoned to the next start.</summary>
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
