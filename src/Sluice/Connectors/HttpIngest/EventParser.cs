@@ -24,8 +24,10 @@ public sealed class EventParser
 {
     private readonly StreamShape _shape;
     private readonly PiiHasher? _pii;
-    private readonly List<(int Child, int Index, object?[] Values)> _childRows = [];
+    private readonly List<(int Child, int Index, object?[] Values, ulong Present)> _childRows = [];
+    private readonly object?[]?[] _scratch;
     private readonly bool[] _childSeen;
+    private readonly Utf8StringCache?[] _strings;
     private readonly int[] _mainPii;
     private readonly int[][] _childPii;
     private const string Present = "";
@@ -46,6 +48,8 @@ public sealed class EventParser
         Main = new ColumnBatchBuilder(shape.Main, capacity);
         Children = shape.Children.Select(c => new ColumnBatchBuilder(c.Schema, capacity)).ToArray();
         _childSeen = new bool[shape.Children.Count];
+        _strings = new Utf8StringCache?[shape.StringFields];
+        _scratch = new object?[]?[shape.Children.Count];
         _mainPii = shape.Fields.Select((f, i) => (f, i)).Where(p => p.f.Pii).Select(p => shape.FieldBase + p.i).ToArray();
         _childPii = shape.Children.Select(c => c.Fields.Select((f, i) => (f, i)).Where(p => p.f.Pii).Select(p => c.FieldBase + p.i).ToArray()).ToArray();
     }
@@ -61,6 +65,22 @@ public sealed class EventParser
     public IReadOnlyList<ColumnBatch> Flush() => new[] { Main.Flush() }.Concat(Children.Select(c => c.Flush())).ToList();
 
     public EventProblem? Parse(ReadOnlySpan<byte> json, string tenant, DateTime receivedAt, long offset, bool keep, out ParsedEvent parsed)
+    {
+        var problem = ParsePending(json, tenant, keep, out parsed);
+        if (problem is null && keep)
+        {
+            CommitPending(json, tenant, receivedAt, offset, parsed.Version);
+        }
+
+        return problem;
+    }
+
+    /// <summary>
+    /// <see cref="Parse"/> without the last step: a valid event's row stays pending (<c>keep: true</c>) until
+    /// <see cref="CommitPending"/> or <see cref="AbortPending"/>, so the caller can still refuse it (too large, another
+    /// tenant) after reading it.
+    /// </summary>
+    public EventProblem? ParsePending(ReadOnlySpan<byte> json, string tenant, bool keep, out ParsedEvent parsed)
     {
         parsed = default;
         Start(tenant, keep);
@@ -97,12 +117,50 @@ public sealed class EventParser
         if (problem is not null || !keep)
         {
             Main.AbortRow();
-            return problem;
         }
 
+        return problem;
+    }
+
+    /// <summary>
+    /// Validates and flattens the event whose <c>{</c> the reader is on (inside a whole request body), leaving the reader
+    /// on its <c>}</c> and a valid event's row pending: ingest parses each event once, and the pipeline takes the rows
+    /// (<see cref="IngestHandoff"/>) instead of parsing the landed event again.
+    /// </summary>
+    public EventProblem? ReadPending(ref Utf8JsonReader reader, string tenant, out ParsedEvent parsed)
+    {
+        parsed = default;
+        Start(tenant, keep: true);
+        try
+        {
+            ReadObject(ref reader, _shape.Root, null, "");
+            var problem = _problem ?? Check(out parsed);
+            if (problem is not null) { Main.AbortRow(); }
+            return problem;
+        }
+        catch
+        {
+            Main.AbortRow();
+            throw;
+        }
+    }
+
+    /// <summary>Keeps the pending row of the event just read (PII hashed), as the rows of <paramref name="json"/> at <paramref name="offset"/>.</summary>
+    public void CommitPending(ReadOnlySpan<byte> json, string tenant, DateTime receivedAt, long offset, int version)
+    {
         if (_shape.JsonIndex >= 0) { ((TypedColumnBuilder<string>)Main[_shape.JsonIndex]).Set(System.Text.Encoding.UTF8.GetString(json)); }
-        Commit(tenant, receivedAt, offset, parsed.Version);
-        return null;
+        Commit(tenant, receivedAt, offset, version);
+    }
+
+    /// <summary>Forgets the pending row of the event just read.</summary>
+    public void AbortPending() => Main.AbortRow();
+
+    /// <summary>Forgets every row built so far (a request refused whole).</summary>
+    public void Discard()
+    {
+        Main.AbortRow();
+        Main.Clear();
+        foreach (var child in Children) { child.Clear(); }
     }
 
     /// <summary>
@@ -184,11 +242,12 @@ public sealed class EventParser
             if (!_childSeen[child]) { return new EventProblem(_shape.Children[child].Path, "missing required array"); }
         }
 
-        foreach (var (child, index, values) in _childRows)
+        foreach (var (child, index, values, present) in _childRows)
         {
             foreach (var (column, path) in shape.ChildFieldRequired[child])
             {
-                if (values[column] is null) { return new EventProblem($"{_shape.Children[child].Path}[{index}].{path}", "missing required field"); }
+                var missing = column < 64 ? (present & (1UL << column)) == 0 : values[column] is null;
+                if (missing) { return new EventProblem($"{_shape.Children[child].Path}[{index}].{path}", "missing required field"); }
             }
         }
 
@@ -212,7 +271,7 @@ public sealed class EventParser
 
         var key = _shape.DedupIndex >= 0 ? ((TypedColumnBuilder<string>)Main[_shape.DedupIndex]).Pending : null;
         var time = ((ValueColumnBuilder<DateTime>)Main[_shape.TimeIndex]).Pending;
-        foreach (var (child, index, values) in _childRows)
+        foreach (var (child, index, values, _) in _childRows)
         {
             if (!shape.ChildKnown[child]) { continue; }
             var builder = Children[child];
@@ -313,9 +372,20 @@ public sealed class EventParser
                 continue;
             }
 
-            var values = new object?[shape.Schema.Fields.Count];
+            // Validating only, the values are looked at once (which are present) and dropped: one array serves every
+            // row while the first 64 columns' presence is kept as bits (wider child tables keep their arrays).
+            var count = shape.Schema.Fields.Count;
+            object?[] values;
+            if (_keep || count > 64) { values = new object?[count]; }
+            else { values = _scratch[child] ??= new object?[count]; Array.Clear(values); }
             ReadObject(ref reader, shape.Root, values, $"{shape.Path}[{index}].");
-            _childRows.Add((child, index, values));
+            var present = 0UL;
+            for (var i = 0; i < Math.Min(count, 64); i++)
+            {
+                if (values[i] is not null) { present |= 1UL << i; }
+            }
+
+            _childRows.Add((child, index, values, present));
             index++;
         }
     }
@@ -344,7 +414,7 @@ public sealed class EventParser
 
                 // Validating only, a text nobody reads later needs no string of its own: its presence is what counts
                 // (an enumeration still needs it: an escaped value reaches this check as text).
-                var text = _keep || entry.Needed || entry.Values is not null ? reader.GetString()! : Present;
+                var text = _keep || entry.Needed || entry.Values is not null ? Text(ref reader, entry) : Present;
                 if (entry.Values is not null && !entry.Values.Contains(text))
                 {
                     Fail(prefix + spec.Path, $"'{Snip(text)}' is not one of {string.Join(", ", spec.Values!)}");
@@ -394,6 +464,17 @@ public sealed class EventParser
                 Fail(prefix + spec.Path, $"wrong type: expected {Expected(spec.Type)}, got {Found(ref reader)}");
                 return;
         }
+    }
+
+    /// <summary>A text value as a string; a field whose values repeat (customer ids, SKUs) reuses recent strings.</summary>
+    private string Text(ref Utf8JsonReader reader, Node.Entry entry)
+    {
+        if (entry.StringSlot < 0 || reader.ValueIsEscaped || reader.HasValueSequence)
+        {
+            return reader.GetString()!;
+        }
+
+        return (_strings[entry.StringSlot] ??= new Utf8StringCache()).Get(reader.ValueSpan);
     }
 
     private static int MatchValue(ReadOnlySpan<byte> value, byte[][] allowed)

@@ -7,6 +7,7 @@ using Sluice.Core.DeadLetters;
 using Sluice.Core.Metadata;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
 using Sluice.Serving;
 using Sluice.Serving.Observability;
 
@@ -77,8 +78,18 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
         }
 
         Log.SegmentRetiring = Retire;
-        Ingestor = new StreamIngestor(options, Shape, Log, _dedup, services.DeadLetters, services.Metadata, services.Time, recipe);
+        Handoff = new IngestHandoff(HandoffBytes);
+        Ingestor = new StreamIngestor(options, Shape, Log, _dedup, services.DeadLetters, services.Metadata, services.Time, recipe, Handoff, _pii);
     }
+
+    /// <summary>
+    /// Landed bytes whose rows ingest hands to the pipeline in memory (<see cref="IngestHandoff"/>). The pipeline takes
+    /// them as they become durable, so this fills only while the sinks hold it up; past it requests are read back from
+    /// the log, as after a restart.
+    /// </summary>
+    public const long HandoffBytes = 32L << 20;
+
+    public IngestHandoff Handoff { get; }
 
     public StreamShape Shape { get; }
 
@@ -123,6 +134,8 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
         var parser = new EventParser(Shape, _pii, 4096);
         var buffer = new byte[ReadBufferBytes];
         var tenants = new TenantNames();
+        Func<ReadOnlyMemory<byte>, string> tenantOf = tenants.Get;
+        var pieces = new List<ColumnBatch>();
         while (!ct.IsCancellationRequested)
         {
             await Log.WaitForDataAsync(position, ct).ConfigureAwait(false);
@@ -131,7 +144,17 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
             var events = 0;
             while (events < _options.BatchMaxEvents)
             {
-                var n = Log.ReadAt(end, buffer);
+                if (Handoff.TryTake(end, Log.DurableEnd, out var handed))
+                {
+                    if (parser.Main.Count > 0) { pieces.AddRange(parser.Flush()); }
+                    pieces.AddRange(handed.Place());
+                    end = handed.End;
+                    events += handed.Events;
+                    continue;
+                }
+
+                // What ingest handed off is not read from the log: stop where it starts.
+                var n = (int)Math.Min(Log.ReadAt(end, buffer), Math.Max(0, (Handoff.NextStart ?? long.MaxValue) - end));
                 if (n == 0)
                 {
                     var remaining = lingerUntil - _services.Time.GetUtcNow();
@@ -158,7 +181,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
                         throw new InvalidDataException($"landing log '{Log.Folder}' is damaged at offset {end}: a durable record fails its checksum (disk damage?). Move the damaged segment away to continue; its events are lost.");
                     }
 
-                    var record = LandingRecord.Decode(buffer.AsMemory(at, size), end, tenants.Get);
+                    var record = LandingRecord.Decode(buffer.AsMemory(at, size), end, tenantOf);
                     Flatten(parser, record);
                     at += size;
                     end += size;
@@ -173,9 +196,22 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
 
             position = end;
             Volatile.Write(ref _position, end);
-            yield return new RecordBatch(parser.Flush(), end);
+            if (pieces.Count == 0)
+            {
+                yield return new RecordBatch(parser.Flush(), end);
+                continue;
+            }
+
+            pieces.AddRange(parser.Flush());
+            var tables = ByTable(pieces);
+            pieces.Clear();
+            yield return new RecordBatch(tables, end);
         }
     }
+
+    /// <summary>One batch per table of the stream, in the stream's table order, joining the pieces of each.</summary>
+    private List<ColumnBatch> ByTable(List<ColumnBatch> pieces) =>
+        Shape.Tables.Select(schema => ColumnBatchConcat.Join(schema, pieces.Where(p => ReferenceEquals(p.Schema, schema)).ToList())).ToList();
 
     public Task AcknowledgeAsync(long position, CancellationToken ct)
     {

@@ -38,6 +38,10 @@ public sealed class LandingLog : IAsyncDisposable
     private long _activeBase;
     private TaskCompletionSource _durableChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Exception? _failed;
+    private int _quietFlushes;
+
+    /// <summary>Consecutive small flushes after which a buffer grown by a burst is given back.</summary>
+    private const int QuietFlushesBeforeShrink = 256;
 
     private LandingLog(string folder, long segmentBytes, long queueBytes, ILogger log, ProcessLock held)
     {
@@ -254,10 +258,13 @@ public sealed class LandingLog : IAsyncDisposable
             }
 
             _writing.ResetWrittenCount();
-            if (_writing.Capacity > 4 * (1 << 20) && _writingBytes < (1 << 20))
+            _quietFlushes = _writing.Capacity > 4 * (1 << 20) && _writingBytes < (1 << 20) ? _quietFlushes + 1 : 0;
+            if (_quietFlushes >= QuietFlushesBeforeShrink)
             {
-                // A burst grew the buffer; give the memory back once traffic is normal again.
+                // A burst grew the buffer; give the memory back once traffic has been normal for a while (not after
+                // one small flush between big ones: regrowing it allocates the large buffers all over again).
                 _writing = new ArrayBufferWriter<byte>(1 << 16);
+                _quietFlushes = 0;
             }
 
             List<TaskCompletionSource> done = [];

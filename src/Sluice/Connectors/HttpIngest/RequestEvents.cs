@@ -7,13 +7,30 @@ namespace Sluice.Connectors.HttpIngest;
 /// with why, or why nothing of the request may land (<see cref="Refusal"/>). Whatever way the body is read, the
 /// outcome is the one of the exact split: a body that is not JSON is a 400 before anything else, then too many events
 /// (413), then the first event naming another tenant (403), then each event on its own.
+/// With <paramref name="flatten"/>, each valid event is also flattened into the parser's rows as it is read (its
+/// <c>_offset</c> is its ordinal among the valid events, received at <paramref name="receivedAt"/>), for the pipeline.
 /// </summary>
-internal sealed class RequestEvents(HttpIngestOptions options, string tenant)
+internal sealed class RequestEvents(HttpIngestOptions options, string tenant, bool flatten = false, DateTime receivedAt = default)
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
 
     private int _count;
     private string? _wrongTenant;
+    private string _tenant = tenant;
+    private bool _flatten = flatten;
+    private DateTime _receivedAt = receivedAt;
+
+    /// <summary>Starts over for another request, keeping the lists' memory (requests are pooled per stream).</summary>
+    public void Reset(string tenantOfToken, bool flattenRows, DateTime arrival)
+    {
+        _tenant = tenantOfToken;
+        _flatten = flattenRows;
+        _receivedAt = arrival;
+        _count = 0;
+        _wrongTenant = null;
+        Valid.Clear();
+        Rejected.Clear();
+    }
 
     public List<(EventSlice Slice, ulong Hash)> Valid { get; } = [];
 
@@ -38,8 +55,9 @@ internal sealed class RequestEvents(HttpIngestOptions options, string tenant)
         Valid.Capacity = events.Count;
         foreach (var e in events)
         {
-            var problem = parser.Parse(body.Slice(e.Start, e.Length), tenant, default, 0, keep: false, out var parsed);
-            Add(e, problem, parser.LastTenant, parsed);
+            var json = body.Slice(e.Start, e.Length);
+            var problem = parser.ParsePending(json, _tenant, _flatten, out var parsed);
+            Keep(parser, json, Add(e, problem, parser.LastTenant, parsed), parsed);
             if (Refused) { return; }
         }
     }
@@ -65,14 +83,14 @@ internal sealed class RequestEvents(HttpIngestOptions options, string tenant)
             if (!reader.Read()) { return false; }
             if (reader.TokenType == JsonTokenType.StartObject)
             {
-                ReadEvent(ref reader, offset, parser);
+                ReadEvent(ref reader, body, offset, parser);
             }
             else if (reader.TokenType == JsonTokenType.StartArray)
             {
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                 {
                     if (reader.TokenType != JsonTokenType.StartObject) { return false; }
-                    ReadEvent(ref reader, offset, parser);
+                    ReadEvent(ref reader, body, offset, parser);
                 }
             }
             else
@@ -89,7 +107,7 @@ internal sealed class RequestEvents(HttpIngestOptions options, string tenant)
         }
     }
 
-    private void ReadEvent(ref Utf8JsonReader reader, int offset, EventParser parser)
+    private void ReadEvent(ref Utf8JsonReader reader, ReadOnlySpan<byte> body, int offset, EventParser parser)
     {
         var index = _count++;
         if (Refused)
@@ -100,16 +118,24 @@ internal sealed class RequestEvents(HttpIngestOptions options, string tenant)
         }
 
         var start = (int)reader.TokenStartIndex;
-        var problem = parser.Validate(ref reader, tenant, out var parsed);
-        Add(new EventSlice(index, offset + start, (int)reader.BytesConsumed - start, null), problem, parser.LastTenant, parsed);
+        var problem = _flatten ? parser.ReadPending(ref reader, _tenant, out var parsed) : parser.Validate(ref reader, _tenant, out parsed);
+        var slice = new EventSlice(index, offset + start, (int)reader.BytesConsumed - start, null);
+        Keep(parser, body.Slice(slice.Start, slice.Length), Add(slice, problem, parser.LastTenant, parsed), parsed);
     }
 
-    private void Add(EventSlice e, EventProblem? problem, string? named, ParsedEvent parsed)
+    private void Keep(EventParser parser, ReadOnlySpan<byte> json, bool valid, ParsedEvent parsed)
     {
-        if (named is not null && !string.Equals(named, tenant, StringComparison.Ordinal))
+        if (!_flatten) { return; }
+        if (valid) { parser.CommitPending(json, _tenant, _receivedAt, Valid.Count - 1, parsed.Version); } else { parser.AbortPending(); }
+    }
+
+    /// <summary>True when the event counts as valid (its row, if flattened, is to be kept).</summary>
+    private bool Add(EventSlice e, EventProblem? problem, string? named, ParsedEvent parsed)
+    {
+        if (named is not null && !string.Equals(named, _tenant, StringComparison.Ordinal))
         {
-            _wrongTenant = $"{EventParser.Where(e.Index, e.Line)} has {options.TenantField} '{Clip(named)}' but the token is for tenant '{tenant}'; nothing of this request was accepted";
-            return;
+            _wrongTenant = $"{EventParser.Where(e.Index, e.Line)} has {options.TenantField} '{Clip(named)}' but the token is for tenant '{_tenant}'; nothing of this request was accepted";
+            return false;
         }
 
         if (e.Length > options.MaxEventBytes)
@@ -120,11 +146,11 @@ internal sealed class RequestEvents(HttpIngestOptions options, string tenant)
         if (problem is { } p)
         {
             Rejected.Add((e, new IngestRejection(e.Index, e.Line, p.Field, p.Message)));
+            return false;
         }
-        else
-        {
-            Valid.Add((e, parsed.DedupKey is { } key ? DedupIndex.Hash(tenant, key) : 0));
-        }
+
+        Valid.Add((e, parsed.DedupKey is { } key ? DedupIndex.Hash(_tenant, key) : 0));
+        return true;
     }
 
     private static string Clip(string text) => text.Length <= 64 ? text : text[..61] + "...";

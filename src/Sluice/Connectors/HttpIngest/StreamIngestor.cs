@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Metadata;
+using Sluice.Core.Schema;
 
 namespace Sluice.Connectors.HttpIngest;
 
@@ -54,13 +55,18 @@ public sealed class StreamIngestor
     private readonly TimeProvider _time;
     private readonly string _source;
     private readonly Lock _appendGate = new();
-    private readonly ConcurrentBag<EventParser> _parsers = [];
+    private readonly ConcurrentBag<Scratch> _scratch = [];
+    private readonly IngestHandoff? _handoff;
+    private readonly PiiHasher? _pii;
     private long _nextExpiry;
 
-    public StreamIngestor(HttpIngestOptions options, StreamShape shape, LandingLog log, DedupIndex dedup, DeadLetterStore deadLetters, MetadataStore metadata, TimeProvider time, string recipe)
+    public StreamIngestor(HttpIngestOptions options, StreamShape shape, LandingLog log, DedupIndex dedup, DeadLetterStore deadLetters, MetadataStore metadata, TimeProvider time, string recipe,
+        IngestHandoff? handoff = null, PiiHasher? pii = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
+        _handoff = handoff;
+        _pii = pii;
         _shape = shape;
         _log = log;
         _dedup = dedup;
@@ -78,8 +84,27 @@ public sealed class StreamIngestor
     /// </param>
     public async Task<IngestOutcome> IngestAsync(ReadOnlyMemory<byte> body, IReadOnlyList<EventSlice>? events, string tenant, string requestId)
     {
-        var request = new RequestEvents(_options, tenant);
-        if (!_parsers.TryTake(out var parser)) { parser = new EventParser(_shape, null, 16); }
+        if (!_scratch.TryTake(out var scratch)) { scratch = new Scratch(_options, _shape, _pii); }
+        try
+        {
+            return await IngestAsync(body, events, tenant, requestId, scratch).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (scratch.Reusable) { _scratch.Add(scratch); }
+        }
+    }
+
+    private async Task<IngestOutcome> IngestAsync(ReadOnlyMemory<byte> body, IReadOnlyList<EventSlice>? events, string tenant, string requestId, Scratch scratch)
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        // Flattened while validated when the pipeline can take the rows from memory; the landed record keeps the same
+        // arrival time, so rows read back from the log after a restart are the same rows.
+        var flatten = _handoff is not null && _handoff.HasRoom(body.Length);
+        var request = scratch.Request;
+        var parser = scratch.Parser;
+        request.Reset(tenant, flatten, DateTime.UnixEpoch.AddMilliseconds(now));
+        IReadOnlyList<ColumnBatch>? rows = null;
         try
         {
             if (events is not null)
@@ -88,12 +113,23 @@ public sealed class StreamIngestor
             }
             else if (!request.TryReadJson(body.Span, parser))
             {
+                parser.Discard();
                 return new IngestOutcome(IngestStatus.MalformedBody, 0, 0, []);
             }
+
+            if (request.Refusal is not null || !flatten || request.Valid.Count == 0)
+            {
+                parser.Discard();
+            }
+            else
+            {
+                rows = parser.Flush();
+            }
         }
-        finally
+        catch
         {
-            _parsers.Add(parser);
+            parser.Discard();
+            throw;
         }
 
         if (request.Refusal is { } refusal)
@@ -109,9 +145,12 @@ public sealed class StreamIngestor
         }
 
         var tenantBytes = Encoding.UTF8.GetBytes(tenant);
-        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         long end;
         var duplicates = 0;
+        var fresh = scratch.Fresh;
+        var seen = scratch.Seen;
+        fresh.Clear();
+        seen.Clear();
         lock (_appendGate)
         {
             if (now >= _nextExpiry)
@@ -120,12 +159,10 @@ public sealed class StreamIngestor
                 _nextExpiry = now + (long)ExpireEvery.TotalMilliseconds;
             }
 
-            var fresh = new List<(EventSlice Slice, ulong Hash)>(valid.Count);
-            HashSet<ulong>? seen = null;
             var bytes = 0L;
             foreach (var v in valid)
             {
-                if (v.Hash != 0 && (_dedup.Contains(v.Hash) || !(seen ??= []).Add(v.Hash)))
+                if (v.Hash != 0 && (_dedup.Contains(v.Hash) || !seen.Add(v.Hash)))
                 {
                     duplicates++;
                     continue;
@@ -158,6 +195,20 @@ public sealed class StreamIngestor
             }
 
             foreach (var (_, hash) in fresh) { _dedup.Add(hash, now); }
+            if (rows is not null && duplicates == 0 && fresh.Count > 0)
+            {
+                // Added under the lock, so entries are in log order. A request with duplicates landed fewer events
+                // than it has rows: the pipeline reads it from the log instead.
+                var starts = new long[fresh.Count];
+                var at = end - bytes;
+                for (var i = 0; i < fresh.Count; i++)
+                {
+                    starts[i] = at;
+                    at += LandingRecord.Size(tenantBytes.Length, fresh[i].Slice.Length);
+                }
+
+                _handoff!.TryAdd(new HandedOffRows(end - bytes, end, rows, starts, _shape.OffsetColumns));
+            }
         }
 
         // Duplicates wait too: the event they repeat may still be on its way to disk.
@@ -168,6 +219,25 @@ public sealed class StreamIngestor
         }
 
         return new IngestOutcome(IngestStatus.Accepted, valid.Count, duplicates, rejected.Select(r => r.Rejection).ToList());
+    }
+
+    /// <summary>
+    /// What one request needs while it is ingested, kept for the next one: a parser, the event lists, the dedup set.
+    /// One exists per request in flight; one that grew for a huge request is not kept (<see cref="Reusable"/>).
+    /// </summary>
+    private sealed class Scratch(HttpIngestOptions options, StreamShape shape, PiiHasher? pii)
+    {
+        private const int KeepRows = 16_384;
+
+        public EventParser Parser { get; } = new(shape, pii, 16);
+
+        public RequestEvents Request { get; } = new(options, "");
+
+        public List<(EventSlice Slice, ulong Hash)> Fresh { get; } = [];
+
+        public HashSet<ulong> Seen { get; } = [];
+
+        public bool Reusable => Parser.Main.Capacity <= KeepRows && Request.Valid.Capacity <= KeepRows && Fresh.Capacity <= KeepRows && Seen.Count <= KeepRows;
     }
 
     /// <summary>Rejected events go to the dead-letter store in one transaction; a client's retry of the same bad event does not add a second letter.</summary>

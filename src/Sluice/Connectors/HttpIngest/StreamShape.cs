@@ -82,6 +82,11 @@ public sealed class StreamShape
         Root.Add([options.TenantField], NodeKind.Tenant, TenantIndex, null);
         foreach (var c in children) { Root.Add(c.Path.Split('.'), NodeKind.Child, c.Number, null); }
 
+        var strings = 0;
+        Root.NumberStrings(ref strings);
+        foreach (var c in children) { c.Root.NumberStrings(ref strings); }
+        StringFields = strings;
+
         Versions = options.Versions.ToDictionary(v => v.Version, v => new VersionShape(this, v));
         if (options.DedupKey is not null) { Root.MarkNeeded(options.DedupKey.Split('.')); }
         foreach (var condition in options.Versions.SelectMany(v => v.Fields).Select(f => f.RequiredWhen).OfType<FieldCondition>())
@@ -98,6 +103,9 @@ public sealed class StreamShape
     public TableSchema Main { get; }
 
     public IReadOnlyList<ChildShape> Children { get; }
+
+    /// <summary>How many text fields (not enumerations) the tables have, each with its <see cref="Node.Entry.StringSlot"/>.</summary>
+    public int StringFields { get; }
 
     public IReadOnlyDictionary<int, VersionShape> Versions { get; }
 
@@ -121,6 +129,9 @@ public sealed class StreamShape
     internal Node Root { get; }
 
     public IEnumerable<TableSchema> Tables => new[] { Main }.Concat(Children.Select(c => c.Schema));
+
+    /// <summary>Each table's <c>_offset</c> column, in the order of <see cref="Tables"/> (a child table's is its last).</summary>
+    public int[] OffsetColumns => field ??= new[] { OffsetIndex }.Concat(Children.Select(c => c.Schema.Fields.Count - 1)).ToArray();
 
     public sealed class ChildShape(string path, string table, int number)
     {
@@ -219,6 +230,19 @@ internal sealed class Node
 
         /// <summary>Read even when only validating: the dedup key and fields that conditions look at.</summary>
         public bool Needed { get; set; }
+
+        /// <summary>A text field's number among the stream's text fields (its string cache), or -1.</summary>
+        public int StringSlot { get; set; } = -1;
+    }
+
+    /// <summary>Numbers the text fields (not enumerations) at and below this level.</summary>
+    public void NumberStrings(ref int next)
+    {
+        foreach (var (_, e) in _entries)
+        {
+            if (e.Kind == NodeKind.Field && e.Field!.Type == FieldType.String && e.Field.Values is null) { e.StringSlot = next++; }
+            e.Children?.NumberStrings(ref next);
+        }
     }
 
     public void Add(string[] path, NodeKind kind, int index, EventField? field)

@@ -35,6 +35,9 @@ public sealed class ColumnBatchBuilder
 
     public int Count { get; private set; }
 
+    /// <summary>Rows the builder holds room for (it grows by doubling and keeps what it grew to).</summary>
+    public int Capacity => _capacity;
+
     public ColumnBuilder this[int index] => _columns[index];
 
     public void CommitRow()
@@ -64,11 +67,18 @@ public sealed class ColumnBatchBuilder
         }
     }
 
+    /// <summary>Forgets the rows built so far.</summary>
+    public void Clear()
+    {
+        foreach (var c in _columns) { c.Forget(Count); }
+        Count = 0;
+    }
+
     /// <summary>Hands out the rows built so far and starts an empty batch.</summary>
     public ColumnBatch Flush()
     {
         var batch = new ColumnBatch(Schema, _columns.Select(c => c.ToArray(Count)).ToArray(), Count);
-        Count = 0;
+        Clear();
         return batch;
     }
 }

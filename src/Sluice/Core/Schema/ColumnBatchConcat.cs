@@ -20,6 +20,19 @@ public static class ColumnBatchConcat
         return groups.Select(g => g.Parts.Count == 1 ? g.Parts[0] : Concat(g.Schema, g.Parts)).ToList();
     }
 
+    /// <summary>The rows of <paramref name="parts"/> (all of <paramref name="schema"/>) as one batch, in order; empty when there are none.</summary>
+    public static ColumnBatch Join(TableSchema schema, List<ColumnBatch> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        parts.RemoveAll(p => p.Count == 0);
+        return parts.Count switch
+        {
+            0 => new ColumnBatchBuilder(schema, 16).Flush(),
+            1 => parts[0],
+            _ => Concat(schema, parts),
+        };
+    }
+
     private static ColumnBatch Concat(TableSchema schema, List<ColumnBatch> parts)
     {
         var total = parts.Sum(p => p.Count);

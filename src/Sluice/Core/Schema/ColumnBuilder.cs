@@ -15,6 +15,11 @@ public abstract class ColumnBuilder
 
     internal abstract Array ToArray(int count);
 
+    /// <summary>Drops the references the first <paramref name="count"/> rows hold, so a reused builder keeps nothing alive.</summary>
+    internal virtual void Forget(int count)
+    {
+    }
+
     internal abstract void Grow(int capacity);
 
     public static ColumnBuilder For(FieldType type, int capacity) => type switch
@@ -62,6 +67,8 @@ public sealed class TypedColumnBuilder<T>(int capacity) : ColumnBuilder
     internal override void Grow(int capacity) => Array.Resize(ref _values, capacity);
 
     internal override Array ToArray(int count) => _values.AsSpan(0, count).ToArray();
+
+    internal override void Forget(int count) => Array.Clear(_values, 0, count);
 }
 
 /// <summary>A value-typed column, produced as <c>T?[]</c>.</summary>
