@@ -12,6 +12,9 @@ namespace Sluice.Lake;
 /// </summary>
 public sealed class LakeCompactor(LakeStore lake)
 {
+    /// <summary>DuckDB's memory limit while merging (a merge of up to four times the small-file limit streams through it).</summary>
+    public const string CompactionMemory = "256MB";
+
     /// <summary>Compacts every partition of <paramref name="table"/> holding at least <paramref name="minFiles"/> files under <paramref name="smallRows"/> rows; returns how many files were merged away.</summary>
     public int Compact(LakeTable table, int minFiles, long smallRows, CancellationToken ct)
     {
@@ -45,6 +48,8 @@ public sealed class LakeCompactor(LakeStore lake)
             long written;
             using (var db = DuckDb.OpenMemory(Path.Combine(lake.Data.Root, "tmp", "duckdb")))
             {
+                // Compaction runs beside ingest: its memory is bounded apart from queries' (DuckDB spills past it).
+                LakeQueryEngine.Exec(db, $"SET memory_limit = {LakeQueryEngine.Literal(CompactionMemory)}");
                 var list = string.Join(", ", files.Select(f => LakeQueryEngine.Literal(f.Path)));
                 LakeQueryEngine.Exec(db, $"COPY (SELECT * FROM read_parquet([{list}], hive_partitioning = false, union_by_name = true)) TO {LakeQueryEngine.Literal(output)} (FORMAT parquet)");
                 using var cmd = db.CreateCommand();

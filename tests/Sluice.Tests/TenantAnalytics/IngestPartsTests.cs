@@ -85,6 +85,21 @@ public sealed class IngestPartsTests
         index.Contains(2).ShouldBeFalse();
     }
 
+    [Fact]
+    public void A_full_dedup_index_forgets_its_oldest_seconds_a_sixteenth_at_a_time()
+    {
+        const int max = 1_200_000;
+        var index = new DedupIndex(Path.Combine(Path.GetTempPath(), "unused-" + Guid.NewGuid().ToString("N")), TimeSpan.FromDays(1), max);
+        // 10,000 keys a second: past the bound, whole oldest seconds go, 75,000 keys or more at once.
+        for (ulong k = 1; k <= max + 10_000; k++) { index.Add(k, 1_700_000_000_000L + ((long)k / 10_000 * 1000)); }
+        index.Count.ShouldBeInRange(max - (max / 16) - 10_000, max);
+        index.Contains(max + 10_000).ShouldBeTrue("the newest keys stay");
+        index.Contains(1).ShouldBeFalse("the oldest second went first");
+        index.Contains(max - 100_000).ShouldBeTrue();
+        index.Add(max + 20_000, 1_700_000_000_000L + 200_000_000L);
+        index.Contains(max + 20_000).ShouldBeTrue();
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(7)]
@@ -92,22 +107,22 @@ public sealed class IngestPartsTests
     {
         // Few distinct keys, as many removals as additions, growth from 16 slots: long runs, some wrapping around the end.
         var random = new Random(seed);
-        var table = new KeyMinutes();
-        var expected = new Dictionary<ulong, long>();
+        var table = new KeyArrivals();
+        var expected = new Dictionary<ulong, uint>();
         for (var op = 0; op < 200_000; op++)
         {
             var key = random.Next(4) == 0 ? (ulong)random.Next(1, 200) : (ulong)random.NextInt64(1, long.MaxValue) % 5_000 + 1;
             switch (random.Next(3))
             {
                 case 0:
-                    table.TryAdd(key, op).ShouldBe(expected.TryAdd(key, op));
+                    table.TryAdd(key, (uint)op).ShouldBe(expected.TryAdd(key, (uint)op));
                     break;
                 case 1:
                     table.Remove(key).ShouldBe(expected.Remove(key));
                     break;
                 default:
-                    table.TryGetValue(key, out var minute).ShouldBe(expected.TryGetValue(key, out var want));
-                    minute.ShouldBe(want);
+                    table.TryGetValue(key, out var second).ShouldBe(expected.TryGetValue(key, out var want));
+                    second.ShouldBe(want);
                     break;
             }
 
@@ -116,6 +131,9 @@ public sealed class IngestPartsTests
 
         expected.Keys.ShouldAllBe(k => table.ContainsKey(k));
         table.ContainsKey(0).ShouldBeFalse();
+        var old = new List<ulong>();
+        table.CollectBefore(100_000, old);
+        old.Order().ShouldBe(expected.Where(e => e.Value < 100_000).Select(e => e.Key).Order());
     }
 
     [Theory]

@@ -311,7 +311,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
         {
             counter.Abandon(1);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Parquet.ParquetException or Microsoft.Data.Sqlite.SqliteException or DuckDB.NET.Data.DuckDBException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException or DuckDB.NET.Data.DuckDBException)
         {
             FilesLog.Crashed(_log, e, Path.GetFileName(path));
         }

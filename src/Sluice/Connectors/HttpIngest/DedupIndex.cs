@@ -8,10 +8,10 @@ using Sluice.Core.IO;
 namespace Sluice.Connectors.HttpIngest;
 
 /// <summary>
-/// The dedup keys a stream has seen within its window, as 64-bit hashes of (tenant, key), in memory: a table for
-/// lookups (<see cref="KeyMinutes"/>) plus one list per minute of arrival, so whole minutes expire at once. Bounded:
-/// past <c>max_keys</c> the oldest minutes are forgotten first (the effective window is then shorter;
-/// <c>sluice_dedup_keys</c> shows it).
+/// The dedup keys a stream has seen within its window, as 64-bit hashes of (tenant, key), in memory: a table from key to
+/// arrival second (<see cref="KeyArrivals"/>) plus how many keys arrived in each second, so expiry and eviction know
+/// where to cut. Bounded: past <c>max_keys</c> the oldest seconds are forgotten first, a sixteenth of the keys at a
+/// time (the effective window is then shorter; <c>sluice_dedup_keys</c> shows it).
 /// Durable without a write of its own: a key is in the landing log with its event until the segment is deleted, and
 /// a retiring segment's keys are first appended to <c>dedup/&lt;hour&gt;.keys</c> files, read back at start.
 /// Not thread-safe: the ingest path calls it under its stream's lock.
@@ -19,8 +19,9 @@ namespace Sluice.Connectors.HttpIngest;
 public sealed class DedupIndex
 {
     private const int EntryBytes = 16;
-    private readonly KeyMinutes _keys = new();
-    private readonly SortedDictionary<long, List<ulong>> _minutes = [];
+    private readonly KeyArrivals _keys = new();
+    private readonly SortedDictionary<uint, int> _perSecond = [];
+    private readonly List<ulong> _doomed = [];
     private readonly TimeSpan _window;
     private readonly int _maxKeys;
     private readonly string _folder;
@@ -34,9 +35,6 @@ public sealed class DedupIndex
     }
 
     public int Count => _keys.Count;
-
-    /// <summary>Arrival time (Unix ms) of the oldest key still remembered, or null.</summary>
-    public long? OldestMinuteMs => _minutes.Count == 0 ? null : _minutes.Keys.First() * 60_000;
 
     public static ulong Hash(string tenant, string key)
     {
@@ -59,33 +57,49 @@ public sealed class DedupIndex
 
     public void Add(ulong hash, long receivedMs)
     {
-        if (hash == 0 || !_keys.TryAdd(hash, receivedMs / 60_000))
+        var second = Second(receivedMs);
+        if (hash == 0 || !_keys.TryAdd(hash, second))
         {
             return;
         }
 
-        var minute = receivedMs / 60_000;
-        if (!_minutes.TryGetValue(minute, out var list)) { _minutes[minute] = list = []; }
-        list.Add(hash);
-        if (_keys.Count > _maxKeys) { EvictOldest(); }
+        _perSecond[second] = _perSecond.GetValueOrDefault(second) + 1;
+        if (_keys.Count > _maxKeys)
+        {
+            // Forget the oldest seconds until a sixteenth is free, so the table is scanned once per many additions.
+            var target = _maxKeys - Math.Max(1, _maxKeys / 16);
+            var left = _keys.Count;
+            var cut = second;
+            foreach (var (s, n) in _perSecond)
+            {
+                cut = s + 1;
+                left -= n;
+                if (left <= target) { break; }
+            }
+
+            ForgetBefore(cut);
+        }
     }
 
     /// <summary>Forgets keys older than the window.</summary>
     public void Expire(long nowMs)
     {
-        var limit = (nowMs - (long)_window.TotalMilliseconds) / 60_000;
-        while (_minutes.Count > 0 && _minutes.Keys.First() < limit) { EvictOldest(); }
+        var limit = Second(nowMs - (long)_window.TotalMilliseconds);
+        if (_perSecond.Count > 0 && _perSecond.Keys.First() < limit) { ForgetBefore(limit); }
     }
 
-    private void EvictOldest()
+    private void ForgetBefore(uint second)
     {
-        var (minute, list) = _minutes.First();
-        _minutes.Remove(minute);
-        foreach (var h in list)
-        {
-            if (_keys.TryGetValue(h, out var m) && m == minute) { _keys.Remove(h); }
-        }
+        _doomed.Clear();
+        _keys.CollectBefore(second, _doomed);
+        foreach (var h in _doomed) { _keys.Remove(h); }
+        while (_perSecond.Count > 0 && _perSecond.Keys.First() < second) { _perSecond.Remove(_perSecond.Keys.First()); }
+        _doomed.Clear();
+        if (_doomed.Capacity > 1 << 16) { _doomed.Capacity = 1 << 16; }
     }
+
+    /// <summary>Unix seconds as the table keeps them (0 before 1970; an unsigned second lasts until 2106).</summary>
+    private static uint Second(long ms) => (uint)Math.Clamp(ms / 1000, 0, uint.MaxValue);
 
     /// <summary>Keeps the keys of a segment about to be deleted: appended per hour of arrival, fsynced before the segment goes.</summary>
     public void Persist(IEnumerable<(ulong Hash, long ReceivedMs)> keys, long nowMs)

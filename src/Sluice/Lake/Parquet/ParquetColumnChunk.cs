@@ -1,0 +1,310 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using Sluice.Core.Schema;
+
+namespace Sluice.Lake.Parquet;
+
+/// <summary>
+/// One column of one row group as a single Parquet data page (v1): definition levels (every column is optional, so one
+/// bit per row, RLE/bit-packed hybrid), the present values PLAIN-encoded, the page Snappy-compressed, and exact
+/// statistics (min, max, null count) so readers can skip row groups. Values are encoded straight from the batch's
+/// arrays into pooled buffers: no per-value objects.
+/// </summary>
+internal static class ParquetColumnChunk
+{
+    /// <summary>Parquet physical types (parquet.thrift <c>Type</c>).</summary>
+    public const int Boolean = 0, Int32 = 1, Int64 = 2, Double = 5, ByteArray = 6;
+
+    /// <summary>Encodings: PLAIN for values, RLE for definition levels.</summary>
+    public const int Plain = 0, Rle = 3;
+
+    /// <summary>Strings longer than this leave the chunk without min/max (statistics must be exact, not truncated).</summary>
+    private const int MaxStatBytes = 256;
+
+    private static readonly long EpochTicks = DateTime.UnixEpoch.Ticks;
+    private static readonly int EpochDay = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
+
+    public static int PhysicalType(FieldType type) => type switch
+    {
+        FieldType.String => ByteArray,
+        FieldType.Integer or FieldType.Timestamp => Int64,
+        FieldType.Double => Double,
+        FieldType.Boolean => Boolean,
+        FieldType.Date => Int32,
+        _ => throw new ArgumentOutOfRangeException(nameof(type)),
+    };
+
+    /// <summary>Encodes <paramref name="rows"/> values of <paramref name="column"/> as one page, header included, onto <paramref name="output"/>.</summary>
+    public static ChunkInfo Write(Stream output, FieldSpec field, Array column, int rows)
+    {
+        var scratch = Scratch.Take();
+        var values = scratch.Values;
+        var defined = scratch.Defined(rows);
+        var stats = new Stats();
+        try
+        {
+            switch (column)
+            {
+                case string?[] s: Strings(s, rows, values, defined, ref stats); break;
+                case long?[] l: Longs(l, rows, values, defined, ref stats); break;
+                case DateTime?[] t: Timestamps(t, rows, values, defined, ref stats); break;
+                case double?[] d: Doubles(d, rows, values, defined, ref stats); break;
+                case bool?[] b: Booleans(b, rows, values, defined, ref stats); break;
+                case DateOnly?[] d: Dates(d, rows, values, defined, ref stats); break;
+                default: throw new InvalidOperationException($"Column '{field.Name}' has an unsupported array type {column.GetType().Name}.");
+            }
+
+            // The page body: definition levels (length-prefixed), then the values.
+            var body = scratch.Body;
+            var levels = body.GetSpan(4);
+            body.Advance(4);
+            var levelsStart = body.WrittenCount;
+            DefinitionLevels(body, defined, rows, rows - (int)stats.Nulls);
+            BinaryPrimitives.WriteInt32LittleEndian(levels, body.WrittenCount - levelsStart);
+            body.Write(values.WrittenSpan);
+
+            var compressed = scratch.Compressed(Snappier.Snappy.GetMaxCompressedLength(body.WrittenCount));
+            var compressedSize = Snappier.Snappy.Compress(body.WrittenSpan, compressed);
+            var header = scratch.Header;
+            var thrift = new ThriftCompactWriter(header);
+            thrift.BeginStruct();
+            thrift.I32(1, 0); // DATA_PAGE
+            thrift.I32(2, body.WrittenCount);
+            thrift.I32(3, compressedSize);
+            thrift.Struct(5);
+            thrift.I32(1, rows);
+            thrift.I32(2, Plain);
+            thrift.I32(3, Rle);
+            thrift.I32(4, Rle);
+            thrift.EndStruct();
+            thrift.EndStruct();
+            output.Write(header.WrittenSpan);
+            output.Write(compressed.AsSpan(0, compressedSize));
+            return new ChunkInfo(field, rows, header.WrittenCount + body.WrittenCount, header.WrittenCount + compressedSize, stats.Nulls, stats.Min, stats.Max);
+        }
+        finally
+        {
+            scratch.Release();
+        }
+    }
+
+    /// <summary>RLE/bit-packed hybrid with bit width 1: one run when every row is alike, else every row bit-packed.</summary>
+    private static void DefinitionLevels(ArrayBufferWriter<byte> body, byte[] defined, int rows, int present)
+    {
+        if (present == rows || present == 0)
+        {
+            ThriftCompactWriter.Varint(body, (ulong)rows << 1);
+            body.GetSpan(1)[0] = present == 0 ? (byte)0 : (byte)1;
+            body.Advance(1);
+            return;
+        }
+
+        var groups = (rows + 7) / 8;
+        ThriftCompactWriter.Varint(body, ((ulong)groups << 1) | 1);
+        body.Write(defined.AsSpan(0, groups));
+    }
+
+    private static void Strings(string?[] column, int rows, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
+    {
+        // Where the smallest and largest values are in the encoded values: no copy per new minimum or maximum.
+        int minAt = -1, minLength = 0, maxAt = -1, maxLength = 0;
+        var exact = true;
+        for (var i = 0; i < rows; i++)
+        {
+            var v = column[i];
+            if (v is null) { stats.Nulls++; continue; }
+            defined[i >> 3] |= (byte)(1 << (i & 7));
+            var at = values.WrittenCount + 4;
+            var span = values.GetSpan(4 + Encoding.UTF8.GetMaxByteCount(v.Length));
+            var n = Encoding.UTF8.GetBytes(v, span[4..]);
+            BinaryPrimitives.WriteInt32LittleEndian(span, n);
+            values.Advance(4 + n);
+            if (!exact) { continue; }
+            if (n > MaxStatBytes) { exact = false; continue; }
+
+            // Parquet orders UTF-8 as unsigned bytes, which is what span comparison does.
+            var written = values.WrittenSpan;
+            var utf8 = written.Slice(at, n);
+            if (minAt < 0 || utf8.SequenceCompareTo(written.Slice(minAt, minLength)) < 0) { (minAt, minLength) = (at, n); }
+            if (maxAt < 0 || utf8.SequenceCompareTo(written.Slice(maxAt, maxLength)) > 0) { (maxAt, maxLength) = (at, n); }
+        }
+
+        if (exact && minAt >= 0)
+        {
+            stats.Min = values.WrittenSpan.Slice(minAt, minLength).ToArray();
+            stats.Max = values.WrittenSpan.Slice(maxAt, maxLength).ToArray();
+        }
+    }
+
+    private static void Longs(long?[] column, int rows, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
+    {
+        long min = long.MaxValue, max = long.MinValue;
+        for (var i = 0; i < rows; i++)
+        {
+            if (column[i] is not { } v) { stats.Nulls++; continue; }
+            defined[i >> 3] |= (byte)(1 << (i & 7));
+            BinaryPrimitives.WriteInt64LittleEndian(values.GetSpan(8), v);
+            values.Advance(8);
+            if (v < min) { min = v; }
+            if (v > max) { max = v; }
+        }
+
+        stats.SetInt64(min, max, rows);
+    }
+
+    private static void Timestamps(DateTime?[] column, int rows, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
+    {
+        long min = long.MaxValue, max = long.MinValue;
+        for (var i = 0; i < rows; i++)
+        {
+            if (column[i] is not { } t) { stats.Nulls++; continue; }
+            defined[i >> 3] |= (byte)(1 << (i & 7));
+            // UTC milliseconds since the epoch, rounded down (an instant before 1970 stays before its millisecond).
+            var v = Math.DivRem(t.Ticks - EpochTicks, TimeSpan.TicksPerMillisecond, out var rest) - (rest < 0 ? 1 : 0);
+            BinaryPrimitives.WriteInt64LittleEndian(values.GetSpan(8), v);
+            values.Advance(8);
+            if (v < min) { min = v; }
+            if (v > max) { max = v; }
+        }
+
+        stats.SetInt64(min, max, rows);
+    }
+
+    private static void Doubles(double?[] column, int rows, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
+    {
+        double min = double.PositiveInfinity, max = double.NegativeInfinity;
+        var exact = true;
+        for (var i = 0; i < rows; i++)
+        {
+            if (column[i] is not { } v) { stats.Nulls++; continue; }
+            defined[i >> 3] |= (byte)(1 << (i & 7));
+            BinaryPrimitives.WriteDoubleLittleEndian(values.GetSpan(8), v);
+            values.Advance(8);
+            if (double.IsNaN(v)) { exact = false; }
+            if (v < min) { min = v; }
+            if (v > max) { max = v; }
+        }
+
+        // Readers disagree on how NaN orders: a chunk with one goes without min/max.
+        if (exact && stats.Nulls < rows)
+        {
+            stats.Min = BitConverter.GetBytes(min == 0 ? -0.0 : min);
+            stats.Max = BitConverter.GetBytes(max == 0 ? 0.0 : max);
+        }
+    }
+
+    private static void Booleans(bool?[] column, int rows, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
+    {
+        var packed = new byte[(rows + 7) / 8];
+        var n = 0;
+        bool any = false, all = true;
+        for (var i = 0; i < rows; i++)
+        {
+            if (column[i] is not { } v) { stats.Nulls++; continue; }
+            defined[i >> 3] |= (byte)(1 << (i & 7));
+            if (v) { packed[n >> 3] |= (byte)(1 << (n & 7)); }
+            any |= v;
+            all &= v;
+            n++;
+        }
+
+        values.Write(packed.AsSpan(0, (n + 7) / 8));
+        if (n > 0)
+        {
+            stats.Min = [all ? (byte)1 : (byte)0];
+            stats.Max = [any ? (byte)1 : (byte)0];
+        }
+    }
+
+    private static void Dates(DateOnly?[] column, int rows, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
+    {
+        int min = int.MaxValue, max = int.MinValue;
+        for (var i = 0; i < rows; i++)
+        {
+            if (column[i] is not { } d) { stats.Nulls++; continue; }
+            defined[i >> 3] |= (byte)(1 << (i & 7));
+            var v = d.DayNumber - EpochDay;
+            BinaryPrimitives.WriteInt32LittleEndian(values.GetSpan(4), v);
+            values.Advance(4);
+            if (v < min) { min = v; }
+            if (v > max) { max = v; }
+        }
+
+        if (stats.Nulls < rows)
+        {
+            stats.Min = BitConverter.GetBytes(min);
+            stats.Max = BitConverter.GetBytes(max);
+        }
+    }
+
+    /// <summary>
+    /// Buffers one column is encoded in, taken for one column at a time and given back: a few sets serve every writer
+    /// (at most <see cref="Kept"/> are kept), and a set a huge column grew is not kept.
+    /// </summary>
+    private sealed class Scratch
+    {
+        private const int KeepBytes = 8 << 20;
+        private const int Kept = 4;
+        private static readonly System.Collections.Concurrent.ConcurrentQueue<Scratch> Pool = new();
+
+        private byte[] _defined = [];
+        private byte[] _compressed = [];
+
+        public static Scratch Take() => Pool.TryDequeue(out var scratch) ? scratch : new Scratch();
+
+        public ArrayBufferWriter<byte> Values { get; private set; } = new(1 << 16);
+
+        public ArrayBufferWriter<byte> Body { get; private set; } = new(1 << 16);
+
+        public ArrayBufferWriter<byte> Header { get; } = new(256);
+
+        public byte[] Defined(int rows)
+        {
+            var length = (rows + 7) / 8;
+            if (_defined.Length < length) { _defined = new byte[Math.Max(length, 1024)]; }
+            Array.Clear(_defined, 0, length);
+            return _defined;
+        }
+
+        public byte[] Compressed(int bytes)
+        {
+            if (_compressed.Length < bytes) { _compressed = new byte[bytes]; }
+            return _compressed;
+        }
+
+        public void Release()
+        {
+            Values.ResetWrittenCount();
+            Body.ResetWrittenCount();
+            Header.ResetWrittenCount();
+            if (Values.Capacity > KeepBytes) { Values = new ArrayBufferWriter<byte>(1 << 16); }
+            if (Body.Capacity > KeepBytes) { Body = new ArrayBufferWriter<byte>(1 << 16); }
+            if (_compressed.Length > KeepBytes) { _compressed = []; }
+            if (_defined.Length > KeepBytes) { _defined = []; }
+            if (Pool.Count < Kept) { Pool.Enqueue(this); }
+        }
+    }
+
+    private struct Stats
+    {
+        public long Nulls;
+        public byte[]? Min;
+        public byte[]? Max;
+
+        public void SetInt64(long min, long max, int rows)
+        {
+            if (Nulls < rows)
+            {
+                Min = BitConverter.GetBytes(min);
+                Max = BitConverter.GetBytes(max);
+            }
+        }
+    }
+}
+
+/// <summary>What the footer says of a column chunk written by <see cref="ParquetColumnChunk.Write"/> (offsets are set when it is placed in the file).</summary>
+internal sealed record ChunkInfo(FieldSpec Field, int Values, long UncompressedSize, long CompressedSize, long Nulls, byte[]? Min, byte[]? Max)
+{
+    public long Offset { get; set; }
+}

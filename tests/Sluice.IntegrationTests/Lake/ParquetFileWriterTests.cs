@@ -1,0 +1,190 @@
+using System.Globalization;
+using DuckDB.NET.Data;
+using Sluice.Core.Schema;
+using Sluice.IntegrationTests.Support;
+using Sluice.Lake;
+
+namespace Sluice.IntegrationTests.Lake;
+
+/// <summary>Sluice writes the lake's Parquet itself; DuckDB (the reader every query goes through) must read back exactly what was written.</summary>
+public sealed class ParquetFileWriterTests
+{
+    private static readonly FieldSpec[] Fields =
+    [
+        new("s", FieldType.String, false), new("i", FieldType.Integer, false), new("d", FieldType.Double, false),
+        new("b", FieldType.Boolean, false), new("t", FieldType.Timestamp, false), new("day", FieldType.Date, false),
+        new("empty", FieldType.String, false),
+    ];
+
+    private static Array[] Columns(int rows, int seed)
+    {
+        var random = new Random(seed);
+        var s = new string?[rows];
+        var i = new long?[rows];
+        var d = new double?[rows];
+        var b = new bool?[rows];
+        var t = new DateTime?[rows];
+        var day = new DateOnly?[rows];
+        var empty = new string?[rows];
+        string[] texts = ["", "a", "grüße", "東京", "zz", "A", new string('x', 300), "emoji 🙂"];
+        for (var r = 0; r < rows; r++)
+        {
+            s[r] = r % 7 == 3 ? null : texts[random.Next(texts.Length)] + (r % 2 == 0 ? r.ToString(CultureInfo.InvariantCulture) : "");
+            i[r] = r % 5 == 1 ? null : random.NextInt64(long.MinValue, long.MaxValue);
+            d[r] = r % 6 == 2 ? null : (random.NextDouble() - 0.5) * 1e12;
+            b[r] = r % 4 == 0 ? null : random.Next(2) == 1;
+            // Before and after 1970, with sub-millisecond ticks (kept to the millisecond, rounded down).
+            t[r] = r % 9 == 4 ? null : new DateTime(1950, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddTicks(random.NextInt64(0, 100L * 365 * TimeSpan.TicksPerDay));
+            day[r] = r % 8 == 5 ? null : DateOnly.FromDayNumber(random.Next(700_000, 760_000));
+        }
+
+        return [s, i, d, b, t, day, empty];
+    }
+
+    private static object? Expected(Array column, int row) => column.GetValue(row) switch
+    {
+        DateTime t => new DateTime(t.Ticks - (((t.Ticks % TimeSpan.TicksPerMillisecond) + TimeSpan.TicksPerMillisecond) % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc),
+        var v => v,
+    };
+
+    private static DuckDBConnection Open()
+    {
+        var db = new DuckDBConnection("DataSource=:memory:");
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SET TimeZone = 'UTC'";
+        cmd.ExecuteNonQuery();
+        return db;
+    }
+
+    [Fact]
+    public async Task DuckDB_reads_back_every_value_and_null_of_every_type_across_row_groups()
+    {
+        using var folder = new TempFolder("parquet");
+        var path = Path.Combine(folder.Path, "all.parquet");
+        var groups = new[] { Columns(3000, 1), Columns(1, 2), Columns(4097, 3) };
+        await using (var writer = await ParquetFileWriter.CreateAsync(path, Fields, CancellationToken.None))
+        {
+            foreach (var g in groups) { await writer.WriteRowGroupAsync(g, g[0].Length, CancellationToken.None); }
+            await writer.CompleteAsync(CancellationToken.None);
+            writer.Rows.ShouldBe(7098);
+        }
+
+        using var db = Open();
+        using (var types = db.CreateCommand())
+        {
+            types.CommandText = $"SELECT typeof(s), typeof(i), typeof(d), typeof(b), typeof(t), typeof(day), typeof(empty) FROM read_parquet('{path}') LIMIT 1";
+            using var r = types.ExecuteReader();
+            r.Read().ShouldBeTrue();
+            Enumerable.Range(0, 7).Select(r.GetString).ShouldBe(["VARCHAR", "BIGINT", "DOUBLE", "BOOLEAN", "TIMESTAMP WITH TIME ZONE", "DATE", "VARCHAR"]);
+        }
+
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = $"SELECT s, i, d, b, t, day, empty FROM read_parquet('{path}')";
+        using var reader = cmd.ExecuteReader();
+        var expected = groups.SelectMany(g => Enumerable.Range(0, g[0].Length).Select(row => g.Select(c => Expected(c, row)).ToArray())).ToList();
+        var at = 0;
+        while (reader.Read())
+        {
+            for (var c = 0; c < Fields.Length; c++)
+            {
+                var actual = reader.IsDBNull(c) ? null : reader.GetValue(c);
+                if (actual is DateTime t) { actual = DateTime.SpecifyKind(t, DateTimeKind.Utc); }
+                if (actual is DateOnly == false && expected[at][c] is DateOnly && actual is DateTime dt) { actual = DateOnly.FromDateTime(dt); }
+                actual.ShouldBe(expected[at][c], $"row {at}, column {Fields[c].Name}");
+            }
+
+            at++;
+        }
+
+        at.ShouldBe(expected.Count);
+    }
+
+    [Fact]
+    public async Task Statistics_are_exact_so_filters_that_skip_row_groups_lose_nothing()
+    {
+        using var folder = new TempFolder("parquet");
+        var path = Path.Combine(folder.Path, "stats.parquet");
+        var groups = Enumerable.Range(0, 6).Select(g => Columns(2000, 10 + g)).ToList();
+        // One group's text column is all null, another's double column holds a NaN: both must still filter right.
+        groups[2][0] = new string?[2000];
+        ((double?[])groups[3][2])[7] = double.NaN;
+        await using (var writer = await ParquetFileWriter.CreateAsync(path, Fields, CancellationToken.None))
+        {
+            foreach (var g in groups) { await writer.WriteRowGroupAsync(g, 2000, CancellationToken.None); }
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        var rows = groups.SelectMany(g => Enumerable.Range(0, 2000).Select(r => g.Select(c => Expected(c, r)).ToArray())).ToList();
+        using var db = Open();
+        long Count(string where)
+        {
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = $"SELECT count(*) FROM read_parquet('{path}') WHERE {where}";
+            return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+        }
+
+        var cut = new DateTime(2001, 6, 1, 0, 0, 0, DateTimeKind.Utc);
+        Count("t >= TIMESTAMPTZ '2001-06-01 00:00:00+00'").ShouldBe(rows.Count(r => r[4] is DateTime t && t >= cut));
+        Count("t < TIMESTAMPTZ '1960-01-01 00:00:00+00'").ShouldBe(rows.Count(r => r[4] is DateTime t && t < new DateTime(1960, 1, 1, 0, 0, 0, DateTimeKind.Utc)));
+        Count("i > 0").ShouldBe(rows.Count(r => r[1] is long i && i > 0));
+        Count("d < -1e11").ShouldBe(rows.Count(r => r[2] is double d && d < -1e11));
+        Count("s = 'grüße'").ShouldBe(rows.Count(r => (string?)r[0] == "grüße"));
+        Count("s >= 'zz'").ShouldBe(rows.Count(r => r[0] is string s && string.CompareOrdinal(s, "zz") >= 0 && !s.Any(ch => ch > 127)) + rows.Count(r => r[0] is string s && s.Any(ch => ch > 127) && System.Text.Encoding.UTF8.GetBytes(s).AsSpan().SequenceCompareTo("zz"u8) >= 0));
+        Count("s IS NULL").ShouldBe(rows.Count(r => r[0] is null));
+        Count("b").ShouldBe(rows.Count(r => r[3] is true));
+        Count("day = DATE '1970-01-01' + 10").ShouldBe(rows.Count(r => r[5] is DateOnly day && day == new DateOnly(1970, 1, 11)));
+        Count("empty IS NULL").ShouldBe(rows.Count);
+    }
+
+    [Fact]
+    public async Task A_filter_on_a_row_group_s_exact_minimum_or_maximum_finds_that_row()
+    {
+        using var folder = new TempFolder("parquet");
+        var path = Path.Combine(folder.Path, "bounds.parquet");
+        var base0 = new DateTime(1969, 12, 31, 23, 59, 59, 999, DateTimeKind.Utc).AddTicks(999);
+        await using (var writer = await ParquetFileWriter.CreateAsync(path, Fields, CancellationToken.None))
+        {
+            // Disjoint ranges per row group, so wrong statistics would make a reader skip the group holding the row.
+            for (var g = 0; g < 4; g++)
+            {
+                var rows = 500;
+                var s = Enumerable.Range(0, rows).Select(r => (string?)$"g{g}-{r:D4}").ToArray();
+                var i = Enumerable.Range(0, rows).Select(r => (long?)(g * 1000 + r)).ToArray();
+                var d = Enumerable.Range(0, rows).Select(r => (double?)(g * 1000 + r) / 4).ToArray();
+                var b = Enumerable.Range(0, rows).Select(r => (bool?)(g % 2 == 0)).ToArray();
+                var t = Enumerable.Range(0, rows).Select(r => (DateTime?)base0.AddDays(g * 10).AddMilliseconds(r)).ToArray();
+                var day = Enumerable.Range(0, rows).Select(r => (DateOnly?)new DateOnly(2020, 1, 1).AddDays(g * 1000 + r)).ToArray();
+                await writer.WriteRowGroupAsync([s, i, d, b, t, day, new string?[rows]], rows, CancellationToken.None);
+            }
+
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        using var db = Open();
+        long Count(string where)
+        {
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = $"SELECT count(*) FROM read_parquet('{path}') WHERE {where}";
+            return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+        }
+
+        foreach (var g in new[] { 0, 2, 3 })
+        {
+            Count($"i = {g * 1000}").ShouldBe(1);
+            Count($"i = {g * 1000 + 499}").ShouldBe(1);
+            Count($"s = 'g{g}-0000'").ShouldBe(1);
+            Count($"s = 'g{g}-0499'").ShouldBe(1);
+            Count($"d = {(g * 1000 + 499) / 4.0}").ShouldBe(1);
+            Count($"day = DATE '2020-01-01' + {g * 1000}").ShouldBe(1);
+            Count($"day = DATE '2020-01-01' + {g * 1000 + 499}").ShouldBe(1);
+        }
+
+        // 1969-12-31 23:59:59.9990999 is kept as .999 (rounded down, not towards the epoch).
+        Count("t = TIMESTAMPTZ '1969-12-31 23:59:59.999+00'").ShouldBe(1);
+        Count("t = TIMESTAMPTZ '1970-01-01 00:00:00.498+00'").ShouldBe(1);
+        Count("t = TIMESTAMPTZ '1970-01-30 23:59:59.999+00'").ShouldBe(1, "group 3's first row");
+        Count("b").ShouldBe(1000);
+        Count("NOT b").ShouldBe(1000);
+    }
+}
