@@ -137,20 +137,12 @@ public sealed class ParquetFileMergerTests
         var lake = engine.Services.Lake;
         var table = new LakeTable("m", "events", "date", FieldType.Date, Fields);
         lake.Register(table);
-        async Task CommitAsync(long first, int rows)
-        {
-            using var stager = lake.BeginStaging("test");
-            var temp = await WriteAsync(stager.Folder, $"w{first}.parquet", first, rows);
-            stager.AddWritten(table, "2025-01-01", temp, rows);
-            lake.Commit(stager);
-        }
-
-        for (var i = 0; i < 3; i++) { await CommitAsync(i * 20_000L, 20_000); }
+        for (var i = 0; i < 3; i++) { await CommitAsync(lake, table, i * 20_000L, 20_000); }
         new LakeCompactor(lake).Compact(table, 2, 250_000, CancellationToken.None).ShouldBe(3);
         var big = lake.FileEntries(table.QualifiedName).Single();
         CreatedBy(big.Path).ShouldBe("sluice", "large row groups are copied");
 
-        for (var i = 0; i < 4; i++) { await CommitAsync(100_000 + (i * 500L), 500); }
+        for (var i = 0; i < 4; i++) { await CommitAsync(lake, table, 100_000 + (i * 500L), 500); }
         new LakeCompactor(lake).Compact(table, 2, 30_000, CancellationToken.None).ShouldBe(4);
         var entries = lake.FileEntries(table.QualifiedName).ToList();
         entries.Count.ShouldBe(2);
@@ -167,16 +159,11 @@ public sealed class ParquetFileMergerTests
         var table = new LakeTable("m", "mixed", "date", FieldType.Date, Fields);
         lake.Register(table);
         long next = 0;
-        async Task CommitAsync(int rows)
+        foreach (var rows in new[] { 20_000, 300, 18_000, 400, 500, 17_000 })
         {
-            using var stager = lake.BeginStaging("test");
-            var temp = await WriteAsync(stager.Folder, $"w{next}.parquet", next, rows);
+            await CommitAsync(lake, table, next, rows);
             next += rows;
-            stager.AddWritten(table, "2025-01-01", temp, rows);
-            lake.Commit(stager);
         }
-
-        foreach (var rows in new[] { 20_000, 300, 18_000, 400, 500, 17_000 }) { await CommitAsync(rows); }
         new LakeCompactor(lake).Compact(table, 4, 250_000, CancellationToken.None).ShouldBe(6);
         var entries = lake.FileEntries(table.QualifiedName).OrderBy(e => e.Rows).ToList();
         entries.Select(e => e.Rows).ShouldBe([1_200L, 55_000L]);
@@ -184,6 +171,15 @@ public sealed class ParquetFileMergerTests
         CreatedBy(entries[1].Path).ShouldBe("sluice");
         engine.Count("SELECT count(DISTINCT id) FROM m.mixed").ShouldBe(56_200);
         engine.Count("SELECT max(id) FROM m.mixed").ShouldBe(56_199);
+    }
+
+    /// <summary>One file of rows numbered from <paramref name="first"/>, committed to the table's 2025-01-01 partition.</summary>
+    private static async Task CommitAsync(LakeStore lake, LakeTable table, long first, int rows)
+    {
+        using var stager = lake.BeginStaging("test");
+        var temp = await WriteAsync(stager.Folder, $"w{first}.parquet", first, rows);
+        stager.AddWritten(table, "2025-01-01", temp, rows);
+        lake.Commit(stager);
     }
 
     private static string CreatedBy(string path)
