@@ -21,7 +21,16 @@ public sealed record CdcBenchmarkReport(
     /// <summary>The higher of the two reference runs: the insert rate on this machine moves a lot between runs, and the ratio must not flatter Sluice.</summary>
     public double ReferenceRate => Math.Max(ReferenceBefore, ReferenceAfter);
 
-    public double Ratio => InsertRate / ReferenceRate;
+    /// <summary>
+    /// What the pipeline kept up with: the insert rate only while every sink delivered as fast; when the generator ran
+    /// ahead of the sinks (the lag grew), the delivered rate is the one sustained.
+    /// </summary>
+    public double SustainedRate => Math.Min(InsertRate, DeliveredRate);
+
+    public double Ratio => SustainedRate / ReferenceRate;
+
+    /// <summary>The lag grew over the second half by more than a tenth of what was inserted in it.</summary>
+    public bool LagGrowing => LagEnd - LagFirstHalf > 0.1 * (Inserted / 2.0);
 
     public string ToMarkdown()
     {
@@ -32,8 +41,8 @@ public sealed record CdcBenchmarkReport(
         sb.AppendLine();
         sb.AppendLine("| measure | Sluice running | reference (same client, no Sluice, same run) | ratio | target |");
         sb.AppendLine("|---|---|---|---|---|");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| sustained insert rate, every event through enrichment to ClickHouse + Redis + API | {InsertRate:N0} inserts/s ({Inserted:N0} events), delivered {DeliveredRate:N0}/s | {ReferenceRate:N0} inserts/s (the higher of {ReferenceBefore:N0} before and {ReferenceAfter:N0} after the Sluice phases) | {Ratio:N2}x | >= 0.5x (and >= 20,000/s if the reference allows) |");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| lag (events inserted, not yet in every sink) | {LagFirstHalf:N0} at half time, {LagEnd:N0} at the end; drained {DrainSeconds:N1} s after the inserts stopped | | | not growing |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| sustained rate, every event through enrichment to ClickHouse + Redis + API (the lower of inserted and delivered) | {SustainedRate:N0} events/s: inserted {InsertRate:N0}/s ({Inserted:N0} events), delivered {DeliveredRate:N0}/s | {ReferenceRate:N0} inserts/s (the higher of {ReferenceBefore:N0} before and {ReferenceAfter:N0} after the Sluice phases) | {Ratio:N2}x | >= 0.5x (and >= 20,000/s if the reference allows) |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| lag (events inserted, not yet in every sink) | {LagFirstHalf:N0} at half time, {LagEnd:N0} at the end ({(LagGrowing ? "growing" : "not growing")}); drained {DrainSeconds:N1} s after the inserts stopped | | | not growing |");
         sb.AppendLine(CultureInfo.InvariantCulture, $"| commit -> visible in Redis at {LatencyRate:N0} inserts/s ({Probes} probes) | p50 {P50Ms:N0} ms, p99 {P99Ms:N0} ms, max {MaxMs:N0} ms | | | p99 < 500 ms |");
         return sb.ToString();
     }
@@ -110,10 +119,11 @@ public static class CdcBenchmark
             var generating = GenerateAsync(recipes, ["--rate", "0", "--duration", Invariant(seconds)], ct);
             var clock = Stopwatch.StartNew();
             long lagHalf = 0, lagEnd = 0;
+            var counter = await InsertCounter.StartAsync(db, ct).ConfigureAwait(false);
             while (!generating.IsCompleted)
             {
                 await Task.WhenAny(generating, Task.Delay(1000, ct)).ConfigureAwait(false);
-                var inserted = await CountAsync(db, ct).ConfigureAwait(false) - before;
+                var inserted = await counter.CountAsync(ct).ConfigureAwait(false) - before;
                 var sinks = await SinkCountsAsync(redis, http, clickhouseUrl, api, ct).ConfigureAwait(false);
                 var delivered = sinks.Least - before;
                 var lag = inserted - delivered;
@@ -172,6 +182,33 @@ public static class CdcBenchmark
         }
 
         return latencies;
+    }
+
+    /// <summary>
+    /// Counts the rows inserted since the last look only (an index range on the key): a full <c>count(*)</c> of a table
+    /// of millions each second cost the machine about 8% of its CPU, which the reference phase does not pay. Exact
+    /// because the one generator commits its statements one after the other, so keys become visible in order.
+    /// </summary>
+    private sealed class InsertCounter(NpgsqlConnection db, long count, long lastId)
+    {
+        public static async Task<InsertCounter> StartAsync(NpgsqlConnection db, CancellationToken ct)
+        {
+            await using var cmd = new NpgsqlCommand("SELECT count(*), coalesce(max(event_id), 0) FROM engagement_events", db);
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            return new InsertCounter(db, reader.GetInt64(0), reader.GetInt64(1));
+        }
+
+        public async Task<long> CountAsync(CancellationToken ct)
+        {
+            await using var cmd = new NpgsqlCommand("SELECT count(*), coalesce(max(event_id), $1) FROM engagement_events WHERE event_id > $1", db);
+            cmd.Parameters.AddWithValue(lastId);
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            count += reader.GetInt64(0);
+            lastId = reader.GetInt64(1);
+            return count;
+        }
     }
 
     private static async Task<long> CountAsync(NpgsqlConnection db, CancellationToken ct)
