@@ -2,18 +2,20 @@ namespace Sluice.Connectors.Redis;
 
 /// <summary>
 /// The Lua script that applies one batch atomically. Each event sets its bit in a seen-bitmap shard first; only an
-/// event whose bit was clear counts (count key, minute bucket), so a replayed event never counts twice. The latest
-/// event per entity replaces <c>{entity}:last:{id}</c> only when it is newer (event time, then event id). Then the
-/// window ZSET is rebuilt from the minute buckets.
-/// ARGV: events, lasts, window key index, window ttl, bucket ttl, last ttl, window buckets, time field, id field,
-/// entities, then per entity (count key, member), per event (seen key, bit, entity, bucket key), per last (key, time,
-/// id, json), window bucket keys. Counts are added per entity and bucket once per batch, not once per event.
-/// Key arguments are indexes into KEYS (0 = none), so every key the script touches is declared.
+/// event whose bit was clear counts (count key, minute bucket), so a replayed event never counts twice. The bits of a
+/// shard are set by one BITFIELD per thousand events (4,000 arguments, inside Lua's limit of 8,000 unpacked values; SET u1 returns the old bit; a second SET of the same bit in one
+/// call returns 1, as a second SETBIT would), not one SETBIT each: a call from Lua costs Redis more than the bit.
+/// The latest event per entity replaces <c>{entity}:last:{id}</c> only when it is newer (event time, then event id).
+/// Then the window ZSET is rebuilt from the minute buckets.
+/// ARGV: shard groups, lasts, window key index, window ttl, bucket ttl, last ttl, window buckets, time field, id field,
+/// entities, then per entity (count key, member), per shard group (seen key, events, then per event: bit, entity,
+/// bucket key), per last (key, time, id, json), window bucket keys. Counts are added per entity and bucket once per
+/// batch, not once per event. Key arguments are indexes into KEYS (0 = none), so every key the script touches is declared.
 /// </summary>
 internal static class RedisRealtimeScript
 {
     public const string Source = """
-        local n = tonumber(ARGV[1])
+        local ng = tonumber(ARGV[1])
         local nl = tonumber(ARGV[2])
         local wk = tonumber(ARGV[3])
         local wttl = tonumber(ARGV[4])
@@ -34,22 +36,39 @@ internal static class RedisRealtimeScript
         local counted = 0
         local perEntity = {}
         local perBucket = {}
-        for i = 1, n do
+        for g = 1, ng do
           local seen = KEYS[tonumber(ARGV[p])]
-          local bit = tonumber(ARGV[p + 1])
-          local e = tonumber(ARGV[p + 2])
-          local bk = tonumber(ARGV[p + 3])
-          p = p + 4
-          if redis.call('SETBIT', seen, bit, 1) == 0 then
-            counted = counted + 1
-            if e > 0 then
-              perEntity[e] = (perEntity[e] or 0) + 1
-              if bk > 0 then
-                local b = perBucket[bk]
-                if not b then b = {}; perBucket[bk] = b end
-                b[e] = (b[e] or 0) + 1
+          local left = tonumber(ARGV[p + 1])
+          p = p + 2
+          while left > 0 do
+            local m = math.min(left, 1000)
+            local ops = {}
+            for k = 1, m do
+              local o = 4 * k
+              ops[o - 3] = 'SET'
+              ops[o - 2] = 'u1'
+              ops[o - 1] = ARGV[p + 3 * (k - 1)]
+              ops[o] = 1
+            end
+            local old = redis.call('BITFIELD', seen, unpack(ops))
+            for k = 1, m do
+              if old[k] == 0 then
+                counted = counted + 1
+                local q = p + 3 * (k - 1)
+                local e = tonumber(ARGV[q + 1])
+                if e > 0 then
+                  perEntity[e] = (perEntity[e] or 0) + 1
+                  local bk = tonumber(ARGV[q + 2])
+                  if bk > 0 then
+                    local b = perBucket[bk]
+                    if not b then b = {}; perBucket[bk] = b end
+                    b[e] = (b[e] or 0) + 1
+                  end
+                end
               end
             end
+            p = p + 3 * m
+            left = left - m
           end
         end
         for e, c in pairs(perEntity) do redis.call('INCRBY', countKey[e], c) end

@@ -121,20 +121,25 @@ public sealed class RedisRealtimeSink : IBatchSink
         var now = _services.Time.GetUtcNow().UtcDateTime;
         var oldestBucket = now - _options.BucketTtl;
 
-        var events = new List<RedisValue>(table.Count * 4);
+        // Per seen-bitmap shard, in the order first met: its events' (bit, entity, bucket); a batch rarely spans two.
+        var shards = new List<(int SeenKey, List<RedisValue> Events)>(1);
         var newest = new Dictionary<string, int>(StringComparer.Ordinal);
         var entityIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         var entityArgs = new List<RedisValue>();
-        var shardKeys = new Dictionary<long, int>();
+        var shardGroups = new Dictionary<long, List<RedisValue>>();
         var bucketKeys = new Dictionary<long, int>();
-        var counted = 0;
         for (var row = 0; row < table.Count; row++)
         {
             if (ids?[row] is not { } id || id < 0) { continue; }
             var entity = entities?.GetValue(row) is { } e ? Convert.ToString(e, CultureInfo.InvariantCulture)! : null;
             var time = times?[row];
             var shard = id >> SeenShardBits;
-            if (!shardKeys.TryGetValue(shard, out var seenKey)) { shardKeys[shard] = seenKey = Key($"{p}events:seen:{shard}"); }
+            if (!shardGroups.TryGetValue(shard, out var events))
+            {
+                shardGroups[shard] = events = new List<RedisValue>(table.Count * 3);
+                shards.Add((Key($"{p}events:seen:{shard}"), events));
+            }
+
             var entityNumber = 0;
             if (entity is not null && !entityIndex.TryGetValue(entity, out entityNumber))
             {
@@ -153,11 +158,9 @@ public sealed class RedisRealtimeSink : IBatchSink
                 }
             }
 
-            events.Add(seenKey);
             events.Add(id & ((1L << SeenShardBits) - 1));
             events.Add(entityNumber);
             events.Add(bucket);
-            counted++;
             if (entity is not null && time is not null)
             {
                 if (!newest.TryGetValue(entity, out var best) || Newer(times![row]!.Value, id, times[best]!.Value, ids[best]!.Value))
@@ -182,13 +185,19 @@ public sealed class RedisRealtimeSink : IBatchSink
             .Select(i => (RedisValue)Key($"{p}{_options.TopPrefix}:bucket:{thisMinute.AddMinutes(-i).ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture)}")).ToList();
         var windowKey = Key(_options.WindowKey);
 
-        var args = new List<RedisValue>(10 + entityArgs.Count + events.Count + lasts.Count + window.Count)
+        var args = new List<RedisValue>(10 + entityArgs.Count + shards.Sum(s => 2 + s.Events.Count) + lasts.Count + window.Count)
         {
-            counted, newest.Count, windowKey, (long)_options.WindowTtl.TotalSeconds, (long)_options.BucketTtl.TotalSeconds,
+            shards.Count, newest.Count, windowKey, (long)_options.WindowTtl.TotalSeconds, (long)_options.BucketTtl.TotalSeconds,
             (long)_options.LastTtl.TotalSeconds, window.Count, _options.TimeColumn, _options.EventIdColumn, entityIndex.Count,
         };
         args.AddRange(entityArgs);
-        args.AddRange(events);
+        foreach (var (seenKey, events) in shards)
+        {
+            args.Add(seenKey);
+            args.Add(events.Count / 3);
+            args.AddRange(events);
+        }
+
         args.AddRange(lasts);
         args.AddRange(window);
         return (keys.ToArray(), args.ToArray());
