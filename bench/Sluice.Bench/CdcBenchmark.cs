@@ -112,14 +112,14 @@ public static class CdcBenchmark
             // path first, so the measured phase is of a running instance, not of a process still in the JIT.
             await log.WriteLineAsync($"warm-up: generator at full speed for {WarmUp.TotalSeconds:0} s with Sluice streaming (not measured) ...").ConfigureAwait(false);
             await GenerateAsync(recipes, ["--rate", "0", "--duration", Invariant(WarmUp.TotalSeconds)], ct).ConfigureAwait(false);
-            before = await CountAsync(db, ct).ConfigureAwait(false);
+            var counter = await InsertCounter.StartAsync(db, ct).ConfigureAwait(false);
+            before = counter.Count;
             await WaitDeliveredAsync(db, redis, http, clickhouseUrl, api, before, TimeSpan.FromMinutes(5), ct).ConfigureAwait(false);
 
             await log.WriteLineAsync($"throughput: generator at full speed for {seconds:0} s with Sluice streaming ...").ConfigureAwait(false);
             var generating = GenerateAsync(recipes, ["--rate", "0", "--duration", Invariant(seconds)], ct);
             var clock = Stopwatch.StartNew();
             long lagHalf = 0, lagEnd = 0;
-            var counter = await InsertCounter.StartAsync(db, ct).ConfigureAwait(false);
             while (!generating.IsCompleted)
             {
                 await Task.WhenAny(generating, Task.Delay(1000, ct)).ConfigureAwait(false);
@@ -191,6 +191,9 @@ public static class CdcBenchmark
     /// </summary>
     private sealed class InsertCounter(NpgsqlConnection db, long count, long lastId)
     {
+        /// <summary>Rows in the table at the last look.</summary>
+        public long Count => count;
+
         public static async Task<InsertCounter> StartAsync(NpgsqlConnection db, CancellationToken ct)
         {
             await using var cmd = new NpgsqlCommand("SELECT count(*), coalesce(max(event_id), 0) FROM engagement_events", db);

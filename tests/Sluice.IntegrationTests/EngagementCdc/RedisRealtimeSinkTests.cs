@@ -21,7 +21,7 @@ public sealed class RedisRealtimeSinkTests
         using var engine = new Engine();
         await using var sink = new RedisRealtimeSink(engine.Services, new RedisRealtimeOptions { Url = ServerSettings.RedisUrl, KeyPrefix = prefix });
         var now = DateTime.UtcNow;
-        // 2,500 ids in shard 0 (three BITFIELD calls of at most 1,000), 3 in shard 1, one id twice; content 1 or 2 by parity.
+        // 2,500 ids in shard 0 (three BITFIELD calls of at most 1,000), two in shard 1, one in shard 2, one id twice; content 1 or 2 by parity.
         var ids = Enumerable.Range(1, 2_500).Select(i => (long)i).Concat([(1L << RedisRealtimeSink.SeenShardBits) + 7, (1L << RedisRealtimeSink.SeenShardBits) + 8, (2L << RedisRealtimeSink.SeenShardBits) + 1, 1_001]).ToArray();
         var batch = Batch(ids, now);
 

@@ -3,8 +3,9 @@ namespace Sluice.Connectors.Redis;
 /// <summary>
 /// The Lua script that applies one batch atomically. Each event sets its bit in a seen-bitmap shard first; only an
 /// event whose bit was clear counts (count key, minute bucket), so a replayed event never counts twice. The bits of a
-/// shard are set by one BITFIELD per thousand events (4,000 arguments, inside Lua's limit of 8,000 unpacked values; SET u1 returns the old bit; a second SET of the same bit in one
-/// call returns 1, as a second SETBIT would), not one SETBIT each: a call from Lua costs Redis more than the bit.
+/// shard are set by one BITFIELD per thousand events, not one SETBIT each: a call from Lua costs Redis more than the
+/// bit. SET u1 returns the old bit, and a second SET of the same bit in one call returns 1, as a second SETBIT would;
+/// a thousand events are 4,000 arguments, inside Lua's limit of 8,000 unpacked values.
 /// The latest event per entity replaces <c>{entity}:last:{id}</c> only when it is newer (event time, then event id).
 /// Then the window ZSET is rebuilt from the minute buckets.
 /// ARGV: shard groups, lasts, window key index, window ttl, bucket ttl, last ttl, window buckets, time field, id field,

@@ -121,12 +121,12 @@ public sealed class RedisRealtimeSink : IBatchSink
         var now = _services.Time.GetUtcNow().UtcDateTime;
         var oldestBucket = now - _options.BucketTtl;
 
-        // Per seen-bitmap shard, in the order first met: its events' (bit, entity, bucket); a batch rarely spans two.
-        var shards = new List<(int SeenKey, List<RedisValue> Events)>(1);
+        // Per seen-bitmap shard: its key and its events' (bit, entity, bucket); a batch rarely spans two. The order of
+        // the shards does not matter: what the script counts is summed.
+        var shards = new Dictionary<long, (int SeenKey, List<RedisValue> Events)>();
         var newest = new Dictionary<string, int>(StringComparer.Ordinal);
         var entityIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         var entityArgs = new List<RedisValue>();
-        var shardGroups = new Dictionary<long, List<RedisValue>>();
         var bucketKeys = new Dictionary<long, int>();
         for (var row = 0; row < table.Count; row++)
         {
@@ -134,10 +134,9 @@ public sealed class RedisRealtimeSink : IBatchSink
             var entity = entities?.GetValue(row) is { } e ? Convert.ToString(e, CultureInfo.InvariantCulture)! : null;
             var time = times?[row];
             var shard = id >> SeenShardBits;
-            if (!shardGroups.TryGetValue(shard, out var events))
+            if (!shards.TryGetValue(shard, out var group))
             {
-                shardGroups[shard] = events = new List<RedisValue>(table.Count * 3);
-                shards.Add((Key($"{p}events:seen:{shard}"), events));
+                shards[shard] = group = (Key($"{p}events:seen:{shard}"), new List<RedisValue>(table.Count * 3));
             }
 
             var entityNumber = 0;
@@ -158,9 +157,9 @@ public sealed class RedisRealtimeSink : IBatchSink
                 }
             }
 
-            events.Add(id & ((1L << SeenShardBits) - 1));
-            events.Add(entityNumber);
-            events.Add(bucket);
+            group.Events.Add(id & ((1L << SeenShardBits) - 1));
+            group.Events.Add(entityNumber);
+            group.Events.Add(bucket);
             if (entity is not null && time is not null)
             {
                 if (!newest.TryGetValue(entity, out var best) || Newer(times![row]!.Value, id, times[best]!.Value, ids[best]!.Value))
@@ -185,13 +184,13 @@ public sealed class RedisRealtimeSink : IBatchSink
             .Select(i => (RedisValue)Key($"{p}{_options.TopPrefix}:bucket:{thisMinute.AddMinutes(-i).ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture)}")).ToList();
         var windowKey = Key(_options.WindowKey);
 
-        var args = new List<RedisValue>(10 + entityArgs.Count + shards.Sum(s => 2 + s.Events.Count) + lasts.Count + window.Count)
+        var args = new List<RedisValue>(10 + entityArgs.Count + shards.Values.Sum(s => 2 + s.Events.Count) + lasts.Count + window.Count)
         {
             shards.Count, newest.Count, windowKey, (long)_options.WindowTtl.TotalSeconds, (long)_options.BucketTtl.TotalSeconds,
             (long)_options.LastTtl.TotalSeconds, window.Count, _options.TimeColumn, _options.EventIdColumn, entityIndex.Count,
         };
         args.AddRange(entityArgs);
-        foreach (var (seenKey, events) in shards)
+        foreach (var (seenKey, events) in shards.Values)
         {
             args.Add(seenKey);
             args.Add(events.Count / 3);
