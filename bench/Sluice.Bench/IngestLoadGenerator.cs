@@ -23,7 +23,7 @@ public sealed record LoadResult(long Requests, long Events, long Accepted, long 
 /// <summary>
 /// The load generator of <c>sluice bench ingest</c>, run as its own process so it does not share a runtime with the
 /// server it measures. Bodies are realistic event batches made once; each request patches fresh event ids into a copy
-/// (unique ids, so deduplication has nothing to drop). Closed loop (<c>Concurrency</c> requests in flight), or paced at a
+/// (unique ids, within a run and across runs, so deduplication has nothing to drop). Closed loop (<c>Concurrency</c> requests in flight), or paced at a
 /// fixed <c>Rate</c> of events per second.
 /// </summary>
 public static class IngestLoadGenerator
@@ -37,7 +37,10 @@ public static class IngestLoadGenerator
         var templates = Enumerable.Range(0, 8).Select(i => Template(options.Tenant, options.Batch, i)).ToList();
         using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = options.Concurrency, PooledConnectionLifetime = TimeSpan.FromMinutes(10) };
         using var client = new HttpClient(handler) { BaseAddress = options.Url, Timeout = TimeSpan.FromSeconds(60) };
-        long requests = 0, events = 0, throttled = 0, errors = 0, accepted = 0, nextId = 0;
+        long requests = 0, events = 0, throttled = 0, errors = 0, accepted = 0;
+        // Unique across runs too: every phase of a bench is its own process, and ids counted from zero again would be
+        // duplicates of the previous phase's, which the server drops instead of landing (cheaper than real work).
+        var nextId = (long)System.Security.Cryptography.RandomNumberGenerator.GetInt32(1 << 26) << 36;
         var latencies = new List<double>[options.Concurrency];
         var interval = options.Rate is { } rate ? TimeSpan.FromSeconds(options.Batch / rate) : TimeSpan.Zero;
         var clock = Stopwatch.StartNew();
