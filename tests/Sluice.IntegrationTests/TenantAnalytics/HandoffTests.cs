@@ -41,15 +41,45 @@ public sealed class HandoffTests
 
             fromMemory = await RowsAsync(source);
             source.Handoff.Bytes.ShouldBe(0, "the pipeline took every entry");
+            source.EventsFromMemory.ShouldBe(6, "a1 a2 a3 n1 n3 s1: every request without a duplicate was handed over");
+            source.EventsFromLog.ShouldBe(1, "d1, whose request had a duplicate");
         }
 
         await using (var again = new HttpIngestSource(engine.Services, recipe.Name, options))
         {
             again.Handoff.Bytes.ShouldBe(0);
             var fromLog = await RowsAsync(again);
+            again.EventsFromLog.ShouldBe(7);
+            again.EventsFromMemory.ShouldBe(0);
             fromLog.Count(r => r.StartsWith("events|", StringComparison.Ordinal)).ShouldBe(7, "a1 a2 a3 n1 n3 d1 s1");
             fromMemory.ShouldBe(fromLog);
         }
+    }
+
+    [Fact]
+    public async Task A_request_the_queue_refuses_leaves_nothing_in_the_handoff()
+    {
+        using var engine = new Engine();
+        var recipe = Engine.LoadRecipe("tenant-analytics");
+        var options = ((HttpIngestSourceFactory)recipe.Pipelines.Single().Source).Options;
+        var folder = Path.Combine(engine.Services.Data.Root, "small-queue");
+        // Rows are handed over before their append; a refused append must take them back, or the pipeline would wait
+        // for offsets that the next request's events get.
+        await using var log = LandingLog.Open(folder, 1 << 20, queueBytes: 2048, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var handoff = new IngestHandoff(1 << 20);
+        var ingestor = new StreamIngestor(options, new StreamShape(options), log, new DedupIndex(Path.Combine(folder, "dedup"), options.DedupWindow, options.DedupMaxKeys),
+            engine.Services.DeadLetters, engine.Services.Metadata, TimeProvider.System, recipe.Name, handoff, PiiHasher.ForDataFolder(engine.Services.Data));
+
+        var tooMany = "[" + string.Join(",", Enumerable.Range(0, 8).Select(i => Event($"q{i}", 1))) + "]";
+        (await Json(ingestor, tooMany)).Status.ShouldBe(IngestStatus.QueueFull);
+        handoff.Bytes.ShouldBe(0);
+        handoff.NextStart.ShouldBeNull();
+
+        (await Json(ingestor, Event("fits", 1))).Accepted.ShouldBe(1);
+        handoff.NextStart.ShouldBe(0, "the accepted request starts the log");
+        handoff.TryTake(0, log.DurableEnd, out var rows).ShouldBeTrue();
+        rows.End.ShouldBe(log.DurableEnd);
+        rows.Events.ShouldBe(1);
     }
 
     private static Task<IngestOutcome> Json(StreamIngestor ingestor, string body) =>

@@ -64,4 +64,21 @@ public sealed class IngestHandoffTests
         handoff.TryAdd(Request(20, 1)).ShouldBeFalse("full: that request is read from the log");
         handoff.Bytes.ShouldBe(20);
     }
+
+    [Fact]
+    public void Withdraw_takes_back_only_the_entry_added_last()
+    {
+        var handoff = new IngestHandoff(1000);
+        var first = Request(0, 1);
+        var second = Request(10, 2);
+        handoff.TryAdd(first).ShouldBeTrue();
+        handoff.TryAdd(second).ShouldBeTrue();
+        handoff.Withdraw(first);
+        handoff.Bytes.ShouldBe(30, "not the last entry: kept");
+        handoff.Withdraw(second);
+        handoff.Bytes.ShouldBe(10);
+        handoff.TryTake(0, 100, out var left).ShouldBeTrue();
+        left.ShouldBeSameAs(first);
+        handoff.NextStart.ShouldBeNull();
+    }
 }

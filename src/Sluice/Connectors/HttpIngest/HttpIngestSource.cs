@@ -51,6 +51,8 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
     private IReadOnlyList<(string Sink, string CheckpointKey)> _sinks = [];
     private long _target;
     private long _position;
+    private long _fromHandoff;
+    private long _fromLog;
     private IngestEndpoint? _endpoint;
 
     public HttpIngestSource(IEngineServices services, string recipe, HttpIngestOptions options)
@@ -90,6 +92,12 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
     public const long HandoffBytes = 32L << 20;
 
     public IngestHandoff Handoff { get; }
+
+    /// <summary>Events the pipeline took as rows ingest had flattened (<see cref="Handoff"/>).</summary>
+    public long EventsFromMemory => Interlocked.Read(ref _fromHandoff);
+
+    /// <summary>Events the pipeline parsed again from the landing log: after a restart, or what was not handed off.</summary>
+    public long EventsFromLog => Interlocked.Read(ref _fromLog);
 
     public StreamShape Shape { get; }
 
@@ -150,6 +158,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
                     pieces.AddRange(handed.Place());
                     end = handed.End;
                     events += handed.Events;
+                    Interlocked.Add(ref _fromHandoff, handed.Events);
                     continue;
                 }
 
@@ -183,6 +192,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
 
                     var record = LandingRecord.Decode(buffer.AsMemory(at, size), end, tenantOf);
                     Flatten(parser, record);
+                    Interlocked.Increment(ref _fromLog);
                     at += size;
                     end += size;
                     events++;
@@ -291,6 +301,9 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
 
         yield return new GaugeValue("sluice_landing_backlog_bytes", "Landed bytes not yet committed by every sink (the slowest sink's lag).", stream, Log.BacklogBytes);
         yield return new GaugeValue("sluice_landing_segments", "Segment files of the landing log.", stream, Log.Segments.Count);
+        yield return new GaugeValue("sluice_pipeline_events_read", "Events the pipeline has taken, as rows ingest flattened (memory) or parsed again from the landing log (log: after a restart, or while the handoff was full).",
+            PrometheusMetrics.Label(("stream", _options.Stream), ("from", "memory")), EventsFromMemory);
+        yield return new GaugeValue("sluice_pipeline_events_read", "", PrometheusMetrics.Label(("stream", _options.Stream), ("from", "log")), EventsFromLog);
         yield return new GaugeValue("sluice_dedup_keys", "Dedup keys remembered (bounded by dedup.max_keys).", stream, Ingestor.DedupKeys);
         var durable = Log.DurableEnd;
         if (_sinks.Count > 0)

@@ -8,12 +8,14 @@ namespace Sluice.Connectors.HttpIngest;
 /// parsing them a second time. Purely an optimisation, never the record: an entry is used only once the log has it on
 /// disk, and whatever is not handed off (the handoff was full, the request had duplicates, the process restarted) the
 /// pipeline reads from the log as before, with the same rows as the result.
-/// Bounded by <see cref="Capacity"/> bytes of landed events; entries are added in log order, under the stream's append lock.
+/// Bounded by <see cref="Capacity"/> bytes of landed events; entries are added in log order, under the stream's append lock,
+/// before their events are appended: once appended they may reach the disk at once, and a reader that found no entry for
+/// durable events would parse them (and the requests after them in the same read) from the log.
 /// </summary>
 public sealed class IngestHandoff(long capacity)
 {
     private readonly Lock _gate = new();
-    private readonly Queue<HandedOffRows> _entries = new();
+    private readonly LinkedList<HandedOffRows> _entries = new();
     private long _bytes;
 
     /// <summary>The most landed bytes whose rows may wait here at once (their rows take about twice that in memory).</summary>
@@ -39,9 +41,22 @@ public sealed class IngestHandoff(long capacity)
                 return false;
             }
 
-            _entries.Enqueue(rows);
+            _entries.AddLast(rows);
             _bytes += rows.Bytes;
             return true;
+        }
+    }
+
+    /// <summary>Takes back the entry added last, when it is <paramref name="rows"/>: its append was refused.</summary>
+    public void Withdraw(HandedOffRows rows)
+    {
+        lock (_gate)
+        {
+            if (_entries.Last is { } last && ReferenceEquals(last.Value, rows))
+            {
+                _entries.RemoveLast();
+                _bytes -= rows.Bytes;
+            }
         }
     }
 
@@ -50,7 +65,7 @@ public sealed class IngestHandoff(long capacity)
     {
         get
         {
-            lock (_gate) { return _entries.Count == 0 ? null : _entries.Peek().Start; }
+            lock (_gate) { return _entries.First?.Value.Start; }
         }
     }
 
@@ -62,14 +77,16 @@ public sealed class IngestHandoff(long capacity)
     {
         lock (_gate)
         {
-            while (_entries.Count > 0 && _entries.Peek().Start < at)
+            while (_entries.First is { } stale && stale.Value.Start < at)
             {
-                _bytes -= _entries.Dequeue().Bytes;
+                _bytes -= stale.Value.Bytes;
+                _entries.RemoveFirst();
             }
 
-            if (_entries.Count > 0 && _entries.Peek().Start == at && _entries.Peek().End <= durableEnd)
+            if (_entries.First is { } first && first.Value.Start == at && first.Value.End <= durableEnd)
             {
-                rows = _entries.Dequeue();
+                rows = first.Value;
+                _entries.RemoveFirst();
                 _bytes -= rows.Bytes;
                 return true;
             }

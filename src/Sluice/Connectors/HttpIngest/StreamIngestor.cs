@@ -160,8 +160,12 @@ public sealed class StreamIngestor
             }
 
             var bytes = 0L;
-            foreach (var v in valid)
+            const int Ahead = 16;
+            for (var i = 0; i < Math.Min(Ahead, valid.Count); i++) { _dedup.Prefetch(valid[i].Hash); }
+            for (var i = 0; i < valid.Count; i++)
             {
+                var v = valid[i];
+                if (i + Ahead < valid.Count) { _dedup.Prefetch(valid[i + Ahead].Hash); }
                 if (v.Hash != 0 && (_dedup.Contains(v.Hash) || !seen.Add(v.Hash)))
                 {
                     duplicates++;
@@ -177,38 +181,57 @@ public sealed class StreamIngestor
                 return new IngestOutcome(IngestStatus.QueueFull, 0, 0, [], "the request is too large for one append; split it");
             }
 
-            end = _log.Append((int)bytes, span =>
-            {
-                var at = 0;
-                foreach (var (slice, hash) in fresh)
-                {
-                    var json = body.Span.Slice(slice.Start, slice.Length);
-                    LandingRecord.Write(span[at..], hash, now, tenantBytes, json);
-                    at += LandingRecord.Size(tenantBytes.Length, json.Length);
-                }
-
-                return at;
-            });
-            if (end < 0)
-            {
-                return new IngestOutcome(IngestStatus.QueueFull, 0, 0, [], $"the stream's queue is full ({Core.Config.Sizes.Format(_log.QueueCapacity)} waiting for disk); retry shortly");
-            }
-
-            foreach (var (_, hash) in fresh) { _dedup.Add(hash, now); }
+            // Handed off before the append (see IngestHandoff): only this lock appends, so the log's end is where they land.
+            HandedOffRows? handed = null;
             if (rows is not null && duplicates == 0 && fresh.Count > 0)
             {
-                // Added under the lock, so entries are in log order. A request with duplicates landed fewer events
-                // than it has rows: the pipeline reads it from the log instead.
+                // A request with duplicates lands fewer events than it has rows: the pipeline reads it from the log instead.
+                var start = _log.AppendedEnd;
                 var starts = new long[fresh.Count];
-                var at = end - bytes;
+                var at = start;
                 for (var i = 0; i < fresh.Count; i++)
                 {
                     starts[i] = at;
                     at += LandingRecord.Size(tenantBytes.Length, fresh[i].Slice.Length);
                 }
 
-                _handoff!.TryAdd(new HandedOffRows(end - bytes, end, rows, starts, _shape.OffsetColumns));
+                handed = new HandedOffRows(start, start + bytes, rows, starts, _shape.OffsetColumns);
+                if (!_handoff!.TryAdd(handed)) { handed = null; }
             }
+
+            try
+            {
+                end = _log.Append((int)bytes, span =>
+                {
+                    var at = 0;
+                    foreach (var (slice, hash) in fresh)
+                    {
+                        var json = body.Span.Slice(slice.Start, slice.Length);
+                        LandingRecord.Write(span[at..], hash, now, tenantBytes, json);
+                        at += LandingRecord.Size(tenantBytes.Length, json.Length);
+                    }
+
+                    return at;
+                });
+            }
+            catch
+            {
+                if (handed is not null) { _handoff!.Withdraw(handed); }
+                throw;
+            }
+
+            if (handed is not null && end != handed.End)
+            {
+                // Refused (the queue is full), or something else appended first: these offsets are not the rows' own.
+                _handoff!.Withdraw(handed);
+            }
+
+            if (end < 0)
+            {
+                return new IngestOutcome(IngestStatus.QueueFull, 0, 0, [], $"the stream's queue is full ({Core.Config.Sizes.Format(_log.QueueCapacity)} waiting for disk); retry shortly");
+            }
+
+            foreach (var (_, hash) in fresh) { _dedup.Add(hash, now); }
         }
 
         // Duplicates wait too: the event they repeat may still be on its way to disk.
