@@ -55,6 +55,9 @@ public sealed class DedupIndex
 
     public bool Contains(ulong hash) => _keys.ContainsKey(hash);
 
+    /// <summary>A hint that <paramref name="hash"/> is looked up soon (see <see cref="KeyArrivals.Prefetch"/>).</summary>
+    public void Prefetch(ulong hash) => _keys.Prefetch(hash);
+
     public void Add(ulong hash, long receivedMs)
     {
         var second = Second(receivedMs);

@@ -52,7 +52,9 @@ public sealed class LandingLog : IAsyncDisposable
         _lock = held;
         Recover();
         _active = new FileStream(SegmentPath(_activeBase), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1, FileOptions.None);
-        _writer = Task.Run(WriteLoopAsync);
+        // Its own thread: it spends much of its time blocked in fsync, and on a pool thread that would leave the pool a
+        // worker short for parsing requests until the pool noticed and added one.
+        _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     public string Folder => _folder;
@@ -223,13 +225,13 @@ public sealed class LandingLog : IAsyncDisposable
         return total;
     }
 
-    private async Task WriteLoopAsync()
+    private void WriteLoop()
     {
         while (true)
         {
             try
             {
-                await _work.WaitAsync(_stop.Token).ConfigureAwait(false);
+                _work.Wait(_stop.Token);
             }
             catch (OperationCanceledException)
             {
