@@ -73,6 +73,7 @@ public sealed class SluiceHttpServer : IAsyncDisposable
 
         var app = builder.Build();
         var metrics = new PrometheusMetrics();
+        metrics.Gauges(ProcessGauges.Read);
         var context = new ServingContext(services, new TokenAuthenticator(new TokenStore(services.Metadata, services.Time), services.Time), metrics);
         app.MapGet("/healthz", (HttpContext http) => components.All(c => c.Healthy)
                 ? Results.Json(new { status = "ok" })

@@ -83,6 +83,12 @@ public sealed class OverloadAndCliTests
         engine.Count("SELECT count(DISTINCT event_id) FROM analytics.events").ShouldBe(expected);
         var (_, metrics) = (0, await client.GetStringAsync("/metrics"));
         metrics.ShouldContain("sluice_ingest_requests_total{stream=\"ecommerce\",code=\"429\"}");
+        // Every landed event reached the pipeline once, as handed-off rows or read again from the log.
+        (Gauge(metrics, "sluice_pipeline_events_read{stream=\"ecommerce\",from=\"memory\"}") + Gauge(metrics, "sluice_pipeline_events_read{stream=\"ecommerce\",from=\"log\"}")).ShouldBe(expected);
+        // The process's own memory: what shows whether the bounds hold.
+        Gauge(metrics, "sluice_process_resident_bytes").ShouldBeInRange(20e6, 2e9);
+        Gauge(metrics, "sluice_gc_allocated_bytes").ShouldBeGreaterThan(Gauge(metrics, "sluice_gc_heap_bytes") / 2);
+        Gauge(metrics, "sluice_gc_collections{generation=\"0\"}").ShouldBeGreaterThanOrEqualTo(Gauge(metrics, "sluice_gc_collections{generation=\"2\"}"));
         server.Interrupt();
         (await server.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0);
     }
@@ -149,5 +155,13 @@ public sealed class OverloadAndCliTests
         match.Success.ShouldBeTrue(summary);
         static long Number(string text) => long.Parse(text, System.Globalization.NumberStyles.AllowThousands, System.Globalization.CultureInfo.InvariantCulture);
         return Number(match.Groups[1].Value) - Number(match.Groups[2].Value);
+    }
+
+    /// <summary>The value of one series in Prometheus' text format; fails when the series is missing.</summary>
+    private static double Gauge(string metrics, string series)
+    {
+        var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith(series + " ", StringComparison.Ordinal));
+        line.ShouldNotBeNull($"{series} is missing from /metrics");
+        return double.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 }

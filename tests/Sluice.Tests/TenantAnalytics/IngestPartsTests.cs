@@ -86,6 +86,40 @@ public sealed class IngestPartsTests
     }
 
     [Fact]
+    public void Persisted_keys_are_kept_per_hour_through_a_bounded_buffer_and_read_back_after_a_restart()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "dedup-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            const long hour = 3_600_000;
+            var now = 1_700_000_000_000L - (1_700_000_000_000L % hour) + (30 * 60_000);
+            // 20,000 keys (more than one buffer's worth) over two hours, one outside the window, one without a key.
+            var keys = Enumerable.Range(1, 20_000).Select(i => ((ulong)i, now - (i <= 12_000 ? 60_000L : hour))).ToList();
+            keys.Add((999_999UL, now - (3 * hour)));
+            keys.Add((0UL, now));
+            var index = new DedupIndex(folder, TimeSpan.FromHours(2), 1_000_000);
+            index.Persist(keys, now);
+            var files = Directory.GetFiles(folder, "*.keys").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+            files.ShouldBe([$"{(now - hour) / hour}.keys", $"{now / hour}.keys"]);
+            new FileInfo(Path.Combine(folder, $"{now / hour}.keys")).Length.ShouldBe(12_000 * 16);
+            // A second segment of the same hour appends to its file.
+            index.Persist([(30_000UL, now)], now);
+
+            var reopened = new DedupIndex(folder, TimeSpan.FromHours(2), 1_000_000);
+            reopened.Load(now);
+            reopened.Count.ShouldBe(20_001);
+            reopened.Contains(1).ShouldBeTrue();
+            reopened.Contains(20_000).ShouldBeTrue();
+            reopened.Contains(30_000).ShouldBeTrue();
+            reopened.Contains(999_999).ShouldBeFalse("outside the window when persisted");
+        }
+        finally
+        {
+            Directory.Delete(folder, true);
+        }
+    }
+
+    [Fact]
     public void A_full_dedup_index_forgets_its_oldest_seconds_a_sixteenth_at_a_time()
     {
         const int max = 1_200_000;

@@ -19,6 +19,7 @@ namespace Sluice.Connectors.HttpIngest;
 public sealed class DedupIndex
 {
     private const int EntryBytes = 16;
+    private const int PersistBufferBytes = 64 * 1024;
     private readonly KeyArrivals _keys = new();
     private readonly SortedDictionary<uint, int> _perSecond = [];
     private readonly List<ulong> _doomed = [];
@@ -104,28 +105,47 @@ public sealed class DedupIndex
     /// <summary>Unix seconds as the table keeps them (0 before 1970; an unsigned second lasts until 2106).</summary>
     private static uint Second(long ms) => (uint)Math.Clamp(ms / 1000, 0, uint.MaxValue);
 
-    /// <summary>Keeps the keys of a segment about to be deleted: appended per hour of arrival, fsynced before the segment goes.</summary>
+    /// <summary>
+    /// Keeps the keys of a segment about to be deleted: appended per hour of arrival, fsynced before the segment goes.
+    /// Streamed through one bounded buffer: a segment holds a hundred thousand keys and more, and collecting them first
+    /// (a list, then a group per hour) allocated megabytes on the large object heap per segment, each a push towards a
+    /// full collection.
+    /// </summary>
     public void Persist(IEnumerable<(ulong Hash, long ReceivedMs)> keys, long nowMs)
     {
         ArgumentNullException.ThrowIfNull(keys);
         var oldest = nowMs - (long)_window.TotalMilliseconds;
-        foreach (var hour in keys.Where(k => k.Hash != 0 && k.ReceivedMs >= oldest).GroupBy(k => k.ReceivedMs / 3_600_000))
+        var buffer = ArrayPool<byte>.Shared.Rent(PersistBufferBytes);
+        var files = new Dictionary<long, FileStream>();
+        var created = false;
+        try
         {
-            var buffer = new byte[hour.Count() * EntryBytes];
             var at = 0;
-            foreach (var (hash, ms) in hour)
+            var hour = long.MinValue;
+            foreach (var (hash, ms) in keys)
             {
+                if (hash == 0 || ms < oldest) { continue; }
+                var keyHour = ms / 3_600_000;
+                if (keyHour != hour || at + EntryBytes > buffer.Length)
+                {
+                    created |= Append(files, hour, buffer.AsSpan(0, at));
+                    at = 0;
+                    hour = keyHour;
+                }
+
                 BinaryPrimitives.WriteUInt64LittleEndian(buffer.AsSpan(at), hash);
                 BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(at + 8), ms);
                 at += EntryBytes;
             }
 
-            var path = Path.Combine(_folder, hour.Key.ToString(CultureInfo.InvariantCulture) + ".keys");
-            var created = !File.Exists(path);
-            using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
-            stream.Write(buffer);
-            stream.Flush(flushToDisk: true);
+            created |= Append(files, hour, buffer.AsSpan(0, at));
+            foreach (var stream in files.Values) { stream.Flush(flushToDisk: true); }
             if (created) { FileSync.Directory(_folder); }
+        }
+        finally
+        {
+            foreach (var stream in files.Values) { stream.Dispose(); }
+            ArrayPool<byte>.Shared.Return(buffer);
         }
 
         foreach (var file in Directory.EnumerateFiles(_folder, "*.keys"))
@@ -135,6 +155,23 @@ public sealed class DedupIndex
                 File.Delete(file);
             }
         }
+    }
+
+    /// <summary>Appends entries of one hour to its file, opened once per persist; true when the file is new.</summary>
+    private bool Append(Dictionary<long, FileStream> files, long hour, ReadOnlySpan<byte> entries)
+    {
+        if (entries.IsEmpty) { return false; }
+        var created = false;
+        if (!files.TryGetValue(hour, out var stream))
+        {
+            var path = Path.Combine(_folder, hour.ToString(CultureInfo.InvariantCulture) + ".keys");
+            created = !File.Exists(path);
+            stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, 1);
+            files[hour] = stream;
+        }
+
+        stream.Write(entries);
+        return created;
     }
 
     /// <summary>Reads the persisted keys still inside the window (a torn last entry from a crash is ignored).</summary>

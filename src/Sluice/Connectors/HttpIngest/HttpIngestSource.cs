@@ -265,7 +265,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
 
         lock (_retireGate)
         {
-            _dedup.Persist(ScanKeys(segmentPath).ToList(), _services.Time.GetUtcNow().ToUnixTimeMilliseconds());
+            _dedup.Persist(ScanKeys(segmentPath), _services.Time.GetUtcNow().ToUnixTimeMilliseconds());
         }
     }
 
