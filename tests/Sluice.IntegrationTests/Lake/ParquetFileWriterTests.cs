@@ -137,6 +137,34 @@ public sealed class ParquetFileWriterTests
         Count("empty IS NULL").ShouldBe(rows.Count);
     }
 
+    [Theory]
+    [InlineData("b|ba|bz|b|a|c", "a", "c")]
+    [InlineData("bb|b||ba|", "", "bb")]
+    [InlineData("é|e|ez|f|é2", "e", "é2")]
+    [InlineData("x|x|x", "x", "x")]
+    [InlineData("m|ma|mz|my|m0", "m", "mz")]
+    public async Task A_text_column_s_minimum_and_maximum_are_its_smallest_and_largest_utf8_bytes(string values, string min, string max)
+    {
+        using var folder = new TempFolder("parquet");
+        var path = Path.Combine(folder.Path, "minmax.parquet");
+        var texts = values.Split('|').Select(v => (string?)v).Append(null).ToArray();
+        var rows = texts.Length;
+        await using (var writer = await ParquetFileWriter.CreateAsync(path, [new FieldSpec("s", FieldType.String, false)], CancellationToken.None))
+        {
+            await writer.WriteRowGroupAsync([texts], rows, CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        using var db = Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = $"SELECT stats_min_value, stats_max_value, stats_null_count FROM parquet_metadata('{path}')";
+        using var reader = cmd.ExecuteReader();
+        reader.Read().ShouldBeTrue();
+        reader.GetString(0).ShouldBe(min);
+        reader.GetString(1).ShouldBe(max);
+        reader.GetInt64(2).ShouldBe(1);
+    }
+
     [Fact]
     public async Task A_filter_on_a_row_group_s_exact_minimum_or_maximum_finds_that_row()
     {

@@ -123,11 +123,21 @@ internal static class ParquetColumnChunk
             if (!exact) { continue; }
             if (n > MaxStatBytes) { exact = false; continue; }
 
-            // Parquet orders UTF-8 as unsigned bytes, which is what span comparison does.
+            // Parquet orders UTF-8 as unsigned bytes, which is what span comparison does. Most values are neither a new
+            // minimum nor a new maximum, and a first byte strictly between theirs already says so without a comparison.
             var written = values.WrittenSpan;
             var utf8 = written.Slice(at, n);
-            if (minAt < 0 || utf8.SequenceCompareTo(written.Slice(minAt, minLength)) < 0) { (minAt, minLength) = (at, n); }
-            if (maxAt < 0 || utf8.SequenceCompareTo(written.Slice(maxAt, maxLength)) > 0) { (maxAt, maxLength) = (at, n); }
+            if (minAt < 0)
+            {
+                (minAt, minLength, maxAt, maxLength) = (at, n, at, n);
+                continue;
+            }
+
+            var first = n > 0 ? written[at] : -1;
+            var minFirst = minLength > 0 ? written[minAt] : -1;
+            var maxFirst = maxLength > 0 ? written[maxAt] : -1;
+            if (first <= minFirst && utf8.SequenceCompareTo(written.Slice(minAt, minLength)) < 0) { (minAt, minLength) = (at, n); }
+            if (first >= maxFirst && utf8.SequenceCompareTo(written.Slice(maxAt, maxLength)) > 0) { (maxAt, maxLength) = (at, n); }
         }
 
         if (exact && minAt >= 0)
