@@ -102,7 +102,7 @@ public sealed class EventParser
                 return new EventProblem(null, $"an event is a JSON object, found {JsonRecordParser.Describe(reader.TokenType)}");
             }
 
-            ReadObject(ref reader, _shape.Root, null, "");
+            ReadObject(ref reader, _shape.Root, null, default);
             if (_problem is null && reader.Read())
             {
                 Fail(null, "unexpected data after the event's closing '}'");
@@ -133,7 +133,7 @@ public sealed class EventParser
         Start(tenant, keep: true);
         try
         {
-            ReadObject(ref reader, _shape.Root, null, "");
+            ReadObject(ref reader, _shape.Root, null, default);
             var problem = _problem ?? Check(out parsed);
             if (problem is not null) { Main.AbortRow(); }
             return problem;
@@ -173,7 +173,7 @@ public sealed class EventParser
         Start(tenant, keep: false);
         try
         {
-            ReadObject(ref reader, _shape.Root, null, "");
+            ReadObject(ref reader, _shape.Root, null, default);
             return _problem ?? Check(out parsed);
         }
         finally
@@ -295,7 +295,7 @@ public sealed class EventParser
         Main.CommitRow();
     }
 
-    private void ReadObject(ref Utf8JsonReader reader, Node node, object?[]? child, string prefix)
+    private void ReadObject(ref Utf8JsonReader reader, Node node, object?[]? child, FieldPrefix prefix)
     {
         while (reader.Read())
         {
@@ -319,7 +319,7 @@ public sealed class EventParser
                     ReadObject(ref reader, entry.Children!, child, prefix);
                     break;
                 case NodeKind.Object:
-                    Fail(prefix + entry.Path, $"wrong type: expected an object, got {Found(ref reader)}");
+                    Fail(prefix.Of(entry.Path), $"wrong type: expected an object, got {Found(ref reader)}");
                     reader.Skip();
                     break;
                 case NodeKind.Field:
@@ -340,7 +340,7 @@ public sealed class EventParser
                     ReadArray(ref reader, entry.Index);
                     break;
                 case NodeKind.Child:
-                    Fail(prefix + entry.Path, $"wrong type: expected an array of objects, got {Found(ref reader)}");
+                    Fail(prefix.Of(entry.Path), $"wrong type: expected an array of objects, got {Found(ref reader)}");
                     reader.Skip();
                     break;
                 default:
@@ -378,7 +378,7 @@ public sealed class EventParser
             object?[] values;
             if (_keep || count > 64) { values = new object?[count]; }
             else { values = _scratch[child] ??= new object?[count]; Array.Clear(values); }
-            ReadObject(ref reader, shape.Root, values, $"{shape.Path}[{index}].");
+            ReadObject(ref reader, shape.Root, values, new FieldPrefix(shape.Path, index));
             var present = 0UL;
             for (var i = 0; i < Math.Min(count, 64); i++)
             {
@@ -390,7 +390,7 @@ public sealed class EventParser
         }
     }
 
-    private void SetValue(ref Utf8JsonReader reader, Node.Entry entry, object?[]? child, string prefix)
+    private void SetValue(ref Utf8JsonReader reader, Node.Entry entry, object?[]? child, FieldPrefix prefix)
     {
         var spec = entry.Field!;
         var token = reader.TokenType;
@@ -404,7 +404,7 @@ public sealed class EventParser
                     var match = MatchValue(reader.ValueSpan, entry.Utf8Values);
                     if (match < 0)
                     {
-                        Fail(prefix + spec.Path, $"'{Snip(reader.GetString()!)}' is not one of {string.Join(", ", spec.Values!)}");
+                        Fail(prefix.Of(spec.Path), $"'{Snip(reader.GetString()!)}' is not one of {string.Join(", ", spec.Values!)}");
                         return;
                     }
 
@@ -417,7 +417,7 @@ public sealed class EventParser
                 var text = _keep || entry.Needed || entry.Values is not null ? Text(ref reader, entry) : Present;
                 if (entry.Values is not null && !entry.Values.Contains(text))
                 {
-                    Fail(prefix + spec.Path, $"'{Snip(text)}' is not one of {string.Join(", ", spec.Values!)}");
+                    Fail(prefix.Of(spec.Path), $"'{Snip(text)}' is not one of {string.Join(", ", spec.Values!)}");
                     return;
                 }
 
@@ -426,7 +426,7 @@ public sealed class EventParser
             case FieldType.Integer when token == JsonTokenType.Number:
                 if (!reader.TryGetInt64(out var l))
                 {
-                    Fail(prefix + spec.Path, $"wrong type: expected a whole number, got number {Snippet(ref reader)}");
+                    Fail(prefix.Of(spec.Path), $"wrong type: expected a whole number, got number {Snippet(ref reader)}");
                     return;
                 }
 
@@ -445,7 +445,7 @@ public sealed class EventParser
                     : IsoTimestamp.TryParseUtc(reader.ValueSpan, out ts) || Timestamps.TryParseUtc(reader.ValueSpan, out ts);
                 if (!ok)
                 {
-                    Fail(prefix + spec.Path, $"unparsable timestamp '{Snippet(ref reader)}' (expected ISO-8601, for example 2025-11-08T10:30:00Z)");
+                    Fail(prefix.Of(spec.Path), $"unparsable timestamp '{Snippet(ref reader)}' (expected ISO-8601, for example 2025-11-08T10:30:00Z)");
                     return;
                 }
 
@@ -454,14 +454,14 @@ public sealed class EventParser
             case FieldType.Date when token == JsonTokenType.String:
                 if (!Timestamps.TryParseDate(reader.GetString().AsSpan(), out var date))
                 {
-                    Fail(prefix + spec.Path, $"unparsable date '{Snippet(ref reader)}' (expected YYYY-MM-DD)");
+                    Fail(prefix.Of(spec.Path), $"unparsable date '{Snippet(ref reader)}' (expected YYYY-MM-DD)");
                     return;
                 }
 
                 if (child is not null) { child[i] = _keep ? date : ChildPresent; } else { ((ValueColumnBuilder<DateOnly>)Main[i]).Set(date); }
                 return;
             default:
-                Fail(prefix + spec.Path, $"wrong type: expected {Expected(spec.Type)}, got {Found(ref reader)}");
+                Fail(prefix.Of(spec.Path), $"wrong type: expected {Expected(spec.Type)}, got {Found(ref reader)}");
                 return;
         }
     }
@@ -545,4 +545,13 @@ public sealed class EventParser
 
     /// <summary>The event's position in a request, for messages: <c>event 3</c>, <c>line 7</c>.</summary>
     public static string Where(int index, int? line) => line is { } l ? string.Create(CultureInfo.InvariantCulture, $"line {l}") : string.Create(CultureInfo.InvariantCulture, $"event {index}");
+}
+
+/// <summary>
+/// Where a child row's fields are (<c>items[2].</c>), spelled out only for an error message: a string per child row
+/// would be built for every item of every event and read almost never.
+/// </summary>
+internal readonly record struct FieldPrefix(string? ChildPath, int Index)
+{
+    public string Of(string path) => ChildPath is null ? path : $"{ChildPath}[{Index}].{path}";
 }
