@@ -150,6 +150,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
             var lingerUntil = _services.Time.GetUtcNow() + _options.BatchLinger;
             var end = position;
             var events = 0;
+            var handedEvents = 0;
             while (events < _options.BatchMaxEvents)
             {
                 if (Handoff.TryTake(end, Log.DurableEnd, out var handed))
@@ -158,7 +159,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
                     pieces.AddRange(handed.Place());
                     end = handed.End;
                     events += handed.Events;
-                    Interlocked.Add(ref _fromHandoff, handed.Events);
+                    handedEvents += handed.Events;
                     continue;
                 }
 
@@ -192,13 +193,15 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
 
                     var record = LandingRecord.Decode(buffer.AsMemory(at, size), end, tenantOf);
                     Flatten(parser, record);
-                    Interlocked.Increment(ref _fromLog);
                     at += size;
                     end += size;
                     events++;
                 }
             }
 
+            // Counted once a batch, not per event: every event of the batch came one of the two ways.
+            Interlocked.Add(ref _fromHandoff, handedEvents);
+            Interlocked.Add(ref _fromLog, events - handedEvents);
             if (end == position)
             {
                 continue;

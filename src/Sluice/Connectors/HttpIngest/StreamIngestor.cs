@@ -222,7 +222,8 @@ public sealed class StreamIngestor
 
             if (handed is not null && end != handed.End)
             {
-                // Refused (the queue is full), or something else appended first: these offsets are not the rows' own.
+                // Refused (the queue is full, -1): these offsets were never the rows'. Only this lock appends, so a
+                // refusal is the one way the end can differ.
                 _handoff!.Withdraw(handed);
             }
 
