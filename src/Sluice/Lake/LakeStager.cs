@@ -49,10 +49,10 @@ public sealed class LakeStager : IDisposable
 
         foreach (var (value, rows) in groups)
         {
-            var columns = groups.Count == 1
-                ? batch.Columns
-                : batch.Columns.Select(c => ParquetFileWriter.Gather(c, rows.ToArray())).ToArray();
-            await AddPartitionAsync(table, value, columns, rows.Count, ct).ConfigureAwait(false);
+            var part = groups.Count == 1 ? batch : batch.Gather(rows.ToArray());
+            var path = NextPath();
+            await ParquetFileWriter.WriteAsync(path, table.Columns, part, ct).ConfigureAwait(false);
+            _files.Add(new StagedFile(table, value, path, part.Count));
         }
     }
 

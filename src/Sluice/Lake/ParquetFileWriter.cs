@@ -60,9 +60,35 @@ internal sealed class ParquetFileWriter : IAsyncDisposable
         }
     }
 
+    /// <summary>Writes a whole file of one batch in one call (its columns in the order of <paramref name="fields"/>).</summary>
+    public static async Task WriteAsync(string path, IReadOnlyList<FieldSpec> fields, ColumnBatch batch, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var writer = await CreateAsync(path, fields, ct).ConfigureAwait(false);
+        await using (writer.ConfigureAwait(false))
+        {
+            await writer.WriteRowGroupAsync(batch, ct).ConfigureAwait(false);
+            await writer.CompleteAsync(ct).ConfigureAwait(false);
+        }
+    }
+
     public Task WriteRowGroupAsync(IReadOnlyList<Array> columns, int rows, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(columns);
+        return WriteRowGroupAsync(rows, (stream, i) => ParquetColumnChunk.Write(stream, _fields[i], columns[i], rows), ct);
+    }
+
+    /// <summary>A row group of one batch; its UTF-8 text columns are written as they are, without strings.</summary>
+    public Task WriteRowGroupAsync(ColumnBatch batch, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        return WriteRowGroupAsync(batch.Count, (stream, i) => batch.Text(i) is { } text
+            ? ParquetColumnChunk.Write(stream, _fields[i], text)
+            : ParquetColumnChunk.Write(stream, _fields[i], batch.Columns[i], batch.Count), ct);
+    }
+
+    private Task WriteRowGroupAsync(int rows, Func<Stream, int, ChunkInfo> writeColumn, CancellationToken ct)
+    {
         ct.ThrowIfCancellationRequested();
         if (rows == 0)
         {
@@ -73,7 +99,7 @@ internal sealed class ParquetFileWriter : IAsyncDisposable
         for (var i = 0; i < _fields.Count; i++)
         {
             var offset = _stream.Position;
-            var chunk = ParquetColumnChunk.Write(_stream, _fields[i], columns[i], rows);
+            var chunk = writeColumn(_stream, i);
             chunk.Offset = offset;
             chunks.Add(chunk);
         }
@@ -109,30 +135,5 @@ internal sealed class ParquetFileWriter : IAsyncDisposable
         }
 
         return ValueTask.CompletedTask;
-    }
-
-    /// <summary>Picks the rows at <paramref name="rows"/> out of a column.</summary>
-    public static Array Gather(Array column, ReadOnlySpan<int> rows)
-    {
-        switch (column)
-        {
-            case string?[] s: return GatherTyped(s, rows);
-            case DateTime?[] t: return GatherTyped(t, rows);
-            case long?[] l: return GatherTyped(l, rows);
-            case double?[] d: return GatherTyped(d, rows);
-            case bool?[] b: return GatherTyped(b, rows);
-            case DateOnly?[] d: return GatherTyped(d, rows);
-            default:
-                var result = Array.CreateInstance(column.GetType().GetElementType()!, rows.Length);
-                for (var i = 0; i < rows.Length; i++) { result.SetValue(column.GetValue(rows[i]), i); }
-                return result;
-        }
-    }
-
-    private static T[] GatherTyped<T>(T[] source, ReadOnlySpan<int> rows)
-    {
-        var result = new T[rows.Length];
-        for (var i = 0; i < rows.Length; i++) { result[i] = source[rows[i]]; }
-        return result;
     }
 }

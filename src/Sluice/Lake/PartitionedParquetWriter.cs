@@ -123,7 +123,7 @@ public sealed class PartitionedParquetWriter : IAsyncDisposable
             var all = new List<Array>[columns.Length];
             for (var c = 0; c < columns.Length; c++)
             {
-                var parts = pending.Slices.Select(s => s.Rows is null ? s.Batch.Columns[c] : ParquetFileWriter.Gather(s.Batch.Columns[c], s.Rows)).ToList();
+                var parts = pending.Slices.Select(s => s.Rows is null ? s.Batch.Columns[c] : ColumnArrays.Gather(s.Batch.Columns[c], s.Rows)).ToList();
                 columns[c] = Concat(parts, pending.Rows);
             }
         }

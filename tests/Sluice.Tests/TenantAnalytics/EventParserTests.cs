@@ -117,13 +117,51 @@ public sealed class EventParserTests
         Parse(parser, """{"event_type":"nope","tenant_id":"other","event_id":"e"}""", keep: false).ShouldNotBeNull();
         parser.LastTenant.ShouldBe("other");
         parser.Parse(Encoding.UTF8.GetBytes("""{"event_id":"e","schema_version":1,"event_type":"view","ts":"2025-03-04T05:06:07Z"}"""), "t", default, 0, false, out var parsed).ShouldBeNull();
-        parsed.DedupKey.ShouldBe("e");
+        parsed.KeyHash.ShouldBe(DedupIndex.Hash("t", "e"));
         parsed.Version.ShouldBe(1);
         parser.LastTenant.ShouldBeNull();
         parser.Parse(Encoding.UTF8.GetBytes("""{"tenant_id":"\u0074"}"""), "t", default, 0, false, out _);
         parser.LastTenant.ShouldBe("t");
         parser.Parse(Encoding.UTF8.GetBytes("""{"tenant_id":"t2"}"""), "t", default, 0, false, out _);
         parser.LastTenant.ShouldBe("t2");
+    }
+
+    [Fact]
+    public void Text_is_kept_as_utf8_unescaped_with_its_nulls_and_pii_hashed_from_the_bytes()
+    {
+        var shape = Shape();
+        shape.Utf8[shape.Main.IndexOf("event_id")].ShouldBeTrue();
+        shape.Utf8[shape.Main.IndexOf("event_type")].ShouldBeFalse("an enumeration keeps its shared strings");
+        shape.Utf8[shape.Main.IndexOf("tenant_id")].ShouldBeFalse();
+        var hasher = new PiiHasher([1, 2, 3]);
+        var parser = new EventParser(shape, hasher);
+        Parse(parser, """{"event_id":"a\"b\u00e9\/","schema_version":2,"event_type":"view","ts":"2025-03-04T05:06:07Z","customer":{"email":"gr\u00fc\u00dfe@b.c"},"items":[{"sku":"A","qty":1}]}""").ShouldBeNull();
+        Parse(parser, """{"event_id":"","schema_version":2,"event_type":"view","ts":"2025-03-04T05:06:07Z","session":{"device":"東京"}}""").ShouldBeNull();
+        Parse(parser, """{"event_id":"bad","schema_version":2,"event_type":"nope","ts":"2025-03-04T05:06:07Z","session":{"device":"left behind"}}""").ShouldNotBeNull();
+        Parse(parser, """{"event_id":"e3","schema_version":1,"event_type":"view","ts":"2025-03-04T05:06:07Z","customer":{"email":"a@b.c"}}""").ShouldBeNull();
+        var tables = parser.Flush();
+        var main = tables[0];
+        var ids = main.Text(shape.Main.IndexOf("event_id"));
+        ids.ShouldNotBeNull();
+        ids.Value(0).ToArray().ShouldBe(Encoding.UTF8.GetBytes("a\"bé/"));
+        main.Strings(shape.Main.IndexOf("event_id")).ShouldBe(["a\"bé/", "", "e3"]);
+        main.Strings(shape.Main.IndexOf("session_device")).ShouldBe([null, "東京", null]);
+        main.Strings(shape.Main.IndexOf("customer_email")).ShouldBe([hasher.Hash("grüße@b.c"), null, hasher.Hash("a@b.c")]);
+        tables[1].Text(tables[1].Schema.IndexOf("event_id")).ShouldNotBeNull();
+        tables[1].Strings(tables[1].Schema.IndexOf("event_id")).ShouldBe(["a\"bé/"]);
+    }
+
+    [Fact]
+    public void A_pii_hash_of_utf8_bytes_is_the_hash_of_their_text()
+    {
+        var hasher = new PiiHasher([9, 8, 7]);
+        foreach (var value in new[] { "a@b.c", "grüße@b.c", "", new string('x', 600) })
+        {
+            Encoding.ASCII.GetString(hasher.Hash(Encoding.UTF8.GetBytes(value))).ShouldBe(hasher.Hash(value));
+            hasher.Hash(Encoding.UTF8.GetBytes(value)).ShouldBe(hasher.Hash(Encoding.UTF8.GetBytes(value)), "a cached answer is the same answer");
+        }
+
+        hasher.Hash("a"u8).ShouldNotBe(hasher.Hash("b"u8));
     }
 
     [Fact]

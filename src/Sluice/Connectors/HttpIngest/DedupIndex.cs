@@ -41,16 +41,20 @@ public sealed class DedupIndex
     {
         ArgumentNullException.ThrowIfNull(tenant);
         ArgumentNullException.ThrowIfNull(key);
-        // The UTF-8 of tenant, a zero byte and the key, hashed without a string or array per event.
-        var max = Encoding.UTF8.GetMaxByteCount(tenant.Length + key.Length + 1);
-        byte[]? rented = max > 512 ? ArrayPool<byte>.Shared.Rent(max) : null;
+        return Hash(Encoding.UTF8.GetBytes(tenant), Encoding.UTF8.GetBytes(key));
+    }
+
+    /// <summary>The hash of the UTF-8 of tenant, a zero byte and the key (never 0, which means "no dedup key" in the log's records).</summary>
+    public static ulong Hash(ReadOnlySpan<byte> tenant, ReadOnlySpan<byte> key)
+    {
+        var length = tenant.Length + 1 + key.Length;
+        byte[]? rented = length > 512 ? ArrayPool<byte>.Shared.Rent(length) : null;
         Span<byte> buffer = rented ?? stackalloc byte[512];
-        var length = Encoding.UTF8.GetBytes(tenant, buffer);
-        buffer[length++] = 0;
-        length += Encoding.UTF8.GetBytes(key, buffer[length..]);
+        tenant.CopyTo(buffer);
+        buffer[tenant.Length] = 0;
+        key.CopyTo(buffer[(tenant.Length + 1)..]);
         var hash = XxHash3.HashToUInt64(buffer[..length]);
         if (rented is not null) { ArrayPool<byte>.Shared.Return(rented); }
-        // 0 means "no dedup key" in the log's records.
         return hash == 0 ? 1 : hash;
     }
 

@@ -10,8 +10,8 @@ namespace Sluice.Connectors.HttpIngest;
 /// <summary>Why one event was rejected: the field to blame (dotted path, <c>items[2].qty</c>) when there is one.</summary>
 public readonly record struct EventProblem(string? Field, string Message);
 
-/// <summary>What ingest needs from a valid event: its version, the tenant it names (if any) and its dedup key.</summary>
-public readonly record struct ParsedEvent(int Version, string? Tenant, string? DedupKey);
+/// <summary>What ingest needs from a valid event: its version, the tenant it names (if any) and its dedup key's hash (<see cref="DedupIndex.Hash(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> with the expected tenant; 0 without a key).</summary>
+public readonly record struct ParsedEvent(int Version, string? Tenant, ulong KeyHash);
 
 /// <summary>
 /// Parses one event (a complete JSON object) against its stream's schemas in a single pass, without building a
@@ -36,6 +36,8 @@ public sealed class EventParser
     private static readonly object ChildPresent = new();
     private string? _tenant;
     private string _expectedTenant = "";
+    private string? _tenantOfBytes;
+    private byte[] _tenantBytes = [];
     private long? _version;
     private bool _keep;
     private EventProblem? _problem;
@@ -45,8 +47,9 @@ public sealed class EventParser
         ArgumentNullException.ThrowIfNull(shape);
         _shape = shape;
         _pii = pii;
-        Main = new ColumnBatchBuilder(shape.Main, capacity);
-        Children = shape.Children.Select(c => new ColumnBatchBuilder(c.Schema, capacity)).ToArray();
+        Main = new ColumnBatchBuilder(shape.Main, capacity, i => shape.Utf8[i]);
+        // A child table's copy of the dedup key is its second column (after the tenant).
+        Children = shape.Children.Select(c => new ColumnBatchBuilder(c.Schema, capacity, i => shape.ChildKeyUtf8 && i == 1)).ToArray();
         _childSeen = new bool[shape.Children.Count];
         _strings = new Utf8StringCache?[shape.StringFields];
         _scratch = new object?[]?[shape.Children.Count];
@@ -148,7 +151,7 @@ public sealed class EventParser
     /// <summary>Keeps the pending row of the event just read (PII hashed), as the rows of <paramref name="json"/> at <paramref name="offset"/>.</summary>
     public void CommitPending(ReadOnlySpan<byte> json, string tenant, DateTime receivedAt, long offset, int version)
     {
-        if (_shape.JsonIndex >= 0) { ((TypedColumnBuilder<string>)Main[_shape.JsonIndex]).Set(System.Text.Encoding.UTF8.GetString(json)); }
+        if (_shape.JsonIndex >= 0) { ((Utf8ColumnBuilder)Main[_shape.JsonIndex]).Set(json); }
         Commit(tenant, receivedAt, offset, version);
     }
 
@@ -251,9 +254,23 @@ public sealed class EventParser
             }
         }
 
-        var key = _shape.DedupIndex >= 0 ? ((TypedColumnBuilder<string>)Main[_shape.DedupIndex]).Pending : null;
-        parsed = new ParsedEvent(version, _tenant, key);
+        parsed = new ParsedEvent(version, _tenant, KeyHash());
         return null;
+    }
+
+    /// <summary>The pending event's dedup key hashed with the expected tenant, 0 when it has none.</summary>
+    private ulong KeyHash()
+    {
+        if (_shape.DedupIndex < 0 || !Main[_shape.DedupIndex].IsSet) { return 0; }
+        if (!ReferenceEquals(_tenantOfBytes, _expectedTenant))
+        {
+            _tenantBytes = Encoding.UTF8.GetBytes(_expectedTenant);
+            _tenantOfBytes = _expectedTenant;
+        }
+
+        return Main[_shape.DedupIndex] is Utf8ColumnBuilder utf8
+            ? DedupIndex.Hash(_tenantBytes, utf8.Pending)
+            : DedupIndex.Hash(_tenantBytes, Encoding.UTF8.GetBytes(((TypedColumnBuilder<string>)Main[_shape.DedupIndex]).Pending!));
     }
 
     private void Commit(string tenant, DateTime receivedAt, long offset, int version)
@@ -265,11 +282,13 @@ public sealed class EventParser
         ((ValueColumnBuilder<long>)Main[_shape.OffsetIndex]).Set(offset);
         foreach (var i in _mainPii)
         {
-            var column = (TypedColumnBuilder<string>)Main[i];
-            if (column.Pending is { } raw) { column.Set(_pii?.Hash(raw) ?? raw); }
+            if (_pii is null || !Main[i].IsSet) { continue; }
+            if (Main[i] is Utf8ColumnBuilder utf8) { utf8.Set(_pii.Hash(utf8.Pending)); }
+            else { var column = (TypedColumnBuilder<string>)Main[i]; column.Set(_pii.Hash(column.Pending!)); }
         }
 
-        var key = _shape.DedupIndex >= 0 ? ((TypedColumnBuilder<string>)Main[_shape.DedupIndex]).Pending : null;
+        var hasKey = _shape.DedupIndex >= 0 && Main[_shape.DedupIndex].IsSet;
+        var key = !hasKey || _shape.ChildKeyUtf8 ? null : ((TypedColumnBuilder<string>)Main[_shape.DedupIndex]).Pending;
         var time = ((ValueColumnBuilder<DateTime>)Main[_shape.TimeIndex]).Pending;
         foreach (var (child, index, values, _) in _childRows)
         {
@@ -277,7 +296,13 @@ public sealed class EventParser
             var builder = Children[child];
             var c = 0;
             ((TypedColumnBuilder<string>)builder[c++]).Set(tenant);
-            if (key is not null) { ((TypedColumnBuilder<string>)builder[c++]).Set(key); }
+            if (_shape.DedupIndex >= 0)
+            {
+                if (_shape.ChildKeyUtf8 && hasKey) { ((Utf8ColumnBuilder)builder[c]).Set(((Utf8ColumnBuilder)Main[_shape.DedupIndex]).Pending); }
+                else if (!_shape.ChildKeyUtf8) { ((TypedColumnBuilder<string>)builder[c]).Set(key); }
+                c++;
+            }
+
             ((ValueColumnBuilder<DateTime>)builder[c++]).Set(time);
             ((ValueColumnBuilder<long>)builder[c]).Set(index);
             for (var i = _shape.Children[child].FieldBase; i < values.Length; i++)
@@ -412,6 +437,12 @@ public sealed class EventParser
                     return;
                 }
 
+                if (entry.Utf8)
+                {
+                    SetUtf8(ref reader, entry, (Utf8ColumnBuilder)Main[i]);
+                    return;
+                }
+
                 // Validating only, a text nobody reads later needs no string of its own: its presence is what counts
                 // (an enumeration still needs it: an escaped value reaches this check as text).
                 var text = _keep || entry.Needed || entry.Values is not null ? Text(ref reader, entry) : Present;
@@ -463,6 +494,25 @@ public sealed class EventParser
             default:
                 Fail(prefix.Of(spec.Path), $"wrong type: expected {Expected(spec.Type)}, got {Found(ref reader)}");
                 return;
+        }
+    }
+
+    /// <summary>A text value into a UTF-8 column: its bytes as they are, unescaped when they need it; validating only, just that it is there.</summary>
+    private void SetUtf8(ref Utf8JsonReader reader, Node.Entry entry, Utf8ColumnBuilder column)
+    {
+        if (!_keep && !entry.Needed)
+        {
+            column.Set(default);
+        }
+        else if (!reader.ValueIsEscaped && !reader.HasValueSequence)
+        {
+            column.Set(reader.ValueSpan);
+        }
+        else
+        {
+            // Unescaped text is never longer than its escaped form.
+            var room = column.Reserve(reader.HasValueSequence ? checked((int)reader.ValueSequence.Length) : reader.ValueSpan.Length);
+            column.SetReserved(reader.CopyString(room));
         }
     }
 

@@ -56,6 +56,7 @@ public sealed class PiiHasher
     // HMAC costs microseconds per call and customers recur: remember recent answers (bounded; cleared when full).
     private const int CacheSize = 200_000;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _cache = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<byte[], byte[]> _utf8Cache = new(Utf8KeyComparer.Instance);
 
     public string Hash(string value)
     {
@@ -66,14 +67,44 @@ public sealed class PiiHasher
         }
 
         if (_cache.Count >= CacheSize) { _cache.Clear(); }
-        return _cache[value] = Compute(value);
+        return _cache[value] = Convert.ToHexStringLower(Mac(Encoding.UTF8.GetBytes(value)));
     }
 
-    private string Compute(string value)
+    /// <summary>The hash of a UTF-8 value, as the UTF-8 of its hex text (the same text <see cref="Hash(string)"/> gives); looked up without a string.</summary>
+    public byte[] Hash(ReadOnlySpan<byte> utf8)
+    {
+        var lookup = _utf8Cache.GetAlternateLookup<ReadOnlySpan<byte>>();
+        if (lookup.TryGetValue(utf8, out var known))
+        {
+            return known;
+        }
+
+        if (_utf8Cache.Count >= CacheSize) { _utf8Cache.Clear(); }
+        var hex = Encoding.ASCII.GetBytes(Convert.ToHexStringLower(Mac(utf8)));
+        lookup[utf8] = hex;
+        return hex;
+    }
+
+    private byte[] Mac(ReadOnlySpan<byte> utf8)
     {
         Span<byte> mac = stackalloc byte[32];
-        var bytes = Encoding.UTF8.GetBytes(value);
-        HMACSHA256.HashData(_key, bytes, mac);
-        return Convert.ToHexStringLower(mac[..16]);
+        HMACSHA256.HashData(_key, utf8, mac);
+        return mac[..16].ToArray();
+    }
+
+    /// <summary>Byte-array keys compared by content, also looked up by a span of bytes.</summary>
+    private sealed class Utf8KeyComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
+    {
+        public static readonly Utf8KeyComparer Instance = new();
+
+        public bool Equals(byte[]? x, byte[]? y) => x is null ? y is null : y is not null && x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] obj) => GetHashCode((ReadOnlySpan<byte>)obj);
+
+        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+        public int GetHashCode(ReadOnlySpan<byte> alternate) => (int)System.IO.Hashing.XxHash3.HashToUInt64(alternate);
+
+        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
     }
 }

@@ -149,7 +149,7 @@ internal sealed class RequestEvents(HttpIngestOptions options, string tenant, bo
             return false;
         }
 
-        Valid.Add((e, parsed.DedupKey is { } key ? DedupIndex.Hash(_tenant, key) : 0));
+        Valid.Add((e, parsed.KeyHash));
         return true;
     }
 

@@ -89,11 +89,31 @@ public sealed class StreamShape
 
         Versions = options.Versions.ToDictionary(v => v.Version, v => new VersionShape(this, v));
         if (options.DedupKey is not null) { Root.MarkNeeded(options.DedupKey.Split('.')); }
+        var compared = new HashSet<string>(StringComparer.Ordinal);
         foreach (var condition in options.Versions.SelectMany(v => v.Fields).Select(f => f.RequiredWhen).OfType<FieldCondition>())
         {
             Root.MarkNeeded(condition.Field.Split('.'));
+            compared.Add(EventField.ColumnName(condition.Field));
         }
+
+        // Text of the main table is built as UTF-8 (see Utf8Column), except enumerations (one shared string per value
+        // already) and fields a condition compares as text.
+        Utf8 = new bool[Main.Fields.Count];
+        for (var i = 0; i < fields.Count; i++)
+        {
+            Utf8[FieldBase + i] = fields[i].Type == FieldType.String && fields[i].Values is null && !compared.Contains(fields[i].Column);
+        }
+
+        if (JsonIndex >= 0) { Utf8[JsonIndex] = true; }
+        Root.MarkUtf8(Utf8);
+        ChildKeyUtf8 = DedupIndex >= 0 && Utf8[DedupIndex];
     }
+
+    /// <summary>Which main-table columns are built as UTF-8 text (<see cref="Core.Schema.Utf8ColumnBuilder"/>).</summary>
+    public bool[] Utf8 { get; }
+
+    /// <summary>Whether the child tables' copy of the dedup key is UTF-8 text too (it is when the main table's is).</summary>
+    public bool ChildKeyUtf8 { get; }
 
     public HttpIngestOptions Options { get; }
 
@@ -233,6 +253,19 @@ internal sealed class Node
 
         /// <summary>A text field's number among the stream's text fields (its string cache), or -1.</summary>
         public int StringSlot { get; set; } = -1;
+
+        /// <summary>A main-table text field built as UTF-8: its bytes are copied, no string made.</summary>
+        public bool Utf8 { get; set; }
+    }
+
+    /// <summary>Marks the fields at and below this level whose column <paramref name="utf8"/> says is UTF-8 text.</summary>
+    public void MarkUtf8(bool[] utf8)
+    {
+        foreach (var (_, e) in _entries)
+        {
+            if (e.Kind == NodeKind.Field && e.Index < utf8.Length) { e.Utf8 = utf8[e.Index]; }
+            e.Children?.MarkUtf8(utf8);
+        }
     }
 
     /// <summary>Numbers the text fields (not enumerations) at and below this level.</summary>

@@ -133,8 +133,7 @@ public sealed class LakeSink : IBatchSink
             return table;
         }
 
-        var indexes = keep.ToArray();
-        return new ColumnBatch(table.Schema, table.Columns.Select(c => ParquetFileWriter.Gather(c, indexes)).ToArray(), indexes.Length);
+        return table.Gather(keep.ToArray());
     }
 
     private LakeTable TableFor(TableSchema schema)

@@ -36,9 +36,17 @@ public static class ColumnBatchConcat
     private static ColumnBatch Concat(TableSchema schema, List<ColumnBatch> parts)
     {
         var total = parts.Sum(p => p.Count);
-        var columns = new Array[schema.Fields.Count];
+        var columns = new Array?[schema.Fields.Count];
+        Utf8Column?[]? text = null;
         for (var c = 0; c < columns.Length; c++)
         {
+            // Text that came as UTF-8 stays UTF-8 when every piece has it so (one copy of bytes, no strings).
+            if (parts.TrueForAll(p => p.Text(c) is not null))
+            {
+                (text ??= new Utf8Column?[columns.Length])[c] = Utf8Column.Concat(parts.ConvertAll(p => p.Text(c)!));
+                continue;
+            }
+
             var target = Array.CreateInstance(parts[0].Columns[c].GetType().GetElementType()!, total);
             var at = 0;
             foreach (var part in parts)
@@ -50,6 +58,6 @@ public static class ColumnBatchConcat
             columns[c] = target;
         }
 
-        return new ColumnBatch(schema, columns, total);
+        return new ColumnBatch(schema, columns, text, total);
     }
 }

@@ -39,11 +39,11 @@ internal static class ParquetColumnChunk
     public static ChunkInfo Write(Stream output, FieldSpec field, Array column, int rows)
     {
         var scratch = Scratch.Take();
-        var values = scratch.Values;
-        var defined = scratch.Defined(rows);
-        var stats = new Stats();
         try
         {
+            var values = scratch.Values;
+            var defined = scratch.Defined(rows);
+            var stats = new Stats();
             switch (column)
             {
                 case string?[] s: Strings(s, rows, values, defined, ref stats); break;
@@ -55,38 +55,61 @@ internal static class ParquetColumnChunk
                 default: throw new InvalidOperationException($"Column '{field.Name}' has an unsupported array type {column.GetType().Name}.");
             }
 
-            // The page body: definition levels (length-prefixed), then the values.
-            var body = scratch.Body;
-            var levels = body.GetSpan(4);
-            body.Advance(4);
-            var levelsStart = body.WrittenCount;
-            DefinitionLevels(body, defined, rows, rows - (int)stats.Nulls);
-            BinaryPrimitives.WriteInt32LittleEndian(levels, body.WrittenCount - levelsStart);
-            body.Write(values.WrittenSpan);
-
-            var compressed = scratch.Compressed(Snappier.Snappy.GetMaxCompressedLength(body.WrittenCount));
-            var compressedSize = Snappier.Snappy.Compress(body.WrittenSpan, compressed);
-            var header = scratch.Header;
-            var thrift = new ThriftCompactWriter(header);
-            thrift.BeginStruct();
-            thrift.I32(1, 0); // DATA_PAGE
-            thrift.I32(2, body.WrittenCount);
-            thrift.I32(3, compressedSize);
-            thrift.Struct(5);
-            thrift.I32(1, rows);
-            thrift.I32(2, Plain);
-            thrift.I32(3, Rle);
-            thrift.I32(4, Rle);
-            thrift.EndStruct();
-            thrift.EndStruct();
-            output.Write(header.WrittenSpan);
-            output.Write(compressed.AsSpan(0, compressedSize));
-            return new ChunkInfo(field, rows, header.WrittenCount + body.WrittenCount, header.WrittenCount + compressedSize, stats.Nulls, stats.Min, stats.Max);
+            return Page(output, field, rows, scratch, defined, stats);
         }
         finally
         {
             scratch.Release();
         }
+    }
+
+    /// <summary>Encodes a UTF-8 text column (<see cref="Utf8Column"/>) as one page: its bytes are copied, not transcoded.</summary>
+    public static ChunkInfo Write(Stream output, FieldSpec field, Utf8Column column)
+    {
+        ArgumentNullException.ThrowIfNull(column);
+        var scratch = Scratch.Take();
+        try
+        {
+            var stats = new Stats();
+            var defined = scratch.Defined(column.Count);
+            Texts(column, scratch.Values, defined, ref stats);
+            return Page(output, field, column.Count, scratch, defined, stats);
+        }
+        finally
+        {
+            scratch.Release();
+        }
+    }
+
+    /// <summary>The page around encoded values: definition levels (length-prefixed) and the values, compressed, after its header.</summary>
+    private static ChunkInfo Page(Stream output, FieldSpec field, int rows, Scratch scratch, byte[] defined, Stats stats)
+    {
+        var body = scratch.Body;
+        var levels = body.GetSpan(4);
+        body.Advance(4);
+        var levelsStart = body.WrittenCount;
+        DefinitionLevels(body, defined, rows, rows - (int)stats.Nulls);
+        BinaryPrimitives.WriteInt32LittleEndian(levels, body.WrittenCount - levelsStart);
+        body.Write(scratch.Values.WrittenSpan);
+
+        var compressed = scratch.Compressed(Snappier.Snappy.GetMaxCompressedLength(body.WrittenCount));
+        var compressedSize = Snappier.Snappy.Compress(body.WrittenSpan, compressed);
+        var header = scratch.Header;
+        var thrift = new ThriftCompactWriter(header);
+        thrift.BeginStruct();
+        thrift.I32(1, 0); // DATA_PAGE
+        thrift.I32(2, body.WrittenCount);
+        thrift.I32(3, compressedSize);
+        thrift.Struct(5);
+        thrift.I32(1, rows);
+        thrift.I32(2, Plain);
+        thrift.I32(3, Rle);
+        thrift.I32(4, Rle);
+        thrift.EndStruct();
+        thrift.EndStruct();
+        output.Write(header.WrittenSpan);
+        output.Write(compressed.AsSpan(0, compressedSize));
+        return new ChunkInfo(field, rows, header.WrittenCount + body.WrittenCount, header.WrittenCount + compressedSize, stats.Nulls, stats.Min, stats.Max);
     }
 
     /// <summary>RLE/bit-packed hybrid with bit width 1: one run when every row is alike, else every row bit-packed.</summary>
@@ -107,9 +130,7 @@ internal static class ParquetColumnChunk
 
     private static void Strings(string?[] column, int rows, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
     {
-        // Where the smallest and largest values are in the encoded values: no copy per new minimum or maximum.
-        int minAt = -1, minLength = 0, maxAt = -1, maxLength = 0;
-        var exact = true;
+        var range = new TextRange();
         for (var i = 0; i < rows; i++)
         {
             var v = column[i];
@@ -120,30 +141,65 @@ internal static class ParquetColumnChunk
             var n = Encoding.UTF8.GetBytes(v, span[4..]);
             BinaryPrimitives.WriteInt32LittleEndian(span, n);
             values.Advance(4 + n);
-            if (!exact) { continue; }
-            if (n > MaxStatBytes) { exact = false; continue; }
-
-            // Parquet orders UTF-8 as unsigned bytes, which is what span comparison does. Most values are neither a new
-            // minimum nor a new maximum, and a first byte strictly between theirs already says so without a comparison.
-            var written = values.WrittenSpan;
-            var utf8 = written.Slice(at, n);
-            if (minAt < 0)
-            {
-                (minAt, minLength, maxAt, maxLength) = (at, n, at, n);
-                continue;
-            }
-
-            var first = n > 0 ? written[at] : -1;
-            var minFirst = minLength > 0 ? written[minAt] : -1;
-            var maxFirst = maxLength > 0 ? written[maxAt] : -1;
-            if (first <= minFirst && utf8.SequenceCompareTo(written.Slice(minAt, minLength)) < 0) { (minAt, minLength) = (at, n); }
-            if (first >= maxFirst && utf8.SequenceCompareTo(written.Slice(maxAt, maxLength)) > 0) { (maxAt, maxLength) = (at, n); }
+            range.Add(values.WrittenSpan, at, n);
         }
 
-        if (exact && minAt >= 0)
+        range.SetStats(values.WrittenSpan, ref stats);
+    }
+
+    private static void Texts(Utf8Column column, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
+    {
+        var range = new TextRange();
+        for (var i = 0; i < column.Count; i++)
         {
-            stats.Min = values.WrittenSpan.Slice(minAt, minLength).ToArray();
-            stats.Max = values.WrittenSpan.Slice(maxAt, maxLength).ToArray();
+            if (column.IsNull(i)) { stats.Nulls++; continue; }
+            defined[i >> 3] |= (byte)(1 << (i & 7));
+            var value = column.Value(i);
+            var at = values.WrittenCount + 4;
+            var span = values.GetSpan(4 + value.Length);
+            BinaryPrimitives.WriteInt32LittleEndian(span, value.Length);
+            value.CopyTo(span[4..]);
+            values.Advance(4 + value.Length);
+            range.Add(values.WrittenSpan, at, value.Length);
+        }
+
+        range.SetStats(values.WrittenSpan, ref stats);
+    }
+
+    /// <summary>
+    /// The smallest and largest text of a chunk, as where they are in the encoded values: no copy per new minimum or
+    /// maximum. Parquet orders UTF-8 as unsigned bytes, which is what span comparison does.
+    /// </summary>
+    private struct TextRange
+    {
+        private int _minAt, _minLength, _maxAt, _maxLength;
+        private bool _any, _inexact;
+
+        public void Add(ReadOnlySpan<byte> written, int at, int n)
+        {
+            if (_inexact) { return; }
+            if (n > MaxStatBytes) { _inexact = true; return; }
+            if (!_any)
+            {
+                (_minAt, _minLength, _maxAt, _maxLength, _any) = (at, n, at, n, true);
+                return;
+            }
+
+            // Most values are neither a new minimum nor a new maximum, and a first byte strictly between theirs already
+            // says so without a comparison.
+            var first = n > 0 ? written[at] : -1;
+            var minFirst = _minLength > 0 ? written[_minAt] : -1;
+            var maxFirst = _maxLength > 0 ? written[_maxAt] : -1;
+            var utf8 = written.Slice(at, n);
+            if (first <= minFirst && utf8.SequenceCompareTo(written.Slice(_minAt, _minLength)) < 0) { (_minAt, _minLength) = (at, n); }
+            if (first >= maxFirst && utf8.SequenceCompareTo(written.Slice(_maxAt, _maxLength)) > 0) { (_maxAt, _maxLength) = (at, n); }
+        }
+
+        public readonly void SetStats(ReadOnlySpan<byte> written, ref Stats stats)
+        {
+            if (_inexact || !_any) { return; }
+            stats.Min = written.Slice(_minAt, _minLength).ToArray();
+            stats.Max = written.Slice(_maxAt, _maxLength).ToArray();
         }
     }
 

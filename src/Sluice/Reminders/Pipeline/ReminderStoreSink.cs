@@ -101,7 +101,7 @@ public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string lette
 
         var at = offsets.Column<long>(column);
         var keep = Enumerable.Range(0, table.Count).Where(i => at[i] is not { } o || o >= landed).ToArray();
-        return keep.Length == table.Count ? table : new ColumnBatch(table.Schema, table.Columns.Select(c => Lake.ParquetFileWriter.Gather(c, keep)).ToArray(), keep.Length);
+        return keep.Length == table.Count ? table : table.Gather(keep);
     }
 
     private static ColumnBatch Missing(string table) =>
