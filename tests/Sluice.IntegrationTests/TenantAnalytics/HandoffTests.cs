@@ -80,6 +80,11 @@ public sealed class HandoffTests
         handoff.TryTake(0, log.DurableEnd, out var rows).ShouldBeTrue();
         rows.End.ShouldBe(log.DurableEnd);
         rows.Events.ShouldBe(1);
+
+        ingestor.DedupKeys.ShouldBe(1, "the refused request's keys were taken back");
+        var retry = await Json(ingestor, Event("q0", 1));
+        (retry.Accepted, retry.Duplicates).ShouldBe((1, 0), "q0 never landed, so its retry is no duplicate");
+        (await Json(ingestor, Event("q0", 1))).Duplicates.ShouldBe(1);
     }
 
     private static Task<IngestOutcome> Json(StreamIngestor ingestor, string body) =>

@@ -152,6 +152,28 @@ public sealed class EventParserTests
     }
 
     [Fact]
+    public void Property_names_that_share_their_length_and_first_bytes_reach_their_own_columns()
+    {
+        // Names are matched by length and their first eight bytes as a number: these differ only after the eighth
+        // byte, or (shorter than eight) only in a byte both halves of that number cover.
+        string[] names = ["abcdefgh1", "abcdefgh2", "abcde", "abcdf", "bbcde", "ab", "ba", "a", "abcdefgh", "abcdefgi", "ts", "event_id"];
+        var fields = names.Where(n => n is not "ts" and not "event_id").Select(n => new EventField(n, FieldType.Integer, false, false, null, null)).ToList();
+        var shape = new StreamShape(new HttpIngestOptions
+        {
+            Stream = "names", Table = "names", TimeField = "ts",
+            Versions = [new EventSchemaVersion(1, "v1.yaml", [new("event_id", FieldType.String, true, false, null, null), new("ts", FieldType.Timestamp, true, false, null, null), .. fields], [])],
+        });
+        var parser = new EventParser(shape, null);
+        var json = "{\"event_id\":\"e\",\"schema_version\":1,\"ts\":\"2025-03-04T05:06:07Z\"," + string.Join(",", fields.Select((f, i) => $"\"{f.Path}\":{i + 1}")) + ",\"abcdefgh3\":99,\"abcdg\":98}";
+        Parse(parser, json).ShouldBeNull();
+        var batch = parser.Flush()[0];
+        for (var i = 0; i < fields.Count; i++)
+        {
+            batch.Column<long>(shape.Main.IndexOf(fields[i].Column))[0].ShouldBe(i + 1, fields[i].Path);
+        }
+    }
+
+    [Fact]
     public void A_pii_hash_of_utf8_bytes_is_the_hash_of_their_text()
     {
         var hasher = new PiiHasher([9, 8, 7]);

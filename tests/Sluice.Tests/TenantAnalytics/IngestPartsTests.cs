@@ -120,6 +120,27 @@ public sealed class IngestPartsTests
     }
 
     [Fact]
+    public void A_key_added_and_withdrawn_is_new_again_and_the_counts_per_second_stay_right()
+    {
+        var index = new DedupIndex(Path.Combine(Path.GetTempPath(), "unused-" + Guid.NewGuid().ToString("N")), TimeSpan.FromMinutes(10), 1_000);
+        index.Add(5, 1_000).ShouldBeTrue();
+        index.Add(5, 2_000).ShouldBeFalse("a duplicate");
+        index.Add(0, 1_000).ShouldBeFalse("no key");
+        index.Add(6, 1_500).ShouldBeTrue();
+        index.Withdraw(5);
+        index.Withdraw(5);
+        index.Withdraw(99);
+        index.Count.ShouldBe(1);
+        index.Add(5, 3_000).ShouldBeTrue("its event never landed, so a retry is not a duplicate");
+        // Expiry cuts by the counts per second: withdrawn and re-added keys must be counted where they now are.
+        index.Expire(1_000 + 10 * 60_000 + 1_000);
+        index.Contains(6).ShouldBeFalse();
+        index.Contains(5).ShouldBeTrue();
+        index.Expire(3_000 + 10 * 60_000 + 1_000);
+        index.Count.ShouldBe(0);
+    }
+
+    [Fact]
     public void A_full_dedup_index_forgets_its_oldest_seconds_a_sixteenth_at_a_time()
     {
         const int max = 1_200_000;

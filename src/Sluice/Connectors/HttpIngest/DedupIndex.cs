@@ -22,6 +22,11 @@ public sealed class DedupIndex
     private const int PersistBufferBytes = 64 * 1024;
     private readonly KeyArrivals _keys = new();
     private readonly SortedDictionary<uint, int> _perSecond = [];
+
+    // Arrivals of the latest second not yet counted in _perSecond: nearly every key arrives in the same second as the
+    // one before, and a sorted dictionary's update per key cost more than the table's own insert.
+    private uint _recentSecond;
+    private int _recentCount;
     private readonly List<ulong> _doomed = [];
     private readonly TimeSpan _window;
     private readonly int _maxKeys;
@@ -63,17 +68,21 @@ public sealed class DedupIndex
     /// <summary>A hint that <paramref name="hash"/> is looked up soon (see <see cref="KeyArrivals.Prefetch"/>).</summary>
     public void Prefetch(ulong hash) => _keys.Prefetch(hash);
 
-    public void Add(ulong hash, long receivedMs)
+    /// <summary>Remembers a key; false when it is already known (a duplicate) or 0 (no key).</summary>
+    public bool Add(ulong hash, long receivedMs)
     {
         var second = Second(receivedMs);
         if (hash == 0 || !_keys.TryAdd(hash, second))
         {
-            return;
+            return false;
         }
 
-        _perSecond[second] = _perSecond.GetValueOrDefault(second) + 1;
+        if (_recentCount > 0 && second != _recentSecond) { CountRecent(); }
+        _recentSecond = second;
+        _recentCount++;
         if (_keys.Count > _maxKeys)
         {
+            CountRecent();
             // Forget the oldest seconds until a sixteenth is free, so the table is scanned once per many additions.
             var target = _maxKeys - Math.Max(1, _maxKeys / 16);
             var left = _keys.Count;
@@ -87,12 +96,34 @@ public sealed class DedupIndex
 
             ForgetBefore(cut);
         }
+
+        return true;
+    }
+
+    /// <summary>Takes back a key <see cref="Add"/> just took, whose event did not land after all: a retry of it is not a duplicate.</summary>
+    public void Withdraw(ulong hash)
+    {
+        if (hash == 0 || !_keys.TryGetValue(hash, out var second)) { return; }
+        _keys.Remove(hash);
+        CountRecent();
+        if (_perSecond.TryGetValue(second, out var n))
+        {
+            if (n > 1) { _perSecond[second] = n - 1; } else { _perSecond.Remove(second); }
+        }
+    }
+
+    private void CountRecent()
+    {
+        if (_recentCount == 0) { return; }
+        _perSecond[_recentSecond] = _perSecond.GetValueOrDefault(_recentSecond) + _recentCount;
+        _recentCount = 0;
     }
 
     /// <summary>Forgets keys older than the window.</summary>
     public void Expire(long nowMs)
     {
         var limit = Second(nowMs - (long)_window.TotalMilliseconds);
+        CountRecent();
         if (_perSecond.Count > 0 && _perSecond.Keys.First() < limit) { ForgetBefore(limit); }
     }
 

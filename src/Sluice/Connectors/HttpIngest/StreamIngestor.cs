@@ -148,9 +148,7 @@ public sealed class StreamIngestor
         long end;
         var duplicates = 0;
         var fresh = scratch.Fresh;
-        var seen = scratch.Seen;
         fresh.Clear();
-        seen.Clear();
         lock (_appendGate)
         {
             if (now >= _nextExpiry)
@@ -166,7 +164,9 @@ public sealed class StreamIngestor
             {
                 var v = valid[i];
                 if (i + Ahead < valid.Count) { _dedup.Prefetch(valid[i + Ahead].Hash); }
-                if (v.Hash != 0 && (_dedup.Contains(v.Hash) || !seen.Add(v.Hash)))
+                // Remembered at once (one probe of the table, which also catches a key twice in this request), and taken
+                // back below if the events do not land.
+                if (v.Hash != 0 && !_dedup.Add(v.Hash, now))
                 {
                     duplicates++;
                     continue;
@@ -178,6 +178,7 @@ public sealed class StreamIngestor
 
             if (bytes > int.MaxValue)
             {
+                WithdrawKeys(fresh);
                 return new IngestOutcome(IngestStatus.QueueFull, 0, 0, [], "the request is too large for one append; split it");
             }
 
@@ -217,6 +218,7 @@ public sealed class StreamIngestor
             catch
             {
                 if (handed is not null) { _handoff!.Withdraw(handed); }
+                WithdrawKeys(fresh);
                 throw;
             }
 
@@ -229,10 +231,9 @@ public sealed class StreamIngestor
 
             if (end < 0)
             {
+                WithdrawKeys(fresh);
                 return new IngestOutcome(IngestStatus.QueueFull, 0, 0, [], $"the stream's queue is full ({Core.Config.Sizes.Format(_log.QueueCapacity)} waiting for disk); retry shortly");
             }
-
-            foreach (var (_, hash) in fresh) { _dedup.Add(hash, now); }
         }
 
         // Duplicates wait too: the event they repeat may still be on its way to disk.
@@ -245,8 +246,14 @@ public sealed class StreamIngestor
         return new IngestOutcome(IngestStatus.Accepted, valid.Count, duplicates, rejected.Select(r => r.Rejection).ToList());
     }
 
+    /// <summary>The keys of events that were to land and did not (the lock is held).</summary>
+    private void WithdrawKeys(List<(EventSlice Slice, ulong Hash)> fresh)
+    {
+        foreach (var (_, hash) in fresh) { _dedup.Withdraw(hash); }
+    }
+
     /// <summary>
-    /// What one request needs while it is ingested, kept for the next one: a parser, the event lists, the dedup set.
+    /// What one request needs while it is ingested, kept for the next one: a parser, the event lists.
     /// One exists per request in flight; one that grew for a huge request is not kept (<see cref="Reusable"/>).
     /// </summary>
     private sealed class Scratch(HttpIngestOptions options, StreamShape shape, PiiHasher? pii)
@@ -259,9 +266,7 @@ public sealed class StreamIngestor
 
         public List<(EventSlice Slice, ulong Hash)> Fresh { get; } = [];
 
-        public HashSet<ulong> Seen { get; } = [];
-
-        public bool Reusable => Parser.Main.Capacity <= KeepRows && Request.Valid.Capacity <= KeepRows && Fresh.Capacity <= KeepRows && Seen.Count <= KeepRows;
+        public bool Reusable => Parser.Main.Capacity <= KeepRows && Request.Valid.Capacity <= KeepRows && Fresh.Capacity <= KeepRows;
     }
 
     /// <summary>Rejected events go to the dead-letter store in one transaction; a client's retry of the same bad event does not add a second letter.</summary>

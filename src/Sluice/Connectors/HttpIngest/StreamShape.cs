@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 using Sluice.Core.Schema;
 
@@ -240,8 +241,11 @@ internal sealed class Node
 {
     private readonly List<(byte[] Name, Entry Entry)> _entries = [];
 
-    /// <summary>The entries again by name length: a lookup compares only names as long as the one read, one or two.</summary>
-    private (byte[] Name, Entry Entry)[][] _byLength = [];
+    /// <summary>
+    /// The entries again by name length: a lookup compares only names as long as the one read, one or two, and first by
+    /// their first eight bytes as one number (all of most names).
+    /// </summary>
+    private (ulong Head, byte[] Name, Entry Entry)[][] _byLength = [];
 
     public sealed record Entry(NodeKind Kind, int Index, EventField? Field, Node? Children, HashSet<string>? Values, string Path)
     {
@@ -310,13 +314,27 @@ internal sealed class Node
         var length = entry.Name.Length;
         if (length >= _byLength.Length)
         {
-            var grown = new (byte[], Entry)[length + 1][];
+            var grown = new (ulong, byte[], Entry)[length + 1][];
             Array.Fill(grown, []);
             _byLength.CopyTo(grown, 0);
             _byLength = grown;
         }
 
-        _byLength[length] = [.. _byLength[length], entry];
+        _byLength[length] = [.. _byLength[length], (Head(entry.Name), entry.Name, entry.Entry)];
+    }
+
+    /// <summary>
+    /// A name's first eight bytes as one number. Only names of one length are compared, so a shorter name may overlap
+    /// its two halves: every byte is in the number, each at a place fixed by the length.
+    /// </summary>
+    private static ulong Head(ReadOnlySpan<byte> name)
+    {
+        var n = name.Length;
+        if (n >= 8) { return BinaryPrimitives.ReadUInt64LittleEndian(name); }
+        if (n >= 4) { return ((ulong)BinaryPrimitives.ReadUInt32LittleEndian(name[(n - 4)..]) << 32) | BinaryPrimitives.ReadUInt32LittleEndian(name); }
+        ulong head = 0;
+        for (var i = n - 1; i >= 0; i--) { head = (head << 8) | name[i]; }
+        return head;
     }
 
     /// <summary>Marks the field at a dotted path as one whose value validation needs.</summary>
@@ -341,9 +359,11 @@ internal sealed class Node
             return null;
         }
 
-        foreach (var (n, e) in _byLength[name.Length])
+        var head = Head(name);
+        foreach (var (h, n, e) in _byLength[name.Length])
         {
-            if (name.SequenceEqual(n)) { return e; }
+            // Names are as long as each other: equal heads are equal names up to eight bytes.
+            if (h == head && (name.Length <= 8 || name[8..].SequenceEqual(n.AsSpan(8)))) { return e; }
         }
 
         return null;
