@@ -152,6 +152,50 @@ public sealed class EventParserTests
     }
 
     [Fact]
+    public void Child_rows_go_straight_to_their_table_and_leave_it_again_with_an_event_that_is_not_kept()
+    {
+        // v2's items add a colour (v1 events drop it) and a PII note (hashed); the SKU is in both, so it is UTF-8.
+        EventField[] v1Items = [new("sku", FieldType.String, true, false, null, null), new("qty", FieldType.Integer, true, false, null, null)];
+        EventField[] v2Items = [.. v1Items, new("colour", FieldType.String, false, false, null, null), new("note", FieldType.String, false, true, null, null)];
+        var shape = new StreamShape(new HttpIngestOptions
+        {
+            Stream = "things", Table = "things", TimeField = "ts", DedupKey = "event_id",
+            Versions =
+            [
+                new EventSchemaVersion(1, "v1.yaml", Common, [new EventChild("items", "things_items", false, v1Items)]),
+                new EventSchemaVersion(2, "v2.yaml", Common, [new EventChild("items", "things_items", false, v2Items)]),
+            ],
+        });
+        var hasher = new PiiHasher([4, 5, 6]);
+        var parser = new EventParser(shape, hasher);
+        static string Event(string id, int version, string items, string type = "view") =>
+            $"{{\"items\":[{items}],\"event_id\":\"{id}\",\"schema_version\":{version},\"event_type\":\"{type}\",\"ts\":\"2025-03-04T05:06:07Z\"}}".Replace('\'', '"');
+        Parse(parser, Event("a", 2, "{'sku':'S1','qty':1,'colour':'red','note':'n@x'},{'sku':'S2','qty':2}")).ShouldBeNull();
+        Parse(parser, Event("bad", 2, "{'sku':'S3','qty':3}", type: "sell")).ShouldNotBeNull("read after its items");
+        Parse(parser, Event("b", 1, "{'sku':'S4','qty':4,'colour':'blue'}")).ShouldBeNull();
+        parser.ParsePending(Encoding.UTF8.GetBytes(Event("refused", 1, "{'sku':'S5','qty':5}")), "t1", keep: true, out _).ShouldBeNull();
+        parser.AbortPending();
+        parser.Parse(Encoding.UTF8.GetBytes(Event("checked", 2, "{'sku':'S6','qty':6}")), "t1", default, 7, keep: false, out _).ShouldBeNull();
+        Parse(parser, Event("c", 2, "{'sku':'S7'}")).ShouldNotBeNull("a required child field is missing");
+        Parse(parser, Event("d", 2, "{'sku':'S8','qty':8}")).ShouldBeNull();
+
+        var items = parser.Flush()[1];
+        int Col(string name) => items.Schema.IndexOf(name);
+        items.Text(Col("sku")).ShouldNotBeNull();
+        items.Text(Col("event_id")).ShouldNotBeNull();
+        items.Text(Col("colour")).ShouldBeNull("not every version declares it");
+        items.Strings(Col("sku")).ShouldBe(["S1", "S2", "S4", "S8"]);
+        items.Strings(Col("event_id")).ShouldBe(["a", "a", "b", "d"]);
+        items.Strings(Col("tenant_id")).ShouldBe(["t1", "t1", "t1", "t1"]);
+        items.Column<long>(Col("_index")).ShouldBe([0L, 1L, 0L, 0L]);
+        items.Column<long>(Col("qty")).ShouldBe([1L, 2L, 4L, 8L]);
+        items.Strings(Col("colour")).ShouldBe(["red", null, null, null], "version 1 does not declare a colour");
+        items.Strings(Col("note")).ShouldBe([hasher.Hash("n@x"), null, null, null]);
+        items.Column<long>(Col("_offset")).ShouldBe([42L, 42L, 42L, 42L]);
+        items.Column<DateTime>(Col("ts")).ShouldAllBe(t => t == new DateTime(2025, 3, 4, 5, 6, 7, DateTimeKind.Utc));
+    }
+
+    [Fact]
     public void Property_names_that_share_their_length_and_first_bytes_reach_their_own_columns()
     {
         // Names are matched by length and their first eight bytes as a number: these differ only after the eighth

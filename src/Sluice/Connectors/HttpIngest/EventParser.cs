@@ -24,16 +24,18 @@ public sealed class EventParser
 {
     private readonly StreamShape _shape;
     private readonly PiiHasher? _pii;
-    private readonly List<(int Child, int Index, object?[] Values, ulong Present)> _childRows = [];
-    private readonly object?[]?[] _scratch;
+    /// <summary>
+    /// The child rows of the event being read: which of their first 64 columns are present (wider tables also keep a
+    /// flag per column). Kept rows are already in their table, from <see cref="_childMarks"/> on.
+    /// </summary>
+    private readonly List<(int Child, int Index, ulong Present, bool[]? Wide)> _childRows = [];
+    private readonly int[] _childMarks;
     private readonly bool[] _childSeen;
     private readonly Utf8StringCache?[] _strings;
     private readonly int[] _mainPii;
     private readonly int[][] _childPii;
     private const string Present = "";
 
-    /// <summary>What a child row holds for a valid value when validating only: nothing boxed or copied per value.</summary>
-    private static readonly object ChildPresent = new();
     private string? _tenant;
     private string _expectedTenant = "";
     private string? _tenantOfBytes;
@@ -48,11 +50,10 @@ public sealed class EventParser
         _shape = shape;
         _pii = pii;
         Main = new ColumnBatchBuilder(shape.Main, capacity, i => shape.Utf8[i]);
-        // A child table's copy of the dedup key is its second column (after the tenant).
-        Children = shape.Children.Select(c => new ColumnBatchBuilder(c.Schema, capacity, i => shape.ChildKeyUtf8 && i == 1)).ToArray();
+        Children = shape.Children.Select(c => new ColumnBatchBuilder(c.Schema, capacity, i => c.Utf8[i])).ToArray();
         _childSeen = new bool[shape.Children.Count];
         _strings = new Utf8StringCache?[shape.StringFields];
-        _scratch = new object?[]?[shape.Children.Count];
+        _childMarks = new int[shape.Children.Count];
         _mainPii = shape.Fields.Select((f, i) => (f, i)).Where(p => p.f.Pii).Select(p => shape.FieldBase + p.i).ToArray();
         _childPii = shape.Children.Select(c => c.Fields.Select((f, i) => (f, i)).Where(p => p.f.Pii).Select(p => c.FieldBase + p.i).ToArray()).ToArray();
     }
@@ -119,7 +120,7 @@ public sealed class EventParser
         var problem = _problem ?? Check(out parsed);
         if (problem is not null || !keep)
         {
-            Main.AbortRow();
+            AbortEvent();
         }
 
         return problem;
@@ -138,12 +139,12 @@ public sealed class EventParser
         {
             ReadObject(ref reader, _shape.Root, null, default);
             var problem = _problem ?? Check(out parsed);
-            if (problem is not null) { Main.AbortRow(); }
+            if (problem is not null) { AbortEvent(); }
             return problem;
         }
         catch
         {
-            Main.AbortRow();
+            AbortEvent();
             throw;
         }
     }
@@ -156,14 +157,21 @@ public sealed class EventParser
     }
 
     /// <summary>Forgets the pending row of the event just read.</summary>
-    public void AbortPending() => Main.AbortRow();
+    public void AbortPending() => AbortEvent();
 
     /// <summary>Forgets every row built so far (a request refused whole).</summary>
     public void Discard()
     {
         Main.AbortRow();
         Main.Clear();
-        foreach (var child in Children) { child.Clear(); }
+        foreach (var child in Children) { child.AbortRow(); child.Clear(); }
+    }
+
+    /// <summary>Forgets the event being read: its pending row and the child rows already kept for it.</summary>
+    private void AbortEvent()
+    {
+        Main.AbortRow();
+        for (var c = 0; c < Children.Count; c++) { Children[c].Truncate(_childMarks[c]); }
     }
 
     /// <summary>
@@ -182,7 +190,7 @@ public sealed class EventParser
         finally
         {
             // Also when the reader throws halfway: nothing of this event may stay for the next one.
-            Main.AbortRow();
+            AbortEvent();
         }
     }
 
@@ -195,6 +203,7 @@ public sealed class EventParser
         _version = null;
         _childRows.Clear();
         Array.Clear(_childSeen);
+        for (var c = 0; c < Children.Count; c++) { _childMarks[c] = Children[c].Count; }
     }
 
     private EventProblem? Check(out ParsedEvent parsed)
@@ -245,11 +254,11 @@ public sealed class EventParser
             if (!_childSeen[child]) { return new EventProblem(_shape.Children[child].Path, "missing required array"); }
         }
 
-        foreach (var (child, index, values, present) in _childRows)
+        foreach (var (child, index, present, wide) in _childRows)
         {
             foreach (var (column, path) in shape.ChildFieldRequired[child])
             {
-                var missing = column < 64 ? (present & (1UL << column)) == 0 : values[column] is null;
+                var missing = column < 64 ? (present & (1UL << column)) == 0 : !wide![column];
                 if (missing) { return new EventProblem($"{_shape.Children[child].Path}[{index}].{path}", "missing required field"); }
             }
         }
@@ -287,40 +296,66 @@ public sealed class EventParser
             else { var column = (TypedColumnBuilder<string>)Main[i]; column.Set(_pii.Hash(column.Pending!)); }
         }
 
-        var hasKey = _shape.DedupIndex >= 0 && Main[_shape.DedupIndex].IsSet;
-        var key = !hasKey || _shape.ChildKeyUtf8 ? null : ((TypedColumnBuilder<string>)Main[_shape.DedupIndex]).Pending;
         var time = ((ValueColumnBuilder<DateTime>)Main[_shape.TimeIndex]).Pending;
-        foreach (var (child, index, values, _) in _childRows)
+        for (var c = 0; c < Children.Count; c++)
         {
-            if (!shape.ChildKnown[child]) { continue; }
-            var builder = Children[child];
-            var c = 0;
-            ((TypedColumnBuilder<string>)builder[c++]).Set(tenant);
-            if (_shape.DedupIndex >= 0)
-            {
-                if (_shape.ChildKeyUtf8 && hasKey) { ((Utf8ColumnBuilder)builder[c]).Set(((Utf8ColumnBuilder)Main[_shape.DedupIndex]).Pending); }
-                else if (!_shape.ChildKeyUtf8) { ((TypedColumnBuilder<string>)builder[c]).Set(key); }
-                c++;
-            }
-
-            ((ValueColumnBuilder<DateTime>)builder[c++]).Set(time);
-            ((ValueColumnBuilder<long>)builder[c]).Set(index);
-            for (var i = _shape.Children[child].FieldBase; i < values.Length; i++)
-            {
-                if (values[i] is null || !shape.ChildFieldKnown[child][i]) { continue; }
-                var value = values[i];
-                if (value is string s && _childPii[child].Contains(i)) { value = _pii?.Hash(s) ?? s; }
-                SetBoxed(builder[i], value!);
-            }
-
-            ((ValueColumnBuilder<long>)builder[values.Length - 1]).Set(offset);
-            builder.CommitRow();
+            var builder = Children[c];
+            var mark = _childMarks[c];
+            if (builder.Count == mark) { continue; }
+            if (!shape.ChildKnown[c]) { builder.Truncate(mark); continue; }
+            FillChildRows(c, mark, builder, shape, tenant, time, offset);
         }
 
         Main.CommitRow();
     }
 
-    private void ReadObject(ref Utf8JsonReader reader, Node node, object?[]? child, FieldPrefix prefix)
+    /// <summary>
+    /// Completes the child rows kept for the event being committed, from <paramref name="mark"/> on: what comes from the
+    /// parent (tenant, key, time, offset), fields this version does not declare dropped, PII hashed.
+    /// </summary>
+    private void FillChildRows(int child, int mark, ColumnBatchBuilder builder, StreamShape.VersionShape shape, string tenant, DateTime time, long offset)
+    {
+        var childShape = _shape.Children[child];
+        var rows = builder.Count;
+        var tenants = (TypedColumnBuilder<string>)builder[0];
+        var times = (ValueColumnBuilder<DateTime>)builder[childShape.TimeColumn];
+        var offsets = (ValueColumnBuilder<long>)builder[childShape.Schema.Fields.Count - 1];
+        for (var row = mark; row < rows; row++)
+        {
+            tenants.SetAt(row, tenant);
+            times.SetAt(row, time);
+            offsets.SetAt(row, offset);
+        }
+
+        if (_shape.DedupIndex >= 0 && Main[_shape.DedupIndex].IsSet)
+        {
+            if (builder[StreamShape.ChildKeyIndex] is Utf8ColumnBuilder keys) { keys.FillTail(mark, rows, ((Utf8ColumnBuilder)Main[_shape.DedupIndex]).Pending); }
+            else
+            {
+                var key = ((TypedColumnBuilder<string>)Main[_shape.DedupIndex]).Pending;
+                for (var row = mark; row < rows; row++) { ((TypedColumnBuilder<string>)builder[StreamShape.ChildKeyIndex]).SetAt(row, key); }
+            }
+        }
+
+        var known = shape.ChildFieldKnown[child];
+        for (var i = childShape.FieldBase; i < known.Length - 1; i++)
+        {
+            if (known[i]) { continue; }
+            for (var row = mark; row < rows; row++) { builder[i].ClearAt(row); }
+        }
+
+        foreach (var i in _childPii[child])
+        {
+            if (_pii is null || !known[i]) { continue; }
+            var column = (TypedColumnBuilder<string>)builder[i];
+            for (var row = mark; row < rows; row++)
+            {
+                if (column.ValueAt(row) is { } raw) { column.SetAt(row, _pii.Hash(raw)); }
+            }
+        }
+    }
+
+    private void ReadObject(ref Utf8JsonReader reader, Node node, ColumnBatchBuilder? child, FieldPrefix prefix)
     {
         while (reader.Read())
         {
@@ -397,29 +432,38 @@ public sealed class EventParser
                 continue;
             }
 
-            // Validating only, the values are looked at once (which are present) and dropped: one array serves every
-            // row while the first 64 columns' presence is kept as bits (wider child tables keep their arrays).
+            // The row is read straight into its table and kept (validating only, dropped): the event's commit fills in
+            // what comes from the parent, its abort takes the rows back.
+            var builder = Children[child];
+            ((ValueColumnBuilder<long>)builder[shape.IndexColumn]).Set(index);
+            ReadObject(ref reader, shape.Root, builder, new FieldPrefix(shape.Path, index));
             var count = shape.Schema.Fields.Count;
-            object?[] values;
-            if (_keep || count > 64) { values = new object?[count]; }
-            else { values = _scratch[child] ??= new object?[count]; Array.Clear(values); }
-            ReadObject(ref reader, shape.Root, values, new FieldPrefix(shape.Path, index));
             var present = 0UL;
             for (var i = 0; i < Math.Min(count, 64); i++)
             {
-                if (values[i] is not null) { present |= 1UL << i; }
+                if (builder[i].IsSet) { present |= 1UL << i; }
             }
 
-            _childRows.Add((child, index, values, present));
+            bool[]? wide = null;
+            if (count > 64)
+            {
+                wide = new bool[count];
+                for (var i = 0; i < count; i++) { wide[i] = builder[i].IsSet; }
+            }
+
+            if (_keep && _problem is null) { builder.CommitRow(); } else { builder.AbortRow(); }
+            _childRows.Add((child, index, present, wide));
             index++;
         }
     }
 
-    private void SetValue(ref Utf8JsonReader reader, Node.Entry entry, object?[]? child, FieldPrefix prefix)
+    /// <summary>Sets the value the reader is on as the pending value of its column, in the main table or the child row being read.</summary>
+    private void SetValue(ref Utf8JsonReader reader, Node.Entry entry, ColumnBatchBuilder? child, FieldPrefix prefix)
     {
         var spec = entry.Field!;
         var token = reader.TokenType;
         var i = entry.Index;
+        var row = child ?? Main;
         switch (spec.Type)
         {
             case FieldType.String when token == JsonTokenType.String:
@@ -433,13 +477,13 @@ public sealed class EventParser
                         return;
                     }
 
-                    if (child is not null) { child[i] = _keep ? spec.Values![match] : ChildPresent; } else { ((TypedColumnBuilder<string>)Main[i]).Set(spec.Values![match]); }
+                    ((TypedColumnBuilder<string>)row[i]).Set(spec.Values![match]);
                     return;
                 }
 
                 if (entry.Utf8)
                 {
-                    SetUtf8(ref reader, entry, (Utf8ColumnBuilder)Main[i]);
+                    SetUtf8(ref reader, entry, (Utf8ColumnBuilder)row[i]);
                     return;
                 }
 
@@ -452,7 +496,7 @@ public sealed class EventParser
                     return;
                 }
 
-                if (child is not null) { child[i] = _keep ? text : ChildPresent; } else { ((TypedColumnBuilder<string>)Main[i]).Set(text); }
+                ((TypedColumnBuilder<string>)row[i]).Set(text);
                 return;
             case FieldType.Integer when token == JsonTokenType.Number:
                 if (!reader.TryGetInt64(out var l))
@@ -461,15 +505,15 @@ public sealed class EventParser
                     return;
                 }
 
-                if (child is not null) { child[i] = _keep ? l : ChildPresent; } else { ((ValueColumnBuilder<long>)Main[i]).Set(l); }
+                ((ValueColumnBuilder<long>)row[i]).Set(l);
                 return;
             case FieldType.Double when token == JsonTokenType.Number:
                 // Every JSON number reads as a double (out of range: infinity), so validating needs its type, not its value.
                 var d = _keep ? reader.GetDouble() : 0;
-                if (child is not null) { child[i] = _keep ? d : ChildPresent; } else { ((ValueColumnBuilder<double>)Main[i]).Set(d); }
+                ((ValueColumnBuilder<double>)row[i]).Set(d);
                 return;
             case FieldType.Boolean when token is JsonTokenType.True or JsonTokenType.False:
-                if (child is not null) { child[i] = _keep ? token == JsonTokenType.True : ChildPresent; } else { ((ValueColumnBuilder<bool>)Main[i]).Set(token == JsonTokenType.True); }
+                ((ValueColumnBuilder<bool>)row[i]).Set(token == JsonTokenType.True);
                 return;
             case FieldType.Timestamp when token == JsonTokenType.String:
                 var ok = reader.ValueIsEscaped ? Timestamps.TryParseUtc(reader.GetString().AsSpan(), out var ts)
@@ -480,7 +524,7 @@ public sealed class EventParser
                     return;
                 }
 
-                if (child is not null) { child[i] = _keep ? ts : ChildPresent; } else { ((ValueColumnBuilder<DateTime>)Main[i]).Set(ts); }
+                ((ValueColumnBuilder<DateTime>)row[i]).Set(ts);
                 return;
             case FieldType.Date when token == JsonTokenType.String:
                 if (!Timestamps.TryParseDate(reader.GetString().AsSpan(), out var date))
@@ -489,7 +533,7 @@ public sealed class EventParser
                     return;
                 }
 
-                if (child is not null) { child[i] = _keep ? date : ChildPresent; } else { ((ValueColumnBuilder<DateOnly>)Main[i]).Set(date); }
+                ((ValueColumnBuilder<DateOnly>)row[i]).Set(date);
                 return;
             default:
                 Fail(prefix.Of(spec.Path), $"wrong type: expected {Expected(spec.Type)}, got {Found(ref reader)}");
@@ -535,20 +579,6 @@ public sealed class EventParser
         }
 
         return -1;
-    }
-
-    private static void SetBoxed(ColumnBuilder column, object value)
-    {
-        switch (column)
-        {
-            case TypedColumnBuilder<string> s: s.Set((string)value); break;
-            case ValueColumnBuilder<long> l: l.Set((long)value); break;
-            case ValueColumnBuilder<double> d: d.Set((double)value); break;
-            case ValueColumnBuilder<bool> b: b.Set((bool)value); break;
-            case ValueColumnBuilder<DateTime> t: t.Set((DateTime)value); break;
-            case ValueColumnBuilder<DateOnly> o: o.Set((DateOnly)value); break;
-            default: throw new InvalidOperationException($"unsupported column builder {column.GetType().Name}");
-        }
     }
 
     private void Fail(string? field, string message) => _problem ??= new EventProblem(field, message);

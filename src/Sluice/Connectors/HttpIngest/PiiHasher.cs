@@ -15,7 +15,11 @@ public sealed class PiiHasher
 
     private readonly byte[] _key;
 
-    public PiiHasher(byte[] key) => _key = key;
+    public PiiHasher(byte[] key)
+    {
+        _key = key;
+        _utf8Lookup = _utf8Cache.GetAlternateLookup<ReadOnlySpan<byte>>();
+    }
 
     public static PiiHasher ForDataFolder(DataDirectory data)
     {
@@ -58,6 +62,9 @@ public sealed class PiiHasher
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _cache = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<byte[], byte[]> _utf8Cache = new(Utf8KeyComparer.Instance);
 
+    // Made once: asking for the lookup checks the comparer's interfaces each time.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<byte[], byte[]>.AlternateLookup<ReadOnlySpan<byte>> _utf8Lookup;
+
     public string Hash(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
@@ -73,7 +80,7 @@ public sealed class PiiHasher
     /// <summary>The hash of a UTF-8 value, as the UTF-8 of its hex text (the same text <see cref="Hash(string)"/> gives); looked up without a string.</summary>
     public byte[] Hash(ReadOnlySpan<byte> utf8)
     {
-        var lookup = _utf8Cache.GetAlternateLookup<ReadOnlySpan<byte>>();
+        var lookup = _utf8Lookup;
         if (lookup.TryGetValue(utf8, out var known))
         {
             return known;

@@ -108,6 +108,22 @@ public sealed class StreamShape
         if (JsonIndex >= 0) { Utf8[JsonIndex] = true; }
         Root.MarkUtf8(Utf8);
         ChildKeyUtf8 = DedupIndex >= 0 && Utf8[DedupIndex];
+
+        // A child row is kept before its event's version is known, so only text no version drops (declared by every
+        // version with the child) can be UTF-8; PII is hashed once the row is kept, so it stays a string.
+        foreach (var c in children)
+        {
+            var declaring = options.Versions.Select(v => v.Children.FirstOrDefault(x => x.Path == c.Path)).OfType<EventChild>().ToList();
+            c.Utf8 = new bool[c.Schema.Fields.Count];
+            for (var i = 0; i < c.Fields.Count; i++)
+            {
+                var f = c.Fields[i];
+                c.Utf8[c.FieldBase + i] = f.Type == FieldType.String && f.Values is null && !f.Pii && declaring.All(d => d.Fields.Any(x => x.Column == f.Column));
+            }
+
+            if (ChildKeyUtf8) { c.Utf8[ChildKeyIndex] = true; }
+            c.Root.MarkUtf8(c.Utf8);
+        }
     }
 
     /// <summary>Which main-table columns are built as UTF-8 text (<see cref="Core.Schema.Utf8ColumnBuilder"/>).</summary>
@@ -115,6 +131,9 @@ public sealed class StreamShape
 
     /// <summary>Whether the child tables' copy of the dedup key is UTF-8 text too (it is when the main table's is).</summary>
     public bool ChildKeyUtf8 { get; }
+
+    /// <summary>A child table's column of its parent's dedup key (after the tenant), when the stream has a key.</summary>
+    public const int ChildKeyIndex = 1;
 
     public HttpIngestOptions Options { get; }
 
@@ -167,6 +186,15 @@ public sealed class StreamShape
         public int FieldBase { get; internal set; }
 
         public TableSchema Schema { get; internal set; } = null!;
+
+        /// <summary>Which of the child table's columns are built as UTF-8 text.</summary>
+        public bool[] Utf8 { get; internal set; } = [];
+
+        /// <summary>The column of the element's position in its array (before the element's fields).</summary>
+        public int IndexColumn => FieldBase - 1;
+
+        /// <summary>The column of the parent's time.</summary>
+        public int TimeColumn => FieldBase - 2;
 
         internal Node Root { get; set; } = null!;
     }

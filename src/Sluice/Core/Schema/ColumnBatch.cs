@@ -138,6 +138,15 @@ public sealed class ColumnBatchBuilder
         }
     }
 
+    /// <summary>Forgets the kept rows from <paramref name="count"/> on (and the pending row).</summary>
+    public void Truncate(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, Count);
+        AbortRow();
+        foreach (var c in _columns) { c.Truncate(count, Count); }
+        Count = count;
+    }
+
     /// <summary>Forgets the rows built so far.</summary>
     public void Clear()
     {

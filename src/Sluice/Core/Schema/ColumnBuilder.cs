@@ -20,6 +20,14 @@ public abstract class ColumnBuilder
     {
     }
 
+    /// <summary>Forgets the kept rows from <paramref name="count"/> up to <paramref name="rows"/>.</summary>
+    internal virtual void Truncate(int count, int rows)
+    {
+    }
+
+    /// <summary>Makes a kept row's value missing.</summary>
+    internal abstract void ClearAt(int row);
+
     internal abstract void Grow(int capacity);
 
     public static ColumnBuilder For(FieldType type, int capacity) => type switch
@@ -69,6 +77,16 @@ public sealed class TypedColumnBuilder<T>(int capacity) : ColumnBuilder
     internal override Array ToArray(int count) => _values.AsSpan(0, count).ToArray();
 
     internal override void Forget(int count) => Array.Clear(_values, 0, count);
+
+    internal override void Truncate(int count, int rows) => Array.Clear(_values, count, rows - count);
+
+    internal override void ClearAt(int row) => _values[row] = null;
+
+    /// <summary>A kept row's value.</summary>
+    public T? ValueAt(int row) => _values[row];
+
+    /// <summary>Changes a kept row's value (what is known of a row only after it was kept).</summary>
+    public void SetAt(int row, T? value) => _values[row] = value;
 }
 
 /// <summary>A value-typed column, produced as <c>T?[]</c>.</summary>
@@ -100,4 +118,9 @@ public sealed class ValueColumnBuilder<T>(int capacity) : ColumnBuilder
     internal override void Grow(int capacity) => Array.Resize(ref _values, capacity);
 
     internal override Array ToArray(int count) => _values.AsSpan(0, count).ToArray();
+
+    internal override void ClearAt(int row) => _values[row] = null;
+
+    /// <summary>Changes a kept row's value (what is known of a row only after it was kept).</summary>
+    public void SetAt(int row, T value) => _values[row] = value;
 }

@@ -55,6 +55,26 @@ public sealed class Utf8ColumnBuilder(int capacity) : ColumnBuilder
 
     internal override void Reset() => _pending = -1;
 
+    internal override void Truncate(int count, int rows) => _kept = count == 0 ? 0 : End(count - 1);
+
+    // Text is kept in row order, so a kept value cannot be taken out of the middle.
+    internal override void ClearAt(int row) => throw new NotSupportedException("a kept UTF-8 value cannot be cleared");
+
+    /// <summary>
+    /// Gives the kept rows <paramref name="from"/> up to <paramref name="to"/>, the last ones and all missing so far,
+    /// one value: a value known only after its rows were kept (a child row's parent key).
+    /// </summary>
+    public void FillTail(int from, int to, ReadOnlySpan<byte> value)
+    {
+        for (var row = from; row < to; row++)
+        {
+            if (_ends[row] >= 0) { throw new InvalidOperationException($"row {row} already has a value"); }
+            value.CopyTo(Reserve(value.Length));
+            _kept += value.Length;
+            _ends[row] = _kept;
+        }
+    }
+
     internal override void Grow(int capacity) => Array.Resize(ref _ends, capacity);
 
     internal override Array ToArray(int count) => ToColumn(count).ToStrings();
@@ -62,9 +82,11 @@ public sealed class Utf8ColumnBuilder(int capacity) : ColumnBuilder
     /// <summary>The first <paramref name="count"/> rows, copied out (the builder goes on with its buffers).</summary>
     internal Utf8Column ToColumn(int count)
     {
-        var bytes = count == 0 ? 0 : (_ends[count - 1] < 0 ? ~_ends[count - 1] : _ends[count - 1]);
+        var bytes = count == 0 ? 0 : End(count - 1);
         return new Utf8Column(_bytes.AsSpan(0, bytes).ToArray(), _ends.AsSpan(0, count).ToArray(), count);
     }
+
+    private int End(int row) => _ends[row] < 0 ? ~_ends[row] : _ends[row];
 
     internal override void Forget(int count)
     {
