@@ -111,8 +111,10 @@ public sealed class LakeCompactor(LakeStore lake)
         long written;
         using (var db = DuckDb.OpenMemory(Path.Combine(lake.Data.Root, "tmp", "duckdb")))
         {
-            // Compaction runs beside ingest: its memory is bounded apart from queries' (DuckDB spills past it).
-            LakeQueryEngine.Exec(db, $"SET memory_limit = {LakeQueryEngine.Literal(CompactionMemory)}");
+            // Compaction runs beside ingest: its memory is bounded apart from queries' (DuckDB spills past it), and one
+            // thread holds one set of buffers (two raised the process's peak RSS from 486 to 937 MiB in a minute of
+            // overload; ingest has the cores anyway).
+            LakeQueryEngine.Exec(db, $"SET memory_limit = {LakeQueryEngine.Literal(CompactionMemory)}; SET threads = 1");
             var list = string.Join(", ", files.Select(f => LakeQueryEngine.Literal(f.Path)));
             LakeQueryEngine.Exec(db, $"COPY (SELECT * FROM read_parquet([{list}], hive_partitioning = false, union_by_name = true)) TO {LakeQueryEngine.Literal(output)} (FORMAT parquet)");
             using var cmd = db.CreateCommand();
