@@ -49,19 +49,25 @@ public sealed class LakeStager : IDisposable
 
         foreach (var (value, rows) in groups)
         {
-            var part = groups.Count == 1 ? batch : batch.Gather(rows.ToArray());
-            var path = NextPath();
-            await ParquetFileWriter.WriteAsync(path, table.Columns, part, ct).ConfigureAwait(false);
-            _files.Add(new StagedFile(table, value, path, part.Count));
+            await AddPartitionAsync(table, value, groups.Count == 1 ? batch : batch.Gather(rows.ToArray()), ct).ConfigureAwait(false);
         }
     }
 
     /// <summary>Writes columns that all belong to one partition.</summary>
-    public async Task AddPartitionAsync(LakeTable table, string partitionValue, IReadOnlyList<Array> columns, long rows, CancellationToken ct)
+    public Task AddPartitionAsync(LakeTable table, string partitionValue, IReadOnlyList<Array> columns, long rows, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(table);
+        return AddPartitionAsync(table, partitionValue, new ColumnBatch(table.Schema, [.. columns], checked((int)rows)), ct);
+    }
+
+    /// <summary>Writes a batch whose rows all belong to one partition (its UTF-8 text as it is).</summary>
+    public async Task AddPartitionAsync(LakeTable table, string partitionValue, ColumnBatch rows, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(rows);
         var path = NextPath();
-        await ParquetFileWriter.WriteAsync(path, table.Columns, columns, ct).ConfigureAwait(false);
-        _files.Add(new StagedFile(table, partitionValue, path, rows));
+        await ParquetFileWriter.WriteAsync(path, table.Columns, rows, ct).ConfigureAwait(false);
+        _files.Add(new StagedFile(table, partitionValue, path, rows.Count));
     }
 
     /// <summary>A fresh file name inside this stager's folder.</summary>

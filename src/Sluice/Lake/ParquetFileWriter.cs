@@ -49,17 +49,6 @@ internal sealed class ParquetFileWriter : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes a whole file in one call.</summary>
-    public static async Task WriteAsync(string path, IReadOnlyList<FieldSpec> fields, IReadOnlyList<Array> columns, CancellationToken ct)
-    {
-        var writer = await CreateAsync(path, fields, ct).ConfigureAwait(false);
-        await using (writer.ConfigureAwait(false))
-        {
-            await writer.WriteRowGroupAsync(columns, columns.Count == 0 ? 0 : columns[0].Length, ct).ConfigureAwait(false);
-            await writer.CompleteAsync(ct).ConfigureAwait(false);
-        }
-    }
-
     /// <summary>Writes a whole file of one batch in one call (its columns in the order of <paramref name="fields"/>).</summary>
     public static async Task WriteAsync(string path, IReadOnlyList<FieldSpec> fields, ColumnBatch batch, CancellationToken ct)
     {

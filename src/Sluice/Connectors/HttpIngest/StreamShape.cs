@@ -107,7 +107,7 @@ public sealed class StreamShape
 
         if (JsonIndex >= 0) { Utf8[JsonIndex] = true; }
         Root.MarkUtf8(Utf8);
-        ChildKeyUtf8 = DedupIndex >= 0 && Utf8[DedupIndex];
+        var childKeyUtf8 = DedupIndex >= 0 && Utf8[DedupIndex];
 
         // A child row is kept before its event's version is known, so only text no version drops (declared by every
         // version with the child) can be UTF-8; PII is hashed once the row is kept, so it stays a string.
@@ -121,7 +121,7 @@ public sealed class StreamShape
                 c.Utf8[c.FieldBase + i] = f.Type == FieldType.String && f.Values is null && !f.Pii && declaring.All(d => d.Fields.Any(x => x.Column == f.Column));
             }
 
-            if (ChildKeyUtf8) { c.Utf8[ChildKeyIndex] = true; }
+            if (childKeyUtf8) { c.Utf8[ChildKeyIndex] = true; }
             c.Root.MarkUtf8(c.Utf8);
         }
     }
@@ -129,10 +129,7 @@ public sealed class StreamShape
     /// <summary>Which main-table columns are built as UTF-8 text (<see cref="Core.Schema.Utf8ColumnBuilder"/>).</summary>
     public bool[] Utf8 { get; }
 
-    /// <summary>Whether the child tables' copy of the dedup key is UTF-8 text too (it is when the main table's is).</summary>
-    public bool ChildKeyUtf8 { get; }
-
-    /// <summary>A child table's column of its parent's dedup key (after the tenant), when the stream has a key.</summary>
+    /// <summary>A child table's column of its parent's dedup key (after the tenant), when the stream has a key; UTF-8 when the main table's key is.</summary>
     public const int ChildKeyIndex = 1;
 
     public HttpIngestOptions Options { get; }

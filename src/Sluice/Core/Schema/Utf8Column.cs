@@ -80,7 +80,7 @@ public sealed class Utf8Column
             for (var i = 0; i < part.Count; i++)
             {
                 var end = part._ends[i];
-                ends[row++] = end < 0 ? ~(~end + at) : end + at;
+                ends[row++] = end < 0 ? ~(EndOf(end) + at) : end + at;
             }
 
             at += part.ByteCount;
@@ -89,9 +89,8 @@ public sealed class Utf8Column
         return new Utf8Column(bytes, ends, row);
     }
 
-    private int End(int row)
-    {
-        var end = _ends[row];
-        return end < 0 ? ~end : end;
-    }
+    private int End(int row) => EndOf(_ends[row]);
+
+    /// <summary>Where a value ends, from its entry in the ends array (a null's is the complement).</summary>
+    internal static int EndOf(int entry) => entry < 0 ? ~entry : entry;
 }

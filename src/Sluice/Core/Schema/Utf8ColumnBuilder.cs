@@ -86,7 +86,7 @@ public sealed class Utf8ColumnBuilder(int capacity) : ColumnBuilder
         return new Utf8Column(_bytes.AsSpan(0, bytes).ToArray(), _ends.AsSpan(0, count).ToArray(), count);
     }
 
-    private int End(int row) => _ends[row] < 0 ? ~_ends[row] : _ends[row];
+    private int End(int row) => Utf8Column.EndOf(_ends[row]);
 
     internal override void Forget(int count)
     {
