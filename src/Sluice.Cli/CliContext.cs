@@ -57,12 +57,20 @@ internal static class CliContext
         return (recipe, job);
     }
 
-    /// <summary>Runs a command body; user errors print their message (no stack trace) and exit 1.</summary>
+    /// <summary>
+    /// Runs a command body; user errors print their message (no stack trace) and exit 1, a component that failed in a
+    /// running recipe exits <see cref="ComponentFailedException.ExitCode"/>.
+    /// </summary>
     public static async Task<int> GuardAsync(Func<Task<int>> body)
     {
         try
         {
             return await body().ConfigureAwait(false);
+        }
+        catch (ComponentFailedException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return ComponentFailedException.ExitCode;
         }
         catch (ConfigException e)
         {

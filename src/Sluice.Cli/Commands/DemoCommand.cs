@@ -72,11 +72,12 @@ internal static class DemoCommand
                     """);
 
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                var running = host.RunAsync(stop.Token);
+                // Any part that fails (a recipe's component) stops the whole demo, and its error ends the command.
+                var running = host.RunAsync(stop.Token).StopOnFailure(stop);
                 var feeding = generator.RunContinuousAsync(TimeSpan.FromSeconds(result.GetValue(interval)), w => Say($"wrote   {w.Count} new files into incoming/"), stop.Token);
                 var status = ReportAsync(() => $"status  {landed} files landed, {failed} failed, {rows:N0} events in the lake, {services.DeadLetters.Count(status: "pending")} dead letters pending", stop.Token);
-                var analytics = TenantAnalyticsAsync(result.GetValue(port), services, stop.Token);
-                var reminders = RepeatReminderAsync(TimeSpan.FromSeconds(result.GetValue(interval)), services, stop.Token);
+                var analytics = TenantAnalyticsAsync(result.GetValue(port), services, stop.Token).StopOnFailure(stop);
+                var reminders = RepeatReminderAsync(TimeSpan.FromSeconds(result.GetValue(interval)), services, stop.Token).StopOnFailure(stop);
                 await Task.WhenAll(running, feeding, status, analytics, reminders).ConfigureAwait(false);
                 Say($"stopped: {landed} files landed, {failed} failed, {rows:N0} events. Data stays in {data}.");
                 return 0;

@@ -169,6 +169,8 @@ internal static class GenerateCommand
                 using var services = CliContext.Services(result);
                 var store = new Serving.Auth.TokenStore(services.Metadata, services.Time);
                 var lines = missing.Select(t => $"{t} {store.Create(t, Serving.Auth.TokenRole.Writer, "generator").Token}").ToList();
+                // Created 0600 before the tokens are written into it; a file that was there is made so too.
+                Core.IO.PrivateFiles.CreateEmpty(file);
                 await File.AppendAllLinesAsync(file, lines, ct).ConfigureAwait(false);
                 if (!OperatingSystem.IsWindows()) { File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
                 await Console.Error.WriteLineAsync($"created writer tokens for {string.Join(", ", missing)} in {services.Data.Root}; saved in {file}").ConfigureAwait(false);

@@ -31,7 +31,8 @@ public sealed class DataDirectory
 
     public void EnsureCreated()
     {
-        Directory.CreateDirectory(Root);
+        // It holds meta.db (token hashes, dead letters with their payloads) and key files: the owner's only.
+        IO.PrivateFiles.CreateFolder(Root);
         Directory.CreateDirectory(LakeRoot);
         Directory.CreateDirectory(StagingRoot);
         Directory.CreateDirectory(LocksRoot);

@@ -34,5 +34,7 @@ public sealed class EngineServices : IEngineServices, IDisposable
 
     public ILoggerFactory Logging { get; }
 
+    public HealthState Health { get; } = new();
+
     public void Dispose() => Logging.Dispose();
 }

@@ -66,7 +66,10 @@ public sealed class RepeatReminderDemo(Recipe recipe, IEngineServices services, 
         var host = new RecipeHost(unscheduled, services) { Http = new HttpServerOptions("127.0.0.1", 0) };
         await using (host.ConfigureAwait(false))
         {
-            var running = host.RunAsync(ct);
+            // The traffic stops when the recipe fails; awaiting the run then reports why.
+            using var traffic = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var running = host.RunAsync(ct).StopOnFailure(traffic);
+            ct = traffic.Token;
             Uri address;
             try
             {

@@ -23,7 +23,9 @@ public sealed class TenantAnalyticsDemo(Recipe recipe, IEngineServices services,
         var host = new RecipeHost(recipe, services) { Http = http };
         await using (host.ConfigureAwait(false))
         {
-            var running = host.RunAsync(ct);
+            // The traffic stops when the recipe fails; awaiting the run then reports why.
+            using var traffic = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var running = host.RunAsync(ct).StopOnFailure(traffic);
             Uri address;
             try
             {
@@ -63,7 +65,7 @@ public sealed class TenantAnalyticsDemo(Recipe recipe, IEngineServices services,
                     last = s.Accepted;
                     say($"http    {s}");
                 }
-            }, ct).ConfigureAwait(false);
+            }, traffic.Token).ConfigureAwait(false);
             await running.ConfigureAwait(false);
             say($"tenant-analytics stopped: {stats}");
         }

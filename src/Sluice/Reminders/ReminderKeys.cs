@@ -24,8 +24,7 @@ public static class ReminderKeys
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             var temp = $"{path}.{Environment.ProcessId}.tmp";
-            File.WriteAllText(temp, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)) + "\n");
-            if (!OperatingSystem.IsWindows()) { File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
+            Core.IO.PrivateFiles.Write(temp, System.Text.Encoding.ASCII.GetBytes(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)) + "\n"));
             try
             {
                 File.Move(temp, path, overwrite: false);

@@ -75,10 +75,8 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         var metrics = new PrometheusMetrics();
         metrics.Gauges(ProcessGauges.Read);
         var context = new ServingContext(services, new TokenAuthenticator(new TokenStore(services.Metadata, services.Time), services.Time), metrics);
-        app.MapGet("/healthz", (HttpContext http) => components.All(c => c.Healthy)
-                ? Results.Json(new { status = "ok" })
-                : Results.Json(new { status = "unavailable" }, statusCode: StatusCodes.Status503ServiceUnavailable))
-            .WithSummary("Liveness: 200 once ingest is accepted, 503 when a component cannot take requests. No token needed.");
+        app.MapGet("/healthz", () => Health(services.Health, components))
+            .WithSummary("Liveness: 200 once ingest is accepted, 503 with the reasons when a component cannot take requests or failed. No token needed.");
         app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"))
             .WithSummary("Prometheus metrics: events accepted and rejected, ingest latency, buffer fill, sink lag.");
         app.MapOpenApi();
@@ -104,6 +102,19 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         ServingLog.Listening(log, bound);
         return new SluiceHttpServer(app, uri, metrics, log);
     }
+
+    /// <summary>What the process reports as failing (a failed pipeline, ...) and the components that cannot take requests.</summary>
+    private static IResult Health(HealthState health, IReadOnlyList<IHttpEndpoints> components)
+    {
+        var problems = health.Failures.Select(f => new HealthProblem(f.Component, f.Reason))
+            .Concat(components.Where(c => !c.Healthy).Select(c => new HealthProblem(c.GetType().Name, "cannot take requests")))
+            .ToList();
+        return problems.Count == 0
+            ? Results.Json(new { status = "ok" })
+            : Results.Json(new { status = "unavailable", problems }, statusCode: StatusCodes.Status503ServiceUnavailable);
+    }
+
+    private sealed record HealthProblem(string Component, string Reason);
 
     public async ValueTask DisposeAsync()
     {

@@ -29,7 +29,10 @@ internal sealed class SluiceProcess : IDisposable
 
     public static SluiceProcess Start(string dataDir, params string[] args) => Start(dataDir, null, args);
 
-    public static SluiceProcess Start(string dataDir, IDictionary<string, string>? env, params string[] args)
+    public static SluiceProcess Start(string dataDir, IDictionary<string, string>? env, params string[] args) => StartIn(dataDir, dataDir, env, args);
+
+    /// <summary>Starts it in <paramref name="workingDirectory"/> with <c>--data <paramref name="dataDir"/></c> (which need not exist yet).</summary>
+    public static SluiceProcess StartIn(string workingDirectory, string dataDir, IDictionary<string, string>? env, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -37,7 +40,7 @@ internal sealed class SluiceProcess : IDisposable
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
-            WorkingDirectory = dataDir,
+            WorkingDirectory = workingDirectory,
         };
         info.ArgumentList.Add(TestPaths.CliAssembly);
         foreach (var a in args) { info.ArgumentList.Add(a); }

@@ -41,8 +41,18 @@ public sealed class DropFolder
     public static bool IsPartialName(string name) =>
         name.StartsWith('.') || name.StartsWith('~') || PartialSuffixes.Any(s => name.EndsWith(s, StringComparison.OrdinalIgnoreCase));
 
-    public IEnumerable<FileInfo> ListIncoming() =>
-        new DirectoryInfo(Incoming).EnumerateFiles().Where(f => !IsPartialName(f.Name));
+    /// <summary>The files waiting in incoming/; a folder that cannot be read (gone, no permission) is a <see cref="Core.FatalException"/>: nothing can arrive until someone fixes it.</summary>
+    public IReadOnlyList<FileInfo> ListIncoming()
+    {
+        try
+        {
+            return new DirectoryInfo(Incoming).EnumerateFiles().Where(f => !IsPartialName(f.Name)).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new Core.FatalException($"files: the drop folder {Incoming} cannot be read ({e.Message}); check that it exists and that the user running Sluice may read and write it.", e);
+        }
+    }
 
     /// <summary>Moves incoming/name to processing/name. False when the file is gone or a file of that name is already being processed.</summary>
     public bool TryClaim(string name, out string claimed)

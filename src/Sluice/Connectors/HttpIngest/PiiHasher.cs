@@ -36,13 +36,7 @@ public sealed class PiiHasher
         {
             var fresh = RandomNumberGenerator.GetBytes(32);
             var temp = path + $".{Environment.ProcessId}.tmp";
-            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(fresh);
-                stream.Flush(flushToDisk: true);
-            }
-
-            if (!OperatingSystem.IsWindows()) { File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
+            Core.IO.PrivateFiles.Write(temp, fresh);
             try
             {
                 // Two processes starting at once must agree on one key: the first rename wins, the other reads it.

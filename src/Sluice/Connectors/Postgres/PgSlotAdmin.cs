@@ -38,7 +38,7 @@ internal sealed class PgSlotAdmin(NpgsqlConnection connection, PostgresCdcOption
         var missing = options.Tables.Where(t => !found.Contains(t.Name)).Select(t => $"{options.Schema}.{t.Name}").ToList();
         if (missing.Count > 0)
         {
-            throw new SluiceException($"postgres_cdc: table{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing)} not found in database '{options.Connection.Database}' on {options.Connection.Host}:{options.Connection.Port} (create them first, e.g. ./sluice generate engagement-cdc --setup).");
+            throw new FatalException($"postgres_cdc: table{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing)} not found in database '{options.Connection.Database}' on {options.Connection.Host}:{options.Connection.Port} (create them first, e.g. ./sluice generate engagement-cdc --setup).");
         }
     }
 
@@ -91,7 +91,7 @@ internal sealed class PgSlotAdmin(NpgsqlConnection connection, PostgresCdcOption
             if (slot is null || !slot.Active) { return slot; }
             if (time.GetUtcNow() >= deadline)
             {
-                throw new SluiceException($"postgres_cdc: replication slot '{options.Slot}' is still in use by server process {slot.ActivePid} after {options.SlotBusyTimeout.TotalSeconds:0} s; another Sluice (or another consumer) is reading it. Stop it, or end that process with SELECT pg_terminate_backend({slot.ActivePid}).");
+                throw new FatalException($"postgres_cdc: replication slot '{options.Slot}' is still in use by server process {slot.ActivePid} after {options.SlotBusyTimeout.TotalSeconds:0} s; another Sluice (or another consumer) is reading it. Stop it, or end that process with SELECT pg_terminate_backend({slot.ActivePid}).");
             }
 
             if (!logged) { PostgresLog.SlotBusy(log, options.Slot, slot.ActivePid ?? 0); logged = true; }

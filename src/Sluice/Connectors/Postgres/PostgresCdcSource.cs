@@ -82,7 +82,8 @@ public sealed class PostgresCdcSource : IStreamSource
 
     /// <summary>
     /// Streams until cancelled. A lost connection (server restart, network, a terminated session) is retried with
-    /// back-off from what every sink has acknowledged; batches read again are skipped or absorbed by the sinks.
+    /// back-off from what every sink has acknowledged; batches read again are skipped or absorbed by the sinks. What
+    /// waiting cannot cure (a refused login, missing tables, a lost slot) ends the stream with a <see cref="FatalException"/>.
     /// </summary>
     public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
@@ -100,7 +101,11 @@ public sealed class PostgresCdcSource : IStreamSource
                     {
                         if (!await enumerator.MoveNextAsync().ConfigureAwait(false)) { yield break; }
                     }
-                    catch (Exception e) when (IsConnectionLoss(e) && !ct.IsCancellationRequested)
+                    catch (PostgresException e) when (!PgFailures.IsTransient(e) && Translate(e) is var translated && translated != e)
+                    {
+                        throw translated;
+                    }
+                    catch (Exception e) when (PgFailures.IsTransient(e) && !ct.IsCancellationRequested)
                     {
                         PostgresLog.Reconnecting(_log, e.Message, (long)delay.TotalMilliseconds);
                         lost = true;
@@ -124,15 +129,6 @@ public sealed class PostgresCdcSource : IStreamSource
     public static readonly TimeSpan ReconnectDelay = TimeSpan.FromMilliseconds(500);
 
     public static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(30);
-
-    /// <summary>The connection went away (or the server is restarting); not an answer about the slot or the tables.</summary>
-    private static bool IsConnectionLoss(Exception e) => e switch
-    {
-        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState is "57P01" or "57P02" or "57P03",
-        NpgsqlException => true,
-        IOException or System.Net.Sockets.SocketException or TimeoutException => true,
-        _ => false,
-    };
 
     private async IAsyncEnumerable<RecordBatch> ReadConnectedAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
@@ -228,7 +224,7 @@ public sealed class PostgresCdcSource : IStreamSource
         {
             if (resumeAfter is { } p)
             {
-                throw new SluiceException(
+                throw new FatalException(
                     $"postgres_cdc: replication slot '{_options.Slot}' is missing in {where}, but this pipeline has committed changes up to {PgCdcState.Lsn(p)}: " +
                     "changes made while the slot was gone cannot be recovered from it. To start over with a fresh snapshot, use a new data folder (or a new slot name); " +
                     "to re-create the slot and accept the gap, drop this pipeline's checkpoints.");
@@ -239,12 +235,12 @@ public sealed class PostgresCdcSource : IStreamSource
 
         if (slot.Plugin != "pgoutput")
         {
-            throw new SluiceException($"postgres_cdc: replication slot '{_options.Slot}' uses the '{slot.Plugin}' plugin, not pgoutput; choose another slot name.");
+            throw new FatalException($"postgres_cdc: replication slot '{_options.Slot}' uses the '{slot.Plugin}' plugin, not pgoutput; choose another slot name.");
         }
 
         if (slot.Database != _options.Connection.Database)
         {
-            throw new SluiceException($"postgres_cdc: replication slot '{_options.Slot}' belongs to database '{slot.Database}', not '{_options.Connection.Database}'; choose another slot name.");
+            throw new FatalException($"postgres_cdc: replication slot '{_options.Slot}' belongs to database '{slot.Database}', not '{_options.Connection.Database}'; choose another slot name.");
         }
 
         if (resumeAfter is null)
@@ -252,7 +248,7 @@ public sealed class PostgresCdcSource : IStreamSource
             if (record is null)
             {
                 if (!_options.Snapshot) { return (false, false); }
-                throw new SluiceException(
+                throw new FatalException(
                     $"postgres_cdc: replication slot '{_options.Slot}' already exists in {where}, but this data folder has never read from it, so the rows before its position would be missed. " +
                     $"Drop it to start with a fresh snapshot (SELECT pg_drop_replication_slot('{_options.Slot}')), or set `snapshot: false` to stream from where the slot is.");
             }
@@ -269,7 +265,7 @@ public sealed class PostgresCdcSource : IStreamSource
         var known = Math.Max(resumeAfter.Value, record?.AdvancedTo ?? 0);
         if (slot.ConfirmedFlush > known)
         {
-            throw new SluiceException(
+            throw new FatalException(
                 $"postgres_cdc: replication slot '{_options.Slot}' is at {PgCdcState.Lsn(slot.ConfirmedFlush)}, past this pipeline's position {PgCdcState.Lsn(known)}: " +
                 "it was re-created or advanced by someone else, and the changes in between were never delivered. Use a new data folder or slot name to start over with a snapshot.");
         }
@@ -456,11 +452,12 @@ public sealed class PostgresCdcSource : IStreamSource
         return Task.CompletedTask;
     }
 
+    /// <summary>A permanent error as the user should read it (<see cref="FatalException"/>); any other as it is.</summary>
     private Exception Translate(Exception e) => e switch
     {
-        PostgresException { SqlState: "55006" } => new SluiceException($"postgres_cdc: replication slot '{_options.Slot}' is in use by another process: {e.Message}", e),
-        PostgresException { SqlState: "42704" } => new SluiceException($"postgres_cdc: replication slot '{_options.Slot}' or publication '{_options.Publication}' vanished while streaming: {e.Message}", e),
-        _ => e,
+        PostgresException { SqlState: "55006" } => new FatalException($"postgres_cdc: replication slot '{_options.Slot}' is in use by another process: {e.Message}", e),
+        PostgresException { SqlState: "42704" } => new FatalException($"postgres_cdc: replication slot '{_options.Slot}' or publication '{_options.Publication}' vanished while streaming: {e.Message}", e),
+        _ => PgFailures.Fatal(e, $"postgres_cdc: {PgFailures.Describe(_options.Connection)}") ?? e,
     };
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;

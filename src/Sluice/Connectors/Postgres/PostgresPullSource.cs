@@ -107,7 +107,7 @@ public sealed class PostgresTableExtractor : IIncrementalExtractor
             }
             catch (PostgresException e)
             {
-                throw new SluiceException($"{Describe}: {e.MessageText}", e);
+                throw PgFailures.Fatal(e, Describe) ?? new SluiceException($"{Describe}: {e.MessageText}", e);
             }
 
             if (page.Count == 0)
@@ -134,7 +134,8 @@ public sealed class PostgresTableExtractor : IIncrementalExtractor
         }
         catch (NpgsqlException e)
         {
-            throw new SluiceException($"cannot reach {Describe}: {e.Message}", e);
+            // A refused login or a missing database does not go away at the next poll; an unreachable server may.
+            throw PgFailures.Fatal(e, Describe) ?? new SluiceException($"cannot reach {Describe}: {e.Message}", e);
         }
     }
 

@@ -37,7 +37,8 @@ public sealed class SalesforceSourceFactory(string recipe, string pipeline, Sale
 /// Reads an object with SOQL <c>WHERE SystemModstamp &gt;= since ORDER BY SystemModstamp, Id</c> and follows
 /// <c>nextRecordsUrl</c> page by page. The token comes from the client-credentials flow and is fetched again once when
 /// a request answers 401 (expired session). 5xx, 429 and connection failures are retried with doubling pauses on the
-/// injected clock; any other error stops the pull with Salesforce's own message.
+/// injected clock; any other error stops the pull with Salesforce's own message, and one that the next poll would get
+/// again (refused credentials, 401 with a renewed token, 400, 403, 404) is a <see cref="FatalException"/> that ends the run.
 /// </summary>
 public sealed class SalesforceExtractor : IIncrementalExtractor
 {
@@ -164,7 +165,9 @@ public sealed class SalesforceExtractor : IIncrementalExtractor
                 var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
                 if (!response.IsSuccessStatusCode)
                 {
-                    throw new SluiceException($"{Describe}: {(int)response.StatusCode} {response.ReasonPhrase}: {ErrorText(body)}");
+                    var text = $"{Describe}: {(int)response.StatusCode} {response.ReasonPhrase}: {ErrorText(body)}";
+                    // Refused with a fresh token, forbidden, a query or object Salesforce rejects: the next poll gets the same answer.
+                    throw IsPermanent(response.StatusCode) ? new FatalException(text + (response.StatusCode == HttpStatusCode.Unauthorized ? " (refused again with a renewed token)" : "")) : new SluiceException(text);
                 }
 
                 return JsonDocument.Parse(body);
@@ -196,7 +199,8 @@ public sealed class SalesforceExtractor : IIncrementalExtractor
             var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                throw new SluiceException($"{Describe}: token request refused ({(int)response.StatusCode}): {ErrorText(body)}");
+                var text = $"{Describe}: token request refused ({(int)response.StatusCode}): {ErrorText(body)}";
+                throw IsPermanent(response.StatusCode) ? new FatalException(text + "; check the client id and secret") : new SluiceException(text);
             }
 
             using var doc = JsonDocument.Parse(body);
@@ -209,6 +213,9 @@ public sealed class SalesforceExtractor : IIncrementalExtractor
             }
         }
     }
+
+    private static bool IsPermanent(HttpStatusCode status) =>
+        status is HttpStatusCode.BadRequest or HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden or HttpStatusCode.NotFound;
 
     /// <summary>Salesforce errors come as <c>[{"message": ..., "errorCode": ...}]</c> or OAuth's <c>{"error", "error_description"}</c>.</summary>
     private static string ErrorText(string body)

@@ -8,7 +8,7 @@ namespace Sluice.Core.Hosting;
 /// Runs a recipe: its pipelines' sources, the jobs they declare to run after each load, and its cron schedules.
 /// Shutdown order on cancellation: sources stop claiming and drain what they hold (bounded by their own drain
 /// timeouts); a job in progress is cancelled (jobs commit atomically, so that leaves the previous state), the
-/// scheduler stops; then everything is disposed.
+/// scheduler stops; then everything is disposed. A component that fails stops the run the same way, at once.
 /// </summary>
 public sealed class RecipeHost : IAsyncDisposable
 {
@@ -78,27 +78,31 @@ public sealed class RecipeHost : IAsyncDisposable
         return units;
     }
 
+    /// <summary>
+    /// Runs until <paramref name="ct"/> is cancelled, or until a component fails: then the failure is logged at once,
+    /// reported to <see cref="IEngineServices.Health"/>, the other components stop as they do on Ctrl-C (draining within
+    /// their bounds), and this throws a <see cref="ComponentFailedException"/> naming the component and the reason.
+    /// </summary>
     public async Task RunAsync(CancellationToken ct)
     {
+        // Cancelled by the caller (Ctrl-C) or by the first failure: the others then stop in the same orderly way.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var afterLoad = new AfterLoadTrigger(AfterLoadJobs(_pipelines.Select(p => p.Definition)), (job, t) => RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", t), _services.Time, _log);
         var scheduler = new CronScheduler(_recipe.Jobs, (job, asOf, t) => RunJobAsync(job, asOf, "schedule", t), _services.Time, _log);
         HostLog.Started(_log, _recipe.Name, _pipelines.Count, scheduler.Count);
 
         var server = await StartHttpAsync(ct).ConfigureAwait(false);
-        var tasks = new List<Task>
+        var components = new List<(string Name, Task Task)>
         {
-            afterLoad.RunAsync(ct),
-            scheduler.RunAsync(ct),
-            ServeReplayRequestsAsync(ct),
+            ("after-load jobs", afterLoad.RunAsync(stop.Token)),
+            ("scheduler", scheduler.RunAsync(stop.Token)),
+            ("dead-letter replay requests", ServeReplayRequestsAsync(stop.Token)),
         };
-        tasks.AddRange(_pipelines.Select(p => p.Source.RunAsync(afterLoad.SignalAsync, ct)));
+        components.AddRange(_pipelines.Select(p => ($"pipeline '{p.Definition.Name}' ({p.Definition.SourceType})", p.Source.RunAsync(afterLoad.SignalAsync, stop.Token))));
+        ComponentFailedException? failure;
         try
         {
-            await Task.WhenAll(tasks).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            // Normal shutdown.
+            failure = await WatchAsync(components, stop).ConfigureAwait(false);
         }
         finally
         {
@@ -106,7 +110,53 @@ public sealed class RecipeHost : IAsyncDisposable
             if (server is not null) { await server.DisposeAsync().ConfigureAwait(false); }
         }
 
+        if (failure is not null)
+        {
+            throw failure;
+        }
+
         HostLog.Stopped(_log, _recipe.Name);
+    }
+
+    /// <summary>
+    /// Waits for every component to end. Ending because of the stop is normal; anything else a component throws is a
+    /// failure it could not recover from (components retry what is transient themselves): the first one stops the rest.
+    /// </summary>
+    private async Task<ComponentFailedException?> WatchAsync(List<(string Name, Task Task)> components, CancellationTokenSource stop)
+    {
+        ComponentFailedException? failure = null;
+        var pending = components.ToList();
+        while (pending.Count > 0)
+        {
+            var done = await Task.WhenAny(pending.Select(c => c.Task)).ConfigureAwait(false);
+            var index = pending.FindIndex(c => c.Task == done);
+            var name = pending[index].Name;
+            pending.RemoveAt(index);
+            // An async method that ends with an OperationCanceledException is cancelled, not faulted.
+            if (done.Exception?.InnerException is not { } error || (error is OperationCanceledException && stop.IsCancellationRequested))
+            {
+                continue;
+            }
+
+            var reason = ComponentFailedException.ReasonOf(error);
+            if (error is not SluiceException)
+            {
+                HostLog.FailureDetail(_log, error, _recipe.Name, name);
+            }
+
+            if (failure is not null)
+            {
+                HostLog.AlsoFailed(_log, _recipe.Name, name, reason);
+                continue;
+            }
+
+            HostLog.ComponentFailed(_log, _recipe.Name, name, reason);
+            _services.Health.Fail($"{_recipe.Name}: {name}", reason);
+            failure = new ComponentFailedException(_recipe.Name, name, reason, error);
+            await stop.CancelAsync().ConfigureAwait(false);
+        }
+
+        return failure;
     }
 
     /// <summary>One server per process for every component of the recipe that serves HTTP.</summary>
@@ -233,4 +283,13 @@ internal static partial class HostLog
 
     [LoggerMessage(3006, LogLevel.Warning, "{Recipe}: the dead-letter replay requests cannot be read or answered: {Reason}")]
     public static partial void ReplayRequestsUnreadable(ILogger logger, string recipe, string reason);
+
+    [LoggerMessage(9101, LogLevel.Error, "{Recipe}: {Component} failed, stopping the run: {Reason}")]
+    public static partial void ComponentFailed(ILogger logger, string recipe, string component, string reason);
+
+    [LoggerMessage(9102, LogLevel.Warning, "{Recipe}: {Component} also failed while the run stopped: {Reason}")]
+    public static partial void AlsoFailed(ILogger logger, string recipe, string component, string reason);
+
+    [LoggerMessage(9103, LogLevel.Debug, "{Recipe}: {Component} failed with an unexpected error")]
+    public static partial void FailureDetail(ILogger logger, Exception error, string recipe, string component);
 }

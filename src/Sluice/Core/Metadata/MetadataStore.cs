@@ -52,6 +52,7 @@ public sealed class MetadataStore
     {
         ArgumentNullException.ThrowIfNull(data);
         data.EnsureCreated();
+        IO.PrivateFiles.CreateEmpty(data.MetadataPath);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = data.MetadataPath,

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Threading.Channels;
-using Microsoft.Extensions.Logging;
 using Sluice.Core.Metadata;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
@@ -32,7 +31,6 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     private readonly IReadOnlyList<IBatchStep> _steps;
     private readonly IReadOnlyList<IBatchSink> _sinks;
     private readonly CheckpointStore _checkpoints;
-    private readonly ILogger _log;
     private readonly string _prefix;
     private readonly long?[] _committed;
 
@@ -45,7 +43,6 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         _steps = steps;
         _sinks = sinks;
         _checkpoints = new CheckpointStore(services.Metadata, services.Time);
-        _log = services.Logging.CreateLogger("Sluice.Pipeline");
         _prefix = $"pipeline:{recipe}/{pipeline}";
         _committed = sinks.Select(s => Parse(_checkpoints.Get(CheckpointKey(s)))).ToArray();
     }
@@ -77,6 +74,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         await using var onStop = ct.Register(() => abort.CancelAfter(DrainTimeout)).ConfigureAwait(false);
         var workers = _sinks.Select((sink, i) => Task.Run(() => SinkWorkerAsync(i, queues[i].Reader, afterLoad, abort), CancellationToken.None)).ToArray();
         var batches = 0;
+        Exception? failure = null;
         try
         {
             await foreach (var raw in _source.ReadAsync(Committed, failed.Token).ConfigureAwait(false))
@@ -106,6 +104,13 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         {
             // Stopping (or a sink failed): what is queued is still written below, then the source is acknowledged.
         }
+        catch (Exception e)
+        {
+            // The source (or a step) cannot go on: what is queued is still written, within the drain bound, then the
+            // failure goes up to the host, which stops the run with it.
+            failure = e;
+            abort.CancelAfter(DrainTimeout);
+        }
         finally
         {
             foreach (var q in queues) { q.Writer.TryComplete(); }
@@ -115,7 +120,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         {
             await Task.WhenAll(workers).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested || failure is not null)
         {
             // The drain overran: unwritten batches are read again from the source at the next start.
         }
@@ -123,6 +128,11 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         if (Committed is { } position)
         {
             await _source.AcknowledgeAsync(position, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
 
         return batches;
@@ -154,9 +164,9 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            PipelineLog.SinkFailed(_log, e, sink.Name);
+            // The pipeline stops and resumes from the last committed position at the next start; the host reports it.
             await abort.CancelAsync().ConfigureAwait(false);
-            throw;
+            throw new SluiceException($"sink '{sink.Name}': {ComponentFailedException.ReasonOf(e)}", e);
         }
     }
 
@@ -222,10 +232,4 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
             await sink.DisposeAsync().ConfigureAwait(false);
         }
     }
-}
-
-internal static partial class PipelineLog
-{
-    [LoggerMessage(4001, LogLevel.Error, "Sink {Sink} failed; the pipeline stops and resumes from the last committed position at the next start")]
-    public static partial void SinkFailed(ILogger logger, Exception error, string sink);
 }

@@ -18,6 +18,9 @@ public interface IEngineServices
     TimeProvider Time { get; }
 
     Microsoft.Extensions.Logging.ILoggerFactory Logging { get; }
+
+    /// <summary>What is failing in this process and why (<c>/healthz</c> reports it).</summary>
+    HealthState Health { get; }
 }
 
 /// <summary>A source type registered by name (<c>files</c>, ...). It validates its options at load and builds the running source.</summary>

@@ -10,7 +10,8 @@ namespace Sluice.Reminders.Pull;
 /// skips records it already landed, maps and protects the rest, and commits each page's rows, its refused records (as
 /// dead letters) and the new watermark in one transaction of the store. A crash mid-pull loses nothing and repeats
 /// nothing: the next pull starts from the last committed watermark. Between pulls it waits <c>poll_interval</c>;
-/// a source system that is down is retried at the next interval.
+/// a source system that is down is retried at the next interval; what retrying cannot cure (a refused login, a missing
+/// table: <see cref="Core.FatalException"/>) ends the run.
 /// </summary>
 public sealed class IncrementalPullSource : IRunnableSource, IDeadLetterReplayer
 {
@@ -98,8 +99,9 @@ public sealed class IncrementalPullSource : IRunnableSource, IDeadLetterReplayer
             {
                 break;
             }
-            catch (Exception e) when (e is Core.SluiceException or HttpRequestException or IOException or Npgsql.NpgsqlException or TimeoutException)
+            catch (Exception e) when (e is not Core.FatalException && e is Core.SluiceException or HttpRequestException or IOException or Npgsql.NpgsqlException or TimeoutException)
             {
+                // Transient (a source system down): tried again at the next interval. A FatalException ends the run.
                 PullLog.Failed(_log, _extractor.Describe, e.Message, _options.PollInterval);
             }
 

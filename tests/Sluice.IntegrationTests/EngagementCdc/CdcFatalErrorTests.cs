@@ -1,0 +1,120 @@
+using Sluice.Core.Hosting;
+using Sluice.IntegrationTests.Support;
+
+namespace Sluice.IntegrationTests.EngagementCdc;
+
+/// <summary>
+/// What waiting cannot cure ends <c>sluice run</c> at once: exit code 2, one line on stderr that names the table, slot
+/// or login, no stack trace. What waiting cures (a server not reachable for a moment) does not.
+/// </summary>
+public sealed class CdcFatalErrorTests
+{
+    /// <summary>A deadline for the exit (process start and recipe load included), not a performance measure.</summary>
+    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(15);
+
+    [Fact]
+    public async Task Missing_source_tables_end_the_run_at_once_naming_the_table()
+    {
+        await using var scenario = await CdcScenario.CreateAsync();
+        await scenario.ExecuteAsync("DROP TABLE engagement_events");
+
+        var (code, error) = await RunUntilExitAsync(scenario, scenario.DataRoot, scenario.ProcessEnvironment);
+
+        code.ShouldBe(2, error);
+        ShouldBeOneClearLine(error, "public.engagement_events not found");
+    }
+
+    [Fact]
+    public async Task A_slot_dropped_while_Sluice_was_stopped_ends_the_run_at_once_naming_the_slot()
+    {
+        await using var scenario = await CdcScenario.CreateAsync();
+        using var engine = new Engine();
+        await RunOnceAsync(scenario, engine);
+        await scenario.ExecuteAsync($"SELECT pg_drop_replication_slot('{scenario.Slot}')");
+
+        var (code, error) = await RunUntilExitAsync(scenario, engine.DataRoot, scenario.ProcessEnvironment);
+
+        code.ShouldBe(2, error);
+        ShouldBeOneClearLine(error, $"replication slot '{scenario.Slot}' is missing");
+    }
+
+    [Fact]
+    public async Task A_slot_re_created_by_someone_else_while_Sluice_was_stopped_ends_the_run_at_once_naming_the_slot()
+    {
+        await using var scenario = await CdcScenario.CreateAsync();
+        using var engine = new Engine();
+        await RunOnceAsync(scenario, engine);
+        await scenario.ExecuteAsync($"SELECT pg_drop_replication_slot('{scenario.Slot}')");
+        await scenario.InsertAsync(10, seed: 92);
+        // Someone else's slot of the same name, created after rows this pipeline never received.
+        await scenario.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{scenario.Slot}', 'pgoutput')");
+        await scenario.ExecuteAsync($"SELECT pg_replication_slot_advance('{scenario.Slot}', pg_current_wal_lsn())");
+
+        var (code, error) = await RunUntilExitAsync(scenario, engine.DataRoot, scenario.ProcessEnvironment);
+
+        code.ShouldBe(2, error);
+        ShouldBeOneClearLine(error, $"replication slot '{scenario.Slot}' is at");
+        error.ShouldContain("re-created or advanced by someone else");
+    }
+
+    [Fact]
+    public async Task A_wrong_password_ends_the_run_at_once_saying_the_login_was_refused()
+    {
+        await using var scenario = await CdcScenario.CreateAsync();
+        var env = scenario.ProcessEnvironment;
+        env["PGPASSWORD"] = "not-the-password";
+
+        var (code, error) = await RunUntilExitAsync(scenario, scenario.DataRoot, env);
+
+        code.ShouldBe(2, error);
+        ShouldBeOneClearLine(error, "password authentication failed");
+        error.ShouldContain("refused the login");
+    }
+
+    [Fact]
+    public async Task A_server_that_cannot_be_reached_for_a_moment_is_waited_for_and_the_run_goes_on()
+    {
+        await using var scenario = await CdcScenario.CreateAsync();
+        await scenario.InsertAsync(100, seed: 93);
+        var port = FreePort.Next();
+        var env = scenario.ProcessEnvironment;
+        env["PGPORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using var run = SluiceProcess.Start(scenario.DataRoot, env, "run", "engagement-cdc");
+        // Connection refused: retried, with a warning, not a failure.
+        await run.WaitForOutputAsync("Replication connection lost", TimeSpan.FromSeconds(60));
+
+        await using (new TcpForwarder(port, ServerSettings.PgHost, ServerSettings.PgPort))
+        {
+            await scenario.WaitForAllSinksAsync(TimeSpan.FromSeconds(90));
+            run.HasExited.ShouldBeFalse(run.Stderr);
+            run.Interrupt();
+            (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+        }
+
+        run.Stderr.ShouldNotContain("fail:");
+    }
+
+    private static async Task RunOnceAsync(CdcScenario scenario, Engine engine)
+    {
+        await scenario.InsertAsync(50, seed: 91);
+        await using var host = new RecipeHost(scenario.LoadRecipe(), engine.Services);
+        (await host.RunOnceAsync(CancellationToken.None)).ShouldBeGreaterThan(0);
+    }
+
+    /// <summary>Runs <c>sluice run engagement-cdc</c> and waits for it to exit by itself (a timeout fails the test and kills it).</summary>
+    private static async Task<(int Code, string Error)> RunUntilExitAsync(CdcScenario scenario, string data, IDictionary<string, string> env)
+    {
+        using var run = SluiceProcess.Start(data, env, "run", "engagement-cdc");
+        var code = await run.WaitAsync(Prompt);
+        return (code, run.Stderr);
+    }
+
+    private static void ShouldBeOneClearLine(string stderr, string reason)
+    {
+        var errors = stderr.Split('\n').Where(l => l.StartsWith("error: ", StringComparison.Ordinal)).ToList();
+        errors.Count.ShouldBe(1, stderr);
+        errors[0].ShouldContain("engagement-cdc: pipeline 'cdc' (postgres_cdc) failed: ");
+        errors[0].ShouldContain(reason);
+        stderr.ShouldNotContain("   at ", Case.Sensitive, "no stack trace");
+    }
+}
