@@ -93,6 +93,17 @@ internal sealed class SluiceProcess : IDisposable
         }
     }
 
+    /// <summary>Waits until stdout or stderr contains the text, or the process has exited (whatever it printed).</summary>
+    public async Task WaitForOutputOrExitAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!_process.HasExited && !Stdout.Contains(text, StringComparison.Ordinal) && !Stderr.Contains(text, StringComparison.Ordinal))
+        {
+            if (DateTime.UtcNow > deadline) { throw new TimeoutException($"'{text}' not printed within {timeout.TotalSeconds:0} s.\nstdout:\n{Stdout}\nstderr:\n{Stderr}"); }
+            await Task.Delay(50);
+        }
+    }
+
     /// <summary>SIGKILL: the process gets no chance to clean up.</summary>
     public void Kill()
     {
