@@ -28,6 +28,37 @@ public sealed class PullFatalErrorTests
         error.ShouldNotContain("   at ", Case.Sensitive, "no stack trace");
     }
 
+    [Fact]
+    public async Task Salesforce_refusing_the_client_credentials_ends_the_run_at_once()
+    {
+        await using var sf = await FakeSalesforce.StartAsync();
+        var idVar = $"SLUICE_TEST_SF_ID_{Guid.NewGuid():N}";
+        var secretVar = $"SLUICE_TEST_SF_SECRET_{Guid.NewGuid():N}";
+        Environment.SetEnvironmentVariable(idVar, FakeSalesforce.ClientId);
+        Environment.SetEnvironmentVariable(secretVar, "not-the-secret");
+        using var h = new ReminderHarness(recipe => recipe.Replace("pipelines:\n", $"""
+            pipelines:
+              salesforce-api:
+                source:
+                  type: salesforce
+                  login_url: {sf.Url}
+                  client_id_env: {idVar}
+                  client_secret_env: {secretVar}
+                  object: Attorney_Event__c
+                  fields: [Case_Id__c]
+                  mapping: mappings/salesforce-api.yaml
+
+            """, StringComparison.Ordinal));
+        // On the harness's fake clock the next poll never comes: only a failure that ends the run ends it.
+        await using var host = new Core.Hosting.RecipeHost(h.Recipe, h.Services) { Http = new Serving.HttpServerOptions("127.0.0.1", 0) };
+
+        var error = await Should.ThrowAsync<Core.ComponentFailedException>(() => host.RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(15)));
+
+        error.Component.ShouldBe("pipeline 'salesforce-api' (salesforce)");
+        error.Reason.ShouldContain("token request refused (400): invalid_client: invalid client credentials; check the client id and secret");
+        sf.Queries.ShouldBeEmpty();
+    }
+
     private static async Task<(int Code, string Error)> RunAsync(string table, IDictionary<string, string>? env)
     {
         using var h = new ReminderHarness(recipe => recipe.Replace("pipelines:\n", $"""

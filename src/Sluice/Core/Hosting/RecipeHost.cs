@@ -125,6 +125,12 @@ public sealed class RecipeHost : IAsyncDisposable
     private async Task<ComponentFailedException?> WatchAsync(List<(string Name, Task Task)> components, CancellationTokenSource stop)
     {
         ComponentFailedException? failure = null;
+        foreach (var (name, _) in components)
+        {
+            // A failure of an earlier run of this recipe in this process is history.
+            _services.Health.Clear($"{_recipe.Name}: {name}");
+        }
+
         var pending = components.ToList();
         while (pending.Count > 0)
         {
