@@ -1,8 +1,10 @@
 using System.CommandLine;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Sluice.Core;
 using Sluice.Core.Config;
+using Sluice.Core.Metadata;
 using Sluice.Core.Recipes;
 
 namespace Sluice.Cli;
@@ -22,9 +24,22 @@ internal static class CliContext
         Recursive = true,
     };
 
+    /// <summary>The data folder the command works on (<c>--data</c>, <c>SLUICE_DATA</c>, else <c>./sluice-data</c>).</summary>
+    public static DataDirectory Folder(ParseResult result) => new(DataDirectory.ResolveRoot(result.GetValue(Data)));
+
+    /// <summary>The engine services of a data folder that must exist already: a command that only reads never creates an empty one.</summary>
+    public static EngineServices ExistingServices(ParseResult result, LogLevel level = LogLevel.Warning)
+    {
+        var root = Folder(result).Root;
+        return Directory.Exists(root)
+            ? Services(result, level)
+            : throw new SluiceException($"no data folder at {root}: nothing has run there (pass --data, or set SLUICE_DATA)");
+    }
+
     public static EngineServices Services(ParseResult result, LogLevel level = LogLevel.Warning)
     {
-        var data = new DataDirectory(DataDirectory.ResolveRoot(result.GetValue(Data)));
+        var data = Folder(result);
+        _root = data.Root;
         var min = result.GetValue(Verbose) ? LogLevel.Debug : level;
         var logging = LoggerFactory.Create(b => b
             .SetMinimumLevel(min)
@@ -57,6 +72,9 @@ internal static class CliContext
         return (recipe, job);
     }
 
+    /// <summary>The data folder of the services last built, for messages about its metadata store.</summary>
+    private static string? _root;
+
     /// <summary>
     /// Runs a command body; user errors print their message (no stack trace) and exit 1, a component that failed in a
     /// running recipe exits <see cref="ComponentFailedException.ExitCode"/>.
@@ -84,6 +102,13 @@ internal static class CliContext
         catch (SluiceException e)
         {
             await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        catch (SqliteException e)
+        {
+            // The store opened at start but failed later (disk full, damaged pages, made read-only meanwhile).
+            var root = _root ?? DataDirectory.ResolveRoot(null);
+            await Console.Error.WriteLineAsync($"error: the metadata store {Path.Combine(root, "meta.db")} failed: {MetadataUnavailableException.Describe(e, root)}").ConfigureAwait(false);
             return 1;
         }
         catch (TimeoutException e)

@@ -31,7 +31,7 @@ internal static class DlqCommands
         var command = new Command("list", "List dead letters (pending ones by default)") { source, status, limit, format };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
-            using var services = CliContext.Services(result);
+            using var services = CliContext.ExistingServices(result);
             var st = result.GetValue(status);
             var letters = services.DeadLetters.List(result.GetValue(source), st == "all" ? null : st, result.GetValue(limit));
             var rows = letters.Select(l => new object?[] { l.Id, l.CreatedAt.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), l.Source, l.Status, l.Position, l.Reason }).ToList();
@@ -47,7 +47,7 @@ internal static class DlqCommands
         var command = new Command("show", "Show one dead letter whole, payload included") { id };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
-            using var services = CliContext.Services(result);
+            using var services = CliContext.ExistingServices(result);
             var letter = services.DeadLetters.Get(result.GetValue(id)) ?? throw new SluiceException($"no dead letter with id {result.GetValue(id)}.");
             await Console.Out.WriteLineAsync(string.Join('\n',
                 $"id:       {letter.Id}",

@@ -43,7 +43,7 @@ internal static class JobCommands
         var command = new Command("history", "Recent job runs: when, as of what, status, rows in and out") { job, limit };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
-            using var services = CliContext.Services(result);
+            using var services = CliContext.ExistingServices(result);
             var runs = new JobRunStore(services.Metadata, services.Time).History(result.GetValue(job), result.GetValue(limit));
             if (runs.Count == 0)
             {

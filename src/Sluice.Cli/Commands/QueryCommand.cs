@@ -13,7 +13,7 @@ internal static class QueryCommand
         var command = new Command("query", "Run read-only SQL over the embedded warehouse; works while 'run' or 'demo' is running") { sql, format, limit };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
-            using var services = CliContext.Services(result);
+            using var services = CliContext.ExistingServices(result);
             var rows = services.Query.Query(result.GetValue(sql)!, result.GetValue(limit));
             await Console.Out.WriteAsync(QueryResultFormatter.Format(rows, result.GetValue(format))).ConfigureAwait(false);
             return 0;

@@ -44,7 +44,7 @@ internal static class TokensCommands
         var command = new Command("list", "List tokens (never their secrets)") { all, format };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
-            using var services = CliContext.Services(result);
+            using var services = CliContext.ExistingServices(result);
             var tokens = new TokenStore(services.Metadata, services.Time).List(result.GetValue(all));
             var rows = tokens.Select(t => new object?[]
             {

@@ -11,8 +11,9 @@ namespace Sluice.Lake;
 /// <summary>
 /// The Parquet lake and its manifest. A file is part of a table only once a row in <c>lake_files</c> names it, and that
 /// row is written in the same SQLite transaction as the checkpoint of the input it came from. So a unit of work becomes
-/// visible all at once (queries read the manifest, not a glob), and a crash before the commit leaves only unnamed files,
-/// which <see cref="SweepOrphans"/> removes.
+/// visible all at once (queries read the manifest, not a glob). Before renaming files into the lake a commit reserves
+/// their names (<c>lake_reserved</c>), so a crash before the commit leaves only reserved files, which
+/// <see cref="SweepOrphans"/> removes; it never deletes a file it cannot prove is its own.
 /// </summary>
 public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvider time)
 {
@@ -30,9 +31,11 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
         c.Execute(
             "INSERT INTO lake_tables(name, partition_key, partition_type, columns) VALUES ($n, $k, $t, $c) " +
             "ON CONFLICT(name) DO UPDATE SET partition_key = excluded.partition_key, partition_type = excluded.partition_type, columns = excluded.columns",
-            null, ("$n", table.QualifiedName), ("$k", table.PartitionKey), ("$t", table.PartitionType.Name()),
-            ("$c", JsonSerializer.Serialize(table.Columns.Select(f => new[] { f.Name, f.Type.Name(), f.Required ? "required" : "optional" }))));
+            null, ("$n", table.QualifiedName), ("$k", table.PartitionKey), ("$t", table.PartitionType.Name()), ("$c", ColumnsJson(table)));
     }
+
+    private static string ColumnsJson(LakeTable table) =>
+        JsonSerializer.Serialize(table.Columns.Select(f => new[] { f.Name, f.Type.Name(), f.Required ? "required" : "optional" }));
 
     public IReadOnlyList<LakeTable> Tables()
     {
@@ -78,10 +81,18 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
             var folder = f.Table.IsPartitioned
                 ? Path.Combine(data.LakeRoot, f.Table.Zone, f.Table.Name, $"{f.Table.PartitionKey}={f.PartitionValue}")
                 : Path.Combine(data.LakeRoot, f.Table.Zone, f.Table.Name);
-            Directory.CreateDirectory(folder);
-            var final = Path.Combine(folder, string.Create(CultureInfo.InvariantCulture, $"{stager.TransactionId}-{moved.Count:D5}.parquet"));
+            moved.Add((f, Path.Combine(folder, string.Create(CultureInfo.InvariantCulture, $"{stager.TransactionId}-{moved.Count:D5}.parquet"))));
+        }
+
+        if (moved.Count > 0)
+        {
+            Reserve(moved.Select(m => m.Final), stager.TransactionId);
+        }
+
+        foreach (var (f, final) in moved)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(final)!);
             File.Move(f.Path, final);
-            moved.Add((f, final));
         }
 
         // The renames must be durable before the manifest names the files; one directory fsync per partition folder.
@@ -133,6 +144,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
                     "INSERT INTO lake_files(table_name, partition_key, partition_value, path, rows, origin, committed_at) VALUES ($t, $k, $v, $p, $r, $o, $n)",
                     tx, ("$t", f.Table.QualifiedName), ("$k", f.Table.PartitionKey), ("$v", f.PartitionValue), ("$p", Relative(final)),
                     ("$r", f.Rows), ("$o", stager.TransactionId), ("$n", now.Iso()));
+                c.Execute("DELETE FROM lake_reserved WHERE path = $p", tx, ("$p", Relative(final)));
             }
 
             last = moved.Count > 0 ? c.Scalar<long>("SELECT last_insert_rowid()", tx) : 0;
@@ -215,54 +227,119 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     }
 
     /// <summary>
-    /// Removes what a crash left behind: staging folders, lake files no manifest row names (older than the grace period,
-    /// so a concurrent writer's files between move and commit are safe), and replaced files whose grace has passed.
+    /// Removes what provably is this lake's own garbage, and nothing else: staging folders, files a commit reserved but
+    /// never committed (a crash between rename and commit), both older than the grace period so a concurrent writer's
+    /// unit in progress is safe, and replaced files whose grace has passed. A Parquet file the manifest does not know
+    /// and no reservation names is never deleted (see <see cref="UnknownFiles"/>): it may be data whose manifest was lost.
     /// </summary>
     public void SweepOrphans()
     {
         var now = time.GetUtcNow();
-        var named = new HashSet<string>(StringComparer.Ordinal);
+        if (Directory.Exists(data.StagingRoot))
+        {
+            foreach (var staged in Directory.EnumerateDirectories(data.StagingRoot))
+            {
+                if (now - Directory.GetLastWriteTimeUtc(staged) > GarbageGrace) { TryDelete(staged); }
+            }
+        }
+
         using var c = store.Open();
-        using (var cmd = c.Command("SELECT path FROM lake_files WHERE removed_at IS NULL"))
-        using (var r = cmd.ExecuteReader())
+        foreach (var path in Paths(c, "SELECT path FROM lake_reserved WHERE reserved_at <= $n AND path NOT IN (SELECT path FROM lake_files)", ("$n", (now - GarbageGrace).Iso())))
         {
-            while (r.Read()) { named.Add(Path.Combine(data.LakeRoot, r.GetString(0))); }
+            TryDelete(Path.Combine(data.LakeRoot, path));
+            c.Execute("DELETE FROM lake_reserved WHERE path = $p", null, ("$p", path));
         }
 
-        foreach (var zone in Directory.EnumerateDirectories(data.LakeRoot))
-        {
-            if (Path.GetFileName(zone) == "_staging")
-            {
-                foreach (var staged in Directory.EnumerateDirectories(zone))
-                {
-                    if (now - Directory.GetLastWriteTimeUtc(staged) > GarbageGrace) { TryDelete(staged); }
-                }
-
-                continue;
-            }
-
-            foreach (var file in Directory.EnumerateFiles(zone, "*.parquet", SearchOption.AllDirectories))
-            {
-                if (!named.Contains(file) && now - File.GetLastWriteTimeUtc(file) > GarbageGrace)
-                {
-                    TryDelete(file);
-                }
-            }
-        }
-
-        var due = new List<string>();
-        using (var cmd = c.Command("SELECT path FROM lake_garbage WHERE delete_after <= $n", null, ("$n", now.Iso())))
-        using (var r = cmd.ExecuteReader())
-        {
-            while (r.Read()) { due.Add(r.GetString(0)); }
-        }
-
-        foreach (var path in due)
+        foreach (var path in Paths(c, "SELECT path FROM lake_garbage WHERE delete_after <= $n", ("$n", now.Iso())))
         {
             TryDelete(Path.Combine(data.LakeRoot, path));
             c.Execute("DELETE FROM lake_garbage WHERE path = $p", null, ("$p", path));
             c.Execute("DELETE FROM lake_files WHERE path = $p AND removed_at IS NOT NULL", null, ("$p", path));
         }
+    }
+
+    /// <summary>
+    /// Parquet files under the lake that neither the manifest nor a reservation names, older than the grace period
+    /// (someone else's files, or data whose manifest rows were lost). The sweep leaves them; the host reports them.
+    /// </summary>
+    public IReadOnlyList<string> UnknownFiles()
+    {
+        var now = time.GetUtcNow();
+        using var c = store.Open();
+        var known = new HashSet<string>(Paths(c, "SELECT path FROM lake_files UNION SELECT path FROM lake_reserved"), StringComparer.Ordinal);
+        var unknown = new List<string>();
+        foreach (var zone in Directory.EnumerateDirectories(data.LakeRoot))
+        {
+            if (string.Equals(zone, data.StagingRoot, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            unknown.AddRange(Directory.EnumerateFiles(zone, "*.parquet", SearchOption.AllDirectories)
+                .Where(file => !known.Contains(Relative(file)) && now - File.GetLastWriteTimeUtc(file) > GarbageGrace));
+        }
+
+        return unknown;
+    }
+
+    /// <summary>Files replaced and waiting for their grace to pass (relative to the lake): never current again.</summary>
+    public IReadOnlySet<string> Garbage()
+    {
+        using var c = store.Open();
+        return new HashSet<string>(Paths(c, "SELECT path FROM lake_garbage"), StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// Makes the recovered tables the lake's whole manifest (<c>sluice recover</c>), in one transaction: current files,
+    /// tables and reservations are replaced; replaced files waiting for their grace stay garbage.
+    /// </summary>
+    public void ReplaceManifest(IReadOnlyList<RecoveredTable> tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        var now = time.GetUtcNow().Iso();
+        using var c = store.Open();
+        using var tx = c.BeginTransaction();
+        c.Execute("DELETE FROM lake_files WHERE removed_at IS NULL", tx);
+        c.Execute("DELETE FROM lake_tables", tx);
+        c.Execute("DELETE FROM lake_reserved", tx);
+        foreach (var recovered in tables.Where(t => t.Files.Count > 0))
+        {
+            var table = recovered.Table;
+            c.Execute(
+                "INSERT INTO lake_tables(name, partition_key, partition_type, columns) VALUES ($n, $k, $t, $c)",
+                tx, ("$n", table.QualifiedName), ("$k", table.PartitionKey), ("$t", table.PartitionType.Name()), ("$c", ColumnsJson(table)));
+            foreach (var file in recovered.Files)
+            {
+                c.Execute(
+                    "INSERT INTO lake_files(table_name, partition_key, partition_value, path, rows, origin, committed_at) VALUES ($t, $k, $v, $p, $r, 'recovered', $n)",
+                    tx, ("$t", table.QualifiedName), ("$k", table.PartitionKey), ("$v", file.Partition), ("$p", Relative(file.Path)), ("$r", file.Rows), ("$n", now));
+            }
+        }
+
+        tx.Commit();
+    }
+
+    /// <summary>Records the names a commit is about to rename into the lake, durably and before the renames.</summary>
+    private void Reserve(IEnumerable<string> finals, string origin)
+    {
+        using var c = store.Open();
+        using var tx = c.BeginTransaction();
+        var at = time.GetUtcNow().Iso();
+        foreach (var final in finals)
+        {
+            c.Execute("INSERT OR REPLACE INTO lake_reserved(path, origin, reserved_at) VALUES ($p, $o, $n)", tx, ("$p", Relative(final)), ("$o", origin), ("$n", at));
+        }
+
+        tx.Commit();
+    }
+
+    private static List<string> Paths(SqliteConnection c, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var cmd = c.Command(sql, null, parameters);
+        using var r = cmd.ExecuteReader();
+        var list = new List<string>();
+        while (r.Read()) { list.Add(r.GetString(0)); }
+        return list;
     }
 
     private static long MaxManifestId(SqliteConnection c) => c.Scalar<long?>("SELECT max(id) FROM lake_files") ?? 0;

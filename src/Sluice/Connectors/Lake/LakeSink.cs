@@ -17,8 +17,10 @@ public sealed class LakeSinkType : ISinkType
 
     public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(LakeSinkOptions.Parse(options));
 
-    private sealed class Factory(LakeSinkOptions options) : ISinkFactory
+    internal sealed class Factory(LakeSinkOptions options) : ISinkFactory
     {
+        public LakeSinkOptions Options => options;
+
         public IBatchSink Create(IEngineServices services) => new LakeSink(services, options);
     }
 }
@@ -52,7 +54,10 @@ public sealed class LakeSink : IBatchSink
         _log = services.Logging.CreateLogger("Sluice.LakeSink");
     }
 
-    public string Name => $"lake:{_options.Zone}";
+    public string Name => NameOf(_options.Zone);
+
+    /// <summary>The name of the lake sink of a zone (part of its checkpoint key).</summary>
+    public static string NameOf(string zone) => $"lake:{zone}";
 
     /// <summary>
     /// Batches waiting are committed together: fewer, larger files, and one commit for all of them. Up to 50,000 rows,

@@ -29,6 +29,12 @@ public sealed class RecipeHost : IAsyncDisposable
         _log = services.Logging.CreateLogger("Sluice.Host");
         _runner = new JobRunner(services);
         services.Lake.SweepOrphans();
+        var unknown = services.Lake.UnknownFiles();
+        if (unknown.Count > 0)
+        {
+            HostLog.UnknownLakeFiles(_log, unknown.Count, services.Data.LakeRoot, unknown[0]);
+        }
+
         foreach (var p in recipe.Pipelines)
         {
             _pipelines.Add((p, p.Create(services, recipe.Name)));
@@ -298,4 +304,7 @@ internal static partial class HostLog
 
     [LoggerMessage(9103, LogLevel.Debug, "{Recipe}: {Component} failed with an unexpected error")]
     public static partial void FailureDetail(ILogger logger, Exception error, string recipe, string component);
+
+    [LoggerMessage(9300, LogLevel.Warning, "{Count} Parquet file(s) under {Lake} are in no table's manifest (for example {Example}); they are left alone and not queried. Files copied in by hand are not part of the lake; if the manifest lost them, `sluice recover --force` rebuilds it from the files")]
+    public static partial void UnknownLakeFiles(ILogger logger, int count, string lake, string example);
 }

@@ -44,23 +44,59 @@ public sealed class MetadataStore
         CREATE TABLE IF NOT EXISTS component_schema (
             component TEXT PRIMARY KEY, version INTEGER NOT NULL);
         """,
+        // Names a commit is about to rename into the lake, written before the renames: the only lake files the orphan
+        // sweep may delete besides staging folders and replaced files (a crash between rename and commit leaves them).
+        """
+        CREATE TABLE IF NOT EXISTS lake_reserved (
+            path TEXT PRIMARY KEY, origin TEXT NOT NULL, reserved_at TEXT NOT NULL);
+        """,
     ];
 
     private readonly string _connectionString;
 
-    public MetadataStore(DataDirectory data)
+    /// <summary>
+    /// Opens the store of a data folder, creating it in a fresh folder. A folder whose store is missing but which holds
+    /// data is refused (<see cref="MetadataMissingException"/>): a fresh store there would take its lake for orphans and
+    /// its inputs for new. A store that cannot be opened and written is a <see cref="MetadataUnavailableException"/>.
+    /// </summary>
+    public MetadataStore(DataDirectory data) : this(data, recovering: false)
+    {
+    }
+
+    private MetadataStore(DataDirectory data, bool recovering)
     {
         ArgumentNullException.ThrowIfNull(data);
-        data.EnsureCreated();
-        IO.PrivateFiles.CreateEmpty(data.MetadataPath);
+        Path = data.MetadataPath;
+        if (!recovering && !System.IO.Path.Exists(Path) && DataFolderEvidence.Find(data) is { } evidence)
+        {
+            throw new MetadataMissingException(data, evidence);
+        }
+
         _connectionString = new SqliteConnectionStringBuilder
         {
-            DataSource = data.MetadataPath,
+            DataSource = Path,
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
-        Migrate();
+        try
+        {
+            data.EnsureCreated();
+            IO.PrivateFiles.CreateEmpty(Path);
+            Migrate();
+            ProbeWritable();
+        }
+        catch (Exception e) when (e is SqliteException or IOException or UnauthorizedAccessException)
+        {
+            SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+            throw new MetadataUnavailableException(data, e);
+        }
     }
+
+    /// <summary>The file of the store (<c>meta.db</c>).</summary>
+    public string Path { get; }
+
+    /// <summary>Opens the store for <c>sluice recover</c>, which may create it over a folder that holds data.</summary>
+    public static MetadataStore ForRecovery(DataDirectory data) => new(data, recovering: true);
 
     public SqliteConnection Open()
     {
@@ -70,6 +106,17 @@ public sealed class MetadataStore
         pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
         pragma.ExecuteNonQuery();
         return connection;
+    }
+
+    /// <summary>
+    /// A read-only store (a read-only file, folder or mount) opens and reads; only the first write fails, deep inside
+    /// some command. Taking the write lock once at start makes every command fail at once, with the cause.
+    /// </summary>
+    private void ProbeWritable()
+    {
+        using var connection = Open();
+        using var tx = connection.BeginTransaction(deferred: false);
+        tx.Rollback();
     }
 
     /// <summary>

@@ -31,7 +31,8 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     private readonly IReadOnlyList<IBatchStep> _steps;
     private readonly IReadOnlyList<IBatchSink> _sinks;
     private readonly CheckpointStore _checkpoints;
-    private readonly string _prefix;
+    private readonly string _recipe;
+    private readonly string _pipeline;
     private readonly long?[] _committed;
 
     public StreamPipeline(IEngineServices services, string recipe, string pipeline, IStreamSource source, IReadOnlyList<IBatchStep> steps, IReadOnlyList<IBatchSink> sinks)
@@ -43,11 +44,15 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         _steps = steps;
         _sinks = sinks;
         _checkpoints = new CheckpointStore(services.Metadata, services.Time);
-        _prefix = $"pipeline:{recipe}/{pipeline}";
+        _recipe = recipe;
+        _pipeline = pipeline;
         _committed = sinks.Select(s => Parse(_checkpoints.Get(CheckpointKey(s)))).ToArray();
     }
 
-    public string CheckpointKey(IBatchSink sink) => $"{_prefix}:sink:{sink.Name}";
+    public string CheckpointKey(IBatchSink sink) => SinkCheckpointKey(_recipe, _pipeline, sink.Name);
+
+    /// <summary>The checkpoint key of a sink of a recipe's pipeline, for code that restores one without running it (<c>sluice recover</c>).</summary>
+    public static string SinkCheckpointKey(string recipe, string pipeline, string sink) => $"pipeline:{recipe}/{pipeline}:sink:{sink}";
 
     /// <summary>The stream source this pipeline reads (the host finds components that also serve HTTP through it).</summary>
     public IStreamSource Source => _source;
