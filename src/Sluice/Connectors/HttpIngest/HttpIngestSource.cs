@@ -21,9 +21,12 @@ public sealed class HttpIngestSourceType : ISourceType
     public ISourceFactory Parse(ConfigMap options, RecipeContext recipe) => new HttpIngestSourceFactory(recipe.Name, HttpIngestOptions.Parse(options, recipe));
 }
 
-public sealed class HttpIngestSourceFactory(string recipe, HttpIngestOptions options) : IStreamSourceFactory
+public sealed class HttpIngestSourceFactory(string recipe, HttpIngestOptions options) : IStreamSourceFactory, IEventEndFinder
 {
     public HttpIngestOptions Options => options;
+
+    public long? EventEnd(Core.DataDirectory data, long eventPosition) =>
+        LandingLog.RecordEnd(Path.Combine(data?.Root ?? throw new ArgumentNullException(nameof(data)), "landing", options.Stream), eventPosition);
 
     public IRunnableSource Create(IEngineServices services) =>
         throw new InvalidOperationException("the http source runs inside a pipeline with sinks");

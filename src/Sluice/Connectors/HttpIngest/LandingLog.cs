@@ -190,6 +190,43 @@ public sealed class LandingLog : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Where the record starting at <paramref name="offset"/> ends, read from the segment files without opening the log
+    /// (another process may own it); null when no intact record starts there. An offset below the oldest segment was
+    /// acknowledged by every sink, so the log resumes at that segment.
+    /// </summary>
+    public static long? RecordEnd(string folder, long offset)
+    {
+        if (!Directory.Exists(folder))
+        {
+            return null;
+        }
+
+        var starts = Directory.EnumerateFiles(folder, "*" + Extension)
+            .Select(f => long.TryParse(Path.GetFileNameWithoutExtension(f), NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? s : -1)
+            .Where(s => s >= 0).Order().ToList();
+        if (starts.Count == 0)
+        {
+            return null;
+        }
+
+        var segment = starts.LastOrDefault(s => s <= offset, -1);
+        if (segment < 0)
+        {
+            return starts[0];
+        }
+
+        using var handle = File.OpenHandle(Path.Combine(folder, segment.ToString("D20", CultureInfo.InvariantCulture) + Extension), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var header = new byte[LandingRecord.HeaderSize];
+        if (RandomAccess.Read(handle, header, offset - segment) < header.Length || LandingRecord.TryRead(header, out var size) == ReadStatus.Corrupt)
+        {
+            return null;
+        }
+
+        var record = new byte[size];
+        return RandomAccess.Read(handle, record, offset - segment) == size && LandingRecord.TryRead(record, out _) == ReadStatus.Ok ? offset + size : null;
+    }
+
     /// <summary>Copies the durable bytes starting at <paramref name="offset"/> into <paramref name="buffer"/>; returns how many (0 at the end).</summary>
     public int ReadAt(long offset, Span<byte> buffer)
     {

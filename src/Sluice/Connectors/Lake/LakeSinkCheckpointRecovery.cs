@@ -22,7 +22,7 @@ public static class LakeSinkCheckpointRecovery
         ArgumentNullException.ThrowIfNull(recipes);
         var sinks = recipes
             .SelectMany(r => r.Pipelines.SelectMany(p => p.Sinks.OfType<LakeSinkType.Factory>()
-                .Select(f => (Key: StreamPipeline.SinkCheckpointKey(r.Name, p.Name, LakeSink.NameOf(f.Options.Zone)), f.Options.Zone, f.Options.PositionColumn))))
+                .Select(f => (Key: StreamPipeline.SinkCheckpointKey(r.Name, p.Name, LakeSink.NameOf(f.Options.Zone)), f.Options.Zone, f.Options.PositionColumn, Source: p.Source as IEventEndFinder))))
             .ToList();
 
         var lines = new List<string>();
@@ -36,7 +36,7 @@ public static class LakeSinkCheckpointRecovery
                 continue;
             }
 
-            var (key, _, column) = zone.Single();
+            var (key, _, column, source) = zone.Single();
             if (checkpoints.Get(key) is { } kept)
             {
                 lines.Add($"{key}: checkpoint {kept} kept (the store still had it)");
@@ -63,10 +63,17 @@ public static class LakeSinkCheckpointRecovery
                 continue;
             }
 
-            // A row's position is where its event starts: one past the highest is at or before where the next event starts.
-            var next = Convert.ToInt64(max, CultureInfo.InvariantCulture) + 1;
+            // A row's position is where its event starts; the checkpoint is where the source resumes, so it must be where
+            // that event ends (the start of the next one), which only the source can tell.
+            var last = Convert.ToInt64(max, CultureInfo.InvariantCulture);
+            if (source?.EventEnd(services.Data, last) is not { } next)
+            {
+                lines.Add($"{key}: NOT restored: the source cannot find where the event at {column} {last} ends; its replay may land some events twice");
+                continue;
+            }
+
             checkpoints.Set(key, next.ToString(CultureInfo.InvariantCulture));
-            lines.Add($"{key}: checkpoint set to {next} (past the highest {column} in {string.Join(", ", tables.Select(t => t.QualifiedName))}): a replay of the source does not land those events again");
+            lines.Add($"{key}: checkpoint set to {next} (the end of the event at the highest {column}, {last}, in {string.Join(", ", tables.Select(t => t.QualifiedName))}): a replay of the source does not land those events again");
         }
 
         return lines;

@@ -80,6 +80,17 @@ public interface IStreamSourceFactory : ISourceFactory
     IStreamSource CreateStream(IEngineServices services);
 }
 
+/// <summary>
+/// A stream source that can tell, from where an event starts (a row's position column), the position right after it:
+/// what a sink's checkpoint must be for the source to resume after that event (<c>sluice recover</c>, which finds
+/// only the rows' own positions in the lake).
+/// </summary>
+public interface IEventEndFinder
+{
+    /// <summary>The position after the event starting at <paramref name="eventPosition"/>, or null when the source cannot tell.</summary>
+    long? EventEnd(DataDirectory data, long eventPosition);
+}
+
 public interface IStepType
 {
     string Name { get; }
