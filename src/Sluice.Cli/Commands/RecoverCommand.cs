@@ -31,6 +31,7 @@ internal static class RecoverCommand
                 throw new SluiceException($"no data folder at {data.Root}: nothing to recover (pass --data, or set SLUICE_DATA)");
             }
 
+            using var runLocks = new CompositeDisposable(TakeRunLocks(data));
             var (state, detail) = MetadataStoreHealth.Inspect(data);
             switch (state)
             {
@@ -80,6 +81,29 @@ internal static class RecoverCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Every recipe's run lock on the folder: nothing may run while its store is replaced.</summary>
+    private static List<IDisposable> TakeRunLocks(DataDirectory data)
+    {
+        var held = new List<IDisposable>();
+        foreach (var path in Directory.Exists(data.LocksRoot) ? Directory.GetFiles(data.LocksRoot, "run-*.lock") : [])
+        {
+            if (ProcessLock.TryAcquire(path) is not { } taken)
+            {
+                held.ForEach(h => h.Dispose());
+                throw new SluiceException($"'{Path.GetFileNameWithoutExtension(path)[4..]}' is running on {data.Root}: stop it before `sluice recover`");
+            }
+
+            held.Add(taken);
+        }
+
+        return held;
+    }
+
+    private sealed class CompositeDisposable(List<IDisposable> items) : IDisposable
+    {
+        public void Dispose() => items.ForEach(i => i.Dispose());
     }
 
     /// <summary>The named recipes, or every recipe under the recipes folder that loads (one that does not is named and skipped).</summary>
