@@ -53,9 +53,7 @@ public sealed class OrphanSweepTests
     public async Task A_parquet_file_someone_else_put_in_a_partition_survives_a_start_and_is_reported()
     {
         using var data = await MetadataLossTests.VehicleDataAsync();
-        var file = MetadataLossTests.ParquetFiles(data.Path).First(f => f.Contains("vehicle_events", StringComparison.Ordinal));
-        var foreign = Path.Combine(Path.GetDirectoryName(file)!, "someone-elses.parquet");
-        File.Copy(file, foreign);
+        var (_, foreign) = CopyOfALakeFile(data.Path, "someone-elses.parquet");
         File.SetLastWriteTimeUtc(foreign, DateTime.UtcNow.AddHours(-1));
 
         var run = await SluiceProcess.RunAsync(data.Path, "run", "vehicle-files", "--once");
@@ -69,9 +67,7 @@ public sealed class OrphanSweepTests
     public async Task A_file_reserved_before_a_crash_between_rename_and_commit_is_swept_at_the_next_start()
     {
         using var data = await MetadataLossTests.VehicleDataAsync();
-        var file = MetadataLossTests.ParquetFiles(data.Path).First(f => f.Contains("vehicle_events", StringComparison.Ordinal));
-        var crashed = Path.Combine(Path.GetDirectoryName(file)!, "20251108000000000-crashed-00000.parquet");
-        File.Copy(file, crashed);
+        var (file, crashed) = CopyOfALakeFile(data.Path, "20251108000000000-crashed-00000.parquet");
         var reservedAt = DateTime.UtcNow.AddHours(-1).ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
         using (var c = new SqliteConnection($"Data Source={Path.Combine(data.Path, "meta.db")};Pooling=false"))
         {
@@ -89,5 +85,14 @@ public sealed class OrphanSweepTests
         File.Exists(crashed).ShouldBeFalse();
         File.Exists(file).ShouldBeTrue();
         run.Err.ShouldNotContain("in no table's manifest");
+    }
+
+    /// <summary>A committed file of the vehicle events and a copy of it under another name in the same partition.</summary>
+    private static (string File, string Copy) CopyOfALakeFile(string data, string name)
+    {
+        var file = MetadataLossTests.ParquetFiles(data).First(f => f.Contains("vehicle_events", StringComparison.Ordinal));
+        var copy = Path.Combine(Path.GetDirectoryName(file)!, name);
+        File.Copy(file, copy);
+        return (file, copy);
     }
 }
