@@ -108,6 +108,23 @@ public sealed class CrashRecoveryTests
         (recovered.Position, recovered.Reason, recovered.Payload).ShouldBe((letter.Position, letter.Reason, letter.Payload));
     }
 
+    [Fact]
+    public void A_redo_takes_the_failed_name_whose_error_json_alone_a_kill_left_for_the_same_content()
+    {
+        using var root = new TempFolder("sluice-failed-name");
+        var drop = new DropFolder(root.Path);
+        drop.EnsureCreated();
+        File.WriteAllText(Path.Combine(drop.Failed, "x.json.error.json"), new FileRejection("x.json", null, "bad", null, null, null, 1, [], "abc", DateTimeOffset.UnixEpoch).ToJson());
+
+        // Killed between writing the .error.json and the move: the same content takes the name again, where its letter points.
+        drop.FailedTarget("x.json", "abc").ShouldBe(Path.Combine(drop.Failed, "x.json"));
+        drop.FailedTarget("x.json", "other content").ShouldBe(Path.Combine(drop.Failed, "x~1.json"));
+
+        // A failed file already there is never overwritten, whatever its .error.json says.
+        File.WriteAllText(Path.Combine(drop.Failed, "x.json"), "{}");
+        drop.FailedTarget("x.json", "abc").ShouldBe(Path.Combine(drop.Failed, "x~1.json"));
+    }
+
     /// <summary>The rows of <c>dlq list</c> (CSV, header dropped).</summary>
     private static async Task<List<string>> Letters(string data)
     {

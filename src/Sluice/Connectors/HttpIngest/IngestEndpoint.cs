@@ -16,7 +16,7 @@ namespace Sluice.Connectors.HttpIngest;
 
 /// <summary>
 /// <c>POST /v1/streams/{stream}/events</c>: checks the token (401/403), the content type (415), the size (413) and the
-/// memory budget (429), splits the body (400 for JSON that does not parse), hands the events to the stream's
+/// memory budget and the tenant's share of it (429), reads the body at the stream's minimum rate (408), splits the body (400 for JSON that does not parse), hands the events to the stream's
 /// <see cref="StreamIngestor"/>, and answers 202 only once the accepted events are fsynced.
 /// </summary>
 internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor ingestor, ServingContext context)
@@ -41,7 +41,7 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
             .WithSummary($"Ingest events into stream '{options.Stream}': one JSON object, a JSON array, or NDJSON (application/x-ndjson). 202 once durable.")
             .Accepts<JsonElement>("application/json", "application/x-ndjson")
             .Produces<IngestResponse>(StatusCodes.Status202Accepted)
-            .Produces(StatusCodes.Status400BadRequest).Produces(StatusCodes.Status401Unauthorized).Produces(StatusCodes.Status403Forbidden)
+            .Produces(StatusCodes.Status400BadRequest).Produces(StatusCodes.Status401Unauthorized).Produces(StatusCodes.Status403Forbidden).Produces(StatusCodes.Status408RequestTimeout)
             .Produces(StatusCodes.Status413PayloadTooLarge).Produces(StatusCodes.Status415UnsupportedMediaType)
             .Produces(StatusCodes.Status429TooManyRequests).Produces(StatusCodes.Status503ServiceUnavailable);
     }
