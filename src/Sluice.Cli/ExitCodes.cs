@@ -1,6 +1,6 @@
 namespace Sluice.Cli;
 
-/// <summary>Exit codes besides 0 (done) and 1 (an error, said on stderr), for scripts that tell outcomes apart.</summary>
+/// <summary>Exit codes besides 0 (done), 1 (an error, said on stderr) and 2 (a component failed for good), for scripts that tell outcomes apart.</summary>
 internal static class ExitCodes
 {
     /// <summary><c>query</c> printed only the first <c>--max-rows</c> rows of a longer result, and the limit was the default one.</summary>
