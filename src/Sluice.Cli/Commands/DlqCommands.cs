@@ -68,10 +68,13 @@ internal static class DlqCommands
         var ids = new Argument<long[]>("id") { Description = "Dead-letter ids to replay", Arity = ArgumentArity.ZeroOrMore };
         var all = new Option<bool>("--all") { Description = "Replay every pending letter (of --source, when given)" };
         var source = new Option<string?>("--source") { Description = "With --all: only letters whose source starts with this" };
-        var command = new Command("replay", "Process dead letters again; those that succeed are marked replayed, the others keep their newest reason") { ids, all, source };
+        var failOn = DeadLetterReport.FailOption();
+        var command = new Command("replay", "Process dead letters again; those that succeed are marked replayed, the others keep their newest reason") { ids, all, source, failOn };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             using var services = CliContext.Services(result);
+            // New letters a replay leads to (a replayed event a sink then dead-letters), not the replayed letters themselves.
+            using var letters = DeadLetterTally.Begin();
             var chosen = result.GetValue(all)
                 ? services.DeadLetters.List(result.GetValue(source), DeadLetterStore.Pending, int.MaxValue)
                 : (result.GetValue(ids) ?? []).Select(i => services.DeadLetters.Get(i) ?? throw new SluiceException($"no dead letter with id {i}.")).ToList();
@@ -106,7 +109,8 @@ internal static class DlqCommands
             }
 
             await Console.Out.WriteLineAsync($"{ok} replayed, {failed} still failing").ConfigureAwait(false);
-            return failed == 0 ? 0 : 1;
+            var lettered = await DeadLetterReport.FinishAsync(letters, result.GetValue(failOn)).ConfigureAwait(false);
+            return failed == 0 ? lettered : 1;
         }));
         return command;
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Sluice.Core;
+using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
 using Sluice.Core.Text;
 using Sluice.Jobs;
@@ -23,15 +24,17 @@ internal static class JobCommands
         var job = new Argument<string>("job") { Description = "<recipe>/<job>, e.g. vehicle-files/daily-summary" };
         var date = new Option<string?>("--date") { Description = "Run as of this date (YYYY-MM-DD, UTC); default today" };
         var now = new Option<string?>("--now") { Description = "Run as of this instant (ISO-8601), for replays and tests" };
-        var command = new Command("run", "Run one job now; waits if the running instance is already running it") { job, date, now };
+        var failOn = DeadLetterReport.FailOption();
+        var command = new Command("run", "Run one job now; waits if the running instance is already running it") { job, date, now, failOn };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var (_, definition) = CliContext.LoadJob(result.GetValue(job)!);
             using var services = CliContext.Services(result);
+            using var letters = DeadLetterTally.Begin();
             var asOf = AsOf(result.GetValue(date), result.GetValue(now), services.Time);
             var outcome = await new JobRunner(services).RunAsync(definition, new JobRequest(asOf), ct).ConfigureAwait(false);
             await Console.Out.WriteLineAsync($"{definition.FullName} as of {asOf:yyyy-MM-dd'T'HH:mm:ss'Z'}: {outcome.Message}").ConfigureAwait(false);
-            return 0;
+            return await DeadLetterReport.FinishAsync(letters, result.GetValue(failOn), alreadySaid: true).ConfigureAwait(false);
         }));
         return command;
     }
@@ -69,7 +72,8 @@ internal static class JobCommands
         var job = new Argument<string>("job") { Description = "<recipe>/<job>, e.g. vehicle-files/daily-summary" };
         var from = new Option<string>("--from") { Description = "First day (YYYY-MM-DD or ISO-8601 instant, UTC)", Required = true };
         var to = new Option<string>("--to") { Description = "Last day, inclusive", Required = true };
-        var command = new Command("backfill", "Recompute a job over a date range, day by day, with progress") { job, from, to };
+        var failOn = DeadLetterReport.FailOption();
+        var command = new Command("backfill", "Recompute a job over a date range, day by day, with progress") { job, from, to, failOn };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var (_, definition) = CliContext.LoadJob(result.GetValue(job)!);
@@ -81,6 +85,7 @@ internal static class JobCommands
             }
 
             using var services = CliContext.Services(result);
+            using var letters = DeadLetterTally.Begin();
             var runner = new JobRunner(services);
             var asOf = new DateTimeOffset(last.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).AddDays(1);
             var (fromTime, toTime) = Instants(result.GetValue(from)!, result.GetValue(to)!);
@@ -106,7 +111,7 @@ internal static class JobCommands
             }
 
             await Console.Out.WriteLineAsync($"{definition.FullName} {first:yyyy-MM-dd}..{last:yyyy-MM-dd}: {outcome.Message}").ConfigureAwait(false);
-            return 0;
+            return await DeadLetterReport.FinishAsync(letters, result.GetValue(failOn), alreadySaid: true).ConfigureAwait(false);
         }));
         return command;
     }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
+using Sluice.Core.DeadLetters;
 using Sluice.Core.Hosting;
 
 namespace Sluice.Cli.Commands;
@@ -12,12 +13,15 @@ internal static class RunCommand
         var once = new Option<bool>("--once") { Description = "Process everything available now (and the after-load jobs), fire no schedule, open no port, then exit" };
         var port = new Option<int>("--port") { Description = "HTTP port when the recipe serves HTTP (0: any free port)", DefaultValueFactory = _ => Serving.HttpServerOptions.DefaultPort };
         var bind = new Option<string>("--bind") { Description = "Address the HTTP server listens on (0.0.0.0 for every interface)", DefaultValueFactory = _ => "127.0.0.1" };
-        var command = new Command("run", "Run a recipe's pipelines and schedules until Ctrl-C") { recipe, once, port, bind };
+        var failOn = DeadLetterReport.FailOption();
+        failOn.Description += " (with --once)";
+        var command = new Command("run", "Run a recipe's pipelines and schedules until Ctrl-C") { recipe, once, port, bind, failOn };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var definition = CliContext.LoadRecipe(result.GetValue(recipe)!);
             using var services = CliContext.Services(result, LogLevel.Information);
             using var runLock = CliContext.TakeRunLock(services, definition.Name);
+            using var letters = DeadLetterTally.Begin();
             var host = new RecipeHost(definition, services) { Http = new Serving.HttpServerOptions(result.GetValue(bind)!, result.GetValue(port)) };
             await using (host.ConfigureAwait(false))
             {
@@ -25,7 +29,7 @@ internal static class RunCommand
                 {
                     var units = await host.RunOnceAsync(ct).ConfigureAwait(false);
                     await Console.Out.WriteLineAsync($"{definition.Name}: processed {units} new unit(s) of input; see ./sluice query, ./sluice dlq list, ./sluice job history").ConfigureAwait(false);
-                    return 0;
+                    return await DeadLetterReport.FinishAsync(letters, result.GetValue(failOn)).ConfigureAwait(false);
                 }
 
                 await host.RunAsync(ct).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using Sluice.Core;
+using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
 
 namespace Sluice.Jobs;
@@ -21,9 +22,16 @@ public sealed class JobRunner(IEngineServices services)
         var lockPath = Path.Combine(services.Data.LocksRoot, $"job-{job.Recipe}-{job.Name}.lock");
         using var held = await ProcessLock.AcquireAsync(lockPath, services.Time, LockWait, ct).ConfigureAwait(false);
         var id = Runs.Start(job.FullName, request.AsOf, request.Trigger);
+        // Rows a job sends through sinks may end in the dead-letter store (bounded retries): its summary says so.
+        using var letters = DeadLetterTally.Begin();
         try
         {
             var outcome = await job.Factory.Create(services).RunAsync(request, ct).ConfigureAwait(false);
+            if (letters.Describe() is { } lettered)
+            {
+                outcome = outcome with { Message = $"{outcome.Message}; {lettered} went to the dead-letter store (sluice dlq list)" };
+            }
+
             Runs.Finish(id, JobRunStore.Succeeded, outcome.RowsIn, outcome.RowsOut, outcome.Message);
             return outcome;
         }

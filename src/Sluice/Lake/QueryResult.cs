@@ -4,7 +4,10 @@ namespace Sluice.Lake;
 
 public sealed record QueryResult(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows)
 {
-    /// <summary>Reads at most <paramref name="maxRows"/> rows of an open reader, NULL as null.</summary>
+    /// <summary>True when the result had more rows than were read: <see cref="Rows"/> is its beginning only.</summary>
+    public bool Truncated { get; init; }
+
+    /// <summary>Reads at most <paramref name="maxRows"/> rows of an open reader, NULL as null, and whether there were more.</summary>
     public static QueryResult Read(DbDataReader reader, int maxRows)
     {
         ArgumentNullException.ThrowIfNull(reader);
@@ -21,6 +24,7 @@ public sealed record QueryResult(IReadOnlyList<string> Columns, IReadOnlyList<ob
             rows.Add(row);
         }
 
-        return new QueryResult(columns, rows);
+        // One row more is looked at (not kept), so a cut is known and said rather than passed off as the whole result.
+        return new QueryResult(columns, rows) { Truncated = rows.Count == maxRows && reader.Read() };
     }
 }

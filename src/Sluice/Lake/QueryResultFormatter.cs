@@ -36,7 +36,8 @@ public static class QueryResultFormatter
             sb.AppendJoin(" | ", row.Select((v, i) => IsNumeric(result, i) ? v.PadLeft(widths[i]) : v.PadRight(widths[i]))).Append('\n');
         }
 
-        sb.Append('(').Append(cells.Count).Append(cells.Count == 1 ? " row)" : " rows)").Append('\n');
+        sb.Append('(').Append(cells.Count).Append(cells.Count == 1 ? " row" : " rows")
+            .Append(result.Truncated ? " shown: the result has more, cut at the row limit)" : ")").Append('\n');
         return sb.ToString();
     }
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -25,6 +26,23 @@ public sealed class SluiceHttpServer : IAsyncDisposable
 
     /// <summary>Open connections at most (Kestrel refuses more); bounds the per-request state the components hold.</summary>
     public const int MaxConnections = 10_000;
+
+    /// <summary>
+    /// Slowest request body accepted by default, bytes per second: 32 kbit/s, below what even a 2G phone link uploads,
+    /// so a client sending a body it has ready is never cut; a client trickling a body to hold server memory is
+    /// (Kestrel's own 240 B/s lets a 400 B/s trickle through). A component may set its own per request.
+    /// </summary>
+    public const long DefaultMinBodyRate = 4 * 1024;
+
+    /// <summary>Time a body may start slower than the rate (Kestrel's default: a TCP slow start, a client's pause for GC).</summary>
+    public static readonly TimeSpan DefaultBodyRateGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Time to receive a request's headers (Kestrel's default is 30 s): a client sends them in one go, a few hundred
+    /// bytes, so 10 s covers a slow handshake on a bad link while a client dribbling headers holds a connection slot
+    /// for a third of the time.
+    /// </summary>
+    public static readonly TimeSpan RequestHeadersTimeout = TimeSpan.FromSeconds(10);
 
     private readonly WebApplication _app;
     private readonly ILogger _log;
@@ -68,6 +86,8 @@ public sealed class SluiceHttpServer : IAsyncDisposable
             k.Limits.MaxRequestBodySize = maxBody;
             // Each connection is small, but request waiters and buffers scale with them: this is their bound.
             k.Limits.MaxConcurrentConnections = MaxConnections;
+            k.Limits.MinRequestBodyDataRate = new MinDataRate(DefaultMinBodyRate, DefaultBodyRateGrace);
+            k.Limits.RequestHeadersTimeout = RequestHeadersTimeout;
             k.Listen(address, options.Port);
         });
 

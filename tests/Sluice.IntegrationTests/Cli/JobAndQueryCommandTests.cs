@@ -61,6 +61,52 @@ public sealed class JobAndQueryCommandTests
     }
 
     [Fact]
+    public async Task Query_says_when_it_cut_the_result_and_fails_unless_the_limit_was_chosen()
+    {
+        using var data = new TempFolder();
+        const string sql = "SELECT range AS n FROM range(100005)";
+
+        // The default limit: the rows printed are the first 100,000 (CSV stays header and rows), stderr says so, exit 3.
+        var csv = await SluiceProcess.RunAsync(data.Path, "query", sql, "--format", "csv");
+        csv.Code.ShouldBe(3, csv.Err);
+        csv.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length.ShouldBe(100_001);
+        csv.Err.ShouldContain("the result has more than 100000 rows; only the first 100000 were printed");
+
+        var json = await SluiceProcess.RunAsync(data.Path, "query", sql, "--format", "json");
+        json.Code.ShouldBe(3, json.Err);
+        System.Text.Json.JsonDocument.Parse(json.Out).RootElement.GetArrayLength().ShouldBe(100_000);
+        json.Err.ShouldContain("only the first 100000 were printed");
+
+        // A limit given on purpose: still said, exit 0; the table's count says it is not the whole.
+        var table = await SluiceProcess.RunAsync(data.Path, "query", sql, "--max-rows", "10");
+        table.Code.ShouldBe(0, table.Err);
+        table.Out.ShouldEndWith("(10 rows shown: the result has more, cut at the row limit)\n");
+        table.Err.ShouldContain("the result has more than 10 rows; only the first 10 were printed (--max-rows)");
+
+        // Exactly the limit is no cut.
+        var exact = await SluiceProcess.RunAsync(data.Path, "query", "SELECT range AS n FROM range(10)", "--max-rows", "10", "--format", "csv");
+        (exact.Code, exact.Err).ShouldBe((0, ""));
+        exact.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length.ShouldBe(11);
+    }
+
+    [Fact]
+    public async Task Run_once_says_how_many_rows_went_to_dead_letters_and_fails_on_them_when_asked()
+    {
+        using var data = new TempFolder();
+        var incoming = Path.Combine(data.Path, "vehicle-files", "incoming");
+        Write(incoming, "vehicles_events_1.json", "{\"vehicles_events\": [ {\"vehicle_id\": 7} ]}");
+
+        var strict = await SluiceProcess.RunAsync(data.Path, "run", "vehicle-files", "--once", "--fail-on-dead-letters");
+        strict.Code.ShouldBe(4, strict.Out + strict.Err);
+        strict.Out.ShouldContain("1 row in 1 dead letter went to the dead-letter store; see ./sluice dlq list");
+
+        Write(incoming, "vehicles_events_2.json", Events(("V1", "2025-11-01T10:00:00Z", "idle")));
+        var clean = await SluiceProcess.RunAsync(data.Path, "run", "vehicle-files", "--once", "--fail-on-dead-letters");
+        clean.Code.ShouldBe(0, clean.Out + clean.Err);
+        clean.Out.ShouldNotContain("dead letter");
+    }
+
+    [Fact]
     public async Task Generate_writes_complete_files_with_late_events_and_broken_ones_on_request()
     {
         using var data = new TempFolder();

@@ -1,3 +1,6 @@
+using Sluice.Connectors.Files;
+using Sluice.Core;
+using Sluice.Core.Metadata;
 using Sluice.Generators;
 using Sluice.IntegrationTests.Support;
 
@@ -56,6 +59,78 @@ public sealed class CrashRecoveryTests
         }
 
         (await Query(clean, "SELECT count(*) FROM raw_data.vehicle_events")).ShouldBe("count_star()\n200000\n");
+    }
+
+    [Fact]
+    public async Task Killed_between_the_dead_letter_and_the_move_to_failed_the_restart_shows_exactly_one_letter()
+    {
+        using var root = new TempFolder("sluice-crash-failed");
+        var data = root.Sub("data");
+        var drop = new DropFolder(Path.Combine(data, "vehicle-files"));
+        drop.EnsureCreated();
+        const string name = "vehicles_events_bad.json";
+        File.WriteAllText(Path.Combine(drop.Incoming, name), "{\n  \"vehicles_events\": [\n    {\"vehicle_id\": \"V1\" \"event_time\": \"x\"}\n  ]\n}");
+
+        using (var killed = SluiceProcess.Start(data, new Dictionary<string, string> { [CrashPoint.Variable] = CrashPoint.FailedFileLettered }, "run", "vehicle-files", "--once"))
+        {
+            (await killed.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(137, "SIGKILL at the crash point: " + killed.Stderr);
+        }
+
+        File.Exists(Path.Combine(drop.Processing, name)).ShouldBeTrue("the kill came after the letter, before the move");
+        Directory.EnumerateFiles(drop.Failed).ShouldBeEmpty();
+        (await Letters(data)).Count.ShouldBe(1, "the letter is recorded before the file moves");
+
+        var restart = await SluiceProcess.RunAsync(data, "run", "vehicle-files", "--once");
+        restart.Code.ShouldBe(0, restart.Err);
+
+        Directory.EnumerateFiles(drop.Processing).ShouldBeEmpty();
+        Directory.EnumerateFiles(drop.Failed).Select(Path.GetFileName).Order(StringComparer.Ordinal).ShouldBe([name, name + ".error.json"]);
+        var letter = (await Letters(data)).ShouldHaveSingleItem();
+        letter.ShouldContain($"failed/{name}: line 3, record 1");
+    }
+
+    [Fact]
+    public async Task A_failed_file_without_its_letter_gets_it_at_the_next_start_and_only_once()
+    {
+        await using var f = new DropFixture();
+        f.Drop_("vehicles_events_bad.json", "{\"vehicles_events\": [{\"vehicle_id\": 1}]}");
+        await f.RunOnceAsync();
+        var letter = f.Engine.Services.DeadLetters.List("files:vehicle-files").ShouldHaveSingleItem();
+
+        // What a kill between the move and the letter left behind in earlier versions: the file in failed/, no letter.
+        using (var c = f.Engine.Services.Metadata.Open()) { c.Execute("DELETE FROM dead_letters", null); }
+        f.Engine.Services.DeadLetters.List().ShouldBeEmpty();
+
+        await f.RunOnceAsync();
+        await f.RunOnceAsync();
+
+        var recovered = f.Engine.Services.DeadLetters.List("files:vehicle-files").ShouldHaveSingleItem();
+        (recovered.Position, recovered.Reason, recovered.Payload).ShouldBe((letter.Position, letter.Reason, letter.Payload));
+    }
+
+    [Fact]
+    public void A_redo_takes_the_failed_name_whose_error_json_alone_a_kill_left_for_the_same_content()
+    {
+        using var root = new TempFolder("sluice-failed-name");
+        var drop = new DropFolder(root.Path);
+        drop.EnsureCreated();
+        File.WriteAllText(Path.Combine(drop.Failed, "x.json.error.json"), new FileRejection("x.json", null, "bad", null, null, null, 1, [], "abc", DateTimeOffset.UnixEpoch).ToJson());
+
+        // Killed between writing the .error.json and the move: the same content takes the name again, where its letter points.
+        drop.FailedTarget("x.json", "abc").ShouldBe(Path.Combine(drop.Failed, "x.json"));
+        drop.FailedTarget("x.json", "other content").ShouldBe(Path.Combine(drop.Failed, "x~1.json"));
+
+        // A failed file already there is never overwritten, whatever its .error.json says.
+        File.WriteAllText(Path.Combine(drop.Failed, "x.json"), "{}");
+        drop.FailedTarget("x.json", "abc").ShouldBe(Path.Combine(drop.Failed, "x~1.json"));
+    }
+
+    /// <summary>The rows of <c>dlq list</c> (CSV, header dropped).</summary>
+    private static async Task<List<string>> Letters(string data)
+    {
+        var (code, stdout, err) = await SluiceProcess.RunAsync(data, "dlq", "list", "--format", "csv");
+        code.ShouldBe(0, err);
+        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).ToList();
     }
 
     private static async Task<string> Query(string data, string sql)

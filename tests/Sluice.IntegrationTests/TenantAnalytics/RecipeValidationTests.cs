@@ -24,4 +24,18 @@ public sealed class RecipeValidationTests
         lines.ShouldContain(l => l.Contains("ecommerce.v2.yaml:23: children.items.fields.qty: unknown field type 'integr'", StringComparison.Ordinal));
         new RecipeLoader(Components.Create()).TryLoad(TestPaths.Recipe("tenant-analytics")).Errors.Any.ShouldBeFalse();
     }
+
+    [Fact]
+    public void Tenant_fairness_options_out_of_range_are_reported_with_their_key()
+    {
+        using var temp = new TempFolder();
+        var folder = RecipeVariant.Create(temp, "tenant-analytics",
+            ("max_event_bytes: 1MB", "max_event_bytes: 1MB\n      tenant_inflight_share: 1.5\n      min_body_rate: fast\n      body_rate_grace: 10m"));
+
+        var lines = new RecipeLoader(Components.Create()).TryLoad(folder).Errors.All.Select(e => e.ToString()).ToList();
+
+        lines.ShouldContain(l => l.Contains("recipe.yaml:21: pipelines.ecommerce.source.tenant_inflight_share: must be between 0.01 and 1, got 1.5", StringComparison.Ordinal));
+        lines.ShouldContain(l => l.Contains("recipe.yaml:22: pipelines.ecommerce.source.min_body_rate: expected a size", StringComparison.Ordinal));
+        lines.ShouldContain(l => l.Contains("pipelines.ecommerce.source.body_rate_grace: must be between 1s and 5m", StringComparison.Ordinal));
+    }
 }

@@ -77,13 +77,36 @@ public sealed class DropFolder
 
     public string MoveToProcessed(string processingPath) => MoveOut(processingPath, Processed);
 
-    public string MoveToFailed(string processingPath, string errorJson)
+    /// <summary>What sits beside a failed file: <c>&lt;name&gt;.error.json</c>.</summary>
+    public const string ErrorSuffix = ".error.json";
+
+    /// <summary>
+    /// Where a failed file of this content goes: its own name, or <c>stem~N.ext</c> when that is taken. A name whose
+    /// <c>.error.json</c> alone is there and is about this content is this file's own (a kill came between writing it and
+    /// the move) and is taken again, so a redo lands where its dead letter already points.
+    /// </summary>
+    public string FailedTarget(string name, string contentSha256) =>
+        FreeName(Failed, name, target => !File.Exists(target) && ReadRejection(target + ErrorSuffix)?.ContentSha256 == contentSha256);
+
+    /// <summary>Writes the .error.json, then moves the file to <paramref name="target"/> (from <see cref="FailedTarget"/>).</summary>
+    public void MoveToFailed(string processingPath, string target, string errorJson)
     {
-        var target = FreeName(Failed, Path.GetFileName(processingPath));
-        File.WriteAllText(target + ".error.json", errorJson);
+        File.WriteAllText(target + ErrorSuffix, errorJson);
         File.Move(processingPath, target);
         FileSync.Directory(Failed);
-        return target;
+    }
+
+    /// <summary>A failed file's .error.json, or null when it is missing or not readable (a kill while it was written).</summary>
+    public static FileRejection? ReadRejection(string errorJsonPath)
+    {
+        try
+        {
+            return File.Exists(errorJsonPath) ? FileRejection.FromJson(File.ReadAllText(errorJsonPath)) : null;
+        }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
     }
 
     private static string MoveOut(string path, string folder)
@@ -95,12 +118,12 @@ public sealed class DropFolder
     }
 
     /// <summary>The name itself, or <c>stem~N.ext</c> when that is taken, so that nothing already there is overwritten.</summary>
-    internal static string FreeName(string folder, string name)
+    internal static string FreeName(string folder, string name, Func<string, bool>? ours = null)
     {
         var target = Path.Combine(folder, name);
         var stem = Path.GetFileNameWithoutExtension(name);
         var ext = Path.GetExtension(name);
-        for (var n = 1; File.Exists(target) || File.Exists(target + ".error.json"); n++)
+        for (var n = 1; (File.Exists(target) || File.Exists(target + ErrorSuffix)) && ours?.Invoke(target) != true; n++)
         {
             target = Path.Combine(folder, $"{stem}~{n}{ext}");
         }

@@ -24,4 +24,7 @@ internal static partial class FilesLog
 
     [LoggerMessage(1007, LogLevel.Information, "Shutting down: {Count} files still being ingested did not finish in time and stay in processing/ for the next start")]
     public static partial void Abandoned(ILogger logger, int count);
+
+    [LoggerMessage(9501, LogLevel.Warning, "{Count} files in failed/ had no dead letter (a kill between the move and the letter); recorded them")]
+    public static partial void LetteredAgain(ILogger logger, int count);
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using Sluice.Core;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
@@ -127,9 +128,14 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
         }
     }
 
-    /// <summary>Files in processing/ at start: committed ones move on, the others are ingested again.</summary>
+    /// <summary>Files in processing/ at start: committed ones move on, the others are ingested again; files in failed/ get their letter if it is missing.</summary>
     private async Task<int> RecoverAsync(CancellationToken ct)
     {
+        if (FailedFileLetter.RecoverMissing(_services.DeadLetters, Drop, _recipe) is var lettered and > 0)
+        {
+            FilesLog.LetteredAgain(_log, lettered);
+        }
+
         var leftovers = Directory.EnumerateFiles(Drop.Processing).Order(StringComparer.Ordinal).ToList();
         var redo = new List<string>();
         var types = leftovers.Count == 0 ? [] : _catalog.All(_recipe);
@@ -414,9 +420,13 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
             run is null ? 0 : run.BadRows + (run.Fatal is null ? 0 : 1),
             (run?.Fatal is null ? [] : new[] { run.Fatal }).Concat(run?.Issues ?? []).Select(i => new FileRejection.Issue(i.Line, i.Record, i.Field, i.Message)).ToList(),
             hash, _services.Time.GetUtcNow());
-        var final = Drop.MoveToFailed(path, rejection.ToJson());
-        var position = first is null ? $"failed/{Path.GetFileName(final)}" : $"failed/{Path.GetFileName(final)}: line {first.Line}, record {first.Record}" + (first.Field is null ? "" : $", field '{first.Field}'");
-        _services.DeadLetters.Add(FileSource(_recipe), position, failure.Reason, JsonSerializer.Serialize(new { failed_file = Path.GetFileName(final) }), $"files:{_recipe}:failed:{hash}");
+        // The letter first, naming the file's place in failed/: a kill before the move leaves the file in processing/,
+        // where the next start ingests it again, it fails again, and the letter (keyed by the content) is renewed, not
+        // doubled; a kill after it leaves both. The other order left a failed file that dlq list did not show.
+        var final = Drop.FailedTarget(name, hash);
+        FailedFileLetter.Record(_services.DeadLetters, _recipe, rejection, final);
+        CrashPoint.Reach(CrashPoint.FailedFileLettered);
+        Drop.MoveToFailed(path, final, rejection.ToJson());
         FilesLog.Failed(_log, name, failure.Reason);
         return new FileOutcome(name, type?.Name, FileStatus.Failed, 0, 0, 0, failure.Reason, final);
     }

@@ -158,7 +158,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer
                 var ids = table.Schema.IndexOf("event_id") is var c and >= 0 ? table.Columns[c] : null;
                 var where = ids is null ? $"rows {from}..{from + count - 1}" : $"event_id {ids.GetValue(from)}..{ids.GetValue(from + count - 1)}";
                 var position = $"{where} ({count} rows) of the batch at source position {batch.Position}";
-                _services.DeadLetters.Add(DeadLetterSource, position, error, Payload(key, body), $"{DeadLetterSource}:{key}");
+                _services.DeadLetters.Add(DeadLetterSource, position, error, Payload(key, body), $"{DeadLetterSource}:{key}", count);
                 Interlocked.Increment(ref _deadLettered);
                 HttpLog.DeadLettered(_log, _options.Url.ToString(), count, error);
             }

@@ -62,6 +62,25 @@ public sealed partial class HttpIngestOptions
     /// <summary>Request bodies held in memory at once across the stream (default 256 MB); past it requests get 429 with Retry-After.</summary>
     public long InflightBytes { get; init; } = 256L << 20;
 
+    /// <summary>
+    /// The fraction of <see cref="InflightBytes"/> one tenant may hold (default 0.25, so 64 MB of 256 MB: two of the
+    /// largest requests); past it that tenant's requests get 429 while the others' still pass. A tenant holding nothing
+    /// may always send one request.
+    /// </summary>
+    public double TenantInflightShare { get; init; } = DefaultTenantInflightShare;
+
+    /// <summary>
+    /// Slowest request body accepted, in bytes per second averaged since the body started (default 4 KB/s); a slower
+    /// body is cut (408) after <see cref="BodyRateGrace"/>, so a trickling client cannot hold its share of
+    /// <see cref="InflightBytes"/> for long. Kestrel's own default (240 B/s) lets a 400 B/s trickle through.
+    /// </summary>
+    public long MinBodyRate { get; init; } = Serving.SluiceHttpServer.DefaultMinBodyRate;
+
+    /// <summary>How long a body may start slower than <see cref="MinBodyRate"/> before the rate counts (default 5 s).</summary>
+    public TimeSpan BodyRateGrace { get; init; } = Serving.SluiceHttpServer.DefaultBodyRateGrace;
+
+    public const double DefaultTenantInflightShare = 0.25;
+
     /// <summary>Landing-log bytes not yet committed by every sink (default 2 GB); past it requests get 503 with Retry-After until the sinks catch up.</summary>
     public long MaxBacklogBytes { get; init; } = 2L << 30;
 
@@ -147,6 +166,9 @@ public sealed partial class HttpIngestOptions
             MaxEventsPerRequest = map.Int("max_events_per_request", 100_000, 1, 10_000_000),
             QueueBytes = map.Size("queue_bytes", 64L << 20, 64L << 10, 8L << 30),
             InflightBytes = map.Size("inflight_bytes", 256L << 20, 1L << 20, 16L << 30),
+            TenantInflightShare = map.Double("tenant_inflight_share", DefaultTenantInflightShare, 0.01, 1),
+            MinBodyRate = map.Size("min_body_rate", Serving.SluiceHttpServer.DefaultMinBodyRate, 0, 1L << 30),
+            BodyRateGrace = map.Duration("body_rate_grace", Serving.SluiceHttpServer.DefaultBodyRateGrace),
             MaxBacklogBytes = map.Size("max_backlog_bytes", 2L << 30, 1L << 20, 1L << 50),
             SegmentBytes = map.Size("segment_bytes", 64L << 20, 64L << 10, 4L << 30),
             BatchLinger = map.Duration("batch_linger", TimeSpan.FromMilliseconds(200)),
@@ -172,6 +194,12 @@ public sealed partial class HttpIngestOptions
         if (options.QueueBytes < options.MaxRequestBytes)
         {
             map.Error("queue_bytes", $"must hold at least one request of max_request_bytes ({Sizes.Format(options.MaxRequestBytes)}), got {Sizes.Format(options.QueueBytes)}");
+        }
+
+        if (options.BodyRateGrace < TimeSpan.FromSeconds(1) || options.BodyRateGrace > TimeSpan.FromMinutes(5))
+        {
+            // Kestrel checks the rate once a second; a grace under that means nothing, one of minutes lets a trickle hold memory that long.
+            map.Error("body_rate_grace", $"must be between 1s and 5m, got {options.BodyRateGrace}");
         }
 
         options.ValidateFields(map);

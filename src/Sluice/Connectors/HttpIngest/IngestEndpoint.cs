@@ -3,6 +3,9 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using MinDataRate = Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Net.Http.Headers;
 using Sluice.Core.Config;
@@ -13,7 +16,7 @@ namespace Sluice.Connectors.HttpIngest;
 
 /// <summary>
 /// <c>POST /v1/streams/{stream}/events</c>: checks the token (401/403), the content type (415), the size (413) and the
-/// memory budget (429), splits the body (400 for JSON that does not parse), hands the events to the stream's
+/// memory budget and the tenant's share of it (429), reads the body at the stream's minimum rate (408), splits the body (400 for JSON that does not parse), hands the events to the stream's
 /// <see cref="StreamIngestor"/>, and answers 202 only once the accepted events are fsynced.
 /// </summary>
 internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor ingestor, ServingContext context)
@@ -23,7 +26,8 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
 
     private static readonly double[] LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-    private readonly ByteBudget _inflight = new(options.InflightBytes);
+    private readonly ByteBudget _inflight = new(options.InflightBytes, options.TenantInflightShare);
+    private readonly MinDataRate? _minBodyRate = options.MinBodyRate > 0 ? new MinDataRate(options.MinBodyRate, options.BodyRateGrace) : null;
     private readonly Counter _events = context.Metrics.Counter("sluice_ingest_events_total", "Events received, by stream and outcome (accepted, duplicate, rejected).");
     private readonly Counter _requests = context.Metrics.Counter("sluice_ingest_requests_total", "Ingest requests, by stream and HTTP status.");
     private readonly Histogram _latency = context.Metrics.Histogram("sluice_ingest_ack_seconds", "Time from request start to the durable 202, by stream.", LatencyBuckets);
@@ -37,7 +41,7 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
             .WithSummary($"Ingest events into stream '{options.Stream}': one JSON object, a JSON array, or NDJSON (application/x-ndjson). 202 once durable.")
             .Accepts<JsonElement>("application/json", "application/x-ndjson")
             .Produces<IngestResponse>(StatusCodes.Status202Accepted)
-            .Produces(StatusCodes.Status400BadRequest).Produces(StatusCodes.Status401Unauthorized).Produces(StatusCodes.Status403Forbidden)
+            .Produces(StatusCodes.Status400BadRequest).Produces(StatusCodes.Status401Unauthorized).Produces(StatusCodes.Status403Forbidden).Produces(StatusCodes.Status408RequestTimeout)
             .Produces(StatusCodes.Status413PayloadTooLarge).Produces(StatusCodes.Status415UnsupportedMediaType)
             .Produces(StatusCodes.Status429TooManyRequests).Produces(StatusCodes.Status503ServiceUnavailable);
     }
@@ -83,9 +87,19 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
         }
 
         var reserve = declared ?? options.MaxRequestBytes;
-        if (!_inflight.TryTake(reserve))
+        switch (_inflight.TryTake(caller.Tenant, reserve))
         {
-            return await FailAsync(http, StatusCodes.Status429TooManyRequests, "too many request bodies in memory at once; retry shortly", retryAfter: 1).ConfigureAwait(false);
+            case BudgetAnswer.Full:
+                return await FailAsync(http, StatusCodes.Status429TooManyRequests, "too many request bodies in memory at once; retry shortly", retryAfter: 1).ConfigureAwait(false);
+            case BudgetAnswer.TenantFull:
+                return await FailAsync(http, StatusCodes.Status429TooManyRequests,
+                    $"this tenant's requests in flight hold its share of the stream's memory (tenant_inflight_share {options.TenantInflightShare:0.##} of inflight_bytes {Sizes.Format(options.InflightBytes)}); retry shortly", retryAfter: 1).ConfigureAwait(false);
+        }
+
+        if (http.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate && request.Protocol == HttpProtocol.Http11)
+        {
+            // Per stream, before the body is read (Kestrel allows it only then, and only on HTTP/1.1).
+            rate.MinDataRate = _minBodyRate;
         }
 
         byte[]? buffer = null;
@@ -152,6 +166,13 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
             // appended stay (a retry of them is a duplicate and lands once).
             return StatusClientClosedRequest;
         }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status408RequestTimeout)
+        {
+            // Slower than min_body_rate: Kestrel closes the connection after this answer.
+            http.Response.Headers.Connection = "close";
+            return await FailAsync(http, StatusCodes.Status408RequestTimeout,
+                $"the request body arrived slower than min_body_rate ({Sizes.Format(options.MinBodyRate)}/s after {options.BodyRateGrace.TotalSeconds:0.#} s); send it at once").ConfigureAwait(false);
+        }
         catch (BadHttpRequestException e)
         {
             return await FailAsync(http, e.StatusCode, $"the request body could not be read: {e.Message}").ConfigureAwait(false);
@@ -163,7 +184,7 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
         finally
         {
             if (buffer is not null) { ArrayPool<byte>.Shared.Return(buffer); }
-            _inflight.Give(reserve);
+            _inflight.Give(caller.Tenant, reserve);
         }
     }
 

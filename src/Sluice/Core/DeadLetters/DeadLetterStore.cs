@@ -15,16 +15,21 @@ public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
 
     private const string Columns = "id, source, position, reason, payload, created_at, status, replayed_at";
 
-    public void Add(SqliteConnection connection, SqliteTransaction? tx, string source, string position, string reason, string? payload, string? dedupKey = null) =>
+    /// <param name="rows">The rows the letter stands for (a request of the HTTP sink holds many), for <see cref="DeadLetterTally"/>.</param>
+    public void Add(SqliteConnection connection, SqliteTransaction? tx, string source, string position, string reason, string? payload, string? dedupKey = null, long rows = 1)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
         connection.Execute(
             "INSERT INTO dead_letters(source, position, reason, payload, created_at, dedup_key) VALUES ($s, $p, $r, $d, $t, $k) " +
             "ON CONFLICT(dedup_key) WHERE dedup_key IS NOT NULL DO UPDATE SET reason = excluded.reason, position = excluded.position, status = 'pending', replayed_at = NULL",
             tx, ("$s", source), ("$p", position), ("$r", reason), ("$d", payload), ("$t", time.GetUtcNow().Iso()), ("$k", dedupKey));
+        DeadLetterTally.Count(rows);
+    }
 
-    public void Add(string source, string position, string reason, string? payload, string? dedupKey = null)
+    public void Add(string source, string position, string reason, string? payload, string? dedupKey = null, long rows = 1)
     {
         using var c = store.Open();
-        Add(c, null, source, position, reason, payload, dedupKey);
+        Add(c, null, source, position, reason, payload, dedupKey, rows);
     }
 
     public IReadOnlyList<DeadLetter> List(string? sourcePrefix = null, string? status = null, int limit = 100)
@@ -42,6 +47,13 @@ public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
         using var c = store.Open();
         using var cmd = c.Command($"SELECT {Columns} FROM dead_letters WHERE id = $id", null, ("$id", id));
         return Read(cmd).FirstOrDefault();
+    }
+
+    /// <summary>True when a letter with this dedup key exists, whatever its status.</summary>
+    public bool HasKey(string dedupKey)
+    {
+        using var c = store.Open();
+        return c.Scalar<long>("SELECT count(*) FROM dead_letters WHERE dedup_key = $k", null, ("$k", dedupKey)) > 0;
     }
 
     public long Count(string? sourcePrefix = null, string? status = null)
