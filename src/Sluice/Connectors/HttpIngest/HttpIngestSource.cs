@@ -109,9 +109,12 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
 
     public long MaxRequestBodyBytes => _options.MaxRequestBytes;
 
-    public bool Healthy => !Log.Failed;
+    public bool Healthy => Unhealthy is null;
 
-    public bool CaughtUp => Volatile.Read(ref _position) >= Volatile.Read(ref _target);
+    public string? Unhealthy => Log.Damage?.Message ?? (Log.Failed ? $"landing log '{Log.Folder}': a write or fsync failed; ingest is refused until a restart" : null);
+
+    /// <summary>Never while the log is damaged: a run-once goes on to the damage and fails there, loudly.</summary>
+    public bool CaughtUp => Volatile.Read(ref _position) >= Volatile.Read(ref _target) && Log.Damage is null;
 
     public void MapEndpoints(IEndpointRouteBuilder routes, ServingContext context)
     {
@@ -126,11 +129,40 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
         context.Metrics.Gauges(Gauges);
     }
 
-    public void AttachSinks(IReadOnlyList<(string Sink, string CheckpointKey)> sinks) => _sinks = sinks;
+    /// <summary>Called before the server starts: a sink that committed past the log's end makes it damaged before any request is answered.</summary>
+    public void AttachSinks(IReadOnlyList<(string Sink, string CheckpointKey)> sinks)
+    {
+        _sinks = sinks;
+        var checkpoints = new CheckpointStore(_services.Metadata, _services.Time);
+        var committed = sinks.Select(s => (s.Sink, Value: checkpoints.Get(s.CheckpointKey))).Where(s => s.Value is not null)
+            .Select(s => (s.Sink, long.Parse(s.Value!, System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        CheckCommitted(committed);
+    }
+
+    private void CheckCommitted(IReadOnlyList<(string Sink, long Position)> committed)
+    {
+        if (Log.Damage is not null) { return; }
+        var segments = Log.Segments.Select(s => (Path.GetFileName(SegmentFile(s)), s)).ToList();
+        if (LandingLogRecovery.CheckCommitted(Log.Folder, segments, Log.DurableEnd, committed) is { } damage)
+        {
+            Log.ReportDamage(damage);
+        }
+    }
+
+    /// <summary>The pipeline has read everything before the damage: it stops here, loudly (a run-once fails with the reason).</summary>
+    private void ThrowIfAtDamage(long position)
+    {
+        if (Log.Damage is { } damage && position >= damage.Offset)
+        {
+            throw new Core.SluiceException(damage.Message);
+        }
+    }
 
     public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
+        if (resumeAfter is { } resume) { CheckCommitted([("the slowest sink", resume)]); }
         var position = Math.Max(resumeAfter ?? 0, Log.Segments[0]);
+        ThrowIfAtDamage(position);
         Volatile.Write(ref _target, Log.DurableEnd);
         Volatile.Write(ref _position, position);
         if (position >= Volatile.Read(ref _target))
@@ -146,6 +178,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
         var pieces = new List<ColumnBatch>();
         while (!ct.IsCancellationRequested)
         {
+            ThrowIfAtDamage(position);
             await Log.WaitForDataAsync(position, ct).ConfigureAwait(false);
             var lingerUntil = _services.Time.GetUtcNow() + _options.BatchLinger;
             var end = position;
@@ -180,15 +213,19 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
                 while (events < _options.BatchMaxEvents)
                 {
                     var status = LandingRecord.TryRead(buffer.AsSpan(at, n - at), out var size);
-                    if (status == ReadStatus.Incomplete)
+                    if (status == ReadStatus.Incomplete && (at > 0 || n == buffer.Length))
                     {
-                        if (at == 0 && n == buffer.Length) { buffer = new byte[Math.Min((long)buffer.Length * 2, LandingRecord.MaxRecordBytes)]; }
+                        if (at == 0) { buffer = new byte[Math.Min((long)buffer.Length * 2, LandingRecord.MaxRecordBytes)]; }
                         break;
                     }
 
-                    if (status == ReadStatus.Corrupt)
+                    if (status != ReadStatus.Ok)
                     {
-                        throw new InvalidDataException($"landing log '{Log.Folder}' is damaged at offset {end}: a durable record fails its checksum (disk damage?). Move the damaged segment away to continue; its events are lost.");
+                        // What a reader may read always ends on a record boundary (whole appends are fsynced, segments roll
+                        // between them), so a record running past it is damage too. Reading it again would spin forever.
+                        throw new Core.SluiceException(Log.DamageAt(end, status == ReadStatus.Corrupt
+                            ? "a durable record fails its checksum (disk damage?)"
+                            : "a durable record runs past the end of what was fsynced").Message);
                     }
 
                     var record = LandingRecord.Decode(buffer.AsMemory(at, size), end, tenantOf);
