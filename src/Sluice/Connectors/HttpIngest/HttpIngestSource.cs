@@ -149,6 +149,32 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
         }
     }
 
+    /// <summary>
+    /// <c>sluice landing repair</c>: makes the damaged log whole (<see cref="LandingLog.Repair"/>) against the sinks'
+    /// checkpoints, and puts every range it gave up into the dead-letter store (position: segment and offsets; the bytes,
+    /// base64, first 64 KB) and the log. Returns the ranges.
+    /// </summary>
+    public IReadOnlyList<DroppedBytes> Repair(IReadOnlyList<(string Sink, string CheckpointKey)> sinks)
+    {
+        ArgumentNullException.ThrowIfNull(sinks);
+        var checkpoints = new CheckpointStore(_services.Metadata, _services.Time);
+        var committed = sinks.Select(s => checkpoints.Get(s.CheckpointKey)).OfType<string>().Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        var dropped = Log.Repair(committed, _services.Time);
+        var source = _options.DeadLetterSource(_recipe) + ":landing";
+        foreach (var d in dropped)
+        {
+            var position = $"landing segment {d.Segment}, offsets {d.From}-{d.To} ({d.To - d.From} bytes)";
+            var reason = d.Kept is null
+                ? "missing from the landing log; sluice landing repair put padding in their place"
+                : $"unreadable in the landing log; sluice landing repair put padding in their place (the segment as it was is kept at {d.Kept})";
+            _services.DeadLetters.Add(source, position, reason, d.Bytes.Length == 0 ? null : "base64:" + Convert.ToBase64String(d.Bytes.AsSpan(0, Math.Min(d.Bytes.Length, 48 << 10))),
+                $"{source}:{d.Segment}:{d.From}");
+            HttpIngestLog.Repaired(_log, _options.Stream, d.Segment, d.From, d.To, d.Kept ?? "(nothing was there)");
+        }
+
+        return dropped;
+    }
+
     /// <summary>The pipeline has read everything before the damage: it stops here, loudly (a run-once fails with the reason).</summary>
     private void ThrowIfAtDamage(long position)
     {
@@ -228,11 +254,14 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
                             : "a durable record runs past the end of what was fsynced").Message);
                     }
 
-                    var record = LandingRecord.Decode(buffer.AsMemory(at, size), end, tenantOf);
-                    Flatten(parser, record);
+                    if (!LandingRecord.IsPadding(buffer.AsSpan(at, size)))
+                    {
+                        Flatten(parser, LandingRecord.Decode(buffer.AsMemory(at, size), end, tenantOf));
+                        events++;
+                    }
+
                     at += size;
                     end += size;
-                    events++;
                 }
             }
 
@@ -322,7 +351,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
             stream.ReadExactly(header);
             var size = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(header);
             if (size < LandingRecord.HeaderSize || at + size > length) { yield break; }
-            yield return (LandingRecord.KeyHash(header), LandingRecord.ReceivedMs(header));
+            if (!LandingRecord.IsPadding(header)) { yield return (LandingRecord.KeyHash(header), LandingRecord.ReceivedMs(header)); }
             at += size;
         }
     }
@@ -415,4 +444,7 @@ internal static partial class HttpIngestLog
 {
     [LoggerMessage(5201, LogLevel.Warning, "Stream {Stream}: the event at landing offset {Offset} no longer passes the current schemas ({Reason}); it went to the dead-letter store")]
     public static partial void InvalidOnRead(ILogger logger, string stream, long offset, string reason);
+
+    [LoggerMessage(9204, LogLevel.Warning, "Stream {Stream}: repair gave up offsets {From}-{To} of landing segment {Segment} (padding in their place, their bytes in the dead-letter store; the segment as it was: {Kept})")]
+    public static partial void Repaired(ILogger logger, string stream, string segment, long from, long to, string kept);
 }

@@ -43,6 +43,7 @@ public sealed class LandingLog : IAsyncDisposable
     private Exception? _failed;
     private LandingLogDamage? _damage;
     private bool _markerRemoved;
+    private long? _cleanEnd;
     private int _quietFlushes;
 
     /// <summary>Consecutive small flushes after which a buffer grown by a burst is given back.</summary>
@@ -223,6 +224,31 @@ public sealed class LandingLog : IAsyncDisposable
         LandingLogLog.Damaged(_log, damage.Message);
     }
 
+    /// <summary>
+    /// <c>sluice landing repair</c>: makes a damaged log whole again (see <see cref="LandingLogRepair"/>) and closes it for
+    /// this process (the next open checks it afresh). Only right after open, before anything was appended.
+    /// </summary>
+    /// <param name="committed">The positions the pipeline's sinks have committed.</param>
+    public IReadOnlyList<DroppedBytes> Repair(IReadOnlyList<long> committed, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(committed);
+        lock (_gate)
+        {
+            if (_appendedEnd != _durableEnd || _pending.WrittenCount > 0) { throw new InvalidOperationException("repair runs before anything is appended"); }
+            _damage ??= new LandingLogDamage(_folder, SegmentName(_activeBase), _durableEnd, "closed for repair");
+        }
+
+        _active?.Dispose();
+        _active = null;
+        var dropped = LandingLogRepair.Run(_folder, Segments, SegmentPath, _cleanEnd is -1 ? null : _cleanEnd,
+            committed.Count == 0 ? null : committed.Max(), committed.Count == 0 ? null : committed.Min(), time);
+        // The marker vouched for an end the repair may have moved: the next start reads the log as after a crash.
+        File.Delete(Path.Combine(_folder, CleanStopMarker.FileName));
+        FileSync.Directory(_folder);
+        _markerRemoved = false;
+        return dropped;
+    }
+
     /// <summary>Reports damage a reader met at <paramref name="offset"/> (see <see cref="ReportDamage"/>) and returns it.</summary>
     public LandingLogDamage DamageAt(long offset, string what)
     {
@@ -391,6 +417,7 @@ public sealed class LandingLog : IAsyncDisposable
 
         _segments.Sort();
         var clean = CleanStopMarker.Read(_folder);
+        _cleanEnd = clean;
         if (_segments.Count == 0 && clean is null)
         {
             _segments.Add(0);
