@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Connectors.HttpIngest;
 using Sluice.Generators;
@@ -42,36 +43,45 @@ public sealed class LandingDamageTests
 
         var segment = NewestSegment(engine);
         var length = new FileInfo(segment).Length;
+        var lastStart = RecordStarts(segment).Last();
         Truncate(segment, length - 20);
 
         using var second = Start(engine, port);
         await second.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
+        HttpStatusCode ingest, healthz;
+        string ingestBody, healthBody;
         using (var client = Client(port, token))
         {
-            // Not the size of the record that was cut: before this change it landed across the old end, the pipeline spun
-            // on the record it could never finish, and SIGTERM went unanswered.
-            using var refused = await PostAsync(client, ["b-a-longer-event-id"]);
-            refused.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
-            var json = await TenantAnalyticsServer.JsonAsync(refused);
-            json.GetProperty("segment").GetString().ShouldBe(Path.GetFileName(segment));
-            var offset = json.GetProperty("offset").GetInt64();
-            offset.ShouldBeInRange(1, length - 20);
-            var error = json.GetProperty("error").GetString()!;
-            error.ShouldContain($"damaged in segment {Path.GetFileName(segment)} at offset {offset}");
-            error.ShouldContain("after a clean stop");
-            error.ShouldContain("sluice landing repair");
-
+            // Sized so that the next event starts 20 bytes before the old end, which the sink had committed. Before this
+            // change both were accepted (202) and never landed: the pipeline resumed at the old end, read the high half of
+            // the second event's arrival time as a record size running past the log's end, and read it again forever,
+            // ignoring SIGTERM. So the stop comes before the assertions.
+            using var refused = await PostJsonAsync(client, PageView("b-1", (int)(length - 20 - lastStart)));
+            using var also = await PostJsonAsync(client, PageView("b-2", 200));
+            (ingest, ingestBody) = (refused.StatusCode, await refused.Content.ReadAsStringAsync());
+            also.StatusCode.ShouldBe(refused.StatusCode);
             using var health = await client.GetAsync("/healthz");
-            health.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
-            (await TenantAnalyticsServer.JsonAsync(health)).GetProperty("reasons")[0].GetString().ShouldBe(error);
+            (healthz, healthBody) = (health.StatusCode, await health.Content.ReadAsStringAsync());
         }
+
+        second.Signal(15);
+        var exit = await second.WaitAsync(ExitDeadline);
+
+        ingest.ShouldBe(HttpStatusCode.ServiceUnavailable, ingestBody);
+        var json = JsonDocument.Parse(ingestBody).RootElement;
+        json.GetProperty("segment").GetString().ShouldBe(Path.GetFileName(segment));
+        var offset = json.GetProperty("offset").GetInt64();
+        offset.ShouldBe(lastStart, "the cut record starts there");
+        var error = json.GetProperty("error").GetString()!;
+        error.ShouldContain($"damaged in segment {Path.GetFileName(segment)} at offset {offset}");
+        error.ShouldContain("after a clean stop");
+        error.ShouldContain("sluice landing repair");
+        healthz.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        JsonDocument.Parse(healthBody).RootElement.GetProperty("reasons")[0].GetString().ShouldBe(error);
 
         second.Stderr.ShouldContain($"damaged in segment {Path.GetFileName(segment)}");
         second.Stderr.ShouldNotContain("torn tail");
-        engine.Count("SELECT count(*) FROM analytics.events").ShouldBe(3);
-
-        second.Signal(15);
-        (await second.WaitAsync(ExitDeadline)).ShouldBe(1, "the pipeline stopped at the damage, and the run ends with that error");
+        exit.ShouldBe(1, "the pipeline stopped at the damage, and the run ends with that error");
         second.Stderr.ShouldContain("error: landing log");
         engine.Count("SELECT count(*) FROM analytics.events").ShouldBe(3);
     }
@@ -220,6 +230,29 @@ public sealed class LandingDamageTests
         }
 
         return written;
+    }
+
+    /// <summary>A page view whose landing record (tenant "acme") is exactly <paramref name="recordBytes"/> long.</summary>
+    private static string PageView(string id, int recordBytes)
+    {
+        const string Rest = "\",\"schema_version\":2,\"event_type\":\"page_view\",\"event_ts\":\"2025-11-08T11:05:00Z\",\"customer\":{\"id\":\"c-2\"}}";
+        var pad = recordBytes - LandingRecord.Size(4, 0) - "{\"event_id\":\"".Length - id.Length - Rest.Length;
+        pad.ShouldBeGreaterThanOrEqualTo(0);
+        return "{\"event_id\":\"" + id + new string('x', pad) + Rest;
+    }
+
+    private static async Task<HttpResponseMessage> PostJsonAsync(HttpClient client, string json)
+    {
+        using var content = new StringContent(json, Encoding.UTF8, "application/json");
+        return await client.PostAsync("/v1/streams/ecommerce/events", content);
+    }
+
+    private static List<long> RecordStarts(string segment)
+    {
+        var bytes = File.ReadAllBytes(segment);
+        var starts = new List<long>();
+        for (var at = 0; at < bytes.Length && LandingRecord.TryRead(bytes.AsSpan(at), out var size) == ReadStatus.Ok; at += size) { starts.Add(at); }
+        return starts;
     }
 
     private static string LogFolder(Engine engine) => Path.Combine(engine.DataRoot, "landing", "ecommerce");

@@ -186,7 +186,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
 
     public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
-        if (resumeAfter is { } resume) { CheckCommitted([("the slowest sink", resume)]); }
+        if (resumeAfter is { } resume) { CheckCommitted([("of this pipeline", resume)]); }
         var position = Math.Max(resumeAfter ?? 0, Log.Segments[0]);
         ThrowIfAtDamage(position);
         Volatile.Write(ref _target, Log.DurableEnd);
