@@ -75,15 +75,8 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         var metrics = new PrometheusMetrics();
         metrics.Gauges(ProcessGauges.Read);
         var context = new ServingContext(services, new TokenAuthenticator(new TokenStore(services.Metadata, services.Time), services.Time), metrics);
-<<<<<<< HEAD
         app.MapGet("/healthz", () => Health(services.Health, components))
             .WithSummary("Liveness: 200 once ingest is accepted, 503 with the reasons when a component cannot take requests or failed. No token needed.");
-=======
-        app.MapGet("/healthz", (HttpContext http) => components.Select(c => c.Unhealthy).OfType<string>().ToList() is { Count: > 0 } reasons
-                ? Results.Json(new { status = "unavailable", reasons }, statusCode: StatusCodes.Status503ServiceUnavailable)
-                : Results.Json(new { status = "ok" }))
-            .WithSummary("Liveness: 200 once ingest is accepted, 503 with the reasons when a component cannot take requests (a damaged landing log). No token needed.");
->>>>>>> 6f4838f (Landing log: decide at start what it can prove (clean-stop marker, every record's checksum, segment starts, sink checkpoints); a torn tail after an unclean stop is cut and said so, any other damage is reported with segment and offset, ingest answers 503 with the reason, /healthz 503 with reasons, the pipeline stops at the damage; a record running past the readable end is damage, not a read spun forever; the host's stop and disposal are bounded)
         app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"))
             .WithSummary("Prometheus metrics: events accepted and rejected, ingest latency, buffer fill, sink lag.");
         app.MapOpenApi();
@@ -114,7 +107,7 @@ public sealed class SluiceHttpServer : IAsyncDisposable
     private static IResult Health(HealthState health, IReadOnlyList<IHttpEndpoints> components)
     {
         var problems = health.Failures.Select(f => new HealthProblem(f.Component, f.Reason))
-            .Concat(components.Where(c => !c.Healthy).Select(c => new HealthProblem(c.GetType().Name, "cannot take requests")))
+            .Concat(components.Select(c => c.Unhealthy is { } reason ? new HealthProblem(c.GetType().Name, reason) : null).OfType<HealthProblem>())
             .ToList();
         return problems.Count == 0
             ? Results.Json(new { status = "ok" })

@@ -113,8 +113,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
 
     public string? Unhealthy => Log.Damage?.Message ?? (Log.Failed ? $"landing log '{Log.Folder}': a write or fsync failed; ingest is refused until a restart" : null);
 
-    /// <summary>Never while the log is damaged: a run-once goes on to the damage and fails there, loudly.</summary>
-    public bool CaughtUp => Volatile.Read(ref _position) >= Volatile.Read(ref _target) && Log.Damage is null;
+    public bool CaughtUp => Volatile.Read(ref _position) >= Volatile.Read(ref _target);
 
     public void MapEndpoints(IEndpointRouteBuilder routes, ServingContext context)
     {
@@ -175,12 +174,15 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
         return dropped;
     }
 
-    /// <summary>The pipeline has read everything before the damage: it stops here, loudly (a run-once fails with the reason).</summary>
-    private void ThrowIfAtDamage(long position)
+    /// <summary>
+    /// The pipeline has read everything before the damage: it waits here for the stop, while the process keeps serving
+    /// reads with ingest refused and health red (a run-once is caught up here, and fails on the health check after it).
+    /// </summary>
+    private async Task WaitIfAtDamageAsync(long position, CancellationToken ct)
     {
         if (Log.Damage is { } damage && position >= damage.Offset)
         {
-            throw new Core.SluiceException(damage.Message);
+            await Task.Delay(Timeout.InfiniteTimeSpan, _services.Time, ct).ConfigureAwait(false);
         }
     }
 
@@ -188,7 +190,6 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
     {
         if (resumeAfter is { } resume) { CheckCommitted([("of this pipeline", resume)]); }
         var position = Math.Max(resumeAfter ?? 0, Log.Segments[0]);
-        ThrowIfAtDamage(position);
         Volatile.Write(ref _target, Log.DurableEnd);
         Volatile.Write(ref _position, position);
         if (position >= Volatile.Read(ref _target))
@@ -204,7 +205,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
         var pieces = new List<ColumnBatch>();
         while (!ct.IsCancellationRequested)
         {
-            ThrowIfAtDamage(position);
+            await WaitIfAtDamageAsync(position, ct).ConfigureAwait(false);
             await Log.WaitForDataAsync(position, ct).ConfigureAwait(false);
             var lingerUntil = _services.Time.GetUtcNow() + _options.BatchLinger;
             var end = position;

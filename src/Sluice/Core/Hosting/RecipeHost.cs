@@ -75,6 +75,12 @@ public sealed class RecipeHost : IAsyncDisposable
             await RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", ct).ConfigureAwait(false);
         }
 
+        // A source that stopped short of what it holds (a damaged landing log) says why: the run-once fails with it.
+        if (HttpComponents.Select(c => c.Unhealthy).OfType<string>().FirstOrDefault() is { } problem)
+        {
+            throw new SluiceException(problem);
+        }
+
         return units;
     }
 
