@@ -17,6 +17,9 @@ public interface IHttpEndpoints
     /// <summary>False when it cannot take requests (a failed landing log): <c>/healthz</c> then answers 503.</summary>
     bool Healthy { get; }
 
+    /// <summary>Why it is not healthy (null when it is): <c>/healthz</c> answers it with the 503.</summary>
+    string? Unhealthy => Healthy ? null : "a component cannot take requests";
+
     void MapEndpoints(IEndpointRouteBuilder routes, ServingContext context);
 
     /// <summary>The checkpoint keys of the pipeline's sinks, so the component can report each sink's lag.</summary>

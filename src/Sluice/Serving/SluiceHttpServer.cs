@@ -127,7 +127,7 @@ public sealed class SluiceHttpServer : IAsyncDisposable
     private static IResult Health(HealthState health, IReadOnlyList<IHttpEndpoints> components)
     {
         var problems = health.Failures.Select(f => new HealthProblem(f.Component, f.Reason))
-            .Concat(components.Where(c => !c.Healthy).Select(c => new HealthProblem(c.GetType().Name, "cannot take requests")))
+            .Concat(components.Select(c => c.Unhealthy is { } reason ? new HealthProblem(c.GetType().Name, reason) : null).OfType<HealthProblem>())
             .ToList();
         return problems.Count == 0
             ? Results.Json(new { status = "ok" })

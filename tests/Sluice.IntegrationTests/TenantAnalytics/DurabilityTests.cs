@@ -122,6 +122,8 @@ public sealed class DurabilityTests
         }
 
         var segment = Directory.GetFiles(folder, "*.seg").Single();
+        // A crash leaves no clean-stop marker (with it, the same bytes would be damage, not a torn tail).
+        File.Delete(Path.Combine(folder, "clean-stop"));
         await using (var stream = new FileStream(segment, FileMode.Append))
         {
             // A record header promising more bytes than were written, as a crash mid-write leaves it.

@@ -65,6 +65,8 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
 
     public DropFolder Drop { get; }
 
+    public TimeSpan DrainTimeout => _options.DrainTimeout;
+
     /// <summary>Dead-letter source of a quarantined record of one file type.</summary>
     public static string RecordSource(string recipe, string fileType) => $"files:{recipe}/{fileType}";
 

@@ -112,7 +112,9 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
 
     public long MaxRequestBodyBytes => _options.MaxRequestBytes;
 
-    public bool Healthy => !Log.Failed;
+    public bool Healthy => Unhealthy is null;
+
+    public string? Unhealthy => Log.Damage?.Message ?? (Log.Failed ? $"landing log '{Log.Folder}': a write or fsync failed; ingest is refused until a restart" : null);
 
     public bool CaughtUp => Volatile.Read(ref _position) >= Volatile.Read(ref _target);
 
@@ -129,10 +131,67 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
         context.Metrics.Gauges(Gauges);
     }
 
-    public void AttachSinks(IReadOnlyList<(string Sink, string CheckpointKey)> sinks) => _sinks = sinks;
+    /// <summary>Called before the server starts: a sink that committed past the log's end makes it damaged before any request is answered.</summary>
+    public void AttachSinks(IReadOnlyList<(string Sink, string CheckpointKey)> sinks)
+    {
+        _sinks = sinks;
+        var checkpoints = new CheckpointStore(_services.Metadata, _services.Time);
+        var committed = sinks.Select(s => (s.Sink, Value: checkpoints.Get(s.CheckpointKey))).Where(s => s.Value is not null)
+            .Select(s => (s.Sink, long.Parse(s.Value!, System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        CheckCommitted(committed);
+    }
+
+    private void CheckCommitted(IReadOnlyList<(string Sink, long Position)> committed)
+    {
+        if (Log.Damage is not null) { return; }
+        var segments = Log.Segments.Select(s => (Path.GetFileName(SegmentFile(s)), s)).ToList();
+        if (LandingLogRecovery.CheckCommitted(Log.Folder, segments, Log.DurableEnd, committed) is { } damage)
+        {
+            Log.ReportDamage(damage);
+        }
+    }
+
+    /// <summary>
+    /// <c>sluice landing repair</c>: makes the damaged log whole (<see cref="LandingLog.Repair"/>) against the sinks'
+    /// checkpoints, and puts every range it gave up into the dead-letter store (position: segment and offsets; the bytes,
+    /// base64, first 64 KB) and the log. Returns the ranges.
+    /// </summary>
+    public IReadOnlyList<DroppedBytes> Repair(IReadOnlyList<(string Sink, string CheckpointKey)> sinks)
+    {
+        ArgumentNullException.ThrowIfNull(sinks);
+        var checkpoints = new CheckpointStore(_services.Metadata, _services.Time);
+        var committed = sinks.Select(s => checkpoints.Get(s.CheckpointKey)).OfType<string>().Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        var dropped = Log.Repair(committed, _services.Time);
+        var source = _options.DeadLetterSource(_recipe) + ":landing";
+        foreach (var d in dropped)
+        {
+            var position = $"landing segment {d.Segment}, offsets {d.From}-{d.To} ({d.To - d.From} bytes)";
+            var reason = d.Kept is null
+                ? "missing from the landing log; sluice landing repair put padding in their place"
+                : $"unreadable in the landing log; sluice landing repair put padding in their place (the segment as it was is kept at {d.Kept})";
+            _services.DeadLetters.Add(source, position, reason, d.Bytes.Length == 0 ? null : "base64:" + Convert.ToBase64String(d.Bytes.AsSpan(0, Math.Min(d.Bytes.Length, 48 << 10))),
+                $"{source}:{d.Segment}:{d.From}");
+            HttpIngestLog.Repaired(_log, _options.Stream, d.Segment, d.From, d.To, d.Kept ?? "(nothing was there)");
+        }
+
+        return dropped;
+    }
+
+    /// <summary>
+    /// The pipeline has read everything before the damage: it waits here for the stop, while the process keeps serving
+    /// reads with ingest refused and health red (a run-once is caught up here, and fails on the health check after it).
+    /// </summary>
+    private async Task WaitIfAtDamageAsync(long position, CancellationToken ct)
+    {
+        if (Log.Damage is { } damage && position >= damage.Offset)
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, _services.Time, ct).ConfigureAwait(false);
+        }
+    }
 
     public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
+        if (resumeAfter is { } resume) { CheckCommitted([("of this pipeline", resume)]); }
         var position = Math.Max(resumeAfter ?? 0, Log.Segments[0]);
         Volatile.Write(ref _target, Log.DurableEnd);
         Volatile.Write(ref _position, position);
@@ -149,6 +208,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
         var pieces = new List<ColumnBatch>();
         while (!ct.IsCancellationRequested)
         {
+            await WaitIfAtDamageAsync(position, ct).ConfigureAwait(false);
             await Log.WaitForDataAsync(position, ct).ConfigureAwait(false);
             var lingerUntil = _services.Time.GetUtcNow() + _options.BatchLinger;
             var end = position;
@@ -183,22 +243,29 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
                 while (events < _options.BatchMaxEvents)
                 {
                     var status = LandingRecord.TryRead(buffer.AsSpan(at, n - at), out var size);
-                    if (status == ReadStatus.Incomplete)
+                    if (status == ReadStatus.Incomplete && (at > 0 || n == buffer.Length))
                     {
-                        if (at == 0 && n == buffer.Length) { buffer = new byte[Math.Min((long)buffer.Length * 2, LandingRecord.MaxRecordBytes)]; }
+                        if (at == 0) { buffer = new byte[Math.Min((long)buffer.Length * 2, LandingRecord.MaxRecordBytes)]; }
                         break;
                     }
 
-                    if (status == ReadStatus.Corrupt)
+                    if (status != ReadStatus.Ok)
                     {
-                        throw new InvalidDataException($"landing log '{Log.Folder}' is damaged at offset {end}: a durable record fails its checksum (disk damage?). Move the damaged segment away to continue; its events are lost.");
+                        // What a reader may read always ends on a record boundary (whole appends are fsynced, segments roll
+                        // between them), so a record running past it is damage too. Reading it again would spin forever.
+                        throw new Core.SluiceException(Log.DamageAt(end, status == ReadStatus.Corrupt
+                            ? "a durable record fails its checksum (disk damage?)"
+                            : "a durable record runs past the end of what was fsynced").Message);
                     }
 
-                    var record = LandingRecord.Decode(buffer.AsMemory(at, size), end, tenantOf);
-                    Flatten(parser, record);
+                    if (!LandingRecord.IsPadding(buffer.AsSpan(at, size)))
+                    {
+                        Flatten(parser, LandingRecord.Decode(buffer.AsMemory(at, size), end, tenantOf));
+                        events++;
+                    }
+
                     at += size;
                     end += size;
-                    events++;
                 }
             }
 
@@ -288,7 +355,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
             stream.ReadExactly(header);
             var size = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(header);
             if (size < LandingRecord.HeaderSize || at + size > length) { yield break; }
-            yield return (LandingRecord.KeyHash(header), LandingRecord.ReceivedMs(header));
+            if (!LandingRecord.IsPadding(header)) { yield return (LandingRecord.KeyHash(header), LandingRecord.ReceivedMs(header)); }
             at += size;
         }
     }
@@ -381,4 +448,7 @@ internal static partial class HttpIngestLog
 {
     [LoggerMessage(5201, LogLevel.Warning, "Stream {Stream}: the event at landing offset {Offset} no longer passes the current schemas ({Reason}); it went to the dead-letter store")]
     public static partial void InvalidOnRead(ILogger logger, string stream, long offset, string reason);
+
+    [LoggerMessage(9204, LogLevel.Warning, "Stream {Stream}: repair gave up offsets {From}-{To} of landing segment {Segment} (padding in their place, their bytes in the dead-letter store; the segment as it was: {Kept})")]
+    public static partial void Repaired(ILogger logger, string stream, string segment, long from, long to, string kept);
 }

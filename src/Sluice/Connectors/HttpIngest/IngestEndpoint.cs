@@ -80,6 +80,11 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
                 $"Content-Type '{request.ContentType}' is not accepted: send application/json (an object or an array of objects) or application/x-ndjson (one object per line), UTF-8").ConfigureAwait(false);
         }
 
+        if (ingestor.Damage is { } damage)
+        {
+            return await DamagedAsync(http, damage).ConfigureAwait(false);
+        }
+
         var declared = request.ContentLength;
         if (declared > options.MaxRequestBytes)
         {
@@ -177,6 +182,10 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
         {
             return await FailAsync(http, e.StatusCode, $"the request body could not be read: {e.Message}").ConfigureAwait(false);
         }
+        catch (LandingLogDamagedException e)
+        {
+            return await DamagedAsync(http, e.Damage).ConfigureAwait(false);
+        }
         catch (IOException e)
         {
             return await FailAsync(http, StatusCodes.Status503ServiceUnavailable, $"the landing log cannot be written: {e.Message}", retryAfter: 30).ConfigureAwait(false);
@@ -245,6 +254,11 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
         var charset = media.Charset.Value;
         return (json || ndjson) && (charset is null || charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) || charset.Equals("utf8", StringComparison.OrdinalIgnoreCase));
     }
+
+    /// <summary>No 202 for events that could not land: the log is damaged until an operator repairs it.</summary>
+    private static Task<int> DamagedAsync(HttpContext http, LandingLogDamage damage) =>
+        FailAsync(http, StatusCodes.Status503ServiceUnavailable, damage.Message,
+            extra: new Dictionary<string, object> { ["segment"] = damage.Segment, ["offset"] = damage.Offset });
 
     private Task<int> TooLargeAsync(HttpContext http) =>
         FailAsync(http, StatusCodes.Status413PayloadTooLarge, $"the body is larger than max_request_bytes ({Sizes.Format(options.MaxRequestBytes)}); split it into several requests");

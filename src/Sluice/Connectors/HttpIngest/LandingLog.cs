@@ -12,6 +12,9 @@ namespace Sluice.Connectors.HttpIngest;
 /// writes what has gathered and fsyncs it (group commit: every request waiting meanwhile is covered by the same fsync),
 /// then releases the waiters. Readers only ever see fsynced bytes, so nothing a sink committed can vanish in a crash.
 /// Segments wholly below the position every sink has committed are deleted. One process at a time owns a log (a lock file).
+/// At open every record's checksum is read back and the clean-stop marker consulted (<see cref="LandingLogRecovery"/>): a
+/// torn tail after an unclean stop is cut; any other damage leaves the log as found, readable up to the damage, refusing
+/// appends (<see cref="Damage"/>).
 /// </summary>
 public sealed class LandingLog : IAsyncDisposable
 {
@@ -34,10 +37,13 @@ public sealed class LandingLog : IAsyncDisposable
     private long _appendedEnd;
     private long _durableEnd;
     private long _acknowledged;
-    private FileStream _active;
+    private FileStream? _active;
     private long _activeBase;
     private TaskCompletionSource _durableChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Exception? _failed;
+    private LandingLogDamage? _damage;
+    private bool _markerRemoved;
+    private long? _cleanEnd;
     private int _quietFlushes;
 
     /// <summary>Consecutive small flushes after which a buffer grown by a burst is given back.</summary>
@@ -51,7 +57,11 @@ public sealed class LandingLog : IAsyncDisposable
         _log = log;
         _lock = held;
         Recover();
-        _active = new FileStream(SegmentPath(_activeBase), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1, FileOptions.None);
+        if (_damage is null)
+        {
+            _active = new FileStream(SegmentPath(_activeBase), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1, FileOptions.None);
+        }
+
         // Its own thread: it spends much of its time blocked in fsync, and on a pool thread that would leave the pool a
         // worker short for parsing requests until the pool noticed and added one.
         _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -67,6 +77,9 @@ public sealed class LandingLog : IAsyncDisposable
 
     /// <summary>True once a write or fsync failed: nothing more is accepted until a restart.</summary>
     public bool Failed { get { lock (_gate) { return _failed is not null; } } }
+
+    /// <summary>The damage found at open or since (null: none): appends are refused and readers stop at its offset.</summary>
+    public LandingLogDamage? Damage { get { lock (_gate) { return _damage; } } }
 
     /// <summary>Bytes appended but not yet fsynced (the in-memory queue).</summary>
     public long QueuedBytes { get { lock (_gate) { return _pending.WrittenCount + _writingBytes; } } }
@@ -117,6 +130,11 @@ public sealed class LandingLog : IAsyncDisposable
             if (_failed is not null)
             {
                 throw new IOException($"the landing log '{_folder}' failed earlier and accepts nothing more until a restart", _failed);
+            }
+
+            if (_damage is not null)
+            {
+                throw new LandingLogDamagedException(_damage);
             }
 
             if (_pending.WrittenCount + _writingBytes + bytes > _queueBytes)
@@ -191,6 +209,61 @@ public sealed class LandingLog : IAsyncDisposable
     }
 
     /// <summary>
+    /// Damage found after open (a sink committed past the log's end, or a reader met a bad record): from now on appends are
+    /// refused and readers stop at <paramref name="damage"/>'s offset. Reported once, at Error.
+    /// </summary>
+    public void ReportDamage(LandingLogDamage damage)
+    {
+        ArgumentNullException.ThrowIfNull(damage);
+        lock (_gate)
+        {
+            if (_damage is not null) { return; }
+            _damage = damage;
+        }
+
+        LandingLogLog.Damaged(_log, damage.Message);
+    }
+
+    /// <summary>
+    /// <c>sluice landing repair</c>: makes a damaged log whole again (see <see cref="LandingLogRepair"/>) and closes it for
+    /// this process (the next open checks it afresh). Only right after open, before anything was appended.
+    /// </summary>
+    /// <param name="committed">The positions the pipeline's sinks have committed.</param>
+    public IReadOnlyList<DroppedBytes> Repair(IReadOnlyList<long> committed, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(committed);
+        lock (_gate)
+        {
+            if (_appendedEnd != _durableEnd || _pending.WrittenCount > 0) { throw new InvalidOperationException("repair runs before anything is appended"); }
+            _damage ??= new LandingLogDamage(_folder, SegmentName(_activeBase), _durableEnd, "closed for repair");
+        }
+
+        _active?.Dispose();
+        _active = null;
+        var dropped = LandingLogRepair.Run(_folder, Segments, SegmentPath, _cleanEnd is -1 ? null : _cleanEnd,
+            committed.Count == 0 ? null : committed.Max(), committed.Count == 0 ? null : committed.Min(), time);
+        // The marker vouched for an end the repair may have moved: the next start reads the log as after a crash.
+        File.Delete(Path.Combine(_folder, CleanStopMarker.FileName));
+        FileSync.Directory(_folder);
+        _markerRemoved = false;
+        return dropped;
+    }
+
+    /// <summary>Reports damage a reader met at <paramref name="offset"/> (see <see cref="ReportDamage"/>) and returns it.</summary>
+    public LandingLogDamage DamageAt(long offset, string what)
+    {
+        string segment;
+        lock (_gate)
+        {
+            var i = _segments.FindLastIndex(s => s <= offset);
+            segment = SegmentName(i < 0 ? 0 : _segments[i]);
+        }
+
+        ReportDamage(new LandingLogDamage(_folder, segment, offset, what));
+        return Damage!;
+    }
+
+    /// <summary>
     /// Where the record starting at <paramref name="offset"/> ends, read from the segment files without opening the log
     /// (another process may own it); null when no intact record starts there. An offset below the oldest segment was
     /// acknowledged by every sink, so the log resumes at that segment.
@@ -233,7 +306,7 @@ public sealed class LandingLog : IAsyncDisposable
         long segment, next, durable;
         lock (_gate)
         {
-            durable = _durableEnd;
+            durable = _damage is null ? _durableEnd : Math.Min(_durableEnd, _damage.Offset);
             var i = _segments.FindLastIndex(s => s <= offset);
             if (i < 0)
             {
@@ -340,14 +413,14 @@ public sealed class LandingLog : IAsyncDisposable
         if (start - _activeBase >= _segmentBytes)
         {
             // Roll at a flush boundary, which is always a record boundary; the old segment was fsynced by its last flush.
-            _active.Dispose();
+            _active!.Dispose();
             _activeBase = start;
             _active = new FileStream(SegmentPath(start), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, 1, FileOptions.None);
             FileSync.Directory(_folder);
             lock (_gate) { _segments.Add(start); }
         }
 
-        RandomAccess.Write(_active.SafeFileHandle, bytes, start - _activeBase);
+        RandomAccess.Write(_active!.SafeFileHandle, bytes, start - _activeBase);
         _active.Flush(flushToDisk: true);
     }
 
@@ -365,7 +438,10 @@ public sealed class LandingLog : IAsyncDisposable
         foreach (var w in waiting) { w.TrySetException(new IOException($"the landing log '{_folder}' could not be written", e)); }
     }
 
-    /// <summary>Finds the segments and cuts a torn tail off the last one (records after a crash that were never fsynced, so never acknowledged).</summary>
+    /// <summary>
+    /// Finds the segments, reads every record back and decides what the log can prove (<see cref="LandingLogRecovery.Decide"/>):
+    /// a torn tail after an unclean stop is cut; damage is reported and nothing is changed.
+    /// </summary>
     private void Recover()
     {
         foreach (var file in Directory.EnumerateFiles(_folder, "*" + Extension))
@@ -377,84 +453,95 @@ public sealed class LandingLog : IAsyncDisposable
         }
 
         _segments.Sort();
-        if (_segments.Count == 0)
+        var clean = CleanStopMarker.Read(_folder);
+        _cleanEnd = clean;
+        if (_segments.Count == 0 && clean is null)
         {
             _segments.Add(0);
             using (File.Create(SegmentPath(0))) { }
             FileSync.Directory(_folder);
         }
 
+        var scans = _segments.Select(s => SegmentScanner.Scan(SegmentPath(s), s)).ToList();
+        var recovery = clean == -1
+            ? new LandingLogRecovery(0, null, new LandingLogDamage(_folder, CleanStopMarker.FileName, 0, "the clean-stop marker cannot be read"))
+            : scans.Count == 0
+                ? new LandingLogRecovery(0, null, new LandingLogDamage(_folder, SegmentName(0), 0, $"the log was stopped cleanly at offset {clean} but no segment is left"))
+                : LandingLogRecovery.Decide(_folder, scans, clean);
+        if (_segments.Count == 0)
+        {
+            _segments.Add(0);
+        }
+
         _activeBase = _segments[^1];
-        var path = SegmentPath(_activeBase);
-        var valid = ValidLength(path);
-        var length = new FileInfo(path).Length;
-        if (valid < length)
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
-            stream.SetLength(valid);
-            stream.Flush(flushToDisk: true);
-            LandingLogLog.TornTail(_log, _folder, length - valid);
-        }
-
-        _appendedEnd = _durableEnd = _activeBase + valid;
+        _appendedEnd = _durableEnd = recovery.End;
         _acknowledged = _segments[0];
-    }
-
-    private static long ValidLength(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20);
-        var buffer = new byte[1 << 20];
-        long valid = 0;
-        var filled = 0;
-        while (true)
+        if (recovery.Damage is { } damage)
         {
-            var n = stream.Read(buffer, filled, buffer.Length - filled);
-            filled += n;
-            var at = 0;
-            while (true)
-            {
-                var status = LandingRecord.TryRead(buffer.AsSpan(at, filled - at), out var size);
-                if (status == ReadStatus.Ok)
-                {
-                    at += size;
-                    valid += size;
-                    continue;
-                }
-
-                if (status == ReadStatus.Corrupt || (n == 0 && status == ReadStatus.Incomplete))
-                {
-                    return valid;
-                }
-
-                break;
-            }
-
-            Buffer.BlockCopy(buffer, at, buffer, 0, filled - at);
-            filled -= at;
-            if (filled == buffer.Length)
-            {
-                Array.Resize(ref buffer, Math.Min(buffer.Length * 2, LandingRecord.MaxRecordBytes + 1));
-            }
-
-            if (n == 0 && filled == 0)
-            {
-                return valid;
-            }
+            _damage = damage;
+            LandingLogLog.Damaged(_log, damage.Message);
+            return;
         }
+
+        if (recovery.Cut is { } cut)
+        {
+            using var stream = new FileStream(SegmentPath(_activeBase), FileMode.Open, FileAccess.ReadWrite);
+            stream.SetLength(cut.Offset - _activeBase);
+            stream.Flush(flushToDisk: true);
+            LandingLogLog.TornTail(_log, _folder, cut.Segment, cut.Offset, cut.Bytes);
+        }
+
+        CleanStopMarker.Remove(_folder);
+        _markerRemoved = true;
     }
 
-    private string SegmentPath(long start) => Path.Combine(_folder, start.ToString("D20", CultureInfo.InvariantCulture) + Extension);
+    private static string SegmentName(long start) => start.ToString("D20", CultureInfo.InvariantCulture) + Extension;
+
+    private string SegmentPath(long start) => Path.Combine(_folder, SegmentName(start));
+
+    /// <summary>
+    /// How long closing waits for the writer's last write and fsync (a dead disk can block fsync for good); past it the
+    /// log is left without its clean-stop marker, so the next start checks it as after a crash.
+    /// </summary>
+    public static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(10);
 
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         _work.Release();
-        await _writer.ConfigureAwait(false);
-        await _active.DisposeAsync().ConfigureAwait(false);
-        _stop.Dispose();
-        _work.Dispose();
+        var written = true;
+        try
+        {
+            await _writer.WaitAsync(CloseTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            written = false;
+            LandingLogLog.CloseTimedOut(_log, _folder, CloseTimeout.TotalSeconds);
+        }
+
+        if (_active is not null) { await _active.DisposeAsync().ConfigureAwait(false); }
+        if (written && _markerRemoved && !Failed)
+        {
+            // Everything appended is written and fsynced (the writer drains before it ends): the next start may hold the
+            // log to exactly this end.
+            CleanStopMarker.Write(_folder, DurableEnd);
+        }
+
+        if (written)
+        {
+            _stop.Dispose();
+            _work.Dispose();
+        }
+
         _lock.Dispose();
     }
+}
+
+/// <summary>An append refused because the log is damaged; the message says where and what to do.</summary>
+public sealed class LandingLogDamagedException(LandingLogDamage damage) : IOException(damage.Message)
+{
+    public LandingLogDamage Damage { get; } = damage;
 }
 
 internal static partial class LandingLogLog
@@ -462,6 +549,12 @@ internal static partial class LandingLogLog
     [LoggerMessage(5101, LogLevel.Critical, "Landing log {Folder}: write or fsync failed; ingest of this stream answers 503 until a restart")]
     public static partial void WriteFailed(ILogger logger, Exception error, string folder);
 
-    [LoggerMessage(5102, LogLevel.Information, "Landing log {Folder}: cut {Bytes} bytes of a torn tail (never acknowledged) after an unclean stop")]
-    public static partial void TornTail(ILogger logger, string folder, long bytes);
+    [LoggerMessage(9200, LogLevel.Warning, "Landing log {Folder}: after an unclean stop, cut a torn tail of {Bytes} bytes at offset {Offset} of segment {Segment} (written, never fsynced, so never acknowledged)")]
+    public static partial void TornTail(ILogger logger, string folder, string segment, long offset, long bytes);
+
+    [LoggerMessage(9201, LogLevel.Error, "{Message}")]
+    public static partial void Damaged(ILogger logger, string message);
+
+    [LoggerMessage(9202, LogLevel.Error, "Landing log {Folder}: the writer did not finish its last fsync within {Seconds} s at close; the log is left as after a crash")]
+    public static partial void CloseTimedOut(ILogger logger, string folder, double seconds);
 }

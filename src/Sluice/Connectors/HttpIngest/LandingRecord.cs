@@ -12,7 +12,8 @@ public readonly record struct LandedEvent(long Offset, long End, ulong KeyHash, 
 /// <summary>
 /// The landing log's record: <c>[u32 size][u32 crc32 of the rest][u64 dedup key hash][i64 arrival, Unix ms][u16 tenant
 /// length][tenant UTF-8][event JSON as received]</c>, little-endian. The checksum finds a torn tail after a crash; the
-/// key hash lets the dedup index be rebuilt from the log alone.
+/// key hash lets the dedup index be rebuilt from the log alone. A padding record (<see cref="WritePadding"/>) holds no event:
+/// <c>sluice landing repair</c> puts it where bytes were unreadable, so every other record keeps its offset.
 /// </summary>
 public static class LandingRecord
 {
@@ -53,7 +54,7 @@ public static class LandingRecord
         }
 
         var tenantLength = BinaryPrimitives.ReadUInt16LittleEndian(data[24..]);
-        if (HeaderSize + tenantLength > size || Crc32.HashToUInt32(data[8..size]) != BinaryPrimitives.ReadUInt32LittleEndian(data[4..]))
+        if ((HeaderSize + tenantLength > size && !IsPadding(data)) || Crc32.HashToUInt32(data[8..size]) != BinaryPrimitives.ReadUInt32LittleEndian(data[4..]))
         {
             return ReadStatus.Corrupt;
         }
@@ -63,6 +64,24 @@ public static class LandingRecord
 
     /// <summary>Records are never larger than an event may be (64 MB at most) plus the header; anything larger is damage.</summary>
     public const int MaxRecordBytes = (64 << 20) + HeaderSize + ushort.MaxValue;
+
+    /// <summary>Padding is marked by an impossible arrival time and tenant length (key hash 0: no dedup key).</summary>
+    private const long PaddingMs = long.MinValue;
+
+    /// <summary>Whether the record (or its header) is padding: skipped by readers, no event.</summary>
+    public static bool IsPadding(ReadOnlySpan<byte> record) =>
+        ReceivedMs(record) == PaddingMs && BinaryPrimitives.ReadUInt16LittleEndian(record[24..]) == ushort.MaxValue;
+
+    /// <summary>Fills <paramref name="dest"/> (at least <see cref="HeaderSize"/>, at most <see cref="MaxRecordBytes"/> bytes) with one padding record.</summary>
+    public static void WritePadding(Span<byte> dest)
+    {
+        if (dest.Length < HeaderSize || dest.Length > MaxRecordBytes) { throw new ArgumentOutOfRangeException(nameof(dest), dest.Length, "a padding record is between the header size and the largest record"); }
+        dest.Clear();
+        BinaryPrimitives.WriteInt32LittleEndian(dest, dest.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(dest[16..], PaddingMs);
+        BinaryPrimitives.WriteUInt16LittleEndian(dest[24..], ushort.MaxValue);
+        BinaryPrimitives.WriteUInt32LittleEndian(dest[4..], Crc32.HashToUInt32(dest[8..]));
+    }
 
     public static ulong KeyHash(ReadOnlySpan<byte> record) => BinaryPrimitives.ReadUInt64LittleEndian(record[8..]);
 

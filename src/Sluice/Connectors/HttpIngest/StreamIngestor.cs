@@ -78,6 +78,9 @@ public sealed class StreamIngestor
 
     public int DedupKeys { get { lock (_appendGate) { return _dedup.Count; } } }
 
+    /// <summary>The landing log's damage, when it has any: nothing is accepted then (the append would be refused).</summary>
+    public LandingLogDamage? Damage => _log.Damage;
+
     /// <param name="events">
     /// The body's events as split: NDJSON lines, or a JSON body that came back as <see cref="IngestStatus.MalformedBody"/>.
     /// Null for an <c>application/json</c> body, read and validated in one pass.

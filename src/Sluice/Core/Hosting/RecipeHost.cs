@@ -81,6 +81,12 @@ public sealed class RecipeHost : IAsyncDisposable
             await RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", ct).ConfigureAwait(false);
         }
 
+        // A source that stopped short of what it holds (a damaged landing log) says why: the run-once fails with it.
+        if (HttpComponents.Select(c => c.Unhealthy).OfType<string>().FirstOrDefault() is { } problem)
+        {
+            throw new SluiceException(problem);
+        }
+
         return units;
     }
 
@@ -108,7 +114,7 @@ public sealed class RecipeHost : IAsyncDisposable
         ComponentFailedException? failure;
         try
         {
-            failure = await WatchAsync(components, stop).ConfigureAwait(false);
+            failure = await WaitBoundedAsync(WatchAsync(components, stop), stop.Token).ConfigureAwait(false);
         }
         finally
         {
@@ -169,6 +175,38 @@ public sealed class RecipeHost : IAsyncDisposable
         }
 
         return failure;
+    }
+
+    /// <summary>
+    /// The longest a stop may take before the process gives up waiting: the longest drain of any source, plus a margin for a
+    /// cancelled job and the scheduler. Each part bounds its own drain; this bounds them all, in case one does not observe
+    /// the stop (a stalled loop must never leave SIGTERM unanswered).
+    /// </summary>
+    public TimeSpan StopTimeout => _pipelines.Select(p => p.Source.DrainTimeout).DefaultIfEmpty(TimeSpan.Zero).Max() + StopMargin;
+
+    private static readonly TimeSpan StopMargin = TimeSpan.FromSeconds(10);
+
+    /// <summary>Until <paramref name="all"/> ends, or once the stop is asked (a signal, a failure), at most <see cref="StopTimeout"/> more.</summary>
+    private async Task<T> WaitBoundedAsync<T>(Task<T> all, CancellationToken stop)
+    {
+        try
+        {
+            return await all.WaitAsync(stop).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested && !all.IsCompleted)
+        {
+            // Stopping: give the parts their drain.
+        }
+
+        try
+        {
+            return await all.WaitAsync(StopTimeout, _services.Time, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            HostLog.StopTimedOut(_log, _recipe.Name, StopTimeout.TotalSeconds);
+            throw new SluiceException($"{_recipe.Name}: did not stop within {StopTimeout.TotalSeconds:0} s of the stop signal; exiting without waiting further (anything not committed is read again at the next start)");
+        }
     }
 
     /// <summary>One server per process for every component of the recipe that serves HTTP.</summary>
@@ -271,7 +309,15 @@ public sealed class RecipeHost : IAsyncDisposable
     {
         foreach (var (_, source) in _pipelines)
         {
-            await source.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                // Bounded like the stop: a sink's background work that ignores its cancellation must not hold the exit.
+                await source.DisposeAsync().AsTask().WaitAsync(StopMargin, _services.Time).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                HostLog.StopTimedOut(_log, _recipe.Name, StopMargin.TotalSeconds);
+            }
         }
     }
 }
@@ -292,6 +338,9 @@ internal static partial class HostLog
 
     [LoggerMessage(3005, LogLevel.Information, "{Recipe}: dead letter {Id}, replay requested by sluice dlq replay: {Outcome}")]
     public static partial void ReplayServed(ILogger logger, string recipe, long id, string outcome);
+
+    [LoggerMessage(9203, LogLevel.Error, "{Recipe}: still stopping {Seconds} s after the stop signal; exiting without waiting further")]
+    public static partial void StopTimedOut(ILogger logger, string recipe, double seconds);
 
     [LoggerMessage(3006, LogLevel.Warning, "{Recipe}: the dead-letter replay requests cannot be read or answered: {Reason}")]
     public static partial void ReplayRequestsUnreadable(ILogger logger, string recipe, string reason);

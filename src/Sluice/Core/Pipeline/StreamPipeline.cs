@@ -26,6 +26,8 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     /// <summary>After a stop, how long sinks may take to write what is already queued before it is abandoned to the next start.</summary>
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
 
+    TimeSpan IRunnableSource.DrainTimeout => DrainTimeout;
+
     private readonly IEngineServices _services;
     private readonly IStreamSource _source;
     private readonly IReadOnlyList<IBatchStep> _steps;

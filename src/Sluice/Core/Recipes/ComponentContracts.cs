@@ -48,6 +48,9 @@ public interface IRunnableSource : IAsyncDisposable
 
     /// <summary>Runs until cancelled; <paramref name="afterLoad"/> is called after each commit that changed data.</summary>
     Task RunAsync(Func<CancellationToken, Task> afterLoad, CancellationToken ct);
+
+    /// <summary>How long it may take to finish after a stop (its drain bound); the host waits no longer than the longest.</summary>
+    TimeSpan DrainTimeout => TimeSpan.FromSeconds(30);
 }
 
 /// <summary>A job type registered by name (<c>daily_summary</c>, ...).</summary>
