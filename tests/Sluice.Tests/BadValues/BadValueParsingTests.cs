@@ -265,6 +265,13 @@ public sealed class BadValueParsingTests
         run.Issues[0].Message.ShouldContain("out of range for a double");
     }
 
+    [Theory]
+    [InlineData("9999-12-31 23:59:59-01")]
+    [InlineData("0001-01-01 00:00:00+01")]
+    [InlineData("2025-01-01 00:00:00+99999999")]
+    public void A_postgres_timestamp_its_offset_moves_out_of_range_does_not_parse(string text) =>
+        Sluice.Connectors.Postgres.PgTypes.TryTimestamp(text, out _).ShouldBeFalse();
+
     private static RecordMapper Mapper(string yaml)
     {
         var errors = new ConfigErrors();
