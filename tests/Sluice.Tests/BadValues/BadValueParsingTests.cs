@@ -7,6 +7,7 @@ using Sluice.Core.Text;
 using Sluice.Mapping;
 using Sluice.Reminders;
 using static Sluice.Tests.Files.ReaderHarness;
+using static Sluice.Tests.Mapping.RecordMapperTests;
 
 namespace Sluice.Tests.BadValues;
 
@@ -127,20 +128,6 @@ public sealed class BadValueParsingTests
         clipped.ShouldBe(new string('a', 56) + "...");
         Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(clipped)).ShouldBe(clipped);
     }
-
-    private const string Salesforce = """
-        name: salesforce
-        fields:
-          source: {value: salesforce}
-          source_id: salesforce_object_id
-          event_type: event_type
-          occurred_at: timestamp
-          case_id: case_id
-          client_id: client_id
-          attorney_email: attorney_email
-          status: attributes.status
-          confidence_score: attributes.confidence_score
-        """;
 
     private static string Reminder(string caseId = "\"c\"", string score = "0.8", string timestamp = "2025-07-21T10:34:00Z", string extra = "") =>
         "{\"salesforce_object_id\": \"x\", \"event_type\": \"e\", \"timestamp\": \"" + timestamp + "\", \"case_id\": " + caseId +
@@ -271,12 +258,4 @@ public sealed class BadValueParsingTests
     [InlineData("2025-01-01 00:00:00+99999999")]
     public void A_postgres_timestamp_its_offset_moves_out_of_range_does_not_parse(string text) =>
         Sluice.Connectors.Postgres.PgTypes.TryTimestamp(text, out _).ShouldBeFalse();
-
-    private static RecordMapper Mapper(string yaml)
-    {
-        var errors = new ConfigErrors();
-        var mapping = RecordMapping.Parse(ConfigMap.Parse(yaml, "test.yaml", errors)!, AttorneyEventModel.Schema, "test");
-        errors.ThrowIfAny();
-        return new RecordMapper(mapping);
-    }
 }
