@@ -227,6 +227,18 @@ public sealed class BadValueParsingTests
         issue!.Value.Message.ShouldContain("not valid UTF-8");
     }
 
+    [Fact]
+    public void Files_json_document_skips_a_top_level_name_that_is_not_unicode_and_reads_the_records()
+    {
+        var text = "{\"x\\ud800\": 1, \"vehicles_events\": [{\"vehicle_id\": \"v1\", \"event_time\": \"2025-01-01T00:00:00Z\", \"event_source\": \"s\", \"event_type\": \"\\udc00\"}, {\"vehicle_id\": \"v2\", \"event_time\": \"2025-01-01T00:00:00Z\", \"event_source\": \"s\", \"event_type\": \"t\"}]}";
+
+        var (run, batches) = Read(VehicleEvents, text);
+
+        run.Fatal.ShouldBeNull();
+        batches.Sum(b => b.Count).ShouldBe(1);
+        run.Issues.Single().Field.ShouldBe("event_type");
+    }
+
     private static readonly FileType CsvType = Type("""
         name: bad_csv
         pattern: "*.csv"
