@@ -86,6 +86,12 @@ public sealed class RecordMapper
 
     private MappingIssue? Read(ReadOnlySpan<byte> json)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            // The reader does not check the bytes of strings: decoding them would replace them and map other text.
+            return new MappingIssue(null, JsonValues.InvalidUtf8);
+        }
+
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 64 });
         try
         {
@@ -110,6 +116,12 @@ public sealed class RecordMapper
         catch (JsonException e)
         {
             return new MappingIssue(null, $"not valid JSON at byte {e.BytePositionInLine + 1}: {FirstSentence(e.Message)}");
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or OverflowException)
+        {
+            // Every conversion is checked before it is made; this is the net under them: a value nobody thought of is
+            // this record's problem (a dead letter), never a failure of the batch or the pipeline.
+            return new MappingIssue(null, $"unreadable value: {FirstSentence(e.Message)}");
         }
     }
 
@@ -218,6 +230,12 @@ public sealed class RecordMapper
             return Found.Problem($"expected a {slot.Type.Name()} value, got {Describe(token)}");
         }
 
+        if (token == JsonTokenType.String && JsonValues.HasInvalidEscape(ref reader))
+        {
+            // Decoding it would throw: checked once here for every type the text could be cast to.
+            return Found.Problem(JsonValues.LoneSurrogate);
+        }
+
         switch (slot.Type)
         {
             case FieldType.String:
@@ -231,12 +249,18 @@ public sealed class RecordMapper
                 return text.Length == 0 ? default : Found.Of(text);
 
             case FieldType.Double:
-                if (token == JsonTokenType.Number && reader.TryGetDouble(out var d) && double.IsFinite(d)) { return Found.Of(d); }
+                if (token == JsonTokenType.Number && JsonValues.TryGetFiniteDouble(ref reader, out var d)) { return Found.Of(d); }
+                if (token == JsonTokenType.Number) { return Found.Problem(JsonValues.OutOfDoubleRange(Clip(Encoding.UTF8.GetString(reader.ValueSpan)))); }
                 if (token == JsonTokenType.String)
                 {
                     var s = reader.GetString()!.Trim();
                     if (s.Length == 0) { return default; }
-                    if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out d) && double.IsFinite(d)) { return Found.Of(d); }
+                    if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out d))
+                    {
+                        // Text parses to infinity when out of range, and "NaN" and "Infinity" parse too: none is a value to store.
+                        return double.IsFinite(d) ? Found.Of(d) : Found.Problem(JsonValues.OutOfDoubleRange($"'{Clip(s)}'"));
+                    }
+
                     return Found.Problem($"expected a number, got the text '{Clip(s)}'");
                 }
 
@@ -252,7 +276,13 @@ public sealed class RecordMapper
                     return Found.Problem($"expected a whole number, got the text '{Clip(s)}'");
                 }
 
-                return Found.Problem(token == JsonTokenType.Number ? $"expected a whole number, got {Encoding.UTF8.GetString(reader.ValueSpan)}" : $"expected a whole number, got {Describe(token)}");
+                if (token == JsonTokenType.Number)
+                {
+                    var number = Clip(Encoding.UTF8.GetString(reader.ValueSpan));
+                    return Found.Problem(reader.ValueSpan.IndexOfAny((byte)'.', (byte)'e', (byte)'E') < 0 ? JsonValues.OutOfIntegerRange(number) : $"expected a whole number, got {number}");
+                }
+
+                return Found.Problem($"expected a whole number, got {Describe(token)}");
 
             case FieldType.Boolean:
                 if (token is JsonTokenType.True or JsonTokenType.False) { return Found.OfInteger(token == JsonTokenType.True ? 1 : 0); }
@@ -313,7 +343,7 @@ public sealed class RecordMapper
         _ => default,
     };
 
-    private static string Clip(string text) => text.Length <= 40 ? text : text[..40] + "...";
+    private static string Clip(string text) => TextClip.Clip(text, 43);
 
     private static string Describe(JsonTokenType token) => token switch
     {
@@ -411,6 +441,12 @@ public sealed class RecordMapper
                 }
 
                 if (ascii) { return null; }
+            }
+
+            if (JsonValues.HasInvalidEscape(ref reader))
+            {
+                // Not Unicode, so no mapped path: its value is skipped like any unmapped one.
+                return null;
             }
 
             var text = reader.GetString();

@@ -178,7 +178,7 @@ public sealed class RecordMapping
     {
         FieldType.String => true,
         FieldType.Integer => long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out _),
-        FieldType.Double => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out _),
+        FieldType.Double => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d),
         FieldType.Boolean => bool.TryParse(text, out _),
         FieldType.Timestamp => Timestamps.TryParseUtc(text.AsSpan(), out _),
         FieldType.Date => Timestamps.TryParseDate(text.AsSpan(), out _),

@@ -79,6 +79,9 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         // The CLI owns Ctrl-C and SIGTERM (it cancels the host, which stops this server in order); Kestrel must not.
         builder.Services.AddSingleton<IHostLifetime, OwnedLifetime>();
         builder.Services.AddOpenApi();
+        // A NaN or infinity already in the lake (a file another tool wrote) is answered as the text "NaN" or "Infinity":
+        // the serializer's default throws on it, which turned one such value into a 500 for every reader of a tenant.
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.NumberHandling |= System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals);
         var maxBody = components.Count == 0 ? 1L << 20 : components.Max(c => c.MaxRequestBodyBytes);
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -92,6 +95,7 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         });
 
         var app = builder.Build();
+        app.Use(QueryParameterCheck.InvokeAsync);
         var metrics = new PrometheusMetrics();
         metrics.Gauges(ProcessGauges.Read);
         var context = new ServingContext(services, new TokenAuthenticator(new TokenStore(services.Metadata, services.Time), services.Time), metrics);

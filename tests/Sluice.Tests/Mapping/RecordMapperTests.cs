@@ -8,7 +8,7 @@ namespace Sluice.Tests.Mapping;
 
 public sealed class RecordMapperTests
 {
-    private const string Salesforce = """
+    internal const string Salesforce = """
         name: salesforce
         fields:
           source: {value: salesforce}
@@ -151,7 +151,7 @@ public sealed class RecordMapperTests
         text.ShouldContain("the attorney_event model requires 'client_id'");
     }
 
-    private static RecordMapper Mapper(string yaml)
+    internal static RecordMapper Mapper(string yaml)
     {
         var errors = new ConfigErrors();
         var mapping = RecordMapping.Parse(ConfigMap.Parse(yaml, "test.yaml", errors)!, AttorneyEventModel.Schema, "test");

@@ -88,7 +88,7 @@ internal sealed class CsvRecordReader : IRecordFileReader
             return null;
         }
 
-        var shown = found.Length <= 200 ? found : found[..197] + "...";
+        var shown = TextClip.Clip(found, 200);
         if (!headers.Any(h => fields.Any(f => string.Equals(h.Trim(), f.Name, StringComparison.OrdinalIgnoreCase))))
         {
             return $"the header line is missing: expected the header '{expected}' on line 1, found '{shown}'";
@@ -168,6 +168,8 @@ internal sealed class CsvRecordReader : IRecordFileReader
                 ((ValueColumnBuilder<long>)column).Set(l);
                 return null;
             case FieldType.Double when double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out var d):
+                // Text out of a double's range parses to infinity, and "NaN" and "Infinity" parse too: none is stored.
+                if (!double.IsFinite(d)) { return new FieldProblem(spec.Name, JsonValues.OutOfDoubleRange($"'{TextClip.Clip(cell, 60)}'")); }
                 ((ValueColumnBuilder<double>)column).Set(d);
                 return null;
             case FieldType.Boolean when bool.TryParse(cell, out var b):
@@ -180,7 +182,7 @@ internal sealed class CsvRecordReader : IRecordFileReader
                 ((ValueColumnBuilder<DateOnly>)column).Set(date);
                 return null;
             default:
-                var shown = cell.Length <= 60 ? cell : cell[..57] + "...";
+                var shown = TextClip.Clip(cell, 60);
                 return new FieldProblem(spec.Name, spec.Type == FieldType.Timestamp
                     ? $"unparsable timestamp '{shown}' (expected ISO-8601, for example 2025-11-08T10:30:00Z)"
                     : $"wrong type: expected {spec.Type.Name()}, got '{shown}'");

@@ -1,4 +1,6 @@
+using System.Text;
 using System.Text.Json;
+using Sluice.Core.Text;
 
 namespace Sluice.Connectors.Files;
 
@@ -109,7 +111,8 @@ internal sealed class JsonDocumentReader : ChunkedRecordReader
                     return true;
                 }
 
-                var key = reader.GetString()!;
+                // A top-level name that is not Unicode (a lone surrogate escape) is no root key; decoding it would throw.
+                var key = JsonValues.HasInvalidEscape(ref reader) ? Encoding.UTF8.GetString(reader.ValueSpan) : reader.GetString()!;
                 if (key == rootKey && !_arraySeen)
                 {
                     _phase = Phase.ExpectArray;

@@ -95,7 +95,8 @@ internal static class JsonRecordParser
                 return true;
             }
 
-            var index = reader.ValueIsEscaped ? shape.Find(reader.GetString()!) : shape.Find(reader.ValueSpan);
+            // A name that is not Unicode (a lone surrogate escape) is no declared field: its value is skipped like an unknown one's.
+            var index = !reader.ValueIsEscaped ? shape.Find(reader.ValueSpan) : JsonValues.HasInvalidEscape(ref reader) ? -1 : shape.Find(reader.GetString()!);
             if (!reader.Read())
             {
                 return false;
@@ -118,16 +119,30 @@ internal static class JsonRecordParser
     private static FieldProblem? SetValue(ref Utf8JsonReader reader, FieldSpec spec, ColumnBuilder column, Utf8StringCache? strings)
     {
         var token = reader.TokenType;
+        if (token == JsonTokenType.String && JsonValues.HasInvalidEscape(ref reader))
+        {
+            // Decoding it would throw: checked once here for every type the text could be.
+            return new FieldProblem(spec.Name, JsonValues.LoneSurrogate);
+        }
+
         switch (spec.Type)
         {
             case FieldType.String when token == JsonTokenType.String:
+                if (!IsValidUtf8(ref reader))
+                {
+                    // The reader does not check the bytes of a string; decoding would replace them and land other text.
+                    return new FieldProblem(spec.Name, JsonValues.InvalidUtf8);
+                }
+
                 ((TypedColumnBuilder<string>)column).Set(strings is not null && !reader.ValueIsEscaped && !reader.HasValueSequence ? strings.Get(reader.ValueSpan) : reader.GetString());
                 return null;
             case FieldType.Integer when token == JsonTokenType.Number:
                 if (reader.TryGetInt64(out var l)) { ((ValueColumnBuilder<long>)column).Set(l); return null; }
-                return Wrong(ref reader, spec, "a whole number");
+                return IsWhole(ref reader) ? new FieldProblem(spec.Name, JsonValues.OutOfIntegerRange(Snippet(ref reader))) : Wrong(ref reader, spec, "a whole number");
             case FieldType.Double when token == JsonTokenType.Number:
-                ((ValueColumnBuilder<double>)column).Set(reader.GetDouble());
+                // Out of a double's range a JSON number reads as infinity: refused, never stored.
+                if (!JsonValues.TryGetFiniteDouble(ref reader, out var number)) { return new FieldProblem(spec.Name, JsonValues.OutOfDoubleRange(Snippet(ref reader))); }
+                ((ValueColumnBuilder<double>)column).Set(number);
                 return null;
             case FieldType.Boolean when token is JsonTokenType.True or JsonTokenType.False:
                 ((ValueColumnBuilder<bool>)column).Set(token == JsonTokenType.True);
@@ -152,6 +167,16 @@ internal static class JsonRecordParser
             default:
                 return Wrong(ref reader, spec, Expected(spec.Type));
         }
+    }
+
+    private static bool IsValidUtf8(ref Utf8JsonReader reader) =>
+        reader.HasValueSequence ? System.Text.Unicode.Utf8.IsValid(reader.ValueSequence.ToArray()) : System.Text.Unicode.Utf8.IsValid(reader.ValueSpan);
+
+    /// <summary>A number with neither fraction nor exponent: one a whole-number field refuses only for its size.</summary>
+    private static bool IsWhole(ref Utf8JsonReader reader)
+    {
+        ReadOnlySpan<byte> raw = reader.HasValueSequence ? reader.ValueSequence.ToArray() : reader.ValueSpan;
+        return raw.IndexOfAny((byte)'.', (byte)'e', (byte)'E') < 0;
     }
 
     private static FieldProblem Wrong(ref Utf8JsonReader reader, FieldSpec spec, string expected)
@@ -190,7 +215,7 @@ internal static class JsonRecordParser
     private static string Snippet(ref Utf8JsonReader reader)
     {
         var raw = reader.HasValueSequence ? Encoding.UTF8.GetString(reader.ValueSequence.ToArray()) : Encoding.UTF8.GetString(reader.ValueSpan);
-        return raw.Length <= 60 ? raw : raw[..57] + "...";
+        return TextClip.Clip(raw, 60);
     }
 
     internal static string FirstSentence(string message)

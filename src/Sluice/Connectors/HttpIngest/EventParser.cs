@@ -116,6 +116,12 @@ public sealed class EventParser
         {
             Fail(null, $"malformed JSON at byte {e.BytePositionInLine + 1}: {JsonRecordParser.FirstSentence(e.Message)}");
         }
+        catch (Exception e) when (IsValueError(e))
+        {
+            // Every conversion is checked before it is made; this is the net under them, so that a value nobody
+            // thought of is still this event's problem and never the request's (or the pipeline's, reading it back).
+            Fail(null, $"unreadable value: {JsonRecordParser.FirstSentence(e.Message)}");
+        }
 
         var problem = _problem ?? Check(out parsed);
         if (problem is not null || !keep)
@@ -355,7 +361,7 @@ public sealed class EventParser
         }
     }
 
-    private void ReadObject(ref Utf8JsonReader reader, Node node, ColumnBatchBuilder? child, FieldPrefix prefix)
+    private void ReadObject(ref Utf8JsonReader reader, Node node, ColumnBatchBuilder? child, FieldPrefix prefix, string? path = null)
     {
         while (reader.Read())
         {
@@ -364,8 +370,24 @@ public sealed class EventParser
                 return;
             }
 
+            if (JsonValues.HasInvalidEscape(ref reader))
+            {
+                // A name that is not Unicode is no field of the schema; it is refused rather than ignored, as its value might be.
+                Fail(prefix.Of(path is null ? Snippet(ref reader) : $"{path}.{Snippet(ref reader)}"), $"property name: {JsonValues.LoneSurrogate}");
+                reader.Read();
+                reader.Skip();
+                continue;
+            }
+
             var entry = reader.ValueIsEscaped ? node.Find(Encoding.UTF8.GetBytes(reader.GetString()!)) : node.Find(reader.ValueSpan);
             reader.Read();
+            if (entry is not null && reader.TokenType == JsonTokenType.String && JsonValues.HasInvalidEscape(ref reader))
+            {
+                // Checked here once for every kind of text (fields, the tenant, timestamps): decoding it would throw.
+                Fail(entry.Kind == NodeKind.Tenant ? entry.Path : prefix.Of(entry.Path), JsonValues.LoneSurrogate);
+                continue;
+            }
+
             // After a problem the rest is skipped, except the tenant: a request naming another tenant is refused whole.
             if (entry is null || reader.TokenType == JsonTokenType.Null || (_problem is not null && entry.Kind != NodeKind.Tenant))
             {
@@ -376,7 +398,7 @@ public sealed class EventParser
             switch (entry.Kind)
             {
                 case NodeKind.Object when reader.TokenType == JsonTokenType.StartObject:
-                    ReadObject(ref reader, entry.Children!, child, prefix);
+                    ReadObject(ref reader, entry.Children!, child, prefix, entry.Path);
                     break;
                 case NodeKind.Object:
                     Fail(prefix.Of(entry.Path), $"wrong type: expected an object, got {Found(ref reader)}");
@@ -501,15 +523,23 @@ public sealed class EventParser
             case FieldType.Integer when token == JsonTokenType.Number:
                 if (!reader.TryGetInt64(out var l))
                 {
-                    Fail(prefix.Of(spec.Path), $"wrong type: expected a whole number, got number {Snippet(ref reader)}");
+                    var number = Snippet(ref reader);
+                    Fail(prefix.Of(spec.Path), IsWhole(reader.ValueSpan) ? JsonValues.OutOfIntegerRange(number) : $"wrong type: expected a whole number, got number {number}");
                     return;
                 }
 
                 ((ValueColumnBuilder<long>)row[i]).Set(l);
                 return;
             case FieldType.Double when token == JsonTokenType.Number:
-                // Every JSON number reads as a double (out of range: infinity), so validating needs its type, not its value.
-                var d = _keep ? reader.GetDouble() : 0;
+                // A JSON number out of a double's range reads as infinity, which no reader of the lake can serve: refused.
+                // Validating only, the value is parsed just when it may be out of range.
+                double d = 0;
+                if ((_keep || JsonValues.MayOverflowDouble(reader.ValueSpan)) && !JsonValues.TryGetFiniteDouble(ref reader, out d))
+                {
+                    Fail(prefix.Of(spec.Path), JsonValues.OutOfDoubleRange(Snippet(ref reader)));
+                    return;
+                }
+
                 ((ValueColumnBuilder<double>)row[i]).Set(d);
                 return;
             case FieldType.Boolean when token is JsonTokenType.True or JsonTokenType.False:
@@ -583,6 +613,12 @@ public sealed class EventParser
 
     private void Fail(string? field, string message) => _problem ??= new EventProblem(field, message);
 
+    /// <summary>What a conversion of a hostile value throws (a check missed): the event's problem, not a failure of the request.</summary>
+    internal static bool IsValueError(Exception e) => e is InvalidOperationException or FormatException or ArgumentException or OverflowException;
+
+    /// <summary>A JSON number with neither fraction nor exponent: one that <c>TryGetInt64</c> refuses only for its size.</summary>
+    private static bool IsWhole(ReadOnlySpan<byte> number) => number.IndexOfAny((byte)'.', (byte)'e', (byte)'E') < 0;
+
     private string Accepted() => string.Join(", ", _shape.Versions.Keys.Order());
 
     private static string Expected(FieldType type) => type switch
@@ -605,7 +641,7 @@ public sealed class EventParser
 
     private static string Snippet(ref Utf8JsonReader reader) => Snip(Encoding.UTF8.GetString(reader.ValueSpan));
 
-    private static string Snip(string raw) => raw.Length <= 60 ? raw : raw[..57] + "...";
+    private static string Snip(string raw) => TextClip.Clip(raw, 60);
 
     internal static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
     {

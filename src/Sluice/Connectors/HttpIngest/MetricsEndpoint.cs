@@ -105,7 +105,7 @@ internal sealed class MetricsEndpoint(MetricsApiOptions options, ServingContext 
 
     private static string Format(DateTime utc) => utc.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
-    private static string Clip(string text) => text.Length <= 40 ? text : text[..37] + "...";
+    private static string Clip(string text) => Core.Text.TextClip.Clip(text, 40);
 }
 
 public sealed record MetricsRow(

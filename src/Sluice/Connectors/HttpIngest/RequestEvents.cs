@@ -105,6 +105,12 @@ internal sealed class RequestEvents(HttpIngestOptions options, string tenant, bo
         {
             return false;
         }
+        catch (Exception e) when (EventParser.IsValueError(e))
+        {
+            // A value that threw (a check missed): the exact split reads each event on its own, so the one that threw
+            // is rejected alone and the others still land.
+            return false;
+        }
     }
 
     private void ReadEvent(ref Utf8JsonReader reader, ReadOnlySpan<byte> body, int offset, EventParser parser)
@@ -153,5 +159,5 @@ internal sealed class RequestEvents(HttpIngestOptions options, string tenant, bo
         return true;
     }
 
-    private static string Clip(string text) => text.Length <= 64 ? text : text[..61] + "...";
+    private static string Clip(string text) => Core.Text.TextClip.Clip(text, 64);
 }

@@ -121,13 +121,14 @@ public static class PgTypes
             var at = 19 + sign;
             var zone = span[(at + 1)..];
             var parts = zone.ToString().Split(':');
-            if (!int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var hours))
+            // Postgres offsets are within ±15:59; larger numbers would make TimeSpan throw.
+            if (!int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var hours) || hours > 15)
             {
                 utc = default;
                 return false;
             }
 
-            var minutes = parts.Length > 1 && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0;
+            var minutes = parts.Length > 1 && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var m) && m <= 59 ? m : 0;
             offset = new TimeSpan(hours, minutes, 0);
             if (span[at] == '-') { offset = -offset; }
             span = span[..at];
@@ -135,7 +136,15 @@ public static class PgTypes
 
         if (DateTime.TryParseExact(span, "yyyy-MM-dd HH:mm:ss.FFFFFF", CultureInfo.InvariantCulture, DateTimeStyles.None, out var local))
         {
-            utc = DateTime.SpecifyKind(local - offset, DateTimeKind.Utc);
+            // In ticks: an offset that moves the instant past year 9999 or before year 1 would make the subtraction throw.
+            var ticks = local.Ticks - offset.Ticks;
+            if (ticks < DateTime.MinValue.Ticks || ticks > DateTime.MaxValue.Ticks)
+            {
+                utc = default;
+                return false;
+            }
+
+            utc = new DateTime(ticks, DateTimeKind.Utc);
             return true;
         }
 

@@ -97,14 +97,15 @@ public static class Timestamps
             return false;
         }
 
-        var local = new DateTime(year, month, day, hour, minute, second, DateTimeKind.Unspecified).AddTicks(ticks);
-        var value = local - offset;
-        if (value < DateTime.MinValue.AddDays(1) || value > DateTime.MaxValue.AddDays(-1))
+        // In ticks: an instant the offset moves past year 9999 or before year 1 (9999-12-31T23:59:59-01:00) is not a
+        // DateTime, and subtracting the offset from the DateTime would throw.
+        var value = new DateTime(year, month, day, hour, minute, second, DateTimeKind.Unspecified).Ticks + ticks - offset.Ticks;
+        if (value < DateTime.MinValue.AddDays(1).Ticks || value > DateTime.MaxValue.AddDays(-1).Ticks)
         {
             return false;
         }
 
-        utc = DateTime.SpecifyKind(value, DateTimeKind.Utc);
+        utc = new DateTime(value, DateTimeKind.Utc);
         return true;
     }
 
