@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using Sluice.Core;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Hosting;
@@ -41,30 +40,5 @@ public sealed class CdcPolicyTests
         // The update was not applied and the delete ignored: ClickHouse still has event 3 as inserted, and event 4.
         (await scenario.ClickHouseAsync($"SELECT count() FROM {scenario.ClickHouseDb}.events_enriched FINAL WHERE event_id IN (3, 4) AND duration_ms != 1")).ShouldBe("2");
         (await scenario.ClickHouseCountAsync()).ShouldBe(15);
-    }
-
-    private sealed class CapturingLogs : ILoggerFactory, ILoggerProvider
-    {
-        private readonly System.Text.StringBuilder _text = new();
-
-        public string Text { get { lock (_text) { return _text.ToString(); } } }
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-        public void AddProvider(ILoggerProvider provider) { }
-
-        public void Dispose() { }
-
-        private sealed class Logger(CapturingLogs owner) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                lock (owner._text) { owner._text.AppendLine(formatter(state, exception)); }
-            }
-        }
     }
 }

@@ -124,6 +124,34 @@ public sealed class EngagementUnitTests
     }
 
     [Fact]
+    public void The_content_cache_keeps_a_value_marked_unchanged_and_a_truncate_empties_it()
+    {
+        var step = new EngagementEnrichStep(new EngagementEnrichOptions { Connection = PostgresConnectionOptions.FromEnvironment(), Fields = ["length_seconds", "title"] });
+        step.Cache.Prepare([FieldType.Integer, FieldType.String]);
+        var schema = new (string, FieldType)[] { ("content_id", FieldType.Integer), ("length_seconds", FieldType.Integer), ("title", FieldType.String), ("_op", FieldType.String), ("_unchanged", FieldType.String) };
+        step.Cache.Apply(Batch("content", schema, [1L, 100L, "a long title", "r", null]));
+
+        step.Cache.Apply(Batch("content", schema, [1L, 200L, null, "u", "[\"title\"]"]));
+        step.Cache.Find(1).ShouldBe([200L, "a long title"]);
+        step.Cache.Apply(Batch("content", schema, [1L, 300L, null, "u", null]));
+        step.Cache.Find(1).ShouldBe([300L, null]);
+
+        step.Cache.Apply(Batch("content", schema, [null, null, null, "t", null]));
+        step.Cache.Count.ShouldBe(0);
+    }
+
+    [Fact]
+    public void Row_json_leaves_out_a_column_marked_unchanged_and_keeps_a_null_one()
+    {
+        var schema = new (string, FieldType)[] { ("id", FieldType.Integer), ("title", FieldType.String), ("note", FieldType.String), ("_unchanged", FieldType.String) };
+        var table = Batch("t", schema, [1L, null, null, "[\"title\"]"], [2L, null, null, null]);
+        System.Text.Encoding.UTF8.GetString(RowJson.ToUtf8(table, 0)).ShouldBe("{\"id\":1,\"note\":null}");
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer)) { RowJson.WriteArray(json, table, 0, 2); }
+        System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan).ShouldBe("[{\"id\":1,\"note\":null},{\"id\":2,\"title\":null,\"note\":null}]");
+    }
+
+    [Fact]
     public async Task The_rate_limit_lets_a_burst_through_then_spaces_requests_on_the_clock()
     {
         var time = new FakeTimeProvider();
@@ -233,13 +261,13 @@ public sealed class EngagementUnitTests
     public void Pgoutput_relation_and_tuples_are_read_from_the_message_bytes()
     {
         // Relation 16385 public.content (content_id int8, title text), then an update with its old key and new row.
-        var relation = Message('R', w =>
+        var relation = PgMessages.Message('R', w =>
         {
             w.UInt32(16385); w.CString("public"); w.CString("content"); w.Byte((byte)'d'); w.Int16(2);
             w.Byte(1); w.CString("content_id"); w.UInt32(20); w.UInt32(uint.MaxValue);
             w.Byte(0); w.CString("title"); w.UInt32(25); w.UInt32(uint.MaxValue);
         });
-        var update = Message('U', w =>
+        var update = PgMessages.Message('U', w =>
         {
             w.UInt32(16385);
             w.Byte((byte)'K'); w.Int16(2); w.Text("7"); w.Byte((byte)'n');
@@ -263,7 +291,7 @@ public sealed class EngagementUnitTests
         System.Text.Encoding.UTF8.GetString(id).ShouldBe("7");
         u.Value(out _).ShouldBe(PgValueKind.Unchanged);
 
-        var commit = Message('C', w => { w.Byte(0); w.UInt64(0x10); w.UInt64(0x2A); w.UInt64(0); });
+        var commit = PgMessages.Message('C', w => { w.Byte(0); w.UInt64(0x10); w.UInt64(0x2A); w.UInt64(0); });
         PgOutputMessage.CommitEndLsn(commit).ShouldBe(0x2A);
     }
 
@@ -276,37 +304,6 @@ public sealed class EngagementUnitTests
         foreach (var t in samples)
         {
             RowJson.Timestamp(t).ShouldBe(t.ToString(RowJson.TimestampFormat, System.Globalization.CultureInfo.InvariantCulture));
-        }
-    }
-
-    private static byte[] Message(char kind, Action<PgWriter> body)
-    {
-        var writer = new PgWriter();
-        writer.Byte((byte)kind);
-        body(writer);
-        return writer.Bytes.ToArray();
-    }
-
-    private sealed class PgWriter
-    {
-        public List<byte> Bytes { get; } = [];
-
-        public void Byte(byte b) => Bytes.Add(b);
-
-        public void Int16(short v) => Bytes.AddRange(BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v)));
-
-        public void UInt32(uint v) => Bytes.AddRange(BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v)));
-
-        public void UInt64(ulong v) => Bytes.AddRange(BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(v)));
-
-        public void CString(string s) { Bytes.AddRange(System.Text.Encoding.UTF8.GetBytes(s)); Bytes.Add(0); }
-
-        public void Text(string s)
-        {
-            var utf8 = System.Text.Encoding.UTF8.GetBytes(s);
-            Byte((byte)'t');
-            UInt32((uint)utf8.Length);
-            Bytes.AddRange(utf8);
         }
     }
 }

@@ -68,6 +68,9 @@ public sealed partial class ClickHouseClient : IDisposable
         }
     }
 
+    /// <summary>A string literal.</summary>
+    public static string Literal(string text) => "'" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "\\'", StringComparison.Ordinal) + "'";
+
     public static string Quote(string name) => "`" + name.Replace("`", "\\`", StringComparison.Ordinal) + "`";
 
     public void Dispose() => _http.Dispose();

@@ -15,7 +15,7 @@ public sealed partial class ClickHouseOptions
     /// <summary>Database, created when missing (default <c>sluice</c>).</summary>
     public string Database { get; init; } = "sluice";
 
-    /// <summary>The batch table written, and the ClickHouse table of the same name (created when missing).</summary>
+    /// <summary>The batch table written, and the ClickHouse table of the same name (created when missing; any name, quoted).</summary>
     public required string Table { get; init; }
 
     /// <summary>Sorting key: these columns are stored non-nullable (NULL becomes 0, '' or 1970-01-01 00:00:00).</summary>
@@ -75,7 +75,10 @@ public sealed partial class ClickHouseOptions
         };
 
         if (options.OrderBy.Count == 0) { map.Error("order_by", "clickhouse: missing required field (the sorting key columns, e.g. [event_ts, content_id, event_id])"); }
-        foreach (var (key, value) in new[] { ("database", options.Database), ("table", options.Table), ("version", options.Version) }.Concat(options.OrderBy.Select(o => ("order_by", o))))
+        // The table is the batch table's name, which may be a Postgres table's exact name ("MixedCase", "Quoted . Table",
+        // "sales.orders"): any text, quoted wherever it is used.
+        if (options.Table.Any(char.IsControl)) { map.Error("table", "clickhouse: a table name without control characters"); }
+        foreach (var (key, value) in new[] { ("database", options.Database), ("version", options.Version) }.Concat(options.OrderBy.Select(o => ("order_by", o))))
         {
             if (value.Length > 0 && !PlainName().IsMatch(value)) { map.Error(key, $"clickhouse: '{value}' is not a plain name (letters, digits, '_')"); }
         }

@@ -111,7 +111,7 @@ public sealed class ClickHouseSink : IBatchSink
                 $"CREATE TABLE IF NOT EXISTS {QualifiedTable} ({columns}) ENGINE = ReplacingMergeTree({ClickHouseClient.Quote(_options.Version)}){partition} " +
                 $"ORDER BY ({string.Join(", ", _options.OrderBy.Select(ClickHouseClient.Quote))})", ct).ConfigureAwait(false);
             var existing = await _client.QueryAsync(
-                $"SELECT name, type FROM system.columns WHERE database = '{_options.Database}' AND table = '{_options.Table}' FORMAT TabSeparated", ct).ConfigureAwait(false);
+                $"SELECT name, type FROM system.columns WHERE database = {ClickHouseClient.Literal(_options.Database)} AND table = {ClickHouseClient.Literal(_options.Table)} FORMAT TabSeparated", ct).ConfigureAwait(false);
             _columns = existing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal);
             ClickHouseLog.TableReady(_log, $"{_options.Database}.{_options.Table}", string.Join(", ", _columns.Keys.Order(StringComparer.Ordinal)));
         }

@@ -17,6 +17,11 @@ internal sealed class PgCdcState(MetadataStore store, TimeProvider time)
             slot TEXT NOT NULL, database TEXT NOT NULL, consistent_point INTEGER NOT NULL, snapshot INTEGER NOT NULL,
             advanced_to INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, PRIMARY KEY (slot, database));
         """,
+        """
+        CREATE TABLE IF NOT EXISTS pg_cdc_tables (
+            slot TEXT NOT NULL, database TEXT NOT NULL, schema_name TEXT NOT NULL, table_name TEXT NOT NULL,
+            since INTEGER NOT NULL, recorded_at TEXT NOT NULL, PRIMARY KEY (slot, database, schema_name, table_name));
+        """,
     ];
 
     public void EnsureSchema() => store.Migrate("postgres_cdc", Migrations);
@@ -36,6 +41,36 @@ internal sealed class PgCdcState(MetadataStore store, TimeProvider time)
             "INSERT INTO pg_cdc_slots(slot, database, consistent_point, snapshot, advanced_to, created_at) VALUES ($s, $d, $p, $n, 0, $t) " +
             "ON CONFLICT(slot, database) DO UPDATE SET consistent_point = excluded.consistent_point, snapshot = excluded.snapshot, advanced_to = 0, created_at = excluded.created_at",
             null, ("$s", slot), ("$d", database), ("$p", consistentPoint), ("$n", snapshot ? 1 : 0), ("$t", time.GetUtcNow().Iso()));
+    }
+
+    /// <summary>
+    /// The tables whose existing rows reached every sink (in the slot's snapshot, or in a snapshot of a table added to
+    /// the recipe later): a table streamed but not listed here has rows from before it was added that nobody read yet.
+    /// </summary>
+    public HashSet<(string Schema, string Table)> Tables(string slot, string database)
+    {
+        using var c = store.Open();
+        using var cmd = c.Command("SELECT schema_name, table_name FROM pg_cdc_tables WHERE slot = $s AND database = $d", null, ("$s", slot), ("$d", database));
+        using var r = cmd.ExecuteReader();
+        var tables = new HashSet<(string, string)>();
+        while (r.Read()) { tables.Add((r.GetString(0), r.GetString(1))); }
+        return tables;
+    }
+
+    /// <summary>Records tables as read (see <see cref="Tables"/>); <paramref name="replace"/> forgets the others (a new slot's snapshot read them all).</summary>
+    public void TablesRead(string slot, string database, IEnumerable<CdcTable> tables, long since, bool replace)
+    {
+        using var c = store.Open();
+        using var tx = c.BeginTransaction(deferred: false);
+        if (replace) { c.Execute("DELETE FROM pg_cdc_tables WHERE slot = $s AND database = $d", tx, ("$s", slot), ("$d", database)); }
+        foreach (var table in tables)
+        {
+            c.Execute(
+                "INSERT INTO pg_cdc_tables(slot, database, schema_name, table_name, since, recorded_at) VALUES ($s, $d, $n, $t, $p, $at) ON CONFLICT DO NOTHING",
+                tx, ("$s", slot), ("$d", database), ("$n", table.Schema), ("$t", table.Name), ("$p", since), ("$at", time.GetUtcNow().Iso()));
+        }
+
+        tx.Commit();
     }
 
     /// <summary>Written before the position is sent to the server, so what the server holds is never ahead of this.</summary>

@@ -15,21 +15,36 @@ namespace Sluice.Connectors.Postgres;
 internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows);
 
 /// <summary>
+/// The existing rows of tables added to the recipe after the first start, read in a snapshot whose consistent point is
+/// <see cref="ConsistentPoint"/>: transactions committed before it are in the rows, those after it are not. The reader
+/// places them in the stream right there (<see cref="Placed"/> is told the position they got).
+/// </summary>
+internal sealed record AddedTablesSnapshot(long ConsistentPoint, IReadOnlyList<ColumnBatch> Tables, int Rows, Action<long> Placed);
+
+/// <summary>
 /// Decodes pgoutput messages into pieces of at most <see cref="PieceRows"/> rows, written to a bounded channel (the
 /// reader waits when the batcher is behind, and the server waits for the reader: back-pressure reaches the WAL sender).
-/// Each message is read whole from its XLogData and decoded in one sync pass (<see cref="PgOutputMessage"/>).
+/// Each message is read whole from its XLogData and decoded in one sync pass (<see cref="PgOutputMessage"/>). Every
+/// row carries the change envelope (docs/CDC.md): updates and deletes their old image as far as the replica identity
+/// gives it, an unchanged TOASTed value is taken from the old image or marked, a key change is a delete and an insert,
+/// a TRUNCATE is a row.
 /// </summary>
-internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLetterSource, DeadLetterStore deadLetters, ILogger log)
+internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<CdcTable> tables, string deadLetterSource, DeadLetterStore deadLetters, ILogger log)
 {
     public const int PieceRows = 512;
 
+    private readonly Dictionary<(string Schema, string Name), CdcTable> _tables = tables.ToDictionary(t => (t.Schema, t.Name));
     private readonly Dictionary<uint, PgTableShape?> _relations = [];
     private readonly List<ChangePiece> _pieces = [];
+    private readonly PgTuple _old = new();
+    private readonly PgTuple _new = new();
     private volatile bool _inTransaction;
     private PgTableShape? _current;
     private byte[] _buffer = new byte[4096];
     private long _piecesWritten;
-    private long _finalLsn;
+    private PgOutputBegin _begin;
+    private long _seq;
+    private long _lastEnd;
     private int _rows;
     private int _rowInTransaction;
 
@@ -37,13 +52,21 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
 
     public long PiecesWritten => Interlocked.Read(ref _piecesWritten);
 
+    /// <summary>Rows of added tables waiting for their place in the stream (set before <see cref="RunAsync"/>).</summary>
+    public AddedTablesSnapshot? Added { get; set; }
+
+    /// <summary>The pieces decoded and not yet written (unit tests read them after <see cref="Handle"/>).</summary>
+    internal List<ChangePiece> Pending => _pieces;
+
     public async Task RunAsync(LogicalReplicationConnection connection, PgOutputReplicationSlot slot, NpgsqlLogSequenceNumber start, ChannelWriter<ChangePiece> output, CancellationToken ct)
     {
-        KeyValuePair<string, string?>[] plugin = [new("proto_version", "1"), new("publication_names", $"\"{options.Publication}\"")];
+        _lastEnd = unchecked((long)(ulong)start);
+        // messages: the marker transaction that places an added table's snapshot (PgSlotAdmin.EmitMarkerAsync) must reach us even when nothing else changes.
+        KeyValuePair<string, string?>[] plugin = [new("proto_version", "1"), new("publication_names", $"\"{options.Publication}\""), new("messages", "true")];
         await foreach (var message in connection.StartLogicalReplication(slot, ct, start, plugin).ConfigureAwait(false))
         {
             var length = await ReadAsync(message.Data).ConfigureAwait(false);
-            Decode(_buffer.AsSpan(0, length));
+            Handle(_buffer.AsSpan(0, length));
             foreach (var piece in _pieces)
             {
                 await output.WriteAsync(piece, ct).ConfigureAwait(false);
@@ -75,14 +98,32 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
         return length;
     }
 
+    /// <summary>One message: first, an added tables' snapshot when this transaction is the first after its consistent point.</summary>
+    internal void Handle(ReadOnlySpan<byte> data)
+    {
+        if (Added is { } added && data.Length > 8 && data[0] == (byte)'B' && PgOutputMessage.BeginFinalLsn(data) >= added.ConsistentPoint)
+        {
+            // Between the last transaction (which ended at _lastEnd) and this one (which ends past its final LSN, at or
+            // after the consistent point): a position of its own, above every sink's checkpoint and below what follows.
+            var position = Math.Max(_lastEnd + 1, added.ConsistentPoint);
+            _pieces.Add(new ChangePiece(added.Tables, position, added.Rows));
+            _lastEnd = position;
+            Added = null;
+            added.Placed(position);
+        }
+
+        Decode(data);
+    }
+
     private void Decode(ReadOnlySpan<byte> data)
     {
         var message = new PgOutputMessage(data);
         switch (message.Kind)
         {
             case 'B':
-                _finalLsn = PgOutputMessage.BeginFinalLsn(data);
+                _begin = PgOutputMessage.Begin(data);
                 _rowInTransaction = 0;
+                _seq = 0;
                 _inTransaction = true;
                 break;
 
@@ -99,38 +140,61 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
 
             case 'I' when ShapeOf(message.UInt32()) is { } shape:
                 message.Skip(1); // 'N': the new tuple
-                AddRow(shape, ref message, "c");
+                message.Tuple(_new);
+                AddRow(shape, data, ChangeEnvelope.Insert, _new, null, null, false);
                 break;
 
             case 'U' when ShapeOf(message.UInt32()) is { } shape:
-                if (message.Byte() is (byte)'K' or (byte)'O')
+                var kind = (char)message.Byte();
+                PgTuple? before = null;
+                if (kind is 'K' or 'O')
                 {
-                    message.SkipTuple();
-                    message.Skip(1);
+                    // The old key (DEFAULT: only when the key changed or is stored out of line) or the whole old row (FULL).
+                    message.Tuple(_old);
+                    before = _old;
+                    message.Skip(1); // 'N'
                 }
 
-                if (shape.Table.OnUpdate == ChangePolicy.Emit) { AddRow(shape, ref message, "u"); }
-                else if (shape.Table.OnUpdate == ChangePolicy.DeadLetter) { DeadLetter(shape, ref message, "update"); }
+                message.Tuple(_new);
+                if (shape.Table.OnUpdate == ChangePolicy.Emit)
+                {
+                    if (before is not null && KeyChanged(shape, data, before, _new))
+                    {
+                        // As Debezium emits it: the old key is gone, the new one appears.
+                        AddRow(shape, data, ChangeEnvelope.Delete, before, null, before, kind == 'K');
+                        AddRow(shape, data, ChangeEnvelope.Insert, _new, before, null, false);
+                    }
+                    else
+                    {
+                        AddRow(shape, data, ChangeEnvelope.Update, _new, before, before, kind == 'K');
+                    }
+                }
+                else if (shape.Table.OnUpdate == ChangePolicy.DeadLetter) { DeadLetter(shape, data, _new, "update"); }
                 break;
 
             case 'D' when ShapeOf(message.UInt32()) is { } shape:
-                message.Skip(1); // 'K' (the key) or 'O' (the whole old row)
-                if (shape.Table.OnDelete == ChangePolicy.Emit) { AddRow(shape, ref message, "d"); }
-                else if (shape.Table.OnDelete == ChangePolicy.DeadLetter) { DeadLetter(shape, ref message, "delete"); }
+                var oldKind = (char)message.Byte(); // 'K' (the key) or 'O' (the whole old row)
+                message.Tuple(_old);
+                if (shape.Table.OnDelete == ChangePolicy.Emit) { AddRow(shape, data, ChangeEnvelope.Delete, _old, null, _old, oldKind == 'K'); }
+                else if (shape.Table.OnDelete == ChangePolicy.DeadLetter) { DeadLetter(shape, data, _old, "delete"); }
                 break;
 
             case 'T':
-                var count = message.UInt32();
-                message.Skip(1); // options: CASCADE, RESTART IDENTITY
-                for (var i = 0; i < count; i++)
+                foreach (var id in message.TruncatedRelations())
                 {
-                    if (ShapeOf(message.UInt32()) is { } truncated) { PostgresLog.Truncate(log, truncated.Table.Name, PgCdcState.Lsn(_finalLsn)); }
+                    if (ShapeOf(id) is { } truncated)
+                    {
+                        PostgresLog.Truncate(log, truncated.Table.Display, PgCdcState.Lsn(_begin.FinalLsn));
+                        AddTruncate(truncated);
+                    }
                 }
 
                 break;
 
             case 'C':
-                Cut(PgOutputMessage.CommitEndLsn(data));
+                var end = PgOutputMessage.CommitEndLsn(data);
+                Cut(end);
+                _lastEnd = end;
                 _inTransaction = false;
                 break;
         }
@@ -146,7 +210,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
 
     private PgTableShape? Shape(PgOutputRelation relation, PgTableShape? old)
     {
-        if (relation.Namespace != options.Schema || options.Table(relation.Name) is not { } table)
+        if (!_tables.TryGetValue((relation.Namespace, relation.Name), out var table))
         {
             return null;
         }
@@ -155,55 +219,124 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
         return old is not null && old.SameColumns(columns) ? old : new PgTableShape(table, columns);
     }
 
-    private void AddRow(PgTableShape shape, ref PgOutputMessage message, string op)
+    /// <summary>Whether an update moved the row to another key (an unchanged TOASTed key column is the same key).</summary>
+    private static bool KeyChanged(PgTableShape shape, ReadOnlySpan<byte> data, PgTuple old, PgTuple now)
     {
-        // Rows keep their order across tables (a content update, then the events after it): a row of another table
-        // than the pending ones first ends the current piece.
+        foreach (var k in shape.Key)
+        {
+            if (k >= old.Count || k >= now.Count || now.Kind(k) == PgValueKind.Unchanged || old.Kind(k) == PgValueKind.Unchanged) { continue; }
+            if (old.Kind(k) != now.Kind(k) || !old.Text(data, k).SequenceEqual(now.Text(data, k))) { return true; }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// A row from <paramref name="tuple"/>. An unchanged TOASTed value is taken from <paramref name="old"/> when the server
+    /// sent it there (REPLICA IDENTITY FULL), else the column stays NULL and is named in <c>_unchanged</c>.
+    /// </summary>
+    private void AddRow(PgTableShape shape, ReadOnlySpan<byte> data, string op, PgTuple tuple, PgTuple? old, PgTuple? before, bool beforeIsKey)
+    {
+        Start(shape);
+        List<string>? unchanged = null;
+        var columns = Math.Min(tuple.Count, shape.ColumnCount);
+        for (var i = 0; i < columns; i++)
+        {
+            switch (tuple.Kind(i))
+            {
+                case PgValueKind.Text:
+                    Set(shape, i, tuple.Text(data, i));
+                    break;
+                case PgValueKind.Unchanged when old is not null && i < old.Count && old.Kind(i) == PgValueKind.Text:
+                    Set(shape, i, old.Text(data, i));
+                    break;
+                case PgValueKind.Unchanged:
+                    (unchanged ??= []).Add(shape.Names[i]);
+                    break;
+            }
+        }
+
+        shape.Commit(op, _begin.FinalLsn, ++_seq, _begin.Xid, _begin.CommitTime,
+            before is null ? null : BeforeJson(shape, data, before, beforeIsKey), unchanged is null ? null : ChangeEnvelope.UnchangedValue(unchanged));
+        _rows++;
+    }
+
+    private void AddTruncate(PgTableShape shape)
+    {
+        Start(shape);
+        shape.Commit(ChangeEnvelope.Truncate, _begin.FinalLsn, ++_seq, _begin.Xid, _begin.CommitTime, null, null);
+        _rows++;
+    }
+
+    /// <summary>Rows keep their order across tables (a content update, then the events after it): a row of another table than the pending ones first ends the current piece.</summary>
+    private void Start(PgTableShape shape)
+    {
         if (_current is not null && !ReferenceEquals(_current, shape) && _current.Builder.Count > 0)
         {
             Cut(null);
         }
 
         _current = shape;
-        var columns = message.TupleColumns();
-        for (var i = 0; i < columns; i++)
-        {
-            if (message.Value(out var text) == PgValueKind.Text && i < shape.ColumnCount && !shape.Set(i, text))
-            {
-                PostgresLog.BadValue(log, shape.Table.Name, PgCdcState.Lsn(_finalLsn), shape.Schema.Fields[i].Name, shape.Types[i].ToString());
-            }
-        }
-
-        shape.Commit(op, _finalLsn);
-        _rows++;
     }
 
-    private void DeadLetter(PgTableShape shape, ref PgOutputMessage message, string what)
+    private void Set(PgTableShape shape, int column, ReadOnlySpan<byte> text)
     {
-        var row = new Dictionary<string, string?>(StringComparer.Ordinal);
-        var columns = message.TupleColumns();
-        for (var i = 0; i < columns; i++)
+        if (!shape.Set(column, text))
         {
-            var kind = message.Value(out var text);
-            var name = i < shape.ColumnCount ? shape.Schema.Fields[i].Name : $"column{i}";
-            row[name] = kind switch { PgValueKind.Text => Encoding.UTF8.GetString(text), PgValueKind.Unchanged => "(unchanged toasted value)", _ => null };
+            PostgresLog.BadValue(log, shape.Table.Display, PgCdcState.Lsn(_begin.FinalLsn), shape.Schema.Fields[column].Name, shape.Types[column].ToString());
+        }
+    }
+
+    /// <summary>
+    /// The old image as a JSON object of Postgres text values (null for NULL): the whole row under REPLICA IDENTITY
+    /// FULL, the key columns under DEFAULT (a key tuple's other columns are not sent, so they are left out, not null).
+    /// </summary>
+    private static string BeforeJson(PgTableShape shape, ReadOnlySpan<byte> data, PgTuple before, bool keyOnly)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            for (var i = 0; i < Math.Min(before.Count, shape.ColumnCount); i++)
+            {
+                var kind = before.Kind(i);
+                if (kind == PgValueKind.Unchanged || (keyOnly && kind == PgValueKind.Null)) { continue; }
+                json.WritePropertyName(shape.Names[i]);
+                if (kind == PgValueKind.Text) { json.WriteStringValue(before.Text(data, i)); }
+                else { json.WriteNullValue(); }
+            }
+
+            json.WriteEndObject();
         }
 
-        var position = $"{options.Schema}.{shape.Table.Name} {what} in the transaction committed at {PgCdcState.Lsn(_finalLsn)}, change {_rowInTransaction}";
-        deadLetters.Add(deadLetterSource, position, $"{what} of {shape.Table.Name}: the table's on_{what} policy is dead_letter (not applied downstream)",
-            JsonSerializer.Serialize(row), $"{deadLetterSource}:{options.Slot}:{_finalLsn}:{_rowInTransaction}");
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private void DeadLetter(PgTableShape shape, ReadOnlySpan<byte> data, PgTuple tuple, string what)
+    {
+        var row = new Dictionary<string, string?>(StringComparer.Ordinal);
+        for (var i = 0; i < tuple.Count; i++)
+        {
+            var name = i < shape.ColumnCount ? shape.Names[i] : $"column{i}";
+            row[name] = tuple.Kind(i) switch { PgValueKind.Text => Encoding.UTF8.GetString(tuple.Text(data, i)), PgValueKind.Unchanged => "(unchanged toasted value)", _ => null };
+        }
+
+        var lsn = _begin.FinalLsn;
+        var position = $"{shape.Table.Display} {what} in the transaction committed at {PgCdcState.Lsn(lsn)}, change {_rowInTransaction}";
+        deadLetters.Add(deadLetterSource, position, $"{what} of {shape.Table.BatchName}: the table's on_{what} policy is dead_letter (not applied downstream)",
+            JsonSerializer.Serialize(row), $"{deadLetterSource}:{options.Slot}:{lsn}:{_rowInTransaction}");
     }
 
     /// <summary>Ends the current piece; transactions that changed none of our rows still report their end, so the batcher's position keeps up.</summary>
     private void Cut(long? commitEnd)
     {
-        var tables = new List<ColumnBatch>();
+        var batches = new List<ColumnBatch>();
         foreach (var shape in _relations.Values.Distinct())
         {
-            if (shape is not null && shape.Builder.Count > 0) { tables.Add(shape.Builder.Flush()); }
+            if (shape is not null && shape.Builder.Count > 0) { batches.Add(shape.Builder.Flush()); }
         }
 
-        _pieces.Add(new ChangePiece(tables, commitEnd, _rows));
+        _pieces.Add(new ChangePiece(batches, commitEnd, _rows));
         _rows = 0;
     }
 }

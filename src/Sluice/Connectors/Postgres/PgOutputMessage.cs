@@ -7,7 +7,47 @@ namespace Sluice.Connectors.Postgres;
 internal readonly record struct PgOutputColumn(string Name, uint TypeOid);
 
 /// <summary>A pgoutput Relation message: the table a relation id stands for until the next one of the same id.</summary>
-internal sealed record PgOutputRelation(uint Id, string Namespace, string Name, IReadOnlyList<PgOutputColumn> Columns);
+internal sealed record PgOutputRelation(uint Id, string Namespace, string Name, IReadOnlyList<PgOutputColumn> Columns)
+{
+    /// <summary>The table's replica identity: <c>d</c> default (the key), <c>f</c> full (the whole old row), <c>i</c> an index, <c>n</c> nothing.</summary>
+    public char ReplicaIdentity { get; init; } = 'd';
+}
+
+/// <summary>A Begin message: the transaction's commit LSN, commit time and id.</summary>
+internal readonly record struct PgOutputBegin(long FinalLsn, DateTime CommitTime, long Xid);
+
+/// <summary>
+/// One tuple of an Insert, Update or Delete: per column its kind and, for text, where its bytes are in the message
+/// (offsets, so the same instance serves every message without copying values).
+/// </summary>
+internal sealed class PgTuple
+{
+    private PgValueKind[] _kinds = new PgValueKind[16];
+    private (int Start, int Length)[] _text = new (int, int)[16];
+
+    public int Count { get; private set; }
+
+    public PgValueKind Kind(int column) => _kinds[column];
+
+    public ReadOnlySpan<byte> Text(ReadOnlySpan<byte> message, int column) => message.Slice(_text[column].Start, _text[column].Length);
+
+    internal void Reset(int count)
+    {
+        if (_kinds.Length < count)
+        {
+            _kinds = new PgValueKind[count];
+            _text = new (int, int)[count];
+        }
+
+        Count = count;
+    }
+
+    internal void Set(int column, PgValueKind kind, int start, int length)
+    {
+        _kinds[column] = kind;
+        _text[column] = (start, length);
+    }
+}
 
 /// <summary>
 /// Reads the messages of the pgoutput plugin, protocol version 1 (PostgreSQL's "Logical Replication Message Formats"),
@@ -44,6 +84,14 @@ internal ref struct PgOutputMessage(ReadOnlySpan<byte> data)
     /// <summary>Begin: the transaction's final (commit) LSN.</summary>
     public static long BeginFinalLsn(ReadOnlySpan<byte> data) => unchecked((long)BinaryPrimitives.ReadUInt64BigEndian(data[1..]));
 
+    /// <summary>Begin: final LSN, commit time (microseconds since 2000-01-01 UTC), transaction id.</summary>
+    public static PgOutputBegin Begin(ReadOnlySpan<byte> data) => new(
+        BeginFinalLsn(data),
+        PostgresEpoch.AddTicks(BinaryPrimitives.ReadInt64BigEndian(data[9..]) * 10),
+        BinaryPrimitives.ReadUInt32BigEndian(data[17..]));
+
+    private static readonly DateTime PostgresEpoch = new(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
     /// <summary>Commit: the end LSN of the transaction (after flags and the commit LSN).</summary>
     public static long CommitEndLsn(ReadOnlySpan<byte> data) => unchecked((long)BinaryPrimitives.ReadUInt64BigEndian(data[10..]));
 
@@ -52,7 +100,7 @@ internal ref struct PgOutputMessage(ReadOnlySpan<byte> data)
         var id = UInt32();
         var schema = CString();
         var name = CString();
-        Skip(1); // replica identity setting
+        var identity = (char)Byte();
         var count = BinaryPrimitives.ReadInt16BigEndian(_data[_at..]);
         _at += 2;
         var columns = new PgOutputColumn[count];
@@ -64,7 +112,7 @@ internal ref struct PgOutputMessage(ReadOnlySpan<byte> data)
             Skip(4); // type modifier
         }
 
-        return new PgOutputRelation(id, schema, name, columns);
+        return new PgOutputRelation(id, schema, name, columns) { ReplicaIdentity = identity };
     }
 
     /// <summary>Starts a tuple: its column count; read each column with <see cref="Value"/>.</summary>
@@ -99,6 +147,28 @@ internal ref struct PgOutputMessage(ReadOnlySpan<byte> data)
     public void SkipTuple()
     {
         for (var i = TupleColumns(); i > 0; i--) { Value(out _); }
+    }
+
+    /// <summary>Reads a tuple into <paramref name="into"/>: kinds, and where each text value lies in the message.</summary>
+    public void Tuple(PgTuple into)
+    {
+        var count = TupleColumns();
+        into.Reset(count);
+        for (var i = 0; i < count; i++)
+        {
+            var kind = Value(out var text);
+            into.Set(i, kind, kind == PgValueKind.Text ? _at - text.Length : 0, text.Length);
+        }
+    }
+
+    /// <summary>Truncate: the relation ids truncated (after the count and the option flags).</summary>
+    public uint[] TruncatedRelations()
+    {
+        var count = (int)UInt32();
+        Skip(1); // options: CASCADE, RESTART IDENTITY
+        var ids = new uint[count];
+        for (var i = 0; i < count; i++) { ids[i] = UInt32(); }
+        return ids;
     }
 
     private string CString()

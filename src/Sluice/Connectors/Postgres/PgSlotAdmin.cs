@@ -12,57 +12,73 @@ internal sealed class PgSlotAdmin(NpgsqlConnection connection, PostgresCdcOption
     /// <summary>Snapshot batches take positions just below the slot's consistent point; this many bytes of WAL written before the slot is created keep them above anything committed earlier.</summary>
     public const int SnapshotGap = 65_536;
 
-    public async Task CheckTablesAsync(CancellationToken ct)
+    /// <summary>
+    /// The tables the recipe's entries name, from the catalog: each table goes to the first entry that matches it; an
+    /// entry that matches nothing stops the start (a typo would otherwise stream nothing, silently). Tables without a
+    /// usable replica identity are reported.
+    /// </summary>
+    public async Task<IReadOnlyList<CdcTable>> ResolveTablesAsync(CancellationToken ct)
     {
+        static string KeyOf(string which) =>
+            "(SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord) " +
+            $"JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum WHERE i.indrelid = c.oid AND i.{which})";
         await using var cmd = new NpgsqlCommand(
-            "SELECT c.relname, c.relreplident::text, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) " +
-            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.relkind IN ('r', 'p')", connection);
-        cmd.Parameters.AddWithValue(options.Schema);
-        cmd.Parameters.AddWithValue(options.Tables.Select(t => t.Name).ToArray());
-        var found = new HashSet<string>(StringComparer.Ordinal);
+            $"SELECT n.nspname, c.relname, c.relreplident::text, coalesce({KeyOf("indisprimary")}, {KeyOf("indisreplident")}, '{{}}') " +
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition " +
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY n.nspname, c.relname", connection);
+        var tables = new List<CdcTable>();
+        var used = new HashSet<CdcTableRule>();
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                var table = r.GetString(0);
-                found.Add(table);
-                var identity = r.GetString(1);
-                var hasKey = r.GetBoolean(2);
-                if (identity == "n" || (identity == "d" && !hasKey))
+                var (schema, name, identity, key) = (r.GetString(0), r.GetString(1), r.GetString(2), r.GetFieldValue<string[]>(3));
+                if (options.Tables.FirstOrDefault(t => t.Pattern.Matches(schema, name, options.Schema)) is not { } rule) { continue; }
+                used.Add(rule);
+                var table = options.Resolve(rule, schema, name, key);
+                tables.Add(table);
+                if (identity == "n" || (identity == "d" && key.Length == 0))
                 {
-                    PostgresLog.NoReplicaIdentity(log, $"{options.Schema}.{table}", identity == "n" ? "REPLICA IDENTITY NOTHING" : "no primary key");
+                    PostgresLog.NoReplicaIdentity(log, table.Display, identity == "n" ? "REPLICA IDENTITY NOTHING" : "no primary key");
                 }
             }
         }
 
-        var missing = options.Tables.Where(t => !found.Contains(t.Name)).Select(t => $"{options.Schema}.{t.Name}").ToList();
+        var missing = options.Tables.Where(t => !used.Contains(t)).Select(t => t.Pattern.IsPattern ? $"'{t.Pattern.Text}' (a pattern that matches no table)" : $"{t.Pattern.SchemaPattern ?? options.Schema}.{t.Pattern.NamePattern}").ToList();
         if (missing.Count > 0)
         {
             throw new FatalException($"postgres_cdc: table{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing)} not found in database '{options.Connection.Database}' on {options.Connection.Host}:{options.Connection.Port} (create them first, e.g. ./sluice generate engagement-cdc --setup).");
         }
+
+        var clash = tables.GroupBy(t => t.BatchName, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (clash is not null)
+        {
+            throw new SluiceException($"postgres_cdc: tables {string.Join(" and ", clash.Select(t => t.Display))} would both be called '{clash.Key}' downstream; name them apart.");
+        }
+
+        return tables;
     }
 
-    public async Task EnsurePublicationAsync(CancellationToken ct)
+    public async Task EnsurePublicationAsync(IReadOnlyList<CdcTable> resolved, CancellationToken ct)
     {
         var exists = await ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", ct, options.Publication).ConfigureAwait(false);
-        var tables = options.Tables.Select(t => $"{Quote(options.Schema)}.{Quote(t.Name)}").ToList();
         if (!exists)
         {
-            await ExecuteAsync($"CREATE PUBLICATION {Quote(options.Publication)} FOR TABLE {string.Join(", ", tables)}", ct).ConfigureAwait(false);
-            PostgresLog.PublicationCreated(log, options.Publication, string.Join(", ", tables));
+            var tables = string.Join(", ", resolved.Select(t => t.Sql));
+            await ExecuteAsync($"CREATE PUBLICATION {Quote(options.Publication)} FOR TABLE {tables}", ct).ConfigureAwait(false);
+            PostgresLog.PublicationCreated(log, options.Publication, tables);
             return;
         }
 
-        await using var cmd = new NpgsqlCommand("SELECT tablename FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2", connection);
+        await using var cmd = new NpgsqlCommand("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1", connection);
         cmd.Parameters.AddWithValue(options.Publication);
-        cmd.Parameters.AddWithValue(options.Schema);
-        var published = new HashSet<string>(StringComparer.Ordinal);
+        var published = new HashSet<(string, string)>();
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
-            while (await r.ReadAsync(ct).ConfigureAwait(false)) { published.Add(r.GetString(0)); }
+            while (await r.ReadAsync(ct).ConfigureAwait(false)) { published.Add((r.GetString(0), r.GetString(1))); }
         }
 
-        var missing = options.Tables.Where(t => !published.Contains(t.Name)).Select(t => $"{Quote(options.Schema)}.{Quote(t.Name)}").ToList();
+        var missing = resolved.Where(t => !published.Contains((t.Schema, t.Name))).Select(t => t.Sql).ToList();
         if (missing.Count > 0)
         {
             await ExecuteAsync($"ALTER PUBLICATION {Quote(options.Publication)} ADD TABLE {string.Join(", ", missing)}", ct).ConfigureAwait(false);
@@ -104,6 +120,13 @@ internal sealed class PgSlotAdmin(NpgsqlConnection connection, PostgresCdcOption
     /// <summary>Writes <see cref="SnapshotGap"/> bytes of WAL (a non-transactional logical message no subscriber asked for).</summary>
     public Task EmitSnapshotGapAsync(CancellationToken ct) =>
         ExecuteAsync($"SELECT pg_logical_emit_message(false, 'sluice-snapshot-gap', repeat(' ', {SnapshotGap}))", ct);
+
+    /// <summary>
+    /// A transaction the stream will show after everything committed so far (a logical message, sent because the
+    /// reader asks for messages): it lets the reader place a snapshot taken now even when nothing else changes.
+    /// </summary>
+    public Task EmitMarkerAsync(CancellationToken ct) =>
+        ExecuteAsync("SELECT pg_logical_emit_message(true, 'sluice-snapshot-mark', '')", ct);
 
     private async Task ExecuteAsync(string sql, CancellationToken ct)
     {

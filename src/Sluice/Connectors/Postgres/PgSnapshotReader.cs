@@ -13,24 +13,14 @@ namespace Sluice.Connectors.Postgres;
 /// (the last one is the consistent point itself), which lies above anything committed before: the slot is created
 /// after <see cref="PgSlotAdmin.SnapshotGap"/> bytes of WAL, and N is kept below that.
 /// </summary>
-internal sealed class PgSnapshotReader(PostgresCdcOptions options, ILogger log)
+internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList<CdcTable> tables, ILogger log)
 {
     public async IAsyncEnumerable<RecordBatch> ReadAsync(string snapshotName, long consistentPoint, [EnumeratorCancellation] CancellationToken ct)
     {
         await using var connection = new NpgsqlConnection(options.Connection.ConnectionString("sluice-cdc-snapshot"));
         await connection.OpenAsync(ct).ConfigureAwait(false);
-        await using var tx = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
-        await using (var set = new NpgsqlCommand($"SET TRANSACTION SNAPSHOT '{snapshotName.Replace("'", "''", StringComparison.Ordinal)}'", connection, tx))
-        {
-            await set.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
-
-        var counts = new List<long>();
-        foreach (var table in options.Tables)
-        {
-            await using var count = new NpgsqlCommand($"SELECT count(*) FROM {Name(table)}", connection, tx);
-            counts.Add((long)(await count.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
-        }
+        await using var tx = await BeginAsync(connection, snapshotName, ct).ConfigureAwait(false);
+        var counts = await CountAsync(connection, tx, ct).ConfigureAwait(false);
 
         var maxBatches = PgSlotAdmin.SnapshotGap - 1;
         var perBatch = Math.Max(options.BatchRows, (int)Math.Min(int.MaxValue, (counts.Sum() + maxBatches - 1) / maxBatches));
@@ -42,13 +32,13 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, ILogger log)
         }
 
         long k = 0;
-        for (var t = 0; t < options.Tables.Count; t++)
+        for (var t = 0; t < tables.Count; t++)
         {
-            var table = options.Tables[t];
-            var columns = await ColumnsAsync(connection, tx, options.Schema, table.Name, ct).ConfigureAwait(false);
+            var table = tables[t];
+            var columns = await ColumnsAsync(connection, tx, table.Schema, table.Name, ct).ConfigureAwait(false);
             var shape = new PgTableShape(table, columns, Math.Min(perBatch, 65_536));
             var select = string.Join(", ", columns.Select(c => PgSlotAdmin.Quote(c.Name) + "::text"));
-            await using var cmd = new NpgsqlCommand($"SELECT {select} FROM {Name(table)}", connection, tx);
+            await using var cmd = new NpgsqlCommand($"SELECT {select} FROM {table.Sql}", connection, tx);
             await using var reader = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct).ConfigureAwait(false);
             var position = consistentPoint - total + k + 1;
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
@@ -76,7 +66,7 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, ILogger log)
                 k++;
             }
 
-            PostgresLog.SnapshotRead(log, $"{options.Schema}.{table.Name}", counts[t]);
+            PostgresLog.SnapshotRead(log, table.Display, counts[t]);
         }
 
         await tx.CommitAsync(ct).ConfigureAwait(false);
@@ -87,7 +77,67 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, ILogger log)
         }
     }
 
-    private string Name(CdcTable table) => $"{PgSlotAdmin.Quote(options.Schema)}.{PgSlotAdmin.Quote(table.Name)}";
+    /// <summary>
+    /// The rows of tables added to the recipe after the first start, as of the snapshot a temporary slot exported, in
+    /// batches of <see cref="PostgresCdcOptions.BatchRows"/> rows whose <c>_lsn</c> is just below that slot's consistent
+    /// point (above every change the rows include, below every change they do not). All of them are held until the
+    /// reader places them in the stream: the added tables' size is this buffer's bound.
+    /// </summary>
+    public async Task<(List<ColumnBatch> Batches, int Rows)> ReadAddedAsync(string snapshotName, long consistentPoint, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(options.Connection.ConnectionString("sluice-cdc-snapshot"));
+        await connection.OpenAsync(ct).ConfigureAwait(false);
+        await using var tx = await BeginAsync(connection, snapshotName, ct).ConfigureAwait(false);
+        var counts = await CountAsync(connection, tx, ct).ConfigureAwait(false);
+        var batches = new List<ColumnBatch>();
+        var rows = 0;
+        for (var t = 0; t < tables.Count; t++)
+        {
+            var table = tables[t];
+            var columns = await ColumnsAsync(connection, tx, table.Schema, table.Name, ct).ConfigureAwait(false);
+            var shape = new PgTableShape(table, columns, (int)Math.Min(options.BatchRows, Math.Max(1, counts[t])));
+            var select = string.Join(", ", columns.Select(c => PgSlotAdmin.Quote(c.Name) + "::text"));
+            await using var cmd = new NpgsqlCommand($"SELECT {select} FROM {table.Sql}", connection, tx);
+            await using var reader = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                for (var i = 0; i < columns.Count; i++)
+                {
+                    if (!await reader.IsDBNullAsync(i, ct).ConfigureAwait(false)) { shape.Set(i, reader.GetString(i)); }
+                }
+
+                shape.Commit(ChangeEnvelope.Read, consistentPoint - 1);
+                rows++;
+                if (shape.Builder.Count == options.BatchRows) { batches.Add(shape.Builder.Flush()); }
+            }
+
+            if (shape.Builder.Count > 0) { batches.Add(shape.Builder.Flush()); }
+            PostgresLog.SnapshotRead(log, table.Display, counts[t]);
+        }
+
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return (batches, rows);
+    }
+
+    private static async Task<NpgsqlTransaction> BeginAsync(NpgsqlConnection connection, string snapshotName, CancellationToken ct)
+    {
+        var tx = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
+        await using var set = new NpgsqlCommand($"SET TRANSACTION SNAPSHOT '{snapshotName.Replace("'", "''", StringComparison.Ordinal)}'", connection, tx);
+        await set.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        return tx;
+    }
+
+    private async Task<List<long>> CountAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        var counts = new List<long>();
+        foreach (var table in tables)
+        {
+            await using var count = new NpgsqlCommand($"SELECT count(*) FROM {table.Sql}", connection, tx);
+            counts.Add((long)(await count.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
+        }
+
+        return counts;
+    }
 
     public static async Task<List<(string Name, FieldType Type)>> ColumnsAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string schema, string table, CancellationToken ct)
     {

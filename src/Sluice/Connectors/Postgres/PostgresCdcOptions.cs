@@ -16,7 +16,27 @@ public enum ChangePolicy
     DeadLetter,
 }
 
-public sealed record CdcTable(string Name, ChangePolicy OnUpdate, ChangePolicy OnDelete);
+/// <summary>
+/// A table streamed, as resolved against the catalog at start: its schema and name exactly as Postgres has them, the
+/// name its rows carry downstream (<see cref="BatchName"/>), its policies and its key columns (the primary key, else the
+/// replica identity index; empty when it has neither).
+/// </summary>
+public sealed record CdcTable(string Name, ChangePolicy OnUpdate, ChangePolicy OnDelete, string Schema = "public", string? Batch = null, IReadOnlyList<string>? Key = null)
+{
+    /// <summary>The table's name in batches (and so in sinks' <c>table:</c> options): the bare name in the source's <c>schema</c>, else <c>schema.name</c>.</summary>
+    public string BatchName => Batch ?? Name;
+
+    public IReadOnlyList<string> KeyColumns => Key ?? [];
+
+    /// <summary>The quoted SQL name.</summary>
+    public string Sql => $"{PgSlotAdmin.Quote(Schema)}.{PgSlotAdmin.Quote(Name)}";
+
+    /// <summary>schema.name as a person reads it.</summary>
+    public string Display => $"{Schema}.{Name}";
+}
+
+/// <summary>A <c>tables:</c> entry: a name or pattern and the policies of the tables it matches.</summary>
+public sealed record CdcTableRule(PgTablePattern Pattern, ChangePolicy OnUpdate, ChangePolicy OnDelete);
 
 /// <summary>Options of the <c>postgres_cdc</c> source, read from the recipe's <c>source:</c> block and validated at load.</summary>
 public sealed partial class PostgresCdcOptions
@@ -30,11 +50,15 @@ public sealed partial class PostgresCdcOptions
     /// <summary>The logical replication slot (pgoutput); created when missing. Default <c>sluice_&lt;recipe&gt;</c>.</summary>
     public required string Slot { get; init; }
 
-    /// <summary>Schema of the tables (default <c>public</c>).</summary>
+    /// <summary>Schema of the tables named without one (default <c>public</c>); its tables keep their bare names downstream.</summary>
     public string Schema { get; init; } = "public";
 
-    /// <summary>The tables streamed, each with its update and delete policy (default: ignore both).</summary>
-    public required IReadOnlyList<CdcTable> Tables { get; init; }
+    /// <summary>
+    /// The tables streamed: names or patterns (<see cref="PgTablePattern"/>), each with its update and delete policy
+    /// (default: ignore both), resolved against the catalog at every start (a table goes to the first entry that
+    /// matches it; an entry that matches no table stops the start).
+    /// </summary>
+    public required IReadOnlyList<CdcTableRule> Tables { get; init; }
 
     /// <summary>Read the tables' rows in a snapshot consistent with the slot when the slot is created (default true).</summary>
     public bool Snapshot { get; init; } = true;
@@ -57,18 +81,35 @@ public sealed partial class PostgresCdcOptions
     /// <summary>How long to wait for a slot still held by a predecessor (one killed moments ago) before failing (default 30 s).</summary>
     public TimeSpan SlotBusyTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    public CdcTable? Table(string name) => Tables.FirstOrDefault(t => string.Equals(t.Name, name, StringComparison.Ordinal));
+    /// <summary>The table <paramref name="name"/> of <see cref="Schema"/> with the policies of the first entry that matches it; null when none does.</summary>
+    public CdcTable? Table(string name) =>
+        Tables.FirstOrDefault(t => t.Pattern.Matches(Schema, name, Schema)) is { } rule ? new CdcTable(name, rule.OnUpdate, rule.OnDelete, Schema) : null;
+
+    /// <summary>The table as the rows of <paramref name="rule"/> carry it.</summary>
+    public CdcTable Resolve(CdcTableRule rule, string schema, string name, IReadOnlyList<string> key)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        return new CdcTable(name, rule.OnUpdate, rule.OnDelete, schema, schema == Schema ? name : $"{schema}.{name}", key);
+    }
 
     public static PostgresCdcOptions Parse(ConfigMap map, string recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
         var fallback = "sluice_" + NonIdentifier().Replace(recipe.ToLowerInvariant(), "_");
-        var tables = new List<CdcTable>();
-        foreach (var (name, table) in map.NamedMaps("tables"))
+        var tables = new List<CdcTableRule>();
+        // `tables: [public.*, sales.order_*]` (policies: ignore) or `tables: { content: { on_update: emit } }`.
+        var entries = map.Has("tables") && !map.IsMapping("tables")
+            ? map.StringList("tables").Select(n => (n, (ChangePolicy.Ignore, ChangePolicy.Ignore)))
+            : map.NamedMaps("tables").Select(e =>
+            {
+                var policies = (e.Map.Enum("on_update", ChangePolicy.Ignore), e.Map.Enum("on_delete", ChangePolicy.Ignore));
+                e.Map.Done();
+                return (e.Name, policies);
+            });
+        foreach (var (name, policies) in entries.ToList())
         {
-            tables.Add(new CdcTable(name, table.Enum("on_update", ChangePolicy.Ignore), table.Enum("on_delete", ChangePolicy.Ignore)));
-            table.Done();
-            if (!Identifier().IsMatch(name)) { map.Error("tables", $"postgres_cdc: '{name}' is not a plain table name (letters, digits, '_')"); }
+            if (PgTablePattern.Parse(name, out var error) is { } pattern) { tables.Add(new CdcTableRule(pattern, policies.Item1, policies.Item2)); }
+            else { map.Error("tables", $"postgres_cdc: {error}"); }
         }
 
         var options = new PostgresCdcOptions

@@ -64,6 +64,7 @@ public sealed class PostgresCdcSource : IStreamSource
     private long _consumed;
     private int _heldRows;
     private long _target = long.MaxValue;
+    private (IReadOnlyList<CdcTable> Tables, long Position)? _added;
     private volatile bool _caughtUp;
 
     public PostgresCdcSource(IEngineServices services, string recipe, PostgresCdcOptions options)
@@ -136,12 +137,14 @@ public sealed class PostgresCdcSource : IStreamSource
         var database = _options.Connection.Database;
         bool create;
         long start;
+        IReadOnlyList<CdcTable> tables;
+        AddedTablesSnapshot? added = null;
         await using (var admin = new NpgsqlConnection(_options.Connection.ConnectionString("sluice-cdc-admin")))
         {
             await admin.OpenAsync(ct).ConfigureAwait(false);
             var slots = new PgSlotAdmin(admin, _options, _log);
-            await slots.CheckTablesAsync(ct).ConfigureAwait(false);
-            await slots.EnsurePublicationAsync(ct).ConfigureAwait(false);
+            tables = await slots.ResolveTablesAsync(ct).ConfigureAwait(false);
+            await slots.EnsurePublicationAsync(tables, ct).ConfigureAwait(false);
             var slot = await slots.WaitUntilFreeAsync(_services.Time, ct).ConfigureAwait(false);
             var record = _state.Get(_options.Slot, database);
             (create, var redo) = Decide(slot, record, resumeAfter);
@@ -156,7 +159,13 @@ public sealed class PostgresCdcSource : IStreamSource
                 await slots.EmitSnapshotGapAsync(ct).ConfigureAwait(false);
             }
 
+            if (!create)
+            {
+                added = await AddedTablesAsync(slots, tables, ct).ConfigureAwait(false);
+            }
+
             start = create ? 0 : Math.Max(resumeAfter ?? 0, slot!.ConfirmedFlush);
+            // Read after the added tables' marker was written: a --once run waits for their rows.
             await using var lsn = new NpgsqlCommand("SELECT pg_current_wal_lsn()::text", admin);
             _target = PgCdcState.Parse((string)(await lsn.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
         }
@@ -179,10 +188,12 @@ public sealed class PostgresCdcSource : IStreamSource
                 cancellationToken: ct).ConfigureAwait(false);
             var consistentPoint = unchecked((long)(ulong)created.ConsistentPoint);
             _state.Created(_options.Slot, database, consistentPoint, _options.Snapshot);
+            // The slot's snapshot reads them all (and is taken again if it does not reach every sink).
+            _state.TablesRead(_options.Slot, database, tables, consistentPoint, replace: true);
             PostgresLog.SlotCreated(_log, _options.Slot, created.ConsistentPoint.ToString());
             if (_options.Snapshot && created.SnapshotName is { } snapshot)
             {
-                await foreach (var batch in new PgSnapshotReader(_options, _log).ReadAsync(snapshot, consistentPoint, ct).ConfigureAwait(false))
+                await foreach (var batch in new PgSnapshotReader(_options, tables, _log).ReadAsync(snapshot, consistentPoint, ct).ConfigureAwait(false))
                 {
                     Volatile.Write(ref _emitted, batch.Position);
                     yield return batch;
@@ -211,7 +222,7 @@ public sealed class PostgresCdcSource : IStreamSource
 
         Confirm(start);
         PostgresLog.Streaming(_log, _options.Slot, PgCdcState.Lsn(start));
-        await foreach (var batch in StreamAsync(replication, slotHandle, start, ct).ConfigureAwait(false))
+        await foreach (var batch in StreamAsync(replication, slotHandle, start, tables, added, ct).ConfigureAwait(false))
         {
             yield return batch;
         }
@@ -273,9 +284,53 @@ public sealed class PostgresCdcSource : IStreamSource
         return (false, false);
     }
 
-    private async IAsyncEnumerable<RecordBatch> StreamAsync(LogicalReplicationConnection replication, PgOutputReplicationSlot slot, long start, [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>
+    /// Tables of the recipe whose existing rows no sink has yet (added to the recipe after the first start): their rows
+    /// as of a temporary slot's exported snapshot, for the reader to place in the stream at that slot's consistent
+    /// point. They count as read once every sink acknowledged that place; a stop before that reads them again.
+    /// </summary>
+    private async Task<AddedTablesSnapshot?> AddedTablesAsync(PgSlotAdmin slots, IReadOnlyList<CdcTable> tables, CancellationToken ct)
     {
-        var reader = new PgChangeReader(_options, DeadLetterSource, _services.DeadLetters, _log);
+        var database = _options.Connection.Database;
+        var known = _state.Tables(_options.Slot, database);
+        if (known.Count == 0)
+        {
+            // A data folder from before tables were recorded: what it streams now is what its snapshot read.
+            _state.TablesRead(_options.Slot, database, tables, 0, replace: false);
+            return null;
+        }
+
+        var added = tables.Where(t => !known.Contains((t.Schema, t.Name))).ToList();
+        if (added.Count == 0) { return null; }
+        var names = string.Join(", ", added.Select(t => t.Display));
+        if (!_options.Snapshot)
+        {
+            PostgresLog.TablesAddedNoSnapshot(_log, names);
+            _state.TablesRead(_options.Slot, database, added, 0, replace: false);
+            return null;
+        }
+
+        var temporary = new LogicalReplicationConnection(_options.Connection.ConnectionString("sluice-cdc-added"));
+        await using (temporary.ConfigureAwait(false))
+        {
+            await temporary.Open(ct).ConfigureAwait(false);
+            // A temporary slot (gone with this connection) only for its exported snapshot and consistent point.
+            var slot = await temporary.CreatePgOutputReplicationSlot(
+                $"sluice_added_{Guid.NewGuid():N}"[..32], temporarySlot: true, slotSnapshotInitMode: LogicalSlotSnapshotInitMode.Export, cancellationToken: ct).ConfigureAwait(false);
+            var consistentPoint = unchecked((long)(ulong)slot.ConsistentPoint);
+            var (batches, rows) = await new PgSnapshotReader(_options, added, _log).ReadAddedAsync(slot.SnapshotName!, consistentPoint, ct).ConfigureAwait(false);
+            PostgresLog.TablesAdded(_log, names, rows, PgCdcState.Lsn(consistentPoint));
+            await slots.EmitMarkerAsync(ct).ConfigureAwait(false);
+            return new AddedTablesSnapshot(consistentPoint, batches, rows, position =>
+            {
+                lock (_confirmLock) { _added = (added, position); }
+            });
+        }
+    }
+
+    private async IAsyncEnumerable<RecordBatch> StreamAsync(LogicalReplicationConnection replication, PgOutputReplicationSlot slot, long start, IReadOnlyList<CdcTable> tables, AddedTablesSnapshot? added, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var reader = new PgChangeReader(_options, tables, DeadLetterSource, _services.DeadLetters, _log) { Added = added };
         // A fresh start (or a reconnect): nothing is held or counted yet.
         _heldRows = 0;
         Interlocked.Exchange(ref _consumed, 0);
@@ -449,6 +504,14 @@ public sealed class PostgresCdcSource : IStreamSource
         }
         while (Interlocked.CompareExchange(ref _acked, position, seen) != seen);
         Confirm(position);
+        (IReadOnlyList<CdcTable> Tables, long Position)? added;
+        lock (_confirmLock)
+        {
+            added = _added is { } a && position >= a.Position ? a : null;
+            if (added is not null) { _added = null; }
+        }
+
+        if (added is { } done) { _state.TablesRead(_options.Slot, _options.Connection.Database, done.Tables, done.Position, replace: false); }
         return Task.CompletedTask;
     }
 

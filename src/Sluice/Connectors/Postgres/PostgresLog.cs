@@ -28,9 +28,15 @@ internal static partial class PostgresLog
     [LoggerMessage(5008, LogLevel.Warning, "{Table} at {Lsn}: column {Column} value is not a {Type}; left empty")]
     public static partial void BadValue(ILogger logger, string table, string lsn, string column, string type);
 
-    [LoggerMessage(5009, LogLevel.Warning, "{Table}: TRUNCATE at {Lsn} is not applied downstream")]
+    [LoggerMessage(5009, LogLevel.Information, "{Table}: TRUNCATE at {Lsn} goes downstream as a change (_op = t)")]
     public static partial void Truncate(ILogger logger, string table, string lsn);
 
     [LoggerMessage(5010, LogLevel.Warning, "Replication connection lost ({Reason}); reconnecting in {Delay} ms from the last confirmed position")]
     public static partial void Reconnecting(ILogger logger, string reason, long delay);
+
+    [LoggerMessage(9800, LogLevel.Information, "Tables added to the recipe after the first start: {Tables}; read their {Rows} existing rows in a snapshot at {Lsn}, delivered before the changes committed after it")]
+    public static partial void TablesAdded(ILogger logger, string tables, long rows, string lsn);
+
+    [LoggerMessage(9801, LogLevel.Warning, "Tables added to the recipe after the first start: {Tables}; snapshot is false, so only their changes from now on are streamed, not their existing rows")]
+    public static partial void TablesAddedNoSnapshot(ILogger logger, string tables);
 }

@@ -6,7 +6,8 @@ namespace Sluice.Core.Schema;
 /// <summary>
 /// A row as a JSON object, as the Redis and HTTP sinks send it: every column except the pipeline's own
 /// (names starting with <c>_</c>), timestamps as fixed-width UTC ISO-8601 (<c>2026-01-08T14:21:52.000000Z</c>, so
-/// two of them compare correctly as text), NaN and infinities as null.
+/// two of them compare correctly as text), NaN and infinities as null. A column a change row marks unchanged
+/// (<see cref="ChangeEnvelope.Unchanged"/>) is left out of its object: absent means "as it was", null means NULL.
 /// </summary>
 public static class RowJson
 {
@@ -18,9 +19,10 @@ public static class RowJson
         ArgumentNullException.ThrowIfNull(table);
         json.WriteStartObject();
         var fields = table.Schema.Fields;
+        var unchanged = ChangeEnvelope.UnchangedInRow(table, row);
         for (var c = 0; c < fields.Count; c++)
         {
-            if (fields[c].Name.StartsWith('_')) { continue; }
+            if (fields[c].Name.StartsWith('_') || unchanged?.Contains(c) == true) { continue; }
             json.WritePropertyName(fields[c].Name);
             WriteValue(json, table.Columns[c].GetValue(row));
         }
@@ -36,9 +38,12 @@ public static class RowJson
         var fields = table.Schema.Fields;
         var names = new List<JsonEncodedText>();
         var writers = new List<Action<int>>();
+        var columns = new List<int>();
+        var unchanged = ChangeEnvelope.UnchangedByRow(table);
         for (var c = 0; c < fields.Count; c++)
         {
             if (fields[c].Name.StartsWith('_')) { continue; }
+            columns.Add(c);
             names.Add(JsonEncodedText.Encode(fields[c].Name));
             writers.Add(table.Columns[c] switch
             {
@@ -54,8 +59,10 @@ public static class RowJson
         for (var row = from; row < from + count; row++)
         {
             json.WriteStartObject();
+            var skip = unchanged?[row];
             for (var c = 0; c < writers.Count; c++)
             {
+                if (skip?.Contains(columns[c]) == true) { continue; }
                 json.WritePropertyName(names[c]);
                 writers[c](row);
             }

@@ -81,24 +81,37 @@ public sealed class DimensionCache(EngagementEnrichOptions options)
         Loaded = true;
     }
 
-    /// <summary>Applies the dimension's changes from the stream (rows carry <c>_op</c>).</summary>
+    /// <summary>
+    /// Applies the dimension's changes from the stream (rows carry <c>_op</c>): a delete removes the key, a truncate
+    /// empties the cache, and a column the row marks unchanged (<c>_unchanged</c>: a TOASTed value the update did not
+    /// touch, not sent by the server) keeps the value the cache had.
+    /// </summary>
     public void Apply(ColumnBatch changes)
     {
         ArgumentNullException.ThrowIfNull(changes);
         var key = changes.Schema.IndexOf(options.Key);
-        var op = changes.Schema.IndexOf(PgTableShape.OpColumn);
-        if (key < 0) { return; }
+        var op = changes.Schema.IndexOf(ChangeEnvelope.Op);
         var fields = options.Fields.Select(changes.Schema.IndexOf).ToArray();
+        var unchanged = ChangeEnvelope.UnchangedByRow(changes);
         for (var row = 0; row < changes.Count; row++)
         {
-            if (changes.Value(key, row) is not long id) { continue; }
-            if (op >= 0 && changes.Strings(op)[row] == "d")
+            var what = op >= 0 ? changes.Strings(op)[row] : null;
+            if (what == ChangeEnvelope.Truncate)
+            {
+                _rows.Clear();
+                continue;
+            }
+
+            if (key < 0 || changes.Value(key, row) is not long id) { continue; }
+            if (what == ChangeEnvelope.Delete)
             {
                 _rows.Remove(id);
                 continue;
             }
 
-            _rows[id] = fields.Select((f, i) => f < 0 ? null : Convert(changes.Value(f, row), Types[i])).ToArray();
+            var kept = unchanged?[row] is { } marked ? _rows.GetValueOrDefault(id) : null;
+            _rows[id] = fields.Select((f, i) =>
+                f < 0 ? null : kept is not null && unchanged![row]!.Contains(f) ? kept[i] : Convert(changes.Value(f, row), Types[i])).ToArray();
         }
     }
 

@@ -27,7 +27,8 @@ public sealed class EngagementEnrichStepType : IStepType
 /// (half away from zero), each NULL when an input is NULL or the length is 0. An event whose content is unknown keeps
 /// NULL content fields and is counted (<see cref="UnknownDimensionRows"/>, metric <c>sluice.enrich.unknown_dimension</c>),
 /// never dropped. The output carries every event column (one added while streaming included), the content fields, the
-/// two metrics, then <c>_op</c> and <c>_lsn</c>. Deleted events (only sent under an <c>emit</c> delete policy) are not passed on.
+/// two metrics, then the change envelope (<c>_op</c>, <c>_lsn</c>, <c>_seq</c>, ...). Deleted events (only sent under an
+/// <c>emit</c> delete policy) and truncate rows are not passed on.
 /// </summary>
 public sealed class EngagementEnrichStep(EngagementEnrichOptions options) : IBatchStep
 {
@@ -77,11 +78,11 @@ public sealed class EngagementEnrichStep(EngagementEnrichOptions options) : IBat
     {
         ArgumentNullException.ThrowIfNull(facts);
         var plan = _plans.GetValue(facts.Schema, s => new Plan(s, options, Cache.Types));
-        var op = facts.Schema.IndexOf(PgTableShape.OpColumn);
+        var op = facts.Schema.IndexOf(ChangeEnvelope.Op);
         var keep = new List<int>(facts.Count);
         for (var row = 0; row < facts.Count; row++)
         {
-            if (op < 0 || facts.Strings(op)[row] != "d") { keep.Add(row); }
+            if (op < 0 || facts.Strings(op)[row] is not (ChangeEnvelope.Delete or ChangeEnvelope.Truncate)) { keep.Add(row); }
         }
 
         var n = keep.Count;
@@ -166,7 +167,7 @@ public sealed class EngagementEnrichStep(EngagementEnrichOptions options) : IBat
             for (var i = 0; i < facts.Fields.Count; i++)
             {
                 var f = facts.Fields[i];
-                if (f.Name is PgTableShape.OpColumn or PgTableShape.LsnColumn) { trailing.Add((i, f)); continue; }
+                if (ChangeEnvelope.IsEnvelope(f.Name)) { trailing.Add((i, f)); continue; }
                 if (options.Fields.Contains(f.Name, StringComparer.Ordinal) || f.Name is SecondsColumn or PercentColumn) { continue; }
                 factColumns.Add(i);
                 factTargets.Add(fields.Count);
