@@ -58,14 +58,14 @@ public sealed class CrashRecoveryTests
         (await Query(clean, "SELECT count(*) FROM raw_data.vehicle_events")).ShouldBe("count_star()\n200000\n");
     }
 
-    private static async Task<string> Query(string data, string sql)
+    internal static async Task<string> Query(string data, string sql)
     {
         var (code, stdout, err) = await SluiceProcess.RunAsync(data, "query", sql, "--format", "csv");
         code.ShouldBe(0, err);
         return stdout;
     }
 
-    private static void CopyInput(string input, string data)
+    internal static void CopyInput(string input, string data)
     {
         var incoming = Path.Combine(data, "vehicle-files", "incoming");
         Directory.CreateDirectory(incoming);

@@ -288,6 +288,7 @@ public sealed class LandingLog : IAsyncDisposable
                 try
                 {
                     WriteAndSync(_writing.WrittenSpan, end);
+                    Core.CrashPoint.Reach("landing.fsynced");
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
@@ -348,20 +349,38 @@ public sealed class LandingLog : IAsyncDisposable
         }
 
         RandomAccess.Write(_active.SafeFileHandle, bytes, start - _activeBase);
+        Core.CrashPoint.Reach("landing.written");
         _active.Flush(flushToDisk: true);
     }
 
     private void Fail(Exception e)
     {
         List<TaskCompletionSource> waiting;
+        long durable;
         lock (_gate)
         {
             _failed = e;
+            durable = _durableEnd;
             waiting = _waiters.Select(w => w.Done).ToList();
             _waiters.Clear();
         }
 
-        LandingLogLog.WriteFailed(_log, e, _folder);
+        if (Core.IO.DiskFull.Is(e))
+        {
+            // The part of the failed flush that reached the disk was refused to its senders (507): cut it off, so that a
+            // restart does not land events whose requests were answered "not accepted".
+            try
+            {
+                if (durable >= _activeBase) { _active.SetLength(durable - _activeBase); _active.Flush(flushToDisk: true); }
+            }
+            catch (Exception cut) when (cut is IOException or ObjectDisposedException)
+            {
+                // Recovery at the next start cuts a torn tail anyway; whole records left here are events the client may resend (deduplicated).
+            }
+
+            LandingLogLog.DiskFull(_log, _folder, Core.IO.DiskFull.Describe(e));
+        }
+        else { LandingLogLog.WriteFailed(_log, e, _folder); }
         foreach (var w in waiting) { w.TrySetException(new IOException($"the landing log '{_folder}' could not be written", e)); }
     }
 
@@ -461,6 +480,9 @@ internal static partial class LandingLogLog
 {
     [LoggerMessage(5101, LogLevel.Critical, "Landing log {Folder}: write or fsync failed; ingest of this stream answers 503 until a restart")]
     public static partial void WriteFailed(ILogger logger, Exception error, string folder);
+
+    [LoggerMessage(9604, LogLevel.Critical, "Landing log {Folder}: no space left on device ({Detail}); ingest of this stream answers 507 until space is freed and the server restarted (nothing acknowledged is lost)")]
+    public static partial void DiskFull(ILogger logger, string folder, string detail);
 
     [LoggerMessage(5102, LogLevel.Information, "Landing log {Folder}: cut {Bytes} bytes of a torn tail (never acknowledged) after an unclean stop")]
     public static partial void TornTail(ILogger logger, string folder, long bytes);
