@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using Sluice.Generators;
+using Sluice.IntegrationTests.EngagementCdc;
 using Sluice.IntegrationTests.RepeatReminder;
 using Sluice.IntegrationTests.Support;
 using Sluice.Reminders;
@@ -126,6 +127,32 @@ public sealed class CrashPointTests
         perCase.Values.ShouldAllBe(n => n == 1, "every reminder went out, none twice");
         counts.GetValueOrDefault(ReminderOutbox.Unconfirmed).ShouldBe(unconfirmed);
         counts.GetValueOrDefault(ReminderOutbox.Sent).ShouldBe(Cases - unconfirmed);
+    }
+
+    [Theory]
+    [InlineData("sink.written", 4)]
+    [InlineData("sink.checkpointed", 4)]
+    public async Task Engagement_cdc_killed_at_a_commit_point_and_restarted_leaves_every_sink_exact(string point, int time)
+    {
+        await using var scenario = await CdcScenario.CreateAsync();
+        await scenario.InsertAsync(300, rowsPerStatement: 20, seed: 120);
+        var env = scenario.ProcessEnvironment;
+        env["SLUICE_CRASH_AT"] = $"{point}:{time}";
+        using (var first = SluiceProcess.Start(scenario.DataRoot, env, "run", "engagement-cdc"))
+        {
+            for (var i = 0; i < 60 && !first.HasExited; i++) { await scenario.InsertAsync(20, rowsPerStatement: 4, seed: 400 + i); }
+            (await first.WaitAsync(TimeSpan.FromSeconds(90))).ShouldNotBe(0, first.Stderr);
+            first.Stderr.ShouldContain($"SLUICE_CRASH_AT: killed at {point}");
+        }
+
+        await scenario.InsertAsync(100, seed: 121);
+        using var second = SluiceProcess.Start(scenario.DataRoot, scenario.ProcessEnvironment, "run", "engagement-cdc");
+        await scenario.WaitForAllSinksAsync(TimeSpan.FromSeconds(120));
+        await CdcServerRestartTests.RecordAsync(scenario, $"{nameof(Engagement_cdc_killed_at_a_commit_point_and_restarted_leaves_every_sink_exact)}({point})", $"SIGKILL at {point} (time {time})",
+            "acknowledged = rows committed at the source");
+        await scenario.AssertExactAsync();
+        second.Interrupt();
+        (await second.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, second.Stderr);
     }
 
     private static Dictionary<string, string> CrashAt(string point, params KeyValuePair<string, string>[] more)
