@@ -59,13 +59,11 @@ public sealed class CrashPointTests
     {
         using var engine = new Engine();
         var token = new TokenStore(engine.Services.Metadata, engine.Services.Time).Create("cp", TokenRole.Writer, null).Token;
-        var port = FreePort.Next();
         var acked = new List<string>();
         var sent = 0;
-        using (var run = SluiceProcess.Start(engine.DataRoot, CrashAt($"{point}:{time}"), "run", "tenant-analytics", "--port", port.ToString(CultureInfo.InvariantCulture)))
+        using (var run = SluiceProcess.Start(engine.DataRoot, CrashAt($"{point}:{time}"), "run", "tenant-analytics", "--port", "0"))
         {
-            await run.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+            using var client = new HttpClient { BaseAddress = await TenantAnalyticsDiskFullTests.ServingAtAsync(run), Timeout = TimeSpan.FromSeconds(30) };
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
             for (var batch = 0; batch < 60 && !run.HasExited; batch++)
             {

@@ -22,16 +22,14 @@ public sealed class TenantAnalyticsDiskFullTests
     {
         using var engine = new Engine();
         var token = new TokenStore(engine.Services.Metadata, engine.Services.Time).Create("full", TokenRole.Writer, null).Token;
-        var port = FreePort.Next();
         using var disk = Tmpfs.Mount(Path.Combine(engine.DataRoot, "landing"), megabytes: 4);
         disk.Fill(leftKiB: 600);
         var acked = new HashSet<string>(StringComparer.Ordinal);
         var refused = new List<List<string>>();
         var statuses = new List<(HttpStatusCode Status, string Body)>();
-        using (var first = SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", port.ToString(CultureInfo.InvariantCulture)))
+        using (var first = SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", "0"))
         {
-            await first.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-            using var client = Client(port, token);
+            using var client = Client(await ServingAtAsync(first), token);
             for (var batch = 0; batch < 40 && refused.Count < 3; batch++)
             {
                 var ids = Ids(batch);
@@ -60,10 +58,9 @@ public sealed class TenantAnalyticsDiskFullTests
         // ones, which must count as duplicates and land nothing twice.
         var sent = acked.Count + refused.Sum(r => r.Count);
         long duplicates = 0;
-        using (var second = SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", port.ToString(CultureInfo.InvariantCulture)))
+        using (var second = SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", "0"))
         {
-            await second.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-            using var client = Client(port, token);
+            using var client = Client(await ServingAtAsync(second), token);
             foreach (var ids in refused.Append(acked.Order(StringComparer.Ordinal).ToList()))
             {
                 var (status, body) = await PostAsync(client, ids);
@@ -102,14 +99,12 @@ public sealed class TenantAnalyticsDiskFullTests
     {
         using var engine = new Engine();
         var token = new TokenStore(engine.Services.Metadata, engine.Services.Time).Create("lakefull", TokenRole.Writer, null).Token;
-        var port = FreePort.Next();
         using var disk = Tmpfs.Mount(Path.Combine(engine.DataRoot, "lake"), megabytes: 4);
         disk.Fill(leftKiB: 16);
         var acked = new HashSet<string>(StringComparer.Ordinal);
         const int Batches = 10;
-        using var run = SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", port.ToString(CultureInfo.InvariantCulture));
-        await run.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-        using (var client = Client(port, token))
+        using var run = SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", "0");
+        using (var client = Client(await ServingAtAsync(run), token))
         {
             for (var batch = 0; batch < Batches; batch++)
             {
@@ -162,9 +157,17 @@ public sealed class TenantAnalyticsDiskFullTests
         return (response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
-    private static HttpClient Client(int port, string token)
+    /// <summary>The address a process started with <c>--port 0</c> serves on (no race for a free port with other tests).</summary>
+    internal static async Task<Uri> ServingAtAsync(SluiceProcess process)
     {
-        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+        await process.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
+        var match = System.Text.RegularExpressions.Regex.Match(process.Stderr + process.Stdout, @"Serving HTTP on (http://\S+)");
+        return new Uri(match.Groups[1].Value);
+    }
+
+    private static HttpClient Client(Uri address, string token)
+    {
+        var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
     }
