@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
 using Sluice.Core.Metadata;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
@@ -27,6 +28,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
 
     private readonly IEngineServices _services;
+    private readonly ILogger _log;
     private readonly IStreamSource _source;
     private readonly IReadOnlyList<IBatchStep> _steps;
     private readonly IReadOnlyList<IBatchSink> _sinks;
@@ -44,6 +46,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         _steps = steps;
         _sinks = sinks;
         _checkpoints = new CheckpointStore(services.Metadata, services.Time);
+        _log = services.Logging.CreateLogger("Sluice.Pipeline");
         _recipe = recipe;
         _pipeline = pipeline;
         _committed = sinks.Select(s => Parse(_checkpoints.Get(CheckpointKey(s)))).ToArray();
