@@ -116,6 +116,13 @@ internal static class CliContext
             await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
             return 1;
         }
+        catch (Exception e) when (Core.IO.DiskFull.Is(e))
+        {
+            // A condition of the machine, not a defect: what it was and what to do, no stack trace. Nothing that was
+            // acknowledged is lost (every commit is one transaction); the same command continues once space is freed.
+            await Console.Error.WriteLineAsync($"error: no space left on device: {Core.IO.DiskFull.Describe(e)}; free space and run the command again").ConfigureAwait(false);
+            return 1;
+        }
         catch (OperationCanceledException)
         {
             await Console.Error.WriteLineAsync("cancelled").ConfigureAwait(false);

@@ -101,6 +101,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
             FileSync.Directory(folder);
         }
 
+        Core.CrashPoint.Reach("lake.renamed");
         var now = time.GetUtcNow();
         long last = 0;
         using (var c = store.Open())

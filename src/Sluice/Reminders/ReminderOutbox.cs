@@ -214,6 +214,7 @@ public sealed class ReminderOutbox
         }
 
         tx.Commit();
+        Core.CrashPoint.Reach("reminder.claimed");
         return claimed;
     }
 
@@ -228,6 +229,7 @@ public sealed class ReminderOutbox
 
     public void MarkSent(string key, string run, string detail)
     {
+        Core.CrashPoint.Reach("reminder.sent");
         var now = _time.GetUtcNow().Iso();
         using var c = _store.Open();
         // Not fsynced on its own: the next durable commit (the next message's "sending") carries it to disk. A power

@@ -21,14 +21,20 @@ internal sealed class CdcScenario : IAsyncDisposable
     private readonly TempFolder _folder = new("sluice-cdc");
     private ConnectionMultiplexer? _redis;
 
-    private CdcScenario(string id, MockEventsApi api, string clickHouseUrl, string redisUrl)
+    private readonly PostgresConnectionOptions? _server;
+
+    private CdcScenario(string id, MockEventsApi api, string clickHouseUrl, string redisUrl, PostgresConnectionOptions? server)
     {
         Id = id;
         Api = api;
         ClickHouseUrl = clickHouseUrl;
         RedisUrl = redisUrl;
-        Pg = PostgresConnectionOptions.FromEnvironment().WithDatabase(Database);
+        _server = server;
+        Pg = (server ?? PostgresConnectionOptions.FromEnvironment()).WithDatabase(Database);
     }
+
+    /// <summary>The server's admin connection: the shared server's, or the one of the server given to <see cref="CreateAsync"/>.</summary>
+    private string AdminConnectionString => _server?.ConnectionString("sluice-test") ?? ServerSettings.PostgresConnectionString;
 
     public string Id { get; }
 
@@ -54,18 +60,19 @@ internal sealed class CdcScenario : IAsyncDisposable
 
     public string DataRoot => _folder.Sub("data");
 
-    public static async Task<CdcScenario> CreateAsync(MockEventsApiOptions? api = null, string? clickHouseUrl = null, string? redisUrl = null, Func<string, string>? tweak = null)
+    public static async Task<CdcScenario> CreateAsync(MockEventsApiOptions? api = null, string? clickHouseUrl = null, string? redisUrl = null, Func<string, string>? tweak = null,
+        PostgresConnectionOptions? postgres = null)
     {
         var id = Guid.NewGuid().ToString("N")[..10];
         var mock = await MockEventsApi.StartAsync(api ?? new MockEventsApiOptions { Port = 0 }, TimeProvider.System, CancellationToken.None);
-        var scenario = new CdcScenario(id, mock, clickHouseUrl ?? ServerSettings.ClickHouseUrl, redisUrl ?? ServerSettings.RedisUrl);
+        var scenario = new CdcScenario(id, mock, clickHouseUrl ?? ServerSettings.ClickHouseUrl, redisUrl ?? ServerSettings.RedisUrl, postgres);
         await scenario.SetUpAsync(tweak);
         return scenario;
     }
 
     private async Task SetUpAsync(Func<string, string>? tweak)
     {
-        await using (var admin = new NpgsqlConnection(ServerSettings.PostgresConnectionString))
+        await using (var admin = new NpgsqlConnection(AdminConnectionString))
         {
             await admin.OpenAsync();
             await using var create = new NpgsqlCommand($"CREATE DATABASE {Database}", admin);
@@ -78,6 +85,10 @@ internal sealed class CdcScenario : IAsyncDisposable
         File.Copy(Path.Combine(shipped, "schema.sql"), Path.Combine(RecipeFolder, "schema.sql"));
         var yaml = await File.ReadAllTextAsync(Path.Combine(shipped, "recipe.yaml"));
         yaml = Replace(yaml, "\"${PGDATABASE:-sluice}\"", $"\"{Database}\"");
+        if (_server is { } server)
+        {
+            yaml = Replace(yaml, $"{{ database: \"{Database}\" }}", $"{{ host: {server.Host}, port: {server.Port}, user: {server.User}, database: \"{Database}\" }}");
+        }
         yaml = Replace(yaml, "publication: sluice_engagement", $"publication: {Slot}");
         yaml = Replace(yaml, "slot: sluice_engagement", $"slot: {Slot}");
         yaml = Replace(yaml, "database: engagement", $"database: {ClickHouseDb}");
@@ -250,7 +261,7 @@ internal sealed class CdcScenario : IAsyncDisposable
 
         try
         {
-            await using var admin = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+            await using var admin = new NpgsqlConnection(AdminConnectionString);
             await admin.OpenAsync();
             for (var i = 0; i < 50; i++)
             {

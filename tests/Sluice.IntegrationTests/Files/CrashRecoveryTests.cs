@@ -133,14 +133,14 @@ public sealed class CrashRecoveryTests
         return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).ToList();
     }
 
-    private static async Task<string> Query(string data, string sql)
+    internal static async Task<string> Query(string data, string sql)
     {
         var (code, stdout, err) = await SluiceProcess.RunAsync(data, "query", sql, "--format", "csv");
         code.ShouldBe(0, err);
         return stdout;
     }
 
-    private static void CopyInput(string input, string data)
+    internal static void CopyInput(string input, string data)
     {
         var incoming = Path.Combine(data, "vehicle-files", "incoming");
         Directory.CreateDirectory(incoming);

@@ -47,13 +47,14 @@ internal sealed class WarehouseHarness : IAsyncDisposable
     /// <summary>The PostgreSQL database of this harness (null on duckdb).</summary>
     public string? Database => _pg?.Database;
 
-    public static async Task<WarehouseHarness> CreateAsync(string engine, TimeProvider? time = null)
+    /// <param name="server">An admin connection string of another PostgreSQL server than the shared one (a test's own).</param>
+    public static async Task<WarehouseHarness> CreateAsync(string engine, TimeProvider? time = null, string? server = null)
     {
         NpgsqlConnectionStringBuilder? pg = null;
         if (engine == "postgres")
         {
-            pg = new NpgsqlConnectionStringBuilder(ServerSettings.PostgresConnectionString) { Database = $"sw_test_{Guid.NewGuid():N}"[..24] };
-            await using var admin = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+            pg = new NpgsqlConnectionStringBuilder(server ?? ServerSettings.PostgresConnectionString) { Database = $"sw_test_{Guid.NewGuid():N}"[..24] };
+            await using var admin = new NpgsqlConnection(server ?? ServerSettings.PostgresConnectionString);
             try
             {
                 await admin.OpenAsync();
@@ -197,7 +198,7 @@ internal sealed class WarehouseHarness : IAsyncDisposable
         if (_pg is not null)
         {
             NpgsqlConnection.ClearAllPools();
-            await using var admin = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+            await using var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_pg.ConnectionString) { Database = "postgres" }.ConnectionString);
             await admin.OpenAsync();
             await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_pg.Database} WITH (FORCE)", admin);
             await drop.ExecuteNonQueryAsync();

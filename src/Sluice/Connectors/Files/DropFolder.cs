@@ -67,6 +67,7 @@ public sealed class DropFolder
         {
             File.Move(Path.Combine(Incoming, name), claimed, overwrite: false);
             FileSync.Directory(Processing);
+            Core.CrashPoint.Reach("files.claimed");
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

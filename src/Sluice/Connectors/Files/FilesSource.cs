@@ -47,6 +47,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
     private readonly StabilityTracker _tracker;
     private readonly SemaphoreSlim _commitGate = new(1, 1);
     private readonly HashSet<string> _registered = new(StringComparer.Ordinal);
+    private volatile bool _waitingForSpace;
 
     public FilesSource(IEngineServices services, string recipe, FilesOptions options, IReadOnlyList<FileType> shipped)
     {
@@ -66,6 +67,9 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
     public DropFolder Drop { get; }
 
     public TimeSpan DrainTimeout => _options.DrainTimeout;
+
+    /// <summary>How long a file that met a full disk waits in processing/ before it is tried again.</summary>
+    public static TimeSpan DiskFullRetry { get; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Dead-letter source of a quarantined record of one file type.</summary>
     public static string RecordSource(string recipe, string fileType) => $"files:{recipe}/{fileType}";
@@ -89,6 +93,11 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
 
             if (waiting == 0 || _services.Time.GetUtcNow() - started > _options.OnceWait)
             {
+                if (_waitingForSpace)
+                {
+                    throw new Core.SluiceException($"no space left on device: {Directory.EnumerateFiles(Drop.Processing).Count()} file(s) stay in {Drop.Processing} ({landed} landed); free space and run again");
+                }
+
                 return landed;
             }
 
@@ -106,8 +115,23 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
             await afterLoad(ct).ConfigureAwait(false);
         }
 
+        var spaceTried = _services.Time.GetUtcNow();
         while (!ct.IsCancellationRequested)
         {
+            if (_waitingForSpace && _services.Time.GetUtcNow() - spaceTried >= DiskFullRetry)
+            {
+                // Nothing is in flight between looks, so processing/ holds only the files that waited for space.
+                _waitingForSpace = false;
+                spaceTried = _services.Time.GetUtcNow();
+                Core.IO.DiskFull.Retrying(_log, Directory.EnumerateFiles(Drop.Processing).Count());
+                if (await RecoverAsync(abort.Token).ConfigureAwait(false) > 0)
+                {
+                    await afterLoad(ct).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
             var stable = _tracker.Observe(Drop.ListIncoming(), _services.Time.GetUtcNow(), out _);
             if (stable.Count > 0)
             {
@@ -295,6 +319,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
         foreach (var (file, duplicate) in await _ingestor.CommitGroupAsync(type, files, ct).ConfigureAwait(false))
         {
             var name = Path.GetFileName(file.Path);
+            Core.CrashPoint.Reach("files.committed");
             var final = Drop.MoveToProcessed(file.Path);
             if (duplicate)
             {
@@ -318,6 +343,12 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             counter.Abandon(1);
+        }
+        catch (Exception e) when (Core.IO.DiskFull.Is(e))
+        {
+            // Not a defect of the file: it stays claimed and is tried again in this run once space is freed.
+            Core.IO.DiskFull.FileWaits(_log, Path.GetFileName(path), Core.IO.DiskFull.Describe(e), (int)DiskFullRetry.TotalSeconds);
+            _waitingForSpace = true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException or DuckDB.NET.Data.DuckDBException)
         {

@@ -43,7 +43,7 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
             .Produces<IngestResponse>(StatusCodes.Status202Accepted)
             .Produces(StatusCodes.Status400BadRequest).Produces(StatusCodes.Status401Unauthorized).Produces(StatusCodes.Status403Forbidden).Produces(StatusCodes.Status408RequestTimeout)
             .Produces(StatusCodes.Status413PayloadTooLarge).Produces(StatusCodes.Status415UnsupportedMediaType)
-            .Produces(StatusCodes.Status429TooManyRequests).Produces(StatusCodes.Status503ServiceUnavailable);
+            .Produces(StatusCodes.Status429TooManyRequests).Produces(StatusCodes.Status503ServiceUnavailable).Produces(StatusCodes.Status507InsufficientStorage);
     }
 
     public async Task HandleAsync(HttpContext http)
@@ -185,6 +185,12 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
         catch (LandingLogDamagedException e)
         {
             return await DamagedAsync(http, e.Damage).ConfigureAwait(false);
+        }
+        catch (IOException e) when (Core.IO.DiskFull.Is(e))
+        {
+            return await FailAsync(http, StatusCodes.Status507InsufficientStorage,
+                $"the landing log cannot be written: no space left on device ({Core.IO.DiskFull.Describe(e)}); nothing of this request was acknowledged: send it again once space is freed and the server restarted",
+                retryAfter: 30).ConfigureAwait(false);
         }
         catch (IOException e)
         {

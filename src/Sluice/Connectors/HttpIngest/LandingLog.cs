@@ -361,6 +361,7 @@ public sealed class LandingLog : IAsyncDisposable
                 try
                 {
                     WriteAndSync(_writing.WrittenSpan, end);
+                    Core.CrashPoint.Reach("landing.fsynced");
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
@@ -421,20 +422,38 @@ public sealed class LandingLog : IAsyncDisposable
         }
 
         RandomAccess.Write(_active!.SafeFileHandle, bytes, start - _activeBase);
+        Core.CrashPoint.Reach("landing.written");
         _active.Flush(flushToDisk: true);
     }
 
     private void Fail(Exception e)
     {
         List<TaskCompletionSource> waiting;
+        long durable;
         lock (_gate)
         {
             _failed = e;
+            durable = _durableEnd;
             waiting = _waiters.Select(w => w.Done).ToList();
             _waiters.Clear();
         }
 
-        LandingLogLog.WriteFailed(_log, e, _folder);
+        if (Core.IO.DiskFull.Is(e))
+        {
+            // The part of the failed flush that reached the disk was refused to its senders (507): cut it off, so that a
+            // restart does not land events whose requests were answered "not accepted".
+            try
+            {
+                if (durable >= _activeBase) { _active.SetLength(durable - _activeBase); _active.Flush(flushToDisk: true); }
+            }
+            catch (Exception cut) when (cut is IOException or ObjectDisposedException)
+            {
+                // Recovery at the next start cuts a torn tail anyway; whole records left here are events the client may resend (deduplicated).
+            }
+
+            LandingLogLog.DiskFull(_log, _folder, Core.IO.DiskFull.Describe(e));
+        }
+        else { LandingLogLog.WriteFailed(_log, e, _folder); }
         foreach (var w in waiting) { w.TrySetException(new IOException($"the landing log '{_folder}' could not be written", e)); }
     }
 
@@ -557,4 +576,7 @@ internal static partial class LandingLogLog
 
     [LoggerMessage(9202, LogLevel.Error, "Landing log {Folder}: the writer did not finish its last fsync within {Seconds} s at close; the log is left as after a crash")]
     public static partial void CloseTimedOut(ILogger logger, string folder, double seconds);
+
+    [LoggerMessage(9604, LogLevel.Critical, "Landing log {Folder}: no space left on device ({Detail}); ingest of this stream answers 507 until space is freed and the server restarted (nothing acknowledged is lost)")]
+    public static partial void DiskFull(ILogger logger, string folder, string detail);
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
 using Sluice.Core.Metadata;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
@@ -29,6 +30,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     TimeSpan IRunnableSource.DrainTimeout => DrainTimeout;
 
     private readonly IEngineServices _services;
+    private readonly ILogger _log;
     private readonly IStreamSource _source;
     private readonly IReadOnlyList<IBatchStep> _steps;
     private readonly IReadOnlyList<IBatchSink> _sinks;
@@ -46,6 +48,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         _steps = steps;
         _sinks = sinks;
         _checkpoints = new CheckpointStore(services.Metadata, services.Time);
+        _log = services.Logging.CreateLogger("Sluice.Pipeline");
         _recipe = recipe;
         _pipeline = pipeline;
         _committed = sinks.Select(s => Parse(_checkpoints.Get(CheckpointKey(s)))).ToArray();
@@ -155,8 +158,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
             {
                 if (!queue.TryRead(out var first)) { continue; }
                 var batch = await JoinAsync(first, queue, sink.Joining, abort.Token).ConfigureAwait(false);
-                await sink.WriteAsync(batch, CheckpointKey(sink), abort.Token).ConfigureAwait(false);
-                _checkpoints.Set(CheckpointKey(sink), batch.Position.ToString(CultureInfo.InvariantCulture));
+                await WriteWaitingForSpaceAsync(sink, batch, abort.Token).ConfigureAwait(false);
                 _committed[index] = batch.Position;
                 if (Committed is { } position)
                 {
@@ -176,6 +178,36 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
             throw new SluiceException($"sink '{sink.Name}': {ComponentFailedException.ReasonOf(e)}", e);
         }
     }
+
+    /// <summary>
+    /// Writes a batch and records the sink's checkpoint; a full disk is waited out (the batch written again, which a
+    /// sink's idempotence makes safe) instead of stopping the pipeline: the source keeps what is not acknowledged.
+    /// </summary>
+    private async Task WriteWaitingForSpaceAsync(IBatchSink sink, RecordBatch batch, CancellationToken ct)
+    {
+        var waiting = false;
+        while (true)
+        {
+            try
+            {
+                await sink.WriteAsync(batch, CheckpointKey(sink), ct).ConfigureAwait(false);
+                CrashPoint.Reach("sink.written");
+                _checkpoints.Set(CheckpointKey(sink), batch.Position.ToString(CultureInfo.InvariantCulture));
+                CrashPoint.Reach("sink.checkpointed");
+                if (waiting) { PipelineSpaceLog.Resumed(_log, sink.Name); }
+                return;
+            }
+            catch (Exception e) when (Core.IO.DiskFull.Is(e))
+            {
+                if (!waiting) { PipelineSpaceLog.Waiting(_log, sink.Name, Core.IO.DiskFull.Describe(e), (int)DiskFullRetry.TotalSeconds); }
+                waiting = true;
+                await Task.Delay(DiskFullRetry, _services.Time, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>How long a sink that met a full disk waits before it writes the same batch again.</summary>
+    public static TimeSpan DiskFullRetry { get; } = TimeSpan.FromSeconds(2);
 
     /// <summary>The first batch and those that follow it in the queue (or arrive within the linger), as one.</summary>
     private async Task<RecordBatch> JoinAsync(RecordBatch first, ChannelReader<RecordBatch> queue, SinkJoining joining, CancellationToken ct)
@@ -239,4 +271,13 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
             await sink.DisposeAsync().ConfigureAwait(false);
         }
     }
+}
+
+internal static partial class PipelineSpaceLog
+{
+    [LoggerMessage(9602, LogLevel.Error, "Sink {Sink}: no space left on device ({Detail}); the batch is written again every {RetrySeconds} s, and nothing is acknowledged to the source until it lands")]
+    public static partial void Waiting(ILogger logger, string sink, string detail, int retrySeconds);
+
+    [LoggerMessage(9603, LogLevel.Information, "Sink {Sink}: space again, writing resumed")]
+    public static partial void Resumed(ILogger logger, string sink);
 }
