@@ -444,7 +444,7 @@ public sealed class LandingLog : IAsyncDisposable
             // restart does not land events whose requests were answered "not accepted".
             try
             {
-                if (durable >= _activeBase) { _active.SetLength(durable - _activeBase); _active.Flush(flushToDisk: true); }
+                if (durable >= _activeBase && _active is { } active) { active.SetLength(durable - _activeBase); active.Flush(flushToDisk: true); }
             }
             catch (Exception cut) when (cut is IOException or ObjectDisposedException)
             {
