@@ -72,7 +72,7 @@ public sealed class LakeQueryEngine(LakeStore lake)
         ArgumentNullException.ThrowIfNull(files);
         if (files.Count == 0)
         {
-            var columns = table.Columns.Select(c => $"CAST(NULL AS {c.Type.DuckDbType()}) AS {Quote(c.Name)}");
+            var columns = table.Columns.Select(c => $"CAST(NULL AS {c.DuckDbType()}) AS {Quote(c.Name)}");
             if (table.IsPartitioned)
             {
                 columns = columns.Append($"CAST(NULL AS {table.PartitionType.DuckDbType()}) AS {Quote(table.PartitionKey)}");

@@ -35,7 +35,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     }
 
     private static string ColumnsJson(LakeTable table) =>
-        JsonSerializer.Serialize(table.Columns.Select(f => new[] { f.Name, f.Type.Name(), f.Required ? "required" : "optional" }));
+        JsonSerializer.Serialize(table.Columns.Select(f => new[] { f.Name, f.TypeText(), f.Required ? "required" : "optional" }));
 
     public IReadOnlyList<LakeTable> Tables()
     {
@@ -49,7 +49,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
             var dot = name.IndexOf('.', StringComparison.Ordinal);
             var partitionType = FieldTypes.Parse(r.GetString(2));
             var columns = JsonSerializer.Deserialize<string[][]>(r.GetString(3))!
-                .Select(a => new FieldSpec(a[0], FieldTypes.Parse(a[1]), a[2] == "required"))
+                .Select(a => FieldSpecs.FromTypeText(a[0], a[1], a[2] == "required"))
                 .ToList();
             tables.Add(new LakeTable(name[..dot], name[(dot + 1)..], r.GetString(1), partitionType, columns));
         }

@@ -73,7 +73,7 @@ internal sealed class ParquetFileWriter : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(batch);
         return WriteRowGroupAsync(batch.Count, (stream, i) => batch.Text(i) is { } text
             ? ParquetColumnChunk.Write(stream, _fields[i], text)
-            : ParquetColumnChunk.Write(stream, _fields[i], batch.Columns[i], batch.Count), ct);
+            : ParquetColumnChunk.Write(stream, _fields[i], batch.Columns[i], batch.Count, batch.Verbatim(i)), ct);
     }
 
     private Task WriteRowGroupAsync(int rows, Func<Stream, int, ChunkInfo> writeColumn, CancellationToken ct)

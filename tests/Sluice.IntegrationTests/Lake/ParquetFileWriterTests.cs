@@ -273,4 +273,38 @@ public sealed class ParquetFileWriterTests
         Count("b").ShouldBe(1000);
         Count("NOT b").ShouldBe(1000);
     }
+
+    [Fact]
+    public async Task Exact_decimals_are_DECIMAL_of_their_precision_or_text_and_DuckDB_reads_every_digit()
+    {
+        using var folder = new TempFolder("parquet");
+        var path = Path.Combine(folder.Path, "decimals.parquet");
+        FieldSpec[] fields = [new("p5", FieldType.Decimal, false, 5, 2), new("p18", FieldType.Decimal, false, 18, 4), new("p38", FieldType.Decimal, false, 38, 0), new("any", FieldType.Decimal, false)];
+        string?[][] columns =
+        [
+            ["-999.99", "0.01", null, "123.40"],
+            ["99999999999999.9999", "-0.0001", "1.0000", null],
+            ["99999999999999999999999999999999999999", "-99999999999999999999999999999999999999", "0", "-1"],
+            ["12345678901234567890123456789012345678901234.5678901234", "NaN", "-Infinity", null],
+        ];
+        await ParquetFileWriter.WriteAsync(path, fields, new ColumnBatch(new TableSchema("t", fields), columns, 4), CancellationToken.None);
+
+        using var db = Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = $"SELECT typeof(p5), typeof(p18), typeof(p38), typeof(\"any\"), CAST(p5 AS VARCHAR), CAST(p18 AS VARCHAR), CAST(p38 AS VARCHAR), \"any\" FROM read_parquet('{path}')";
+        using var reader = cmd.ExecuteReader();
+        var row = 0;
+        while (reader.Read())
+        {
+            (reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)).ShouldBe(("DECIMAL(5,2)", "DECIMAL(18,4)", "DECIMAL(38,0)", "VARCHAR"));
+            for (var c = 0; c < 4; c++)
+            {
+                (reader.IsDBNull(4 + c) ? null : reader.GetString(4 + c)).ShouldBe(columns[c][row], $"row {row}, column {fields[c].Name}");
+            }
+
+            row++;
+        }
+
+        row.ShouldBe(4);
+    }
 }

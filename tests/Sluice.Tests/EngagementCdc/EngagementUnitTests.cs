@@ -278,7 +278,7 @@ public sealed class EngagementUnitTests
         r.Kind.ShouldBe('R');
         var read = r.Relation();
         read.ShouldBe(new PgOutputRelation(16385, "public", "content", read.Columns));
-        read.Columns.ShouldBe([new PgOutputColumn("content_id", 20), new PgOutputColumn("title", 25)]);
+        read.Columns.ShouldBe([new PgOutputColumn("content_id", 20, -1), new PgOutputColumn("title", 25, -1)]);
 
         var u = new PgOutputMessage(update);
         u.Kind.ShouldBe('U');

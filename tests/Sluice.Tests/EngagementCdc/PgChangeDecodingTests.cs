@@ -1,5 +1,8 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Connectors.Postgres;
+using Sluice.Core;
+using Sluice.Core.DeadLetters;
+using Sluice.Core.Metadata;
 using Sluice.Core.Schema;
 
 namespace Sluice.Tests.EngagementCdc;
@@ -124,9 +127,35 @@ public sealed class PgChangeDecodingTests
         error.ShouldNotBeNull().ShouldContain(reason);
     }
 
-    private static List<Dictionary<string, object?>> Decode(char identity, params byte[][] changes)
+    [Fact]
+    public void A_value_that_cannot_be_read_dead_letters_its_row_whole_and_the_changes_around_it_still_flow()
     {
-        var reader = Reader();
+        var root = Path.Combine(Path.GetTempPath(), "sluice-pgdecode-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var letters = new DeadLetterStore(new MetadataStore(new DataDirectory(root)), TimeProvider.System);
+            // A key change whose new row has a length that is not an integer, then a good update.
+            var rows = Decode('d', letters, Update('K', Tuple("7", null, null, null), Tuple("8", "video", "abc", "t")), Update(null, null, Tuple("8", "video", "5", "t")));
+
+            // The delete of the old key flows; the insert is not applied as a row with NULL in its place.
+            rows.Select(r => ((string?)r[ChangeEnvelope.Op], r["content_id"], r["length_seconds"], r[ChangeEnvelope.Seq])).ShouldBe([("d", 7L, null, 1L), ("u", 8L, 5L, 2L)]);
+            var letter = letters.List("test", DeadLetterStore.Pending).ShouldHaveSingleItem();
+            letter.Reason.ShouldContain("column length_seconds: 'abc' is not a");
+            letter.Reason.ShouldStartWith("insert of ");
+            letter.Payload.ShouldBe("""{"content_id":"8","content_type":"video","length_seconds":"abc","title":"t"}""");
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            if (Directory.Exists(root)) { Directory.Delete(root, recursive: true); }
+        }
+    }
+
+    private static List<Dictionary<string, object?>> Decode(char identity, params byte[][] changes) => Decode(identity, null, changes);
+
+    private static List<Dictionary<string, object?>> Decode(char identity, DeadLetterStore? letters, params byte[][] changes)
+    {
+        var reader = Reader(letters);
         reader.Handle(RelationMessage(identity));
         reader.Handle(Begin(FinalLsn));
         foreach (var change in changes) { reader.Handle(change); }
@@ -143,7 +172,7 @@ public sealed class PgChangeDecodingTests
         return rows;
     }
 
-    private static PgChangeReader Reader()
+    private static PgChangeReader Reader(DeadLetterStore? letters = null)
     {
         var options = new PostgresCdcOptions
         {
@@ -153,7 +182,7 @@ public sealed class PgChangeDecodingTests
             Tables = [],
         };
         CdcTable[] tables = [new CdcTable("content", ChangePolicy.Emit, ChangePolicy.Emit, "public", null, ["content_id"])];
-        return new PgChangeReader(options, tables, "test", null!, NullLogger.Instance);
+        return new PgChangeReader(options, tables, "test", letters!, NullLogger.Instance);
     }
 
     private static byte[] RelationMessage(char identity) => PgMessages.Message('R', w =>

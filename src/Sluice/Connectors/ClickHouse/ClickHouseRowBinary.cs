@@ -25,7 +25,8 @@ internal static class ClickHouseRowBinary
         var writers = new ValueWriter[table.Columns.Count];
         for (var c = 0; c < writers.Length; c++)
         {
-            writers[c] = WriterOf(table.Columns[c], table.Schema.Fields[c].Type, notNull[c], unsigned[c]);
+            var field = table.Schema.Fields[c];
+            writers[c] = field.IsDecimal128() ? DecimalWriter(table.Strings(c), field, notNull[c]) : WriterOf(table.Columns[c], field.Type, notNull[c], unsigned[c]);
         }
 
         for (var row = 0; row < table.Count; row++)
@@ -40,11 +41,8 @@ internal static class ClickHouseRowBinary
     {
         long?[] a when unsigned => (o, r) => { if (Present(o, a[r].HasValue, notNull)) { Fixed(o, (ulong)(a[r] ?? 0)); } },
         long?[] a => (o, r) => { if (Present(o, a[r].HasValue, notNull)) { Fixed(o, a[r] ?? 0); } },
-        double?[] a => (o, r) =>
-        {
-            var value = a[r] is { } v && double.IsFinite(v) ? v : (double?)null;
-            if (Present(o, value.HasValue, notNull)) { Fixed(o, value ?? 0d); }
-        },
+        // Float64 holds NaN and the infinities: written as they are.
+        double?[] a => (o, r) => { if (Present(o, a[r].HasValue, notNull)) { Fixed(o, a[r] ?? 0d); } },
         bool?[] a => (o, r) => { if (Present(o, a[r].HasValue, notNull)) { Byte(o, a[r] == true ? (byte)1 : (byte)0); } },
         DateTime?[] a => (o, r) => { if (Present(o, a[r].HasValue, notNull)) { Fixed(o, Seconds(a[r])); } },
         DateOnly?[] a => (o, r) => { if (Present(o, a[r].HasValue, notNull)) { Fixed(o, Days(a[r])); } },
@@ -55,6 +53,25 @@ internal static class ClickHouseRowBinary
             if (Present(o, value is not null, notNull)) { Text(o, Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""); }
         },
         _ => throw new InvalidOperationException($"clickhouse: no RowBinary encoding for a {column.GetType().Name} column of type {type.Name()}"),
+    };
+
+    /// <summary>The first second a ClickHouse DateTime cannot hold (UInt32 seconds since 1970).</summary>
+    public static readonly DateTime DateTimeEnd = DateTime.UnixEpoch.AddSeconds(uint.MaxValue + 1L);
+
+    /// <summary>The last day a ClickHouse Date holds (UInt16 days since 1970).</summary>
+    public static readonly DateOnly DateEnd = DateOnly.FromDateTime(DateTime.UnixEpoch).AddDays(ushort.MaxValue);
+
+    /// <summary>
+    /// Decimal(P, S) is its unscaled value (the digits without the point) as a little-endian Int32, Int64 or Int128 for P up
+    /// to 9, 18 and 38.
+    /// </summary>
+    private static ValueWriter DecimalWriter(string?[] column, FieldSpec field, bool notNull) => (o, r) =>
+    {
+        if (!Present(o, column[r] is not null, notNull)) { return; }
+        var unscaled = DecimalText.Unscaled(column[r] ?? "0", field.Scale);
+        if (field.Precision <= 9) { BinaryPrimitives.WriteInt32LittleEndian(o.GetSpan(4), checked((int)unscaled)); o.Advance(4); }
+        else if (field.Precision <= 18) { Fixed(o, checked((long)unscaled)); }
+        else { BinaryPrimitives.WriteInt128LittleEndian(o.GetSpan(16), unscaled); o.Advance(16); }
     };
 
     /// <summary>Writes a Nullable column's flag; true when the value follows (always for a non-nullable column).</summary>

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Sluice.Core;
 using Sluice.Core.Config;
+using Sluice.Core.DeadLetters;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
@@ -60,7 +61,9 @@ public sealed class ClickHouseSink : IBatchSink
             if (table.Schema.Table != _options.Table || table.Count == 0) { continue; }
             await RetryAsync(() => EnsureTableAsync(table.Schema, ct), ct).ConfigureAwait(false);
             var fields = table.Schema.Fields;
-            var rows = ClickHouseRowBinary.Encode(table, fields.Select(f => NotNull(f.Name)).ToList(), fields.Select(f => f.Name == _options.Version).ToList());
+            var holdable = UnholdableValues.Refuse(table, fields.Select((f, c) => Unholdable(table, c)).ToList(), _options.OrderBy, _services.DeadLetters, $"clickhouse:{_options.Name}");
+            if (holdable.Count == 0) { continue; }
+            var rows = ClickHouseRowBinary.Encode(holdable, fields.Select(f => NotNull(f.Name)).ToList(), fields.Select(f => f.Name == _options.Version).ToList());
             await RetryAsync(() => _client.InsertAsync(QualifiedTable, fields.Select(f => f.Name), rows.WrittenMemory, ct), ct).ConfigureAwait(false);
         }
     }
@@ -137,6 +140,33 @@ public sealed class ClickHouseSink : IBatchSink
         }
     }
 
+    /// <summary>
+    /// What ClickHouse 18.16 cannot hold in the column a field is stored as: a NaN or infinity in a Decimal; in a
+    /// DateTime (UInt32 seconds) or Date (UInt16 days) anything before 1970 or after their last second or day, and
+    /// the dates and times .NET cannot hold (infinity, a year after 9999, BC), which lie outside them too.
+    /// </summary>
+    private Func<int, string?>? Unholdable(ColumnBatch table, int column)
+    {
+        var field = table.Schema.Fields[column];
+        var verbatim = table.Verbatim(column);
+        switch (field.Type)
+        {
+            case FieldType.Decimal when field.IsDecimal128():
+                var exact = table.Strings(column);
+                return row => DecimalText.IsNotFinite(exact[row]) ? $"{TypeOf(field)} has no {exact[row]}" : null;
+            case FieldType.Timestamp:
+                var times = (DateTime?[])table.Columns[column];
+                return row => verbatim?[row] is not null || times[row] is { } t && (t < DateTime.UnixEpoch || t >= ClickHouseRowBinary.DateTimeEnd)
+                    ? "a ClickHouse DateTime holds 1970-01-01 00:00:00 to 2106-02-07 06:28:15 UTC" : null;
+            case FieldType.Date:
+                var days = (DateOnly?[])table.Columns[column];
+                return row => verbatim?[row] is not null || days[row] is { } d && (d < DateOnly.FromDateTime(DateTime.UnixEpoch) || d > ClickHouseRowBinary.DateEnd)
+                    ? "a ClickHouse Date holds 1970-01-01 to 2149-06-06" : null;
+            default:
+                return null;
+        }
+    }
+
     private bool NotNull(string column) => column == _options.Version || _options.OrderBy.Contains(column, StringComparer.Ordinal);
 
     /// <summary>The ClickHouse type a field is stored as; <see cref="ClickHouseRowBinary"/> writes exactly these.</summary>
@@ -149,6 +179,7 @@ public sealed class ClickHouseSink : IBatchSink
             FieldType.Boolean => "UInt8",
             FieldType.Timestamp => "DateTime",
             FieldType.Date => "Date",
+            FieldType.Decimal when field.IsDecimal128() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Decimal({field.Precision}, {field.Scale})"),
             _ => "String",
         };
         return NotNull(field.Name) ? type : $"Nullable({type})";

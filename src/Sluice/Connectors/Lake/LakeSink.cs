@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Sluice.Core;
 using Sluice.Core.Config;
+using Sluice.Core.DeadLetters;
 using Sluice.Core.Metadata;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
@@ -78,7 +79,8 @@ public sealed class LakeSink : IBatchSink
         using var stager = _services.Lake.BeginStaging($"lake-{_options.Zone}");
         foreach (var raw in batch.Tables)
         {
-            var rows = Unwritten(raw);
+            var unwritten = Unwritten(raw);
+            var rows = UnholdableValues.Refuse(unwritten, unwritten.Schema.Fields.Select((f, c) => Unholdable(unwritten, c, f.Name == _options.PartitionBy)).ToList(), [], _services.DeadLetters, Name);
             if (rows.Count == 0)
             {
                 continue;
@@ -102,6 +104,31 @@ public sealed class LakeSink : IBatchSink
         {
             _compaction = Task.Run(() => CompactLoopAsync(_stop.Token), CancellationToken.None);
         }
+    }
+
+    /// <summary>
+    /// What the lake's Parquet cannot hold: a NaN or infinity in a DECIMAL column (a decimal with a declared precision),
+    /// and <c>infinity</c> in a date or time column (years after 9999 and BC are held: Parquet counts days and
+    /// milliseconds since 1970 far beyond .NET's range). The partition column needs a .NET day: its verbatim values are refused.
+    /// </summary>
+    private static Func<int, string?>? Unholdable(ColumnBatch table, int column, bool partition)
+    {
+        var field = table.Schema.Fields[column];
+        if (table.Verbatim(column) is { } verbatim)
+        {
+            return row => verbatim[row] is not { } text ? null
+                : partition ? $"the lake partitions by the day of {field.Name}, and has days within years 1 to 9999 only"
+                : field.Type == FieldType.Date ? (VerbatimTime.TryEpochDays(text, out var d) && d is > int.MinValue and < int.MaxValue ? null : "a Parquet DATE has no infinity")
+                : VerbatimTime.TryEpochMillis(text, out var ms) && Math.Abs(ms) < long.MaxValue / 1000 ? null : "a Parquet TIMESTAMP has no infinity (and DuckDB no microsecond count beyond year 294247)";
+        }
+
+        if (field.IsDecimal128())
+        {
+            var exact = table.Strings(column);
+            return row => DecimalText.IsNotFinite(exact[row]) ? $"a Parquet DECIMAL({field.Precision},{field.Scale}) has no {exact[row]}" : null;
+        }
+
+        return null;
     }
 
     /// <summary>A day's partition value, formatted once per day rather than once per row (most rows share a few days).</summary>
@@ -144,7 +171,7 @@ public sealed class LakeSink : IBatchSink
     private LakeTable TableFor(TableSchema schema)
     {
         var name = _options.Tables.TryGetValue(schema.Table, out var renamed) ? renamed : schema.Table;
-        var signature = string.Join(',', schema.Fields.Select(f => $"{f.Name}:{f.Type.Name()}"));
+        var signature = string.Join(',', schema.Fields.Select(f => $"{f.Name}:{f.TypeText()}"));
         lock (_tablesGate)
         {
             if (_tables.TryGetValue(schema.Table, out var known) && known.Signature == signature)

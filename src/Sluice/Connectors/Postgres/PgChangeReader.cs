@@ -38,6 +38,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     private readonly List<ChangePiece> _pieces = [];
     private readonly PgTuple _old = new();
     private readonly PgTuple _new = new();
+    private readonly PgDomains _domains = new(options.Connection);
     private volatile bool _inTransaction;
     private PgTableShape? _current;
     private byte[] _buffer = new byte[4096];
@@ -63,9 +64,16 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         _lastEnd = unchecked((long)(ulong)start);
         // messages: the marker transaction that places an added table's snapshot (PgSlotAdmin.EmitMarkerAsync) must reach us even when nothing else changes.
         KeyValuePair<string, string?>[] plugin = [new("proto_version", "1"), new("publication_names", $"\"{options.Publication}\""), new("messages", "true")];
+        await _domains.LoadAsync([], ct).ConfigureAwait(false);
         await foreach (var message in connection.StartLogicalReplication(slot, ct, start, plugin).ConfigureAwait(false))
         {
             var length = await ReadAsync(message.Data).ConfigureAwait(false);
+            if (length > 0 && _buffer[0] == (byte)'R' && new PgOutputMessage(_buffer.AsSpan(0, length)).Relation() is var relation && _domains.Unknown(relation))
+            {
+                // A type created after the start (a domain perhaps): the catalog says what it is built on.
+                await _domains.LoadAsync(relation.Columns.Select(c => c.TypeOid), ct).ConfigureAwait(false);
+            }
+
             Handle(_buffer.AsSpan(0, length));
             foreach (var piece in _pieces)
             {
@@ -215,7 +223,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             return null;
         }
 
-        var columns = relation.Columns.Select(c => (c.Name, PgTypes.FieldTypeOf(c.TypeOid))).ToList();
+        var columns = relation.Columns.Select(_domains.FieldOf).ToList();
         return old is not null && old.SameColumns(columns) ? old : new PgTableShape(table, columns);
     }
 
@@ -233,7 +241,8 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
 
     /// <summary>
     /// A row from <paramref name="tuple"/>. An unchanged TOASTed value is taken from <paramref name="old"/> when the server
-    /// sent it there (REPLICA IDENTITY FULL), else the column stays NULL and is named in <c>_unchanged</c>.
+    /// sent it there (REPLICA IDENTITY FULL), else the column stays NULL and is named in <c>_unchanged</c>. A value
+    /// Sluice cannot read sends the whole row to the dead-letter store with the column and why, never a NULL in its place.
     /// </summary>
     private void AddRow(PgTableShape shape, ReadOnlySpan<byte> data, string op, PgTuple tuple, PgTuple? old, PgTuple? before, bool beforeIsKey)
     {
@@ -242,17 +251,26 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         var columns = Math.Min(tuple.Count, shape.ColumnCount);
         for (var i = 0; i < columns; i++)
         {
-            switch (tuple.Kind(i))
+            var text = tuple.Kind(i) switch
             {
-                case PgValueKind.Text:
-                    Set(shape, i, tuple.Text(data, i));
-                    break;
-                case PgValueKind.Unchanged when old is not null && i < old.Count && old.Kind(i) == PgValueKind.Text:
-                    Set(shape, i, old.Text(data, i));
-                    break;
-                case PgValueKind.Unchanged:
-                    (unchanged ??= []).Add(shape.Names[i]);
-                    break;
+                PgValueKind.Text => tuple.Text(data, i),
+                PgValueKind.Unchanged when old is not null && i < old.Count && old.Kind(i) == PgValueKind.Text => old.Text(data, i),
+                _ => default,
+            };
+            if (tuple.Kind(i) == PgValueKind.Unchanged && (old is null || i >= old.Count || old.Kind(i) != PgValueKind.Text))
+            {
+                (unchanged ??= []).Add(shape.Names[i]);
+            }
+            else if (tuple.Kind(i) != PgValueKind.Null && !shape.Set(i, text))
+            {
+                var column = shape.Names[i];
+                PostgresLog.BadValue(log, shape.Table.Display, PgCdcState.Lsn(_begin.FinalLsn), column, shape.Types[i].Name());
+                shape.Builder.AbortRow();
+                var what = op switch { ChangeEnvelope.Insert => "insert", ChangeEnvelope.Update => "update", _ => "delete" };
+                // A key change is a delete and an insert of one change: the id tells their letters apart.
+                DeadLetter(shape, data, tuple, what,
+                    $"column {column}: '{Encoding.UTF8.GetString(text)}' is not a {shape.Types[i].Name()} value as Sluice reads Postgres's text (not applied downstream)", $":{what}");
+                return;
             }
         }
 
@@ -277,14 +295,6 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         }
 
         _current = shape;
-    }
-
-    private void Set(PgTableShape shape, int column, ReadOnlySpan<byte> text)
-    {
-        if (!shape.Set(column, text))
-        {
-            PostgresLog.BadValue(log, shape.Table.Display, PgCdcState.Lsn(_begin.FinalLsn), shape.Schema.Fields[column].Name, shape.Types[column].ToString());
-        }
     }
 
     /// <summary>
@@ -312,7 +322,10 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    private void DeadLetter(PgTableShape shape, ReadOnlySpan<byte> data, PgTuple tuple, string what)
+    private void DeadLetter(PgTableShape shape, ReadOnlySpan<byte> data, PgTuple tuple, string what) =>
+        DeadLetter(shape, data, tuple, what, $"the table's on_{what} policy is dead_letter (not applied downstream)", "");
+
+    private void DeadLetter(PgTableShape shape, ReadOnlySpan<byte> data, PgTuple tuple, string what, string why, string idSuffix)
     {
         var row = new Dictionary<string, string?>(StringComparer.Ordinal);
         for (var i = 0; i < tuple.Count; i++)
@@ -323,8 +336,8 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
 
         var lsn = _begin.FinalLsn;
         var position = $"{shape.Table.Display} {what} in the transaction committed at {PgCdcState.Lsn(lsn)}, change {_rowInTransaction}";
-        deadLetters.Add(deadLetterSource, position, $"{what} of {shape.Table.BatchName}: the table's on_{what} policy is dead_letter (not applied downstream)",
-            JsonSerializer.Serialize(row), $"{deadLetterSource}:{options.Slot}:{lsn}:{_rowInTransaction}");
+        deadLetters.Add(deadLetterSource, position, $"{what} of {shape.Table.BatchName}: {why}",
+            JsonSerializer.Serialize(row), $"{deadLetterSource}:{options.Slot}:{lsn}:{_rowInTransaction}{idSuffix}");
     }
 
     /// <summary>Ends the current piece; transactions that changed none of our rows still report their end, so the batcher's position keeps up.</summary>

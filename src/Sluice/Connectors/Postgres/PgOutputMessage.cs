@@ -3,8 +3,8 @@ using System.Text;
 
 namespace Sluice.Connectors.Postgres;
 
-/// <summary>A column of a pgoutput Relation message: its name and type oid.</summary>
-internal readonly record struct PgOutputColumn(string Name, uint TypeOid);
+/// <summary>A column of a pgoutput Relation message: its name, type oid (a domain's own) and type modifier (-1: none).</summary>
+internal readonly record struct PgOutputColumn(string Name, uint TypeOid, int TypeModifier);
 
 /// <summary>A pgoutput Relation message: the table a relation id stands for until the next one of the same id.</summary>
 internal sealed record PgOutputRelation(uint Id, string Namespace, string Name, IReadOnlyList<PgOutputColumn> Columns)
@@ -108,8 +108,8 @@ internal ref struct PgOutputMessage(ReadOnlySpan<byte> data)
         {
             Skip(1); // flags: part of the key
             var column = CString();
-            columns[i] = new PgOutputColumn(column, UInt32());
-            Skip(4); // type modifier
+            var type = UInt32();
+            columns[i] = new PgOutputColumn(column, type, unchecked((int)UInt32()));
         }
 
         return new PgOutputRelation(id, schema, name, columns) { ReplicaIdentity = identity };

@@ -1,7 +1,9 @@
 using System.Data;
 using System.Runtime.CompilerServices;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Sluice.Core.DeadLetters;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Schema;
 
@@ -13,7 +15,7 @@ namespace Sluice.Connectors.Postgres;
 /// (the last one is the consistent point itself), which lies above anything committed before: the slot is created
 /// after <see cref="PgSlotAdmin.SnapshotGap"/> bytes of WAL, and N is kept below that.
 /// </summary>
-internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList<CdcTable> tables, ILogger log)
+internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList<CdcTable> tables, ILogger log, string deadLetterSource, DeadLetterStore deadLetters)
 {
     public async IAsyncEnumerable<RecordBatch> ReadAsync(string snapshotName, long consistentPoint, [EnumeratorCancellation] CancellationToken ct)
     {
@@ -41,16 +43,11 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
             await using var cmd = new NpgsqlCommand($"SELECT {select} FROM {table.Sql}", connection, tx);
             await using var reader = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct).ConfigureAwait(false);
             var position = consistentPoint - total + k + 1;
+            var texts = new string?[columns.Count];
+            long read = 0;
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
-                for (var i = 0; i < columns.Count; i++)
-                {
-                    if (!await reader.IsDBNullAsync(i, ct).ConfigureAwait(false))
-                    {
-                        shape.Set(i, reader.GetString(i));
-                    }
-                }
-
+                if (!await SetRowAsync(reader, shape, columns, texts, ++read, consistentPoint, ct).ConfigureAwait(false)) { continue; }
                 shape.Commit("r", position);
                 if (shape.Builder.Count == perBatch)
                 {
@@ -99,13 +96,11 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
             var select = string.Join(", ", columns.Select(c => PgSlotAdmin.Quote(c.Name) + "::text"));
             await using var cmd = new NpgsqlCommand($"SELECT {select} FROM {table.Sql}", connection, tx);
             await using var reader = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct).ConfigureAwait(false);
+            var texts = new string?[columns.Count];
+            long read = 0;
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
-                for (var i = 0; i < columns.Count; i++)
-                {
-                    if (!await reader.IsDBNullAsync(i, ct).ConfigureAwait(false)) { shape.Set(i, reader.GetString(i)); }
-                }
-
+                if (!await SetRowAsync(reader, shape, columns, texts, ++read, consistentPoint, ct).ConfigureAwait(false)) { continue; }
                 shape.Commit(ChangeEnvelope.Read, consistentPoint - 1);
                 rows++;
                 if (shape.Builder.Count == options.BatchRows) { batches.Add(shape.Builder.Flush()); }
@@ -117,6 +112,30 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
 
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return (batches, rows);
+    }
+
+    /// <summary>
+    /// Sets one row's columns from the reader; false when a value is not one Sluice can read: then the row goes to the
+    /// dead-letter store whole, with the column and why, never a NULL in its place.
+    /// </summary>
+    private async Task<bool> SetRowAsync(NpgsqlDataReader reader, PgTableShape shape, List<FieldSpec> columns, string?[] texts, long read, long consistentPoint, CancellationToken ct)
+    {
+        var bad = -1;
+        for (var i = 0; i < columns.Count; i++)
+        {
+            texts[i] = await reader.IsDBNullAsync(i, ct).ConfigureAwait(false) ? null : reader.GetString(i);
+            if (texts[i] is { } text && bad < 0 && !shape.Set(i, text)) { bad = i; }
+        }
+
+        if (bad < 0) { return true; }
+        var table = shape.Table;
+        shape.Builder.AbortRow();
+        PostgresLog.BadValue(log, table.Display, PgCdcState.Lsn(consistentPoint), columns[bad].Name, columns[bad].Type.Name());
+        var row = columns.Select((c, i) => (c.Name, texts[i])).ToDictionary(p => p.Name, p => p.Item2, StringComparer.Ordinal);
+        deadLetters.Add(deadLetterSource, $"{table.Display} snapshot row {read} (slot consistent point {PgCdcState.Lsn(consistentPoint)})",
+            $"snapshot of {table.BatchName}: column {columns[bad].Name}: '{texts[bad]}' is not a {columns[bad].Type.Name()} value as Sluice reads Postgres's text (not applied downstream)",
+            JsonSerializer.Serialize(row), $"{deadLetterSource}:snapshot:{consistentPoint}:{table.Display}:{read}");
+        return false;
     }
 
     private static async Task<NpgsqlTransaction> BeginAsync(NpgsqlConnection connection, string snapshotName, CancellationToken ct)
@@ -139,18 +158,26 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
         return counts;
     }
 
-    public static async Task<List<(string Name, FieldType Type)>> ColumnsAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string schema, string table, CancellationToken ct)
+    /// <summary>
+    /// The table's columns as fields. A domain is typed as its base type, through domains over domains (a domain's
+    /// own type modifier applies when the column has none: a domain over <c>numeric(12,2)</c> keeps 12 and 2).
+    /// </summary>
+    public static async Task<List<FieldSpec>> ColumnsAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string schema, string table, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(
-            "SELECT a.attname, a.atttypid FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace " +
-            "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", connection, tx);
+            "WITH RECURSIVE col AS (" +
+            " SELECT a.attnum, a.attname, a.atttypid AS typid, a.atttypmod AS typmod FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid" +
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped" +
+            " UNION ALL SELECT col.attnum, col.attname, t.typbasetype, CASE WHEN col.typmod = -1 THEN t.typtypmod ELSE col.typmod END" +
+            " FROM col JOIN pg_type t ON t.oid = col.typid WHERE t.typtype = 'd')" +
+            " SELECT col.attname, col.typid, col.typmod FROM col JOIN pg_type t ON t.oid = col.typid WHERE t.typtype <> 'd' ORDER BY col.attnum", connection, tx);
         cmd.Parameters.AddWithValue(schema);
         cmd.Parameters.AddWithValue(table);
-        var columns = new List<(string, FieldType)>();
+        var columns = new List<FieldSpec>();
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
         {
-            columns.Add((r.GetString(0), PgTypes.FieldTypeOf(r.GetFieldValue<uint>(1))));
+            columns.Add(PgTypes.FieldOf(r.GetString(0), r.GetFieldValue<uint>(1), r.GetInt32(2)));
         }
 
         return columns;

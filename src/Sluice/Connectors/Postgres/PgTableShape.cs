@@ -14,13 +14,13 @@ internal sealed class PgTableShape
     public const string OpColumn = ChangeEnvelope.Op;
     public const string LsnColumn = ChangeEnvelope.Lsn;
 
-    public PgTableShape(CdcTable table, IReadOnlyList<(string Name, FieldType Type)> columns, int capacity = 256)
+    public PgTableShape(CdcTable table, IReadOnlyList<FieldSpec> columns, int capacity = 256)
     {
         Table = table;
         Types = columns.Select(c => c.Type).ToArray();
         Names = columns.Select(c => c.Name).ToArray();
         Key = table.KeyColumns.Select(k => Array.IndexOf(Names, k)).Where(i => i >= 0).ToArray();
-        Schema = new TableSchema(table.BatchName, columns.Select(c => new FieldSpec(c.Name, c.Type, false)).Concat(ChangeEnvelope.Fields).ToList());
+        Schema = new TableSchema(table.BatchName, columns.Select(c => c with { Required = false }).Concat(ChangeEnvelope.Fields).ToList());
         Builder = new ColumnBatchBuilder(Schema, capacity);
     }
 
@@ -61,6 +61,7 @@ internal sealed class PgTableShape
         Builder.CommitRow();
     }
 
-    public bool SameColumns(IReadOnlyList<(string Name, FieldType Type)> columns) =>
-        columns.Count == Types.Length && columns.Select((c, i) => c.Name == Schema.Fields[i].Name && c.Type == Types[i]).All(b => b);
+    /// <summary>True when <paramref name="columns"/> are this shape's (names, types, precision and scale).</summary>
+    public bool SameColumns(IReadOnlyList<FieldSpec> columns) =>
+        columns.Count == Types.Length && columns.Select((c, i) => c with { Required = false } == Schema.Fields[i]).All(b => b);
 }

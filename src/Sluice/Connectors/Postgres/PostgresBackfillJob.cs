@@ -4,6 +4,7 @@ using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
 
 namespace Sluice.Connectors.Postgres;
 
@@ -123,7 +124,11 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
                     {
                         for (var i = 0; i < columns.Count; i++)
                         {
-                            if (!reader.IsDBNull(i)) { shape.Set(i, reader.GetString(i)); }
+                            if (!reader.IsDBNull(i) && !shape.Set(i, reader.GetString(i)))
+                            {
+                                // Never a NULL in its place: the backfill stops, naming the value (the stream dead-letters such a row).
+                                throw new SluiceException($"postgres_backfill: {options.Schema}.{options.Table}.{columns[i].Name} holds '{reader.GetString(i)}', which is not a {columns[i].Type.Name()} value as Sluice reads Postgres's text.");
+                            }
                         }
 
                         after = long.Parse(reader.GetString(keyIndex), CultureInfo.InvariantCulture);

@@ -193,7 +193,7 @@ public sealed class PostgresCdcSource : IStreamSource
             PostgresLog.SlotCreated(_log, _options.Slot, created.ConsistentPoint.ToString());
             if (_options.Snapshot && created.SnapshotName is { } snapshot)
             {
-                await foreach (var batch in new PgSnapshotReader(_options, tables, _log).ReadAsync(snapshot, consistentPoint, ct).ConfigureAwait(false))
+                await foreach (var batch in new PgSnapshotReader(_options, tables, _log, DeadLetterSource, _services.DeadLetters).ReadAsync(snapshot, consistentPoint, ct).ConfigureAwait(false))
                 {
                     Volatile.Write(ref _emitted, batch.Position);
                     yield return batch;
@@ -318,7 +318,7 @@ public sealed class PostgresCdcSource : IStreamSource
             var slot = await temporary.CreatePgOutputReplicationSlot(
                 $"sluice_added_{Guid.NewGuid():N}"[..32], temporarySlot: true, slotSnapshotInitMode: LogicalSlotSnapshotInitMode.Export, cancellationToken: ct).ConfigureAwait(false);
             var consistentPoint = unchecked((long)(ulong)slot.ConsistentPoint);
-            var (batches, rows) = await new PgSnapshotReader(_options, added, _log).ReadAddedAsync(slot.SnapshotName!, consistentPoint, ct).ConfigureAwait(false);
+            var (batches, rows) = await new PgSnapshotReader(_options, added, _log, DeadLetterSource, _services.DeadLetters).ReadAddedAsync(slot.SnapshotName!, consistentPoint, ct).ConfigureAwait(false);
             PostgresLog.TablesAdded(_log, names, rows, PgCdcState.Lsn(consistentPoint));
             await slots.EmitMarkerAsync(ct).ConfigureAwait(false);
             return new AddedTablesSnapshot(consistentPoint, batches, rows, position =>

@@ -25,7 +25,7 @@ internal static partial class PostgresLog
     [LoggerMessage(5007, LogLevel.Warning, "Re-taking the initial snapshot: the previous one ({Slot}) did not reach every sink before the last stop")]
     public static partial void SnapshotRedo(ILogger logger, string slot);
 
-    [LoggerMessage(5008, LogLevel.Warning, "{Table} at {Lsn}: column {Column} value is not a {Type}; left empty")]
+    [LoggerMessage(5008, LogLevel.Warning, "{Table} at {Lsn}: column {Column} value is not a {Type}; the row is dead-lettered")]
     public static partial void BadValue(ILogger logger, string table, string lsn, string column, string type);
 
     [LoggerMessage(5009, LogLevel.Information, "{Table}: TRUNCATE at {Lsn} goes downstream as a change (_op = t)")]

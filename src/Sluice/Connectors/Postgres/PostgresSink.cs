@@ -102,25 +102,32 @@ public sealed class PostgresSink : IBatchSink
 
         var target = $"{Quote(_options.Schema)}.{Quote(name)}";
         await EnsureTableAsync(connection, target, rows.Schema, key, created, ct).ConfigureAwait(false);
-        var columns = string.Join(", ", rows.Schema.Fields.Select(f => Quote(f.Name)));
+        var fields = rows.Schema.Fields;
+        var columns = string.Join(", ", fields.Select(f => Quote(f.Name)));
+        // Exact numbers, and dates and times .NET cannot hold (infinity, years after 9999, BC), are staged as Postgres's
+        // own text and cast by the server: nothing is rounded or lost on the way.
+        var asText = fields.Select((f, c) => f.Type == FieldType.Decimal || rows.Verbatim(c) is not null).ToArray();
         var stage = Quote("_sluice_stage_" + name);
-        await ExecAsync(connection, $"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target}) ON COMMIT DROP", ct).ConfigureAwait(false);
+        var staged = string.Join(", ", fields.Select((f, c) => $"{Quote(f.Name)} {(asText[c] ? "text" : f.PostgresType())}"));
+        await ExecAsync(connection, $"CREATE TEMP TABLE IF NOT EXISTS {stage} ({staged}) ON COMMIT DROP", ct).ConfigureAwait(false);
         var writer = await connection.BeginBinaryImportAsync($"COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)", ct).ConfigureAwait(false);
         await using (writer.ConfigureAwait(false))
         {
             for (var row = 0; row < rows.Count; row++)
             {
                 await writer.StartRowAsync(ct).ConfigureAwait(false);
-                for (var c = 0; c < rows.Schema.Fields.Count; c++)
+                for (var c = 0; c < fields.Count; c++)
                 {
-                    await WriteValueAsync(writer, rows.Columns[c], row, ct).ConfigureAwait(false);
+                    if (asText[c] && fields[c].Type != FieldType.Decimal) { await WriteTextAsync(writer, rows, c, row, ct).ConfigureAwait(false); }
+                    else { await WriteValueAsync(writer, rows.Columns[c], row, ct).ConfigureAwait(false); }
                 }
             }
 
             await writer.CompleteAsync(ct).ConfigureAwait(false);
         }
 
-        await ExecAsync(connection, $"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) DO NOTHING", ct).ConfigureAwait(false);
+        var selected = string.Join(", ", fields.Select((f, c) => asText[c] ? $"{Quote(f.Name)}::{f.PostgresType()}" : Quote(f.Name)));
+        await ExecAsync(connection, $"INSERT INTO {target} ({columns}) SELECT {selected} FROM {stage} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) DO NOTHING", ct).ConfigureAwait(false);
         await ExecAsync(connection, $"DROP TABLE {stage}", ct).ConfigureAwait(false);
     }
 
@@ -135,10 +142,22 @@ public sealed class PostgresSink : IBatchSink
         _ => throw new InvalidOperationException($"unsupported column type {column.GetType().Name}"),
     };
 
+    /// <summary>A date or time column staged as text: the verbatim text where there is one, else the value in Postgres's ISO form.</summary>
+    private static Task WriteTextAsync(NpgsqlBinaryImporter writer, ColumnBatch rows, int column, int row, CancellationToken ct)
+    {
+        var text = rows.Verbatim(column)![row] ?? rows.Columns[column].GetValue(row) switch
+        {
+            DateTime t => t.ToString("yyyy-MM-dd HH:mm:ss.ffffff'+00'", System.Globalization.CultureInfo.InvariantCulture),
+            DateOnly d => d.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            _ => null,
+        };
+        return text is null ? writer.WriteNullAsync(ct) : writer.WriteAsync(text, NpgsqlDbType.Text, ct);
+    }
+
     /// <summary>Creates the schema and table on first use, and adds columns a newer schema version brought.</summary>
     private async Task EnsureTableAsync(NpgsqlConnection connection, string target, TableSchema schema, IReadOnlyList<string> key, List<string> created, CancellationToken ct)
     {
-        var signature = target + "|" + string.Join(',', schema.Fields.Select(f => f.Name + ":" + f.Type));
+        var signature = target + "|" + string.Join(',', schema.Fields.Select(f => f.Name + ":" + f.PostgresType()));
         if (_ready.Contains(signature))
         {
             return;
@@ -152,11 +171,11 @@ public sealed class PostgresSink : IBatchSink
         // Serialises concurrent creators (two Sluice processes, tests in parallel) for the duration of this transaction.
         await ExecAsync(connection, $"SELECT pg_advisory_xact_lock(hashtext({Literal(target)}))", ct).ConfigureAwait(false);
         await ExecAsync(connection, $"CREATE SCHEMA IF NOT EXISTS {Quote(_options.Schema)}", ct).ConfigureAwait(false);
-        var columns = string.Join(", ", schema.Fields.Select(f => $"{Quote(f.Name)} {f.Type.PostgresType()}{(key.Contains(f.Name) ? " NOT NULL" : "")}"));
+        var columns = string.Join(", ", schema.Fields.Select(f => $"{Quote(f.Name)} {f.PostgresType()}{(key.Contains(f.Name) ? " NOT NULL" : "")}"));
         await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {target} ({columns}, PRIMARY KEY ({string.Join(", ", key.Select(Quote))}))", ct).ConfigureAwait(false);
         foreach (var f in schema.Fields)
         {
-            await ExecAsync(connection, $"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {Quote(f.Name)} {f.Type.PostgresType()}", ct).ConfigureAwait(false);
+            await ExecAsync(connection, $"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {Quote(f.Name)} {f.PostgresType()}", ct).ConfigureAwait(false);
         }
 
         created.Add(signature);

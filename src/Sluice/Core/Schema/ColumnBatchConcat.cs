@@ -38,8 +38,20 @@ public static class ColumnBatchConcat
         var total = parts.Sum(p => p.Count);
         var columns = new Array?[schema.Fields.Count];
         Utf8Column?[]? text = null;
+        string?[]?[]? verbatim = null;
         for (var c = 0; c < columns.Length; c++)
         {
+            if (parts.Exists(p => p.Verbatim(c) is not null))
+            {
+                var joined = (verbatim ??= new string?[]?[columns.Length])[c] = new string?[total];
+                var from = 0;
+                foreach (var part in parts)
+                {
+                    part.Verbatim(c)?.CopyTo(joined, from);
+                    from += part.Count;
+                }
+            }
+
             // Text that came as UTF-8 stays UTF-8 when every piece has it so (one copy of bytes, no strings).
             if (parts.TrueForAll(p => p.Text(c) is not null))
             {
@@ -58,6 +70,6 @@ public static class ColumnBatchConcat
             columns[c] = target;
         }
 
-        return new ColumnBatch(schema, columns, text, total);
+        return new ColumnBatch(schema, columns, text, total, verbatim);
     }
 }

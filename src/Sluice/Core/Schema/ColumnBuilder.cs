@@ -38,6 +38,7 @@ public abstract class ColumnBuilder
         FieldType.Boolean => new ValueColumnBuilder<bool>(capacity),
         FieldType.Timestamp => new ValueColumnBuilder<DateTime>(capacity),
         FieldType.Date => new ValueColumnBuilder<DateOnly>(capacity),
+        FieldType.Decimal => new TypedColumnBuilder<string>(capacity),
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 }
@@ -89,15 +90,21 @@ public sealed class TypedColumnBuilder<T>(int capacity) : ColumnBuilder
     public void SetAt(int row, T? value) => _values[row] = value;
 }
 
-/// <summary>A value-typed column, produced as <c>T?[]</c>.</summary>
+/// <summary>
+/// A value-typed column, produced as <c>T?[]</c>. A value the type cannot hold (a Postgres <c>infinity</c> or a year
+/// after 9999 in a timestamp) is kept as the source's text instead (<see cref="SetVerbatim"/>): null in the array, the
+/// text in <see cref="ColumnBatch.Verbatim"/>.
+/// </summary>
 public sealed class ValueColumnBuilder<T>(int capacity) : ColumnBuilder
     where T : struct
 {
     private T?[] _values = new T?[capacity];
+    private string?[]? _verbatim;
     private T _pending;
+    private string? _pendingVerbatim;
     private bool _set;
 
-    public override bool IsSet => _set;
+    public override bool IsSet => _set || _pendingVerbatim is not null;
 
     public T Pending => _pending;
 
@@ -105,22 +112,63 @@ public sealed class ValueColumnBuilder<T>(int capacity) : ColumnBuilder
     {
         _pending = value;
         _set = true;
+        _pendingVerbatim = null;
+    }
+
+    /// <summary>Sets the pending value as the source's text: a value outside what <typeparamref name="T"/> can hold.</summary>
+    public void SetVerbatim(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        _pendingVerbatim = text;
+        _set = false;
     }
 
     internal override void Commit(int row)
     {
         _values[row] = _set ? _pending : null;
+        if (_pendingVerbatim is not null) { (_verbatim ??= new string?[_values.Length])[row] = _pendingVerbatim; }
+        else if (_verbatim is not null) { _verbatim[row] = null; }
         Reset();
     }
 
-    internal override void Reset() => _set = false;
+    internal override void Reset()
+    {
+        _set = false;
+        _pendingVerbatim = null;
+    }
 
-    internal override void Grow(int capacity) => Array.Resize(ref _values, capacity);
+    internal override void Grow(int capacity)
+    {
+        Array.Resize(ref _values, capacity);
+        if (_verbatim is not null) { Array.Resize(ref _verbatim, capacity); }
+    }
 
     internal override Array ToArray(int count) => _values.AsSpan(0, count).ToArray();
 
-    internal override void ClearAt(int row) => _values[row] = null;
+    /// <summary>The verbatim texts of the first <paramref name="count"/> rows; null when there are none.</summary>
+    internal string?[]? VerbatimArray(int count)
+    {
+        if (_verbatim is null || Array.TrueForAll(_verbatim, v => v is null)) { return null; }
+        return _verbatim.AsSpan(0, count).ToArray();
+    }
+
+    internal override void Forget(int count) => _verbatim = null;
+
+    internal override void Truncate(int count, int rows)
+    {
+        if (_verbatim is not null) { Array.Clear(_verbatim, count, rows - count); }
+    }
+
+    internal override void ClearAt(int row)
+    {
+        _values[row] = null;
+        if (_verbatim is not null) { _verbatim[row] = null; }
+    }
 
     /// <summary>Changes a kept row's value (what is known of a row only after it was kept).</summary>
-    public void SetAt(int row, T value) => _values[row] = value;
+    public void SetAt(int row, T value)
+    {
+        _values[row] = value;
+        if (_verbatim is not null) { _verbatim[row] = null; }
+    }
 }

@@ -1,6 +1,7 @@
 namespace Sluice.Core.Schema;
 
-public sealed record FieldSpec(string Name, FieldType Type, bool Required);
+/// <summary>A field; <paramref name="Precision"/> and <paramref name="Scale"/> are a decimal's declared digits (0: unbounded).</summary>
+public sealed record FieldSpec(string Name, FieldType Type, bool Required, int Precision = 0, int Scale = 0);
 
 public sealed class TableSchema
 {

@@ -6,7 +6,10 @@ namespace Sluice.Core.Schema;
 /// <summary>
 /// A row as a JSON object, as the Redis and HTTP sinks send it: every column except the pipeline's own
 /// (names starting with <c>_</c>), timestamps as fixed-width UTC ISO-8601 (<c>2026-01-08T14:21:52.000000Z</c>, so
-/// two of them compare correctly as text), NaN and infinities as null. A column a change row marks unchanged
+/// two of them compare correctly as text), NaN and infinities of a double as null. An exact decimal is a JSON number
+/// with every digit of its text (<c>12345678901234567890.123456789</c>), or a string when it is <c>NaN</c>,
+/// <c>Infinity</c> or <c>-Infinity</c>; a date or time .NET cannot hold is its Postgres text as a string
+/// (<c>infinity</c>, <c>10000-01-01 00:00:00+00</c>, <c>0044-03-15 BC</c>). A column a change row marks unchanged
 /// (<see cref="ChangeEnvelope.Unchanged"/>) is left out of its object: absent means "as it was", null means NULL.
 /// </summary>
 public static class RowJson
@@ -24,7 +27,9 @@ public static class RowJson
         {
             if (fields[c].Name.StartsWith('_') || unchanged?.Contains(c) == true) { continue; }
             json.WritePropertyName(fields[c].Name);
-            WriteValue(json, table.Columns[c].GetValue(row));
+            if (table.Verbatim(c)?[row] is { } verbatim) { json.WriteStringValue(verbatim); }
+            else if (fields[c].Type == FieldType.Decimal) { WriteDecimal(json, table.Strings(c)[row]); }
+            else { WriteValue(json, table.Columns[c].GetValue(row)); }
         }
 
         json.WriteEndObject();
@@ -45,8 +50,12 @@ public static class RowJson
             if (fields[c].Name.StartsWith('_')) { continue; }
             columns.Add(c);
             names.Add(JsonEncodedText.Encode(fields[c].Name));
-            writers.Add(table.Columns[c] switch
+            var verbatim = table.Verbatim(c);
+            var column = table.Columns[c];
+            writers.Add(column switch
             {
+                string?[] a when fields[c].Type == FieldType.Decimal => row => WriteDecimal(json, a[row]),
+                _ when verbatim is not null => row => { if (verbatim[row] is { } v) { json.WriteStringValue(v); } else { WriteValue(json, column.GetValue(row)); } },
                 long?[] a => row => { if (a[row] is { } v) { json.WriteNumberValue(v); } else { json.WriteNullValue(); } },
                 double?[] a => row => { if (a[row] is { } v && double.IsFinite(v)) { json.WriteNumberValue(v); } else { json.WriteNullValue(); } },
                 string?[] a => row => { if (a[row] is { } v) { json.WriteStringValue(v); } else { json.WriteNullValue(); } },
@@ -71,6 +80,14 @@ public static class RowJson
         }
 
         json.WriteEndArray();
+    }
+
+    /// <summary>An exact decimal's text as a JSON number (Postgres never writes one JSON cannot read); NaN and the infinities as strings.</summary>
+    private static void WriteDecimal(Utf8JsonWriter json, string? text)
+    {
+        if (text is null) { json.WriteNullValue(); }
+        else if (text is "NaN" or "Infinity" or "-Infinity") { json.WriteStringValue(text); }
+        else { json.WriteRawValue(text, skipInputValidation: false); }
     }
 
     private static void WriteTimestamp(Utf8JsonWriter json, DateTime utc)

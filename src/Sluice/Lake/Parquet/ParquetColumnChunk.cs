@@ -14,7 +14,7 @@ namespace Sluice.Lake.Parquet;
 internal static class ParquetColumnChunk
 {
     /// <summary>Parquet physical types (parquet.thrift <c>Type</c>).</summary>
-    public const int Boolean = 0, Int32 = 1, Int64 = 2, Double = 5, ByteArray = 6;
+    public const int Boolean = 0, Int32 = 1, Int64 = 2, Double = 5, ByteArray = 6, FixedLenByteArray = 7;
 
     /// <summary>Encodings: PLAIN for values, RLE for definition levels.</summary>
     public const int Plain = 0, Rle = 3;
@@ -35,9 +35,24 @@ internal static class ParquetColumnChunk
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 
-    /// <summary>Encodes <paramref name="rows"/> values of <paramref name="column"/> as one page, header included, onto <paramref name="output"/>.</summary>
-    public static ChunkInfo Write(Stream output, FieldSpec field, Array column, int rows)
+    /// <summary>A field's physical type: a decimal of precision 1-38 is a DECIMAL on a fixed-length byte array, any other a UTF-8 string.</summary>
+    public static int PhysicalType(FieldSpec field)
     {
+        ArgumentNullException.ThrowIfNull(field);
+        return field.Type != FieldType.Decimal ? PhysicalType(field.Type) : field.IsDecimal128() ? FixedLenByteArray : ByteArray;
+    }
+
+    /// <summary>The bytes of a DECIMAL of <paramref name="precision"/> digits: the fewest whose two's complement holds 10^precision - 1.</summary>
+    public static int DecimalBytes(int precision) => (int)Math.Ceiling((precision * Math.Log2(10) + 1) / 8);
+
+    /// <summary>
+    /// Encodes <paramref name="rows"/> values of <paramref name="column"/> as one page, header included, onto
+    /// <paramref name="output"/>. A date or time column's <paramref name="verbatim"/> texts (years after 9999, BC: the lake
+    /// sink lets no other through) are written as the values they name: Parquet's counts since 1970 reach them.
+    /// </summary>
+    public static ChunkInfo Write(Stream output, FieldSpec field, Array column, int rows, string?[]? verbatim = null)
+    {
+        ArgumentNullException.ThrowIfNull(field);
         var scratch = Scratch.Take();
         try
         {
@@ -46,12 +61,13 @@ internal static class ParquetColumnChunk
             var stats = new Stats();
             switch (column)
             {
+                case string?[] s when field.IsDecimal128(): Decimals(s, rows, field, values, defined, ref stats); break;
                 case string?[] s: Strings(s, rows, values, defined, ref stats); break;
                 case long?[] l: Longs(l, rows, values, defined, ref stats); break;
-                case DateTime?[] t: Timestamps(t, rows, values, defined, ref stats); break;
+                case DateTime?[] t: Timestamps(t, verbatim, rows, values, defined, ref stats); break;
                 case double?[] d: Doubles(d, rows, values, defined, ref stats); break;
                 case bool?[] b: Booleans(b, rows, values, defined, ref stats); break;
-                case DateOnly?[] d: Dates(d, rows, values, defined, ref stats); break;
+                case DateOnly?[] d: Dates(d, verbatim, rows, values, defined, ref stats); break;
                 default: throw new InvalidOperationException($"Column '{field.Name}' has an unsupported array type {column.GetType().Name}.");
             }
 
@@ -147,6 +163,26 @@ internal static class ParquetColumnChunk
         range.SetStats(values.WrittenSpan, ref stats);
     }
 
+    /// <summary>
+    /// DECIMAL on FIXED_LEN_BYTE_ARRAY, PLAIN: each value's unscaled digits as a big-endian two's complement of
+    /// <see cref="DecimalBytes"/> bytes. No min/max: they would need comparing as numbers, and a table of exact numbers
+    /// is rarely filtered by them. A NaN has no DECIMAL form: the lake sink refuses such rows before they get here.
+    /// </summary>
+    private static void Decimals(string?[] column, int rows, FieldSpec field, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
+    {
+        var width = DecimalBytes(field.Precision);
+        Span<byte> full = stackalloc byte[16];
+        for (var i = 0; i < rows; i++)
+        {
+            var v = column[i];
+            if (v is null) { stats.Nulls++; continue; }
+            defined[i >> 3] |= (byte)(1 << (i & 7));
+            var unscaled = DecimalText.Unscaled(v, field.Scale);
+            BinaryPrimitives.WriteInt128BigEndian(full, unscaled);
+            values.Write(full[(16 - width)..]);
+        }
+    }
+
     private static void Texts(Utf8Column column, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
     {
         var range = new TextRange();
@@ -219,15 +255,24 @@ internal static class ParquetColumnChunk
         stats.SetInt64(min, max, rows);
     }
 
-    private static void Timestamps(DateTime?[] column, int rows, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
+    private static void Timestamps(DateTime?[] column, string?[]? verbatim, int rows, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
     {
         long min = long.MaxValue, max = long.MinValue;
         for (var i = 0; i < rows; i++)
         {
-            if (column[i] is not { } t) { stats.Nulls++; continue; }
+            long v;
+            if (column[i] is { } t)
+            {
+                // UTC milliseconds since the epoch, rounded down (an instant before 1970 stays before its millisecond).
+                v = Math.DivRem(t.Ticks - EpochTicks, TimeSpan.TicksPerMillisecond, out var rest) - (rest < 0 ? 1 : 0);
+            }
+            else if (verbatim?[i] is { } text)
+            {
+                v = VerbatimTime.TryEpochMillis(text, out var far) ? far : throw new InvalidOperationException($"'{text}' has no Parquet timestamp (the lake sink refuses it before)");
+            }
+            else { stats.Nulls++; continue; }
+
             defined[i >> 3] |= (byte)(1 << (i & 7));
-            // UTC milliseconds since the epoch, rounded down (an instant before 1970 stays before its millisecond).
-            var v = Math.DivRem(t.Ticks - EpochTicks, TimeSpan.TicksPerMillisecond, out var rest) - (rest < 0 ? 1 : 0);
             BinaryPrimitives.WriteInt64LittleEndian(values.GetSpan(8), v);
             values.Advance(8);
             if (v < min) { min = v; }
@@ -283,14 +328,20 @@ internal static class ParquetColumnChunk
         }
     }
 
-    private static void Dates(DateOnly?[] column, int rows, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
+    private static void Dates(DateOnly?[] column, string?[]? verbatim, int rows, ArrayBufferWriter<byte> values, byte[] defined, ref Stats stats)
     {
         int min = int.MaxValue, max = int.MinValue;
         for (var i = 0; i < rows; i++)
         {
-            if (column[i] is not { } d) { stats.Nulls++; continue; }
+            int v;
+            if (column[i] is { } d) { v = d.DayNumber - EpochDay; }
+            else if (verbatim?[i] is { } text)
+            {
+                v = VerbatimTime.TryEpochDays(text, out var far) && far is > int.MinValue and < int.MaxValue ? (int)far : throw new InvalidOperationException($"'{text}' has no Parquet date (the lake sink refuses it before)");
+            }
+            else { stats.Nulls++; continue; }
+
             defined[i >> 3] |= (byte)(1 << (i & 7));
-            var v = d.DayNumber - EpochDay;
             BinaryPrimitives.WriteInt32LittleEndian(values.GetSpan(4), v);
             values.Advance(4);
             if (v < min) { min = v; }

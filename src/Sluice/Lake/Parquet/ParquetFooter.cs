@@ -7,7 +7,7 @@ namespace Sluice.Lake.Parquet;
 internal static class ParquetFooter
 {
     /// <summary>Converted types (parquet.thrift <c>ConvertedType</c>), for readers that predate logical types.</summary>
-    private const int Utf8 = 0, Date = 6, TimestampMillis = 9;
+    private const int Utf8 = 0, DecimalConverted = 5, Date = 6, TimestampMillis = 9;
 
     private const int Optional = 1, Snappy = 1;
 
@@ -49,12 +49,24 @@ internal static class ParquetFooter
     private static void SchemaElement(ThriftCompactWriter t, FieldSpec field)
     {
         t.BeginStruct();
-        t.I32(1, ParquetColumnChunk.PhysicalType(field.Type));
+        t.I32(1, ParquetColumnChunk.PhysicalType(field));
+        if (field.IsDecimal128()) { t.I32(2, ParquetColumnChunk.DecimalBytes(field.Precision)); }
         t.I32(3, Optional);
         t.String(4, field.Name);
         switch (field.Type)
         {
-            case FieldType.String:
+            case FieldType.Decimal when field.IsDecimal128():
+                t.I32(6, DecimalConverted);
+                t.I32(7, field.Scale);
+                t.I32(8, field.Precision);
+                t.Struct(10);
+                t.Struct(5); // DECIMAL
+                t.I32(1, field.Scale);
+                t.I32(2, field.Precision);
+                t.EndStruct();
+                t.EndStruct();
+                break;
+            case FieldType.String or FieldType.Decimal:
                 t.I32(6, Utf8);
                 t.Struct(10);
                 t.Struct(1); // STRING
@@ -94,7 +106,7 @@ internal static class ParquetFooter
         t.BeginStruct();
         t.I64(2, chunk.Offset); // file_offset
         t.Struct(3); // meta_data
-        t.I32(1, ParquetColumnChunk.PhysicalType(chunk.Field.Type));
+        t.I32(1, ParquetColumnChunk.PhysicalType(chunk.Field));
         t.List(2, ThriftCompactWriter.I32Type, 2);
         t.I32Element(ParquetColumnChunk.Plain);
         t.I32Element(ParquetColumnChunk.Rle);

@@ -125,7 +125,7 @@ public sealed class DimensionCache(EngagementEnrichOptions options)
         (double d, FieldType.Integer) => (long)d,
         (long l, FieldType.Double) => (double)l,
         (double d, FieldType.Double) => d,
-        (string s, FieldType.String) => s,
+        (string s, FieldType.String or FieldType.Decimal) => s,
         (_, FieldType.String) => System.Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture),
         (DateTime t, FieldType.Timestamp) => t,
         (bool b, FieldType.Boolean) => b,

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Sluice.Connectors.Postgres;
 using Sluice.Core.Config;
 using Sluice.Core.Pipeline;
@@ -87,19 +88,21 @@ public sealed class EngagementEnrichStep(EngagementEnrichOptions options) : IBat
 
         var n = keep.Count;
         var columns = new Array[plan.Schema.Fields.Count];
+        var verbatim = facts.HasVerbatim ? new string?[]?[columns.Length] : null;
         for (var c = 0; c < plan.FactColumns.Length; c++)
         {
             var source = facts.Columns[plan.FactColumns[c]];
+            var text = facts.Verbatim(plan.FactColumns[c]);
             if (n == facts.Count)
             {
                 // Nothing dropped: batches are never changed once built, so the column is shared, not copied.
                 columns[plan.FactTargets[c]] = source;
+                if (text is not null) { verbatim![plan.FactTargets[c]] = text; }
                 continue;
             }
 
-            var target = Array.CreateInstance(source.GetType().GetElementType()!, n);
-            for (var i = 0; i < n; i++) { target.SetValue(source.GetValue(keep[i]), i); }
-            columns[plan.FactTargets[c]] = target;
+            columns[plan.FactTargets[c]] = ColumnArrays.Gather(source, CollectionsMarshal.AsSpan(keep));
+            if (text is not null) { verbatim![plan.FactTargets[c]] = (string?[])ColumnArrays.Gather(text, CollectionsMarshal.AsSpan(keep)); }
         }
 
         var dims = Cache.Types.Select(t => ColumnArray(t, n)).ToArray();
@@ -134,19 +137,20 @@ public sealed class EngagementEnrichStep(EngagementEnrichOptions options) : IBat
             Unknown.Add(unknown);
         }
 
-        return new ColumnBatch(plan.Schema, columns, n);
+        return new ColumnBatch(plan.Schema, columns, null, n, verbatim);
     }
 
     private static double? ToDouble(object? value) => value switch
     {
         long l => l,
         double d => d,
+        string exact when double.TryParse(exact, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) => d, // a numeric column
         _ => null,
     };
 
     private static Array ColumnArray(FieldType type, int n) => type switch
     {
-        FieldType.String => new string?[n],
+        FieldType.String or FieldType.Decimal => new string?[n],
         FieldType.Integer => new long?[n],
         FieldType.Double => new double?[n],
         FieldType.Boolean => new bool?[n],
