@@ -129,9 +129,14 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         var problems = health.Failures.Select(f => new HealthProblem(f.Component, f.Reason))
             .Concat(components.Where(c => !c.Healthy).Select(c => new HealthProblem(c.GetType().Name, "cannot take requests")))
             .ToList();
-        return problems.Count == 0
-            ? Results.Json(new { status = "ok" })
-            : Results.Json(new { status = "unavailable", problems }, statusCode: StatusCodes.Status503ServiceUnavailable);
+        var degraded = health.Degraded.Select(f => new HealthProblem(f.Component, f.Reason)).ToList();
+        if (problems.Count > 0)
+        {
+            return Results.Json(new { status = "unavailable", problems = problems.Concat(degraded) }, statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        // Degraded still serves (200): a probe must not restart a process that works, but the body says what needs attention.
+        return degraded.Count == 0 ? Results.Json(new { status = "ok" }) : Results.Json(new { status = "degraded", problems = degraded });
     }
 
     private sealed record HealthProblem(string Component, string Reason);

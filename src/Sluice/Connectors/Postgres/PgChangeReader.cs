@@ -12,15 +12,17 @@ using Sluice.Core.Schema;
 namespace Sluice.Connectors.Postgres;
 
 /// <summary>Rows decoded from the stream; <see cref="CommitEnd"/> is set on the piece that ends a transaction (its end LSN).</summary>
-internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows);
+internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows, DateTimeOffset? CommitTime = null);
 
 /// <summary>
 /// Decodes pgoutput messages into pieces of at most <see cref="PieceRows"/> rows, written to a bounded channel (the
 /// reader waits when the batcher is behind, and the server waits for the reader: back-pressure reaches the WAL sender).
 /// Each message is read whole from its XLogData and decoded in one sync pass (<see cref="PgOutputMessage"/>).
 /// </summary>
-internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLetterSource, DeadLetterStore deadLetters, ILogger log)
+internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLetterSource, DeadLetterStore deadLetters, ILogger log, TimeProvider time)
 {
+    private long _lastMessageTicks;
+
     public const int PieceRows = 512;
 
     private readonly Dictionary<uint, PgTableShape?> _relations = [];
@@ -37,12 +39,16 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
 
     public long PiecesWritten => Interlocked.Read(ref _piecesWritten);
 
+    /// <summary>When the server last sent a change of any table of the slot's database (null: nothing yet on this connection).</summary>
+    public DateTimeOffset? LastMessageAt => Interlocked.Read(ref _lastMessageTicks) is var t and > 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
+
     public async Task RunAsync(LogicalReplicationConnection connection, PgOutputReplicationSlot slot, NpgsqlLogSequenceNumber start, ChannelWriter<ChangePiece> output, CancellationToken ct)
     {
         KeyValuePair<string, string?>[] plugin = [new("proto_version", "1"), new("publication_names", $"\"{options.Publication}\"")];
         await foreach (var message in connection.StartLogicalReplication(slot, ct, start, plugin).ConfigureAwait(false))
         {
             var length = await ReadAsync(message.Data).ConfigureAwait(false);
+            Interlocked.Exchange(ref _lastMessageTicks, time.GetUtcNow().UtcTicks);
             Decode(_buffer.AsSpan(0, length));
             foreach (var piece in _pieces)
             {
@@ -130,7 +136,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
                 break;
 
             case 'C':
-                Cut(PgOutputMessage.CommitEndLsn(data));
+                Cut(PgOutputMessage.CommitEndLsn(data), PgOutputMessage.CommitTime(data));
                 _inTransaction = false;
                 break;
         }
@@ -195,7 +201,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
     }
 
     /// <summary>Ends the current piece; transactions that changed none of our rows still report their end, so the batcher's position keeps up.</summary>
-    private void Cut(long? commitEnd)
+    private void Cut(long? commitEnd, DateTimeOffset? commitTime = null)
     {
         var tables = new List<ColumnBatch>();
         foreach (var shape in _relations.Values.Distinct())
@@ -203,7 +209,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
             if (shape is not null && shape.Builder.Count > 0) { tables.Add(shape.Builder.Flush()); }
         }
 
-        _pieces.Add(new ChangePiece(tables, commitEnd, _rows));
+        _pieces.Add(new ChangePiece(tables, commitEnd, _rows, commitTime));
         _rows = 0;
     }
 }

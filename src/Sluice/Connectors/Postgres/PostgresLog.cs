@@ -33,4 +33,19 @@ internal static partial class PostgresLog
 
     [LoggerMessage(5010, LogLevel.Warning, "Replication connection lost ({Reason}); reconnecting in {Delay} ms from the last confirmed position")]
     public static partial void Reconnecting(ILogger logger, string reason, long delay);
+
+    [LoggerMessage(9900, LogLevel.Warning, "Replication slot {Slot} is falling behind: {Reason}")]
+    public static partial void SlotLagging(ILogger logger, string slot, string reason);
+
+    [LoggerMessage(9901, LogLevel.Warning, "Replication slot {Slot} caught up again (lag {LagBytes} bytes, {LagSeconds:0.#} s)")]
+    public static partial void SlotLagCleared(ILogger logger, string slot, long lagBytes, double lagSeconds);
+
+    [LoggerMessage(9902, LogLevel.Error, "Replication slot {Slot} is about to lose WAL it needs: {Reason}")]
+    public static partial void SlotWalAtRisk(ILogger logger, string slot, string reason);
+
+    [LoggerMessage(9903, LogLevel.Warning, "Replication slot {Slot} no longer risks losing WAL (wal_status {WalStatus})")]
+    public static partial void SlotWalSafe(ILogger logger, string slot, string walStatus);
+
+    [LoggerMessage(9904, LogLevel.Warning, "Checking replication slot {Slot} failed ({Reason}); trying again at the next check")]
+    public static partial void SlotCheckFailed(ILogger logger, string slot, string reason);
 }
