@@ -44,7 +44,9 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, string deadLett
 
     public async Task RunAsync(LogicalReplicationConnection connection, PgOutputReplicationSlot slot, NpgsqlLogSequenceNumber start, ChannelWriter<ChangePiece> output, CancellationToken ct)
     {
-        KeyValuePair<string, string?>[] plugin = [new("proto_version", "1"), new("publication_names", $"\"{options.Publication}\"")];
+        // `messages`: the source's own heartbeats (PgSlotMonitor) arrive as logical messages; each moves the connection's
+        // received position, which the idle status loop confirms, so the slot advances while the published tables are idle.
+        KeyValuePair<string, string?>[] plugin = [new("proto_version", "1"), new("publication_names", $"\"{options.Publication}\""), new("messages", "true")];
         await foreach (var message in connection.StartLogicalReplication(slot, ct, start, plugin).ConfigureAwait(false))
         {
             var length = await ReadAsync(message.Data).ConfigureAwait(false);
