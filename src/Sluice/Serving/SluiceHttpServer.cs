@@ -133,9 +133,14 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         var problems = health.Failures.Select(f => new HealthProblem(f.Component, f.Reason))
             .Concat(components.Select(c => c.Unhealthy is { } reason ? new HealthProblem(c.GetType().Name, reason) : null).OfType<HealthProblem>())
             .ToList();
-        return problems.Count == 0
-            ? Results.Json(new { status = "ok" })
-            : Results.Json(new { status = "unavailable", problems }, statusCode: StatusCodes.Status503ServiceUnavailable);
+        var degraded = health.Degraded.Select(f => new HealthProblem(f.Component, f.Reason)).ToList();
+        if (problems.Count > 0)
+        {
+            return Results.Json(new { status = "unavailable", problems = problems.Concat(degraded) }, statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        // Degraded still serves (200): a probe must not restart a process that works, but the body says what needs attention.
+        return degraded.Count == 0 ? Results.Json(new { status = "ok" }) : Results.Json(new { status = "degraded", problems = degraded });
     }
 
     private sealed record HealthProblem(string Component, string Reason);

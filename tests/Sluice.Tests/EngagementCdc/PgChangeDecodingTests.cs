@@ -182,7 +182,7 @@ public sealed class PgChangeDecodingTests
             Tables = [],
         };
         CdcTable[] tables = [new CdcTable("content", ChangePolicy.Emit, ChangePolicy.Emit, "public", null, ["content_id"])];
-        return new PgChangeReader(options, tables, "test", letters!, NullLogger.Instance);
+        return new PgChangeReader(options, tables, "test", letters!, NullLogger.Instance, TimeProvider.System);
     }
 
     private static byte[] RelationMessage(char identity) => PgMessages.Message('R', w =>

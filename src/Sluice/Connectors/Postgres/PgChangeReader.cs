@@ -12,7 +12,7 @@ using Sluice.Core.Schema;
 namespace Sluice.Connectors.Postgres;
 
 /// <summary>Rows decoded from the stream; <see cref="CommitEnd"/> is set on the piece that ends a transaction (its end LSN).</summary>
-internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows);
+internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows, DateTimeOffset? CommitTime = null);
 
 /// <summary>
 /// The existing rows of tables added to the recipe after the first start, read in a snapshot whose consistent point is
@@ -29,8 +29,10 @@ internal sealed record AddedTablesSnapshot(long ConsistentPoint, IReadOnlyList<C
 /// gives it, an unchanged TOASTed value is taken from the old image or marked, a key change is a delete and an insert,
 /// a TRUNCATE is a row.
 /// </summary>
-internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<CdcTable> tables, string deadLetterSource, DeadLetterStore deadLetters, ILogger log)
+internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<CdcTable> tables, string deadLetterSource, DeadLetterStore deadLetters, ILogger log, TimeProvider time)
 {
+    private long _lastMessageTicks;
+
     public const int PieceRows = 512;
 
     private readonly Dictionary<(string Schema, string Name), CdcTable> _tables = tables.ToDictionary(t => (t.Schema, t.Name));
@@ -53,6 +55,9 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
 
     public long PiecesWritten => Interlocked.Read(ref _piecesWritten);
 
+    /// <summary>When the server last sent a change of any table of the slot's database (null: nothing yet on this connection).</summary>
+    public DateTimeOffset? LastMessageAt => Interlocked.Read(ref _lastMessageTicks) is var t and > 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
+
     /// <summary>Rows of added tables waiting for their place in the stream (set before <see cref="RunAsync"/>).</summary>
     public AddedTablesSnapshot? Added { get; set; }
 
@@ -62,12 +67,14 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     public async Task RunAsync(LogicalReplicationConnection connection, PgOutputReplicationSlot slot, NpgsqlLogSequenceNumber start, ChannelWriter<ChangePiece> output, CancellationToken ct)
     {
         _lastEnd = unchecked((long)(ulong)start);
-        // messages: the marker transaction that places an added table's snapshot (PgSlotAdmin.EmitMarkerAsync) must reach us even when nothing else changes.
+        // messages: the source's own heartbeats (PgSlotMonitor) arrive as logical messages (each moves the connection's
+        // received position, which the idle status loop confirms), and the marker transaction that places an added table's snapshot (PgSlotAdmin.EmitMarkerAsync) must reach us even when nothing else changes.
         KeyValuePair<string, string?>[] plugin = [new("proto_version", "1"), new("publication_names", $"\"{options.Publication}\""), new("messages", "true")];
         await _domains.LoadAsync([], ct).ConfigureAwait(false);
         await foreach (var message in connection.StartLogicalReplication(slot, ct, start, plugin).ConfigureAwait(false))
         {
             var length = await ReadAsync(message.Data).ConfigureAwait(false);
+            Interlocked.Exchange(ref _lastMessageTicks, time.GetUtcNow().UtcTicks);
             if (length > 0 && _buffer[0] == (byte)'R' && new PgOutputMessage(_buffer.AsSpan(0, length)).Relation() is var relation && _domains.Unknown(relation))
             {
                 // A type created after the start (a domain perhaps): the catalog says what it is built on.
@@ -201,7 +208,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
 
             case 'C':
                 var end = PgOutputMessage.CommitEndLsn(data);
-                Cut(end);
+                Cut(end, PgOutputMessage.CommitTime(data));
                 _lastEnd = end;
                 _inTransaction = false;
                 break;
@@ -341,7 +348,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     }
 
     /// <summary>Ends the current piece; transactions that changed none of our rows still report their end, so the batcher's position keeps up.</summary>
-    private void Cut(long? commitEnd)
+    private void Cut(long? commitEnd, DateTimeOffset? commitTime = null)
     {
         var batches = new List<ColumnBatch>();
         foreach (var shape in _relations.Values.Distinct())
@@ -349,7 +356,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             if (shape is not null && shape.Builder.Count > 0) { batches.Add(shape.Builder.Flush()); }
         }
 
-        _pieces.Add(new ChangePiece(batches, commitEnd, _rows));
+        _pieces.Add(new ChangePiece(batches, commitEnd, _rows, commitTime));
         _rows = 0;
     }
 }

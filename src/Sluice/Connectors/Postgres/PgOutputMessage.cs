@@ -95,6 +95,12 @@ internal ref struct PgOutputMessage(ReadOnlySpan<byte> data)
     /// <summary>Commit: the end LSN of the transaction (after flags and the commit LSN).</summary>
     public static long CommitEndLsn(ReadOnlySpan<byte> data) => unchecked((long)BinaryPrimitives.ReadUInt64BigEndian(data[10..]));
 
+    /// <summary>The commit's timestamp (microseconds since 2000-01-01 UTC after the two LSNs).</summary>
+    public static DateTimeOffset CommitTime(ReadOnlySpan<byte> data) =>
+        PostgresEpoch.AddTicks(BinaryPrimitives.ReadInt64BigEndian(data[18..]) * 10);
+
+    private static readonly DateTimeOffset PostgresEpoch = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
     public PgOutputRelation Relation()
     {
         var id = UInt32();

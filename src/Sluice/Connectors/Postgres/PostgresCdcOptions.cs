@@ -81,6 +81,28 @@ public sealed partial class PostgresCdcOptions
     /// <summary>How long to wait for a slot still held by a predecessor (one killed moments ago) before failing (default 30 s).</summary>
     public TimeSpan SlotBusyTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How often the slot is checked and its metrics refreshed (<c>slot_check_interval</c>, default 10 s).</summary>
+    public TimeSpan SlotCheckInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How often a heartbeat is written (<c>heartbeat_interval</c>, default 1 min): a non-transactional logical message
+    /// (<c>pg_logical_emit_message(false, 'sluice.heartbeat', ...)</c>) that puts WAL of this database behind the busy
+    /// tables of others, so the slot advances even when the published tables are idle. Not passed downstream.
+    /// </summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>WAL the slot may hold back before a warning and a degraded <c>/healthz</c> (<c>lag_warn_bytes</c>, default 1 GiB).</summary>
+    public long LagWarnBytes { get; init; } = 1L << 30;
+
+    /// <summary>Age of the oldest change read but not yet committed by every sink before a warning (<c>lag_warn_seconds</c>, default 300).</summary>
+    public double LagWarnSeconds { get; init; } = 300;
+
+    /// <summary>
+    /// When <c>max_slot_wal_keep_size</c> is set: an error and a failing <c>/healthz</c> once the slot's <c>safe_wal_size</c>
+    /// falls below this fraction of it (<c>wal_error_fraction</c>, default 0.2), before the server invalidates the slot.
+    /// </summary>
+    public double WalErrorFraction { get; init; } = 0.2;
+
     /// <summary>The table <paramref name="name"/> of <see cref="Schema"/> with the policies of the first entry that matches it; null when none does.</summary>
     public CdcTable? Table(string name) =>
         Tables.FirstOrDefault(t => t.Pattern.Matches(Schema, name, Schema)) is { } rule ? new CdcTable(name, rule.OnUpdate, rule.OnDelete, Schema) : null;
@@ -124,6 +146,11 @@ public sealed partial class PostgresCdcOptions
             StatusInterval = map.Duration("status_interval", TimeSpan.FromSeconds(5)),
             Heartbeat = map.Duration("heartbeat", TimeSpan.FromSeconds(10)),
             SlotBusyTimeout = map.Duration("slot_busy_timeout", TimeSpan.FromSeconds(30)),
+            SlotCheckInterval = map.Duration("slot_check_interval", TimeSpan.FromSeconds(10)),
+            HeartbeatInterval = map.Duration("heartbeat_interval", TimeSpan.FromMinutes(1)),
+            LagWarnBytes = (long)map.Double("lag_warn_bytes", 1L << 30, 1, 1e18),
+            LagWarnSeconds = map.Double("lag_warn_seconds", 300, 0.001, 1e9),
+            WalErrorFraction = map.Double("wal_error_fraction", 0.2, 0, 1),
         };
 
         if (tables.Count == 0) { map.Error("tables", "postgres_cdc: name at least one table, e.g. `tables: { engagement_events: {} }`"); }
@@ -133,7 +160,7 @@ public sealed partial class PostgresCdcOptions
         }
 
         if (!string.Equals(options.Slot, options.Slot.ToLowerInvariant(), StringComparison.Ordinal)) { map.Error("slot", $"postgres_cdc: slot names are lower case, got '{options.Slot}'"); }
-        foreach (var (key, value) in new[] { ("status_interval", options.StatusInterval), ("heartbeat", options.Heartbeat) })
+        foreach (var (key, value) in new[] { ("status_interval", options.StatusInterval), ("heartbeat", options.Heartbeat), ("slot_check_interval", options.SlotCheckInterval), ("heartbeat_interval", options.HeartbeatInterval) })
         {
             if (value < TimeSpan.FromMilliseconds(100)) { map.Error(key, $"postgres_cdc: must be at least 100ms, got {value.TotalMilliseconds:0}ms"); }
         }

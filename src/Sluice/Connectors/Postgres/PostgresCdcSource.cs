@@ -66,6 +66,12 @@ public sealed class PostgresCdcSource : IStreamSource
     private long _target = long.MaxValue;
     private (IReadOnlyList<CdcTable> Tables, long Position)? _added;
     private volatile bool _caughtUp;
+    private readonly PgSlotMonitor _monitor;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(long End, DateTimeOffset Commit)> _undelivered = new();
+    private DateTimeOffset _streamingSince;
+
+    /// <summary>Bounds <see cref="_undelivered"/>; past it the newest batches are not tracked, which keeps the oldest (the lag) right.</summary>
+    private const int UndeliveredTracked = 4096;
 
     public PostgresCdcSource(IEngineServices services, string recipe, PostgresCdcOptions options)
     {
@@ -75,6 +81,27 @@ public sealed class PostgresCdcSource : IStreamSource
         _options = options;
         _log = services.Logging.CreateLogger("Sluice.Postgres");
         _state = new PgCdcState(services.Metadata, services.Time);
+        _monitor = new PgSlotMonitor(options, recipe, services, _log);
+    }
+
+    /// <summary>The slot as last checked (null before the first check): position, lag, WAL reservation.</summary>
+    public SlotStatus? Slot => _monitor.Latest;
+
+    /// <summary>The slot's metrics for a Prometheus registry (<c>sluice_cdc_*</c>, labelled by slot).</summary>
+    public IEnumerable<Sluice.Serving.Observability.GaugeValue> Gauges()
+    {
+        if (_monitor.Latest is not { } s) { yield break; }
+        var slot = Sluice.Serving.Observability.PrometheusMetrics.Label(("slot", s.Slot));
+        yield return new("sluice_cdc_slot_confirmed_lsn", "The slot's confirmed_flush_lsn, as a number.", slot, s.ConfirmedLsn);
+        yield return new("sluice_cdc_slot_lag_bytes", "WAL between the server's current position and the slot's confirmed position.", slot, s.LagBytes);
+        yield return new("sluice_cdc_slot_lag_seconds", "Age of the oldest change read but not committed by every sink (0 when none).", slot, s.LagSeconds);
+        if (s.SafeWalBytes is { } safe) { yield return new("sluice_cdc_slot_safe_wal_bytes", "WAL the slot may still fall behind before max_slot_wal_keep_size invalidates it.", slot, safe); }
+        foreach (var status in new[] { "reserved", "extended", "unreserved", "lost" })
+        {
+            yield return new("sluice_cdc_slot_wal_status", "1 for the slot's current wal_status.", Sluice.Serving.Observability.PrometheusMetrics.Label(("slot", s.Slot), ("status", status)), s.WalStatus == status ? 1 : 0);
+        }
+
+        yield return new("sluice_cdc_seconds_since_message", "Seconds since the server last sent a change of this database.", slot, s.SecondsSinceMessage);
     }
 
     public string DeadLetterSource => $"postgres_cdc:{_recipe}/{_options.Slot}";
@@ -330,7 +357,9 @@ public sealed class PostgresCdcSource : IStreamSource
 
     private async IAsyncEnumerable<RecordBatch> StreamAsync(LogicalReplicationConnection replication, PgOutputReplicationSlot slot, long start, IReadOnlyList<CdcTable> tables, AddedTablesSnapshot? added, [EnumeratorCancellation] CancellationToken ct)
     {
-        var reader = new PgChangeReader(_options, tables, DeadLetterSource, _services.DeadLetters, _log) { Added = added };
+        var reader = new PgChangeReader(_options, tables, DeadLetterSource, _services.DeadLetters, _log, _services.Time) { Added = added };
+        _undelivered.Clear();
+        _streamingSince = _services.Time.GetUtcNow();
         // A fresh start (or a reconnect): nothing is held or counted yet.
         _heldRows = 0;
         Interlocked.Exchange(ref _consumed, 0);
@@ -350,6 +379,18 @@ public sealed class PostgresCdcSource : IStreamSource
             }
         }, CancellationToken.None);
         var status = StatusLoopAsync(replication, stop.Token);
+        var monitor = Task.Run(async () =>
+        {
+            try
+            {
+                await _monitor.RunAsync(OldestUndelivered, () => reader.LastMessageAt ?? _streamingSince, () => Volatile.Read(ref _acked), stop.Token).ConfigureAwait(false);
+            }
+            catch (FatalException e)
+            {
+                // Ends the stream after what was already read: nothing is skipped, the run stops with the reason.
+                channel.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
         Task? lingerTimer = null;
         DateTimeOffset? lingerFor = null;
         CancellationTokenSource? lingerCancel = null;
@@ -359,6 +400,7 @@ public sealed class PostgresCdcSource : IStreamSource
             long? heldEnd = null;
             var atBoundary = true;
             DateTimeOffset? firstAt = null;
+            DateTimeOffset? firstCommit = null;
             var markerSent = false;
             Task<bool>? waiting = null;
             while (true)
@@ -366,6 +408,7 @@ public sealed class PostgresCdcSource : IStreamSource
                 if (channel.Reader.TryRead(out var piece))
                 {
                     if (piece.Rows > 0 && firstAt is null) { firstAt = _services.Time.GetUtcNow(); }
+                    firstCommit ??= piece.CommitTime;
                     held.AddRange(piece.Tables);
                     _heldRows += piece.Rows;
                     // Counted as consumed only once held: the idle check must never see these rows in neither place.
@@ -381,6 +424,8 @@ public sealed class PostgresCdcSource : IStreamSource
                     var batch = new RecordBatch(ColumnBatchConcat.Runs(held), end);
                     // Emitted before no longer held, for the same reason.
                     Volatile.Write(ref _emitted, end);
+                    if (firstCommit is { } commit && _undelivered.Count < UndeliveredTracked) { _undelivered.Enqueue((end, commit)); }
+                    firstCommit = null;
                     held.Clear();
                     _heldRows = 0;
                     firstAt = null;
@@ -448,6 +493,7 @@ public sealed class PostgresCdcSource : IStreamSource
             await decoding.ConfigureAwait(false);
             await CancelTimerAsync(lingerCancel).ConfigureAwait(false);
             try { await status.ConfigureAwait(false); } catch (OperationCanceledException) { }
+            try { await monitor.ConfigureAwait(false); } catch (OperationCanceledException) { }
             _replication = null;
         }
     }
@@ -458,6 +504,8 @@ public sealed class PostgresCdcSource : IStreamSource
         await timer.CancelAsync().ConfigureAwait(false);
         timer.Dispose();
     }
+
+    private DateTimeOffset? OldestUndelivered() => _undelivered.TryPeek(out var oldest) ? oldest.Commit : null;
 
     private bool IsCaughtUp(LogicalReplicationConnection replication) =>
         _heldRows == 0 && _reader is { InTransaction: false } r && r.PiecesWritten == Interlocked.Read(ref _consumed) &&
@@ -503,6 +551,7 @@ public sealed class PostgresCdcSource : IStreamSource
             if (position <= seen) { break; }
         }
         while (Interlocked.CompareExchange(ref _acked, position, seen) != seen);
+        while (_undelivered.TryPeek(out var oldest) && oldest.End <= position) { _undelivered.TryDequeue(out _); }
         Confirm(position);
         (IReadOnlyList<CdcTable> Tables, long Position)? added;
         lock (_confirmLock)
@@ -519,6 +568,9 @@ public sealed class PostgresCdcSource : IStreamSource
     private Exception Translate(Exception e) => e switch
     {
         PostgresException { SqlState: "55006" } => new FatalException($"postgres_cdc: replication slot '{_options.Slot}' is in use by another process: {e.Message}", e),
+        PostgresException { SqlState: "55000" } p when p.MessageText.Contains("can no longer get changes", StringComparison.Ordinal) => new FatalException(
+            $"postgres_cdc: replication slot '{_options.Slot}' was invalidated by the server (wal_status 'lost': it held back more WAL than max_slot_wal_keep_size) and can no longer give the changes after this pipeline's position; none were skipped. " +
+            $"Use a new data folder or slot name to start over with a snapshot. ({e.Message})", e),
         PostgresException { SqlState: "42704" } => new FatalException($"postgres_cdc: replication slot '{_options.Slot}' or publication '{_options.Publication}' vanished while streaming: {e.Message}", e),
         _ => PgFailures.Fatal(e, $"postgres_cdc: {PgFailures.Describe(_options.Connection)}") ?? e,
     };

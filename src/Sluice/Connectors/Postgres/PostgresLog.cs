@@ -39,4 +39,19 @@ internal static partial class PostgresLog
 
     [LoggerMessage(9801, LogLevel.Warning, "Tables added to the recipe after the first start: {Tables}; snapshot is false, so only their changes from now on are streamed, not their existing rows")]
     public static partial void TablesAddedNoSnapshot(ILogger logger, string tables);
+
+    [LoggerMessage(9900, LogLevel.Warning, "Replication slot {Slot} is falling behind: {Reason}")]
+    public static partial void SlotLagging(ILogger logger, string slot, string reason);
+
+    [LoggerMessage(9901, LogLevel.Warning, "Replication slot {Slot} caught up again (lag {LagBytes} bytes, {LagSeconds:0.#} s)")]
+    public static partial void SlotLagCleared(ILogger logger, string slot, long lagBytes, double lagSeconds);
+
+    [LoggerMessage(9902, LogLevel.Error, "Replication slot {Slot} is about to lose WAL it needs: {Reason}")]
+    public static partial void SlotWalAtRisk(ILogger logger, string slot, string reason);
+
+    [LoggerMessage(9903, LogLevel.Warning, "Replication slot {Slot} no longer risks losing WAL (wal_status {WalStatus})")]
+    public static partial void SlotWalSafe(ILogger logger, string slot, string walStatus);
+
+    [LoggerMessage(9904, LogLevel.Warning, "Checking replication slot {Slot} failed ({Reason}); trying again at the next check")]
+    public static partial void SlotCheckFailed(ILogger logger, string slot, string reason);
 }

@@ -1,0 +1,104 @@
+using Sluice.Connectors.Postgres;
+using Sluice.Core.Pipeline;
+using Sluice.IntegrationTests.Support;
+
+namespace Sluice.IntegrationTests.EngagementCdc;
+
+/// <summary>
+/// The slot is never a surprise: its lag is measured and moves, crossing a threshold turns health degraded with the
+/// reason (and back once caught up), and heartbeats let the slot advance while the published tables are idle and
+/// other tables are busy, without reaching the sinks.
+/// </summary>
+public sealed class CdcSlotMonitorTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    /// <summary>Checks every 200 ms; lag of more than 1 s is worth a warning; a stalled sink retries every 300 ms at most.</summary>
+    private static string Watched(string yaml, string more = "") => yaml
+        .Replace("slot_busy_timeout: 30s", "slot_busy_timeout: 30s\n      slot_check_interval: 200ms\n      lag_warn_seconds: 1" + more, StringComparison.Ordinal)
+        .Replace("retry_max_delay: 10s", "retry_max_delay: 300ms", StringComparison.Ordinal);
+
+    [Fact]
+    public async Task Lag_is_measured_turns_health_degraded_with_the_reason_while_a_sink_is_stuck_and_clears_after_catch_up()
+    {
+        // ClickHouse through a forwarder: closing it stalls that sink (its writes are retried until they succeed).
+        var port = FreePort.Next();
+        var target = new Uri(ServerSettings.ClickHouseUrl);
+        var forwarder = new TcpForwarder(port, target.Host, target.Port);
+        var scenario = await CdcScenario.CreateAsync(clickHouseUrl: $"http://127.0.0.1:{port}", tweak: y => Watched(y));
+        try
+        {
+            await StallAndCatchUpAsync(scenario, () => forwarder.DisposeAsync(), () => forwarder = new TcpForwarder(port, target.Host, target.Port));
+        }
+        finally
+        {
+            // The scenario drops its ClickHouse database through the forwarder.
+            await scenario.DisposeAsync();
+            await forwarder.DisposeAsync();
+        }
+    }
+
+    private static async Task StallAndCatchUpAsync(CdcScenario scenario, Func<ValueTask> stall, Action resume)
+    {
+        await scenario.InsertAsync(50, seed: 71);
+        using var engine = new Engine();
+        await using var run = scenario.Start(engine);
+        await scenario.WaitForAllSinksAsync(Patience);
+        var source = (PostgresCdcSource)run.Host.Sources.OfType<StreamPipeline>().Single().Source;
+        await CdcScenario.WaitUntilAsync(() => Task.FromResult(source.Slot is { LagSeconds: 0 }), Patience, () => Task.FromResult($"{source.Slot}"));
+        var before = source.Slot!;
+        before.ConfirmedLsn.ShouldBeGreaterThan(0);
+        engine.Services.Health.Degraded.ShouldBeEmpty();
+
+        await stall();
+        await scenario.InsertAsync(200, seed: 72);
+        await CdcScenario.WaitUntilAsync(
+            () => Task.FromResult(engine.Services.Health.Degraded.Count == 1),
+            Patience, () => Task.FromResult($"{source.Slot}"));
+        var (component, reason) = engine.Services.Health.Degraded.Single();
+        component.ShouldContain(scenario.Slot);
+        reason.ShouldContain("lag_warn_seconds 1");
+        reason.ShouldContain($"replication slot '{scenario.Slot}'");
+        engine.Services.Health.Healthy.ShouldBeTrue("lag alone degrades, it does not fail");
+        var behind = source.Slot!;
+        behind.LagSeconds.ShouldBeGreaterThanOrEqualTo(1);
+        behind.LagBytes.ShouldBeGreaterThan(0);
+        source.Gauges().ShouldContain(g => g.Name == "sluice_cdc_slot_lag_seconds" && g.Value >= 1);
+        source.Gauges().Select(g => g.Name).Distinct().ShouldBe(
+            ["sluice_cdc_slot_confirmed_lsn", "sluice_cdc_slot_lag_bytes", "sluice_cdc_slot_lag_seconds", "sluice_cdc_slot_wal_status", "sluice_cdc_seconds_since_message"],
+            ignoreOrder: true);
+
+        resume();
+        await scenario.WaitForAllSinksAsync(Patience);
+        await CdcScenario.WaitUntilAsync(
+            () => Task.FromResult(engine.Services.Health.Degraded.Count == 0 && source.Slot!.ConfirmedLsn > behind.ConfirmedLsn),
+            Patience, () => Task.FromResult($"{source.Slot}; {string.Join("; ", engine.Services.Health.Degraded)}"));
+        source.Slot!.LagSeconds.ShouldBe(0);
+        await scenario.AssertExactAsync();
+    }
+
+    [Fact]
+    public async Task Heartbeats_advance_the_slot_while_published_tables_are_idle_and_others_are_busy_and_never_reach_the_sinks()
+    {
+        // Keepalives rarely (60 s): the slot must advance through the heartbeats.
+        await using var scenario = await CdcScenario.CreateAsync(tweak: y => Watched(y, "\n      heartbeat_interval: 300ms").Replace("heartbeat: 1s", "heartbeat: 60s", StringComparison.Ordinal));
+        await scenario.ExecuteAsync("CREATE TABLE busy_unpublished (id bigserial PRIMARY KEY, payload text)");
+        await scenario.InsertAsync(20, seed: 73);
+        using var engine = new Engine();
+        await using var run = scenario.Start(engine);
+        await scenario.WaitForAllSinksAsync(Patience);
+
+        for (var round = 0; round < 3; round++)
+        {
+            await scenario.ExecuteAsync("INSERT INTO busy_unpublished (payload) SELECT repeat('x', 200) FROM generate_series(1, 2000)");
+            var written = await scenario.ScalarAsync<string>("SELECT pg_current_wal_lsn()::text");
+            await CdcScenario.WaitUntilAsync(
+                async () => await scenario.ScalarAsync<bool>($"SELECT confirmed_flush_lsn >= '{written}'::pg_lsn FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}'"),
+                TimeSpan.FromSeconds(20),
+                async () => $"slot at {await scenario.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}'")}, wanted {written}");
+        }
+
+        await scenario.AssertExactAsync();
+        (await scenario.ClickHouseCountAsync()).ShouldBe(20);
+    }
+}
