@@ -97,9 +97,7 @@ internal ref struct PgOutputMessage(ReadOnlySpan<byte> data)
 
     /// <summary>The commit's timestamp (microseconds since 2000-01-01 UTC after the two LSNs).</summary>
     public static DateTimeOffset CommitTime(ReadOnlySpan<byte> data) =>
-        PostgresEpoch.AddTicks(BinaryPrimitives.ReadInt64BigEndian(data[18..]) * 10);
-
-    private static readonly DateTimeOffset PostgresEpoch = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        new DateTimeOffset(PostgresEpoch.AddTicks(BinaryPrimitives.ReadInt64BigEndian(data[18..]) * 10));
 
     public PgOutputRelation Relation()
     {
