@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
+using Sluice.IntegrationTests.Chaos;
 using Sluice.IntegrationTests.Support;
 using Sluice.Serving.Auth;
 
@@ -49,7 +49,7 @@ public sealed class DeadLetterReplayTests
         const string Events = "{\"event_id\":\"w1\",\"schema_version\":1,\"event_type\":\"wishlist\",\"event_ts\":\"2025-11-08T10:00:00Z\",\"customer\":{\"id\":\"c\"}}\n{\"event_id\":\"bad\"";
         using (var first = await StartAsync(engine, recipe))
         {
-            using var response = await PostAsync(first.Port, writer, Events);
+            using var response = await PostAsync(first.Address, writer, Events);
             (await response.Content.ReadAsStringAsync()).ShouldContain("wishlist");
             first.Process.Interrupt();
             (await first.Process.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0);
@@ -89,23 +89,21 @@ public sealed class DeadLetterReplayTests
         }
     }
 
-    private sealed record Running(SluiceProcess Process, int Port) : IDisposable
+    private sealed record Running(SluiceProcess Process, Uri Address) : IDisposable
     {
         public void Dispose() => Process.Dispose();
     }
 
     private static async Task<Running> StartAsync(Engine engine, string recipe)
     {
-        var port = DurabilityTests.FreePort();
-        var process = SluiceProcess.Start(engine.DataRoot, "run", recipe, "--port", port.ToString(CultureInfo.InvariantCulture));
-        await process.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-        return new Running(process, port);
+        var process = SluiceProcess.Start(engine.DataRoot, "run", recipe, "--port", "0");
+        return new Running(process, await TenantAnalyticsDiskFullTests.ServingAtAsync(process));
     }
 
-    private static async Task<HttpResponseMessage> PostAsync(int port, string token, string ndjson)
+    private static async Task<HttpResponseMessage> PostAsync(Uri address, string token, string ndjson)
     {
         using var client = new HttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{port}/v1/streams/ecommerce/events") { Content = new StringContent(ndjson, Encoding.UTF8) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(address, "/v1/streams/ecommerce/events")) { Content = new StringContent(ndjson, Encoding.UTF8) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-ndjson");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return await client.SendAsync(request);

@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Text;
 using Sluice.Connectors.HttpIngest;
 using Sluice.Generators;
+using Sluice.IntegrationTests.Chaos;
 using Sluice.IntegrationTests.Support;
 using Sluice.Serving.Auth;
 
@@ -12,26 +12,29 @@ namespace Sluice.IntegrationTests.TenantAnalytics;
 
 public sealed class DurabilityTests
 {
+    /// <summary>Events acknowledged before the kill: a batch per sender, while all four are still sending.</summary>
+    private const int KillAfterAcknowledged = 800;
+
     [Fact]
     public async Task Sigkill_during_sustained_ingest_loses_no_acknowledged_event_and_duplicates_none()
     {
         using var engine = new Engine();
         var token = new TokenStore(engine.Services.Metadata, engine.Services.Time).Create("kill", TokenRole.Writer, null).Token;
-        var port = FreePort();
         var acked = new ConcurrentBag<string>();
-        using (var first = SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+        using (var first = SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", "0"))
         {
-            await first.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-            using var client = Client(port, token);
-            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(4));
+            using var client = Client(await TenantAnalyticsDiskFullTests.ServingAtAsync(first), token);
+            using var stop = new CancellationTokenSource();
             var senders = Enumerable.Range(0, 4).Select(s => SendUntilStoppedAsync(client, s, acked, stop.Token)).ToList();
-            await Task.Delay(TimeSpan.FromSeconds(3));
+
+            // The kill waits for acknowledged events, not for a clock: a loaded machine acknowledges later, not fewer.
+            await WaitUntilAcknowledgedAsync(first, acked, KillAfterAcknowledged, TimeSpan.FromSeconds(120));
             first.Kill();
+            await stop.CancelAsync();
             await Task.WhenAll(senders);
         }
 
-        // At least a batch per sender was acknowledged before the kill (the machine may be slow; the point is what happens to them).
-        acked.Count.ShouldBeGreaterThanOrEqualTo(400);
+        acked.Count.ShouldBeGreaterThanOrEqualTo(KillAfterAcknowledged);
         var (code, _, err) = await SluiceProcess.RunAsync(engine.DataRoot, "run", "tenant-analytics", "--once");
         code.ShouldBe(0, err);
 
@@ -41,9 +44,8 @@ public sealed class DurabilityTests
         engine.Count("SELECT count(*) FROM analytics.event_items").ShouldBe(engine.Count("SELECT count(*) FROM (SELECT DISTINCT event_id, _index FROM analytics.event_items)"));
 
         // After the restart, client retries of acknowledged events are recognised as duplicates, and Ctrl-C stops cleanly.
-        using var second = SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        await second.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-        using (var client = Client(port, token))
+        using var second = SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", "0");
+        using (var client = Client(await TenantAnalyticsDiskFullTests.ServingAtAsync(second), token))
         {
             var retry = acked.Take(300).ToList();
             using var response = await client.PostAsync("/v1/streams/ecommerce/events", Body(retry));
@@ -150,6 +152,17 @@ public sealed class DurabilityTests
         }
     }
 
+    private static async Task WaitUntilAcknowledgedAsync(SluiceProcess server, ConcurrentBag<string> acked, int count, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (acked.Count < count)
+        {
+            if (server.HasExited) { throw new InvalidOperationException($"sluice exited with {acked.Count} events acknowledged, before the kill.\n{server.Stderr}"); }
+            if (DateTime.UtcNow > deadline) { throw new TimeoutException($"only {acked.Count} of {count} events acknowledged within {timeout.TotalSeconds:0} s.\n{server.Stderr}"); }
+            await Task.Delay(20);
+        }
+    }
+
     private static async Task SendUntilStoppedAsync(HttpClient client, int sender, ConcurrentBag<string> acked, CancellationToken stop)
     {
         var batch = 0;
@@ -182,17 +195,10 @@ public sealed class DurabilityTests
         return content;
     }
 
-    private static HttpClient Client(int port, string token)
+    private static HttpClient Client(Uri address, string token)
     {
-        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+        var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
-    }
-
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -7,6 +6,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Connectors.HttpIngest;
 using Sluice.Generators;
+using Sluice.IntegrationTests.Chaos;
 using Sluice.IntegrationTests.Support;
 using Sluice.Serving.Auth;
 
@@ -29,11 +29,9 @@ public sealed class LandingDamageTests
     {
         using var engine = new Engine();
         var token = Writer(engine);
-        var port = DurabilityTests.FreePort();
-        using (var first = Start(engine, port))
+        using (var first = Start(engine))
         {
-            await first.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-            using var client = Client(port, token);
+            using var client = Client(await TenantAnalyticsDiskFullTests.ServingAtAsync(first), token);
             using var accepted = await PostAsync(client, ["a-1", "a-2", "a-3"]);
             accepted.StatusCode.ShouldBe(HttpStatusCode.Accepted);
             (await WaitForCountAsync(engine, 3)).ShouldBe(3);
@@ -46,11 +44,10 @@ public sealed class LandingDamageTests
         var lastStart = RecordStarts(segment).Last();
         Truncate(segment, length - 20);
 
-        using var second = Start(engine, port);
-        await second.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
+        using var second = Start(engine);
         HttpStatusCode ingest, healthz;
         string ingestBody, healthBody;
-        using (var client = Client(port, token))
+        using (var client = Client(await TenantAnalyticsDiskFullTests.ServingAtAsync(second), token))
         {
             // Sized so that the next event starts 20 bytes before the old end, which the sink had committed. Before this
             // change both were accepted (202) and never landed: the pipeline resumed at the old end, read the high half of
@@ -90,12 +87,10 @@ public sealed class LandingDamageTests
     {
         using var engine = new Engine();
         var token = Writer(engine);
-        var port = DurabilityTests.FreePort();
         var acked = new ConcurrentBag<string>();
-        using (var first = Start(engine, port))
+        using (var first = Start(engine))
         {
-            await first.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-            using var client = Client(port, token);
+            using var client = Client(await TenantAnalyticsDiskFullTests.ServingAtAsync(first), token);
             using var stop = new CancellationTokenSource();
             var senders = Enumerable.Range(0, 2).Select(s => SendUntilStoppedAsync(client, s, acked, stop.Token)).ToList();
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
@@ -142,10 +137,8 @@ public sealed class LandingDamageTests
             stream.WriteByte((byte)(b ^ 0x20));
         }
 
-        var port = DurabilityTests.FreePort();
-        using var server = Start(engine, port);
-        await server.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-        using var client = Client(port, token);
+        using var server = Start(engine);
+        using var client = Client(await TenantAnalyticsDiskFullTests.ServingAtAsync(server), token);
         using var refused = await PostAsync(client, ["c-1"]);
         refused.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
         var json = await TenantAnalyticsServer.JsonAsync(refused);
@@ -190,10 +183,8 @@ public sealed class LandingDamageTests
         letter.Position.ShouldContain($"landing segment {Path.GetFileName(segment)}, offsets ");
         letter.Payload!.ShouldStartWith("base64:");
 
-        var port = DurabilityTests.FreePort();
-        using var server = Start(engine, port);
-        await server.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-        using (var client = Client(port, token))
+        using var server = Start(engine);
+        using (var client = Client(await TenantAnalyticsDiskFullTests.ServingAtAsync(server), token))
         {
             using var accepted = await PostAsync(client, ["after-1", "after-2"]);
             accepted.StatusCode.ShouldBe(HttpStatusCode.Accepted);
@@ -266,12 +257,11 @@ public sealed class LandingDamageTests
 
     private static string Writer(Engine engine) => new TokenStore(engine.Services.Metadata, engine.Services.Time).Create("acme", TokenRole.Writer, null).Token;
 
-    private static SluiceProcess Start(Engine engine, int port) =>
-        SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", port.ToString(CultureInfo.InvariantCulture));
+    private static SluiceProcess Start(Engine engine) => SluiceProcess.Start(engine.DataRoot, "run", "tenant-analytics", "--port", "0");
 
-    private static HttpClient Client(int port, string token)
+    private static HttpClient Client(Uri address, string token)
     {
-        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+        var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
     }

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using Sluice.Generators;
+using Sluice.IntegrationTests.Chaos;
 using Sluice.IntegrationTests.Support;
 using Sluice.Serving.Auth;
 
@@ -24,10 +24,8 @@ public sealed class OverloadAndCliTests
         var recipe = RecipeVariant.Create(temp, "tenant-analytics",
             ("max_request_bytes: 32MB", "max_request_bytes: 512KB\n      inflight_bytes: 2MB"), ("max_event_bytes: 1MB", "max_event_bytes: 256KB"), ("queue_bytes: 64MB", "queue_bytes: 512KB"));
         var token = new TokenStore(engine.Services.Metadata, engine.Services.Time).Create("load", TokenRole.Writer, null).Token;
-        var port = DurabilityTests.FreePort();
-        using var server = SluiceProcess.Start(engine.DataRoot, "run", recipe, "--port", port.ToString(CultureInfo.InvariantCulture));
-        await server.WaitForOutputAsync("Serving HTTP on", TimeSpan.FromSeconds(60));
-        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+        using var server = SluiceProcess.Start(engine.DataRoot, "run", recipe, "--port", "0");
+        using var client = new HttpClient { BaseAddress = await TenantAnalyticsDiskFullTests.ServingAtAsync(server), Timeout = TimeSpan.FromSeconds(30) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         var acked = new ConcurrentBag<string>();
         long throttled = 0, withRetryAfter = 0, other = 0;
