@@ -1,4 +1,6 @@
 using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Core.Config;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
@@ -23,14 +25,21 @@ public sealed class ReminderStoreSinkType : ISinkType
     private sealed class Factory(string recipe, string pipeline, ReminderStoreOptions store) : ISinkFactory
     {
         public IBatchSink Create(IEngineServices services) =>
-            new ReminderStoreSink(ReminderWarehouses.Create(services, store, recipe), $"events:{recipe}/{pipeline}") { Queries = (recipe, ReminderKeys.Load(store, services.Data)) };
+            new ReminderStoreSink(ReminderWarehouses.Create(services, store, recipe), $"events:{recipe}/{pipeline}")
+            {
+                Queries = (recipe, ReminderKeys.Load(store, services.Data)),
+                Time = services.Time,
+                Log = services.Logging.CreateLogger("Sluice.ReminderStore"),
+            };
     }
 }
 
 /// <summary>
 /// Appends <c>source_event</c>, <c>attorney_events</c> and the refused events (as dead letters of
 /// <see cref="LetterSource"/>) with the batch's position, all in one transaction of the store. A batch at or below the
-/// position the store holds is skipped, so a replay after a crash lands nothing twice, whichever store it is.
+/// position the store holds is skipped, so a replay after a crash lands nothing twice, whichever store it is. A store
+/// server that is unreachable or restarting is waited out (the batch written again with doubling pauses, health red
+/// meanwhile) rather than ending the run: what is not stored stays in the landing log, unacknowledged to the source.
 /// </summary>
 public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string letterSource) : IBatchSink, Serving.IHttpEndpoints
 {
@@ -41,7 +50,13 @@ public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string lette
 
     public long MaxRequestBodyBytes => 0;
 
-    public bool Healthy => true;
+    public bool Healthy => !_waiting;
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    public ILogger Log { get; init; } = NullLogger.Instance;
+
+    private volatile bool _waiting;
 
     public void MapEndpoints(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder routes, Serving.ServingContext context)
     {
@@ -59,6 +74,32 @@ public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string lette
     public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            try
+            {
+                await WriteOnceAsync(batch, checkpointKey, ct).ConfigureAwait(false);
+                _waiting = false;
+                return;
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested && IsServerGone(e))
+            {
+                // The transaction did not commit (or committed and is skipped by its position when written again).
+                _waiting = true;
+                ReminderStoreLog.Waiting(Log, (e.InnerException ?? e).Message, delay.TotalMilliseconds);
+                await Task.Delay(delay, Time, ct).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
+        }
+    }
+
+    /// <summary>A lost or refused connection to the store's server (not an answer about the data or the rights).</summary>
+    private static bool IsServerGone(Exception e) =>
+        Connectors.Postgres.PgFailures.IsTransient(e) || (e is Core.SluiceException && e.InnerException is { } inner && Connectors.Postgres.PgFailures.IsTransient(inner));
+
+    private async Task WriteOnceAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
+    {
         if (!_initialised)
         {
             await warehouse.InitialiseAsync(ct).ConfigureAwait(false);
@@ -112,4 +153,10 @@ public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string lette
         Queries?.Protector.Dispose();
         return warehouse.DisposeAsync();
     }
+}
+
+internal static partial class ReminderStoreLog
+{
+    [LoggerMessage(9950, LogLevel.Warning, "reminder_store: the store's server cannot be reached ({Reason}); the batch is written again in {DelayMs} ms, and nothing is acknowledged until it lands")]
+    public static partial void Waiting(ILogger logger, string reason, double delayMs);
 }
