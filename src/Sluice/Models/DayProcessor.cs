@@ -116,6 +116,11 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
             {
                 if (m.Stateful && await warehouse.AppliedThroughAsync(m, ct).ConfigureAwait(false) == asOf)
                 {
+                    if (!m.CanRewindByDate)
+                    {
+                        throw new SluiceException($"{m.Name} already ran as of {asOf:yyyy-MM-dd} and cannot undo a single day (it is rebuilt from its first day); reprocess the range instead: {backfillHint}");
+                    }
+
                     await warehouse.RewindAsync(project, m, asOf, ct).ConfigureAwait(false);
                 }
 

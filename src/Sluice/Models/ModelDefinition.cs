@@ -45,7 +45,13 @@ public sealed record ModelDefinition
     public bool Stateful => Kind is ModelKind.Incremental or ModelKind.Snapshot or ModelKind.Clean;
 
     /// <summary>Whether a rewind to a date keeps everything before it (else reprocessing replays from the first day).</summary>
-    public bool CanRewindByDate => Kind != ModelKind.Incremental || Incremental!.CanRewindByDate;
+    /// <remarks>A timestamp snapshot's versions are dated by the source, not by the run that wrote them, so it is rebuilt.</remarks>
+    public bool CanRewindByDate => Kind switch
+    {
+        ModelKind.Incremental => Incremental!.CanRewindByDate,
+        ModelKind.Snapshot => Snapshot!.Strategy == SnapshotStrategy.Check,
+        _ => true,
+    };
 
     /// <summary>The date column a run as of D owns entirely, for partition-like kinds.</summary>
     public string? PartitionColumn => Kind switch

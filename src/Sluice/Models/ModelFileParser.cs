@@ -134,15 +134,11 @@ public static partial class ModelFileParser
         var rewindBy = map.String("rewind_by");
         var surrogate = map.String("surrogate_key");
         var updateExisting = map.Bool("update_existing", true);
-        var tracked = map.Has("tracked") ? map.StringList("tracked") : null;
-        var validFrom = map.String("valid_from", "valid_from")!;
-        var validTo = map.String("valid_to", "valid_to")!;
-        var isCurrent = map.String("is_current", "is_current")!;
-        var absent = map.Enum("absent", AbsentPolicy.Keep);
+        var onSchemaChange = map.Enum("on_schema_change", OnSchemaChange.AppendNewColumns);
         string[] incrementalKeys = ["partition_by", "rewind_by", "update_existing"];
-        string[] snapshotKeys = ["tracked", "valid_from", "valid_to", "is_current", "absent"];
+        string[] snapshotKeys = ["tracked", "check_cols", "strategy", "updated_at", "valid_from", "valid_to", "is_current", "absent", "hard_deletes", "valid_to_current", "scd_id", "updated_at_column", "is_deleted"];
 
-        foreach (var name in uniqueKey.Concat(new[] { partitionBy, rewindBy, surrogate, validFrom, validTo, isCurrent }.OfType<string>()).Concat(tracked ?? []))
+        foreach (var name in uniqueKey.Concat(new[] { partitionBy, rewindBy, surrogate }.OfType<string>()))
         {
             if (!SqlText.IsIdentifier(name)) { map.Error("unique_key", $"'{name}' is not a plain column name (letters, digits, '_')"); }
         }
@@ -160,25 +156,75 @@ public static partial class ModelFileParser
                     foreach (var key in MergeOnlyKeys.Where(map.Has)) { map.Error(key, "only applies to a keyed merge (unique_key), not to partition_by"); }
                 }
 
-                return model with { Incremental = new IncrementalSpec(uniqueKey, partitionBy, rewindBy, surrogate, updateExisting) };
+                return model with { Incremental = new IncrementalSpec(uniqueKey, partitionBy, rewindBy, surrogate, updateExisting) { OnSchemaChange = onSchemaChange } };
             case ModelKind.Snapshot:
                 foreach (var key in incrementalKeys.Where(map.Has)) { map.Error(key, "only applies to kind incremental"); }
                 if (uniqueKey.Count == 0) { map.Error("unique_key", "a snapshot needs unique_key: the column(s) naming what the versions are of"); }
-                var names = new[] { surrogate, validFrom, validTo, isCurrent }.OfType<string>().ToList();
-                if (names.Distinct(StringComparer.OrdinalIgnoreCase).Count() != names.Count)
-                {
-                    map.Error("valid_from", "surrogate_key, valid_from, valid_to and is_current must be different columns");
-                }
-
-                return model with { Snapshot = new SnapshotSpec(uniqueKey, tracked, surrogate, validFrom, validTo, isCurrent, absent) };
+                return model with { Snapshot = ParseSnapshot(map, uniqueKey, surrogate) with { OnSchemaChange = onSchemaChange } };
             default:
-                foreach (var key in incrementalKeys.Concat(snapshotKeys).Append("unique_key").Append("surrogate_key").Where(map.Has))
+                foreach (var key in incrementalKeys.Concat(snapshotKeys).Append("unique_key").Append("surrogate_key").Append("on_schema_change").Where(map.Has))
                 {
                     map.Error(key, $"only applies to kinds incremental and snapshot, not {model.Kind.ToString().ToLowerInvariant()}");
                 }
 
                 return model;
         }
+    }
+
+    /// <summary>A snapshot's options, named as dbt's (strategy, updated_at, check_cols, hard_deletes, valid_to_current) with Sluice's earlier names (tracked, absent) kept as aliases.</summary>
+    private static SnapshotSpec ParseSnapshot(ConfigMap map, IReadOnlyList<string> uniqueKey, string? surrogate)
+    {
+        var strategy = map.Enum("strategy", SnapshotStrategy.Check);
+        var updatedAt = map.String("updated_at");
+        if (map.Has("tracked") && map.Has("check_cols")) { map.Error("tracked", "tracked is the earlier name of check_cols: give one of them"); }
+        var checkKey = map.Has("check_cols") ? "check_cols" : "tracked";
+        IReadOnlyList<string>? tracked = map.Has(checkKey) ? map.StringList(checkKey) : null;
+        if (tracked is ["all"]) { tracked = null; }
+        if (tracked is { Count: 0 }) { map.Error(checkKey, "list the columns whose change opens a new version, or write all"); }
+
+        var hardDeletes = map.Enum("hard_deletes", HardDeletes.Ignore);
+        if (map.String("absent") is { } absent)
+        {
+            if (map.Has("hard_deletes")) { map.Error("absent", "absent is the earlier name of hard_deletes: give one of them (absent: keep is hard_deletes: ignore, absent: close is hard_deletes: invalidate)"); }
+            else if (absent == "keep") { hardDeletes = HardDeletes.Ignore; }
+            else if (absent == "close") { hardDeletes = HardDeletes.Invalidate; }
+            else { map.Error("absent", $"expected keep or close, got '{absent}' (or use hard_deletes: ignore, invalidate or new_record)"); }
+        }
+
+        if (strategy == SnapshotStrategy.Timestamp)
+        {
+            if (updatedAt is null) { map.Error("strategy", "strategy timestamp needs updated_at: the column of the result that moves when the row changes"); }
+            if (tracked is not null) { map.Error(checkKey, "only applies to strategy check (the timestamp strategy compares updated_at)"); }
+        }
+        else if (updatedAt is not null)
+        {
+            map.Error("updated_at", "only applies to strategy timestamp (add strategy: timestamp)");
+        }
+
+        var validToCurrent = map.String("valid_to_current");
+        if (validToCurrent is not null && !DateOnly.TryParseExact(validToCurrent, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out _))
+        {
+            map.Error("valid_to_current", $"'{validToCurrent}' is not a date yyyy-MM-dd (for example 9999-12-31)");
+        }
+
+        var spec = new SnapshotSpec(
+            uniqueKey, tracked, surrogate, map.String("valid_from", "valid_from")!, map.String("valid_to", "valid_to")!, map.String("is_current", "is_current")!, hardDeletes)
+        {
+            Strategy = strategy, UpdatedAt = updatedAt, ValidToCurrent = validToCurrent,
+            ScdId = map.String("scd_id"), UpdatedAtColumn = map.String("updated_at_column"), IsDeleted = map.String("is_deleted", "is_deleted")!,
+        };
+        if (map.Has("is_deleted") && hardDeletes != HardDeletes.NewRecord) { map.Error("is_deleted", "only applies to hard_deletes: new_record"); }
+        foreach (var name in spec.EngineColumns.Concat(tracked ?? []).Concat(new[] { updatedAt }.OfType<string>()))
+        {
+            if (!SqlText.IsIdentifier(name)) { map.Error("unique_key", $"'{name}' is not a plain column name (letters, digits, '_')"); }
+        }
+
+        if (spec.EngineColumns.Distinct(StringComparer.OrdinalIgnoreCase).Count() != spec.EngineColumns.Count)
+        {
+            map.Error("valid_from", $"the columns the snapshot fills must be different: {string.Join(", ", spec.EngineColumns)}");
+        }
+
+        return spec;
     }
 
     private static void CheckSql(string display, string sql, ModelKind kind, ConfigErrors errors)

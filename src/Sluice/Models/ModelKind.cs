@@ -19,14 +19,40 @@ public enum ModelKind
     Clean,
 }
 
-/// <summary>What a snapshot does with a key that is missing from a run's (full) source.</summary>
-public enum AbsentPolicy
+/// <summary>What a snapshot does with a key that is missing from a run's (non-empty) source, as dbt's <c>hard_deletes</c>.</summary>
+public enum HardDeletes
 {
-    /// <summary>Keep its current version open: the source may list only new and changed keys.</summary>
-    Keep,
+    /// <summary>Keep its current version open: the source may list only new and changed keys (<c>absent: keep</c>).</summary>
+    Ignore,
 
-    /// <summary>Close its current version at the run's date: the source is a full snapshot.</summary>
-    Close,
+    /// <summary>Close its current version at the run's date: the source is a full snapshot (<c>absent: close</c>).</summary>
+    Invalidate,
+
+    /// <summary>Close its current version and open a version marked deleted (is_deleted), which closes when the key returns.</summary>
+    NewRecord,
+}
+
+/// <summary>How a snapshot detects a changed key, as dbt's <c>strategy</c>.</summary>
+public enum SnapshotStrategy
+{
+    /// <summary>A tracked column's value changed (<c>check_cols</c>, default all); versions are valid from the run's date.</summary>
+    Check,
+
+    /// <summary>The <c>updated_at</c> column moved forward; versions are valid from it, so one day may bring several.</summary>
+    Timestamp,
+}
+
+/// <summary>What a stateful model does when its result's columns differ from its stored table, as dbt's <c>on_schema_change</c>.</summary>
+public enum OnSchemaChange
+{
+    /// <summary>New columns are added (NULL in older rows); columns the result lost stay, NULL in newer rows; a retyped column is an error.</summary>
+    AppendNewColumns,
+
+    /// <summary>The table follows the result: new columns added, lost ones dropped, retyped ones converted.</summary>
+    SyncAllColumns,
+
+    /// <summary>Any difference stops the run with the list of differences.</summary>
+    Fail,
 }
 
 /// <summary>Options of an <see cref="ModelKind.Incremental"/> model.</summary>
@@ -37,6 +63,8 @@ public enum AbsentPolicy
 /// <param name="UpdateExisting">For a keyed merge: true replaces rows whose key exists; false keeps them and only inserts new keys.</param>
 public sealed record IncrementalSpec(IReadOnlyList<string> UniqueKey, string? PartitionBy, string? RewindBy, string? SurrogateKey, bool UpdateExisting)
 {
+    public OnSchemaChange OnSchemaChange { get; init; } = OnSchemaChange.AppendNewColumns;
+
     public bool IsPartition => PartitionBy is not null;
 
     /// <summary>Whether a run as of D can be undone for every date from D on without replaying from the first day.</summary>
@@ -44,6 +72,31 @@ public sealed record IncrementalSpec(IReadOnlyList<string> UniqueKey, string? Pa
 }
 
 /// <summary>Options of a <see cref="ModelKind.Snapshot"/> model (SCD2). The source returns the state of each key as of the run's date.</summary>
+/// <param name="Tracked">The check strategy's columns (<c>check_cols</c>, alias <c>tracked</c>); null: every column but the key.</param>
 public sealed record SnapshotSpec(
     IReadOnlyList<string> UniqueKey, IReadOnlyList<string>? Tracked, string? SurrogateKey,
-    string ValidFrom, string ValidTo, string IsCurrent, AbsentPolicy Absent);
+    string ValidFrom, string ValidTo, string IsCurrent, HardDeletes HardDeletes)
+{
+    public SnapshotStrategy Strategy { get; init; } = SnapshotStrategy.Check;
+
+    /// <summary>The timestamp strategy's column of the result (when the row last changed).</summary>
+    public string? UpdatedAt { get; init; }
+
+    /// <summary>valid_to of current versions instead of NULL (a date, <c>yyyy-MM-dd</c>), as dbt's <c>dbt_valid_to_current</c>.</summary>
+    public string? ValidToCurrent { get; init; }
+
+    /// <summary>Column for a hash of the key and valid_from (dbt's <c>dbt_scd_id</c>); null: none.</summary>
+    public string? ScdId { get; init; }
+
+    /// <summary>Column for the version's change time (dbt's <c>dbt_updated_at</c>): updated_at, or the run's date; null: none.</summary>
+    public string? UpdatedAtColumn { get; init; }
+
+    /// <summary>Column marking a deleted version, with <see cref="HardDeletes.NewRecord"/>.</summary>
+    public string IsDeleted { get; init; } = "is_deleted";
+
+    public OnSchemaChange OnSchemaChange { get; init; } = OnSchemaChange.AppendNewColumns;
+
+    /// <summary>The columns the snapshot fills itself, which the SELECT may not have.</summary>
+    public IReadOnlyList<string> EngineColumns =>
+        new[] { SurrogateKey, ValidFrom, ValidTo, IsCurrent, HardDeletes == HardDeletes.NewRecord ? IsDeleted : null, ScdId, UpdatedAtColumn }.OfType<string>().ToList();
+}

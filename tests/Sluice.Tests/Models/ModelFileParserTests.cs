@@ -28,7 +28,7 @@ public sealed class ModelFileParserTests
         errors.All.ShouldBeEmpty();
         model!.Kind.ShouldBe(ModelKind.Snapshot);
         model.Snapshot!.Tracked.ShouldBe(["name", "city"]);
-        model.Snapshot.Absent.ShouldBe(AbsentPolicy.Close);
+        model.Snapshot.HardDeletes.ShouldBe(HardDeletes.Invalidate);
         model.Snapshot.ValidTo.ShouldBe("valid_to");
         model.SqlLine.ShouldBe(11);
         model.Tests.Select(t => t.Describe()).ShouldBe(["unique(customer_key)", "relationships(customer_id -> staging.stg_customer.customer_id)", "row_count(>= 1)"]);
@@ -59,6 +59,64 @@ public sealed class ModelFileParserTests
             "m.sql:8: tests[0].unique_ish: unknown test (known: unique, not_null, accepted_values, relationships, row_count)",
             "m.sql:10: (sql): a model is a single statement: remove the ';' in the middle",
             "m.sql:10: (sql): unknown placeholder {{ today }} (known: {{ as_of }})",
+        ], ignoreOrder: true);
+    }
+
+    [Fact]
+    public void Snapshot_options_are_read_as_dbt_names_them()
+    {
+        var errors = new ConfigErrors();
+        var model = ModelFileParser.ParseSqlText("dim.sql", """
+            /*
+            kind: snapshot
+            strategy: timestamp
+            unique_key: id
+            updated_at: changed_at
+            hard_deletes: new_record
+            valid_to_current: 9999-12-31
+            scd_id: version_id
+            updated_at_column: version_updated_at
+            on_schema_change: sync_all_columns
+            */
+            SELECT id, name, changed_at FROM raw.src
+            """, "dw.dim", errors);
+
+        errors.All.ShouldBeEmpty();
+        var spec = model!.Snapshot!;
+        spec.Strategy.ShouldBe(SnapshotStrategy.Timestamp);
+        spec.UpdatedAt.ShouldBe("changed_at");
+        spec.HardDeletes.ShouldBe(HardDeletes.NewRecord);
+        spec.ValidToCurrent.ShouldBe("9999-12-31");
+        spec.OnSchemaChange.ShouldBe(OnSchemaChange.SyncAllColumns);
+        spec.EngineColumns.ShouldBe(["valid_from", "valid_to", "is_current", "is_deleted", "version_id", "version_updated_at"]);
+        model.CanRewindByDate.ShouldBeFalse();
+    }
+
+    [Fact]
+    public void Snapshot_option_mistakes_say_what_to_write()
+    {
+        var errors = new ConfigErrors();
+        ModelFileParser.ParseSqlText("dim.sql", """
+            /*
+            kind: snapshot
+            strategy: timestamp
+            unique_key: id
+            check_cols: [name]
+            absent: close
+            hard_deletes: invalidate
+            valid_to_current: forever
+            on_schema_change: ignore
+            */
+            SELECT id, name FROM raw.src
+            """, "dw.dim", errors).ShouldBeNull();
+
+        errors.All.Select(e => e.ToString()).ShouldBe(
+        [
+            "dim.sql:3: strategy: strategy timestamp needs updated_at: the column of the result that moves when the row changes",
+            "dim.sql:5: check_cols: only applies to strategy check (the timestamp strategy compares updated_at)",
+            "dim.sql:6: absent: absent is the earlier name of hard_deletes: give one of them (absent: keep is hard_deletes: ignore, absent: close is hard_deletes: invalidate)",
+            "dim.sql:8: valid_to_current: 'forever' is not a date yyyy-MM-dd (for example 9999-12-31)",
+            "dim.sql:9: on_schema_change: expected one of append_new_columns, sync_all_columns, fail, got 'ignore'",
         ], ignoreOrder: true);
     }
 

@@ -75,9 +75,36 @@ internal sealed partial class LakeWarehouse
 
         var old = Registered(model.Name);
         var replace = old is not null && old.PartitionKey != column ? AllPartitions(old) : [(table, Day(asOf))];
+        if (old is not null && old.PartitionKey == column && HasRelation(model.Name) && Lake.Files(model.Name).Count > 0)
+        {
+            replace.AddRange(Resync(model, columns, stager, table, Day(asOf)));
+        }
+
         Lake.Register(table);
         Commit(stager, model, asOf, replace, table);
         return new ModelRunResult(rows, rows, $"{rows} rows in partition {column}={Day(asOf)}");
+    }
+
+    /// <summary>
+    /// Applies the model's on_schema_change to its other partitions: checked always; under sync_all_columns, when a
+    /// column was lost or retyped, every other partition is rewritten in the result's shape. The partitions rewritten.
+    /// </summary>
+    private List<(LakeTable, string)> Resync(ModelDefinition model, List<(string Name, string Type)> result, LakeStager stager, LakeTable table, string ownDay)
+    {
+        var column = model.Incremental!.PartitionBy!;
+        var change = SchemaChange.Compare(Describe(QuoteName(model.Name)), result, []);
+        change.Check(model, model.Incremental.OnSchemaChange);
+        if (model.Incremental.OnSchemaChange != OnSchemaChange.SyncAllColumns || change.Removed.Count + change.Retyped.Count == 0) { return []; }
+        AdaptTarget(model, OnSchemaChange.SyncAllColumns, result, []);
+        var rewritten = new List<(LakeTable, string)>();
+        foreach (var p in Lake.Partitions(model.Name).Where(p => p.Length > 0 && p != ownDay))
+        {
+            rewritten.Add((table, p));
+            var (path, rows) = Copy(stager, $"SELECT * EXCLUDE ({Quote(column)}) FROM temp._tgt WHERE {Quote(column)} = DATE {Literal(p)}");
+            if (rows > 0) { stager.AddWritten(table, p, path, rows); }
+        }
+
+        return rewritten;
     }
 
     private void RewindPartitions(ModelDefinition model, DateOnly from)
@@ -105,7 +132,8 @@ internal sealed partial class LakeWarehouse
         var exists = old is not null && HasRelation(model.Name) && Lake.Files(model.Name).Count > 0;
         var on = string.Join(" AND ", spec.UniqueKey.Select(k => $"t.{Quote(k)} = o.{Quote(k)}"));
         var order = string.Join(", ", spec.UniqueKey.Select(k => $"o.{Quote(k)}"));
-        var target = QuoteName(model.Name);
+        var target = "temp._tgt";
+        var reshaped = exists && AdaptTarget(model, spec.OnSchemaChange, columns, spec.SurrogateKey is { } skt ? [(skt, "BIGINT")] : []);
         string select;
         long changed;
         if (!exists)
@@ -135,7 +163,7 @@ internal sealed partial class LakeWarehouse
             }
         }
 
-        if (changed == 0 && exists)
+        if (changed == 0 && exists && !reshaped)
         {
             SaveState(model, asOf);
             return new ModelRunResult(rowsIn, 0, "no new keys");
@@ -158,14 +186,13 @@ internal sealed partial class LakeWarehouse
         var spec = model.Snapshot!;
         Exec($"CREATE OR REPLACE TEMP TABLE _src AS {Dialect.Render(model, asOf)}");
         var columns = Describe("temp._src");
-        CheckKeys(model, "temp._src", spec.UniqueKey, columns);
-        var engineColumns = new[] { spec.SurrogateKey, spec.ValidFrom, spec.ValidTo, spec.IsCurrent }.OfType<string>().ToList();
-        if (columns.FirstOrDefault(c => engineColumns.Contains(c.Name)) is { Name: not null } clash)
+        if (columns.FirstOrDefault(c => spec.EngineColumns.Contains(c.Name)) is { Name: not null } clash)
         {
             throw new SluiceException($"{model.Name}: the result has a column '{clash.Name}', which the snapshot fills itself; leave it out of the SELECT");
         }
 
-        var tracked = SnapshotSql.Tracked(model, columns.Select(c => c.Name).ToList());
+        var timeType = SnapshotTimeType(model, columns);
+        CheckKeys(model, "temp._src", SnapshotSql.SourceKey(spec), columns);
         var rowsIn = Count("SELECT count(*) FROM temp._src");
         var exists = Registered(model.Name) is not null && Lake.Files(model.Name).Count > 0;
         if (rowsIn == 0 && exists)
@@ -176,45 +203,84 @@ internal sealed partial class LakeWarehouse
         }
 
         var names = columns.Select(c => c.Name).ToList();
-        var d = Date(asOf);
-        string select;
-        long opened, closed;
-        if (!exists)
-        {
-            opened = rowsIn;
-            closed = 0;
-            var keyOrder = string.Join(", ", spec.UniqueKey.Select(k => $"s.{Quote(k)}"));
-            select = $"SELECT {(spec.SurrogateKey is { } sk ? $"CAST(row_number() OVER (ORDER BY {keyOrder}) AS BIGINT) AS {Quote(sk)}, " : "")}" +
-                     $"{string.Join(", ", names.Select(n => $"s.{Quote(n)}"))}, {d} AS {Quote(spec.ValidFrom)}, CAST(NULL AS DATE) AS {Quote(spec.ValidTo)}, TRUE AS {Quote(spec.IsCurrent)} FROM temp._src s";
-        }
-        else
-        {
-            // One pass builds the new table with a mark on what changed, so counting costs no second join.
-            var sql = new SnapshotSql(model, names, tracked, QuoteName(model.Name), "temp._src", d);
-            Exec($"CREATE OR REPLACE TEMP TABLE _new AS {sql.KeptAndClosedMarked} UNION ALL BY NAME SELECT *, FALSE AS _closed, TRUE AS _opened FROM ({sql.Opened})");
-            closed = Count("SELECT count(*) FROM temp._new WHERE _closed");
-            opened = Count("SELECT count(*) FROM temp._new WHERE _opened");
-            if (opened == 0 && closed == 0)
-            {
-                SaveState(model, asOf);
-                return new ModelRunResult(rowsIn, 0, "no change");
-            }
+        var sql = new SnapshotSql(model, names, timeType, "temp._tgt", "temp._src", Date(asOf));
+        var changed = exists && AdaptTarget(model, spec.OnSchemaChange, columns, SnapshotSql.MetaColumns(spec, timeType));
+        if (!exists) { Exec($"CREATE OR REPLACE TEMP TABLE _tgt AS {sql.EmptyTarget()}"); }
 
-            select = "SELECT * EXCLUDE (_closed, _opened) FROM temp._new";
+        Exec($"CREATE OR REPLACE TEMP TABLE _cand AS {sql.Candidates}");
+        Exec($"CREATE OR REPLACE TEMP TABLE _close AS {sql.Closing("temp._cand")}");
+        Exec($"CREATE OR REPLACE TEMP TABLE _open AS {sql.Opened("temp._cand")}");
+        var current = Quote(spec.IsCurrent);
+        var closed = Count($"SELECT count(*) FROM temp._tgt c JOIN temp._close x ON {sql.On("c", "x")} AND c.{current}");
+        var opened = Count("SELECT count(*) FROM temp._open");
+        if (opened == 0 && closed == 0 && exists && !changed)
+        {
+            SaveState(model, asOf);
+            return new ModelRunResult(rowsIn, 0, "no change");
         }
 
-        ReplaceWhole(model, select, asOf);
+        var to = Quote(spec.ValidTo);
+        ReplaceWhole(model,
+            $"SELECT c.* REPLACE (CASE WHEN x._to IS NOT NULL THEN x._to ELSE c.{to} END AS {to}, CASE WHEN x._to IS NOT NULL THEN FALSE ELSE c.{current} END AS {current}) " +
+            $"FROM temp._tgt c LEFT JOIN temp._close x ON {sql.On("c", "x")} AND c.{current} UNION ALL BY NAME SELECT * FROM temp._open",
+            asOf);
         return new ModelRunResult(rowsIn, opened + closed, $"{opened} versions opened, {closed} closed");
+    }
+
+    /// <summary>The type of valid_from and valid_to: DATE (check strategy), or the type of the updated_at column.</summary>
+    private string SnapshotTimeType(ModelDefinition model, List<(string Name, string Type)> columns)
+    {
+        var spec = model.Snapshot!;
+        if (spec.Strategy == SnapshotStrategy.Check) { return "DATE"; }
+        var updatedAt = columns.FirstOrDefault(c => c.Name == spec.UpdatedAt);
+        if (updatedAt.Name is null || SchemaChange.Kind(updatedAt.Type) is not ("timestamp" or "date"))
+        {
+            throw new SluiceException($"{model.Name}: updated_at '{spec.UpdatedAt}' must be a TIMESTAMP or DATE column of the result (columns: {string.Join(", ", columns.Select(c => $"{c.Name} {c.Type}"))})");
+        }
+
+        var nulls = Count($"SELECT count(*) FROM temp._src WHERE {Quote(spec.UpdatedAt!)} IS NULL");
+        return nulls == 0 ? updatedAt.Type : throw new SluiceException($"{model.Name}: {nulls} rows of the result have a NULL updated_at ({spec.UpdatedAt}); coalesce it in the SELECT");
+    }
+
+    /// <summary>
+    /// Makes <c>temp._tgt</c> the model's table with the result's columns as the policy says (added ones NULL; with
+    /// sync_all_columns lost ones dropped and retyped ones cast), and the engine's columns it lacks; whether it changed.
+    /// </summary>
+    private bool AdaptTarget(ModelDefinition model, OnSchemaChange policy, List<(string Name, string Type)> result, IReadOnlyList<(string Name, string Type)> meta)
+    {
+        var table = Describe(QuoteName(model.Name));
+        var change = SchemaChange.Compare(table, result, meta.Select(m => m.Name).ToList());
+        change.Check(model, policy);
+        var sync = policy == OnSchemaChange.SyncAllColumns;
+        var items = new List<string>();
+        foreach (var (name, _) in table)
+        {
+            if (sync && change.Removed.Contains(name)) { continue; }
+            var retyped = change.Retyped.FirstOrDefault(r => r.Name == name);
+            items.Add(sync && retyped.Name is not null ? $"CAST(c.{Quote(name)} AS {retyped.To}) AS {Quote(name)}" : $"c.{Quote(name)}");
+        }
+
+        var missing = change.Added.Concat(meta.Where(m => table.All(t => t.Name != m.Name))).ToList();
+        items.AddRange(missing.Select(m => $"CAST(NULL AS {m.Type}) AS {Quote(m.Name)}"));
+        Exec($"CREATE OR REPLACE TEMP TABLE _tgt AS SELECT {string.Join(", ", items)} FROM {QuoteName(model.Name)} c");
+        return missing.Count > 0 || (sync && (change.Removed.Count > 0 || change.Retyped.Count > 0));
     }
 
     private void RewindSnapshot(ModelDefinition model, DateOnly from)
     {
         if (Registered(model.Name) is null || Lake.Files(model.Name).Count == 0) { SaveState(model, null); return; }
         var spec = model.Snapshot!;
+        if (!model.CanRewindByDate)
+        {
+            ReplaceWhole(model, $"SELECT * FROM {QuoteName(model.Name)} WHERE 1 = 0", null);
+            return;
+        }
+
         var f = Date(from);
         var reopened = $"{Quote(spec.ValidTo)} >= {f}";
+        var currentEnd = spec.ValidToCurrent is { } v ? $"DATE {Literal(v)}" : "CAST(NULL AS DATE)";
         ReplaceWhole(model,
-            $"SELECT * REPLACE (CASE WHEN {reopened} THEN CAST(NULL AS DATE) ELSE {Quote(spec.ValidTo)} END AS {Quote(spec.ValidTo)}, " +
+            $"SELECT * REPLACE (CASE WHEN {reopened} THEN {currentEnd} ELSE {Quote(spec.ValidTo)} END AS {Quote(spec.ValidTo)}, " +
             $"CASE WHEN {reopened} THEN TRUE ELSE {Quote(spec.IsCurrent)} END AS {Quote(spec.IsCurrent)}) " +
             $"FROM {QuoteName(model.Name)} WHERE {Quote(spec.ValidFrom)} < {f}",
             from.AddDays(-1));

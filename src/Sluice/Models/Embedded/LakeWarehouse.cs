@@ -238,7 +238,7 @@ internal sealed partial class LakeWarehouse : IWarehouse
     private void DropTemp()
     {
         if (_db is null) { return; }
-        foreach (var t in new[] { "_out", "_src", "_clean", "_new" })
+        foreach (var t in new[] { "_out", "_src", "_clean", "_new", "_tgt", "_cand", "_close", "_open" })
         {
             try { Exec($"DROP TABLE IF EXISTS temp.{t}"); }
             catch (DuckDBException) { /* the session is broken anyway; the next Prepare opens a new one */ }

@@ -101,6 +101,11 @@ internal sealed partial class PostgresWarehouse
 
         // The partition column goes last, as in the embedded warehouse (where it lives in the folder name).
         var ordered = shape.Where(c => c.Name != column).Append(partition).ToList();
+        if (await RelationKindAsync(model.Name, tx, ct).ConfigureAwait(false) == 'r')
+        {
+            await ApplySchemaChangeAsync(model, model.Incremental.OnSchemaChange, await ShapeAsync(model.Name, tx, ct).ConfigureAwait(false), shape, [], tx, ct).ConfigureAwait(false);
+        }
+
         await EnsureTableAsync(model.Name, ordered, [[column]], tx, ct).ConfigureAwait(false);
         var d = Date(asOf);
         await ExecAsync($"DELETE FROM {target} WHERE {Quote(column)} = {d}", tx, ct).ConfigureAwait(false);
@@ -136,6 +141,11 @@ internal sealed partial class PostgresWarehouse
 
         var rowsIn = await CountAsync("SELECT count(*) FROM pg_temp._out", tx, ct).ConfigureAwait(false);
         var columns = (spec.SurrogateKey is { } sk ? [(sk, "bigint")] : new List<(string, string)>()).Concat(shape).ToList();
+        if (await RelationKindAsync(model.Name, tx, ct).ConfigureAwait(false) == 'r')
+        {
+            await ApplySchemaChangeAsync(model, spec.OnSchemaChange, await ShapeAsync(model.Name, tx, ct).ConfigureAwait(false), shape, columns.Take(spec.SurrogateKey is null ? 0 : 1).ToList(), tx, ct).ConfigureAwait(false);
+        }
+
         await EnsureTableAsync(model.Name, columns, spec.SurrogateKey is null ? [spec.UniqueKey] : [spec.UniqueKey, [spec.SurrogateKey]], tx, ct).ConfigureAwait(false);
         var on = string.Join(" AND ", spec.UniqueKey.Select(k => $"t.{Quote(k)} = o.{Quote(k)}"));
         var order = string.Join(", ", spec.UniqueKey.Select(k => $"o.{Quote(k)}"));
@@ -170,55 +180,70 @@ internal sealed partial class PostgresWarehouse
 
     /// <summary>
     /// SCD2 in three round trips (a daily merge is small; round trips would dominate it): the source, its checks and the
-    /// target's shape in one batch; then, in another, what opens, the closing updates and the inserts.
+    /// target's shape in one batch; then, in another, what opens and closes, the closing updates and the inserts.
     /// </summary>
     private async Task<ModelRunResult> RunSnapshotAsync(ModelDefinition model, DateOnly asOf, NpgsqlTransaction tx, CancellationToken ct)
     {
         var spec = model.Snapshot!;
         var target = QuoteName(model.Name);
-        var keys = string.Join(", ", spec.UniqueKey.Select(Quote));
+        var sourceKey = SnapshotSql.SourceKey(spec);
+        var keys = string.Join(", ", sourceKey.Select(Quote));
+        var nullUpdatedAt = spec.UpdatedAt is { } u ? $"count(*) FILTER (WHERE {Quote(u)} IS NULL)" : "0";
         var (results, _) = await BatchAsync(tx, ct,
             $"CREATE TEMP TABLE _src ON COMMIT DROP AS {Dialect.Render(model, asOf)}",
             "ANALYZE pg_temp._src",
             ShapeSql("pg_temp._src"),
-            $"SELECT count(*), count(*) FILTER (WHERE {string.Join(" OR ", spec.UniqueKey.Select(k => $"{Quote(k)} IS NULL"))}) FROM pg_temp._src",
-            $"SELECT {keys}, count(*) FROM pg_temp._src GROUP BY {keys} HAVING count(*) > 1 LIMIT 1",
+            $"SELECT count(*), count(*) FILTER (WHERE {string.Join(" OR ", spec.UniqueKey.Select(k => $"{Quote(k)} IS NULL"))}), {nullUpdatedAt} FROM pg_temp._src",
+            $"SELECT {keys}, count(*) FROM pg_temp._src WHERE {string.Join(" AND ", sourceKey.Select(k => $"{Quote(k)} IS NOT NULL"))} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1",
             ShapeSql(model.Name)).ConfigureAwait(false);
         var shape = results[0].Select(r => ((string)r[0]!, (string)r[1]!)).ToList();
+        if (shape.FirstOrDefault(c => spec.EngineColumns.Contains(c.Item1)) is { Item1: not null } clash)
+        {
+            throw new SluiceException($"{model.Name}: the result has a column '{clash.Item1}', which the snapshot fills itself; leave it out of the SELECT");
+        }
+
+        var timeType = "date";
+        if (spec.Strategy == SnapshotStrategy.Timestamp)
+        {
+            var updatedAt = shape.FirstOrDefault(c => c.Item1 == spec.UpdatedAt);
+            if (updatedAt.Item1 is null || SchemaChange.Kind(updatedAt.Item2) is not ("timestamp" or "date"))
+            {
+                throw new SluiceException($"{model.Name}: updated_at '{spec.UpdatedAt}' must be a TIMESTAMP or DATE column of the result (columns: {string.Join(", ", shape.Select(c => $"{c.Item1} {c.Item2}"))})");
+            }
+
+            timeType = updatedAt.Item2;
+        }
+
         var rowsIn = Convert.ToInt64(results[1][0][0], CultureInfo.InvariantCulture);
         if (Convert.ToInt64(results[1][0][1], CultureInfo.InvariantCulture) is var nulls and > 0)
         {
             throw new SluiceException($"{model.Name}: {nulls} rows of the result have a NULL in unique_key ({string.Join(", ", spec.UniqueKey)})");
         }
 
-        if (results[2].Count > 0)
+        if (Convert.ToInt64(results[1][0][2], CultureInfo.InvariantCulture) is var nullTimes and > 0)
         {
-            var shown = string.Join(", ", spec.UniqueKey.Select((k, i) => $"{k} = {Sluice.Lake.LakeQueryEngine.FormatValue(results[2][0][i])}"));
-            throw new SluiceException($"{model.Name}: the result has {results[2][0][spec.UniqueKey.Count]} rows for {shown}; unique_key ({string.Join(", ", spec.UniqueKey)}) must identify one row");
+            throw new SluiceException($"{model.Name}: {nullTimes} rows of the result have a NULL updated_at ({spec.UpdatedAt}); coalesce it in the SELECT");
         }
 
-        var engineColumns = new[] { spec.SurrogateKey, spec.ValidFrom, spec.ValidTo, spec.IsCurrent }.OfType<string>().ToList();
-        if (shape.FirstOrDefault(c => engineColumns.Contains(c.Item1)) is { Item1: not null } clash)
+        if (results[2].Count > 0)
         {
-            throw new SluiceException($"{model.Name}: the result has a column '{clash.Item1}', which the snapshot fills itself; leave it out of the SELECT");
+            var shown = string.Join(", ", sourceKey.Select((k, i) => $"{k} = {Sluice.Lake.LakeQueryEngine.FormatValue(results[2][0][i])}"));
+            throw new SluiceException($"{model.Name}: the result has {results[2][0][sourceKey.Count]} rows for {shown}; unique_key ({string.Join(", ", sourceKey)}) must identify one row");
         }
 
         var names = shape.Select(c => c.Item1).ToList();
-        var tracked = SnapshotSql.Tracked(model, names);
-        var keyColumns = spec.UniqueKey.ToList();
+        var sql = new SnapshotSql(model, names, timeType, target, "pg_temp._src", Date(asOf));
+        var meta = SnapshotSql.MetaColumns(spec, timeType);
         if (results[3].Count == 0 || await RelationKindAsync(model.Name, tx, ct).ConfigureAwait(false) != 'r')
         {
-            var columns = (spec.SurrogateKey is { } sk ? [(sk, "bigint")] : new List<(string, string)>())
-                .Concat(shape).Append((spec.ValidFrom, "date")).Append((spec.ValidTo, "date")).Append((spec.IsCurrent, "boolean")).ToList();
-            await EnsureTableAsync(model.Name, columns, spec.SurrogateKey is null ? [[.. keyColumns, spec.ValidFrom]] : [[spec.SurrogateKey], [.. keyColumns, spec.ValidFrom]], tx, ct).ConfigureAwait(false);
-            await ExecAsync($"CREATE UNIQUE INDEX ON {target} ({keys}) WHERE {Quote(spec.IsCurrent)}", tx, ct).ConfigureAwait(false);
+            var columns = meta.Where(m => m.Name == spec.SurrogateKey).Concat(shape).Concat(meta.Where(m => m.Name != spec.SurrogateKey)).ToList();
+            await EnsureTableAsync(model.Name, columns, spec.SurrogateKey is null ? [[.. spec.UniqueKey, spec.ValidFrom]] : [[spec.SurrogateKey], [.. spec.UniqueKey, spec.ValidFrom]], tx, ct).ConfigureAwait(false);
+            await ExecAsync($"CREATE UNIQUE INDEX ON {target} ({string.Join(", ", spec.UniqueKey.Select(Quote))}) WHERE {Quote(spec.IsCurrent)}", tx, ct).ConfigureAwait(false);
         }
         else
         {
-            foreach (var c in shape.Where(c => results[3].All(e => (string)e[0]! != c.Item1)))
-            {
-                await ExecAsync($"ALTER TABLE {target} ADD COLUMN {Quote(c.Item1)} {c.Item2}", tx, ct).ConfigureAwait(false);
-            }
+            var table = results[3].Select(r => ((string)r[0]!, (string)r[1]!)).ToList();
+            await ApplySchemaChangeAsync(model, spec.OnSchemaChange, table, shape, meta, tx, ct).ConfigureAwait(false);
         }
 
         if (rowsIn == 0)
@@ -227,29 +252,44 @@ internal sealed partial class PostgresWarehouse
             return new ModelRunResult(0, 0, "source empty: nothing changed");
         }
 
-        var sql = new SnapshotSql(model, names, tracked, target, "pg_temp._src", Date(asOf));
-        var d = Date(asOf);
-        var list = string.Join(", ", names.Select(Quote));
-        var order = string.Join(", ", keyColumns.Select(Quote));
-        var statements = new List<string>
+        var current = Quote(spec.IsCurrent);
+        var opened = string.Join(", ", sql.OpenedColumns.Select(Quote));
+        // What opens and closes is decided against the current versions before any is closed.
+        var (_, affected) = await BatchAsync(tx, ct,
+            $"CREATE TEMP TABLE _cand ON COMMIT DROP AS {sql.Candidates}",
+            $"CREATE TEMP TABLE _close ON COMMIT DROP AS {sql.Closing("pg_temp._cand")}",
+            $"CREATE TEMP TABLE _open ON COMMIT DROP AS {sql.Opened("pg_temp._cand")}",
+            $"UPDATE {target} c SET {Quote(spec.ValidTo)} = x._to, {current} = FALSE FROM pg_temp._close x WHERE c.{current} AND {sql.On("c", "x")}",
+            $"INSERT INTO {target} ({opened}) SELECT {opened} FROM pg_temp._open").ConfigureAwait(false);
+        var (closedRows, openedRows) = (affected[^2], affected[^1]);
+        return new ModelRunResult(rowsIn, openedRows + closedRows, openedRows + closedRows == 0 ? "no change" : $"{openedRows} versions opened, {closedRows} closed");
+    }
+
+    /// <summary>
+    /// Brings the table to the result's columns as the model's on_schema_change says (new columns added; with
+    /// sync_all_columns lost ones dropped and retyped ones converted) and adds the engine's columns it lacks.
+    /// </summary>
+    private async Task ApplySchemaChangeAsync(ModelDefinition model, OnSchemaChange policy, List<(string Name, string Type)> table, List<(string Name, string Type)> result, IReadOnlyList<(string Name, string Type)> meta, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        if (table.Count == 0) { return; }
+        var target = QuoteName(model.Name);
+        var change = SchemaChange.Compare(table, result, meta.Select(m => m.Name).ToList());
+        change.Check(model, policy);
+        foreach (var (name, type) in change.Added.Concat(meta.Where(m => table.All(t => t.Name != m.Name))))
         {
-            // What opens is decided against the current versions before any is closed.
-            $"CREATE TEMP TABLE _open ON COMMIT DROP AS SELECT s.* FROM pg_temp._src s LEFT JOIN {target} c ON {sql.On("c", "s")} AND c.{sql.IsCurrent} WHERE {sql.Opening}",
-            $"UPDATE {target} c SET {Quote(spec.ValidTo)} = {d}, {sql.IsCurrent} = FALSE FROM pg_temp._src s WHERE c.{sql.IsCurrent} AND {sql.On("c", "s")} AND {sql.Changed("c", "s")}",
-        };
-        if (spec.Absent == AbsentPolicy.Close)
-        {
-            statements.Add($"UPDATE {target} c SET {Quote(spec.ValidTo)} = {d}, {sql.IsCurrent} = FALSE WHERE c.{sql.IsCurrent} AND NOT EXISTS (SELECT 1 FROM pg_temp._src s WHERE {sql.On("c", "s")})");
+            await ExecAsync($"ALTER TABLE {target} ADD COLUMN {Quote(name)} {type}", tx, ct).ConfigureAwait(false);
         }
 
-        // The surrogate keys continue after the highest one; closing versions does not change it.
-        statements.Add(
-            $"INSERT INTO {target} ({(spec.SurrogateKey is { } sk2 ? Quote(sk2) + ", " : "")}{list}, {Quote(spec.ValidFrom)}, {Quote(spec.ValidTo)}, {sql.IsCurrent}) " +
-            $"SELECT {(spec.SurrogateKey is { } sk3 ? $"(SELECT COALESCE(max({Quote(sk3)}), 0) FROM {target}) + row_number() OVER (ORDER BY {order}), " : "")}{list}, {d}, NULL, TRUE FROM pg_temp._open");
-        var (_, affected) = await BatchAsync(tx, ct, [.. statements]).ConfigureAwait(false);
-        var closed = affected[1] + (spec.Absent == AbsentPolicy.Close ? affected[2] : 0);
-        var opened = affected[^1];
-        return new ModelRunResult(rowsIn, opened + closed, opened + closed == 0 ? "no change" : $"{opened} versions opened, {closed} closed");
+        if (policy != OnSchemaChange.SyncAllColumns) { return; }
+        foreach (var name in change.Removed)
+        {
+            await ExecAsync($"ALTER TABLE {target} DROP COLUMN {Quote(name)}", tx, ct).ConfigureAwait(false);
+        }
+
+        foreach (var (name, _, to) in change.Retyped)
+        {
+            await ExecAsync($"ALTER TABLE {target} ALTER COLUMN {Quote(name)} TYPE {to} USING {Quote(name)}::{to}", tx, ct).ConfigureAwait(false);
+        }
     }
 
     private async Task<ModelRunResult> RunCleanAsync(ModelProject project, ModelDefinition model, DateOnly asOf, NpgsqlTransaction tx, CancellationToken ct)

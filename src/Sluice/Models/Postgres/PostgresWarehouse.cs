@@ -137,10 +137,15 @@ internal sealed partial class PostgresWarehouse : IWarehouse
                 DateOnly? applied = from.AddDays(-1);
                 switch (model.Kind)
                 {
+                    case ModelKind.Snapshot when exists && !model.CanRewindByDate:
+                        await ExecAsync($"DELETE FROM {target}", tx, ct).ConfigureAwait(false);
+                        applied = null;
+                        break;
                     case ModelKind.Snapshot when exists:
                         var s = model.Snapshot!;
+                        var currentEnd = s.ValidToCurrent is { } v ? $"DATE {Literal(v)}" : "NULL";
                         await ExecAsync($"DELETE FROM {target} WHERE {Quote(s.ValidFrom)} >= {f}", tx, ct).ConfigureAwait(false);
-                        await ExecAsync($"UPDATE {target} SET {Quote(s.ValidTo)} = NULL, {Quote(s.IsCurrent)} = TRUE WHERE {Quote(s.ValidTo)} >= {f}", tx, ct).ConfigureAwait(false);
+                        await ExecAsync($"UPDATE {target} SET {Quote(s.ValidTo)} = {currentEnd}, {Quote(s.IsCurrent)} = TRUE WHERE {Quote(s.ValidTo)} >= {f}", tx, ct).ConfigureAwait(false);
                         break;
                     case ModelKind.Incremental when exists && model.Incremental!.IsPartition:
                         await ExecAsync($"DELETE FROM {target} WHERE {Quote(model.Incremental.PartitionBy!)} >= {f}", tx, ct).ConfigureAwait(false);
