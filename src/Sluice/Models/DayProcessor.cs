@@ -59,6 +59,8 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
 
             var replay = new SortedSet<DateOnly>(pending.Where(d => d >= start).Concat(days.Keys.Where(d => d >= start)));
             ModelsLog.Processing(_log, scope, replay.Count, replay.Min, replay.Max, warehouse.Engine, start);
+            // Rewinds and replays are published together at the end: a model failing after the rewind hides nothing.
+            await warehouse.BeginProcessingAsync(ct).ConfigureAwait(false);
             await warehouse.SaveDaysAsync(replay.Select(d => new DayRecord(d, days.TryGetValue(d, out var r) ? r.Fingerprint : SourceSnapshot.NoFiles, DayStatus.Redo)).ToList(), ct).ConfigureAwait(false);
             foreach (var m in project.Models.Reverse().Where(m => m.Stateful && applied[m.Name] >= start))
             {
@@ -83,6 +85,7 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
                 progress?.Report(new JobProgress(++done, replay.Count, day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)));
             }
 
+            await warehouse.CommitProcessingAsync(ct).ConfigureAwait(false);
             var replayed = replay.Count(d => days.ContainsKey(d) && !pending.Contains(d));
             return new JobOutcome(rowsIn, rowsOut,
                 $"ran {project.Models.Count} models as of {replay.Count} day(s) {replay.Min:yyyy-MM-dd}..{replay.Max:yyyy-MM-dd} on {warehouse.Engine}" +
@@ -112,6 +115,7 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
 
             var runner = new ModelRunner(services, scope, trigger);
             long rowsIn = 0, rowsOut = 0;
+            await warehouse.BeginProcessingAsync(ct).ConfigureAwait(false);
             foreach (var m in models)
             {
                 if (m.Stateful && await warehouse.AppliedThroughAsync(m, ct).ConfigureAwait(false) == asOf)
@@ -129,6 +133,7 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
                 rowsOut += r.RowsOut;
             }
 
+            await warehouse.CommitProcessingAsync(ct).ConfigureAwait(false);
             return new JobOutcome(rowsIn, rowsOut, $"ran {string.Join(", ", models.Select(m => m.Name))} as of {asOf:yyyy-MM-dd} on {warehouse.Engine}");
         }
     }

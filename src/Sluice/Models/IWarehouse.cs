@@ -18,8 +18,8 @@ public enum DayStatus
 public sealed record DayRecord(DateOnly Day, string Fingerprint, DayStatus Status);
 
 /// <summary>
-/// An engine the models run on: the embedded warehouse (DuckDB over the Parquet lake) or PostgreSQL. Each
-/// <see cref="RunAsync"/> is one transaction: it commits entirely or leaves the previous state visible. The model
+/// An engine the models run on: the embedded warehouse (DuckDB over the Parquet lake) or PostgreSQL. Outside a
+/// processing each <see cref="RunAsync"/> is one transaction; inside one, the whole processing is. The model
 /// state (the latest as-of date applied) and the day records live in the warehouse itself, committed with the data.
 /// </summary>
 public interface IWarehouse : IAsyncDisposable
@@ -30,6 +30,15 @@ public interface IWarehouse : IAsyncDisposable
 
     /// <summary>Creates schemas, helper functions and state tables, and makes the sources (lake tables) readable as they are in <paramref name="sources"/>.</summary>
     Task PrepareAsync(ModelProject project, SourceSnapshot sources, CancellationToken ct);
+
+    /// <summary>
+    /// Starts a processing: what the runs, rewinds and day records write from here on is seen by the runs that follow
+    /// but published only by <see cref="CommitProcessingAsync"/>, all at once; a processing never committed (a failed
+    /// model, a crash) leaves every table, state and day record exactly as it was.
+    /// </summary>
+    Task BeginProcessingAsync(CancellationToken ct);
+
+    Task CommitProcessingAsync(CancellationToken ct);
 
     Task<ModelRunResult> RunAsync(ModelProject project, ModelDefinition model, DateOnly asOf, CancellationToken ct);
 

@@ -55,6 +55,12 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
     {
         using var c = store.Open();
         using var tx = c.BeginTransaction();
+        SaveDays(c, tx, days, now);
+        tx.Commit();
+    }
+
+    public void SaveDays(SqliteConnection c, SqliteTransaction tx, IReadOnlyCollection<DayRecord> days, DateTimeOffset now)
+    {
         foreach (var d in days)
         {
             c.Execute(
@@ -63,7 +69,5 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
                 tx, ("$s", scope), ("$d", d.Day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)), ("$f", d.Fingerprint),
                 ("$st", d.Status.ToString().ToLowerInvariant()), ("$t", now.Iso()));
         }
-
-        tx.Commit();
     }
 }

@@ -35,6 +35,14 @@ internal sealed partial class LakeWarehouse
         Exec($"CREATE OR REPLACE VIEW {QuoteName(model.Name)} AS {sql}");
         var old = Registered(model.Name);
         using var stager = Lake.BeginStaging($"model-{model.Name}");
+        if (_pending is not null)
+        {
+            _pending.Add(stager, old is null ? [] : AllPartitions(old));
+            _pending.Views[model.Name] = sql;
+            _pending.Applied[model.Name] = asOf;
+            return new ModelRunResult(0, 0, "view created");
+        }
+
         var now = _services.Time.GetUtcNow();
         Lake.Commit(
             stager,
@@ -75,7 +83,7 @@ internal sealed partial class LakeWarehouse
 
         var old = Registered(model.Name);
         var replace = old is not null && old.PartitionKey != column ? AllPartitions(old) : [(table, Day(asOf))];
-        if (old is not null && old.PartitionKey == column && HasRelation(model.Name) && Lake.Files(model.Name).Count > 0)
+        if (old is not null && old.PartitionKey == column && HasRelation(model.Name) && Files(model.Name).Count > 0)
         {
             replace.AddRange(Resync(model, columns, stager, table, Day(asOf)));
         }
@@ -97,7 +105,7 @@ internal sealed partial class LakeWarehouse
         if (model.Incremental.OnSchemaChange != OnSchemaChange.SyncAllColumns || change.Removed.Count + change.Retyped.Count == 0) { return []; }
         AdaptTarget(model, OnSchemaChange.SyncAllColumns, result, []);
         var rewritten = new List<(LakeTable, string)>();
-        foreach (var p in Lake.Partitions(model.Name).Where(p => p.Length > 0 && p != ownDay))
+        foreach (var p in Partitions(model.Name).Where(p => p.Length > 0 && p != ownDay))
         {
             rewritten.Add((table, p));
             var (path, rows) = Copy(stager, $"SELECT * EXCLUDE ({Quote(column)}) FROM temp._tgt WHERE {Quote(column)} = DATE {Literal(p)}");
@@ -111,7 +119,7 @@ internal sealed partial class LakeWarehouse
     {
         var table = Registered(model.Name);
         if (table is null) { SaveState(model, null); return; }
-        var doomed = Lake.Partitions(model.Name).Where(p => string.CompareOrdinal(p, Day(from)) >= 0).Select(p => (table, p)).ToList();
+        var doomed = Partitions(model.Name).Where(p => string.CompareOrdinal(p, Day(from)) >= 0).Select(p => (table, p)).ToList();
         using var stager = Lake.BeginStaging($"rewind-{model.Name}");
         Commit(stager, model, from.AddDays(-1), doomed, table);
     }
@@ -129,7 +137,7 @@ internal sealed partial class LakeWarehouse
 
         var rowsIn = Count("SELECT count(*) FROM temp._out");
         var old = Registered(model.Name);
-        var exists = old is not null && HasRelation(model.Name) && Lake.Files(model.Name).Count > 0;
+        var exists = old is not null && HasRelation(model.Name) && Files(model.Name).Count > 0;
         var on = string.Join(" AND ", spec.UniqueKey.Select(k => $"t.{Quote(k)} = o.{Quote(k)}"));
         var order = string.Join(", ", spec.UniqueKey.Select(k => $"o.{Quote(k)}"));
         var target = "temp._tgt";
@@ -176,7 +184,7 @@ internal sealed partial class LakeWarehouse
     private void RewindMerge(ModelDefinition model, DateOnly from)
     {
         var spec = model.Incremental!;
-        if (Registered(model.Name) is null || Lake.Files(model.Name).Count == 0) { SaveState(model, null); return; }
+        if (Registered(model.Name) is null || Files(model.Name).Count == 0) { SaveState(model, null); return; }
         var keep = spec.CanRewindByDate ? $"SELECT * FROM {QuoteName(model.Name)} WHERE {Quote(spec.RewindBy!)} < {Date(from)}" : $"SELECT * FROM {QuoteName(model.Name)} WHERE false";
         ReplaceWhole(model, keep, spec.CanRewindByDate ? from.AddDays(-1) : null);
     }
@@ -194,7 +202,7 @@ internal sealed partial class LakeWarehouse
         var timeType = SnapshotTimeType(model, columns);
         CheckKeys(model, "temp._src", SnapshotSql.SourceKey(spec), columns);
         var rowsIn = Count("SELECT count(*) FROM temp._src");
-        var exists = Registered(model.Name) is not null && Lake.Files(model.Name).Count > 0;
+        var exists = Registered(model.Name) is not null && Files(model.Name).Count > 0;
         if (rowsIn == 0 && exists)
         {
             // No source rows is no snapshot (no file that day), never "every key disappeared".
@@ -268,7 +276,7 @@ internal sealed partial class LakeWarehouse
 
     private void RewindSnapshot(ModelDefinition model, DateOnly from)
     {
-        if (Registered(model.Name) is null || Lake.Files(model.Name).Count == 0) { SaveState(model, null); return; }
+        if (Registered(model.Name) is null || Files(model.Name).Count == 0) { SaveState(model, null); return; }
         var spec = model.Snapshot!;
         if (!model.CanRewindByDate)
         {
@@ -336,12 +344,12 @@ internal sealed partial class LakeWarehouse
         using var stager = Lake.BeginStaging($"rewind-{model.Name}");
         if (table is not null)
         {
-            replace.AddRange(Lake.Partitions(model.Name).Where(p => string.CompareOrdinal(p, Day(from)) >= 0).Select(p => (table, p)));
+            replace.AddRange(Partitions(model.Name).Where(p => string.CompareOrdinal(p, Day(from)) >= 0).Select(p => (table, p)));
         }
 
         if (Registered(project.Quarantine) is not null)
         {
-            foreach (var p in Lake.Partitions(project.Quarantine).Where(p => string.CompareOrdinal(p, Day(from)) >= 0))
+            foreach (var p in Partitions(project.Quarantine).Where(p => string.CompareOrdinal(p, Day(from)) >= 0))
             {
                 var others = OtherModelsQuarantine(project, model, $"file_date = DATE '{p}'");
                 if (others is not null) { WriteQuarantine(stager, quarantine, p, others); }

@@ -20,6 +20,7 @@ internal sealed partial class LakeWarehouse : IWarehouse
     private readonly IEngineServices _services;
     private readonly LakeModelState _state;
     private DuckDBConnection? _db;
+    private PendingLakeCommit? _pending;
 
     public LakeWarehouse(IEngineServices services, string scope)
     {
@@ -50,6 +51,32 @@ internal sealed partial class LakeWarehouse : IWarehouse
         }
 
         LakeQueryEngine.CreateStoredViews(Db, Lake.Views.All());
+        return Task.CompletedTask;
+    }
+
+    public Task BeginProcessingAsync(CancellationToken ct)
+    {
+        _pending?.Dispose();
+        _pending = new PendingLakeCommit(Lake.BeginStaging("models-processing"));
+        return Task.CompletedTask;
+    }
+
+    public Task CommitProcessingAsync(CancellationToken ct)
+    {
+        var pending = _pending ?? throw new InvalidOperationException("BeginProcessingAsync first");
+        var now = _services.Time.GetUtcNow();
+        pending.Publish(Lake, (c, tx) =>
+        {
+            foreach (var (model, applied) in pending.Applied) { _state.SetApplied(c, tx, model, applied, now); }
+            foreach (var (name, sql) in pending.Views)
+            {
+                if (sql is null) { Lake.Views.Drop(c, tx, name); }
+                else { Lake.Views.Save(c, tx, name, sql, now); }
+            }
+
+            _state.SaveDays(c, tx, pending.Days.Values, now);
+        });
+        _pending = null;
         return Task.CompletedTask;
     }
 
@@ -110,12 +137,20 @@ internal sealed partial class LakeWarehouse : IWarehouse
         return Task.CompletedTask;
     }
 
-    public Task<DateOnly?> AppliedThroughAsync(ModelDefinition model, CancellationToken ct) => Task.FromResult(_state.AppliedThrough(model.Name));
+    public Task<DateOnly?> AppliedThroughAsync(ModelDefinition model, CancellationToken ct) =>
+        Task.FromResult(_pending is not null && _pending.Applied.TryGetValue(model.Name, out var pending) ? pending : _state.AppliedThrough(model.Name));
 
     public Task<IReadOnlyList<DayRecord>> DaysAsync(CancellationToken ct) => Task.FromResult(_state.Days());
 
     public Task SaveDaysAsync(IReadOnlyCollection<DayRecord> days, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(days);
+        if (_pending is not null)
+        {
+            foreach (var d in days) { _pending.Days[d.Day] = d; }
+            return Task.CompletedTask;
+        }
+
         _state.SaveDays(days, _services.Time.GetUtcNow());
         return Task.CompletedTask;
     }
@@ -137,6 +172,8 @@ internal sealed partial class LakeWarehouse : IWarehouse
 
     public ValueTask DisposeAsync()
     {
+        _pending?.Dispose();
+        _pending = null;
         _db?.Dispose();
         _db = null;
         return ValueTask.CompletedTask;
@@ -186,29 +223,45 @@ internal sealed partial class LakeWarehouse : IWarehouse
 
     /// <summary>Every partition a table holds now, to replace it as a whole.</summary>
     private List<(LakeTable, string)> AllPartitions(LakeTable table) =>
-        Lake.Partitions(table.QualifiedName).Select(p => (table, p)).Append((table, "")).Distinct().ToList();
+        Partitions(table.QualifiedName).Select(p => (table, p)).Append((table, "")).Distinct().ToList();
+
+    /// <summary>A table's files as this session sees them (in a processing: with what it has written so far).</summary>
+    private IReadOnlyList<LakeFileEntry> Files(string table) => _pending?.Current(Lake, table) ?? Lake.FileEntries(table);
+
+    private List<string> Partitions(string table) => Files(table).Select(f => f.Partition).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
 
     /// <summary>Publishes the staged files with the model's state (and anything else) in one metadata transaction, then refreshes the session's view.</summary>
     private void Commit(LakeStager stager, ModelDefinition model, DateOnly? applied, IReadOnlyCollection<(LakeTable, string)> replace, params LakeTable[] refresh)
     {
-        var now = _services.Time.GetUtcNow();
-        Lake.Commit(
-            stager,
-            (c, tx) =>
-            {
-                _state.SetApplied(c, tx, model.Name, applied, now);
-                if (model.Kind != ModelKind.View) { Lake.Views.Drop(c, tx, model.Name); }
-            },
-            replace);
+        if (_pending is not null)
+        {
+            _pending.Add(stager, replace);
+            _pending.Applied[model.Name] = applied;
+            if (model.Kind != ModelKind.View) { _pending.Views[model.Name] = null; }
+        }
+        else
+        {
+            var now = _services.Time.GetUtcNow();
+            Lake.Commit(
+                stager,
+                (c, tx) =>
+                {
+                    _state.SetApplied(c, tx, model.Name, applied, now);
+                    if (model.Kind != ModelKind.View) { Lake.Views.Drop(c, tx, model.Name); }
+                },
+                replace);
+        }
+
         foreach (var table in refresh)
         {
             Exec($"CREATE SCHEMA IF NOT EXISTS {Quote(table.Zone)}");
-            Exec($"CREATE OR REPLACE VIEW {QuoteName(table.QualifiedName)} AS {_services.Query.Source(table)}");
+            Exec($"CREATE OR REPLACE VIEW {QuoteName(table.QualifiedName)} AS {LakeQueryEngine.SourceOf(table, Files(table.QualifiedName).Select(f => f.Path).ToList())}");
         }
     }
 
     private void SaveState(ModelDefinition model, DateOnly? applied)
     {
+        if (_pending is not null) { _pending.Applied[model.Name] = applied; return; }
         using var c = _services.Metadata.Open();
         using var tx = c.BeginTransaction();
         _state.SetApplied(c, tx, model.Name, applied, _services.Time.GetUtcNow());

@@ -16,7 +16,7 @@ namespace Sluice.Models.Postgres;
 /// </summary>
 internal sealed partial class PostgresWarehouse : IWarehouse
 {
-    private static readonly string[] StateDdl =
+    internal static readonly string[] StateDdl =
     [
         "CREATE SCHEMA IF NOT EXISTS sluice",
         "CREATE TABLE IF NOT EXISTS sluice.model_state (scope TEXT NOT NULL, model TEXT NOT NULL, applied_through DATE NULL, updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (scope, model))",
@@ -42,6 +42,7 @@ internal sealed partial class PostgresWarehouse : IWarehouse
     private readonly string _scope;
     private readonly NpgsqlConnectionStringBuilder _settings;
     private NpgsqlConnection? _connection;
+    private NpgsqlTransaction? _processing;
 
     public PostgresWarehouse(IEngineServices services, string scope, NpgsqlConnectionStringBuilder settings)
     {
@@ -92,6 +93,20 @@ internal sealed partial class PostgresWarehouse : IWarehouse
         }
 
         _connection = connection;
+    }
+
+    public async Task BeginProcessingAsync(CancellationToken ct)
+    {
+        if (_processing is not null) { await _processing.DisposeAsync().ConfigureAwait(false); }
+        _processing = await Connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task CommitProcessingAsync(CancellationToken ct)
+    {
+        var tx = _processing ?? throw new InvalidOperationException("BeginProcessingAsync first");
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        await tx.DisposeAsync().ConfigureAwait(false);
+        _processing = null;
     }
 
     public async Task<ModelRunResult> RunAsync(ModelProject project, ModelDefinition model, DateOnly asOf, CancellationToken ct)
@@ -250,6 +265,13 @@ internal sealed partial class PostgresWarehouse : IWarehouse
 
     public async ValueTask DisposeAsync()
     {
+        if (_processing is not null)
+        {
+            // Never committed: the processing failed or was cancelled, and rolling back leaves every table as it was.
+            await _processing.DisposeAsync().ConfigureAwait(false);
+            _processing = null;
+        }
+
         if (_connection is not null)
         {
             await _connection.DisposeAsync().ConfigureAwait(false);
@@ -259,8 +281,19 @@ internal sealed partial class PostgresWarehouse : IWarehouse
 
     // ---- helpers
 
+    /// <summary>Temp tables the kinds create (ON COMMIT DROP), dropped after each run inside a processing's one transaction.</summary>
+    private static readonly string DropTemps =
+        "DROP TABLE IF EXISTS " + string.Join(", ", new[] { "_src", "_out", "_old", "_open", "_cand", "_close", "_clean", "_shape" }.Select(t => "pg_temp." + t));
+
     private async Task<T> InTransactionAsync<T>(Func<NpgsqlTransaction, Task<T>> body, CancellationToken ct)
     {
+        if (_processing is not null)
+        {
+            var inside = await body(_processing).ConfigureAwait(false);
+            await ExecAsync(DropTemps, _processing, ct).ConfigureAwait(false);
+            return inside;
+        }
+
         await using var tx = await Connection.BeginTransactionAsync(ct).ConfigureAwait(false);
         var result = await body(tx).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
