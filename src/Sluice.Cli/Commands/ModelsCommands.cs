@@ -10,6 +10,8 @@ namespace Sluice.Cli.Commands;
 internal static class ModelsCommands
 {
     private static readonly Option<string?> Job = new("--job") { Description = "The recipe's models job, when it has several" };
+    private const string SelectHelp = "Only these models, in dependency order: schema.name, +name (with what it reads), name+ (with what reads it), tag:x; default all";
+
     private static readonly Option<string?> Engine = new("--engine") { Description = "duckdb or postgres, instead of the recipe's (or $SLUICE_WAREHOUSE)" };
 
     public static Command Create()
@@ -18,13 +20,15 @@ internal static class ModelsCommands
         command.Subcommands.Add(CreateRun());
         command.Subcommands.Add(CreateTest());
         command.Subcommands.Add(CreateList());
+        command.Subcommands.Add(CreateShow());
+        command.Subcommands.Add(CreateBuild());
         return command;
     }
 
     private static Command CreateRun()
     {
         var recipe = new Argument<string>("recipe") { Description = "Recipe name or folder" };
-        var select = new Option<string[]>("--select") { Description = "Only these models (schema.name), in dependency order; default all", AllowMultipleArgumentsPerToken = true };
+        var select = new Option<string[]>("--select") { Description = SelectHelp, AllowMultipleArgumentsPerToken = true };
         var date = new Option<string?>("--date") { Description = "Run as of this date (YYYY-MM-DD, UTC); default today" };
         var command = new Command("run", "Run the models as of a date, each in its own transaction; every run is in 'sluice job history'") { recipe, select, date, Job, Engine };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
@@ -82,6 +86,79 @@ internal static class ModelsCommands
                 i + 1, m.Name, m.Kind.ToString().ToLowerInvariant(), string.Join(", ", m.Dependencies), string.Join(", ", m.Sources), m.Tests.Count, m.File,
             }).ToList();
             await Console.Out.WriteAsync(QueryResultFormatter.Format(new QueryResult(["order", "model", "kind", "depends_on", "sources", "tests", "file"], rows), QueryFormat.Table)).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command CreateBuild()
+    {
+        var recipe = new Argument<string>("recipe") { Description = "Recipe name or folder" };
+        var select = new Option<string[]>("--select") { Description = SelectHelp, AllowMultipleArgumentsPerToken = true };
+        var date = new Option<string?>("--date") { Description = "Run as of this date (YYYY-MM-DD, UTC); default today" };
+        var command = new Command("build", "Run each model and then its tests, in dependency order; a model reading one that failed is skipped; exit 1 on any failure") { recipe, select, date, Job, Engine };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var (definition, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), result.GetValue(Engine));
+            using var services = CliContext.Services(result);
+            var day = DateOnly.FromDateTime(JobCommands.AsOf(result.GetValue(date), null, services.Time).UtcDateTime);
+            var selected = (result.GetValue(select) ?? []).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+            var models = factory.Options.Project.Select(selected);
+            using var held = await ProcessLock.AcquireAsync(Path.Combine(services.Data.LocksRoot, $"job-{definition.Recipe}-{definition.Name}.lock"), services.Time, TimeSpan.FromMinutes(10), ct).ConfigureAwait(false);
+            var outcomes = await factory.Processor(services).BuildAsync(models, day, "manual", $"sluice backfill {definition.FullName} --from {day:yyyy-MM-dd} --to <last day>", ct).ConfigureAwait(false);
+            foreach (var o in outcomes)
+            {
+                var status = o.Passed ? "ok   " : o.Run is null && o.Error!.StartsWith("skipped", StringComparison.Ordinal) ? "SKIP " : "FAIL ";
+                await Console.Out.WriteLineAsync($"{status}{o.Model.Name}: {o.Error ?? o.Run!.Message}").ConfigureAwait(false);
+                if (o.Tests.Count > 0) { await Console.Out.WriteAsync(string.Concat(ModelTestReport.Format(o.Tests).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => $"      {l}\n"))).ConfigureAwait(false); }
+            }
+
+            return outcomes.All(o => o.Passed) ? 0 : 1;
+        }));
+        return command;
+    }
+
+    private static Command CreateShow()
+    {
+        var recipe = new Argument<string>("recipe") { Description = "Recipe name or folder" };
+        var model = new Argument<string>("model") { Description = "The model (schema.name)" };
+        var date = new Option<string?>("--date") { Description = "Compile as of this date (YYYY-MM-DD, UTC); default today" };
+        var rows = new Option<int>("--rows") { Description = "How many of its rows to show (default 10)", DefaultValueFactory = _ => 10 };
+        var command = new Command("show", "A model: its kind, inputs, compiled SQL for the engine, and its first rows") { recipe, model, date, rows, Job, Engine };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var (_, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), result.GetValue(Engine));
+            var found = factory.Options.Project.Select([result.GetValue(model)!])[0];
+            var engine = factory.Options.EffectiveEngine(factory.EngineOverride);
+            var dialect = engine == WarehouseEngine.Postgres ? SqlDialect.Postgres : SqlDialect.DuckDb;
+            var day = DateOnly.FromDateTime(JobCommands.AsOf(result.GetValue(date), null, TimeProvider.System).UtcDateTime);
+            await Console.Out.WriteLineAsync($"{found.Name}: {found.Kind.ToString().ToLowerInvariant()} ({found.File})").ConfigureAwait(false);
+            await Console.Out.WriteLineAsync($"reads: {string.Join(", ", found.Dependencies.Concat(found.Sources).DefaultIfEmpty("(nothing)"))}").ConfigureAwait(false);
+            await Console.Out.WriteLineAsync($"-- compiled for {dialect.Engine} as of {day:yyyy-MM-dd}").ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(found.Kind == ModelKind.Clean ? "(generated from the cleaning rules at run time)" : dialect.Render(found, day).Trim()).ConfigureAwait(false);
+            var limit = Math.Max(0, result.GetValue(rows));
+            var root = CliContext.Folder(result).Root;
+            if (limit == 0 || (engine == WarehouseEngine.DuckDb && !Directory.Exists(root))) { return 0; }
+            using var services = CliContext.ExistingServices(result);
+            var sql = $"SELECT * FROM {SqlDialect.QuoteName(found.Name)} LIMIT {limit}";
+            QueryResult shown;
+            try
+            {
+                if (engine == WarehouseEngine.DuckDb) { shown = services.Query.Query(sql); }
+                else
+                {
+                    var warehouse = Warehouses.Open(services, factory.Options, factory.Scope, factory.EngineOverride, factory.Postgres);
+                    await using (warehouse.ConfigureAwait(false)) { shown = await warehouse.QueryAsync(sql, limit, ct).ConfigureAwait(false); }
+                }
+            }
+            catch (SluiceException e)
+            {
+                await Console.Out.WriteLineAsync($"-- no rows to show: {e.Message}").ConfigureAwait(false);
+                return 0;
+            }
+
+            await Console.Out.WriteLineAsync($"-- first {limit} rows").ConfigureAwait(false);
+            await Console.Out.WriteAsync(QueryResultFormatter.Format(shown, QueryFormat.Table)).ConfigureAwait(false);
             return 0;
         }));
         return command;

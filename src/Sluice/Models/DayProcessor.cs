@@ -138,6 +138,41 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
         }
     }
 
+    /// <summary>
+    /// <c>models build</c>: each selected model run as of one day (as <see cref="RunSelectedAsync"/> does) and then its
+    /// tests, in dependency order; a model reading one whose run or tests failed is skipped. The outcome per model.
+    /// </summary>
+    public async Task<IReadOnlyList<ModelBuildOutcome>> BuildAsync(IReadOnlyList<ModelDefinition> models, DateOnly asOf, string trigger, string backfillHint, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        var outcomes = new List<ModelBuildOutcome>();
+        var broken = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in models)
+        {
+            if (m.Dependencies.FirstOrDefault(broken.Contains) is { } upstream)
+            {
+                broken.Add(m.Name);
+                outcomes.Add(new ModelBuildOutcome(m, null, [], $"skipped: {upstream} failed"));
+                continue;
+            }
+
+            try
+            {
+                var run = await RunSelectedAsync([m], asOf, trigger, backfillHint, ct).ConfigureAwait(false);
+                var tests = await TestAsync([m], ct).ConfigureAwait(false);
+                if (tests.Any(t => !t.Passed)) { broken.Add(m.Name); }
+                outcomes.Add(new ModelBuildOutcome(m, run, tests, null));
+            }
+            catch (SluiceException e)
+            {
+                broken.Add(m.Name);
+                outcomes.Add(new ModelBuildOutcome(m, null, [], e.Message));
+            }
+        }
+
+        return outcomes;
+    }
+
     /// <summary>Runs the declared tests of the given models (all when empty) on the warehouse as it is.</summary>
     public async Task<IReadOnlyList<ModelTestOutcome>> TestAsync(IReadOnlyList<ModelDefinition> models, CancellationToken ct)
     {
@@ -149,4 +184,10 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
             return await ModelTester.RunAsync(warehouse, models, ct).ConfigureAwait(false);
         }
     }
+}
+
+/// <summary>One model of a <c>models build</c>: its run, its tests, or why it failed or was skipped.</summary>
+public sealed record ModelBuildOutcome(ModelDefinition Model, JobOutcome? Run, IReadOnlyList<ModelTestOutcome> Tests, string? Error)
+{
+    public bool Passed => Error is null && Tests.All(t => t.Passed);
 }

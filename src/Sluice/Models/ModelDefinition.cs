@@ -37,6 +37,9 @@ public sealed record ModelDefinition
 
     public IReadOnlyList<ModelTest> Tests { get; init; } = [];
 
+    /// <summary>Labels to select models by (<c>tag:x</c>).</summary>
+    public IReadOnlyList<string> Tags { get; init; } = [];
+
     public string Schema => Name[..Name.IndexOf('.', StringComparison.Ordinal)];
 
     public string Table => Name[(Name.IndexOf('.', StringComparison.Ordinal) + 1)..];

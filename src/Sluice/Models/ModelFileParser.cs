@@ -44,6 +44,7 @@ public static partial class ModelFileParser
             Name = name, Kind = kind, File = display, Sql = sql, SqlLine = sqlLine,
             DeclaredDependencies = map?.StringList("depends_on") ?? [],
             Tests = map is null ? [] : ParseTests(map),
+            Tags = map?.StringList("tags") ?? [],
         };
         if (map is not null)
         {
@@ -78,6 +79,7 @@ public static partial class ModelFileParser
             Name = name, Kind = ModelKind.Clean, File = map.File, Clean = spec,
             DeclaredDependencies = map.StringList("depends_on"),
             Tests = ParseTests(map),
+            Tags = map.StringList("tags"),
         };
         map.Done();
         return errors.All.Count > before || spec is null ? null : model;

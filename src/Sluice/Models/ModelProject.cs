@@ -36,17 +36,53 @@ public sealed class ModelProject
 
     public ModelDefinition? Find(string name) => Models.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>The named models, in run order; an unknown name is an error listing the known ones.</summary>
-    public IReadOnlyList<ModelDefinition> Select(IReadOnlyCollection<string> names)
+    /// <summary>
+    /// The selected models, in run order: by name, <c>+name</c> (with every model it reads, transitively), <c>name+</c>
+    /// (with every model that reads it), or <c>tag:x</c>; none selects all. An unknown name or tag is an error listing the known ones.
+    /// </summary>
+    public IReadOnlyList<ModelDefinition> Select(IReadOnlyCollection<string> selectors)
     {
-        ArgumentNullException.ThrowIfNull(names);
-        if (names.Count == 0) { return Models; }
-        foreach (var n in names.Where(n => Find(n) is null))
+        ArgumentNullException.ThrowIfNull(selectors);
+        if (selectors.Count == 0) { return Models; }
+        var chosen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var selector in selectors)
         {
-            throw new SluiceException($"no model '{n}' in {Folder} (models: {string.Join(", ", Models.Select(m => m.Name))}).");
+            if (selector.StartsWith("tag:", StringComparison.OrdinalIgnoreCase))
+            {
+                var tag = selector[4..];
+                var tagged = Models.Where(m => m.Tags.Contains(tag, StringComparer.OrdinalIgnoreCase)).ToList();
+                if (tagged.Count == 0)
+                {
+                    throw new SluiceException($"no model has tag '{tag}' (tags: {string.Join(", ", Models.SelectMany(m => m.Tags).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.Ordinal).DefaultIfEmpty("none"))}).");
+                }
+
+                chosen.UnionWith(tagged.Select(m => m.Name));
+                continue;
+            }
+
+            var upstream = selector.StartsWith('+');
+            var downstream = selector.EndsWith('+');
+            var name = selector.Trim('+');
+            var model = Find(name) ?? throw new SluiceException($"no model '{name}' in {Folder} (models: {string.Join(", ", Models.Select(m => m.Name))}).");
+            chosen.Add(model.Name);
+            if (upstream) { chosen.UnionWith(Closure(model.Name, m => m.Dependencies)); }
+            if (downstream) { chosen.UnionWith(Closure(model.Name, m => Models.Where(d => d.Dependencies.Contains(m.Name, StringComparer.Ordinal)).Select(d => d.Name))); }
         }
 
-        return Models.Where(m => names.Any(n => string.Equals(n, m.Name, StringComparison.OrdinalIgnoreCase))).ToList();
+        return Models.Where(m => chosen.Contains(m.Name)).ToList();
+    }
+
+    private HashSet<string> Closure(string start, Func<ModelDefinition, IEnumerable<string>> next)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var queue = new Queue<string>([start]);
+        while (queue.TryDequeue(out var name))
+        {
+            if (Find(name) is not { } m) { continue; }
+            foreach (var n in next(m).Where(seen.Add)) { queue.Enqueue(n); }
+        }
+
+        return seen;
     }
 
     /// <summary>Loads and validates every model of <paramref name="folder"/>; problems go to <paramref name="errors"/>.</summary>

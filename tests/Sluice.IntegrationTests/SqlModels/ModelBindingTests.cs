@@ -66,16 +66,7 @@ public sealed class ModelBindingTests
         return project;
     }
 
-    private static void CopyRecipe(string to)
-    {
-        var from = TestPaths.Recipe("sales-warehouse");
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            var target = Path.Combine(to, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-    }
+    private static void CopyRecipe(string to) => SalesWarehouse.WarehouseHarness.CopyDirectory(TestPaths.Recipe("sales-warehouse"), to);
 
     private static void Edit(string folder, string file, string from, string to)
     {

@@ -31,6 +31,27 @@ public sealed class ModelProjectTests
     }
 
     [Fact]
+    public void Selectors_take_a_model_with_what_it_reads_or_what_reads_it_or_a_tag()
+    {
+        var errors = new ConfigErrors();
+        var models = new[]
+        {
+            Sql("mart.kpi", "/*\ntags: [daily]\n*/\nSELECT * FROM dw.fact f JOIN dw.dim d ON d.k = f.k", errors),
+            Sql("dw.fact", "SELECT * FROM staging.stg", errors),
+            Sql("dw.dim", "/*\ntags: [daily, dims]\n*/\nSELECT * FROM raw.customers", errors),
+            Sql("staging.stg", "SELECT * FROM raw.customers", errors),
+        };
+        var project = ModelProject.FromModels("models", models, ["raw.customers"], "dw.quarantine", errors);
+        errors.All.ShouldBeEmpty();
+
+        project.Select(["+dw.fact"]).Select(m => m.Name).ShouldBe(["staging.stg", "dw.fact"]);
+        project.Select(["staging.stg+"]).Select(m => m.Name).ShouldBe(["staging.stg", "dw.fact", "mart.kpi"]);
+        project.Select(["tag:dims", "dw.fact"]).Select(m => m.Name).ShouldBe(["dw.dim", "dw.fact"]);
+        project.Select(["tag:daily"]).Select(m => m.Name).ShouldBe(["dw.dim", "mart.kpi"]);
+        Should.Throw<Sluice.Core.SluiceException>(() => project.Select(["tag:weekly"])).Message.ShouldBe("no model has tag 'weekly' (tags: daily, dims).");
+    }
+
+    [Fact]
     public void A_cycle_is_named()
     {
         var errors = new ConfigErrors();

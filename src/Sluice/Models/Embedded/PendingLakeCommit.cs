@@ -24,6 +24,10 @@ internal sealed class PendingLakeCommit(LakeStager stager) : IDisposable
     /// <summary>Takes a run's staged files; they replace what <paramref name="replace"/> held, published or pending.</summary>
     public void Add(LakeStager run, IReadOnlyCollection<(LakeTable Table, string Partition)> replace)
     {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(replace);
+        // The lake sweeps staging folders untouched for its grace period; a long processing keeps its own fresh.
+        Directory.SetLastWriteTimeUtc(stager.Folder, DateTime.UtcNow);
         foreach (var (table, partition) in replace)
         {
             var t = Table(table);
