@@ -123,9 +123,9 @@ public static class CdcBenchmark
 
         // The window runs from here until every change inserted by then and until the generator stops is in every sink:
         // both processes have then done all their work for those changes, whatever the lag on a busy machine.
+        var delivered0 = await sinks.LeastAsync(ct).ConfigureAwait(false);
         var inserted0 = await counter.CountAsync(ct).ConfigureAwait(false);
         var firstId = counter.LastId;
-        var delivered0 = await sinks.LeastAsync(ct).ConfigureAwait(false);
         var wal0 = await WalPositionAsync(db, ct).ConfigureAwait(false);
         var sluiceCpu0 = ProcessCpu.Read(sluice.Id);
         var walCpu0 = ProcessCpu.Read(walSender);

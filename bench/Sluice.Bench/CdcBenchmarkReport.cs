@@ -39,7 +39,7 @@ public sealed record CdcBenchmarkReport(string Machine, DateTime At, CdcBenchmar
     public string Setup =>
         string.Create(CultureInfo.InvariantCulture, $"Inserts: `sluice generate engagement-cdc --rate {Options.Rate:0}` (a separate process; each INSERT statement is one transaction of the rows due since the last), {Options.WarmUpSeconds:0} s of unmeasured streaming, then a window per pipeline of {Options.Seconds:0} s of inserts and the time until every sink has them all. ") +
             "Sluice is `sluice run` in its own process; CPU is utime+stime from /proc/<pid>/stat over the window, for Sluice and for the Postgres WAL sender serving its slot; " +
-            "Both divide by the changes Sluice delivered to every sink in the window. Postgres, ClickHouse, Redis and the mock API (in the benchmark's process) on the same machine.";
+            "both divided by the changes Sluice delivered to every sink in the window. Postgres, ClickHouse, Redis and the mock API (in the benchmark's process) on the same machine.";
 
     public string ToMarkdown()
     {

@@ -15,8 +15,8 @@ internal static class CdcBenchView
             string? last = null;
             var lines = new SynchronousProgress<CdcBenchProgress>(p =>
             {
-                var phase = p.Status.Split(':')[0];
-                if (phase != last || p.Done >= p.Total) { Console.Out.WriteLine($"{p.Pipeline}: {p.Done:0}/{p.Total:0} s {p.Status}"); }
+                var phase = p.Pipeline + p.Status.Split(':')[0];
+                if (phase != last) { Console.Out.WriteLine($"{p.Pipeline}: {p.Done:0}/{p.Total:0} s {p.Status}"); }
                 last = phase;
             });
             return await CdcBenchmark.RunAsync(root, options, lines, ct).ConfigureAwait(false);
