@@ -1,275 +1,364 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
-using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Sluice.Connectors.Http;
 using Sluice.Connectors.Postgres;
 using Sluice.Connectors.Redis;
 using Sluice.Core;
-using Sluice.Core.Hosting;
 using Sluice.Core.Recipes;
 using StackExchange.Redis;
 
 namespace Sluice.Bench;
 
-public sealed record CdcBenchmarkReport(
-    string Machine, double Seconds, double ReferenceBefore, double ReferenceAfter, long Inserted, double InsertRate, double DeliveredRate,
-    long LagFirstHalf, long LagEnd, double DrainSeconds, double LatencyRate, int Probes, double P50Ms, double P99Ms, double MaxMs)
+public sealed record CdcBenchmarkOptions
 {
-    /// <summary>The higher of the two reference runs: the insert rate on this machine moves a lot between runs, and the ratio must not flatter Sluice.</summary>
-    public double ReferenceRate => Math.Max(ReferenceBefore, ReferenceAfter);
+    /// <summary>Inserts per second, the same for both pipelines.</summary>
+    public double Rate { get; init; } = 1000;
 
-    /// <summary>
-    /// What the pipeline kept up with: the insert rate only while every sink delivered as fast; when the generator ran
-    /// ahead of the sinks (the lag grew), the delivered rate is the one sustained.
-    /// </summary>
-    public double SustainedRate => Math.Min(InsertRate, DeliveredRate);
+    /// <summary>Length of each pipeline's measured window.</summary>
+    public double Seconds { get; init; } = 30;
 
-    public double Ratio => SustainedRate / ReferenceRate;
-
-    /// <summary>The lag grew over the second half by more than a tenth of what was inserted in it.</summary>
-    public bool LagGrowing => LagEnd - LagFirstHalf > 0.1 * (Inserted / 2.0);
-
-    public string ToMarkdown()
-    {
-        var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"### bench cdc ({DateTime.UtcNow:yyyy-MM-dd})");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Machine}");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Inserts: `sluice generate engagement-cdc` in a separate process (multi-row INSERT ... unnest, 500 rows per statement), {Seconds:0} s per phase, the throughput phase after 10 s of unmeasured streaming; Postgres, ClickHouse, Redis and the mock API on the same machine.");
-        sb.AppendLine();
-        sb.AppendLine("| measure | Sluice running | reference (same client, no Sluice, same run) | ratio | target |");
-        sb.AppendLine("|---|---|---|---|---|");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| sustained rate, every event through enrichment to ClickHouse + Redis + API (the lower of inserted and delivered) | {SustainedRate:N0} events/s: inserted {InsertRate:N0}/s ({Inserted:N0} events), delivered {DeliveredRate:N0}/s | {ReferenceRate:N0} inserts/s (the higher of {ReferenceBefore:N0} before and {ReferenceAfter:N0} after the Sluice phases) | {Ratio:N2}x | >= 0.5x (and >= 20,000/s if the reference allows) |");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| lag (events inserted, not yet in every sink) | {LagFirstHalf:N0} at half time, {LagEnd:N0} at the end ({(LagGrowing ? "growing" : "not growing")}); drained {DrainSeconds:N1} s after the inserts stopped | | | not growing |");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| commit -> visible in Redis at {LatencyRate:N0} inserts/s ({Probes} probes) | p50 {P50Ms:N0} ms, p99 {P99Ms:N0} ms, max {MaxMs:N0} ms | | | p99 < 500 ms |");
-        return sb.ToString();
-    }
+    /// <summary>Unmeasured streaming at the same rate before each window (JIT, tiering, connections).</summary>
+    public double WarmUpSeconds { get; init; } = 15;
 }
 
+/// <summary>Where a run is, for a progress bar: <paramref name="Done"/> of <paramref name="Total"/> seconds of one pipeline.</summary>
+public sealed record CdcBenchProgress(string Pipeline, double Done, double Total, string Status);
+
 /// <summary>
-/// <c>sluice bench cdc</c>: the reference is the insert rate the generator reaches against the same Postgres with no
-/// Sluice; then the same generator runs while the engagement-cdc pipeline streams, enriches and writes to ClickHouse,
-/// Redis and the mock API in this process, sampling the lag each second; last, at a fixed rate, probe events measure
-/// the time from a commit to its count being visible in Redis.
+/// <c>sluice bench cdc</c>: at a fixed insert rate, for the engagement-cdc recipe (three sinks) and for a plain one-sink
+/// change log, the CPU per change of the Sluice process against that of the Postgres WAL sender serving its slot, both
+/// read from <c>/proc</c> over the same window; and, with three sinks, the time from a commit to its count in Redis.
 /// </summary>
+/// <remarks>
+/// Sluice runs as its own process (<c>sluice run</c>), so its CPU is its own: the generator, the mock API and this
+/// process's probes and counters are elsewhere. CPU per change divides by changes, so it holds on a machine shared with
+/// other work far better than a rate does; the load average is recorded beside it all the same.
+/// </remarks>
 public static class CdcBenchmark
 {
     private const string Name = "sluice_bench_cdc";
+    private const string SinkDatabase = "sluice_bench_cdc_sink";
     private const long ProbeContent = 1_000_001;
 
-    public static async Task<CdcBenchmarkReport> RunAsync(string root, double seconds, double latencyRate, TextWriter log, CancellationToken ct)
+    public static async Task<CdcBenchmarkReport> RunAsync(string root, CdcBenchmarkOptions options, IProgress<CdcBenchProgress> progress, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(log);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(progress);
         if (Directory.Exists(root)) { Directory.Delete(root, true); }
         Directory.CreateDirectory(root);
-        var pg = PostgresConnectionOptions.FromEnvironment();
-        var bench = pg.WithDatabase(Name);
-        var clickhouseUrl = Environment.GetEnvironmentVariable("CLICKHOUSE_URL") is { Length: > 0 } c ? c : "http://127.0.0.1:8123";
-        var redisUrl = Environment.GetEnvironmentVariable("REDIS_URL") is { Length: > 0 } r ? r : "redis://127.0.0.1:6379";
-        await ResetAsync(pg, clickhouseUrl, redisUrl, create: true, ct).ConfigureAwait(false);
+        var env = new BenchServers(
+            PostgresConnectionOptions.FromEnvironment(),
+            Environment.GetEnvironmentVariable("CLICKHOUSE_URL") is { Length: > 0 } c ? c : "http://127.0.0.1:8123",
+            Environment.GetEnvironmentVariable("REDIS_URL") is { Length: > 0 } r ? r : "redis://127.0.0.1:6379");
+        await using var api = await MockEventsApi.StartAsync(new MockEventsApiOptions { Port = 0 }, TimeProvider.System, ct).ConfigureAwait(false);
+        var recipes = Path.Combine(root, "recipes");
+        var three = WriteEngagementRecipe(recipes, env, api.EventsUrl);
+        var one = WriteOneSinkRecipe(recipes, env);
+        var scenarios = new List<CdcScenarioResult>();
         try
         {
-            return await MeasureAsync(root, seconds, latencyRate, log, bench, clickhouseUrl, redisUrl, ct).ConfigureAwait(false);
+            var threeSinks = new Scenario("three sinks (engagement-cdc)", "ClickHouse + Redis + HTTP API, with enrichment", three, 1.25, ThreeSinks: true);
+            scenarios.Add(await MeasureAsync(root, recipes, threeSinks, options, env, api, progress, ct).ConfigureAwait(false));
+            var oneSink = new Scenario("one sink (change log)", "postgres sink, change log keyed (event_id, _lsn, _seq)", one, 0.75, ThreeSinks: false);
+            scenarios.Add(await MeasureAsync(root, recipes, oneSink, options, env, api, progress, ct).ConfigureAwait(false));
         }
         finally
         {
             // An abandoned slot would keep WAL on the server forever.
-            await ResetAsync(pg, clickhouseUrl, redisUrl, create: false, CancellationToken.None).ConfigureAwait(false);
+            await ResetAsync(env, create: false, CancellationToken.None).ConfigureAwait(false);
         }
+
+        return new CdcBenchmarkReport(MachineInfo.Describe(), DateTime.UtcNow, options, scenarios);
     }
 
-    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(10);
-
-    private static async Task<CdcBenchmarkReport> MeasureAsync(
-        string root, double seconds, double latencyRate, TextWriter log, PostgresConnectionOptions bench, string clickhouseUrl, string redisUrl, CancellationToken ct)
+    private sealed record BenchServers(PostgresConnectionOptions Pg, string ClickHouseUrl, string RedisUrl)
     {
-        await using var api = await MockEventsApi.StartAsync(new MockEventsApiOptions { Port = 0 }, TimeProvider.System, ct).ConfigureAwait(false);
-        var recipes = Path.Combine(root, "recipes");
-        var folder = WriteRecipe(recipes, clickhouseUrl, redisUrl, api.EventsUrl);
-        await new Generators.EngagementGenerator(bench).SetupAsync(Path.Combine(folder, "schema.sql"), ct).ConfigureAwait(false);
+        public PostgresConnectionOptions Bench => Pg.WithDatabase(Name);
+    }
 
-        await log.WriteLineAsync($"reference: generator alone for {seconds:0} s ...").ConfigureAwait(false);
-        var reference = await GenerateAsync(recipes, ["--rate", "0", "--duration", Invariant(seconds)], ct).ConfigureAwait(false) / seconds;
-        await log.WriteLineAsync($"  {reference:N0} inserts/s").ConfigureAwait(false);
+    /// <summary>One pipeline to measure; the three-sink one also measures commit-to-Redis latency (Redis is among its sinks).</summary>
+    private sealed record Scenario(string Title, string Sinks, string Folder, double Target, bool ThreeSinks);
 
-        using var services = new EngineServices(new DataDirectory(Path.Combine(root, "data")), TimeProvider.System, NullLoggerFactory.Instance);
-        var recipe = new RecipeLoader(Components.Create()).Load(folder);
-        await using var redis = await ConnectionMultiplexer.ConnectAsync(RedisUrl.Parse(redisUrl)).ConfigureAwait(false);
-        await using var db = new NpgsqlConnection(bench.ConnectionString("sluice-bench"));
-        await db.OpenAsync(ct).ConfigureAwait(false);
+    private static async Task<CdcScenarioResult> MeasureAsync(
+        string root, string recipes, Scenario scenario, CdcBenchmarkOptions options, BenchServers env, MockEventsApi api, IProgress<CdcBenchProgress> progress, CancellationToken ct)
+    {
+        var total = options.WarmUpSeconds + options.Seconds;
+        void Report(double done, string status) => progress.Report(new CdcBenchProgress(scenario.Title, Math.Min(done, total), total, status));
+        Report(0, "resetting database, slot and sinks");
+        await ResetAsync(env, create: true, ct).ConfigureAwait(false);
+        await new Generators.EngagementGenerator(env.Bench).SetupAsync(Path.Combine(scenario.Folder, "schema.sql"), ct).ConfigureAwait(false);
+        var before = api.Stats().DistinctIds;
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(RedisUrl.Parse(env.RedisUrl)).ConfigureAwait(false);
         using var http = new HttpClient();
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var host = new RecipeHost(recipe, services);
-        await using (host.ConfigureAwait(false))
+        await using var db = await OpenAsync(env.Bench, ct).ConfigureAwait(false);
+        await using var sinkDb = await OpenAsync(env.Pg.WithDatabase(SinkDatabase), ct).ConfigureAwait(false);
+        var sinks = new SinkCounter(scenario.ThreeSinks, redis, http, env.ClickHouseUrl, api, before, sinkDb);
+
+        Report(0, "starting sluice run");
+        using var sluice = Child.Start(["run", scenario.Folder, "--data", Path.Combine(root, "data-" + Path.GetFileName(scenario.Folder)), "--port", "0"]);
+        var walSender = await WaitStreamingAsync(db, sluice, ct).ConfigureAwait(false);
+        var counter = new InsertCounter(db);
+
+        // One generator for warm-up and window: a new one would start with a cold connection and an unprepared statement.
+        var start = await counter.CountAsync(ct).ConfigureAwait(false);
+        var generating = GenerateAsync(recipes, options.Rate, total, ct);
+        // The generator's clock starts with its first insert, after its process has started (seconds on a busy machine).
+        var starting = Stopwatch.StartNew();
+        while (await counter.CountAsync(ct).ConfigureAwait(false) == start)
         {
-            var running = Task.Run(() => host.RunAsync(stop.Token), CancellationToken.None);
-            var before = await CountAsync(db, ct).ConfigureAwait(false);
-            await WaitDeliveredAsync(db, redis, http, clickhouseUrl, api, before, TimeSpan.FromMinutes(5), ct).ConfigureAwait(false);
+            Alive(sluice, generating);
+            if (generating.IsCompleted || starting.Elapsed > TimeSpan.FromMinutes(1)) { throw new SluiceException("bench: the generator inserted nothing within a minute."); }
+            await Task.Delay(20, ct).ConfigureAwait(false);
+        }
 
-            // Unmeasured: the snapshot above ran other code than streaming does; this compiles and tiers the streaming
-            // path first, so the measured phase is of a running instance, not of a process still in the JIT.
-            await log.WriteLineAsync($"warm-up: generator at full speed for {WarmUp.TotalSeconds:0} s with Sluice streaming (not measured) ...").ConfigureAwait(false);
-            await GenerateAsync(recipes, ["--rate", "0", "--duration", Invariant(WarmUp.TotalSeconds)], ct).ConfigureAwait(false);
-            var counter = await InsertCounter.StartAsync(db, ct).ConfigureAwait(false);
-            before = counter.Count;
-            await WaitDeliveredAsync(db, redis, http, clickhouseUrl, api, before, TimeSpan.FromMinutes(5), ct).ConfigureAwait(false);
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed.TotalSeconds < options.WarmUpSeconds)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(Math.Clamp(options.WarmUpSeconds - clock.Elapsed.TotalSeconds, 0.01, 1)), ct).ConfigureAwait(false);
+            Alive(sluice, generating);
+            Report(clock.Elapsed.TotalSeconds, $"warm-up (not measured): inserted {await counter.CountAsync(ct).ConfigureAwait(false):N0}");
+        }
 
-            await log.WriteLineAsync($"throughput: generator at full speed for {seconds:0} s with Sluice streaming ...").ConfigureAwait(false);
-            var generating = GenerateAsync(recipes, ["--rate", "0", "--duration", Invariant(seconds)], ct);
-            var clock = Stopwatch.StartNew();
-            long lagHalf = 0, lagEnd = 0;
-            while (!generating.IsCompleted)
+        // The window runs from here until every change inserted by then and until the generator stops is in every sink:
+        // both processes have then done all their work for those changes, whatever the lag on a busy machine.
+        var delivered0 = await sinks.LeastAsync(ct).ConfigureAwait(false);
+        var inserted0 = await counter.CountAsync(ct).ConfigureAwait(false);
+        var firstId = counter.LastId;
+        var wal0 = await WalPositionAsync(db, ct).ConfigureAwait(false);
+        var sluiceCpu0 = ProcessCpu.Read(sluice.Id);
+        var walCpu0 = ProcessCpu.Read(walSender);
+        var window = Stopwatch.StartNew();
+        var load = new List<double> { LoadAverage.OneMinute() };
+        using var stopProbes = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        await using var probeDb = await OpenAsync(env.Bench, ct).ConfigureAwait(false);
+        var probing = scenario.ThreeSinks ? ProbeAsync(probeDb, redis.GetDatabase(), stopProbes.Token) : Task.FromResult(new List<double>());
+        while (!generating.IsCompleted)
+        {
+            await Task.WhenAny(generating, Task.Delay(1000, ct)).ConfigureAwait(false);
+            Alive(sluice, generating);
+            if (probing.IsFaulted) { await probing.ConfigureAwait(false); }
+            var inserted = await counter.CountAsync(ct).ConfigureAwait(false) - inserted0;
+            var delivered = await sinks.LeastAsync(ct).ConfigureAwait(false) - delivered0;
+            load.Add(LoadAverage.OneMinute());
+            Report(options.WarmUpSeconds + window.Elapsed.TotalSeconds, $"measuring: inserted {inserted:N0}, delivered {delivered:N0}, lag {inserted - delivered:N0}");
+        }
+
+        // Probes only while the generator inserts: the latency is the one at the fixed rate.
+        await stopProbes.CancelAsync().ConfigureAwait(false);
+        var latencies = await probing.ConfigureAwait(false);
+        await generating.ConfigureAwait(false);
+        var all = await counter.CountAsync(ct).ConfigureAwait(false);
+        var lastId = counter.LastId;
+        Report(total, "draining: waiting for every insert in every sink");
+        while (await sinks.LeastAsync(ct).ConfigureAwait(false) < all)
+        {
+            Alive(sluice, null);
+            if (window.Elapsed > TimeSpan.FromSeconds(options.Seconds) + TimeSpan.FromMinutes(2))
             {
-                await Task.WhenAny(generating, Task.Delay(1000, ct)).ConfigureAwait(false);
-                var inserted = await counter.CountAsync(ct).ConfigureAwait(false) - before;
-                var sinks = await SinkCountsAsync(redis, http, clickhouseUrl, api, ct).ConfigureAwait(false);
-                var delivered = sinks.Least - before;
-                var lag = inserted - delivered;
-                await log.WriteLineAsync($"  t={clock.Elapsed.TotalSeconds:0}s inserted {inserted:N0} delivered {delivered:N0} lag {lag:N0} (behind: clickhouse {inserted + before - sinks.ClickHouse:N0}, redis {inserted + before - sinks.Redis:N0}, api {inserted + before - sinks.Api:N0})").ConfigureAwait(false);
-                if (clock.Elapsed.TotalSeconds <= seconds / 2) { lagHalf = lag; }
-                lagEnd = lag;
+                throw new SluiceException($"bench: {scenario.Title}: the sinks did not reach the {all:N0} inserted events within 2 min after the inserts stopped ({await sinks.DescribeAsync(ct).ConfigureAwait(false)}).");
             }
 
-            var generated = await generating.ConfigureAwait(false);
-            var generatedSeconds = clock.Elapsed.TotalSeconds;
-            var deliveredAtEnd = await DeliveredAsync(redis, http, clickhouseUrl, api, ct).ConfigureAwait(false) - before;
-            var total = await CountAsync(db, ct).ConfigureAwait(false);
-            var drain = Stopwatch.StartNew();
-            await WaitDeliveredAsync(db, redis, http, clickhouseUrl, api, total, TimeSpan.FromMinutes(10), ct).ConfigureAwait(false);
-            var drainSeconds = drain.Elapsed.TotalSeconds;
+            await Task.Delay(20, ct).ConfigureAwait(false);
+        }
 
-            await log.WriteLineAsync($"latency: generator at {latencyRate:N0}/s, probe events every 100 ms ...").ConfigureAwait(false);
-            var background = GenerateAsync(recipes, ["--rate", Invariant(latencyRate), "--duration", Invariant(seconds)], ct);
-            var latencies = await ProbeAsync(db, redis.GetDatabase(), background, ct).ConfigureAwait(false);
-            await background.ConfigureAwait(false);
-            await stop.CancelAsync().ConfigureAwait(false);
-            try { await running.ConfigureAwait(false); } catch (OperationCanceledException) { }
+        var sluiceCpu1 = ProcessCpu.Read(sluice.Id);
+        var walCpu1 = ProcessCpu.Read(walSender);
+        var windowSeconds = window.Elapsed.TotalSeconds;
+        var walBytes = await WalPositionAsync(db, ct).ConfigureAwait(false) - wal0;
+        if (await WalSenderPidAsync(db, ct).ConfigureAwait(false) != walSender)
+        {
+            throw new SluiceException("bench: Sluice's replication connection changed during the window (a reconnect); its WAL sender's CPU cannot be compared. Run again.");
+        }
 
-            // The reference again, Sluice stopped: one run of it alone moves by half from one minute to the next here.
-            await log.WriteLineAsync($"reference again: generator alone for {seconds:0} s ...").ConfigureAwait(false);
-            var referenceAfter = await GenerateAsync(recipes, ["--rate", "0", "--duration", Invariant(seconds)], ct).ConfigureAwait(false) / seconds;
-            await log.WriteLineAsync($"  {referenceAfter:N0} inserts/s").ConfigureAwait(false);
+        var rowsPerTransaction = await sinks.RowsPerTransactionAsync(firstId, lastId, ct).ConfigureAwait(false);
+        await sluice.StopAsync().ConfigureAwait(false);
+        latencies.Sort();
+        return new CdcScenarioResult(
+            scenario.Title, scenario.Sinks, scenario.Target, windowSeconds, all - inserted0, all - delivered0, inserted0 - delivered0, rowsPerTransaction, walBytes,
+            ProcessCpu.Seconds(sluiceCpu0, sluiceCpu1), ProcessCpu.Seconds(walCpu0, walCpu1), load.Min(), load.Max(),
+            latencies.Count == 0 ? null : new Latency(latencies.Count, Percentile(latencies, 0.5), Percentile(latencies, 0.99), latencies[^1]));
+    }
 
-            latencies.Sort();
-            double Percentile(double p) => latencies.Count == 0 ? double.NaN : latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(p * latencies.Count) - 1)];
-            return new CdcBenchmarkReport(
-                MachineInfo.Describe(), seconds, reference, referenceAfter, generated, generated / generatedSeconds, deliveredAtEnd / generatedSeconds,
-                lagHalf, lagEnd, drainSeconds, latencyRate, latencies.Count, Percentile(0.5), Percentile(0.99), latencies.Count == 0 ? double.NaN : latencies[^1]);
+    /// <summary>The server's WAL position in bytes: the whole cluster's WAL, which the WAL sender reads (and skips where it is not its database's).</summary>
+    private static async Task<long> WalPositionAsync(NpgsqlConnection db, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint", db);
+        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    private static double Percentile(List<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+    /// <summary>A stopped Sluice or generator is an error of the run, said at once with what it printed.</summary>
+    private static void Alive(Child sluice, Task<long>? generating)
+    {
+        if (sluice.HasExited)
+        {
+            throw new SluiceException($"bench: sluice run stopped during the benchmark: {Tail(sluice.Stderr + sluice.Stdout)}");
+        }
+
+        if (generating is { IsFaulted: true }) { generating.GetAwaiter().GetResult(); }
+    }
+
+    private static string Tail(string text) => text.Length <= 2000 ? text : text[^2000..];
+
+    /// <summary>Waits for Sluice to hold its slot, and returns the pid of the WAL sender serving it.</summary>
+    private static async Task<int> WaitStreamingAsync(NpgsqlConnection db, Child sluice, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            Alive(sluice, null);
+            if (await WalSenderPidAsync(db, ct).ConfigureAwait(false) is { } pid) { return pid; }
+            if (clock.Elapsed > TimeSpan.FromMinutes(2)) { throw new SluiceException($"bench: Sluice did not open its replication slot '{Name}' within 2 min: {Tail(sluice.Stderr + sluice.Stdout)}"); }
+            await Task.Delay(100, ct).ConfigureAwait(false);
         }
     }
 
-    private static async Task<List<double>> ProbeAsync(NpgsqlConnection db, IDatabase redis, Task background, CancellationToken ct)
+    /// <summary>The slot's active WAL sender (a <c>walsender</c> backend): the process that decodes the stream for Sluice.</summary>
+    private static async Task<int?> WalSenderPidAsync(NpgsqlConnection db, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT a.pid FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid WHERE s.slot_name = $1 AND a.backend_type = 'walsender'", db);
+        cmd.Parameters.AddWithValue(Name);
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is int pid ? pid : null;
+    }
+
+    private static async Task<NpgsqlConnection> OpenAsync(PostgresConnectionOptions options, CancellationToken ct)
+    {
+        var connection = new NpgsqlConnection(options.ConnectionString("sluice-bench"));
+        await connection.OpenAsync(ct).ConfigureAwait(false);
+        return connection;
+    }
+
+    /// <summary>Every 100 ms, one insert and the time from its commit (the INSERT's return) until Redis counts it.</summary>
+    private static async Task<List<double>> ProbeAsync(NpgsqlConnection db, IDatabase redis, CancellationToken stop)
     {
         var latencies = new List<double>();
         var key = $"bench:cdc:content:count:{ProbeContent}";
         long seen = (long?)await redis.StringGetAsync(key).ConfigureAwait(false) ?? 0;
         await using var insert = new NpgsqlCommand($"INSERT INTO engagement_events (content_id, user_id, event_type, duration_ms, device) VALUES ({ProbeContent}, 1, 'probe', 1000, 'bench')", db);
-        while (!background.IsCompleted)
+        while (!stop.IsCancellationRequested)
         {
-            await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            // Not cancelled mid-way: a probe that is committed is also waited for, or the next one's count would be off.
+            await insert.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
             var committed = Stopwatch.StartNew();
             seen++;
             while ((long?)await redis.StringGetAsync(key).ConfigureAwait(false) < seen)
             {
                 if (committed.Elapsed > TimeSpan.FromSeconds(30)) { throw new SluiceException("bench: a probe event did not reach Redis within 30 s."); }
-                await Task.Delay(1, ct).ConfigureAwait(false);
+                await Task.Delay(1, CancellationToken.None).ConfigureAwait(false);
             }
 
             latencies.Add(committed.Elapsed.TotalMilliseconds);
-            await Task.Delay(100, ct).ConfigureAwait(false);
+            try { await Task.Delay(100, stop).ConfigureAwait(false); }
+            catch (OperationCanceledException) { break; }
         }
 
         return latencies;
     }
 
     /// <summary>
-    /// Counts the rows inserted since the last look only (an index range on the key): a full <c>count(*)</c> of a table
-    /// of millions each second cost the machine about 8% of its CPU, which the reference phase does not pay. Exact
-    /// because the one generator commits its statements one after the other, so keys become visible in order.
+    /// Rows in the source table. A whole <c>count(*)</c>, not a range above the last key seen: the probes insert from
+    /// another session, so keys do not become visible in order. At a fixed rate of a few thousand a second the table
+    /// stays small enough for that to cost little.
     /// </summary>
-    private sealed class InsertCounter(NpgsqlConnection db, long count, long lastId)
+    private sealed class InsertCounter(NpgsqlConnection db)
     {
-        /// <summary>Rows in the table at the last look.</summary>
-        public long Count => count;
+        /// <summary>The highest key at the last look.</summary>
+        public long LastId { get; private set; }
 
-        public static async Task<InsertCounter> StartAsync(NpgsqlConnection db, CancellationToken ct)
+        public async Task<long> CountAsync(CancellationToken ct)
         {
             await using var cmd = new NpgsqlCommand("SELECT count(*), coalesce(max(event_id), 0) FROM engagement_events", db);
             await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await reader.ReadAsync(ct).ConfigureAwait(false);
-            return new InsertCounter(db, reader.GetInt64(0), reader.GetInt64(1));
-        }
-
-        public async Task<long> CountAsync(CancellationToken ct)
-        {
-            await using var cmd = new NpgsqlCommand("SELECT count(*), coalesce(max(event_id), $1) FROM engagement_events WHERE event_id > $1", db);
-            cmd.Parameters.AddWithValue(lastId);
-            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            await reader.ReadAsync(ct).ConfigureAwait(false);
-            count += reader.GetInt64(0);
-            lastId = reader.GetInt64(1);
-            return count;
+            LastId = reader.GetInt64(1);
+            return reader.GetInt64(0);
         }
     }
 
-    private static async Task<long> CountAsync(NpgsqlConnection db, CancellationToken ct)
+    /// <summary>Events delivered: with three sinks the least of ClickHouse's rows, Redis's counts and the API's distinct ids; with one, the change log's rows.</summary>
+    private sealed class SinkCounter(bool threeSinks, ConnectionMultiplexer redis, HttpClient http, string clickhouseUrl, MockEventsApi api, long apiBefore, NpgsqlConnection sinkDb)
     {
-        await using var cmd = new NpgsqlCommand("SELECT count(*) FROM engagement_events", db);
-        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-    }
-
-    /// <summary>Events in every sink: the least of ClickHouse's rows, Redis's distinct count and the API's distinct ids.</summary>
-    private static async Task<long> DeliveredAsync(ConnectionMultiplexer redis, HttpClient http, string clickhouseUrl, MockEventsApi api, CancellationToken ct) =>
-        (await SinkCountsAsync(redis, http, clickhouseUrl, api, ct).ConfigureAwait(false)).Least;
-
-    private sealed record SinkCounts(long ClickHouse, long Redis, long Api)
-    {
-        public long Least => Math.Min(ClickHouse, Math.Min(Redis, Api));
-    }
-
-    private static async Task<SinkCounts> SinkCountsAsync(ConnectionMultiplexer redis, HttpClient http, string clickhouseUrl, MockEventsApi api, CancellationToken ct)
-    {
-        var server = redis.GetServers()[0];
-        long inRedis = 0;
-        var keys = new List<RedisKey>();
-        await foreach (var k in server.KeysAsync(pattern: "bench:cdc:content:count:*").WithCancellation(ct).ConfigureAwait(false)) { keys.Add(k); }
-        foreach (var value in await redis.GetDatabase().StringGetAsync(keys.ToArray()).ConfigureAwait(false)) { inRedis += (long?)value ?? 0; }
-        long inClickHouse;
-        try
+        public async Task<long> LeastAsync(CancellationToken ct)
         {
-            using var content = new StringContent($"SELECT count() FROM {Name}.events_enriched");
+            if (!threeSinks) { return await ChangeLogRowsAsync(ct).ConfigureAwait(false); }
+            var (clickhouse, inRedis, inApi) = await ThreeAsync(ct).ConfigureAwait(false);
+            return Math.Min(clickhouse, Math.Min(inRedis, inApi));
+        }
+
+        public async Task<string> DescribeAsync(CancellationToken ct)
+        {
+            if (!threeSinks) { return $"change log: {await ChangeLogRowsAsync(ct).ConfigureAwait(false):N0}"; }
+            var (clickhouse, inRedis, inApi) = await ThreeAsync(ct).ConfigureAwait(false);
+            return $"clickhouse {clickhouse:N0}, redis {inRedis:N0}, api {inApi:N0}";
+        }
+
+        /// <summary>Rows per transaction among the window's inserts: their rows over their distinct commit positions in a sink.</summary>
+        public async Task<double> RowsPerTransactionAsync(long afterId, long lastId, CancellationToken ct)
+        {
+            var range = $"WHERE event_id > {afterId.ToString(CultureInfo.InvariantCulture)} AND event_id <= {lastId.ToString(CultureInfo.InvariantCulture)}";
+            if (threeSinks)
+            {
+                var parts = (await ClickHouseAsync($"SELECT count(), uniqExact(_lsn) FROM {Name}.events_enriched {range}", ct).ConfigureAwait(false)).Split('\t');
+                return double.Parse(parts[0], CultureInfo.InvariantCulture) / Math.Max(1, double.Parse(parts[1], CultureInfo.InvariantCulture));
+            }
+
+            await using var cmd = new NpgsqlCommand($"SELECT count(*)::float8 / greatest(count(DISTINCT _lsn), 1) FROM changes.engagement_events {range}", sinkDb);
+            return (double)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        }
+
+        private async Task<long> ChangeLogRowsAsync(CancellationToken ct)
+        {
+            // The sink creates its table with the first batch.
+            await using var cmd = new NpgsqlCommand("SELECT CASE WHEN to_regclass('changes.engagement_events') IS NULL THEN 0 ELSE (SELECT count(*) FROM changes.engagement_events) END", sinkDb);
+            try
+            {
+                return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                return 0;
+            }
+        }
+
+        private async Task<(long ClickHouse, long Redis, long Api)> ThreeAsync(CancellationToken ct)
+        {
+            long inRedis = 0;
+            var keys = new List<RedisKey>();
+            await foreach (var k in redis.GetServers()[0].KeysAsync(pattern: "bench:cdc:content:count:*").WithCancellation(ct).ConfigureAwait(false)) { keys.Add(k); }
+            foreach (var value in await redis.GetDatabase().StringGetAsync(keys.ToArray()).ConfigureAwait(false)) { inRedis += (long?)value ?? 0; }
+            long inClickHouse;
+            try
+            {
+                inClickHouse = long.Parse(await ClickHouseAsync($"SELECT count() FROM {Name}.events_enriched", ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+            }
+            catch (HttpRequestException)
+            {
+                inClickHouse = 0; // the sink creates its table with the first batch
+            }
+
+            return (inClickHouse, inRedis, api.Stats().DistinctIds - apiBefore);
+        }
+
+        private async Task<string> ClickHouseAsync(string sql, CancellationToken ct)
+        {
+            using var content = new StringContent(sql);
             using var response = await http.PostAsync(clickhouseUrl, content, ct).ConfigureAwait(false);
-            inClickHouse = response.IsSuccessStatusCode ? long.Parse((await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false)).Trim(), CultureInfo.InvariantCulture) : 0;
-        }
-        catch (HttpRequestException)
-        {
-            inClickHouse = 0;
-        }
-
-        return new SinkCounts(inClickHouse, inRedis, api.Stats().DistinctIds);
-    }
-
-    private static async Task WaitDeliveredAsync(NpgsqlConnection db, ConnectionMultiplexer redis, HttpClient http, string clickhouseUrl, MockEventsApi api, long expected, TimeSpan timeout, CancellationToken ct)
-    {
-        var clock = Stopwatch.StartNew();
-        while (await DeliveredAsync(redis, http, clickhouseUrl, api, ct).ConfigureAwait(false) < expected)
-        {
-            if (clock.Elapsed > timeout) { throw new SluiceException($"bench: the sinks did not reach {expected} events within {timeout.TotalMinutes:0} min."); }
-            await Task.Delay(50, ct).ConfigureAwait(false);
+            var text = (await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false)).Trim();
+            return response.IsSuccessStatusCode ? text : throw new HttpRequestException($"ClickHouse: {text}");
         }
     }
 
-    /// <summary>Runs <c>sluice generate engagement-cdc</c> as a separate process and returns how many events it inserted.</summary>
-    private static async Task<long> GenerateAsync(string recipes, string[] args, CancellationToken ct)
+    /// <summary>Runs <c>sluice generate engagement-cdc</c> at a fixed rate as a separate process; returns how many events it inserted.</summary>
+    private static async Task<long> GenerateAsync(string recipes, double rate, double seconds, CancellationToken ct)
     {
         var exe = Environment.ProcessPath!;
         var info = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(exe) == "dotnet") { info.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location); }
-        info.ArgumentList.Add("generate");
-        info.ArgumentList.Add("engagement-cdc");
-        foreach (var a in args) { info.ArgumentList.Add(a); }
+        foreach (var a in new[] { "generate", "engagement-cdc", "--rate", Invariant(rate), "--duration", Invariant(seconds) }) { info.ArgumentList.Add(a); }
         info.Environment["SLUICE_RECIPES"] = recipes;
         using var process = Process.Start(info)!;
         var output = process.StandardOutput.ReadToEndAsync(ct);
@@ -281,32 +370,71 @@ public static class CdcBenchmark
         return long.Parse(done["done: inserted ".Length..].Split(' ')[0], CultureInfo.InvariantCulture);
     }
 
-    private static string WriteRecipe(string recipes, string clickhouseUrl, string redisUrl, Uri api)
+    /// <summary>The shipped engagement-cdc recipe on the benchmark's database, slot, ClickHouse database, Redis prefix and mock API.</summary>
+    private static string WriteEngagementRecipe(string recipes, BenchServers env, Uri api)
     {
         var shipped = Path.Combine(RecipeLoader.RecipesRoot, "engagement-cdc");
         var folder = Path.Combine(recipes, "engagement-cdc");
         Directory.CreateDirectory(folder);
         File.Copy(Path.Combine(shipped, "schema.sql"), Path.Combine(folder, "schema.sql"));
-        var yaml = File.ReadAllText(Path.Combine(shipped, "recipe.yaml"))
+        var yaml = File.ReadAllText(Path.Combine(shipped, "recipe.yaml"));
+        var edited = yaml
             .Replace("\"${PGDATABASE:-sluice}\"", $"\"{Name}\"", StringComparison.Ordinal)
             .Replace("publication: sluice_engagement", $"publication: {Name}", StringComparison.Ordinal)
             .Replace("slot: sluice_engagement", $"slot: {Name}", StringComparison.Ordinal)
             .Replace("database: engagement", $"database: {Name}", StringComparison.Ordinal)
             .Replace("key_prefix: \"\"", "key_prefix: \"bench:cdc:\"", StringComparison.Ordinal)
-            .Replace("\"${CLICKHOUSE_URL:-http://127.0.0.1:8123}\"", $"\"{clickhouseUrl}\"", StringComparison.Ordinal)
-            .Replace("\"${REDIS_URL:-redis://127.0.0.1:6379}\"", $"\"{redisUrl}\"", StringComparison.Ordinal)
-            .Replace("\"${ENGAGEMENT_API_URL:-http://127.0.0.1:8099/events}\"", $"\"{api}\"", StringComparison.Ordinal)
-            // The mock API runs on this machine; the recipe's 50 requests/s would cap the benchmark at 25,000 events/s.
-            .Replace("rate_limit: 50", "rate_limit: 1000", StringComparison.Ordinal);
-        File.WriteAllText(Path.Combine(folder, "recipe.yaml"), yaml);
+            .Replace("\"${CLICKHOUSE_URL:-http://127.0.0.1:8123}\"", $"\"{env.ClickHouseUrl}\"", StringComparison.Ordinal)
+            .Replace("\"${REDIS_URL:-redis://127.0.0.1:6379}\"", $"\"{env.RedisUrl}\"", StringComparison.Ordinal)
+            .Replace("\"${ENGAGEMENT_API_URL:-http://127.0.0.1:8099/events}\"", $"\"{api}\"", StringComparison.Ordinal);
+        if (edited.Contains("sluice_engagement", StringComparison.Ordinal) || !edited.Contains($"slot: {Name}", StringComparison.Ordinal))
+        {
+            // The recipe changed shape: the benchmark would otherwise stream the demo's slot, or measure nothing.
+            throw new SluiceException($"bench: recipes/engagement-cdc/recipe.yaml no longer has the lines the benchmark rewrites (database, publication, slot); update CdcBenchmark.WriteEngagementRecipe.");
+        }
+
+        File.WriteAllText(Path.Combine(folder, "recipe.yaml"), edited);
         return folder;
     }
 
-    private static async Task ResetAsync(PostgresConnectionOptions pg, string clickhouseUrl, string redisUrl, bool create, CancellationToken ct)
+    /// <summary>The plainest CDC pipeline: the same source and table, every change as a row in one PostgreSQL sink.</summary>
+    private static string WriteOneSinkRecipe(string recipes, BenchServers env)
     {
-        await using (var admin = new NpgsqlConnection(pg.ConnectionString("sluice-bench")))
+        var folder = Path.Combine(recipes, "cdc-one-sink");
+        Directory.CreateDirectory(folder);
+        File.Copy(Path.Combine(RecipeLoader.RecipesRoot, "engagement-cdc", "schema.sql"), Path.Combine(folder, "schema.sql"));
+        var sink = env.Pg.WithDatabase(SinkDatabase).ConnectionString("sluice").Replace("'", "''", StringComparison.Ordinal);
+        File.WriteAllText(Path.Combine(folder, "recipe.yaml"), $$"""
+            name: cdc-one-sink
+            description: sluice bench cdc's one-sink pipeline, every change of engagement_events as a row in PostgreSQL.
+            pipelines:
+              cdc:
+                source:
+                  type: postgres_cdc
+                  connection: { database: "{{Name}}" }
+                  publication: {{Name}}
+                  slot: {{Name}}
+                  tables:
+                    engagement_events: { on_update: emit, on_delete: emit }
+                  snapshot: true
+                  batch_rows: 10000
+                  status_interval: 5s
+                  heartbeat: 10s
+                  slot_busy_timeout: 30s
+                sinks:
+                  - type: postgres
+                    connection: '{{sink}}'
+                    schema: changes
+                    keys:
+                      engagement_events: [event_id, _lsn, _seq]
+            """);
+        return folder;
+    }
+
+    private static async Task ResetAsync(BenchServers env, bool create, CancellationToken ct)
+    {
+        await using (var admin = await OpenAsync(env.Pg, ct).ConfigureAwait(false))
         {
-            await admin.OpenAsync(ct).ConfigureAwait(false);
             for (var i = 0; i < 50; i++)
             {
                 // The pipeline's session may take a moment to let go of the slot.
@@ -319,7 +447,9 @@ public static class CdcBenchmark
             {
                 $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{Name}' AND NOT active",
                 $"DROP DATABASE IF EXISTS {Name} WITH (FORCE)",
+                $"DROP DATABASE IF EXISTS {SinkDatabase} WITH (FORCE)",
                 create ? $"CREATE DATABASE {Name}" : "SELECT 1",
+                create ? $"CREATE DATABASE {SinkDatabase}" : "SELECT 1",
             })
             {
                 await using var cmd = new NpgsqlCommand(sql, admin);
@@ -327,13 +457,15 @@ public static class CdcBenchmark
             }
         }
 
+        // Pooled connections to the dropped databases are dead; the next scenario must not be handed one.
+        NpgsqlConnection.ClearAllPools();
         using var http = new HttpClient();
         using (var drop = new StringContent($"DROP DATABASE IF EXISTS {Name}"))
         {
-            (await http.PostAsync(clickhouseUrl, drop, ct).ConfigureAwait(false)).Dispose();
+            (await http.PostAsync(env.ClickHouseUrl, drop, ct).ConfigureAwait(false)).Dispose();
         }
 
-        await using var redis = await ConnectionMultiplexer.ConnectAsync(RedisUrl.Parse(redisUrl)).ConfigureAwait(false);
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(RedisUrl.Parse(env.RedisUrl)).ConfigureAwait(false);
         var db = redis.GetDatabase();
         await foreach (var key in redis.GetServers()[0].KeysAsync(pattern: "bench:cdc:*").WithCancellation(ct).ConfigureAwait(false)) { await db.KeyDeleteAsync(key).ConfigureAwait(false); }
     }

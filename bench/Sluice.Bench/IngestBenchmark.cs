@@ -293,6 +293,8 @@ internal sealed class Child : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int Id => _process.Id;
+
     public static Child Start(IEnumerable<string> args)
     {
         var path = Environment.ProcessPath ?? "dotnet";

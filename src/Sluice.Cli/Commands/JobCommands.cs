@@ -151,10 +151,4 @@ internal static class JobCommands
     private static DateOnly Day(string text, string option) =>
         Timestamps.TryParseDateOrInstant(text, out var value) ? DateOnly.FromDateTime(value.UtcDateTime)
             : throw new SluiceException($"{option} '{text}' is not a date (YYYY-MM-DD) or an ISO-8601 instant.");
-
-    /// <summary>Reports on the caller's thread, so plain progress lines come out in order.</summary>
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }
