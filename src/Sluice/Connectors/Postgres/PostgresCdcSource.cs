@@ -25,7 +25,7 @@ public sealed class PostgresCdcSourceType : ISourceType
     }
 }
 
-public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IStreamSourceFactory
+public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IStreamSourceFactory, IChangeStreamSource
 {
     public PostgresCdcOptions Options => options;
 
