@@ -7,8 +7,9 @@ namespace Sluice.Connectors.Postgres;
 
 /// <summary>
 /// Applies one table's changes to its mirror (<c>mode: mirror</c>, docs/CDC.md "Mirrors") inside the batch's
-/// transaction: per segment (<see cref="MirrorChanges"/>), upserts as <c>INSERT ... ON CONFLICT DO UPDATE</c> that never
-/// replaces a row holding a later change, columns the change did not carry taken from the stored row, deletes of rows
+/// transaction: per segment (<see cref="MirrorChanges"/>), upserts as <c>INSERT ... ON CONFLICT DO UPDATE</c> that only
+/// replaces a row holding an earlier change (a row at the same position is this change, applied already: its kept
+/// values may be gone from where they came from, a key change's old row), columns the change did not carry taken from the stored row, deletes of rows
 /// not newer than the delete, then the truncate. The table's applied position is kept in
 /// <c>&lt;schema&gt;._sluice_mirror_positions</c> in the same transaction: a replayed change before it is skipped, so a
 /// replay can neither bring back a deleted row nor empty a table again.
@@ -70,7 +71,7 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         await ExecAsync(connection,
             $"INSERT INTO {_target} AS t ({columns}) SELECT {string.Join(", ", values)} FROM {Stage} s{join} " +
             $"ON CONFLICT ({string.Join(", ", key.Select(Quote))}) DO UPDATE SET {set} " +
-            $"WHERE (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) <= (EXCLUDED.{Quote(ChangeEnvelope.Lsn)}, EXCLUDED.{Quote(ChangeEnvelope.Seq)})", ct).ConfigureAwait(false);
+            $"WHERE (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) < (EXCLUDED.{Quote(ChangeEnvelope.Lsn)}, EXCLUDED.{Quote(ChangeEnvelope.Seq)})", ct).ConfigureAwait(false);
         await ExecAsync(connection, $"DROP TABLE {Stage}", ct).ConfigureAwait(false);
     }
 
