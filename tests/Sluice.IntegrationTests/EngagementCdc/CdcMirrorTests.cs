@@ -85,14 +85,30 @@ public sealed class CdcMirrorTests
     }
 
     [Fact]
-    public async Task A_mirror_of_a_table_without_a_key_stops_the_run_naming_the_sink_and_the_mode()
+    public async Task A_mirror_of_a_table_without_a_key_stops_the_start_naming_the_table_the_sink_and_the_mode()
     {
         await using var scenario = await MirrorScenarioAsync(extraTable: "keyless");
         await scenario.ExecuteAsync("CREATE TABLE keyless (x int, y text); INSERT INTO keyless VALUES (1, 'a');");
         using var engine = new Engine();
         await using var host = new Core.Hosting.RecipeHost(scenario.LoadRecipe(), engine.Services);
-        var error = await Should.ThrowAsync<Exception>(() => host.RunOnceAsync(CancellationToken.None));
-        error.ToString().ShouldContain("postgres sink postgres:mirror (mode: mirror): table 'keyless' has no primary key");
+        var error = await Should.ThrowAsync<FatalException>(() => host.RunOnceAsync(CancellationToken.None));
+        error.Message.ShouldBe(
+            "postgres_cdc: table public.keyless has no primary key (nor a replica identity index), but sink 'postgres:mirror' has mode: mirror, which keeps one row per key; " +
+            "give the table a primary key, take it out of tables:, or use mode: changes in that sink.");
+        // Nothing was written before the check.
+        (await scenario.ScalarAsync<long>("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'mirror'")).ShouldBe(0);
+    }
+
+    [Fact]
+    public void A_mirror_sink_behind_a_source_that_is_not_change_data_capture_is_refused_at_load()
+    {
+        using var temp = new TempFolder();
+        var recipe = TenantAnalytics.RecipeVariant.Create(temp, "repeat-reminder",
+            ("      - type: reminder_store         # the store of store.yaml: source_event, attorney_events, dead letters, one transaction",
+             "      - type: postgres\n        mode: mirror\n        schema: mirror\n      - type: clickhouse\n        name: ch\n        mode: mirror\n        table: events"));
+        var error = Should.Throw<Core.Config.ConfigException>(() => new Core.Recipes.RecipeLoader(Components.Create()).Load(recipe));
+        error.Message.ShouldContain("pipelines.salesforce.sinks: sink 'postgres:mirror' has mode: mirror, which needs a change-data-capture source (postgres_cdc) for its rows' keys and change envelope, but the source is 'http'");
+        error.Message.ShouldContain("sink 'ch' has mode: mirror");
     }
 
     /// <summary>One random change: mostly inserts of new ids (from 1001 up), updates and deletes of existing rows, now and then a key change or a truncate of <c>pairs</c>.</summary>

@@ -23,6 +23,8 @@ public sealed class ClickHouseSinkType : ISinkType
 
         public string? ChangeStreamOption => options.Mirror ? "mode: mirror" : null;
 
+        public IReadOnlyList<string>? Tables => [options.Table];
+
         public IBatchSink Create(IEngineServices services) => new ClickHouseSink(services, options);
     }
 }

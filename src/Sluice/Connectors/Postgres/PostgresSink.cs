@@ -22,6 +22,8 @@ public sealed class PostgresSinkType : ISinkType
 
         public string? ChangeStreamOption => options.Mirror ? "mode: mirror" : null;
 
+        public IReadOnlyList<string>? Tables => null;
+
         public IBatchSink Create(IEngineServices services) => new PostgresSink(services, options);
     }
 }

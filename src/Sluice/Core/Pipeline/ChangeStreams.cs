@@ -6,6 +6,11 @@ namespace Sluice.Core.Pipeline;
 /// </summary>
 public interface IChangeStreamSource
 {
+    /// <summary>
+    /// Called at load for each sink that keeps rows by key (a mirror): the source checks at start, once it knows its
+    /// tables, that each table the sink takes has a key, and stops the start naming the sink otherwise.
+    /// </summary>
+    void RequireKeys(IChangeStreamSink sink);
 }
 
 /// <summary>A sink factory that may need a change stream (a mirror): the recipe loader refuses it behind any other source.</summary>
@@ -16,4 +21,7 @@ public interface IChangeStreamSink
 
     /// <summary>The option that asks for a change stream, as written in the recipe (<c>mode: mirror</c>), or null when this sink needs none.</summary>
     string? ChangeStreamOption { get; }
+
+    /// <summary>The batch tables the sink takes (null: every table of the stream).</summary>
+    IReadOnlyList<string>? Tables { get; }
 }

@@ -114,9 +114,10 @@ public sealed class RecipeLoader(ComponentRegistry registry)
                 pipeline.Error("sinks", $"source '{type}' needs at least one sink");
             }
 
-            foreach (var sink in sinks.OfType<Pipeline.IChangeStreamSink>().Where(s => s.ChangeStreamOption is not null && factory is not Pipeline.IChangeStreamSource))
+            foreach (var sink in sinks.OfType<Pipeline.IChangeStreamSink>().Where(s => s.ChangeStreamOption is not null))
             {
-                pipeline.Error("sinks", $"sink '{sink.SinkName}' has {sink.ChangeStreamOption}, which needs a change-data-capture source (postgres_cdc) for its rows' keys and change envelope, but the source is '{type}'");
+                if (factory is Pipeline.IChangeStreamSource changes) { changes.RequireKeys(sink); }
+                else { pipeline.Error("sinks", $"sink '{sink.SinkName}' has {sink.ChangeStreamOption}, which needs a change-data-capture source (postgres_cdc) for its rows' keys and change envelope, but the source is '{type}'"); }
             }
 
             pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad) { Steps = steps, Sinks = sinks });
