@@ -27,6 +27,12 @@ public sealed partial class ClickHouseOptions
     /// </summary>
     public string Version { get; init; } = "_lsn";
 
+    /// <summary>
+    /// <c>changes</c> (default): every row as it comes. <c>mirror</c>: the table holds the current state of a
+    /// change-data-capture source's table, sorted by its primary key, with a <c>_deleted</c> flag (docs/CDC.md, "Mirrors").
+    /// </summary>
+    public bool Mirror { get; init; }
+
     /// <summary>Optional partition expression, e.g. <c>toYYYYMM(event_ts)</c> (default none).</summary>
     public string? PartitionBy { get; init; }
 
@@ -58,8 +64,20 @@ public sealed partial class ClickHouseOptions
             uri = new Uri("http://127.0.0.1:8123");
         }
 
+        var mode = map.String("mode", "changes");
+        var mirror = mode == "mirror";
+        if (mode is not ("changes" or "mirror")) { map.Error("mode", $"clickhouse: '{mode}' is not a mode (changes: every row as it comes; mirror: the current state of a postgres_cdc source's table)"); }
+        if (mirror)
+        {
+            // A mirror's rows of one key must meet in one part for FINAL: the key is the source's, the version the change's.
+            if (map.Has("order_by")) { map.Error("order_by", "clickhouse: not used with mode: mirror (a mirror is sorted by the source table's primary key); remove it"); }
+            if (map.Has("version")) { map.Error("version", "clickhouse: not used with mode: mirror (the version is _lsn, the change's commit position); remove it"); }
+            if (map.Has("partition_by")) { map.Error("partition_by", "clickhouse: not used with mode: mirror (FINAL collapses a key's rows only within one partition); remove it"); }
+        }
+
         var options = new ClickHouseOptions
         {
+            Mirror = mirror,
             Name = map.String("name", "clickhouse") ?? "clickhouse",
             Url = uri,
             Database = EnvText.Expand(map.String("database", "sluice") ?? "sluice"),
@@ -74,7 +92,7 @@ public sealed partial class ClickHouseOptions
             InsertMaxRows = map.Int("insert_max_rows", 100_000, min: 1),
         };
 
-        if (options.OrderBy.Count == 0) { map.Error("order_by", "clickhouse: missing required field (the sorting key columns, e.g. [event_ts, content_id, event_id])"); }
+        if (options.OrderBy.Count == 0 && !mirror) { map.Error("order_by", "clickhouse: missing required field (the sorting key columns, e.g. [event_ts, content_id, event_id])"); }
         // The table is the batch table's name, which may be a Postgres table's exact name ("MixedCase", "Quoted . Table",
         // "sales.orders"): any text, quoted wherever it is used.
         if (options.Table.Any(char.IsControl)) { map.Error("table", "clickhouse: a table name without control characters"); }

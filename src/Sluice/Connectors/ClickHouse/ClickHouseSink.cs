@@ -17,8 +17,14 @@ public sealed class ClickHouseSinkType : ISinkType
 
     public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(ClickHouseOptions.Parse(options));
 
-    private sealed class Factory(ClickHouseOptions options) : ISinkFactory
+    private sealed class Factory(ClickHouseOptions options) : ISinkFactory, IChangeStreamSink
     {
+        public string SinkName => options.Name;
+
+        public string? ChangeStreamOption => options.Mirror ? "mode: mirror" : null;
+
+        public IReadOnlyList<string>? Tables => [options.Table];
+
         public IBatchSink Create(IEngineServices services) => new ClickHouseSink(services, options);
     }
 }
@@ -29,8 +35,9 @@ public sealed class ClickHouseSinkType : ISinkType
 /// stops the sink with both types named, since RowBinary carries no types. Rows of a batch written twice collapse to
 /// one for queries with <c>FINAL</c>. Failures that may pass (server down, timeouts) are retried with back-off until
 /// they succeed or the pipeline stops; a request ClickHouse rejects as wrong stops the pipeline with its message.
+/// With <c>mode: mirror</c> the table holds the current state of a source table instead (ClickHouseSink.Mirror.cs).
 /// </summary>
-public sealed class ClickHouseSink : IBatchSink
+public sealed partial class ClickHouseSink : IBatchSink
 {
     private readonly IEngineServices _services;
     private readonly ClickHouseOptions _options;
@@ -38,11 +45,15 @@ public sealed class ClickHouseSink : IBatchSink
     private readonly ILogger _log;
     private Dictionary<string, string>? _columns;
 
+    /// <summary>The sorting key: <c>order_by</c>, or for a mirror the source table's key (known from its first batch).</summary>
+    private IReadOnlyList<string> _orderBy;
+
     public ClickHouseSink(IEngineServices services, ClickHouseOptions options)
     {
         ArgumentNullException.ThrowIfNull(services);
         _services = services;
         _options = options;
+        _orderBy = options.OrderBy;
         _client = new ClickHouseClient(options.Url, options.Timeout);
         _log = services.Logging.CreateLogger("Sluice.ClickHouse");
     }
@@ -59,13 +70,30 @@ public sealed class ClickHouseSink : IBatchSink
         foreach (var table in batch.Tables)
         {
             if (table.Schema.Table != _options.Table || table.Count == 0) { continue; }
+            if (_options.Mirror)
+            {
+                await WriteMirrorAsync(table, ct).ConfigureAwait(false);
+                continue;
+            }
+
             await RetryAsync(() => EnsureTableAsync(table.Schema, ct), ct).ConfigureAwait(false);
             var fields = table.Schema.Fields;
-            var holdable = UnholdableValues.Refuse(table, fields.Select((f, c) => Unholdable(table, c)).ToList(), _options.OrderBy, _services.DeadLetters, $"clickhouse:{_options.Name}");
+            var holdable = Holdable(table);
             if (holdable.Count == 0) { continue; }
-            var rows = ClickHouseRowBinary.Encode(holdable, fields.Select(f => NotNull(f.Name)).ToList(), fields.Select(f => f.Name == _options.Version).ToList());
-            await RetryAsync(() => _client.InsertAsync(QualifiedTable, fields.Select(f => f.Name), rows.WrittenMemory, ct), ct).ConfigureAwait(false);
+            await InsertAsync(QualifiedTable, holdable, ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The rows ClickHouse can hold; the others go to the dead-letter store with the reason.</summary>
+    private ColumnBatch Holdable(ColumnBatch table) =>
+        UnholdableValues.Refuse(table, table.Schema.Fields.Select((f, c) => Unholdable(table, c)).ToList(), _orderBy, _services.DeadLetters, $"clickhouse:{_options.Name}");
+
+    /// <summary>Inserts the rows as RowBinary into <paramref name="qualifiedTable"/>, whose columns have the types <see cref="TypeOf"/> gives.</summary>
+    private async Task InsertAsync(string qualifiedTable, ColumnBatch rows, CancellationToken ct)
+    {
+        var fields = rows.Schema.Fields;
+        var encoded = ClickHouseRowBinary.Encode(rows, fields.Select(f => NotNull(f.Name)).ToList(), fields.Select(f => f.Name == _options.Version).ToList());
+        await RetryAsync(() => _client.InsertAsync(qualifiedTable, fields.Select(f => f.Name), encoded.WrittenMemory, ct), ct).ConfigureAwait(false);
     }
 
     private async Task RetryAsync(Func<Task> action, CancellationToken ct)
@@ -96,7 +124,7 @@ public sealed class ClickHouseSink : IBatchSink
     {
         if (_columns is null)
         {
-            var missingKeys = _options.OrderBy.Append(_options.Version).Where(k => schema.IndexOf(k) < 0).ToList();
+            var missingKeys = _orderBy.Append(_options.Version).Where(k => schema.IndexOf(k) < 0).ToList();
             if (missingKeys.Count > 0)
             {
                 throw new SluiceException($"clickhouse sink '{_options.Name}': column{(missingKeys.Count > 1 ? "s" : "")} {string.Join(", ", missingKeys)} of order_by/version not in table '{schema.Table}' (columns: {string.Join(", ", schema.Fields.Select(f => f.Name))}).");
@@ -112,7 +140,7 @@ public sealed class ClickHouseSink : IBatchSink
             var partition = _options.PartitionBy is null ? "" : $" PARTITION BY {_options.PartitionBy}";
             await _client.QueryAsync(
                 $"CREATE TABLE IF NOT EXISTS {QualifiedTable} ({columns}) ENGINE = ReplacingMergeTree({ClickHouseClient.Quote(_options.Version)}){partition} " +
-                $"ORDER BY ({string.Join(", ", _options.OrderBy.Select(ClickHouseClient.Quote))})", ct).ConfigureAwait(false);
+                $"ORDER BY ({string.Join(", ", _orderBy.Select(ClickHouseClient.Quote))})", ct).ConfigureAwait(false);
             var existing = await _client.QueryAsync(
                 $"SELECT name, type FROM system.columns WHERE database = {ClickHouseClient.Literal(_options.Database)} AND table = {ClickHouseClient.Literal(_options.Table)} FORMAT TabSeparated", ct).ConfigureAwait(false);
             _columns = existing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal);
@@ -167,7 +195,7 @@ public sealed class ClickHouseSink : IBatchSink
         }
     }
 
-    private bool NotNull(string column) => column == _options.Version || _options.OrderBy.Contains(column, StringComparer.Ordinal);
+    private bool NotNull(string column) => column == _options.Version || _orderBy.Contains(column, StringComparer.Ordinal) || (_options.Mirror && MirrorNotNull(column));
 
     /// <summary>The ClickHouse type a field is stored as; <see cref="ClickHouseRowBinary"/> writes exactly these.</summary>
     internal string TypeOf(FieldSpec field)

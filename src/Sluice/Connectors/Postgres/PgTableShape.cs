@@ -20,7 +20,10 @@ internal sealed class PgTableShape
         Types = columns.Select(c => c.Type).ToArray();
         Names = columns.Select(c => c.Name).ToArray();
         Key = table.KeyColumns.Select(k => Array.IndexOf(Names, k)).Where(i => i >= 0).ToArray();
-        Schema = new TableSchema(table.BatchName, columns.Select(c => c with { Required = false }).Concat(ChangeEnvelope.Fields).ToList());
+        Schema = new TableSchema(table.BatchName, columns.Select(c => c with { Required = false }).Concat(ChangeEnvelope.Fields).ToList())
+        {
+            Key = Key.Select(i => Names[i]).ToArray(),
+        };
         Builder = new ColumnBatchBuilder(Schema, capacity);
     }
 

@@ -25,14 +25,18 @@ public sealed class PostgresCdcSourceType : ISourceType
     }
 }
 
-public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IStreamSourceFactory
+public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IStreamSourceFactory, IChangeStreamSource
 {
+    private readonly List<IChangeStreamSink> _keyed = [];
+
     public PostgresCdcOptions Options => options;
+
+    public void RequireKeys(IChangeStreamSink sink) => _keyed.Add(sink);
 
     public IRunnableSource Create(IEngineServices services) =>
         throw new SluiceException("postgres_cdc: the source needs sinks to write to (add `sinks:` to the pipeline).");
 
-    public IStreamSource CreateStream(IEngineServices services) => new PostgresCdcSource(services, recipe, options);
+    public IStreamSource CreateStream(IEngineServices services) => new PostgresCdcSource(services, recipe, options, _keyed);
 }
 
 /// <summary>
@@ -56,6 +60,7 @@ public sealed class PostgresCdcSource : IStreamSource
     private readonly ILogger _log;
     private readonly PgCdcState _state;
     private readonly Lock _confirmLock = new();
+    private readonly IReadOnlyList<IChangeStreamSink> _keyed;
     private LogicalReplicationConnection? _replication;
     private PgChangeReader? _reader;
     private long _emitted;
@@ -73,9 +78,10 @@ public sealed class PostgresCdcSource : IStreamSource
     /// <summary>Bounds <see cref="_undelivered"/>; past it the newest batches are not tracked, which keeps the oldest (the lag) right.</summary>
     private const int UndeliveredTracked = 4096;
 
-    public PostgresCdcSource(IEngineServices services, string recipe, PostgresCdcOptions options)
+    public PostgresCdcSource(IEngineServices services, string recipe, PostgresCdcOptions options, IReadOnlyList<IChangeStreamSink>? keyed = null)
     {
         ArgumentNullException.ThrowIfNull(services);
+        _keyed = keyed ?? [];
         _services = services;
         _recipe = recipe;
         _options = options;
@@ -158,6 +164,20 @@ public sealed class PostgresCdcSource : IStreamSource
 
     public static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(30);
 
+    /// <summary>A sink that keeps rows by key (a mirror) cannot take a table without one: the start stops, naming both.</summary>
+    private void RequireKeys(IReadOnlyList<CdcTable> tables)
+    {
+        foreach (var sink in _keyed)
+        {
+            if (tables.FirstOrDefault(t => t.KeyColumns.Count == 0 && (sink.Tables is null || sink.Tables.Contains(t.BatchName))) is { } keyless)
+            {
+                throw new FatalException(
+                    $"postgres_cdc: table {keyless.Display} has no primary key (nor a replica identity index), but sink '{sink.SinkName}' has {sink.ChangeStreamOption}, " +
+                    "which keeps one row per key; give the table a primary key, take it out of tables:, or use mode: changes in that sink.");
+            }
+        }
+    }
+
     private async IAsyncEnumerable<RecordBatch> ReadConnectedAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
         _state.EnsureSchema();
@@ -171,6 +191,7 @@ public sealed class PostgresCdcSource : IStreamSource
             await admin.OpenAsync(ct).ConfigureAwait(false);
             var slots = new PgSlotAdmin(admin, _options, _log);
             tables = await slots.ResolveTablesAsync(ct).ConfigureAwait(false);
+            RequireKeys(tables);
             await slots.EnsurePublicationAsync(tables, ct).ConfigureAwait(false);
             var slot = await slots.WaitUntilFreeAsync(_services.Time, ct).ConfigureAwait(false);
             var record = _state.Get(_options.Slot, database);

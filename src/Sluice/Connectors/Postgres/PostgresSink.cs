@@ -9,15 +9,21 @@ using Sluice.Core.Schema;
 
 namespace Sluice.Connectors.Postgres;
 
-/// <summary>The <c>postgres</c> sink type: a pipeline's tables into PostgreSQL, idempotent on each table's key.</summary>
+/// <summary>The <c>postgres</c> sink type: a pipeline's tables into PostgreSQL, idempotent on each table's key, or kept as mirrors of a change-data-capture source's tables.</summary>
 public sealed class PostgresSinkType : ISinkType
 {
     public string Name => "postgres";
 
     public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(PostgresSinkOptions.Parse(options));
 
-    private sealed class Factory(PostgresSinkOptions options) : ISinkFactory
+    private sealed class Factory(PostgresSinkOptions options) : ISinkFactory, IChangeStreamSink
     {
+        public string SinkName => $"postgres:{options.Schema}";
+
+        public string? ChangeStreamOption => options.Mirror ? "mode: mirror" : null;
+
+        public IReadOnlyList<string>? Tables => null;
+
         public IBatchSink Create(IEngineServices services) => new PostgresSink(services, options);
     }
 }
@@ -26,7 +32,8 @@ public sealed class PostgresSinkType : ISinkType
 /// Writes each batch per table in one transaction: binary <c>COPY</c> into a temporary staging table, then
 /// <c>INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING</c>. A batch written again after a crash changes nothing, so
 /// the pipeline's checkpoint (recorded after the commit) can trail the data safely. Tables are created (and new columns
-/// added) from the batch's schema. Transient failures are retried with doubling pauses.
+/// added) from the batch's schema. Transient failures are retried with doubling pauses. With <c>mode: mirror</c> each
+/// table is kept as the current state of its source table instead (<see cref="PostgresMirror"/>).
 /// </summary>
 public sealed class PostgresSink : IBatchSink
 {
@@ -95,6 +102,12 @@ public sealed class PostgresSink : IBatchSink
     private async Task WriteTableAsync(NpgsqlConnection connection, ColumnBatch rows, List<string> created, CancellationToken ct)
     {
         var name = _options.Tables.TryGetValue(rows.Schema.Table, out var renamed) ? renamed : rows.Schema.Table;
+        if (_options.Mirror)
+        {
+            await new PostgresMirror(this, connection, _options.Schema, name).ApplyAsync(rows, created, ct).ConfigureAwait(false);
+            return;
+        }
+
         if (!_options.Keys.TryGetValue(rows.Schema.Table, out var key))
         {
             throw new SluiceException($"postgres sink {Name}: no key for table '{rows.Schema.Table}'; add it under keys: (for example {rows.Schema.Table}: [{string.Join(", ", rows.Schema.Fields.Take(2).Select(f => f.Name))}])");
@@ -102,14 +115,26 @@ public sealed class PostgresSink : IBatchSink
 
         var target = $"{Quote(_options.Schema)}.{Quote(name)}";
         await EnsureTableAsync(connection, target, rows.Schema, key, created, ct).ConfigureAwait(false);
+        var stage = Quote("_sluice_stage_" + name);
+        var selected = await StageAsync(connection, stage, rows, ct).ConfigureAwait(false);
+        var columns = string.Join(", ", rows.Schema.Fields.Select(f => Quote(f.Name)));
+        await ExecAsync(connection, $"INSERT INTO {target} ({columns}) SELECT {string.Join(", ", selected)} FROM {stage} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) DO NOTHING", ct).ConfigureAwait(false);
+        await ExecAsync(connection, $"DROP TABLE {stage}", ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Copies <paramref name="rows"/> into a new temporary table <paramref name="stage"/> (binary <c>COPY</c>, dropped at
+    /// commit at the latest) and returns, per column, the expression that reads it from there as its target type.
+    /// </summary>
+    internal static async Task<IReadOnlyList<string>> StageAsync(NpgsqlConnection connection, string stage, ColumnBatch rows, CancellationToken ct, string alias = "")
+    {
         var fields = rows.Schema.Fields;
         var columns = string.Join(", ", fields.Select(f => Quote(f.Name)));
         // Exact numbers, and dates and times .NET cannot hold (infinity, years after 9999, BC), are staged as Postgres's
         // own text and cast by the server: nothing is rounded or lost on the way.
         var asText = fields.Select((f, c) => f.Type == FieldType.Decimal || rows.Verbatim(c) is not null).ToArray();
-        var stage = Quote("_sluice_stage_" + name);
         var staged = string.Join(", ", fields.Select((f, c) => $"{Quote(f.Name)} {(asText[c] ? "text" : f.PostgresType())}"));
-        await ExecAsync(connection, $"CREATE TEMP TABLE IF NOT EXISTS {stage} ({staged}) ON COMMIT DROP", ct).ConfigureAwait(false);
+        await ExecAsync(connection, $"CREATE TEMP TABLE {stage} ({staged}) ON COMMIT DROP", ct).ConfigureAwait(false);
         var writer = await connection.BeginBinaryImportAsync($"COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)", ct).ConfigureAwait(false);
         await using (writer.ConfigureAwait(false))
         {
@@ -126,9 +151,7 @@ public sealed class PostgresSink : IBatchSink
             await writer.CompleteAsync(ct).ConfigureAwait(false);
         }
 
-        var selected = string.Join(", ", fields.Select((f, c) => asText[c] ? $"{Quote(f.Name)}::{f.PostgresType()}" : Quote(f.Name)));
-        await ExecAsync(connection, $"INSERT INTO {target} ({columns}) SELECT {selected} FROM {stage} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) DO NOTHING", ct).ConfigureAwait(false);
-        await ExecAsync(connection, $"DROP TABLE {stage}", ct).ConfigureAwait(false);
+        return fields.Select((f, c) => asText[c] ? $"{alias}{Quote(f.Name)}::{f.PostgresType()}" : alias + Quote(f.Name)).ToList();
     }
 
     private static Task WriteValueAsync(NpgsqlBinaryImporter writer, Array column, int row, CancellationToken ct) => column switch
@@ -154,8 +177,11 @@ public sealed class PostgresSink : IBatchSink
         return text is null ? writer.WriteNullAsync(ct) : writer.WriteAsync(text, NpgsqlDbType.Text, ct);
     }
 
+    /// <summary>True once <paramref name="signature"/> was recorded as created by a committed write; else the caller adds it to <c>created</c> when it creates it.</summary>
+    internal bool IsReady(string signature) => _ready.Contains(signature);
+
     /// <summary>Creates the schema and table on first use, and adds columns a newer schema version brought.</summary>
-    private async Task EnsureTableAsync(NpgsqlConnection connection, string target, TableSchema schema, IReadOnlyList<string> key, List<string> created, CancellationToken ct)
+    internal async Task EnsureTableAsync(NpgsqlConnection connection, string target, TableSchema schema, IReadOnlyList<string> key, List<string> created, CancellationToken ct)
     {
         var signature = target + "|" + string.Join(',', schema.Fields.Select(f => f.Name + ":" + f.PostgresType()));
         if (_ready.Contains(signature))
@@ -181,7 +207,7 @@ public sealed class PostgresSink : IBatchSink
         created.Add(signature);
     }
 
-    private static async Task ExecAsync(NpgsqlConnection connection, string sql, CancellationToken ct)
+    internal static async Task ExecAsync(NpgsqlConnection connection, string sql, CancellationToken ct)
     {
         var cmd = new NpgsqlCommand(sql, connection);
         await using (cmd.ConfigureAwait(false))
@@ -190,9 +216,9 @@ public sealed class PostgresSink : IBatchSink
         }
     }
 
-    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    internal static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
-    private static string Literal(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+    internal static string Literal(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     public async ValueTask DisposeAsync() => await _source.DisposeAsync().ConfigureAwait(false);
 }

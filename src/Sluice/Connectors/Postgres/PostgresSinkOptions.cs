@@ -21,6 +21,12 @@ public sealed class PostgresSinkOptions
     /// <summary>Optional renames, batch table name to PostgreSQL table name.</summary>
     public IReadOnlyDictionary<string, string> Tables { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// <c>changes</c> (default): every row as it comes, idempotent on <see cref="Keys"/>. <c>mirror</c>: each table holds
+    /// the current state of a change-data-capture source's table, keyed by its primary key (docs/CDC.md, "Mirrors").
+    /// </summary>
+    public bool Mirror { get; init; }
+
     /// <summary>Attempts per batch on transient failures (connection lost, server restarting), with doubling pauses from 200 ms (default 8).</summary>
     public int Attempts { get; init; } = 8;
 
@@ -40,7 +46,11 @@ public sealed class PostgresSinkOptions
     {
         ArgumentNullException.ThrowIfNull(map);
         var keys = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
-        if (map.Map("keys", required: true) is { } keyMap)
+        var mode = map.String("mode", "changes");
+        var mirror = mode == "mirror";
+        if (mode is not ("changes" or "mirror")) { map.Error("mode", $"postgres sink: '{mode}' is not a mode (changes: every row as it comes; mirror: the current state of a postgres_cdc source's tables)"); }
+        if (mirror && map.Has("keys")) { map.Error("keys", "postgres sink: not used with mode: mirror (a mirror is keyed by the source table's primary key); remove it"); }
+        if (!mirror && map.Map("keys", required: true) is { } keyMap)
         {
             foreach (var table in keyMap.Keys.ToList())
             {
@@ -66,6 +76,7 @@ public sealed class PostgresSinkOptions
             Keys = keys,
             Tables = tables,
             Attempts = map.Int("attempts", 8, 1, 100),
+            Mirror = mirror,
         };
         if (options.Schema.Length > 0 && !HttpIngest.HttpIngestOptions.IdentifierRegex().IsMatch(options.Schema))
         {

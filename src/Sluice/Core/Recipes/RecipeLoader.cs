@@ -114,6 +114,12 @@ public sealed class RecipeLoader(ComponentRegistry registry)
                 pipeline.Error("sinks", $"source '{type}' needs at least one sink");
             }
 
+            foreach (var sink in sinks.OfType<Pipeline.IChangeStreamSink>().Where(s => s.ChangeStreamOption is not null))
+            {
+                if (factory is Pipeline.IChangeStreamSource changes) { changes.RequireKeys(sink); }
+                else { pipeline.Error("sinks", $"sink '{sink.SinkName}' has {sink.ChangeStreamOption}, which needs a change-data-capture source (postgres_cdc) for its rows' keys and change envelope, but the source is '{type}'"); }
+            }
+
             pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad) { Steps = steps, Sinks = sinks });
         }
 

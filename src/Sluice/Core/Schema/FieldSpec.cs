@@ -15,6 +15,12 @@ public sealed class TableSchema
 
     public IReadOnlyList<FieldSpec> Fields { get; }
 
+    /// <summary>
+    /// The columns that identify a row in the source (a change-data-capture table's primary key, else its replica
+    /// identity index); empty when the source knows none. A mirror sink keeps one row per key.
+    /// </summary>
+    public IReadOnlyList<string> Key { get; init; } = [];
+
     public int IndexOf(string name)
     {
         for (var i = 0; i < Fields.Count; i++)

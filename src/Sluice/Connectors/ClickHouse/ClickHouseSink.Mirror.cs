@@ -1,0 +1,134 @@
+using Sluice.Core;
+using Sluice.Core.Schema;
+using static Sluice.Connectors.ClickHouse.ClickHouseClient;
+
+namespace Sluice.Connectors.ClickHouse;
+
+/// <summary>
+/// <c>mode: mirror</c> (docs/CDC.md, "Mirrors"): a ReplacingMergeTree sorted by the source table's key, versioned by
+/// <c>_lsn</c>, with a <c>_deleted</c> flag. An upsert is a row, a delete a row flagged deleted, a truncate a flagged
+/// row for every key alive before it; <c>SELECT ... FINAL WHERE _deleted = 0</c> (the view <c>&lt;table&gt;_current</c>)
+/// reads the current state. 18.16 has no <c>is_deleted</c> engine parameter and no lightweight deletes, and its
+/// mutations are asynchronous, so deleting is writing: rows only ever get newer versions, and a replay of older
+/// changes never wins over them. Among rows of one <c>_lsn</c> (one transaction) the last inserted wins, and the rows of
+/// a transaction are written in order.
+/// </summary>
+public sealed partial class ClickHouseSink
+{
+    /// <summary>The flag column of a mirror: 1 on the row that records a key's delete (or a truncate).</summary>
+    public const string Deleted = "_deleted";
+
+    /// <summary>The view over a mirror that reads the current state: its live rows, collapsed with <c>FINAL</c>.</summary>
+    public string CurrentView => $"{Quote(_options.Database)}.{Quote(_options.Table + "_current")}";
+
+    private string? _viewColumns;
+
+    private static bool MirrorNotNull(string column) =>
+        column == Deleted || column.StartsWith(MirrorSegment.FromPrefix, StringComparison.Ordinal) || column.StartsWith(MirrorSegment.KeepPrefix, StringComparison.Ordinal);
+
+    private async Task WriteMirrorAsync(ColumnBatch changes, CancellationToken ct)
+    {
+        var key = changes.Schema.Key;
+        if (!MirrorChanges.IsChangeTable(changes.Schema) || key.Count == 0)
+        {
+            throw new SluiceException(
+                $"clickhouse sink '{_options.Name}' (mode: mirror): table '{changes.Schema.Table}' " +
+                (key.Count == 0 && MirrorChanges.IsChangeTable(changes.Schema)
+                    ? "has no primary key (nor a replica identity index) in the source, so its rows cannot be told apart; give the source table a primary key, or use mode: changes."
+                    : "is not a change stream (no _op, _lsn, _seq columns); mode: mirror needs the rows of a postgres_cdc source."));
+        }
+
+        if (_orderBy.Count == 0) { _orderBy = key; }
+        else if (!_orderBy.SequenceEqual(key, StringComparer.Ordinal))
+        {
+            throw new SluiceException($"clickhouse sink '{_options.Name}' (mode: mirror): the key of '{changes.Schema.Table}' changed from ({string.Join(", ", _orderBy)}) to ({string.Join(", ", key)}); a mirror's sorting key cannot change: drop {_options.Database}.{_options.Table} to have it created again.");
+        }
+
+        var state = MirrorChanges.StateSchema(changes.Schema);
+        await RetryAsync(() => EnsureTableAsync(WithDeleted(state), ct), ct).ConfigureAwait(false);
+        await RetryAsync(() => EnsureViewAsync(ct), ct).ConfigureAwait(false);
+        foreach (var segment in MirrorChanges.Plan(Holdable(changes), key))
+        {
+            if (segment.Upserts.Count > 0)
+            {
+                if (segment.KeptColumns.Count == 0) { await InsertAsync(QualifiedTable, Flagged(segment.Upserts, false), ct).ConfigureAwait(false); }
+                else { await UpsertKeepingAsync(segment, key, ct).ConfigureAwait(false); }
+            }
+
+            if (segment.Deletes.Count > 0) { await InsertAsync(QualifiedTable, Flagged(segment.Deletes, true), ct).ConfigureAwait(false); }
+            if (segment.TruncateAt is { } at) { await RetryAsync(() => _client.QueryAsync(TruncateSql(key, at), ct), ct).ConfigureAwait(false); }
+        }
+    }
+
+    /// <summary>A flagged row, at the truncate's position, for every key alive before it: the table reads as empty, and a replay of older rows stays hidden.</summary>
+    private string TruncateSql(IReadOnlyList<string> key, ChangePosition at)
+    {
+        var keys = string.Join(", ", key.Select(Quote));
+        var (lsn, seq) = (Quote(Core.Schema.ChangeEnvelope.Lsn), Quote(Core.Schema.ChangeEnvelope.Seq));
+        return $"INSERT INTO {QualifiedTable} ({keys}, {lsn}, {seq}, {Quote(Deleted)}) " +
+               $"SELECT {keys}, toUInt64({at.Lsn}), toInt64({at.Seq}), 1 FROM {QualifiedTable} FINAL " +
+               $"WHERE {Quote(Deleted)} = 0 AND ({lsn} < {at.Lsn} OR ({lsn} = {at.Lsn} AND ifNull({seq}, 0) < {at.Seq}))";
+    }
+
+    /// <summary>
+    /// Upserts of which some keep columns as stored (values an update did not carry): staged in a Memory table, then
+    /// copied with the stored values joined in, in one statement, so every value read is the one before this segment.
+    /// A row whose key already holds this change or a later one (a replay) is left out: its stored values may have gone.
+    /// </summary>
+    private async Task UpsertKeepingAsync(MirrorSegment segment, IReadOnlyList<string> key, CancellationToken ct)
+    {
+        var staged = MirrorChanges.Staged(segment);
+        var stage = $"{Quote(_options.Database)}.{Quote("_sluice_stage_" + _options.Table)}";
+        var stageColumns = string.Join(", ", staged.Schema.Fields.Select(f => $"{Quote(f.Name)} {TypeOf(f)}"));
+        await RetryAsync(() => _client.QueryAsync($"DROP TABLE IF EXISTS {stage}", ct), ct).ConfigureAwait(false);
+        await RetryAsync(() => _client.QueryAsync($"CREATE TABLE {stage} ({stageColumns}) ENGINE = Memory", ct), ct).ConfigureAwait(false);
+        await InsertAsync(stage, staged, ct).ConfigureAwait(false);
+
+        var fields = segment.Upserts.Schema.Fields;
+        var kept = segment.KeptColumns.Select(c => fields[c].Name).ToList();
+        var (lsn, seq) = (Quote(Core.Schema.ChangeEnvelope.Lsn), Quote(Core.Schema.ChangeEnvelope.Seq));
+        var keys = string.Join(", ", key.Select(Quote));
+        var fromKeys = string.Join(", ", key.Select(k => Quote(MirrorSegment.FromPrefix + k)));
+        var newer =
+            $"SELECT {string.Join(", ", staged.Schema.Fields.Select(f => Quote(f.Name)))} FROM {stage} ANY LEFT JOIN " +
+            $"(SELECT {keys}, {lsn} AS _sluice_cur_lsn, ifNull({seq}, 0) AS _sluice_cur_seq, 1 AS _sluice_cur FROM {QualifiedTable} FINAL) USING ({keys}) " +
+            $"WHERE NOT (_sluice_cur = 1 AND (_sluice_cur_lsn > {lsn} OR (_sluice_cur_lsn = {lsn} AND _sluice_cur_seq >= ifNull({seq}, 0))))";
+        var stored = $"SELECT {string.Join(", ", key.Select(k => $"{Quote(k)} AS {Quote(MirrorSegment.FromPrefix + k)}").Concat(kept.Select(c => $"{Quote(c)} AS {Quote("_sluice_old_" + c)}")))} " +
+                     $"FROM {QualifiedTable} FINAL WHERE {Quote(Deleted)} = 0";
+        var values = fields.Select(f => kept.Contains(f.Name)
+            ? $"if({Quote(MirrorSegment.KeepPrefix + f.Name)} = 1, {Quote("_sluice_old_" + f.Name)}, {Quote(f.Name)})"
+            : Quote(f.Name));
+        await RetryAsync(() => _client.QueryAsync(
+            $"INSERT INTO {QualifiedTable} ({string.Join(", ", fields.Select(f => Quote(f.Name)))}, {Quote(Deleted)}) " +
+            $"SELECT {string.Join(", ", values)}, 0 FROM ({newer}) ANY LEFT JOIN ({stored}) USING ({fromKeys})", ct), ct).ConfigureAwait(false);
+        await RetryAsync(() => _client.QueryAsync($"DROP TABLE IF EXISTS {stage}", ct), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Creates (or, when the table gained columns, re-creates) the view that reads the current state.</summary>
+    private async Task EnsureViewAsync(CancellationToken ct)
+    {
+        var columns = string.Join(", ", _columns!.Keys.Where(c => c != Deleted).Select(Quote));
+        if (_viewColumns == columns) { return; }
+        var existing = await _client.QueryAsync(
+            $"SELECT name FROM system.columns WHERE database = {Literal(_options.Database)} AND table = {Literal(_options.Table + "_current")} FORMAT TabSeparated", ct).ConfigureAwait(false);
+        if (string.Join(", ", existing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(Quote)) != columns)
+        {
+            // 18.16 has no CREATE OR REPLACE VIEW: for a moment between the two, the view is missing.
+            await _client.QueryAsync($"DROP TABLE IF EXISTS {CurrentView}", ct).ConfigureAwait(false);
+            await _client.QueryAsync($"CREATE VIEW {CurrentView} AS SELECT {columns} FROM {QualifiedTable} FINAL WHERE {Quote(Deleted)} = 0", ct).ConfigureAwait(false);
+        }
+
+        _viewColumns = columns;
+    }
+
+    private static TableSchema WithDeleted(TableSchema schema) =>
+        new(schema.Table, schema.Fields.Append(new FieldSpec(Deleted, FieldType.Boolean, true)).ToList()) { Key = schema.Key };
+
+    /// <summary>The rows with the <see cref="Deleted"/> flag set to <paramref name="deleted"/>.</summary>
+    private static ColumnBatch Flagged(ColumnBatch rows, bool deleted)
+    {
+        var columns = rows.Columns.Append(Enumerable.Repeat((bool?)deleted, rows.Count).ToArray()).ToArray();
+        var verbatim = Enumerable.Range(0, rows.Schema.Fields.Count).Select(rows.Verbatim).Append(null).ToArray();
+        return new ColumnBatch(WithDeleted(rows.Schema), columns, null, rows.Count, verbatim);
+    }
+}

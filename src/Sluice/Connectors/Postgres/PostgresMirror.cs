@@ -1,0 +1,110 @@
+using Npgsql;
+using Sluice.Core;
+using Sluice.Core.Schema;
+using static Sluice.Connectors.Postgres.PostgresSink;
+
+namespace Sluice.Connectors.Postgres;
+
+/// <summary>
+/// Applies one table's changes to its mirror (<c>mode: mirror</c>, docs/CDC.md "Mirrors") inside the batch's
+/// transaction: per segment (<see cref="MirrorChanges"/>), upserts as <c>INSERT ... ON CONFLICT DO UPDATE</c> that only
+/// replaces a row holding an earlier change (a row at the same position is this change, applied already: its kept
+/// values may be gone from where they came from, a key change's old row), columns the change did not carry taken from the stored row, deletes of rows
+/// not newer than the delete, then the truncate. The table's applied position is kept in
+/// <c>&lt;schema&gt;._sluice_mirror_positions</c> in the same transaction: a replayed change before it is skipped, so a
+/// replay can neither bring back a deleted row nor empty a table again.
+/// </summary>
+internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connection, string schema, string name)
+{
+    public const string PositionsTable = "_sluice_mirror_positions";
+
+    private readonly string _target = $"{Quote(schema)}.{Quote(name)}";
+    private readonly string _positions = $"{Quote(schema)}.{Quote(PositionsTable)}";
+
+    public async Task ApplyAsync(ColumnBatch changes, List<string> created, CancellationToken ct)
+    {
+        var key = changes.Schema.Key;
+        if (!MirrorChanges.IsChangeTable(changes.Schema) || key.Count == 0)
+        {
+            throw new SluiceException(
+                $"postgres sink {sink.Name} (mode: mirror): table '{changes.Schema.Table}' " +
+                (key.Count == 0 && MirrorChanges.IsChangeTable(changes.Schema)
+                    ? "has no primary key (nor a replica identity index) in the source, so its rows cannot be told apart; give the source table a primary key, or use mode: changes."
+                    : "is not a change stream (no _op, _lsn, _seq columns); mode: mirror needs the rows of a postgres_cdc source."));
+        }
+
+        var state = MirrorChanges.StateSchema(changes.Schema);
+        await sink.EnsureTableAsync(connection, _target, state, key, created, ct).ConfigureAwait(false);
+        await EnsurePositionsAsync(created, ct).ConfigureAwait(false);
+        var applied = await AppliedAsync(ct).ConfigureAwait(false);
+        foreach (var segment in MirrorChanges.Plan(changes, key, applied))
+        {
+            if (segment.Upserts.Count > 0) { await UpsertAsync(segment, key, ct).ConfigureAwait(false); }
+            if (segment.Deletes.Count > 0) { await DeleteAsync(segment.Deletes, key, ct).ConfigureAwait(false); }
+            if (segment.TruncateAt is not null) { await ExecAsync(connection, $"TRUNCATE {_target}", ct).ConfigureAwait(false); }
+        }
+
+        if (MirrorChanges.Last(changes) is { } last && (applied is null || last > applied))
+        {
+            await ExecAsync(connection,
+                $"INSERT INTO {_positions} AS p (table_name, lsn, seq) VALUES ({Literal(name)}, {last.Lsn}, {last.Seq}) " +
+                "ON CONFLICT (table_name) DO UPDATE SET lsn = EXCLUDED.lsn, seq = EXCLUDED.seq", ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task UpsertAsync(MirrorSegment segment, IReadOnlyList<string> key, CancellationToken ct)
+    {
+        const string Stage = "\"_sluice_mirror_upserts\"";
+        var staged = MirrorChanges.Staged(segment);
+        var read = await StageAsync(connection, Stage, staged, ct, "s.").ConfigureAwait(false);
+        var fields = segment.Upserts.Schema.Fields;
+        var kept = segment.KeptColumns;
+        var values = fields.Select((f, c) => kept.Contains(c)
+            ? $"CASE WHEN s.{Quote(MirrorSegment.KeepPrefix + f.Name)} THEN o.{Quote(f.Name)} ELSE {read[c]} END"
+            : read[c]);
+        // The stored row a kept value comes from: the row's own, or the old key's for a key change (read before this
+        // segment's deletes remove it; one statement reads the table as it was before the statement).
+        var join = kept.Count == 0 ? "" :
+            $" LEFT JOIN {_target} o ON " + string.Join(" AND ", key.Select(k => $"o.{Quote(k)} = {read[staged.Schema.IndexOf(MirrorSegment.FromPrefix + k)]}"));
+        var columns = string.Join(", ", fields.Select(f => Quote(f.Name)));
+        var set = string.Join(", ", fields.Where(f => !key.Contains(f.Name)).Select(f => $"{Quote(f.Name)} = EXCLUDED.{Quote(f.Name)}"));
+        await ExecAsync(connection,
+            $"INSERT INTO {_target} AS t ({columns}) SELECT {string.Join(", ", values)} FROM {Stage} s{join} " +
+            $"ON CONFLICT ({string.Join(", ", key.Select(Quote))}) DO UPDATE SET {set} " +
+            $"WHERE (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) < (EXCLUDED.{Quote(ChangeEnvelope.Lsn)}, EXCLUDED.{Quote(ChangeEnvelope.Seq)})", ct).ConfigureAwait(false);
+        await ExecAsync(connection, $"DROP TABLE {Stage}", ct).ConfigureAwait(false);
+    }
+
+    private async Task DeleteAsync(ColumnBatch deletes, IReadOnlyList<string> key, CancellationToken ct)
+    {
+        const string Stage = "\"_sluice_mirror_deletes\"";
+        var read = await StageAsync(connection, Stage, deletes, ct, "d.").ConfigureAwait(false);
+        var at = (string column) => read[deletes.Schema.IndexOf(column)];
+        await ExecAsync(connection,
+            $"DELETE FROM {_target} t USING {Stage} d WHERE " + string.Join(" AND ", key.Select(k => $"t.{Quote(k)} = {at(k)}")) +
+            $" AND (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) <= ({at(ChangeEnvelope.Lsn)}, {at(ChangeEnvelope.Seq)})", ct).ConfigureAwait(false);
+        await ExecAsync(connection, $"DROP TABLE {Stage}", ct).ConfigureAwait(false);
+    }
+
+    private async Task EnsurePositionsAsync(List<string> created, CancellationToken ct)
+    {
+        if (sink.IsReady(_positions)) { return; }
+        await ExecAsync(connection, $"SELECT pg_advisory_xact_lock(hashtext({Literal(_positions)}))", ct).ConfigureAwait(false);
+        await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {_positions} (table_name text PRIMARY KEY, lsn bigint NOT NULL, seq bigint NOT NULL)", ct).ConfigureAwait(false);
+        created.Add(_positions);
+    }
+
+    /// <summary>The position of the last change applied to the table (locked until the batch commits), or null when none was.</summary>
+    private async Task<ChangePosition?> AppliedAsync(CancellationToken ct)
+    {
+        var cmd = new NpgsqlCommand($"SELECT lsn, seq FROM {_positions} WHERE table_name = {Literal(name)} FOR UPDATE", connection);
+        await using (cmd.ConfigureAwait(false))
+        {
+            var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                return await reader.ReadAsync(ct).ConfigureAwait(false) ? new ChangePosition(reader.GetInt64(0), reader.GetInt64(1)) : null;
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+using Sluice.Core.Schema;
+
+namespace Sluice.Tests.Core;
+
+/// <summary>A batch of changes reduced to what a mirror applies: net effect per key, truncates, key changes, unchanged values.</summary>
+public sealed class MirrorChangesTests
+{
+    private static readonly TableSchema Schema = new("t", new FieldSpec[] { new("id", FieldType.Integer, false), new("title", FieldType.String, false), new("n", FieldType.Integer, false) }.Concat(ChangeEnvelope.Fields).ToList())
+    {
+        Key = ["id"],
+    };
+
+    private sealed record Change(string Op, long Id, string? Title, long? N, long Lsn, long Seq, string? Unchanged = null);
+
+    private static ColumnBatch Batch(params Change[] changes)
+    {
+        var b = new ColumnBatchBuilder(Schema, 16);
+        foreach (var c in changes)
+        {
+            ((ValueColumnBuilder<long>)b[0]).Set(c.Id);
+            if (c.Title is not null) { ((TypedColumnBuilder<string>)b[1]).Set(c.Title); }
+            if (c.N is { } n) { ((ValueColumnBuilder<long>)b[2]).Set(n); }
+            ((TypedColumnBuilder<string>)b[3]).Set(c.Op);
+            ((ValueColumnBuilder<long>)b[4]).Set(c.Lsn);
+            ((ValueColumnBuilder<long>)b[5]).Set(c.Seq);
+            if (c.Unchanged is not null) { ((TypedColumnBuilder<string>)b[9]).Set(c.Unchanged); }
+            b.CommitRow();
+        }
+
+        return b.Flush();
+    }
+
+    private static List<string> Rows(ColumnBatch batch) =>
+        Enumerable.Range(0, batch.Count).Select(r => string.Join("|", batch.Schema.Fields.Select((f, c) => batch.Value(c, r)?.ToString() ?? "null"))).ToList();
+
+    [Fact]
+    public void Each_key_ends_at_its_last_change_and_a_delete_wins_over_earlier_upserts()
+    {
+        var plan = MirrorChanges.Plan(Batch(
+            new("c", 1, "a", 1, 10, 1), new("u", 1, "b", 2, 10, 2), new("c", 2, "x", 5, 11, 1), new("d", 2, null, null, 12, 1), new("u", 1, "c", 3, 12, 2)), ["id"]);
+
+        var segment = plan.ShouldHaveSingleItem();
+        Rows(segment.Upserts).ShouldBe(["1|c|3|12|2|null|null"]);
+        segment.Upserts.Schema.Fields.Select(f => f.Name).ShouldBe(["id", "title", "n", "_lsn", "_seq", "_txid", "_commit_ts"]);
+        Rows(segment.Deletes).ShouldBe(["2|12|1"]);
+        segment.TruncateAt.ShouldBeNull();
+        segment.Kept.ShouldBe([null]);
+    }
+
+    [Fact]
+    public void A_truncate_ends_a_segment_and_what_follows_it_starts_the_next()
+    {
+        var plan = MirrorChanges.Plan(Batch(new("c", 1, "a", 1, 10, 1), new("t", 0, null, null, 11, 1), new("c", 2, "b", 2, 11, 2)), ["id"]);
+
+        plan.Count.ShouldBe(2);
+        Rows(plan[0].Upserts).ShouldBe(["1|a|1|10|1|null|null"]);
+        plan[0].TruncateAt.ShouldBe(new ChangePosition(11, 1));
+        Rows(plan[1].Upserts).ShouldBe(["2|b|2|11|2|null|null"]);
+        plan[1].TruncateAt.ShouldBeNull();
+    }
+
+    [Fact]
+    public void Changes_before_the_applied_position_are_skipped_and_the_one_at_it_applied_again()
+    {
+        var plan = MirrorChanges.Plan(Batch(new("c", 1, "a", 1, 10, 1), new("c", 2, "b", 2, 10, 2), new("d", 1, null, null, 11, 1)), ["id"], new ChangePosition(10, 2));
+
+        var segment = plan.ShouldHaveSingleItem();
+        Rows(segment.Upserts).ShouldBe(["2|b|2|10|2|null|null"]);
+        Rows(segment.Deletes).ShouldBe(["1|11|1"]);
+    }
+
+    [Fact]
+    public void An_unchanged_column_takes_the_value_an_earlier_change_of_the_batch_gave_it_else_is_kept_as_stored()
+    {
+        var plan = MirrorChanges.Plan(Batch(
+            new("u", 1, "new", 1, 10, 1), new("u", 1, null, 2, 11, 1, "[\"title\"]"),
+            new("u", 2, null, 7, 11, 2, "[\"title\"]")), ["id"]);
+
+        var segment = plan.ShouldHaveSingleItem();
+        Rows(segment.Upserts).ShouldBe(["1|new|2|11|1|null|null", "2|null|7|11|2|null|null"]);
+        segment.Kept[0].ShouldBeNull();
+        segment.Kept[1].ShouldBe([1]);
+        Rows(segment.KeptFrom).ShouldBe(["1", "2"]);
+        var staged = MirrorChanges.Staged(segment);
+        staged.Schema.Fields.Select(f => f.Name).ShouldBe(["id", "title", "n", "_lsn", "_seq", "_txid", "_commit_ts", "_sluice_from_id", "_sluice_keep_title"]);
+        Rows(staged)[1].ShouldEndWith("|2|True");
+        Rows(staged)[0].ShouldEndWith("|1|False");
+    }
+
+    [Fact]
+    public void A_key_change_moves_the_row_and_its_unchanged_values_come_from_the_old_key()
+    {
+        // Stored: key 3 with a TOASTed title. UPDATE SET id = 100 WHERE id = 3 (title untouched), then a key change of a
+        // row whose title the batch itself set before.
+        var plan = MirrorChanges.Plan(Batch(
+            new("d", 3, null, null, 20, 1), new("c", 100, null, 5, 20, 2, "[\"title\"]"),
+            new("u", 4, "set", 1, 21, 1), new("d", 4, null, null, 22, 1), new("c", 40, null, 1, 22, 2, "[\"title\"]")), ["id"]);
+
+        var segment = plan.ShouldHaveSingleItem();
+        Rows(segment.Upserts).ShouldBe(["100|null|5|20|2|null|null", "40|set|1|22|2|null|null"]);
+        segment.Kept[0].ShouldBe([1]);
+        segment.Kept[1].ShouldBeNull();
+        Rows(segment.KeptFrom)[0].ShouldBe("3");
+        Rows(segment.Deletes).ShouldBe(["3|20|1", "4|22|1"]);
+    }
+
+    [Fact]
+    public void The_state_schema_keeps_the_table_and_the_position_columns_and_the_key()
+    {
+        var state = MirrorChanges.StateSchema(Schema);
+        state.Fields.Select(f => f.Name).ShouldBe(["id", "title", "n", "_lsn", "_seq", "_txid", "_commit_ts"]);
+        state.Key.ShouldBe(["id"]);
+        MirrorChanges.Last(Batch(new("c", 1, "a", 1, 10, 1), new("c", 2, "a", 1, 10, 2))).ShouldBe(new ChangePosition(10, 2));
+    }
+}
