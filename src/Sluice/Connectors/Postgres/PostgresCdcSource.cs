@@ -42,7 +42,7 @@ public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions o
 /// acknowledged, to the server's keepalive position, so WAL of unrelated changes is not held back. A slot that is
 /// missing, or was re-created or moved behind Sluice's back, stops the source with a message instead of skipping data.
 /// </summary>
-public sealed class PostgresCdcSource : IStreamSource
+public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
 {
     /// <summary>Pieces of at most <see cref="PgChangeReader.PieceRows"/> rows between the decoder and the batcher.</summary>
     public const int PieceQueue = 64;
@@ -69,6 +69,7 @@ public sealed class PostgresCdcSource : IStreamSource
     private readonly PgSlotMonitor _monitor;
     private readonly System.Collections.Concurrent.ConcurrentQueue<(long End, DateTimeOffset Commit)> _undelivered = new();
     private DateTimeOffset _streamingSince;
+    private Core.Status.PipelineStatus? _status;
 
     /// <summary>Bounds <see cref="_undelivered"/>; past it the newest batches are not tracked, which keeps the oldest (the lag) right.</summary>
     private const int UndeliveredTracked = 4096;
@@ -104,6 +105,17 @@ public sealed class PostgresCdcSource : IStreamSource
         yield return new("sluice_cdc_seconds_since_message", "Seconds since the server last sent a change of this database.", slot, s.SecondsSinceMessage);
     }
 
+    /// <summary>The slot's figures as last checked, and the WAL it holds back as the backlog; a reconnect in progress as the condition.</summary>
+    public void AttachStatus(Core.Status.PipelineStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        _status = status;
+        status.Slot = () => _monitor.Latest is { } s
+            ? new Core.Status.SlotFigures(s.Slot, s.ConfirmedLsn, s.LagBytes, s.LagSeconds, s.WalStatus, s.SafeWalBytes, s.CheckedAt.UtcDateTime)
+            : null;
+        status.Backlog = () => _monitor.Latest is { } s ? new Core.Status.Backlog(s.LagBytes, "bytes") : null;
+    }
+
     public string DeadLetterSource => $"postgres_cdc:{_recipe}/{_options.Slot}";
 
     public bool CaughtUp => _caughtUp;
@@ -136,10 +148,12 @@ public sealed class PostgresCdcSource : IStreamSource
                     catch (Exception e) when (PgFailures.IsTransient(e) && !ct.IsCancellationRequested)
                     {
                         PostgresLog.Reconnecting(_log, e.Message, (long)delay.TotalMilliseconds);
+                        _status?.Condition($"reconnecting in {delay.TotalSeconds:0.#} s: {e.Message}");
                         lost = true;
                         break;
                     }
 
+                    if (delay != ReconnectDelay) { _status?.Condition(null); }
                     delay = ReconnectDelay;
                     yield return enumerator.Current;
                 }
