@@ -94,7 +94,7 @@ public sealed class TapHub
 public sealed class TapListener : IDisposable
 {
     private readonly TapHub _hub;
-    private readonly Channel<string> _lines = Channel.CreateBounded<string>(new BoundedChannelOptions(TapHub.Buffer) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+    private readonly Channel<string> _lines = Channel.CreateBounded<string>(new BoundedChannelOptions(TapHub.Buffer) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
     private long _dropped;
 
     internal TapListener(TapHub hub, string? sink)
@@ -110,6 +110,7 @@ public sealed class TapListener : IDisposable
 
     public ChannelReader<string> Lines => _lines.Reader;
 
+    /// <summary>Never waits: with no room (the reader is behind) the line is counted and dropped.</summary>
     internal void Offer(string line)
     {
         if (!_lines.Writer.TryWrite(line)) { Interlocked.Increment(ref _dropped); }
