@@ -72,6 +72,8 @@ internal static class StatusCommand
 
     private static void Render(ManagementClient client, List<StatusSnapshot> snapshots)
     {
+        // Piped into a file or another program, a table wrapped to 80 columns helps nobody: one row per line.
+        if (Console.IsOutputRedirected) { AnsiConsole.Profile.Width = 240; }
         var at = snapshots.Max(s => s.At);
         AnsiConsole.MarkupLine($"[bold]sluice status[/]  {Time(at)}  " + string.Join("  ", client.Processes.Zip(snapshots, (p, s) => $"pid {s.Pid} {Markup.Escape(p.Url)} up {Ago(s.Started, at)}")));
         var pipelines = Table("pipeline", "source", "state", "records in", "in/s", "batches", "backlog", "last read");
@@ -133,7 +135,8 @@ internal static class StatusCommand
     private static Table Table(params string[] columns)
     {
         var table = new Table { Border = TableBorder.Simple };
-        foreach (var c in columns) { table.AddColumn(c); }
+        foreach (var c in columns) { table.AddColumn(new TableColumn(c)); }
+        table.Columns[0].NoWrap();
         return table;
     }
 
