@@ -23,7 +23,8 @@ public class EngagementCdcManagementTests
         var body = await WaitForMetricsAsync(file.Url, TimeSpan.FromSeconds(60),
             $"sluice_sink_records_out_total{{{labels},sink=\"clickhouse\"}} {expected.ToString(CultureInfo.InvariantCulture)}",
             $"sluice_cdc_slot_wal_status{{{slot},status=\"reserved\"}} 1",
-            $"sluice_pipeline_state{{{labels},state=\"running\"}} 1");
+            $"sluice_pipeline_state{{{labels},state=\"running\"}} 1",
+            $"sluice_sink_breaker_state{{{labels},sink=\"api\",state=\"closed\"}} 1");
         body.ShouldContain($"sluice_cdc_slot_lag_bytes{{{slot}}} ");
         body.ShouldContain($"sluice_cdc_slot_confirmed_lsn{{{slot}}} ");
         body.ShouldContain($"sluice_sink_lag_seconds{{{labels},sink=\"redis\"}} ");

@@ -15,6 +15,7 @@ public class StatusMetricsTests
         var p = board.Pipeline("engagement-cdc", "cdc", "postgres_cdc");
         p.Running();
         p.Sink("clickhouse");
+        p.Sink("api").Breaker = () => "open";
         p.Read(120, 5_000);
         p.Committed("clickhouse", 120, 4_000);
         p.Slot = () => new SlotFigures("sluice_engagement", 123_456, 2_048, 1.5, "extended", 1_000_000, clock.GetUtcNow().UtcDateTime);
@@ -33,6 +34,8 @@ public class StatusMetricsTests
         text.ShouldContain("sluice_cdc_slot_wal_status{recipe=\"engagement-cdc\",pipeline=\"cdc\",slot=\"sluice_engagement\",status=\"extended\"} 1");
         text.ShouldContain("sluice_dead_letters_pending{recipe=\"engagement-cdc\",source=\"postgres_cdc:engagement-cdc/sluice_engagement\",reason=\"bad value\"} 3");
         text.ShouldContain("# TYPE sluice_sink_records_out_total counter");
+        text.ShouldContain("sluice_sink_breaker_state{recipe=\"engagement-cdc\",pipeline=\"cdc\",sink=\"api\",state=\"open\"} 1");
+        text.ShouldNotContain("sink=\"clickhouse\",state=", Case.Sensitive, "no breaker, no breaker series");
 
         p.Read(30, 6_000);
         p.Committed("clickhouse", 30, 6_000);

@@ -77,7 +77,13 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     {
         ArgumentNullException.ThrowIfNull(status);
         _status = status;
-        for (var i = 0; i < _sinks.Count; i++) { status.Sink(_sinks[i].Name).StartsAt(_committed[i]); }
+        for (var i = 0; i < _sinks.Count; i++)
+        {
+            var sink = status.Sink(_sinks[i].Name);
+            sink.StartsAt(_committed[i]);
+            (_sinks[i] as Status.IStatusSink)?.AttachStatus(sink);
+        }
+
         (_source as Status.IStatusSource)?.AttachStatus(status);
     }
 

@@ -9,3 +9,9 @@ public interface IStatusSource
 {
     void AttachStatus(PipelineStatus status);
 }
+
+/// <summary>A sink that reports what only it can see (a circuit breaker's state); the pipeline attaches it once.</summary>
+public interface IStatusSink
+{
+    void AttachStatus(SinkStatus status);
+}

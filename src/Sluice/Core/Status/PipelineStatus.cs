@@ -197,6 +197,9 @@ public sealed class SinkStatus
     /// <summary>What the sink is waiting out (a full disk, a server away), or null.</summary>
     public void Condition(string? condition) => _condition = condition;
 
+    /// <summary>The sink's circuit breaker (<c>closed</c>, <c>open</c>, <c>half_open</c>, <c>isolated</c>), for sinks that have one.</summary>
+    public Func<string>? Breaker { get; set; }
+
     internal void Committed(int records, long? position, DateTimeOffset at)
     {
         Interlocked.Add(ref _recordsOut, records);
@@ -209,6 +212,6 @@ public sealed class SinkStatus
     {
         var last = Interlocked.Read(ref _lastCommitTicks);
         return new SinkView(Name, RecordsOut, BatchesOut, last == 0 ? null : new DateTime(last, DateTimeKind.Utc), Position,
-            read is { } r && Position is { } p ? Math.Max(0, r - p) : null, lagSeconds, _condition);
+            read is { } r && Position is { } p ? Math.Max(0, r - p) : null, lagSeconds, _condition, Breaker?.Invoke());
     }
 }

@@ -13,7 +13,8 @@ public sealed record PipelineView(
     IReadOnlyList<SinkView> Sinks, IReadOnlyList<StatusSample>? History);
 
 public sealed record SinkView(
-    string Sink, long RecordsOut, long BatchesOut, DateTime? LastCommitAt, long? Position, long? LagPositions, double LagSeconds, string? Condition);
+    string Sink, long RecordsOut, long BatchesOut, DateTime? LastCommitAt, long? Position, long? LagPositions, double LagSeconds, string? Condition,
+    string? Breaker);
 
 public sealed record JobView(
     string Recipe, string Job, string? Schedule, bool Running, DateTime? LastRunAt, double? LastDurationSeconds, string? LastOutcome,

@@ -13,12 +13,13 @@ public sealed class StatusMetrics
 {
     private static readonly string[] States = ["starting", "running", "stopped", "failed"];
     private static readonly string[] WalStatuses = ["reserved", "extended", "unreserved", "lost"];
+    private static readonly string[] BreakerStates = ["closed", "open", "half_open", "isolated"];
 
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly StatusBoard _board;
     private readonly Lock _lock = new();
     private readonly Prometheus.Counter _recordsIn, _batchesIn, _recordsOut, _batchesOut, _jobRuns, _jobFailures;
-    private readonly Prometheus.Gauge _state, _lastRead, _backlog, _lastCommit, _lagPosition, _lagSeconds, _slotLsn, _slotLagBytes, _slotLagSeconds, _slotSafe, _slotWal,
+    private readonly Prometheus.Gauge _state, _lastRead, _backlog, _lastCommit, _lagPosition, _lagSeconds, _slotLsn, _slotLagBytes, _slotLagSeconds, _slotSafe, _slotWal, _breaker,
         _deadLetters, _jobLastRun, _jobDuration, _jobSucceeded, _jobNext, _jobRunning;
 
     public StatusMetrics(StatusBoard board)
@@ -36,6 +37,7 @@ public sealed class StatusMetrics
         _lastCommit = f.CreateGauge("sluice_sink_last_commit_timestamp_seconds", "When the sink last committed (Unix seconds).", s);
         _lagPosition = f.CreateGauge("sluice_sink_lag_position", "Source positions read but not committed by the sink (landing-log bytes, WAL bytes).", s);
         _lagSeconds = f.CreateGauge("sluice_sink_lag_seconds", "Age of the oldest batch read that the sink has not committed (0 when none).", s);
+        _breaker = f.CreateGauge("sluice_sink_breaker_state", "1 for the sink's circuit breaker state (closed, open, half_open, isolated); only sinks with a breaker (http).", [.. s, "state"]);
         _slotLsn = f.CreateGauge("sluice_cdc_slot_confirmed_lsn", "The slot's confirmed_flush_lsn, as a number.", slot);
         _slotLagBytes = f.CreateGauge("sluice_cdc_slot_lag_bytes", "WAL between the server's current position and the slot's confirmed position.", slot);
         _slotLagSeconds = f.CreateGauge("sluice_cdc_slot_lag_seconds", "Age of the oldest change read but not committed by every sink (0 when none).", slot);
@@ -85,6 +87,10 @@ public sealed class StatusMetrics
             if (sink.LastCommitAt is { } at) { _lastCommit.WithLabels(sl).Set(Unix(at)); }
             if (sink.LagPositions is { } lag) { _lagPosition.WithLabels(sl).Set(lag); }
             _lagSeconds.WithLabels(sl).Set(sink.LagSeconds);
+            if (sink.Breaker is { } breaker)
+            {
+                foreach (var state in BreakerStates) { _breaker.WithLabels([.. sl, state]).Set(breaker == state ? 1 : 0); }
+            }
         }
 
         if (p.Slot is { } slot)
