@@ -123,7 +123,7 @@ public class StatusBoardTests
         var board = new StatusBoard(new FakeTimeProvider(T0));
         var p = board.Pipeline("r", "p", "files");
         p.Backlog = () => throw new IOException("drop folder gone");
-        p.Slot = () => new SlotFigures("s", 100, 5, 1.5, "reserved", null, T0.UtcDateTime);
+        p.Slot = () => new SlotFigures("s", 100, 5, 1.5, "reserved", null, 0, T0.UtcDateTime);
         board.DeadLettersOf("r", () => throw new InvalidOperationException("store closed"));
         var snapshot = board.Snapshot();
         snapshot.Pipelines.Single().Backlog.ShouldBeNull();

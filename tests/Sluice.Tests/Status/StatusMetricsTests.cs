@@ -18,7 +18,7 @@ public class StatusMetricsTests
         p.Sink("api").Breaker = () => "open";
         p.Read(120, 5_000);
         p.Committed("clickhouse", 120, 4_000);
-        p.Slot = () => new SlotFigures("sluice_engagement", 123_456, 2_048, 1.5, "extended", 1_000_000, clock.GetUtcNow().UtcDateTime);
+        p.Slot = () => new SlotFigures("sluice_engagement", 123_456, 2_048, 1.5, "extended", 1_000_000, 3, clock.GetUtcNow().UtcDateTime);
         p.Backlog = () => new Backlog(2_048, "bytes");
         board.DeadLettersOf("engagement-cdc", () => [new DeadLetterCount("", "postgres_cdc:engagement-cdc/sluice_engagement", "bad value", 3)]);
         var metrics = new StatusMetrics(board);

@@ -156,7 +156,7 @@ public sealed class PipelineStatus
         {
             return probe?.Invoke();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or SluiceException)
         {
             return null;
         }

@@ -27,7 +27,7 @@ public sealed record DeadLetterCount(string Recipe, string Source, string Reason
 public sealed record Backlog(long Value, string Unit);
 
 /// <summary>A replication slot as last checked.</summary>
-public sealed record SlotFigures(string Slot, long ConfirmedLsn, long LagBytes, double LagSeconds, string WalStatus, long? SafeWalBytes, DateTime CheckedAt);
+public sealed record SlotFigures(string Slot, long ConfirmedLsn, long LagBytes, double LagSeconds, string WalStatus, long? SafeWalBytes, double SecondsSinceMessage, DateTime CheckedAt);
 
 /// <summary>One point of a pipeline's history: counters (rates come from two points), backlog, the slowest sink's lag.</summary>
 public sealed record StatusSample(DateTime At, long RecordsIn, long RecordsOut, long? Backlog, double LagSeconds);

@@ -19,7 +19,7 @@ public sealed class StatusMetrics
     private readonly StatusBoard _board;
     private readonly Lock _lock = new();
     private readonly Prometheus.Counter _recordsIn, _batchesIn, _recordsOut, _batchesOut, _jobRuns, _jobFailures;
-    private readonly Prometheus.Gauge _state, _lastRead, _backlog, _lastCommit, _lagPosition, _lagSeconds, _slotLsn, _slotLagBytes, _slotLagSeconds, _slotSafe, _slotWal, _breaker,
+    private readonly Prometheus.Gauge _state, _lastRead, _backlog, _lastCommit, _lagPosition, _lagSeconds, _slotLsn, _slotLagBytes, _slotLagSeconds, _slotSafe, _slotWal, _slotQuiet, _breaker,
         _deadLetters, _jobLastRun, _jobDuration, _jobSucceeded, _jobNext, _jobRunning;
 
     public StatusMetrics(StatusBoard board)
@@ -43,6 +43,7 @@ public sealed class StatusMetrics
         _slotLagSeconds = f.CreateGauge("sluice_cdc_slot_lag_seconds", "Age of the oldest change read but not committed by every sink (0 when none).", slot);
         _slotSafe = f.CreateGauge("sluice_cdc_slot_safe_wal_bytes", "WAL the slot may still fall behind before max_slot_wal_keep_size invalidates it (absent when unlimited).", slot);
         _slotWal = f.CreateGauge("sluice_cdc_slot_wal_status", "1 for the slot's current wal_status (reserved, extended, unreserved, lost).", [.. slot, "status"]);
+        _slotQuiet = f.CreateGauge("sluice_cdc_seconds_since_message", "Seconds since the server last sent a change (or heartbeat) of this database, as of the last check.", slot);
         _deadLetters = f.CreateGauge("sluice_dead_letters_pending", "Pending dead letters by source and reason class (digits and quoted values removed; at most 20 classes per source, the rest as other).", ["recipe", "source", "reason"]);
         _jobRuns = f.CreateCounter("sluice_job_runs_total", "Runs of the job in this process.", j);
         _jobFailures = f.CreateCounter("sluice_job_failures_total", "Runs of the job in this process that failed.", j);
@@ -100,6 +101,7 @@ public sealed class StatusMetrics
             _slotLagBytes.WithLabels(l).Set(slot.LagBytes);
             _slotLagSeconds.WithLabels(l).Set(slot.LagSeconds);
             if (slot.SafeWalBytes is { } safe) { _slotSafe.WithLabels(l).Set(safe); }
+            _slotQuiet.WithLabels(l).Set(slot.SecondsSinceMessage);
             foreach (var status in WalStatuses) { _slotWal.WithLabels([.. l, status]).Set(slot.WalStatus == status ? 1 : 0); }
         }
     }
