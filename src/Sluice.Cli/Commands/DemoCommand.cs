@@ -17,7 +17,7 @@ internal static class DemoCommand
     {
         var interval = new Option<double>("--interval") { Description = "Seconds between generated rounds", DefaultValueFactory = _ => 3 };
         var files = new Option<int>("--files") { Description = "Files per round", DefaultValueFactory = _ => 4 };
-        var port = new Option<int>("--port") { Description = "HTTP port of the tenant-analytics server", DefaultValueFactory = _ => Serving.HttpServerOptions.DefaultPort };
+        var port = new Option<int>("--port") { Description = "HTTP port of the tenant-analytics server, which also serves the management endpoint (/healthz, /readyz, /metrics, /api/status) for every recipe of the demo", DefaultValueFactory = _ => Serving.HttpServerOptions.DefaultPort };
         var command = new Command("demo", "Run the embedded recipes on generated data, narrating what happens; Ctrl-C stops cleanly") { interval, files, port };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {

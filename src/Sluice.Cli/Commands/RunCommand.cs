@@ -11,8 +11,8 @@ internal static class RunCommand
     {
         var recipe = new Argument<string>("recipe") { Description = "Recipe folder name under recipes/, or a path to a recipe folder" };
         var once = new Option<bool>("--once") { Description = "Process everything available now (and the after-load jobs), fire no schedule, open no port, then exit" };
-        var port = new Option<int>("--port") { Description = "HTTP port when the recipe serves HTTP (0: any free port)", DefaultValueFactory = _ => Serving.HttpServerOptions.DefaultPort };
-        var bind = new Option<string>("--bind") { Description = "Address the HTTP server listens on (0.0.0.0 for every interface)", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "HTTP port of the management endpoint (/healthz, /readyz, /metrics, /api/status) and of the recipe's own HTTP routes (0: any free port)", DefaultValueFactory = _ => Serving.HttpServerOptions.DefaultPort };
+        var bind = new Option<string>("--bind") { Description = "Address the HTTP server listens on (0.0.0.0 for every interface; the default keeps it to this machine)", DefaultValueFactory = _ => "127.0.0.1" };
         var failOn = DeadLetterReport.FailOption();
         failOn.Description += " (with --once)";
         var command = new Command("run", "Run a recipe's pipelines and schedules until Ctrl-C") { recipe, once, port, bind, failOn };
@@ -22,7 +22,7 @@ internal static class RunCommand
             using var services = CliContext.Services(result, LogLevel.Information);
             using var runLock = CliContext.TakeRunLock(services, definition.Name);
             using var letters = DeadLetterTally.Begin();
-            var host = new RecipeHost(definition, services) { Http = new Serving.HttpServerOptions(result.GetValue(bind)!, result.GetValue(port)) };
+            var host = new RecipeHost(definition, services) { Http = new Serving.HttpServerOptions(result.GetValue(bind)!, result.GetValue(port)), ServeManagement = true };
             await using (host.ConfigureAwait(false))
             {
                 if (result.GetValue(once))

@@ -18,6 +18,7 @@ public sealed class EngineServices : IEngineServices, IDisposable
         Lake = new LakeStore(data, Metadata, time);
         Query = new LakeQueryEngine(Lake);
         DeadLetters = new DeadLetterStore(Metadata, time);
+        Status = new Status.StatusBoard(time);
     }
 
     public DataDirectory Data { get; }
@@ -35,6 +36,8 @@ public sealed class EngineServices : IEngineServices, IDisposable
     public ILoggerFactory Logging { get; }
 
     public HealthState Health { get; } = new();
+
+    public Status.StatusBoard Status { get; }
 
     public void Dispose() => Logging.Dispose();
 }

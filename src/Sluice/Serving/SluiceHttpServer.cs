@@ -47,13 +47,17 @@ public sealed class SluiceHttpServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ILogger _log;
 
-    private SluiceHttpServer(WebApplication app, Uri address, PrometheusMetrics metrics, ILogger log)
+    private SluiceHttpServer(WebApplication app, Uri address, PrometheusMetrics metrics, string managementKey, ILogger log)
     {
         _app = app;
         Address = address;
         Metrics = metrics;
+        ManagementKey = managementKey;
         _log = log;
     }
+
+    /// <summary>What the <c>/api/</c> management routes ask for (besides an admin token): 256 random bits, new for every server.</summary>
+    public string ManagementKey { get; }
 
     /// <summary>Where it listens (with the real port when 0 was asked for).</summary>
     public Uri Address { get; }
@@ -101,8 +105,16 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         var context = new ServingContext(services, new TokenAuthenticator(new TokenStore(services.Metadata, services.Time), services.Time), metrics);
         app.MapGet("/healthz", () => Health(services.Health, components))
             .WithSummary("Liveness: 200 once ingest is accepted, 503 with the reasons when a component cannot take requests or failed. No token needed.");
-        app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"))
-            .WithSummary("Prometheus metrics: events accepted and rejected, ingest latency, buffer fill, sink lag.");
+        var figures = new StatusMetrics(services.Status);
+        app.MapGet("/metrics", async (HttpContext http) =>
+            {
+                http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                await figures.WriteAsync(http.Response.Body, http.RequestAborted).ConfigureAwait(false);
+                await http.Response.WriteAsync(metrics.Render(), http.RequestAborted).ConfigureAwait(false);
+            })
+            .WithSummary("Prometheus metrics: every pipeline's and sink's records, batches, lag and backlog, replication slots, dead letters, jobs; ingest events, latency and buffers; the process.");
+        var key = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        Management.ManagementEndpoints.Map(app, context, key, () => Problems(services.Health, components));
         app.MapOpenApi();
         foreach (var component in components)
         {
@@ -124,15 +136,13 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         var uri = new Uri(bound.Replace("[::]", "[::1]", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
         var log = services.Logging.CreateLogger("Sluice.Http");
         ServingLog.Listening(log, bound);
-        return new SluiceHttpServer(app, uri, metrics, log);
+        return new SluiceHttpServer(app, uri, metrics, key, log);
     }
 
     /// <summary>What the process reports as failing (a failed pipeline, ...) and the components that cannot take requests.</summary>
     private static IResult Health(HealthState health, IReadOnlyList<IHttpEndpoints> components)
     {
-        var problems = health.Failures.Select(f => new HealthProblem(f.Component, f.Reason))
-            .Concat(components.Select(c => c.Unhealthy is { } reason ? new HealthProblem(c.GetType().Name, reason) : null).OfType<HealthProblem>())
-            .ToList();
+        var problems = Problems(health, components).Select(p => new HealthProblem(p.Component, p.Reason)).ToList();
         var degraded = health.Degraded.Select(f => new HealthProblem(f.Component, f.Reason)).ToList();
         if (problems.Count > 0)
         {
@@ -142,6 +152,9 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         // Degraded still serves (200): a probe must not restart a process that works, but the body says what needs attention.
         return degraded.Count == 0 ? Results.Json(new { status = "ok" }) : Results.Json(new { status = "degraded", problems = degraded });
     }
+
+    private static List<(string Component, string Reason)> Problems(HealthState health, IReadOnlyList<IHttpEndpoints> components) =>
+        health.Failures.Concat(components.Select(c => c.Unhealthy is { } reason ? (c.GetType().Name, reason) : default).Where(p => p.Item1 is not null)).ToList();
 
     private sealed record HealthProblem(string Component, string Reason);
 

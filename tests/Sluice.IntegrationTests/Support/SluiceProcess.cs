@@ -44,6 +44,13 @@ internal sealed class SluiceProcess : IDisposable
         };
         info.ArgumentList.Add(TestPaths.CliAssembly);
         foreach (var a in args) { info.ArgumentList.Add(a); }
+        // run and demo open the management port (default 7070): tests run side by side, so each takes a free port unless it names one.
+        if (args is ["run" or "demo", ..] && !args.Contains("--port"))
+        {
+            info.ArgumentList.Add("--port");
+            info.ArgumentList.Add("0");
+        }
+
         info.ArgumentList.Add("--data");
         info.ArgumentList.Add(dataDir);
         info.Environment["SLUICE_RECIPES"] = TestPaths.Recipes;

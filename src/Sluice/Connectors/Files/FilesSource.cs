@@ -36,7 +36,7 @@ public sealed class FilesSourceFactory(string recipe, FilesOptions options, IRea
 /// a file leaves processing/ only after its outcome is durable, so a file found there at start is either already
 /// committed (its hash is in the ledger: it just moves on) or is ingested again from scratch.
 /// </summary>
-public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
+public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, Core.Status.IStatusSource
 {
     private readonly IEngineServices _services;
     private readonly string _recipe;
@@ -48,6 +48,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
     private readonly SemaphoreSlim _commitGate = new(1, 1);
     private readonly HashSet<string> _registered = new(StringComparer.Ordinal);
     private volatile bool _waitingForSpace;
+    private Core.Status.PipelineStatus? _status;
 
     public FilesSource(IEngineServices services, string recipe, FilesOptions options, IReadOnlyList<FileType> shipped)
     {
@@ -349,6 +350,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
             // Not a defect of the file: it stays claimed and is tried again in this run once space is freed.
             Core.IO.DiskFull.FileWaits(_log, Path.GetFileName(path), Core.IO.DiskFull.Describe(e), (int)DiskFullRetry.TotalSeconds);
             _waitingForSpace = true;
+            _status?.Condition("no space left on device: files wait in processing/");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException or DuckDB.NET.Data.DuckDBException)
         {
@@ -356,9 +358,30 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer
         }
     }
 
+    /// <summary>A file is a batch: its records in, its rows out to the lake; the backlog is the files waiting in incoming/ and processing/.</summary>
+    public void AttachStatus(Core.Status.PipelineStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        _status = status;
+        status.Sink(LakeSinkName);
+        status.Backlog = () => new Core.Status.Backlog(Drop.ListIncoming().Count + Directory.EnumerateFiles(Drop.Processing).Count(), "files");
+    }
+
+    /// <summary>The name the files source's lake commits go under in the status figures.</summary>
+    public const string LakeSinkName = "lake";
+
     private void Report(FileOutcome outcome, IngestCounter counter)
     {
         if (outcome.Status == FileStatus.Landed) { counter.Land(); }
+        if (_status is { } status)
+        {
+            status.Read((int)Math.Min(int.MaxValue, outcome.Rows + outcome.Quarantined));
+            if (outcome.Status == FileStatus.Landed) { status.Committed(LakeSinkName, (int)Math.Min(int.MaxValue, outcome.Rows)); }
+            status.Condition(_waitingForSpace ? "no space left on device: files wait in processing/" : null);
+            // A file's rows went to Parquet without passing through here as a batch: the tap shows each file's outcome.
+            status.Tap.Publish(null, () => new { file = outcome.File, type = outcome.FileType, status = outcome.Status.ToString().ToLowerInvariant(), rows = outcome.Rows, quarantined = outcome.Quarantined, reason = outcome.Reason });
+        }
+
         Outcomes?.Invoke(outcome);
     }
 

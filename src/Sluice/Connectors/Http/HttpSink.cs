@@ -42,7 +42,7 @@ public sealed class HttpSinkType : ISinkType
 /// store with the response, and the sink moves on: a slow or broken API never holds the other sinks back for long.
 /// <c>sluice dlq replay</c> sends dead letters again with their original key.
 /// </summary>
-public sealed class HttpSink : IBatchSink, IDeadLetterReplayer
+public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.IStatusSink
 {
     private readonly IEngineServices _services;
     private readonly string _recipe;
@@ -51,6 +51,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer
     private readonly HttpClient _http;
     private readonly TokenBucket _bucket;
     private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
+    private readonly CircuitBreakerStateProvider _breaker = new();
 
     public HttpSink(IEngineServices services, string recipe, HttpSinkOptions options)
     {
@@ -66,7 +67,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer
             Timeout = System.Threading.Timeout.InfiniteTimeSpan,
         };
         _bucket = new TokenBucket(options.RateLimit, options.RateBurst, services.Time);
-        _pipeline = BuildPipeline(options, services.Time, _log);
+        _pipeline = BuildPipeline(options, services.Time, _log, _breaker);
     }
 
     public string Name => _options.Name;
@@ -84,7 +85,20 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer
     private long _delivered;
     private long _deadLettered;
 
-    public static ResiliencePipeline<HttpResponseMessage> BuildPipeline(HttpSinkOptions options, TimeProvider time, ILogger log)
+    /// <summary>The breaker's state in the status figures (open: requests go straight to the dead-letter store).</summary>
+    public void AttachStatus(Core.Status.SinkStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        status.Breaker = () => _breaker.CircuitState switch
+        {
+            CircuitState.Open => "open",
+            CircuitState.HalfOpen => "half_open",
+            CircuitState.Isolated => "isolated",
+            _ => "closed",
+        };
+    }
+
+    public static ResiliencePipeline<HttpResponseMessage> BuildPipeline(HttpSinkOptions options, TimeProvider time, ILogger log, CircuitBreakerStateProvider? breaker = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         // An open circuit is not retried: failing fast (to the dead-letter store) is what keeps a long outage from
@@ -116,6 +130,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer
                 MinimumThroughput = options.BreakerMinimumThroughput,
                 SamplingDuration = options.BreakerSampling,
                 BreakDuration = options.BreakerDuration,
+                StateProvider = breaker,
             })
             .AddTimeout(options.Timeout)
             .Build();

@@ -40,7 +40,7 @@ public sealed class HttpIngestSourceFactory(string recipe, HttpIngestOptions opt
 /// most <c>batch_max_events</c>), flattened into the stream's tables; its position is the log offset after its last
 /// event, and every row carries its own event's offset (<c>_offset</c>), so a sink can tell exactly what it already has.
 /// </summary>
-public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLetterReplayer
+public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLetterReplayer, Core.Status.IStatusSource
 {
     private const int ReadBufferBytes = 4 << 20;
 
@@ -361,6 +361,13 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
     }
 
     private string SegmentFile(long start) => Path.Combine(Log.Folder, start.ToString("D20", System.Globalization.CultureInfo.InvariantCulture) + ".seg");
+
+    /// <summary>The backlog is the landed bytes not yet committed by every sink.</summary>
+    public void AttachStatus(Core.Status.PipelineStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        status.Backlog = () => new Core.Status.Backlog(Log.BacklogBytes, "bytes");
+    }
 
     private IEnumerable<GaugeValue> Gauges()
     {

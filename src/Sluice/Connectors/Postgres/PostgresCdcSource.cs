@@ -46,7 +46,7 @@ public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions o
 /// acknowledged, to the server's keepalive position, so WAL of unrelated changes is not held back. A slot that is
 /// missing, or was re-created or moved behind Sluice's back, stops the source with a message instead of skipping data.
 /// </summary>
-public sealed class PostgresCdcSource : IStreamSource
+public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
 {
     /// <summary>Pieces of at most <see cref="PgChangeReader.PieceRows"/> rows between the decoder and the batcher.</summary>
     public const int PieceQueue = 64;
@@ -74,6 +74,7 @@ public sealed class PostgresCdcSource : IStreamSource
     private readonly PgSlotMonitor _monitor;
     private readonly System.Collections.Concurrent.ConcurrentQueue<(long End, DateTimeOffset Commit)> _undelivered = new();
     private DateTimeOffset _streamingSince;
+    private Core.Status.PipelineStatus? _status;
 
     /// <summary>Bounds <see cref="_undelivered"/>; past it the newest batches are not tracked, which keeps the oldest (the lag) right.</summary>
     private const int UndeliveredTracked = 4096;
@@ -93,21 +94,15 @@ public sealed class PostgresCdcSource : IStreamSource
     /// <summary>The slot as last checked (null before the first check): position, lag, WAL reservation.</summary>
     public SlotStatus? Slot => _monitor.Latest;
 
-    /// <summary>The slot's metrics for a Prometheus registry (<c>sluice_cdc_*</c>, labelled by slot).</summary>
-    public IEnumerable<Sluice.Serving.Observability.GaugeValue> Gauges()
+    /// <summary>The slot's figures as last checked, and the WAL it holds back as the backlog; a reconnect in progress as the condition.</summary>
+    public void AttachStatus(Core.Status.PipelineStatus status)
     {
-        if (_monitor.Latest is not { } s) { yield break; }
-        var slot = Sluice.Serving.Observability.PrometheusMetrics.Label(("slot", s.Slot));
-        yield return new("sluice_cdc_slot_confirmed_lsn", "The slot's confirmed_flush_lsn, as a number.", slot, s.ConfirmedLsn);
-        yield return new("sluice_cdc_slot_lag_bytes", "WAL between the server's current position and the slot's confirmed position.", slot, s.LagBytes);
-        yield return new("sluice_cdc_slot_lag_seconds", "Age of the oldest change read but not committed by every sink (0 when none).", slot, s.LagSeconds);
-        if (s.SafeWalBytes is { } safe) { yield return new("sluice_cdc_slot_safe_wal_bytes", "WAL the slot may still fall behind before max_slot_wal_keep_size invalidates it.", slot, safe); }
-        foreach (var status in new[] { "reserved", "extended", "unreserved", "lost" })
-        {
-            yield return new("sluice_cdc_slot_wal_status", "1 for the slot's current wal_status.", Sluice.Serving.Observability.PrometheusMetrics.Label(("slot", s.Slot), ("status", status)), s.WalStatus == status ? 1 : 0);
-        }
-
-        yield return new("sluice_cdc_seconds_since_message", "Seconds since the server last sent a change of this database.", slot, s.SecondsSinceMessage);
+        ArgumentNullException.ThrowIfNull(status);
+        _status = status;
+        status.Slot = () => _monitor.Latest is { } s
+            ? new Core.Status.SlotFigures(s.Slot, s.ConfirmedLsn, s.LagBytes, s.LagSeconds, s.WalStatus, s.SafeWalBytes, s.SecondsSinceMessage, s.CheckedAt.UtcDateTime)
+            : null;
+        status.Backlog = () => _monitor.Latest is { } s ? new Core.Status.Backlog(s.LagBytes, "bytes") : null;
     }
 
     public string DeadLetterSource => $"postgres_cdc:{_recipe}/{_options.Slot}";
@@ -142,10 +137,12 @@ public sealed class PostgresCdcSource : IStreamSource
                     catch (Exception e) when (PgFailures.IsTransient(e) && !ct.IsCancellationRequested)
                     {
                         PostgresLog.Reconnecting(_log, e.Message, (long)delay.TotalMilliseconds);
+                        _status?.Condition($"reconnecting in {delay.TotalSeconds:0.#} s: {e.Message}");
                         lost = true;
                         break;
                     }
 
+                    if (delay != ReconnectDelay) { _status?.Condition(null); }
                     delay = ReconnectDelay;
                     yield return enumerator.Current;
                 }

@@ -64,6 +64,22 @@ public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
             null, ("$src", sourcePrefix), ("$st", status));
     }
 
+    /// <summary>
+    /// Pending letters of a recipe's sources (<c>&lt;type&gt;:&lt;recipe&gt;</c> and <c>&lt;type&gt;:&lt;recipe&gt;/...</c>), counted by source
+    /// and exact reason; at most <paramref name="limit"/> groups, the largest first (the status board classes them).
+    /// </summary>
+    public IReadOnlyList<(string Source, string Reason, long Count)> PendingByReason(string recipe, int limit = 1000)
+    {
+        using var c = store.Open();
+        using var cmd = c.Command(
+            "SELECT source, reason, count(*) AS n FROM dead_letters WHERE status = 'pending' AND (substr(source, instr(source, ':') + 1) = $r OR substr(source, instr(source, ':') + 1, length($r) + 1) = $r || '/') " +
+            "GROUP BY source, reason ORDER BY n DESC LIMIT $l", null, ("$r", recipe), ("$l", limit));
+        using var r = cmd.ExecuteReader();
+        var rows = new List<(string, string, long)>();
+        while (r.Read()) { rows.Add((r.GetString(0), r.GetString(1), r.GetInt64(2))); }
+        return rows;
+    }
+
     public void MarkReplayed(long id, SqliteConnection? connection = null, SqliteTransaction? tx = null)
     {
         const string sql = "UPDATE dead_letters SET status = $s, replayed_at = $t WHERE id = $id";

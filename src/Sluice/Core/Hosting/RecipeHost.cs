@@ -19,6 +19,7 @@ public sealed class RecipeHost : IAsyncDisposable
     private readonly ILogger _log;
     private readonly JobRunner _runner;
     private readonly List<(PipelineDefinition Definition, IRunnableSource Source)> _pipelines = [];
+    private readonly HostStatus _status;
 
     public RecipeHost(Recipe recipe, IEngineServices services)
     {
@@ -39,6 +40,8 @@ public sealed class RecipeHost : IAsyncDisposable
         {
             _pipelines.Add((p, p.Create(services, recipe.Name)));
         }
+
+        _status = new HostStatus(recipe, services, _pipelines);
     }
 
     public IReadOnlyList<IRunnableSource> Sources => _pipelines.Select(p => p.Source).ToList();
@@ -49,6 +52,12 @@ public sealed class RecipeHost : IAsyncDisposable
 
     /// <summary>Where the HTTP server listens when the recipe serves HTTP (<c>--bind</c>, <c>--port</c>); <see cref="RunOnceAsync"/> opens no port.</summary>
     public Serving.HttpServerOptions Http { get; init; } = new();
+
+    /// <summary>
+    /// Open the port for the management routes (<c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>, <c>/api/status</c>)
+    /// even when no component serves HTTP (<c>sluice run</c> does); otherwise the server starts only for components.
+    /// </summary>
+    public bool ServeManagement { get; init; }
 
     /// <summary>Components of this recipe that serve HTTP (through their pipeline's stream source).</summary>
     public IReadOnlyList<Serving.IHttpEndpoints> HttpComponents => _pipelines
@@ -104,13 +113,15 @@ public sealed class RecipeHost : IAsyncDisposable
         HostLog.Started(_log, _recipe.Name, _pipelines.Count, scheduler.Count);
 
         var server = await StartHttpAsync(ct).ConfigureAwait(false);
+        _status.Running();
         var components = new List<(string Name, Task Task)>
         {
             ("after-load jobs", afterLoad.RunAsync(stop.Token)),
             ("scheduler", scheduler.RunAsync(stop.Token)),
             ("dead-letter replay requests", ServeReplayRequestsAsync(stop.Token)),
+            ("status sampler", _services.Status.RunSamplerAsync(stop.Token)),
         };
-        components.AddRange(_pipelines.Select(p => ($"pipeline '{p.Definition.Name}' ({p.Definition.SourceType})", p.Source.RunAsync(afterLoad.SignalAsync, stop.Token))));
+        components.AddRange(_pipelines.Select(p => (HostStatus.ComponentName(p.Definition), p.Source.RunAsync(afterLoad.SignalAsync, stop.Token))));
         ComponentFailedException? failure;
         try
         {
@@ -119,6 +130,8 @@ public sealed class RecipeHost : IAsyncDisposable
         finally
         {
             // Requests in flight finish (their events are already in the landing log, which outlives the server).
+            _status.Withdraw();
+            _status.Stopped();
             if (server is not null) { await server.DisposeAsync().ConfigureAwait(false); }
         }
 
@@ -170,6 +183,7 @@ public sealed class RecipeHost : IAsyncDisposable
 
             HostLog.ComponentFailed(_log, _recipe.Name, name, reason);
             _services.Health.Fail($"{_recipe.Name}: {name}", reason);
+            _status.Failed(name, reason);
             failure = new ComponentFailedException(_recipe.Name, name, reason, error);
             await stop.CancelAsync().ConfigureAwait(false);
         }
@@ -221,7 +235,7 @@ public sealed class RecipeHost : IAsyncDisposable
         }
 
         var components = HttpComponents;
-        if (components.Count == 0)
+        if (components.Count == 0 && !ServeManagement)
         {
             return null;
         }
@@ -229,6 +243,7 @@ public sealed class RecipeHost : IAsyncDisposable
         try
         {
             var server = await Serving.SluiceHttpServer.StartAsync(_services, Http, components, ct).ConfigureAwait(false);
+            _status.Announce(server.Address, server.ManagementKey);
             _httpStarted.TrySetResult(server.Address);
             return server;
         }
@@ -242,7 +257,7 @@ public sealed class RecipeHost : IAsyncDisposable
     public async Task<JobOutcome> RunJobAsync(JobDefinition job, DateTimeOffset asOf, string trigger, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var outcome = await _runner.RunAsync(job, new JobRequest(asOf, Trigger: trigger), ct).ConfigureAwait(false);
+        var outcome = await _status.RunJobAsync(job, () => _runner.RunAsync(job, new JobRequest(asOf, Trigger: trigger), ct)).ConfigureAwait(false);
         SchedulerLog.Ran(_log, job.FullName, outcome.Message);
         JobCompleted?.Invoke(job, outcome);
         return outcome;

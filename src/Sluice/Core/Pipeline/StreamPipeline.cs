@@ -15,7 +15,7 @@ namespace Sluice.Core.Pipeline;
 /// below its own recorded position, and is idempotent for anything else replayed. A sink that opts in
 /// (<see cref="IBatchSink.Joining"/>) gets the batches waiting in its queue joined into one write.
 /// </summary>
-public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterReplayer
+public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterReplayer, Status.IStatusSource
 {
     /// <summary>
     /// Small on purpose: a sink that is behind takes everything waiting as one write when it joins batches, so a longer
@@ -38,6 +38,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     private readonly string _recipe;
     private readonly string _pipeline;
     private readonly long?[] _committed;
+    private Status.PipelineStatus? _status;
 
     public StreamPipeline(IEngineServices services, string recipe, string pipeline, IStreamSource source, IReadOnlyList<IBatchStep> steps, IReadOnlyList<IBatchSink> sinks)
     {
@@ -71,6 +72,21 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     /// <summary>The slowest sink's committed position (null while any sink has committed nothing).</summary>
     public long? Committed => _committed.Any(c => c is null) ? null : _committed.Min();
 
+    /// <summary>Counts what is read and what each sink commits, lets <c>sluice tap</c> see the batches, and passes the figures on to the source.</summary>
+    public void AttachStatus(Status.PipelineStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        _status = status;
+        for (var i = 0; i < _sinks.Count; i++)
+        {
+            var sink = status.Sink(_sinks[i].Name);
+            sink.StartsAt(_committed[i]);
+            (_sinks[i] as Status.IStatusSink)?.AttachStatus(sink);
+        }
+
+        (_source as Status.IStatusSource)?.AttachStatus(status);
+    }
+
     public async Task<int> RunOnceAsync(CancellationToken ct) => await RunCoreAsync(once: true, null, ct).ConfigureAwait(false);
 
     public Task RunAsync(Func<CancellationToken, Task> afterLoad, CancellationToken ct) => RunCoreAsync(once: false, afterLoad, ct);
@@ -94,6 +110,9 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
                 {
                     batch = await step.ApplyAsync(batch, failed.Token).ConfigureAwait(false);
                 }
+
+                _status?.Read(batch.Count, batch.Position);
+                _status?.Tap.Publish(null, batch);
 
                 for (var i = 0; i < queues.Length; i++)
                 {
@@ -160,6 +179,8 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
                 var batch = await JoinAsync(first, queue, sink.Joining, abort.Token).ConfigureAwait(false);
                 await WriteWaitingForSpaceAsync(sink, batch, abort.Token).ConfigureAwait(false);
                 _committed[index] = batch.Position;
+                _status?.Committed(sink.Name, batch.Count, batch.Position);
+                _status?.Tap.Publish(sink.Name, batch);
                 if (Committed is { } position)
                 {
                     await _source.AcknowledgeAsync(position, abort.Token).ConfigureAwait(false);
@@ -194,12 +215,22 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
                 CrashPoint.Reach("sink.written");
                 _checkpoints.Set(CheckpointKey(sink), batch.Position.ToString(CultureInfo.InvariantCulture));
                 CrashPoint.Reach("sink.checkpointed");
-                if (waiting) { PipelineSpaceLog.Resumed(_log, sink.Name); }
+                if (waiting)
+                {
+                    PipelineSpaceLog.Resumed(_log, sink.Name);
+                    _status?.Sink(sink.Name).Condition(null);
+                }
+
                 return;
             }
             catch (Exception e) when (Core.IO.DiskFull.Is(e))
             {
-                if (!waiting) { PipelineSpaceLog.Waiting(_log, sink.Name, Core.IO.DiskFull.Describe(e), (int)DiskFullRetry.TotalSeconds); }
+                if (!waiting)
+                {
+                    PipelineSpaceLog.Waiting(_log, sink.Name, Core.IO.DiskFull.Describe(e), (int)DiskFullRetry.TotalSeconds);
+                    _status?.Sink(sink.Name).Condition($"no space left on device, writing again every {DiskFullRetry.TotalSeconds:0} s");
+                }
+
                 waiting = true;
                 await Task.Delay(DiskFullRetry, _services.Time, ct).ConfigureAwait(false);
             }

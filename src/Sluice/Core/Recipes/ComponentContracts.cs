@@ -21,6 +21,9 @@ public interface IEngineServices
 
     /// <summary>What is failing in this process and why (<c>/healthz</c> reports it).</summary>
     HealthState Health { get; }
+
+    /// <summary>The figures of everything running in this process (<c>/metrics</c>, <c>/readyz</c>, <c>sluice status</c> read them).</summary>
+    Status.StatusBoard Status { get; }
 }
 
 /// <summary>A source type registered by name (<c>files</c>, ...). It validates its options at load and builds the running source.</summary>

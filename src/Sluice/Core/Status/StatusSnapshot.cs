@@ -1,0 +1,33 @@
+namespace Sluice.Core.Status;
+
+// What /api/status answers and `sluice status --format json` prints. Times are UTC DateTime, so JSON writes them with
+// a Z; positions are the source's own (landing-log bytes, a WAL LSN as a number), lag in positions is their difference.
+
+public sealed record StatusSnapshot(
+    DateTime At, DateTime Started, int Pid, IReadOnlyList<PipelineView> Pipelines, IReadOnlyList<JobView> Jobs,
+    IReadOnlyList<DeadLetterCount> DeadLetters);
+
+public sealed record PipelineView(
+    string Recipe, string Pipeline, string Source, string State, string? Condition, string? LastError, DateTime? LastErrorAt,
+    long RecordsIn, long BatchesIn, DateTime? LastReadAt, long? Position, Backlog? Backlog, SlotFigures? Slot,
+    IReadOnlyList<SinkView> Sinks, IReadOnlyList<StatusSample>? History);
+
+public sealed record SinkView(
+    string Sink, long RecordsOut, long BatchesOut, DateTime? LastCommitAt, long? Position, long? LagPositions, double LagSeconds, string? Condition,
+    string? Breaker);
+
+public sealed record JobView(
+    string Recipe, string Job, string? Schedule, bool Running, DateTime? LastRunAt, double? LastDurationSeconds, string? LastOutcome,
+    string? LastMessage, DateTime? NextRunAt, long Runs, long Failures);
+
+/// <summary>Pending dead letters of a source with one reason class (<see cref="DeadLetterReasons.Class"/>).</summary>
+public sealed record DeadLetterCount(string Recipe, string Source, string Reason, long Count);
+
+/// <summary>What waits in front of a source: <c>files</c> in incoming/, <c>bytes</c> landed and not yet committed by every sink.</summary>
+public sealed record Backlog(long Value, string Unit);
+
+/// <summary>A replication slot as last checked.</summary>
+public sealed record SlotFigures(string Slot, long ConfirmedLsn, long LagBytes, double LagSeconds, string WalStatus, long? SafeWalBytes, double SecondsSinceMessage, DateTime CheckedAt);
+
+/// <summary>One point of a pipeline's history: counters (rates come from two points), backlog, the slowest sink's lag.</summary>
+public sealed record StatusSample(DateTime At, long RecordsIn, long RecordsOut, long? Backlog, double LagSeconds);
