@@ -25,9 +25,11 @@ public sealed class PostgresCdcSourceType : ISourceType
     }
 }
 
-public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IStreamSourceFactory
+public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IChangeSourceFactory
 {
     public PostgresCdcOptions Options => options;
+
+    public string? MirrorProblem(string table) => options.MirrorProblem(table);
 
     public IRunnableSource Create(IEngineServices services) =>
         throw new SluiceException("postgres_cdc: the source needs sinks to write to (add `sinks:` to the pipeline).");
