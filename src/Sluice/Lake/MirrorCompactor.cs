@@ -10,18 +10,18 @@ namespace Sluice.Lake;
 public sealed class MirrorCompactor(LakeStore lake)
 {
     /// <summary>
-    /// Folds when the rows beside the largest file (the last fold, as a rule) reach half of its rows: each fold then
-    /// rewrites at most three times the changes it retires, however large the table. Smaller change sets are left to
-    /// the ordinary small-file merge, which keeps every row. Returns how many files were replaced.
+    /// Folds once the table has <paramref name="minFiles"/> files, or once the rows beside the largest file (the last
+    /// fold, as a rule) reach half of its rows, so reads open few files and scan little history. A fold rewrites the
+    /// current rows: a large mirror with a steady stream wants a higher <c>min_files</c>. Returns how many files were replaced.
     /// </summary>
-    public int Fold(LakeTable table, CancellationToken ct)
+    public int Fold(LakeTable table, int minFiles, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(table);
         if (!table.IsMirror) { return 0; }
         var files = lake.FileEntries(table.QualifiedName);
         if (files.Count < 2) { return 0; }
         var largest = files.Max(f => f.Rows);
-        if ((files.Sum(f => f.Rows) - largest) * 2 < largest) { return 0; }
+        if (files.Count < minFiles && (files.Sum(f => f.Rows) - largest) * 2 < largest) { return 0; }
         return FoldAll(table, files, ct);
     }
 

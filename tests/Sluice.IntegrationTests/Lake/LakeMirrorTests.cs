@@ -120,11 +120,11 @@ public sealed class LakeMirrorTests
         files.Take(files.Count - 1).ShouldAllBe(f => File.Exists(f.Path));
 
         // A fold of everything into one file of the current rows; a table with every row deleted folds into nothing.
-        new MirrorCompactor(engine.Services.Lake).Fold(table, default).ShouldBe(2);
+        new MirrorCompactor(engine.Services.Lake).Fold(table, 100, default).ShouldBe(2);
         engine.Services.Lake.FileEntries("m.items").ShouldHaveSingleItem().Rows.ShouldBe(1);
         Rows(engine).ShouldBe(before);
         await sink.WriteAsync(Batch(lsn + 150, C("d", lsn + 100, 1, 100, null, null)), Checkpoint, default);
-        new MirrorCompactor(engine.Services.Lake).Fold(table, default).ShouldBe(2);
+        new MirrorCompactor(engine.Services.Lake).Fold(table, 100, default).ShouldBe(2);
         engine.Services.Lake.FileEntries("m.items").ShouldBeEmpty();
         Rows(engine).ShouldBeEmpty();
     }

@@ -264,11 +264,16 @@ public sealed class LakeSink : IBatchSink
                 lock (_tablesGate) { tables = _tables.Values.Select(t => t.Table).ToList(); }
                 foreach (var table in tables)
                 {
-                    // A mirror's changes are folded into its current rows once they are many; until then the small
-                    // files are merged as any table's (every row kept: the merge-on-read result is the same).
-                    var folded = folder.Fold(table, ct);
-                    if (folded > 0) { LakeSinkLog.Folded(_log, table.QualifiedName, folded); }
-                    var merged = folded > 0 ? 0 : compactor.Compact(table, _options.CompactMinFiles, _options.CompactSmallRows, ct);
+                    // A mirror's files are folded into its current rows rather than merged: merging would keep every
+                    // superseded change, and reads would scan the whole history.
+                    if (table.IsMirror)
+                    {
+                        var folded = folder.Fold(table, _options.CompactMinFiles, ct);
+                        if (folded > 0) { LakeSinkLog.Folded(_log, table.QualifiedName, folded); }
+                        continue;
+                    }
+
+                    var merged = compactor.Compact(table, _options.CompactMinFiles, _options.CompactSmallRows, ct);
                     if (merged > 0) { LakeSinkLog.Compacted(_log, table.QualifiedName, merged); }
                 }
 

@@ -130,18 +130,17 @@ internal sealed class MirrorWrite(LakeStore lake, string sink, IReadOnlySet<stri
         var keyExpr = $"concat_ws(chr({(int)Separator}), {string.Join(", ", key.Select(k => $"CAST({LakeQueryEngine.Quote(k)} AS VARCHAR)"))})";
         var select = string.Join(", ", held.Select(c => c.Type is FieldType.String or FieldType.Decimal ? $"CAST({LakeQueryEngine.Quote(c.Name)} AS VARCHAR)" : LakeQueryEngine.Quote(c.Name)));
         using var db = DuckDb.OpenMemory(Path.Combine(lake.Data.Root, "tmp", "duckdb"));
-        foreach (var chunk in keys.Chunk(1000))
+        using var cmd = db.CreateCommand();
+        // One pass over the mirror for all the keys (a join with them), however many there are.
+        cmd.CommandText = $"WITH _wanted(_k) AS (VALUES {string.Join(", ", keys.Select(k => $"({LakeQueryEngine.Literal(k)})"))}) " +
+                          $"SELECT {keyExpr}{(held.Count > 0 ? ", " + select : "")} FROM ({LakeQueryEngine.SourceOf(table, lake.Files(table.QualifiedName))}) " +
+                          $"WHERE {keyExpr} IN (SELECT _k FROM _wanted)";
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
         {
-            using var cmd = db.CreateCommand();
-            cmd.CommandText = $"SELECT {keyExpr}{(held.Count > 0 ? ", " + select : "")} FROM ({LakeQueryEngine.SourceOf(table, lake.Files(table.QualifiedName))}) " +
-                              $"WHERE {keyExpr} IN ({string.Join(", ", chunk.Select(LakeQueryEngine.Literal))})";
-            using var r = cmd.ExecuteReader();
-            while (r.Read())
-            {
-                var values = new Dictionary<string, object?>(StringComparer.Ordinal);
-                for (var i = 0; i < held.Count; i++) { values[held[i].Name] = Typed(r.IsDBNull(i + 1) ? null : r.GetValue(i + 1), held[i].Type); }
-                result[r.GetString(0)] = values;
-            }
+            var values = new Dictionary<string, object?>(StringComparer.Ordinal);
+            for (var i = 0; i < held.Count; i++) { values[held[i].Name] = Typed(r.IsDBNull(i + 1) ? null : r.GetValue(i + 1), held[i].Type); }
+            result[r.GetString(0)] = values;
         }
 
         return result;
