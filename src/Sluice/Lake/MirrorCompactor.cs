@@ -25,7 +25,11 @@ public sealed class MirrorCompactor(LakeStore lake)
         return FoldAll(table, files, ct);
     }
 
-    /// <summary>Folds exactly <paramref name="files"/> (current files of <paramref name="table"/>); returns how many were replaced (0 when someone replaced one first).</summary>
+    /// <summary>
+    /// Folds exactly <paramref name="files"/>: all current files of <paramref name="table"/>, or its oldest ones (a
+    /// truncate folded away must be older than every change left beside the fold). Returns how many were replaced
+    /// (0 when someone replaced one first).
+    /// </summary>
     public int FoldAll(LakeTable table, IReadOnlyList<LakeFileEntry> files, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(table);
