@@ -6,7 +6,7 @@ namespace Sluice.Connectors.Lake;
 public enum LakeSinkMode
 {
     /// <summary>Every row as it arrives, partitioned by day (with a CDC source: every change, a change log).</summary>
-    ChangeLog,
+    Changes,
 
     /// <summary>The current state of each source table by key (docs/CDC.md, "Mirrors"); needs a change source.</summary>
     Mirror,
@@ -15,8 +15,8 @@ public enum LakeSinkMode
 /// <summary>Options of the <c>lake</c> sink: which zone its tables land in, how rows are partitioned, and how small files are compacted.</summary>
 public sealed class LakeSinkOptions
 {
-    /// <summary><c>change_log</c> (default) or <c>mirror</c>.</summary>
-    public LakeSinkMode Mode { get; init; } = LakeSinkMode.ChangeLog;
+    /// <summary><c>changes</c> (default) or <c>mirror</c>.</summary>
+    public LakeSinkMode Mode { get; init; } = LakeSinkMode.Changes;
 
     /// <summary>A mirror's key columns per batch table (<c>keys: { content: [content_id] }</c>); required by <c>mode: mirror</c>.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Keys { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
@@ -60,7 +60,7 @@ public sealed class LakeSinkOptions
             renames.Done();
         }
 
-        var mode = map.Enum("mode", LakeSinkMode.ChangeLog);
+        var mode = map.Enum("mode", LakeSinkMode.Changes);
         var mirror = mode == LakeSinkMode.Mirror;
         var keys = ParseKeys(map, mirror);
         var compact = map.Map("compaction");
