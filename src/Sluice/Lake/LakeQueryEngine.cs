@@ -65,8 +65,18 @@ public sealed class LakeQueryEngine(LakeStore lake)
     /// <summary>The SELECT that reads a table's committed files (or an empty, correctly typed relation when it has none).</summary>
     public string Source(LakeTable table, IReadOnlyCollection<string>? partitions = null) => SourceOf(table, lake.Files(table.QualifiedName, partitions));
 
-    /// <summary>The SELECT that reads exactly these files of a table (a reader that pins what it saw at one moment).</summary>
+    /// <summary>
+    /// The SELECT that reads exactly these files of a table (a reader that pins what it saw at one moment). For a
+    /// mirror, the current row of each key (<see cref="MirrorSql.Current"/>): a query sees the source table.
+    /// </summary>
     public static string SourceOf(LakeTable table, IReadOnlyList<string> files)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        return table.IsMirror ? MirrorSql.Current(table, RowsOf(table, files), envelope: false) : RowsOf(table, files);
+    }
+
+    /// <summary>Every row these files hold, as written (a mirror's: its changes).</summary>
+    public static string RowsOf(LakeTable table, IReadOnlyList<string> files)
     {
         ArgumentNullException.ThrowIfNull(table);
         ArgumentNullException.ThrowIfNull(files);

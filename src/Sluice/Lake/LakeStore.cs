@@ -25,13 +25,21 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     /// <summary>Views kept as SQL and created in every query session (model views).</summary>
     public LakeViews Views { get; } = new(store);
 
+    /// <summary>Which tables are mirrors, and their keys (<see cref="LakeTable.MirrorKey"/>).</summary>
+    public LakeMirrors Mirrors { get; } = new(store);
+
     public void Register(LakeTable table)
     {
+        ArgumentNullException.ThrowIfNull(table);
+        Mirrors.EnsureCreated();
         using var c = store.Open();
+        using var tx = c.BeginTransaction();
         c.Execute(
             "INSERT INTO lake_tables(name, partition_key, partition_type, columns) VALUES ($n, $k, $t, $c) " +
             "ON CONFLICT(name) DO UPDATE SET partition_key = excluded.partition_key, partition_type = excluded.partition_type, columns = excluded.columns",
-            null, ("$n", table.QualifiedName), ("$k", table.PartitionKey), ("$t", table.PartitionType.Name()), ("$c", ColumnsJson(table)));
+            tx, ("$n", table.QualifiedName), ("$k", table.PartitionKey), ("$t", table.PartitionType.Name()), ("$c", ColumnsJson(table)));
+        Mirrors.Set(c, tx, table.QualifiedName, table.MirrorKey);
+        tx.Commit();
     }
 
     private static string ColumnsJson(LakeTable table) =>
@@ -39,6 +47,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
 
     public IReadOnlyList<LakeTable> Tables()
     {
+        var mirrors = Mirrors.All();
         using var c = store.Open();
         using var cmd = c.Command("SELECT name, partition_key, partition_type, columns FROM lake_tables ORDER BY name");
         using var r = cmd.ExecuteReader();
@@ -51,7 +60,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
             var columns = JsonSerializer.Deserialize<string[][]>(r.GetString(3))!
                 .Select(a => FieldSpecs.FromTypeText(a[0], a[1], a[2] == "required"))
                 .ToList();
-            tables.Add(new LakeTable(name[..dot], name[(dot + 1)..], r.GetString(1), partitionType, columns));
+            tables.Add(new LakeTable(name[..dot], name[(dot + 1)..], r.GetString(1), partitionType, columns) { MirrorKey = mirrors.GetValueOrDefault(name) });
         }
 
         return tables;

@@ -12,6 +12,14 @@ public sealed record LakeTable(string Zone, string Name, string PartitionKey, Fi
 {
     public string QualifiedName => $"{Zone}.{Name}";
 
+    /// <summary>
+    /// The key of a mirror table (docs/CDC.md, "Mirrors"): its files hold changes, and a query sees the current row of
+    /// each key (<see cref="MirrorSql"/>). Null for an ordinary table, whose files are its rows.
+    /// </summary>
+    public IReadOnlyList<string>? MirrorKey { get; init; }
+
+    public bool IsMirror => MirrorKey is { Count: > 0 };
+
     public TableSchema Schema => new(QualifiedName, Columns);
 
     public bool IsPartitioned => PartitionKey.Length > 0;

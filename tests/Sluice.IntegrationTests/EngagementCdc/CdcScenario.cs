@@ -263,23 +263,7 @@ internal sealed class CdcScenario : IAsyncDisposable
         {
             await using var admin = new NpgsqlConnection(AdminConnectionString);
             await admin.OpenAsync();
-            for (var i = 0; i < 50; i++)
-            {
-                await using var active = new NpgsqlCommand($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Slot}' AND active", admin);
-                if ((long)(await active.ExecuteScalarAsync())! == 0) { break; }
-                await Task.Delay(200);
-            }
-
-            await using (var drop = new NpgsqlCommand($"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{Slot}'", admin))
-            {
-                await drop.ExecuteNonQueryAsync();
-            }
-
-            await using (var dropDb = new NpgsqlCommand($"DROP DATABASE IF EXISTS {Database} WITH (FORCE)", admin))
-            {
-                await dropDb.ExecuteNonQueryAsync();
-            }
-
+            await PgTestDatabase.DropAsync(admin, Slot, Database);
             await ClickHouseAsync($"DROP DATABASE IF EXISTS {ClickHouseDb}", ServerSettings.ClickHouseUrl);
         }
         catch (Exception e) when (e is NpgsqlException or HttpRequestException or ShouldAssertException or TaskCanceledException)

@@ -16,13 +16,29 @@ public sealed class LakeSinkType : ISinkType
 {
     public string Name => "lake";
 
-    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(LakeSinkOptions.Parse(options));
+    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(LakeSinkOptions.Parse(options), options);
 
-    internal sealed class Factory(LakeSinkOptions options) : ISinkFactory
+    internal sealed class Factory(LakeSinkOptions options, ConfigMap map) : ISinkFactory, ISourceCheckedSink
     {
         public LakeSinkOptions Options => options;
 
         public IBatchSink Create(IEngineServices services) => new LakeSink(services, options);
+
+        /// <summary>A mirror applies changes: it needs a source that sends them, and every update and delete of its tables.</summary>
+        public void CheckSource(string sourceType, ISourceFactory source)
+        {
+            if (options.Mode != LakeSinkMode.Mirror) { return; }
+            if (source is not IChangeSourceFactory changes)
+            {
+                map.Error("mode", $"lake sink {LakeSink.NameOf(options.Zone)}: mode: mirror needs a change source (postgres_cdc); source '{sourceType}' sends rows, not changes");
+                return;
+            }
+
+            foreach (var table in options.Keys.Keys)
+            {
+                if (changes.MirrorProblem(table) is { } problem) { map.Error("keys", $"lake sink {LakeSink.NameOf(options.Zone)}: {problem}"); }
+            }
+        }
     }
 }
 
@@ -77,9 +93,16 @@ public sealed class LakeSink : IBatchSink
         }
 
         using var stager = _services.Lake.BeginStaging($"lake-{_options.Zone}");
+        var mirror = _options.Mode == LakeSinkMode.Mirror ? new MirrorWrite(_services.Lake, Name, MirrorWrite.Marking(batch.Tables)) : null;
         foreach (var raw in batch.Tables)
         {
             var unwritten = Unwritten(raw);
+            if (mirror is not null)
+            {
+                await AddMirroredAsync(stager, mirror, unwritten, ct).ConfigureAwait(false);
+                continue;
+            }
+
             var rows = UnholdableValues.Refuse(unwritten, unwritten.Schema.Fields.Select((f, c) => Unholdable(unwritten, c, f.Name == _options.PartitionBy)).ToList(), [], _services.DeadLetters, Name);
             if (rows.Count == 0)
             {
@@ -104,6 +127,44 @@ public sealed class LakeSink : IBatchSink
         {
             _compaction = Task.Run(() => CompactLoopAsync(_stop.Token), CancellationToken.None);
         }
+    }
+
+    /// <summary>Stages a table's changes for its mirror: whole (unchanged values filled in), unpartitioned, with the envelope that orders them.</summary>
+    private async Task AddMirroredAsync(LakeStager stager, MirrorWrite mirror, ColumnBatch changes, CancellationToken ct)
+    {
+        if (changes.Count == 0) { return; }
+        var key = MirrorKeyOf(changes.Schema);
+        var table = TableFor(changes.Schema, key);
+        var (whole, refused) = mirror.Prepare(changes, key, table);
+        var checks = whole.Schema.Fields.Select((f, c) => Unholdable(whole, c, false)).ToList();
+        if (refused is not null) { checks[whole.Schema.IndexOf(ChangeEnvelope.Unchanged)] = row => refused[row] ? mirror.Refusal(changes.Schema.Table) : null; }
+        var rows = UnholdableValues.Refuse(whole, checks, key, _services.DeadLetters, Name);
+        if (rows.Count > 0)
+        {
+            await stager.AddPartitionAsync(table, "", rows, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The key of a mirrored table, checked against its rows: a mirror needs the change envelope and every key column.</summary>
+    private IReadOnlyList<string> MirrorKeyOf(TableSchema schema)
+    {
+        var missing = new[] { ChangeEnvelope.Op, ChangeEnvelope.Lsn, ChangeEnvelope.Seq }.Where(c => schema.IndexOf(c) < 0).ToList();
+        if (missing.Count > 0)
+        {
+            throw new SluiceException($"lake sink {Name} (mode: mirror): table '{schema.Table}' has no {string.Join(", ", missing)}: a mirror applies changes, and only a change source (postgres_cdc) sends them");
+        }
+
+        if (!_options.Keys.TryGetValue(schema.Table, out var key))
+        {
+            throw new SluiceException($"lake sink {Name} (mode: mirror): keys has no entry for table '{schema.Table}'; add its key columns, e.g. keys: {{ \"{schema.Table}\": [id] }}");
+        }
+
+        if (key.FirstOrDefault(k => schema.IndexOf(k) < 0) is { } absent)
+        {
+            throw new SluiceException($"lake sink {Name} (mode: mirror): keys.{schema.Table} names '{absent}', which is not a column of the table (columns: {string.Join(", ", schema.Fields.Select(f => f.Name).Where(n => !ChangeEnvelope.IsEnvelope(n)))})");
+        }
+
+        return key;
     }
 
     /// <summary>
@@ -168,10 +229,10 @@ public sealed class LakeSink : IBatchSink
         return table.Gather(keep.ToArray());
     }
 
-    private LakeTable TableFor(TableSchema schema)
+    private LakeTable TableFor(TableSchema schema, IReadOnlyList<string>? mirrorKey = null)
     {
         var name = _options.Tables.TryGetValue(schema.Table, out var renamed) ? renamed : schema.Table;
-        var signature = string.Join(',', schema.Fields.Select(f => $"{f.Name}:{f.TypeText()}"));
+        var signature = string.Join(',', schema.Fields.Select(f => $"{f.Name}:{f.TypeText()}")) + (mirrorKey is null ? "" : $"|key:{string.Join(',', mirrorKey)}");
         lock (_tablesGate)
         {
             if (_tables.TryGetValue(schema.Table, out var known) && known.Signature == signature)
@@ -179,7 +240,10 @@ public sealed class LakeSink : IBatchSink
                 return known.Table;
             }
 
-            var table = new LakeTable(_options.Zone, name, "date", FieldType.Date, schema.Fields.Select(f => f with { Required = false }).ToList());
+            var columns = schema.Fields.Select(f => f with { Required = false }).ToList();
+            var table = mirrorKey is null
+                ? new LakeTable(_options.Zone, name, "date", FieldType.Date, columns)
+                : LakeTable.Unpartitioned(_options.Zone, name, columns) with { MirrorKey = mirrorKey };
             _services.Lake.Register(table);
             _tables[schema.Table] = (table, signature);
             return table;
@@ -189,6 +253,7 @@ public sealed class LakeSink : IBatchSink
     private async Task CompactLoopAsync(CancellationToken ct)
     {
         var compactor = new LakeCompactor(_services.Lake);
+        var folder = new MirrorCompactor(_services.Lake);
         var lastSweep = _services.Time.GetUtcNow();
         while (!ct.IsCancellationRequested)
         {
@@ -199,6 +264,15 @@ public sealed class LakeSink : IBatchSink
                 lock (_tablesGate) { tables = _tables.Values.Select(t => t.Table).ToList(); }
                 foreach (var table in tables)
                 {
+                    // A mirror's files are folded into its current rows rather than merged: merging would keep every
+                    // superseded change, and reads would scan the whole history.
+                    if (table.IsMirror)
+                    {
+                        var folded = folder.Fold(table, _options.CompactMinFiles, ct);
+                        if (folded > 0) { LakeSinkLog.Folded(_log, table.QualifiedName, folded); }
+                        continue;
+                    }
+
                     var merged = compactor.Compact(table, _options.CompactMinFiles, _options.CompactSmallRows, ct);
                     if (merged > 0) { LakeSinkLog.Compacted(_log, table.QualifiedName, merged); }
                 }
@@ -237,6 +311,9 @@ internal static partial class LakeSinkLog
 {
     [LoggerMessage(5301, LogLevel.Debug, "{Table}: merged {Files} small files")]
     public static partial void Compacted(ILogger logger, string table, int files);
+
+    [LoggerMessage(10200, LogLevel.Debug, "{Table}: folded {Files} files into the mirror's current rows")]
+    public static partial void Folded(ILogger logger, string table, int files);
 
     [LoggerMessage(5302, LogLevel.Warning, "Compaction in zone {Zone} failed; the small files stay as they are until the next pass")]
     public static partial void CompactionFailed(ILogger logger, Exception error, string zone);

@@ -2,9 +2,25 @@ using Sluice.Core.Config;
 
 namespace Sluice.Connectors.Lake;
 
+/// <summary>What a <c>lake</c> sink's tables hold.</summary>
+public enum LakeSinkMode
+{
+    /// <summary>Every row as it arrives, partitioned by day (with a CDC source: every change, a change log).</summary>
+    Changes,
+
+    /// <summary>The current state of each source table by key (docs/CDC.md, "Mirrors"); needs a change source.</summary>
+    Mirror,
+}
+
 /// <summary>Options of the <c>lake</c> sink: which zone its tables land in, how rows are partitioned, and how small files are compacted.</summary>
 public sealed class LakeSinkOptions
 {
+    /// <summary><c>changes</c> (default) or <c>mirror</c>.</summary>
+    public LakeSinkMode Mode { get; init; } = LakeSinkMode.Changes;
+
+    /// <summary>A mirror's key columns per batch table (<c>keys: { content: [content_id] }</c>); required by <c>mode: mirror</c>.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Keys { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+
     /// <summary>The lake zone (schema) the tables land in (required): a batch table <c>events</c> becomes <c>&lt;zone&gt;.events</c>.</summary>
     public string Zone { get; init; } = "";
 
@@ -26,6 +42,8 @@ public sealed class LakeSinkOptions
     /// <summary>How often the sink looks for partitions to compact, and sweeps replaced files past their grace (default 5 s; 0 turns compaction off).</summary>
     public TimeSpan CompactInterval { get; init; } = TimeSpan.FromSeconds(5);
 
+    private static readonly string[] NotForMirrors = ["partition_by", "position_column"];
+
     public static LakeSinkOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -42,13 +60,19 @@ public sealed class LakeSinkOptions
             renames.Done();
         }
 
+        var mode = map.Enum("mode", LakeSinkMode.Changes);
+        var mirror = mode == LakeSinkMode.Mirror;
+        var keys = ParseKeys(map, mirror);
         var compact = map.Map("compaction");
         var options = new LakeSinkOptions
         {
+            Mode = mode,
+            Keys = keys,
             Zone = map.RequiredString("zone"),
-            PartitionBy = map.RequiredString("partition_by"),
+            // A mirror is one current-state table per source table: not partitioned, positioned by the change's LSN.
+            PartitionBy = mirror ? "" : map.RequiredString("partition_by"),
             Tables = tables,
-            PositionColumn = map.String("position_column", "_offset") ?? "_offset",
+            PositionColumn = mirror ? Core.Schema.ChangeEnvelope.Lsn : map.String("position_column", "_offset") ?? "_offset",
             CompactMinFiles = compact?.Int("min_files", 8, 2, 10_000) ?? 8,
             CompactSmallRows = compact?.Int("small_rows", 250_000, 1, int.MaxValue) ?? 250_000,
             CompactInterval = compact?.Duration("interval", TimeSpan.FromSeconds(5)) ?? TimeSpan.FromSeconds(5),
@@ -59,6 +83,37 @@ public sealed class LakeSinkOptions
             map.Error("zone", $"'{options.Zone}' must be letters, digits and '_'");
         }
 
+        if (mirror)
+        {
+            foreach (var key in NotForMirrors.Where(k => map.String(k) is not null))
+            {
+                map.Error(key, $"lake sink in zone '{options.Zone}': mode: mirror takes no {key} (a mirror is one table per source table, ordered by _lsn and _seq); remove it");
+            }
+        }
+
         return options;
+    }
+
+    private static Dictionary<string, IReadOnlyList<string>> ParseKeys(ConfigMap map, bool mirror)
+    {
+        var keys = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        if (map.Map("keys") is { } keyMap)
+        {
+            if (!mirror) { map.Error("keys", "lake sink: keys are a mirror's (mode: mirror); a change log keeps every row"); }
+            foreach (var table in keyMap.Keys.ToList())
+            {
+                var columns = keyMap.StringList(table);
+                if (columns.Count == 0) { keyMap.Error(table, "lake sink: name the key columns, for example [content_id]"); }
+                keys[table] = columns;
+            }
+
+            keyMap.Done();
+        }
+        else if (mirror)
+        {
+            map.Error("mode", "lake sink: mode: mirror needs `keys:`, each mirrored table's key columns (for example keys: { content: [content_id] })");
+        }
+
+        return keys;
     }
 }

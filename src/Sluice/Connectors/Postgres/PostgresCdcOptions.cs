@@ -107,6 +107,23 @@ public sealed partial class PostgresCdcOptions
     public CdcTable? Table(string name) =>
         Tables.FirstOrDefault(t => t.Pattern.Matches(Schema, name, Schema)) is { } rule ? new CdcTable(name, rule.OnUpdate, rule.OnDelete, Schema) : null;
 
+    /// <summary>
+    /// Why a mirror of the batch table <paramref name="table"/> (a bare name of <see cref="Schema"/>, or
+    /// <c>schema.name</c>) would go wrong: the first entry matching it ignores updates or deletes. Null when no entry
+    /// matches it at load (patterns are resolved against the catalog at start) or both are emitted.
+    /// </summary>
+    public string? MirrorProblem(string table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        var dot = table.IndexOf('.', StringComparison.Ordinal);
+        var rule = Tables.FirstOrDefault(t => t.Pattern.Matches(Schema, table, Schema))
+            ?? (dot > 0 ? Tables.FirstOrDefault(t => t.Pattern.Matches(table[..dot], table[(dot + 1)..], Schema)) : null);
+        if (rule is null || (rule.OnUpdate == ChangePolicy.Emit && rule.OnDelete == ChangePolicy.Emit)) { return null; }
+        return $"the source's tables entry '{rule.Pattern.Text}' has on_update: {Snake(rule.OnUpdate)}, on_delete: {Snake(rule.OnDelete)}, so the mirror of '{table}' would miss changes; set both to emit";
+    }
+
+    private static string Snake(ChangePolicy policy) => policy switch { ChangePolicy.Emit => "emit", ChangePolicy.Ignore => "ignore", _ => "dead_letter" };
+
     /// <summary>The table as the rows of <paramref name="rule"/> carry it.</summary>
     public CdcTable Resolve(CdcTableRule rule, string schema, string name, IReadOnlyList<string> key)
     {

@@ -25,13 +25,15 @@ public sealed class PostgresCdcSourceType : ISourceType
     }
 }
 
-public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IStreamSourceFactory, IChangeStreamSource
+public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IChangeSourceFactory, IChangeStreamSource
 {
     private readonly List<IChangeStreamSink> _keyed = [];
 
     public PostgresCdcOptions Options => options;
 
     public void RequireKeys(IChangeStreamSink sink) => _keyed.Add(sink);
+
+    public string? MirrorProblem(string table) => options.MirrorProblem(table);
 
     public IRunnableSource Create(IEngineServices services) =>
         throw new SluiceException("postgres_cdc: the source needs sinks to write to (add `sinks:` to the pipeline).");

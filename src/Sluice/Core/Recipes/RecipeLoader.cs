@@ -105,6 +105,7 @@ public sealed class RecipeLoader(ComponentRegistry registry)
 
             var factory = sourceType.Parse(source, context);
             source.Done();
+            foreach (var sink in sinks.OfType<Pipeline.ISourceCheckedSink>()) { sink.CheckSource(type, factory); }
             if (sinks.Count > 0 && factory is not Pipeline.IStreamSourceFactory)
             {
                 source.Error("type", $"source '{type}' lands its data itself and takes no sinks; remove 'sinks'");

@@ -1,0 +1,223 @@
+using Sluice.Connectors.Lake;
+using Sluice.Core.Pipeline;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+using Sluice.IntegrationTests.Support;
+using Sluice.Lake;
+
+namespace Sluice.IntegrationTests.Lake;
+
+/// <summary>
+/// The lake sink's <c>mode: mirror</c> (docs/CDC.md, "Mirrors"): changes written as the CDC source emits them, and
+/// <c>zone.table</c> read as the source table's current rows: inserts and updates by key, deletes, key changes,
+/// truncates, TOASTed values an update left unchanged, replays, and folding the changes into one file.
+/// </summary>
+public sealed class LakeMirrorTests
+{
+    private const string Checkpoint = "test/mirror/lake:m";
+
+    private static readonly TableSchema Items = new("items", [
+        new FieldSpec("id", FieldType.Integer, true), new FieldSpec("name", FieldType.String, false), new FieldSpec("body", FieldType.String, false),
+        .. ChangeEnvelope.Fields]);
+
+    [Fact]
+    public async Task Inserts_updates_deletes_a_key_change_and_a_truncate_leave_the_current_rows()
+    {
+        using var engine = new Engine();
+        await using var sink = Mirror(engine);
+        await sink.WriteAsync(Batch(100, C("r", 90, 0, 1, "one", "b1"), C("r", 90, 0, 2, "two", "b2"), C("r", 90, 0, 3, "three", "b3")), Checkpoint, default);
+        await sink.WriteAsync(Batch(200,
+            C("c", 110, 1, 4, "four", "b4"),
+            C("u", 120, 1, 1, "uno", "b1"), C("u", 120, 2, 1, "un", "b1"),       // two updates of one row in one transaction: the last stands
+            C("d", 130, 1, 2, null, null),                                        // DEFAULT identity: the delete carries the key only
+            C("d", 140, 1, 3, null, null), C("c", 140, 2, 30, "three", "b3")), Checkpoint, default);  // UPDATE id = 30 WHERE id = 3
+        Rows(engine).ShouldBe(["1|un|b1", "4|four|b4", "30|three|b3"]);
+
+        await sink.WriteAsync(Batch(300, C("c", 210, 1, 5, "five", "b5"), C("t", 220, 1, null, null, null), C("c", 230, 1, 6, "six", "b6")), Checkpoint, default);
+        Rows(engine).ShouldBe(["6|six|b6"], "the truncate empties the table; only what came after it stays");
+        // The table is the source table: its own columns, no envelope.
+        engine.Services.Query.Query("SELECT * FROM m.items").Columns.ShouldBe(["id", "name", "body"]);
+    }
+
+    [Fact]
+    public async Task Unchanged_toasted_values_are_taken_from_the_previous_version_in_the_same_write_in_the_lake_and_across_a_key_change()
+    {
+        using var engine = new Engine();
+        await using var sink = Mirror(engine);
+        await sink.WriteAsync(Batch(100, C("r", 90, 0, 1, "one", "long-1"), C("r", 90, 0, 2, "two", "long-2")), Checkpoint, default);
+        await sink.WriteAsync(Batch(200,
+            C("u", 110, 1, 1, "uno", null, "[\"body\"]"),                                   // from the lake
+            C("c", 120, 1, 3, "three", "long-3"), C("u", 130, 1, 3, "tres", null, "[\"body\"]"), // from this write
+            C("d", 140, 1, 2, null, null), C("c", 140, 2, 20, "two", null, "[\"body\"]")), Checkpoint, default);  // key change: from the old key
+        await sink.WriteAsync(Batch(300, C("u", 210, 1, 20, "dos", null, "[\"body\"]")), Checkpoint, default);
+        Rows(engine).ShouldBe(["1|uno|long-1", "3|tres|long-3", "20|dos|long-2"]);
+
+        // A row the mirror never held: its value cannot be known, so the change is dead-lettered, not stored with NULL.
+        await sink.WriteAsync(Batch(400, C("u", 310, 1, 9, "nine", null, "[\"body\"]")), Checkpoint, default);
+        Rows(engine).ShouldBe(["1|uno|long-1", "3|tres|long-3", "20|dos|long-2"]);
+        var letter = engine.Services.DeadLetters.List("lake:m", Core.DeadLetters.DeadLetterStore.Pending).ShouldHaveSingleItem();
+        letter.Reason.ShouldContain("items._unchanged: [\"body\"] cannot be stored by lake:m: the change did not carry these values");
+    }
+
+    [Fact]
+    public async Task A_replayed_batch_and_changes_written_twice_change_nothing()
+    {
+        using var engine = new Engine();
+        object?[][] first = [C("r", 90, 0, 1, "one", "b1"), C("r", 90, 0, 2, "two", "b2")], second = [C("u", 110, 1, 1, "uno", null, "[\"body\"]"), C("d", 120, 1, 2, null, null)];
+        var changes = new[] { Batch(100, first), Batch(200, second) };
+        await using (var sink = Mirror(engine))
+        {
+            foreach (var batch in changes) { await sink.WriteAsync(batch, Checkpoint, default); }
+        }
+
+        var once = Rows(engine);
+        // A new sink (a restart) given the same changes cut into one batch skips them by its checkpoint ...
+        await using (var sink = Mirror(engine))
+        {
+            await sink.WriteAsync(Batch(200, [.. first, .. second]), Checkpoint, default);
+        }
+
+        Rows(engine).ShouldBe(once);
+        // ... and even changes stored twice (a checkpoint lost) collapse: they share their (_lsn, _seq) and values.
+        await using (var sink = Mirror(engine))
+        {
+            foreach (var batch in changes) { await sink.WriteAsync(batch, "another/checkpoint", default); }
+        }
+
+        engine.Count("SELECT count(*) FROM (SELECT * FROM read_parquet([" + string.Join(", ", engine.Services.Lake.Files("m.items").Select(f => LakeQueryEngine.Literal(f))) + "]))").ShouldBe(8);
+        Rows(engine).ShouldBe(once);
+        once.ShouldBe(["1|uno|b1"]);
+    }
+
+    [Fact]
+    public async Task Folding_keeps_the_current_rows_retires_superseded_changes_and_leaves_later_changes_alone()
+    {
+        using var engine = new Engine();
+        await using var sink = Mirror(engine);
+        var lsn = 100L;
+        for (var round = 0; round < 5; round++)
+        {
+            await sink.WriteAsync(Batch(lsn + 50, C("c", lsn, 1, round * 10 + 1, $"a{round}", "x"), C("c", lsn, 2, round * 10 + 2, $"b{round}", "y"),
+                C("u", lsn, 3, round * 10 + 1, $"A{round}", null, "[\"body\"]"), C("d", lsn, 4, round * 10 + 2, null, null)), Checkpoint, default);
+            lsn += 100;
+        }
+
+        await sink.WriteAsync(Batch(lsn + 50, C("t", lsn, 1, null, null, null), C("c", lsn, 2, 100, "after", "z"), C("c", lsn, 3, 101, "gone", "z"), C("d", lsn, 4, 101, null, null)), Checkpoint, default);
+        lsn += 100;
+        await sink.WriteAsync(Batch(lsn + 50, C("u", lsn, 1, 100, "later", null, "[\"body\"]")), Checkpoint, default);
+        var table = engine.Services.Lake.Table("m.items")!;
+        table.IsMirror.ShouldBeTrue();
+        var before = Rows(engine);
+        before.ShouldBe(["100|later|z"]);
+
+        var files = engine.Services.Lake.FileEntries("m.items");
+        new MirrorCompactor(engine.Services.Lake).FoldAll(table, files.Take(files.Count - 1).ToList(), default).ShouldBe(files.Count - 1);
+        Rows(engine).ShouldBe(before);
+        var after = engine.Services.Lake.FileEntries("m.items");
+        after.Count.ShouldBe(2, "the fold and the change committed after what it folded");
+        after.Sum(f => f.Rows).ShouldBe(2, "only key 100's insert and its later update remain");
+        engine.Services.Lake.Garbage().Count.ShouldBe(files.Count - 1, "the folded files wait out their grace as garbage");
+        files.Take(files.Count - 1).ShouldAllBe(f => File.Exists(f.Path));
+
+        // A fold of everything into one file of the current rows; a table with every row deleted folds into nothing.
+        new MirrorCompactor(engine.Services.Lake).Fold(table, 100, default).ShouldBe(2);
+        engine.Services.Lake.FileEntries("m.items").ShouldHaveSingleItem().Rows.ShouldBe(1);
+        Rows(engine).ShouldBe(before);
+        await sink.WriteAsync(Batch(lsn + 150, C("d", lsn + 100, 1, 100, null, null)), Checkpoint, default);
+        new MirrorCompactor(engine.Services.Lake).Fold(table, 100, default).ShouldBe(2);
+        engine.Services.Lake.FileEntries("m.items").ShouldBeEmpty();
+        Rows(engine).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task A_table_without_a_key_or_without_the_change_envelope_stops_the_sink_with_the_reason()
+    {
+        using var engine = new Engine();
+        await using var sink = Mirror(engine);
+        var unkeyed = new RecordBatch(new ColumnBatch(new TableSchema("other", Items.Fields), Batch(1, C("c", 1, 1, 1, "a", "b")).Tables[0].Columns.ToArray(), 1), 2);
+        (await Should.ThrowAsync<Core.SluiceException>(() => sink.WriteAsync(unkeyed, Checkpoint, default)))
+            .Message.ShouldBe("lake sink lake:m (mode: mirror): keys has no entry for table 'other'; add its key columns, e.g. keys: { \"other\": [id] }");
+        var plain = new ColumnBatch(new TableSchema("items", [new FieldSpec("id", FieldType.Integer, true)]), [new long?[] { 1 }], 1);
+        (await Should.ThrowAsync<Core.SluiceException>(() => sink.WriteAsync(new RecordBatch(plain, 3), Checkpoint, default)))
+            .Message.ShouldStartWith("lake sink lake:m (mode: mirror): table 'items' has no _op, _lsn, _seq: a mirror applies changes");
+    }
+
+    [Fact]
+    public void Mirror_options_are_checked_at_load_naming_the_sink_and_the_property()
+    {
+        using var temp = new TempFolder();
+        var errors = Load(temp, "files-source", """
+            source: { type: http, streams: {} }
+            """, "mode: mirror\n        zone: m\n        partition_by: ts");
+        errors.ShouldContain(e => e.Contains("sinks[0].mode: lake sink: mode: mirror needs `keys:`", StringComparison.Ordinal));
+        errors.ShouldContain(e => e.Contains("sinks[0].partition_by: lake sink in zone 'm': mode: mirror takes no partition_by", StringComparison.Ordinal));
+
+        var cdc = """
+            source:
+                  type: postgres_cdc
+                  connection: { database: x }
+                  tables: { items: { on_update: emit, on_delete: ignore }, other: { on_update: emit, on_delete: emit } }
+            """;
+        errors = Load(temp, "cdc-ignore", cdc, "mode: mirror\n        zone: m\n        keys: { items: [id], other: [id] }");
+        errors.ShouldHaveSingleItem().ShouldContain("sinks[0].keys: lake sink lake:m: the source's tables entry 'items' has on_update: emit, on_delete: ignore, so the mirror of 'items' would miss changes; set both to emit");
+        Load(temp, "cdc-ok", cdc.Replace("on_delete: ignore", "on_delete: emit", StringComparison.Ordinal), "mode: mirror\n        zone: m\n        keys: { items: [id] }").ShouldBeEmpty();
+        Load(temp, "log-keys", cdc, "zone: m\n        partition_by: ts\n        keys: { items: [id] }")
+            .ShouldHaveSingleItem().ShouldContain("sinks[0].keys: lake sink: keys are a mirror's (mode: mirror)");
+    }
+
+    [Fact]
+    public void A_mirror_behind_a_source_that_sends_rows_is_refused_at_load()
+    {
+        using var temp = new TempFolder();
+        var folder = TenantAnalytics.RecipeVariant.Create(temp, "tenant-analytics",
+            ("zone: analytics\n        partition_by: event_ts", "zone: analytics\n        mode: mirror\n        keys: { events: [event_id] }"));
+        var errors = new RecipeLoader(Components.Create()).TryLoad(folder).Errors.All.Select(e => e.ToString()).ToList();
+        errors.ShouldHaveSingleItem().ShouldContain(".mode: lake sink lake:analytics: mode: mirror needs a change source (postgres_cdc); source 'http' sends rows, not changes");
+    }
+
+    private static List<string> Load(TempFolder temp, string name, string source, string sink)
+    {
+        var folder = Path.Combine(temp.Path, name);
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "recipe.yaml"), $"""
+            name: {name}
+            pipelines:
+              p:
+                {source}
+                sinks:
+                  - type: lake
+                    {sink}
+            """);
+        return new RecipeLoader(Components.Create()).TryLoad(folder).Errors.All.Select(e => e.ToString()).ToList();
+    }
+
+    private static LakeSink Mirror(Engine engine) => new(engine.Services, new LakeSinkOptions
+    {
+        Mode = LakeSinkMode.Mirror, Zone = "m", PositionColumn = ChangeEnvelope.Lsn, CompactInterval = TimeSpan.Zero,
+        Keys = new Dictionary<string, IReadOnlyList<string>> { ["items"] = ["id"] },
+    });
+
+    private static List<string> Rows(Engine engine) =>
+        engine.Services.Query.Query("SELECT id, name, body FROM m.items ORDER BY id").Rows.Select(r => string.Join('|', r.Select(LakeQueryEngine.FormatValue))).ToList();
+
+    private static object?[] C(string op, long lsn, long seq, long? id, string? name, string? body, string? unchanged = null) =>
+        [id, name, body, op, lsn, seq, op == "r" ? null : lsn * 10, op == "r" ? null : DateTime.UtcNow, null, unchanged];
+
+    private static RecordBatch Batch(long position, params object?[][] rows)
+    {
+        var columns = Items.Fields.Select(f => Column(f, rows.Length)).ToArray();
+        for (var r = 0; r < rows.Length; r++)
+        {
+            for (var c = 0; c < columns.Length; c++) { columns[c].SetValue(rows[r][c], r); }
+        }
+
+        return new RecordBatch(new ColumnBatch(Items, columns, rows.Length), position);
+    }
+
+    private static Array Column(FieldSpec field, int rows) => field.Type switch
+    {
+        FieldType.Integer => new long?[rows],
+        FieldType.Timestamp => new DateTime?[rows],
+        _ => new string?[rows],
+    };
+}
