@@ -231,7 +231,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                 {
                     if (ShapeOf(id) is { } truncated)
                     {
-                        if (Window is { IsOpen: true } w && w.IsFor(truncated.Table)) { w.Truncated(); }
+                        if (Window is { } w && w.IsFor(truncated.Table)) { w.Truncated(); }
                         PostgresLog.Truncate(log, truncated.Table.Display, PgCdcState.Lsn(_begin.FinalLsn));
                         AddTruncate(truncated);
                     }
@@ -263,7 +263,11 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     /// <summary>Between a chunk's watermarks, a change of its table: the stream's version of that key wins over the chunk's.</summary>
     private void Observe(PgTableShape shape, ReadOnlySpan<byte> data, PgTuple tuple)
     {
-        if (Window is not { IsOpen: true } window || !window.IsFor(shape.Table) || shape.Key.Length == 0) { return; }
+        // From the moment the window is set, not only from its low watermark: a transaction whose commit was written
+        // before the low watermark may still be invisible to the chunk's SELECT (its backend waits for the WAL flush
+        // before it shows the commit), so its key must go to the stream too. Keys changed before the SELECT and
+        // visible to it are dropped needlessly but safely: the stream carries a version at least as new.
+        if (Window is not { } window || !window.IsFor(shape.Table) || shape.Key.Length == 0) { return; }
         var parts = new string?[shape.Key.Length];
         for (var i = 0; i < parts.Length; i++)
         {

@@ -27,9 +27,10 @@ internal sealed class PgChunkQuery
         Key = key;
         Rows = rows;
         _keyTypes = keyTypes;
-        _keyList = string.Join(", ", table.KeyColumns.Select(PgSlotAdmin.Quote));
-        _order = string.Join(", ", table.KeyColumns.Select(PgSlotAdmin.Quote));
-        _select = $"SELECT {PgSnapshotReader.SelectList(columns)} FROM {table.Sql} WHERE {(where is null ? "true" : $"({where})")}";
+        // Qualified: a bare name in ORDER BY would be the output column, the key's text, and sort 10 before 9.
+        _keyList = PgSnapshotReader.KeyList(table);
+        _order = _keyList;
+        _select = $"SELECT {PgSnapshotReader.SelectList(columns)} FROM {table.Sql} AS {PgSnapshotReader.Alias} WHERE {(where is null ? "true" : $"({where})")}";
     }
 
     public CdcTable Table { get; }

@@ -8,10 +8,10 @@ internal readonly record struct ChunkPlacement(long Position, int Emitted, int S
 /// <summary>
 /// One chunk of an incremental snapshot between its two watermarks (the DBLog algorithm). The snapshot writes the low
 /// watermark into the WAL, reads the chunk, <see cref="Fill"/>s it here and writes the high watermark. The change reader
-/// meets the watermarks in WAL order: from the low one on it reports every key the stream changes
-/// (<see cref="Changed"/>), since the stream's version of those rows is as new as the chunk's or newer; at the high
-/// one it emits the chunk without them (<see cref="Close"/>). So a chunk row never overwrites a newer change, and a row
-/// deleted meanwhile is not brought back.
+/// meets the watermarks in WAL order: from the moment this window is set (just before the low watermark is written)
+/// it reports every key the stream changes (<see cref="Changed"/>), since the stream's version of those rows is as new
+/// as the chunk's or newer; at the high one it emits the chunk without them (<see cref="Close"/>). So a chunk row never
+/// overwrites a newer change, and a row deleted meanwhile is not brought back.
 /// </summary>
 internal sealed class PgChunkWindow(string token, CdcTable table)
 {

@@ -45,8 +45,8 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
             var columns = await ColumnsAsync(connection, tx, table.Schema, table.Name, ct).ConfigureAwait(false);
             var shape = new PgTableShape(table, columns, Math.Min(perBatch, 65_536));
             var key = KeyIndexes(table, columns);
-            var order = key.Length == 0 ? "" : " ORDER BY " + string.Join(", ", table.KeyColumns.Select(PgSlotAdmin.Quote));
-            await using var cmd = new NpgsqlCommand($"SELECT {SelectList(columns)} FROM {table.Sql}{order}", connection, tx);
+            var order = key.Length == 0 ? "" : " ORDER BY " + KeyList(table);
+            await using var cmd = new NpgsqlCommand($"SELECT {SelectList(columns)} FROM {table.Sql} AS {Alias}{order}", connection, tx);
             await using var reader = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct).ConfigureAwait(false);
             var position = consistentPoint - total + k + 1;
             var texts = new string?[columns.Count];
@@ -176,6 +176,12 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
 
         return new SnapshotChunk(shape.Builder.Flush(), [.. keys], read, lastKey);
     }
+
+    /// <summary>The alias of the table in snapshot SELECTs, so key columns can be named as the table's, not the output's.</summary>
+    public const string Alias = "sluice_src";
+
+    /// <summary>The key columns qualified by <see cref="Alias"/>: in ORDER BY a bare name is the output column (the key's text, in text order).</summary>
+    public static string KeyList(CdcTable table) => string.Join(", ", table.KeyColumns.Select(k => $"{Alias}.{PgSlotAdmin.Quote(k)}"));
 
     public static string SelectList(IEnumerable<FieldSpec> columns) => string.Join(", ", columns.Select(c => PgSlotAdmin.Quote(c.Name) + "::text"));
 
