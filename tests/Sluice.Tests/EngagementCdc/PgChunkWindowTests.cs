@@ -5,8 +5,8 @@ using Sluice.Core.Schema;
 namespace Sluice.Tests.EngagementCdc;
 
 /// <summary>
-/// The incremental snapshot's watermarks in the change reader (DBLog): keys the stream changes between a chunk's low and
-/// high watermark are left out of the chunk, the chunk enters the stream at the high watermark as <c>_op = r</c> rows,
+/// The incremental snapshot's watermarks in the change reader (DBLog): keys the stream changes from the moment a chunk's
+/// window is set (just before its low watermark) to its high watermark are left out of the chunk, the chunk enters the stream at the high watermark as <c>_op = r</c> rows,
 /// and watermarks of another chunk (or an earlier run) are passed over.
 /// </summary>
 public sealed class PgChunkWindowTests
@@ -15,35 +15,39 @@ public sealed class PgChunkWindowTests
     private static readonly CdcTable Content = new("content", ChangePolicy.Emit, ChangePolicy.Emit, "public", null, ["content_id"]);
 
     [Fact]
-    public async Task Keys_changed_or_deleted_between_the_watermarks_are_left_to_the_stream_and_the_rest_enter_at_the_high_one()
+    public async Task Keys_changed_or_deleted_once_the_window_is_set_are_left_to_the_stream_and_the_rest_enter_at_the_high_one()
     {
         var reader = Reader();
-        var window = new PgChunkWindow("1.1.abc", Content);
-        reader.Window = window;
         reader.Handle(RelationMessage());
-        // Before the low watermark: the chunk's SELECT sees this change, so the chunk's row is as new.
+        // Before the window is set: the chunk's SELECT sees this change, so the chunk's row is as new.
         reader.Handle(Begin(0x5000));
         reader.Handle(Update(Tuple("1", "video", "10", "t")));
         reader.Handle(Commit(0x5000, 0x5030));
+        var window = new PgChunkWindow("1.1.abc", Content);
+        reader.Window = window;
+        // After it is set but before the low watermark: its commit may not be visible to the SELECT yet.
+        reader.Handle(Begin(0x5040));
+        reader.Handle(Update(Tuple("4", "video", "41", "t")));
+        reader.Handle(Commit(0x5040, 0x5070));
         reader.Handle(Watermark(0x5100, "low 1.1.abc"));
         reader.Handle(Begin(0x5200));
         reader.Handle(Update(Tuple("2", "video", "20", "newer")));
         reader.Handle(PgMessages.Message('D', w => { w.UInt32(Relation); w.Byte((byte)'K'); Tuple("3", null, null, null)(w); }));
         reader.Handle(Commit(0x5200, 0x5230));
-        window.Fill(Chunk(("1", "10"), ("2", "19"), ("3", "30"), ("4", "40")), ["1", "2", "3", "4"]);
+        window.Fill(Chunk(("1", "10"), ("2", "19"), ("3", "30"), ("4", "40"), ("5", "50")), ["1", "2", "3", "4", "5"]);
         reader.Handle(Watermark(0x5300, "high 1.1.abc"));
 
         var placed = (await window.Placement).ShouldNotBeNull();
-        placed.ShouldBe(new ChunkPlacement(0x5300, 2, 2));
+        placed.ShouldBe(new ChunkPlacement(0x5300, 2, 3));
         reader.Window.ShouldBeNull();
         var piece = reader.Pending.Last();
         piece.CommitEnd.ShouldBe(0x5300);
         var rows = piece.Tables.ShouldHaveSingleItem();
-        rows.Column<long>(0).ShouldBe([1L, 4L]);
+        rows.Column<long>(0).ShouldBe([1L, 5L]);
         rows.Strings(rows.Schema.IndexOf(ChangeEnvelope.Op)).ShouldBe(["r", "r"]);
         rows.Column<long>(rows.Schema.IndexOf(ChangeEnvelope.Lsn)).ShouldBe([0x5300L, 0x5300L]);
-        // The stream's own changes of 2 and 3 are in the pieces before, at their commit.
-        reader.Pending.Select(p => p.CommitEnd).ShouldBe([0x5030L, 0x5230L, 0x5300L]);
+        // The stream's own changes of 2, 3 and 4 are in the pieces before, at their commits.
+        reader.Pending.Select(p => p.CommitEnd).ShouldBe([0x5030L, 0x5070L, 0x5230L, 0x5300L]);
     }
 
     [Fact]
