@@ -463,6 +463,11 @@ public sealed class PostgresCdcSource : IStreamSource
             {
                 // The stream meets the same fault and reconnects; the snapshot resumes with it from its last chunk.
             }
+            catch (Exception e)
+            {
+                // Anything else (the metadata store failing) ends the stream after what was read, loudly.
+                channel.Writer.TryComplete(e);
+            }
         }, CancellationToken.None);
         Task? lingerTimer = null;
         DateTimeOffset? lingerFor = null;
