@@ -61,6 +61,15 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     /// <summary>Rows of added tables waiting for their place in the stream (set before <see cref="RunAsync"/>).</summary>
     public AddedTablesSnapshot? Added { get; set; }
 
+    /// <summary>The incremental snapshot chunk between its watermarks, if any (set by <see cref="PgIncrementalSnapshot"/>).</summary>
+    public PgChunkWindow? Window
+    {
+        get => Volatile.Read(ref _window);
+        set => Volatile.Write(ref _window, value);
+    }
+
+    private PgChunkWindow? _window;
+
     /// <summary>The pieces decoded and not yet written (unit tests read them after <see cref="Handle"/>).</summary>
     internal List<ChangePiece> Pending => _pieces;
 
@@ -175,6 +184,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             case 'I' when ShapeOf(message.UInt32()) is { } shape:
                 message.Skip(1); // 'N': the new tuple
                 message.Tuple(_new);
+                Observe(shape, data, _new);
                 AddRow(shape, data, ChangeEnvelope.Insert, _new, null, null, false);
                 break;
 
@@ -190,6 +200,8 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                 }
 
                 message.Tuple(_new);
+                Observe(shape, data, _new);
+                if (before is not null) { Observe(shape, data, before); }
                 if (shape.Table.OnUpdate == ChangePolicy.Emit)
                 {
                     if (before is not null && KeyChanged(shape, data, before, _new))
@@ -209,6 +221,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             case 'D' when ShapeOf(message.UInt32()) is { } shape:
                 var oldKind = (char)message.Byte(); // 'K' (the key) or 'O' (the whole old row)
                 message.Tuple(_old);
+                Observe(shape, data, _old);
                 if (shape.Table.OnDelete == ChangePolicy.Emit) { AddRow(shape, data, ChangeEnvelope.Delete, _old, null, _old, oldKind == 'K'); }
                 else if (shape.Table.OnDelete == ChangePolicy.DeadLetter) { DeadLetter(shape, data, _old, "delete"); }
                 break;
@@ -218,11 +231,16 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                 {
                     if (ShapeOf(id) is { } truncated)
                     {
+                        if (Window is { } w && w.IsFor(truncated.Table)) { w.Truncated(); }
                         PostgresLog.Truncate(log, truncated.Table.Display, PgCdcState.Lsn(_begin.FinalLsn));
                         AddTruncate(truncated);
                     }
                 }
 
+                break;
+
+            case 'M':
+                Watermark(message.LogicalMessage());
                 break;
 
             case 'C':
@@ -241,6 +259,60 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     }
 
     private PgTableShape? ShapeOf(uint relation) => _relations.GetValueOrDefault(relation);
+
+    /// <summary>Between a chunk's watermarks, a change of its table: the stream's version of that key wins over the chunk's.</summary>
+    private void Observe(PgTableShape shape, ReadOnlySpan<byte> data, PgTuple tuple)
+    {
+        // From the moment the window is set, not only from its low watermark: a transaction whose commit was written
+        // before the low watermark may still be invisible to the chunk's SELECT (its backend waits for the WAL flush
+        // before it shows the commit), so its key must go to the stream too. Keys changed before the SELECT and
+        // visible to it are dropped needlessly but safely: the stream carries a version at least as new.
+        if (Window is not { } window || !window.IsFor(shape.Table) || shape.Key.Length == 0) { return; }
+        var parts = new string?[shape.Key.Length];
+        for (var i = 0; i < parts.Length; i++)
+        {
+            var k = shape.Key[i];
+            if (k >= tuple.Count || tuple.Kind(k) == PgValueKind.Unchanged) { return; }
+            parts[i] = tuple.Kind(k) == PgValueKind.Text ? Encoding.UTF8.GetString(tuple.Text(data, k)) : null;
+        }
+
+        window.Changed(PgChunkWindow.KeyText(parts));
+    }
+
+    /// <summary>
+    /// An incremental snapshot's watermark (<see cref="PgIncrementalSnapshot"/>): the low one opens its chunk's window;
+    /// at the high one the chunk enters the stream right here, at the message's position, as a piece of its own.
+    /// Watermarks of another run (read again after a restart) match no window and are passed over, as heartbeats are.
+    /// </summary>
+    private void Watermark((long Lsn, string Prefix, string Content) message)
+    {
+        if (message.Prefix != PgIncrementalSnapshot.WatermarkPrefix || Window is not { } window) { return; }
+        if (message.Content == $"low {window.Token}")
+        {
+            window.Open();
+            return;
+        }
+
+        if (message.Content != $"high {window.Token}") { return; }
+        Window = null;
+        if (!window.IsOpen || _inTransaction)
+        {
+            // Not seen opening (cannot happen in WAL order), or inside a transaction: read the chunk again.
+            window.Placed(null);
+            return;
+        }
+
+        var position = Math.Max(_lastEnd + 1, message.Lsn);
+        if (window.Close(position, out var superseded) is not { } rows)
+        {
+            window.Placed(null);
+            return;
+        }
+
+        _pieces.Add(new ChangePiece(rows.Count > 0 ? [rows] : [], position, rows.Count));
+        _lastEnd = position;
+        window.Placed(new ChunkPlacement(position, rows.Count, superseded));
+    }
 
     private PgTableShape? Shape(PgOutputRelation relation, PgTableShape? old)
     {

@@ -165,6 +165,18 @@ internal ref struct PgOutputMessage(ReadOnlySpan<byte> data)
         }
     }
 
+    /// <summary>A logical message (protocol 1, no streaming): its LSN, prefix and content as UTF-8 text.</summary>
+    public (long Lsn, string Prefix, string Content) LogicalMessage()
+    {
+        Skip(1); // flags: transactional or not
+        var lsn = unchecked((long)UInt64());
+        var prefix = CString();
+        var length = (int)UInt32();
+        var content = Encoding.UTF8.GetString(_data.Slice(_at, length));
+        _at += length;
+        return (lsn, prefix, content);
+    }
+
     /// <summary>Truncate: the relation ids truncated (after the count and the option flags).</summary>
     public uint[] TruncatedRelations()
     {

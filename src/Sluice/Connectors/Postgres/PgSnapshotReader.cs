@@ -17,7 +17,12 @@ namespace Sluice.Connectors.Postgres;
 /// </summary>
 internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList<CdcTable> tables, ILogger log, string deadLetterSource, DeadLetterStore deadLetters)
 {
-    public async IAsyncEnumerable<RecordBatch> ReadAsync(string snapshotName, long consistentPoint, [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>
+    /// The tables in key order (when they have a key), so that what every sink committed can be told by a table and a
+    /// key: <paramref name="onBatch"/> hears, before each batch goes, its position, table index, last key (JSON, null
+    /// for a table without key) and whether it ends its table.
+    /// </summary>
+    public async IAsyncEnumerable<RecordBatch> ReadAsync(string snapshotName, long consistentPoint, Action<long, int, string?, bool>? onBatch, [EnumeratorCancellation] CancellationToken ct)
     {
         await using var connection = new NpgsqlConnection(options.Connection.ConnectionString("sluice-cdc-snapshot"));
         await connection.OpenAsync(ct).ConfigureAwait(false);
@@ -39,18 +44,24 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
             var table = tables[t];
             var columns = await ColumnsAsync(connection, tx, table.Schema, table.Name, ct).ConfigureAwait(false);
             var shape = new PgTableShape(table, columns, Math.Min(perBatch, 65_536));
-            var select = string.Join(", ", columns.Select(c => PgSlotAdmin.Quote(c.Name) + "::text"));
-            await using var cmd = new NpgsqlCommand($"SELECT {select} FROM {table.Sql}", connection, tx);
+            var key = KeyIndexes(table, columns);
+            var order = key.Length == 0 ? "" : " ORDER BY " + KeyList(table);
+            await using var cmd = new NpgsqlCommand($"SELECT {SelectList(columns)} FROM {table.Sql} AS {Alias}{order}", connection, tx);
             await using var reader = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct).ConfigureAwait(false);
             var position = consistentPoint - total + k + 1;
             var texts = new string?[columns.Count];
+            var letters = new LetterPlace($"slot consistent point {PgCdcState.Lsn(consistentPoint)}", $"snapshot:{consistentPoint}");
             long read = 0;
+            string? lastKey = null;
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
-                if (!await SetRowAsync(reader, shape, columns, texts, ++read, consistentPoint, ct).ConfigureAwait(false)) { continue; }
+                var good = await SetRowAsync(reader, shape, columns, texts, ++read, letters, ct).ConfigureAwait(false);
+                if (key.Length > 0 && onBatch is not null) { lastKey = KeyJson(texts, key); }
+                if (!good) { continue; }
                 shape.Commit("r", position);
                 if (shape.Builder.Count == perBatch)
                 {
+                    onBatch?.Invoke(position, t, lastKey, false);
                     yield return new RecordBatch([shape.Builder.Flush()], position);
                     k++;
                     position = consistentPoint - total + k + 1;
@@ -59,6 +70,7 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
 
             if (shape.Builder.Count > 0)
             {
+                onBatch?.Invoke(position, t, lastKey, true);
                 yield return new RecordBatch([shape.Builder.Flush()], position);
                 k++;
             }
@@ -93,14 +105,14 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
             var table = tables[t];
             var columns = await ColumnsAsync(connection, tx, table.Schema, table.Name, ct).ConfigureAwait(false);
             var shape = new PgTableShape(table, columns, (int)Math.Min(options.BatchRows, Math.Max(1, counts[t])));
-            var select = string.Join(", ", columns.Select(c => PgSlotAdmin.Quote(c.Name) + "::text"));
-            await using var cmd = new NpgsqlCommand($"SELECT {select} FROM {table.Sql}", connection, tx);
+            await using var cmd = new NpgsqlCommand($"SELECT {SelectList(columns)} FROM {table.Sql}", connection, tx);
             await using var reader = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct).ConfigureAwait(false);
             var texts = new string?[columns.Count];
+            var letters = new LetterPlace($"slot consistent point {PgCdcState.Lsn(consistentPoint)}", $"snapshot:{consistentPoint}");
             long read = 0;
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
-                if (!await SetRowAsync(reader, shape, columns, texts, ++read, consistentPoint, ct).ConfigureAwait(false)) { continue; }
+                if (!await SetRowAsync(reader, shape, columns, texts, ++read, letters, ct).ConfigureAwait(false)) { continue; }
                 shape.Commit(ChangeEnvelope.Read, consistentPoint - 1);
                 rows++;
                 if (shape.Builder.Count == options.BatchRows) { batches.Add(shape.Builder.Flush()); }
@@ -118,7 +130,7 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
     /// Sets one row's columns from the reader; false when a value is not one Sluice can read: then the row goes to the
     /// dead-letter store whole, with the column and why, never a NULL in its place.
     /// </summary>
-    private async Task<bool> SetRowAsync(NpgsqlDataReader reader, PgTableShape shape, List<FieldSpec> columns, string?[] texts, long read, long consistentPoint, CancellationToken ct)
+    private async Task<bool> SetRowAsync(NpgsqlDataReader reader, PgTableShape shape, List<FieldSpec> columns, string?[] texts, long read, LetterPlace place, CancellationToken ct)
     {
         var bad = -1;
         for (var i = 0; i < columns.Count; i++)
@@ -130,13 +142,56 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
         if (bad < 0) { return true; }
         var table = shape.Table;
         shape.Builder.AbortRow();
-        PostgresLog.BadValue(log, table.Display, PgCdcState.Lsn(consistentPoint), columns[bad].Name, columns[bad].Type.Name());
+        PostgresLog.BadValue(log, table.Display, place.Where, columns[bad].Name, columns[bad].Type.Name());
         var row = columns.Select((c, i) => (c.Name, texts[i])).ToDictionary(p => p.Name, p => p.Item2, StringComparer.Ordinal);
-        deadLetters.Add(deadLetterSource, $"{table.Display} snapshot row {read} (slot consistent point {PgCdcState.Lsn(consistentPoint)})",
+        deadLetters.Add(deadLetterSource, $"{table.Display} snapshot row {read} ({place.Where})",
             $"snapshot of {table.BatchName}: column {columns[bad].Name}: '{texts[bad]}' is not a {columns[bad].Type.Name()} value as Sluice reads Postgres's text (not applied downstream)",
-            JsonSerializer.Serialize(row), $"{deadLetterSource}:snapshot:{consistentPoint}:{table.Display}:{read}");
+            JsonSerializer.Serialize(row), $"{deadLetterSource}:{place.Id}:{table.Display}:{read}");
         return false;
     }
+
+    /// <summary>
+    /// One chunk of an incremental snapshot (<see cref="PgIncrementalSnapshot"/>): up to <see cref="PgChunkQuery.Rows"/>
+    /// rows after <paramref name="afterKey"/> in key order, as <c>_op = r</c> rows (their <c>_lsn</c> is set where they
+    /// enter the stream), each row's key, and the last key read (a row dead-lettered for a value still counts as read).
+    /// </summary>
+    public async Task<SnapshotChunk> ReadChunkAsync(NpgsqlConnection connection, PgChunkQuery query, string? afterKey, string where, CancellationToken ct)
+    {
+        await using var cmd = query.Command(connection, afterKey);
+        await using var reader = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct).ConfigureAwait(false);
+        var shape = new PgTableShape(query.Table, query.Columns, query.Rows);
+        var texts = new string?[query.Columns.Count];
+        var keys = new List<string>(query.Rows);
+        var letters = new LetterPlace(where, $"chunk:{where}");
+        var read = 0;
+        string? lastKey = null;
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var good = await SetRowAsync(reader, shape, query.Columns, texts, ++read, letters, ct).ConfigureAwait(false);
+            lastKey = KeyJson(texts, query.Key);
+            if (!good) { continue; }
+            keys.Add(PgChunkWindow.KeyText(query.Key.Select(i => texts[i])));
+            shape.Commit(ChangeEnvelope.Read, 0);
+        }
+
+        return new SnapshotChunk(shape.Builder.Flush(), [.. keys], read, lastKey);
+    }
+
+    /// <summary>The alias of the table in snapshot SELECTs, so key columns can be named as the table's, not the output's.</summary>
+    public const string Alias = "sluice_src";
+
+    /// <summary>The key columns qualified by <see cref="Alias"/>: in ORDER BY a bare name is the output column (the key's text, in text order).</summary>
+    public static string KeyList(CdcTable table) => string.Join(", ", table.KeyColumns.Select(k => $"{Alias}.{PgSlotAdmin.Quote(k)}"));
+
+    public static string SelectList(IEnumerable<FieldSpec> columns) => string.Join(", ", columns.Select(c => PgSlotAdmin.Quote(c.Name) + "::text"));
+
+    public static int[] KeyIndexes(CdcTable table, List<FieldSpec> columns) =>
+        table.KeyColumns.Select(k => columns.FindIndex(c => c.Name == k)).Where(i => i >= 0).ToArray();
+
+    private static string KeyJson(string?[] texts, int[] key) => JsonSerializer.Serialize(key.Select(i => texts[i]).ToArray());
+
+    /// <summary>Where a dead-lettered snapshot row was read, for its letter's position text and id.</summary>
+    private sealed record LetterPlace(string Where, string Id);
 
     private static async Task<NpgsqlTransaction> BeginAsync(NpgsqlConnection connection, string snapshotName, CancellationToken ct)
     {

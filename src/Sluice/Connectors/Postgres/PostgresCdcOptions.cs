@@ -91,6 +91,13 @@ public sealed partial class PostgresCdcOptions
     /// </summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Rows per chunk of an incremental snapshot (<c>snapshot_chunk_rows</c>, default 1,024): <c>sluice cdc snapshot</c>
+    /// without <c>--chunk-rows</c>, and the rest of an interrupted initial snapshot. A chunk is held in memory until it
+    /// is placed in the stream.
+    /// </summary>
+    public int SnapshotChunkRows { get; init; } = 1024;
+
     /// <summary>WAL the slot may hold back before a warning and a degraded <c>/healthz</c> (<c>lag_warn_bytes</c>, default 1 GiB).</summary>
     public long LagWarnBytes { get; init; } = 1L << 30;
 
@@ -168,6 +175,7 @@ public sealed partial class PostgresCdcOptions
             LagWarnBytes = (long)map.Double("lag_warn_bytes", 1L << 30, 1, 1e18),
             LagWarnSeconds = map.Double("lag_warn_seconds", 300, 0.001, 1e9),
             WalErrorFraction = map.Double("wal_error_fraction", 0.2, 0, 1),
+            SnapshotChunkRows = map.Int("snapshot_chunk_rows", 1024, 1, 1_000_000),
         };
 
         if (tables.Count == 0) { map.Error("tables", "postgres_cdc: name at least one table, e.g. `tables: { engagement_events: {} }`"); }

@@ -61,6 +61,9 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     private readonly PostgresCdcOptions _options;
     private readonly ILogger _log;
     private readonly PgCdcState _state;
+    private readonly PgSnapshotProgress _progress;
+    private PgIncrementalSnapshot? _incremental;
+    private InitialSnapshotMarks? _initial;
     private readonly Lock _confirmLock = new();
     private readonly IReadOnlyList<IChangeStreamSink> _keyed;
     private LogicalReplicationConnection? _replication;
@@ -90,6 +93,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         _options = options;
         _log = services.Logging.CreateLogger("Sluice.Postgres");
         _state = new PgCdcState(services.Metadata, services.Time);
+        _progress = new PgSnapshotProgress(services.Metadata, services.Time);
         _monitor = new PgSlotMonitor(options, recipe, services, _log);
     }
 
@@ -180,6 +184,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     private async IAsyncEnumerable<RecordBatch> ReadConnectedAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
         _state.EnsureSchema();
+        _progress.EnsureSchema();
         var database = _options.Connection.Database;
         bool create;
         long start;
@@ -195,6 +200,11 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             var slot = await slots.WaitUntilFreeAsync(_services.Time, ct).ConfigureAwait(false);
             var record = _state.Get(_options.Slot, database);
             (create, var redo) = Decide(slot, record, resumeAfter);
+            if (redo && ResumeInitial(record!, tables))
+            {
+                (create, redo) = (false, false);
+            }
+
             if (redo)
             {
                 PostgresLog.SnapshotRedo(_log, _options.Slot);
@@ -240,7 +250,9 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             PostgresLog.SlotCreated(_log, _options.Slot, created.ConsistentPoint.ToString());
             if (_options.Snapshot && created.SnapshotName is { } snapshot)
             {
-                await foreach (var batch in new PgSnapshotReader(_options, tables, _log, DeadLetterSource, _services.DeadLetters).ReadAsync(snapshot, consistentPoint, ct).ConfigureAwait(false))
+                var marks = new InitialSnapshotMarks(_progress, _options, tables, consistentPoint);
+                _initial = marks;
+                await foreach (var batch in new PgSnapshotReader(_options, tables, _log, DeadLetterSource, _services.DeadLetters).ReadAsync(snapshot, consistentPoint, marks.Sent, ct).ConfigureAwait(false))
                 {
                     Volatile.Write(ref _emitted, batch.Position);
                     yield return batch;
@@ -332,6 +344,29 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     }
 
     /// <summary>
+    /// An initial snapshot that did not reach every sink is not taken again when it can go on: when some of it was
+    /// committed everywhere (<see cref="InitialSnapshotMarks"/>) and every table not complete has a key, the slot is
+    /// kept (its stream starts where the snapshot was taken) and the rest is read by incremental snapshots from the
+    /// last committed key of each table, while streaming.
+    /// </summary>
+    private bool ResumeInitial(SlotRecord record, IReadOnlyList<CdcTable> tables)
+    {
+        var database = _options.Connection.Database;
+        var marks = _progress.Initial(_options.Slot, database, record.ConsistentPoint);
+        if (marks.Count == 0) { return false; }
+        var rest = tables.Where(t => !(marks.TryGetValue((t.Schema, t.Name), out var m) && m.Done)).ToList();
+        if (rest.Any(t => t.KeyColumns.Count == 0)) { return false; }
+        var recipe = _recipe;
+        _progress.ResumeInitial(_options.Slot, database, rest.Select(t => new SnapshotRequest(
+            _options.Slot, database, recipe, "", t.Schema, t.Name, null, _options.SnapshotChunkRows, PgSnapshotProgress.InitialKind)
+        {
+            LastKey = marks.TryGetValue((t.Schema, t.Name), out var m) ? m.LastKey : null,
+        }));
+        PostgresLog.InitialSnapshotResumed(_log, _options.Slot, tables.Count - rest.Count, tables.Count, rest.Count == 0 ? "nothing" : string.Join(", ", rest.Select(t => t.Display)));
+        return true;
+    }
+
+    /// <summary>
     /// Tables of the recipe whose existing rows no sink has yet (added to the recipe after the first start): their rows
     /// as of a temporary slot's exported snapshot, for the reader to place in the stream at that slot's consistent
     /// point. They count as read once every sink acknowledged that place; a stop before that reads them again.
@@ -378,6 +413,9 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     private async IAsyncEnumerable<RecordBatch> StreamAsync(LogicalReplicationConnection replication, PgOutputReplicationSlot slot, long start, IReadOnlyList<CdcTable> tables, AddedTablesSnapshot? added, [EnumeratorCancellation] CancellationToken ct)
     {
         var reader = new PgChangeReader(_options, tables, DeadLetterSource, _services.DeadLetters, _log, _services.Time) { Added = added };
+        var incremental = new PgIncrementalSnapshot(_options, tables, _progress, reader, new PgSnapshotReader(_options, tables, _log, DeadLetterSource, _services.DeadLetters), _log, _services.Time);
+        incremental.Acknowledged(Volatile.Read(ref _acked));
+        _incremental = incremental;
         _undelivered.Clear();
         _streamingSince = _services.Time.GetUtcNow();
         // A fresh start (or a reconnect): nothing is held or counted yet.
@@ -408,6 +446,25 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             catch (FatalException e)
             {
                 // Ends the stream after what was already read: nothing is skipped, the run stops with the reason.
+                channel.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
+        var snapshots = Task.Run(async () =>
+        {
+            try
+            {
+                await incremental.RunAsync(stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+            }
+            catch (Exception e) when (PgFailures.IsTransient(e))
+            {
+                // The stream meets the same fault and reconnects; the snapshot resumes with it from its last chunk.
+            }
+            catch (Exception e)
+            {
+                // Anything else (the metadata store failing) ends the stream after what was read, loudly.
                 channel.Writer.TryComplete(e);
             }
         }, CancellationToken.None);
@@ -514,6 +571,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             await CancelTimerAsync(lingerCancel).ConfigureAwait(false);
             try { await status.ConfigureAwait(false); } catch (OperationCanceledException) { }
             try { await monitor.ConfigureAwait(false); } catch (OperationCanceledException) { }
+            await snapshots.ConfigureAwait(false);
             _replication = null;
         }
     }
@@ -581,6 +639,8 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         }
 
         if (added is { } done) { _state.TablesRead(_options.Slot, _options.Connection.Database, done.Tables, done.Position, replace: false); }
+        _initial?.Acknowledged(position);
+        _incremental?.Acknowledged(position);
         return Task.CompletedTask;
     }
 

@@ -1,0 +1,116 @@
+using System.CommandLine;
+using Sluice.Connectors.Postgres;
+using Sluice.Core;
+using Spectre.Console;
+
+namespace Sluice.Cli.Commands;
+
+internal static class CdcCommands
+{
+    /// <summary>How often the command looks at the snapshot's progress.</summary>
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(250);
+
+    public static Command Create()
+    {
+        var command = new Command("cdc", "Change data capture: snapshots on demand");
+        command.Subcommands.Add(Snapshot());
+        return command;
+    }
+
+    private static Command Snapshot()
+    {
+        var target = new Argument<string>("pipeline") { Description = "<recipe>/<pipeline> of a postgres_cdc source (for example engagement-cdc/cdc)" };
+        var table = new Option<string>("--table") { Description = "The table to read again ([schema.]name, one of the pipeline's tables)", Required = true };
+        var where = new Option<string?>("--where") { Description = "Only rows matching this SQL condition (for example \"updated_at > '2026-01-01'\")" };
+        var chunkRows = new Option<int?>("--chunk-rows") { Description = "Rows per chunk (default: the source's snapshot_chunk_rows, 1024)" };
+        var command = new Command("snapshot",
+            "Read a table again while `sluice run` of its recipe streams: in chunks by key, placed in the stream between watermarks so no chunk overwrites a newer change; resumes from its last chunk after a crash")
+            { target, table, where, chunkRows };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var qualified = result.GetValue(target)!;
+            var slash = qualified.LastIndexOf('/');
+            if (slash <= 0 || slash == qualified.Length - 1) { throw new SluiceException($"'{qualified}' is not <recipe>/<pipeline> (for example engagement-cdc/cdc)."); }
+            var recipe = CliContext.LoadRecipe(qualified[..slash]);
+            var name = qualified[(slash + 1)..];
+            var pipeline = recipe.Pipelines.FirstOrDefault(p => p.Name == name)
+                ?? throw new SluiceException($"recipe '{recipe.Name}' has no pipeline '{name}' (pipelines: {string.Join(", ", recipe.Pipelines.Select(p => p.Name))}).");
+            if (pipeline.Source is not PostgresCdcSourceFactory cdc)
+            {
+                throw new SluiceException($"pipeline '{recipe.Name}/{name}' reads from {pipeline.SourceType}, not postgres_cdc: only change-data-capture pipelines take snapshots.");
+            }
+
+            if (result.GetValue(chunkRows) is { } n && n is < 1 or > 1_000_000) { throw new SluiceException($"--chunk-rows must be 1 to 1000000, got {n}."); }
+            using var services = CliContext.ExistingServices(result);
+            var lockPath = Path.Combine(services.Data.LocksRoot, $"run-{recipe.Name}.lock");
+            if (!IsRunning(lockPath))
+            {
+                throw new SluiceException($"'{recipe.Name}' is not running on {services.Data.Root}: the running pipeline takes the snapshot beside its stream. Start it (sluice run {recipe.Name}) and ask again.");
+            }
+
+            var request = await PgSnapshotRequests.SubmitAsync(cdc.Options, recipe.Name, name, result.GetValue(table)!, result.GetValue(where), result.GetValue(chunkRows), services, ct).ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"snapshot {request.Id} of {request.Display}{(request.Where is null ? "" : $" where {request.Where}")}: {request.Total} rows, {request.ChunkRows} per chunk; handed to the running '{recipe.Name}'").ConfigureAwait(false);
+            var final = !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive
+                ? await AnsiConsole.Progress().StartAsync(async p =>
+                {
+                    var task = p.AddTask($"snapshot {request.Display}", maxValue: Math.Max(1, request.Total ?? 1));
+                    return await FollowAsync(services, request.Id, lockPath, s => task.Value = Math.Min(task.MaxValue, s.RowsRead), ct).ConfigureAwait(false);
+                }).ConfigureAwait(false)
+                : await FollowAsync(services, request.Id, lockPath, Lines(request), ct).ConfigureAwait(false);
+            return await ReportAsync(final, recipe.Name).ConfigureAwait(false);
+        }));
+        return command;
+    }
+
+    /// <summary>Progress as lines (output not a terminal): at most one a second, and the last one.</summary>
+    private static Action<SnapshotRequest> Lines(SnapshotRequest request)
+    {
+        var last = DateTime.MinValue;
+        long shown = -1;
+        return s =>
+        {
+            if (s.RowsRead == shown || (DateTime.UtcNow - last < TimeSpan.FromSeconds(1) && s.Status is SnapshotStatus.Queued or SnapshotStatus.Running)) { return; }
+            (last, shown) = (DateTime.UtcNow, s.RowsRead);
+            Console.Out.WriteLine($"snapshot {request.Id} of {request.Display}: {s.RowsRead}/{s.Total} rows, {s.Chunks} chunks");
+        };
+    }
+
+    /// <summary>Follows the request until it ends, or the run that was to take it stops (it goes on at the run's next start).</summary>
+    private static async Task<SnapshotRequest?> FollowAsync(EngineServices services, long id, string lockPath, Action<SnapshotRequest> show, CancellationToken ct)
+    {
+        while (true)
+        {
+            var state = PgSnapshotRequests.Get(services, id)!;
+            show(state);
+            if (state.Status is SnapshotStatus.Done or SnapshotStatus.Failed) { return state; }
+            if (!IsRunning(lockPath)) { return null; }
+            await Task.Delay(Poll, services.Time, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<int> ReportAsync(SnapshotRequest? final, string recipe)
+    {
+        if (final is null)
+        {
+            await Console.Error.WriteLineAsync($"error: '{recipe}' stopped before the snapshot was done; it goes on from its last committed chunk when `sluice run {recipe}` starts again.").ConfigureAwait(false);
+            return 1;
+        }
+
+        if (final.Status == SnapshotStatus.Failed)
+        {
+            await Console.Error.WriteLineAsync($"error: snapshot {final.Id} of {final.Display} failed: {final.Error}").ConfigureAwait(false);
+            return 1;
+        }
+
+        await Console.Out.WriteLineAsync(
+            $"snapshot {final.Id} of {final.Display} done: {final.RowsRead} rows read in {final.Chunks} chunks, {final.RowsEmitted} sent downstream, {final.Superseded} left to newer streamed changes").ConfigureAwait(false);
+        return 0;
+    }
+
+    /// <summary>True while a run or demo of the recipe holds its run lock.</summary>
+    private static bool IsRunning(string lockPath)
+    {
+        using var probe = ProcessLock.TryAcquire(lockPath);
+        return probe is null;
+    }
+}
