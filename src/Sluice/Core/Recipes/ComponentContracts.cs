@@ -21,6 +21,9 @@ public interface IEngineServices
 
     /// <summary>What is failing in this process and why (<c>/healthz</c> reports it).</summary>
     HealthState Health { get; }
+
+    /// <summary>OpenLineage run events for job and model runs; null unless <c>OPENLINEAGE_URL</c> is set.</summary>
+    Connectors.OpenLineage.OpenLineageEmitter? Lineage => null;
 }
 
 /// <summary>A source type registered by name (<c>files</c>, ...). It validates its options at load and builds the running source.</summary>
