@@ -51,7 +51,7 @@ internal static class CliContext
             })
             .AddFilter("Microsoft", LogLevel.Warning)
             .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
-        return new EngineServices(data, TimeProvider.System, logging);
+        return new EngineServices(data, TimeProvider.System, logging, Sluice.Connectors.OpenLineage.OpenLineageOptions.FromEnvironment());
     }
 
     public static Recipe LoadRecipe(string nameOrPath) => new RecipeLoader(Components.Create()).Load(nameOrPath);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Sluice.Connectors.OpenLineage;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Metadata;
 using Sluice.Core.Recipes;
@@ -9,7 +10,8 @@ namespace Sluice.Core;
 /// <summary>The stores and clock of one data folder, built once per process and shared by every component.</summary>
 public sealed class EngineServices : IEngineServices, IDisposable
 {
-    public EngineServices(DataDirectory data, TimeProvider time, ILoggerFactory logging)
+    /// <param name="lineage">Where to send OpenLineage run events; null: none (the CLI passes <c>OPENLINEAGE_URL</c>'s).</param>
+    public EngineServices(DataDirectory data, TimeProvider time, ILoggerFactory logging, OpenLineageOptions? lineage = null)
     {
         Data = data;
         Time = time;
@@ -19,6 +21,7 @@ public sealed class EngineServices : IEngineServices, IDisposable
         Query = new LakeQueryEngine(Lake);
         DeadLetters = new DeadLetterStore(Metadata, time);
         Status = new Status.StatusBoard(time);
+        Lineage = lineage is null ? null : new OpenLineageEmitter(lineage, time, logging);
     }
 
     public DataDirectory Data { get; }
@@ -39,5 +42,12 @@ public sealed class EngineServices : IEngineServices, IDisposable
 
     public Status.StatusBoard Status { get; }
 
-    public void Dispose() => Logging.Dispose();
+    public OpenLineageEmitter? Lineage { get; }
+
+    public void Dispose()
+    {
+        // Queued run events go out before the logs close, so a dropped event is still reported.
+        Lineage?.Dispose();
+        Logging.Dispose();
+    }
 }

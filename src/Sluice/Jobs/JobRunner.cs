@@ -1,3 +1,4 @@
+using Sluice.Connectors.OpenLineage;
 using Sluice.Core;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
@@ -22,6 +23,7 @@ public sealed class JobRunner(IEngineServices services)
         var lockPath = Path.Combine(services.Data.LocksRoot, $"job-{job.Recipe}-{job.Name}.lock");
         using var held = await ProcessLock.AcquireAsync(lockPath, services.Time, LockWait, ct).ConfigureAwait(false);
         var id = Runs.Start(job.FullName, request.AsOf, request.Trigger);
+        var lineage = StartLineage(job);
         // Rows a job sends through sinks may end in the dead-letter store (bounded retries): its summary says so.
         using var letters = DeadLetterTally.Begin();
         try
@@ -33,17 +35,40 @@ public sealed class JobRunner(IEngineServices services)
             }
 
             Runs.Finish(id, JobRunStore.Succeeded, outcome.RowsIn, outcome.RowsOut, outcome.Message);
+            EndLineage(lineage, LineageEnd.Complete);
             return outcome;
         }
         catch (OperationCanceledException)
         {
             Runs.Finish(id, JobRunStore.Interrupted, null, null, "cancelled");
+            EndLineage(lineage, LineageEnd.Abort);
             throw;
         }
         catch (Exception e)
         {
             Runs.Finish(id, JobRunStore.Failed, null, null, e.Message);
+            EndLineage(lineage, LineageEnd.Fail, e.Message);
             throw;
+        }
+    }
+
+    private LineageRun? StartLineage(JobDefinition job)
+    {
+        if (services.Lineage is not { } lineage)
+        {
+            return null;
+        }
+
+        // A job that does not name its tables still shows as a run (without datasets).
+        var (inputs, outputs) = job.Factory is ILineageTables tables ? tables.LineageTables(lineage) : ([], []);
+        return lineage.Start(job.FullName, inputs, outputs);
+    }
+
+    private void EndLineage(LineageRun? run, LineageEnd end, string? error = null)
+    {
+        if (run is not null)
+        {
+            services.Lineage?.End(run, end, error);
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Sluice.Connectors.OpenLineage;
 using Sluice.Core.Recipes;
 using Sluice.Jobs;
 
@@ -19,24 +20,36 @@ public sealed class ModelRunner(IEngineServices services, string scope, string t
         ArgumentNullException.ThrowIfNull(warehouse);
         ArgumentNullException.ThrowIfNull(model);
         var id = _runs.Start($"{scope}/{model.Name}", new DateTimeOffset(asOf.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero), $"{trigger}:{warehouse.Engine}");
+        var lineage = services.Lineage is { } l ? ModelLineage.Start(l, $"{scope}/{model.Name}", model, warehouse.Engine) : null;
         var clock = Stopwatch.StartNew();
         try
         {
             var result = await warehouse.RunAsync(project, model, asOf, ct).ConfigureAwait(false);
             _runs.Finish(id, JobRunStore.Succeeded, result.RowsIn, result.RowsOut, result.Message);
+            End(lineage, LineageEnd.Complete);
             ModelsLog.Ran(_log, model.Name, asOf, warehouse.Engine, result.Message, clock.Elapsed.TotalSeconds);
             return result;
         }
         catch (OperationCanceledException)
         {
             _runs.Finish(id, JobRunStore.Interrupted, null, null, "cancelled");
+            End(lineage, LineageEnd.Abort);
             throw;
         }
         catch (Exception e)
         {
             _runs.Finish(id, JobRunStore.Failed, null, null, e.Message);
+            End(lineage, LineageEnd.Fail, e.Message);
             ModelsLog.Failed(_log, model.Name, asOf, e.Message);
             throw;
+        }
+    }
+
+    private void End(LineageRun? run, LineageEnd end, string? error = null)
+    {
+        if (run is not null)
+        {
+            services.Lineage?.End(run, end, error);
         }
     }
 }

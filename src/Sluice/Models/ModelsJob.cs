@@ -1,3 +1,4 @@
+using Sluice.Connectors.OpenLineage;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
 
@@ -18,7 +19,7 @@ public sealed class ModelsJobType : IJobType
     }
 }
 
-public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions options) : IJobFactory
+public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions options) : IJobFactory, ILineageTables
 {
     public string Recipe => recipe;
 
@@ -40,6 +41,9 @@ public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions op
     /// <summary>A copy that runs on another engine or server (tests, benchmarks, <c>--engine</c>).</summary>
     public ModelsJobFactory With(WarehouseEngine? engine, Npgsql.NpgsqlConnectionStringBuilder? postgres = null) =>
         new(recipe, job, options) { EngineOverride = engine ?? EngineOverride, Postgres = postgres ?? Postgres };
+
+    public (IReadOnlyList<LineageDataset> Inputs, IReadOnlyList<LineageDataset> Outputs) LineageTables(OpenLineageEmitter lineage) =>
+        ModelLineage.Project(lineage, options.Project, options.EffectiveEngine(EngineOverride).ToString().ToLowerInvariant());
 
     public DayProcessor Processor(IEngineServices services) =>
         new(services, options.Project, Scope, () => Warehouses.Open(services, options, Scope, EngineOverride, Postgres));

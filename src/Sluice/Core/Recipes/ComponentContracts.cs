@@ -24,6 +24,9 @@ public interface IEngineServices
 
     /// <summary>The figures of everything running in this process (<c>/metrics</c>, <c>/readyz</c>, <c>sluice status</c> read them).</summary>
     Status.StatusBoard Status { get; }
+
+    /// <summary>OpenLineage run events for job and model runs; null unless <c>OPENLINEAGE_URL</c> is set.</summary>
+    Connectors.OpenLineage.OpenLineageEmitter? Lineage => null;
 }
 
 /// <summary>A source type registered by name (<c>files</c>, ...). It validates its options at load and builds the running source.</summary>
