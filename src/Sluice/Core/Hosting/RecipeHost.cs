@@ -110,10 +110,10 @@ public sealed class RecipeHost : IAsyncDisposable
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var afterLoad = new AfterLoadTrigger(AfterLoadJobs(_pipelines.Select(p => p.Definition)), (job, t) => RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", t), _services.Time, _log);
         var scheduler = new CronScheduler(_recipe.Jobs, (job, asOf, t) => RunJobAsync(job, asOf, "schedule", t), _services.Time, _log);
-        HostLog.Started(_log, _recipe.Name, _pipelines.Count, scheduler.Count);
-
         var server = await StartHttpAsync(ct).ConfigureAwait(false);
         _status.Running();
+        // Said once the port is open: a script (or the docs test) may send requests as soon as it reads this line.
+        HostLog.Started(_log, _recipe.Name, _pipelines.Count, scheduler.Count);
         var components = new List<(string Name, Task Task)>
         {
             ("after-load jobs", afterLoad.RunAsync(stop.Token)),
