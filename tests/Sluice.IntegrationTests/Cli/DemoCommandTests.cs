@@ -14,6 +14,9 @@ public sealed class DemoCommandTests
         await demo.WaitForOutputAsync("landed  vehicles_events_", TimeSpan.FromSeconds(30));
         await demo.WaitForOutputAsync("job     vehicle-files/daily-summary: recomputed", TimeSpan.FromSeconds(30));
         demo.Stdout.ShouldContain("./sluice query");
+        // Every printed command names the data folder when it is not the default one of the working directory.
+        await demo.WaitForOutputAsync("./sluice tokens list --data .", TimeSpan.FromSeconds(30));
+        demo.Stdout.ShouldNotContain("./sluice query \"");
 
         var query = await SluiceProcess.RunAsync(data.Path, "query", "SELECT count(*) > 0 AS ok FROM reports.daily_summary", "--format", "csv");
         query.Out.ShouldBe("ok\ntrue\n");
