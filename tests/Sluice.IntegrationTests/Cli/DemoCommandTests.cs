@@ -8,7 +8,8 @@ public sealed class DemoCommandTests
     public async Task Demo_feeds_the_recipe_narrates_and_stops_cleanly_on_ctrl_c()
     {
         using var data = new TempFolder("sluice-demo");
-        using var demo = SluiceProcess.Start(data.Path, "demo", "--interval", "1");
+        // Any free port: the docs test runs recipes on the default 7070 meanwhile.
+        using var demo = SluiceProcess.Start(data.Path, "demo", "--interval", "1", "--port", "0");
 
         await demo.WaitForOutputAsync("Ctrl-C stops cleanly.", TimeSpan.FromSeconds(30));
         await demo.WaitForOutputAsync("landed  vehicles_events_", TimeSpan.FromSeconds(30));
