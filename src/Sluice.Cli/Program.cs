@@ -6,6 +6,7 @@ using Sluice.Cli.Commands;
 var root = new RootCommand("Sluice: ingest, land, validate, transform and serve data in one program.");
 root.Options.Add(CliContext.Data);
 root.Options.Add(CliContext.Verbose);
+root.Options.Add(CliOutput.Wide);
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ValidateCommand.Create());
 root.Subcommands.Add(QueryCommand.Create());
@@ -36,4 +37,11 @@ void Stop(PosixSignalContext context)
 using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
 using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
 var invocation = new InvocationConfiguration { ProcessTerminationTimeout = null };
-return await root.Parse(args).InvokeAsync(invocation, stop.Token).ConfigureAwait(false);
+var parsed = root.Parse(args);
+if (ParseErrors.Rewrite(parsed) is { } errors)
+{
+    foreach (var error in errors) { await Console.Error.WriteLineAsync(error).ConfigureAwait(false); }
+    return 1;
+}
+
+return await parsed.InvokeAsync(invocation, stop.Token).ConfigureAwait(false);

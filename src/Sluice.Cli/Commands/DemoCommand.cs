@@ -56,7 +56,7 @@ internal static class DemoCommand
 
                 var data = services.Data.Root;
                 var rel = Path.GetRelativePath(Directory.GetCurrentDirectory(), data);
-                var flag = rel == "sluice-data" ? "" : $" --data {rel}";
+                var flag = DataFlag(services);
                 Console.WriteLine($"""
                     Sluice demo: recipe vehicle-files on {data}
                       drop folder  {source.Drop.Incoming}
@@ -78,7 +78,15 @@ internal static class DemoCommand
                 var status = ReportAsync(() => $"status  {landed} files landed, {failed} failed, {rows:N0} events in the lake, {services.DeadLetters.Count(status: "pending")} dead letters pending", stop.Token);
                 var analytics = TenantAnalyticsAsync(result.GetValue(port), services, stop.Token).StopOnFailure(stop);
                 var reminders = RepeatReminderAsync(TimeSpan.FromSeconds(result.GetValue(interval)), services, stop.Token).StopOnFailure(stop);
-                await Task.WhenAll(running, feeding, status, analytics, reminders).ConfigureAwait(false);
+                try
+                {
+                    await Task.WhenAll(running, feeding, status, analytics, reminders).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    // Ctrl-C is how the demo ends: a clean stop, said below, exit 0.
+                }
+
                 Say($"stopped: {landed} files landed, {failed} failed, {rows:N0} events. Data stays in {data}.");
                 return 0;
             }
@@ -91,7 +99,7 @@ internal static class DemoCommand
     {
         var recipe = CliContext.LoadRecipe("tenant-analytics");
         using var runLock = CliContext.TakeRunLock(services, recipe.Name);
-        await new Demo.TenantAnalyticsDemo(recipe, services, Say).RunAsync(new Serving.HttpServerOptions("127.0.0.1", port), 50, ct).ConfigureAwait(false);
+        await new Demo.TenantAnalyticsDemo(recipe, services, Say) { DataFlag = DataFlag(services) }.RunAsync(new Serving.HttpServerOptions("127.0.0.1", port), 50, ct).ConfigureAwait(false);
     }
 
     /// <summary>The repeat-reminder recipe: pushed events on a simulated calendar, and the reminder mails it sends.</summary>
@@ -99,7 +107,14 @@ internal static class DemoCommand
     {
         var recipe = CliContext.LoadRecipe("repeat-reminder");
         using var runLock = CliContext.TakeRunLock(services, recipe.Name);
-        await new Demo.RepeatReminderDemo(recipe, services, Say).RunAsync(interval, ct).ConfigureAwait(false);
+        await new Demo.RepeatReminderDemo(recipe, services, Say) { DataFlag = DataFlag(services) }.RunAsync(interval, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The <c>--data</c> the printed commands need, unless the data folder is the default one of the working directory.</summary>
+    private static string DataFlag(Core.EngineServices services)
+    {
+        var rel = Path.GetRelativePath(Directory.GetCurrentDirectory(), services.Data.Root);
+        return rel == "sluice-data" && Environment.GetEnvironmentVariable("SLUICE_DATA") is null or "" ? "" : $" --data {(rel.Contains(' ', StringComparison.Ordinal) ? $"'{rel}'" : rel)}";
     }
 
     private static async Task ReportAsync(Func<string> line, CancellationToken ct)

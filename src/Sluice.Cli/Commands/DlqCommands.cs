@@ -27,15 +27,15 @@ internal static class DlqCommands
         var source = new Option<string?>("--source") { Description = "Only letters whose source starts with this (e.g. files:vehicle-files)" };
         var status = new Option<string>("--status") { Description = "pending, replayed or all", DefaultValueFactory = _ => DeadLetterStore.Pending };
         var limit = new Option<int>("--limit") { Description = "Letters shown at most", DefaultValueFactory = _ => 100 };
-        var format = new Option<QueryFormat>("--format") { Description = "table, csv or json", DefaultValueFactory = _ => QueryFormat.Table };
+        var format = CliOutput.FormatOption();
         var command = new Command("list", "List dead letters (pending ones by default)") { source, status, limit, format };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             using var services = CliContext.ExistingServices(result);
             var st = result.GetValue(status);
             var letters = services.DeadLetters.List(result.GetValue(source), st == "all" ? null : st, result.GetValue(limit));
-            var rows = letters.Select(l => new object?[] { l.Id, l.CreatedAt.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), l.Source, l.Status, l.Position, l.Reason }).ToList();
-            await Console.Out.WriteAsync(QueryResultFormatter.Format(new QueryResult(["id", "created_utc", "source", "status", "position", "reason"], rows), result.GetValue(format))).ConfigureAwait(false);
+            var rows = letters.Select(l => new object?[] { l.Id, new UtcInstant(l.CreatedAt), l.Source, l.Status, l.Position, l.Reason }).ToList();
+            await CliOutput.WriteAsync(result, new QueryResult(["id", "created_utc", "source", "status", "position", "reason"], rows), result.GetValue(format)).ConfigureAwait(false);
             return 0;
         }));
         return command;
@@ -75,12 +75,19 @@ internal static class DlqCommands
             using var services = CliContext.Services(result);
             // New letters a replay leads to (a replayed event a sink then dead-letters), not the replayed letters themselves.
             using var letters = DeadLetterTally.Begin();
-            var chosen = result.GetValue(all)
-                ? services.DeadLetters.List(result.GetValue(source), DeadLetterStore.Pending, int.MaxValue)
-                : (result.GetValue(ids) ?? []).Select(i => services.DeadLetters.Get(i) ?? throw new SluiceException($"no dead letter with id {i}.")).ToList();
-            if (chosen.Count == 0)
+            if (!result.GetValue(all) && result.GetValue(ids) is not { Length: > 0 })
             {
                 throw new SluiceException("nothing to replay: name letter ids, or use --all.");
+            }
+
+            var chosen = result.GetValue(all)
+                ? services.DeadLetters.List(result.GetValue(source), DeadLetterStore.Pending, int.MaxValue)
+                : result.GetValue(ids)!.Select(i => services.DeadLetters.Get(i) ?? throw new SluiceException($"no dead letter with id {i}.")).ToList();
+            if (chosen.Count == 0)
+            {
+                // Nothing waiting is the good outcome of --all, not a mistake of the caller.
+                await Console.Out.WriteLineAsync(result.GetValue(source) is { } from ? $"no pending dead letters from {from}: nothing to replay" : "no pending dead letters: nothing to replay").ConfigureAwait(false);
+                return 0;
             }
 
             int ok = 0, failed = 0;

@@ -20,7 +20,8 @@ internal static class FileTypesCommands
     private static Command List()
     {
         var recipe = new Argument<string>("recipe") { Description = "Recipe name" };
-        var command = new Command("list", "List the file types of a recipe") { recipe };
+        var format = CliOutput.FormatOption();
+        var command = new Command("list", "List the file types of a recipe") { recipe, format };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var loaded = CliContext.LoadRecipe(result.GetValue(recipe)!);
@@ -33,7 +34,7 @@ internal static class FileTypesCommands
                 t.Name, t.Pattern, t.Format.ToString().ToLowerInvariant(), t.Table, t.EventTime, t.OnInvalid == InvalidRowPolicy.RejectFile ? "reject_file" : "quarantine_rows",
                 string.Join(", ", t.Fields.Select(f => $"{f.Name}:{f.Type.ToString().ToLowerInvariant()}{(f.Required ? "" : "?")}")), t.Origin,
             }).ToList();
-            await Console.Out.WriteAsync(QueryResultFormatter.Format(new QueryResult(["name", "pattern", "format", "table", "event_time", "on_invalid", "fields", "origin"], rows), QueryFormat.Table)).ConfigureAwait(false);
+            await CliOutput.WriteAsync(result, new QueryResult(["name", "pattern", "format", "table", "event_time", "on_invalid", "fields", "origin"], rows), result.GetValue(format)).ConfigureAwait(false);
             return 0;
         }));
         return command;

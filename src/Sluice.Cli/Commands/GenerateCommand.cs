@@ -72,7 +72,8 @@ internal static class GenerateCommand
         var bad = new Option<double>("--bad-ratio") { Description = "Share of files broken on purpose (0..1)", DefaultValueFactory = _ => 0 };
         var late = new Option<double>("--late-ratio") { Description = "Share of events 1-4 days late (0..1)", DefaultValueFactory = _ => 0.05 };
         var seed = new Option<int?>("--seed") { Description = "Random seed, for repeatable data" };
-        var command = new Command("vehicle-files", "Vehicle event and status JSON files into the recipe's drop folder") { files, events, continuous, interval, bad, late, seed };
+        var now = new Option<string?>("--now") { Description = "The generated clock's start (ISO-8601): events lie around it (default: now)" };
+        var command = new Command("vehicle-files", "Vehicle event and status JSON files into the recipe's drop folder") { files, events, continuous, interval, bad, late, seed, now };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var recipe = CliContext.LoadRecipe("vehicle-files");
@@ -93,6 +94,7 @@ internal static class GenerateCommand
             {
                 Files = result.GetValue(files), EventsPerFile = result.GetValue(events), BadRatio = result.GetValue(bad),
                 LateRatio = result.GetValue(late), Seed = result.GetValue(seed),
+                Now = result.GetValue(now) is null ? null : JobCommands.AsOf(null, result.GetValue(now), TimeProvider.System),
             }, TimeProvider.System);
             if (!result.GetValue(continuous))
             {
@@ -144,7 +146,7 @@ internal static class GenerateCommand
         var burst = new Option<bool>("--burst") { Description = "Bursts: five times the rate for a second, then four quiet seconds" };
         var duration = new Option<double?>("--duration") { Description = "Seconds to run (default: until Ctrl-C)" };
         var url = new Option<string>("--url") { Description = "The running server", DefaultValueFactory = _ => "http://127.0.0.1:7070" };
-        var tokenFile = new Option<string>("--token-file") { Description = "'tenant token' per line; created (writer tokens in the data folder) when missing", DefaultValueFactory = _ => "tenant-tokens.txt" };
+        var tokenFile = new Option<string?>("--token-file") { Description = "'tenant token' per line; created (writer tokens in the data folder) when missing; default <data>/tenant-analytics/generator-tokens.txt" };
         var batch = new Option<int>("--batch") { Description = "Events per request", DefaultValueFactory = _ => 100 };
         var seed = new Option<int?>("--seed") { Description = "Random seed, for repeatable data" };
         var command = new Command("tenant-analytics", "E-commerce events over HTTP to a running tenant-analytics server, per-tenant tokens") { tenants, rate, burst, duration, url, tokenFile, batch, seed };
@@ -160,7 +162,9 @@ internal static class GenerateCommand
                 throw new SluiceException($"--url: '{result.GetValue(url)}' is not an absolute URL (for example http://127.0.0.1:7070).");
             }
 
-            var file = result.GetValue(tokenFile)!;
+            // Beside the data folder whose store holds the tokens (0600), not in whatever folder the command ran from:
+            // tokens of one data folder are worthless against another, and secrets do not belong in a work tree.
+            var file = result.GetValue(tokenFile) ?? Path.Combine(CliContext.Folder(result).Root, "tenant-analytics", "generator-tokens.txt");
             var tokens = File.Exists(file) ? TenantAnalyticsGenerator.ReadTokenFile(file) : [];
             var wanted = Enumerable.Range(1, result.GetValue(tenants)).Select(i => $"tenant-{i}").ToList();
             var missing = wanted.Where(t => !tokens.ContainsKey(t)).ToList();
@@ -170,6 +174,7 @@ internal static class GenerateCommand
                 var store = new Serving.Auth.TokenStore(services.Metadata, services.Time);
                 var lines = missing.Select(t => $"{t} {store.Create(t, Serving.Auth.TokenRole.Writer, "generator").Token}").ToList();
                 // Created 0600 before the tokens are written into it; a file that was there is made so too.
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
                 Core.IO.PrivateFiles.CreateEmpty(file);
                 await File.AppendAllLinesAsync(file, lines, ct).ConfigureAwait(false);
                 if (!OperatingSystem.IsWindows()) { File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite); }

@@ -43,12 +43,13 @@ internal static class JobCommands
     {
         var job = new Option<string?>("--job") { Description = "Only this job (<recipe>/<job>) or recipe" };
         var limit = new Option<int>("--limit") { Description = "Runs shown, newest first", DefaultValueFactory = _ => 20 };
-        var command = new Command("history", "Recent job runs: when, as of what, status, rows in and out") { job, limit };
+        var format = CliOutput.FormatOption();
+        var command = new Command("history", "Recent job runs: when, as of what, status, rows in and out") { job, limit, format };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             using var services = CliContext.ExistingServices(result);
             var runs = new JobRunStore(services.Metadata, services.Time).History(result.GetValue(job), result.GetValue(limit));
-            if (runs.Count == 0)
+            if (runs.Count == 0 && result.GetValue(format) == Lake.QueryFormat.Table)
             {
                 await Console.Out.WriteLineAsync("no job runs yet").ConfigureAwait(false);
                 return 0;
@@ -56,12 +57,11 @@ internal static class JobCommands
 
             var rows = runs.Select(r => new object?[]
             {
-                r.Id, r.Job, r.Trigger, r.AsOf.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
-                r.StartedAt.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                r.Id, r.Job, r.Trigger, new Lake.UtcInstant(r.AsOf), new Lake.UtcInstant(r.StartedAt),
                 r.EndedAt is { } e ? $"{(e - r.StartedAt).TotalSeconds:0.0}s" : "", r.Status, r.RowsIn, r.RowsOut, r.Message,
             }).ToList();
             var table = new Lake.QueryResult(["id", "job", "trigger", "as_of", "started_utc", "took", "status", "rows_in", "rows_out", "message"], rows);
-            await Console.Out.WriteAsync(Lake.QueryResultFormatter.Format(table, Lake.QueryFormat.Table)).ConfigureAwait(false);
+            await CliOutput.WriteAsync(result, table, result.GetValue(format)).ConfigureAwait(false);
             return 0;
         }));
         return command;

@@ -77,7 +77,8 @@ internal static class ModelsCommands
     private static Command CreateList()
     {
         var recipe = new Argument<string>("recipe") { Description = "Recipe name or folder" };
-        var command = new Command("list", "The models in run order: kind, dependencies, sources, tests") { recipe, Job };
+        var format = CliOutput.FormatOption();
+        var command = new Command("list", "The models in run order: kind, dependencies, sources, tests") { recipe, Job, format };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var (_, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), null);
@@ -85,7 +86,7 @@ internal static class ModelsCommands
             {
                 i + 1, m.Name, m.Kind.ToString().ToLowerInvariant(), string.Join(", ", m.Dependencies), string.Join(", ", m.Sources), m.Tests.Count, m.File,
             }).ToList();
-            await Console.Out.WriteAsync(QueryResultFormatter.Format(new QueryResult(["order", "model", "kind", "depends_on", "sources", "tests", "file"], rows), QueryFormat.Table)).ConfigureAwait(false);
+            await CliOutput.WriteAsync(result, new QueryResult(["order", "model", "kind", "depends_on", "sources", "tests", "file"], rows), result.GetValue(format)).ConfigureAwait(false);
             return 0;
         }));
         return command;

@@ -11,7 +11,7 @@ internal static class QueryCommand
     public static Command Create()
     {
         var sql = new Argument<string>("sql") { Description = "One read-only SQL statement (DuckDB dialect) over the lake's tables, e.g. raw_data.vehicle_events" };
-        var format = new Option<QueryFormat>("--format") { Description = "table, csv (header and rows only) or json", DefaultValueFactory = _ => QueryFormat.Table };
+        var format = CliOutput.FormatOption("table, csv (header and rows only) or json");
         var limit = new Option<int>("--max-rows")
         {
             Description = $"Rows printed at most; a longer result is cut, said on stderr, and exits {ExitCodes.Cut} unless --max-rows was given",
@@ -24,7 +24,7 @@ internal static class QueryCommand
             if (max < 0) { throw new SluiceException($"--max-rows {max}: give 0 or more rows."); }
             using var services = CliContext.ExistingServices(result);
             var rows = services.Query.Query(result.GetValue(sql)!, max);
-            await Console.Out.WriteAsync(QueryResultFormatter.Format(rows, result.GetValue(format))).ConfigureAwait(false);
+            await CliOutput.WriteAsync(result, rows, result.GetValue(format)).ConfigureAwait(false);
             if (!rows.Truncated)
             {
                 return 0;

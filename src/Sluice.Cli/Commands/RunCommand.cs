@@ -13,16 +13,17 @@ internal static class RunCommand
         var once = new Option<bool>("--once") { Description = "Process everything available now (and the after-load jobs), fire no schedule, open no port, then exit" };
         var port = new Option<int>("--port") { Description = "HTTP port of the management endpoint (/healthz, /readyz, /metrics, /api/status) and of the recipe's own HTTP routes (0: any free port)", DefaultValueFactory = _ => Serving.HttpServerOptions.DefaultPort };
         var bind = new Option<string>("--bind") { Description = "Address the HTTP server listens on (0.0.0.0 for every interface; the default keeps it to this machine)", DefaultValueFactory = _ => "127.0.0.1" };
+        var noSchedule = new Option<bool>("--no-schedule") { Description = "Fire no job on its schedule: jobs run only by 'sluice job run' (for example with --now)" };
         var failOn = DeadLetterReport.FailOption();
         failOn.Description += " (with --once)";
-        var command = new Command("run", "Run a recipe's pipelines and schedules until Ctrl-C") { recipe, once, port, bind, failOn };
+        var command = new Command("run", "Run a recipe's pipelines and schedules until Ctrl-C") { recipe, once, port, bind, noSchedule, failOn };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var definition = CliContext.LoadRecipe(result.GetValue(recipe)!);
             using var services = CliContext.Services(result, LogLevel.Information);
             using var runLock = CliContext.TakeRunLock(services, definition.Name);
             using var letters = DeadLetterTally.Begin();
-            var host = new RecipeHost(definition, services) { Http = new Serving.HttpServerOptions(result.GetValue(bind)!, result.GetValue(port)), ServeManagement = true };
+            var host = new RecipeHost(definition, services) { Http = new Serving.HttpServerOptions(result.GetValue(bind)!, result.GetValue(port)), ServeManagement = true, Schedules = !result.GetValue(noSchedule) };
             await using (host.ConfigureAwait(false))
             {
                 if (result.GetValue(once))

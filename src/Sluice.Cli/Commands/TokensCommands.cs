@@ -40,7 +40,7 @@ internal static class TokensCommands
     private static Command List()
     {
         var all = new Option<bool>("--all") { Description = "Include revoked tokens" };
-        var format = new Option<QueryFormat>("--format") { Description = "table, csv or json", DefaultValueFactory = _ => QueryFormat.Table };
+        var format = CliOutput.FormatOption();
         var command = new Command("list", "List tokens (never their secrets)") { all, format };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
@@ -49,9 +49,9 @@ internal static class TokensCommands
             var rows = tokens.Select(t => new object?[]
             {
                 t.Id, t.Tenant, t.Role.ToString().ToLowerInvariant(), t.Name ?? "", t.Streams is null ? "*" : string.Join(",", t.Streams),
-                TokenStore.Format(t.CreatedAt), t.RevokedAt is { } r ? TokenStore.Format(r) : "",
+                new UtcInstant(t.CreatedAt), UtcInstant.Of(t.RevokedAt),
             }).ToList();
-            await Console.Out.WriteAsync(QueryResultFormatter.Format(new QueryResult(["id", "tenant", "role", "name", "streams", "created_utc", "revoked_utc"], rows), result.GetValue(format))).ConfigureAwait(false);
+            await CliOutput.WriteAsync(result, new QueryResult(["id", "tenant", "role", "name", "streams", "created_utc", "revoked_utc"], rows), result.GetValue(format)).ConfigureAwait(false);
             return 0;
         }));
         return command;

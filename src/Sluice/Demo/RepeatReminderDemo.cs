@@ -24,6 +24,9 @@ namespace Sluice.Demo;
 /// </summary>
 public sealed class RepeatReminderDemo(Recipe recipe, IEngineServices services, Action<string> say)
 {
+    /// <summary>What the printed <c>./sluice</c> lines add so that they work on this data folder from the working directory (<c> --data DIR</c>, or nothing for the default).</summary>
+    public string DataFlag { get; init; } = "";
+
     public const int CasesPerDay = 4;
 
     public async Task RunAsync(TimeSpan interval, CancellationToken ct)
@@ -93,9 +96,9 @@ public sealed class RepeatReminderDemo(Recipe recipe, IEngineServices services, 
             say($"""
                 repeat-reminder: streams salesforce and mongo on {url}; one simulated day every {interval.TotalSeconds:0.#} s from {day:yyyy-MM-dd}, {CasesPerDay} cases closed per day; mail goes to {mailTo}
                   curl -s -X POST -H "Authorization: Bearer {Writer("CLIENT-0000")}" -H "Content-Type: application/json" {url}/v1/streams/mongo/events -d '{sample}'
-                  ./sluice query "SELECT case_id, occurrence, due_at FROM reminders.vw_reminder_ready ORDER BY due_at LIMIT 10"
-                  ./sluice query "SELECT status, count(*) FROM reminders.attorney_reminder GROUP BY ALL"
-                  ./sluice job run repeat-reminder/send-reminders --now {day.AddDays(60):yyyy-MM-dd'T'HH:mm:ss'Z'}
+                  ./sluice query{DataFlag} "SELECT case_id, occurrence, due_at FROM reminders.vw_reminder_ready ORDER BY due_at LIMIT 10"
+                  ./sluice query{DataFlag} "SELECT status, count(*) FROM reminders.attorney_reminder GROUP BY ALL"
+                  ./sluice job run{DataFlag} repeat-reminder/send-reminders --now {day.AddDays(60):yyyy-MM-dd'T'HH:mm:ss'Z'}
                 """);
 
             using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };

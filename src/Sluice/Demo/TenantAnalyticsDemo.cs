@@ -15,6 +15,9 @@ namespace Sluice.Demo;
 /// </summary>
 public sealed class TenantAnalyticsDemo(Recipe recipe, IEngineServices services, Action<string> say)
 {
+    /// <summary>What the printed <c>./sluice</c> lines add so that they work on this data folder from the working directory (<c> --data DIR</c>, or nothing for the default).</summary>
+    public string DataFlag { get; init; } = "";
+
     public const int Tenants = 3;
 
     public async Task RunAsync(HttpServerOptions http, double rate, CancellationToken ct)
@@ -53,8 +56,8 @@ public sealed class TenantAnalyticsDemo(Recipe recipe, IEngineServices services,
                   curl -s -H "Authorization: Bearer {admin}" "{url}/v1/metrics?{range}&group_by=hour&tenant=tenant-2"
                   curl -s -X POST -H "Authorization: Bearer {writers["tenant-1"]}" -H "Content-Type: application/json" {url}/v1/streams/ecommerce/events -d '{sample}'
                   curl -s {url}/metrics | grep '^sluice_'
-                  ./sluice query "SELECT tenant_id, event_type, count(*) AS events FROM analytics.events GROUP BY ALL ORDER BY 1, 2"
-                  ./sluice tokens list
+                  ./sluice query{DataFlag} "SELECT tenant_id, event_type, count(*) AS events FROM analytics.events GROUP BY ALL ORDER BY 1, 2"
+                  ./sluice tokens list{DataFlag}
                 """);
             var generator = new TenantAnalyticsGenerator(new TenantAnalyticsGeneratorOptions { Url = address, Tokens = writers, Rate = rate, BatchSize = 25 }, services.Time);
             var last = -1L;

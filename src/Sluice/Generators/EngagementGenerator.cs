@@ -60,7 +60,7 @@ public sealed class EngagementGenerator(PostgresConnectionOptions connection)
         var lengths = ids.Select(i => i == 21 ? 0 : i == 22 ? (int?)null : (int)(60 * i)).ToArray();
         var titles = ids.Select(i => $"Content {i}").ToArray();
         await using var seed = new NpgsqlCommand(
-            "INSERT INTO content (content_id, content_type, length_seconds, title) SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[]) ON CONFLICT (content_id) DO NOTHING", db);
+            "INSERT INTO public.content (content_id, content_type, length_seconds, title) SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[]) ON CONFLICT (content_id) DO NOTHING", db);
         seed.Parameters.AddWithValue(ids);
         seed.Parameters.AddWithValue(types);
         seed.Parameters.AddWithValue(lengths);
@@ -76,7 +76,7 @@ public sealed class EngagementGenerator(PostgresConnectionOptions connection)
         await using var db = new NpgsqlConnection(connection.ConnectionString("sluice-generate"));
         await db.OpenAsync(ct).ConfigureAwait(false);
         await using var insert = new NpgsqlCommand(
-            "INSERT INTO engagement_events (content_id, user_id, event_type, duration_ms, device) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::text[])", db);
+            "INSERT INTO public.engagement_events (content_id, user_id, event_type, duration_ms, device) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::text[])", db);
         foreach (var type in new[] { NpgsqlTypes.NpgsqlDbType.Bigint, NpgsqlTypes.NpgsqlDbType.Bigint, NpgsqlTypes.NpgsqlDbType.Text, NpgsqlTypes.NpgsqlDbType.Integer, NpgsqlTypes.NpgsqlDbType.Text })
         {
             insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | type });

@@ -19,6 +19,9 @@ public sealed record VehicleFilesGeneratorOptions
 
     public int Vehicles { get; init; } = 50;
 
+    /// <summary>The generated clock's start (events around it, files named after it), so that examples name dates the data covers; default: now.</summary>
+    public DateTimeOffset? Now { get; init; }
+
     public int? Seed { get; init; }
 }
 
@@ -37,6 +40,9 @@ public sealed class VehicleFilesGenerator(string incoming, VehicleFilesGenerator
 #pragma warning disable CA5394 // Sample data, not security: a seeded generator makes runs repeatable.
     private readonly Random _random = options.Seed is { } s ? new Random(s) : new Random();
     private long _sequence;
+
+    /// <summary>How far the generated clock is from the real one; it runs at the real pace from <see cref="VehicleFilesGeneratorOptions.Now"/>.</summary>
+    private readonly TimeSpan _shift = options.Now is { } start ? start - time.GetUtcNow() : TimeSpan.Zero;
 
     /// <summary>Writes one round of files; returns their paths.</summary>
     public IReadOnlyList<string> WriteRound()
@@ -71,7 +77,7 @@ public sealed class VehicleFilesGenerator(string incoming, VehicleFilesGenerator
 
     private string WriteFile(bool isEvents, string? bad)
     {
-        var now = time.GetUtcNow().UtcDateTime;
+        var now = (time.GetUtcNow() + _shift).UtcDateTime;
         var seq = Interlocked.Increment(ref _sequence);
         var name = string.Create(CultureInfo.InvariantCulture, $"vehicles_{(isEvents ? "events" : "status")}_{now:yyyyMMddHHmmss}_{seq:D6}.json");
         var temp = Path.Combine(incoming, "." + name + ".tmp");

@@ -38,7 +38,7 @@ public sealed class ValidateCommandTests
                 latest: { b: c }
                 target: reports.y
                 lookback_days: many
-                colour: red
+                schedul: "0 1 * * *"
               other:
                 schedule: "0 1 * * *"
             """);
@@ -47,9 +47,9 @@ public sealed class ValidateCommandTests
 
         code.ShouldBe(1);
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Replace(folder.Path + "/", "", StringComparison.Ordinal)).ToList();
-        lines.ShouldContain("broken/recipe.yaml:10: jobs.summary.schedule: not a valid cron expression '61 * * * *' (five fields, UTC: minute hour day-of-month month day-of-week)");
+        lines.ShouldContain("broken/recipe.yaml:10: jobs.summary.schedule: not a valid cron expression '61 * * * *': the minute field '61' is not valid (field 1: 0-59, '*', lists a,b, ranges a-b, steps */n)");
         lines.ShouldContain("broken/recipe.yaml:16: jobs.summary.lookback_days: expected a whole number, got 'many'");
-        lines.ShouldContain(l => l.StartsWith("broken/recipe.yaml:17: jobs.summary.colour: unknown key", StringComparison.Ordinal));
+        lines.ShouldContain(l => l.StartsWith("broken/recipe.yaml:17: jobs.summary.schedul: unknown key; did you mean 'schedule'? (known keys: ", StringComparison.Ordinal));
         lines.ShouldContain("broken/recipe.yaml:19: jobs.other.type: missing required field");
         lines.ShouldContain("broken/recipe.yaml:6: pipelines.ingest.after_load: no job named 'nope' in this recipe");
         lines.ShouldContain(l => l.StartsWith("broken/recipe.yaml:5: pipelines.ingest.source.type: unknown connector 'filez' (known: files", StringComparison.Ordinal));

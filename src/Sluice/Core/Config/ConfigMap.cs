@@ -229,7 +229,8 @@ public sealed class ConfigMap
             if (!_known.Contains(name))
             {
                 var expected = _known.Count > 0 ? $" (known keys: {string.Join(", ", _known.Order(StringComparer.Ordinal))})" : "";
-                Errors.Add(File, (int)k.Start.Line, Join(name), $"unknown key{expected}");
+                var meant = Sluice.Core.Text.Suggestions.Closest(name, _known) is { } m ? $"; did you mean '{m}'?" : "";
+                Errors.Add(File, (int)k.Start.Line, Join(name), $"unknown key{meant}{expected}");
             }
         }
     }

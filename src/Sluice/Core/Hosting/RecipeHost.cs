@@ -59,6 +59,9 @@ public sealed class RecipeHost : IAsyncDisposable
     /// </summary>
     public bool ServeManagement { get; init; }
 
+    /// <summary>False: no job fires on its schedule (jobs then run only when asked, as in a walkthrough with <c>--now</c>).</summary>
+    public bool Schedules { get; init; } = true;
+
     /// <summary>Components of this recipe that serve HTTP (through their pipeline's stream source).</summary>
     public IReadOnlyList<Serving.IHttpEndpoints> HttpComponents => _pipelines
         .Select(p => p.Source is Pipeline.StreamPipeline s ? s.Source : (object)p.Source)
@@ -109,11 +112,11 @@ public sealed class RecipeHost : IAsyncDisposable
         // Cancelled by the caller (Ctrl-C) or by the first failure: the others then stop in the same orderly way.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var afterLoad = new AfterLoadTrigger(AfterLoadJobs(_pipelines.Select(p => p.Definition)), (job, t) => RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", t), _services.Time, _log);
-        var scheduler = new CronScheduler(_recipe.Jobs, (job, asOf, t) => RunJobAsync(job, asOf, "schedule", t), _services.Time, _log);
-        HostLog.Started(_log, _recipe.Name, _pipelines.Count, scheduler.Count);
-
+        var scheduler = new CronScheduler(Schedules ? _recipe.Jobs : [], (job, asOf, t) => RunJobAsync(job, asOf, "schedule", t), _services.Time, _log);
         var server = await StartHttpAsync(ct).ConfigureAwait(false);
         _status.Running();
+        // Said once the port is open: a script (or the docs test) may send requests as soon as it reads this line.
+        HostLog.Started(_log, _recipe.Name, _pipelines.Count, scheduler.Count);
         var components = new List<(string Name, Task Task)>
         {
             ("after-load jobs", afterLoad.RunAsync(stop.Token)),

@@ -1,4 +1,3 @@
-using Cronos;
 using Sluice.Core.Config;
 
 namespace Sluice.Core.Recipes;
@@ -60,9 +59,9 @@ public sealed class RecipeLoader(ComponentRegistry registry)
         {
             var type = job.RequiredString("type");
             var schedule = job.String("schedule");
-            if (schedule is not null && !IsValidCron(schedule))
+            if (schedule is not null && CronCheck.Problem(schedule) is { } problem)
             {
-                job.Error("schedule", $"not a valid cron expression '{schedule}' (five fields, UTC: minute hour day-of-month month day-of-week)");
+                job.Error("schedule", $"not a valid cron expression '{schedule}': {problem}");
             }
 
             var jobType = registry.Job(type);
@@ -151,16 +150,4 @@ public sealed class RecipeLoader(ComponentRegistry registry)
         return list;
     }
 
-    public static bool IsValidCron(string expression)
-    {
-        try
-        {
-            CronExpression.Parse(expression, CronFormat.Standard);
-            return true;
-        }
-        catch (CronFormatException)
-        {
-            return false;
-        }
-    }
 }
