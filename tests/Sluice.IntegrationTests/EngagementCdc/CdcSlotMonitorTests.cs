@@ -107,4 +107,38 @@ public sealed class CdcSlotMonitorTests
         await scenario.AssertExactAsync();
         (await scenario.ClickHouseCountAsync()).ShouldBe(20);
     }
+
+    [Fact]
+    public async Task Heartbeats_reach_a_sink_as_rows_of_their_own_table_only_when_emit_heartbeats_asks_for_it()
+    {
+        // A ClickHouse sink for the heartbeat table beside the recipe's own sinks.
+        await using var scenario = await CdcScenario.CreateAsync(tweak: y => Watched(y, "\n      heartbeat_interval: 300ms\n      emit_heartbeats: true")
+            .Replace("      - type: redis_realtime", $"      - type: clickhouse\n        name: heartbeats\n        url: \"{ServerSettings.ClickHouseUrl}\"\n        database: {{db}}\n        table: _heartbeat\n" +
+                "        order_by: [_lsn]\n        version: _lsn\n        insert_linger: 0ms\n        retry_max_delay: 500ms\n      - type: redis_realtime", StringComparison.Ordinal)
+            .Replace("{db}", y[(y.IndexOf("database: t4_", StringComparison.Ordinal) + "database: ".Length)..].Split('\n')[0].Trim(), StringComparison.Ordinal));
+        await scenario.InsertAsync(20, seed: 74);
+        var started = DateTime.UtcNow.AddSeconds(-5);
+        using var engine = new Engine();
+        await using var run = scenario.Start(engine);
+        await scenario.WaitForAllSinksAsync(Patience);
+        var table = $"{scenario.ClickHouseDb}._heartbeat";
+        async Task<long> Beats()
+        {
+            try { return long.Parse(await scenario.ClickHouseAsync($"SELECT count() FROM {table} FINAL"), System.Globalization.CultureInfo.InvariantCulture); }
+            catch (ShouldAssertException) { return 0; }
+        }
+
+        await CdcScenario.WaitUntilAsync(async () => await Beats() >= 3, Patience, async () => $"{await Beats()} heartbeat rows");
+        await scenario.InsertAsync(10, seed: 75);
+        await scenario.WaitForAllSinksAsync(Patience);
+
+        var rows = (await scenario.ClickHouseAsync($"SELECT _lsn, toUnixTimestamp(_commit_ts), slot, database FROM {table} FINAL ORDER BY _lsn")).Split('\n')
+            .Select(l => l.Split('\t')).ToList();
+        rows.Count.ShouldBeGreaterThanOrEqualTo(3);
+        rows.Select(r => r[0]).Distinct().Count().ShouldBe(rows.Count, "each heartbeat is its own position");
+        rows.ShouldAllBe(r => r[2] == scenario.Slot && r[3] == scenario.Database);
+        rows.ShouldAllBe(r => long.Parse(r[1], System.Globalization.CultureInfo.InvariantCulture) >= new DateTimeOffset(started).ToUnixTimeSeconds(), "the time the heartbeat was written, read from the message");
+        await scenario.AssertExactAsync();
+        (await scenario.ClickHouseCountAsync()).ShouldBe(30, "the events table holds the events only");
+    }
 }
