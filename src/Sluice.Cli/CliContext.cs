@@ -120,7 +120,7 @@ internal static class CliContext
         {
             // A condition of the machine, not a defect: what it was and what to do, no stack trace. Nothing that was
             // acknowledged is lost (every commit is one transaction); the same command continues once space is freed.
-            await Console.Error.WriteLineAsync($"error: no space left on device: {Core.IO.DiskFull.Describe(e)}; free space and run the command again").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"error: no space left on device: {Core.IO.DiskFull.Describe(e, Path.Combine(_root ?? DataDirectory.ResolveRoot(null), "meta.db"))}; free space and run the command again").ConfigureAwait(false);
             return 1;
         }
         catch (OperationCanceledException)

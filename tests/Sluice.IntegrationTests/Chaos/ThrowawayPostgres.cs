@@ -13,9 +13,12 @@ namespace Sluice.IntegrationTests.Chaos;
 /// data (crash recovery, slots as of the last checkpoint), which the shared server must never be. As root (CI) it
 /// runs as the <c>postgres</c> user that scripts/services.sh creates, since PostgreSQL refuses to run as root.
 /// </summary>
-internal sealed class ThrowawayPostgres() : ThrowawayServer("sluice-pg")
+internal sealed class ThrowawayPostgres(params string[] settings) : ThrowawayServer("sluice-pg")
 {
     private static readonly bool IsRoot = Environment.UserName == "root";
+
+    /// <summary>More server settings (<c>name=value</c>), e.g. a small <c>max_slot_wal_keep_size</c>.</summary>
+    private readonly string[] _settings = settings;
 
     public PostgresConnectionOptions Options => new() { Host = "127.0.0.1", Port = Port, User = "sluice", Database = "postgres" };
 
@@ -35,8 +38,9 @@ internal sealed class ThrowawayPostgres() : ThrowawayServer("sluice-pg")
             Run(AsServerUser(Bin("initdb"), "-D", DataDir, "-U", "sluice", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"));
         }
 
-        return AsServerUser(Bin("postgres"), "-D", DataDir, "-c", $"port={Port}", "-c", "listen_addresses=127.0.0.1", "-c", $"unix_socket_directories={Path.Combine(Folder, "run")}",
-            "-c", "wal_level=logical", "-c", "max_replication_slots=10", "-c", "max_wal_senders=10", "-c", "shared_buffers=16MB", "-c", "max_connections=50");
+        string[] args = ["-D", DataDir, "-c", $"port={Port}", "-c", "listen_addresses=127.0.0.1", "-c", $"unix_socket_directories={Path.Combine(Folder, "run")}",
+            "-c", "wal_level=logical", "-c", "max_replication_slots=10", "-c", "max_wal_senders=10", "-c", "shared_buffers=16MB", "-c", "max_connections=50"];
+        return AsServerUser(Bin("postgres"), [.. args, .. _settings.SelectMany(s => new[] { "-c", s })]);
     }
 
     protected override async Task<bool> ReadyAsync()

@@ -348,7 +348,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
         catch (Exception e) when (Core.IO.DiskFull.Is(e))
         {
             // Not a defect of the file: it stays claimed and is tried again in this run once space is freed.
-            Core.IO.DiskFull.FileWaits(_log, Path.GetFileName(path), Core.IO.DiskFull.Describe(e), (int)DiskFullRetry.TotalSeconds);
+            Core.IO.DiskFull.FileWaits(_log, Path.GetFileName(path), Core.IO.DiskFull.Describe(e, _services.Data.MetadataPath), (int)DiskFullRetry.TotalSeconds);
             _waitingForSpace = true;
             _status?.Condition("no space left on device: files wait in processing/");
         }

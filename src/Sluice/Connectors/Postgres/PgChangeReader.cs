@@ -240,7 +240,9 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                 break;
 
             case 'M':
-                Watermark(message.LogicalMessage());
+                var logical = message.LogicalMessage();
+                Watermark(logical);
+                if (options.EmitHeartbeats && !logical.Transactional && logical.Prefix == PgSlotMonitor.HeartbeatPrefix) { AddHeartbeat(logical.Lsn, logical.Content); }
                 break;
 
             case 'C':
@@ -284,7 +286,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     /// at the high one the chunk enters the stream right here, at the message's position, as a piece of its own.
     /// Watermarks of another run (read again after a restart) match no window and are passed over, as heartbeats are.
     /// </summary>
-    private void Watermark((long Lsn, string Prefix, string Content) message)
+    private void Watermark((bool Transactional, long Lsn, string Prefix, string Content) message)
     {
         if (message.Prefix != PgIncrementalSnapshot.WatermarkPrefix || Window is not { } window) { return; }
         if (message.Content == $"low {window.Token}")
@@ -383,6 +385,30 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         shape.Commit(ChangeEnvelope.Truncate, _begin.FinalLsn, ++_seq, _begin.Xid, _begin.CommitTime, null, null);
         _rows++;
     }
+
+    /// <summary>
+    /// A heartbeat as one row of <see cref="PostgresCdcOptions.HeartbeatTable"/>, a piece of its own: a non-transactional
+    /// message never falls inside a transaction's changes. Its position is just past the message's LSN, above the commit
+    /// before it and below the one after, so sinks order and deduplicate it like any change; one read again after a
+    /// restart from an earlier position is at or below what was delivered, and is skipped.
+    /// </summary>
+    private void AddHeartbeat(long lsn, string content)
+    {
+        var position = lsn + 1;
+        if (position <= _lastEnd) { return; }
+        var emitted = DateTimeOffset.TryParse(content, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var at) ? at.UtcDateTime : (DateTime?)null;
+        var batch = new ColumnBatch(
+            new TableSchema(options.HeartbeatTable, HeartbeatFields),
+            [new long?[] { position }, new DateTime?[] { emitted }, new string?[] { options.Slot }, new string?[] { options.Connection.Database }],
+            1);
+        _pieces.Add(new ChangePiece([batch], position, 1, emitted is { } e ? new DateTimeOffset(e) : null));
+        _lastEnd = position;
+    }
+
+    private static readonly FieldSpec[] HeartbeatFields =
+    [
+        new("_lsn", FieldType.Integer, true), new("_commit_ts", FieldType.Timestamp, false), new("slot", FieldType.String, true), new("database", FieldType.String, true),
+    ];
 
     /// <summary>Rows keep their order across tables (a content update, then the events after it): a row of another table than the pending ones first ends the current piece.</summary>
     private void Start(PgTableShape shape)

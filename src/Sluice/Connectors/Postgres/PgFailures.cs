@@ -16,7 +16,9 @@ internal static class PgFailures
     {
         PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState is "57P01" or "57P02" or "57P03" or "53000" or "53300",
         NpgsqlException => true,
-        IOException or SocketException or TimeoutException => true,
+        // A full local disk is not a lost connection: it has its own handling (Core/IO/DiskFull) and its own message.
+        IOException io => !Core.IO.DiskFull.Is(io),
+        SocketException or TimeoutException => true,
         _ => false,
     };
 

@@ -99,6 +99,21 @@ internal ref struct PgOutputMessage(ReadOnlySpan<byte> data)
     public static DateTimeOffset CommitTime(ReadOnlySpan<byte> data) =>
         new DateTimeOffset(PostgresEpoch.AddTicks(BinaryPrimitives.ReadInt64BigEndian(data[18..]) * 10));
 
+    /// <summary>
+    /// Message (<c>pg_logical_emit_message</c>): whether it is transactional, its LSN, prefix and content (as UTF-8 text).
+    /// Protocol version 1 carries no transaction id in it.
+    /// </summary>
+    public (bool Transactional, long Lsn, string Prefix, string Content) LogicalMessage()
+    {
+        var transactional = Byte() == 1;
+        var lsn = unchecked((long)UInt64());
+        var prefix = CString();
+        var length = checked((int)UInt32());
+        var content = Encoding.UTF8.GetString(_data.Slice(_at, length));
+        _at += length;
+        return (transactional, lsn, prefix, content);
+    }
+
     public PgOutputRelation Relation()
     {
         var id = UInt32();
@@ -163,18 +178,6 @@ internal ref struct PgOutputMessage(ReadOnlySpan<byte> data)
             var kind = Value(out var text);
             into.Set(i, kind, kind == PgValueKind.Text ? _at - text.Length : 0, text.Length);
         }
-    }
-
-    /// <summary>A logical message (protocol 1, no streaming): its LSN, prefix and content as UTF-8 text.</summary>
-    public (long Lsn, string Prefix, string Content) LogicalMessage()
-    {
-        Skip(1); // flags: transactional or not
-        var lsn = unchecked((long)UInt64());
-        var prefix = CString();
-        var length = (int)UInt32();
-        var content = Encoding.UTF8.GetString(_data.Slice(_at, length));
-        _at += length;
-        return (lsn, prefix, content);
     }
 
     /// <summary>Truncate: the relation ids truncated (after the count and the option flags).</summary>

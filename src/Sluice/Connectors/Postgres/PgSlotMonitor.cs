@@ -57,7 +57,7 @@ internal sealed class PgSlotMonitor(PostgresCdcOptions options, string recipe, I
                     var now = time.GetUtcNow();
                     if (now >= nextHeartbeat)
                     {
-                        await using var beat = new NpgsqlCommand($"SELECT pg_logical_emit_message(false, '{HeartbeatPrefix}', now()::text)", connection);
+                        await using var beat = new NpgsqlCommand($"SELECT pg_logical_emit_message(false, '{HeartbeatPrefix}', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))", connection);
                         await beat.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                         nextHeartbeat = now + options.HeartbeatInterval;
                     }

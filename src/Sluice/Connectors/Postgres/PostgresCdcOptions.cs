@@ -87,7 +87,8 @@ public sealed partial class PostgresCdcOptions
     /// <summary>
     /// How often a heartbeat is written (<c>heartbeat_interval</c>, default 1 min): a non-transactional logical message
     /// (<c>pg_logical_emit_message(false, 'sluice.heartbeat', ...)</c>) that puts WAL of this database behind the busy
-    /// tables of others, so the slot advances even when the published tables are idle. Not passed downstream.
+    /// tables of others, so the slot advances even when the published tables are idle. Passed downstream only with
+    /// <see cref="EmitHeartbeats"/>.
     /// </summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMinutes(1);
 
@@ -97,6 +98,16 @@ public sealed partial class PostgresCdcOptions
     /// is placed in the stream.
     /// </summary>
     public int SnapshotChunkRows { get; init; } = 1024;
+
+    /// <summary>
+    /// Deliver each heartbeat downstream as a row of <see cref="HeartbeatTable"/> (<c>emit_heartbeats</c>, default false):
+    /// a sink with <c>table:</c> that name records them (a liveness signal downstream: the pipeline is up to date as of
+    /// <c>_commit_ts</c>). Other sinks ignore the table, as they ignore any table not theirs.
+    /// </summary>
+    public bool EmitHeartbeats { get; init; }
+
+    /// <summary>The table heartbeat rows carry downstream (<c>heartbeat_table</c>, default <c>_heartbeat</c>); columns <c>_lsn</c>, <c>_commit_ts</c>, <c>slot</c>, <c>database</c>.</summary>
+    public string HeartbeatTable { get; init; } = "_heartbeat";
 
     /// <summary>WAL the slot may hold back before a warning and a degraded <c>/healthz</c> (<c>lag_warn_bytes</c>, default 1 GiB).</summary>
     public long LagWarnBytes { get; init; } = 1L << 30;
@@ -176,8 +187,11 @@ public sealed partial class PostgresCdcOptions
             LagWarnSeconds = map.Double("lag_warn_seconds", 300, 0.001, 1e9),
             WalErrorFraction = map.Double("wal_error_fraction", 0.2, 0, 1),
             SnapshotChunkRows = map.Int("snapshot_chunk_rows", 1024, 1, 1_000_000),
+            EmitHeartbeats = map.Bool("emit_heartbeats", false),
+            HeartbeatTable = map.String("heartbeat_table", "_heartbeat") ?? "_heartbeat",
         };
 
+        if (string.IsNullOrWhiteSpace(options.HeartbeatTable)) { map.Error("heartbeat_table", "postgres_cdc: name the table heartbeat rows carry, e.g. `heartbeat_table: _heartbeat`"); }
         if (tables.Count == 0) { map.Error("tables", "postgres_cdc: name at least one table, e.g. `tables: { engagement_events: {} }`"); }
         foreach (var (key, value) in new[] { ("publication", options.Publication), ("slot", options.Slot), ("schema", options.Schema) })
         {

@@ -596,6 +596,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     private async Task StatusLoopAsync(LogicalReplicationConnection replication, CancellationToken ct)
     {
         using var timer = new PeriodicTimer(_options.StatusInterval, _services.Time);
+        var full = false;
         while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
         {
             // Read the server's position first: everything before it had been handed over when it was set.
@@ -604,7 +605,21 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
                 Volatile.Read(ref _acked) >= Volatile.Read(ref _emitted);
             if (idle && serverAt > Volatile.Read(ref _confirmed))
             {
-                _state.Advanced(_options.Slot, _options.Connection.Database, serverAt);
+                try
+                {
+                    _state.Advanced(_options.Slot, _options.Connection.Database, serverAt);
+                }
+                catch (Exception e) when (Core.IO.DiskFull.Is(e))
+                {
+                    // Not recorded, so not confirmed: the slot only holds a little more WAL until space is freed. Ending
+                    // this loop instead would stop idle advancing silently and fail the stream later, at its stop.
+                    if (!full) { PostgresLog.IdleAdvanceWaits(_log, _options.Slot, Core.IO.DiskFull.Describe(e, _services.Data.MetadataPath)); }
+                    full = true;
+                    continue;
+                }
+
+                full = false;
+
                 Confirm(serverAt);
             }
         }

@@ -54,4 +54,7 @@ internal static partial class PostgresLog
 
     [LoggerMessage(9904, LogLevel.Warning, "Checking replication slot {Slot} failed ({Reason}); trying again at the next check")]
     public static partial void SlotCheckFailed(ILogger logger, string slot, string reason);
+
+    [LoggerMessage(10000, LogLevel.Warning, "Replication slot {Slot}: its idle position cannot be recorded, no space left on device ({Detail}); the slot is not advanced until it can be")]
+    public static partial void IdleAdvanceWaits(ILogger logger, string slot, string detail);
 }

@@ -6,10 +6,17 @@ namespace Sluice.Core.Hosting;
 /// <summary>
 /// Runs the after-load jobs when sources report a commit, coalescing bursts: a signal while the jobs run makes them
 /// run once more afterwards, never once per file. A quiet period of <see cref="Settle"/> lets a burst of files land first.
+/// A job that met a full disk is run again every <see cref="DiskFullRetry"/> until it succeeds, failing <c>/healthz</c>
+/// with the reason meanwhile: the data it should have published has landed, and no later load may be needed to bring it.
 /// </summary>
-internal sealed class AfterLoadTrigger(IReadOnlyList<JobDefinition> jobs, Func<JobDefinition, CancellationToken, Task> run, TimeProvider time, ILogger log)
+internal sealed class AfterLoadTrigger(IReadOnlyList<JobDefinition> jobs, Func<JobDefinition, CancellationToken, Task> run, IEngineServices services, ILogger log)
 {
     public static readonly TimeSpan Settle = TimeSpan.FromSeconds(1);
+
+    /// <summary>As the files source and the stream sinks wait for space: often enough to resume soon after space is freed.</summary>
+    public static readonly TimeSpan DiskFullRetry = TimeSpan.FromSeconds(2);
+
+    private readonly TimeProvider _time = services.Time;
 
     // One pending signal is all that matters, so the channel holds one and drops the rest: bounded by design.
     private readonly System.Threading.Channels.Channel<bool> _signals =
@@ -32,22 +39,41 @@ internal sealed class AfterLoadTrigger(IReadOnlyList<JobDefinition> jobs, Func<J
         {
             while (await _signals.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
             {
-                await Task.Delay(Settle, time, ct).ConfigureAwait(false);
+                await Task.Delay(Settle, _time, ct).ConfigureAwait(false);
                 _signals.Reader.TryRead(out _);
+                var waitForSpace = false;
                 foreach (var job in jobs)
                 {
+                    var component = $"{job.FullName}: after-load run";
                     try
                     {
                         await run(job, ct).ConfigureAwait(false);
+                        services.Health.Clear(component);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException && IO.DiskFull.Is(e))
+                    {
+                        var detail = IO.DiskFull.Describe(e, services.Data.MetadataPath);
+                        if (services.Health.Failures.All(f => f.Component != component)) { HostLog.AfterLoadWaitsForSpace(log, job.FullName, detail, (int)DiskFullRetry.TotalSeconds); }
+                        services.Health.Fail(component, $"no space left on device ({detail}); the job is run again every {(int)DiskFullRetry.TotalSeconds} s until it succeeds");
+                        waitForSpace = true;
                     }
                     catch (SluiceException e)
                     {
+                        services.Health.Clear(component);
                         HostLog.AfterLoadRefused(log, job.FullName, e.Message);
                     }
                     catch (Exception e) when (e is not OperationCanceledException)
                     {
+                        services.Health.Clear(component);
                         HostLog.AfterLoadFailed(log, e, job.FullName);
                     }
+                }
+
+                if (waitForSpace)
+                {
+                    // A signal of its own after the pause: a load meanwhile is coalesced with it.
+                    await Task.Delay(DiskFullRetry, _time, ct).ConfigureAwait(false);
+                    _signals.Writer.TryWrite(true);
                 }
             }
         }

@@ -111,7 +111,7 @@ public sealed class RecipeHost : IAsyncDisposable
     {
         // Cancelled by the caller (Ctrl-C) or by the first failure: the others then stop in the same orderly way.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var afterLoad = new AfterLoadTrigger(AfterLoadJobs(_pipelines.Select(p => p.Definition)), (job, t) => RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", t), _services.Time, _log);
+        var afterLoad = new AfterLoadTrigger(AfterLoadJobs(_pipelines.Select(p => p.Definition)), (job, t) => RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", t), _services, _log);
         var scheduler = new CronScheduler(Schedules ? _recipe.Jobs : [], (job, asOf, t) => RunJobAsync(job, asOf, "schedule", t), _services.Time, _log);
         var server = await StartHttpAsync(ct).ConfigureAwait(false);
         _status.Running();
@@ -353,6 +353,9 @@ internal static partial class HostLog
 
     [LoggerMessage(3004, LogLevel.Warning, "{Job}: after-load run failed: {Reason}")]
     public static partial void AfterLoadRefused(ILogger logger, string job, string reason);
+
+    [LoggerMessage(10001, LogLevel.Error, "{Job}: after-load run met a full disk: no space left on device ({Detail}); it is run again every {RetrySeconds} s until it succeeds")]
+    public static partial void AfterLoadWaitsForSpace(ILogger logger, string job, string detail, int retrySeconds);
 
     [LoggerMessage(3005, LogLevel.Information, "{Recipe}: dead letter {Id}, replay requested by sluice dlq replay: {Outcome}")]
     public static partial void ReplayServed(ILogger logger, string recipe, long id, string outcome);

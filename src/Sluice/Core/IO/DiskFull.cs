@@ -35,17 +35,27 @@ public static partial class DiskFull
         return false;
     }
 
-    /// <summary>The message of the innermost error that says what was full (it names the file where .NET knows it).</summary>
-    public static string Describe(Exception error)
+    /// <summary>
+    /// The message of the innermost error that says what was full. .NET names the file in its own errors; SQLite's
+    /// "database or disk is full" names none, so it is said to be the metadata store at <paramref name="metadataPath"/>
+    /// (the only SQLite database Sluice opens): an operator must learn which file could not grow, whichever writer met it.
+    /// </summary>
+    public static string Describe(Exception error, string? metadataPath = null)
     {
         ArgumentNullException.ThrowIfNull(error);
         var said = error.Message;
+        var sqlite = false;
         for (var e = error; e is not null; e = e.InnerException)
         {
-            if (e is IOException or SqliteException || e.Message.Contains("space", StringComparison.OrdinalIgnoreCase)) { said = e.Message; }
+            if (e is IOException or SqliteException || e.Message.Contains("space", StringComparison.OrdinalIgnoreCase))
+            {
+                said = e.Message;
+                sqlite = e is SqliteException;
+            }
         }
 
-        return said.ReplaceLineEndings(" ").Trim();
+        said = said.ReplaceLineEndings(" ").Trim();
+        return sqlite ? $"the metadata store {metadataPath ?? "meta.db"} cannot grow: {said}" : said;
     }
 
     [LoggerMessage(9600, LogLevel.Error, "{File}: no space left on device ({Detail}); the file stays in processing/ and is tried again every {RetrySeconds} s until it lands")]

@@ -203,37 +203,49 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     /// <summary>
     /// Writes a batch and records the sink's checkpoint; a full disk is waited out (the batch written again, which a
     /// sink's idempotence makes safe) instead of stopping the pipeline: the source keeps what is not acknowledged.
+    /// While it waits the sink is failing in <c>/healthz</c> with the reason: a stalled sink is never a silent one.
     /// </summary>
     private async Task WriteWaitingForSpaceAsync(IBatchSink sink, RecordBatch batch, CancellationToken ct)
     {
         var waiting = false;
-        while (true)
+        var component = $"{_recipe}: pipeline '{_pipeline}', sink {sink.Name}";
+        try
         {
-            try
+            while (true)
             {
-                await sink.WriteAsync(batch, CheckpointKey(sink), ct).ConfigureAwait(false);
-                CrashPoint.Reach("sink.written");
-                _checkpoints.Set(CheckpointKey(sink), batch.Position.ToString(CultureInfo.InvariantCulture));
-                CrashPoint.Reach("sink.checkpointed");
-                if (waiting)
+                try
                 {
-                    PipelineSpaceLog.Resumed(_log, sink.Name);
-                    _status?.Sink(sink.Name).Condition(null);
-                }
+                    await sink.WriteAsync(batch, CheckpointKey(sink), ct).ConfigureAwait(false);
+                    CrashPoint.Reach("sink.written");
+                    _checkpoints.Set(CheckpointKey(sink), batch.Position.ToString(CultureInfo.InvariantCulture));
+                    CrashPoint.Reach("sink.checkpointed");
+                    if (waiting)
+                    {
+                        PipelineSpaceLog.Resumed(_log, sink.Name);
+                        _status?.Sink(sink.Name).Condition(null);
+                    }
 
-                return;
-            }
-            catch (Exception e) when (Core.IO.DiskFull.Is(e))
-            {
-                if (!waiting)
+                    return;
+                }
+                catch (Exception e) when (Core.IO.DiskFull.Is(e))
                 {
-                    PipelineSpaceLog.Waiting(_log, sink.Name, Core.IO.DiskFull.Describe(e), (int)DiskFullRetry.TotalSeconds);
-                    _status?.Sink(sink.Name).Condition($"no space left on device, writing again every {DiskFullRetry.TotalSeconds:0} s");
-                }
+                    var detail = Core.IO.DiskFull.Describe(e, _services.Data.MetadataPath);
+                    if (!waiting)
+                    {
+                        PipelineSpaceLog.Waiting(_log, sink.Name, detail, (int)DiskFullRetry.TotalSeconds);
+                        _status?.Sink(sink.Name).Condition($"no space left on device, writing again every {DiskFullRetry.TotalSeconds:0} s");
+                        _services.Health.Fail(component, $"no space left on device ({detail}); the batch is written again every {(int)DiskFullRetry.TotalSeconds} s and nothing is acknowledged to the source until it lands");
+                    }
 
-                waiting = true;
-                await Task.Delay(DiskFullRetry, _services.Time, ct).ConfigureAwait(false);
+                    waiting = true;
+                    await Task.Delay(DiskFullRetry, _services.Time, ct).ConfigureAwait(false);
+                }
             }
+        }
+        finally
+        {
+            // Landed, or stopped: the next start reports afresh.
+            if (waiting) { _services.Health.Clear(component); }
         }
     }
 
