@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Sluice.Core.IO;
 
 namespace Sluice.IntegrationTests.Chaos;
 
@@ -26,20 +27,30 @@ internal sealed class Tmpfs : IDisposable
         return new Tmpfs(folder, Path.Combine(folder, ".ballast"));
     }
 
-    /// <summary>Fills the file system until only <paramref name="leftKiB"/> KiB are free.</summary>
+    /// <summary>
+    /// Fills the file system until only <paramref name="leftKiB"/> KiB are free. The process under test may write at the
+    /// same time and take the last bytes first: the ballast then stops where the disk ran out, which is the point.
+    /// </summary>
     public void Fill(long leftKiB)
     {
         var free = new DriveInfo(Folder).AvailableFreeSpace;
         var size = Math.Max(0, free - (leftKiB * 1024));
-        using var stream = new FileStream(_ballast, FileMode.Create, FileAccess.Write);
-        stream.SetLength(0);
+        // Unbuffered, so that a full disk shows in Write (caught below), never later in a flush at Dispose.
+        using var stream = new FileStream(_ballast, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0);
         var block = new byte[1 << 20];
         Array.Fill(block, (byte)0x5a);
-        for (long written = 0; written < size;)
+        try
         {
-            var n = (int)Math.Min(block.Length, size - written);
-            stream.Write(block, 0, n);
-            written += n;
+            for (long written = 0; written < size;)
+            {
+                var n = (int)Math.Min(block.Length, size - written);
+                stream.Write(block, 0, n);
+                written += n;
+            }
+        }
+        catch (IOException e) when (DiskFull.Is(e))
+        {
+            // Full already: what the caller asked for, give or take the bytes the other writer took.
         }
     }
 
