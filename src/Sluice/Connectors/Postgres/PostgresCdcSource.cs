@@ -663,7 +663,11 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     private Exception Translate(Exception e) => e switch
     {
         PostgresException { SqlState: "55006" } => new FatalException($"postgres_cdc: replication slot '{_options.Slot}' is in use by another process: {e.Message}", e),
-        PostgresException { SqlState: "55000" } p when p.MessageText.Contains("can no longer get changes", StringComparison.Ordinal) => new FatalException(
+        // Postgres says it two ways: asked for changes the slot no longer holds, or asked to read from a slot it invalidated
+        // while this run streamed ("cannot read from logical replication slot ..."; Postgres 15 says it only of an invalidated
+        // slot, and its detail may be redacted by Npgsql, so the message alone decides).
+        PostgresException { SqlState: "55000" } p when p.MessageText.Contains("can no longer get changes", StringComparison.Ordinal)
+            || p.MessageText.Contains("cannot read from logical replication slot", StringComparison.Ordinal) => new FatalException(
             $"postgres_cdc: replication slot '{_options.Slot}' was invalidated by the server (wal_status 'lost': it held back more WAL than max_slot_wal_keep_size) and can no longer give the changes after this pipeline's position; none were skipped. " +
             $"Use a new data folder or slot name to start over with a snapshot. ({e.Message})", e),
         PostgresException { SqlState: "42704" } => new FatalException($"postgres_cdc: replication slot '{_options.Slot}' or publication '{_options.Publication}' vanished while streaming: {e.Message}", e),
