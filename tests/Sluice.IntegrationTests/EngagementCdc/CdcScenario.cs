@@ -118,21 +118,9 @@ internal sealed class CdcScenario : IAsyncDisposable
     public Task<long> InsertAsync(long events, int rowsPerStatement = 500, int? seed = null) =>
         new EngagementGenerator(Pg).RunAsync(new EngagementGeneratorOptions { Rate = 0, Limit = events, RowsPerStatement = rowsPerStatement, Seed = seed }, null, CancellationToken.None);
 
-    public async Task<T> ScalarAsync<T>(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Pg.ConnectionString("sluice-test"));
-        await connection.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, connection);
-        return (T)Convert.ChangeType((await cmd.ExecuteScalarAsync())!, typeof(T), CultureInfo.InvariantCulture);
-    }
+    public Task<T> ScalarAsync<T>(string sql) => PgTestDatabase.ScalarAsync<T>(Pg, sql);
 
-    public async Task ExecuteAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Pg.ConnectionString("sluice-test"));
-        await connection.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, connection);
-        await cmd.ExecuteNonQueryAsync();
-    }
+    public Task ExecuteAsync(string sql) => PgTestDatabase.ExecuteAsync(Pg, sql);
 
     public Task<long> PgCountAsync() => ScalarAsync<long>("SELECT count(*) FROM engagement_events");
 

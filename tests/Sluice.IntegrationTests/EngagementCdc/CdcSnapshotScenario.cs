@@ -115,21 +115,9 @@ internal sealed class CdcSnapshotScenario : IAsyncDisposable
         return PgSnapshotRequests.Get(services, id);
     }
 
-    public async Task<T> ScalarAsync<T>(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Pg.ConnectionString("sluice-test"));
-        await connection.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, connection);
-        return (T)Convert.ChangeType((await cmd.ExecuteScalarAsync())!, typeof(T), CultureInfo.InvariantCulture);
-    }
+    public Task<T> ScalarAsync<T>(string sql) => PgTestDatabase.ScalarAsync<T>(Pg, sql);
 
-    public async Task ExecuteAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(Pg.ConnectionString("sluice-test"));
-        await connection.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, connection);
-        await cmd.ExecuteNonQueryAsync();
-    }
+    public Task ExecuteAsync(string sql) => PgTestDatabase.ExecuteAsync(Pg, sql);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,10 +1,31 @@
+using System.Globalization;
 using Npgsql;
+using Sluice.Connectors.Postgres;
 
 namespace Sluice.IntegrationTests.Support;
 
-/// <summary>Cleanup of a CDC test's own database and replication slot on a server.</summary>
+/// <summary>A CDC test's own database: one statement against it, and its cleanup (database and replication slot).</summary>
 internal static class PgTestDatabase
 {
+    /// <summary>The first value of <paramref name="sql"/>'s first row, converted to <typeparamref name="T"/>.</summary>
+    public static async Task<T> ScalarAsync<T>(PostgresConnectionOptions pg, string sql)
+    {
+        ArgumentNullException.ThrowIfNull(pg);
+        await using var connection = new NpgsqlConnection(pg.ConnectionString("sluice-test"));
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        return (T)Convert.ChangeType((await cmd.ExecuteScalarAsync())!, typeof(T), CultureInfo.InvariantCulture);
+    }
+
+    public static async Task ExecuteAsync(PostgresConnectionOptions pg, string sql)
+    {
+        ArgumentNullException.ThrowIfNull(pg);
+        await using var connection = new NpgsqlConnection(pg.ConnectionString("sluice-test"));
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
     /// <summary>Drops the slot once no process holds it any more (a killed one lets go within seconds), then the database.</summary>
     public static async Task DropAsync(NpgsqlConnection admin, string slot, string database)
     {
