@@ -12,6 +12,7 @@ using Sluice.Core;
 using Sluice.Core.Recipes;
 using Sluice.Serving.Auth;
 using Sluice.Serving.Observability;
+using Sluice.Serving.OpenApi;
 
 namespace Sluice.Serving;
 
@@ -64,6 +65,12 @@ public sealed class SluiceHttpServer : IAsyncDisposable
 
     public PrometheusMetrics Metrics { get; }
 
+    /// <summary>Every route the server maps (method and pattern), as routing knows them.</summary>
+    public IReadOnlyList<(string Method, string Pattern)> Routes =>
+        _app.Services.GetRequiredService<Microsoft.AspNetCore.Routing.EndpointDataSource>().Endpoints.OfType<Microsoft.AspNetCore.Routing.RouteEndpoint>()
+            .SelectMany(e => (e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IHttpMethodMetadata>()?.HttpMethods ?? ["GET"]).Select(m => (m, e.RoutePattern.RawText ?? "/")))
+            .ToList();
+
     public static async Task<SluiceHttpServer> StartAsync(IEngineServices services, HttpServerOptions options, IReadOnlyList<IHttpEndpoints> components, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(services);
@@ -82,7 +89,7 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         builder.Services.AddSingleton<ILoggerFactory>(new QuietHostLogging(services.Logging));
         // The CLI owns Ctrl-C and SIGTERM (it cancels the host, which stops this server in order); Kestrel must not.
         builder.Services.AddSingleton<IHostLifetime, OwnedLifetime>();
-        builder.Services.AddOpenApi();
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer<RouteDocument>());
         // A NaN or infinity already in the lake (a file another tool wrote) is answered as the text "NaN" or "Infinity":
         // the serializer's default throws on it, which turned one such value into a 500 for every reader of a tenant.
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.NumberHandling |= System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals);
@@ -104,7 +111,8 @@ public sealed class SluiceHttpServer : IAsyncDisposable
         metrics.Gauges(ProcessGauges.Read);
         var context = new ServingContext(services, new TokenAuthenticator(new TokenStore(services.Metadata, services.Time), services.Time), metrics);
         app.MapGet("/healthz", () => Health(services.Health, components))
-            .WithSummary("Liveness: 200 once ingest is accepted, 503 with the reasons when a component cannot take requests or failed. No token needed.");
+            .WithSummary("Liveness: 200 once ingest is accepted, 503 with the reasons when a component cannot take requests or failed. No token needed.")
+            .Access(ApiAccess.Anyone);
         var figures = new StatusMetrics(services.Status);
         app.MapGet("/metrics", async (HttpContext http) =>
             {
@@ -112,10 +120,12 @@ public sealed class SluiceHttpServer : IAsyncDisposable
                 await figures.WriteAsync(http.Response.Body, http.RequestAborted).ConfigureAwait(false);
                 await http.Response.WriteAsync(metrics.Render(), http.RequestAborted).ConfigureAwait(false);
             })
-            .WithSummary("Prometheus metrics: every pipeline's and sink's records, batches, lag and backlog, replication slots, dead letters, jobs; ingest events, latency and buffers; the process.");
+            .WithSummary("Prometheus metrics: every pipeline's and sink's records, batches, lag and backlog, replication slots, dead letters, jobs; ingest events, latency and buffers; the process.")
+            .Access(ApiAccess.Anyone);
         var key = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         Management.ManagementEndpoints.Map(app, context, key, () => Problems(services.Health, components));
-        app.MapOpenApi();
+        app.MapOpenApi().WithSummary("This document: every route of the process, who may call it, and the request bodies from the recipes' schemas.").Access(ApiAccess.Anyone);
+        ApiReferencePage.Map(app);
         foreach (var component in components)
         {
             component.MapEndpoints(app, context);

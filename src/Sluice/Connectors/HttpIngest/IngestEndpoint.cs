@@ -11,6 +11,7 @@ using Microsoft.Net.Http.Headers;
 using Sluice.Core.Config;
 using Sluice.Serving;
 using Sluice.Serving.Observability;
+using Sluice.Serving.OpenApi;
 
 namespace Sluice.Connectors.HttpIngest;
 
@@ -39,7 +40,8 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
     {
         routes.MapPost($"/v1/streams/{options.Stream}/events", (Func<HttpContext, Task>)HandleAsync)
             .WithSummary($"Ingest events into stream '{options.Stream}': one JSON object, a JSON array, or NDJSON (application/x-ndjson). 202 once durable.")
-            .Accepts<JsonElement>("application/json", "application/x-ndjson")
+            .Body(IngestBodySchema.For(options))
+            .Access(ApiAccess.Writer)
             .Produces<IngestResponse>(StatusCodes.Status202Accepted)
             .Produces(StatusCodes.Status400BadRequest).Produces(StatusCodes.Status401Unauthorized).Produces(StatusCodes.Status403Forbidden).Produces(StatusCodes.Status408RequestTimeout)
             .Produces(StatusCodes.Status413PayloadTooLarge).Produces(StatusCodes.Status415UnsupportedMediaType)

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Sluice.Serving;
 using Sluice.Serving.Auth;
+using Sluice.Serving.OpenApi;
 
 namespace Sluice.Connectors.HttpIngest;
 
@@ -26,6 +27,7 @@ internal sealed class MetricsEndpoint(MetricsApiOptions options, ServingContext 
         routes.MapGet("/v1/metrics", HandleWithParametersAsync)
             .WithSummary("Events, revenue and unique customers per event type, hour or day, for the token's tenant (admins name the tenant).")
             .Produces<MetricsResponse>()
+            .Access(ApiAccess.Reader)
             .Produces(StatusCodes.Status400BadRequest).Produces(StatusCodes.Status401Unauthorized).Produces(StatusCodes.Status403Forbidden);
     }
 

@@ -71,6 +71,9 @@ public sealed class RecipeHost : IAsyncDisposable
     /// <summary>Completes with the server's address once it listens (never, for a recipe without HTTP).</summary>
     public Task<Uri> HttpStarted => _httpStarted.Task;
 
+    /// <summary>The server, once it listens (tests read its routes).</summary>
+    internal Serving.SluiceHttpServer? Server { get; private set; }
+
     private readonly TaskCompletionSource<Uri> _httpStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Job outcomes as they happen (the demo prints them).</summary>
@@ -246,6 +249,7 @@ public sealed class RecipeHost : IAsyncDisposable
         try
         {
             var server = await Serving.SluiceHttpServer.StartAsync(_services, Http, components, ct).ConfigureAwait(false);
+            Server = server;
             _status.Announce(server.Address, server.ManagementKey);
             _httpStarted.TrySetResult(server.Address);
             return server;

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Sluice.Serving;
 using Sluice.Serving.Auth;
+using Sluice.Serving.OpenApi;
 
 namespace Sluice.Reminders.Pipeline;
 
@@ -31,6 +32,7 @@ internal sealed class RemindersEndpoint(string recipe, FieldProtector protector,
 
         routes.MapGet("/v1/reminders", HandleWithParametersAsync)
             .WithSummary("The reminders of the token's client (admins name the client with tenant=), newest due first.")
+            .Access(ApiAccess.Reader)
             .Produces(StatusCodes.Status200OK).Produces(StatusCodes.Status400BadRequest).Produces(StatusCodes.Status401Unauthorized).Produces(StatusCodes.Status403Forbidden);
     }
 

@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Sluice.Core.Status;
 using Sluice.Serving.Auth;
+using Sluice.Serving.OpenApi;
 
 namespace Sluice.Serving.Management;
 
@@ -27,12 +28,15 @@ public static class ManagementEndpoints
     {
         var board = context.Services.Status;
         app.MapGet("/readyz", () => Ready(board, problems()))
-            .WithSummary("Readiness: 200 when every pipeline runs and nothing fails, else 503; each pipeline's state, condition and last error. No token needed.");
+            .WithSummary("Readiness: 200 when every pipeline runs and nothing fails, else 503; each pipeline's state, condition and last error. No token needed.")
+            .Access(ApiAccess.Anyone);
         app.MapGet("/api/status", (HttpContext http) =>
                 Allowed(http, context, key) is { } refused ? refused : Results.Json(board.Snapshot(history: http.Request.Query["history"] == "true")))
-            .WithSummary("Every pipeline's and job's figures (records, batches, sinks, lag, backlog, slots, dead letters by reason); history=true adds each pipeline's samples of the last hour. Management key or admin token.");
+            .WithSummary("Every pipeline's and job's figures (records, batches, sinks, lag, backlog, slots, dead letters by reason); history=true adds each pipeline's samples of the last hour. Management key or admin token.")
+            .Access(ApiAccess.Management);
         app.MapGet("/api/tap", (HttpContext http) => TapAsync(http, context, key, board))
-            .WithSummary("A live sample of a pipeline's records as JSON lines (pipeline=<recipe>/<pipeline>, sink=<sink> for what a sink committed, limit=<n>). Management key or admin token.");
+            .WithSummary("A live sample of a pipeline's records as JSON lines (pipeline=<recipe>/<pipeline>, sink=<sink> for what a sink committed, limit=<n>). Management key or admin token.")
+            .Access(ApiAccess.Management);
     }
 
     private static IResult Ready(StatusBoard board, IReadOnlyList<(string Component, string Reason)> problems)
