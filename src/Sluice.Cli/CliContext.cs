@@ -51,7 +51,10 @@ internal static class CliContext
             })
             .AddFilter("Microsoft", LogLevel.Warning)
             .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
-        return new EngineServices(data, TimeProvider.System, logging, Sluice.Connectors.OpenLineage.OpenLineageOptions.FromEnvironment());
+        return new EngineServices(data, TimeProvider.System, logging, Sluice.Connectors.OpenLineage.OpenLineageOptions.FromEnvironment())
+        {
+            Tracing = Sluice.Connectors.OpenTelemetry.OtlpTracing.StartFromEnvironment(),
+        };
     }
 
     public static Recipe LoadRecipe(string nameOrPath) => new RecipeLoader(Components.Create()).Load(nameOrPath);

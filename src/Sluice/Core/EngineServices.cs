@@ -44,10 +44,14 @@ public sealed class EngineServices : IEngineServices, IDisposable
 
     public OpenLineageEmitter? Lineage { get; }
 
+    /// <summary>The trace exporter this process runs (OTLP, when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set); disposed last, which flushes it.</summary>
+    public IDisposable? Tracing { get; init; }
+
     public void Dispose()
     {
         // Queued run events go out before the logs close, so a dropped event is still reported.
         Lineage?.Dispose();
+        Tracing?.Dispose();
         Logging.Dispose();
     }
 }

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Schema;
 using Sluice.IntegrationTests.Support;
@@ -29,7 +28,7 @@ public sealed class SinkJoiningTests
         await using var pipeline = new StreamPipeline(engine.Services, "test", "p", source, [], [joining, plain]);
 
         var run = pipeline.RunOnceAsync(CancellationToken.None);
-        await WaitUntilAsync(() => plain.Writes.Count == batches.Length);
+        await ListSource.WaitUntilAsync(() => plain.Writes.Count == batches.Length);
         gate.Release(int.MaxValue / 2);
         await run;
 
@@ -62,57 +61,4 @@ public sealed class SinkJoiningTests
     private static ColumnBatch Ids(params long[] ids) => new(Facts, [ids.Select(i => (long?)i).ToArray()], ids.Length);
 
     private static ColumnBatch Keys(params string[] keys) => new(Dimension, [keys.Cast<string?>().ToArray()], keys.Length);
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var until = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
-        {
-            DateTime.UtcNow.ShouldBeLessThan(until, "the condition did not become true within 30 s");
-            await Task.Delay(10);
-        }
-    }
-
-    private sealed class ListSource(IReadOnlyList<RecordBatch> batches, Func<int, Task> before) : IStreamSource
-    {
-        private int _read;
-
-        public bool CaughtUp => _read == batches.Count;
-
-        public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
-        {
-            foreach (var batch in batches)
-            {
-                await before(_read);
-                _read++;
-                yield return batch;
-            }
-        }
-
-        public Task AcknowledgeAsync(long position, CancellationToken ct) => Task.CompletedTask;
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
-
-    private sealed class RecordingSink(string name, SinkJoining joining, SemaphoreSlim? gate) : IBatchSink
-    {
-        public string Name => name;
-
-        public SinkJoining Joining => joining;
-
-        private readonly TaskCompletionSource _firstWrite = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public List<RecordBatch> Writes { get; } = [];
-
-        public Task FirstWrite => _firstWrite.Task;
-
-        public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
-        {
-            lock (Writes) { Writes.Add(batch); }
-            _firstWrite.TrySetResult();
-            if (gate is not null) { await gate.WaitAsync(ct); }
-        }
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
 }

@@ -14,6 +14,9 @@ public sealed record RecordBatch(IReadOnlyList<ColumnBatch> Tables, long Positio
 
     public int Count => Tables.Sum(t => t.Count);
 
+    /// <summary>The trace context of the batch's ingest span (<see cref="PipelineTracing"/>); default when tracing is off.</summary>
+    public System.Diagnostics.ActivityContext Trace { get; init; }
+
     public ColumnBatch? Table(string name) => Tables.FirstOrDefault(t => t.Schema.Table == name);
 }
 

@@ -106,9 +106,25 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
             await foreach (var raw in _source.ReadAsync(Committed, failed.Token).ConfigureAwait(false))
             {
                 var batch = raw;
-                foreach (var step in _steps)
+                using var ingest = PipelineTracing.Ingest(_recipe, _pipeline, raw);
+                var trace = ingest?.Context ?? default;
+                for (var s = 0; s < _steps.Count; s++)
                 {
-                    batch = await step.ApplyAsync(batch, failed.Token).ConfigureAwait(false);
+                    using var span = PipelineTracing.Step(_recipe, _pipeline, s, _steps[s], trace);
+                    try
+                    {
+                        batch = await _steps[s].ApplyAsync(batch, failed.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception e)
+                    {
+                        PipelineTracing.Failed(span, e);
+                        throw;
+                    }
+                }
+
+                if (ingest is not null)
+                {
+                    batch = batch with { Trace = trace };
                 }
 
                 _status?.Read(batch.Count, batch.Position);
@@ -176,8 +192,21 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
             while (await queue.WaitToReadAsync(abort.Token).ConfigureAwait(false))
             {
                 if (!queue.TryRead(out var first)) { continue; }
-                var batch = await JoinAsync(first, queue, sink.Joining, abort.Token).ConfigureAwait(false);
-                await WriteWaitingForSpaceAsync(sink, batch, abort.Token).ConfigureAwait(false);
+                var (batch, joined) = await JoinAsync(first, queue, sink.Joining, abort.Token).ConfigureAwait(false);
+                using (var span = first.Trace == default ? null
+                    : PipelineTracing.Sink(_recipe, _pipeline, sink, batch, joined is null ? [first.Trace] : joined.Select(b => b.Trace).Where(t => t != default).ToList()))
+                {
+                    try
+                    {
+                        await WriteWaitingForSpaceAsync(sink, batch, abort.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception e)
+                    {
+                        PipelineTracing.Failed(span, e);
+                        throw;
+                    }
+                }
+
                 _committed[index] = batch.Position;
                 _status?.Committed(sink.Name, batch.Count, batch.Position);
                 _status?.Tap.Publish(sink.Name, batch);
@@ -252,8 +281,8 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     /// <summary>How long a sink that met a full disk waits before it writes the same batch again.</summary>
     public static TimeSpan DiskFullRetry { get; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>The first batch and those that follow it in the queue (or arrive within the linger), as one.</summary>
-    private async Task<RecordBatch> JoinAsync(RecordBatch first, ChannelReader<RecordBatch> queue, SinkJoining joining, CancellationToken ct)
+    /// <summary>The first batch and those that follow it in the queue (or arrive within the linger), as one; and the batches joined (null: only the first).</summary>
+    private async Task<(RecordBatch Batch, List<RecordBatch>? Joined)> JoinAsync(RecordBatch first, ChannelReader<RecordBatch> queue, SinkJoining joining, CancellationToken ct)
     {
         List<RecordBatch>? batches = null;
         var rows = first.Count;
@@ -276,11 +305,11 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
 
         if (batches is null)
         {
-            return first;
+            return (first, null);
         }
 
         // Empty batches only move the position; a join of nothing but those is the last of them as it is.
-        return rows == 0 ? batches[^1] : new RecordBatch(ColumnBatchConcat.Runs(batches.SelectMany(b => b.Tables)), batches[^1].Position);
+        return (rows == 0 ? batches[^1] : new RecordBatch(ColumnBatchConcat.Runs(batches.SelectMany(b => b.Tables)), batches[^1].Position), batches);
     }
 
     /// <summary>False when the time is up or the queue is finished (a stop, the end of a run-once).</summary>
