@@ -91,7 +91,7 @@ internal static class StatusCommand
                 {
                     sinks.AddRow(Cell(name), Cell(k.Sink), Count(k.RecordsOut), Cell(p.Sinks.Count == 1 ? Rate(k.RecordsOut, s.At, p.History, x => x.RecordsOut) : "-"),
                         Count(k.BatchesOut), Cell(k.LagPositions?.ToString("N0", CultureInfo.InvariantCulture) ?? "-"), Cell(k.LagSeconds.ToString("0.#", CultureInfo.InvariantCulture)),
-                        Cell(Ago(k.LastCommitAt, s.At)), Cell(string.Join("; ", new[] { k.Breaker is null or "closed" ? null : $"breaker {k.Breaker}", k.Condition }.OfType<string>())));
+                        Cell(Ago(k.LastCommitAt, s.At)), Cell(string.Join("; ", new[] { k.Breaker is null or "closed" ? null : $"breaker {k.Breaker}", k.Retry is { } r ? $"retrying (attempt {r.Attempt}): {r.LastError}" : null, k.Condition }.OfType<string>())));
                 }
 
                 if (p.Slot is { } slot)

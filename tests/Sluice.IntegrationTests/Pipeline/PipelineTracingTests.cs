@@ -30,7 +30,7 @@ public sealed class PipelineTracingTests
             var source = new ListSource(batches, before: i => i == 1 ? joining.FirstWrite : Task.CompletedTask);
             await using var pipeline = new StreamPipeline(engine.Services, "traced", "p", source, [new PassStep()], [plain, joining]);
             var run = pipeline.RunOnceAsync(CancellationToken.None);
-            await ListSource.WaitUntilAsync(() => plain.Writes.Count == 3);
+            await Wait.UntilAsync(() => plain.Writes.Count == 3);
             gate.Release(100);
             await run;
         }

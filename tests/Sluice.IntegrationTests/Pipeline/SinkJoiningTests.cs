@@ -28,7 +28,7 @@ public sealed class SinkJoiningTests
         await using var pipeline = new StreamPipeline(engine.Services, "test", "p", source, [], [joining, plain]);
 
         var run = pipeline.RunOnceAsync(CancellationToken.None);
-        await ListSource.WaitUntilAsync(() => plain.Writes.Count == batches.Length);
+        await Wait.UntilAsync(() => plain.Writes.Count == batches.Length);
         gate.Release(int.MaxValue / 2);
         await run;
 

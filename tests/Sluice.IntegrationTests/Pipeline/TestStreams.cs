@@ -23,17 +23,6 @@ internal sealed class ListSource(IReadOnlyList<RecordBatch> batches, Func<int, T
     public Task AcknowledgeAsync(long position, CancellationToken ct) => Task.CompletedTask;
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-
-    /// <summary>Waits for a condition the pipeline's workers make true, for 30 s at most.</summary>
-    public static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var until = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
-        {
-            DateTime.UtcNow.ShouldBeLessThan(until, "the condition did not become true within 30 s");
-            await Task.Delay(10);
-        }
-    }
 }
 
 /// <summary>A sink that records what it is given; with a gate, each write waits for it.</summary>

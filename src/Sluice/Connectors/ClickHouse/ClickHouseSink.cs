@@ -37,7 +37,7 @@ public sealed class ClickHouseSinkType : ISinkType
 /// they succeed or the pipeline stops; a request ClickHouse rejects as wrong stops the pipeline with its message.
 /// With <c>mode: mirror</c> the table holds the current state of a source table instead (ClickHouseSink.Mirror.cs).
 /// </summary>
-public sealed partial class ClickHouseSink : IBatchSink
+public sealed partial class ClickHouseSink : IBatchSink, Core.Status.IStatusSink
 {
     private readonly IEngineServices _services;
     private readonly ClickHouseOptions _options;
@@ -96,6 +96,11 @@ public sealed partial class ClickHouseSink : IBatchSink
         await RetryAsync(() => _client.InsertAsync(qualifiedTable, fields.Select(f => f.Name), encoded.WrittenMemory, ct), ct).ConfigureAwait(false);
     }
 
+    private Core.Status.SinkStatus? _status;
+
+    /// <summary>Retries show in the status figures (attempt, last error) while they last.</summary>
+    public void AttachStatus(Core.Status.SinkStatus status) => _status = status;
+
     private async Task RetryAsync(Func<Task> action, CancellationToken ct)
     {
         var delay = _options.RetryDelay;
@@ -104,12 +109,18 @@ public sealed partial class ClickHouseSink : IBatchSink
             try
             {
                 await action().ConfigureAwait(false);
-                if (attempt > 1) { ClickHouseLog.Recovered(_log, _options.Table, attempt); }
+                if (attempt > 1)
+                {
+                    ClickHouseLog.Recovered(_log, _options.Table, attempt);
+                    _status?.Recovered();
+                }
+
                 return;
             }
             catch (ClickHouseException e) when (e.Transient)
             {
                 ClickHouseLog.Retrying(_log, _options.Table, e.Message, attempt, (long)delay.TotalMilliseconds);
+                _status?.Retrying(attempt, e.Message, _services.Time.GetUtcNow());
                 await Task.Delay(delay, _services.Time, ct).ConfigureAwait(false);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.RetryMaxDelay.Ticks));
             }

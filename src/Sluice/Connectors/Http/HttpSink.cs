@@ -52,6 +52,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
     private readonly TokenBucket _bucket;
     private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
     private readonly CircuitBreakerStateProvider _breaker = new();
+    private Core.Status.SinkStatus? _status;
 
     public HttpSink(IEngineServices services, string recipe, HttpSinkOptions options)
     {
@@ -67,7 +68,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
             Timeout = System.Threading.Timeout.InfiniteTimeSpan,
         };
         _bucket = new TokenBucket(options.RateLimit, options.RateBurst, services.Time);
-        _pipeline = BuildPipeline(options, services.Time, _log, _breaker);
+        _pipeline = BuildPipeline(options, services.Time, _log, _breaker, (attempt, error) => _status?.Retrying(attempt, error, services.Time.GetUtcNow()));
     }
 
     public string Name => _options.Name;
@@ -89,6 +90,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
     public void AttachStatus(Core.Status.SinkStatus status)
     {
         ArgumentNullException.ThrowIfNull(status);
+        _status = status;
         status.Breaker = () => _breaker.CircuitState switch
         {
             CircuitState.Open => "open",
@@ -98,7 +100,8 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
         };
     }
 
-    public static ResiliencePipeline<HttpResponseMessage> BuildPipeline(HttpSinkOptions options, TimeProvider time, ILogger log, CircuitBreakerStateProvider? breaker = null)
+    /// <param name="retrying">Told each retry (the attempt that failed, why), for the status figures.</param>
+    public static ResiliencePipeline<HttpResponseMessage> BuildPipeline(HttpSinkOptions options, TimeProvider time, ILogger log, CircuitBreakerStateProvider? breaker = null, Action<int, string>? retrying = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         // An open circuit is not retried: failing fast (to the dead-letter store) is what keeps a long outage from
@@ -120,6 +123,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
                 OnRetry = args =>
                 {
                     HttpLog.Retrying(log, options.Url.ToString(), Describe(args.Outcome), args.AttemptNumber + 1, (long)args.RetryDelay.TotalMilliseconds);
+                    retrying?.Invoke(args.AttemptNumber + 1, Describe(args.Outcome));
                     return ValueTask.CompletedTask;
                 },
             })
@@ -182,6 +186,19 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
 
     /// <summary>Sends one request through the rate limit and the resilience pipeline; null when delivered, else why not.</summary>
     private async Task<string?> SendAsync(byte[] body, string key, CancellationToken ct)
+    {
+        try
+        {
+            return await SendCoreAsync(body, key, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Delivered or dead-lettered: the retries of this request are over either way.
+            _status?.Recovered();
+        }
+    }
+
+    private async Task<string?> SendCoreAsync(byte[] body, string key, CancellationToken ct)
     {
         try
         {

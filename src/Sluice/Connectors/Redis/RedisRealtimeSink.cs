@@ -28,7 +28,7 @@ public sealed class RedisRealtimeSinkType : ISinkType
 /// (<c>events:seen:{id / 2^20}</c>, one bit per id, 128 KiB per million ids), so replays and backfills never count twice.
 /// Connection failures are retried with back-off until the write succeeds or the pipeline stops.
 /// </summary>
-public sealed class RedisRealtimeSink : IBatchSink
+public sealed class RedisRealtimeSink : IBatchSink, Core.Status.IStatusSink
 {
     public const int SeenShardBits = 20;
 
@@ -54,6 +54,11 @@ public sealed class RedisRealtimeSink : IBatchSink
     /// <summary>Events counted for the first time by the last batch (for tests and the benchmark).</summary>
     public long LastCounted { get; private set; }
 
+    private Core.Status.SinkStatus? _status;
+
+    /// <summary>Retries show in the status figures (attempt, last error) while they last.</summary>
+    public void AttachStatus(Core.Status.SinkStatus status) => _status = status;
+
     public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);
@@ -69,12 +74,18 @@ public sealed class RedisRealtimeSink : IBatchSink
                     var redis = await ConnectAsync(ct).ConfigureAwait(false);
                     var result = await redis.GetDatabase().ScriptEvaluateAsync(RedisRealtimeScript.Source, keys, args).WaitAsync(ct).ConfigureAwait(false);
                     LastCounted = (long)result;
-                    if (attempt > 1) { RedisLog.Recovered(_log, attempt); }
+                    if (attempt > 1)
+                    {
+                        RedisLog.Recovered(_log, attempt);
+                        _status?.Recovered();
+                    }
+
                     break;
                 }
                 catch (Exception e) when (Transient(e))
                 {
                     RedisLog.Retrying(_log, e.Message, attempt, (long)delay.TotalMilliseconds);
+                    _status?.Retrying(attempt, e.Message, _services.Time.GetUtcNow());
                     await Task.Delay(delay, _services.Time, ct).ConfigureAwait(false);
                     delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.RetryMaxDelay.Ticks));
                 }

@@ -200,6 +200,22 @@ public sealed class SinkStatus
     /// <summary>The sink's circuit breaker (<c>closed</c>, <c>open</c>, <c>half_open</c>, <c>isolated</c>), for sinks that have one.</summary>
     public Func<string>? Breaker { get; set; }
 
+    private long _retries;
+    private volatile SinkRetry? _retry;
+
+    /// <summary>Failed attempts the sink retried since start.</summary>
+    public long Retries => Interlocked.Read(ref _retries);
+
+    /// <summary>A write failed for a reason waiting cures and is tried again (<paramref name="attempt"/>: failed attempts so far).</summary>
+    public void Retrying(int attempt, string error, DateTimeOffset at)
+    {
+        Interlocked.Increment(ref _retries);
+        _retry = new SinkRetry(attempt, error, _retry?.Since ?? at.UtcDateTime);
+    }
+
+    /// <summary>The write went through (or was given up and dead-lettered): no longer retrying.</summary>
+    public void Recovered() => _retry = null;
+
     internal void Committed(int records, long? position, DateTimeOffset at)
     {
         Interlocked.Add(ref _recordsOut, records);
@@ -212,6 +228,6 @@ public sealed class SinkStatus
     {
         var last = Interlocked.Read(ref _lastCommitTicks);
         return new SinkView(Name, RecordsOut, BatchesOut, last == 0 ? null : new DateTime(last, DateTimeKind.Utc), Position,
-            read is { } r && Position is { } p ? Math.Max(0, r - p) : null, lagSeconds, _condition, Breaker?.Invoke());
+            read is { } r && Position is { } p ? Math.Max(0, r - p) : null, lagSeconds, _condition, Breaker?.Invoke(), Retries, _retry);
     }
 }

@@ -14,7 +14,10 @@ public sealed record PipelineView(
 
 public sealed record SinkView(
     string Sink, long RecordsOut, long BatchesOut, DateTime? LastCommitAt, long? Position, long? LagPositions, double LagSeconds, string? Condition,
-    string? Breaker);
+    string? Breaker, long Retries = 0, SinkRetry? Retry = null);
+
+/// <summary>A sink writing again after failures that waiting cures: the failed attempts so far, the last error, since when it fails.</summary>
+public sealed record SinkRetry(int Attempt, string LastError, DateTime Since);
 
 public sealed record JobView(
     string Recipe, string Job, string? Schedule, bool Running, DateTime? LastRunAt, double? LastDurationSeconds, string? LastOutcome,

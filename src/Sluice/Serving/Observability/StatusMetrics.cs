@@ -18,8 +18,8 @@ public sealed class StatusMetrics
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly StatusBoard _board;
     private readonly Lock _lock = new();
-    private readonly Prometheus.Counter _recordsIn, _batchesIn, _recordsOut, _batchesOut, _jobRuns, _jobFailures;
-    private readonly Prometheus.Gauge _state, _lastRead, _backlog, _lastCommit, _lagPosition, _lagSeconds, _slotLsn, _slotLagBytes, _slotLagSeconds, _slotSafe, _slotWal, _slotQuiet, _breaker,
+    private readonly Prometheus.Counter _recordsIn, _batchesIn, _recordsOut, _batchesOut, _retries, _jobRuns, _jobFailures;
+    private readonly Prometheus.Gauge _state, _lastRead, _backlog, _lastCommit, _lagPosition, _lagSeconds, _slotLsn, _slotLagBytes, _slotLagSeconds, _slotSafe, _slotWal, _slotQuiet, _breaker, _retryAttempt,
         _deadLetters, _jobLastRun, _jobDuration, _jobSucceeded, _jobNext, _jobRunning;
 
     public StatusMetrics(StatusBoard board)
@@ -38,6 +38,8 @@ public sealed class StatusMetrics
         _lagPosition = f.CreateGauge("sluice_sink_lag_position", "Source positions read but not committed by the sink (landing-log bytes, WAL bytes).", s);
         _lagSeconds = f.CreateGauge("sluice_sink_lag_seconds", "Age of the oldest batch read that the sink has not committed (0 when none).", s);
         _breaker = f.CreateGauge("sluice_sink_breaker_state", "1 for the sink's circuit breaker state (closed, open, half_open, isolated); only sinks with a breaker (http).", [.. s, "state"]);
+        _retries = f.CreateCounter("sluice_sink_retries_total", "Failed writes the sink tried again (a server away, a timeout, HTTP 5xx/429).", s);
+        _retryAttempt = f.CreateGauge("sluice_sink_retry_attempt", "While the sink retries a write: the failed attempts so far (0 when it is not retrying). The last error is in /api/status.", s);
         _slotLsn = f.CreateGauge("sluice_cdc_slot_confirmed_lsn", "The slot's confirmed_flush_lsn, as a number.", slot);
         _slotLagBytes = f.CreateGauge("sluice_cdc_slot_lag_bytes", "WAL between the server's current position and the slot's confirmed position.", slot);
         _slotLagSeconds = f.CreateGauge("sluice_cdc_slot_lag_seconds", "Age of the oldest change read but not committed by every sink (0 when none).", slot);
@@ -88,6 +90,8 @@ public sealed class StatusMetrics
             if (sink.LastCommitAt is { } at) { _lastCommit.WithLabels(sl).Set(Unix(at)); }
             if (sink.LagPositions is { } lag) { _lagPosition.WithLabels(sl).Set(lag); }
             _lagSeconds.WithLabels(sl).Set(sink.LagSeconds);
+            _retries.WithLabels(sl).IncTo(sink.Retries);
+            _retryAttempt.WithLabels(sl).Set(sink.Retry?.Attempt ?? 0);
             if (sink.Breaker is { } breaker)
             {
                 foreach (var state in BreakerStates) { _breaker.WithLabels([.. sl, state]).Set(breaker == state ? 1 : 0); }
