@@ -8,8 +8,9 @@ using Sluice.Generators;
 namespace Sluice.Cli.Commands;
 
 /// <summary>
-/// Starts every recipe that runs embedded (for now vehicle-files), feeds it generated data continuously and narrates:
-/// what landed, what failed and why, what the jobs did, and which commands show the results.
+/// Starts every recipe that runs embedded (vehicle-files, tenant-analytics, repeat-reminder, sales-warehouse on DuckDB),
+/// feeds them generated data and narrates: what landed, what failed and why, what the jobs did, where the console is
+/// (with an admin token made for it), and which commands show the results, each naming the data folder.
 /// </summary>
 internal static class DemoCommand
 {
@@ -55,7 +56,6 @@ internal static class DemoCommand
                 host.JobCompleted += (job, outcome) => Say($"job     {job.FullName}: {outcome.Message}");
 
                 var data = services.Data.Root;
-                var rel = Path.GetRelativePath(Directory.GetCurrentDirectory(), data);
                 var flag = DataFlag(services);
                 Console.WriteLine($"""
                     Sluice demo: recipe vehicle-files on {data}
@@ -67,7 +67,7 @@ internal static class DemoCommand
                       ./sluice query{flag} "SELECT date, count(*) AS events FROM raw_data.vehicle_events GROUP BY ALL ORDER BY 1"
                       ./sluice dlq list{flag}          (broken files, with the reason and line)
                       ./sluice job history{flag}
-                      ls {Path.Combine(rel, "vehicle-files", "failed")}
+                      ls {Quote(Path.Combine(data, "vehicle-files", "failed"))}
                     Ctrl-C stops cleanly.
                     """);
 
@@ -78,9 +78,10 @@ internal static class DemoCommand
                 var status = ReportAsync(() => $"status  {landed} files landed, {failed} failed, {rows:N0} events in the lake, {services.DeadLetters.Count(status: "pending")} dead letters pending", stop.Token);
                 var analytics = TenantAnalyticsAsync(result.GetValue(port), services, stop.Token).StopOnFailure(stop);
                 var reminders = RepeatReminderAsync(TimeSpan.FromSeconds(result.GetValue(interval)), services, stop.Token).StopOnFailure(stop);
+                var sales = SalesWarehouseAsync(services, stop.Token).StopOnFailure(stop);
                 try
                 {
-                    await Task.WhenAll(running, feeding, status, analytics, reminders).ConfigureAwait(false);
+                    await Task.WhenAll(running, feeding, status, analytics, reminders, sales).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
@@ -110,12 +111,18 @@ internal static class DemoCommand
         await new Demo.RepeatReminderDemo(recipe, services, Say) { DataFlag = DataFlag(services) }.RunAsync(interval, ct).ConfigureAwait(false);
     }
 
-    /// <summary>The <c>--data</c> the printed commands need, unless the data folder is the default one of the working directory.</summary>
-    private static string DataFlag(Core.EngineServices services)
+    /// <summary>The sales-warehouse recipe: a few days of CSV exports modelled into a star schema and marts on DuckDB.</summary>
+    private static async Task SalesWarehouseAsync(Core.EngineServices services, CancellationToken ct)
     {
-        var rel = Path.GetRelativePath(Directory.GetCurrentDirectory(), services.Data.Root);
-        return rel == "sluice-data" && Environment.GetEnvironmentVariable("SLUICE_DATA") is null or "" ? "" : $" --data {(rel.Contains(' ', StringComparison.Ordinal) ? $"'{rel}'" : rel)}";
+        var recipe = CliContext.LoadRecipe("sales-warehouse");
+        using var runLock = CliContext.TakeRunLock(services, recipe.Name);
+        await new Demo.SalesWarehouseDemo(recipe, services, Say) { DataFlag = DataFlag(services) }.RunAsync(ct).ConfigureAwait(false);
     }
+
+    /// <summary>The <c>--data</c> every printed command carries, as an absolute path: it works from any folder, also another terminal's.</summary>
+    private static string DataFlag(Core.EngineServices services) => $" --data {Quote(services.Data.Root)}";
+
+    private static string Quote(string path) => path.Any(c => c is ' ' or '\'' or '"' or '$' or '`' or '\\') ? $"'{path.Replace("'", "'\\''", StringComparison.Ordinal)}'" : path;
 
     private static async Task ReportAsync(Func<string> line, CancellationToken ct)
     {

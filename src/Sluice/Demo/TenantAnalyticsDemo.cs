@@ -43,13 +43,15 @@ public sealed class TenantAnalyticsDemo(Recipe recipe, IEngineServices services,
             var store = new TokenStore(services.Metadata, services.Time);
             var writers = Enumerable.Range(1, Tenants).ToDictionary(i => $"tenant-{i}", i => store.Create($"tenant-{i}", TokenRole.Writer, "demo").Token, StringComparer.Ordinal);
             var reader = store.Create("tenant-1", TokenRole.Reader, "demo").Token;
-            var admin = store.Create("ops", TokenRole.Admin, "demo").Token;
+            var admin = store.Create("ops", TokenRole.Admin, "demo console").Token;
             var url = address.ToString().TrimEnd('/');
             var today = services.Time.GetUtcNow().UtcDateTime.Date;
             var range = string.Create(CultureInfo.InvariantCulture, $"from={today:yyyy-MM-dd}&to={today.AddDays(1):yyyy-MM-dd}");
             var sample = string.Create(CultureInfo.InvariantCulture,
                 $$$"""{"event_id":"hello-1","schema_version":2,"event_type":"purchase","event_ts":"{{{services.Time.GetUtcNow():yyyy-MM-dd'T'HH:mm:ss'Z'}}}","customer":{"id":"c-1","email":"ann@example.com","country":"DE"},"order":{"id":"o-1","total":42.5,"currency":"EUR"},"items":[{"sku":"SKU-1","qty":1,"price":42.5}],"session":{"id":"s-1","device":"web"}}""");
             say($"""
+                console: {url}/ui/  (log in with the admin token below; API reference: {url}/docs)
+                  admin token  {admin}
                 tenant-analytics: serving {url}; {Tenants} tenants send {rate:0} events/s (tokens just created, valid until revoked)
                   curl -s {url}/healthz
                   curl -s -H "Authorization: Bearer {reader}" "{url}/v1/metrics?{range}&group_by=event_type"
