@@ -44,6 +44,8 @@ public sealed class EngineServices : IEngineServices, IDisposable
 
     public OpenLineageEmitter? Lineage { get; }
 
+    public Hosting.RunningRecipes Running { get; } = new();
+
     public void Dispose()
     {
         // Queued run events go out before the logs close, so a dropped event is still reported.
