@@ -124,7 +124,8 @@ public sealed class RecipeOperations : IDisposable
             (day, dayCt) =>
             {
                 var start = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
-                var request = new JobRequest(start.AddDays(1), day, day, Trigger: "backfill") { FromTime = start, ToTime = start.AddDays(1) };
+                // As of the day itself, so its run in job_runs is dated by the day it recomputes (the range decides what runs).
+                var request = new JobRequest(start, day, day, Trigger: "backfill") { FromTime = start, ToTime = start.AddDays(1) };
                 return _host.RunJobAsync(job, request, null, dayCt);
             }, ct).ContinueWith(_ => OperationsLog.BackfillEnded(_log, job.FullName, backfill.View().State, backfill.View().Message), TaskScheduler.Default));
         Keep(backfill);
