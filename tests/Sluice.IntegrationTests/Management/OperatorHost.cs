@@ -38,6 +38,8 @@ internal sealed class OperatorHost : IAsyncDisposable
 
     public Engine Engine { get; }
 
+    public Core.Recipes.Recipe Recipe { get; private init; } = null!;
+
     public string Admin { get; }
 
     public string Reader { get; }
@@ -46,7 +48,7 @@ internal sealed class OperatorHost : IAsyncDisposable
 
     public string Incoming => Path.Combine(Engine.DataRoot, "vehicle-files", "incoming");
 
-    public static async Task<OperatorHost> StartAsync()
+    public static async Task<OperatorHost> StartAsync(string recipe = "vehicle-files")
     {
         var engine = new Engine();
         new FileTypeCatalog(engine.Services.Metadata, engine.Services.Time).Add("vehicle-files", FleetType());
@@ -54,11 +56,11 @@ internal sealed class OperatorHost : IAsyncDisposable
         var admin = tokens.Create("ops", TokenRole.Admin, "ops").Token;
         var reader = tokens.Create("acme", TokenRole.Reader, "reader").Token;
         var writer = tokens.Create("acme", TokenRole.Writer, "writer").Token;
-        var host = new RecipeHost(Engine.LoadRecipe("vehicle-files"), engine.Services) { Http = new HttpServerOptions("127.0.0.1", 0), ServeManagement = true };
+        var host = new RecipeHost(Engine.LoadRecipe(recipe), engine.Services) { Http = new HttpServerOptions("127.0.0.1", 0), ServeManagement = true };
         var stop = new CancellationTokenSource();
         var run = host.RunAsync(stop.Token);
         var address = await host.HttpStarted.WaitAsync(Patience);
-        return new OperatorHost(engine, host, stop, run, address, admin, reader, writer);
+        return new OperatorHost(engine, host, stop, run, address, admin, reader, writer) { Recipe = host.Operations.Recipe };
     }
 
     /// <summary>A fleet file: <c>{"fleet": [...]}</c>; a record without <c>event_type</c> is quarantined, the others land.</summary>
