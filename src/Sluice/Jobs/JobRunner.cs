@@ -21,8 +21,7 @@ public sealed class JobRunner(IEngineServices services)
     {
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(request);
-        var lockPath = Path.Combine(services.Data.LocksRoot, $"job-{job.Recipe}-{job.Name}.lock");
-        using var held = await ProcessLock.AcquireAsync(lockPath, services.Time, LockWait, ct).ConfigureAwait(false);
+        using var held = await ProcessLock.AcquireAsync(LockPath(job), services.Time, LockWait, ct).ConfigureAwait(false);
         var id = Runs.Start(job.FullName, request.AsOf, request.Trigger);
         started?.Invoke(id);
         var lineage = StartLineage(job);
@@ -53,6 +52,16 @@ public sealed class JobRunner(IEngineServices services)
             throw;
         }
     }
+
+    /// <summary>True when some runner (the scheduler, <c>sluice job run</c>, another process) holds the job's lock now.</summary>
+    public bool IsHeld(JobDefinition job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        using var probe = ProcessLock.TryAcquire(LockPath(job));
+        return probe is null;
+    }
+
+    private string LockPath(JobDefinition job) => Path.Combine(services.Data.LocksRoot, $"job-{job.Recipe}-{job.Name}.lock");
 
     private LineageRun? StartLineage(JobDefinition job)
     {

@@ -155,7 +155,9 @@ public sealed class RecipeOperations : IDisposable
         if (_stopping.IsCancellationRequested) { throw new JobBusyException($"{Recipe.Name} is not running (stopping or not started): nothing can start now"); }
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var task = RunGuardedAsync(job.FullName, gate.Task, work);
-        if (!_active.TryAdd(job.FullName, task) || IsRecordedRunning(job))
+        // The lock too: a run that holds it but is not recorded yet (the scheduler's, another process's) must not be
+        // answered 202 and then fail on the lock, which the status board would show as a failed run.
+        if (!_active.TryAdd(job.FullName, task) || IsRecordedRunning(job) || _runNow.IsHeld(job))
         {
             _active.TryRemove(new KeyValuePair<string, Task>(job.FullName, task));
             gate.SetCanceled();
