@@ -19,13 +19,15 @@ internal static class DlqCommands
         command.Subcommands.Add(List());
         command.Subcommands.Add(Show());
         command.Subcommands.Add(Replay());
+        command.Subcommands.Add(Edit());
+        command.Subcommands.Add(Discard());
         return command;
     }
 
     private static Command List()
     {
         var source = new Option<string?>("--source") { Description = "Only letters whose source starts with this (e.g. files:vehicle-files)" };
-        var status = new Option<string>("--status") { Description = "pending, replayed or all", DefaultValueFactory = _ => DeadLetterStore.Pending };
+        var status = new Option<string>("--status") { Description = "pending, replayed, discarded or all", DefaultValueFactory = _ => DeadLetterStore.Pending };
         var limit = new Option<int>("--limit") { Description = "Letters shown at most", DefaultValueFactory = _ => 100 };
         var format = CliOutput.FormatOption();
         var command = new Command("list", "List dead letters (pending ones by default)") { source, status, limit, format };
@@ -52,12 +54,17 @@ internal static class DlqCommands
             await Console.Out.WriteLineAsync(string.Join('\n',
                 $"id:       {letter.Id}",
                 $"source:   {letter.Source}",
-                $"status:   {letter.Status}{(letter.ReplayedAt is { } r ? $" at {r:yyyy-MM-dd HH:mm:ss}Z" : "")}",
+                $"status:   {letter.Status}{(letter.ReplayedAt is { } r ? $" at {r:yyyy-MM-dd HH:mm:ss}Z" : "")}{(letter.DiscardReason is { } d ? $": {d}" : "")}",
                 $"created:  {letter.CreatedAt:yyyy-MM-dd HH:mm:ss}Z",
                 $"position: {letter.Position}",
                 $"reason:   {letter.Reason}",
                 "payload:",
                 letter.Payload ?? "(none)")).ConfigureAwait(false);
+            foreach (var edit in services.DeadLetters.Edits(letter.Id))
+            {
+                await Console.Out.WriteLineAsync($"edited {edit.At:yyyy-MM-dd HH:mm:ss}Z by {edit.By}{(edit.Note is { } n ? $": {n}" : "")}; before:\n{edit.Before ?? "(none)"}").ConfigureAwait(false);
+            }
+
             return 0;
         }));
         return command;
@@ -91,7 +98,7 @@ internal static class DlqCommands
             }
 
             int ok = 0, failed = 0;
-            foreach (var group in chosen.GroupBy(l => RecipeOf(l.Source), StringComparer.Ordinal))
+            foreach (var group in chosen.GroupBy(l => l.Recipe, StringComparer.Ordinal))
             {
                 var pending = new List<DeadLetter>();
                 foreach (var letter in group)
@@ -122,20 +129,73 @@ internal static class DlqCommands
         return command;
     }
 
+    private static Command Edit()
+    {
+        var id = new Argument<long>("id") { Description = "Dead-letter id (a pending one: see dlq list)" };
+        var raw = new Option<string?>("--raw") { Description = "The record's new text" };
+        var file = new Option<string?>("--file") { Description = "Read the record's new text from this file ('-' for stdin)" };
+        var note = new Option<string?>("--note") { Description = "Why it was changed (kept in its edit history)" };
+        var command = new Command("edit", "Replace a pending letter's payload before replaying it; the old payload is kept in its edit history (dlq show)") { id, raw, file, note };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var text = (result.GetValue(raw), result.GetValue(file)) switch
+            {
+                ({ } r, null) => r,
+                (null, "-") => await Console.In.ReadToEndAsync(ct).ConfigureAwait(false),
+                (null, { } f) => await File.ReadAllTextAsync(f, ct).ConfigureAwait(false),
+                _ => throw new SluiceException("give the new text with --raw or --file, one of them."),
+            };
+            using var services = CliContext.ExistingServices(result);
+            var (letter, refused) = services.DeadLetters.Edit(result.GetValue(id), text, $"{Environment.UserName} (sluice dlq edit)", result.GetValue(note));
+            if (letter is null) { throw new SluiceException($"no dead letter with id {result.GetValue(id)}."); }
+            if (refused is not null) { throw new SluiceException(refused + "."); }
+            await Console.Out.WriteLineAsync($"{letter.Id}: payload changed ({services.DeadLetters.Edits(letter.Id).Count} edit(s)); replay it with: sluice dlq replay {letter.Id}").ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Discard()
+    {
+        var ids = new Argument<long[]>("id") { Description = "Dead-letter ids to set aside", Arity = ArgumentArity.ZeroOrMore };
+        var all = new Option<bool>("--all") { Description = "Every pending letter (of --source, when given)" };
+        var source = new Option<string?>("--source") { Description = "With --all: only letters whose source starts with this" };
+        var reason = new Option<string>("--reason") { Description = "Why they are set aside (kept with them)", Required = true };
+        var command = new Command("discard", "Set pending letters aside with a reason: kept with status discarded, never replayed, never deleted") { ids, all, source, reason };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            using var services = CliContext.ExistingServices(result);
+            var why = result.GetValue(reason)!;
+            if (string.IsNullOrWhiteSpace(why)) { throw new SluiceException("--reason: say why the letters are set aside."); }
+            long discarded;
+            if (result.GetValue(all))
+            {
+                discarded = services.DeadLetters.Discard(new DeadLetterFilter(Source: result.GetValue(source)), why);
+            }
+            else if (result.GetValue(ids) is { Length: > 0 } chosen)
+            {
+                foreach (var i in chosen) { _ = services.DeadLetters.Get(i) ?? throw new SluiceException($"no dead letter with id {i}."); }
+                discarded = services.DeadLetters.Discard(chosen, why);
+            }
+            else
+            {
+                throw new SluiceException("nothing to discard: name letter ids, or use --all.");
+            }
+
+            await Console.Out.WriteLineAsync($"{discarded} discarded").ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
     private static async Task<List<(long Id, string? Error)>> ReplayHereAsync(EngineServices services, Recipe definition, List<DeadLetter> letters, CancellationToken ct)
     {
-        var results = new List<(long, string?)>();
         var host = new RecipeHost(definition, services);
         await using (host.ConfigureAwait(false))
         {
-            var replayers = host.CreateReplayers();
-            foreach (var letter in letters)
-            {
-                results.Add((letter.Id, await DeadLetterReplays.ReplayOneAsync(services.DeadLetters, replayers, letter, definition.Name, ct).ConfigureAwait(false)));
-            }
+            // The same path as the console's replays and the requests a running host serves.
+            return [.. await host.Operations.ReplayAsync(letters, ct).ConfigureAwait(false)];
         }
-
-        return results;
     }
 
     /// <summary>Hands the letters to the running instance and waits for its answers (a bounded wait: it may be a run that is just ending).</summary>
@@ -177,14 +237,5 @@ internal static class DlqCommands
         }
 
         return results;
-    }
-
-    /// <summary>Sources are <c>kind:recipe</c> or <c>kind:recipe/part</c>.</summary>
-    private static string RecipeOf(string source)
-    {
-        var colon = source.IndexOf(':', StringComparison.Ordinal);
-        var rest = colon >= 0 ? source[(colon + 1)..] : source;
-        var slash = rest.IndexOf('/', StringComparison.Ordinal);
-        return slash >= 0 ? rest[..slash] : rest;
     }
 }

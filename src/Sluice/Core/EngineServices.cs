@@ -47,6 +47,8 @@ public sealed class EngineServices : IEngineServices, IDisposable
     /// <summary>The trace exporter this process runs (OTLP, when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set); disposed last, which flushes it.</summary>
     public IDisposable? Tracing { get; init; }
 
+    public Hosting.RunningRecipes Running { get; } = new();
+
     public void Dispose()
     {
         // Queued run events go out before the logs close, so a dropped event is still reported.

@@ -16,7 +16,12 @@ public sealed class CronScheduler(IReadOnlyList<JobDefinition> jobs, Func<JobDef
         .Select(j => (j, CronExpression.Parse(j.Schedule!, CronFormat.Standard)))
         .ToList();
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset?> _next = new(StringComparer.Ordinal);
+
     public int Count => _scheduled.Count;
+
+    /// <summary>When this scheduler fires the job next (null: not scheduled here, or not started yet).</summary>
+    public DateTimeOffset? NextRunAt(string job) => _next.GetValueOrDefault(job);
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -26,7 +31,8 @@ public sealed class CronScheduler(IReadOnlyList<JobDefinition> jobs, Func<JobDef
         }
 
         var running = new Dictionary<string, Task>(StringComparer.Ordinal);
-        var next = _scheduled.ToDictionary(s => s.Job.FullName, s => s.Cron.GetNextOccurrence(time.GetUtcNow(), TimeZoneInfo.Utc));
+        var next = _next;
+        foreach (var (job, cron) in _scheduled) { next[job.FullName] = cron.GetNextOccurrence(time.GetUtcNow(), TimeZoneInfo.Utc); }
         while (!ct.IsCancellationRequested)
         {
             var soonest = next.Values.Where(v => v is not null).Select(v => v!.Value).DefaultIfEmpty(DateTimeOffset.MaxValue).Min();

@@ -32,12 +32,18 @@ public sealed class JobRunStore(MetadataStore store, TimeProvider time)
             null, ("$e", time.GetUtcNow().Iso()), ("$s", status), ("$i", rowsIn), ("$o", rowsOut), ("$m", message), ("$id", id));
     }
 
-    public IReadOnlyList<JobRun> History(string? job = null, int limit = 20)
+    /// <summary>The newest runs of a job and of everything under it (a recipe's jobs, a models job's models), newest first.</summary>
+    public IReadOnlyList<JobRun> History(string? job = null, int limit = 20) => Read("($j IS NULL OR job = $j OR job LIKE $j || '/%')", job, limit);
+
+    /// <summary>The newest runs of exactly this job (<c>recipe/job</c>, or <c>recipe/job/model</c> for a model), newest first.</summary>
+    public IReadOnlyList<JobRun> Runs(string job, int limit) => Read("job = $j", job, limit);
+
+    private List<JobRun> Read(string where, string? job, int limit)
     {
         using var c = store.Open();
         using var cmd = c.Command(
             "SELECT id, job, as_of, trigger, started_at, ended_at, status, rows_in, rows_out, message, pid FROM job_runs " +
-            "WHERE ($j IS NULL OR job = $j OR job LIKE $j || '/%') ORDER BY id DESC LIMIT $l", null, ("$j", job), ("$l", limit));
+            $"WHERE {where} ORDER BY id DESC LIMIT $l", null, ("$j", job), ("$l", limit));
         using var r = cmd.ExecuteReader();
         var runs = new List<JobRun>();
         while (r.Read())

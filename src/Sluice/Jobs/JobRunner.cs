@@ -16,13 +16,14 @@ public sealed class JobRunner(IEngineServices services)
 
     public JobRunStore Runs { get; } = new(services.Metadata, services.Time);
 
-    public async Task<JobOutcome> RunAsync(JobDefinition job, JobRequest request, CancellationToken ct)
+    /// <param name="started">Told the run's id in <c>job_runs</c> once the lock is held and the run recorded (the console answers with it).</param>
+    public async Task<JobOutcome> RunAsync(JobDefinition job, JobRequest request, CancellationToken ct, Action<long>? started = null)
     {
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(request);
-        var lockPath = Path.Combine(services.Data.LocksRoot, $"job-{job.Recipe}-{job.Name}.lock");
-        using var held = await ProcessLock.AcquireAsync(lockPath, services.Time, LockWait, ct).ConfigureAwait(false);
+        using var held = await ProcessLock.AcquireAsync(LockPath(job), services.Time, LockWait, ct).ConfigureAwait(false);
         var id = Runs.Start(job.FullName, request.AsOf, request.Trigger);
+        started?.Invoke(id);
         var lineage = StartLineage(job);
         // Rows a job sends through sinks may end in the dead-letter store (bounded retries): its summary says so.
         using var letters = DeadLetterTally.Begin();
@@ -51,6 +52,16 @@ public sealed class JobRunner(IEngineServices services)
             throw;
         }
     }
+
+    /// <summary>True when some runner (the scheduler, <c>sluice job run</c>, another process) holds the job's lock now.</summary>
+    public bool IsHeld(JobDefinition job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        using var probe = ProcessLock.TryAcquire(LockPath(job));
+        return probe is null;
+    }
+
+    private string LockPath(JobDefinition job) => Path.Combine(services.Data.LocksRoot, $"job-{job.Recipe}-{job.Name}.lock");
 
     private LineageRun? StartLineage(JobDefinition job)
     {

@@ -181,7 +181,9 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
         await using (warehouse.ConfigureAwait(false))
         {
             await warehouse.PrepareAsync(project, snapshot, ct).ConfigureAwait(false);
-            return await ModelTester.RunAsync(warehouse, models, ct).ConfigureAwait(false);
+            var outcomes = await ModelTester.RunAsync(warehouse, models, ct).ConfigureAwait(false);
+            new ModelTestResults(services.Metadata, services.Time).Record(scope, outcomes);
+            return outcomes;
         }
     }
 }

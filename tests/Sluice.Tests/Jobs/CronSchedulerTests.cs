@@ -30,6 +30,28 @@ public sealed class CronSchedulerTests
     }
 
     [Fact]
+    public async Task Next_run_is_the_time_the_running_scheduler_fires_the_job_next()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2025, 11, 8, 23, 59, 0, TimeSpan.Zero));
+        var fired = 0;
+        var daily = new JobDefinition("r", "daily", "daily_summary", "0 1 * * *", null!);
+        var unscheduled = new JobDefinition("r", "by-hand", "daily_summary", null, null!);
+        using var cts = new CancellationTokenSource();
+        var scheduler = new CronScheduler([daily, unscheduled], (_, _, _) => { Interlocked.Increment(ref fired); return Task.CompletedTask; }, time, NullLogger.Instance);
+        scheduler.NextRunAt("r/daily").ShouldBeNull("not started: nothing is scheduled yet");
+        var running = scheduler.RunAsync(cts.Token);
+
+        scheduler.NextRunAt("r/daily").ShouldBe(new DateTimeOffset(2025, 11, 9, 1, 0, 0, TimeSpan.Zero));
+        scheduler.NextRunAt("r/by-hand").ShouldBeNull();
+        await AdvanceAsync(time, TimeSpan.FromMinutes(61));
+        await WaitForAsync(() => Volatile.Read(ref fired) == 1);
+        scheduler.NextRunAt("r/daily").ShouldBe(new DateTimeOffset(2025, 11, 10, 1, 0, 0, TimeSpan.Zero));
+
+        await cts.CancelAsync();
+        await running;
+    }
+
+    [Fact]
     public async Task A_run_still_going_at_its_next_time_is_not_started_twice()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2025, 11, 8, 0, 0, 30, TimeSpan.Zero));

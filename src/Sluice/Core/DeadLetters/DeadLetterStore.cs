@@ -8,12 +8,27 @@ namespace Sluice.Core.DeadLetters;
 /// A letter may carry a dedup key (for example a file's content hash and record index), so that work replayed after a
 /// crash does not list the same rejection twice.
 /// </summary>
-public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
+public sealed partial class DeadLetterStore
 {
     public const string Pending = "pending";
     public const string Replayed = "replayed";
 
-    private const string Columns = "id, source, position, reason, payload, created_at, status, replayed_at";
+    /// <summary>Set aside by an operator with a reason: kept (payload, position, edits), never replayed.</summary>
+    public const string Discarded = "discarded";
+
+    private const string Columns = "id, source, position, reason, payload, created_at, status, replayed_at, discard_reason";
+
+    private readonly MetadataStore _store;
+    private readonly TimeProvider _time;
+
+    public DeadLetterStore(MetadataStore store, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        _store = store;
+        _time = time;
+        // The operator's columns and edit history (DeadLetterStore.Operations.cs), added to existing data folders too.
+        store.Migrate("dead_letters.operations", OperationMigrations);
+    }
 
     /// <param name="rows">The rows the letter stands for (a request of the HTTP sink holds many), for <see cref="DeadLetterTally"/>.</param>
     public void Add(SqliteConnection connection, SqliteTransaction? tx, string source, string position, string reason, string? payload, string? dedupKey = null, long rows = 1)
@@ -22,19 +37,19 @@ public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
         connection.Execute(
             "INSERT INTO dead_letters(source, position, reason, payload, created_at, dedup_key) VALUES ($s, $p, $r, $d, $t, $k) " +
             "ON CONFLICT(dedup_key) WHERE dedup_key IS NOT NULL DO UPDATE SET reason = excluded.reason, position = excluded.position, status = 'pending', replayed_at = NULL",
-            tx, ("$s", source), ("$p", position), ("$r", reason), ("$d", payload), ("$t", time.GetUtcNow().Iso()), ("$k", dedupKey));
+            tx, ("$s", source), ("$p", position), ("$r", reason), ("$d", payload), ("$t", _time.GetUtcNow().Iso()), ("$k", dedupKey));
         DeadLetterTally.Count(rows);
     }
 
     public void Add(string source, string position, string reason, string? payload, string? dedupKey = null, long rows = 1)
     {
-        using var c = store.Open();
+        using var c = _store.Open();
         Add(c, null, source, position, reason, payload, dedupKey, rows);
     }
 
     public IReadOnlyList<DeadLetter> List(string? sourcePrefix = null, string? status = null, int limit = 100)
     {
-        using var c = store.Open();
+        using var c = _store.Open();
         using var cmd = c.Command(
             $"SELECT {Columns} FROM dead_letters " +
             "WHERE ($src IS NULL OR substr(source, 1, length($src)) = $src) AND ($st IS NULL OR status = $st) ORDER BY id LIMIT $lim",
@@ -44,7 +59,7 @@ public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
 
     public DeadLetter? Get(long id)
     {
-        using var c = store.Open();
+        using var c = _store.Open();
         using var cmd = c.Command($"SELECT {Columns} FROM dead_letters WHERE id = $id", null, ("$id", id));
         return Read(cmd).FirstOrDefault();
     }
@@ -52,13 +67,13 @@ public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
     /// <summary>True when a letter with this dedup key exists, whatever its status.</summary>
     public bool HasKey(string dedupKey)
     {
-        using var c = store.Open();
+        using var c = _store.Open();
         return c.Scalar<long>("SELECT count(*) FROM dead_letters WHERE dedup_key = $k", null, ("$k", dedupKey)) > 0;
     }
 
     public long Count(string? sourcePrefix = null, string? status = null)
     {
-        using var c = store.Open();
+        using var c = _store.Open();
         return c.Scalar<long>(
             "SELECT count(*) FROM dead_letters WHERE ($src IS NULL OR substr(source, 1, length($src)) = $src) AND ($st IS NULL OR status = $st)",
             null, ("$src", sourcePrefix), ("$st", status));
@@ -70,7 +85,7 @@ public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
     /// </summary>
     public IReadOnlyList<(string Source, string Reason, long Count)> PendingByReason(string recipe, int limit = 1000)
     {
-        using var c = store.Open();
+        using var c = _store.Open();
         using var cmd = c.Command(
             "SELECT source, reason, count(*) AS n FROM dead_letters WHERE status = 'pending' AND (substr(source, instr(source, ':') + 1) = $r OR substr(source, instr(source, ':') + 1, length($r) + 1) = $r || '/') " +
             "GROUP BY source, reason ORDER BY n DESC LIMIT $l", null, ("$r", recipe), ("$l", limit));
@@ -85,18 +100,18 @@ public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
         const string sql = "UPDATE dead_letters SET status = $s, replayed_at = $t WHERE id = $id";
         if (connection is not null)
         {
-            connection.Execute(sql, tx, ("$s", Replayed), ("$t", time.GetUtcNow().Iso()), ("$id", id));
+            connection.Execute(sql, tx, ("$s", Replayed), ("$t", _time.GetUtcNow().Iso()), ("$id", id));
             return;
         }
 
-        using var c = store.Open();
-        c.Execute(sql, null, ("$s", Replayed), ("$t", time.GetUtcNow().Iso()), ("$id", id));
+        using var c = _store.Open();
+        c.Execute(sql, null, ("$s", Replayed), ("$t", _time.GetUtcNow().Iso()), ("$id", id));
     }
 
     /// <summary>A replay that failed again keeps the letter pending, with the newest reason.</summary>
     public void UpdateReason(long id, string reason)
     {
-        using var c = store.Open();
+        using var c = _store.Open();
         c.Execute("UPDATE dead_letters SET reason = $r WHERE id = $id", null, ("$r", reason), ("$id", id));
     }
 
@@ -108,7 +123,10 @@ public sealed class DeadLetterStore(MetadataStore store, TimeProvider time)
         {
             list.Add(new DeadLetter(
                 r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetString(4),
-                SqliteExtensions.ParseIso(r.GetString(5)), r.GetString(6), r.IsDBNull(7) ? null : SqliteExtensions.ParseIso(r.GetString(7))));
+                SqliteExtensions.ParseIso(r.GetString(5)), r.GetString(6), r.IsDBNull(7) ? null : SqliteExtensions.ParseIso(r.GetString(7)))
+            {
+                DiscardReason = r.IsDBNull(8) ? null : r.GetString(8),
+            });
         }
 
         return list;

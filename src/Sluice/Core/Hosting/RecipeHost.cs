@@ -20,6 +20,7 @@ public sealed class RecipeHost : IAsyncDisposable
     private readonly JobRunner _runner;
     private readonly List<(PipelineDefinition Definition, IRunnableSource Source)> _pipelines = [];
     private readonly HostStatus _status;
+    private CronScheduler? _scheduler;
 
     public RecipeHost(Recipe recipe, IEngineServices services)
     {
@@ -42,6 +43,17 @@ public sealed class RecipeHost : IAsyncDisposable
         }
 
         _status = new HostStatus(recipe, services, _pipelines);
+        Operations = new RecipeOperations(this, recipe, services);
+    }
+
+    /// <summary>What an operator can ask of this host while it runs (the console's routes; <c>sluice dlq replay</c> beside it).</summary>
+    public RecipeOperations Operations { get; }
+
+    /// <summary>When the running scheduler fires the job next; null before the run, with schedules off, or without a schedule.</summary>
+    public DateTimeOffset? NextRunAt(JobDefinition job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        return _scheduler?.NextRunAt(job.FullName);
     }
 
     public IReadOnlyList<IRunnableSource> Sources => _pipelines.Select(p => p.Source).ToList();
@@ -116,6 +128,9 @@ public sealed class RecipeHost : IAsyncDisposable
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var afterLoad = new AfterLoadTrigger(AfterLoadJobs(_pipelines.Select(p => p.Definition)), (job, t) => RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", t), _services, _log);
         var scheduler = new CronScheduler(Schedules ? _recipe.Jobs : [], (job, asOf, t) => RunJobAsync(job, asOf, "schedule", t), _services.Time, _log);
+        _scheduler = scheduler;
+        Operations.Attach(stop.Token);
+        using var registered = _services.Running?.Register(Operations);
         var server = await StartHttpAsync(ct).ConfigureAwait(false);
         _status.Running();
         // Said once the port is open: a script (or the docs test) may send requests as soon as it reads this line.
@@ -139,6 +154,8 @@ public sealed class RecipeHost : IAsyncDisposable
             _status.Withdraw();
             _status.Stopped();
             if (server is not null) { await server.DisposeAsync().ConfigureAwait(false); }
+            // Runs and backfills started from the console observe the same stop; they end (recorded) before disposal.
+            await Operations.DrainAsync(StopMargin).ConfigureAwait(false);
         }
 
         if (failure is not null)
@@ -261,10 +278,15 @@ public sealed class RecipeHost : IAsyncDisposable
         }
     }
 
-    public async Task<JobOutcome> RunJobAsync(JobDefinition job, DateTimeOffset asOf, string trigger, CancellationToken ct)
+    public Task<JobOutcome> RunJobAsync(JobDefinition job, DateTimeOffset asOf, string trigger, CancellationToken ct) =>
+        RunJobAsync(job, new JobRequest(asOf, Trigger: trigger), null, ct);
+
+    /// <param name="runner">Null: the host's own (which waits for another process's run of the job).</param>
+    /// <param name="started">Told the run's id once it is recorded (see <see cref="JobRunner.RunAsync"/>).</param>
+    internal async Task<JobOutcome> RunJobAsync(JobDefinition job, JobRequest request, JobRunner? runner, CancellationToken ct, Action<long>? started = null)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var outcome = await _status.RunJobAsync(job, () => _runner.RunAsync(job, new JobRequest(asOf, Trigger: trigger), ct)).ConfigureAwait(false);
+        var outcome = await _status.RunJobAsync(job, () => (runner ?? _runner).RunAsync(job, request, ct, started)).ConfigureAwait(false);
         SchedulerLog.Ran(_log, job.FullName, outcome.Message);
         JobCompleted?.Invoke(job, outcome);
         return outcome;
@@ -277,7 +299,6 @@ public sealed class RecipeHost : IAsyncDisposable
     private async Task ServeReplayRequestsAsync(CancellationToken ct)
     {
         var requests = new DeadLetters.ReplayRequests(_services.Data, _recipe.Name);
-        IReadOnlyList<DeadLetters.IDeadLetterReplayer>? replayers = null;
         while (true)
         {
             IReadOnlyList<long> pending;
@@ -297,12 +318,12 @@ public sealed class RecipeHost : IAsyncDisposable
                 string? error;
                 try
                 {
-                    replayers ??= CreateReplayers();
                     var letter = _services.DeadLetters.Get(id);
                     error = letter is null ? $"no dead letter with id {id}"
                         // Replayed already (by an earlier look whose answer could not be written): not a second time.
-                        : letter.Status != DeadLetters.DeadLetterStore.Pending ? null
-                        : await DeadLetters.DeadLetterReplays.ReplayOneAsync(_services.DeadLetters, replayers, letter, _recipe.Name, ct).ConfigureAwait(false);
+                        : letter.Status == DeadLetters.DeadLetterStore.Replayed ? null
+                        // Shared with the console's replays, so one letter is never replayed by both at once.
+                        : (await Operations.ReplayAsync([letter], ct).ConfigureAwait(false))[0].Error;
                 }
                 catch (Exception e) when (e is SluiceException or IOException or InvalidOperationException)
                 {
@@ -329,6 +350,7 @@ public sealed class RecipeHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Operations.Dispose();
         foreach (var (_, source) in _pipelines)
         {
             try

@@ -27,6 +27,9 @@ public interface IEngineServices
 
     /// <summary>OpenLineage run events for job and model runs; null unless <c>OPENLINEAGE_URL</c> is set.</summary>
     Connectors.OpenLineage.OpenLineageEmitter? Lineage => null;
+
+    /// <summary>The recipe hosts running in this process, for the console's operations; null where nothing registers them.</summary>
+    Hosting.RunningRecipes? Running => null;
 }
 
 /// <summary>A source type registered by name (<c>files</c>, ...). It validates its options at load and builds the running source.</summary>

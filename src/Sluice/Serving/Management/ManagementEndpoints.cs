@@ -37,6 +37,8 @@ public static class ManagementEndpoints
         app.MapGet("/api/tap", (HttpContext http) => TapAsync(http, context, key, board))
             .WithSummary("A live sample of a pipeline's records as JSON lines (pipeline=<recipe>/<pipeline>, sink=<sink> for what a sink committed, limit=<n>). Management key or admin token.")
             .Access(ApiAccess.Management);
+        DeadLetterEndpoints.Map(app, context, key);
+        JobEndpoints.Map(app, context, key);
     }
 
     private static IResult Ready(StatusBoard board, IReadOnlyList<(string Component, string Reason)> problems)
@@ -113,7 +115,7 @@ public static class ManagementEndpoints
     }
 
     /// <summary>Null when the request carries the management key or an admin token; otherwise the 401/403 to answer.</summary>
-    private static IResult? Allowed(HttpContext http, ServingContext context, string key)
+    internal static IResult? Allowed(HttpContext http, ServingContext context, string key)
     {
         var header = http.Request.Headers.Authorization.ToString();
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
