@@ -125,6 +125,39 @@ public sealed class CdcIncrementalSnapshotTests
         reread.ShouldBeGreaterThan(0);
     }
 
+    /// <summary>
+    /// The mirror chaos test's refused restart ("slot ... is at X, past this pipeline's position X-1"), made
+    /// deterministic: a resumed initial snapshot keeps the slot at (or past) its consistent point while the sink stays at
+    /// the last snapshot batch it committed, just below it; a second SIGKILL before the sink moves must not make the
+    /// next start take its own slot for one moved by someone else.
+    /// </summary>
+    [Fact]
+    public async Task An_initial_snapshot_resumed_and_killed_again_before_the_sink_moved_resumes_on_the_next_start()
+    {
+        await using var scenario = await CdcSnapshotScenario.CreateAsync(rows: 20_000, snapshot: true, batchRows: 500, keyless: false);
+        using (var run = scenario.Run(new Dictionary<string, string> { ["SLUICE_CRASH_AT"] = "sink.checkpointed:2" }))
+        {
+            (await run.WaitAsync(Patience)).ShouldNotBe(0);
+            run.Stderr.ShouldContain("killed at sink.checkpointed");
+        }
+
+        // Resumes the initial snapshot on the same slot, then dies at its first write, before the sink's checkpoint moves.
+        using (var resumed = scenario.Run(new Dictionary<string, string> { ["SLUICE_CRASH_AT"] = "sink.written:1" }))
+        {
+            (await resumed.WaitAsync(Patience)).ShouldNotBe(0);
+            resumed.Stderr.ShouldContain("was interrupted before every sink had it");
+            resumed.Stderr.ShouldContain("killed at sink.written");
+        }
+
+        await scenario.ExecuteAsync("UPDATE items SET v = -v WHERE id % 100 = 0; DELETE FROM items WHERE id % 250 = 1");
+        using var again = scenario.Run();
+        await CdcScenario.WaitUntilAsync(
+            () => Task.FromResult(again.HasExited || scenario.Request(1)?.Status == SnapshotStatus.Done), Patience, () => Task.FromResult($"request: {scenario.Request(1)}\n{again.Stderr}"));
+        again.HasExited.ShouldBeFalse(again.Stderr);
+        again.Stderr.ShouldNotContain("past this pipeline's position");
+        await scenario.WaitForEqualAsync(Patience);
+    }
+
     private static async Task WaitStreamingAsync(CdcSnapshotScenario scenario, Support.SluiceProcess run) =>
         await CdcScenario.WaitUntilAsync(
             async () => run.HasExited || await scenario.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}' AND active") == 1,

@@ -104,8 +104,11 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
     /// <summary>
     /// Turns the rest of an interrupted initial snapshot into incremental requests and marks the slot's snapshot as no
     /// longer to be taken again, in one transaction: a crash after it resumes the requests, never the old snapshot.
+    /// The slot's position (<paramref name="slotAt"/>, at or past its consistent point) becomes the source's own in the
+    /// same transaction: the sinks stay behind it (at the last snapshot batch they committed) until the stream moves
+    /// them, and a start before that must see the slot as this pipeline's, not as moved by someone else.
     /// </summary>
-    public void ResumeInitial(string slot, string database, IEnumerable<SnapshotRequest> rest)
+    public void ResumeInitial(string slot, string database, long slotAt, IEnumerable<SnapshotRequest> rest)
     {
         using var c = store.Open();
         using var tx = c.BeginTransaction(deferred: false);
@@ -119,7 +122,7 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
                 ("$n", request.ChunkRows), ("$k", InitialKind), ("$st", Queued), ("$key", request.LastKey), ("$at", now));
         }
 
-        c.Execute("UPDATE pg_cdc_slots SET snapshot = 0 WHERE slot = $s AND database = $d", tx, ("$s", slot), ("$d", database));
+        c.Execute("UPDATE pg_cdc_slots SET snapshot = 0, advanced_to = max(advanced_to, $p) WHERE slot = $s AND database = $d", tx, ("$s", slot), ("$d", database), ("$p", slotAt));
         tx.Commit();
     }
 

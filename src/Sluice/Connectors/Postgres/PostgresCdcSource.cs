@@ -200,7 +200,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             var slot = await slots.WaitUntilFreeAsync(_services.Time, ct).ConfigureAwait(false);
             var record = _state.Get(_options.Slot, database);
             (create, var redo) = Decide(slot, record, resumeAfter);
-            if (redo && ResumeInitial(record!, tables))
+            if (redo && ResumeInitial(record!, slot!.ConfirmedFlush, tables))
             {
                 (create, redo) = (false, false);
             }
@@ -349,7 +349,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     /// kept (its stream starts where the snapshot was taken) and the rest is read by incremental snapshots from the
     /// last committed key of each table, while streaming.
     /// </summary>
-    private bool ResumeInitial(SlotRecord record, IReadOnlyList<CdcTable> tables)
+    private bool ResumeInitial(SlotRecord record, long slotAt, IReadOnlyList<CdcTable> tables)
     {
         var database = _options.Connection.Database;
         var marks = _progress.Initial(_options.Slot, database, record.ConsistentPoint);
@@ -357,7 +357,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         var rest = tables.Where(t => !(marks.TryGetValue((t.Schema, t.Name), out var m) && m.Done)).ToList();
         if (rest.Any(t => t.KeyColumns.Count == 0)) { return false; }
         var recipe = _recipe;
-        _progress.ResumeInitial(_options.Slot, database, rest.Select(t => new SnapshotRequest(
+        _progress.ResumeInitial(_options.Slot, database, slotAt, rest.Select(t => new SnapshotRequest(
             _options.Slot, database, recipe, "", t.Schema, t.Name, null, _options.SnapshotChunkRows, PgSnapshotProgress.InitialKind)
         {
             LastKey = marks.TryGetValue((t.Schema, t.Name), out var m) ? m.LastKey : null,
