@@ -129,12 +129,13 @@ public sealed class CdcIncrementalSnapshotTests
     /// The mirror chaos test's refused restart ("slot ... is at X, past this pipeline's position X-1"), made
     /// deterministic: a resumed initial snapshot keeps the slot at (or past) its consistent point while the sink stays at
     /// the last snapshot batch it committed, just below it; a second SIGKILL before the sink moves must not make the
-    /// next start take its own slot for one moved by someone else.
+    /// next start take its own slot for one moved by someone else. (A long status_interval keeps the source from
+    /// advancing the slot while idle before the second kill, which would have recorded the position and hidden the fault.)
     /// </summary>
     [Fact]
     public async Task An_initial_snapshot_resumed_and_killed_again_before_the_sink_moved_resumes_on_the_next_start()
     {
-        await using var scenario = await CdcSnapshotScenario.CreateAsync(rows: 20_000, snapshot: true, batchRows: 500, keyless: false);
+        await using var scenario = await CdcSnapshotScenario.CreateAsync(rows: 20_000, snapshot: true, batchRows: 500, keyless: false, statusInterval: "10m");
         using (var run = scenario.Run(new Dictionary<string, string> { ["SLUICE_CRASH_AT"] = "sink.checkpointed:2" }))
         {
             (await run.WaitAsync(Patience)).ShouldNotBe(0);

@@ -25,7 +25,7 @@ public sealed class PostgresCdcSourceType : ISourceType
     }
 }
 
-public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IChangeSourceFactory, IChangeStreamSource
+public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IChangeSourceFactory
 {
     private readonly List<IChangeStreamSink> _keyed = [];
 
@@ -172,7 +172,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     {
         foreach (var sink in _keyed)
         {
-            if (tables.FirstOrDefault(t => t.KeyColumns.Count == 0 && (sink.Tables is null || sink.Tables.Contains(t.BatchName))) is { } keyless)
+            if (tables.FirstOrDefault(t => t.KeyColumns.Count == 0 && sink.NeedsSourceKey(t.BatchName)) is { } keyless)
             {
                 throw new FatalException(
                     $"postgres_cdc: table {keyless.Display} has no primary key (nor a replica identity index), but sink '{sink.SinkName}' has {sink.ChangeStreamOption}, " +
