@@ -1,5 +1,6 @@
 using Npgsql;
 using Sluice.Connectors.Postgres;
+using Sluice.IntegrationTests.Management;
 
 namespace Sluice.IntegrationTests.EngagementCdc;
 
@@ -57,6 +58,23 @@ public sealed class CdcIncrementalSnapshotTests
             snapshot.Stdout.ShouldContain("done: 100 rows read", Case.Sensitive, await scenario.ScalarAsync<string>("SELECT string_agg(id::text || ':' || _lsn, ',' ORDER BY _lsn, id) FROM sink.items WHERE _op = 'r' AND id > 900"));
             (await scenario.ScalarAsync<long>("SELECT count(*) FROM sink.items WHERE _op = 'r'")).ShouldBe(100);
             (await scenario.ScalarAsync<long>("SELECT count(*) FROM sink.items WHERE _op = 'r' AND id % 10 <> 0")).ShouldBe(0);
+
+            // The finished snapshot on the status board: `sluice status` (JSON), /api/status and /metrics.
+            var status = await Support.SluiceProcess.RunAsync(scenario.DataRoot, "status", "--format", "json");
+            status.Code.ShouldBe(0, status.Err);
+            var shown = ManagementClientSide.Json(status.Out).GetProperty("pipelines")[0].GetProperty("snapshots")[0];
+            shown.GetProperty("table").GetString().ShouldBe("public.items", status.Out);
+            shown.GetProperty("state").GetString().ShouldBe("done");
+            shown.GetProperty("rowsRead").GetInt64().ShouldBe(100);
+            shown.GetProperty("total").GetInt64().ShouldBe(100);
+            shown.GetProperty("chunks").GetInt64().ShouldBeGreaterThan(0);
+            var file = await ManagementClientSide.WaitForFileAsync(scenario.DataRoot, "snap", run, Patience);
+            var api = await ManagementClientSide.GetAsync(file.Url + "/api/status", file.Key);
+            api.Status.ShouldBe(200, api.Body);
+            ManagementClientSide.Json(api.Body).GetProperty("pipelines")[0].GetProperty("snapshots")[0].GetProperty("rowsRead").GetInt64().ShouldBe(100, api.Body);
+            const string Labels = "recipe=\"snap\",pipeline=\"cdc\",table=\"public.items\",request=\"1\"";
+            await ManagementClientSide.WaitForMetricsAsync(file.Url, Patience,
+                $"sluice_cdc_snapshot_rows_read{{{Labels}}} 100", $"sluice_cdc_snapshot_rows_total{{{Labels}}} 100", $"sluice_cdc_snapshot_state{{{Labels},state=\"done\"}} 1");
             run.Interrupt();
             await run.WaitAsync(Patience);
         }

@@ -59,6 +59,10 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
     /// <summary>Every request, newest first (for a status command).</summary>
     public IReadOnlyList<SnapshotRequest> List(int limit = 100) => Query("ORDER BY id DESC LIMIT $n", ("$n", limit));
 
+    /// <summary>A slot's requests, newest first (the status board's part).</summary>
+    public IReadOnlyList<SnapshotRequest> OfSlot(string slot, string database, int limit) =>
+        Query("WHERE slot = $slot AND database = $db ORDER BY id DESC LIMIT $n", ("$slot", slot), ("$db", database), ("$n", limit));
+
     public void Started(long id, long? total) => Update(id, "status = $st, total = coalesce(total, $total)", ("$st", Running), ("$total", total));
 
     /// <summary>A chunk every sink committed: the snapshot goes on after <paramref name="lastKey"/> from now on, even after a SIGKILL.</summary>

@@ -109,6 +109,24 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             ? new Core.Status.SlotFigures(s.Slot, s.ConfirmedLsn, s.LagBytes, s.LagSeconds, s.WalStatus, s.SafeWalBytes, s.SecondsSinceMessage, s.CheckedAt.UtcDateTime)
             : null;
         status.Backlog = () => _monitor.Latest is { } s ? new Core.Status.Backlog(s.LagBytes, "bytes") : null;
+        status.Snapshots = () => Snapshots();
+    }
+
+    /// <summary>How many of the slot's table snapshots the status shows (newest first): the running ones and the last finished.</summary>
+    public const int SnapshotsShown = 20;
+
+    private List<Core.Status.SnapshotFigures>? Snapshots()
+    {
+        try
+        {
+            return _progress.OfSlot(_options.Slot, _options.Connection.Database, SnapshotsShown)
+                .Select(r => new Core.Status.SnapshotFigures(r.Id, r.Display, r.Kind, r.Status, r.RowsRead, r.Total, r.Chunks, r.Superseded, r.Error)).ToList();
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException)
+        {
+            // Before the first start made the table: nothing asked yet.
+            return null;
+        }
     }
 
     public string DeadLetterSource => $"postgres_cdc:{_recipe}/{_options.Slot}";
