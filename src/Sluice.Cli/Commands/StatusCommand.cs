@@ -64,7 +64,7 @@ internal static class StatusCommand
         {
             p.Recipe, p.Pipeline, p.Source, p.State, p.Condition, p.LastError, p.LastErrorAt, p.RecordsIn, p.BatchesIn,
             recordsInPerSecond = PerSecond(p.RecordsIn, s.At, p.History, x => x.RecordsIn),
-            p.LastReadAt, p.Position, p.Backlog, p.Slot, p.Sinks,
+            p.LastReadAt, p.Position, p.Backlog, p.Slot, p.Sinks, p.Snapshots,
         })),
         jobs = snapshots.SelectMany(s => s.Jobs),
         deadLetters = snapshots.SelectMany(s => s.DeadLetters),
@@ -79,6 +79,7 @@ internal static class StatusCommand
         var pipelines = Table("pipeline", "source", "state", "records in", "in/s", "batches", "backlog", "last read");
         var sinks = Table("pipeline", "sink", "records out", "out/s", "writes", "lag (pos)", "lag (s)", "last commit", "condition");
         var slots = Table("pipeline", "slot", "confirmed LSN", "lag bytes", "lag s", "wal_status", "safe WAL bytes", "checked");
+        var tableSnapshots = Table("pipeline", "snapshot", "table", "kind", "state", "rows read", "of", "chunks", "superseded");
         var problems = new List<string>();
         foreach (var s in snapshots)
         {
@@ -100,6 +101,12 @@ internal static class StatusCommand
                         Cell(slot.WalStatus), Cell(slot.SafeWalBytes?.ToString("N0", CultureInfo.InvariantCulture) ?? "unlimited"), Cell(Ago(slot.CheckedAt, s.At)));
                 }
 
+                foreach (var t in p.Snapshots ?? [])
+                {
+                    tableSnapshots.AddRow(Cell(name), Count(t.Id), Cell(t.Table), Cell(t.Kind), Cell(t.Error is null ? t.State : $"{t.State}: {t.Error}"), Count(t.RowsRead),
+                        Cell(t.Total?.ToString("N0", CultureInfo.InvariantCulture) ?? "-"), Count(t.Chunks), Count(t.Superseded));
+                }
+
                 if (p.Condition is { } c) { problems.Add($"{name}: {c}"); }
                 if (p.LastError is { } e) { problems.Add($"{name}: failed {Ago(p.LastErrorAt, s.At)}: {e}"); }
             }
@@ -108,6 +115,7 @@ internal static class StatusCommand
         AnsiConsole.Write(pipelines);
         AnsiConsole.Write(sinks);
         if (slots.Rows.Count > 0) { AnsiConsole.Write(slots); }
+        if (tableSnapshots.Rows.Count > 0) { AnsiConsole.Write(tableSnapshots); }
         var jobs = Table("job", "schedule", "last run", "took", "outcome", "next run", "runs", "failed");
         foreach (var j in snapshots.SelectMany(s => s.Jobs))
         {

@@ -1,5 +1,6 @@
 using Npgsql;
 using Sluice.Connectors.Postgres;
+using Sluice.IntegrationTests.Management;
 
 namespace Sluice.IntegrationTests.EngagementCdc;
 
@@ -57,6 +58,23 @@ public sealed class CdcIncrementalSnapshotTests
             snapshot.Stdout.ShouldContain("done: 100 rows read", Case.Sensitive, await scenario.ScalarAsync<string>("SELECT string_agg(id::text || ':' || _lsn, ',' ORDER BY _lsn, id) FROM sink.items WHERE _op = 'r' AND id > 900"));
             (await scenario.ScalarAsync<long>("SELECT count(*) FROM sink.items WHERE _op = 'r'")).ShouldBe(100);
             (await scenario.ScalarAsync<long>("SELECT count(*) FROM sink.items WHERE _op = 'r' AND id % 10 <> 0")).ShouldBe(0);
+
+            // The finished snapshot on the status board: `sluice status` (JSON), /api/status and /metrics.
+            var status = await Support.SluiceProcess.RunAsync(scenario.DataRoot, "status", "--format", "json");
+            status.Code.ShouldBe(0, status.Err);
+            var shown = ManagementClientSide.Json(status.Out).GetProperty("pipelines")[0].GetProperty("snapshots")[0];
+            shown.GetProperty("table").GetString().ShouldBe("public.items", status.Out);
+            shown.GetProperty("state").GetString().ShouldBe("done");
+            shown.GetProperty("rowsRead").GetInt64().ShouldBe(100);
+            shown.GetProperty("total").GetInt64().ShouldBe(100);
+            shown.GetProperty("chunks").GetInt64().ShouldBeGreaterThan(0);
+            var file = await ManagementClientSide.WaitForFileAsync(scenario.DataRoot, "snap", run, Patience);
+            var api = await ManagementClientSide.GetAsync(file.Url + "/api/status", file.Key);
+            api.Status.ShouldBe(200, api.Body);
+            ManagementClientSide.Json(api.Body).GetProperty("pipelines")[0].GetProperty("snapshots")[0].GetProperty("rowsRead").GetInt64().ShouldBe(100, api.Body);
+            const string Labels = "recipe=\"snap\",pipeline=\"cdc\",table=\"public.items\",request=\"1\"";
+            await ManagementClientSide.WaitForMetricsAsync(file.Url, Patience,
+                $"sluice_cdc_snapshot_rows_read{{{Labels}}} 100", $"sluice_cdc_snapshot_rows_total{{{Labels}}} 100", $"sluice_cdc_snapshot_state{{{Labels},state=\"done\"}} 1");
             run.Interrupt();
             await run.WaitAsync(Patience);
         }
@@ -123,6 +141,40 @@ public sealed class CdcIncrementalSnapshotTests
         // acknowledged, and the batch the kill cut between the sink's checkpoint and its acknowledgement.
         reread.ShouldBeLessThanOrEqualTo(20_000 - committed + 3000);
         reread.ShouldBeGreaterThan(0);
+    }
+
+    /// <summary>
+    /// The mirror chaos test's refused restart ("slot ... is at X, past this pipeline's position X-1"), made
+    /// deterministic: a resumed initial snapshot keeps the slot at (or past) its consistent point while the sink stays at
+    /// the last snapshot batch it committed, just below it; a second SIGKILL before the sink moves must not make the
+    /// next start take its own slot for one moved by someone else. (A long status_interval keeps the source from
+    /// advancing the slot while idle before the second kill, which would have recorded the position and hidden the fault.)
+    /// </summary>
+    [Fact]
+    public async Task An_initial_snapshot_resumed_and_killed_again_before_the_sink_moved_resumes_on_the_next_start()
+    {
+        await using var scenario = await CdcSnapshotScenario.CreateAsync(rows: 20_000, snapshot: true, batchRows: 500, keyless: false, statusInterval: "10m");
+        using (var run = scenario.Run(new Dictionary<string, string> { ["SLUICE_CRASH_AT"] = "sink.checkpointed:2" }))
+        {
+            (await run.WaitAsync(Patience)).ShouldNotBe(0);
+            run.Stderr.ShouldContain("killed at sink.checkpointed");
+        }
+
+        // Resumes the initial snapshot on the same slot, then dies at its first write, before the sink's checkpoint moves.
+        using (var resumed = scenario.Run(new Dictionary<string, string> { ["SLUICE_CRASH_AT"] = "sink.written:1" }))
+        {
+            (await resumed.WaitAsync(Patience)).ShouldNotBe(0);
+            resumed.Stderr.ShouldContain("was interrupted before every sink had it");
+            resumed.Stderr.ShouldContain("killed at sink.written");
+        }
+
+        await scenario.ExecuteAsync("UPDATE items SET v = -v WHERE id % 100 = 0; DELETE FROM items WHERE id % 250 = 1");
+        using var again = scenario.Run();
+        await CdcScenario.WaitUntilAsync(
+            () => Task.FromResult(again.HasExited || scenario.Request(1)?.Status == SnapshotStatus.Done), Patience, () => Task.FromResult($"request: {scenario.Request(1)}\n{again.Stderr}"));
+        again.HasExited.ShouldBeFalse(again.Stderr);
+        again.Stderr.ShouldNotContain("past this pipeline's position");
+        await scenario.WaitForEqualAsync(Patience);
     }
 
     private static async Task WaitStreamingAsync(CdcSnapshotScenario scenario, Support.SluiceProcess run) =>

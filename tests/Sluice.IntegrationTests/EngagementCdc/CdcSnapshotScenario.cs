@@ -38,7 +38,7 @@ internal sealed class CdcSnapshotScenario : IAsyncDisposable
     public const string Mirror =
         "SELECT id, v, note FROM (SELECT DISTINCT ON (id) id, v, note, _op FROM sink.items ORDER BY id, _lsn DESC, _seq DESC) last WHERE _op <> 'd'";
 
-    public static async Task<CdcSnapshotScenario> CreateAsync(int rows, bool snapshot, int batchRows = 10_000, bool keyless = true)
+    public static async Task<CdcSnapshotScenario> CreateAsync(int rows, bool snapshot, int batchRows = 10_000, bool keyless = true, string statusInterval = "200ms")
     {
         var scenario = new CdcSnapshotScenario(Guid.NewGuid().ToString("N")[..10]);
         await using (var admin = new NpgsqlConnection(ServerSettings.PostgresConnectionString))
@@ -69,7 +69,7 @@ internal sealed class CdcSnapshotScenario : IAsyncDisposable
                     {{(keyless ? "nokey: {}" : "# no table without key")}}
                   snapshot: {{(snapshot ? "true" : "false")}}
                   batch_rows: {{batchRows}}
-                  status_interval: 200ms
+                  status_interval: {{statusInterval}}
                   heartbeat: 1s
                 sinks:
                   - type: postgres

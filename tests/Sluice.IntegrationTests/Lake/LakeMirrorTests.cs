@@ -136,7 +136,7 @@ public sealed class LakeMirrorTests
         await using var sink = Mirror(engine);
         var unkeyed = new RecordBatch(new ColumnBatch(new TableSchema("other", Items.Fields), Batch(1, C("c", 1, 1, 1, "a", "b")).Tables[0].Columns.ToArray(), 1), 2);
         (await Should.ThrowAsync<Core.SluiceException>(() => sink.WriteAsync(unkeyed, Checkpoint, default)))
-            .Message.ShouldBe("lake sink lake:m (mode: mirror): keys has no entry for table 'other'; add its key columns, e.g. keys: { \"other\": [id] }");
+            .Message.ShouldBe("lake sink lake:m (mode: mirror): table 'other' has no primary key (nor a replica identity index) in the source, so its rows cannot be told apart; give the source table a primary key, or its key columns here, e.g. keys: { \"other\": [id] }");
         var plain = new ColumnBatch(new TableSchema("items", [new FieldSpec("id", FieldType.Integer, true)]), [new long?[] { 1 }], 1);
         (await Should.ThrowAsync<Core.SluiceException>(() => sink.WriteAsync(new RecordBatch(plain, 3), Checkpoint, default)))
             .Message.ShouldStartWith("lake sink lake:m (mode: mirror): table 'items' has no _op, _lsn, _seq: a mirror applies changes");
@@ -149,7 +149,8 @@ public sealed class LakeMirrorTests
         var errors = Load(temp, "files-source", """
             source: { type: http, streams: {} }
             """, "mode: mirror\n        zone: m\n        partition_by: ts");
-        errors.ShouldContain(e => e.Contains("sinks[0].mode: lake sink: mode: mirror needs `keys:`", StringComparison.Ordinal));
+        errors.ShouldContain(e => e.Contains("p.sinks: sink 'lake:m' has mode: mirror, which needs a change-data-capture source (postgres_cdc)", StringComparison.Ordinal));
+        errors.ShouldNotContain(e => e.Contains("needs `keys", StringComparison.Ordinal), "keys may be left out: the source's primary key is the default");
         errors.ShouldContain(e => e.Contains("sinks[0].partition_by: lake sink in zone 'm': mode: mirror takes no partition_by", StringComparison.Ordinal));
 
         var cdc = """
@@ -172,7 +173,51 @@ public sealed class LakeMirrorTests
         var folder = TenantAnalytics.RecipeVariant.Create(temp, "tenant-analytics",
             ("zone: analytics\n        partition_by: event_ts", "zone: analytics\n        mode: mirror\n        keys: { events: [event_id] }"));
         var errors = new RecipeLoader(Components.Create()).TryLoad(folder).Errors.All.Select(e => e.ToString()).ToList();
-        errors.ShouldHaveSingleItem().ShouldContain(".mode: lake sink lake:analytics: mode: mirror needs a change source (postgres_cdc); source 'http' sends rows, not changes");
+        errors.ShouldHaveSingleItem().ShouldContain(".sinks: sink 'lake:analytics' has mode: mirror, which needs a change-data-capture source (postgres_cdc) for its rows' keys and change envelope, but the source is 'http'");
+    }
+
+    private static readonly TableSchema Keyed = new("items", Items.Fields) { Key = ["id"] };
+
+    [Fact]
+    public async Task Without_keys_a_mirror_is_keyed_by_the_source_tables_primary_key()
+    {
+        using var engine = new Engine();
+        await using var sink = new LakeSink(engine.Services, new LakeSinkOptions { Mode = LakeSinkMode.Mirror, Zone = "m", PositionColumn = ChangeEnvelope.Lsn, CompactInterval = TimeSpan.Zero });
+        var keyed = Batch(100, C("r", 90, 0, 1, "one", "b1"), C("r", 90, 0, 2, "two", "b2"));
+        var items = keyed.Tables[0];
+        var withKey = new ColumnBatch(Keyed, items.Columns.ToArray(), items.Count);
+        await sink.WriteAsync(new RecordBatch(withKey, 100), Checkpoint, default);
+        var update = Batch(200, C("u", 110, 1, 1, "uno", "b1"), C("d", 120, 1, 2, null, null)).Tables[0];
+        await sink.WriteAsync(new RecordBatch(new ColumnBatch(Keyed, update.Columns.ToArray(), update.Count), 200), Checkpoint, default);
+        Rows(engine).ShouldBe(["1|uno|b1"]);
+
+        // A table without a key in the source and none given: the write stops, naming the table and the way out.
+        (await Should.ThrowAsync<Core.SluiceException>(() => sink.WriteAsync(Batch(300, C("c", 210, 1, 3, "three", "b3")), Checkpoint, default)))
+            .Message.ShouldContain("table 'items' has no primary key (nor a replica identity index) in the source, so its rows cannot be told apart; give the source table a primary key, or its key columns here, e.g. keys: { \"items\": [id] }");
+    }
+
+    [Fact]
+    public void A_backfill_job_feeding_a_mirror_is_refused_at_load_saying_mirrors_need_a_postgres_cdc_source()
+    {
+        using var temp = new TempFolder();
+        var folder = Path.Combine(temp.Path, "backfill-mirror");
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "recipe.yaml"), """
+            name: backfill-mirror
+            jobs:
+              refill: { type: postgres_backfill, connection: { database: x }, pipeline: cdc, table: items, time: ts, key: id }
+              refill_log: { type: postgres_backfill, connection: { database: x }, pipeline: cdc, table: items, time: ts, key: id, sinks: ["lake:log"] }
+            pipelines:
+              cdc:
+                source: { type: postgres_cdc, connection: { database: x }, tables: { items: { on_update: emit, on_delete: emit } } }
+                sinks:
+                  - { type: lake, zone: m, mode: mirror }
+                  - { type: lake, zone: log, partition_by: ts }
+            """);
+        var errors = new RecipeLoader(Components.Create()).TryLoad(folder).Errors.All.Select(e => e.ToString()).ToList();
+        errors.ShouldHaveSingleItem().ShouldContain(
+            "jobs.refill.pipeline: postgres_backfill: sink 'lake:m' of pipeline 'cdc' has mode: mirror, which needs a postgres_cdc source (it applies changes by key and position); this job sends rows read from a table, not changes.");
+        errors.ShouldNotContain(e => e.Contains("no primary key", StringComparison.Ordinal));
     }
 
     private static List<string> Load(TempFolder temp, string name, string source, string sink)

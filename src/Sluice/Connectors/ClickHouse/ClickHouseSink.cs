@@ -23,7 +23,7 @@ public sealed class ClickHouseSinkType : ISinkType
 
         public string? ChangeStreamOption => options.Mirror ? "mode: mirror" : null;
 
-        public IReadOnlyList<string>? Tables => [options.Table];
+        public bool NeedsSourceKey(string table) => table == options.Table;
 
         public IBatchSink Create(IEngineServices services) => new ClickHouseSink(services, options);
     }

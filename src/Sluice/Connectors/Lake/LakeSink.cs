@@ -18,25 +18,25 @@ public sealed class LakeSinkType : ISinkType
 
     public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(LakeSinkOptions.Parse(options), options);
 
-    internal sealed class Factory(LakeSinkOptions options, ConfigMap map) : ISinkFactory, ISourceCheckedSink
+    internal sealed class Factory(LakeSinkOptions options, ConfigMap map) : ISinkFactory, IChangeStreamSink
     {
         public LakeSinkOptions Options => options;
 
+        public string SinkName => LakeSink.NameOf(options.Zone);
+
+        public string? ChangeStreamOption => options.Mode == LakeSinkMode.Mirror ? "mode: mirror" : null;
+
+        /// <summary>A mirror takes every table; one given <c>keys:</c> is keyed by them, any other by the source's key.</summary>
+        public bool NeedsSourceKey(string table) => !options.Keys.ContainsKey(table);
+
         public IBatchSink Create(IEngineServices services) => new LakeSink(services, options);
 
-        /// <summary>A mirror applies changes: it needs a source that sends them, and every update and delete of its tables.</summary>
-        public void CheckSource(string sourceType, ISourceFactory source)
+        /// <summary>A mirror applies changes: it needs every update and delete of the tables it is given keys for.</summary>
+        public void CheckSource(IChangeSourceFactory source)
         {
-            if (options.Mode != LakeSinkMode.Mirror) { return; }
-            if (source is not IChangeSourceFactory changes)
-            {
-                map.Error("mode", $"lake sink {LakeSink.NameOf(options.Zone)}: mode: mirror needs a change source (postgres_cdc); source '{sourceType}' sends rows, not changes");
-                return;
-            }
-
             foreach (var table in options.Keys.Keys)
             {
-                if (changes.MirrorProblem(table) is { } problem) { map.Error("keys", $"lake sink {LakeSink.NameOf(options.Zone)}: {problem}"); }
+                if (source.MirrorProblem(table) is { } problem) { map.Error("keys", $"lake sink {LakeSink.NameOf(options.Zone)}: {problem}"); }
             }
         }
     }
@@ -154,9 +154,11 @@ public sealed class LakeSink : IBatchSink
             throw new SluiceException($"lake sink {Name} (mode: mirror): table '{schema.Table}' has no {string.Join(", ", missing)}: a mirror applies changes, and only a change source (postgres_cdc) sends them");
         }
 
-        if (!_options.Keys.TryGetValue(schema.Table, out var key))
+        // Not given: the source table's primary key (or replica identity index), as the postgres and clickhouse mirrors take it.
+        var key = _options.Keys.TryGetValue(schema.Table, out var given) ? given : schema.Key;
+        if (key.Count == 0)
         {
-            throw new SluiceException($"lake sink {Name} (mode: mirror): keys has no entry for table '{schema.Table}'; add its key columns, e.g. keys: {{ \"{schema.Table}\": [id] }}");
+            throw new SluiceException($"lake sink {Name} (mode: mirror): table '{schema.Table}' has no primary key (nor a replica identity index) in the source, so its rows cannot be told apart; give the source table a primary key, or its key columns here, e.g. keys: {{ \"{schema.Table}\": [id] }}");
         }
 
         if (key.FirstOrDefault(k => schema.IndexOf(k) < 0) is { } absent)

@@ -18,7 +18,7 @@ public sealed class LakeSinkOptions
     /// <summary><c>changes</c> (default) or <c>mirror</c>.</summary>
     public LakeSinkMode Mode { get; init; } = LakeSinkMode.Changes;
 
-    /// <summary>A mirror's key columns per batch table (<c>keys: { content: [content_id] }</c>); required by <c>mode: mirror</c>.</summary>
+    /// <summary>A mirror's key columns per batch table (<c>keys: { content: [content_id] }</c>); a table not named here is keyed by the source table's primary key.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Keys { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
 
     /// <summary>The lake zone (schema) the tables land in (required): a batch table <c>events</c> becomes <c>&lt;zone&gt;.events</c>.</summary>
@@ -108,10 +108,6 @@ public sealed class LakeSinkOptions
             }
 
             keyMap.Done();
-        }
-        else if (mirror)
-        {
-            map.Error("mode", "lake sink: mode: mirror needs `keys:`, each mirrored table's key columns (for example keys: { content: [content_id] })");
         }
 
         return keys;

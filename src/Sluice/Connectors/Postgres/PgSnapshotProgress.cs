@@ -59,6 +59,10 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
     /// <summary>Every request, newest first (for a status command).</summary>
     public IReadOnlyList<SnapshotRequest> List(int limit = 100) => Query("ORDER BY id DESC LIMIT $n", ("$n", limit));
 
+    /// <summary>A slot's requests, newest first (the status board's part).</summary>
+    public IReadOnlyList<SnapshotRequest> OfSlot(string slot, string database, int limit) =>
+        Query("WHERE slot = $slot AND database = $db ORDER BY id DESC LIMIT $n", ("$slot", slot), ("$db", database), ("$n", limit));
+
     public void Started(long id, long? total) => Update(id, "status = $st, total = coalesce(total, $total)", ("$st", Running), ("$total", total));
 
     /// <summary>A chunk every sink committed: the snapshot goes on after <paramref name="lastKey"/> from now on, even after a SIGKILL.</summary>
@@ -104,8 +108,11 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
     /// <summary>
     /// Turns the rest of an interrupted initial snapshot into incremental requests and marks the slot's snapshot as no
     /// longer to be taken again, in one transaction: a crash after it resumes the requests, never the old snapshot.
+    /// The slot's position (<paramref name="slotAt"/>, at or past its consistent point) becomes the source's own in the
+    /// same transaction: the sinks stay behind it (at the last snapshot batch they committed) until the stream moves
+    /// them, and a start before that must see the slot as this pipeline's, not as moved by someone else.
     /// </summary>
-    public void ResumeInitial(string slot, string database, IEnumerable<SnapshotRequest> rest)
+    public void ResumeInitial(string slot, string database, long slotAt, IEnumerable<SnapshotRequest> rest)
     {
         using var c = store.Open();
         using var tx = c.BeginTransaction(deferred: false);
@@ -119,7 +126,7 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
                 ("$n", request.ChunkRows), ("$k", InitialKind), ("$st", Queued), ("$key", request.LastKey), ("$at", now));
         }
 
-        c.Execute("UPDATE pg_cdc_slots SET snapshot = 0 WHERE slot = $s AND database = $d", tx, ("$s", slot), ("$d", database));
+        c.Execute("UPDATE pg_cdc_slots SET snapshot = 0, advanced_to = max(advanced_to, $p) WHERE slot = $s AND database = $d", tx, ("$s", slot), ("$d", database), ("$p", slotAt));
         tx.Commit();
     }
 

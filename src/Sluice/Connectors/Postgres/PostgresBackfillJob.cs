@@ -58,8 +58,12 @@ public sealed class PostgresBackfillJobType : IJobType
         return new Factory(recipe.Folder, PostgresBackfillOptions.Parse(options));
     }
 
-    private sealed class Factory(string recipeFolder, PostgresBackfillOptions options) : IJobFactory
+    private sealed class Factory(string recipeFolder, PostgresBackfillOptions options) : IJobFactory, IRowFeedingJob
     {
+        public string Pipeline => options.Pipeline;
+
+        public IReadOnlyList<string> Sinks => options.Sinks;
+
         public IJob Create(IEngineServices services) => new PostgresBackfillJob(services, recipeFolder, options);
     }
 }

@@ -25,7 +25,7 @@ public sealed class PostgresCdcSourceType : ISourceType
     }
 }
 
-public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IChangeSourceFactory, IChangeStreamSource
+public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IChangeSourceFactory
 {
     private readonly List<IChangeStreamSink> _keyed = [];
 
@@ -109,6 +109,24 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             ? new Core.Status.SlotFigures(s.Slot, s.ConfirmedLsn, s.LagBytes, s.LagSeconds, s.WalStatus, s.SafeWalBytes, s.SecondsSinceMessage, s.CheckedAt.UtcDateTime)
             : null;
         status.Backlog = () => _monitor.Latest is { } s ? new Core.Status.Backlog(s.LagBytes, "bytes") : null;
+        status.Snapshots = () => Snapshots();
+    }
+
+    /// <summary>How many of the slot's table snapshots the status shows (newest first): the running ones and the last finished.</summary>
+    public const int SnapshotsShown = 20;
+
+    private List<Core.Status.SnapshotFigures>? Snapshots()
+    {
+        try
+        {
+            return _progress.OfSlot(_options.Slot, _options.Connection.Database, SnapshotsShown)
+                .Select(r => new Core.Status.SnapshotFigures(r.Id, r.Display, r.Kind, r.Status, r.RowsRead, r.Total, r.Chunks, r.Superseded, r.Error)).ToList();
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException)
+        {
+            // Before the first start made the table: nothing asked yet.
+            return null;
+        }
     }
 
     public string DeadLetterSource => $"postgres_cdc:{_recipe}/{_options.Slot}";
@@ -172,7 +190,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     {
         foreach (var sink in _keyed)
         {
-            if (tables.FirstOrDefault(t => t.KeyColumns.Count == 0 && (sink.Tables is null || sink.Tables.Contains(t.BatchName))) is { } keyless)
+            if (tables.FirstOrDefault(t => t.KeyColumns.Count == 0 && sink.NeedsSourceKey(t.BatchName)) is { } keyless)
             {
                 throw new FatalException(
                     $"postgres_cdc: table {keyless.Display} has no primary key (nor a replica identity index), but sink '{sink.SinkName}' has {sink.ChangeStreamOption}, " +
@@ -200,7 +218,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             var slot = await slots.WaitUntilFreeAsync(_services.Time, ct).ConfigureAwait(false);
             var record = _state.Get(_options.Slot, database);
             (create, var redo) = Decide(slot, record, resumeAfter);
-            if (redo && ResumeInitial(record!, tables))
+            if (redo && ResumeInitial(record!, slot!.ConfirmedFlush, tables))
             {
                 (create, redo) = (false, false);
             }
@@ -349,7 +367,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     /// kept (its stream starts where the snapshot was taken) and the rest is read by incremental snapshots from the
     /// last committed key of each table, while streaming.
     /// </summary>
-    private bool ResumeInitial(SlotRecord record, IReadOnlyList<CdcTable> tables)
+    private bool ResumeInitial(SlotRecord record, long slotAt, IReadOnlyList<CdcTable> tables)
     {
         var database = _options.Connection.Database;
         var marks = _progress.Initial(_options.Slot, database, record.ConsistentPoint);
@@ -357,7 +375,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         var rest = tables.Where(t => !(marks.TryGetValue((t.Schema, t.Name), out var m) && m.Done)).ToList();
         if (rest.Any(t => t.KeyColumns.Count == 0)) { return false; }
         var recipe = _recipe;
-        _progress.ResumeInitial(_options.Slot, database, rest.Select(t => new SnapshotRequest(
+        _progress.ResumeInitial(_options.Slot, database, slotAt, rest.Select(t => new SnapshotRequest(
             _options.Slot, database, recipe, "", t.Schema, t.Name, null, _options.SnapshotChunkRows, PgSnapshotProgress.InitialKind)
         {
             LastKey = marks.TryGetValue((t.Schema, t.Name), out var m) ? m.LastKey : null,

@@ -22,7 +22,7 @@ public sealed class PostgresSinkType : ISinkType
 
         public string? ChangeStreamOption => options.Mirror ? "mode: mirror" : null;
 
-        public IReadOnlyList<string>? Tables => null;
+        public bool NeedsSourceKey(string table) => true;
 
         public IBatchSink Create(IEngineServices services) => new PostgresSink(services, options);
     }

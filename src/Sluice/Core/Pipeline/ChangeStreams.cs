@@ -1,19 +1,27 @@
 namespace Sluice.Core.Pipeline;
 
 /// <summary>
-/// A source factory whose rows are changes of keyed tables: every row carries the change envelope
-/// (<see cref="Schema.ChangeEnvelope"/>) and each table's schema its key (<see cref="Schema.TableSchema.Key"/>).
+/// A stream source whose rows are changes of keyed tables: every row carries the change envelope
+/// (<see cref="Schema.ChangeEnvelope"/>) and each table's schema its key (<see cref="Schema.TableSchema.Key"/>): what a
+/// mirror needs. The recipe loader pairs it with each <see cref="IChangeStreamSink"/> of its pipeline.
 /// </summary>
-public interface IChangeStreamSource
+public interface IChangeSourceFactory : IStreamSourceFactory
 {
+    /// <summary>Why a mirror of the batch table <paramref name="table"/> would miss some of its changes (its deletes are not passed on, ...), or null.</summary>
+    string? MirrorProblem(string table);
+
     /// <summary>
     /// Called at load for each sink that keeps rows by key (a mirror): the source checks at start, once it knows its
-    /// tables, that each table the sink takes has a key, and stops the start naming the sink otherwise.
+    /// tables, that each table the sink needs a source key for has one, and stops the start naming the sink otherwise.
     /// </summary>
     void RequireKeys(IChangeStreamSink sink);
 }
 
-/// <summary>A sink factory that may need a change stream (a mirror): the recipe loader refuses it behind any other source.</summary>
+/// <summary>
+/// A sink factory that may need a change stream (a mirror). The recipe loader refuses it behind any other source, and
+/// behind a change source registers it for the key check (<see cref="IChangeSourceFactory.RequireKeys"/>) and lets it
+/// check its own options against the source (<see cref="CheckSource"/>).
+/// </summary>
 public interface IChangeStreamSink
 {
     /// <summary>The sink's name (<see cref="IBatchSink.Name"/>), for the error.</summary>
@@ -22,6 +30,24 @@ public interface IChangeStreamSink
     /// <summary>The option that asks for a change stream, as written in the recipe (<c>mode: mirror</c>), or null when this sink needs none.</summary>
     string? ChangeStreamOption { get; }
 
-    /// <summary>The batch tables the sink takes (null: every table of the stream).</summary>
-    IReadOnlyList<string>? Tables { get; }
+    /// <summary>Whether the sink takes the batch table <paramref name="table"/> and keys it by the source's key (false: not taken, or keyed by the sink's own options).</summary>
+    bool NeedsSourceKey(string table);
+
+    /// <summary>The sink's own checks of its options against the change source (reported at its own option lines).</summary>
+    void CheckSource(IChangeSourceFactory source)
+    {
+    }
+}
+
+/// <summary>
+/// A job that sends rows through a pipeline's steps and sinks (<c>postgres_backfill</c>): rows read from a table, not
+/// changes from a slot, so the recipe loader refuses a mirror among the sinks it feeds.
+/// </summary>
+public interface IRowFeedingJob
+{
+    /// <summary>The pipeline whose sinks take the rows.</summary>
+    string Pipeline { get; }
+
+    /// <summary>The sinks taken (empty: every sink of the pipeline).</summary>
+    IReadOnlyList<string> Sinks { get; }
 }

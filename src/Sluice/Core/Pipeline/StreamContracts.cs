@@ -83,19 +83,6 @@ public interface IStreamSourceFactory : ISourceFactory
     IStreamSource CreateStream(IEngineServices services);
 }
 
-/// <summary>A stream source whose rows are changes carrying the change envelope (<see cref="Schema.ChangeEnvelope"/>): what a mirror needs.</summary>
-public interface IChangeSourceFactory : IStreamSourceFactory
-{
-    /// <summary>Why a mirror of the batch table <paramref name="table"/> would miss some of its changes (its deletes are not passed on, ...), or null.</summary>
-    string? MirrorProblem(string table);
-}
-
-/// <summary>A sink whose options only make sense behind some sources (a mirror behind a change source): told the pipeline's source at load, it reports what does not fit.</summary>
-public interface ISourceCheckedSink
-{
-    void CheckSource(string sourceType, ISourceFactory source);
-}
-
 /// <summary>
 /// A stream source that can tell, from where an event starts (a row's position column), the position right after it:
 /// what a sink's checkpoint must be for the source to resume after that event (<c>sluice recover</c>, which finds

@@ -55,6 +55,7 @@ public sealed class RecipeLoader(ComponentRegistry registry)
         var context = new RecipeContext(name, folder, errors);
 
         var jobs = new List<JobDefinition>();
+        var jobMaps = new Dictionary<string, ConfigMap>(StringComparer.Ordinal);
         foreach (var (jobName, job) in map.NamedMaps("jobs"))
         {
             var type = job.RequiredString("type");
@@ -74,6 +75,7 @@ public sealed class RecipeLoader(ComponentRegistry registry)
             var factory = jobType.Parse(job, context);
             job.Done();
             jobs.Add(new JobDefinition(name, jobName, type, schedule, factory));
+            jobMaps[jobName] = job;
         }
 
         var pipelines = new List<PipelineDefinition>();
@@ -104,7 +106,6 @@ public sealed class RecipeLoader(ComponentRegistry registry)
 
             var factory = sourceType.Parse(source, context);
             source.Done();
-            foreach (var sink in sinks.OfType<Pipeline.ISourceCheckedSink>()) { sink.CheckSource(type, factory); }
             if (sinks.Count > 0 && factory is not Pipeline.IStreamSourceFactory)
             {
                 source.Error("type", $"source '{type}' lands its data itself and takes no sinks; remove 'sinks'");
@@ -116,16 +117,39 @@ public sealed class RecipeLoader(ComponentRegistry registry)
 
             foreach (var sink in sinks.OfType<Pipeline.IChangeStreamSink>().Where(s => s.ChangeStreamOption is not null))
             {
-                if (factory is Pipeline.IChangeStreamSource changes) { changes.RequireKeys(sink); }
+                if (factory is Pipeline.IChangeSourceFactory changes)
+                {
+                    changes.RequireKeys(sink);
+                    sink.CheckSource(changes);
+                }
                 else { pipeline.Error("sinks", $"sink '{sink.SinkName}' has {sink.ChangeStreamOption}, which needs a change-data-capture source (postgres_cdc) for its rows' keys and change envelope, but the source is '{type}'"); }
             }
 
             pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad) { Steps = steps, Sinks = sinks });
         }
 
+        foreach (var job in jobs)
+        {
+            if (job.Factory is Pipeline.IRowFeedingJob feed) { CheckFedSinks(job, feed, pipelines, jobMaps[job.Name]); }
+        }
+
         map.Done();
         var recipe = new Recipe { Name = name, Folder = folder, Description = description, Pipelines = pipelines, Jobs = jobs };
         return (recipe, errors);
+    }
+
+    /// <summary>A mirror applies a change source's changes (their keys and positions): rows a job reads from a table cannot go into it.</summary>
+    private static void CheckFedSinks(JobDefinition job, Pipeline.IRowFeedingJob feed, List<PipelineDefinition> pipelines, ConfigMap map)
+    {
+        if (pipelines.FirstOrDefault(p => p.Name == feed.Pipeline) is not { } target) { return; }
+        var mirrors = target.Sinks.OfType<Pipeline.IChangeStreamSink>()
+            .Where(s => s.ChangeStreamOption is not null && (feed.Sinks.Count == 0 || feed.Sinks.Contains(s.SinkName)));
+        foreach (var sink in mirrors)
+        {
+            map.Error(feed.Sinks.Count == 0 ? "pipeline" : "sinks",
+                $"{job.Type}: sink '{sink.SinkName}' of pipeline '{feed.Pipeline}' has {sink.ChangeStreamOption}, which needs a postgres_cdc source (it applies changes by key and position); " +
+                $"this job sends rows read from a table, not changes. Name the other sinks in `sinks:`, and re-read a table into a mirror with `sluice cdc snapshot` instead.");
+        }
     }
 
     private static List<TFactory> ParseList<TType, TFactory>(

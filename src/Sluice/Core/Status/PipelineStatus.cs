@@ -60,6 +60,9 @@ public sealed class PipelineStatus
     /// <summary>The replication slot as last checked (CDC sources), read when figures are read.</summary>
     public Func<SlotFigures?>? Slot { get; set; }
 
+    /// <summary>The source's table snapshots, newest first (CDC sources), read when figures are read.</summary>
+    public Func<IReadOnlyList<SnapshotFigures>?>? Snapshots { get; set; }
+
     public IReadOnlyList<SinkStatus> Sinks => _sinks.Values.OrderBy(s => s.Order).ToList();
 
     /// <summary>The sink's figures, created on first use (in the pipeline's sink order).</summary>
@@ -127,7 +130,7 @@ public sealed class PipelineStatus
             RecordsIn, BatchesIn, lastRead == 0 ? null : new DateTime(lastRead, DateTimeKind.Utc), position < 0 ? null : position,
             SafeBacklog(), SafeSlot(),
             Sinks.Select(s => s.View(position < 0 ? null : position, LagSeconds(s, now))).ToList(),
-            history ? History.Samples : null);
+            history ? History.Samples : null, Probe(Snapshots));
     }
 
     /// <summary>Age of the oldest batch read that this sink has not committed; a slot's own figure when the source has one (it sees the server's side too).</summary>

@@ -10,7 +10,7 @@ public sealed record StatusSnapshot(
 public sealed record PipelineView(
     string Recipe, string Pipeline, string Source, string State, string? Condition, string? LastError, DateTime? LastErrorAt,
     long RecordsIn, long BatchesIn, DateTime? LastReadAt, long? Position, Backlog? Backlog, SlotFigures? Slot,
-    IReadOnlyList<SinkView> Sinks, IReadOnlyList<StatusSample>? History);
+    IReadOnlyList<SinkView> Sinks, IReadOnlyList<StatusSample>? History, IReadOnlyList<SnapshotFigures>? Snapshots = null);
 
 public sealed record SinkView(
     string Sink, long RecordsOut, long BatchesOut, DateTime? LastCommitAt, long? Position, long? LagPositions, double LagSeconds, string? Condition,
@@ -31,6 +31,13 @@ public sealed record Backlog(long Value, string Unit);
 
 /// <summary>A replication slot as last checked.</summary>
 public sealed record SlotFigures(string Slot, long ConfirmedLsn, long LagBytes, double LagSeconds, string WalStatus, long? SafeWalBytes, double SecondsSinceMessage, DateTime CheckedAt);
+
+/// <summary>
+/// A table snapshot of a CDC source (<c>sluice cdc snapshot</c>, or the rest of a resumed initial snapshot): rows and
+/// chunks every sink committed, of <see cref="Total"/> counted at its start; <see cref="State"/> is queued, running,
+/// done or failed.
+/// </summary>
+public sealed record SnapshotFigures(long Id, string Table, string Kind, string State, long RowsRead, long? Total, long Chunks, long Superseded, string? Error);
 
 /// <summary>One point of a pipeline's history: counters (rates come from two points), backlog, the slowest sink's lag.</summary>
 public sealed record StatusSample(DateTime At, long RecordsIn, long RecordsOut, long? Backlog, double LagSeconds);

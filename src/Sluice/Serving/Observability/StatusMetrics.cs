@@ -13,13 +13,15 @@ public sealed class StatusMetrics
 {
     private static readonly string[] States = ["starting", "running", "stopped", "failed"];
     private static readonly string[] WalStatuses = ["reserved", "extended", "unreserved", "lost"];
+
+    private static readonly string[] SnapshotStates = ["queued", "running", "done", "failed"];
     private static readonly string[] BreakerStates = ["closed", "open", "half_open", "isolated"];
 
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly StatusBoard _board;
     private readonly Lock _lock = new();
     private readonly Prometheus.Counter _recordsIn, _batchesIn, _recordsOut, _batchesOut, _retries, _jobRuns, _jobFailures;
-    private readonly Prometheus.Gauge _state, _lastRead, _backlog, _lastCommit, _lagPosition, _lagSeconds, _slotLsn, _slotLagBytes, _slotLagSeconds, _slotSafe, _slotWal, _slotQuiet, _breaker, _retryAttempt,
+    private readonly Prometheus.Gauge _state, _lastRead, _backlog, _lastCommit, _lagPosition, _lagSeconds, _slotLsn, _slotLagBytes, _slotLagSeconds, _slotSafe, _slotWal, _slotQuiet, _snapshotRows, _snapshotTotal, _snapshotChunks, _snapshotState, _breaker, _retryAttempt,
         _deadLetters, _jobLastRun, _jobDuration, _jobSucceeded, _jobNext, _jobRunning;
 
     public StatusMetrics(StatusBoard board)
@@ -46,6 +48,11 @@ public sealed class StatusMetrics
         _slotSafe = f.CreateGauge("sluice_cdc_slot_safe_wal_bytes", "WAL the slot may still fall behind before max_slot_wal_keep_size invalidates it (absent when unlimited).", slot);
         _slotWal = f.CreateGauge("sluice_cdc_slot_wal_status", "1 for the slot's current wal_status (reserved, extended, unreserved, lost).", [.. slot, "status"]);
         _slotQuiet = f.CreateGauge("sluice_cdc_seconds_since_message", "Seconds since the server last sent a change (or heartbeat) of this database, as of the last check.", slot);
+        string[] snapshot = ["recipe", "pipeline", "table", "request"];
+        _snapshotRows = f.CreateGauge("sluice_cdc_snapshot_rows_read", "Rows of a table snapshot (sluice cdc snapshot, a resumed initial snapshot) read by chunks every sink committed.", snapshot);
+        _snapshotTotal = f.CreateGauge("sluice_cdc_snapshot_rows_total", "Rows the table snapshot will read, counted when it started.", snapshot);
+        _snapshotChunks = f.CreateGauge("sluice_cdc_snapshot_chunks", "Chunks of the table snapshot every sink committed.", snapshot);
+        _snapshotState = f.CreateGauge("sluice_cdc_snapshot_state", "1 for the table snapshot's current state (queued, running, done, failed).", [.. snapshot, "state"]);
         _deadLetters = f.CreateGauge("sluice_dead_letters_pending", "Pending dead letters by source and reason class (digits and quoted values removed; at most 20 classes per source, the rest as other).", ["recipe", "source", "reason"]);
         _jobRuns = f.CreateCounter("sluice_job_runs_total", "Runs of the job in this process.", j);
         _jobFailures = f.CreateCounter("sluice_job_failures_total", "Runs of the job in this process that failed.", j);
@@ -107,6 +114,15 @@ public sealed class StatusMetrics
             if (slot.SafeWalBytes is { } safe) { _slotSafe.WithLabels(l).Set(safe); }
             _slotQuiet.WithLabels(l).Set(slot.SecondsSinceMessage);
             foreach (var status in WalStatuses) { _slotWal.WithLabels([.. l, status]).Set(slot.WalStatus == status ? 1 : 0); }
+        }
+
+        foreach (var snapshot in p.Snapshots ?? [])
+        {
+            string[] l = [p.Recipe, p.Pipeline, snapshot.Table, snapshot.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+            _snapshotRows.WithLabels(l).Set(snapshot.RowsRead);
+            if (snapshot.Total is { } total) { _snapshotTotal.WithLabels(l).Set(total); }
+            _snapshotChunks.WithLabels(l).Set(snapshot.Chunks);
+            foreach (var state in SnapshotStates) { _snapshotState.WithLabels([.. l, state]).Set(snapshot.State == state ? 1 : 0); }
         }
     }
 
