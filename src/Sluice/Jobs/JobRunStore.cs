@@ -32,12 +32,12 @@ public sealed class JobRunStore(MetadataStore store, TimeProvider time)
             null, ("$e", time.GetUtcNow().Iso()), ("$s", status), ("$i", rowsIn), ("$o", rowsOut), ("$m", message), ("$id", id));
     }
 
-    public IReadOnlyList<JobRun> History(string? job = null, int limit = 20)
+    public IReadOnlyList<JobRun> History(string? job = null, int limit = 20, bool exact = false)
     {
         using var c = store.Open();
         using var cmd = c.Command(
             "SELECT id, job, as_of, trigger, started_at, ended_at, status, rows_in, rows_out, message, pid FROM job_runs " +
-            "WHERE ($j IS NULL OR job = $j OR job LIKE $j || '/%') ORDER BY id DESC LIMIT $l", null, ("$j", job), ("$l", limit));
+            "WHERE ($j IS NULL OR job = $j OR ($x = 0 AND job LIKE $j || '/%')) ORDER BY id DESC LIMIT $l", null, ("$j", job), ("$x", exact ? 1 : 0), ("$l", limit));
         using var r = cmd.ExecuteReader();
         var runs = new List<JobRun>();
         while (r.Read())
@@ -56,6 +56,9 @@ public sealed class JobRunStore(MetadataStore store, TimeProvider time)
 
         return runs;
     }
+
+    /// <summary>The newest runs of exactly this job (not its models' runs), newest first; a dead process's run shows as interrupted.</summary>
+    public IReadOnlyList<JobRun> Recent(string job, int limit = 5) => History(job, limit, exact: true);
 
     private static bool IsAlive(int pid)
     {

@@ -20,6 +20,7 @@ public sealed class RecipeHost : IAsyncDisposable
     private readonly JobRunner _runner;
     private readonly List<(PipelineDefinition Definition, IRunnableSource Source)> _pipelines = [];
     private readonly HostStatus _status;
+    private readonly Alerts.AlertMonitor? _alerts;
 
     public RecipeHost(Recipe recipe, IEngineServices services)
     {
@@ -42,7 +43,11 @@ public sealed class RecipeHost : IAsyncDisposable
         }
 
         _status = new HostStatus(recipe, services, _pipelines);
+        _alerts = recipe.Alerts is { } alerts ? new Alerts.AlertMonitor(recipe.Name, alerts, services) : null;
     }
+
+    /// <summary>The recipe's alerts (null when it declares none); checked while <see cref="RunAsync"/> runs.</summary>
+    public Alerts.AlertMonitor? Alerts => _alerts;
 
     public IReadOnlyList<IRunnableSource> Sources => _pipelines.Select(p => p.Source).ToList();
 
@@ -127,6 +132,7 @@ public sealed class RecipeHost : IAsyncDisposable
             ("dead-letter replay requests", ServeReplayRequestsAsync(stop.Token)),
             ("status sampler", _services.Status.RunSamplerAsync(stop.Token)),
         };
+        if (_alerts is not null) { components.Add(("alerts", _alerts.RunAsync(stop.Token))); }
         components.AddRange(_pipelines.Select(p => (HostStatus.ComponentName(p.Definition), p.Source.RunAsync(afterLoad.SignalAsync, stop.Token))));
         ComponentFailedException? failure;
         try
@@ -329,6 +335,7 @@ public sealed class RecipeHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_alerts is not null) { await _alerts.DisposeAsync().ConfigureAwait(false); }
         foreach (var (_, source) in _pipelines)
         {
             try
