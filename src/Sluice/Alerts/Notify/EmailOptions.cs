@@ -14,7 +14,7 @@ public sealed record EmailOptions(IReadOnlyList<string> To, SmtpOptions Smtp)
         var smtp = SmtpOptions.Parse(map.Map("smtp"));
         map.Done();
         if (to.Count == 0) { map.Error("to", "missing: one or more mail addresses to notify"); }
-        foreach (var bad in to.Where(a => !MimeKit.MailboxAddress.TryParse(a, out _)))
+        foreach (var bad in to.Where(a => !MimeKit.MailboxAddress.TryParse(a, out var m) || !m.Address.Contains('@', StringComparison.Ordinal)))
         {
             map.Error("to", $"'{bad}' is not a mail address");
         }
