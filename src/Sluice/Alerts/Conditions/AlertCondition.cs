@@ -21,7 +21,11 @@ public abstract class AlertCondition
     /// table that never had data, or a schedule that never ran, counts from then, so a new alert does not fire at once.</param>
     public abstract AlertCheck Check(IAlertFacts facts, DateTimeOffset now, DateTimeOffset watchedSince);
 
-    protected static string Ago(TimeSpan span) => span.TotalSeconds < 90 ? $"{span.TotalSeconds:0} s"
+    /// <summary>A span as people write it: a round one as it was configured (1 h, 30 min), others to the nearest unit.</summary>
+    protected static string Ago(TimeSpan span) =>
+        span >= TimeSpan.FromDays(1) && span.Ticks % TimeSpan.TicksPerDay == 0 ? $"{span.TotalDays:0} d"
+        : span >= TimeSpan.FromHours(1) && span.Ticks % TimeSpan.TicksPerHour == 0 ? $"{span.TotalHours:0} h"
+        : span.TotalSeconds < 90 ? $"{span.TotalSeconds:0} s"
         : span.TotalMinutes < 90 ? $"{span.TotalMinutes:0} min"
         : span.TotalHours < 48 ? $"{span.TotalHours:0.#} h" : $"{span.TotalDays:0.#} d";
 
