@@ -22,7 +22,9 @@ public class AlertRunTests
         using var data = new TempFolder();
         using var recipes = new TempFolder("sluice-alert-recipe");
         var recipe = CopyRecipe("vehicle-files", recipes.Sub("vehicle-files"));
-        File.AppendAllText(Path.Combine(recipe, "recipe.yaml"), Alerts);
+        // The test's own alerts in place of the shipped ones.
+        var yaml = File.ReadAllText(Path.Combine(recipe, "recipe.yaml"));
+        File.WriteAllText(Path.Combine(recipe, "recipe.yaml"), yaml[..yaml.IndexOf("\nalerts:", StringComparison.Ordinal)] + Alerts);
         using var hook = new WebhookReceiver();
         var env = new Dictionary<string, string> { ["ALERT_HOOK_URL"] = hook.Url };
 
