@@ -68,6 +68,7 @@ internal static class StatusCommand
         })),
         jobs = snapshots.SelectMany(s => s.Jobs),
         deadLetters = snapshots.SelectMany(s => s.DeadLetters),
+        alerts = snapshots.SelectMany(s => s.Alerts),
     };
 
     private static void Render(ManagementClient client, List<StatusSnapshot> snapshots)
@@ -127,6 +128,13 @@ internal static class StatusCommand
         var letters = Table("dead letters (pending)", "reason", "count");
         foreach (var d in snapshots.SelectMany(s => s.DeadLetters)) { letters.AddRow(Cell(d.Source), Cell(d.Reason), Count(d.Count)); }
         if (letters.Rows.Count > 0) { AnsiConsole.Write(letters); }
+        var alerts = Table("alert", "kind", "severity", "state", "since", "message");
+        foreach (var a in snapshots.SelectMany(s => s.Alerts))
+        {
+            alerts.AddRow(Cell($"{a.Recipe}/{a.Alert}"), Cell(a.Kind), Cell(a.Severity), State(a.State), Cell(Ago(a.Since, at)), Cell(a.Message));
+        }
+
+        if (alerts.Rows.Count > 0) { AnsiConsole.Write(alerts); }
         foreach (var p in problems) { AnsiConsole.MarkupLine($"[red]{Markup.Escape(p)}[/]"); }
     }
 
@@ -156,6 +164,8 @@ internal static class StatusCommand
     {
         "running" => "[green]running[/]",
         "failed" => "[red]failed[/]",
+        "ok" => "[green]ok[/]",
+        "firing" => "[red]firing[/]",
         _ => $"[yellow]{Markup.Escape(state)}[/]",
     });
 

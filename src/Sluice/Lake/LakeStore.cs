@@ -220,6 +220,14 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
         return (list, MaxManifestId(c));
     }
 
+    /// <summary>When the table last received files (its newest manifest commit, replaced files included), or null when it never did.</summary>
+    public DateTimeOffset? LastCommitAt(string qualifiedName)
+    {
+        using var c = store.Open();
+        return c.Scalar<string>("SELECT max(committed_at) FROM lake_files WHERE table_name = $t", null, ("$t", qualifiedName)) is { } at
+            ? SqliteExtensions.ParseIso(at) : null;
+    }
+
     public long MaxManifestId()
     {
         using var c = store.Open();

@@ -19,8 +19,11 @@ public sealed class ModelsJobType : IJobType
     }
 }
 
-public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions options) : IJobFactory, ILineageTables
+public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions options) : IJobFactory, ILineageTables, IWritesLakeTables
 {
+    /// <summary>Every model's table (in the lake when the engine is the embedded one).</summary>
+    public IEnumerable<string> LakeTables => options.Project.Models.Select(m => m.Name);
+
     public string Recipe => recipe;
 
     public string Job => job;

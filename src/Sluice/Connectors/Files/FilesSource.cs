@@ -22,8 +22,11 @@ public sealed class FilesSourceType : ISourceType
     }
 }
 
-public sealed class FilesSourceFactory(string recipe, FilesOptions options, IReadOnlyList<FileType> types) : ISourceFactory
+public sealed class FilesSourceFactory(string recipe, FilesOptions options, IReadOnlyList<FileType> types) : ISourceFactory, IWritesLakeTables
 {
+    /// <summary>The shipped file types' tables (types added later with <c>sluice filetypes add</c> are not known at load).</summary>
+    public IEnumerable<string> LakeTables => types.Select(t => t.Table);
+
     public FilesOptions Options => options;
 
     public IReadOnlyList<FileType> ShippedTypes => types;

@@ -95,6 +95,17 @@ public sealed partial class DeadLetterStore
         return rows;
     }
 
+    /// <summary>Letters of a recipe's sources (as <see cref="PendingByReason"/>), or of sources starting with <paramref name="source"/>, added at or after <paramref name="since"/>, whatever became of them.</summary>
+    public long CountSince(string recipe, string? source, DateTimeOffset since)
+    {
+        using var c = _store.Open();
+        return c.Scalar<long>(
+            "SELECT count(*) FROM dead_letters WHERE created_at >= $t AND " +
+            "(substr(source, instr(source, ':') + 1) = $r OR substr(source, instr(source, ':') + 1, length($r) + 1) = $r || '/') " +
+            "AND ($src IS NULL OR substr(source, 1, length($src)) = $src)",
+            null, ("$t", since.Iso()), ("$r", recipe), ("$src", source));
+    }
+
     public void MarkReplayed(long id, SqliteConnection? connection = null, SqliteTransaction? tx = null)
     {
         const string sql = "UPDATE dead_letters SET status = $s, replayed_at = $t WHERE id = $id";

@@ -21,6 +21,7 @@ public sealed class RecipeHost : IAsyncDisposable
     private readonly List<(PipelineDefinition Definition, IRunnableSource Source)> _pipelines = [];
     private readonly HostStatus _status;
     private CronScheduler? _scheduler;
+    private readonly Alerts.AlertMonitor? _alerts;
 
     public RecipeHost(Recipe recipe, IEngineServices services)
     {
@@ -44,6 +45,7 @@ public sealed class RecipeHost : IAsyncDisposable
 
         _status = new HostStatus(recipe, services, _pipelines);
         Operations = new RecipeOperations(this, recipe, services);
+        _alerts = recipe.Alerts is { } alerts ? new Alerts.AlertMonitor(recipe.Name, alerts, services) : null;
     }
 
     /// <summary>What an operator can ask of this host while it runs (the console's routes; <c>sluice dlq replay</c> beside it).</summary>
@@ -55,6 +57,9 @@ public sealed class RecipeHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(job);
         return _scheduler?.NextRunAt(job.FullName);
     }
+
+    /// <summary>The recipe's alerts (null when it declares none); checked while <see cref="RunAsync"/> runs.</summary>
+    public Alerts.AlertMonitor? Alerts => _alerts;
 
     public IReadOnlyList<IRunnableSource> Sources => _pipelines.Select(p => p.Source).ToList();
 
@@ -142,6 +147,7 @@ public sealed class RecipeHost : IAsyncDisposable
             ("dead-letter replay requests", ServeReplayRequestsAsync(stop.Token)),
             ("status sampler", _services.Status.RunSamplerAsync(stop.Token)),
         };
+        if (_alerts is not null) { components.Add(("alerts", _alerts.RunAsync(stop.Token))); }
         components.AddRange(_pipelines.Select(p => (HostStatus.ComponentName(p.Definition), p.Source.RunAsync(afterLoad.SignalAsync, stop.Token))));
         ComponentFailedException? failure;
         try
@@ -351,6 +357,7 @@ public sealed class RecipeHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Operations.Dispose();
+        if (_alerts is not null) { await _alerts.DisposeAsync().ConfigureAwait(false); }
         foreach (var (_, source) in _pipelines)
         {
             try

@@ -99,3 +99,9 @@ public sealed record JobOutcome(long RowsIn, long RowsOut, string Message);
 
 /// <summary>Where a recipe's options are being read from, for relative paths and error messages.</summary>
 public sealed record RecipeContext(string Name, string Folder, ConfigErrors Errors);
+
+/// <summary>A component factory that knows the lake tables it writes (<c>zone.table</c>), so a recipe's references to them can be checked at load.</summary>
+public interface IWritesLakeTables
+{
+    IEnumerable<string> LakeTables { get; }
+}

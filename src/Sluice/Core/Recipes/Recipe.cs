@@ -14,6 +14,9 @@ public sealed class Recipe
 
     public required IReadOnlyList<JobDefinition> Jobs { get; init; }
 
+    /// <summary>The recipe's <c>alerts:</c> section, or null when it declares none.</summary>
+    public Alerts.AlertsOptions? Alerts { get; init; }
+
     public JobDefinition? Job(string name) => Jobs.FirstOrDefault(j => string.Equals(j.Name, name, StringComparison.Ordinal));
 }
 

@@ -133,8 +133,9 @@ public sealed class RecipeLoader(ComponentRegistry registry)
             if (job.Factory is Pipeline.IRowFeedingJob feed) { CheckFedSinks(job, feed, pipelines, jobMaps[job.Name]); }
         }
 
+        var alerts = Alerts.AlertsOptions.Parse(map.Map("alerts"), context, pipelines, jobs, WrittenTables(pipelines, jobs));
         map.Done();
-        var recipe = new Recipe { Name = name, Folder = folder, Description = description, Pipelines = pipelines, Jobs = jobs };
+        var recipe = new Recipe { Name = name, Folder = folder, Description = description, Pipelines = pipelines, Jobs = jobs, Alerts = alerts };
         return (recipe, errors);
     }
 
@@ -151,6 +152,10 @@ public sealed class RecipeLoader(ComponentRegistry registry)
                 $"this job sends rows read from a table, not changes. Name the other sinks in `sinks:`, and re-read a table into a mirror with `sluice cdc snapshot` instead.");
         }
     }
+    /// <summary>The lake tables the recipe's components say they write (for checking the tables alerts name).</summary>
+    private static List<string> WrittenTables(IEnumerable<PipelineDefinition> pipelines, IEnumerable<JobDefinition> jobs) =>
+        pipelines.Select(p => (object)p.Source).Concat(pipelines.SelectMany(p => p.Sinks)).Concat(jobs.Select(j => j.Factory))
+            .OfType<IWritesLakeTables>().SelectMany(w => w.LakeTables).Distinct(StringComparer.Ordinal).ToList();
 
     private static List<TFactory> ParseList<TType, TFactory>(
         ConfigMap pipeline, string key, Func<string, TType?> find, IReadOnlyCollection<string> known, string what, Func<TType, ConfigMap, TFactory> parse)

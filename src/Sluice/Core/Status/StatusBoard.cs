@@ -20,6 +20,7 @@ public sealed class StatusBoard(TimeProvider time)
     private readonly ConcurrentDictionary<string, PipelineStatus> _pipelines = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, JobStatus> _jobs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Func<IReadOnlyList<DeadLetterCount>>> _deadLetters = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Func<IReadOnlyList<AlertView>>> _alerts = new(StringComparer.Ordinal);
     private readonly Lock _sampling = new();
     private DateTimeOffset _lastSample = DateTimeOffset.MinValue;
 
@@ -42,6 +43,12 @@ public sealed class StatusBoard(TimeProvider time)
 
     /// <summary>How a recipe's pending dead letters are counted (by source and reason class), read when figures are read.</summary>
     public void DeadLettersOf(string recipe, Func<IReadOnlyList<DeadLetterCount>> count) => _deadLetters[recipe] = count;
+
+    /// <summary>How a recipe's alerts are read (its alert monitor's states), read when figures are read.</summary>
+    public void AlertsOf(string recipe, Func<IReadOnlyList<AlertView>> alerts) => _alerts[recipe] = alerts;
+
+    /// <summary>Every recipe's alerts, by recipe and name.</summary>
+    public IReadOnlyList<AlertView> Alerts => _alerts.OrderBy(a => a.Key, StringComparer.Ordinal).SelectMany(a => a.Value()).ToList();
 
     /// <summary>Takes a history sample of every pipeline when <see cref="SampleInterval"/> has passed since the last (any caller may ask; only one sample is taken per interval).</summary>
     public bool SampleIfDue()
@@ -77,7 +84,7 @@ public sealed class StatusBoard(TimeProvider time)
             now.UtcDateTime, Started.UtcDateTime, Environment.ProcessId,
             Pipelines.Select(p => p.View(now, history)).ToList(),
             Jobs.Select(j => j.View(now)).ToList(),
-            letters);
+            letters) { Alerts = Alerts };
     }
 
     /// <summary>A failed count must not take the status page down with it: the letters then show as none, the rest still answers.</summary>

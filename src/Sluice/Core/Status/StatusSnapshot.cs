@@ -5,7 +5,11 @@ namespace Sluice.Core.Status;
 
 public sealed record StatusSnapshot(
     DateTime At, DateTime Started, int Pid, IReadOnlyList<PipelineView> Pipelines, IReadOnlyList<JobView> Jobs,
-    IReadOnlyList<DeadLetterCount> DeadLetters);
+    IReadOnlyList<DeadLetterCount> DeadLetters)
+{
+    /// <summary>Every declared alert's state (an init property, so readers of older processes' JSON get none).</summary>
+    public IReadOnlyList<AlertView> Alerts { get; init; } = [];
+}
 
 public sealed record PipelineView(
     string Recipe, string Pipeline, string Source, string State, string? Condition, string? LastError, DateTime? LastErrorAt,
@@ -41,3 +45,7 @@ public sealed record SnapshotFigures(long Id, string Table, string Kind, string 
 
 /// <summary>One point of a pipeline's history: counters (rates come from two points), backlog, the slowest sink's lag.</summary>
 public sealed record StatusSample(DateTime At, long RecordsIn, long RecordsOut, long? Backlog, double LagSeconds);
+
+/// <summary>One declared alert (recipe <c>alerts:</c>): <c>ok</c> or <c>firing</c> since when, and why; notices not yet delivered.</summary>
+public sealed record AlertView(
+    string Recipe, string Alert, string Kind, string Severity, string Subject, string State, DateTime Since, string Message, int NoticesPending);

@@ -17,8 +17,10 @@ public sealed class DailySummaryJobType : IJobType
 
     public IJobFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(recipe.Name, DailySummaryOptions.Parse(options));
 
-    private sealed class Factory(string recipe, DailySummaryOptions options) : IJobFactory
+    private sealed class Factory(string recipe, DailySummaryOptions options) : IJobFactory, IWritesLakeTables
     {
+        public IEnumerable<string> LakeTables => [options.Target];
+
         public IJob Create(IEngineServices services) => new DailySummaryJob(services, recipe, options);
     }
 }

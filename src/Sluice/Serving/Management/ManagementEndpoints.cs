@@ -28,7 +28,7 @@ public static class ManagementEndpoints
     {
         var board = context.Services.Status;
         app.MapGet("/readyz", () => Ready(board, problems()))
-            .WithSummary("Readiness: 200 when every pipeline runs and nothing fails, else 503; each pipeline's state, condition and last error. No token needed.")
+            .WithSummary("Readiness: 200 when every pipeline runs, nothing fails and no critical alert fires, else 503; each pipeline's state, condition and last error, and the firing alerts. No token needed.")
             .Access(ApiAccess.Anyone);
         app.MapGet("/api/status", (HttpContext http) =>
                 Allowed(http, context, key) is { } refused ? refused : Results.Json(board.Snapshot(history: http.Request.Query["history"] == "true")))
@@ -46,9 +46,13 @@ public static class ManagementEndpoints
         var pipelines = board.Pipelines.Select(p => p.View(board.Time.GetUtcNow(), history: false))
             .Select(p => new { recipe = p.Recipe, pipeline = p.Pipeline, state = p.State, condition = p.Condition, lastError = p.LastError, lastErrorAt = p.LastErrorAt })
             .ToList();
-        var ready = problems.Count == 0 && pipelines.All(p => p.state == "running");
+        // A firing alert is listed; only a critical one makes the process not ready (a warning is for people, not for a load balancer).
+        var alerts = board.Alerts.Where(a => a.State == "firing")
+            .Select(a => new { recipe = a.Recipe, alert = a.Alert, severity = a.Severity, since = a.Since, message = a.Message })
+            .ToList();
+        var ready = problems.Count == 0 && pipelines.All(p => p.state == "running") && alerts.All(a => a.severity != "critical");
         return Results.Json(
-            new { status = ready ? "ready" : "not ready", pipelines, problems = problems.Select(p => new { component = p.Component, reason = p.Reason }) },
+            new { status = ready ? "ready" : "not ready", pipelines, problems = problems.Select(p => new { component = p.Component, reason = p.Reason }), alerts },
             statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
     }
 

@@ -1,0 +1,177 @@
+using Sluice.Alerts.Conditions;
+using Sluice.Alerts.Notify;
+using Sluice.Core.Config;
+using Sluice.Core.Recipes;
+using Sluice.Core.Text;
+
+namespace Sluice.Alerts;
+
+/// <summary>
+/// A recipe's <c>alerts:</c> section: how often the rules are checked, where notices go (<c>webhook</c>, <c>email</c>),
+/// and the rules by name. Validated with the rest of the recipe: an unknown kind, a bad duration, a pipeline, job or
+/// table the recipe does not have, a missing webhook URL are each reported as <c>file:line: key: what is wrong</c>.
+/// </summary>
+public sealed class AlertsOptions
+{
+    /// <summary>Checks a notice is tried at before it is given up (with the default 30 s, about ten minutes of an unreachable receiver).</summary>
+    public const int MaxDeliveryRounds = 20;
+
+    public static readonly IReadOnlyList<string> Kinds = ["freshness", "lag", "slot_lag", "slot_wal", "dead_letters", "job_failed", "job_late"];
+
+    public TimeSpan CheckEvery { get; init; } = TimeSpan.FromSeconds(30);
+
+    public WebhookOptions? Webhook { get; init; }
+
+    public EmailOptions? Email { get; init; }
+
+    public IReadOnlyList<AlertRule> Rules { get; init; } = [];
+
+    /// <param name="tables">Lake tables the recipe's components say they write; empty when none can say (then any name is taken).</param>
+    public static AlertsOptions? Parse(ConfigMap? map, RecipeContext recipe, IReadOnlyList<PipelineDefinition> pipelines, IReadOnlyList<JobDefinition> jobs, IReadOnlyCollection<string> tables)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        if (map is null) { return null; }
+        var checkEvery = map.Duration("check_every", TimeSpan.FromSeconds(30));
+        if (checkEvery < TimeSpan.FromMilliseconds(100) || checkEvery > TimeSpan.FromHours(1))
+        {
+            map.Error("check_every", "must be between 100ms and 1h");
+        }
+
+        var webhook = WebhookOptions.Parse(map.Map("webhook"));
+        var email = EmailOptions.Parse(map.Map("email"));
+        var rules = new List<AlertRule>();
+        var scope = new RuleScope(recipe.Name, pipelines, jobs, tables);
+        foreach (var (name, rule) in map.NamedMaps("rules"))
+        {
+            if (Parse(name, rule, scope) is { } parsed) { rules.Add(parsed); }
+        }
+
+        if (!map.Has("rules")) { map.Error("rules", "missing: the alerts to check, by name (see docs/OBSERVABILITY.md, \"Alerts\")"); }
+        map.Done();
+        return new AlertsOptions { CheckEvery = checkEvery, Webhook = webhook, Email = email, Rules = rules };
+    }
+
+    private static AlertRule? Parse(string name, ConfigMap rule, RuleScope scope)
+    {
+        var kind = rule.RequiredString("kind");
+        var severity = rule.Enum("severity", AlertSeverity.Warning);
+        AlertCondition? condition = kind switch
+        {
+            "freshness" => new FreshnessCondition(scope.Table(rule), Required(rule, "within")),
+            "lag" => Lag(rule, scope),
+            "slot_lag" => SlotLag(rule, scope),
+            "slot_wal" => new SlotWalCondition(scope.CdcPipeline(rule), rule.Size("min_safe_wal", 1L << 30)),
+            "dead_letters" => new DeadLettersCondition(scope.Recipe, rule.String("source"), rule.Int("more_than", 0, 0), Required(rule, "within")),
+            "job_failed" => new JobFailedCondition(scope.Job(rule, scheduled: false).Name),
+            "job_late" => JobLate(rule, scope),
+            _ => null,
+        };
+        if (condition is null && kind.Length > 0)
+        {
+            var meant = Suggestions.Closest(kind, Kinds) is { } m ? $"; did you mean '{m}'?" : "";
+            rule.Error("kind", $"unknown alert kind '{kind}'{meant} (known: {string.Join(", ", Kinds)})");
+        }
+
+        // An unknown kind says so once; its other keys would only add noise.
+        if (condition is not null) { rule.Done(); }
+        return condition is null ? null : new AlertRule(scope.Recipe, name, severity, condition);
+    }
+
+    private static LagCondition Lag(ConfigMap rule, RuleScope scope)
+    {
+        var pipeline = scope.Pipeline(rule);
+        TimeSpan? maxLag = rule.Has("max_lag") ? rule.Duration("max_lag", TimeSpan.Zero) : null;
+        long? maxBacklog = rule.Has("max_backlog") ? rule.Size("max_backlog", 0) : null;
+        if (maxLag is null && maxBacklog is null) { rule.Error("kind", "a lag alert needs max_lag (a duration) or max_backlog (files waiting, or bytes landed: 1000, 64MB), or both"); }
+        return new LagCondition(pipeline, maxLag, maxBacklog);
+    }
+
+    private static SlotLagCondition SlotLag(ConfigMap rule, RuleScope scope)
+    {
+        var pipeline = scope.CdcPipeline(rule);
+        long? maxBytes = rule.Has("max_bytes") ? rule.Size("max_bytes", 0) : null;
+        TimeSpan? maxLag = rule.Has("max_lag") ? rule.Duration("max_lag", TimeSpan.Zero) : null;
+        if (maxBytes is null && maxLag is null) { rule.Error("kind", "a slot_lag alert needs max_bytes (a size: 512MB) or max_lag (a duration), or both"); }
+        return new SlotLagCondition(pipeline, maxBytes, maxLag);
+    }
+
+    private static JobLateCondition JobLate(ConfigMap rule, RuleScope scope)
+    {
+        var job = scope.Job(rule, scheduled: true);
+        return new JobLateCondition(job.Name, job.Schedule ?? "0 0 * * *", rule.Duration("grace", TimeSpan.FromMinutes(10)));
+    }
+
+    private static TimeSpan Required(ConfigMap rule, string key)
+    {
+        if (!rule.Has(key)) { rule.Error(key, "missing: a duration such as 15m, 2h or 1d"); }
+        var value = rule.Duration(key, TimeSpan.FromHours(1));
+        if (value <= TimeSpan.Zero) { rule.Error(key, "must be more than 0"); }
+        return value;
+    }
+
+    /// <summary>What a rule may name: the recipe's pipelines, jobs and lake tables, with "did you mean" when it names something else.</summary>
+    private sealed record RuleScope(string Recipe, IReadOnlyList<PipelineDefinition> Pipelines, IReadOnlyList<JobDefinition> Jobs, IReadOnlyCollection<string> Tables)
+    {
+        public string Pipeline(ConfigMap rule) => $"{Recipe}/{PipelineDefinition(rule)?.Name ?? ""}";
+
+        public string CdcPipeline(ConfigMap rule)
+        {
+            var p = PipelineDefinition(rule);
+            if (p is not null && p.SourceType != "postgres_cdc")
+            {
+                rule.Error("pipeline", $"pipeline '{p.Name}' reads '{p.SourceType}', which has no replication slot; slot alerts need a postgres_cdc pipeline");
+            }
+
+            return $"{Recipe}/{p?.Name ?? ""}";
+        }
+
+        public (string Name, string? Schedule) Job(ConfigMap rule, bool scheduled)
+        {
+            var name = rule.RequiredString("job");
+            var job = Jobs.FirstOrDefault(j => j.Name == name);
+            if (job is null)
+            {
+                if (name.Length > 0) { rule.Error("job", $"no job named '{name}' in this recipe{Meant(name, Jobs.Select(j => j.Name))}"); }
+                return ($"{Recipe}/{name}", null);
+            }
+
+            if (scheduled && job.Schedule is null)
+            {
+                rule.Error("job", $"job '{name}' has no schedule, so it is never late; job_late needs a scheduled job (job_failed works for any)");
+            }
+
+            return (job.FullName, job.Schedule);
+        }
+
+        public string Table(ConfigMap rule)
+        {
+            var table = rule.RequiredString("table");
+            if (table.Length == 0) { return table; }
+            if (table.Split('.') is not [{ Length: > 0 }, { Length: > 0 }])
+            {
+                rule.Error("table", $"'{table}' is not a lake table name; write zone.table, for example raw.events");
+            }
+            else if (Tables.Count > 0 && !Tables.Contains(table))
+            {
+                rule.Error("table", $"no lake table '{table}' is written by this recipe{Meant(table, Tables)}");
+            }
+
+            return table;
+        }
+
+        private PipelineDefinition? PipelineDefinition(ConfigMap rule)
+        {
+            var name = rule.RequiredString("pipeline");
+            var p = Pipelines.FirstOrDefault(x => x.Name == name);
+            if (p is null && name.Length > 0) { rule.Error("pipeline", $"no pipeline named '{name}' in this recipe{Meant(name, Pipelines.Select(x => x.Name))}"); }
+            return p;
+        }
+
+        private static string Meant(string name, IEnumerable<string> known)
+        {
+            var list = known.Order(StringComparer.Ordinal).ToList();
+            var meant = Suggestions.Closest(name, list) is { } m ? $"; did you mean '{m}'?" : "";
+            return $"{meant} (known: {(list.Count == 0 ? "none" : string.Join(", ", list))})";
+        }
+    }
+}
