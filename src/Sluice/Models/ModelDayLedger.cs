@@ -8,7 +8,8 @@ namespace Sluice.Models;
 
 /// <summary>
 /// Per model and day, the fingerprint of what a run as of that day depends on, compared with the one recorded when it
-/// last ran there: its definition (SQL without surrounding white space, kind options, <c>reads</c>) and, per input,
+/// last ran there: its definition (SQL without surrounding white space, kind options, <c>reads</c>; not for snapshots
+/// and keyed merges, whose history an edit does not rewrite) and, per input,
 /// what it sees of it as of the day. A source or a partition/clean model is seen day by day (the day's files, or the
 /// content of its day's partition): the day alone with <c>reads: day</c>, every day up to it otherwise. Any other model
 /// is seen as its whole content after its run as of the day. Outputs are content fingerprints, not run ids, so a
@@ -76,7 +77,9 @@ internal sealed class ModelDayLedger
     /// <summary>The fingerprint of the model's definition and of what it reads as of the day.</summary>
     public string Input(ModelDefinition model, DateOnly day)
     {
-        var parts = new List<string> { _definitions[model.Name] };
+        // A model building on its earlier days (snapshot, keyed merge) keeps its history when edited: the new definition
+        // applies from the next day it runs as of, with on_schema_change, as dbt does (a backfill rebuilds the past).
+        var parts = new List<string> { model.Stateful && model.PartitionColumn is null ? model.Kind.ToString() : _definitions[model.Name] };
         var window = model.Kind == ModelKind.Clean ? InputWindow.Day : model.Reads;
         foreach (var source in model.Sources.Concat(model.Kind == ModelKind.Clean ? [model.Clean!.Source] : []).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
