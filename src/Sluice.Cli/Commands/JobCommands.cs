@@ -89,26 +89,8 @@ internal static class JobCommands
             var runner = new JobRunner(services);
             var asOf = new DateTimeOffset(last.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).AddDays(1);
             var (fromTime, toTime) = Instants(result.GetValue(from)!, result.GetValue(to)!);
-            JobOutcome outcome;
-            if (!Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
-            {
-                outcome = await AnsiConsole.Progress().StartAsync(async p =>
-                {
-                    var task = p.AddTask($"backfill {definition.FullName}");
-                    var progress = new Progress<JobProgress>(j =>
-                    {
-                        task.MaxValue = Math.Max(1, j.Total);
-                        task.Value = j.Done;
-                        task.Description = $"backfill {definition.FullName} {j.What}";
-                    });
-                    return await runner.RunAsync(definition, new JobRequest(asOf, first, last, progress, "backfill") { FromTime = fromTime, ToTime = toTime }, ct).ConfigureAwait(false);
-                }).ConfigureAwait(false);
-            }
-            else
-            {
-                var progress = new SynchronousProgress<JobProgress>(j => Console.Out.WriteLine($"backfill {definition.FullName}: {j.Done}/{j.Total} ({j.What})"));
-                outcome = await runner.RunAsync(definition, new JobRequest(asOf, first, last, progress, "backfill") { FromTime = fromTime, ToTime = toTime }, ct).ConfigureAwait(false);
-            }
+            var outcome = await WithProgressAsync($"backfill {definition.FullName}", progress =>
+                runner.RunAsync(definition, new JobRequest(asOf, first, last, progress, "backfill") { FromTime = fromTime, ToTime = toTime }, ct)).ConfigureAwait(false);
 
             await Console.Out.WriteLineAsync($"{definition.FullName} {first:yyyy-MM-dd}..{last:yyyy-MM-dd}: {outcome.Message}").ConfigureAwait(false);
             return await DeadLetterReport.FinishAsync(letters, result.GetValue(failOn), alreadySaid: true).ConfigureAwait(false);
@@ -148,7 +130,32 @@ internal static class JobCommands
         return (start, end);
     }
 
-    private static DateOnly Day(string text, string option) =>
+    /// <summary>
+    /// Runs a job with its progress shown: a bar with the time remaining on a terminal, a line per step otherwise.
+    /// </summary>
+    internal static async Task<JobOutcome> WithProgressAsync(string label, Func<IProgress<JobProgress>, Task<JobOutcome>> run)
+    {
+        if (!Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            return await AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .StartAsync(async p =>
+                {
+                    var task = p.AddTask(label);
+                    var progress = new Progress<JobProgress>(j =>
+                    {
+                        task.MaxValue = Math.Max(1, j.Total);
+                        task.Value = j.Done;
+                        task.Description = $"{label} {j.What}";
+                    });
+                    return await run(progress).ConfigureAwait(false);
+                }).ConfigureAwait(false);
+        }
+
+        return await run(new SynchronousProgress<JobProgress>(j => Console.Out.WriteLine($"{label}: {j.Done}/{j.Total} ({j.What})"))).ConfigureAwait(false);
+    }
+
+    internal static DateOnly Day(string text, string option) =>
         Timestamps.TryParseDateOrInstant(text, out var value) ? DateOnly.FromDateTime(value.UtcDateTime)
             : throw new SluiceException($"{option} '{text}' is not a date (YYYY-MM-DD) or an ISO-8601 instant.");
 }

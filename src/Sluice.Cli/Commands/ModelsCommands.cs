@@ -30,7 +30,12 @@ internal static class ModelsCommands
         var recipe = new Argument<string>("recipe") { Description = "Recipe name or folder" };
         var select = new Option<string[]>("--select") { Description = SelectHelp, AllowMultipleArgumentsPerToken = true };
         var date = new Option<string?>("--date") { Description = "Run as of this date (YYYY-MM-DD, UTC); default today" };
-        var command = new Command("run", "Run the models as of a date, each in its own transaction; every run is in 'sluice job history'") { recipe, select, date, Job, Engine };
+        var start = new Option<string?>("--event-time-start") { Description = "Recompute every day from this one (YYYY-MM-DD, UTC), whatever its fingerprints say" };
+        var end = new Option<string?>("--event-time-end") { Description = "... through this one, inclusive (default: --date, or today)" };
+        var command = new Command("run", "Run the models as of a date: every stale day up to it (changed inputs or models, days never run); every run is in 'sluice job history'")
+        {
+            recipe, select, date, start, end, Job, Engine,
+        };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var (definition, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), result.GetValue(Engine));
@@ -39,9 +44,17 @@ internal static class ModelsCommands
             var day = DateOnly.FromDateTime(asOf.UtcDateTime);
             var selected = result.GetValue(select) ?? [];
             JobOutcome outcome;
+            var range = EventTimeRange(result.GetValue(start), result.GetValue(end), day);
+            if (range is not null && selected.Length > 0)
+            {
+                throw new SluiceException("--event-time-start/--event-time-end recompute every model of the range; leave out --select (or use models build --select for one day).");
+            }
+
             if (selected.Length == 0)
             {
-                outcome = await new JobRunner(services).RunAsync(definition with { Factory = factory }, new JobRequest(asOf, Trigger: "manual"), ct).ConfigureAwait(false);
+                var runner = new JobRunner(services);
+                outcome = await JobCommands.WithProgressAsync($"models run {definition.FullName}", progress =>
+                    runner.RunAsync(definition with { Factory = factory }, new JobRequest(asOf, range?.From, range?.To, progress, "manual"), ct)).ConfigureAwait(false);
             }
             else
             {
@@ -54,6 +67,21 @@ internal static class ModelsCommands
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>The forced range of <c>--event-time-start/--event-time-end</c>; null when neither is given.</summary>
+    internal static (DateOnly From, DateOnly To)? EventTimeRange(string? start, string? end, DateOnly asOf)
+    {
+        if (start is null && end is null) { return null; }
+        if (start is null) { throw new SluiceException("--event-time-end needs --event-time-start (the first day to recompute)."); }
+        var from = JobCommands.Day(start, "--event-time-start");
+        var to = end is null ? asOf : JobCommands.Day(end, "--event-time-end");
+        if (to < from)
+        {
+            throw new SluiceException($"--event-time-end {to:yyyy-MM-dd} is before --event-time-start {from:yyyy-MM-dd}{(end is null ? " (the end defaults to --date, or today)" : "")}.");
+        }
+
+        return (from, to);
     }
 
     private static Command CreateTest()

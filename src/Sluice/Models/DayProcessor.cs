@@ -5,91 +5,144 @@ using Sluice.Core.Recipes;
 namespace Sluice.Models;
 
 /// <summary>
-/// Runs every model as of each day that needs it, in date order, so that days processed together give the same
-/// tables as the same days processed one at a time. A day needs processing when its source files changed since it
-/// was last processed (a new day, a later file for the day, an older file arriving late), when it is asked for (the
-/// schedule's day, a manual or backfill range), or when a previous processing was cut short. Processing from day D
-/// first rewinds the stateful models to before D and then replays, in order, D and every day already processed after
-/// it: an older file lands in its correct place in the SCD2 history, and reprocessing a day changes nothing else.
-/// Each model run is its own transaction; a day is marked done only after all of its models committed, so a crash
-/// at any point is repaired by the next run.
+/// Runs each model as of each day that needs it, in date order, so that days processed together give the same tables
+/// as the same days processed one at a time. A model needs a day when it never ran as of it, when its definition or
+/// what it reads as of the day changed since (a later or late file, an input model whose content of the day changed:
+/// see <see cref="ModelDayLedger"/>), or when the day is forced (a backfill or manual range, the look-back). Days
+/// between the first processed day and the asked as-of day that never ran (a missed schedule) are processed too.
+/// A partition or clean model recomputes only its stale days; any other model (snapshots, merges, tables) builds on
+/// its earlier days, so from its first stale day D it is rewound to before D and replays D and every later day.
+/// Everything a processing does is published at once with the day records, so a crash at any point leaves all as it
+/// was and the next run redoes it.
 /// </summary>
 public sealed class DayProcessor(IEngineServices services, ModelProject project, string scope, Func<IWarehouse> openWarehouse)
 {
     private readonly ILogger _log = services.Logging.CreateLogger("Sluice.Models");
 
-    public async Task<JobOutcome> ProcessAsync(IReadOnlyCollection<DateOnly> requested, string trigger, IProgress<JobProgress>? progress, CancellationToken ct)
+    /// <summary>Processes the stale days and forces <paramref name="requested"/> (a backfill).</summary>
+    public Task<JobOutcome> ProcessAsync(IReadOnlyCollection<DateOnly> requested, string trigger, IProgress<JobProgress>? progress, CancellationToken ct) =>
+        ProcessAsync(new DayRequest(requested, null), trigger, progress, ct);
+
+    public async Task<JobOutcome> ProcessAsync(DayRequest request, string trigger, IProgress<JobProgress>? progress, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(requested);
+        ArgumentNullException.ThrowIfNull(request);
         var snapshot = SourceSnapshot.Capture(services.Lake, project.Sources);
-        var warehouse = openWarehouse();
-        await using (warehouse.ConfigureAwait(false))
+        var rebuild = new HashSet<string>(StringComparer.Ordinal);
+        while (true)
         {
-            await warehouse.PrepareAsync(project, snapshot, ct).ConfigureAwait(false);
-            var fingerprints = snapshot.DayFingerprints();
-            var days = (await warehouse.DaysAsync(ct).ConfigureAwait(false)).ToDictionary(d => d.Day);
-            var pending = new SortedSet<DateOnly>(requested);
-            foreach (var (day, fingerprint) in fingerprints)
+            var warehouse = openWarehouse();
+            await using (warehouse.ConfigureAwait(false))
             {
-                if (!days.TryGetValue(day, out var seen) || seen.Fingerprint != fingerprint || seen.Status == DayStatus.Redo) { pending.Add(day); }
-            }
+                var (outcome, restart) = await ProcessOnceAsync(warehouse, snapshot, request, rebuild, trigger, progress, ct).ConfigureAwait(false);
+                if (restart is null) { return outcome!; }
 
-            foreach (var seen in days.Values.Where(d => d.Status == DayStatus.Redo || (d.Fingerprint != SourceSnapshot.NoFiles && !fingerprints.ContainsKey(d.Day))))
-            {
-                pending.Add(seen.Day);
+                // A model that cannot undo single days turned out stale after its first day: start over (nothing was
+                // published) with it rebuilt from the first day.
+                rebuild.Add(restart);
+                ModelsLog.Rebuilding(_log, restart);
             }
+        }
+    }
 
-            if (pending.Count == 0)
-            {
-                return new JobOutcome(0, 0, $"nothing to do: {days.Count} day(s) processed, no source file changed");
-            }
+    private async Task<(JobOutcome? Outcome, string? Restart)> ProcessOnceAsync(
+        IWarehouse warehouse, SourceSnapshot snapshot, DayRequest request, HashSet<string> rebuild, string trigger, IProgress<JobProgress>? progress, CancellationToken ct)
+    {
+        await warehouse.PrepareAsync(project, snapshot, ct).ConfigureAwait(false);
+        var records = (await warehouse.DaysAsync(ct).ConfigureAwait(false)).ToDictionary(d => d.Day);
+        var ledger = new ModelDayLedger(project, snapshot, records.Values);
+        var forced = new HashSet<DateOnly>(request.Forced.Concat(records.Values.Where(r => r.Status == DayStatus.Redo).Select(r => r.Day)));
+        var days = new SortedSet<DateOnly>(records.Keys.Concat(ledger.SourceDays).Concat(forced));
+        if (request.AsOf is { } asOf)
+        {
+            // Every day from the first one up to the as-of day: days a missed schedule never ran are found here.
+            for (var d = days.Count > 0 && days.Min < asOf ? days.Min : asOf; d <= asOf; d = d.AddDays(1)) { days.Add(d); }
+        }
 
-            var start = pending.Min;
-            var applied = new Dictionary<string, DateOnly?>(StringComparer.Ordinal);
-            foreach (var m in project.Models.Where(m => m.Stateful))
-            {
-                applied[m.Name] = await warehouse.AppliedThroughAsync(m, ct).ConfigureAwait(false);
-            }
+        var applied = new Dictionary<string, DateOnly?>(StringComparer.Ordinal);
+        foreach (var m in project.Models.Where(m => m.Stateful))
+        {
+            applied[m.Name] = await warehouse.AppliedThroughAsync(m, ct).ConfigureAwait(false);
+        }
 
-            // A model that cannot undo single days is rebuilt from the first day on.
-            if (project.Models.Any(m => m.Stateful && !m.CanRewindByDate && applied[m.Name] >= start))
+        var fingerprints = snapshot.DayFingerprints();
+        var replaying = new HashSet<string>(StringComparer.Ordinal);
+        var runner = new ModelRunner(services, scope, trigger);
+        var began = false;
+        long rowsIn = 0, rowsOut = 0;
+        var runs = 0;
+        var ranDays = new SortedSet<DateOnly>();
+        var done = 0;
+        progress?.Report(new JobProgress(0, days.Count, "days"));
+        foreach (var day in days)
+        {
+            foreach (var model in project.Models)
             {
-                start = days.Keys.Concat(pending).Min();
-            }
-
-            var replay = new SortedSet<DateOnly>(pending.Where(d => d >= start).Concat(days.Keys.Where(d => d >= start)));
-            ModelsLog.Processing(_log, scope, replay.Count, replay.Min, replay.Max, warehouse.Engine, start);
-            // Rewinds and replays are published together at the end: a model failing after the rewind hides nothing.
-            await warehouse.BeginProcessingAsync(ct).ConfigureAwait(false);
-            await warehouse.SaveDaysAsync(replay.Select(d => new DayRecord(d, days.TryGetValue(d, out var r) ? r.Fingerprint : SourceSnapshot.NoFiles, DayStatus.Redo)).ToList(), ct).ConfigureAwait(false);
-            foreach (var m in project.Models.Reverse().Where(m => m.Stateful && applied[m.Name] >= start))
-            {
-                await warehouse.RewindAsync(project, m, start, ct).ConfigureAwait(false);
-                ModelsLog.Rewound(_log, m.Name, start);
-            }
-
-            var runner = new ModelRunner(services, scope, trigger);
-            long rowsIn = 0, rowsOut = 0;
-            var done = 0;
-            progress?.Report(new JobProgress(0, replay.Count, "days"));
-            foreach (var day in replay)
-            {
-                foreach (var model in project.Models)
+                var input = ledger.Input(model, day);
+                var stale = forced.Contains(day) || replaying.Contains(model.Name) || rebuild.Contains(model.Name) || ledger.Recorded(model, day)?.Input != input;
+                if (!stale) { continue; }
+                if (!began)
                 {
-                    var result = await runner.RunAsync(warehouse, project, model, day, ct).ConfigureAwait(false);
-                    rowsIn += result.RowsIn;
-                    rowsOut += result.RowsOut;
+                    await warehouse.BeginProcessingAsync(ct).ConfigureAwait(false);
+                    began = true;
                 }
 
-                await warehouse.SaveDaysAsync([new DayRecord(day, fingerprints.GetValueOrDefault(day, SourceSnapshot.NoFiles), DayStatus.Done)], ct).ConfigureAwait(false);
-                progress?.Report(new JobProgress(++done, replay.Count, day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)));
+                if (model.PartitionColumn is null && replaying.Add(model.Name) && model.Stateful && applied[model.Name] >= day)
+                {
+                    if (!model.CanRewindByDate && day > days.Min && !rebuild.Contains(model.Name)) { return (null, model.Name); }
+                    await warehouse.RewindAsync(project, model, day, ct).ConfigureAwait(false);
+                    ModelsLog.Rewound(_log, model.Name, day);
+                }
+
+                // What it reads must be as of the day: a model building on its earlier days that already holds later
+                // days (and whose content changed after this one) is rewound to the end of this day and replays the rest.
+                foreach (var upstream in StatefulInputs(model).Where(i => !replaying.Contains(i.Name) && applied[i.Name] > day && ledger.ChangedAfter(i, day)))
+                {
+                    if (!upstream.CanRewindByDate) { return (null, upstream.Name); }
+                    await warehouse.RewindAsync(project, upstream, day.AddDays(1), ct).ConfigureAwait(false);
+                    ModelsLog.Rewound(_log, upstream.Name, day.AddDays(1));
+                    applied[upstream.Name] = day;
+                    replaying.Add(upstream.Name);
+                }
+
+                var result = await runner.RunAsync(warehouse, project, model, day, ct).ConfigureAwait(false);
+                var output = model.Kind == ModelKind.View ? input
+                    : ledger.IsRead(model) ? await warehouse.ContentAsync(project, model, day, ct).ConfigureAwait(false) : ModelDayLedger.Unread;
+                ledger.Ran(model, day, input, output);
+                rowsIn += result.RowsIn;
+                rowsOut += result.RowsOut;
+                runs++;
+                ranDays.Add(day);
             }
 
-            await warehouse.CommitProcessingAsync(ct).ConfigureAwait(false);
-            var replayed = replay.Count(d => days.ContainsKey(d) && !pending.Contains(d));
-            return new JobOutcome(rowsIn, rowsOut,
-                $"ran {project.Models.Count} models as of {replay.Count} day(s) {replay.Min:yyyy-MM-dd}..{replay.Max:yyyy-MM-dd} on {warehouse.Engine}" +
-                (replayed > 0 ? $" ({replayed} already processed day(s) replayed after an earlier one changed)" : ""));
+            progress?.Report(new JobProgress(++done, days.Count, day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        if (!began)
+        {
+            return (new JobOutcome(0, 0, $"nothing to do: {days.Count} day(s) checked, no model's inputs or definition changed"), null);
+        }
+
+        await warehouse.SaveDaysAsync(ledger.ChangedDays(fingerprints), ct).ConfigureAwait(false);
+        await warehouse.CommitProcessingAsync(ct).ConfigureAwait(false);
+        ModelsLog.Processed(_log, scope, runs, ranDays.Count, ranDays.Min, ranDays.Max, warehouse.Engine);
+        var again = ranDays.Count(records.ContainsKey);
+        return (new JobOutcome(rowsIn, rowsOut,
+            $"ran {runs} model-day(s) as of {ranDays.Count} day(s) {ranDays.Min:yyyy-MM-dd}..{ranDays.Max:yyyy-MM-dd} on {warehouse.Engine}, " +
+            $"{project.Models.Count * days.Count - runs} model-day(s) unchanged" +
+            (again > 0 ? $" ({again} already processed day(s) recomputed)" : "")), null);
+    }
+
+    /// <summary>The models building on their earlier days (snapshots, keyed merges) that a model reads, directly or through views.</summary>
+    private IEnumerable<ModelDefinition> StatefulInputs(ModelDefinition model)
+    {
+        var byName = project.Models.ToDictionary(m => m.Name, StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var queue = new Queue<string>(model.Dependencies);
+        while (queue.TryDequeue(out var name))
+        {
+            if (!seen.Add(name) || !byName.TryGetValue(name, out var input)) { continue; }
+            if (input.Kind == ModelKind.View) { foreach (var d in input.Dependencies) { queue.Enqueue(d); } }
+            else if (input.Stateful && input.PartitionColumn is null) { yield return input; }
         }
     }
 
@@ -193,3 +246,10 @@ public sealed record ModelBuildOutcome(ModelDefinition Model, JobOutcome? Run, I
 {
     public bool Passed => Error is null && Tests.All(t => t.Passed);
 }
+
+/// <summary>
+/// What a processing is asked for besides the stale days: days to recompute whatever their fingerprints say
+/// (a backfill or manual range, the look-back), and the as-of day up to which every day must have run (the schedule's
+/// or a manual run's day; null after a load, which processes only what its files changed).
+/// </summary>
+public sealed record DayRequest(IReadOnlyCollection<DateOnly> Forced, DateOnly? AsOf);

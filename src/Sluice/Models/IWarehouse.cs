@@ -15,7 +15,17 @@ public enum DayStatus
 }
 
 /// <summary>A day the models were run as of, and the source files they saw (<see cref="Fingerprint"/>).</summary>
-public sealed record DayRecord(DateOnly Day, string Fingerprint, DayStatus Status);
+public sealed record DayRecord(DateOnly Day, string Fingerprint, DayStatus Status)
+{
+    /// <summary>Per model run as of the day: the fingerprint of its inputs and definition, and of what it produced.</summary>
+    public IReadOnlyDictionary<string, ModelDayRecord> Models { get; init; } = new Dictionary<string, ModelDayRecord>(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// One model as of one day: <paramref name="Input"/> fingerprints its definition and what it read (see
+/// <see cref="ModelDayLedger"/>), <paramref name="Output"/> what it produced, which is what its readers' inputs fingerprint.
+/// </summary>
+public sealed record ModelDayRecord(string Input, string Output);
 
 /// <summary>
 /// An engine the models run on: the embedded warehouse (DuckDB over the Parquet lake) or PostgreSQL. Outside a
@@ -51,6 +61,12 @@ public interface IWarehouse : IAsyncDisposable
     Task<IReadOnlyList<DayRecord>> DaysAsync(CancellationToken ct);
 
     Task SaveDaysAsync(IReadOnlyCollection<DayRecord> days, CancellationToken ct);
+
+    /// <summary>
+    /// A fingerprint of what the model's readers see of it as of the day (its partition of the day for a partition or
+    /// clean model, the whole table otherwise; not a clean model's rejects): a count and an order-free sum of row hashes.
+    /// </summary>
+    Task<string> ContentAsync(ModelProject project, ModelDefinition model, DateOnly asOf, CancellationToken ct);
 
     /// <summary>Runs a read-only query; at most <paramref name="maxRows"/> rows come back.</summary>
     Task<QueryResult> QueryAsync(string sql, int maxRows, CancellationToken ct);

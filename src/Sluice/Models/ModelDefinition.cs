@@ -37,6 +37,9 @@ public sealed record ModelDefinition
 
     public IReadOnlyList<ModelTest> Tests { get; init; } = [];
 
+    /// <summary>What a run as of D reads of its day-partitioned inputs (<c>reads</c>): decides which input changes make D stale.</summary>
+    public InputWindow Reads { get; init; } = InputWindow.History;
+
     /// <summary>Labels to select models by (<c>tag:x</c>).</summary>
     public IReadOnlyList<string> Tags { get; init; } = [];
 
@@ -65,4 +68,17 @@ public sealed record ModelDefinition
     };
 
     public override string ToString() => Name;
+}
+
+/// <summary>
+/// What a model's run as of D reads of its day-partitioned inputs (sources, partition and clean models), so which
+/// changed input days make its day D stale (<c>reads</c> in the header).
+/// </summary>
+public enum InputWindow
+{
+    /// <summary>Every input day up to D (a year-to-date sum): a changed input day d makes every D &gt;= d stale (default).</summary>
+    History,
+
+    /// <summary>Only the input day D (<c>WHERE file_date = {{ as_of }}</c>): a changed input day d makes only D = d stale.</summary>
+    Day,
 }

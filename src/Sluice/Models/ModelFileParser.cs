@@ -45,6 +45,7 @@ public static partial class ModelFileParser
             DeclaredDependencies = map?.StringList("depends_on") ?? [],
             Tests = map is null ? [] : ParseTests(map),
             Tags = map?.StringList("tags") ?? [],
+            Reads = map?.Enum("reads", InputWindow.History) ?? InputWindow.History,
         };
         if (map is not null)
         {

@@ -53,8 +53,9 @@ public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions op
 }
 
 /// <summary>
-/// A run of the models job. After a load it processes the days whose files changed; on its schedule or by hand it
-/// also processes the day it runs as of; a backfill processes every day of its range. All of it through
+/// A run of the models job. After a load it processes the stale days (files or models changed); on its schedule or by
+/// hand also every day up to the one it runs as of that never ran, and the look-back days; a backfill recomputes every
+/// day of its range. All of it through
 /// <see cref="DayProcessor"/>, so the result never depends on how the days were grouped into runs.
 /// </summary>
 public sealed class ModelsJob(IEngineServices services, ModelsJobFactory factory) : IJob
@@ -62,16 +63,19 @@ public sealed class ModelsJob(IEngineServices services, ModelsJobFactory factory
     public Task<JobOutcome> RunAsync(JobRequest request, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var requested = new List<DateOnly>();
+        var forced = new List<DateOnly>();
+        DateOnly? asOf = null;
         if (request.From is { } from)
         {
-            for (var d = from; d <= (request.To ?? from); d = d.AddDays(1)) { requested.Add(d); }
+            for (var d = from; d <= (request.To ?? from); d = d.AddDays(1)) { forced.Add(d); }
         }
         else if (request.Trigger != "after_load")
         {
-            requested.Add(DateOnly.FromDateTime(request.AsOf.UtcDateTime));
+            var day = DateOnly.FromDateTime(request.AsOf.UtcDateTime);
+            asOf = day;
+            for (var i = factory.Options.LookbackDays; i >= 1; i--) { forced.Add(day.AddDays(-i)); }
         }
 
-        return factory.Processor(services).ProcessAsync(requested, request.Trigger, request.Progress, ct);
+        return factory.Processor(services).ProcessAsync(new DayRequest(forced, asOf), request.Trigger, request.Progress, ct);
     }
 }

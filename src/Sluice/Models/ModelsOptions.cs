@@ -33,6 +33,13 @@ public sealed partial class ModelsOptions
     /// <summary>For postgres: the database (default: PGDATABASE).</summary>
     public string? Database { get; init; }
 
+    /// <summary>
+    /// Days before a scheduled or manual run's as-of day recomputed by every run (<c>lookback: 3d</c>; default 0), for
+    /// inputs Sluice cannot fingerprint (SQL reading the clock, tables outside the models): changed files and models
+    /// are found without it.
+    /// </summary>
+    public int LookbackDays { get; init; }
+
     /// <summary>The loaded project (validated with the recipe).</summary>
     public required ModelProject Project { get; init; }
 
@@ -74,11 +81,18 @@ public sealed partial class ModelsOptions
             if (!Relation().IsMatch(value)) { map.Error(key, $"'{value}' must be schema.table (letters, digits, '_')"); }
         }
 
+        var lookback = map.Duration("lookback", TimeSpan.Zero);
+        if (lookback < TimeSpan.Zero || lookback.Ticks % TimeSpan.TicksPerDay != 0 || lookback > TimeSpan.FromDays(366))
+        {
+            map.Error("lookback", $"must be a whole number of days from 0d to 366d (for example 3d), got {lookback}");
+        }
+
         if (Path.IsPathRooted(folder) || folder.Contains("..", StringComparison.Ordinal)) { map.Error("folder", $"must be a folder inside the recipe, got '{folder}'"); }
         var project = ModelProject.Load(Path.Combine(recipe.Folder, folder), sources, quarantine, recipe.Errors);
         return new ModelsOptions
         {
             Folder = folder, Sources = sources, Quarantine = quarantine, Engine = engine ?? WarehouseEngine.DuckDb, Database = database, Project = project,
+            LookbackDays = Math.Clamp((int)lookback.TotalDays, 0, 366),
         };
     }
 

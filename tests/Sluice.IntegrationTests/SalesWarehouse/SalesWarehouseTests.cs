@@ -92,7 +92,7 @@ public sealed class SalesWarehouseTests
         (await late.DumpAllAsync()).ShouldBe(await inOrder.DumpAllAsync());
         var job = new Sluice.Jobs.JobRunStore(late.Engine.Services.Metadata, TimeProvider.System).History("sales-warehouse/daily", 500).First(r => r.Job == "sales-warehouse/daily");
         job.Message!.ShouldContain("2023-12-31..2024-01-01");
-        job.Message!.ShouldContain("1 already processed day(s) replayed");
+        job.Message!.ShouldContain("1 already processed day(s) recomputed");
     }
 
     [Theory]

@@ -105,6 +105,20 @@ internal sealed class ModelsHarness : IAsyncDisposable
     public Task<JobOutcome> RunAsync(params string[] requested) =>
         Processor().ProcessAsync(requested.Select(d => DateOnly.Parse(d, CultureInfo.InvariantCulture)).ToList(), "manual", null, CancellationToken.None);
 
+    /// <summary>Processes the stale days up to the as-of day (every day up to it that never ran), forcing <paramref name="forced"/>, as a scheduled run does.</summary>
+    public Task<JobOutcome> RunAsOfAsync(string asOf, params string[] forced) =>
+        Processor().ProcessAsync(
+            new DayRequest(forced.Select(d => DateOnly.Parse(d, CultureInfo.InvariantCulture)).ToList(), DateOnly.Parse(asOf, CultureInfo.InvariantCulture)),
+            "schedule", null, CancellationToken.None);
+
+    /// <summary>The model runs recorded since the run <paramref name="afterId"/>, as <c>model@yyyy-MM-dd</c> sorted; and the latest run id.</summary>
+    public (string[] Runs, long Last) RunsSince(long afterId)
+    {
+        var runs = new Sluice.Jobs.JobRunStore(_engine.Services.Metadata, TimeProvider.System).History("test/models", 100_000).Where(r => r.Id > afterId).ToList();
+        return (runs.Select(r => $"{r.Job["test/models/".Length..]}@{r.AsOf:yyyy-MM-dd}").Order(StringComparer.Ordinal).ToArray(),
+            runs.Count == 0 ? afterId : runs.Max(r => r.Id));
+    }
+
     /// <summary>A query's rows on the warehouse, cells joined by '|', formatted alike on both engines.</summary>
     public async Task<string[]> Lines(string sql)
     {

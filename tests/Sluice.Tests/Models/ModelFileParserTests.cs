@@ -196,4 +196,33 @@ public sealed class ModelFileParserTests
     [InlineData("dMyyyy")]
     [InlineData("yyyy/MM/dd/HH")]
     public void Other_date_formats_are_refused(string text) => DateFormat.TryParse(text).ShouldBeNull();
+
+    [Fact]
+    public void Reads_says_which_input_days_a_day_depends_on_and_a_wrong_value_names_the_choices()
+    {
+        var errors = new ConfigErrors();
+        var day = ModelFileParser.ParseSqlText("f.sql", "/*\nkind: incremental\npartition_by: d\nreads: day\n*/\nSELECT {{ as_of }} AS d", "dw.f", errors);
+        var history = ModelFileParser.ParseSqlText("g.sql", "/*\nkind: incremental\npartition_by: d\n*/\nSELECT {{ as_of }} AS d", "dw.g", errors);
+        errors.All.ShouldBeEmpty();
+        day!.Reads.ShouldBe(InputWindow.Day);
+        history!.Reads.ShouldBe(InputWindow.History);
+
+        ModelFileParser.ParseSqlText("h.sql", "/*\nkind: incremental\npartition_by: d\nreads: weekly\n*/\nSELECT {{ as_of }} AS d", "dw.h", errors).ShouldBeNull();
+        errors.All.ShouldHaveSingleItem().ToString().ShouldContain("reads: expected one of history, day, got 'weekly'");
+    }
+
+    [Fact]
+    public void A_definition_fingerprint_ignores_tests_and_surrounding_white_space_but_not_the_sql_or_options()
+    {
+        var errors = new ConfigErrors();
+        ModelDefinition Parse(string text) => ModelFileParser.ParseSqlText("m.sql", text, "dw.m", errors)!;
+        var original = Parse("/*\nkind: incremental\npartition_by: d\n*/\nSELECT {{ as_of }} AS d\n");
+        var tested = Parse("/*\nkind: incremental\npartition_by: d\ntests:\n  - not_null: [d]\n*/\n\nSELECT {{ as_of }} AS d   \n\n");
+        var edited = Parse("/*\nkind: incremental\npartition_by: d\n*/\nSELECT {{ as_of }} + 1 AS d\n");
+        var reads = Parse("/*\nkind: incremental\npartition_by: d\nreads: day\n*/\nSELECT {{ as_of }} AS d\n");
+        errors.All.ShouldBeEmpty();
+        ModelDayLedger.Definition(tested).ShouldBe(ModelDayLedger.Definition(original));
+        ModelDayLedger.Definition(edited).ShouldNotBe(ModelDayLedger.Definition(original));
+        ModelDayLedger.Definition(reads).ShouldNotBe(ModelDayLedger.Definition(original));
+    }
 }

@@ -1,6 +1,7 @@
 /*
 kind: incremental
 partition_by: file_date              # a run as of D owns the sales of the files of D
+reads: day                           # and reads only the cleaned sales of D: a changed sales day recomputes that day alone
 tests:
   - not_null: [customer_key, product_key, shop_key, sales_amount, transaction_date]
   - relationships: {column: customer_key, to: dw.dim_customer.customer_key}

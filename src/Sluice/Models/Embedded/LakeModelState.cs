@@ -6,7 +6,7 @@ namespace Sluice.Models.Embedded;
 
 /// <summary>
 /// Model state of the embedded warehouse, in the metadata store: per model the latest as-of date applied, per day the
-/// source fingerprint and status. Writes that go with a lake commit take the commit's connection and transaction.
+/// source fingerprint, status, and each model's input and output fingerprints. Writes that go with a lake commit take the commit's connection and transaction.
 /// </summary>
 internal sealed class LakeModelState(MetadataStore store, string scope)
 {
@@ -20,6 +20,8 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
             scope TEXT NOT NULL, day TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL, updated_at TEXT NOT NULL,
             PRIMARY KEY (scope, day));
         """,
+        // Per model of the day: input and output fingerprints (ModelDayCodec), so a run finds the stale model-days.
+        "ALTER TABLE model_days ADD COLUMN models TEXT NULL;",
     ];
 
     public void Migrate() => store.Migrate("models", Migrations);
@@ -40,12 +42,15 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
     public IReadOnlyList<DayRecord> Days()
     {
         using var c = store.Open();
-        using var cmd = c.Command("SELECT day, fingerprint, status FROM model_days WHERE scope = $s ORDER BY day", null, ("$s", scope));
+        using var cmd = c.Command("SELECT day, fingerprint, status, models FROM model_days WHERE scope = $s ORDER BY day", null, ("$s", scope));
         using var r = cmd.ExecuteReader();
         var list = new List<DayRecord>();
         while (r.Read())
         {
-            list.Add(new DayRecord(DateOnly.ParseExact(r.GetString(0), "yyyy-MM-dd", CultureInfo.InvariantCulture), r.GetString(1), Enum.Parse<DayStatus>(r.GetString(2), true)));
+            list.Add(new DayRecord(DateOnly.ParseExact(r.GetString(0), "yyyy-MM-dd", CultureInfo.InvariantCulture), r.GetString(1), Enum.Parse<DayStatus>(r.GetString(2), true))
+            {
+                Models = ModelDayCodec.Read(r.IsDBNull(3) ? null : r.GetString(3)),
+            });
         }
 
         return list;
@@ -64,10 +69,10 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
         foreach (var d in days)
         {
             c.Execute(
-                "INSERT INTO model_days(scope, day, fingerprint, status, updated_at) VALUES ($s, $d, $f, $st, $t) " +
-                "ON CONFLICT(scope, day) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, updated_at = excluded.updated_at",
+                "INSERT INTO model_days(scope, day, fingerprint, status, updated_at, models) VALUES ($s, $d, $f, $st, $t, $m) " +
+                "ON CONFLICT(scope, day) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, updated_at = excluded.updated_at, models = excluded.models",
                 tx, ("$s", scope), ("$d", d.Day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)), ("$f", d.Fingerprint),
-                ("$st", d.Status.ToString().ToLowerInvariant()), ("$t", now.Iso()));
+                ("$st", d.Status.ToString().ToLowerInvariant()), ("$t", now.Iso()), ("$m", ModelDayCodec.Write(d.Models)));
         }
     }
 }

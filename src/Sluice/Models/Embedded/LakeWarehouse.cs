@@ -155,6 +155,18 @@ internal sealed partial class LakeWarehouse : IWarehouse
         return Task.CompletedTask;
     }
 
+    public Task<string> ContentAsync(ModelProject project, ModelDefinition model, DateOnly asOf, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(project);
+        ArgumentNullException.ThrowIfNull(model);
+        if (!HasRelation(model.Name)) { return Task.FromResult("absent"); }
+        var where = model.PartitionColumn is { } column ? $" WHERE {Quote(column)} = {Date(asOf)}" : "";
+        // Each row hashed as a struct and summed (HUGEINT): independent of row order and of how files split the rows.
+        using var cmd = Db.CreateCommand();
+        cmd.CommandText = $"SELECT count(*) || ':' || coalesce(sum(hash(t)), 0) FROM {QuoteName(model.Name)} t{where}";
+        return Task.FromResult(Convert.ToString(cmd.ExecuteScalar(), CultureInfo.InvariantCulture) ?? "");
+    }
+
     public Task<QueryResult> QueryAsync(string sql, int maxRows, CancellationToken ct)
     {
         using var cmd = Db.CreateCommand();

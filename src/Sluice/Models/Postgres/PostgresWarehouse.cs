@@ -21,6 +21,7 @@ internal sealed partial class PostgresWarehouse : IWarehouse
         "CREATE SCHEMA IF NOT EXISTS sluice",
         "CREATE TABLE IF NOT EXISTS sluice.model_state (scope TEXT NOT NULL, model TEXT NOT NULL, applied_through DATE NULL, updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (scope, model))",
         "CREATE TABLE IF NOT EXISTS sluice.model_days (scope TEXT NOT NULL, day DATE NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (scope, day))",
+        "ALTER TABLE sluice.model_days ADD COLUMN IF NOT EXISTS models TEXT NULL",
         "CREATE TABLE IF NOT EXISTS sluice.source_partitions (table_name TEXT NOT NULL, partition_value TEXT NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (table_name, partition_value))",
         // The same title_case as the embedded warehouse's macro (DuckDbMacros.TitleCase): a word starts the text or follows a space, '-' or an apostrophe.
         """
@@ -202,13 +203,16 @@ internal sealed partial class PostgresWarehouse : IWarehouse
 
     public async Task<IReadOnlyList<DayRecord>> DaysAsync(CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("SELECT day, fingerprint, status FROM sluice.model_days WHERE scope = $1 ORDER BY day", Connection);
+        await using var cmd = new NpgsqlCommand("SELECT day, fingerprint, status, models FROM sluice.model_days WHERE scope = $1 ORDER BY day", Connection);
         cmd.Parameters.AddWithValue(_scope);
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         var list = new List<DayRecord>();
         while (await r.ReadAsync(ct).ConfigureAwait(false))
         {
-            list.Add(new DayRecord(r.GetFieldValue<DateOnly>(0), r.GetString(1), Enum.Parse<DayStatus>(r.GetString(2), true)));
+            list.Add(new DayRecord(r.GetFieldValue<DateOnly>(0), r.GetString(1), Enum.Parse<DayStatus>(r.GetString(2), true))
+            {
+                Models = ModelDayCodec.Read(r.IsDBNull(3) ? null : r.GetString(3)),
+            });
         }
 
         return list;
@@ -222,17 +226,30 @@ internal sealed partial class PostgresWarehouse : IWarehouse
             foreach (var d in days)
             {
                 await using var cmd = new NpgsqlCommand(
-                    "INSERT INTO sluice.model_days(scope, day, fingerprint, status, updated_at) VALUES ($1, $2, $3, $4, now()) " +
-                    "ON CONFLICT (scope, day) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, updated_at = excluded.updated_at", Connection, tx);
+                    "INSERT INTO sluice.model_days(scope, day, fingerprint, status, updated_at, models) VALUES ($1, $2, $3, $4, now(), $5) " +
+                    "ON CONFLICT (scope, day) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, updated_at = excluded.updated_at, models = excluded.models", Connection, tx);
                 cmd.Parameters.AddWithValue(_scope);
                 cmd.Parameters.AddWithValue(d.Day);
                 cmd.Parameters.AddWithValue(d.Fingerprint);
                 cmd.Parameters.AddWithValue(d.Status.ToString().ToLowerInvariant());
+                cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)ModelDayCodec.Write(d.Models) ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
                 await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
             return 0;
         }, ct).ConfigureAwait(false);
+    }
+
+    public async Task<string> ContentAsync(ModelProject project, ModelDefinition model, DateOnly asOf, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(project);
+        ArgumentNullException.ThrowIfNull(model);
+        if (await RelationKindAsync(model.Name, _processing, ct).ConfigureAwait(false) is null) { return "absent"; }
+        var where = model.PartitionColumn is { } column ? $" WHERE {Quote(column)} = {Date(asOf)}" : "";
+        // Row text hashed and summed: independent of row order, and a bigint sum cannot overflow numeric.
+        await using var cmd = new NpgsqlCommand(
+            $"SELECT count(*)::text || ':' || coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM {QuoteName(model.Name)} t{where}", Connection, _processing);
+        return Convert.ToString(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture) ?? "";
     }
 
     public async Task<QueryResult> QueryAsync(string sql, int maxRows, CancellationToken ct)
