@@ -295,7 +295,7 @@
     }
     if (!r.ok) { main.innerHTML = html + failed("/api/deadletters", r); return; }
     html += `<form class="inline" id="dl-filter">${DL_FILTERS.map(k => k === "status"
-      ? `<label>status <select name="status"><option value="">any</option>${["pending", "quarantined", "replayed", "discarded"].map(s => `<option${filter.status === s ? " selected" : ""}>${s}</option>`).join("")}</select></label>`
+      ? `<label>status <select name="status"><option value="">any</option>${["pending", "replayed", "discarded", "all"].map(s => `<option${filter.status === s ? " selected" : ""}>${s}</option>`).join("")}</select></label>`
       : `<label>${k} <input name="${k}" value="${esc(filter[k] || "")}" ${k === "since" || k === "until" ? 'placeholder="2024-05-01T00:00:00Z"' : ""} size="14"></label>`).join("")}<button type="submit">Filter</button></form>`;
     const items = r.data.items || [];
     html += `<p class="muted">${num(r.data.total)} matching${r.data.total > items.length ? `, showing ${offset + 1}–${offset + items.length}` : ""}.</p>`;
@@ -310,7 +310,7 @@
     html += `<p>${pages.join(" · ")}</p><div id="dl-detail" class="dl-detail"></div>`;
     main.innerHTML = html;
 
-    const picked = () => [...main.querySelectorAll(".dl-pick:checked")].map(c => c.value);
+    const picked = () => [...main.querySelectorAll(".dl-pick:checked")].map(c => isNaN(Number(c.value)) ? c.value : Number(c.value));
     const refreshButtons = () => { const n = picked().length; document.getElementById("dl-replay-selected").disabled = !n; document.getElementById("dl-discard-selected").disabled = !n; };
     main.querySelectorAll(".dl-pick").forEach(c => { c.addEventListener("click", e => e.stopPropagation()); c.addEventListener("change", refreshButtons); });
     document.getElementById("dl-filter").addEventListener("submit", e => {
