@@ -360,7 +360,9 @@
     }
     document.getElementById("replay-one").addEventListener("click", async () => {
       const x = await api("/api/deadletters/replay", { method: "POST", body: { ids: [isNaN(Number(id)) ? id : Number(id)] } });
-      out.innerHTML = x.ok ? notice(`Replayed: ${esc(x.data.replayed)}${(x.data.failed || []).map(f => `; failed: ${esc(f.reason)}`).join("")}`) : failed("replay", x);
+      if (!x.ok) { out.innerHTML = failed("replay", x); return; }
+      await letter(id);
+      document.getElementById("letter-result").innerHTML = notice(`Replayed: ${esc(x.data.replayed)}${(x.data.failed || []).map(f => `; failed: ${esc(f.reason)}`).join("")}`);
     });
   }
 
