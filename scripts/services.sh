@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Local test services for Sluice: PostgreSQL 15, Redis 7, ClickHouse 18.16 and an SMTP sink.
+# Local test services for Sluice: PostgreSQL 15, Redis 7, ClickHouse 18.16 and an SMTP sink
+# (and Debian's chromium, installed only, for the console's browser tests).
 #
 #   scripts/services.sh up|down|status|env [--data DIR]
 #
@@ -227,7 +228,7 @@ xml_escape() {
 pkg_installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]; }
 
 ensure_packages() {
-    local want=(redis-server clickhouse-server clickhouse-client python3-aiosmtpd curl) missing=() p
+    local want=(redis-server clickhouse-server clickhouse-client python3-aiosmtpd curl chromium) missing=() p
     for p in "${want[@]}"; do pkg_installed "$p" || missing+=("$p"); done
     ((${#missing[@]} == 0)) && return 0
     if ((!IS_ROOT)); then

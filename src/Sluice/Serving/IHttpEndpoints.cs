@@ -34,6 +34,9 @@ public sealed class ServingContext(IEngineServices services, TokenAuthenticator 
     public TokenAuthenticator Auth { get; } = auth;
 
     public PrometheusMetrics Metrics { get; } = metrics;
+
+    /// <summary>The console's logins (a session cookie stands for an admin token, see <see cref="Console.ConsoleSessions"/>).</summary>
+    public Console.ConsoleSessions Sessions { get; } = new(services.Time);
 }
 
 /// <summary>Where the server listens: <c>--bind</c> (default 127.0.0.1) and <c>--port</c> (default 7070; 0 picks a free port).</summary>

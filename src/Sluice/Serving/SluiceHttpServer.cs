@@ -124,6 +124,8 @@ public sealed class SluiceHttpServer : IAsyncDisposable
             .Access(ApiAccess.Anyone);
         var key = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         Management.ManagementEndpoints.Map(app, context, key, () => Problems(services.Health, components));
+        Console.ConsoleEndpoints.Map(app, context, key);
+        Console.ConsoleApi.Map(app, context, key);
         app.MapOpenApi().WithSummary("This document: every route of the process, who may call it, and the request bodies from the recipes' schemas.").Access(ApiAccess.Anyone);
         ApiReferencePage.Map(app);
         foreach (var component in components)

@@ -367,6 +367,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
         ArgumentNullException.ThrowIfNull(status);
         _status = status;
         status.Sink(LakeSinkName);
+        status.DropFolder = Drop.Root;
         status.Backlog = () => new Core.Status.Backlog(Drop.ListIncoming().Count + Directory.EnumerateFiles(Drop.Processing).Count(), "files");
     }
 

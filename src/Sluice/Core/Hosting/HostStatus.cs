@@ -19,6 +19,7 @@ internal sealed class HostStatus
         _recipe = recipe;
         _services = services;
         var board = services.Status;
+        board.Describe(RecipeShape.Of(recipe));
         foreach (var (definition, source) in pipelines)
         {
             var status = board.Pipeline(recipe.Name, definition.Name, definition.SourceType);

@@ -28,6 +28,9 @@ public sealed record PipelineDefinition(string Name, string SourceType, ISourceF
 {
     public IReadOnlyList<Pipeline.IStepFactory> Steps { get; init; } = [];
 
+    /// <summary>The steps' type names as the recipe writes them (in order), for the console's graph.</summary>
+    public IReadOnlyList<string> StepTypes { get; init; } = [];
+
     public IReadOnlyList<Pipeline.ISinkFactory> Sinks { get; init; } = [];
 
     /// <summary>Builds the running pipeline: the source itself, or a <see cref="Pipeline.StreamPipeline"/> around a stream source.</summary>

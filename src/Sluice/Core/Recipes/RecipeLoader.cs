@@ -82,7 +82,8 @@ public sealed class RecipeLoader(ComponentRegistry registry)
         foreach (var (pipelineName, pipeline) in map.NamedMaps("pipelines"))
         {
             var source = pipeline.Map("source", required: true);
-            var steps = ParseList(pipeline, "steps", registry.Step, registry.StepNames, "step", (t, m) => t.Parse(m, context));
+            var stepTypes = new List<string>();
+            var steps = ParseList(pipeline, "steps", registry.Step, registry.StepNames, "step", (t, m) => t.Parse(m, context), stepTypes);
             var sinks = ParseList(pipeline, "sinks", registry.Sink, registry.SinkNames, "sink", (t, m) => t.Parse(m, context));
             var afterLoad = pipeline.StringList("after_load");
             foreach (var j in afterLoad.Where(j => jobs.All(d => d.Name != j)))
@@ -125,7 +126,7 @@ public sealed class RecipeLoader(ComponentRegistry registry)
                 else { pipeline.Error("sinks", $"sink '{sink.SinkName}' has {sink.ChangeStreamOption}, which needs a change-data-capture source (postgres_cdc) for its rows' keys and change envelope, but the source is '{type}'"); }
             }
 
-            pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad) { Steps = steps, Sinks = sinks });
+            pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad) { Steps = steps, StepTypes = stepTypes, Sinks = sinks });
         }
 
         foreach (var job in jobs)
@@ -158,7 +159,8 @@ public sealed class RecipeLoader(ComponentRegistry registry)
             .OfType<IWritesLakeTables>().SelectMany(w => w.LakeTables).Distinct(StringComparer.Ordinal).ToList();
 
     private static List<TFactory> ParseList<TType, TFactory>(
-        ConfigMap pipeline, string key, Func<string, TType?> find, IReadOnlyCollection<string> known, string what, Func<TType, ConfigMap, TFactory> parse)
+        ConfigMap pipeline, string key, Func<string, TType?> find, IReadOnlyCollection<string> known, string what, Func<TType, ConfigMap, TFactory> parse,
+        List<string>? types = null)
         where TType : class
     {
         var list = new List<TFactory>();
@@ -173,6 +175,7 @@ public sealed class RecipeLoader(ComponentRegistry registry)
             }
 
             list.Add(parse(found, item));
+            types?.Add(type);
             item.Done();
         }
 

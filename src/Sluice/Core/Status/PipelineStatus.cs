@@ -57,6 +57,9 @@ public sealed class PipelineStatus
     /// <summary>The source's backlog (files waiting in incoming/, landed bytes not yet committed), read when figures are read.</summary>
     public Func<Backlog?>? Backlog { get; set; }
 
+    /// <summary>The drop folder of a files source (its incoming/, processing/, failed/), for the console's Files page.</summary>
+    public string? DropFolder { get; set; }
+
     /// <summary>The replication slot as last checked (CDC sources), read when figures are read.</summary>
     public Func<SlotFigures?>? Slot { get; set; }
 

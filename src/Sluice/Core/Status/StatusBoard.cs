@@ -21,6 +21,7 @@ public sealed class StatusBoard(TimeProvider time)
     private readonly ConcurrentDictionary<string, JobStatus> _jobs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Func<IReadOnlyList<DeadLetterCount>>> _deadLetters = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Func<IReadOnlyList<AlertView>>> _alerts = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RecipeShape> _shapes = new(StringComparer.Ordinal);
     private readonly Lock _sampling = new();
     private DateTimeOffset _lastSample = DateTimeOffset.MinValue;
 
@@ -40,6 +41,15 @@ public sealed class StatusBoard(TimeProvider time)
     public IReadOnlyList<PipelineStatus> Pipelines => _pipelines.Values.OrderBy(p => p.QualifiedName, StringComparer.Ordinal).ToList();
 
     public IReadOnlyList<JobStatus> Jobs => _jobs.Values.OrderBy(j => j.QualifiedName, StringComparer.Ordinal).ToList();
+
+    /// <summary>A running recipe's shape, for the console's graph (one per recipe; a recipe started again replaces it).</summary>
+    public void Describe(RecipeShape shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        _shapes[shape.Name] = shape;
+    }
+
+    public IReadOnlyList<RecipeShape> Recipes => _shapes.Values.OrderBy(r => r.Name, StringComparer.Ordinal).ToList();
 
     /// <summary>How a recipe's pending dead letters are counted (by source and reason class), read when figures are read.</summary>
     public void DeadLettersOf(string recipe, Func<IReadOnlyList<DeadLetterCount>> count) => _deadLetters[recipe] = count;

@@ -32,7 +32,15 @@ public sealed class TokenAuthenticator(TokenStore store, TimeProvider time)
             return null;
         }
 
-        var token = header[7..].Trim();
+        var caller = Resolve(header[7..].Trim());
+        problem = caller is null ? "unknown or revoked token" : null;
+        return caller;
+    }
+
+    /// <summary>The caller a token stands for now (cached like a header's), or null when it is unknown or revoked.</summary>
+    public Caller? Resolve(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
         var now = time.GetTimestamp();
         if (!_cache.TryGetValue(token, out var entry) || entry.Until < now)
         {
@@ -41,7 +49,6 @@ public sealed class TokenAuthenticator(TokenStore store, TimeProvider time)
             _cache[token] = entry;
         }
 
-        problem = entry.Caller is null ? "unknown or revoked token" : null;
         return entry.Caller;
     }
 }

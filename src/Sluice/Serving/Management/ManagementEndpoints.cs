@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Sluice.Core.Status;
 using Sluice.Serving.Auth;
 using Sluice.Serving.OpenApi;
+using Sluice.Serving.Console;
 
 namespace Sluice.Serving.Management;
 
@@ -118,7 +119,11 @@ public static class ManagementEndpoints
         }
     }
 
-    /// <summary>Null when the request carries the management key or an admin token; otherwise the 401/403 to answer.</summary>
+    /// <summary>
+    /// Null when the request carries the management key, an admin token, or the console's session cookie of an admin
+    /// (with the session's CSRF header on a POST, PUT, PATCH or DELETE); otherwise the 401/403 to answer. A bearer
+    /// header wins over a cookie: scripts never need the CSRF header.
+    /// </summary>
     internal static IResult? Allowed(HttpContext http, ServingContext context, string key)
     {
         var header = http.Request.Headers.Authorization.ToString();
@@ -128,9 +133,36 @@ public static class ManagementEndpoints
             return null;
         }
 
+        if (header.Length == 0 && http.Request.Cookies[ConsoleSessions.CookieName] is { } cookie)
+        {
+            return SessionAllowed(http, context, cookie);
+        }
+
         var caller = context.Auth.Authenticate(http.Request, out var problem);
         if (caller is null) { return Results.Json(new { error = $"{problem} (the management key is in <data>/management/<recipe>.json; sluice status and sluice tap send it)" }, statusCode: 401); }
         return caller.Role == TokenRole.Admin ? null : Results.Json(new { error = "the management routes need an admin token" }, statusCode: 403);
+    }
+
+    private static IResult? SessionAllowed(HttpContext http, ServingContext context, string cookie)
+    {
+        if (context.Sessions.Find(cookie) is not { } session)
+        {
+            return Results.Json(new { error = "the console session has ended (logged out, idle or expired): log in again at /ui/login" }, statusCode: 401);
+        }
+
+        if (context.Auth.Resolve(session.Token) is not { Role: TokenRole.Admin })
+        {
+            context.Sessions.Close(cookie);
+            return Results.Json(new { error = "the token this console session was opened with is revoked: log in again at /ui/login" }, statusCode: 401);
+        }
+
+        var changes = !(HttpMethods.IsGet(http.Request.Method) || HttpMethods.IsHead(http.Request.Method) || HttpMethods.IsOptions(http.Request.Method));
+        if (changes && !session.CsrfMatches(http.Request.Headers[ConsoleSessions.CsrfHeader].ToString()))
+        {
+            return Results.Json(new { error = $"{ConsoleSessions.CsrfHeader}: missing or not this session's; a console page sends it with every change (reload the page)" }, statusCode: 403);
+        }
+
+        return null;
     }
 
     private static Task Problem(HttpContext http, int status, string error) => Results.Json(new { error }, statusCode: status).ExecuteAsync(http);

@@ -1,0 +1,135 @@
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Sluice.IntegrationTests.OperationsConsole;
+
+/// <summary>Who may use the console and its routes, over plain HTTP (no browser): admins only, and a session cookie only with its CSRF header for changes.</summary>
+public sealed partial class ConsoleAccessTests(ConsoleFixture fixture) : IClassFixture<ConsoleFixture>
+{
+    [Fact]
+    public async Task Without_a_token_pages_go_to_the_login_form_and_apis_answer_401()
+    {
+        var page = await fixture.SendAsync(HttpMethod.Get, "/ui/files");
+        page.Status.ShouldBe(HttpStatusCode.Redirect);
+        page.Response.Headers.Location!.ToString().ShouldBe("/ui/login?next=%2Fui%2Ffiles");
+        foreach (var api in new[] { "/api/files", "/api/tokens", "/api/recipes", "/api/status" })
+        {
+            (await fixture.SendAsync(HttpMethod.Get, api)).Status.ShouldBe(HttpStatusCode.Unauthorized, api);
+        }
+
+        (await fixture.SendAsync(HttpMethod.Post, "/api/tokens", content: Json("""{"tenant":"x","role":"admin"}"""))).Status.ShouldBe(HttpStatusCode.Unauthorized);
+        (await fixture.SendAsync(HttpMethod.Get, "/ui/login")).Status.ShouldBe(HttpStatusCode.OK);
+        (await fixture.SendAsync(HttpMethod.Get, "/ui/assets/app.js")).Status.ShouldBe(HttpStatusCode.OK);
+        (await fixture.SendAsync(HttpMethod.Get, "/ui/assets/index.html")).Status.ShouldBe(HttpStatusCode.NotFound, "the page shell is served only behind the login");
+        (await fixture.SendAsync(HttpMethod.Get, "/ui/nosuchpage")).Status.ShouldBe(HttpStatusCode.NotFound);
+    }
+
+    [Theory]
+    [InlineData("reader")]
+    [InlineData("writer")]
+    public async Task Readers_and_writers_are_refused_by_pages_apis_and_the_login_form(string role)
+    {
+        var token = role == "reader" ? fixture.ReaderToken : fixture.WriterToken;
+        (await fixture.SendAsync(HttpMethod.Get, "/ui/", bearer: token)).Status.ShouldBe(HttpStatusCode.Forbidden);
+        (await fixture.SendAsync(HttpMethod.Get, "/api/files", bearer: token)).Status.ShouldBe(HttpStatusCode.Forbidden);
+        (await fixture.SendAsync(HttpMethod.Post, "/api/tokens", bearer: token, content: Json("""{"tenant":"acme","role":"admin"}"""))).Status.ShouldBe(HttpStatusCode.Forbidden);
+        var login = await LogInAsync(token);
+        login.Status.ShouldBe(HttpStatusCode.Forbidden);
+        login.Body.ShouldContain($"This is a {role} token; the console needs an admin token");
+        login.Response.Headers.Contains("Set-Cookie").ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task Admin_bearer_token_needs_no_session_and_no_csrf_header()
+    {
+        var page = await fixture.SendAsync(HttpMethod.Get, "/ui/tokens", bearer: fixture.AdminToken);
+        page.Status.ShouldBe(HttpStatusCode.OK);
+        page.Body.ShouldNotContain(fixture.AdminToken);
+        var created = await fixture.SendAsync(HttpMethod.Post, "/api/tokens", bearer: fixture.AdminToken, content: Json("""{"tenant":"acme","role":"reader","name":"bearer-made"}"""));
+        created.Status.ShouldBe(HttpStatusCode.Created, created.Body);
+        (await fixture.SendAsync(HttpMethod.Post, "/api/tokens", bearer: fixture.AdminToken, content: Json("""{"tenant":"acme","role":"owner"}"""))).Body.ShouldContain("unknown role 'owner'");
+        (await fixture.SendAsync(HttpMethod.Post, "/api/tokens", bearer: fixture.AdminToken, content: Json("not json"))).Status.ShouldBe(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task A_session_cookie_changes_nothing_without_its_csrf_header_and_ends_at_logout()
+    {
+        var login = await LogInAsync(fixture.AdminToken);
+        login.Status.ShouldBe(HttpStatusCode.Redirect);
+        var setCookie = login.Response.Headers.GetValues("Set-Cookie").Single();
+        setCookie.ShouldContain("httponly");
+        setCookie.ShouldContain("samesite=strict");
+        var cookie = CookieValue().Match(setCookie).Groups[1].Value;
+        cookie.ShouldNotBeNullOrEmpty();
+        setCookie.ShouldNotContain(fixture.AdminToken);
+
+        var shell = await fixture.SendAsync(HttpMethod.Get, "/ui/", cookie: cookie);
+        shell.Status.ShouldBe(HttpStatusCode.OK);
+        shell.Body.ShouldNotContain(fixture.AdminToken);
+        var csrf = CsrfMeta().Match(shell.Body).Groups[1].Value;
+        csrf.Length.ShouldBeGreaterThan(20);
+        (await fixture.SendAsync(HttpMethod.Get, "/api/tokens", cookie: cookie)).Status.ShouldBe(HttpStatusCode.OK, "reading needs no CSRF header");
+
+        var before = await TokenCountAsync();
+        var missing = await fixture.SendAsync(HttpMethod.Post, "/api/tokens", cookie: cookie, content: Json("""{"tenant":"acme","role":"admin"}"""));
+        missing.Status.ShouldBe(HttpStatusCode.Forbidden);
+        missing.Body.ShouldContain("X-Sluice-Csrf");
+        (await fixture.SendAsync(HttpMethod.Post, "/api/tokens", cookie: cookie, csrf: csrf[..^2] + "xx", content: Json("""{"tenant":"acme","role":"admin"}"""))).Status.ShouldBe(HttpStatusCode.Forbidden);
+        (await fixture.SendAsync(HttpMethod.Post, "/api/tokens/nosuch/revoke", cookie: cookie)).Status.ShouldBe(HttpStatusCode.Forbidden);
+        (await TokenCountAsync()).ShouldBe(before, "nothing was created without the CSRF header");
+        var created = await fixture.SendAsync(HttpMethod.Post, "/api/tokens", cookie: cookie, csrf: csrf, content: Json("""{"tenant":"acme","role":"reader"}"""));
+        created.Status.ShouldBe(HttpStatusCode.Created, created.Body);
+
+        (await fixture.SendAsync(HttpMethod.Post, "/ui/logout", cookie: cookie)).Status.ShouldBe(HttpStatusCode.Forbidden, "logout is a change too");
+        (await fixture.SendAsync(HttpMethod.Post, "/ui/logout", cookie: cookie, csrf: csrf)).Status.ShouldBe(HttpStatusCode.OK);
+        (await fixture.SendAsync(HttpMethod.Get, "/api/tokens", cookie: cookie)).Status.ShouldBe(HttpStatusCode.Unauthorized);
+        (await fixture.SendAsync(HttpMethod.Get, "/ui/", cookie: cookie)).Status.ShouldBe(HttpStatusCode.Redirect);
+        (await fixture.SendAsync(HttpMethod.Get, "/api/tokens", cookie: "made-up-session-id")).Status.ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task Revoking_the_admin_token_ends_its_sessions_and_a_login_from_another_site_is_refused()
+    {
+        var admin = await fixture.CreateTokenAsync("admin", "ops");
+        var cookie = CookieValue().Match((await LogInAsync(admin)).Response.Headers.GetValues("Set-Cookie").Single()).Groups[1].Value;
+        (await fixture.SendAsync(HttpMethod.Get, "/api/files", cookie: cookie)).Status.ShouldBe(HttpStatusCode.OK);
+        var id = admin.Split('_')[1];
+        (await fixture.SendAsync(HttpMethod.Post, $"/api/tokens/{id}/revoke", bearer: fixture.AdminToken)).Status.ShouldBe(HttpStatusCode.OK);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await fixture.SendAsync(HttpMethod.Get, "/api/files", cookie: cookie)).Status != HttpStatusCode.Unauthorized)
+        {
+            DateTime.UtcNow.ShouldBeLessThan(deadline, "the session of a revoked token ends within a second");
+            await Task.Delay(200);
+        }
+
+        var listed = await fixture.SendAsync(HttpMethod.Get, "/api/tokens", bearer: fixture.AdminToken);
+        listed.Body.ShouldContain($"\"id\":\"{id}\"");
+        listed.Body.ShouldNotContain(admin, customMessage: "no secret is ever listed");
+        listed.Body.ShouldNotContain("sk_");
+
+        using var form = new FormUrlEncodedContent([new("token", fixture.AdminToken)]);
+        using var handler = new HttpClientHandler { AllowAutoRedirect = false };
+        using var http = new HttpClient(handler) { BaseAddress = new Uri(fixture.Url) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/ui/login") { Content = form };
+        request.Headers.Add("Origin", "http://evil.example");
+        request.Headers.Add("Sec-Fetch-Site", "cross-site");
+        using var response = await http.SendAsync(request);
+        response.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        response.Headers.Contains("Set-Cookie").ShouldBeFalse();
+    }
+
+    private Task<(HttpStatusCode Status, string Body, HttpResponseMessage Response)> LogInAsync(string token) =>
+        fixture.SendAsync(HttpMethod.Post, "/ui/login", content: new FormUrlEncodedContent([new("token", token), new("next", "/ui/files")]));
+
+    private async Task<int> TokenCountAsync() =>
+        Regex.Count((await fixture.SendAsync(HttpMethod.Get, "/api/tokens", bearer: fixture.AdminToken)).Body, "\"id\":");
+
+    private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+
+    [GeneratedRegex("sluice_session=([^;]+)")]
+    private static partial Regex CookieValue();
+
+    [GeneratedRegex("<meta name=\"sluice-csrf\" content=\"([^\"]*)\">")]
+    private static partial Regex CsrfMeta();
+}
