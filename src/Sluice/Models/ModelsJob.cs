@@ -19,7 +19,7 @@ public sealed class ModelsJobType : IJobType
     }
 }
 
-public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions options) : IJobFactory, ILineageTables
+public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions options) : IJobFactory, ILineageTables, IReadsDataFolder
 {
     public string Recipe => recipe;
 

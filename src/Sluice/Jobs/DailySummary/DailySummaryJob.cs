@@ -17,7 +17,7 @@ public sealed class DailySummaryJobType : IJobType
 
     public IJobFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(recipe.Name, DailySummaryOptions.Parse(options));
 
-    private sealed class Factory(string recipe, DailySummaryOptions options) : IJobFactory
+    private sealed class Factory(string recipe, DailySummaryOptions options) : IJobFactory, IReadsDataFolder
     {
         public IJob Create(IEngineServices services) => new DailySummaryJob(services, recipe, options);
     }

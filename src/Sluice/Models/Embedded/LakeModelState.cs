@@ -20,9 +20,41 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
             scope TEXT NOT NULL, day TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL, updated_at TEXT NOT NULL,
             PRIMARY KEY (scope, day));
         """,
+        // Which models job builds each model table of this data folder (ModelTableClaims).
+        """
+        CREATE TABLE IF NOT EXISTS model_tables (
+            table_name TEXT PRIMARY KEY, scope TEXT NOT NULL, claimed_at TEXT NOT NULL);
+        """,
     ];
 
     public void Migrate() => store.Migrate("models", Migrations);
+
+    /// <summary>
+    /// Claims <paramref name="tables"/> for this scope unless another scope owns one of them; either way returns the
+    /// owners of those that are owned (so a refused scope claims nothing).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Claim(IReadOnlyCollection<string> tables, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        using var c = store.Open();
+        using var tx = c.BeginTransaction(deferred: false);
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        using (var cmd = c.Command("SELECT table_name, scope FROM model_tables", tx))
+        using (var r = cmd.ExecuteReader())
+        {
+            while (r.Read()) { owners[r.GetString(0)] = r.GetString(1); }
+        }
+
+        if (tables.Any(t => owners.TryGetValue(t, out var o) && o != scope)) { return owners; }
+        foreach (var table in tables.Where(t => !owners.ContainsKey(t)))
+        {
+            c.Execute("INSERT INTO model_tables(table_name, scope, claimed_at) VALUES ($t, $s, $at)", tx, ("$t", table), ("$s", scope), ("$at", now.Iso()));
+            owners[table] = scope;
+        }
+
+        tx.Commit();
+        return owners;
+    }
 
     public DateOnly? AppliedThrough(string model)
     {
