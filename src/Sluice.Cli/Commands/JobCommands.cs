@@ -5,7 +5,6 @@ using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
 using Sluice.Core.Text;
 using Sluice.Jobs;
-using Spectre.Console;
 
 namespace Sluice.Cli.Commands;
 
@@ -91,9 +90,9 @@ internal static class JobCommands
             var asOf = new DateTimeOffset(last.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).AddDays(1);
             var (fromTime, toTime) = Instants(result.GetValue(from)!, result.GetValue(to)!);
             JobOutcome outcome;
-            if (!Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
+            if (CliProgress.Terminal)
             {
-                outcome = await AnsiConsole.Progress().StartAsync(async p =>
+                outcome = await CliProgress.Bar().StartAsync(async p =>
                 {
                     var task = p.AddTask($"backfill {definition.FullName}");
                     var progress = new Progress<JobProgress>(j =>
@@ -107,7 +106,8 @@ internal static class JobCommands
             }
             else
             {
-                var progress = new SynchronousProgress<JobProgress>(j => Console.Out.WriteLine($"backfill {definition.FullName}: {j.Done}/{j.Total} ({j.What})"));
+                var estimate = new ProgressEstimate(services.Time);
+                var progress = new SynchronousProgress<JobProgress>(j => Console.Out.WriteLine(estimate.Line($"backfill {definition.FullName}", j.Done, j.Total, j.What)));
                 outcome = await runner.RunAsync(definition, new JobRequest(asOf, first, last, progress, "backfill") { FromTime = fromTime, ToTime = toTime }, ct).ConfigureAwait(false);
             }
 
