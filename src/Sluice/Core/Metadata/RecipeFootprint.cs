@@ -22,7 +22,7 @@ public static class RecipeFootprint
             }
         }
 
-        if (!File.Exists(data.MetadataPath)) { return found; }
+        if (!Path.Exists(data.MetadataPath)) { return found; }
         using var c = new MetadataStore(data).Open();
         foreach (var sql in new[]
         {
@@ -42,7 +42,7 @@ public static class RecipeFootprint
     /// <summary>Lake tables or dead letters, whoever wrote them (a tool, a test, a recipe since renamed).</summary>
     private static bool HoldsData(DataDirectory data)
     {
-        if (!File.Exists(data.MetadataPath)) { return false; }
+        if (!Path.Exists(data.MetadataPath)) { return false; }
         using var c = new MetadataStore(data).Open();
         return c.Scalar<long>("SELECT (SELECT count(*) FROM lake_tables) + (SELECT count(*) FROM dead_letters)") > 0;
     }
