@@ -24,6 +24,9 @@ internal static class CliContext
         Recursive = true,
     };
 
+    /// <summary>How often the count of a repeated warning is written (and at the end of the command).</summary>
+    private static readonly TimeSpan RepeatInterval = TimeSpan.FromSeconds(30);
+
     /// <summary>The data folder the command works on (<c>--data</c>, <c>SLUICE_DATA</c>, else <c>./sluice-data</c>).</summary>
     public static DataDirectory Folder(ParseResult result) => new(DataDirectory.ResolveRoot(result.GetValue(Data)));
 
@@ -36,12 +39,24 @@ internal static class CliContext
             : throw new SluiceException($"no data folder at {root}: nothing has run there (pass --data, or set SLUICE_DATA)");
     }
 
+    /// <summary>
+    /// The engine services of a data folder that holds something of <paramref name="recipe"/> (of any recipe, when null):
+    /// a command pointed at the wrong folder says so, naming it and how to fill it, instead of succeeding on nothing.
+    /// </summary>
+    public static EngineServices RecipeServices(ParseResult result, string? recipe, LogLevel level = LogLevel.Warning)
+    {
+        var data = Folder(result);
+        if (!Directory.Exists(data.Root)) { return ExistingServices(result, level); }
+        RecipeFootprint.Require(data, recipe);
+        return Services(result, level);
+    }
+
     public static EngineServices Services(ParseResult result, LogLevel level = LogLevel.Warning)
     {
         var data = Folder(result);
         _root = data.Root;
         var min = result.GetValue(Verbose) ? LogLevel.Debug : level;
-        var logging = LoggerFactory.Create(b => b
+        var console = LoggerFactory.Create(b => b
             .SetMinimumLevel(min)
             .AddSimpleConsole(o =>
             {
@@ -51,6 +66,11 @@ internal static class CliContext
             })
             .AddFilter("Microsoft", LogLevel.Warning)
             .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+        // Every console line of every command goes through here: the same warning 500 times is one line and a count.
+        var logging = LoggerFactory.Create(b => b
+            .SetMinimumLevel(min)
+            .AddFilter("Microsoft", LogLevel.Warning)
+            .AddProvider(new Core.Logging.RepeatCollapsingLoggerProvider(console, TimeProvider.System, RepeatInterval)));
         return new EngineServices(data, TimeProvider.System, logging, Sluice.Connectors.OpenLineage.OpenLineageOptions.FromEnvironment())
         {
             Tracing = Sluice.Connectors.OpenTelemetry.OtlpTracing.StartFromEnvironment(),

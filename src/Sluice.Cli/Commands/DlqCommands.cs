@@ -33,7 +33,7 @@ internal static class DlqCommands
         var command = new Command("list", "List dead letters (pending ones by default)") { source, status, limit, format };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
-            using var services = CliContext.ExistingServices(result);
+            using var services = CliContext.RecipeServices(result, null);
             var st = result.GetValue(status);
             var letters = services.DeadLetters.List(result.GetValue(source), st == "all" ? null : st, result.GetValue(limit));
             var rows = letters.Select(l => new object?[] { l.Id, new UtcInstant(l.CreatedAt), l.Source, l.Status, l.Position, l.Reason }).ToList();

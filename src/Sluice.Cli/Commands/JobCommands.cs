@@ -5,7 +5,6 @@ using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
 using Sluice.Core.Text;
 using Sluice.Jobs;
-using Spectre.Console;
 
 namespace Sluice.Cli.Commands;
 
@@ -29,7 +28,7 @@ internal static class JobCommands
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var (_, definition) = CliContext.LoadJob(result.GetValue(job)!);
-            using var services = CliContext.Services(result);
+            using var services = JobServices(result, definition);
             using var letters = DeadLetterTally.Begin();
             var asOf = AsOf(result.GetValue(date), result.GetValue(now), services.Time);
             var outcome = await new JobRunner(services).RunAsync(definition, new JobRequest(asOf), ct).ConfigureAwait(false);
@@ -47,7 +46,8 @@ internal static class JobCommands
         var command = new Command("history", "Recent job runs: when, as of what, status, rows in and out") { job, limit, format };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
-            using var services = CliContext.ExistingServices(result);
+            var filter = result.GetValue(job);
+            using var services = CliContext.RecipeServices(result, filter?.Split('/')[0]);
             var runs = new JobRunStore(services.Metadata, services.Time).History(result.GetValue(job), result.GetValue(limit));
             if (runs.Count == 0 && result.GetValue(format) == Lake.QueryFormat.Table)
             {
@@ -84,7 +84,7 @@ internal static class JobCommands
                 throw new SluiceException($"--to {last:yyyy-MM-dd} is before --from {first:yyyy-MM-dd}.");
             }
 
-            using var services = CliContext.Services(result);
+            using var services = JobServices(result, definition);
             using var letters = DeadLetterTally.Begin();
             var runner = new JobRunner(services);
             var asOf = new DateTimeOffset(last.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).AddDays(1);
@@ -97,6 +97,10 @@ internal static class JobCommands
         }));
         return command;
     }
+
+    /// <summary>A job that reads what its recipe landed needs a data folder that holds it; others (a PostgreSQL backfill) read elsewhere.</summary>
+    private static Core.EngineServices JobServices(ParseResult result, JobDefinition definition) =>
+        definition.Factory is IReadsDataFolder ? CliContext.RecipeServices(result, definition.Recipe) : CliContext.Services(result);
 
     public static DateTimeOffset AsOf(string? date, string? now, TimeProvider time)
     {
@@ -135,11 +139,9 @@ internal static class JobCommands
     /// </summary>
     internal static async Task<JobOutcome> WithProgressAsync(string label, Func<IProgress<JobProgress>, Task<JobOutcome>> run)
     {
-        if (!Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
+        if (CliProgress.Terminal)
         {
-            return await AnsiConsole.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                .StartAsync(async p =>
+            return await CliProgress.Bar().StartAsync(async p =>
                 {
                     var task = p.AddTask(label);
                     var progress = new Progress<JobProgress>(j =>
@@ -152,7 +154,8 @@ internal static class JobCommands
                 }).ConfigureAwait(false);
         }
 
-        return await run(new SynchronousProgress<JobProgress>(j => Console.Out.WriteLine($"{label}: {j.Done}/{j.Total} ({j.What})"))).ConfigureAwait(false);
+        var estimate = new ProgressEstimate(TimeProvider.System);
+        return await run(new SynchronousProgress<JobProgress>(j => Console.Out.WriteLine(estimate.Line(label, j.Done, j.Total, j.What)))).ConfigureAwait(false);
     }
 
     internal static DateOnly Day(string text, string option) =>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Sluice.Core;
+using Sluice.Core.Metadata;
 using Sluice.Core.Recipes;
 using Sluice.Jobs;
 using Sluice.Lake;
@@ -39,7 +40,7 @@ internal static class ModelsCommands
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var (definition, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), result.GetValue(Engine));
-            using var services = CliContext.Services(result);
+            using var services = CliContext.RecipeServices(result, definition.Recipe);
             var asOf = JobCommands.AsOf(result.GetValue(date), null, services.Time);
             var day = DateOnly.FromDateTime(asOf.UtcDateTime);
             var selected = result.GetValue(select) ?? [];
@@ -92,7 +93,7 @@ internal static class ModelsCommands
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var (definition, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), result.GetValue(Engine));
-            using var services = CliContext.Services(result);
+            using var services = CliContext.RecipeServices(result, definition.Recipe);
             var selected = (result.GetValue(select) ?? []).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
             var models = factory.Options.Project.Select(selected);
             var outcomes = await factory.Processor(services).TestAsync(models, ct).ConfigureAwait(false);
@@ -129,7 +130,7 @@ internal static class ModelsCommands
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var (definition, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), result.GetValue(Engine));
-            using var services = CliContext.Services(result);
+            using var services = CliContext.RecipeServices(result, definition.Recipe);
             var day = DateOnly.FromDateTime(JobCommands.AsOf(result.GetValue(date), null, services.Time).UtcDateTime);
             var selected = (result.GetValue(select) ?? []).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
             var models = factory.Options.Project.Select(selected);
@@ -166,8 +167,15 @@ internal static class ModelsCommands
             await Console.Out.WriteLineAsync($"-- compiled for {dialect.Engine} as of {day:yyyy-MM-dd}").ConfigureAwait(false);
             await Console.Out.WriteLineAsync(found.Kind == ModelKind.Clean ? "(generated from the cleaning rules at run time)" : dialect.Render(found, day).Trim()).ConfigureAwait(false);
             var limit = Math.Max(0, result.GetValue(rows));
-            var root = CliContext.Folder(result).Root;
-            if (limit == 0 || (engine == WarehouseEngine.DuckDb && !Directory.Exists(root))) { return 0; }
+            if (limit == 0) { return 0; }
+            var data = CliContext.Folder(result);
+            if (!RecipeFootprint.Recipes(data).Contains(factory.Recipe))
+            {
+                // The compiled SQL is worth seeing without data; the rows are not there to show.
+                await Console.Out.WriteLineAsync($"-- no rows to show: the data folder {data.Root} holds nothing of recipe '{factory.Recipe}' (sluice run {factory.Recipe} --once --data {data.Root} fills it)").ConfigureAwait(false);
+                return 0;
+            }
+
             using var services = CliContext.ExistingServices(result);
             var sql = $"SELECT * FROM {SqlDialect.QuoteName(found.Name)} LIMIT {limit}";
             QueryResult shown;

@@ -23,7 +23,17 @@ internal static class QueryCommand
             var max = result.GetValue(limit);
             if (max < 0) { throw new SluiceException($"--max-rows {max}: give 0 or more rows."); }
             using var services = CliContext.ExistingServices(result);
-            var rows = services.Query.Query(result.GetValue(sql)!, max);
+            QueryResult rows;
+            try
+            {
+                rows = services.Query.Query(result.GetValue(sql)!, max);
+            }
+            catch (SluiceException e) when (Core.Metadata.RecipeFootprint.Missing(services.Data, null) is { } empty)
+            {
+                // A table not found in a folder that holds nothing: the folder is the mistake, not the name.
+                throw new SluiceException($"{e.Message}; {empty}", e);
+            }
+
             await CliOutput.WriteAsync(result, rows, result.GetValue(format)).ConfigureAwait(false);
             if (!rows.Truncated)
             {

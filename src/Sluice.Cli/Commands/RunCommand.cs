@@ -28,7 +28,8 @@ internal static class RunCommand
             {
                 if (result.GetValue(once))
                 {
-                    var units = await host.RunOnceAsync(ct).ConfigureAwait(false);
+                    // A large drop: how many of the files that were waiting are done, while they are taken in.
+                    var units = await CliProgress.ShowAsync($"run {definition.Name}", FilesLeft(services), host.RunOnceAsync(ct)).ConfigureAwait(false);
                     await Console.Out.WriteLineAsync($"{definition.Name}: processed {units} new unit(s) of input; see ./sluice query, ./sluice dlq list, ./sluice job history").ConfigureAwait(false);
                     return await DeadLetterReport.FinishAsync(letters, result.GetValue(failOn)).ConfigureAwait(false);
                 }
@@ -38,5 +39,26 @@ internal static class RunCommand
             }
         }));
         return command;
+    }
+
+    /// <summary>Files waiting in the recipe's drop folders, against the most seen waiting; null when none of its sources counts files.</summary>
+    private static Func<(long Done, long Total, string Unit)?> FilesLeft(Core.EngineServices services)
+    {
+        long total = 0;
+        return () =>
+        {
+            long left;
+            try
+            {
+                left = services.Status.Pipelines.Select(p => p.Backlog?.Invoke()).Where(b => b?.Unit == "files").Sum(b => b!.Value);
+            }
+            catch (IOException)
+            {
+                return null; // a drop folder between two renames: the next look counts it
+            }
+
+            total = Math.Max(total, left);
+            return total == 0 ? null : (total - left, total, "files");
+        };
     }
 }

@@ -10,32 +10,70 @@ internal static class ValidateCommand
 {
     public static Command Create()
     {
-        var recipe = new Argument<string>("recipe") { Description = "Recipe folder name under recipes/, or a path" };
-        var command = new Command("validate", "Check a recipe's configuration: exit 0 when valid, else one line per problem (file:line: key: what is wrong)") { recipe };
+        var recipes = new Argument<string[]>("recipe")
+        {
+            Description = "Recipe folder names under recipes/, or paths; several are also checked against each other (two recipes' models may not build one table)",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var command = new Command("validate", "Check recipes' configuration: exit 0 when valid, else one line per problem (file:line: key: what is wrong)") { recipes };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
-            var (loaded, errors) = new RecipeLoader(Components.Create()).TryLoad(result.GetValue(recipe)!);
-            if (errors.Any)
+            var valid = new List<Recipe>();
+            var failed = false;
+            foreach (var name in result.GetValue(recipes)!)
             {
-                foreach (var e in errors.All)
+                var (loaded, errors) = new RecipeLoader(Components.Create()).TryLoad(name);
+                var bound = errors.Any ? "" : await BindModelsAsync(loaded!, result, errors, ct).ConfigureAwait(false);
+                if (errors.Any)
                 {
-                    await Console.Out.WriteLineAsync(e.ToString()).ConfigureAwait(false);
+                    foreach (var e in errors.All) { await Console.Out.WriteLineAsync(e.ToString()).ConfigureAwait(false); }
+                    failed = true;
+                    continue;
                 }
 
-                return 1;
+                valid.Add(loaded!);
+                await Console.Error.WriteLineAsync($"{loaded!.Name}: valid ({loaded.Pipelines.Count} pipeline(s), {loaded.Jobs.Count} job(s){bound})").ConfigureAwait(false);
             }
 
-            var bound = await BindModelsAsync(loaded!, result, errors, ct).ConfigureAwait(false);
-            if (errors.Any)
+            foreach (var clash in TableClashes(valid, result))
             {
-                foreach (var e in errors.All) { await Console.Out.WriteLineAsync(e.ToString()).ConfigureAwait(false); }
-                return 1;
+                await Console.Out.WriteLineAsync(clash).ConfigureAwait(false);
+                failed = true;
             }
 
-            await Console.Error.WriteLineAsync($"{loaded!.Name}: valid ({loaded.Pipelines.Count} pipeline(s), {loaded.Jobs.Count} job(s){bound})").ConfigureAwait(false);
-            return 0;
+            return failed ? 1 : 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Model tables two of the recipes' models jobs would both build, and (on the embedded warehouse) tables the data
+    /// folder already gives to another job: <see cref="ModelTableClaims"/> refuses these at run time, validate says so first.
+    /// </summary>
+    private static List<string> TableClashes(List<Recipe> recipes, ParseResult result)
+    {
+        var jobs = recipes.SelectMany(r => r.Jobs.Select(j => j.Factory).OfType<ModelsJobFactory>()).ToList();
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        var data = CliContext.Folder(result);
+        if (File.Exists(data.MetadataPath) && jobs.Any(j => j.Options.EffectiveEngine(j.EngineOverride) == WarehouseEngine.DuckDb))
+        {
+            using var services = CliContext.ExistingServices(result);
+            foreach (var (table, scope) in ModelTableClaims.LakeOwners(services.Metadata)) { owners[table] = scope; }
+        }
+
+        var clashes = new List<string>();
+        foreach (var job in jobs)
+        {
+            var conflicts = ModelTableClaims.Conflicts(job.Options.Project, job.Scope, owners);
+            if (conflicts.Count > 0)
+            {
+                clashes.Add(ModelTableClaims.Describe(job.Scope, conflicts, recipes.Count > 1 ? $"the recipes validated together (or the data folder {data.Root})" : $"the data folder {data.Root}"));
+            }
+
+            foreach (var m in job.Options.Project.Models) { owners.TryAdd(m.Name, job.Scope); }
+        }
+
+        return clashes;
     }
 
     /// <summary>Compiles every models job's SQL on its engine (<see cref="ModelBinder"/>); what was bound, for the summary.</summary>

@@ -19,7 +19,7 @@ public sealed class ModelsJobType : IJobType
     }
 }
 
-public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions options) : IJobFactory, ILineageTables, IWritesLakeTables
+public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions options) : IJobFactory, ILineageTables, IWritesLakeTables, IReadsDataFolder
 {
     /// <summary>Every model's table (in the lake when the engine is the embedded one).</summary>
     public IEnumerable<string> LakeTables => options.Project.Models.Select(m => m.Name);
@@ -39,17 +39,20 @@ public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions op
     /// <summary>PostgreSQL settings to use instead of the environment's (tests, benchmarks).</summary>
     public Npgsql.NpgsqlConnectionStringBuilder? Postgres { get; init; }
 
+    /// <summary>The models as they are on disk now, for a process that runs the job more than once (shared by <see cref="With"/> copies).</summary>
+    public ModelProjectReloader Reloader { get; private init; } = new(options);
+
     public IJob Create(IEngineServices services) => new ModelsJob(services, this);
 
     /// <summary>A copy that runs on another engine or server (tests, benchmarks, <c>--engine</c>).</summary>
     public ModelsJobFactory With(WarehouseEngine? engine, Npgsql.NpgsqlConnectionStringBuilder? postgres = null) =>
-        new(recipe, job, options) { EngineOverride = engine ?? EngineOverride, Postgres = postgres ?? Postgres };
+        new(recipe, job, options) { EngineOverride = engine ?? EngineOverride, Postgres = postgres ?? Postgres, Reloader = Reloader };
 
     public (IReadOnlyList<LineageDataset> Inputs, IReadOnlyList<LineageDataset> Outputs) LineageTables(OpenLineageEmitter lineage) =>
         ModelLineage.Project(lineage, options.Project, options.EffectiveEngine(EngineOverride).ToString().ToLowerInvariant());
 
-    public DayProcessor Processor(IEngineServices services) =>
-        new(services, options.Project, Scope, () => Warehouses.Open(services, options, Scope, EngineOverride, Postgres));
+    public DayProcessor Processor(IEngineServices services, ModelProject? project = null) =>
+        new(services, project ?? options.Project, Scope, () => Warehouses.Open(services, options, Scope, EngineOverride, Postgres));
 }
 
 /// <summary>
@@ -60,7 +63,7 @@ public sealed class ModelsJobFactory(string recipe, string job, ModelsOptions op
 /// </summary>
 public sealed class ModelsJob(IEngineServices services, ModelsJobFactory factory) : IJob
 {
-    public Task<JobOutcome> RunAsync(JobRequest request, CancellationToken ct)
+    public async Task<JobOutcome> RunAsync(JobRequest request, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
         var forced = new List<DateOnly>();
@@ -76,6 +79,8 @@ public sealed class ModelsJob(IEngineServices services, ModelsJobFactory factory
             for (var i = factory.Options.LookbackDays; i >= 1; i--) { forced.Add(day.AddDays(-i)); }
         }
 
-        return factory.Processor(services).ProcessAsync(new DayRequest(forced, asOf), request.Trigger, request.Progress, ct);
+        // Model files edited while the process runs are taken here, whole, or refused whole (ModelProjectReloader).
+        var project = await factory.Reloader.CurrentAsync(services, factory, ct).ConfigureAwait(false);
+        return await factory.Processor(services, project).ProcessAsync(new DayRequest(forced, asOf), request.Trigger, request.Progress, ct).ConfigureAwait(false);
     }
 }

@@ -52,6 +52,8 @@ public sealed class CliOutputTests
     public async Task Listings_print_json_with_instants_in_iso_8601_utc()
     {
         using var data = new TempFolder();
+        // A job that reads the lake runs on a folder that holds its recipe (an empty run is enough).
+        (await SluiceProcess.RunAsync(data.Path, "run", "vehicle-files", "--once")).Code.ShouldBe(0);
         (await SluiceProcess.RunAsync(data.Path, "job", "run", "vehicle-files/daily-summary", "--date", "2025-11-03")).Code.ShouldBe(0);
 
         var history = await SluiceProcess.RunAsync(data.Path, "job", "history", "--format", "json");
@@ -70,7 +72,7 @@ public sealed class CliOutputTests
         filetypes.Code.ShouldBe(0, filetypes.Err);
         JsonDocument.Parse(filetypes.Out).RootElement.EnumerateArray().Select(t => t.GetProperty("name").GetString()).ShouldContain("vehicle_events");
 
-        var empty = await SluiceProcess.RunAsync(data.Path, "job", "history", "--job", "no-such-recipe", "--format", "json");
+        var empty = await SluiceProcess.RunAsync(data.Path, "job", "history", "--job", "vehicle-files/no-such-job", "--format", "json");
         JsonDocument.Parse(empty.Out).RootElement.GetArrayLength().ShouldBe(0, "a program reading the JSON gets an empty list, not a sentence");
     }
 

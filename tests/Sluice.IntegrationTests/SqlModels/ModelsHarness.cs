@@ -95,11 +95,12 @@ internal sealed class ModelsHarness : IAsyncDisposable
         return project;
     }
 
-    public IWarehouse Open() => _pg is null
-        ? new Sluice.Models.Embedded.LakeWarehouse(_engine.Services, "test/models")
-        : new Sluice.Models.Postgres.PostgresWarehouse(_engine.Services, "test/models", _pg);
+    /// <param name="scope">The models job (<c>recipe/job</c>) the warehouse works for.</param>
+    public IWarehouse Open(string scope = "test/models") => _pg is null
+        ? new Sluice.Models.Embedded.LakeWarehouse(_engine.Services, scope)
+        : new Sluice.Models.Postgres.PostgresWarehouse(_engine.Services, scope, _pg);
 
-    public DayProcessor Processor() => new(_engine.Services, Project(), "test/models", Open);
+    public DayProcessor Processor(string scope = "test/models") => new(_engine.Services, Project(), scope, () => Open(scope));
 
     /// <summary>Processes the days whose source changed (and <paramref name="requested"/>), as a models job run does.</summary>
     public Task<JobOutcome> RunAsync(params string[] requested) =>

@@ -24,3 +24,29 @@ public sealed class ValidateModelsTests
         stdout.ShouldContain("sales_amont");
     }
 }
+
+/// <summary><c>sluice validate</c> of two recipes whose models build the same table (issue 19).</summary>
+public sealed class ValidateTableClashTests
+{
+    [Fact]
+    public async Task Validating_two_recipes_together_names_the_table_both_would_build()
+    {
+        using var folder = new TempFolder("validate-clash");
+        var shop = folder.Sub("sales-warehouse");
+        SalesWarehouse.WarehouseHarness.CopyDirectory(TestPaths.Recipe("sales-warehouse"), shop);
+        var copy = folder.Sub("sales-copy");
+        SalesWarehouse.WarehouseHarness.CopyDirectory(TestPaths.Recipe("sales-warehouse"), copy);
+        var yaml = Path.Combine(copy, "recipe.yaml");
+        File.WriteAllText(yaml, File.ReadAllText(yaml).Replace("name: sales-warehouse", "name: sales-copy", StringComparison.Ordinal));
+
+        var alone = await SluiceProcess.RunAsync(folder.Path, "validate", copy);
+        alone.Code.ShouldBe(0, alone.Out + alone.Err);
+
+        var (code, stdout, stderr) = await SluiceProcess.RunAsync(folder.Path, "validate", shop, copy);
+
+        code.ShouldBe(1, stderr);
+        stdout.ShouldContain("sales-copy/daily: model table(s) ");
+        stdout.ShouldContain("mart.customer_ytd_spending (built by sales-warehouse/daily)");
+        stderr.ShouldContain("sales-warehouse: valid");
+    }
+}

@@ -113,6 +113,9 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
             var table = $"{PgSlotAdmin.Quote(options.Schema)}.{PgSlotAdmin.Quote(options.Table)}";
             long? after = null;
             var batches = 0;
+            // A real total for the progress bar (and its time remaining), only when someone watches: it is one more scan of the range.
+            var total = request.Progress is null ? 0 : await CountAsync(connection, table, options.Time, from, to, ct).ConfigureAwait(false);
+            request.Progress?.Report(new JobProgress(0, total, "rows"));
             while (true)
             {
                 await using var cmd = new NpgsqlCommand(
@@ -147,7 +150,7 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
                 foreach (var sink in chosen) { await sink.WriteAsync(batch, $"backfill:{recipe.Name}", ct).ConfigureAwait(false); }
                 rows += read;
                 batches++;
-                request.Progress?.Report(new JobProgress(rows, rows, $"{rows} rows up to {options.Key} {after}"));
+                request.Progress?.Report(new JobProgress(rows, Math.Max(total, rows), $"rows, up to {options.Key} {after}"));
                 if (read < options.BatchRows) { break; }
             }
 
@@ -157,5 +160,13 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
         {
             foreach (var sink in sinks) { await sink.DisposeAsync().ConfigureAwait(false); }
         }
+    }
+
+    private static async Task<long> CountAsync(NpgsqlConnection connection, string table, string time, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand($"SELECT count(*) FROM {table} WHERE {PgSlotAdmin.Quote(time)} >= $1 AND {PgSlotAdmin.Quote(time)} < $2", connection);
+        cmd.Parameters.AddWithValue(from.UtcDateTime);
+        cmd.Parameters.AddWithValue(to.UtcDateTime);
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
     }
 }

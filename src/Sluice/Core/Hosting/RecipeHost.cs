@@ -146,6 +146,7 @@ public sealed class RecipeHost : IAsyncDisposable
             ("scheduler", scheduler.RunAsync(stop.Token)),
             ("dead-letter replay requests", ServeReplayRequestsAsync(stop.Token)),
             ("status sampler", _services.Status.RunSamplerAsync(stop.Token)),
+            ("recipe file watch", new RecipeFileWatch(_recipe, _services).RunAsync(stop.Token)),
         };
         if (_alerts is not null) { components.Add(("alerts", _alerts.RunAsync(stop.Token))); }
         components.AddRange(_pipelines.Select(p => (HostStatus.ComponentName(p.Definition), p.Source.RunAsync(afterLoad.SignalAsync, stop.Token))));

@@ -75,6 +75,12 @@ public interface IJobFactory
     IJob Create(IEngineServices services);
 }
 
+/// <summary>
+/// A job whose input is what its recipe landed in the data folder (the lake): run on a folder that holds nothing of
+/// the recipe it would succeed on nothing, so <c>job run</c> and <c>backfill</c> refuse that (<c>RecipeFootprint</c>).
+/// </summary>
+public interface IReadsDataFolder;
+
 public interface IJob
 {
     /// <summary>

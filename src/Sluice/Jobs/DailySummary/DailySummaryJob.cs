@@ -17,7 +17,7 @@ public sealed class DailySummaryJobType : IJobType
 
     public IJobFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(recipe.Name, DailySummaryOptions.Parse(options));
 
-    private sealed class Factory(string recipe, DailySummaryOptions options) : IJobFactory, IWritesLakeTables
+    private sealed class Factory(string recipe, DailySummaryOptions options) : IJobFactory, IWritesLakeTables, IReadsDataFolder
     {
         public IEnumerable<string> LakeTables => [options.Target];
 

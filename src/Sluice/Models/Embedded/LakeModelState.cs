@@ -22,9 +22,41 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
         """,
         // Per model of the day: input and output fingerprints (ModelDayCodec), so a run finds the stale model-days.
         "ALTER TABLE model_days ADD COLUMN models TEXT NULL;",
+        // Which models job builds each model table of this data folder (ModelTableClaims).
+        """
+        CREATE TABLE IF NOT EXISTS model_tables (
+            table_name TEXT PRIMARY KEY, scope TEXT NOT NULL, claimed_at TEXT NOT NULL);
+        """,
     ];
 
     public void Migrate() => store.Migrate("models", Migrations);
+
+    /// <summary>
+    /// Claims <paramref name="tables"/> for this scope unless another scope owns one of them; either way returns the
+    /// owners of those that are owned (so a refused scope claims nothing).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Claim(IReadOnlyCollection<string> tables, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        using var c = store.Open();
+        using var tx = c.BeginTransaction(deferred: false);
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        using (var cmd = c.Command("SELECT table_name, scope FROM model_tables", tx))
+        using (var r = cmd.ExecuteReader())
+        {
+            while (r.Read()) { owners[r.GetString(0)] = r.GetString(1); }
+        }
+
+        if (tables.Any(t => owners.TryGetValue(t, out var o) && o != scope)) { return owners; }
+        foreach (var table in tables.Where(t => !owners.ContainsKey(t)))
+        {
+            c.Execute("INSERT INTO model_tables(table_name, scope, claimed_at) VALUES ($t, $s, $at)", tx, ("$t", table), ("$s", scope), ("$at", now.Iso()));
+            owners[table] = scope;
+        }
+
+        tx.Commit();
+        return owners;
+    }
 
     public DateOnly? AppliedThrough(string model)
     {

@@ -19,12 +19,14 @@ internal sealed partial class LakeWarehouse : IWarehouse
 {
     private readonly IEngineServices _services;
     private readonly LakeModelState _state;
+    private readonly string _scope;
     private DuckDBConnection? _db;
     private PendingLakeCommit? _pending;
 
     public LakeWarehouse(IEngineServices services, string scope)
     {
         _services = services;
+        _scope = scope;
         _state = new LakeModelState(services.Metadata, scope);
         _state.Migrate();
     }
@@ -39,7 +41,10 @@ internal sealed partial class LakeWarehouse : IWarehouse
 
     public Task PrepareAsync(ModelProject project, SourceSnapshot sources, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(project);
         ArgumentNullException.ThrowIfNull(sources);
+        var owners = _state.Claim(project.Models.Select(m => m.Name).ToList(), _services.Time.GetUtcNow());
+        ModelTableClaims.ThrowIfTaken(project, _scope, owners, $"the data folder {_services.Data.Root}");
         _db?.Dispose();
         _db = Sluice.Lake.DuckDb.OpenMemory(Path.Combine(_services.Data.Root, "tmp", "duckdb"));
         var pinned = sources.Tables.ToDictionary(t => t.Table.QualifiedName, t => t.Files.Select(f => f.Path).ToList(), StringComparer.Ordinal);

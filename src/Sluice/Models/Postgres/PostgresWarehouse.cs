@@ -22,6 +22,7 @@ internal sealed partial class PostgresWarehouse : IWarehouse
         "CREATE TABLE IF NOT EXISTS sluice.model_state (scope TEXT NOT NULL, model TEXT NOT NULL, applied_through DATE NULL, updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (scope, model))",
         "CREATE TABLE IF NOT EXISTS sluice.model_days (scope TEXT NOT NULL, day DATE NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (scope, day))",
         "ALTER TABLE sluice.model_days ADD COLUMN IF NOT EXISTS models TEXT NULL",
+        "CREATE TABLE IF NOT EXISTS sluice.model_tables (table_name TEXT PRIMARY KEY, scope TEXT NOT NULL, claimed_at TIMESTAMPTZ NOT NULL)",
         "CREATE TABLE IF NOT EXISTS sluice.source_partitions (table_name TEXT NOT NULL, partition_value TEXT NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (table_name, partition_value))",
         // The same title_case as the embedded warehouse's macro (DuckDbMacros.TitleCase): a word starts the text or follows a space, '-' or an apostrophe.
         """
@@ -71,12 +72,31 @@ internal sealed partial class PostgresWarehouse : IWarehouse
             // Two processes preparing the same database at once would collide on CREATE OR REPLACE FUNCTION.
             await ExecAsync("SELECT pg_advisory_xact_lock(7305147316514023)", tx, ct).ConfigureAwait(false);
             foreach (var sql in StateDdl) { await ExecAsync(sql, tx, ct).ConfigureAwait(false); }
+            await ClaimTablesAsync(project, tx, ct).ConfigureAwait(false);
             var schemas = project.Models.Select(m => m.Schema).Concat(project.Sources.Select(s => s[..s.IndexOf('.', StringComparison.Ordinal)]))
                 .Append(project.Quarantine[..project.Quarantine.IndexOf('.', StringComparison.Ordinal)]).Distinct(StringComparer.Ordinal);
             foreach (var schema in schemas) { await ExecAsync($"CREATE SCHEMA IF NOT EXISTS {Quote(schema)}", tx, ct).ConfigureAwait(false); }
             return 0;
         }, ct).ConfigureAwait(false);
         await new PgSourceMirror(Connection, _services).SyncAsync(sources, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Claims the project's tables for this scope in this database (<see cref="ModelTableClaims"/>); throws, claiming nothing, when another scope owns one.</summary>
+    private async Task ClaimTablesAsync(ModelProject project, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using (var cmd = new NpgsqlCommand("SELECT table_name, scope FROM sluice.model_tables", Connection, tx))
+        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            while (await r.ReadAsync(ct).ConfigureAwait(false)) { owners[r.GetString(0)] = r.GetString(1); }
+        }
+
+        ModelTableClaims.ThrowIfTaken(project, _scope, owners, $"the PostgreSQL warehouse {Where}");
+        await using var insert = new NpgsqlCommand(
+            "INSERT INTO sluice.model_tables(table_name, scope, claimed_at) SELECT t, $2, now() FROM unnest($1::text[]) t ON CONFLICT (table_name) DO NOTHING", Connection, tx);
+        insert.Parameters.AddWithValue(project.Models.Select(m => m.Name).ToArray());
+        insert.Parameters.AddWithValue(_scope);
+        await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     private async Task OpenAsync(CancellationToken ct)
