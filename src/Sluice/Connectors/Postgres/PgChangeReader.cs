@@ -94,23 +94,19 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         while (true)
         {
             var next = messages.MoveNextAsync();
-            if (!next.IsCompleted && !_inTransaction && held.Count > 0)
+            if (!next.IsCompleted && deadline is { } due)
             {
-                // Keeping up with the server: hand over what is held once the linger is up, else sleep until it is and
-                // take everything the server sent meanwhile in one read (see Linger).
-                if (heldRows == 0 || time.GetUtcNow() >= deadline)
+                // Keeping up with the server, which sends each message as it decodes it: sleep out the linger (inside a
+                // transaction too) and take everything sent meanwhile in one read, then hand over what is held.
+                var wait = due - time.GetUtcNow();
+                // Past the linger in the middle of a transaction: the reader caught up with the server while it sends the
+                // transaction one message at a time; a short pause lets the rest of it arrive for one read.
+                if (wait <= TimeSpan.Zero && _inTransaction) { wait = Linger / 5; }
+                if (wait > TimeSpan.Zero) { await Task.Delay(wait, time, ct).ConfigureAwait(false); }
+                if (!next.IsCompleted && !_inTransaction)
                 {
                     await HandOverAsync(held, output, ct).ConfigureAwait(false);
                     (heldRows, deadline) = (0, null);
-                }
-                else
-                {
-                    await Task.Delay(deadline!.Value - time.GetUtcNow() is var wait && wait > TimeSpan.Zero ? wait : TimeSpan.Zero, time, ct).ConfigureAwait(false);
-                    if (!next.IsCompleted)
-                    {
-                        await HandOverAsync(held, output, ct).ConfigureAwait(false);
-                        (heldRows, deadline) = (0, null);
-                    }
                 }
             }
 
@@ -125,6 +121,8 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             }
 
             Handle(_buffer.AsSpan(0, length));
+            // The linger runs from the first message after a hand-over: a transaction's messages come one by one.
+            deadline ??= time.GetUtcNow() + Linger;
             if (_pieces.Count == 0) { continue; }
             foreach (var piece in _pieces)
             {
@@ -133,10 +131,10 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             }
 
             _pieces.Clear();
-            if (heldRows > 0) { deadline ??= time.GetUtcNow() + Linger; }
-            // A batch's worth goes at once (mid-transaction too: the batcher joins it while the rest is decoded), and so
-            // does a backlog's linger's worth at a commit.
-            if (heldRows >= options.BatchRows || (!_inTransaction && time.GetUtcNow() >= deadline))
+            // A batch's worth goes at once (mid-transaction too: the batcher joins it while the rest is decoded). Past the
+            // linger, what the server already sent is read first and goes with it (above, when the reader would wait),
+            // unless a backlog keeps it reading for another linger: then it goes at a commit.
+            if (heldRows >= options.BatchRows || (!_inTransaction && time.GetUtcNow() >= deadline + Linger))
             {
                 await HandOverAsync(held, output, ct).ConfigureAwait(false);
                 (heldRows, deadline) = (0, null);
@@ -147,11 +145,11 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     }
 
     /// <summary>
-    /// How long decoded rows may wait in the reader for more (default 50 ms). Keeping up, the server sends each change as
-    /// it is decoded, and each socket read wakes two threads (the socket's and a pool worker): on a virtual machine those
-    /// wake-ups were most of Sluice's CPU at 1,000 changes/s. Instead, once rows are held the reader reads on only
-    /// what is already there, sleeps out the linger, takes all the server sent meanwhile in one read, and hands the
-    /// whole batch to the batcher at once: a few wake-ups per batch, not a few per transaction.
+    /// How long what the reader decoded may wait for more (default 50 ms), from the first message after a hand-over.
+    /// Keeping up, the server sends each message as it decodes it, and each socket read wakes two threads (the socket's
+    /// and a pool worker): on a virtual machine those wake-ups were most of Sluice's CPU at 1,000 changes/s. Instead the
+    /// reader reads on only what has arrived, sleeps out the linger, takes all the server sent meanwhile in one read,
+    /// and hands the whole batch to the batcher at once: a few wake-ups per batch, not a few per message.
     /// </summary>
     public static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(50);
 
