@@ -43,6 +43,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     private readonly PgTuple _new = new();
     private readonly PgDomains _domains = new(options.Connection);
     private volatile bool _inTransaction;
+    private volatile bool _pausing;
     private PgTableShape? _current;
     private byte[] _buffer = new byte[4096];
     private long _piecesWritten;
@@ -54,10 +55,11 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     private int _rowInTransaction;
 
     /// <summary>
-    /// Nothing read is left in the reader: no transaction begun and not ended, no piece decoded and not yet handed over.
+    /// Nothing read is left in the reader: no transaction begun and not ended, no piece decoded and not yet handed over,
+    /// no message taken during a linger's sleep and not yet decoded.
     /// The idle checks need both: the server's position counts what the reader holds.
     /// </summary>
-    public bool Idle => !_inTransaction && Interlocked.Read(ref _unwritten) == 0;
+    public bool Idle => !_pausing && !_inTransaction && Interlocked.Read(ref _unwritten) == 0;
 
     public long PiecesWritten => Interlocked.Read(ref _piecesWritten);
 
@@ -102,7 +104,19 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                 // Past the linger in the middle of a transaction: the reader caught up with the server while it sends the
                 // transaction one message at a time; a short pause lets the rest of it arrive for one read.
                 if (wait <= TimeSpan.Zero && _inTransaction) { wait = Linger / 5; }
-                if (wait > TimeSpan.Zero) { await Task.Delay(wait, time, ct).ConfigureAwait(false); }
+                if (wait > TimeSpan.Zero)
+                {
+                    // Npgsql takes the next message (and moves the received position) while this sleeps, before it is
+                    // decoded: the idle checks must not confirm that position meanwhile.
+                    _pausing = true;
+                    await Task.Delay(wait, time, ct).ConfigureAwait(false);
+                }
+
+                if (!next.IsCompleted)
+                {
+                    _pausing = false;
+                }
+
                 if (!next.IsCompleted && !_inTransaction)
                 {
                     await HandOverAsync(held, output, ct).ConfigureAwait(false);
@@ -121,6 +135,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             }
 
             Handle(_buffer.AsSpan(0, length));
+            _pausing = false;
             // The linger runs from the first message after a hand-over: a transaction's messages come one by one.
             deadline ??= time.GetUtcNow() + Linger;
             if (_pieces.Count == 0) { continue; }
