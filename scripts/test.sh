@@ -45,7 +45,16 @@ for project in tests/Sluice.Tests tests/Sluice.IntegrationTests; do
   fi
   counters="$(grep -o '<Counters [^>]*>' "$trx" | head -1)"
   get() { sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" <<<"$counters"; }
-  passed=$((passed + $(get passed))); failed=$((failed + $(get failed) + $(get error) + $(get timeout) + $(get aborted)))
+  passed=$((passed + $(get passed)))
+  project_failed=$(($(get failed) + $(get error) + $(get timeout) + $(get aborted)))
+  outcome="$(grep -o '<ResultSummary outcome="[^"]*"' "$trx" | head -1 | sed 's/.*outcome="\([^"]*\)"/\1/')"
+  if [[ $project_failed -eq 0 && "$outcome" != "Completed" && "$outcome" != "Passed" ]]; then
+    # A crashed test host ends the run with outcome Failed and no failed test in the counters: the tests it did not
+    # get to never ran, so the run cannot be reported as all passed.
+    echo "$(basename "$project"): the test run ended '$outcome' with no failed test counted (the test host crashed?)" >&2
+    project_failed=1
+  fi
+  failed=$((failed + project_failed))
   skipped=$((skipped + $(get notExecuted)))
 done
 [[ $failed -gt 0 ]] && status=1
