@@ -21,7 +21,19 @@ internal sealed class SluiceProcess : IDisposable
 
     public int Pid => _process.Id;
 
-    public bool HasExited => _process.HasExited;
+    /// <summary>
+    /// True once the process ended and its output was read to the end: a process that exits can be seen as exited
+    /// before the reader threads received its last lines (a crash point's farewell among them), so the drain comes first.
+    /// </summary>
+    public bool HasExited
+    {
+        get
+        {
+            if (!_process.HasExited) { return false; }
+            _process.WaitForExit();
+            return true;
+        }
+    }
 
     public string Stdout { get { lock (_out) { return _out.ToString(); } } }
 
