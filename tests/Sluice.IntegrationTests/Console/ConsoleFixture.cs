@@ -62,20 +62,23 @@ public sealed class ConsoleFixture : IAsyncLifetime, IDisposable
         if (_browser is null)
         {
             _playwright = await Playwright.CreateAsync();
-            _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-            {
-                ExecutablePath = Chromium,
-                Headless = true,
-                ChromiumSandbox = false,
-                // Playwright gives each launch a fresh user-data-dir of its own; these keep Chromium off the network.
-                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-            });
+            _browser = await LaunchChromiumAsync(_playwright);
         }
 
         var context = await _browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = width, Height = height }, BaseURL = Url });
         context.SetDefaultTimeout(15_000);
         return await context.NewPageAsync();
     }
+
+    /// <summary>Debian's headless Chromium as every console test drives it.</summary>
+    public static Task<IBrowser> LaunchChromiumAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+    {
+        ExecutablePath = Chromium,
+        Headless = true,
+        ChromiumSandbox = false,
+        // Playwright gives each launch a fresh user-data-dir of its own; these keep Chromium off the network.
+        Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
 
     /// <summary>Logs the page in through the login form with the admin token.</summary>
     public async Task LogInAsync(IPage page, string next = "/ui/")

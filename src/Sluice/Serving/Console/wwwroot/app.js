@@ -87,6 +87,15 @@
   }
   function rate(r) { return r === null || r === undefined ? "–/s" : `${num(r)}/s`; }
 
+  // Alerts that fire now, worst first; the rest only counted, so a quiet process shows one calm line.
+  function alertPanel(alerts) {
+    if (!alerts.length) return empty("No alerts declared. A recipe declares them under <code>alerts:</code> in its <code>recipe.yaml</code> (freshness, lag, dead letters, failed or late jobs; see <code>docs/OBSERVABILITY.md</code>).");
+    const firing = alerts.filter(a => a.state === "firing").sort((a, b) => (a.severity === "critical" ? 0 : 1) - (b.severity === "critical" ? 0 : 1));
+    if (!firing.length) return empty(`None: all ${alerts.length} declared alert(s) are ok.`);
+    return table(["alert", "severity", "since", "message"], firing.map(a =>
+      `<tr data-alert="${esc(a.recipe + "/" + a.alert)}"><td><b>${esc(a.recipe + "/" + a.alert)}</b> <span class="muted">${esc(a.kind)}</span></td><td>${pill(a.severity, a.severity === "critical" ? "bad" : "warn")}</td><td>${time(a.since)}</td><td>${esc(a.message)}${a.noticesPending ? ` <span class="muted">(${num(a.noticesPending)} notice(s) not yet delivered)</span>` : ""}</td></tr>`));
+  }
+
   // ---------------------------------------------------------------- pages
   async function overview() {
     const [status, shapes] = await Promise.all([api("/api/status?history=true"), api("/api/recipes")]);
@@ -103,6 +112,7 @@
         <div class="stat"><b>${esc(ago(s.started).replace(" ago", ""))}</b><span>up (pid ${esc(s.pid)})</span></div>
       </div>
       <div class="legend"><span><i style="background:var(--ok)"></i>healthy</span><span><i style="background:var(--warn)"></i>needs attention</span><span><i style="background:var(--bad)"></i>failed</span><span><i style="background:var(--idle)"></i>not running yet</span></div>`;
+    html += `<h2>Firing alerts</h2>` + alertPanel(s.alerts || []);
     if (recipes.length === 0 && s.pipelines.length === 0) {
       html += empty("Nothing runs in this process yet. Start a recipe: <code>./sluice run vehicle-files</code>, or everything at once: <code>./sluice demo</code>.");
     }
@@ -214,7 +224,15 @@
         const s = p.slot, health = s.walStatus === "lost" ? "bad" : s.walStatus === "reserved" ? "ok" : "warn";
         return `<tr><td><a href="/ui/pipeline/${encodeURIComponent(p.recipe)}/${encodeURIComponent(p.pipeline)}">${esc(p.recipe + "/" + p.pipeline)}</a></td><td class="mono">${esc(s.slot)}</td><td class="mono">${lsn(s.confirmedLsn)}</td><td class="num">${bytes(s.lagBytes)}</td><td class="num">${secs(s.lagSeconds)}</td><td>${pill(s.walStatus, health)}</td><td class="num">${bytes(s.safeWalBytes)}</td><td>${secs(s.secondsSinceMessage)} ago</td><td>${time(s.checkedAt)}</td></tr>`;
       }));
-      html += `<p class="muted">wal_status: reserved is healthy; extended means the slot holds WAL past max_wal_size; unreserved and lost mean the slot is about to be or has been invalidated (the pipeline then stops with the reason). The initial snapshot's progress shows as the pipeline's records in until the slot starts streaming.</p>`;
+      html += `<p class="muted">wal_status: reserved is healthy; extended means the slot holds WAL past max_wal_size; unreserved and lost mean the slot is about to be or has been invalidated (the pipeline then stops with the reason). Snapshots (the initial one resumed, or <code>./sluice cdc snapshot</code>) count rows every sink committed, of the total counted at their start.</p>`;
+    }
+    const snapshots = status.data.pipelines.filter(p => (p.snapshots || []).length);
+    if (snapshots.length) {
+      html += `<h2>Snapshots</h2>` + table(["pipeline", "table", "kind", "state", "#rows read", "#total", "progress", "#chunks", "error"], snapshots.flatMap(p => p.snapshots.map(x => {
+        const pct = x.total ? Math.min(100, Math.round(100 * x.rowsRead / x.total)) : (x.state === "done" ? 100 : 0);
+        const health = x.state === "failed" ? "bad" : x.state === "done" ? "ok" : x.state === "running" ? "ok" : "";
+        return `<tr data-snapshot="${esc(x.id)}"><td>${esc(p.recipe + "/" + p.pipeline)}</td><td class="mono">${esc(x.table)}</td><td>${esc(x.kind)}</td><td>${pill(x.state, health)}</td><td class="num">${num(x.rowsRead)}</td><td class="num">${num(x.total)}</td><td><div class="progress" title="${pct}%"><div style="width:${pct}%"></div></div></td><td class="num">${num(x.chunks)}</td><td class="error">${esc(x.error || "")}</td></tr>`;
+      })));
     }
     main.innerHTML = html;
   }
