@@ -99,7 +99,7 @@ public sealed class MirrorChaosTests(ITestOutputHelper output)
     }
 
     /// <summary>For every target and table: the source's rows the mirror lacks and the mirror's rows the source lacks.</summary>
-    private static async Task<List<string>> DifferencesAsync(MirrorChaosWorkload workload, string data)
+    internal static async Task<List<string>> DifferencesAsync(MirrorChaosWorkload workload, string data)
     {
         var differences = new List<string>();
         foreach (var (table, _, columns) in MirrorChaosWorkload.Tables)

@@ -1,0 +1,91 @@
+using Sluice.IntegrationTests.Support;
+using Xunit.Abstractions;
+
+namespace Sluice.IntegrationTests.Chaos;
+
+/// <summary>
+/// Snapshots on demand into live mirrors: tables that already hold rows when the pipeline first starts arrive through
+/// the initial snapshot while the random workload streams; then <c>sluice cdc snapshot</c> re-reads <c>items</c> while
+/// the workload keeps changing it. After each phase every mirror of <see cref="MirrorTargets"/> must equal its source
+/// (every column, EXCEPT both ways): a chunk that overwrote a newer streamed change would leave a stale row.
+/// </summary>
+[Trait("Category", "Chaos")]
+public sealed class MirrorResnapshotTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
+
+    [Fact]
+    public async Task Mirrors_equal_their_sources_after_the_initial_snapshot_and_a_resnapshot_under_streaming_changes()
+    {
+        var seed = Environment.TickCount;
+        output.WriteLine($"seed {seed}");
+        await using var workload = new MirrorChaosWorkload(seed);
+        await workload.CreateAsync();
+        using var temp = new TempFolder("sluice-mirror-resnap");
+        var recipe = temp.Sub("mirror-resnap");
+        Directory.CreateDirectory(recipe);
+        await File.WriteAllTextAsync(Path.Combine(recipe, "recipe.yaml"), $"""
+            name: mirror-resnap
+            pipelines:
+              cdc:
+            {workload.SourceYaml}
+                sinks:
+            {string.Join('\n', MirrorTargets.All.Select(t => t.SinkYaml(workload.Id)))}
+            """);
+        var data = temp.Sub("data");
+        Directory.CreateDirectory(data);
+        var env = new Dictionary<string, string>(StringComparer.Ordinal) { ["SLUICE_RECIPES"] = temp.Path };
+
+        using var sluice = SluiceProcess.Start(data, env, "run", "mirror-resnap");
+        // The workload starts at once: its first changes race the initial snapshot of the rows already there.
+        await ChangeWhileAsync(workload, () => sluice.WaitForOutputOrExitAsync("Streaming ", TimeSpan.FromSeconds(60)));
+        await WaitForMirrorsAsync(workload, data, sluice, "after the initial snapshot");
+
+        // Rows change just before the re-snapshot and all the while it runs.
+        var before = workload.Transactions;
+        await ChangeWhileAsync(workload, async () =>
+        {
+            await Task.Delay(300);
+            using var snapshot = SluiceProcess.StartIn(temp.Path, data, env, "cdc", "snapshot", "mirror-resnap/cdc", "--table", "items", "--chunk-rows", "10");
+            (await snapshot.WaitAsync(Patience)).ShouldBe(0, $"{snapshot.Stdout}\n{snapshot.Stderr}\n{sluice.Stderr}");
+            snapshot.Stdout.ShouldContain("snapshot 1 of public.items done:");
+            output.WriteLine(snapshot.Stdout.Trim());
+        });
+        output.WriteLine($"{workload.Transactions} transactions, {workload.Transactions - before} around the re-snapshot ({workload.Truncates} truncates)");
+        (workload.Transactions - before).ShouldBeGreaterThan(0);
+        await WaitForMirrorsAsync(workload, data, sluice, "after the re-snapshot");
+
+        sluice.Interrupt();
+        (await sluice.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, sluice.Stderr);
+    }
+
+    /// <summary>Runs the random workload until <paramref name="action"/> is done.</summary>
+    private static async Task ChangeWhileAsync(MirrorChaosWorkload workload, Func<Task> action)
+    {
+        using var stop = new CancellationTokenSource();
+        var changing = Task.Run(() => workload.RunAsync(stop.Token));
+        try
+        {
+            await action();
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await changing;
+        }
+    }
+
+    private static async Task WaitForMirrorsAsync(MirrorChaosWorkload workload, string data, SluiceProcess sluice, string when)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        List<string> differences;
+        while ((differences = await MirrorChaosTests.DifferencesAsync(workload, data)).Count > 0)
+        {
+            sluice.HasExited.ShouldBeFalse($"sluice exited {when}:\n{sluice.Stderr}");
+            if (DateTime.UtcNow > deadline) { break; }
+            await Task.Delay(250);
+        }
+
+        differences.ShouldBeEmpty($"{when}: {differences.Count} differences\n{string.Join("\n", differences.Take(20))}\nsluice:\n{sluice.Stderr[Math.Max(0, sluice.Stderr.Length - 3000)..]}");
+    }
+}
