@@ -1,3 +1,4 @@
+using Npgsql;
 using Sluice.IntegrationTests.Support;
 using Xunit.Abstractions;
 
@@ -43,13 +44,18 @@ public sealed class MirrorResnapshotTests(ITestOutputHelper output)
 
         // Rows change just before the re-snapshot and all the while it runs.
         var before = workload.Transactions;
+        using var hammering = new CancellationTokenSource();
+        var hammers = Enumerable.Range(0, 2).Select(_ => HammerItemsAsync(workload, hammering.Token)).ToArray();
         await ChangeWhileAsync(workload, async () =>
         {
             await Task.Delay(300);
             using var snapshot = SluiceProcess.StartIn(temp.Path, data, env, "cdc", "snapshot", "mirror-resnap/cdc", "--table", "items", "--chunk-rows", "10");
             (await snapshot.WaitAsync(Patience)).ShouldBe(0, $"{snapshot.Stdout}\n{snapshot.Stderr}\n{sluice.Stderr}");
             snapshot.Stdout.ShouldContain("snapshot 1 of public.items done:");
+            snapshot.Stdout.ShouldNotContain(", 0 left to newer streamed changes", Case.Sensitive, "no chunk met a newer streamed change: the test proved nothing");
             output.WriteLine(snapshot.Stdout.Trim());
+            await hammering.CancelAsync();
+            output.WriteLine($"{(await Task.WhenAll(hammers)).Sum()} single-row updates of items beside the workload");
         });
         output.WriteLine($"{workload.Transactions} transactions, {workload.Transactions - before} around the re-snapshot ({workload.Truncates} truncates)");
         (workload.Transactions - before).ShouldBeGreaterThan(0);
@@ -57,6 +63,25 @@ public sealed class MirrorResnapshotTests(ITestOutputHelper output)
 
         sluice.Interrupt();
         (await sluice.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, sluice.Stderr);
+    }
+
+    /// <summary>
+    /// Updates of random items as fast as they go: the workload alone, a transaction every 20-80 ms, seldom changes a
+    /// row between a chunk's read and its closing watermark, which is the change a chunk must leave alone.
+    /// </summary>
+    private static async Task<int> HammerItemsAsync(MirrorChaosWorkload workload, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(workload.Pg.ConnectionString("sluice-test"));
+        await connection.OpenAsync(CancellationToken.None);
+        var updates = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            await using var cmd = new NpgsqlCommand("UPDATE items SET qty = qty + 1, name = name || '*' WHERE id = (SELECT id FROM items ORDER BY random() LIMIT 1)", connection);
+            await cmd.ExecuteNonQueryAsync(CancellationToken.None);
+            updates++;
+        }
+
+        return updates;
     }
 
     /// <summary>Runs the random workload until <paramref name="action"/> is done.</summary>
