@@ -27,19 +27,7 @@ public sealed class MirrorChaosTests(ITestOutputHelper output)
         await using var workload = new MirrorChaosWorkload(seed);
         await workload.CreateAsync();
         using var temp = new TempFolder("sluice-mirror-chaos");
-        var recipe = temp.Sub("mirror-chaos");
-        Directory.CreateDirectory(recipe);
-        await File.WriteAllTextAsync(Path.Combine(recipe, "recipe.yaml"), $"""
-            name: mirror-chaos
-            pipelines:
-              cdc:
-            {workload.SourceYaml}
-                sinks:
-            {string.Join('\n', MirrorTargets.All.Select(t => t.SinkYaml(workload.Id)))}
-            """);
-        var data = temp.Sub("data");
-        Directory.CreateDirectory(data);
-        var env = new Dictionary<string, string>(StringComparer.Ordinal) { ["SLUICE_RECIPES"] = temp.Path };
+        var (data, env) = await workload.WriteRecipeAsync(temp, "mirror-chaos");
 
         using var stop = new CancellationTokenSource();
         var changing = Task.Run(() => workload.RunAsync(stop.Token));

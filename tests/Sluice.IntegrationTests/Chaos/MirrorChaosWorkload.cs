@@ -60,6 +60,27 @@ internal sealed class MirrorChaosWorkload : IAsyncDisposable
     public long Truncates { get; private set; }
 
     /// <summary>The source block of a recipe streaming the three tables, every update and delete emitted.</summary>
+    /// <summary>
+    /// Writes a recipe <paramref name="name"/> under <paramref name="temp"/> streaming these tables into every mirror
+    /// target, and returns its data folder and the environment that finds the recipe.
+    /// </summary>
+    public async Task<(string Data, Dictionary<string, string> Env)> WriteRecipeAsync(TempFolder temp, string name)
+    {
+        var recipe = temp.Sub(name);
+        Directory.CreateDirectory(recipe);
+        await File.WriteAllTextAsync(Path.Combine(recipe, "recipe.yaml"), $"""
+            name: {name}
+            pipelines:
+              cdc:
+            {SourceYaml}
+                sinks:
+            {string.Join('\n', MirrorTargets.All.Select(t => t.SinkYaml(Id)))}
+            """);
+        var data = temp.Sub("data");
+        Directory.CreateDirectory(data);
+        return (data, new Dictionary<string, string>(StringComparer.Ordinal) { ["SLUICE_RECIPES"] = temp.Path });
+    }
+
     public string SourceYaml => $$"""
             source:
               type: postgres_cdc

@@ -23,19 +23,7 @@ public sealed class MirrorResnapshotTests(ITestOutputHelper output)
         await using var workload = new MirrorChaosWorkload(seed);
         await workload.CreateAsync();
         using var temp = new TempFolder("sluice-mirror-resnap");
-        var recipe = temp.Sub("mirror-resnap");
-        Directory.CreateDirectory(recipe);
-        await File.WriteAllTextAsync(Path.Combine(recipe, "recipe.yaml"), $"""
-            name: mirror-resnap
-            pipelines:
-              cdc:
-            {workload.SourceYaml}
-                sinks:
-            {string.Join('\n', MirrorTargets.All.Select(t => t.SinkYaml(workload.Id)))}
-            """);
-        var data = temp.Sub("data");
-        Directory.CreateDirectory(data);
-        var env = new Dictionary<string, string>(StringComparer.Ordinal) { ["SLUICE_RECIPES"] = temp.Path };
+        var (data, env) = await workload.WriteRecipeAsync(temp, "mirror-resnap");
 
         using var sluice = SluiceProcess.Start(data, env, "run", "mirror-resnap");
         // The workload starts at once: its first changes race the initial snapshot of the rows already there.
