@@ -2,8 +2,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Polly;
-using Polly.Retry;
 using Polly.Timeout;
+using Sluice.Connectors.Http;
 
 namespace Sluice.Alerts.Notify;
 
@@ -26,20 +26,7 @@ public sealed class WebhookChannel : IAlertChannel
         _options = options;
         // Polly's timeout bounds each attempt; HttpClient's own would cut the retries short.
         _http = new HttpClient(handler ?? new SocketsHttpHandler(), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
-        _pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-            {
-                ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
-                    .Handle<HttpRequestException>()
-                    .Handle<TimeoutRejectedException>()
-                    .HandleResult(r => (int)r.StatusCode >= 500 || r.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout),
-                MaxRetryAttempts = Math.Max(1, options.Retries),
-                Delay = options.RetryDelay,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-            })
-            .AddTimeout(options.Timeout)
-            .Build();
+        _pipeline = TransientHttpRetry.Pipeline(time, options.Retries, options.RetryDelay, options.Timeout);
     }
 
     public string Name => "webhook";

@@ -3,7 +3,6 @@ using System.Net.Http.Headers;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Polly;
-using Polly.Retry;
 using Polly.Timeout;
 
 namespace Sluice.Connectors.OpenLineage;
@@ -116,26 +115,12 @@ public sealed class OpenLineageEmitter : IDisposable
     }
 
     private ResiliencePipeline<HttpResponseMessage> BuildPipeline() =>
-        new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time }
-            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-            {
-                ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
-                    .Handle<HttpRequestException>()
-                    .Handle<TimeoutRejectedException>()
-                    .HandleResult(r => (int)r.StatusCode >= 500 || r.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout),
-                MaxRetryAttempts = Math.Max(1, _options.Retries),
-                Delay = _options.RetryDelay,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                OnRetry = args =>
-                {
-                    var why = args.Outcome.Exception?.Message ?? $"HTTP {(int?)args.Outcome.Result?.StatusCode}";
-                    OpenLineageLog.Retrying(_log, args.AttemptNumber + 1, why, (long)args.RetryDelay.TotalMilliseconds);
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .AddTimeout(_options.Timeout)
-            .Build();
+        Http.TransientHttpRetry.Pipeline(_time, _options.Retries, _options.RetryDelay, _options.Timeout, args =>
+        {
+            var why = args.Outcome.Exception?.Message ?? $"HTTP {(int?)args.Outcome.Result?.StatusCode}";
+            OpenLineageLog.Retrying(_log, args.AttemptNumber + 1, why, (long)args.RetryDelay.TotalMilliseconds);
+            return ValueTask.CompletedTask;
+        });
 
     /// <summary>Sends what is queued (waiting at most <see cref="OpenLineageOptions.DrainWait"/>), then stops.</summary>
     public void Dispose()
