@@ -30,6 +30,19 @@ public static class MachineInfo
         return $"{cpu}, {Environment.ProcessorCount} cores{memory}, {RuntimeInformation.OSDescription}, .NET {Environment.Version}";
     }
 
+    /// <summary>The load average over 1, 5 and 15 minutes (Linux), or "unknown".</summary>
+    public static string LoadAverage()
+    {
+        try
+        {
+            return File.Exists("/proc/loadavg") ? string.Join(" / ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+
     /// <summary>Peak resident set size of this process so far (VmHWM), in MiB.</summary>
     public static double PeakRssMiB()
     {

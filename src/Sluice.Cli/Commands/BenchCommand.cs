@@ -36,7 +36,13 @@ internal static class BenchCommand
         var days = new Option<int>("--days") { Description = "Daily files", DefaultValueFactory = _ => 30 };
         var engine = new Option<string>("--engine") { Description = "duckdb, postgres or both", DefaultValueFactory = _ => "both" };
         var memory = new Option<string>("--duckdb-memory") { Description = "DuckDB memory limit for the run", DefaultValueFactory = _ => "1GB" };
-        var command = new Command("warehouse", "sales-warehouse load + models per engine, and the last day's SCD2 merge vs the same merge written by hand") { customers, sales, days, engine, memory };
+        var keys = new Option<int>("--snapshot-keys") { Description = "Keys of the snapshot part (check and timestamp strategies, a full export a day); 0 leaves it out", DefaultValueFactory = _ => 1_000_000 };
+        var snapshotOnly = new Option<bool>("--snapshot-only") { Description = "Only the snapshot part" };
+        keys.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) { r.AddError("--snapshot-keys must be 0 or more"); } });
+        var command = new Command("warehouse", "sales-warehouse load + models per engine, and the last day's SCD2 merge vs the same merge written by hand; then a snapshot of --snapshot-keys keys per strategy vs its hand-written merge")
+        {
+            customers, sales, days, engine, memory, keys, snapshotOnly,
+        };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var root = Path.Combine(Core.DataDirectory.ResolveRoot(result.GetValue(CliContext.Data)), "bench", "warehouse");
@@ -48,8 +54,12 @@ internal static class BenchCommand
                 throw new Core.SluiceException("--days must be at least 2, --customers at least 1 and --sales at least --days.");
             }
 
-            var options = new WarehouseBenchmarkOptions { Customers = result.GetValue(customers), Sales = result.GetValue(sales), Days = result.GetValue(days), Engines = engines, DuckDbMemory = result.GetValue(memory)! };
-            var report = await WarehouseBenchmark.RunAsync(root, options, Console.Out, ct).ConfigureAwait(false);
+            if (result.GetValue(snapshotOnly) && result.GetValue(keys) == 0) { throw new Core.SluiceException("--snapshot-only needs --snapshot-keys above 0."); }
+            var report = await BenchProgress.RunAsync((log, progress) => WarehouseBenchmark.RunAsync(root, new WarehouseBenchmarkOptions
+            {
+                Customers = result.GetValue(customers), Sales = result.GetValue(sales), Days = result.GetValue(days), Engines = engines, DuckDbMemory = result.GetValue(memory)!,
+                SnapshotKeys = result.GetValue(keys), SnapshotOnly = result.GetValue(snapshotOnly), Progress = progress,
+            }, log, ct)).ConfigureAwait(false);
             await Console.Out.WriteLineAsync(report.ToMarkdown()).ConfigureAwait(false);
             return 0;
         }));

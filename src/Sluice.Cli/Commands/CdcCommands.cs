@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Sluice.Connectors.Postgres;
 using Sluice.Core;
-using Spectre.Console;
+using Sluice.Core.Text;
 
 namespace Sluice.Cli.Commands;
 
@@ -50,28 +50,31 @@ internal static class CdcCommands
 
             var request = await PgSnapshotRequests.SubmitAsync(cdc.Options, recipe.Name, name, result.GetValue(table)!, result.GetValue(where), result.GetValue(chunkRows), services, ct).ConfigureAwait(false);
             await Console.Error.WriteLineAsync($"snapshot {request.Id} of {request.Display}{(request.Where is null ? "" : $" where {request.Where}")}: {request.Total} rows, {request.ChunkRows} per chunk; handed to the running '{recipe.Name}'").ConfigureAwait(false);
-            var final = !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive
-                ? await AnsiConsole.Progress().StartAsync(async p =>
+            // The total is the rows counted at submission (rows inserted since make the bar end a little late, never early).
+            var final = CliProgress.Terminal
+                ? await CliProgress.Bar().StartAsync(async p =>
                 {
-                    var task = p.AddTask($"snapshot {request.Display}", maxValue: Math.Max(1, request.Total ?? 1));
+                    var task = p.AddTask($"snapshot {request.Display} (rows)", maxValue: Math.Max(1, request.Total ?? 1));
                     return await FollowAsync(services, request.Id, lockPath, s => task.Value = Math.Min(task.MaxValue, s.RowsRead), ct).ConfigureAwait(false);
                 }).ConfigureAwait(false)
-                : await FollowAsync(services, request.Id, lockPath, Lines(request), ct).ConfigureAwait(false);
+                : await FollowAsync(services, request.Id, lockPath, Lines(request, services.Time, Console.Out), ct).ConfigureAwait(false);
             return await ReportAsync(final, recipe.Name).ConfigureAwait(false);
         }));
         return command;
     }
 
-    /// <summary>Progress as lines (output not a terminal): at most one a second, and the last one.</summary>
-    private static Action<SnapshotRequest> Lines(SnapshotRequest request)
+    /// <summary>Progress as lines (output not a terminal): at most one a second, and the last one; with the time left at the rate so far.</summary>
+    internal static Action<SnapshotRequest> Lines(SnapshotRequest request, TimeProvider time, TextWriter output)
     {
-        var last = DateTime.MinValue;
+        var estimate = new ProgressEstimate(time);
+        var last = DateTimeOffset.MinValue;
         long shown = -1;
         return s =>
         {
-            if (s.RowsRead == shown || (DateTime.UtcNow - last < TimeSpan.FromSeconds(1) && s.Status is SnapshotStatus.Queued or SnapshotStatus.Running)) { return; }
-            (last, shown) = (DateTime.UtcNow, s.RowsRead);
-            Console.Out.WriteLine($"snapshot {request.Id} of {request.Display}: {s.RowsRead}/{s.Total} rows, {s.Chunks} chunks");
+            var now = time.GetUtcNow();
+            if (s.RowsRead == shown || (now - last < TimeSpan.FromSeconds(1) && s.Status is SnapshotStatus.Queued or SnapshotStatus.Running)) { return; }
+            (last, shown) = (now, s.RowsRead);
+            output.WriteLine($"{estimate.Line($"snapshot {request.Id} of {request.Display}", s.RowsRead, Math.Max(s.RowsRead, s.Total ?? 0), "rows")}, {s.Chunks} chunks");
         };
     }
 

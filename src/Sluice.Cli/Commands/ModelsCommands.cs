@@ -23,6 +23,7 @@ internal static class ModelsCommands
         command.Subcommands.Add(CreateList());
         command.Subcommands.Add(CreateShow());
         command.Subcommands.Add(CreateBuild());
+        command.Subcommands.Add(CreateRelease());
         return command;
     }
 
@@ -60,7 +61,7 @@ internal static class ModelsCommands
             else
             {
                 var models = factory.Options.Project.Select(selected.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList());
-                using var held = await ProcessLock.AcquireAsync(Path.Combine(services.Data.LocksRoot, $"job-{definition.Recipe}-{definition.Name}.lock"), services.Time, TimeSpan.FromMinutes(10), ct).ConfigureAwait(false);
+                using var held = await ProcessLock.AcquireAsync(JobRunner.LockFile(services.Data, definition.Recipe, definition.Name), services.Time, TimeSpan.FromMinutes(10), ct).ConfigureAwait(false);
                 outcome = await factory.Processor(services).RunSelectedAsync(models, day, "manual", $"sluice backfill {definition.FullName} --from {day:yyyy-MM-dd} --to <last day>", ct).ConfigureAwait(false);
             }
 
@@ -134,7 +135,7 @@ internal static class ModelsCommands
             var day = DateOnly.FromDateTime(JobCommands.AsOf(result.GetValue(date), null, services.Time).UtcDateTime);
             var selected = (result.GetValue(select) ?? []).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
             var models = factory.Options.Project.Select(selected);
-            using var held = await ProcessLock.AcquireAsync(Path.Combine(services.Data.LocksRoot, $"job-{definition.Recipe}-{definition.Name}.lock"), services.Time, TimeSpan.FromMinutes(10), ct).ConfigureAwait(false);
+            using var held = await ProcessLock.AcquireAsync(JobRunner.LockFile(services.Data, definition.Recipe, definition.Name), services.Time, TimeSpan.FromMinutes(10), ct).ConfigureAwait(false);
             var outcomes = await factory.Processor(services).BuildAsync(models, day, "manual", $"sluice backfill {definition.FullName} --from {day:yyyy-MM-dd} --to <last day>", ct).ConfigureAwait(false);
             foreach (var o in outcomes)
             {
@@ -196,6 +197,40 @@ internal static class ModelsCommands
 
             await Console.Out.WriteLineAsync($"-- first {limit} rows").ConfigureAwait(false);
             await Console.Out.WriteAsync(QueryResultFormatter.Format(shown, QueryFormat.Table)).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command CreateRelease()
+    {
+        var table = new Argument<string>("table") { Description = "The model table (schema.name) whose claim to give up" };
+        var recipe = new Option<string?>("--recipe") { Description = "Release only if this recipe's models job owns it (and look in that job's warehouse)" };
+        var command = new Command("release", "Give up a models job's claim on a table so another recipe may build it; the table and its rows stay; refused while a run holds it")
+        {
+            table, recipe, Job, Engine,
+        };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            WarehouseEngine engine;
+            string? database = null;
+            if (result.GetValue(recipe) is { } name)
+            {
+                var (_, factory) = Find(name, result.GetValue(Job), result.GetValue(Engine));
+                engine = factory.Options.EffectiveEngine(factory.EngineOverride);
+                database = factory.Options.Database;
+            }
+            else
+            {
+                var chosen = result.GetValue(Engine) is { } e ? ModelsOptions.ParseEngine(e) ?? throw new SluiceException($"--engine '{e}': expected duckdb or postgres.") : (WarehouseEngine?)null;
+                engine = ModelsOptions.EffectiveEngine(chosen, WarehouseEngine.DuckDb);
+            }
+
+            // The embedded warehouse's claims live in the data folder; a PostgreSQL warehouse's in its database (the folder holds the job locks).
+            using var services = engine == WarehouseEngine.DuckDb ? CliContext.ExistingServices(result) : CliContext.Services(result);
+            var pg = engine == WarehouseEngine.Postgres ? Connectors.Postgres.PostgresConnectionOptions.FromEnvironment().WithDatabase(database).Builder() : null;
+            var said = await ModelTableRelease.ReleaseAsync(services, pg, result.GetValue(table)!, result.GetValue(recipe) is { } r ? CliContext.LoadRecipe(r).Name : null, ct).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(said).ConfigureAwait(false);
             return 0;
         }));
         return command;

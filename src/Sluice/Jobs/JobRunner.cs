@@ -61,7 +61,14 @@ public sealed class JobRunner(IEngineServices services)
         return probe is null;
     }
 
-    private string LockPath(JobDefinition job) => Path.Combine(services.Data.LocksRoot, $"job-{job.Recipe}-{job.Name}.lock");
+    private string LockPath(JobDefinition job) => LockFile(services.Data, job.Recipe, job.Name);
+
+    /// <summary>The file every runner of a job locks (also <c>models run --select</c>, <c>models build</c>, <c>models release</c>).</summary>
+    public static string LockFile(DataDirectory data, string recipe, string job)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return Path.Combine(data.LocksRoot, $"job-{recipe}-{job}.lock");
+    }
 
     private LineageRun? StartLineage(JobDefinition job)
     {

@@ -104,10 +104,7 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
                     replaying.Add(upstream.Name);
                 }
 
-                var result = await runner.RunAsync(warehouse, project, model, day, ct).ConfigureAwait(false);
-                var output = model.Kind == ModelKind.View ? input
-                    : ledger.IsRead(model) ? await warehouse.ContentAsync(project, model, day, ct).ConfigureAwait(false) : ModelDayLedger.Unread;
-                ledger.Ran(model, day, input, output);
+                var result = await RunRecordedAsync(runner, warehouse, ledger, model, day, input, ct).ConfigureAwait(false);
                 rowsIn += result.RowsIn;
                 rowsOut += result.RowsOut;
                 runs++;
@@ -132,6 +129,16 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
             (again > 0 ? $" ({again} already processed day(s) recomputed)" : "")), null);
     }
 
+    /// <summary>Runs one model as of one day and records in the ledger what it read and what it produced (what its readers' fingerprints see).</summary>
+    private async Task<ModelRunResult> RunRecordedAsync(ModelRunner runner, IWarehouse warehouse, ModelDayLedger ledger, ModelDefinition model, DateOnly day, string input, CancellationToken ct)
+    {
+        var result = await runner.RunAsync(warehouse, project, model, day, ct).ConfigureAwait(false);
+        var output = model.Kind == ModelKind.View ? input
+            : ledger.IsRead(model) ? await warehouse.ContentAsync(project, model, day, ct).ConfigureAwait(false) : ModelDayLedger.Unread;
+        ledger.Ran(model, day, input, output);
+        return result;
+    }
+
     /// <summary>The models building on their earlier days (snapshots, keyed merges) that a model reads, directly or through views.</summary>
     private IEnumerable<ModelDefinition> StatefulInputs(ModelDefinition model)
     {
@@ -147,7 +154,8 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
     }
 
     /// <summary>
-    /// Runs only the given models as of one day (<c>models run --select</c>), recorded like the others. A stateful model
+    /// Runs only the given models as of one day (<c>models run --select</c>), recorded like the others: in the run log,
+    /// and in the day's fingerprints as a full run records them. A stateful model
     /// already run as of a later day is refused: that would rewrite its history out of order (a backfill does it right).
     /// </summary>
     public async Task<JobOutcome> RunSelectedAsync(IReadOnlyList<ModelDefinition> models, DateOnly asOf, string trigger, string backfillHint, CancellationToken ct)
@@ -167,6 +175,9 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
             }
 
             var runner = new ModelRunner(services, scope, trigger);
+            // Recorded as a full run records them, so a later run neither recomputes these model-days nor misses what
+            // they changed for their readers.
+            var ledger = new ModelDayLedger(project, snapshot, await warehouse.DaysAsync(ct).ConfigureAwait(false));
             long rowsIn = 0, rowsOut = 0;
             await warehouse.BeginProcessingAsync(ct).ConfigureAwait(false);
             foreach (var m in models)
@@ -181,11 +192,12 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
                     await warehouse.RewindAsync(project, m, asOf, ct).ConfigureAwait(false);
                 }
 
-                var r = await runner.RunAsync(warehouse, project, m, asOf, ct).ConfigureAwait(false);
+                var r = await RunRecordedAsync(runner, warehouse, ledger, m, asOf, ledger.Input(m, asOf), ct).ConfigureAwait(false);
                 rowsIn += r.RowsIn;
                 rowsOut += r.RowsOut;
             }
 
+            await warehouse.SaveDaysAsync(ledger.ChangedDays(snapshot.DayFingerprints()), ct).ConfigureAwait(false);
             await warehouse.CommitProcessingAsync(ct).ConfigureAwait(false);
             return new JobOutcome(rowsIn, rowsOut, $"ran {string.Join(", ", models.Select(m => m.Name))} as of {asOf:yyyy-MM-dd} on {warehouse.Engine}");
         }

@@ -44,11 +44,14 @@ public sealed partial class ModelsOptions
     public required ModelProject Project { get; init; }
 
     /// <summary>The engine after the environment override.</summary>
-    public WarehouseEngine EffectiveEngine(WarehouseEngine? cli = null)
+    public WarehouseEngine EffectiveEngine(WarehouseEngine? cli = null) => EffectiveEngine(cli, Engine);
+
+    /// <summary>The command line's engine, else <see cref="EngineVariable"/>'s, else <paramref name="configured"/>.</summary>
+    public static WarehouseEngine EffectiveEngine(WarehouseEngine? cli, WarehouseEngine configured)
     {
         if (cli is { } chosen) { return chosen; }
         var env = Environment.GetEnvironmentVariable(EngineVariable);
-        return string.IsNullOrWhiteSpace(env) ? Engine : ParseEngine(env) ?? throw new Core.SluiceException($"{EngineVariable}='{env}' is not a warehouse engine (duckdb or postgres)");
+        return string.IsNullOrWhiteSpace(env) ? configured : ParseEngine(env) ?? throw new Core.SluiceException($"{EngineVariable}='{env}' is not a warehouse engine (duckdb or postgres)");
     }
 
     public static WarehouseEngine? ParseEngine(string text) => text.Trim().ToLowerInvariant() switch

@@ -1,8 +1,10 @@
+using Microsoft.Extensions.Time.Testing;
+using Sluice.Core.Recipes;
 using Sluice.IntegrationTests.Support;
 
 namespace Sluice.IntegrationTests.Cli;
 
-/// <summary>A long <c>run --once</c> shows how far it is with the time left; piped, as plain periodic lines (issue 19).</summary>
+/// <summary>A long <c>run --once</c>, <c>bench</c> or <c>cdc snapshot</c> shows how far it is with the time left; piped, as plain periodic lines (issue 19).</summary>
 public sealed class ProgressTests
 {
     [Fact]
@@ -21,5 +23,46 @@ public sealed class ProgressTests
         lines.ShouldAllBe(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^run vehicle-files: \d+/\d+ \(files\) \d+%"));
         lines.ShouldContain(l => l.Contains(", eta "));
         System.Text.RegularExpressions.Regex.IsMatch(lines[^1], @"^run vehicle-files: (\d+)/\1 \(files\) 100%").ShouldBeTrue(lines[^1]);
+    }
+
+    [Fact]
+    public void A_bench_phase_piped_prints_its_first_figures_then_a_line_per_interval_with_the_eta_and_always_its_end()
+    {
+        var time = new FakeTimeProvider();
+        using var output = new StringWriter();
+        var progress = Sluice.Cli.BenchProgress.Lines("duckdb models", time, output);
+
+        progress.Report(new JobProgress(0, 30, "days"));
+        time.Advance(TimeSpan.FromSeconds(1));
+        progress.Report(new JobProgress(1, 30, "2024-01-01"));
+        time.Advance(Sluice.Cli.CliProgress.LineEvery);
+        progress.Report(new JobProgress(10, 30, "2024-01-10"));
+        progress.Report(new JobProgress(30, 30, "2024-01-30"));
+
+        output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).ShouldBe(
+        [
+            "duckdb models: 0/30 (days) 0%",
+            $"duckdb models: 10/30 (2024-01-10) 33%, eta {Sluice.Core.Text.ProgressEstimate.Format((Sluice.Cli.CliProgress.LineEvery + TimeSpan.FromSeconds(1)) * 2)}",
+            "duckdb models: 30/30 (2024-01-30) 100%, eta 0s",
+        ]);
+    }
+
+    [Fact]
+    public async Task Bench_warehouse_piped_shows_each_phase_with_its_total_and_measures_both_snapshot_strategies_against_their_hand_written_merge()
+    {
+        using var data = new TempFolder();
+        using var bench = SluiceProcess.Start(data.Path, new Dictionary<string, string> { ["SLUICE_PROGRESS_SECONDS"] = "0.1" },
+            "bench", "warehouse", "--engine", "duckdb", "--snapshot-only", "--snapshot-keys", "20000", "--duckdb-memory", "256MB");
+        (await bench.WaitAsync(TimeSpan.FromMinutes(5))).ShouldBe(0, bench.Stderr);
+
+        foreach (var strategy in new[] { "check", "timestamp" })
+        {
+            bench.Stdout.ShouldContain($"duckdb snapshot {strategy} day 2: 0/2 (days) 0%");
+            bench.Stdout.ShouldContain($"duckdb snapshot {strategy} day 2: 2/2 (2024-01-02) 100%");
+        }
+
+        // Day 2 of 20,000 keys: 200 moved (closed + opened) and, for the timestamp strategy, 100 more re-sent later.
+        bench.Stdout.ShouldMatch(@"\| duckdb \| check \| 400 \| [0-9.]+ s \| [0-9.]+ s \| [0-9.]+x \| <= 1.2x \| 20,200 \|");
+        bench.Stdout.ShouldMatch(@"\| duckdb \| timestamp \| 600 \| [0-9.]+ s \| [0-9.]+ s \| [0-9.]+x \| <= 1.2x \| 20,300 \|");
     }
 }

@@ -93,4 +93,25 @@ public sealed class IncrementalDaysTests
         await h.RunAsOfAsync("2024-03-07", "2024-03-02", "2024-03-03");
         h.RunsSince(next).Runs.ShouldBe(new[] { "02", "03" }.SelectMany(d => new[] { $"dw.daily@2024-03-{d}", $"mart.counts@2024-03-{d}", $"mart.running@2024-03-{d}" }).Order(StringComparer.Ordinal).ToArray());
     }
+
+    [Theory]
+    [InlineData("duckdb")]
+    [InlineData("postgres")]
+    public async Task A_selected_run_records_its_fingerprints_so_the_next_run_neither_repeats_it_nor_misses_its_readers(string engine)
+    {
+        await using var h = await FourDaysAsync(engine);
+        var (_, last) = h.RunsSince(0);
+
+        // Day 4 gets a late row and only dw.daily is run for it (models run --select dw.daily --date 2024-03-04).
+        h.Day("2024-03-04", "SELECT * FROM (VALUES (4, 'Di'), (5, 'Eve')) v(id, name)");
+        await h.Processor().RunSelectedAsync(h.Project().Select(["dw.daily"]), new DateOnly(2024, 3, 4), "manual", "backfill", CancellationToken.None);
+        var (runs, next) = h.RunsSince(last);
+        runs.ShouldBe(["dw.daily@2024-03-04"]);
+
+        // The next run recomputes the readers of what the selected run changed, and not the selected model-day again.
+        await h.RunAsync();
+        h.RunsSince(next).Runs.ShouldBe(["mart.counts@2024-03-04", "mart.running@2024-03-04"]);
+        (await h.Lines("SELECT day, n FROM mart.counts ORDER BY day")).ShouldBe(["2024-03-01|1", "2024-03-02|2", "2024-03-03|1", "2024-03-04|2"]);
+        (await h.RunAsync()).Message.ShouldStartWith("nothing to do");
+    }
 }

@@ -31,6 +31,11 @@ internal sealed class ModelsHarness : IAsyncDisposable
 
     public string EngineName { get; }
 
+    public EngineServices Services => _engine.Services;
+
+    /// <summary>The PostgreSQL warehouse's settings; null on DuckDB.</summary>
+    public NpgsqlConnectionStringBuilder? Postgres => _pg;
+
     public string Folder => _folder.Sub("models");
 
     public static async Task<ModelsHarness> CreateAsync(string engine)

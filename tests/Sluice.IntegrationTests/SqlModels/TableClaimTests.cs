@@ -1,8 +1,10 @@
 using Sluice.Core;
+using Sluice.Jobs;
+using Sluice.Models;
 
 namespace Sluice.IntegrationTests.SqlModels;
 
-/// <summary>Two recipes' models naming the same table (issue 19): the second is refused, the first's rows stay its own.</summary>
+/// <summary>Two recipes' models naming the same table (issue 19): the second is refused, the first's rows stay its own, until the claim is released.</summary>
 public sealed class TableClaimTests
 {
     [Theory]
@@ -23,5 +25,48 @@ public sealed class TableClaimTests
         // The owner still runs, and its rows are its own.
         (await h.Processor().ProcessAsync([new DateOnly(2024, 3, 1)], "manual", null, CancellationToken.None)).Message.ShouldContain("ran");
         (await h.Lines("SELECT revenue FROM mart.daily_revenue")).ShouldBe(["15"]);
+    }
+
+    [Theory]
+    [InlineData("duckdb")]
+    [InlineData("postgres")]
+    public async Task Release_hands_a_claimed_table_to_the_next_job_but_not_while_a_run_holds_it_nor_for_another_recipe(string engine)
+    {
+        await using var h = await ModelsHarness.CreateAsync(engine);
+        h.Model("mart.daily_revenue", "SELECT day, sum(amount) AS revenue FROM raw.src WHERE day = {{ as_of }} GROUP BY day");
+        h.Day("2024-03-01", "SELECT * FROM (VALUES (10), (5)) v(amount)");
+        var day = new DateOnly(2024, 3, 1);
+        await h.Processor().ProcessAsync([], "manual", null, CancellationToken.None);
+        await Should.ThrowAsync<SluiceException>(() => h.Processor("crm/daily").ProcessAsync([day], "manual", null, CancellationToken.None));
+
+        (await Should.ThrowAsync<SluiceException>(() => ModelTableRelease.ReleaseAsync(h.Services, h.Postgres, "mart.nothing", null, CancellationToken.None)))
+            .Message.ShouldContain("mart.nothing is not claimed by any models job in the ");
+        (await Should.ThrowAsync<SluiceException>(() => ModelTableRelease.ReleaseAsync(h.Services, h.Postgres, "mart.daily_revenue", "crm", CancellationToken.None)))
+            .Message.ShouldContain("mart.daily_revenue belongs to test/models in the ");
+        using (ProcessLock.TryAcquire(JobRunner.LockFile(h.Services.Data, "test", "models")).ShouldNotBeNull())
+        {
+            (await Should.ThrowAsync<SluiceException>(() => ModelTableRelease.ReleaseAsync(h.Services, h.Postgres, "mart.daily_revenue", null, CancellationToken.None)))
+                .Message.ShouldContain("mart.daily_revenue is in use: a run of test/models");
+        }
+
+        (await ModelTableRelease.ReleaseAsync(h.Services, h.Postgres, "mart.daily_revenue", "test", CancellationToken.None))
+            .ShouldStartWith("released mart.daily_revenue from test/models in the ");
+
+        // The table and its rows stayed (read without preparing a warehouse, which would claim it again); the next job
+        // to build it claims it, and the former owner is refused.
+        (await RevenueAsync(h)).ShouldBe(15);
+        (await h.Processor("crm/daily").ProcessAsync([day], "manual", null, CancellationToken.None)).Message.ShouldContain("ran");
+        (await Should.ThrowAsync<SluiceException>(() => h.Processor().ProcessAsync([day], "manual", null, CancellationToken.None)))
+            .Message.ShouldContain("test/models: model table(s) mart.daily_revenue (built by crm/daily)");
+    }
+
+    private static async Task<long> RevenueAsync(ModelsHarness h)
+    {
+        const string sql = "SELECT CAST(sum(revenue) AS BIGINT) FROM mart.daily_revenue";
+        if (h.Postgres is null) { return Convert.ToInt64(h.Services.Query.Query(sql).Rows[0][0], System.Globalization.CultureInfo.InvariantCulture); }
+        await using var c = new Npgsql.NpgsqlConnection(h.Postgres.ConnectionString);
+        await c.OpenAsync();
+        await using var cmd = new Npgsql.NpgsqlCommand(sql, c);
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 }
