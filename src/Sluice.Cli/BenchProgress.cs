@@ -38,12 +38,13 @@ internal static class BenchProgress
     {
         var estimate = new ProgressEstimate(time);
         DateTimeOffset? last = null;
+        var ended = false;
         return new SynchronousProgress<JobProgress>(j =>
         {
             var now = time.GetUtcNow();
             var line = estimate.Line(title, j.Done, j.Total, j.What);
-            if (last is { } l && now - l < CliProgress.LineEvery && j.Done < j.Total) { return; }
-            last = now;
+            if (ended || (last is { } l && now - l < CliProgress.LineEvery && j.Done < j.Total)) { return; }
+            (last, ended) = (now, j.Done >= j.Total);
             output.WriteLine(line);
         });
     }

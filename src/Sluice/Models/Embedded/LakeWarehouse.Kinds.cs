@@ -228,9 +228,13 @@ internal sealed partial class LakeWarehouse
         }
 
         var to = Quote(spec.ValidTo);
+        // Only the current version closes; the test is in the CASE, not the join: a condition on the preserved side of a
+        // LEFT JOIN is no equality between the sides, and DuckDB then plans a nested-loop join (every version against
+        // every closing key: 76 s instead of a few for 1,000,000 keys and 10,000 closes, bench warehouse).
+        var closes = $"x._to IS NOT NULL AND c.{current}";
         ReplaceWhole(model,
-            $"SELECT c.* REPLACE (CASE WHEN x._to IS NOT NULL THEN x._to ELSE c.{to} END AS {to}, CASE WHEN x._to IS NOT NULL THEN FALSE ELSE c.{current} END AS {current}) " +
-            $"FROM temp._tgt c LEFT JOIN temp._close x ON {sql.On("c", "x")} AND c.{current} UNION ALL BY NAME SELECT * FROM temp._open",
+            $"SELECT c.* REPLACE (CASE WHEN {closes} THEN x._to ELSE c.{to} END AS {to}, CASE WHEN {closes} THEN FALSE ELSE c.{current} END AS {current}) " +
+            $"FROM temp._tgt c LEFT JOIN temp._close x ON {sql.On("c", "x")} UNION ALL BY NAME SELECT * FROM temp._open",
             asOf);
         return new ModelRunResult(rowsIn, opened + closed, $"{opened} versions opened, {closed} closed");
     }
