@@ -60,6 +60,25 @@ public sealed class TableClaimTests
             .Message.ShouldContain("test/models: model table(s) mart.daily_revenue (built by crm/daily)");
     }
 
+    [Fact]
+    public async Task The_release_command_says_whose_claim_it_removed_and_fails_on_a_table_nobody_claims()
+    {
+        await using var h = await ModelsHarness.CreateAsync("duckdb");
+        h.Model("mart.daily_revenue", "SELECT day, sum(amount) AS revenue FROM raw.src WHERE day = {{ as_of }} GROUP BY day");
+        h.Day("2024-03-01", "SELECT * FROM (VALUES (10), (5)) v(amount)");
+        await h.Processor().ProcessAsync([], "manual", null, CancellationToken.None);
+
+        var unknown = await Support.SluiceProcess.RunAsync(h.Services.Data.Root, "models", "release", "mart.revenue");
+        unknown.Code.ShouldNotBe(0);
+        unknown.Err.ShouldContain("mart.revenue is not claimed by any models job in the data folder");
+        unknown.Err.ShouldContain("Claimed tables: mart.daily_revenue.");
+
+        var released = await Support.SluiceProcess.RunAsync(h.Services.Data.Root, "models", "release", "mart.daily_revenue");
+        released.Code.ShouldBe(0, released.Err);
+        released.Out.ShouldContain($"released mart.daily_revenue from test/models in the data folder {h.Services.Data.Root}");
+        ModelTableClaims.LakeOwners(h.Services.Metadata).ShouldBeEmpty();
+    }
+
     private static async Task<long> RevenueAsync(ModelsHarness h)
     {
         const string sql = "SELECT CAST(sum(revenue) AS BIGINT) FROM mart.daily_revenue";
