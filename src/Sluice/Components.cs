@@ -27,6 +27,7 @@ public static class Components
         .Add(new PostgresSinkType())
         .Add(new ClickHouseSinkType())
         .Add(new RedisRealtimeSinkType())
+        .Add(new RedisSinkType())
         .Add(new HttpSinkType())
         .Add(new PostgresPullSourceType())
         .Add(new SalesforceSourceType())

@@ -5,13 +5,17 @@ using Sluice.Core.Recipes;
 namespace Sluice.IntegrationTests.Support;
 
 /// <summary>Engine services over a temporary data folder, and the repository's recipes, for in-process tests.</summary>
-internal sealed class Engine : IDisposable
+public sealed class Engine : IDisposable
 {
     private readonly TempFolder _folder = new("sluice-data");
 
-    public Engine(TimeProvider? time = null)
+    private readonly IDisposable? _mount;
+
+    /// <param name="mount">Mounts a file system on the data folder before anything opens it (a small tmpfs to fill); unmounted after the services are disposed.</param>
+    public Engine(TimeProvider? time = null, Func<string, IDisposable>? mount = null)
     {
         Environment.SetEnvironmentVariable("SLUICE_RECIPES", TestPaths.Recipes);
+        _mount = mount?.Invoke(_folder.Path);
         Services = new EngineServices(new DataDirectory(_folder.Path), time ?? TimeProvider.System, NullLoggerFactory.Instance);
     }
 
@@ -26,6 +30,7 @@ internal sealed class Engine : IDisposable
     public void Dispose()
     {
         Services.Dispose();
+        _mount?.Dispose();
         _folder.Dispose();
     }
 }

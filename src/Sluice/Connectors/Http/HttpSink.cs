@@ -40,7 +40,9 @@ public sealed class HttpSinkType : ISinkType
 /// errors are retried with exponential back-off and jitter; a circuit breaker stops hammering an API that keeps
 /// failing (while it is open, requests go straight to the dead-letter store). A request that is refused for good (another 4xx) or still fails after the retries goes to the dead-letter
 /// store with the response, and the sink moves on: a slow or broken API never holds the other sinks back for long.
-/// <c>sluice dlq replay</c> sends dead letters again with their original key.
+/// <c>sluice dlq replay</c> sends dead letters again with their original key. Where rows carry their source position,
+/// the sink records after each request how far it got (<see cref="HttpSinkProgress"/>), so a replay cut into other
+/// batches (whose requests, and so keys, would differ) sends nothing twice.
 /// </summary>
 public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.IStatusSink
 {
@@ -69,7 +71,10 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
         };
         _bucket = new TokenBucket(options.RateLimit, options.RateBurst, services.Time);
         _pipeline = BuildPipeline(options, services.Time, _log, _breaker, (attempt, error) => _status?.Retrying(attempt, error, services.Time.GetUtcNow()));
+        _progress = new HttpSinkProgress(new Core.Metadata.CheckpointStore(services.Metadata, services.Time));
     }
+
+    private readonly HttpSinkProgress _progress;
 
     public string Name => _options.Name;
 
@@ -159,9 +164,10 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
     public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        foreach (var table in batch.Tables)
+        foreach (var all in batch.Tables)
         {
-            if (table.Schema.Table != _options.Table || table.Count == 0) { continue; }
+            if (all.Schema.Table != _options.Table || all.Count == 0) { continue; }
+            var (table, progress) = _progress.Undelivered(all, checkpointKey);
             for (var from = 0; from < table.Count; from += _options.RequestRows)
             {
                 var count = Math.Min(_options.RequestRows, table.Count - from);
@@ -171,6 +177,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
                 if (error is null)
                 {
                     Interlocked.Increment(ref _delivered);
+                    progress?.Delivered(from + count - 1);
                     continue;
                 }
 
@@ -179,6 +186,7 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
                 var position = $"{where} ({count} rows) of the batch at source position {batch.Position}";
                 _services.DeadLetters.Add(DeadLetterSource, position, error, Payload(key, body), $"{DeadLetterSource}:{key}", count);
                 Interlocked.Increment(ref _deadLettered);
+                progress?.Delivered(from + count - 1);
                 HttpLog.DeadLettered(_log, _options.Url.ToString(), count, error);
             }
         }

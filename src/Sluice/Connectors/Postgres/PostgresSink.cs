@@ -29,8 +29,9 @@ public sealed class PostgresSinkType : ISinkType
 }
 
 /// <summary>
-/// Writes each batch per table in one transaction: binary <c>COPY</c> into a temporary staging table, then
-/// <c>INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING</c>. A batch written again after a crash changes nothing, so
+/// Writes each batch per table in one transaction: binary <c>COPY</c> of the last row of each key into a temporary
+/// staging table, then <c>INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE</c>: the last write of a key wins, in
+/// stream order. A batch written again after a crash writes the same values again and changes nothing, so
 /// the pipeline's checkpoint (recorded after the commit) can trail the data safely. Tables are created (and new columns
 /// added) from the batch's schema. Transient failures are retried with doubling pauses. With <c>mode: mirror</c> each
 /// table is kept as the current state of its source table instead (<see cref="PostgresMirror"/>).
@@ -116,10 +117,27 @@ public sealed class PostgresSink : IBatchSink
         var target = $"{Quote(_options.Schema)}.{Quote(name)}";
         await EnsureTableAsync(connection, target, rows.Schema, key, created, ct).ConfigureAwait(false);
         var stage = Quote("_sluice_stage_" + name);
-        var selected = await StageAsync(connection, stage, rows, ct).ConfigureAwait(false);
+        var last = LastPerKey(rows, key);
+        var selected = await StageAsync(connection, stage, last, ct).ConfigureAwait(false);
         var columns = string.Join(", ", rows.Schema.Fields.Select(f => Quote(f.Name)));
-        await ExecAsync(connection, $"INSERT INTO {target} ({columns}) SELECT {string.Join(", ", selected)} FROM {stage} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) DO NOTHING", ct).ConfigureAwait(false);
+        // The last write of a key wins, as the batches came: a replay writes the same values again, which changes nothing.
+        var others = rows.Schema.Fields.Where(f => !key.Contains(f.Name)).Select(f => $"{Quote(f.Name)} = EXCLUDED.{Quote(f.Name)}").ToList();
+        var onConflict = others.Count == 0 ? "DO NOTHING" : $"DO UPDATE SET {string.Join(", ", others)}";
+        await ExecAsync(connection, $"INSERT INTO {target} ({columns}) SELECT {string.Join(", ", selected)} FROM {stage} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) {onConflict}", ct).ConfigureAwait(false);
         await ExecAsync(connection, $"DROP TABLE {stage}", ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The last row of each key, in their order: one statement may not update a row twice.</summary>
+    private static ColumnBatch LastPerKey(ColumnBatch rows, IReadOnlyList<string> key)
+    {
+        var columns = key.Select(rows.Schema.IndexOf).ToArray();
+        var last = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var row = 0; row < rows.Count; row++)
+        {
+            last[string.Join('\u0001', columns.Select(c => Core.DeadLetters.UnholdableValues.Text(rows, c, row)))] = row;
+        }
+
+        return last.Count == rows.Count ? rows : rows.Gather(last.Values.Order().ToArray());
     }
 
     /// <summary>

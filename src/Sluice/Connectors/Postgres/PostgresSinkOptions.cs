@@ -15,7 +15,7 @@ public sealed class PostgresSinkOptions
     /// <summary>The PostgreSQL schema the tables are created in (required).</summary>
     public string Schema { get; init; } = "";
 
-    /// <summary>The key of each table (batch table name to columns): rows whose key exists already are skipped, which makes replays harmless.</summary>
+    /// <summary>The key of each table (batch table name to columns): a row whose key exists replaces it (the last write wins), which makes replays harmless.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Keys { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
 
     /// <summary>Optional renames, batch table name to PostgreSQL table name.</summary>
