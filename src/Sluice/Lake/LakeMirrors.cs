@@ -21,11 +21,13 @@ public sealed class LakeMirrors
     public LakeMirrors(MetadataStore store)
     {
         _store = store;
+        // PublicationOnly: a failed migration (a full disk) is tried again by the next call rather than remembered,
+        // which would fail every later write and query of the process after the space is back. It is idempotent.
         _migrated = new Lazy<bool>(() =>
         {
             store.Migrate("lake_mirrors", Migrations);
             return true;
-        });
+        }, LazyThreadSafetyMode.PublicationOnly);
     }
 
     /// <summary>Creates the table if this store has none yet; call before opening the transaction <see cref="Set"/> joins (the migration takes its own).</summary>

@@ -24,11 +24,12 @@ public sealed class LakeViews
     public LakeViews(MetadataStore store)
     {
         _store = store;
+        // PublicationOnly: a failed migration (a full disk) is tried again, not remembered for the life of the process (LakeMirrors).
         _migrated = new Lazy<bool>(() =>
         {
             store.Migrate("lake_views", Migrations);
             return true;
-        });
+        }, LazyThreadSafetyMode.PublicationOnly);
     }
 
     /// <summary>Creates or replaces a view (<c>zone.name</c>) inside the caller's transaction.</summary>
