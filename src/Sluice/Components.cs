@@ -11,7 +11,13 @@ using Sluice.Jobs.DailySummary;
 using Sluice.Jobs.Reminders;
 using Sluice.Models;
 using Sluice.Reminders.Pipeline;
+using Sluice.Transforms.Dedup;
 using Sluice.Transforms.Enrichment;
+using Sluice.Transforms.Filter;
+using Sluice.Transforms.Flatten;
+using Sluice.Transforms.HashPii;
+using Sluice.Transforms.Lookup;
+using Sluice.Transforms.Map;
 
 namespace Sluice;
 
@@ -23,6 +29,12 @@ public static class Components
         .Add(new HttpIngestSourceType())
         .Add(new PostgresCdcSourceType())
         .Add(new EngagementEnrichStepType())
+        .Add(new MapStepType())
+        .Add(new FilterStepType())
+        .Add(new LookupStepType())
+        .Add(new FlattenStepType())
+        .Add(new HashPiiStepType())
+        .Add(new DedupStepType())
         .Add(new LakeSinkType())
         .Add(new PostgresSinkType())
         .Add(new ClickHouseSinkType())

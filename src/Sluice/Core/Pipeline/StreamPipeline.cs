@@ -342,6 +342,9 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         {
             await sink.DisposeAsync().ConfigureAwait(false);
         }
+
+        // Steps that hold something (a DuckDB session) let it go with the pipeline.
+        foreach (var step in _steps.OfType<IDisposable>()) { step.Dispose(); }
     }
 }
 

@@ -118,7 +118,7 @@ public sealed class DimensionCache(EngagementEnrichOptions options)
     public object?[]? Find(long key) => _rows.GetValueOrDefault(key);
 
     /// <summary>A column whose type changed in Postgres after the load keeps the loaded type; values that do not fit become null.</summary>
-    private static object? Convert(object? value, FieldType type) => (value, type) switch
+    internal static object? Convert(object? value, FieldType type) => (value, type) switch
     {
         (null, _) => null,
         (long l, FieldType.Integer) => l,

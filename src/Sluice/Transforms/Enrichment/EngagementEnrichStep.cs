@@ -148,7 +148,7 @@ public sealed class EngagementEnrichStep(EngagementEnrichOptions options) : IBat
         _ => null,
     };
 
-    private static Array ColumnArray(FieldType type, int n) => type switch
+    internal static Array ColumnArray(FieldType type, int n) => type switch
     {
         FieldType.String or FieldType.Decimal => new string?[n],
         FieldType.Integer => new long?[n],

@@ -1,0 +1,57 @@
+using Sluice.Core.Config;
+using Sluice.Core.Recipes;
+
+namespace Sluice.Transforms.Flatten;
+
+/// <summary>What a <c>flatten</c> step does with a JSON array.</summary>
+public enum FlattenArrays
+{
+    /// <summary>Each element becomes a row of a child table <c>&lt;table&gt;&lt;sep&gt;&lt;path&gt;</c> (as HTTP ingest's child arrays).</summary>
+    ChildTables,
+
+    /// <summary>The array stays one text column holding its JSON.</summary>
+    Json,
+}
+
+/// <summary>
+/// Options of the <c>flatten</c> step: <c>column</c> (the text column holding a JSON object per row), <c>separator</c>
+/// (between the names of nested objects, default <c>_</c>), <c>prefix</c> (before every column it makes, default none),
+/// <c>keep_column</c> (keep the JSON column, default false), <c>arrays</c> (<c>child_tables</c> or <c>json</c>),
+/// <c>parent_key</c> (columns of the row copied onto each of its child rows beside <c>_offset</c>/<c>_seq</c>), <c>tables</c>.
+/// </summary>
+public sealed class FlattenOptions
+{
+    public required TableSelection Tables { get; init; }
+
+    public required string Column { get; init; }
+
+    public string Separator { get; init; } = "_";
+
+    public string Prefix { get; init; } = "";
+
+    public bool KeepColumn { get; init; }
+
+    public FlattenArrays Arrays { get; init; } = FlattenArrays.ChildTables;
+
+    public IReadOnlyList<string> ParentKey { get; init; } = [];
+
+    public required string LetterSource { get; init; }
+
+    public static FlattenOptions Parse(ConfigMap map, RecipeContext recipe)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var separator = map.String("separator", "_") ?? "_";
+        if (separator.Length == 0) { map.Error("separator", "flatten: must not be empty (names of nested objects would run together)"); }
+        return new FlattenOptions
+        {
+            Tables = TableSelection.Parse(map),
+            Column = map.RequiredString("column"),
+            Separator = separator,
+            Prefix = map.String("prefix", "") ?? "",
+            KeepColumn = map.Bool("keep_column", false),
+            Arrays = map.Enum("arrays", FlattenArrays.ChildTables),
+            ParentKey = map.StringList("parent_key"),
+            LetterSource = StepLetters.SourceOf(recipe, map, "flatten"),
+        };
+    }
+}

@@ -1,0 +1,128 @@
+using Sluice.Connectors.Postgres;
+using Sluice.Core.Config;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+
+namespace Sluice.Transforms.Lookup;
+
+/// <summary>Where a <c>lookup</c> dimension's rows come from.</summary>
+public enum LookupLoad
+{
+    /// <summary>A Postgres table: loaded at start (up to <c>max_rows</c>), a key not held read from it on a miss; its rows in the stream (CDC) keep it current.</summary>
+    Postgres,
+
+    /// <summary>Only the dimension's rows in the stream (a CDC table of the same source): nothing is read at start.</summary>
+    Stream,
+}
+
+/// <summary>What a <c>lookup</c> does with a row whose key has no dimension row.</summary>
+public enum LookupMiss
+{
+    /// <summary>The row goes on with NULL dimension fields.</summary>
+    Keep,
+
+    /// <summary>The row goes to the dead letters with the key it missed.</summary>
+    DeadLetter,
+
+    /// <summary>The key is read again from Postgres every <c>wait_interval</c> for up to <c>wait_timeout</c>, then dead-lettered.</summary>
+    Wait,
+}
+
+/// <summary>
+/// Options of the <c>lookup</c> step: <c>key</c> (the rows' join column), <c>dimension</c> (<c>table</c>, <c>key</c>,
+/// <c>schema</c>, <c>load</c>, <c>connection</c>), <c>fields</c> (the dimension columns copied: a list, typed from
+/// Postgres, or a mapping of name to type), <c>prefix</c>, <c>max_rows</c> (the cache bound, default 100,000),
+/// <c>on_miss</c> (<c>keep</c>, <c>dead_letter</c>, <c>wait</c>), <c>wait_timeout</c>, <c>wait_interval</c>, <c>tables</c>
+/// (default: every table but the dimension's).
+/// </summary>
+public sealed class LookupOptions
+{
+    public required TableSelection Tables { get; init; }
+
+    public required string Key { get; init; }
+
+    public required string Dimension { get; init; }
+
+    public required string DimensionKey { get; init; }
+
+    public string Schema { get; init; } = "public";
+
+    public LookupLoad Load { get; init; } = LookupLoad.Postgres;
+
+    public PostgresConnectionOptions? Connection { get; init; }
+
+    public required IReadOnlyList<string> Fields { get; init; }
+
+    /// <summary>Declared types by field (a <c>fields:</c> mapping); empty: taken from Postgres.</summary>
+    public IReadOnlyDictionary<string, FieldType> Types { get; init; } = new Dictionary<string, FieldType>();
+
+    public string Prefix { get; init; } = "";
+
+    public int MaxRows { get; init; } = 100_000;
+
+    public LookupMiss OnMiss { get; init; } = LookupMiss.Keep;
+
+    public TimeSpan WaitTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan WaitInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    public required string LetterSource { get; init; }
+
+    public static LookupOptions Parse(ConfigMap map, RecipeContext recipe)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var key = map.RequiredString("key");
+        var dimension = map.Map("dimension", required: true);
+        var table = dimension?.RequiredString("table") ?? "";
+        var dimensionKey = dimension?.String("key") ?? key;
+        var schema = dimension?.String("schema", "public") ?? "public";
+        var load = dimension?.Enum("load", LookupLoad.Postgres) ?? LookupLoad.Postgres;
+        var connection = load == LookupLoad.Postgres && dimension is not null ? PostgresConnectionOptions.Parse(dimension, "lookup") : null;
+        if (load == LookupLoad.Stream && dimension?.Has("connection") == true) { dimension.Error("connection", "lookup: load: stream reads nothing from Postgres; remove connection or set load: postgres"); }
+        dimension?.Done();
+
+        var fields = new List<string>();
+        var types = new Dictionary<string, FieldType>(StringComparer.Ordinal);
+        if (map.IsMapping("fields"))
+        {
+            foreach (var (name, type, owner) in Map.MapOptions.Pairs(map, "fields"))
+            {
+                fields.Add(name);
+                if (FieldTypes.TryParse(type, out var parsed)) { types[name] = parsed; }
+                else { owner.Error(name, $"lookup: unknown type '{type}' (expected string, integer, double, boolean, timestamp or date)"); }
+            }
+        }
+        else { fields.AddRange(map.StringList("fields")); }
+
+        if (fields.Count == 0) { map.Error("fields", "lookup: missing required field: the dimension columns to copy"); }
+        if (load == LookupLoad.Stream && types.Count == 0 && fields.Count > 0)
+        {
+            map.Error("fields", "lookup: with load: stream the fields' types cannot be read from Postgres; write fields as a mapping of name to type ({title: string, length_seconds: integer})");
+        }
+
+        var onMiss = map.Enum("on_miss", LookupMiss.Keep);
+        if (onMiss == LookupMiss.Wait && load == LookupLoad.Stream)
+        {
+            map.Error("on_miss", "lookup: wait reads the missing key again from Postgres, which load: stream has not; a dimension row later in the same stream is behind the row waiting for it, so waiting cannot help (use keep or dead_letter)");
+        }
+
+        return new LookupOptions
+        {
+            Tables = TableSelection.Parse(map),
+            Key = key,
+            Dimension = table,
+            DimensionKey = dimensionKey,
+            Schema = schema,
+            Load = load,
+            Connection = connection,
+            Fields = fields,
+            Types = types,
+            Prefix = map.String("prefix", "") ?? "",
+            MaxRows = map.Int("max_rows", 100_000, min: 1, max: 50_000_000),
+            OnMiss = onMiss,
+            WaitTimeout = map.Duration("wait_timeout", TimeSpan.FromSeconds(30)),
+            WaitInterval = map.Duration("wait_interval", TimeSpan.FromSeconds(1)),
+            LetterSource = StepLetters.SourceOf(recipe, map, "lookup"),
+        };
+    }
+}

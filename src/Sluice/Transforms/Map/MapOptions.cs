@@ -1,0 +1,67 @@
+using Sluice.Core.Config;
+using Sluice.Core.Recipes;
+using Sluice.Core.Schema;
+using Sluice.Transforms.Sql;
+
+namespace Sluice.Transforms.Map;
+
+/// <summary>
+/// Options of the <c>map</c> step, in the order they apply: <c>rename</c> (old: new), <c>cast</c> (column: type), <c>derive</c>
+/// (column: DuckDB SQL expression over the row's columns, after the renames and before the casts), <c>drop</c> (columns).
+/// </summary>
+public sealed class MapOptions
+{
+    public required TableSelection Tables { get; init; }
+
+    public IReadOnlyList<(string From, string To)> Rename { get; init; } = [];
+
+    public IReadOnlyList<(string Column, FieldType Type)> Cast { get; init; } = [];
+
+    public IReadOnlyList<(string Column, string Sql)> Derive { get; init; } = [];
+
+    public IReadOnlyList<string> Drop { get; init; } = [];
+
+    /// <summary>The dead-letter source of the step's bad rows (<see cref="StepLetters.SourceOf"/>).</summary>
+    public required string LetterSource { get; init; }
+
+    public static MapOptions Parse(ConfigMap map, RecipeContext recipe)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var rename = Pairs(map, "rename").Select(p => (p.Key, p.Value)).ToList();
+        var cast = new List<(string, FieldType)>();
+        foreach (var (column, type, at) in Pairs(map, "cast"))
+        {
+            if (FieldTypes.TryParse(type, out var parsed)) { cast.Add((column, parsed)); }
+            else { at.Error(column, $"map: unknown type '{type}' (expected string, integer, double, boolean, timestamp or date)"); }
+        }
+
+        var derive = new List<(string, string)>();
+        foreach (var (column, sql, at) in Pairs(map, "derive"))
+        {
+            if (SqlExpression.Problem(sql) is { } problem) { at.Error(column, $"map: {problem}"); }
+            derive.Add((column, sql));
+        }
+
+        var drop = map.StringList("drop");
+        var tables = TableSelection.Parse(map);
+        if (rename.Count + cast.Count + derive.Count + drop.Count == 0)
+        {
+            map.Error("type", "map: nothing to do; give at least one of rename, cast, derive, drop");
+        }
+
+        return new MapOptions { Tables = tables, Rename = rename, Cast = cast, Derive = derive, Drop = drop, LetterSource = StepLetters.SourceOf(recipe, map, "map") };
+    }
+
+    /// <summary>A mapping of names to text values (<c>rename:</c>, <c>cast:</c>, <c>derive:</c>), in the order written.</summary>
+    internal static IEnumerable<(string Key, string Value, ConfigMap Owner)> Pairs(ConfigMap map, string key)
+    {
+        var sub = map.Map(key);
+        if (sub is null) { yield break; }
+        foreach (var name in sub.Keys.ToList())
+        {
+            var value = sub.String(name);
+            if (value is null || value.Length == 0) { sub.Error(name, "expected a text value"); continue; }
+            yield return (name, value, sub);
+        }
+    }
+}
