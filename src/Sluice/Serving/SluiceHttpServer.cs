@@ -209,9 +209,9 @@ public sealed class SluiceHttpServer : IAsyncDisposable
 
 internal static partial class ServingLog
 {
-    [LoggerMessage(5001, LogLevel.Information, "Serving HTTP on {Address}")]
+    [LoggerMessage(37000, LogLevel.Information, "Serving HTTP on {Address}")]
     public static partial void Listening(ILogger logger, string address);
 
-    [LoggerMessage(5002, LogLevel.Warning, "HTTP requests still running after {Seconds} s at shutdown were cut off")]
+    [LoggerMessage(37001, LogLevel.Warning, "HTTP requests still running after {Seconds} s at shutdown were cut off")]
     public static partial void StopTimedOut(ILogger logger, double seconds);
 }

@@ -15,9 +15,6 @@ public sealed class ClickHouseException(string message, bool transient, Exceptio
 /// </summary>
 public sealed partial class ClickHouseClient : IDisposable
 {
-    // Codes that mean the request itself is wrong (syntax, unknown table or column, bad value): retrying cannot help.
-    private static readonly HashSet<int> Permanent = [6, 16, 26, 27, 36, 38, 41, 43, 44, 47, 53, 60, 62, 69, 70, 72, 117, 130, 131, 241];
-
     private readonly HttpClient _http;
     private readonly Uri _url;
 
@@ -62,7 +59,7 @@ public sealed partial class ClickHouseClient : IDisposable
             var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
             if (response.IsSuccessStatusCode) { return body; }
             var code = ErrorCode().Match(body) is { Success: true } m ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
-            var transient = !Permanent.Contains(code) && (response.StatusCode >= HttpStatusCode.InternalServerError || response.StatusCode == HttpStatusCode.TooManyRequests);
+            var transient = ClickHouseFailures.IsTransient(response.StatusCode, code);
             var shown = what.Length > 200 ? what[..200] + "..." : what;
             throw new ClickHouseException($"ClickHouse rejected '{shown}': HTTP {(int)response.StatusCode}: {body.Trim()}", transient);
         }

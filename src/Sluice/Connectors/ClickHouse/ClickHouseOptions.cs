@@ -45,6 +45,9 @@ public sealed partial class ClickHouseOptions
     /// <summary>Longest wait between two attempts (default 10 s).</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The retry of every request: unbounded, the pipeline's queue bounds what waits.</summary>
+    public Core.Resilience.RetryOptions Retry => new(RetryDelay, RetryMaxDelay);
+
     /// <summary>
     /// How long a batch may wait for the next ones before the insert (default 300 ms). Every insert makes a part that
     /// ClickHouse must write and later merge, so a few large inserts cost it far less than many small ones.

@@ -7,25 +7,21 @@ using Sluice.Core.Config;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
+using Sluice.Core.Resilience;
 using Sluice.Core.Schema;
 
 namespace Sluice.Connectors.ClickHouse;
 
-public sealed class ClickHouseSinkType : ISinkType
+public sealed class ClickHouseSinkType() : SinkType<ClickHouseOptions>("clickhouse")
 {
-    public string Name => "clickhouse";
+    protected override ClickHouseOptions ParseOptions(ConfigMap map, RecipeContext recipe) => ClickHouseOptions.Parse(map);
 
-    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(ClickHouseOptions.Parse(options));
+    protected override IBatchSink Create(ClickHouseOptions options, string recipe, IEngineServices services) => new ClickHouseSink(services, options);
 
-    private sealed class Factory(ClickHouseOptions options) : ISinkFactory, IChangeStreamSink
+    protected override ChangeStreamUse ChangeStream(ClickHouseOptions options, ConfigMap map)
     {
-        public string SinkName => options.Name;
-
-        public string? ChangeStreamOption => options.Mirror ? "mode: mirror" : null;
-
-        public bool NeedsSourceKey(string table) => table == options.Table;
-
-        public IBatchSink Create(IEngineServices services) => new ClickHouseSink(services, options);
+        ArgumentNullException.ThrowIfNull(options);
+        return new(options.Name, options.Mirror ? "mode: mirror" : null, table => table == options.Table);
     }
 }
 
@@ -43,6 +39,7 @@ public sealed partial class ClickHouseSink : IBatchSink, Core.Status.IStatusSink
     private readonly ClickHouseOptions _options;
     private readonly ClickHouseClient _client;
     private readonly ILogger _log;
+    private readonly TransientRetry _retry;
     private Dictionary<string, string>? _columns;
 
     /// <summary>The sorting key: <c>order_by</c>, or for a mirror the source table's key (known from its first batch).</summary>
@@ -56,6 +53,19 @@ public sealed partial class ClickHouseSink : IBatchSink, Core.Status.IStatusSink
         _orderBy = options.OrderBy;
         _client = new ClickHouseClient(options.Url, options.Timeout);
         _log = services.Logging.CreateLogger("Sluice.ClickHouse");
+        _retry = new TransientRetry($"clickhouse sink '{options.Name}'", options.Retry, services.Time, ClickHouseFailures.IsTransient)
+        {
+            Retrying = a =>
+            {
+                ClickHouseLog.Retrying(_log, _options.Table, a.Error.Message, a.Attempt, (long)a.Delay.TotalMilliseconds);
+                _status?.Retrying(a.Attempt, a.Error.Message, _services.Time.GetUtcNow());
+            },
+            Recovered = attempts =>
+            {
+                ClickHouseLog.Recovered(_log, _options.Table, attempts);
+                _status?.Recovered();
+            },
+        };
     }
 
     public string Name => _options.Name;
@@ -101,33 +111,16 @@ public sealed partial class ClickHouseSink : IBatchSink, Core.Status.IStatusSink
     /// <summary>Retries show in the status figures (attempt, last error) while they last.</summary>
     public void AttachStatus(Core.Status.SinkStatus status) => _status = status;
 
+    /// <summary>One request, tried again while ClickHouse is away (<see cref="ClickHouseFailures"/>); a request it rejects as wrong stops the sink with its message.</summary>
     private async Task RetryAsync(Func<Task> action, CancellationToken ct)
     {
-        var delay = _options.RetryDelay;
-        for (var attempt = 1; ; attempt++)
+        try
         {
-            try
-            {
-                await action().ConfigureAwait(false);
-                if (attempt > 1)
-                {
-                    ClickHouseLog.Recovered(_log, _options.Table, attempt);
-                    _status?.Recovered();
-                }
-
-                return;
-            }
-            catch (ClickHouseException e) when (e.Transient)
-            {
-                ClickHouseLog.Retrying(_log, _options.Table, e.Message, attempt, (long)delay.TotalMilliseconds);
-                _status?.Retrying(attempt, e.Message, _services.Time.GetUtcNow());
-                await Task.Delay(delay, _services.Time, ct).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.RetryMaxDelay.Ticks));
-            }
-            catch (ClickHouseException e)
-            {
-                throw new SluiceException($"clickhouse sink '{_options.Name}': {e.Message}", e);
-            }
+            await _retry.RunAsync(_ => action(), ct).ConfigureAwait(false);
+        }
+        catch (ClickHouseException e) when (!e.Transient)
+        {
+            throw new SluiceException($"clickhouse sink '{_options.Name}': {e.Message}", e);
         }
     }
 

@@ -7,30 +7,20 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;
-using Polly.Retry;
-using Polly.Timeout;
 using Sluice.Core.Config;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
+using Sluice.Core.Resilience;
 using Sluice.Core.Schema;
 
 namespace Sluice.Connectors.Http;
 
-public sealed class HttpSinkType : ISinkType
+public sealed class HttpSinkType() : SinkType<HttpSinkOptions>("http")
 {
-    public string Name => "http";
+    protected override HttpSinkOptions ParseOptions(ConfigMap map, RecipeContext recipe) => HttpSinkOptions.Parse(map);
 
-    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe)
-    {
-        ArgumentNullException.ThrowIfNull(recipe);
-        return new Factory(recipe.Name, HttpSinkOptions.Parse(options));
-    }
-
-    private sealed class Factory(string recipe, HttpSinkOptions options) : ISinkFactory
-    {
-        public IBatchSink Create(IEngineServices services) => new HttpSink(services, recipe, options);
-    }
+    protected override IBatchSink Create(HttpSinkOptions options, string recipe, IEngineServices services) => new HttpSink(services, recipe, options);
 }
 
 /// <summary>
@@ -111,30 +101,18 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
         ArgumentNullException.ThrowIfNull(options);
         // An open circuit is not retried: failing fast (to the dead-letter store) is what keeps a long outage from
         // holding this sink's queue, and with it the source and the other sinks.
-        var retryable = new PredicateBuilder<HttpResponseMessage>()
-            .Handle<HttpRequestException>()
-            .Handle<TimeoutRejectedException>()
-            .HandleResult(IsRetryable);
+        var retry = new Core.Resilience.RetryOptions(options.RetryDelay, options.RetryMaxDelay, Math.Max(1, options.Retries) + 1) { Jitter = true };
         return new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-            {
-                ShouldHandle = retryable,
-                MaxRetryAttempts = Math.Max(1, options.Retries),
-                Delay = options.RetryDelay,
-                MaxDelay = options.RetryMaxDelay,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result, time, options.RetryMaxDelay)),
-                OnRetry = args =>
+            .AddTransientRetry(retry, HttpFailures.IsTransient, args =>
                 {
                     HttpLog.Retrying(log, options.Url.ToString(), Describe(args.Outcome), args.AttemptNumber + 1, (long)args.RetryDelay.TotalMilliseconds);
                     retrying?.Invoke(args.AttemptNumber + 1, Describe(args.Outcome));
                     return ValueTask.CompletedTask;
                 },
-            })
+                outcome => HttpFailures.RetryAfter(outcome.Result, time, options.RetryMaxDelay))
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
             {
-                ShouldHandle = retryable,
+                ShouldHandle = args => ValueTask.FromResult(HttpFailures.IsTransient(args.Outcome)),
                 FailureRatio = options.BreakerFailureRatio,
                 MinimumThroughput = options.BreakerMinimumThroughput,
                 SamplingDuration = options.BreakerSampling,
@@ -145,18 +123,8 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
             .Build();
     }
 
-    private static bool IsRetryable(HttpResponseMessage r) =>
-        (int)r.StatusCode >= 500 || r.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout;
-
     /// <summary>The server's <c>Retry-After</c> (seconds or a date), capped; null lets the back-off decide.</summary>
-    public static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider time, TimeSpan max)
-    {
-        ArgumentNullException.ThrowIfNull(time);
-        var header = response?.Headers.RetryAfter;
-        TimeSpan? wait = header?.Delta ?? (header?.Date is { } date ? date - time.GetUtcNow() : null);
-        if (wait is not { } w) { return null; }
-        return w < TimeSpan.Zero ? TimeSpan.Zero : w > max ? max : w;
-    }
+    public static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider time, TimeSpan max) => HttpFailures.RetryAfter(response, time, max);
 
     private static string Describe(Outcome<HttpResponseMessage> outcome) =>
         outcome.Exception is { } e ? e.GetType().Name + ": " + e.Message : $"HTTP {(int)outcome.Result!.StatusCode}";
@@ -221,14 +189,14 @@ public sealed class HttpSink : IBatchSink, IDeadLetterReplayer, Core.Status.ISta
                 }, ct).ConfigureAwait(false);
             if (response.IsSuccessStatusCode) { return null; }
             var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-            var retried = IsRetryable(response) ? $" after {_options.Retries + 1} attempts" : " (not retryable)";
+            var retried = HttpFailures.IsTransient(response.StatusCode) ? $" after {_options.Retries + 1} attempts" : " (not retryable)";
             return $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}{retried}: {Shorten(text)}";
         }
         catch (BrokenCircuitException e)
         {
             return $"not sent: the circuit is open after repeated failures ({e.Message})";
         }
-        catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException)
+        catch (Exception e) when (HttpFailures.IsTransient(e) && !ct.IsCancellationRequested)
         {
             return $"gave up after {_options.Retries + 1} attempts: {e.GetType().Name}: {e.Message}";
         }

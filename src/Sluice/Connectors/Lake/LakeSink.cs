@@ -12,33 +12,29 @@ using Sluice.Lake;
 namespace Sluice.Connectors.Lake;
 
 /// <summary>The <c>lake</c> sink type: a pipeline's tables into the embedded Parquet lake, exactly once.</summary>
-public sealed class LakeSinkType : ISinkType
+public sealed class LakeSinkType() : SinkType<LakeSinkOptions>("lake")
 {
-    public string Name => "lake";
+    protected override LakeSinkOptions ParseOptions(ConfigMap map, RecipeContext recipe) => LakeSinkOptions.Parse(map);
 
-    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(LakeSinkOptions.Parse(options), options);
+    protected override IBatchSink Create(LakeSinkOptions options, string recipe, IEngineServices services) => new LakeSink(services, options);
 
-    internal sealed class Factory(LakeSinkOptions options, ConfigMap map) : ISinkFactory, IChangeStreamSink
+    /// <summary>
+    /// A mirror takes every table; one given <c>keys:</c> is keyed by them, any other by the source's key. It applies
+    /// changes, so it needs every update and delete of the tables it is given keys for.
+    /// </summary>
+    protected override ChangeStreamUse ChangeStream(LakeSinkOptions options, ConfigMap map)
     {
-        public LakeSinkOptions Options => options;
-
-        public string SinkName => LakeSink.NameOf(options.Zone);
-
-        public string? ChangeStreamOption => options.Mode == LakeSinkMode.Mirror ? "mode: mirror" : null;
-
-        /// <summary>A mirror takes every table; one given <c>keys:</c> is keyed by them, any other by the source's key.</summary>
-        public bool NeedsSourceKey(string table) => !options.Keys.ContainsKey(table);
-
-        public IBatchSink Create(IEngineServices services) => new LakeSink(services, options);
-
-        /// <summary>A mirror applies changes: it needs every update and delete of the tables it is given keys for.</summary>
-        public void CheckSource(IChangeSourceFactory source)
+        ArgumentNullException.ThrowIfNull(options);
+        return new(LakeSink.NameOf(options.Zone), options.Mode == LakeSinkMode.Mirror ? "mode: mirror" : null, table => !options.Keys.ContainsKey(table))
         {
-            foreach (var table in options.Keys.Keys)
+            CheckSource = source =>
             {
-                if (source.MirrorProblem(table) is { } problem) { map.Error("keys", $"lake sink {LakeSink.NameOf(options.Zone)}: {problem}"); }
-            }
-        }
+                foreach (var table in options.Keys.Keys)
+                {
+                    if (source.MirrorProblem(table) is { } problem) { map.Error("keys", $"lake sink {LakeSink.NameOf(options.Zone)}: {problem}"); }
+                }
+            },
+        };
     }
 }
 

@@ -21,7 +21,7 @@ public static class LakeSinkCheckpointRecovery
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(recipes);
         var sinks = recipes
-            .SelectMany(r => r.Pipelines.SelectMany(p => p.Sinks.OfType<LakeSinkType.Factory>()
+            .SelectMany(r => r.Pipelines.SelectMany(p => p.Sinks.OfType<SinkFactory<LakeSinkOptions>>()
                 .Select(f => (Key: StreamPipeline.SinkCheckpointKey(r.Name, p.Name, LakeSink.NameOf(f.Options.Zone)), f.Options.Zone, f.Options.PositionColumn, Source: p.Source as IEventEndFinder))))
             .ToList();
 

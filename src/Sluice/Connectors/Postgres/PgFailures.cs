@@ -11,10 +11,16 @@ namespace Sluice.Connectors.Postgres;
 /// </summary>
 internal static class PgFailures
 {
-    /// <summary>The connection went away or could not be made (refused, reset, timed out); not an answer about the login, the slot or the tables.</summary>
+    /// <summary>
+    /// The connection went away or could not be made (refused, reset, timed out, the server starting, shutting down or
+    /// out of connections), or the server aborted a transaction to resolve a conflict (serialization failure, deadlock,
+    /// a lock not available) that the same transaction tried again gets past; not an answer about the login, the slot
+    /// (in use by another process: 55006) or the tables. Sources and sinks share this one notion.
+    /// </summary>
     public static bool IsTransient(Exception e) => e switch
     {
-        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState is "57P01" or "57P02" or "57P03" or "53000" or "53300",
+        PostgresException p => p.SqlState.StartsWith("08", StringComparison.Ordinal) ||
+            p.SqlState is "57P01" or "57P02" or "57P03" or "53000" or "53300" or "40001" or "40P01" or "55P03",
         NpgsqlException => true,
         // A full local disk is not a lost connection: it has its own handling (Core/IO/DiskFull) and its own message.
         IOException io => !Core.IO.DiskFull.Is(io),

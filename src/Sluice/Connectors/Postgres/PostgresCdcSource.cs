@@ -5,10 +5,12 @@ using Npgsql;
 using Npgsql.Replication;
 using Npgsql.Replication.PgOutput;
 using NpgsqlTypes;
+using Polly;
 using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
+using Sluice.Core.Resilience;
 using Sluice.Core.Schema;
 
 namespace Sluice.Connectors.Postgres;
@@ -80,6 +82,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     private readonly System.Collections.Concurrent.ConcurrentQueue<(long End, DateTimeOffset Commit)> _undelivered = new();
     private DateTimeOffset _streamingSince;
     private Core.Status.PipelineStatus? _status;
+    private readonly ResiliencePipeline _reconnect;
 
     /// <summary>Bounds <see cref="_undelivered"/>; past it the newest batches are not tracked, which keeps the oldest (the lag) right.</summary>
     private const int UndeliveredTracked = 4096;
@@ -95,6 +98,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         _state = new PgCdcState(services.Metadata, services.Time);
         _progress = new PgSnapshotProgress(services.Metadata, services.Time);
         _monitor = new PgSlotMonitor(options, recipe, services, _log);
+        _reconnect = BuildReconnect();
     }
 
     /// <summary>The slot as last checked (null before the first check): position, lag, WAL reservation.</summary>
@@ -140,19 +144,37 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     /// </summary>
     public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
-        var delay = ReconnectDelay;
         var resume = resumeAfter;
+        Exception? lost = null;
         while (true)
         {
-            var lost = false;
-            var enumerator = ReadConnectedAsync(resume, ct).GetAsyncEnumerator(ct);
+            var reconnecting = lost is not null;
+            var (enumerator, more) = await _reconnect.ExecuteAsync(async _ =>
+            {
+                // A lost stream counts as the first failed attempt: logged, shown and waited out as any other.
+                if (lost is { } e)
+                {
+                    lost = null;
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e).Throw();
+                }
+
+                if (reconnecting)
+                {
+                    var acked = Volatile.Read(ref _acked);
+                    resume = acked > 0 ? Math.Max(acked, resume ?? 0) : resume;
+                }
+
+                return await OpenAsync(resume, ct).ConfigureAwait(false);
+            }, ct).ConfigureAwait(false);
+            if (reconnecting) { _status?.Condition(null); }
             await using (enumerator.ConfigureAwait(false))
             {
-                while (true)
+                while (more)
                 {
+                    yield return enumerator.Current;
                     try
                     {
-                        if (!await enumerator.MoveNextAsync().ConfigureAwait(false)) { yield break; }
+                        more = await enumerator.MoveNextAsync().ConfigureAwait(false);
                     }
                     catch (PostgresException e) when (!PgFailures.IsTransient(e) && Translate(e) is var translated && translated != e)
                     {
@@ -160,25 +182,47 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
                     }
                     catch (Exception e) when (PgFailures.IsTransient(e) && !ct.IsCancellationRequested)
                     {
-                        PostgresLog.Reconnecting(_log, e.Message, (long)delay.TotalMilliseconds);
-                        _status?.Condition($"reconnecting in {delay.TotalSeconds:0.#} s: {e.Message}");
-                        lost = true;
+                        lost = e;
                         break;
                     }
-
-                    if (delay != ReconnectDelay) { _status?.Condition(null); }
-                    delay = ReconnectDelay;
-                    yield return enumerator.Current;
                 }
             }
 
-            if (!lost) { yield break; }
-            await Task.Delay(delay, _services.Time, ct).ConfigureAwait(false);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxReconnectDelay.Ticks));
-            var acked = Volatile.Read(ref _acked);
-            resume = acked > 0 ? Math.Max(acked, resume ?? 0) : resume;
+            if (lost is null) { yield break; }
         }
     }
+
+    /// <summary>Connects and reads up to the first batch (or the end), so a connection that fails is one failed attempt of <see cref="_reconnect"/>.</summary>
+    private async Task<(IAsyncEnumerator<RecordBatch> Enumerator, bool More)> OpenAsync(long? resume, CancellationToken ct)
+    {
+        var enumerator = ReadConnectedAsync(resume, ct).GetAsyncEnumerator(ct);
+        try
+        {
+            return (enumerator, await enumerator.MoveNextAsync().ConfigureAwait(false));
+        }
+        catch (PostgresException e) when (!PgFailures.IsTransient(e) && Translate(e) is var translated && translated != e)
+        {
+            await enumerator.DisposeAsync().ConfigureAwait(false);
+            throw translated;
+        }
+        catch
+        {
+            await enumerator.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Reconnection after a lost or refused connection: from <see cref="ReconnectDelay"/> doubling up to <see cref="MaxReconnectDelay"/>, until it works or the pipeline stops.</summary>
+    private ResiliencePipeline BuildReconnect() =>
+        new ResiliencePipelineBuilder { TimeProvider = _services.Time }
+            .AddTransientRetry(new RetryOptions(ReconnectDelay, MaxReconnectDelay), PgFailures.IsTransient, args =>
+            {
+                var reason = args.Outcome.Exception?.Message ?? "";
+                PostgresLog.Reconnecting(_log, reason, (long)args.RetryDelay.TotalMilliseconds);
+                _status?.Condition($"reconnecting in {args.RetryDelay.TotalSeconds:0.#} s: {reason}");
+                return ValueTask.CompletedTask;
+            })
+            .Build();
 
     /// <summary>First wait before reconnecting after a lost connection (doubles up to <see cref="MaxReconnectDelay"/>).</summary>
     public static readonly TimeSpan ReconnectDelay = TimeSpan.FromMilliseconds(500);

@@ -5,26 +5,22 @@ using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
+using Sluice.Core.Resilience;
 using Sluice.Core.Schema;
 
 namespace Sluice.Connectors.Postgres;
 
 /// <summary>The <c>postgres</c> sink type: a pipeline's tables into PostgreSQL, idempotent on each table's key, or kept as mirrors of a change-data-capture source's tables.</summary>
-public sealed class PostgresSinkType : ISinkType
+public sealed class PostgresSinkType() : SinkType<PostgresSinkOptions>("postgres")
 {
-    public string Name => "postgres";
+    protected override PostgresSinkOptions ParseOptions(ConfigMap map, RecipeContext recipe) => PostgresSinkOptions.Parse(map);
 
-    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(PostgresSinkOptions.Parse(options));
+    protected override IBatchSink Create(PostgresSinkOptions options, string recipe, IEngineServices services) => new PostgresSink(services, options);
 
-    private sealed class Factory(PostgresSinkOptions options) : ISinkFactory, IChangeStreamSink
+    protected override ChangeStreamUse ChangeStream(PostgresSinkOptions options, ConfigMap map)
     {
-        public string SinkName => $"postgres:{options.Schema}";
-
-        public string? ChangeStreamOption => options.Mirror ? "mode: mirror" : null;
-
-        public bool NeedsSourceKey(string table) => true;
-
-        public IBatchSink Create(IEngineServices services) => new PostgresSink(services, options);
+        ArgumentNullException.ThrowIfNull(options);
+        return new($"postgres:{options.Schema}", options.Mirror ? "mode: mirror" : null, _ => true);
     }
 }
 
@@ -33,7 +29,7 @@ public sealed class PostgresSinkType : ISinkType
 /// staging table, then <c>INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE</c>: the last write of a key wins, in
 /// stream order. A batch written again after a crash writes the same values again and changes nothing, so
 /// the pipeline's checkpoint (recorded after the commit) can trail the data safely. Tables are created (and new columns
-/// added) from the batch's schema. Transient failures are retried with doubling pauses. With <c>mode: mirror</c> each
+/// added) from the batch's schema. Transient failures (<see cref="PgFailures"/>) are retried with doubling pauses, up to <c>attempts</c>. With <c>mode: mirror</c> each
 /// table is kept as the current state of its source table instead (<see cref="PostgresMirror"/>).
 /// </summary>
 public sealed class PostgresSink : IBatchSink
@@ -42,6 +38,7 @@ public sealed class PostgresSink : IBatchSink
     private readonly PostgresSinkOptions _options;
     private readonly NpgsqlDataSource _source;
     private readonly ILogger _log;
+    private readonly TransientRetry _retry;
     private readonly HashSet<string> _ready = new(StringComparer.Ordinal);
 
     public PostgresSink(IEngineServices services, PostgresSinkOptions options)
@@ -52,6 +49,10 @@ public sealed class PostgresSink : IBatchSink
         _options = options;
         _source = NpgsqlDataSource.Create(options.ConnectionString());
         _log = services.Logging.CreateLogger("Sluice.PostgresSink");
+        _retry = new TransientRetry($"postgres sink {Name}", options.Retry, services.Time, PgFailures.IsTransient)
+        {
+            Retrying = a => PostgresSinkLog.Retrying(_log, a.Error, Name, a.Attempt, a.Delay.TotalMilliseconds),
+        };
     }
 
     public string Name => $"postgres:{_options.Schema}";
@@ -62,21 +63,7 @@ public sealed class PostgresSink : IBatchSink
     public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var delay = TimeSpan.FromMilliseconds(200);
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await WriteOnceAsync(batch, ct).ConfigureAwait(false);
-                return;
-            }
-            catch (NpgsqlException e) when (e.IsTransient && attempt < _options.Attempts && !ct.IsCancellationRequested)
-            {
-                PostgresSinkLog.Retrying(_log, e, Name, attempt, delay.TotalMilliseconds);
-                await Task.Delay(delay, _services.Time, ct).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-            }
-        }
+        await _retry.RunAsync(token => WriteOnceAsync(batch, token), ct).ConfigureAwait(false);
     }
 
     private async Task WriteOnceAsync(RecordBatch batch, CancellationToken ct)

@@ -30,6 +30,9 @@ public sealed class PostgresSinkOptions
     /// <summary>Attempts per batch on transient failures (connection lost, server restarting), with doubling pauses from 200 ms (default 8).</summary>
     public int Attempts { get; init; } = 8;
 
+    /// <summary>The retry of a batch's transaction: 200 ms doubling up to 10 s, <see cref="Attempts"/> in all.</summary>
+    public Core.Resilience.RetryOptions Retry => new(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), Attempts);
+
     public string ConnectionString()
     {
         if (Connection is { Length: > 0 } configured)

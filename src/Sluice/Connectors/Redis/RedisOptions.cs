@@ -88,6 +88,9 @@ public sealed class RedisRealtimeOptions
     /// <summary>Longest wait between two attempts (default 5 s).</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>The retry of every write: unbounded, the pipeline's queue bounds what waits.</summary>
+    public Core.Resilience.RetryOptions Retry => new(RetryDelay, RetryMaxDelay);
+
     public string WindowKey => $"{KeyPrefix}{TopPrefix}:{(int)Window.TotalMinutes}m";
 
     public static RedisRealtimeOptions Parse(ConfigMap map)

@@ -4,20 +4,16 @@ using StackExchange.Redis;
 using Sluice.Core.Config;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
+using Sluice.Core.Resilience;
 using Sluice.Core.Schema;
 
 namespace Sluice.Connectors.Redis;
 
-public sealed class RedisRealtimeSinkType : ISinkType
+public sealed class RedisRealtimeSinkType() : SinkType<RedisRealtimeOptions>("redis_realtime")
 {
-    public string Name => "redis_realtime";
+    protected override RedisRealtimeOptions ParseOptions(ConfigMap map, RecipeContext recipe) => RedisRealtimeOptions.Parse(map);
 
-    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(RedisRealtimeOptions.Parse(options));
-
-    private sealed class Factory(RedisRealtimeOptions options) : ISinkFactory
-    {
-        public IBatchSink Create(IEngineServices services) => new RedisRealtimeSink(services, options);
-    }
+    protected override IBatchSink Create(RedisRealtimeOptions options, string recipe, IEngineServices services) => new RedisRealtimeSink(services, options);
 }
 
 /// <summary>
@@ -35,6 +31,7 @@ public sealed class RedisRealtimeSink : IBatchSink, Core.Status.IStatusSink
     private readonly IEngineServices _services;
     private readonly RedisRealtimeOptions _options;
     private readonly ILogger _log;
+    private readonly TransientRetry _retry;
     private readonly SemaphoreSlim _connectGate = new(1, 1);
     private ConnectionMultiplexer? _redis;
 
@@ -44,6 +41,19 @@ public sealed class RedisRealtimeSink : IBatchSink, Core.Status.IStatusSink
         _services = services;
         _options = options;
         _log = services.Logging.CreateLogger("Sluice.Redis");
+        _retry = new TransientRetry($"redis sink '{options.Name}'", options.Retry, services.Time, RedisFailures.IsTransient)
+        {
+            Retrying = a =>
+            {
+                RedisLog.Retrying(_log, a.Error.Message, a.Attempt, (long)a.Delay.TotalMilliseconds);
+                _status?.Retrying(a.Attempt, a.Error.Message, _services.Time.GetUtcNow());
+            },
+            Recovered = attempts =>
+            {
+                RedisLog.Recovered(_log, attempts);
+                _status?.Recovered();
+            },
+        };
     }
 
     public string Name => _options.Name;
@@ -66,30 +76,12 @@ public sealed class RedisRealtimeSink : IBatchSink, Core.Status.IStatusSink
         {
             if (table.Schema.Table != _options.Table || table.Count == 0) { continue; }
             var (keys, args) = Build(table);
-            var delay = _options.RetryDelay;
-            for (var attempt = 1; ; attempt++)
+            await _retry.RunAsync(async token =>
             {
-                try
-                {
-                    var redis = await ConnectAsync(ct).ConfigureAwait(false);
-                    var result = await redis.GetDatabase().ScriptEvaluateAsync(RedisRealtimeScript.Source, keys, args).WaitAsync(ct).ConfigureAwait(false);
-                    LastCounted = (long)result;
-                    if (attempt > 1)
-                    {
-                        RedisLog.Recovered(_log, attempt);
-                        _status?.Recovered();
-                    }
-
-                    break;
-                }
-                catch (Exception e) when (Transient(e))
-                {
-                    RedisLog.Retrying(_log, e.Message, attempt, (long)delay.TotalMilliseconds);
-                    _status?.Retrying(attempt, e.Message, _services.Time.GetUtcNow());
-                    await Task.Delay(delay, _services.Time, ct).ConfigureAwait(false);
-                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.RetryMaxDelay.Ticks));
-                }
-            }
+                var redis = await ConnectAsync(token).ConfigureAwait(false);
+                var result = await redis.GetDatabase().ScriptEvaluateAsync(RedisRealtimeScript.Source, keys, args).WaitAsync(token).ConfigureAwait(false);
+                LastCounted = (long)result;
+            }, ct).ConfigureAwait(false);
         }
     }
 
@@ -212,11 +204,6 @@ public sealed class RedisRealtimeSink : IBatchSink, Core.Status.IStatusSink
         args.AddRange(window);
         return (keys.ToArray(), args.ToArray());
     }
-
-    /// <summary>Connection trouble, or a server that is still loading its data after a restart.</summary>
-    private static bool Transient(Exception e) =>
-        e is RedisConnectionException or RedisTimeoutException ||
-        (e is RedisServerException && (e.Message.StartsWith("LOADING", StringComparison.Ordinal) || e.Message.StartsWith("BUSY", StringComparison.Ordinal)));
 
     private static bool Newer(DateTime time, long id, DateTime bestTime, long bestId) => time > bestTime || (time == bestTime && id > bestId);
 

@@ -46,6 +46,9 @@ public sealed partial class SalesforceOptions
     /// <summary>Attempts per request on 5xx, 429 and connection failures, pausing 1 s, 2 s, 4 s, ... (default 4).</summary>
     public int Attempts { get; init; } = 4;
 
+    /// <summary>The retry of each request: 1 s doubling (a <c>Retry-After</c> wins), at most 5 min apart, <see cref="Attempts"/> in all.</summary>
+    public Core.Resilience.RetryOptions Retry => new(TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5), Attempts);
+
     public required PullOptions Pull { get; init; }
 
     /// <summary>The login URL with <c>SALESFORCE_LOGIN_URL</c> applied.</summary>

@@ -4,9 +4,12 @@ using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using Polly;
+using Sluice.Connectors.Http;
 using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
+using Sluice.Core.Resilience;
 using Sluice.Core.Text;
 using Sluice.Reminders.Pull;
 
@@ -36,8 +39,8 @@ public sealed class SalesforceSourceFactory(string recipe, string pipeline, Sale
 /// <summary>
 /// Reads an object with SOQL <c>WHERE SystemModstamp &gt;= since ORDER BY SystemModstamp, Id</c> and follows
 /// <c>nextRecordsUrl</c> page by page. The token comes from the client-credentials flow and is fetched again once when
-/// a request answers 401 (expired session). 5xx, 429 and connection failures are retried with doubling pauses on the
-/// injected clock; any other error stops the pull with Salesforce's own message, and one that the next poll would get
+/// a request answers 401 (expired session). What <see cref="HttpFailures"/> calls transient (5xx, 408, 429, connection
+/// failures, timeouts) is retried with doubling pauses on the injected clock (<see cref="SalesforceOptions.Retry"/>); any other error stops the pull with Salesforce's own message, and one that the next poll would get
 /// again (refused credentials, 401 with a renewed token, 400, 403, 404) is a <see cref="FatalException"/> that ends the run.
 /// </summary>
 public sealed class SalesforceExtractor : IIncrementalExtractor
@@ -45,6 +48,7 @@ public sealed class SalesforceExtractor : IIncrementalExtractor
     private readonly SalesforceOptions _options;
     private readonly TimeProvider _time;
     private readonly HttpClient _http;
+    private readonly ResiliencePipeline<HttpResponseMessage> _retry;
     private string? _token;
     private Uri? _instance;
 
@@ -55,6 +59,16 @@ public sealed class SalesforceExtractor : IIncrementalExtractor
         _time = time;
         _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = options.Timeout };
         Describe = $"Salesforce {options.Object} via {options.ResolvedLoginUrl}";
+        _retry = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
+            .AddTransientRetry(options.Retry, HttpFailures.IsTransient,
+                args =>
+                {
+                    // The answer that is tried again is not read: its connection goes back to the pool.
+                    args.Outcome.Result?.Dispose();
+                    return ValueTask.CompletedTask;
+                },
+                outcome => outcome.Result?.Headers.RetryAfter?.Delta)
+            .Build();
     }
 
     public string Describe { get; }
@@ -123,55 +137,43 @@ public sealed class SalesforceExtractor : IIncrementalExtractor
 
     private async Task<JsonDocument> GetAsync(string relative, CancellationToken ct)
     {
-        var refreshed = false;
-        var pause = TimeSpan.FromSeconds(1);
-        for (var attempt = 1; ; attempt++)
+        HttpResponseMessage response;
+        try
+        {
+            response = await _retry.ExecuteAsync(async token => await SendAsync(relative, token).ConfigureAwait(false), ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (HttpFailures.IsTransient(e) && !ct.IsCancellationRequested)
+        {
+            throw new RetriesExhaustedException(Describe, _options.Attempts, e);
+        }
+
+        using (response)
+        {
+            var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                var text = $"{Describe}: {(int)response.StatusCode} {response.ReasonPhrase}: {ErrorText(body)}";
+                // Refused with a fresh token, forbidden, a query or object Salesforce rejects: the next poll gets the same answer.
+                throw IsPermanent(response.StatusCode) ? new FatalException(text + (response.StatusCode == HttpStatusCode.Unauthorized ? " (refused again with a renewed token)" : "")) : new SluiceException(text);
+            }
+
+            return JsonDocument.Parse(body);
+        }
+    }
+
+    /// <summary>One attempt: a 401 (the session expired) fetches a new token and asks once more within the attempt.</summary>
+    private async Task<HttpResponseMessage> SendAsync(string relative, CancellationToken ct)
+    {
+        for (var renewed = false; ; renewed = true)
         {
             if (_token is null) { await AuthenticateAsync(ct).ConfigureAwait(false); }
             using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_instance!, relative));
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _token);
             request.Headers.Add("Sforce-Query-Options", "batchSize=2000");
-            HttpResponseMessage response;
-            try
-            {
-                response = await _http.SendAsync(request, ct).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
-            {
-                if (attempt >= _options.Attempts) { throw new SluiceException($"{Describe}: {e.Message} (after {attempt} attempts)", e); }
-                await Task.Delay(pause, _time, ct).ConfigureAwait(false);
-                pause *= 2;
-                continue;
-            }
-
-            using (response)
-            {
-                if (response.StatusCode == HttpStatusCode.Unauthorized && !refreshed)
-                {
-                    _token = null;
-                    refreshed = true;
-                    attempt--;
-                    continue;
-                }
-
-                if (((int)response.StatusCode >= 500 || response.StatusCode == HttpStatusCode.TooManyRequests) && attempt < _options.Attempts)
-                {
-                    var wait = response.Headers.RetryAfter?.Delta ?? pause;
-                    await Task.Delay(wait, _time, ct).ConfigureAwait(false);
-                    pause *= 2;
-                    continue;
-                }
-
-                var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-                if (!response.IsSuccessStatusCode)
-                {
-                    var text = $"{Describe}: {(int)response.StatusCode} {response.ReasonPhrase}: {ErrorText(body)}";
-                    // Refused with a fresh token, forbidden, a query or object Salesforce rejects: the next poll gets the same answer.
-                    throw IsPermanent(response.StatusCode) ? new FatalException(text + (response.StatusCode == HttpStatusCode.Unauthorized ? " (refused again with a renewed token)" : "")) : new SluiceException(text);
-                }
-
-                return JsonDocument.Parse(body);
-            }
+            var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+            if (response.StatusCode != HttpStatusCode.Unauthorized || renewed) { return response; }
+            response.Dispose();
+            _token = null;
         }
     }
 

@@ -229,12 +229,12 @@ public sealed class SendRemindersJob(IEngineServices services, string recipe, Se
 
 internal static partial class ReminderLog
 {
-    [LoggerMessage(6001, LogLevel.Warning, "{Count} reminder(s) left in flight by a stopped run are unconfirmed; see the dead letters of {Source}")]
+    [LoggerMessage(35000, LogLevel.Warning, "{Count} reminder(s) left in flight by a stopped run are unconfirmed; see the dead letters of {Source}")]
     public static partial void Unconfirmed(ILogger logger, int count, string source);
 
-    [LoggerMessage(6002, LogLevel.Warning, "Reminder {Key} (case {CaseId}) not delivered: {Reason}")]
+    [LoggerMessage(35001, LogLevel.Warning, "Reminder {Key} (case {CaseId}) not delivered: {Reason}")]
     public static partial void Failed(ILogger logger, string key, string caseId, string reason);
 
-    [LoggerMessage(6003, LogLevel.Warning, "{Reason}; {Count} reminder(s) wait for the next run")]
+    [LoggerMessage(35002, LogLevel.Warning, "{Reason}; {Count} reminder(s) wait for the next run")]
     public static partial void Unavailable(ILogger logger, string reason, int count);
 }

@@ -4,33 +4,31 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Core.Config;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
+using Sluice.Core.Resilience;
 using Sluice.Core.Schema;
 
 namespace Sluice.Reminders.Pipeline;
 
 /// <summary>The <c>reminder_store</c> sink type: lands what the <c>attorney_events</c> step made in the recipe's store (lake or PostgreSQL).</summary>
-public sealed class ReminderStoreSinkType : ISinkType
+public sealed class ReminderStoreSinkType() : SinkType<(string Pipeline, ReminderStoreOptions Store)>("reminder_store")
 {
-    public string Name => "reminder_store";
-
-    public ISinkFactory Parse(ConfigMap options, RecipeContext recipe)
+    protected override (string Pipeline, ReminderStoreOptions Store) ParseOptions(ConfigMap map, RecipeContext recipe)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(recipe);
-        var store = ReminderStoreOptions.Load(recipe, options.String("store", "store.yaml") ?? "store.yaml", options, "store");
-        var pipeline = options.KeyPath.StartsWith("pipelines.", StringComparison.Ordinal) ? options.KeyPath["pipelines.".Length..].Split('.')[0] : "push";
-        return new Factory(recipe.Name, pipeline, store);
+        ArgumentNullException.ThrowIfNull(map);
+        var store = ReminderStoreOptions.Load(recipe, map.String("store", "store.yaml") ?? "store.yaml", map, "store");
+        var pipeline = map.KeyPath.StartsWith("pipelines.", StringComparison.Ordinal) ? map.KeyPath["pipelines.".Length..].Split('.')[0] : "push";
+        return (pipeline, store);
     }
 
-    private sealed class Factory(string recipe, string pipeline, ReminderStoreOptions store) : ISinkFactory
+    protected override IBatchSink Create((string Pipeline, ReminderStoreOptions Store) options, string recipe, IEngineServices services)
     {
-        public IBatchSink Create(IEngineServices services) =>
-            new ReminderStoreSink(ReminderWarehouses.Create(services, store, recipe), $"events:{recipe}/{pipeline}")
-            {
-                Queries = (recipe, ReminderKeys.Load(store, services.Data)),
-                Time = services.Time,
-                Log = services.Logging.CreateLogger("Sluice.ReminderStore"),
-            };
+        ArgumentNullException.ThrowIfNull(services);
+        return new ReminderStoreSink(ReminderWarehouses.Create(services, options.Store, recipe), $"events:{recipe}/{options.Pipeline}")
+        {
+            Queries = (recipe, ReminderKeys.Load(options.Store, services.Data)),
+            Time = services.Time,
+            Log = services.Logging.CreateLogger("Sluice.ReminderStore"),
+        };
     }
 }
 
@@ -74,25 +72,20 @@ public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string lette
     public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (true)
+        // The transaction did not commit (or committed and is skipped by its position when written again).
+        var retry = _retry ??= new TransientRetry("reminder_store", new RetryOptions(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10)), Time, IsServerGone)
         {
-            try
+            Retrying = a =>
             {
-                await WriteOnceAsync(batch, checkpointKey, ct).ConfigureAwait(false);
-                _waiting = false;
-                return;
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested && IsServerGone(e))
-            {
-                // The transaction did not commit (or committed and is skipped by its position when written again).
                 _waiting = true;
-                ReminderStoreLog.Waiting(Log, (e.InnerException ?? e).Message, delay.TotalMilliseconds);
-                await Task.Delay(delay, Time, ct).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-            }
-        }
+                ReminderStoreLog.Waiting(Log, (a.Error.InnerException ?? a.Error).Message, a.Delay.TotalMilliseconds);
+            },
+        };
+        await retry.RunAsync(token => WriteOnceAsync(batch, checkpointKey, token), ct).ConfigureAwait(false);
+        _waiting = false;
     }
+
+    private TransientRetry? _retry;
 
     /// <summary>A lost or refused connection to the store's server (not an answer about the data or the rights).</summary>
     private static bool IsServerGone(Exception e) =>
