@@ -60,50 +60,40 @@ public sealed partial class ConsoleAccessTests(ConsoleFixture fixture) : IClassF
             var scoped = $"this is a {name} token of tenant 'alpha'";
             foreach (var (method, path) in new[] { ("GET", "/api/status"), ("GET", "/api/tap?pipeline=tenant-analytics/ecommerce"), ("GET", "/api/deadletters"), ("GET", "/api/jobs"), ("GET", "/api/tokens"), ("GET", "/api/files"), ("POST", "/api/deadletters/replay"), ("POST", "/api/tokens") })
             {
-                var answer = await Send(url, new HttpMethod(method), path, alpha, method == "POST" ? Json("""{"ids":[]}""") : null);
+                var answer = await ConsoleFixture.SendToAsync(url, new HttpMethod(method), path, alpha, content: method == "POST" ? Json("""{"ids":[]}""") : null);
                 answer.Status.ShouldBe(HttpStatusCode.Forbidden, $"{name} of alpha: {method} {path}");
                 answer.Body.ShouldContain(scoped, customMessage: path);
                 answer.Body.ShouldContain("process-wide admin token", customMessage: path);
             }
 
-            var page = await Send(url, HttpMethod.Get, "/ui/jobs", alpha);
+            var page = await ConsoleFixture.SendToAsync(url, HttpMethod.Get, "/ui/jobs", alpha);
             page.Status.ShouldBe(HttpStatusCode.Forbidden);
             page.Body.ShouldContain("process-wide admin token");
-            var login = await Send(url, HttpMethod.Post, "/ui/login", null, new FormUrlEncodedContent([new("token", alpha), new("next", "/ui/")]));
+            var login = await ConsoleFixture.SendToAsync(url, HttpMethod.Post, "/ui/login", content: new FormUrlEncodedContent([new("token", alpha), new("next", "/ui/")]));
             login.Status.ShouldBe(HttpStatusCode.Forbidden);
             login.Body.ShouldContain($"this is a {name} token of tenant &#39;alpha&#39;");
             login.Response.Headers.Contains("Set-Cookie").ShouldBeFalse();
 
             // Another tenant's data through the recipe's own API: a reader cannot read it, a writer cannot write it.
-            var read = await Send(url, HttpMethod.Get, query, alpha);
+            var read = await ConsoleFixture.SendToAsync(url, HttpMethod.Get, query, alpha);
             read.Status.ShouldBe(HttpStatusCode.Forbidden, $"{name} of alpha reading beta");
-            var written = await Send(url, HttpMethod.Post, "/v1/streams/ecommerce/events", alpha, Json(purchase.Replace("\"b1\"", $"\"a-{name}\"", StringComparison.Ordinal)));
+            var written = await ConsoleFixture.SendToAsync(url, HttpMethod.Post, "/v1/streams/ecommerce/events", alpha, content: Json(purchase.Replace("\"b1\"", $"\"a-{name}\"", StringComparison.Ordinal)));
             written.Status.ShouldBe(HttpStatusCode.Forbidden, $"{name} of alpha writing beta");
         }
 
         // An admin token is process-wide, whatever tenant labels it: the console, and beta's data when it names beta.
         var admin = server.Token("alpha", Sluice.Serving.Auth.TokenRole.Admin);
-        (await Send(url, HttpMethod.Get, "/ui/jobs", admin)).Status.ShouldBe(HttpStatusCode.OK);
-        (await Send(url, HttpMethod.Get, "/api/status", admin)).Status.ShouldBe(HttpStatusCode.OK);
+        (await ConsoleFixture.SendToAsync(url, HttpMethod.Get, "/ui/jobs", admin)).Status.ShouldBe(HttpStatusCode.OK);
+        (await ConsoleFixture.SendToAsync(url, HttpMethod.Get, "/api/status", admin)).Status.ShouldBe(HttpStatusCode.OK);
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
         {
-            var seen = await Send(url, HttpMethod.Get, query, admin);
+            var seen = await ConsoleFixture.SendToAsync(url, HttpMethod.Get, query, admin);
             seen.Status.ShouldBe(HttpStatusCode.OK, seen.Body);
             if (seen.Body.Contains("\"tenant\":\"beta\"", StringComparison.Ordinal) && seen.Body.Contains("page_view", StringComparison.Ordinal)) { break; }
             DateTime.UtcNow.ShouldBeLessThan(deadline, seen.Body);
             await Task.Delay(200);
         }
-    }
-
-    private static async Task<(HttpStatusCode Status, string Body, HttpResponseMessage Response)> Send(string url, HttpMethod method, string path, string? bearer, HttpContent? content = null)
-    {
-        using var handler = new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false };
-        using var http = new HttpClient(handler) { BaseAddress = new Uri(url) };
-        using var request = new HttpRequestMessage(method, path) { Content = content };
-        if (bearer is not null) { request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearer); }
-        var response = await http.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync(), response);
     }
 
     [Fact]

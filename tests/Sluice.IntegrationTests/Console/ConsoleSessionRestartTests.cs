@@ -20,10 +20,10 @@ public sealed partial class ConsoleSessionRestartTests
         using (var first = SluiceProcess.Start(data.Path, "run", "vehicle-files", "--port", "0"))
         {
             var url = (await WaitForFileAsync(data.Path, "vehicle-files", first, TimeSpan.FromSeconds(60))).Url;
-            var login = await SendAsync(url, HttpMethod.Post, "/ui/login", content: new FormUrlEncodedContent([new("token", admin), new("next", "/ui/")]));
+            var login = await ConsoleFixture.SendToAsync(url, HttpMethod.Post, "/ui/login", content: new FormUrlEncodedContent([new("token", admin), new("next", "/ui/")]));
             login.Status.ShouldBe(HttpStatusCode.Redirect, login.Body);
             cookie = CookieValue().Match(login.Response.Headers.GetValues("Set-Cookie").Single()).Groups[1].Value;
-            csrf = CsrfMeta().Match((await SendAsync(url, HttpMethod.Get, "/ui/", cookie: cookie)).Body).Groups[1].Value;
+            csrf = CsrfMeta().Match((await ConsoleFixture.SendToAsync(url, HttpMethod.Get, "/ui/", cookie: cookie)).Body).Groups[1].Value;
             csrf.ShouldNotBeNullOrEmpty();
             first.Kill();
         }
@@ -49,18 +49,18 @@ public sealed partial class ConsoleSessionRestartTests
             }
 
             var url = file.Url;
-            (await SendAsync(url, HttpMethod.Get, "/api/files", cookie: cookie)).Status.ShouldBe(HttpStatusCode.OK, "the session opened before the restart still holds");
-            var shell = await SendAsync(url, HttpMethod.Get, "/ui/files", cookie: cookie);
+            (await ConsoleFixture.SendToAsync(url, HttpMethod.Get, "/api/files", cookie: cookie)).Status.ShouldBe(HttpStatusCode.OK, "the session opened before the restart still holds");
+            var shell = await ConsoleFixture.SendToAsync(url, HttpMethod.Get, "/ui/files", cookie: cookie);
             shell.Status.ShouldBe(HttpStatusCode.OK);
             CsrfMeta().Match(shell.Body).Groups[1].Value.ShouldBe(csrf, "the same session, with the same CSRF value");
-            var made = await SendAsync(url, HttpMethod.Post, "/api/tokens", cookie: cookie, csrf: csrf,
+            var made = await ConsoleFixture.SendToAsync(url, HttpMethod.Post, "/api/tokens", cookie: cookie, csrf: csrf,
                 content: new StringContent("""{"tenant":"acme","role":"reader"}""", System.Text.Encoding.UTF8, "application/json"));
             made.Status.ShouldBe(HttpStatusCode.Created, made.Body);
 
             var revoked = await SluiceProcess.RunAsync(data.Path, "tokens", "revoke", admin.Split('_')[1]);
             revoked.Code.ShouldBe(0, revoked.Err);
             deadline = DateTime.UtcNow.AddSeconds(10);
-            while ((await SendAsync(url, HttpMethod.Get, "/api/files", cookie: cookie)).Status != HttpStatusCode.Unauthorized)
+            while ((await ConsoleFixture.SendToAsync(url, HttpMethod.Get, "/api/files", cookie: cookie)).Status != HttpStatusCode.Unauthorized)
             {
                 DateTime.UtcNow.ShouldBeLessThan(deadline, "the session of a token revoked by another process ends within a second");
                 await Task.Delay(200);
@@ -71,18 +71,6 @@ public sealed partial class ConsoleSessionRestartTests
             second.Interrupt();
             await second.WaitAsync(TimeSpan.FromSeconds(60));
         }
-    }
-
-    private static async Task<(HttpStatusCode Status, string Body, HttpResponseMessage Response)> SendAsync(
-        string url, HttpMethod method, string path, string? cookie = null, string? csrf = null, HttpContent? content = null)
-    {
-        using var handler = new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false };
-        using var http = new HttpClient(handler) { BaseAddress = new Uri(url) };
-        using var request = new HttpRequestMessage(method, path) { Content = content };
-        if (cookie is not null) { request.Headers.Add("Cookie", $"sluice_session={cookie}"); }
-        if (csrf is not null) { request.Headers.Add("X-Sluice-Csrf", csrf); }
-        var response = await http.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync(), response);
     }
 
     [GeneratedRegex("sluice_session=([^;]+)")]
