@@ -24,6 +24,7 @@ public sealed class JobRunner(IEngineServices services)
         using var held = await ProcessLock.AcquireAsync(LockPath(job), services.Time, LockWait, ct).ConfigureAwait(false);
         var id = Runs.Start(job.FullName, request.AsOf, request.Trigger);
         started?.Invoke(id);
+        using var span = JobTracing.Job(job, id, request);
         var lineage = StartLineage(job);
         // Rows a job sends through sinks may end in the dead-letter store (bounded retries): its summary says so.
         using var letters = DeadLetterTally.Begin();
@@ -36,18 +37,21 @@ public sealed class JobRunner(IEngineServices services)
             }
 
             Runs.Finish(id, JobRunStore.Succeeded, outcome.RowsIn, outcome.RowsOut, outcome.Message);
+            JobTracing.Finished(span, outcome.RowsIn, outcome.RowsOut);
             EndLineage(lineage, LineageEnd.Complete);
             return outcome;
         }
         catch (OperationCanceledException)
         {
             Runs.Finish(id, JobRunStore.Interrupted, null, null, "cancelled");
+            JobTracing.Ended(span, JobRunStore.Interrupted, "cancelled");
             EndLineage(lineage, LineageEnd.Abort);
             throw;
         }
         catch (Exception e)
         {
             Runs.Finish(id, JobRunStore.Failed, null, null, e.Message);
+            JobTracing.Ended(span, JobRunStore.Failed, e.Message);
             EndLineage(lineage, LineageEnd.Fail, e.Message);
             throw;
         }

@@ -20,12 +20,14 @@ public sealed class ModelRunner(IEngineServices services, string scope, string t
         ArgumentNullException.ThrowIfNull(warehouse);
         ArgumentNullException.ThrowIfNull(model);
         var id = _runs.Start($"{scope}/{model.Name}", new DateTimeOffset(asOf.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero), $"{trigger}:{warehouse.Engine}");
+        using var span = JobTracing.Model($"{scope}/{model.Name}", id, asOf, trigger, model.Sources.Concat(model.Dependencies), model.Name, warehouse.Engine);
         var lineage = services.Lineage is { } l ? ModelLineage.Start(l, $"{scope}/{model.Name}", model, warehouse.Engine) : null;
         var clock = Stopwatch.StartNew();
         try
         {
             var result = await warehouse.RunAsync(project, model, asOf, ct).ConfigureAwait(false);
             _runs.Finish(id, JobRunStore.Succeeded, result.RowsIn, result.RowsOut, result.Message);
+            JobTracing.Finished(span, result.RowsIn, result.RowsOut);
             End(lineage, LineageEnd.Complete);
             ModelsLog.Ran(_log, model.Name, asOf, warehouse.Engine, result.Message, clock.Elapsed.TotalSeconds);
             return result;
@@ -33,12 +35,14 @@ public sealed class ModelRunner(IEngineServices services, string scope, string t
         catch (OperationCanceledException)
         {
             _runs.Finish(id, JobRunStore.Interrupted, null, null, "cancelled");
+            JobTracing.Ended(span, JobRunStore.Interrupted, "cancelled");
             End(lineage, LineageEnd.Abort);
             throw;
         }
         catch (Exception e)
         {
             _runs.Finish(id, JobRunStore.Failed, null, null, e.Message);
+            JobTracing.Ended(span, JobRunStore.Failed, e.Message);
             End(lineage, LineageEnd.Fail, e.Message);
             ModelsLog.Failed(_log, model.Name, asOf, e.Message);
             throw;

@@ -27,16 +27,16 @@ public interface IHttpEndpoints
 }
 
 /// <summary>What endpoint handlers share: the engine, token checks and the metrics they update.</summary>
-public sealed class ServingContext(IEngineServices services, TokenAuthenticator auth, PrometheusMetrics metrics)
+public sealed class ServingContext(IEngineServices services, TokenAuthenticator auth, ServerMetrics metrics)
 {
     public IEngineServices Services { get; } = services;
 
     public TokenAuthenticator Auth { get; } = auth;
 
-    public PrometheusMetrics Metrics { get; } = metrics;
+    public ServerMetrics Metrics { get; } = metrics;
 
     /// <summary>The console's logins (a session cookie stands for an admin token, see <see cref="Console.ConsoleSessions"/>).</summary>
-    public Console.ConsoleSessions Sessions { get; } = new(services.Time);
+    public Console.ConsoleSessions Sessions { get; } = new(services.Metadata, services.Time);
 }
 
 /// <summary>Where the server listens: <c>--bind</c> (default 127.0.0.1) and <c>--port</c> (default 7070; 0 picks a free port).</summary>

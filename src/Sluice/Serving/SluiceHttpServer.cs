@@ -48,7 +48,7 @@ public sealed class SluiceHttpServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ILogger _log;
 
-    private SluiceHttpServer(WebApplication app, Uri address, PrometheusMetrics metrics, string managementKey, ILogger log)
+    private SluiceHttpServer(WebApplication app, Uri address, ServerMetrics metrics, string managementKey, ILogger log)
     {
         _app = app;
         Address = address;
@@ -63,7 +63,7 @@ public sealed class SluiceHttpServer : IAsyncDisposable
     /// <summary>Where it listens (with the real port when 0 was asked for).</summary>
     public Uri Address { get; }
 
-    public PrometheusMetrics Metrics { get; }
+    public ServerMetrics Metrics { get; }
 
     /// <summary>Every route the server maps (method and pattern), as routing knows them.</summary>
     public IReadOnlyList<(string Method, string Pattern)> Routes =>
@@ -107,18 +107,17 @@ public sealed class SluiceHttpServer : IAsyncDisposable
 
         var app = builder.Build();
         app.Use(QueryParameterCheck.InvokeAsync);
-        var metrics = new PrometheusMetrics();
-        metrics.Gauges(ProcessGauges.Read);
+        var metrics = new ServerMetrics();
+        ProcessGauges.Register(metrics);
         var context = new ServingContext(services, new TokenAuthenticator(new TokenStore(services.Metadata, services.Time), services.Time), metrics);
         app.MapGet("/healthz", () => Health(services.Health, components))
             .WithSummary("Liveness: 200 once ingest is accepted, 503 with the reasons when a component cannot take requests or failed. No token needed.")
             .Access(ApiAccess.Anyone);
-        var figures = new StatusMetrics(services.Status);
+        StatusMetrics.Register(metrics, services.Status);
         app.MapGet("/metrics", async (HttpContext http) =>
             {
                 http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-                await figures.WriteAsync(http.Response.Body, http.RequestAborted).ConfigureAwait(false);
-                await http.Response.WriteAsync(metrics.Render(), http.RequestAborted).ConfigureAwait(false);
+                await metrics.WriteAsync(http.Response.Body, http.RequestAborted).ConfigureAwait(false);
             })
             .WithSummary("Prometheus metrics: every pipeline's and sink's records, batches, lag and backlog, replication slots, dead letters, jobs; ingest events, latency and buffers; the process.")
             .Access(ApiAccess.Anyone);

@@ -36,8 +36,64 @@ public sealed partial class ConsoleAccessTests(ConsoleFixture fixture) : IClassF
         (await fixture.SendAsync(HttpMethod.Post, "/api/tokens", bearer: token, content: Json("""{"tenant":"acme","role":"admin"}"""))).Status.ShouldBe(HttpStatusCode.Forbidden);
         var login = await LogInAsync(token);
         login.Status.ShouldBe(HttpStatusCode.Forbidden);
-        login.Body.ShouldContain($"This is a {role} token; the console needs an admin token");
+        login.Body.ShouldContain($"this is a {role} token of tenant &#39;acme&#39;");
+        login.Body.ShouldContain("need a process-wide admin token");
         login.Response.Headers.Contains("Set-Cookie").ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task A_tenants_token_is_refused_by_the_console_and_every_management_route_and_by_another_tenants_data()
+    {
+        // The rule: reader and writer tokens are scoped to their tenant; an admin token is process-wide (its tenant
+        // only names its holder). One process serves both kinds of route: the recipe's tenant data and the console.
+        using var engine = new Support.Engine();
+        await using var server = await TenantAnalytics.TenantAnalyticsServer.StartAsync(engine);
+        var url = server.Address.ToString().TrimEnd('/');
+        var beta = server.Token("beta", Sluice.Serving.Auth.TokenRole.Writer);
+        var purchase = """{"event_id":"b1","tenant_id":"beta","schema_version":1,"event_type":"page_view","event_ts":"2025-11-08T10:00:00Z","customer":{"id":"c1"}}""";
+        using (var landed = await server.PostAsync(beta, purchase)) { landed.StatusCode.ShouldBe(HttpStatusCode.Accepted); }
+        var query = "/v1/metrics?from=2025-11-08T00:00:00Z&to=2025-11-09T00:00:00Z&group_by=event_type&tenant=beta";
+        foreach (var role in new[] { Sluice.Serving.Auth.TokenRole.Reader, Sluice.Serving.Auth.TokenRole.Writer })
+        {
+            var alpha = server.Token("alpha", role);
+            var name = role.ToString().ToLowerInvariant();
+            var scoped = $"this is a {name} token of tenant 'alpha'";
+            foreach (var (method, path) in new[] { ("GET", "/api/status"), ("GET", "/api/tap?pipeline=tenant-analytics/ecommerce"), ("GET", "/api/deadletters"), ("GET", "/api/jobs"), ("GET", "/api/tokens"), ("GET", "/api/files"), ("POST", "/api/deadletters/replay"), ("POST", "/api/tokens") })
+            {
+                var answer = await ConsoleFixture.SendToAsync(url, new HttpMethod(method), path, alpha, content: method == "POST" ? Json("""{"ids":[]}""") : null);
+                answer.Status.ShouldBe(HttpStatusCode.Forbidden, $"{name} of alpha: {method} {path}");
+                answer.Body.ShouldContain(scoped, customMessage: path);
+                answer.Body.ShouldContain("process-wide admin token", customMessage: path);
+            }
+
+            var page = await ConsoleFixture.SendToAsync(url, HttpMethod.Get, "/ui/jobs", alpha);
+            page.Status.ShouldBe(HttpStatusCode.Forbidden);
+            page.Body.ShouldContain("process-wide admin token");
+            var login = await ConsoleFixture.SendToAsync(url, HttpMethod.Post, "/ui/login", content: new FormUrlEncodedContent([new("token", alpha), new("next", "/ui/")]));
+            login.Status.ShouldBe(HttpStatusCode.Forbidden);
+            login.Body.ShouldContain($"this is a {name} token of tenant &#39;alpha&#39;");
+            login.Response.Headers.Contains("Set-Cookie").ShouldBeFalse();
+
+            // Another tenant's data through the recipe's own API: a reader cannot read it, a writer cannot write it.
+            var read = await ConsoleFixture.SendToAsync(url, HttpMethod.Get, query, alpha);
+            read.Status.ShouldBe(HttpStatusCode.Forbidden, $"{name} of alpha reading beta");
+            var written = await ConsoleFixture.SendToAsync(url, HttpMethod.Post, "/v1/streams/ecommerce/events", alpha, content: Json(purchase.Replace("\"b1\"", $"\"a-{name}\"", StringComparison.Ordinal)));
+            written.Status.ShouldBe(HttpStatusCode.Forbidden, $"{name} of alpha writing beta");
+        }
+
+        // An admin token is process-wide, whatever tenant labels it: the console, and beta's data when it names beta.
+        var admin = server.Token("alpha", Sluice.Serving.Auth.TokenRole.Admin);
+        (await ConsoleFixture.SendToAsync(url, HttpMethod.Get, "/ui/jobs", admin)).Status.ShouldBe(HttpStatusCode.OK);
+        (await ConsoleFixture.SendToAsync(url, HttpMethod.Get, "/api/status", admin)).Status.ShouldBe(HttpStatusCode.OK);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var seen = await ConsoleFixture.SendToAsync(url, HttpMethod.Get, query, admin);
+            seen.Status.ShouldBe(HttpStatusCode.OK, seen.Body);
+            if (seen.Body.Contains("\"tenant\":\"beta\"", StringComparison.Ordinal) && seen.Body.Contains("page_view", StringComparison.Ordinal)) { break; }
+            DateTime.UtcNow.ShouldBeLessThan(deadline, seen.Body);
+            await Task.Delay(200);
+        }
     }
 
     [Fact]

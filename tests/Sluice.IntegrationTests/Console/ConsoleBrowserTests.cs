@@ -24,7 +24,7 @@ public sealed class ConsoleBrowserTests(ConsoleFixture fixture) : IClassFixture<
         await page.WaitForURLAsync("**/ui/login?next=%2Fui%2F");
         await page.FillAsync("#token", fixture.ReaderToken);
         await page.ClickAsync("button[type=submit]");
-        (await page.InnerTextAsync(".error")).ShouldContain("needs an admin token");
+        (await page.InnerTextAsync(".error")).ShouldContain("need a process-wide admin token");
 
         await page.FillAsync("#token", fixture.AdminToken);
         await page.ClickAsync("button[type=submit]");
@@ -60,6 +60,23 @@ public sealed class ConsoleBrowserTests(ConsoleFixture fixture) : IClassFixture<
         text.ShouldContain("event_time");
         text.ShouldContain("record 1");
         (await page.Locator("text=vehicles_events_*.json").CountAsync()).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task Pipeline_page_lists_the_real_batches_with_each_sinks_outcome()
+    {
+        var page = await fixture.PageAsync();
+        await fixture.LogInAsync(page, "/ui/pipeline/vehicle-files/ingest");
+        var rows = page.Locator("tr.batch");
+        await rows.First.WaitForAsync();
+        // The two dropped files, each a batch: the good one's 3 records committed to the lake, the bad one failed there.
+        var texts = await rows.AllInnerTextsAsync();
+        texts.Count.ShouldBe(2, string.Join("\n", texts));
+        var good = texts.Single(t => t.Contains("committed", StringComparison.Ordinal));
+        good.ShouldContain("lake");
+        good.Split('\t')[1].Trim().ShouldBe("3", good);
+        texts.Single(t => t.Contains("failed", StringComparison.Ordinal)).ShouldContain("lake");
+        (await page.Locator("tr.batch span[title*='event_time']").CountAsync()).ShouldBe(1, "the failed outcome carries the file's reason");
     }
 
     [Fact]

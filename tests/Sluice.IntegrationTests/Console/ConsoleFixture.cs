@@ -102,11 +102,16 @@ public sealed class ConsoleFixture : IAsyncLifetime, IDisposable
     }
 
     /// <summary>A request without a browser: (status, body, headers) with optional bearer, cookie and CSRF header.</summary>
-    public async Task<(HttpStatusCode Status, string Body, HttpResponseMessage Response)> SendAsync(
-        HttpMethod method, string path, string? bearer = null, string? cookie = null, string? csrf = null, HttpContent? content = null)
+    public Task<(HttpStatusCode Status, string Body, HttpResponseMessage Response)> SendAsync(
+        HttpMethod method, string path, string? bearer = null, string? cookie = null, string? csrf = null, HttpContent? content = null) =>
+        SendToAsync(Url, method, path, bearer, cookie, csrf, content);
+
+    /// <summary>As <see cref="SendAsync"/>, to another process's server.</summary>
+    public static async Task<(HttpStatusCode Status, string Body, HttpResponseMessage Response)> SendToAsync(
+        string url, HttpMethod method, string path, string? bearer = null, string? cookie = null, string? csrf = null, HttpContent? content = null)
     {
         using var handler = new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false };
-        using var http = new HttpClient(handler) { BaseAddress = new Uri(Url) };
+        using var http = new HttpClient(handler) { BaseAddress = new Uri(url) };
         using var request = new HttpRequestMessage(method, path) { Content = content };
         if (bearer is not null) { request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearer); }
         if (cookie is not null) { request.Headers.Add("Cookie", $"sluice_session={cookie}"); }

@@ -66,7 +66,9 @@ public sealed class CdcSlotMonitorTests
         engine.Services.Status.Snapshot().Pipelines.Single().Slot!.LagSeconds.ShouldBeGreaterThanOrEqualTo(1, "the status board shows the slot as the monitor last checked it");
         using (var text = new MemoryStream())
         {
-            await new Sluice.Serving.Observability.StatusMetrics(engine.Services.Status).WriteAsync(text, CancellationToken.None);
+            var exported = new Sluice.Serving.Observability.ServerMetrics();
+            Sluice.Serving.Observability.StatusMetrics.Register(exported, engine.Services.Status);
+            await exported.WriteAsync(text, CancellationToken.None);
             var metrics = System.Text.Encoding.UTF8.GetString(text.ToArray());
             foreach (var name in new[] { "sluice_cdc_slot_confirmed_lsn", "sluice_cdc_slot_lag_bytes", "sluice_cdc_slot_lag_seconds", "sluice_cdc_slot_wal_status", "sluice_cdc_seconds_since_message" })
             {

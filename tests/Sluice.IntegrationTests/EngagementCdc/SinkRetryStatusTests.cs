@@ -20,7 +20,8 @@ public sealed class SinkRetryStatusTests
         using var engine = new Engine();
         var board = engine.Services.Status;
         var status = board.Pipeline("engagement-cdc", "cdc", "postgres_cdc").Sink("clickhouse");
-        var metrics = new StatusMetrics(board);
+        var metrics = new ServerMetrics();
+        StatusMetrics.Register(metrics, board);
         await using var sink = new ClickHouseSink(engine.Services, new ClickHouseOptions
         {
             Url = new Uri($"http://127.0.0.1:{port}"),
@@ -62,7 +63,7 @@ public sealed class SinkRetryStatusTests
 
     private static SinkView View(StatusBoard board) => board.Snapshot().Pipelines.Single(p => p.Recipe == "engagement-cdc").Sinks.Single();
 
-    private static async Task<string> RenderAsync(StatusMetrics metrics)
+    private static async Task<string> RenderAsync(ServerMetrics metrics)
     {
         using var stream = new MemoryStream();
         await metrics.WriteAsync(stream, CancellationToken.None);

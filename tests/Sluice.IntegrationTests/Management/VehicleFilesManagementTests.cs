@@ -57,8 +57,9 @@ public class VehicleFilesManagementTests
         table.Code.ShouldBe(0, table.Err);
         table.Out.ShouldContain("vehicle-files/daily-summary");
 
-        // The tap listens from when it connects: keep dropping new files until it has shown one.
-        using (var tap = SluiceProcess.Start(data.Path, "tap", "vehicle-files/ingest", "--limit", "1"))
+        // The tap listens from when it connects: keep dropping new files until it has shown four lines. A files
+        // pipeline shows each file's rows as they are read (with the file's name), then the file's outcome.
+        using (var tap = SluiceProcess.Start(data.Path, "tap", "vehicle-files/ingest", "--limit", "4"))
         {
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
             for (var i = 0; !tap.HasExited && DateTime.UtcNow < deadline; i++)
@@ -68,9 +69,24 @@ public class VehicleFilesManagementTests
             }
 
             (await tap.WaitAsync(TimeSpan.FromSeconds(10))).ShouldBe(0, tap.Stderr);
-            var line = Json(tap.Stdout.Trim().Split('\n').Single());
-            line.GetProperty("record").GetProperty("status").GetString().ShouldBe("landed");
-            line.GetProperty("record").GetProperty("file").GetString()!.ShouldStartWith("vehicles_events_tap");
+            var lines = tap.Stdout.Trim().Split('\n').Select(Json).ToList();
+            lines.Count.ShouldBe(4, tap.Stdout);
+            var rows = lines.Where(l => l.TryGetProperty("table", out _)).ToList();
+            rows.ShouldNotBeEmpty(tap.Stdout);
+            foreach (var row in rows)
+            {
+                row.GetProperty("table").GetString().ShouldBe("raw_data.vehicle_events");
+                var dropped = row.GetProperty("file").GetString()!;
+                dropped.ShouldStartWith("vehicles_events_tap");
+                var record = row.GetProperty("record");
+                record.GetProperty("vehicle_id").GetString().ShouldBe("t" + dropped["vehicles_events_tap".Length..^".json".Length], "the row of its own file");
+                record.GetProperty("event_type").GetString().ShouldBe("start");
+                record.GetProperty("event_source").GetString().ShouldBe("sensor");
+            }
+
+            // Files are committed in groups, so four lines may all be rows; the outcomes among them say landed.
+            var outcomes = lines.Where(l => !l.TryGetProperty("table", out _)).ToList();
+            outcomes.ShouldAllBe(l => l.GetProperty("record").GetProperty("status").GetString() == "landed");
         }
 
         run.Interrupt();

@@ -91,6 +91,56 @@ public sealed class PipelineTracingTests
         }
     }
 
+    [Fact]
+    public async Task A_files_pipeline_traces_each_file_and_each_lake_commit_and_its_job_and_every_model_run_once()
+    {
+        await using var h = await SalesWarehouse.WarehouseHarness.CreateAsync("duckdb");
+        var generate = await SluiceProcess.RunAsync(h.DataRoot, "generate", "sales-warehouse", "--days", "2", "--customers", "50", "--sales-per-day", "100", "--start", "2024-05-01", "--seed", "3");
+        generate.Code.ShouldBe(0, generate.Err);
+        var dropped = Directory.GetFiles(h.Incoming).Select(Path.GetFileName).ToList();
+        dropped.Count.ShouldBeGreaterThan(1);
+        var exported = new List<Activity>();
+        ActivityTraceId trace;
+        // Other test classes may trace at the same time: this test's spans are those under its own root span.
+        using var test = new ActivitySource("Sluice.Tests.FilesTracing");
+        using (var tracing = OtlpTracing.Build(b => b.AddSource(test.Name).AddInMemoryExporter(exported)))
+        {
+            using var root = test.StartActivity("test")!;
+            trace = root.TraceId;
+            await h.RunOnceAsync();
+        }
+
+        var mine = exported.Where(a => a.TraceId == trace).ToList();
+        var files = mine.Where(a => a.DisplayName == "file sales-warehouse/load").ToList();
+        files.Select(f => (string)f.GetTagItem("sluice.file")!).Order(StringComparer.Ordinal).ShouldBe(dropped.Order(StringComparer.Ordinal), "one span per dropped file");
+        files.ShouldAllBe(f => (long)f.GetTagItem("sluice.batch.rows")! > 0 && f.Status != ActivityStatusCode.Error);
+        var commits = mine.Where(a => a.DisplayName == "sink lake").ToList();
+        commits.ShouldNotBeEmpty();
+        // Every file is linked from exactly one lake commit, a child of the first file it commits.
+        commits.SelectMany(c => c.Links.Select(l => l.Context.SpanId.ToHexString())).Order(StringComparer.Ordinal).ShouldBe(files.Select(f => f.SpanId.ToHexString()).Order(StringComparer.Ordinal));
+        commits.ShouldAllBe(c => c.ParentSpanId == c.Links.First().Context.SpanId);
+        commits.Sum(c => (long)c.GetTagItem("sluice.batch.rows")!).ShouldBe(files.Sum(f => (long)f.GetTagItem("sluice.batch.rows")!));
+
+        var jobs = mine.Where(a => a.DisplayName == "job sales-warehouse/daily").ToList();
+        jobs.ShouldNotBeEmpty();
+        jobs.ShouldAllBe(j => (string)j.GetTagItem("sluice.run.status")! == "succeeded" && j.GetTagItem("sluice.run.id") != null);
+        var ytd = mine.Where(a => a.DisplayName == "model sales-warehouse/daily/mart.customer_ytd_spending").ToList();
+        var runs = new global::Sluice.Jobs.JobRunStore(h.Engine.Services.Metadata, TimeProvider.System);
+        jobs.Select(j => (long)j.GetTagItem("sluice.run.id")!).Order().ShouldBe(runs.Runs("sales-warehouse/daily", 100).Select(r => r.Id).Order(), "one span per job run");
+        ytd.Select(m => (long)m.GetTagItem("sluice.run.id")!).Order().ShouldBe(runs.Runs("sales-warehouse/daily/mart.customer_ytd_spending", 100).Select(r => r.Id).Order(), "one span per model run");
+        foreach (var model in ytd)
+        {
+            jobs.Select(j => j.SpanId).ShouldContain(model.ParentSpanId, "a model run is a child of its job's run");
+            model.GetTagItem("sluice.tables.read").ShouldBe("dw.fact_sales");
+            model.GetTagItem("sluice.tables.written").ShouldBe("mart.customer_ytd_spending");
+            model.GetTagItem("sluice.warehouse").ShouldBe("duckdb");
+            ((long)model.GetTagItem("sluice.rows.out")!).ShouldBeGreaterThan(0);
+        }
+
+        var staging = mine.First(a => a.DisplayName == "model sales-warehouse/daily/staging.stg_sales");
+        ((string)staging.GetTagItem("sluice.tables.read")!).ShouldContain("raw.", customMessage: "a staging model reads the lake table its files landed in");
+    }
+
     private static ColumnBatch Ids(params long[] ids) => new(Facts, [ids.Select(i => (long?)i).ToArray()], ids.Length);
 
     private sealed class PassStep : IBatchStep

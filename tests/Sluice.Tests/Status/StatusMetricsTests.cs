@@ -21,7 +21,8 @@ public class StatusMetricsTests
         p.Slot = () => new SlotFigures("sluice_engagement", 123_456, 2_048, 1.5, "extended", 1_000_000, 3, clock.GetUtcNow().UtcDateTime);
         p.Backlog = () => new Backlog(2_048, "bytes");
         board.DeadLettersOf("engagement-cdc", () => [new DeadLetterCount("", "postgres_cdc:engagement-cdc/sluice_engagement", "bad value", 3)]);
-        var metrics = new StatusMetrics(board);
+        var metrics = new ServerMetrics();
+        StatusMetrics.Register(metrics, board);
 
         var text = await RenderAsync(metrics);
         text.ShouldContain("sluice_pipeline_records_in_total{recipe=\"engagement-cdc\",pipeline=\"cdc\"} 120");
@@ -45,7 +46,32 @@ public class StatusMetricsTests
         text.ShouldNotContain("reason=\"bad value\"", Case.Sensitive, "letters replayed: the series goes");
     }
 
-    private static async Task<string> RenderAsync(StatusMetrics metrics)
+    [Fact]
+    public async Task Ingest_counters_histograms_and_scrape_time_gauges_share_the_servers_one_prometheus_net_registry()
+    {
+        var metrics = new ServerMetrics();
+        metrics.Counter("x_total", "things", "stream").WithLabels("s\"1").Inc(3);
+        metrics.Counter("x_total", "things", "stream").WithLabels("s2").Inc();
+        metrics.Histogram("lat_seconds", "latency", [0.1, 1], "stream").WithLabels("s").Observe(0.5);
+        var fill = metrics.Gauge("fill", "fill ratio");
+        var level = 0.25;
+        metrics.BeforeScrape(() => fill.Set(level));
+        ProcessGauges.Register(metrics);
+        var text = await RenderAsync(metrics);
+        text.ShouldContain("# TYPE x_total counter\n");
+        text.ShouldContain("x_total{stream=\"s\\\"1\"} 3\n");
+        text.ShouldContain("x_total{stream=\"s2\"} 1\n", customMessage: "asked for again by name, the same counter");
+        text.ShouldContain("lat_seconds_bucket{stream=\"s\",le=\"0.1\"} 0\n");
+        text.ShouldContain("lat_seconds_bucket{stream=\"s\",le=\"1\"} 1\n");
+        text.ShouldContain("lat_seconds_count{stream=\"s\"} 1\n");
+        text.ShouldContain("# TYPE fill gauge\nfill 0.25\n");
+        text.ShouldContain("sluice_gc_collections{generation=\"0\"} ");
+        text.ShouldContain("sluice_process_resident_bytes ");
+        level = 0.5;
+        (await RenderAsync(metrics)).ShouldContain("fill 0.5\n", customMessage: "gauges are set again at every scrape");
+    }
+
+    private static async Task<string> RenderAsync(ServerMetrics metrics)
     {
         using var stream = new MemoryStream();
         await metrics.WriteAsync(stream, CancellationToken.None);

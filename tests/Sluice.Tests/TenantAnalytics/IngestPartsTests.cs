@@ -205,19 +205,4 @@ public sealed class IngestPartsTests
 
     [Fact]
     public void Sizes_refuse_nonsense() => Sizes.TryParse("lots", out _).ShouldBeFalse();
-
-    [Fact]
-    public void Prometheus_text_has_counters_histograms_and_gauges()
-    {
-        var metrics = new PrometheusMetrics();
-        metrics.Counter("x_total", "things").Inc(PrometheusMetrics.Label(("stream", "s\"1")), 3);
-        metrics.Histogram("lat_seconds", "latency", [0.1, 1]).Observe(PrometheusMetrics.Label(("stream", "s")), 0.5);
-        metrics.Gauges(() => [new GaugeValue("fill", "fill ratio", "", 0.25)]);
-        var text = metrics.Render();
-        text.ShouldContain("# TYPE x_total counter\nx_total{stream=\"s\\\"1\"} 3\n");
-        text.ShouldContain("lat_seconds_bucket{stream=\"s\",le=\"0.1\"} 0\n");
-        text.ShouldContain("lat_seconds_bucket{stream=\"s\",le=\"1\"} 1\n");
-        text.ShouldContain("lat_seconds_count{stream=\"s\"} 1\n");
-        text.ShouldContain("# TYPE fill gauge\nfill 0.25\n");
-    }
 }

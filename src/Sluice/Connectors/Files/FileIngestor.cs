@@ -1,8 +1,10 @@
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Sluice.Core.Metadata;
+using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
+using Sluice.Core.Status;
 using Sluice.Lake;
 
 namespace Sluice.Connectors.Files;
@@ -18,13 +20,21 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
     /// <summary>Batches between the reader and the writer of one file; with <see cref="FilesOptions.BatchRows"/> this bounds a file's memory.</summary>
     public const int ChannelCapacity = 2;
 
+    /// <summary>Where the rows read are shown to <c>sluice tap</c> (the pipeline's), or null; costs nothing while nobody listens.</summary>
+    public TapHub? Tap { get; set; }
+
+    /// <summary>The pipeline's name, for the trace spans (<see cref="PipelineTracing.File"/>).</summary>
+    public string Pipeline { get; set; } = "files";
+
     public async Task<IngestResult> IngestAsync(string path, FileType type, CancellationToken ct)
     {
         var name = Path.GetFileName(path);
+        using var span = PipelineTracing.File(recipe, Pipeline, name, type.Name);
         var run = new IngestRun(type, name, options.BatchRows, services.Time.GetUtcNow().UtcDateTime);
         if (new FileInfo(path).Length == 0)
         {
             run.Fail(0, 0, "the file is empty (0 bytes)");
+            PipelineTracing.FileRead(span, 0, 0, run.Reason());
             return new IngestResult(run, null, 0);
         }
 
@@ -48,7 +58,11 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
                 var stream = new HashingReadStream(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous | FileOptions.SequentialScan));
                 await using (stream.ConfigureAwait(false))
                 {
-                    await RecordFileReaders.For(type).ReadAsync(stream, run, (b, t) => channel.Writer.WriteAsync(b, t), ct).ConfigureAwait(false);
+                    await RecordFileReaders.For(type).ReadAsync(stream, run, (b, t) =>
+                    {
+                        Tap?.Publish(null, b, name);
+                        return channel.Writer.WriteAsync(b, t);
+                    }, ct).ConfigureAwait(false);
                     if (stream.ReachedEnd) { hash = stream.HashHex(); }
                 }
             }
@@ -58,6 +72,7 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
             }
 
             await writing.ConfigureAwait(false);
+            PipelineTracing.FileRead(span, run.Rows, run.BadRows, run.Rejected ? run.Reason() : null);
             if (run.Rejected)
             {
                 return new IngestResult(run, null, 0);
@@ -72,9 +87,11 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
             {
                 if (AlreadyIngested(hash))
                 {
+                    span?.SetTag("sluice.file.duplicate", true);
                     return new IngestResult(run, hash, 0, Duplicate: true);
                 }
 
+                using var commit = PipelineTracing.Commit(recipe, Pipeline, FilesSource.LakeSinkName, type.Table, span is null ? [] : [span.Context], run.Rows);
                 services.Lake.Commit(stager, (c, tx) => RecordCommit(c, tx, run, hash));
             }
             finally
@@ -100,12 +117,14 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
     public async Task<ParsedFile> ParseAsync(string path, FileType type, CancellationToken ct)
     {
         var name = Path.GetFileName(path);
+        using var span = PipelineTracing.File(recipe, Pipeline, name, type.Name);
         var run = new IngestRun(type, name, options.BatchRows, services.Time.GetUtcNow().UtcDateTime);
         var batches = new List<ColumnBatch>();
         var bytes = new FileInfo(path).Length;
         if (bytes == 0)
         {
             run.Fail(0, 0, "the file is empty (0 bytes)");
+            PipelineTracing.FileRead(span, 0, 0, run.Reason());
             return new ParsedFile(path, type, run, batches, null, bytes);
         }
 
@@ -115,13 +134,15 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
         {
             await RecordFileReaders.For(type).ReadAsync(stream, run, (b, _) =>
             {
+                Tap?.Publish(null, b, name);
                 batches.Add(b);
                 return ValueTask.CompletedTask;
             }, ct).ConfigureAwait(false);
             if (stream.ReachedEnd) { hash = LedgerKey(stream.HashHex(), type, name); }
         }
 
-        return new ParsedFile(path, type, run, batches, hash, bytes);
+        PipelineTracing.FileRead(span, run.Rows, run.BadRows, run.Rejected ? run.Reason() : null);
+        return new ParsedFile(path, type, run, batches, hash, bytes) { Trace = span?.Context ?? default };
     }
 
     /// <summary>
@@ -149,6 +170,8 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
                 }
 
                 var landing = results.Where(r => !r.Duplicate).Select(r => r.File).ToList();
+                using var commit = PipelineTracing.Commit(recipe, Pipeline, FilesSource.LakeSinkName, type.Table,
+                    landing.Select(f => f.Trace).Where(t => t != default).ToList(), landing.Sum(f => f.Run.Rows));
                 services.Lake.Commit(stager, (c, tx) =>
                 {
                     foreach (var f in landing)
@@ -241,6 +264,9 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
 /// <summary>A small file read into memory and validated, waiting for its group's commit.</summary>
 internal sealed record ParsedFile(string Path, FileType Type, IngestRun Run, List<ColumnBatch> Batches, string? Hash, long Bytes)
 {
+    /// <summary>The file's span (<see cref="PipelineTracing.File"/>), which the group commit that lands it links to; default when tracing is off.</summary>
+    public System.Diagnostics.ActivityContext Trace { get; init; }
+
     public int Partitions
     {
         get

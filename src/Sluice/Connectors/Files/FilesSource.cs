@@ -366,6 +366,8 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
     {
         ArgumentNullException.ThrowIfNull(status);
         _status = status;
+        _ingestor.Tap = status.Tap;
+        _ingestor.Pipeline = status.Name;
         status.Sink(LakeSinkName);
         status.DropFolder = Drop.Root;
         status.Backlog = () => new Core.Status.Backlog(Drop.ListIncoming().Count + Directory.EnumerateFiles(Drop.Processing).Count(), "files");
@@ -379,8 +381,9 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
         if (outcome.Status == FileStatus.Landed) { counter.Land(); }
         if (_status is { } status)
         {
-            status.Read((int)Math.Min(int.MaxValue, outcome.Rows + outcome.Quarantined));
+            status.Read((int)Math.Min(int.MaxValue, outcome.Rows + outcome.Quarantined), bytes: SizeOrNull(outcome.FinalPath));
             if (outcome.Status == FileStatus.Landed) { status.Committed(LakeSinkName, (int)Math.Min(int.MaxValue, outcome.Rows)); }
+            else { status.NotCommitted(LakeSinkName, outcome.Status.ToString().ToLowerInvariant(), outcome.Reason); }
             status.Condition(_waitingForSpace ? "no space left on device: files wait in processing/" : null);
             // A file's rows went to Parquet without passing through here as a batch: the tap shows each file's outcome.
             status.Tap.Publish(null, () => new { file = outcome.File, type = outcome.FileType, status = outcome.Status.ToString().ToLowerInvariant(), rows = outcome.Rows, quarantined = outcome.Quarantined, reason = outcome.Reason });
@@ -388,6 +391,8 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
 
         Outcomes?.Invoke(outcome);
     }
+
+    private static long? SizeOrNull(string path) => SizeOf(path) is var size && size != long.MaxValue ? size : null;
 
     private static long SizeOf(string path)
     {

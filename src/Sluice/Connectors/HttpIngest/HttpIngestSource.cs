@@ -128,7 +128,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
             new MetricsEndpoint(metrics, context).Map(routes);
         }
 
-        context.Metrics.Gauges(Gauges);
+        RegisterGauges(context.Metrics);
     }
 
     /// <summary>Called before the server starts: a sink that committed past the log's end makes it damaged before any request is answered.</summary>
@@ -369,33 +369,37 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
         status.Backlog = () => new Core.Status.Backlog(Log.BacklogBytes, "bytes");
     }
 
-    private IEnumerable<GaugeValue> Gauges()
+    /// <summary>The stream's ingest figures at <c>GET /metrics</c>, set before each scrape.</summary>
+    private void RegisterGauges(ServerMetrics metrics)
     {
-        var stream = PrometheusMetrics.Label(("stream", _options.Stream));
-        yield return new GaugeValue("sluice_ingest_queue_bytes", "Bytes accepted and waiting for the landing log's fsync (the in-memory queue).", stream, Log.QueuedBytes);
-        yield return new GaugeValue("sluice_ingest_queue_fill_ratio", "The in-memory queue's fill, 0..1; at 1 requests get 429.", stream, (double)Log.QueuedBytes / Log.QueueCapacity);
-        if (_endpoint is not null)
+        var queue = metrics.Gauge("sluice_ingest_queue_bytes", "Bytes accepted and waiting for the landing log's fsync (the in-memory queue).", "stream").WithLabels(_options.Stream);
+        var fill = metrics.Gauge("sluice_ingest_queue_fill_ratio", "The in-memory queue's fill, 0..1; at 1 requests get 429.", "stream").WithLabels(_options.Stream);
+        var inflight = metrics.Gauge("sluice_ingest_inflight_bytes", "Request bodies held in memory now.", "stream").WithLabels(_options.Stream);
+        var backlog = metrics.Gauge("sluice_landing_backlog_bytes", "Landed bytes not yet committed by every sink (the slowest sink's lag).", "stream").WithLabels(_options.Stream);
+        var segments = metrics.Gauge("sluice_landing_segments", "Segment files of the landing log.", "stream").WithLabels(_options.Stream);
+        var read = metrics.Gauge("sluice_pipeline_events_read", "Events the pipeline has taken, as rows ingest flattened (memory) or parsed again from the landing log (log: after a restart, or while the handoff was full).", "stream", "from");
+        var dedup = metrics.Gauge("sluice_dedup_keys", "Dedup keys remembered (bounded by dedup.max_keys).", "stream").WithLabels(_options.Stream);
+        var lag = metrics.Gauge("sluice_sink_lag_bytes", "Landed bytes a sink has not committed yet.", "stream", "sink");
+        metrics.BeforeScrape(() =>
         {
-            yield return new GaugeValue("sluice_ingest_inflight_bytes", "Request bodies held in memory now.", stream, _endpoint.Inflight.Used);
-        }
-
-        yield return new GaugeValue("sluice_landing_backlog_bytes", "Landed bytes not yet committed by every sink (the slowest sink's lag).", stream, Log.BacklogBytes);
-        yield return new GaugeValue("sluice_landing_segments", "Segment files of the landing log.", stream, Log.Segments.Count);
-        yield return new GaugeValue("sluice_pipeline_events_read", "Events the pipeline has taken, as rows ingest flattened (memory) or parsed again from the landing log (log: after a restart, or while the handoff was full).",
-            PrometheusMetrics.Label(("stream", _options.Stream), ("from", "memory")), EventsFromMemory);
-        yield return new GaugeValue("sluice_pipeline_events_read", "", PrometheusMetrics.Label(("stream", _options.Stream), ("from", "log")), EventsFromLog);
-        yield return new GaugeValue("sluice_dedup_keys", "Dedup keys remembered (bounded by dedup.max_keys).", stream, Ingestor.DedupKeys);
-        var durable = Log.DurableEnd;
-        if (_sinks.Count > 0)
-        {
+            queue.Set(Log.QueuedBytes);
+            fill.Set((double)Log.QueuedBytes / Log.QueueCapacity);
+            if (_endpoint is not null) { inflight.Set(_endpoint.Inflight.Used); }
+            backlog.Set(Log.BacklogBytes);
+            segments.Set(Log.Segments.Count);
+            read.WithLabels(_options.Stream, "memory").Set(EventsFromMemory);
+            read.WithLabels(_options.Stream, "log").Set(EventsFromLog);
+            dedup.Set(Ingestor.DedupKeys);
+            if (_sinks.Count == 0) { return; }
+            var durable = Log.DurableEnd;
             var checkpoints = new CheckpointStore(_services.Metadata, _services.Time);
             foreach (var (sink, key) in _sinks)
             {
                 var value = checkpoints.Get(key);
                 var at = value is null ? Log.Segments[0] : long.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
-                yield return new GaugeValue("sluice_sink_lag_bytes", "Landed bytes a sink has not committed yet.", PrometheusMetrics.Label(("stream", _options.Stream), ("sink", sink)), Math.Max(0, durable - at));
+                lag.WithLabels(_options.Stream, sink).Set(Math.Max(0, durable - at));
             }
-        }
+        });
     }
 
     public bool CanReplay(DeadLetter letter) => letter is not null && letter.Source == _options.DeadLetterSource(_recipe);

@@ -29,10 +29,9 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
 
     private readonly ByteBudget _inflight = new(options.InflightBytes, options.TenantInflightShare);
     private readonly MinDataRate? _minBodyRate = options.MinBodyRate > 0 ? new MinDataRate(options.MinBodyRate, options.BodyRateGrace) : null;
-    private readonly Counter _events = context.Metrics.Counter("sluice_ingest_events_total", "Events received, by stream and outcome (accepted, duplicate, rejected).");
-    private readonly Counter _requests = context.Metrics.Counter("sluice_ingest_requests_total", "Ingest requests, by stream and HTTP status.");
-    private readonly Histogram _latency = context.Metrics.Histogram("sluice_ingest_ack_seconds", "Time from request start to the durable 202, by stream.", LatencyBuckets);
-    private readonly string _streamLabel = PrometheusMetrics.Label(("stream", options.Stream));
+    private readonly Prometheus.Counter _events = context.Metrics.Counter("sluice_ingest_events_total", "Events received, by stream and outcome (accepted, duplicate, rejected).", "stream", "outcome");
+    private readonly Prometheus.Counter _requests = context.Metrics.Counter("sluice_ingest_requests_total", "Ingest requests, by stream and HTTP status.", "stream", "code");
+    private readonly Prometheus.Histogram _latency = context.Metrics.Histogram("sluice_ingest_ack_seconds", "Time from request start to the durable 202, by stream.", LatencyBuckets, "stream");
 
     public ByteBudget Inflight => _inflight;
 
@@ -53,10 +52,10 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
         ArgumentNullException.ThrowIfNull(http);
         var started = Stopwatch.GetTimestamp();
         var status = await HandleCoreAsync(http).ConfigureAwait(false);
-        _requests.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("code", status.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        _requests.WithLabels(options.Stream, status.ToString(System.Globalization.CultureInfo.InvariantCulture)).Inc();
         if (status == StatusCodes.Status202Accepted)
         {
-            _latency.Observe(_streamLabel, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            _latency.WithLabels(options.Stream).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
     }
 
@@ -161,9 +160,9 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
                     return await FailAsync(http, StatusCodes.Status503ServiceUnavailable, outcome.Message!, retryAfter: 5).ConfigureAwait(false);
             }
 
-            _events.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("outcome", "accepted")), outcome.Accepted - outcome.Duplicates);
-            if (outcome.Duplicates > 0) { _events.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("outcome", "duplicate")), outcome.Duplicates); }
-            if (outcome.Rejected.Count > 0) { _events.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("outcome", "rejected")), outcome.Rejected.Count); }
+            _events.WithLabels(options.Stream, "accepted").Inc(outcome.Accepted - outcome.Duplicates);
+            if (outcome.Duplicates > 0) { _events.WithLabels(options.Stream, "duplicate").Inc(outcome.Duplicates); }
+            if (outcome.Rejected.Count > 0) { _events.WithLabels(options.Stream, "rejected").Inc(outcome.Rejected.Count); }
             await WriteAcceptedAsync(http, outcome).ConfigureAwait(false);
             return StatusCodes.Status202Accepted;
         }
@@ -249,7 +248,7 @@ internal sealed class IngestEndpoint(HttpIngestOptions options, StreamIngestor i
 
     private Task<int> BadBodyAsync(HttpContext http, BodyError error)
     {
-        _events.Inc(PrometheusMetrics.Label(("stream", options.Stream), ("outcome", "rejected")));
+        _events.WithLabels(options.Stream, "rejected").Inc();
         return FailAsync(http, StatusCodes.Status400BadRequest, $"{error.Message} (line {error.Line}, byte {error.Byte})",
             extra: new Dictionary<string, object> { ["line"] = error.Line, ["byte"] = error.Byte });
     }

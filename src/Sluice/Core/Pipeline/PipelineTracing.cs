@@ -58,6 +58,54 @@ public static class PipelineTracing
         return activity;
     }
 
+    /// <summary>
+    /// A dropped file of a files pipeline, read and validated (a large file also written and committed within it): the
+    /// root of the file's trace, as <see cref="Ingest"/> is of a stream batch's.
+    /// </summary>
+    public static Activity? File(string recipe, string pipeline, string file, string? type)
+    {
+        var activity = Source.StartActivity($"file {recipe}/{pipeline}", ActivityKind.Consumer, parentContext: default);
+        if (activity is not null)
+        {
+            activity.SetTag("sluice.recipe", recipe);
+            activity.SetTag("sluice.pipeline", pipeline);
+            activity.SetTag("sluice.file", file);
+            activity.SetTag("sluice.file.type", type);
+        }
+
+        return activity;
+    }
+
+    /// <summary>What reading the file gave: its rows, the bad ones, and why it is refused (the span's error) when it is.</summary>
+    public static void FileRead(Activity? activity, long rows, long badRows, string? refused)
+    {
+        if (activity is null) { return; }
+        activity.SetTag("sluice.batch.rows", rows);
+        activity.SetTag("sluice.file.bad_rows", badRows);
+        if (refused is not null) { activity.SetStatus(ActivityStatusCode.Error, refused); }
+    }
+
+    /// <summary>
+    /// A commit of files into the lake (small files commit in groups): a child of the first file's span and linked to
+    /// every file's, as a sink that joins stream batches is.
+    /// </summary>
+    public static Activity? Commit(string recipe, string pipeline, string sink, string table, IReadOnlyList<ActivityContext> files, long rows)
+    {
+        if (files.Count == 0) { return null; }
+        var activity = Source.StartActivity(ActivityKind.Producer, files[0], tags: null, files.Select(c => new ActivityLink(c)), name: $"sink {sink}");
+        if (activity is not null)
+        {
+            activity.SetTag("sluice.recipe", recipe);
+            activity.SetTag("sluice.pipeline", pipeline);
+            activity.SetTag("sluice.sink", sink);
+            activity.SetTag("sluice.files", files.Count);
+            activity.SetTag("sluice.batch.rows", rows);
+            activity.SetTag("sluice.batch.tables", table);
+        }
+
+        return activity;
+    }
+
     public static void Failed(Activity? activity, Exception e)
     {
         activity?.SetStatus(ActivityStatusCode.Error, ComponentFailedException.ReasonOf(e));

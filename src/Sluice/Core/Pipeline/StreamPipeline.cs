@@ -224,6 +224,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // The pipeline stops and resumes from the last committed position at the next start; the host reports it.
+            _status?.SinkFailed(sink.Name, ComponentFailedException.ReasonOf(e));
             await abort.CancelAsync().ConfigureAwait(false);
             throw new SluiceException($"sink '{sink.Name}': {ComponentFailedException.ReasonOf(e)}", e);
         }

@@ -51,6 +51,9 @@ public sealed class PipelineStatus
 
     public StatusHistory History { get; } = new(StatusBoard.HistoryLength);
 
+    /// <summary>The last batches read and what became of each in every sink.</summary>
+    public RecentBatches Batches { get; } = new();
+
     /// <summary>Records flowing through, for <c>sluice tap</c>; costs nothing while nobody listens.</summary>
     public TapHub Tap { get; } = new();
 
@@ -71,13 +74,17 @@ public sealed class PipelineStatus
     /// <summary>The sink's figures, created on first use (in the pipeline's sink order).</summary>
     public SinkStatus Sink(string name) => _sinks.GetOrAdd(name, n => new SinkStatus(n, _sinks.Count));
 
-    /// <summary>The source gave a batch of <paramref name="records"/> ending at <paramref name="position"/> (null: a source without positions).</summary>
-    public void Read(int records, long? position = null)
+    /// <summary>
+    /// The source gave a batch of <paramref name="records"/> ending at <paramref name="position"/> (null: a source
+    /// without positions), of <paramref name="bytes"/> when the source knows its size apart from its positions (a file).
+    /// </summary>
+    public void Read(int records, long? position = null, long? bytes = null)
     {
         Interlocked.Add(ref _recordsIn, records);
         Interlocked.Increment(ref _batchesIn);
         var now = _time.GetUtcNow();
         Interlocked.Exchange(ref _lastReadTicks, now.UtcTicks);
+        Batches.Read(now, records, position, bytes);
         if (position is not { } p) { return; }
         Interlocked.Exchange(ref _position, p);
         lock (_lock)
@@ -89,7 +96,9 @@ public sealed class PipelineStatus
     /// <summary>A sink committed a batch of <paramref name="records"/> up to <paramref name="position"/>.</summary>
     public void Committed(string sink, int records, long? position = null)
     {
-        Sink(sink).Committed(records, position, _time.GetUtcNow());
+        var now = _time.GetUtcNow();
+        Sink(sink).Committed(records, position, now);
+        Batches.Outcome(sink, "committed", null, position, now, _sinks.Count);
         if (position is null) { return; }
         var slowest = _sinks.Values.Min(s => s.Position ?? -1);
         lock (_lock)
@@ -97,6 +106,16 @@ public sealed class PipelineStatus
             while (_reads.TryPeek(out var r) && r.Position <= slowest) { _reads.Dequeue(); }
         }
     }
+
+    /// <summary>
+    /// The oldest batch the sink has no outcome for ended otherwise than committed (<paramref name="outcome"/>: a file
+    /// that <c>failed</c> or was a <c>duplicate</c>), for sources without positions.
+    /// </summary>
+    public void NotCommitted(string sink, string outcome, string? reason) =>
+        Batches.Outcome(sink, outcome, reason, null, _time.GetUtcNow(), _sinks.Count);
+
+    /// <summary>A sink failed: the batches it had not committed failed there (the pipeline stops and reads them again at the next start).</summary>
+    public void SinkFailed(string sink, string reason) => Batches.Failed(sink, reason, _time.GetUtcNow(), _sinks.Count);
 
     public void Running()
     {
@@ -133,7 +152,10 @@ public sealed class PipelineStatus
             RecordsIn, BatchesIn, lastRead == 0 ? null : new DateTime(lastRead, DateTimeKind.Utc), position < 0 ? null : position,
             SafeBacklog(), SafeSlot(),
             Sinks.Select(s => s.View(position < 0 ? null : position, LagSeconds(s, now))).ToList(),
-            history ? History.Samples : null, Probe(Snapshots));
+            history ? History.Samples : null, Probe(Snapshots))
+        {
+            Batches = Batches.Views,
+        };
     }
 
     /// <summary>Age of the oldest batch read that this sink has not committed; a slot's own figure when the source has one (it sees the server's side too).</summary>

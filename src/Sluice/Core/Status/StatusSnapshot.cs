@@ -14,7 +14,21 @@ public sealed record StatusSnapshot(
 public sealed record PipelineView(
     string Recipe, string Pipeline, string Source, string State, string? Condition, string? LastError, DateTime? LastErrorAt,
     long RecordsIn, long BatchesIn, DateTime? LastReadAt, long? Position, Backlog? Backlog, SlotFigures? Slot,
-    IReadOnlyList<SinkView> Sinks, IReadOnlyList<StatusSample>? History, IReadOnlyList<SnapshotFigures>? Snapshots = null);
+    IReadOnlyList<SinkView> Sinks, IReadOnlyList<StatusSample>? History, IReadOnlyList<SnapshotFigures>? Snapshots = null)
+{
+    /// <summary>The last batches read (<see cref="RecentBatches"/>), newest first.</summary>
+    public IReadOnlyList<BatchView> Batches { get; init; } = [];
+}
+
+/// <summary>
+/// One batch a pipeline read: when, its records, its size (<see cref="Bytes"/>: a file's size, or the landing-log bytes
+/// from <see cref="PositionFrom"/> to <see cref="PositionTo"/>), the seconds from the read to the last sink's outcome
+/// (null while a sink has none), and each sink's outcome (<c>committed</c>, <c>failed</c>, <c>duplicate</c>).
+/// </summary>
+public sealed record BatchView(DateTime At, long Records, long? Bytes, long? PositionFrom, long? PositionTo, double? DurationSeconds, IReadOnlyList<BatchOutcome> Sinks);
+
+/// <summary>What became of a batch in one sink, when, and why when it failed.</summary>
+public sealed record BatchOutcome(string Sink, string Outcome, DateTime At, string? Error);
 
 public sealed record SinkView(
     string Sink, long RecordsOut, long BatchesOut, DateTime? LastCommitAt, long? Position, long? LagPositions, double LagSeconds, string? Condition,

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading.Channels;
 using Sluice.Core.Pipeline;
+using Sluice.Core.Schema;
 
 namespace Sluice.Core.Status;
 
@@ -61,6 +62,24 @@ public sealed class TapHub
         }
     }
 
+    /// <summary>
+    /// Rows of a dropped file as they are read (a files pipeline has no batches in hand: rows go from the parser to
+    /// Parquet); they carry the file's name where a stream's rows carry a position.
+    /// </summary>
+    public void Publish(string? sink, ColumnBatch table, string file)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        var listeners = _listeners;
+        if (listeners.Length == 0) { return; }
+        List<string>? lines = null;
+        foreach (var l in listeners)
+        {
+            if (!string.Equals(l.Sink, sink, StringComparison.Ordinal)) { continue; }
+            lines ??= Rows(table).Take(RowsPerBatch).Select(record => JsonSerializer.Serialize(new { table = table.Schema.Table, file, sink, record }, Json)).ToList();
+            foreach (var line in lines) { l.Offer(line); }
+        }
+    }
+
     /// <summary>Records of a source that has no batches in hand (a dropped file's outcome), already as objects.</summary>
     public void Publish(string? sink, Func<object> record)
     {
@@ -75,17 +94,17 @@ public sealed class TapHub
         }
     }
 
-    private static IEnumerable<string> Lines(string? sink, RecordBatch batch)
+    private static IEnumerable<string> Lines(string? sink, RecordBatch batch) =>
+        batch.Tables.SelectMany(table => Rows(table).Select(record => JsonSerializer.Serialize(new { table = table.Schema.Table, position = batch.Position, sink, record }, Json)));
+
+    private static IEnumerable<Dictionary<string, object?>> Rows(ColumnBatch table)
     {
-        foreach (var table in batch.Tables)
+        var fields = table.Schema.Fields;
+        for (var row = 0; row < table.Count; row++)
         {
-            var fields = table.Schema.Fields;
-            for (var row = 0; row < table.Count; row++)
-            {
-                var record = new Dictionary<string, object?>(fields.Count, StringComparer.Ordinal);
-                for (var c = 0; c < fields.Count; c++) { record[fields[c].Name] = table.Value(c, row); }
-                yield return JsonSerializer.Serialize(new { table = table.Schema.Table, position = batch.Position, sink, record }, Json);
-            }
+            var record = new Dictionary<string, object?>(fields.Count, StringComparer.Ordinal);
+            for (var c = 0; c < fields.Count; c++) { record[fields[c].Name] = table.Value(c, row); }
+            yield return record;
         }
     }
 }

@@ -15,6 +15,9 @@ public sealed class TokenAuthenticator(TokenStore store, TimeProvider time)
 
     private readonly ConcurrentDictionary<string, (Caller? Caller, long Until)> _cache = new(StringComparer.Ordinal);
 
+    /// <summary>Console sessions' tokens, by id: apart from <see cref="_cache"/>, so no presented text can stand for an id.</summary>
+    private readonly ConcurrentDictionary<string, (Caller? Caller, long Until)> _byId = new(StringComparer.Ordinal);
+
     /// <summary>The caller of a request, or null with the reason (no header, unknown token).</summary>
     public Caller? Authenticate(HttpRequest request, out string? problem)
     {
@@ -41,12 +44,24 @@ public sealed class TokenAuthenticator(TokenStore store, TimeProvider time)
     public Caller? Resolve(string token)
     {
         ArgumentNullException.ThrowIfNull(token);
+        return Cached(_cache, token, store.Resolve);
+    }
+
+    /// <summary>The caller an active token stands for by its id (a console session's token), cached as <see cref="Resolve"/> is.</summary>
+    public Caller? ResolveId(string tokenId)
+    {
+        ArgumentNullException.ThrowIfNull(tokenId);
+        return Cached(_byId, tokenId, store.ResolveId);
+    }
+
+    private Caller? Cached(ConcurrentDictionary<string, (Caller? Caller, long Until)> cache, string key, Func<string, Caller?> resolve)
+    {
         var now = time.GetTimestamp();
-        if (!_cache.TryGetValue(token, out var entry) || entry.Until < now)
+        if (!cache.TryGetValue(key, out var entry) || entry.Until < now)
         {
-            if (_cache.Count >= MaxEntries) { _cache.Clear(); }
-            entry = (store.Resolve(token), now + (long)(CacheFor.TotalSeconds * time.TimestampFrequency));
-            _cache[token] = entry;
+            if (cache.Count >= MaxEntries) { cache.Clear(); }
+            entry = (resolve(key), now + (long)(CacheFor.TotalSeconds * time.TimestampFrequency));
+            cache[key] = entry;
         }
 
         return entry.Caller;

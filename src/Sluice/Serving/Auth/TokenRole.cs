@@ -9,7 +9,10 @@ public enum TokenRole
     /// <summary>Queries its tenant's data.</summary>
     Reader,
 
-    /// <summary>Queries any tenant's data (naming the tenant in each query); cannot ingest.</summary>
+    /// <summary>
+    /// Process-wide: queries any tenant's data (naming the tenant in each query), opens the console and every management
+    /// route; its tenant only names its holder. Cannot ingest. Reader and writer tokens never leave their tenant.
+    /// </summary>
     Admin,
 }
 

@@ -78,6 +78,15 @@ public sealed partial class TokenStore
         return new Caller(r.GetString(0), r.GetString(1), ParseRole(r.GetString(2)), r.IsDBNull(3) ? null : r.GetString(3).Split(','));
     }
 
+    /// <summary>The caller an active token stands for, by its id (what a console session keeps), or null when revoked or unknown.</summary>
+    public Caller? ResolveId(string id)
+    {
+        using var c = _store.Open();
+        using var cmd = c.Command("SELECT id, tenant, role, streams FROM serving_tokens WHERE id = $id AND revoked_at IS NULL", null, ("$id", id));
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? new Caller(r.GetString(0), r.GetString(1), ParseRole(r.GetString(2)), r.IsDBNull(3) ? null : r.GetString(3).Split(',')) : null;
+    }
+
     public IReadOnlyList<TokenInfo> List(bool includeRevoked = false)
     {
         using var c = _store.Open();

@@ -61,7 +61,10 @@ internal static class ConsoleEndpoints
             case IStatusCodeHttpResult { StatusCode: StatusCodes.Status401Unauthorized }:
                 return Results.Redirect("/ui/login?next=" + Uri.EscapeDataString("/ui/" + page));
             default:
-                return Html(http, Message("Admins only", "The console needs an admin token: sluice tokens create --role admin", "Log in with another token"), StatusCodes.Status403Forbidden);
+                var text = context.Auth.Authenticate(http.Request, out _) is { } caller
+                    ? ManagementEndpoints.TenantScoped(caller)
+                    : "The console needs a process-wide admin token: sluice tokens create --role admin";
+                return Html(http, Message("Admins only", text, "Log in with another token"), StatusCodes.Status403Forbidden);
         }
 
         var csrf = context.Sessions.Find(http.Request.Cookies[ConsoleSessions.CookieName])?.Csrf ?? "";
@@ -95,10 +98,10 @@ internal static class ConsoleEndpoints
         if (caller.Role != TokenRole.Admin)
         {
             ConsoleLog.LoginRefused(log, $"token {caller.TokenId} is a {caller.Role.ToString().ToLowerInvariant()} token");
-            return LoginPage(http, $"This is a {caller.Role.ToString().ToLowerInvariant()} token; the console needs an admin token: sluice tokens create --role admin", StatusCodes.Status403Forbidden, next);
+            return LoginPage(http, ManagementEndpoints.TenantScoped(caller), StatusCodes.Status403Forbidden, next);
         }
 
-        var session = context.Sessions.Open(token);
+        var session = context.Sessions.Open(caller.TokenId);
         http.Response.Cookies.Append(ConsoleSessions.CookieName, session.Id, new CookieOptions
         {
             HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = "/", IsEssential = true,

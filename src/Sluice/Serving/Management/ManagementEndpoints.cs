@@ -140,8 +140,17 @@ public static class ManagementEndpoints
 
         var caller = context.Auth.Authenticate(http.Request, out var problem);
         if (caller is null) { return Results.Json(new { error = $"{problem} (the management key is in <data>/management/<recipe>.json; sluice status and sluice tap send it)" }, statusCode: 401); }
-        return caller.Role == TokenRole.Admin ? null : Results.Json(new { error = "the management routes need an admin token" }, statusCode: 403);
+        return caller.Role == TokenRole.Admin ? null : Results.Json(new { error = TenantScoped(caller) }, statusCode: 403);
     }
+
+    /// <summary>
+    /// Why a reader's or writer's token is refused by the console and every management route. The rule: reader and
+    /// writer tokens are scoped to their tenant (its data only, on the recipes' own routes); an admin token is
+    /// process-wide (its tenant only names who holds it), and only such a token sees the whole process.
+    /// </summary>
+    internal static string TenantScoped(Caller caller) =>
+        $"this is a {caller.Role.ToString().ToLowerInvariant()} token of tenant '{caller.Tenant}': it reaches only that tenant's data; "
+        + "the console and the management routes need a process-wide admin token: sluice tokens create --role admin";
 
     private static IResult? SessionAllowed(HttpContext http, ServingContext context, string cookie)
     {
@@ -150,7 +159,7 @@ public static class ManagementEndpoints
             return Results.Json(new { error = "the console session has ended (logged out, idle or expired): log in again at /ui/login" }, statusCode: 401);
         }
 
-        if (context.Auth.Resolve(session.Token) is not { Role: TokenRole.Admin })
+        if (context.Auth.ResolveId(session.TokenId) is not { Role: TokenRole.Admin })
         {
             context.Sessions.Close(cookie);
             return Results.Json(new { error = "the token this console session was opened with is revoked: log in again at /ui/login" }, statusCode: 401);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace Sluice.Serving.Observability;
 
@@ -8,18 +9,27 @@ namespace Sluice.Serving.Observability;
 /// </summary>
 public static class ProcessGauges
 {
-    public static IEnumerable<GaugeValue> Read()
+    public static void Register(ServerMetrics metrics)
     {
-        using var self = Process.GetCurrentProcess();
-        yield return new GaugeValue("sluice_process_resident_bytes", "Resident memory of the process.", "", self.WorkingSet64);
-        yield return new GaugeValue("sluice_process_cpu_seconds", "CPU time the process has used, user and system.", "", self.TotalProcessorTime.TotalSeconds);
-        yield return new GaugeValue("sluice_gc_heap_bytes", "Bytes the managed heap holds, live and not yet collected.", "", GC.GetTotalMemory(false));
-        yield return new GaugeValue("sluice_gc_allocated_bytes", "Bytes allocated on the managed heap since the start.", "", GC.GetTotalAllocatedBytes());
-        yield return new GaugeValue("sluice_gc_pause_seconds", "Time the collector has paused the process since the start.", "", GC.GetTotalPauseDuration().TotalSeconds);
-        for (var generation = 0; generation <= GC.MaxGeneration; generation++)
+        ArgumentNullException.ThrowIfNull(metrics);
+        var resident = metrics.Gauge("sluice_process_resident_bytes", "Resident memory of the process.");
+        var cpu = metrics.Gauge("sluice_process_cpu_seconds", "CPU time the process has used, user and system.");
+        var heap = metrics.Gauge("sluice_gc_heap_bytes", "Bytes the managed heap holds, live and not yet collected.");
+        var allocated = metrics.Gauge("sluice_gc_allocated_bytes", "Bytes allocated on the managed heap since the start.");
+        var pause = metrics.Gauge("sluice_gc_pause_seconds", "Time the collector has paused the process since the start.");
+        var collections = metrics.Gauge("sluice_gc_collections", "Collections of each generation since the start.", "generation");
+        metrics.BeforeScrape(() =>
         {
-            yield return new GaugeValue("sluice_gc_collections", "Collections of each generation since the start.",
-                PrometheusMetrics.Label(("generation", generation.ToString(System.Globalization.CultureInfo.InvariantCulture))), GC.CollectionCount(generation));
-        }
+            using var self = Process.GetCurrentProcess();
+            resident.Set(self.WorkingSet64);
+            cpu.Set(self.TotalProcessorTime.TotalSeconds);
+            heap.Set(GC.GetTotalMemory(false));
+            allocated.Set(GC.GetTotalAllocatedBytes());
+            pause.Set(GC.GetTotalPauseDuration().TotalSeconds);
+            for (var generation = 0; generation <= GC.MaxGeneration; generation++)
+            {
+                collections.WithLabels(generation.ToString(CultureInfo.InvariantCulture)).Set(GC.CollectionCount(generation));
+            }
+        });
     }
 }

@@ -4,7 +4,7 @@ using Sluice.Core.Status;
 namespace Sluice.Serving.Observability;
 
 /// <summary>
-/// The status board's figures in Prometheus' text format (prometheus-net, one registry per server): counters of records
+/// The status board's figures among the server's metrics (<see cref="ServerMetrics"/>): counters of records
 /// and batches per pipeline and sink (rates are Prometheus' <c>rate()</c>), lag, backlog, replication slots, dead
 /// letters by reason class, jobs. The values are copied from <see cref="StatusBoard"/> when scraped, so they are the
 /// same numbers <c>sluice status</c> prints. Names and labels: docs/CONSOLE.md.
@@ -17,57 +17,55 @@ public sealed class StatusMetrics
     private static readonly string[] SnapshotStates = ["queued", "running", "done", "failed"];
     private static readonly string[] BreakerStates = ["closed", "open", "half_open", "isolated"];
 
-    private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly StatusBoard _board;
     private readonly Lock _lock = new();
     private readonly Prometheus.Counter _recordsIn, _batchesIn, _recordsOut, _batchesOut, _retries, _jobRuns, _jobFailures;
     private readonly Prometheus.Gauge _state, _lastRead, _backlog, _lastCommit, _lagPosition, _lagSeconds, _slotLsn, _slotLagBytes, _slotLagSeconds, _slotSafe, _slotWal, _slotQuiet, _snapshotRows, _snapshotTotal, _snapshotChunks, _snapshotState, _breaker, _retryAttempt,
         _deadLetters, _jobLastRun, _jobDuration, _jobSucceeded, _jobNext, _jobRunning;
 
-    public StatusMetrics(StatusBoard board)
+    /// <summary>Adds the board's series to the server's metrics, copied from the board before each scrape.</summary>
+    public static void Register(ServerMetrics metrics, StatusBoard board)
     {
-        _board = board;
-        var f = Metrics.WithCustomRegistry(_registry);
-        string[] p = ["recipe", "pipeline"], s = ["recipe", "pipeline", "sink"], slot = ["recipe", "pipeline", "slot"], j = ["recipe", "job"];
-        _recordsIn = f.CreateCounter("sluice_pipeline_records_in_total", "Records the pipeline's source gave (after its steps); for a files source, the records of each file that reached an outcome.", p);
-        _batchesIn = f.CreateCounter("sluice_pipeline_batches_in_total", "Batches the source gave (a files source: files).", p);
-        _state = f.CreateGauge("sluice_pipeline_state", "1 for the pipeline's current state (starting, running, stopped, failed).", [.. p, "state"]);
-        _lastRead = f.CreateGauge("sluice_pipeline_last_read_timestamp_seconds", "When the source last gave a batch (Unix seconds).", p);
-        _backlog = f.CreateGauge("sluice_pipeline_backlog", "What waits in front of the source: files in incoming/ and processing/ (unit files), landed bytes or WAL not yet committed by every sink (unit bytes).", [.. p, "unit"]);
-        _recordsOut = f.CreateCounter("sluice_sink_records_out_total", "Records the sink committed.", s);
-        _batchesOut = f.CreateCounter("sluice_sink_batches_out_total", "Writes the sink committed.", s);
-        _lastCommit = f.CreateGauge("sluice_sink_last_commit_timestamp_seconds", "When the sink last committed (Unix seconds).", s);
-        _lagPosition = f.CreateGauge("sluice_sink_lag_position", "Source positions read but not committed by the sink (landing-log bytes, WAL bytes).", s);
-        _lagSeconds = f.CreateGauge("sluice_sink_lag_seconds", "Age of the oldest batch read that the sink has not committed (0 when none).", s);
-        _breaker = f.CreateGauge("sluice_sink_breaker_state", "1 for the sink's circuit breaker state (closed, open, half_open, isolated); only sinks with a breaker (http).", [.. s, "state"]);
-        _retries = f.CreateCounter("sluice_sink_retries_total", "Failed writes the sink tried again (a server away, a timeout, HTTP 5xx/429).", s);
-        _retryAttempt = f.CreateGauge("sluice_sink_retry_attempt", "While the sink retries a write: the failed attempts so far (0 when it is not retrying). The last error is in /api/status.", s);
-        _slotLsn = f.CreateGauge("sluice_cdc_slot_confirmed_lsn", "The slot's confirmed_flush_lsn, as a number.", slot);
-        _slotLagBytes = f.CreateGauge("sluice_cdc_slot_lag_bytes", "WAL between the server's current position and the slot's confirmed position.", slot);
-        _slotLagSeconds = f.CreateGauge("sluice_cdc_slot_lag_seconds", "Age of the oldest change read but not committed by every sink (0 when none).", slot);
-        _slotSafe = f.CreateGauge("sluice_cdc_slot_safe_wal_bytes", "WAL the slot may still fall behind before max_slot_wal_keep_size invalidates it (absent when unlimited).", slot);
-        _slotWal = f.CreateGauge("sluice_cdc_slot_wal_status", "1 for the slot's current wal_status (reserved, extended, unreserved, lost).", [.. slot, "status"]);
-        _slotQuiet = f.CreateGauge("sluice_cdc_seconds_since_message", "Seconds since the server last sent a change (or heartbeat) of this database, as of the last check.", slot);
-        string[] snapshot = ["recipe", "pipeline", "table", "request"];
-        _snapshotRows = f.CreateGauge("sluice_cdc_snapshot_rows_read", "Rows of a table snapshot (sluice cdc snapshot, a resumed initial snapshot) read by chunks every sink committed.", snapshot);
-        _snapshotTotal = f.CreateGauge("sluice_cdc_snapshot_rows_total", "Rows the table snapshot will read, counted when it started.", snapshot);
-        _snapshotChunks = f.CreateGauge("sluice_cdc_snapshot_chunks", "Chunks of the table snapshot every sink committed.", snapshot);
-        _snapshotState = f.CreateGauge("sluice_cdc_snapshot_state", "1 for the table snapshot's current state (queued, running, done, failed).", [.. snapshot, "state"]);
-        _deadLetters = f.CreateGauge("sluice_dead_letters_pending", "Pending dead letters by source and reason class (digits and quoted values removed; at most 20 classes per source, the rest as other).", ["recipe", "source", "reason"]);
-        _jobRuns = f.CreateCounter("sluice_job_runs_total", "Runs of the job in this process.", j);
-        _jobFailures = f.CreateCounter("sluice_job_failures_total", "Runs of the job in this process that failed.", j);
-        _jobLastRun = f.CreateGauge("sluice_job_last_run_timestamp_seconds", "When the job's last run in this process started (Unix seconds).", j);
-        _jobDuration = f.CreateGauge("sluice_job_last_duration_seconds", "How long the job's last run took.", j);
-        _jobSucceeded = f.CreateGauge("sluice_job_last_succeeded", "1 when the job's last run succeeded, 0 when it failed.", j);
-        _jobNext = f.CreateGauge("sluice_job_next_run_timestamp_seconds", "When the job's schedule fires next (Unix seconds).", j);
-        _jobRunning = f.CreateGauge("sluice_job_running", "1 while the job runs.", j);
-        _registry.AddBeforeCollectCallback(Update);
+        ArgumentNullException.ThrowIfNull(metrics);
+        metrics.BeforeScrape(new StatusMetrics(metrics, board).Update);
     }
 
-    /// <summary>The figures in Prometheus' text format.</summary>
-    public async Task WriteAsync(Stream to, CancellationToken ct)
+    private StatusMetrics(ServerMetrics f, StatusBoard board)
     {
-        await _registry.CollectAndExportAsTextAsync(to, ct).ConfigureAwait(false);
+        _board = board;
+        string[] p = ["recipe", "pipeline"], s = ["recipe", "pipeline", "sink"], slot = ["recipe", "pipeline", "slot"], j = ["recipe", "job"];
+        _recordsIn = f.Counter("sluice_pipeline_records_in_total", "Records the pipeline's source gave (after its steps); for a files source, the records of each file that reached an outcome.", p);
+        _batchesIn = f.Counter("sluice_pipeline_batches_in_total", "Batches the source gave (a files source: files).", p);
+        _state = f.Gauge("sluice_pipeline_state", "1 for the pipeline's current state (starting, running, stopped, failed).", [.. p, "state"]);
+        _lastRead = f.Gauge("sluice_pipeline_last_read_timestamp_seconds", "When the source last gave a batch (Unix seconds).", p);
+        _backlog = f.Gauge("sluice_pipeline_backlog", "What waits in front of the source: files in incoming/ and processing/ (unit files), landed bytes or WAL not yet committed by every sink (unit bytes).", [.. p, "unit"]);
+        _recordsOut = f.Counter("sluice_sink_records_out_total", "Records the sink committed.", s);
+        _batchesOut = f.Counter("sluice_sink_batches_out_total", "Writes the sink committed.", s);
+        _lastCommit = f.Gauge("sluice_sink_last_commit_timestamp_seconds", "When the sink last committed (Unix seconds).", s);
+        _lagPosition = f.Gauge("sluice_sink_lag_position", "Source positions read but not committed by the sink (landing-log bytes, WAL bytes).", s);
+        _lagSeconds = f.Gauge("sluice_sink_lag_seconds", "Age of the oldest batch read that the sink has not committed (0 when none).", s);
+        _breaker = f.Gauge("sluice_sink_breaker_state", "1 for the sink's circuit breaker state (closed, open, half_open, isolated); only sinks with a breaker (http).", [.. s, "state"]);
+        _retries = f.Counter("sluice_sink_retries_total", "Failed writes the sink tried again (a server away, a timeout, HTTP 5xx/429).", s);
+        _retryAttempt = f.Gauge("sluice_sink_retry_attempt", "While the sink retries a write: the failed attempts so far (0 when it is not retrying). The last error is in /api/status.", s);
+        _slotLsn = f.Gauge("sluice_cdc_slot_confirmed_lsn", "The slot's confirmed_flush_lsn, as a number.", slot);
+        _slotLagBytes = f.Gauge("sluice_cdc_slot_lag_bytes", "WAL between the server's current position and the slot's confirmed position.", slot);
+        _slotLagSeconds = f.Gauge("sluice_cdc_slot_lag_seconds", "Age of the oldest change read but not committed by every sink (0 when none).", slot);
+        _slotSafe = f.Gauge("sluice_cdc_slot_safe_wal_bytes", "WAL the slot may still fall behind before max_slot_wal_keep_size invalidates it (absent when unlimited).", slot);
+        _slotWal = f.Gauge("sluice_cdc_slot_wal_status", "1 for the slot's current wal_status (reserved, extended, unreserved, lost).", [.. slot, "status"]);
+        _slotQuiet = f.Gauge("sluice_cdc_seconds_since_message", "Seconds since the server last sent a change (or heartbeat) of this database, as of the last check.", slot);
+        string[] snapshot = ["recipe", "pipeline", "table", "request"];
+        _snapshotRows = f.Gauge("sluice_cdc_snapshot_rows_read", "Rows of a table snapshot (sluice cdc snapshot, a resumed initial snapshot) read by chunks every sink committed.", snapshot);
+        _snapshotTotal = f.Gauge("sluice_cdc_snapshot_rows_total", "Rows the table snapshot will read, counted when it started.", snapshot);
+        _snapshotChunks = f.Gauge("sluice_cdc_snapshot_chunks", "Chunks of the table snapshot every sink committed.", snapshot);
+        _snapshotState = f.Gauge("sluice_cdc_snapshot_state", "1 for the table snapshot's current state (queued, running, done, failed).", [.. snapshot, "state"]);
+        _deadLetters = f.Gauge("sluice_dead_letters_pending", "Pending dead letters by source and reason class (digits and quoted values removed; at most 20 classes per source, the rest as other).", ["recipe", "source", "reason"]);
+        _jobRuns = f.Counter("sluice_job_runs_total", "Runs of the job in this process.", j);
+        _jobFailures = f.Counter("sluice_job_failures_total", "Runs of the job in this process that failed.", j);
+        _jobLastRun = f.Gauge("sluice_job_last_run_timestamp_seconds", "When the job's last run in this process started (Unix seconds).", j);
+        _jobDuration = f.Gauge("sluice_job_last_duration_seconds", "How long the job's last run took.", j);
+        _jobSucceeded = f.Gauge("sluice_job_last_succeeded", "1 when the job's last run succeeded, 0 when it failed.", j);
+        _jobNext = f.Gauge("sluice_job_next_run_timestamp_seconds", "When the job's schedule fires next (Unix seconds).", j);
+        _jobRunning = f.Gauge("sluice_job_running", "1 while the job runs.", j);
     }
 
     private void Update()

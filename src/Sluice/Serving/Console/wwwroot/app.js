@@ -188,12 +188,12 @@
       `<div class="charts"><div class="chart" id="throughput"></div><div class="chart" id="lag"></div></div>`;
     html += `<h2>Sinks</h2>` + table(["sink", "state", "#records out", "#batches", "last commit", "#lag (positions)", "#lag", "breaker"], p.sinks.map(k =>
       `<tr><td>${esc(k.sink)}</td><td>${pill(k.condition ? "attention" : "ok", sinkHealth(k))} ${esc(k.condition || "")}</td><td class="num">${num(k.recordsOut)}</td><td class="num">${num(k.batchesOut)}</td><td>${time(k.lastCommitAt)}</td><td class="num">${num(k.lagPositions)}</td><td class="num">${secs(k.lagSeconds)}</td><td>${esc(k.breaker || "–")}</td></tr>`));
-    const recent = h.slice(-10).reverse();
-    html += `<h2>Recent batches</h2><p class="muted">${num(p.batchesIn)} batches read, the last ${time(p.lastReadAt)}; records per 10-second sample:</p>` +
-      (recent.length < 2 ? empty("No samples yet.") : table(["at", "#records in", "#records out", "#backlog", "#lag"], recent.slice(0, -1).map((x, i) => {
-        const before = recent[i + 1];
-        return `<tr><td>${time(x.at)}</td><td class="num">${num(x.recordsIn - before.recordsIn)}</td><td class="num">${num(x.recordsOut - before.recordsOut)}</td><td class="num">${num(x.backlog)}</td><td class="num">${secs(x.lagSeconds)}</td></tr>`;
-      })));
+    const batches = p.batches || [];
+    html += `<h2>Recent batches</h2><p class="muted">${num(p.batchesIn)} batches read, the last ${time(p.lastReadAt)}; the last ${batches.length} with each sink's outcome:</p>` +
+      (batches.length === 0 ? empty(p.source === "files" ? "No file yet: drop one into the pipeline's incoming/ folder." : "No batch read yet.") :
+        table(["read", "#records", "#bytes", "positions", "#took", "sinks"], batches.map(b =>
+          `<tr class="batch"><td>${time(b.at)}</td><td class="num">${num(b.records)}</td><td class="num">${num(b.bytes)}</td><td>${b.positionTo === null ? "–" : esc((b.positionFrom === null ? "" : b.positionFrom + "–") + b.positionTo)}</td><td class="num">${b.durationSeconds === null ? "–" : secs(b.durationSeconds)}</td>` +
+          `<td>${b.sinks.length ? b.sinks.map(o => `<span title="${esc(o.error || "")}">${esc(o.sink)} ${pill(o.outcome, o.outcome === "committed" ? "ok" : o.outcome === "failed" ? "bad" : "warn")}</span>`).join(" ") : pill("pending", "warn")}</td></tr>`)));
     const letters = (status.data.deadLetters || []).filter(d => d.recipe === p.recipe);
     if (letters.length) html += `<h2>Dead letters of ${esc(p.recipe)}</h2>` + table(["source", "reason", "#count"], letters.map(d => `<tr><td>${esc(d.source)}</td><td>${esc(d.reason)}</td><td class="num">${num(d.count)}</td></tr>`));
     main.innerHTML = html;
