@@ -12,7 +12,8 @@ using Sluice.Core.Schema;
 namespace Sluice.Connectors.Postgres;
 
 /// <summary>Rows decoded from the stream; <see cref="CommitEnd"/> is set on the piece that ends a transaction (its end LSN).</summary>
-internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows, DateTimeOffset? CommitTime = null);
+/// <see cref="HandOver"/> marks the last piece the reader hands over at once (see <see cref="PgChangeReader.Linger"/>).
+internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows, DateTimeOffset? CommitTime = null, bool HandOver = false);
 
 /// <summary>
 /// The existing rows of tables added to the recipe after the first start, read in a snapshot whose consistent point is
@@ -42,16 +43,23 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     private readonly PgTuple _new = new();
     private readonly PgDomains _domains = new(options.Connection);
     private volatile bool _inTransaction;
+    private volatile bool _pausing;
     private PgTableShape? _current;
     private byte[] _buffer = new byte[4096];
     private long _piecesWritten;
+    private long _unwritten;
     private PgOutputBegin _begin;
     private long _seq;
     private long _lastEnd;
     private int _rows;
     private int _rowInTransaction;
 
-    public bool InTransaction => _inTransaction;
+    /// <summary>
+    /// Nothing read is left in the reader: no transaction begun and not ended, no piece decoded and not yet handed over,
+    /// no message taken during a linger's sleep and not yet decoded.
+    /// The idle checks need both: the server's position counts what the reader holds.
+    /// </summary>
+    public bool Idle => !_pausing && !_inTransaction && Interlocked.Read(ref _unwritten) == 0;
 
     public long PiecesWritten => Interlocked.Read(ref _piecesWritten);
 
@@ -82,11 +90,40 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         await _domains.LoadAsync([], ct).ConfigureAwait(false);
         var messages = connection.StartLogicalReplication(slot, ct, start, plugin).GetAsyncEnumerator(ct);
         await using var _ = messages.ConfigureAwait(false);
-        var waitedForServer = false;
+        var held = new List<ChangePiece>();
+        var heldRows = 0;
+        DateTimeOffset? deadline = null;
         while (true)
         {
             var next = messages.MoveNextAsync();
-            waitedForServer |= !next.IsCompleted;
+            if (!next.IsCompleted && deadline is { } due)
+            {
+                // Keeping up with the server, which sends each message as it decodes it: sleep out the linger (inside a
+                // transaction too) and take everything sent meanwhile in one read, then hand over what is held.
+                var wait = due - time.GetUtcNow();
+                // Past the linger in the middle of a transaction: the reader caught up with the server while it sends the
+                // transaction one message at a time; a short pause lets the rest of it arrive for one read.
+                if (wait <= TimeSpan.Zero && _inTransaction) { wait = Linger / 5; }
+                if (wait > TimeSpan.Zero)
+                {
+                    // Npgsql takes the next message (and moves the received position) while this sleeps, before it is
+                    // decoded: the idle checks must not confirm that position meanwhile.
+                    _pausing = true;
+                    await Task.Delay(wait, time, ct).ConfigureAwait(false);
+                }
+
+                if (!next.IsCompleted)
+                {
+                    _pausing = false;
+                }
+
+                if (!next.IsCompleted && !_inTransaction)
+                {
+                    await HandOverAsync(held, output, ct).ConfigureAwait(false);
+                    (heldRows, deadline) = (0, null);
+                }
+            }
+
             if (!await next.ConfigureAwait(false)) { break; }
             var message = messages.Current;
             var length = await ReadAsync(message.Data).ConfigureAwait(false);
@@ -98,27 +135,51 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             }
 
             Handle(_buffer.AsSpan(0, length));
+            _pausing = false;
+            // The linger runs from the first message after a hand-over: a transaction's messages come one by one.
+            deadline ??= time.GetUtcNow() + Linger;
+            if (_pieces.Count == 0) { continue; }
             foreach (var piece in _pieces)
             {
-                await output.WriteAsync(piece, ct).ConfigureAwait(false);
-                Interlocked.Increment(ref _piecesWritten);
+                held.Add(piece);
+                heldRows += piece.Rows;
             }
 
             _pieces.Clear();
-            if (waitedForServer && !_inTransaction && length > 0 && _buffer[0] == (byte)'C')
+            // A batch's worth goes at once (mid-transaction too: the batcher joins it while the rest is decoded). Past the
+            // linger, what the server already sent is read first and goes with it (above, when the reader would wait),
+            // unless a backlog keeps it reading for another linger: then it goes at a commit.
+            if (heldRows >= options.BatchRows || (!_inTransaction && time.GetUtcNow() >= deadline + Linger))
             {
-                // Keeping up with the server: a transaction's messages arrive one socket read each, and every read wakes
-                // two threads; on a virtual machine those wake-ups were most of Sluice's CPU at 1,000 changes/s. A short
-                // pause after a commit lets the next read take all the server has sent meanwhile. It delays a change by
-                // at most a fifth of the batcher's linger; a reader with a backlog never waits here.
-                waitedForServer = false;
-                await Task.Delay(Coalesce, time, ct).ConfigureAwait(false);
+                await HandOverAsync(held, output, ct).ConfigureAwait(false);
+                (heldRows, deadline) = (0, null);
             }
         }
+
+        await HandOverAsync(held, output, ct).ConfigureAwait(false);
     }
 
-    /// <summary>The pause after a commit that found the reader waiting for the server (see <see cref="RunAsync"/>).</summary>
-    public static readonly TimeSpan Coalesce = TimeSpan.FromMilliseconds(10);
+    /// <summary>
+    /// How long what the reader decoded may wait for more (default 50 ms), from the first message after a hand-over.
+    /// Keeping up, the server sends each message as it decodes it, and each socket read wakes two threads (the socket's
+    /// and a pool worker): on a virtual machine those wake-ups were most of Sluice's CPU at 1,000 changes/s. Instead the
+    /// reader reads on only what has arrived, sleeps out the linger, takes all the server sent meanwhile in one read,
+    /// and hands the whole batch to the batcher at once: a few wake-ups per batch, not a few per message.
+    /// </summary>
+    public static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>The held pieces to the batcher, the last marked as the end of a hand-over (the batcher emits there at a commit).</summary>
+    private async Task HandOverAsync(List<ChangePiece> held, ChannelWriter<ChangePiece> output, CancellationToken ct)
+    {
+        for (var i = 0; i < held.Count; i++)
+        {
+            await output.WriteAsync(i == held.Count - 1 ? held[i] with { HandOver = true } : held[i], ct).ConfigureAwait(false);
+            Interlocked.Increment(ref _piecesWritten);
+            Interlocked.Decrement(ref _unwritten);
+        }
+
+        held.Clear();
+    }
 
     /// <summary>
     /// The message's bytes into a reused buffer (grown for a large one, shrunk back after). No token: with one, Npgsql
@@ -149,7 +210,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             // Between the last transaction (which ended at _lastEnd) and this one (which ends past its final LSN, at or
             // after the consistent point): a position of its own, above every sink's checkpoint and below what follows.
             var position = Math.Max(_lastEnd + 1, added.ConsistentPoint);
-            _pieces.Add(new ChangePiece(added.Tables, position, added.Rows));
+            AddPiece(new ChangePiece(added.Tables, position, added.Rows));
             _lastEnd = position;
             Added = null;
             added.Placed(position);
@@ -311,7 +372,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             return;
         }
 
-        _pieces.Add(new ChangePiece(rows.Count > 0 ? [rows] : [], position, rows.Count));
+        AddPiece(new ChangePiece(rows.Count > 0 ? [rows] : [], position, rows.Count));
         _lastEnd = position;
         window.Placed(new ChunkPlacement(position, rows.Count, superseded));
     }
@@ -401,7 +462,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             new TableSchema(options.HeartbeatTable, HeartbeatFields),
             [new long?[] { position }, new DateTime?[] { emitted }, new string?[] { options.Slot }, new string?[] { options.Connection.Database }],
             1);
-        _pieces.Add(new ChangePiece([batch], position, 1, emitted is { } e ? new DateTimeOffset(e) : null));
+        AddPiece(new ChangePiece([batch], position, 1, emitted is { } e ? new DateTimeOffset(e) : null));
         _lastEnd = position;
     }
 
@@ -464,6 +525,13 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             JsonSerializer.Serialize(row), $"{deadLetterSource}:{options.Slot}:{lsn}:{_rowInTransaction}{idSuffix}");
     }
 
+    /// <summary>A decoded piece, counted as unwritten before anything else (a commit) can make the reader look idle.</summary>
+    private void AddPiece(ChangePiece piece)
+    {
+        Interlocked.Increment(ref _unwritten);
+        _pieces.Add(piece);
+    }
+
     /// <summary>Ends the current piece; transactions that changed none of our rows still report their end, so the batcher's position keeps up.</summary>
     private void Cut(long? commitEnd, DateTimeOffset? commitTime = null)
     {
@@ -473,7 +541,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             if (shape is not null && shape.Builder.Count > 0) { batches.Add(shape.Builder.Flush()); }
         }
 
-        _pieces.Add(new ChangePiece(batches, commitEnd, _rows, commitTime));
+        AddPiece(new ChangePiece(batches, commitEnd, _rows, commitTime));
         _rows = 0;
     }
 }
