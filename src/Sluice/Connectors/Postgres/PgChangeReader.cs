@@ -88,75 +88,116 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         // received position, which the idle status loop confirms), and the marker transaction that places an added table's snapshot (PgSlotAdmin.EmitMarkerAsync) must reach us even when nothing else changes.
         KeyValuePair<string, string?>[] plugin = [new("proto_version", "1"), new("publication_names", $"\"{options.Publication}\""), new("messages", "true")];
         await _domains.LoadAsync([], ct).ConfigureAwait(false);
-        var messages = connection.StartLogicalReplication(slot, ct, start, plugin).GetAsyncEnumerator(ct);
-        await using var _ = messages.ConfigureAwait(false);
-        var held = new List<ChangePiece>();
-        var heldRows = 0;
-        DateTimeOffset? deadline = null;
-        while (true)
+        // The reader's own token for the replication read: whatever ends this loop (a stop, a full channel closed under
+        // it, a fault) first ends a read still in flight, then disposes the enumerator (see FinishReadAsync).
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var messages = connection.StartLogicalReplication(slot, reading.Token, start, plugin).GetAsyncEnumerator(reading.Token);
+        var next = default(ValueTask<bool>);
+        var inFlight = false;
+        try
         {
-            var next = messages.MoveNextAsync();
-            if (!next.IsCompleted && deadline is { } due)
+            var held = new List<ChangePiece>();
+            var heldRows = 0;
+            DateTimeOffset? deadline = null;
+            while (true)
             {
-                // Keeping up with the server, which sends each message as it decodes it: sleep out the linger (inside a
-                // transaction too) and take everything sent meanwhile in one read, then hand over what is held.
-                var wait = due - time.GetUtcNow();
-                // Past the linger in the middle of a transaction: the reader caught up with the server while it sends the
-                // transaction one message at a time; a short pause lets the rest of it arrive for one read.
-                if (wait <= TimeSpan.Zero && _inTransaction) { wait = Linger / 5; }
-                if (wait > TimeSpan.Zero)
+                next = messages.MoveNextAsync();
+                inFlight = true;
+                if (!next.IsCompleted && deadline is { } due)
                 {
-                    // Npgsql takes the next message (and moves the received position) while this sleeps, before it is
-                    // decoded: the idle checks must not confirm that position meanwhile.
-                    _pausing = true;
-                    await Task.Delay(wait, time, ct).ConfigureAwait(false);
+                    // Keeping up with the server, which sends each message as it decodes it: sleep out the linger (inside a
+                    // transaction too) and take everything sent meanwhile in one read, then hand over what is held.
+                    var wait = due - time.GetUtcNow();
+                    // Past the linger in the middle of a transaction: the reader caught up with the server while it sends the
+                    // transaction one message at a time; a short pause lets the rest of it arrive for one read.
+                    if (wait <= TimeSpan.Zero && _inTransaction) { wait = Linger / 5; }
+                    if (wait > TimeSpan.Zero)
+                    {
+                        // Npgsql takes the next message (and moves the received position) while this sleeps, before it is
+                        // decoded: the idle checks must not confirm that position meanwhile.
+                        _pausing = true;
+                        await Task.Delay(wait, time, ct).ConfigureAwait(false);
+                    }
+
+                    if (!next.IsCompleted)
+                    {
+                        _pausing = false;
+                    }
+
+                    if (!next.IsCompleted && !_inTransaction)
+                    {
+                        await HandOverAsync(held, output, ct).ConfigureAwait(false);
+                        (heldRows, deadline) = (0, null);
+                    }
                 }
 
-                if (!next.IsCompleted)
+                // A ValueTask is awaited once: from here on the read is the await's, not FinishReadAsync's.
+                inFlight = false;
+                if (!await next.ConfigureAwait(false)) { break; }
+                var message = messages.Current;
+                var length = await ReadAsync(message.Data).ConfigureAwait(false);
+                Interlocked.Exchange(ref _lastMessageTicks, time.GetUtcNow().UtcTicks);
+                if (length > 0 && _buffer[0] == (byte)'R' && new PgOutputMessage(_buffer.AsSpan(0, length)).Relation() is var relation && _domains.Unknown(relation))
                 {
-                    _pausing = false;
+                    // A type created after the start (a domain perhaps): the catalog says what it is built on.
+                    await _domains.LoadAsync(relation.Columns.Select(c => c.TypeOid), ct).ConfigureAwait(false);
                 }
 
-                if (!next.IsCompleted && !_inTransaction)
+                Handle(_buffer.AsSpan(0, length));
+                _pausing = false;
+                // The linger runs from the first message after a hand-over: a transaction's messages come one by one.
+                deadline ??= time.GetUtcNow() + Linger;
+                if (_pieces.Count == 0) { continue; }
+                foreach (var piece in _pieces)
+                {
+                    held.Add(piece);
+                    heldRows += piece.Rows;
+                }
+
+                _pieces.Clear();
+                // A batch's worth goes at once (mid-transaction too: the batcher joins it while the rest is decoded). Past the
+                // linger, what the server already sent is read first and goes with it (above, when the reader would wait),
+                // unless a backlog keeps it reading for another linger: then it goes at a commit.
+                if (heldRows >= options.BatchRows || (!_inTransaction && time.GetUtcNow() >= deadline + Linger))
                 {
                     await HandOverAsync(held, output, ct).ConfigureAwait(false);
                     (heldRows, deadline) = (0, null);
                 }
             }
 
-            if (!await next.ConfigureAwait(false)) { break; }
-            var message = messages.Current;
-            var length = await ReadAsync(message.Data).ConfigureAwait(false);
-            Interlocked.Exchange(ref _lastMessageTicks, time.GetUtcNow().UtcTicks);
-            if (length > 0 && _buffer[0] == (byte)'R' && new PgOutputMessage(_buffer.AsSpan(0, length)).Relation() is var relation && _domains.Unknown(relation))
-            {
-                // A type created after the start (a domain perhaps): the catalog says what it is built on.
-                await _domains.LoadAsync(relation.Columns.Select(c => c.TypeOid), ct).ConfigureAwait(false);
-            }
+            await HandOverAsync(held, output, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await FinishReadAsync(messages, inFlight ? next : null, reading).ConfigureAwait(false);
+        }
+    }
 
-            Handle(_buffer.AsSpan(0, length));
-            _pausing = false;
-            // The linger runs from the first message after a hand-over: a transaction's messages come one by one.
-            deadline ??= time.GetUtcNow() + Linger;
-            if (_pieces.Count == 0) { continue; }
-            foreach (var piece in _pieces)
+    /// <summary>
+    /// Ends the replication read for good. Npgsql's replication enumerator is a compiler-built async iterator: disposing
+    /// it while a MoveNextAsync is pending throws, and the connection's DisposeAsync then calls MoveNextAsync a second
+    /// time over the pending one; when both finish, the iterator completes twice and throws on a thread-pool thread,
+    /// which kills the process ("An attempt was made to transition a task to a final state when it had already
+    /// completed"). So a read still in flight (the linger's sleep or a hand-over was interrupted) is cancelled and
+    /// awaited to its end first (Npgsql cancels it at the server, or breaks the connection after its cancellation
+    /// timeout), and only then is the enumerator disposed: the connection finds nothing streaming.
+    /// </summary>
+    private static async Task FinishReadAsync(IAsyncEnumerator<XLogDataMessage> messages, ValueTask<bool>? inFlight, CancellationTokenSource reading)
+    {
+        if (inFlight is { } read)
+        {
+            await reading.CancelAsync().ConfigureAwait(false);
+            try
             {
-                held.Add(piece);
-                heldRows += piece.Rows;
+                await read.ConfigureAwait(false);
             }
-
-            _pieces.Clear();
-            // A batch's worth goes at once (mid-transaction too: the batcher joins it while the rest is decoded). Past the
-            // linger, what the server already sent is read first and goes with it (above, when the reader would wait),
-            // unless a backlog keeps it reading for another linger: then it goes at a commit.
-            if (heldRows >= options.BatchRows || (!_inTransaction && time.GetUtcNow() >= deadline + Linger))
+            catch (Exception)
             {
-                await HandOverAsync(held, output, ct).ConfigureAwait(false);
-                (heldRows, deadline) = (0, null);
+                // The read's own end (cancelled, or the fault that ends the stream anyway): what matters is that it is over.
             }
         }
 
-        await HandOverAsync(held, output, ct).ConfigureAwait(false);
+        await messages.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>

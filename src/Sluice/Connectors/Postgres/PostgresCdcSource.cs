@@ -451,16 +451,33 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
                 channel.Writer.TryComplete(e is OperationCanceledException && stop.IsCancellationRequested ? null : Translate(e));
             }
         }, CancellationToken.None);
-        var status = StatusLoopAsync(replication, stop.Token);
+        // The helpers beside the reader never fault on their own: a failure of one ends the stream after what was
+        // already read (nothing is skipped) and the run stops with the reason, or reconnects when it is transient.
+        var status = Task.Run(async () =>
+        {
+            try
+            {
+                await StatusLoopAsync(replication, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+            }
+            catch (Exception e)
+            {
+                channel.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
         var monitor = Task.Run(async () =>
         {
             try
             {
                 await _monitor.RunAsync(OldestUndelivered, () => reader.LastMessageAt ?? _streamingSince, () => Volatile.Read(ref _acked), stop.Token).ConfigureAwait(false);
             }
-            catch (FatalException e)
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
-                // Ends the stream after what was already read: nothing is skipped, the run stops with the reason.
+            }
+            catch (Exception e)
+            {
                 channel.Writer.TryComplete(e);
             }
         }, CancellationToken.None);
@@ -553,10 +570,8 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         finally
         {
             await stop.CancelAsync().ConfigureAwait(false);
-            await decoding.ConfigureAwait(false);
-            try { await status.ConfigureAwait(false); } catch (OperationCanceledException) { }
-            try { await monitor.ConfigureAwait(false); } catch (OperationCanceledException) { }
-            await snapshots.ConfigureAwait(false);
+            // The reader has ended its replication read (PgChangeReader.FinishReadAsync) before the connection is disposed.
+            await Task.WhenAll(decoding, status, monitor, snapshots).ConfigureAwait(false);
             _replication = null;
         }
     }
