@@ -12,7 +12,7 @@ using Sluice.Core.Schema;
 namespace Sluice.Connectors.Postgres;
 
 /// <summary>Rows decoded from the stream; <see cref="CommitEnd"/> is set on the piece that ends a transaction (its end LSN).</summary>
-/// <see cref="HandOver"/> marks the last piece the reader hands over at once (see <see cref="PgChangeReader.Linger"/>).
+/// <see cref="HandOver"/> marks the last piece the reader hands over at once (see <see cref="PostgresCdcOptions.BatchLinger"/>).
 internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows, DateTimeOffset? CommitTime = null, bool HandOver = false);
 
 /// <summary>
@@ -106,11 +106,13 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                 if (!next.IsCompleted && deadline is { } due)
                 {
                     // Keeping up with the server, which sends each message as it decodes it: sleep out the linger (inside a
-                    // transaction too) and take everything sent meanwhile in one read, then hand over what is held.
+                    // transaction too) and take everything sent meanwhile in one read, then hand over what is held. Each
+                    // socket read wakes two threads (the socket's and a pool worker); on a virtual machine those wake-ups
+                    // were most of Sluice's CPU at 1,000 changes/s: now it is a few per batch, not a few per message.
                     var wait = due - time.GetUtcNow();
                     // Past the linger in the middle of a transaction: the reader caught up with the server while it sends the
                     // transaction one message at a time; a short pause lets the rest of it arrive for one read.
-                    if (wait <= TimeSpan.Zero && _inTransaction) { wait = Linger / 5; }
+                    if (wait <= TimeSpan.Zero && _inTransaction) { wait = options.BatchLinger / 5; }
                     if (wait > TimeSpan.Zero)
                     {
                         // Npgsql takes the next message (and moves the received position) while this sleeps, before it is
@@ -146,7 +148,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                 Handle(_buffer.AsSpan(0, length));
                 _pausing = false;
                 // The linger runs from the first message after a hand-over: a transaction's messages come one by one.
-                deadline ??= time.GetUtcNow() + Linger;
+                deadline ??= time.GetUtcNow() + options.BatchLinger;
                 if (_pieces.Count == 0) { continue; }
                 foreach (var piece in _pieces)
                 {
@@ -158,7 +160,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                 // A batch's worth goes at once (mid-transaction too: the batcher joins it while the rest is decoded). Past the
                 // linger, what the server already sent is read first and goes with it (above, when the reader would wait),
                 // unless a backlog keeps it reading for another linger: then it goes at a commit.
-                if (heldRows >= options.BatchRows || (!_inTransaction && time.GetUtcNow() >= deadline + Linger))
+                if (heldRows >= options.BatchRows || (!_inTransaction && time.GetUtcNow() >= deadline + options.BatchLinger))
                 {
                     await HandOverAsync(held, output, ct).ConfigureAwait(false);
                     (heldRows, deadline) = (0, null);
@@ -199,15 +201,6 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
 
         await messages.DisposeAsync().ConfigureAwait(false);
     }
-
-    /// <summary>
-    /// How long what the reader decoded may wait for more (default 50 ms), from the first message after a hand-over.
-    /// Keeping up, the server sends each message as it decodes it, and each socket read wakes two threads (the socket's
-    /// and a pool worker): on a virtual machine those wake-ups were most of Sluice's CPU at 1,000 changes/s. Instead the
-    /// reader reads on only what has arrived, sleeps out the linger, takes all the server sent meanwhile in one read,
-    /// and hands the whole batch to the batcher at once: a few wake-ups per batch, not a few per message.
-    /// </summary>
-    public static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(50);
 
     /// <summary>The held pieces to the batcher, the last marked as the end of a hand-over (the batcher emits there at a commit).</summary>
     private async Task HandOverAsync(List<ChangePiece> held, ChannelWriter<ChangePiece> output, CancellationToken ct)

@@ -524,7 +524,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
                     if (!(atBoundary && (handedOver || _heldRows >= _options.BatchRows))) { continue; }
                 }
 
-                // The reader lingered already (PgChangeReader.Linger): the end of its hand-over at a commit is a batch.
+                // The reader lingered already (PostgresCdcOptions.BatchLinger): the end of its hand-over at a commit is a batch.
                 if (atBoundary && _heldRows > 0 && heldEnd is { } end && (_heldRows >= _options.BatchRows || handedOver))
                 {
                     var batch = new RecordBatch(ColumnBatchConcat.Runs(held), end);
