@@ -252,7 +252,9 @@ public static class CdcBenchmark
             }
 
             latencies.Add(committed.Elapsed.TotalMilliseconds);
-            try { await Task.Delay(100, stop).ConfigureAwait(false); }
+            // A random pause (50-150 ms, 100 on average): a fixed one after each arrival would probe at the same phase of
+            // the reader's batch_linger every time (one probe a batch) and report a latency that depends on that phase.
+            try { await Task.Delay(Random.Shared.Next(50, 151), stop).ConfigureAwait(false); }
             catch (OperationCanceledException) { break; }
         }
 
