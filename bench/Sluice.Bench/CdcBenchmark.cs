@@ -28,7 +28,7 @@ public sealed record CdcBenchProgress(string Pipeline, double Done, double Total
 
 /// <summary>
 /// <c>sluice bench cdc</c>: at a fixed insert rate, for the engagement-cdc recipe (three sinks) and for a plain one-sink
-/// change log, the CPU per change of the Sluice process against that of the Postgres WAL sender serving its slot, both
+/// mirror, the CPU per change of the Sluice process against that of the Postgres WAL sender serving its slot, both
 /// read from <c>/proc</c> over the same window; and, with three sinks, the time from a commit to its count in Redis.
 /// </summary>
 /// <remarks>
@@ -61,7 +61,7 @@ public static class CdcBenchmark
         {
             var threeSinks = new Scenario("three sinks (engagement-cdc)", "ClickHouse + Redis + HTTP API, with enrichment", three, 1.25, ThreeSinks: true);
             scenarios.Add(await MeasureAsync(root, recipes, threeSinks, options, env, api, progress, ct).ConfigureAwait(false));
-            var oneSink = new Scenario("one sink (change log)", "postgres sink, change log keyed (event_id, _lsn, _seq)", one, 0.75, ThreeSinks: false);
+            var oneSink = new Scenario("one sink (mirror)", "postgres sink, mode: mirror (the table's current state, keyed event_id)", one, 0.75, ThreeSinks: false);
             scenarios.Add(await MeasureAsync(root, recipes, oneSink, options, env, api, progress, ct).ConfigureAwait(false));
         }
         finally
@@ -252,7 +252,9 @@ public static class CdcBenchmark
             }
 
             latencies.Add(committed.Elapsed.TotalMilliseconds);
-            try { await Task.Delay(100, stop).ConfigureAwait(false); }
+            // A random pause (50-150 ms, 100 on average): a fixed one after each arrival would probe at the same phase of
+            // the reader's batch_linger every time (one probe a batch) and report a latency that depends on that phase.
+            try { await Task.Delay(Random.Shared.Next(50, 151), stop).ConfigureAwait(false); }
             catch (OperationCanceledException) { break; }
         }
 
@@ -279,19 +281,19 @@ public static class CdcBenchmark
         }
     }
 
-    /// <summary>Events delivered: with three sinks the least of ClickHouse's rows, Redis's counts and the API's distinct ids; with one, the change log's rows.</summary>
+    /// <summary>Events delivered: with three sinks the least of ClickHouse's rows, Redis's counts and the API's distinct ids; with one, the mirror's rows (the generator only inserts).</summary>
     private sealed class SinkCounter(bool threeSinks, ConnectionMultiplexer redis, HttpClient http, string clickhouseUrl, MockEventsApi api, long apiBefore, NpgsqlConnection sinkDb)
     {
         public async Task<long> LeastAsync(CancellationToken ct)
         {
-            if (!threeSinks) { return await ChangeLogRowsAsync(ct).ConfigureAwait(false); }
+            if (!threeSinks) { return await MirrorRowsAsync(ct).ConfigureAwait(false); }
             var (clickhouse, inRedis, inApi) = await ThreeAsync(ct).ConfigureAwait(false);
             return Math.Min(clickhouse, Math.Min(inRedis, inApi));
         }
 
         public async Task<string> DescribeAsync(CancellationToken ct)
         {
-            if (!threeSinks) { return $"change log: {await ChangeLogRowsAsync(ct).ConfigureAwait(false):N0}"; }
+            if (!threeSinks) { return $"mirror: {await MirrorRowsAsync(ct).ConfigureAwait(false):N0}"; }
             var (clickhouse, inRedis, inApi) = await ThreeAsync(ct).ConfigureAwait(false);
             return $"clickhouse {clickhouse:N0}, redis {inRedis:N0}, api {inApi:N0}";
         }
@@ -306,14 +308,14 @@ public static class CdcBenchmark
                 return double.Parse(parts[0], CultureInfo.InvariantCulture) / Math.Max(1, double.Parse(parts[1], CultureInfo.InvariantCulture));
             }
 
-            await using var cmd = new NpgsqlCommand($"SELECT count(*)::float8 / greatest(count(DISTINCT _lsn), 1) FROM changes.engagement_events {range}", sinkDb);
+            await using var cmd = new NpgsqlCommand($"SELECT count(*)::float8 / greatest(count(DISTINCT _lsn), 1) FROM mirror.engagement_events {range}", sinkDb);
             return (double)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         }
 
-        private async Task<long> ChangeLogRowsAsync(CancellationToken ct)
+        private async Task<long> MirrorRowsAsync(CancellationToken ct)
         {
             // The sink creates its table with the first batch.
-            await using var cmd = new NpgsqlCommand("SELECT CASE WHEN to_regclass('changes.engagement_events') IS NULL THEN 0 ELSE (SELECT count(*) FROM changes.engagement_events) END", sinkDb);
+            await using var cmd = new NpgsqlCommand("SELECT CASE WHEN to_regclass('mirror.engagement_events') IS NULL THEN 0 ELSE (SELECT count(*) FROM mirror.engagement_events) END", sinkDb);
             try
             {
                 return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
@@ -397,7 +399,7 @@ public static class CdcBenchmark
         return folder;
     }
 
-    /// <summary>The plainest CDC pipeline: the same source and table, every change as a row in one PostgreSQL sink.</summary>
+    /// <summary>The plainest CDC pipeline: the same source and table kept as a mirror (its current state) in one PostgreSQL sink.</summary>
     private static string WriteOneSinkRecipe(string recipes, BenchServers env)
     {
         var folder = Path.Combine(recipes, "cdc-one-sink");
@@ -406,7 +408,7 @@ public static class CdcBenchmark
         var sink = env.Pg.WithDatabase(SinkDatabase).ConnectionString("sluice").Replace("'", "''", StringComparison.Ordinal);
         File.WriteAllText(Path.Combine(folder, "recipe.yaml"), $$"""
             name: cdc-one-sink
-            description: sluice bench cdc's one-sink pipeline, every change of engagement_events as a row in PostgreSQL.
+            description: sluice bench cdc's one-sink pipeline, engagement_events mirrored into PostgreSQL.
             pipelines:
               cdc:
                 source:
@@ -424,9 +426,8 @@ public static class CdcBenchmark
                 sinks:
                   - type: postgres
                     connection: '{{sink}}'
-                    schema: changes
-                    keys:
-                      engagement_events: [event_id, _lsn, _seq]
+                    schema: mirror
+                    mode: mirror
             """);
         return folder;
     }

@@ -142,7 +142,7 @@ internal static class BenchCommand
         rate.Validators.Add(r => { if (r.GetValueOrDefault<double>() <= 0) { r.AddError("--rate must be above 0"); } });
         seconds.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 5) { r.AddError("--seconds must be at least 5"); } });
         warmUp.Validators.Add(r => { if (r.GetValueOrDefault<double>() < 0) { r.AddError("--warmup must be 0 or more"); } });
-        var cdc = new Command("cdc", "CPU per change of Sluice against the Postgres WAL sender serving its slot, at a fixed insert rate: engagement-cdc (three sinks) and a one-sink change log; commit-to-Redis latency (needs PG*, REDIS_URL, CLICKHOUSE_URL)") { rate, seconds, warmUp };
+        var cdc = new Command("cdc", "CPU per change of Sluice against the Postgres WAL sender serving its slot, at a fixed insert rate: engagement-cdc (three sinks) and a one-sink mirror; commit-to-Redis latency (needs PG*, REDIS_URL, CLICKHOUSE_URL)") { rate, seconds, warmUp };
         cdc.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var root = Path.Combine(Core.DataDirectory.ResolveRoot(result.GetValue(CliContext.Data)), "bench", "cdc");

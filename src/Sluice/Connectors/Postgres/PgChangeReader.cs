@@ -12,7 +12,8 @@ using Sluice.Core.Schema;
 namespace Sluice.Connectors.Postgres;
 
 /// <summary>Rows decoded from the stream; <see cref="CommitEnd"/> is set on the piece that ends a transaction (its end LSN).</summary>
-internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows, DateTimeOffset? CommitTime = null);
+/// <see cref="HandOver"/> marks the last piece the reader hands over at once (see <see cref="PostgresCdcOptions.BatchLinger"/>).
+internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows, DateTimeOffset? CommitTime = null, bool HandOver = false);
 
 /// <summary>
 /// The existing rows of tables added to the recipe after the first start, read in a snapshot whose consistent point is
@@ -42,16 +43,23 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
     private readonly PgTuple _new = new();
     private readonly PgDomains _domains = new(options.Connection);
     private volatile bool _inTransaction;
+    private volatile bool _pausing;
     private PgTableShape? _current;
     private byte[] _buffer = new byte[4096];
     private long _piecesWritten;
+    private long _unwritten;
     private PgOutputBegin _begin;
     private long _seq;
     private long _lastEnd;
     private int _rows;
     private int _rowInTransaction;
 
-    public bool InTransaction => _inTransaction;
+    /// <summary>
+    /// Nothing read is left in the reader: no transaction begun and not ended, no piece decoded and not yet handed over,
+    /// no message taken during a linger's sleep and not yet decoded.
+    /// The idle checks need both: the server's position counts what the reader holds.
+    /// </summary>
+    public bool Idle => !_pausing && !_inTransaction && Interlocked.Read(ref _unwritten) == 0;
 
     public long PiecesWritten => Interlocked.Read(ref _piecesWritten);
 
@@ -80,45 +88,132 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         // received position, which the idle status loop confirms), and the marker transaction that places an added table's snapshot (PgSlotAdmin.EmitMarkerAsync) must reach us even when nothing else changes.
         KeyValuePair<string, string?>[] plugin = [new("proto_version", "1"), new("publication_names", $"\"{options.Publication}\""), new("messages", "true")];
         await _domains.LoadAsync([], ct).ConfigureAwait(false);
-        var messages = connection.StartLogicalReplication(slot, ct, start, plugin).GetAsyncEnumerator(ct);
-        await using var _ = messages.ConfigureAwait(false);
-        var waitedForServer = false;
-        while (true)
+        // The reader's own token for the replication read: whatever ends this loop (a stop, a full channel closed under
+        // it, a fault) first ends a read still in flight, then disposes the enumerator (see FinishReadAsync).
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var messages = connection.StartLogicalReplication(slot, reading.Token, start, plugin).GetAsyncEnumerator(reading.Token);
+        var next = default(ValueTask<bool>);
+        var inFlight = false;
+        try
         {
-            var next = messages.MoveNextAsync();
-            waitedForServer |= !next.IsCompleted;
-            if (!await next.ConfigureAwait(false)) { break; }
-            var message = messages.Current;
-            var length = await ReadAsync(message.Data).ConfigureAwait(false);
-            Interlocked.Exchange(ref _lastMessageTicks, time.GetUtcNow().UtcTicks);
-            if (length > 0 && _buffer[0] == (byte)'R' && new PgOutputMessage(_buffer.AsSpan(0, length)).Relation() is var relation && _domains.Unknown(relation))
+            var held = new List<ChangePiece>();
+            var heldRows = 0;
+            DateTimeOffset? deadline = null;
+            while (true)
             {
-                // A type created after the start (a domain perhaps): the catalog says what it is built on.
-                await _domains.LoadAsync(relation.Columns.Select(c => c.TypeOid), ct).ConfigureAwait(false);
+                next = messages.MoveNextAsync();
+                inFlight = true;
+                if (!next.IsCompleted && deadline is { } due)
+                {
+                    // Keeping up with the server, which sends each message as it decodes it: sleep out the linger (inside a
+                    // transaction too) and take everything sent meanwhile in one read, then hand over what is held. Each
+                    // socket read wakes two threads (the socket's and a pool worker); on a virtual machine those wake-ups
+                    // were most of Sluice's CPU at 1,000 changes/s: now it is a few per batch, not a few per message.
+                    var wait = due - time.GetUtcNow();
+                    // Past the linger in the middle of a transaction: the reader caught up with the server while it sends the
+                    // transaction one message at a time; a short pause lets the rest of it arrive for one read.
+                    if (wait <= TimeSpan.Zero && _inTransaction) { wait = options.BatchLinger / 5; }
+                    if (wait > TimeSpan.Zero)
+                    {
+                        // Npgsql takes the next message (and moves the received position) while this sleeps, before it is
+                        // decoded: the idle checks must not confirm that position meanwhile.
+                        _pausing = true;
+                        await Task.Delay(wait, time, ct).ConfigureAwait(false);
+                    }
+
+                    if (!next.IsCompleted)
+                    {
+                        _pausing = false;
+                    }
+
+                    if (!next.IsCompleted && !_inTransaction)
+                    {
+                        await HandOverAsync(held, output, ct).ConfigureAwait(false);
+                        (heldRows, deadline) = (0, null);
+                    }
+                }
+
+                // A ValueTask is awaited once: from here on the read is the await's, not FinishReadAsync's.
+                inFlight = false;
+                if (!await next.ConfigureAwait(false)) { break; }
+                var message = messages.Current;
+                var length = await ReadAsync(message.Data).ConfigureAwait(false);
+                Interlocked.Exchange(ref _lastMessageTicks, time.GetUtcNow().UtcTicks);
+                if (length > 0 && _buffer[0] == (byte)'R' && new PgOutputMessage(_buffer.AsSpan(0, length)).Relation() is var relation && _domains.Unknown(relation))
+                {
+                    // A type created after the start (a domain perhaps): the catalog says what it is built on.
+                    await _domains.LoadAsync(relation.Columns.Select(c => c.TypeOid), ct).ConfigureAwait(false);
+                }
+
+                Handle(_buffer.AsSpan(0, length));
+                _pausing = false;
+                // The linger runs from the first message after a hand-over: a transaction's messages come one by one.
+                deadline ??= time.GetUtcNow() + options.BatchLinger;
+                if (_pieces.Count == 0) { continue; }
+                foreach (var piece in _pieces)
+                {
+                    held.Add(piece);
+                    heldRows += piece.Rows;
+                }
+
+                _pieces.Clear();
+                // A batch's worth goes at once (mid-transaction too: the batcher joins it while the rest is decoded). Past the
+                // linger, what the server already sent is read first and goes with it (above, when the reader would wait),
+                // unless a backlog keeps it reading for another linger: then it goes at a commit.
+                if (heldRows >= options.BatchRows || (!_inTransaction && time.GetUtcNow() >= deadline + options.BatchLinger))
+                {
+                    await HandOverAsync(held, output, ct).ConfigureAwait(false);
+                    (heldRows, deadline) = (0, null);
+                }
             }
 
-            Handle(_buffer.AsSpan(0, length));
-            foreach (var piece in _pieces)
-            {
-                await output.WriteAsync(piece, ct).ConfigureAwait(false);
-                Interlocked.Increment(ref _piecesWritten);
-            }
-
-            _pieces.Clear();
-            if (waitedForServer && !_inTransaction && length > 0 && _buffer[0] == (byte)'C')
-            {
-                // Keeping up with the server: a transaction's messages arrive one socket read each, and every read wakes
-                // two threads; on a virtual machine those wake-ups were most of Sluice's CPU at 1,000 changes/s. A short
-                // pause after a commit lets the next read take all the server has sent meanwhile. It delays a change by
-                // at most a fifth of the batcher's linger; a reader with a backlog never waits here.
-                waitedForServer = false;
-                await Task.Delay(Coalesce, time, ct).ConfigureAwait(false);
-            }
+            await HandOverAsync(held, output, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await FinishReadAsync(messages, inFlight ? next : null, reading).ConfigureAwait(false);
         }
     }
 
-    /// <summary>The pause after a commit that found the reader waiting for the server (see <see cref="RunAsync"/>).</summary>
-    public static readonly TimeSpan Coalesce = TimeSpan.FromMilliseconds(10);
+    /// <summary>
+    /// Ends the replication read for good. Npgsql's replication enumerator is a compiler-built async iterator: disposing
+    /// it while a MoveNextAsync is pending throws, and the connection's DisposeAsync then calls MoveNextAsync a second
+    /// time over the pending one; when both finish, the iterator completes twice and throws on a thread-pool thread,
+    /// which kills the process ("An attempt was made to transition a task to a final state when it had already
+    /// completed"). So a read still in flight (the linger's sleep or a hand-over was interrupted) is cancelled and
+    /// awaited to its end first (Npgsql cancels it at the server, or breaks the connection after its cancellation
+    /// timeout), and only then is the enumerator disposed: the connection finds nothing streaming.
+    /// </summary>
+    private static async Task FinishReadAsync(IAsyncEnumerator<XLogDataMessage> messages, ValueTask<bool>? inFlight, CancellationTokenSource reading)
+    {
+        if (inFlight is { } read)
+        {
+            await reading.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await read.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The read's own end (cancelled, or the fault that ends the stream anyway): what matters is that it is over.
+            }
+        }
+
+        await messages.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The held pieces to the batcher, the last marked as the end of a hand-over (the batcher emits there at a commit).</summary>
+    private async Task HandOverAsync(List<ChangePiece> held, ChannelWriter<ChangePiece> output, CancellationToken ct)
+    {
+        for (var i = 0; i < held.Count; i++)
+        {
+            await output.WriteAsync(i == held.Count - 1 ? held[i] with { HandOver = true } : held[i], ct).ConfigureAwait(false);
+            Interlocked.Increment(ref _piecesWritten);
+            Interlocked.Decrement(ref _unwritten);
+        }
+
+        held.Clear();
+    }
 
     /// <summary>
     /// The message's bytes into a reused buffer (grown for a large one, shrunk back after). No token: with one, Npgsql
@@ -149,7 +244,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             // Between the last transaction (which ended at _lastEnd) and this one (which ends past its final LSN, at or
             // after the consistent point): a position of its own, above every sink's checkpoint and below what follows.
             var position = Math.Max(_lastEnd + 1, added.ConsistentPoint);
-            _pieces.Add(new ChangePiece(added.Tables, position, added.Rows));
+            AddPiece(new ChangePiece(added.Tables, position, added.Rows));
             _lastEnd = position;
             Added = null;
             added.Placed(position);
@@ -311,7 +406,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             return;
         }
 
-        _pieces.Add(new ChangePiece(rows.Count > 0 ? [rows] : [], position, rows.Count));
+        AddPiece(new ChangePiece(rows.Count > 0 ? [rows] : [], position, rows.Count));
         _lastEnd = position;
         window.Placed(new ChunkPlacement(position, rows.Count, superseded));
     }
@@ -401,7 +496,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             new TableSchema(options.HeartbeatTable, HeartbeatFields),
             [new long?[] { position }, new DateTime?[] { emitted }, new string?[] { options.Slot }, new string?[] { options.Connection.Database }],
             1);
-        _pieces.Add(new ChangePiece([batch], position, 1, emitted is { } e ? new DateTimeOffset(e) : null));
+        AddPiece(new ChangePiece([batch], position, 1, emitted is { } e ? new DateTimeOffset(e) : null));
         _lastEnd = position;
     }
 
@@ -464,6 +559,13 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             JsonSerializer.Serialize(row), $"{deadLetterSource}:{options.Slot}:{lsn}:{_rowInTransaction}{idSuffix}");
     }
 
+    /// <summary>A decoded piece, counted as unwritten before anything else (a commit) can make the reader look idle.</summary>
+    private void AddPiece(ChangePiece piece)
+    {
+        Interlocked.Increment(ref _unwritten);
+        _pieces.Add(piece);
+    }
+
     /// <summary>Ends the current piece; transactions that changed none of our rows still report their end, so the batcher's position keeps up.</summary>
     private void Cut(long? commitEnd, DateTimeOffset? commitTime = null)
     {
@@ -473,7 +575,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             if (shape is not null && shape.Builder.Count > 0) { batches.Add(shape.Builder.Flush()); }
         }
 
-        _pieces.Add(new ChangePiece(batches, commitEnd, _rows, commitTime));
+        AddPiece(new ChangePiece(batches, commitEnd, _rows, commitTime));
         _rows = 0;
     }
 }

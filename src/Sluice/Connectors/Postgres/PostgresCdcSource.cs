@@ -55,9 +55,6 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     /// <summary>Pieces of at most <see cref="PgChangeReader.PieceRows"/> rows between the decoder and the batcher.</summary>
     public const int PieceQueue = 64;
 
-    /// <summary>How long a batch may wait for more transactions before it goes (default 50 ms): small batches at low rates, big ones at high rates.</summary>
-    public static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(50);
-
     private readonly IEngineServices _services;
     private readonly string _recipe;
     private readonly PostgresCdcOptions _options;
@@ -498,16 +495,33 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
                 channel.Writer.TryComplete(e is OperationCanceledException && stop.IsCancellationRequested ? null : Translate(e));
             }
         }, CancellationToken.None);
-        var status = StatusLoopAsync(replication, stop.Token);
+        // The helpers beside the reader never fault on their own: a failure of one ends the stream after what was
+        // already read (nothing is skipped) and the run stops with the reason, or reconnects when it is transient.
+        var status = Task.Run(async () =>
+        {
+            try
+            {
+                await StatusLoopAsync(replication, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+            }
+            catch (Exception e)
+            {
+                channel.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
         var monitor = Task.Run(async () =>
         {
             try
             {
                 await _monitor.RunAsync(OldestUndelivered, () => reader.LastMessageAt ?? _streamingSince, () => Volatile.Read(ref _acked), stop.Token).ConfigureAwait(false);
             }
-            catch (FatalException e)
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
-                // Ends the stream after what was already read: nothing is skipped, the run stops with the reason.
+            }
+            catch (Exception e)
+            {
                 channel.Writer.TryComplete(e);
             }
         }, CancellationToken.None);
@@ -530,15 +544,12 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
                 channel.Writer.TryComplete(e);
             }
         }, CancellationToken.None);
-        Task? lingerTimer = null;
-        DateTimeOffset? lingerFor = null;
-        CancellationTokenSource? lingerCancel = null;
         try
         {
             var held = new List<ColumnBatch>();
             long? heldEnd = null;
             var atBoundary = true;
-            DateTimeOffset? firstAt = null;
+            var handedOver = false;
             DateTimeOffset? firstCommit = null;
             var markerSent = false;
             Task<bool>? waiting = null;
@@ -546,19 +557,19 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             {
                 if (channel.Reader.TryRead(out var piece))
                 {
-                    if (piece.Rows > 0 && firstAt is null) { firstAt = _services.Time.GetUtcNow(); }
                     firstCommit ??= piece.CommitTime;
                     held.AddRange(piece.Tables);
                     _heldRows += piece.Rows;
                     // Counted as consumed only once held: the idle check must never see these rows in neither place.
                     Interlocked.Increment(ref _consumed);
                     atBoundary = piece.CommitEnd is not null;
+                    handedOver = piece.HandOver;
                     heldEnd = piece.CommitEnd ?? heldEnd;
-                    if (!(atBoundary && _heldRows >= _options.BatchRows)) { continue; }
+                    if (!(atBoundary && (handedOver || _heldRows >= _options.BatchRows))) { continue; }
                 }
 
-                if (atBoundary && _heldRows > 0 && heldEnd is { } end &&
-                    (_heldRows >= _options.BatchRows || _services.Time.GetUtcNow() - firstAt >= Linger))
+                // The reader lingered already (PostgresCdcOptions.BatchLinger): the end of its hand-over at a commit is a batch.
+                if (atBoundary && _heldRows > 0 && heldEnd is { } end && (_heldRows >= _options.BatchRows || handedOver))
                 {
                     var batch = new RecordBatch(ColumnBatchConcat.Runs(held), end);
                     // Emitted before no longer held, for the same reason.
@@ -567,7 +578,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
                     firstCommit = null;
                     held.Clear();
                     _heldRows = 0;
-                    firstAt = null;
+                    handedOver = false;
                     yield return batch;
                     continue;
                 }
@@ -582,34 +593,8 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
                 }
 
                 waiting ??= channel.Reader.WaitToReadAsync(stop.Token).AsTask();
-                Task wake;
-                if (_heldRows > 0)
-                {
-                    // One timer per batch (its deadline is fixed when its first row arrives), not one per wait:
-                    // abandoned timers would pile up for the finalizer at high rates.
-                    var deadline = firstAt!.Value + Linger;
-                    if (lingerFor != deadline)
-                    {
-                        await CancelTimerAsync(lingerCancel).ConfigureAwait(false);
-                        lingerCancel = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
-                        var remaining = deadline - _services.Time.GetUtcNow();
-                        lingerTimer = remaining > TimeSpan.Zero ? Task.Delay(remaining, _services.Time, lingerCancel.Token) : Task.CompletedTask;
-                        lingerFor = deadline;
-                    }
-
-                    wake = lingerTimer!;
-                }
-                else if (markerSent)
-                {
-                    // Nothing held and nothing to report: just wait for the next piece.
-                    wake = waiting;
-                }
-                else
-                {
-                    wake = Task.Delay(TimeSpan.FromMilliseconds(100), _services.Time, stop.Token);
-                }
-
-                var done = wake == waiting ? waiting : await Task.WhenAny(waiting, wake).ConfigureAwait(false);
+                // Until the marker is sent, look again every 100 ms whether the stream has caught up; then only the next piece.
+                var done = markerSent ? waiting : await Task.WhenAny(waiting, Task.Delay(TimeSpan.FromMilliseconds(100), _services.Time, stop.Token)).ConfigureAwait(false);
                 if (done == waiting)
                 {
                     var more = await waiting.ConfigureAwait(false);
@@ -629,27 +614,24 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         finally
         {
             await stop.CancelAsync().ConfigureAwait(false);
-            await decoding.ConfigureAwait(false);
-            await CancelTimerAsync(lingerCancel).ConfigureAwait(false);
-            try { await status.ConfigureAwait(false); } catch (OperationCanceledException) { }
-            try { await monitor.ConfigureAwait(false); } catch (OperationCanceledException) { }
-            await snapshots.ConfigureAwait(false);
+            // The reader has ended its replication read (PgChangeReader.FinishReadAsync) before the connection is disposed.
+            await Task.WhenAll(decoding, status, monitor, snapshots).ConfigureAwait(false);
             _replication = null;
         }
-    }
-
-    private static async Task CancelTimerAsync(CancellationTokenSource? timer)
-    {
-        if (timer is null) { return; }
-        await timer.CancelAsync().ConfigureAwait(false);
-        timer.Dispose();
     }
 
     private DateTimeOffset? OldestUndelivered() => _undelivered.TryPeek(out var oldest) ? oldest.Commit : null;
 
     private bool IsCaughtUp(LogicalReplicationConnection replication) =>
-        _heldRows == 0 && _reader is { InTransaction: false } r && r.PiecesWritten == Interlocked.Read(ref _consumed) &&
-        unchecked((long)(ulong)replication.LastReceivedLsn) >= _target;
+        NothingHeld() && unchecked((long)(ulong)replication.LastReceivedLsn) >= _target;
+
+    /// <summary>
+    /// No change read is held anywhere before the batch: not in the reader, the channel or the batcher. Read in the
+    /// order a piece travels (reader, written, consumed, held), so a piece that moves on meanwhile is still seen in a
+    /// later place; read the other way round it could slip past every check.
+    /// </summary>
+    private bool NothingHeld() =>
+        _reader is { Idle: true } r && r.PiecesWritten == Interlocked.Read(ref _consumed) && Volatile.Read(ref _heldRows) == 0;
 
     /// <summary>
     /// Advances the confirmed position over idle WAL when everything read has been acknowledged. Npgsql itself reports
@@ -663,8 +645,8 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         {
             // Read the server's position first: everything before it had been handed over when it was set.
             var serverAt = unchecked((long)(ulong)replication.LastReceivedLsn);
-            var idle = _heldRows == 0 && _reader is { InTransaction: false } r && r.PiecesWritten == Interlocked.Read(ref _consumed) &&
-                Volatile.Read(ref _acked) >= Volatile.Read(ref _emitted);
+            // Emitted is read before acknowledged: a batch emitted meanwhile makes it look busy, never idle.
+            var idle = NothingHeld() && Volatile.Read(ref _emitted) is var emitted && Volatile.Read(ref _acked) >= emitted;
             if (idle && serverAt > Volatile.Read(ref _confirmed))
             {
                 try

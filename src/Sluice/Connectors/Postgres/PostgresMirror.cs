@@ -37,26 +37,30 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         await sink.EnsureTableAsync(connection, _target, state, key, created, ct).ConfigureAwait(false);
         await EnsurePositionsAsync(created, ct).ConfigureAwait(false);
         var applied = await AppliedAsync(ct).ConfigureAwait(false);
+        // Every statement of the table's changes in one round trip, run in order.
+        var statements = new List<NpgsqlBatchCommand>();
         foreach (var segment in MirrorChanges.Plan(changes, key, applied))
         {
-            if (segment.Upserts.Count > 0) { await UpsertAsync(segment, key, ct).ConfigureAwait(false); }
-            if (segment.Deletes.Count > 0) { await DeleteAsync(segment.Deletes, key, ct).ConfigureAwait(false); }
-            if (segment.TruncateAt is not null) { await ExecAsync(connection, $"TRUNCATE {_target}", ct).ConfigureAwait(false); }
+            if (segment.Upserts.Count > 0) { statements.Add(Upsert(segment, key)); }
+            if (segment.Deletes.Count > 0) { statements.Add(Delete(segment.Deletes, key)); }
+            if (segment.TruncateAt is not null) { statements.Add(new NpgsqlBatchCommand($"TRUNCATE {_target}")); }
         }
 
         if (MirrorChanges.Last(changes) is { } last && (applied is null || last > applied))
         {
-            await ExecAsync(connection,
+            statements.Add(new NpgsqlBatchCommand(
                 $"INSERT INTO {_positions} AS p (table_name, lsn, seq) VALUES ({Literal(name)}, {last.Lsn}, {last.Seq}) " +
-                "ON CONFLICT (table_name) DO UPDATE SET lsn = EXCLUDED.lsn, seq = EXCLUDED.seq", ct).ConfigureAwait(false);
+                "ON CONFLICT (table_name) DO UPDATE SET lsn = EXCLUDED.lsn, seq = EXCLUDED.seq"));
         }
+
+        await ExecAsync(connection, statements, ct).ConfigureAwait(false);
     }
 
-    private async Task UpsertAsync(MirrorSegment segment, IReadOnlyList<string> key, CancellationToken ct)
+    private NpgsqlBatchCommand Upsert(MirrorSegment segment, IReadOnlyList<string> key)
     {
-        const string Stage = "\"_sluice_mirror_upserts\"";
         var staged = MirrorChanges.Staged(segment);
-        var read = await StageAsync(connection, Stage, staged, ct, "s.").ConfigureAwait(false);
+        var command = new NpgsqlBatchCommand();
+        var (from, read) = PgUnnest.Rows(command, staged, "s");
         var fields = segment.Upserts.Schema.Fields;
         var kept = segment.KeptColumns;
         var values = fields.Select((f, c) => kept.Contains(c)
@@ -68,22 +72,22 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
             $" LEFT JOIN {_target} o ON " + string.Join(" AND ", key.Select(k => $"o.{Quote(k)} = {read[staged.Schema.IndexOf(MirrorSegment.FromPrefix + k)]}"));
         var columns = string.Join(", ", fields.Select(f => Quote(f.Name)));
         var set = string.Join(", ", fields.Where(f => !key.Contains(f.Name)).Select(f => $"{Quote(f.Name)} = EXCLUDED.{Quote(f.Name)}"));
-        await ExecAsync(connection,
-            $"INSERT INTO {_target} AS t ({columns}) SELECT {string.Join(", ", values)} FROM {Stage} s{join} " +
+        command.CommandText =
+            $"INSERT INTO {_target} AS t ({columns}) SELECT {string.Join(", ", values)} FROM {from}{join} " +
             $"ON CONFLICT ({string.Join(", ", key.Select(Quote))}) DO UPDATE SET {set} " +
-            $"WHERE (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) < (EXCLUDED.{Quote(ChangeEnvelope.Lsn)}, EXCLUDED.{Quote(ChangeEnvelope.Seq)})", ct).ConfigureAwait(false);
-        await ExecAsync(connection, $"DROP TABLE {Stage}", ct).ConfigureAwait(false);
+            $"WHERE (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) < (EXCLUDED.{Quote(ChangeEnvelope.Lsn)}, EXCLUDED.{Quote(ChangeEnvelope.Seq)})";
+        return command;
     }
 
-    private async Task DeleteAsync(ColumnBatch deletes, IReadOnlyList<string> key, CancellationToken ct)
+    private NpgsqlBatchCommand Delete(ColumnBatch deletes, IReadOnlyList<string> key)
     {
-        const string Stage = "\"_sluice_mirror_deletes\"";
-        var read = await StageAsync(connection, Stage, deletes, ct, "d.").ConfigureAwait(false);
+        var command = new NpgsqlBatchCommand();
+        var (from, read) = PgUnnest.Rows(command, deletes, "d");
         var at = (string column) => read[deletes.Schema.IndexOf(column)];
-        await ExecAsync(connection,
-            $"DELETE FROM {_target} t USING {Stage} d WHERE " + string.Join(" AND ", key.Select(k => $"t.{Quote(k)} = {at(k)}")) +
-            $" AND (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) <= ({at(ChangeEnvelope.Lsn)}, {at(ChangeEnvelope.Seq)})", ct).ConfigureAwait(false);
-        await ExecAsync(connection, $"DROP TABLE {Stage}", ct).ConfigureAwait(false);
+        command.CommandText =
+            $"DELETE FROM {_target} t USING {from} WHERE " + string.Join(" AND ", key.Select(k => $"t.{Quote(k)} = {at(k)}")) +
+            $" AND (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) <= ({at(ChangeEnvelope.Lsn)}, {at(ChangeEnvelope.Seq)})";
+        return command;
     }
 
     private async Task EnsurePositionsAsync(List<string> created, CancellationToken ct)

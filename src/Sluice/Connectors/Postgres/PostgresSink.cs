@@ -25,9 +25,10 @@ public sealed class PostgresSinkType() : SinkType<PostgresSinkOptions>("postgres
 }
 
 /// <summary>
-/// Writes each batch per table in one transaction: binary <c>COPY</c> of the last row of each key into a temporary
-/// staging table, then <c>INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE</c>: the last write of a key wins, in
-/// stream order. A batch written again after a crash writes the same values again and changes nothing, so
+/// Writes each batch in one transaction, per table one <c>INSERT ... SELECT ... FROM unnest(...) ON CONFLICT (key) DO
+/// UPDATE</c> of the last row of each key, with the rows as array parameters (<see cref="PgUnnest"/>): one round trip,
+/// and the commit. The last write of a key wins, in stream order. A batch written again after a crash writes the same
+/// values again and changes nothing, so
 /// the pipeline's checkpoint (recorded after the commit) can trail the data safely. Tables are created (and new columns
 /// added) from the batch's schema. Transient failures (<see cref="PgFailures"/>) are retried with doubling pauses, up to <c>attempts</c>. With <c>mode: mirror</c> each
 /// table is kept as the current state of its source table instead (<see cref="PostgresMirror"/>).
@@ -103,15 +104,15 @@ public sealed class PostgresSink : IBatchSink
 
         var target = $"{Quote(_options.Schema)}.{Quote(name)}";
         await EnsureTableAsync(connection, target, rows.Schema, key, created, ct).ConfigureAwait(false);
-        var stage = Quote("_sluice_stage_" + name);
+        var insert = new NpgsqlBatchCommand();
         var last = LastPerKey(rows, key);
-        var selected = await StageAsync(connection, stage, last, ct).ConfigureAwait(false);
+        var (from, read) = PgUnnest.Rows(insert, last, "s");
         var columns = string.Join(", ", rows.Schema.Fields.Select(f => Quote(f.Name)));
         // The last write of a key wins, as the batches came: a replay writes the same values again, which changes nothing.
         var others = rows.Schema.Fields.Where(f => !key.Contains(f.Name)).Select(f => $"{Quote(f.Name)} = EXCLUDED.{Quote(f.Name)}").ToList();
         var onConflict = others.Count == 0 ? "DO NOTHING" : $"DO UPDATE SET {string.Join(", ", others)}";
-        await ExecAsync(connection, $"INSERT INTO {target} ({columns}) SELECT {string.Join(", ", selected)} FROM {stage} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) {onConflict}", ct).ConfigureAwait(false);
-        await ExecAsync(connection, $"DROP TABLE {stage}", ct).ConfigureAwait(false);
+        insert.CommandText = $"INSERT INTO {target} ({columns}) SELECT {string.Join(", ", read)} FROM {from} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) {onConflict}";
+        await ExecAsync(connection, [insert], ct).ConfigureAwait(false);
     }
 
     /// <summary>The last row of each key, in their order: one statement may not update a row twice.</summary>
@@ -125,61 +126,6 @@ public sealed class PostgresSink : IBatchSink
         }
 
         return last.Count == rows.Count ? rows : rows.Gather(last.Values.Order().ToArray());
-    }
-
-    /// <summary>
-    /// Copies <paramref name="rows"/> into a new temporary table <paramref name="stage"/> (binary <c>COPY</c>, dropped at
-    /// commit at the latest) and returns, per column, the expression that reads it from there as its target type.
-    /// </summary>
-    internal static async Task<IReadOnlyList<string>> StageAsync(NpgsqlConnection connection, string stage, ColumnBatch rows, CancellationToken ct, string alias = "")
-    {
-        var fields = rows.Schema.Fields;
-        var columns = string.Join(", ", fields.Select(f => Quote(f.Name)));
-        // Exact numbers, and dates and times .NET cannot hold (infinity, years after 9999, BC), are staged as Postgres's
-        // own text and cast by the server: nothing is rounded or lost on the way.
-        var asText = fields.Select((f, c) => f.Type == FieldType.Decimal || rows.Verbatim(c) is not null).ToArray();
-        var staged = string.Join(", ", fields.Select((f, c) => $"{Quote(f.Name)} {(asText[c] ? "text" : f.PostgresType())}"));
-        await ExecAsync(connection, $"CREATE TEMP TABLE {stage} ({staged}) ON COMMIT DROP", ct).ConfigureAwait(false);
-        var writer = await connection.BeginBinaryImportAsync($"COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)", ct).ConfigureAwait(false);
-        await using (writer.ConfigureAwait(false))
-        {
-            for (var row = 0; row < rows.Count; row++)
-            {
-                await writer.StartRowAsync(ct).ConfigureAwait(false);
-                for (var c = 0; c < fields.Count; c++)
-                {
-                    if (asText[c] && fields[c].Type != FieldType.Decimal) { await WriteTextAsync(writer, rows, c, row, ct).ConfigureAwait(false); }
-                    else { await WriteValueAsync(writer, rows.Columns[c], row, ct).ConfigureAwait(false); }
-                }
-            }
-
-            await writer.CompleteAsync(ct).ConfigureAwait(false);
-        }
-
-        return fields.Select((f, c) => asText[c] ? $"{alias}{Quote(f.Name)}::{f.PostgresType()}" : alias + Quote(f.Name)).ToList();
-    }
-
-    private static Task WriteValueAsync(NpgsqlBinaryImporter writer, Array column, int row, CancellationToken ct) => column switch
-    {
-        string?[] s => s[row] is { } v ? writer.WriteAsync(v, NpgsqlDbType.Text, ct) : writer.WriteNullAsync(ct),
-        long?[] l => l[row] is { } v ? writer.WriteAsync(v, NpgsqlDbType.Bigint, ct) : writer.WriteNullAsync(ct),
-        double?[] d => d[row] is { } v ? writer.WriteAsync(v, NpgsqlDbType.Double, ct) : writer.WriteNullAsync(ct),
-        bool?[] b => b[row] is { } v ? writer.WriteAsync(v, NpgsqlDbType.Boolean, ct) : writer.WriteNullAsync(ct),
-        DateTime?[] t => t[row] is { } v ? writer.WriteAsync(DateTime.SpecifyKind(v, DateTimeKind.Utc), NpgsqlDbType.TimestampTz, ct) : writer.WriteNullAsync(ct),
-        DateOnly?[] o => o[row] is { } v ? writer.WriteAsync(v, NpgsqlDbType.Date, ct) : writer.WriteNullAsync(ct),
-        _ => throw new InvalidOperationException($"unsupported column type {column.GetType().Name}"),
-    };
-
-    /// <summary>A date or time column staged as text: the verbatim text where there is one, else the value in Postgres's ISO form.</summary>
-    private static Task WriteTextAsync(NpgsqlBinaryImporter writer, ColumnBatch rows, int column, int row, CancellationToken ct)
-    {
-        var text = rows.Verbatim(column)![row] ?? rows.Columns[column].GetValue(row) switch
-        {
-            DateTime t => t.ToString("yyyy-MM-dd HH:mm:ss.ffffff'+00'", System.Globalization.CultureInfo.InvariantCulture),
-            DateOnly d => d.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
-            _ => null,
-        };
-        return text is null ? writer.WriteNullAsync(ct) : writer.WriteAsync(text, NpgsqlDbType.Text, ct);
     }
 
     /// <summary>True once <paramref name="signature"/> was recorded as created by a committed write; else the caller adds it to <c>created</c> when it creates it.</summary>
@@ -218,6 +164,18 @@ public sealed class PostgresSink : IBatchSink
         await using (cmd.ConfigureAwait(false))
         {
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Statements in one round trip, in order (nothing when there are none).</summary>
+    internal static async Task ExecAsync(NpgsqlConnection connection, IReadOnlyList<NpgsqlBatchCommand> statements, CancellationToken ct)
+    {
+        if (statements.Count == 0) { return; }
+        var batch = new NpgsqlBatch(connection);
+        await using (batch.ConfigureAwait(false))
+        {
+            foreach (var statement in statements) { batch.BatchCommands.Add(statement); }
+            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
     }
 
