@@ -68,6 +68,6 @@ public sealed class StepLetters
 
 internal static partial class StepLog
 {
-    [LoggerMessage(12500, LogLevel.Warning, "{Source}: {Count} rows of {Table} dead-lettered (first reason: {Reason}); the other rows go on")]
+    [LoggerMessage(38001, LogLevel.Warning, "{Source}: {Count} rows of {Table} dead-lettered (first reason: {Reason}); the other rows go on")]
     public static partial void Lettered(ILogger logger, string source, int count, string table, string reason);
 }

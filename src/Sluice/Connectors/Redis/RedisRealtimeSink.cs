@@ -31,9 +31,7 @@ public sealed class RedisRealtimeSink : IBatchSink, Core.Status.IStatusSink
     private readonly IEngineServices _services;
     private readonly RedisRealtimeOptions _options;
     private readonly ILogger _log;
-    private readonly TransientRetry _retry;
-    private readonly SemaphoreSlim _connectGate = new(1, 1);
-    private ConnectionMultiplexer? _redis;
+    private readonly RedisScriptRunner _runner;
 
     public RedisRealtimeSink(IEngineServices services, RedisRealtimeOptions options)
     {
@@ -41,19 +39,7 @@ public sealed class RedisRealtimeSink : IBatchSink, Core.Status.IStatusSink
         _services = services;
         _options = options;
         _log = services.Logging.CreateLogger("Sluice.Redis");
-        _retry = new TransientRetry($"redis sink '{options.Name}'", options.Retry, services.Time, RedisFailures.IsTransient)
-        {
-            Retrying = a =>
-            {
-                RedisLog.Retrying(_log, a.Error.Message, a.Attempt, (long)a.Delay.TotalMilliseconds);
-                _status?.Retrying(a.Attempt, a.Error.Message, _services.Time.GetUtcNow());
-            },
-            Recovered = attempts =>
-            {
-                RedisLog.Recovered(_log, attempts);
-                _status?.Recovered();
-            },
-        };
+        _runner = new RedisScriptRunner($"redis sink '{options.Name}'", options.Url, options.Retry, services.Time, _log);
     }
 
     public string Name => _options.Name;
@@ -64,10 +50,8 @@ public sealed class RedisRealtimeSink : IBatchSink, Core.Status.IStatusSink
     /// <summary>Events counted for the first time by the last batch (for tests and the benchmark).</summary>
     public long LastCounted { get; private set; }
 
-    private Core.Status.SinkStatus? _status;
-
     /// <summary>Retries show in the status figures (attempt, last error) while they last.</summary>
-    public void AttachStatus(Core.Status.SinkStatus status) => _status = status;
+    public void AttachStatus(Core.Status.SinkStatus status) => _runner.Status = status;
 
     public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
     {
@@ -76,26 +60,7 @@ public sealed class RedisRealtimeSink : IBatchSink, Core.Status.IStatusSink
         {
             if (table.Schema.Table != _options.Table || table.Count == 0) { continue; }
             var (keys, args) = Build(table);
-            await _retry.RunAsync(async token =>
-            {
-                var redis = await ConnectAsync(token).ConfigureAwait(false);
-                var result = await redis.GetDatabase().ScriptEvaluateAsync(RedisRealtimeScript.Source, keys, args).WaitAsync(token).ConfigureAwait(false);
-                LastCounted = (long)result;
-            }, ct).ConfigureAwait(false);
-        }
-    }
-
-    private async Task<ConnectionMultiplexer> ConnectAsync(CancellationToken ct)
-    {
-        if (_redis is { } existing) { return existing; }
-        await _connectGate.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            return _redis ??= await ConnectionMultiplexer.ConnectAsync(RedisUrl.Parse(_options.Url)).ConfigureAwait(false);
-        }
-        finally
-        {
-            _connectGate.Release();
+            LastCounted = (long)await _runner.EvaluateAsync(RedisRealtimeScript.Source, keys, args, ct).ConfigureAwait(false);
         }
     }
 
@@ -207,11 +172,7 @@ public sealed class RedisRealtimeSink : IBatchSink, Core.Status.IStatusSink
 
     private static bool Newer(DateTime time, long id, DateTime bestTime, long bestId) => time > bestTime || (time == bestTime && id > bestId);
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_redis is not null) { await _redis.DisposeAsync().ConfigureAwait(false); }
-        _connectGate.Dispose();
-    }
+    public ValueTask DisposeAsync() => _runner.DisposeAsync();
 }
 
 internal static partial class RedisLog

@@ -1,45 +1,52 @@
 using Microsoft.Extensions.Logging;
+using Sluice.Core.Resilience;
 using StackExchange.Redis;
 
 namespace Sluice.Connectors.Redis;
 
 /// <summary>
-/// Runs a sink's Lua script on one connection, connecting on first use, and retries what waiting cures (connection
-/// trouble, a server still loading its data or busy with a script) with doubling pauses until it succeeds or the
-/// pipeline stops; the retries show in the sink's status figures while they last. Shared by both Redis sinks.
+/// Runs a sink's Lua script on one connection, connecting on first use, through the shared <see cref="TransientRetry"/>
+/// with <see cref="RedisFailures.IsTransient"/> (connection trouble, a server still loading its data or busy with a
+/// script): the retries show in the sink's status figures while they last. Shared by both Redis sinks.
 /// </summary>
-internal sealed class RedisScriptRunner(string url, TimeSpan retryDelay, TimeSpan retryMaxDelay, TimeProvider time, ILogger log) : IAsyncDisposable
+internal sealed class RedisScriptRunner : IAsyncDisposable
 {
+    private readonly string _url;
+    private readonly TimeProvider _time;
+    private readonly TransientRetry _retry;
     private readonly SemaphoreSlim _connectGate = new(1, 1);
     private ConnectionMultiplexer? _redis;
+
+    public RedisScriptRunner(string what, string url, RetryOptions retry, TimeProvider time, ILogger log)
+    {
+        _url = url;
+        _time = time;
+        _retry = new TransientRetry(what, retry, time, RedisFailures.IsTransient)
+        {
+            Retrying = a =>
+            {
+                RedisLog.Retrying(log, a.Error.Message, a.Attempt, (long)a.Delay.TotalMilliseconds);
+                Status?.Retrying(a.Attempt, a.Error.Message, _time.GetUtcNow());
+            },
+            Recovered = attempts =>
+            {
+                RedisLog.Recovered(log, attempts);
+                Status?.Recovered();
+            },
+        };
+    }
 
     public Core.Status.SinkStatus? Status { get; set; }
 
     public async Task<RedisResult> EvaluateAsync(string script, RedisKey[] keys, RedisValue[] args, CancellationToken ct)
     {
-        var delay = retryDelay;
-        for (var attempt = 1; ; attempt++)
+        RedisResult? result = null;
+        await _retry.RunAsync(async token =>
         {
-            try
-            {
-                var redis = await ConnectAsync(ct).ConfigureAwait(false);
-                var result = await redis.GetDatabase().ScriptEvaluateAsync(script, keys, args).WaitAsync(ct).ConfigureAwait(false);
-                if (attempt > 1)
-                {
-                    RedisLog.Recovered(log, attempt);
-                    Status?.Recovered();
-                }
-
-                return result;
-            }
-            catch (Exception e) when (Transient(e))
-            {
-                RedisLog.Retrying(log, e.Message, attempt, (long)delay.TotalMilliseconds);
-                Status?.Retrying(attempt, e.Message, time.GetUtcNow());
-                await Task.Delay(delay, time, ct).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, retryMaxDelay.Ticks));
-            }
-        }
+            var redis = await ConnectAsync(token).ConfigureAwait(false);
+            result = await redis.GetDatabase().ScriptEvaluateAsync(script, keys, args).WaitAsync(token).ConfigureAwait(false);
+        }, ct).ConfigureAwait(false);
+        return result!;
     }
 
     private async Task<ConnectionMultiplexer> ConnectAsync(CancellationToken ct)
@@ -48,18 +55,13 @@ internal sealed class RedisScriptRunner(string url, TimeSpan retryDelay, TimeSpa
         await _connectGate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            return _redis ??= await ConnectionMultiplexer.ConnectAsync(RedisUrl.Parse(url)).ConfigureAwait(false);
+            return _redis ??= await ConnectionMultiplexer.ConnectAsync(RedisUrl.Parse(_url)).ConfigureAwait(false);
         }
         finally
         {
             _connectGate.Release();
         }
     }
-
-    /// <summary>Connection trouble, or a server that is still loading its data after a restart.</summary>
-    private static bool Transient(Exception e) =>
-        e is RedisConnectionException or RedisTimeoutException ||
-        (e is RedisServerException && (e.Message.StartsWith("LOADING", StringComparison.Ordinal) || e.Message.StartsWith("BUSY", StringComparison.Ordinal)));
 
     public async ValueTask DisposeAsync()
     {

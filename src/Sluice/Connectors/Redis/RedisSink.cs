@@ -42,7 +42,7 @@ public sealed class RedisSink : IBatchSink, Core.Status.IStatusSink
         ArgumentNullException.ThrowIfNull(options);
         _services = services;
         _options = options;
-        _runner = new RedisScriptRunner(options.Url, options.RetryDelay, options.RetryMaxDelay, services.Time, services.Logging.CreateLogger("Sluice.Redis"));
+        _runner = new RedisScriptRunner($"redis sink '{options.Name}'", options.Url, new Core.Resilience.RetryOptions(options.RetryDelay, options.RetryMaxDelay), services.Time, services.Logging.CreateLogger("Sluice.Redis"));
     }
 
     public string Name => _options.Name;

@@ -155,6 +155,6 @@ public sealed class LookupStep : IBatchStep
 
 internal static partial class LookupLog
 {
-    [LoggerMessage(12510, LogLevel.Warning, "{Step}: {Count} dimension rows left the cache because it holds max_rows {MaxRows}; with load: stream they are gone until their next change (misses follow on_miss): raise max_rows")]
+    [LoggerMessage(38000, LogLevel.Warning, "{Step}: {Count} dimension rows left the cache because it holds max_rows {MaxRows}; with load: stream they are gone until their next change (misses follow on_miss): raise max_rows")]
     public static partial void Evicting(ILogger logger, string step, long count, int maxRows);
 }
