@@ -192,8 +192,9 @@ internal sealed class MirrorChaosWorkload : IAsyncDisposable
             await using var admin = new NpgsqlConnection(_admin);
             await admin.OpenAsync();
             await PgTestDatabase.DropAsync(admin, Slot, Database);
+            await ClickHouseMirrorReader.QueryAsync($"DROP DATABASE IF EXISTS `{ClickHouseMirrorReader.Database(Id)}`");
         }
-        catch (NpgsqlException)
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or HttpRequestException)
         {
             // Best effort: names are unique per test, so leftovers never disturb another run.
         }
