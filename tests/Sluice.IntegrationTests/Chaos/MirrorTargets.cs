@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Sluice.Connectors.Postgres;
 using Sluice.Core;
+using Sluice.IntegrationTests.Support;
 using Sluice.Lake;
 
 namespace Sluice.IntegrationTests.Chaos;
@@ -36,6 +37,16 @@ internal static class MirrorTargets
                     schema: mirror
                     connection: '{{PostgresConnectionOptions.FromEnvironment().WithDatabase($"sluice_mirror_{id}").ConnectionString()}}'
             """, ReadPostgresAsync),
+        // One clickhouse sink per table (a clickhouse sink writes one table), in a database of the test's own.
+        new("clickhouse", id => string.Join('\n', MirrorChaosWorkload.Tables.Select(t => $$"""
+                  - type: clickhouse
+                    name: ch_{{t.Table}}
+                    mode: mirror
+                    url: "{{ServerSettings.ClickHouseUrl}}"
+                    database: {{ClickHouseMirrorReader.Database(id)}}
+                    table: {{t.Table}}
+                    retry_max_delay: 500ms
+            """)), (_, id, table, columns) => ClickHouseMirrorReader.ReadAsync(id, table, columns)),
     ];
 
     /// <summary>The postgres mirror lives in schema <c>mirror</c> of the workload's own database.</summary>
@@ -71,7 +82,7 @@ internal static class MirrorRows
 {
     public static string Line(IEnumerable<object?> values) => string.Join(" | ", values.Select(Canonical));
 
-    /// <summary>One value as text: numbers by value (a decimal without trailing zeros), instants as UTC, NULL as ∅.</summary>
+    /// <summary>One value as text: numbers by value (a decimal with its scale), instants as UTC to the tick, NULL as ∅.</summary>
     public static string Canonical(object? value) => value switch
     {
         null or DBNull => "∅",
@@ -79,7 +90,9 @@ internal static class MirrorRows
         sbyte or short or int or long or byte or ushort or uint or ulong => Convert.ToInt64(value, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture),
         double d => d.ToString("R", CultureInfo.InvariantCulture),
         float f => ((double)f).ToString("R", CultureInfo.InvariantCulture),
-        decimal m => m.ToString(CultureInfo.InvariantCulture) is var t && t.Contains('.', StringComparison.Ordinal) ? t.TrimEnd('0').TrimEnd('.') : t,
+        // Every scale digit: 2.50 of a numeric(12,2) read back as 2.5 lost its scale.
+        decimal m => m.ToString(CultureInfo.InvariantCulture),
+        DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
         DateTimeOffset o => o.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture),
         DateTime t => (t.Kind == DateTimeKind.Local ? t.ToUniversalTime() : t).ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture),
         _ => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "",

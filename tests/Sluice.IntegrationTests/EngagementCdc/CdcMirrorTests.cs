@@ -194,10 +194,10 @@ public sealed class CdcMirrorTests
 
             var itemsPg = await RowsAsync(scenario,
                 "SELECT concat_ws('|', id, coalesce(name, '~'), coalesce(price::text, '~'), coalesce(qty::text, '~'), coalesce(md5(note), '~'), " +
-                "coalesce(floor(extract(epoch FROM updated))::bigint::text, '~'), coalesce(flag::int::text, '~')) FROM items ORDER BY id");
+                "coalesce((extract(epoch FROM updated) * 1000000)::bigint::text, '~'), coalesce(flag::int::text, '~')) FROM items ORDER BY id");
             var itemsCh = await scenario.ClickHouseAsync(
                 "SELECT concat(toString(id), '|', ifNull(name, '~'), '|', ifNull(toString(price), '~'), '|', ifNull(toString(qty), '~'), '|', ifNull(lower(hex(MD5(note))), '~'), '|', " +
-                $"ifNull(toString(toUnixTimestamp(updated)), '~'), '|', ifNull(toString(flag), '~')) FROM `{scenario.ClickHouseDb}`.`items_current` ORDER BY id");
+                $"ifNull(toString(updated), '~'), '|', ifNull(toString(flag), '~')) FROM `{scenario.ClickHouseDb}`.`items_current` ORDER BY id");
             Compare(problems, "clickhouse items_current", itemsPg, itemsCh);
             var pairsPg = await RowsAsync(scenario, "SELECT concat_ws('|', a, b, coalesce(v, '~')) FROM pairs ORDER BY a, b");
             var pairsCh = await scenario.ClickHouseAsync($"SELECT concat(toString(a), '|', b, '|', ifNull(v, '~')) FROM `{scenario.ClickHouseDb}`.`pairs_current` ORDER BY a, b");

@@ -116,6 +116,30 @@ public sealed class PgValueTests
         VerbatimTime.TryEpochDays("-infinity", out _).ShouldBeFalse();
     }
 
+    [Fact]
+    public void A_clickhouse_mirror_counts_microseconds_and_days_from_1970_with_the_integer_ends_for_the_infinities()
+    {
+        Connectors.ClickHouse.ClickHouseExactTime.TryMicros(new DateTime(2026, 1, 8, 14, 21, 52, DateTimeKind.Utc).AddTicks(1_234_560), null, out var micros).ShouldBeTrue();
+        micros.ShouldBe(1_767_882_112_123_456L);
+        Connectors.ClickHouse.ClickHouseExactTime.TryMicros(DateTime.UnixEpoch.AddTicks(-10), null, out micros).ShouldBeTrue();
+        micros.ShouldBe(-1);
+        Connectors.ClickHouse.ClickHouseExactTime.TryMicros(null, "10000-01-01 00:00:00.000001+00", out micros).ShouldBeTrue();
+        micros.ShouldBe((DateTime.MaxValue.Ticks + 1 - DateTime.UnixEpoch.Ticks) / 10 + 1);
+        Connectors.ClickHouse.ClickHouseExactTime.TryMicros(null, "infinity", out micros).ShouldBeTrue();
+        micros.ShouldBe(long.MaxValue);
+        Connectors.ClickHouse.ClickHouseExactTime.TryMicros(null, "-infinity", out micros).ShouldBeTrue();
+        micros.ShouldBe(long.MinValue);
+        // Postgres's last years pass an Int64 of microseconds: refused, not wrapped round.
+        Connectors.ClickHouse.ClickHouseExactTime.TryMicros(null, "294270-01-01 00:00:00+00", out _).ShouldBeFalse();
+        Connectors.ClickHouse.ClickHouseExactTime.TryMicros(null, null, out _).ShouldBeFalse();
+        Connectors.ClickHouse.ClickHouseExactTime.TryDays(new DateOnly(1969, 12, 31), null, out var days).ShouldBeTrue();
+        days.ShouldBe(-1);
+        Connectors.ClickHouse.ClickHouseExactTime.TryDays(null, "0001-12-31 BC", out days).ShouldBeTrue();
+        days.ShouldBe(DateOnly.MinValue.DayNumber - DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber - 1);
+        Connectors.ClickHouse.ClickHouseExactTime.TryDays(null, "infinity", out days).ShouldBeTrue();
+        days.ShouldBe(int.MaxValue);
+    }
+
     private static ColumnBatchBuilder Builder(params FieldType[] types) =>
         new(new TableSchema("t", types.Select((t, i) => new FieldSpec($"c{i}", t, false)).ToList()));
 }

@@ -47,7 +47,7 @@ public sealed class FileTypeParserTests
 
         var lines = errors.All.Select(e => e.ToString()).ToList();
         lines.ShouldContain(l => l.StartsWith("ft.yaml:5: on_invalid: expected one of reject_file, quarantine_rows", StringComparison.Ordinal));
-        lines.ShouldContain("ft.yaml:6: colour: unknown key (known keys: delimiter, event_time, fields, format, header, invalid_text, lineage, load_order, max_bad_rows, name, name_date, on_invalid, pattern, root_key, table)");
+        lines.ShouldContain("ft.yaml:6: colour: unknown key (known keys: delimiter, event_time, fields, format, header, invalid_text, lineage, load_order, max_bad_rows, name, name_date, on_invalid, partition_column, pattern, root_key, table)");
         lines.ShouldContain(l => l.StartsWith("ft.yaml:8: fields.id: unknown field type 'integr'", StringComparison.Ordinal));
         lines.ShouldContain(l => l.StartsWith("ft.yaml:9: fields.at.requird: unknown key", StringComparison.Ordinal));
         lines.ShouldContain(l => l.StartsWith("ft.yaml:1: name: 'bad-name' must be letters", StringComparison.Ordinal));

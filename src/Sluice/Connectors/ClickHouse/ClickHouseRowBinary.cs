@@ -18,7 +18,8 @@ internal static class ClickHouseRowBinary
 
     /// <param name="notNull">Per column: stored non-nullable (a missing value is written as the type's zero).</param>
     /// <param name="unsigned">Per column: the UInt64 version column.</param>
-    public static ArrayBufferWriter<byte> Encode(ColumnBatch table, IReadOnlyList<bool> notNull, IReadOnlyList<bool> unsigned)
+    /// <param name="exactTimes">Timestamps and dates as a mirror stores them (<see cref="ClickHouseExactTime"/>), not as DateTime and Date.</param>
+    public static ArrayBufferWriter<byte> Encode(ColumnBatch table, IReadOnlyList<bool> notNull, IReadOnlyList<bool> unsigned, bool exactTimes = false)
     {
         ArgumentNullException.ThrowIfNull(table);
         var output = new ArrayBufferWriter<byte>(Math.Max(256, table.Count * 96));
@@ -26,7 +27,9 @@ internal static class ClickHouseRowBinary
         for (var c = 0; c < writers.Length; c++)
         {
             var field = table.Schema.Fields[c];
-            writers[c] = field.IsDecimal128() ? DecimalWriter(table.Strings(c), field, notNull[c]) : WriterOf(table.Columns[c], field.Type, notNull[c], unsigned[c]);
+            writers[c] = field.IsDecimal128() ? DecimalWriter(table.Strings(c), field, notNull[c])
+                : exactTimes && ExactTimeWriter(table.Columns[c], table.Verbatim(c), notNull[c]) is { } exact ? exact
+                : WriterOf(table.Columns[c], field.Type, notNull[c], unsigned[c]);
         }
 
         for (var row = 0; row < table.Count; row++)
@@ -53,6 +56,25 @@ internal static class ClickHouseRowBinary
             if (Present(o, value is not null, notNull)) { Text(o, Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""); }
         },
         _ => throw new InvalidOperationException($"clickhouse: no RowBinary encoding for a {column.GetType().Name} column of type {type.Name()}"),
+    };
+
+    /// <summary>
+    /// Int64 microseconds or Int32 days, from the typed value or the Postgres text beside it. The sink refuses a row
+    /// whose value converts to neither before encoding (<c>Unholdable</c>), so none is written as zero here.
+    /// </summary>
+    private static ValueWriter? ExactTimeWriter(Array column, string?[]? verbatim, bool notNull) => column switch
+    {
+        DateTime?[] a => (o, r) =>
+        {
+            var held = ClickHouseExactTime.TryMicros(a[r], verbatim?[r], out var micros);
+            if (Present(o, held, notNull)) { Fixed(o, micros); }
+        },
+        DateOnly?[] a => (o, r) =>
+        {
+            var held = ClickHouseExactTime.TryDays(a[r], verbatim?[r], out var days);
+            if (Present(o, held, notNull)) { BinaryPrimitives.WriteInt32LittleEndian(o.GetSpan(4), days); o.Advance(4); }
+        },
+        _ => null,
     };
 
     /// <summary>The first second a ClickHouse DateTime cannot hold (UInt32 seconds since 1970).</summary>

@@ -102,7 +102,7 @@ public sealed partial class ClickHouseSink : IBatchSink, Core.Status.IStatusSink
     private async Task InsertAsync(string qualifiedTable, ColumnBatch rows, CancellationToken ct)
     {
         var fields = rows.Schema.Fields;
-        var encoded = ClickHouseRowBinary.Encode(rows, fields.Select(f => NotNull(f.Name)).ToList(), fields.Select(f => f.Name == _options.Version).ToList());
+        var encoded = ClickHouseRowBinary.Encode(rows, fields.Select(f => NotNull(f.Name)).ToList(), fields.Select(f => f.Name == _options.Version).ToList(), _options.Mirror);
         await RetryAsync(() => _client.InsertAsync(qualifiedTable, fields.Select(f => f.Name), encoded.WrittenMemory, ct), ct).ConfigureAwait(false);
     }
 
@@ -175,7 +175,9 @@ public sealed partial class ClickHouseSink : IBatchSink, Core.Status.IStatusSink
     /// <summary>
     /// What ClickHouse 18.16 cannot hold in the column a field is stored as: a NaN or infinity in a Decimal; in a
     /// DateTime (UInt32 seconds) or Date (UInt16 days) anything before 1970 or after their last second or day, and
-    /// the dates and times .NET cannot hold (infinity, a year after 9999, BC), which lie outside them too.
+    /// the dates and times .NET cannot hold (infinity, a year after 9999, BC), which lie outside them too. A mirror
+    /// stores dates and times exactly (<see cref="ClickHouseExactTime"/>): only a value past its Int64 or a text that is
+    /// no date is refused there.
     /// </summary>
     private Func<int, string?>? Unholdable(ColumnBatch table, int column)
     {
@@ -186,6 +188,15 @@ public sealed partial class ClickHouseSink : IBatchSink, Core.Status.IStatusSink
             case FieldType.Decimal when field.IsDecimal128():
                 var exact = table.Strings(column);
                 return row => DecimalText.IsNotFinite(exact[row]) ? $"{TypeOf(field)} has no {exact[row]}" : null;
+            case FieldType.Timestamp when _options.Mirror:
+                if (verbatim is null) { return null; }
+                var micros = (DateTime?[])table.Columns[column];
+                return row => verbatim[row] is null || ClickHouseExactTime.TryMicros(micros[row], verbatim[row], out _)
+                    ? null : "a mirror's Int64 of microseconds since 1970 ends in the year 294247";
+            case FieldType.Date when _options.Mirror:
+                if (verbatim is null) { return null; }
+                var dated = (DateOnly?[])table.Columns[column];
+                return row => verbatim[row] is null || ClickHouseExactTime.TryDays(dated[row], verbatim[row], out _) ? null : "not a Postgres date";
             case FieldType.Timestamp:
                 var times = (DateTime?[])table.Columns[column];
                 return row => verbatim?[row] is not null || times[row] is { } t && (t < DateTime.UnixEpoch || t >= ClickHouseRowBinary.DateTimeEnd)
@@ -201,10 +212,14 @@ public sealed partial class ClickHouseSink : IBatchSink, Core.Status.IStatusSink
 
     private bool NotNull(string column) => column == _options.Version || _orderBy.Contains(column, StringComparer.Ordinal) || (_options.Mirror && MirrorNotNull(column));
 
-    /// <summary>The ClickHouse type a field is stored as; <see cref="ClickHouseRowBinary"/> writes exactly these.</summary>
+    /// <summary>
+    /// The ClickHouse type a field is stored as; <see cref="ClickHouseRowBinary"/> writes exactly these. A mirror keeps
+    /// dates and times exactly (<see cref="ClickHouseExactTime"/>); a change log keeps DateTime and Date, as its tables
+    /// were created with them.
+    /// </summary>
     internal string TypeOf(FieldSpec field)
     {
-        var type = field.Name == _options.Version ? "UInt64" : field.Type switch
+        var type = field.Name == _options.Version ? "UInt64" : (_options.Mirror ? ClickHouseExactTime.TypeOf(field.Type) : null) ?? field.Type switch
         {
             FieldType.Integer => "Int64",
             FieldType.Double => "Float64",

@@ -34,7 +34,7 @@ internal sealed class CsvRecordReader : IRecordFileReader
             var fields = run.Shape.Fields;
             var columnOf = new int[fields.Count];
             var headers = Enumerable.Range(0, csv.FieldCount).Select(csv.GetName).ToList();
-            if (run.Type.Header == HeaderMatch.Exact && HeaderProblem(headers, fields, run.Type.Delimiter) is { } headerProblem)
+            if (run.Type.Header == HeaderMatch.Exact && HeaderProblem(headers, run.Shape.Reads.Select((r, i) => fields[i] with { Name = r.Source }).ToList(), run.Type.Delimiter) is { } headerProblem)
             {
                 run.Fail(1, 0, $"{run.FileName}: {headerProblem}");
                 return;
@@ -43,13 +43,14 @@ internal sealed class CsvRecordReader : IRecordFileReader
             var missing = new List<string>();
             for (var i = 0; i < fields.Count; i++)
             {
-                columnOf[i] = headers.FindIndex(h => string.Equals(h.Trim(), fields[i].Name, StringComparison.OrdinalIgnoreCase));
-                if (columnOf[i] < 0 && fields[i].Required) { missing.Add(fields[i].Name); }
+                var source = run.Shape.Reads[i].Source;
+                columnOf[i] = headers.FindIndex(h => string.Equals(h.Trim(), source, StringComparison.OrdinalIgnoreCase));
+                if (columnOf[i] < 0 && fields[i].Required) { missing.Add(source); }
             }
 
             if (missing.Count > 0)
             {
-                run.Fail(1, 0, $"header is missing {string.Join(", ", missing)}: expected a header with {string.Join(run.Type.Delimiter, fields.Select(f => f.Name))}, found '{string.Join(run.Type.Delimiter, headers)}'");
+                run.Fail(1, 0, $"header is missing {string.Join(", ", missing)}: expected a header with {string.Join(run.Type.Delimiter, run.Shape.Reads.Select(r => r.Source))}, found '{string.Join(run.Type.Delimiter, headers)}'");
                 return;
             }
 
@@ -58,7 +59,7 @@ internal sealed class CsvRecordReader : IRecordFileReader
                 while (await csv.ReadAsync(ct).ConfigureAwait(false))
                 {
                     var record = run.NextRecord();
-                    var problem = ReadRow(csv, fields, columnOf, run.Builder);
+                    var problem = ReadRow(csv, run.Shape, columnOf, run.Builder);
                     // Sylvan numbers data rows from 1; the header is line 1, so a row's line is one more (exact unless a quoted cell spans lines).
                     run.Accept(problem, record, csv.RowNumber + 1, problem is null ? "" : RawRow(csv, headers));
                     if (run.StopReading) { return; }
@@ -116,7 +117,7 @@ internal sealed class CsvRecordReader : IRecordFileReader
         var byName = new Dictionary<string, string>(cells ?? [], StringComparer.OrdinalIgnoreCase);
         for (var i = 0; i < shape.Fields.Count; i++)
         {
-            var spec = shape.Fields[i];
+            var spec = shape.Fields[i] with { Name = shape.Reads[i].Source };
             var cell = byName.GetValueOrDefault(spec.Name) ?? "";
             if (cell.Length == 0)
             {
@@ -124,7 +125,7 @@ internal sealed class CsvRecordReader : IRecordFileReader
                 continue;
             }
 
-            var problem = Set(spec, cell, row[i]);
+            var problem = Set(spec, shape.Reads[i], cell, row[i]);
             if (problem is not null) { row.AbortRow(); return problem; }
         }
 
@@ -132,11 +133,12 @@ internal sealed class CsvRecordReader : IRecordFileReader
         return null;
     }
 
-    private static FieldProblem? ReadRow(CsvDataReader csv, IReadOnlyList<FieldSpec> fields, int[] columnOf, ColumnBatchBuilder row)
+    private static FieldProblem? ReadRow(CsvDataReader csv, RecordShape shape, int[] columnOf, ColumnBatchBuilder row)
     {
-        for (var i = 0; i < fields.Count; i++)
+        for (var i = 0; i < shape.Fields.Count; i++)
         {
-            var spec = fields[i];
+            // Problems name the field as the file does.
+            var spec = shape.Fields[i] with { Name = shape.Reads[i].Source };
             var col = columnOf[i];
             var cell = col < 0 || col >= csv.RowFieldCount ? "" : csv.GetString(col);
             if (cell.Length == 0)
@@ -145,7 +147,7 @@ internal sealed class CsvRecordReader : IRecordFileReader
                 continue;
             }
 
-            var problem = Set(spec, cell, row[i]);
+            var problem = Set(spec, shape.Reads[i], cell, row[i]);
             if (problem is not null)
             {
                 row.AbortRow();
@@ -157,7 +159,7 @@ internal sealed class CsvRecordReader : IRecordFileReader
         return null;
     }
 
-    private static FieldProblem? Set(FieldSpec spec, string cell, ColumnBuilder column)
+    private static FieldProblem? Set(FieldSpec spec, FieldRead read, string cell, ColumnBuilder column)
     {
         switch (spec.Type)
         {
@@ -175,16 +177,16 @@ internal sealed class CsvRecordReader : IRecordFileReader
             case FieldType.Boolean when bool.TryParse(cell, out var b):
                 ((ValueColumnBuilder<bool>)column).Set(b);
                 return null;
-            case FieldType.Timestamp when Timestamps.TryParseUtc(cell.AsSpan(), out var t):
+            case FieldType.Timestamp when read.TryParseTimestamp(cell.AsSpan(), out var t):
                 ((ValueColumnBuilder<DateTime>)column).Set(t);
                 return null;
-            case FieldType.Date when Timestamps.TryParseDate(cell.AsSpan(), out var date):
+            case FieldType.Date when read.TryParseDate(cell.AsSpan(), out var date):
                 ((ValueColumnBuilder<DateOnly>)column).Set(date);
                 return null;
             default:
                 var shown = TextClip.Clip(cell, 60);
-                return new FieldProblem(spec.Name, spec.Type == FieldType.Timestamp
-                    ? $"unparsable timestamp '{shown}' (expected ISO-8601, for example 2025-11-08T10:30:00Z)"
+                return new FieldProblem(spec.Name, spec.Type == FieldType.Timestamp || (spec.Type == FieldType.Date && read.Format is not null)
+                    ? $"unparsable {spec.Type.Name()} '{shown}' (expected {read.Expected(spec.Type)})"
                     : $"wrong type: expected {spec.Type.Name()}, got '{shown}'");
         }
     }

@@ -83,7 +83,23 @@ public sealed record FileType
     /// <summary>For <see cref="FileFormat.Csv"/>: what bytes that are not UTF-8 do (default: fail the file).</summary>
     public InvalidTextPolicy InvalidText { get; init; } = InvalidTextPolicy.Fail;
 
+    /// <summary>The table's columns parsed from each record (named as in the table: see <see cref="Reads"/> for their names in the file).</summary>
     public required IReadOnlyList<FieldSpec> Fields { get; init; }
+
+    /// <summary>Per field, how it is read (its name in the file, a format, coerce); null when every field is read as named, in the default formats.</summary>
+    public IReadOnlyList<FieldRead>? Reads { get; init; }
+
+    /// <summary>How field <paramref name="index"/> is read.</summary>
+    public FieldRead ReadOf(int index) => Reads?[index] ?? new FieldRead(Fields[index].Name);
+
+    /// <summary>
+    /// The partition column's name when the type sets one (<c>partition_column:</c>); null for the default: <see cref="PartitionKey"/>,
+    /// or <see cref="FileDateColumn"/> for types dated by their file name. Existing tables keep the default's name.
+    /// </summary>
+    public string? PartitionName { get; init; }
+
+    /// <summary>The lake table's partition column.</summary>
+    public string PartitionColumn => PartitionName ?? (NameDate is null ? PartitionKey : FileDateColumn);
 
     public InvalidRowPolicy OnInvalid { get; init; } = InvalidRowPolicy.RejectFile;
 
@@ -110,7 +126,7 @@ public sealed record FileType
     public LakeTable LakeTable()
     {
         var dot = Table.IndexOf('.', StringComparison.Ordinal);
-        return new LakeTable(Table[..dot], Table[(dot + 1)..], NameDate is null ? PartitionKey : FileDateColumn, FieldType.Date, Columns);
+        return new LakeTable(Table[..dot], Table[(dot + 1)..], PartitionColumn, FieldType.Date, Columns);
     }
 
     /// <summary>The date in a file's name (the first run of digits as long as <see cref="NameDate"/> that parses with it).</summary>

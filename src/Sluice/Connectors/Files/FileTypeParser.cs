@@ -9,8 +9,9 @@ namespace Sluice.Connectors.Files;
 public static partial class FileTypeParser
 {
     /// <summary>
-    /// Reads one definition. <c>fields</c> maps each name to a type (<c>vehicle_id: string</c>) or to
-    /// <c>{type: string, required: false}</c>; fields are required unless marked otherwise.
+    /// Reads one definition. <c>fields</c> maps each name (as in the file) to a type (<c>vehicle_id: string</c>) or to
+    /// <c>{type: string, required: false, column: vehicle, format: "yyyy/MM/dd HH:mm", coerce: true}</c>; fields are
+    /// required unless marked otherwise.
     /// </summary>
     public static FileType? Parse(ConfigMap map)
     {
@@ -28,7 +29,9 @@ public static partial class FileTypeParser
         var policy = map.Enum("on_invalid", InvalidRowPolicy.RejectFile);
         var maxBad = map.Int("max_bad_rows", 10_000, 0);
         var delimiter = map.String("delimiter", ",") ?? ",";
+        var partitionName = map.String("partition_column");
         var fields = new List<FieldSpec>();
+        var reads = new List<FieldRead>();
         var fieldsMap = map.Map("fields", required: true);
         if (fieldsMap is not null)
         {
@@ -39,20 +42,41 @@ public static partial class FileTypeParser
                 {
                     var type = nested.RequiredString("type");
                     var required = nested.Bool("required", true);
+                    var column = nested.String("column") ?? key;
+                    var timeFormat = nested.String("format");
+                    var coerce = nested.Bool("coerce", false);
                     nested.Done();
-                    if (FieldTypes.TryParse(type, out var t)) { fields.Add(new FieldSpec(key, t, required)); }
+                    if (FieldTypes.TryParse(type, out var t))
+                    {
+                        if (!IdentifierRegex().IsMatch(column)) { nested.Error("column", $"'{column}' must be letters, digits and '_' (it names the table's column)"); }
+                        if (timeFormat is not null && FieldRead.FormatProblem(timeFormat, t) is { } formatProblem) { nested.Error("format", formatProblem); }
+                        if (coerce && t != FieldType.String) { nested.Error("coerce", $"applies to text fields (it reads any JSON value as its text), not {t.Name()}"); }
+                        fields.Add(new FieldSpec(column, t, required));
+                        reads.Add(new FieldRead(key, timeFormat, coerce));
+                    }
                     else if (type.Length > 0) { nested.Error("type", $"unknown field type '{type}' (expected string, integer, double, boolean, timestamp or date)"); }
                 }
                 else
                 {
                     var type = fieldsMap.String(key) ?? "";
-                    if (FieldTypes.TryParse(type, out var t)) { fields.Add(new FieldSpec(key, t, true)); }
+                    if (FieldTypes.TryParse(type, out var t)) { fields.Add(new FieldSpec(key, t, true)); reads.Add(new FieldRead(key)); }
                     else { fieldsMap.Error(key, $"unknown field type '{type}' (expected string, integer, double, boolean, timestamp or date)"); }
                 }
             }
 
             fieldsMap.Done();
             if (fields.Count == 0) { map.Error("fields", "a file type needs at least one field"); }
+            foreach (var twice in fields.GroupBy(f => f.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+            {
+                map.Error("fields", $"two fields land in column '{twice.Key}' ({string.Join(", ", reads.Where((_, i) => string.Equals(fields[i].Name, twice.Key, StringComparison.OrdinalIgnoreCase)).Select(r => r.Source))}): give one another column:");
+            }
+        }
+
+        // event_time may name the field as the file does or its column.
+        var renamed = reads.FindIndex(r => r.Source == eventTime);
+        if (renamed >= 0 && fields.All(f => f.Name != eventTime))
+        {
+            eventTime = fields[renamed].Name;
         }
 
         map.Done();
@@ -75,8 +99,16 @@ public static partial class FileTypeParser
             else if (!spec.Required) { map.Error("event_time", $"'{eventTime}' must be required: it decides the partition of every record"); }
         }
 
-        var partition = nameDate is null ? FileType.PartitionKey : FileType.FileDateColumn;
-        if (fields.Any(f => f.Name == partition)) { map.Error("fields", $"'{partition}' is reserved for the partition column"); }
+        var partition = partitionName ?? (nameDate is null ? FileType.PartitionKey : FileType.FileDateColumn);
+        if (partitionName is not null && !IdentifierRegex().IsMatch(partitionName)) { map.Error("partition_column", $"'{partitionName}' must be letters, digits and '_'"); }
+        if (fields.FirstOrDefault(f => string.Equals(f.Name, partition, StringComparison.OrdinalIgnoreCase)) is { } taken)
+        {
+            var source = reads[fields.IndexOf(taken)].Source;
+            map.Error(partitionName is null ? "fields" : "partition_column", partitionName is null
+                ? $"'{taken.Name}' is the name of the partition column; to keep the field's name, name the partition column otherwise " +
+                  $"(partition_column: {(nameDate is null ? "event_date" : "file_date")}), or land the field in another column ({source}: {{ type: {taken.Type.Name()}, column: {source}_value }})"
+                : $"'{partitionName}' is also the column of field '{source}': choose another partition column name");
+        }
         if (lineage && fields.FirstOrDefault(f => FileType.LineageFields.Any(l => l.Name == f.Name)) is { } clash)
         {
             map.Error("fields", $"'{clash.Name}' is reserved for a lineage column (lineage: true adds _file, _row, _loaded_at)");
@@ -101,6 +133,7 @@ public static partial class FileTypeParser
         {
             Name = name, Pattern = pattern, Format = format, RootKey = rootKey, Table = table, EventTime = eventTime,
             Fields = fields, OnInvalid = policy, MaxBadRows = maxBad, Delimiter = delimiter[0],
+            Reads = reads.Any(r => r.Format is not null || r.Coerce) || reads.Where((r, i) => r.Source != fields[i].Name).Any() ? reads : null, PartitionName = partitionName,
             NameDate = nameDate, LoadOrder = loadOrder, Lineage = lineage, Header = header, InvalidText = invalidText,
         };
     }
@@ -127,10 +160,15 @@ public static partial class FileTypeParser
 
     public static string ToJson(FileType type) => JsonSerializer.Serialize(new StoredFileType(
         type.Name, type.Pattern, type.Format.ToString(), type.RootKey, type.Table, type.EventTime,
-        type.Fields.Select(f => new StoredField(f.Name, f.Type.Name(), f.Required)).ToList(),
+        type.Fields.Select((f, i) =>
+        {
+            var read = type.ReadOf(i);
+            return new StoredField(f.Name, f.Type.Name(), f.Required) { Source = read.Source == f.Name ? null : read.Source, Format = read.Format, Coerce = read.Coerce };
+        }).ToList(),
         type.OnInvalid.ToString(), type.MaxBadRows, type.Delimiter.ToString())
     {
         NameDate = type.NameDate, LoadOrder = type.LoadOrder, Lineage = type.Lineage, Header = type.Header.ToString(), InvalidText = type.InvalidText.ToString(),
+        PartitionColumn = type.PartitionName,
     });
 
     public static FileType FromJson(string json, string origin)
@@ -144,10 +182,21 @@ public static partial class FileTypeParser
             NameDate = s.NameDate, LoadOrder = s.LoadOrder, Lineage = s.Lineage,
             Header = s.Header is null ? HeaderMatch.ByName : Enum.Parse<HeaderMatch>(s.Header),
             InvalidText = s.InvalidText is null ? InvalidTextPolicy.Fail : Enum.Parse<InvalidTextPolicy>(s.InvalidText),
+            // Types stored before field options existed have none: every field read as named.
+            Reads = s.Fields.Any(f => f.Source is not null || f.Format is not null || f.Coerce) ? s.Fields.Select(f => new FieldRead(f.Source ?? f.Name, f.Format, f.Coerce)).ToList() : null,
+            PartitionName = s.PartitionColumn,
         };
     }
 
-    private sealed record StoredField(string Name, string Type, bool Required);
+    private sealed record StoredField(string Name, string Type, bool Required)
+    {
+        /// <summary>The field's name in the file, when its column is named otherwise.</summary>
+        public string? Source { get; init; }
+
+        public string? Format { get; init; }
+
+        public bool Coerce { get; init; }
+    }
 
     private sealed record StoredFileType(
         string Name, string Pattern, string Format, string? RootKey, string Table, string EventTime,
@@ -162,6 +211,8 @@ public static partial class FileTypeParser
         public string? Header { get; init; }
 
         public string? InvalidText { get; init; }
+
+        public string? PartitionColumn { get; init; }
     }
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]

@@ -31,7 +31,7 @@ internal static class JsonRecordParser
             {
                 if (shape.Fields[i].Required && !row[i].IsSet)
                 {
-                    problem = new FieldProblem(shape.Fields[i].Name, "missing required field");
+                    problem = new FieldProblem(shape.Reads[i].Source, "missing required field");
                     break;
                 }
             }
@@ -108,7 +108,18 @@ internal static class JsonRecordParser
                 continue;
             }
 
-            problem = SetValue(ref reader, shape.Fields[index], row[index], shape.Strings[index]);
+            var read = shape.Reads[index];
+            if (read.Coerce && reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                // An object or array lands as its JSON text, as written; a copy of the reader, taken before the skip, reads it.
+                var start = reader;
+                if (!reader.TrySkip()) { return false; }
+                using var value = JsonDocument.ParseValue(ref start);
+                ((TypedColumnBuilder<string>)row[index]).Set(value.RootElement.GetRawText());
+                continue;
+            }
+
+            problem = SetValue(ref reader, shape.Fields[index], read, row[index], shape.Strings[index]);
             if (problem is not null && reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && !reader.TrySkip())
             {
                 return false;
@@ -116,13 +127,20 @@ internal static class JsonRecordParser
         }
     }
 
-    private static FieldProblem? SetValue(ref Utf8JsonReader reader, FieldSpec spec, ColumnBuilder column, Utf8StringCache? strings)
+    private static FieldProblem? SetValue(ref Utf8JsonReader reader, FieldSpec field, FieldRead read, ColumnBuilder column, Utf8StringCache? strings)
     {
         var token = reader.TokenType;
+        // Problems name the field as the file does.
+        var spec = field with { Name = read.Source };
         if (token == JsonTokenType.String && JsonValues.HasInvalidEscape(ref reader))
         {
             // Decoding it would throw: checked once here for every type the text could be.
             return new FieldProblem(spec.Name, JsonValues.LoneSurrogate);
+        }
+
+        if (read.Format is not null && spec.Type is FieldType.Timestamp or FieldType.Date)
+        {
+            return SetFormatted(ref reader, spec, read, column);
         }
 
         switch (spec.Type)
@@ -135,6 +153,10 @@ internal static class JsonRecordParser
                 }
 
                 ((TypedColumnBuilder<string>)column).Set(strings is not null && !reader.ValueIsEscaped && !reader.HasValueSequence ? strings.Get(reader.ValueSpan) : reader.GetString());
+                return null;
+            case FieldType.String when read.Coerce && token is JsonTokenType.Number or JsonTokenType.True or JsonTokenType.False:
+                // The number's text as written (1776, 2.50, 1e3): no round trip through a double changes its digits.
+                ((TypedColumnBuilder<string>)column).Set(token == JsonTokenType.Number ? Raw(ref reader) : token == JsonTokenType.True ? "true" : "false");
                 return null;
             case FieldType.Integer when token == JsonTokenType.Number:
                 if (reader.TryGetInt64(out var l)) { ((ValueColumnBuilder<long>)column).Set(l); return null; }
@@ -168,6 +190,26 @@ internal static class JsonRecordParser
                 return Wrong(ref reader, spec, Expected(spec.Type));
         }
     }
+
+    /// <summary>A timestamp or date in the field's format: a pattern's text, or a count since 1970 as a number or a text.</summary>
+    private static FieldProblem? SetFormatted(ref Utf8JsonReader reader, FieldSpec spec, FieldRead read, ColumnBuilder column)
+    {
+        var token = reader.TokenType;
+        if (spec.Type == FieldType.Timestamp && read.IsEpoch && token == JsonTokenType.Number)
+        {
+            if (reader.TryGetDecimal(out var count) && read.TryEpoch(count, out var instant)) { ((ValueColumnBuilder<DateTime>)column).Set(instant); return null; }
+            return new FieldProblem(spec.Name, $"unparsable timestamp {Snippet(ref reader)} (expected {read.Expected(spec.Type)}; years 1 to 9999)");
+        }
+
+        if (token != JsonTokenType.String) { return Wrong(ref reader, spec, read.IsEpoch ? "a number" : "text"); }
+        var text = reader.GetString().AsSpan();
+        if (spec.Type == FieldType.Timestamp && read.TryParseTimestamp(text, out var utc)) { ((ValueColumnBuilder<DateTime>)column).Set(utc); return null; }
+        if (spec.Type == FieldType.Date && read.TryParseDate(text, out var date)) { ((ValueColumnBuilder<DateOnly>)column).Set(date); return null; }
+        return new FieldProblem(spec.Name, $"unparsable {spec.Type.Name()} '{Snippet(ref reader)}' (expected {read.Expected(spec.Type)})");
+    }
+
+    private static string Raw(ref Utf8JsonReader reader) =>
+        reader.HasValueSequence ? Encoding.UTF8.GetString(reader.ValueSequence.ToArray()) : Encoding.UTF8.GetString(reader.ValueSpan);
 
     private static bool IsValidUtf8(ref Utf8JsonReader reader) =>
         reader.HasValueSequence ? System.Text.Unicode.Utf8.IsValid(reader.ValueSequence.ToArray()) : System.Text.Unicode.Utf8.IsValid(reader.ValueSpan);

@@ -15,12 +15,14 @@ internal sealed class RecordShape
         // The parsed fields only: lineage columns are added when a batch is handed out (IngestRun.Flush).
         Schema = new TableSchema(type.Table, type.Fields);
         Fields = type.Fields;
-        _utf8Names = type.Fields.Select(f => Encoding.UTF8.GetBytes(f.Name)).ToArray();
+        Reads = type.Fields.Select((_, i) => type.ReadOf(i)).ToList();
+        // Records are matched by the names fields have in the file; the batch's columns are named as in the table.
+        _utf8Names = Reads.Select(r => Encoding.UTF8.GetBytes(r.Source)).ToArray();
         EventTimeIndex = Schema.IndexOf(type.EventTime);
         Strings = type.Fields.Select(f => f.Type == FieldType.String ? new Core.Text.Utf8StringCache() : null).ToList();
         if (Fields.Count > 12)
         {
-            _byName = Fields.Select((f, i) => (f.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.Ordinal);
+            _byName = Reads.Select((r, i) => (r.Source, i)).ToDictionary(p => p.Source, p => p.i, StringComparer.Ordinal);
         }
     }
 
@@ -33,9 +35,12 @@ internal sealed class RecordShape
 
     public IReadOnlyList<FieldSpec> Fields { get; }
 
+    /// <summary>Per field, its name in the file and how its value is read.</summary>
+    public IReadOnlyList<FieldRead> Reads { get; }
+
     public int EventTimeIndex { get; }
 
-    /// <summary>The field index for a property name, or -1 when the file type does not know it (such properties are ignored).</summary>
+    /// <summary>The field index for a property name (as in the file), or -1 when the file type does not know it (such properties are ignored).</summary>
     public int Find(ReadOnlySpan<byte> utf8Name)
     {
         if (_byName is not null)
@@ -58,7 +63,7 @@ internal sealed class RecordShape
     {
         for (var i = 0; i < Fields.Count; i++)
         {
-            if (string.Equals(Fields[i].Name, name, StringComparison.Ordinal)) { return i; }
+            if (string.Equals(Reads[i].Source, name, StringComparison.Ordinal)) { return i; }
         }
 
         return -1;

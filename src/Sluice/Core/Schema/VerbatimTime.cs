@@ -23,20 +23,41 @@ public static class VerbatimTime
     /// <summary><c>10000-01-01 00:00:00+00</c>, <c>0044-03-15 12:00:00.5+00 BC</c> as UTC milliseconds since the epoch (rounded down).</summary>
     public static bool TryEpochMillis(string text, out long millis)
     {
-        ArgumentNullException.ThrowIfNull(text);
         millis = 0;
-        var (body, bc) = text.EndsWith(" BC", StringComparison.Ordinal) ? (text[..^3], true) : (text, false);
-        var space = body.IndexOf(' ', StringComparison.Ordinal);
-        // Only UTC ("+00", how a UTC session writes every timestamptz, and how a timestamp is carried): no offset arithmetic.
-        if (space < 0 || !body.EndsWith("+00", StringComparison.Ordinal) || !TryDays(body[..space], bc, out var days)) { return false; }
-        if (!TimeSpan.TryParseExact(body[(space + 1)..^3], @"hh\:mm\:ss\.FFFFFFF", CultureInfo.InvariantCulture, out var time) &&
-            !TimeSpan.TryParseExact(body[(space + 1)..^3], @"hh\:mm\:ss", CultureInfo.InvariantCulture, out time))
+        if (!TryDaysAndTime(text, out var days, out var time)) { return false; }
+        millis = days * 86_400_000L + (long)Math.Floor(time.TotalMilliseconds);
+        return true;
+    }
+
+    /// <summary>
+    /// The same as UTC microseconds since the epoch (Postgres's own resolution, so exact); false also when the count
+    /// passes a 64-bit integer (the last 30 years of Postgres's range, after 294247).
+    /// </summary>
+    public static bool TryEpochMicros(string text, out long micros)
+    {
+        micros = 0;
+        if (!TryDaysAndTime(text, out var days, out var time)) { return false; }
+        try
+        {
+            micros = checked(days * 86_400_000_000L + time.Ticks / 10);
+            return true;
+        }
+        catch (OverflowException)
         {
             return false;
         }
+    }
 
-        millis = days * 86_400_000L + (long)Math.Floor(time.TotalMilliseconds);
-        return true;
+    private static bool TryDaysAndTime(string text, out long days, out TimeSpan time)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        (days, time) = (0, TimeSpan.Zero);
+        var (body, bc) = text.EndsWith(" BC", StringComparison.Ordinal) ? (text[..^3], true) : (text, false);
+        var space = body.IndexOf(' ', StringComparison.Ordinal);
+        // Only UTC ("+00", how a UTC session writes every timestamptz, and how a timestamp is carried): no offset arithmetic.
+        if (space < 0 || !body.EndsWith("+00", StringComparison.Ordinal) || !TryDays(body[..space], bc, out days)) { return false; }
+        return TimeSpan.TryParseExact(body[(space + 1)..^3], @"hh\:mm\:ss\.FFFFFFF", CultureInfo.InvariantCulture, out time) ||
+               TimeSpan.TryParseExact(body[(space + 1)..^3], @"hh\:mm\:ss", CultureInfo.InvariantCulture, out time);
     }
 
     private static bool TryDays(string date, bool bc, out long days)
