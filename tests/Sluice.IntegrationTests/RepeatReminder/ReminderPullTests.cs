@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Sluice.IntegrationTests.Support;
+using Sluice.Connectors.Pull;
 using Sluice.Reminders.Pull;
 using static Sluice.IntegrationTests.RepeatReminder.ReminderHarness;
 

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Sluice.Core;
 using Sluice.Jobs.Reminders;
 using Sluice.Reminders;
+using Sluice.Connectors.Pull;
 using Sluice.Reminders.Pull;
 
 namespace Sluice.Tests.Reminders;

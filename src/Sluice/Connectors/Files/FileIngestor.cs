@@ -230,6 +230,18 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
         return c.Scalar<long>("SELECT count(*) FROM ingested_files WHERE recipe = $r AND content_hash = $h", null, ("$r", recipe), ("$h", hash)) > 0;
     }
 
+    /// <summary>
+    /// A file's ledger entry and dead letters, unless its ledger entry is there already: a files pipeline's file is
+    /// recorded by each sink that commits into the metadata store and by the source once every sink has it.
+    /// </summary>
+    public void RecordCommitOnce(SqliteConnection c, SqliteTransaction tx, IngestRun run, string hash)
+    {
+        if (c.Scalar<long>("SELECT count(*) FROM ingested_files WHERE recipe = $r AND content_hash = $h", tx, ("$r", recipe), ("$h", hash)) == 0)
+        {
+            RecordCommit(c, tx, run, hash);
+        }
+    }
+
     private void RecordCommit(SqliteConnection c, SqliteTransaction tx, IngestRun run, string hash)
     {
         c.Execute(

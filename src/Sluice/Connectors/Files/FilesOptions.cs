@@ -35,6 +35,12 @@ public sealed class FilesOptions
     /// <summary>With <c>--once</c>, how long to wait for files that are still being written before leaving them for the next run (default 5 s).</summary>
     public TimeSpan OnceWait { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// With sinks, the largest file taken (default 256 MiB): each file is one unit, held in memory until every sink has
+    /// committed it (a sink's queue holds up to 4). A larger file fails with that reason.
+    /// </summary>
+    public long UnitMaxBytes { get; init; } = 256L << 20;
+
     public static FilesOptions Parse(ConfigMap map, string recipeName)
     {
         var options = new FilesOptions
@@ -48,6 +54,7 @@ public sealed class FilesOptions
             GroupMaxBytes = map.Int("group_max_mb", 32, 0, 1024) * (1L << 20),
             DrainTimeout = map.Duration("drain_timeout", TimeSpan.FromSeconds(30)),
             OnceWait = map.Duration("once_wait", TimeSpan.FromSeconds(5)),
+            UnitMaxBytes = map.Int("unit_max_mb", 256, 1, 4096) * (1L << 20),
         };
 
         if (options.StableAfter > TimeSpan.FromSeconds(1))

@@ -18,11 +18,12 @@ public sealed class FilesSourceType : ISourceType
     {
         var parsed = FilesOptions.Parse(options, recipe.Name);
         var types = FileTypeCatalog.LoadFolder(Path.Combine(recipe.Folder, parsed.FileTypes), recipe.Errors);
-        return new FilesSourceFactory(recipe.Name, parsed, types);
+        return new FilesSourceFactory(recipe.Name, parsed, types) { Pipeline = SourcePipeline.NameOf(options, "files") };
     }
 }
 
-public sealed class FilesSourceFactory(string recipe, FilesOptions options, IReadOnlyList<FileType> types) : ISourceFactory, IWritesLakeTables
+/// <summary>Without sinks the source lands each file in the lake itself (<see cref="Create"/>); with sinks it hands each file on as one batch (<see cref="CreateStream"/>).</summary>
+public sealed class FilesSourceFactory(string recipe, FilesOptions options, IReadOnlyList<FileType> types) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, IWritesLakeTables
 {
     /// <summary>The shipped file types' tables (types added later with <c>sluice filetypes add</c> are not known at load).</summary>
     public IEnumerable<string> LakeTables => types.Select(t => t.Table);
@@ -31,7 +32,12 @@ public sealed class FilesSourceFactory(string recipe, FilesOptions options, IRea
 
     public IReadOnlyList<FileType> ShippedTypes => types;
 
+    /// <summary>The pipeline the source belongs to (its files' positions are kept under it).</summary>
+    public string Pipeline { get; init; } = "files";
+
     public IRunnableSource Create(IEngineServices services) => new FilesSource(services, recipe, options, types);
+
+    public Core.Pipeline.IStreamSource CreateStream(IEngineServices services) => new FilesSource(services, recipe, options, types, Pipeline);
 }
 
 /// <summary>
@@ -41,6 +47,7 @@ public sealed class FilesSourceFactory(string recipe, FilesOptions options, IRea
 /// </summary>
 public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, Core.Status.IStatusSource
 {
+    private readonly FileUnits? _units;
     private readonly IEngineServices _services;
     private readonly string _recipe;
     private readonly FilesOptions _options;
@@ -53,7 +60,8 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
     private volatile bool _waitingForSpace;
     private Core.Status.PipelineStatus? _status;
 
-    public FilesSource(IEngineServices services, string recipe, FilesOptions options, IReadOnlyList<FileType> shipped)
+    /// <param name="pipeline">The pipeline whose sinks take the files (<see cref="ReadAsync"/>); null when the source lands them in the lake itself.</param>
+    public FilesSource(IEngineServices services, string recipe, FilesOptions options, IReadOnlyList<FileType> shipped, string? pipeline = null)
     {
         _services = services;
         _recipe = recipe;
@@ -65,6 +73,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
         _tracker = new StabilityTracker(options.StableAfter);
         Drop = new DropFolder(Path.Combine(services.Data.Root, options.Folder));
         Drop.EnsureCreated();
+        _units = pipeline is null ? null : new FileUnits(services.Metadata, recipe, pipeline);
         RegisterTables(_catalog.All(recipe));
     }
 
@@ -368,7 +377,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
         _status = status;
         _ingestor.Tap = status.Tap;
         _ingestor.Pipeline = status.Name;
-        status.Sink(LakeSinkName);
+        if (_units is null) { status.Sink(LakeSinkName); }
         status.DropFolder = Drop.Root;
         status.Backlog = () => new Core.Status.Backlog(Drop.ListIncoming().Count + Directory.EnumerateFiles(Drop.Processing).Count(), "files");
     }
@@ -379,7 +388,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
     private void Report(FileOutcome outcome, IngestCounter counter)
     {
         if (outcome.Status == FileStatus.Landed) { counter.Land(); }
-        if (_status is { } status)
+        if (_status is { } status && _units is null)
         {
             status.Read((int)Math.Min(int.MaxValue, outcome.Rows + outcome.Quarantined), bytes: SizeOrNull(outcome.FinalPath));
             if (outcome.Status == FileStatus.Landed) { status.Committed(LakeSinkName, (int)Math.Min(int.MaxValue, outcome.Rows)); }
@@ -498,6 +507,11 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
 
     private void RegisterTables(IReadOnlyList<FileType> types)
     {
+        if (_units is not null)
+        {
+            return; // with sinks, the lake sink names and registers the tables it writes
+        }
+
         foreach (var t in types)
         {
             var key = t.Table + "|" + string.Join(",", t.Fields.Select(f => f.Name + ":" + f.Type));
@@ -510,6 +524,10 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
 
     public bool CanReplay(DeadLetter letter) =>
         letter.Source == FileSource(_recipe) || letter.Source.StartsWith(FileSource(_recipe) + "/", StringComparison.Ordinal);
+
+    /// <summary>Why a quarantined record cannot be replayed on its own with sinks: it would go to the lake only.</summary>
+    private const string RecordReplayWithSinks =
+        "a quarantined record of a files pipeline with sinks is not replayed on its own (it would reach the lake only); correct the record in its file and drop the file again";
 
     /// <summary>
     /// A rejected file goes back to incoming/ (its .error.json is removed) to be ingested again, under the file types
@@ -536,6 +554,11 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
             File.Move(failed, target);
             File.Delete(failed + ".error.json");
             return null;
+        }
+
+        if (_units is not null)
+        {
+            return RecordReplayWithSinks;
         }
 
         var typeName = letter.Source[(FileSource(_recipe).Length + 1)..];
@@ -586,6 +609,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
     public ValueTask DisposeAsync()
     {
         _commitGate.Dispose();
+        _finishing.Dispose();
         return ValueTask.CompletedTask;
     }
 

@@ -117,7 +117,11 @@ public sealed class LakeSink : IBatchSink
         }
 
         var position = batch.Position.ToString(CultureInfo.InvariantCulture);
-        _services.Lake.Commit(stager, (c, tx) => _checkpoints.Set(checkpointKey, position, c, tx));
+        _services.Lake.Commit(stager, (c, tx) =>
+        {
+            _checkpoints.Set(checkpointKey, position, c, tx);
+            foreach (var commit in batch.Commits) { commit.Record(c, tx); }
+        });
         _committed = batch.Position;
         if (_compaction is null && _options.CompactInterval > TimeSpan.Zero)
         {

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
+using Sluice.Connectors.Pull;
 using Sluice.Reminders.Pull;
 
 namespace Sluice.Connectors.Postgres;
@@ -27,12 +28,17 @@ public sealed partial class PostgresPullOptions
     /// <summary>Rows per page, each page one commit (default 5,000).</summary>
     public int PageSize { get; init; } = 5_000;
 
-    public required PullOptions Pull { get; init; }
+    /// <summary>With <c>mapping:</c>, the rows become attorney events landed in the reminder store by the source itself (no sinks).</summary>
+    public PullOptions? Pull { get; init; }
+
+    /// <summary>Without <c>mapping:</c>, how the rows are handed to the pipeline's sinks.</summary>
+    public required PullStreamOptions Stream { get; init; }
 
     public static PostgresPullOptions? Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var pull = PullOptions.Parse(map, recipe);
+        var mapped = map.Has("mapping");
+        var pull = mapped ? PullOptions.Parse(map, recipe) : null;
         var table = map.RequiredString("table");
         var options = new PostgresPullOptions
         {
@@ -41,7 +47,8 @@ public sealed partial class PostgresPullOptions
             UpdatedColumn = map.String("updated_column", "updated_at") ?? "updated_at",
             Database = map.String("database"),
             PageSize = map.Int("page_size", 5_000, 1, 1_000_000),
-            Pull = pull!,
+            Pull = pull,
+            Stream = PullStreamOptions.Parse(map, table[(table.IndexOf('.', StringComparison.Ordinal) + 1)..]),
         };
         if (table.Length > 0 && !TableName().IsMatch(table)) { map.Error("table", $"'{table}' must be name or schema.name (letters, digits, '_')"); }
         foreach (var (key, value) in new[] { ("key_column", options.KeyColumn), ("updated_column", options.UpdatedColumn) })
@@ -49,7 +56,7 @@ public sealed partial class PostgresPullOptions
             if (!Column().IsMatch(value)) { map.Error(key, $"'{value}' must be a column name (letters, digits, '_')"); }
         }
 
-        return pull is null ? null : options;
+        return mapped && pull is null ? null : options;
     }
 
     /// <summary>The table as SQL, each part quoted.</summary>

@@ -4,6 +4,7 @@ using Npgsql;
 using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
+using Sluice.Connectors.Pull;
 using Sluice.Reminders.Pull;
 
 namespace Sluice.Connectors.Postgres;
@@ -22,21 +23,21 @@ public sealed class PostgresPullSourceType : ISourceType
     }
 
     /// <summary>The pipeline a <c>source:</c> block belongs to (<c>pipelines.&lt;name&gt;.source</c>).</summary>
-    internal static string PipelineName(ConfigMap source)
-    {
-        var path = source.KeyPath;
-        return path.StartsWith("pipelines.", StringComparison.Ordinal) && path.EndsWith(".source", StringComparison.Ordinal)
-            ? path["pipelines.".Length..^".source".Length]
-            : "pull";
-    }
+    internal static string PipelineName(ConfigMap source) => SourcePipeline.NameOf(source, "pull");
 }
 
-public sealed class PostgresPullSourceFactory(string recipe, string pipeline, PostgresPullOptions? options) : ISourceFactory
+/// <summary>With <c>mapping:</c> the source lands attorney events itself (<see cref="Create"/>); without, it hands the table's rows to the pipeline's sinks (<see cref="CreateStream"/>).</summary>
+public sealed class PostgresPullSourceFactory(string recipe, string pipeline, PostgresPullOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource
 {
     public PostgresPullOptions Options => options ?? throw new InvalidOperationException("the recipe did not validate");
 
     public IRunnableSource Create(IEngineServices services) =>
-        new IncrementalPullSource(services, recipe, "postgres_pull", pipeline, Options.Pull, new PostgresTableExtractor(Options));
+        new IncrementalPullSource(services, recipe, "postgres_pull", pipeline, Options.Pull!, new PostgresTableExtractor(Options));
+
+    public Core.Pipeline.IStreamSource CreateStream(IEngineServices services) =>
+        new PullStreamSource(services, recipe, "postgres_pull", pipeline, Options.Stream, new PostgresTableExtractor(Options));
+
+    public string? SinksProblem(bool hasSinks) => PullSinks.Problem("postgres_pull", options is null || options.Pull is not null, hasSinks);
 }
 
 /// <summary>

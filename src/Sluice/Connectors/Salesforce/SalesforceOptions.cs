@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
+using Sluice.Connectors.Pull;
 using Sluice.Reminders.Pull;
 
 namespace Sluice.Connectors.Salesforce;
@@ -49,7 +50,11 @@ public sealed partial class SalesforceOptions
     /// <summary>The retry of each request: 1 s doubling (a <c>Retry-After</c> wins), at most 5 min apart, <see cref="Attempts"/> in all.</summary>
     public Core.Resilience.RetryOptions Retry => new(TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5), Attempts);
 
-    public required PullOptions Pull { get; init; }
+    /// <summary>With <c>mapping:</c>, the records become attorney events landed in the reminder store by the source itself (no sinks).</summary>
+    public PullOptions? Pull { get; init; }
+
+    /// <summary>Without <c>mapping:</c>, how the records are handed to the pipeline's sinks.</summary>
+    public required PullStreamOptions Stream { get; init; }
 
     /// <summary>The login URL with <c>SALESFORCE_LOGIN_URL</c> applied.</summary>
     public Uri ResolvedLoginUrl
@@ -77,21 +82,24 @@ public sealed partial class SalesforceOptions
     public static SalesforceOptions? Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var pull = PullOptions.Parse(map, recipe);
+        var mapped = map.Has("mapping");
+        var pull = mapped ? PullOptions.Parse(map, recipe) : null;
+        var objectName = map.RequiredString("object");
         var options = new SalesforceOptions
         {
             LoginUrl = map.String("login_url", "https://login.salesforce.com") ?? "https://login.salesforce.com",
             ClientIdEnv = map.String("client_id_env", "SALESFORCE_CLIENT_ID") ?? "SALESFORCE_CLIENT_ID",
             ClientSecretEnv = map.String("client_secret_env", "SALESFORCE_CLIENT_SECRET") ?? "SALESFORCE_CLIENT_SECRET",
             ApiVersion = map.String("api_version", "v59.0") ?? "v59.0",
-            Object = map.RequiredString("object"),
+            Object = objectName,
             Fields = map.StringList("fields"),
             Where = map.String("where"),
             IdField = map.String("id_field", "Id") ?? "Id",
             StampField = map.String("stamp_field", "SystemModstamp") ?? "SystemModstamp",
             Timeout = map.Duration("timeout", TimeSpan.FromSeconds(60)),
             Attempts = map.Int("attempts", 4, 1, 20),
-            Pull = pull!,
+            Pull = pull,
+            Stream = PullStreamOptions.Parse(map, objectName),
         };
         if (!Uri.TryCreate(options.LoginUrl, UriKind.Absolute, out _)) { map.Error("login_url", $"'{options.LoginUrl}' is not an absolute URL"); }
         if (options.Fields.Count == 0) { map.Error("fields", "name the fields to select, for example [Case_Id__c, Status__c]"); }
@@ -101,7 +109,7 @@ public sealed partial class SalesforceOptions
         }
 
         if (!Version().IsMatch(options.ApiVersion)) { map.Error("api_version", $"'{options.ApiVersion}' must look like v59.0"); }
-        return pull is null ? null : options;
+        return mapped && pull is null ? null : options;
     }
 
     [GeneratedRegex("^[A-Za-z][A-Za-z0-9_.]*$")]

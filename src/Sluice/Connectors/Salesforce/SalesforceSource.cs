@@ -11,6 +11,7 @@ using Sluice.Core.Config;
 using Sluice.Core.Recipes;
 using Sluice.Core.Resilience;
 using Sluice.Core.Text;
+using Sluice.Connectors.Pull;
 using Sluice.Reminders.Pull;
 
 namespace Sluice.Connectors.Salesforce;
@@ -28,12 +29,18 @@ public sealed class SalesforceSourceType : ISourceType
     }
 }
 
-public sealed class SalesforceSourceFactory(string recipe, string pipeline, SalesforceOptions? options) : ISourceFactory
+/// <summary>With <c>mapping:</c> the source lands attorney events itself (<see cref="Create"/>); without, it hands the records to the pipeline's sinks (<see cref="CreateStream"/>).</summary>
+public sealed class SalesforceSourceFactory(string recipe, string pipeline, SalesforceOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource
 {
     public SalesforceOptions Options => options ?? throw new InvalidOperationException("the recipe did not validate");
 
     public IRunnableSource Create(IEngineServices services) =>
-        new IncrementalPullSource(services, recipe, "salesforce", pipeline, Options.Pull, new SalesforceExtractor(Options, services.Time));
+        new IncrementalPullSource(services, recipe, "salesforce", pipeline, Options.Pull!, new SalesforceExtractor(Options, services.Time));
+
+    public Core.Pipeline.IStreamSource CreateStream(IEngineServices services) =>
+        new PullStreamSource(services, recipe, "salesforce", pipeline, Options.Stream, new SalesforceExtractor(Options, services.Time));
+
+    public string? SinksProblem(bool hasSinks) => PullSinks.Problem("salesforce", options is null || options.Pull is not null, hasSinks);
 }
 
 /// <summary>

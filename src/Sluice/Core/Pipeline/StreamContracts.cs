@@ -18,6 +18,23 @@ public sealed record RecordBatch(IReadOnlyList<ColumnBatch> Tables, long Positio
     public System.Diagnostics.ActivityContext Trace { get; init; }
 
     public ColumnBatch? Table(string name) => Tables.FirstOrDefault(t => t.Schema.Table == name);
+
+    /// <summary>
+    /// What the source asks to be committed with these rows by a sink that writes into the metadata store (the lake):
+    /// a dropped file's ledger entry and dead letters. Empty for most sources.
+    /// </summary>
+    public IReadOnlyList<IMetadataCommit> Commits { get; init; } = [];
+}
+
+/// <summary>
+/// A source's bookkeeping for a unit of its input (a dropped file: its ledger entry and dead letters), recorded in the
+/// same metadata transaction as the unit's rows by a sink that commits there (the lake), so that rows and bookkeeping
+/// land together or not at all. Idempotent: several such sinks, or the source itself once every sink has committed
+/// (which it always does, for the sinks that cannot take it), record it once.
+/// </summary>
+public interface IMetadataCommit
+{
+    void Record(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction tx);
 }
 
 /// <summary>
@@ -81,6 +98,12 @@ public sealed record SinkJoining(int MaxRows, TimeSpan Linger)
 public interface IStreamSourceFactory : ISourceFactory
 {
     IStreamSource CreateStream(IEngineServices services);
+
+    /// <summary>
+    /// Why this source, as configured, cannot run with (or without) sinks, for <c>sluice validate</c>; null when it can.
+    /// A source that lands its data itself when it has no sinks (<see cref="IStandaloneSource"/>) may need an option for that.
+    /// </summary>
+    string? SinksProblem(bool hasSinks) => null;
 }
 
 /// <summary>

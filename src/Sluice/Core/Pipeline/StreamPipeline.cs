@@ -309,8 +309,10 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
             return (first, null);
         }
 
-        // Empty batches only move the position; a join of nothing but those is the last of them as it is.
-        return (rows == 0 ? batches[^1] : new RecordBatch(ColumnBatchConcat.Runs(batches.SelectMany(b => b.Tables)), batches[^1].Position), batches);
+        // Empty batches only move the position; a join of nothing but those is the last of them as it is. The joined
+        // batches' bookkeeping goes with the one write.
+        var commits = batches.SelectMany(b => b.Commits).ToList();
+        return (rows == 0 ? batches[^1] with { Commits = commits } : new RecordBatch(ColumnBatchConcat.Runs(batches.SelectMany(b => b.Tables)), batches[^1].Position) { Commits = commits }, batches);
     }
 
     /// <summary>False when the time is up or the queue is finished (a stop, the end of a run-once).</summary>

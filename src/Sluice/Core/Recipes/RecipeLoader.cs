@@ -111,9 +111,17 @@ public sealed class RecipeLoader(ComponentRegistry registry)
             {
                 source.Error("type", $"source '{type}' lands its data itself and takes no sinks; remove 'sinks'");
             }
+            else if (factory is Pipeline.IStreamSourceFactory stream && stream.SinksProblem(sinks.Count > 0) is { } problem)
+            {
+                pipeline.Error("sinks", problem);
+            }
             else if (sinks.Count == 0 && factory is Pipeline.IStreamSourceFactory && factory is not IStandaloneSource)
             {
                 pipeline.Error("sinks", $"source '{type}' needs at least one sink");
+            }
+            else if (sinks.Count == 0 && steps.Count > 0)
+            {
+                pipeline.Error("steps", $"steps change what goes to sinks, and this pipeline has none: without sinks source '{type}' lands its data itself; add sinks (for example a lake sink) or remove steps");
             }
 
             foreach (var sink in sinks.OfType<Pipeline.IChangeStreamSink>().Where(s => s.ChangeStreamOption is not null))

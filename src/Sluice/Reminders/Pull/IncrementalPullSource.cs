@@ -1,4 +1,4 @@
-using System.Text;
+using Sluice.Connectors.Pull;
 using Microsoft.Extensions.Logging;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
@@ -155,8 +155,7 @@ public sealed class IncrementalPullSource : IRunnableSource, IDeadLetterReplayer
         _protector.Dispose();
     }
 
-    private static string Position(PulledRecord r) =>
-        new StringBuilder().Append(r.Id).Append(" modified ").Append(r.Stamp.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture)).ToString();
+    private static string Position(PulledRecord r) => PullWatermark.Describe(r.Id, r.Stamp);
 }
 
 internal static partial class PullLog

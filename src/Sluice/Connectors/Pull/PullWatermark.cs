@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Sluice.Reminders.Pull;
+namespace Sluice.Connectors.Pull;
 
 /// <summary>
 /// How far an incremental pull got: the newest modification stamp landed (<see cref="High"/>), and every record
@@ -64,6 +64,10 @@ public sealed record PullWatermark(DateTime? High, DateTime? Floor, IReadOnlySet
 
         return new PullWatermark(high, floor, kept.Select(r => Entry(r.Id, r.Stamp)).ToHashSet(StringComparer.Ordinal));
     }
+
+    /// <summary>A record's place in its source, for dead letters: <c>&lt;id&gt; modified &lt;stamp&gt;</c>.</summary>
+    public static string Describe(string id, DateTime stamp) =>
+        string.Create(CultureInfo.InvariantCulture, $"{id} modified {stamp:yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'}");
 
     public string ToJson() => JsonSerializer.Serialize(new State
     {

@@ -1,4 +1,4 @@
-namespace Sluice.Reminders.Pull;
+namespace Sluice.Connectors.Pull;
 
 /// <summary>One record read from a source system: its id, its modification stamp (UTC) and its JSON as received.</summary>
 public readonly record struct PulledRecord(string Id, DateTime Stamp, ReadOnlyMemory<byte> Json);

@@ -1,0 +1,210 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Data.Sqlite;
+using Sluice.Core;
+using Sluice.Core.Pipeline;
+using Sluice.Core.Schema;
+
+namespace Sluice.Connectors.Files;
+
+/// <summary>
+/// A files pipeline with sinks: each file is one unit of the stream, one batch holding all its valid rows, at a position
+/// of its own (1, 2, 3, ... in the order files are handed on, kept in <see cref="FileUnits"/> across restarts). A sink
+/// that commits into the metadata store (the lake) records the file's ledger entry and dead letters in the transaction
+/// of its rows (<see cref="RecordBatch.Commits"/>); once every sink has committed the file, the source records them too
+/// (for the other sinks; at most once) and only then moves the file to processed/. A file still in processing/ at start
+/// is handed on again at its old position, so a sink that had committed it skips it and the others get it.
+/// </summary>
+public sealed partial class FilesSource : IStreamSource
+{
+    private readonly SemaphoreSlim _finishing = new(1, 1);
+    private readonly Dictionary<long, ParsedFile> _handedOn = [];
+    private long _lastSeq;
+    private volatile bool _caughtUp;
+
+    public bool CaughtUp => _caughtUp;
+
+    public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var units = _units ?? throw new InvalidOperationException("the files source was built without a pipeline: it lands its files itself");
+        var committed = resumeAfter ?? 0;
+        _lastSeq = Math.Max(units.Last(), committed);
+        if (FailedFileLetter.RecoverMissing(_services.DeadLetters, Drop, _recipe) is var lettered and > 0)
+        {
+            FilesLog.LetteredAgain(_log, lettered);
+        }
+
+        // Files handed on before a stop: again at their own positions (a sink past one skips it), or finished when every sink has them.
+        var types = _catalog.All(_recipe);
+        var reopened = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var unit in units.Open())
+        {
+            var path = Path.Combine(Drop.Processing, unit.FileName);
+            reopened.Add(unit.FileName);
+            if (!File.Exists(path))
+            {
+                units.Done(unit.Seq); // moved on before it was marked
+                continue;
+            }
+
+            FilesLog.Resumed(_log, unit.FileName);
+            var file = await ParseUnitAsync(path, types, ct).ConfigureAwait(false);
+            if (file is null)
+            {
+                units.Done(unit.Seq); // it fails now (its type changed): in failed/ with its reason
+                continue;
+            }
+
+            lock (_handedOn) { _handedOn[unit.Seq] = file; }
+            if (unit.Seq <= committed)
+            {
+                await AcknowledgeAsync(unit.Seq, ct).ConfigureAwait(false);
+                continue;
+            }
+
+            yield return Unit(unit.Seq, file);
+        }
+
+        // Files claimed but never handed on (a stop between the claim and the hand-over): new units.
+        var claimed = Directory.EnumerateFiles(Drop.Processing).Where(p => !reopened.Contains(Path.GetFileName(p))).ToList();
+        await foreach (var batch in HandOnAsync(claimed, ct).ConfigureAwait(false))
+        {
+            yield return batch;
+        }
+
+        var started = _services.Time.GetUtcNow();
+        while (!ct.IsCancellationRequested)
+        {
+            var stable = _tracker.Observe(Drop.ListIncoming(), _services.Time.GetUtcNow(), out var waiting);
+            if (stable.Count > 0)
+            {
+                var paths = new List<string>();
+                foreach (var name in stable)
+                {
+                    _tracker.Forget(name);
+                    if (Drop.TryClaim(name, out var path)) { paths.Add(path); }
+                }
+
+                await foreach (var batch in HandOnAsync(paths, ct).ConfigureAwait(false))
+                {
+                    yield return batch;
+                }
+
+                continue;
+            }
+
+            if (!_caughtUp && (waiting == 0 || _services.Time.GetUtcNow() - started > _options.OnceWait))
+            {
+                // Everything there at the start is handed on (what `run --once` waits for): an empty batch says so.
+                _caughtUp = true;
+                yield return new RecordBatch([], _lastSeq);
+                continue;
+            }
+
+            await Task.Delay(_caughtUp ? _options.PollInterval : TimeSpan.FromMilliseconds(Math.Max(50, _options.StableAfter.TotalMilliseconds / 2)), _services.Time, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Claimed files in load order: each valid one a unit; a duplicate straight to processed/, a failing one to failed/.</summary>
+    private async IAsyncEnumerable<RecordBatch> HandOnAsync(List<string> paths, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var types = _catalog.All(_recipe);
+        foreach (var path in LoadOrder(paths, types))
+        {
+            var file = await ParseUnitAsync(path, types, ct).ConfigureAwait(false);
+            if (file is null)
+            {
+                continue;
+            }
+
+            var name = Path.GetFileName(path);
+            if (_ingestor.AlreadyIngested(file.Hash!) || _units!.InFlight(file.Hash!))
+            {
+                FilesLog.Duplicate(_log, name);
+                var final = Drop.MoveToProcessed(path);
+                Report(new FileOutcome(name, file.Type.Name, FileStatus.Duplicate, 0, 0, 0, "same content as a file ingested before", final), new IngestCounter());
+                continue;
+            }
+
+            var seq = ++_lastSeq;
+            _units!.Add(new FileUnit(seq, name, file.Hash!));
+            lock (_handedOn) { _handedOn[seq] = file; }
+            yield return Unit(seq, file);
+        }
+    }
+
+    /// <summary>A file read whole and validated; null when it failed (moved to failed/ with its reason and letter).</summary>
+    private async Task<ParsedFile?> ParseUnitAsync(string path, IReadOnlyList<FileType> types, CancellationToken ct)
+    {
+        var name = Path.GetFileName(path);
+        var type = FileTypeCatalog.Match(types, name);
+        if (type is null)
+        {
+            Report(await FailAsync(path, null, new IngestRunFailure(NoTypeReason(types, name)), ct).ConfigureAwait(false), new IngestCounter());
+            return null;
+        }
+
+        if (new FileInfo(path).Length > _options.UnitMaxBytes)
+        {
+            var reason = $"the file is larger than unit_max_mb ({_options.UnitMaxBytes >> 20} MiB): with sinks a file is one unit, held in memory until every sink has it; raise unit_max_mb or split the file";
+            Report(await FailAsync(path, type, new IngestRunFailure(reason), ct).ConfigureAwait(false), new IngestCounter());
+            return null;
+        }
+
+        var file = await _ingestor.ParseAsync(path, type, ct).ConfigureAwait(false);
+        if (file.Run.Rejected)
+        {
+            Report(await FailAsync(path, type, new IngestRunFailure(file.Run), ct).ConfigureAwait(false), new IngestCounter());
+            return null;
+        }
+
+        return file.Hash is null ? file with { Hash = FileIngestor.LedgerKey(await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false), type, name) } : file;
+    }
+
+    /// <summary>A file's rows as one batch: its table named without the file type's zone (each sink places it), and its bookkeeping.</summary>
+    private RecordBatch Unit(long seq, ParsedFile file)
+    {
+        var table = file.Type.Table[(file.Type.Table.IndexOf('.', StringComparison.Ordinal) + 1)..];
+        var rows = ColumnBatchConcat.Runs(file.Batches.Where(b => b.Count > 0))
+            .Select(b => new ColumnBatch(new TableSchema(table, b.Schema.Fields), [.. b.Columns], b.Count))
+            .ToList();
+        return new RecordBatch(rows, seq) { Commits = [new FileLedgerCommit(_ingestor, file)] };
+    }
+
+    /// <summary>Every sink has committed the files up to <paramref name="position"/>: their ledger entries, then processed/.</summary>
+    public async Task AcknowledgeAsync(long position, CancellationToken ct)
+    {
+        await _finishing.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            List<(long Seq, ParsedFile File)> done;
+            lock (_handedOn) { done = _handedOn.Where(u => u.Key <= position).OrderBy(u => u.Key).Select(u => (u.Key, u.Value)).ToList(); }
+            foreach (var (seq, file) in done)
+            {
+                using (var c = _services.Metadata.Open())
+                using (var tx = c.BeginTransaction())
+                {
+                    _ingestor.RecordCommitOnce(c, tx, file.Run, file.Hash!);
+                    tx.Commit();
+                }
+
+                CrashPoint.Reach("files.committed");
+                var final = Drop.MoveToProcessed(file.Path);
+                _units!.Done(seq);
+                lock (_handedOn) { _handedOn.Remove(seq); }
+                var name = Path.GetFileName(file.Path);
+                FilesLog.Landed(_log, name, file.Run.Rows, file.Type.Table, file.Partitions, file.Run.BadRows);
+                Report(new FileOutcome(name, file.Type.Name, FileStatus.Landed, file.Run.Rows, file.Run.BadRows, file.Partitions, null, final), new IngestCounter());
+            }
+        }
+        finally
+        {
+            _finishing.Release();
+        }
+    }
+
+    /// <summary>A file's ledger entry and dead letters, for a sink committing into the metadata store.</summary>
+    private sealed class FileLedgerCommit(FileIngestor ingestor, ParsedFile file) : IMetadataCommit
+    {
+        public void Record(SqliteConnection connection, SqliteTransaction tx) => ingestor.RecordCommitOnce(connection, tx, file.Run, file.Hash!);
+    }
+}

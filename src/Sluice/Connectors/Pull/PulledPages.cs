@@ -1,0 +1,102 @@
+using System.Text.Json;
+using Sluice.Core.DeadLetters;
+using Sluice.Core.Metadata;
+
+namespace Sluice.Connectors.Pull;
+
+/// <summary>A page handed on: its position, the watermark after it, its records.</summary>
+public sealed record PulledPage(long Position, PullWatermark Watermark, IReadOnlyList<PulledRecord> Records);
+
+/// <summary>
+/// The pages a pull has handed to its sinks and not every sink has committed (table <c>pull_pages</c>), and the
+/// watermark every sink has (table <c>pull_state</c>); component migration <c>pull.pages</c>. A page is recorded before
+/// it is handed on, so after a crash the same rows come again at the same position whatever the source system did
+/// meanwhile: each sink skips what it committed and takes the rest, and nothing is pulled twice. The record is bounded
+/// by what the pipeline's queues hold (a few pages); a page is forgotten once every sink committed it.
+/// </summary>
+public sealed class PulledPages
+{
+    private static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE pull_pages (source TEXT NOT NULL, position INTEGER NOT NULL, watermark TEXT NOT NULL, records TEXT NOT NULL, PRIMARY KEY (source, position));
+        CREATE TABLE pull_state (source TEXT PRIMARY KEY, position INTEGER NOT NULL, watermark TEXT NOT NULL);
+        """,
+    ];
+
+    private readonly MetadataStore _store;
+    private readonly string _source;
+
+    public PulledPages(MetadataStore store, string source)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        _store = store;
+        _source = source;
+        store.Migrate("pull.pages", Migrations);
+    }
+
+    /// <summary>The watermark and position every sink has, and the pages handed on after <paramref name="after"/> (in order).</summary>
+    public (long Position, PullWatermark Watermark, IReadOnlyList<PulledPage> Pages) Load(long? after)
+    {
+        if (after is { } a) { Acknowledge(a); }
+        using var c = _store.Open();
+        long position = 0;
+        var watermark = PullWatermark.Empty;
+        using (var state = c.Command("SELECT position, watermark FROM pull_state WHERE source = $s", null, ("$s", _source)))
+        using (var reader = state.ExecuteReader())
+        {
+            if (reader.Read()) { (position, watermark) = (reader.GetInt64(0), PullWatermark.Parse(reader.GetString(1))); }
+        }
+
+        var pages = new List<PulledPage>();
+        using (var cmd = c.Command("SELECT position, watermark, records FROM pull_pages WHERE source = $s ORDER BY position", null, ("$s", _source)))
+        using (var reader = cmd.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                var records = JsonSerializer.Deserialize<List<StoredRecord>>(reader.GetString(2))!.Select(r => r.ToRecord()).ToList();
+                pages.Add(new PulledPage(reader.GetInt64(0), PullWatermark.Parse(reader.GetString(1)), records));
+            }
+        }
+
+        return (position, watermark, pages);
+    }
+
+    /// <summary>Records a page, and the dead letters of its refused records, in one transaction, before it is handed on.</summary>
+    public void Record(PulledPage page, DeadLetterStore letters, string letterSource, IReadOnlyList<(PulledRecord Record, string Reason)> refused)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        ArgumentNullException.ThrowIfNull(letters);
+        ArgumentNullException.ThrowIfNull(refused);
+        using var c = _store.Open();
+        using var tx = c.BeginTransaction();
+        c.Execute("INSERT INTO pull_pages(source, position, watermark, records) VALUES ($s, $p, $w, $r)", tx,
+            ("$s", _source), ("$p", page.Position), ("$w", page.Watermark.ToJson()), ("$r", JsonSerializer.Serialize(page.Records.Select(StoredRecord.Of).ToList())));
+        foreach (var (record, reason) in refused)
+        {
+            var position = PullWatermark.Describe(record.Id, record.Stamp);
+            letters.Add(c, tx, letterSource, position, reason, System.Text.Encoding.UTF8.GetString(record.Json.Span), $"{letterSource}:{position}");
+        }
+
+        tx.Commit();
+    }
+
+    /// <summary>Every sink committed up to <paramref name="position"/>: its watermark becomes the one to start from, and the pages up to it go.</summary>
+    public void Acknowledge(long position)
+    {
+        using var c = _store.Open();
+        using var tx = c.BeginTransaction();
+        c.Execute(
+            "INSERT INTO pull_state(source, position, watermark) SELECT source, position, watermark FROM pull_pages WHERE source = $s AND position <= $p ORDER BY position DESC LIMIT 1 " +
+            "ON CONFLICT(source) DO UPDATE SET position = excluded.position, watermark = excluded.watermark", tx, ("$s", _source), ("$p", position));
+        c.Execute("DELETE FROM pull_pages WHERE source = $s AND position <= $p", tx, ("$s", _source), ("$p", position));
+        tx.Commit();
+    }
+
+    private sealed record StoredRecord(string Id, long Ticks, string Json)
+    {
+        public static StoredRecord Of(PulledRecord r) => new(r.Id, r.Stamp.Ticks, System.Text.Encoding.UTF8.GetString(r.Json.Span));
+
+        public PulledRecord ToRecord() => new(Id, new DateTime(Ticks, DateTimeKind.Utc), System.Text.Encoding.UTF8.GetBytes(Json));
+    }
+}
