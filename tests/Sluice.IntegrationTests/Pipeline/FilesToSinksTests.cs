@@ -90,6 +90,25 @@ public sealed class FilesToSinksTests
         (output + err).ShouldContain("steps change what goes to sinks, and this pipeline has none");
     }
 
+    [Fact]
+    public async Task Sinks_that_cannot_take_the_file_types_tables_are_refused_at_load_saying_why()
+    {
+        using var root = new TempFolder("sluice-files-sinks-validate");
+        var (recipe, _) = WriteRecipe(Directory.CreateDirectory(root.Sub("recipe")).FullName, "unused", sinks: """
+                  - type: lake
+                    zone: drops
+                    partition_by: loaded_at
+                  - type: postgres
+                    schema: drops
+                    keys:
+                      other: [id]
+            """);
+        var (code, output, err) = await SluiceProcess.RunAsync(Directory.CreateDirectory(root.Sub("data")).FullName, "validate", recipe);
+        code.ShouldBe(1, err);
+        (output + err).ShouldContain("lake sink lake:drops: table 'readings' has no timestamp column 'loaded_at' to partition by (partition_by); its timestamp columns: at");
+        (output + err).ShouldContain("postgres sink postgres:drops: no key for table 'readings'; add it under keys: (its columns: id, at, site, amount)");
+    }
+
     internal static (string Folder, string Schema) WriteRecipe(string folder, string schema, string? sinks = null)
     {
         Directory.CreateDirectory(Path.Combine(folder, "filetypes"));

@@ -163,12 +163,15 @@ public sealed partial class FilesSource : IStreamSource
     /// <summary>A file's rows as one batch: its table named without the file type's zone (each sink places it), and its bookkeeping.</summary>
     private RecordBatch Unit(long seq, ParsedFile file)
     {
-        var table = file.Type.Table[(file.Type.Table.IndexOf('.', StringComparison.Ordinal) + 1)..];
+        var table = BatchTableName(file.Type);
         var rows = ColumnBatchConcat.Runs(file.Batches.Where(b => b.Count > 0))
             .Select(b => new ColumnBatch(new TableSchema(table, b.Schema.Fields), [.. b.Columns], b.Count))
             .ToList();
         return new RecordBatch(rows, seq) { Commits = [new FileLedgerCommit(_ingestor, file)] };
     }
+
+    /// <summary>A file type's batch table: its table without the zone (each sink places it: the lake in its zone, Postgres in its schema).</summary>
+    public static string BatchTableName(FileType type) => type.Table[(type.Table.IndexOf('.', StringComparison.Ordinal) + 1)..];
 
     /// <summary>Every sink has committed the files up to <paramref name="position"/>: their ledger entries, then processed/.</summary>
     public async Task AcknowledgeAsync(long position, CancellationToken ct)

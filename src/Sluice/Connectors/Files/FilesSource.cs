@@ -23,8 +23,11 @@ public sealed class FilesSourceType : ISourceType
 }
 
 /// <summary>Without sinks the source lands each file in the lake itself (<see cref="Create"/>); with sinks it hands each file on as one batch (<see cref="CreateStream"/>).</summary>
-public sealed class FilesSourceFactory(string recipe, FilesOptions options, IReadOnlyList<FileType> types) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, IWritesLakeTables
+public sealed class FilesSourceFactory(string recipe, FilesOptions options, IReadOnlyList<FileType> types) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, IWritesLakeTables, Core.Pipeline.IKnownBatchTables
 {
+    /// <summary>With sinks: the shipped file types' tables, as handed on (named without their zone).</summary>
+    public IReadOnlyList<TableSchema> BatchTables => types.Select(t => new TableSchema(FilesSource.BatchTableName(t), t.Columns)).ToList();
+
     /// <summary>The shipped file types' tables (types added later with <c>sluice filetypes add</c> are not known at load).</summary>
     public IEnumerable<string> LakeTables => types.Select(t => t.Table);
 

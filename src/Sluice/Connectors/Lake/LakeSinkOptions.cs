@@ -13,8 +13,20 @@ public enum LakeSinkMode
 }
 
 /// <summary>Options of the <c>lake</c> sink: which zone its tables land in, how rows are partitioned, and how small files are compacted.</summary>
-public sealed class LakeSinkOptions
+public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
 {
+    /// <summary>A change log partitions every table by the day of <c>partition_by</c>, which must be one of its timestamp columns.</summary>
+    public string? Problem(Core.Schema.TableSchema table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        if (Mode == LakeSinkMode.Mirror || PartitionBy.Length == 0) { return null; }
+        var index = table.IndexOf(PartitionBy);
+        if (index >= 0 && table.Fields[index].Type == Core.Schema.FieldType.Timestamp) { return null; }
+        var times = table.Fields.Where(f => f.Type == Core.Schema.FieldType.Timestamp).Select(f => f.Name).ToList();
+        return $"lake sink {LakeSink.NameOf(Zone)}: table '{table.Table}' has no timestamp column '{PartitionBy}' to partition by (partition_by); " +
+            (times.Count == 0 ? "it has no timestamp column at all" : $"its timestamp columns: {string.Join(", ", times)}");
+    }
+
     /// <summary><c>changes</c> (default) or <c>mirror</c>.</summary>
     public LakeSinkMode Mode { get; init; } = LakeSinkMode.Changes;
 

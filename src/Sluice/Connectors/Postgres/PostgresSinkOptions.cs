@@ -7,8 +7,24 @@ namespace Sluice.Connectors.Postgres;
 /// Options of the <c>postgres</c> sink. The server comes from libpq's variables (<c>PGHOST PGPORT PGUSER PGPASSWORD
 /// PGDATABASE</c>) unless <c>connection</c> names a full connection string.
 /// </summary>
-public sealed class PostgresSinkOptions
+public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables
 {
+    /// <summary>Every table needs its key under <c>keys:</c>, made of its own columns: the key is what makes a replay harmless.</summary>
+    public string? Problem(Core.Schema.TableSchema table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        if (Mirror) { return null; }
+        var columns = string.Join(", ", table.Fields.Select(f => f.Name));
+        if (!Keys.TryGetValue(table.Table, out var key))
+        {
+            return $"postgres sink postgres:{Schema}: no key for table '{table.Table}'; add it under keys: (its columns: {columns})";
+        }
+
+        return key.FirstOrDefault(k => table.IndexOf(k) < 0) is { } missing
+            ? $"postgres sink postgres:{Schema}: keys.{table.Table} names '{missing}', which is not a column of the table (its columns: {columns})"
+            : null;
+    }
+
     /// <summary>An Npgsql connection string (default: built from the PG* environment variables, host 127.0.0.1, port 5432).</summary>
     public string? Connection { get; init; }
 

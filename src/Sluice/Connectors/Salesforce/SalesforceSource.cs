@@ -30,8 +30,10 @@ public sealed class SalesforceSourceType : ISourceType
 }
 
 /// <summary>With <c>mapping:</c> the source lands attorney events itself (<see cref="Create"/>); without, it hands the records to the pipeline's sinks (<see cref="CreateStream"/>).</summary>
-public sealed class SalesforceSourceFactory(string recipe, string pipeline, SalesforceOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource
+public sealed class SalesforceSourceFactory(string recipe, string pipeline, SalesforceOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables
 {
+    public IReadOnlyList<Core.Schema.TableSchema> BatchTables => options is null ? [] : [PulledRows.Schema(options.Stream.Table, options.Stream.Columns)];
+
     public SalesforceOptions Options => options ?? throw new InvalidOperationException("the recipe did not validate");
 
     public IRunnableSource Create(IEngineServices services) =>

@@ -35,9 +35,12 @@ public abstract class SinkType<TOptions>(string name) : ISinkType
 }
 
 /// <summary>The parsed options of one sink of a recipe, and how to make it (once the engine's services exist).</summary>
-public class SinkFactory<TOptions>(TOptions options, Func<IEngineServices, IBatchSink> create) : ISinkFactory
+public class SinkFactory<TOptions>(TOptions options, Func<IEngineServices, IBatchSink> create) : ISinkFactory, IChecksBatchTables
 {
     public TOptions Options => options;
+
+    /// <summary>The options' own check of a table the source hands on (<see cref="IChecksBatchTables"/>), when they have one.</summary>
+    public string? Problem(Schema.TableSchema table) => (options as IChecksBatchTables)?.Problem(table);
 
     public IBatchSink Create(IEngineServices services) => create(services);
 }

@@ -95,6 +95,19 @@ public sealed record SinkJoining(int MaxRows, TimeSpan Linger)
     public static SinkJoining Waiting(int maxRows) => new(maxRows, TimeSpan.Zero);
 }
 
+/// <summary>A source factory that knows at load the tables its batches hold (the files source from its file types, a pull from its columns).</summary>
+public interface IKnownBatchTables
+{
+    IReadOnlyList<TableSchema> BatchTables { get; }
+}
+
+/// <summary>A sink factory that can tell at load why it cannot take a table a source hands on (a missing key, no column to partition by).</summary>
+public interface IChecksBatchTables
+{
+    /// <summary>Null when the sink can take the table; else why not, naming the sink, the table and what to change.</summary>
+    string? Problem(TableSchema table);
+}
+
 public interface IStreamSourceFactory : ISourceFactory
 {
     IStreamSource CreateStream(IEngineServices services);

@@ -124,6 +124,15 @@ public sealed class RecipeLoader(ComponentRegistry registry)
                 pipeline.Error("steps", $"steps change what goes to sinks, and this pipeline has none: without sinks source '{type}' lands its data itself; add sinks (for example a lake sink) or remove steps");
             }
 
+            // Steps may change the tables: only what the source hands on directly is checked here.
+            if (steps.Count == 0 && factory is Pipeline.IKnownBatchTables known)
+            {
+                foreach (var problem in sinks.OfType<Pipeline.IChecksBatchTables>().SelectMany(s => known.BatchTables.Select(s.Problem)).OfType<string>())
+                {
+                    pipeline.Error("sinks", problem);
+                }
+            }
+
             foreach (var sink in sinks.OfType<Pipeline.IChangeStreamSink>().Where(s => s.ChangeStreamOption is not null))
             {
                 if (factory is Pipeline.IChangeSourceFactory changes)
