@@ -50,7 +50,9 @@ public static class LogEventRanges
         // What feeds demos and benchmarks: generators, demo drivers.
         new("demo", ["Sluice.Demo", "Sluice.Generators"], new(40000, 40999), []),
         new("bench", ["Sluice.Bench"], new(41000, 41999), []),
-        // A new area takes the next free thousand from 42000.
+
+        new("pull", ["Sluice.Connectors.Pull"], new(42000, 42999), [new(12601, 12602)]),
+        // A new area takes the next free thousand from 43000.
     ];
 
     /// <summary>The area of a type in <paramref name="namespace"/>: the longest namespace prefix that matches at a dot; null when none does.</summary>
