@@ -131,9 +131,9 @@ public sealed class PullStreamSource : IStreamSource
 
 internal static partial class PullStreamLog
 {
-    [LoggerMessage(12601, LogLevel.Information, "{Source}: {Rows} rows handed on, {Refused} refused (dead letters), {Skipped} handed on before; watermark {High:o}")]
+    [LoggerMessage(42000, LogLevel.Information, "{Source}: {Rows} rows handed on, {Refused} refused (dead letters), {Skipped} handed on before; watermark {High:o}")]
     public static partial void Pulled(ILogger logger, string source, long rows, long refused, long skipped, DateTime? high);
 
-    [LoggerMessage(12602, LogLevel.Warning, "{Source}: pull failed ({Reason}); trying again in {Interval}")]
+    [LoggerMessage(42001, LogLevel.Warning, "{Source}: pull failed ({Reason}); trying again in {Interval}")]
     public static partial void Failed(ILogger logger, string source, string reason, TimeSpan interval);
 }

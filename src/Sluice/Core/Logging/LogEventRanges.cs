@@ -50,8 +50,8 @@ public static class LogEventRanges
         // What feeds demos and benchmarks: generators, demo drivers.
         new("demo", ["Sluice.Demo", "Sluice.Generators"], new(40000, 40999), []),
         new("bench", ["Sluice.Bench"], new(41000, 41999), []),
-
-        new("pull", ["Sluice.Connectors.Pull"], new(42000, 42999), [new(12601, 12602)]),
+        // Generic incremental pulls (postgres_pull, salesforce) as stream sources.
+        new("pull", ["Sluice.Connectors.Pull"], new(42000, 42999), []),
         // A new area takes the next free thousand from 43000.
     ];
 
