@@ -6,7 +6,7 @@ namespace Sluice.Connectors.Http;
 
 /// <summary>
 /// How far an <c>http</c> sink has delivered, row by row, beside the pipeline's checkpoint (<c>&lt;key&gt;:rows</c>):
-/// the last request's last row as its source position (<c>_seq</c> of a change stream, else <c>_offset</c>) and its
+/// the last request's last row as its source position (the <c>_offset</c> of the http source's landing log) and its
 /// place among the rows of that position (the rows of one event share it). An API's idempotency key is the hash of a
 /// request's rows, so after a crash a replay cut into other batches makes other requests, which the API would take
 /// again; with this record the rows already delivered are not sent. A table without positions is sent whole, as before.
@@ -16,7 +16,10 @@ internal sealed class HttpSinkProgress(CheckpointStore checkpoints)
     /// <summary>The rows of <paramref name="table"/> not yet delivered, and the tracker to record each request (null: the table has no positions).</summary>
     public (ColumnBatch Rows, Tracker? Progress) Undelivered(ColumnBatch table, string checkpointKey)
     {
-        var column = table.Schema.IndexOf(ChangeEnvelope.Seq) is var s and >= 0 ? s : table.Schema.IndexOf("_offset");
+        // Only the landing log's _offset rises with every row of a pipeline. A change stream's _seq does not order the
+        // rows this sink sees (snapshot rows, backfills and re-snapshots carry their own), so recording it skipped rows
+        // that were never sent; change streams keep relying on the API's idempotency key.
+        var column = table.Schema.IndexOf("_offset");
         if (column < 0 || table.Schema.Fields[column].Type != FieldType.Integer) { return (table, null); }
         var positions = table.Column<long>(column);
         var places = new (long Position, int Place)[table.Count];
