@@ -64,8 +64,12 @@ internal sealed class MirrorChaosWorkload : IAsyncDisposable
     /// Writes a recipe <paramref name="name"/> under <paramref name="temp"/> streaming these tables into every mirror
     /// target, and returns its data folder and the environment that finds the recipe.
     /// </summary>
-    public async Task<(string Data, Dictionary<string, string> Env)> WriteRecipeAsync(TempFolder temp, string name)
+    /// <summary>The mirrors the recipe writes (all of <see cref="MirrorTargets.All"/> unless a test names fewer).</summary>
+    public IReadOnlyList<MirrorTarget> Targets { get; private set; } = MirrorTargets.All;
+
+    public async Task<(string Data, Dictionary<string, string> Env)> WriteRecipeAsync(TempFolder temp, string name, IReadOnlyList<MirrorTarget>? targets = null)
     {
+        Targets = targets ?? MirrorTargets.All;
         var recipe = temp.Sub(name);
         Directory.CreateDirectory(recipe);
         await File.WriteAllTextAsync(Path.Combine(recipe, "recipe.yaml"), $"""
@@ -74,7 +78,7 @@ internal sealed class MirrorChaosWorkload : IAsyncDisposable
               cdc:
             {SourceYaml}
                 sinks:
-            {string.Join('\n', MirrorTargets.All.Select(t => t.SinkYaml(Id)))}
+            {string.Join('\n', Targets.Select(t => t.SinkYaml(Id)))}
             """);
         var data = temp.Sub("data");
         Directory.CreateDirectory(data);
