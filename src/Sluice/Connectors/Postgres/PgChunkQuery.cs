@@ -19,6 +19,7 @@ internal sealed class PgChunkQuery
     private readonly string _order;
     private readonly string[] _keyTypes;
     private readonly string _keyList;
+    private readonly string _where;
 
     private PgChunkQuery(CdcTable table, List<FieldSpec> columns, int[] key, string[] keyTypes, string? where, int rows)
     {
@@ -30,7 +31,8 @@ internal sealed class PgChunkQuery
         // Qualified: a bare name in ORDER BY would be the output column, the key's text, and sort 10 before 9.
         _keyList = PgSnapshotReader.KeyList(table);
         _order = _keyList;
-        _select = $"SELECT {PgSnapshotReader.SelectList(columns)} FROM {table.Sql} AS {PgSnapshotReader.Alias} WHERE {(where is null ? "true" : $"({where})")}";
+        _where = where is null ? "true" : $"({where})";
+        _select = $"SELECT {PgSnapshotReader.SelectList(columns)} FROM {table.Sql} AS {PgSnapshotReader.Alias} WHERE {_where}";
     }
 
     public CdcTable Table { get; }
@@ -64,23 +66,44 @@ internal sealed class PgChunkQuery
         return new PgChunkQuery(table, columns, key, table.KeyColumns.Select(k => types[k]).ToArray(), where, rows);
     }
 
-    public NpgsqlCommand Command(NpgsqlConnection connection, string? afterKey)
+    /// <summary>
+    /// The greatest key the snapshot will read: taken when it starts (or resumes), as Debezium's incremental snapshot
+    /// does. A row inserted later has its insert in the stream anyway; without this bound a snapshot of a table that
+    /// keeps growing at its end chases the new rows and never finishes. Null when no row matches.
+    /// </summary>
+    public async Task<string?> LastKeyAsync(NpgsqlConnection connection, CancellationToken ct)
+    {
+        var keys = string.Join(", ", Key.Select(i => PgSlotAdmin.Quote(Columns[i].Name) + "::text"));
+        var descending = string.Join(", ", _keyList.Split(", ").Select(k => k + " DESC"));
+        await using var cmd = new NpgsqlCommand($"SELECT {keys} FROM {Table.Sql} AS {PgSnapshotReader.Alias} WHERE {_where} ORDER BY {descending} LIMIT 1", connection);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await reader.ReadAsync(ct).ConfigureAwait(false)) { return null; }
+        var parts = new string?[Key.Length];
+        for (var i = 0; i < parts.Length; i++) { parts[i] = reader.IsDBNull(i) ? null : reader.GetString(i); }
+        return JsonSerializer.Serialize(parts);
+    }
+
+    /// <summary>The chunk after <paramref name="afterKey"/> (from the start when null), up to <paramref name="untilKey"/> inclusive.</summary>
+    public NpgsqlCommand Command(NpgsqlConnection connection, string? afterKey, string? untilKey = null)
     {
         var sql = _select;
         var cmd = new NpgsqlCommand { Connection = connection };
-        if (afterKey is not null)
-        {
-            var parts = JsonSerializer.Deserialize<string?[]>(afterKey) ?? [];
-            if (parts.Length != _keyTypes.Length)
-            {
-                throw new SluiceException($"incremental snapshot of {Table.Display}: the recorded last key {afterKey} does not fit the key ({_keyList}); the key changed since. Ask for a new snapshot.");
-            }
-
-            sql += $" AND ({_keyList}) > ({string.Join(", ", _keyTypes.Select((t, i) => $"${i + 1}::text::{t}"))})";
-            foreach (var part in parts) { cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)part ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text }); }
-        }
-
+        if (afterKey is not null) { sql += Bound(cmd, afterKey, ">"); }
+        if (untilKey is not null) { sql += Bound(cmd, untilKey, "<="); }
         cmd.CommandText = $"{sql} ORDER BY {_order} LIMIT {Rows}";
         return cmd;
+    }
+
+    private string Bound(NpgsqlCommand cmd, string key, string comparison)
+    {
+        var parts = JsonSerializer.Deserialize<string?[]>(key) ?? [];
+        if (parts.Length != _keyTypes.Length)
+        {
+            throw new SluiceException($"incremental snapshot of {Table.Display}: the recorded key {key} does not fit the key ({_keyList}); the key changed since. Ask for a new snapshot.");
+        }
+
+        var first = cmd.Parameters.Count;
+        foreach (var part in parts) { cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)part ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text }); }
+        return $" AND ({_keyList}) {comparison} ({string.Join(", ", _keyTypes.Select((t, i) => $"${first + i + 1}::text::{t}"))})";
     }
 }

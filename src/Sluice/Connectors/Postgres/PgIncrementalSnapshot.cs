@@ -10,7 +10,8 @@ namespace Sluice.Connectors.Postgres;
 /// chunks by key, one chunk at a time. For each chunk: a low watermark into the WAL, the chunk's SELECT, a high
 /// watermark; the change reader places the chunk in the stream at the high watermark, without the keys the stream
 /// changed in between (<see cref="PgChunkWindow"/>). Once every sink has committed the batch holding the chunk, its last
-/// key is recorded, so a SIGKILL costs at most the chunk in flight.
+/// key is recorded, so a SIGKILL costs at most the chunk in flight. It reads up to the greatest key at its start
+/// (<see cref="PgChunkQuery.LastKeyAsync"/>): what is inserted later reaches the sinks through the stream.
 /// </summary>
 internal sealed class PgIncrementalSnapshot(
     PostgresCdcOptions options, IReadOnlyList<CdcTable> tables, PgSnapshotProgress progress, PgChangeReader reader, PgSnapshotReader chunks, ILogger log, TimeProvider time)
@@ -82,13 +83,15 @@ internal sealed class PgIncrementalSnapshot(
         else { PostgresLog.SnapshotResumed(log, request.Id, request.Display, request.LastKey ?? "the start", request.RowsRead); }
 
         var lastKey = request.LastKey;
+        var untilKey = await query.LastKeyAsync(connection, ct).ConfigureAwait(false);
         for (var chunk = request.Chunks + 1; ; chunk++)
         {
             var window = new PgChunkWindow($"{request.Id}.{chunk}.{Guid.NewGuid():N}", table);
             reader.Window = window;
             await EmitAsync(connection, $"low {window.Token}", ct).ConfigureAwait(false);
-            var rows = await chunks.ReadChunkAsync(connection, query, lastKey, $"incremental snapshot {request.Id} chunk {chunk}", ct).ConfigureAwait(false);
-            if (rows.Read == 0)
+            var rows = untilKey is null ? null
+                : await chunks.ReadChunkAsync(connection, query, lastKey, untilKey, $"incremental snapshot {request.Id} chunk {chunk}", ct).ConfigureAwait(false);
+            if (rows is null || rows.Read == 0)
             {
                 reader.Window = null;
                 progress.Finished(request.Id);

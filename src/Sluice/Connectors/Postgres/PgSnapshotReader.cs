@@ -155,9 +155,9 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
     /// rows after <paramref name="afterKey"/> in key order, as <c>_op = r</c> rows (their <c>_lsn</c> is set where they
     /// enter the stream), each row's key, and the last key read (a row dead-lettered for a value still counts as read).
     /// </summary>
-    public async Task<SnapshotChunk> ReadChunkAsync(NpgsqlConnection connection, PgChunkQuery query, string? afterKey, string where, CancellationToken ct)
+    public async Task<SnapshotChunk> ReadChunkAsync(NpgsqlConnection connection, PgChunkQuery query, string? afterKey, string? untilKey, string where, CancellationToken ct)
     {
-        await using var cmd = query.Command(connection, afterKey);
+        await using var cmd = query.Command(connection, afterKey, untilKey);
         await using var reader = await cmd.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct).ConfigureAwait(false);
         var shape = new PgTableShape(query.Table, query.Columns, query.Rows);
         var texts = new string?[query.Columns.Count];
