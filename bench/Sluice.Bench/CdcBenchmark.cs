@@ -8,6 +8,8 @@ using Sluice.Connectors.Redis;
 using Sluice.Core;
 using Sluice.Core.Recipes;
 using StackExchange.Redis;
+using Sluice.Recipes.TestServers;
+using Sluice.Core.IO;
 
 namespace Sluice.Bench;
 
@@ -88,7 +90,7 @@ public static class CdcBenchmark
         void Report(double done, string status) => progress.Report(new CdcBenchProgress(scenario.Title, Math.Min(done, total), total, status));
         Report(0, "resetting database, slot and sinks");
         await ResetAsync(env, create: true, ct).ConfigureAwait(false);
-        await new Generators.EngagementGenerator(env.Bench).SetupAsync(Path.Combine(scenario.Folder, "schema.sql"), ct).ConfigureAwait(false);
+        await new Recipes.Generators.EngagementGenerator(env.Bench).SetupAsync(Path.Combine(scenario.Folder, "schema.sql"), ct).ConfigureAwait(false);
         var before = api.Stats().DistinctIds;
         await using var redis = await ConnectionMultiplexer.ConnectAsync(RedisUrl.Parse(env.RedisUrl)).ConfigureAwait(false);
         using var http = new HttpClient();

@@ -6,9 +6,10 @@ using Sluice.Connectors.Files;
 using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.Jobs.DailySummary;
 using Sluice.Lake;
+using Sluice.Hosting;
 
 namespace Sluice.Bench;
 

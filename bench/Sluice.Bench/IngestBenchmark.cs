@@ -8,6 +8,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Core;
 using Sluice.Serving.Auth;
+using Sluice.Hosting;
 
 namespace Sluice.Bench;
 

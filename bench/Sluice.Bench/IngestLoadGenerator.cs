@@ -5,7 +5,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 
 namespace Sluice.Bench;
 

@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Http.Ingest;
 
 namespace Sluice.Bench;
 

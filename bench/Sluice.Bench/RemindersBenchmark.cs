@@ -1,3 +1,4 @@
+using Sluice.Recipes;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -7,11 +8,13 @@ using Sluice.Connectors.Smtp;
 using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
-using Sluice.Generators;
-using Sluice.Jobs.Reminders;
+using Sluice.Recipes.Generators;
+using Sluice.Recipes.Reminders.Jobs;
 using Sluice.Lake;
 using Sluice.Mapping;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders;
+using Sluice.Recipes.TestServers;
+using Sluice.Hosting;
 
 namespace Sluice.Bench;
 
@@ -65,7 +68,7 @@ public static class RemindersBenchmark
         ArgumentNullException.ThrowIfNull(log);
         reuse &= Directory.Exists(Path.Combine(root, "sluice-data", "lake", "reminders", "attorney_events"));
         if (Directory.Exists(root) && !reuse) { Directory.Delete(root, true); }
-        var recipe = new RecipeLoader(Components.Create()).Load(Path.Combine(RecipeLoader.RecipesRoot, "repeat-reminder"));
+        var recipe = new RecipeLoader(RecipeComponents.Create()).Load(Path.Combine(RecipeLoader.RecipesRoot, "repeat-reminder"));
         var options = ((SendRemindersJobFactory)recipe.Job("send-reminders")!.Factory).Options;
         var errors = new ConfigErrors();
         var mappings = Streams.ToDictionary(

@@ -9,6 +9,7 @@ using Sluice.Core.Schema;
 using Sluice.Jobs;
 using Sluice.Lake;
 using Sluice.Models;
+using Sluice.Hosting;
 
 namespace Sluice.Bench;
 

@@ -1,3 +1,4 @@
+using Sluice.Recipes;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -8,10 +9,11 @@ using Sluice.Connectors.Postgres;
 using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.Jobs;
 using Sluice.Lake;
 using Sluice.Models;
+using Sluice.Hosting;
 
 namespace Sluice.Bench;
 
@@ -167,7 +169,7 @@ public static class WarehouseBenchmark
     {
         var name = engine.ToString().ToLowerInvariant();
         var dataDir = new DataDirectory(Path.Combine(root, $"data-{name}"));
-        var recipe = new RecipeLoader(Components.Create()).Load(Recipe);
+        var recipe = new RecipeLoader(RecipeComponents.Create()).Load(Recipe);
 
         var definition = recipe.Job("daily")!;
         definition = definition with { Factory = ((ModelsJobFactory)definition.Factory).With(engine, pg) };

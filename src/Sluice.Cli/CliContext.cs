@@ -1,3 +1,4 @@
+using Sluice.Recipes;
 using System.CommandLine;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
@@ -6,6 +7,7 @@ using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Metadata;
 using Sluice.Core.Recipes;
+using Sluice.Hosting;
 
 namespace Sluice.Cli;
 
@@ -77,7 +79,7 @@ internal static class CliContext
         };
     }
 
-    public static Recipe LoadRecipe(string nameOrPath) => new RecipeLoader(Components.Create()).Load(nameOrPath);
+    public static Recipe LoadRecipe(string nameOrPath) => new RecipeLoader(RecipeComponents.Create()).Load(nameOrPath);
 
     /// <summary>Splits <c>recipe/job</c>.</summary>
     public static (Recipe Recipe, JobDefinition Job) LoadJob(string qualified)

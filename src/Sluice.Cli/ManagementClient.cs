@@ -1,7 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Sluice.Core;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.Core.Status;
 
 namespace Sluice.Cli;

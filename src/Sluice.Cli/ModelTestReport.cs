@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Text;
 using Sluice.Lake;
+using Sluice.Models;
 
-namespace Sluice.Models;
+namespace Sluice.Cli;
 
 /// <summary>Test outcomes as people read them: one line per test, and for a failure the model, column, file:line and example rows.</summary>
 public static class ModelTestReport

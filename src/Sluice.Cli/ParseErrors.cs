@@ -6,7 +6,7 @@ namespace Sluice.Cli;
 
 /// <summary>
 /// A value that does not convert to its option's or argument's type is said in the user's words ("--format: 'yaml' is
-/// not one of table, csv, json"), never with the .NET type the parser names ("expected type 'Sluice.Lake.QueryFormat'").
+/// not one of table, csv, json"), never with the .NET type the parser names ("expected type 'Sluice.Cli.QueryFormat'").
 /// Other parse errors (a mistyped command, with its "did you mean") keep the parser's own report.
 /// </summary>
 internal static partial class ParseErrors

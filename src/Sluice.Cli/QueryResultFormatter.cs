@@ -1,7 +1,9 @@
 using System.Text;
 using System.Text.Json;
 
-namespace Sluice.Lake;
+using Sluice.Lake;
+
+namespace Sluice.Cli;
 
 public enum QueryFormat
 {

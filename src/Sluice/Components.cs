@@ -1,18 +1,16 @@
+using Sluice.Alerts;
 using Sluice.Connectors.ClickHouse;
 using Sluice.Connectors.Files;
 using Sluice.Connectors.Http;
-using Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Http.Ingest;
 using Sluice.Connectors.Lake;
 using Sluice.Connectors.Postgres;
 using Sluice.Connectors.Redis;
 using Sluice.Connectors.Salesforce;
 using Sluice.Core.Recipes;
 using Sluice.Jobs.DailySummary;
-using Sluice.Jobs.Reminders;
 using Sluice.Models;
-using Sluice.Reminders.Pipeline;
 using Sluice.Transforms.Dedup;
-using Sluice.Transforms.Enrichment;
 using Sluice.Transforms.Filter;
 using Sluice.Transforms.Flatten;
 using Sluice.Transforms.HashPii;
@@ -21,14 +19,17 @@ using Sluice.Transforms.Map;
 
 namespace Sluice;
 
-/// <summary>Every built-in source and job type, by the name recipes use. A new connector adds one line here.</summary>
+/// <summary>
+/// Every built-in source, step, sink and job type of the engine, by the name recipes use, and the recipe sections it
+/// knows. A new connector adds one line here; a recipe's own components register themselves on top
+/// (<c>Sluice.Recipes.RecipeComponents.Register</c>, called by the CLI).
+/// </summary>
 public static class Components
 {
     public static ComponentRegistry Create() => new ComponentRegistry()
         .Add(new FilesSourceType())
         .Add(new HttpIngestSourceType())
         .Add(new PostgresCdcSourceType())
-        .Add(new EngagementEnrichStepType())
         .Add(new MapStepType())
         .Add(new FilterStepType())
         .Add(new LookupStepType())
@@ -43,10 +44,8 @@ public static class Components
         .Add(new HttpSinkType())
         .Add(new PostgresPullSourceType())
         .Add(new SalesforceSourceType())
-        .Add(new AttorneyEventsStepType())
-        .Add(new ReminderStoreSinkType())
         .Add(new DailySummaryJobType())
         .Add(new PostgresBackfillJobType())
-        .Add(new SendRemindersJobType())
-        .Add(new ModelsJobType());
+        .Add(new ModelsJobType())
+        .Add(new AlertsSection());
 }

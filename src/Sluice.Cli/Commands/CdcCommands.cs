@@ -2,6 +2,7 @@ using System.CommandLine;
 using Sluice.Connectors.Postgres;
 using Sluice.Core;
 using Sluice.Core.Text;
+using Sluice.Hosting;
 
 namespace Sluice.Cli.Commands;
 

@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Sluice.Connectors.Files;
-using Sluice.Core.Hosting;
-using Sluice.Generators;
+using Sluice.Hosting;
+using Sluice.Recipes.Generators;
 
 namespace Sluice.Cli.Commands;
 
@@ -96,31 +96,31 @@ internal static class DemoCommand
     }
 
     /// <summary>The tenant-analytics recipe next to vehicle-files: HTTP ingest, tokens and the metrics API, with traffic.</summary>
-    private static async Task TenantAnalyticsAsync(int port, Core.EngineServices services, CancellationToken ct)
+    private static async Task TenantAnalyticsAsync(int port, Sluice.Hosting.EngineServices services, CancellationToken ct)
     {
         var recipe = CliContext.LoadRecipe("tenant-analytics");
         using var runLock = CliContext.TakeRunLock(services, recipe.Name);
-        await new Demo.TenantAnalyticsDemo(recipe, services, Say) { DataFlag = DataFlag(services) }.RunAsync(new Serving.HttpServerOptions("127.0.0.1", port), 50, ct).ConfigureAwait(false);
+        await new Recipes.Demo.TenantAnalyticsDemo(recipe, services, Say) { DataFlag = DataFlag(services) }.RunAsync(new Serving.HttpServerOptions("127.0.0.1", port), 50, ct).ConfigureAwait(false);
     }
 
     /// <summary>The repeat-reminder recipe: pushed events on a simulated calendar, and the reminder mails it sends.</summary>
-    private static async Task RepeatReminderAsync(TimeSpan interval, Core.EngineServices services, CancellationToken ct)
+    private static async Task RepeatReminderAsync(TimeSpan interval, Sluice.Hosting.EngineServices services, CancellationToken ct)
     {
         var recipe = CliContext.LoadRecipe("repeat-reminder");
         using var runLock = CliContext.TakeRunLock(services, recipe.Name);
-        await new Demo.RepeatReminderDemo(recipe, services, Say) { DataFlag = DataFlag(services) }.RunAsync(interval, ct).ConfigureAwait(false);
+        await new Recipes.Demo.RepeatReminderDemo(recipe, services, Say) { DataFlag = DataFlag(services) }.RunAsync(interval, ct).ConfigureAwait(false);
     }
 
     /// <summary>The sales-warehouse recipe: a few days of CSV exports modelled into a star schema and marts on DuckDB.</summary>
-    private static async Task SalesWarehouseAsync(Core.EngineServices services, CancellationToken ct)
+    private static async Task SalesWarehouseAsync(Sluice.Hosting.EngineServices services, CancellationToken ct)
     {
         var recipe = CliContext.LoadRecipe("sales-warehouse");
         using var runLock = CliContext.TakeRunLock(services, recipe.Name);
-        await new Demo.SalesWarehouseDemo(recipe, services, Say) { DataFlag = DataFlag(services) }.RunAsync(ct).ConfigureAwait(false);
+        await new Recipes.Demo.SalesWarehouseDemo(recipe, services, Say) { DataFlag = DataFlag(services) }.RunAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>The <c>--data</c> every printed command carries, as an absolute path: it works from any folder, also another terminal's.</summary>
-    private static string DataFlag(Core.EngineServices services) => $" --data {Quote(services.Data.Root)}";
+    private static string DataFlag(Sluice.Hosting.EngineServices services) => $" --data {Quote(services.Data.Root)}";
 
     private static string Quote(string path) => path.Any(c => c is ' ' or '\'' or '"' or '$' or '`' or '\\') ? $"'{path.Replace("'", "'\\''", StringComparison.Ordinal)}'" : path;
 

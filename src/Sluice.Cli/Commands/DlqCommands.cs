@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Sluice.Core;
 using Sluice.Core.DeadLetters;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.Core.Recipes;
 using Sluice.Lake;
 
@@ -10,9 +10,6 @@ namespace Sluice.Cli.Commands;
 
 internal static class DlqCommands
 {
-    /// <summary>How long a replay handed to a running instance may take before the command gives up on it.</summary>
-    private static readonly TimeSpan ForwardTimeout = TimeSpan.FromSeconds(60);
-
     public static Command Create()
     {
         var command = new Command("dlq", "The dead-letter store: what could not be processed, with why and where");
@@ -109,12 +106,7 @@ internal static class DlqCommands
 
                 if (pending.Count == 0) { continue; }
                 var definition = CliContext.LoadRecipe(group.Key);
-                // While a run or demo of the recipe holds its run lock, that process alone may write the recipe's state
-                // (a stream's landing log): it is asked to do the replay. Otherwise this process holds the lock meanwhile.
-                using var runLock = ProcessLock.TryAcquire(Path.Combine(services.Data.LocksRoot, $"run-{definition.Name}.lock"));
-                var results = runLock is null
-                    ? await ForwardAsync(services, definition.Name, pending, ct).ConfigureAwait(false)
-                    : await ReplayHereAsync(services, definition, pending, ct).ConfigureAwait(false);
+                var results = await LetterReplay.ReplayAsync(services, definition, pending, notice => Console.Error.WriteLine(notice), ct).ConfigureAwait(false);
                 foreach (var (id, error) in results)
                 {
                     if (error is null) { ok++; } else { failed++; }
@@ -186,56 +178,5 @@ internal static class DlqCommands
             return 0;
         }));
         return command;
-    }
-
-    private static async Task<List<(long Id, string? Error)>> ReplayHereAsync(EngineServices services, Recipe definition, List<DeadLetter> letters, CancellationToken ct)
-    {
-        var host = new RecipeHost(definition, services);
-        await using (host.ConfigureAwait(false))
-        {
-            // The same path as the console's replays and the requests a running host serves.
-            return [.. await host.Operations.ReplayAsync(letters, ct).ConfigureAwait(false)];
-        }
-    }
-
-    /// <summary>Hands the letters to the running instance and waits for its answers (a bounded wait: it may be a run that is just ending).</summary>
-    private static async Task<List<(long Id, string? Error)>> ForwardAsync(EngineServices services, string recipe, List<DeadLetter> letters, CancellationToken ct)
-    {
-        var requests = new ReplayRequests(services.Data, recipe);
-        foreach (var letter in letters) { requests.Submit(letter.Id); }
-        await Console.Error.WriteLineAsync($"'{recipe}' is running on {services.Data.Root}: handing {letters.Count} letter(s) to it ...").ConfigureAwait(false);
-        var results = new List<(long, string?)>();
-        var waiting = letters.Select(l => l.Id).ToList();
-        var deadline = services.Time.GetUtcNow() + ForwardTimeout;
-        while (waiting.Count > 0)
-        {
-            foreach (var id in waiting.ToList())
-            {
-                var (done, error) = requests.TakeOutcome(id);
-                if (done)
-                {
-                    results.Add((id, error));
-                    waiting.Remove(id);
-                }
-            }
-
-            if (waiting.Count == 0) { break; }
-            if (services.Time.GetUtcNow() > deadline)
-            {
-                foreach (var id in waiting)
-                {
-                    var why = requests.Withdraw(id)
-                        ? $"the running instance of '{recipe}' did not take the request within {ForwardTimeout.TotalSeconds:0} s (a run --once that is ending?); try again"
-                        : $"the running instance of '{recipe}' took the request but gave no answer within {ForwardTimeout.TotalSeconds:0} s; see 'sluice dlq show {id}'";
-                    results.Add((id, why));
-                }
-
-                break;
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(100), services.Time, ct).ConfigureAwait(false);
-        }
-
-        return results;
     }
 }

@@ -2,7 +2,7 @@ using System.CommandLine;
 using Sluice.Connectors.Files;
 using Sluice.Connectors.Postgres;
 using Sluice.Core;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 
 namespace Sluice.Cli.Commands;
 

@@ -49,7 +49,7 @@ internal static class JobCommands
             var filter = result.GetValue(job);
             using var services = CliContext.RecipeServices(result, filter?.Split('/')[0]);
             var runs = new JobRunStore(services.Metadata, services.Time).History(result.GetValue(job), result.GetValue(limit));
-            if (runs.Count == 0 && result.GetValue(format) == Lake.QueryFormat.Table)
+            if (runs.Count == 0 && result.GetValue(format) == Sluice.Cli.QueryFormat.Table)
             {
                 await Console.Out.WriteLineAsync("no job runs yet").ConfigureAwait(false);
                 return 0;
@@ -57,7 +57,7 @@ internal static class JobCommands
 
             var rows = runs.Select(r => new object?[]
             {
-                r.Id, r.Job, r.Trigger, new Lake.UtcInstant(r.AsOf), new Lake.UtcInstant(r.StartedAt),
+                r.Id, r.Job, r.Trigger, new Sluice.Cli.UtcInstant(r.AsOf), new Sluice.Cli.UtcInstant(r.StartedAt),
                 r.EndedAt is { } e ? $"{(e - r.StartedAt).TotalSeconds:0.0}s" : "", r.Status, r.RowsIn, r.RowsOut, r.Message,
             }).ToList();
             var table = new Lake.QueryResult(["id", "job", "trigger", "as_of", "started_utc", "took", "status", "rows_in", "rows_out", "message"], rows);
@@ -99,7 +99,7 @@ internal static class JobCommands
     }
 
     /// <summary>A job that reads what its recipe landed needs a data folder that holds it; others (a PostgreSQL backfill) read elsewhere.</summary>
-    private static Core.EngineServices JobServices(ParseResult result, JobDefinition definition) =>
+    private static Sluice.Hosting.EngineServices JobServices(ParseResult result, JobDefinition definition) =>
         definition.Factory is IReadsDataFolder ? CliContext.RecipeServices(result, definition.Recipe) : CliContext.Services(result);
 
     public static DateTimeOffset AsOf(string? date, string? now, TimeProvider time)

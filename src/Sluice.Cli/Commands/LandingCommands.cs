@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
-using Sluice.Connectors.HttpIngest;
-using Sluice.Core.Hosting;
+using Sluice.Connectors.Http.Ingest;
+using Sluice.Hosting;
 using Sluice.Core.Pipeline;
 
 namespace Sluice.Cli.Commands;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Sluice.Connectors.Http;
 using Sluice.Core;
+using Sluice.Recipes.TestServers;
 
 namespace Sluice.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Sluice.Core.DeadLetters;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 
 namespace Sluice.Cli.Commands;
 
@@ -42,7 +42,7 @@ internal static class RunCommand
     }
 
     /// <summary>Files waiting in the recipe's drop folders, against the most seen waiting; null when none of its sources counts files.</summary>
-    private static Func<(long Done, long Total, string Unit)?> FilesLeft(Core.EngineServices services)
+    private static Func<(long Done, long Total, string Unit)?> FilesLeft(Sluice.Hosting.EngineServices services)
     {
         long total = 0;
         return () =>

@@ -1,3 +1,4 @@
+using Sluice.Recipes;
 using System.CommandLine;
 using Sluice.Connectors.Postgres;
 using Sluice.Core.Config;
@@ -22,7 +23,7 @@ internal static class ValidateCommand
             var failed = false;
             foreach (var name in result.GetValue(recipes)!)
             {
-                var (loaded, errors) = new RecipeLoader(Components.Create()).TryLoad(name);
+                var (loaded, errors) = new RecipeLoader(RecipeComponents.Create()).TryLoad(name);
                 var bound = errors.Any ? "" : await BindModelsAsync(loaded!, result, errors, ct).ConfigureAwait(false);
                 if (errors.Any)
                 {

@@ -3,16 +3,17 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Sluice.Connectors.Smtp;
 using Sluice.Core;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.Core.Recipes;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.Jobs;
-using Sluice.Jobs.Reminders;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders.Jobs;
+using Sluice.Recipes.Reminders;
 using Sluice.Serving;
 using Sluice.Serving.Auth;
+using Sluice.Recipes.TestServers;
 
-namespace Sluice.Demo;
+namespace Sluice.Recipes.Demo;
 
 /// <summary>
 /// The repeat-reminder part of <c>sluice demo</c>: runs the recipe (its HTTP streams <c>salesforce</c> and

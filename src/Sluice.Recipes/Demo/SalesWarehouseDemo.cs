@@ -1,9 +1,9 @@
 using Sluice.Connectors.Files;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.Core.Recipes;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 
-namespace Sluice.Demo;
+namespace Sluice.Recipes.Demo;
 
 /// <summary>
 /// The sales-warehouse part of <c>sluice demo</c>: drops a few days of generated customer and sales exports into the

@@ -1,12 +1,12 @@
 using System.Globalization;
 using Sluice.Core;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.Core.Recipes;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.Serving;
 using Sluice.Serving.Auth;
 
-namespace Sluice.Demo;
+namespace Sluice.Recipes.Demo;
 
 /// <summary>
 /// The tenant-analytics part of <c>sluice demo</c>: runs the recipe's HTTP server, creates tokens (a writer per tenant,

@@ -2,8 +2,9 @@ using Npgsql;
 using Sluice.Connectors.Postgres;
 using Sluice.Core;
 using Sluice.Core.Schema;
+using Sluice.Transforms.Lookup;
 
-namespace Sluice.Transforms.Enrichment;
+namespace Sluice.Recipes.Engagement;
 
 /// <summary>
 /// A dimension table held in memory by key: loaded once from Postgres, then changed by the dimension's rows in the
@@ -111,25 +112,10 @@ public sealed class DimensionCache(EngagementEnrichOptions options)
 
             var kept = unchanged?[row] is { } marked ? _rows.GetValueOrDefault(id) : null;
             _rows[id] = fields.Select((f, i) =>
-                f < 0 ? null : kept is not null && unchanged![row]!.Contains(f) ? kept[i] : Convert(changes.Value(f, row), Types[i])).ToArray();
+                f < 0 ? null : kept is not null && unchanged![row]!.Contains(f) ? kept[i] : DimensionValues.Convert(changes.Value(f, row), Types[i])).ToArray();
         }
     }
 
     public object?[]? Find(long key) => _rows.GetValueOrDefault(key);
 
-    /// <summary>A column whose type changed in Postgres after the load keeps the loaded type; values that do not fit become null.</summary>
-    internal static object? Convert(object? value, FieldType type) => (value, type) switch
-    {
-        (null, _) => null,
-        (long l, FieldType.Integer) => l,
-        (double d, FieldType.Integer) => (long)d,
-        (long l, FieldType.Double) => (double)l,
-        (double d, FieldType.Double) => d,
-        (string s, FieldType.String or FieldType.Decimal) => s,
-        (_, FieldType.String) => System.Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture),
-        (DateTime t, FieldType.Timestamp) => t,
-        (bool b, FieldType.Boolean) => b,
-        (DateOnly d, FieldType.Date) => d,
-        _ => null,
-    };
 }

@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using Sluice.Connectors.Postgres;
 using Sluice.Core.Config;
 
-namespace Sluice.Transforms.Enrichment;
+namespace Sluice.Recipes.Engagement;
 
 /// <summary>Options of the <c>engagement_enrich</c> step, read from the pipeline's <c>steps:</c> entry and validated at load.</summary>
 public sealed partial class EngagementEnrichOptions

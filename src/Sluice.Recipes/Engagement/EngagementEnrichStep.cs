@@ -6,8 +6,9 @@ using Sluice.Core.Config;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
+using Sluice.Transforms.Lookup;
 
-namespace Sluice.Transforms.Enrichment;
+namespace Sluice.Recipes.Engagement;
 
 /// <summary>The <c>engagement_enrich</c> step type.</summary>
 public sealed class EngagementEnrichStepType : IStepType
@@ -105,7 +106,7 @@ public sealed class EngagementEnrichStep(EngagementEnrichOptions options) : IBat
             if (text is not null) { verbatim![plan.FactTargets[c]] = (string?[])ColumnArrays.Gather(text, CollectionsMarshal.AsSpan(keep)); }
         }
 
-        var dims = Cache.Types.Select(t => ColumnArray(t, n)).ToArray();
+        var dims = Cache.Types.Select(t => DimensionValues.ColumnArray(t, n)).ToArray();
         var seconds = new double?[n];
         var percent = new double?[n];
         var key = plan.KeyIndex >= 0 ? facts.Columns[plan.KeyIndex] as long?[] : null;
@@ -146,17 +147,6 @@ public sealed class EngagementEnrichStep(EngagementEnrichOptions options) : IBat
         double d => d,
         string exact when double.TryParse(exact, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) => d, // a numeric column
         _ => null,
-    };
-
-    internal static Array ColumnArray(FieldType type, int n) => type switch
-    {
-        FieldType.String or FieldType.Decimal => new string?[n],
-        FieldType.Integer => new long?[n],
-        FieldType.Double => new double?[n],
-        FieldType.Boolean => new bool?[n],
-        FieldType.Timestamp => new DateTime?[n],
-        FieldType.Date => new DateOnly?[n],
-        _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 
     /// <summary>Where each output column comes from, worked out once per input schema.</summary>

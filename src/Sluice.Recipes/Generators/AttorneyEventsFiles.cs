@@ -1,4 +1,4 @@
-namespace Sluice.Generators;
+namespace Sluice.Recipes.Generators;
 
 /// <summary>Writes generated attorney events as NDJSON, one file per stream (<c>salesforce.ndjson</c>, <c>mongo.ndjson</c>), ready to POST or load.</summary>
 public static class AttorneyEventsFiles

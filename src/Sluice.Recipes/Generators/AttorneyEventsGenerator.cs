@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 
-namespace Sluice.Generators;
+namespace Sluice.Recipes.Generators;
 
 /// <summary>Options of <c>sluice generate repeat-reminder</c> (and of the reminders benchmark and demo).</summary>
 public sealed record AttorneyEventsGeneratorOptions

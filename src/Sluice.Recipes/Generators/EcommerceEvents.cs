@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 
-namespace Sluice.Generators;
+namespace Sluice.Recipes.Generators;
 
 /// <summary>
 /// Realistic <c>ecommerce</c> events in the seed's shape (schema_version 1, and 2 with a session): page views, carts,

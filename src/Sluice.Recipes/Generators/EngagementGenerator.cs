@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Npgsql;
 using Sluice.Connectors.Postgres;
 
-namespace Sluice.Generators;
+namespace Sluice.Recipes.Generators;
 
 /// <summary>Options of <see cref="EngagementGenerator"/>.</summary>
 public sealed class EngagementGeneratorOptions

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Sluice.Generators;
+namespace Sluice.Recipes.Generators;
 
 /// <summary>Options of <c>sluice generate sales-warehouse</c>.</summary>
 public sealed record SalesWarehouseGeneratorOptions

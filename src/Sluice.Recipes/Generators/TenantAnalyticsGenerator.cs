@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 
-namespace Sluice.Generators;
+namespace Sluice.Recipes.Generators;
 
 /// <summary>Options of <c>sluice generate tenant-analytics</c>.</summary>
 public sealed record TenantAnalyticsGeneratorOptions

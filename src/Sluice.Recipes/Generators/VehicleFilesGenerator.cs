@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 
-namespace Sluice.Generators;
+namespace Sluice.Recipes.Generators;
 
 /// <summary>Options of <c>sluice generate vehicle-files</c>.</summary>
 public sealed record VehicleFilesGeneratorOptions

@@ -1,6 +1,6 @@
 using Sluice.Core.Schema;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>
 /// The common model every source's mapping produces (<c>attorney_event</c>): Salesforce-shaped, Mongo-shaped and any

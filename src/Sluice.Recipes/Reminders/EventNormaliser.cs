@@ -1,7 +1,7 @@
 using Sluice.Core.Schema;
 using Sluice.Mapping;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>
 /// One record as it arrived: its JSON, when, and where in its source (a log offset, an id and modification stamp);

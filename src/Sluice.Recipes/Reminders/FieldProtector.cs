@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Sluice.Core;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>
 /// Protects personal data at rest. <see cref="Key"/> is a keyed hash (HMAC-SHA256, 128 bits shown as hex): equal

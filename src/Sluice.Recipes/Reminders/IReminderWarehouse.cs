@@ -1,4 +1,4 @@
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>
 /// Where the recipe's tables live: the embedded warehouse (<see cref="LakeReminderWarehouse"/>) or PostgreSQL

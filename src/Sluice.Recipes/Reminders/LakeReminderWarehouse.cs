@@ -5,7 +5,7 @@ using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
 using Sluice.Lake;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>
 /// The tables in the embedded warehouse: Parquet in the lake, partitioned by the UTC day the rows were written

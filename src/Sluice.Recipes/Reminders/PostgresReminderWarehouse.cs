@@ -6,7 +6,7 @@ using Sluice.Core;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>
 /// The tables in a PostgreSQL schema (server from the <c>PG*</c> variables): <c>source_event</c>,

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using Sluice.Core;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>
 /// Finds the master key: the configured environment variable (base64 or hex of 32 bytes), else the key file in the

@@ -4,7 +4,7 @@ using Microsoft.Data.Sqlite;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Metadata;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>A reminder the rule found due, as the outbox records it.</summary>
 public sealed record DueReminder(

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Sluice.Core.Config;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>
 /// The repeat-reminder rule (the job's <c>rule:</c> block; every key optional). A case is eligible once it has a

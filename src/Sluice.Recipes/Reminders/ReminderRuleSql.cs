@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>The SQL engines the rule runs on: the embedded warehouse (DuckDB over the lake) or PostgreSQL.</summary>
 public enum SqlDialect

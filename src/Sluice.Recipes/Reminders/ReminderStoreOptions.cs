@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>How <c>client_id</c> is kept at rest. <c>attorney_email</c> is always encrypted: the reminder is mailed to it.</summary>
 public enum ClientIdProtection

@@ -1,7 +1,7 @@
 using Sluice.Core.Schema;
 using Sluice.Lake;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 /// <summary>
 /// The recipe's warehouse tables (the seed's <c>source_event</c>, <c>attorney_events_raw</c>, <c>attorney_reminder</c>):

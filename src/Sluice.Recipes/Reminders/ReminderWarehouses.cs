@@ -1,6 +1,6 @@
 using Sluice.Core.Recipes;
 
-namespace Sluice.Reminders;
+namespace Sluice.Recipes.Reminders;
 
 public static class ReminderWarehouses
 {

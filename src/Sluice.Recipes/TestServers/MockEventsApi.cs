@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Sluice.Connectors.Http;
+namespace Sluice.Recipes.TestServers;
 
 /// <summary>Behaviour of <see cref="MockEventsApi"/>.</summary>
 public sealed class MockEventsApiOptions

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Sluice.Connectors.Smtp;
+namespace Sluice.Recipes.TestServers;
 
 /// <summary>A message a <see cref="SmtpCatcher"/> accepted: the envelope and the raw message.</summary>
 public sealed record CaughtMail(string From, IReadOnlyList<string> To, string Raw, DateTimeOffset ReceivedAt)

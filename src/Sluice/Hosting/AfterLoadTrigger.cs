@@ -1,7 +1,9 @@
 using Microsoft.Extensions.Logging;
 using Sluice.Core.Recipes;
 
-namespace Sluice.Core.Hosting;
+using Sluice.Core;
+
+namespace Sluice.Hosting;
 
 /// <summary>
 /// Runs the after-load jobs when sources report a commit, coalescing bursts: a signal while the jobs run makes them
@@ -50,9 +52,9 @@ internal sealed class AfterLoadTrigger(IReadOnlyList<JobDefinition> jobs, Func<J
                         await run(job, ct).ConfigureAwait(false);
                         services.Health.Clear(component);
                     }
-                    catch (Exception e) when (e is not OperationCanceledException && IO.DiskFull.Is(e))
+                    catch (Exception e) when (e is not OperationCanceledException && Core.IO.DiskFull.Is(e))
                     {
-                        var detail = IO.DiskFull.Describe(e, services.Data.MetadataPath);
+                        var detail = Core.IO.DiskFull.Describe(e, services.Data.MetadataPath);
                         if (services.Health.Failures.All(f => f.Component != component)) { HostLog.AfterLoadWaitsForSpace(log, job.FullName, detail, (int)DiskFullRetry.TotalSeconds); }
                         services.Health.Fail(component, $"no space left on device ({detail}); the job is run again every {(int)DiskFullRetry.TotalSeconds} s until it succeeds");
                         waitForSpace = true;

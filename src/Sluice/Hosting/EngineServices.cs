@@ -1,11 +1,12 @@
 using Microsoft.Extensions.Logging;
 using Sluice.Connectors.OpenLineage;
+using Sluice.Core;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Metadata;
 using Sluice.Core.Recipes;
 using Sluice.Lake;
 
-namespace Sluice.Core;
+namespace Sluice.Hosting;
 
 /// <summary>The stores and clock of one data folder, built once per process and shared by every component.</summary>
 public sealed class EngineServices : IEngineServices, IDisposable
@@ -20,7 +21,7 @@ public sealed class EngineServices : IEngineServices, IDisposable
         Lake = new LakeStore(data, Metadata, time);
         Query = new LakeQueryEngine(Lake);
         DeadLetters = new DeadLetterStore(Metadata, time);
-        Status = new Status.StatusBoard(time);
+        Status = new Core.Status.StatusBoard(time);
         Lineage = lineage is null ? null : new OpenLineageEmitter(lineage, time, logging);
     }
 
@@ -40,14 +41,22 @@ public sealed class EngineServices : IEngineServices, IDisposable
 
     public HealthState Health { get; } = new();
 
-    public Status.StatusBoard Status { get; }
+    public Core.Status.StatusBoard Status { get; }
 
     public OpenLineageEmitter? Lineage { get; }
 
     /// <summary>The trace exporter this process runs (OTLP, when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set); disposed last, which flushes it.</summary>
     public IDisposable? Tracing { get; init; }
 
-    public Hosting.RunningRecipes Running { get; } = new();
+    public RunningRecipes Running { get; } = new();
+
+    /// <summary>The layers above Core, for components that see only <see cref="IEngineServices"/> (<see cref="EngineLayers"/>).</summary>
+    public object? GetService(Type serviceType) =>
+        serviceType == typeof(LakeStore) ? Lake
+        : serviceType == typeof(LakeQueryEngine) ? Query
+        : serviceType == typeof(OpenLineageEmitter) ? Lineage
+        : serviceType == typeof(RunningRecipes) ? Running
+        : null;
 
     public void Dispose()
     {

@@ -1,7 +1,9 @@
 using Sluice.Core.Recipes;
 using Sluice.Core.Status;
 
-namespace Sluice.Core.Hosting;
+using Sluice.Core;
+
+namespace Sluice.Hosting;
 
 /// <summary>
 /// A recipe host's part in the status board: its pipelines' and jobs' figures, their states as the run goes, its

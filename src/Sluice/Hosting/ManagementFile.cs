@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
 
-namespace Sluice.Core.Hosting;
+using Sluice.Core;
+
+namespace Sluice.Hosting;
 
 /// <summary>
 /// How <c>sluice status</c> and <c>sluice tap</c> find a running <c>run</c> or <c>demo</c> of the same data folder:
@@ -25,10 +27,10 @@ public sealed record ManagementFile(int Pid, string Url, string Key, string Reci
     /// <summary>Replaces the recipe's file at once (a reader never sees half of it).</summary>
     public void Write(DataDirectory data)
     {
-        IO.PrivateFiles.CreateFolder(Folder(data));
+        Core.IO.PrivateFiles.CreateFolder(Folder(data));
         var path = PathOf(data, Recipe);
         var temporary = path + ".tmp";
-        IO.PrivateFiles.Write(temporary, JsonSerializer.SerializeToUtf8Bytes(this, Json));
+        Core.IO.PrivateFiles.Write(temporary, JsonSerializer.SerializeToUtf8Bytes(this, Json));
         File.Move(temporary, path, overwrite: true);
     }
 

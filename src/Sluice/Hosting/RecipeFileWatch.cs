@@ -2,7 +2,9 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Sluice.Core.Recipes;
 
-namespace Sluice.Core.Hosting;
+using Sluice.Core;
+
+namespace Sluice.Hosting;
 
 /// <summary>
 /// Notices a running recipe's <c>recipe.yaml</c> changing on disk. Pipelines, sinks and schedules are built once at

@@ -2,7 +2,9 @@ using Microsoft.Extensions.Logging;
 using Sluice.Core.Recipes;
 using Sluice.Jobs;
 
-namespace Sluice.Core.Hosting;
+using Sluice.Core;
+
+namespace Sluice.Hosting;
 
 /// <summary>
 /// Runs a recipe: its pipelines' sources, the jobs they declare to run after each load, and its cron schedules.
@@ -64,8 +66,8 @@ public sealed class RecipeHost : IAsyncDisposable
     public IReadOnlyList<IRunnableSource> Sources => _pipelines.Select(p => p.Source).ToList();
 
     /// <summary>What can replay this recipe's dead letters: stream pipelines (for their source and sinks) and jobs (a reminder's failed delivery).</summary>
-    public IReadOnlyList<DeadLetters.IDeadLetterReplayer> CreateReplayers() => Sources.OfType<DeadLetters.IDeadLetterReplayer>()
-        .Concat(_recipe.Jobs.Select(j => j.Factory.Create(_services)).OfType<DeadLetters.IDeadLetterReplayer>()).ToList();
+    public IReadOnlyList<Core.DeadLetters.IDeadLetterReplayer> CreateReplayers() => Sources.OfType<Core.DeadLetters.IDeadLetterReplayer>()
+        .Concat(_recipe.Jobs.Select(j => j.Factory.Create(_services)).OfType<Core.DeadLetters.IDeadLetterReplayer>()).ToList();
 
     /// <summary>Where the HTTP server listens when the recipe serves HTTP (<c>--bind</c>, <c>--port</c>); <see cref="RunOnceAsync"/> opens no port.</summary>
     public Serving.HttpServerOptions Http { get; init; } = new();
@@ -81,8 +83,8 @@ public sealed class RecipeHost : IAsyncDisposable
 
     /// <summary>Components of this recipe that serve HTTP (through their pipeline's stream source).</summary>
     public IReadOnlyList<Serving.IHttpEndpoints> HttpComponents => _pipelines
-        .Select(p => p.Source is Pipeline.StreamPipeline s ? s.Source : (object)p.Source)
-        .Concat(_pipelines.SelectMany(p => p.Source is Pipeline.StreamPipeline s ? s.Sinks : []))
+        .Select(p => p.Source is Core.Pipeline.StreamPipeline s ? s.Source : (object)p.Source)
+        .Concat(_pipelines.SelectMany(p => p.Source is Core.Pipeline.StreamPipeline s ? s.Sinks : []))
         .OfType<Serving.IHttpEndpoints>().ToList();
 
     /// <summary>Completes with the server's address once it listens (never, for a recipe without HTTP).</summary>
@@ -258,7 +260,7 @@ public sealed class RecipeHost : IAsyncDisposable
     {
         foreach (var p in _pipelines)
         {
-            if (p.Source is Pipeline.StreamPipeline { Source: Serving.IHttpEndpoints endpoints } pipeline)
+            if (p.Source is Core.Pipeline.StreamPipeline { Source: Serving.IHttpEndpoints endpoints } pipeline)
             {
                 endpoints.AttachSinks(pipeline.SinkCheckpoints);
             }
@@ -305,7 +307,7 @@ public sealed class RecipeHost : IAsyncDisposable
     /// </summary>
     private async Task ServeReplayRequestsAsync(CancellationToken ct)
     {
-        var requests = new DeadLetters.ReplayRequests(_services.Data, _recipe.Name);
+        var requests = new Core.DeadLetters.ReplayRequests(_services.Data, _recipe.Name);
         while (true)
         {
             IReadOnlyList<long> pending;
@@ -328,7 +330,7 @@ public sealed class RecipeHost : IAsyncDisposable
                     var letter = _services.DeadLetters.Get(id);
                     error = letter is null ? $"no dead letter with id {id}"
                         // Replayed already (by an earlier look whose answer could not be written): not a second time.
-                        : letter.Status == DeadLetters.DeadLetterStore.Replayed ? null
+                        : letter.Status == Core.DeadLetters.DeadLetterStore.Replayed ? null
                         // Shared with the console's replays, so one letter is never replayed by both at once.
                         : (await Operations.ReplayAsync([letter], ct).ConfigureAwait(false))[0].Error;
                 }

@@ -4,7 +4,9 @@ using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
 using Sluice.Jobs;
 
-namespace Sluice.Core.Hosting;
+using Sluice.Core;
+
+namespace Sluice.Hosting;
 
 /// <summary>
 /// What an operator can ask of a running recipe host (the console's <c>/api/</c> routes, and <c>sluice dlq replay</c>

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 
-namespace Sluice.Core.Hosting;
+using Sluice.Core;
+
+namespace Sluice.Hosting;
 
 /// <summary>
 /// The recipes this process runs now (one for <c>run</c>, several for <c>demo</c>), so the one management endpoint can

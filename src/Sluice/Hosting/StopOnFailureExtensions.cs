@@ -1,4 +1,6 @@
-namespace Sluice.Core.Hosting;
+using Sluice.Core;
+
+namespace Sluice.Hosting;
 
 /// <summary>For callers that run a recipe beside other work (the demo's feeders): a failed run ends that work too.</summary>
 public static class StopOnFailureExtensions

@@ -4,6 +4,7 @@ using Sluice.Connectors.Http;
 using Sluice.Core.DeadLetters;
 using Sluice.IntegrationTests.EngagementCdc;
 using Sluice.IntegrationTests.Support;
+using Sluice.Recipes.TestServers;
 
 namespace Sluice.IntegrationTests.Chaos;
 

@@ -75,13 +75,13 @@ public sealed class MirrorChaosTests(ITestOutputHelper output)
             (await sluice.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, sluice.Stderr);
             ChaosFigures.Record(nameof(Mirrors_equal_their_source_tables_after_random_changes_and_sigkills), "mirror-chaos", $"{Rounds} SIGKILLs of sluice ({string.Join(", ", kills)})",
                 workload.Transactions, workload.Transactions, workload.Transactions, 0, differences.Count, $"seed {seed}; {workload.Truncates} truncates; differing rows across {string.Join(", ", MirrorTargets.All.Select(t => t.Name))}: {differences.Count}");
-            using var letters = new Core.EngineServices(new Core.DataDirectory(data), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+            using var letters = new Sluice.Hosting.EngineServices(new Core.DataDirectory(data), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
             var refused = letters.DeadLetters.List(null, null, 20).Select(l => $"{l.Source} {l.Position}: {l.Reason}").ToList();
             differences.ShouldBeEmpty($"seed {seed}; {differences.Count} differences; dead letters: {string.Join("; ", refused)}\n{string.Join("\n", differences.Take(20))}\nsluice:\n{sluice.Stderr[Math.Max(0, sluice.Stderr.Length - 3000)..]}");
         }
 
         // The lake kept folding its changes under the kills: what it replaced waits out its grace as garbage.
-        using var services = new Core.EngineServices(new Core.DataDirectory(data), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        using var services = new Sluice.Hosting.EngineServices(new Core.DataDirectory(data), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         output.WriteLine($"lake: {string.Join(", ", MirrorChaosWorkload.Tables.Select(t => $"{t.Table} {services.Lake.FileEntries($"mirror.{t.Table}").Count} files"))}, {services.Lake.Garbage().Count} replaced");
         services.Lake.Garbage().Count.ShouldBeGreaterThan(0);
     }

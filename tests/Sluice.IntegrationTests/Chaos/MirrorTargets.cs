@@ -5,6 +5,7 @@ using Sluice.Connectors.Postgres;
 using Sluice.Core;
 using Sluice.IntegrationTests.Support;
 using Sluice.Lake;
+using Sluice.Hosting;
 
 namespace Sluice.IntegrationTests.Chaos;
 

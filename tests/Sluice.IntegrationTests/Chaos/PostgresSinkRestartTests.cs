@@ -1,6 +1,6 @@
 using System.Net;
 using Npgsql;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.Support;
 using Sluice.IntegrationTests.TenantAnalytics;
 using Sluice.Serving.Auth;

@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Sluice.IntegrationTests.RepeatReminder;
 using Sluice.IntegrationTests.Support;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders;
 using Sluice.Serving.Auth;
 using static Sluice.IntegrationTests.RepeatReminder.ReminderHarness;
 

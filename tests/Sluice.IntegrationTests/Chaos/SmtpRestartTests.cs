@@ -2,7 +2,7 @@ using System.Globalization;
 using Sluice.Connectors.Smtp;
 using Sluice.IntegrationTests.RepeatReminder;
 using Sluice.IntegrationTests.Support;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders;
 using static Sluice.IntegrationTests.RepeatReminder.ReminderHarness;
 
 namespace Sluice.IntegrationTests.Chaos;

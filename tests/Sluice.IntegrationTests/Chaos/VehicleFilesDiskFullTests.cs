@@ -1,4 +1,4 @@
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.Support;
 using static Sluice.IntegrationTests.Files.CrashRecoveryTests;
 

@@ -1,5 +1,5 @@
 using Sluice.Core.Metadata;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.SalesWarehouse;
 using Sluice.IntegrationTests.Support;
 

@@ -1,4 +1,4 @@
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.SalesWarehouse;
 using Sluice.Jobs;
 

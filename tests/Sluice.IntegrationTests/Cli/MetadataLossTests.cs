@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Data.Sqlite;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.Support;
 using Sluice.IntegrationTests.TenantAnalytics;
 using Sluice.Serving.Auth;

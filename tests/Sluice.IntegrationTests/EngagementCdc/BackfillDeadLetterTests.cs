@@ -1,6 +1,7 @@
 using System.Globalization;
 using Sluice.Connectors.Http;
 using Sluice.IntegrationTests.Support;
+using Sluice.Recipes.TestServers;
 
 namespace Sluice.IntegrationTests.EngagementCdc;
 

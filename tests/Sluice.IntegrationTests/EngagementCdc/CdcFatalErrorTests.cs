@@ -1,4 +1,4 @@
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.IntegrationTests.Support;
 
 namespace Sluice.IntegrationTests.EngagementCdc;

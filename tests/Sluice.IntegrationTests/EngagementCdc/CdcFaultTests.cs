@@ -3,6 +3,7 @@ using Sluice.Connectors.Http;
 using Sluice.Core;
 using Sluice.Core.DeadLetters;
 using Sluice.IntegrationTests.Support;
+using Sluice.Recipes.TestServers;
 
 namespace Sluice.IntegrationTests.EngagementCdc;
 
@@ -135,14 +136,14 @@ public sealed class CdcFaultTests
         await using var scenario = await CdcScenario.CreateAsync();
         using var engine = new Engine();
         await scenario.InsertAsync(100, seed: 60);
-        await using (var host = new Core.Hosting.RecipeHost(scenario.LoadRecipe(), engine.Services))
+        await using (var host = new Sluice.Hosting.RecipeHost(scenario.LoadRecipe(), engine.Services))
         {
             (await host.RunOnceAsync(CancellationToken.None)).ShouldBeGreaterThan(0);
         }
 
         await scenario.AssertExactAsync();
         await scenario.InsertAsync(50, seed: 61);
-        await using (var host = new Core.Hosting.RecipeHost(scenario.LoadRecipe(), engine.Services))
+        await using (var host = new Sluice.Hosting.RecipeHost(scenario.LoadRecipe(), engine.Services))
         {
             await host.RunOnceAsync(CancellationToken.None);
         }
@@ -151,7 +152,7 @@ public sealed class CdcFaultTests
         (await scenario.PgCountAsync()).ShouldBe(150);
 
         await scenario.ExecuteAsync($"SELECT pg_drop_replication_slot('{scenario.Slot}')");
-        await using (var host = new Core.Hosting.RecipeHost(scenario.LoadRecipe(), engine.Services))
+        await using (var host = new Sluice.Hosting.RecipeHost(scenario.LoadRecipe(), engine.Services))
         {
             var missing = await Should.ThrowAsync<SluiceException>(() => host.RunOnceAsync(CancellationToken.None));
             missing.Message.ShouldContain($"replication slot '{scenario.Slot}' is missing");
@@ -160,7 +161,7 @@ public sealed class CdcFaultTests
         await scenario.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{scenario.Slot}', 'pgoutput')");
         await scenario.InsertAsync(10, seed: 62);
         await scenario.ExecuteAsync("SELECT pg_switch_wal()");
-        await using (var host = new Core.Hosting.RecipeHost(scenario.LoadRecipe(), engine.Services))
+        await using (var host = new Sluice.Hosting.RecipeHost(scenario.LoadRecipe(), engine.Services))
         {
             // The new slot starts after the last position this pipeline committed: the 10 rows in between were never sent.
             await scenario.ExecuteAsync($"SELECT pg_replication_slot_advance('{scenario.Slot}', pg_current_wal_lsn())");

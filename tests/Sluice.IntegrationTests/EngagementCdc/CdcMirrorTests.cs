@@ -1,3 +1,4 @@
+using Sluice.Recipes;
 using Npgsql;
 using Sluice.Core;
 using Sluice.IntegrationTests.Support;
@@ -90,7 +91,7 @@ public sealed class CdcMirrorTests
         await using var scenario = await MirrorScenarioAsync(extraTable: "keyless");
         await scenario.ExecuteAsync("CREATE TABLE keyless (x int, y text); INSERT INTO keyless VALUES (1, 'a');");
         using var engine = new Engine();
-        await using var host = new Core.Hosting.RecipeHost(scenario.LoadRecipe(), engine.Services);
+        await using var host = new Sluice.Hosting.RecipeHost(scenario.LoadRecipe(), engine.Services);
         var error = await Should.ThrowAsync<FatalException>(() => host.RunOnceAsync(CancellationToken.None));
         error.Message.ShouldBe(
             "postgres_cdc: table public.keyless has no primary key (nor a replica identity index), but sink 'postgres:mirror' has mode: mirror, which keeps one row per key; " +
@@ -106,7 +107,7 @@ public sealed class CdcMirrorTests
         var recipe = TenantAnalytics.RecipeVariant.Create(temp, "repeat-reminder",
             ("      - type: reminder_store         # the store of store.yaml: source_event, attorney_events, dead letters, one transaction",
              "      - type: postgres\n        mode: mirror\n        schema: mirror\n      - type: clickhouse\n        name: ch\n        mode: mirror\n        table: events"));
-        var error = Should.Throw<Core.Config.ConfigException>(() => new Core.Recipes.RecipeLoader(Components.Create()).Load(recipe));
+        var error = Should.Throw<Core.Config.ConfigException>(() => new Core.Recipes.RecipeLoader(RecipeComponents.Create()).Load(recipe));
         error.Message.ShouldContain("pipelines.salesforce.sinks: sink 'postgres:mirror' has mode: mirror, which needs a change-data-capture source (postgres_cdc) for its rows' keys and change envelope, but the source is 'http'");
         error.Message.ShouldContain("sink 'ch' has mode: mirror");
     }

@@ -1,6 +1,6 @@
 using Sluice.Core;
 using Sluice.Core.DeadLetters;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.IntegrationTests.Support;
 
 namespace Sluice.IntegrationTests.EngagementCdc;

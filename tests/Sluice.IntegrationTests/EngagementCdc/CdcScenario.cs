@@ -1,12 +1,14 @@
+using Sluice.Recipes;
 using System.Globalization;
 using System.Net.Http;
 using Npgsql;
 using Sluice.Connectors.Http;
 using Sluice.Connectors.Postgres;
-using Sluice.Core.Hosting;
-using Sluice.Generators;
+using Sluice.Hosting;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.Support;
 using StackExchange.Redis;
+using Sluice.Recipes.TestServers;
 
 namespace Sluice.IntegrationTests.EngagementCdc;
 
@@ -110,7 +112,7 @@ internal sealed class CdcScenario : IAsyncDisposable
     private static string Replace(string text, string what, string with) =>
         text.Contains(what, StringComparison.Ordinal) ? text.Replace(what, with, StringComparison.Ordinal) : throw new InvalidOperationException($"the shipped recipe no longer contains '{what}'");
 
-    public Sluice.Core.Recipes.Recipe LoadRecipe() => new Sluice.Core.Recipes.RecipeLoader(Components.Create()).Load(RecipeFolder);
+    public Sluice.Core.Recipes.Recipe LoadRecipe() => new Sluice.Core.Recipes.RecipeLoader(RecipeComponents.Create()).Load(RecipeFolder);
 
     /// <summary>Environment for a child <c>sluice</c> process: this scenario's recipes folder.</summary>
     public Dictionary<string, string> ProcessEnvironment => new(StringComparer.Ordinal) { ["SLUICE_RECIPES"] = RecipesRoot };

@@ -4,6 +4,7 @@ using Npgsql;
 using Sluice.Connectors.Postgres;
 using Sluice.Core;
 using Sluice.IntegrationTests.Support;
+using Sluice.Hosting;
 
 namespace Sluice.IntegrationTests.EngagementCdc;
 

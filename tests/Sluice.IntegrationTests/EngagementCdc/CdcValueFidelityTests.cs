@@ -1,5 +1,5 @@
 using Sluice.Core.DeadLetters;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.IntegrationTests.Support;
 using Sluice.Lake;
 

@@ -1,6 +1,6 @@
 using Npgsql;
 using Sluice.Connectors.Postgres;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.Support;
 
 namespace Sluice.IntegrationTests.EngagementCdc;

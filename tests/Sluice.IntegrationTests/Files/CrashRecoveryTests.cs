@@ -1,7 +1,7 @@
 using Sluice.Connectors.Files;
 using Sluice.Core;
 using Sluice.Core.Metadata;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.Support;
 
 namespace Sluice.IntegrationTests.Files;

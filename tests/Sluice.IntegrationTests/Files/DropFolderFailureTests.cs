@@ -1,5 +1,5 @@
 using Sluice.Core;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.IntegrationTests.Support;
 
 namespace Sluice.IntegrationTests.Files;

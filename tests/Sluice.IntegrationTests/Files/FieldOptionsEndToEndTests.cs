@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Core;
 using Sluice.IntegrationTests.Support;
+using Sluice.Hosting;
 
 namespace Sluice.IntegrationTests.Files;
 

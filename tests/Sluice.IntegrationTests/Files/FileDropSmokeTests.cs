@@ -1,5 +1,5 @@
-using Sluice.Core.Hosting;
-using Sluice.Generators;
+using Sluice.Hosting;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.Support;
 
 namespace Sluice.IntegrationTests.Files;

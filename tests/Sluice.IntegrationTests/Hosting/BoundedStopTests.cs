@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Time.Testing;
 using Sluice.Core;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.Core.Recipes;
 using Sluice.IntegrationTests.Support;
 

@@ -1,3 +1,4 @@
+using Sluice.Recipes;
 using Sluice.Connectors.Lake;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
@@ -172,7 +173,7 @@ public sealed class LakeMirrorTests
         using var temp = new TempFolder();
         var folder = TenantAnalytics.RecipeVariant.Create(temp, "tenant-analytics",
             ("zone: analytics\n        partition_by: event_ts", "zone: analytics\n        mode: mirror\n        keys: { events: [event_id] }"));
-        var errors = new RecipeLoader(Components.Create()).TryLoad(folder).Errors.All.Select(e => e.ToString()).ToList();
+        var errors = new RecipeLoader(RecipeComponents.Create()).TryLoad(folder).Errors.All.Select(e => e.ToString()).ToList();
         errors.ShouldHaveSingleItem().ShouldContain(".sinks: sink 'lake:analytics' has mode: mirror, which needs a change-data-capture source (postgres_cdc) for its rows' keys and change envelope, but the source is 'http'");
     }
 
@@ -214,7 +215,7 @@ public sealed class LakeMirrorTests
                   - { type: lake, zone: m, mode: mirror }
                   - { type: lake, zone: log, partition_by: ts }
             """);
-        var errors = new RecipeLoader(Components.Create()).TryLoad(folder).Errors.All.Select(e => e.ToString()).ToList();
+        var errors = new RecipeLoader(RecipeComponents.Create()).TryLoad(folder).Errors.All.Select(e => e.ToString()).ToList();
         errors.ShouldHaveSingleItem().ShouldContain(
             "jobs.refill.pipeline: postgres_backfill: sink 'lake:m' of pipeline 'cdc' has mode: mirror, which needs a postgres_cdc source (it applies changes by key and position); this job sends rows read from a table, not changes.");
         errors.ShouldNotContain(e => e.Contains("no primary key", StringComparison.Ordinal));
@@ -233,7 +234,7 @@ public sealed class LakeMirrorTests
                   - type: lake
                     {sink}
             """);
-        return new RecipeLoader(Components.Create()).TryLoad(folder).Errors.All.Select(e => e.ToString()).ToList();
+        return new RecipeLoader(RecipeComponents.Create()).TryLoad(folder).Errors.All.Select(e => e.ToString()).ToList();
     }
 
     private static LakeSink Mirror(Engine engine) => new(engine.Services, new LakeSinkOptions

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Sluice.Core;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 
 namespace Sluice.IntegrationTests.Management;
 

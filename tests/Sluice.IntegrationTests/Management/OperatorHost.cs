@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Sluice.Connectors.Files;
 using Sluice.Core.Config;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.IntegrationTests.Support;
 using Sluice.Serving;
 using Sluice.Serving.Auth;

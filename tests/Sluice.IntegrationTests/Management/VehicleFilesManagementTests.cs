@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Sluice.Core;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.IntegrationTests.Support;
 using static Sluice.IntegrationTests.Management.ManagementClientSide;
 

@@ -6,6 +6,7 @@ using Sluice.IntegrationTests.Support;
 using Sluice.IntegrationTests.TenantAnalytics;
 using Sluice.Lake;
 using Sluice.Serving.Auth;
+using Sluice.Cli;
 
 namespace Sluice.IntegrationTests.Reliability;
 

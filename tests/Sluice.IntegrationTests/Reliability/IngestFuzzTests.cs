@@ -1,5 +1,5 @@
 using System.Globalization;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.IntegrationTests.RepeatReminder;
 using Sluice.IntegrationTests.Support;
 using Sluice.IntegrationTests.TenantAnalytics;

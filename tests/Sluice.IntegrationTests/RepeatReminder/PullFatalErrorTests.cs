@@ -50,7 +50,7 @@ public sealed class PullFatalErrorTests
 
             """, StringComparison.Ordinal));
         // On the harness's fake clock the next poll never comes: only a failure that ends the run ends it.
-        await using var host = new Core.Hosting.RecipeHost(h.Recipe, h.Services) { Http = new Serving.HttpServerOptions("127.0.0.1", 0) };
+        await using var host = new Sluice.Hosting.RecipeHost(h.Recipe, h.Services) { Http = new Serving.HttpServerOptions("127.0.0.1", 0) };
 
         var error = await Should.ThrowAsync<Core.ComponentFailedException>(() => host.RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(15)));
 

@@ -1,6 +1,6 @@
 using Sluice.Connectors.Smtp;
 using Sluice.IntegrationTests.Support;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders;
 using static Sluice.IntegrationTests.RepeatReminder.ReminderHarness;
 
 namespace Sluice.IntegrationTests.RepeatReminder;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.IntegrationTests.Support;
 using Sluice.Serving.Auth;
 

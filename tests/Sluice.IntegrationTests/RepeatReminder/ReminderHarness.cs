@@ -1,3 +1,4 @@
+using Sluice.Recipes;
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
@@ -6,9 +7,9 @@ using Sluice.Connectors.Smtp;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
 using Sluice.IntegrationTests.Support;
-using Sluice.Jobs.Reminders;
+using Sluice.Recipes.Reminders.Jobs;
 using Sluice.Mapping;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders;
 
 namespace Sluice.IntegrationTests.RepeatReminder;
 
@@ -31,7 +32,7 @@ internal sealed class ReminderHarness : IDisposable
         Engine = new Engine(systemClock ? TimeProvider.System : Clock);
         Tag = Guid.NewGuid().ToString("N")[..8];
         RecipeFolder = CopyRecipe(_recipeCopy.Path, editRecipe, editStore);
-        Recipe = new RecipeLoader(Components.Create()).Load(RecipeFolder);
+        Recipe = new RecipeLoader(RecipeComponents.Create()).Load(RecipeFolder);
         Options = ((SendRemindersJobFactory)Recipe.Job("send-reminders")!.Factory).Options;
     }
 

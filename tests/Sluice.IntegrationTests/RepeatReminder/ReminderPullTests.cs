@@ -3,7 +3,7 @@ using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Sluice.IntegrationTests.Support;
 using Sluice.Connectors.Pull;
-using Sluice.Reminders.Pull;
+using Sluice.Recipes.Reminders.Pull;
 using static Sluice.IntegrationTests.RepeatReminder.ReminderHarness;
 
 namespace Sluice.IntegrationTests.RepeatReminder;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.Serving.Auth;
 using static Sluice.IntegrationTests.RepeatReminder.ReminderHarness;
 

@@ -1,3 +1,4 @@
+using Sluice.Recipes;
 using Sluice.Core.Recipes;
 using static Sluice.IntegrationTests.RepeatReminder.ReminderHarness;
 
@@ -18,7 +19,7 @@ public sealed class ReminderRecipeTests
             s => s.Replace("attorney_email: encrypt          # always: the reminder is mailed to it", "attorney_email: hash", StringComparison.Ordinal));
         File.AppendAllText(Path.Combine(recipe, "mappings", "mongo.yaml"), "  colour: paint\n");
 
-        var (_, errors) = new RecipeLoader(Components.Create()).TryLoad(recipe);
+        var (_, errors) = new RecipeLoader(RecipeComponents.Create()).TryLoad(recipe);
 
         var text = string.Join("\n", errors.All.Select(e => e.ToString()));
         text.ShouldContain("recipe.yaml:");

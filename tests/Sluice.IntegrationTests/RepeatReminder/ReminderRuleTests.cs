@@ -1,5 +1,5 @@
 using Sluice.IntegrationTests.Support;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders;
 using static Sluice.IntegrationTests.RepeatReminder.ReminderHarness;
 
 namespace Sluice.IntegrationTests.RepeatReminder;

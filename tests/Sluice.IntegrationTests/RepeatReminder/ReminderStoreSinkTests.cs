@@ -2,8 +2,8 @@ using Sluice.Core.Config;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Schema;
 using Sluice.Mapping;
-using Sluice.Reminders;
-using Sluice.Reminders.Pipeline;
+using Sluice.Recipes.Reminders;
+using Sluice.Recipes.Reminders.Pipeline;
 using static Sluice.IntegrationTests.RepeatReminder.ReminderHarness;
 
 namespace Sluice.IntegrationTests.RepeatReminder;

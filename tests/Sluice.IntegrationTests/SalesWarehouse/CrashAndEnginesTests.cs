@@ -1,6 +1,6 @@
 using Sluice.Core;
 using Sluice.Core.Metadata;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.Support;
 
 namespace Sluice.IntegrationTests.SalesWarehouse;

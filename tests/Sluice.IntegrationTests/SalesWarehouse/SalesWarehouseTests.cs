@@ -221,7 +221,7 @@ public sealed class SalesWarehouseTests
         count.Passed.ShouldBeFalse();
         WarehouseHarness.Format(count.Examples.Rows[0][0]).ShouldBe("5");
         outcomes.Count(o => o.Passed).ShouldBe(5);
-        var report = Models.ModelTestReport.Format(outcomes);
+        var report = Sluice.Cli.ModelTestReport.Format(outcomes);
         report.ShouldContain("FAIL  dw.dim_customer: accepted_values(city: Paris, Lyon): 3 offending values in column city");
         report.ShouldContain("dim_customer.sql:");
         report.ShouldContain("Saint-Étienne");

@@ -1,7 +1,8 @@
+using Sluice.Recipes;
 using System.Globalization;
 using System.Text;
 using Npgsql;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.Core.Recipes;
 using Sluice.IntegrationTests.Support;
 using Sluice.Lake;
@@ -81,7 +82,7 @@ internal sealed class WarehouseHarness : IAsyncDisposable
     /// <summary>The recipe copy, its models job bound to this harness's engine (and database).</summary>
     public Recipe Recipe()
     {
-        var recipe = new RecipeLoader(Components.Create()).Load(RecipeFolder);
+        var recipe = new RecipeLoader(RecipeComponents.Create()).Load(RecipeFolder);
         var jobs = recipe.Jobs.Select(j => j.Factory is ModelsJobFactory f
             ? j with { Factory = f.With(EngineName == "postgres" ? WarehouseEngine.Postgres : WarehouseEngine.DuckDb, _pg) }
             : j).ToList();

@@ -7,6 +7,7 @@ using Sluice.Core.Schema;
 using Sluice.IntegrationTests.Support;
 using Sluice.Lake;
 using Sluice.Models;
+using Sluice.Hosting;
 
 namespace Sluice.IntegrationTests.SqlModels;
 

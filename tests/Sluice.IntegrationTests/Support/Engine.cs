@@ -1,6 +1,8 @@
+using Sluice.Recipes;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Core;
 using Sluice.Core.Recipes;
+using Sluice.Hosting;
 
 namespace Sluice.IntegrationTests.Support;
 
@@ -23,7 +25,7 @@ public sealed class Engine : IDisposable
 
     public string DataRoot => _folder.Path;
 
-    public static Recipe LoadRecipe(string name) => new RecipeLoader(Components.Create()).Load(TestPaths.Recipe(name));
+    public static Recipe LoadRecipe(string name) => new RecipeLoader(RecipeComponents.Create()).Load(TestPaths.Recipe(name));
 
     public long Count(string sql) => Convert.ToInt64(Services.Query.Query(sql).Rows[0][0], System.Globalization.CultureInfo.InvariantCulture);
 

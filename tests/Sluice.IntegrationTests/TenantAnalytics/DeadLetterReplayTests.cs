@@ -1,3 +1,4 @@
+using Sluice.Recipes;
 using System.Net.Http.Headers;
 using System.Text;
 using Sluice.IntegrationTests.Chaos;
@@ -25,7 +26,7 @@ public sealed class DeadLetterReplayTests
         var schema = Path.Combine(recipe, "schemas", "ecommerce.v1.yaml");
         File.WriteAllText(schema, File.ReadAllText(schema).Replace("values: [page_view, add_to_cart, purchase, refund]", "values: [page_view, add_to_cart, purchase, refund, wishlist]", StringComparison.Ordinal));
         var letters = engine.Services.DeadLetters.List("http:tenant-analytics/ecommerce");
-        var host = new Core.Hosting.RecipeHost(new Core.Recipes.RecipeLoader(Components.Create()).Load(recipe), engine.Services);
+        var host = new Sluice.Hosting.RecipeHost(new Core.Recipes.RecipeLoader(RecipeComponents.Create()).Load(recipe), engine.Services);
         await using (host)
         {
             var replayer = host.HttpComponents.OfType<Core.DeadLetters.IDeadLetterReplayer>().Single();

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.Support;
 using Sluice.Serving.Auth;
 

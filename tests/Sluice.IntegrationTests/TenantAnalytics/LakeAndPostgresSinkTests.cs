@@ -3,7 +3,7 @@ using Npgsql;
 using Sluice.Connectors.Postgres;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Schema;
-using Sluice.Generators;
+using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.Support;
 using Sluice.Lake;
 using Sluice.Serving.Auth;

@@ -1,7 +1,8 @@
+using Sluice.Recipes;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.Core.Recipes;
 using Sluice.IntegrationTests.Support;
 using Sluice.Serving.Auth;
@@ -37,7 +38,7 @@ internal sealed class TenantAnalyticsServer : IAsyncDisposable
 
     public static async Task<TenantAnalyticsServer> StartAsync(Engine engine, string? recipeFolder = null)
     {
-        var recipe = new RecipeLoader(Components.Create()).Load(recipeFolder ?? TestPaths.Recipe("tenant-analytics"));
+        var recipe = new RecipeLoader(RecipeComponents.Create()).Load(recipeFolder ?? TestPaths.Recipe("tenant-analytics"));
         var host = new RecipeHost(recipe, engine.Services) { Http = new Serving.HttpServerOptions("127.0.0.1", 0) };
         var stop = new CancellationTokenSource();
         var run = host.RunAsync(stop.Token);

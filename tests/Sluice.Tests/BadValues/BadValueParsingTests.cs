@@ -1,11 +1,11 @@
 using System.Text;
 using Sluice.Connectors.Files;
-using Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Http.Ingest;
 using Sluice.Core.Config;
 using Sluice.Core.Schema;
 using Sluice.Core.Text;
 using Sluice.Mapping;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders;
 using static Sluice.Tests.Files.ReaderHarness;
 using static Sluice.Tests.Mapping.RecordMapperTests;
 

@@ -31,11 +31,11 @@ public sealed class LogEventIdTests
     [Fact]
     public void A_namespace_belongs_to_the_area_of_its_longest_prefix()
     {
-        LogEventRanges.AreaOf("Sluice.Jobs.Reminders")!.Name.ShouldBe("reminders");
+        LogEventRanges.AreaOf("Sluice.Recipes.Reminders.Jobs")!.Name.ShouldBe("reminders");
         LogEventRanges.AreaOf("Sluice.Jobs")!.Name.ShouldBe("jobs");
-        LogEventRanges.AreaOf("Sluice.Core.Hosting")!.Name.ShouldBe("hosting");
+        LogEventRanges.AreaOf("Sluice.Hosting")!.Name.ShouldBe("hosting");
         LogEventRanges.AreaOf("Sluice.Core.Pipeline")!.Name.ShouldBe("core");
-        LogEventRanges.AreaOf("Sluice.Connectors.HttpIngest")!.Name.ShouldBe("http-ingest");
+        LogEventRanges.AreaOf("Sluice.Connectors.Http.Ingest")!.Name.ShouldBe("http-ingest");
         LogEventRanges.AreaOf("Sluice.Connectors.Http")!.Name.ShouldBe("http");
         LogEventRanges.AreaOf("Sluice.Connectors.Kafka").ShouldBeNull();
     }

@@ -1,6 +1,6 @@
-using Sluice.Bench;
+using Sluice.Core.IO;
 
-namespace Sluice.Tests.Bench;
+namespace Sluice.Tests.Core;
 
 public class ProcessCpuTests
 {

@@ -1,5 +1,6 @@
 using Sluice.Core;
 using Sluice.Lake;
+using Sluice.Cli;
 
 namespace Sluice.Tests.Core;
 

@@ -6,7 +6,7 @@ using Sluice.Connectors.Postgres;
 using Sluice.Connectors.Redis;
 using Sluice.Core.Config;
 using Sluice.Core.Schema;
-using Sluice.Transforms.Enrichment;
+using Sluice.Recipes.Engagement;
 
 namespace Sluice.Tests.EngagementCdc;
 

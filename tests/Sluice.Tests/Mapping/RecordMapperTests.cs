@@ -2,7 +2,7 @@ using System.Text;
 using Sluice.Core.Config;
 using Sluice.Core.Schema;
 using Sluice.Mapping;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders;
 
 namespace Sluice.Tests.Mapping;
 

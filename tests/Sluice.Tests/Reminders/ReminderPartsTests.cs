@@ -1,9 +1,9 @@
 using System.Security.Cryptography;
 using Sluice.Core;
-using Sluice.Jobs.Reminders;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders.Jobs;
+using Sluice.Recipes.Reminders;
 using Sluice.Connectors.Pull;
-using Sluice.Reminders.Pull;
+using Sluice.Recipes.Reminders.Pull;
 
 namespace Sluice.Tests.Reminders;
 

@@ -1,4 +1,4 @@
-using Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Http.Ingest;
 
 namespace Sluice.Tests.TenantAnalytics;
 

@@ -1,4 +1,4 @@
-using Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Http.Ingest;
 using Sluice.Core.Schema;
 
 namespace Sluice.Tests.TenantAnalytics;

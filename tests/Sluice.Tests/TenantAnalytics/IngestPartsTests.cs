@@ -1,5 +1,5 @@
 using System.Text;
-using Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Http.Ingest;
 using Sluice.Core.Config;
 using Sluice.Serving.Observability;
 

@@ -1,5 +1,5 @@
 using System.Text;
-using Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Http.Ingest;
 using Sluice.Core.Schema;
 
 namespace Sluice.Tests.TenantAnalytics;
@@ -110,7 +110,7 @@ public sealed class RequestEventsTests
     [Fact]
     public void Generated_batches_read_as_the_exact_split()
     {
-        var generator = new Sluice.Generators.EcommerceEvents(new Random(5));
+        var generator = new Sluice.Recipes.Generators.EcommerceEvents(new Random(5));
         for (var round = 0; round < 20; round++)
         {
             var body = generator.Batch(Tenant, Enumerable.Range(0, 1 + round * 7).Select(i => $"e{round}-{i}").ToList(), new DateTime(2025, 11, 9, 0, 0, 0, DateTimeKind.Utc));

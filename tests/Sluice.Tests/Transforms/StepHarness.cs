@@ -5,6 +5,7 @@ using Sluice.Core.DeadLetters;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
+using Sluice.Hosting;
 
 namespace Sluice.Tests.Transforms;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace Sluice.Jobs.Reminders;
+namespace Sluice.Recipes.Reminders.Jobs;
 
 /// <summary>The values a reminder's subject and body can name.</summary>
 public sealed record ReminderFields(string CaseId, string Client, DateTime ClosureAt, DateTime DueAt, int Occurrence, string AttorneyEmail, string Rule);

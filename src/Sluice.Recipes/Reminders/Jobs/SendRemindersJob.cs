@@ -7,9 +7,9 @@ using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders;
 
-namespace Sluice.Jobs.Reminders;
+namespace Sluice.Recipes.Reminders.Jobs;
 
 /// <summary>The <c>send_reminders</c> job type (<c>repeat-reminder/send-reminders</c>).</summary>
 public sealed class SendRemindersJobType : IJobType
@@ -40,7 +40,7 @@ public sealed class SendRemindersJobFactory(string recipe, SendRemindersOptions 
 /// </summary>
 public sealed class SendRemindersJob(IEngineServices services, string recipe, SendRemindersOptions options) : IJob, IDeadLetterReplayer
 {
-    private readonly ILogger _log = services.Logging.CreateLogger("Sluice.Reminders");
+    private readonly ILogger _log = services.Logging.CreateLogger("Sluice.Recipes.Reminders");
 
     /// <summary>Sends to this server instead of the configured one (the demo's own catcher, tests' throw-away servers).</summary>
     public SmtpOptions? SmtpOverride { get; init; }

@@ -1,9 +1,9 @@
 using Sluice.Connectors.Smtp;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
-using Sluice.Reminders;
+using Sluice.Recipes.Reminders;
 
-namespace Sluice.Jobs.Reminders;
+namespace Sluice.Recipes.Reminders.Jobs;
 
 /// <summary>
 /// Options of a <c>send_reminders</c> job: the store it reads (<c>store.yaml</c>), the rule, the mail and the SMTP

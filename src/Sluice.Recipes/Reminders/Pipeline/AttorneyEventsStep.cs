@@ -4,7 +4,7 @@ using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
 using Sluice.Mapping;
 
-namespace Sluice.Reminders.Pipeline;
+namespace Sluice.Recipes.Reminders.Pipeline;
 
 /// <summary>
 /// Options of the <c>attorney_events</c> step: which mapping turns the stream's events into attorney events, where

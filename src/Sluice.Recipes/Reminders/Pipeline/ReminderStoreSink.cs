@@ -6,8 +6,9 @@ using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
 using Sluice.Core.Resilience;
 using Sluice.Core.Schema;
+using Sluice.Recipes.Reminders.Serving;
 
-namespace Sluice.Reminders.Pipeline;
+namespace Sluice.Recipes.Reminders.Pipeline;
 
 /// <summary>The <c>reminder_store</c> sink type: lands what the <c>attorney_events</c> step made in the recipe's store (lake or PostgreSQL).</summary>
 public sealed class ReminderStoreSinkType() : SinkType<(string Pipeline, ReminderStoreOptions Store)>("reminder_store")
@@ -39,7 +40,7 @@ public sealed class ReminderStoreSinkType() : SinkType<(string Pipeline, Reminde
 /// server that is unreachable or restarting is waited out (the batch written again with doubling pauses, health red
 /// meanwhile) rather than ending the run: what is not stored stays in the landing log, unacknowledged to the source.
 /// </summary>
-public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string letterSource) : IBatchSink, Serving.IHttpEndpoints
+public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string letterSource) : IBatchSink, Sluice.Serving.IHttpEndpoints
 {
     private bool _initialised;
 
@@ -56,7 +57,7 @@ public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string lette
 
     private volatile bool _waiting;
 
-    public void MapEndpoints(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder routes, Serving.ServingContext context)
+    public void MapEndpoints(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder routes, Sluice.Serving.ServingContext context)
     {
         if (Queries is { } q) { new RemindersEndpoint(q.Recipe, q.Protector, context).Map(routes); }
     }

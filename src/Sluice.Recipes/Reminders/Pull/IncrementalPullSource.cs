@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
 
-namespace Sluice.Reminders.Pull;
+namespace Sluice.Recipes.Reminders.Pull;
 
 /// <summary>
 /// An incremental pull that lands attorney events itself: reads pages changed since the watermark (minus the overlap),

@@ -2,7 +2,7 @@ using Sluice.Core.Config;
 using Sluice.Core.Recipes;
 using Sluice.Mapping;
 
-namespace Sluice.Reminders.Pull;
+namespace Sluice.Recipes.Reminders.Pull;
 
 /// <summary>
 /// What every incremental pull source of the recipe shares (keys of its <c>source:</c> block): the mapping that turns

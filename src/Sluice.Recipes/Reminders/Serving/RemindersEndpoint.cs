@@ -9,7 +9,7 @@ using Sluice.Serving;
 using Sluice.Serving.Auth;
 using Sluice.Serving.OpenApi;
 
-namespace Sluice.Reminders.Pipeline;
+namespace Sluice.Recipes.Reminders.Serving;
 
 /// <summary>
 /// <c>GET /v1/reminders[?tenant=T][&amp;limit=N]</c>: the reminders of one client (the token's; an admin names one),

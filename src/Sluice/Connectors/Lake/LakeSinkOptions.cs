@@ -65,7 +65,7 @@ public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
             foreach (var key in renames.Keys.ToList())
             {
                 var value = renames.String(key) ?? "";
-                if (!Connectors.HttpIngest.HttpIngestOptions.IdentifierRegex().IsMatch(value)) { renames.Error(key, $"'{value}' must be a table name (letters, digits, '_')"); }
+                if (!Connectors.Http.Ingest.HttpIngestOptions.IdentifierRegex().IsMatch(value)) { renames.Error(key, $"'{value}' must be a table name (letters, digits, '_')"); }
                 tables[key] = value;
             }
 
@@ -90,7 +90,7 @@ public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
             CompactInterval = compact?.Duration("interval", TimeSpan.FromSeconds(5)) ?? TimeSpan.FromSeconds(5),
         };
         compact?.Done();
-        if (options.Zone.Length > 0 && !Connectors.HttpIngest.HttpIngestOptions.IdentifierRegex().IsMatch(options.Zone))
+        if (options.Zone.Length > 0 && !Connectors.Http.Ingest.HttpIngestOptions.IdentifierRegex().IsMatch(options.Zone))
         {
             map.Error("zone", $"'{options.Zone}' must be letters, digits and '_'");
         }

@@ -55,16 +55,16 @@ public sealed class PostgresBackfillJobType : IJobType
     public IJobFactory Parse(ConfigMap options, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(recipe);
-        return new Factory(recipe.Folder, PostgresBackfillOptions.Parse(options));
+        return new Factory(recipe.Folder, recipe.Components ?? Components.Create(), PostgresBackfillOptions.Parse(options));
     }
 
-    private sealed class Factory(string recipeFolder, PostgresBackfillOptions options) : IJobFactory, IRowFeedingJob
+    private sealed class Factory(string recipeFolder, ComponentRegistry components, PostgresBackfillOptions options) : IJobFactory, IRowFeedingJob
     {
         public string Pipeline => options.Pipeline;
 
         public IReadOnlyList<string> Sinks => options.Sinks;
 
-        public IJob Create(IEngineServices services) => new PostgresBackfillJob(services, recipeFolder, options);
+        public IJob Create(IEngineServices services) => new PostgresBackfillJob(services, recipeFolder, components, options);
     }
 }
 
@@ -73,14 +73,14 @@ public sealed class PostgresBackfillJobType : IJobType
 /// and sinks, exactly as if they had been streamed: the same enrichment, the same idempotent writes. Running it over
 /// data already streamed changes nothing (counts, rows, ids seen by the API).
 /// </summary>
-public sealed class PostgresBackfillJob(IEngineServices services, string recipeFolder, PostgresBackfillOptions options) : IJob
+public sealed class PostgresBackfillJob(IEngineServices services, string recipeFolder, ComponentRegistry components, PostgresBackfillOptions options) : IJob
 {
     public async Task<JobOutcome> RunAsync(JobRequest request, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
         var from = request.FromTime ?? (request.From is { } f ? new DateTimeOffset(f.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) : throw new SluiceException("postgres_backfill: give a range: sluice backfill <recipe>/<job> --from ISO --to ISO."));
         var to = request.ToTime ?? (request.To is { } t ? new DateTimeOffset(t.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).AddDays(1) : from.AddDays(1));
-        var recipe = new RecipeLoader(Components.Create()).Load(recipeFolder);
+        var recipe = new RecipeLoader(components).Load(recipeFolder);
         var pipeline = recipe.Pipelines.FirstOrDefault(p => p.Name == options.Pipeline)
             ?? throw new SluiceException($"postgres_backfill: recipe '{recipe.Name}' has no pipeline '{options.Pipeline}' (pipelines: {string.Join(", ", recipe.Pipelines.Select(p => p.Name))}).");
         var cdc = (pipeline.Source as PostgresCdcSourceFactory)?.Options.Table(options.Table)

@@ -2,7 +2,6 @@ using System.Text.RegularExpressions;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
 using Sluice.Connectors.Pull;
-using Sluice.Reminders.Pull;
 
 namespace Sluice.Connectors.Postgres;
 
@@ -28,8 +27,8 @@ public sealed partial class PostgresPullOptions
     /// <summary>Rows per page, each page one commit (default 5,000).</summary>
     public int PageSize { get; init; } = 5_000;
 
-    /// <summary>With <c>mapping:</c>, the rows become attorney events landed in the reminder store by the source itself (no sinks).</summary>
-    public PullOptions? Pull { get; init; }
+    /// <summary>With <c>mapping:</c>, the registered <see cref="IPullMapper"/> maps and lands the rows itself (no sinks).</summary>
+    public PullMapping? Pull { get; init; }
 
     /// <summary>Without <c>mapping:</c>, how the rows are handed to the pipeline's sinks.</summary>
     public required PullStreamOptions Stream { get; init; }
@@ -38,7 +37,7 @@ public sealed partial class PostgresPullOptions
     {
         ArgumentNullException.ThrowIfNull(map);
         var mapped = map.Has("mapping");
-        var pull = mapped ? PullOptions.Parse(map, recipe) : null;
+        var pull = mapped ? PullMapping.Parse(map, recipe) : null;
         var table = map.RequiredString("table");
         var options = new PostgresPullOptions
         {

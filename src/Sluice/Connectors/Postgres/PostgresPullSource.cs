@@ -5,7 +5,6 @@ using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
 using Sluice.Connectors.Pull;
-using Sluice.Reminders.Pull;
 
 namespace Sluice.Connectors.Postgres;
 
@@ -34,7 +33,7 @@ public sealed class PostgresPullSourceFactory(string recipe, string pipeline, Po
     public PostgresPullOptions Options => options ?? throw new InvalidOperationException("the recipe did not validate");
 
     public IRunnableSource Create(IEngineServices services) =>
-        new IncrementalPullSource(services, recipe, "postgres_pull", pipeline, Options.Pull!, new PostgresTableExtractor(Options));
+        Options.Pull!.Create(services, recipe, "postgres_pull", pipeline, new PostgresTableExtractor(Options));
 
     public Core.Pipeline.IStreamSource CreateStream(IEngineServices services) =>
         new PullStreamSource(services, recipe, "postgres_pull", pipeline, Options.Stream, new PostgresTableExtractor(Options));

@@ -97,7 +97,7 @@ public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables
             Attempts = map.Int("attempts", 8, 1, 100),
             Mirror = mirror,
         };
-        if (options.Schema.Length > 0 && !HttpIngest.HttpIngestOptions.IdentifierRegex().IsMatch(options.Schema))
+        if (options.Schema.Length > 0 && !Http.Ingest.HttpIngestOptions.IdentifierRegex().IsMatch(options.Schema))
         {
             map.Error("schema", $"'{options.Schema}' must be letters, digits and '_'");
         }

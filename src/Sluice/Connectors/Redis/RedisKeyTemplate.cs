@@ -29,7 +29,7 @@ public sealed class RedisKeyTemplate
             var end = text.IndexOf('}', i + 1);
             if (end < 0) { error = $"'{{' at character {i + 1} is not closed"; return null; }
             var name = text[(i + 1)..end];
-            if (!HttpIngest.HttpIngestOptions.IdentifierRegex().IsMatch(name)) { error = $"'{{{name}}}' must name a column (letters, digits, '_')"; return null; }
+            if (!Http.Ingest.HttpIngestOptions.IdentifierRegex().IsMatch(name)) { error = $"'{{{name}}}' must name a column (letters, digits, '_')"; return null; }
             if (literal.Length > 0) { parts.Add((literal.ToString(), false)); literal.Clear(); }
             parts.Add((name, true));
             i = end;

@@ -3,7 +3,6 @@ using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Recipes;
 using Sluice.Connectors.Pull;
-using Sluice.Reminders.Pull;
 
 namespace Sluice.Connectors.Salesforce;
 
@@ -50,8 +49,8 @@ public sealed partial class SalesforceOptions
     /// <summary>The retry of each request: 1 s doubling (a <c>Retry-After</c> wins), at most 5 min apart, <see cref="Attempts"/> in all.</summary>
     public Core.Resilience.RetryOptions Retry => new(TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5), Attempts);
 
-    /// <summary>With <c>mapping:</c>, the records become attorney events landed in the reminder store by the source itself (no sinks).</summary>
-    public PullOptions? Pull { get; init; }
+    /// <summary>With <c>mapping:</c>, the registered <see cref="IPullMapper"/> maps and lands the records itself (no sinks).</summary>
+    public PullMapping? Pull { get; init; }
 
     /// <summary>Without <c>mapping:</c>, how the records are handed to the pipeline's sinks.</summary>
     public required PullStreamOptions Stream { get; init; }
@@ -83,7 +82,7 @@ public sealed partial class SalesforceOptions
     {
         ArgumentNullException.ThrowIfNull(map);
         var mapped = map.Has("mapping");
-        var pull = mapped ? PullOptions.Parse(map, recipe) : null;
+        var pull = mapped ? PullMapping.Parse(map, recipe) : null;
         var objectName = map.RequiredString("object");
         var options = new SalesforceOptions
         {

@@ -12,7 +12,6 @@ using Sluice.Core.Recipes;
 using Sluice.Core.Resilience;
 using Sluice.Core.Text;
 using Sluice.Connectors.Pull;
-using Sluice.Reminders.Pull;
 
 namespace Sluice.Connectors.Salesforce;
 
@@ -37,7 +36,7 @@ public sealed class SalesforceSourceFactory(string recipe, string pipeline, Sale
     public SalesforceOptions Options => options ?? throw new InvalidOperationException("the recipe did not validate");
 
     public IRunnableSource Create(IEngineServices services) =>
-        new IncrementalPullSource(services, recipe, "salesforce", pipeline, Options.Pull!, new SalesforceExtractor(Options, services.Time));
+        Options.Pull!.Create(services, recipe, "salesforce", pipeline, new SalesforceExtractor(Options, services.Time));
 
     public Core.Pipeline.IStreamSource CreateStream(IEngineServices services) =>
         new PullStreamSource(services, recipe, "salesforce", pipeline, Options.Stream, new SalesforceExtractor(Options, services.Time));

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace Sluice.Bench;
+namespace Sluice.Core.IO;
 
 /// <summary>
 /// CPU time a process has used so far, from <c>/proc/&lt;pid&gt;/stat</c> (utime + stime, all its threads, in clock

@@ -15,7 +15,7 @@ public static class LogEventRanges
         // The engine's bottom layer: stream pipeline, metadata store, dead letters, status, I/O (disk full).
         new("core", ["Sluice.Core"], new(20000, 20999), [new(9600, 9603)]),
         // Running a recipe: pipelines, schedules, stop, operator requests, the watched recipe file.
-        new("hosting", ["Sluice.Core.Hosting"], new(21000, 21999),
+        new("hosting", ["Sluice.Hosting"], new(21000, 21999),
             [new(3001, 3006), new(9101, 9103), new(9203, 9203), new(9300, 9300), new(10001, 10001), new(11301, 11302), new(11702, 11702)]),
         // Job runner, cron scheduler and the generic job types.
         new("jobs", ["Sluice.Jobs"], new(22000, 22999), [new(2001, 2004)]),
@@ -26,7 +26,7 @@ public static class LogEventRanges
         // The files source (drop folders, file types).
         new("files", ["Sluice.Connectors.Files"], new(25000, 25999), [new(1001, 1007), new(9501, 9501)]),
         // The http source: push endpoint, landing log, dedup.
-        new("http-ingest", ["Sluice.Connectors.HttpIngest"], new(26000, 26999),
+        new("http-ingest", ["Sluice.Connectors.Http.Ingest"], new(26000, 26999),
             [new(5101, 5101), new(5201, 5201), new(9200, 9202), new(9204, 9204), new(9604, 9604)]),
         // PostgreSQL: CDC, pull, sink, snapshots.
         new("postgres", ["Sluice.Connectors.Postgres"], new(27000, 27999),
@@ -40,15 +40,15 @@ public static class LogEventRanges
         new("openlineage", ["Sluice.Connectors.OpenLineage"], new(33000, 33999), [new(10800, 10804)]),
         new("opentelemetry", ["Sluice.Connectors.OpenTelemetry"], new(34000, 34999), []),
         // The repeat-reminder recipe: store, pull sources, the send_reminders job.
-        new("reminders", ["Sluice.Reminders", "Sluice.Jobs.Reminders"], new(35000, 35999), [new(6101, 6102), new(9950, 9950)]),
+        new("reminders", ["Sluice.Recipes.Reminders"], new(35000, 35999), [new(6101, 6102), new(9950, 9950)]),
         new("alerts", ["Sluice.Alerts"], new(36000, 36999), [new(11400, 11407)]),
         // The HTTP server, console, auth, management and metrics routes.
         new("serving", ["Sluice.Serving"], new(37000, 37999), [new(11200, 11203)]),
-        // Steps that change records: mapping, enrichment, and the generic steps to come.
-        new("steps", ["Sluice.Transforms", "Sluice.Mapping"], new(38000, 38999), []),
+        // Steps that change records: mapping, the generic steps, engagement-cdc's enrichment.
+        new("steps", ["Sluice.Transforms", "Sluice.Mapping", "Sluice.Recipes.Engagement"], new(38000, 38999), []),
         new("cli", ["Sluice.Cli"], new(39000, 39999), []),
-        // What feeds demos and benchmarks: generators, demo drivers.
-        new("demo", ["Sluice.Demo", "Sluice.Generators"], new(40000, 40999), []),
+        // What feeds demos and benchmarks: generators, demo drivers, the mock API and SMTP catcher.
+        new("demo", ["Sluice.Recipes.Demo", "Sluice.Recipes.Generators", "Sluice.Recipes.TestServers"], new(40000, 40999), []),
         new("bench", ["Sluice.Bench"], new(41000, 41999), []),
         // Generic incremental pulls (postgres_pull, salesforce) as stream sources.
         new("pull", ["Sluice.Connectors.Pull"], new(42000, 42999), []),

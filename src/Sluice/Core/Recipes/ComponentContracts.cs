@@ -2,16 +2,16 @@ using Sluice.Core.Config;
 
 namespace Sluice.Core.Recipes;
 
-/// <summary>What every running component can use: the data folder, the stores, the clock, logging.</summary>
-public interface IEngineServices
+/// <summary>
+/// What every running component can use: the data folder, the stores, the clock, logging. The layers above Core (the
+/// lake, OpenLineage, the hosts running in this process) are reached through <see cref="IServiceProvider.GetService"/>,
+/// so Core names none of them; <c>EngineLayers</c> gives them back as properties (<c>services.Lake</c>, ...).
+/// </summary>
+public interface IEngineServices : IServiceProvider
 {
     DataDirectory Data { get; }
 
     Metadata.MetadataStore Metadata { get; }
-
-    Lake.LakeStore Lake { get; }
-
-    Lake.LakeQueryEngine Query { get; }
 
     DeadLetters.DeadLetterStore DeadLetters { get; }
 
@@ -24,12 +24,6 @@ public interface IEngineServices
 
     /// <summary>The figures of everything running in this process (<c>/metrics</c>, <c>/readyz</c>, <c>sluice status</c> read them).</summary>
     Status.StatusBoard Status { get; }
-
-    /// <summary>OpenLineage run events for job and model runs; null unless <c>OPENLINEAGE_URL</c> is set.</summary>
-    Connectors.OpenLineage.OpenLineageEmitter? Lineage => null;
-
-    /// <summary>The recipe hosts running in this process, for the console's operations; null where nothing registers them.</summary>
-    Hosting.RunningRecipes? Running => null;
 }
 
 /// <summary>A source type registered by name (<c>files</c>, ...). It validates its options at load and builds the running source.</summary>
@@ -104,7 +98,24 @@ public sealed record JobProgress(long Done, long Total, string What);
 public sealed record JobOutcome(long RowsIn, long RowsOut, string Message);
 
 /// <summary>Where a recipe's options are being read from, for relative paths and error messages.</summary>
-public sealed record RecipeContext(string Name, string Folder, ConfigErrors Errors);
+public sealed record RecipeContext(string Name, string Folder, ConfigErrors Errors)
+{
+    /// <summary>The registry the recipe is loaded with (its plug-ins; a job that loads the recipe again uses the same).</summary>
+    public ComponentRegistry? Components { get; init; }
+}
+
+/// <summary>
+/// A top-level section of <c>recipe.yaml</c> beside <c>pipelines</c> and <c>jobs</c> (<c>alerts:</c>), parsed after
+/// them so it can check the names it refers to. Registered in the <see cref="ComponentRegistry"/>, so the loader in Core
+/// knows no section's type.
+/// </summary>
+public interface IRecipeSection
+{
+    string Name { get; }
+
+    /// <summary>The section's options (null when the recipe has none or they are invalid; problems go to the recipe's errors).</summary>
+    object? Parse(ConfigMap? map, RecipeContext recipe, IReadOnlyList<PipelineDefinition> pipelines, IReadOnlyList<JobDefinition> jobs, IReadOnlyCollection<string> tables);
+}
 
 /// <summary>A component factory that knows the lake tables it writes (<c>zone.table</c>), so a recipe's references to them can be checked at load.</summary>
 public interface IWritesLakeTables

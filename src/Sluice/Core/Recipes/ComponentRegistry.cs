@@ -9,6 +9,8 @@ public sealed class ComponentRegistry
     private readonly Dictionary<string, IStepType> _steps = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ISinkType> _sinks = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IJobType> _jobs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IRecipeSection> _sections = new(StringComparer.Ordinal);
+    private readonly Dictionary<Type, object> _plugIns = [];
 
     public IReadOnlyCollection<string> SourceNames => _sources.Keys;
 
@@ -41,6 +43,28 @@ public sealed class ComponentRegistry
         _jobs[type.Name] = type;
         return this;
     }
+
+    public ComponentRegistry Add(IRecipeSection section)
+    {
+        _sections[section.Name] = section;
+        return this;
+    }
+
+    /// <summary>
+    /// Something a component looks up at load by its type rather than by a name in the recipe (the engine defines the
+    /// contract, a recipe project registers the implementation: a pull's <c>mapping:</c>).
+    /// </summary>
+    public ComponentRegistry AddPlugIn<T>(T plugIn)
+        where T : class
+    {
+        _plugIns[typeof(T)] = plugIn;
+        return this;
+    }
+
+    public T? PlugIn<T>()
+        where T : class => _plugIns.GetValueOrDefault(typeof(T)) as T;
+
+    public IReadOnlyCollection<IRecipeSection> Sections => _sections.Values;
 
     public ISourceType? Source(string name) => _sources.GetValueOrDefault(name);
 

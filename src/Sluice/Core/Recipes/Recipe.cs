@@ -14,8 +14,8 @@ public sealed class Recipe
 
     public required IReadOnlyList<JobDefinition> Jobs { get; init; }
 
-    /// <summary>The recipe's <c>alerts:</c> section, or null when it declares none.</summary>
-    public Alerts.AlertsOptions? Alerts { get; init; }
+    /// <summary>The recipe's other sections by name (<c>alerts</c>), as their <see cref="IRecipeSection"/> parsed them; a section the recipe does not declare is absent.</summary>
+    public IReadOnlyDictionary<string, object> Sections { get; init; } = new Dictionary<string, object>();
 
     public JobDefinition? Job(string name) => Jobs.FirstOrDefault(j => string.Equals(j.Name, name, StringComparison.Ordinal));
 }

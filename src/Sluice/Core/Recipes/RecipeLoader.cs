@@ -52,7 +52,7 @@ public sealed class RecipeLoader(ComponentRegistry registry)
 
         var name = map.String("name") ?? Path.GetFileName(folder);
         var description = map.String("description") ?? "";
-        var context = new RecipeContext(name, folder, errors);
+        var context = new RecipeContext(name, folder, errors) { Components = registry };
 
         var jobs = new List<JobDefinition>();
         var jobMaps = new Dictionary<string, ConfigMap>(StringComparer.Ordinal);
@@ -151,9 +151,14 @@ public sealed class RecipeLoader(ComponentRegistry registry)
             if (job.Factory is Pipeline.IRowFeedingJob feed) { CheckFedSinks(job, feed, pipelines, jobMaps[job.Name]); }
         }
 
-        var alerts = Alerts.AlertsOptions.Parse(map.Map("alerts"), context, pipelines, jobs, WrittenTables(pipelines, jobs));
+        var sections = new Dictionary<string, object>(StringComparer.Ordinal);
+        foreach (var section in registry.Sections)
+        {
+            if (section.Parse(map.Map(section.Name), context, pipelines, jobs, WrittenTables(pipelines, jobs)) is { } parsed) { sections[section.Name] = parsed; }
+        }
+
         map.Done();
-        var recipe = new Recipe { Name = name, Folder = folder, Description = description, Pipelines = pipelines, Jobs = jobs, Alerts = alerts };
+        var recipe = new Recipe { Name = name, Folder = folder, Description = description, Pipelines = pipelines, Jobs = jobs, Sections = sections };
         return (recipe, errors);
     }
 

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
-using Sluice.Core.Hosting;
+using Sluice.Hosting;
 using Sluice.Core.Text;
 
 namespace Sluice.Serving.Management;

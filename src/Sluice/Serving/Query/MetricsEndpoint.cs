@@ -8,7 +8,9 @@ using Sluice.Serving;
 using Sluice.Serving.Auth;
 using Sluice.Serving.OpenApi;
 
-namespace Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Http.Ingest;
+
+namespace Sluice.Serving.Query;
 
 /// <summary>
 /// <c>GET /v1/metrics?from=ISO&amp;to=ISO&amp;group_by=event_type|hour|day[&amp;tenant=T]</c>: events, revenue and unique

@@ -4,7 +4,9 @@ using Sluice.Core.Recipes;
 using Sluice.Lake;
 using static Sluice.Lake.LakeQueryEngine;
 
-namespace Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Http.Ingest;
+
+namespace Sluice.Serving.Query;
 
 public enum MetricsGrouping
 {

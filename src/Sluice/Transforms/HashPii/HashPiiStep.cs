@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Sluice.Connectors.HttpIngest;
+using Sluice.Connectors.Http.Ingest;
 using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.Pipeline;

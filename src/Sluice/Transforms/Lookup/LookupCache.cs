@@ -1,6 +1,5 @@
 using System.Globalization;
 using Sluice.Core.Schema;
-using Sluice.Transforms.Enrichment;
 
 namespace Sluice.Transforms.Lookup;
 
@@ -10,7 +9,7 @@ namespace Sluice.Transforms.Lookup;
 /// the cache, and a column a change marks unchanged (<c>_unchanged</c>: a TOASTed value the update did not touch, which
 /// the server does not send) keeps the cached value instead of becoming NULL. A change of a key not held that leaves a
 /// copied column unchanged cannot be completed here, so it is not cached (a Postgres-loaded dimension reads the whole
-/// row on the next miss), as <see cref="DimensionCache"/> does for engagement.
+/// row on the next miss), as engagement-cdc's dimension cache does.
 /// </summary>
 public sealed class LookupCache(LookupOptions options, int capacity)
 {
@@ -102,7 +101,7 @@ public sealed class LookupCache(LookupOptions options, int capacity)
             }
 
             Put(id, fields.Select((f, i) =>
-                f < 0 ? null : kept is not null && marked!.Contains(f) ? kept[i] : DimensionCache.Convert(changes.Value(f, row), Types[i])).ToArray());
+                f < 0 ? null : kept is not null && marked!.Contains(f) ? kept[i] : DimensionValues.Convert(changes.Value(f, row), Types[i])).ToArray());
         }
     }
 }

@@ -121,7 +121,7 @@ public sealed class LookupStep : IBatchStep
         var edit = new TableEdit(kept);
         for (var f = 0; f < _options.Fields.Count; f++)
         {
-            var values = Enrichment.EngagementEnrichStep.ColumnArray(Cache.Types[f], keep.Count);
+            var values = DimensionValues.ColumnArray(Cache.Types[f], keep.Count);
             for (var i = 0; i < keep.Count; i++)
             {
                 if (found[keep[i]] is { } row) { values.SetValue(row[f], i); }

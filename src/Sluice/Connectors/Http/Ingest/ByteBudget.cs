@@ -1,4 +1,4 @@
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>What <see cref="ByteBudget.TryTake"/> decided.</summary>
 public enum BudgetAnswer

@@ -4,7 +4,7 @@ using Sluice.Core.Config;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// Options of the <c>http</c> source: one stream of events pushed over HTTP (<c>POST /v1/streams/{stream}/events</c>),

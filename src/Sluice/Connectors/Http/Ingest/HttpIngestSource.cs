@@ -10,8 +10,9 @@ using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
 using Sluice.Serving;
 using Sluice.Serving.Observability;
+using Sluice.Serving.Query;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>The <c>http</c> source type: a stream of events pushed over HTTP, landed durably, read by the pipeline by offset.</summary>
 public sealed class HttpIngestSourceType : ISourceType

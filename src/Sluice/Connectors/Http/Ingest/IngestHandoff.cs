@@ -1,6 +1,6 @@
 using Sluice.Core.Schema;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// The rows of requests just appended to the landing log, flattened at ingest, waiting for the stream's pipeline: ingest

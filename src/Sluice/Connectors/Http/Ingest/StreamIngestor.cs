@@ -5,7 +5,7 @@ using Sluice.Core.DeadLetters;
 using Sluice.Core.Metadata;
 using Sluice.Core.Schema;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 public enum IngestStatus
 {

@@ -5,7 +5,7 @@ using System.IO.Hashing;
 using System.Text;
 using Sluice.Core.IO;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// The dedup keys a stream has seen within its window, as 64-bit hashes of (tenant, key), in memory: a table from key to

@@ -3,7 +3,7 @@ using Microsoft.OpenApi;
 using Sluice.Core.Schema;
 using Sluice.Serving.OpenApi;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// The OpenAPI schema of a stream's request body, from its event schemas: one object per <c>schema_version</c>

@@ -13,7 +13,7 @@ using Sluice.Serving;
 using Sluice.Serving.Observability;
 using Sluice.Serving.OpenApi;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// <c>POST /v1/streams/{stream}/events</c>: checks the token (401/403), the content type (415), the size (413) and the

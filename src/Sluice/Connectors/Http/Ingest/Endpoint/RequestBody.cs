@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Sluice.Connectors.Files;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>One event's bytes inside a request body, with where it was: 0-based index, and the 1-based line for NDJSON.</summary>
 public readonly record struct EventSlice(int Index, int Start, int Length, int? Line);

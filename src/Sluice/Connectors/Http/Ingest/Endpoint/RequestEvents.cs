@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// The events of one request, validated and not yet landed: the valid ones with their dedup hashes, the rejected ones

@@ -5,7 +5,7 @@ using Sluice.Connectors.Files;
 using Sluice.Core.Schema;
 using Sluice.Core.Text;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>Why one event was rejected: the field to blame (dotted path, <c>items[2].qty</c>) when there is one.</summary>
 public readonly record struct EventProblem(string? Field, string Message);

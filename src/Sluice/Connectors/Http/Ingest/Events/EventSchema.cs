@@ -1,6 +1,6 @@
 using Sluice.Core.Schema;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// One declared field of an event, addressed by its dotted path in the JSON (<c>customer.email</c>) and stored in the

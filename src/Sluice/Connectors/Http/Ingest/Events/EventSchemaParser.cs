@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using Sluice.Core.Config;
 using Sluice.Core.Schema;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// Reads one schema version from YAML, validated with file, line and key. <c>fields</c> maps a dotted JSON path to a type

@@ -1,4 +1,4 @@
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// The common shape of event timestamps, <c>YYYY-MM-DDTHH:MM:SS[.fraction]Z</c>, parsed straight from UTF-8 without

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Sluice.Core;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// Turns a PII value (an e-mail address) into a keyed hash: HMAC-SHA256, first 16 bytes as hex. Equal values give equal

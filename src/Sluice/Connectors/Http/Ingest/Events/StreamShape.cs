@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using Sluice.Core.Schema;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// All schema versions of a stream merged into the tables they land in (a field of any version is a column; a row of

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Sluice.Core.IO;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// The file <c>clean-stop</c> in a landing log's folder: written and fsynced when the log closes after its last fsync,

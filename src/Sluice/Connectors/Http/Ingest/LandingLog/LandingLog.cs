@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 using Sluice.Core;
 using Sluice.Core.IO;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>
 /// A stream's durable landing log: append-only segment files under <c>&lt;data&gt;/landing/&lt;stream&gt;/</c>, named

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>How a segment file read back at start: whole records from its start up to <see cref="Valid"/>, then <see cref="Fault"/>.</summary>
 /// <param name="Start">The offset the segment starts at (its file name).</param>

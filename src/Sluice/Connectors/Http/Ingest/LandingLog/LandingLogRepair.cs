@@ -2,7 +2,7 @@ using System.Globalization;
 using Sluice.Core;
 using Sluice.Core.IO;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>Bytes <c>sluice landing repair</c> gave up: unreadable (or missing) bytes of a segment, replaced by padding or cut.</summary>
 /// <param name="Bytes">What the file held there (empty where bytes were missing).</param>

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>One event as read back from the landing log.</summary>
 /// <param name="Offset">Where the record starts in the stream's log: unique per event, and the row's <c>_offset</c>.</param>

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Sluice.Connectors.HttpIngest;
+namespace Sluice.Connectors.Http.Ingest;
 
 /// <summary>Reads a landing segment back record by record at start, checking every checksum (see <see cref="LandingLogRecovery"/>).</summary>
 public static class SegmentScanner
