@@ -30,7 +30,7 @@ public sealed class OutputReader(Recipe recipe, IEngineServices services, string
     private string? PostgresModels(string table)
     {
         var job = recipe.Jobs.Select(j => j.Factory).OfType<ModelsJobFactory>()
-            .FirstOrDefault(f => f.Options.EffectiveEngine(f.EngineOverride) == WarehouseEngine.Postgres && f.LakeTables.Contains(table, StringComparer.Ordinal));
+            .FirstOrDefault(f => f.Options.EffectiveEngine(f.EngineOverride) == WarehouseEngine.Postgres && (f.LakeTables.Contains(table, StringComparer.Ordinal) || f.Options.Quarantine == table));
         return job is null ? null : (job.Postgres?.ConnectionString ?? PostgresConnectionOptions.FromEnvironment().WithDatabase(job.Options.Database).ConnectionString("sluice-test"));
     }
 
