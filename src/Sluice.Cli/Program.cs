@@ -10,6 +10,7 @@ root.Options.Add(CliOutput.Wide);
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ValidateCommand.Create());
 root.Subcommands.Add(TestCommand.Create());
+root.Subcommands.Add(InitCommand.Create());
 root.Subcommands.Add(QueryCommand.Create());
 root.Subcommands.Add(JobCommands.Create());
 root.Subcommands.Add(JobCommands.CreateBackfill());

@@ -88,28 +88,28 @@ public sealed class OutputReader(Recipe recipe, IEngineServices services, string
     {
         var (database, name) = Split(expect.Table);
         using var client = new ClickHouseClient(ClickHouseUrl(), ClickHouseTimeout);
-        var described = await client.QueryAsync(
-            $"SELECT name FROM system.columns WHERE database = {ClickHouseClient.Literal(database)} AND table = {ClickHouseClient.Literal(name)} ORDER BY position FORMAT TSV", ct).ConfigureAwait(false);
-        var present = described.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
-        if (present.Count == 0) { throw new FixtureException(caseFile, expect.Line, $"ClickHouse has no table {expect.Table}"); }
-        Require(expect, columns, present);
         var engine = (await client.QueryAsync($"SELECT engine FROM system.tables WHERE database = {ClickHouseClient.Literal(database)} AND name = {ClickHouseClient.Literal(name)} FORMAT TSV", ct).ConfigureAwait(false)).Trim();
+        if (engine.Length == 0) { throw new FixtureException(caseFile, expect.Line, $"ClickHouse has no table {expect.Table}"); }
+        var described = await client.QueryAsync($"DESCRIBE TABLE {ClickHouseClient.Quote(database)}.{ClickHouseClient.Quote(name)} FORMAT TSV", ct).ConfigureAwait(false);
+        var present = described.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split('\t')[0]).ToList();
+        Require(expect, columns, present);
         // A replacing table shows one row per key only once merged: FINAL is what its readers see.
         var final = engine.Contains("Replacing", StringComparison.Ordinal) || engine.Contains("Collapsing", StringComparison.Ordinal) ? " FINAL" : "";
         var text = await client.QueryAsync(
-            $"SELECT {string.Join(", ", columns.Select(c => $"toString({ClickHouseClient.Quote(c)})"))} FROM {ClickHouseClient.Quote(database)}.{ClickHouseClient.Quote(name)}{final} FORMAT JSONCompactEachRow", ct).ConfigureAwait(false);
+            $"SELECT {string.Join(", ", columns.Select((c, i) => $"toString({ClickHouseClient.Quote(c)}) AS c{i}"))} FROM {ClickHouseClient.Quote(database)}.{ClickHouseClient.Quote(name)}{final} FORMAT JSONEachRow", ct).ConfigureAwait(false);
         var rows = new List<object?[]>();
         foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
+            // Aliased c0..cN: JSONEachRow (every ClickHouse version has it) names each value, whatever the column is called.
             using var row = JsonDocument.Parse(line);
-            rows.Add(row.RootElement.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Null ? null : (object?)v.GetString()).ToArray());
+            rows.Add(Enumerable.Range(0, columns.Count).Select(i => row.RootElement.GetProperty($"c{i}") is { ValueKind: JsonValueKind.String } v ? (object?)v.GetString() : null).ToArray());
         }
 
         return rows;
     }
 
     /// <summary>The ClickHouse the recipe's sinks write to: its <c>${CLICKHOUSE_URL}</c>, as the shipped recipes name it.</summary>
-    private static Uri ClickHouseUrl() => new(Environment.GetEnvironmentVariable("CLICKHOUSE_URL") is { Length: > 0 } url ? url : "http://127.0.0.1:8123");
+    public static Uri ClickHouseUrl() => new(Environment.GetEnvironmentVariable("CLICKHOUSE_URL") is { Length: > 0 } url ? url : "http://127.0.0.1:8123");
 
     private void Require(CaseExpectation expect, IReadOnlyList<string> columns, IReadOnlyList<string> present)
     {

@@ -50,32 +50,74 @@ public sealed class RecipeTestRun(Func<DataDirectory, IEngineServices> createSer
     {
         var runner = new CaseRunner(createServices) { Keep = Keep };
         var usesPostgres = postgresWarehouse || test.Steps.Any(s => s.Inputs.Any(i => i.Kind == CaseInputKind.Sql) || s.Expect.Any(e => e.Place == OutputPlace.Postgres));
-        if (!usesPostgres) { return await runner.RunAsync(() => Load(folder), test, ct).ConfigureAwait(false); }
-        var database = $"sluice_test_{Guid.NewGuid():N}"[..24];
-        var saved = (Pg: Environment.GetEnvironmentVariable("PGDATABASE"), Engine: Environment.GetEnvironmentVariable(ModelsOptions.EngineVariable));
-        try
+        var usesClickHouse = test.Steps.Any(s => s.Expect.Any(e => e.Place == OutputPlace.ClickHouse));
+        var id = $"sluice_test_{Guid.NewGuid():N}"[..24];
+        var saved = new Dictionary<string, string?>(StringComparer.Ordinal);
+        void Set(string variable, string value)
         {
-            await AdminAsync($"CREATE DATABASE {database}", ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException)
-        {
-            return new CaseResult(test.Name, false, $"  this case needs PostgreSQL ({PostgresConnectionOptions.FromEnvironment()}, from the PG* variables), which did not answer: {e.Message}{Environment.NewLine}", 0, 0, TimeSpan.Zero);
+            saved[variable] = Environment.GetEnvironmentVariable(variable);
+            Environment.SetEnvironmentVariable(variable, value);
         }
 
+        if (usesPostgres)
+        {
+            try
+            {
+                await AdminAsync($"CREATE DATABASE {id}", ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException)
+            {
+                return new CaseResult(test.Name, false, $"  this case needs PostgreSQL ({PostgresConnectionOptions.FromEnvironment()}, from the PG* variables), which did not answer: {e.Message}{Environment.NewLine}", 0, 0, TimeSpan.Zero);
+            }
+
+            // Recipes name their database as ${PGDATABASE}: the case's own is the one they get when loaded.
+            Set("PGDATABASE", id);
+            if (postgresWarehouse) { Set(ModelsOptions.EngineVariable, "postgres"); }
+        }
+
+        // Likewise ${CLICKHOUSE_DATABASE}: the sink creates it, the case's targets name it, and it is dropped after.
+        if (usesClickHouse) { Set("CLICKHOUSE_DATABASE", id); }
         try
         {
-            // Recipes name their database as ${PGDATABASE}: the case's own is the one they get when loaded below.
-            Environment.SetEnvironmentVariable("PGDATABASE", database);
-            if (postgresWarehouse) { Environment.SetEnvironmentVariable(ModelsOptions.EngineVariable, "postgres"); }
             return await runner.RunAsync(() => Load(folder), test, ct).ConfigureAwait(false);
         }
         finally
         {
-            Environment.SetEnvironmentVariable("PGDATABASE", saved.Pg);
-            Environment.SetEnvironmentVariable(ModelsOptions.EngineVariable, saved.Engine);
-            NpgsqlConnection.ClearAllPools();
-            await AdminAsync($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", CancellationToken.None).ConfigureAwait(false);
+            foreach (var (variable, value) in saved) { Environment.SetEnvironmentVariable(variable, value); }
+            if (usesPostgres) { await DropDatabaseAsync(id).ConfigureAwait(false); }
+            if (usesClickHouse)
+            {
+                using var clickHouse = new Connectors.ClickHouse.ClickHouseClient(OutputReader.ClickHouseUrl(), TimeSpan.FromSeconds(30));
+                await clickHouse.QueryAsync($"DROP DATABASE IF EXISTS {id}", CancellationToken.None).ConfigureAwait(false);
+            }
         }
+    }
+
+    /// <summary>
+    /// Drops the case's database, with the replication slots a CDC source made in it (a slot keeps a database from
+    /// being dropped; slots are per database, so these are the case's own).
+    /// </summary>
+    private static async Task DropDatabaseAsync(string database)
+    {
+        NpgsqlConnection.ClearAllPools();
+        await AdminAsync(
+            $"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = '{database}' AND active_pid IS NOT NULL",
+            CancellationToken.None).ConfigureAwait(false);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await AdminAsync($"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{database}'", CancellationToken.None).ConfigureAwait(false);
+                break;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && attempt < 20)
+            {
+                // The walsender just terminated has not released the slot yet.
+                await Task.Delay(TimeSpan.FromMilliseconds(250)).ConfigureAwait(false);
+            }
+        }
+
+        await AdminAsync($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", CancellationToken.None).ConfigureAwait(false);
     }
 
     private static Recipe Load(string folder) => new RecipeLoader(Components.Create()).Load(folder);
