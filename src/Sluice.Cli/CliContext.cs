@@ -53,9 +53,11 @@ internal static class CliContext
         return Services(result, level);
     }
 
-    public static EngineServices Services(ParseResult result, LogLevel level = LogLevel.Warning)
+    public static EngineServices Services(ParseResult result, LogLevel level = LogLevel.Warning) => Services(result, Folder(result), level);
+
+    /// <summary>The engine services of <paramref name="data"/> rather than the command's <c>--data</c> (<c>sluice test</c>'s own folders).</summary>
+    public static EngineServices Services(ParseResult result, DataDirectory data, LogLevel level)
     {
-        var data = Folder(result);
         _root = data.Root;
         var min = result.GetValue(Verbose) ? LogLevel.Debug : level;
         var console = LoggerFactory.Create(b => b

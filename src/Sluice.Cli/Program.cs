@@ -9,6 +9,8 @@ root.Options.Add(CliContext.Verbose);
 root.Options.Add(CliOutput.Wide);
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ValidateCommand.Create());
+root.Subcommands.Add(TestCommand.Create());
+root.Subcommands.Add(InitCommand.Create());
 root.Subcommands.Add(QueryCommand.Create());
 root.Subcommands.Add(JobCommands.Create());
 root.Subcommands.Add(JobCommands.CreateBackfill());

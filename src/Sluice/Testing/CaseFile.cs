@@ -1,0 +1,164 @@
+using Sluice.Core.Config;
+
+namespace Sluice.Testing;
+
+/// <summary>Reads <c>case.yaml</c>: every problem with its file, line and key, and every file it names checked to exist.</summary>
+public static class CaseFile
+{
+    public const string Name = "case.yaml";
+
+    /// <summary>Longest a step's inputs may take to be processed by default: a recipe's own run is seconds; CI machines are slow.</summary>
+    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(120);
+
+    /// <summary>The cases under <c>&lt;recipe&gt;/tests/</c>, in name order (or the one named).</summary>
+    public static IReadOnlyList<string> Find(string recipeFolder, string? only)
+    {
+        var tests = System.IO.Path.Combine(recipeFolder, "tests");
+        var cases = Directory.Exists(tests)
+            ? Directory.GetDirectories(tests).Where(d => File.Exists(System.IO.Path.Combine(d, Name))).Order(StringComparer.Ordinal).ToList()
+            : [];
+        if (only is not null)
+        {
+            var found = cases.FirstOrDefault(c => System.IO.Path.GetFileName(c) == only);
+            return found is null
+                ? throw new Core.SluiceException($"no case '{only}' in {TestCase.Display(tests)} (cases: {(cases.Count == 0 ? "none" : string.Join(", ", cases.Select(System.IO.Path.GetFileName)))})")
+                : [found];
+        }
+
+        return cases.Count == 0
+            ? throw new Core.SluiceException($"no test cases in {TestCase.Display(tests)}: each case is a folder holding {Name} (docs/TESTING.md)")
+            : cases;
+    }
+
+    public static TestCase Load(string folder)
+    {
+        var errors = new ConfigErrors();
+        var path = System.IO.Path.Combine(folder, Name);
+        var display = TestCase.Display(path);
+        var map = ConfigMap.Parse(File.ReadAllText(path), display, errors);
+        var steps = new List<CaseStep>();
+        var description = "";
+        IReadOnlyList<string> volatileColumns = [];
+        if (map is not null)
+        {
+            description = map.String("description") ?? "";
+            volatileColumns = map.StringList("volatile");
+            var number = 0;
+            foreach (var step in map.MapList("steps"))
+            {
+                number++;
+                steps.Add(Step(folder, step, number));
+            }
+
+            if (number == 0) { map.Error("steps", "a case needs at least one step (inputs, then expect)"); }
+            map.Done();
+        }
+
+        errors.ThrowIfAny();
+        return new TestCase(System.IO.Path.GetFileName(folder), folder, description, volatileColumns, steps);
+    }
+
+    private static CaseStep Step(string folder, ConfigMap step, int number)
+    {
+        var inputs = new List<CaseInput>();
+        foreach (var input in step.MapList("inputs"))
+        {
+            if (Input(folder, input) is { } read) { inputs.Add(read); }
+        }
+
+        var expect = new List<CaseExpectation>();
+        foreach (var e in step.MapList("expect"))
+        {
+            if (Expectation(folder, e) is { } read) { expect.Add(read); }
+        }
+
+        if (expect.Count == 0) { step.Error("expect", "a step needs at least one expectation (table or target, and rows)"); }
+        var timeout = step.Duration("timeout", DefaultTimeout);
+        step.Done();
+        return new CaseStep(number, step.Line, inputs, expect, timeout);
+    }
+
+    private static CaseInput? Input(string folder, ConfigMap input)
+    {
+        var kinds = new[] { ("files", CaseInputKind.Files), ("http", CaseInputKind.Http), ("sql", CaseInputKind.Sql) }
+            .Where(k => input.Has(k.Item1)).ToList();
+        if (kinds.Count != 1)
+        {
+            input.Error("files", "an input is one of files: <path>, http: <path> or sql: <path>");
+            input.Done();
+            return null;
+        }
+
+        var (key, kind) = kinds[0];
+        var path = Existing(folder, input, key, directoryAllowed: kind == CaseInputKind.Files);
+        var read = new CaseInput(kind, path ?? "", input.Line, kind == CaseInputKind.Sql ? null : input.String("pipeline"))
+        {
+            Tenant = kind == CaseInputKind.Http ? input.RequiredString("tenant") : null,
+            ContentType = kind == CaseInputKind.Http ? input.String("content_type") : null,
+            Stream = kind == CaseInputKind.Http ? input.String("stream") : null,
+        };
+        input.Done();
+        return path is null ? null : read;
+    }
+
+    private static CaseExpectation? Expectation(string folder, ConfigMap e)
+    {
+        OutputPlace place = OutputPlace.Lake;
+        string? table = null;
+        if (e.Has("table") == e.Has("target"))
+        {
+            e.Error("table", "an expectation names either table: zone.table (the lake) or target: postgres:schema.table | clickhouse:database.table");
+        }
+        else if (e.String("table") is { } lake)
+        {
+            table = lake;
+        }
+        else if (e.String("target") is { } target)
+        {
+            var colon = target.IndexOf(':', StringComparison.Ordinal);
+            var tech = colon > 0 ? target[..colon] : "";
+            place = tech switch { "postgres" => OutputPlace.Postgres, "clickhouse" => OutputPlace.ClickHouse, _ => OutputPlace.Lake };
+            if (place == OutputPlace.Lake)
+            {
+                e.Error("target", $"'{target}' is not postgres:schema.table or clickhouse:database.table (a lake table is table: zone.table)");
+            }
+            else
+            {
+                table = target[(colon + 1)..];
+            }
+        }
+
+        if (table is not null && table.Split('.') is not [{ Length: > 0 }, { Length: > 0 }])
+        {
+            e.Error(e.Has("table") ? "table" : "target", $"'{table}' is not <schema>.<table>");
+            table = null;
+        }
+
+        var rows = Existing(folder, e, "rows", directoryAllowed: false);
+        if (rows is not null && !ExpectedRows.IsKnownFormat(rows))
+        {
+            e.Error("rows", $"'{e.String("rows")}': expected rows are a .csv or .jsonl file");
+            rows = null;
+        }
+
+        var read = new CaseExpectation(place, table ?? "", rows ?? "", e.Line)
+        {
+            Columns = e.StringList("columns"),
+            Key = e.StringList("key"),
+            Ignore = e.StringList("ignore"),
+        };
+        e.Done();
+        return table is null || rows is null ? null : read;
+    }
+
+    /// <summary>The full path of a file the case names, or null with an error naming the key, when it is missing.</summary>
+    private static string? Existing(string folder, ConfigMap map, string key, bool directoryAllowed)
+    {
+        var relative = map.String(key, required: true);
+        if (relative is null) { return null; }
+        var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(folder, relative));
+        if (File.Exists(full) || (directoryAllowed && Directory.Exists(full))) { return full; }
+        map.Error(key, $"no {(directoryAllowed ? "file or folder" : "file")} '{relative}' in the case folder {TestCase.Display(folder)}");
+        return null;
+    }
+}
