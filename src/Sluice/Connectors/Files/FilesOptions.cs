@@ -45,16 +45,16 @@ public sealed class FilesOptions
     {
         var options = new FilesOptions
         {
-            Folder = map.String("folder", recipeName) ?? recipeName,
-            FileTypes = map.String("file_types", "filetypes") ?? "filetypes",
-            PollInterval = map.Duration("poll_interval", TimeSpan.FromSeconds(1)),
-            StableAfter = map.Duration("stable_after", TimeSpan.FromMilliseconds(500)),
-            MaxParallelFiles = map.Int("max_parallel_files", 2, 1, 64),
-            BatchRows = map.Int("batch_rows", 65_536, 1, 4_000_000),
-            GroupMaxBytes = map.Int("group_max_mb", 32, 0, 1024) * (1L << 20),
-            DrainTimeout = map.Duration("drain_timeout", TimeSpan.FromSeconds(30)),
-            OnceWait = map.Duration("once_wait", TimeSpan.FromSeconds(5)),
-            UnitMaxBytes = map.Int("unit_max_mb", 256, 1, 4096) * (1L << 20),
+            Folder = map.String("folder", recipeName, doc: "The drop folder, relative to the data folder. Holds incoming/, processing/, processed/, failed/.") ?? recipeName,
+            FileTypes = map.String("file_types", "filetypes", doc: "The recipe's folder of file-type YAML files, relative to the recipe.") ?? "filetypes",
+            PollInterval = map.Duration("poll_interval", TimeSpan.FromSeconds(1), doc: "How often incoming/ is listed."),
+            StableAfter = map.Duration("stable_after", TimeSpan.FromMilliseconds(500), doc: "A file is claimed once its size and modification time are unchanged across two looks this far apart (at most 1s)."),
+            MaxParallelFiles = map.Int("max_parallel_files", 2, 1, 64, doc: "Files ingested at the same time."),
+            BatchRows = map.Int("batch_rows", 65_536, 1, 4_000_000, doc: "Records per batch between the reader and the Parquet writer; two batches per file are in flight at most."),
+            GroupMaxBytes = map.Int("group_max_mb", 32, 0, 1024, doc: "Small files are committed together, up to this much input per commit (0: every file on its own). Files larger than a quarter of it always stream through alone.") * (1L << 20),
+            DrainTimeout = map.Duration("drain_timeout", TimeSpan.FromSeconds(30), doc: "On shutdown, how long files already claimed may take to finish before they are abandoned to the next start."),
+            OnceWait = map.Duration("once_wait", TimeSpan.FromSeconds(5), doc: "With `--once`, how long to wait for files that are still being written before leaving them for the next run."),
+            UnitMaxBytes = map.Int("unit_max_mb", 256, 1, 4096, doc: "With sinks, the largest file taken: each file is one unit, held in memory until every sink has committed it (a sink's queue holds up to 4). A larger file fails with that reason.") * (1L << 20),
         };
 
         if (options.StableAfter > TimeSpan.FromSeconds(1))

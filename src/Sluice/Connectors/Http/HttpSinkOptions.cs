@@ -50,7 +50,7 @@ public sealed class HttpSinkOptions
     public static HttpSinkOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var url = EnvText.Expand(map.RequiredString("url"));
+        var url = EnvText.Expand(map.RequiredString("url", doc: "Where batches are POSTed (required; may be `${VAR:-default}`)."));
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
         {
             if (url.Length > 0) { map.Error("url", $"http: not an http(s) URL: '{url}'"); }
@@ -59,20 +59,20 @@ public sealed class HttpSinkOptions
 
         var options = new HttpSinkOptions
         {
-            Name = map.String("name", "api") ?? "api",
+            Name = map.String("name", "api", doc: "The sink's name: its checkpoint key and dead-letter source `http:<recipe>/<name>`.") ?? "api",
             Url = uri,
-            Table = map.String("table", "events_enriched") ?? "events_enriched",
-            RequestRows = map.Int("request_rows", 500, 1, 100_000),
-            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(5)),
-            Retries = map.Int("retries", 5, 0, 100),
-            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200)),
-            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(10)),
-            BreakerFailureRatio = map.Double("breaker_failure_ratio", 0.5, 0.01, 1),
-            BreakerMinimumThroughput = map.Int("breaker_minimum_throughput", 10, 2, 10_000),
-            BreakerSampling = map.Duration("breaker_sampling", TimeSpan.FromSeconds(30)),
-            BreakerDuration = map.Duration("breaker_duration", TimeSpan.FromSeconds(5)),
-            RateLimit = map.Double("rate_limit", 50, 0.01, 1_000_000),
-            RateBurst = map.Int("rate_burst", 10, 1, 100_000),
+            Table = map.String("table", "events_enriched", doc: "The batch table sent.") ?? "events_enriched",
+            RequestRows = map.Int("request_rows", 500, 1, 100_000, doc: "Rows per request at most; a batch is sent as several requests when larger."),
+            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(5), doc: "Timeout of one attempt."),
+            Retries = map.Int("retries", 5, 0, 100, doc: "Retries after the first attempt, on 5xx, 408, 429, timeouts and connection errors."),
+            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200), doc: "Base of the exponential back-off, with jitter. A `Retry-After` header wins."),
+            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(10), doc: "Longest back-off between attempts, and longest `Retry-After` honoured."),
+            BreakerFailureRatio = map.Double("breaker_failure_ratio", 0.5, 0.01, 1, doc: "Share of failed attempts within `breaker_sampling` that opens the circuit."),
+            BreakerMinimumThroughput = map.Int("breaker_minimum_throughput", 10, 2, 10_000, doc: "Attempts within the sampling window before the breaker may open."),
+            BreakerSampling = map.Duration("breaker_sampling", TimeSpan.FromSeconds(30), doc: "Window over which the failure ratio is measured."),
+            BreakerDuration = map.Duration("breaker_duration", TimeSpan.FromSeconds(5), doc: "How long an open circuit fails attempts at once before one is let through again."),
+            RateLimit = map.Double("rate_limit", 50, 0.01, 1_000_000, doc: "Requests per second at most, on average."),
+            RateBurst = map.Int("rate_burst", 10, 1, 100_000, doc: "Requests allowed in a burst above the average rate."),
         };
 
         // Polly's own limits: a timeout of at least 10 ms, a sampling window of at least 0.5 s, a break of at least 0.5 s.

@@ -60,7 +60,7 @@ public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
     {
         ArgumentNullException.ThrowIfNull(map);
         var tables = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (map.Map("tables") is { } renames)
+        if (map.Map("tables", doc: "Optional renames, batch table name to lake table name.") is { } renames)
         {
             foreach (var key in renames.Keys.ToList())
             {
@@ -72,22 +72,22 @@ public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
             renames.Done();
         }
 
-        var mode = map.Enum("mode", LakeSinkMode.Changes);
+        var mode = map.Enum("mode", LakeSinkMode.Changes, doc: "`changes` or `mirror`.");
         var mirror = mode == LakeSinkMode.Mirror;
         var keys = ParseKeys(map, mirror);
-        var compact = map.Map("compaction");
+        var compact = map.Map("compaction", doc: "Merging of a partition's small Parquet files into one.");
         var options = new LakeSinkOptions
         {
             Mode = mode,
             Keys = keys,
-            Zone = map.RequiredString("zone"),
+            Zone = map.RequiredString("zone", doc: "The lake zone (schema) the tables land in (required): a batch table `events` becomes `<zone>.events`."),
             // A mirror is one current-state table per source table: not partitioned, positioned by the change's LSN.
-            PartitionBy = mirror ? "" : map.RequiredString("partition_by"),
+            PartitionBy = mirror ? "" : map.RequiredString("partition_by", doc: "The timestamp column whose UTC date is a row's partition (`date=YYYY-MM-DD`) (required; every table must have it)."),
             Tables = tables,
-            PositionColumn = mirror ? Core.Schema.ChangeEnvelope.Lsn : map.String("position_column", "_offset") ?? "_offset",
-            CompactMinFiles = compact?.Int("min_files", 8, 2, 10_000) ?? 8,
-            CompactSmallRows = compact?.Int("small_rows", 250_000, 1, int.MaxValue) ?? 250_000,
-            CompactInterval = compact?.Duration("interval", TimeSpan.FromSeconds(5)) ?? TimeSpan.FromSeconds(5),
+            PositionColumn = mirror ? Core.Schema.ChangeEnvelope.Lsn : map.String("position_column", "_offset", doc: "The column holding each row's source position: rows at or below the sink's checkpoint are skipped on replay. Tables without it rely on batch positions alone.") ?? "_offset",
+            CompactMinFiles = compact?.Int("min_files", 8, 2, 10_000, doc: "A partition is compacted once it holds this many small files.") ?? 8,
+            CompactSmallRows = compact?.Int("small_rows", 250_000, 1, int.MaxValue, doc: "A file with fewer rows than this is small.") ?? 250_000,
+            CompactInterval = compact?.Duration("interval", TimeSpan.FromSeconds(5), doc: "How often partitions are checked for compaction.") ?? TimeSpan.FromSeconds(5),
         };
         compact?.Done();
         if (options.Zone.Length > 0 && !Connectors.HttpIngest.HttpIngestOptions.IdentifierRegex().IsMatch(options.Zone))
@@ -109,7 +109,7 @@ public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
     private static Dictionary<string, IReadOnlyList<string>> ParseKeys(ConfigMap map, bool mirror)
     {
         var keys = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
-        if (map.Map("keys") is { } keyMap)
+        if (map.Map("keys", doc: "A mirror's key columns per batch table (`keys: { content: [content_id] }`); a table not named here is keyed by the source table's primary key.") is { } keyMap)
         {
             if (!mirror) { map.Error("keys", "lake sink: keys are a mirror's (mode: mirror); a change log keeps every row"); }
             foreach (var table in keyMap.Keys.ToList())

@@ -31,12 +31,12 @@ public sealed class PostgresConnectionOptions
     /// <summary>Reads the optional <c>connection</c> block of <paramref name="parent"/>.</summary>
     public static PostgresConnectionOptions Parse(ConfigMap? parent, string? component)
     {
-        var map = parent?.Map("connection");
-        var host = EnvText.Resolve(map, "host", "127.0.0.1", "PGHOST");
-        var portText = EnvText.Resolve(map, "port", "5432", "PGPORT");
-        var user = EnvText.Resolve(map, "user", Environment.UserName, "PGUSER");
-        var password = EnvText.Resolve(map, "password", "", "PGPASSWORD");
-        var database = EnvText.Resolve(map, "database", user, "PGDATABASE");
+        var map = parent?.Map("connection", doc: "The Postgres server; each key falls back to its libpq environment variable.");
+        var host = EnvText.Resolve(map, "host", "127.0.0.1", "PGHOST", doc: "Host name or address.");
+        var portText = EnvText.Resolve(map, "port", "5432", "PGPORT", doc: "TCP port.");
+        var user = EnvText.Resolve(map, "user", Environment.UserName, "PGUSER", doc: "User name.", shown: "the OS user");
+        var password = EnvText.Resolve(map, "password", "", "PGPASSWORD", doc: "Password.");
+        var database = EnvText.Resolve(map, "database", user, "PGDATABASE", doc: "Database.", shown: "the user name");
         if (!int.TryParse(portText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
         {
             if (map is not null) { map.Error("port", $"{component}: not a TCP port: '{portText}'"); }

@@ -37,16 +37,17 @@ public sealed partial class PostgresPullOptions
     public static PostgresPullOptions? Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var mapped = map.Has("mapping");
+        // A description shows the mapped pull's keys too (mapping, store), which a recipe gives together.
+        var mapped = map.Has("mapping") || map.Describing;
         var pull = mapped ? PullOptions.Parse(map, recipe) : null;
-        var table = map.RequiredString("table");
+        var table = map.RequiredString("table", doc: "The table, `name` or `schema.name` (required).");
         var options = new PostgresPullOptions
         {
             Table = table,
-            KeyColumn = map.String("key_column", "id") ?? "id",
-            UpdatedColumn = map.String("updated_column", "updated_at") ?? "updated_at",
-            Database = map.String("database"),
-            PageSize = map.Int("page_size", 5_000, 1, 1_000_000),
+            KeyColumn = map.String("key_column", "id", doc: "The column identifying a row; ties on the modification time are ordered by it.") ?? "id",
+            UpdatedColumn = map.String("updated_column", "updated_at", doc: "The modification-time column, `timestamptz` or `timestamp` read as UTC.") ?? "updated_at",
+            Database = map.String("database", doc: "The database, when not `PGDATABASE`."),
+            PageSize = map.Int("page_size", 5_000, 1, 1_000_000, doc: "Rows per page, each page one commit."),
             Pull = pull,
             Stream = PullStreamOptions.Parse(map, table[(table.IndexOf('.', StringComparison.Ordinal) + 1)..]),
         };

@@ -98,21 +98,21 @@ public sealed class RedisRealtimeOptions
         ArgumentNullException.ThrowIfNull(map);
         var options = new RedisRealtimeOptions
         {
-            Name = map.String("name", "redis") ?? "redis",
-            Url = EnvText.Resolve(map, "url", "redis://127.0.0.1:6379", "REDIS_URL"),
-            KeyPrefix = EnvText.Expand(map.String("key_prefix", "") ?? ""),
-            Table = map.String("table", "events_enriched") ?? "events_enriched",
-            Entity = map.String("entity", "content") ?? "content",
-            EntityColumn = map.String("entity_column", "content_id") ?? "content_id",
-            EventIdColumn = map.String("event_id_column", "event_id") ?? "event_id",
-            TimeColumn = map.String("time_column", "event_ts") ?? "event_ts",
-            TopPrefix = map.String("top_prefix", "top:content") ?? "top:content",
-            LastTtl = map.Duration("last_ttl", TimeSpan.FromHours(1)),
-            BucketTtl = map.Duration("bucket_ttl", TimeSpan.FromMinutes(15)),
-            Window = map.Duration("window", TimeSpan.FromMinutes(10)),
-            WindowTtl = map.Duration("window_ttl", TimeSpan.FromSeconds(120)),
-            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200)),
-            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(5)),
+            Name = map.String("name", "redis", doc: "The sink's name: its checkpoint key.") ?? "redis",
+            Url = EnvText.Resolve(map, "url", "redis://127.0.0.1:6379", "REDIS_URL", doc: "Server URL."),
+            KeyPrefix = EnvText.Expand(map.String("key_prefix", "", doc: "Put before every key, so several pipelines or tests can share one server.") ?? ""),
+            Table = map.String("table", "events_enriched", doc: "The batch table read.") ?? "events_enriched",
+            Entity = map.String("entity", "content", doc: "Key name of the entity: `{entity}:last:{id}`, `{entity}:count:{id}`.") ?? "content",
+            EntityColumn = map.String("entity_column", "content_id", doc: "Column holding the entity id.") ?? "content_id",
+            EventIdColumn = map.String("event_id_column", "event_id", doc: "Column holding the event's unique integer id, used to count each event once.") ?? "event_id",
+            TimeColumn = map.String("time_column", "event_ts", doc: "Column holding the event time.") ?? "event_ts",
+            TopPrefix = map.String("top_prefix", "top:content", doc: "Prefix of the per-minute and window ZSETs: `{top}:bucket:{YYYYMMDDHHMM}`, `{top}:10m`.") ?? "top:content",
+            LastTtl = map.Duration("last_ttl", TimeSpan.FromHours(1), doc: "Lifetime of `{entity}:last:{id}`."),
+            BucketTtl = map.Duration("bucket_ttl", TimeSpan.FromMinutes(15), doc: "Lifetime of a per-minute bucket; events older than this do not touch buckets."),
+            Window = map.Duration("window", TimeSpan.FromMinutes(10), doc: "Span of the merged window."),
+            WindowTtl = map.Duration("window_ttl", TimeSpan.FromSeconds(120), doc: "Lifetime of the merged window ZSET."),
+            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200), doc: "First wait after a failed write, doubling up to `retry_max_delay`; retried until it succeeds or the pipeline stops."),
+            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(5), doc: "Longest wait between two attempts."),
         };
 
         try { RedisUrl.Parse(options.Url); }

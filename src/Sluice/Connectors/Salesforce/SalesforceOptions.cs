@@ -82,22 +82,23 @@ public sealed partial class SalesforceOptions
     public static SalesforceOptions? Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var mapped = map.Has("mapping");
+        // A description shows the mapped pull's keys too (mapping, store), which a recipe gives together.
+        var mapped = map.Has("mapping") || map.Describing;
         var pull = mapped ? PullOptions.Parse(map, recipe) : null;
-        var objectName = map.RequiredString("object");
+        var objectName = map.RequiredString("object", doc: "The object queried (required), for example `Attorney_Event__c`.");
         var options = new SalesforceOptions
         {
-            LoginUrl = map.String("login_url", "https://login.salesforce.com") ?? "https://login.salesforce.com",
-            ClientIdEnv = map.String("client_id_env", "SALESFORCE_CLIENT_ID") ?? "SALESFORCE_CLIENT_ID",
-            ClientSecretEnv = map.String("client_secret_env", "SALESFORCE_CLIENT_SECRET") ?? "SALESFORCE_CLIENT_SECRET",
-            ApiVersion = map.String("api_version", "v59.0") ?? "v59.0",
+            LoginUrl = map.String("login_url", "https://login.salesforce.com", doc: "Where tokens are issued.") ?? "https://login.salesforce.com",
+            ClientIdEnv = map.String("client_id_env", "SALESFORCE_CLIENT_ID", doc: "The variable holding the connected app's client id.") ?? "SALESFORCE_CLIENT_ID",
+            ClientSecretEnv = map.String("client_secret_env", "SALESFORCE_CLIENT_SECRET", doc: "The variable holding its client secret.") ?? "SALESFORCE_CLIENT_SECRET",
+            ApiVersion = map.String("api_version", "v59.0", doc: "REST API version.") ?? "v59.0",
             Object = objectName,
-            Fields = map.StringList("fields"),
-            Where = map.String("where"),
-            IdField = map.String("id_field", "Id") ?? "Id",
-            StampField = map.String("stamp_field", "SystemModstamp") ?? "SystemModstamp",
-            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(60)),
-            Attempts = map.Int("attempts", 4, 1, 20),
+            Fields = map.StringList("fields", doc: "The fields selected (required); the id and stamp fields are added when missing."),
+            Where = map.String("where", doc: "An extra SOQL condition ANDed to the stamp filter."),
+            IdField = map.String("id_field", "Id", doc: "The record id field.") ?? "Id",
+            StampField = map.String("stamp_field", "SystemModstamp", doc: "The modification stamp field.") ?? "SystemModstamp",
+            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(60), doc: "Per HTTP request."),
+            Attempts = map.Int("attempts", 4, 1, 20, doc: "Attempts per request on 5xx, 429 and connection failures, pausing 1 s, 2 s, 4 s, ...."),
             Pull = pull,
             Stream = PullStreamOptions.Parse(map, objectName),
         };

@@ -63,15 +63,16 @@ public sealed class SmtpOptions
 
         var options = new SmtpOptions
         {
-            Host = map.String("host", "127.0.0.1") ?? "127.0.0.1",
-            Port = map.Int("port", 25, 1, 65535),
-            Tls = map.Enum("tls", SmtpTls.Auto),
-            User = map.String("user"),
-            From = map.String("from", "") ?? "",
-            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(30)),
-            ConnectAttempts = map.Int("connect_attempts", 3, 1, 20),
-            Backoff = map.Duration("backoff", TimeSpan.FromSeconds(1)),
+            Host = map.String("host", "127.0.0.1", doc: "Server host.") ?? "127.0.0.1",
+            Port = map.Int("port", 25, 1, 65535, doc: "Server port."),
+            Tls = map.Enum("tls", SmtpTls.Auto, doc: "Connection security."),
+            User = map.String("user", doc: "User for AUTH."),
+            From = map.String("from", "", doc: "The sender address (required unless `SMTP_FROM` is set).") ?? "",
+            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(30), doc: "Per SMTP command."),
+            ConnectAttempts = map.Int("connect_attempts", 3, 1, 20, doc: "Connection attempts per run before the run gives up and leaves its reminders for the next run."),
+            Backoff = map.Duration("backoff", TimeSpan.FromSeconds(1), doc: "Pause before the second connection attempt, doubled for each further one."),
         };
+        map.Declare("password", "text", null, "Refused: a password does not belong in a recipe file; set `SMTP_PASSWORD`.");
         if (map.Has("password"))
         {
             map.Error("password", "passwords do not belong in recipe files; set SMTP_PASSWORD");

@@ -37,18 +37,18 @@ public sealed partial class EngagementEnrichOptions
     public static EngagementEnrichOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var fields = map.Has("fields") ? map.StringList("fields") : ["content_type", "length_seconds"];
+        var fields = map.StringList("fields", doc: "Dimension columns copied onto each fact row.", fallback: ["content_type", "length_seconds"]);
         var options = new EngagementEnrichOptions
         {
             Connection = PostgresConnectionOptions.Parse(map, "engagement_enrich"),
-            Schema = map.String("schema", "public") ?? "public",
-            Facts = map.String("facts", "engagement_events") ?? "engagement_events",
-            Dimension = map.String("dimension", "content") ?? "content",
-            Key = map.String("key", "content_id") ?? "content_id",
+            Schema = map.String("schema", "public", doc: "Schema of the dimension table.") ?? "public",
+            Facts = map.String("facts", "engagement_events", doc: "The fact table whose rows are enriched.") ?? "engagement_events",
+            Dimension = map.String("dimension", "content", doc: "The dimension table: loaded once, then kept current by its rows in the same stream.") ?? "content",
+            Key = map.String("key", "content_id", doc: "The join key, a column of both tables.") ?? "content_id",
             Fields = fields,
-            Output = map.String("output", "events_enriched") ?? "events_enriched",
-            Duration = map.String("duration", "duration_ms") ?? "duration_ms",
-            Length = map.String("length", "length_seconds") ?? "length_seconds",
+            Output = map.String("output", "events_enriched", doc: "Name of the enriched table handed to the sinks.") ?? "events_enriched",
+            Duration = map.String("duration", "duration_ms", doc: "Fact column holding the watched duration in milliseconds.") ?? "duration_ms",
+            Length = map.String("length", "length_seconds", doc: "Dimension column holding the content length in seconds.") ?? "length_seconds",
         };
 
         foreach (var (key, value) in new[] { ("schema", options.Schema), ("facts", options.Facts), ("dimension", options.Dimension), ("key", options.Key), ("output", options.Output), ("duration", options.Duration), ("length", options.Length) }
