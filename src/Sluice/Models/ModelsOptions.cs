@@ -18,16 +18,16 @@ public sealed partial class ModelsOptions
     /// <summary>Environment variable that overrides <see cref="Engine"/> (<c>duckdb</c> or <c>postgres</c>) without editing the recipe.</summary>
     public const string EngineVariable = "SLUICE_WAREHOUSE";
 
-    /// <summary>The models folder, relative to the recipe (default <c>models</c>): <c>&lt;schema&gt;/&lt;name&gt;.sql|.yaml</c>.</summary>
+    /// <summary>The models folder, relative to the recipe: <c>&lt;schema&gt;/&lt;name&gt;.sql|.yaml</c>.</summary>
     public string Folder { get; init; } = "models";
 
-    /// <summary>Lake tables the models read besides the clean models' own sources (default none).</summary>
+    /// <summary>Lake tables the models read besides the clean models' own sources.</summary>
     public IReadOnlyList<string> Sources { get; init; } = [];
 
-    /// <summary>The table rejected rows go to, <c>schema.table</c> (default <c>dw.quarantine</c>).</summary>
+    /// <summary>The table rejected rows go to, <c>schema.table</c>.</summary>
     public string Quarantine { get; init; } = "dw.quarantine";
 
-    /// <summary>Where the models run (default duckdb, the embedded warehouse; <see cref="EngineVariable"/> overrides).</summary>
+    /// <summary>Where the models run.</summary>
     public WarehouseEngine Engine { get; init; } = WarehouseEngine.DuckDb;
 
     /// <summary>For postgres: the database (default: PGDATABASE).</summary>

@@ -21,19 +21,19 @@ public enum ClientIdProtection
 /// </summary>
 public sealed partial class ReminderStoreOptions
 {
-    /// <summary>The lake zone of the tables in the embedded warehouse (default <c>reminders</c>): <c>reminders.attorney_events</c>, ...</summary>
+    /// <summary>The lake zone of the tables in the embedded warehouse: <c>reminders.attorney_events</c>, ...</summary>
     public string Zone { get; init; } = "reminders";
 
     /// <summary>When set, the tables live in this PostgreSQL schema instead of the lake (server from <c>PG*</c> variables). Default: unset, the lake.</summary>
     public string? PostgresSchema { get; init; }
 
-    /// <summary>The environment variable holding the 32-byte master key, base64 or hex (default <c>SLUICE_REMINDER_KEY</c>).</summary>
+    /// <summary>The environment variable holding the 32-byte master key, base64 or hex.</summary>
     public string KeyEnv { get; init; } = "SLUICE_REMINDER_KEY";
 
-    /// <summary>When the variable is unset: the key file, relative to the data folder, created with 32 random bytes (mode 0600) on first use (default <c>keys/&lt;recipe&gt;.key</c>).</summary>
+    /// <summary>When the variable is unset: the key file, relative to the data folder, created with 32 random bytes (mode 0600) on first use.</summary>
     public string KeyFile { get; init; } = "keys/reminders.key";
 
-    /// <summary>How <c>client_id</c> is kept at rest (default <c>encrypt</c>).</summary>
+    /// <summary>How <c>client_id</c> is kept at rest.</summary>
     public ClientIdProtection ClientId { get; init; } = ClientIdProtection.Encrypt;
 
     /// <summary>The file the options came from, for messages.</summary>

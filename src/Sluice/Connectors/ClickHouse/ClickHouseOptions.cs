@@ -6,13 +6,13 @@ namespace Sluice.Connectors.ClickHouse;
 /// <summary>Options of the <c>clickhouse</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
 public sealed partial class ClickHouseOptions
 {
-    /// <summary>The sink's name: its checkpoint key and dead-letter source (default <c>clickhouse</c>).</summary>
+    /// <summary>The sink's name: its checkpoint key and dead-letter source.</summary>
     public string Name { get; init; } = "clickhouse";
 
-    /// <summary>HTTP interface (default <c>$CLICKHOUSE_URL</c>, else http://127.0.0.1:8123).</summary>
+    /// <summary>HTTP interface.</summary>
     public required Uri Url { get; init; }
 
-    /// <summary>Database, created when missing (default <c>sluice</c>).</summary>
+    /// <summary>Database, created when missing.</summary>
     public string Database { get; init; } = "sluice";
 
     /// <summary>The batch table written, and the ClickHouse table of the same name (created when missing; any name, quoted).</summary>
@@ -22,7 +22,7 @@ public sealed partial class ClickHouseOptions
     public required IReadOnlyList<string> OrderBy { get; init; }
 
     /// <summary>
-    /// Version column of the ReplacingMergeTree (default <c>_lsn</c>): rows with the same sorting key collapse to the
+    /// Version column of the ReplacingMergeTree: rows with the same sorting key collapse to the
     /// highest version, so a replayed batch is invisible to queries that read with <c>FINAL</c>.
     /// </summary>
     public string Version { get; init; } = "_lsn";
@@ -33,28 +33,28 @@ public sealed partial class ClickHouseOptions
     /// </summary>
     public bool Mirror { get; init; }
 
-    /// <summary>Optional partition expression, e.g. <c>toYYYYMM(event_ts)</c> (default none).</summary>
+    /// <summary>Optional partition expression, e.g. <c>toYYYYMM(event_ts)</c>.</summary>
     public string? PartitionBy { get; init; }
 
-    /// <summary>Timeout of one HTTP request (default 30 s).</summary>
+    /// <summary>Timeout of one HTTP request.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>First wait after a failed write (default 200 ms); it doubles per failure up to <see cref="RetryMaxDelay"/>. Writes are retried until they succeed or the pipeline stops.</summary>
+    /// <summary>First wait after a failed write; it doubles per failure up to <see cref="RetryMaxDelay"/>. Writes are retried until they succeed or the pipeline stops.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>Longest wait between two attempts (default 10 s).</summary>
+    /// <summary>Longest wait between two attempts.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The retry of every request: unbounded, the pipeline's queue bounds what waits.</summary>
     public Core.Resilience.RetryOptions Retry => new(RetryDelay, RetryMaxDelay);
 
     /// <summary>
-    /// How long a batch may wait for the next ones before the insert (default 300 ms). Every insert makes a part that
+    /// How long a batch may wait for the next ones before the insert. Every insert makes a part that
     /// ClickHouse must write and later merge, so a few large inserts cost it far less than many small ones.
     /// </summary>
     public TimeSpan InsertLinger { get; init; } = TimeSpan.FromMilliseconds(300);
 
-    /// <summary>Rows an insert gathers at most, from the batches waiting (default 100,000).</summary>
+    /// <summary>Rows an insert gathers at most, from the batches waiting.</summary>
     public int InsertMaxRows { get; init; } = 100_000;
 
     public static ClickHouseOptions Parse(ConfigMap map)

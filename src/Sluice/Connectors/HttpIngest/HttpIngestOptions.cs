@@ -22,44 +22,44 @@ public sealed partial class HttpIngestOptions
     /// <summary>The schema of each accepted <c>schema_version</c> (YAML files relative to the recipe, key <c>schemas</c>).</summary>
     public IReadOnlyList<EventSchemaVersion> Versions { get; init; } = [];
 
-    /// <summary>The top-level integer field naming an event's schema version (default <c>schema_version</c>).</summary>
+    /// <summary>The top-level integer field naming an event's schema version.</summary>
     public string VersionField { get; init; } = "schema_version";
 
-    /// <summary>The top-level field holding the tenant (default <c>tenant_id</c>). Its value always comes from the token; an event naming another tenant refuses the whole request.</summary>
+    /// <summary>The top-level field holding the tenant. Its value always comes from the token; an event naming another tenant refuses the whole request.</summary>
     public string TenantField { get; init; } = "tenant_id";
 
     /// <summary>The timestamp field that dates an event (required; it partitions the lake tables).</summary>
     public string TimeField { get; init; } = "";
 
     /// <summary>
-    /// A text column that carries each event's JSON exactly as received, next to the flattened fields (default none).
+    /// A text column that carries each event's JSON exactly as received, next to the flattened fields.
     /// For streams whose events a later step maps itself (the <c>attorney_events</c> step of repeat-reminder): the
     /// schema then only declares what ingest must check (the dedup key, the time field).
     /// </summary>
     public string? JsonColumn { get; init; }
 
-    /// <summary>The text field identifying an event for deduplication (default none: no deduplication). Duplicates within the window are accepted and land once.</summary>
+    /// <summary>The text field identifying an event for deduplication. Duplicates within the window are accepted and land once.</summary>
     public string? DedupKey { get; init; }
 
-    /// <summary>How long a dedup key is remembered (default 24 h; survives restarts).</summary>
+    /// <summary>How long a dedup key is remembered.</summary>
     public TimeSpan DedupWindow { get; init; } = TimeSpan.FromHours(24);
 
-    /// <summary>At most this many keys are remembered (default 5,000,000, about 175 MB: a 16-byte slot per key in a table kept at most three quarters full, and 8 bytes in its minute's list); past it the oldest hour of keys is forgotten first.</summary>
+    /// <summary>At most this many keys are remembered; past it the oldest hour of keys is forgotten first.</summary>
     public int DedupMaxKeys { get; init; } = 5_000_000;
 
-    /// <summary>Largest request body (default 32 MB); larger requests get 413.</summary>
+    /// <summary>Largest request body; larger requests get 413.</summary>
     public long MaxRequestBytes { get; init; } = 32L << 20;
 
-    /// <summary>Largest single event (default 1 MB); a larger one is rejected on its own, inside the 202.</summary>
+    /// <summary>Largest single event; a larger one is rejected on its own, inside the 202.</summary>
     public long MaxEventBytes { get; init; } = 1L << 20;
 
-    /// <summary>Most events in one request (default 100,000); more gets 413.</summary>
+    /// <summary>Most events in one request; more gets 413.</summary>
     public int MaxEventsPerRequest { get; init; } = 100_000;
 
-    /// <summary>Bytes accepted but not yet written and fsynced (default 64 MB): the stream's in-memory queue. Full means 429 with Retry-After.</summary>
+    /// <summary>Bytes accepted but not yet written and fsynced: the stream's in-memory queue. Full means 429 with Retry-After.</summary>
     public long QueueBytes { get; init; } = 64L << 20;
 
-    /// <summary>Request bodies held in memory at once across the stream (default 256 MB); past it requests get 429 with Retry-After.</summary>
+    /// <summary>Request bodies held in memory at once across the stream; past it requests get 429 with Retry-After.</summary>
     public long InflightBytes { get; init; } = 256L << 20;
 
     /// <summary>
@@ -70,27 +70,27 @@ public sealed partial class HttpIngestOptions
     public double TenantInflightShare { get; init; } = DefaultTenantInflightShare;
 
     /// <summary>
-    /// Slowest request body accepted, in bytes per second averaged since the body started (default 4 KB/s); a slower
+    /// Slowest request body accepted, in bytes per second averaged since the body started; a slower
     /// body is cut (408) after <see cref="BodyRateGrace"/>, so a trickling client cannot hold its share of
     /// <see cref="InflightBytes"/> for long. Kestrel's own default (240 B/s) lets a 400 B/s trickle through.
     /// </summary>
     public long MinBodyRate { get; init; } = Serving.SluiceHttpServer.DefaultMinBodyRate;
 
-    /// <summary>How long a body may start slower than <see cref="MinBodyRate"/> before the rate counts (default 5 s).</summary>
+    /// <summary>How long a body may start slower than <see cref="MinBodyRate"/> before the rate counts.</summary>
     public TimeSpan BodyRateGrace { get; init; } = Serving.SluiceHttpServer.DefaultBodyRateGrace;
 
     public const double DefaultTenantInflightShare = 0.25;
 
-    /// <summary>Landing-log bytes not yet committed by every sink (default 2 GB); past it requests get 503 with Retry-After until the sinks catch up.</summary>
+    /// <summary>Landing-log bytes not yet committed by every sink; past it requests get 503 with Retry-After until the sinks catch up.</summary>
     public long MaxBacklogBytes { get; init; } = 2L << 30;
 
-    /// <summary>Size at which the landing log starts a new segment file (default 64 MB); whole segments are deleted once every sink has them.</summary>
+    /// <summary>Size at which the landing log starts a new segment file; whole segments are deleted once every sink has them.</summary>
     public long SegmentBytes { get; init; } = 64L << 20;
 
-    /// <summary>How long the pipeline gathers landed events before handing a batch to the sinks (default 200 ms): fewer, larger lake commits at the cost of that much freshness.</summary>
+    /// <summary>How long the pipeline gathers landed events before handing a batch to the sinks: fewer, larger lake commits at the cost of that much freshness.</summary>
     public TimeSpan BatchLinger { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>Most events in one pipeline batch (default 50,000).</summary>
+    /// <summary>Most events in one pipeline batch.</summary>
     public int BatchMaxEvents { get; init; } = 50_000;
 
     /// <summary>The metrics query API over the lake, when the recipe serves one (<c>GET /v1/metrics</c>).</summary>
@@ -272,19 +272,19 @@ public sealed class MetricsApiOptions
     /// <summary>Timestamp column the <c>from</c>/<c>to</c> range and the hour/day grouping apply to (required).</summary>
     public string TimeColumn { get; init; } = "";
 
-    /// <summary>Tenant column (default <c>tenant_id</c>).</summary>
+    /// <summary>Tenant column.</summary>
     public string TenantColumn { get; init; } = "tenant_id";
 
-    /// <summary>Column grouped by with <c>group_by=event_type</c> (default <c>event_type</c>).</summary>
+    /// <summary>Column grouped by with <c>group_by=event_type</c>.</summary>
     public string TypeColumn { get; init; } = "event_type";
 
-    /// <summary>Column counted distinct as <c>unique_customers</c> (default <c>customer_id</c>).</summary>
+    /// <summary>Column counted distinct as <c>unique_customers</c>.</summary>
     public string CustomerColumn { get; init; } = "customer_id";
 
     /// <summary>SQL expression summed as <c>revenue</c>, written by the recipe's author (never from a request). Default 0.</summary>
     public string Revenue { get; init; } = "0";
 
-    /// <summary>Widest <c>from</c>..<c>to</c> range a request may ask for (default 400 days).</summary>
+    /// <summary>Widest <c>from</c>..<c>to</c> range a request may ask for.</summary>
     public TimeSpan MaxRange { get; init; } = TimeSpan.FromDays(400);
 
     public static MetricsApiOptions Parse(ConfigMap map)

@@ -50,7 +50,7 @@ public sealed partial class PostgresCdcOptions
     /// <summary>The logical replication slot (pgoutput); created when missing. Default <c>sluice_&lt;recipe&gt;</c>.</summary>
     public required string Slot { get; init; }
 
-    /// <summary>Schema of the tables named without one (default <c>public</c>); its tables keep their bare names downstream.</summary>
+    /// <summary>Schema of the tables named without one; its tables keep their bare names downstream.</summary>
     public string Schema { get; init; } = "public";
 
     /// <summary>
@@ -60,11 +60,11 @@ public sealed partial class PostgresCdcOptions
     /// </summary>
     public required IReadOnlyList<CdcTableRule> Tables { get; init; }
 
-    /// <summary>Read the tables' rows in a snapshot consistent with the slot when the slot is created (default true).</summary>
+    /// <summary>Read the tables' rows in a snapshot consistent with the slot when the slot is created.</summary>
     public bool Snapshot { get; init; } = true;
 
     /// <summary>
-    /// Rows per batch at most (default 10,000): a batch is cut at a transaction end once it holds this many rows, or as soon
+    /// Rows per batch at most: a batch is cut at a transaction end once it holds this many rows, or as soon
     /// as no more changes are waiting. A single transaction is never split, so a larger transaction is a larger batch.
     /// </summary>
     public int BatchRows { get; init; } = 10_000;
@@ -77,16 +77,16 @@ public sealed partial class PostgresCdcOptions
     /// </summary>
     public TimeSpan BatchLinger { get; init; } = TimeSpan.FromMilliseconds(150);
 
-    /// <summary>How often the confirmed position is reported to the server when nothing else prompts it (default 5 s).</summary>
+    /// <summary>How often the confirmed position is reported to the server when nothing else prompts it.</summary>
     public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// How often an idle stream asks the server for a keepalive, whose WAL position lets the slot advance past changes
-    /// to other tables and databases, so an idle source does not hold back WAL (default 10 s).
+    /// to other tables and databases, so an idle source does not hold back WAL.
     /// </summary>
     public TimeSpan Heartbeat { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long to wait for a slot still held by a predecessor (one killed moments ago) before failing (default 30 s).</summary>
+    /// <summary>How long to wait for a slot still held by a predecessor (one killed moments ago) before failing.</summary>
     public TimeSpan SlotBusyTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How often the slot is checked and its metrics refreshed (<c>slot_check_interval</c>, default 10 s).</summary>

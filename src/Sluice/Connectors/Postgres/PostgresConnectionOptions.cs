@@ -11,19 +11,19 @@ namespace Sluice.Connectors.Postgres;
 /// </summary>
 public sealed class PostgresConnectionOptions
 {
-    /// <summary>Host name or address (default <c>$PGHOST</c>, else 127.0.0.1).</summary>
+    /// <summary>Host name or address.</summary>
     public string Host { get; init; } = "127.0.0.1";
 
-    /// <summary>TCP port (default <c>$PGPORT</c>, else 5432).</summary>
+    /// <summary>TCP port.</summary>
     public int Port { get; init; } = 5432;
 
-    /// <summary>User name (default <c>$PGUSER</c>, else the operating-system user, as libpq does).</summary>
+    /// <summary>User name.</summary>
     public string User { get; init; } = Environment.UserName;
 
-    /// <summary>Password (default <c>$PGPASSWORD</c>, else none).</summary>
+    /// <summary>Password.</summary>
     public string? Password { get; init; }
 
-    /// <summary>Database (default <c>$PGDATABASE</c>, else the user name).</summary>
+    /// <summary>Database.</summary>
     public string Database { get; init; } = "postgres";
 
     public static PostgresConnectionOptions FromEnvironment() => Parse(null, null);

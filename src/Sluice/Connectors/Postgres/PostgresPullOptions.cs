@@ -16,16 +16,16 @@ public sealed partial class PostgresPullOptions
     /// <summary>The table, <c>name</c> or <c>schema.name</c> (required).</summary>
     public string Table { get; init; } = "";
 
-    /// <summary>The column identifying a row (default <c>id</c>); ties on the modification time are ordered by it.</summary>
+    /// <summary>The column identifying a row; ties on the modification time are ordered by it.</summary>
     public string KeyColumn { get; init; } = "id";
 
-    /// <summary>The modification-time column, <c>timestamptz</c> or <c>timestamp</c> read as UTC (default <c>updated_at</c>).</summary>
+    /// <summary>The modification-time column, <c>timestamptz</c> or <c>timestamp</c> read as UTC.</summary>
     public string UpdatedColumn { get; init; } = "updated_at";
 
     /// <summary>The database, when not <c>PGDATABASE</c> (default: <c>PGDATABASE</c>).</summary>
     public string? Database { get; init; }
 
-    /// <summary>Rows per page, each page one commit (default 5,000).</summary>
+    /// <summary>Rows per page, each page one commit.</summary>
     public int PageSize { get; init; } = 5_000;
 
     /// <summary>With <c>mapping:</c>, the rows become attorney events landed in the reminder store by the source itself (no sinks).</summary>

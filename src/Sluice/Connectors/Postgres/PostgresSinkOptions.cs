@@ -9,6 +9,9 @@ namespace Sluice.Connectors.Postgres;
 /// </summary>
 public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly PostgresSinkOptions Default = new();
+
     /// <summary>Every table needs its key under <c>keys:</c>, made of its own columns: the key is what makes a replay harmless.</summary>
     public string? Problem(Core.Schema.TableSchema table)
     {
@@ -43,7 +46,7 @@ public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables
     /// </summary>
     public bool Mirror { get; init; }
 
-    /// <summary>Attempts per batch on transient failures (connection lost, server restarting), with doubling pauses from 200 ms (default 8).</summary>
+    /// <summary>Attempts per batch on transient failures (connection lost, server restarting), with doubling pauses from 200 ms.</summary>
     public int Attempts { get; init; } = 8;
 
     /// <summary>The retry of a batch's transaction: 200 ms doubling up to 10 s, <see cref="Attempts"/> in all.</summary>
@@ -94,7 +97,7 @@ public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables
             Schema = map.RequiredString("schema", doc: "The PostgreSQL schema the tables are created in (required)."),
             Keys = keys,
             Tables = tables,
-            Attempts = map.Int("attempts", 8, 1, 100, doc: "Attempts per batch on transient failures (connection lost, server restarting), with doubling pauses from 200 ms."),
+            Attempts = map.Int("attempts", Default.Attempts, 1, 100, doc: "Attempts per batch on transient failures (connection lost, server restarting), with doubling pauses from 200 ms."),
             Mirror = mirror,
         };
         if (options.Schema.Length > 0 && !HttpIngest.HttpIngestOptions.IdentifierRegex().IsMatch(options.Schema))

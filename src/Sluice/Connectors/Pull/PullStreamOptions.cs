@@ -10,10 +10,10 @@ namespace Sluice.Connectors.Pull;
 /// </summary>
 public sealed class PullStreamOptions
 {
-    /// <summary>Pause between pulls (default 1 min).</summary>
+    /// <summary>Pause between pulls.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>How far below the newest stamp handed on each pull reads again, for late commits and clock skew (default 5 min).</summary>
+    /// <summary>How far below the newest stamp handed on each pull reads again, for late commits and clock skew.</summary>
     public TimeSpan Overlap { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>The batch table's name (the sinks' <c>tables:</c> rename it).</summary>

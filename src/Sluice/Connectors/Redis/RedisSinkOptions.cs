@@ -18,10 +18,10 @@ public enum RedisSinkMode
 /// <summary>Options of the generic <c>redis</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
 public sealed class RedisSinkOptions
 {
-    /// <summary>The sink's name: its checkpoint key and dead-letter source (default <c>redis</c>).</summary>
+    /// <summary>The sink's name: its checkpoint key and dead-letter source.</summary>
     public string Name { get; init; } = "redis";
 
-    /// <summary>Server URL (default <c>$REDIS_URL</c>, else redis://127.0.0.1:6379).</summary>
+    /// <summary>Server URL.</summary>
     public required string Url { get; init; }
 
     /// <summary>The batch table read (required).</summary>
@@ -42,20 +42,20 @@ public sealed class RedisSinkOptions
     /// <summary><c>mode: counter</c>: the integer column added (default: 1 per row; a NULL adds nothing).</summary>
     public string? By { get; init; }
 
-    /// <summary>Lifetime of a key after its last write (default none: keys stay).</summary>
+    /// <summary>Lifetime of a key after its last write.</summary>
     public TimeSpan? Ttl { get; init; }
 
     /// <summary>
-    /// The column holding each row's source position (default <c>_seq</c> when the table has it, else <c>_offset</c>):
+    /// The column holding each row's source position:
     /// a key remembers the highest position applied to it, and rows at or below it are not applied again, so a replay,
     /// however it is cut into batches, never counts twice nor puts back an older value.
     /// </summary>
     public string? PositionColumn { get; init; }
 
-    /// <summary>First wait after a failed write (default 200 ms), doubling up to <see cref="RetryMaxDelay"/>; retried until it succeeds or the pipeline stops.</summary>
+    /// <summary>First wait after a failed write, doubling up to <see cref="RetryMaxDelay"/>; retried until it succeeds or the pipeline stops.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>Longest wait between two attempts (default 5 s).</summary>
+    /// <summary>Longest wait between two attempts.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
 
     public static RedisSinkOptions Parse(ConfigMap map)

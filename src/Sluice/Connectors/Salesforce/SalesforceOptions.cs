@@ -14,16 +14,16 @@ namespace Sluice.Connectors.Salesforce;
 /// </summary>
 public sealed partial class SalesforceOptions
 {
-    /// <summary>Where tokens are issued (default <c>https://login.salesforce.com</c>; <c>SALESFORCE_LOGIN_URL</c> overrides).</summary>
+    /// <summary>Where tokens are issued.</summary>
     public string LoginUrl { get; init; } = "https://login.salesforce.com";
 
-    /// <summary>The variable holding the connected app's client id (default <c>SALESFORCE_CLIENT_ID</c>).</summary>
+    /// <summary>The variable holding the connected app's client id.</summary>
     public string ClientIdEnv { get; init; } = "SALESFORCE_CLIENT_ID";
 
-    /// <summary>The variable holding its client secret (default <c>SALESFORCE_CLIENT_SECRET</c>).</summary>
+    /// <summary>The variable holding its client secret.</summary>
     public string ClientSecretEnv { get; init; } = "SALESFORCE_CLIENT_SECRET";
 
-    /// <summary>REST API version (default <c>v59.0</c>).</summary>
+    /// <summary>REST API version.</summary>
     public string ApiVersion { get; init; } = "v59.0";
 
     /// <summary>The object queried (required), for example <c>Attorney_Event__c</c>.</summary>
@@ -32,19 +32,19 @@ public sealed partial class SalesforceOptions
     /// <summary>The fields selected (required); the id and stamp fields are added when missing.</summary>
     public IReadOnlyList<string> Fields { get; init; } = [];
 
-    /// <summary>An extra SOQL condition ANDed to the stamp filter (default none).</summary>
+    /// <summary>An extra SOQL condition ANDed to the stamp filter.</summary>
     public string? Where { get; init; }
 
-    /// <summary>The record id field (default <c>Id</c>).</summary>
+    /// <summary>The record id field.</summary>
     public string IdField { get; init; } = "Id";
 
-    /// <summary>The modification stamp field (default <c>SystemModstamp</c>).</summary>
+    /// <summary>The modification stamp field.</summary>
     public string StampField { get; init; } = "SystemModstamp";
 
-    /// <summary>Per HTTP request (default 60 s).</summary>
+    /// <summary>Per HTTP request.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Attempts per request on 5xx, 429 and connection failures, pausing 1 s, 2 s, 4 s, ... (default 4).</summary>
+    /// <summary>Attempts per request on 5xx, 429 and connection failures, pausing 1 s, 2 s, 4 s, ....</summary>
     public int Attempts { get; init; } = 4;
 
     /// <summary>The retry of each request: 1 s doubling (a <c>Retry-After</c> wins), at most 5 min apart, <see cref="Attempts"/> in all.</summary>

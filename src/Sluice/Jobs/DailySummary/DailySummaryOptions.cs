@@ -24,10 +24,10 @@ public sealed partial class DailySummaryOptions
     /// <summary>Target lake table, <c>zone.name</c>, partitioned by <see cref="DayColumn"/>.</summary>
     public required string Target { get; init; }
 
-    /// <summary>Name of the day column (default <c>day</c>).</summary>
+    /// <summary>Name of the day column.</summary>
     public string DayColumn { get; init; } = "day";
 
-    /// <summary>Days before the as-of date that every run recomputes (default 2, as in the seed).</summary>
+    /// <summary>Days before the as-of date that every run recomputes.</summary>
     public int LookbackDays { get; init; } = 2;
 
     public static DailySummaryOptions Parse(ConfigMap map)

@@ -22,7 +22,7 @@ public sealed class SendRemindersOptions
         -- Sluice repeat-reminder ({rule})
         """;
 
-    /// <summary>The store file in the recipe's folder (default <c>store.yaml</c>).</summary>
+    /// <summary>The store file in the recipe's folder.</summary>
     public required ReminderStoreOptions Store { get; init; }
 
     public required ReminderRule Rule { get; init; }
@@ -35,7 +35,7 @@ public sealed class SendRemindersOptions
 
     public required SmtpOptions Smtp { get; init; }
 
-    /// <summary>How long a run's claim on a reminder lasts if the run dies without releasing it and its process lives on (default 10 min).</summary>
+    /// <summary>How long a run's claim on a reminder lasts if the run dies without releasing it and its process lives on.</summary>
     public TimeSpan ClaimLease { get; init; } = TimeSpan.FromMinutes(10);
 
     public static SendRemindersOptions Parse(ConfigMap map, RecipeContext recipe, string jobName)

@@ -13,13 +13,13 @@ public sealed class PullOptions
     /// <summary>The mapping file, relative to the recipe (required; for example <c>mappings/salesforce-api.yaml</c>).</summary>
     public required RecordMapping Mapping { get; init; }
 
-    /// <summary>The store file, relative to the recipe (default <c>store.yaml</c>).</summary>
+    /// <summary>The store file, relative to the recipe.</summary>
     public required ReminderStoreOptions Store { get; init; }
 
-    /// <summary>Pause between pulls while running (default 1 min).</summary>
+    /// <summary>Pause between pulls while running.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>How far below the newest stamp landed each pull reads again, for late commits and clock skew (default 5 min).</summary>
+    /// <summary>How far below the newest stamp landed each pull reads again, for late commits and clock skew.</summary>
     public TimeSpan Overlap { get; init; } = TimeSpan.FromMinutes(5);
 
     public static PullOptions? Parse(ConfigMap map, RecipeContext recipe)

@@ -10,28 +10,28 @@ public sealed partial class EngagementEnrichOptions
     /// <summary>Where the dimension table is loaded from at start (the <c>connection:</c> block, else <c>PG*</c> variables).</summary>
     public required PostgresConnectionOptions Connection { get; init; }
 
-    /// <summary>Schema of the dimension table (default <c>public</c>).</summary>
+    /// <summary>Schema of the dimension table.</summary>
     public string Schema { get; init; } = "public";
 
-    /// <summary>The fact table whose rows are enriched (default <c>engagement_events</c>).</summary>
+    /// <summary>The fact table whose rows are enriched.</summary>
     public string Facts { get; init; } = "engagement_events";
 
-    /// <summary>The dimension table (default <c>content</c>): loaded once, then kept current by its rows in the same stream.</summary>
+    /// <summary>The dimension table: loaded once, then kept current by its rows in the same stream.</summary>
     public string Dimension { get; init; } = "content";
 
-    /// <summary>The join key, a column of both tables (default <c>content_id</c>).</summary>
+    /// <summary>The join key, a column of both tables.</summary>
     public string Key { get; init; } = "content_id";
 
-    /// <summary>Dimension columns copied onto each fact row (default <c>content_type, length_seconds</c>).</summary>
+    /// <summary>Dimension columns copied onto each fact row.</summary>
     public IReadOnlyList<string> Fields { get; init; } = ["content_type", "length_seconds"];
 
-    /// <summary>Name of the enriched table handed to the sinks (default <c>events_enriched</c>).</summary>
+    /// <summary>Name of the enriched table handed to the sinks.</summary>
     public string Output { get; init; } = "events_enriched";
 
-    /// <summary>Fact column holding the watched duration in milliseconds (default <c>duration_ms</c>).</summary>
+    /// <summary>Fact column holding the watched duration in milliseconds.</summary>
     public string Duration { get; init; } = "duration_ms";
 
-    /// <summary>Dimension column holding the content length in seconds (default <c>length_seconds</c>).</summary>
+    /// <summary>Dimension column holding the content length in seconds.</summary>
     public string Length { get; init; } = "length_seconds";
 
     public static EngagementEnrichOptions Parse(ConfigMap map)
