@@ -27,6 +27,7 @@ root.Subcommands.Add(LandingCommands.Create());
 root.Subcommands.Add(StatusCommand.Create());
 root.Subcommands.Add(TapCommand.Create());
 root.Subcommands.Add(CdcCommands.Create());
+root.Subcommands.Add(DocsCommands.Create());
 // Ctrl-C (SIGINT) and SIGTERM cancel the command's token, and the process exits when the command has shut down
 // with its own bounded drains; the parser's handler would instead cut it short after two seconds.
 using var stop = new CancellationTokenSource();

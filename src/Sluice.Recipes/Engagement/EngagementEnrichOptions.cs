@@ -10,45 +10,45 @@ public sealed partial class EngagementEnrichOptions
     /// <summary>Where the dimension table is loaded from at start (the <c>connection:</c> block, else <c>PG*</c> variables).</summary>
     public required PostgresConnectionOptions Connection { get; init; }
 
-    /// <summary>Schema of the dimension table (default <c>public</c>).</summary>
+    /// <summary>Schema of the dimension table.</summary>
     public string Schema { get; init; } = "public";
 
-    /// <summary>The fact table whose rows are enriched (default <c>engagement_events</c>).</summary>
+    /// <summary>The fact table whose rows are enriched.</summary>
     public string Facts { get; init; } = "engagement_events";
 
-    /// <summary>The dimension table (default <c>content</c>): loaded once, then kept current by its rows in the same stream.</summary>
+    /// <summary>The dimension table: loaded once, then kept current by its rows in the same stream.</summary>
     public string Dimension { get; init; } = "content";
 
-    /// <summary>The join key, a column of both tables (default <c>content_id</c>).</summary>
+    /// <summary>The join key, a column of both tables.</summary>
     public string Key { get; init; } = "content_id";
 
-    /// <summary>Dimension columns copied onto each fact row (default <c>content_type, length_seconds</c>).</summary>
+    /// <summary>Dimension columns copied onto each fact row.</summary>
     public IReadOnlyList<string> Fields { get; init; } = ["content_type", "length_seconds"];
 
-    /// <summary>Name of the enriched table handed to the sinks (default <c>events_enriched</c>).</summary>
+    /// <summary>Name of the enriched table handed to the sinks.</summary>
     public string Output { get; init; } = "events_enriched";
 
-    /// <summary>Fact column holding the watched duration in milliseconds (default <c>duration_ms</c>).</summary>
+    /// <summary>Fact column holding the watched duration in milliseconds.</summary>
     public string Duration { get; init; } = "duration_ms";
 
-    /// <summary>Dimension column holding the content length in seconds (default <c>length_seconds</c>).</summary>
+    /// <summary>Dimension column holding the content length in seconds.</summary>
     public string Length { get; init; } = "length_seconds";
 
     public static EngagementEnrichOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var fields = map.Has("fields") ? map.StringList("fields") : ["content_type", "length_seconds"];
+        var fields = map.StringList("fields", doc: "Dimension columns copied onto each fact row.", fallback: ["content_type", "length_seconds"]);
         var options = new EngagementEnrichOptions
         {
             Connection = PostgresConnectionOptions.Parse(map, "engagement_enrich"),
-            Schema = map.String("schema", "public") ?? "public",
-            Facts = map.String("facts", "engagement_events") ?? "engagement_events",
-            Dimension = map.String("dimension", "content") ?? "content",
-            Key = map.String("key", "content_id") ?? "content_id",
+            Schema = map.String("schema", "public", doc: "Schema of the dimension table.") ?? "public",
+            Facts = map.String("facts", "engagement_events", doc: "The fact table whose rows are enriched.") ?? "engagement_events",
+            Dimension = map.String("dimension", "content", doc: "The dimension table: loaded once, then kept current by its rows in the same stream.") ?? "content",
+            Key = map.String("key", "content_id", doc: "The join key, a column of both tables.") ?? "content_id",
             Fields = fields,
-            Output = map.String("output", "events_enriched") ?? "events_enriched",
-            Duration = map.String("duration", "duration_ms") ?? "duration_ms",
-            Length = map.String("length", "length_seconds") ?? "length_seconds",
+            Output = map.String("output", "events_enriched", doc: "Name of the enriched table handed to the sinks.") ?? "events_enriched",
+            Duration = map.String("duration", "duration_ms", doc: "Fact column holding the watched duration in milliseconds.") ?? "duration_ms",
+            Length = map.String("length", "length_seconds", doc: "Dimension column holding the content length in seconds.") ?? "length_seconds",
         };
 
         foreach (var (key, value) in new[] { ("schema", options.Schema), ("facts", options.Facts), ("dimension", options.Dimension), ("key", options.Key), ("output", options.Output), ("duration", options.Duration), ("length", options.Length) }

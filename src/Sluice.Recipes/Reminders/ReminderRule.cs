@@ -49,22 +49,22 @@ public sealed partial class ReminderRule
             return new ReminderRule { Name = defaultName };
         }
 
-        var closure = map.Map("closure");
-        var likely = map.Map("likely");
-        var cancel = map.Map("cancel_on");
-        var recurrence = map.Map("recurrence");
+        var closure = map.Map("closure", doc: "The event that starts a case's reminders.");
+        var likely = map.Map("likely", doc: "The event that marks a case likely to repeat (needed for a reminder).");
+        var cancel = map.Map("cancel_on", doc: "The event that cancels a case's pending reminders.");
+        var recurrence = map.Map("recurrence", doc: "Reminders after the first: `every` and `times`.");
         var rule = new ReminderRule
         {
-            Name = map.String("name", defaultName) ?? defaultName,
+            Name = map.String("name", defaultName, doc: "The rule's name, part of every reminder's identity (send-once is per case and rule). Default: the job's name.") ?? defaultName,
             ClosureSources = closure is null ? ["mongo"] : Sources(closure, ["mongo"]),
-            ClosureType = closure?.String("event_type", "service_closure") ?? "service_closure",
+            ClosureType = closure?.String("event_type", "service_closure", doc: "The closure's `event_type`.") ?? "service_closure",
             LikelySources = likely is null ? ["salesforce"] : Sources(likely, ["salesforce"]),
-            LikelyStatus = likely?.String("status", "Likely to Repeat") ?? "Likely to Repeat",
-            MinConfidence = likely?.Double("min_confidence", 0.7, 0, 1) ?? 0.7,
-            CancelType = cancel?.String("event_type", "additional_purchase") ?? "additional_purchase",
-            Delay = map.Duration("delay", TimeSpan.FromDays(30)),
-            Every = recurrence?.Duration("every", TimeSpan.Zero) ?? TimeSpan.Zero,
-            Times = recurrence?.Int("times", 1, 1, 1000) ?? 1,
+            LikelyStatus = likely?.String("status", "Likely to Repeat", doc: "The `status` that marks a case likely to repeat.") ?? "Likely to Repeat",
+            MinConfidence = likely?.Double("min_confidence", 0.7, 0, 1, doc: "The lowest `confidence_score` that keeps a reminder, inclusive.") ?? 0.7,
+            CancelType = cancel?.String("event_type", "additional_purchase", doc: "The cancelling event's `event_type`.") ?? "additional_purchase",
+            Delay = map.Duration("delay", TimeSpan.FromDays(30), doc: "Closure to first reminder."),
+            Every = recurrence?.Duration("every", TimeSpan.Zero, doc: "Between recurring reminders.") ?? TimeSpan.Zero,
+            Times = recurrence?.Int("times", 1, 1, 1000, doc: "Reminders per case at most, the first included.") ?? 1,
         };
         closure?.Done();
         likely?.Done();
@@ -83,7 +83,7 @@ public sealed partial class ReminderRule
 
     private static IReadOnlyList<string> Sources(ConfigMap map, IReadOnlyList<string> fallback)
     {
-        var list = map.Has("sources") ? map.StringList("sources") : fallback;
+        var list = map.StringList("sources", doc: "The mappings (by name) whose events count here.", fallback: fallback);
         if (list.Count == 0) { map.Error("sources", "name at least one source (a mapping's name, such as salesforce)"); }
         return list;
     }

@@ -21,19 +21,19 @@ public enum ClientIdProtection
 /// </summary>
 public sealed partial class ReminderStoreOptions
 {
-    /// <summary>The lake zone of the tables in the embedded warehouse (default <c>reminders</c>): <c>reminders.attorney_events</c>, ...</summary>
+    /// <summary>The lake zone of the tables in the embedded warehouse: <c>reminders.attorney_events</c>, ...</summary>
     public string Zone { get; init; } = "reminders";
 
     /// <summary>When set, the tables live in this PostgreSQL schema instead of the lake (server from <c>PG*</c> variables). Default: unset, the lake.</summary>
     public string? PostgresSchema { get; init; }
 
-    /// <summary>The environment variable holding the 32-byte master key, base64 or hex (default <c>SLUICE_REMINDER_KEY</c>).</summary>
+    /// <summary>The environment variable holding the 32-byte master key, base64 or hex.</summary>
     public string KeyEnv { get; init; } = "SLUICE_REMINDER_KEY";
 
-    /// <summary>When the variable is unset: the key file, relative to the data folder, created with 32 random bytes (mode 0600) on first use (default <c>keys/&lt;recipe&gt;.key</c>).</summary>
+    /// <summary>When the variable is unset: the key file, relative to the data folder, created with 32 random bytes (mode 0600) on first use.</summary>
     public string KeyFile { get; init; } = "keys/reminders.key";
 
-    /// <summary>How <c>client_id</c> is kept at rest (default <c>encrypt</c>).</summary>
+    /// <summary>How <c>client_id</c> is kept at rest.</summary>
     public ClientIdProtection ClientId { get; init; } = ClientIdProtection.Encrypt;
 
     /// <summary>The file the options came from, for messages.</summary>
@@ -61,30 +61,30 @@ public sealed partial class ReminderStoreOptions
     public static ReminderStoreOptions Parse(ConfigMap map, string defaultKeyFile)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var lake = map.Map("lake");
-        var zone = lake?.String("zone", "reminders") ?? "reminders";
+        var lake = map.Map("lake", doc: "Keep the reminders in the embedded warehouse (the lake).");
+        var zone = lake?.String("zone", "reminders", doc: "The lake zone of the tables in the embedded warehouse: `reminders.attorney_events`, ...") ?? "reminders";
         lake?.Done();
-        var postgres = map.Map("postgres");
-        var schema = postgres?.RequiredString("schema");
+        var postgres = map.Map("postgres", doc: "Keep the reminders in Postgres instead of the lake.");
+        var schema = postgres?.RequiredString("schema", doc: "The Postgres schema of the reminder tables.");
         postgres?.Done();
         if (lake is not null && postgres is not null)
         {
             map.Error("postgres", "choose one store: 'lake' (the embedded warehouse) or 'postgres'");
         }
 
-        var privacy = map.Map("privacy");
+        var privacy = map.Map("privacy", doc: "How personal fields are kept at rest.");
         var options = new ReminderStoreOptions
         {
             Zone = zone,
             PostgresSchema = schema,
-            KeyEnv = privacy?.String("key_env", "SLUICE_REMINDER_KEY") ?? "SLUICE_REMINDER_KEY",
-            KeyFile = privacy?.String("key_file", defaultKeyFile) ?? defaultKeyFile,
-            ClientId = privacy?.Enum("client_id", ClientIdProtection.Encrypt) ?? ClientIdProtection.Encrypt,
+            KeyEnv = privacy?.String("key_env", "SLUICE_REMINDER_KEY", doc: "The environment variable holding the 32-byte master key, base64 or hex.") ?? "SLUICE_REMINDER_KEY",
+            KeyFile = privacy?.String("key_file", defaultKeyFile, doc: "When the variable is unset: the key file, relative to the data folder, created with 32 random bytes (mode 0600) on first use.") ?? defaultKeyFile,
+            ClientId = privacy?.Enum("client_id", ClientIdProtection.Encrypt, doc: "How `client_id` is kept at rest.") ?? ClientIdProtection.Encrypt,
             File = map.File,
         };
         if (privacy is not null)
         {
-            var email = privacy.String("attorney_email", "encrypt");
+            var email = privacy.String("attorney_email", "encrypt", doc: "How `attorney_email` is kept at rest: `encrypt` only (reminders are mailed to it).");
             if (email != "encrypt")
             {
                 privacy.Error("attorney_email", $"must be encrypt: reminders are e-mailed to it, so it must be readable by the job (got '{email}')");

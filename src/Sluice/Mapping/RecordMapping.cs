@@ -70,7 +70,7 @@ public sealed class RecordMapping
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(model);
         var name = map.String("name", fallbackName) ?? fallbackName;
-        var declared = map.Map("fields", required: true);
+        var declared = map.Map("fields", required: true, doc: "One entry per model field that is mapped, in the model's order.");
         var fields = new List<FieldMapping>();
         if (declared is not null)
         {

@@ -18,16 +18,16 @@ public sealed partial class ModelsOptions
     /// <summary>Environment variable that overrides <see cref="Engine"/> (<c>duckdb</c> or <c>postgres</c>) without editing the recipe.</summary>
     public const string EngineVariable = "SLUICE_WAREHOUSE";
 
-    /// <summary>The models folder, relative to the recipe (default <c>models</c>): <c>&lt;schema&gt;/&lt;name&gt;.sql|.yaml</c>.</summary>
+    /// <summary>The models folder, relative to the recipe: <c>&lt;schema&gt;/&lt;name&gt;.sql|.yaml</c>.</summary>
     public string Folder { get; init; } = "models";
 
-    /// <summary>Lake tables the models read besides the clean models' own sources (default none).</summary>
+    /// <summary>Lake tables the models read besides the clean models' own sources.</summary>
     public IReadOnlyList<string> Sources { get; init; } = [];
 
-    /// <summary>The table rejected rows go to, <c>schema.table</c> (default <c>dw.quarantine</c>).</summary>
+    /// <summary>The table rejected rows go to, <c>schema.table</c>.</summary>
     public string Quarantine { get; init; } = "dw.quarantine";
 
-    /// <summary>Where the models run (default duckdb, the embedded warehouse; <see cref="EngineVariable"/> overrides).</summary>
+    /// <summary>Where the models run.</summary>
     public WarehouseEngine Engine { get; init; } = WarehouseEngine.DuckDb;
 
     /// <summary>For postgres: the database (default: PGDATABASE).</summary>
@@ -65,17 +65,17 @@ public sealed partial class ModelsOptions
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(recipe);
-        var folder = map.String("folder", "models") ?? "models";
-        var sources = map.StringList("sources").Select(s => s.ToLowerInvariant()).ToList();
-        var quarantine = (map.String("quarantine", "dw.quarantine") ?? "dw.quarantine").ToLowerInvariant();
-        var engineText = map.String("engine", "duckdb") ?? "duckdb";
+        var folder = map.String("folder", "models", doc: "The models folder, relative to the recipe: `<schema>/<name>.sql|.yaml`.") ?? "models";
+        var sources = map.StringList("sources", doc: "Lake tables the models read besides the clean models' own sources.").Select(s => s.ToLowerInvariant()).ToList();
+        var quarantine = (map.String("quarantine", "dw.quarantine", doc: "The table rejected rows go to, `schema.table`.") ?? "dw.quarantine").ToLowerInvariant();
+        var engineText = map.String("engine", "duckdb", doc: "Where the models run.") ?? "duckdb";
         var engine = ParseEngine(engineText);
         if (engine is null) { map.Error("engine", $"expected duckdb or postgres, got '{engineText}'"); }
         string? database = null;
-        var pg = map.Map("postgres");
+        var pg = map.Map("postgres", doc: "With `engine: postgres`: where the warehouse is.");
         if (pg is not null)
         {
-            database = pg.String("database") is { Length: > 0 } db ? db : null;
+            database = pg.String("database", doc: "For postgres: the database.") is { Length: > 0 } db ? db : null;
             pg.Done();
         }
 
@@ -84,7 +84,7 @@ public sealed partial class ModelsOptions
             if (!Relation().IsMatch(value)) { map.Error(key, $"'{value}' must be schema.table (letters, digits, '_')"); }
         }
 
-        var lookback = map.Duration("lookback", TimeSpan.Zero);
+        var lookback = map.Duration("lookback", TimeSpan.Zero, doc: "Whole days before the as-of date every run rebuilds (incremental models), from 0d to 366d.");
         if (lookback < TimeSpan.Zero || lookback.Ticks % TimeSpan.TicksPerDay != 0 || lookback > TimeSpan.FromDays(366))
         {
             map.Error("lookback", $"must be a whole number of days from 0d to 366d (for example 3d), got {lookback}");

@@ -9,7 +9,7 @@ public sealed record TableSelection(IReadOnlyList<string> Tables)
     public static TableSelection Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        return new TableSelection(map.StringList("tables"));
+        return new TableSelection(map.StringList("tables", doc: "The batch tables the step changes (default: every table); the others pass through as they are."));
     }
 
     public bool Takes(ColumnBatch table)

@@ -22,7 +22,7 @@ public sealed class SendRemindersOptions
         -- Sluice repeat-reminder ({rule})
         """;
 
-    /// <summary>The store file in the recipe's folder (default <c>store.yaml</c>).</summary>
+    /// <summary>The store file in the recipe's folder.</summary>
     public required ReminderStoreOptions Store { get; init; }
 
     public required ReminderRule Rule { get; init; }
@@ -35,19 +35,19 @@ public sealed class SendRemindersOptions
 
     public required SmtpOptions Smtp { get; init; }
 
-    /// <summary>How long a run's claim on a reminder lasts if the run dies without releasing it and its process lives on (default 10 min).</summary>
+    /// <summary>How long a run's claim on a reminder lasts if the run dies without releasing it and its process lives on.</summary>
     public TimeSpan ClaimLease { get; init; } = TimeSpan.FromMinutes(10);
 
     public static SendRemindersOptions Parse(ConfigMap map, RecipeContext recipe, string jobName)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(recipe);
-        var storeFile = map.String("store", "store.yaml") ?? "store.yaml";
+        var storeFile = map.String("store", "store.yaml", doc: "The store file in the recipe's folder.") ?? "store.yaml";
         var store = ReminderStoreOptions.Load(recipe, storeFile, map, "store");
-        var rule = ReminderRule.Parse(map.Map("rule"), jobName);
-        var mail = map.Map("mail");
-        var subject = new ReminderTemplate(mail?.String("subject", DefaultSubject) ?? DefaultSubject);
-        var body = new ReminderTemplate(mail?.String("body", DefaultBody) ?? DefaultBody);
+        var rule = ReminderRule.Parse(map.Map("rule", doc: "The reminder rule: which closures get a reminder, when, and what cancels it."), jobName);
+        var mail = map.Map("mail", doc: "The reminder e-mail: `subject` and `body` templates with `{placeholders}`.");
+        var subject = new ReminderTemplate(mail?.String("subject", DefaultSubject, doc: "The mail's subject.") ?? DefaultSubject);
+        var body = new ReminderTemplate(mail?.String("body", DefaultBody, doc: "The mail's plain-text body.") ?? DefaultBody);
         if (mail is not null)
         {
             foreach (var (key, template) in new[] { ("subject", subject), ("body", body) })
@@ -67,8 +67,8 @@ public sealed class SendRemindersOptions
             Rule = rule,
             Subject = subject,
             Body = body,
-            Smtp = SmtpOptions.Parse(map.Map("smtp")),
-            ClaimLease = map.Duration("claim_lease", TimeSpan.FromMinutes(10)),
+            Smtp = SmtpOptions.Parse(map.Map("smtp", doc: "The SMTP server the reminders are sent through.")),
+            ClaimLease = map.Duration("claim_lease", TimeSpan.FromMinutes(10), doc: "How long a run's claim on a reminder lasts if the run dies without releasing it and its process lives on."),
         };
         if (options.ClaimLease < TimeSpan.FromSeconds(10)) { map.Error("claim_lease", "must be at least 10s"); }
         return options;

@@ -28,11 +28,11 @@ public sealed class AttorneyEventsStepOptions
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(recipe);
-        var file = map.RequiredString("mapping");
+        var file = map.RequiredString("mapping", doc: "The mapping file from the events' shape to attorney events, relative to the recipe.");
         var mapping = file.Length == 0 ? null : RecordMapping.Load(Path.Combine(recipe.Folder, file), AttorneyEventModel.Schema, recipe.Errors);
-        var store = ReminderStoreOptions.Load(recipe, map.String("store", "store.yaml") ?? "store.yaml", map, "store");
-        var json = map.String("json_column", "_json") ?? "_json";
-        var tenant = map.String("tenant_column", "client_id") ?? "client_id";
+        var store = ReminderStoreOptions.Load(recipe, map.String("store", "store.yaml", doc: "The store file: its privacy settings protect what the step outputs.") ?? "store.yaml", map, "store");
+        var json = map.String("json_column", "_json", doc: "The text column holding each event's JSON as received.") ?? "_json";
+        var tenant = map.String("tenant_column", "client_id", doc: "The column holding the token's tenant, which becomes the event's client id.") ?? "client_id";
         return mapping is null ? null : new AttorneyEventsStepOptions { Mapping = mapping, Store = store, JsonColumn = json, TenantColumn = tenant };
     }
 }

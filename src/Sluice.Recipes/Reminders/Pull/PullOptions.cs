@@ -13,24 +13,24 @@ public sealed class PullOptions
     /// <summary>The mapping file, relative to the recipe (required; for example <c>mappings/salesforce-api.yaml</c>).</summary>
     public required RecordMapping Mapping { get; init; }
 
-    /// <summary>The store file, relative to the recipe (default <c>store.yaml</c>).</summary>
+    /// <summary>The store file, relative to the recipe.</summary>
     public required ReminderStoreOptions Store { get; init; }
 
-    /// <summary>Pause between pulls while running (default 1 min).</summary>
+    /// <summary>Pause between pulls while running.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>How far below the newest stamp landed each pull reads again, for late commits and clock skew (default 5 min).</summary>
+    /// <summary>How far below the newest stamp landed each pull reads again, for late commits and clock skew.</summary>
     public TimeSpan Overlap { get; init; } = TimeSpan.FromMinutes(5);
 
     public static PullOptions? Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(recipe);
-        var mappingFile = map.RequiredString("mapping");
+        var mappingFile = map.RequiredString("mapping", doc: "The mapping file, relative to the recipe (required; for example `mappings/salesforce-api.yaml`).");
         var mapping = mappingFile.Length == 0 ? null : RecordMapping.Load(Path.Combine(recipe.Folder, mappingFile), AttorneyEventModel.Schema, recipe.Errors);
-        var store = ReminderStoreOptions.Load(recipe, map.String("store", "store.yaml") ?? "store.yaml", map, "store");
-        var poll = map.Duration("poll_interval", TimeSpan.FromMinutes(1));
-        var overlap = map.Duration("overlap", TimeSpan.FromMinutes(5));
+        var store = ReminderStoreOptions.Load(recipe, map.String("store", "store.yaml", doc: "The store file, relative to the recipe.") ?? "store.yaml", map, "store");
+        var poll = map.Duration("poll_interval", TimeSpan.FromMinutes(1), doc: "Pause between pulls while running.");
+        var overlap = map.Duration("overlap", TimeSpan.FromMinutes(5), doc: "How far below the newest stamp landed each pull reads again, for late commits and clock skew.");
         if (poll <= TimeSpan.Zero) { map.Error("poll_interval", "must be more than 0"); }
         if (overlap > TimeSpan.FromDays(7)) { map.Error("overlap", "must be at most 7 days"); }
         return mapping is null ? null : new PullOptions { Mapping = mapping, Store = store, PollInterval = poll, Overlap = overlap };

@@ -6,13 +6,13 @@ namespace Sluice.Connectors.ClickHouse;
 /// <summary>Options of the <c>clickhouse</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
 public sealed partial class ClickHouseOptions
 {
-    /// <summary>The sink's name: its checkpoint key and dead-letter source (default <c>clickhouse</c>).</summary>
+    /// <summary>The sink's name: its checkpoint key and dead-letter source.</summary>
     public string Name { get; init; } = "clickhouse";
 
-    /// <summary>HTTP interface (default <c>$CLICKHOUSE_URL</c>, else http://127.0.0.1:8123).</summary>
+    /// <summary>HTTP interface.</summary>
     public required Uri Url { get; init; }
 
-    /// <summary>Database, created when missing (default <c>sluice</c>).</summary>
+    /// <summary>Database, created when missing.</summary>
     public string Database { get; init; } = "sluice";
 
     /// <summary>The batch table written, and the ClickHouse table of the same name (created when missing; any name, quoted).</summary>
@@ -22,7 +22,7 @@ public sealed partial class ClickHouseOptions
     public required IReadOnlyList<string> OrderBy { get; init; }
 
     /// <summary>
-    /// Version column of the ReplacingMergeTree (default <c>_lsn</c>): rows with the same sorting key collapse to the
+    /// Version column of the ReplacingMergeTree: rows with the same sorting key collapse to the
     /// highest version, so a replayed batch is invisible to queries that read with <c>FINAL</c>.
     /// </summary>
     public string Version { get; init; } = "_lsn";
@@ -33,41 +33,41 @@ public sealed partial class ClickHouseOptions
     /// </summary>
     public bool Mirror { get; init; }
 
-    /// <summary>Optional partition expression, e.g. <c>toYYYYMM(event_ts)</c> (default none).</summary>
+    /// <summary>Optional partition expression, e.g. <c>toYYYYMM(event_ts)</c>.</summary>
     public string? PartitionBy { get; init; }
 
-    /// <summary>Timeout of one HTTP request (default 30 s).</summary>
+    /// <summary>Timeout of one HTTP request.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>First wait after a failed write (default 200 ms); it doubles per failure up to <see cref="RetryMaxDelay"/>. Writes are retried until they succeed or the pipeline stops.</summary>
+    /// <summary>First wait after a failed write; it doubles per failure up to <see cref="RetryMaxDelay"/>. Writes are retried until they succeed or the pipeline stops.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>Longest wait between two attempts (default 10 s).</summary>
+    /// <summary>Longest wait between two attempts.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The retry of every request: unbounded, the pipeline's queue bounds what waits.</summary>
     public Core.Resilience.RetryOptions Retry => new(RetryDelay, RetryMaxDelay);
 
     /// <summary>
-    /// How long a batch may wait for the next ones before the insert (default 300 ms). Every insert makes a part that
+    /// How long a batch may wait for the next ones before the insert. Every insert makes a part that
     /// ClickHouse must write and later merge, so a few large inserts cost it far less than many small ones.
     /// </summary>
     public TimeSpan InsertLinger { get; init; } = TimeSpan.FromMilliseconds(300);
 
-    /// <summary>Rows an insert gathers at most, from the batches waiting (default 100,000).</summary>
+    /// <summary>Rows an insert gathers at most, from the batches waiting.</summary>
     public int InsertMaxRows { get; init; } = 100_000;
 
     public static ClickHouseOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var url = EnvText.Resolve(map, "url", "http://127.0.0.1:8123", "CLICKHOUSE_URL");
+        var url = EnvText.Resolve(map, "url", "http://127.0.0.1:8123", "CLICKHOUSE_URL", doc: "HTTP interface.");
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
         {
             map.Error("url", $"clickhouse: not an http(s) URL: '{url}'");
             uri = new Uri("http://127.0.0.1:8123");
         }
 
-        var mode = map.String("mode", "changes");
+        var mode = map.String("mode", "changes", doc: "`changes` (rows appended) or `mirror` (a ReplacingMergeTree per source table, keyed by its primary key and versioned by `_lsn`, read with FINAL).");
         var mirror = mode == "mirror";
         if (mode is not ("changes" or "mirror")) { map.Error("mode", $"clickhouse: '{mode}' is not a mode (changes: every row as it comes; mirror: the current state of a postgres_cdc source's table)"); }
         if (mirror)
@@ -81,18 +81,18 @@ public sealed partial class ClickHouseOptions
         var options = new ClickHouseOptions
         {
             Mirror = mirror,
-            Name = map.String("name", "clickhouse") ?? "clickhouse",
+            Name = map.String("name", "clickhouse", doc: "The sink's name: its checkpoint key and dead-letter source.") ?? "clickhouse",
             Url = uri,
-            Database = EnvText.Expand(map.String("database", "sluice") ?? "sluice"),
-            Table = map.RequiredString("table"),
-            OrderBy = map.StringList("order_by"),
-            Version = map.String("version", "_lsn") ?? "_lsn",
-            PartitionBy = map.String("partition_by"),
-            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(30)),
-            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200)),
-            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(10)),
-            InsertLinger = map.Duration("insert_linger", TimeSpan.FromMilliseconds(300)),
-            InsertMaxRows = map.Int("insert_max_rows", 100_000, min: 1),
+            Database = EnvText.Expand(map.String("database", "sluice", doc: "Database, created when missing.") ?? "sluice"),
+            Table = map.RequiredString("table", doc: "The batch table written, and the ClickHouse table of the same name (created when missing; any name, quoted)."),
+            OrderBy = map.StringList("order_by", doc: "Sorting key: these columns are stored non-nullable (NULL becomes 0, '' or 1970-01-01 00:00:00)."),
+            Version = map.String("version", "_lsn", doc: "Version column of the ReplacingMergeTree: rows with the same sorting key collapse to the highest version, so a replayed batch is invisible to queries that read with `FINAL`.") ?? "_lsn",
+            PartitionBy = map.String("partition_by", doc: "Optional partition expression, e.g. `toYYYYMM(event_ts)`."),
+            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(30), doc: "Timeout of one HTTP request."),
+            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200), doc: "First wait after a failed write; it doubles per failure up to `retry_max_delay`. Writes are retried until they succeed or the pipeline stops."),
+            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(10), doc: "Longest wait between two attempts."),
+            InsertLinger = map.Duration("insert_linger", TimeSpan.FromMilliseconds(300), doc: "How long a batch may wait for the next ones before the insert. Every insert makes a part that ClickHouse must write and later merge, so a few large inserts cost it far less than many small ones."),
+            InsertMaxRows = map.Int("insert_max_rows", 100_000, min: 1, doc: "Rows an insert gathers at most, from the batches waiting."),
         };
 
         if (options.OrderBy.Count == 0 && !mirror) { map.Error("order_by", "clickhouse: missing required field (the sorting key columns, e.g. [event_ts, content_id, event_id])"); }

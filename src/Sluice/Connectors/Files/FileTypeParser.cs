@@ -15,36 +15,37 @@ public static partial class FileTypeParser
     /// </summary>
     public static FileType? Parse(ConfigMap map)
     {
-        var name = map.RequiredString("name");
-        var pattern = map.RequiredString("pattern");
-        var format = map.Enum("format", FileFormat.Json);
-        var rootKey = map.String("root_key");
-        var table = map.RequiredString("table");
-        var nameDate = map.String("name_date");
-        var eventTime = nameDate is null ? map.RequiredString("event_time") : map.String("event_time") ?? "";
-        var loadOrder = map.Int("load_order", 0, -1000, 1000);
-        var lineage = map.Bool("lineage", false);
-        var header = map.Enum("header", HeaderMatch.ByName);
-        var invalidText = map.Enum("invalid_text", InvalidTextPolicy.Fail);
-        var policy = map.Enum("on_invalid", InvalidRowPolicy.RejectFile);
-        var maxBad = map.Int("max_bad_rows", 10_000, 0);
-        var delimiter = map.String("delimiter", ",") ?? ",";
-        var partitionName = map.String("partition_column");
+        var name = map.RequiredString("name", doc: "The file type's name: letters, digits and '_' (it names folders and dead-letter sources).");
+        var pattern = map.RequiredString("pattern", doc: "The file names of this type, a glob such as `vehicles_*.json` (names only, no folders).");
+        var format = map.Enum("format", FileFormat.Json, doc: "`json` (a document: an array, bare or under `root_key`), `ndjson` (one object a line) or `csv`.");
+        var rootKey = map.String("root_key", doc: "format json: the key whose value is the array of records; leave it out for a bare array.");
+        var table = map.RequiredString("table", doc: "The lake table the rows land in, `zone.name`.");
+        var nameDate = map.String("name_date", doc: "Date the rows by the file's name instead of a field: a date format with year, month and day found in the name (for example `yyyyMMdd`); each file is then its date's partition.");
+        var eventTime = nameDate is null ? map.RequiredString("event_time", doc: "The required timestamp field whose UTC date is a record's partition (required unless `name_date`).") : map.String("event_time") ?? "";
+        var loadOrder = map.Int("load_order", 0, -1000, 1000, doc: "Files of types with a lower number load first (a dimension before its facts).");
+        var lineage = map.Bool("lineage", false, doc: "Add the lineage columns `_file`, `_row` and `_loaded_at` to every row.");
+        var header = map.Enum("header", HeaderMatch.ByName, doc: "format csv: columns matched `by_name` to the header line, or `by_position`.");
+        var invalidText = map.Enum("invalid_text", InvalidTextPolicy.Fail, doc: "format csv: bytes that are not UTF-8: `fail` (the whole file) or `replace` (read as U+FFFD, so the row lands and rules downstream decide).");
+        var policy = map.Enum("on_invalid", InvalidRowPolicy.RejectFile, doc: "A bad record: `reject_file` (nothing of the file lands) or `quarantine_rows` (good rows land, bad ones go to the dead letters with reason and position).");
+        var maxBad = map.Int("max_bad_rows", 10_000, 0, doc: "`quarantine_rows`: more bad records than this fail the whole file.");
+        var delimiter = map.String("delimiter", ",", doc: "format csv: the one character between values.") ?? ",";
+        var partitionName = map.String("partition_column", doc: "The name of the partition column (default `date`, or `_file_date` with `name_date`); give another when a field lands in a column of that name.");
         var fields = new List<FieldSpec>();
         var reads = new List<FieldRead>();
-        var fieldsMap = map.Map("fields", required: true);
+        var fieldsMap = map.Map("fields", required: true, doc: "The fields of a record, by their name in the file: `name: type` (required) or the long form below.");
         if (fieldsMap is not null)
         {
-            foreach (var key in fieldsMap.Keys.ToList())
+            // A description shows one field written long (its every key); a field written short is just its type.
+            foreach (var key in fieldsMap.Describing ? ["<field>"] : fieldsMap.Keys.ToList())
             {
-                var nested = fieldsMap.IsMapping(key) ? fieldsMap.Map(key) : null;
+                var nested = fieldsMap.Describing || fieldsMap.IsMapping(key) ? fieldsMap.Map(key, doc: "A field written long (the short form `<field>: type` is a required field of that type).") : null;
                 if (nested is not null)
                 {
-                    var type = nested.RequiredString("type");
-                    var required = nested.Bool("required", true);
-                    var column = nested.String("column") ?? key;
-                    var timeFormat = nested.String("format");
-                    var coerce = nested.Bool("coerce", false);
+                    var type = nested.RequiredString("type", doc: "string, integer, double, boolean, timestamp or date.");
+                    var required = nested.Bool("required", true, doc: "A record without the field is bad.");
+                    var column = nested.String("column", doc: "The column the field lands in, when it differs from its name in the file.") ?? key;
+                    var timeFormat = nested.String("format", doc: "timestamp or date: how the text is written (`yyyy/MM/dd HH:mm`, `MMM d yyyy`), or `epoch_seconds` / `epoch_millis` for a number.");
+                    var coerce = nested.Bool("coerce", false, doc: "string: read any JSON value (a number, a boolean) as its text.");
                     nested.Done();
                     if (FieldTypes.TryParse(type, out var t))
                     {

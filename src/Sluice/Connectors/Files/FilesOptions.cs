@@ -5,22 +5,25 @@ namespace Sluice.Connectors.Files;
 /// <summary>Options of the <c>files</c> source (a drop folder), read from the recipe's <c>source:</c> block and validated at load.</summary>
 public sealed class FilesOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly FilesOptions Default = new();
+
     /// <summary>The drop folder, relative to the data folder (default: the recipe's name). Holds incoming/, processing/, processed/, failed/.</summary>
     public string Folder { get; init; } = "";
 
-    /// <summary>The recipe's folder of file-type YAML files, relative to the recipe (default <c>filetypes</c>).</summary>
+    /// <summary>The recipe's folder of file-type YAML files, relative to the recipe.</summary>
     public string FileTypes { get; init; } = "filetypes";
 
-    /// <summary>How often incoming/ is listed (default 1 s).</summary>
+    /// <summary>How often incoming/ is listed.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>A file is claimed once its size and modification time are unchanged across two looks this far apart (default 500 ms, at most 1 s).</summary>
+    /// <summary>A file is claimed once its size and modification time are unchanged across two looks this far apart.</summary>
     public TimeSpan StableAfter { get; init; } = TimeSpan.FromMilliseconds(500);
 
-    /// <summary>Files ingested at the same time (default 2).</summary>
+    /// <summary>Files ingested at the same time.</summary>
     public int MaxParallelFiles { get; init; } = 2;
 
-    /// <summary>Records per batch between the reader and the Parquet writer (default 65,536); two batches per file are in flight at most.</summary>
+    /// <summary>Records per batch between the reader and the Parquet writer; two batches per file are in flight at most.</summary>
     public int BatchRows { get; init; } = 65_536;
 
     /// <summary>
@@ -29,14 +32,14 @@ public sealed class FilesOptions
     /// </summary>
     public long GroupMaxBytes { get; init; } = 32L << 20;
 
-    /// <summary>On shutdown, how long files already claimed may take to finish before they are abandoned to the next start (default 30 s).</summary>
+    /// <summary>On shutdown, how long files already claimed may take to finish before they are abandoned to the next start.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>With <c>--once</c>, how long to wait for files that are still being written before leaving them for the next run (default 5 s).</summary>
+    /// <summary>With <c>--once</c>, how long to wait for files that are still being written before leaving them for the next run.</summary>
     public TimeSpan OnceWait { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// With sinks, the largest file taken (default 256 MiB): each file is one unit, held in memory until every sink has
+    /// With sinks, the largest file taken: each file is one unit, held in memory until every sink has
     /// committed it (a sink's queue holds up to 4). A larger file fails with that reason.
     /// </summary>
     public long UnitMaxBytes { get; init; } = 256L << 20;
@@ -45,16 +48,16 @@ public sealed class FilesOptions
     {
         var options = new FilesOptions
         {
-            Folder = map.String("folder", recipeName) ?? recipeName,
-            FileTypes = map.String("file_types", "filetypes") ?? "filetypes",
-            PollInterval = map.Duration("poll_interval", TimeSpan.FromSeconds(1)),
-            StableAfter = map.Duration("stable_after", TimeSpan.FromMilliseconds(500)),
-            MaxParallelFiles = map.Int("max_parallel_files", 2, 1, 64),
-            BatchRows = map.Int("batch_rows", 65_536, 1, 4_000_000),
-            GroupMaxBytes = map.Int("group_max_mb", 32, 0, 1024) * (1L << 20),
-            DrainTimeout = map.Duration("drain_timeout", TimeSpan.FromSeconds(30)),
-            OnceWait = map.Duration("once_wait", TimeSpan.FromSeconds(5)),
-            UnitMaxBytes = map.Int("unit_max_mb", 256, 1, 4096) * (1L << 20),
+            Folder = map.String("folder", recipeName, doc: "The drop folder, relative to the data folder. Holds incoming/, processing/, processed/, failed/.") ?? recipeName,
+            FileTypes = map.String("file_types", Default.FileTypes, doc: "The recipe's folder of file-type YAML files, relative to the recipe.") ?? Default.FileTypes,
+            PollInterval = map.Duration("poll_interval", Default.PollInterval, doc: "How often incoming/ is listed."),
+            StableAfter = map.Duration("stable_after", Default.StableAfter, doc: "A file is claimed once its size and modification time are unchanged across two looks this far apart (at most 1s)."),
+            MaxParallelFiles = map.Int("max_parallel_files", Default.MaxParallelFiles, 1, 64, doc: "Files ingested at the same time."),
+            BatchRows = map.Int("batch_rows", Default.BatchRows, 1, 4_000_000, doc: "Records per batch between the reader and the Parquet writer; two batches per file are in flight at most."),
+            GroupMaxBytes = map.Int("group_max_mb", 32, 0, 1024, doc: "Small files are committed together, up to this much input per commit (0: every file on its own). Files larger than a quarter of it always stream through alone.") * (1L << 20),
+            DrainTimeout = map.Duration("drain_timeout", Default.DrainTimeout, doc: "On shutdown, how long files already claimed may take to finish before they are abandoned to the next start."),
+            OnceWait = map.Duration("once_wait", Default.OnceWait, doc: "With `--once`, how long to wait for files that are still being written before leaving them for the next run."),
+            UnitMaxBytes = map.Int("unit_max_mb", 256, 1, 4096, doc: "With sinks, the largest file taken: each file is one unit, held in memory until every sink has committed it (a sink's queue holds up to 4). A larger file fails with that reason.") * (1L << 20),
         };
 
         if (options.StableAfter > TimeSpan.FromSeconds(1))

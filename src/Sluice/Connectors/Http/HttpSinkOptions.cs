@@ -5,52 +5,52 @@ namespace Sluice.Connectors.Http;
 /// <summary>Options of the <c>http</c> sink (an external API we do not control), read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
 public sealed class HttpSinkOptions
 {
-    /// <summary>The sink's name: its checkpoint key and dead-letter source <c>http:&lt;recipe&gt;/&lt;name&gt;</c> (default <c>api</c>).</summary>
+    /// <summary>The sink's name: its checkpoint key and dead-letter source <c>http:&lt;recipe&gt;/&lt;name&gt;</c>.</summary>
     public string Name { get; init; } = "api";
 
     /// <summary>Where batches are POSTed (required; may be <c>${VAR:-default}</c>).</summary>
     public required Uri Url { get; init; }
 
-    /// <summary>The batch table sent (default <c>events_enriched</c>).</summary>
+    /// <summary>The batch table sent.</summary>
     public string Table { get; init; } = "events_enriched";
 
-    /// <summary>Rows per request at most (default 500); a batch is sent as several requests when larger.</summary>
+    /// <summary>Rows per request at most; a batch is sent as several requests when larger.</summary>
     public int RequestRows { get; init; } = 500;
 
-    /// <summary>Timeout of one attempt (default 5 s).</summary>
+    /// <summary>Timeout of one attempt.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Retries after the first attempt, on 5xx, 408, 429, timeouts and connection errors (default 5).</summary>
+    /// <summary>Retries after the first attempt, on 5xx, 408, 429, timeouts and connection errors.</summary>
     public int Retries { get; init; } = 5;
 
-    /// <summary>Base of the exponential back-off, with jitter (default 200 ms). A <c>Retry-After</c> header wins.</summary>
+    /// <summary>Base of the exponential back-off, with jitter. A <c>Retry-After</c> header wins.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>Longest back-off between attempts, and longest <c>Retry-After</c> honoured (default 10 s).</summary>
+    /// <summary>Longest back-off between attempts, and longest <c>Retry-After</c> honoured.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Share of failed attempts within <see cref="BreakerSampling"/> that opens the circuit (default 0.5).</summary>
+    /// <summary>Share of failed attempts within <see cref="BreakerSampling"/> that opens the circuit.</summary>
     public double BreakerFailureRatio { get; init; } = 0.5;
 
-    /// <summary>Attempts within the sampling window before the breaker may open (default 10).</summary>
+    /// <summary>Attempts within the sampling window before the breaker may open.</summary>
     public int BreakerMinimumThroughput { get; init; } = 10;
 
-    /// <summary>Window over which the failure ratio is measured (default 30 s).</summary>
+    /// <summary>Window over which the failure ratio is measured.</summary>
     public TimeSpan BreakerSampling { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long an open circuit fails attempts at once before one is let through again (default 5 s).</summary>
+    /// <summary>How long an open circuit fails attempts at once before one is let through again.</summary>
     public TimeSpan BreakerDuration { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Requests per second at most, on average (default 50).</summary>
+    /// <summary>Requests per second at most, on average.</summary>
     public double RateLimit { get; init; } = 50;
 
-    /// <summary>Requests allowed in a burst above the average rate (default 10).</summary>
+    /// <summary>Requests allowed in a burst above the average rate.</summary>
     public int RateBurst { get; init; } = 10;
 
     public static HttpSinkOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var url = EnvText.Expand(map.RequiredString("url"));
+        var url = EnvText.Expand(map.RequiredString("url", doc: "Where batches are POSTed (required; may be `${VAR:-default}`)."));
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
         {
             if (url.Length > 0) { map.Error("url", $"http: not an http(s) URL: '{url}'"); }
@@ -59,20 +59,20 @@ public sealed class HttpSinkOptions
 
         var options = new HttpSinkOptions
         {
-            Name = map.String("name", "api") ?? "api",
+            Name = map.String("name", "api", doc: "The sink's name: its checkpoint key and dead-letter source `http:<recipe>/<name>`.") ?? "api",
             Url = uri,
-            Table = map.String("table", "events_enriched") ?? "events_enriched",
-            RequestRows = map.Int("request_rows", 500, 1, 100_000),
-            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(5)),
-            Retries = map.Int("retries", 5, 0, 100),
-            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200)),
-            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(10)),
-            BreakerFailureRatio = map.Double("breaker_failure_ratio", 0.5, 0.01, 1),
-            BreakerMinimumThroughput = map.Int("breaker_minimum_throughput", 10, 2, 10_000),
-            BreakerSampling = map.Duration("breaker_sampling", TimeSpan.FromSeconds(30)),
-            BreakerDuration = map.Duration("breaker_duration", TimeSpan.FromSeconds(5)),
-            RateLimit = map.Double("rate_limit", 50, 0.01, 1_000_000),
-            RateBurst = map.Int("rate_burst", 10, 1, 100_000),
+            Table = map.String("table", "events_enriched", doc: "The batch table sent.") ?? "events_enriched",
+            RequestRows = map.Int("request_rows", 500, 1, 100_000, doc: "Rows per request at most; a batch is sent as several requests when larger."),
+            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(5), doc: "Timeout of one attempt."),
+            Retries = map.Int("retries", 5, 0, 100, doc: "Retries after the first attempt, on 5xx, 408, 429, timeouts and connection errors."),
+            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200), doc: "Base of the exponential back-off, with jitter. A `Retry-After` header wins."),
+            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(10), doc: "Longest back-off between attempts, and longest `Retry-After` honoured."),
+            BreakerFailureRatio = map.Double("breaker_failure_ratio", 0.5, 0.01, 1, doc: "Share of failed attempts within `breaker_sampling` that opens the circuit."),
+            BreakerMinimumThroughput = map.Int("breaker_minimum_throughput", 10, 2, 10_000, doc: "Attempts within the sampling window before the breaker may open."),
+            BreakerSampling = map.Duration("breaker_sampling", TimeSpan.FromSeconds(30), doc: "Window over which the failure ratio is measured."),
+            BreakerDuration = map.Duration("breaker_duration", TimeSpan.FromSeconds(5), doc: "How long an open circuit fails attempts at once before one is let through again."),
+            RateLimit = map.Double("rate_limit", 50, 0.01, 1_000_000, doc: "Requests per second at most, on average."),
+            RateBurst = map.Int("rate_burst", 10, 1, 100_000, doc: "Requests allowed in a burst above the average rate."),
         };
 
         // Polly's own limits: a timeout of at least 10 ms, a sampling window of at least 0.5 s, a break of at least 0.5 s.

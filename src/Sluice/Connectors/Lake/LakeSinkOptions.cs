@@ -15,6 +15,9 @@ public enum LakeSinkMode
 /// <summary>Options of the <c>lake</c> sink: which zone its tables land in, how rows are partitioned, and how small files are compacted.</summary>
 public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly LakeSinkOptions Default = new();
+
     /// <summary>A change log partitions every table by the day of <c>partition_by</c>, which must be one of its timestamp columns.</summary>
     public string? Problem(Core.Schema.TableSchema table)
     {
@@ -42,16 +45,16 @@ public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
     /// <summary>Optional renames, batch table name to lake table name.</summary>
     public IReadOnlyDictionary<string, string> Tables { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>The column holding each row's source position (default <c>_offset</c>): rows at or below the sink's checkpoint are skipped on replay. Tables without it rely on batch positions alone.</summary>
+    /// <summary>The column holding each row's source position: rows at or below the sink's checkpoint are skipped on replay. Tables without it rely on batch positions alone.</summary>
     public string PositionColumn { get; init; } = "_offset";
 
-    /// <summary>A partition is compacted once it has this many small files (default 8).</summary>
+    /// <summary>A partition is compacted once it has this many small files.</summary>
     public int CompactMinFiles { get; init; } = 8;
 
-    /// <summary>Files under this many rows count as small (default 250,000).</summary>
+    /// <summary>Files under this many rows count as small.</summary>
     public long CompactSmallRows { get; init; } = 250_000;
 
-    /// <summary>How often the sink looks for partitions to compact, and sweeps replaced files past their grace (default 5 s; 0 turns compaction off).</summary>
+    /// <summary>How often the sink looks for partitions to compact, and sweeps replaced files past their grace.</summary>
     public TimeSpan CompactInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     private static readonly string[] NotForMirrors = ["partition_by", "position_column"];
@@ -60,7 +63,7 @@ public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
     {
         ArgumentNullException.ThrowIfNull(map);
         var tables = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (map.Map("tables") is { } renames)
+        if (map.Map("tables", doc: "Optional renames, batch table name to lake table name.") is { } renames)
         {
             foreach (var key in renames.Keys.ToList())
             {
@@ -72,22 +75,22 @@ public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
             renames.Done();
         }
 
-        var mode = map.Enum("mode", LakeSinkMode.Changes);
+        var mode = map.Enum("mode", LakeSinkMode.Changes, doc: "`changes` or `mirror`.");
         var mirror = mode == LakeSinkMode.Mirror;
         var keys = ParseKeys(map, mirror);
-        var compact = map.Map("compaction");
+        var compact = map.Map("compaction", doc: "Merging of a partition's small Parquet files into one.");
         var options = new LakeSinkOptions
         {
             Mode = mode,
             Keys = keys,
-            Zone = map.RequiredString("zone"),
+            Zone = map.RequiredString("zone", doc: "The lake zone (schema) the tables land in (required): a batch table `events` becomes `<zone>.events`."),
             // A mirror is one current-state table per source table: not partitioned, positioned by the change's LSN.
-            PartitionBy = mirror ? "" : map.RequiredString("partition_by"),
+            PartitionBy = mirror ? "" : map.RequiredString("partition_by", doc: "The timestamp column whose UTC date is a row's partition (`date=YYYY-MM-DD`) (required; every table must have it)."),
             Tables = tables,
-            PositionColumn = mirror ? Core.Schema.ChangeEnvelope.Lsn : map.String("position_column", "_offset") ?? "_offset",
-            CompactMinFiles = compact?.Int("min_files", 8, 2, 10_000) ?? 8,
-            CompactSmallRows = compact?.Int("small_rows", 250_000, 1, int.MaxValue) ?? 250_000,
-            CompactInterval = compact?.Duration("interval", TimeSpan.FromSeconds(5)) ?? TimeSpan.FromSeconds(5),
+            PositionColumn = mirror ? Core.Schema.ChangeEnvelope.Lsn : map.String("position_column", Default.PositionColumn, doc: "The column holding each row's source position: rows at or below the sink's checkpoint are skipped on replay. Tables without it rely on batch positions alone.") ?? Default.PositionColumn,
+            CompactMinFiles = compact?.Int("min_files", Default.CompactMinFiles, 2, 10_000, doc: "A partition is compacted once it holds this many small files.") ?? Default.CompactMinFiles,
+            CompactSmallRows = compact?.Int("small_rows", (int)Default.CompactSmallRows, 1, int.MaxValue, doc: "A file with fewer rows than this is small.") ?? Default.CompactSmallRows,
+            CompactInterval = compact?.Duration("interval", Default.CompactInterval, doc: "How often partitions are checked for compaction.") ?? Default.CompactInterval,
         };
         compact?.Done();
         if (options.Zone.Length > 0 && !Connectors.Http.Ingest.HttpIngestOptions.IdentifierRegex().IsMatch(options.Zone))
@@ -109,7 +112,7 @@ public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
     private static Dictionary<string, IReadOnlyList<string>> ParseKeys(ConfigMap map, bool mirror)
     {
         var keys = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
-        if (map.Map("keys") is { } keyMap)
+        if (map.Map("keys", doc: "A mirror's key columns per batch table (`keys: { content: [content_id] }`); a table not named here is keyed by the source table's primary key.") is { } keyMap)
         {
             if (!mirror) { map.Error("keys", "lake sink: keys are a mirror's (mode: mirror); a change log keeps every row"); }
             foreach (var table in keyMap.Keys.ToList())

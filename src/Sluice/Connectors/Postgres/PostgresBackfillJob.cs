@@ -38,13 +38,13 @@ public sealed class PostgresBackfillOptions
     public static PostgresBackfillOptions Parse(ConfigMap map) => new()
     {
         Connection = PostgresConnectionOptions.Parse(map, "postgres_backfill"),
-        Pipeline = map.RequiredString("pipeline"),
-        Schema = map.String("schema", "public") ?? "public",
-        Table = map.RequiredString("table"),
-        Time = map.RequiredString("time"),
-        Key = map.String("key", "event_id") ?? "event_id",
-        BatchRows = map.Int("batch_rows", 10_000, 1, 1_000_000),
-        Sinks = map.StringList("sinks"),
+        Pipeline = map.RequiredString("pipeline", doc: "The pipeline whose steps and sinks the rows go through (required)."),
+        Schema = map.String("schema", "public", doc: "Schema of the table.") ?? "public",
+        Table = map.RequiredString("table", doc: "The table read (required), as the source names it, so the steps treat its rows like streamed ones."),
+        Time = map.RequiredString("time", doc: "The time column the range applies to (required)."),
+        Key = map.String("key", "event_id", doc: "An integer key, read in order to page through the range.") ?? "event_id",
+        BatchRows = map.Int("batch_rows", 10_000, 1, 1_000_000, doc: "Rows per batch."),
+        Sinks = map.StringList("sinks", doc: "Only these sinks of the pipeline."),
     };
 }
 

@@ -50,7 +50,7 @@ public sealed partial class PostgresCdcOptions
     /// <summary>The logical replication slot (pgoutput); created when missing. Default <c>sluice_&lt;recipe&gt;</c>.</summary>
     public required string Slot { get; init; }
 
-    /// <summary>Schema of the tables named without one (default <c>public</c>); its tables keep their bare names downstream.</summary>
+    /// <summary>Schema of the tables named without one; its tables keep their bare names downstream.</summary>
     public string Schema { get; init; } = "public";
 
     /// <summary>
@@ -60,11 +60,11 @@ public sealed partial class PostgresCdcOptions
     /// </summary>
     public required IReadOnlyList<CdcTableRule> Tables { get; init; }
 
-    /// <summary>Read the tables' rows in a snapshot consistent with the slot when the slot is created (default true).</summary>
+    /// <summary>Read the tables' rows in a snapshot consistent with the slot when the slot is created.</summary>
     public bool Snapshot { get; init; } = true;
 
     /// <summary>
-    /// Rows per batch at most (default 10,000): a batch is cut at a transaction end once it holds this many rows, or as soon
+    /// Rows per batch at most: a batch is cut at a transaction end once it holds this many rows, or as soon
     /// as no more changes are waiting. A single transaction is never split, so a larger transaction is a larger batch.
     /// </summary>
     public int BatchRows { get; init; } = 10_000;
@@ -77,16 +77,16 @@ public sealed partial class PostgresCdcOptions
     /// </summary>
     public TimeSpan BatchLinger { get; init; } = TimeSpan.FromMilliseconds(150);
 
-    /// <summary>How often the confirmed position is reported to the server when nothing else prompts it (default 5 s).</summary>
+    /// <summary>How often the confirmed position is reported to the server when nothing else prompts it.</summary>
     public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// How often an idle stream asks the server for a keepalive, whose WAL position lets the slot advance past changes
-    /// to other tables and databases, so an idle source does not hold back WAL (default 10 s).
+    /// to other tables and databases, so an idle source does not hold back WAL.
     /// </summary>
     public TimeSpan Heartbeat { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long to wait for a slot still held by a predecessor (one killed moments ago) before failing (default 30 s).</summary>
+    /// <summary>How long to wait for a slot still held by a predecessor (one killed moments ago) before failing.</summary>
     public TimeSpan SlotBusyTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How often the slot is checked and its metrics refreshed (<c>slot_check_interval</c>, default 10 s).</summary>
@@ -161,13 +161,15 @@ public sealed partial class PostgresCdcOptions
     {
         ArgumentNullException.ThrowIfNull(map);
         var fallback = "sluice_" + NonIdentifier().Replace(recipe.ToLowerInvariant(), "_");
+        map.Declare("publication", "text", "sluice_<recipe>", "The publication streamed; created (for `tables`) when missing.");
+        map.Declare("slot", "text", "sluice_<recipe>", "The logical replication slot (pgoutput); created when missing.");
         var tables = new List<CdcTableRule>();
         // `tables: [public.*, sales.order_*]` (policies: ignore) or `tables: { content: { on_update: emit } }`.
         var entries = map.Has("tables") && !map.IsMapping("tables")
-            ? map.StringList("tables").Select(n => (n, (ChangePolicy.Ignore, ChangePolicy.Ignore)))
-            : map.NamedMaps("tables").Select(e =>
+            ? map.StringList("tables", doc: "The tables streamed: names or patterns (PgTablePattern), each with its update and delete policy, resolved against the catalog at every start (a table goes to the first entry that matches it; an entry that matches no table stops the start).").Select(n => (n, (ChangePolicy.Ignore, ChangePolicy.Ignore)))
+            : map.NamedMaps("tables", doc: "The tables streamed: names or patterns (PgTablePattern), each with its update and delete policy, resolved against the catalog at every start (a table goes to the first entry that matches it; an entry that matches no table stops the start).").Select(e =>
             {
-                var policies = (e.Map.Enum("on_update", ChangePolicy.Ignore), e.Map.Enum("on_delete", ChangePolicy.Ignore));
+                var policies = (e.Map.Enum("on_update", ChangePolicy.Ignore, doc: "What an UPDATE of the table becomes: `ignore`, `emit` (a row downstream) or `dead_letter`."), e.Map.Enum("on_delete", ChangePolicy.Ignore, doc: "What a DELETE of the table becomes: `ignore`, `emit` (a row downstream) or `dead_letter`."));
                 e.Map.Done();
                 return (e.Name, policies);
             });
@@ -182,22 +184,22 @@ public sealed partial class PostgresCdcOptions
             Connection = PostgresConnectionOptions.Parse(map, "postgres_cdc"),
             Publication = EnvText.Expand(map.String("publication", fallback) ?? fallback),
             Slot = EnvText.Expand(map.String("slot", fallback) ?? fallback),
-            Schema = map.String("schema", "public") ?? "public",
+            Schema = map.String("schema", "public", doc: "Schema of the tables named without one; its tables keep their bare names downstream.") ?? "public",
             Tables = tables,
-            Snapshot = map.Bool("snapshot", true),
-            BatchRows = map.Int("batch_rows", 10_000, 1, 1_000_000),
-            BatchLinger = map.Duration("batch_linger", TimeSpan.FromMilliseconds(150)),
-            StatusInterval = map.Duration("status_interval", TimeSpan.FromSeconds(5)),
-            Heartbeat = map.Duration("heartbeat", TimeSpan.FromSeconds(10)),
-            SlotBusyTimeout = map.Duration("slot_busy_timeout", TimeSpan.FromSeconds(30)),
-            SlotCheckInterval = map.Duration("slot_check_interval", TimeSpan.FromSeconds(10)),
-            HeartbeatInterval = map.Duration("heartbeat_interval", TimeSpan.FromMinutes(1)),
-            LagWarnBytes = (long)map.Double("lag_warn_bytes", 1L << 30, 1, 1e18),
-            LagWarnSeconds = map.Double("lag_warn_seconds", 300, 0.001, 1e9),
-            WalErrorFraction = map.Double("wal_error_fraction", 0.2, 0, 1),
-            SnapshotChunkRows = map.Int("snapshot_chunk_rows", 1024, 1, 1_000_000),
-            EmitHeartbeats = map.Bool("emit_heartbeats", false),
-            HeartbeatTable = map.String("heartbeat_table", "_heartbeat") ?? "_heartbeat",
+            Snapshot = map.Bool("snapshot", true, doc: "Read the tables' rows in a snapshot consistent with the slot when the slot is created."),
+            BatchRows = map.Int("batch_rows", 10_000, 1, 1_000_000, doc: "Rows per batch at most: a batch is cut at a transaction end once it holds this many rows, or as soon as no more changes are waiting. A single transaction is never split, so a larger transaction is a larger batch."),
+            BatchLinger = map.Duration("batch_linger", TimeSpan.FromMilliseconds(150), doc: "How long what the reader decoded may wait for more before it goes to the sinks, from the first change after the last hand-over; a backlog goes at `batch_rows`. The cost at a steady rate is per batch (socket reads, thread wake-ups, sink round trips, checkpoints), so a longer linger is cheaper per change and adds at most itself to each change's latency."),
+            StatusInterval = map.Duration("status_interval", TimeSpan.FromSeconds(5), doc: "How often the confirmed position is reported to the server when nothing else prompts it."),
+            Heartbeat = map.Duration("heartbeat", TimeSpan.FromSeconds(10), doc: "How often an idle stream asks the server for a keepalive, whose WAL position lets the slot advance past changes to other tables and databases, so an idle source does not hold back WAL."),
+            SlotBusyTimeout = map.Duration("slot_busy_timeout", TimeSpan.FromSeconds(30), doc: "How long to wait for a slot still held by a predecessor (one killed moments ago) before failing."),
+            SlotCheckInterval = map.Duration("slot_check_interval", TimeSpan.FromSeconds(10), doc: "How often the slot is checked and its metrics refreshed."),
+            HeartbeatInterval = map.Duration("heartbeat_interval", TimeSpan.FromMinutes(1), doc: "How often a heartbeat is written: a non-transactional logical message (`pg_logical_emit_message(false, 'sluice.heartbeat', ...)`) that puts WAL of this database behind the busy tables of others, so the slot advances even when the published tables are idle. Passed downstream only with `emit_heartbeats`."),
+            LagWarnBytes = (long)map.Double("lag_warn_bytes", 1L << 30, 1, 1e18, doc: "WAL the slot may hold back before a warning and a degraded `/healthz`."),
+            LagWarnSeconds = map.Double("lag_warn_seconds", 300, 0.001, 1e9, doc: "Age of the oldest change read but not yet committed by every sink before a warning."),
+            WalErrorFraction = map.Double("wal_error_fraction", 0.2, 0, 1, doc: "When `max_slot_wal_keep_size` is set: an error and a failing `/healthz` once the slot's `safe_wal_size` falls below this fraction of it, before the server invalidates the slot."),
+            SnapshotChunkRows = map.Int("snapshot_chunk_rows", 1024, 1, 1_000_000, doc: "Rows per chunk of an incremental snapshot: `sluice cdc snapshot` without `--chunk-rows`, and the rest of an interrupted initial snapshot. A chunk is held in memory until it is placed in the stream."),
+            EmitHeartbeats = map.Bool("emit_heartbeats", false, doc: "Deliver each heartbeat downstream as a row of `heartbeat_table`: a sink with `table:` that name records them (a liveness signal downstream: the pipeline is up to date as of `_commit_ts`). Other sinks ignore the table, as they ignore any table not theirs."),
+            HeartbeatTable = map.String("heartbeat_table", "_heartbeat", doc: "The table heartbeat rows carry downstream; columns `_lsn`, `_commit_ts`, `slot`, `database`.") ?? "_heartbeat",
         };
 
         if (options.BatchLinger < TimeSpan.Zero || options.BatchLinger > TimeSpan.FromSeconds(1))

@@ -11,19 +11,19 @@ namespace Sluice.Connectors.Postgres;
 /// </summary>
 public sealed class PostgresConnectionOptions
 {
-    /// <summary>Host name or address (default <c>$PGHOST</c>, else 127.0.0.1).</summary>
+    /// <summary>Host name or address.</summary>
     public string Host { get; init; } = "127.0.0.1";
 
-    /// <summary>TCP port (default <c>$PGPORT</c>, else 5432).</summary>
+    /// <summary>TCP port.</summary>
     public int Port { get; init; } = 5432;
 
-    /// <summary>User name (default <c>$PGUSER</c>, else the operating-system user, as libpq does).</summary>
+    /// <summary>User name.</summary>
     public string User { get; init; } = Environment.UserName;
 
-    /// <summary>Password (default <c>$PGPASSWORD</c>, else none).</summary>
+    /// <summary>Password.</summary>
     public string? Password { get; init; }
 
-    /// <summary>Database (default <c>$PGDATABASE</c>, else the user name).</summary>
+    /// <summary>Database.</summary>
     public string Database { get; init; } = "postgres";
 
     public static PostgresConnectionOptions FromEnvironment() => Parse(null, null);
@@ -31,12 +31,12 @@ public sealed class PostgresConnectionOptions
     /// <summary>Reads the optional <c>connection</c> block of <paramref name="parent"/>.</summary>
     public static PostgresConnectionOptions Parse(ConfigMap? parent, string? component)
     {
-        var map = parent?.Map("connection");
-        var host = EnvText.Resolve(map, "host", "127.0.0.1", "PGHOST");
-        var portText = EnvText.Resolve(map, "port", "5432", "PGPORT");
-        var user = EnvText.Resolve(map, "user", Environment.UserName, "PGUSER");
-        var password = EnvText.Resolve(map, "password", "", "PGPASSWORD");
-        var database = EnvText.Resolve(map, "database", user, "PGDATABASE");
+        var map = parent?.Map("connection", doc: "The Postgres server; each key falls back to its libpq environment variable.");
+        var host = EnvText.Resolve(map, "host", "127.0.0.1", "PGHOST", doc: "Host name or address.");
+        var portText = EnvText.Resolve(map, "port", "5432", "PGPORT", doc: "TCP port.");
+        var user = EnvText.Resolve(map, "user", Environment.UserName, "PGUSER", doc: "User name.", shown: "the OS user");
+        var password = EnvText.Resolve(map, "password", "", "PGPASSWORD", doc: "Password.");
+        var database = EnvText.Resolve(map, "database", user, "PGDATABASE", doc: "Database.", shown: "the user name");
         if (!int.TryParse(portText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
         {
             if (map is not null) { map.Error("port", $"{component}: not a TCP port: '{portText}'"); }

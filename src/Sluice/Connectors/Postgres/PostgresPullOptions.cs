@@ -15,16 +15,16 @@ public sealed partial class PostgresPullOptions
     /// <summary>The table, <c>name</c> or <c>schema.name</c> (required).</summary>
     public string Table { get; init; } = "";
 
-    /// <summary>The column identifying a row (default <c>id</c>); ties on the modification time are ordered by it.</summary>
+    /// <summary>The column identifying a row; ties on the modification time are ordered by it.</summary>
     public string KeyColumn { get; init; } = "id";
 
-    /// <summary>The modification-time column, <c>timestamptz</c> or <c>timestamp</c> read as UTC (default <c>updated_at</c>).</summary>
+    /// <summary>The modification-time column, <c>timestamptz</c> or <c>timestamp</c> read as UTC.</summary>
     public string UpdatedColumn { get; init; } = "updated_at";
 
     /// <summary>The database, when not <c>PGDATABASE</c> (default: <c>PGDATABASE</c>).</summary>
     public string? Database { get; init; }
 
-    /// <summary>Rows per page, each page one commit (default 5,000).</summary>
+    /// <summary>Rows per page, each page one commit.</summary>
     public int PageSize { get; init; } = 5_000;
 
     /// <summary>With <c>mapping:</c>, the registered <see cref="IPullMapper"/> maps and lands the rows itself (no sinks).</summary>
@@ -36,16 +36,17 @@ public sealed partial class PostgresPullOptions
     public static PostgresPullOptions? Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var mapped = map.Has("mapping");
+        // A description shows the mapped pull's keys too (mapping, store), which a recipe gives together.
+        var mapped = map.Has("mapping") || map.Describing;
         var pull = mapped ? PullMapping.Parse(map, recipe) : null;
-        var table = map.RequiredString("table");
+        var table = map.RequiredString("table", doc: "The table, `name` or `schema.name` (required).");
         var options = new PostgresPullOptions
         {
             Table = table,
-            KeyColumn = map.String("key_column", "id") ?? "id",
-            UpdatedColumn = map.String("updated_column", "updated_at") ?? "updated_at",
-            Database = map.String("database"),
-            PageSize = map.Int("page_size", 5_000, 1, 1_000_000),
+            KeyColumn = map.String("key_column", "id", doc: "The column identifying a row; ties on the modification time are ordered by it.") ?? "id",
+            UpdatedColumn = map.String("updated_column", "updated_at", doc: "The modification-time column, `timestamptz` or `timestamp` read as UTC.") ?? "updated_at",
+            Database = map.String("database", doc: "The database, when not `PGDATABASE`."),
+            PageSize = map.Int("page_size", 5_000, 1, 1_000_000, doc: "Rows per page, each page one commit."),
             Pull = pull,
             Stream = PullStreamOptions.Parse(map, table[(table.IndexOf('.', StringComparison.Ordinal) + 1)..]),
         };

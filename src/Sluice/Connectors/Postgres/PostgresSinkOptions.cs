@@ -9,6 +9,9 @@ namespace Sluice.Connectors.Postgres;
 /// </summary>
 public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly PostgresSinkOptions Default = new();
+
     /// <summary>Every table needs its key under <c>keys:</c>, made of its own columns: the key is what makes a replay harmless.</summary>
     public string? Problem(Core.Schema.TableSchema table)
     {
@@ -43,7 +46,7 @@ public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables
     /// </summary>
     public bool Mirror { get; init; }
 
-    /// <summary>Attempts per batch on transient failures (connection lost, server restarting), with doubling pauses from 200 ms (default 8).</summary>
+    /// <summary>Attempts per batch on transient failures (connection lost, server restarting), with doubling pauses from 200 ms.</summary>
     public int Attempts { get; init; } = 8;
 
     /// <summary>The retry of a batch's transaction: 200 ms doubling up to 10 s, <see cref="Attempts"/> in all.</summary>
@@ -65,11 +68,11 @@ public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables
     {
         ArgumentNullException.ThrowIfNull(map);
         var keys = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
-        var mode = map.String("mode", "changes");
+        var mode = map.String("mode", "changes", doc: "`changes` (rows inserted, or upserted by `keys`) or `mirror` (the source tables kept equal to a postgres_cdc source's, keyed by their primary key).");
         var mirror = mode == "mirror";
         if (mode is not ("changes" or "mirror")) { map.Error("mode", $"postgres sink: '{mode}' is not a mode (changes: every row as it comes; mirror: the current state of a postgres_cdc source's tables)"); }
         if (mirror && map.Has("keys")) { map.Error("keys", "postgres sink: not used with mode: mirror (a mirror is keyed by the source table's primary key); remove it"); }
-        if (!mirror && map.Map("keys", required: true) is { } keyMap)
+        if (!mirror && map.Map("keys", required: true, doc: "The key of each table (batch table name to columns): a row whose key exists replaces it (the last write wins), which makes replays harmless.") is { } keyMap)
         {
             foreach (var table in keyMap.Keys.ToList())
             {
@@ -82,7 +85,7 @@ public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables
         }
 
         var tables = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (map.Map("tables") is { } renames)
+        if (map.Map("tables", doc: "Optional renames, batch table name to PostgreSQL table name.") is { } renames)
         {
             foreach (var key in renames.Keys.ToList()) { tables[key] = renames.String(key) ?? key; }
             renames.Done();
@@ -90,11 +93,11 @@ public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables
 
         var options = new PostgresSinkOptions
         {
-            Connection = map.String("connection"),
-            Schema = map.RequiredString("schema"),
+            Connection = map.String("connection", doc: "An Npgsql connection string."),
+            Schema = map.RequiredString("schema", doc: "The PostgreSQL schema the tables are created in (required)."),
             Keys = keys,
             Tables = tables,
-            Attempts = map.Int("attempts", 8, 1, 100),
+            Attempts = map.Int("attempts", Default.Attempts, 1, 100, doc: "Attempts per batch on transient failures (connection lost, server restarting), with doubling pauses from 200 ms."),
             Mirror = mirror,
         };
         if (options.Schema.Length > 0 && !Http.Ingest.HttpIngestOptions.IdentifierRegex().IsMatch(options.Schema))

@@ -10,10 +10,10 @@ namespace Sluice.Connectors.Pull;
 /// </summary>
 public sealed class PullStreamOptions
 {
-    /// <summary>Pause between pulls (default 1 min).</summary>
+    /// <summary>Pause between pulls.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>How far below the newest stamp handed on each pull reads again, for late commits and clock skew (default 5 min).</summary>
+    /// <summary>How far below the newest stamp handed on each pull reads again, for late commits and clock skew.</summary>
     public TimeSpan Overlap { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>The batch table's name (the sinks' <c>tables:</c> rename it).</summary>
@@ -29,12 +29,12 @@ public sealed class PullStreamOptions
     public static PullStreamOptions Parse(ConfigMap map, string table)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var poll = map.Duration("poll_interval", TimeSpan.FromMinutes(1));
-        var overlap = map.Duration("overlap", TimeSpan.FromMinutes(5));
+        var poll = map.Duration("poll_interval", TimeSpan.FromMinutes(1), doc: "Pause between pulls.");
+        var overlap = map.Duration("overlap", TimeSpan.FromMinutes(5), doc: "How far below the newest stamp handed on each pull reads again, for late commits and clock skew.");
         if (poll <= TimeSpan.Zero) { map.Error("poll_interval", "must be more than 0"); }
         if (overlap > TimeSpan.FromDays(7)) { map.Error("overlap", "must be at most 7 days"); }
         var columns = new List<FieldSpec>();
-        if (map.Map("columns") is { } declared)
+        if (map.Map("columns", doc: "The record's fields taken as typed columns (`columns: {Case_Id__c: string, Score__c: double}`, names matched without regard to case); none: the whole record as JSON text in `_record`. A value that does not convert dead-letters its record with the field and the reason.") is { } declared)
         {
             foreach (var name in declared.Keys.ToList())
             {

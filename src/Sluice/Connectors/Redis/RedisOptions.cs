@@ -43,49 +43,49 @@ public static class RedisUrl
 /// <summary>Options of the <c>redis_realtime</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
 public sealed class RedisRealtimeOptions
 {
-    /// <summary>The sink's name: its checkpoint key (default <c>redis</c>).</summary>
+    /// <summary>The sink's name: its checkpoint key.</summary>
     public string Name { get; init; } = "redis";
 
-    /// <summary>Server URL (default <c>$REDIS_URL</c>, else redis://127.0.0.1:6379).</summary>
+    /// <summary>Server URL.</summary>
     public required string Url { get; init; }
 
-    /// <summary>Put before every key (default none), so several pipelines or tests can share one server.</summary>
+    /// <summary>Put before every key, so several pipelines or tests can share one server.</summary>
     public string KeyPrefix { get; init; } = "";
 
-    /// <summary>The batch table read (default <c>events_enriched</c>).</summary>
+    /// <summary>The batch table read.</summary>
     public string Table { get; init; } = "events_enriched";
 
-    /// <summary>Key name of the entity: <c>{entity}:last:{id}</c>, <c>{entity}:count:{id}</c> (default <c>content</c>).</summary>
+    /// <summary>Key name of the entity: <c>{entity}:last:{id}</c>, <c>{entity}:count:{id}</c>.</summary>
     public string Entity { get; init; } = "content";
 
-    /// <summary>Column holding the entity id (default <c>content_id</c>).</summary>
+    /// <summary>Column holding the entity id.</summary>
     public string EntityColumn { get; init; } = "content_id";
 
-    /// <summary>Column holding the event's unique integer id, used to count each event once (default <c>event_id</c>).</summary>
+    /// <summary>Column holding the event's unique integer id, used to count each event once.</summary>
     public string EventIdColumn { get; init; } = "event_id";
 
-    /// <summary>Column holding the event time (default <c>event_ts</c>).</summary>
+    /// <summary>Column holding the event time.</summary>
     public string TimeColumn { get; init; } = "event_ts";
 
-    /// <summary>Prefix of the per-minute and window ZSETs: <c>{top}:bucket:{YYYYMMDDHHMM}</c>, <c>{top}:10m</c> (default <c>top:content</c>).</summary>
+    /// <summary>Prefix of the per-minute and window ZSETs: <c>{top}:bucket:{YYYYMMDDHHMM}</c>, <c>{top}:10m</c>.</summary>
     public string TopPrefix { get; init; } = "top:content";
 
-    /// <summary>Lifetime of <c>{entity}:last:{id}</c> (default 1 h).</summary>
+    /// <summary>Lifetime of <c>{entity}:last:{id}</c>.</summary>
     public TimeSpan LastTtl { get; init; } = TimeSpan.FromHours(1);
 
-    /// <summary>Lifetime of a per-minute bucket (default 15 min); events older than this do not touch buckets.</summary>
+    /// <summary>Lifetime of a per-minute bucket; events older than this do not touch buckets.</summary>
     public TimeSpan BucketTtl { get; init; } = TimeSpan.FromMinutes(15);
 
-    /// <summary>Span of the merged window (default 10 min, whole minutes).</summary>
+    /// <summary>Span of the merged window.</summary>
     public TimeSpan Window { get; init; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>Lifetime of the merged window ZSET (default 120 s).</summary>
+    /// <summary>Lifetime of the merged window ZSET.</summary>
     public TimeSpan WindowTtl { get; init; } = TimeSpan.FromSeconds(120);
 
-    /// <summary>First wait after a failed write (default 200 ms), doubling up to <see cref="RetryMaxDelay"/>; retried until it succeeds or the pipeline stops.</summary>
+    /// <summary>First wait after a failed write, doubling up to <see cref="RetryMaxDelay"/>; retried until it succeeds or the pipeline stops.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>Longest wait between two attempts (default 5 s).</summary>
+    /// <summary>Longest wait between two attempts.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The retry of every write: unbounded, the pipeline's queue bounds what waits.</summary>
@@ -98,21 +98,21 @@ public sealed class RedisRealtimeOptions
         ArgumentNullException.ThrowIfNull(map);
         var options = new RedisRealtimeOptions
         {
-            Name = map.String("name", "redis") ?? "redis",
-            Url = EnvText.Resolve(map, "url", "redis://127.0.0.1:6379", "REDIS_URL"),
-            KeyPrefix = EnvText.Expand(map.String("key_prefix", "") ?? ""),
-            Table = map.String("table", "events_enriched") ?? "events_enriched",
-            Entity = map.String("entity", "content") ?? "content",
-            EntityColumn = map.String("entity_column", "content_id") ?? "content_id",
-            EventIdColumn = map.String("event_id_column", "event_id") ?? "event_id",
-            TimeColumn = map.String("time_column", "event_ts") ?? "event_ts",
-            TopPrefix = map.String("top_prefix", "top:content") ?? "top:content",
-            LastTtl = map.Duration("last_ttl", TimeSpan.FromHours(1)),
-            BucketTtl = map.Duration("bucket_ttl", TimeSpan.FromMinutes(15)),
-            Window = map.Duration("window", TimeSpan.FromMinutes(10)),
-            WindowTtl = map.Duration("window_ttl", TimeSpan.FromSeconds(120)),
-            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200)),
-            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(5)),
+            Name = map.String("name", "redis", doc: "The sink's name: its checkpoint key.") ?? "redis",
+            Url = EnvText.Resolve(map, "url", "redis://127.0.0.1:6379", "REDIS_URL", doc: "Server URL."),
+            KeyPrefix = EnvText.Expand(map.String("key_prefix", "", doc: "Put before every key, so several pipelines or tests can share one server.") ?? ""),
+            Table = map.String("table", "events_enriched", doc: "The batch table read.") ?? "events_enriched",
+            Entity = map.String("entity", "content", doc: "Key name of the entity: `{entity}:last:{id}`, `{entity}:count:{id}`.") ?? "content",
+            EntityColumn = map.String("entity_column", "content_id", doc: "Column holding the entity id.") ?? "content_id",
+            EventIdColumn = map.String("event_id_column", "event_id", doc: "Column holding the event's unique integer id, used to count each event once.") ?? "event_id",
+            TimeColumn = map.String("time_column", "event_ts", doc: "Column holding the event time.") ?? "event_ts",
+            TopPrefix = map.String("top_prefix", "top:content", doc: "Prefix of the per-minute and window ZSETs: `{top}:bucket:{YYYYMMDDHHMM}`, `{top}:10m`.") ?? "top:content",
+            LastTtl = map.Duration("last_ttl", TimeSpan.FromHours(1), doc: "Lifetime of `{entity}:last:{id}`."),
+            BucketTtl = map.Duration("bucket_ttl", TimeSpan.FromMinutes(15), doc: "Lifetime of a per-minute bucket; events older than this do not touch buckets."),
+            Window = map.Duration("window", TimeSpan.FromMinutes(10), doc: "Span of the merged window."),
+            WindowTtl = map.Duration("window_ttl", TimeSpan.FromSeconds(120), doc: "Lifetime of the merged window ZSET."),
+            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200), doc: "First wait after a failed write, doubling up to `retry_max_delay`; retried until it succeeds or the pipeline stops."),
+            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(5), doc: "Longest wait between two attempts."),
         };
 
         try { RedisUrl.Parse(options.Url); }

@@ -18,10 +18,10 @@ public enum RedisSinkMode
 /// <summary>Options of the generic <c>redis</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
 public sealed class RedisSinkOptions
 {
-    /// <summary>The sink's name: its checkpoint key and dead-letter source (default <c>redis</c>).</summary>
+    /// <summary>The sink's name: its checkpoint key and dead-letter source.</summary>
     public string Name { get; init; } = "redis";
 
-    /// <summary>Server URL (default <c>$REDIS_URL</c>, else redis://127.0.0.1:6379).</summary>
+    /// <summary>Server URL.</summary>
     public required string Url { get; init; }
 
     /// <summary>The batch table read (required).</summary>
@@ -42,26 +42,26 @@ public sealed class RedisSinkOptions
     /// <summary><c>mode: counter</c>: the integer column added (default: 1 per row; a NULL adds nothing).</summary>
     public string? By { get; init; }
 
-    /// <summary>Lifetime of a key after its last write (default none: keys stay).</summary>
+    /// <summary>Lifetime of a key after its last write.</summary>
     public TimeSpan? Ttl { get; init; }
 
     /// <summary>
-    /// The column holding each row's source position (default <c>_seq</c> when the table has it, else <c>_offset</c>):
+    /// The column holding each row's source position:
     /// a key remembers the highest position applied to it, and rows at or below it are not applied again, so a replay,
     /// however it is cut into batches, never counts twice nor puts back an older value.
     /// </summary>
     public string? PositionColumn { get; init; }
 
-    /// <summary>First wait after a failed write (default 200 ms), doubling up to <see cref="RetryMaxDelay"/>; retried until it succeeds or the pipeline stops.</summary>
+    /// <summary>First wait after a failed write, doubling up to <see cref="RetryMaxDelay"/>; retried until it succeeds or the pipeline stops.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>Longest wait between two attempts (default 5 s).</summary>
+    /// <summary>Longest wait between two attempts.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
 
     public static RedisSinkOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var modeText = map.String("mode", "set") ?? "set";
+        var modeText = map.String("mode", "set", doc: "`set`, `hash` or `counter`.") ?? "set";
         var mode = modeText switch { "hash" => RedisSinkMode.Hash, "counter" => RedisSinkMode.Counter, _ => RedisSinkMode.Set };
         if (modeText is not ("set" or "hash" or "counter"))
         {
@@ -69,23 +69,24 @@ public sealed class RedisSinkOptions
                 (modeText == "mirror" ? "; Redis keeps no mirror of a change stream: use a lake, postgres or clickhouse sink with mode: mirror" : ""));
         }
 
-        var keyText = map.RequiredString("key");
+        var keyText = map.RequiredString("key", doc: "The key of a row, columns in braces (required): `user:{user_id}`.");
         var key = keyText.Length == 0 ? null : RedisKeyTemplate.Parse(keyText, out var keyError) ?? Fail(map, "key", $"redis sink: key \"{keyText}\": {keyError}");
+        map.Declare("ttl", "duration", null, "Lifetime of a key after its last write, at least 1s (none: keys stay).");
         var ttl = map.Has("ttl") ? map.Duration("ttl", TimeSpan.Zero) : (TimeSpan?)null;
         var options = new RedisSinkOptions
         {
-            Name = map.String("name", "redis") ?? "redis",
-            Url = EnvText.Resolve(map, "url", "redis://127.0.0.1:6379", "REDIS_URL"),
-            Table = map.RequiredString("table"),
+            Name = map.String("name", "redis", doc: "The sink's name: its checkpoint key and dead-letter source.") ?? "redis",
+            Url = EnvText.Resolve(map, "url", "redis://127.0.0.1:6379", "REDIS_URL", doc: "Server URL."),
+            Table = map.RequiredString("table", doc: "The batch table read (required)."),
             Mode = mode,
             Key = key ?? RedisKeyTemplate.Parse("{_}", out _)!,
-            Value = map.String("value"),
-            Columns = map.StringList("columns"),
-            By = map.String("by"),
+            Value = map.String("value", doc: "`mode: set`: the column whose value is stored."),
+            Columns = map.StringList("columns", doc: "`mode: hash`: the columns stored as fields."),
+            By = map.String("by", doc: "`mode: counter`: the integer column added."),
             Ttl = ttl,
-            PositionColumn = map.String("position_column"),
-            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200)),
-            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(5)),
+            PositionColumn = map.String("position_column", doc: "The column holding each row's source position: a key remembers the highest position applied to it, and rows at or below it are not applied again, so a replay, however it is cut into batches, never counts twice nor puts back an older value."),
+            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200), doc: "First wait after a failed write, doubling up to `retry_max_delay`; retried until it succeeds or the pipeline stops."),
+            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(5), doc: "Longest wait between two attempts."),
         };
 
         try { RedisUrl.Parse(options.Url); }

@@ -13,16 +13,16 @@ namespace Sluice.Connectors.Salesforce;
 /// </summary>
 public sealed partial class SalesforceOptions
 {
-    /// <summary>Where tokens are issued (default <c>https://login.salesforce.com</c>; <c>SALESFORCE_LOGIN_URL</c> overrides).</summary>
+    /// <summary>Where tokens are issued.</summary>
     public string LoginUrl { get; init; } = "https://login.salesforce.com";
 
-    /// <summary>The variable holding the connected app's client id (default <c>SALESFORCE_CLIENT_ID</c>).</summary>
+    /// <summary>The variable holding the connected app's client id.</summary>
     public string ClientIdEnv { get; init; } = "SALESFORCE_CLIENT_ID";
 
-    /// <summary>The variable holding its client secret (default <c>SALESFORCE_CLIENT_SECRET</c>).</summary>
+    /// <summary>The variable holding its client secret.</summary>
     public string ClientSecretEnv { get; init; } = "SALESFORCE_CLIENT_SECRET";
 
-    /// <summary>REST API version (default <c>v59.0</c>).</summary>
+    /// <summary>REST API version.</summary>
     public string ApiVersion { get; init; } = "v59.0";
 
     /// <summary>The object queried (required), for example <c>Attorney_Event__c</c>.</summary>
@@ -31,19 +31,19 @@ public sealed partial class SalesforceOptions
     /// <summary>The fields selected (required); the id and stamp fields are added when missing.</summary>
     public IReadOnlyList<string> Fields { get; init; } = [];
 
-    /// <summary>An extra SOQL condition ANDed to the stamp filter (default none).</summary>
+    /// <summary>An extra SOQL condition ANDed to the stamp filter.</summary>
     public string? Where { get; init; }
 
-    /// <summary>The record id field (default <c>Id</c>).</summary>
+    /// <summary>The record id field.</summary>
     public string IdField { get; init; } = "Id";
 
-    /// <summary>The modification stamp field (default <c>SystemModstamp</c>).</summary>
+    /// <summary>The modification stamp field.</summary>
     public string StampField { get; init; } = "SystemModstamp";
 
-    /// <summary>Per HTTP request (default 60 s).</summary>
+    /// <summary>Per HTTP request.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Attempts per request on 5xx, 429 and connection failures, pausing 1 s, 2 s, 4 s, ... (default 4).</summary>
+    /// <summary>Attempts per request on 5xx, 429 and connection failures, pausing 1 s, 2 s, 4 s, ....</summary>
     public int Attempts { get; init; } = 4;
 
     /// <summary>The retry of each request: 1 s doubling (a <c>Retry-After</c> wins), at most 5 min apart, <see cref="Attempts"/> in all.</summary>
@@ -81,22 +81,23 @@ public sealed partial class SalesforceOptions
     public static SalesforceOptions? Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var mapped = map.Has("mapping");
+        // A description shows the mapped pull's keys too (mapping, store), which a recipe gives together.
+        var mapped = map.Has("mapping") || map.Describing;
         var pull = mapped ? PullMapping.Parse(map, recipe) : null;
-        var objectName = map.RequiredString("object");
+        var objectName = map.RequiredString("object", doc: "The object queried (required), for example `Attorney_Event__c`.");
         var options = new SalesforceOptions
         {
-            LoginUrl = map.String("login_url", "https://login.salesforce.com") ?? "https://login.salesforce.com",
-            ClientIdEnv = map.String("client_id_env", "SALESFORCE_CLIENT_ID") ?? "SALESFORCE_CLIENT_ID",
-            ClientSecretEnv = map.String("client_secret_env", "SALESFORCE_CLIENT_SECRET") ?? "SALESFORCE_CLIENT_SECRET",
-            ApiVersion = map.String("api_version", "v59.0") ?? "v59.0",
+            LoginUrl = map.String("login_url", "https://login.salesforce.com", doc: "Where tokens are issued.") ?? "https://login.salesforce.com",
+            ClientIdEnv = map.String("client_id_env", "SALESFORCE_CLIENT_ID", doc: "The variable holding the connected app's client id.") ?? "SALESFORCE_CLIENT_ID",
+            ClientSecretEnv = map.String("client_secret_env", "SALESFORCE_CLIENT_SECRET", doc: "The variable holding its client secret.") ?? "SALESFORCE_CLIENT_SECRET",
+            ApiVersion = map.String("api_version", "v59.0", doc: "REST API version.") ?? "v59.0",
             Object = objectName,
-            Fields = map.StringList("fields"),
-            Where = map.String("where"),
-            IdField = map.String("id_field", "Id") ?? "Id",
-            StampField = map.String("stamp_field", "SystemModstamp") ?? "SystemModstamp",
-            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(60)),
-            Attempts = map.Int("attempts", 4, 1, 20),
+            Fields = map.StringList("fields", doc: "The fields selected (required); the id and stamp fields are added when missing."),
+            Where = map.String("where", doc: "An extra SOQL condition ANDed to the stamp filter."),
+            IdField = map.String("id_field", "Id", doc: "The record id field.") ?? "Id",
+            StampField = map.String("stamp_field", "SystemModstamp", doc: "The modification stamp field.") ?? "SystemModstamp",
+            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(60), doc: "Per HTTP request."),
+            Attempts = map.Int("attempts", 4, 1, 20, doc: "Attempts per request on 5xx, 429 and connection failures, pausing 1 s, 2 s, 4 s, ...."),
             Pull = pull,
             Stream = PullStreamOptions.Parse(map, objectName),
         };

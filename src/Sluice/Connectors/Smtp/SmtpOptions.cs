@@ -27,16 +27,16 @@ public enum SmtpTls
 /// </summary>
 public sealed class SmtpOptions
 {
-    /// <summary>Server host (default <c>127.0.0.1</c>; <c>SMTP_HOST</c>).</summary>
+    /// <summary>Server host.</summary>
     public string Host { get; init; } = "127.0.0.1";
 
-    /// <summary>Server port (default 25; <c>SMTP_PORT</c>).</summary>
+    /// <summary>Server port.</summary>
     public int Port { get; init; } = 25;
 
-    /// <summary>Connection security (default <c>auto</c>; <c>SMTP_TLS</c>).</summary>
+    /// <summary>Connection security.</summary>
     public SmtpTls Tls { get; init; } = SmtpTls.Auto;
 
-    /// <summary>User for AUTH (default none: no authentication; <c>SMTP_USER</c>).</summary>
+    /// <summary>User for AUTH.</summary>
     public string? User { get; init; }
 
     /// <summary>Password for AUTH (never in YAML; <c>SMTP_PASSWORD</c>).</summary>
@@ -45,13 +45,13 @@ public sealed class SmtpOptions
     /// <summary>The sender address (required unless <c>SMTP_FROM</c> is set).</summary>
     public string From { get; init; } = "";
 
-    /// <summary>Per SMTP command (default 30 s).</summary>
+    /// <summary>Per SMTP command.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Connection attempts per run before the run gives up and leaves its reminders for the next run (default 3).</summary>
+    /// <summary>Connection attempts per run before the run gives up and leaves its reminders for the next run.</summary>
     public int ConnectAttempts { get; init; } = 3;
 
-    /// <summary>Pause before the second connection attempt, doubled for each further one (default 1 s).</summary>
+    /// <summary>Pause before the second connection attempt, doubled for each further one.</summary>
     public TimeSpan Backoff { get; init; } = TimeSpan.FromSeconds(1);
 
     public static SmtpOptions Parse(ConfigMap? map)
@@ -63,15 +63,16 @@ public sealed class SmtpOptions
 
         var options = new SmtpOptions
         {
-            Host = map.String("host", "127.0.0.1") ?? "127.0.0.1",
-            Port = map.Int("port", 25, 1, 65535),
-            Tls = map.Enum("tls", SmtpTls.Auto),
-            User = map.String("user"),
-            From = map.String("from", "") ?? "",
-            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(30)),
-            ConnectAttempts = map.Int("connect_attempts", 3, 1, 20),
-            Backoff = map.Duration("backoff", TimeSpan.FromSeconds(1)),
+            Host = map.String("host", "127.0.0.1", doc: "Server host.") ?? "127.0.0.1",
+            Port = map.Int("port", 25, 1, 65535, doc: "Server port."),
+            Tls = map.Enum("tls", SmtpTls.Auto, doc: "Connection security."),
+            User = map.String("user", doc: "User for AUTH."),
+            From = map.String("from", "", doc: "The sender address (required unless `SMTP_FROM` is set).") ?? "",
+            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(30), doc: "Per SMTP command."),
+            ConnectAttempts = map.Int("connect_attempts", 3, 1, 20, doc: "Connection attempts per run before the run gives up and leaves its reminders for the next run."),
+            Backoff = map.Duration("backoff", TimeSpan.FromSeconds(1), doc: "Pause before the second connection attempt, doubled for each further one."),
         };
+        map.Declare("password", "text", null, "Refused: a password does not belong in a recipe file; set `SMTP_PASSWORD`.");
         if (map.Has("password"))
         {
             map.Error("password", "passwords do not belong in recipe files; set SMTP_PASSWORD");

@@ -12,13 +12,50 @@ public sealed class ConfigMap
     private readonly YamlMappingNode _node;
     private readonly HashSet<string> _known = new(StringComparer.Ordinal);
 
+    /// <summary>Set while a component is being described for the reference: every getter declares its key here.</summary>
+    private readonly OptionLog? _log;
+
+    /// <summary>The key path under the described component (<c>retry.max_attempts</c>), without the recipe's own path.</summary>
+    private readonly string _docPath;
+
     public ConfigMap(string file, YamlMappingNode node, ConfigErrors errors, string path = "")
+        : this(file, node, errors, path, null, "")
+    {
+    }
+
+    private ConfigMap(string file, YamlMappingNode node, ConfigErrors errors, string path, OptionLog? log, string docPath)
     {
         File = file;
         _node = node;
         Errors = errors;
         KeyPath = path;
+        _log = log;
+        _docPath = docPath;
     }
+
+    /// <summary>
+    /// An empty mapping that records what a component reads from it into <paramref name="log"/>: each getter's key,
+    /// type, default, range and doc. Nested mappings and lists are described too (<c>key.x</c>, <c>key[].x</c>).
+    /// </summary>
+    public static ConfigMap Describe(OptionLog log) => new("(reference)", new YamlMappingNode(), new ConfigErrors(), "", log, "");
+
+    /// <summary>Whether this map describes a component rather than reading a recipe (a parser may then show a branch it would take for some value).</summary>
+    public bool Describing => _log is not null;
+
+    /// <summary>Declares an option read by a helper outside this class (a size, a server URL), with its own type and default text.</summary>
+    public void Declare(string key, string type, string? fallback, string? doc, string? allowed = null, bool required = false) =>
+        _log?.Add(new OptionDoc(DocKey(key), type, fallback, allowed, required, doc));
+
+    private string DocKey(string key) => _docPath.Length == 0 ? key : $"{_docPath}.{key}";
+
+    private static string? Range<T>(T min, T max, T lowest, T highest) where T : IComparable<T> =>
+        (min.CompareTo(lowest) == 0, max.CompareTo(highest) == 0) switch
+        {
+            (true, true) => null,
+            (false, true) => $"at least {OptionDoc.Format(min)}",
+            (true, false) => $"at most {OptionDoc.Format(max)}",
+            _ => $"{OptionDoc.Format(min)} to {OptionDoc.Format(max)}",
+        };
 
     public string File { get; }
 
@@ -65,13 +102,18 @@ public sealed class ConfigMap
         }
     }
 
-    public bool Has(string key) => Find(key) is not null;
+    public bool Has(string key)
+    {
+        _log?.Seen(DocKey(key));
+        return Find(key) is not null;
+    }
 
     /// <summary>Whether the value under <paramref name="key"/> is a mapping (a key whose value may be written short or long).</summary>
     public bool IsMapping(string key) => _node.Children.TryGetValue(new YamlScalarNode(key), out var value) && value is YamlMappingNode;
 
-    public string? String(string key, string? fallback = null, bool required = false)
+    public string? String(string key, string? fallback = null, bool required = false, string? doc = null)
     {
+        Declare(key, "text", fallback, doc, required: required);
         var node = Find(key);
         if (node is null)
         {
@@ -88,10 +130,11 @@ public sealed class ConfigMap
         return scalar.Value;
     }
 
-    public string RequiredString(string key) => String(key, null, required: true) ?? "";
+    public string RequiredString(string key, string? doc = null) => String(key, null, required: true, doc: doc) ?? "";
 
-    public int Int(string key, int fallback, int min = int.MinValue, int max = int.MaxValue)
+    public int Int(string key, int fallback, int min = int.MinValue, int max = int.MaxValue, string? doc = null)
     {
+        Declare(key, "whole number", OptionDoc.Format(fallback), doc, Range(min, max, int.MinValue, int.MaxValue));
         var node = Find(key);
         if (node is null) { return fallback; }
         if (node is YamlScalarNode { Value: { } text } && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
@@ -104,8 +147,9 @@ public sealed class ConfigMap
         return fallback;
     }
 
-    public double Double(string key, double fallback, double min = double.MinValue, double max = double.MaxValue)
+    public double Double(string key, double fallback, double min = double.MinValue, double max = double.MaxValue, string? doc = null)
     {
+        Declare(key, "number", OptionDoc.Format(fallback), doc, Range(min, max, double.MinValue, double.MaxValue));
         var node = Find(key);
         if (node is null) { return fallback; }
         if (node is YamlScalarNode { Value: { } text } && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
@@ -118,8 +162,9 @@ public sealed class ConfigMap
         return fallback;
     }
 
-    public bool Bool(string key, bool fallback)
+    public bool Bool(string key, bool fallback, string? doc = null)
     {
+        Declare(key, "true or false", OptionDoc.Format(fallback), doc);
         var node = Find(key);
         if (node is null) { return fallback; }
         if (node is YamlScalarNode { Value: { } text } && bool.TryParse(text, out var value)) { return value; }
@@ -128,8 +173,9 @@ public sealed class ConfigMap
     }
 
     /// <summary>A duration written as <c>500ms</c>, <c>2s</c>, <c>5m</c>, <c>1h</c>, <c>30d</c> or ISO-8601 (<c>P30D</c>, <c>PT5M</c>).</summary>
-    public TimeSpan Duration(string key, TimeSpan fallback)
+    public TimeSpan Duration(string key, TimeSpan fallback, string? doc = null)
     {
+        Declare(key, "duration", OptionDoc.FormatDuration(fallback), doc);
         var node = Find(key);
         if (node is null) { return fallback; }
         if (node is YamlScalarNode { Value: { } text } && Durations.TryParse(text, out var value)) { return value; }
@@ -137,8 +183,9 @@ public sealed class ConfigMap
         return fallback;
     }
 
-    public T Enum<T>(string key, T fallback) where T : struct, System.Enum
+    public T Enum<T>(string key, T fallback, string? doc = null) where T : struct, System.Enum
     {
+        Declare(key, "one of", Snake(fallback.ToString()), doc, string.Join(", ", System.Enum.GetNames<T>().Select(Snake)));
         var node = Find(key);
         if (node is null) { return fallback; }
         var text = Text(node).Replace("_", "", StringComparison.Ordinal);
@@ -147,8 +194,14 @@ public sealed class ConfigMap
         return fallback;
     }
 
-    public ConfigMap? Map(string key, bool required = false)
+    public ConfigMap? Map(string key, bool required = false, string? doc = null)
     {
+        if (_log is not null)
+        {
+            Declare(key, "mapping", null, doc, required: required);
+            return new ConfigMap(File, new YamlMappingNode(), Errors, Join(key), _log, DocKey(key));
+        }
+
         var node = Find(key);
         if (node is null)
         {
@@ -166,8 +219,15 @@ public sealed class ConfigMap
     }
 
     /// <summary>A mapping whose keys are names chosen by the user (pipelines, jobs): each value is a mapping.</summary>
-    public IEnumerable<(string Name, ConfigMap Map)> NamedMaps(string key)
+    public IEnumerable<(string Name, ConfigMap Map)> NamedMaps(string key, string? doc = null)
     {
+        if (_log is not null)
+        {
+            Declare(key, "mapping of names", null, doc);
+            yield return ("<name>", new ConfigMap(File, new YamlMappingNode(), Errors, Join(key), _log, DocKey($"{key}.<name>")));
+            yield break;
+        }
+
         var map = Map(key);
         if (map is null) { yield break; }
         foreach (var (k, v) in map._node.Children)
@@ -185,8 +245,15 @@ public sealed class ConfigMap
         }
     }
 
-    public IEnumerable<ConfigMap> MapList(string key)
+    public IEnumerable<ConfigMap> MapList(string key, string? doc = null)
     {
+        if (_log is not null)
+        {
+            Declare(key, "list of mappings", null, doc);
+            yield return new ConfigMap(File, new YamlMappingNode(), Errors, Join(key), _log, DocKey($"{key}[]"));
+            yield break;
+        }
+
         var node = Find(key);
         if (node is null) { yield break; }
         if (node is not YamlSequenceNode seq)
@@ -204,10 +271,11 @@ public sealed class ConfigMap
         }
     }
 
-    public IReadOnlyList<string> StringList(string key)
+    public IReadOnlyList<string> StringList(string key, string? doc = null, IReadOnlyList<string>? fallback = null)
     {
+        Declare(key, "list of text", fallback is null ? null : string.Join(", ", fallback), doc);
         var node = Find(key);
-        if (node is null) { return []; }
+        if (node is null) { return fallback ?? []; }
         if (node is YamlScalarNode s) { return [s.Value ?? ""]; }
         if (node is YamlSequenceNode seq && seq.Children.All(c => c is YamlScalarNode))
         {

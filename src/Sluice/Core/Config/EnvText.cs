@@ -15,25 +15,20 @@ public static partial class EnvText
             return !string.IsNullOrEmpty(value) ? value : m.Groups["fallback"].Success ? m.Groups["fallback"].Value : "";
         });
 
-    /// <summary>The option's value (expanded), else the first set environment variable, else the fallback.</summary>
-    public static string Resolve(ConfigMap? map, string key, string fallback, params string[] variables)
+    /// <summary>
+    /// The option's value (expanded), else the environment variable, else the fallback. <paramref name="shown"/> is how
+    /// the reference names a fallback that depends on the machine (the OS user).
+    /// </summary>
+    public static string Resolve(ConfigMap? map, string key, string fallback, string variable, string? doc = null, string? shown = null)
     {
-        ArgumentNullException.ThrowIfNull(variables);
+        map?.Declare(key, "text", $"${variable}, else {shown ?? fallback}", doc);
         var configured = map?.String(key);
         if (configured is not null)
         {
             return Expand(configured);
         }
 
-        foreach (var name in variables)
-        {
-            if (Environment.GetEnvironmentVariable(name) is { Length: > 0 } value)
-            {
-                return value;
-            }
-        }
-
-        return fallback;
+        return Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value ? value : fallback;
     }
 
     [GeneratedRegex(@"\$\{(?<name>[A-Za-z_][A-Za-z0-9_]*)(:-(?<fallback>[^}]*))?\}")]

@@ -28,9 +28,10 @@ public static class Sizes
     }
 
     /// <summary>Reads a size option; problems are reported on the map with file, line and key.</summary>
-    public static long Size(this ConfigMap map, string key, long fallback, long min = 0, long max = long.MaxValue)
+    public static long Size(this ConfigMap map, string key, long fallback, long min = 0, long max = long.MaxValue, string? doc = null)
     {
         ArgumentNullException.ThrowIfNull(map);
+        map.Declare(key, "size (512KB, 16MB, 2GB)", Format(fallback), doc, max == long.MaxValue ? $"at least {Format(min)}" : $"{Format(min)} to {Format(max)}");
         var text = map.String(key);
         if (text is null) { return fallback; }
         if (!TryParse(text, out var value))

@@ -24,16 +24,16 @@ public sealed partial class DailySummaryOptions
     /// <summary>Target lake table, <c>zone.name</c>, partitioned by <see cref="DayColumn"/>.</summary>
     public required string Target { get; init; }
 
-    /// <summary>Name of the day column (default <c>day</c>).</summary>
+    /// <summary>Name of the day column.</summary>
     public string DayColumn { get; init; } = "day";
 
-    /// <summary>Days before the as-of date that every run recomputes (default 2, as in the seed).</summary>
+    /// <summary>Days before the as-of date that every run recomputes.</summary>
     public int LookbackDays { get; init; } = 2;
 
     public static DailySummaryOptions Parse(ConfigMap map)
     {
         var latest = new List<(string, string)>();
-        var latestMap = map.Map("latest", required: true);
+        var latestMap = map.Map("latest", required: true, doc: "Output column to source column, taken from the day's latest record (ties broken by these values, descending).");
         if (latestMap is not null)
         {
             foreach (var key in latestMap.Keys.ToList())
@@ -47,13 +47,13 @@ public sealed partial class DailySummaryOptions
 
         var options = new DailySummaryOptions
         {
-            Source = map.RequiredString("source"),
-            GroupBy = map.StringList("group_by"),
-            Time = map.RequiredString("time"),
+            Source = map.RequiredString("source", doc: "Source lake table, `zone.name`."),
+            GroupBy = map.StringList("group_by", doc: "Key columns (one summary row per key and day)."),
+            Time = map.RequiredString("time", doc: "The event-time column; its UTC date is the summary's day."),
             Latest = latest,
-            Target = map.RequiredString("target"),
-            DayColumn = map.String("day_column", "day") ?? "day",
-            LookbackDays = map.Int("lookback_days", 2, 0, 366),
+            Target = map.RequiredString("target", doc: "Target lake table, `zone.name`, partitioned by `day_column`."),
+            DayColumn = map.String("day_column", "day", doc: "Name of the day column.") ?? "day",
+            LookbackDays = map.Int("lookback_days", 2, 0, 366, doc: "Days before the as-of date that every run recomputes."),
         };
 
         if (options.GroupBy.Count == 0) { map.Error("group_by", "missing required field (one or more key columns)"); }

@@ -26,17 +26,17 @@ public sealed class DedupOptions
     public static DedupOptions Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var key = map.StringList("key");
+        var key = map.StringList("key", doc: "The columns that make a row a repeat (required).");
         if (key.Count == 0) { map.Error("key", "dedup: missing required field: the columns that make a row a repeat"); }
-        var window = map.Duration("window", TimeSpan.FromHours(24));
+        var window = map.Duration("window", TimeSpan.FromHours(24), doc: "How long a key is remembered after it was first seen.");
         if (window <= TimeSpan.Zero) { map.Error("window", "dedup: must be longer than 0"); }
         return new DedupOptions
         {
             Tables = TableSelection.Parse(map),
             Key = key,
             Window = window,
-            MaxKeys = map.Int("max_keys", 1_000_000, min: 1, max: 100_000_000),
-            Persist = map.Bool("persist", true),
+            MaxKeys = map.Int("max_keys", 1_000_000, min: 1, max: 100_000_000, doc: "Keys remembered at most (the memory bound: about 40 bytes a key)."),
+            Persist = map.Bool("persist", true, doc: "Keep the window in the metadata store across restarts."),
             Step = StepLetters.SourceOf(recipe, map, "dedup"),
         };
     }

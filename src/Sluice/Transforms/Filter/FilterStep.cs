@@ -18,7 +18,7 @@ public sealed class FilterOptions
     public static FilterOptions Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var where = map.RequiredString("where");
+        var where = map.RequiredString("where", doc: "A DuckDB SQL condition over the row's columns: rows where it is false or NULL are dropped; a row it cannot be evaluated for is dead-lettered with the reason.");
         if (where.Length > 0 && SqlExpression.Problem(where) is { } problem) { map.Error("where", $"filter: {problem}"); }
         return new FilterOptions { Tables = TableSelection.Parse(map), Where = where, LetterSource = StepLetters.SourceOf(recipe, map, "filter") };
     }

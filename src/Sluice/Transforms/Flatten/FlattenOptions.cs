@@ -40,17 +40,17 @@ public sealed class FlattenOptions
     public static FlattenOptions Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var separator = map.String("separator", "_") ?? "_";
+        var separator = map.String("separator", "_", doc: "Between the names of nested objects in a column's name.") ?? "_";
         if (separator.Length == 0) { map.Error("separator", "flatten: must not be empty (names of nested objects would run together)"); }
         return new FlattenOptions
         {
             Tables = TableSelection.Parse(map),
-            Column = map.RequiredString("column"),
+            Column = map.RequiredString("column", doc: "The text column holding a JSON object per row."),
             Separator = separator,
-            Prefix = map.String("prefix", "") ?? "",
-            KeepColumn = map.Bool("keep_column", false),
-            Arrays = map.Enum("arrays", FlattenArrays.ChildTables),
-            ParentKey = map.StringList("parent_key"),
+            Prefix = map.String("prefix", "", doc: "Put before every column the step makes.") ?? "",
+            KeepColumn = map.Bool("keep_column", false, doc: "Keep the JSON column beside the columns made from it."),
+            Arrays = map.Enum("arrays", FlattenArrays.ChildTables, doc: "A JSON array: `child_tables` (each element a row of a child table `<table><separator><path>`) or `json` (one text column holding its JSON)."),
+            ParentKey = map.StringList("parent_key", doc: "Columns of the row copied onto each of its child rows, beside `_offset`/`_seq`."),
             LetterSource = StepLetters.SourceOf(recipe, map, "flatten"),
         };
     }

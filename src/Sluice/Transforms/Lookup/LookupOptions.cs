@@ -71,12 +71,12 @@ public sealed class LookupOptions
     public static LookupOptions Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var key = map.RequiredString("key");
-        var dimension = map.Map("dimension", required: true);
-        var table = dimension?.RequiredString("table") ?? "";
-        var dimensionKey = dimension?.String("key") ?? key;
-        var schema = dimension?.String("schema", "public") ?? "public";
-        var load = dimension?.Enum("load", LookupLoad.Postgres) ?? LookupLoad.Postgres;
+        var key = map.RequiredString("key", doc: "The rows' column joined with the dimension's key.");
+        var dimension = map.Map("dimension", required: true, doc: "The dimension table the rows are joined with.");
+        var table = dimension?.RequiredString("table", doc: "The dimension table's name (in the stream, and in Postgres with `load: postgres`).") ?? "";
+        var dimensionKey = dimension?.String("key", doc: "The dimension's key column. Default: the same name as `key`.") ?? key;
+        var schema = dimension?.String("schema", "public", doc: "The Postgres schema of the dimension table.") ?? "public";
+        var load = dimension?.Enum("load", LookupLoad.Postgres, doc: "Where the dimension's rows come from: `postgres` (loaded at start up to `max_rows`, a missing key read on a miss, kept current by its rows in the stream) or `stream` (only its rows in the stream, a CDC table of the same source).") ?? LookupLoad.Postgres;
         var connection = load == LookupLoad.Postgres && dimension is not null ? PostgresConnectionOptions.Parse(dimension, "lookup") : null;
         if (load == LookupLoad.Stream && dimension?.Has("connection") == true) { dimension.Error("connection", "lookup: load: stream reads nothing from Postgres; remove connection or set load: postgres"); }
         dimension?.Done();
@@ -85,14 +85,14 @@ public sealed class LookupOptions
         var types = new Dictionary<string, FieldType>(StringComparer.Ordinal);
         if (map.IsMapping("fields"))
         {
-            foreach (var (name, type, owner) in Map.MapOptions.Pairs(map, "fields"))
+            foreach (var (name, type, owner) in Map.MapOptions.Pairs(map, "fields", "The dimension columns copied onto each row, with their types."))
             {
                 fields.Add(name);
                 if (FieldTypes.TryParse(type, out var parsed)) { types[name] = parsed; }
                 else { owner.Error(name, $"lookup: unknown type '{type}' (expected string, integer, double, boolean, timestamp or date)"); }
             }
         }
-        else { fields.AddRange(map.StringList("fields")); }
+        else { fields.AddRange(map.StringList("fields", doc: "The dimension columns copied onto each row: a list (typed from Postgres), or a mapping of name to type.")); }
 
         if (fields.Count == 0) { map.Error("fields", "lookup: missing required field: the dimension columns to copy"); }
         if (load == LookupLoad.Stream && types.Count == 0 && fields.Count > 0)
@@ -100,7 +100,7 @@ public sealed class LookupOptions
             map.Error("fields", "lookup: with load: stream the fields' types cannot be read from Postgres; write fields as a mapping of name to type ({title: string, length_seconds: integer})");
         }
 
-        var onMiss = map.Enum("on_miss", LookupMiss.Keep);
+        var onMiss = map.Enum("on_miss", LookupMiss.Keep, doc: "A row whose key has no dimension row: `keep` (goes on with NULL fields), `dead_letter`, or `wait` (read again every `wait_interval` for up to `wait_timeout`, then dead-lettered).");
         if (onMiss == LookupMiss.Wait && load == LookupLoad.Stream)
         {
             map.Error("on_miss", "lookup: wait reads the missing key again from Postgres, which load: stream has not; a dimension row later in the same stream is behind the row waiting for it, so waiting cannot help (use keep or dead_letter)");
@@ -117,11 +117,11 @@ public sealed class LookupOptions
             Connection = connection,
             Fields = fields,
             Types = types,
-            Prefix = map.String("prefix", "") ?? "",
-            MaxRows = map.Int("max_rows", 100_000, min: 1, max: 50_000_000),
+            Prefix = map.String("prefix", "", doc: "Put before the name of every copied column.") ?? "",
+            MaxRows = map.Int("max_rows", 100_000, min: 1, max: 50_000_000, doc: "Dimension rows kept in memory at most (the cache bound)."),
             OnMiss = onMiss,
-            WaitTimeout = map.Duration("wait_timeout", TimeSpan.FromSeconds(30)),
-            WaitInterval = map.Duration("wait_interval", TimeSpan.FromSeconds(1)),
+            WaitTimeout = map.Duration("wait_timeout", TimeSpan.FromSeconds(30), doc: "`on_miss: wait`: how long a missing key is waited for before the row is dead-lettered."),
+            WaitInterval = map.Duration("wait_interval", TimeSpan.FromSeconds(1), doc: "`on_miss: wait`: how often a missing key is read again."),
             LetterSource = StepLetters.SourceOf(recipe, map, "lookup"),
         };
     }

@@ -27,22 +27,22 @@ public sealed class MapOptions
     public static MapOptions Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var rename = Pairs(map, "rename").Select(p => (p.Key, p.Value)).ToList();
+        var rename = Pairs(map, "rename", "Columns renamed, first: `old: new`.").Select(p => (p.Key, p.Value)).ToList();
         var cast = new List<(string, FieldType)>();
-        foreach (var (column, type, at) in Pairs(map, "cast"))
+        foreach (var (column, type, at) in Pairs(map, "cast", "Columns converted, after `derive`: `column: type` (string, integer, double, boolean, timestamp or date); a value that does not convert dead-letters its row."))
         {
             if (FieldTypes.TryParse(type, out var parsed)) { cast.Add((column, parsed)); }
             else { at.Error(column, $"map: unknown type '{type}' (expected string, integer, double, boolean, timestamp or date)"); }
         }
 
         var derive = new List<(string, string)>();
-        foreach (var (column, sql, at) in Pairs(map, "derive"))
+        foreach (var (column, sql, at) in Pairs(map, "derive", "Columns computed, after the renames and before the casts: `column: DuckDB SQL expression` over the row's columns."))
         {
             if (SqlExpression.Problem(sql) is { } problem) { at.Error(column, $"map: {problem}"); }
             derive.Add((column, sql));
         }
 
-        var drop = map.StringList("drop");
+        var drop = map.StringList("drop", doc: "Columns removed, last.");
         var tables = TableSelection.Parse(map);
         if (rename.Count + cast.Count + derive.Count + drop.Count == 0)
         {
@@ -53,9 +53,9 @@ public sealed class MapOptions
     }
 
     /// <summary>A mapping of names to text values (<c>rename:</c>, <c>cast:</c>, <c>derive:</c>), in the order written.</summary>
-    internal static IEnumerable<(string Key, string Value, ConfigMap Owner)> Pairs(ConfigMap map, string key)
+    internal static IEnumerable<(string Key, string Value, ConfigMap Owner)> Pairs(ConfigMap map, string key, string doc)
     {
-        var sub = map.Map(key);
+        var sub = map.Map(key, doc: doc);
         if (sub is null) { yield break; }
         foreach (var name in sub.Keys.ToList())
         {

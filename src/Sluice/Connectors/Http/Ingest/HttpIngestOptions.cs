@@ -22,44 +22,44 @@ public sealed partial class HttpIngestOptions
     /// <summary>The schema of each accepted <c>schema_version</c> (YAML files relative to the recipe, key <c>schemas</c>).</summary>
     public IReadOnlyList<EventSchemaVersion> Versions { get; init; } = [];
 
-    /// <summary>The top-level integer field naming an event's schema version (default <c>schema_version</c>).</summary>
+    /// <summary>The top-level integer field naming an event's schema version.</summary>
     public string VersionField { get; init; } = "schema_version";
 
-    /// <summary>The top-level field holding the tenant (default <c>tenant_id</c>). Its value always comes from the token; an event naming another tenant refuses the whole request.</summary>
+    /// <summary>The top-level field holding the tenant. Its value always comes from the token; an event naming another tenant refuses the whole request.</summary>
     public string TenantField { get; init; } = "tenant_id";
 
     /// <summary>The timestamp field that dates an event (required; it partitions the lake tables).</summary>
     public string TimeField { get; init; } = "";
 
     /// <summary>
-    /// A text column that carries each event's JSON exactly as received, next to the flattened fields (default none).
+    /// A text column that carries each event's JSON exactly as received, next to the flattened fields.
     /// For streams whose events a later step maps itself (the <c>attorney_events</c> step of repeat-reminder): the
     /// schema then only declares what ingest must check (the dedup key, the time field).
     /// </summary>
     public string? JsonColumn { get; init; }
 
-    /// <summary>The text field identifying an event for deduplication (default none: no deduplication). Duplicates within the window are accepted and land once.</summary>
+    /// <summary>The text field identifying an event for deduplication. Duplicates within the window are accepted and land once.</summary>
     public string? DedupKey { get; init; }
 
-    /// <summary>How long a dedup key is remembered (default 24 h; survives restarts).</summary>
+    /// <summary>How long a dedup key is remembered.</summary>
     public TimeSpan DedupWindow { get; init; } = TimeSpan.FromHours(24);
 
-    /// <summary>At most this many keys are remembered (default 5,000,000, about 175 MB: a 16-byte slot per key in a table kept at most three quarters full, and 8 bytes in its minute's list); past it the oldest hour of keys is forgotten first.</summary>
+    /// <summary>At most this many keys are remembered; past it the oldest hour of keys is forgotten first.</summary>
     public int DedupMaxKeys { get; init; } = 5_000_000;
 
-    /// <summary>Largest request body (default 32 MB); larger requests get 413.</summary>
+    /// <summary>Largest request body; larger requests get 413.</summary>
     public long MaxRequestBytes { get; init; } = 32L << 20;
 
-    /// <summary>Largest single event (default 1 MB); a larger one is rejected on its own, inside the 202.</summary>
+    /// <summary>Largest single event; a larger one is rejected on its own, inside the 202.</summary>
     public long MaxEventBytes { get; init; } = 1L << 20;
 
-    /// <summary>Most events in one request (default 100,000); more gets 413.</summary>
+    /// <summary>Most events in one request; more gets 413.</summary>
     public int MaxEventsPerRequest { get; init; } = 100_000;
 
-    /// <summary>Bytes accepted but not yet written and fsynced (default 64 MB): the stream's in-memory queue. Full means 429 with Retry-After.</summary>
+    /// <summary>Bytes accepted but not yet written and fsynced: the stream's in-memory queue. Full means 429 with Retry-After.</summary>
     public long QueueBytes { get; init; } = 64L << 20;
 
-    /// <summary>Request bodies held in memory at once across the stream (default 256 MB); past it requests get 429 with Retry-After.</summary>
+    /// <summary>Request bodies held in memory at once across the stream; past it requests get 429 with Retry-After.</summary>
     public long InflightBytes { get; init; } = 256L << 20;
 
     /// <summary>
@@ -70,27 +70,27 @@ public sealed partial class HttpIngestOptions
     public double TenantInflightShare { get; init; } = DefaultTenantInflightShare;
 
     /// <summary>
-    /// Slowest request body accepted, in bytes per second averaged since the body started (default 4 KB/s); a slower
+    /// Slowest request body accepted, in bytes per second averaged since the body started; a slower
     /// body is cut (408) after <see cref="BodyRateGrace"/>, so a trickling client cannot hold its share of
     /// <see cref="InflightBytes"/> for long. Kestrel's own default (240 B/s) lets a 400 B/s trickle through.
     /// </summary>
     public long MinBodyRate { get; init; } = Serving.SluiceHttpServer.DefaultMinBodyRate;
 
-    /// <summary>How long a body may start slower than <see cref="MinBodyRate"/> before the rate counts (default 5 s).</summary>
+    /// <summary>How long a body may start slower than <see cref="MinBodyRate"/> before the rate counts.</summary>
     public TimeSpan BodyRateGrace { get; init; } = Serving.SluiceHttpServer.DefaultBodyRateGrace;
 
     public const double DefaultTenantInflightShare = 0.25;
 
-    /// <summary>Landing-log bytes not yet committed by every sink (default 2 GB); past it requests get 503 with Retry-After until the sinks catch up.</summary>
+    /// <summary>Landing-log bytes not yet committed by every sink; past it requests get 503 with Retry-After until the sinks catch up.</summary>
     public long MaxBacklogBytes { get; init; } = 2L << 30;
 
-    /// <summary>Size at which the landing log starts a new segment file (default 64 MB); whole segments are deleted once every sink has them.</summary>
+    /// <summary>Size at which the landing log starts a new segment file; whole segments are deleted once every sink has them.</summary>
     public long SegmentBytes { get; init; } = 64L << 20;
 
-    /// <summary>How long the pipeline gathers landed events before handing a batch to the sinks (default 200 ms): fewer, larger lake commits at the cost of that much freshness.</summary>
+    /// <summary>How long the pipeline gathers landed events before handing a batch to the sinks: fewer, larger lake commits at the cost of that much freshness.</summary>
     public TimeSpan BatchLinger { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>Most events in one pipeline batch (default 50,000).</summary>
+    /// <summary>Most events in one pipeline batch.</summary>
     public int BatchMaxEvents { get; init; } = 50_000;
 
     /// <summary>The metrics query API over the lake, when the recipe serves one (<c>GET /v1/metrics</c>).</summary>
@@ -102,16 +102,16 @@ public sealed partial class HttpIngestOptions
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(recipe);
-        var stream = map.RequiredString("stream");
+        var stream = map.RequiredString("stream", doc: "The stream's name in the URL (required; letters, digits, '_' and '-').");
         if (stream.Length > 0 && !StreamNameRegex().IsMatch(stream))
         {
             map.Error("stream", $"'{stream}' must be letters, digits, '_' or '-' (it is part of the URL and of folder names)");
         }
 
-        var table = map.String("table", stream.Replace('-', '_')) ?? stream;
+        var table = map.String("table", stream.Replace('-', '_'), doc: "The lake table as `zone.name` (required).") ?? stream;
         if (table.Length > 0 && !IdentifierRegex().IsMatch(table)) { map.Error("table", $"'{table}' must be letters, digits and '_'"); }
         var versions = new List<EventSchemaVersion>();
-        var schemas = map.Map("schemas", required: true);
+        var schemas = map.Map("schemas", required: true, doc: "Schema version to schema file, relative to the recipe (`schemas: {1: schemas/x.v1.yaml}`): the fields of each version of the events.");
         if (schemas is not null)
         {
             foreach (var key in schemas.Keys.ToList())
@@ -138,15 +138,15 @@ public sealed partial class HttpIngestOptions
             if (schemas.Keys.Any() is false) { map.Error("schemas", "name at least one schema version"); }
         }
 
-        var dedup = map.Map("dedup");
+        var dedup = map.Map("dedup", doc: "Drop repeats of an event by a key field, within a window.");
         string? dedupKey = null;
         var window = TimeSpan.FromHours(24);
         var maxKeys = 5_000_000;
         if (dedup is not null)
         {
-            dedupKey = dedup.RequiredString("key");
-            window = dedup.Duration("window", window);
-            maxKeys = dedup.Int("max_keys", maxKeys, 1_000, 200_000_000);
+            dedupKey = dedup.RequiredString("key", doc: "The event field whose value makes an event a repeat.");
+            window = dedup.Duration("window", window, doc: "How long a key is remembered.");
+            maxKeys = dedup.Int("max_keys", maxKeys, 1_000, 200_000_000, doc: "Keys remembered at most (the memory bound).");
             dedup.Done();
         }
 
@@ -155,26 +155,26 @@ public sealed partial class HttpIngestOptions
             Stream = stream,
             Table = table,
             Versions = versions.OrderBy(v => v.Version).ToList(),
-            VersionField = map.String("version_field", "schema_version") ?? "schema_version",
-            TenantField = map.String("tenant_field", "tenant_id") ?? "tenant_id",
-            TimeField = map.RequiredString("time_field"),
+            VersionField = map.String("version_field", "schema_version", doc: "The top-level integer field naming an event's schema version.") ?? "schema_version",
+            TenantField = map.String("tenant_field", "tenant_id", doc: "The top-level field holding the tenant. Its value always comes from the token; an event naming another tenant refuses the whole request.") ?? "tenant_id",
+            TimeField = map.RequiredString("time_field", doc: "The timestamp field that dates an event (required; it partitions the lake tables)."),
             DedupKey = dedupKey,
             DedupWindow = window,
             DedupMaxKeys = maxKeys,
-            MaxRequestBytes = map.Size("max_request_bytes", 32L << 20, 1024, 1L << 30),
-            MaxEventBytes = map.Size("max_event_bytes", 1L << 20, 64, 64L << 20),
-            MaxEventsPerRequest = map.Int("max_events_per_request", 100_000, 1, 10_000_000),
-            QueueBytes = map.Size("queue_bytes", 64L << 20, 64L << 10, 8L << 30),
-            InflightBytes = map.Size("inflight_bytes", 256L << 20, 1L << 20, 16L << 30),
-            TenantInflightShare = map.Double("tenant_inflight_share", DefaultTenantInflightShare, 0.01, 1),
-            MinBodyRate = map.Size("min_body_rate", Serving.SluiceHttpServer.DefaultMinBodyRate, 0, 1L << 30),
-            BodyRateGrace = map.Duration("body_rate_grace", Serving.SluiceHttpServer.DefaultBodyRateGrace),
-            MaxBacklogBytes = map.Size("max_backlog_bytes", 2L << 30, 1L << 20, 1L << 50),
-            SegmentBytes = map.Size("segment_bytes", 64L << 20, 64L << 10, 4L << 30),
-            BatchLinger = map.Duration("batch_linger", TimeSpan.FromMilliseconds(200)),
-            BatchMaxEvents = map.Int("batch_max_events", 50_000, 1, 1_000_000),
-            Metrics = map.Map("metrics") is { } metrics ? MetricsApiOptions.Parse(metrics) : null,
-            JsonColumn = map.String("json_column"),
+            MaxRequestBytes = map.Size("max_request_bytes", 32L << 20, 1024, 1L << 30, doc: "Largest request body; larger requests get 413."),
+            MaxEventBytes = map.Size("max_event_bytes", 1L << 20, 64, 64L << 20, doc: "Largest single event; a larger one is rejected on its own, inside the 202."),
+            MaxEventsPerRequest = map.Int("max_events_per_request", 100_000, 1, 10_000_000, doc: "Most events in one request; more gets 413."),
+            QueueBytes = map.Size("queue_bytes", 64L << 20, 64L << 10, 8L << 30, doc: "Bytes accepted but not yet written and fsynced: the stream's in-memory queue. Full means 429 with Retry-After."),
+            InflightBytes = map.Size("inflight_bytes", 256L << 20, 1L << 20, 16L << 30, doc: "Request bodies held in memory at once across the stream; past it requests get 429 with Retry-After."),
+            TenantInflightShare = map.Double("tenant_inflight_share", DefaultTenantInflightShare, 0.01, 1, doc: "The fraction of `inflight_bytes` one tenant may hold; past it that tenant's requests get 429 while the others' still pass. A tenant holding nothing may always send one request."),
+            MinBodyRate = map.Size("min_body_rate", Serving.SluiceHttpServer.DefaultMinBodyRate, 0, 1L << 30, doc: "Slowest request body accepted, in bytes per second averaged since the body started; a slower body is cut (408) after `body_rate_grace`, so a trickling client cannot hold its share of `inflight_bytes` for long. Kestrel's own default (240 B/s) lets a 400 B/s trickle through."),
+            BodyRateGrace = map.Duration("body_rate_grace", Serving.SluiceHttpServer.DefaultBodyRateGrace, doc: "How long a body may start slower than `min_body_rate` before the rate counts."),
+            MaxBacklogBytes = map.Size("max_backlog_bytes", 2L << 30, 1L << 20, 1L << 50, doc: "Landing-log bytes not yet committed by every sink; past it requests get 503 with Retry-After until the sinks catch up."),
+            SegmentBytes = map.Size("segment_bytes", 64L << 20, 64L << 10, 4L << 30, doc: "Size at which the landing log starts a new segment file; whole segments are deleted once every sink has them."),
+            BatchLinger = map.Duration("batch_linger", TimeSpan.FromMilliseconds(200), doc: "How long the pipeline gathers landed events before handing a batch to the sinks: fewer, larger lake commits at the cost of that much freshness."),
+            BatchMaxEvents = map.Int("batch_max_events", 50_000, 1, 1_000_000, doc: "Most events in one pipeline batch."),
+            Metrics = map.Map("metrics", doc: "The metrics query API over the lake, when the recipe serves one (`GET /v1/metrics`).") is { } metrics ? MetricsApiOptions.Parse(metrics) : null,
+            JsonColumn = map.String("json_column", doc: "A text column that carries each event's JSON exactly as received, next to the flattened fields. For streams whose events a later step maps itself (the `attorney_events` step of repeat-reminder): the schema then only declares what ingest must check (the dedup key, the time field)."),
         };
         if (options.JsonColumn is { } jsonColumn && !IdentifierRegex().IsMatch(jsonColumn))
         {
@@ -272,19 +272,19 @@ public sealed class MetricsApiOptions
     /// <summary>Timestamp column the <c>from</c>/<c>to</c> range and the hour/day grouping apply to (required).</summary>
     public string TimeColumn { get; init; } = "";
 
-    /// <summary>Tenant column (default <c>tenant_id</c>).</summary>
+    /// <summary>Tenant column.</summary>
     public string TenantColumn { get; init; } = "tenant_id";
 
-    /// <summary>Column grouped by with <c>group_by=event_type</c> (default <c>event_type</c>).</summary>
+    /// <summary>Column grouped by with <c>group_by=event_type</c>.</summary>
     public string TypeColumn { get; init; } = "event_type";
 
-    /// <summary>Column counted distinct as <c>unique_customers</c> (default <c>customer_id</c>).</summary>
+    /// <summary>Column counted distinct as <c>unique_customers</c>.</summary>
     public string CustomerColumn { get; init; } = "customer_id";
 
     /// <summary>SQL expression summed as <c>revenue</c>, written by the recipe's author (never from a request). Default 0.</summary>
     public string Revenue { get; init; } = "0";
 
-    /// <summary>Widest <c>from</c>..<c>to</c> range a request may ask for (default 400 days).</summary>
+    /// <summary>Widest <c>from</c>..<c>to</c> range a request may ask for.</summary>
     public TimeSpan MaxRange { get; init; } = TimeSpan.FromDays(400);
 
     public static MetricsApiOptions Parse(ConfigMap map)
@@ -292,13 +292,13 @@ public sealed class MetricsApiOptions
         ArgumentNullException.ThrowIfNull(map);
         var options = new MetricsApiOptions
         {
-            Table = map.RequiredString("table"),
-            TimeColumn = map.RequiredString("time_column"),
-            TenantColumn = map.String("tenant_column", "tenant_id") ?? "tenant_id",
-            TypeColumn = map.String("type_column", "event_type") ?? "event_type",
-            CustomerColumn = map.String("customer_column", "customer_id") ?? "customer_id",
-            Revenue = map.String("revenue", "0") ?? "0",
-            MaxRange = map.Duration("max_range", TimeSpan.FromDays(400)),
+            Table = map.RequiredString("table", doc: "The lake table as `zone.name` (required)."),
+            TimeColumn = map.RequiredString("time_column", doc: "Timestamp column the `from`/`to` range and the hour/day grouping apply to (required)."),
+            TenantColumn = map.String("tenant_column", "tenant_id", doc: "Tenant column.") ?? "tenant_id",
+            TypeColumn = map.String("type_column", "event_type", doc: "Column grouped by with `group_by=event_type`.") ?? "event_type",
+            CustomerColumn = map.String("customer_column", "customer_id", doc: "Column counted distinct as `unique_customers`.") ?? "customer_id",
+            Revenue = map.String("revenue", "0", doc: "SQL expression summed as `revenue`, written by the recipe's author (never from a request).") ?? "0",
+            MaxRange = map.Duration("max_range", TimeSpan.FromDays(400), doc: "Widest `from`..`to` range a request may ask for."),
         };
         map.Done();
         var parts = options.Table.Split('.');

@@ -1,0 +1,95 @@
+using Sluice.IntegrationTests.Support;
+using Sluice.Reference;
+using YamlDotNet.RepresentationModel;
+
+namespace Sluice.IntegrationTests.Docs;
+
+/// <summary>
+/// The options reference (docs/reference/) is what <c>sluice docs reference</c> makes from the components'
+/// declarations: committed pages that differ from it, an option without a description, or a key a shipped recipe uses
+/// that the reference does not show, all fail here, so the pages cannot drift from the code.
+/// </summary>
+public sealed class ReferencePagesTests
+{
+    private static readonly string Folder = Path.Combine(TestPaths.RepoRoot, "docs", "reference");
+
+    [Fact]
+    public void The_committed_reference_pages_are_what_the_command_generates()
+    {
+        var generated = ReferencePages.Generate(Sluice.Recipes.RecipeComponents.Create());
+        var committed = Directory.EnumerateFiles(Folder, "*.md").Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToList();
+        committed.ShouldBe(generated.Keys.Order(StringComparer.Ordinal).ToList(), "docs/reference holds exactly the generated pages");
+        foreach (var (file, text) in generated)
+        {
+            File.ReadAllText(Path.Combine(Folder, file)).ShouldBe(text, $"docs/reference/{file} differs from the code's declarations: run `./sluice docs reference`");
+        }
+    }
+
+    [Fact]
+    public void Every_option_of_every_component_is_declared_with_a_description()
+    {
+        var components = ReferencePages.Describe(Sluice.Recipes.RecipeComponents.Create());
+        components.Count.ShouldBeGreaterThan(20);
+        var problems = components.SelectMany(c =>
+                c.Options.Where(o => string.IsNullOrWhiteSpace(o.Doc)).Select(o => $"{c.Page} {c.Name}: '{o.Key}' has no description (give its getter doc:)")
+                    .Concat(c.Undeclared.Select(k => $"{c.Page} {c.Name}: '{k}' is looked at but read by no getter the description reached")))
+            .ToList();
+        problems.ShouldBeEmpty(string.Join("\n", problems));
+        components.ShouldAllBe(c => c.Options.Count > 0, "every component declares its options");
+    }
+
+    /// <summary>A key read only on a branch the description does not take would be missing from the reference: the shipped recipes' keys must all be there.</summary>
+    [Fact]
+    public void Every_key_the_shipped_recipes_use_is_in_the_reference()
+    {
+        var known = ReferencePages.Describe(Sluice.Recipes.RecipeComponents.Create())
+            .ToDictionary(c => (c.Page, c.Name), c => c.Options.Select(o => o.Key).Append("type").ToHashSet(StringComparer.Ordinal));
+        var missing = new List<string>();
+        void Check(string page, string name, YamlMappingNode node, string where)
+        {
+            if (!known.TryGetValue((page, name), out var keys)) { missing.Add($"{where}: no component '{name}' in {page}"); return; }
+            foreach (var key in node.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value!).Where(k => !keys.Contains(k) && !(page == "jobs.md" && k == "schedule")))
+            {
+                missing.Add($"{where}: {page} {name}: '{key}'");
+            }
+        }
+
+        foreach (var file in Directory.EnumerateFiles(TestPaths.Recipes, "recipe.yaml", SearchOption.AllDirectories))
+        {
+            var root = Load(file);
+            foreach (var (_, job) in Entries(root, "jobs")) { Check("jobs.md", Type(job), job, file); }
+            foreach (var (_, pipeline) in Entries(root, "pipelines"))
+            {
+                if (pipeline.Children.TryGetValue(new YamlScalarNode("source"), out var source) && source is YamlMappingNode s) { Check("sources.md", Type(s), s, file); }
+                foreach (var (list, page) in new[] { ("steps", "steps.md"), ("sinks", "sinks.md") })
+                {
+                    if (!pipeline.Children.TryGetValue(new YamlScalarNode(list), out var items) || items is not YamlSequenceNode seq) { continue; }
+                    foreach (var item in seq.Children.OfType<YamlMappingNode>()) { Check(page, Type(item), item, file); }
+                }
+            }
+        }
+
+        foreach (var file in Directory.EnumerateFiles(TestPaths.Recipes, "*.yaml", SearchOption.AllDirectories).Where(f => Path.GetFileName(Path.GetDirectoryName(f)) == "filetypes"))
+        {
+            Check("file-types.md", "file type", Load(file), file);
+        }
+
+        missing.ShouldBeEmpty(string.Join("\n", missing));
+    }
+
+    private static YamlMappingNode Load(string file)
+    {
+        var yaml = new YamlStream();
+        using var reader = new StreamReader(file);
+        yaml.Load(reader);
+        return (YamlMappingNode)yaml.Documents[0].RootNode;
+    }
+
+    private static IEnumerable<(string Name, YamlMappingNode Map)> Entries(YamlMappingNode root, string key) =>
+        root.Children.TryGetValue(new YamlScalarNode(key), out var node) && node is YamlMappingNode map
+            ? map.Children.Where(c => c.Value is YamlMappingNode).Select(c => (((YamlScalarNode)c.Key).Value!, (YamlMappingNode)c.Value))
+            : [];
+
+    private static string Type(YamlMappingNode node) =>
+        node.Children.TryGetValue(new YamlScalarNode("type"), out var t) && t is YamlScalarNode s ? s.Value ?? "" : "";
+}
