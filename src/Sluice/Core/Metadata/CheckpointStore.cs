@@ -30,13 +30,7 @@ public sealed class CheckpointStore(MetadataStore store, TimeProvider time)
         ArgumentNullException.ThrowIfNull(values);
         using var c = store.Open();
         using var tx = c.BeginTransaction(deferred: false);
-        var first = true;
-        foreach (var (key, value) in values)
-        {
-            if (!first) { CrashPoint.Reach("checkpoints.between"); }
-            Set(key, value, c, tx);
-            first = false;
-        }
+        foreach (var (key, value) in values) { Set(key, value, c, tx); }
 
         tx.Commit();
     }
