@@ -23,10 +23,7 @@ public sealed class MirrorResnapshotTests(ITestOutputHelper output)
         await using var workload = new MirrorChaosWorkload(seed);
         await workload.CreateAsync();
         using var temp = new TempFolder("sluice-mirror-resnap");
-        // ClickHouse is left out here: its mirror upserts (five requests a row on 18.16) let a chunk of the re-snapshot
-        // wait past the test's limit on a loaded CI machine. It is in the snapshot and chaos tests, which check the same
-        // values; making its upserts cheaper is open work (issue 15).
-        var (data, env) = await workload.WriteRecipeAsync(temp, "mirror-resnap", MirrorTargets.All.Where(t => t.Name != "clickhouse").ToList());
+        var (data, env) = await workload.WriteRecipeAsync(temp, "mirror-resnap");
 
         using var sluice = SluiceProcess.Start(data, env, "run", "mirror-resnap");
         // The workload starts at once: its first changes race the initial snapshot of the rows already there.

@@ -11,7 +11,8 @@ public sealed class ClickHouseException(string message, bool transient, Exceptio
 
 /// <summary>
 /// ClickHouse's HTTP interface, one statement per request (18.16 takes no multi-statement requests): queries and DDL
-/// go in the POST body, inserts name their query in the URL and send RowBinary rows as the body.
+/// go in the POST body, inserts name their query in the URL and send RowBinary rows as the body, and a statement that
+/// reads rows sent with it gets them as external data (a multipart body).
 /// </summary>
 public sealed partial class ClickHouseClient : IDisposable
 {
@@ -36,6 +37,22 @@ public sealed partial class ClickHouseClient : IDisposable
         var url = new Uri(_url, "?query=" + Uri.EscapeDataString(query));
         using var content = new ReadOnlyMemoryContent(rows);
         await SendAsync(url, content, query, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="sql"/> with <paramref name="rows"/> (RowBinary of <paramref name="structure"/>) readable as
+    /// the temporary table <paramref name="name"/> (ClickHouse's "external data"): staging and statement in one request.
+    /// Everything goes in the multipart body, the statement included, so no URL grows with the columns; the fields that
+    /// describe the table must come before its rows.
+    /// </summary>
+    public async Task QueryWithTableAsync(string sql, string name, string structure, ReadOnlyMemory<byte> rows, CancellationToken ct)
+    {
+        using var content = new MultipartFormDataContent();
+        content.Add(new StringContent(sql), "query");
+        content.Add(new StringContent(structure), name + "_structure");
+        content.Add(new StringContent("RowBinary"), name + "_format");
+        content.Add(new ReadOnlyMemoryContent(rows), name, name);
+        await SendAsync(_url, content, sql, ct).ConfigureAwait(false);
     }
 
     private async Task<string> SendAsync(Uri url, HttpContent content, string what, CancellationToken ct)

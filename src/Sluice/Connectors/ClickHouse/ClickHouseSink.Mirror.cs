@@ -70,19 +70,23 @@ public sealed partial class ClickHouseSink
                $"WHERE {Quote(Deleted)} = 0 AND ({lsn} < {at.Lsn} OR ({lsn} = {at.Lsn} AND ifNull({seq}, 0) < {at.Seq}))";
     }
 
+    /// <summary>The name of the external table a keeping upsert sends its staged rows as.</summary>
+    private const string Stage = "_sluice_stage";
+
     /// <summary>
-    /// Upserts of which some keep columns as stored (values an update did not carry): staged in a Memory table, then
-    /// copied with the stored values joined in, in one statement, so every value read is the one before this segment.
-    /// A row whose key already holds this change or a later one (a replay) is left out: its stored values may have gone.
+    /// Upserts of which some keep columns as stored (values an update did not carry): sent with the statement as
+    /// external data (one request) and copied with the stored values joined in, so every value read is the one before
+    /// this segment. A row whose key already holds this change or a later one (a replay) is left out: its stored values
+    /// may have gone. The stored rows are read only for the staged keys, so a batch costs what it holds, not the table.
     /// </summary>
     private async Task UpsertKeepingAsync(MirrorSegment segment, IReadOnlyList<string> key, CancellationToken ct)
     {
         var staged = MirrorChanges.Staged(segment);
-        var stage = $"{Quote(_options.Database)}.{Quote("_sluice_stage_" + _options.Table)}";
-        var stageColumns = string.Join(", ", staged.Schema.Fields.Select(f => $"{Quote(f.Name)} {TypeOf(f)}"));
-        await RetryAsync(() => _client.QueryAsync($"DROP TABLE IF EXISTS {stage}", ct), ct).ConfigureAwait(false);
-        await RetryAsync(() => _client.QueryAsync($"CREATE TABLE {stage} ({stageColumns}) ENGINE = Memory", ct), ct).ConfigureAwait(false);
-        await InsertAsync(stage, staged, ct).ConfigureAwait(false);
+        var stagedFields = staged.Schema.Fields;
+        // By position (c0, c1, ...) with comma-free types: 18.16 splits an external table's structure at every space
+        // and comma, so neither a column's name nor Decimal(P, S) could go in it as they are.
+        var structure = string.Join(", ", stagedFields.Select((f, i) => $"c{i} {StageTypeOf(f)}"));
+        var stage = $"(SELECT {string.Join(", ", stagedFields.Select((f, i) => $"c{i} AS {Quote(f.Name)}"))} FROM {Stage})";
 
         var fields = segment.Upserts.Schema.Fields;
         var kept = segment.KeptColumns.Select(c => fields[c].Name).ToList();
@@ -90,18 +94,31 @@ public sealed partial class ClickHouseSink
         var keys = string.Join(", ", key.Select(Quote));
         var fromKeys = string.Join(", ", key.Select(k => Quote(MirrorSegment.FromPrefix + k)));
         var newer =
-            $"SELECT {string.Join(", ", staged.Schema.Fields.Select(f => Quote(f.Name)))} FROM {stage} ANY LEFT JOIN " +
-            $"(SELECT {keys}, {lsn} AS _sluice_cur_lsn, ifNull({seq}, 0) AS _sluice_cur_seq, 1 AS _sluice_cur FROM {QualifiedTable} FINAL) USING ({keys}) " +
+            $"SELECT {string.Join(", ", stagedFields.Select(f => Quote(f.Name)))} FROM {stage} ANY LEFT JOIN " +
+            $"(SELECT {keys}, {lsn} AS _sluice_cur_lsn, ifNull({seq}, 0) AS _sluice_cur_seq, 1 AS _sluice_cur FROM {QualifiedTable} FINAL " +
+            $"WHERE ({keys}) IN (SELECT {keys} FROM {stage})) USING ({keys}) " +
             $"WHERE NOT (_sluice_cur = 1 AND (_sluice_cur_lsn > {lsn} OR (_sluice_cur_lsn = {lsn} AND _sluice_cur_seq >= ifNull({seq}, 0))))";
         var stored = $"SELECT {string.Join(", ", key.Select(k => $"{Quote(k)} AS {Quote(MirrorSegment.FromPrefix + k)}").Concat(kept.Select(c => $"{Quote(c)} AS {Quote("_sluice_old_" + c)}")))} " +
-                     $"FROM {QualifiedTable} FINAL WHERE {Quote(Deleted)} = 0";
+                     $"FROM {QualifiedTable} FINAL WHERE {Quote(Deleted)} = 0 AND ({keys}) IN (SELECT {fromKeys} FROM {stage})";
         var values = fields.Select(f => kept.Contains(f.Name)
             ? $"if({Quote(MirrorSegment.KeepPrefix + f.Name)} = 1, {Quote("_sluice_old_" + f.Name)}, {Quote(f.Name)})"
             : Quote(f.Name));
-        await RetryAsync(() => _client.QueryAsync(
-            $"INSERT INTO {QualifiedTable} ({string.Join(", ", fields.Select(f => Quote(f.Name)))}, {Quote(Deleted)}) " +
-            $"SELECT {string.Join(", ", values)}, 0 FROM ({newer}) ANY LEFT JOIN ({stored}) USING ({fromKeys})", ct), ct).ConfigureAwait(false);
-        await RetryAsync(() => _client.QueryAsync($"DROP TABLE IF EXISTS {stage}", ct), ct).ConfigureAwait(false);
+        var sql = $"INSERT INTO {QualifiedTable} ({string.Join(", ", fields.Select(f => Quote(f.Name)))}, {Quote(Deleted)}) " +
+                  $"SELECT {string.Join(", ", values)}, 0 FROM ({newer}) ANY LEFT JOIN ({stored}) USING ({fromKeys})";
+        var encoded = ClickHouseRowBinary.Encode(staged, stagedFields.Select(f => NotNull(f.Name)).ToList(), stagedFields.Select(f => f.Name == _options.Version).ToList(), _options.Mirror);
+        await RetryAsync(() => _client.QueryWithTableAsync(sql, Stage, structure, encoded.WrittenMemory, ct), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The type of a staged column: <see cref="TypeOf"/>, with Decimal(P, S) as Decimal32/64/128(S), which is the same RowBinary.</summary>
+    private string StageTypeOf(FieldSpec field)
+    {
+        var type = TypeOf(field);
+        if (!field.IsDecimal128()) { return type; }
+        var bits = field.Precision <= 9 ? 32 : field.Precision <= 18 ? 64 : 128;
+        return type.Replace(
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Decimal({field.Precision}, {field.Scale})"),
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Decimal{bits}({field.Scale})"),
+            StringComparison.Ordinal);
     }
 
     /// <summary>Creates (or, when the table gained columns, re-creates) the view that reads the current state.</summary>

@@ -23,4 +23,15 @@ public sealed class CheckpointStore(MetadataStore store, TimeProvider time)
         using var c = store.Open();
         c.Execute(sql, null, ("$k", key), ("$v", value), ("$t", time.GetUtcNow().Iso()));
     }
+
+    /// <summary>Sets every checkpoint of <paramref name="values"/> in one transaction: all of them or, after a crash, none.</summary>
+    public void SetAll(IReadOnlyDictionary<string, string> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        using var c = store.Open();
+        using var tx = c.BeginTransaction(deferred: false);
+        foreach (var (key, value) in values) { Set(key, value, c, tx); }
+
+        tx.Commit();
+    }
 }

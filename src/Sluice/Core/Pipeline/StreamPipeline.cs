@@ -10,7 +10,8 @@ namespace Sluice.Core.Pipeline;
 /// <summary>
 /// Runs source -> steps -> sinks. Each sink has its own worker and its own bounded queue of
 /// <see cref="SinkQueueCapacity"/> batches, so a slow sink falls behind without holding up the others until its queue
-/// is full (then the source waits: memory stays bounded). Each sink's position is recorded after it commits; the source
+/// is full (then the source waits: memory stays bounded). Each sink's position is recorded after it commits (sinks that
+/// commit together share one metadata transaction, <see cref="SinkCheckpointGroup"/>); the source
 /// is acknowledged up to the slowest sink's position, and on restart reads again from there. A sink skips batches at or
 /// below its own recorded position, and is idempotent for anything else replayed. A sink that opts in
 /// (<see cref="IBatchSink.Joining"/>) gets the batches waiting in its queue joined into one write.
@@ -35,6 +36,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     private readonly IReadOnlyList<IBatchStep> _steps;
     private readonly IReadOnlyList<IBatchSink> _sinks;
     private readonly CheckpointStore _checkpoints;
+    private readonly SinkCheckpointGroup _checkpointGroup;
     private readonly string _recipe;
     private readonly string _pipeline;
     private readonly long?[] _committed;
@@ -49,6 +51,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         _steps = steps;
         _sinks = sinks;
         _checkpoints = new CheckpointStore(services.Metadata, services.Time);
+        _checkpointGroup = new SinkCheckpointGroup(_checkpoints.SetAll);
         _log = services.Logging.CreateLogger("Sluice.Pipeline");
         _recipe = recipe;
         _pipeline = pipeline;
@@ -247,7 +250,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
                 {
                     await sink.WriteAsync(batch, CheckpointKey(sink), ct).ConfigureAwait(false);
                     CrashPoint.Reach("sink.written");
-                    _checkpoints.Set(CheckpointKey(sink), batch.Position.ToString(CultureInfo.InvariantCulture));
+                    await _checkpointGroup.SetAsync(CheckpointKey(sink), batch.Position.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
                     CrashPoint.Reach("sink.checkpointed");
                     if (waiting)
                     {
