@@ -73,7 +73,7 @@ internal static class CliContext
             .SetMinimumLevel(min)
             .AddFilter("Microsoft", LogLevel.Warning)
             .AddProvider(new Core.Logging.RepeatCollapsingLoggerProvider(console, TimeProvider.System, RepeatInterval)));
-        return new EngineServices(data, TimeProvider.System, logging, Sluice.Connectors.OpenLineage.OpenLineageOptions.FromEnvironment())
+        return new EngineServices(data, TimeProvider.System, logging, Sluice.Connectors.OpenLineage.OpenLineageOptions.FromEnvironment(), SharedMetadata.FromEnvironment())
         {
             Tracing = Sluice.Connectors.OpenTelemetry.OtlpTracing.StartFromEnvironment(),
         };
