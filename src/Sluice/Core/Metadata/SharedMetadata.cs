@@ -69,7 +69,7 @@ public sealed partial record SharedMetadata
         var builder = new NpgsqlConnectionStringBuilder(Settings.ConnectionString)
         {
             SearchPath = Schema,
-            ApplicationName = "sluice-metadata",
+            ApplicationName = Settings.ApplicationName ?? "sluice-metadata",
             Timezone = "UTC",
             Pooling = true,
         };
