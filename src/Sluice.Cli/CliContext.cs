@@ -136,6 +136,12 @@ internal static class CliContext
             await Console.Error.WriteLineAsync($"error: the metadata store {Path.Combine(root, "meta.db")} failed: {MetadataUnavailableException.Describe(e, root)}").ConfigureAwait(false);
             return 1;
         }
+        catch (Npgsql.NpgsqlException e) when (SharedMetadata.FromEnvironment() is { } shared)
+        {
+            // The cluster's shared store opened at start but failed later (server gone, connection lost).
+            await Console.Error.WriteLineAsync($"error: the shared metadata store {shared} failed: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
         catch (TimeoutException e)
         {
             await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
