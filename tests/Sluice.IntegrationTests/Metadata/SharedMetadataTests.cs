@@ -85,6 +85,18 @@ public sealed class SharedMetadataTests : IDisposable
     }
 
     [Fact]
+    public void A_shared_store_refuses_what_only_sqlite_holds_and_an_unreachable_server_is_one_clear_error()
+    {
+        Should.Throw<MetadataUnavailableException>(() => _fixture.OpenStore("a").Open()).Message
+            .ShouldContain("does not hold it yet (docs/SCALING.md");
+
+        var nowhere = SharedMetadata.Parse("Host=127.0.0.1;Port=1;Username=sluice;Database=sluice;Timeout=3", "nowhere");
+        Should.Throw<MetadataUnavailableException>(() => MetadataStore.For(new Core.DataDirectory(Path.GetTempPath()), nowhere)).Message
+            .ShouldStartWith("cannot open the shared metadata store postgres://sluice@127.0.0.1:1/sluice schema sluice_meta_nowhere:");
+        Should.Throw<Core.SluiceException>(() => SharedMetadata.Parse("postgres:///sluice", "x")).Message.ShouldStartWith("SLUICE_CLUSTER_POSTGRES: ");
+    }
+
+    [Fact]
     public async Task Two_sluice_processes_on_two_data_folders_share_tokens_through_the_cluster_store()
     {
         var env = new Dictionary<string, string>
