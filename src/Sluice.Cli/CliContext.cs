@@ -75,7 +75,7 @@ internal static class CliContext
             .SetMinimumLevel(min)
             .AddFilter("Microsoft", LogLevel.Warning)
             .AddProvider(new Core.Logging.RepeatCollapsingLoggerProvider(console, TimeProvider.System, RepeatInterval)));
-        return new EngineServices(data, TimeProvider.System, logging, Sluice.Connectors.OpenLineage.OpenLineageOptions.FromEnvironment())
+        return new EngineServices(data, TimeProvider.System, logging, Sluice.Connectors.OpenLineage.OpenLineageOptions.FromEnvironment(), SharedMetadata.FromEnvironment())
         {
             Tracing = Sluice.Connectors.OpenTelemetry.OtlpTracing.StartFromEnvironment(),
         };
@@ -136,6 +136,12 @@ internal static class CliContext
             // The store opened at start but failed later (disk full, damaged pages, made read-only meanwhile).
             var root = _root ?? DataDirectory.ResolveRoot(null);
             await Console.Error.WriteLineAsync($"error: the metadata store {Path.Combine(root, "meta.db")} failed: {MetadataUnavailableException.Describe(e, root)}").ConfigureAwait(false);
+            return 1;
+        }
+        catch (Npgsql.NpgsqlException e) when (SharedMetadata.FromEnvironment() is { } shared)
+        {
+            // The cluster's shared store opened at start but failed later (server gone, connection lost).
+            await Console.Error.WriteLineAsync($"error: the shared metadata store {shared} failed: {e.Message}").ConfigureAwait(false);
             return 1;
         }
         catch (TimeoutException e)

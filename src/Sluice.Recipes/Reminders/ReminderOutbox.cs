@@ -130,7 +130,7 @@ public sealed class ReminderOutbox
             "ON CONFLICT(recipe, reminder_key) DO UPDATE SET closure_at = excluded.closure_at, due_at = excluded.due_at, updated_at = excluded.updated_at, " +
             "status = CASE WHEN status = 'withdrawn' THEN 'pending' ELSE status END, detail = CASE WHEN status = 'withdrawn' THEN NULL ELSE detail END " +
             "WHERE status IN ('withdrawn', 'pending', 'requeued')", tx);
-        var p = IntentParameters.ToDictionary(n => n, n => cmd.Parameters.Add(new SqliteParameter(n, null)));
+        var p = IntentParameters.ToDictionary(n => n, n => (SqliteParameter)cmd.Parameters[cmd.Parameters.Add(new SqliteParameter(n, null))]);
         p["$r"].Value = _recipe;
         p["$s"].Value = Pending;
         p["$t"].Value = now;

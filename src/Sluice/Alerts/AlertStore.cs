@@ -1,4 +1,4 @@
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using Sluice.Core.Metadata;
 
 namespace Sluice.Alerts;
@@ -40,7 +40,7 @@ public sealed class AlertStore
 
     public IReadOnlyDictionary<string, AlertState> Load(string recipe)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command("SELECT alert, state, since, message, watched_since FROM alert_state WHERE recipe = $r", null, ("$r", recipe));
         using var r = cmd.ExecuteReader();
         var states = new Dictionary<string, AlertState>(StringComparer.Ordinal);
@@ -56,7 +56,7 @@ public sealed class AlertStore
     public void Watch(string recipe, string alert, AlertState state)
     {
         ArgumentNullException.ThrowIfNull(state);
-        using var c = _store.Open();
+        using var c = _store.Connect();
         Upsert(c, null, recipe, alert, state, overwrite: false);
     }
 
@@ -66,7 +66,7 @@ public sealed class AlertStore
         ArgumentNullException.ThrowIfNull(change);
         ArgumentNullException.ThrowIfNull(channels);
         var rule = change.Rule;
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var tx = c.BeginTransaction();
         Upsert(c, tx, rule.Recipe, rule.Name, change.Current, overwrite: true);
         foreach (var channel in channels)
@@ -85,7 +85,7 @@ public sealed class AlertStore
     /// <summary>Notices of a recipe still to send, oldest first.</summary>
     public IReadOnlyList<AlertNotice> PendingNotices(string recipe)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command(
             "SELECT id, recipe, alert, kind, severity, subject, event, at, firing_since, message, channel, attempts FROM alert_notices " +
             "WHERE recipe = $r AND status = $p ORDER BY id", null, ("$r", recipe), ("$p", Pending));
@@ -96,7 +96,7 @@ public sealed class AlertStore
             list.Add(new AlertNotice(
                 r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6),
                 SqliteExtensions.ParseIso(r.GetString(7)), r.IsDBNull(8) ? null : SqliteExtensions.ParseIso(r.GetString(8)),
-                r.GetString(9), r.GetString(10), r.GetInt32(11)));
+                r.GetString(9), r.GetString(10), (int)r.GetInt64(11)));
         }
 
         return list;
@@ -105,7 +105,7 @@ public sealed class AlertStore
     /// <summary>Every notice of a recipe with its outcome (tests, the console).</summary>
     public IReadOnlyList<(AlertNotice Notice, string Status, string? Error)> Notices(string recipe)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command(
             "SELECT id, recipe, alert, kind, severity, subject, event, at, firing_since, message, channel, attempts, status, last_error FROM alert_notices " +
             "WHERE recipe = $r ORDER BY id", null, ("$r", recipe));
@@ -116,7 +116,7 @@ public sealed class AlertStore
             list.Add((new AlertNotice(
                 r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6),
                 SqliteExtensions.ParseIso(r.GetString(7)), r.IsDBNull(8) ? null : SqliteExtensions.ParseIso(r.GetString(8)),
-                r.GetString(9), r.GetString(10), r.GetInt32(11)), r.GetString(12), r.IsDBNull(13) ? null : r.GetString(13)));
+                r.GetString(9), r.GetString(10), (int)r.GetInt64(11)), r.GetString(12), r.IsDBNull(13) ? null : r.GetString(13)));
         }
 
         return list;
@@ -124,7 +124,7 @@ public sealed class AlertStore
 
     public void Delivered(long id, DateTimeOffset at, int attempts)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         c.Execute("UPDATE alert_notices SET status = $s, sent_at = $t, attempts = $n, last_error = NULL WHERE id = $id", null,
             ("$s", Sent), ("$t", at.Iso()), ("$n", attempts), ("$id", id));
     }
@@ -132,14 +132,14 @@ public sealed class AlertStore
     /// <summary>A round of attempts failed: the notice stays pending, or is given up (<paramref name="abandon"/>).</summary>
     public void Failed(long id, int attempts, string error, bool abandon)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         c.Execute("UPDATE alert_notices SET status = $s, attempts = $n, last_error = $e WHERE id = $id", null,
             ("$s", abandon ? Abandoned : Pending), ("$n", attempts), ("$e", error), ("$id", id));
     }
 
     private static string Severity(AlertRule rule) => rule.Severity.ToString().ToLowerInvariant();
 
-    private static void Upsert(SqliteConnection c, SqliteTransaction? tx, string recipe, string alert, AlertState state, bool overwrite) => c.Execute(
+    private static void Upsert(DbConnection c, DbTransaction? tx, string recipe, string alert, AlertState state, bool overwrite) => c.Execute(
         "INSERT INTO alert_state(recipe, alert, state, since, message, watched_since) VALUES ($r, $a, $s, $since, $m, $w) ON CONFLICT(recipe, alert) DO " +
         (overwrite ? "UPDATE SET state = excluded.state, since = excluded.since, message = excluded.message" : "NOTHING"),
         tx, ("$r", recipe), ("$a", alert), ("$s", state.Name), ("$since", state.Since.Iso()), ("$m", state.Message), ("$w", state.WatchedSince.Iso()));

@@ -12,12 +12,13 @@ namespace Sluice.Hosting;
 public sealed class EngineServices : IEngineServices, IDisposable
 {
     /// <param name="lineage">Where to send OpenLineage run events; null: none (the CLI passes <c>OPENLINEAGE_URL</c>'s).</param>
-    public EngineServices(DataDirectory data, TimeProvider time, ILoggerFactory logging, OpenLineageOptions? lineage = null)
+    /// <param name="shared">A cluster's shared metadata store in Postgres; null: the data folder's SQLite (the CLI passes <c>SLUICE_CLUSTER_POSTGRES</c>'s).</param>
+    public EngineServices(DataDirectory data, TimeProvider time, ILoggerFactory logging, OpenLineageOptions? lineage = null, SharedMetadata? shared = null)
     {
         Data = data;
         Time = time;
         Logging = logging;
-        Metadata = new MetadataStore(data);
+        Metadata = MetadataStore.For(data, shared);
         Lake = new LakeStore(data, Metadata, time);
         Query = new LakeQueryEngine(Lake);
         DeadLetters = new DeadLetterStore(Metadata, time);

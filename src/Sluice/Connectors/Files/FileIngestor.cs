@@ -224,30 +224,23 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
     }
 
     /// <summary>Checks a file against the ledger of ingested content, without reading it as records.</summary>
-    public bool AlreadyIngested(string hash)
-    {
-        using var c = services.Metadata.Open();
-        return c.Scalar<long>("SELECT count(*) FROM ingested_files WHERE recipe = $r AND content_hash = $h", null, ("$r", recipe), ("$h", hash)) > 0;
-    }
+    public bool AlreadyIngested(string hash) => new FileLedger(services.Metadata, services.Time).Contains(recipe, hash);
 
     /// <summary>
     /// A file's ledger entry and dead letters, unless its ledger entry is there already: a files pipeline's file is
     /// recorded by each sink that commits into the metadata store and by the source once every sink has it.
     /// </summary>
-    public void RecordCommitOnce(SqliteConnection c, SqliteTransaction tx, IngestRun run, string hash)
+    public void RecordCommitOnce(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction tx, IngestRun run, string hash)
     {
-        if (c.Scalar<long>("SELECT count(*) FROM ingested_files WHERE recipe = $r AND content_hash = $h", tx, ("$r", recipe), ("$h", hash)) == 0)
+        if (!FileLedger.Contains(c, tx, recipe, hash))
         {
             RecordCommit(c, tx, run, hash);
         }
     }
 
-    private void RecordCommit(SqliteConnection c, SqliteTransaction tx, IngestRun run, string hash)
+    private void RecordCommit(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction tx, IngestRun run, string hash)
     {
-        c.Execute(
-            "INSERT INTO ingested_files(content_hash, recipe, file_name, file_type, rows, rejected_rows, committed_at) VALUES ($h, $r, $f, $t, $n, $b, $at)",
-            tx, ("$h", hash), ("$r", recipe), ("$f", run.FileName), ("$t", run.Type.Name), ("$n", run.Rows), ("$b", run.BadRows),
-            ("$at", services.Time.GetUtcNow().Iso()));
+        new FileLedger(services.Metadata, services.Time).Record(c, tx, new LedgerEntry(recipe, hash, run.FileName, run.Type.Name, run.Rows, run.BadRows));
         foreach (var q in run.Quarantined)
         {
             services.DeadLetters.Add(c, tx, FilesSource.RecordSource(recipe, run.Type.Name), q.Issue.Position(run.FileName), q.Issue.Message, q.Payload,

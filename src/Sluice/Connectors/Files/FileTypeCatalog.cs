@@ -41,7 +41,7 @@ public sealed class FileTypeCatalog(MetadataStore store, TimeProvider time)
     /// <summary>Stores the recipe's own types; a type added with the CLI keeps precedence over a shipped one of the same name.</summary>
     public void SyncRecipeTypes(string recipe, IReadOnlyList<FileType> types)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var tx = c.BeginTransaction();
         foreach (var t in types)
         {
@@ -56,7 +56,7 @@ public sealed class FileTypeCatalog(MetadataStore store, TimeProvider time)
 
     public void Add(string recipe, FileType type)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         c.Execute(
             "INSERT INTO file_types(recipe, name, definition, origin, updated_at) VALUES ($r, $n, $d, $o, $t) " +
             "ON CONFLICT(recipe, name) DO UPDATE SET definition = excluded.definition, origin = excluded.origin, updated_at = excluded.updated_at",
@@ -65,13 +65,13 @@ public sealed class FileTypeCatalog(MetadataStore store, TimeProvider time)
 
     public bool Remove(string recipe, string name)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         return c.Execute("DELETE FROM file_types WHERE recipe = $r AND name = $n", null, ("$r", recipe), ("$n", name)) > 0;
     }
 
     public IReadOnlyList<FileType> All(string recipe)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command("SELECT definition, origin FROM file_types WHERE recipe = $r ORDER BY name", null, ("$r", recipe));
         using var r = cmd.ExecuteReader();
         var list = new List<FileType>();

@@ -147,7 +147,7 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
         return requests;
     }
 
-    private static SnapshotRequest Read(SqliteDataReader r) => new(
+    private static SnapshotRequest Read(System.Data.Common.DbDataReader r) => new(
         r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6), Text(r, 7), (int)r.GetInt64(8), r.GetString(9))
     {
         Id = r.GetInt64(0),
@@ -163,7 +163,7 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
         UpdatedAt = r.GetString(19),
     };
 
-    private static string? Text(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+    private static string? Text(System.Data.Common.DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 }
 
 /// <summary>

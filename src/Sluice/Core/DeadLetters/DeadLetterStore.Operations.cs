@@ -1,4 +1,4 @@
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using Sluice.Core.Metadata;
 
 namespace Sluice.Core.DeadLetters;
@@ -18,9 +18,9 @@ public sealed record DeadLetterFilter(
     public static readonly IReadOnlyList<string> Statuses = [DeadLetterStore.Pending, DeadLetterStore.Replayed, DeadLetterStore.Discarded];
 
     internal const string Where =
-        "($rec IS NULL OR substr(source, instr(source, ':') + 1) = $rec OR substr(source, instr(source, ':') + 1, length($rec) + 1) = $rec || '/') " +
-        "AND ($src IS NULL OR substr(source, 1, length($src)) = $src) AND ($st IS NULL OR status = $st) " +
-        "AND ($rea IS NULL OR instr(lower(reason), lower($rea)) > 0) AND ($since IS NULL OR created_at >= $since) AND ($until IS NULL OR created_at < $until)";
+        "(CAST($rec AS TEXT) IS NULL OR substr(source, instr(source, ':') + 1) = $rec OR substr(source, instr(source, ':') + 1, length($rec) + 1) = $rec || '/') " +
+        "AND (CAST($src AS TEXT) IS NULL OR substr(source, 1, length($src)) = $src) AND (CAST($st AS TEXT) IS NULL OR status = $st) " +
+        "AND (CAST($rea AS TEXT) IS NULL OR instr(lower(reason), lower($rea)) > 0) AND (CAST($since AS TEXT) IS NULL OR created_at >= $since) AND (CAST($until AS TEXT) IS NULL OR created_at < $until)";
 
     internal (string, object?)[] Parameters() =>
     [
@@ -48,7 +48,7 @@ public sealed partial class DeadLetterStore
     public (long Total, IReadOnlyList<DeadLetter> Items) Find(DeadLetterFilter filter, int limit, int offset = 0)
     {
         ArgumentNullException.ThrowIfNull(filter);
-        using var c = _store.Open();
+        using var c = _store.Connect();
         var total = c.Scalar<long>($"SELECT count(*) FROM dead_letters WHERE {DeadLetterFilter.Where}", null, filter.Parameters());
         using var cmd = c.Command(
             $"SELECT {Columns} FROM dead_letters WHERE {DeadLetterFilter.Where} ORDER BY id DESC LIMIT $lim OFFSET $off",
@@ -62,8 +62,8 @@ public sealed partial class DeadLetterStore
     /// </summary>
     public (DeadLetter? Letter, string? Refused) Edit(long id, string payload, string by, string? note)
     {
-        using var c = _store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = _store.Connect();
+        using var tx = c.BeginWrite();
         using (var cmd = c.Command($"SELECT {Columns} FROM dead_letters WHERE id = $id", tx, ("$id", id)))
         {
             if (Read(cmd).FirstOrDefault() is not { } letter) { return (null, null); }
@@ -85,7 +85,7 @@ public sealed partial class DeadLetterStore
     /// <summary>A letter's edits, oldest first.</summary>
     public IReadOnlyList<DeadLetterEdit> Edits(long id)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command("SELECT at, by, note, before, after FROM dead_letter_edits WHERE letter_id = $id ORDER BY id", null, ("$id", id));
         using var r = cmd.ExecuteReader();
         var edits = new List<DeadLetterEdit>();
@@ -102,8 +102,8 @@ public sealed partial class DeadLetterStore
     public long Discard(IReadOnlyCollection<long> ids, string reason)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        using var c = _store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = _store.Connect();
+        using var tx = c.BeginWrite();
         long changed = 0;
         foreach (var id in ids.Distinct())
         {
@@ -118,7 +118,7 @@ public sealed partial class DeadLetterStore
     public long Discard(DeadLetterFilter filter, string reason)
     {
         ArgumentNullException.ThrowIfNull(filter);
-        using var c = _store.Open();
+        using var c = _store.Connect();
         return c.Execute($"{DiscardSql} AND {DeadLetterFilter.Where}", null, [.. filter.Parameters(), ("$r", reason), ("$t", _time.GetUtcNow().Iso())]);
     }
 

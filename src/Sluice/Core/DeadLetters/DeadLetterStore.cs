@@ -1,4 +1,4 @@
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using Sluice.Core.Metadata;
 
 namespace Sluice.Core.DeadLetters;
@@ -31,7 +31,7 @@ public sealed partial class DeadLetterStore
     }
 
     /// <param name="rows">The rows the letter stands for (a request of the HTTP sink holds many), for <see cref="DeadLetterTally"/>.</param>
-    public void Add(SqliteConnection connection, SqliteTransaction? tx, string source, string position, string reason, string? payload, string? dedupKey = null, long rows = 1)
+    public void Add(DbConnection connection, DbTransaction? tx, string source, string position, string reason, string? payload, string? dedupKey = null, long rows = 1)
     {
         ArgumentNullException.ThrowIfNull(connection);
         connection.Execute(
@@ -43,23 +43,23 @@ public sealed partial class DeadLetterStore
 
     public void Add(string source, string position, string reason, string? payload, string? dedupKey = null, long rows = 1)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         Add(c, null, source, position, reason, payload, dedupKey, rows);
     }
 
     public IReadOnlyList<DeadLetter> List(string? sourcePrefix = null, string? status = null, int limit = 100)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command(
             $"SELECT {Columns} FROM dead_letters " +
-            "WHERE ($src IS NULL OR substr(source, 1, length($src)) = $src) AND ($st IS NULL OR status = $st) ORDER BY id LIMIT $lim",
+            "WHERE (CAST($src AS TEXT) IS NULL OR substr(source, 1, length($src)) = $src) AND (CAST($st AS TEXT) IS NULL OR status = $st) ORDER BY id LIMIT $lim",
             null, ("$src", sourcePrefix), ("$st", status), ("$lim", limit));
         return Read(cmd);
     }
 
     public DeadLetter? Get(long id)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command($"SELECT {Columns} FROM dead_letters WHERE id = $id", null, ("$id", id));
         return Read(cmd).FirstOrDefault();
     }
@@ -67,15 +67,15 @@ public sealed partial class DeadLetterStore
     /// <summary>True when a letter with this dedup key exists, whatever its status.</summary>
     public bool HasKey(string dedupKey)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         return c.Scalar<long>("SELECT count(*) FROM dead_letters WHERE dedup_key = $k", null, ("$k", dedupKey)) > 0;
     }
 
     public long Count(string? sourcePrefix = null, string? status = null)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         return c.Scalar<long>(
-            "SELECT count(*) FROM dead_letters WHERE ($src IS NULL OR substr(source, 1, length($src)) = $src) AND ($st IS NULL OR status = $st)",
+            "SELECT count(*) FROM dead_letters WHERE (CAST($src AS TEXT) IS NULL OR substr(source, 1, length($src)) = $src) AND (CAST($st AS TEXT) IS NULL OR status = $st)",
             null, ("$src", sourcePrefix), ("$st", status));
     }
 
@@ -85,7 +85,7 @@ public sealed partial class DeadLetterStore
     /// </summary>
     public IReadOnlyList<(string Source, string Reason, long Count)> PendingByReason(string recipe, int limit = 1000)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command(
             "SELECT source, reason, count(*) AS n FROM dead_letters WHERE status = 'pending' AND (substr(source, instr(source, ':') + 1) = $r OR substr(source, instr(source, ':') + 1, length($r) + 1) = $r || '/') " +
             "GROUP BY source, reason ORDER BY n DESC LIMIT $l", null, ("$r", recipe), ("$l", limit));
@@ -98,15 +98,15 @@ public sealed partial class DeadLetterStore
     /// <summary>Letters of a recipe's sources (as <see cref="PendingByReason"/>), or of sources starting with <paramref name="source"/>, added at or after <paramref name="since"/>, whatever became of them.</summary>
     public long CountSince(string recipe, string? source, DateTimeOffset since)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         return c.Scalar<long>(
             "SELECT count(*) FROM dead_letters WHERE created_at >= $t AND " +
             "(substr(source, instr(source, ':') + 1) = $r OR substr(source, instr(source, ':') + 1, length($r) + 1) = $r || '/') " +
-            "AND ($src IS NULL OR substr(source, 1, length($src)) = $src)",
+            "AND (CAST($src AS TEXT) IS NULL OR substr(source, 1, length($src)) = $src)",
             null, ("$t", since.Iso()), ("$r", recipe), ("$src", source));
     }
 
-    public void MarkReplayed(long id, SqliteConnection? connection = null, SqliteTransaction? tx = null)
+    public void MarkReplayed(long id, DbConnection? connection = null, DbTransaction? tx = null)
     {
         const string sql = "UPDATE dead_letters SET status = $s, replayed_at = $t WHERE id = $id";
         if (connection is not null)
@@ -115,18 +115,18 @@ public sealed partial class DeadLetterStore
             return;
         }
 
-        using var c = _store.Open();
+        using var c = _store.Connect();
         c.Execute(sql, null, ("$s", Replayed), ("$t", _time.GetUtcNow().Iso()), ("$id", id));
     }
 
     /// <summary>A replay that failed again keeps the letter pending, with the newest reason.</summary>
     public void UpdateReason(long id, string reason)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         c.Execute("UPDATE dead_letters SET reason = $r WHERE id = $id", null, ("$r", reason), ("$id", id));
     }
 
-    private static List<DeadLetter> Read(SqliteCommand cmd)
+    private static List<DeadLetter> Read(DbCommand cmd)
     {
         var list = new List<DeadLetter>();
         using var r = cmd.ExecuteReader();

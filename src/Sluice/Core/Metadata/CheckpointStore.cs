@@ -1,4 +1,4 @@
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
 namespace Sluice.Core.Metadata;
 
@@ -7,11 +7,11 @@ public sealed class CheckpointStore(MetadataStore store, TimeProvider time)
 {
     public string? Get(string key)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         return c.Scalar<string>("SELECT value FROM checkpoints WHERE key = $k", null, ("$k", key));
     }
 
-    public void Set(string key, string value, SqliteConnection? connection = null, SqliteTransaction? tx = null)
+    public void Set(string key, string value, DbConnection? connection = null, DbTransaction? tx = null)
     {
         const string sql = "INSERT INTO checkpoints(key, value, updated_at) VALUES ($k, $v, $t) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
         if (connection is not null)
@@ -20,7 +20,7 @@ public sealed class CheckpointStore(MetadataStore store, TimeProvider time)
             return;
         }
 
-        using var c = store.Open();
+        using var c = store.Connect();
         c.Execute(sql, null, ("$k", key), ("$v", value), ("$t", time.GetUtcNow().Iso()));
     }
 

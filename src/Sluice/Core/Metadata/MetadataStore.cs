@@ -1,4 +1,6 @@
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace Sluice.Core.Metadata;
 
@@ -6,6 +8,8 @@ namespace Sluice.Core.Metadata;
 /// The embedded metadata store: checkpoints, the file-type catalog, the lake manifest, job runs and dead letters.
 /// SQLite in WAL mode, so many Sluice processes (a running instance, <c>query</c>, <c>job run</c>) share it safely;
 /// <c>synchronous=FULL</c> because a committed checkpoint must survive a power cut, not only a crash.
+/// A cluster keeps the same tables in a Postgres schema instead (<see cref="SharedMetadata"/>): the stores written for
+/// both providers take <see cref="Connect"/>; what still needs SQLite takes <see cref="Open"/>, which a shared store refuses.
 /// </summary>
 public sealed class MetadataStore
 {
@@ -53,6 +57,7 @@ public sealed class MetadataStore
     ];
 
     private readonly string _connectionString;
+    private readonly SharedMetadata? _shared;
 
     /// <summary>
     /// Opens the store of a data folder, creating it in a fresh folder. A folder whose store is missing but which holds
@@ -92,14 +97,59 @@ public sealed class MetadataStore
         }
     }
 
-    /// <summary>The file of the store (<c>meta.db</c>).</summary>
+    private MetadataStore(SharedMetadata shared)
+    {
+        _shared = shared;
+        _connectionString = shared.ConnectionString();
+        Path = shared.ToString();
+        try
+        {
+            MigrateShared();
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            NpgsqlConnection.ClearPool(new NpgsqlConnection(_connectionString));
+            throw new MetadataUnavailableException($"cannot open the shared metadata store {shared}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The file of the store (<c>meta.db</c>), or the Postgres database and schema of a shared one.</summary>
     public string Path { get; }
+
+    /// <summary>The cluster's shared store, when this one is in Postgres; null for a data folder's SQLite.</summary>
+    public SharedMetadata? Shared => _shared;
+
+    /// <summary>The data folder's store, or the cluster's when <paramref name="shared"/> is given (created and migrated at start).</summary>
+    public static MetadataStore For(DataDirectory data, SharedMetadata? shared) => shared is null ? new MetadataStore(data) : new MetadataStore(shared);
+
+    /// <summary>
+    /// A connection to the store, SQLite or Postgres, for the stores whose SQL runs on both (checkpoints, dead letters,
+    /// job runs, tokens, alerts, console sessions, the file-type catalog and ledger).
+    /// </summary>
+    public DbConnection Connect()
+    {
+        if (_shared is null)
+        {
+            return Open();
+        }
+
+        var connection = new NpgsqlConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
 
     /// <summary>Opens the store for <c>sluice recover</c>, which may create it over a folder that holds data.</summary>
     public static MetadataStore ForRecovery(DataDirectory data) => new(data, recovering: true);
 
+    /// <summary>A connection to the data folder's SQLite store, for what is kept there only (the lake manifest, models' state, ...).</summary>
     public SqliteConnection Open()
     {
+        if (_shared is not null)
+        {
+            throw new MetadataUnavailableException(
+                $"this part of Sluice keeps its state in a data folder's SQLite store only; the cluster's shared metadata ({_shared}) does not hold it yet (docs/SCALING.md, \"Shared state\")");
+        }
+
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         using var pragma = connection.CreateCommand();
@@ -126,12 +176,12 @@ public sealed class MetadataStore
     public void Migrate(string component, IReadOnlyList<string> migrations)
     {
         ArgumentNullException.ThrowIfNull(migrations);
-        using var connection = Open();
-        using var tx = connection.BeginTransaction(deferred: false);
+        using var connection = Connect();
+        using var tx = connection.BeginWrite();
         var current = connection.Scalar<long?>("SELECT version FROM component_schema WHERE component = $c", tx, ("$c", component)) ?? 0;
         for (var i = (int)current; i < migrations.Count; i++)
         {
-            connection.Execute(migrations[i], tx);
+            connection.Execute(_shared is null ? migrations[i] : PostgresMetadataDialect.Schema(migrations[i]), tx);
         }
 
         if (migrations.Count > current)
@@ -159,5 +209,29 @@ public sealed class MetadataStore
             cmd.ExecuteNonQuery();
             tx.Commit();
         }
+    }
+
+    /// <summary>
+    /// The schema of a shared store, created and brought to the current version by whichever process starts first; the
+    /// others wait on the advisory lock and find it done. The core migrations count as the component <c>metadata</c>.
+    /// </summary>
+    private void MigrateShared()
+    {
+        using var connection = Connect();
+        using var tx = connection.BeginTransaction();
+        connection.Execute("SELECT pg_advisory_xact_lock(hashtext($k))", tx, ("$k", "sluice_meta_migrate:" + _shared!.Schema));
+        connection.Execute($"CREATE SCHEMA IF NOT EXISTS {_shared.Schema}", tx);
+        connection.Execute(PostgresMetadataDialect.Schema("CREATE TABLE IF NOT EXISTS component_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"), tx);
+        connection.Execute(PostgresMetadataDialect.Functions, tx);
+        var current = connection.Scalar<long?>("SELECT version FROM component_schema WHERE component = 'metadata'", tx) ?? 0;
+        for (var i = (int)current; i < Migrations.Length; i++)
+        {
+            connection.Execute(PostgresMetadataDialect.Schema(Migrations[i]), tx);
+        }
+
+        connection.Execute(
+            "INSERT INTO component_schema(component, version) VALUES ('metadata', $v) ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+            tx, ("$v", Migrations.Length));
+        tx.Commit();
     }
 }

@@ -51,7 +51,7 @@ public sealed partial class TokenStore
         var secret = Base64Url(RandomNumberGenerator.GetBytes(32));
         var token = $"sk_{id}_{secret}";
         var now = _time.GetUtcNow();
-        using var c = _store.Open();
+        using var c = _store.Connect();
         c.Execute(
             "INSERT INTO serving_tokens(id, hash, tenant, role, name, streams, created_at) VALUES ($id, $h, $t, $r, $n, $s, $c)",
             null, ("$id", id), ("$h", HashOf(token)), ("$t", tenant), ("$r", role.ToString().ToLowerInvariant()), ("$n", name),
@@ -67,7 +67,7 @@ public sealed partial class TokenStore
             return null;
         }
 
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command("SELECT id, tenant, role, streams FROM serving_tokens WHERE hash = $h AND revoked_at IS NULL", null, ("$h", HashOf(token)));
         using var r = cmd.ExecuteReader();
         if (!r.Read())
@@ -81,7 +81,7 @@ public sealed partial class TokenStore
     /// <summary>The caller an active token stands for, by its id (what a console session keeps), or null when revoked or unknown.</summary>
     public Caller? ResolveId(string id)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command("SELECT id, tenant, role, streams FROM serving_tokens WHERE id = $id AND revoked_at IS NULL", null, ("$id", id));
         using var r = cmd.ExecuteReader();
         return r.Read() ? new Caller(r.GetString(0), r.GetString(1), ParseRole(r.GetString(2)), r.IsDBNull(3) ? null : r.GetString(3).Split(',')) : null;
@@ -89,7 +89,7 @@ public sealed partial class TokenStore
 
     public IReadOnlyList<TokenInfo> List(bool includeRevoked = false)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command(
             "SELECT id, tenant, role, name, streams, created_at, revoked_at FROM serving_tokens WHERE $all OR revoked_at IS NULL ORDER BY created_at, id",
             null, ("$all", includeRevoked));
@@ -111,7 +111,7 @@ public sealed partial class TokenStore
     {
         ArgumentNullException.ThrowIfNull(idOrToken);
         var id = idOrToken.StartsWith("sk_", StringComparison.Ordinal) && idOrToken.Split('_') is { Length: >= 3 } parts ? parts[1] : idOrToken;
-        using var c = _store.Open();
+        using var c = _store.Connect();
         return c.Execute("UPDATE serving_tokens SET revoked_at = $n WHERE id = $id AND revoked_at IS NULL", null, ("$n", _time.GetUtcNow().Iso()), ("$id", id)) > 0;
     }
 

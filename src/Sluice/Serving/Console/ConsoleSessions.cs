@@ -60,7 +60,7 @@ public sealed class ConsoleSessions
     {
         get
         {
-            using var c = _store.Open();
+            using var c = _store.Connect();
             using var cmd = c.Command("SELECT count(*) FROM console_sessions");
             return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
         }
@@ -72,7 +72,7 @@ public sealed class ConsoleSessions
         ArgumentException.ThrowIfNullOrEmpty(tokenId);
         var now = _time.GetUtcNow();
         var session = new Session(Random(), tokenId, Random(), now) { LastSeen = now };
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var tx = c.BeginTransaction();
         c.Execute("DELETE FROM console_sessions WHERE last_seen <= $idle OR created_at <= $old", tx, ("$idle", (now - IdleTimeout).Iso()), ("$old", (now - Lifetime).Iso()));
         c.Execute(
@@ -91,7 +91,7 @@ public sealed class ConsoleSessions
         if (string.IsNullOrEmpty(id) || id.Length > 100) { return null; }
         var hash = HashOf(id);
         var now = _time.GetUtcNow();
-        using var c = _store.Open();
+        using var c = _store.Connect();
         Session session;
         using (var cmd = c.Command("SELECT token_id, csrf, created_at, last_seen FROM console_sessions WHERE id_hash = $h", null, ("$h", hash)))
         using (var r = cmd.ExecuteReader())
@@ -118,7 +118,7 @@ public sealed class ConsoleSessions
     public void Close(string? id)
     {
         if (string.IsNullOrEmpty(id)) { return; }
-        using var c = _store.Open();
+        using var c = _store.Connect();
         c.Execute("DELETE FROM console_sessions WHERE id_hash = $h", null, ("$h", HashOf(id)));
     }
 

@@ -1,0 +1,98 @@
+using System.Text.RegularExpressions;
+using Npgsql;
+
+namespace Sluice.Core.Metadata;
+
+/// <summary>
+/// Where a cluster keeps its shared metadata: a Postgres database and the cluster's name, whose schema
+/// (<c>sluice_meta_&lt;name&gt;</c>) holds the same tables as a data folder's <c>meta.db</c>. Read from
+/// <c>SLUICE_CLUSTER_POSTGRES</c> (an Npgsql connection string or a <c>postgres://user:password@host:port/database</c>
+/// URL) and <c>SLUICE_CLUSTER_NAME</c> (default <c>default</c>); without them the store stays the data folder's SQLite.
+/// </summary>
+public sealed partial record SharedMetadata
+{
+    public const string PostgresVariable = "SLUICE_CLUSTER_POSTGRES";
+    public const string NameVariable = "SLUICE_CLUSTER_NAME";
+
+    private SharedMetadata(NpgsqlConnectionStringBuilder settings, string cluster)
+    {
+        Settings = settings;
+        Cluster = cluster;
+    }
+
+    /// <summary>The server and database, without the schema.</summary>
+    public NpgsqlConnectionStringBuilder Settings { get; }
+
+    public string Cluster { get; }
+
+    public string Schema => "sluice_meta_" + Cluster;
+
+    /// <summary>The settings of the environment, or null when <c>SLUICE_CLUSTER_POSTGRES</c> is unset (the single-process store).</summary>
+    public static SharedMetadata? FromEnvironment() =>
+        Environment.GetEnvironmentVariable(PostgresVariable) is { Length: > 0 } postgres
+            ? Parse(postgres, Environment.GetEnvironmentVariable(NameVariable) is { Length: > 0 } name ? name : "default")
+            : null;
+
+    /// <summary>Checks both values, naming the variable that is wrong and why.</summary>
+    public static SharedMetadata Parse(string postgres, string cluster)
+    {
+        ArgumentNullException.ThrowIfNull(postgres);
+        if (!ClusterName().IsMatch(cluster ?? ""))
+        {
+            throw new SluiceException($"{NameVariable}: '{cluster}' is not a cluster name: 1-40 lower-case letters, digits or '_', starting with a letter.");
+        }
+
+        NpgsqlConnectionStringBuilder settings;
+        try
+        {
+            settings = postgres.StartsWith("postgres://", StringComparison.Ordinal) || postgres.StartsWith("postgresql://", StringComparison.Ordinal)
+                ? FromUrl(new Uri(postgres))
+                : new NpgsqlConnectionStringBuilder(postgres);
+        }
+        catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException)
+        {
+            throw new SluiceException($"{PostgresVariable}: not a Postgres connection string or postgres:// URL: {e.Message}");
+        }
+
+        if (string.IsNullOrEmpty(settings.Host))
+        {
+            throw new SluiceException($"{PostgresVariable}: names no host (for example postgres://sluice@127.0.0.1:5432/sluice).");
+        }
+
+        settings.SearchPath = null;
+        return new SharedMetadata(settings, cluster!);
+    }
+
+    /// <summary>The connection string of the cluster's schema: every unqualified name of the stores' SQL is found there.</summary>
+    public string ConnectionString()
+    {
+        var builder = new NpgsqlConnectionStringBuilder(Settings.ConnectionString)
+        {
+            SearchPath = Schema,
+            ApplicationName = Settings.ApplicationName ?? "sluice-metadata",
+            Timezone = "UTC",
+            Pooling = true,
+        };
+        return builder.ConnectionString;
+    }
+
+    /// <summary><c>postgres://user@host:port/database schema</c>, never the password: for messages.</summary>
+    public override string ToString() => $"postgres://{Settings.Username}@{Settings.Host}:{Settings.Port}/{Settings.Database} schema {Schema}";
+
+    private static NpgsqlConnectionStringBuilder FromUrl(Uri url)
+    {
+        var user = Uri.UnescapeDataString(url.UserInfo);
+        var colon = user.IndexOf(':', StringComparison.Ordinal);
+        return new NpgsqlConnectionStringBuilder
+        {
+            Host = url.Host,
+            Port = url.IsDefaultPort || url.Port <= 0 ? 5432 : url.Port,
+            Username = colon < 0 ? user : user[..colon],
+            Password = colon < 0 ? null : user[(colon + 1)..],
+            Database = url.AbsolutePath.Trim('/') is { Length: > 0 } db ? db : null,
+        };
+    }
+
+    [GeneratedRegex("^[a-z][a-z0-9_]{0,39}$")]
+    private static partial Regex ClusterName();
+}

@@ -1,0 +1,187 @@
+using Sluice.Alerts;
+using Sluice.Alerts.Conditions;
+using Sluice.Connectors.Files;
+using Sluice.Core.DeadLetters;
+using Sluice.Core.Metadata;
+using Sluice.Jobs;
+using Sluice.Serving.Auth;
+
+namespace Sluice.IntegrationTests.Metadata;
+
+/// <summary>
+/// The metadata stores against each provider: the same tests for a data folder's SQLite and a cluster's Postgres schema
+/// (one fixture each, a fresh store per test), so the one SQL model behaves the same on both.
+/// </summary>
+public abstract class MetadataStoreConformance<TFixture> : IDisposable where TFixture : MetadataFixture, new()
+{
+    protected TFixture Fixture { get; } = new();
+
+    private MetadataStore Store => Fixture.Store;
+
+    public void Dispose()
+    {
+        Fixture.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    [Fact]
+    public void A_checkpoint_is_written_replaced_and_kept_only_when_its_transaction_commits()
+    {
+        var checkpoints = new CheckpointStore(Store, Fixture.Time);
+        checkpoints.Get("files:r").ShouldBeNull();
+        checkpoints.Set("files:r", "1");
+        checkpoints.Set("files:r", "2");
+        checkpoints.Get("files:r").ShouldBe("2");
+
+        using (var c = Store.Connect())
+        using (var tx = c.BeginTransaction())
+        {
+            checkpoints.Set("files:r", "3", c, tx);
+            tx.Rollback();
+        }
+
+        checkpoints.Get("files:r").ShouldBe("2", "a rolled-back batch leaves its checkpoint where it was");
+    }
+
+    [Fact]
+    public void Dead_letters_are_deduplicated_filtered_counted_edited_and_discarded()
+    {
+        var letters = new DeadLetterStore(Store, Fixture.Time);
+        letters.Add("files:shop/orders", "orders.json:3", "bad date", "{\"a\":1}", "files:shop:h1:3");
+        letters.Add("files:shop/orders", "orders.json:3", "Bad Date again", "{\"a\":1}", "files:shop:h1:3");
+        letters.Add("http:shop", "event 7", "missing field 'id'", "{}");
+        Fixture.Time.Advance(TimeSpan.FromMinutes(10));
+        letters.Add("http:shopping", "event 9", "missing field 'id'", "{}");
+
+        letters.Count().ShouldBe(3, "the same dedup key is one letter, renewed");
+        letters.HasKey("files:shop:h1:3").ShouldBeTrue();
+        letters.List("files:").Single().Reason.ShouldBe("Bad Date again");
+        letters.Count(status: DeadLetterStore.Pending).ShouldBe(3);
+        letters.PendingByReason("shop").Select(g => (g.Source, g.Count)).OrderBy(g => g.Source, StringComparer.Ordinal)
+            .ShouldBe(new[] { ("files:shop/orders", 1L), ("http:shop", 1L) }, false, "a recipe's letters, not those of a recipe whose name starts alike");
+        letters.CountSince("shop", null, Fixture.Time.GetUtcNow().AddMinutes(-5)).ShouldBe(0);
+        letters.CountSince("shopping", null, Fixture.Time.GetUtcNow().AddMinutes(-5)).ShouldBe(1);
+
+        var (total, items) = letters.Find(new DeadLetterFilter(Recipe: "shop", Reason: "DATE"), limit: 10);
+        total.ShouldBe(1, "the reason matches case-insensitively");
+        var letter = items.Single();
+        var (edited, refused) = letters.Edit(letter.Id, "{\"a\":2}", "ops", "fixed the date");
+        refused.ShouldBeNull();
+        edited!.Payload.ShouldBe("{\"a\":2}");
+        letters.Edits(letter.Id).Single().Before.ShouldBe("{\"a\":1}");
+
+        letters.Find(new DeadLetterFilter(Since: Fixture.Time.GetUtcNow().AddMinutes(-1)), limit: 10).Total.ShouldBe(1);
+        letters.Discard(new DeadLetterFilter(Recipe: "shopping"), "test data").ShouldBe(1);
+        letters.Discard([letter.Id], "duplicate").ShouldBe(1);
+        letters.Edit(letter.Id, "{}", "ops", null).Refused.ShouldNotBeNull("a discarded letter is not edited");
+        letters.Count(status: DeadLetterStore.Pending).ShouldBe(1);
+        var pending = letters.List(status: DeadLetterStore.Pending).Single();
+        letters.MarkReplayed(pending.Id);
+        letters.Get(pending.Id)!.Status.ShouldBe(DeadLetterStore.Replayed);
+    }
+
+    [Fact]
+    public void Job_runs_are_recorded_finished_listed_and_a_slot_is_claimed_once()
+    {
+        var runs = new JobRunStore(Store, Fixture.Time);
+        var asOf = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);
+        var first = runs.Start("shop/daily", asOf, "manual");
+        runs.Finish(first, JobRunStore.Succeeded, 10, 2, null);
+        var model = runs.StartOnce("shop/models/orders", asOf, "schedule");
+        model.ShouldNotBeNull();
+        runs.StartOnce("shop/models/orders", asOf, "schedule").ShouldBeNull("the slot's run was started already");
+        runs.StartOnce("shop/models/orders", asOf.AddDays(1), "schedule").ShouldNotBeNull("the next slot is another claim");
+        runs.Start("shopping/daily", asOf, "manual");
+
+        runs.History("shop").Select(r => r.Job).ShouldBe(new[] { "shop/models/orders", "shop/models/orders", "shop/daily" });
+        var done = runs.Runs("shop/daily", 5).Single();
+        (done.Status, done.RowsIn, done.RowsOut, done.AsOf).ShouldBe((JobRunStore.Succeeded, (long?)10, (long?)2, asOf));
+        runs.Runs("shop/models/orders", 5)[1].Status.ShouldBe(JobRunStore.Running, "started by this live process");
+    }
+
+    [Fact]
+    public void Tokens_are_created_resolved_listed_and_revoked()
+    {
+        var tokens = new TokenStore(Store, Fixture.Time);
+        var (info, token) = tokens.Create("acme", TokenRole.Writer, "ingest", ["orders", "clicks"]);
+        var (reader, _) = tokens.Create("acme", TokenRole.Reader, null);
+
+        var caller = tokens.Resolve(token)!;
+        (caller.TokenId, caller.Tenant, caller.Role).ShouldBe((info.Id, "acme", TokenRole.Writer));
+        caller.Streams!.ShouldBe(new[] { "orders", "clicks" });
+        tokens.ResolveId(reader.Id)!.Role.ShouldBe(TokenRole.Reader);
+        tokens.Resolve(token + "x").ShouldBeNull();
+        tokens.List().Select(t => t.Id).ShouldBe(new[] { info.Id, reader.Id }.Order(StringComparer.Ordinal), "same creation time: ordered by id");
+
+        tokens.Revoke(token).ShouldBeTrue();
+        tokens.Revoke(info.Id).ShouldBeFalse("already revoked");
+        tokens.Resolve(token).ShouldBeNull();
+        tokens.List().Single().Id.ShouldBe(reader.Id);
+        tokens.List(includeRevoked: true).Single(t => t.Id == info.Id).RevokedAt.ShouldBe(Fixture.Time.GetUtcNow());
+    }
+
+    [Fact]
+    public void Alert_states_and_notices_are_kept_until_delivered_or_abandoned()
+    {
+        var alerts = new AlertStore(Store);
+        var rule = new AlertRule("shop", "letters", AlertSeverity.Critical, new DeadLettersCondition("shop", null, 0, TimeSpan.FromMinutes(10)));
+        var now = Fixture.Time.GetUtcNow();
+        var ok = new AlertState(false, now, "fine", now);
+        alerts.Watch("shop", "letters", ok);
+        alerts.Watch("shop", "letters", ok with { Message = "ignored" });
+        alerts.Load("shop")["letters"].ShouldBe(ok, "watching keeps the first state");
+
+        var firing = new AlertState(true, now.AddMinutes(1), "3 letters", now);
+        alerts.Record(new AlertTransition(rule, ok, firing), ["webhook", "email"]);
+        alerts.Load("shop")["letters"].ShouldBe(firing);
+        var pending = alerts.PendingNotices("shop");
+        pending.Select(n => (n.Channel, n.Event, n.Severity, n.Attempts)).ShouldBe(new[] { ("webhook", "firing", "critical", 0), ("email", "firing", "critical", 0) });
+
+        alerts.Delivered(pending[0].Id, now.AddMinutes(2), 1);
+        alerts.Failed(pending[1].Id, 3, "smtp down", abandon: true);
+        alerts.PendingNotices("shop").ShouldBeEmpty();
+        alerts.Notices("shop").Select(n => (n.Status, n.Error, n.Notice.Attempts)).ShouldBe(new[] { (AlertStore.Sent, (string?)null, 1), (AlertStore.Abandoned, (string?)"smtp down", 3) });
+    }
+
+    [Fact]
+    public void The_file_type_catalog_keeps_a_cli_type_over_a_shipped_one_and_the_ledger_records_content_once_committed()
+    {
+        var catalog = new FileTypeCatalog(Store, Fixture.Time);
+        catalog.SyncRecipeTypes("shop", [Type("orders", "orders_*.json"), Type("clicks", "clicks_*.json")]);
+        catalog.Add("shop", Type("orders", "orders_v2_*.json"));
+        catalog.SyncRecipeTypes("shop", [Type("orders", "orders_*.json")]);
+        catalog.All("shop").Select(t => (t.Name, t.Pattern, t.Origin)).ShouldBe(
+            new[] { ("clicks", "clicks_*.json", FileTypeCatalog.FromRecipe), ("orders", "orders_v2_*.json", FileTypeCatalog.FromCli) });
+        catalog.Remove("shop", "clicks").ShouldBeTrue();
+        catalog.All("shop").Count.ShouldBe(1);
+
+        var ledger = new FileLedger(Store, Fixture.Time);
+        var entry = new LedgerEntry("shop", "h1", "orders_1.json", "orders", 10, 1);
+        using (var c = Store.Connect())
+        using (var tx = c.BeginTransaction())
+        {
+            ledger.Record(c, tx, entry);
+            FileLedger.Contains(c, tx, "shop", "h1").ShouldBeTrue();
+            tx.Rollback();
+        }
+
+        ledger.Contains("shop", "h1").ShouldBeFalse("the file's rows did not land: it is not in the ledger");
+        using (var c = Store.Connect())
+        using (var tx = c.BeginTransaction())
+        {
+            ledger.Record(c, tx, entry);
+            tx.Commit();
+        }
+
+        ledger.Contains("shop", "h1").ShouldBeTrue();
+        ledger.Contains("shopping", "h1").ShouldBeFalse("the ledger is per recipe");
+    }
+
+    private static FileType Type(string name, string pattern) => FileTypeParser.FromJson(
+        $$"""{"Name":"{{name}}","Pattern":"{{pattern}}","Format":"Json","RootKey":null,"Table":"raw.{{name}}","EventTime":"at","Fields":[{"Name":"at","Type":"timestamp","Required":true}],"OnInvalid":"RejectFile","MaxBadRows":10,"Delimiter":","}""",
+        "recipe");
+}
+
+public sealed class SqliteMetadataStoreTests : MetadataStoreConformance<SqliteMetadataFixture>;
+
+public sealed class PostgresMetadataStoreTests : MetadataStoreConformance<PostgresMetadataFixture>;
