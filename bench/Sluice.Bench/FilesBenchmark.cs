@@ -49,7 +49,9 @@ public static class FilesBenchmark
 {
     public const int EventsPerFile = 10_000;
 
-    public static async Task<FilesBenchmarkReport> RunAsync(string root, int events, int rounds, TextWriter log, CancellationToken ct)
+    /// <param name="progress">A progress reporter per phase (title), or null for none.</param>
+    public static async Task<FilesBenchmarkReport> RunAsync(
+        string root, int events, int rounds, TextWriter log, CancellationToken ct, Func<string, IProgress<JobProgress>>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(log);
         ArgumentOutOfRangeException.ThrowIfLessThan(rounds, 1);
@@ -60,9 +62,11 @@ public static class FilesBenchmark
         var files = Math.Max(1, events / EventsPerFile);
         await log.WriteLineAsync($"generating {files * (long)EventsPerFile:N0} events in {files} files ...").ConfigureAwait(false);
         var generator = new VehicleFilesGenerator(input, new VehicleFilesGeneratorOptions { Files = 1, EventsPerFile = EventsPerFile, LateRatio = 0.05, Vehicles = 1000, Seed = 42 }, TimeProvider.System);
+        var generating = progress?.Invoke("generate");
         for (var i = 0; i < files * 2; i++)
         {
             generator.WriteRound();
+            generating?.Report(new JobProgress(i + 1, files * 2, "files"));
         }
 
         // The generator alternates event and status files; the benchmark is about events.
@@ -81,10 +85,13 @@ public static class FilesBenchmark
         // Several rounds, each Sluice then DuckDB on fresh folders, and the median round reported: on a small machine a
         // single pair of runs moves by a fifth with whatever else the machine does in those seconds.
         var measured = new List<(double Sluice, double DuckDb, double SluiceCpu, double DuckDbCpu, double PeakRss, string Data)>();
+        var roundsDone = progress?.Invoke("rounds");
+        roundsDone?.Report(new JobProgress(0, rounds, "sluice, then duckdb"));
         for (var round = 1; round <= rounds; round++)
         {
             var data = Path.Combine(root, $"sluice-data-{round}");
-            var (sluiceSeconds, sluiceCpu, peak) = await IngestWithSluiceAsync(data, types, options, inputFiles, total, round, log, ct).ConfigureAwait(false);
+            var (sluiceSeconds, sluiceCpu, peak) = await IngestWithSluiceAsync(
+                data, types, options, inputFiles, total, round, log, progress?.Invoke($"sluice ingest round {round}"), ct).ConfigureAwait(false);
             await log.WriteLineAsync($"duckdb read_json + COPY (round {round}) ...").ConfigureAwait(false);
             var duckOutput = Path.Combine(root, $"duckdb-out-{round}");
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
@@ -94,6 +101,7 @@ public static class FilesBenchmark
             await log.WriteLineAsync($"  round {round}: sluice {sluiceSeconds:N2} s, duckdb {duckSeconds:N2} s, {duckSeconds / sluiceSeconds:N2}x").ConfigureAwait(false);
             if (measured.Count > 0) { Directory.Delete(measured[^1].Data, recursive: true); }
             measured.Add((sluiceSeconds, duckSeconds, sluiceCpu, duckCpu, peak, data));
+            roundsDone?.Report(new JobProgress(round, rounds, $"round {round}"));
         }
 
         var median = measured.OrderBy(m => m.DuckDb / m.Sluice).ElementAt(measured.Count / 2);
@@ -115,7 +123,7 @@ public static class FilesBenchmark
 
     /// <summary>The recipe's own file type through the real source (claim, parse, validate, write, commit, move).</summary>
     private static async Task<(double Seconds, double CpuSeconds, double PeakRssMiB)> IngestWithSluiceAsync(
-        string data, IReadOnlyList<FileType> types, FilesOptions options, List<string> inputFiles, long total, int round, TextWriter log, CancellationToken ct)
+        string data, IReadOnlyList<FileType> types, FilesOptions options, List<string> inputFiles, long total, int round, TextWriter log, IProgress<JobProgress>? progress, CancellationToken ct)
     {
         using var services = new EngineServices(new DataDirectory(data), TimeProvider.System, NullLoggerFactory.Instance);
         var source = new FilesSource(services, "bench", options, types);
@@ -128,7 +136,7 @@ public static class FilesBenchmark
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             // One pass: the source looks twice (stability) and then claims and ingests everything.
-            await source.RunOnceAsync(ct).ConfigureAwait(false);
+            await DropProgress.WatchAsync(source, progress, source.RunOnceAsync(ct)).ConfigureAwait(false);
             sw.Stop();
             var seconds = sw.Elapsed.TotalSeconds;
             var cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;

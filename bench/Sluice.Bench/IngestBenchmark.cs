@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Core;
+using Sluice.Core.Recipes;
 using Sluice.Serving.Auth;
 using Sluice.Hosting;
 
@@ -60,10 +61,19 @@ public static class IngestBenchmark
 {
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(10);
 
-    public static async Task<IngestBenchmarkReport> RunAsync(string root, IngestBenchmarkOptions options, TextWriter log, CancellationToken ct)
+    /// <summary>The measured phases in order (each a fixed duration, so the phases done give the time left).</summary>
+    private static readonly string[] Phases =
+        ["sluice warm-up", "sluice batches", "sluice single events", "sluice visibility", "sluice overload", "reference warm-up", "reference batches", "reference single events"];
+
+    /// <param name="progress">A progress reporter per phase (title), or null for none.</param>
+    public static async Task<IngestBenchmarkReport> RunAsync(
+        string root, IngestBenchmarkOptions options, TextWriter log, CancellationToken ct, Func<string, IProgress<JobProgress>>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(log);
+        var phases = progress?.Invoke("bench ingest");
+        var phase = 0;
+        void Next() { phases?.Report(new JobProgress(phase, Phases.Length, phase < Phases.Length ? Phases[phase] : "done")); phase++; }
         if (Directory.Exists(root)) { Directory.Delete(root, true); }
         var data = Path.Combine(root, "sluice-data");
         string writer, probeWriter, probeReader;
@@ -88,10 +98,12 @@ public static class IngestBenchmark
             // Both servers get the same warm-up, unmeasured: the first seconds of a .NET process run code the JIT has
             // not optimised yet, and a starved machine delays that further.
             await log.WriteLineAsync("sluice: warm-up ...").ConfigureAwait(false);
+            Next();
             await LoadAsync(url, writer, 1000, options.Concurrency, WarmUp, null, ct).ConfigureAwait(false);
             await LoadAsync(url, writer, 1, options.Concurrency, WarmUp / 2, null, ct).ConfigureAwait(false);
             await WaitCaughtUpAsync(url, TimeSpan.FromMinutes(10), ct).ConfigureAwait(false);
             await log.WriteLineAsync("sluice: batches of 1,000 ...").ConfigureAwait(false);
+            Next();
             batch = await LoadAsync(url, writer, 1000, options.Concurrency, duration, null, ct).ConfigureAwait(false);
             var drain = Stopwatch.StartNew();
             await WaitCaughtUpAsync(url, TimeSpan.FromMinutes(10), ct).ConfigureAwait(false);
@@ -99,10 +111,12 @@ public static class IngestBenchmark
             sustainable = batch.Events / (batch.Seconds + drain.Elapsed.TotalSeconds);
             await log.WriteLineAsync($"  {batch.EventsPerSecond:N0} events/s accepted; the sinks had them all {drain.Elapsed.TotalSeconds:N1} s later ({sustainable:N0} events/s end to end)").ConfigureAwait(false);
             await log.WriteLineAsync("sluice: single events ...").ConfigureAwait(false);
+            Next();
             single = await LoadAsync(url, writer, 1, options.Concurrency * 4, duration, null, ct).ConfigureAwait(false);
             await log.WriteLineAsync($"  {single.EventsPerSecond:N0} events/s").ConfigureAwait(false);
             await WaitCaughtUpAsync(url, TimeSpan.FromMinutes(5), ct).ConfigureAwait(false);
             await log.WriteLineAsync("sluice: 10,000 events/s with visibility probes ...").ConfigureAwait(false);
+            Next();
             var pacedTask = LoadAsync(url, writer, 100, 8, duration, 10_000, ct);
             (p50, p99, probes) = await ProbeVisibilityAsync(url, probeWriter, probeReader, duration, ct).ConfigureAwait(false);
             paced = await pacedTask.ConfigureAwait(false);
@@ -111,6 +125,7 @@ public static class IngestBenchmark
             await WaitCaughtUpAsync(url, TimeSpan.FromMinutes(5), ct).ConfigureAwait(false);
             var offered = Math.Max(20_000, sustainable * 2);
             await log.WriteLineAsync($"sluice: overload, {offered:N0} events/s offered for {options.OverloadSeconds} s ...").ConfigureAwait(false);
+            Next();
             sluice.ResetPeakRss();
             overload = await LoadAsync(url, writer, 1000, options.Concurrency * 2, TimeSpan.FromSeconds(options.OverloadSeconds), offered, ct).ConfigureAwait(false);
             overloadRss = sluice.PeakRssMiB();
@@ -126,15 +141,19 @@ public static class IngestBenchmark
         using (var reference = Child.Start(["bench", "ingest-reference", "--folder", Path.Combine(root, "reference"), "--port", port.ToString(CultureInfo.InvariantCulture)]))
         {
             await WaitListeningAsync(url, reference, ct).ConfigureAwait(false);
+            Next();
             await LoadAsync(url, writer, 1000, options.Concurrency, WarmUp, null, ct).ConfigureAwait(false);
             await LoadAsync(url, writer, 1, options.Concurrency, WarmUp / 2, null, ct).ConfigureAwait(false);
+            Next();
             refBatch = await LoadAsync(url, writer, 1000, options.Concurrency, duration, null, ct).ConfigureAwait(false);
             await log.WriteLineAsync($"  batches: {refBatch.EventsPerSecond:N0} events/s").ConfigureAwait(false);
+            Next();
             refSingle = await LoadAsync(url, writer, 1, options.Concurrency * 4, duration, null, ct).ConfigureAwait(false);
             await log.WriteLineAsync($"  single: {refSingle.EventsPerSecond:N0} events/s").ConfigureAwait(false);
             await reference.StopAsync().ConfigureAwait(false);
         }
 
+        Next();
         return new IngestBenchmarkReport(MachineInfo.Describe(), options, batch, refBatch, single, refSingle, paced, p50, p99, probes, steadyRss, overload, overloadRss, recovery, sustainable);
     }
 

@@ -63,7 +63,9 @@ public static class RemindersBenchmark
     private static readonly string[] Streams = ["salesforce", "mongo"];
     private static readonly DateTimeOffset Anchor = new(2025, 9, 1, 0, 0, 0, TimeSpan.Zero);
 
-    public static async Task<RemindersBenchmarkReport> RunAsync(string root, int cases, TextWriter log, CancellationToken ct, bool reuse = false)
+    /// <param name="progress">A progress reporter per phase (title), or null for none.</param>
+    public static async Task<RemindersBenchmarkReport> RunAsync(
+        string root, int cases, TextWriter log, CancellationToken ct, bool reuse = false, Func<string, IProgress<JobProgress>>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(log);
         reuse &= Directory.Exists(Path.Combine(root, "sluice-data", "lake", "reminders", "attorney_events"));
@@ -128,7 +130,13 @@ public static class RemindersBenchmark
 
         var received = Anchor.UtcDateTime.AddDays(-1);
         if (reuse) { events = services.Query.Query($"SELECT count(*) FROM {options.Store.Zone}.{ReminderTables.AttorneyEvents}").Rows[0][0] is long n ? n : 0; }
-        foreach (var e in generator.Events())
+        var landing = reuse ? null : progress?.Invoke("generate, normalise, land");
+        var casesDone = 0;
+        foreach (var e in generator.Events(() =>
+                 {
+                     // Every 1,000 cases: a report per case would cost more than the case.
+                     if (++casesDone % 1000 == 0 || casesDone == cases) { landing?.Report(new JobProgress(casesDone, cases, "cases")); }
+                 }))
         {
             ct.ThrowIfCancellationRequested();
             var list = buffers[e.Stream];

@@ -190,7 +190,7 @@ public static class WarehouseBenchmark
             }
 
             await log.WriteLineAsync($"{name}: loading {options.Days - 1} days ...").ConfigureAwait(false);
-            await WithFilesProgressAsync(source, options.Progress?.Invoke($"{name} load"), source.RunOnceAsync(ct)).ConfigureAwait(false);
+            await DropProgress.WatchAsync(source, options.Progress?.Invoke($"{name} load"), source.RunOnceAsync(ct)).ConfigureAwait(false);
             load.Stop();
             await log.WriteLineAsync($"{name}: loaded in {load.Elapsed.TotalSeconds:N1} s; running the models for {options.Days - 1} days ...").ConfigureAwait(false);
             var runner = new JobRunner(services);
@@ -235,24 +235,6 @@ public static class WarehouseBenchmark
                 dimRows, await CountAsync(engine, services, pg, "SELECT count(*) FROM dw.fact_sales", ct).ConfigureAwait(false),
                 await CountAsync(engine, services, pg, "SELECT count(*) FROM dw.quarantine", ct).ConfigureAwait(false), lastRun.Changes);
         }
-    }
-
-    /// <summary>Reports the files taken from the drop folder while the load runs (every 2 s and at the end).</summary>
-    private static async Task WithFilesProgressAsync(FilesSource source, IProgress<JobProgress>? progress, Task load)
-    {
-        // Done is what reached processed/ or failed/ (a file leaves incoming/ when it starts, not when it is landed).
-        int Finished() => Directory.EnumerateFiles(source.Drop.Processed, "*", SearchOption.AllDirectories).Count()
-            + Directory.EnumerateFiles(source.Drop.Failed, "*", SearchOption.AllDirectories).Count();
-        var total = source.Drop.ListIncoming().Count;
-        var before = Finished();
-        while (progress is not null && !load.IsCompleted)
-        {
-            progress.Report(new JobProgress(Math.Min(total, Finished() - before), total, "files"));
-            await Task.WhenAny(load, Task.Delay(TimeSpan.FromSeconds(2))).ConfigureAwait(false);
-        }
-
-        await load.ConfigureAwait(false);
-        progress?.Report(new JobProgress(total, total, "files"));
     }
 
     /// <summary>Copies the dimension before the last day: its Parquet files (duckdb) or a table with the same indexes (postgres).</summary>

@@ -15,7 +15,7 @@ internal static class BenchCommand
         files.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var root = Path.Combine(Core.DataDirectory.ResolveRoot(result.GetValue(CliContext.Data)), "bench", "files");
-            var report = await FilesBenchmark.RunAsync(root, result.GetValue(events), result.GetValue(rounds), Console.Out, ct).ConfigureAwait(false);
+            var report = await BenchProgress.RunAsync((log, progress) => FilesBenchmark.RunAsync(root, result.GetValue(events), result.GetValue(rounds), log, ct, progress)).ConfigureAwait(false);
             await Console.Out.WriteLineAsync(report.ToMarkdown()).ConfigureAwait(false);
             return 0;
         }));
@@ -76,7 +76,7 @@ internal static class BenchCommand
         {
             var root = Path.Combine(Core.DataDirectory.ResolveRoot(result.GetValue(CliContext.Data)), "bench", "ingest");
             var options = new IngestBenchmarkOptions { Seconds = result.GetValue(seconds), OverloadSeconds = result.GetValue(overload), Concurrency = result.GetValue(concurrency) };
-            var report = await IngestBenchmark.RunAsync(Path.GetFullPath(root), options, Console.Out, ct).ConfigureAwait(false);
+            var report = await BenchProgress.RunAsync((log, progress) => IngestBenchmark.RunAsync(Path.GetFullPath(root), options, log, ct, progress)).ConfigureAwait(false);
             await Console.Out.WriteLineAsync(report.ToMarkdown()).ConfigureAwait(false);
             return 0;
         }));
@@ -127,7 +127,7 @@ internal static class BenchCommand
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var root = Path.Combine(Core.DataDirectory.ResolveRoot(result.GetValue(CliContext.Data)), "bench", "reminders");
-            var report = await RemindersBenchmark.RunAsync(root, result.GetValue(cases), Console.Out, ct, result.GetValue(reuse)).ConfigureAwait(false);
+            var report = await BenchProgress.RunAsync((log, progress) => RemindersBenchmark.RunAsync(root, result.GetValue(cases), log, ct, result.GetValue(reuse), progress)).ConfigureAwait(false);
             await Console.Out.WriteLineAsync(report.ToMarkdown()).ConfigureAwait(false);
             return 0;
         }));

@@ -22,8 +22,7 @@ internal static class CdcBenchView
             return await CdcBenchmark.RunAsync(root, options, lines, ct).ConfigureAwait(false);
         }
 
-        return await AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+        return await CliProgress.Bar()
             .StartAsync(async context =>
             {
                 var tasks = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);

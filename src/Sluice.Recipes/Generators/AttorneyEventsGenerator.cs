@@ -69,8 +69,8 @@ public sealed class AttorneyEventsGenerator(AttorneyEventsGeneratorOptions optio
 
     public AttorneyEventsGeneratorOptions Options => options;
 
-    /// <summary>Every case's events, case by case.</summary>
-    public IEnumerable<GeneratedEvent> Events()
+    /// <summary>Every case's events, case by case; <paramref name="caseDone"/> is called after each case's (for progress).</summary>
+    public IEnumerable<GeneratedEvent> Events(Action? caseDone = null)
     {
         for (var i = 0; i < options.Cases; i++)
         {
@@ -79,6 +79,8 @@ public sealed class AttorneyEventsGenerator(AttorneyEventsGeneratorOptions optio
                 yield return e;
                 if (_random.NextDouble() < options.DuplicateShare) { yield return e; }
             }
+
+            caseDone?.Invoke();
         }
     }
 

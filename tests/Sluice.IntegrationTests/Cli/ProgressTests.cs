@@ -66,4 +66,31 @@ public sealed class ProgressTests
         bench.Stdout.ShouldMatch(@"\| duckdb \| check \| 400 \| [0-9.]+ s \| [0-9.]+ s \| [0-9.]+x \| <= 1.2x \| 20,200 \|");
         bench.Stdout.ShouldMatch(@"\| duckdb \| timestamp \| 600 \| [0-9.]+ s \| [0-9.]+ s \| [0-9.]+x \| <= 1.2x \| 20,300 \|");
     }
+
+    [Fact]
+    public async Task Bench_files_piped_shows_the_generation_each_ingest_round_and_the_rounds_with_their_totals()
+    {
+        using var data = new TempFolder();
+        using var bench = SluiceProcess.Start(data.Path, new Dictionary<string, string> { ["SLUICE_PROGRESS_SECONDS"] = "0.1" },
+            "bench", "files", "--events", "20000", "--rounds", "1");
+        (await bench.WaitAsync(TimeSpan.FromMinutes(5))).ShouldBe(0, bench.Stderr);
+
+        // 20,000 events are two event files (the generator writes a status file between them, dropped before the ingest).
+        bench.Stdout.ShouldContain("generate: 4/4 (files) 100%");
+        bench.Stdout.ShouldContain("rounds: 0/1 (sluice, then duckdb) 0%");
+        bench.Stdout.ShouldContain("sluice ingest round 1: 2/2 (files) 100%");
+        bench.Stdout.ShouldContain("rounds: 1/1 (round 1) 100%");
+    }
+
+    [Fact]
+    public async Task Bench_reminders_piped_shows_the_cases_landed_of_the_total()
+    {
+        using var data = new TempFolder();
+        using var bench = SluiceProcess.Start(data.Path, new Dictionary<string, string> { ["SLUICE_PROGRESS_SECONDS"] = "0.1" },
+            "bench", "reminders", "--cases", "2000");
+        (await bench.WaitAsync(TimeSpan.FromMinutes(5))).ShouldBe(0, bench.Stderr);
+
+        bench.Stdout.ShouldContain("generate, normalise, land: 1000/2000 (cases) 50%");
+        bench.Stdout.ShouldContain("generate, normalise, land: 2000/2000 (cases) 100%");
+    }
 }

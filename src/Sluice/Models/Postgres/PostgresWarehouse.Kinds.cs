@@ -179,8 +179,9 @@ internal sealed partial class PostgresWarehouse
     }
 
     /// <summary>
-    /// SCD2 in three round trips (a daily merge is small; round trips would dominate it): the source, its checks and the
-    /// target's shape in one batch; then, in another, what opens and closes, the closing updates and the inserts.
+    /// SCD2 in two round trips on the happy path (a daily merge is small; round trips would dominate it): the source, one
+    /// pass checking its keys and the target's shape in one batch; then, in another, what opens and closes, the closing
+    /// updates and the inserts. Profiled against the hand-written merge in docs/BENCHMARKS.md ("bench warehouse").
     /// </summary>
     private async Task<ModelRunResult> RunSnapshotAsync(ModelDefinition model, DateOnly asOf, NpgsqlTransaction tx, CancellationToken ct)
     {
@@ -188,13 +189,13 @@ internal sealed partial class PostgresWarehouse
         var target = QuoteName(model.Name);
         var sourceKey = SnapshotSql.SourceKey(spec);
         var keys = string.Join(", ", sourceKey.Select(Quote));
-        var nullUpdatedAt = spec.UpdatedAt is { } u ? $"count(*) FILTER (WHERE {Quote(u)} IS NULL)" : "0";
-        var (results, _) = await BatchAsync(tx, ct,
+        // No ANALYZE of _src: its row count, which the joins' plans need, comes from its pages; sampling it cost as much
+        // as a tenth of the merge. NULL keys, NULL updated_at and duplicates are found by one aggregate (the row count is
+        // the CREATE's), and only when it finds one do the queries that say which run.
+        var (results, created) = await BatchAsync(tx, ct,
             $"CREATE TEMP TABLE _src ON COMMIT DROP AS {Dialect.Render(model, asOf)}",
-            "ANALYZE pg_temp._src",
             ShapeSql("pg_temp._src"),
-            $"SELECT count(*), count(*) FILTER (WHERE {string.Join(" OR ", spec.UniqueKey.Select(k => $"{Quote(k)} IS NULL"))}), {nullUpdatedAt} FROM pg_temp._src",
-            $"SELECT {keys}, count(*) FROM pg_temp._src WHERE {string.Join(" AND ", sourceKey.Select(k => $"{Quote(k)} IS NOT NULL"))} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1",
+            $"SELECT 1 FROM pg_temp._src GROUP BY {keys} HAVING count(*) > 1 OR {string.Join(" OR ", sourceKey.Select(k => $"{Quote(k)} IS NULL"))} LIMIT 1",
             ShapeSql(model.Name)).ConfigureAwait(false);
         var shape = results[0].Select(r => ((string)r[0]!, (string)r[1]!)).ToList();
         if (shape.FirstOrDefault(c => spec.EngineColumns.Contains(c.Item1)) is { Item1: not null } clash)
@@ -214,27 +215,12 @@ internal sealed partial class PostgresWarehouse
             timeType = updatedAt.Item2;
         }
 
-        var rowsIn = Convert.ToInt64(results[1][0][0], CultureInfo.InvariantCulture);
-        if (Convert.ToInt64(results[1][0][1], CultureInfo.InvariantCulture) is var nulls and > 0)
-        {
-            throw new SluiceException($"{model.Name}: {nulls} rows of the result have a NULL in unique_key ({string.Join(", ", spec.UniqueKey)})");
-        }
-
-        if (Convert.ToInt64(results[1][0][2], CultureInfo.InvariantCulture) is var nullTimes and > 0)
-        {
-            throw new SluiceException($"{model.Name}: {nullTimes} rows of the result have a NULL updated_at ({spec.UpdatedAt}); coalesce it in the SELECT");
-        }
-
-        if (results[2].Count > 0)
-        {
-            var shown = string.Join(", ", sourceKey.Select((k, i) => $"{k} = {Sluice.Lake.LakeQueryEngine.FormatValue(results[2][0][i])}"));
-            throw new SluiceException($"{model.Name}: the result has {results[2][0][sourceKey.Count]} rows for {shown}; unique_key ({string.Join(", ", sourceKey)}) must identify one row");
-        }
-
+        if (results[1].Count > 0) { await ThrowSourceKeyErrorAsync(model, sourceKey, tx, ct).ConfigureAwait(false); }
+        var (rowsIn, existing) = ((long)created[0], results[2]);
         var names = shape.Select(c => c.Item1).ToList();
         var sql = new SnapshotSql(model, names, timeType, target, "pg_temp._src", Date(asOf));
         var meta = SnapshotSql.MetaColumns(spec, timeType);
-        if (results[3].Count == 0 || await RelationKindAsync(model.Name, tx, ct).ConfigureAwait(false) != 'r')
+        if (existing.Count == 0 || await RelationKindAsync(model.Name, tx, ct).ConfigureAwait(false) != 'r')
         {
             var columns = meta.Where(m => m.Name == spec.SurrogateKey).Concat(shape).Concat(meta.Where(m => m.Name != spec.SurrogateKey)).ToList();
             await EnsureTableAsync(model.Name, columns, spec.SurrogateKey is null ? [[.. spec.UniqueKey, spec.ValidFrom]] : [[spec.SurrogateKey], [.. spec.UniqueKey, spec.ValidFrom]], tx, ct).ConfigureAwait(false);
@@ -242,7 +228,7 @@ internal sealed partial class PostgresWarehouse
         }
         else
         {
-            var table = results[3].Select(r => ((string)r[0]!, (string)r[1]!)).ToList();
+            var table = existing.Select(r => ((string)r[0]!, (string)r[1]!)).ToList();
             await ApplySchemaChangeAsync(model, spec.OnSchemaChange, table, shape, meta, tx, ct).ConfigureAwait(false);
         }
 
@@ -254,15 +240,45 @@ internal sealed partial class PostgresWarehouse
 
         var current = Quote(spec.IsCurrent);
         var opened = string.Join(", ", sql.OpenedColumns.Select(Quote));
-        // What opens and closes is decided against the current versions before any is closed.
+        // What opens and closes is decided against the current versions before any is closed. _close is analyzed (a
+        // few rows, cheap) so that its size is known; random_page_cost is lowered for the closing UPDATE alone because the
+        // candidate join has just read every current version: an index probe per closing key then costs no disk read,
+        // and a day closing a few percent of the keys no longer pays a second scan of the whole table (which the
+        // default costs chose, 1.5 to 2x the probes' time at 1,000,000 keys).
         var (_, affected) = await BatchAsync(tx, ct,
             $"CREATE TEMP TABLE _cand ON COMMIT DROP AS {sql.Candidates}",
             $"CREATE TEMP TABLE _close ON COMMIT DROP AS {sql.Closing("pg_temp._cand")}",
             $"CREATE TEMP TABLE _open ON COMMIT DROP AS {sql.Opened("pg_temp._cand")}",
+            "ANALYZE pg_temp._close",
+            "SET LOCAL random_page_cost = 1.1",
             $"UPDATE {target} c SET {Quote(spec.ValidTo)} = x._to, {current} = FALSE FROM pg_temp._close x WHERE c.{current} AND {sql.On("c", "x")}",
+            "RESET random_page_cost",
             $"INSERT INTO {target} ({opened}) SELECT {opened} FROM pg_temp._open").ConfigureAwait(false);
-        var (closedRows, openedRows) = (affected[^2], affected[^1]);
+        var (closedRows, openedRows) = (affected[^3], affected[^1]);
         return new ModelRunResult(rowsIn, openedRows + closedRows, openedRows + closedRows == 0 ? "no change" : $"{openedRows} versions opened, {closedRows} closed");
+    }
+
+    /// <summary>Says what is wrong with the snapshot's source keys (NULL keys, NULL updated_at, a duplicate), once the check found something.</summary>
+    private async Task ThrowSourceKeyErrorAsync(ModelDefinition model, IReadOnlyList<string> sourceKey, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        var spec = model.Snapshot!;
+        var keys = string.Join(", ", sourceKey.Select(Quote));
+        var nullUpdatedAt = spec.UpdatedAt is { } u ? $"count(*) FILTER (WHERE {Quote(u)} IS NULL)" : "0";
+        var (results, _) = await BatchAsync(tx, ct,
+            $"SELECT count(*) FILTER (WHERE {string.Join(" OR ", spec.UniqueKey.Select(k => $"{Quote(k)} IS NULL"))}), {nullUpdatedAt} FROM pg_temp._src",
+            $"SELECT {keys}, count(*) FROM pg_temp._src WHERE {string.Join(" AND ", sourceKey.Select(k => $"{Quote(k)} IS NOT NULL"))} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1").ConfigureAwait(false);
+        if (Convert.ToInt64(results[0][0][0], CultureInfo.InvariantCulture) is var nulls and > 0)
+        {
+            throw new SluiceException($"{model.Name}: {nulls} rows of the result have a NULL in unique_key ({string.Join(", ", spec.UniqueKey)})");
+        }
+
+        if (Convert.ToInt64(results[0][0][1], CultureInfo.InvariantCulture) is var nullTimes and > 0)
+        {
+            throw new SluiceException($"{model.Name}: {nullTimes} rows of the result have a NULL updated_at ({spec.UpdatedAt}); coalesce it in the SELECT");
+        }
+
+        var shown = string.Join(", ", sourceKey.Select((k, i) => $"{k} = {Sluice.Lake.LakeQueryEngine.FormatValue(results[1][0][i])}"));
+        throw new SluiceException($"{model.Name}: the result has {results[1][0][sourceKey.Count]} rows for {shown}; unique_key ({string.Join(", ", sourceKey)}) must identify one row");
     }
 
     /// <summary>
