@@ -127,7 +127,16 @@ internal sealed class ExampleWorld : IAsyncDisposable
         await using (var admin = new NpgsqlConnection(ServerSettings.PostgresConnectionString))
         {
             await admin.OpenAsync();
-            foreach (var slot in _slots) { await PgTestDatabase.DropAsync(admin, slot, Database); }
+            foreach (var slot in _slots)
+            {
+                // The test's own slot: a killed run's walsender that is busy decoding may hold it for minutes before it notices.
+                await using (var end = new NpgsqlCommand($"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active", admin))
+                {
+                    await end.ExecuteNonQueryAsync();
+                }
+
+                await PgTestDatabase.DropAsync(admin, slot, Database);
+            }
             await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {Database} WITH (FORCE)", admin);
             await drop.ExecuteNonQueryAsync();
         }
