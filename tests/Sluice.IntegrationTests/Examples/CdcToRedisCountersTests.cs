@@ -22,7 +22,7 @@ public sealed class CdcToRedisCountersTests
                 """);
             using (var run = SluiceProcess.Start(world.DataRoot, world.Env, "run", world.RecipeFolder))
             {
-                await WaitForAsync(redis, prefix, ["seconds:home=15", "views:home:2026-03-01=2"], run);
+                await ExampleWorld.WaitForAsync(() => CountersAsync(redis, prefix), ["seconds:home=15", "views:home:2026-03-01=2"], "the snapshot counted", run, HttpLookupCdcToPostgresTests.SlotCreation);
                 // One transaction each: a change's _seq starts again at 1 in every transaction.
                 foreach (var insert in new[]
                 {

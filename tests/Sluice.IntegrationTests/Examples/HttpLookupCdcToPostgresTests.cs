@@ -13,11 +13,14 @@ namespace Sluice.IntegrationTests.Examples;
 /// </summary>
 public sealed class HttpLookupCdcToPostgresTests
 {
+    /// <summary>Creating a slot waits for every transaction open on the shared server to end: over a minute on a loaded machine.</summary>
+    internal const int SlotCreation = 240;
+
     [Fact]
     public async Task Views_are_joined_with_the_cdc_mirrored_products_including_one_created_while_running_and_an_unknown_product_is_dead_lettered()
     {
         var slot = $"sluice_ex_{Guid.NewGuid():N}"[..24];
-        await using var world = await ExampleWorld.CreateAsync("http-lookup-cdc-to-postgres", ("slot: example_products", $"slot: {slot}"), ("wait_timeout: 30s", "wait_timeout: 2s"));
+        await using var world = await ExampleWorld.CreateAsync("http-lookup-cdc-to-postgres", ("slot: example_products", $"slot: {slot}"), ("wait_timeout: 30s", "wait_timeout: 20s"));
         await world.ExecuteAsync("""
             CREATE TABLE products (product_id integer PRIMARY KEY, name text NOT NULL, category text);
             INSERT INTO products VALUES (1, 'Kettle', 'kitchen'), (2, 'Lamp', NULL);
@@ -27,7 +30,7 @@ public sealed class HttpLookupCdcToPostgresTests
         using var run = SluiceProcess.Start(engine.DataRoot, world.Env, "run", world.RecipeFolder);
         var address = await TenantAnalyticsDiskFullTests.ServingAtAsync(run);
 
-        await ExampleWorld.WaitForAsync(() => world.RowsAsync("SELECT product_id, name FROM dim.products ORDER BY product_id"), ["1|Kettle", "2|Lamp"], "the snapshot mirrored", run);
+        await ExampleWorld.WaitForAsync(() => world.RowsAsync("SELECT product_id, name FROM dim.products ORDER BY product_id"), ["1|Kettle", "2|Lamp"], "the snapshot mirrored", run, seconds: SlotCreation);
         await world.ExecuteAsync("INSERT INTO products VALUES (3, 'Desk', 'office')");
         await PostAsync(address, token, """
             {"view_id": "v1", "viewed_at": "2026-03-01T10:00:00Z", "product_id": 1, "user_id": "u1"}
@@ -42,7 +45,7 @@ public sealed class HttpLookupCdcToPostgresTests
             "v3|3|Desk|office|u2",
         ], "the views joined with their products", run);
         var letter = engine.Services.DeadLetters.List("step:http-lookup-cdc-to-postgres/views/steps[0]:lookup").ShouldHaveSingleItem();
-        letter.Reason.ShouldBe("lookup: no products row with product_id = 99 after waiting 2 s");
+        letter.Reason.ShouldBe("lookup: no products row with product_id = 99 after waiting 20 s");
         letter.Payload!.ShouldContain("\"view_id\":\"v4\"");
 
         run.Interrupt();
