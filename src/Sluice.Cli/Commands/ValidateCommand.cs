@@ -16,7 +16,11 @@ internal static class ValidateCommand
             Description = "Recipe folder names under recipes/, or paths; several are also checked against each other (two recipes' models may not build one table)",
             Arity = ArgumentArity.OneOrMore,
         };
-        var command = new Command("validate", "Check recipes' configuration: exit 0 when valid, else one line per problem (file:line: key: what is wrong)") { recipes };
+        var connect = new Option<bool>("--connect")
+        {
+            Description = "Also ask every configured server (Postgres, ClickHouse, Redis, HTTP APIs): does it answer, are the source tables, columns, slot, publication and rights there",
+        };
+        var command = new Command("validate", "Check recipes' configuration: exit 0 when valid, else one line per problem (file:line: key: what is wrong)") { recipes, connect };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var valid = new List<Recipe>();
@@ -33,6 +37,19 @@ internal static class ValidateCommand
                 }
 
                 valid.Add(loaded!);
+                if (result.GetValue(connect))
+                {
+                    var (checkedCount, problems) = await ConnectionChecks.RunAsync(loaded!, ct).ConfigureAwait(false);
+                    foreach (var problem in problems) { await Console.Out.WriteLineAsync(problem).ConfigureAwait(false); }
+                    if (problems.Count > 0)
+                    {
+                        failed = true;
+                        continue;
+                    }
+
+                    bound += $"; {checkedCount} component(s) checked against their servers";
+                }
+
                 await Console.Error.WriteLineAsync($"{loaded!.Name}: valid ({loaded.Pipelines.Count} pipeline(s), {loaded.Jobs.Count} job(s){bound})").ConfigureAwait(false);
             }
 

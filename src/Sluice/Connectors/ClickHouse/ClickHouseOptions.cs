@@ -4,8 +4,10 @@ using Sluice.Core.Config;
 namespace Sluice.Connectors.ClickHouse;
 
 /// <summary>Options of the <c>clickhouse</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
-public sealed partial class ClickHouseOptions
+public sealed partial class ClickHouseOptions : Core.Recipes.IConnectionCheck
 {
+    public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) => ClickHousePreflight.CheckAsync(Url, ct);
+
     /// <summary>The sink's name: its checkpoint key and dead-letter source.</summary>
     public string Name { get; init; } = "clickhouse";
 

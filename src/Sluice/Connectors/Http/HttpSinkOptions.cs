@@ -3,8 +3,10 @@ using Sluice.Core.Config;
 namespace Sluice.Connectors.Http;
 
 /// <summary>Options of the <c>http</c> sink (an external API we do not control), read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
-public sealed class HttpSinkOptions
+public sealed class HttpSinkOptions : Core.Recipes.IConnectionCheck
 {
+    public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) => HttpSinkPreflight.CheckAsync(Url, ct);
+
     /// <summary>The sink's name: its checkpoint key and dead-letter source <c>http:&lt;recipe&gt;/&lt;name&gt;</c>.</summary>
     public string Name { get; init; } = "api";
 

@@ -19,32 +19,18 @@ internal sealed class PgSlotAdmin(NpgsqlConnection connection, PostgresCdcOption
     /// </summary>
     public async Task<IReadOnlyList<CdcTable>> ResolveTablesAsync(CancellationToken ct)
     {
-        static string KeyOf(string which) =>
-            "(SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord) " +
-            $"JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum WHERE i.indrelid = c.oid AND i.{which})";
-        await using var cmd = new NpgsqlCommand(
-            $"SELECT n.nspname, c.relname, c.relreplident::text, coalesce({KeyOf("indisprimary")}, {KeyOf("indisreplident")}, '{{}}') " +
-            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition " +
-            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY n.nspname, c.relname", connection);
         var tables = new List<CdcTable>();
         var used = new HashSet<CdcTableRule>();
-        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        foreach (var (schema, name, identity, key) in await CatalogAsync(connection, ct).ConfigureAwait(false))
         {
-            while (await r.ReadAsync(ct).ConfigureAwait(false))
-            {
-                var (schema, name, identity, key) = (r.GetString(0), r.GetString(1), r.GetString(2), r.GetFieldValue<string[]>(3));
-                if (options.Tables.FirstOrDefault(t => t.Pattern.Matches(schema, name, options.Schema)) is not { } rule) { continue; }
-                used.Add(rule);
-                var table = options.Resolve(rule, schema, name, key);
-                tables.Add(table);
-                if (identity == "n" || (identity == "d" && key.Length == 0))
-                {
-                    PostgresLog.NoReplicaIdentity(log, table.Display, identity == "n" ? "REPLICA IDENTITY NOTHING" : "no primary key");
-                }
-            }
+            if (options.Tables.FirstOrDefault(t => t.Pattern.Matches(schema, name, options.Schema)) is not { } rule) { continue; }
+            used.Add(rule);
+            var table = options.Resolve(rule, schema, name, key);
+            tables.Add(table);
+            if (NoReplicaIdentity(identity, key) is { } why) { PostgresLog.NoReplicaIdentity(log, table.Display, why); }
         }
 
-        var missing = options.Tables.Where(t => !used.Contains(t)).Select(t => t.Pattern.IsPattern ? $"'{t.Pattern.Text}' (a pattern that matches no table)" : $"{t.Pattern.SchemaPattern ?? options.Schema}.{t.Pattern.NamePattern}").ToList();
+        var missing = Unmatched(options, used);
         if (missing.Count > 0)
         {
             throw new FatalException($"postgres_cdc: table{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing)} not found in database '{options.Connection.Database}' on {options.Connection.Host}:{options.Connection.Port} (create them first, e.g. ./sluice generate engagement-cdc --setup).");
@@ -58,6 +44,30 @@ internal sealed class PgSlotAdmin(NpgsqlConnection connection, PostgresCdcOption
 
         return tables;
     }
+
+    /// <summary>The database's tables (not partitions, not system ones): schema, name, replica identity (<c>relreplident</c>) and key (primary, else the replica identity index).</summary>
+    public static async Task<List<(string Schema, string Name, string Identity, string[] Key)>> CatalogAsync(NpgsqlConnection connection, CancellationToken ct)
+    {
+        static string KeyOf(string which) =>
+            "(SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord) " +
+            $"JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum WHERE i.indrelid = c.oid AND i.{which})";
+        await using var cmd = new NpgsqlCommand(
+            $"SELECT n.nspname, c.relname, c.relreplident::text, coalesce({KeyOf("indisprimary")}, {KeyOf("indisreplident")}, '{{}}') " +
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition " +
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY n.nspname, c.relname", connection);
+        var tables = new List<(string, string, string, string[])>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) { tables.Add((r.GetString(0), r.GetString(1), r.GetString(2), r.GetFieldValue<string[]>(3))); }
+        return tables;
+    }
+
+    /// <summary>The <c>tables:</c> entries that matched no table, as a message names them.</summary>
+    public static List<string> Unmatched(PostgresCdcOptions options, HashSet<CdcTableRule> used) =>
+        options.Tables.Where(t => !used.Contains(t)).Select(t => t.Pattern.IsPattern ? $"'{t.Pattern.Text}' (a pattern that matches no table)" : $"{t.Pattern.SchemaPattern ?? options.Schema}.{t.Pattern.NamePattern}").ToList();
+
+    /// <summary>Why Postgres cannot publish the table's updates and deletes (it then refuses them), or null when it can.</summary>
+    public static string? NoReplicaIdentity(string identity, string[] key) =>
+        identity == "n" ? "REPLICA IDENTITY NOTHING" : identity == "d" && key.Length == 0 ? "no primary key" : null;
 
     public async Task EnsurePublicationAsync(IReadOnlyList<CdcTable> resolved, CancellationToken ct)
     {

@@ -27,7 +27,7 @@ public sealed class PostgresCdcSourceType : ISourceType
     }
 }
 
-public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IChangeSourceFactory
+public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IChangeSourceFactory, IConnectionCheck
 {
     private readonly List<IChangeStreamSink> _keyed = [];
 
@@ -41,6 +41,8 @@ public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions o
         throw new SluiceException("postgres_cdc: the source needs sinks to write to (add `sinks:` to the pipeline).");
 
     public IStreamSource CreateStream(IEngineServices services) => new PostgresCdcSource(services, recipe, options, _keyed);
+
+    public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) => PgCdcPreflight.CheckAsync(options, ct);
 }
 
 /// <summary>

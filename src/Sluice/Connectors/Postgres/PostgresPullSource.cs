@@ -26,7 +26,7 @@ public sealed class PostgresPullSourceType : ISourceType
 }
 
 /// <summary>With <c>mapping:</c> the source lands attorney events itself (<see cref="Create"/>); without, it hands the table's rows to the pipeline's sinks (<see cref="CreateStream"/>).</summary>
-public sealed class PostgresPullSourceFactory(string recipe, string pipeline, PostgresPullOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables
+public sealed class PostgresPullSourceFactory(string recipe, string pipeline, PostgresPullOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables, IConnectionCheck
 {
     public IReadOnlyList<Core.Schema.TableSchema> BatchTables => options is null ? [] : [PulledRows.Schema(options.Stream.Table, options.Stream.Columns)];
 
@@ -39,6 +39,20 @@ public sealed class PostgresPullSourceFactory(string recipe, string pipeline, Po
         new PullStreamSource(services, recipe, "postgres_pull", pipeline, Options.Stream, new PostgresTableExtractor(Options));
 
     public string? SinksProblem(bool hasSinks) => PullSinks.Problem("postgres_pull", options is null || options.Pull is not null, hasSinks);
+
+    /// <summary>The table exists with its key, stamp and <c>columns:</c> (matched without regard to case, as the pull reads them).</summary>
+    public async Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct)
+    {
+        var problems = new List<string>();
+        var settings = PostgresConnectionOptions.FromEnvironment().WithDatabase(Options.Database).Builder();
+        await using var connection = await PgPreflight.OpenAsync(settings, "database", problems, ct).ConfigureAwait(false);
+        if (connection is null) { return problems; }
+        var dot = Options.Table.IndexOf('.', StringComparison.Ordinal);
+        var needed = new[] { ("key_column", Options.KeyColumn), ("updated_column", Options.UpdatedColumn) }
+            .Concat(Options.Pull is null ? Options.Stream.Columns.Select(c => ("columns", c.Name)) : []);
+        await PgPreflight.TableAsync(connection, "table", dot < 0 ? "public" : Options.Table[..dot], Options.Table[(dot + 1)..], needed, problems, ct, ignoreCase: true).ConfigureAwait(false);
+        return problems;
+    }
 }
 
 /// <summary>

@@ -7,10 +7,17 @@ namespace Sluice.Connectors.Postgres;
 /// Options of the <c>postgres</c> sink. The server comes from libpq's variables (<c>PGHOST PGPORT PGUSER PGPASSWORD
 /// PGDATABASE</c>) unless <c>connection</c> names a full connection string.
 /// </summary>
-public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables
+public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables, Core.Recipes.IConnectionCheck
 {
     /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
     private static readonly PostgresSinkOptions Default = new();
+
+    public async Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct)
+    {
+        var problems = new List<string>();
+        await using var connection = await PgPreflight.OpenAsync(new NpgsqlConnectionStringBuilder(ConnectionString()), "connection", problems, ct).ConfigureAwait(false);
+        return problems;
+    }
 
     /// <summary>Every table needs its key under <c>keys:</c>, made of its own columns: the key is what makes a replay harmless.</summary>
     public string? Problem(Core.Schema.TableSchema table)

@@ -41,8 +41,10 @@ public static class RedisUrl
 }
 
 /// <summary>Options of the <c>redis_realtime</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
-public sealed class RedisRealtimeOptions
+public sealed class RedisRealtimeOptions : Core.Recipes.IConnectionCheck
 {
+    public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) => RedisPreflight.CheckAsync(Url, ct);
+
     /// <summary>The sink's name: its checkpoint key.</summary>
     public string Name { get; init; } = "redis";
 

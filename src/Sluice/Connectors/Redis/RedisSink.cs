@@ -16,9 +16,11 @@ public sealed class RedisSinkType : ISinkType
 
     public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(RedisSinkOptions.Parse(options));
 
-    private sealed class Factory(RedisSinkOptions options) : ISinkFactory
+    private sealed class Factory(RedisSinkOptions options) : ISinkFactory, IConnectionCheck
     {
         public IBatchSink Create(IEngineServices services) => new RedisSink(services, options);
+
+        public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) => options.CheckConnectionAsync(ct);
     }
 }
 
@@ -27,7 +29,7 @@ public sealed class RedisSinkType : ISinkType
 /// hash (<c>hash</c>) or a counter (<c>counter</c>), with an optional TTL, per batch in one atomic script
 /// (<see cref="RedisSinkScript"/>). A key remembers the highest source position applied to it, so a replay after a
 /// crash, cut into batches however the stream cuts it, neither counts twice nor puts back an older value; a counter
-/// therefore needs the rows' positions (<c>_seq</c> of a change stream, <c>_offset</c> of the http source, or
+/// therefore needs the rows' positions (<c>_lsn</c>, <c>_seq</c> of a change stream, <c>_offset</c> of the http source, or
 /// <c>position_column</c>) and refuses a table without them. Rows whose key has a NULL go to the dead-letter store.
 /// </summary>
 public sealed class RedisSink : IBatchSink, Core.Status.IStatusSink
@@ -104,7 +106,7 @@ public sealed class RedisSink : IBatchSink, Core.Status.IStatusSink
             args.Add(list.Count);
             foreach (var row in list)
             {
-                args.Add(positions?[row] is { } p ? PositionText(p) : "");
+                args.Add(positions?[row] ?? "");
                 switch (_options.Mode)
                 {
                     case RedisSinkMode.Counter:
@@ -130,16 +132,29 @@ public sealed class RedisSink : IBatchSink, Core.Status.IStatusSink
         return (keys.ToArray(), args.ToArray());
     }
 
-    /// <summary>Each row's source position, or null when the table has none (then a counter refuses it: it could count a replay twice).</summary>
-    private long?[]? PositionsOf(ColumnBatch table)
+    /// <summary>
+    /// Each row's source position as text whose order is the positions' order, or null when the table has none (then a
+    /// counter refuses it: it could count a replay twice). A change stream's position is the pair (<c>_lsn</c>,
+    /// <c>_seq</c>): <c>_seq</c> alone starts again at 1 in every transaction, so the second transaction's first change
+    /// of a key would look like one already applied.
+    /// </summary>
+    private string?[]? PositionsOf(ColumnBatch table)
     {
-        var name = _options.PositionColumn ?? (table.Schema.IndexOf(ChangeEnvelope.Seq) >= 0 ? ChangeEnvelope.Seq : "_offset");
+        var lsn = table.Schema.IndexOf(ChangeEnvelope.Lsn);
+        var seq = table.Schema.IndexOf(ChangeEnvelope.Seq);
+        if (_options.PositionColumn is null && lsn >= 0 && seq >= 0 && table.Schema.Fields[lsn].Type == FieldType.Integer && table.Schema.Fields[seq].Type == FieldType.Integer)
+        {
+            var (lsns, seqs) = (table.Column<long>(lsn), table.Column<long>(seq));
+            return Enumerable.Range(0, table.Count).Select(row => lsns[row] is { } l && seqs[row] is { } s ? PositionText(l) + PositionText(s) : null).ToArray();
+        }
+
+        var name = _options.PositionColumn ?? "_offset";
         var at = table.Schema.IndexOf(name);
-        if (at >= 0 && table.Schema.Fields[at].Type == FieldType.Integer) { return table.Column<long>(at); }
+        if (at >= 0 && table.Schema.Fields[at].Type == FieldType.Integer) { return table.Column<long>(at).Select(p => p is { } v ? PositionText(v) : null).ToArray(); }
         if (_options.PositionColumn is not null || _options.Mode == RedisSinkMode.Counter)
         {
             throw new SluiceException($"redis sink '{Name}': table '{table.Schema.Table}' has no integer position column '{name}' " +
-                (_options.Mode == RedisSinkMode.Counter ? "; a counter needs each row's source position to count a replayed row once (a change stream's _seq, the http source's _offset): name one with position_column" : "(position_column)"));
+                (_options.Mode == RedisSinkMode.Counter ? "; a counter needs each row's source position to count a replayed row once (a change stream's _lsn and _seq, the http source's _offset): name one with position_column" : "(position_column)"));
         }
 
         return null;

@@ -16,8 +16,10 @@ public enum RedisSinkMode
 }
 
 /// <summary>Options of the generic <c>redis</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
-public sealed class RedisSinkOptions
+public sealed class RedisSinkOptions : Core.Recipes.IConnectionCheck
 {
+    public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) => RedisPreflight.CheckAsync(Url, ct);
+
     /// <summary>The sink's name: its checkpoint key and dead-letter source.</summary>
     public string Name { get; init; } = "redis";
 
@@ -46,7 +48,7 @@ public sealed class RedisSinkOptions
     public TimeSpan? Ttl { get; init; }
 
     /// <summary>
-    /// The column holding each row's source position:
+    /// The column holding each row's source position (the pair <c>_lsn</c>, <c>_seq</c> when the table has them, else <c>_offset</c>):
     /// a key remembers the highest position applied to it, and rows at or below it are not applied again, so a replay,
     /// however it is cut into batches, never counts twice nor puts back an older value.
     /// </summary>

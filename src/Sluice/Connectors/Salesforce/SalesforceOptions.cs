@@ -87,7 +87,7 @@ public sealed partial class SalesforceOptions
         var objectName = map.RequiredString("object", doc: "The object queried (required), for example `Attorney_Event__c`.");
         var options = new SalesforceOptions
         {
-            LoginUrl = map.String("login_url", "https://login.salesforce.com", doc: "Where tokens are issued.") ?? "https://login.salesforce.com",
+            LoginUrl = EnvText.Expand(map.String("login_url", "https://login.salesforce.com", doc: "Where tokens are issued.") ?? "https://login.salesforce.com"),
             ClientIdEnv = map.String("client_id_env", "SALESFORCE_CLIENT_ID", doc: "The variable holding the connected app's client id.") ?? "SALESFORCE_CLIENT_ID",
             ClientSecretEnv = map.String("client_secret_env", "SALESFORCE_CLIENT_SECRET", doc: "The variable holding its client secret.") ?? "SALESFORCE_CLIENT_SECRET",
             ApiVersion = map.String("api_version", "v59.0", doc: "REST API version.") ?? "v59.0",

@@ -35,8 +35,12 @@ public abstract class SinkType<TOptions>(string name) : ISinkType
 }
 
 /// <summary>The parsed options of one sink of a recipe, and how to make it (once the engine's services exist).</summary>
-public class SinkFactory<TOptions>(TOptions options, Func<IEngineServices, IBatchSink> create) : ISinkFactory, IChecksBatchTables
+public class SinkFactory<TOptions>(TOptions options, Func<IEngineServices, IBatchSink> create) : ISinkFactory, IChecksBatchTables, IConnectionCheck
 {
+    /// <summary>The options' own check of their server (<see cref="IConnectionCheck"/>), when they have one.</summary>
+    public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) =>
+        options is IConnectionCheck check ? check.CheckConnectionAsync(ct) : Task.FromResult<IReadOnlyList<string>>([]);
+
     public TOptions Options => options;
 
     /// <summary>The options' own check of a table the source hands on (<see cref="IChecksBatchTables"/>), when they have one.</summary>

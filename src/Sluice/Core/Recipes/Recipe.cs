@@ -33,6 +33,15 @@ public sealed record PipelineDefinition(string Name, string SourceType, ISourceF
 
     public IReadOnlyList<Pipeline.ISinkFactory> Sinks { get; init; } = [];
 
+    /// <summary>The sinks' type names as the recipe writes them (in order).</summary>
+    public IReadOnlyList<string> SinkTypes { get; init; } = [];
+
+    /// <summary>Every component of the pipeline with its place in the recipe (<c>pipelines.p.sinks[1] (postgres)</c>), for messages about it.</summary>
+    public IEnumerable<(string Place, object Factory)> Components() =>
+        new[] { ($"pipelines.{Name}.source ({SourceType})", (object)Source) }
+            .Concat(Steps.Select((s, i) => ($"pipelines.{Name}.steps[{i}] ({StepTypes.ElementAtOrDefault(i)})", (object)s)))
+            .Concat(Sinks.Select((s, i) => ($"pipelines.{Name}.sinks[{i}] ({SinkTypes.ElementAtOrDefault(i)})", (object)s)));
+
     /// <summary>Builds the running pipeline: the source itself, or a <see cref="Pipeline.StreamPipeline"/> around a stream source.</summary>
     public IRunnableSource Create(IEngineServices services, string recipe)
     {

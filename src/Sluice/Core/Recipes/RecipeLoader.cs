@@ -84,7 +84,8 @@ public sealed class RecipeLoader(ComponentRegistry registry)
             var source = pipeline.Map("source", required: true);
             var stepTypes = new List<string>();
             var steps = ParseList(pipeline, "steps", registry.Step, registry.StepNames, "step", (t, m) => t.Parse(m, context), stepTypes);
-            var sinks = ParseList(pipeline, "sinks", registry.Sink, registry.SinkNames, "sink", (t, m) => t.Parse(m, context));
+            var sinkTypes = new List<string>();
+            var sinks = ParseList(pipeline, "sinks", registry.Sink, registry.SinkNames, "sink", (t, m) => t.Parse(m, context), sinkTypes);
             var afterLoad = pipeline.StringList("after_load");
             foreach (var j in afterLoad.Where(j => jobs.All(d => d.Name != j)))
             {
@@ -143,7 +144,7 @@ public sealed class RecipeLoader(ComponentRegistry registry)
                 else { pipeline.Error("sinks", $"sink '{sink.SinkName}' has {sink.ChangeStreamOption}, which needs a change-data-capture source (postgres_cdc) for its rows' keys and change envelope, but the source is '{type}'"); }
             }
 
-            pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad) { Steps = steps, StepTypes = stepTypes, Sinks = sinks });
+            pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad) { Steps = steps, StepTypes = stepTypes, Sinks = sinks, SinkTypes = sinkTypes });
         }
 
         foreach (var job in jobs)

@@ -13,10 +13,16 @@ public sealed class LookupStepType : IStepType
 
     public IStepFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(LookupOptions.Parse(options, recipe));
 
-    private sealed class Factory(LookupOptions options) : IStepFactory
+    private sealed class Factory(LookupOptions options) : IStepFactory, IConnectionCheck
     {
         public IBatchStep Create(IEngineServices services) =>
             new LookupStep(options, StepLetters.For(services, options.LetterSource), services.Time, services.Logging.CreateLogger("Sluice.Steps"));
+
+        /// <summary>With <c>load: postgres</c>, the dimension table exists with its key and the fields copied.</summary>
+        public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) =>
+            options.Load == LookupLoad.Postgres && options.Connection is { } connection
+                ? Connectors.Postgres.PgPreflight.DimensionAsync(connection, options.Schema, options.Dimension, options.DimensionKey, options.Fields, ct)
+                : Task.FromResult<IReadOnlyList<string>>([]);
     }
 }
 
@@ -59,6 +65,7 @@ public sealed class LookupStep : IBatchStep
         if (!_loaded && _table is not null)
         {
             await _table.LoadAsync(Cache, _options.MaxRows, ct).ConfigureAwait(false);
+            if (!_table.Present) { LookupLog.DimensionAbsent(_log, _options.LetterSource, $"{_options.Schema}.{_options.Dimension}", _options.WaitTimeout.TotalSeconds); }
         }
 
         _loaded = true;
@@ -157,4 +164,7 @@ internal static partial class LookupLog
 {
     [LoggerMessage(38000, LogLevel.Warning, "{Step}: {Count} dimension rows left the cache because it holds max_rows {MaxRows}; with load: stream they are gone until their next change (misses follow on_miss): raise max_rows")]
     public static partial void Evicting(ILogger logger, string step, long count, int maxRows);
+
+    [LoggerMessage(38500, LogLevel.Warning, "{Step}: dimension table {Table} does not exist yet; with on_miss: wait each miss waits up to {Seconds} s for it, then is dead-lettered")]
+    public static partial void DimensionAbsent(ILogger logger, string step, string table, double seconds);
 }

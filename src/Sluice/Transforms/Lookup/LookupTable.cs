@@ -13,14 +13,43 @@ internal sealed class LookupTable(LookupOptions options, PostgresConnectionOptio
 
     private string Table => $"{PgSlotAdmin.Quote(options.Schema)}.{PgSlotAdmin.Quote(options.Dimension)}";
 
+    /// <summary>
+    /// False while the table does not exist. Only with <c>on_miss: wait</c>, which says the dimension may lag behind the
+    /// facts (another pipeline's mirror creates it at its first change): misses then wait for it as for a missing key,
+    /// and are dead-lettered when it is still not there. Otherwise a missing table stops the pipeline.
+    /// </summary>
+    public bool Present { get; private set; }
+
     /// <summary>Reads the columns' types (declared types win) and the first <paramref name="limit"/> rows into <paramref name="cache"/>.</summary>
     public async Task LoadAsync(LookupCache cache, int limit, CancellationToken ct)
     {
         await using var db = await OpenAsync(ct).ConfigureAwait(false);
+        if (await DescribeAsync(db, cache, ct).ConfigureAwait(false))
+        {
+            await ReadAsync(db, cache, $"LIMIT {limit}", null, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Reads the rows of <paramref name="keys"/> into the cache (those with no row stay missing).</summary>
+    public async Task FetchAsync(LookupCache cache, IReadOnlyCollection<string> keys, CancellationToken ct)
+    {
+        if (keys.Count == 0) { return; }
+        await using var db = await OpenAsync(ct).ConfigureAwait(false);
+        if (Present || await DescribeAsync(db, cache, ct).ConfigureAwait(false))
+        {
+            await ReadAsync(db, cache, $"WHERE {PgSlotAdmin.Quote(options.DimensionKey)} = ANY($1::text[]::{_keyType}[])", keys.ToArray(), ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The columns' and the key's types; false when the table does not exist (yet) and misses may wait for it.</summary>
+    private async Task<bool> DescribeAsync(NpgsqlConnection db, LookupCache cache, CancellationToken ct)
+    {
         var columns = await PgSnapshotReader.ColumnsAsync(db, null, options.Schema, options.Dimension, ct).ConfigureAwait(false);
         if (columns.Count == 0)
         {
-            throw new FatalException($"lookup: dimension table {options.Schema}.{options.Dimension} not found in database '{connection.Database}'.");
+            return options.OnMiss == LookupMiss.Wait
+                ? false
+                : throw new FatalException($"lookup: dimension table {options.Schema}.{options.Dimension} not found in database '{connection.Database}'.");
         }
 
         var types = new List<FieldType>();
@@ -44,15 +73,8 @@ internal sealed class LookupTable(LookupOptions options, PostgresConnectionOptio
 
         _types = types;
         cache.Types = types.Skip(1).ToList();
-        await ReadAsync(db, cache, $"LIMIT {limit}", null, ct).ConfigureAwait(false);
-    }
-
-    /// <summary>Reads the rows of <paramref name="keys"/> into the cache (those with no row stay missing).</summary>
-    public async Task FetchAsync(LookupCache cache, IReadOnlyCollection<string> keys, CancellationToken ct)
-    {
-        if (keys.Count == 0) { return; }
-        await using var db = await OpenAsync(ct).ConfigureAwait(false);
-        await ReadAsync(db, cache, $"WHERE {PgSlotAdmin.Quote(options.DimensionKey)} = ANY($1::text[]::{_keyType}[])", keys.ToArray(), ct).ConfigureAwait(false);
+        Present = true;
+        return true;
     }
 
     private async Task ReadAsync(NpgsqlConnection db, LookupCache cache, string where, string[]? keys, CancellationToken ct)

@@ -1,0 +1,151 @@
+using Sluice.IntegrationTests.Support;
+
+namespace Sluice.IntegrationTests.Examples;
+
+/// <summary>
+/// <c>sluice validate --connect</c> against the real servers: every problem of every component in one run, each one
+/// line naming the recipe, the component and the key; and an example recipe whose servers are ready passes.
+/// </summary>
+public sealed class ValidateConnectTests
+{
+    [Fact]
+    public async Task Missing_tables_and_columns_and_servers_that_do_not_answer_are_each_reported_on_one_line()
+    {
+        await using var world = await ExampleWorld.CreateAsync("cdc-to-redis-counters");
+        await world.ExecuteAsync("""
+            CREATE TABLE customers (id integer PRIMARY KEY, name text, region_id integer, updated_at timestamptz);
+            CREATE TABLE log_lines (line text, at timestamptz);
+            CREATE TABLE regions (region_id integer PRIMARY KEY, name text);
+            """);
+        var (clickhouse, redis, api) = (FreePort.Next(), FreePort.Next(), FreePort.Next());
+        var recipe = Recipe(world, "validate-connect", $$"""
+            pipelines:
+              changes:
+                source:
+                  type: postgres_cdc
+                  connection: { database: "${PGDATABASE:-sluice}" }
+                  publication: validate_connect
+                  slot: validate_connect_{{world.Id}}
+                  tables:
+                    customers: { on_update: emit, on_delete: emit }
+                    missing_table: { on_update: emit, on_delete: emit }
+                    log_lines: { on_update: emit, on_delete: emit }
+                steps:
+                  - type: lookup
+                    tables: [customers]
+                    key: region_id
+                    dimension:
+                      table: regions
+                      connection: { database: "${PGDATABASE:-sluice}" }
+                    fields: [name, timezone]
+                sinks:
+                  - type: postgres
+                    schema: out
+                    keys: { customers: [id], log_lines: [line] }
+                  - type: clickhouse
+                    url: http://127.0.0.1:{{clickhouse}}
+                    table: customers
+                    order_by: [id]
+                  - type: redis
+                    url: redis://127.0.0.1:{{redis}}
+                    table: customers
+                    key: "c:{id}"
+                  - type: http
+                    url: http://127.0.0.1:{{api}}/customers
+                    table: customers
+              pulled:
+                source:
+                  type: postgres_pull
+                  table: customers
+                  updated_column: changed_at
+                  columns: { name: string, nickname: string }
+                sinks:
+                  - type: lake
+                    zone: crm
+                    partition_by: _modified
+            """);
+
+        var (code, output, error) = await ValidateAsync(world, recipe);
+
+        code.ShouldBe(1, output + error);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToList();
+        lines.ShouldBe([
+            $"validate-connect: pipelines.changes.sinks[1] (clickhouse): url: clickhouse at http://127.0.0.1:{clickhouse} does not answer: Connection refused",
+            $"validate-connect: pipelines.changes.sinks[2] (redis): url: redis at 127.0.0.1:{redis} does not answer: It was not possible to connect to the redis server(s)",
+            $"validate-connect: pipelines.changes.sinks[3] (http): url: http://127.0.0.1:{api}/customers does not answer: Connection refused",
+            "validate-connect: pipelines.changes.source (postgres_cdc): tables: public.log_lines has no primary key, so Postgres cannot publish its updates and deletes (and refuses them once it is published): add a primary key or ALTER TABLE ... REPLICA IDENTITY FULL",
+            $"validate-connect: pipelines.changes.source (postgres_cdc): tables: public.missing_table not found in database '{world.Database}'",
+            "validate-connect: pipelines.changes.steps[0] (lookup): fields: column 'timezone' not found in public.regions (its columns: region_id, name)",
+            "validate-connect: pipelines.pulled.source (postgres_pull): columns: column 'nickname' not found in public.customers (its columns: id, name, region_id, updated_at)",
+            "validate-connect: pipelines.pulled.source (postgres_pull): updated_column: column 'changed_at' not found in public.customers (its columns: id, name, region_id, updated_at)",
+        ], customMessage: error);
+        error.ShouldNotContain("valid (");
+    }
+
+    [Fact]
+    public async Task A_role_without_replication_and_a_postgres_sink_on_a_wrong_port_are_reported()
+    {
+        await using var world = await ExampleWorld.CreateAsync("cdc-to-redis-counters");
+        var role = $"sluice_norep_{world.Id}";
+        await world.ExecuteAsync($"CREATE TABLE customers (id integer PRIMARY KEY, name text); CREATE ROLE {role} LOGIN PASSWORD 'norep'");
+        try
+        {
+            var port = FreePort.Next();
+            var recipe = Recipe(world, "validate-role", $$"""
+                pipelines:
+                  changes:
+                    source:
+                      type: postgres_cdc
+                      connection: { user: {{role}}, password: norep, database: "${PGDATABASE:-sluice}" }
+                      publication: validate_role
+                      slot: validate_role_{{world.Id}}
+                      tables:
+                        customers: { on_update: emit, on_delete: emit }
+                    sinks:
+                      - type: postgres
+                        connection: "Host=127.0.0.1;Port={{port}};Username=sluice;Database=nowhere"
+                        schema: out
+                        keys: { customers: [id] }
+                """);
+
+            var (code, output, error) = await ValidateAsync(world, recipe);
+
+            code.ShouldBe(1, output + error);
+            output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToList().ShouldBe([
+                $"validate-role: pipelines.changes.sinks[0] (postgres): connection: cannot connect to postgres sluice@127.0.0.1:{port}/nowhere: Connection refused",
+                $"validate-role: pipelines.changes.source (postgres_cdc): connection: role '{role}' has neither REPLICATION nor SUPERUSER, so it cannot create or read the replication slot (ALTER ROLE \"{role}\" REPLICATION)",
+                $"validate-role: pipelines.changes.source (postgres_cdc): publication: 'validate_role' does not exist and role '{role}' may not create it (it needs CREATE on database '{world.Database}': GRANT CREATE ON DATABASE ...)",
+            ], customMessage: error);
+        }
+        finally
+        {
+            await PgTestDatabase.ExecuteAsync(Connectors.Postgres.PostgresConnectionOptions.FromEnvironment(), $"DROP ROLE IF EXISTS {role}");
+        }
+    }
+
+    [Fact]
+    public async Task An_example_recipe_whose_servers_are_ready_passes_with_every_component_checked()
+    {
+        await using var world = await ExampleWorld.CreateAsync("cdc-to-redis-counters");
+        await world.ExecuteAsync("CREATE TABLE page_views (id bigserial PRIMARY KEY, page text NOT NULL, viewed_at timestamptz NOT NULL, seconds integer)");
+
+        var (code, output, error) = await ValidateAsync(world, world.RecipeFolder);
+
+        code.ShouldBe(0, output + error);
+        error.ShouldContain("cdc-to-redis-counters: valid (1 pipeline(s), 0 job(s); 3 component(s) checked against their servers)");
+    }
+
+    private static string Recipe(ExampleWorld world, string name, string body)
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(world.DataRoot, "..", name)).FullName;
+        File.WriteAllText(Path.Combine(folder, "recipe.yaml"), $"name: {name}\n{body}\n");
+        return folder;
+    }
+
+    private static async Task<(int Code, string Out, string Err)> ValidateAsync(ExampleWorld world, string recipe)
+    {
+        using var validate = SluiceProcess.Start(world.DataRoot, world.Env, "validate", recipe, "--connect");
+        var code = await validate.WaitAsync(TimeSpan.FromMinutes(2));
+        return (code, validate.Stdout, validate.Stderr);
+    }
+}
