@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Local test services for Sluice: PostgreSQL 15, Redis 7, ClickHouse 18.16 and an SMTP sink
+# Local test services for Sluice: PostgreSQL 15, Redis 7, ClickHouse 18.16, an SMTP sink and a
+# 3-node NATS JetStream cluster (Debian's nats-server 2.9: the log of `sluice run --cluster`)
 # (and Debian's chromium, installed only, for the console's browser tests).
 #
 #   scripts/services.sh up|down|status|env [--data DIR]
@@ -22,6 +23,7 @@ usage: scripts/services.sh up|down|status|env [--data DIR]
 DIR: --data DIR, else $SLUICE_DATA, else ./sluice-data
 ports: SLUICE_PG_PORT (54329) SLUICE_REDIS_PORT (63799) SLUICE_CLICKHOUSE_PORT (18123)
        SLUICE_CLICKHOUSE_TCP_PORT (19000) SLUICE_SMTP_PORT (2525)
+       SLUICE_NATS_PORT (4222: nodes on 4222-4224, cluster routes 6222-6224, monitoring 8222-8224)
 wait:  SLUICE_SERVICES_TIMEOUT (60 seconds per service)
 EOF
 }
@@ -46,7 +48,8 @@ SVC="$DATA/services"
 
 TIMEOUT="${SLUICE_SERVICES_TIMEOUT:-60}"
 HOST=127.0.0.1
-SERVICES=(postgres redis clickhouse smtp)
+SERVICES=(postgres redis clickhouse smtp nats1 nats2 nats3)
+NATS_NODES=(nats1 nats2 nats3)
 
 # Requested ports; a running service keeps the port it was started with (see port_of).
 declare -A REQ_PORT=(
@@ -54,8 +57,10 @@ declare -A REQ_PORT=(
     [redis]="${SLUICE_REDIS_PORT:-63799}"
     [clickhouse]="${SLUICE_CLICKHOUSE_PORT:-18123}"
     [smtp]="${SLUICE_SMTP_PORT:-2525}"
+    [nats1]="${SLUICE_NATS_PORT:-4222}"
 )
-declare -A PORT_VAR=([postgres]=SLUICE_PG_PORT [redis]=SLUICE_REDIS_PORT [clickhouse]=SLUICE_CLICKHOUSE_PORT [smtp]=SLUICE_SMTP_PORT)
+declare -A PORT_VAR=([postgres]=SLUICE_PG_PORT [redis]=SLUICE_REDIS_PORT [clickhouse]=SLUICE_CLICKHOUSE_PORT [smtp]=SLUICE_SMTP_PORT
+    [nats1]=SLUICE_NATS_PORT [nats2]=SLUICE_NATS_PORT [nats3]=SLUICE_NATS_PORT)
 CH_TCP_PORT="${SLUICE_CLICKHOUSE_TCP_PORT:-19000}"
 
 valid_port() { [[ "$1" =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
@@ -65,6 +70,9 @@ for _k in "${!REQ_PORT[@]}"; do
 done
 valid_port "$CH_TCP_PORT" || { echo "services.sh: invalid SLUICE_CLICKHOUSE_TCP_PORT: '$CH_TCP_PORT'" >&2; exit 2; }
 CH_TCP_PORT=$((10#$CH_TCP_PORT))
+# The NATS nodes take three consecutive client ports from SLUICE_NATS_PORT; routes and monitoring sit 2000 and 4000 above.
+REQ_PORT[nats2]=$((REQ_PORT[nats1] + 1))
+REQ_PORT[nats3]=$((REQ_PORT[nats1] + 2))
 
 IS_ROOT=0
 [[ "$(id -u)" == 0 ]] && IS_ROOT=1
@@ -127,6 +135,7 @@ pidfile_of() {
         redis) echo "$SVC/redis/redis.pid" ;;
         clickhouse) echo "$SVC/clickhouse/clickhouse.pid" ;;
         smtp) echo "$SVC/smtp/smtp.pid" ;;
+        nats*) echo "$SVC/$1/nats.pid" ;;
     esac
 }
 
@@ -136,6 +145,7 @@ procname_of() {
         redis) echo redis-server ;;
         clickhouse) echo clickhouse ;;
         smtp) echo smtp_sink.py ;;
+        nats*) echo nats-server ;;
     esac
 }
 
@@ -174,6 +184,9 @@ ready() { # name port
             # shellcheck disable=SC2016 # expanded by the inner bash
             timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"; IFS= read -r l <&3; printf "QUIT\r\n" >&3; [[ $l == 220* ]]' \
                 "$HOST" "$port" 2>/dev/null ;;
+        nats*)
+            # shellcheck disable=SC2016 # expanded by the inner bash
+            timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"; IFS= read -r l <&3; [[ $l == INFO* ]]' "$HOST" "$port" 2>/dev/null ;;
     esac
 }
 
@@ -183,6 +196,7 @@ logs_of() { # one path per line
         redis) printf '%s\n' "$SVC/redis/redis-start.log" "$SVC/redis/redis.log" ;;
         clickhouse) printf '%s\n' "$SVC/clickhouse/log/stdout.log" "$SVC/clickhouse/log/clickhouse-server.err.log" ;;
         smtp) printf '%s\n' "$SVC/smtp/smtp.log" ;;
+        nats*) printf '%s\n' "$SVC/$1/nats.log" ;;
     esac
 }
 
@@ -228,7 +242,7 @@ xml_escape() {
 pkg_installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]; }
 
 ensure_packages() {
-    local want=(redis-server clickhouse-server clickhouse-client python3-aiosmtpd curl chromium) missing=() p
+    local want=(redis-server clickhouse-server clickhouse-client python3-aiosmtpd curl chromium nats-server) missing=() p
     for p in "${want[@]}"; do pkg_installed "$p" || missing+=("$p"); done
     ((${#missing[@]} == 0)) && return 0
     if ((!IS_ROOT)); then
@@ -564,6 +578,34 @@ smtp_start() {
     echo "$!" >"$d/smtp.pid"
 }
 
+# ---------------------------------------------------------------- nats (JetStream cluster of three nodes)
+# Each node is a plain nats-server process with its own store folder; the routes name all three nodes, so any two
+# form the quorum that JetStream's replicated (R3) streams and their acknowledgements need.
+nats_start() { # node port
+    local node="$1" port="$2" d="$SVC/$1" base="${REQ_PORT[nats1]}" routes="" i
+    mkdir -p "$d/store"
+    for ((i = 0; i < 3; i++)); do routes+="${routes:+,}nats://$HOST:$((base + 2000 + i))"; done
+    rm -f "$d/nats.pid"
+    (cd "$d" && exec setsid nohup "$(find_bin nats-server /usr/sbin/nats-server /usr/bin/nats-server)" \
+        --server_name "sluice-$node" --addr "$HOST" --port "$port" --http_port "$((port + 4000))" \
+        --jetstream --store_dir "$d/store" \
+        --cluster_name sluice --cluster "nats://$HOST:$((port + 2000))" --routes "$routes" \
+        --pid "$d/nats.pid" </dev/null >>"$d/nats.log" 2>&1) &
+    echo "$!" >"$d/nats.pid"
+}
+
+# JetStream answers only once its nodes elected a meta leader: /healthz on every node's monitoring port says so.
+nats_wait_cluster() {
+    local node deadline=$((SECONDS + TIMEOUT))
+    for node in "${NATS_NODES[@]}"; do
+        until curl -fsS --max-time 3 "http://$HOST:$(($(port_of "$node") + 4000))/healthz" >/dev/null 2>&1; do
+            if ((SECONDS >= deadline)); then say "nats: FAILED: $node's JetStream is not ready after ${TIMEOUT}s"; show_logs "$node"; return 1; fi
+            sleep 0.3
+        done
+    done
+    say "nats: JetStream cluster ready"
+}
+
 # ---------------------------------------------------------------- commands
 start_one() { # name -> 0 ok
     local name="$1" port pid want
@@ -592,6 +634,7 @@ start_one() { # name -> 0 ok
         redis) redis_start "$port" 9>&- || ok=0 ;;
         clickhouse) ch_start "$port" 9>&- || ok=0 ;;
         smtp) smtp_start "$port" 9>&- || ok=0 ;;
+        nats*) nats_start "$name" "$port" 9>&- || ok=0 ;;
     esac
     local why="could not be started"
     if ((ok)) && ! wait_ready "$name" "$port"; then
@@ -644,6 +687,7 @@ cmd_up() {
     for name in "${SERVICES[@]}"; do
         start_one "$name" || failed=1
     done
+    ((failed)) || nats_wait_cluster || failed=1
     if ((failed)); then
         say "services: some services FAILED (data: $SVC)"
         return 1
@@ -686,6 +730,7 @@ cmd_env() {
     printf 'export SMTP_PORT=%s\n' "$smtp"
     printf 'export SMTP_TLS=none\n'
     printf 'export SLUICE_SMTP_MAILDIR=%q\n' "$SVC/smtp/mail"
+    printf 'export SLUICE_CLUSTER_NATS=nats://%s:%s,nats://%s:%s,nats://%s:%s\n' "$HOST" "$(port_of nats1)" "$HOST" "$(port_of nats2)" "$HOST" "$(port_of nats3)"
 }
 
 case "$cmd" in

@@ -28,6 +28,9 @@ public static class EngineLayers
 
         /// <summary>The recipe hosts running in this process, for the console's operations; null where nothing registers them.</summary>
         public RunningRecipes? Running => services.GetService(typeof(RunningRecipes)) as RunningRecipes;
+
+        /// <summary>Cluster mode (<c>sluice run --cluster</c>): the shared log's settings; null for a single process.</summary>
+        public global::Sluice.Cluster.ClusterOptions? Cluster => services.GetService(typeof(global::Sluice.Cluster.ClusterOptions)) as global::Sluice.Cluster.ClusterOptions;
     }
 }
 

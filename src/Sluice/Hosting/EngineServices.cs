@@ -57,7 +57,11 @@ public sealed class EngineServices : IEngineServices, IDisposable
         : serviceType == typeof(LakeQueryEngine) ? Query
         : serviceType == typeof(OpenLineageEmitter) ? Lineage
         : serviceType == typeof(RunningRecipes) ? Running
+        : serviceType == typeof(global::Sluice.Cluster.ClusterOptions) ? Cluster
         : null;
+
+    /// <summary>Set by <c>sluice run --cluster</c> before the recipe's sources are created.</summary>
+    public global::Sluice.Cluster.ClusterOptions? Cluster { get; set; }
 
     public void Dispose()
     {

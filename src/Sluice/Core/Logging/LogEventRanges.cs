@@ -52,7 +52,11 @@ public static class LogEventRanges
         new("bench", ["Sluice.Bench"], new(41000, 41999), []),
         // Generic incremental pulls (postgres_pull, salesforce) as stream sources.
         new("pull", ["Sluice.Connectors.Pull"], new(42000, 42999), []),
-        // A new area takes the next free thousand from 43000.
+        // NATS JetStream: the cluster's log (http ingest publishes to it, pipelines consume from it).
+        new("nats", ["Sluice.Connectors.Nats"], new(43000, 43999), []),
+        // Cluster mode: its settings and what a recipe may run in it.
+        new("cluster", ["Sluice.Cluster"], new(44000, 44999), []),
+        // A new area takes the next free thousand from 45000.
     ];
 
     /// <summary>The area of a type in <paramref name="namespace"/>: the longest namespace prefix that matches at a dot; null when none does.</summary>

@@ -32,7 +32,8 @@ public sealed class HttpIngestSourceFactory(string recipe, HttpIngestOptions opt
     public IRunnableSource Create(IEngineServices services) =>
         throw new InvalidOperationException("the http source runs inside a pipeline with sinks");
 
-    public IStreamSource CreateStream(IEngineServices services) => new HttpIngestSource(services, recipe, options);
+    public IStreamSource CreateStream(IEngineServices services) =>
+        services?.Cluster is { } cluster ? new Nats.ClusterHttpSource(services, recipe, options, cluster) : new HttpIngestSource(services!, recipe, options);
 }
 
 /// <summary>
@@ -59,7 +60,8 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
     private long _fromLog;
     private IngestEndpoint? _endpoint;
 
-    public HttpIngestSource(IEngineServices services, string recipe, HttpIngestOptions options)
+    /// <param name="publisher">Cluster mode: accepted events go there instead of this process's landing log (<see cref="Nats.ClusterHttpSource"/>).</param>
+    public HttpIngestSource(IEngineServices services, string recipe, HttpIngestOptions options, IEventPublisher? publisher = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         _services = services;
@@ -85,7 +87,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
 
         Log.SegmentRetiring = Retire;
         Handoff = new IngestHandoff(HandoffBytes);
-        Ingestor = new StreamIngestor(options, Shape, Log, _dedup, services.DeadLetters, services.Metadata, services.Time, recipe, Handoff, _pii);
+        Ingestor = new StreamIngestor(options, Shape, Log, _dedup, services.DeadLetters, services.Metadata, services.Time, recipe, publisher is null ? Handoff : null, _pii, publisher);
     }
 
     /// <summary>
@@ -294,7 +296,7 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
     }
 
     /// <summary>One batch per table of the stream, in the stream's table order, joining the pieces of each.</summary>
-    private List<ColumnBatch> ByTable(List<ColumnBatch> pieces) =>
+    internal List<ColumnBatch> ByTable(List<ColumnBatch> pieces) =>
         Shape.Tables.Select(schema => ColumnBatchConcat.Join(schema, pieces.Where(p => ReferenceEquals(p.Schema, schema)).ToList())).ToList();
 
     public Task AcknowledgeAsync(long position, CancellationToken ct)
@@ -316,7 +318,10 @@ public sealed class HttpIngestSource : IStreamSource, IHttpEndpoints, IDeadLette
         }
     }
 
-    private void Flatten(EventParser parser, LandedEvent record)
+    /// <summary>A parser of this stream's events for a reader of landed records (<see cref="Flatten"/>).</summary>
+    internal EventParser NewParser(int capacity) => new(Shape, _pii, capacity);
+
+    internal void Flatten(EventParser parser, LandedEvent record)
     {
         var received = DateTime.UnixEpoch.AddMilliseconds(record.ReceivedMs);
         var problem = parser.Parse(record.Json.Span, record.Tenant, received, record.Offset, keep: true, out _);

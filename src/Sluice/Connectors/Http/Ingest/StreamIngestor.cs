@@ -58,13 +58,16 @@ public sealed class StreamIngestor
     private readonly ConcurrentBag<Scratch> _scratch = [];
     private readonly IngestHandoff? _handoff;
     private readonly PiiHasher? _pii;
+    private readonly IEventPublisher? _publisher;
     private long _nextExpiry;
 
+    /// <param name="publisher">Cluster mode: where accepted events land instead of <paramref name="log"/> (no handoff then).</param>
     public StreamIngestor(HttpIngestOptions options, StreamShape shape, LandingLog log, DedupIndex dedup, DeadLetterStore deadLetters, MetadataStore metadata, TimeProvider time, string recipe,
-        IngestHandoff? handoff = null, PiiHasher? pii = null)
+        IngestHandoff? handoff = null, PiiHasher? pii = null, IEventPublisher? publisher = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
+        _publisher = publisher;
         _handoff = handoff;
         _pii = pii;
         _shape = shape;
@@ -150,6 +153,7 @@ public sealed class StreamIngestor
         var tenantBytes = Encoding.UTF8.GetBytes(tenant);
         long end;
         var duplicates = 0;
+        List<PublishedEvent>? publish = null;
         var fresh = scratch.Fresh;
         fresh.Clear();
         lock (_appendGate)
@@ -169,7 +173,8 @@ public sealed class StreamIngestor
                 if (i + Ahead < valid.Count) { _dedup.Prefetch(valid[i + Ahead].Hash); }
                 // Remembered at once (one probe of the table, which also catches a key twice in this request), and taken
                 // back below if the events do not land.
-                if (v.Hash != 0 && !_dedup.Add(v.Hash, now))
+                // In a cluster the log deduplicates (every worker's requests, the event's key as its id), not this index.
+                if (v.Hash != 0 && _publisher is null && !_dedup.Add(v.Hash, now))
                 {
                     duplicates++;
                     continue;
@@ -185,68 +190,109 @@ public sealed class StreamIngestor
                 return new IngestOutcome(IngestStatus.QueueFull, 0, 0, [], "the request is too large for one append; split it");
             }
 
-            // Handed off before the append (see IngestHandoff): only this lock appends, so the log's end is where they land.
-            HandedOffRows? handed = null;
-            if (rows is not null && duplicates == 0 && fresh.Count > 0)
+            if (_publisher is not null)
             {
-                // A request with duplicates lands fewer events than it has rows: the pipeline reads it from the log instead.
-                var start = _log.AppendedEnd;
-                var starts = new long[fresh.Count];
-                var at = start;
-                for (var i = 0; i < fresh.Count; i++)
-                {
-                    starts[i] = at;
-                    at += LandingRecord.Size(tenantBytes.Length, fresh[i].Slice.Length);
-                }
-
-                handed = new HandedOffRows(start, start + bytes, rows, starts, _shape.OffsetColumns);
-                if (!_handoff!.TryAdd(handed)) { handed = null; }
+                publish = Records(body.Span, fresh, tenant, tenantBytes, now, (int)bytes);
+                end = 0;
             }
-
-            try
+            else
             {
-                end = _log.Append((int)bytes, span =>
+                // Handed off before the append (see IngestHandoff): only this lock appends, so the log's end is where they land.
+                HandedOffRows? handed = null;
+                if (rows is not null && duplicates == 0 && fresh.Count > 0)
                 {
-                    var at = 0;
-                    foreach (var (slice, hash) in fresh)
+                    // A request with duplicates lands fewer events than it has rows: the pipeline reads it from the log instead.
+                    var start = _log.AppendedEnd;
+                    var starts = new long[fresh.Count];
+                    var at = start;
+                    for (var i = 0; i < fresh.Count; i++)
                     {
-                        var json = body.Span.Slice(slice.Start, slice.Length);
-                        LandingRecord.Write(span[at..], hash, now, tenantBytes, json);
-                        at += LandingRecord.Size(tenantBytes.Length, json.Length);
+                        starts[i] = at;
+                        at += LandingRecord.Size(tenantBytes.Length, fresh[i].Slice.Length);
                     }
 
-                    return at;
-                });
-            }
-            catch
-            {
-                if (handed is not null) { _handoff!.Withdraw(handed); }
-                WithdrawKeys(fresh);
-                throw;
-            }
+                    handed = new HandedOffRows(start, start + bytes, rows, starts, _shape.OffsetColumns);
+                    if (!_handoff!.TryAdd(handed)) { handed = null; }
+                }
 
-            if (handed is not null && end != handed.End)
-            {
-                // Refused (the queue is full, -1): these offsets were never the rows'. Only this lock appends, so a
-                // refusal is the one way the end can differ.
-                _handoff!.Withdraw(handed);
-            }
+                try
+                {
+                    end = _log.Append((int)bytes, span =>
+                    {
+                        var at = 0;
+                        foreach (var (slice, hash) in fresh)
+                        {
+                            var json = body.Span.Slice(slice.Start, slice.Length);
+                            LandingRecord.Write(span[at..], hash, now, tenantBytes, json);
+                            at += LandingRecord.Size(tenantBytes.Length, json.Length);
+                        }
 
-            if (end < 0)
-            {
-                WithdrawKeys(fresh);
-                return new IngestOutcome(IngestStatus.QueueFull, 0, 0, [], $"the stream's queue is full ({Core.Config.Sizes.Format(_log.QueueCapacity)} waiting for disk); retry shortly");
+                        return at;
+                    });
+                }
+                catch
+                {
+                    if (handed is not null) { _handoff!.Withdraw(handed); }
+                    WithdrawKeys(fresh);
+                    throw;
+                }
+
+                if (handed is not null && end != handed.End)
+                {
+                    // Refused (the queue is full, -1): these offsets were never the rows'. Only this lock appends, so a
+                    // refusal is the one way the end can differ.
+                    _handoff!.Withdraw(handed);
+                }
+
+                if (end < 0)
+                {
+                    WithdrawKeys(fresh);
+                    return new IngestOutcome(IngestStatus.QueueFull, 0, 0, [], $"the stream's queue is full ({Core.Config.Sizes.Format(_log.QueueCapacity)} waiting for disk); retry shortly");
+                }
             }
         }
 
-        // Duplicates wait too: the event they repeat may still be on its way to disk.
-        await _log.WaitDurableAsync(end).ConfigureAwait(false);
+        if (publish is not null)
+        {
+            try
+            {
+                duplicates = publish.Count == 0 ? 0 : await _publisher!.PublishAsync(publish, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (EventsNotStoredException e)
+            {
+                return new IngestOutcome(IngestStatus.Backlogged, 0, 0, [], e.Message);
+            }
+        }
+        else
+        {
+            // Duplicates wait too: the event they repeat may still be on its way to disk.
+            await _log.WaitDurableAsync(end).ConfigureAwait(false);
+        }
+
         if (rejected.Count > 0)
         {
             KeepRejected(body, rejected, tenant, requestId);
         }
 
         return new IngestOutcome(IngestStatus.Accepted, valid.Count, duplicates, rejected.Select(r => r.Rejection).ToList());
+    }
+
+    /// <summary>The fresh events as landing records, one buffer for the request (the lock is held).</summary>
+    private static List<PublishedEvent> Records(ReadOnlySpan<byte> body, List<(EventSlice Slice, ulong Hash)> fresh, string tenant, byte[] tenantBytes, long now, int bytes)
+    {
+        var buffer = new byte[bytes];
+        var records = new List<PublishedEvent>(fresh.Count);
+        var at = 0;
+        foreach (var (slice, hash) in fresh)
+        {
+            var json = body.Slice(slice.Start, slice.Length);
+            var size = LandingRecord.Size(tenantBytes.Length, json.Length);
+            LandingRecord.Write(buffer.AsSpan(at, size), hash, now, tenantBytes, json);
+            records.Add(new PublishedEvent(hash, tenant, buffer.AsMemory(at, size)));
+            at += size;
+        }
+
+        return records;
     }
 
     /// <summary>The keys of events that were to land and did not (the lock is held).</summary>

@@ -1,0 +1,55 @@
+using System.Globalization;
+using Sluice.Core;
+
+namespace Sluice.Cluster;
+
+/// <summary>
+/// What a worker of a cluster needs (<c>sluice run --cluster</c>): the NATS servers of the JetStream cluster that is
+/// the cluster's landing log, and how the log is laid out. Read from <c>SLUICE_CLUSTER_*</c> variables
+/// (<c>scripts/services.sh env</c> prints them), checked at start-up.
+/// </summary>
+/// <param name="NatsUrls">The NATS servers (any of them will do: the client finds the others and fails over).</param>
+/// <param name="Partitions">Subjects per stream (<c>sluice.&lt;recipe&gt;.&lt;stream&gt;.&lt;partition&gt;</c>); an event's partition is a hash of its tenant and key.</param>
+/// <param name="Replicas">Copies JetStream keeps of each event; an event is acknowledged once a majority has it.</param>
+/// <param name="AckWait">How long a worker may hold events without acknowledging them before JetStream hands them to another.</param>
+public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitions, int Replicas, TimeSpan AckWait)
+{
+    public const string NatsVariable = "SLUICE_CLUSTER_NATS";
+    public const string PartitionsVariable = "SLUICE_CLUSTER_PARTITIONS";
+    public const string ReplicasVariable = "SLUICE_CLUSTER_REPLICAS";
+    public const string AckWaitVariable = "SLUICE_CLUSTER_ACK_WAIT";
+
+    /// <summary>The settings from the environment; a missing or wrong one throws a <see cref="SluiceException"/> naming the variable and what to set.</summary>
+    public static ClusterOptions FromEnvironment(Func<string, string?> variable)
+    {
+        ArgumentNullException.ThrowIfNull(variable);
+        var urls = (variable(NatsVariable) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (urls.Length == 0)
+        {
+            throw new SluiceException($"cluster: {NatsVariable} is not set: name the NATS servers of the JetStream cluster, comma-separated (nats://127.0.0.1:4222,...); eval \"$(scripts/services.sh env)\" sets it for the local one");
+        }
+
+        foreach (var url in urls)
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("nats" or "tls") || uri.Port <= 0)
+            {
+                throw new SluiceException($"cluster: {NatsVariable}: '{url}' is not a NATS server address (nats://host:port)");
+            }
+        }
+
+        return new ClusterOptions(urls, Number(variable, PartitionsVariable, 16, 1, 1024), Number(variable, ReplicasVariable, 3, 1, 5),
+            TimeSpan.FromSeconds(Number(variable, AckWaitVariable, 30, 1, 3600)));
+    }
+
+    private static int Number(Func<string, string?> variable, string name, int fallback, int min, int max)
+    {
+        var text = variable(name);
+        if (string.IsNullOrWhiteSpace(text)) { return fallback; }
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+        {
+            throw new SluiceException($"cluster: {name}: '{text}' is not a whole number from {min} to {max}");
+        }
+
+        return value;
+    }
+}

@@ -1,0 +1,39 @@
+using Sluice.Core.Recipes;
+
+namespace Sluice.Cluster;
+
+/// <summary>
+/// What cluster mode runs so far: HTTP pipelines whose sinks are keyed and idempotent, since a batch a dead worker
+/// held is done again by another, and batches of one pipeline commit on several workers at once in no shared order.
+/// </summary>
+public static class ClusterRecipeCheck
+{
+    /// <summary>One line per pipeline cluster mode cannot run yet, saying why; empty when it runs them all.</summary>
+    public static IReadOnlyList<string> Problems(Recipe recipe)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        var problems = new List<string>();
+        foreach (var p in recipe.Pipelines)
+        {
+            if (p.SourceType != "http")
+            {
+                problems.Add($"{recipe.Name}: pipeline '{p.Name}': cluster mode runs only http sources so far, not '{p.SourceType}' (files, CDC and pulls run without --cluster)");
+                continue;
+            }
+
+            if (p.Sinks.Any(s => s is Core.Pipeline.SinkFactory<Connectors.Lake.LakeSinkOptions>))
+            {
+                // The lake skips rows below its checkpoint's offset, and each worker has a lake of its own: in a cluster
+                // both would lose or scatter rows. A shared lake manifest comes with the shared metadata store.
+                problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink does not run in cluster mode yet (each worker would keep a lake of its own); use keyed sinks such as postgres");
+            }
+        }
+
+        if (recipe.Jobs.Count > 0)
+        {
+            problems.Add($"{recipe.Name}: jobs do not run in cluster mode yet (every worker would run them); run them from one process without --cluster");
+        }
+
+        return problems;
+    }
+}

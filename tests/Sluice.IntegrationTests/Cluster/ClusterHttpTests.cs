@@ -1,0 +1,220 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using Npgsql;
+using Sluice.Recipes.Generators;
+using Sluice.IntegrationTests.Chaos;
+using Sluice.IntegrationTests.Support;
+using Sluice.IntegrationTests.TenantAnalytics;
+
+namespace Sluice.IntegrationTests.Cluster;
+
+/// <summary>
+/// tenant-analytics on three <c>sluice run --cluster</c> workers over a three-node JetStream cluster, its sink a
+/// PostgreSQL table keyed by (tenant, event id). A client spreads 20,000 events over the three ingest ports; one
+/// worker and one NATS node are SIGKILLed mid-stream and started again. Every event answered 202 is in the table
+/// exactly once: nothing acknowledged is lost (JetStream stored it on a majority before the 202), and what the dead
+/// worker held unacknowledged is redone by the others after the ack wait without a second row.
+/// </summary>
+[Trait("Category", "Chaos")]
+public sealed class ClusterHttpTests
+{
+    private const int Requests = 100;
+    private const int EventsPerRequest = 200;
+
+    [Fact]
+    public async Task Three_workers_with_a_worker_and_a_nats_node_killed_mid_stream_land_every_acknowledged_event_once()
+    {
+        using var temp = new TempFolder("sluice-cluster");
+        await using var nats = await NatsTestCluster.StartAsync(temp.Sub("nats"));
+        var schema = "cluster_" + Guid.NewGuid().ToString("N")[..8];
+        var recipe = RecipeVariant.Create(temp, "tenant-analytics",
+            ("      - type: lake                     # the embedded warehouse: analytics.events, analytics.event_items\n        zone: analytics\n        partition_by: event_ts\n",
+             $"      - type: postgres\n        schema: {schema}\n        connection: \"{ServerSettings.PostgresConnectionString}\"\n        keys:\n          events: [tenant_id, event_id]\n          event_items: [tenant_id, event_id, _index]\n"));
+        var env = new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = nats.Urls, ["SLUICE_CLUSTER_ACK_WAIT"] = "10" };
+        var workers = new Worker[3];
+        for (var i = 0; i < 3; i++)
+        {
+            var data = Directory.CreateDirectory(temp.Sub($"worker{i}")).FullName;
+            var created = await SluiceProcess.RunAsync(data, "tokens", "create", "--role", "writer", "--tenant", "acme");
+            created.Code.ShouldBe(0, created.Err);
+            workers[i] = new Worker(data, FreePort.Next(), created.Out.Trim().Split('\n')[^1], recipe, env);
+            workers[i].Start();
+        }
+
+        try
+        {
+            foreach (var w in workers) { await w.WaitHealthyAsync(); }
+            var acked = new ConcurrentBag<string>();
+            var done = 0;
+            var next = -1;
+            var generator = new EcommerceEvents(new Random(18));
+            var bodies = Enumerable.Range(0, Requests).Select(r =>
+            {
+                var ids = Enumerable.Range(0, EventsPerRequest).Select(i => $"cl-{r}-{i}").ToList();
+                return (Ids: ids, Body: generator.Batch("acme", ids, new DateTime(2025, 11, 8, 6, 0, 0, DateTimeKind.Utc)));
+            }).ToList();
+
+            async Task SendAsync(int lane)
+            {
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+                int r;
+                while ((r = Interlocked.Increment(ref next)) < Requests)
+                {
+                    var (ids, body) = bodies[r];
+                    var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+                    for (var attempt = 0; ; attempt++)
+                    {
+                        // Round the workers, so a dead one's share goes to the others; the same events each time.
+                        var w = workers[(lane + r + attempt) % workers.Length];
+                        if (await w.TryPostAsync(http, body))
+                        {
+                            foreach (var id in ids) { acked.Add(id); }
+                            break;
+                        }
+
+                        DateTime.UtcNow.ShouldBeLessThan(deadline, $"request {r} was not accepted by any worker within 90 s; the last answers: {string.Join("; ", workers.Select(x => x.LastFailure))}\n{string.Join("\n", workers.Select(x => x.Stderr))}");
+                        await Task.Delay(100);
+                    }
+
+                    Interlocked.Increment(ref done);
+                }
+            }
+
+            var senders = Enumerable.Range(0, 3).Select(lane => Task.Run(() => SendAsync(lane))).ToList();
+            await WaitUntilAsync(() => Volatile.Read(ref done) >= 30, "30 requests accepted");
+            workers[1].Kill();
+            nats.Kill(0);
+            await WaitUntilAsync(() => Volatile.Read(ref done) >= 60, "60 requests accepted with a worker and a NATS node down");
+            nats.Start(0);
+            workers[1].Start();
+            await Task.WhenAll(senders);
+            await nats.WaitReadyAsync(0);
+
+            var expected = acked.Distinct().ToList();
+            var landed = await WaitForRowsAsync(schema, expected.Count);
+            var present = await ScalarAsync($"SELECT count(*) FROM {schema}.events WHERE event_id = ANY(@ids)", expected.ToArray());
+            var distinct = await ScalarAsync($"SELECT count(DISTINCT (tenant_id, event_id)) FROM {schema}.events");
+            ChaosFigures.Record(nameof(Three_workers_with_a_worker_and_a_nats_node_killed_mid_stream_land_every_acknowledged_event_once), "tenant-analytics (cluster, postgres sink)",
+                "3 workers on a 3-node JetStream cluster; SIGKILL of one worker and one NATS node mid-stream, both restarted",
+                Requests * EventsPerRequest, expected.Count, landed, landed - distinct, expected.Count - present, "figures of the PostgreSQL table; every request retried until a worker answered 202");
+            expected.Count.ShouldBe(Requests * EventsPerRequest, "every request is accepted in the end");
+            present.ShouldBe(expected.Count, "every acknowledged event is in the sink");
+            landed.ShouldBe(expected.Count, "and nothing else");
+            distinct.ShouldBe(landed, "once each");
+        }
+        finally
+        {
+            foreach (var w in workers) { w.Dispose(); }
+            await ExecuteAsync($"DROP SCHEMA IF EXISTS {schema} CASCADE");
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (!condition())
+        {
+            DateTime.UtcNow.ShouldBeLessThan(deadline, $"not within 90 s: {what}");
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<long> WaitForRowsAsync(string schema, long expected)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        long last = -1;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                last = await ScalarAsync($"SELECT count(*) FROM {schema}.events");
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                last = 0;
+            }
+
+            if (last >= expected) { return last; }
+            await Task.Delay(200);
+        }
+
+        return last;
+    }
+
+    private static async Task<long> ScalarAsync(string sql, string[]? ids = null)
+    {
+        await using var connection = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        if (ids is not null) { cmd.Parameters.AddWithValue("ids", ids); }
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>One <c>sluice run --cluster</c> process: its own data folder, port and writer token.</summary>
+    private sealed class Worker(string data, int port, string token, string recipe, Dictionary<string, string> env) : IDisposable
+    {
+        private SluiceProcess? _process;
+
+        public string? LastFailure { get; private set; }
+
+        public string Stderr => $"worker on port {port}: " + string.Join('\n', (_process?.Stderr ?? "").Split('\n').TakeLast(15));
+
+        public void Start() => _process = SluiceProcess.Start(data, env, "run", recipe, "--cluster", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        public void Kill() => _process?.Kill();
+
+        public async Task WaitHealthyAsync()
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (true)
+            {
+                if (_process!.HasExited) { throw new InvalidOperationException($"worker on port {port} exited: {_process.Stderr}"); }
+                try
+                {
+                    using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"));
+                    if (response.IsSuccessStatusCode) { return; }
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    // starting
+                }
+
+                DateTime.UtcNow.ShouldBeLessThan(deadline, $"worker on port {port} is not healthy after 60 s: {_process.Stderr}");
+                await Task.Delay(100);
+            }
+        }
+
+        /// <summary>True when the worker answered 202; a refused connection, a 503 or a timeout is false (send it again).</summary>
+        public async Task<bool> TryPostAsync(HttpClient http, byte[] body)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"http://127.0.0.1:{port}/v1/streams/ecommerce/events")) { Content = new ByteArrayContent(body) };
+            request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse("application/json");
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            try
+            {
+                using var response = await http.SendAsync(request);
+                if (response.StatusCode == HttpStatusCode.Accepted) { return true; }
+                LastFailure = $"port {port}: {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}";
+                ((int)response.StatusCode).ShouldBeOneOf([503, 429], LastFailure);
+                return false;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+            {
+                LastFailure = $"port {port}: {e.GetType().Name}: {e.Message}";
+                return false;
+            }
+        }
+
+        public void Dispose() => _process?.Dispose();
+    }
+}

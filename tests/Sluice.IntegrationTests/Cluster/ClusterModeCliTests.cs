@@ -1,0 +1,45 @@
+using Sluice.IntegrationTests.Support;
+using Sluice.IntegrationTests.TenantAnalytics;
+
+namespace Sluice.IntegrationTests.Cluster;
+
+/// <summary><c>sluice run --cluster</c> refuses, before it starts anything, what cluster mode cannot run yet, saying what and why.</summary>
+public sealed class ClusterModeCliTests
+{
+    [Fact]
+    public async Task A_recipe_with_a_lake_sink_is_refused_in_cluster_mode()
+    {
+        using var temp = new TempFolder();
+        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1" }, "run", "tenant-analytics", "--cluster");
+        code.ShouldBe(1, err);
+        err.ShouldContain("--cluster: tenant-analytics: pipeline 'ecommerce': the lake sink does not run in cluster mode yet");
+    }
+
+    [Fact]
+    public async Task Cluster_mode_without_nats_servers_names_the_variable()
+    {
+        using var temp = new TempFolder();
+        var recipe = RecipeVariant.Create(temp, "tenant-analytics",
+            ("      - type: lake                     # the embedded warehouse: analytics.events, analytics.event_items\n        zone: analytics\n        partition_by: event_ts\n",
+             "      - type: postgres\n        schema: cluster_cli\n        keys:\n          events: [tenant_id, event_id]\n          event_items: [tenant_id, event_id, _index]\n"));
+        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "" }, "run", recipe, "--cluster");
+        code.ShouldBe(1, err);
+        err.ShouldContain("cluster: SLUICE_CLUSTER_NATS is not set");
+    }
+
+    [Fact]
+    public async Task Run_once_does_not_take_cluster()
+    {
+        using var temp = new TempFolder();
+        var (code, _, err) = await RunAsync(temp.Path, null, "run", "tenant-analytics", "--once", "--cluster");
+        code.ShouldBe(1, err);
+        err.ShouldContain("run --once does not take --cluster");
+    }
+
+    private static async Task<(int Code, string Out, string Err)> RunAsync(string data, IDictionary<string, string>? env, params string[] args)
+    {
+        using var p = SluiceProcess.Start(data, env, args);
+        var code = await p.WaitAsync(TimeSpan.FromMinutes(2));
+        return (code, p.Stdout, p.Stderr);
+    }
+}

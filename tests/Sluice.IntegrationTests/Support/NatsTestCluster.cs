@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace Sluice.IntegrationTests.Support;
+
+/// <summary>
+/// A test's own three-node NATS JetStream cluster (Debian's <c>nats-server</c>, which <c>scripts/services.sh</c>
+/// installs) on free loopback ports, store folders under <paramref name="folder"/>: a node can be SIGKILLed and
+/// started again on the same ports and store without touching the shared one of <c>scripts/services.sh</c>.
+/// </summary>
+internal sealed class NatsTestCluster : IAsyncDisposable
+{
+    private readonly string _folder;
+    private readonly int[] _ports;
+    private readonly int[] _routes;
+    private readonly int[] _monitors;
+    private readonly Process?[] _nodes = new Process?[3];
+
+    private NatsTestCluster(string folder)
+    {
+        _folder = folder;
+        _ports = [FreePort.Next(), FreePort.Next(), FreePort.Next()];
+        _routes = [FreePort.Next(), FreePort.Next(), FreePort.Next()];
+        _monitors = [FreePort.Next(), FreePort.Next(), FreePort.Next()];
+    }
+
+    /// <summary>The value of <c>SLUICE_CLUSTER_NATS</c> for the workers.</summary>
+    public string Urls => string.Join(',', _ports.Select(p => $"nats://127.0.0.1:{p}"));
+
+    public static async Task<NatsTestCluster> StartAsync(string folder)
+    {
+        var cluster = new NatsTestCluster(folder);
+        for (var i = 0; i < 3; i++) { cluster.Start(i); }
+        for (var i = 0; i < 3; i++) { await cluster.WaitReadyAsync(i); }
+        return cluster;
+    }
+
+    public void Start(int node)
+    {
+        var binary = new[] { "/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("nats-server is not installed: " + ServerSettings.Hint);
+        var store = Path.Combine(_folder, $"n{node}");
+        Directory.CreateDirectory(store);
+        var info = new ProcessStartInfo(binary) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[]
+        {
+            "--server_name", $"test-n{node}", "--addr", "127.0.0.1", "--port", $"{_ports[node]}", "--http_port", $"{_monitors[node]}",
+            "--jetstream", "--store_dir", store, "--cluster_name", "sluice-test", "--cluster", $"nats://127.0.0.1:{_routes[node]}",
+            "--routes", string.Join(',', _routes.Select(r => $"nats://127.0.0.1:{r}")),
+        })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _nodes[node] = process;
+    }
+
+    /// <summary>SIGKILL: the node keeps nothing it had not written.</summary>
+    public void Kill(int node)
+    {
+        if (_nodes[node] is { HasExited: false } p)
+        {
+            p.Kill();
+            p.WaitForExit();
+        }
+    }
+
+    /// <summary>Until the node's JetStream is current with the cluster (its <c>/healthz</c> answers ok).</summary>
+    public async Task WaitReadyAsync(int node)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            try
+            {
+                using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{_monitors[node]}/healthz"));
+                if (response.IsSuccessStatusCode) { return; }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or SocketException)
+            {
+                // not listening yet
+            }
+
+            if (DateTime.UtcNow > deadline) { throw new TimeoutException($"NATS node {node} (port {_ports[node]}) is not ready after 60 s"); }
+            await Task.Delay(100);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            Kill(i);
+            _nodes[i]?.Dispose();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
