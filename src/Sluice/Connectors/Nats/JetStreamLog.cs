@@ -22,6 +22,12 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     /// <summary>Events a worker (all workers together) may hold unacknowledged: more waits in JetStream.</summary>
     public const int MaxAckPending = 50_000;
 
+    /// <summary>
+    /// How long a request waits for JetStream to store its events: a publish caught in a reconnection or a leader
+    /// election is given up (503, the client sends it again), so no request hangs on a node that went away.
+    /// </summary>
+    public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(10);
+
     private readonly ClusterOptions _cluster;
     private readonly HttpIngestOptions _options;
     private readonly NatsConnection _connection;
@@ -107,9 +113,11 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     public async Task<int> PublishAsync(IReadOnlyList<PublishedEvent> events, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(events);
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(PublishTimeout);
         try
         {
-            await EnsureAsync(ct).ConfigureAwait(false);
+            await EnsureAsync(bounded.Token).ConfigureAwait(false);
             // All at once: JetStream pipelines them on the connection and acknowledges each when a majority of the
             // stream's replicas stored it.
             var acks = new Task<PubAckResponse>[events.Count];
@@ -117,15 +125,17 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
             {
                 var e = events[i];
                 var opts = new NatsJSPubOpts { MsgId = e.KeyHash == 0 ? null : e.KeyHash.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) };
-                acks[i] = _js.PublishAsync(Subject(e.KeyHash, e.Tenant), e.Record, opts: opts, cancellationToken: ct).AsTask();
+                acks[i] = _js.PublishAsync(Subject(e.KeyHash, e.Tenant), e.Record, opts: opts, cancellationToken: bounded.Token).AsTask();
             }
 
             await Task.WhenAll(acks).ConfigureAwait(false);
             var duplicates = 0;
             foreach (var ack in acks)
             {
-                ack.Result.EnsureSuccess();
+                // A duplicate is stored already (a retry of a request that was refused after part of it was stored):
+                // success for this request. EnsureSuccess would throw for it.
                 if (ack.Result.Duplicate) { duplicates++; }
+                else { ack.Result.EnsureSuccess(); }
             }
 
             return duplicates;
