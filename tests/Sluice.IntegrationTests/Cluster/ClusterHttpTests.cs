@@ -123,7 +123,7 @@ public sealed class ClusterHttpTests
         while (true)
         {
             var (code, stdout, stderr) = await SluiceProcess.RunAsync(worker.Data, "status", "--format", "json");
-            code.ShouldBe(0, stderr);
+            code.ShouldBe(0, $"{stderr}\n{worker.Stderr}");
             var backlog = System.Text.Json.JsonDocument.Parse(stdout).RootElement.GetProperty("pipelines")[0].GetProperty("backlog");
             if (backlog.ValueKind == System.Text.Json.JsonValueKind.Object && backlog.GetProperty("unit").GetString() == "events in JetStream"
                 && backlog.GetProperty("value").GetInt64() is var lag && (lag == 0 || DateTime.UtcNow > deadline))

@@ -137,26 +137,52 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         _ingest.Flatten(parser, LandingRecord.Decode(record, sequence, b => Encoding.UTF8.GetString(b.Span)));
     }
 
-    private static async Task PumpAsync(INatsJSConsumer consumer, ChannelWriter<INatsJSMsg<ReadOnlyMemory<byte>>> inbox, CancellationToken ct)
-    {
-        try
-        {
-            var opts = new NatsJSConsumeOpts { MaxMsgs = 1000 };
-            await foreach (var message in consumer.ConsumeAsync<ReadOnlyMemory<byte>>(opts: opts, cancellationToken: ct).ConfigureAwait(false))
-            {
-                await inbox.WriteAsync(message, ct).ConfigureAwait(false);
-            }
+    /// <summary>How long the pump keeps consuming again while JetStream fails (a node lost, a leader being elected) before the pipeline fails.</summary>
+    public static readonly TimeSpan OutageLimit = TimeSpan.FromMinutes(2);
 
-            inbox.TryComplete();
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+    private async Task PumpAsync(INatsJSConsumer consumer, ChannelWriter<INatsJSMsg<ReadOnlyMemory<byte>>> inbox, CancellationToken ct)
+    {
+        var opts = new NatsJSConsumeOpts { MaxMsgs = 1000 };
+        DateTimeOffset? failingSince = null;
+        while (true)
         {
-            inbox.TryComplete();
-        }
-        catch (Exception e)
-        {
-            inbox.TryComplete(e);
-            throw;
+            try
+            {
+                await foreach (var message in consumer.ConsumeAsync<ReadOnlyMemory<byte>>(opts: opts, cancellationToken: ct).ConfigureAwait(false))
+                {
+                    failingSince = null;
+                    await inbox.WriteAsync(message, ct).ConfigureAwait(false);
+                }
+
+                inbox.TryComplete();
+                return;
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                inbox.TryComplete();
+                return;
+            }
+            catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException)
+            {
+                // A node of the cluster going away ends the consume (its pull requests die with it) while the
+                // others elect a new leader for the stream: consume again. Unacknowledged messages come back after
+                // the ack wait, so nothing is lost; only an outage longer than OutageLimit fails the pipeline.
+                var now = _services.Time.GetUtcNow();
+                failingSince ??= now;
+                if (now - failingSince > OutageLimit)
+                {
+                    inbox.TryComplete(new Core.SluiceException($"JetStream stream {_stream.StreamName}: no node has served consumer '{JetStreamLog.ConsumerName}' for {OutageLimit.TotalMinutes:0} minutes: {e.Message}", e));
+                    throw;
+                }
+
+                NatsLog.ConsumeInterrupted(_log, _stream.StreamName, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), _services.Time, ct).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                inbox.TryComplete(e);
+                throw;
+            }
         }
     }
 
@@ -217,8 +243,15 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
 
         foreach (var message in done)
         {
-            // A lost acknowledgement (a node going away) means a redelivery, which the keyed sinks absorb.
-            await message.AckAsync(cancellationToken: ct).ConfigureAwait(false);
+            try
+            {
+                await message.AckAsync(cancellationToken: ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException)
+            {
+                // A lost acknowledgement (a node going away) means a redelivery, which the keyed sinks absorb.
+                NatsLog.AckLost(_log, _stream.StreamName, e.Message);
+            }
         }
     }
 
@@ -245,4 +278,10 @@ internal static partial class NatsLog
 {
     [LoggerMessage(43000, LogLevel.Information, "Stream {Stream}: cluster mode, reading JetStream stream {JetStream} through durable consumer '{Consumer}'")]
     public static partial void Consuming(ILogger logger, string stream, string jetStream, string consumer);
+
+    [LoggerMessage(43001, LogLevel.Warning, "JetStream stream {JetStream}: consuming was interrupted ({Reason}); consuming again (unacknowledged events are redelivered)")]
+    public static partial void ConsumeInterrupted(ILogger logger, string jetStream, string reason);
+
+    [LoggerMessage(43002, LogLevel.Warning, "JetStream stream {JetStream}: an acknowledgement was lost ({Reason}); its events will be redelivered and the keyed sinks absorb them")]
+    public static partial void AckLost(ILogger logger, string jetStream, string reason);
 }
