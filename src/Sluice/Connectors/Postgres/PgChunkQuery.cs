@@ -74,7 +74,7 @@ internal sealed class PgChunkQuery
     public async Task<string?> LastKeyAsync(NpgsqlConnection connection, CancellationToken ct)
     {
         var keys = string.Join(", ", Key.Select(i => PgSlotAdmin.Quote(Columns[i].Name) + "::text"));
-        var descending = string.Join(", ", _keyList.Split(", ").Select(k => k + " DESC"));
+        var descending = string.Join(", ", Table.KeyColumns.Select(k => $"{PgSnapshotReader.Alias}.{PgSlotAdmin.Quote(k)} DESC"));
         await using var cmd = new NpgsqlCommand($"SELECT {keys} FROM {Table.Sql} AS {PgSnapshotReader.Alias} WHERE {_where} ORDER BY {descending} LIMIT 1", connection);
         await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         if (!await reader.ReadAsync(ct).ConfigureAwait(false)) { return null; }
