@@ -6,9 +6,10 @@ using Spectre.Console;
 namespace Sluice.Cli;
 
 /// <summary>
-/// Progress of a benchmark's phases: on a terminal one bar per phase (percentage, time remaining) with the benchmark's
-/// own lines written above the bars; otherwise the lines as they are and, per phase, a plain progress line at most
-/// every <see cref="CliProgress.LineEvery"/> and when it ends.
+/// Progress of a benchmark's phases (on standard error, as <see cref="CliProgress"/>): on a terminal one bar per phase
+/// (percentage, time remaining) with the benchmark's own lines written above the bars when they go to the same
+/// terminal; otherwise the benchmark's lines to standard output as they are and, per phase, a plain progress line at
+/// most every <see cref="CliProgress.LineEvery"/> and when it ends.
 /// </summary>
 internal static class BenchProgress
 {
@@ -16,11 +17,12 @@ internal static class BenchProgress
     public static async Task<T> RunAsync<T>(Func<TextWriter, Func<string, IProgress<JobProgress>>, Task<T>> run)
     {
         ArgumentNullException.ThrowIfNull(run);
-        if (!CliProgress.Terminal) { return await run(Console.Out, title => Lines(title, TimeProvider.System, Console.Out)).ConfigureAwait(false); }
+        if (!CliProgress.Terminal) { return await run(Console.Out, title => Lines(title, TimeProvider.System, CliProgress.Lines)).ConfigureAwait(false); }
         return await CliProgress.Bar().AutoClear(false).StartAsync(async ctx =>
         {
-            using var lines = new ConsoleLines();
-            return await run(lines, title =>
+            // The report's lines go above the bars only when both reach the same terminal; redirected, they go to the file as they are.
+            using var lines = Console.IsOutputRedirected ? null : new ConsoleLines();
+            return await run(lines ?? Console.Out, title =>
             {
                 var task = ctx.AddTask(title);
                 return new Progress<JobProgress>(j =>
@@ -54,7 +56,7 @@ internal static class BenchProgress
     {
         public override System.Text.Encoding Encoding => Console.OutputEncoding;
 
-        public override void WriteLine(string? value) => AnsiConsole.WriteLine(value ?? "");
+        public override void WriteLine(string? value) => CliProgress.Console.WriteLine(value ?? "");
 
         public override Task WriteLineAsync(string? value)
         {
@@ -62,6 +64,6 @@ internal static class BenchProgress
             return Task.CompletedTask;
         }
 
-        public override void Write(char value) => AnsiConsole.Write(value.ToString());
+        public override void Write(char value) => CliProgress.Console.Write(value.ToString());
     }
 }

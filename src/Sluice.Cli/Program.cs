@@ -47,4 +47,11 @@ if (ParseErrors.Rewrite(parsed) is { } errors)
     return 1;
 }
 
+// Checked before any work starts: a long command would otherwise fail only when its first progress is due.
+if (CliProgress.Problem() is { } progressProblem)
+{
+    await Console.Error.WriteLineAsync("error: " + progressProblem).ConfigureAwait(false);
+    return 1;
+}
+
 return await parsed.InvokeAsync(invocation, stop.Token).ConfigureAwait(false);

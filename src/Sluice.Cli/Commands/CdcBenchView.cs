@@ -9,14 +9,14 @@ internal static class CdcBenchView
 {
     public static async Task<CdcBenchmarkReport> RunAsync(string root, CdcBenchmarkOptions options, CancellationToken ct)
     {
-        if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
+        if (!CliProgress.Terminal)
         {
             // A log or CI: one line per status change, not a redrawn bar.
             string? last = null;
             var lines = new SynchronousProgress<CdcBenchProgress>(p =>
             {
                 var phase = p.Pipeline + p.Status.Split(':')[0];
-                if (phase != last) { Console.Out.WriteLine($"{p.Pipeline}: {p.Done:0}/{p.Total:0} s {p.Status}"); }
+                if (phase != last) { CliProgress.Lines.WriteLine($"{p.Pipeline}: {p.Done:0}/{p.Total:0} s {p.Status}"); }
                 last = phase;
             });
             return await CdcBenchmark.RunAsync(root, options, lines, ct).ConfigureAwait(false);

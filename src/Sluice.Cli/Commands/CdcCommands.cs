@@ -58,7 +58,7 @@ internal static class CdcCommands
                     var task = p.AddTask($"snapshot {request.Display} (rows)", maxValue: Math.Max(1, request.Total ?? 1));
                     return await FollowAsync(services, request.Id, lockPath, s => task.Value = Math.Min(task.MaxValue, s.RowsRead), ct).ConfigureAwait(false);
                 }).ConfigureAwait(false)
-                : await FollowAsync(services, request.Id, lockPath, Lines(request, services.Time, Console.Out), ct).ConfigureAwait(false);
+                : await FollowAsync(services, request.Id, lockPath, Lines(request, services.Time, CliProgress.Lines), ct).ConfigureAwait(false);
             return await ReportAsync(final, recipe.Name).ConfigureAwait(false);
         }));
         return command;

@@ -155,7 +155,7 @@ internal static class JobCommands
         }
 
         var estimate = new ProgressEstimate(TimeProvider.System);
-        return await run(new SynchronousProgress<JobProgress>(j => Console.Out.WriteLine(estimate.Line(label, j.Done, j.Total, j.What)))).ConfigureAwait(false);
+        return await run(new SynchronousProgress<JobProgress>(j => CliProgress.Lines.WriteLine(estimate.Line(label, j.Done, j.Total, j.What)))).ConfigureAwait(false);
     }
 
     internal static DateOnly Day(string text, string option) =>

@@ -17,8 +17,10 @@ public sealed class ProgressTests
         using var run = SluiceProcess.Start(data.Path, new Dictionary<string, string> { ["SLUICE_PROGRESS_SECONDS"] = "0.1" }, "run", "vehicle-files", "--once");
         (await run.WaitAsync(TimeSpan.FromMinutes(5))).ShouldBe(0, run.Stderr);
 
-        var lines = run.Stdout.Split('\n').Where(l => l.StartsWith("run vehicle-files: ", StringComparison.Ordinal)).ToList();
-        lines.Count.ShouldBeGreaterThan(1, run.Stdout);
+        var lines = run.Stderr.Split('\n').Where(l => l.StartsWith("run vehicle-files: ", StringComparison.Ordinal)).ToList();
+        lines.Count.ShouldBeGreaterThan(1, run.Stderr);
+        // Progress is on standard error: the output a script reads is the result alone.
+        run.Stdout.ShouldNotContain("(files)");
         // The total is the files waiting when the count began (some may be done within the first tenth of a second).
         lines.ShouldAllBe(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^run vehicle-files: \d+/\d+ \(files\) \d+%"));
         lines.ShouldContain(l => l.Contains(", eta "));
@@ -58,8 +60,8 @@ public sealed class ProgressTests
 
         foreach (var strategy in new[] { "check", "timestamp" })
         {
-            bench.Stdout.ShouldContain($"duckdb snapshot {strategy} day 2: 0/2 (days) 0%");
-            bench.Stdout.ShouldContain($"duckdb snapshot {strategy} day 2: 2/2 (2024-01-02) 100%");
+            bench.Stderr.ShouldContain($"duckdb snapshot {strategy} day 2: 0/2 (days) 0%");
+            bench.Stderr.ShouldContain($"duckdb snapshot {strategy} day 2: 2/2 (2024-01-02) 100%");
         }
 
         // Day 2 of 20,000 keys: 200 moved (closed + opened) and, for the timestamp strategy, 100 more re-sent later.
@@ -76,10 +78,10 @@ public sealed class ProgressTests
         (await bench.WaitAsync(TimeSpan.FromMinutes(5))).ShouldBe(0, bench.Stderr);
 
         // 20,000 events are two event files (the generator writes a status file between them, dropped before the ingest).
-        bench.Stdout.ShouldContain("generate: 4/4 (files) 100%");
-        bench.Stdout.ShouldContain("rounds: 0/1 (sluice, then duckdb) 0%");
-        bench.Stdout.ShouldContain("sluice ingest round 1: 2/2 (files) 100%");
-        bench.Stdout.ShouldContain("rounds: 1/1 (round 1) 100%");
+        bench.Stderr.ShouldContain("generate: 4/4 (files) 100%");
+        bench.Stderr.ShouldContain("rounds: 0/1 (sluice, then duckdb) 0%");
+        bench.Stderr.ShouldContain("sluice ingest round 1: 2/2 (files) 100%");
+        bench.Stderr.ShouldContain("rounds: 1/1 (round 1) 100%");
     }
 
     [Fact]
@@ -90,7 +92,24 @@ public sealed class ProgressTests
             "bench", "reminders", "--cases", "2000");
         (await bench.WaitAsync(TimeSpan.FromMinutes(5))).ShouldBe(0, bench.Stderr);
 
-        bench.Stdout.ShouldContain("generate, normalise, land: 1000/2000 (cases) 50%");
-        bench.Stdout.ShouldContain("generate, normalise, land: 2000/2000 (cases) 100%");
+        bench.Stderr.ShouldContain("generate, normalise, land: 1000/2000 (cases) 50%");
+        bench.Stderr.ShouldContain("generate, normalise, land: 2000/2000 (cases) 100%");
+    }
+
+    [Fact]
+    public async Task Progress_can_be_turned_off_and_a_wrong_mode_is_refused_before_any_work_naming_the_variable_and_the_modes()
+    {
+        using var data = new TempFolder();
+        using var quiet = SluiceProcess.Start(data.Path, new Dictionary<string, string> { ["SLUICE_PROGRESS_SECONDS"] = "0.1", ["SLUICE_PROGRESS"] = "none" },
+            "bench", "reminders", "--cases", "2000");
+        (await quiet.WaitAsync(TimeSpan.FromMinutes(5))).ShouldBe(0, quiet.Stderr);
+        quiet.Stderr.ShouldNotContain("(cases)");
+        quiet.Stdout.ShouldNotContain("(cases)");
+
+        using var wrong = SluiceProcess.Start(data.Path, new Dictionary<string, string> { ["SLUICE_PROGRESS"] = "sometimes" }, "bench", "reminders", "--cases", "2000");
+        (await wrong.WaitAsync(TimeSpan.FromMinutes(1))).ShouldBe(1, wrong.Stderr);
+        wrong.Stderr.ShouldContain("SLUICE_PROGRESS: 'sometimes' is not a progress mode: auto");
+        wrong.Stderr.ShouldNotContain("   at ");
+        wrong.Stdout.ShouldBeEmpty();
     }
 }

@@ -82,8 +82,8 @@ public sealed class CdcFlowTests
         (await backfill.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(0, backfill.Stderr);
         backfill.Stdout.ShouldContain("400 rows of public.engagement_events");
         // Progress with the real total of the range (counted first), so the bar's time remaining means something.
-        backfill.Stdout.ShouldContain("backfill engagement-cdc/backfill: 0/400 (rows) 0%");
-        backfill.Stdout.ShouldContain("backfill engagement-cdc/backfill: 400/400 (rows, up to event_id ");
+        backfill.Stderr.ShouldContain("backfill engagement-cdc/backfill: 0/400 (rows) 0%");
+        backfill.Stderr.ShouldContain("backfill engagement-cdc/backfill: 400/400 (rows, up to event_id ");
 
         await scenario.AssertExactAsync();
         (await scenario.ClickHouseCountAsync()).ShouldBe(400);

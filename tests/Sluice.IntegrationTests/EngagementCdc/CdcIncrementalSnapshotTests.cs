@@ -31,7 +31,7 @@ public sealed class CdcIncrementalSnapshotTests
         code.ShouldBe(0, $"{snapshot.Stdout}\n{snapshot.Stderr}\n{run.Stderr}");
         snapshot.Stdout.ShouldContain("snapshot 1 of public.items done:");
         // Not a terminal: plain progress lines against the counted total, with the percentage (and the time left once rows move).
-        snapshot.Stdout.ShouldMatch(@"snapshot 1 of public\.items: \d+/\d{4} \(rows\) \d+%(, eta [0-9hms ]+)?, \d+ chunks");
+        snapshot.Stderr.ShouldMatch(@"snapshot 1 of public\.items: \d+/\d{4} \(rows\) \d+%(, eta [0-9hms ]+)?, \d+ chunks");
 
         await scenario.WaitForEqualAsync(Patience, $"SELECT string_agg(format('%s: %s %s %s', s._op, s.v, s._lsn, s._seq), ' | ' ORDER BY s._lsn, s._seq) FROM sink.items s WHERE s.id IN (SELECT id FROM ({CdcSnapshotScenario.Mirror} EXCEPT SELECT id, v, note FROM items) x)");
         var request = scenario.Request(1).ShouldNotBeNull();
