@@ -14,6 +14,13 @@ public sealed class AlertStore
     public const string Sent = "sent";
     public const string Abandoned = "abandoned";
 
+    /// <summary>
+    /// Settled notices (sent or abandoned) kept per recipe as the history the console and tests read; older ones are
+    /// deleted as new ones are recorded, so an alert that flaps for months does not grow the store without bound.
+    /// Pending notices are never deleted: they are still owed.
+    /// </summary>
+    public const int SettledKept = 1000;
+
     private static readonly string[] Migrations =
     [
         """
@@ -79,6 +86,10 @@ public sealed class AlertStore
                 ("$m", change.Current.Message), ("$c", channel), ("$st", Pending));
         }
 
+        c.Execute(
+            "DELETE FROM alert_notices WHERE recipe = $r AND status <> $p AND id <= " +
+            "(SELECT id FROM alert_notices WHERE recipe = $r AND status <> $p ORDER BY id DESC LIMIT 1 OFFSET $keep)",
+            tx, ("$r", rule.Recipe), ("$p", Pending), ("$keep", SettledKept));
         tx.Commit();
     }
 

@@ -121,6 +121,37 @@ public abstract class MetadataStoreConformance<TFixture> : IDisposable where TFi
     }
 
     [Fact]
+    public void Settled_notices_beyond_the_kept_history_are_deleted_as_new_ones_come_and_pending_ones_never()
+    {
+        var alerts = new AlertStore(Store);
+        var rule = new AlertRule("shop", "letters", AlertSeverity.Critical, new DeadLettersCondition("shop", null, 0, TimeSpan.FromMinutes(10)));
+        var other = rule with { Recipe = "other" };
+        var now = Fixture.Time.GetUtcNow();
+        var ok = new AlertState(false, now, "fine", now);
+        var firing = new AlertState(true, now, "3 letters", now);
+        alerts.Record(new AlertTransition(rule, ok, firing), ["owed"]);
+        alerts.Record(new AlertTransition(other, ok, firing), ["webhook"]);
+        var owed = alerts.PendingNotices("shop").Single().Id;
+        var otherId = alerts.PendingNotices("other").Single().Id;
+        alerts.Delivered(otherId, now, 1);
+
+        // A flapping alert: every transition is a notice, delivered at once.
+        for (var i = 0; i < AlertStore.SettledKept + 5; i++)
+        {
+            alerts.Record(new AlertTransition(rule, i % 2 == 0 ? firing : ok, i % 2 == 0 ? ok : firing), ["webhook"]);
+            alerts.Delivered(alerts.PendingNotices("shop").Single(n => n.Id != owed).Id, now, 1);
+        }
+
+        alerts.Record(new AlertTransition(rule, firing, ok), ["webhook"]);
+        var shop = alerts.Notices("shop");
+        shop.Count(n => n.Status == AlertStore.Sent).ShouldBe(AlertStore.SettledKept, "the newest settled notices are kept");
+        shop.Where(n => n.Status == AlertStore.Pending).Select(n => n.Notice.Id).ShouldContain(owed, "a notice still owed is never deleted");
+        shop.Count(n => n.Status == AlertStore.Pending).ShouldBe(2);
+        shop.Where(n => n.Status == AlertStore.Sent).Min(n => n.Notice.Id).ShouldBeGreaterThan(owed + 6, "the oldest settled ones went");
+        alerts.Notices("other").Single().Notice.Id.ShouldBe(otherId, "another recipe's history is its own");
+    }
+
+    [Fact]
     public void Alert_states_and_notices_are_kept_until_delivered_or_abandoned()
     {
         var alerts = new AlertStore(Store);
