@@ -4,7 +4,9 @@ namespace Sluice.Cluster;
 
 /// <summary>
 /// What cluster mode runs so far: HTTP pipelines whose sinks are keyed and idempotent, since a batch a dead worker
-/// held is done again by another, and batches of one pipeline commit on several workers at once in no shared order.
+/// held is done again by another, and batches of one pipeline commit on several workers at once in no shared order;
+/// and <c>postgres_cdc</c> pipelines, read by one worker at a time (<see cref="StandByPipeline"/>), whose checkpoints
+/// must then be in the shared metadata store for the next holder to go on from them.
 /// </summary>
 public static class ClusterRecipeCheck
 {
@@ -15,9 +17,15 @@ public static class ClusterRecipeCheck
         var problems = new List<string>();
         foreach (var p in recipe.Pipelines)
         {
-            if (p.SourceType != "http")
+            if (p.SourceType is not ("http" or "postgres_cdc"))
             {
-                problems.Add($"{recipe.Name}: pipeline '{p.Name}': cluster mode runs only http sources so far, not '{p.SourceType}' (files, CDC and pulls run without --cluster)");
+                problems.Add($"{recipe.Name}: pipeline '{p.Name}': cluster mode runs only http and postgres_cdc sources so far, not '{p.SourceType}' (files and pulls run without --cluster)");
+                continue;
+            }
+
+            if (p.SourceType == "postgres_cdc" && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Core.Metadata.SharedMetadata.PostgresVariable)))
+            {
+                problems.Add($"{recipe.Name}: pipeline '{p.Name}': a postgres_cdc pipeline in cluster mode needs the shared metadata store ({Core.Metadata.SharedMetadata.PostgresVariable}): the worker that takes the slot over goes on from the checkpoints its predecessor committed there");
                 continue;
             }
 

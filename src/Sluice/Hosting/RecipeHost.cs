@@ -33,16 +33,20 @@ public sealed class RecipeHost : IAsyncDisposable
         _services = services;
         _log = services.Logging.CreateLogger("Sluice.Host");
         _runner = new JobRunner(services);
-        services.Lake.SweepOrphans();
-        var unknown = services.Lake.UnknownFiles();
-        if (unknown.Count > 0)
+        // A cluster's shared store keeps no lake manifest yet (docs/SCALING.md, "Shared state"), nor do its workers a lake.
+        if (services.Metadata.Shared is null)
         {
-            HostLog.UnknownLakeFiles(_log, unknown.Count, services.Data.LakeRoot, unknown[0]);
+            services.Lake.SweepOrphans();
+            var unknown = services.Lake.UnknownFiles();
+            if (unknown.Count > 0)
+            {
+                HostLog.UnknownLakeFiles(_log, unknown.Count, services.Data.LakeRoot, unknown[0]);
+            }
         }
 
         foreach (var p in recipe.Pipelines)
         {
-            _pipelines.Add((p, p.Create(services, recipe.Name)));
+            _pipelines.Add((p, Cluster.StandByPipeline.Create(p, services, recipe.Name)));
         }
 
         _status = new HostStatus(recipe, services, _pipelines);

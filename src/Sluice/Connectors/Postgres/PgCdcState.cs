@@ -6,7 +6,9 @@ namespace Sluice.Connectors.Postgres;
 /// <summary>
 /// What the source remembers about its slot, in the metadata store: the consistent point it was created at (snapshot
 /// batches end there) and how far the source itself confirmed it while idle. Together with the pipeline's checkpoints
-/// this tells a slot that continues from a slot that was dropped, re-created or moved by someone else.
+/// this tells a slot that continues from a slot that was dropped, re-created or moved by someone else. Kept through
+/// <see cref="MetadataStore.Connect"/>, so the workers of a cluster share it (the one that takes the slot over reads
+/// what its predecessor recorded); the SQL runs on SQLite and Postgres alike.
 /// </summary>
 internal sealed class PgCdcState(MetadataStore store, TimeProvider time)
 {
@@ -28,7 +30,7 @@ internal sealed class PgCdcState(MetadataStore store, TimeProvider time)
 
     public SlotRecord? Get(string slot, string database)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command("SELECT consistent_point, snapshot, advanced_to FROM pg_cdc_slots WHERE slot = $s AND database = $d", null, ("$s", slot), ("$d", database));
         using var r = cmd.ExecuteReader();
         return r.Read() ? new SlotRecord(r.GetInt64(0), r.GetInt64(1) == 1, r.GetInt64(2)) : null;
@@ -36,7 +38,7 @@ internal sealed class PgCdcState(MetadataStore store, TimeProvider time)
 
     public void Created(string slot, string database, long consistentPoint, bool snapshot)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         c.Execute(
             "INSERT INTO pg_cdc_slots(slot, database, consistent_point, snapshot, advanced_to, created_at) VALUES ($s, $d, $p, $n, 0, $t) " +
             "ON CONFLICT(slot, database) DO UPDATE SET consistent_point = excluded.consistent_point, snapshot = excluded.snapshot, advanced_to = 0, created_at = excluded.created_at",
@@ -49,7 +51,7 @@ internal sealed class PgCdcState(MetadataStore store, TimeProvider time)
     /// </summary>
     public HashSet<(string Schema, string Table)> Tables(string slot, string database)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command("SELECT schema_name, table_name FROM pg_cdc_tables WHERE slot = $s AND database = $d", null, ("$s", slot), ("$d", database));
         using var r = cmd.ExecuteReader();
         var tables = new HashSet<(string, string)>();
@@ -60,8 +62,8 @@ internal sealed class PgCdcState(MetadataStore store, TimeProvider time)
     /// <summary>Records tables as read (see <see cref="Tables"/>); <paramref name="replace"/> forgets the others (a new slot's snapshot read them all).</summary>
     public void TablesRead(string slot, string database, IEnumerable<CdcTable> tables, long since, bool replace)
     {
-        using var c = store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = store.Connect();
+        using var tx = c.BeginWrite();
         if (replace) { c.Execute("DELETE FROM pg_cdc_tables WHERE slot = $s AND database = $d", tx, ("$s", slot), ("$d", database)); }
         foreach (var table in tables)
         {
@@ -76,8 +78,8 @@ internal sealed class PgCdcState(MetadataStore store, TimeProvider time)
     /// <summary>Written before the position is sent to the server, so what the server holds is never ahead of this.</summary>
     public void Advanced(string slot, string database, long position)
     {
-        using var c = store.Open();
-        c.Execute("UPDATE pg_cdc_slots SET advanced_to = max(advanced_to, $p) WHERE slot = $s AND database = $d", null, ("$s", slot), ("$d", database), ("$p", position));
+        using var c = store.Connect();
+        c.Execute("UPDATE pg_cdc_slots SET advanced_to = CASE WHEN advanced_to > $p THEN advanced_to ELSE $p END WHERE slot = $s AND database = $d", null, ("$s", slot), ("$d", database), ("$p", position));
     }
 
     public static string Lsn(long position) => new NpgsqlTypes.NpgsqlLogSequenceNumber(unchecked((ulong)position)).ToString();

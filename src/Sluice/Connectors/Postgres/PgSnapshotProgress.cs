@@ -1,4 +1,3 @@
-using Microsoft.Data.Sqlite;
 using Sluice.Core.Metadata;
 
 namespace Sluice.Connectors.Postgres;
@@ -8,7 +7,8 @@ namespace Sluice.Connectors.Postgres;
 /// in flight: the requests (<c>sluice cdc snapshot</c>, or the rest of an interrupted initial snapshot) with the last
 /// key of the last chunk every sink committed, and the initial snapshot's progress per table. The running source
 /// polls the requests (this is the signal channel between the command and the running process) and a status command
-/// reads them.
+/// reads them. Kept through <see cref="MetadataStore.Connect"/> (SQLite, or a cluster's shared Postgres schema), so a
+/// worker that takes the slot over goes on where its predecessor's sinks committed.
 /// </summary>
 internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
 {
@@ -41,7 +41,7 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
 
     public long Submit(SnapshotRequest request)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         var now = time.GetUtcNow().Iso();
         return c.Scalar<long>(
             "INSERT INTO pg_cdc_snapshot_requests(slot, database, recipe, pipeline, schema_name, table_name, where_sql, chunk_rows, kind, status, last_key, total, requested_at, updated_at) " +
@@ -77,15 +77,16 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
     /// <summary>The initial snapshot's progress, as every sink committed it: tables before <paramref name="table"/> are complete.</summary>
     public void InitialProgress(string slot, string database, long consistentPoint, IReadOnlyList<CdcTable> tables, int table, string? lastKey, bool done)
     {
-        using var c = store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = store.Connect();
+        using var tx = c.BeginWrite();
         var now = time.GetUtcNow().Iso();
         for (var t = 0; t <= table; t++)
         {
             var complete = t < table || done;
             c.Execute(
                 "INSERT INTO pg_cdc_snapshot_tables(slot, database, consistent_point, schema_name, table_name, last_key, done, updated_at) VALUES ($s, $d, $p, $n, $t, $k, $done, $at) " +
-                "ON CONFLICT DO UPDATE SET last_key = CASE WHEN done = 1 THEN last_key ELSE excluded.last_key END, done = max(done, excluded.done), updated_at = excluded.updated_at",
+                "ON CONFLICT(slot, database, consistent_point, schema_name, table_name) DO UPDATE SET last_key = CASE WHEN pg_cdc_snapshot_tables.done = 1 THEN pg_cdc_snapshot_tables.last_key ELSE excluded.last_key END, " +
+                "done = CASE WHEN pg_cdc_snapshot_tables.done > excluded.done THEN pg_cdc_snapshot_tables.done ELSE excluded.done END, updated_at = excluded.updated_at",
                 tx, ("$s", slot), ("$d", database), ("$p", consistentPoint), ("$n", tables[t].Schema), ("$t", tables[t].Name),
                 ("$k", t == table ? lastKey : null), ("$done", complete ? 1 : 0), ("$at", now));
         }
@@ -96,7 +97,7 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
     /// <summary>Per table of the initial snapshot at <paramref name="consistentPoint"/>: its last committed key and whether it is complete (empty: nothing committed).</summary>
     public Dictionary<(string Schema, string Table), (string? LastKey, bool Done)> Initial(string slot, string database, long consistentPoint)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command("SELECT schema_name, table_name, last_key, done FROM pg_cdc_snapshot_tables WHERE slot = $s AND database = $d AND consistent_point = $p",
             null, ("$s", slot), ("$d", database), ("$p", consistentPoint));
         using var r = cmd.ExecuteReader();
@@ -114,8 +115,8 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
     /// </summary>
     public void ResumeInitial(string slot, string database, long slotAt, IEnumerable<SnapshotRequest> rest)
     {
-        using var c = store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = store.Connect();
+        using var tx = c.BeginWrite();
         var now = time.GetUtcNow().Iso();
         foreach (var request in rest)
         {
@@ -126,20 +127,20 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
                 ("$n", request.ChunkRows), ("$k", InitialKind), ("$st", Queued), ("$key", request.LastKey), ("$at", now));
         }
 
-        c.Execute("UPDATE pg_cdc_slots SET snapshot = 0, advanced_to = max(advanced_to, $p) WHERE slot = $s AND database = $d", tx, ("$s", slot), ("$d", database), ("$p", slotAt));
+        c.Execute("UPDATE pg_cdc_slots SET snapshot = 0, advanced_to = CASE WHEN advanced_to > $p THEN advanced_to ELSE $p END WHERE slot = $s AND database = $d", tx, ("$s", slot), ("$d", database), ("$p", slotAt));
         tx.Commit();
     }
 
     private void Update(long id, string set, params (string, object?)[] values)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         c.Execute($"UPDATE pg_cdc_snapshot_requests SET {set}, updated_at = $updated WHERE id = $id", null,
             [.. values, ("$updated", time.GetUtcNow().Iso()), ("$id", id)]);
     }
 
     private List<SnapshotRequest> Query(string tail, params (string, object?)[] values)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command($"SELECT {Columns} FROM pg_cdc_snapshot_requests {tail}", null, values);
         using var r = cmd.ExecuteReader();
         var requests = new List<SnapshotRequest>();

@@ -125,14 +125,20 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             return _progress.OfSlot(_options.Slot, _options.Connection.Database, SnapshotsShown)
                 .Select(r => new Core.Status.SnapshotFigures(r.Id, r.Display, r.Kind, r.Status, r.RowsRead, r.Total, r.Chunks, r.Superseded, r.Error)).ToList();
         }
-        catch (Microsoft.Data.Sqlite.SqliteException)
+        catch (System.Data.Common.DbException)
         {
-            // Before the first start made the table: nothing asked yet.
+            // Before the first start made the table (SQLite or the shared Postgres store): nothing asked yet.
             return null;
         }
     }
 
     public string DeadLetterSource => $"postgres_cdc:{_recipe}/{_options.Slot}";
+
+    /// <summary>
+    /// Awaited before every connection to the slot (the first and each reconnect); in a cluster it throws unless this
+    /// worker still holds the slot's lock (<see cref="PgSlotLease.EnsureHeldAsync"/>), so a worker that lost it never reads again.
+    /// </summary>
+    public Func<CancellationToken, Task>? BeforeConnect { get; set; }
 
     public bool CaughtUp => _caughtUp;
 
@@ -244,6 +250,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
 
     private async IAsyncEnumerable<RecordBatch> ReadConnectedAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
+        if (BeforeConnect is { } before) { await before(ct).ConfigureAwait(false); }
         _state.EnsureSchema();
         _progress.EnsureSchema();
         var database = _options.Connection.Database;

@@ -57,4 +57,16 @@ internal static partial class PostgresLog
 
     [LoggerMessage(10000, LogLevel.Warning, "Replication slot {Slot}: its idle position cannot be recorded, no space left on device ({Detail}); the slot is not advanced until it can be")]
     public static partial void IdleAdvanceWaits(ILogger logger, string slot, string detail);
+
+    [LoggerMessage(27800, LogLevel.Information, "Replication slot {Slot}: this worker ({Worker}) holds its lock and reads it")]
+    public static partial void SlotLeaseTaken(ILogger logger, string slot, string worker);
+
+    [LoggerMessage(27801, LogLevel.Information, "Replication slot {Slot}: standing by, {State}")]
+    public static partial void SlotLeaseWaiting(ILogger logger, string slot, string state);
+
+    [LoggerMessage(27802, LogLevel.Warning, "Replication slot {Slot}: the session holding its lock failed ({Reason}); this worker stops reading it and stands by")]
+    public static partial void SlotLeaseLost(ILogger logger, string slot, string reason);
+
+    [LoggerMessage(27803, LogLevel.Warning, "Replication slot {Slot} was still read by server process {Pid}, whose worker no longer holds the lock (cut off from the server?); ended it before reading")]
+    public static partial void SlotReaderFenced(ILogger logger, string slot, int pid);
 }

@@ -28,8 +28,10 @@ public sealed class CheckpointStore(MetadataStore store, TimeProvider time)
     public void SetAll(IReadOnlyDictionary<string, string> values)
     {
         ArgumentNullException.ThrowIfNull(values);
-        using var c = store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = store.Connect();
+        // Upserts need no store-wide lock (ON CONFLICT is atomic on both): SQLite's write lock from the start, a plain
+        // transaction in a cluster's Postgres store, where sinks of every worker commit checkpoints at once.
+        using var tx = c is Microsoft.Data.Sqlite.SqliteConnection sqlite ? sqlite.BeginTransaction(deferred: false) : c.BeginTransaction();
         foreach (var (key, value) in values) { Set(key, value, c, tx); }
 
         tx.Commit();

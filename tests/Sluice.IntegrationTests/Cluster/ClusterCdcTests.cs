@@ -1,0 +1,202 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Npgsql;
+using Sluice.Core;
+using Sluice.Hosting;
+using Sluice.IntegrationTests.EngagementCdc;
+using Sluice.IntegrationTests.Support;
+
+namespace Sluice.IntegrationTests.Cluster;
+
+/// <summary>
+/// engagement-cdc on three <c>sluice run --cluster</c> workers sharing one metadata store in PostgreSQL: one reads the
+/// slot, the others stand by on its advisory lock. A writer inserts throughout; the slot's holder is SIGKILLed; another
+/// worker takes the lock and reads its first batch within 10 s of the kill, from the slot's confirmed position and the
+/// sinks' shared checkpoints. At the end ClickHouse, Redis and the API hold exactly Postgres's events, checked as the
+/// single-process tests check them (<see cref="CdcScenario.AssertExactAsync"/>).
+/// </summary>
+[Trait("Category", "Chaos")]
+public sealed class ClusterCdcTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Engagement_cdc_on_three_workers_goes_on_within_10_s_of_the_slot_holders_SIGKILL_and_every_sink_is_exact()
+    {
+        // Jobs do not run in cluster mode in this slice: the backfill job is left out of the recipe.
+        await using var scenario = await CdcScenario.CreateAsync(tweak: y => y[..y.IndexOf("\njobs:", StringComparison.Ordinal)] + "\n");
+        var cluster = "ccdc" + scenario.Id;
+        var env = scenario.ProcessEnvironment;
+        env["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString;
+        env["SLUICE_CLUSTER_NAME"] = cluster;
+        // A CDC pipeline publishes nothing to NATS in this slice; cluster mode still wants the servers named.
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("SLUICE_CLUSTER_NATS"))) { env["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:4222"; }
+        await scenario.InsertAsync(300, seed: 1);
+        var workers = Enumerable.Range(0, 3).Select(i => new Worker(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, $"worker{i}")).FullName, env)).ToList();
+        using var stopWriting = new CancellationTokenSource();
+        Task? writer = null;
+        try
+        {
+            foreach (var w in workers) { await w.WaitStartedAsync(); }
+            writer = Task.Run(async () =>
+            {
+                for (var i = 0; !stopWriting.IsCancellationRequested; i++)
+                {
+                    await scenario.InsertAsync(20, rowsPerStatement: 5, seed: 100 + i);
+                    await Task.Delay(100);
+                }
+            });
+            await CdcScenario.WaitUntilAsync(async () => await scenario.ClickHouseCountAsync() >= 600, Patience,
+                async () => $"clickhouse {await scenario.ClickHouseCountAsync()}\n{Stderr(workers)}");
+
+            var holder = await HolderAsync(scenario, workers);
+            var standBys = workers.Where(w => w != holder).ToList();
+            foreach (var w in standBys)
+            {
+                var pipeline = await w.PipelineAsync();
+                pipeline.GetProperty("state").GetString().ShouldBe("running", "a stand-by is a running pipeline");
+                pipeline.GetProperty("condition").GetString().ShouldStartWith($"stand-by for slot {scenario.Slot}");
+                pipeline.GetProperty("recordsIn").GetInt64().ShouldBe(0, "a stand-by reads nothing");
+                (await w.HealthyAsync()).ShouldBeTrue("a stand-by is healthy");
+            }
+
+            var killedAt = DateTime.UtcNow;
+            var killed = Stopwatch.StartNew();
+            holder.Kill();
+            Worker? next = null;
+            while (next is null)
+            {
+                foreach (var w in standBys)
+                {
+                    if ((await w.PipelineAsync()).GetProperty("recordsIn").GetInt64() > 0) { next = w; }
+                }
+
+                killed.Elapsed.ShouldBeLessThan(Patience, $"no worker read the slot after its holder's SIGKILL\n{Stderr(workers)}");
+                if (next is null) { await Task.Delay(50); }
+            }
+
+            var takeOver = killed.Elapsed;
+            var measured = $"the first batch of the new holder came {takeOver.TotalMilliseconds:0} ms after the SIGKILL of the slot holder at {killedAt:HH:mm:ss.fff}";
+            Console.WriteLine(measured);
+            takeOver.ShouldBeLessThanOrEqualTo(TimeSpan.FromSeconds(10), $"{measured}\n{Stderr(workers)}");
+            (await HolderAsync(scenario, workers)).ShouldBe(next, "the worker reading is the one holding the lock");
+
+            await Task.Delay(500);
+            await stopWriting.CancelAsync();
+            await writer;
+            await scenario.WaitForAllSinksAsync(Patience);
+            await scenario.AssertExactAsync();
+            standBys.ShouldAllBe(w => !w.Process.HasExited, Stderr(workers));
+        }
+        finally
+        {
+            await stopWriting.CancelAsync();
+            if (writer is not null) { await writer.ContinueWith(_ => { }, TaskScheduler.Default); }
+            foreach (var w in workers) { w.Dispose(); }
+            NpgsqlConnection.ClearAllPools();
+            await using var admin = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+            await admin.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", admin);
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_cdc_pipeline_in_cluster_mode_without_the_shared_metadata_store_is_refused_naming_the_variable()
+    {
+        using var temp = new TempFolder("sluice-ccdc");
+        using var run = SluiceProcess.Start(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1", ["SLUICE_CLUSTER_POSTGRES"] = "" },
+            "run", "engagement-cdc", "--cluster");
+        (await run.WaitAsync(Patience)).ShouldNotBe(0, run.Stderr);
+        run.Stderr.ShouldContain("engagement-cdc: pipeline 'cdc': a postgres_cdc pipeline in cluster mode needs the shared metadata store (SLUICE_CLUSTER_POSTGRES)");
+    }
+
+    private static string Stderr(IEnumerable<Worker> workers) => string.Join("\n", workers.Select(w => $"worker {w.Process.Pid}: " + string.Join('\n', w.Process.Stderr.Split('\n').TakeLast(20))));
+
+    /// <summary>The worker whose session holds the slot's advisory lock, by the process id its application name carries.</summary>
+    private static async Task<Worker> HolderAsync(CdcScenario scenario, IReadOnlyList<Worker> workers)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            await using (var connection = new NpgsqlConnection(scenario.Pg.ConnectionString("sluice-test")))
+            {
+                await connection.OpenAsync();
+                await using var cmd = new NpgsqlCommand(
+                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'sluice-cdc-lease %'", connection);
+                var names = new List<string>();
+                await using (var r = await cmd.ExecuteReaderAsync())
+                {
+                    while (await r.ReadAsync()) { names.Add(r.GetString(0)); }
+                }
+
+                names.Count.ShouldBeLessThanOrEqualTo(1, "one worker holds the slot's lock");
+                if (names.Count == 1)
+                {
+                    var pid = int.Parse(names[0][(names[0].LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
+                    return workers.Single(w => w.Process.Pid == pid);
+                }
+            }
+
+            DateTime.UtcNow.ShouldBeLessThan(deadline, "no worker holds the slot's lock");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>One <c>sluice run --cluster</c> process on its own data folder and port; the metadata store is the shared one.</summary>
+    private sealed class Worker : IDisposable
+    {
+        private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+        private readonly string _data;
+        private ManagementFile? _management;
+
+        public Worker(string data, Dictionary<string, string> env)
+        {
+            _data = data;
+            Process = SluiceProcess.Start(data, env, "run", "engagement-cdc", "--cluster", "--port", FreePort.Next().ToString(CultureInfo.InvariantCulture));
+        }
+
+        public SluiceProcess Process { get; }
+
+        public async Task WaitStartedAsync()
+        {
+            var deadline = DateTime.UtcNow + Patience;
+            while ((_management = ManagementFile.All(new DataDirectory(_data)).FirstOrDefault()) is null || !await HealthyAsync())
+            {
+                if (Process.HasExited) { throw new InvalidOperationException($"worker exited: {Process.Stderr}"); }
+                DateTime.UtcNow.ShouldBeLessThan(deadline, $"worker not started within 60 s: {Process.Stderr}");
+                await Task.Delay(100);
+            }
+        }
+
+        public async Task<bool> HealthyAsync()
+        {
+            try
+            {
+                using var response = await Http.GetAsync(new Uri(new Uri(_management!.Url), "/healthz"));
+                return response.IsSuccessStatusCode;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                return false;
+            }
+        }
+
+        /// <summary>The pipeline's entry of the worker's <c>/api/status</c>.</summary>
+        public async Task<JsonElement> PipelineAsync()
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(_management!.Url), "/api/status"));
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _management.Key);
+            using var response = await Http.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            response.IsSuccessStatusCode.ShouldBeTrue(body);
+            return JsonDocument.Parse(body).RootElement.GetProperty("pipelines")[0].Clone();
+        }
+
+        public void Kill() => Process.Kill();
+
+        public void Dispose() => Process.Dispose();
+    }
+}
