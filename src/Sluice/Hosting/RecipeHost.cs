@@ -33,11 +33,15 @@ public sealed class RecipeHost : IAsyncDisposable
         _services = services;
         _log = services.Logging.CreateLogger("Sluice.Host");
         _runner = new JobRunner(services);
-        services.Lake.SweepOrphans();
-        var unknown = services.Lake.UnknownFiles();
-        if (unknown.Count > 0)
+        // The lake's manifest is not in a cluster's shared store yet, and cluster mode refuses the lake sink.
+        if (services.Metadata.Shared is null)
         {
-            HostLog.UnknownLakeFiles(_log, unknown.Count, services.Data.LakeRoot, unknown[0]);
+            services.Lake.SweepOrphans();
+            var unknown = services.Lake.UnknownFiles();
+            if (unknown.Count > 0)
+            {
+                HostLog.UnknownLakeFiles(_log, unknown.Count, services.Data.LakeRoot, unknown[0]);
+            }
         }
 
         foreach (var p in recipe.Pipelines)

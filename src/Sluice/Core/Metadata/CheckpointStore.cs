@@ -28,8 +28,9 @@ public sealed class CheckpointStore(MetadataStore store, TimeProvider time)
     public void SetAll(IReadOnlyDictionary<string, string> values)
     {
         ArgumentNullException.ThrowIfNull(values);
-        using var c = store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = store.Connect();
+        // Upserts alone: SQLite's write lock at once (no upgrade to fail on), no cluster-wide lock on Postgres.
+        using var tx = store.Shared is null ? c.BeginWrite() : c.BeginTransaction();
         foreach (var (key, value) in values) { Set(key, value, c, tx); }
 
         tx.Commit();
