@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Http.Headers;
 using Npgsql;
 using Sluice.Recipes.Generators;
 using Sluice.IntegrationTests.Chaos;
@@ -32,13 +30,13 @@ public sealed class ClusterHttpTests
             ("      - type: lake                     # the embedded warehouse: analytics.events, analytics.event_items\n        zone: analytics\n        partition_by: event_ts\n",
              $"      - type: postgres\n        schema: {schema}\n        connection: \"{ServerSettings.PostgresConnectionString}\"\n        keys:\n          events: [tenant_id, event_id]\n          event_items: [tenant_id, event_id, _index]\n"));
         var env = new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = nats.Urls, ["SLUICE_CLUSTER_ACK_WAIT"] = "10" };
-        var workers = new Worker[3];
+        var workers = new ClusterWorker[3];
         for (var i = 0; i < 3; i++)
         {
             var data = Directory.CreateDirectory(temp.Sub($"worker{i}")).FullName;
             var created = await SluiceProcess.RunAsync(data, "tokens", "create", "--role", "writer", "--tenant", "acme");
             created.Code.ShouldBe(0, created.Err);
-            workers[i] = new Worker(data, FreePort.Next(), created.Out.Trim().Split('\n')[^1], recipe, env);
+            workers[i] = new ClusterWorker(data, FreePort.Next(), created.Out.Trim().Split('\n')[^1], recipe, env);
             workers[i].Start();
         }
 
@@ -117,7 +115,7 @@ public sealed class ClusterHttpTests
     }
 
     /// <summary>The lag <c>sluice status --format json</c> shows for the pipeline, once the worker has read it from JetStream.</summary>
-    private static async Task<long> ConsumerLagAsync(Worker worker)
+    private static async Task<long> ConsumerLagAsync(ClusterWorker worker)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (true)
@@ -183,66 +181,5 @@ public sealed class ClusterHttpTests
         await connection.OpenAsync();
         await using var cmd = new NpgsqlCommand(sql, connection);
         await cmd.ExecuteNonQueryAsync();
-    }
-
-    /// <summary>One <c>sluice run --cluster</c> process: its own data folder, port and writer token.</summary>
-    private sealed class Worker(string data, int port, string token, string recipe, Dictionary<string, string> env) : IDisposable
-    {
-        public string Data => data;
-
-        private SluiceProcess? _process;
-
-        public string? LastFailure { get; private set; }
-
-        public string Stderr => $"worker on port {port}: " + string.Join('\n', (_process?.Stderr ?? "").Split('\n').TakeLast(15));
-
-        public void Start() => _process = SluiceProcess.Start(data, env, "run", recipe, "--cluster", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
-
-        public void Kill() => _process?.Kill();
-
-        public async Task WaitHealthyAsync()
-        {
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (true)
-            {
-                if (_process!.HasExited) { throw new InvalidOperationException($"worker on port {port} exited: {_process.Stderr}"); }
-                try
-                {
-                    using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"));
-                    if (response.IsSuccessStatusCode) { return; }
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-                {
-                    // starting
-                }
-
-                DateTime.UtcNow.ShouldBeLessThan(deadline, $"worker on port {port} is not healthy after 60 s: {_process.Stderr}");
-                await Task.Delay(100);
-            }
-        }
-
-        /// <summary>True when the worker answered 202; a refused connection, a 503 or a timeout is false (send it again).</summary>
-        public async Task<bool> TryPostAsync(HttpClient http, byte[] body)
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"http://127.0.0.1:{port}/v1/streams/ecommerce/events")) { Content = new ByteArrayContent(body) };
-            request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse("application/json");
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            try
-            {
-                using var response = await http.SendAsync(request);
-                if (response.StatusCode == HttpStatusCode.Accepted) { return true; }
-                LastFailure = $"port {port}: {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}";
-                ((int)response.StatusCode).ShouldBeOneOf([503, 429], LastFailure);
-                return false;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
-            {
-                LastFailure = $"port {port}: {e.GetType().Name}: {e.Message}";
-                return false;
-            }
-        }
-
-        public void Dispose() => _process?.Dispose();
     }
 }

@@ -21,6 +21,9 @@ namespace Sluice.Connectors.Nats;
 /// pipeline shares: each message goes to one worker, and is acknowledged only when every sink of that worker committed
 /// the batch it was in. A worker that dies leaves its messages unacknowledged; JetStream gives them to another after
 /// the ack wait, and keyed sinks make the second write the same as the first.
+/// With the cluster's shared metadata store, each partition is read instead by the one worker holding its lease
+/// (<see cref="PartitionOwner"/>), through a consumer of its own, so one key's events are written in their order; each
+/// batch carries the leases it was read under (<see cref="BatchFence"/>) for the sinks to fence on.
 /// </summary>
 /// <remarks>
 /// Positions are this worker's own batch numbers, counting on from its last checkpoint: a redelivered message may be
@@ -38,7 +41,8 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     private readonly HttpIngestSource _ingest;
     private readonly JetStreamLog _stream;
     private readonly Lock _pendingGate = new();
-    private readonly Queue<(long Position, List<INatsJSMsg<ReadOnlyMemory<byte>>> Messages)> _pending = new();
+    private readonly Queue<(long Position, List<Delivery> Messages)> _pending = new();
+    private readonly PartitionOwner? _owner;
     private readonly CancellationTokenSource _stop = new();
     private long _lag = -1;
 
@@ -52,7 +56,16 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         _log = services.Logging.CreateLogger("Sluice.Connectors.Nats");
         _stream = new JetStreamLog(cluster, recipe, options);
         _ingest = new HttpIngestSource(services, recipe, options, _stream);
+        if (services.Metadata.Shared is not null)
+        {
+            var leases = new Cluster.PartitionLeases(services.Metadata, _stream.StreamName, $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}",
+                cluster.Partitions, Cluster.PartitionLeases.DurationFrom(Environment.GetEnvironmentVariable), services.Time);
+            _owner = new PartitionOwner(leases, _stream, services.Time, _log, HasPending);
+        }
     }
+
+    /// <summary>The partitions' leases this worker takes and holds (null without the shared metadata store: one consumer shared by every worker).</summary>
+    internal PartitionOwner? Owner => _owner;
 
     public JetStreamLog Stream => _stream;
 
@@ -76,12 +89,24 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _stop.Token);
-        var consumer = await _stream.ConsumerAsync(ct).ConfigureAwait(false);
-        NatsLog.Consuming(_log, _options.Stream, _stream.StreamName, JetStreamLog.ConsumerName);
         // Messages wait here between JetStream and the batch being gathered; bounded, and JetStream holds the rest.
-        var inbox = Channel.CreateBounded<INatsJSMsg<ReadOnlyMemory<byte>>>(new BoundedChannelOptions(Math.Min(_options.BatchMaxEvents, 10_000)) { SingleReader = true, SingleWriter = true });
-        var pump = PumpAsync(consumer, inbox.Writer, linked.Token);
-        var lag = WatchLagAsync(consumer, linked.Token);
+        var inbox = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(Math.Min(_options.BatchMaxEvents, 10_000)) { SingleReader = true, SingleWriter = _owner is null });
+        Task pump, lag;
+        if (_owner is null)
+        {
+            var consumer = await _stream.ConsumerAsync(ct).ConfigureAwait(false);
+            NatsLog.Consuming(_log, _options.Stream, _stream.StreamName, JetStreamLog.ConsumerName);
+            pump = PumpSharedAsync(consumer, inbox.Writer, linked.Token);
+            lag = WatchLagAsync(consumer, linked.Token);
+        }
+        else
+        {
+            await _stream.EnsureAsync(ct).ConfigureAwait(false);
+            NatsLog.ConsumingPartitions(_log, _options.Stream, _stream.StreamName, _owner.Leases.Worker, _owner.Leases.Duration.TotalSeconds);
+            pump = _owner.RunAsync((consumer, partition, token, t) => ConsumeAsync(consumer, d => inbox.Writer.WriteAsync(new Delivery(d, partition, token), t), t), inbox.Writer, linked.Token);
+            lag = WatchBacklogAsync(linked.Token);
+        }
+
         var parser = _ingest.NewParser(4096);
         var position = resumeAfter ?? 0;
         try
@@ -95,13 +120,15 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
                 }
 
                 var lingerUntil = _services.Time.GetUtcNow() + _options.BatchLinger;
-                var messages = new List<INatsJSMsg<ReadOnlyMemory<byte>>>();
+                var messages = new List<Delivery>();
                 while (messages.Count < _options.BatchMaxEvents)
                 {
                     if (inbox.Reader.TryRead(out var message))
                     {
+                        // A partition given up or lost since: its events are left unacknowledged, for its next owner.
+                        if (_owner is not null && !_owner.Reading(message.Partition, message.Token)) { continue; }
                         messages.Add(message);
-                        Flatten(parser, message);
+                        Flatten(parser, message.Message);
                         continue;
                     }
 
@@ -111,7 +138,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
 
                 position++;
                 lock (_pendingGate) { _pending.Enqueue((position, messages)); }
-                yield return new RecordBatch(_ingest.ByTable(parser.Flush().ToList()), position);
+                yield return new RecordBatch(_ingest.ByTable(parser.Flush().ToList()), position) { Fence = _owner is null || messages.Count == 0 ? null : Fence(messages) };
             }
         }
         finally
@@ -140,9 +167,28 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     /// <summary>How long the pump keeps consuming again while JetStream fails (a node lost, a leader being elected) before the pipeline fails.</summary>
     public static readonly TimeSpan OutageLimit = TimeSpan.FromMinutes(2);
 
-    private async Task PumpAsync(INatsJSConsumer consumer, ChannelWriter<INatsJSMsg<ReadOnlyMemory<byte>>> inbox, CancellationToken ct)
+    private async Task PumpSharedAsync(INatsJSConsumer consumer, ChannelWriter<Delivery> inbox, CancellationToken ct)
     {
-        var opts = new NatsJSConsumeOpts { MaxMsgs = 1000 };
+        try
+        {
+            await ConsumeAsync(consumer, m => inbox.WriteAsync(new Delivery(m, -1, 0), ct), ct).ConfigureAwait(false);
+            inbox.TryComplete();
+        }
+        catch (Exception e)
+        {
+            inbox.TryComplete(e);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Hands a consumer's messages on until <paramref name="ct"/> is cancelled or the consume ends; consumes again while
+    /// JetStream fails, and throws once it has failed for <see cref="OutageLimit"/>.
+    /// </summary>
+    private async Task ConsumeAsync(INatsJSConsumer consumer, Func<INatsJSMsg<ReadOnlyMemory<byte>>, ValueTask> deliver, CancellationToken ct)
+    {
+        // Per partition fewer: a worker may read many partitions, each consume buffering this many.
+        var opts = new NatsJSConsumeOpts { MaxMsgs = _owner is null ? 1000 : 200 };
         DateTimeOffset? failingSince = null;
         while (true)
         {
@@ -151,15 +197,13 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
                 await foreach (var message in consumer.ConsumeAsync<ReadOnlyMemory<byte>>(opts: opts, cancellationToken: ct).ConfigureAwait(false))
                 {
                     failingSince = null;
-                    await inbox.WriteAsync(message, ct).ConfigureAwait(false);
+                    await deliver(message).ConfigureAwait(false);
                 }
 
-                inbox.TryComplete();
                 return;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
-                inbox.TryComplete();
                 return;
             }
             catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException)
@@ -171,22 +215,48 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
                 failingSince ??= now;
                 if (now - failingSince > OutageLimit)
                 {
-                    inbox.TryComplete(new Core.SluiceException($"JetStream stream {_stream.StreamName}: no node has served consumer '{JetStreamLog.ConsumerName}' for {OutageLimit.TotalMinutes:0} minutes: {e.Message}", e));
-                    throw;
+                    throw new Core.SluiceException($"JetStream stream {_stream.StreamName}: no node has served consumer '{consumer.Info.Name}' for {OutageLimit.TotalMinutes:0} minutes: {e.Message}", e);
                 }
 
                 NatsLog.ConsumeInterrupted(_log, _stream.StreamName, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), _services.Time, ct).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                inbox.TryComplete(e);
-                throw;
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), _services.Time, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
             }
         }
     }
 
-    private async Task<bool> WaitForMoreAsync(ChannelReader<INatsJSMsg<ReadOnlyMemory<byte>>> reader, TimeSpan wait, CancellationToken ct)
+    /// <summary>The leases the batch's events were read under, and the last sequence of each partition in it.</summary>
+    private BatchFence Fence(List<Delivery> messages) =>
+        new(messages.GroupBy(m => (m.Partition, m.Token))
+            .Select(g => new PartitionMark(_stream.StreamName, g.Key.Partition, g.Key.Token, g.Max(m => (long)(m.Message.Metadata?.Sequence.Stream ?? 0))))
+            .ToList());
+
+    /// <summary>Whether a batch waiting for its sinks holds events of <paramref name="partition"/> (a partition is given up only once none does).</summary>
+    private bool HasPending(int partition)
+    {
+        lock (_pendingGate)
+        {
+            return _pending.Any(b => b.Messages.Any(m => m.Partition == partition));
+        }
+    }
+
+    /// <summary>Partitioned: the events in the stream, not yet acknowledged by any worker (a work queue deletes what is acknowledged).</summary>
+    private async Task WatchBacklogAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Volatile.Write(ref _lag, await _stream.BacklogAsync(ct).ConfigureAwait(false) ?? -1);
+            await Task.Delay(LagEvery, _services.Time, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<bool> WaitForMoreAsync(ChannelReader<Delivery> reader, TimeSpan wait, CancellationToken ct)
     {
         try
         {
@@ -232,7 +302,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     /// <summary>Every sink committed up to <paramref name="position"/>: the messages of those batches are acknowledged, and JetStream deletes them.</summary>
     public async Task AcknowledgeAsync(long position, CancellationToken ct)
     {
-        var done = new List<INatsJSMsg<ReadOnlyMemory<byte>>>();
+        var done = new List<Delivery>();
         lock (_pendingGate)
         {
             while (_pending.TryPeek(out var batch) && batch.Position <= position)
@@ -243,9 +313,11 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
 
         foreach (var message in done)
         {
+            // Events of a partition whose lease was lost stay unacknowledged: its consumer is its new owner's now.
+            if (_owner is not null && !_owner.Holds(message.Partition, message.Token)) { continue; }
             try
             {
-                await message.AckAsync(cancellationToken: ct).ConfigureAwait(false);
+                await message.Message.AckAsync(cancellationToken: ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException)
             {
@@ -268,6 +340,8 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
+        // After the pipeline's last acknowledgement: what this worker held goes to the others at once.
+        _owner?.Leave();
         await _stream.DisposeAsync().ConfigureAwait(false);
         await _ingest.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
@@ -284,4 +358,10 @@ internal static partial class NatsLog
 
     [LoggerMessage(43002, LogLevel.Warning, "JetStream stream {JetStream}: an acknowledgement was lost ({Reason}); its events will be redelivered and the keyed sinks absorb them")]
     public static partial void AckLost(ILogger logger, string jetStream, string reason);
+
+    [LoggerMessage(43300, LogLevel.Information, "Stream {Stream}: cluster mode with partition leases, reading JetStream stream {JetStream} by the partitions worker {Worker} holds (leases of {LeaseSeconds} s in the shared metadata store)")]
+    public static partial void ConsumingPartitions(ILogger logger, string stream, string jetStream, string worker, double leaseSeconds);
 }
+
+/// <summary>A message as this worker got it: from partition <paramref name="Partition"/>'s consumer under lease <paramref name="Token"/> (-1 and 0: the shared consumer).</summary>
+internal readonly record struct Delivery(INatsJSMsg<ReadOnlyMemory<byte>> Message, int Partition, long Token);

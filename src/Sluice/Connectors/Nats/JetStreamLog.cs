@@ -13,7 +13,9 @@ namespace Sluice.Connectors.Nats;
 /// times, work-queue retention (an event is deleted once acknowledged, that is once every sink committed it), bounded by
 /// <c>max_backlog_bytes</c> (a full stream refuses new events: 503, nothing is dropped). Events are published with
 /// their key hash as <c>Nats-Msg-Id</c>, so a retry within the dedup window is stored once whichever worker takes it.
-/// Workers read through one durable pull consumer, <see cref="ConsumerName"/>, acknowledging explicitly.
+/// Workers read through one durable pull consumer, <see cref="ConsumerName"/>, acknowledging explicitly; or, with the
+/// shared metadata store, each partition through a consumer of its own that only its lease's owner reads
+/// (<see cref="PartitionConsumerAsync"/>).
 /// </summary>
 public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
 {
@@ -68,10 +70,10 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     public string Subject(ulong keyHash, string tenant)
     {
         var hash = keyHash != 0 ? keyHash : System.IO.Hashing.XxHash64.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(tenant));
-        return $"{_subjectPrefix}.{hash % (ulong)_cluster.Partitions}";
+        return SubjectOf((int)(hash % (ulong)_cluster.Partitions));
     }
 
-    /// <summary>Creates the stream and the consumer, or brings their settings up to date (every worker does; the last settings win).</summary>
+    /// <summary>Creates the stream, or brings its settings up to date (every worker does; the last settings win).</summary>
     public async Task EnsureAsync(CancellationToken ct)
     {
         if (Volatile.Read(ref _ready)) { return; }
@@ -88,14 +90,6 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
                 MaxBytes = _options.MaxBacklogBytes,
                 DuplicateWindow = _options.DedupWindow,
             }, ct).ConfigureAwait(false);
-            await _js.CreateOrUpdateConsumerAsync(StreamName, new ConsumerConfig(ConsumerName)
-            {
-                DurableName = ConsumerName,
-                AckPolicy = ConsumerConfigAckPolicy.Explicit,
-                AckWait = _cluster.AckWait,
-                MaxAckPending = MaxAckPending,
-                DeliverPolicy = ConsumerConfigDeliverPolicy.All,
-            }, ct).ConfigureAwait(false);
             _ready = true;
         }
         finally
@@ -104,10 +98,98 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
         }
     }
 
+    /// <summary>The consumer every worker shares (without partition ownership), created or brought up to date.</summary>
     public async Task<INatsJSConsumer> ConsumerAsync(CancellationToken ct)
     {
         await EnsureAsync(ct).ConfigureAwait(false);
-        return await _js.GetConsumerAsync(StreamName, ConsumerName, ct).ConfigureAwait(false);
+        return await _js.CreateOrUpdateConsumerAsync(StreamName, new ConsumerConfig(ConsumerName)
+        {
+            DurableName = ConsumerName,
+            AckPolicy = ConsumerConfigAckPolicy.Explicit,
+            AckWait = _cluster.AckWait,
+            MaxAckPending = MaxAckPending,
+            DeliverPolicy = ConsumerConfigDeliverPolicy.All,
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Events one partition's consumer may hold unacknowledged: more waits in JetStream.</summary>
+    public const int PartitionMaxAckPending = 10_000;
+
+    /// <summary>The name of a partition's consumer under a lease: the token in it, so a consumer of an older lease is never taken for it.</summary>
+    public static string PartitionConsumerName(int partition, long token) => $"p{partition}-t{token}";
+
+    /// <summary>
+    /// A fresh durable consumer of one partition for the owner of its lease <paramref name="token"/>. Every other
+    /// consumer of the partition (an older lease's) and the shared consumer are deleted first: a work-queue stream takes
+    /// one consumer per subject, and the new one starts at the partition's oldest unacknowledged event, so the new
+    /// owner reads the partition in its order, what its last owner left unacknowledged first. A consumer of an older
+    /// lease, deleted, can neither deliver nor acknowledge anything any more. Null when a newer lease's consumer exists
+    /// (the lease was lost meanwhile).
+    /// </summary>
+    public async Task<INatsJSConsumer?> PartitionConsumerAsync(int partition, long token, CancellationToken ct)
+    {
+        await EnsureAsync(ct).ConfigureAwait(false);
+        var name = PartitionConsumerName(partition, token);
+        var prefix = $"p{partition}-t";
+        var older = new List<string>();
+        await foreach (var existing in _js.ListConsumerNamesAsync(StreamName, ct).ConfigureAwait(false))
+        {
+            if (existing.StartsWith(prefix, StringComparison.Ordinal) && long.TryParse(existing.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var other))
+            {
+                // A newer lease's consumer: this worker lost the lease since it took it, and must not touch the new owner's.
+                if (other > token) { return null; }
+                if (other < token) { older.Add(existing); }
+            }
+            else if (existing == ConsumerName)
+            {
+                older.Add(existing);
+            }
+        }
+
+        foreach (var existing in older)
+        {
+            try
+            {
+                await _js.DeleteConsumerAsync(StreamName, existing, ct).ConfigureAwait(false);
+            }
+            catch (NatsJSApiException e) when (e.Error.Code == 404)
+            {
+                // Deleted meanwhile by another worker that found it older than its own lease.
+            }
+        }
+
+        // Should a newer owner create its consumer between the listing and here, JetStream refuses this one (a work-queue
+        // stream takes one consumer per subject), and the next renewal tells this worker it lost the lease.
+        return await _js.CreateOrUpdateConsumerAsync(StreamName, new ConsumerConfig(name)
+        {
+            DurableName = name,
+            FilterSubject = SubjectOf(partition),
+            AckPolicy = ConsumerConfigAckPolicy.Explicit,
+            AckWait = _cluster.AckWait,
+            MaxAckPending = PartitionMaxAckPending,
+            DeliverPolicy = ConsumerConfigDeliverPolicy.All,
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The subject of partition <paramref name="partition"/>.</summary>
+    public string SubjectOf(int partition) => $"{_subjectPrefix}.{partition}";
+
+    /// <summary>The partition of a subject of this stream (its last token), or -1.</summary>
+    public static int PartitionOf(string subject) =>
+        int.TryParse(subject.AsSpan(subject.LastIndexOf('.') + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : -1;
+
+    /// <summary>Events in the stream (not yet acknowledged by every sink: the stream is a work queue), or null while no node answers.</summary>
+    public async Task<long?> BacklogAsync(CancellationToken ct)
+    {
+        try
+        {
+            var stream = await _js.GetStreamAsync(StreamName, cancellationToken: ct).ConfigureAwait(false);
+            return (long)stream.Info.State.Messages;
+        }
+        catch (Exception e) when (e is NatsException or TimeoutException)
+        {
+            return null;
+        }
     }
 
     public async Task<int> PublishAsync(IReadOnlyList<PublishedEvent> events, CancellationToken ct)

@@ -41,6 +41,7 @@ public sealed class PostgresSink : IBatchSink
     private readonly ILogger _log;
     private readonly TransientRetry _retry;
     private readonly HashSet<string> _ready = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _marksReady = new(StringComparer.Ordinal);
 
     public PostgresSink(IEngineServices services, PostgresSinkOptions options)
     {
@@ -64,10 +65,10 @@ public sealed class PostgresSink : IBatchSink
     public async Task WriteAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        await _retry.RunAsync(token => WriteOnceAsync(batch, token), ct).ConfigureAwait(false);
+        await _retry.RunAsync(token => WriteOnceAsync(batch, checkpointKey, token), ct).ConfigureAwait(false);
     }
 
-    private async Task WriteOnceAsync(RecordBatch batch, CancellationToken ct)
+    private async Task WriteOnceAsync(RecordBatch batch, string checkpointKey, CancellationToken ct)
     {
         var connection = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
@@ -75,20 +76,29 @@ public sealed class PostgresSink : IBatchSink
             var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
             {
+                if (batch.Fence is not null) { await PgPartitionMarks.LimitIdleAsync(connection, ct).ConfigureAwait(false); }
                 var created = new List<string>();
                 foreach (var table in batch.Tables.Where(t => t.Count > 0))
                 {
-                    await WriteTableAsync(connection, table, created, ct).ConfigureAwait(false);
+                    await WriteTableAsync(connection, table, created, batch.Fence is not null, ct).ConfigureAwait(false);
+                }
+
+                string? marks = null;
+                if (batch.Fence is { } fence)
+                {
+                    // Last before the commit: the marks' row locks, which a new owner's write waits on, are held shortest.
+                    marks = await PgPartitionMarks.RecordAsync(connection, _options.Schema, Name, checkpointKey, fence, _marksReady, ct).ConfigureAwait(false);
                 }
 
                 await tx.CommitAsync(ct).ConfigureAwait(false);
                 // Only now do the tables exist for sure: a rolled-back creation is tried again with the next attempt.
                 _ready.UnionWith(created);
+                if (marks is not null) { _marksReady.Add(marks); }
             }
         }
     }
 
-    private async Task WriteTableAsync(NpgsqlConnection connection, ColumnBatch rows, List<string> created, CancellationToken ct)
+    private async Task WriteTableAsync(NpgsqlConnection connection, ColumnBatch rows, List<string> created, bool fenced, CancellationToken ct)
     {
         var name = _options.Tables.TryGetValue(rows.Schema.Table, out var renamed) ? renamed : rows.Schema.Table;
         if (_options.Mirror)
@@ -111,6 +121,13 @@ public sealed class PostgresSink : IBatchSink
         // The last write of a key wins, as the batches came: a replay writes the same values again, which changes nothing.
         var others = rows.Schema.Fields.Where(f => !key.Contains(f.Name)).Select(f => $"{Quote(f.Name)} = EXCLUDED.{Quote(f.Name)}").ToList();
         var onConflict = others.Count == 0 ? "DO NOTHING" : $"DO UPDATE SET {string.Join(", ", others)}";
+        if (fenced && others.Count > 0 && rows.Schema.IndexOf(OffsetColumn) >= 0 && !key.Contains(OffsetColumn))
+        {
+            // A partition's events, in cluster mode, come back from its oldest unacknowledged one when it changes owner: one
+            // its last owner wrote but could not acknowledge must not write over a newer event of its key (one key, one
+            // partition: a larger stream sequence is a later event).
+            onConflict += $" WHERE {target}.{Quote(OffsetColumn)} <= EXCLUDED.{Quote(OffsetColumn)}";
+        }
         insert.CommandText = $"INSERT INTO {target} ({columns}) SELECT {string.Join(", ", read)} FROM {from} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) {onConflict}";
         await ExecAsync(connection, [insert], ct).ConfigureAwait(false);
     }
@@ -178,6 +195,9 @@ public sealed class PostgresSink : IBatchSink
             await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
     }
+
+    /// <summary>The stream position column of stream sources' rows (the HTTP landing log's offset, a JetStream sequence in cluster mode).</summary>
+    private const string OffsetColumn = "_offset";
 
     internal static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 

@@ -24,6 +24,9 @@ public sealed record RecordBatch(IReadOnlyList<ColumnBatch> Tables, long Positio
     /// a dropped file's ledger entry and dead letters. Empty for most sources.
     /// </summary>
     public IReadOnlyList<IMetadataCommit> Commits { get; init; } = [];
+
+    /// <summary>The partition leases the batch was read under, for sinks that fence on them (<see cref="BatchFence"/>); null outside cluster partitions.</summary>
+    public BatchFence? Fence { get; init; }
 }
 
 /// <summary>

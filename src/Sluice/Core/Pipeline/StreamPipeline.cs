@@ -130,6 +130,12 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
                     batch = batch with { Trace = trace };
                 }
 
+                if (raw.Fence is not null && batch.Fence is null)
+                {
+                    // A step that builds a new batch keeps the leases it was read under.
+                    batch = batch with { Fence = raw.Fence };
+                }
+
                 _status?.Read(batch.Count, batch.Position);
                 _status?.Tap.Publish(null, batch);
 
@@ -315,7 +321,8 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         // Empty batches only move the position; a join of nothing but those is the last of them as it is. The joined
         // batches' bookkeeping goes with the one write.
         var commits = batches.SelectMany(b => b.Commits).ToList();
-        return (rows == 0 ? batches[^1] with { Commits = commits } : new RecordBatch(ColumnBatchConcat.Runs(batches.SelectMany(b => b.Tables)), batches[^1].Position) { Commits = commits }, batches);
+        var fence = BatchFence.Merge(batches.Select(b => b.Fence));
+        return (rows == 0 ? batches[^1] with { Commits = commits, Fence = fence } : new RecordBatch(ColumnBatchConcat.Runs(batches.SelectMany(b => b.Tables)), batches[^1].Position) { Commits = commits, Fence = fence }, batches);
     }
 
     /// <summary>False when the time is up or the queue is finished (a stop, the end of a run-once).</summary>

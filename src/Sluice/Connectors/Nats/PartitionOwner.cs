@@ -1,0 +1,208 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using NATS.Client.JetStream;
+using Sluice.Cluster;
+
+namespace Sluice.Connectors.Nats;
+
+/// <summary>
+/// A worker's share of a partitioned stream: every third of a lease's duration it renews the leases it holds
+/// (<see cref="PartitionLeases"/>), stops reading any it lost, gives up partitions above its fair share once their
+/// events are all acknowledged (a worker joined), and takes free ones below it (a worker left or died: its leases
+/// expired). Each partition it holds is read from a durable consumer of its own, created for the lease's token, so
+/// one key's events reach one worker at a time, in their order.
+/// </summary>
+internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream, TimeProvider time, ILogger log, Func<int, bool> hasPending)
+{
+    /// <summary>Reads one partition's consumer into the pipeline until cancelled (the consumer, partition, token, and the partition's stop).</summary>
+    public delegate Task Reader(INatsJSConsumer consumer, int partition, long token, CancellationToken ct);
+
+    private readonly ConcurrentDictionary<int, long> _held = new();
+    private readonly ConcurrentDictionary<int, (long Token, CancellationTokenSource Stop, Task Pump)> _reading = new();
+    private readonly HashSet<int> _releasing = [];
+    private readonly ConcurrentDictionary<int, long> _superseded = new();
+    private DateTimeOffset _renewedAt;
+
+    public PartitionLeases Leases => leases;
+
+    /// <summary>The partitions this worker holds now, in order (status, the worker registry).</summary>
+    public IReadOnlyList<int> Held => _held.Keys.Order().ToList();
+
+    /// <summary>Whether events of this partition and lease are still to be batched (not given up or lost since they came).</summary>
+    public bool Reading(int partition, long token) => _reading.TryGetValue(partition, out var r) && r.Token == token;
+
+    /// <summary>Whether this worker still holds the lease (its events may be acknowledged).</summary>
+    public bool Holds(int partition, long token) => _held.TryGetValue(partition, out var t) && t == token;
+
+    /// <summary>Keeps the leases until <paramref name="ct"/> is cancelled; a reader's failure other than JetStream's fails the pipeline through <paramref name="inbox"/>.</summary>
+    public async Task RunAsync<T>(Reader read, ChannelWriter<T> inbox, CancellationToken ct)
+    {
+        var every = leases.Duration / 3;
+        _renewedAt = time.GetUtcNow();
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                try
+                {
+                    Tick(read, ct);
+                }
+                catch (Exception e) when (e is System.Data.Common.DbException or NATS.Client.Core.NatsException or TimeoutException or InvalidOperationException && !ct.IsCancellationRequested)
+                {
+                    NatsLog.LeasesNotRenewed(log, stream.StreamName, e.Message);
+                    if (time.GetUtcNow() - _renewedAt >= leases.Duration)
+                    {
+                        // Unrenewed this long, the leases may be another's: stop reading them (the sinks' fence refuses what is in flight).
+                        foreach (var p in _held.Keys) { Lose(p, "its lease could not be renewed in time"); }
+                    }
+                }
+
+                foreach (var (p, r) in _reading)
+                {
+                    if (r.Pump.IsFaulted && r.Pump.Exception!.InnerException is not (NATS.Client.Core.NatsException or OperationCanceledException or TimeoutException))
+                    {
+                        inbox.TryComplete(r.Pump.Exception.InnerException);
+                        return;
+                    }
+                }
+
+                await Task.Delay(every, time, ct).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // stopping
+        }
+        catch (Exception e)
+        {
+            // Not a passing outage: the pipeline fails with it (the reader waits on the inbox).
+            inbox.TryComplete(e);
+            throw;
+        }
+        finally
+        {
+            foreach (var p in _reading.Keys) { StopReading(p); }
+        }
+    }
+
+    private void Tick(Reader read, CancellationToken ct)
+    {
+        var renewed = leases.Renew().ToDictionary(l => l.Partition, l => l.Token);
+        _renewedAt = time.GetUtcNow();
+        foreach (var (p, token) in _held)
+        {
+            if (!renewed.TryGetValue(p, out var now) || now != token) { Lose(p, "another worker took it after it expired"); }
+            else if (_superseded.TryRemove(p, out var stale) && stale == token) { Lose(p, "a newer lease's consumer exists"); }
+        }
+
+        foreach (var p in _releasing.ToList())
+        {
+            if (!_held.TryGetValue(p, out var token)) { _releasing.Remove(p); continue; }
+            if (hasPending(p)) { continue; }
+            leases.Release(new PartitionLease(p, token));
+            _held.TryRemove(p, out _);
+            _releasing.Remove(p);
+            NatsLog.PartitionReleased(log, stream.StreamName, p);
+        }
+
+        var share = PartitionLeases.FairShare(leases.Partitions, leases.LiveWorkers());
+        var keeping = _held.Count - _releasing.Count;
+        if (keeping > share)
+        {
+            // A worker joined: give up the surplus, reading it no more; the leases go once its batches are acknowledged.
+            foreach (var p in _held.Keys.Except(_releasing).Order().TakeLast(keeping - share).ToList())
+            {
+                StopReading(p);
+                _releasing.Add(p);
+            }
+        }
+        else if (keeping < share)
+        {
+            // Start at a point of this worker's own, so that workers starting together do not all try the same partitions first.
+            var free = leases.Free();
+            var start = free.Count == 0 ? 0 : (int)((uint)StringComparer.Ordinal.GetHashCode(leases.Worker) % (uint)free.Count);
+            foreach (var p in free.Skip(start).Concat(free.Take(start)))
+            {
+                if (keeping >= share) { break; }
+                if (leases.TryTake(p) is { } lease)
+                {
+                    _held[p] = lease.Token;
+                    keeping++;
+                    NatsLog.PartitionTaken(log, stream.StreamName, p, lease.Token);
+                }
+            }
+        }
+
+        // Every partition held and not being given up is read, from its lease's own consumer; one whose consume ended
+        // (or whose consumer could not be made: a NATS node away) is read again. Off this loop: the renewals must not
+        // wait on JetStream.
+        foreach (var (p, token) in _held)
+        {
+            if (_releasing.Contains(p)) { continue; }
+            if (_reading.TryGetValue(p, out var r) && r.Token == token && !r.Pump.IsCompleted) { continue; }
+            StopReading(p);
+            var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            _reading[p] = (token, stop, Task.Run(() => ReadAsync(read, p, token, stop.Token), CancellationToken.None));
+        }
+    }
+
+    private async Task ReadAsync(Reader read, int partition, long token, CancellationToken ct)
+    {
+        var consumer = await stream.PartitionConsumerAsync(partition, token, ct).ConfigureAwait(false);
+        if (consumer is null)
+        {
+            _superseded[partition] = token;
+            return;
+        }
+
+        await read(consumer, partition, token, ct).ConfigureAwait(false);
+    }
+
+    private void Lose(int partition, string why)
+    {
+        StopReading(partition);
+        _releasing.Remove(partition);
+        if (_held.TryRemove(partition, out var token)) { NatsLog.PartitionLost(log, stream.StreamName, partition, token, why); }
+    }
+
+    private void StopReading(int partition)
+    {
+        if (_reading.TryRemove(partition, out var r))
+        {
+            r.Stop.Cancel();
+            r.Stop.Dispose();
+        }
+    }
+
+    /// <summary>Stopping, after the pipeline's last acknowledgement: the leases held are released and the heartbeat ends, so the others take the partitions at once.</summary>
+    public void Leave()
+    {
+        try
+        {
+            foreach (var (p, token) in _held) { leases.Release(new PartitionLease(p, token)); }
+            _held.Clear();
+            leases.Leave();
+        }
+        catch (System.Data.Common.DbException e)
+        {
+            // The leases expire by themselves; the others take the partitions then.
+            NatsLog.LeasesNotRenewed(log, stream.StreamName, e.Message);
+        }
+    }
+}
+
+internal static partial class NatsLog
+{
+    [LoggerMessage(43301, LogLevel.Information, "JetStream stream {JetStream}: this worker took partition {Partition} (lease token {Token})")]
+    public static partial void PartitionTaken(ILogger logger, string jetStream, int partition, long token);
+
+    [LoggerMessage(43302, LogLevel.Information, "JetStream stream {JetStream}: this worker gave partition {Partition} up to share it out (its events all acknowledged)")]
+    public static partial void PartitionReleased(ILogger logger, string jetStream, int partition);
+
+    [LoggerMessage(43303, LogLevel.Warning, "JetStream stream {JetStream}: this worker lost partition {Partition} (lease token {Token}): {Why}; it reads it no more and leaves its unacknowledged events to the new owner")]
+    public static partial void PartitionLost(ILogger logger, string jetStream, int partition, long token, string why);
+
+    [LoggerMessage(43304, LogLevel.Warning, "JetStream stream {JetStream}: the partition leases could not be renewed ({Reason}); trying again")]
+    public static partial void LeasesNotRenewed(ILogger logger, string jetStream, string reason);
+}
