@@ -42,6 +42,19 @@ public sealed record ShapeTable(string Name, IReadOnlyList<ShapeColumn> Columns,
         return this with { Columns = columns, Gone = gone };
     }
 
+    /// <summary>The table with <paramref name="from"/> renamed <paramref name="to"/> in its place (as the step renames it), remembering why <paramref name="from"/> is gone.</summary>
+    public ShapeTable Renamed(string from, string to, string why)
+    {
+        var column = Find(from) ?? new ShapeColumn(from, null);
+        var columns = Columns.Where(c => c.Name != to).ToList();
+        var at = columns.FindIndex(c => c.Name == from);
+        if (at >= 0) { columns[at] = column with { Name = to }; }
+        else { columns.Add(column with { Name = to }); }
+        var gone = new Dictionary<string, string>(Gone, StringComparer.Ordinal) { [from] = why };
+        gone.Remove(to);
+        return this with { Columns = columns, Gone = gone };
+    }
+
     /// <summary>The table without <paramref name="column"/>, remembering <paramref name="why"/> for whoever looks for it later.</summary>
     public ShapeTable Without(string column, string why)
     {

@@ -66,8 +66,7 @@ public sealed class MapOptions
         {
             foreach (var (from, to) in Rename.Where(r => use.Use(table, $"rename.{r.From}", r.From)))
             {
-                var column = table.Find(from) ?? new Core.Pipeline.ShapeColumn(to, null);
-                table = table.Without(from, $"renamed to '{to}' by {problems.Place}").With(column with { Name = to });
+                table = table.Renamed(from, to, $"renamed to '{to}' by {problems.Place}");
             }
 
             foreach (var (column, sql) in Derive) { use.NeedSql(table, $"derive.{column}", sql); }
