@@ -51,6 +51,10 @@ internal static class ValidateCommand
                 }
 
                 await Console.Error.WriteLineAsync($"{loaded!.Name}: valid ({loaded.Pipelines.Count} pipeline(s), {loaded.Jobs.Count} job(s){bound})").ConfigureAwait(false);
+                foreach (var pipeline in loaded.Pipelines.Where(p => p.Unchecked is not null && !(result.GetValue(connect) && p.Source is Core.Pipeline.IConnectedBatchTables)))
+                {
+                    await Console.Error.WriteLineAsync($"{loaded.Name}: pipeline '{pipeline.Name}': not every column checked: {pipeline.Unchecked}").ConfigureAwait(false);
+                }
             }
 
             foreach (var clash in TableClashes(valid, result))

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Sluice.Connectors.Postgres;
 using Sluice.Core.Config;
+using Sluice.Transforms.Lookup;
 
 namespace Sluice.Recipes.Engagement;
 
@@ -34,6 +35,28 @@ public sealed partial class EngagementEnrichOptions
     /// <summary>Dimension column holding the content length in seconds.</summary>
     public string Length { get; init; } = "length_seconds";
 
+    /// <summary>Dimension rows kept in memory at most (the cache bound).</summary>
+    public int MaxRows { get; init; } = 1_000_000;
+
+    /// <summary>
+    /// The dimension as the generic <c>lookup</c> step's machinery reads and caches it (<see cref="LookupCache"/>,
+    /// <see cref="LookupTable"/>): loaded at start, kept current by its rows in the stream (TOAST-safe), an unknown
+    /// key keeping NULL fields.
+    /// </summary>
+    public LookupOptions Lookup() => new()
+    {
+        Tables = new Transforms.TableSelection([Facts]),
+        Key = Key,
+        Dimension = Dimension,
+        DimensionKey = Key,
+        Schema = Schema,
+        Connection = Connection,
+        Fields = Fields,
+        MaxRows = MaxRows,
+        OnMiss = LookupMiss.Keep,
+        LetterSource = "engagement_enrich",
+    };
+
     public static EngagementEnrichOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -49,6 +72,7 @@ public sealed partial class EngagementEnrichOptions
             Output = map.String("output", "events_enriched", doc: "Name of the enriched table handed to the sinks.") ?? "events_enriched",
             Duration = map.String("duration", "duration_ms", doc: "Fact column holding the watched duration in milliseconds.") ?? "duration_ms",
             Length = map.String("length", "length_seconds", doc: "Dimension column holding the content length in seconds.") ?? "length_seconds",
+            MaxRows = map.Int("max_rows", 1_000_000, min: 1, max: 50_000_000, doc: "Dimension rows kept in memory at most (the cache bound; the least recently used leave first)."),
         };
 
         foreach (var (key, value) in new[] { ("schema", options.Schema), ("facts", options.Facts), ("dimension", options.Dimension), ("key", options.Key), ("output", options.Output), ("duration", options.Duration), ("length", options.Length) }

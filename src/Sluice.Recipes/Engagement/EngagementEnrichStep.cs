@@ -41,18 +41,30 @@ public sealed class EngagementEnrichStep(EngagementEnrichOptions options) : IBat
     private static readonly Counter<long> Unknown = Meter.CreateCounter<long>("sluice.enrich.unknown_dimension", description: "Events whose dimension row was not found");
 
     private readonly ConditionalWeakTable<TableSchema, Plan> _plans = [];
+    private readonly LookupOptions _lookup = options.Lookup();
     private long _unknown;
+    private bool _loaded;
 
-    public DimensionCache Cache { get; } = new(options);
+    /// <summary>The content dimension, held as the generic <c>lookup</c> step holds its own (TOAST-safe, bounded).</summary>
+    public LookupCache Cache { get; } = new(options.Lookup(), options.MaxRows);
 
     public long UnknownDimensionRows => Interlocked.Read(ref _unknown);
+
+    /// <summary>Sets the copied fields' types and skips the load from Postgres (unit tests fill the cache by <see cref="LookupCache.Apply"/>).</summary>
+    internal void Prepare(IReadOnlyList<FieldType> types)
+    {
+        Cache.Types = types;
+        _loaded = true;
+    }
 
     public async ValueTask<RecordBatch> ApplyAsync(RecordBatch batch, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        if (!Cache.Loaded)
+        if (!_loaded)
         {
-            await Cache.LoadAsync(ct).ConfigureAwait(false);
+            // Loaded once; a key not held stays unknown (NULL fields, counted) until its row comes in the stream.
+            await new LookupTable(_lookup, options.Connection).LoadAsync(Cache, options.MaxRows, ct).ConfigureAwait(false);
+            _loaded = true;
         }
 
         var output = new List<ColumnBatch>();
@@ -109,14 +121,14 @@ public sealed class EngagementEnrichStep(EngagementEnrichOptions options) : IBat
         var dims = Cache.Types.Select(t => DimensionValues.ColumnArray(t, n)).ToArray();
         var seconds = new double?[n];
         var percent = new double?[n];
-        var key = plan.KeyIndex >= 0 ? facts.Columns[plan.KeyIndex] as long?[] : null;
+        var key = plan.KeyIndex >= 0 ? facts.Columns[plan.KeyIndex] : null;
         var duration = plan.DurationIndex >= 0 ? facts.Columns[plan.DurationIndex] : null;
         var lengthField = options.Fields.ToList().IndexOf(options.Length);
         long unknown = 0;
         for (var i = 0; i < n; i++)
         {
             var row = keep[i];
-            var found = key?[row] is { } id ? Cache.Find(id) : null;
+            var found = LookupCache.KeyText(key?.GetValue(row)) is { } id ? Cache.Find(id) : null;
             if (found is null) { unknown++; }
             else
             {

@@ -12,6 +12,14 @@ public sealed record TableSelection(IReadOnlyList<string> Tables)
         return new TableSelection(map.StringList("tables", doc: "The batch tables the step changes (default: every table); the others pass through as they are."));
     }
 
+    /// <summary>Each table named that does not reach the step, under <c>tables</c>.</summary>
+    public void Check(Core.Pipeline.BatchShape shape, Core.Pipeline.ShapeProblems problems, string step)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(problems);
+        foreach (var name in Tables) { problems.Add("tables", step, shape.MissingTable(name)); }
+    }
+
     public bool Takes(ColumnBatch table)
     {
         ArgumentNullException.ThrowIfNull(table);

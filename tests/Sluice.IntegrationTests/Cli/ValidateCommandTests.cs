@@ -71,6 +71,80 @@ public sealed class ValidateCommandTests
         stdout.ShouldContain("filetypes/x.yaml:9: fields.z: unknown field type 'nonsense'");
     }
 
+    [Theory]
+    [InlineData("vehicle-files", null)]
+    [InlineData("tenant-analytics", null)]
+    [InlineData("repeat-reminder", "pipeline 'salesforce': not every column checked: step steps[0] (attorney_events) does not declare what it does to tables and columns, so nothing after it is checked")]
+    [InlineData("sales-warehouse", null)]
+    [InlineData("engagement-cdc", "pipeline 'cdc': not every column checked: source 'postgres_cdc' learns its tables' columns from its server, so only `sluice validate --connect` checks the columns steps and sinks name")]
+    [InlineData("examples/cdc-to-redis-counters", "pipeline 'page_views': not every column checked: source 'postgres_cdc' learns its tables' columns from its server")]
+    [InlineData("examples/csv-to-postgres-and-lake", null)]
+    [InlineData("examples/http-lookup-cdc-to-postgres", "pipeline 'products': not every column checked: source 'postgres_cdc'")]
+    [InlineData("examples/ndjson-to-http-api", null)]
+    [InlineData("examples/postgres-pull-to-clickhouse", null)]
+    [InlineData("examples/salesforce-to-lake", null)]
+    public async Task Every_shipped_recipe_validates_clean_and_says_what_it_could_not_check_offline(string recipe, string? note)
+    {
+        using var data = new TempFolder();
+
+        var (code, stdout, err) = await SluiceProcess.RunAsync(data.Path, "validate", recipe);
+
+        code.ShouldBe(0, stdout + err);
+        stdout.ShouldBeEmpty();
+        if (note is null) { err.ShouldNotContain("not every column checked"); }
+        else { err.ShouldContain(note); }
+    }
+
+    [Fact]
+    public async Task A_step_or_sink_naming_a_column_that_is_not_there_is_reported_with_file_line_and_component()
+    {
+        using var folder = new TempFolder();
+        var recipe = Directory.CreateDirectory(folder.Sub("columns")).FullName;
+        Directory.CreateDirectory(Path.Combine(recipe, "filetypes"));
+        File.WriteAllText(Path.Combine(recipe, "filetypes", "orders.yaml"), """
+            name: orders
+            pattern: "orders_*.csv"
+            format: csv
+            table: raw.orders
+            event_time: at
+            fields:
+              order_id: string
+              at: timestamp
+              customer: string
+              amount: double
+            """);
+        File.WriteAllText(Path.Combine(recipe, "recipe.yaml"), """
+            name: columns
+            pipelines:
+              orders:
+                source:
+                  type: files
+                  folder: drop
+                steps:
+                  - type: map
+                    rename: { customer: user }
+                  - type: filter
+                    where: "customer <> 'test'"
+                sinks:
+                  - type: redis
+                    table: orders
+                    key: "spend:{user_id}"
+                    value: amount
+                  - type: postgres
+                    schema: shop
+                    keys: { orders: [id] }
+            """);
+
+        var (code, stdout, _) = await SluiceProcess.RunAsync(folder.Path, "validate", recipe);
+
+        code.ShouldBe(1, stdout);
+        stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Replace(folder.Path + "/", "", StringComparison.Ordinal)).ShouldBe([
+            "columns/recipe.yaml:11: pipelines.orders.steps[1].where: filter: column 'customer' of table 'orders' is not there any more: it was renamed to 'user' by steps[0] (map)",
+            "columns/recipe.yaml:15: pipelines.orders.sinks[0].key: redis sink: table 'orders' has no column 'user_id' at this point (its columns: order_id, at, user, amount)",
+            "columns/recipe.yaml:12: pipelines.orders.sinks: postgres sink postgres:shop: keys.orders names 'id', which is not a column of the table (its columns: order_id, at, user, amount)",
+        ]);
+    }
+
     [Fact]
     public async Task Unknown_recipe_names_the_known_ones()
     {

@@ -110,11 +110,13 @@ public sealed class ValidateConnectTests
 
             var (code, output, error) = await ValidateAsync(world, recipe);
 
+            var pg = Connectors.Postgres.PostgresConnectionOptions.FromEnvironment();
+            var server = $"postgres {role}@{pg.Host}:{pg.Port}/{world.Database}";
             code.ShouldBe(1, output + error);
             output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToList().ShouldBe([
                 $"validate-role: pipelines.changes.sinks[0] (postgres): connection: cannot connect to postgres sluice@127.0.0.1:{port}/nowhere: Connection refused",
-                $"validate-role: pipelines.changes.source (postgres_cdc): connection: role '{role}' has neither REPLICATION nor SUPERUSER, so it cannot create or read the replication slot (ALTER ROLE \"{role}\" REPLICATION)",
-                $"validate-role: pipelines.changes.source (postgres_cdc): publication: 'validate_role' does not exist and role '{role}' may not create it (it needs CREATE on database '{world.Database}': GRANT CREATE ON DATABASE ...)",
+                $"validate-role: pipelines.changes.source (postgres_cdc): connection: role '{role}' has neither REPLICATION nor SUPERUSER ({server}), so it cannot create or read the replication slot (ALTER ROLE \"{role}\" REPLICATION)",
+                $"validate-role: pipelines.changes.source (postgres_cdc): publication: 'validate_role' does not exist and role '{role}' may not create it ({server}; it needs CREATE on database '{world.Database}': GRANT CREATE ON DATABASE ...)",
             ], customMessage: error);
         }
         finally
@@ -133,6 +135,114 @@ public sealed class ValidateConnectTests
 
         code.ShouldBe(0, output + error);
         error.ShouldContain("cdc-to-redis-counters: valid (1 pipeline(s), 0 job(s); 3 component(s) checked against their servers)");
+    }
+
+    [Fact]
+    public async Task With_connect_a_cdc_pipeline_s_steps_and_sinks_are_checked_against_the_columns_its_tables_have()
+    {
+        await using var world = await ExampleWorld.CreateAsync("cdc-to-redis-counters");
+        await world.ExecuteAsync("CREATE TABLE orders (order_id integer PRIMARY KEY, amount numeric, placed_at timestamptz)");
+        var recipe = Recipe(world, "validate-columns", $$"""
+            pipelines:
+              changes:
+                source:
+                  type: postgres_cdc
+                  connection: { database: "${PGDATABASE:-sluice}" }
+                  publication: validate_columns
+                  slot: validate_columns_{{world.Id}}
+                  tables:
+                    orders: { on_update: emit, on_delete: emit }
+                steps:
+                  - type: map
+                    rename: { amount: total }
+                sinks:
+                  - type: redis
+                    url: "${REDIS_URL:-redis://127.0.0.1:6379}"
+                    table: orders
+                    key: "o:{id}"
+                    value: total
+            """);
+
+        using var offline = SluiceProcess.Start(world.DataRoot, world.Env, "validate", recipe);
+        (await offline.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(0, offline.Stdout + offline.Stderr);
+        offline.Stderr.ShouldContain("validate-columns: pipeline 'changes': not every column checked: source 'postgres_cdc' learns its tables' columns from its server");
+
+        var (code, output, error) = await ValidateAsync(world, recipe);
+
+        code.ShouldBe(1, output + error);
+        var columns = string.Join(", ", new[] { "order_id", "total", "placed_at" }.Concat(Core.Schema.ChangeEnvelope.Fields.Select(f => f.Name)));
+        output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l[(l.IndexOf("recipe.yaml", StringComparison.Ordinal))..]).ShouldBe([
+            $"recipe.yaml:18: pipelines.changes.sinks[0].key: redis sink: table 'orders' has no column 'id' at this point (its columns: {columns})",
+        ], customMessage: error);
+    }
+
+    [Fact]
+    public async Task A_postgres_sink_whose_role_may_not_create_or_use_its_schema_is_reported_with_each_missing_right()
+    {
+        await using var world = await ExampleWorld.CreateAsync("cdc-to-redis-counters");
+        var role = $"sluice_noschema_{world.Id}";
+        await world.ExecuteAsync($"CREATE ROLE {role} LOGIN PASSWORD 'noschema'; CREATE SCHEMA locked; CREATE TABLE facts (id integer PRIMARY KEY, at timestamptz)");
+        try
+        {
+            var pg = Connectors.Postgres.PostgresConnectionOptions.FromEnvironment();
+            var recipe = Recipe(world, "validate-schema", $$"""
+                pipelines:
+                  pulled:
+                    source:
+                      type: postgres_pull
+                      table: facts
+                      key_column: id
+                      updated_column: at
+                    sinks:
+                      - type: postgres
+                        connection: "Host={{pg.Host}};Port={{pg.Port}};Username={{role}};Password=noschema;Database={{world.Database}}"
+                        schema: locked
+                        keys: { facts: [_id] }
+                """);
+
+            var (code, output, error) = await ValidateAsync(world, recipe);
+
+            code.ShouldBe(1, output + error);
+            var server = $"postgres {role}@{pg.Host}:{pg.Port}/{world.Database}";
+            output.Split('\n', StringSplitOptions.RemoveEmptyEntries).ShouldBe([
+                $"validate-schema: pipelines.pulled.sinks[0] (postgres): schema: role '{role}' has no CREATE on database '{world.Database}' ({server}), which the sink's CREATE SCHEMA IF NOT EXISTS \"locked\" needs even when the schema exists (GRANT CREATE ON DATABASE \"{world.Database}\" TO \"{role}\")",
+                $"validate-schema: pipelines.pulled.sinks[0] (postgres): schema: role '{role}' has no USAGE on schema 'locked' ({server}), so it cannot reach the sink's tables (GRANT USAGE ON SCHEMA \"locked\" TO \"{role}\")",
+                $"validate-schema: pipelines.pulled.sinks[0] (postgres): schema: role '{role}' has no CREATE on schema 'locked' ({server}), so it cannot create the sink's tables (GRANT CREATE ON SCHEMA \"locked\" TO \"{role}\")",
+            ], customMessage: error);
+
+            await world.ExecuteAsync($"GRANT CREATE ON DATABASE {world.Database} TO {role}; GRANT USAGE, CREATE ON SCHEMA locked TO {role}");
+            (code, output, error) = await ValidateAsync(world, recipe);
+            code.ShouldBe(0, output + error);
+        }
+        finally
+        {
+            await world.ExecuteAsync($"REVOKE ALL ON SCHEMA locked FROM {role}; REVOKE ALL ON DATABASE {world.Database} FROM {role}");
+            await PgTestDatabase.ExecuteAsync(Connectors.Postgres.PostgresConnectionOptions.FromEnvironment(), $"DROP ROLE IF EXISTS {role}");
+        }
+    }
+
+    [Fact]
+    public async Task A_salesforce_source_logs_in_against_its_login_url_and_refused_credentials_are_reported()
+    {
+        await using var world = await ExampleWorld.CreateAsync("salesforce-to-lake");
+        await using var salesforce = await RepeatReminder.FakeSalesforce.StartAsync();
+        world.Env["SALESFORCE_LOGIN_URL"] = salesforce.Url;
+        world.Env["SALESFORCE_CLIENT_ID"] = RepeatReminder.FakeSalesforce.ClientId;
+        world.Env["SALESFORCE_CLIENT_SECRET"] = "wrong";
+
+        var (code, output, error) = await ValidateAsync(world, world.RecipeFolder);
+
+        code.ShouldBe(1, output + error);
+        output.Trim().ShouldStartWith($"salesforce-to-lake: pipelines.opportunities.source (salesforce): login_url: Salesforce Opportunity via {salesforce.Url.TrimEnd('/')}/: token request refused (400): ", customMessage: error);
+        output.Trim().ShouldEndWith("invalid client credentials; check the client id and secret");
+        output.Trim().ShouldNotContain('\n');
+        salesforce.TokensIssued.ShouldBe(0);
+
+        world.Env["SALESFORCE_CLIENT_SECRET"] = RepeatReminder.FakeSalesforce.Secret;
+        (code, output, error) = await ValidateAsync(world, world.RecipeFolder);
+        code.ShouldBe(0, output + error);
+        salesforce.TokensIssued.ShouldBe(1);
+        salesforce.Queries.ShouldBeEmpty();
     }
 
     private static string Recipe(ExampleWorld world, string name, string body)

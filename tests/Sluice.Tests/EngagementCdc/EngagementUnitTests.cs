@@ -82,7 +82,7 @@ public sealed class EngagementUnitTests
     public void Enrichment_joins_content_and_derives_the_metrics_with_nulls_where_inputs_are_missing()
     {
         var step = new EngagementEnrichStep(new EngagementEnrichOptions { Connection = PostgresConnectionOptions.FromEnvironment(), Fields = ["content_type", "length_seconds"] });
-        step.Cache.Prepare([FieldType.String, FieldType.Integer]);
+        step.Prepare([FieldType.String, FieldType.Integer]);
         var content = Batch("content", [("content_id", FieldType.Integer), ("content_type", FieldType.String), ("length_seconds", FieldType.Integer)],
             [1L, "video", 300L], [2L, "article", 0L], [3L, "podcast", null]);
         step.Cache.Apply(content);
@@ -109,7 +109,7 @@ public sealed class EngagementUnitTests
     public void A_content_update_in_the_stream_applies_to_later_events_and_a_delete_forgets_the_row()
     {
         var step = new EngagementEnrichStep(new EngagementEnrichOptions { Connection = PostgresConnectionOptions.FromEnvironment(), Fields = ["content_type", "length_seconds"] });
-        step.Cache.Prepare([FieldType.String, FieldType.Integer]);
+        step.Prepare([FieldType.String, FieldType.Integer]);
         var schema = new (string, FieldType)[] { ("content_id", FieldType.Integer), ("content_type", FieldType.String), ("length_seconds", FieldType.Integer), ("_op", FieldType.String) };
         step.Cache.Apply(Batch("content", schema, [1L, "video", 100L, "r"]));
         var events = new (string, FieldType)[] { ("event_id", FieldType.Integer), ("content_id", FieldType.Integer), ("duration_ms", FieldType.Integer) };
@@ -127,14 +127,14 @@ public sealed class EngagementUnitTests
     public void The_content_cache_keeps_a_value_marked_unchanged_and_a_truncate_empties_it()
     {
         var step = new EngagementEnrichStep(new EngagementEnrichOptions { Connection = PostgresConnectionOptions.FromEnvironment(), Fields = ["length_seconds", "title"] });
-        step.Cache.Prepare([FieldType.Integer, FieldType.String]);
+        step.Prepare([FieldType.Integer, FieldType.String]);
         var schema = new (string, FieldType)[] { ("content_id", FieldType.Integer), ("length_seconds", FieldType.Integer), ("title", FieldType.String), ("_op", FieldType.String), ("_unchanged", FieldType.String) };
         step.Cache.Apply(Batch("content", schema, [1L, 100L, "a long title", "r", null]));
 
         step.Cache.Apply(Batch("content", schema, [1L, 200L, null, "u", "[\"title\"]"]));
-        step.Cache.Find(1).ShouldBe([200L, "a long title"]);
+        step.Cache.Find("1").ShouldBe([200L, "a long title"]);
         step.Cache.Apply(Batch("content", schema, [1L, 300L, null, "u", null]));
-        step.Cache.Find(1).ShouldBe([300L, null]);
+        step.Cache.Find("1").ShouldBe([300L, null]);
 
         step.Cache.Apply(Batch("content", schema, [null, null, null, "t", null]));
         step.Cache.Count.ShouldBe(0);

@@ -4,8 +4,23 @@ using Sluice.Core.Config;
 namespace Sluice.Connectors.ClickHouse;
 
 /// <summary>Options of the <c>clickhouse</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
-public sealed partial class ClickHouseOptions : Core.Recipes.IConnectionCheck
+public sealed partial class ClickHouseOptions : Core.Recipes.IConnectionCheck, Core.Pipeline.IChecksBatchShape
 {
+    /// <summary>At load: the table written reaches the sink with its sorting key's columns (a mirror takes the source's tables as they come).</summary>
+    public void Check(Core.Pipeline.BatchShape input, Core.Pipeline.ShapeProblems problems)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(problems);
+        if (Mirror) { return; }
+        if (input.Table(Table) is not { } table)
+        {
+            problems.Add("table", "clickhouse sink", input.MissingTable(Table));
+            return;
+        }
+
+        foreach (var column in OrderBy) { problems.Add("order_by", "clickhouse sink", table.Missing(column)); }
+    }
+
     public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) => ClickHousePreflight.CheckAsync(Url, ct);
 
     /// <summary>The sink's name: its checkpoint key and dead-letter source.</summary>

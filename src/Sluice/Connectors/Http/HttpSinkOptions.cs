@@ -3,8 +3,16 @@ using Sluice.Core.Config;
 namespace Sluice.Connectors.Http;
 
 /// <summary>Options of the <c>http</c> sink (an external API we do not control), read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
-public sealed class HttpSinkOptions : Core.Recipes.IConnectionCheck
+public sealed class HttpSinkOptions : Core.Recipes.IConnectionCheck, Core.Pipeline.IChecksBatchShape
 {
+    /// <summary>At load: the table sent reaches the sink (a sink whose table never comes sends nothing, silently).</summary>
+    public void Check(Core.Pipeline.BatchShape input, Core.Pipeline.ShapeProblems problems)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(problems);
+        problems.Add("table", "http sink", input.MissingTable(Table));
+    }
+
     public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) => HttpSinkPreflight.CheckAsync(Url, ct);
 
     /// <summary>The sink's name: its checkpoint key and dead-letter source <c>http:&lt;recipe&gt;/&lt;name&gt;</c>.</summary>

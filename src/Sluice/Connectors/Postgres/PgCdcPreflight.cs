@@ -15,16 +15,17 @@ internal static class PgCdcPreflight
         var problems = new List<string>();
         await using var connection = await PgPreflight.OpenAsync(options.Connection.Builder(), "connection", problems, ct).ConfigureAwait(false);
         if (connection is null) { return problems; }
+        var server = $"postgres {PostgresConnectionOptions.Describe(options.Connection.Builder())}";
 
         var (user, canReplicate, canCreate, walLevel, freeSlots) = await RoleAndServerAsync(connection, ct).ConfigureAwait(false);
         if (!canReplicate)
         {
-            problems.Add($"connection: role '{user}' has neither REPLICATION nor SUPERUSER, so it cannot create or read the replication slot (ALTER ROLE {PgSlotAdmin.Quote(user)} REPLICATION)");
+            problems.Add($"connection: role '{user}' has neither REPLICATION nor SUPERUSER ({server}), so it cannot create or read the replication slot (ALTER ROLE {PgSlotAdmin.Quote(user)} REPLICATION)");
         }
 
         if (walLevel != "logical")
         {
-            problems.Add($"connection: the server's wal_level is '{walLevel}'; change data capture needs wal_level = logical (then restart the server)");
+            problems.Add($"connection: the server's wal_level is '{walLevel}' ({server}); change data capture needs wal_level = logical (then restart the server)");
         }
 
         var used = new HashSet<CdcTableRule>();
@@ -45,7 +46,7 @@ internal static class PgCdcPreflight
 
         if (!await ExistsAsync(connection, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", options.Publication, ct).ConfigureAwait(false) && !canCreate)
         {
-            problems.Add($"publication: '{options.Publication}' does not exist and role '{user}' may not create it (it needs CREATE on database '{options.Connection.Database}': GRANT CREATE ON DATABASE ...)");
+            problems.Add($"publication: '{options.Publication}' does not exist and role '{user}' may not create it ({server}; it needs CREATE on database '{options.Connection.Database}': GRANT CREATE ON DATABASE ...)");
         }
 
         await using var slot = new NpgsqlCommand("SELECT coalesce(plugin, ''), coalesce(database, '') FROM pg_replication_slots WHERE slot_name = $1", connection);
@@ -56,12 +57,12 @@ internal static class PgCdcPreflight
             var (plugin, database) = (r.GetString(0), r.GetString(1));
             if (plugin != "pgoutput" || database != options.Connection.Database)
             {
-                problems.Add($"slot: '{options.Slot}' exists for {(plugin.Length == 0 ? "physical replication" : $"plugin '{plugin}'")} on database '{database}', not pgoutput on '{options.Connection.Database}': name another slot");
+                problems.Add($"slot: '{options.Slot}' exists for {(plugin.Length == 0 ? "physical replication" : $"plugin '{plugin}'")} on database '{database}', not pgoutput on '{options.Connection.Database}' ({server}): name another slot");
             }
         }
         else if (freeSlots <= 0)
         {
-            problems.Add($"slot: '{options.Slot}' does not exist and the server has no free replication slot (max_replication_slots is reached)");
+            problems.Add($"slot: '{options.Slot}' does not exist and the server has no free replication slot (max_replication_slots is reached; {server})");
         }
 
         return problems;

@@ -500,7 +500,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         _lastEnd = position;
     }
 
-    private static readonly FieldSpec[] HeartbeatFields =
+    internal static readonly FieldSpec[] HeartbeatFields =
     [
         new("_lsn", FieldType.Integer, true), new("_commit_ts", FieldType.Timestamp, false), new("slot", FieldType.String, true), new("database", FieldType.String, true),
     ];

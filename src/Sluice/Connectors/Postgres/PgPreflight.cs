@@ -69,6 +69,41 @@ public static class PgPreflight
         }
     }
 
+    /// <summary>
+    /// What a sink that creates its tables needs of <paramref name="schema"/>: it runs <c>CREATE SCHEMA IF NOT EXISTS</c>
+    /// (which Postgres checks against CREATE on the database even when the schema exists), then creates tables in it
+    /// (USAGE and CREATE on the schema). One problem per missing right, under <c>schema</c>, naming role, server and the grant.
+    /// </summary>
+    internal static async Task<List<string>> SchemaRightsAsync(NpgsqlConnection connection, string schema, string server, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT current_user::text, current_database()::text, has_database_privilege(current_database(), 'CREATE'), " +
+            "(SELECT has_schema_privilege(n.oid, 'USAGE') FROM pg_namespace n WHERE n.nspname = $1), (SELECT has_schema_privilege(n.oid, 'CREATE') FROM pg_namespace n WHERE n.nspname = $1)", connection);
+        cmd.Parameters.AddWithValue(schema);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await r.ReadAsync(ct).ConfigureAwait(false);
+        var (user, database, createSchema) = (r.GetString(0), r.GetString(1), r.GetBoolean(2));
+        var (exists, usage, create) = (!r.IsDBNull(3), !r.IsDBNull(3) && r.GetBoolean(3), !r.IsDBNull(4) && r.GetBoolean(4));
+        var role = PgSlotAdmin.Quote(user);
+        var problems = new List<string>();
+        if (!createSchema)
+        {
+            problems.Add($"schema: role '{user}' has no CREATE on database '{database}' ({server}), which the sink's CREATE SCHEMA IF NOT EXISTS {PgSlotAdmin.Quote(schema)} needs even when the schema exists (GRANT CREATE ON DATABASE {PgSlotAdmin.Quote(database)} TO {role})");
+        }
+
+        if (exists && !usage)
+        {
+            problems.Add($"schema: role '{user}' has no USAGE on schema '{schema}' ({server}), so it cannot reach the sink's tables (GRANT USAGE ON SCHEMA {PgSlotAdmin.Quote(schema)} TO {role})");
+        }
+
+        if (exists && !create)
+        {
+            problems.Add($"schema: role '{user}' has no CREATE on schema '{schema}' ({server}), so it cannot create the sink's tables (GRANT CREATE ON SCHEMA {PgSlotAdmin.Quote(schema)} TO {role})");
+        }
+
+        return problems;
+    }
+
     /// <summary>A lookup's dimension: <c>dimension.table</c> exists in its database with <c>dimension.key</c> and every field of <c>fields</c>.</summary>
     public static async Task<IReadOnlyList<string>> DimensionAsync(PostgresConnectionOptions server, string schema, string table, string key, IEnumerable<string> fields, CancellationToken ct)
     {

@@ -27,8 +27,29 @@ public sealed class PostgresCdcSourceType : ISourceType
     }
 }
 
-public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IChangeSourceFactory, IConnectionCheck
+public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions options) : IChangeSourceFactory, IConnectionCheck, IConnectedBatchTables
 {
+    /// <summary>
+    /// The tables the source would stream, as the catalog has them now (each with the change envelope), so that
+    /// <c>validate --connect</c> checks the columns steps and sinks name; null when the server does not answer.
+    /// </summary>
+    public async Task<IReadOnlyList<TableSchema>?> ReadBatchTablesAsync(CancellationToken ct)
+    {
+        await using var connection = await PgPreflight.OpenAsync(options.Connection.Builder(), "connection", [], ct).ConfigureAwait(false);
+        if (connection is null) { return null; }
+        var tables = new List<TableSchema>();
+        foreach (var (schema, name, _, key) in await PgSlotAdmin.CatalogAsync(connection, ct).ConfigureAwait(false))
+        {
+            if (options.Tables.FirstOrDefault(t => t.Pattern.Matches(schema, name, options.Schema)) is not { } rule) { continue; }
+            var table = options.Resolve(rule, schema, name, key);
+            var columns = await PgSnapshotReader.ColumnsAsync(connection, null, schema, name, ct).ConfigureAwait(false);
+            tables.Add(new TableSchema(table.BatchName, columns.Select(c => c with { Required = false }).Concat(ChangeEnvelope.Fields).ToList()) { Key = key });
+        }
+
+        if (options.EmitHeartbeats) { tables.Add(new TableSchema(options.HeartbeatTable, PgChangeReader.HeartbeatFields)); }
+        return tables;
+    }
+
     private readonly List<IChangeStreamSink> _keyed = [];
 
     public PostgresCdcOptions Options => options;

@@ -15,7 +15,10 @@ public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables, Core
     public async Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct)
     {
         var problems = new List<string>();
-        await using var connection = await PgPreflight.OpenAsync(new NpgsqlConnectionStringBuilder(ConnectionString()), "connection", problems, ct).ConfigureAwait(false);
+        var settings = new NpgsqlConnectionStringBuilder(ConnectionString());
+        await using var connection = await PgPreflight.OpenAsync(settings, "connection", problems, ct).ConfigureAwait(false);
+        if (connection is null) { return problems; }
+        problems.AddRange(await PgPreflight.SchemaRightsAsync(connection, Schema, $"postgres {PostgresConnectionOptions.Describe(settings)}", ct).ConfigureAwait(false));
         return problems;
     }
 

@@ -16,8 +16,10 @@ public sealed class RedisSinkType : ISinkType
 
     public ISinkFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(RedisSinkOptions.Parse(options));
 
-    private sealed class Factory(RedisSinkOptions options) : ISinkFactory, IConnectionCheck
+    private sealed class Factory(RedisSinkOptions options) : ISinkFactory, IConnectionCheck, IChecksBatchShape
     {
+        public void Check(BatchShape input, ShapeProblems problems) => options.Check(input, problems);
+
         public IBatchSink Create(IEngineServices services) => new RedisSink(services, options);
 
         public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) => options.CheckConnectionAsync(ct);

@@ -16,8 +16,24 @@ public enum RedisSinkMode
 }
 
 /// <summary>Options of the generic <c>redis</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
-public sealed class RedisSinkOptions : Core.Recipes.IConnectionCheck
+public sealed class RedisSinkOptions : Core.Recipes.IConnectionCheck, Core.Pipeline.IChecksBatchShape
 {
+    /// <summary>At load: the table reaches the sink with every column the key and the mode name (a row without one cannot be written).</summary>
+    public void Check(Core.Pipeline.BatchShape input, Core.Pipeline.ShapeProblems problems)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(problems);
+        if (input.Table(Table) is not { } table)
+        {
+            problems.Add("table", "redis sink", input.MissingTable(Table));
+            return;
+        }
+
+        var named = Key.Columns.Select(c => ("key", c)).Concat(Columns.Select(c => ("columns", c)))
+            .Concat(new[] { ("value", Value), ("by", By), ("position_column", PositionColumn) }.Where(o => o.Item2 is not null).Select(o => (o.Item1, o.Item2!)));
+        foreach (var (key, column) in named) { problems.Add(key, "redis sink", table.Missing(column)); }
+    }
+
     public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) => RedisPreflight.CheckAsync(Url, ct);
 
     /// <summary>The sink's name: its checkpoint key and dead-letter source.</summary>

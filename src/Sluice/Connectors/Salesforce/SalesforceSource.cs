@@ -29,8 +29,18 @@ public sealed class SalesforceSourceType : ISourceType
 }
 
 /// <summary>With <c>mapping:</c> the source lands attorney events itself (<see cref="Create"/>); without, it hands the records to the pipeline's sinks (<see cref="CreateStream"/>).</summary>
-public sealed class SalesforceSourceFactory(string recipe, string pipeline, SalesforceOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables
+public sealed class SalesforceSourceFactory(string recipe, string pipeline, SalesforceOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables, IConnectionCheck
 {
+    /// <summary><c>validate --connect</c>: the login round trip (client credentials against <c>login_url</c>), nothing read.</summary>
+    public async Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct)
+    {
+        var extractor = new SalesforceExtractor(Options, TimeProvider.System);
+        await using (extractor.ConfigureAwait(false))
+        {
+            return await extractor.LoginProblemAsync(ct).ConfigureAwait(false) is { } problem ? [problem] : [];
+        }
+    }
+
     public IReadOnlyList<Core.Schema.TableSchema> BatchTables => options is null ? [] : [PulledRows.Schema(options.Stream.Table, options.Stream.Columns)];
 
     public SalesforceOptions Options => options ?? throw new InvalidOperationException("the recipe did not validate");
@@ -182,6 +192,30 @@ public sealed class SalesforceExtractor : IIncrementalExtractor
             if (response.StatusCode != HttpStatusCode.Unauthorized || renewed) { return response; }
             response.Dispose();
             _token = null;
+        }
+    }
+
+    /// <summary>Logs in once (5 s at most); what went wrong, as <c>key: what</c>, or null when Salesforce gave a token.</summary>
+    public async Task<string?> LoginProblemAsync(CancellationToken ct)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(TimeSpan.FromSeconds(5));
+        try
+        {
+            await AuthenticateAsync(limit.Token).ConfigureAwait(false);
+            return null;
+        }
+        catch (SluiceException e) when (e.Message.StartsWith("salesforce: set ", StringComparison.Ordinal))
+        {
+            return $"client_id_env: {e.Message}";
+        }
+        catch (SluiceException e)
+        {
+            return $"login_url: {e.Message}";
+        }
+        catch (Exception e) when (e is OperationCanceledException or JsonException && !ct.IsCancellationRequested)
+        {
+            return $"login_url: {Describe}: {(e is JsonException ? "the token endpoint did not answer JSON" : "the token endpoint did not answer within 5 s")}";
         }
     }
 

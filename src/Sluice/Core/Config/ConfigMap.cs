@@ -288,6 +288,24 @@ public sealed class ConfigMap
 
     public void Error(string key, string message) => Errors.Add(File, LineOf(key), Join(key), message);
 
+    /// <summary>
+    /// Records a problem under a nested key (<c>rename.old</c>: the line of <c>old</c> inside <c>rename:</c>) into
+    /// <paramref name="into"/>, which may be another collection than the load's (<c>validate --connect</c> checks again after loading).
+    /// </summary>
+    public void ErrorAt(ConfigErrors into, string dottedKey, string message)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        ArgumentNullException.ThrowIfNull(dottedKey);
+        var dot = dottedKey.IndexOf('.', StringComparison.Ordinal);
+        if (dot > 0 && _node.Children.TryGetValue(new YamlScalarNode(dottedKey[..dot]), out var inner) && inner is YamlMappingNode nested)
+        {
+            new ConfigMap(File, nested, into, Join(dottedKey[..dot])).ErrorAt(into, dottedKey[(dot + 1)..], message);
+            return;
+        }
+
+        into.Add(File, LineOf(dottedKey), Join(dottedKey), message);
+    }
+
     /// <summary>Reports every key that no getter asked for.</summary>
     public void Done()
     {

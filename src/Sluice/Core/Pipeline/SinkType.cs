@@ -35,8 +35,11 @@ public abstract class SinkType<TOptions>(string name) : ISinkType
 }
 
 /// <summary>The parsed options of one sink of a recipe, and how to make it (once the engine's services exist).</summary>
-public class SinkFactory<TOptions>(TOptions options, Func<IEngineServices, IBatchSink> create) : ISinkFactory, IChecksBatchTables, IConnectionCheck
+public class SinkFactory<TOptions>(TOptions options, Func<IEngineServices, IBatchSink> create) : ISinkFactory, IChecksBatchTables, IChecksBatchShape, IConnectionCheck
 {
+    /// <summary>The options' own check of the tables and columns they name (<see cref="IChecksBatchShape"/>), when they have one.</summary>
+    public void Check(BatchShape input, ShapeProblems problems) => (options as IChecksBatchShape)?.Check(input, problems);
+
     /// <summary>The options' own check of their server (<see cref="IConnectionCheck"/>), when they have one.</summary>
     public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) =>
         options is IConnectionCheck check ? check.CheckConnectionAsync(ct) : Task.FromResult<IReadOnlyList<string>>([]);

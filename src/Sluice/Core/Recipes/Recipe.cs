@@ -36,6 +36,12 @@ public sealed record PipelineDefinition(string Name, string SourceType, ISourceF
     /// <summary>The sinks' type names as the recipe writes them (in order).</summary>
     public IReadOnlyList<string> SinkTypes { get; init; } = [];
 
+    /// <summary>The check of the tables and columns its steps and sinks name (<see cref="Pipeline.PipelineShapeCheck"/>), run at load; null without sinks.</summary>
+    public Pipeline.PipelineShapeCheck? Shapes { get; init; }
+
+    /// <summary>Why the load could not check every table and column its steps and sinks name (a CDC source's columns); null when it could.</summary>
+    public string? Unchecked { get; init; }
+
     /// <summary>Every component of the pipeline with its place in the recipe (<c>pipelines.p.sinks[1] (postgres)</c>), for messages about it.</summary>
     public IEnumerable<(string Place, object Factory)> Components() =>
         new[] { ($"pipelines.{Name}.source ({SourceType})", (object)Source) }

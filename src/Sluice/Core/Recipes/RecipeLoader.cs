@@ -81,11 +81,14 @@ public sealed class RecipeLoader(ComponentRegistry registry)
         var pipelines = new List<PipelineDefinition>();
         foreach (var (pipelineName, pipeline) in map.NamedMaps("pipelines"))
         {
+            var errorsBefore = errors.All.Count;
             var source = pipeline.Map("source", required: true);
             var stepTypes = new List<string>();
-            var steps = ParseList(pipeline, "steps", registry.Step, registry.StepNames, "step", (t, m) => t.Parse(m, context), stepTypes);
+            var stepMaps = new List<ConfigMap>();
+            var steps = ParseList(pipeline, "steps", registry.Step, registry.StepNames, "step", (t, m) => t.Parse(m, context), stepTypes, stepMaps);
             var sinkTypes = new List<string>();
-            var sinks = ParseList(pipeline, "sinks", registry.Sink, registry.SinkNames, "sink", (t, m) => t.Parse(m, context), sinkTypes);
+            var sinkMaps = new List<ConfigMap>();
+            var sinks = ParseList(pipeline, "sinks", registry.Sink, registry.SinkNames, "sink", (t, m) => t.Parse(m, context), sinkTypes, sinkMaps);
             var afterLoad = pipeline.StringList("after_load");
             foreach (var j in afterLoad.Where(j => jobs.All(d => d.Name != j)))
             {
@@ -125,13 +128,14 @@ public sealed class RecipeLoader(ComponentRegistry registry)
                 pipeline.Error("steps", $"steps change what goes to sinks, and this pipeline has none: without sinks source '{type}' lands its data itself; add sinks (for example a lake sink) or remove steps");
             }
 
-            // Steps may change the tables: only what the source hands on directly is checked here.
-            if (steps.Count == 0 && factory is Pipeline.IKnownBatchTables known)
+            Pipeline.PipelineShapeCheck? shapes = null;
+            string? notChecked = null;
+            // Columns are followed only through components that loaded cleanly: a broken one says nothing reliable about them.
+            if (sinks.Count > 0)
             {
-                foreach (var problem in sinks.OfType<Pipeline.IChecksBatchTables>().SelectMany(s => known.BatchTables.Select(s.Problem)).OfType<string>())
-                {
-                    pipeline.Error("sinks", problem);
-                }
+                shapes = new Pipeline.PipelineShapeCheck(type, factory, pipeline,
+                    steps.Select((f, i) => ((object)f, stepTypes[i], stepMaps[i])).ToList(), sinks.Select((f, i) => ((object)f, sinkTypes[i], sinkMaps[i])).ToList());
+                if (errors.All.Count == errorsBefore) { notChecked = shapes.Run(errors); }
             }
 
             foreach (var sink in sinks.OfType<Pipeline.IChangeStreamSink>().Where(s => s.ChangeStreamOption is not null))
@@ -144,7 +148,7 @@ public sealed class RecipeLoader(ComponentRegistry registry)
                 else { pipeline.Error("sinks", $"sink '{sink.SinkName}' has {sink.ChangeStreamOption}, which needs a change-data-capture source (postgres_cdc) for its rows' keys and change envelope, but the source is '{type}'"); }
             }
 
-            pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad) { Steps = steps, StepTypes = stepTypes, Sinks = sinks, SinkTypes = sinkTypes });
+            pipelines.Add(new PipelineDefinition(pipelineName, type, factory, afterLoad) { Steps = steps, StepTypes = stepTypes, Sinks = sinks, SinkTypes = sinkTypes, Shapes = shapes, Unchecked = notChecked });
         }
 
         foreach (var job in jobs)
@@ -183,7 +187,7 @@ public sealed class RecipeLoader(ComponentRegistry registry)
 
     private static List<TFactory> ParseList<TType, TFactory>(
         ConfigMap pipeline, string key, Func<string, TType?> find, IReadOnlyCollection<string> known, string what, Func<TType, ConfigMap, TFactory> parse,
-        List<string>? types = null)
+        List<string>? types = null, List<ConfigMap>? maps = null)
         where TType : class
     {
         var list = new List<TFactory>();
@@ -199,6 +203,7 @@ public sealed class RecipeLoader(ComponentRegistry registry)
 
             list.Add(parse(found, item));
             types?.Add(type);
+            maps?.Add(item);
             item.Done();
         }
 

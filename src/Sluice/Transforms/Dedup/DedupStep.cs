@@ -15,8 +15,20 @@ public sealed class DedupStepType : IStepType
 
     public IStepFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(DedupOptions.Parse(options, recipe));
 
-    private sealed class Factory(DedupOptions options) : IStepFactory
+    private sealed class Factory(DedupOptions options) : IStepFactory, IShapesBatches
     {
+        /// <summary>A table missing a key column dead-letters every row.</summary>
+        public BatchShape Shape(BatchShape input, ShapeProblems problems)
+        {
+            options.Tables.Check(input, problems, "dedup");
+            var use = new ColumnUse(problems, "dedup");
+            return input.Edit(options.Tables.Tables, table =>
+            {
+                foreach (var key in options.Key) { use.Need(table, "key", key); }
+                return table;
+            });
+        }
+
         public IBatchStep Create(IEngineServices services) =>
             new DedupStep(options, StepLetters.For(services, options.Step), options.Persist ? new DedupKeyStore(services.Metadata, options.Step) : null, services.Time);
     }

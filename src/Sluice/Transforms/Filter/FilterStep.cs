@@ -31,8 +31,20 @@ public sealed class FilterStepType : IStepType
 
     public IStepFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(FilterOptions.Parse(options, recipe));
 
-    private sealed class Factory(FilterOptions options) : IStepFactory
+    private sealed class Factory(FilterOptions options) : IStepFactory, IShapesBatches
     {
+        /// <summary>A table the condition names a column it lacks would dead-letter every row.</summary>
+        public BatchShape Shape(BatchShape input, ShapeProblems problems)
+        {
+            options.Tables.Check(input, problems, "filter");
+            var use = new ColumnUse(problems, "filter");
+            return input.Edit(options.Tables.Tables, table =>
+            {
+                use.NeedSql(table, "where", options.Where);
+                return table;
+            });
+        }
+
         public IBatchStep Create(IEngineServices services) => new FilterStep(options, StepLetters.For(services, options.LetterSource));
     }
 }

@@ -14,8 +14,27 @@ public sealed class FlattenStepType : IStepType
 
     public IStepFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(FlattenOptions.Parse(options, recipe));
 
-    private sealed class Factory(FlattenOptions options) : IStepFactory
+    private sealed class Factory(FlattenOptions options) : IStepFactory, IShapesBatches
     {
+        /// <summary>
+        /// A table with the column gets columns known only from the JSON (and, with child tables, tables too); a table
+        /// without it passes as it is, so the column is a mistake only when no table has it.
+        /// </summary>
+        public BatchShape Shape(BatchShape input, ShapeProblems problems)
+        {
+            options.Tables.Check(input, problems, "flatten");
+            var use = new ColumnUse(problems, "flatten");
+            var shape = input.Edit(options.Tables.Tables, table =>
+            {
+                if (!use.Use(table, "column", options.Column)) { return table; }
+                foreach (var key in options.ParentKey) { use.Need(table, "parent_key", key); }
+                table = table with { Open = true };
+                return options.KeepColumn ? table : table.Without(options.Column, $"flattened into columns by {problems.Place}");
+            });
+            use.Done();
+            return options.Arrays == FlattenArrays.ChildTables ? shape.WithOthers($"{problems.Place} makes columns and child tables from JSON, known only from the data") : shape;
+        }
+
         public IBatchStep Create(IEngineServices services) => new FlattenStep(options, StepLetters.For(services, options.LetterSource));
     }
 }

@@ -16,8 +16,26 @@ public sealed class HashPiiStepType : IStepType
 
     public IStepFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(HashPiiOptions.Parse(options, recipe));
 
-    private sealed class Factory(HashPiiOptions options) : IStepFactory
+    private sealed class Factory(HashPiiOptions options) : IStepFactory, IShapesBatches
     {
+        /// <summary>A table without a field passes as it is, so a field is a mistake only when no table has it.</summary>
+        public BatchShape Shape(BatchShape input, ShapeProblems problems)
+        {
+            options.Tables.Check(input, problems, "hash_pii");
+            var use = new ColumnUse(problems, "hash_pii");
+            var shape = input.Edit(options.Tables.Tables, table =>
+            {
+                foreach (var field in options.Fields)
+                {
+                    if (use.Use(table, "fields", field) && table.Find(field) is { } column) { table = table.With(column with { Type = Core.Schema.FieldType.String }); }
+                }
+
+                return table;
+            });
+            use.Done();
+            return shape;
+        }
+
         public IBatchStep Create(IEngineServices services) => new HashPiiStep(options, Hasher(options, services.Data));
     }
 

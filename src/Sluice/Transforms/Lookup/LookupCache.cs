@@ -9,7 +9,7 @@ namespace Sluice.Transforms.Lookup;
 /// the cache, and a column a change marks unchanged (<c>_unchanged</c>: a TOASTed value the update did not touch, which
 /// the server does not send) keeps the cached value instead of becoming NULL. A change of a key not held that leaves a
 /// copied column unchanged cannot be completed here, so it is not cached (a Postgres-loaded dimension reads the whole
-/// row on the next miss), as engagement-cdc's dimension cache does.
+/// row on the next miss). engagement-cdc's <c>engagement_enrich</c> step keeps its content dimension in one too.
 /// </summary>
 public sealed class LookupCache(LookupOptions options, int capacity)
 {

@@ -68,6 +68,34 @@ public sealed class LookupOptions
 
     public required string LetterSource { get; init; }
 
+    /// <summary>
+    /// At load: each table joined needs the key (a row without it is dead-lettered) and gets the fields; with
+    /// <c>load: stream</c> the dimension's own rows must reach the step with its key and fields.
+    /// </summary>
+    public Core.Pipeline.BatchShape Shape(Core.Pipeline.BatchShape input, Core.Pipeline.ShapeProblems problems)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(problems);
+        Tables.Check(input, problems, "lookup");
+        var use = new ColumnUse(problems, "lookup");
+        if (Load == LookupLoad.Stream)
+        {
+            if (input.Table(Dimension) is { } dimension)
+            {
+                use.Need(dimension, "dimension.key", DimensionKey);
+                foreach (var field in Fields) { use.Need(dimension, "fields", field); }
+            }
+            else { problems.Add("dimension.table", "lookup", $"load: stream keeps the dimension from its own rows in the stream, but {input.MissingTable(Dimension)}"); }
+        }
+
+        return input.Edit(Tables.Tables, table =>
+        {
+            use.Need(table, "key", Key);
+            foreach (var field in Fields) { table = table.With(new Core.Pipeline.ShapeColumn(Prefix + field, Types.TryGetValue(field, out var type) ? type : null)); }
+            return table;
+        }, except: Dimension);
+    }
+
     public static LookupOptions Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);

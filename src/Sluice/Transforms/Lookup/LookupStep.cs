@@ -13,8 +13,10 @@ public sealed class LookupStepType : IStepType
 
     public IStepFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(LookupOptions.Parse(options, recipe));
 
-    private sealed class Factory(LookupOptions options) : IStepFactory, IConnectionCheck
+    private sealed class Factory(LookupOptions options) : IStepFactory, IConnectionCheck, IShapesBatches
     {
+        public BatchShape Shape(BatchShape input, ShapeProblems problems) => options.Shape(input, problems);
+
         public IBatchStep Create(IEngineServices services) =>
             new LookupStep(options, StepLetters.For(services, options.LetterSource), services.Time, services.Logging.CreateLogger("Sluice.Steps"));
 

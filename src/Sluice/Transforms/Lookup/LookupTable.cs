@@ -6,7 +6,7 @@ using Sluice.Core.Schema;
 namespace Sluice.Transforms.Lookup;
 
 /// <summary>A <c>lookup</c> dimension's Postgres table: its columns' types, its first rows at start, and the rows of keys the cache missed.</summary>
-internal sealed class LookupTable(LookupOptions options, PostgresConnectionOptions connection)
+public sealed class LookupTable(LookupOptions options, PostgresConnectionOptions connection)
 {
     private List<FieldType> _types = [];
     private string _keyType = "text";
@@ -23,6 +23,7 @@ internal sealed class LookupTable(LookupOptions options, PostgresConnectionOptio
     /// <summary>Reads the columns' types (declared types win) and the first <paramref name="limit"/> rows into <paramref name="cache"/>.</summary>
     public async Task LoadAsync(LookupCache cache, int limit, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(cache);
         await using var db = await OpenAsync(ct).ConfigureAwait(false);
         if (await DescribeAsync(db, cache, ct).ConfigureAwait(false))
         {
@@ -33,6 +34,8 @@ internal sealed class LookupTable(LookupOptions options, PostgresConnectionOptio
     /// <summary>Reads the rows of <paramref name="keys"/> into the cache (those with no row stay missing).</summary>
     public async Task FetchAsync(LookupCache cache, IReadOnlyCollection<string> keys, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(cache);
+        ArgumentNullException.ThrowIfNull(keys);
         if (keys.Count == 0) { return; }
         await using var db = await OpenAsync(ct).ConfigureAwait(false);
         if (Present || await DescribeAsync(db, cache, ct).ConfigureAwait(false))

@@ -52,6 +52,34 @@ public sealed class MapOptions
         return new MapOptions { Tables = tables, Rename = rename, Cast = cast, Derive = derive, Drop = drop, LetterSource = StepLetters.SourceOf(recipe, map, "map") };
     }
 
+    /// <summary>
+    /// What the step does to the tables at load: renames (a column no table has is a mistake), derived columns (each
+    /// expression reads the renamed row), casts (of the renamed row's columns: a derived column is not there yet), drops.
+    /// </summary>
+    public Core.Pipeline.BatchShape Shape(Core.Pipeline.BatchShape input, Core.Pipeline.ShapeProblems problems)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(problems);
+        Tables.Check(input, problems, "map");
+        var use = new ColumnUse(problems, "map");
+        var shape = input.Edit(Tables.Tables, table =>
+        {
+            foreach (var (from, to) in Rename.Where(r => use.Use(table, $"rename.{r.From}", r.From)))
+            {
+                table = table.Renamed(from, to, $"renamed to '{to}' by {problems.Place}");
+            }
+
+            foreach (var (column, sql) in Derive) { use.NeedSql(table, $"derive.{column}", sql); }
+            foreach (var (column, _) in Cast) { use.Need(table, $"cast.{column}", column); }
+            foreach (var (column, _) in Derive) { table = table.With(new Core.Pipeline.ShapeColumn(column, null)); }
+            foreach (var (column, type) in Cast) { table = table.With(new Core.Pipeline.ShapeColumn(column, type)); }
+            foreach (var column in Drop.Where(d => use.Use(table, "drop", d))) { table = table.Without(column, $"dropped by {problems.Place}"); }
+            return table;
+        });
+        use.Done();
+        return shape;
+    }
+
     /// <summary>A mapping of names to text values (<c>rename:</c>, <c>cast:</c>, <c>derive:</c>), in the order written.</summary>
     internal static IEnumerable<(string Key, string Value, ConfigMap Owner)> Pairs(ConfigMap map, string key, string doc)
     {

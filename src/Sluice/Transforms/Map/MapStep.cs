@@ -13,8 +13,10 @@ public sealed class MapStepType : IStepType
 
     public IStepFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(MapOptions.Parse(options, recipe));
 
-    private sealed class Factory(MapOptions options) : IStepFactory
+    private sealed class Factory(MapOptions options) : IStepFactory, IShapesBatches
     {
+        public BatchShape Shape(BatchShape input, ShapeProblems problems) => options.Shape(input, problems);
+
         public IBatchStep Create(IEngineServices services) => new MapStep(options, StepLetters.For(services, options.LetterSource));
     }
 }

@@ -50,6 +50,55 @@ public static class SqlExpression
             : null;
     }
 
+    /// <summary>
+    /// The columns <paramref name="expression"/> reads, each as DuckDB names it (<c>a</c>, or <c>payload.city</c> as
+    /// <c>[payload, city]</c>: a struct's field); null when that cannot be told without binding (a subquery), or the
+    /// expression does not parse. A lambda's parameters are not columns.
+    /// </summary>
+    public static IReadOnlyList<string[]>? Columns(string expression)
+    {
+        ArgumentNullException.ThrowIfNull(expression);
+        if (Problem(expression) is not null) { return null; }
+        string json;
+        lock (Gate)
+        {
+            using var command = _parser!.CreateCommand();
+            command.CommandText = "SELECT json_serialize_sql($q::VARCHAR)";
+            command.Parameters.Add(new DuckDBParameter("q", "SELECT " + expression));
+            json = command.ExecuteScalar() as string ?? "";
+        }
+
+        using var doc = JsonDocument.Parse(json);
+        var found = new List<string[]>();
+        var parameters = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        return Walk(doc.RootElement.GetProperty("statements")[0].GetProperty("node").GetProperty("select_list"), found, parameters)
+            ? found.Where(c => !parameters.Contains(c[0])).ToList()
+            : null;
+    }
+
+    /// <summary>Collects column references below <paramref name="node"/>; false when a subquery makes that unknowable.</summary>
+    private static bool Walk(JsonElement node, List<string[]> found, HashSet<string> parameters)
+    {
+        if (node.ValueKind == JsonValueKind.Array) { return node.EnumerateArray().All(e => Walk(e, found, parameters)); }
+        if (node.ValueKind != JsonValueKind.Object) { return true; }
+        var kind = node.TryGetProperty("class", out var c) ? c.GetString() : null;
+        if (kind == "SUBQUERY") { return false; }
+        if (kind == "COLUMN_REF" && node.TryGetProperty("column_names", out var names))
+        {
+            found.Add(names.EnumerateArray().Select(n => n.GetString() ?? "").ToArray());
+            return true;
+        }
+
+        if (kind == "LAMBDA" && node.TryGetProperty("lhs", out var lhs))
+        {
+            var inner = new List<string[]>();
+            Walk(lhs, inner, parameters);
+            foreach (var p in inner) { parameters.Add(p[0]); }
+        }
+
+        return node.EnumerateObject().Where(p => p.Name != "lhs" || kind != "LAMBDA").All(p => Walk(p.Value, found, parameters));
+    }
+
     /// <summary>A name as a DuckDB identifier.</summary>
     public static string Quote(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 

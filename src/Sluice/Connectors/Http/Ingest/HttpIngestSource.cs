@@ -22,8 +22,11 @@ public sealed class HttpIngestSourceType : ISourceType
     public ISourceFactory Parse(ConfigMap options, RecipeContext recipe) => new HttpIngestSourceFactory(recipe.Name, HttpIngestOptions.Parse(options, recipe));
 }
 
-public sealed class HttpIngestSourceFactory(string recipe, HttpIngestOptions options) : IStreamSourceFactory, IEventEndFinder
+public sealed class HttpIngestSourceFactory(string recipe, HttpIngestOptions options) : IStreamSourceFactory, IEventEndFinder, IKnownBatchTables
 {
+    /// <summary>The stream's tables as its schemas declare them (the main table and each child array's).</summary>
+    public IReadOnlyList<Core.Schema.TableSchema> BatchTables => new StreamShape(options).Tables.ToList();
+
     public HttpIngestOptions Options => options;
 
     public long? EventEnd(Core.DataDirectory data, long eventPosition) =>
