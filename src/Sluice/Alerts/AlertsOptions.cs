@@ -13,6 +13,9 @@ namespace Sluice.Alerts;
 /// </summary>
 public sealed class AlertsOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly AlertsOptions Default = new();
+
     /// <summary>Checks a notice is tried at before it is given up (with the default 30 s, about ten minutes of an unreachable receiver).</summary>
     public const int MaxDeliveryRounds = 20;
 
@@ -31,7 +34,7 @@ public sealed class AlertsOptions
     {
         ArgumentNullException.ThrowIfNull(recipe);
         if (map is null) { return null; }
-        var checkEvery = map.Duration("check_every", TimeSpan.FromSeconds(30));
+        var checkEvery = map.Duration("check_every", Default.CheckEvery, doc: "How often the running host checks the rules (100ms to 1h).");
         if (checkEvery < TimeSpan.FromMilliseconds(100) || checkEvery > TimeSpan.FromHours(1))
         {
             map.Error("check_every", "must be between 100ms and 1h");
