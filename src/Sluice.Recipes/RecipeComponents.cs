@@ -24,6 +24,7 @@ public static class RecipeComponents
             .Add(new AttorneyEventsStepType())
             .Add(new ReminderStoreSinkType())
             .Add(new SendRemindersJobType())
+            .Add(new RecipeFile(Reminders.ReminderStoreOptions.DefaultFile, map => Reminders.ReminderStoreOptions.Parse(map, "keys/<recipe>.key")))
             .AddPlugIn<IPullMapper>(new ReminderPullMapper());
     }
 }

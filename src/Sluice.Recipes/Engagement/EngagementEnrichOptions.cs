@@ -8,6 +8,9 @@ namespace Sluice.Recipes.Engagement;
 /// <summary>Options of the <c>engagement_enrich</c> step, read from the pipeline's <c>steps:</c> entry and validated at load.</summary>
 public sealed partial class EngagementEnrichOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly EngagementEnrichOptions Default = OptionDefaults.Of<EngagementEnrichOptions>();
+
     /// <summary>Where the dimension table is loaded from at start (the <c>connection:</c> block, else <c>PG*</c> variables).</summary>
     public required PostgresConnectionOptions Connection { get; init; }
 
@@ -60,19 +63,19 @@ public sealed partial class EngagementEnrichOptions
     public static EngagementEnrichOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var fields = map.StringList("fields", doc: "Dimension columns copied onto each fact row.", fallback: ["content_type", "length_seconds"]);
+        var fields = map.StringList("fields", doc: "Dimension columns copied onto each fact row.", fallback: Default.Fields);
         var options = new EngagementEnrichOptions
         {
             Connection = PostgresConnectionOptions.Parse(map, "engagement_enrich"),
-            Schema = map.String("schema", "public", doc: "Schema of the dimension table.") ?? "public",
-            Facts = map.String("facts", "engagement_events", doc: "The fact table whose rows are enriched.") ?? "engagement_events",
-            Dimension = map.String("dimension", "content", doc: "The dimension table: loaded once, then kept current by its rows in the same stream.") ?? "content",
-            Key = map.String("key", "content_id", doc: "The join key, a column of both tables.") ?? "content_id",
+            Schema = map.String("schema", Default.Schema, doc: "Schema of the dimension table.") ?? Default.Schema,
+            Facts = map.String("facts", Default.Facts, doc: "The fact table whose rows are enriched.") ?? Default.Facts,
+            Dimension = map.String("dimension", Default.Dimension, doc: "The dimension table: loaded once, then kept current by its rows in the same stream.") ?? Default.Dimension,
+            Key = map.String("key", Default.Key, doc: "The join key, a column of both tables.") ?? Default.Key,
             Fields = fields,
-            Output = map.String("output", "events_enriched", doc: "Name of the enriched table handed to the sinks.") ?? "events_enriched",
-            Duration = map.String("duration", "duration_ms", doc: "Fact column holding the watched duration in milliseconds.") ?? "duration_ms",
-            Length = map.String("length", "length_seconds", doc: "Dimension column holding the content length in seconds.") ?? "length_seconds",
-            MaxRows = map.Int("max_rows", 1_000_000, min: 1, max: 50_000_000, doc: "Dimension rows kept in memory at most (the cache bound; the least recently used leave first)."),
+            Output = map.String("output", Default.Output, doc: "Name of the enriched table handed to the sinks.") ?? Default.Output,
+            Duration = map.String("duration", Default.Duration, doc: "Fact column holding the watched duration in milliseconds.") ?? Default.Duration,
+            Length = map.String("length", Default.Length, doc: "Dimension column holding the content length in seconds.") ?? Default.Length,
+            MaxRows = map.Int("max_rows", Default.MaxRows, min: 1, max: 50_000_000, doc: "Dimension rows kept in memory at most (the cache bound; the least recently used leave first)."),
         };
 
         foreach (var (key, value) in new[] { ("schema", options.Schema), ("facts", options.Facts), ("dimension", options.Dimension), ("key", options.Key), ("output", options.Output), ("duration", options.Duration), ("length", options.Length) }

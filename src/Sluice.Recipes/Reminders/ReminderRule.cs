@@ -12,6 +12,9 @@ namespace Sluice.Recipes.Reminders;
 /// </summary>
 public sealed partial class ReminderRule
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly ReminderRule Default = OptionDefaults.Of<ReminderRule>();
+
     /// <summary>The rule's name, part of every reminder's identity (send-once is per case and rule). Default: the job's name.</summary>
     public required string Name { get; init; }
 
@@ -56,15 +59,15 @@ public sealed partial class ReminderRule
         var rule = new ReminderRule
         {
             Name = map.String("name", defaultName, doc: "The rule's name, part of every reminder's identity (send-once is per case and rule). Default: the job's name.") ?? defaultName,
-            ClosureSources = closure is null ? ["mongo"] : Sources(closure, ["mongo"]),
-            ClosureType = closure?.String("event_type", "service_closure", doc: "The closure's `event_type`.") ?? "service_closure",
-            LikelySources = likely is null ? ["salesforce"] : Sources(likely, ["salesforce"]),
-            LikelyStatus = likely?.String("status", "Likely to Repeat", doc: "The `status` that marks a case likely to repeat.") ?? "Likely to Repeat",
-            MinConfidence = likely?.Double("min_confidence", 0.7, 0, 1, doc: "The lowest `confidence_score` that keeps a reminder, inclusive.") ?? 0.7,
-            CancelType = cancel?.String("event_type", "additional_purchase", doc: "The cancelling event's `event_type`.") ?? "additional_purchase",
-            Delay = map.Duration("delay", TimeSpan.FromDays(30), doc: "Closure to first reminder."),
-            Every = recurrence?.Duration("every", TimeSpan.Zero, doc: "Between recurring reminders.") ?? TimeSpan.Zero,
-            Times = recurrence?.Int("times", 1, 1, 1000, doc: "Reminders per case at most, the first included.") ?? 1,
+            ClosureSources = closure is null ? Default.ClosureSources : Sources(closure, Default.ClosureSources),
+            ClosureType = closure?.String("event_type", Default.ClosureType, doc: "The closure's `event_type`.") ?? Default.ClosureType,
+            LikelySources = likely is null ? Default.LikelySources : Sources(likely, Default.LikelySources),
+            LikelyStatus = likely?.String("status", Default.LikelyStatus, doc: "The `status` that marks a case likely to repeat.") ?? Default.LikelyStatus,
+            MinConfidence = likely?.Double("min_confidence", Default.MinConfidence, 0, 1, doc: "The lowest `confidence_score` that keeps a reminder, inclusive.") ?? Default.MinConfidence,
+            CancelType = cancel?.String("event_type", Default.CancelType, doc: "The cancelling event's `event_type`.") ?? Default.CancelType,
+            Delay = map.Duration("delay", Default.Delay, doc: "Closure to first reminder."),
+            Every = recurrence?.Duration("every", Default.Every, doc: "Between recurring reminders.") ?? Default.Every,
+            Times = recurrence?.Int("times", Default.Times, 1, 1000, doc: "Reminders per case at most, the first included.") ?? Default.Times,
         };
         closure?.Done();
         likely?.Done();

@@ -21,6 +21,12 @@ public enum ClientIdProtection
 /// </summary>
 public sealed partial class ReminderStoreOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly ReminderStoreOptions Default = new();
+
+    /// <summary>The store file a job or source reads when its <c>store:</c> names none.</summary>
+    public const string DefaultFile = "store.yaml";
+
     /// <summary>The lake zone of the tables in the embedded warehouse: <c>reminders.attorney_events</c>, ...</summary>
     public string Zone { get; init; } = "reminders";
 
@@ -40,6 +46,13 @@ public sealed partial class ReminderStoreOptions
     public string File { get; init; } = "";
 
     public bool UsesPostgres => PostgresSchema is not null;
+
+    /// <summary>Reads the store file a component names under <c>store:</c> (<see cref="DefaultFile"/> when it names none).</summary>
+    public static ReminderStoreOptions FromKey(ConfigMap owner, RecipeContext recipe, string doc)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        return Load(recipe, owner.String("store", DefaultFile, doc: doc) ?? DefaultFile, owner, "store");
+    }
 
     /// <summary>Reads <paramref name="fileName"/> in the recipe's folder (reported through the recipe's errors; defaults when absent).</summary>
     public static ReminderStoreOptions Load(RecipeContext recipe, string fileName, ConfigMap owner, string ownerKey)
@@ -62,7 +75,7 @@ public sealed partial class ReminderStoreOptions
     {
         ArgumentNullException.ThrowIfNull(map);
         var lake = map.Map("lake", doc: "Keep the reminders in the embedded warehouse (the lake).");
-        var zone = lake?.String("zone", "reminders", doc: "The lake zone of the tables in the embedded warehouse: `reminders.attorney_events`, ...") ?? "reminders";
+        var zone = lake?.String("zone", Default.Zone, doc: "The lake zone of the tables in the embedded warehouse: `reminders.attorney_events`, ...") ?? Default.Zone;
         lake?.Done();
         var postgres = map.Map("postgres", doc: "Keep the reminders in Postgres instead of the lake.");
         var schema = postgres?.RequiredString("schema", doc: "The Postgres schema of the reminder tables.");
@@ -77,9 +90,9 @@ public sealed partial class ReminderStoreOptions
         {
             Zone = zone,
             PostgresSchema = schema,
-            KeyEnv = privacy?.String("key_env", "SLUICE_REMINDER_KEY", doc: "The environment variable holding the 32-byte master key, base64 or hex.") ?? "SLUICE_REMINDER_KEY",
+            KeyEnv = privacy?.String("key_env", Default.KeyEnv, doc: "The environment variable holding the 32-byte master key, base64 or hex.") ?? Default.KeyEnv,
             KeyFile = privacy?.String("key_file", defaultKeyFile, doc: "When the variable is unset: the key file, relative to the data folder, created with 32 random bytes (mode 0600) on first use.") ?? defaultKeyFile,
-            ClientId = privacy?.Enum("client_id", ClientIdProtection.Encrypt, doc: "How `client_id` is kept at rest.") ?? ClientIdProtection.Encrypt,
+            ClientId = privacy?.Enum("client_id", Default.ClientId, doc: "How `client_id` is kept at rest.") ?? Default.ClientId,
             File = map.File,
         };
         if (privacy is not null)

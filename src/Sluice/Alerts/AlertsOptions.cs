@@ -13,6 +13,9 @@ namespace Sluice.Alerts;
 /// </summary>
 public sealed class AlertsOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly AlertsOptions Default = new();
+
     /// <summary>Checks a notice is tried at before it is given up (with the default 30 s, about ten minutes of an unreachable receiver).</summary>
     public const int MaxDeliveryRounds = 20;
 
@@ -31,17 +34,17 @@ public sealed class AlertsOptions
     {
         ArgumentNullException.ThrowIfNull(recipe);
         if (map is null) { return null; }
-        var checkEvery = map.Duration("check_every", TimeSpan.FromSeconds(30));
+        var checkEvery = map.Duration("check_every", Default.CheckEvery, doc: "How often the running host checks the rules (100ms to 1h).");
         if (checkEvery < TimeSpan.FromMilliseconds(100) || checkEvery > TimeSpan.FromHours(1))
         {
             map.Error("check_every", "must be between 100ms and 1h");
         }
 
-        var webhook = WebhookOptions.Parse(map.Map("webhook"));
-        var email = EmailOptions.Parse(map.Map("email"));
+        var webhook = WebhookOptions.Parse(map.Map("webhook", doc: "Notices POSTed as JSON to a URL."));
+        var email = EmailOptions.Parse(map.Map("email", doc: "Notices sent as mail through an SMTP server."));
         var rules = new List<AlertRule>();
         var scope = new RuleScope(recipe.Name, pipelines, jobs, tables);
-        foreach (var (name, rule) in map.NamedMaps("rules"))
+        foreach (var (name, rule) in map.NamedMaps("rules", doc: "The alerts by name, each a `kind` with its keys (required)."))
         {
             if (Parse(name, rule, scope) is { } parsed) { rules.Add(parsed); }
         }
@@ -53,19 +56,16 @@ public sealed class AlertsOptions
 
     private static AlertRule? Parse(string name, ConfigMap rule, RuleScope scope)
     {
-        var kind = rule.RequiredString("kind");
-        var severity = rule.Enum("severity", AlertSeverity.Warning);
-        AlertCondition? condition = kind switch
+        var kind = rule.RequiredString("kind", doc: $"What is checked: {string.Join(", ", Kinds)}. Each kind reads the keys below that name it.");
+        var severity = rule.Enum("severity", AlertSeverity.Warning, doc: "How the notice is marked.");
+        if (rule.Describing)
         {
-            "freshness" => new FreshnessCondition(scope.Table(rule), Required(rule, "within")),
-            "lag" => Lag(rule, scope),
-            "slot_lag" => SlotLag(rule, scope),
-            "slot_wal" => new SlotWalCondition(scope.CdcPipeline(rule), rule.Size("min_safe_wal", 1L << 30)),
-            "dead_letters" => new DeadLettersCondition(scope.Recipe, rule.String("source"), rule.Int("more_than", 0, 0), Required(rule, "within")),
-            "job_failed" => new JobFailedCondition(scope.Job(rule, scheduled: false).Name),
-            "job_late" => JobLate(rule, scope),
-            _ => null,
-        };
+            // The reference shows every kind's keys, which a recipe gives one kind at a time.
+            foreach (var each in Kinds) { Condition(each, rule, scope); }
+            return null;
+        }
+
+        var condition = Condition(kind, rule, scope);
         if (condition is null && kind.Length > 0)
         {
             var meant = Suggestions.Closest(kind, Kinds) is { } m ? $"; did you mean '{m}'?" : "";
@@ -77,9 +77,23 @@ public sealed class AlertsOptions
         return condition is null ? null : new AlertRule(scope.Recipe, name, severity, condition);
     }
 
+    private static AlertCondition? Condition(string kind, ConfigMap rule, RuleScope scope) => kind switch
+        {
+            "freshness" => new FreshnessCondition(scope.Table(rule), Required(rule, "within")),
+            "lag" => Lag(rule, scope),
+            "slot_lag" => SlotLag(rule, scope),
+            "slot_wal" => new SlotWalCondition(scope.CdcPipeline(rule), rule.Size("min_safe_wal", 1L << 30, doc: "slot_wal: fires when the slot's `safe_wal_size` (WAL it may still hold before the server invalidates it) falls below this.")),
+            "dead_letters" => new DeadLettersCondition(scope.Recipe, rule.String("source", doc: "dead_letters: only this dead-letter source (default: all of the recipe's)."), rule.Int("more_than", 0, 0, doc: "dead_letters: fires when more dead letters than this arrived within `within`."), Required(rule, "within")),
+            "job_failed" => new JobFailedCondition(scope.Job(rule, scheduled: false).Name),
+            "job_late" => JobLate(rule, scope),
+            _ => null,
+        };
+
     private static LagCondition Lag(ConfigMap rule, RuleScope scope)
     {
         var pipeline = scope.Pipeline(rule);
+        rule.Declare("max_lag", "duration", null, "lag, slot_lag: fires when the oldest data not yet committed is older than this.");
+        rule.Declare("max_backlog", "size or count", null, "lag: fires when more than this waits: files (a count) for a files source, bytes landed (64MB) for an http source.");
         TimeSpan? maxLag = rule.Has("max_lag") ? rule.Duration("max_lag", TimeSpan.Zero) : null;
         long? maxBacklog = rule.Has("max_backlog") ? rule.Size("max_backlog", 0) : null;
         if (maxLag is null && maxBacklog is null) { rule.Error("kind", "a lag alert needs max_lag (a duration) or max_backlog (files waiting, or bytes landed: 1000, 64MB), or both"); }
@@ -89,6 +103,8 @@ public sealed class AlertsOptions
     private static SlotLagCondition SlotLag(ConfigMap rule, RuleScope scope)
     {
         var pipeline = scope.CdcPipeline(rule);
+        rule.Declare("max_bytes", "size (512KB, 16MB, 2GB)", null, "slot_lag: fires when the slot holds back more WAL than this.");
+        rule.Declare("max_lag", "duration", null, "lag, slot_lag: fires when the oldest data not yet committed is older than this.");
         long? maxBytes = rule.Has("max_bytes") ? rule.Size("max_bytes", 0) : null;
         TimeSpan? maxLag = rule.Has("max_lag") ? rule.Duration("max_lag", TimeSpan.Zero) : null;
         if (maxBytes is null && maxLag is null) { rule.Error("kind", "a slot_lag alert needs max_bytes (a size: 512MB) or max_lag (a duration), or both"); }
@@ -98,11 +114,12 @@ public sealed class AlertsOptions
     private static JobLateCondition JobLate(ConfigMap rule, RuleScope scope)
     {
         var job = scope.Job(rule, scheduled: true);
-        return new JobLateCondition(job.Name, job.Schedule ?? "0 0 * * *", rule.Duration("grace", TimeSpan.FromMinutes(10)));
+        return new JobLateCondition(job.Name, job.Schedule ?? "0 0 * * *", rule.Duration("grace", TimeSpan.FromMinutes(10), doc: "job_late: how long after its scheduled time a job may still finish before it is late."));
     }
 
     private static TimeSpan Required(ConfigMap rule, string key)
     {
+        rule.Declare(key, "duration", null, "freshness: fires when the table got no new data for this long; dead_letters: the window counted.", required: true);
         if (!rule.Has(key)) { rule.Error(key, "missing: a duration such as 15m, 2h or 1d"); }
         var value = rule.Duration(key, TimeSpan.FromHours(1));
         if (value <= TimeSpan.Zero) { rule.Error(key, "must be more than 0"); }
@@ -127,7 +144,7 @@ public sealed class AlertsOptions
 
         public (string Name, string? Schedule) Job(ConfigMap rule, bool scheduled)
         {
-            var name = rule.RequiredString("job");
+            var name = rule.RequiredString("job", doc: "job_failed, job_late: the recipe's job watched.");
             var job = Jobs.FirstOrDefault(j => j.Name == name);
             if (job is null)
             {
@@ -145,7 +162,7 @@ public sealed class AlertsOptions
 
         public string Table(ConfigMap rule)
         {
-            var table = rule.RequiredString("table");
+            var table = rule.RequiredString("table", doc: "freshness: the lake table watched, `zone.table`.");
             if (table.Length == 0) { return table; }
             if (table.Split('.') is not [{ Length: > 0 }, { Length: > 0 }])
             {
@@ -161,7 +178,7 @@ public sealed class AlertsOptions
 
         private PipelineDefinition? PipelineDefinition(ConfigMap rule)
         {
-            var name = rule.RequiredString("pipeline");
+            var name = rule.RequiredString("pipeline", doc: "lag, slot_lag, slot_wal: the recipe's pipeline watched (a postgres_cdc one for the slot kinds).");
             var p = Pipelines.FirstOrDefault(x => x.Name == name);
             if (p is null && name.Length > 0) { rule.Error("pipeline", $"no pipeline named '{name}' in this recipe{Meant(name, Pipelines.Select(x => x.Name))}"); }
             return p;

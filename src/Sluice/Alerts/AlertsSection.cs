@@ -10,6 +10,8 @@ public sealed class AlertsSection : IRecipeSection
 
     public string Name => SectionName;
 
+    public string Doc => "Alerts the running host checks: rules on freshness, lag, replication slots, dead letters and jobs, and where notices go (docs/OBSERVABILITY.md, \"Alerts\").";
+
     public object? Parse(ConfigMap? map, RecipeContext recipe, IReadOnlyList<PipelineDefinition> pipelines, IReadOnlyList<JobDefinition> jobs, IReadOnlyCollection<string> tables) =>
         AlertsOptions.Parse(map, recipe, pipelines, jobs, tables);
 }

@@ -69,15 +69,16 @@ public sealed class RecordMapping
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(model);
-        var name = map.String("name", fallbackName) ?? fallbackName;
+        var name = map.String("name", fallbackName, doc: "The mapping's name, which rules name as a source (default: the file's name).") ?? fallbackName;
         var declared = map.Map("fields", required: true, doc: "One entry per model field that is mapped, in the model's order.");
         var fields = new List<FieldMapping>();
         if (declared is not null)
         {
             var byName = new Dictionary<string, FieldMapping>(StringComparer.Ordinal);
-            foreach (var key in declared.Keys.ToList())
+            // A description shows one field written long (its every key) for a model field of any type.
+            foreach (var key in declared.Describing ? ["<field>"] : declared.Keys.ToList())
             {
-                var spec = model.Fields.FirstOrDefault(f => f.Name == key);
+                var spec = declared.Describing ? new FieldSpec(key, FieldType.String, false) : model.Fields.FirstOrDefault(f => f.Name == key);
                 if (spec is null)
                 {
                     declared.Error(key, $"not a field of the {model.Table} model (fields: {string.Join(", ", model.Fields.Select(f => f.Name))})");
@@ -109,7 +110,7 @@ public sealed class RecordMapping
 
     private static FieldMapping? ParseField(ConfigMap fields, string key, FieldSpec spec)
     {
-        if (!fields.IsMapping(key))
+        if (!fields.Describing && !fields.IsMapping(key))
         {
             var path = fields.String(key) ?? "";
             if (!ValidPath(path))
@@ -121,12 +122,13 @@ public sealed class RecordMapping
             return new FieldMapping(key, [path], null, null, NumericTime.None, false, spec.Required);
         }
 
-        var m = fields.Map(key)!;
-        var from = m.StringList("from");
-        var value = m.String("value");
-        var fallback = m.String("default");
-        var numbers = m.Enum("numbers", NumericTime.None);
-        var lower = m.Bool("lower", false);
+        var m = fields.Map(key, doc: "A model field written long; the short form `<field>: source.path` reads it from that path of the source record.")!;
+        var from = m.StringList("from", doc: "The source path (`attributes.status`), or a list of paths tried in order until one has a value.");
+        var value = m.String("value", doc: "A constant instead of `from`.");
+        var fallback = m.String("default", doc: "The value when the source has none.");
+        var numbers = m.Enum("numbers", NumericTime.None, doc: "timestamp: how a number is read (`epoch_seconds`, `epoch_millis`; none: a number is refused).");
+        var lower = m.Bool("lower", false, doc: "text: lower-cased.");
+        m.Declare("required", "true or false", "as the model", "A record without a value is refused (a field the model requires always is).");
         var required = m.Bool("required", spec.Required);
         m.Done();
         if (from.Count == 0 && value is null)

@@ -15,6 +15,9 @@ public enum WarehouseEngine
 /// <summary>Options of a <c>models</c> job, read from the recipe's job block and validated at load.</summary>
 public sealed partial class ModelsOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly ModelsOptions Default = OptionDefaults.Of<ModelsOptions>();
+
     /// <summary>Environment variable that overrides <see cref="Engine"/> (<c>duckdb</c> or <c>postgres</c>) without editing the recipe.</summary>
     public const string EngineVariable = "SLUICE_WAREHOUSE";
 
@@ -65,10 +68,11 @@ public sealed partial class ModelsOptions
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(recipe);
-        var folder = map.String("folder", "models", doc: "The models folder, relative to the recipe: `<schema>/<name>.sql|.yaml`.") ?? "models";
+        var folder = map.String("folder", Default.Folder, doc: "The models folder, relative to the recipe: `<schema>/<name>.sql|.yaml`.") ?? Default.Folder;
         var sources = map.StringList("sources", doc: "Lake tables the models read besides the clean models' own sources.").Select(s => s.ToLowerInvariant()).ToList();
-        var quarantine = (map.String("quarantine", "dw.quarantine", doc: "The table rejected rows go to, `schema.table`.") ?? "dw.quarantine").ToLowerInvariant();
-        var engineText = map.String("engine", "duckdb", doc: "Where the models run.") ?? "duckdb";
+        var quarantine = (map.String("quarantine", Default.Quarantine, doc: "The table rejected rows go to, `schema.table`.") ?? Default.Quarantine).ToLowerInvariant();
+        var defaultEngine = Default.Engine.ToString().ToLowerInvariant();
+        var engineText = map.String("engine", defaultEngine, doc: "Where the models run.") ?? defaultEngine;
         var engine = ParseEngine(engineText);
         if (engine is null) { map.Error("engine", $"expected duckdb or postgres, got '{engineText}'"); }
         string? database = null;
@@ -84,7 +88,7 @@ public sealed partial class ModelsOptions
             if (!Relation().IsMatch(value)) { map.Error(key, $"'{value}' must be schema.table (letters, digits, '_')"); }
         }
 
-        var lookback = map.Duration("lookback", TimeSpan.Zero, doc: "Whole days before the as-of date every run rebuilds (incremental models), from 0d to 366d.");
+        var lookback = map.Duration("lookback", TimeSpan.FromDays(Default.LookbackDays), doc: "Whole days before the as-of date every run rebuilds (incremental models), from 0d to 366d.");
         if (lookback < TimeSpan.Zero || lookback.Ticks % TimeSpan.TicksPerDay != 0 || lookback > TimeSpan.FromDays(366))
         {
             map.Error("lookback", $"must be a whole number of days from 0d to 366d (for example 3d), got {lookback}");
@@ -94,7 +98,7 @@ public sealed partial class ModelsOptions
         var project = ModelProject.Load(Path.Combine(recipe.Folder, folder), sources, quarantine, recipe.Errors);
         return new ModelsOptions
         {
-            Folder = folder, Sources = sources, Quarantine = quarantine, Engine = engine ?? WarehouseEngine.DuckDb, Database = database, Project = project,
+            Folder = folder, Sources = sources, Quarantine = quarantine, Engine = engine ?? Default.Engine, Database = database, Project = project,
             LookbackDays = Math.Clamp((int)lookback.TotalDays, 0, 366),
         };
     }

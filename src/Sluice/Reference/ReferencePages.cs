@@ -24,6 +24,7 @@ public static class ReferencePages
         ("sinks.md", "Sinks", "A pipeline's `sinks:` list: each entry's `type:` names one of these, the other keys are its options (docs/SINKS.md)."),
         ("jobs.md", "Jobs", "A recipe's `jobs:` mapping: each job's `type:` names one of these; `schedule:` (five-field cron, UTC) is optional; the other keys are its options."),
         ("file-types.md", "File types", "A recipe's `filetypes/*.yaml` (and `sluice filetypes add`): one file type per file."),
+        ("recipe.md", "Recipe files", "A recipe's own files: `recipe.yaml` (a component's options are on its page: sources.md, steps.md, sinks.md, jobs.md), and the files its components read from the recipe's folder (file types: file-types.md)."),
     ];
 
     /// <summary>Every component of <paramref name="registry"/> and the file type, described.</summary>
@@ -40,6 +41,10 @@ public static class ReferencePages
             .. Of("sinks.md", registry.SinkNames, (n, m) => registry.Sink(n)!.Parse(m, recipe)),
             .. Of("jobs.md", registry.JobNames, (n, m) => registry.Job(n)!.Parse(m, recipe)),
             Describe("file-types.md", "file type", map => FileTypeParser.Parse(map)),
+            Describe("recipe.md", RecipeLoader.FileName, map => new RecipeLoader(registry).Read(map, recipe.Folder)),
+            Describe("recipe.md", "schemas/<name>.yaml", map => Sluice.Connectors.Http.Ingest.EventSchemaParser.Parse(map, 1, "<table>")),
+            Describe("recipe.md", "mappings/<name>.yaml", map => Sluice.Mapping.RecordMapping.Parse(map, new Core.Schema.TableSchema("<model>", []), "<file>")),
+            .. registry.Files.OrderBy(f => f.Name, StringComparer.Ordinal).Select(f => Describe("recipe.md", f.Name, f.Describe)),
         ];
     }
 

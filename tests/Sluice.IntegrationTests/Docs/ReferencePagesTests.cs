@@ -77,6 +77,61 @@ public sealed class ReferencePagesTests
         missing.ShouldBeEmpty(string.Join("\n", missing));
     }
 
+    /// <summary>
+    /// The recipe's own files (recipe.yaml, schemas, mappings, store.yaml) against docs/reference/recipe.md: every key a
+    /// shipped recipe writes is declared there, nested keys included; a component's options are checked above.
+    /// </summary>
+    [Fact]
+    public void Every_key_of_the_shipped_recipe_files_is_in_the_recipe_reference()
+    {
+        var formats = ReferencePages.Describe(Sluice.Recipes.RecipeComponents.Create()).Where(c => c.Page == "recipe.md")
+            .ToDictionary(c => c.Name, c => c.Options.Select(o => o.Key).ToHashSet(StringComparer.Ordinal));
+        string[] components = ["pipelines.<name>.source", "pipelines.<name>.steps[]", "pipelines.<name>.sinks[]", "jobs.<name>"];
+        var missing = new List<string>();
+        var files = Directory.EnumerateFiles(TestPaths.Recipes, "*.yaml", SearchOption.AllDirectories)
+            .Select(f => (File: f, Format: Path.GetFileName(f) switch
+            {
+                "recipe.yaml" => "recipe.yaml",
+                "store.yaml" => "store.yaml",
+                _ => Path.GetFileName(Path.GetDirectoryName(f)) switch { "schemas" => "schemas/<name>.yaml", "mappings" => "mappings/<name>.yaml", _ => null },
+            }))
+            .Where(f => f.Format is not null)
+            .ToList();
+        files.Select(f => f.Format).Distinct().Count().ShouldBe(4, "the shipped recipes hold every kind of file checked here");
+        foreach (var (file, format) in files)
+        {
+            if (!formats.TryGetValue(format!, out var keys)) { missing.Add($"{file}: no '{format}' in recipe.md"); continue; }
+            Walk(Load(file), "", keys, format == "recipe.yaml" ? components : [], file, missing);
+        }
+
+        missing.ShouldBeEmpty(string.Join("\n", missing));
+    }
+
+    /// <summary>
+    /// Each key must be declared at its path (<c>a.b</c>), or as a name you choose (<c>a.&lt;name&gt;</c>, <c>a.&lt;field&gt;</c>);
+    /// lists are <c>a[]</c>. A mapping the description declares nothing under (names to values) and the
+    /// <paramref name="skip"/> paths are not gone into.
+    /// </summary>
+    private static void Walk(YamlNode node, string path, HashSet<string> keys, string[] skip, string file, List<string> missing)
+    {
+        if (skip.Contains(path)) { return; }
+        if (node is YamlSequenceNode list)
+        {
+            foreach (var item in list.Children) { Walk(item, path + "[]", keys, skip, file, missing); }
+            return;
+        }
+
+        if (node is not YamlMappingNode map || (path.Length > 0 && !keys.Any(k => k.StartsWith(path + ".", StringComparison.Ordinal)))) { return; }
+        string Join(string key) => path.Length == 0 ? key : $"{path}.{key}";
+        foreach (var (key, value) in map.Children)
+        {
+            var name = ((YamlScalarNode)key).Value!;
+            var found = new[] { Join(name), Join("<name>"), Join("<field>") }.FirstOrDefault(k => keys.Contains(k) || keys.Any(x => x.StartsWith(k + ".", StringComparison.Ordinal)));
+            if (found is null) { missing.Add($"{file}: '{Join(name)}' is not in docs/reference/recipe.md"); }
+            else { Walk(value, found, keys, skip, file, missing); }
+        }
+    }
+
     private static YamlMappingNode Load(string file)
     {
         var yaml = new YamlStream();

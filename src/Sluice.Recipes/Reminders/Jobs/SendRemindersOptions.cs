@@ -11,6 +11,9 @@ namespace Sluice.Recipes.Reminders.Jobs;
 /// </summary>
 public sealed class SendRemindersOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly SendRemindersOptions Default = OptionDefaults.Of<SendRemindersOptions>();
+
     public const string DefaultSubject = "Follow up on case {case_id} (client {client_id})";
 
     public const string DefaultBody = """
@@ -42,8 +45,7 @@ public sealed class SendRemindersOptions
     {
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(recipe);
-        var storeFile = map.String("store", "store.yaml", doc: "The store file in the recipe's folder.") ?? "store.yaml";
-        var store = ReminderStoreOptions.Load(recipe, storeFile, map, "store");
+        var store = ReminderStoreOptions.FromKey(map, recipe, "The store file in the recipe's folder.");
         var rule = ReminderRule.Parse(map.Map("rule", doc: "The reminder rule: which closures get a reminder, when, and what cancels it."), jobName);
         var mail = map.Map("mail", doc: "The reminder e-mail: `subject` and `body` templates with `{placeholders}`.");
         var subject = new ReminderTemplate(mail?.String("subject", DefaultSubject, doc: "The mail's subject.") ?? DefaultSubject);
@@ -68,7 +70,7 @@ public sealed class SendRemindersOptions
             Subject = subject,
             Body = body,
             Smtp = SmtpOptions.Parse(map.Map("smtp", doc: "The SMTP server the reminders are sent through.")),
-            ClaimLease = map.Duration("claim_lease", TimeSpan.FromMinutes(10), doc: "How long a run's claim on a reminder lasts if the run dies without releasing it and its process lives on."),
+            ClaimLease = map.Duration("claim_lease", Default.ClaimLease, doc: "How long a run's claim on a reminder lasts if the run dies without releasing it and its process lives on."),
         };
         if (options.ClaimLease < TimeSpan.FromSeconds(10)) { map.Error("claim_lease", "must be at least 10s"); }
         return options;

@@ -13,6 +13,9 @@ namespace Sluice.Recipes.Reminders.Pipeline;
 /// </summary>
 public sealed class AttorneyEventsStepOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly AttorneyEventsStepOptions Default = OptionDefaults.Of<AttorneyEventsStepOptions>();
+
     public required RecordMapping Mapping { get; init; }
 
     /// <summary>The store file (default <c>store.yaml</c>): its privacy settings protect what the step outputs.</summary>
@@ -30,9 +33,9 @@ public sealed class AttorneyEventsStepOptions
         ArgumentNullException.ThrowIfNull(recipe);
         var file = map.RequiredString("mapping", doc: "The mapping file from the events' shape to attorney events, relative to the recipe.");
         var mapping = file.Length == 0 ? null : RecordMapping.Load(Path.Combine(recipe.Folder, file), AttorneyEventModel.Schema, recipe.Errors);
-        var store = ReminderStoreOptions.Load(recipe, map.String("store", "store.yaml", doc: "The store file: its privacy settings protect what the step outputs.") ?? "store.yaml", map, "store");
-        var json = map.String("json_column", "_json", doc: "The text column holding each event's JSON as received.") ?? "_json";
-        var tenant = map.String("tenant_column", "client_id", doc: "The column holding the token's tenant, which becomes the event's client id.") ?? "client_id";
+        var store = ReminderStoreOptions.FromKey(map, recipe, "The store file: its privacy settings protect what the step outputs.");
+        var json = map.String("json_column", Default.JsonColumn, doc: "The text column holding each event's JSON as received.") ?? Default.JsonColumn;
+        var tenant = map.String("tenant_column", Default.TenantColumn, doc: "The column holding the token's tenant, which becomes the event's client id.") ?? Default.TenantColumn;
         return mapping is null ? null : new AttorneyEventsStepOptions { Mapping = mapping, Store = store, JsonColumn = json, TenantColumn = tenant };
     }
 }

@@ -16,7 +16,7 @@ public sealed class ReminderStoreSinkType() : SinkType<(string Pipeline, Reminde
     protected override (string Pipeline, ReminderStoreOptions Store) ParseOptions(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var store = ReminderStoreOptions.Load(recipe, map.String("store", "store.yaml", doc: "The store file (where reminders are kept), relative to the recipe.") ?? "store.yaml", map, "store");
+        var store = ReminderStoreOptions.FromKey(map, recipe, "The store file (where reminders are kept), relative to the recipe.");
         var pipeline = map.KeyPath.StartsWith("pipelines.", StringComparison.Ordinal) ? map.KeyPath["pipelines.".Length..].Split('.')[0] : "push";
         return (pipeline, store);
     }

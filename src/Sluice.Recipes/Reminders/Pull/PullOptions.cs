@@ -10,6 +10,9 @@ namespace Sluice.Recipes.Reminders.Pull;
 /// </summary>
 public sealed class PullOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly PullOptions Default = OptionDefaults.Of<PullOptions>();
+
     /// <summary>The mapping file, relative to the recipe (required; for example <c>mappings/salesforce-api.yaml</c>).</summary>
     public required RecordMapping Mapping { get; init; }
 
@@ -28,9 +31,9 @@ public sealed class PullOptions
         ArgumentNullException.ThrowIfNull(recipe);
         var mappingFile = map.RequiredString("mapping", doc: "The mapping file, relative to the recipe (required; for example `mappings/salesforce-api.yaml`).");
         var mapping = mappingFile.Length == 0 ? null : RecordMapping.Load(Path.Combine(recipe.Folder, mappingFile), AttorneyEventModel.Schema, recipe.Errors);
-        var store = ReminderStoreOptions.Load(recipe, map.String("store", "store.yaml", doc: "The store file, relative to the recipe.") ?? "store.yaml", map, "store");
-        var poll = map.Duration("poll_interval", TimeSpan.FromMinutes(1), doc: "Pause between pulls while running.");
-        var overlap = map.Duration("overlap", TimeSpan.FromMinutes(5), doc: "How far below the newest stamp landed each pull reads again, for late commits and clock skew.");
+        var store = ReminderStoreOptions.FromKey(map, recipe, "The store file, relative to the recipe.");
+        var poll = map.Duration("poll_interval", Default.PollInterval, doc: "Pause between pulls while running.");
+        var overlap = map.Duration("overlap", Default.Overlap, doc: "How far below the newest stamp landed each pull reads again, for late commits and clock skew.");
         if (poll <= TimeSpan.Zero) { map.Error("poll_interval", "must be more than 0"); }
         if (overlap > TimeSpan.FromDays(7)) { map.Error("overlap", "must be at most 7 days"); }
         return mapping is null ? null : new PullOptions { Mapping = mapping, Store = store, PollInterval = poll, Overlap = overlap };

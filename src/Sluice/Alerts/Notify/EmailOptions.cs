@@ -10,8 +10,8 @@ public sealed record EmailOptions(IReadOnlyList<string> To, SmtpOptions Smtp)
     public static EmailOptions? Parse(ConfigMap? map)
     {
         if (map is null) { return null; }
-        var to = map.StringList("to");
-        var smtp = SmtpOptions.Parse(map.Map("smtp"));
+        var to = map.StringList("to", doc: "The mail addresses notified (required).");
+        var smtp = SmtpOptions.Parse(map.Map("smtp", doc: "The SMTP server the notices are sent through; `SMTP_*` variables override its keys."));
         map.Done();
         if (to.Count == 0) { map.Error("to", "missing: one or more mail addresses to notify"); }
         foreach (var bad in to.Where(a => !MimeKit.MailboxAddress.TryParse(a, out var m) || !m.Address.Contains('@', StringComparison.Ordinal)))

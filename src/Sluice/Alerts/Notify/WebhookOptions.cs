@@ -12,12 +12,12 @@ public sealed record WebhookOptions(Uri Url, TimeSpan Timeout, int Retries, Time
     public static WebhookOptions? Parse(ConfigMap? map)
     {
         if (map is null) { return null; }
-        var url = map.String("url") is { } text ? EnvText.Expand(text) : null;
+        var url = map.String("url", doc: "Where notices are POSTed (required; `${VAR}` works).") is { } text ? EnvText.Expand(text) : null;
         var options = new WebhookOptions(
             new Uri("http://invalid/"),
-            map.Duration("timeout", TimeSpan.FromSeconds(5)),
-            map.Int("retries", 3, 0, 10),
-            map.Duration("retry_delay", TimeSpan.FromSeconds(1)));
+            map.Duration("timeout", TimeSpan.FromSeconds(5), doc: "Timeout of one attempt."),
+            map.Int("retries", 3, 0, 10, doc: "Retries of a notice within one check; one not delivered is tried again at the next check."),
+            map.Duration("retry_delay", TimeSpan.FromSeconds(1), doc: "Pause before a retry, doubled for each further one."));
         map.Done();
         if (options.Timeout <= TimeSpan.Zero) { map.Error("timeout", "must be more than 0"); }
         if (string.IsNullOrWhiteSpace(url))

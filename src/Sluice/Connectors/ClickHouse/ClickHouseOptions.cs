@@ -6,6 +6,9 @@ namespace Sluice.Connectors.ClickHouse;
 /// <summary>Options of the <c>clickhouse</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
 public sealed partial class ClickHouseOptions : Core.Recipes.IConnectionCheck, Core.Pipeline.IChecksBatchShape
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly ClickHouseOptions Default = OptionDefaults.Of<ClickHouseOptions>();
+
     /// <summary>At load: the table written reaches the sink with its sorting key's columns (a mirror takes the source's tables as they come).</summary>
     public void Check(Core.Pipeline.BatchShape input, Core.Pipeline.ShapeProblems problems)
     {
@@ -74,14 +77,17 @@ public sealed partial class ClickHouseOptions : Core.Recipes.IConnectionCheck, C
     /// <summary>Rows an insert gathers at most, from the batches waiting.</summary>
     public int InsertMaxRows { get; init; } = 100_000;
 
+    /// <summary>The server when neither <c>url</c> nor <c>CLICKHOUSE_URL</c> names one.</summary>
+    private const string DefaultUrl = "http://127.0.0.1:8123";
+
     public static ClickHouseOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var url = EnvText.Resolve(map, "url", "http://127.0.0.1:8123", "CLICKHOUSE_URL", doc: "HTTP interface.");
+        var url = EnvText.Resolve(map, "url", DefaultUrl, "CLICKHOUSE_URL", doc: "HTTP interface.");
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
         {
             map.Error("url", $"clickhouse: not an http(s) URL: '{url}'");
-            uri = new Uri("http://127.0.0.1:8123");
+            uri = new Uri(DefaultUrl);
         }
 
         var mode = map.String("mode", "changes", doc: "`changes` (rows appended) or `mirror` (a ReplacingMergeTree per source table, keyed by its primary key and versioned by `_lsn`, read with FINAL).");
@@ -98,18 +104,18 @@ public sealed partial class ClickHouseOptions : Core.Recipes.IConnectionCheck, C
         var options = new ClickHouseOptions
         {
             Mirror = mirror,
-            Name = map.String("name", "clickhouse", doc: "The sink's name: its checkpoint key and dead-letter source.") ?? "clickhouse",
+            Name = map.String("name", Default.Name, doc: "The sink's name: its checkpoint key and dead-letter source.") ?? Default.Name,
             Url = uri,
-            Database = EnvText.Expand(map.String("database", "sluice", doc: "Database, created when missing.") ?? "sluice"),
+            Database = EnvText.Expand(map.String("database", Default.Database, doc: "Database, created when missing.") ?? Default.Database),
             Table = map.RequiredString("table", doc: "The batch table written, and the ClickHouse table of the same name (created when missing; any name, quoted)."),
             OrderBy = map.StringList("order_by", doc: "Sorting key: these columns are stored non-nullable (NULL becomes 0, '' or 1970-01-01 00:00:00)."),
-            Version = map.String("version", "_lsn", doc: "Version column of the ReplacingMergeTree: rows with the same sorting key collapse to the highest version, so a replayed batch is invisible to queries that read with `FINAL`.") ?? "_lsn",
+            Version = map.String("version", Default.Version, doc: "Version column of the ReplacingMergeTree: rows with the same sorting key collapse to the highest version, so a replayed batch is invisible to queries that read with `FINAL`.") ?? Default.Version,
             PartitionBy = map.String("partition_by", doc: "Optional partition expression, e.g. `toYYYYMM(event_ts)`."),
-            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(30), doc: "Timeout of one HTTP request."),
-            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200), doc: "First wait after a failed write; it doubles per failure up to `retry_max_delay`. Writes are retried until they succeed or the pipeline stops."),
-            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(10), doc: "Longest wait between two attempts."),
-            InsertLinger = map.Duration("insert_linger", TimeSpan.FromMilliseconds(300), doc: "How long a batch may wait for the next ones before the insert. Every insert makes a part that ClickHouse must write and later merge, so a few large inserts cost it far less than many small ones."),
-            InsertMaxRows = map.Int("insert_max_rows", 100_000, min: 1, doc: "Rows an insert gathers at most, from the batches waiting."),
+            Timeout = map.Duration("timeout", Default.Timeout, doc: "Timeout of one HTTP request."),
+            RetryDelay = map.Duration("retry_delay", Default.RetryDelay, doc: "First wait after a failed write; it doubles per failure up to `retry_max_delay`. Writes are retried until they succeed or the pipeline stops."),
+            RetryMaxDelay = map.Duration("retry_max_delay", Default.RetryMaxDelay, doc: "Longest wait between two attempts."),
+            InsertLinger = map.Duration("insert_linger", Default.InsertLinger, doc: "How long a batch may wait for the next ones before the insert. Every insert makes a part that ClickHouse must write and later merge, so a few large inserts cost it far less than many small ones."),
+            InsertMaxRows = map.Int("insert_max_rows", Default.InsertMaxRows, min: 1, doc: "Rows an insert gathers at most, from the batches waiting."),
         };
 
         if (options.OrderBy.Count == 0 && !mirror) { map.Error("order_by", "clickhouse: missing required field (the sorting key columns, e.g. [event_ts, content_id, event_id])"); }

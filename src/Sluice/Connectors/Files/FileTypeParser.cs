@@ -8,6 +8,9 @@ namespace Sluice.Connectors.Files;
 /// <summary>Reads file-type definitions from YAML (validated: file, line, key) and to/from the JSON kept in the catalog.</summary>
 public static partial class FileTypeParser
 {
+    /// <summary>The defaults, written once in <see cref="FileType"/>'s property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly FileType Default = OptionDefaults.Of<FileType>();
+
     /// <summary>
     /// Reads one definition. <c>fields</c> maps each name (as in the file) to a type (<c>vehicle_id: string</c>) or to
     /// <c>{type: string, required: false, column: vehicle, format: "yyyy/MM/dd HH:mm", coerce: true}</c>; fields are
@@ -17,18 +20,18 @@ public static partial class FileTypeParser
     {
         var name = map.RequiredString("name", doc: "The file type's name: letters, digits and '_' (it names folders and dead-letter sources).");
         var pattern = map.RequiredString("pattern", doc: "The file names of this type, a glob such as `vehicles_*.json` (names only, no folders).");
-        var format = map.Enum("format", FileFormat.Json, doc: "`json` (a document: an array, bare or under `root_key`), `ndjson` (one object a line) or `csv`.");
+        var format = map.Enum("format", Default.Format, doc: "`json` (a document: an array, bare or under `root_key`), `ndjson` (one object a line) or `csv`.");
         var rootKey = map.String("root_key", doc: "format json: the key whose value is the array of records; leave it out for a bare array.");
         var table = map.RequiredString("table", doc: "The lake table the rows land in, `zone.name`.");
         var nameDate = map.String("name_date", doc: "Date the rows by the file's name instead of a field: a date format with year, month and day found in the name (for example `yyyyMMdd`); each file is then its date's partition.");
         var eventTime = nameDate is null ? map.RequiredString("event_time", doc: "The required timestamp field whose UTC date is a record's partition (required unless `name_date`).") : map.String("event_time") ?? "";
-        var loadOrder = map.Int("load_order", 0, -1000, 1000, doc: "Files of types with a lower number load first (a dimension before its facts).");
-        var lineage = map.Bool("lineage", false, doc: "Add the lineage columns `_file`, `_row` and `_loaded_at` to every row.");
-        var header = map.Enum("header", HeaderMatch.ByName, doc: "format csv: columns matched `by_name` to the header line, or `by_position`.");
-        var invalidText = map.Enum("invalid_text", InvalidTextPolicy.Fail, doc: "format csv: bytes that are not UTF-8: `fail` (the whole file) or `replace` (read as U+FFFD, so the row lands and rules downstream decide).");
-        var policy = map.Enum("on_invalid", InvalidRowPolicy.RejectFile, doc: "A bad record: `reject_file` (nothing of the file lands) or `quarantine_rows` (good rows land, bad ones go to the dead letters with reason and position).");
-        var maxBad = map.Int("max_bad_rows", 10_000, 0, doc: "`quarantine_rows`: more bad records than this fail the whole file.");
-        var delimiter = map.String("delimiter", ",", doc: "format csv: the one character between values.") ?? ",";
+        var loadOrder = map.Int("load_order", Default.LoadOrder, -1000, 1000, doc: "Files of types with a lower number load first (a dimension before its facts).");
+        var lineage = map.Bool("lineage", Default.Lineage, doc: "Add the lineage columns `_file`, `_row` and `_loaded_at` to every row.");
+        var header = map.Enum("header", Default.Header, doc: "format csv: columns matched `by_name` to the header line, or `by_position`.");
+        var invalidText = map.Enum("invalid_text", Default.InvalidText, doc: "format csv: bytes that are not UTF-8: `fail` (the whole file) or `replace` (read as U+FFFD, so the row lands and rules downstream decide).");
+        var policy = map.Enum("on_invalid", Default.OnInvalid, doc: "A bad record: `reject_file` (nothing of the file lands) or `quarantine_rows` (good rows land, bad ones go to the dead letters with reason and position).");
+        var maxBad = map.Int("max_bad_rows", Default.MaxBadRows, 0, doc: "`quarantine_rows`: more bad records than this fail the whole file.");
+        var delimiter = map.String("delimiter", Default.Delimiter.ToString(), doc: "format csv: the one character between values.") ?? Default.Delimiter.ToString();
         var partitionName = map.String("partition_column", doc: "The name of the partition column (default `date`, or `_file_date` with `name_date`); give another when a field lands in a column of that name.");
         var fields = new List<FieldSpec>();
         var reads = new List<FieldRead>();

@@ -5,6 +5,9 @@ namespace Sluice.Connectors.Http;
 /// <summary>Options of the <c>http</c> sink (an external API we do not control), read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
 public sealed class HttpSinkOptions : Core.Recipes.IConnectionCheck, Core.Pipeline.IChecksBatchShape
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly HttpSinkOptions Default = OptionDefaults.Of<HttpSinkOptions>();
+
     /// <summary>At load: the table sent reaches the sink (a sink whose table never comes sends nothing, silently).</summary>
     public void Check(Core.Pipeline.BatchShape input, Core.Pipeline.ShapeProblems problems)
     {
@@ -69,20 +72,20 @@ public sealed class HttpSinkOptions : Core.Recipes.IConnectionCheck, Core.Pipeli
 
         var options = new HttpSinkOptions
         {
-            Name = map.String("name", "api", doc: "The sink's name: its checkpoint key and dead-letter source `http:<recipe>/<name>`.") ?? "api",
+            Name = map.String("name", Default.Name, doc: "The sink's name: its checkpoint key and dead-letter source `http:<recipe>/<name>`.") ?? Default.Name,
             Url = uri,
-            Table = map.String("table", "events_enriched", doc: "The batch table sent.") ?? "events_enriched",
-            RequestRows = map.Int("request_rows", 500, 1, 100_000, doc: "Rows per request at most; a batch is sent as several requests when larger."),
-            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(5), doc: "Timeout of one attempt."),
-            Retries = map.Int("retries", 5, 0, 100, doc: "Retries after the first attempt, on 5xx, 408, 429, timeouts and connection errors."),
-            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200), doc: "Base of the exponential back-off, with jitter. A `Retry-After` header wins."),
-            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(10), doc: "Longest back-off between attempts, and longest `Retry-After` honoured."),
-            BreakerFailureRatio = map.Double("breaker_failure_ratio", 0.5, 0.01, 1, doc: "Share of failed attempts within `breaker_sampling` that opens the circuit."),
-            BreakerMinimumThroughput = map.Int("breaker_minimum_throughput", 10, 2, 10_000, doc: "Attempts within the sampling window before the breaker may open."),
-            BreakerSampling = map.Duration("breaker_sampling", TimeSpan.FromSeconds(30), doc: "Window over which the failure ratio is measured."),
-            BreakerDuration = map.Duration("breaker_duration", TimeSpan.FromSeconds(5), doc: "How long an open circuit fails attempts at once before one is let through again."),
-            RateLimit = map.Double("rate_limit", 50, 0.01, 1_000_000, doc: "Requests per second at most, on average."),
-            RateBurst = map.Int("rate_burst", 10, 1, 100_000, doc: "Requests allowed in a burst above the average rate."),
+            Table = map.String("table", Default.Table, doc: "The batch table sent.") ?? Default.Table,
+            RequestRows = map.Int("request_rows", Default.RequestRows, 1, 100_000, doc: "Rows per request at most; a batch is sent as several requests when larger."),
+            Timeout = map.Duration("timeout", Default.Timeout, doc: "Timeout of one attempt."),
+            Retries = map.Int("retries", Default.Retries, 0, 100, doc: "Retries after the first attempt, on 5xx, 408, 429, timeouts and connection errors."),
+            RetryDelay = map.Duration("retry_delay", Default.RetryDelay, doc: "Base of the exponential back-off, with jitter. A `Retry-After` header wins."),
+            RetryMaxDelay = map.Duration("retry_max_delay", Default.RetryMaxDelay, doc: "Longest back-off between attempts, and longest `Retry-After` honoured."),
+            BreakerFailureRatio = map.Double("breaker_failure_ratio", Default.BreakerFailureRatio, 0.01, 1, doc: "Share of failed attempts within `breaker_sampling` that opens the circuit."),
+            BreakerMinimumThroughput = map.Int("breaker_minimum_throughput", Default.BreakerMinimumThroughput, 2, 10_000, doc: "Attempts within the sampling window before the breaker may open."),
+            BreakerSampling = map.Duration("breaker_sampling", Default.BreakerSampling, doc: "Window over which the failure ratio is measured."),
+            BreakerDuration = map.Duration("breaker_duration", Default.BreakerDuration, doc: "How long an open circuit fails attempts at once before one is let through again."),
+            RateLimit = map.Double("rate_limit", Default.RateLimit, 0.01, 1_000_000, doc: "Requests per second at most, on average."),
+            RateBurst = map.Int("rate_burst", Default.RateBurst, 1, 100_000, doc: "Requests allowed in a burst above the average rate."),
         };
 
         // Polly's own limits: a timeout of at least 10 ms, a sampling window of at least 0.5 s, a break of at least 0.5 s.

@@ -11,6 +11,9 @@ namespace Sluice.Connectors.Postgres;
 /// <summary>Options of the <c>postgres_backfill</c> job, read from the recipe's <c>jobs:</c> entry and validated at load.</summary>
 public sealed class PostgresBackfillOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly PostgresBackfillOptions Default = OptionDefaults.Of<PostgresBackfillOptions>();
+
     /// <summary>The server (the <c>connection:</c> block, else <c>PG*</c> environment variables).</summary>
     public required PostgresConnectionOptions Connection { get; init; }
 
@@ -39,11 +42,11 @@ public sealed class PostgresBackfillOptions
     {
         Connection = PostgresConnectionOptions.Parse(map, "postgres_backfill"),
         Pipeline = map.RequiredString("pipeline", doc: "The pipeline whose steps and sinks the rows go through (required)."),
-        Schema = map.String("schema", "public", doc: "Schema of the table.") ?? "public",
+        Schema = map.String("schema", Default.Schema, doc: "Schema of the table.") ?? Default.Schema,
         Table = map.RequiredString("table", doc: "The table read (required), as the source names it, so the steps treat its rows like streamed ones."),
         Time = map.RequiredString("time", doc: "The time column the range applies to (required)."),
-        Key = map.String("key", "event_id", doc: "An integer key, read in order to page through the range.") ?? "event_id",
-        BatchRows = map.Int("batch_rows", 10_000, 1, 1_000_000, doc: "Rows per batch."),
+        Key = map.String("key", Default.Key, doc: "An integer key, read in order to page through the range.") ?? Default.Key,
+        BatchRows = map.Int("batch_rows", Default.BatchRows, 1, 1_000_000, doc: "Rows per batch."),
         Sinks = map.StringList("sinks", doc: "Only these sinks of the pipeline."),
     };
 }

@@ -41,6 +41,9 @@ public sealed record CdcTableRule(PgTablePattern Pattern, ChangePolicy OnUpdate,
 /// <summary>Options of the <c>postgres_cdc</c> source, read from the recipe's <c>source:</c> block and validated at load.</summary>
 public sealed partial class PostgresCdcOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly PostgresCdcOptions Default = OptionDefaults.Of<PostgresCdcOptions>();
+
     /// <summary>The server (the <c>connection:</c> block, else <c>PG*</c> environment variables).</summary>
     public required PostgresConnectionOptions Connection { get; init; }
 
@@ -184,22 +187,22 @@ public sealed partial class PostgresCdcOptions
             Connection = PostgresConnectionOptions.Parse(map, "postgres_cdc"),
             Publication = EnvText.Expand(map.String("publication", fallback) ?? fallback),
             Slot = EnvText.Expand(map.String("slot", fallback) ?? fallback),
-            Schema = map.String("schema", "public", doc: "Schema of the tables named without one; its tables keep their bare names downstream.") ?? "public",
+            Schema = map.String("schema", Default.Schema, doc: "Schema of the tables named without one; its tables keep their bare names downstream.") ?? Default.Schema,
             Tables = tables,
-            Snapshot = map.Bool("snapshot", true, doc: "Read the tables' rows in a snapshot consistent with the slot when the slot is created."),
-            BatchRows = map.Int("batch_rows", 10_000, 1, 1_000_000, doc: "Rows per batch at most: a batch is cut at a transaction end once it holds this many rows, or as soon as no more changes are waiting. A single transaction is never split, so a larger transaction is a larger batch."),
-            BatchLinger = map.Duration("batch_linger", TimeSpan.FromMilliseconds(150), doc: "How long what the reader decoded may wait for more before it goes to the sinks, from the first change after the last hand-over; a backlog goes at `batch_rows`. The cost at a steady rate is per batch (socket reads, thread wake-ups, sink round trips, checkpoints), so a longer linger is cheaper per change and adds at most itself to each change's latency."),
-            StatusInterval = map.Duration("status_interval", TimeSpan.FromSeconds(5), doc: "How often the confirmed position is reported to the server when nothing else prompts it."),
-            Heartbeat = map.Duration("heartbeat", TimeSpan.FromSeconds(10), doc: "How often an idle stream asks the server for a keepalive, whose WAL position lets the slot advance past changes to other tables and databases, so an idle source does not hold back WAL."),
-            SlotBusyTimeout = map.Duration("slot_busy_timeout", TimeSpan.FromSeconds(30), doc: "How long to wait for a slot still held by a predecessor (one killed moments ago) before failing."),
-            SlotCheckInterval = map.Duration("slot_check_interval", TimeSpan.FromSeconds(10), doc: "How often the slot is checked and its metrics refreshed."),
-            HeartbeatInterval = map.Duration("heartbeat_interval", TimeSpan.FromMinutes(1), doc: "How often a heartbeat is written: a non-transactional logical message (`pg_logical_emit_message(false, 'sluice.heartbeat', ...)`) that puts WAL of this database behind the busy tables of others, so the slot advances even when the published tables are idle. Passed downstream only with `emit_heartbeats`."),
-            LagWarnBytes = (long)map.Double("lag_warn_bytes", 1L << 30, 1, 1e18, doc: "WAL the slot may hold back before a warning and a degraded `/healthz`."),
-            LagWarnSeconds = map.Double("lag_warn_seconds", 300, 0.001, 1e9, doc: "Age of the oldest change read but not yet committed by every sink before a warning."),
-            WalErrorFraction = map.Double("wal_error_fraction", 0.2, 0, 1, doc: "When `max_slot_wal_keep_size` is set: an error and a failing `/healthz` once the slot's `safe_wal_size` falls below this fraction of it, before the server invalidates the slot."),
-            SnapshotChunkRows = map.Int("snapshot_chunk_rows", 1024, 1, 1_000_000, doc: "Rows per chunk of an incremental snapshot: `sluice cdc snapshot` without `--chunk-rows`, and the rest of an interrupted initial snapshot. A chunk is held in memory until it is placed in the stream."),
-            EmitHeartbeats = map.Bool("emit_heartbeats", false, doc: "Deliver each heartbeat downstream as a row of `heartbeat_table`: a sink with `table:` that name records them (a liveness signal downstream: the pipeline is up to date as of `_commit_ts`). Other sinks ignore the table, as they ignore any table not theirs."),
-            HeartbeatTable = map.String("heartbeat_table", "_heartbeat", doc: "The table heartbeat rows carry downstream; columns `_lsn`, `_commit_ts`, `slot`, `database`.") ?? "_heartbeat",
+            Snapshot = map.Bool("snapshot", Default.Snapshot, doc: "Read the tables' rows in a snapshot consistent with the slot when the slot is created."),
+            BatchRows = map.Int("batch_rows", Default.BatchRows, 1, 1_000_000, doc: "Rows per batch at most: a batch is cut at a transaction end once it holds this many rows, or as soon as no more changes are waiting. A single transaction is never split, so a larger transaction is a larger batch."),
+            BatchLinger = map.Duration("batch_linger", Default.BatchLinger, doc: "How long what the reader decoded may wait for more before it goes to the sinks, from the first change after the last hand-over; a backlog goes at `batch_rows`. The cost at a steady rate is per batch (socket reads, thread wake-ups, sink round trips, checkpoints), so a longer linger is cheaper per change and adds at most itself to each change's latency."),
+            StatusInterval = map.Duration("status_interval", Default.StatusInterval, doc: "How often the confirmed position is reported to the server when nothing else prompts it."),
+            Heartbeat = map.Duration("heartbeat", Default.Heartbeat, doc: "How often an idle stream asks the server for a keepalive, whose WAL position lets the slot advance past changes to other tables and databases, so an idle source does not hold back WAL."),
+            SlotBusyTimeout = map.Duration("slot_busy_timeout", Default.SlotBusyTimeout, doc: "How long to wait for a slot still held by a predecessor (one killed moments ago) before failing."),
+            SlotCheckInterval = map.Duration("slot_check_interval", Default.SlotCheckInterval, doc: "How often the slot is checked and its metrics refreshed."),
+            HeartbeatInterval = map.Duration("heartbeat_interval", Default.HeartbeatInterval, doc: "How often a heartbeat is written: a non-transactional logical message (`pg_logical_emit_message(false, 'sluice.heartbeat', ...)`) that puts WAL of this database behind the busy tables of others, so the slot advances even when the published tables are idle. Passed downstream only with `emit_heartbeats`."),
+            LagWarnBytes = (long)map.Double("lag_warn_bytes", Default.LagWarnBytes, 1, 1e18, doc: "WAL the slot may hold back before a warning and a degraded `/healthz`."),
+            LagWarnSeconds = map.Double("lag_warn_seconds", Default.LagWarnSeconds, 0.001, 1e9, doc: "Age of the oldest change read but not yet committed by every sink before a warning."),
+            WalErrorFraction = map.Double("wal_error_fraction", Default.WalErrorFraction, 0, 1, doc: "When `max_slot_wal_keep_size` is set: an error and a failing `/healthz` once the slot's `safe_wal_size` falls below this fraction of it, before the server invalidates the slot."),
+            SnapshotChunkRows = map.Int("snapshot_chunk_rows", Default.SnapshotChunkRows, 1, 1_000_000, doc: "Rows per chunk of an incremental snapshot: `sluice cdc snapshot` without `--chunk-rows`, and the rest of an interrupted initial snapshot. A chunk is held in memory until it is placed in the stream."),
+            EmitHeartbeats = map.Bool("emit_heartbeats", Default.EmitHeartbeats, doc: "Deliver each heartbeat downstream as a row of `heartbeat_table`: a sink with `table:` that name records them (a liveness signal downstream: the pipeline is up to date as of `_commit_ts`). Other sinks ignore the table, as they ignore any table not theirs."),
+            HeartbeatTable = map.String("heartbeat_table", Default.HeartbeatTable, doc: "The table heartbeat rows carry downstream; columns `_lsn`, `_commit_ts`, `slot`, `database`.") ?? Default.HeartbeatTable,
         };
 
         if (options.BatchLinger < TimeSpan.Zero || options.BatchLinger > TimeSpan.FromSeconds(1))

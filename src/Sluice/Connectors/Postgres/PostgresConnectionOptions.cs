@@ -11,6 +11,9 @@ namespace Sluice.Connectors.Postgres;
 /// </summary>
 public sealed class PostgresConnectionOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly PostgresConnectionOptions Default = new();
+
     /// <summary>Host name or address.</summary>
     public string Host { get; init; } = "127.0.0.1";
 
@@ -23,8 +26,8 @@ public sealed class PostgresConnectionOptions
     /// <summary>Password.</summary>
     public string? Password { get; init; }
 
-    /// <summary>Database.</summary>
-    public string Database { get; init; } = "postgres";
+    /// <summary>Database (default: the user's name, as libpq does; <see cref="Parse"/> computes it).</summary>
+    public string Database { get; init; } = "";
 
     public static PostgresConnectionOptions FromEnvironment() => Parse(null, null);
 
@@ -32,9 +35,9 @@ public sealed class PostgresConnectionOptions
     public static PostgresConnectionOptions Parse(ConfigMap? parent, string? component)
     {
         var map = parent?.Map("connection", doc: "The Postgres server; each key falls back to its libpq environment variable.");
-        var host = EnvText.Resolve(map, "host", "127.0.0.1", "PGHOST", doc: "Host name or address.");
-        var portText = EnvText.Resolve(map, "port", "5432", "PGPORT", doc: "TCP port.");
-        var user = EnvText.Resolve(map, "user", Environment.UserName, "PGUSER", doc: "User name.", shown: "the OS user");
+        var host = EnvText.Resolve(map, "host", Default.Host, "PGHOST", doc: "Host name or address.");
+        var portText = EnvText.Resolve(map, "port", Default.Port.ToString(CultureInfo.InvariantCulture), "PGPORT", doc: "TCP port.");
+        var user = EnvText.Resolve(map, "user", Default.User, "PGUSER", doc: "User name.", shown: "the OS user");
         var password = EnvText.Resolve(map, "password", "", "PGPASSWORD", doc: "Password.");
         var database = EnvText.Resolve(map, "database", user, "PGDATABASE", doc: "Database.", shown: "the user name");
         if (!int.TryParse(portText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
@@ -42,7 +45,7 @@ public sealed class PostgresConnectionOptions
             if (map is not null) { map.Error("port", $"{component}: not a TCP port: '{portText}'"); }
             else if (parent is not null) { parent.Error("connection", $"{component}: PGPORT is not a TCP port: '{portText}'"); }
             else { throw new Core.SluiceException($"PGPORT is not a TCP port: '{portText}'"); }
-            port = 5432;
+            port = Default.Port;
         }
 
         map?.Done();

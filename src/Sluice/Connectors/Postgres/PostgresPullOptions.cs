@@ -12,6 +12,9 @@ namespace Sluice.Connectors.Postgres;
 /// </summary>
 public sealed partial class PostgresPullOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly PostgresPullOptions Default = OptionDefaults.Of<PostgresPullOptions>();
+
     /// <summary>The table, <c>name</c> or <c>schema.name</c> (required).</summary>
     public string Table { get; init; } = "";
 
@@ -43,10 +46,10 @@ public sealed partial class PostgresPullOptions
         var options = new PostgresPullOptions
         {
             Table = table,
-            KeyColumn = map.String("key_column", "id", doc: "The column identifying a row; ties on the modification time are ordered by it.") ?? "id",
-            UpdatedColumn = map.String("updated_column", "updated_at", doc: "The modification-time column, `timestamptz` or `timestamp` read as UTC.") ?? "updated_at",
+            KeyColumn = map.String("key_column", Default.KeyColumn, doc: "The column identifying a row; ties on the modification time are ordered by it.") ?? Default.KeyColumn,
+            UpdatedColumn = map.String("updated_column", Default.UpdatedColumn, doc: "The modification-time column, `timestamptz` or `timestamp` read as UTC.") ?? Default.UpdatedColumn,
             Database = map.String("database", doc: "The database, when not `PGDATABASE`."),
-            PageSize = map.Int("page_size", 5_000, 1, 1_000_000, doc: "Rows per page, each page one commit."),
+            PageSize = map.Int("page_size", Default.PageSize, 1, 1_000_000, doc: "Rows per page, each page one commit."),
             Pull = pull,
             Stream = PullStreamOptions.Parse(map, table[(table.IndexOf('.', StringComparison.Ordinal) + 1)..]),
         };

@@ -10,6 +10,9 @@ namespace Sluice.Connectors.Pull;
 /// </summary>
 public sealed class PullStreamOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly PullStreamOptions Default = new();
+
     /// <summary>Pause between pulls.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMinutes(1);
 
@@ -29,8 +32,8 @@ public sealed class PullStreamOptions
     public static PullStreamOptions Parse(ConfigMap map, string table)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var poll = map.Duration("poll_interval", TimeSpan.FromMinutes(1), doc: "Pause between pulls.");
-        var overlap = map.Duration("overlap", TimeSpan.FromMinutes(5), doc: "How far below the newest stamp handed on each pull reads again, for late commits and clock skew.");
+        var poll = map.Duration("poll_interval", Default.PollInterval, doc: "Pause between pulls.");
+        var overlap = map.Duration("overlap", Default.Overlap, doc: "How far below the newest stamp handed on each pull reads again, for late commits and clock skew.");
         if (poll <= TimeSpan.Zero) { map.Error("poll_interval", "must be more than 0"); }
         if (overlap > TimeSpan.FromDays(7)) { map.Error("overlap", "must be at most 7 days"); }
         var columns = new List<FieldSpec>();

@@ -9,6 +9,12 @@ namespace Sluice.Connectors.Redis;
 /// </summary>
 public static class RedisUrl
 {
+    /// <summary>The server when neither the recipe nor <c>REDIS_URL</c> names one.</summary>
+    public const string Fallback = "redis://127.0.0.1:6379";
+
+    /// <summary>A Redis sink's <c>url</c> key: the recipe's value, else <c>$REDIS_URL</c>, else <see cref="Fallback"/>.</summary>
+    public static string Resolve(ConfigMap map) => EnvText.Resolve(map, "url", Fallback, "REDIS_URL", doc: "Server URL.");
+
     public static ConfigurationOptions Parse(string url)
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != "redis" && uri.Scheme != "rediss"))
@@ -43,6 +49,9 @@ public static class RedisUrl
 /// <summary>Options of the <c>redis_realtime</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
 public sealed class RedisRealtimeOptions : Core.Recipes.IConnectionCheck
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly RedisRealtimeOptions Default = OptionDefaults.Of<RedisRealtimeOptions>();
+
     public Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct) => RedisPreflight.CheckAsync(Url, ct);
 
     /// <summary>The sink's name: its checkpoint key.</summary>
@@ -100,21 +109,21 @@ public sealed class RedisRealtimeOptions : Core.Recipes.IConnectionCheck
         ArgumentNullException.ThrowIfNull(map);
         var options = new RedisRealtimeOptions
         {
-            Name = map.String("name", "redis", doc: "The sink's name: its checkpoint key.") ?? "redis",
-            Url = EnvText.Resolve(map, "url", "redis://127.0.0.1:6379", "REDIS_URL", doc: "Server URL."),
-            KeyPrefix = EnvText.Expand(map.String("key_prefix", "", doc: "Put before every key, so several pipelines or tests can share one server.") ?? ""),
-            Table = map.String("table", "events_enriched", doc: "The batch table read.") ?? "events_enriched",
-            Entity = map.String("entity", "content", doc: "Key name of the entity: `{entity}:last:{id}`, `{entity}:count:{id}`.") ?? "content",
-            EntityColumn = map.String("entity_column", "content_id", doc: "Column holding the entity id.") ?? "content_id",
-            EventIdColumn = map.String("event_id_column", "event_id", doc: "Column holding the event's unique integer id, used to count each event once.") ?? "event_id",
-            TimeColumn = map.String("time_column", "event_ts", doc: "Column holding the event time.") ?? "event_ts",
-            TopPrefix = map.String("top_prefix", "top:content", doc: "Prefix of the per-minute and window ZSETs: `{top}:bucket:{YYYYMMDDHHMM}`, `{top}:10m`.") ?? "top:content",
-            LastTtl = map.Duration("last_ttl", TimeSpan.FromHours(1), doc: "Lifetime of `{entity}:last:{id}`."),
-            BucketTtl = map.Duration("bucket_ttl", TimeSpan.FromMinutes(15), doc: "Lifetime of a per-minute bucket; events older than this do not touch buckets."),
-            Window = map.Duration("window", TimeSpan.FromMinutes(10), doc: "Span of the merged window."),
-            WindowTtl = map.Duration("window_ttl", TimeSpan.FromSeconds(120), doc: "Lifetime of the merged window ZSET."),
-            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200), doc: "First wait after a failed write, doubling up to `retry_max_delay`; retried until it succeeds or the pipeline stops."),
-            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(5), doc: "Longest wait between two attempts."),
+            Name = map.String("name", Default.Name, doc: "The sink's name: its checkpoint key.") ?? Default.Name,
+            Url = RedisUrl.Resolve(map),
+            KeyPrefix = EnvText.Expand(map.String("key_prefix", Default.KeyPrefix, doc: "Put before every key, so several pipelines or tests can share one server.") ?? Default.KeyPrefix),
+            Table = map.String("table", Default.Table, doc: "The batch table read.") ?? Default.Table,
+            Entity = map.String("entity", Default.Entity, doc: "Key name of the entity: `{entity}:last:{id}`, `{entity}:count:{id}`.") ?? Default.Entity,
+            EntityColumn = map.String("entity_column", Default.EntityColumn, doc: "Column holding the entity id.") ?? Default.EntityColumn,
+            EventIdColumn = map.String("event_id_column", Default.EventIdColumn, doc: "Column holding the event's unique integer id, used to count each event once.") ?? Default.EventIdColumn,
+            TimeColumn = map.String("time_column", Default.TimeColumn, doc: "Column holding the event time.") ?? Default.TimeColumn,
+            TopPrefix = map.String("top_prefix", Default.TopPrefix, doc: "Prefix of the per-minute and window ZSETs: `{top}:bucket:{YYYYMMDDHHMM}`, `{top}:10m`.") ?? Default.TopPrefix,
+            LastTtl = map.Duration("last_ttl", Default.LastTtl, doc: "Lifetime of `{entity}:last:{id}`."),
+            BucketTtl = map.Duration("bucket_ttl", Default.BucketTtl, doc: "Lifetime of a per-minute bucket; events older than this do not touch buckets."),
+            Window = map.Duration("window", Default.Window, doc: "Span of the merged window."),
+            WindowTtl = map.Duration("window_ttl", Default.WindowTtl, doc: "Lifetime of the merged window ZSET."),
+            RetryDelay = map.Duration("retry_delay", Default.RetryDelay, doc: "First wait after a failed write, doubling up to `retry_max_delay`; retried until it succeeds or the pipeline stops."),
+            RetryMaxDelay = map.Duration("retry_max_delay", Default.RetryMaxDelay, doc: "Longest wait between two attempts."),
         };
 
         try { RedisUrl.Parse(options.Url); }

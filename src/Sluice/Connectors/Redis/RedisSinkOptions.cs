@@ -18,6 +18,9 @@ public enum RedisSinkMode
 /// <summary>Options of the generic <c>redis</c> sink, read from the pipeline's <c>sinks:</c> entry and validated at load.</summary>
 public sealed class RedisSinkOptions : Core.Recipes.IConnectionCheck, Core.Pipeline.IChecksBatchShape
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly RedisSinkOptions Default = OptionDefaults.Of<RedisSinkOptions>();
+
     /// <summary>At load: the table reaches the sink with every column the key and the mode name (a row without one cannot be written).</summary>
     public void Check(Core.Pipeline.BatchShape input, Core.Pipeline.ShapeProblems problems)
     {
@@ -79,8 +82,9 @@ public sealed class RedisSinkOptions : Core.Recipes.IConnectionCheck, Core.Pipel
     public static RedisSinkOptions Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var modeText = map.String("mode", "set", doc: "`set`, `hash` or `counter`.") ?? "set";
-        var mode = modeText switch { "hash" => RedisSinkMode.Hash, "counter" => RedisSinkMode.Counter, _ => RedisSinkMode.Set };
+        var defaultMode = Default.Mode.ToString().ToLowerInvariant();
+        var modeText = map.String("mode", defaultMode, doc: "`set`, `hash` or `counter`.") ?? defaultMode;
+        var mode = modeText switch { "set" => RedisSinkMode.Set, "hash" => RedisSinkMode.Hash, "counter" => RedisSinkMode.Counter, _ => Default.Mode };
         if (modeText is not ("set" or "hash" or "counter"))
         {
             map.Error("mode", $"redis sink: '{modeText}' is not a mode (set: a string per key; hash: a hash of the row's columns; counter: INCRBY per row)" +
@@ -93,8 +97,8 @@ public sealed class RedisSinkOptions : Core.Recipes.IConnectionCheck, Core.Pipel
         var ttl = map.Has("ttl") ? map.Duration("ttl", TimeSpan.Zero) : (TimeSpan?)null;
         var options = new RedisSinkOptions
         {
-            Name = map.String("name", "redis", doc: "The sink's name: its checkpoint key and dead-letter source.") ?? "redis",
-            Url = EnvText.Resolve(map, "url", "redis://127.0.0.1:6379", "REDIS_URL", doc: "Server URL."),
+            Name = map.String("name", Default.Name, doc: "The sink's name: its checkpoint key and dead-letter source.") ?? Default.Name,
+            Url = RedisUrl.Resolve(map),
             Table = map.RequiredString("table", doc: "The batch table read (required)."),
             Mode = mode,
             Key = key ?? RedisKeyTemplate.Parse("{_}", out _)!,
@@ -103,8 +107,8 @@ public sealed class RedisSinkOptions : Core.Recipes.IConnectionCheck, Core.Pipel
             By = map.String("by", doc: "`mode: counter`: the integer column added."),
             Ttl = ttl,
             PositionColumn = map.String("position_column", doc: "The column holding each row's source position: a key remembers the highest position applied to it, and rows at or below it are not applied again, so a replay, however it is cut into batches, never counts twice nor puts back an older value."),
-            RetryDelay = map.Duration("retry_delay", TimeSpan.FromMilliseconds(200), doc: "First wait after a failed write, doubling up to `retry_max_delay`; retried until it succeeds or the pipeline stops."),
-            RetryMaxDelay = map.Duration("retry_max_delay", TimeSpan.FromSeconds(5), doc: "Longest wait between two attempts."),
+            RetryDelay = map.Duration("retry_delay", Default.RetryDelay, doc: "First wait after a failed write, doubling up to `retry_max_delay`; retried until it succeeds or the pipeline stops."),
+            RetryMaxDelay = map.Duration("retry_max_delay", Default.RetryMaxDelay, doc: "Longest wait between two attempts."),
         };
 
         try { RedisUrl.Parse(options.Url); }

@@ -13,6 +13,9 @@ namespace Sluice.Connectors.Salesforce;
 /// </summary>
 public sealed partial class SalesforceOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly SalesforceOptions Default = OptionDefaults.Of<SalesforceOptions>();
+
     /// <summary>Where tokens are issued.</summary>
     public string LoginUrl { get; init; } = "https://login.salesforce.com";
 
@@ -87,17 +90,17 @@ public sealed partial class SalesforceOptions
         var objectName = map.RequiredString("object", doc: "The object queried (required), for example `Attorney_Event__c`.");
         var options = new SalesforceOptions
         {
-            LoginUrl = EnvText.Expand(map.String("login_url", "https://login.salesforce.com", doc: "Where tokens are issued.") ?? "https://login.salesforce.com"),
-            ClientIdEnv = map.String("client_id_env", "SALESFORCE_CLIENT_ID", doc: "The variable holding the connected app's client id.") ?? "SALESFORCE_CLIENT_ID",
-            ClientSecretEnv = map.String("client_secret_env", "SALESFORCE_CLIENT_SECRET", doc: "The variable holding its client secret.") ?? "SALESFORCE_CLIENT_SECRET",
-            ApiVersion = map.String("api_version", "v59.0", doc: "REST API version.") ?? "v59.0",
+            LoginUrl = EnvText.Expand(map.String("login_url", Default.LoginUrl, doc: "Where tokens are issued.") ?? Default.LoginUrl),
+            ClientIdEnv = map.String("client_id_env", Default.ClientIdEnv, doc: "The variable holding the connected app's client id.") ?? Default.ClientIdEnv,
+            ClientSecretEnv = map.String("client_secret_env", Default.ClientSecretEnv, doc: "The variable holding its client secret.") ?? Default.ClientSecretEnv,
+            ApiVersion = map.String("api_version", Default.ApiVersion, doc: "REST API version.") ?? Default.ApiVersion,
             Object = objectName,
             Fields = map.StringList("fields", doc: "The fields selected (required); the id and stamp fields are added when missing."),
             Where = map.String("where", doc: "An extra SOQL condition ANDed to the stamp filter."),
-            IdField = map.String("id_field", "Id", doc: "The record id field.") ?? "Id",
-            StampField = map.String("stamp_field", "SystemModstamp", doc: "The modification stamp field.") ?? "SystemModstamp",
-            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(60), doc: "Per HTTP request."),
-            Attempts = map.Int("attempts", 4, 1, 20, doc: "Attempts per request on 5xx, 429 and connection failures, pausing 1 s, 2 s, 4 s, ...."),
+            IdField = map.String("id_field", Default.IdField, doc: "The record id field.") ?? Default.IdField,
+            StampField = map.String("stamp_field", Default.StampField, doc: "The modification stamp field.") ?? Default.StampField,
+            Timeout = map.Duration("timeout", Default.Timeout, doc: "Per HTTP request."),
+            Attempts = map.Int("attempts", Default.Attempts, 1, 20, doc: "Attempts per request on 5xx, 429 and connection failures, pausing 1 s, 2 s, 4 s, ...."),
             Pull = pull,
             Stream = PullStreamOptions.Parse(map, objectName),
         };

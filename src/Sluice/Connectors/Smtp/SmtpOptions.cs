@@ -27,6 +27,9 @@ public enum SmtpTls
 /// </summary>
 public sealed class SmtpOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly SmtpOptions Default = new();
+
     /// <summary>Server host.</summary>
     public string Host { get; init; } = "127.0.0.1";
 
@@ -63,14 +66,14 @@ public sealed class SmtpOptions
 
         var options = new SmtpOptions
         {
-            Host = map.String("host", "127.0.0.1", doc: "Server host.") ?? "127.0.0.1",
-            Port = map.Int("port", 25, 1, 65535, doc: "Server port."),
-            Tls = map.Enum("tls", SmtpTls.Auto, doc: "Connection security."),
+            Host = map.String("host", Default.Host, doc: "Server host.") ?? Default.Host,
+            Port = map.Int("port", Default.Port, 1, 65535, doc: "Server port."),
+            Tls = map.Enum("tls", Default.Tls, doc: "Connection security."),
             User = map.String("user", doc: "User for AUTH."),
-            From = map.String("from", "", doc: "The sender address (required unless `SMTP_FROM` is set).") ?? "",
-            Timeout = map.Duration("timeout", TimeSpan.FromSeconds(30), doc: "Per SMTP command."),
-            ConnectAttempts = map.Int("connect_attempts", 3, 1, 20, doc: "Connection attempts per run before the run gives up and leaves its reminders for the next run."),
-            Backoff = map.Duration("backoff", TimeSpan.FromSeconds(1), doc: "Pause before the second connection attempt, doubled for each further one."),
+            From = map.String("from", Default.From, doc: "The sender address (required unless `SMTP_FROM` is set).") ?? Default.From,
+            Timeout = map.Duration("timeout", Default.Timeout, doc: "Per SMTP command."),
+            ConnectAttempts = map.Int("connect_attempts", Default.ConnectAttempts, 1, 20, doc: "Connection attempts per run before the run gives up and leaves its reminders for the next run."),
+            Backoff = map.Duration("backoff", Default.Backoff, doc: "Pause before the second connection attempt, doubled for each further one."),
         };
         map.Declare("password", "text", null, "Refused: a password does not belong in a recipe file; set `SMTP_PASSWORD`.");
         if (map.Has("password"))

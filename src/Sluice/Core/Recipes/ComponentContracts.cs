@@ -113,9 +113,18 @@ public interface IRecipeSection
 {
     string Name { get; }
 
+    /// <summary>What the section is for, as the reference (docs/reference/recipe.md) shows its key.</summary>
+    string? Doc => null;
+
     /// <summary>The section's options (null when the recipe has none or they are invalid; problems go to the recipe's errors).</summary>
     object? Parse(ConfigMap? map, RecipeContext recipe, IReadOnlyList<PipelineDefinition> pipelines, IReadOnlyList<JobDefinition> jobs, IReadOnlyCollection<string> tables);
 }
+
+/// <summary>
+/// A file a plug-in's components read from the recipe's folder besides recipe.yaml (<c>store.yaml</c>): its name and its
+/// parser run on a describing map, so docs/reference/recipe.md shows its keys.
+/// </summary>
+public sealed record RecipeFile(string Name, Action<ConfigMap> Describe);
 
 /// <summary>A component factory that knows the lake tables it writes (<c>zone.table</c>), so a recipe's references to them can be checked at load.</summary>
 public interface IWritesLakeTables

@@ -11,6 +11,7 @@ public sealed class ComponentRegistry
     private readonly Dictionary<string, IJobType> _jobs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IRecipeSection> _sections = new(StringComparer.Ordinal);
     private readonly Dictionary<Type, object> _plugIns = [];
+    private readonly List<RecipeFile> _files = [];
 
     public IReadOnlyCollection<string> SourceNames => _sources.Keys;
 
@@ -65,6 +66,15 @@ public sealed class ComponentRegistry
         where T : class => _plugIns.GetValueOrDefault(typeof(T)) as T;
 
     public IReadOnlyCollection<IRecipeSection> Sections => _sections.Values;
+
+    /// <summary>Files a plug-in's components read from the recipe's folder (docs/reference/recipe.md describes them).</summary>
+    public ComponentRegistry Add(RecipeFile file)
+    {
+        _files.Add(file);
+        return this;
+    }
+
+    public IReadOnlyList<RecipeFile> Files => _files;
 
     public ISourceType? Source(string name) => _sources.GetValueOrDefault(name);
 

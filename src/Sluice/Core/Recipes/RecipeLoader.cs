@@ -45,21 +45,27 @@ public sealed class RecipeLoader(ComponentRegistry registry)
         var folder = ResolveFolder(nameOrPath);
         var errors = new ConfigErrors();
         var map = ConfigMap.Load(Path.Combine(folder, FileName), errors);
-        if (map is null)
-        {
-            return (null, errors);
-        }
+        return map is null ? (null, errors) : (Read(map, folder), errors);
+    }
 
-        var name = map.String("name") ?? Path.GetFileName(folder);
-        var description = map.String("description") ?? "";
+    /// <summary>
+    /// Reads a recipe.yaml mapping (problems go to the map's errors). On a describing map (<see cref="ConfigMap.Describe"/>)
+    /// it declares the file's own keys for the reference page recipe.md; the components' keys are on their own pages.
+    /// </summary>
+    public Recipe Read(ConfigMap map, string folder)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var errors = map.Errors;
+        var name = map.String("name", doc: "The recipe's name (default: its folder's name): it names its data, checkpoints and dead-letter sources.") ?? Path.GetFileName(folder);
+        var description = map.String("description", doc: "One line saying what the recipe does (`sluice recipes` shows it).") ?? "";
         var context = new RecipeContext(name, folder, errors) { Components = registry };
 
         var jobs = new List<JobDefinition>();
         var jobMaps = new Dictionary<string, ConfigMap>(StringComparer.Ordinal);
-        foreach (var (jobName, job) in map.NamedMaps("jobs"))
+        foreach (var (jobName, job) in map.NamedMaps("jobs", doc: "The recipe's jobs by name: each a `type` (docs/reference/jobs.md) with that type's options."))
         {
-            var type = job.RequiredString("type");
-            var schedule = job.String("schedule");
+            var type = job.RequiredString("type", doc: "The job type (docs/reference/jobs.md); the job's other keys are that type's options.");
+            var schedule = job.String("schedule", doc: "When the job runs by itself: five-field cron, UTC (`0 2 * * *`). Without it the job runs on demand (`sluice job run`) or after a pipeline's load (`after_load`).");
             if (schedule is not null && CronCheck.Problem(schedule) is { } problem)
             {
                 job.Error("schedule", $"not a valid cron expression '{schedule}': {problem}");
@@ -79,17 +85,17 @@ public sealed class RecipeLoader(ComponentRegistry registry)
         }
 
         var pipelines = new List<PipelineDefinition>();
-        foreach (var (pipelineName, pipeline) in map.NamedMaps("pipelines"))
+        foreach (var (pipelineName, pipeline) in map.NamedMaps("pipelines", doc: "The recipe's pipelines by name: a source, optional steps and sinks."))
         {
             var errorsBefore = errors.All.Count;
-            var source = pipeline.Map("source", required: true);
+            var source = pipeline.Map("source", required: true, doc: "Where the pipeline's data comes from: a `type` (docs/reference/sources.md) with that type's options.");
             var stepTypes = new List<string>();
             var stepMaps = new List<ConfigMap>();
-            var steps = ParseList(pipeline, "steps", registry.Step, registry.StepNames, "step", (t, m) => t.Parse(m, context), stepTypes, stepMaps);
+            var steps = ParseList(pipeline, "steps", "The pipeline's steps, applied in this order to every batch between the source and the sinks", registry.Step, registry.StepNames, "step", (t, m) => t.Parse(m, context), stepTypes, stepMaps);
             var sinkTypes = new List<string>();
             var sinkMaps = new List<ConfigMap>();
-            var sinks = ParseList(pipeline, "sinks", registry.Sink, registry.SinkNames, "sink", (t, m) => t.Parse(m, context), sinkTypes, sinkMaps);
-            var afterLoad = pipeline.StringList("after_load");
+            var sinks = ParseList(pipeline, "sinks", "Where the pipeline's batches go; each sink receives every batch (none: the source lands its data itself, if it can)", registry.Sink, registry.SinkNames, "sink", (t, m) => t.Parse(m, context), sinkTypes, sinkMaps);
+            var afterLoad = pipeline.StringList("after_load", doc: "Jobs of this recipe run after each load that changed data.");
             foreach (var j in afterLoad.Where(j => jobs.All(d => d.Name != j)))
             {
                 pipeline.Error("after_load", $"no job named '{j}' in this recipe");
@@ -101,7 +107,7 @@ public sealed class RecipeLoader(ComponentRegistry registry)
                 continue;
             }
 
-            var type = source.RequiredString("type");
+            var type = source.RequiredString("type", doc: "The source type (docs/reference/sources.md); the block's other keys are that type's options.");
             var sourceType = registry.Source(type);
             if (sourceType is null)
             {
@@ -159,12 +165,11 @@ public sealed class RecipeLoader(ComponentRegistry registry)
         var sections = new Dictionary<string, object>(StringComparer.Ordinal);
         foreach (var section in registry.Sections)
         {
-            if (section.Parse(map.Map(section.Name), context, pipelines, jobs, WrittenTables(pipelines, jobs)) is { } parsed) { sections[section.Name] = parsed; }
+            if (section.Parse(map.Map(section.Name, doc: section.Doc), context, pipelines, jobs, WrittenTables(pipelines, jobs)) is { } parsed) { sections[section.Name] = parsed; }
         }
 
         map.Done();
-        var recipe = new Recipe { Name = name, Folder = folder, Description = description, Pipelines = pipelines, Jobs = jobs, Sections = sections };
-        return (recipe, errors);
+        return new Recipe { Name = name, Folder = folder, Description = description, Pipelines = pipelines, Jobs = jobs, Sections = sections };
     }
 
     /// <summary>A mirror applies a change source's changes (their keys and positions): rows a job reads from a table cannot go into it.</summary>
@@ -186,14 +191,14 @@ public sealed class RecipeLoader(ComponentRegistry registry)
             .OfType<IWritesLakeTables>().SelectMany(w => w.LakeTables).Distinct(StringComparer.Ordinal).ToList();
 
     private static List<TFactory> ParseList<TType, TFactory>(
-        ConfigMap pipeline, string key, Func<string, TType?> find, IReadOnlyCollection<string> known, string what, Func<TType, ConfigMap, TFactory> parse,
+        ConfigMap pipeline, string key, string doc, Func<string, TType?> find, IReadOnlyCollection<string> known, string what, Func<TType, ConfigMap, TFactory> parse,
         List<string>? types = null, List<ConfigMap>? maps = null)
         where TType : class
     {
         var list = new List<TFactory>();
-        foreach (var item in pipeline.MapList(key))
+        foreach (var item in pipeline.MapList(key, doc: $"{doc}: each a `type` (docs/reference/{key}.md) with that type's options."))
         {
-            var type = item.RequiredString("type");
+            var type = item.RequiredString("type", doc: $"The {what} type (docs/reference/{key}.md); the entry's other keys are that type's options.");
             var found = find(type);
             if (found is null)
             {

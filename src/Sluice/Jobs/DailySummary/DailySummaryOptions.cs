@@ -9,6 +9,9 @@ namespace Sluice.Jobs.DailySummary;
 /// </summary>
 public sealed partial class DailySummaryOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly DailySummaryOptions Default = OptionDefaults.Of<DailySummaryOptions>();
+
     /// <summary>Source lake table, <c>zone.name</c>.</summary>
     public required string Source { get; init; }
 
@@ -52,8 +55,8 @@ public sealed partial class DailySummaryOptions
             Time = map.RequiredString("time", doc: "The event-time column; its UTC date is the summary's day."),
             Latest = latest,
             Target = map.RequiredString("target", doc: "Target lake table, `zone.name`, partitioned by `day_column`."),
-            DayColumn = map.String("day_column", "day", doc: "Name of the day column.") ?? "day",
-            LookbackDays = map.Int("lookback_days", 2, 0, 366, doc: "Days before the as-of date that every run recomputes."),
+            DayColumn = map.String("day_column", Default.DayColumn, doc: "Name of the day column.") ?? Default.DayColumn,
+            LookbackDays = map.Int("lookback_days", Default.LookbackDays, 0, 366, doc: "Days before the as-of date that every run recomputes."),
         };
 
         if (options.GroupBy.Count == 0) { map.Error("group_by", "missing required field (one or more key columns)"); }

@@ -10,6 +10,9 @@ namespace Sluice.Transforms.Dedup;
 /// </summary>
 public sealed class DedupOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly DedupOptions Default = OptionDefaults.Of<DedupOptions>();
+
     public required TableSelection Tables { get; init; }
 
     public required IReadOnlyList<string> Key { get; init; }
@@ -28,15 +31,15 @@ public sealed class DedupOptions
         ArgumentNullException.ThrowIfNull(map);
         var key = map.StringList("key", doc: "The columns that make a row a repeat (required).");
         if (key.Count == 0) { map.Error("key", "dedup: missing required field: the columns that make a row a repeat"); }
-        var window = map.Duration("window", TimeSpan.FromHours(24), doc: "How long a key is remembered after it was first seen.");
+        var window = map.Duration("window", Default.Window, doc: "How long a key is remembered after it was first seen.");
         if (window <= TimeSpan.Zero) { map.Error("window", "dedup: must be longer than 0"); }
         return new DedupOptions
         {
             Tables = TableSelection.Parse(map),
             Key = key,
             Window = window,
-            MaxKeys = map.Int("max_keys", 1_000_000, min: 1, max: 100_000_000, doc: "Keys remembered at most (the memory bound: about 40 bytes a key)."),
-            Persist = map.Bool("persist", true, doc: "Keep the window in the metadata store across restarts."),
+            MaxKeys = map.Int("max_keys", Default.MaxKeys, min: 1, max: 100_000_000, doc: "Keys remembered at most (the memory bound: about 40 bytes a key)."),
+            Persist = map.Bool("persist", Default.Persist, doc: "Keep the window in the metadata store across restarts."),
             Step = StepLetters.SourceOf(recipe, map, "dedup"),
         };
     }

@@ -21,6 +21,9 @@ public enum FlattenArrays
 /// </summary>
 public sealed class FlattenOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly FlattenOptions Default = OptionDefaults.Of<FlattenOptions>();
+
     public required TableSelection Tables { get; init; }
 
     public required string Column { get; init; }
@@ -40,16 +43,16 @@ public sealed class FlattenOptions
     public static FlattenOptions Parse(ConfigMap map, RecipeContext recipe)
     {
         ArgumentNullException.ThrowIfNull(map);
-        var separator = map.String("separator", "_", doc: "Between the names of nested objects in a column's name.") ?? "_";
+        var separator = map.String("separator", Default.Separator, doc: "Between the names of nested objects in a column's name.") ?? Default.Separator;
         if (separator.Length == 0) { map.Error("separator", "flatten: must not be empty (names of nested objects would run together)"); }
         return new FlattenOptions
         {
             Tables = TableSelection.Parse(map),
             Column = map.RequiredString("column", doc: "The text column holding a JSON object per row."),
             Separator = separator,
-            Prefix = map.String("prefix", "", doc: "Put before every column the step makes.") ?? "",
-            KeepColumn = map.Bool("keep_column", false, doc: "Keep the JSON column beside the columns made from it."),
-            Arrays = map.Enum("arrays", FlattenArrays.ChildTables, doc: "A JSON array: `child_tables` (each element a row of a child table `<table><separator><path>`) or `json` (one text column holding its JSON)."),
+            Prefix = map.String("prefix", Default.Prefix, doc: "Put before every column the step makes.") ?? Default.Prefix,
+            KeepColumn = map.Bool("keep_column", Default.KeepColumn, doc: "Keep the JSON column beside the columns made from it."),
+            Arrays = map.Enum("arrays", Default.Arrays, doc: "A JSON array: `child_tables` (each element a row of a child table `<table><separator><path>`) or `json` (one text column holding its JSON)."),
             ParentKey = map.StringList("parent_key", doc: "Columns of the row copied onto each of its child rows, beside `_offset`/`_seq`."),
             LetterSource = StepLetters.SourceOf(recipe, map, "flatten"),
         };

@@ -37,6 +37,9 @@ public enum LookupMiss
 /// </summary>
 public sealed class LookupOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly LookupOptions Default = OptionDefaults.Of<LookupOptions>();
+
     public required TableSelection Tables { get; init; }
 
     public required string Key { get; init; }
@@ -103,8 +106,8 @@ public sealed class LookupOptions
         var dimension = map.Map("dimension", required: true, doc: "The dimension table the rows are joined with.");
         var table = dimension?.RequiredString("table", doc: "The dimension table's name (in the stream, and in Postgres with `load: postgres`).") ?? "";
         var dimensionKey = dimension?.String("key", doc: "The dimension's key column. Default: the same name as `key`.") ?? key;
-        var schema = dimension?.String("schema", "public", doc: "The Postgres schema of the dimension table.") ?? "public";
-        var load = dimension?.Enum("load", LookupLoad.Postgres, doc: "Where the dimension's rows come from: `postgres` (loaded at start up to `max_rows`, a missing key read on a miss, kept current by its rows in the stream) or `stream` (only its rows in the stream, a CDC table of the same source).") ?? LookupLoad.Postgres;
+        var schema = dimension?.String("schema", Default.Schema, doc: "The Postgres schema of the dimension table.") ?? Default.Schema;
+        var load = dimension?.Enum("load", Default.Load, doc: "Where the dimension's rows come from: `postgres` (loaded at start up to `max_rows`, a missing key read on a miss, kept current by its rows in the stream) or `stream` (only its rows in the stream, a CDC table of the same source).") ?? Default.Load;
         var connection = load == LookupLoad.Postgres && dimension is not null ? PostgresConnectionOptions.Parse(dimension, "lookup") : null;
         if (load == LookupLoad.Stream && dimension?.Has("connection") == true) { dimension.Error("connection", "lookup: load: stream reads nothing from Postgres; remove connection or set load: postgres"); }
         dimension?.Done();
@@ -128,7 +131,7 @@ public sealed class LookupOptions
             map.Error("fields", "lookup: with load: stream the fields' types cannot be read from Postgres; write fields as a mapping of name to type ({title: string, length_seconds: integer})");
         }
 
-        var onMiss = map.Enum("on_miss", LookupMiss.Keep, doc: "A row whose key has no dimension row: `keep` (goes on with NULL fields), `dead_letter`, or `wait` (read again every `wait_interval` for up to `wait_timeout`, then dead-lettered).");
+        var onMiss = map.Enum("on_miss", Default.OnMiss, doc: "A row whose key has no dimension row: `keep` (goes on with NULL fields), `dead_letter`, or `wait` (read again every `wait_interval` for up to `wait_timeout`, then dead-lettered).");
         if (onMiss == LookupMiss.Wait && load == LookupLoad.Stream)
         {
             map.Error("on_miss", "lookup: wait reads the missing key again from Postgres, which load: stream has not; a dimension row later in the same stream is behind the row waiting for it, so waiting cannot help (use keep or dead_letter)");
@@ -145,11 +148,11 @@ public sealed class LookupOptions
             Connection = connection,
             Fields = fields,
             Types = types,
-            Prefix = map.String("prefix", "", doc: "Put before the name of every copied column.") ?? "",
-            MaxRows = map.Int("max_rows", 100_000, min: 1, max: 50_000_000, doc: "Dimension rows kept in memory at most (the cache bound)."),
+            Prefix = map.String("prefix", Default.Prefix, doc: "Put before the name of every copied column.") ?? Default.Prefix,
+            MaxRows = map.Int("max_rows", Default.MaxRows, min: 1, max: 50_000_000, doc: "Dimension rows kept in memory at most (the cache bound)."),
             OnMiss = onMiss,
-            WaitTimeout = map.Duration("wait_timeout", TimeSpan.FromSeconds(30), doc: "`on_miss: wait`: how long a missing key is waited for before the row is dead-lettered."),
-            WaitInterval = map.Duration("wait_interval", TimeSpan.FromSeconds(1), doc: "`on_miss: wait`: how often a missing key is read again."),
+            WaitTimeout = map.Duration("wait_timeout", Default.WaitTimeout, doc: "`on_miss: wait`: how long a missing key is waited for before the row is dead-lettered."),
+            WaitInterval = map.Duration("wait_interval", Default.WaitInterval, doc: "`on_miss: wait`: how often a missing key is read again."),
             LetterSource = StepLetters.SourceOf(recipe, map, "lookup"),
         };
     }

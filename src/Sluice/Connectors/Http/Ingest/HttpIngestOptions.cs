@@ -13,6 +13,9 @@ namespace Sluice.Connectors.Http.Ingest;
 /// </summary>
 public sealed partial class HttpIngestOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly HttpIngestOptions Default = new();
+
     /// <summary>The stream's name in the URL (required; letters, digits, '_' and '-').</summary>
     public string Stream { get; init; } = "";
 
@@ -140,8 +143,8 @@ public sealed partial class HttpIngestOptions
 
         var dedup = map.Map("dedup", doc: "Drop repeats of an event by a key field, within a window.");
         string? dedupKey = null;
-        var window = TimeSpan.FromHours(24);
-        var maxKeys = 5_000_000;
+        var window = Default.DedupWindow;
+        var maxKeys = Default.DedupMaxKeys;
         if (dedup is not null)
         {
             dedupKey = dedup.RequiredString("key", doc: "The event field whose value makes an event a repeat.");
@@ -155,24 +158,24 @@ public sealed partial class HttpIngestOptions
             Stream = stream,
             Table = table,
             Versions = versions.OrderBy(v => v.Version).ToList(),
-            VersionField = map.String("version_field", "schema_version", doc: "The top-level integer field naming an event's schema version.") ?? "schema_version",
-            TenantField = map.String("tenant_field", "tenant_id", doc: "The top-level field holding the tenant. Its value always comes from the token; an event naming another tenant refuses the whole request.") ?? "tenant_id",
+            VersionField = map.String("version_field", Default.VersionField, doc: "The top-level integer field naming an event's schema version.") ?? Default.VersionField,
+            TenantField = map.String("tenant_field", Default.TenantField, doc: "The top-level field holding the tenant. Its value always comes from the token; an event naming another tenant refuses the whole request.") ?? Default.TenantField,
             TimeField = map.RequiredString("time_field", doc: "The timestamp field that dates an event (required; it partitions the lake tables)."),
             DedupKey = dedupKey,
             DedupWindow = window,
             DedupMaxKeys = maxKeys,
-            MaxRequestBytes = map.Size("max_request_bytes", 32L << 20, 1024, 1L << 30, doc: "Largest request body; larger requests get 413."),
-            MaxEventBytes = map.Size("max_event_bytes", 1L << 20, 64, 64L << 20, doc: "Largest single event; a larger one is rejected on its own, inside the 202."),
-            MaxEventsPerRequest = map.Int("max_events_per_request", 100_000, 1, 10_000_000, doc: "Most events in one request; more gets 413."),
-            QueueBytes = map.Size("queue_bytes", 64L << 20, 64L << 10, 8L << 30, doc: "Bytes accepted but not yet written and fsynced: the stream's in-memory queue. Full means 429 with Retry-After."),
-            InflightBytes = map.Size("inflight_bytes", 256L << 20, 1L << 20, 16L << 30, doc: "Request bodies held in memory at once across the stream; past it requests get 429 with Retry-After."),
-            TenantInflightShare = map.Double("tenant_inflight_share", DefaultTenantInflightShare, 0.01, 1, doc: "The fraction of `inflight_bytes` one tenant may hold; past it that tenant's requests get 429 while the others' still pass. A tenant holding nothing may always send one request."),
-            MinBodyRate = map.Size("min_body_rate", Serving.SluiceHttpServer.DefaultMinBodyRate, 0, 1L << 30, doc: "Slowest request body accepted, in bytes per second averaged since the body started; a slower body is cut (408) after `body_rate_grace`, so a trickling client cannot hold its share of `inflight_bytes` for long. Kestrel's own default (240 B/s) lets a 400 B/s trickle through."),
-            BodyRateGrace = map.Duration("body_rate_grace", Serving.SluiceHttpServer.DefaultBodyRateGrace, doc: "How long a body may start slower than `min_body_rate` before the rate counts."),
-            MaxBacklogBytes = map.Size("max_backlog_bytes", 2L << 30, 1L << 20, 1L << 50, doc: "Landing-log bytes not yet committed by every sink; past it requests get 503 with Retry-After until the sinks catch up."),
-            SegmentBytes = map.Size("segment_bytes", 64L << 20, 64L << 10, 4L << 30, doc: "Size at which the landing log starts a new segment file; whole segments are deleted once every sink has them."),
-            BatchLinger = map.Duration("batch_linger", TimeSpan.FromMilliseconds(200), doc: "How long the pipeline gathers landed events before handing a batch to the sinks: fewer, larger lake commits at the cost of that much freshness."),
-            BatchMaxEvents = map.Int("batch_max_events", 50_000, 1, 1_000_000, doc: "Most events in one pipeline batch."),
+            MaxRequestBytes = map.Size("max_request_bytes", Default.MaxRequestBytes, 1024, 1L << 30, doc: "Largest request body; larger requests get 413."),
+            MaxEventBytes = map.Size("max_event_bytes", Default.MaxEventBytes, 64, 64L << 20, doc: "Largest single event; a larger one is rejected on its own, inside the 202."),
+            MaxEventsPerRequest = map.Int("max_events_per_request", Default.MaxEventsPerRequest, 1, 10_000_000, doc: "Most events in one request; more gets 413."),
+            QueueBytes = map.Size("queue_bytes", Default.QueueBytes, 64L << 10, 8L << 30, doc: "Bytes accepted but not yet written and fsynced: the stream's in-memory queue. Full means 429 with Retry-After."),
+            InflightBytes = map.Size("inflight_bytes", Default.InflightBytes, 1L << 20, 16L << 30, doc: "Request bodies held in memory at once across the stream; past it requests get 429 with Retry-After."),
+            TenantInflightShare = map.Double("tenant_inflight_share", Default.TenantInflightShare, 0.01, 1, doc: "The fraction of `inflight_bytes` one tenant may hold; past it that tenant's requests get 429 while the others' still pass. A tenant holding nothing may always send one request."),
+            MinBodyRate = map.Size("min_body_rate", Default.MinBodyRate, 0, 1L << 30, doc: "Slowest request body accepted, in bytes per second averaged since the body started; a slower body is cut (408) after `body_rate_grace`, so a trickling client cannot hold its share of `inflight_bytes` for long. Kestrel's own default (240 B/s) lets a 400 B/s trickle through."),
+            BodyRateGrace = map.Duration("body_rate_grace", Default.BodyRateGrace, doc: "How long a body may start slower than `min_body_rate` before the rate counts."),
+            MaxBacklogBytes = map.Size("max_backlog_bytes", Default.MaxBacklogBytes, 1L << 20, 1L << 50, doc: "Landing-log bytes not yet committed by every sink; past it requests get 503 with Retry-After until the sinks catch up."),
+            SegmentBytes = map.Size("segment_bytes", Default.SegmentBytes, 64L << 10, 4L << 30, doc: "Size at which the landing log starts a new segment file; whole segments are deleted once every sink has them."),
+            BatchLinger = map.Duration("batch_linger", Default.BatchLinger, doc: "How long the pipeline gathers landed events before handing a batch to the sinks: fewer, larger lake commits at the cost of that much freshness."),
+            BatchMaxEvents = map.Int("batch_max_events", Default.BatchMaxEvents, 1, 1_000_000, doc: "Most events in one pipeline batch."),
             Metrics = map.Map("metrics", doc: "The metrics query API over the lake, when the recipe serves one (`GET /v1/metrics`).") is { } metrics ? MetricsApiOptions.Parse(metrics) : null,
             JsonColumn = map.String("json_column", doc: "A text column that carries each event's JSON exactly as received, next to the flattened fields. For streams whose events a later step maps itself (the `attorney_events` step of repeat-reminder): the schema then only declares what ingest must check (the dedup key, the time field)."),
         };
@@ -266,6 +269,9 @@ public sealed partial class HttpIngestOptions
 /// </summary>
 public sealed class MetricsApiOptions
 {
+    /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
+    private static readonly MetricsApiOptions Default = new();
+
     /// <summary>The lake table as <c>zone.name</c> (required).</summary>
     public string Table { get; init; } = "";
 
@@ -294,11 +300,11 @@ public sealed class MetricsApiOptions
         {
             Table = map.RequiredString("table", doc: "The lake table as `zone.name` (required)."),
             TimeColumn = map.RequiredString("time_column", doc: "Timestamp column the `from`/`to` range and the hour/day grouping apply to (required)."),
-            TenantColumn = map.String("tenant_column", "tenant_id", doc: "Tenant column.") ?? "tenant_id",
-            TypeColumn = map.String("type_column", "event_type", doc: "Column grouped by with `group_by=event_type`.") ?? "event_type",
-            CustomerColumn = map.String("customer_column", "customer_id", doc: "Column counted distinct as `unique_customers`.") ?? "customer_id",
-            Revenue = map.String("revenue", "0", doc: "SQL expression summed as `revenue`, written by the recipe's author (never from a request).") ?? "0",
-            MaxRange = map.Duration("max_range", TimeSpan.FromDays(400), doc: "Widest `from`..`to` range a request may ask for."),
+            TenantColumn = map.String("tenant_column", Default.TenantColumn, doc: "Tenant column.") ?? Default.TenantColumn,
+            TypeColumn = map.String("type_column", Default.TypeColumn, doc: "Column grouped by with `group_by=event_type`.") ?? Default.TypeColumn,
+            CustomerColumn = map.String("customer_column", Default.CustomerColumn, doc: "Column counted distinct as `unique_customers`.") ?? Default.CustomerColumn,
+            Revenue = map.String("revenue", Default.Revenue, doc: "SQL expression summed as `revenue`, written by the recipe's author (never from a request).") ?? Default.Revenue,
+            MaxRange = map.Duration("max_range", Default.MaxRange, doc: "Widest `from`..`to` range a request may ask for."),
         };
         map.Done();
         var parts = options.Table.Split('.');

@@ -21,20 +21,22 @@ public static partial class EventSchemaParser
     {
         ArgumentNullException.ThrowIfNull(map);
         var before = map.Errors.All.Count;
+        map.Declare("version", "whole number", "its number under schemas:", "The schema version the file describes; it must equal the number the source lists it under (`schemas: {1: schemas/x.v1.yaml}`).");
         var declared = map.Int("version", version);
         if (declared != version)
         {
             map.Error("version", $"the file says version {declared} but the recipe lists it under schemas: {version}");
         }
 
-        var fields = ParseFields(map, "fields", required: true);
+        var fields = ParseFields(map, "fields", required: true, "The event's fields by dotted JSON path: `customer.id: string` (a required field) or the long form below.");
         var children = new List<EventChild>();
-        foreach (var (name, child) in map.NamedMaps("children"))
+        foreach (var (name, child) in map.NamedMaps("children", doc: "Arrays of the event by dotted path, each landed as rows of a child table."))
         {
-            if (!PathRegex().IsMatch(name)) { child.Error("(name)", $"'{name}' must be a dotted path of letters, digits and '_'"); }
+            if (!child.Describing && !PathRegex().IsMatch(name)) { child.Error("(name)", $"'{name}' must be a dotted path of letters, digits and '_'"); }
+            child.Declare("table", "text", "<table>_<path>", "The child table the array's elements land in.");
             var childTable = child.String("table", $"{table}_{EventField.ColumnName(name)}") ?? "";
-            var required = child.Bool("required", false);
-            var childFields = ParseFields(child, "fields", required: true);
+            var required = child.Bool("required", false, doc: "An event without the array is bad.");
+            var childFields = ParseFields(child, "fields", required: true, "The fields of an element, by dotted path inside it, written as the event's.");
             child.Done();
             if (!HttpIngestOptions.IdentifierRegex().IsMatch(childTable)) { child.Error("table", $"'{childTable}' must be letters, digits and '_'"); }
             children.Add(new EventChild(name, childTable, required, childFields));
@@ -64,31 +66,33 @@ public static partial class EventSchemaParser
         return map.Errors.All.Count > before ? null : new EventSchemaVersion(version, map.File, fields, children);
     }
 
-    private static List<EventField> ParseFields(ConfigMap parent, string key, bool required)
+    private static List<EventField> ParseFields(ConfigMap parent, string key, bool required, string doc)
     {
         var fields = new List<EventField>();
-        var map = parent.Map(key, required);
+        var map = parent.Map(key, required, doc);
         if (map is null)
         {
             return fields;
         }
 
-        foreach (var path in map.Keys.ToList())
+        // A description shows one field written long (its every key); a field written short is just its type.
+        foreach (var path in map.Describing ? ["<field>"] : map.Keys.ToList())
         {
-            if (!PathRegex().IsMatch(path))
+            if (!map.Describing && !PathRegex().IsMatch(path))
             {
                 map.Error(path, $"'{path}' must be a dotted path of letters, digits and '_' (for example customer.email)");
                 continue;
             }
 
-            if (map.IsMapping(path))
+            if (map.Describing || map.IsMapping(path))
             {
-                var nested = map.Map(path)!;
-                var typeText = nested.RequiredString("type");
-                var isRequired = nested.Bool("required", true);
-                var pii = nested.Bool("pii", false);
+                var nested = map.Map(path, doc: "A field written long (the short form `<field>: type` is a required field of that type).")!;
+                var typeText = nested.RequiredString("type", doc: "string, integer, double, boolean, timestamp or date.");
+                var isRequired = nested.Bool("required", true, doc: "An event without the field is refused.");
+                var pii = nested.Bool("pii", false, doc: "text: stored as a keyed hash, never as written.");
+                nested.Declare("values", "list of text", null, "text: the only values taken; another is refused.");
                 var values = nested.Has("values") ? nested.StringList("values") : null;
-                var whenText = nested.String("required_when");
+                var whenText = nested.String("required_when", doc: "Required only when another text field has one of some values: `field=value` or `field=a|b` (otherwise optional).");
                 nested.Done();
                 FieldCondition? when = null;
                 if (whenText is not null)
