@@ -84,6 +84,129 @@ public sealed class ClusterJobsTests : IDisposable
         history.Count.ShouldBe(6);
     }
 
+    [Fact]
+    public async Task Three_run_cluster_workers_fire_a_slot_once_and_a_killed_runners_slot_is_rerun_once_with_the_tables_of_a_clean_run()
+    {
+        using var root = new TempFolder("cluster-jobs");
+        var recipe = WriteRecipe(root);
+        var database = $"cj_{Guid.NewGuid():N}"[..20];
+        await AdminAsync($"CREATE DATABASE {database}");
+        var workers = new List<SluiceProcess>();
+        try
+        {
+            var env = new Dictionary<string, string>
+            {
+                ["PGHOST"] = ServerSettings.PgHost, ["PGPORT"] = ServerSettings.PgPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["PGUSER"] = ServerSettings.PgUser, ["PGPASSWORD"] = ServerSettings.PgPassword, ["PGDATABASE"] = database,
+                [SharedMetadata.PostgresVariable] = ServerSettings.PostgresConnectionString, [SharedMetadata.NameVariable] = _fixture.Cluster,
+                // No HTTP pipeline: the NATS servers are named (cluster mode requires them) but never reached.
+                ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:4222", [JobLeases.TtlVariable] = "3",
+            };
+            for (var i = 0; i < 3; i++) { workers.Add(SluiceProcess.StartIn(root.Path, root.Sub($"worker{i}"), env, "run", recipe, "--cluster")); }
+            foreach (var w in workers) { await w.WaitForOutputAsync("schedule(s); Ctrl-C stops", TimeSpan.FromSeconds(60)); }
+
+            // The next minute's slot starts on one worker; it is SIGKILLed while the model runs (it sleeps 3 s).
+            var (slot, pid) = await FirstAsync(
+                "SELECT as_of, pid FROM job_runs WHERE trigger = 'schedule' AND status = 'running'", r => (r.GetString(0), r.GetInt64(1)), TimeSpan.FromSeconds(90));
+            var killed = workers.Single(w => w.Pid == pid);
+            killed.Kill();
+            await FirstAsync("SELECT id FROM job_runs WHERE trigger = 'rerun' AND status <> 'running'", r => r.GetInt64(0), TimeSpan.FromSeconds(60));
+
+            var runs = await AllAsync($"SELECT trigger, status, pid FROM job_runs WHERE as_of = '{slot}' ORDER BY id", r => (r.GetString(0), r.GetString(1), r.GetInt64(2)));
+            runs.Count.ShouldBe(2, string.Join("; ", runs));
+            (runs[0].Item1, runs[0].Item2, runs[0].Item3).ShouldBe(("schedule", JobRunStore.Interrupted, pid), "the slot fired once, on the killed worker");
+            (runs[1].Item1, runs[1].Item2).ShouldBe(("rerun", JobRunStore.Succeeded), "re-run once, by another worker");
+            runs[1].Item3.ShouldNotBe(pid);
+            new JobRunStore(_fixture.Store, _fixture.Time).Runs("cluster-jobs/ticks", 10).First(r => r.Trigger == "schedule").Status.ShouldBe(JobRunStore.Interrupted);
+
+            // The warehouse holds what one clean run writes: the killed run's transaction left nothing behind.
+            var day = slot[..10];
+            var rows = await WarehouseRowsAsync(database);
+            rows.ShouldBe(new[] { $"{day},1", $"{day},2", $"{day},3" });
+            foreach (var w in workers.Where(w => w != killed)) { w.HasExited.ShouldBeFalse(w.Stderr); }
+        }
+        finally
+        {
+            foreach (var w in workers) { w.Dispose(); }
+            NpgsqlConnection.ClearAllPools();
+            await AdminAsync($"DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+        }
+    }
+
+    /// <summary>A recipe of one models job on PostgreSQL, every minute; its model sleeps 3 s so a run can be killed mid-way.</summary>
+    private static string WriteRecipe(TempFolder root)
+    {
+        var folder = root.Sub("cluster-jobs");
+        Directory.CreateDirectory(Path.Combine(folder, "models", "mart"));
+        File.WriteAllText(Path.Combine(folder, "recipe.yaml"), """
+            name: cluster-jobs
+            description: A models job on PostgreSQL fired every minute by every worker of a cluster.
+
+            jobs:
+              ticks:
+                type: models
+                schedule: "* * * * *"
+                folder: models
+                engine: postgres
+            """);
+        File.WriteAllText(Path.Combine(folder, "models", "mart", "ticks.sql"), """
+            /*
+            kind: incremental
+            partition_by: as_of_date
+            */
+            SELECT {{ as_of }} AS as_of_date, n FROM generate_series(1, 3) AS g(n), pg_sleep(3) AS s
+            """);
+        return folder;
+    }
+
+    /// <summary>The first row the query returns, waiting for one to appear.</summary>
+    private async Task<T> FirstAsync<T>(string sql, Func<NpgsqlDataReader, T> read, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (await AllAsync(sql, read) is [var first, ..]) { return first; }
+            DateTime.UtcNow.ShouldBeLessThan(deadline, $"no row of '{sql}' within {timeout.TotalSeconds:0} s");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Rows of the cluster's shared metadata schema.</summary>
+    private async Task<List<T>> AllAsync<T>(string sql, Func<NpgsqlDataReader, T> read)
+    {
+        await using var c = new NpgsqlConnection(_fixture.Shared("probe").ConnectionString());
+        await c.OpenAsync();
+        await using (var exists = new NpgsqlCommand("SELECT to_regclass('job_runs') IS NOT NULL", c))
+        {
+            if (await exists.ExecuteScalarAsync() is not true) { return []; }
+        }
+
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await using var r = await cmd.ExecuteReaderAsync();
+        var rows = new List<T>();
+        while (await r.ReadAsync()) { rows.Add(read(r)); }
+        return rows;
+    }
+
+    private static async Task<List<string>> WarehouseRowsAsync(string database)
+    {
+        await using var c = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ServerSettings.PostgresConnectionString) { Database = database }.ConnectionString);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT as_of_date::text || ',' || n FROM mart.ticks ORDER BY n", c);
+        await using var r = await cmd.ExecuteReaderAsync();
+        var rows = new List<string>();
+        while (await r.ReadAsync()) { rows.Add(r.GetString(0)); }
+        return rows;
+    }
+
+    private static async Task AdminAsync(string sql)
+    {
+        await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
     /// <summary>Moves the shared clock a second at a time, letting schedulers, renewals and take-overs run between steps.</summary>
     private static async Task AdvanceAsync(Microsoft.Extensions.Time.Testing.FakeTimeProvider time, TimeSpan by)
     {
