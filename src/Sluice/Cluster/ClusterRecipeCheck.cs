@@ -37,9 +37,11 @@ public static class ClusterRecipeCheck
             }
         }
 
-        if (recipe.Jobs.Count > 0)
+        // Jobs run once per slot across the workers (JobLeases); those that keep state in the data folder's lake need
+        // a lake every worker shares, which cluster mode does not have yet.
+        foreach (var job in recipe.Jobs.Where(j => !ClusterJobs.Runs(j)))
         {
-            problems.Add($"{recipe.Name}: jobs do not run in cluster mode yet (every worker would run them); run them from one process without --cluster");
+            problems.Add($"{recipe.Name}: job '{job.Name}' ({job.Type}) does not run in cluster mode yet: it reads or writes the data folder's lake, which is each worker's own; run it from one process without --cluster (a models job runs in cluster mode on the postgres engine)");
         }
 
         return problems;

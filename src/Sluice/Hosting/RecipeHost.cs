@@ -32,8 +32,9 @@ public sealed class RecipeHost : IAsyncDisposable
         _recipe = recipe;
         _services = services;
         _log = services.Logging.CreateLogger("Sluice.Host");
-        _runner = new JobRunner(services);
-        // A cluster's shared store keeps no lake manifest yet (docs/SCALING.md, "Shared state"), nor do its workers a lake.
+        _runner = new JobRunner(services, services.Logging.CreateLogger("Sluice.Jobs"));
+        // On a cluster's shared store the lake's manifest is not there (docs/SCALING.md): a recipe that writes the lake
+        // is refused where it is used; one that does not has no lake to sweep.
         if (services.Metadata.Shared is null)
         {
             services.Lake.SweepOrphans();
@@ -138,7 +139,11 @@ public sealed class RecipeHost : IAsyncDisposable
         // Cancelled by the caller (Ctrl-C) or by the first failure: the others then stop in the same orderly way.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var afterLoad = new AfterLoadTrigger(AfterLoadJobs(_pipelines.Select(p => p.Definition)), (job, t) => RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", t), _services, _log);
-        var scheduler = new CronScheduler(Schedules ? _recipe.Jobs : [], (job, asOf, t) => RunJobAsync(job, asOf, "schedule", t), _services.Time, _log);
+        // On a cluster's shared store each slot is claimed once across the workers, and a dead runner's slot re-run once.
+        var scheduler = new CronScheduler(Schedules ? _recipe.Jobs : [], (job, asOf, t) => _runner.RunSlotAsync(job, asOf, lease =>
+            RunJobAsync(job, new JobRequest(asOf, Trigger: "schedule"), null, t, claimed: lease)), _services.Time, _log);
+        var takeover = new JobTakeover(_runner, Schedules ? _recipe.Jobs : [], (job, lease, t) =>
+            RunJobAsync(job, new JobRequest(lease.AsOf, Trigger: "rerun"), null, t, claimed: lease), _services.Time, _log);
         _scheduler = scheduler;
         Operations.Attach(stop.Token);
         using var registered = _services.Running?.Register(Operations);
@@ -150,6 +155,7 @@ public sealed class RecipeHost : IAsyncDisposable
         {
             ("after-load jobs", afterLoad.RunAsync(stop.Token)),
             ("scheduler", scheduler.RunAsync(stop.Token)),
+            ("job take-over", takeover.RunAsync(stop.Token)),
             ("dead-letter replay requests", ServeReplayRequestsAsync(stop.Token)),
             ("status sampler", _services.Status.RunSamplerAsync(stop.Token)),
             ("recipe file watch", new RecipeFileWatch(_recipe, _services).RunAsync(stop.Token)),
@@ -296,10 +302,11 @@ public sealed class RecipeHost : IAsyncDisposable
 
     /// <param name="runner">Null: the host's own (which waits for another process's run of the job).</param>
     /// <param name="started">Told the run's id once it is recorded (see <see cref="JobRunner.RunAsync"/>).</param>
-    internal async Task<JobOutcome> RunJobAsync(JobDefinition job, JobRequest request, JobRunner? runner, CancellationToken ct, Action<long>? started = null)
+    /// <param name="claimed">A run started already with its cluster lease (a scheduled slot, a re-run).</param>
+    internal async Task<JobOutcome> RunJobAsync(JobDefinition job, JobRequest request, JobRunner? runner, CancellationToken ct, Action<long>? started = null, JobLease? claimed = null)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var outcome = await _status.RunJobAsync(job, () => (runner ?? _runner).RunAsync(job, request, ct, started)).ConfigureAwait(false);
+        var outcome = await _status.RunJobAsync(job, () => (runner ?? _runner).RunAsync(job, request, ct, started, claimed)).ConfigureAwait(false);
         SchedulerLog.Ran(_log, job.FullName, outcome.Message);
         JobCompleted?.Invoke(job, outcome);
         return outcome;

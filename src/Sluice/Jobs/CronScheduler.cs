@@ -77,11 +77,14 @@ public sealed class CronScheduler(IReadOnlyList<JobDefinition> jobs, Func<JobDef
         await Task.WhenAll(running.Values).ConfigureAwait(false);
     }
 
-    private async Task RunGuardedAsync(JobDefinition job, DateTimeOffset asOf, CancellationToken ct)
+    private Task RunGuardedAsync(JobDefinition job, DateTimeOffset asOf, CancellationToken ct) => Guarded(() => run(job, asOf, ct), job, asOf, log, ct);
+
+    /// <summary>Runs a job the scheduler (or a cluster's take-over) started: a failure is logged, never the scheduler's end.</summary>
+    internal static async Task Guarded(Func<Task> run, JobDefinition job, DateTimeOffset asOf, ILogger log, CancellationToken ct)
     {
         try
         {
-            await run(job, asOf, ct).ConfigureAwait(false);
+            await run().ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

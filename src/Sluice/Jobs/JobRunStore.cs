@@ -66,7 +66,7 @@ public sealed class JobRunStore
         return id;
     }
 
-    private long Insert(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction? tx, string job, DateTimeOffset asOf, string trigger) =>
+    internal long Insert(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction? tx, string job, DateTimeOffset asOf, string trigger) =>
         c.Scalar<long>(
             "INSERT INTO job_runs(job, as_of, trigger, started_at, status, pid, host) VALUES ($j, $a, $t, $s, $st, $p, $h) RETURNING id",
             tx, ("$j", job), ("$a", asOf.Iso()), ("$t", trigger), ("$s", time.GetUtcNow().Iso()), ("$st", Running), ("$p", Environment.ProcessId),

@@ -120,7 +120,12 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
         }
 
         await warehouse.SaveDaysAsync(ledger.ChangedDays(fingerprints), ct).ConfigureAwait(false);
-        await warehouse.CommitProcessingAsync(ct).ConfigureAwait(false);
+        // On a cluster the run's lease is checked and held through the commit (fencing): a run taken over writes nothing.
+        using (Jobs.JobFence.Hold())
+        {
+            await warehouse.CommitProcessingAsync(ct).ConfigureAwait(false);
+        }
+
         ModelsLog.Processed(_log, scope, runs, ranDays.Count, ranDays.Min, ranDays.Max, warehouse.Engine);
         var again = ranDays.Count(records.ContainsKey);
         return (new JobOutcome(rowsIn, rowsOut,

@@ -29,8 +29,8 @@ public sealed class ModelTestResults(MetadataStore store, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(outcomes);
         store.Migrate("models.test_results", Migrations);
-        using var c = store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = store.Connect();
+        using var tx = c.BeginTransaction();
         var at = time.GetUtcNow().Iso();
         foreach (var o in outcomes)
         {
@@ -49,7 +49,7 @@ public sealed class ModelTestResults(MetadataStore store, TimeProvider time)
     public IReadOnlyList<ModelTestResult> Latest(string scope)
     {
         store.Migrate("models.test_results", Migrations);
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command("SELECT model, test, status, message, at FROM model_test_results WHERE scope = $s", null, ("$s", scope));
         using var r = cmd.ExecuteReader();
         var results = new List<ModelTestResult>();

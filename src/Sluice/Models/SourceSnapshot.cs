@@ -21,6 +21,8 @@ public sealed class SourceSnapshot
     {
         ArgumentNullException.ThrowIfNull(lake);
         ArgumentNullException.ThrowIfNull(sources);
+        // Models that read no lake table need no lake: on a cluster's shared store there is none (docs/SCALING.md).
+        if (sources.Count == 0) { return new SourceSnapshot([]); }
         var watermark = lake.MaxManifestId();
         var tables = new List<(LakeTable, IReadOnlyList<LakeFileEntry>)>();
         foreach (var name in sources)

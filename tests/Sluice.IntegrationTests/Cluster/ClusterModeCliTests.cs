@@ -16,6 +16,15 @@ public sealed class ClusterModeCliTests
     }
 
     [Fact]
+    public async Task A_job_that_uses_the_lake_is_refused_in_cluster_mode_naming_it()
+    {
+        using var temp = new TempFolder();
+        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1" }, "run", "vehicle-files", "--cluster");
+        code.ShouldBe(1, err);
+        err.ShouldContain("--cluster: vehicle-files: job 'daily-summary' (daily_summary) does not run in cluster mode yet: it reads or writes the data folder's lake");
+    }
+
+    [Fact]
     public async Task Cluster_mode_without_nats_servers_names_the_variable()
     {
         using var temp = new TempFolder();

@@ -4,6 +4,7 @@ using Sluice.Connectors.Files;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Metadata;
 using Sluice.Jobs;
+using Sluice.Models;
 using Sluice.Serving.Auth;
 
 namespace Sluice.IntegrationTests.Metadata;
@@ -97,6 +98,73 @@ public abstract class MetadataStoreConformance<TFixture> : IDisposable where TFi
         var done = runs.Runs("shop/daily", 5).Single();
         (done.Status, done.RowsIn, done.RowsOut, done.AsOf).ShouldBe((JobRunStore.Succeeded, (long?)10, (long?)2, asOf));
         runs.Runs("shop/models/orders", 5)[1].Status.ShouldBe(JobRunStore.Running, "started by this live process");
+    }
+
+    [Fact]
+    public async Task A_job_lease_is_one_runs_at_a_time_and_a_run_that_lost_it_can_neither_commit_nor_finish()
+    {
+        var runs = new JobRunStore(Store, Fixture.Time);
+        var leases = new JobLeases(Store, Fixture.Time, TimeSpan.FromSeconds(30));
+        var other = new JobLeases(Fixture.OpenStore("b"), Fixture.Time, TimeSpan.FromSeconds(30));
+        var otherRuns = new JobRunStore(Fixture.OpenStore("b"), Fixture.Time);
+        var slot = new DateTimeOffset(2026, 3, 1, 6, 0, 0, TimeSpan.Zero);
+
+        var first = leases.StartSlot(runs, "shop/models", slot).ShouldNotBeNull();
+        other.StartSlot(otherRuns, "shop/models", slot).ShouldBeNull("the slot was started by the first worker");
+        other.StartSlot(otherRuns, "shop/models", slot.AddHours(1)).ShouldBeNull("the job's lease is held: the next slot is skipped, not run beside it");
+        await Should.ThrowAsync<TimeoutException>(() => other.StartAsync(otherRuns, "shop/models", slot, "manual", TimeSpan.Zero, CancellationToken.None));
+        other.HolderOf("shop/models").ShouldBe($"run {first.RunId} on {JobLeases.Holder}");
+
+        Fixture.Time.Advance(TimeSpan.FromSeconds(20));
+        leases.Renew(first).ShouldBeTrue();
+        Fixture.Time.Advance(TimeSpan.FromSeconds(20));
+        await Should.ThrowAsync<TimeoutException>(() => other.StartAsync(otherRuns, "shop/models", slot, "manual", TimeSpan.Zero, CancellationToken.None), "renewed at 20 s, the lease lasts to 50 s");
+
+        // The first runner goes silent past its lease: another run takes the job, with a higher token.
+        Fixture.Time.Advance(TimeSpan.FromSeconds(11));
+        var second = await other.StartAsync(otherRuns, "shop/models", slot, "manual", TimeSpan.Zero, CancellationToken.None);
+        second.Token.ShouldBeGreaterThan(first.Token);
+        leases.Renew(first).ShouldBeFalse();
+        Should.Throw<JobLeaseLostException>(() => leases.Fence(first)).Message.ShouldContain($"run {first.RunId} lost the job's lease");
+        leases.Finish(first, JobRunStore.Succeeded, 1, 1, "late").ShouldBeFalse("a run that lost its lease writes no end");
+        using (other.Fence(second))
+        {
+            // The live run commits its output here, the lease held.
+        }
+
+        other.Finish(second, JobRunStore.Succeeded, 5, 5, "ok").ShouldBeTrue();
+
+        // The first run is still 'running' with no lease: the first worker to look marks it interrupted and, as it was
+        // the slot's run, re-runs the slot, once.
+        var rerun = other.TakeOverExpired(otherRuns, new HashSet<string>(["shop/models"])).Single();
+        rerun.AsOf.ShouldBe(slot);
+        leases.TakeOverExpired(runs, new HashSet<string>(["shop/models"])).ShouldBeEmpty("taken over already");
+        other.Finish(rerun, JobRunStore.Succeeded, 5, 5, "redone").ShouldBeTrue();
+        leases.TakeOverExpired(runs, new HashSet<string>(["shop/models"])).ShouldBeEmpty();
+
+        runs.Runs("shop/models", 10).Select(r => (r.Id, r.Trigger, r.Status)).ShouldBe(new[]
+        {
+            (rerun.RunId, "rerun", JobRunStore.Succeeded),
+            (second.RunId, "manual", JobRunStore.Succeeded),
+            (first.RunId, "schedule", JobRunStore.Interrupted),
+        });
+    }
+
+    [Fact]
+    public void Model_test_results_keep_the_latest_outcome_per_test()
+    {
+        var results = new ModelTestResults(Store, Fixture.Time);
+        var model = new ModelDefinition { Name = "mart.revenue", Kind = ModelKind.Table, File = "models/mart/revenue.sql" };
+        var unique = new ModelTest(ModelTestKind.Unique, ["day"], 3);
+        var empty = new Sluice.Lake.QueryResult([], []);
+        results.Record("shop/models", [new ModelTestOutcome(model, unique, 2, empty)]);
+        Fixture.Time.Advance(TimeSpan.FromMinutes(1));
+        results.Record("shop/models", [new ModelTestOutcome(model, unique, 0, empty)]);
+        results.Record("crm/models", [new ModelTestOutcome(model, unique, 0, empty, "relation does not exist")]);
+
+        var latest = results.Latest("shop/models").Single();
+        (latest.Model, latest.Status, latest.Message, latest.At).ShouldBe(("mart.revenue", ModelTestResults.Passed, (string?)null, Fixture.Time.GetUtcNow()));
+        results.Latest("crm/models").Single().Status.ShouldBe(ModelTestResults.Error);
     }
 
     [Fact]

@@ -1,0 +1,53 @@
+using Microsoft.Extensions.Logging;
+using Sluice.Core.Recipes;
+
+namespace Sluice.Jobs;
+
+/// <summary>
+/// On a cluster, every worker looks for runs of its recipe's jobs whose runner died (its lease expired): the first to
+/// look marks such a run <c>interrupted</c> and, when it was a scheduled slot's run, re-runs the slot once, here.
+/// Looks every third of the lease time, on the injected clock.
+/// </summary>
+public sealed class JobTakeover(JobRunner runner, IReadOnlyList<JobDefinition> jobs, Func<JobDefinition, JobLease, CancellationToken, Task> rerun, TimeProvider time, ILogger log)
+{
+    public async Task RunAsync(CancellationToken ct)
+    {
+        if (runner.Leases is not { } leases || jobs.Count == 0) { return; }
+        var byName = jobs.ToDictionary(j => j.FullName, StringComparer.Ordinal);
+        var names = byName.Keys.ToHashSet(StringComparer.Ordinal);
+        var running = new List<Task>();
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(leases.Ttl / 3, time, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            IReadOnlyList<JobLease> taken;
+            try
+            {
+                taken = leases.TakeOverExpired(runner.Runs, names);
+            }
+            catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or TimeoutException)
+            {
+                JobLeaseLog.TakeOverFailed(log, e.Message);
+                continue;
+            }
+
+            foreach (var lease in taken)
+            {
+                JobLeaseLog.Rerun(log, lease.Job, lease.AsOf, lease.RunId);
+                var job = byName[lease.Job];
+                running.Add(CronScheduler.Guarded(() => rerun(job, lease, ct), job, lease.AsOf, log, ct));
+            }
+
+            running.RemoveAll(t => t.IsCompleted);
+        }
+
+        await Task.WhenAll(running).ConfigureAwait(false);
+    }
+}
