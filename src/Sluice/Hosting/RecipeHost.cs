@@ -33,15 +33,12 @@ public sealed class RecipeHost : IAsyncDisposable
         _services = services;
         _log = services.Logging.CreateLogger("Sluice.Host");
         _runner = new JobRunner(services);
-        // A cluster's shared store keeps no lake manifest yet (docs/SCALING.md, "Shared state"), nor do its workers a lake.
-        if (services.Metadata.Shared is null)
+        // On a cluster's shared store the sweep runs on one worker at a time, and not at all without a shared lake folder.
+        services.Lake.SweepOrphans();
+        var unknown = services.Lake.UnknownFiles();
+        if (unknown.Count > 0)
         {
-            services.Lake.SweepOrphans();
-            var unknown = services.Lake.UnknownFiles();
-            if (unknown.Count > 0)
-            {
-                HostLog.UnknownLakeFiles(_log, unknown.Count, services.Data.LakeRoot, unknown[0]);
-            }
+            HostLog.UnknownLakeFiles(_log, unknown.Count, services.Lake.Root, unknown[0]);
         }
 
         foreach (var p in recipe.Pipelines)
