@@ -124,7 +124,7 @@ public sealed class ClusterFilesTests
         using var temp = new TempFolder("sluice-cluster-files");
         var recipe = RecipeVariant.Create(temp, "vehicle-files");
         File.WriteAllText(Path.Combine(recipe, "recipe.yaml"), Recipe);
-        using var p = SluiceProcess.Start(temp.Sub("data"), new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1" }, "run", recipe, "--cluster");
+        using var p = SluiceProcess.Start(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1" }, "run", recipe, "--cluster");
         (await p.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(1, p.Stderr);
         p.Stderr.ShouldContain("files in cluster mode");
         p.Stderr.ShouldContain("SLUICE_CLUSTER_POSTGRES and SLUICE_CLUSTER_FOLDER");
