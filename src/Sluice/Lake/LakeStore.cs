@@ -342,14 +342,22 @@ public sealed class LakeStore
     /// </summary>
     private static DateTimeOffset LastWrite(string folder)
     {
-        var newest = Directory.GetLastWriteTimeUtc(folder);
-        foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
+        try
         {
-            var at = File.GetLastWriteTimeUtc(file);
-            if (at > newest) { newest = at; }
-        }
+            var newest = Directory.GetLastWriteTimeUtc(folder);
+            foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
+            {
+                var at = File.GetLastWriteTimeUtc(file);
+                if (at > newest) { newest = at; }
+            }
 
-        return new DateTimeOffset(newest, TimeSpan.Zero);
+            return new DateTimeOffset(newest, TimeSpan.Zero);
+        }
+        catch (IOException)
+        {
+            // Its unit committed (or gave up) and removed it while we looked: nothing of it is left to sweep.
+            return DateTimeOffset.MaxValue;
+        }
     }
 
     /// <summary>
