@@ -301,7 +301,7 @@ public sealed class ReminderOutbox
     }
 
     /// <summary>Marks outcomes as in the log, inside the caller's transaction (the lake commit that adds them).</summary>
-    public void MarkPublished(SqliteConnection c, SqliteTransaction tx, IEnumerable<ReminderOutcome> outcomes)
+    public void MarkPublished(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction tx, IEnumerable<ReminderOutcome> outcomes)
     {
         ArgumentNullException.ThrowIfNull(outcomes);
         foreach (var o in outcomes)

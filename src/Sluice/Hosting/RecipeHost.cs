@@ -33,16 +33,12 @@ public sealed class RecipeHost : IAsyncDisposable
         _services = services;
         _log = services.Logging.CreateLogger("Sluice.Host");
         _runner = new JobRunner(services, services.Logging.CreateLogger("Sluice.Jobs"));
-        // On a cluster's shared store the lake's manifest is not there (docs/SCALING.md): a recipe that writes the lake
-        // is refused where it is used; one that does not has no lake to sweep.
-        if (services.Metadata.Shared is null)
+        // On a cluster's shared store the sweep runs on one worker at a time, and not at all without a shared lake folder.
+        services.Lake.SweepOrphans();
+        var unknown = services.Lake.UnknownFiles();
+        if (unknown.Count > 0)
         {
-            services.Lake.SweepOrphans();
-            var unknown = services.Lake.UnknownFiles();
-            if (unknown.Count > 0)
-            {
-                HostLog.UnknownLakeFiles(_log, unknown.Count, services.Data.LakeRoot, unknown[0]);
-            }
+            HostLog.UnknownLakeFiles(_log, unknown.Count, services.Lake.Root, unknown[0]);
         }
 
         foreach (var p in recipe.Pipelines)

@@ -26,6 +26,13 @@ public sealed class LakeCompactor(LakeStore lake)
     public int Compact(LakeTable table, int minFiles, long smallRows, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(table);
+        // One compactor at a time across a cluster's workers (another's pass is under way: this one skips its turn).
+        using var maintenance = LakeMaintenance.TryEnter(lake.Metadata);
+        if (maintenance is null)
+        {
+            return 0;
+        }
+
         var merged = 0;
         var groups = lake.FileEntries(table.QualifiedName)
             .Where(f => f.Rows < smallRows)

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using Sluice.Core.Metadata;
 
 namespace Sluice.Lake;
@@ -34,7 +34,7 @@ public sealed class LakeMirrors
     public void EnsureCreated() => _ = _migrated.Value;
 
     /// <summary>Records (or, with no key, removes) a table's mirror key inside the caller's transaction.</summary>
-    public void Set(SqliteConnection connection, SqliteTransaction tx, string qualifiedName, IReadOnlyList<string>? key)
+    public void Set(DbConnection connection, DbTransaction tx, string qualifiedName, IReadOnlyList<string>? key)
     {
         if (!_migrated.IsValueCreated) { throw new InvalidOperationException("LakeMirrors.EnsureCreated must come before the transaction"); }
         if (key is { Count: > 0 })
@@ -53,7 +53,7 @@ public sealed class LakeMirrors
     public IReadOnlyDictionary<string, IReadOnlyList<string>> All()
     {
         _ = _migrated.Value;
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command("SELECT name, key_columns FROM lake_mirrors");
         using var r = cmd.ExecuteReader();
         var all = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);

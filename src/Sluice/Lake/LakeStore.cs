@@ -1,38 +1,84 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
 using Sluice.Core;
-using Sluice.Core.IO;
 using Sluice.Core.Metadata;
 using Sluice.Core.Schema;
+using Sluice.Lake.Storage;
 
 namespace Sluice.Lake;
 
 /// <summary>
 /// The Parquet lake and its manifest. A file is part of a table only once a row in <c>lake_files</c> names it, and that
-/// row is written in the same SQLite transaction as the checkpoint of the input it came from. So a unit of work becomes
+/// row is written in the same metadata transaction as the checkpoint of the input it came from. So a unit of work becomes
 /// visible all at once (queries read the manifest, not a glob). Before renaming files into the lake a commit reserves
 /// their names (<c>lake_reserved</c>), so a crash before the commit leaves only reserved files, which
 /// <see cref="SweepOrphans"/> removes; it never deletes a file it cannot prove is its own.
+/// The manifest is in the metadata store, a data folder's SQLite or a cluster's shared Postgres schema (same SQL); the
+/// files are on <see cref="ILakeStorage"/>: the data folder's <c>lake/</c>, or <c>lake/</c> of the cluster's shared folder.
 /// </summary>
-public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvider time)
+public sealed class LakeStore
 {
     /// <summary>How long a replaced file stays on disk, so that queries that already listed it can finish.</summary>
     public static readonly TimeSpan GarbageGrace = TimeSpan.FromMinutes(5);
 
+    private readonly DataDirectory data;
+    private readonly MetadataStore store;
+    private readonly TimeProvider time;
+    private readonly ILakeStorage? _storage;
+
+    public LakeStore(DataDirectory data, MetadataStore store, TimeProvider time)
+        : this(data, store, time, StorageFor(data, store))
+    {
+    }
+
+    /// <param name="storage">Where the files are; null for a shared store without a shared folder (every use of the files is refused, naming the variable).</param>
+    public LakeStore(DataDirectory data, MetadataStore store, TimeProvider time, ILakeStorage? storage)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        this.data = data;
+        this.store = store;
+        this.time = time;
+        _storage = storage;
+        Views = new LakeViews(store);
+        Mirrors = new LakeMirrors(store);
+    }
+
     public DataDirectory Data => data;
 
+    /// <summary>The store that holds the manifest.</summary>
+    public MetadataStore Metadata => store;
+
+    /// <summary>Where the files are; refused with the variable to set when a cluster's shared manifest has no shared folder.</summary>
+    public ILakeStorage Storage => _storage ?? throw new SluiceException(
+        $"the lake's manifest is in the cluster's shared metadata store ({store.Shared}), so its Parquet files must be in a folder every worker sees: set {SharedMetadata.FolderVariable} (docs/SCALING.md, \"The lake\")");
+
+    /// <summary>The folder of the lake's tables.</summary>
+    public string Root => Storage.Root;
+
+    /// <summary>
+    /// Called when a commit's files are in place and its manifest transaction has not begun: tests stand another
+    /// worker's sweep there, the moment a commit is most exposed to it.
+    /// </summary>
+    internal Action? Published { get; set; }
+
     /// <summary>Views kept as SQL and created in every query session (model views).</summary>
-    public LakeViews Views { get; } = new(store);
+    public LakeViews Views { get; }
 
     /// <summary>Which tables are mirrors, and their keys (<see cref="LakeTable.MirrorKey"/>).</summary>
-    public LakeMirrors Mirrors { get; } = new(store);
+    public LakeMirrors Mirrors { get; }
+
+    /// <summary>A data folder's lake is its own <c>lake/</c>; a cluster's is <c>lake/</c> of the shared folder, which it must have.</summary>
+    private static LocalLakeStorage? StorageFor(DataDirectory data, MetadataStore store) =>
+        store.Shared is { } shared
+            ? shared.Folder is { } folder ? new LocalLakeStorage(Path.Combine(folder, "lake")) : null
+            : new LocalLakeStorage(data.LakeRoot);
 
     public void Register(LakeTable table)
     {
         ArgumentNullException.ThrowIfNull(table);
         Mirrors.EnsureCreated();
-        using var c = store.Open();
+        using var c = store.Connect();
         using var tx = c.BeginTransaction();
         c.Execute(
             "INSERT INTO lake_tables(name, partition_key, partition_type, columns) VALUES ($n, $k, $t, $c) " +
@@ -48,7 +94,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     public IReadOnlyList<LakeTable> Tables()
     {
         var mirrors = Mirrors.All();
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command("SELECT name, partition_key, partition_type, columns FROM lake_tables ORDER BY name");
         using var r = cmd.ExecuteReader();
         var tables = new List<LakeTable>();
@@ -69,7 +115,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     public LakeStager BeginStaging(string label)
     {
         var id = string.Create(CultureInfo.InvariantCulture, $"{time.GetUtcNow():yyyyMMddHHmmssfff}-{Guid.NewGuid():N}")[..30];
-        return new LakeStager(Path.Combine(data.StagingRoot, $"{Sanitize(label)}-{id}"), id);
+        return new LakeStager(Path.Combine(Storage.StagingRoot, $"{Sanitize(label)}-{id}"), id);
     }
 
     /// <summary>
@@ -81,15 +127,16 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     /// Files (absolute paths) the staged files replace, one by one (compaction): if any of them is no longer current, the
     /// commit throws <see cref="LakeConflictException"/> and changes nothing (the moved files become orphans, swept later).
     /// </param>
-    public long Commit(LakeStager stager, Action<SqliteConnection, SqliteTransaction>? alsoInTransaction = null, IReadOnlyCollection<(LakeTable Table, string Partition)>? replacePartitions = null, IReadOnlyCollection<string>? replaceFiles = null)
+    public long Commit(LakeStager stager, Action<DbConnection, DbTransaction>? alsoInTransaction = null, IReadOnlyCollection<(LakeTable Table, string Partition)>? replacePartitions = null, IReadOnlyCollection<string>? replaceFiles = null)
     {
         ArgumentNullException.ThrowIfNull(stager);
+        var root = Root;
         var moved = new List<(StagedFile File, string Final)>();
         foreach (var f in stager.Files)
         {
             var folder = f.Table.IsPartitioned
-                ? Path.Combine(data.LakeRoot, f.Table.Zone, f.Table.Name, $"{f.Table.PartitionKey}={f.PartitionValue}")
-                : Path.Combine(data.LakeRoot, f.Table.Zone, f.Table.Name);
+                ? Path.Combine(root, f.Table.Zone, f.Table.Name, $"{f.Table.PartitionKey}={f.PartitionValue}")
+                : Path.Combine(root, f.Table.Zone, f.Table.Name);
             moved.Add((f, Path.Combine(folder, string.Create(CultureInfo.InvariantCulture, $"{stager.TransactionId}-{moved.Count:D5}.parquet"))));
         }
 
@@ -98,23 +145,13 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
             Reserve(moved.Select(m => m.Final), stager.TransactionId);
         }
 
-        foreach (var (f, final) in moved)
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(final)!);
-            File.Move(f.Path, final);
-        }
-
-        // The renames must be durable before the manifest names the files; one directory fsync per partition folder.
-        foreach (var folder in moved.Select(m => Path.GetDirectoryName(m.Final)!).Distinct(StringComparer.Ordinal))
-        {
-            FileSync.Directory(folder);
-        }
-
+        Storage.Publish(moved.Select(m => (m.File.Path, m.Final)).ToList());
+        Published?.Invoke();
         Core.CrashPoint.Reach("lake.renamed");
         var now = time.GetUtcNow();
         long last = 0;
-        using (var c = store.Open())
-        using (var tx = c.BeginTransaction())
+        using (var c = store.Connect())
+        using (var tx = c.BeginWrite())
         {
             if (replacePartitions is not null)
             {
@@ -132,7 +169,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
                     foreach (var path in paths)
                     {
                         c.Execute("UPDATE lake_files SET removed_at = $n WHERE path = $p", tx, ("$n", now.Iso()), ("$p", path));
-                        c.Execute("INSERT OR REPLACE INTO lake_garbage(path, delete_after) VALUES ($p, $d)", tx, ("$p", path), ("$d", (now + GarbageGrace).Iso()));
+                        MarkGarbage(c, tx, path, now);
                     }
                 }
             }
@@ -145,19 +182,22 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
                     throw new LakeConflictException($"lake file '{relative}' was replaced or removed meanwhile; nothing was committed");
                 }
 
-                c.Execute("INSERT OR REPLACE INTO lake_garbage(path, delete_after) VALUES ($p, $d)", tx, ("$p", relative), ("$d", (now + GarbageGrace).Iso()));
+                MarkGarbage(c, tx, relative, now);
             }
 
             foreach (var (f, final) in moved)
             {
-                c.Execute(
-                    "INSERT INTO lake_files(table_name, partition_key, partition_value, path, rows, origin, committed_at) VALUES ($t, $k, $v, $p, $r, $o, $n)",
+                last = Math.Max(last, c.Scalar<long>(
+                    "INSERT INTO lake_files(table_name, partition_key, partition_value, path, rows, origin, committed_at) VALUES ($t, $k, $v, $p, $r, $o, $n) RETURNING id",
                     tx, ("$t", f.Table.QualifiedName), ("$k", f.Table.PartitionKey), ("$v", f.PartitionValue), ("$p", Relative(final)),
-                    ("$r", f.Rows), ("$o", stager.TransactionId), ("$n", now.Iso()));
-                c.Execute("DELETE FROM lake_reserved WHERE path = $p", tx, ("$p", Relative(final)));
+                    ("$r", f.Rows), ("$o", stager.TransactionId), ("$n", now.Iso())));
+                // The reservation is this commit's own: a sweep that took it (it judged the commit dead) may have deleted the file.
+                if (c.Execute("DELETE FROM lake_reserved WHERE path = $p AND origin = $o", tx, ("$p", Relative(final)), ("$o", stager.TransactionId)) != 1)
+                {
+                    throw new LakeConflictException($"lake file '{Relative(final)}' lost its reservation to the orphan sweep before its commit; nothing was committed");
+                }
             }
 
-            last = moved.Count > 0 ? c.Scalar<long>("SELECT last_insert_rowid()", tx) : 0;
             alsoInTransaction?.Invoke(c, tx);
             tx.Commit();
         }
@@ -169,7 +209,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     /// <summary>The absolute paths of a table's current files, optionally only those of some partitions.</summary>
     public IReadOnlyList<string> Files(string qualifiedName, IReadOnlyCollection<string>? partitions = null)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command("SELECT path, partition_value FROM lake_files WHERE table_name = $t AND removed_at IS NULL ORDER BY id", null, ("$t", qualifiedName));
         using var r = cmd.ExecuteReader();
         var set = partitions is null ? null : new HashSet<string>(partitions, StringComparer.Ordinal);
@@ -178,7 +218,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
         {
             if (set is null || set.Contains(r.GetString(1)))
             {
-                list.Add(Path.Combine(data.LakeRoot, r.GetString(0)));
+                list.Add(Path.Combine(Root, r.GetString(0)));
             }
         }
 
@@ -188,15 +228,15 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     /// <summary>The current files of a table with their manifest ids, up to <paramref name="maxId"/> when given.</summary>
     public IReadOnlyList<LakeFileEntry> FileEntries(string qualifiedName, long? maxId = null)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command(
-            "SELECT id, path, partition_value, rows FROM lake_files WHERE table_name = $t AND removed_at IS NULL AND ($m IS NULL OR id <= $m) ORDER BY id",
-            null, ("$t", qualifiedName), ("$m", maxId));
+            "SELECT id, path, partition_value, rows FROM lake_files WHERE table_name = $t AND removed_at IS NULL AND id <= $m ORDER BY id",
+            null, ("$t", qualifiedName), ("$m", maxId ?? long.MaxValue));
         using var r = cmd.ExecuteReader();
         var list = new List<LakeFileEntry>();
         while (r.Read())
         {
-            list.Add(new LakeFileEntry(r.GetInt64(0), Path.Combine(data.LakeRoot, r.GetString(1)), r.GetString(2), r.GetInt64(3)));
+            list.Add(new LakeFileEntry(r.GetInt64(0), Path.Combine(Root, r.GetString(1)), r.GetString(2), r.GetInt64(3)));
         }
 
         return list;
@@ -208,7 +248,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     /// <summary>Partitions of a table that received files with a manifest id above <paramref name="afterId"/>, and the highest id seen.</summary>
     public (IReadOnlyList<string> Partitions, long MaxId) PartitionsChangedSince(string qualifiedName, long afterId)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command(
             "SELECT DISTINCT partition_value FROM lake_files WHERE table_name = $t AND id > $id ORDER BY 1", null, ("$t", qualifiedName), ("$id", afterId));
         var list = new List<string>();
@@ -223,20 +263,20 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     /// <summary>When the table last received files (its newest manifest commit, replaced files included), or null when it never did.</summary>
     public DateTimeOffset? LastCommitAt(string qualifiedName)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         return c.Scalar<string>("SELECT max(committed_at) FROM lake_files WHERE table_name = $t", null, ("$t", qualifiedName)) is { } at
             ? SqliteExtensions.ParseIso(at) : null;
     }
 
     public long MaxManifestId()
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         return MaxManifestId(c);
     }
 
     public IReadOnlyList<string> Partitions(string qualifiedName)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command("SELECT DISTINCT partition_value FROM lake_files WHERE table_name = $t AND removed_at IS NULL ORDER BY 1", null, ("$t", qualifiedName));
         using var r = cmd.ExecuteReader();
         var list = new List<string>();
@@ -252,27 +292,71 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     /// </summary>
     public void SweepOrphans()
     {
-        var now = time.GetUtcNow();
-        if (Directory.Exists(data.StagingRoot))
+        if (_storage is null)
         {
-            foreach (var staged in Directory.EnumerateDirectories(data.StagingRoot))
+            return; // a shared manifest without a shared folder: no file of it can be here to sweep
+        }
+
+        // One sweeper at a time across a cluster's workers; the others skip this round.
+        using var maintenance = LakeMaintenance.TryEnter(store);
+        if (maintenance is null)
+        {
+            return;
+        }
+
+        var now = time.GetUtcNow();
+        if (Directory.Exists(_storage.StagingRoot))
+        {
+            foreach (var staged in Directory.EnumerateDirectories(_storage.StagingRoot))
             {
-                if (now - Directory.GetLastWriteTimeUtc(staged) > GarbageGrace) { TryDelete(staged); }
+                if (now - LastWrite(staged) > GarbageGrace) { _storage.Delete(staged); }
             }
         }
 
-        using var c = store.Open();
+        using var c = store.Connect();
         foreach (var path in Paths(c, "SELECT path FROM lake_reserved WHERE reserved_at <= $n AND path NOT IN (SELECT path FROM lake_files)", ("$n", (now - GarbageGrace).Iso())))
         {
-            TryDelete(Path.Combine(data.LakeRoot, path));
-            c.Execute("DELETE FROM lake_reserved WHERE path = $p", null, ("$p", path));
+            // The reservation is taken first, in its own statement: a commit still under way then finds it gone and
+            // fails (LakeConflictException) instead of naming a file deleted here; one that committed first keeps it.
+            if (c.Execute("UPDATE lake_reserved SET origin = 'swept' WHERE path = $p AND reserved_at <= $n AND path NOT IN (SELECT path FROM lake_files)", null,
+                    ("$p", path), ("$n", (now - GarbageGrace).Iso())) != 1)
+            {
+                continue;
+            }
+
+            _storage.Delete(Path.Combine(_storage.Root, path));
+            c.Execute("DELETE FROM lake_reserved WHERE path = $p AND origin = 'swept'", null, ("$p", path));
         }
 
         foreach (var path in Paths(c, "SELECT path FROM lake_garbage WHERE delete_after <= $n", ("$n", now.Iso())))
         {
-            TryDelete(Path.Combine(data.LakeRoot, path));
+            _storage.Delete(Path.Combine(_storage.Root, path));
             c.Execute("DELETE FROM lake_garbage WHERE path = $p", null, ("$p", path));
             c.Execute("DELETE FROM lake_files WHERE path = $p AND removed_at IS NOT NULL", null, ("$p", path));
+        }
+    }
+
+    /// <summary>
+    /// When a staging folder was last written: its newest file's time, since a folder's own time does not change while a
+    /// large file streams into it (another worker's unit in progress must not look abandoned).
+    /// </summary>
+    private static DateTimeOffset LastWrite(string folder)
+    {
+        try
+        {
+            var newest = Directory.GetLastWriteTimeUtc(folder);
+            foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
+            {
+                var at = File.GetLastWriteTimeUtc(file);
+                if (at > newest) { newest = at; }
+            }
+
+            return new DateTimeOffset(newest, TimeSpan.Zero);
+        }
+        catch (IOException)
+        {
+            // Its unit committed (or gave up) and removed it while we looked: nothing of it is left to sweep.
+            return DateTimeOffset.MaxValue;
         }
     }
 
@@ -283,12 +367,17 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     public IReadOnlyList<string> UnknownFiles()
     {
         var now = time.GetUtcNow();
-        using var c = store.Open();
+        using var c = store.Connect();
         var known = new HashSet<string>(Paths(c, "SELECT path FROM lake_files UNION SELECT path FROM lake_reserved"), StringComparer.Ordinal);
         var unknown = new List<string>();
-        foreach (var zone in Directory.EnumerateDirectories(data.LakeRoot))
+        if (_storage is null || !Directory.Exists(_storage.Root))
         {
-            if (string.Equals(zone, data.StagingRoot, StringComparison.Ordinal))
+            return [];
+        }
+
+        foreach (var zone in Directory.EnumerateDirectories(_storage.Root))
+        {
+            if (string.Equals(zone, _storage.StagingRoot, StringComparison.Ordinal))
             {
                 continue;
             }
@@ -303,7 +392,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     /// <summary>Files replaced and waiting for their grace to pass (relative to the lake): never current again.</summary>
     public IReadOnlySet<string> Garbage()
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         return new HashSet<string>(Paths(c, "SELECT path FROM lake_garbage"), StringComparer.Ordinal);
     }
 
@@ -315,7 +404,7 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     {
         ArgumentNullException.ThrowIfNull(tables);
         var now = time.GetUtcNow().Iso();
-        using var c = store.Open();
+        using var c = store.Connect();
         using var tx = c.BeginTransaction();
         c.Execute("DELETE FROM lake_files WHERE removed_at IS NULL", tx);
         c.Execute("DELETE FROM lake_tables", tx);
@@ -340,18 +429,20 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
     /// <summary>Records the names a commit is about to rename into the lake, durably and before the renames.</summary>
     private void Reserve(IEnumerable<string> finals, string origin)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var tx = c.BeginTransaction();
         var at = time.GetUtcNow().Iso();
         foreach (var final in finals)
         {
-            c.Execute("INSERT OR REPLACE INTO lake_reserved(path, origin, reserved_at) VALUES ($p, $o, $n)", tx, ("$p", Relative(final)), ("$o", origin), ("$n", at));
+            c.Execute(
+                "INSERT INTO lake_reserved(path, origin, reserved_at) VALUES ($p, $o, $n) ON CONFLICT(path) DO UPDATE SET origin = excluded.origin, reserved_at = excluded.reserved_at",
+                tx, ("$p", Relative(final)), ("$o", origin), ("$n", at));
         }
 
         tx.Commit();
     }
 
-    private static List<string> Paths(SqliteConnection c, string sql, params (string Name, object? Value)[] parameters)
+    private static List<string> Paths(DbConnection c, string sql, params (string Name, object? Value)[] parameters)
     {
         using var cmd = c.Command(sql, null, parameters);
         using var r = cmd.ExecuteReader();
@@ -360,22 +451,15 @@ public sealed class LakeStore(DataDirectory data, MetadataStore store, TimeProvi
         return list;
     }
 
-    private static long MaxManifestId(SqliteConnection c) => c.Scalar<long?>("SELECT max(id) FROM lake_files") ?? 0;
+    private static long MaxManifestId(DbConnection c) => c.Scalar<long?>("SELECT max(id) FROM lake_files") ?? 0;
 
-    private string Relative(string path) => Path.GetRelativePath(data.LakeRoot, path);
+    private string Relative(string path) => Path.GetRelativePath(Root, path);
+
+    private static void MarkGarbage(DbConnection c, DbTransaction tx, string path, DateTimeOffset now) =>
+        c.Execute(
+            "INSERT INTO lake_garbage(path, delete_after) VALUES ($p, $d) ON CONFLICT(path) DO UPDATE SET delete_after = excluded.delete_after",
+            tx, ("$p", path), ("$d", (now + GarbageGrace).Iso()));
 
     private static string Sanitize(string label) => string.Concat(label.Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' ? ch : '_'));
 
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            if (Directory.Exists(path)) { Directory.Delete(path, true); }
-            else if (File.Exists(path)) { File.Delete(path); }
-        }
-        catch (IOException)
-        {
-            // Another sweep got there first, or a reader still has it open on a system that cares; the next sweep retries.
-        }
-    }
 }

@@ -1,4 +1,4 @@
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using Sluice.Core.Metadata;
 
 namespace Sluice.Lake;
@@ -33,7 +33,7 @@ public sealed class LakeViews
     }
 
     /// <summary>Creates or replaces a view (<c>zone.name</c>) inside the caller's transaction.</summary>
-    public void Save(SqliteConnection connection, SqliteTransaction tx, string qualifiedName, string sql, DateTimeOffset now)
+    public void Save(DbConnection connection, DbTransaction tx, string qualifiedName, string sql, DateTimeOffset now)
     {
         _ = _migrated.Value;
         connection.Execute(
@@ -41,7 +41,7 @@ public sealed class LakeViews
             tx, ("$n", qualifiedName), ("$s", sql), ("$t", now.Iso()));
     }
 
-    public void Drop(SqliteConnection connection, SqliteTransaction tx, string qualifiedName)
+    public void Drop(DbConnection connection, DbTransaction tx, string qualifiedName)
     {
         _ = _migrated.Value;
         connection.Execute("DELETE FROM lake_views WHERE name = $n", tx, ("$n", qualifiedName));
@@ -50,7 +50,7 @@ public sealed class LakeViews
     public IReadOnlyList<(string Name, string Sql)> All()
     {
         _ = _migrated.Value;
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command("SELECT name, sql FROM lake_views ORDER BY name");
         using var r = cmd.ExecuteReader();
         var list = new List<(string, string)>();

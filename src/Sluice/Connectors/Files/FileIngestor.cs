@@ -92,7 +92,13 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
                 }
 
                 using var commit = PipelineTracing.Commit(recipe, Pipeline, FilesSource.LakeSinkName, type.Table, span is null ? [] : [span.Context], run.Rows);
-                services.Lake.Commit(stager, (c, tx) => RecordCommit(c, tx, run, hash));
+                services.Lake.Commit(stager, (c, tx) => RecordCommitFirst(c, tx, run, hash));
+            }
+            catch (LakeConflictException)
+            {
+                // Another worker of the cluster committed this content first (its claim was taken for dead): theirs stands.
+                span?.SetTag("sluice.file.duplicate", true);
+                return new IngestResult(run, hash, 0, Duplicate: true);
             }
             finally
             {
@@ -160,26 +166,37 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
             await commitGate.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                if (results.Any(r => !r.Duplicate && AlreadyIngested(r.File.Hash!)))
+                for (var attempt = 1; ; attempt++)
                 {
-                    // Another group committed some of this content meanwhile (the same file dropped twice at once):
-                    // stage again without it, now inside the gate so the answer cannot change again.
-                    stager.Dispose();
-                    results = Deduplicate(files);
-                    stager = await StageGroupAsync(type, results, ct).ConfigureAwait(false);
-                }
-
-                var landing = results.Where(r => !r.Duplicate).Select(r => r.File).ToList();
-                using var commit = PipelineTracing.Commit(recipe, Pipeline, FilesSource.LakeSinkName, type.Table,
-                    landing.Select(f => f.Trace).Where(t => t != default).ToList(), landing.Sum(f => f.Run.Rows));
-                services.Lake.Commit(stager, (c, tx) =>
-                {
-                    foreach (var f in landing)
+                    if (attempt > 1 || results.Any(r => !r.Duplicate && AlreadyIngested(r.File.Hash!)))
                     {
-                        RecordCommit(c, tx, f.Run, f.Hash!);
+                        // Another group committed some of this content meanwhile (the same file dropped twice at once, or
+                        // another worker of a cluster took this file's claim for dead): stage again without it, now inside
+                        // the gate so the answer cannot change again in this process.
+                        stager.Dispose();
+                        results = Deduplicate(files);
+                        stager = await StageGroupAsync(type, results, ct).ConfigureAwait(false);
                     }
-                });
-                return results;
+
+                    var landing = results.Where(r => !r.Duplicate).Select(r => r.File).ToList();
+                    using var commit = PipelineTracing.Commit(recipe, Pipeline, FilesSource.LakeSinkName, type.Table,
+                        landing.Select(f => f.Trace).Where(t => t != default).ToList(), landing.Sum(f => f.Run.Rows));
+                    try
+                    {
+                        services.Lake.Commit(stager, (c, tx) =>
+                        {
+                            foreach (var f in landing)
+                            {
+                                RecordCommitFirst(c, tx, f.Run, f.Hash!);
+                            }
+                        });
+                        return results;
+                    }
+                    catch (LakeConflictException) when (attempt < 3)
+                    {
+                        // The ledger of the shared store already had some of it: the next attempt stages without it.
+                    }
+                }
             }
             finally
             {
@@ -236,6 +253,21 @@ internal sealed class FileIngestor(IEngineServices services, string recipe, File
         {
             RecordCommit(c, tx, run, hash);
         }
+    }
+
+    /// <summary>
+    /// Records a file's commit, refusing the whole lake commit (<see cref="LakeConflictException"/>) when the ledger has
+    /// its content already. The lake commit holds the store's write lock, so on a cluster's shared store this check sees
+    /// every other worker's commits: a file two workers ingested (one took the other's claim for dead) lands once.
+    /// </summary>
+    private void RecordCommitFirst(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction tx, IngestRun run, string hash)
+    {
+        if (FileLedger.Contains(c, tx, recipe, hash))
+        {
+            throw new LakeConflictException($"file '{run.FileName}': its content is in the ledger already (committed meanwhile by another process); nothing was committed");
+        }
+
+        RecordCommit(c, tx, run, hash);
     }
 
     private void RecordCommit(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction tx, IngestRun run, string hash)

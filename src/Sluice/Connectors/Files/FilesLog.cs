@@ -27,4 +27,10 @@ internal static partial class FilesLog
 
     [LoggerMessage(9501, LogLevel.Warning, "{Count} files in failed/ had no dead letter (a kill between the move and the letter); recorded them")]
     public static partial void LetteredAgain(ILogger logger, int count);
+
+    [LoggerMessage(25700, LogLevel.Information, "{File}: its claim by {Worker} expired (the worker stopped renewing it); ingesting it here")]
+    public static partial void ClaimTakenOver(ILogger logger, string file, string worker);
+
+    [LoggerMessage(25701, LogLevel.Warning, "The leases of {Count} claimed files could not be renewed in the shared metadata store; another worker takes them over if this lasts past the lease")]
+    public static partial void LeaseNotRenewed(ILogger logger, Exception error, int count);
 }

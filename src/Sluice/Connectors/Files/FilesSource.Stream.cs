@@ -208,6 +208,6 @@ public sealed partial class FilesSource : IStreamSource
     /// <summary>A file's ledger entry and dead letters, for a sink committing into the metadata store.</summary>
     private sealed class FileLedgerCommit(FileIngestor ingestor, ParsedFile file) : IMetadataCommit
     {
-        public void Record(SqliteConnection connection, SqliteTransaction tx) => ingestor.RecordCommitOnce(connection, tx, file.Run, file.Hash!);
+        public void Record(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction tx) => ingestor.RecordCommitOnce(connection, tx, file.Run, file.Hash!);
     }
 }

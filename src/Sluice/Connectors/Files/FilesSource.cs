@@ -51,6 +51,7 @@ public sealed class FilesSourceFactory(string recipe, FilesOptions options, IRea
 public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, Core.Status.IStatusSource
 {
     private readonly FileUnits? _units;
+    private readonly FileClaims? _claims;
     private readonly IEngineServices _services;
     private readonly string _recipe;
     private readonly FilesOptions _options;
@@ -74,15 +75,31 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
         _catalog.SyncRecipeTypes(recipe, shipped);
         _ingestor = new FileIngestor(services, recipe, options, _commitGate);
         _tracker = new StabilityTracker(options.StableAfter);
-        Drop = new DropFolder(Path.Combine(services.Data.Root, options.Folder));
+        // On a cluster's shared store the drop folder is in the shared folder, watched by every worker, and a file is
+        // taken by a claim in the store (FileClaims); its lake must be shared too (Storage says what to set if it is not).
+        var shared = services.Metadata.Shared;
+        if (services.Cluster is not null && shared is null)
+        {
+            throw new Core.SluiceException($"{recipe}: files in cluster mode: the workers share the drop folder's claims and the ledger in the cluster's metadata store; set {Core.Metadata.SharedMetadata.PostgresVariable} and {Core.Metadata.SharedMetadata.FolderVariable} (docs/SCALING.md, \"Files\")");
+        }
+
+        if (shared is not null) { _ = services.Lake.Storage; }
+        Drop = new DropFolder(Path.Combine(shared?.Folder ?? services.Data.Root, options.Folder));
         Drop.EnsureCreated();
         _units = pipeline is null ? null : new FileUnits(services.Metadata, recipe, pipeline);
+        _claims = shared is null ? null : new FileClaims(services.Metadata, services.Time, recipe, services.Cluster?.AckWait ?? DefaultClaimLease, _log);
         RegisterTables(_catalog.All(recipe));
     }
 
     public DropFolder Drop { get; }
 
     public TimeSpan DrainTimeout => _options.DrainTimeout;
+
+    /// <summary>A claim's lease on a shared drop folder outside <c>run --cluster</c> (there it is <c>SLUICE_CLUSTER_ACK_WAIT</c>).</summary>
+    public static TimeSpan DefaultClaimLease { get; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The files this worker holds on a shared drop folder (empty on a data folder's own).</summary>
+    public IReadOnlyCollection<string> Claimed => _claims?.Held ?? [];
 
     /// <summary>How long a file that met a full disk waits in processing/ before it is tried again.</summary>
     public static TimeSpan DiskFullRetry { get; } = TimeSpan.FromSeconds(2);
@@ -96,7 +113,22 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
     /// <summary>Everything stable in incoming/ (and anything left in processing/ by a crash), waiting briefly for files still being written.</summary>
     public async Task<int> RunOnceAsync(CancellationToken ct)
     {
-        var landed = await RecoverAsync(ct).ConfigureAwait(false);
+        using var leases = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var keepAlive = _claims?.KeepAliveAsync(leases.Token) ?? Task.CompletedTask;
+        try
+        {
+            return await RunOnceClaimedAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await leases.CancelAsync().ConfigureAwait(false);
+            await keepAlive.ConfigureAwait(false);
+        }
+    }
+
+    private async Task<int> RunOnceClaimedAsync(CancellationToken ct)
+    {
+        var landed = await RecoverAsync(ownClaims: false, ct).ConfigureAwait(false);
         var started = _services.Time.GetUtcNow();
         while (true)
         {
@@ -126,7 +158,22 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
         // Files already claimed get DrainTimeout to finish after a stop; only then is their work abandoned.
         using var abort = new CancellationTokenSource();
         await using var onStop = ct.Register(() => abort.CancelAfter(_options.DrainTimeout)).ConfigureAwait(false);
-        if (await RecoverAsync(abort.Token).ConfigureAwait(false) > 0)
+        // Leases are renewed until the files in hand are finished or abandoned, not merely until the stop is asked.
+        var keepAlive = _claims?.KeepAliveAsync(abort.Token) ?? Task.CompletedTask;
+        try
+        {
+            await RunClaimedAsync(afterLoad, abort, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await abort.CancelAsync().ConfigureAwait(false);
+            await keepAlive.ConfigureAwait(false);
+        }
+    }
+
+    private async Task RunClaimedAsync(Func<CancellationToken, Task> afterLoad, CancellationTokenSource abort, CancellationToken ct)
+    {
+        if (await RecoverAsync(ownClaims: false, abort.Token).ConfigureAwait(false) > 0)
         {
             await afterLoad(ct).ConfigureAwait(false);
         }
@@ -140,7 +187,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
                 _waitingForSpace = false;
                 spaceTried = _services.Time.GetUtcNow();
                 Core.IO.DiskFull.Retrying(_log, Directory.EnumerateFiles(Drop.Processing).Count());
-                if (await RecoverAsync(abort.Token).ConfigureAwait(false) > 0)
+                if (await RecoverAsync(ownClaims: true, abort.Token).ConfigureAwait(false) > 0)
                 {
                     await afterLoad(ct).ConfigureAwait(false);
                 }
@@ -159,6 +206,13 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
                 continue;
             }
 
+            // On a shared drop folder, files another worker claimed and stopped renewing (it died) are taken over.
+            if (_claims is not null && await RecoverLeftoversAsync(ownClaims: false, abort.Token).ConfigureAwait(false) > 0)
+            {
+                await afterLoad(ct).ConfigureAwait(false);
+                continue;
+            }
+
             try
             {
                 await Task.Delay(_options.PollInterval, _services.Time, ct).ConfigureAwait(false);
@@ -171,23 +225,51 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
     }
 
     /// <summary>Files in processing/ at start: committed ones move on, the others are ingested again; files in failed/ get their letter if it is missing.</summary>
-    private async Task<int> RecoverAsync(CancellationToken ct)
+    private async Task<int> RecoverAsync(bool ownClaims, CancellationToken ct)
     {
         if (FailedFileLetter.RecoverMissing(_services.DeadLetters, Drop, _recipe) is var lettered and > 0)
         {
             FilesLog.LetteredAgain(_log, lettered);
         }
 
+        return await RecoverLeftoversAsync(ownClaims, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Files in processing/ that nobody works on: on a data folder's own drop, all of them (at start, or after a full
+    /// disk); on a shared one, those whose claim this worker gets (no live lease of another), and its own ones when
+    /// <paramref name="ownClaims"/> (they waited for space).
+    /// </summary>
+    private async Task<int> RecoverLeftoversAsync(bool ownClaims, CancellationToken ct)
+    {
         var leftovers = Directory.EnumerateFiles(Drop.Processing).Order(StringComparer.Ordinal).ToList();
+        if (_claims is not null)
+        {
+            leftovers = leftovers.Where(p => Path.GetFileName(p) is var name && (_claims.Holds(name) ? ownClaims : _claims.TryClaim(name))).ToList();
+        }
+
         var redo = new List<string>();
         var types = leftovers.Count == 0 ? [] : _catalog.All(_recipe);
         foreach (var path in leftovers)
         {
-            var hash = FileIngestor.LedgerKey(await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false), FileTypeCatalog.Match(types, Path.GetFileName(path)), Path.GetFileName(path));
+            string content;
+            try
+            {
+                content = await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false);
+            }
+            catch (FileNotFoundException) when (_claims is not null)
+            {
+                // Its worker moved it out between our look and our claim (and let the claim go): nothing left to do.
+                _claims.Release(Path.GetFileName(path));
+                continue;
+            }
+
+            var hash = FileIngestor.LedgerKey(content, FileTypeCatalog.Match(types, Path.GetFileName(path)), Path.GetFileName(path));
             if (_ingestor.AlreadyIngested(hash))
             {
                 Drop.MoveToProcessed(path);
                 FilesLog.Recovered(_log, Path.GetFileName(path));
+                _claims?.Release(Path.GetFileName(path));
             }
             else
             {
@@ -206,10 +288,33 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
         {
             if (stop.IsCancellationRequested) { break; }
             _tracker.Forget(name);
-            if (Drop.TryClaim(name, out var path)) { claimed.Add(path); }
+            if (TryClaim(name, out var path)) { claimed.Add(path); }
         }
 
         return await IngestClaimedAsync(claimed, abort).ConfigureAwait(false);
+    }
+
+    /// <summary>Takes a file of incoming/: on a shared drop folder its claim first, then the rename (the claim goes again when the file went meanwhile).</summary>
+    private bool TryClaim(string name, out string path)
+    {
+        path = Path.Combine(Drop.Processing, name);
+        if (_claims is null)
+        {
+            return Drop.TryClaim(name, out path);
+        }
+
+        if (!_claims.TryClaim(name))
+        {
+            return false;
+        }
+
+        if (Drop.TryClaim(name, out path))
+        {
+            return true;
+        }
+
+        _claims.Release(name);
+        return false;
     }
 
     /// <summary>
@@ -391,6 +496,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
     private void Report(FileOutcome outcome, IngestCounter counter)
     {
         if (outcome.Status == FileStatus.Landed) { counter.Land(); }
+        _claims?.Release(outcome.File);
         if (_status is { } status && _units is null)
         {
             status.Read((int)Math.Min(int.MaxValue, outcome.Rows + outcome.Quarantined), bytes: SizeOrNull(outcome.FinalPath));

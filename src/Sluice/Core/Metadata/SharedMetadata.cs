@@ -13,6 +13,7 @@ public sealed partial record SharedMetadata
 {
     public const string PostgresVariable = "SLUICE_CLUSTER_POSTGRES";
     public const string NameVariable = "SLUICE_CLUSTER_NAME";
+    public const string FolderVariable = "SLUICE_CLUSTER_FOLDER";
 
     private SharedMetadata(NpgsqlConnectionStringBuilder settings, string cluster)
     {
@@ -27,10 +28,19 @@ public sealed partial record SharedMetadata
 
     public string Schema => "sluice_meta_" + Cluster;
 
+    /// <summary>
+    /// The folder every worker sees (<c>SLUICE_CLUSTER_FOLDER</c>): the lake's Parquet files under <c>lake/</c> and the
+    /// files sources' drop folders. Null when unset: then nothing that keeps files (the lake, drop folders) runs on the shared store.
+    /// </summary>
+    public string? Folder { get; init; }
+
     /// <summary>The settings of the environment, or null when <c>SLUICE_CLUSTER_POSTGRES</c> is unset (the single-process store).</summary>
     public static SharedMetadata? FromEnvironment() =>
         Environment.GetEnvironmentVariable(PostgresVariable) is { Length: > 0 } postgres
-            ? Parse(postgres, Environment.GetEnvironmentVariable(NameVariable) is { Length: > 0 } name ? name : "default")
+            ? Parse(postgres, Environment.GetEnvironmentVariable(NameVariable) is { Length: > 0 } name ? name : "default") with
+            {
+                Folder = Environment.GetEnvironmentVariable(FolderVariable) is { Length: > 0 } folder ? Path.GetFullPath(folder) : null,
+            }
             : null;
 
     /// <summary>Checks both values, naming the variable that is wrong and why.</summary>

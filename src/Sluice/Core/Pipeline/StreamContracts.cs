@@ -37,7 +37,7 @@ public sealed record RecordBatch(IReadOnlyList<ColumnBatch> Tables, long Positio
 /// </summary>
 public interface IMetadataCommit
 {
-    void Record(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction tx);
+    void Record(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction tx);
 }
 
 /// <summary>

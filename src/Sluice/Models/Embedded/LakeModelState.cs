@@ -65,7 +65,7 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
         return text is null ? null : DateOnly.ParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture);
     }
 
-    public void SetApplied(SqliteConnection c, SqliteTransaction tx, string model, DateOnly? through, DateTimeOffset now) =>
+    public void SetApplied(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction tx, string model, DateOnly? through, DateTimeOffset now) =>
         c.Execute(
             "INSERT INTO model_state(scope, model, applied_through, updated_at) VALUES ($s, $m, $a, $t) " +
             "ON CONFLICT(scope, model) DO UPDATE SET applied_through = excluded.applied_through, updated_at = excluded.updated_at",
@@ -96,7 +96,7 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
         tx.Commit();
     }
 
-    public void SaveDays(SqliteConnection c, SqliteTransaction tx, IReadOnlyCollection<DayRecord> days, DateTimeOffset now)
+    public void SaveDays(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction tx, IReadOnlyCollection<DayRecord> days, DateTimeOffset now)
     {
         foreach (var d in days)
         {

@@ -60,7 +60,7 @@ internal sealed class PendingLakeCommit(LakeStager stager) : IDisposable
     }
 
     /// <summary>Publishes everything in one lake commit, <paramref name="alsoInTransaction"/> writing the state with it.</summary>
-    public void Publish(LakeStore lake, Action<Microsoft.Data.Sqlite.SqliteConnection, Microsoft.Data.Sqlite.SqliteTransaction> alsoInTransaction)
+    public void Publish(LakeStore lake, Action<System.Data.Common.DbConnection, System.Data.Common.DbTransaction> alsoInTransaction)
     {
         foreach (var f in _tables.Values.SelectMany(t => t.Files.Values.SelectMany(l => l)))
         {
