@@ -10,20 +10,14 @@ namespace Sluice.IntegrationTests.PipelineTests;
 public sealed class ShippedRecipeFixtureTests
 {
     /// <summary>Each recipe with fixtures, as <c>sluice test</c> names it (relative to recipes/).</summary>
-    public static TheoryData<string> RecipesWithFixtures()
-    {
-        var found = new TheoryData<string>();
-        foreach (var recipe in Directory.EnumerateFiles(TestPaths.Recipes, "recipe.yaml", SearchOption.AllDirectories)
-                     .Select(Path.GetDirectoryName)
-                     .Where(d => Directory.Exists(Path.Combine(d!, "tests")) && Directory.EnumerateFiles(Path.Combine(d!, "tests"), "case.yaml", SearchOption.AllDirectories).Any())
-                     .Select(d => Path.GetRelativePath(TestPaths.Recipes, d!).Replace('\\', '/'))
-                     .Order(StringComparer.Ordinal))
-        {
-            found.Add(recipe);
-        }
+    public static TheoryData<string> RecipesWithFixtures() => new(WithFixtures());
 
-        return found;
-    }
+    private static List<string> WithFixtures() =>
+        Directory.EnumerateFiles(TestPaths.Recipes, "recipe.yaml", SearchOption.AllDirectories)
+            .Select(f => Path.GetDirectoryName(f)!)
+            .Where(d => Directory.Exists(Path.Combine(d, "tests")) && Directory.EnumerateFiles(Path.Combine(d, "tests"), "case.yaml", SearchOption.AllDirectories).Any())
+            .Select(d => Path.GetRelativePath(TestPaths.Recipes, d).Replace('\\', '/'))
+            .Order(StringComparer.Ordinal).ToList();
 
     [Fact]
     public void Every_shipped_recipe_and_example_has_fixtures()
@@ -33,7 +27,7 @@ public sealed class ShippedRecipeFixtureTests
             .Order(StringComparer.Ordinal).ToList();
         recipes.Count.ShouldBeGreaterThanOrEqualTo(11, "five recipes and six examples");
 
-        RecipesWithFixtures().Select(row => (string)row[0]).ShouldBe(recipes, "each recipe folder holds tests/<case>/case.yaml");
+        WithFixtures().ShouldBe(recipes, "each recipe folder holds tests/<case>/case.yaml");
     }
 
     [Theory]
