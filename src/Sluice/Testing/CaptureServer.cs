@@ -2,9 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Sluice.Testing;
 
@@ -23,7 +21,7 @@ public sealed partial class CaptureServer : IAsyncDisposable
     private CaptureServer(WebApplication app) => _app = app;
 
     /// <summary>Where the recipe's sink is pointed: <c>http://127.0.0.1:port/received</c>.</summary>
-    public Uri Url { get; private set; } = null!;
+    public required Uri Url { get; init; }
 
     /// <summary>The objects received, in arrival order.</summary>
     public IReadOnlyList<IReadOnlyDictionary<string, JsonElement>> Rows => [.. _rows];
@@ -32,14 +30,9 @@ public sealed partial class CaptureServer : IAsyncDisposable
 
     public static async Task<CaptureServer> StartAsync(CancellationToken ct)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        var server = new CaptureServer(app);
-        app.MapPost("/{**path}", (Delegate)server.ReceiveAsync);
-        await app.StartAsync(ct).ConfigureAwait(false);
-        server.Url = new Uri(new Uri(app.Urls.First()), "/received");
+        CaptureServer? server = null;
+        var app = await LoopbackServer.StartAsync(a => a.MapPost("/{**path}", (Delegate)((HttpContext context) => server!.ReceiveAsync(context))), ct).ConfigureAwait(false);
+        server = new CaptureServer(app) { Url = new Uri(new Uri(app.Urls.First()), "/received") };
         return server;
     }
 

@@ -3,9 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Sluice.Testing;
 
@@ -23,24 +21,22 @@ public sealed partial class PageServer : IAsyncDisposable
     private PageServer(WebApplication app) => _app = app;
 
     /// <summary>The login (and instance) URL the recipe's source is pointed at.</summary>
-    public Uri Url { get; private set; } = null!;
+    public required Uri Url { get; init; }
 
     public static async Task<PageServer> StartAsync(CancellationToken ct)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        var server = new PageServer(app);
-        app.MapPost("/services/oauth2/token", () => Results.Json(new { access_token = "sluice-test", instance_url = server.Url.ToString().TrimEnd('/'), token_type = "Bearer" }));
-        app.MapGet("/services/data/{version}/query", (string version, string q) => server.Page(version, From().Match(q) is { Success: true } m ? m.Groups[1].Value : "", 0));
-        app.MapGet("/services/data/{version}/query/{cursor}", (string version, string cursor) =>
+        PageServer? server = null;
+        var app = await LoopbackServer.StartAsync(a =>
         {
-            var dash = cursor.LastIndexOf('-');
-            return server.Page(version, cursor[..dash], int.Parse(cursor[(dash + 1)..], System.Globalization.CultureInfo.InvariantCulture));
-        });
-        await app.StartAsync(ct).ConfigureAwait(false);
-        server.Url = new Uri(app.Urls.First());
+            a.MapPost("/services/oauth2/token", () => Results.Json(new { access_token = "sluice-test", instance_url = server!.Url.ToString().TrimEnd('/'), token_type = "Bearer" }));
+            a.MapGet("/services/data/{version}/query", (string version, string q) => server!.Page(version, From().Match(q) is { Success: true } m ? m.Groups[1].Value : "", 0));
+            a.MapGet("/services/data/{version}/query/{cursor}", (string version, string cursor) =>
+            {
+                var dash = cursor.LastIndexOf('-');
+                return server!.Page(version, cursor[..dash], int.Parse(cursor[(dash + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+            });
+        }, ct).ConfigureAwait(false);
+        server = new PageServer(app) { Url = new Uri(app.Urls.First()) };
         return server;
     }
 

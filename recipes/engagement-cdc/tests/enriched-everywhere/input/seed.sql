@@ -1,20 +1,4 @@
--- recipes/engagement-cdc/schema.sql
-CREATE TABLE public.content (
-    content_id     bigint PRIMARY KEY,
-    content_type   text,
-    length_seconds integer,
-    title          text
-);
-CREATE TABLE public.engagement_events (
-    event_id    bigserial PRIMARY KEY,
-    content_id  bigint,
-    user_id     bigint,
-    event_type  text,
-    event_ts    timestamptz DEFAULT now(),
-    duration_ms integer,
-    device      text
-);
-
+-- Three content rows (a length of 0, a missing length) and five events, one on content the catalogue does not know.
 INSERT INTO public.content VALUES
   (1, 'video', 600, 'Intro'),
   (2, 'article', 0, 'Zero length'),
