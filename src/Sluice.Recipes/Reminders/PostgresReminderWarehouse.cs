@@ -21,11 +21,12 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
     private readonly NpgsqlDataSource _source;
     private readonly string _describe;
 
-    public PostgresReminderWarehouse(IEngineServices services, string schema, string recipe)
+    /// <param name="server">The server; by default the one the <c>PG*</c> variables name.</param>
+    public PostgresReminderWarehouse(IEngineServices services, string schema, string recipe, PostgresConnectionOptions? server = null)
     {
         _services = services;
         _schema = schema;
-        var settings = PostgresConnectionOptions.FromEnvironment().Builder();
+        var settings = (server ?? PostgresConnectionOptions.FromEnvironment()).Builder();
         settings.ApplicationName = $"sluice {recipe}";
         settings.Timezone = "UTC";
         _describe = $"PostgreSQL schema {schema} on {PostgresConnectionOptions.Describe(settings)}";

@@ -80,22 +80,23 @@ public static class CaseFile
 
     private static CaseInput? Input(string folder, ConfigMap input)
     {
-        var kinds = new[] { ("files", CaseInputKind.Files), ("http", CaseInputKind.Http), ("sql", CaseInputKind.Sql) }
+        var kinds = new[] { ("files", CaseInputKind.Files), ("http", CaseInputKind.Http), ("sql", CaseInputKind.Sql), ("pages", CaseInputKind.Pages) }
             .Where(k => input.Has(k.Item1)).ToList();
         if (kinds.Count != 1)
         {
-            input.Error("files", "an input is one of files: <path>, http: <path> or sql: <path>");
+            input.Error("files", "an input is one of files: <path>, http: <path>, sql: <path> or pages: <path>");
             input.Done();
             return null;
         }
 
         var (key, kind) = kinds[0];
-        var path = Existing(folder, input, key, directoryAllowed: kind == CaseInputKind.Files);
+        var path = Existing(folder, input, key, directoryAllowed: kind is CaseInputKind.Files or CaseInputKind.Pages);
         var read = new CaseInput(kind, path ?? "", input.Line, kind == CaseInputKind.Sql ? null : input.String("pipeline"))
         {
             Tenant = kind == CaseInputKind.Http ? input.RequiredString("tenant") : null,
             ContentType = kind == CaseInputKind.Http ? input.String("content_type") : null,
             Stream = kind == CaseInputKind.Http ? input.String("stream") : null,
+            Object = kind == CaseInputKind.Pages ? input.String("object") : null,
         };
         input.Done();
         return path is null ? null : read;
@@ -107,28 +108,52 @@ public static class CaseFile
         string? table = null;
         if (e.Has("table") == e.Has("target"))
         {
-            e.Error("table", "an expectation names either table: zone.table (the lake) or target: postgres:schema.table | clickhouse:database.table");
+            e.Error("table", $"an expectation names either table: zone.table (the lake) or target: {Targets}");
         }
         else if (e.String("table") is { } lake)
         {
             table = lake;
         }
+        else if (e.String("target") is "dead_letters")
+        {
+            place = OutputPlace.DeadLetters;
+            table = "dead_letters";
+        }
         else if (e.String("target") is { } target)
         {
             var colon = target.IndexOf(':', StringComparison.Ordinal);
             var tech = colon > 0 ? target[..colon] : "";
-            place = tech switch { "postgres" => OutputPlace.Postgres, "clickhouse" => OutputPlace.ClickHouse, _ => OutputPlace.Lake };
+            place = tech switch
+            {
+                "postgres" => OutputPlace.Postgres,
+                "clickhouse" => OutputPlace.ClickHouse,
+                "redis" => OutputPlace.Redis,
+                "http" => OutputPlace.Http,
+                _ => OutputPlace.Lake,
+            };
             if (place == OutputPlace.Lake)
             {
-                e.Error("target", $"'{target}' is not postgres:schema.table or clickhouse:database.table (a lake table is table: zone.table)");
+                e.Error("target", $"'{target}' is not one of {Targets} (a lake table is table: zone.table)");
             }
             else
             {
                 table = target[(colon + 1)..];
             }
+
+            if (place == OutputPlace.Http && table is not null && !CaptureServer.IsVariable(table))
+            {
+                e.Error("target", $"'{target}': after http: comes the environment variable the recipe names the API's URL with (http:ENGAGEMENT_API_URL)");
+                table = null;
+            }
+
+            if (place == OutputPlace.Redis && table is { Length: 0 })
+            {
+                e.Error("target", "redis: needs a key pattern (redis:views:*), relative to the case's key prefix");
+                table = null;
+            }
         }
 
-        if (table is not null && table.Split('.') is not [{ Length: > 0 }, { Length: > 0 }])
+        if (table is not null && place is OutputPlace.Lake or OutputPlace.Postgres or OutputPlace.ClickHouse && table.Split('.') is not [{ Length: > 0 }, { Length: > 0 }])
         {
             e.Error(e.Has("table") ? "table" : "target", $"'{table}' is not <schema>.<table>");
             table = null;
@@ -150,6 +175,8 @@ public static class CaseFile
         e.Done();
         return table is null || rows is null ? null : read;
     }
+
+    private const string Targets = "postgres:schema.table | clickhouse:database.table | redis:key-pattern | http:URL_VARIABLE | dead_letters";
 
     /// <summary>The full path of a file the case names, or null with an error naming the key, when it is missing.</summary>
     private static string? Existing(string folder, ConfigMap map, string key, bool directoryAllowed)

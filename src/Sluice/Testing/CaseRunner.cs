@@ -29,6 +29,9 @@ public sealed class CaseRunner(Func<DataDirectory, IEngineServices> createServic
     /// <summary>Keep the data folder afterwards (its path is printed), to look at what the recipe made of the input.</summary>
     public bool Keep { get; init; }
 
+    /// <summary>The case's servers (captured APIs, pages, key prefix), started by the caller before the recipe is loaded.</summary>
+    public CaseServers? Servers { get; init; }
+
     public async Task<CaseResult> RunAsync(Func<Recipe> loadRecipe, TestCase test, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(loadRecipe);
@@ -46,11 +49,11 @@ public sealed class CaseRunner(Func<DataDirectory, IEngineServices> createServic
             var services = createServices(new DataDirectory(root));
             try
             {
-                var reader = new OutputReader(recipe, services, test.File);
+                var reader = new OutputReader(recipe, services, test.File) { Servers = Servers };
                 foreach (var step in test.Steps)
                 {
                     steps++;
-                    await RunStepAsync(recipe, services, test, step, ct).ConfigureAwait(false);
+                    await RunStepAsync(recipe, services, test, step, Servers?.Pages, ct).ConfigureAwait(false);
                     foreach (var expect in step.Expect)
                     {
                         expectations++;
@@ -72,7 +75,7 @@ public sealed class CaseRunner(Func<DataDirectory, IEngineServices> createServic
                 (services as IDisposable)?.Dispose();
             }
         }
-        catch (Exception e) when (e is SluiceException or Connectors.ClickHouse.ClickHouseException or NpgsqlException or HttpRequestException)
+        catch (Exception e) when (e is SluiceException or Connectors.ClickHouse.ClickHouseException or NpgsqlException or HttpRequestException or StackExchange.Redis.RedisException)
         {
             // A server that refused or did not answer fails this case with its reason; the next case still runs.
             passed = false;
@@ -98,7 +101,7 @@ public sealed class CaseRunner(Func<DataDirectory, IEngineServices> createServic
 
     private static PipelineDefinition Pipeline(Recipe recipe, TestCase test, CaseInput input)
     {
-        var type = input.Kind == CaseInputKind.Files ? "files" : "http";
+        var type = input.Kind switch { CaseInputKind.Files => "files", CaseInputKind.Pages => "salesforce", _ => "http" };
         var candidates = recipe.Pipelines.Where(p => p.SourceType == type).ToList();
         if (input.Pipeline is { } named)
         {
@@ -114,13 +117,14 @@ public sealed class CaseRunner(Func<DataDirectory, IEngineServices> createServic
                 : $"recipe '{recipe.Name}' has {candidates.Count} pipelines with a {type} source ({string.Join(", ", candidates.Select(p => p.Name))}): say which with pipeline:");
     }
 
-    private static async Task RunStepAsync(Recipe recipe, IEngineServices services, TestCase test, CaseStep step, CancellationToken ct)
+    private static async Task RunStepAsync(Recipe recipe, IEngineServices services, TestCase test, CaseStep step, PageServer? pages, CancellationToken ct)
     {
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
         bounded.CancelAfter(step.Timeout);
         try
         {
             foreach (var sql in step.Inputs.Where(i => i.Kind == CaseInputKind.Sql)) { await RunSqlAsync(sql, bounded.Token).ConfigureAwait(false); }
+            foreach (var page in step.Inputs.Where(i => i.Kind == CaseInputKind.Pages)) { Serve(recipe, test, page, pages!); }
             foreach (var files in step.Inputs.Where(i => i.Kind == CaseInputKind.Files)) { Drop(services, (FilesSourceFactory)Pipeline(recipe, test, files).Source, files.Path); }
             var posts = step.Inputs.Where(i => i.Kind == CaseInputKind.Http).ToList();
             if (posts.Count > 0) { await PostAsync(recipe, services, test, posts, bounded.Token).ConfigureAwait(false); }
@@ -134,6 +138,22 @@ public sealed class CaseRunner(Func<DataDirectory, IEngineServices> createServic
         {
             throw new SluiceException($"{test.File}:{step.Line}: step {step.Number}: the inputs were not processed within {step.Timeout.TotalSeconds:0} s (raise the step's timeout: if the recipe is slow, or look at the data folder with --keep)");
         }
+    }
+
+    /// <summary>
+    /// The pages the pipeline's source reads from now on. Its login URL must be the pages server's: a recipe names it
+    /// <c>${SALESFORCE_LOGIN_URL}</c>, which the case sets; one that names a real address is a fixture error, before
+    /// anything is sent there.
+    /// </summary>
+    private static void Serve(Recipe recipe, TestCase test, CaseInput input, PageServer pages)
+    {
+        var source = (Connectors.Salesforce.SalesforceSourceFactory)Pipeline(recipe, test, input).Source;
+        if (source.Options.ResolvedLoginUrl.Authority != pages.Url.Authority)
+        {
+            throw new FixtureException(test.File, input.Line, $"pages: the pipeline's source logs in at {source.Options.ResolvedLoginUrl}, not at the pages server: write its login_url as \"${{SALESFORCE_LOGIN_URL:-...}}\"");
+        }
+
+        pages.Serve(input.Object ?? source.Options.Object, input.Path, test.File, input.Line);
     }
 
     /// <summary>Copies the file, or every file under the folder in name order, into the drop folder; each appears whole (renamed from a partial name).</summary>

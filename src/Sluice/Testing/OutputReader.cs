@@ -17,9 +17,21 @@ public sealed class OutputReader(Recipe recipe, IEngineServices services, string
 {
     private static readonly TimeSpan ClickHouseTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>The case's key prefix (for <c>redis:</c>) and captured APIs (for <c>http:</c>).</summary>
+    public CaseServers? Servers { get; init; }
+
     public async Task<IReadOnlyList<object?[]>> ReadAsync(CaseExpectation expect, IReadOnlyList<string> columns, bool expectedEmpty, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(expect);
+        if (expect.Place == OutputPlace.Redis)
+        {
+            var rows = await RedisOutput.ReadAsync(Servers?.KeyPrefix ?? "", expect.Table, ct).ConfigureAwait(false);
+            Require(expect, columns, RedisOutput.Columns);
+            return rows.Select(r => columns.Select(c => r[c]).ToArray()).ToList();
+        }
+
+        if (expect.Place == OutputPlace.Http) { return Received(expect, columns); }
+        if (expect.Place == OutputPlace.DeadLetters) { return DeadLetters(expect, columns); }
         if (expect.Place == OutputPlace.ClickHouse) { return await ClickHouseAsync(expect, columns, ct).ConfigureAwait(false); }
         if (expect.Place == OutputPlace.Postgres) { return await PostgresAsync(expect, PostgresConnectionOptions.FromEnvironment().ConnectionString("sluice-test"), columns, ct).ConfigureAwait(false); }
         if (PostgresModels(expect.Table) is { } warehouse) { return await PostgresAsync(expect, warehouse, columns, ct).ConfigureAwait(false); }
@@ -106,6 +118,34 @@ public sealed class OutputReader(Recipe recipe, IEngineServices services, string
         }
 
         return rows;
+    }
+
+    private static readonly IReadOnlyList<string> DeadLetterColumns = ["source", "position", "reason", "payload", "status"];
+
+    /// <summary>Every letter of the case's data folder (a case's run is its only writer), as rows of <see cref="DeadLetterColumns"/>.</summary>
+    private List<object?[]> DeadLetters(CaseExpectation expect, IReadOnlyList<string> columns)
+    {
+        Require(expect, columns, DeadLetterColumns);
+        return services.DeadLetters.List(limit: int.MaxValue).Select(d => columns.Select(c => (object?)(c switch
+        {
+            "source" => d.Source,
+            "position" => d.Position,
+            "reason" => d.Reason,
+            "payload" => d.Payload,
+            _ => d.Status,
+        })).ToArray()).ToList();
+    }
+
+    /// <summary>Every object the API received, as rows; a column no object has is a fixture error (once something arrived).</summary>
+    private List<object?[]> Received(CaseExpectation expect, IReadOnlyList<string> columns)
+    {
+        var received = Servers!.Capture(expect.Table).Rows;
+        if (received.Count > 0)
+        {
+            Require(expect, columns, received.SelectMany(r => r.Keys).Distinct(StringComparer.Ordinal).ToList());
+        }
+
+        return received.Select(r => columns.Select(c => r.TryGetValue(c, out var v) ? CaptureServer.Cell(v) : null).ToArray()).ToList();
     }
 
     /// <summary>The ClickHouse the recipe's sinks write to: its <c>${CLICKHOUSE_URL}</c>, as the shipped recipes name it.</summary>

@@ -48,14 +48,13 @@ public sealed class RecipeTestRun(ComponentRegistry components, Func<DataDirecto
 
     private async Task<CaseResult> RunCaseAsync(string folder, TestCase test, bool postgresWarehouse, CancellationToken ct)
     {
-        var runner = new CaseRunner(createServices) { Keep = Keep };
         var usesPostgres = postgresWarehouse || test.Steps.Any(s => s.Inputs.Any(i => i.Kind == CaseInputKind.Sql) || s.Expect.Any(e => e.Place == OutputPlace.Postgres));
         var usesClickHouse = test.Steps.Any(s => s.Expect.Any(e => e.Place == OutputPlace.ClickHouse));
         var id = $"sluice_test_{Guid.NewGuid():N}"[..24];
         var saved = new Dictionary<string, string?>(StringComparer.Ordinal);
         void Set(string variable, string value)
         {
-            saved[variable] = Environment.GetEnvironmentVariable(variable);
+            saved.TryAdd(variable, Environment.GetEnvironmentVariable(variable));
             Environment.SetEnvironmentVariable(variable, value);
         }
 
@@ -77,18 +76,41 @@ public sealed class RecipeTestRun(ComponentRegistry components, Func<DataDirecto
 
         // Likewise ${CLICKHOUSE_DATABASE}: the sink creates it, the case's targets name it, and it is dropped after.
         if (usesClickHouse) { Set("CLICKHOUSE_DATABASE", id); }
+        var usesRedis = test.Steps.Any(s => s.Expect.Any(e => e.Place == OutputPlace.Redis));
+        CaseServers? servers = null;
         try
         {
+            servers = await CaseServers.StartAsync(test, id, Set, ct).ConfigureAwait(false);
+            var runner = new CaseRunner(createServices) { Keep = Keep, Servers = servers };
             return await runner.RunAsync(() => Load(folder), test, ct).ConfigureAwait(false);
         }
         finally
         {
+            if (servers is not null) { await servers.DisposeAsync().ConfigureAwait(false); }
             foreach (var (variable, value) in saved) { Environment.SetEnvironmentVariable(variable, value); }
+            if (usesRedis)
+            {
+                try
+                {
+                    await RedisOutput.DeleteAsync(id + ":").ConfigureAwait(false);
+                }
+                catch (StackExchange.Redis.RedisConnectionException)
+                {
+                    // The case already failed saying Redis did not answer; there is nothing of it to delete.
+                }
+            }
             if (usesPostgres) { await DropDatabaseAsync(id).ConfigureAwait(false); }
             if (usesClickHouse)
             {
+                // ${CLICKHOUSE_DATABASE} is the id; a database named with ${SLUICE_NAME_SUFFIX} ends with its random part.
+                // Either holds the case's random part, which no other run's name can: these are the case's own.
                 using var clickHouse = new Connectors.ClickHouse.ClickHouseClient(OutputReader.ClickHouseUrl(), TimeSpan.FromSeconds(30));
-                await clickHouse.QueryAsync($"DROP DATABASE IF EXISTS {id}", CancellationToken.None).ConfigureAwait(false);
+                var own = await clickHouse.QueryAsync(
+                    $"SELECT name FROM system.databases WHERE position(name, {Connectors.ClickHouse.ClickHouseClient.Literal(id["sluice_test_".Length..])}) > 0 FORMAT TSV", CancellationToken.None).ConfigureAwait(false);
+                foreach (var database in own.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    await clickHouse.QueryAsync($"DROP DATABASE IF EXISTS {Connectors.ClickHouse.ClickHouseClient.Quote(database)}", CancellationToken.None).ConfigureAwait(false);
+                }
             }
         }
     }

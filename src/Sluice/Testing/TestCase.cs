@@ -14,7 +14,7 @@ public sealed record TestCase(string Name, string Folder, string Description, IR
 /// <summary>What a step puts in, how long it may take, and what the outputs must then hold.</summary>
 public sealed record CaseStep(int Number, int Line, IReadOnlyList<CaseInput> Inputs, IReadOnlyList<CaseExpectation> Expect, TimeSpan Timeout);
 
-/// <summary>One input of a step: files dropped, an HTTP body posted, or SQL run on the recipe's PostgreSQL.</summary>
+/// <summary>One input of a step: files dropped, an HTTP body posted, SQL run on the recipe's PostgreSQL, or the pages a pull source reads.</summary>
 public sealed record CaseInput(CaseInputKind Kind, string Path, int Line, string? Pipeline)
 {
     public string? Tenant { get; init; }
@@ -22,6 +22,9 @@ public sealed record CaseInput(CaseInputKind Kind, string Path, int Line, string
     public string? ContentType { get; init; }
 
     public string? Stream { get; init; }
+
+    /// <summary>A <c>pages:</c> input's object (default: the pipeline's <c>salesforce</c> source's).</summary>
+    public string? Object { get; init; }
 }
 
 public enum CaseInputKind
@@ -29,11 +32,14 @@ public enum CaseInputKind
     Files,
     Http,
     Sql,
+    Pages,
 }
 
 /// <summary>
-/// The rows an output must hold after a step: a lake table (<c>table:</c>) or a sink's table on a server
-/// (<c>target: postgres:schema.table</c>, <c>clickhouse:database.table</c>).
+/// The rows an output must hold after a step: a lake table (<c>table:</c>), a sink's table on a server
+/// (<c>target: postgres:schema.table</c>, <c>clickhouse:database.table</c>), Redis keys (<c>target: redis:pattern</c>,
+/// <see cref="Table"/> the pattern) or what an HTTP API received (<c>target: http:VARIABLE</c>, <see cref="Table"/>
+/// the variable the recipe names the API's URL with), or the dead-letter store (<c>target: dead_letters</c>).
 /// </summary>
 public sealed record CaseExpectation(OutputPlace Place, string Table, string RowsFile, int Line)
 {
@@ -43,7 +49,14 @@ public sealed record CaseExpectation(OutputPlace Place, string Table, string Row
 
     public IReadOnlyList<string> Ignore { get; init; } = [];
 
-    public string Describe => Place == OutputPlace.Lake ? $"table {Table}" : $"{Place.ToString().ToLowerInvariant()} table {Table}";
+    public string Describe => Place switch
+    {
+        OutputPlace.Lake => $"table {Table}",
+        OutputPlace.Redis => $"redis keys {Table}",
+        OutputPlace.Http => $"http requests to ${{{Table}}}",
+        OutputPlace.DeadLetters => "dead letters",
+        _ => $"{Place.ToString().ToLowerInvariant()} table {Table}",
+    };
 }
 
 public enum OutputPlace
@@ -51,4 +64,7 @@ public enum OutputPlace
     Lake,
     Postgres,
     ClickHouse,
+    Redis,
+    Http,
+    DeadLetters,
 }

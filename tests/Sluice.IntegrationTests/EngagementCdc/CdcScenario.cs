@@ -94,7 +94,7 @@ internal sealed class CdcScenario : IAsyncDisposable
         yaml = Replace(yaml, "publication: sluice_engagement", $"publication: {Slot}");
         yaml = Replace(yaml, "slot: sluice_engagement", $"slot: {Slot}");
         yaml = Replace(yaml, "database: engagement", $"database: {ClickHouseDb}");
-        yaml = Replace(yaml, "key_prefix: \"\"", $"key_prefix: \"{RedisPrefix}\"");
+        yaml = Replace(yaml, "key_prefix: \"${SLUICE_KEY_PREFIX:-}\"", $"key_prefix: \"{RedisPrefix}\"");
         yaml = Replace(yaml, "\"${CLICKHOUSE_URL:-http://127.0.0.1:8123}\"", $"\"{ClickHouseUrl}\"");
         yaml = Replace(yaml, "\"${REDIS_URL:-redis://127.0.0.1:6379}\"", $"\"{RedisUrl}\"");
         yaml = Replace(yaml, "\"${ENGAGEMENT_API_URL:-http://127.0.0.1:8099/events}\"", $"\"{Api.EventsUrl}\"");

@@ -12,7 +12,8 @@ public sealed class CdcToRedisCountersTests
         var id = Guid.NewGuid().ToString("N")[..10];
         var prefix = $"ex{id}:";
         await using var world = await ExampleWorld.CreateAsync("cdc-to-redis-counters",
-            ("slot: example_counters", $"slot: sluice_ex_{id}"), ("key: \"views:{page}:{day}\"", $"key: \"{prefix}views:{{page}}:{{day}}\""), ("key: \"seconds:{page}\"", $"key: \"{prefix}seconds:{{page}}\""));
+            ("slot: example_counters", $"slot: sluice_ex_{id}"));
+        world.Env["SLUICE_KEY_PREFIX"] = prefix;
         await using var redis = await ConnectionMultiplexer.ConnectAsync(Connectors.Redis.RedisUrl.Parse(ServerSettings.RedisUrl));
         try
         {

@@ -12,7 +12,7 @@ public sealed class FixtureFailureTests
     public async Task A_wrong_expectation_fails_with_a_diff_naming_table_row_and_column()
     {
         using var folder = new TempFolder();
-        var recipe = CopyVehicleFiles(folder);
+        var recipe = CopyRecipe(folder);
         var summary = Path.Combine(recipe, "tests", "late-event", "expect", "summary-2.csv");
         File.WriteAllText(summary, File.ReadAllText(summary)
             .Replace("v1,2026-01-10,2026-01-10T20:00:00Z,fault", "v1,2026-01-10,2026-01-10T20:00:00Z,stop", StringComparison.Ordinal)
@@ -35,7 +35,7 @@ public sealed class FixtureFailureTests
     public async Task A_missing_input_file_is_named_with_the_line_of_case_yaml()
     {
         using var folder = new TempFolder();
-        var recipe = CopyVehicleFiles(folder);
+        var recipe = CopyRecipe(folder);
         EditCase(recipe, "- files: input/late", "- files: input/later");
 
         var (code, stdout, stderr) = await SluiceProcess.RunAsync(folder.Path, "test", recipe);
@@ -48,7 +48,7 @@ public sealed class FixtureFailureTests
     public async Task An_unknown_pipeline_or_table_is_named_with_the_line_of_case_yaml()
     {
         using var folder = new TempFolder();
-        var recipe = CopyVehicleFiles(folder);
+        var recipe = CopyRecipe(folder);
         EditCase(recipe, "- files: input/day1", "- files: input/day1\n        pipeline: ingestion");
 
         var (code, stdout, stderr) = await SluiceProcess.RunAsync(folder.Path, "test", recipe);
@@ -56,7 +56,7 @@ public sealed class FixtureFailureTests
         code.ShouldBe(1, $"{stdout}\n{stderr}");
         stdout.ShouldContain("case.yaml:4: recipe 'vehicle-files' has no pipeline 'ingestion' (pipelines: ingest)");
 
-        recipe = CopyVehicleFiles(folder, "again");
+        recipe = CopyRecipe(folder, "again");
         EditCase(recipe, "table: raw_data.vehicle_status", "table: raw_data.vehicle_statuses");
         (code, stdout, stderr) = await SluiceProcess.RunAsync(folder.Path, "test", recipe);
 
@@ -68,7 +68,7 @@ public sealed class FixtureFailureTests
     public async Task A_malformed_csv_is_named_with_its_file_and_line()
     {
         using var folder = new TempFolder();
-        var recipe = CopyVehicleFiles(folder);
+        var recipe = CopyRecipe(folder);
         File.WriteAllText(Path.Combine(recipe, "tests", "late-event", "expect", "status-1.csv"), "vehicle_id,report_time,status\nv1,2026-01-10T18:00:00Z,parked\nv2,2026-01-11T08:00:00Z\n");
 
         var (code, stdout, stderr) = await SluiceProcess.RunAsync(folder.Path, "test", recipe);
@@ -77,10 +77,29 @@ public sealed class FixtureFailureTests
         stdout.ShouldContain("status-1.csv:3: 2 cell(s), but the header has 3 (vehicle_id,report_time,status)");
     }
 
-    private static string CopyVehicleFiles(TempFolder folder, string name = "vehicle-files")
+    [Fact]
+    public async Task A_wrong_api_row_and_an_unexpected_dead_letter_fail_with_their_diffs()
+    {
+        using var folder = new TempFolder();
+        var recipe = CopyRecipe(folder, "ndjson-to-http-api", "examples/ndjson-to-http-api");
+        var expect = Path.Combine(recipe, "tests", "bad-lines", "expect");
+        File.WriteAllText(Path.Combine(expect, "api.csv"), File.ReadAllText(Path.Combine(expect, "api.csv")).Replace("team,12", "team,13", StringComparison.Ordinal));
+        File.WriteAllLines(Path.Combine(expect, "dead_letters.csv"), File.ReadAllLines(Path.Combine(expect, "dead_letters.csv"))[..^1]);
+
+        var (code, stdout, stderr) = await SluiceProcess.RunAsync(folder.Path, "test", recipe);
+
+        code.ShouldBe(1, $"{stdout}\n{stderr}");
+        stdout.ShouldContain("step 1, http requests to ${SIGNUPS_API_URL}");
+        stdout.ShouldContain("api.csv:3 (email=di@w.com): seats expected 13, actual 12");
+        stdout.ShouldContain("step 1, dead letters");
+        stdout.ShouldContain("unexpected: source=files:ndjson-to-http-api/signups, position=signups_0301.ndjson: line 4, record 4, reason=malformed JSON");
+        stderr.ShouldNotContain("   at ");
+    }
+
+    private static string CopyRecipe(TempFolder folder, string name = "vehicle-files", string recipe = "vehicle-files")
     {
         var target = folder.Sub(name);
-        var source = TestPaths.Recipe("vehicle-files");
+        var source = TestPaths.Recipe(recipe);
         foreach (var file in Directory.GetFiles(source, "*", SearchOption.AllDirectories))
         {
             var copy = Path.Combine(target, Path.GetRelativePath(source, file));

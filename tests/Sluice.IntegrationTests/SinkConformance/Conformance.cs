@@ -12,3 +12,5 @@ public sealed class RedisHashSinkConformance : SinkConformance<RedisHashSinkFixt
 public sealed class RedisRealtimeSinkConformance : SinkConformance<RedisRealtimeSinkFixture>;
 
 public sealed class HttpSinkConformance : SinkConformance<HttpSinkFixture>;
+
+public sealed class ReminderStoreSinkConformance : SinkConformance<ReminderStoreSinkFixture>;

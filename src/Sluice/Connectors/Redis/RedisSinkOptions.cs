@@ -91,7 +91,7 @@ public sealed class RedisSinkOptions : Core.Recipes.IConnectionCheck, Core.Pipel
                 (modeText == "mirror" ? "; Redis keeps no mirror of a change stream: use a lake, postgres or clickhouse sink with mode: mirror" : ""));
         }
 
-        var keyText = map.RequiredString("key", doc: "The key of a row, columns in braces (required): `user:{user_id}`.");
+        var keyText = EnvText.Expand(map.RequiredString("key", doc: "The key of a row, columns in braces (required): `user:{user_id}`."));
         var key = keyText.Length == 0 ? null : RedisKeyTemplate.Parse(keyText, out var keyError) ?? Fail(map, "key", $"redis sink: key \"{keyText}\": {keyError}");
         map.Declare("ttl", "duration", null, "Lifetime of a key after its last write, at least 1s (none: keys stay).");
         var ttl = map.Has("ttl") ? map.Duration("ttl", TimeSpan.Zero) : (TimeSpan?)null;

@@ -1,0 +1,2 @@
+UPDATE products SET category = 'lighting' WHERE product_id = 2;
+DELETE FROM products WHERE product_id = 3;
