@@ -33,11 +33,15 @@ public sealed class RecipeHost : IAsyncDisposable
         _services = services;
         _log = services.Logging.CreateLogger("Sluice.Host");
         _runner = new JobRunner(services);
-        services.Lake.SweepOrphans();
-        var unknown = services.Lake.UnknownFiles();
-        if (unknown.Count > 0)
+        // A cluster worker's shared store holds no lake manifest yet (its recipes have no lake sink): nothing to sweep.
+        if (services.Metadata.Shared is null)
         {
-            HostLog.UnknownLakeFiles(_log, unknown.Count, services.Data.LakeRoot, unknown[0]);
+            services.Lake.SweepOrphans();
+            var unknown = services.Lake.UnknownFiles();
+            if (unknown.Count > 0)
+            {
+                HostLog.UnknownLakeFiles(_log, unknown.Count, services.Data.LakeRoot, unknown[0]);
+            }
         }
 
         foreach (var p in recipe.Pipelines)

@@ -23,11 +23,12 @@ namespace Sluice.Connectors.Nats;
 /// the ack wait, and keyed sinks make the second write the same as the first.
 /// </summary>
 /// <remarks>
-/// Positions are this worker's own batch numbers, counting on from its last checkpoint: a redelivered message may be
-/// older than one this worker already committed, so the stream sequence cannot be a position a sink skips below. Rows
+/// Positions are this worker's own batch numbers, counting on from its last checkpoint (kept under its worker id,
+/// <see cref="CheckpointScope"/>): a redelivered message may be older than one this worker already committed, so the
+/// stream sequence cannot be a position a sink skips below. Rows
 /// carry the stream sequence as <c>_offset</c> (the same for every delivery of an event).
 /// </remarks>
-public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLetterReplayer, Core.Status.IStatusSource
+public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLetterReplayer, Core.Status.IStatusSource, ICheckpointScope
 {
     private static readonly TimeSpan LagEvery = TimeSpan.FromSeconds(2);
 
@@ -52,7 +53,11 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         _log = services.Logging.CreateLogger("Sluice.Connectors.Nats");
         _stream = new JetStreamLog(cluster, recipe, options);
         _ingest = new HttpIngestSource(services, recipe, options, _stream);
+        CheckpointScope = "worker:" + WorkerIdentity.Of(services.Data, Environment.GetEnvironmentVariable);
     }
+
+    /// <summary>This worker's batch numbers are its own: its sinks' checkpoints are kept under its worker id, so workers on one shared store do not overwrite each other's.</summary>
+    public string CheckpointScope { get; }
 
     public JetStreamLog Stream => _stream;
 

@@ -28,8 +28,9 @@ public sealed class CheckpointStore(MetadataStore store, TimeProvider time)
     public void SetAll(IReadOnlyDictionary<string, string> values)
     {
         ArgumentNullException.ThrowIfNull(values);
-        using var c = store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = store.Connect();
+        // SQLite takes its write lock at once (no deadlock on upgrading a read lock); plain upserts need no more in Postgres.
+        using var tx = c is Microsoft.Data.Sqlite.SqliteConnection sqlite ? sqlite.BeginTransaction(deferred: false) : c.BeginTransaction();
         foreach (var (key, value) in values) { Set(key, value, c, tx); }
 
         tx.Commit();
