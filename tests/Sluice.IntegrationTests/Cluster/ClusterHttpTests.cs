@@ -149,14 +149,15 @@ public sealed class ClusterHttpTests
     /// <summary><c>sluice status --cluster</c> from a folder no worker uses shows <paramref name="count"/> workers beating, green.</summary>
     private static async Task ExpectWorkersAsync(TempFolder temp, Dictionary<string, string> env, int count)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)
         {
             var status = await CliAsync(temp, env, "status", "--cluster", "--format", "json");
             var workers = System.Text.Json.JsonDocument.Parse(status).RootElement.GetProperty("workers").EnumerateArray()
-                .Where(w => w.GetProperty("health").GetString() == "green").ToList();
-            if (workers.Count == count) { return; }
-            DateTime.UtcNow.ShouldBeLessThan(deadline, $"not {count} green workers in sluice status --cluster within 30 s: {status}");
+                .Select(w => (Id: w.GetProperty("id").GetString(), Health: w.GetProperty("health").GetString(), Reason: w.GetProperty("reason").ToString(), Age: w.GetProperty("heartbeatAgeSeconds").GetDouble()))
+                .ToList();
+            if (workers.Count(w => w.Health == "green") == count) { return; }
+            DateTime.UtcNow.ShouldBeLessThan(deadline, $"not {count} green workers in sluice status --cluster within 60 s: {string.Join("; ", workers)}");
             await Task.Delay(500);
         }
     }

@@ -57,7 +57,7 @@ public sealed class ConsoleWorkersBrowserTests
             await page.WaitForURLAsync("**/ui/login**");
             await page.FillAsync("#token", token);
             await page.ClickAsync("button[type=submit]");
-            await page.GotoAsync("/ui/workers");
+            await page.WaitForURLAsync("**/ui/workers");
 
             // The page redraws every 5 s; the other worker beats by hand here, so its heartbeat stays fresh while the page is read.
             other.Heartbeat(null, [new PipelineLag("tenant-analytics/ecommerce", 0)]);
