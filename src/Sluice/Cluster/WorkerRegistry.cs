@@ -117,9 +117,10 @@ public sealed class WorkerRegistry
                     var (red, lags) = observe();
                     Heartbeat(red, lags);
                 }
-                catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
+                catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    ClusterLog.HeartbeatFailed(_log, Worker.Id, e.Message);
+                    // Whatever fails one beat must not end the beating: a worker that stops beating is shown lost.
+                    ClusterLog.HeartbeatFailed(_log, Worker.Id, $"{e.GetType().Name}: {e.Message}");
                 }
             }
         }
