@@ -58,7 +58,7 @@ public sealed class ClusterHttpTests
         try
         {
             foreach (var w in workers) { await w.WaitHealthyAsync(); }
-            await ExpectWorkersAsync(temp, env, 3);
+            await ExpectWorkersAsync(temp, env, 3, () => string.Join("\n", workers.Select(x => x.Stderr)));
 
             // A bad event sent to worker 1 is a dead letter in the shared store, listed from a folder no worker uses.
             using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) })
@@ -136,7 +136,7 @@ public sealed class ClusterHttpTests
             (await ConsumerLagAsync(workers[0])).ShouldBe(0, "sluice status shows the pipeline's consumer lag, nothing left once every event landed");
             var checkpoints = await ScalarAsync($"SELECT count(*) FROM sluice_meta_{cluster}.checkpoints WHERE key LIKE 'pipeline:tenant-analytics/ecommerce:sink:%:worker:%'");
             checkpoints.ShouldBe(3, "each worker keeps its sink checkpoint under its own id in the shared store");
-            await ExpectWorkersAsync(temp, env, 3);
+            await ExpectWorkersAsync(temp, env, 3, () => string.Join("\n", workers.Select(x => x.Stderr)));
         }
         finally
         {
@@ -147,7 +147,7 @@ public sealed class ClusterHttpTests
     }
 
     /// <summary><c>sluice status --cluster</c> from a folder no worker uses shows <paramref name="count"/> workers beating, green.</summary>
-    private static async Task ExpectWorkersAsync(TempFolder temp, Dictionary<string, string> env, int count)
+    private static async Task ExpectWorkersAsync(TempFolder temp, Dictionary<string, string> env, int count, Func<string> stderr)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)
@@ -157,7 +157,7 @@ public sealed class ClusterHttpTests
                 .Select(w => (Id: w.GetProperty("id").GetString(), Health: w.GetProperty("health").GetString(), Reason: w.GetProperty("reason").ToString(), Age: w.GetProperty("heartbeatAgeSeconds").GetDouble()))
                 .ToList();
             if (workers.Count(w => w.Health == "green") == count) { return; }
-            DateTime.UtcNow.ShouldBeLessThan(deadline, $"not {count} green workers in sluice status --cluster within 60 s: {string.Join("; ", workers)}");
+            DateTime.UtcNow.ShouldBeLessThan(deadline, $"not {count} green workers in sluice status --cluster within 60 s: {string.Join("; ", workers)}\n{stderr()}");
             await Task.Delay(500);
         }
     }
