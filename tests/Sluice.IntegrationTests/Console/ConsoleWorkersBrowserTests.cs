@@ -59,7 +59,8 @@ public sealed class ConsoleWorkersBrowserTests
             await page.ClickAsync("button[type=submit]");
             await page.WaitForURLAsync("**/ui/workers");
 
-            // The other worker beats while the page is read, as a live one does.
+            // The other worker beats now (its holds are written with a beat) and every 2 s while the page is read, as a live one does.
+            other.Heartbeat(null, [new PipelineLag("tenant-analytics/ecommerce", 0)]);
             using var beating = new CancellationTokenSource();
             var beats = other.RunAsync(() => (null, [new PipelineLag("tenant-analytics/ecommerce", 0)]), beating.Token);
             var self = page.Locator("tr[data-worker='worker-a']");
