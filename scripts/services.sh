@@ -731,6 +731,9 @@ cmd_env() {
     printf 'export SMTP_TLS=none\n'
     printf 'export SLUICE_SMTP_MAILDIR=%q\n' "$SVC/smtp/mail"
     printf 'export SLUICE_CLUSTER_NATS=nats://%s:%s,nats://%s:%s,nats://%s:%s\n' "$HOST" "$(port_of nats1)" "$HOST" "$(port_of nats2)" "$HOST" "$(port_of nats3)"
+    # The cluster's shared metadata store, used by `run --cluster` and the other commands' --cluster only.
+    printf 'export SLUICE_CLUSTER_POSTGRES=postgres://sluice:sluice@%s:%s/sluice\n' "$HOST" "$pg"
+    printf 'export SLUICE_CLUSTER_NAME=local\n'
 }
 
 case "$cmd" in

@@ -26,6 +26,31 @@ internal static class CliContext
         Recursive = true,
     };
 
+    /// <summary>
+    /// <c>--cluster</c> on the commands that read or write state: work on the cluster's shared metadata store
+    /// (<c>SLUICE_CLUSTER_POSTGRES</c>, <c>SLUICE_CLUSTER_NAME</c>) from any machine, whatever the data folder holds.
+    /// </summary>
+    public static readonly Option<bool> Cluster = new("--cluster")
+    {
+        Description = "Work on the cluster's shared state (the Postgres store named by SLUICE_CLUSTER_POSTGRES and SLUICE_CLUSTER_NAME) instead of a data folder's",
+        Recursive = true,
+    };
+
+    /// <summary>State a cluster's shared store does not hold yet, by command: <c>--cluster</c> refuses them saying so.</summary>
+    private static readonly Dictionary<string, string> NotShared = new(StringComparer.Ordinal)
+    {
+        ["models"] = "models run, build and test are not tried on the shared store yet (a models job runs in cluster mode on the postgres engine: docs/SCALING.md, \"Jobs\"); run models without --cluster",
+        ["replay"] = "a dead letter is replayed through its recipe's pipeline, which runs on the workers; replay it without --cluster on a worker's data folder, or list, show, edit and discard it here",
+    };
+
+    /// <summary>Whether the command was given <c>--cluster</c> (<see cref="Cluster"/>).</summary>
+    public static bool IsCluster(ParseResult result) => result.GetResult(Cluster) is not null && result.GetValue(Cluster);
+
+    /// <summary>The cluster's shared store from <paramref name="variables"/>; unset is a usage error naming the variable.</summary>
+    public static SharedMetadata RequireShared(Func<string, string?> variables) =>
+        SharedMetadata.FromVariables(variables)
+        ?? throw new SluiceException($"--cluster: {SharedMetadata.PostgresVariable} is not set: name the cluster's shared Postgres store (postgres://user:password@host:port/database, or the recipe's cluster: postgres); eval \"$(scripts/services.sh env)\" sets it for the local one");
+
     /// <summary>How often the count of a repeated warning is written (and at the end of the command).</summary>
     private static readonly TimeSpan RepeatInterval = TimeSpan.FromSeconds(30);
 
@@ -35,6 +60,7 @@ internal static class CliContext
     /// <summary>The engine services of a data folder that must exist already: a command that only reads never creates an empty one.</summary>
     public static EngineServices ExistingServices(ParseResult result, LogLevel level = LogLevel.Warning)
     {
+        if (IsCluster(result)) { return Services(result, level); }
         var root = Folder(result).Root;
         return Directory.Exists(root)
             ? Services(result, level)
@@ -48,15 +74,26 @@ internal static class CliContext
     public static EngineServices RecipeServices(ParseResult result, string? recipe, LogLevel level = LogLevel.Warning)
     {
         var data = Folder(result);
+        if (IsCluster(result)) { return Services(result, level); }
         if (!Directory.Exists(data.Root)) { return ExistingServices(result, level); }
         RecipeFootprint.Require(data, recipe);
         return Services(result, level);
     }
 
-    public static EngineServices Services(ParseResult result, LogLevel level = LogLevel.Warning) => Services(result, Folder(result), level);
+    /// <summary>The engine services of the command's <c>--data</c>, on the cluster's shared store with <c>--cluster</c>.</summary>
+    public static EngineServices Services(ParseResult result, LogLevel level = LogLevel.Warning)
+    {
+        if (!IsCluster(result)) { return Services(result, Folder(result), level); }
+        for (var command = result.CommandResult; command is not null; command = command.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            if (NotShared.TryGetValue(command.Command.Name, out var why)) { throw new SluiceException($"{command.Command.Name} --cluster: {why} (docs/SCALING.md)"); }
+        }
 
-    /// <summary>The engine services of <paramref name="data"/> rather than the command's <c>--data</c> (<c>sluice test</c>'s own folders).</summary>
-    public static EngineServices Services(ParseResult result, DataDirectory data, LogLevel level)
+        return Services(result, Folder(result), level, RequireShared(Environment.GetEnvironmentVariable));
+    }
+
+    /// <summary>The engine services of <paramref name="data"/> rather than the command's <c>--data</c> (<c>sluice test</c>'s own folders); on <paramref name="shared"/> when given.</summary>
+    public static EngineServices Services(ParseResult result, DataDirectory data, LogLevel level, SharedMetadata? shared = null)
     {
         _root = data.Root;
         var min = result.GetValue(Verbose) ? LogLevel.Debug : level;
@@ -75,7 +112,7 @@ internal static class CliContext
             .SetMinimumLevel(min)
             .AddFilter("Microsoft", LogLevel.Warning)
             .AddProvider(new Core.Logging.RepeatCollapsingLoggerProvider(console, TimeProvider.System, RepeatInterval)));
-        return new EngineServices(data, TimeProvider.System, logging, Sluice.Connectors.OpenLineage.OpenLineageOptions.FromEnvironment(), SharedMetadata.FromEnvironment())
+        return new EngineServices(data, TimeProvider.System, logging, Sluice.Connectors.OpenLineage.OpenLineageOptions.FromEnvironment(), shared)
         {
             Tracing = Sluice.Connectors.OpenTelemetry.OtlpTracing.StartFromEnvironment(),
         };

@@ -28,6 +28,11 @@ root.Subcommands.Add(StatusCommand.Create());
 root.Subcommands.Add(TapCommand.Create());
 root.Subcommands.Add(CdcCommands.Create());
 root.Subcommands.Add(DocsCommands.Create());
+// The commands that read or write state take --cluster (the cluster's shared store); run has its own (it also joins the log).
+foreach (var stateful in root.Subcommands.Where(c => c.Name is "tokens" or "status" or "dlq" or "job" or "backfill" or "models" or "query"))
+{
+    stateful.Options.Add(CliContext.Cluster);
+}
 // Ctrl-C (SIGINT) and SIGTERM cancel the command's token, and the process exits when the command has shut down
 // with its own bounded drains; the parser's handler would instead cut it short after two seconds.
 using var stop = new CancellationTokenSource();

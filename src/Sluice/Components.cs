@@ -47,5 +47,6 @@ public static class Components
         .Add(new DailySummaryJobType())
         .Add(new PostgresBackfillJobType())
         .Add(new ModelsJobType())
-        .Add(new AlertsSection());
+        .Add(new AlertsSection())
+        .Add(new Cluster.ClusterSection());
 }

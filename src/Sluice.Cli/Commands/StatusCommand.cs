@@ -25,8 +25,9 @@ internal static class StatusCommand
         {
             var seconds = result.GetValue(interval);
             if (seconds is < 0.2 or > 3600) { throw new Core.SluiceException($"--interval: {seconds.ToString(CultureInfo.InvariantCulture)} is not between 0.2 and 3600 seconds"); }
-            using var client = ManagementClient.Connect(CliContext.Folder(result));
             var json = result.GetValue(format) == "json";
+            if (CliContext.IsCluster(result)) { return await ClusterAsync(result, json, result.GetValue(watch), seconds, ct).ConfigureAwait(false); }
+            using var client = ManagementClient.Connect(CliContext.Folder(result));
             do
             {
                 var snapshots = new List<StatusSnapshot>();
@@ -56,6 +57,37 @@ internal static class StatusCommand
         return command;
     }
 
+    /// <summary>The cluster's workers and lags from the shared store (<see cref="ClusterStatusView"/>), once or refreshed.</summary>
+    private static async Task<int> ClusterAsync(System.CommandLine.ParseResult result, bool json, bool watch, double seconds, CancellationToken ct)
+    {
+        using var services = CliContext.Services(result);
+        do
+        {
+            var workers = Cluster.WorkerRegistry.List(services.Metadata, services.Time);
+            var at = services.Time.GetUtcNow().UtcDateTime;
+            if (json)
+            {
+                await Console.Out.WriteLineAsync(JsonSerializer.Serialize(ClusterStatusView.Json(workers, at), Indented)).ConfigureAwait(false);
+            }
+            else
+            {
+                if (watch) { AnsiConsole.Clear(); }
+                ClusterStatusView.Render(workers, at);
+            }
+
+            if (!watch) { return 0; }
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(seconds), ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return 0;
+            }
+        }
+        while (true);
+    }
+
     private static object Merge(ManagementClient client, List<StatusSnapshot> snapshots) => new
     {
         at = snapshots.Max(s => s.At),
@@ -69,6 +101,7 @@ internal static class StatusCommand
         jobs = snapshots.SelectMany(s => s.Jobs),
         deadLetters = snapshots.SelectMany(s => s.DeadLetters),
         alerts = snapshots.SelectMany(s => s.Alerts),
+        workers = snapshots.SelectMany(s => s.Workers).DistinctBy(w => w.Id),
     };
 
     private static void Render(ManagementClient client, List<StatusSnapshot> snapshots)

@@ -58,10 +58,14 @@ public sealed class EngineServices : IEngineServices, IDisposable
         : serviceType == typeof(OpenLineageEmitter) ? Lineage
         : serviceType == typeof(RunningRecipes) ? Running
         : serviceType == typeof(global::Sluice.Cluster.ClusterOptions) ? Cluster
+        : serviceType == typeof(global::Sluice.Cluster.WorkerRegistry) ? Worker
         : null;
 
     /// <summary>Set by <c>sluice run --cluster</c> before the recipe's sources are created.</summary>
     public global::Sluice.Cluster.ClusterOptions? Cluster { get; set; }
+
+    /// <summary>This worker's entry in the cluster's worker registry (<c>run --cluster</c>), where components publish what they hold.</summary>
+    public global::Sluice.Cluster.WorkerRegistry? Worker { get; set; }
 
     public void Dispose()
     {

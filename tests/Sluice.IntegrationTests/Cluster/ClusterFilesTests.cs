@@ -102,7 +102,7 @@ public sealed class ClusterFilesTests
             expected.Out.ShouldContain($"{(4 * LargeEvents) + (24 * SmallEvents)},{(4 * LargeEvents) + (24 * SmallEvents)},");
             foreach (var data in new[] { workers[0], workers[2] })
             {
-                using var query = SluiceProcess.Start(data, env, "query", Figures, "--format", "csv");
+                using var query = SluiceProcess.Start(data, env, "query", Figures, "--format", "csv", "--cluster");
                 (await query.WaitAsync(TimeSpan.FromMinutes(1))).ShouldBe(0, query.Stderr);
                 query.Stdout.ShouldBe(expected.Out, "query on any worker reads the shared lake: the same rows as the single process, none twice");
             }

@@ -8,8 +8,9 @@ using Sluice.IntegrationTests.TenantAnalytics;
 namespace Sluice.IntegrationTests.Cluster;
 
 /// <summary>
-/// tenant-analytics on three <c>sluice run --cluster</c> workers over a three-node JetStream cluster, its sink a
-/// PostgreSQL table keyed by (tenant, event id). A client spreads 20,000 events over the three ingest ports; one
+/// tenant-analytics on three <c>sluice run --cluster</c> workers over a three-node JetStream cluster and one shared
+/// metadata store (one token for all three; a bad event's dead letter listed from elsewhere with <c>--cluster</c>; the
+/// workers in <c>sluice status --cluster</c>), its sink a PostgreSQL table keyed by (tenant, event id). A client spreads 20,000 events over the three ingest ports; one
 /// worker and one NATS node are SIGKILLed mid-stream and started again 15 s (or 30 requests) later. Every event answered 202 is in the table
 /// exactly once: nothing acknowledged is lost (JetStream stored it on a majority before the 202), and what the dead
 /// worker held unacknowledged is redone by the others after the ack wait without a second row.
@@ -29,20 +30,45 @@ public sealed class ClusterHttpTests
         var recipe = RecipeVariant.Create(temp, "tenant-analytics",
             ("      - type: lake                     # the embedded warehouse: analytics.events, analytics.event_items\n        zone: analytics\n        partition_by: event_ts\n",
              $"      - type: postgres\n        schema: {schema}\n        connection: \"{ServerSettings.PostgresConnectionString}\"\n        keys:\n          events: [tenant_id, event_id]\n          event_items: [tenant_id, event_id, _index]\n"));
-        var env = new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = nats.Urls, ["SLUICE_CLUSTER_ACK_WAIT"] = "10" };
+        // One shared metadata store for the three workers (each keeps its own data folder for local files): one token
+        // serves all of them, and every worker's dead letters, checkpoints and registry entry are in it.
+        var cluster = "c" + Guid.NewGuid().ToString("N")[..10];
+        var env = new Dictionary<string, string>
+        {
+            ["SLUICE_CLUSTER_NATS"] = nats.Urls, ["SLUICE_CLUSTER_ACK_WAIT"] = "10", ["SLUICE_CLUSTER_NAME"] = cluster,
+            ["SLUICE_CLUSTER_POSTGRES"] = $"postgres://{ServerSettings.PgUser}:{ServerSettings.PgPassword}@{ServerSettings.PgHost}:{ServerSettings.PgPort}/{ServerSettings.PgDatabase}",
+        };
+        string token;
+        using (var created = SluiceProcess.Start(Directory.CreateDirectory(temp.Sub("admin")).FullName, env, "tokens", "create", "--role", "writer", "--tenant", "acme", "--cluster"))
+        {
+            (await created.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(0, created.Stderr);
+            token = created.Stdout.Trim().Split('\n')[^1];
+        }
+
         var workers = new ClusterWorker[3];
         for (var i = 0; i < 3; i++)
         {
             var data = Directory.CreateDirectory(temp.Sub($"worker{i}")).FullName;
-            var created = await SluiceProcess.RunAsync(data, "tokens", "create", "--role", "writer", "--tenant", "acme");
-            created.Code.ShouldBe(0, created.Err);
-            workers[i] = new ClusterWorker(data, FreePort.Next(), created.Out.Trim().Split('\n')[^1], recipe, env);
+            workers[i] = new ClusterWorker(data, FreePort.Next(), token, recipe, env);
             workers[i].Start();
         }
 
         try
         {
             foreach (var w in workers) { await w.WaitHealthyAsync(); }
+            await ExpectWorkersAsync(temp, env, 3, () => string.Join("\n", workers.Select(x => x.Stderr)));
+
+            // A bad event sent to worker 1 is a dead letter in the shared store, listed from a folder no worker uses.
+            using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) })
+            {
+                var bad = """[{"event_id":"bad-1","schema_version":7,"event_type":"page_view","event_ts":"2025-11-08T10:00:00Z","customer":{"id":"c1"}}]"""u8.ToArray();
+                (await workers[0].TryPostAsync(http, bad)).ShouldBeTrue(workers[0].LastFailure);
+            }
+
+            var letters = await CliAsync(temp, env, "dlq", "list", "--cluster", "--format", "json");
+            var letter = System.Text.Json.JsonDocument.Parse(letters).RootElement.EnumerateArray().ShouldHaveSingleItem();
+            letter.GetProperty("source").GetString().ShouldBe("http:tenant-analytics/ecommerce");
+            letter.GetProperty("reason").GetString()!.ShouldContain("unknown schema version 7");
             var acked = new ConcurrentBag<string>();
             var done = 0;
             var next = -1;
@@ -106,12 +132,40 @@ public sealed class ClusterHttpTests
             landed.ShouldBe(expected.Count, "and nothing else");
             distinct.ShouldBe(landed, "once each");
             (await ConsumerLagAsync(workers[0])).ShouldBe(0, "sluice status shows the pipeline's consumer lag, nothing left once every event landed");
+            var checkpoints = await ScalarAsync($"SELECT count(*) FROM sluice_meta_{cluster}.checkpoints WHERE key LIKE 'pipeline:tenant-analytics/ecommerce:sink:%:worker:%'");
+            checkpoints.ShouldBe(3, "each worker keeps its sink checkpoint under its own id in the shared store");
+            await ExpectWorkersAsync(temp, env, 3, () => string.Join("\n", workers.Select(x => x.Stderr)));
         }
         finally
         {
             foreach (var w in workers) { w.Dispose(); }
             await ExecuteAsync($"DROP SCHEMA IF EXISTS {schema} CASCADE");
+            await ExecuteAsync($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE");
         }
+    }
+
+    /// <summary><c>sluice status --cluster</c> from a folder no worker uses shows <paramref name="count"/> workers beating, green.</summary>
+    private static async Task ExpectWorkersAsync(TempFolder temp, Dictionary<string, string> env, int count, Func<string> stderr)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            var status = await CliAsync(temp, env, "status", "--cluster", "--format", "json");
+            var workers = System.Text.Json.JsonDocument.Parse(status).RootElement.GetProperty("workers").EnumerateArray()
+                .Select(w => (Id: w.GetProperty("id").GetString(), Health: w.GetProperty("health").GetString(), Reason: w.GetProperty("reason").ToString(), Age: w.GetProperty("heartbeatAgeSeconds").GetDouble()))
+                .ToList();
+            if (workers.Count(w => w.Health == "green") == count) { return; }
+            DateTime.UtcNow.ShouldBeLessThan(deadline, $"not {count} green workers in sluice status --cluster within 60 s: {string.Join("; ", workers)}\n{stderr()}");
+            await Task.Delay(500);
+        }
+    }
+
+    /// <summary>A command run with <c>--cluster</c> from a data folder no worker uses (another machine, as far as it knows).</summary>
+    private static async Task<string> CliAsync(TempFolder temp, Dictionary<string, string> env, params string[] args)
+    {
+        using var p = SluiceProcess.StartIn(temp.Path, temp.Sub("elsewhere"), env, args);
+        (await p.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(0, p.Stderr);
+        return p.Stdout;
     }
 
     /// <summary>The lag <c>sluice status --format json</c> shows for the pipeline, once the worker has read it from JetStream.</summary>

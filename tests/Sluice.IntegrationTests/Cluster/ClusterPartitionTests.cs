@@ -145,7 +145,7 @@ public sealed class ClusterPartitionTests
             for (var t = 0; t < Tenants; t++)
             {
                 // The shared store's tokens: created once, good on every worker.
-                using var created = SluiceProcess.Start(first, env, "tokens", "create", "--role", "writer", "--tenant", $"t{t}");
+                using var created = SluiceProcess.Start(first, env, "tokens", "create", "--role", "writer", "--tenant", $"t{t}", "--cluster");
                 (await created.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, created.Stderr);
                 _tokens[t] = created.Stdout.Trim().Split('\n')[^1];
             }

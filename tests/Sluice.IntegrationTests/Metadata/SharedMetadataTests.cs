@@ -107,18 +107,23 @@ public sealed class SharedMetadataTests : IDisposable
         var first = Folder();
         var second = Folder();
 
-        using (var create = SluiceProcess.Start(first, env, "tokens", "create", "--tenant", "acme", "--role", "reader", "--name", "from-first"))
+        using (var create = SluiceProcess.Start(first, env, "tokens", "create", "--tenant", "acme", "--role", "reader", "--name", "from-first", "--cluster"))
         {
             (await create.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(0, create.Stderr);
         }
 
-        using var list = SluiceProcess.Start(second, env, "tokens", "list");
+        using var list = SluiceProcess.Start(second, env, "tokens", "list", "--cluster");
         (await list.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(0, list.Stderr);
         list.Stdout.ShouldContain("from-first");
         File.Exists(Path.Combine(second, "meta.db")).ShouldBeFalse("the cluster's store, not the data folder's, holds its tokens");
+        using (var local = SluiceProcess.Start(second, env, "tokens", "list"))
+        {
+            (await local.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(0, local.Stderr);
+            local.Stdout.ShouldNotContain("from-first", customMessage: "without --cluster a command keeps to its data folder's store, whatever the environment names");
+        }
 
         env[SharedMetadata.NameVariable] = "Not-A-Name";
-        using var bad = SluiceProcess.Start(second, env, "tokens", "list");
+        using var bad = SluiceProcess.Start(second, env, "tokens", "list", "--cluster");
         (await bad.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(1);
         bad.Stderr.ShouldContain("SLUICE_CLUSTER_NAME: 'Not-A-Name' is not a cluster name");
     }

@@ -26,11 +26,12 @@ namespace Sluice.Connectors.Nats;
 /// batch carries the leases it was read under (<see cref="BatchFence"/>) for the sinks to fence on.
 /// </summary>
 /// <remarks>
-/// Positions are this worker's own batch numbers, counting on from its last checkpoint: a redelivered message may be
-/// older than one this worker already committed, so the stream sequence cannot be a position a sink skips below. Rows
+/// Positions are this worker's own batch numbers, counting on from its last checkpoint (kept under its worker id,
+/// <see cref="CheckpointScope"/>): a redelivered message may be older than one this worker already committed, so the
+/// stream sequence cannot be a position a sink skips below. Rows
 /// carry the stream sequence as <c>_offset</c> (the same for every delivery of an event).
 /// </remarks>
-public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLetterReplayer, Core.Status.IStatusSource
+public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLetterReplayer, Core.Status.IStatusSource, ICheckpointScope
 {
     private static readonly TimeSpan LagEvery = TimeSpan.FromSeconds(2);
 
@@ -62,10 +63,14 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
                 cluster.Partitions, Cluster.PartitionLeases.DurationFrom(Environment.GetEnvironmentVariable), services.Time);
             _owner = new PartitionOwner(leases, _stream, services.Time, _log, HasPending);
         }
+        CheckpointScope = "worker:" + WorkerIdentity.Of(services.Data, Environment.GetEnvironmentVariable);
     }
 
     /// <summary>The partitions' leases this worker takes and holds (null without the shared metadata store: one consumer shared by every worker).</summary>
     internal PartitionOwner? Owner => _owner;
+
+    /// <summary>This worker's batch numbers are its own: its sinks' checkpoints are kept under its worker id, so workers on one shared store do not overwrite each other's.</summary>
+    public string CheckpointScope { get; }
 
     public JetStreamLog Stream => _stream;
 

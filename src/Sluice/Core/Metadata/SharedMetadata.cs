@@ -35,13 +35,19 @@ public sealed partial record SharedMetadata
     public string? Folder { get; init; }
 
     /// <summary>The settings of the environment, or null when <c>SLUICE_CLUSTER_POSTGRES</c> is unset (the single-process store).</summary>
-    public static SharedMetadata? FromEnvironment() =>
-        Environment.GetEnvironmentVariable(PostgresVariable) is { Length: > 0 } postgres
-            ? Parse(postgres, Environment.GetEnvironmentVariable(NameVariable) is { Length: > 0 } name ? name : "default") with
+    public static SharedMetadata? FromEnvironment() => FromVariables(Environment.GetEnvironmentVariable);
+
+    /// <summary>The settings of <paramref name="variable"/> (the environment, or the environment over a recipe's <c>cluster:</c> section); null when the Postgres one is unset.</summary>
+    public static SharedMetadata? FromVariables(Func<string, string?> variable)
+    {
+        ArgumentNullException.ThrowIfNull(variable);
+        return variable(PostgresVariable) is { Length: > 0 } postgres
+            ? Parse(postgres, variable(NameVariable) is { Length: > 0 } name ? name : "default") with
             {
-                Folder = Environment.GetEnvironmentVariable(FolderVariable) is { Length: > 0 } folder ? Path.GetFullPath(folder) : null,
+                Folder = variable(FolderVariable) is { Length: > 0 } folder ? Path.GetFullPath(folder) : null,
             }
             : null;
+    }
 
     /// <summary>Checks both values, naming the variable that is wrong and why.</summary>
     public static SharedMetadata Parse(string postgres, string cluster)

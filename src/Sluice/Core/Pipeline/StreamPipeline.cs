@@ -58,7 +58,8 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         _committed = sinks.Select(s => Parse(_checkpoints.Get(CheckpointKey(s)))).ToArray();
     }
 
-    public string CheckpointKey(IBatchSink sink) => SinkCheckpointKey(_recipe, _pipeline, sink.Name);
+    public string CheckpointKey(IBatchSink sink) =>
+        SinkCheckpointKey(_recipe, _pipeline, sink.Name) + (_source is ICheckpointScope scoped ? ":" + scoped.CheckpointScope : "");
 
     /// <summary>The checkpoint key of a sink of a recipe's pipeline, for code that restores one without running it (<c>sluice recover</c>).</summary>
     public static string SinkCheckpointKey(string recipe, string pipeline, string sink) => $"pipeline:{recipe}/{pipeline}:sink:{sink}";

@@ -94,7 +94,23 @@ public sealed class StatusBoard(TimeProvider time)
             now.UtcDateTime, Started.UtcDateTime, Environment.ProcessId,
             Pipelines.Select(p => p.View(now, history)).ToList(),
             Jobs.Select(j => j.View(now)).ToList(),
-            letters) { Alerts = Alerts };
+            letters) { Alerts = Alerts, Workers = SafeWorkers() };
+    }
+
+    /// <summary>How the cluster's workers are read (the shared worker registry), set by a cluster worker; null in a single process.</summary>
+    public Func<IReadOnlyList<WorkerView>>? Workers { get; set; }
+
+    /// <summary>A shared store that does not answer leaves the workers out; the rest of the status still answers.</summary>
+    private IReadOnlyList<WorkerView> SafeWorkers()
+    {
+        try
+        {
+            return Workers?.Invoke() ?? [];
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or TimeoutException)
+        {
+            return [];
+        }
     }
 
     /// <summary>A failed count must not take the status page down with it: the letters then show as none, the rest still answers.</summary>

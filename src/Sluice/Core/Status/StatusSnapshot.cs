@@ -9,6 +9,9 @@ public sealed record StatusSnapshot(
 {
     /// <summary>Every declared alert's state (an init property, so readers of older processes' JSON get none).</summary>
     public IReadOnlyList<AlertView> Alerts { get; init; } = [];
+
+    /// <summary>The cluster's workers from the shared registry (<c>run --cluster</c>); none for a single process.</summary>
+    public IReadOnlyList<WorkerView> Workers { get; init; } = [];
 }
 
 public sealed record PipelineView(

@@ -19,7 +19,7 @@ namespace Sluice.Serving.Console;
 internal static class ConsoleEndpoints
 {
     /// <summary>The pages, by the first segment of their path (<c>/ui/pipeline/&lt;recipe&gt;/&lt;pipeline&gt;</c>).</summary>
-    private static readonly HashSet<string> Pages = new(["", "pipeline", "cdc", "files", "deadletters", "jobs", "tokens"], StringComparer.Ordinal);
+    private static readonly HashSet<string> Pages = new(["", "pipeline", "cdc", "files", "deadletters", "jobs", "tokens", "workers"], StringComparer.Ordinal);
 
     /// <summary>The login form's body at most: a token is under 100 characters.</summary>
     private const int MaxLoginBody = 4096;

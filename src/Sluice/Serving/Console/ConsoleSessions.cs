@@ -76,7 +76,7 @@ public sealed class ConsoleSessions
         using var tx = c.BeginTransaction();
         c.Execute("DELETE FROM console_sessions WHERE last_seen <= $idle OR created_at <= $old", tx, ("$idle", (now - IdleTimeout).Iso()), ("$old", (now - Lifetime).Iso()));
         c.Execute(
-            "DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions ORDER BY created_at, id_hash LIMIT max(0, (SELECT count(*) FROM console_sessions) - $keep))",
+            "DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions ORDER BY created_at, id_hash LIMIT (SELECT CASE WHEN count(*) > $keep THEN count(*) - $keep ELSE 0 END FROM console_sessions))",
             tx, ("$keep", MaxSessions - 1));
         c.Execute(
             "INSERT INTO console_sessions(id_hash, token_id, csrf, created_at, last_seen) VALUES ($h, $t, $c, $n, $n)",

@@ -321,7 +321,7 @@ public sealed class StreamIngestor
     /// <summary>Rejected events go to the dead-letter store in one transaction; a client's retry of the same bad event does not add a second letter.</summary>
     private void KeepRejected(ReadOnlyMemory<byte> body, List<(EventSlice Slice, IngestRejection Rejection)> rejected, string tenant, string requestId)
     {
-        using var c = _metadata.Open();
+        using var c = _metadata.Connect();
         using var tx = c.BeginTransaction();
         foreach (var (slice, r) in rejected)
         {

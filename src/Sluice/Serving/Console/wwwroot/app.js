@@ -212,6 +212,36 @@
     }
   }
 
+  // ---------------------------------------------------------------- workers of a cluster (run --cluster)
+  async function workers() {
+    const status = await api("/api/status");
+    if (!status.ok) { main.innerHTML = failed("/api/status", status); return; }
+    const list = status.data.workers || [];
+    let html = `<h1>Workers</h1>`;
+    if (!list.length) {
+      main.innerHTML = html + empty("This process is not a worker of a cluster. Workers are started with <code>./sluice run &lt;recipe&gt; --cluster</code> (see <code>docs/SCALING.md</code>); each one shows here with its health and what it holds.");
+      return;
+    }
+    const health = w => w.health === "green" ? "ok" : w.health === "stopped" ? "idle" : "bad";
+    const holds = w => Object.keys(w.holds || {}).length ? Object.entries(w.holds).map(([k, v]) => `<b>${esc(k)}</b> ${esc(v.join(", "))}`).join("<br>") : `<span class="muted">nothing</span>`;
+    html += `<div class="grid">
+        <div class="stat"><b>${list.filter(w => w.health === "green").length}</b><span>healthy</span></div>
+        <div class="stat"><b class="${list.some(w => w.health === "red" || w.health === "lost") ? "error" : ""}">${list.filter(w => w.health === "red" || w.health === "lost").length}</b><span>red or lost</span></div>
+      </div>`;
+    html += `<section class="card"><h2>Workers</h2>` + table(["worker", "host", "#pid", "#port", "recipe", "heartbeat", "health", "holds"], list.map(w =>
+      `<tr data-worker="${esc(w.id)}"><td><b>${esc(w.id)}</b> <span class="muted">${esc(w.version)}</span></td><td>${esc(w.host)}</td><td class="num">${esc(w.pid)}</td><td class="num">${esc(w.port)}</td><td>${esc(w.recipe)}</td><td>${esc(secs(w.heartbeatAgeSeconds))} ago</td><td>${pill(w.health, health(w))}${w.reason ? ` <span class="muted">${esc(w.reason)}</span>` : ""}</td><td>${holds(w)}</td></tr>`)) + "</section>";
+    // The lag is the consumer's, the same for every worker: the live worker that beat last tells it.
+    const lags = {};
+    for (const w of list.filter(w => w.health === "green" || w.health === "red")) {
+      for (const l of w.lags || []) { if (!lags[l.pipeline] || lags[l.pipeline].at < w.heartbeatAt) lags[l.pipeline] = { events: l.events, by: w.id, at: w.heartbeatAt }; }
+    }
+    const names = Object.keys(lags).sort();
+    html += `<section class="card"><h2>Consumer lag per pipeline</h2>` + (names.length
+      ? table(["pipeline", "#events in JetStream", "read by"], names.map(n => `<tr data-lag="${esc(n)}"><td>${esc(n)}</td><td class="num">${num(lags[n].events)}</td><td>${esc(lags[n].by)} ${time(lags[n].at)}</td></tr>`))
+      : empty("No worker has read a consumer's lag yet.")) + "</section>";
+    main.innerHTML = html;
+  }
+
   async function cdc() {
     const status = await api("/api/status");
     if (!status.ok) { main.innerHTML = failed("/api/status", status); return; }
@@ -461,9 +491,9 @@
     await fetch("/ui/logout", { method: "POST", headers: { "X-Sluice-Csrf": csrf }, credentials: "same-origin" });
     location.href = "/ui/login";
   });
-  const pages = { "": overview, pipeline, cdc, files, tokens, deadletters, jobs };
+  const pages = { "": overview, pipeline, cdc, files, tokens, deadletters, jobs, workers };
   const draw = pages[page] || overview;
   const safe = () => draw().catch(e => { if (e.message !== "logged out") main.innerHTML = notice("This page failed to draw: " + esc(e.message)); });
   // Live pages refresh; pages with forms are drawn once (a refresh would drop what the user types).
-  if (page === "" || page === "pipeline" || page === "cdc" || page === "files") every(5000, safe); else safe();
+  if (page === "" || page === "pipeline" || page === "cdc" || page === "files" || page === "workers") every(5000, safe); else safe();
 })();

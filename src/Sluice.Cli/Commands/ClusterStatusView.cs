@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text.Json;
+using Sluice.Cluster;
+using Sluice.Core.Status;
+using Spectre.Console;
+
+namespace Sluice.Cli.Commands;
+
+/// <summary>
+/// <c>sluice status --cluster</c>: the cluster's workers from the shared registry (id, host, heartbeat age, health, what
+/// each holds) and each pipeline's consumer lag as the freshest live worker read it; from any machine, no worker's port needed.
+/// </summary>
+internal static class ClusterStatusView
+{
+    public static object Json(IReadOnlyList<WorkerView> workers, DateTime at) => new
+    {
+        at,
+        workers,
+        pipelines = Lags(workers).Select(l => new { pipeline = l.Lag.Pipeline, backlog = new Backlog(l.Lag.Events, "events in JetStream"), reportedBy = l.Worker.Id, reportedAt = l.Worker.HeartbeatAt }),
+    };
+
+    public static void Render(IReadOnlyList<WorkerView> workers, DateTime at)
+    {
+        if (Console.IsOutputRedirected) { AnsiConsole.Profile.Width = 240; }
+        AnsiConsole.MarkupLine($"[bold]sluice status --cluster[/]  {at.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}  {workers.Count(w => w.Health is "green" or "red")} worker(s) beating, {workers.Count(w => w.Health == "lost")} lost");
+        var table = new Table { Border = TableBorder.Simple };
+        foreach (var c in new[] { "worker", "host", "pid", "port", "recipe", "heartbeat", "health", "holds" }) { table.AddColumn(c); }
+        foreach (var w in workers)
+        {
+            table.AddRow(Cell(w.Id), Cell(w.Host), Cell(w.Pid.ToString(CultureInfo.InvariantCulture)), Cell(w.Port.ToString(CultureInfo.InvariantCulture)), Cell(w.Recipe),
+                Cell($"{w.HeartbeatAgeSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s ago"), Health(w), Cell(Holds(w)));
+        }
+
+        AnsiConsole.Write(table);
+        var lags = new Table { Border = TableBorder.Simple };
+        foreach (var c in new[] { "pipeline", "consumer lag", "read by", "at" }) { lags.AddColumn(c); }
+        foreach (var (worker, lag) in Lags(workers))
+        {
+            lags.AddRow(Cell(lag.Pipeline), Cell($"{lag.Events.ToString("N0", CultureInfo.InvariantCulture)} events in JetStream"), Cell(worker.Id),
+                Cell(worker.HeartbeatAt.ToString("HH:mm:ss'Z'", CultureInfo.InvariantCulture)));
+        }
+
+        if (lags.Rows.Count > 0) { AnsiConsole.Write(lags); }
+    }
+
+    /// <summary>"partitions: 1, 2; slot: s" or "-".</summary>
+    public static string Holds(WorkerView worker) =>
+        worker.Holds.Count == 0 ? "-" : string.Join("; ", worker.Holds.Select(h => $"{h.Key}: {string.Join(", ", h.Value)}"));
+
+    /// <summary>Each pipeline's lag from the live worker that read it last (the lag is the consumer's, the same for every worker).</summary>
+    private static IEnumerable<(WorkerView Worker, PipelineLag Lag)> Lags(IReadOnlyList<WorkerView> workers) =>
+        workers.Where(w => w.Health is "green" or "red")
+            .SelectMany(w => w.Lags.Select(l => (Worker: w, Lag: l)))
+            .GroupBy(x => x.Lag.Pipeline, StringComparer.Ordinal)
+            .Select(g => g.OrderByDescending(x => x.Worker.HeartbeatAt).First())
+            .OrderBy(x => x.Lag.Pipeline, StringComparer.Ordinal);
+
+    private static Markup Health(WorkerView w) => new(w.Health switch
+    {
+        "green" => "[green]green[/]",
+        "red" => $"[red]red: {Markup.Escape(w.Reason ?? "")}[/]",
+        "lost" => $"[red]lost: {Markup.Escape(w.Reason ?? "")}[/]",
+        _ => $"[yellow]{Markup.Escape(w.Health)}[/]",
+    });
+
+    private static Markup Cell(string text) => new(Markup.Escape(text));
+}

@@ -1,0 +1,85 @@
+using System.Globalization;
+using Sluice.Core;
+using Sluice.Core.Config;
+using Sluice.Core.Metadata;
+using Sluice.Core.Recipes;
+
+namespace Sluice.Cluster;
+
+/// <summary>
+/// A recipe's <c>cluster:</c> section: the settings of <c>run --cluster</c> written beside the recipe instead of (or
+/// under) the <c>SLUICE_CLUSTER_*</c> variables. A variable that is set wins over the section, so one recipe file serves
+/// every environment. Checked when the recipe loads, each problem naming its key.
+/// </summary>
+public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgres, string? Name, int Partitions, int Replicas, TimeSpan AckWait)
+{
+    public static ClusterSettings Parse(ConfigMap map)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var nats = map.StringList("nats", doc: $"The NATS servers of the JetStream cluster, nats://host:port each (any one finds the others); {ClusterOptions.NatsVariable} wins over it");
+        var postgres = map.String("postgres", doc: $"The shared metadata store: an Npgsql connection string or postgres://user:password@host:port/database; {SharedMetadata.PostgresVariable} wins over it");
+        var name = map.String("name", "default", doc: $"The cluster's name: its metadata is schema sluice_meta_<name>; {SharedMetadata.NameVariable} wins over it");
+        var partitions = map.Int("partitions", 16, 1, 1024, doc: $"Subjects per JetStream stream (an event's partition is a hash of its tenant and key); {ClusterOptions.PartitionsVariable} wins over it");
+        var replicas = map.Int("replicas", 3, 1, 5, doc: $"Copies JetStream keeps of each event, at most the number of nodes; {ClusterOptions.ReplicasVariable} wins over it");
+        var ackWait = map.Duration("ack_wait", TimeSpan.FromSeconds(30), doc: $"How long a worker may hold events unacknowledged before JetStream hands them to another (1s to 1h); {ClusterOptions.AckWaitVariable} (seconds) wins over it");
+        foreach (var url in nats.Where(u => !Uri.TryCreate(u, UriKind.Absolute, out var uri) || uri.Scheme is not ("nats" or "tls") || uri.Port <= 0))
+        {
+            map.Error("nats", $"'{url}' is not a NATS server address (nats://host:port)");
+        }
+
+        if (ackWait < TimeSpan.FromSeconds(1) || ackWait > TimeSpan.FromHours(1) || ackWait.Ticks % TimeSpan.TicksPerSecond != 0)
+        {
+            map.Error("ack_wait", $"must be whole seconds from 1s to 1h, got {OptionDoc.FormatDuration(ackWait)}");
+        }
+
+        try
+        {
+            // Checks both; without a postgres value (the variable gives it) only the name.
+            SharedMetadata.Parse(postgres is { Length: > 0 } ? postgres : "Host=localhost", name ?? "default");
+        }
+        catch (SluiceException e)
+        {
+            map.Error(e.Message.StartsWith(SharedMetadata.NameVariable, StringComparison.Ordinal) ? "name" : "postgres",
+                e.Message[(e.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..]);
+        }
+
+        map.Done();
+        return new ClusterSettings(nats, postgres, name, partitions, replicas, ackWait);
+    }
+
+    /// <summary>The <c>SLUICE_CLUSTER_*</c> variables of <paramref name="environment"/>, each falling back to this section's value when unset.</summary>
+    public Func<string, string?> Over(Func<string, string?> environment)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        return name => environment(name) is { Length: > 0 } set ? set : Value(name);
+    }
+
+    /// <summary>The variables of the environment over <paramref name="recipe"/>'s <c>cluster:</c> section (the environment alone when it has none).</summary>
+    public static Func<string, string?> Variables(Recipe recipe, Func<string, string?> environment)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        return recipe.Sections.GetValueOrDefault(ClusterSection.SectionName) is ClusterSettings settings ? settings.Over(environment) : environment;
+    }
+
+    private string? Value(string variable) => variable switch
+    {
+        ClusterOptions.NatsVariable => Nats.Count > 0 ? string.Join(',', Nats) : null,
+        SharedMetadata.PostgresVariable => Postgres,
+        SharedMetadata.NameVariable => Name,
+        ClusterOptions.PartitionsVariable => Partitions.ToString(CultureInfo.InvariantCulture),
+        ClusterOptions.ReplicasVariable => Replicas.ToString(CultureInfo.InvariantCulture),
+        ClusterOptions.AckWaitVariable => ((long)AckWait.TotalSeconds).ToString(CultureInfo.InvariantCulture),
+        _ => null,
+    };
+}
+
+/// <summary>The recipe section <c>cluster:</c>, registered with the loader (<see cref="Components"/>).</summary>
+public sealed class ClusterSection : IRecipeSection
+{
+    public const string SectionName = "cluster";
+
+    public string Name => SectionName;
+
+    public object? Parse(ConfigMap? map, RecipeContext recipe, IReadOnlyList<PipelineDefinition> pipelines, IReadOnlyList<JobDefinition> jobs, IReadOnlyCollection<string> tables) =>
+        map is null ? null : ClusterSettings.Parse(map);
+}
