@@ -18,6 +18,14 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
     public const string PartitionsVariable = "SLUICE_CLUSTER_PARTITIONS";
     public const string ReplicasVariable = "SLUICE_CLUSTER_REPLICAS";
     public const string AckWaitVariable = "SLUICE_CLUSTER_ACK_WAIT";
+    public const string OrderVariable = "SLUICE_CLUSTER_ORDER";
+
+    /// <summary>
+    /// <c>SLUICE_CLUSTER_ORDER=key</c>: with the shared metadata store, each partition is leased to one worker at a time,
+    /// so the events of one key are processed in order (docs/SCALING.md, "Ordering and partitioning"); default <c>any</c>:
+    /// every worker reads one shared consumer. Opt-in while a NATS node's loss can still fail a leasing worker's pipeline.
+    /// </summary>
+    public bool KeyOrder { get; init; }
 
     /// <summary>The settings from the environment; a missing or wrong one throws a <see cref="SluiceException"/> naming the variable and what to set.</summary>
     public static ClusterOptions FromEnvironment(Func<string, string?> variable)
@@ -37,8 +45,17 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
             }
         }
 
+        var order = variable(OrderVariable);
+        if (order is { Length: > 0 } and not ("any" or "key"))
+        {
+            throw new SluiceException($"cluster: {OrderVariable}: '{order}' is not an order: any (default: every worker reads every partition) or key (a partition's events are read by one worker at a time, in order)");
+        }
+
         return new ClusterOptions(urls, Number(variable, PartitionsVariable, 16, 1, 1024), Number(variable, ReplicasVariable, 3, 1, 5),
-            TimeSpan.FromSeconds(Number(variable, AckWaitVariable, 30, 1, 3600)));
+            TimeSpan.FromSeconds(Number(variable, AckWaitVariable, 30, 1, 3600)))
+        {
+            KeyOrder = order == "key",
+        };
     }
 
     private static int Number(Func<string, string?> variable, string name, int fallback, int min, int max)

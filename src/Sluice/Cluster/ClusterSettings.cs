@@ -80,6 +80,8 @@ public sealed class ClusterSection : IRecipeSection
 
     public string Name => SectionName;
 
+    public string Doc => "Cluster mode's settings (`sluice run --cluster`): the NATS servers, the shared metadata store, partitions, replicas, ack wait; a set `SLUICE_CLUSTER_*` variable wins over its key (docs/SCALING.md).";
+
     public object? Parse(ConfigMap? map, RecipeContext recipe, IReadOnlyList<PipelineDefinition> pipelines, IReadOnlyList<JobDefinition> jobs, IReadOnlyCollection<string> tables) =>
         map is null ? null : ClusterSettings.Parse(map);
 }

@@ -18,6 +18,7 @@ namespace Sluice.IntegrationTests.Cluster;
 /// single-process tests check them (<see cref="CdcScenario.AssertExactAsync"/>).
 /// </summary>
 [Trait("Category", "Chaos")]
+[Collection(ClusterWorkersSerial.Name)]
 public sealed class ClusterCdcTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);

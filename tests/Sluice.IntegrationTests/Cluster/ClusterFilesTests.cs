@@ -14,6 +14,7 @@ namespace Sluice.IntegrationTests.Cluster;
 /// their lease ran out, and every file lands exactly once, as in a clean single-process run of the same files.
 /// </summary>
 [Trait("Category", "Chaos")]
+[Collection(ClusterWorkersSerial.Name)]
 public sealed class ClusterFilesTests
 {
     private const int SmallEvents = 200;
@@ -119,15 +120,20 @@ public sealed class ClusterFilesTests
     }
 
     [Fact]
-    public async Task Files_in_cluster_mode_without_the_shared_store_are_refused_naming_the_variables()
+    public async Task Files_in_cluster_mode_without_the_shared_folder_are_refused_naming_the_variable()
     {
         using var temp = new TempFolder("sluice-cluster-files");
         var recipe = RecipeVariant.Create(temp, "vehicle-files");
         File.WriteAllText(Path.Combine(recipe, "recipe.yaml"), Recipe);
-        using var p = SluiceProcess.Start(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1" }, "run", recipe, "--cluster");
-        (await p.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(1, p.Stderr);
-        p.Stderr.ShouldContain("files in cluster mode");
-        p.Stderr.ShouldContain("SLUICE_CLUSTER_POSTGRES and SLUICE_CLUSTER_FOLDER");
+        // run --cluster itself needs the shared store (ClusterStateCliTests); with it, a files source needs the shared folder too.
+        using var p = SluiceProcess.Start(temp.Path, new Dictionary<string, string>
+        {
+            ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1", ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString,
+            ["SLUICE_CLUSTER_NAME"] = "c" + Guid.NewGuid().ToString("N")[..10], ["SLUICE_CLUSTER_FOLDER"] = "",
+        }, "run", recipe, "--cluster");
+        (await p.WaitAsync(TimeSpan.FromMinutes(2))).ShouldNotBe(0, p.Stderr);
+        p.Stderr.ShouldContain("set SLUICE_CLUSTER_FOLDER");
+        p.Stderr.ShouldNotContain("   at ");
     }
 
     /// <summary>A vehicle events file whose events no other file has (its number in the vehicle and the minute).</summary>

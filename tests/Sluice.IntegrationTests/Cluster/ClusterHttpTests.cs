@@ -16,6 +16,7 @@ namespace Sluice.IntegrationTests.Cluster;
 /// worker held unacknowledged is redone by the others after the ack wait without a second row.
 /// </summary>
 [Trait("Category", "Chaos")]
+[Collection(ClusterWorkersSerial.Name)]
 public sealed class ClusterHttpTests
 {
     private const int Requests = 100;

@@ -16,6 +16,7 @@ namespace Sluice.IntegrationTests.Cluster;
 /// once; the runner of a slot cut off from the store mid-run (its connections dropped, as by a dead process or a network
 /// cut) loses its lease, its run shows as interrupted, and one other worker re-runs the slot, once.
 /// </summary>
+[Collection(ClusterWorkersSerial.Name)]
 public sealed class ClusterJobsTests : IDisposable
 {
     private readonly PostgresMetadataFixture _fixture = new();

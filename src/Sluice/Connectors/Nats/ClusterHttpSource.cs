@@ -57,7 +57,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         _log = services.Logging.CreateLogger("Sluice.Connectors.Nats");
         _stream = new JetStreamLog(cluster, recipe, options);
         _ingest = new HttpIngestSource(services, recipe, options, _stream);
-        if (services.Metadata.Shared is not null)
+        if (services.Metadata.Shared is not null && cluster.KeyOrder)
         {
             var leases = new Cluster.PartitionLeases(services.Metadata, _stream.StreamName, $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}",
                 cluster.Partitions, Cluster.PartitionLeases.DurationFrom(Environment.GetEnvironmentVariable), services.Time);
