@@ -30,8 +30,8 @@ public sealed class JobAndQueryCommandTests
 
         var backfill = await SluiceProcess.RunAsync(data.Path, "backfill", "vehicle-files/daily-summary", "--from", "2025-11-01", "--to", "2025-11-02T23:00:00Z");
         backfill.Code.ShouldBe(0, backfill.Err);
-        backfill.Out.ShouldContain("backfill vehicle-files/daily-summary: 1/2 (2025-11-01)");
-        backfill.Out.ShouldContain("backfill vehicle-files/daily-summary: 2/2 (2025-11-02)");
+        backfill.Err.ShouldContain("backfill vehicle-files/daily-summary: 1/2 (2025-11-01)");
+        backfill.Err.ShouldContain("backfill vehicle-files/daily-summary: 2/2 (2025-11-02)");
         backfill.Out.ShouldContain("vehicle-files/daily-summary 2025-11-01..2025-11-02: recomputed 2 days");
 
         var bad = await SluiceProcess.RunAsync(data.Path, "backfill", "vehicle-files/daily-summary", "--from", "2025-11-05", "--to", "2025-11-01");

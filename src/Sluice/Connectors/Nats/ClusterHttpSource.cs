@@ -99,14 +99,14 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         Task pump, lag;
         if (_owner is null)
         {
-            var consumer = await _stream.ConsumerAsync(ct).ConfigureAwait(false);
+            var consumer = await ThroughOutageAsync(() => _stream.ConsumerAsync(ct), ct).ConfigureAwait(false);
             NatsLog.Consuming(_log, _options.Stream, _stream.StreamName, JetStreamLog.ConsumerName);
             pump = PumpSharedAsync(consumer, inbox.Writer, linked.Token);
             lag = WatchLagAsync(consumer, linked.Token);
         }
         else
         {
-            await _stream.EnsureAsync(ct).ConfigureAwait(false);
+            await ThroughOutageAsync(async () => { await _stream.EnsureAsync(ct).ConfigureAwait(false); return true; }, ct).ConfigureAwait(false);
             NatsLog.ConsumingPartitions(_log, _options.Stream, _stream.StreamName, _owner.Leases.Worker, _owner.Leases.Duration.TotalSeconds);
             pump = _owner.RunAsync((consumer, partition, token, t) => ConsumeAsync(consumer, d => inbox.Writer.WriteAsync(new Delivery(d, partition, token), t), t), inbox.Writer, linked.Token);
             lag = WatchBacklogAsync(linked.Token);
@@ -258,6 +258,34 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         {
             Volatile.Write(ref _lag, await _stream.BacklogAsync(ct).ConfigureAwait(false) ?? -1);
             await Task.Delay(LagEvery, _services.Time, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A JetStream API call at the start of reading (the stream and its consumer), tried again every second while no
+    /// node answers it (a node lost, a leader being elected), as the consume itself is; it fails only after <see cref="OutageLimit"/>.
+    /// </summary>
+    private async Task<T> ThroughOutageAsync<T>(Func<Task<T>> call, CancellationToken ct)
+    {
+        DateTimeOffset? failingSince = null;
+        while (true)
+        {
+            try
+            {
+                return await call().ConfigureAwait(false);
+            }
+            catch (Exception e) when ((e is NATS.Client.Core.NatsException or TimeoutException) && !ct.IsCancellationRequested)
+            {
+                var now = _services.Time.GetUtcNow();
+                failingSince ??= now;
+                if (now - failingSince > OutageLimit)
+                {
+                    throw new Core.SluiceException($"JetStream stream {_stream.StreamName}: no node has answered for {OutageLimit.TotalMinutes:0} minutes: {e.Message}", e);
+                }
+
+                NatsLog.ConsumeInterrupted(_log, _stream.StreamName, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), _services.Time, ct).ConfigureAwait(false);
+            }
         }
     }
 
