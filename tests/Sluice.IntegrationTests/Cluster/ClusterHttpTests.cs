@@ -134,7 +134,9 @@ public sealed class ClusterHttpTests
             distinct.ShouldBe(landed, "once each");
             (await ConsumerLagAsync(workers[0])).ShouldBe(0, "sluice status shows the pipeline's consumer lag, nothing left once every event landed");
             var checkpoints = await ScalarAsync($"SELECT count(*) FROM sluice_meta_{cluster}.checkpoints WHERE key LIKE 'pipeline:tenant-analytics/ecommerce:sink:%:worker:%'");
-            checkpoints.ShouldBe(3, "each worker keeps its sink checkpoint under its own id in the shared store");
+            // JetStream decides which workers get batches: a worker that got none has no checkpoint, so at least two of
+            // three (the killed one's events went to others) keep theirs, each under its own id.
+            checkpoints.ShouldBeInRange(2, 3, "each worker that committed keeps its sink checkpoint under its own id in the shared store");
             await ExpectWorkersAsync(temp, env, 3, () => string.Join("\n", workers.Select(x => x.Stderr)));
         }
         finally
