@@ -18,7 +18,7 @@ public sealed class StepLetters
     private readonly Core.Metadata.MetadataStore _metadata;
     private readonly ILogger _log;
 
-    private StepLetters(DeadLetterStore store, Core.Metadata.MetadataStore metadata, ILogger log, string source)
+    internal StepLetters(DeadLetterStore store, Core.Metadata.MetadataStore metadata, ILogger log, string source)
     {
         _store = store;
         _metadata = metadata;
@@ -51,7 +51,8 @@ public sealed class StepLetters
         ArgumentNullException.ThrowIfNull(rows);
         if (rows.Count == 0) { return; }
         var places = new RowPlace(table, position);
-        using var connection = _metadata.Open();
+        // Connect(), not Open(): dead letters live in the cluster's shared store too (a worker's step rejects rows as well).
+        using var connection = _metadata.Connect();
         using var tx = connection.BeginTransaction();
         foreach (var (row, reason) in rows)
         {

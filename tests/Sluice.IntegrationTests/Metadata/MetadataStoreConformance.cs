@@ -3,9 +3,11 @@ using Sluice.Alerts.Conditions;
 using Sluice.Connectors.Files;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Metadata;
+using Sluice.Core.Schema;
 using Sluice.Jobs;
 using Sluice.Models;
 using Sluice.Serving.Auth;
+using Sluice.Transforms;
 
 namespace Sluice.IntegrationTests.Metadata;
 
@@ -274,6 +276,20 @@ public abstract class MetadataStoreConformance<TFixture> : IDisposable where TFi
 
         ledger.Contains("shop", "h1").ShouldBeTrue();
         ledger.Contains("shopping", "h1").ShouldBeFalse("the ledger is per recipe");
+    }
+
+    [Fact]
+    public void A_steps_rejected_rows_become_dead_letters_once_even_when_their_batch_is_read_again()
+    {
+        var letters = new DeadLetterStore(Store, Fixture.Time);
+        var step = new StepLetters(letters, Store, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, "step:shop/orders/steps[0]:validate");
+        var schema = new TableSchema("orders", [new FieldSpec("id", FieldType.Integer, true), new FieldSpec("_offset", FieldType.Integer, true)]);
+        var batch = new ColumnBatch(schema, [new long?[] { 1, 2, 3 }, new long?[] { 100, 200, 300 }], 3);
+        step.Add(batch, 300, [(0, "id: not a customer"), (2, "id: not a customer")]);
+        step.Add(batch, 300, [(0, "id: not a customer"), (2, "id: not a customer")]);
+        var listed = letters.List(status: DeadLetterStore.Pending);
+        listed.Count.ShouldBe(2, "a batch read again after a crash does not list its rejections twice");
+        listed.ShouldAllBe(l => l.Source == "step:shop/orders/steps[0]:validate" && l.Reason == "id: not a customer");
     }
 
     private static FileType Type(string name, string pattern) => FileTypeParser.FromJson(
