@@ -64,12 +64,14 @@ internal static class TokensCommands
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             using var services = CliContext.Services(result);
-            if (!new TokenStore(services.Metadata, services.Time).Revoke(result.GetValue(id)!))
+            // Named by its id only: the argument may be the whole token, whose secret must not reach a terminal's scroll-back or a log.
+            var tokenId = TokenStore.IdOf(result.GetValue(id)!);
+            if (!new TokenStore(services.Metadata, services.Time).Revoke(tokenId))
             {
-                throw new SluiceException($"no active token with id '{result.GetValue(id)}' (see sluice tokens list).");
+                throw new SluiceException($"no active token with id '{tokenId}' (see sluice tokens list).");
             }
 
-            await Console.Out.WriteLineAsync($"revoked {result.GetValue(id)}").ConfigureAwait(false);
+            await Console.Out.WriteLineAsync($"revoked {tokenId}").ConfigureAwait(false);
             return 0;
         }));
         return command;

@@ -109,11 +109,15 @@ public sealed class OverloadAndCliTests
         list.ShouldNotContain(token[(token.IndexOf('_', 3) + 1)..]);
         File.ReadAllText(Path.Combine(temp.Path, "meta.db")).ShouldNotContain(token);
 
-        (await SluiceProcess.RunAsync(temp.Path, "tokens", "revoke", id)).Code.ShouldBe(0);
+        // Revoked by the whole token: the answer names the id, never the secret.
+        var revoked = await SluiceProcess.RunAsync(temp.Path, "tokens", "revoke", token);
+        revoked.Code.ShouldBe(0, revoked.Err);
+        revoked.Out.Trim().ShouldBe($"revoked {id}");
         (await SluiceProcess.RunAsync(temp.Path, "tokens", "list")).Out.ShouldNotContain(id);
-        var again = await SluiceProcess.RunAsync(temp.Path, "tokens", "revoke", id);
+        var again = await SluiceProcess.RunAsync(temp.Path, "tokens", "revoke", token);
         again.Code.ShouldBe(1);
-        again.Err.ShouldContain("no active token");
+        again.Err.ShouldContain($"no active token with id '{id}'");
+        again.Err.ShouldNotContain(token);
         var bad = await SluiceProcess.RunAsync(temp.Path, "tokens", "create", "--tenant", "a b", "--role", "writer");
         bad.Code.ShouldBe(1);
         bad.Err.ShouldContain("tenant 'a b'");

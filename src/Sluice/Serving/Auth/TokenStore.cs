@@ -110,10 +110,14 @@ public sealed partial class TokenStore
     public bool Revoke(string idOrToken)
     {
         ArgumentNullException.ThrowIfNull(idOrToken);
-        var id = idOrToken.StartsWith("sk_", StringComparison.Ordinal) && idOrToken.Split('_') is { Length: >= 3 } parts ? parts[1] : idOrToken;
+        var id = IdOf(idOrToken);
         using var c = _store.Connect();
         return c.Execute("UPDATE serving_tokens SET revoked_at = $n WHERE id = $id AND revoked_at IS NULL", null, ("$n", _time.GetUtcNow().Iso()), ("$id", id)) > 0;
     }
+
+    /// <summary>The token's id: the argument itself, or the id part of a whole token (<c>sk_&lt;id&gt;_&lt;secret&gt;</c>), so that what is echoed never holds the secret.</summary>
+    public static string IdOf(string idOrToken) =>
+        idOrToken.StartsWith("sk_", StringComparison.Ordinal) && idOrToken.Split('_') is { Length: >= 3 } parts ? parts[1] : idOrToken;
 
     public static TokenRole ParseRole(string text) => text.ToLowerInvariant() switch
     {
