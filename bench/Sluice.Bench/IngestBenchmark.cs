@@ -157,7 +157,7 @@ public static class IngestBenchmark
         return new IngestBenchmarkReport(MachineInfo.Describe(), options, batch, refBatch, single, refSingle, paced, p50, p99, probes, steadyRss, overload, overloadRss, recovery, sustainable);
     }
 
-    private static async Task<LoadResult> LoadAsync(Uri url, string token, int batch, int concurrency, TimeSpan duration, double? rate, CancellationToken ct)
+    internal static async Task<LoadResult> LoadAsync(Uri url, string token, int batch, int concurrency, TimeSpan duration, double? rate, CancellationToken ct)
     {
         var args = new List<string> { "bench", "ingest-loadgen", "--url", url.ToString(), "--token", token, "--tenant", "bench", "--batch", batch.ToString(CultureInfo.InvariantCulture),
             "--concurrency", concurrency.ToString(CultureInfo.InvariantCulture), "--seconds", duration.TotalSeconds.ToString(CultureInfo.InvariantCulture) };
@@ -241,7 +241,7 @@ public static class IngestBenchmark
         }
     }
 
-    private static async Task WaitHealthyAsync(Uri url, Child child, CancellationToken ct)
+    internal static async Task WaitHealthyAsync(Uri url, Child child, CancellationToken ct)
     {
         using var client = new HttpClient { BaseAddress = url };
         for (var i = 0; i < 600; i++)
@@ -283,7 +283,7 @@ public static class IngestBenchmark
         throw new SluiceException("bench: the reference server did not listen within 60 s");
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -315,16 +315,29 @@ internal sealed class Child : IDisposable
 
     public int Id => _process.Id;
 
-    public static Child Start(IEnumerable<string> args)
+    /// <param name="env">Variables set (or, with a null value, removed) for the child on top of this process's.</param>
+    /// <param name="cgroupProcs">A cgroup's <c>cgroup.procs</c>: the child enters it before it runs (through <c>sh</c>,
+    /// which writes its own pid there and then execs), so the runtime sees the group's CPU quota from its first instruction.</param>
+    public static Child Start(IEnumerable<string> args, IReadOnlyDictionary<string, string?>? env = null, string? cgroupProcs = null)
     {
         var path = Environment.ProcessPath ?? "dotnet";
-        var info = new ProcessStartInfo(path) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(cgroupProcs is null ? path : "/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (cgroupProcs is not null)
+        {
+            foreach (var a in new[] { "-c", "echo $$ > \"$0\" && exec \"$@\"", cgroupProcs, path }) { info.ArgumentList.Add(a); }
+        }
+
         if (Path.GetFileNameWithoutExtension(path) == "dotnet")
         {
             info.ArgumentList.Add(Environment.GetCommandLineArgs()[0]);
         }
 
         foreach (var a in args) { info.ArgumentList.Add(a); }
+        foreach (var (name, value) in env ?? new Dictionary<string, string?>())
+        {
+            if (value is null) { info.Environment.Remove(name); } else { info.Environment[name] = value; }
+        }
+
         return new Child(Process.Start(info) ?? throw new SluiceException($"bench: could not start {path}"));
     }
 

@@ -26,6 +26,38 @@ internal static class BenchCommand
         command.Subcommands.Add(IngestReference());
         command.Subcommands.Add(Cdc());
         command.Subcommands.Add(Warehouse());
+        command.Subcommands.Add(Cluster());
+        return command;
+    }
+
+    private static Command Cluster()
+    {
+        var defaults = new ClusterBenchmarkOptions();
+        var events = new Option<long?>("--events") { Description = $"Events sent to each mode in the cost window (default {defaults.Events:N0})" };
+        var rate = new Option<double?>("--rate") { Description = $"Events per second in the cost window (default {defaults.Rate:N0})" };
+        var seconds = new Option<double?>("--seconds") { Description = $"Measured seconds of each throughput phase (default {defaults.Seconds:N0})" };
+        var warmUp = new Option<double?>("--warmup") { Description = $"Unmeasured seconds of load before each window (default {defaults.WarmUpSeconds:N0})" };
+        var share = new Option<double?>("--share") { Description = $"CPUs each worker may use in the throughput phases, a cgroup quota; 0: none (default {defaults.Share})" };
+        var workers = new Option<int?>("--workers") { Description = $"Workers of the cluster; throughput with 1 .. this many (default {defaults.Workers})" };
+        var quick = new Option<bool>("--quick") { Description = "A run of seconds that prints every figure (for a smoke test; the numbers mean little)" };
+        var command = new Command("cluster", "HTTP ingest to PostgreSQL in one process vs on cluster workers (JetStream R3 + shared metadata store): CPU per event, end-to-end and ack latency at the same load; throughput of 1..N workers each held to a CPU share (needs PG*)")
+        {
+            events, rate, seconds, warmUp, share, workers, quick,
+        };
+        command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
+        {
+            var root = Path.Combine(Core.DataDirectory.ResolveRoot(result.GetValue(CliContext.Data)), "bench", "cluster");
+            var o = result.GetValue(quick) ? ClusterBenchmarkOptions.Quick : defaults;
+            o = o with
+            {
+                Events = result.GetValue(events) ?? o.Events, Rate = result.GetValue(rate) ?? o.Rate, Seconds = result.GetValue(seconds) ?? o.Seconds,
+                WarmUpSeconds = result.GetValue(warmUp) ?? o.WarmUpSeconds, Share = result.GetValue(share) ?? o.Share, Workers = result.GetValue(workers) ?? o.Workers,
+            };
+            var report = await BenchProgress.RunAsync((log, progress) => ClusterBenchmark.RunAsync(Path.GetFullPath(root), o, log, ct, progress)).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(report.ToMarkdown()).ConfigureAwait(false);
+            // Missed targets are results, shown as MISS; only an error of the run exits non-zero.
+            return 0;
+        }));
         return command;
     }
 
