@@ -19,6 +19,14 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
     public const string ReplicasVariable = "SLUICE_CLUSTER_REPLICAS";
     public const string AckWaitVariable = "SLUICE_CLUSTER_ACK_WAIT";
     public const string OrderVariable = "SLUICE_CLUSTER_ORDER";
+    public const string CdcVariable = "SLUICE_CLUSTER_CDC";
+
+    /// <summary>
+    /// <c>SLUICE_CLUSTER_CDC=jetstream</c>: a <c>postgres_cdc</c> pipeline's slot holder publishes the changes to
+    /// JetStream and every worker runs the steps and sinks (docs/SCALING.md, "CDC through JetStream"); default
+    /// <c>holder</c>: the slot's holder runs the whole pipeline. Opt-in while it is new.
+    /// </summary>
+    public bool CdcThroughJetStream { get; init; }
 
     /// <summary>
     /// <c>SLUICE_CLUSTER_ORDER=key</c>: with the shared metadata store, each partition is leased to one worker at a time,
@@ -51,10 +59,17 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
             throw new SluiceException($"cluster: {OrderVariable}: '{order}' is not an order: any (default: every worker reads every partition) or key (a partition's events are read by one worker at a time, in order)");
         }
 
+        var cdc = variable(CdcVariable);
+        if (cdc is { Length: > 0 } and not ("holder" or "jetstream"))
+        {
+            throw new SluiceException($"cluster: {CdcVariable}: '{cdc}' is not a way to run CDC: holder (default: the slot's holder runs the whole pipeline) or jetstream (it publishes the changes to JetStream and every worker runs the steps and sinks)");
+        }
+
         return new ClusterOptions(urls, Number(variable, PartitionsVariable, 16, 1, 1024), Number(variable, ReplicasVariable, 3, 1, 5),
             TimeSpan.FromSeconds(Number(variable, AckWaitVariable, 30, 1, 3600)))
         {
             KeyOrder = order == "key",
+            CdcThroughJetStream = cdc == "jetstream",
         };
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Sluice.Connectors.Nats;
 using Sluice.Connectors.Postgres;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
@@ -60,15 +61,42 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
 
     public async Task RunAsync(Func<CancellationToken, Task> afterLoad, CancellationToken ct)
     {
+        if (_services.Cluster is { CdcThroughJetStream: true } cluster)
+        {
+            await RunThroughJetStreamAsync(cluster, afterLoad, ct).ConfigureAwait(false);
+            return;
+        }
+
+        await HoldAsync(async (lease, held) =>
+        {
+            // Built only now: the checkpoints it starts from are the ones the previous holder's sinks committed.
+            var pipeline = _definition.Create(_services, _recipe);
+            await using (pipeline.ConfigureAwait(false))
+            {
+                if (pipeline is StreamPipeline { Source: PostgresCdcSource source }) { source.BeforeConnect = lease.EnsureHeldAsync; }
+                if (_status is not null) { (pipeline as IStatusSource)?.AttachStatus(_status); }
+                await pipeline.RunAsync(afterLoad, held).ConfigureAwait(false);
+            }
+        }, standBy: true, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Takes the slot's lock when it is free and runs <paramref name="whileHeld"/> while this worker holds it; stands by
+    /// again when the lock is lost; returns when <paramref name="ct"/> is cancelled or <paramref name="whileHeld"/> ends
+    /// with the lock still held.
+    /// </summary>
+    private async Task HoldAsync(Func<PgSlotLease, CancellationToken, Task> whileHeld, bool standBy, CancellationToken ct)
+    {
         var warm = PgSlotLease.WarmUpAsync(_options, _log, ct);
+        Action<string?> condition = standBy ? c => _status?.Condition(c) : _ => { };
         while (!ct.IsCancellationRequested)
         {
-            var standBy = $"stand-by for slot {_options.Slot}";
-            _status?.Condition(standBy);
+            var waiting = $"stand-by for slot {_options.Slot}";
+            condition(waiting);
             PgSlotLease lease;
             try
             {
-                lease = await PgSlotLease.AcquireAsync(_options, Worker, _log, _services.Time, state => _status?.Condition($"{standBy} ({state})"), ct).ConfigureAwait(false);
+                lease = await PgSlotLease.AcquireAsync(_options, Worker, _log, _services.Time, state => condition($"{waiting} ({state})"), ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -91,22 +119,15 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
                     continue;
                 }
 
-                _status?.Condition(null);
-                // Built only now: the checkpoints it starts from are the ones the previous holder's sinks committed.
-                var pipeline = _definition.Create(_services, _recipe);
-                await using (pipeline.ConfigureAwait(false))
+                condition(null);
+                using var run = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Lost);
+                try
                 {
-                    if (pipeline is StreamPipeline { Source: PostgresCdcSource source }) { source.BeforeConnect = lease.EnsureHeldAsync; }
-                    if (_status is not null) { (pipeline as IStatusSource)?.AttachStatus(_status); }
-                    using var run = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Lost);
-                    try
-                    {
-                        await pipeline.RunAsync(afterLoad, run.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (run.IsCancellationRequested)
-                    {
-                        // A stop, or the lock lost: below.
-                    }
+                    await whileHeld(lease, run.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (run.IsCancellationRequested)
+                {
+                    // A stop, or the lock lost: below.
                 }
 
                 lost = lease.Lost.IsCancellationRequested;
@@ -114,6 +135,78 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
 
             if (ct.IsCancellationRequested || !lost) { return; }
             StandByLog.StandingByAgain(_log, _options.Slot);
+        }
+    }
+
+    /// <summary>
+    /// <c>SLUICE_CLUSTER_CDC=jetstream</c>: the slot's holder only reads the slot and publishes its changes to JetStream
+    /// (<see cref="RelayAsync"/>); the steps and sinks run on every worker, reading that stream as the http source's
+    /// cluster pipelines do (<see cref="ClusterHttpSource"/>: one shared consumer, or partitions leased with
+    /// <c>SLUICE_CLUSTER_ORDER=key</c>). A failure of either side fails the pipeline.
+    /// </summary>
+    private async Task RunThroughJetStreamAsync(ClusterOptions cluster, Func<CancellationToken, Task> afterLoad, CancellationToken ct)
+    {
+        var factory = (PostgresCdcSourceFactory)_definition.Source;
+        var mirrors = factory.KeyedSinks.Where(s => s.ChangeStreamOption is not null).ToList();
+        if (mirrors.Count > 0 && !cluster.KeyOrder)
+        {
+            throw new Core.SluiceException(
+                $"{_recipe}: pipeline '{_definition.Name}': sink '{mirrors[0].SinkName}' keeps rows by key ({mirrors[0].ChangeStreamOption}), which needs every change of a table in order; " +
+                $"with {ClusterOptions.CdcVariable}=jetstream that takes partitions read one worker at a time: set {ClusterOptions.OrderVariable}=key");
+        }
+
+        var log = new CdcChangeLog(cluster, _recipe, _definition.Name, _options.Slot, _options.BatchRows, _options.BatchLinger, table => mirrors.Any(m => m.NeedsSourceKey(table)));
+        await using (log.ConfigureAwait(false))
+        {
+            var source = new ClusterHttpSource(_services, _recipe, log.Options, cluster, new ChangeDecoder());
+            var pipeline = new StreamPipeline(_services, _recipe, _definition.Name, source, _definition.Steps.Select(s => s.Create(_services)).ToList(), _definition.Sinks.Select(s => s.Create(_services)).ToList());
+            await using (pipeline.ConfigureAwait(false))
+            {
+                if (_status is not null) { pipeline.AttachStatus(_status); }
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var consuming = pipeline.RunAsync(afterLoad, stop.Token);
+                var relaying = HoldAsync((lease, held) => RelayAsync(factory, lease, log, held), standBy: false, stop.Token);
+                var first = await Task.WhenAny(consuming, relaying).ConfigureAwait(false);
+                await stop.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await first.ConfigureAwait(false);
+                }
+                finally
+                {
+                    await Task.WhenAll(consuming, relaying).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    /// <summary>The relay's position in the shared store: the slot's changes up to it are stored in JetStream.</summary>
+    private string RelayCheckpoint => $"pipeline:{_recipe}/{_definition.Name}:jetstream";
+
+    /// <summary>
+    /// The holder's work: reads the slot from the relay's position and publishes each batch; the batch's position is
+    /// recorded and confirmed in the slot only once JetStream stored all of it (a quorum of replicas), never before.
+    /// </summary>
+    private async Task RelayAsync(PostgresCdcSourceFactory factory, PgSlotLease lease, CdcChangeLog log, CancellationToken ct)
+    {
+        var checkpoints = new Core.Metadata.CheckpointStore(_services.Metadata, _services.Time);
+        var stored = checkpoints.Get(RelayCheckpoint) is { } text ? long.Parse(text, System.Globalization.CultureInfo.InvariantCulture) : (long?)null;
+        var source = (PostgresCdcSource)factory.CreateStream(_services);
+        await using (source.ConfigureAwait(false))
+        {
+            source.BeforeConnect = lease.EnsureHeldAsync;
+            CdcLog.Relaying(_log, _options.Slot, log.Log.StreamName);
+            await foreach (var batch in source.ReadAsync(stored, ct).ConfigureAwait(false))
+            {
+                await log.PublishAsync(batch, _services.Time, _log, c => _status?.Condition(c), ct).ConfigureAwait(false);
+                if (batch.Position > (stored ?? long.MinValue))
+                {
+                    checkpoints.Set(RelayCheckpoint, batch.Position.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    stored = batch.Position;
+                }
+
+                await source.AcknowledgeAsync(batch.Position, ct).ConfigureAwait(false);
+            }
         }
     }
 

@@ -114,10 +114,10 @@ public sealed class ClusterCdcTests
         run.Stderr.ShouldContain("engagement-cdc: pipeline 'cdc': a postgres_cdc pipeline in cluster mode needs the shared metadata store (SLUICE_CLUSTER_POSTGRES)");
     }
 
-    private static string Stderr(IEnumerable<Worker> workers) => string.Join("\n", workers.Select(w => $"worker {w.Process.Pid}: " + string.Join('\n', w.Process.Stderr.Split('\n').TakeLast(20))));
+    internal static string Stderr(IEnumerable<Worker> workers) => string.Join("\n", workers.Select(w => $"worker {w.Process.Pid}: " + string.Join('\n', w.Process.Stderr.Split('\n').TakeLast(20))));
 
     /// <summary>The worker whose session holds the slot's advisory lock, by the process id its application name carries.</summary>
-    private static async Task<Worker> HolderAsync(CdcScenario scenario, IReadOnlyList<Worker> workers)
+    internal static async Task<Worker> HolderAsync(CdcScenario scenario, IReadOnlyList<Worker> workers)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (true)
@@ -147,7 +147,7 @@ public sealed class ClusterCdcTests
     }
 
     /// <summary>One <c>sluice run --cluster</c> process on its own data folder and port; the metadata store is the shared one.</summary>
-    private sealed class Worker : IDisposable
+    internal sealed class Worker : IDisposable
     {
         private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
         private readonly string _data;

@@ -45,10 +45,21 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     private readonly Queue<(long Position, List<Delivery> Messages)> _pending = new();
     private readonly PartitionOwner? _owner;
     private readonly CancellationTokenSource _stop = new();
+    private readonly IJetStreamRecords? _records;
     private long _lag = -1;
 
     public ClusterHttpSource(IEngineServices services, string recipe, HttpIngestOptions options, ClusterOptions cluster)
+        : this(services, recipe, options, cluster, null)
     {
+    }
+
+    /// <param name="records">
+    /// What the stream's messages are when they are not the http source's landing records (a CDC pipeline's changes,
+    /// <see cref="CdcChangeLog"/>): such a pipeline serves no ingest endpoint and reads its messages with it.
+    /// </param>
+    internal ClusterHttpSource(IEngineServices services, string recipe, HttpIngestOptions options, ClusterOptions cluster, IJetStreamRecords? records)
+    {
+        _records = records;
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(options);
         _services = services;
@@ -83,7 +94,10 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
 
     public string? Unhealthy => _ingest.Unhealthy;
 
-    public void MapEndpoints(IEndpointRouteBuilder routes, ServingContext context) => _ingest.MapEndpoints(routes, context);
+    public void MapEndpoints(IEndpointRouteBuilder routes, ServingContext context)
+    {
+        if (_records is null) { _ingest.MapEndpoints(routes, context); }
+    }
 
     /// <summary>
     /// The local landing log is not this pipeline's log in cluster mode, so the sinks' checkpoints (batch numbers) are
@@ -143,7 +157,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
 
                 position++;
                 lock (_pendingGate) { _pending.Enqueue((position, messages)); }
-                yield return new RecordBatch(_ingest.ByTable(parser.Flush().ToList()), position) { Fence = _owner is null || messages.Count == 0 ? null : Fence(messages) };
+                yield return new RecordBatch(_records?.Flush() ?? _ingest.ByTable(parser.Flush().ToList()), position) { Fence = _owner is null || messages.Count == 0 ? null : Fence(messages) };
             }
         }
         finally
@@ -158,6 +172,17 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     {
         var record = message.Data;
         var sequence = (long)(message.Metadata?.Sequence.Stream ?? 0);
+        if (_records?.Add(record, sequence) is { } added)
+        {
+            if (!added)
+            {
+                _services.DeadLetters.Add(_options.DeadLetterSource(_recipe), $"JetStream stream {_stream.StreamName}, sequence {sequence}",
+                    "not a change message (published by something other than Sluice?)", StreamIngestor.Payload(record.Span), $"{_stream.StreamName}:{sequence}");
+            }
+
+            return;
+        }
+
         if (LandingRecord.TryRead(record.Span, out var size) != ReadStatus.Ok || size != record.Length)
         {
             // Nothing but Sluice publishes here; a message that is no landing record is kept, not dropped, and acknowledged with its batch.

@@ -228,6 +228,37 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Publishes messages on the partitions and with the <c>Nats-Msg-Id</c>s the caller chose (a CDC pipeline's changes,
+    /// <see cref="CdcChangeLog"/>); returns once JetStream stored every one (one it had already counts), else throws
+    /// <see cref="EventsNotStoredException"/>.
+    /// </summary>
+    internal async Task PublishAsync(IReadOnlyList<(int Partition, string? MsgId, byte[] Data)> messages, CancellationToken ct)
+    {
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(PublishTimeout);
+        try
+        {
+            await EnsureAsync(bounded.Token).ConfigureAwait(false);
+            var acks = new Task<PubAckResponse>[messages.Count];
+            for (var i = 0; i < messages.Count; i++)
+            {
+                var (partition, id, data) = messages[i];
+                acks[i] = _js.PublishAsync(SubjectOf(partition), data, opts: new NatsJSPubOpts { MsgId = id }, cancellationToken: bounded.Token).AsTask();
+            }
+
+            await Task.WhenAll(acks).ConfigureAwait(false);
+            foreach (var ack in acks)
+            {
+                if (!ack.Result.Duplicate) { ack.Result.EnsureSuccess(); }
+            }
+        }
+        catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            throw new EventsNotStoredException($"JetStream stream {StreamName} did not confirm it stored the changes: {e.Message}", e);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _connection.DisposeAsync().ConfigureAwait(false);

@@ -56,6 +56,9 @@ public sealed class PostgresCdcSourceFactory(string recipe, PostgresCdcOptions o
 
     public void RequireKeys(IChangeStreamSink sink) => _keyed.Add(sink);
 
+    /// <summary>The sinks that keep rows by key (mirrors): each needs a table's changes in order.</summary>
+    public IReadOnlyList<IChangeStreamSink> KeyedSinks => _keyed;
+
     public string? MirrorProblem(string table) => options.MirrorProblem(table);
 
     public IRunnableSource Create(IEngineServices services) =>

@@ -1,0 +1,141 @@
+using System.Globalization;
+using System.IO.Hashing;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Sluice.Cluster;
+using Sluice.Connectors.Http.Ingest;
+using Sluice.Core.Pipeline;
+using Sluice.Core.Schema;
+
+namespace Sluice.Connectors.Nats;
+
+/// <summary>
+/// A <c>postgres_cdc</c> pipeline's changes in JetStream (<c>SLUICE_CLUSTER_CDC=jetstream</c>): the slot's holder
+/// publishes each change as one message (<see cref="ChangeMessages"/>) to the stream <c>SLUICE_&lt;recipe&gt;_cdc_&lt;pipeline&gt;</c>,
+/// and every worker's steps and sinks read it as the http source's cluster pipelines do (<see cref="ClusterHttpSource"/>).
+/// </summary>
+/// <remarks>
+/// A change's subject is its partition: a hash of its table and key, so one key's changes are in one partition in
+/// the order of the WAL. A table a mirror sink keeps by key is partitioned by its table alone: a mirror applies a
+/// truncate to the whole table and remembers the last position it applied per table, so every change of that table
+/// must reach it in order, the truncate with the rows around it. A change's <c>Nats-Msg-Id</c> is its slot and
+/// position (<c>_lsn</c>, <c>_seq</c>: unique in the slot's stream), so what a new holder publishes again after a
+/// take-over (from the slot's confirmed position) is stored once. Rows of a snapshot (<c>_op</c> = r) carry no such
+/// position and no id: one read again is stored again, and the sinks' idempotent writes absorb it, as after a crash of
+/// a single process.
+/// </remarks>
+internal sealed class CdcChangeLog : IAsyncDisposable
+{
+    /// <summary>How long JetStream remembers a change's id: a re-publish after a take-over comes within seconds; JetStream keeps every id of the window in memory.</summary>
+    public static readonly TimeSpan DedupWindow = TimeSpan.FromMinutes(10);
+
+    private readonly ClusterOptions _cluster;
+    private readonly string _slot;
+    private readonly Func<string, bool> _byTable;
+
+    /// <param name="byTable">Whether a table's changes are partitioned by the table alone (a mirror sink keeps it).</param>
+    public CdcChangeLog(ClusterOptions cluster, string recipe, string pipeline, string slot, int batchRows, TimeSpan batchLinger, Func<string, bool> byTable)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        _cluster = cluster;
+        _slot = slot;
+        _byTable = byTable;
+        Options = new HttpIngestOptions
+        {
+            Stream = "cdc_" + pipeline,
+            DedupWindow = DedupWindow,
+            BatchMaxEvents = batchRows,
+            BatchLinger = batchLinger,
+        };
+        Log = new JetStreamLog(cluster, recipe, Options);
+    }
+
+    /// <summary>The stream as the consuming side reads it (its name, batch size and linger).</summary>
+    public HttpIngestOptions Options { get; }
+
+    public JetStreamLog Log { get; }
+
+    /// <summary>The batch's changes as messages: partition, id, body.</summary>
+    public List<(int Partition, string? MsgId, byte[] Data)> Messages(RecordBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var messages = new List<(int, string?, byte[])>(batch.Count);
+        foreach (var table in batch.Tables)
+        {
+            var byTable = _byTable(table.Schema.Table);
+            var (op, lsn, seq) = (table.Schema.IndexOf(ChangeEnvelope.Op), table.Schema.IndexOf(ChangeEnvelope.Lsn), table.Schema.IndexOf(ChangeEnvelope.Seq));
+            for (var row = 0; row < table.Count; row++)
+            {
+                messages.Add((Partition(table, row, byTable), Id(table, row, op, lsn, seq), ChangeMessages.Encode(table, row)));
+            }
+        }
+
+        return messages;
+    }
+
+    private int Partition(ColumnBatch table, int row, bool byTable)
+    {
+        var text = new StringBuilder(table.Schema.Table);
+        if (!byTable)
+        {
+            foreach (var k in table.Schema.Key) { text.Append('\u001f').Append(ChangeMessages.Text(table, k, row)); }
+        }
+
+        return (int)(XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(text.ToString())) % (ulong)_cluster.Partitions);
+    }
+
+    private string? Id(ColumnBatch table, int row, int op, int lsn, int seq)
+    {
+        if (op < 0 || lsn < 0 || seq < 0 || table.Value(op, row) is not (ChangeEnvelope.Insert or ChangeEnvelope.Update or ChangeEnvelope.Delete or ChangeEnvelope.Truncate)) { return null; }
+        return table.Value(lsn, row) is long l && table.Value(seq, row) is long s ? string.Create(CultureInfo.InvariantCulture, $"{_slot}:{l:x}:{s}") : null;
+    }
+
+    /// <summary>
+    /// Publishes the batch and returns once JetStream stored every change (a majority of the replicas); while it does
+    /// not (no quorum, NATS down) it publishes again every second, for ever: nothing of the batch may be confirmed in
+    /// the slot before it is stored, and a change stored twice by the retry is one change (its id).
+    /// </summary>
+    public async Task PublishAsync(RecordBatch batch, TimeProvider time, ILogger log, Action<string?> condition, CancellationToken ct)
+    {
+        var messages = Messages(batch);
+        if (messages.Count == 0) { return; }
+        var failing = false;
+        while (true)
+        {
+            try
+            {
+                await Log.PublishAsync(messages, ct).ConfigureAwait(false);
+                if (failing)
+                {
+                    condition(null);
+                    CdcLog.Published(log, Log.StreamName);
+                }
+
+                return;
+            }
+            catch (EventsNotStoredException e) when (!ct.IsCancellationRequested)
+            {
+                if (!failing) { CdcLog.NotStored(log, Log.StreamName, PgLsn(batch.Position), e.Message); }
+                failing = true;
+                condition($"publishing changes to JetStream: {e.Message}");
+                await Task.Delay(TimeSpan.FromSeconds(1), time, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static string PgLsn(long position) => $"{(ulong)position >> 32:X}/{(ulong)position & 0xFFFFFFFF:X}";
+
+    public ValueTask DisposeAsync() => Log.DisposeAsync();
+}
+
+internal static partial class CdcLog
+{
+    [LoggerMessage(43700, LogLevel.Warning, "JetStream stream {JetStream}: the changes up to {Lsn} are not stored ({Reason}); the slot's position is not confirmed past them, and they are published again every second")]
+    public static partial void NotStored(ILogger logger, string jetStream, string lsn, string reason);
+
+    [LoggerMessage(43701, LogLevel.Information, "JetStream stream {JetStream}: changes are stored again")]
+    public static partial void Published(ILogger logger, string jetStream);
+
+    [LoggerMessage(43702, LogLevel.Information, "Replication slot {Slot}: this worker holds it and publishes its changes to JetStream stream {JetStream}")]
+    public static partial void Relaying(ILogger logger, string slot, string jetStream);
+}

@@ -1,0 +1,102 @@
+using Sluice.Cluster;
+using Sluice.Connectors.Nats;
+using Sluice.Core;
+using Sluice.Core.Pipeline;
+using Sluice.Core.Schema;
+
+namespace Sluice.Tests.Cluster;
+
+/// <summary>How a CDC pipeline's changes go to JetStream (<c>SLUICE_CLUSTER_CDC=jetstream</c>): partitions, ids, and the messages read back.</summary>
+public sealed class CdcChangeLogTests
+{
+    private static readonly ClusterOptions Cluster = ClusterOptions.FromEnvironment(n => n == ClusterOptions.NatsVariable ? "nats://127.0.0.1:1" : null);
+
+    private static readonly TableSchema Items = new("items", new FieldSpec[]
+    {
+        new("id", FieldType.Integer, true), new("name", FieldType.String, false), new("price", FieldType.Decimal, false),
+        new("score", FieldType.Double, false), new("seen", FieldType.Timestamp, false), new("day", FieldType.Date, false),
+        new("ok", FieldType.Boolean, false),
+    }.Concat(ChangeEnvelope.Fields).ToList()) { Key = ["id"] };
+
+    /// <summary>Rows 1..n inserted in one transaction at LSN 0x500, then a truncate of the table.</summary>
+    private static ColumnBatch Changes(int n)
+    {
+        var rows = n + 1;
+        var op = new string?[rows];
+        var lsn = new long?[rows];
+        var seq = new long?[rows];
+        var id = new long?[rows];
+        for (var r = 0; r < rows; r++) { (op[r], lsn[r], seq[r]) = (r < n ? ChangeEnvelope.Insert : ChangeEnvelope.Truncate, 0x500, r + 1); }
+        for (var r = 0; r < n; r++) { id[r] = r + 1; }
+        var name = Enumerable.Range(0, rows).Select(r => r < n ? $"item {r}" : null).ToArray();
+        var day = new DateOnly?[rows];
+        var dayVerbatim = new string?[rows];
+        dayVerbatim[0] = "infinity";
+        day[1] = new DateOnly(2026, 12, 6);
+        return new ColumnBatch(Items, [
+            id, name, new string?[rows], Enumerable.Range(0, rows).Select(r => (double?)(r + 0.1)).ToArray(),
+            Enumerable.Range(0, rows).Select(r => (DateTime?)new DateTime(2026, 12, 6, 5, 0, 0, DateTimeKind.Utc).AddTicks(r)).ToArray(), day, new bool?[rows],
+            op, lsn, seq, new long?[rows], new DateTime?[rows], new string?[rows], new string?[rows],
+        ], null, rows, [null, null, null, null, null, dayVerbatim, null, null, null, null, null, null, null, null]);
+    }
+
+    [Fact]
+    public async Task A_tables_changes_go_to_partitions_by_key_and_a_mirrored_tables_all_to_one_with_its_truncate()
+    {
+        await using var byKey = new CdcChangeLog(Cluster, "shop", "cdc", "slot1", 1000, TimeSpan.FromMilliseconds(100), _ => false);
+        var spread = byKey.Messages(new RecordBatch(Changes(64), 0x500));
+        spread.Select(m => m.Partition).Distinct().Count().ShouldBeGreaterThan(4, "one table's keys are spread over partitions");
+        spread.All(m => m.Partition >= 0 && m.Partition < Cluster.Partitions).ShouldBeTrue();
+
+        await using var mirrored = new CdcChangeLog(Cluster, "shop", "cdc", "slot1", 1000, TimeSpan.FromMilliseconds(100), t => t == "items");
+        mirrored.Messages(new RecordBatch(Changes(64), 0x500)).Select(m => m.Partition).Distinct().Count()
+            .ShouldBe(1, "a mirrored table's rows and its truncate are in one partition, in the WAL's order");
+    }
+
+    [Fact]
+    public async Task A_changes_id_is_its_slot_and_position_so_a_republish_is_stored_once_and_a_snapshot_row_has_none()
+    {
+        await using var log = new CdcChangeLog(Cluster, "shop", "cdc", "slot1", 1000, TimeSpan.FromMilliseconds(100), _ => false);
+        var messages = log.Messages(new RecordBatch(Changes(3), 0x500));
+        messages.Select(m => m.MsgId).ShouldBe(["slot1:500:1", "slot1:500:2", "slot1:500:3", "slot1:500:4"]);
+        log.Messages(new RecordBatch(Changes(3), 0x500)).Select(m => m.MsgId).ShouldBe(messages.Select(m => m.MsgId), "the same change read again has the same id");
+
+        var snapshot = Changes(1);
+        snapshot.Strings(Items.IndexOf(ChangeEnvelope.Op))[0] = ChangeEnvelope.Read;
+        log.Messages(new RecordBatch(snapshot, 0x500))[0].MsgId.ShouldBeNull("snapshot rows share a position: an id would drop all but one");
+    }
+
+    [Fact]
+    public async Task The_consumer_reads_back_every_value_exactly_and_keeps_the_order_between_tables()
+    {
+        await using var log = new CdcChangeLog(Cluster, "shop", "cdc", "slot1", 1000, TimeSpan.FromMilliseconds(100), _ => false);
+        var items = Changes(2);
+        var other = new ColumnBatch(new TableSchema("other", [new FieldSpec("x", FieldType.Integer, false)]), [new long?[] { 7 }], 1);
+        var decoder = new ChangeDecoder();
+        foreach (var m in log.Messages(new RecordBatch([items, other, items], 0x500))) { decoder.Add(m.Data, 0).ShouldBeTrue(); }
+        decoder.Add("not json"u8.ToArray(), 1).ShouldBeFalse();
+
+        var back = decoder.Flush();
+        back.Select(t => t.Schema.Table).ShouldBe(["items", "other", "items"]);
+        back[0].Schema.Key.ShouldBe(["id"]);
+        back[0].Schema.Fields.ShouldBe(Items.Fields);
+        back[0].Count.ShouldBe(3);
+        for (var c = 0; c < Items.Fields.Count; c++)
+        {
+            for (var r = 0; r < 3; r++) { back[0].Value(c, r).ShouldBe(items.Value(c, r), $"{Items.Fields[c].Name}, row {r}"); }
+        }
+
+        back[0].Verbatim(Items.IndexOf("day"))![0].ShouldBe("infinity");
+        back[1].Column<long>(0)[0].ShouldBe(7);
+    }
+
+    [Fact]
+    public void The_cdc_setting_is_holder_unless_jetstream_is_asked_for_and_a_wrong_one_is_refused_naming_it()
+    {
+        Cluster.CdcThroughJetStream.ShouldBeFalse();
+        ClusterOptions.FromEnvironment(n => n switch { ClusterOptions.NatsVariable => "nats://127.0.0.1:1", ClusterOptions.CdcVariable => "jetstream", _ => null })
+            .CdcThroughJetStream.ShouldBeTrue();
+        Should.Throw<SluiceException>(() => ClusterOptions.FromEnvironment(n => n switch { ClusterOptions.NatsVariable => "nats://127.0.0.1:1", ClusterOptions.CdcVariable => "nats", _ => null }))
+            .Message.ShouldContain("SLUICE_CLUSTER_CDC: 'nats' is not a way to run CDC");
+    }
+}
