@@ -136,7 +136,8 @@ public sealed class ClusterHttpTests
             var checkpoints = await ScalarAsync($"SELECT count(*) FROM sluice_meta_{cluster}.checkpoints WHERE key LIKE 'pipeline:tenant-analytics/ecommerce:sink:%:worker:%'");
             // JetStream decides which workers get batches: a worker that got none has no checkpoint, so at least two of
             // three (the killed one's events went to others) keep theirs, each under its own id.
-            checkpoints.ShouldBeInRange(2, 3, "each worker that committed keeps its sink checkpoint under its own id in the shared store");
+            checkpoints.ShouldBeInRange(2, 3, "each worker that committed keeps its sink checkpoint under its own id in the shared store: "
+                + await TextAsync($"SELECT string_agg(key || ' = ' || value, '; ' ORDER BY key) FROM sluice_meta_{cluster}.checkpoints"));
             await ExpectWorkersAsync(temp, env, 3, () => string.Join("\n", workers.Select(x => x.Stderr)));
         }
         finally
@@ -230,6 +231,14 @@ public sealed class ClusterHttpTests
         await using var cmd = new NpgsqlCommand(sql, connection);
         if (ids is not null) { cmd.Parameters.AddWithValue("ids", ids); }
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<string> TextAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        return Convert.ToString(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture) ?? "";
     }
 
     private static async Task ExecuteAsync(string sql)

@@ -171,7 +171,7 @@ public sealed class ValidateConnectTests
 
         code.ShouldBe(1, output + error);
         var columns = string.Join(", ", new[] { "order_id", "total", "placed_at" }.Concat(Core.Schema.ChangeEnvelope.Fields.Select(f => f.Name)));
-        output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l[(l.IndexOf("recipe.yaml", StringComparison.Ordinal))..]).ShouldBe([
+        output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l[Math.Max(0, l.IndexOf("recipe.yaml", StringComparison.Ordinal))..]).ShouldBe([
             $"recipe.yaml:18: pipelines.changes.sinks[0].key: redis sink: table 'orders' has no column 'id' at this point (its columns: {columns})",
         ], customMessage: error);
     }

@@ -8,6 +8,9 @@
   const segments = path.split("/").filter(s => s.length > 0).map(decodeURIComponent);
   const page = segments[0] || "";
   const timers = [];
+  // Set by the logout button: a refresh that meets the ended session then goes nowhere, instead of racing the logout's
+  // own move to the login page with one to "/ui/login?next=..." (whichever came last won).
+  let leaving = false;
 
   // ---------------------------------------------------------------- helpers
   async function api(url, options) {
@@ -16,7 +19,7 @@
     if (options.method && options.method !== "GET") { headers["X-Sluice-Csrf"] = csrf; }
     if (options.body !== undefined) { headers["Content-Type"] = "application/json"; }
     const response = await fetch(url, { method: options.method || "GET", headers, credentials: "same-origin", body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-    if (response.status === 401) { location.href = "/ui/login?next=" + encodeURIComponent(location.pathname); throw new Error("logged out"); }
+    if (response.status === 401) { if (!leaving) location.href = "/ui/login?next=" + encodeURIComponent(location.pathname); throw new Error("logged out"); }
     let data = null;
     const text = await response.text();
     try { data = text ? JSON.parse(text) : null; } catch { data = { error: text }; }
@@ -488,6 +491,8 @@
     if (a.dataset.page === page || (page === "pipeline" && a.dataset.page === "")) a.classList.add("active");
   }
   document.getElementById("logout").addEventListener("click", async () => {
+    leaving = true;
+    for (const t of timers) clearInterval(t);
     await fetch("/ui/logout", { method: "POST", headers: { "X-Sluice-Csrf": csrf }, credentials: "same-origin" });
     location.href = "/ui/login";
   });
