@@ -17,9 +17,11 @@ public sealed class EngagementEnrichStepType : IStepType
 
     public IStepFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(EngagementEnrichOptions.Parse(options));
 
-    private sealed class Factory(EngagementEnrichOptions options) : IStepFactory
+    private sealed class Factory(EngagementEnrichOptions options) : IStepFactory, IShapesBatches
     {
         public IBatchStep Create(IEngineServices services) => new EngagementEnrichStep(options);
+
+        public BatchShape Shape(BatchShape input, ShapeProblems problems) => EngagementEnrichShape.Of(options, input, problems);
     }
 }
 

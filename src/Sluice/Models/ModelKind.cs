@@ -55,14 +55,27 @@ public enum OnSchemaChange
     Fail,
 }
 
-/// <summary>Options of an <see cref="ModelKind.Incremental"/> model.</summary>
-/// <param name="UniqueKey">Keyed merge: the run's rows replace the rows with the same key (empty with <paramref name="PartitionBy"/>).</param>
-/// <param name="PartitionBy">Date column: a run as of D owns the rows whose column is D, and replaces them all.</param>
-/// <param name="RewindBy">For a keyed merge: a date column holding the as-of date of the run that wrote the row, so a reprocessing from D can remove what runs on or after D wrote.</param>
-/// <param name="SurrogateKey">A BIGINT column the engine fills for new keys (max + 1, in key order); kept for existing keys.</param>
-/// <param name="UpdateExisting">For a keyed merge: true replaces rows whose key exists; false keeps them and only inserts new keys.</param>
-public sealed record IncrementalSpec(IReadOnlyList<string> UniqueKey, string? PartitionBy, string? RewindBy, string? SurrogateKey, bool UpdateExisting)
+/// <summary>
+/// Options of an <see cref="ModelKind.Incremental"/> model (<see cref="IncrementalSpecParser"/> reads them from the
+/// model's header; a default is the property's initialiser).
+/// </summary>
+public sealed record IncrementalSpec
 {
+    /// <summary>Keyed merge: the run's rows replace the rows with the same key (empty with <see cref="PartitionBy"/>).</summary>
+    public required IReadOnlyList<string> UniqueKey { get; init; }
+
+    /// <summary>Date column: a run as of D owns the rows whose column is D, and replaces them all.</summary>
+    public string? PartitionBy { get; init; }
+
+    /// <summary>For a keyed merge: a date column holding the as-of date of the run that wrote the row, so a reprocessing from D can remove what runs on or after D wrote.</summary>
+    public string? RewindBy { get; init; }
+
+    /// <summary>A BIGINT column the engine fills for new keys (max + 1, in key order); kept for existing keys.</summary>
+    public string? SurrogateKey { get; init; }
+
+    /// <summary>For a keyed merge: true replaces rows whose key exists; false keeps them and only inserts new keys.</summary>
+    public bool UpdateExisting { get; init; } = true;
+
     public OnSchemaChange OnSchemaChange { get; init; } = OnSchemaChange.AppendNewColumns;
 
     public bool IsPartition => PartitionBy is not null;
@@ -71,12 +84,27 @@ public sealed record IncrementalSpec(IReadOnlyList<string> UniqueKey, string? Pa
     public bool CanRewindByDate => IsPartition || (RewindBy is not null && !UpdateExisting);
 }
 
-/// <summary>Options of a <see cref="ModelKind.Snapshot"/> model (SCD2). The source returns the state of each key as of the run's date.</summary>
-/// <param name="Tracked">The check strategy's columns (<c>check_cols</c>, alias <c>tracked</c>); null: every column but the key.</param>
-public sealed record SnapshotSpec(
-    IReadOnlyList<string> UniqueKey, IReadOnlyList<string>? Tracked, string? SurrogateKey,
-    string ValidFrom, string ValidTo, string IsCurrent, HardDeletes HardDeletes)
+/// <summary>
+/// Options of a <see cref="ModelKind.Snapshot"/> model (SCD2). The source returns the state of each key as of the run's
+/// date. <see cref="SnapshotSpecParser"/> reads them from the model's header; a default is the property's initialiser.
+/// </summary>
+public sealed record SnapshotSpec
 {
+    public required IReadOnlyList<string> UniqueKey { get; init; }
+
+    /// <summary>The check strategy's columns (<c>check_cols</c>, alias <c>tracked</c>); null: every column but the key.</summary>
+    public IReadOnlyList<string>? Tracked { get; init; }
+
+    public string? SurrogateKey { get; init; }
+
+    public string ValidFrom { get; init; } = "valid_from";
+
+    public string ValidTo { get; init; } = "valid_to";
+
+    public string IsCurrent { get; init; } = "is_current";
+
+    public HardDeletes HardDeletes { get; init; } = HardDeletes.Ignore;
+
     public SnapshotStrategy Strategy { get; init; } = SnapshotStrategy.Check;
 
     /// <summary>The timestamp strategy's column of the result (when the row last changed).</summary>

@@ -10,7 +10,7 @@ public sealed record ComponentOptions(string Page, string Name, IReadOnlyList<Op
 
 /// <summary>
 /// The reference pages under <c>docs/reference/</c> (<c>sluice docs reference</c>): every key of every source, step,
-/// sink, job and file type, made by describing each component (<see cref="ConfigMap.Describe"/>) with the same code that
+/// sink, job, file type, model file and test case, made by describing each component (<see cref="ConfigMap.Describe"/>) with the same code that
 /// reads a recipe, so a key, its default and its range are written once, where they are read.
 /// </summary>
 public static class ReferencePages
@@ -24,7 +24,8 @@ public static class ReferencePages
         ("sinks.md", "Sinks", "A pipeline's `sinks:` list: each entry's `type:` names one of these, the other keys are its options (docs/SINKS.md)."),
         ("jobs.md", "Jobs", "A recipe's `jobs:` mapping: each job's `type:` names one of these; `schedule:` (five-field cron, UTC) is optional; the other keys are its options."),
         ("file-types.md", "File types", "A recipe's `filetypes/*.yaml` (and `sluice filetypes add`): one file type per file."),
-        ("recipe.md", "Recipe files", "A recipe's own files: `recipe.yaml` (a component's options are on its page: sources.md, steps.md, sinks.md, jobs.md), and the files its components read from the recipe's folder (file types: file-types.md)."),
+        ("recipe.md", "Recipe files", "A recipe's own files: `recipe.yaml` (a component's options are on its page: sources.md, steps.md, sinks.md, jobs.md), the files its components read from the recipe's folder (file types: file-types.md; model files: models.md), and its tests' `tests/<case>/case.yaml` (`sluice test`, docs/TESTING.md)."),
+        ("models.md", "Model files", "A recipe's `models/<schema>/<name>.sql` (a SELECT, with its header as YAML in a leading `/* ... */` comment) and `models/<schema>/<name>.yaml` (a clean model: declared rules over a raw table); docs/recipes/sales-warehouse.md shows them at work."),
     ];
 
     /// <summary>Every component of <paramref name="registry"/> and the file type, described.</summary>
@@ -45,6 +46,9 @@ public static class ReferencePages
             Describe("recipe.md", "schemas/<name>.yaml", map => Sluice.Connectors.Http.Ingest.EventSchemaParser.Parse(map, 1, "<table>")),
             Describe("recipe.md", "mappings/<name>.yaml", map => Sluice.Mapping.RecordMapping.Parse(map, new Core.Schema.TableSchema("<model>", []), "<file>")),
             .. registry.Files.OrderBy(f => f.Name, StringComparer.Ordinal).Select(f => Describe("recipe.md", f.Name, f.Describe)),
+            Describe("recipe.md", "tests/<case>/case.yaml", Sluice.Testing.CaseFile.Describe),
+            Describe("models.md", "models/<schema>/<name>.sql", Sluice.Models.ModelFileParser.DescribeSql),
+            Describe("models.md", "models/<schema>/<name>.yaml", Sluice.Models.ModelFileParser.DescribeClean),
         ];
     }
 

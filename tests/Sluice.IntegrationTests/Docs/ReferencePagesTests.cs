@@ -108,6 +108,45 @@ public sealed class ReferencePagesTests
     }
 
     /// <summary>
+    /// The shipped model files (recipes/*/models/**: a SQL model's header, a clean model's YAML) against
+    /// docs/reference/models.md, and every shipped test case (recipes/*/tests/*/case.yaml, and the init templates') against
+    /// recipe.md's case.yaml: every key they write is declared, nested keys and list entries included.
+    /// </summary>
+    [Fact]
+    public void Every_key_of_the_shipped_model_files_and_test_cases_is_in_the_reference()
+    {
+        var formats = ReferencePages.Describe(Sluice.Recipes.RecipeComponents.Create()).Where(c => c.Page is "models.md" or "recipe.md")
+            .ToDictionary(c => c.Name, c => c.Options.Select(o => o.Key).ToHashSet(StringComparer.Ordinal));
+        var templates = Path.Combine(TestPaths.RepoRoot, "src", "Sluice", "Templates");
+        var files = Directory.EnumerateFiles(TestPaths.Recipes, "*.*", SearchOption.AllDirectories)
+            .Select(f => (File: f, Format: Path.GetFileName(f) == "case.yaml" ? "tests/<case>/case.yaml"
+                : !f.Contains($"{Path.DirectorySeparatorChar}models{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? null
+                : Path.GetExtension(f) switch { ".sql" => "models/<schema>/<name>.sql", ".yaml" => "models/<schema>/<name>.yaml", _ => null }))
+            .Concat(Directory.EnumerateFiles(templates, "case.yaml", SearchOption.AllDirectories).Select(f => (File: f, Format: (string?)"tests/<case>/case.yaml")))
+            .Where(f => f.Format is not null)
+            .ToList();
+        files.GroupBy(f => f.Format).Select(g => (g.Key, g.Count())).ShouldAllBe(g => g.Item2 > 0);
+        files.Select(f => f.Format).Distinct().Count().ShouldBe(3, "the shipped recipes hold SQL models, clean models and test cases");
+        var missing = new List<string>();
+        foreach (var (file, format) in files)
+        {
+            if (!formats.TryGetValue(format!, out var keys)) { missing.Add($"{file}: no '{format}' in docs/reference"); continue; }
+            var text = File.ReadAllText(file);
+            if (format!.EndsWith(".sql", StringComparison.Ordinal))
+            {
+                text = Sluice.Models.ModelFileParser.SplitHeader(text).Header ?? "";
+                if (text.Trim().Length == 0) { continue; }
+            }
+
+            var yaml = new YamlStream();
+            yaml.Load(new StringReader(text));
+            Walk(yaml.Documents[0].RootNode, "", keys, [], file, missing);
+        }
+
+        missing.ShouldBeEmpty(string.Join("\n", missing));
+    }
+
+    /// <summary>
     /// Each key must be declared at its path (<c>a.b</c>), or as a name you choose (<c>a.&lt;name&gt;</c>, <c>a.&lt;field&gt;</c>);
     /// lists are <c>a[]</c>. A mapping the description declares nothing under (names to values) and the
     /// <paramref name="skip"/> paths are not gone into.
@@ -127,7 +166,7 @@ public sealed class ReferencePagesTests
         {
             var name = ((YamlScalarNode)key).Value!;
             var found = new[] { Join(name), Join("<name>"), Join("<field>") }.FirstOrDefault(k => keys.Contains(k) || keys.Any(x => x.StartsWith(k + ".", StringComparison.Ordinal)));
-            if (found is null) { missing.Add($"{file}: '{Join(name)}' is not in docs/reference/recipe.md"); }
+            if (found is null) { missing.Add($"{file}: '{Join(name)}' is not in docs/reference"); }
             else { Walk(value, found, keys, skip, file, missing); }
         }
     }

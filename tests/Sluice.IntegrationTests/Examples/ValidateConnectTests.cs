@@ -176,6 +176,31 @@ public sealed class ValidateConnectTests
         ], customMessage: error);
     }
 
+    /// <summary>
+    /// The shipped engagement-cdc recipe with its ClickHouse sink sorting by a column the enrichment does not output:
+    /// <c>engagement_enrich</c> tells what it outputs (<c>IShapesBatches</c>), so the check goes on through it to the sinks.
+    /// </summary>
+    [Fact]
+    public async Task With_connect_a_sink_after_the_engagement_enrichment_is_checked_against_the_columns_the_step_outputs()
+    {
+        await using var world = await ExampleWorld.CreateAsync("cdc-to-redis-counters");
+        await world.ExecuteAsync(await File.ReadAllTextAsync(Path.Combine(TestPaths.Recipe("engagement-cdc"), "schema.sql")));
+        var shipped = await File.ReadAllTextAsync(Path.Combine(TestPaths.Recipe("engagement-cdc"), "recipe.yaml"));
+        const string orderBy = "order_by: [event_ts, content_id, event_id]";
+        shipped.ShouldContain(orderBy);
+        var folder = Directory.CreateDirectory(Path.Combine(world.DataRoot, "..", "engagement-cdc")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(folder, "recipe.yaml"), shipped.Replace(orderBy, "order_by: [event_ts, content_id, watched_id]", StringComparison.Ordinal));
+        world.Env["SLUICE_NAME_SUFFIX"] = $"_{world.Id}";
+
+        var (code, output, error) = await ValidateAsync(world, folder);
+
+        code.ShouldBe(1, output + error);
+        var columns = string.Join(", ", new[] { "event_id", "content_id", "user_id", "event_type", "event_ts", "duration_ms", "device", "content_type", "length_seconds", "title", "engagement_seconds", "engagement_pct" }
+            .Concat(Core.Schema.ChangeEnvelope.Fields.Select(f => f.Name)));
+        output.ShouldContain($"pipelines.cdc.sinks[0].order_by: clickhouse sink: table 'events_enriched' has no column 'watched_id' at this point (its columns: {columns})", customMessage: error);
+        output.Split('\n').Count(l => l.Contains("order_by", StringComparison.Ordinal)).ShouldBe(1, "the columns the enrichment keeps pass: " + output);
+    }
+
     [Fact]
     public async Task A_postgres_sink_whose_role_may_not_create_or_use_its_schema_is_reported_with_each_missing_right()
     {

@@ -54,6 +54,18 @@ public sealed class OptionDefaultsTests
         compared.ShouldBeGreaterThan(150, "the defaults of every options class are compared");
     }
 
+    /// <summary>A model file's defaults (snapshot columns, on_schema_change, strategy, a clean model's columns) are written once too, in the spec records.</summary>
+    [Fact]
+    public void The_model_file_parsers_fall_back_to_their_specs_Default()
+    {
+        Type[] parsers = [typeof(Sluice.Models.IncrementalSpecParser), typeof(Sluice.Models.SnapshotSpecParser), typeof(Sluice.Models.Rules.CleanSpecParser), typeof(Sluice.Models.Rules.CleanColumnParser)];
+        foreach (var parser in parsers)
+        {
+            DefaultField(parser).ShouldNotBeNull($"{parser.Name} keeps a Default made by OptionDefaults.Of");
+            ParseMethod(parser).ShouldNotBeNull($"{parser.Name} has a static Parse(ConfigMap, ...), so the comparison above covers it");
+        }
+    }
+
     /// <summary>Whether a new instance holds anything but nulls, zeros and empties: a default written in an initialiser.</summary>
     private static bool HasInitialisers(Type type)
     {

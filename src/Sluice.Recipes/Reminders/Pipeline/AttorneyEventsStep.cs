@@ -47,10 +47,21 @@ public sealed class AttorneyEventsStepType : IStepType
 
     public IStepFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(AttorneyEventsStepOptions.Parse(options, recipe));
 
-    private sealed class Factory(AttorneyEventsStepOptions? options) : IStepFactory
+    private sealed class Factory(AttorneyEventsStepOptions? options) : IStepFactory, IShapesBatches
     {
         public IBatchStep Create(IEngineServices services) =>
             new AttorneyEventsStep(services, options ?? throw new InvalidOperationException("the recipe did not validate"));
+
+        /// <summary>The step reads the events' JSON from the first table holding <c>json_column</c> and outputs its own fixed tables, whatever it is given.</summary>
+        public BatchShape Shape(BatchShape input, ShapeProblems problems)
+        {
+            if (options is not null && input.Other is null && input.Tables.All(t => t.Find(options.JsonColumn) is null))
+            {
+                problems.Add("json_column", $"attorney_events: no table has column '{options.JsonColumn}' at this point, so the events' JSON is not there (tables: {string.Join(", ", input.Tables.Select(t => t.Name))}); set the source's json_column");
+            }
+
+            return BatchShape.Of(AttorneyEventsStep.OutputTables);
+        }
     }
 }
 
@@ -78,6 +89,16 @@ public sealed class AttorneyEventsStep : IBatchStep, IDisposable
     ];
 
     private static readonly IReadOnlyList<FieldSpec> OffsetColumns = [new("_offset", FieldType.Integer, false)];
+
+    /// <summary>The tables of every batch the step outputs, in order.</summary>
+    public static readonly IReadOnlyList<TableSchema> OutputTables =
+    [
+        new(ReminderTables.SourceEvent, ReminderTables.SourceEventColumns),
+        new(ReminderTables.AttorneyEvents, ReminderTables.AttorneyEventColumns),
+        new(RejectedTable, RejectedColumns),
+        new(SourceOffsetsTable, OffsetColumns),
+        new(EventOffsetsTable, OffsetColumns),
+    ];
 
     private readonly IEngineServices _services;
     private readonly AttorneyEventsStepOptions _options;
@@ -116,7 +137,7 @@ public sealed class AttorneyEventsStep : IBatchStep, IDisposable
         }
 
         var normalised = _normaliser.Normalise(raw);
-        var rejected = new ColumnBatch(new TableSchema(RejectedTable, RejectedColumns),
+        var rejected = new ColumnBatch(OutputTables[2],
         [
             normalised.Rejected.Select(x => (string?)x.Position).ToArray(),
             normalised.Rejected.Select(x => (string?)x.Reason).ToArray(),
@@ -124,8 +145,8 @@ public sealed class AttorneyEventsStep : IBatchStep, IDisposable
             normalised.Rejected.Select(x => offsets?[x.Input]).ToArray(),
         ], normalised.Rejected.Count);
         // Offsets travel with the rows, so that a sink can skip the rows of a batch cut differently after a restart.
-        var sourceOffsets = new ColumnBatch(new TableSchema(SourceOffsetsTable, OffsetColumns), [Enumerable.Range(0, table.Count).Select(i => offsets?[i]).ToArray()], table.Count);
-        var eventOffsets = new ColumnBatch(new TableSchema(EventOffsetsTable, OffsetColumns), [normalised.EventInputs.Select(i => offsets?[i]).ToArray()], normalised.Events.Count);
+        var sourceOffsets = new ColumnBatch(OutputTables[3], [Enumerable.Range(0, table.Count).Select(i => offsets?[i]).ToArray()], table.Count);
+        var eventOffsets = new ColumnBatch(OutputTables[4], [normalised.EventInputs.Select(i => offsets?[i]).ToArray()], normalised.Events.Count);
         return ValueTask.FromResult(new RecordBatch([normalised.SourceEvents, normalised.Events, rejected, sourceOffsets, eventOffsets], batch.Position));
     }
 

@@ -43,8 +43,18 @@ public enum SameDateFiles
 public sealed record Bound(string Value, string Reason);
 
 /// <summary>One output column of a clean model: where it comes from, how it is normalised, converted and checked.</summary>
-public sealed record CleanColumn(string Name, string From, CleanType Type, int Line)
+public sealed record CleanColumn
 {
+    public required string Name { get; init; }
+
+    /// <summary>The raw table's column the value is read from.</summary>
+    public required string From { get; init; }
+
+    public CleanType Type { get; init; } = CleanType.Text;
+
+    /// <summary>Line of the column's declaration in the model file.</summary>
+    public required int Line { get; init; }
+
     public IReadOnlyList<TextRule> Clean { get; init; } = [];
 
     /// <summary>Reason code of rows whose value is empty after cleaning; null: an empty value becomes NULL.</summary>
@@ -97,8 +107,13 @@ public sealed record CheckRule(string Reason, string When);
 /// partition D. Rules apply in this order, the first broken one being the row's reason: undecodable text, then each
 /// column (required, conversion, bounds) in declared order, then checks, exact duplicates, duplicate keys, lookups.
 /// </summary>
-public sealed record CleanSpec(string Source, IReadOnlyList<CleanColumn> Columns)
+public sealed record CleanSpec
 {
+    /// <summary>The raw table (schema.table) the rules read.</summary>
+    public required string Source { get; init; }
+
+    public required IReadOnlyList<CleanColumn> Columns { get; init; }
+
     public string DateColumn { get; init; } = "_file_date";
 
     public string FileColumn { get; init; } = "_file";
