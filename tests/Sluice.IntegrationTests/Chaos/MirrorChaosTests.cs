@@ -21,8 +21,10 @@ public sealed class MirrorChaosTests(ITestOutputHelper output)
     [Fact]
     public async Task Mirrors_equal_their_source_tables_after_random_changes_and_sigkills()
     {
-        var seed = Environment.TickCount;
-        output.WriteLine($"seed {seed}");
+        // SLUICE_CHAOS_SEED replays a failing run's seed (the changes and the kill points; the timing is the machine's).
+        var seed = int.TryParse(Environment.GetEnvironmentVariable("SLUICE_CHAOS_SEED"), System.Globalization.NumberStyles.Integer, CultureInfo.InvariantCulture, out var given) ? given : Environment.TickCount;
+        output.WriteLine($"seed {seed} (SLUICE_CHAOS_SEED={seed} replays it)");
+        Console.Error.WriteLine($"MirrorChaosTests: seed {seed}");
         var random = new Random(seed);
         await using var workload = new MirrorChaosWorkload(seed);
         await workload.CreateAsync();

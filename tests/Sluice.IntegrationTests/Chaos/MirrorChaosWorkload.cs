@@ -181,6 +181,9 @@ internal sealed class MirrorChaosWorkload : IAsyncDisposable
         return rows;
     }
 
+    /// <summary>Runs <paramref name="sql"/> on the source database.</summary>
+    public Task ExecuteAsync(string sql) => ExecuteAsync(Pg.ConnectionString("sluice-test"), sql);
+
     private static async Task ExecuteAsync(string connectionString, string sql)
     {
         await using var connection = new NpgsqlConnection(connectionString);

@@ -13,25 +13,35 @@ namespace Sluice.Connectors.Postgres;
 /// Reads the tables as of the snapshot a new slot exported, so the snapshot and the stream that follows meet exactly at
 /// the slot's consistent point: nothing missed, nothing twice. Batch k of N gets position <c>consistentPoint - N + k</c>
 /// (the last one is the consistent point itself), which lies above anything committed before: the slot is created
-/// after <see cref="PgSlotAdmin.SnapshotGap"/> bytes of WAL, and N is kept below that.
+/// after <see cref="PgSlotAdmin.SnapshotGap"/> bytes of WAL, and N is kept below that. A snapshot taken again (the
+/// earlier slot's stream may have reached some sinks, and the changes made since it was given up never will) starts
+/// with a truncate of every table at <c>consistentPoint - N - 1</c>, still above the gap: every sink then holds exactly
+/// the snapshot, not the snapshot over rows the source has since deleted.
 /// </summary>
 internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList<CdcTable> tables, ILogger log, string deadLetterSource, DeadLetterStore deadLetters)
 {
     /// <summary>
     /// The tables in key order (when they have a key), so that what every sink committed can be told by a table and a
     /// key: <paramref name="onBatch"/> hears, before each batch goes, its position, table index, last key (JSON, null
-    /// for a table without key) and whether it ends its table.
+    /// for a table without key) and whether it ends its table. With <paramref name="again"/> (this data folder read the
+    /// slot before) a batch of one truncate row per table goes first.
     /// </summary>
-    public async IAsyncEnumerable<RecordBatch> ReadAsync(string snapshotName, long consistentPoint, Action<long, int, string?, bool>? onBatch, [EnumeratorCancellation] CancellationToken ct)
+    public async IAsyncEnumerable<RecordBatch> ReadAsync(string snapshotName, long consistentPoint, bool again, Action<long, int, string?, bool>? onBatch, [EnumeratorCancellation] CancellationToken ct)
     {
         await using var connection = new NpgsqlConnection(options.Connection.ConnectionString("sluice-cdc-snapshot"));
         await connection.OpenAsync(ct).ConfigureAwait(false);
         await using var tx = await BeginAsync(connection, snapshotName, ct).ConfigureAwait(false);
         var counts = await CountAsync(connection, tx, ct).ConfigureAwait(false);
 
-        var maxBatches = PgSlotAdmin.SnapshotGap - 1;
+        // One position below the batches is left for the truncates of a snapshot taken again.
+        var maxBatches = PgSlotAdmin.SnapshotGap - 2;
         var perBatch = Math.Max(options.BatchRows, (int)Math.Min(int.MaxValue, (counts.Sum() + maxBatches - 1) / maxBatches));
         var total = counts.Sum(c => (c + perBatch - 1) / perBatch);
+        if (again)
+        {
+            yield return await TruncatesAsync(connection, tx, consistentPoint - total - 1, ct).ConfigureAwait(false);
+        }
+
         if (total == 0)
         {
             yield return new RecordBatch([], consistentPoint);
@@ -84,6 +94,24 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
             // Rows deleted between the count and the read cannot happen in one snapshot; this only keeps positions honest.
             yield return new RecordBatch([], consistentPoint);
         }
+    }
+
+    /// <summary>
+    /// A truncate row of every table at <paramref name="position"/>: what a sink holds from an earlier slot's stream is
+    /// gone before the snapshot's rows arrive (a mirror empties the table, a change log records the truncate).
+    /// </summary>
+    private async Task<RecordBatch> TruncatesAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long position, CancellationToken ct)
+    {
+        var truncates = new List<ColumnBatch>(tables.Count);
+        foreach (var table in tables)
+        {
+            var shape = new PgTableShape(table, await ColumnsAsync(connection, tx, table.Schema, table.Name, ct).ConfigureAwait(false), 1);
+            shape.Commit(ChangeEnvelope.Truncate, position);
+            truncates.Add(shape.Builder.Flush());
+        }
+
+        PostgresLog.SnapshotTruncates(log, tables.Count, PgCdcState.Lsn(position));
+        return new RecordBatch(truncates, position);
     }
 
     /// <summary>

@@ -279,6 +279,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         _progress.EnsureSchema();
         var database = _options.Connection.Database;
         bool create;
+        bool again;
         long start;
         IReadOnlyList<CdcTable> tables;
         AddedTablesSnapshot? added = null;
@@ -291,6 +292,9 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             await slots.EnsurePublicationAsync(tables, ct).ConfigureAwait(false);
             var slot = await slots.WaitUntilFreeAsync(_services.Time, ct).ConfigureAwait(false);
             var record = _state.Get(_options.Slot, database);
+            // This data folder read a slot of this name before: its sinks may hold rows of that slot's stream, which a
+            // new slot's snapshot must replace, not add to (the deletes made since it was given up never come).
+            again = record is not null;
             (create, var redo) = Decide(slot, record, resumeAfter);
             if (redo && ResumeInitial(record!, slot!.ConfirmedFlush, tables))
             {
@@ -344,7 +348,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             {
                 var marks = new InitialSnapshotMarks(_progress, _options, tables, consistentPoint);
                 _initial = marks;
-                await foreach (var batch in new PgSnapshotReader(_options, tables, _log, DeadLetterSource, _services.DeadLetters).ReadAsync(snapshot, consistentPoint, marks.Sent, ct).ConfigureAwait(false))
+                await foreach (var batch in new PgSnapshotReader(_options, tables, _log, DeadLetterSource, _services.DeadLetters).ReadAsync(snapshot, consistentPoint, again, marks.Sent, ct).ConfigureAwait(false))
                 {
                     Volatile.Write(ref _emitted, batch.Position);
                     yield return batch;

@@ -58,6 +58,9 @@ internal static partial class PostgresLog
     [LoggerMessage(10000, LogLevel.Warning, "Replication slot {Slot}: its idle position cannot be recorded, no space left on device ({Detail}); the slot is not advanced until it can be")]
     public static partial void IdleAdvanceWaits(ILogger logger, string slot, string detail);
 
+    [LoggerMessage(27850, LogLevel.Warning, "The snapshot is taken again: {Tables} tables go downstream as truncated at {Lsn} first, so no sink keeps rows of the slot given up that the source has since deleted")]
+    public static partial void SnapshotTruncates(ILogger logger, int tables, string lsn);
+
     [LoggerMessage(27800, LogLevel.Information, "Replication slot {Slot}: this worker ({Worker}) holds its lock and reads it")]
     public static partial void SlotLeaseTaken(ILogger logger, string slot, string worker);
 
