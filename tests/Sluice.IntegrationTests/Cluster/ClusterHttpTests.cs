@@ -10,8 +10,8 @@ namespace Sluice.IntegrationTests.Cluster;
 /// <summary>
 /// tenant-analytics on three <c>sluice run --cluster</c> workers over a three-node JetStream cluster and one shared
 /// metadata store (one token for all three; a bad event's dead letter listed from elsewhere with <c>--cluster</c>; the
-/// workers in <c>sluice status --cluster</c>), its sink a PostgreSQL table keyed by (tenant, event id). A client spreads 20,000 events over the three ingest ports; one
-/// worker and one NATS node are SIGKILLed mid-stream and started again 15 s (or 30 requests) later. Every event answered 202 is in the table
+/// workers in <c>sluice status --cluster</c>), its sink a PostgreSQL table keyed by (tenant, event id). A client spreads 20,000 events (<c>SLUICE_CLUSTER_TEST_EVENTS</c>) over the three ingest ports; one
+/// worker and one NATS node are SIGKILLed mid-stream (at 30 % of the requests) and started again 15 s (or 30 % of the requests) later. Every event answered 202 is in the table
 /// exactly once: nothing acknowledged is lost (JetStream stored it on a majority before the 202), and what the dead
 /// worker held unacknowledged is redone by the others after the ack wait without a second row.
 /// </summary>
@@ -19,8 +19,13 @@ namespace Sluice.IntegrationTests.Cluster;
 [Collection(ClusterWorkersSerial.Name)]
 public sealed class ClusterHttpTests
 {
-    private const int Requests = 100;
     private const int EventsPerRequest = 200;
+
+    /// <summary>
+    /// Events sent: 20,000 by default (what CI runs, well under two minutes); <c>SLUICE_CLUSTER_TEST_EVENTS</c> sets
+    /// another count, rounded to whole requests (the issue's 200,000 is run by hand: docs/SCALING.md has its figures).
+    /// </summary>
+    private static readonly int Requests = Math.Max(10, (int.TryParse(Environment.GetEnvironmentVariable("SLUICE_CLUSTER_TEST_EVENTS"), out var events) ? events : 20_000) / EventsPerRequest);
 
     [Fact]
     public async Task Three_workers_with_a_worker_and_a_nats_node_killed_mid_stream_land_every_acknowledged_event_once()
@@ -109,13 +114,13 @@ public sealed class ClusterHttpTests
 
             var senders = Enumerable.Range(0, 3).Select(lane => Task.Run(() => SendAsync(lane))).ToList();
             string Answers() => $"the last answers: {string.Join("; ", workers.Select(x => x.LastFailure))}\n{string.Join("\n", workers.Select(x => x.Stderr))}";
-            await WaitUntilAsync(() => Volatile.Read(ref done) >= 30, () => "30 requests accepted; " + Answers());
+            await WaitUntilAsync(() => Volatile.Read(ref done) >= Requests * 3 / 10, () => $"{Requests * 3 / 10} requests accepted; " + Answers());
             workers[1].Kill();
             nats.Kill(0);
-            // Down for 15 s or 30 more requests: with a node gone and another behind, JetStream may have no leader for the
+            // Down for 15 s or 30 % more of the requests: with a node gone and another behind, JetStream may have no leader for the
             // stream until the node is back, and then answers nothing (503 here), which is the point.
             var down = DateTime.UtcNow;
-            await WaitUntilAsync(() => Volatile.Read(ref done) >= 60 || DateTime.UtcNow - down > TimeSpan.FromSeconds(15), () => "the nodes left answer " + Answers());
+            await WaitUntilAsync(() => Volatile.Read(ref done) >= Requests * 6 / 10 || DateTime.UtcNow - down > TimeSpan.FromSeconds(15), () => "the nodes left answer " + Answers());
             nats.Start(0);
             workers[1].Start();
             await Task.WhenAll(senders);
@@ -204,7 +209,8 @@ public sealed class ClusterHttpTests
 
     private static async Task<long> WaitForRowsAsync(string schema, long expected)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        // 90 s, and a second more for every thousand events beyond the CI count.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90 + Math.Max(0, expected - 20_000) / 1000);
         long last = -1;
         while (DateTime.UtcNow < deadline)
         {

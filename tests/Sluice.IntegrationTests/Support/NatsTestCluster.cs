@@ -92,6 +92,20 @@ internal sealed class NatsTestCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>What a node's monitoring says of JetStream's streams and consumers (<c>/jsz</c>), for a failing test's message.</summary>
+    public async Task<string> JetStreamStateAsync(int node)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+        try
+        {
+            return await http.GetStringAsync(new Uri($"http://127.0.0.1:{_monitors[node]}/jsz?consumers=true"));
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return $"node {node}: {e.Message}";
+        }
+    }
+
     public ValueTask DisposeAsync()
     {
         for (var i = 0; i < 3; i++)

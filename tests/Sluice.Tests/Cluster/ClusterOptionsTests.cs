@@ -16,6 +16,16 @@ public sealed class ClusterOptionsTests
         options.Partitions.ShouldBe(16);
         options.Replicas.ShouldBe(3);
         options.AckWait.ShouldBe(TimeSpan.FromSeconds(30));
+        options.KeyOrder.ShouldBeTrue("per-key order is the default");
+    }
+
+    [Fact]
+    public void Any_order_is_the_opt_out_and_another_word_is_refused()
+    {
+        ClusterOptions.FromEnvironment(Env(("SLUICE_CLUSTER_NATS", "nats://127.0.0.1:4222"), ("SLUICE_CLUSTER_ORDER", "any"))).KeyOrder.ShouldBeFalse();
+        ClusterOptions.FromEnvironment(Env(("SLUICE_CLUSTER_NATS", "nats://127.0.0.1:4222"), ("SLUICE_CLUSTER_ORDER", "key"))).KeyOrder.ShouldBeTrue();
+        Should.Throw<SluiceException>(() => ClusterOptions.FromEnvironment(Env(("SLUICE_CLUSTER_NATS", "nats://127.0.0.1:4222"), ("SLUICE_CLUSTER_ORDER", "sorted"))))
+            .Message.ShouldContain("SLUICE_CLUSTER_ORDER: 'sorted' is not an order");
     }
 
     [Fact]

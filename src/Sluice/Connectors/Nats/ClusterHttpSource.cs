@@ -74,7 +74,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
                 cluster.Partitions, Cluster.PartitionLeases.DurationFrom(Environment.GetEnvironmentVariable), services.Time);
             _owner = new PartitionOwner(leases, _stream, services.Time, _log, HasPending);
         }
-        CheckpointScope = "worker:" + WorkerIdentity.Of(services.Data, Environment.GetEnvironmentVariable);
+        CheckpointScope = WorkerCheckpointScope.Of(WorkerIdentity.Of(services.Data, Environment.GetEnvironmentVariable));
     }
 
     /// <summary>The partitions' leases this worker takes and holds (null without the shared metadata store: one consumer shared by every worker).</summary>

@@ -5,7 +5,7 @@ namespace Sluice.Connectors.Postgres;
 
 /// <summary>
 /// The postgres sink's side of a batch's fence (<see cref="BatchFence"/>): the table <c>_sluice_partition_marks</c> in
-/// the sink's schema holds, per checkpoint key and partition, the newest fencing token that committed there and the
+/// the sink's schema holds, per checkpoint key (without the worker scope: one row for every worker) and partition, the newest fencing token that committed there and the
 /// last stream sequence it wrote. Recorded in the batch's own transaction, so the rows and the mark commit together;
 /// a batch read under an older token than the one recorded is refused and rolled back. The marks' row locks order a
 /// stale owner's commit and the new owner's: whichever commits second sees the other's token.
@@ -45,7 +45,8 @@ internal static class PgPartitionMarks
                 "ON CONFLICT (checkpoint_key, stream, part) DO UPDATE SET token = EXCLUDED.token, sequence = EXCLUDED.sequence WHERE m.token <= EXCLUDED.token RETURNING m.token", connection);
             await using (cmd.ConfigureAwait(false))
             {
-                cmd.Parameters.AddWithValue("k", checkpointKey);
+                // Keyed without the worker: every worker's batches of a partition must meet the same mark, or none is fenced.
+                cmd.Parameters.AddWithValue("k", WorkerCheckpointScope.Shared(checkpointKey));
                 cmd.Parameters.AddWithValue("s", mark.Stream);
                 cmd.Parameters.AddWithValue("p", mark.Partition);
                 cmd.Parameters.AddWithValue("t", mark.Token);

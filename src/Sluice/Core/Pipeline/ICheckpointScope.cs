@@ -10,3 +10,23 @@ public interface ICheckpointScope
     /// <summary>Appended to each sink's checkpoint key (<c>worker:&lt;id&gt;</c>).</summary>
     string CheckpointScope { get; }
 }
+
+/// <summary>The worker scope of checkpoint keys in cluster mode, and the key of what every worker of a sink shares.</summary>
+public static class WorkerCheckpointScope
+{
+    private const string Prefix = "worker:";
+
+    /// <summary>The scope of worker <paramref name="id"/>'s checkpoints.</summary>
+    public static string Of(string id) => Prefix + id;
+
+    /// <summary>
+    /// A sink's checkpoint key without the worker's scope: the key of state every worker of the sink must see alike (the
+    /// postgres sink's partition marks, which fence a worker that lost a partition against its new owner).
+    /// </summary>
+    public static string Shared(string checkpointKey)
+    {
+        ArgumentNullException.ThrowIfNull(checkpointKey);
+        var at = checkpointKey.IndexOf(":" + Prefix, StringComparison.Ordinal);
+        return at < 0 ? checkpointKey : checkpointKey[..at];
+    }
+}
