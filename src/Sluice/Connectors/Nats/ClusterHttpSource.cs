@@ -157,7 +157,11 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
 
                 position++;
                 lock (_pendingGate) { _pending.Enqueue((position, messages)); }
-                yield return new RecordBatch(_records?.Flush() ?? _ingest.ByTable(parser.Flush().ToList()), position) { Fence = _owner is null || messages.Count == 0 ? null : Fence(messages) };
+                yield return new RecordBatch(_records?.Flush() ?? _ingest.ByTable(parser.Flush().ToList()), position)
+                {
+                    Fence = _owner is null || messages.Count == 0 ? null : Fence(messages),
+                    Log = LogSequences.Of(_stream.Identity, messages.Select(m => (long)(m.Message.Metadata?.Sequence.Stream ?? 0)).Where(s => s > 0)),
+                };
             }
         }
         finally
