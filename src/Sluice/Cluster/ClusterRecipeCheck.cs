@@ -3,8 +3,8 @@ using Sluice.Core.Recipes;
 namespace Sluice.Cluster;
 
 /// <summary>
-/// What cluster mode runs so far: HTTP pipelines whose sinks are keyed and idempotent, since a batch a dead worker
-/// held is done again by another, and batches of one pipeline commit on several workers at once in no shared order;
+/// What cluster mode runs so far: HTTP pipelines whose sinks are keyed and idempotent, or the lake sink, which skips
+/// events it committed already (since a batch a dead worker held is done again by another), and batches of one pipeline commit on several workers at once in no shared order;
 /// and <c>postgres_cdc</c> pipelines, read by one worker at a time (<see cref="StandByPipeline"/>), whose checkpoints
 /// must then be in the shared metadata store for the next holder to go on from them; and files sources that land in the
 /// lake themselves (claims and the ledger in the shared store make each file land once).
@@ -43,11 +43,12 @@ public static class ClusterRecipeCheck
                 continue;
             }
 
-            if (p.Sinks.Any(s => s is Core.Pipeline.SinkFactory<Connectors.Lake.LakeSinkOptions>))
+            if (p.SourceType != "http" && p.Sinks.Any(s => s is Core.Pipeline.SinkFactory<Connectors.Lake.LakeSinkOptions>))
             {
-                // The lake is shared now, but the lake sink appends: a batch a dead worker held is written again by
-                // another, which a keyed sink absorbs and an appended Parquet file does not.
-                problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink does not run in cluster mode yet for stream pipelines (it appends, and a batch a dead worker held is written again); use keyed sinks such as postgres");
+                // In an http pipeline the lake sink records the JetStream sequences it committed in the shared manifest
+                // and skips them when a dead worker's batch comes again; a CDC holder's batches carry no such sequences,
+                // and the old holder's sinks may still finish a batch the new holder writes too.
+                problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink runs in cluster mode only in http pipelines so far (a {p.SourceType} pipeline's batches, written again after a take-over, would land twice); use keyed sinks such as postgres");
             }
         }
 

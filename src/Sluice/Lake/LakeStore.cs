@@ -42,6 +42,7 @@ public sealed class LakeStore
         _storage = storage;
         Views = new LakeViews(store);
         Mirrors = new LakeMirrors(store);
+        LogCommits = new LakeLogCommits(store);
     }
 
     public DataDirectory Data => data;
@@ -67,6 +68,9 @@ public sealed class LakeStore
 
     /// <summary>Which tables are mirrors, and their keys (<see cref="LakeTable.MirrorKey"/>).</summary>
     public LakeMirrors Mirrors { get; }
+
+    /// <summary>Which events of a cluster's shared log each lake sink committed (<see cref="LakeLogCommits"/>).</summary>
+    public LakeLogCommits LogCommits { get; }
 
     /// <summary>A data folder's lake is its own <c>lake/</c>; a cluster's is <c>lake/</c> of the shared folder, which it must have.</summary>
     private static LocalLakeStorage? StorageFor(DataDirectory data, MetadataStore store) =>

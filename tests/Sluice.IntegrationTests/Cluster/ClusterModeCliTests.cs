@@ -7,12 +7,29 @@ namespace Sluice.IntegrationTests.Cluster;
 public sealed class ClusterModeCliTests
 {
     [Fact]
-    public async Task A_recipe_with_a_lake_sink_is_refused_in_cluster_mode()
+    public async Task A_lake_sink_without_the_shared_folder_is_refused_in_cluster_mode()
     {
+        // Each worker would write files the others cannot read, named in the one manifest they share.
         using var temp = new TempFolder();
-        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1" }, "run", "tenant-analytics", "--cluster");
-        code.ShouldBe(1, err);
-        err.ShouldContain("--cluster: tenant-analytics: pipeline 'ecommerce': the lake sink does not run in cluster mode yet");
+        var cluster = "m" + Guid.NewGuid().ToString("N")[..10];
+        try
+        {
+            var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string>
+            {
+                ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1", ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString,
+                ["SLUICE_CLUSTER_NAME"] = cluster, ["SLUICE_CLUSTER_FOLDER"] = "",
+            }, "run", "tenant-analytics", "--cluster");
+            code.ShouldBe(1, err);
+            err.ShouldContain("so its Parquet files must be in a folder every worker sees: set SLUICE_CLUSTER_FOLDER");
+        }
+        finally
+        {
+            Npgsql.NpgsqlConnection.ClearAllPools();
+            await using var c = new Npgsql.NpgsqlConnection(ServerSettings.PostgresConnectionString);
+            await c.OpenAsync();
+            await using var drop = new Npgsql.NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", c);
+            await drop.ExecuteNonQueryAsync();
+        }
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Time.Testing;
 using Sluice.Core;
+using Sluice.Core.Pipeline;
 using Sluice.Core.Schema;
 using Sluice.IntegrationTests.Metadata;
 using Sluice.Lake;
@@ -39,6 +40,39 @@ public abstract class LakeManifestConformance<TFixture> : IDisposable where TFix
     }
 
     private static long Rows(LakeStore lake) => lake.FileEntries(Table.QualifiedName).Sum(f => f.Rows);
+
+    /// <summary>A lake sink's commit of a cluster log's events: rows keyed by their sequence, and the sequences recorded with them.</summary>
+    private static async Task CommitLogAsync(LakeStore lake, LogSequences events)
+    {
+        var ids = events.Ranges.SelectMany(r => Enumerable.Range((int)r.First, (int)r.Count)).Select(i => (long?)i).ToArray();
+        using var stager = lake.BeginStaging("test");
+        await stager.AddPartitionAsync(Table, "2025-11-08", [ids], ids.Length, CancellationToken.None);
+        lake.Commit(stager, (c, tx) => lake.LogCommits.Record(c, tx, "sink", events));
+    }
+
+    [Fact]
+    public async Task A_log_sinks_committed_sequences_are_seen_by_every_worker_and_a_second_commit_of_one_commits_nothing()
+    {
+        var (a, b) = (Worker("a"), Worker("b"));
+        var first = LogSequences.Of("S@1", [1, 2, 3, 5]);
+        a.LogCommits.Committed("sink", first).ShouldBeEmpty();
+        await CommitLogAsync(a, first);
+
+        // Worker b is given 3..7 again (a died before acknowledging 3 and 5): it sees what a committed.
+        var again = LogSequences.Of("S@1", [3, 4, 5, 6, 7]);
+        var fresh = again.Except(b.LogCommits.Committed("sink", again));
+        fresh.Ranges.ShouldBe([new SequenceRange(4, 4), new SequenceRange(6, 7)]);
+
+        // A commit that looked before a's and claims 3..7 whole is refused whole.
+        await Should.ThrowAsync<LakeConflictException>(() => CommitLogAsync(b, again));
+        Rows(b).ShouldBe(4, "nothing of the refused commit is in the lake");
+
+        await CommitLogAsync(b, fresh);
+        Rows(a).ShouldBe(7, "each sequence once");
+        a.LogCommits.Committed("sink", LogSequences.Of("S@1", [1, 100])).ShouldBe([new SequenceRange(1, 7)], "touching runs are joined: one row");
+        a.LogCommits.Committed("sink", LogSequences.Of("S@2", [1, 7])).ShouldBeEmpty("a stream created again is another log");
+        a.LogCommits.Committed("other", first).ShouldBeEmpty("and another sink has its own");
+    }
 
     [Fact]
     public async Task Commits_are_current_in_manifest_order_and_a_replaced_partition_is_deleted_only_after_its_grace()

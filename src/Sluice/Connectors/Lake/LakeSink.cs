@@ -65,9 +65,23 @@ public sealed class LakeSink : IBatchSink
         _options = options;
         _checkpoints = new CheckpointStore(services.Metadata, services.Time);
         _log = services.Logging.CreateLogger("Sluice.LakeSink");
+        if (services.Cluster is not null)
+        {
+            // Every worker must write one lake and record its events in one manifest, else a batch done again by
+            // another worker after a death lands twice (in two lakes), and no query sees all of them.
+            if (services.Metadata.Shared is null)
+            {
+                throw new SluiceException($"lake sink {Name} in cluster mode: the workers share the lake's manifest in the cluster's metadata store and its files in a shared folder; set {SharedMetadata.PostgresVariable} and {SharedMetadata.FolderVariable} (docs/SCALING.md, \"The lake sink on several workers\")");
+            }
+
+            _ = services.Lake.Storage;
+        }
     }
 
     public string Name => NameOf(_options.Zone);
+
+    /// <summary>A batch is committed to the lake and not yet acknowledged to its source (<see cref="CrashPoint"/>).</summary>
+    public const string CommittedCrashPoint = "lake.sink-committed";
 
     /// <summary>The name of the lake sink of a zone (part of its checkpoint key).</summary>
     public static string NameOf(string zone) => $"lake:{zone}";
@@ -88,11 +102,72 @@ public sealed class LakeSink : IBatchSink
             _loaded = true;
         }
 
+        if (batch.Log is null)
+        {
+            await WriteAsync(batch, checkpointKey, Unwritten, null, ct).ConfigureAwait(false);
+            return;
+        }
+
+        // A cluster's shared log: positions are this worker's batch numbers, so what was written is known by the
+        // events' sequences, committed in the shared manifest (LakeLogCommits), not by the checkpoint.
+        var sink = LogSink(checkpointKey);
+        for (var attempt = 1; ; attempt++)
+        {
+            var done = _services.Lake.LogCommits.Committed(sink, batch.Log);
+            var fresh = batch.Log.Except(done);
+            if (fresh.Count < batch.Log.Count) { LakeSinkLog.ReplaySkipped(_log, Name, batch.Log.Count - fresh.Count, batch.Log.Count, batch.Log.Log); }
+            try
+            {
+                await WriteAsync(batch, checkpointKey, t => NotCommitted(t, done), (c, tx) => _services.Lake.LogCommits.Record(c, tx, sink, fresh), ct).ConfigureAwait(false);
+                return;
+            }
+            catch (LakeConflictException e) when (attempt < 3)
+            {
+                // Another worker committed some of these events since they were looked up (they were in flight on
+                // both): what this commit staged is left to the orphan sweep, and the look-up is done again.
+                LakeSinkLog.ReplayRaced(_log, Name, e.Message);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The sink's key for the events it committed: its checkpoint key without the worker's scope, since any worker of
+    /// the pipeline may get any event again.
+    /// </summary>
+    private string LogSink(string checkpointKey)
+    {
+        var own = ":sink:" + Name;
+        var at = checkpointKey.IndexOf(own, StringComparison.Ordinal);
+        return at < 0 ? checkpointKey : checkpointKey[..(at + own.Length)];
+    }
+
+    /// <summary>The rows whose events are not among <paramref name="done"/> (committed by some worker already).</summary>
+    private ColumnBatch NotCommitted(ColumnBatch table, IReadOnlyList<Core.Pipeline.SequenceRange> done)
+    {
+        if (done.Count == 0 || table.Count == 0) { return table; }
+        var column = table.Schema.IndexOf(_options.PositionColumn);
+        if (column < 0 || table.Schema.Fields[column].Type != FieldType.Integer)
+        {
+            throw new SluiceException($"lake sink {Name}: table '{table.Schema.Table}' has no integer column '{_options.PositionColumn}' (position_column), so the events of its rows cannot be told apart, and some of this batch's events were committed already by another worker (a replay after a worker's death); keep the column through the steps");
+        }
+
+        var positions = (long?[])table.Columns[column];
+        var keep = new List<int>(table.Count);
+        for (var i = 0; i < table.Count; i++)
+        {
+            if (positions[i] is not { } p || !Core.Pipeline.SequenceRange.AnyHolds(done, p)) { keep.Add(i); }
+        }
+
+        return keep.Count == table.Count ? table : table.Gather(keep.ToArray());
+    }
+
+    private async Task WriteAsync(RecordBatch batch, string checkpointKey, Func<ColumnBatch, ColumnBatch> unwrittenOf, Action<System.Data.Common.DbConnection, System.Data.Common.DbTransaction>? alsoRecord, CancellationToken ct)
+    {
         using var stager = _services.Lake.BeginStaging($"lake-{_options.Zone}");
         var mirror = _options.Mode == LakeSinkMode.Mirror ? new MirrorWrite(_services.Lake, Name, MirrorWrite.Marking(batch.Tables)) : null;
         foreach (var raw in batch.Tables)
         {
-            var unwritten = Unwritten(raw);
+            var unwritten = unwrittenOf(raw);
             if (mirror is not null)
             {
                 await AddMirroredAsync(stager, mirror, unwritten, ct).ConfigureAwait(false);
@@ -119,10 +194,12 @@ public sealed class LakeSink : IBatchSink
         var position = batch.Position.ToString(CultureInfo.InvariantCulture);
         _services.Lake.Commit(stager, (c, tx) =>
         {
+            alsoRecord?.Invoke(c, tx);
             _checkpoints.Set(checkpointKey, position, c, tx);
             foreach (var commit in batch.Commits) { commit.Record(c, tx); }
         });
         _committed = batch.Position;
+        CrashPoint.Reach(CommittedCrashPoint);
         if (_compaction is null && _options.CompactInterval > TimeSpan.Zero)
         {
             _compaction = Task.Run(() => CompactLoopAsync(_stop.Token), CancellationToken.None);
@@ -316,6 +393,12 @@ internal static partial class LakeSinkLog
 
     [LoggerMessage(10200, LogLevel.Debug, "{Table}: folded {Files} files into the mirror's current rows")]
     public static partial void Folded(ILogger logger, string table, int files);
+
+    [LoggerMessage(24800, LogLevel.Information, "Lake sink {Sink}: {Skipped} of the batch's {Events} events of log {Log} were committed already (by a worker that died before acknowledging them); written once, not again")]
+    public static partial void ReplaySkipped(ILogger logger, string sink, long skipped, long events, string log);
+
+    [LoggerMessage(24801, LogLevel.Information, "Lake sink {Sink}: {Reason}; looking again at what is committed")]
+    public static partial void ReplayRaced(ILogger logger, string sink, string reason);
 
     [LoggerMessage(5302, LogLevel.Warning, "Compaction in zone {Zone} failed; the small files stay as they are until the next pass")]
     public static partial void CompactionFailed(ILogger logger, Exception error, string zone);

@@ -43,6 +43,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     private readonly JetStreamLog _stream;
     private readonly Lock _pendingGate = new();
     private readonly Queue<(long Position, List<Delivery> Messages)> _pending = new();
+    private readonly HashSet<ulong> _held = [];
     private readonly PartitionOwner? _owner;
     private readonly CancellationTokenSource _stop = new();
     private readonly IJetStreamRecords? _records;
@@ -128,6 +129,8 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
 
         var parser = _ingest.NewParser(4096);
         var position = resumeAfter ?? 0;
+        // What an earlier read held and never acknowledged comes again after the ack wait, and must be written then.
+        lock (_pendingGate) { _held.Clear(); }
         try
         {
             while (!ct.IsCancellationRequested)
@@ -147,6 +150,9 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
                         // A partition given up or lost since: its events are left unacknowledged, for its next owner.
                         if (_owner is not null && !_owner.Reading(message.Partition, message.Token)) { continue; }
                         messages.Add(message);
+                        // An ack wait that ran out while this worker still holds the event brings it here again: it is
+                        // acknowledged with its batch, and not written a second time (the lake sink appends).
+                        if (!Hold(message)) { continue; }
                         Flatten(parser, message.Message);
                         continue;
                     }
@@ -157,7 +163,11 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
 
                 position++;
                 lock (_pendingGate) { _pending.Enqueue((position, messages)); }
-                yield return new RecordBatch(_records?.Flush() ?? _ingest.ByTable(parser.Flush().ToList()), position) { Fence = _owner is null || messages.Count == 0 ? null : Fence(messages) };
+                yield return new RecordBatch(_records?.Flush() ?? _ingest.ByTable(parser.Flush().ToList()), position)
+                {
+                    Fence = _owner is null || messages.Count == 0 ? null : Fence(messages),
+                    Log = LogSequences.Of(_stream.Identity, messages.Select(m => (long)(m.Message.Metadata?.Sequence.Stream ?? 0)).Where(s => s > 0)),
+                };
             }
         }
         finally
@@ -267,6 +277,13 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
             .Select(g => new PartitionMark(_stream.StreamName, g.Key.Partition, g.Key.Token, g.Max(m => (long)(m.Message.Metadata?.Sequence.Stream ?? 0))))
             .ToList());
 
+    /// <summary>False when this worker already holds the message's event unacknowledged (a redelivery of it).</summary>
+    private bool Hold(Delivery message)
+    {
+        if (message.Message.Metadata?.Sequence.Stream is not { } sequence) { return true; }
+        lock (_pendingGate) { return _held.Add(sequence); }
+    }
+
     /// <summary>Whether a batch waiting for its sinks holds events of <paramref name="partition"/> (a partition is given up only once none does).</summary>
     private bool HasPending(int partition)
     {
@@ -366,6 +383,11 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
             while (_pending.TryPeek(out var batch) && batch.Position <= position)
             {
                 done.AddRange(_pending.Dequeue().Messages);
+            }
+
+            foreach (var message in done)
+            {
+                if (message.Message.Metadata?.Sequence.Stream is { } sequence) { _held.Remove(sequence); }
             }
         }
 

@@ -60,6 +60,9 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
 
     public string StreamName { get; }
 
+    /// <summary>The stream's name and creation time, once <see cref="EnsureAsync"/> ran: a stream deleted and created again starts its sequences over, and is another log.</summary>
+    public string Identity { get; private set; } = "";
+
     /// <summary>A stream or subject token: letters, digits, '-' and '_' only (JetStream forbids '.', '*', '>' and spaces there).</summary>
     internal static string Name(string text) => string.Concat((text ?? "").Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
 
@@ -81,7 +84,7 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
         try
         {
             if (_ready) { return; }
-            await _js.CreateOrUpdateStreamAsync(new StreamConfig(StreamName, [_subjectPrefix + ".*"])
+            var stream = await _js.CreateOrUpdateStreamAsync(new StreamConfig(StreamName, [_subjectPrefix + ".*"])
             {
                 NumReplicas = _cluster.Replicas,
                 Storage = StreamConfigStorage.File,
@@ -90,6 +93,7 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
                 MaxBytes = _options.MaxBacklogBytes,
                 DuplicateWindow = _options.DedupWindow,
             }, ct).ConfigureAwait(false);
+            Identity = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{StreamName}@{stream.Info.Created.UtcTicks}");
             _ready = true;
         }
         finally

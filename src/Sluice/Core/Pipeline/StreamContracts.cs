@@ -27,6 +27,9 @@ public sealed record RecordBatch(IReadOnlyList<ColumnBatch> Tables, long Positio
 
     /// <summary>The partition leases the batch was read under, for sinks that fence on them (<see cref="BatchFence"/>); null outside cluster partitions.</summary>
     public BatchFence? Fence { get; init; }
+
+    /// <summary>The batch's events as sequences of a log every worker of a cluster reads, for sinks that skip a replay by them (<see cref="LogSequences"/>); null when positions are this process's own.</summary>
+    public LogSequences? Log { get; init; }
 }
 
 /// <summary>

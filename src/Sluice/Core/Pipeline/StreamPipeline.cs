@@ -137,6 +137,11 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
                     batch = batch with { Fence = raw.Fence };
                 }
 
+                if (raw.Log is not null && batch.Log is null)
+                {
+                    batch = batch with { Log = raw.Log };
+                }
+
                 _status?.Read(batch.Count, batch.Position);
                 _status?.Tap.Publish(null, batch);
 
@@ -323,7 +328,8 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         // batches' bookkeeping goes with the one write.
         var commits = batches.SelectMany(b => b.Commits).ToList();
         var fence = BatchFence.Merge(batches.Select(b => b.Fence));
-        return (rows == 0 ? batches[^1] with { Commits = commits, Fence = fence } : new RecordBatch(ColumnBatchConcat.Runs(batches.SelectMany(b => b.Tables)), batches[^1].Position) { Commits = commits, Fence = fence }, batches);
+        var log = LogSequences.Merge(batches.Select(b => b.Log));
+        return (rows == 0 ? batches[^1] with { Commits = commits, Fence = fence, Log = log } : new RecordBatch(ColumnBatchConcat.Runs(batches.SelectMany(b => b.Tables)), batches[^1].Position) { Commits = commits, Fence = fence, Log = log }, batches);
     }
 
     /// <summary>False when the time is up or the queue is finished (a stop, the end of a run-once).</summary>

@@ -1,0 +1,163 @@
+using System.Collections.Concurrent;
+using Npgsql;
+using Sluice.IntegrationTests.Support;
+using Sluice.IntegrationTests.TenantAnalytics;
+using Sluice.Recipes.Generators;
+
+namespace Sluice.IntegrationTests.Cluster;
+
+/// <summary>
+/// tenant-analytics as shipped (its sink: the lake) on two <c>sluice run --cluster</c> workers sharing one metadata
+/// store, one lake folder and the test's own JetStream cluster. One worker is SIGKILLed (at a crash point) just after
+/// the lake committed a batch and before JetStream heard of it, so that batch's events come again to a worker after
+/// the ack wait; the dead worker is started again while the client goes on sending to both. Every event answered 202
+/// is in the shared lake exactly once, read through DuckDB (<c>sluice query --cluster</c>) from a folder no worker uses.
+/// </summary>
+[Trait("Category", "Chaos")]
+[Collection(ClusterWorkersSerial.Name)]
+public sealed class ClusterLakeTests
+{
+    private const int Requests = 40;
+    private const int EventsPerRequest = 250;
+
+    [Fact]
+    public async Task Two_workers_with_the_lake_sink_and_one_killed_after_a_commit_land_every_acknowledged_event_once()
+    {
+        using var temp = new TempFolder("sluice-cluster-lake");
+        await using var nats = await NatsTestCluster.StartAsync(temp.Sub("nats"));
+        var cluster = "l" + Guid.NewGuid().ToString("N")[..10];
+        var env = new Dictionary<string, string>
+        {
+            ["SLUICE_CLUSTER_NATS"] = nats.Urls, ["SLUICE_CLUSTER_ACK_WAIT"] = "5", ["SLUICE_CLUSTER_NAME"] = cluster,
+            ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString,
+            ["SLUICE_CLUSTER_FOLDER"] = Directory.CreateDirectory(temp.Sub("shared")).FullName,
+        };
+        string token;
+        using (var created = SluiceProcess.Start(Directory.CreateDirectory(temp.Sub("admin")).FullName, env, "tokens", "create", "--role", "writer", "--tenant", "acme", "--cluster"))
+        {
+            (await created.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(0, created.Stderr);
+            token = created.Stdout.Trim().Split('\n')[^1];
+        }
+
+        // Worker 0 dies right after its second commit to the lake, before it acknowledges the batch to JetStream.
+        var doomed = new Dictionary<string, string>(env) { ["SLUICE_CRASH_AT"] = "lake.sink-committed:2" };
+        var workers = new[]
+        {
+            new ClusterWorker(Directory.CreateDirectory(temp.Sub("worker0")).FullName, FreePort.Next(), token, "tenant-analytics", doomed),
+            new ClusterWorker(Directory.CreateDirectory(temp.Sub("worker1")).FullName, FreePort.Next(), token, "tenant-analytics", env),
+        };
+        var restarted = new ClusterWorker(workers[0].Data, FreePort.Next(), token, "tenant-analytics", env);
+        try
+        {
+            foreach (var w in workers) { w.Start(); }
+            foreach (var w in workers) { await w.WaitHealthyAsync(); }
+
+            var generator = new EcommerceEvents(new Random(24));
+            var bodies = Enumerable.Range(0, Requests).Select(r =>
+            {
+                var ids = Enumerable.Range(0, EventsPerRequest).Select(i => $"lk-{r}-{i}").ToList();
+                return (Ids: ids, Body: generator.Batch("acme", ids, new DateTime(2025, 11, 8, 6, 0, 0, DateTimeKind.Utc).AddHours(r % 30)));
+            }).ToList();
+            var acked = new ConcurrentBag<string>();
+            var next = -1;
+            async Task SendAsync(int lane)
+            {
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+                int r;
+                while ((r = Interlocked.Increment(ref next)) < Requests)
+                {
+                    var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+                    for (var attempt = 0; ; attempt++)
+                    {
+                        var live = new[] { workers[1], workers[0].Process!.HasExited && restarted.Process is not null ? restarted : workers[0] };
+                        var w = live[(lane + r + attempt) % live.Length];
+                        if (await w.TryPostAsync(http, bodies[r].Body))
+                        {
+                            foreach (var id in bodies[r].Ids) { acked.Add(id); }
+                            break;
+                        }
+
+                        DateTime.UtcNow.ShouldBeLessThan(deadline, $"request {r} not accepted within 120 s: {w.LastFailure}");
+                        await Task.Delay(100);
+                    }
+
+                    // A pace the batches can follow, so the doomed worker commits a few before the client is done.
+                    await Task.Delay(50);
+                }
+            }
+
+            var senders = Enumerable.Range(0, 2).Select(lane => Task.Run(() => SendAsync(lane))).ToList();
+            await WaitUntilAsync(() => workers[0].Process!.HasExited, () => "worker 0 did not reach its crash point: " + workers[0].Stderr);
+            workers[0].Process!.Stderr.ShouldContain("SLUICE_CRASH_AT: killed at lake.sink-committed");
+            restarted.Start();
+            await restarted.WaitHealthyAsync();
+            await Task.WhenAll(senders);
+
+            var expected = acked.Distinct().Order(StringComparer.Ordinal).ToList();
+            expected.Count.ShouldBe(Requests * EventsPerRequest, "every request is accepted in the end");
+            var (total, distinct, items, distinctItems) = (0L, 0L, 0L, 0L);
+            await WaitUntilAsync(() =>
+            {
+                (total, distinct, items, distinctItems) = Figures(temp, env);
+                return total >= expected.Count && Lag(workers[1]) == 0;
+            }, () => $"{total} of {expected.Count} events in the lake; {workers[1].Stderr}\n{restarted.Stderr}");
+
+            string.Join("\n", workers[1].Process!.Stderr, restarted.Process!.Stderr).ShouldContain("were committed already",
+                customMessage: "the batch the killed worker committed and did not acknowledge came again to a worker, which skipped its events");
+            total.ShouldBe(expected.Count, "every acknowledged event is in the lake once, nothing twice");
+            distinct.ShouldBe(expected.Count);
+            items.ShouldBe(distinctItems, "and each of their items once");
+            Query(temp, env, "SELECT event_id FROM analytics.events ORDER BY 1").Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+                .ShouldBe(expected, "exactly the acknowledged events");
+        }
+        finally
+        {
+            foreach (var w in workers.Append(restarted)) { w.Dispose(); }
+            NpgsqlConnection.ClearAllPools();
+            await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+            await c.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", c);
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
+
+    /// <summary>Events and items in the shared lake, and how many distinct keys, read by DuckDB from a folder no worker uses.</summary>
+    private static (long Events, long Distinct, long Items, long DistinctItems) Figures(TempFolder temp, Dictionary<string, string> env)
+    {
+        var csv = Query(temp, env,
+            "SELECT (SELECT count(*) FROM analytics.events), (SELECT count(DISTINCT event_id) FROM analytics.events), " +
+            "(SELECT count(*) FROM analytics.event_items), (SELECT count(DISTINCT (event_id, _index)) FROM analytics.event_items)");
+        if (csv.Length == 0) { return (0, 0, 0, 0); }
+        var values = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries)[1].Split(',').Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        return (values[0], values[1], values[2], values[3]);
+    }
+
+    /// <summary><c>sluice query --cluster</c> as CSV; empty while the lake has no such table yet.</summary>
+    private static string Query(TempFolder temp, Dictionary<string, string> env, string sql)
+    {
+        using var p = SluiceProcess.StartIn(temp.Path, temp.Sub("elsewhere"), env, "query", sql, "--format", "csv", "--cluster");
+        var code = p.WaitAsync(TimeSpan.FromMinutes(2)).GetAwaiter().GetResult();
+        if (code != 0 && p.Stderr.Contains("analytics.event", StringComparison.Ordinal)) { return ""; }
+        code.ShouldBe(0, p.Stderr);
+        return p.Stdout;
+    }
+
+    /// <summary>The consumer lag a worker shows (-1 while it has none to show).</summary>
+    private static long Lag(ClusterWorker worker)
+    {
+        var (code, stdout, _) = SluiceProcess.RunAsync(worker.Data, "status", "--format", "json").GetAwaiter().GetResult();
+        if (code != 0) { return -1; }
+        var backlog = System.Text.Json.JsonDocument.Parse(stdout).RootElement.GetProperty("pipelines")[0].GetProperty("backlog");
+        return backlog.ValueKind == System.Text.Json.JsonValueKind.Object ? backlog.GetProperty("value").GetInt64() : -1;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, Func<string> what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) { Assert.Fail($"not within 120 s: {what()}"); }
+            await Task.Delay(200);
+        }
+    }
+}
