@@ -39,8 +39,6 @@ internal static class CliContext
     /// <summary>State a cluster's shared store does not hold yet, by command: <c>--cluster</c> refuses them saying so.</summary>
     private static readonly Dictionary<string, string> NotShared = new(StringComparer.Ordinal)
     {
-        ["models"] = "models run, build and test are not tried on the shared store yet (a models job runs in cluster mode on the postgres engine: docs/SCALING.md, \"Jobs\"); run models without --cluster",
-        ["replay"] = "a dead letter is replayed through its recipe's pipeline, which runs on the workers; replay it without --cluster on a worker's data folder, or list, show, edit and discard it here",
     };
 
     /// <summary>Whether the command was given <c>--cluster</c> (<see cref="Cluster"/>).</summary>

@@ -32,7 +32,7 @@ public static class EngineLayers
         /// <summary>Cluster mode (<c>sluice run --cluster</c>): the shared log's settings; null for a single process.</summary>
         public global::Sluice.Cluster.ClusterOptions? Cluster => services.GetService(typeof(global::Sluice.Cluster.ClusterOptions)) as global::Sluice.Cluster.ClusterOptions;
 
-        /// <summary>This worker's registry entry in cluster mode (<c>WorkerRegistry.SetHolding</c> publishes what it holds); null in a single process.</summary>
+        /// <summary>This worker's registry entry in cluster mode (<c>WorkerRegistry.Hold</c> and <c>Release</c> publish what it holds); null in a single process.</summary>
         public global::Sluice.Cluster.WorkerRegistry? Worker => services.GetService(typeof(global::Sluice.Cluster.WorkerRegistry)) as global::Sluice.Cluster.WorkerRegistry;
     }
 }

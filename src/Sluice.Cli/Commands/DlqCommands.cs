@@ -106,7 +106,9 @@ internal static class DlqCommands
 
                 if (pending.Count == 0) { continue; }
                 var definition = CliContext.LoadRecipe(group.Key);
-                var results = await LetterReplay.ReplayAsync(services, definition, pending, notice => Console.Error.WriteLine(notice), ct).ConfigureAwait(false);
+                var results = CliContext.IsCluster(result)
+                    ? await LetterReplay.ReplayInClusterAsync(services, definition, Cluster.ClusterOptions.FromEnvironment(Cluster.ClusterSettings.Variables(definition, Environment.GetEnvironmentVariable)), pending, ct).ConfigureAwait(false)
+                    : await LetterReplay.ReplayAsync(services, definition, pending, notice => Console.Error.WriteLine(notice), ct).ConfigureAwait(false);
                 foreach (var (id, error) in results)
                 {
                     if (error is null) { ok++; } else { failed++; }

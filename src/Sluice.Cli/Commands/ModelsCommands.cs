@@ -41,6 +41,7 @@ internal static class ModelsCommands
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var (definition, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), result.GetValue(Engine));
+            OnCluster(result, definition, factory, (result.GetValue(select) ?? []).Length > 0 ? "models run --select" : null);
             using var services = CliContext.RecipeServices(result, definition.Recipe);
             var asOf = JobCommands.AsOf(result.GetValue(date), null, services.Time);
             var day = DateOnly.FromDateTime(asOf.UtcDateTime);
@@ -94,6 +95,7 @@ internal static class ModelsCommands
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var (definition, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), result.GetValue(Engine));
+            OnCluster(result, definition, factory, null);
             using var services = CliContext.RecipeServices(result, definition.Recipe);
             var selected = (result.GetValue(select) ?? []).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
             var models = factory.Options.Project.Select(selected);
@@ -131,6 +133,7 @@ internal static class ModelsCommands
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var (definition, factory) = Find(result.GetValue(recipe)!, result.GetValue(Job), result.GetValue(Engine));
+            OnCluster(result, definition, factory, "models build");
             using var services = CliContext.RecipeServices(result, definition.Recipe);
             var day = DateOnly.FromDateTime(JobCommands.AsOf(result.GetValue(date), null, services.Time).UtcDateTime);
             var selected = (result.GetValue(select) ?? []).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
@@ -234,6 +237,26 @@ internal static class ModelsCommands
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// With <c>--cluster</c>: a models job the cluster runs (postgres engine, no lake table read: its warehouse is a
+    /// server every worker reaches) runs whole under the job's lease in the shared store, as the workers' runs do, and
+    /// its tests read that warehouse; a job on the embedded warehouse, and a partial run (<paramref name="partial"/>,
+    /// which holds no lease), are refused saying why.
+    /// </summary>
+    private static void OnCluster(ParseResult result, JobDefinition definition, ModelsJobFactory factory, string? partial)
+    {
+        if (!CliContext.IsCluster(result)) { return; }
+        if (!Cluster.ClusterJobs.Runs(definition with { Factory = factory }))
+        {
+            throw new SluiceException($"models --cluster: {definition.FullName} runs on the embedded (duckdb) warehouse or reads lake tables, which are a data folder's, not the cluster's; run it without --cluster, or on the postgres engine (docs/SCALING.md, \"Jobs\")");
+        }
+
+        if (partial is not null)
+        {
+            throw new SluiceException($"{partial} --cluster: a partial run would write {definition.FullName}'s tables outside the job's lease, beside a worker's run; run the whole job (models run {definition.Recipe} --cluster), which takes the lease as the workers' runs do");
+        }
     }
 
     private static (JobDefinition Definition, ModelsJobFactory Factory) Find(string recipeName, string? job, string? engine)

@@ -31,9 +31,20 @@ public static class ClusterRecipeCheck
                 continue;
             }
 
+            if (LeasedPullPipeline.Leased(p))
+            {
+                // One worker pulls at a time under the pull's lease, from the cursor in the shared store (LeasedPullPipeline).
+                if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Core.Metadata.SharedMetadata.PostgresVariable)))
+                {
+                    problems.Add($"{recipe.Name}: pipeline '{p.Name}': a postgres_pull pipeline in cluster mode needs the shared metadata store ({Core.Metadata.SharedMetadata.PostgresVariable}): its lease and cursor are kept there for the worker that takes it over");
+                }
+
+                continue;
+            }
+
             if (p.SourceType is not ("http" or "postgres_cdc"))
             {
-                problems.Add($"{recipe.Name}: pipeline '{p.Name}': cluster mode runs only http, postgres_cdc and files sources so far, not '{p.SourceType}' (pulls run without --cluster)");
+                problems.Add($"{recipe.Name}: pipeline '{p.Name}': cluster mode runs only http, postgres_cdc, files and postgres_pull (with sinks) sources so far, not '{p.SourceType}' (other pulls run without --cluster)");
                 continue;
             }
 

@@ -43,6 +43,7 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
     {
         ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(services);
+        if (services.Cluster is not null && LeasedPullPipeline.Leased(definition)) { return new LeasedPullPipeline(definition, services, recipe); }
         return services.Cluster is not null && definition.Source is PostgresCdcSourceFactory cdc && definition.Sinks.Count > 0
             ? new StandByPipeline(definition, services, recipe, cdc.Options)
             : definition.Create(services, recipe);
@@ -121,6 +122,8 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
 
                 condition(null);
                 using var run = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Lost);
+                // The registry shows which worker reads the slot (status --cluster, the console's Workers page).
+                _services.Worker?.Hold("slot", _options.Slot);
                 try
                 {
                     await whileHeld(lease, run.Token).ConfigureAwait(false);
@@ -128,6 +131,10 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
                 catch (OperationCanceledException) when (run.IsCancellationRequested)
                 {
                     // A stop, or the lock lost: below.
+                }
+                finally
+                {
+                    _services.Worker?.Release("slot", _options.Slot);
                 }
 
                 lost = lease.Lost.IsCancellationRequested;

@@ -15,7 +15,7 @@ public sealed record WorkerInfo(string Id, string Host, int Pid, int Port, strin
 /// The cluster's workers in the shared metadata store (<c>cluster_workers</c>): each worker registers at start, beats
 /// every <see cref="HeartbeatEvery"/> with its health, what it holds and the consumer lag it reads, and is shown as lost
 /// once its heartbeat is older than <see cref="LostAfter"/>. Other parts of cluster mode publish what they hold through
-/// <see cref="SetHolding"/> (partitions, the CDC slot, job leases); the next heartbeat writes it.
+/// <see cref="Hold"/> and <see cref="Release"/> (partitions, the CDC slot, job leases, file claims, pulls); the next heartbeat writes it.
 /// </summary>
 public sealed class WorkerRegistry
 {
@@ -88,6 +88,39 @@ public sealed class WorkerRegistry
             if (list.Count == 0) { _holds.Remove(kind); }
             else { _holds[kind] = list; }
         }
+    }
+
+    /// <summary>
+    /// One more thing this worker holds of <paramref name="kind"/> (a partition, a slot, a job's lease, a file's claim, a
+    /// pull), beside what other holders of that kind hold: each holder adds and removes its own items as it takes and
+    /// loses them, so two pipelines of one kind never overwrite each other's.
+    /// </summary>
+    public void Hold(string kind, string item)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(kind);
+        ArgumentException.ThrowIfNullOrEmpty(item);
+        lock (_gate)
+        {
+            _holds[kind] = _holds.TryGetValue(kind, out var held) ? [.. held.Append(item).Distinct().Order(StringComparer.Ordinal)] : [item];
+        }
+    }
+
+    /// <summary>This worker no longer holds <paramref name="item"/> of <paramref name="kind"/> (released, lost or done).</summary>
+    public void Release(string kind, string item)
+    {
+        lock (_gate)
+        {
+            if (!_holds.TryGetValue(kind, out var held)) { return; }
+            var left = held.Where(h => h != item).ToList();
+            if (left.Count == 0) { _holds.Remove(kind); }
+            else { _holds[kind] = left; }
+        }
+    }
+
+    /// <summary>What this worker holds now, by kind (written with the next heartbeat).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Holding
+    {
+        get { lock (_gate) { return new SortedDictionary<string, IReadOnlyList<string>>(_holds, StringComparer.Ordinal); } }
     }
 
     /// <summary>One heartbeat: health (red with <paramref name="red"/>'s reason, else green), what it holds, the lags it read.</summary>

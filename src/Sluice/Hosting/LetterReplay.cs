@@ -28,6 +28,20 @@ public static class LetterReplay
             : await ReplayHereAsync(services, definition, letters, ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// <c>dlq replay --cluster</c>: no process owns a cluster's log, JetStream does. The letters go through the recipe's
+    /// own components built here with the cluster's settings on its shared store, so an HTTP event that passes now is
+    /// published to its pipeline's JetStream stream (and counts as replayed only once JetStream acknowledged it), where
+    /// the running workers' pipeline takes it like any ingested event; from any machine, no worker's data folder needed.
+    /// </summary>
+    public static async Task<IReadOnlyList<(long Id, string? Error)>> ReplayInClusterAsync(EngineServices services, Recipe definition, Cluster.ClusterOptions cluster, List<DeadLetter> letters, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(cluster);
+        services.Cluster = cluster;
+        return await ReplayHereAsync(services, definition, letters, ct).ConfigureAwait(false);
+    }
+
     private static async Task<List<(long Id, string? Error)>> ReplayHereAsync(EngineServices services, Recipe definition, List<DeadLetter> letters, CancellationToken ct)
     {
         var host = new RecipeHost(definition, services);

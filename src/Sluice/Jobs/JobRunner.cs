@@ -52,6 +52,9 @@ public sealed class JobRunner
 
         var lease = claimed ?? await Leases.StartAsync(Runs, job.FullName, request.AsOf, request.Trigger, LockWait, ct).ConfigureAwait(false);
         started?.Invoke(lease.RunId);
+        // A worker shows the job's lease among what it holds while the run goes (status --cluster, the console).
+        var holding = $"{job.FullName} (run {lease.RunId})";
+        services.Worker?.Hold("jobs", holding);
         using var lost = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var stopRenewing = new CancellationTokenSource();
         var renewing = RenewAsync(lease, lost, stopRenewing.Token);
@@ -71,6 +74,7 @@ public sealed class JobRunner
         {
             await stopRenewing.CancelAsync().ConfigureAwait(false);
             await renewing.ConfigureAwait(false);
+            services.Worker?.Release("jobs", holding);
         }
     }
 

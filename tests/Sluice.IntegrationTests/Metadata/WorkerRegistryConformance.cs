@@ -56,6 +56,32 @@ public abstract class WorkerRegistryConformance<TFixture> : IDisposable where TF
     }
 
     [Fact]
+    public void Holders_of_one_kind_add_and_release_their_own_items_without_overwriting_each_other()
+    {
+        var one = Registry("a", new WorkerInfo("w1", "host-a", Environment.ProcessId, 8081, "shop", "1.0.0"));
+        one.Register();
+        // Two pipelines' partitions, a job and a file: each holder adds and lets go of its own.
+        one.Hold("partitions", "SLUICE_shop_events/2");
+        one.Hold("partitions", "SLUICE_shop_orders/0");
+        one.Hold("partitions", "SLUICE_shop_events/2");
+        one.Hold("jobs", "shop/nightly (run 7)");
+        one.Hold("files", "a.csv");
+        one.Release("files", "a.csv");
+        one.Release("jobs", "not held");
+        one.Heartbeat(null, []);
+
+        var w1 = WorkerRegistry.List(Fixture.OpenStore("c"), Fixture.Time).Single();
+        w1.Holds.Keys.ShouldBe(["jobs", "partitions"], "a kind whose last item went is dropped");
+        w1.Holds["partitions"].ShouldBe(["SLUICE_shop_events/2", "SLUICE_shop_orders/0"], "one stream's partitions do not replace another's, and an item is listed once");
+        w1.Holds["jobs"].ShouldBe(["shop/nightly (run 7)"]);
+
+        one.Release("partitions", "SLUICE_shop_events/2");
+        one.Leave();
+        WorkerRegistry.List(Fixture.OpenStore("c"), Fixture.Time).Single().Holds.ShouldBeEmpty("a clean stop holds nothing");
+        one.Holding.ShouldBeEmpty();
+    }
+
+    [Fact]
     public void An_id_live_in_another_process_is_refused_and_a_dead_ones_is_taken_over()
     {
         Registry("a", new WorkerInfo("w1", "elsewhere", 4242, 8081, "shop", "1.0.0")).Register();

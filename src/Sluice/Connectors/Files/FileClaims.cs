@@ -46,6 +46,9 @@ internal sealed class FileClaims
     /// <summary>This process among the workers: host, pid and a random part (a pid comes back after a restart).</summary>
     public static string Worker { get; } = string.Create(CultureInfo.InvariantCulture, $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}")[..^24];
 
+    /// <summary>The worker's registry entry, told each file claimed and let go (<c>status --cluster</c> shows them); null outside a worker.</summary>
+    public Sluice.Cluster.WorkerRegistry? Registry { get; init; }
+
     /// <summary>How long a claim stays this worker's without a renewal.</summary>
     public TimeSpan Lease { get; }
 
@@ -71,6 +74,7 @@ internal sealed class FileClaims
         }
 
         _held[name] = 0;
+        Registry?.Hold("files", name);
         if (previous is not null && previous != Worker)
         {
             FilesLog.ClaimTakenOver(_log, name, previous);
@@ -87,6 +91,7 @@ internal sealed class FileClaims
             return;
         }
 
+        Registry?.Release("files", name);
         using var c = _store.Connect();
         c.Execute("DELETE FROM file_claims WHERE recipe = $r AND file_name = $f AND worker = $w", null, ("$r", _recipe), ("$f", name), ("$w", Worker));
     }

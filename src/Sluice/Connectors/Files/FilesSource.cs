@@ -87,7 +87,7 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
         Drop = new DropFolder(Path.Combine(shared?.Folder ?? services.Data.Root, options.Folder));
         Drop.EnsureCreated();
         _units = pipeline is null ? null : new FileUnits(services.Metadata, recipe, pipeline);
-        _claims = shared is null ? null : new FileClaims(services.Metadata, services.Time, recipe, services.Cluster?.AckWait ?? DefaultClaimLease, _log);
+        _claims = shared is null ? null : new FileClaims(services.Metadata, services.Time, recipe, services.Cluster?.AckWait ?? DefaultClaimLease, _log) { Registry = services.Worker };
         RegisterTables(_catalog.All(recipe));
     }
 

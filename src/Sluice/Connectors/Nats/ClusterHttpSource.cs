@@ -73,7 +73,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         {
             var leases = new Cluster.PartitionLeases(services.Metadata, _stream.StreamName, $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}",
                 cluster.Partitions, Cluster.PartitionLeases.DurationFrom(Environment.GetEnvironmentVariable), services.Time);
-            _owner = new PartitionOwner(leases, _stream, services.Time, _log, HasPending);
+            _owner = new PartitionOwner(leases, _stream, services.Time, _log, HasPending) { Registry = services.Worker };
         }
         CheckpointScope = WorkerCheckpointScope.Of(WorkerIdentity.Of(services.Data, Environment.GetEnvironmentVariable));
     }

@@ -26,6 +26,9 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
 
     public PartitionLeases Leases => leases;
 
+    /// <summary>The worker's registry entry, told each partition taken and let go (<c>status --cluster</c>); null outside a worker.</summary>
+    public WorkerRegistry? Registry { get; init; }
+
     /// <summary>The partitions this worker holds now, in order (status, the worker registry).</summary>
     public IReadOnlyList<int> Held => _held.Keys.Order().ToList();
 
@@ -102,6 +105,7 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
             if (hasPending(p)) { continue; }
             leases.Release(new PartitionLease(p, token));
             _held.TryRemove(p, out _);
+            Registry?.Release("partitions", Item(p));
             _releasing.Remove(p);
             NatsLog.PartitionReleased(log, stream.StreamName, p);
         }
@@ -128,6 +132,7 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
                 if (leases.TryTake(p) is { } lease)
                 {
                     _held[p] = lease.Token;
+                    Registry?.Hold("partitions", Item(p));
                     keeping++;
                     NatsLog.PartitionTaken(log, stream.StreamName, p, lease.Token);
                 }
@@ -163,8 +168,15 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
     {
         StopReading(partition);
         _releasing.Remove(partition);
-        if (_held.TryRemove(partition, out var token)) { NatsLog.PartitionLost(log, stream.StreamName, partition, token, why); }
+        if (_held.TryRemove(partition, out var token))
+        {
+            Registry?.Release("partitions", Item(partition));
+            NatsLog.PartitionLost(log, stream.StreamName, partition, token, why);
+        }
     }
+
+    /// <summary>A partition as the registry lists it: the JetStream stream and the partition's number.</summary>
+    private string Item(int partition) => $"{stream.StreamName}/{partition}";
 
     private void StopReading(int partition)
     {
@@ -180,7 +192,12 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
     {
         try
         {
-            foreach (var (p, token) in _held) { leases.Release(new PartitionLease(p, token)); }
+            foreach (var (p, token) in _held)
+            {
+                leases.Release(new PartitionLease(p, token));
+                Registry?.Release("partitions", Item(p));
+            }
+
             _held.Clear();
             leases.Leave();
         }

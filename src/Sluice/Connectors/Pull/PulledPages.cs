@@ -12,7 +12,8 @@ public sealed record PulledPage(long Position, PullWatermark Watermark, IReadOnl
 /// watermark every sink has (table <c>pull_state</c>); component migration <c>pull.pages</c>. A page is recorded before
 /// it is handed on, so after a crash the same rows come again at the same position whatever the source system did
 /// meanwhile: each sink skips what it committed and takes the rest, and nothing is pulled twice. The record is bounded
-/// by what the pipeline's queues hold (a few pages); a page is forgotten once every sink committed it.
+/// by what the pipeline's queues hold (a few pages); a page is forgotten once every sink committed it. Both tables
+/// are in the cluster's shared store there, so the worker that takes a pull's lease over goes on from this cursor.
 /// </summary>
 public sealed class PulledPages
 {
@@ -39,7 +40,7 @@ public sealed class PulledPages
     public (long Position, PullWatermark Watermark, IReadOnlyList<PulledPage> Pages) Load(long? after)
     {
         if (after is { } a) { Acknowledge(a); }
-        using var c = _store.Open();
+        using var c = _store.Connect();
         long position = 0;
         var watermark = PullWatermark.Empty;
         using (var state = c.Command("SELECT position, watermark FROM pull_state WHERE source = $s", null, ("$s", _source)))
@@ -68,7 +69,7 @@ public sealed class PulledPages
         ArgumentNullException.ThrowIfNull(page);
         ArgumentNullException.ThrowIfNull(letters);
         ArgumentNullException.ThrowIfNull(refused);
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var tx = c.BeginTransaction();
         c.Execute("INSERT INTO pull_pages(source, position, watermark, records) VALUES ($s, $p, $w, $r)", tx,
             ("$s", _source), ("$p", page.Position), ("$w", page.Watermark.ToJson()), ("$r", JsonSerializer.Serialize(page.Records.Select(StoredRecord.Of).ToList())));
@@ -84,7 +85,7 @@ public sealed class PulledPages
     /// <summary>Every sink committed up to <paramref name="position"/>: its watermark becomes the one to start from, and the pages up to it go.</summary>
     public void Acknowledge(long position)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var tx = c.BeginTransaction();
         c.Execute(
             "INSERT INTO pull_state(source, position, watermark) SELECT source, position, watermark FROM pull_pages WHERE source = $s AND position <= $p ORDER BY position DESC LIMIT 1 " +
