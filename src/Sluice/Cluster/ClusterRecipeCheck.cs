@@ -63,8 +63,8 @@ public static class ClusterRecipeCheck
             }
         }
 
-        // Jobs run once per slot across the workers (JobLeases); those that keep state in the data folder's lake need
-        // a lake every worker shares, which cluster mode does not have yet.
+        // Jobs run once per slot across the workers (JobLeases); those that write the lake are not yet fenced by their
+        // lease (a run taken over could still commit), so they stay with one process even where the lake is shared.
         foreach (var job in recipe.Jobs.Where(j => !ClusterJobs.Runs(j)))
         {
             problems.Add($"{recipe.Name}: job '{job.Name}' ({job.Type}) does not run in cluster mode yet: it reads or writes the data folder's lake, which is each worker's own; run it from one process without --cluster (a models job runs in cluster mode on the postgres engine)");
