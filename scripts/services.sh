@@ -595,10 +595,12 @@ nats_start() { # node port
 }
 
 # JetStream answers only once its nodes elected a meta leader: /healthz on every node's monitoring port says so.
+# js-server-only: the meta leader and this node's JetStream, not every stream, so that a stream left in the store by
+# an earlier run (one catching up after a restart) does not hold the services back.
 nats_wait_cluster() {
     local node deadline=$((SECONDS + TIMEOUT))
     for node in "${NATS_NODES[@]}"; do
-        until curl -fsS --max-time 3 "http://$HOST:$(($(port_of "$node") + 4000))/healthz" >/dev/null 2>&1; do
+        until curl -fsS --max-time 3 "http://$HOST:$(($(port_of "$node") + 4000))/healthz?js-server-only=true" >/dev/null 2>&1; do
             if ((SECONDS >= deadline)); then say "nats: FAILED: $node's JetStream is not ready after ${TIMEOUT}s"; show_logs "$node"; return 1; fi
             sleep 0.3
         done
