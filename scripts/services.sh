@@ -586,7 +586,12 @@ nats_start() { # node port
     mkdir -p "$d/store"
     for ((i = 0; i < 3; i++)); do routes+="${routes:+,}nats://$HOST:$((base + 2000 + i))"; done
     rm -f "$d/nats.pid"
-    (cd "$d" && exec setsid nohup "$(find_bin nats-server /usr/sbin/nats-server /usr/bin/nats-server)" \
+    # Every stream reserves its max_bytes (a pipeline's max_backlog_bytes, 2 GiB by default) on each of its replicas'
+    # nodes, and JetStream refuses a stream it cannot reserve ("insufficient storage") against max_file_store, by
+    # default 75% of the free disk: a dozen test streams would exhaust a small CI disk while using a few MB. The
+    # reservation is not space taken, so the test servers allow 1 TiB.
+    printf 'jetstream {\n  max_file_store: 1099511627776\n  max_memory_store: 1073741824\n}\n' >"$d/nats.conf"
+    (cd "$d" && exec setsid nohup "$(find_bin nats-server /usr/sbin/nats-server /usr/bin/nats-server)" -c "$d/nats.conf" \
         --server_name "sluice-$node" --addr "$HOST" --port "$port" --http_port "$((port + 4000))" \
         --jetstream --store_dir "$d/store" \
         --cluster_name sluice --cluster "nats://$HOST:$((port + 2000))" --routes "$routes" \

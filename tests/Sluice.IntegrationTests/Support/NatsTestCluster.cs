@@ -41,10 +41,14 @@ internal sealed class NatsTestCluster : IAsyncDisposable
             ?? throw new InvalidOperationException("nats-server is not installed: " + ServerSettings.Hint);
         var store = Path.Combine(_folder, $"n{node}");
         Directory.CreateDirectory(store);
+        // A stream reserves its max_bytes on every replica against max_file_store (75% of the free disk by default); the
+        // test's streams use a few MB, so the node allows 1 TiB of reservations (scripts/services.sh does the same).
+        var config = Path.Combine(_folder, $"n{node}.conf");
+        File.WriteAllText(config, "jetstream {\n  max_file_store: 1099511627776\n  max_memory_store: 1073741824\n}\n");
         var info = new ProcessStartInfo(binary) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[]
         {
-            "--server_name", $"test-n{node}", "--addr", "127.0.0.1", "--port", $"{_ports[node]}", "--http_port", $"{_monitors[node]}",
+            "-c", config, "--server_name", $"test-n{node}", "--addr", "127.0.0.1", "--port", $"{_ports[node]}", "--http_port", $"{_monitors[node]}",
             "--jetstream", "--store_dir", store, "--cluster_name", "sluice-test", "--cluster", $"nats://127.0.0.1:{_routes[node]}",
             "--routes", string.Join(',', _routes.Select(r => $"nats://127.0.0.1:{r}")),
         })
