@@ -148,8 +148,8 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
     /// <summary>
     /// <c>SLUICE_CLUSTER_CDC=jetstream</c>: the slot's holder only reads the slot and publishes its changes to JetStream
     /// (<see cref="RelayAsync"/>); the steps and sinks run on every worker, reading that stream as the http source's
-    /// cluster pipelines do (<see cref="ClusterHttpSource"/>: partitions leased one worker at a time, the default, or one
-    /// shared consumer with <c>SLUICE_CLUSTER_ORDER=any</c>). A failure of either side fails the pipeline.
+    /// cluster pipelines do (<see cref="ClusterHttpSource"/>: one shared consumer, or partitions leased with
+    /// <c>SLUICE_CLUSTER_ORDER=key</c>). A failure of either side fails the pipeline.
     /// </summary>
     private async Task RunThroughJetStreamAsync(ClusterOptions cluster, Func<CancellationToken, Task> afterLoad, CancellationToken ct)
     {
@@ -159,7 +159,7 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
         {
             throw new Core.SluiceException(
                 $"{_recipe}: pipeline '{_definition.Name}': sink '{mirrors[0].SinkName}' keeps rows by key ({mirrors[0].ChangeStreamOption}), which needs every change of a table in order; " +
-                $"with {ClusterOptions.CdcVariable}=jetstream that takes partitions read one worker at a time: unset {ClusterOptions.OrderVariable} (its default is key) or set it to key");
+                $"with {ClusterOptions.CdcVariable}=jetstream that takes partitions read one worker at a time: set {ClusterOptions.OrderVariable}=key");
         }
 
         var log = new CdcChangeLog(cluster, _recipe, _definition.Name, _options.Slot, _options.BatchRows, _options.BatchLinger, table => mirrors.Any(m => m.NeedsSourceKey(table)));
