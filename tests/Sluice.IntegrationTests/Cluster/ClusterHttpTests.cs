@@ -139,9 +139,9 @@ public sealed class ClusterHttpTests
             distinct.ShouldBe(landed, "once each");
             (await ConsumerLagAsync(workers[0])).ShouldBe(0, "sluice status shows the pipeline's consumer lag, nothing left once every event landed");
             var checkpoints = await ScalarAsync($"SELECT count(*) FROM sluice_meta_{cluster}.checkpoints WHERE key LIKE 'pipeline:tenant-analytics/ecommerce:sink:%:worker:%'");
-            // JetStream decides which workers get batches: a worker that got none has no checkpoint, so at least two of
-            // three (the killed one's events went to others) keep theirs, each under its own id.
-            checkpoints.ShouldBeInRange(2, 3, "each worker that committed keeps its sink checkpoint under its own id in the shared store: "
+            // JetStream decides which workers get batches: a worker that got none has no checkpoint (a CI run saw one
+            // worker take every batch), so one to three keep theirs, each under its own id (the key names the worker).
+            checkpoints.ShouldBeInRange(1, 3, "each worker that committed keeps its sink checkpoint under its own id in the shared store: "
                 + await TextAsync($"SELECT string_agg(key || ' = ' || value, '; ' ORDER BY key) FROM sluice_meta_{cluster}.checkpoints"));
             await ExpectWorkersAsync(temp, env, 3, () => string.Join("\n", workers.Select(x => x.Stderr)));
         }
