@@ -115,15 +115,13 @@ internal sealed class CdcChangeLog : IAsyncDisposable
             }
             catch (EventsNotStoredException e) when (!ct.IsCancellationRequested)
             {
-                if (!failing) { CdcLog.NotStored(log, Log.StreamName, PgLsn(batch.Position), e.Message); }
+                if (!failing) { CdcLog.NotStored(log, Log.StreamName, Postgres.PgCdcState.Lsn(batch.Position), e.Message); }
                 failing = true;
                 condition($"publishing changes to JetStream: {e.Message}");
                 await Task.Delay(TimeSpan.FromSeconds(1), time, ct).ConfigureAwait(false);
             }
         }
     }
-
-    private static string PgLsn(long position) => $"{(ulong)position >> 32:X}/{(ulong)position & 0xFFFFFFFF:X}";
 
     public ValueTask DisposeAsync() => Log.DisposeAsync();
 }
