@@ -387,14 +387,15 @@ public static class CdcBenchmark
             .Replace("publication: sluice_engagement", $"publication: {Name}", StringComparison.Ordinal)
             .Replace("slot: sluice_engagement", $"slot: {Name}", StringComparison.Ordinal)
             .Replace("database: engagement", $"database: {Name}", StringComparison.Ordinal)
-            .Replace("key_prefix: \"\"", "key_prefix: \"bench:cdc:\"", StringComparison.Ordinal)
+            .Replace("key_prefix: \"${SLUICE_KEY_PREFIX:-}\"", "key_prefix: \"bench:cdc:\"", StringComparison.Ordinal)
             .Replace("\"${CLICKHOUSE_URL:-http://127.0.0.1:8123}\"", $"\"{env.ClickHouseUrl}\"", StringComparison.Ordinal)
             .Replace("\"${REDIS_URL:-redis://127.0.0.1:6379}\"", $"\"{env.RedisUrl}\"", StringComparison.Ordinal)
             .Replace("\"${ENGAGEMENT_API_URL:-http://127.0.0.1:8099/events}\"", $"\"{api}\"", StringComparison.Ordinal);
-        if (edited.Contains("sluice_engagement", StringComparison.Ordinal) || !edited.Contains($"slot: {Name}", StringComparison.Ordinal))
+        if (edited.Contains("sluice_engagement", StringComparison.Ordinal) || !edited.Contains($"slot: {Name}", StringComparison.Ordinal)
+            || !edited.Contains("key_prefix: \"bench:cdc:\"", StringComparison.Ordinal))
         {
-            // The recipe changed shape: the benchmark would otherwise stream the demo's slot, or measure nothing.
-            throw new SluiceException($"bench: recipes/engagement-cdc/recipe.yaml no longer has the lines the benchmark rewrites (database, publication, slot); update CdcBenchmark.WriteEngagementRecipe.");
+            // The recipe changed shape: the benchmark would otherwise stream the demo's slot, or count Redis keys it never wrote.
+            throw new SluiceException($"bench: recipes/engagement-cdc/recipe.yaml no longer has the lines the benchmark rewrites (database, publication, slot, Redis key prefix); update CdcBenchmark.WriteEngagementRecipe.");
         }
 
         File.WriteAllText(Path.Combine(folder, "recipe.yaml"), edited);
