@@ -142,7 +142,7 @@ public sealed class ClusterFilesTests
             .Select(i => ($"f{file:D2}-v{i % 50:D2}", new DateTime(2025, 11, 8, 0, 0, 0, DateTimeKind.Utc).AddMinutes(file).AddSeconds(i).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture), i % 3 == 0 ? "moving" : "parked"))
             .ToArray());
 
-    private static async Task<List<(string File, long Rows)>> LedgerAsync(string cluster)
+    internal static async Task<List<(string File, long Rows)>> LedgerAsync(string cluster)
     {
         await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
         await c.OpenAsync();
@@ -172,12 +172,12 @@ public sealed class ClusterFilesTests
         return list;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, Func<string> what)
+    internal static async Task WaitUntilAsync(Func<bool> condition, Func<string> what, int seconds = 120)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline) { Assert.Fail($"not within 120 s: {what()}"); }
+            if (DateTime.UtcNow > deadline) { Assert.Fail($"not within {seconds} s: {what()}"); }
             await Task.Delay(200);
         }
     }
