@@ -29,16 +29,8 @@ public sealed class ClusterDailySummaryTests
         var cluster = "s" + Guid.NewGuid().ToString("N")[..10];
         var shared = Directory.CreateDirectory(temp.Sub("shared")).FullName;
         var incoming = Path.Combine(shared, "vehicle-files", "incoming");
-        var env = new Dictionary<string, string>
-        {
-            ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString,
-            ["SLUICE_CLUSTER_NAME"] = cluster,
-            ["SLUICE_CLUSTER_FOLDER"] = shared,
-            // Files and jobs need no NATS; the worker only checks that servers are named.
-            ["SLUICE_CLUSTER_NATS"] = Environment.GetEnvironmentVariable("SLUICE_CLUSTER_NATS") is { Length: > 0 } nats ? nats : "nats://127.0.0.1:4222",
-            ["SLUICE_CLUSTER_ACK_WAIT"] = "4", // the file claims' lease
-            [JobLeases.TtlVariable] = "3",
-        };
+        var env = ClusterFilesTests.WorkerEnvironment(cluster, shared);
+        env[JobLeases.TtlVariable] = "3"; // a killed runner's slot is taken over within seconds
         // Two drops over three event days; the second adds late events to the first's days.
         var files = Enumerable.Range(0, 14).Select(n => ($"vehicles_events_{n:D2}.json", Events(n))).ToList();
         var workers = Enumerable.Range(0, 3).Select(i => Directory.CreateDirectory(temp.Sub($"worker{i}")).FullName).ToArray();
@@ -99,11 +91,7 @@ public sealed class ClusterDailySummaryTests
         finally
         {
             foreach (var p in running) { p.Dispose(); }
-            NpgsqlConnection.ClearAllPools();
-            await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
-            await c.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", c);
-            await drop.ExecuteNonQueryAsync();
+            await ClusterFilesTests.DropSharedSchemaAsync(cluster);
         }
     }
 
