@@ -63,11 +63,17 @@ public static class ClusterRecipeCheck
             }
         }
 
-        // Jobs run once per slot across the workers (JobLeases); those that write the lake are not yet fenced by their
-        // lease (a run taken over could still commit), so they stay with one process even where the lake is shared.
-        foreach (var job in recipe.Jobs.Where(j => !ClusterJobs.Runs(j)))
+        // Jobs run once per slot across the workers (JobLeases); those on the shared lake commit under their lease (JobFence).
+        foreach (var job in recipe.Jobs)
         {
-            problems.Add($"{recipe.Name}: job '{job.Name}' ({job.Type}) does not run in cluster mode yet: it reads or writes the data folder's lake, which is each worker's own; run it from one process without --cluster (a models job runs in cluster mode on the postgres engine)");
+            if (!ClusterJobs.Runs(job))
+            {
+                problems.Add($"{recipe.Name}: {ClusterJobs.Refusal(job)}");
+            }
+            else if (job.Factory is IWritesLakeTables && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Core.Metadata.SharedMetadata.FolderVariable)))
+            {
+                problems.Add($"{recipe.Name}: job '{job.Name}' ({job.Type}) in cluster mode reads and writes the shared lake, whose files must be in a folder every worker sees: set {Core.Metadata.SharedMetadata.FolderVariable} (docs/SCALING.md, \"Jobs\")");
+            }
         }
 
         return problems;

@@ -44,15 +44,7 @@ public sealed class ClusterFilesTests
         var cluster = "f" + Guid.NewGuid().ToString("N")[..10];
         var shared = Directory.CreateDirectory(temp.Sub("shared")).FullName;
         var incoming = Path.Combine(shared, "vehicle-files", "incoming");
-        var env = new Dictionary<string, string>
-        {
-            ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString,
-            ["SLUICE_CLUSTER_NAME"] = cluster,
-            ["SLUICE_CLUSTER_FOLDER"] = shared,
-            // Files need no NATS; the worker only checks that servers are named.
-            ["SLUICE_CLUSTER_NATS"] = Environment.GetEnvironmentVariable("SLUICE_CLUSTER_NATS") is { Length: > 0 } nats ? nats : "nats://127.0.0.1:4222",
-            ["SLUICE_CLUSTER_ACK_WAIT"] = "4", // the claims' lease
-        };
+        var env = WorkerEnvironment(cluster, shared);
         var files = new List<(string Name, string Content)>();
         for (var drop = 0; drop < 2; drop++)
         {
@@ -111,11 +103,7 @@ public sealed class ClusterFilesTests
         finally
         {
             foreach (var p in running) { p.Dispose(); }
-            NpgsqlConnection.ClearAllPools();
-            await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
-            await c.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", c);
-            await drop.ExecuteNonQueryAsync();
+            await DropSharedSchemaAsync(cluster);
         }
     }
 
@@ -142,7 +130,28 @@ public sealed class ClusterFilesTests
             .Select(i => ($"f{file:D2}-v{i % 50:D2}", new DateTime(2025, 11, 8, 0, 0, 0, DateTimeKind.Utc).AddMinutes(file).AddSeconds(i).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture), i % 3 == 0 ? "moving" : "parked"))
             .ToArray());
 
-    private static async Task<List<(string File, long Rows)>> LedgerAsync(string cluster)
+    /// <summary>The environment of a worker of <paramref name="cluster"/> whose drop folders and lake are in <paramref name="shared"/>.</summary>
+    internal static Dictionary<string, string> WorkerEnvironment(string cluster, string shared) => new()
+    {
+        ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString,
+        ["SLUICE_CLUSTER_NAME"] = cluster,
+        ["SLUICE_CLUSTER_FOLDER"] = shared,
+        // Files need no NATS; the worker only checks that servers are named.
+        ["SLUICE_CLUSTER_NATS"] = Environment.GetEnvironmentVariable("SLUICE_CLUSTER_NATS") is { Length: > 0 } nats ? nats : "nats://127.0.0.1:4222",
+        ["SLUICE_CLUSTER_ACK_WAIT"] = "4", // the claims' lease
+    };
+
+    /// <summary>Drops the cluster's shared metadata schema (after the workers are gone).</summary>
+    internal static async Task DropSharedSchemaAsync(string cluster)
+    {
+        NpgsqlConnection.ClearAllPools();
+        await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+        await c.OpenAsync();
+        await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", c);
+        await drop.ExecuteNonQueryAsync();
+    }
+
+    internal static async Task<List<(string File, long Rows)>> LedgerAsync(string cluster)
     {
         await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
         await c.OpenAsync();
@@ -172,12 +181,12 @@ public sealed class ClusterFilesTests
         return list;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, Func<string> what)
+    internal static async Task WaitUntilAsync(Func<bool> condition, Func<string> what, int seconds = 120)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline) { Assert.Fail($"not within 120 s: {what()}"); }
+            if (DateTime.UtcNow > deadline) { Assert.Fail($"not within {seconds} s: {what()}"); }
             await Task.Delay(200);
         }
     }

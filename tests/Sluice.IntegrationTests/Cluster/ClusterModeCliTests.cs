@@ -33,12 +33,21 @@ public sealed class ClusterModeCliTests
     }
 
     [Fact]
-    public async Task A_job_that_uses_the_lake_is_refused_in_cluster_mode_naming_it()
+    public async Task A_job_on_the_shared_lake_without_the_shared_folder_is_refused_naming_the_job_and_the_variable()
     {
         using var temp = new TempFolder();
-        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1" }, "run", "vehicle-files", "--cluster");
+        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1", ["SLUICE_CLUSTER_FOLDER"] = "" }, "run", "vehicle-files", "--cluster");
         code.ShouldBe(1, err);
-        err.ShouldContain("--cluster: vehicle-files: job 'daily-summary' (daily_summary) does not run in cluster mode yet: it reads or writes the data folder's lake");
+        err.ShouldContain("--cluster: vehicle-files: job 'daily-summary' (daily_summary) in cluster mode reads and writes the shared lake, whose files must be in a folder every worker sees: set SLUICE_CLUSTER_FOLDER");
+    }
+
+    [Fact]
+    public async Task A_models_job_on_the_embedded_warehouse_is_refused_in_cluster_mode_saying_why()
+    {
+        using var temp = new TempFolder();
+        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1" }, "run", "sales-warehouse", "--cluster");
+        code.ShouldBe(1, err);
+        err.ShouldContain("(models) does not run in cluster mode yet: on the embedded (duckdb) warehouse or over lake tables, its warehouse, model state and table claims are the data folder's");
     }
 
     [Fact]

@@ -101,6 +101,30 @@ public sealed class DailySummaryTests
         outcome.Message.ShouldBe("nothing to summarise: raw_data.vehicle_events has no data yet");
     }
 
+    [Fact]
+    public async Task A_run_whose_lease_was_taken_over_commits_nothing_and_the_next_run_does_the_work()
+    {
+        await using var f = new DropFixture();
+        f.Drop_("vehicles_events_1.json", Events(("V1", "2025-11-01T10:00:00Z", "idle"), ("V2", "2025-11-09T10:00:00Z", "braking")));
+        await f.RunOnceAsync();
+        var job = Engine.LoadRecipe("vehicle-files").Job("daily-summary")!;
+        var lease = new JobLease(job.FullName, 1, 1, AsOf);
+
+        // On a cluster the fence checks the run's lease (JobLeases.Fence); here it says another run took the job over.
+        using (JobFence.Enter(() => throw new JobLeaseLostException(lease)))
+        {
+            await Should.ThrowAsync<JobLeaseLostException>(() => job.Factory.Create(f.Engine.Services).RunAsync(new JobRequest(AsOf), CancellationToken.None));
+        }
+
+        f.Engine.Services.Lake.FileEntries("reports.daily_summary").ShouldBeEmpty("the fenced commit wrote no summary file");
+        new Core.Metadata.CheckpointStore(f.Engine.Services.Metadata, f.Engine.Services.Time).Get("job:vehicle-files/reports.daily_summary:manifest")
+            .ShouldBeNull("nor its watermark: the next run starts from scratch");
+
+        var outcome = await RunJobAsync(f, AsOf);
+        outcome.Message.ShouldStartWith("recomputed 2 days");
+        Summary(f).ShouldBe(["V1|2025-11-01|2025-11-01 10:00:00|idle", "V2|2025-11-09|2025-11-09 10:00:00|braking"]);
+    }
+
     private sealed class SyncProgress(Action<Core.Recipes.JobProgress> report) : IProgress<Core.Recipes.JobProgress>
     {
         public void Report(Core.Recipes.JobProgress value) => report(value);

@@ -17,7 +17,8 @@ public sealed class DailySummaryJobType : IJobType
 
     public IJobFactory Parse(ConfigMap options, RecipeContext recipe) => new Factory(recipe.Name, DailySummaryOptions.Parse(options));
 
-    private sealed class Factory(string recipe, DailySummaryOptions options) : IJobFactory, IWritesLakeTables, IReadsDataFolder
+    /// <summary>The job of a recipe (<see cref="Cluster.ClusterJobs"/> runs it in cluster mode: its state and output are in the shared store and lake).</summary>
+    internal sealed class Factory(string recipe, DailySummaryOptions options) : IJobFactory, IWritesLakeTables, IReadsDataFolder
     {
         public IEnumerable<string> LakeTables => [options.Target];
 
@@ -31,9 +32,18 @@ public sealed class DailySummaryJobType : IJobType
 /// the last run (so events that arrive days late still reach their day, without a manual backfill); a backfill names
 /// its range. A day whose source files are exactly those it was last computed from is left as it is, so a rerun with
 /// no new data rewrites nothing. Recomputed days replace their partitions atomically, with the job's checkpoints.
+/// On a cluster the lake and the checkpoints (day fingerprints, manifest watermark) are the shared ones, and each commit
+/// is made under the run's lease (<see cref="JobFence"/>): a run whose lease another run took over commits nothing.
 /// </summary>
 public sealed class DailySummaryJob(IEngineServices services, string recipe, DailySummaryOptions options) : IJob
 {
+    /// <summary>
+    /// Reached before each commit of a run, its output staged and its lease held (<see cref="CrashPoint"/>), as
+    /// <c>daily_summary.committing.&lt;trigger&gt;</c> (<c>schedule</c>, <c>rerun</c>, <c>after_load</c>, <c>manual</c>...):
+    /// the trigger lets a test kill a scheduled slot's run and not the after-load runs around it.
+    /// </summary>
+    public const string CommittingCrashPoint = "daily_summary.committing";
+
     private const int DaysPerQuery = 31;
 
     private string CheckpointPrefix => $"job:{recipe}/{options.Target}";
@@ -80,24 +90,32 @@ public sealed class DailySummaryJob(IEngineServices services, string recipe, Dai
             }
 
             var last = done + chunk.Length == todo.Count;
-            services.Lake.Commit(
-                stager,
-                (c, tx) =>
-                {
-                    foreach (var day in chunk)
+            // On a cluster the run's lease is checked and held through the commit (fencing): a run taken over writes nothing.
+            using (JobFence.Hold())
+            {
+                CrashPoint.Reach($"{CommittingCrashPoint}.{request.Trigger}");
+                services.Lake.Commit(
+                    stager,
+                    (c, tx) =>
                     {
-                        checkpoints.Set($"{CheckpointPrefix}:day:{day}", Fingerprint(byDay.GetValueOrDefault(day)), c, tx);
-                    }
+                        foreach (var day in chunk)
+                        {
+                            checkpoints.Set($"{CheckpointPrefix}:day:{day}", Fingerprint(byDay.GetValueOrDefault(day)), c, tx);
+                        }
 
-                    if (last) { checkpoints.Set($"{CheckpointPrefix}:manifest", watermark.ToString(CultureInfo.InvariantCulture), c, tx); }
-                },
-                chunk.Select(d => (target, d)).ToList());
+                        if (last) { checkpoints.Set($"{CheckpointPrefix}:manifest", watermark.ToString(CultureInfo.InvariantCulture), c, tx); }
+                    },
+                    chunk.Select(d => (target, d)).ToList());
+            }
+
             done += chunk.Length;
             request.Progress?.Report(new JobProgress(done, todo.Count, chunk[^1]));
         }
 
         if (todo.Count == 0)
         {
+            using var fence = JobFence.Hold();
+            CrashPoint.Reach($"{CommittingCrashPoint}.{request.Trigger}");
             checkpoints.Set($"{CheckpointPrefix}:manifest", watermark.ToString(CultureInfo.InvariantCulture));
         }
 
