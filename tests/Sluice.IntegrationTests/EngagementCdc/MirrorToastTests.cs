@@ -87,12 +87,12 @@ public sealed class MirrorToastTests
             await using var sink = new ClickHouseSink(engine.Services, options);
             var (batches, expected) = Case(name);
             foreach (var batch in batches) { await sink.WriteAsync(batch, "toast", CancellationToken.None); }
-            var rows = await ClickHouseAsync($"SELECT concat(toString(id), '|', ifNull(name, '~'), '|', ifNull(body, '~')) FROM {database}.items_current ORDER BY id FORMAT TabSeparated");
+            var rows = await MirrorReplayTests.ClickHouseAsync($"SELECT concat(toString(id), '|', ifNull(name, '~'), '|', ifNull(body, '~')) FROM {database}.items_current ORDER BY id FORMAT TabSeparated");
             rows.Split('\n', StringSplitOptions.RemoveEmptyEntries).ShouldBe(expected);
         }
         finally
         {
-            await ClickHouseAsync($"DROP DATABASE IF EXISTS {database}");
+            await MirrorReplayTests.ClickHouseAsync($"DROP DATABASE IF EXISTS {database}");
         }
     }
 
@@ -141,15 +141,5 @@ public sealed class MirrorToastTests
         var rows = new List<string>();
         while (await reader.ReadAsync()) { rows.Add(reader.IsDBNull(0) ? "~" : Convert.ToString(reader.GetValue(0), CultureInfo.InvariantCulture)!); }
         return rows;
-    }
-
-    private static async Task<string> ClickHouseAsync(string sql)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
-        using var content = new StringContent(sql);
-        using var response = await http.PostAsync(ServerSettings.ClickHouseUrl, content);
-        var body = await response.Content.ReadAsStringAsync();
-        response.IsSuccessStatusCode.ShouldBeTrue(body);
-        return body.Trim();
     }
 }
