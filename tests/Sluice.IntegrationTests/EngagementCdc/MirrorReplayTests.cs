@@ -117,7 +117,8 @@ public sealed class MirrorReplayTests
         return Convert.ToString(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture) ?? "";
     }
 
-    private static async Task<string> ClickHouseAsync(string sql)
+    /// <summary>Runs <paramref name="sql"/> on the test ClickHouse and returns its answer, trimmed (MirrorToastTests uses it too).</summary>
+    internal static async Task<string> ClickHouseAsync(string sql)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
         using var content = new StringContent(sql);

@@ -78,6 +78,49 @@ public sealed class RedisSinkTests : IAsyncLifetime, IDisposable
         (await db.KeyTimeToLiveAsync($"{_prefix}name:1")).ShouldNotBeNull().TotalSeconds.ShouldBeInRange(200, 300);
     }
 
+    [Theory]
+    [InlineData(RedisSinkMode.Set)]
+    [InlineData(RedisSinkMode.Hash)]
+    public async Task A_change_streams_delete_removes_its_key_and_a_truncate_removes_only_the_keys_the_sink_wrote(RedisSinkMode mode)
+    {
+        var db = _redis.GetDatabase();
+        // Keys the sink did not write, one of them under its own key pattern: a truncate must leave them alone.
+        await db.StringSetAsync($"{_prefix}name:99", "not the sink's");
+        await db.StringSetAsync($"{_prefix}other", "not the sink's");
+        RecordBatch[] batches =
+        [
+            Changes(("c", 1, "a", 10, 1), ("c", 2, "b", 10, 2), ("c", 3, "c", 10, 3)),
+            Changes(("d", 2, null, 20, 1), ("u", 1, "a2", 20, 2)),
+            Changes(("c", 4, "d", 30, 1), ("t", null, null, 30, 2), ("c", 5, "e", 30, 3)),
+        ];
+        await using var sink = new RedisSink(_engine.Services, new RedisSinkOptions
+        {
+            Url = ServerSettings.RedisUrl, Table = "items", Mode = mode, Key = RedisKeyTemplate.Parse(_prefix + "name:{id}", out _)!, Value = mode == RedisSinkMode.Set ? "name" : null,
+        });
+        async Task<string?> Name(int id) => mode == RedisSinkMode.Set ? await db.StringGetAsync($"{_prefix}name:{id}") : await db.HashGetAsync($"{_prefix}name:{id}", "name");
+
+        await sink.WriteAsync(batches[0], "k", CancellationToken.None);
+        await sink.WriteAsync(batches[1], "k", CancellationToken.None);
+        (await Name(1)).ShouldBe("a2");
+        (await db.KeyExistsAsync($"{_prefix}name:2")).ShouldBeFalse("the delete removed the key");
+        (await Name(3)).ShouldBe("c");
+
+        // A replay of the insert (a crash before the checkpoint) does not bring the deleted key back.
+        await sink.WriteAsync(batches[0], "k", CancellationToken.None);
+        (await db.KeyExistsAsync($"{_prefix}name:2")).ShouldBeFalse("a replayed insert older than the delete");
+        (await Name(1)).ShouldBe("a2");
+
+        await sink.WriteAsync(batches[2], "k", CancellationToken.None);
+        foreach (var batch in batches) { await sink.WriteAsync(batch, "k", CancellationToken.None); }
+        var keys = new List<string>();
+        await foreach (var key in _redis.GetServers()[0].KeysAsync(pattern: _prefix + "*")) { keys.Add(key.ToString()[_prefix.Length..]); }
+        keys.Where(k => !k.EndsWith(":_pos", StringComparison.Ordinal) && !k.StartsWith("name:{id}", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToArray()
+            .ShouldBe(new[] { "name:5", "name:99", "other" }, "the truncate removed the keys the sink wrote before it, and nothing else; replays before it change nothing");
+        (await Name(5)).ShouldBe("e");
+        ((string?)await db.StringGetAsync($"{_prefix}name:99")).ShouldBe("not the sink's");
+        (await db.SetMembersAsync(sink.OwnKeys)).Select(k => k.ToString()).ToArray().ShouldBe(new[] { $"{_prefix}name:5" });
+    }
+
     [Fact]
     public void Options_are_checked_at_load_with_their_line()
     {
@@ -93,5 +136,12 @@ public sealed class RedisSinkTests : IAsyncLifetime, IDisposable
         var plain = ConfigMap.Parse("table: items\nkey: \"items\"\n", "recipe.yaml", none)!;
         new RedisSinkType().Parse(plain, new RecipeContext("r", _engine.DataRoot, none));
         none.All.ShouldHaveSingleItem().Message.ShouldContain("names no column");
+    }
+
+    private static RecordBatch Changes(params (string Op, long? Id, string? Name, long Lsn, long Seq)[] rows)
+    {
+        var schema = new TableSchema("items", [new("id", FieldType.Integer, false), new("name", FieldType.String, false), new(ChangeEnvelope.Op, FieldType.String, true), new(ChangeEnvelope.Lsn, FieldType.Integer, true), new(ChangeEnvelope.Seq, FieldType.Integer, true)]);
+        Array[] columns = [rows.Select(r => r.Id).ToArray(), rows.Select(r => r.Name).ToArray(), rows.Select(r => r.Op).ToArray(), rows.Select(r => (long?)r.Lsn).ToArray(), rows.Select(r => (long?)r.Seq).ToArray()];
+        return new RecordBatch(new ColumnBatch(schema, columns, rows.Length), rows[^1].Lsn);
     }
 }

@@ -80,9 +80,9 @@ public sealed class MirrorChangesTests
         Rows(segment.Upserts).ShouldBe(["1|new|2|11|1|null|null", "2|null|7|11|2|null|null"]);
         segment.Kept[0].ShouldBeNull();
         segment.Kept[1].ShouldBe([1]);
-        Rows(segment.KeptFrom).ShouldBe(["1", "2"]);
+        Rows(segment.KeptFrom).ShouldBe(["1|10|1", "2|11|2"], "the key of the row kept from, and the position of the change that names it");
         var staged = MirrorChanges.Staged(segment);
-        staged.Schema.Fields.Select(f => f.Name).ShouldBe(["id", "title", "n", "_lsn", "_seq", "_txid", "_commit_ts", "_sluice_from_id", "_sluice_keep_title"]);
+        staged.Schema.Fields.Select(f => f.Name).ShouldBe(["id", "title", "n", "_lsn", "_seq", "_txid", "_commit_ts", "_sluice_from_id", "_sluice_from__lsn", "_sluice_from__seq", "_sluice_keep_title"]);
         Rows(staged)[1].ShouldEndWith("|2|True");
         Rows(staged)[0].ShouldEndWith("|1|False");
     }
@@ -100,8 +100,22 @@ public sealed class MirrorChangesTests
         Rows(segment.Upserts).ShouldBe(["100|null|5|20|2|null|null", "40|set|1|22|2|null|null"]);
         segment.Kept[0].ShouldBe([1]);
         segment.Kept[1].ShouldBeNull();
-        Rows(segment.KeptFrom)[0].ShouldBe("3");
+        Rows(segment.KeptFrom)[0].ShouldBe("3|20|1");
         Rows(segment.Deletes).ShouldBe(["3|20|1", "4|22|1"]);
+    }
+
+    [Fact]
+    public void A_delete_that_ends_the_batch_is_preceded_by_the_rows_last_version_so_the_sink_removes_that_one()
+    {
+        // The delete may be a key change's first half, its insert in the next batch: the sink must remove (and can keep)
+        // the row as this batch left it. A delete elsewhere in the batch needs no such upsert.
+        var plan = MirrorChanges.Plan(Batch(
+            new("u", 1, "early", 1, 10, 1), new("d", 1, null, null, 11, 1),
+            new("u", 2, "new", 2, 12, 1), new("d", 2, null, null, 13, 1)), ["id"]);
+
+        var segment = plan.ShouldHaveSingleItem();
+        Rows(segment.Upserts).ShouldBe(["2|new|2|12|1|null|null"]);
+        Rows(segment.Deletes).ShouldBe(["1|11|1", "2|13|1"]);
     }
 
     [Fact]

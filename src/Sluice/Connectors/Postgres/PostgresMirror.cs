@@ -12,14 +12,19 @@ namespace Sluice.Connectors.Postgres;
 /// values may be gone from where they came from, a key change's old row), columns the change did not carry taken from the stored row, deletes of rows
 /// not newer than the delete, then the truncate. The table's applied position is kept in
 /// <c>&lt;schema&gt;._sluice_mirror_positions</c> in the same transaction: a replayed change before it is skipped, so a
-/// replay can neither bring back a deleted row nor empty a table again.
+/// replay can neither bring back a deleted row nor empty a table again. The row removed by a batch's last change, when
+/// that is a delete, is kept (as JSON) in <c>&lt;schema&gt;._sluice_mirror_gone</c> until the table's next batch: it may
+/// be the old key of a key change whose insert, with a TOASTed value it did not carry, comes first in that batch.
 /// </summary>
 internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connection, string schema, string name)
 {
     public const string PositionsTable = "_sluice_mirror_positions";
 
+    public const string GoneTable = "_sluice_mirror_gone";
+
     private readonly string _target = $"{Quote(schema)}.{Quote(name)}";
     private readonly string _positions = $"{Quote(schema)}.{Quote(PositionsTable)}";
+    private readonly string _gone = $"{Quote(schema)}.{Quote(GoneTable)}";
 
     public async Task ApplyAsync(ColumnBatch changes, List<string> created, CancellationToken ct)
     {
@@ -39,17 +44,25 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         var applied = await AppliedAsync(ct).ConfigureAwait(false);
         // Every statement of the table's changes in one round trip, run in order.
         var statements = new List<NpgsqlBatchCommand>();
-        foreach (var segment in MirrorChanges.Plan(changes, key, applied))
+        var segments = MirrorChanges.Plan(changes, key, applied);
+        var last = MirrorChanges.Last(changes);
+        // Only a batch with news replaces the kept row (a replay of the last one must leave it for the batch after).
+        var fresh = last is { } l && (applied is null || l > applied);
+        var forget = new NpgsqlBatchCommand($"DELETE FROM {_gone} WHERE table_name = {Literal(name)}");
+        foreach (var segment in segments)
         {
             if (segment.Upserts.Count > 0) { statements.Add(Upsert(segment, key)); }
-            if (segment.Deletes.Count > 0) { statements.Add(Delete(segment.Deletes, key)); }
+            var final = fresh && ReferenceEquals(segment, segments[^1]) && segment.TruncateAt is null && segment.Deletes.Count > 0;
+            if (final) { statements.Add(forget); }
+            if (segment.Deletes.Count > 0) { statements.Add(Delete(segment.Deletes, key, final ? last : null)); }
             if (segment.TruncateAt is not null) { statements.Add(new NpgsqlBatchCommand($"TRUNCATE {_target}")); }
         }
 
-        if (MirrorChanges.Last(changes) is { } last && (applied is null || last > applied))
+        if (fresh && !statements.Contains(forget)) { statements.Add(forget); }
+        if (fresh)
         {
             statements.Add(new NpgsqlBatchCommand(
-                $"INSERT INTO {_positions} AS p (table_name, lsn, seq) VALUES ({Literal(name)}, {last.Lsn}, {last.Seq}) " +
+                $"INSERT INTO {_positions} AS p (table_name, lsn, seq) VALUES ({Literal(name)}, {last!.Value.Lsn}, {last.Value.Seq}) " +
                 "ON CONFLICT (table_name) DO UPDATE SET lsn = EXCLUDED.lsn, seq = EXCLUDED.seq"));
         }
 
@@ -63,13 +76,18 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         var (from, read) = PgUnnest.Rows(command, staged, "s");
         var fields = segment.Upserts.Schema.Fields;
         var kept = segment.KeptColumns;
+        var found = $"o.{Quote(key[0])} IS NOT NULL";
         var values = fields.Select((f, c) => kept.Contains(c)
-            ? $"CASE WHEN s.{Quote(MirrorSegment.KeepPrefix + f.Name)} THEN o.{Quote(f.Name)} ELSE {read[c]} END"
+            ? $"CASE WHEN s.{Quote(MirrorSegment.KeepPrefix + f.Name)} THEN (CASE WHEN {found} THEN o.{Quote(f.Name)} ELSE (jsonb_populate_record(NULL::{_target}, g.row)).{Quote(f.Name)} END) ELSE {read[c]} END"
             : read[c]);
         // The stored row a kept value comes from: the row's own, or the old key's for a key change (read before this
-        // segment's deletes remove it; one statement reads the table as it was before the statement).
+        // segment's deletes remove it; one statement reads the table as it was before the statement). When the table
+        // lacks it, the row the previous batch's last delete removed, if that delete is the change that names it (a key
+        // change replayed) or the one just before (a key change whose delete ended that batch).
+        var fromAt = (string column) => read[staged.Schema.IndexOf(MirrorSegment.FromPrefix + column)];
         var join = kept.Count == 0 ? "" :
-            $" LEFT JOIN {_target} o ON " + string.Join(" AND ", key.Select(k => $"o.{Quote(k)} = {read[staged.Schema.IndexOf(MirrorSegment.FromPrefix + k)]}"));
+            $" LEFT JOIN {_target} o ON " + string.Join(" AND ", key.Select(k => $"o.{Quote(k)} = {fromAt(k)}")) +
+            $" LEFT JOIN {_gone} g ON g.table_name = {Literal(name)} AND NOT ({found}) AND g.lsn = {fromAt(ChangeEnvelope.Lsn)} AND g.seq IN ({fromAt(ChangeEnvelope.Seq)}, {fromAt(ChangeEnvelope.Seq)} - 1)";
         var columns = string.Join(", ", fields.Select(f => Quote(f.Name)));
         var set = string.Join(", ", fields.Where(f => !key.Contains(f.Name)).Select(f => $"{Quote(f.Name)} = EXCLUDED.{Quote(f.Name)}"));
         command.CommandText =
@@ -79,14 +97,18 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         return command;
     }
 
-    private NpgsqlBatchCommand Delete(ColumnBatch deletes, IReadOnlyList<string> key)
+    /// <summary>The deletes; with <paramref name="keep"/> (the batch's last change is one of them), the row that delete removes is kept in the gone table.</summary>
+    private NpgsqlBatchCommand Delete(ColumnBatch deletes, IReadOnlyList<string> key, ChangePosition? keep)
     {
         var command = new NpgsqlBatchCommand();
         var (from, read) = PgUnnest.Rows(command, deletes, "d");
         var at = (string column) => read[deletes.Schema.IndexOf(column)];
-        command.CommandText =
+        var delete =
             $"DELETE FROM {_target} t USING {from} WHERE " + string.Join(" AND ", key.Select(k => $"t.{Quote(k)} = {at(k)}")) +
             $" AND (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) <= ({at(ChangeEnvelope.Lsn)}, {at(ChangeEnvelope.Seq)})";
+        command.CommandText = keep is not { } k ? delete :
+            $"WITH removed AS ({delete} RETURNING to_jsonb(t) AS row, {at(ChangeEnvelope.Lsn)} AS lsn, {at(ChangeEnvelope.Seq)} AS seq) " +
+            $"INSERT INTO {_gone} (table_name, lsn, seq, row) SELECT {Literal(name)}, lsn, seq, row FROM removed WHERE lsn = {k.Lsn} AND seq = {k.Seq}";
         return command;
     }
 
@@ -95,6 +117,7 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         if (sink.IsReady(_positions)) { return; }
         await ExecAsync(connection, $"SELECT pg_advisory_xact_lock(hashtext({Literal(_positions)}))", ct).ConfigureAwait(false);
         await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {_positions} (table_name text PRIMARY KEY, lsn bigint NOT NULL, seq bigint NOT NULL)", ct).ConfigureAwait(false);
+        await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {_gone} (table_name text PRIMARY KEY, lsn bigint NOT NULL, seq bigint NOT NULL, row jsonb NOT NULL)", ct).ConfigureAwait(false);
         created.Add(_positions);
     }
 

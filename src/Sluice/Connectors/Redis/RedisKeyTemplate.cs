@@ -14,6 +14,9 @@ public sealed class RedisKeyTemplate
 
     private RedisKeyTemplate(IReadOnlyList<(string Text, bool Column)> parts) => _parts = parts;
 
+    /// <summary>The template as written (after environment expansion): <c>user:{user_id}</c>.</summary>
+    public string Text => string.Concat(_parts.Select(p => p.Column ? "{" + p.Text + "}" : p.Text));
+
     public IReadOnlyList<string> Columns => _parts.Where(p => p.Column).Select(p => p.Text).ToList();
 
     /// <summary>The template, or null with <paramref name="error"/> saying what is wrong with it.</summary>

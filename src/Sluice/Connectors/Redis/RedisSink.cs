@@ -67,17 +67,41 @@ public sealed class RedisSink : IBatchSink, Core.Status.IStatusSink
             if (raw.Schema.Table != _options.Table || raw.Count == 0) { continue; }
             var bound = _options.Key.Bind(raw.Schema, Name);
             var keyColumns = _options.Key.Columns.Select(raw.Schema.IndexOf).ToHashSet();
-            var table = UnholdableValues.Refuse(raw, raw.Schema.Fields.Select((f, c) => keyColumns.Contains(c) ? (Func<int, string?>)(row => raw.Value(c, row) is null && raw.Verbatim(c)?[row] is null ? "a column of the key is NULL, so the row has no key" : null) : null).ToList(),
+            var rawOps = ChangeOps(raw);
+            // A truncate row has no key (every table column is NULL): it is no refused row.
+            var table = UnholdableValues.Refuse(raw, raw.Schema.Fields.Select((f, c) => keyColumns.Contains(c) ? (Func<int, string?>)(row => rawOps?[row] != ChangeEnvelope.Truncate && raw.Value(c, row) is null && raw.Verbatim(c)?[row] is null ? "a column of the key is NULL, so the row has no key" : null) : null).ToList(),
                 _options.Key.Columns, _services.DeadLetters, $"redis:{Name}");
             if (table.Count == 0) { continue; }
-            var (keys, args) = Build(table, bound);
-            LastChanged = (long)await _runner.EvaluateAsync(RedisSinkScript.Source, keys, args, ct).ConfigureAwait(false);
+            var ops = ChangeOps(table);
+            var positions = PositionsOf(table);
+            LastChanged = 0;
+            // A truncate ends a run: the rows before it are applied, then the keys the sink holds for the table are removed.
+            var start = 0;
+            for (var row = 0; row <= table.Count; row++)
+            {
+                var truncate = row < table.Count && ops?[row] == ChangeEnvelope.Truncate;
+                if (!truncate && row < table.Count) { continue; }
+                if (row > start || truncate)
+                {
+                    var (keys, args) = Build(table, bound, positions, ops, start, row, truncate ? positions?[row] ?? "" : "");
+                    LastChanged += (long)await _runner.EvaluateAsync(RedisSinkScript.Source, keys, args, ct).ConfigureAwait(false);
+                }
+
+                start = row + 1;
+            }
         }
     }
 
-    private (RedisKey[] Keys, RedisValue[] Args) Build(ColumnBatch table, int[] bound)
+    /// <summary>
+    /// Each row's <c>_op</c> when the table is a change stream written as strings or hashes (a delete removes the key, a
+    /// truncate the keys this sink wrote), else null: a counter counts rows, whatever they say.
+    /// </summary>
+    private string?[]? ChangeOps(ColumnBatch table) =>
+        _options.Mode != RedisSinkMode.Counter && table.Schema.IndexOf(ChangeEnvelope.Op) is >= 0 and var at && table.Schema.Fields[at].Type == FieldType.String ? table.Strings(at) : null;
+
+    /// <summary>The script's keys and arguments for rows [<paramref name="from"/>, <paramref name="to"/>) of the table, then the truncate at <paramref name="truncate"/> ('' none).</summary>
+    private (RedisKey[] Keys, RedisValue[] Args) Build(ColumnBatch table, int[] bound, string?[]? positions, string?[]? ops, int from, int to, string truncate)
     {
-        var positions = PositionsOf(table);
         var value = Column(table, _options.Value, "value");
         var by = Column(table, _options.By, "by");
         if (by >= 0 && table.Schema.Fields[by].Type != FieldType.Integer)
@@ -89,9 +113,9 @@ public sealed class RedisSink : IBatchSink, Core.Status.IStatusSink
             : _options.Columns.Count > 0 ? _options.Columns.Select(c => Column(table, c, "columns")).ToArray()
             : Enumerable.Range(0, table.Schema.Fields.Count).Where(c => !table.Schema.Fields[c].Name.StartsWith('_')).ToArray();
 
-        // Per key, its rows in stream order: a counter applies each, a set or hash only the last (it replaces the others).
+        // Per key, its rows in stream order: a counter applies each, a set or hash only the last (it replaces the others; a delete too).
         var rows = new Dictionary<string, List<int>>(StringComparer.Ordinal);
-        for (var row = 0; row < table.Count; row++)
+        for (var row = from; row < to; row++)
         {
             var key = _options.Key.Format(table, bound, row)!;
             if (!rows.TryGetValue(key, out var list)) { rows[key] = list = []; }
@@ -99,8 +123,8 @@ public sealed class RedisSink : IBatchSink, Core.Status.IStatusSink
             list.Add(row);
         }
 
-        var keys = new List<RedisKey>(rows.Count * 2);
-        var args = new List<RedisValue> { _options.Mode.ToString().ToLowerInvariant(), (long)(_options.Ttl?.TotalSeconds ?? 0), rows.Count };
+        var keys = new List<RedisKey>((rows.Count * 2) + 2);
+        var args = new List<RedisValue> { _options.Mode.ToString().ToLowerInvariant(), (long)(_options.Ttl?.TotalSeconds ?? 0), rows.Count, truncate };
         foreach (var (key, list) in rows)
         {
             keys.Add(key);
@@ -109,6 +133,9 @@ public sealed class RedisSink : IBatchSink, Core.Status.IStatusSink
             foreach (var row in list)
             {
                 args.Add(positions?[row] ?? "");
+                var delete = ops?[row] == ChangeEnvelope.Delete;
+                args.Add(delete ? "d" : "u");
+                if (delete) { continue; }
                 switch (_options.Mode)
                 {
                     case RedisSinkMode.Counter:
@@ -131,8 +158,21 @@ public sealed class RedisSink : IBatchSink, Core.Status.IStatusSink
             }
         }
 
+        if (ops is not null)
+        {
+            keys.Add(OwnKeys);
+            keys.Add(OwnKeys + ":_truncated");
+        }
+
         return (keys.ToArray(), args.ToArray());
     }
+
+    /// <summary>
+    /// A change stream's sink keeps the keys it wrote in this set, named after its key template (two sinks writing the
+    /// same keys share it; no key of another template is in it): a truncate removes exactly these and their position
+    /// keys, nothing it cannot prove is its own. Beside it, <c>&lt;set&gt;:_truncated</c> holds the last truncate's position.
+    /// </summary>
+    public string OwnKeys => _options.Key.Text + ":_keys";
 
     /// <summary>
     /// Each row's source position as text whose order is the positions' order, or null when the table has none (then a

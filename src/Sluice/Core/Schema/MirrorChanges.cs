@@ -27,7 +27,12 @@ public readonly record struct ChangePosition(long Lsn, long Seq) : IComparable<C
 /// Per upsert row, the indexes (into <paramref name="Upserts"/>' fields) of the columns the changes did not carry (an
 /// unchanged TOASTed value, docs/CDC.md): the sink keeps them as stored for the key in <paramref name="KeptFrom"/>; null when none.
 /// </param>
-/// <param name="KeptFrom">Per upsert row, the key columns of the stored row the kept columns come from: the row's own key, or the old key of a key change.</param>
+/// <param name="KeptFrom">
+/// Per upsert row, the key columns of the stored row the kept columns come from (the row's own key, or the old key of a
+/// key change), then the <c>_lsn _seq</c> of the change that names it. A key change whose delete ended the previous batch
+/// names no old key in this one: a sink that keeps the row a batch's last delete removed (the postgres mirror) finds it
+/// by that position, the delete being the change just before.
+/// </param>
 /// <param name="Deletes">The key columns and <c>_lsn _seq</c> of each key deleted by the end of the segment.</param>
 /// <param name="TruncateAt">The position of the truncate that ends the segment (applied after its upserts and deletes), or null.</param>
 public sealed record MirrorSegment(ColumnBatch Upserts, IReadOnlyList<int[]?> Kept, ColumnBatch KeptFrom, ColumnBatch Deletes, ChangePosition? TruncateAt)
@@ -210,7 +215,16 @@ public static class MirrorChanges
 
         private void Close(ChangePosition? truncate)
         {
-            var upserts = _entries.Values.Where(e => !e.Deleted).OrderBy(e => e.Row).ToList();
+            var upserts = _entries.Values.Where(e => !e.Deleted).ToList();
+            // A delete that ends the batch may be the first half of a key change whose insert comes in the next batch:
+            // the row it removes is written as this batch left it first, so what the sink held last is its final version.
+            if (truncate is null && _changes.Count > 0 && _op[^1] == ChangeEnvelope.Delete &&
+                _entries.GetValueOrDefault(KeyOf(_changes.Count - 1)) is { Deleted: true, Previous: { Deleted: false } before } last && last.Row == _changes.Count - 1)
+            {
+                upserts.Add(before);
+            }
+
+            upserts = upserts.OrderBy(e => e.Row).ToList();
             var deletes = _entries.Values.Where(e => e.Deleted).OrderBy(e => e.Row).Select(e => e.Row).ToArray();
             var rows = upserts.Select(e => e.Row).ToArray();
             var gathered = _changes.Gather(rows);
@@ -227,11 +241,10 @@ public static class MirrorChanges
             }
 
             var kept = upserts.Select(e => e.Kept?.Select(c => Array.IndexOf(_stateColumns, c)).Order().ToArray()).ToList();
-            var keyFields = _key.Select(k => _changes.Schema.Fields[k]).ToList();
-            var keySchema = new TableSchema(_state.Table, keyFields) { Key = _state.Key };
-            var from = _changes.Gather(upserts.Select(e => e.From).ToArray());
-            var keptFrom = new ColumnBatch(keySchema, _key.Select(k => from.Columns[k]).ToArray(), null, upserts.Count, _key.Select(from.Verbatim).ToArray());
             var deleteColumns = _key.Append(_changes.Schema.IndexOf(ChangeEnvelope.Lsn)).Append(_changes.Schema.IndexOf(ChangeEnvelope.Seq)).ToArray();
+            var keySchema = new TableSchema(_state.Table, deleteColumns.Select(c => _changes.Schema.Fields[c]).ToList()) { Key = _state.Key };
+            var from = _changes.Gather(upserts.Select(e => e.From).ToArray());
+            var keptFrom = new ColumnBatch(keySchema, deleteColumns.Select(c => from.Columns[c]).ToArray(), null, upserts.Count, deleteColumns.Select(from.Verbatim).ToArray());
             var deleted = _changes.Gather(deletes);
             var deleteSchema = new TableSchema(_state.Table, deleteColumns.Select(c => _changes.Schema.Fields[c]).ToList()) { Key = _state.Key };
             _segments.Add(new MirrorSegment(
