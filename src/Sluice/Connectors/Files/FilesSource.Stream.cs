@@ -213,7 +213,18 @@ public sealed partial class FilesSource : IStreamSource, ICheckpointScope
         var types = _catalog.All(_recipe);
         foreach (var path in LoadOrder(paths, types))
         {
-            var file = await ParseUnitAsync(path, types, ct).ConfigureAwait(false);
+            ParsedFile? file;
+            try
+            {
+                file = await ParseUnitAsync(path, types, ct).ConfigureAwait(false);
+            }
+            catch (FileNotFoundException) when (_claims is not null)
+            {
+                // Taken over from a worker that hung past its lease and, waking, finished and moved it meanwhile.
+                _claims.Release(Path.GetFileName(path));
+                continue;
+            }
+
             if (file is null)
             {
                 continue;
