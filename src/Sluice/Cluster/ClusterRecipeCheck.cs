@@ -6,8 +6,9 @@ namespace Sluice.Cluster;
 /// What cluster mode runs so far: HTTP pipelines whose sinks are keyed and idempotent, or the lake sink, which skips
 /// events it committed already (since a batch a dead worker held is done again by another), and batches of one pipeline commit on several workers at once in no shared order;
 /// and <c>postgres_cdc</c> pipelines, read by one worker at a time (<see cref="StandByPipeline"/>), whose checkpoints
-/// must then be in the shared metadata store for the next holder to go on from them; and files sources that land in the
-/// lake themselves (claims and the ledger in the shared store make each file land once).
+/// must then be in the shared metadata store for the next holder to go on from them; and files sources, which land in the
+/// lake themselves (claims and the ledger in the shared store make each file land once) or hand each file to keyed sinks
+/// (a file a dead worker held is handed on again by the worker that takes its claim over).
 /// </summary>
 public static class ClusterRecipeCheck
 {
@@ -27,7 +28,15 @@ public static class ClusterRecipeCheck
 
             if (p.SourceType == "files")
             {
-                problems.Add($"{recipe.Name}: pipeline '{p.Name}': a files source with sinks does not run in cluster mode yet (its units in flight are kept per process); a files source without sinks lands in the shared lake");
+                // With sinks: each worker claims files in the shared store and hands them to its sinks at positions of its
+                // own (FileUnits); a dead worker's file is handed on again by the worker that takes its claim over, which
+                // keyed sinks absorb. The lake sink would land such a file's rows twice (it skips a replay only by
+                // JetStream sequences, which files have not).
+                if (p.Sinks.Any(s => s is Core.Pipeline.SinkFactory<Connectors.Lake.LakeSinkOptions>))
+                {
+                    problems.Add($"{recipe.Name}: pipeline '{p.Name}': a files source with a lake sink does not run in cluster mode (a file a dead worker held is handed to the sinks again by the worker that takes it over, and the lake sink would land its rows twice); drop the lake sink (a files source without sinks lands in the shared lake itself, once per file) or use keyed sinks such as postgres");
+                }
+
                 continue;
             }
 

@@ -26,14 +26,14 @@ public sealed class ClusterDailySummaryTests
     {
         using var temp = new TempFolder("sluice-cluster-summary");
         var recipe = RecipeVariant.Create(temp, "vehicle-files", ("schedule: \"0 1 * * *\"", "schedule: \"* * * * *\""));
-        var cluster = "s" + Guid.NewGuid().ToString("N")[..10];
-        var shared = Directory.CreateDirectory(temp.Sub("shared")).FullName;
+        await using var cluster = new SharedDropCluster(temp, workers: 3);
+        var shared = cluster.Shared;
         var incoming = Path.Combine(shared, "vehicle-files", "incoming");
-        var env = ClusterFilesTests.WorkerEnvironment(cluster, shared);
+        var env = new Dictionary<string, string>(cluster.Env);
         env[JobLeases.TtlVariable] = "3"; // a killed runner's slot is taken over within seconds
         // Two drops over three event days; the second adds late events to the first's days.
         var files = Enumerable.Range(0, 14).Select(n => ($"vehicles_events_{n:D2}.json", Events(n))).ToList();
-        var workers = Enumerable.Range(0, 3).Select(i => Directory.CreateDirectory(temp.Sub($"worker{i}")).FullName).ToArray();
+        var workers = cluster.Workers;
         var running = new List<SluiceProcess>();
         try
         {
@@ -44,30 +44,30 @@ public sealed class ClusterDailySummaryTests
             {
                 killedPid = doomed.Pid;
                 // Alone, it takes the first slot it finds free (a slot that comes while an after-load run holds the lease is skipped).
-                await ClusterFilesTests.WaitUntilAsync(() => doomed.HasExited, () => "worker 0 did not reach its crash point: " + Tail(doomed.Stderr), 180);
+                await SharedDropCluster.WaitUntilAsync(() => doomed.HasExited, () => "worker 0 did not reach its crash point: " + Tail(doomed.Stderr), 180);
                 doomed.Stderr.ShouldContain($"SLUICE_CRASH_AT: killed at {crashAt}");
             }
 
-            var killed = await RunsAsync(cluster, $"trigger = 'schedule' AND pid = {killedPid}");
+            var killed = await RunsAsync(cluster.Name, $"trigger = 'schedule' AND pid = {killedPid}");
             killed.Count.ShouldBe(1, "the killed worker started one slot's run");
             killed[0].Status.ShouldBe(JobRunStore.Running, "nobody has taken it over yet");
             var slot = killed[0].AsOf;
 
             foreach (var data in workers) { running.Add(SluiceProcess.Start(data, env, "run", recipe, "--cluster")); }
             string Logs() => string.Join("\n---\n", running.Select(p => Tail(p.Stderr)));
-            await ClusterFilesTests.WaitUntilAsync(() => RunsAsync(cluster, "trigger = 'rerun' AND status <> 'running'").Result.Count > 0, () => "no re-run ended: " + Logs());
+            await SharedDropCluster.WaitUntilAsync(() => RunsAsync(cluster.Name, "trigger = 'rerun' AND status <> 'running'").Result.Count > 0, () => "no re-run ended: " + Logs());
 
             foreach (var (name, content) in files.Skip(8)) { VehicleFiles.Write(incoming, name, content); }
-            await ClusterFilesTests.WaitUntilAsync(() => ClusterFilesTests.LedgerAsync(cluster).Result.Count == files.Count && !Directory.EnumerateFiles(Path.Combine(shared, "vehicle-files", "processing")).Any(),
-                () => $"{ClusterFilesTests.LedgerAsync(cluster).Result.Count} of {files.Count} files in the ledger: " + Logs());
+            await SharedDropCluster.WaitUntilAsync(() => cluster.LedgerAsync().Result.Count == files.Count && !Directory.EnumerateFiles(Path.Combine(shared, "vehicle-files", "processing")).Any(),
+                () => $"{cluster.LedgerAsync().Result.Count} of {files.Count} files in the ledger: " + Logs());
             // A slot that starts once every file is in has every file's days to summarise, if the after-load runs left any.
             var landed = DateTimeOffset.UtcNow;
-            await ClusterFilesTests.WaitUntilAsync(
-                () => RunsAsync(cluster, "trigger = 'schedule' AND status <> 'running'").Result.Any(r => r.AsOf > landed),
+            await SharedDropCluster.WaitUntilAsync(
+                () => RunsAsync(cluster.Name, "trigger = 'schedule' AND status <> 'running'").Result.Any(r => r.AsOf > landed),
                 () => "no slot ran after the last file landed: " + Logs(), 150);
             running.ShouldAllBe(p => !p.HasExited, Logs());
 
-            var runs = await RunsAsync(cluster, "TRUE");
+            var runs = await RunsAsync(cluster.Name, "TRUE");
             var ofSlot = runs.Where(r => r.AsOf == slot).ToList();
             ofSlot.Select(r => (r.Trigger, r.Status)).ShouldBe(new[] { ("schedule", JobRunStore.Interrupted), ("rerun", JobRunStore.Succeeded) }, "the slot fired once, its run was taken over and re-run once");
             ofSlot[1].Pid.ShouldNotBe(killedPid);
@@ -91,7 +91,6 @@ public sealed class ClusterDailySummaryTests
         finally
         {
             foreach (var p in running) { p.Dispose(); }
-            await ClusterFilesTests.DropSharedSchemaAsync(cluster);
         }
     }
 

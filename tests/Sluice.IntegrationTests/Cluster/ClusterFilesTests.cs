@@ -1,6 +1,5 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
-using Npgsql;
 using Sluice.IntegrationTests.Support;
 using Sluice.IntegrationTests.TenantAnalytics;
 
@@ -41,10 +40,10 @@ public sealed class ClusterFilesTests
         using var temp = new TempFolder("sluice-cluster-files");
         var recipe = RecipeVariant.Create(temp, "vehicle-files");
         File.WriteAllText(Path.Combine(recipe, "recipe.yaml"), Recipe);
-        var cluster = "f" + Guid.NewGuid().ToString("N")[..10];
-        var shared = Directory.CreateDirectory(temp.Sub("shared")).FullName;
+        await using var cluster = new SharedDropCluster(temp, workers: 3);
+        var shared = cluster.Shared;
         var incoming = Path.Combine(shared, "vehicle-files", "incoming");
-        var env = WorkerEnvironment(cluster, shared);
+        var env = cluster.Env;
         var files = new List<(string Name, string Content)>();
         for (var drop = 0; drop < 2; drop++)
         {
@@ -55,28 +54,28 @@ public sealed class ClusterFilesTests
             }
         }
 
-        var workers = Enumerable.Range(0, 3).Select(i => Directory.CreateDirectory(temp.Sub($"worker{i}")).FullName).ToArray();
+        var workers = cluster.Workers;
         var running = new List<SluiceProcess>();
         try
         {
             foreach (var (name, content) in files.Take(14)) { VehicleFiles.Write(incoming, name, content); }
-            using (var doomed = SluiceProcess.Start(workers[1], new Dictionary<string, string>(env) { ["SLUICE_CRASH_AT"] = "lake.renamed" }, "run", recipe, "--cluster"))
+            using (var doomed = SluiceProcess.Start(workers[1], cluster.EnvWith("SLUICE_CRASH_AT", "lake.renamed"), "run", recipe, "--cluster"))
             {
-                await WaitUntilAsync(() => doomed.HasExited, () => "the first worker did not reach its crash point: " + doomed.Stderr);
+                await SharedDropCluster.WaitUntilAsync(() => doomed.HasExited, () => "the first worker did not reach its crash point: " + doomed.Stderr);
                 doomed.Stderr.ShouldContain("SLUICE_CRASH_AT: killed at lake.renamed");
             }
 
             var held = Directory.GetFiles(Path.Combine(shared, "vehicle-files", "processing"));
             held.ShouldNotBeEmpty("the killed worker held claimed files in processing/");
-            (await LedgerAsync(cluster)).Count.ShouldBe(0, "it committed none of them");
+            (await cluster.LedgerAsync()).Count.ShouldBe(0, "it committed none of them");
 
             foreach (var data in workers) { running.Add(SluiceProcess.Start(data, env, "run", recipe, "--cluster")); }
             foreach (var (name, content) in files.Skip(14)) { VehicleFiles.Write(incoming, name, content); }
             string Logs() => string.Join("\n---\n", running.Select(p => string.Join('\n', p.Stderr.Split('\n').TakeLast(20))));
-            await WaitUntilAsync(() => running.All(p => !p.HasExited) && LedgerAsync(cluster).Result.Count == files.Count && !Directory.EnumerateFiles(Path.Combine(shared, "vehicle-files", "processing")).Any(),
-                () => $"{LedgerAsync(cluster).Result.Count} of {files.Count} files in the ledger; workers:\n{Logs()}");
+            await SharedDropCluster.WaitUntilAsync(() => running.All(p => !p.HasExited) && cluster.LedgerAsync().Result.Count == files.Count && !Directory.EnumerateFiles(Path.Combine(shared, "vehicle-files", "processing")).Any(),
+                () => $"{cluster.LedgerAsync().Result.Count} of {files.Count} files in the ledger; workers:\n{Logs()}");
 
-            var ledger = await LedgerAsync(cluster);
+            var ledger = await cluster.LedgerAsync();
             ledger.Select(e => e.File).ShouldBe(files.Select(f => f.Name).Order(StringComparer.Ordinal), "every file is in the ledger once");
             Directory.GetFiles(Path.Combine(shared, "vehicle-files", "processed")).Select(Path.GetFileName).Order(StringComparer.Ordinal)
                 .ShouldBe(files.Select(f => f.Name).Order(StringComparer.Ordinal), "and in processed/ once");
@@ -103,7 +102,6 @@ public sealed class ClusterFilesTests
         finally
         {
             foreach (var p in running) { p.Dispose(); }
-            await DropSharedSchemaAsync(cluster);
         }
     }
 
@@ -130,45 +128,6 @@ public sealed class ClusterFilesTests
             .Select(i => ($"f{file:D2}-v{i % 50:D2}", new DateTime(2025, 11, 8, 0, 0, 0, DateTimeKind.Utc).AddMinutes(file).AddSeconds(i).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture), i % 3 == 0 ? "moving" : "parked"))
             .ToArray());
 
-    /// <summary>The environment of a worker of <paramref name="cluster"/> whose drop folders and lake are in <paramref name="shared"/>.</summary>
-    internal static Dictionary<string, string> WorkerEnvironment(string cluster, string shared) => new()
-    {
-        ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString,
-        ["SLUICE_CLUSTER_NAME"] = cluster,
-        ["SLUICE_CLUSTER_FOLDER"] = shared,
-        // Files need no NATS; the worker only checks that servers are named.
-        ["SLUICE_CLUSTER_NATS"] = Environment.GetEnvironmentVariable("SLUICE_CLUSTER_NATS") is { Length: > 0 } nats ? nats : "nats://127.0.0.1:4222",
-        ["SLUICE_CLUSTER_ACK_WAIT"] = "4", // the claims' lease
-    };
-
-    /// <summary>Drops the cluster's shared metadata schema (after the workers are gone).</summary>
-    internal static async Task DropSharedSchemaAsync(string cluster)
-    {
-        NpgsqlConnection.ClearAllPools();
-        await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
-        await c.OpenAsync();
-        await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", c);
-        await drop.ExecuteNonQueryAsync();
-    }
-
-    internal static async Task<List<(string File, long Rows)>> LedgerAsync(string cluster)
-    {
-        await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand($"SELECT file_name, rows FROM sluice_meta_{cluster}.ingested_files ORDER BY file_name COLLATE \"C\"", c);
-        try
-        {
-            await using var r = await cmd.ExecuteReaderAsync();
-            var list = new List<(string, long)>();
-            while (await r.ReadAsync()) { list.Add((r.GetString(0), r.GetInt64(1))); }
-            return list;
-        }
-        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
-        {
-            return [];
-        }
-    }
-
     private static List<(string File, long Rows)> SingleLedger(string data)
     {
         using var c = new SqliteConnection($"Data Source={Path.Combine(data, "meta.db")};Pooling=false");
@@ -179,15 +138,5 @@ public sealed class ClusterFilesTests
         var list = new List<(string, long)>();
         while (r.Read()) { list.Add((r.GetString(0), r.GetInt64(1))); }
         return list;
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition, Func<string> what, int seconds = 120)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) { Assert.Fail($"not within {seconds} s: {what()}"); }
-            await Task.Delay(200);
-        }
     }
 }

@@ -51,6 +51,18 @@ public sealed class ClusterModeCliTests
     }
 
     [Fact]
+    public async Task A_files_pipeline_with_a_lake_sink_is_refused_in_cluster_mode_naming_it()
+    {
+        // A files pipeline with keyed sinks runs (ClusterFilesToSinksTests); the lake sink would land a redone file twice.
+        using var temp = new TempFolder();
+        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1" },
+            "run", TestPaths.Recipe(Path.Combine("examples", "csv-to-postgres-and-lake")), "--cluster");
+        code.ShouldBe(1, err);
+        err.ShouldContain("--cluster: csv-to-postgres-and-lake: pipeline 'orders': a files source with a lake sink does not run in cluster mode");
+        err.ShouldContain("drop the lake sink");
+    }
+
+    [Fact]
     public async Task Cluster_mode_without_nats_servers_names_the_variable()
     {
         using var temp = new TempFolder();

@@ -14,8 +14,8 @@ namespace Sluice.IntegrationTests.Pipeline;
 /// </summary>
 public sealed class FilesToSinksTests
 {
-    private const int Files = 12;
-    private const int RowsPerFile = 500;
+    internal const int Files = 12;
+    internal const int RowsPerFile = 500;
 
     [Fact]
     public async Task Csv_drop_to_lake_and_postgres_killed_three_times_mid_run_equals_a_clean_run()
@@ -150,13 +150,16 @@ public sealed class FilesToSinksTests
         return (folder, schema);
     }
 
-    /// <summary>Twelve files of 500 rows (one of them bad in each: quarantined), and one file again under another name.</summary>
-    private static void WriteDrops(string data)
+    /// <summary>
+    /// Twelve files of 500 rows (one of them bad in each: quarantined), numbered from <paramref name="first"/>, and one
+    /// of them (the fourth) again under another name.
+    /// </summary>
+    internal static void WriteDrops(string data, int first = 0)
     {
         var incoming = Path.Combine(data, "drops", "incoming");
         Directory.CreateDirectory(incoming);
         var start = new DateTime(2026, 3, 1, 0, 0, 0, DateTimeKind.Utc);
-        for (var f = 0; f < Files; f++)
+        for (var f = first; f < first + Files; f++)
         {
             var text = new StringBuilder("id,at,site,amount\n");
             for (var r = 0; r < RowsPerFile; r++)
@@ -168,7 +171,7 @@ public sealed class FilesToSinksTests
             File.WriteAllText(Path.Combine(incoming, $"readings_{f:D2}.csv"), text.ToString());
         }
 
-        File.Copy(Path.Combine(incoming, "readings_03.csv"), Path.Combine(incoming, "readings_99.csv"));
+        File.Copy(Path.Combine(incoming, $"readings_{first + 3:D2}.csv"), Path.Combine(incoming, $"readings_{first + 99:D2}.csv"));
     }
 
     internal static async Task<string> Pg(string sql)

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
-using Microsoft.Data.Sqlite;
 using Sluice.Core;
+using Sluice.Core.Metadata;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Schema;
 
@@ -13,15 +13,23 @@ namespace Sluice.Connectors.Files;
 /// of its rows (<see cref="RecordBatch.Commits"/>); once every sink has committed the file, the source records them too
 /// (for the other sinks; at most once) and only then moves the file to processed/. A file still in processing/ at start
 /// is handed on again at its old position, so a sink that had committed it skips it and the others get it.
+/// On a cluster's shared drop folder every worker runs the pipeline: each takes files by claim (<see cref="FileClaims"/>),
+/// numbers them in positions of its own (its sinks' checkpoints are scoped to the worker, <see cref="CheckpointScope"/>),
+/// and takes over the files of a worker whose claims ran out, handing them on again (<see cref="TakeOverAsync"/>).
 /// </summary>
-public sealed partial class FilesSource : IStreamSource
+public sealed partial class FilesSource : IStreamSource, ICheckpointScope
 {
     private readonly SemaphoreSlim _finishing = new(1, 1);
     private readonly Dictionary<long, ParsedFile> _handedOn = [];
+    private readonly CancellationTokenSource _leases = new();
+    private Task? _keepAlive;
     private long _lastSeq;
     private volatile bool _caughtUp;
 
     public bool CaughtUp => _caughtUp;
+
+    /// <summary>On a shared drop folder the worker's own (its positions are its own); null in a single process.</summary>
+    public string? CheckpointScope { get; }
 
     public async IAsyncEnumerable<RecordBatch> ReadAsync(long? resumeAfter, [EnumeratorCancellation] CancellationToken ct)
     {
@@ -33,7 +41,74 @@ public sealed partial class FilesSource : IStreamSource
             FilesLog.LetteredAgain(_log, lettered);
         }
 
-        // Files handed on before a stop: again at their own positions (a sink past one skips it), or finished when every sink has them.
+        if (_claims is not null)
+        {
+            // A shared drop folder: the claims of the files in hand are renewed until the source is disposed (after the
+            // pipeline's drain), and files left in processing/ are taken by claim in the loop below, not at start.
+            _keepAlive ??= _claims.KeepAliveAsync(_leases.Token);
+            foreach (var unit in units.Open().Where(u => !File.Exists(Path.Combine(Drop.Processing, u.FileName))))
+            {
+                units.Done(unit.Seq); // moved on before it was marked
+            }
+        }
+        else
+        {
+            await foreach (var batch in ReopenAsync(units, committed, ct).ConfigureAwait(false))
+            {
+                yield return batch;
+            }
+        }
+
+        var started = _services.Time.GetUtcNow();
+        while (!ct.IsCancellationRequested)
+        {
+            var stable = _tracker.Observe(Drop.ListIncoming(), _services.Time.GetUtcNow(), out var waiting);
+            if (stable.Count > 0)
+            {
+                var paths = new List<string>();
+                foreach (var name in stable)
+                {
+                    _tracker.Forget(name);
+                    if (TryClaim(name, out var path)) { paths.Add(path); }
+                }
+
+                await foreach (var batch in HandOnAsync(paths, ct).ConfigureAwait(false))
+                {
+                    yield return batch;
+                }
+
+                continue;
+            }
+
+            if (_claims is not null)
+            {
+                var before = _lastSeq;
+                await foreach (var batch in TakeOverAsync(ct).ConfigureAwait(false))
+                {
+                    yield return batch;
+                }
+
+                if (_lastSeq != before) { continue; }
+            }
+
+            if (!_caughtUp && (waiting == 0 || _services.Time.GetUtcNow() - started > _options.OnceWait))
+            {
+                // Everything there at the start is handed on (what `run --once` waits for): an empty batch says so.
+                _caughtUp = true;
+                yield return new RecordBatch([], _lastSeq);
+                continue;
+            }
+
+            await Task.Delay(_caughtUp ? _options.PollInterval : TimeSpan.FromMilliseconds(Math.Max(50, _options.StableAfter.TotalMilliseconds / 2)), _services.Time, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A single process's start: its files handed on before a stop go again at their own positions (a sink past one
+    /// skips it), or are finished when every sink has them; files claimed but never handed on become new units.
+    /// </summary>
+    private async IAsyncEnumerable<RecordBatch> ReopenAsync(FileUnits units, long committed, [EnumeratorCancellation] CancellationToken ct)
+    {
         var types = _catalog.All(_recipe);
         var reopened = new HashSet<string>(StringComparer.Ordinal);
         foreach (var unit in units.Open())
@@ -64,43 +139,71 @@ public sealed partial class FilesSource : IStreamSource
             yield return Unit(unit.Seq, file);
         }
 
-        // Files claimed but never handed on (a stop between the claim and the hand-over): new units.
         var claimed = Directory.EnumerateFiles(Drop.Processing).Where(p => !reopened.Contains(Path.GetFileName(p))).ToList();
         await foreach (var batch in HandOnAsync(claimed, ct).ConfigureAwait(false))
         {
             yield return batch;
         }
+    }
 
-        var started = _services.Time.GetUtcNow();
-        while (!ct.IsCancellationRequested)
+    /// <summary>
+    /// On a shared drop folder: the files in processing/ whose claim this worker gets (their worker died or stopped
+    /// renewing), handed on again at positions of this worker's; the dead worker's units of them are closed. Keyed,
+    /// idempotent sinks make the rows it had written already come out the same. A file whose content the ledger has
+    /// (its worker died between the ledger entry and the move) only moves on.
+    /// </summary>
+    private async IAsyncEnumerable<RecordBatch> TakeOverAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        var taken = Directory.EnumerateFiles(Drop.Processing).Order(StringComparer.Ordinal)
+            .Where(p => Path.GetFileName(p) is var name && !_claims!.Holds(name) && _claims.TryClaim(name)).ToList();
+        var redo = new List<string>();
+        var types = taken.Count == 0 ? [] : _catalog.All(_recipe);
+        foreach (var path in taken)
         {
-            var stable = _tracker.Observe(Drop.ListIncoming(), _services.Time.GetUtcNow(), out var waiting);
-            if (stable.Count > 0)
+            var name = Path.GetFileName(path);
+            _units!.TakeOver(name);
+            string content;
+            try
             {
-                var paths = new List<string>();
-                foreach (var name in stable)
-                {
-                    _tracker.Forget(name);
-                    if (Drop.TryClaim(name, out var path)) { paths.Add(path); }
-                }
-
-                await foreach (var batch in HandOnAsync(paths, ct).ConfigureAwait(false))
-                {
-                    yield return batch;
-                }
-
+                content = await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false);
+            }
+            catch (FileNotFoundException)
+            {
+                _claims!.Release(name); // its worker moved it out between our look and our claim
                 continue;
             }
 
-            if (!_caughtUp && (waiting == 0 || _services.Time.GetUtcNow() - started > _options.OnceWait))
+            if (_ingestor.AlreadyIngested(FileIngestor.LedgerKey(content, FileTypeCatalog.Match(types, name), name)))
             {
-                // Everything there at the start is handed on (what `run --once` waits for): an empty batch says so.
-                _caughtUp = true;
-                yield return new RecordBatch([], _lastSeq);
+                MoveToProcessedOnce(path);
+                FilesLog.Recovered(_log, name);
+                _claims!.Release(name);
                 continue;
             }
 
-            await Task.Delay(_caughtUp ? _options.PollInterval : TimeSpan.FromMilliseconds(Math.Max(50, _options.StableAfter.TotalMilliseconds / 2)), _services.Time, ct).ConfigureAwait(false);
+            FilesLog.Resumed(_log, name);
+            redo.Add(path);
+        }
+
+        await foreach (var batch in HandOnAsync(redo, ct).ConfigureAwait(false))
+        {
+            yield return batch;
+        }
+    }
+
+    /// <summary>
+    /// Moves a finished file to processed/; on a shared drop folder a worker whose claim was taken over (it hung past its
+    /// lease) may find that the worker that took it moved it already: then there is nothing left to move.
+    /// </summary>
+    private string MoveToProcessedOnce(string path)
+    {
+        try
+        {
+            return Drop.MoveToProcessed(path);
+        }
+        catch (FileNotFoundException) when (_claims is not null)
+        {
+            return Path.Combine(Drop.Processed, Path.GetFileName(path));
         }
     }
 
@@ -110,17 +213,28 @@ public sealed partial class FilesSource : IStreamSource
         var types = _catalog.All(_recipe);
         foreach (var path in LoadOrder(paths, types))
         {
-            var file = await ParseUnitAsync(path, types, ct).ConfigureAwait(false);
+            ParsedFile? file;
+            try
+            {
+                file = await ParseUnitAsync(path, types, ct).ConfigureAwait(false);
+            }
+            catch (FileNotFoundException) when (_claims is not null)
+            {
+                // Taken over from a worker that hung past its lease and, waking, finished and moved it meanwhile.
+                _claims.Release(Path.GetFileName(path));
+                continue;
+            }
+
             if (file is null)
             {
                 continue;
             }
 
             var name = Path.GetFileName(path);
-            if (_ingestor.AlreadyIngested(file.Hash!) || _units!.InFlight(file.Hash!))
+            if (_ingestor.AlreadyIngested(file.Hash!) || _units!.InFlight(file.Hash!).Any(n => n != name && File.Exists(Path.Combine(Drop.Processing, n))))
             {
                 FilesLog.Duplicate(_log, name);
-                var final = Drop.MoveToProcessed(path);
+                var final = MoveToProcessedOnce(path);
                 Report(new FileOutcome(name, file.Type.Name, FileStatus.Duplicate, 0, 0, 0, "same content as a file ingested before", final), new IngestCounter());
                 continue;
             }
@@ -183,15 +297,16 @@ public sealed partial class FilesSource : IStreamSource
             lock (_handedOn) { done = _handedOn.Where(u => u.Key <= position).OrderBy(u => u.Key).Select(u => (u.Key, u.Value)).ToList(); }
             foreach (var (seq, file) in done)
             {
-                using (var c = _services.Metadata.Open())
-                using (var tx = c.BeginTransaction())
+                // Under the store's write lock: on a shared store a worker whose claim was taken over may record it at once.
+                using (var c = _services.Metadata.Connect())
+                using (var tx = c.BeginWrite())
                 {
                     _ingestor.RecordCommitOnce(c, tx, file.Run, file.Hash!);
                     tx.Commit();
                 }
 
                 CrashPoint.Reach("files.committed");
-                var final = Drop.MoveToProcessed(file.Path);
+                var final = MoveToProcessedOnce(file.Path);
                 _units!.Done(seq);
                 lock (_handedOn) { _handedOn.Remove(seq); }
                 var name = Path.GetFileName(file.Path);

@@ -86,7 +86,8 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
         if (shared is not null) { _ = services.Lake.Storage; }
         Drop = new DropFolder(Path.Combine(shared?.Folder ?? services.Data.Root, options.Folder));
         Drop.EnsureCreated();
-        _units = pipeline is null ? null : new FileUnits(services.Metadata, recipe, pipeline);
+        CheckpointScope = shared is null || pipeline is null ? null : Core.Pipeline.WorkerCheckpointScope.Of(Sluice.Cluster.WorkerIdentity.Of(services.Data, Environment.GetEnvironmentVariable));
+        _units = pipeline is null ? null : new FileUnits(services.Metadata, recipe, pipeline, CheckpointScope ?? "");
         _claims = shared is null ? null : new FileClaims(services.Metadata, services.Time, recipe, services.Cluster?.AckWait ?? DefaultClaimLease, _log) { Registry = services.Worker };
         RegisterTables(_catalog.All(recipe));
     }
@@ -715,11 +716,14 @@ public sealed partial class FilesSource : IRunnableSource, IDeadLetterReplayer, 
         return null;
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        // The claims of files still in hand are renewed until here (the pipeline has drained); then they run out for another worker.
+        await _leases.CancelAsync().ConfigureAwait(false);
+        if (_keepAlive is not null) { await _keepAlive.ConfigureAwait(false); }
+        _leases.Dispose();
         _commitGate.Dispose();
         _finishing.Dispose();
-        return ValueTask.CompletedTask;
     }
 
     private static string StripCollisionSuffix(string name)

@@ -7,8 +7,8 @@ namespace Sluice.Core.Pipeline;
 /// </summary>
 public interface ICheckpointScope
 {
-    /// <summary>Appended to each sink's checkpoint key (<c>worker:&lt;id&gt;</c>).</summary>
-    string CheckpointScope { get; }
+    /// <summary>Appended to each sink's checkpoint key (<c>worker:&lt;id&gt;</c>); null when this process's positions are the only ones (a files source of a single process).</summary>
+    string? CheckpointScope { get; }
 }
 
 /// <summary>The worker scope of checkpoint keys in cluster mode, and the key of what every worker of a sink shares.</summary>

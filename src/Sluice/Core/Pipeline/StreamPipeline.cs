@@ -59,7 +59,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     }
 
     public string CheckpointKey(IBatchSink sink) =>
-        SinkCheckpointKey(_recipe, _pipeline, sink.Name) + (_source is ICheckpointScope scoped ? ":" + scoped.CheckpointScope : "");
+        SinkCheckpointKey(_recipe, _pipeline, sink.Name) + (_source is ICheckpointScope { CheckpointScope: { } scope } ? ":" + scope : "");
 
     /// <summary>The checkpoint key of a sink of a recipe's pipeline, for code that restores one without running it (<c>sluice recover</c>).</summary>
     public static string SinkCheckpointKey(string recipe, string pipeline, string sink) => $"pipeline:{recipe}/{pipeline}:sink:{sink}";
