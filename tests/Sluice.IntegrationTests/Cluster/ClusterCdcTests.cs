@@ -87,6 +87,7 @@ public sealed class ClusterCdcTests
             }
 
             var before = await scenario.PgCountAsync();
+            var lastBefore = await scenario.ScalarAsync<long>("SELECT coalesce(max(event_id), 0) FROM engagement_events");
             var killedAt = DateTime.UtcNow;
             var killed = Stopwatch.StartNew();
             holder.Kill();
@@ -118,10 +119,14 @@ public sealed class ClusterCdcTests
             takeOver.ShouldBeLessThanOrEqualTo(TimeSpan.FromSeconds(10), $"{measured}\n{Stderr(workers)}");
             (await HolderAsync(scenario, workers)).ShouldBe(next, "the worker reading is the one holding the lock");
 
-            // What was written after the kill reaches the sinks through the new holder.
+            // What was written after the kill reaches the sinks through the new holder: its first change, then every
+            // change from before the kill (through JetStream, the dead worker's partitions wait for their leases to expire).
+            await CdcScenario.WaitUntilAsync(async () => await AfterAsync(scenario, lastBefore) > 0, Patience,
+                async () => $"no event after {lastBefore} in clickhouse\n{Stderr(workers)}");
+            Console.WriteLine($"the first change written after the kill was in ClickHouse {killed.Elapsed.TotalMilliseconds:0} ms after it");
             await CdcScenario.WaitUntilAsync(async () => await scenario.ClickHouseCountAsync() > before, Patience,
                 async () => $"clickhouse {await scenario.ClickHouseCountAsync()}, postgres at the kill {before}\n{Stderr(workers)}");
-            Console.WriteLine($"changes written after the kill were in ClickHouse {killed.Elapsed.TotalMilliseconds:0} ms after it");
+            Console.WriteLine($"every change from before the kill was in ClickHouse {killed.Elapsed.TotalMilliseconds:0} ms after it");
             await stopWriting.CancelAsync();
             await writer;
             await scenario.WaitForAllSinksAsync(Patience);
@@ -138,6 +143,19 @@ public sealed class ClusterCdcTests
             await admin.OpenAsync();
             await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", admin);
             await drop.ExecuteNonQueryAsync();
+        }
+    }
+
+    /// <summary>ClickHouse's events after <paramref name="eventId"/> (-1 while it does not answer).</summary>
+    private static async Task<long> AfterAsync(CdcScenario scenario, long eventId)
+    {
+        try
+        {
+            return long.Parse(await scenario.ClickHouseAsync($"SELECT count() FROM {scenario.ClickHouseDb}.events_enriched WHERE event_id > {eventId}"), CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is HttpRequestException or ShouldAssertException)
+        {
+            return -1;
         }
     }
 
