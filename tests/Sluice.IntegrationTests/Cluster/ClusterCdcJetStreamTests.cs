@@ -79,6 +79,8 @@ public sealed class ClusterCdcJetStreamTests
             var ids = await PgIdsAsync(scenario);
             Query(scenario, env, "SELECT event_id FROM cdc.engagement_events ORDER BY 1").Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
                 .Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ShouldBe(ids, "exactly the source table's rows");
+            // The consumers take no requests, so they keep no landing folder.
+            workers.ShouldAllBe(w => !Directory.Exists(Path.Combine(w.Data, "landing", "cdc_cdc")));
         }
         finally
         {
