@@ -21,12 +21,16 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
     public const string OrderVariable = "SLUICE_CLUSTER_ORDER";
     public const string CdcVariable = "SLUICE_CLUSTER_CDC";
 
+    /// <summary>Whether <see cref="CdcVariable"/> (as <paramref name="variable"/> reads it) asks for the holder to run CDC pipelines whole.</summary>
+    public static bool CdcByHolder(Func<string, string?> variable) => (variable ?? throw new ArgumentNullException(nameof(variable)))(CdcVariable) == "holder";
+
     /// <summary>
-    /// <c>SLUICE_CLUSTER_CDC=jetstream</c>: a <c>postgres_cdc</c> pipeline's slot holder publishes the changes to
-    /// JetStream and every worker runs the steps and sinks (docs/SCALING.md, "CDC through JetStream"); default
-    /// <c>holder</c>: the slot's holder runs the whole pipeline. Opt-in while it is new.
+    /// <c>SLUICE_CLUSTER_CDC=jetstream</c> (the default): a <c>postgres_cdc</c> pipeline's slot holder publishes the
+    /// changes to JetStream and every worker runs the steps and sinks, reading the stream's partitions one worker at a
+    /// time so that one key's changes keep their order (docs/SCALING.md, "CDC through JetStream");
+    /// <c>holder</c>: the slot's holder runs the whole pipeline and the others stand by.
     /// </summary>
-    public bool CdcThroughJetStream { get; init; }
+    public bool CdcThroughJetStream { get; init; } = true;
 
     /// <summary>
     /// <c>SLUICE_CLUSTER_ORDER=key</c>: with the shared metadata store, each partition is leased to one worker at a time,
@@ -63,14 +67,14 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
         var cdc = variable(CdcVariable);
         if (cdc is { Length: > 0 } and not ("holder" or "jetstream"))
         {
-            throw new SluiceException($"cluster: {CdcVariable}: '{cdc}' is not a way to run CDC: holder (default: the slot's holder runs the whole pipeline) or jetstream (it publishes the changes to JetStream and every worker runs the steps and sinks)");
+            throw new SluiceException($"cluster: {CdcVariable}: '{cdc}' is not a way to run CDC: jetstream (default: the slot's holder publishes the changes to JetStream and every worker runs the steps and sinks) or holder (the slot's holder runs the whole pipeline)");
         }
 
         return new ClusterOptions(urls, Number(variable, PartitionsVariable, 16, 1, 1024), Number(variable, ReplicasVariable, 3, 1, 5),
             TimeSpan.FromSeconds(Number(variable, AckWaitVariable, 30, 1, 3600)))
         {
             KeyOrder = order == "key",
-            CdcThroughJetStream = cdc == "jetstream",
+            CdcThroughJetStream = !CdcByHolder(variable),
         };
     }
 

@@ -5,10 +5,11 @@ namespace Sluice.Cluster;
 /// <summary>
 /// What cluster mode runs so far: HTTP pipelines whose sinks are keyed and idempotent, or the lake sink, which skips
 /// events it committed already (since a batch a dead worker held is done again by another), and batches of one pipeline commit on several workers at once in no shared order;
-/// and <c>postgres_cdc</c> pipelines, read by one worker at a time (<see cref="StandByPipeline"/>), whose checkpoints
-/// must then be in the shared metadata store for the next holder to go on from them; and files sources, which land in the
-/// lake themselves (claims and the ledger in the shared store make each file land once) or hand each file to keyed sinks
-/// (a file a dead worker held is handed on again by the worker that takes its claim over).
+/// and <c>postgres_cdc</c> pipelines, whose slot is read by one worker at a time (<see cref="StandByPipeline"/>), which
+/// need the shared metadata store (the next holder's position, the partitions' leases), with keyed sinks or, through
+/// JetStream, the lake sink (mode: changes); and files sources, which land in the lake themselves (claims and the
+/// ledger in the shared store make each file land once) or hand each file to keyed sinks (a file a dead worker held is
+/// handed on again by the worker that takes its claim over).
 /// </summary>
 public static class ClusterRecipeCheck
 {
@@ -63,12 +64,17 @@ public static class ClusterRecipeCheck
                 continue;
             }
 
-            if (p.SourceType != "http" && p.Sinks.Any(s => s is Core.Pipeline.SinkFactory<Connectors.Lake.LakeSinkOptions>))
+            var lake = p.Sinks.OfType<Core.Pipeline.SinkFactory<Connectors.Lake.LakeSinkOptions>>().FirstOrDefault();
+            if (lake is not null && p.SourceType == "postgres_cdc" && ClusterOptions.CdcByHolder(Environment.GetEnvironmentVariable))
             {
-                // In an http pipeline the lake sink records the JetStream sequences it committed in the shared manifest
-                // and skips them when a dead worker's batch comes again; a CDC holder's batches carry no such sequences,
-                // and the old holder's sinks may still finish a batch the new holder writes too.
-                problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink runs in cluster mode only in http pipelines so far (a {p.SourceType} pipeline's batches, written again after a take-over, would land twice); use keyed sinks such as postgres");
+                // Through JetStream (the default) a CDC pipeline's batches carry the stream's sequences, which the lake
+                // sink records in the shared manifest and skips when a batch comes again, as in http pipelines; a
+                // holder's batches carry none, and the old holder's sinks may still finish a batch the new holder writes too.
+                problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink runs in a postgres_cdc pipeline in cluster mode only through JetStream ({ClusterOptions.CdcVariable}=jetstream, the default), not with {ClusterOptions.CdcVariable}=holder (a batch written again after a take-over would land twice)");
+            }
+            else if (lake is not null && p.SourceType == "postgres_cdc" && lake.Options.Mode == Connectors.Lake.LakeSinkMode.Mirror)
+            {
+                problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink's mode: mirror does not run in cluster mode yet (it tells changes apart by _lsn, not by the JetStream sequences a batch that comes again is skipped by); use mode: changes, or a postgres or clickhouse mirror");
             }
         }
 

@@ -146,26 +146,27 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
     }
 
     /// <summary>
-    /// <c>SLUICE_CLUSTER_CDC=jetstream</c>: the slot's holder only reads the slot and publishes its changes to JetStream
-    /// (<see cref="RelayAsync"/>); the steps and sinks run on every worker, reading that stream as the http source's
-    /// cluster pipelines do (<see cref="ClusterHttpSource"/>: one shared consumer, or partitions leased with
-    /// <c>SLUICE_CLUSTER_ORDER=key</c>). A failure of either side fails the pipeline.
+    /// <c>SLUICE_CLUSTER_CDC=jetstream</c> (the default): the slot's holder only reads the slot and publishes its changes
+    /// to JetStream (<see cref="RelayAsync"/>); the steps and sinks run on every worker, reading that stream as the http
+    /// source's cluster pipelines do (<see cref="ClusterHttpSource"/>). A failure of either side fails the pipeline.
     /// </summary>
+    /// <remarks>
+    /// The stream's partitions are always leased, one worker at a time, whatever <c>SLUICE_CLUSTER_ORDER</c> says for
+    /// http streams: a change log's order per key matters to every sink (an update after its insert, a delete last, a
+    /// truncate between the rows around it), and with one shared consumer two workers could apply one key's changes
+    /// in either order. A CDC pipeline in cluster mode has the shared metadata store the leases need (ClusterRecipeCheck).
+    /// </remarks>
     private async Task RunThroughJetStreamAsync(ClusterOptions cluster, Func<CancellationToken, Task> afterLoad, CancellationToken ct)
     {
         var factory = (PostgresCdcSourceFactory)_definition.Source;
+        cluster = cluster with { KeyOrder = true };
         var mirrors = factory.KeyedSinks.Where(s => s.ChangeStreamOption is not null).ToList();
-        if (mirrors.Count > 0 && !cluster.KeyOrder)
-        {
-            throw new Core.SluiceException(
-                $"{_recipe}: pipeline '{_definition.Name}': sink '{mirrors[0].SinkName}' keeps rows by key ({mirrors[0].ChangeStreamOption}), which needs every change of a table in order; " +
-                $"with {ClusterOptions.CdcVariable}=jetstream that takes partitions read one worker at a time: set {ClusterOptions.OrderVariable}=key");
-        }
-
         var log = new CdcChangeLog(cluster, _recipe, _definition.Name, _options.Slot, _options.BatchRows, _options.BatchLinger, table => mirrors.Any(m => m.NeedsSourceKey(table)));
         await using (log.ConfigureAwait(false))
         {
-            var source = new ClusterHttpSource(_services, _recipe, log.Options, cluster, new ChangeDecoder());
+            // A lake sink tells the changes it committed already by their JetStream sequences, so its rows carry them.
+            var sequences = _definition.Sinks.Any(s => s is SinkFactory<Connectors.Lake.LakeSinkOptions>);
+            var source = new ClusterHttpSource(_services, _recipe, log.Options, cluster, new ChangeDecoder(sequences));
             var pipeline = new StreamPipeline(_services, _recipe, _definition.Name, source, _definition.Steps.Select(s => s.Create(_services)).ToList(), _definition.Sinks.Select(s => s.Create(_services)).ToList());
             await using (pipeline.ConfigureAwait(false))
             {

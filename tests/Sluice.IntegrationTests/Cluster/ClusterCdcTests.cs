@@ -11,29 +11,47 @@ using Sluice.IntegrationTests.Support;
 namespace Sluice.IntegrationTests.Cluster;
 
 /// <summary>
-/// engagement-cdc on three <c>sluice run --cluster</c> workers sharing one metadata store in PostgreSQL: one reads the
-/// slot, the others stand by on its advisory lock. A writer inserts throughout; the slot's holder is SIGKILLed; another
-/// worker takes the lock and reads its first batch within 10 s of the kill, from the slot's confirmed position and the
-/// sinks' shared checkpoints. At the end ClickHouse, Redis and the API hold exactly Postgres's events, checked as the
-/// single-process tests check them (<see cref="CdcScenario.AssertExactAsync"/>).
+/// engagement-cdc on three <c>sluice run --cluster</c> workers sharing one metadata store in PostgreSQL, in each way
+/// of running CDC: through JetStream (the default: the slot's holder publishes the changes, every worker runs the
+/// enrichment and sinks on the partitions it leases) and <c>SLUICE_CLUSTER_CDC=holder</c> (the holder runs the whole
+/// pipeline, the others stand by on its advisory lock). A writer inserts throughout; the slot's holder is SIGKILLed;
+/// another worker takes the slot within 10 s of the kill and what is written after it reaches the sinks. At the end
+/// ClickHouse, Redis and the API hold exactly Postgres's events, checked as the single-process tests check them
+/// (<see cref="CdcScenario.AssertExactAsync"/>).
 /// </summary>
 [Trait("Category", "Chaos")]
 [Collection(ClusterWorkersSerial.Name)]
 public sealed class ClusterCdcTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
-    [Fact]
-    public async Task Engagement_cdc_on_three_workers_goes_on_within_10_s_of_the_slot_holders_SIGKILL_and_every_sink_is_exact()
+    [Theory]
+    [InlineData("jetstream")]
+    [InlineData("holder")]
+    public async Task Engagement_cdc_on_three_workers_goes_on_within_10_s_of_the_slot_holders_SIGKILL_and_every_sink_is_exact(string cdc)
     {
+        var holderMode = cdc == "holder";
         // Jobs do not run in cluster mode in this slice: the backfill job is left out of the recipe.
         await using var scenario = await CdcScenario.CreateAsync(tweak: y => y[..y.IndexOf("\njobs:", StringComparison.Ordinal)] + "\n");
+        // Through JetStream, on the test's own JetStream cluster: a stream is named by its recipe, and changes another
+        // run left in the shared servers' stream must not be read here.
+        await using var nats = holderMode ? null : await NatsTestCluster.StartAsync(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "nats")).FullName);
         var cluster = "ccdc" + scenario.Id;
         var env = scenario.ProcessEnvironment;
         env["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString;
         env["SLUICE_CLUSTER_NAME"] = cluster;
-        // A CDC pipeline publishes nothing to NATS in this slice; cluster mode still wants the servers named.
-        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("SLUICE_CLUSTER_NATS"))) { env["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:4222"; }
+        if (nats is not null)
+        {
+            // The default: SLUICE_CLUSTER_CDC unset.
+            env["SLUICE_CLUSTER_NATS"] = nats.Urls;
+        }
+        else
+        {
+            env["SLUICE_CLUSTER_CDC"] = "holder";
+            // The holder publishes nothing to NATS; cluster mode still wants the servers named.
+            if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("SLUICE_CLUSTER_NATS"))) { env["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:4222"; }
+        }
+
         await scenario.InsertAsync(300, seed: 1);
         var workers = Enumerable.Range(0, 3).Select(i => new Worker(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, $"worker{i}")).FullName, env)).ToList();
         using var stopWriting = new CancellationTokenSource();
@@ -49,42 +67,66 @@ public sealed class ClusterCdcTests
                     await Task.Delay(100);
                 }
             });
-            await CdcScenario.WaitUntilAsync(async () => await scenario.ClickHouseCountAsync() >= 600, Patience,
-                async () => $"clickhouse {await scenario.ClickHouseCountAsync()}\n{Stderr(workers)}");
+
+            // Through JetStream the sinks' work is spread: more than one worker reads changes (one of them the holder).
+            await CdcScenario.WaitUntilAsync(async () => (holderMode || (await ReadingAsync(workers)).Count >= 2) && await scenario.ClickHouseCountAsync() >= 600, Patience,
+                async () => $"workers reading: {(await ReadingAsync(workers)).Count}, clickhouse {await scenario.ClickHouseCountAsync()}\n{Stderr(workers)}");
 
             var holder = await HolderAsync(scenario, workers);
             var standBys = workers.Where(w => w != holder).ToList();
-            foreach (var w in standBys)
+            if (holderMode)
             {
-                var pipeline = await w.PipelineAsync();
-                pipeline.GetProperty("state").GetString().ShouldBe("running", "a stand-by is a running pipeline");
-                pipeline.GetProperty("condition").GetString().ShouldStartWith($"stand-by for slot {scenario.Slot}");
-                pipeline.GetProperty("recordsIn").GetInt64().ShouldBe(0, "a stand-by reads nothing");
-                (await w.HealthyAsync()).ShouldBeTrue("a stand-by is healthy");
+                foreach (var w in standBys)
+                {
+                    var pipeline = await w.PipelineAsync();
+                    pipeline.GetProperty("state").GetString().ShouldBe("running", "a stand-by is a running pipeline");
+                    pipeline.GetProperty("condition").GetString().ShouldStartWith($"stand-by for slot {scenario.Slot}");
+                    pipeline.GetProperty("recordsIn").GetInt64().ShouldBe(0, "a stand-by reads nothing");
+                    (await w.HealthyAsync()).ShouldBeTrue("a stand-by is healthy");
+                }
             }
 
+            var before = await scenario.PgCountAsync();
+            var lastBefore = await scenario.ScalarAsync<long>("SELECT coalesce(max(event_id), 0) FROM engagement_events");
             var killedAt = DateTime.UtcNow;
             var killed = Stopwatch.StartNew();
             holder.Kill();
             Worker? next = null;
             while (next is null)
             {
-                foreach (var w in standBys)
+                killed.Elapsed.ShouldBeLessThan(Patience, $"no worker took the slot after its holder's SIGKILL\n{Stderr(workers)}");
+                if (holderMode)
                 {
-                    if ((await w.PipelineAsync()).GetProperty("recordsIn").GetInt64() > 0) { next = w; }
+                    // The holder runs the pipeline: the new one is the stand-by that reads its first batch.
+                    foreach (var w in standBys)
+                    {
+                        if ((await w.PipelineAsync()).GetProperty("recordsIn").GetInt64() > 0) { next = w; }
+                    }
+                }
+                else if (await HolderAsync(scenario, workers) is var now && now != holder)
+                {
+                    next = now;
                 }
 
-                killed.Elapsed.ShouldBeLessThan(Patience, $"no worker read the slot after its holder's SIGKILL\n{Stderr(workers)}");
                 if (next is null) { await Task.Delay(50); }
             }
 
             var takeOver = killed.Elapsed;
-            var measured = $"the first batch of the new holder came {takeOver.TotalMilliseconds:0} ms after the SIGKILL of the slot holder at {killedAt:HH:mm:ss.fff}";
+            var measured = holderMode
+                ? $"the first batch of the new holder came {takeOver.TotalMilliseconds:0} ms after the SIGKILL of the slot holder at {killedAt:HH:mm:ss.fff}"
+                : $"a new worker held the slot {takeOver.TotalMilliseconds:0} ms after the SIGKILL of its holder at {killedAt:HH:mm:ss.fff}";
             Console.WriteLine(measured);
             takeOver.ShouldBeLessThanOrEqualTo(TimeSpan.FromSeconds(10), $"{measured}\n{Stderr(workers)}");
             (await HolderAsync(scenario, workers)).ShouldBe(next, "the worker reading is the one holding the lock");
 
-            await Task.Delay(500);
+            // What was written after the kill reaches the sinks through the new holder: its first change, then every
+            // change from before the kill (through JetStream, the dead worker's partitions wait for their leases to expire).
+            await CdcScenario.WaitUntilAsync(async () => await AfterAsync(scenario, lastBefore) > 0, Patience,
+                async () => $"no event after {lastBefore} in clickhouse\n{Stderr(workers)}");
+            Console.WriteLine($"the first change written after the kill was in ClickHouse {killed.Elapsed.TotalMilliseconds:0} ms after it");
+            await CdcScenario.WaitUntilAsync(async () => await scenario.ClickHouseCountAsync() > before, Patience,
+                async () => $"clickhouse {await scenario.ClickHouseCountAsync()}, postgres at the kill {before}\n{Stderr(workers)}");
+            Console.WriteLine($"every change from before the kill was in ClickHouse {killed.Elapsed.TotalMilliseconds:0} ms after it");
             await stopWriting.CancelAsync();
             await writer;
             await scenario.WaitForAllSinksAsync(Patience);
@@ -102,6 +144,31 @@ public sealed class ClusterCdcTests
             await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", admin);
             await drop.ExecuteNonQueryAsync();
         }
+    }
+
+    /// <summary>ClickHouse's events after <paramref name="eventId"/> (-1 while it does not answer).</summary>
+    private static async Task<long> AfterAsync(CdcScenario scenario, long eventId)
+    {
+        try
+        {
+            return long.Parse(await scenario.ClickHouseAsync($"SELECT count() FROM {scenario.ClickHouseDb}.events_enriched WHERE event_id > {eventId}"), CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is HttpRequestException or ShouldAssertException)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>The workers that read changes (their pipeline's records in).</summary>
+    internal static async Task<List<Worker>> ReadingAsync(IEnumerable<Worker> workers)
+    {
+        var reading = new List<Worker>();
+        foreach (var w in workers)
+        {
+            if (!w.Process.HasExited && (await w.PipelineAsync()).GetProperty("recordsIn").GetInt64() > 0) { reading.Add(w); }
+        }
+
+        return reading;
     }
 
     [Fact]
@@ -160,6 +227,9 @@ public sealed class ClusterCdcTests
         }
 
         public SluiceProcess Process { get; }
+
+        /// <summary>Its data folder (a worker started again on it is the same worker).</summary>
+        public string Data => _data;
 
         public async Task WaitStartedAsync()
         {

@@ -74,6 +74,25 @@ public sealed class ClusterModeCliTests
         err.ShouldContain("cluster: SLUICE_CLUSTER_NATS is not set");
     }
 
+    [Theory]
+    [InlineData("holder", "        partition_by: event_ts\n", "the lake sink runs in a postgres_cdc pipeline in cluster mode only through JetStream (SLUICE_CLUSTER_CDC=jetstream, the default), not with SLUICE_CLUSTER_CDC=holder")]
+    [InlineData("", "        mode: mirror\n", "the lake sink's mode: mirror does not run in cluster mode yet")]
+    public async Task A_lake_sink_in_a_cdc_pipeline_is_refused_with_the_holder_running_it_or_as_a_mirror(string cdc, string lake, string refusal)
+    {
+        // Through JetStream (the default) a lake sink in mode: changes runs (ClusterCdcJetStreamTests); these two do not yet.
+        using var temp = new TempFolder();
+        var recipe = RecipeVariant.Create(temp, "engagement-cdc", ("    sinks:\n", "    sinks:\n      - type: lake\n        zone: cdc\n" + lake),
+            // The backfill job (it refuses a mirror's lake sink itself) is left out: jobs do not run in cluster mode.
+            ("jobs:\n  backfill:\n    type: postgres_backfill\n    connection: { database: \"${PGDATABASE:-sluice}\" }\n    pipeline: cdc                     # the same enrichment and the same idempotent sinks\n" +
+             "    table: engagement_events\n    time: event_ts\n    key: event_id\n    batch_rows: 10000\n", ""));
+        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string>
+        {
+            ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1", ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString, ["SLUICE_CLUSTER_CDC"] = cdc,
+        }, "run", recipe, "--cluster");
+        code.ShouldBe(1, err);
+        err.ShouldContain($"--cluster: engagement-cdc: pipeline 'cdc': {refusal}");
+    }
+
     [Fact]
     public async Task Run_once_does_not_take_cluster()
     {

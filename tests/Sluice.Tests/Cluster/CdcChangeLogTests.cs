@@ -91,11 +91,31 @@ public sealed class CdcChangeLogTests
     }
 
     [Fact]
-    public void The_cdc_setting_is_holder_unless_jetstream_is_asked_for_and_a_wrong_one_is_refused_naming_it()
+    public async Task For_a_lake_sink_each_row_carries_its_messages_jetstream_sequence_as_offset()
     {
-        Cluster.CdcThroughJetStream.ShouldBeFalse();
+        await using var log = new CdcChangeLog(Cluster, "shop", "cdc", "slot1", 1000, TimeSpan.FromMilliseconds(100), _ => false);
+        var decoder = new ChangeDecoder(sequences: true);
+        var messages = log.Messages(new RecordBatch(Changes(2), 0x500));
+        for (var i = 0; i < messages.Count; i++) { decoder.Add(messages[i].Data, 40 + i).ShouldBeTrue(); }
+
+        var back = decoder.Flush().ShouldHaveSingleItem();
+        back.Schema.Fields.Select(f => f.Name).ShouldBe(Items.Fields.Select(f => f.Name).Append("_offset"));
+        back.Column<long>(back.Schema.IndexOf("_offset")).ShouldBe(new long?[] { 40, 41, 42 });
+        back.Value(Items.IndexOf("name"), 1).ShouldBe("item 1", "the table's own values are as before");
+        // Without a lake sink the rows are the source's, as in a single process.
+        var plain = new ChangeDecoder();
+        plain.Add(messages[0].Data, 40);
+        plain.Flush()[0].Schema.Fields.ShouldBe(Items.Fields);
+    }
+
+    [Fact]
+    public void The_cdc_setting_is_jetstream_unless_holder_is_asked_for_and_a_wrong_one_is_refused_naming_it()
+    {
+        ClusterOptions.FromEnvironment(n => n == ClusterOptions.NatsVariable ? "nats://127.0.0.1:1" : null).CdcThroughJetStream.ShouldBeTrue();
         ClusterOptions.FromEnvironment(n => n switch { ClusterOptions.NatsVariable => "nats://127.0.0.1:1", ClusterOptions.CdcVariable => "jetstream", _ => null })
             .CdcThroughJetStream.ShouldBeTrue();
+        ClusterOptions.FromEnvironment(n => n switch { ClusterOptions.NatsVariable => "nats://127.0.0.1:1", ClusterOptions.CdcVariable => "holder", _ => null })
+            .CdcThroughJetStream.ShouldBeFalse();
         Should.Throw<SluiceException>(() => ClusterOptions.FromEnvironment(n => n switch { ClusterOptions.NatsVariable => "nats://127.0.0.1:1", ClusterOptions.CdcVariable => "nats", _ => null }))
             .Message.ShouldContain("SLUICE_CLUSTER_CDC: 'nats' is not a way to run CDC");
     }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using Sluice.Connectors.Http.Ingest;
 using Sluice.Core.Schema;
 
 namespace Sluice.Connectors.Nats;
@@ -79,12 +80,18 @@ internal static class ChangeMessages
 /// Turns the change messages of a consumer batch back into column batches: consecutive rows of one table (one schema)
 /// become one batch, so the order between tables is kept as the reader emitted it.
 /// </summary>
-internal sealed class ChangeDecoder : IJetStreamRecords
+/// <param name="sequences">
+/// Whether each row also carries its message's JetStream sequence as <c>_offset</c>, as the http source's cluster rows
+/// do: a lake sink tells by it which changes of a batch that comes again it committed already (the same message has the
+/// same sequence on every delivery).
+/// </param>
+internal sealed class ChangeDecoder(bool sequences = false) : IJetStreamRecords
 {
     private readonly Dictionary<string, TableSchema> _schemas = new(StringComparer.Ordinal);
     private readonly List<ColumnBatch> _done = [];
     private TableSchema? _schema;
     private readonly List<JsonElement> _rows = [];
+    private readonly List<long> _sequences = [];
 
     /// <summary>Adds one message; false when it is not a change message (the caller dead-letters it).</summary>
     public bool Add(ReadOnlyMemory<byte> record, long sequence)
@@ -109,12 +116,14 @@ internal sealed class ChangeDecoder : IJetStreamRecords
         if (!_schemas.TryGetValue(signature, out var schema))
         {
             var fields = f.EnumerateArray().Select(x => new FieldSpec(x[0].GetString()!, (FieldType)x[1].GetInt32(), x[2].GetBoolean(), x[3].GetInt32(), x[4].GetInt32())).ToList();
+            if (sequences && !fields.Any(x => x.Name == StreamShape.OffsetColumn)) { fields.Add(new FieldSpec(StreamShape.OffsetColumn, FieldType.Integer, false)); }
             schema = new TableSchema(t.GetString()!, fields) { Key = k.ValueKind == JsonValueKind.Array ? k.EnumerateArray().Select(x => x.GetString()!).ToList() : [] };
             _schemas[signature] = schema;
         }
 
         if (!ReferenceEquals(schema, _schema)) { Close(); _schema = schema; }
         _rows.Add(root.GetProperty("v"));
+        _sequences.Add(sequence);
         return true;
     }
 
@@ -146,6 +155,13 @@ internal sealed class ChangeDecoder : IJetStreamRecords
             };
             for (var r = 0; r < n; r++)
             {
+                if (c >= _rows[r].GetArrayLength())
+                {
+                    // The column this decoder adds: the message's sequence.
+                    ((long?[])columns[c]!)[r] = _sequences[r];
+                    continue;
+                }
+
                 var v = _rows[r][c];
                 if (v.ValueKind == JsonValueKind.Null) { continue; }
                 if (v.ValueKind == JsonValueKind.Object)
@@ -169,6 +185,7 @@ internal sealed class ChangeDecoder : IJetStreamRecords
 
         _done.Add(new ColumnBatch(_schema, columns, null, _rows.Count, verbatim));
         _rows.Clear();
+        _sequences.Clear();
     }
 }
 

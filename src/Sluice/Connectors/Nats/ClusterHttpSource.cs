@@ -39,7 +39,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     private readonly string _recipe;
     private readonly HttpIngestOptions _options;
     private readonly ILogger _log;
-    private readonly HttpIngestSource _ingest;
+    private readonly HttpIngestSource? _ingest;
     private readonly JetStreamLog _stream;
     private readonly Lock _pendingGate = new();
     private readonly Queue<(long Position, List<Delivery> Messages)> _pending = new();
@@ -68,7 +68,8 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         _options = options;
         _log = services.Logging.CreateLogger("Sluice.Connectors.Nats");
         _stream = new JetStreamLog(cluster, recipe, options);
-        _ingest = new HttpIngestSource(services, recipe, options, _stream);
+        // A CDC pipeline's stream takes no requests: no ingest endpoint, so no landing folder of its own either.
+        _ingest = records is null ? new HttpIngestSource(services, recipe, options, _stream) : null;
         if (services.Metadata.Shared is not null && cluster.KeyOrder)
         {
             var leases = new Cluster.PartitionLeases(services.Metadata, _stream.StreamName, $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}",
@@ -89,15 +90,16 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     /// <summary>Never in cluster mode: there is no end of input to reach (<c>run --once</c> refuses <c>--cluster</c>).</summary>
     public bool CaughtUp => false;
 
-    public long MaxRequestBodyBytes => _ingest.MaxRequestBodyBytes;
+    /// <summary>A CDC pipeline takes no requests: the server's default for the others (1 MiB).</summary>
+    public long MaxRequestBodyBytes => _ingest?.MaxRequestBodyBytes ?? 1L << 20;
 
-    public bool Healthy => _ingest.Healthy;
+    public bool Healthy => _ingest?.Healthy ?? true;
 
-    public string? Unhealthy => _ingest.Unhealthy;
+    public string? Unhealthy => _ingest?.Unhealthy;
 
     public void MapEndpoints(IEndpointRouteBuilder routes, ServingContext context)
     {
-        if (_records is null) { _ingest.MapEndpoints(routes, context); }
+        _ingest?.MapEndpoints(routes, context);
     }
 
     /// <summary>
@@ -127,7 +129,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
             lag = WatchBacklogAsync(linked.Token);
         }
 
-        var parser = _ingest.NewParser(4096);
+        var parser = _ingest?.NewParser(4096);
         var position = resumeAfter ?? 0;
         // What an earlier read held and never acknowledged comes again after the ack wait, and must be written then.
         lock (_pendingGate) { _held.Clear(); }
@@ -163,7 +165,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
 
                 position++;
                 lock (_pendingGate) { _pending.Enqueue((position, messages)); }
-                yield return new RecordBatch(_records?.Flush() ?? _ingest.ByTable(parser.Flush().ToList()), position)
+                yield return new RecordBatch(_records?.Flush() ?? _ingest!.ByTable(parser!.Flush().ToList()), position)
                 {
                     Fence = _owner is null || messages.Count == 0 ? null : Fence(messages),
                     Log = LogSequences.Of(_stream.Identity, messages.Select(m => (long)(m.Message.Metadata?.Sequence.Stream ?? 0)).Where(s => s > 0)),
@@ -178,7 +180,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         }
     }
 
-    private void Flatten(EventParser parser, INatsJSMsg<ReadOnlyMemory<byte>> message)
+    private void Flatten(EventParser? parser, INatsJSMsg<ReadOnlyMemory<byte>> message)
     {
         var record = message.Data;
         var sequence = (long)(message.Metadata?.Sequence.Stream ?? 0);
@@ -201,7 +203,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
             return;
         }
 
-        _ingest.Flatten(parser, LandingRecord.Decode(record, sequence, b => Encoding.UTF8.GetString(b.Span)));
+        _ingest!.Flatten(parser!, LandingRecord.Decode(record, sequence, b => Encoding.UTF8.GetString(b.Span)));
     }
 
     /// <summary>How long the pump keeps consuming again while JetStream fails (a node lost, a leader being elected) before the pipeline fails.</summary>
@@ -413,9 +415,9 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         status.Backlog = () => Volatile.Read(ref _lag) is var lag and >= 0 ? new Core.Status.Backlog(lag, "events in JetStream") : null;
     }
 
-    public bool CanReplay(DeadLetter letter) => _ingest.CanReplay(letter);
+    public bool CanReplay(DeadLetter letter) => _ingest?.CanReplay(letter) ?? false;
 
-    public Task<string?> ReplayAsync(DeadLetter letter, CancellationToken ct) => _ingest.ReplayAsync(letter, ct);
+    public Task<string?> ReplayAsync(DeadLetter letter, CancellationToken ct) => _ingest?.ReplayAsync(letter, ct) ?? Task.FromResult<string?>("a CDC pipeline's change messages are not replayed from here");
 
     public async ValueTask DisposeAsync()
     {
@@ -423,7 +425,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         // After the pipeline's last acknowledgement: what this worker held goes to the others at once.
         _owner?.Leave();
         await _stream.DisposeAsync().ConfigureAwait(false);
-        await _ingest.DisposeAsync().ConfigureAwait(false);
+        if (_ingest is not null) { await _ingest.DisposeAsync().ConfigureAwait(false); }
         _stop.Dispose();
     }
 }
