@@ -6,6 +6,7 @@ using Sluice.Core.Status;
 using Sluice.IntegrationTests.Metadata;
 using Sluice.IntegrationTests.RepeatReminder;
 using Sluice.IntegrationTests.Support;
+using Sluice.IntegrationTests.TenantAnalytics;
 
 namespace Sluice.IntegrationTests.Cluster;
 
@@ -127,6 +128,88 @@ public sealed class ClusterPullTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_salesforce_pull_with_mapping_into_a_postgres_reminder_store_goes_on_after_its_pullers_SIGKILL_and_lands_each_event_once()
+    {
+        // The store appends (no key): an event landed twice would be counted twice.
+        await using var sf = await FakeSalesforce.StartAsync();
+        sf.PageSize = 20;
+        sf.PageDelay = TimeSpan.FromMilliseconds(250);
+        AddEvents(sf, 0, 300, T0);
+        var recipe = RecipeVariant.Create(_temp, "repeat-reminder");
+        File.WriteAllText(Path.Combine(recipe, "recipe.yaml"), $"""
+            name: {_name}
+            pipelines:
+              accounts:
+                source:
+                  type: salesforce
+                  login_url: {sf.Url}
+                  object: Attorney_Event__c
+                  fields: [Event_Type__c, Event_Timestamp__c, Case_Id__c, Client_Id__c, Attorney_Email__c, Status__c, Confidence_Score__c]
+                  mapping: mappings/salesforce-api.yaml
+                  poll_interval: 1s
+                  overlap: 5m
+            """);
+        var store = Path.Combine(recipe, "store.yaml");
+        File.WriteAllText(store, File.ReadAllText(store).Replace("lake:\n  zone: reminders", $"postgres:\n  schema: {Schema}", StringComparison.Ordinal));
+        var server = new NpgsqlConnectionStringBuilder(ServerSettings.PostgresConnectionString);
+        var env = WorkerEnvironment(new Dictionary<string, string>
+        {
+            ["PGHOST"] = ServerSettings.PgHost, ["PGPORT"] = ServerSettings.PgPort.ToString(CultureInfo.InvariantCulture),
+            ["PGUSER"] = ServerSettings.PgUser, ["PGPASSWORD"] = ServerSettings.PgPassword, ["PGDATABASE"] = server.Database ?? "postgres",
+            ["SLUICE_REMINDER_KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+        });
+        var workers = StartWorkers(recipe, env);
+        try
+        {
+            foreach (var w in workers) { await w.WaitHealthyAsync(); }
+            var puller = await PullerAsync(workers, workers);
+            await UntilAsync(async () => (await EventsAsync() >= 60, true), "the pull mid-way", workers);
+
+            puller.Kill();
+            var next = await PullerAsync(workers.Where(w => w != puller).ToList(), workers);
+            AddEvents(sf, 300, 60, T0.AddHours(1));
+            await UntilAsync(async () => (await EventsAsync() >= 360, true), "every event in the store", workers);
+            await Task.Delay(TimeSpan.FromSeconds(2)); // a poll more: nothing lands again
+
+            (await EventsAsync()).ShouldBe(360, "each event once");
+            (await ScalarAsync($"SELECT count(DISTINCT source_id) FROM {Schema}.attorney_events")).ShouldBe(360);
+            sf.Queries.Count(q => !q.Contains("SystemModstamp >=", StringComparison.Ordinal)).ShouldBe(1, "the worker that took over went on from the store's watermark");
+            next.Process!.HasExited.ShouldBeFalse(next.Stderr);
+        }
+        finally
+        {
+            foreach (var w in workers) { w.Dispose(); }
+        }
+    }
+
+    private async Task<long> EventsAsync()
+    {
+        try
+        {
+            return await ScalarAsync($"SELECT count(*) FROM {Schema}.attorney_events");
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>Attorney events <c>e&lt;n&gt;</c> as the salesforce-api mapping reads them, a second apart from <paramref name="start"/>.</summary>
+    private static void AddEvents(FakeSalesforce sf, int from, int count, DateTime start)
+    {
+        for (var i = from; i < from + count; i++)
+        {
+            var at = start.AddSeconds(i - from);
+            sf.Add($"e{i:D5}", at, new Dictionary<string, object?>
+            {
+                ["Event_Type__c"] = "attorney actions", ["Event_Timestamp__c"] = at.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'+0000'", CultureInfo.InvariantCulture),
+                ["Case_Id__c"] = $"case-{i}", ["Client_Id__c"] = "acme", ["Attorney_Email__c"] = "counsel@example.com",
+                ["Status__c"] = "Likely to Repeat", ["Confidence_Score__c"] = 0.9,
+            });
+        }
+    }
+
     private static async Task<FakeSalesforce> StartSalesforceAsync(int records)
     {
         var sf = await FakeSalesforce.StartAsync();
@@ -167,7 +250,13 @@ public sealed class ClusterPullTests : IDisposable
                     keys:
                       account: [_id, _modified]
             """);
-        var env = new Dictionary<string, string>
+        return StartWorkers(folder, WorkerEnvironment([]));
+    }
+
+    /// <summary>The workers' environment: the shared store, a 3 s lease, the API's credentials, and <paramref name="more"/>.</summary>
+    private Dictionary<string, string> WorkerEnvironment(Dictionary<string, string> more)
+    {
+        var env = new Dictionary<string, string>(more)
         {
             [SharedMetadata.PostgresVariable] = ServerSettings.PostgresConnectionString, [SharedMetadata.NameVariable] = _fixture.Cluster,
             // A pull publishes nothing to NATS; cluster mode still wants the servers named.
@@ -175,10 +264,15 @@ public sealed class ClusterPullTests : IDisposable
             [PartitionLeases.DurationVariable] = "3",
             ["SALESFORCE_CLIENT_ID"] = FakeSalesforce.ClientId, ["SALESFORCE_CLIENT_SECRET"] = FakeSalesforce.Secret,
         };
+        return env;
+    }
+
+    private List<ClusterWorker> StartWorkers(string recipe, Dictionary<string, string> env)
+    {
         var workers = new List<ClusterWorker>();
         for (var i = 0; i < 2; i++)
         {
-            workers.Add(new ClusterWorker(Directory.CreateDirectory(_temp.Sub($"worker{i}")).FullName, FreePort.Next(), "unused", folder, env));
+            workers.Add(new ClusterWorker(Directory.CreateDirectory(_temp.Sub($"worker{i}")).FullName, FreePort.Next(), "unused", recipe, env));
             workers[^1].Start();
         }
 
