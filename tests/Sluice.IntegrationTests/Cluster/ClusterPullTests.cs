@@ -55,9 +55,7 @@ public sealed class ClusterPullTests : IDisposable
         var workers = StartWorkers(sf);
         try
         {
-            foreach (var w in workers) { await w.WaitHealthyAsync(); }
-            var puller = await PullerAsync(workers, workers);
-            await UntilAsync(async () => (await CountAsync() >= 100, true), "the pull mid-way", workers);
+            var puller = await PullingAsync(workers, CountAsync, 100);
 
             puller.Kill();
             var next = await PullerAsync(workers.Where(w => w != puller).ToList(), workers);
@@ -84,9 +82,7 @@ public sealed class ClusterPullTests : IDisposable
         var workers = StartWorkers(sf);
         try
         {
-            foreach (var w in workers) { await w.WaitHealthyAsync(); }
-            var paused = await PullerAsync(workers, workers);
-            await UntilAsync(async () => (await CountAsync() >= 60, true), "the pull mid-way", workers);
+            var paused = await PullingAsync(workers, CountAsync, 60);
 
             paused.Process!.Signal(19); // SIGSTOP: mid-pull, a page request in flight or a page on its way to the sink
             var next = await PullerAsync(workers.Where(w => w != paused).ToList(), workers);
@@ -162,9 +158,7 @@ public sealed class ClusterPullTests : IDisposable
         var workers = StartWorkers(recipe, env);
         try
         {
-            foreach (var w in workers) { await w.WaitHealthyAsync(); }
-            var puller = await PullerAsync(workers, workers);
-            await UntilAsync(async () => (await EventsAsync() >= 60, true), "the pull mid-way", workers);
+            var puller = await PullingAsync(workers, EventsAsync, 60);
 
             puller.Kill();
             var next = await PullerAsync(workers.Where(w => w != puller).ToList(), workers);
@@ -277,6 +271,15 @@ public sealed class ClusterPullTests : IDisposable
         }
 
         return workers;
+    }
+
+    /// <summary>Once the workers are up: the one pulling, when <paramref name="landed"/> counts at least <paramref name="minimum"/> (mid-pull).</summary>
+    private async Task<ClusterWorker> PullingAsync(List<ClusterWorker> workers, Func<Task<long>> landed, long minimum)
+    {
+        foreach (var w in workers) { await w.WaitHealthyAsync(); }
+        var puller = await PullerAsync(workers, workers);
+        await UntilAsync(async () => (await landed() >= minimum, true), "the pull mid-way", workers);
+        return puller;
     }
 
     /// <summary>The one worker of <paramref name="among"/> the registry shows holding the pull (alive, green or red), once there is one.</summary>
