@@ -9,7 +9,8 @@ namespace Sluice.Cluster;
 /// need the shared metadata store (the next holder's position, the partitions' leases), with keyed sinks or, through
 /// JetStream, the lake sink (mode: changes); and files sources, which land in the lake themselves (claims and the
 /// ledger in the shared store make each file land once) or hand each file to keyed sinks (a file a dead worker held is
-/// handed on again by the worker that takes its claim over).
+/// handed on again by the worker that takes its claim over); and pulls (<c>postgres_pull</c>, <c>salesforce</c>) with keyed sinks, or with a <c>mapping:</c> whose store
+/// every worker shares, under one lease (<see cref="LeasedPullPipeline"/>).
 /// </summary>
 public static class ClusterRecipeCheck
 {
@@ -41,12 +42,24 @@ public static class ClusterRecipeCheck
                 continue;
             }
 
-            if (LeasedPullPipeline.Leased(p))
+            if (p.Source is Connectors.Pull.IPullSourceFactory pull)
             {
                 // One worker pulls at a time under the pull's lease, from the cursor in the shared store (LeasedPullPipeline).
                 if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Core.Metadata.SharedMetadata.PostgresVariable)))
                 {
-                    problems.Add($"{recipe.Name}: pipeline '{p.Name}': a postgres_pull pipeline in cluster mode needs the shared metadata store ({Core.Metadata.SharedMetadata.PostgresVariable}): its lease and cursor are kept there for the worker that takes it over");
+                    problems.Add($"{recipe.Name}: pipeline '{p.Name}': a {p.SourceType} pipeline in cluster mode needs the shared metadata store ({Core.Metadata.SharedMetadata.PostgresVariable}): its lease and cursor are kept there for the worker that takes it over");
+                }
+
+                if (pull.Mapping is { } mapping && mapping.Mapper.ClusterProblem(mapping.Options) is { } mapped)
+                {
+                    problems.Add($"{recipe.Name}: pipeline '{p.Name}': a {p.SourceType} pull with mapping: does not run in cluster mode as configured: {mapped}");
+                }
+
+                if (p.Sinks.Any(s => s is Core.Pipeline.SinkFactory<Connectors.Lake.LakeSinkOptions>))
+                {
+                    // The lake appends, and its commit checks no lease: a page the previous holder was still committing
+                    // when it lost the pull is committed again by the next holder (a keyed sink overwrites it instead).
+                    problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink runs in cluster mode only in http pipelines so far (the lake appends, and a page the pull's previous holder was still committing when it lost the lease would land twice); use keyed sinks such as postgres");
                 }
 
                 continue;
@@ -54,7 +67,7 @@ public static class ClusterRecipeCheck
 
             if (p.SourceType is not ("http" or "postgres_cdc"))
             {
-                problems.Add($"{recipe.Name}: pipeline '{p.Name}': cluster mode runs only http, postgres_cdc, files and postgres_pull (with sinks) sources so far, not '{p.SourceType}' (other pulls run without --cluster)");
+                problems.Add($"{recipe.Name}: pipeline '{p.Name}': cluster mode runs only http, postgres_cdc, files, postgres_pull and salesforce sources so far, not '{p.SourceType}' (other pulls run without --cluster)");
                 continue;
             }
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Sluice.Connectors.Pull;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
 using Sluice.Core.Status;
@@ -6,14 +7,17 @@ using Sluice.Core.Status;
 namespace Sluice.Cluster;
 
 /// <summary>
-/// A pull pipeline (<c>postgres_pull</c> with sinks) on a worker of a cluster: every worker runs it, only the one
-/// holding the pull's lease pulls. The lease is a one-partition lease of <see cref="PartitionLeases"/> (stream
-/// <c>pull:&lt;recipe&gt;/&lt;pipeline&gt;</c>), so it has the same owner, expiry and fencing token as a stream's
-/// partitions and no table of its own. The holder renews it every third of <c>SLUICE_CLUSTER_LEASE</c>; the others try
-/// to take it every second and stand by, green, with "stand-by for the pull" as the pipeline's condition. On taking it
-/// a worker builds the pipeline afresh: the pull's cursor (its watermark and the pages handed on and not yet committed
-/// by every sink, <c>Connectors/Pull/PulledPages</c>) and the sinks' checkpoints are in the shared store as the last
-/// holder left them, so it hands the same pages on at the same positions and pulls on from the watermark.
+/// A pull pipeline (<c>postgres_pull</c> or <c>salesforce</c>, with sinks, or with a <c>mapping:</c> that lands in a
+/// shared store) on a worker of a cluster: every worker runs it, only the one holding the pull's lease pulls. The lease
+/// is a one-partition lease of <see cref="PartitionLeases"/> (stream <c>pull:&lt;recipe&gt;/&lt;pipeline&gt;</c>), so it
+/// has the same owner, expiry and fencing token as a stream's partitions and no table of its own. The holder renews it
+/// every third of <c>SLUICE_CLUSTER_LEASE</c>; the others try to take it every second and stand by, green, with
+/// "stand-by for the pull" as the pipeline's condition. On taking it a worker builds the pipeline afresh: the pull's
+/// cursor (its watermark and the pages handed on and not yet committed by every sink, <c>Connectors/Pull/PulledPages</c>;
+/// a mapped pull's watermark in its store) and the sinks' checkpoints are in the shared store as the last holder left
+/// them, so it hands the same pages on at the same positions and pulls on from the watermark. Each page is written
+/// only while the lease is still this worker's (<see cref="PullLeaseFence"/>): a holder paused past its lease that
+/// resumes after a take-over writes nothing, says so, and stands by again.
 /// </summary>
 public sealed class LeasedPullPipeline : IRunnableSource, IStatusSource
 {
@@ -33,11 +37,11 @@ public sealed class LeasedPullPipeline : IRunnableSource, IStatusSource
         _log = services.Logging.CreateLogger("Sluice.Cluster");
     }
 
-    /// <summary>The source types whose pipelines a cluster runs under a pull lease.</summary>
+    /// <summary>The pipelines a cluster runs under a pull lease: every pull source, handing its rows to sinks or landing them itself (<c>mapping:</c>).</summary>
     public static bool Leased(PipelineDefinition definition)
     {
         ArgumentNullException.ThrowIfNull(definition);
-        return definition.SourceType == "postgres_pull" && definition.Sinks.Count > 0;
+        return definition.Source is IPullSourceFactory pull && (pull.Mapping is not null || definition.Sinks.Count > 0);
     }
 
     /// <summary>The lease's name in <c>partition_leases</c>.</summary>
@@ -127,7 +131,7 @@ public sealed class LeasedPullPipeline : IRunnableSource, IStatusSource
         try
         {
             // Built only now: the cursor and checkpoints it starts from are the ones the previous holder committed.
-            var pipeline = _definition.Create(_services, _recipe);
+            var pipeline = _definition.Create(new PullFencedServices(_services, new PullLeaseFence(_services.Metadata, leases, lease)), _recipe);
             await using (pipeline.ConfigureAwait(false))
             {
                 if (_status is not null) { (pipeline as IStatusSource)?.AttachStatus(_status); }
@@ -138,6 +142,12 @@ public sealed class LeasedPullPipeline : IRunnableSource, IStatusSource
                 catch (OperationCanceledException) when (run.IsCancellationRequested)
                 {
                     // A stop, or the lease lost.
+                }
+                catch (PullFencedException e)
+                {
+                    // Paused past the lease and resumed after another worker took the pull over: its page wrote nothing.
+                    PullLeaseLog.Fenced(_log, leases.Stream, lease.Token, e.Message);
+                    await lost.CancelAsync().ConfigureAwait(false);
                 }
             }
         }
@@ -220,6 +230,9 @@ internal static partial class PullLeaseLog
 
     [LoggerMessage(44401, LogLevel.Warning, "{Lease}: this worker lost the pull's lease (token {Token}) and stopped pulling; standing by to take it again")]
     public static partial void Lost(ILogger logger, string lease, long token);
+
+    [LoggerMessage(44940, LogLevel.Warning, "{Lease}: a page was refused, the pull's lease (token {Token}) being another worker's now ({Reason}); this worker was paused or cut off past the lease")]
+    public static partial void Fenced(ILogger logger, string lease, long token, string reason);
 
     [LoggerMessage(44402, LogLevel.Warning, "{Lease}: the pull's lease could not be taken or renewed ({Reason}); trying again")]
     public static partial void NotRenewed(ILogger logger, string lease, string reason);

@@ -118,6 +118,21 @@ public sealed class PartitionLeases
         return taken.Count == 1 ? taken[0] : null;
     }
 
+    /// <summary>
+    /// Whether <paramref name="lease"/> is still this worker's, read within <paramref name="tx"/>: its row still names
+    /// this worker with the same token. The row is locked for share until the transaction ends, so a take-over (which
+    /// updates it) waits for what the transaction writes under the lease. An expired lease nobody took yet still holds:
+    /// whoever takes it next gets a higher token only after this commit.
+    /// </summary>
+    public bool Holds(DbConnection connection, DbTransaction? tx, PartitionLease lease)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        using var cmd = connection.Command("SELECT token FROM partition_leases WHERE stream = $s AND part = $p AND owner = $w AND token = $t FOR SHARE",
+            tx, ("$s", Stream), ("$p", lease.Partition), ("$w", Worker), ("$t", lease.Token));
+        using var reader = cmd.ExecuteReader();
+        return reader.Read();
+    }
+
     /// <summary>Gives a lease up (its partition's events all acknowledged): another worker may take it at once.</summary>
     public void Release(PartitionLease lease)
     {

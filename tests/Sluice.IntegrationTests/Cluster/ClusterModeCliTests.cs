@@ -24,11 +24,7 @@ public sealed class ClusterModeCliTests
         }
         finally
         {
-            Npgsql.NpgsqlConnection.ClearAllPools();
-            await using var c = new Npgsql.NpgsqlConnection(ServerSettings.PostgresConnectionString);
-            await c.OpenAsync();
-            await using var drop = new Npgsql.NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", c);
-            await drop.ExecuteNonQueryAsync();
+            await DropClusterSchemaAsync(cluster);
         }
     }
 
@@ -60,6 +56,30 @@ public sealed class ClusterModeCliTests
         code.ShouldBe(1, err);
         err.ShouldContain("--cluster: csv-to-postgres-and-lake: pipeline 'orders': a files source with a lake sink does not run in cluster mode");
         err.ShouldContain("drop the lake sink");
+    }
+
+    [Fact]
+    public async Task A_mapped_pull_landing_in_the_lake_is_refused_in_cluster_mode_naming_the_zone()
+    {
+        // repeat-reminder's commented pull of Mongo-shaped rows, on: its store is the lake zone of each worker's data folder.
+        using var temp = new TempFolder();
+        var cluster = "m" + Guid.NewGuid().ToString("N")[..10];
+        var recipe = RecipeVariant.Create(temp, "repeat-reminder",
+            ("  # mongo-table:\n  #   source:\n  #     type: postgres_pull\n  #     table: public.mongo_events\n  #     key_column: _id\n  #     updated_column: updated_at\n  #     mapping: mappings/mongo.yaml\n",
+             "  mongo-table:\n    source:\n      type: postgres_pull\n      table: public.mongo_events\n      key_column: _id\n      updated_column: updated_at\n      mapping: mappings/mongo.yaml\n"));
+        try
+        {
+            var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string>
+            {
+                ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1", ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString, ["SLUICE_CLUSTER_NAME"] = cluster,
+            }, "run", recipe, "--cluster");
+            code.ShouldBe(1, err);
+            err.ShouldContain("pipeline 'mongo-table': a postgres_pull pull with mapping: does not run in cluster mode as configured: it lands attorney events in the lake zone 'reminders' of the data folder, which is each worker's own");
+        }
+        finally
+        {
+            await DropClusterSchemaAsync(cluster);
+        }
     }
 
     [Fact]
@@ -100,6 +120,16 @@ public sealed class ClusterModeCliTests
         var (code, _, err) = await RunAsync(temp.Path, null, "run", "tenant-analytics", "--once", "--cluster");
         code.ShouldBe(1, err);
         err.ShouldContain("run --once does not take --cluster");
+    }
+
+    /// <summary>The cluster's schema, which <c>run --cluster</c> made before it refused the recipe.</summary>
+    private static async Task DropClusterSchemaAsync(string cluster)
+    {
+        Npgsql.NpgsqlConnection.ClearAllPools();
+        await using var c = new Npgsql.NpgsqlConnection(ServerSettings.PostgresConnectionString);
+        await c.OpenAsync();
+        await using var drop = new Npgsql.NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", c);
+        await drop.ExecuteNonQueryAsync();
     }
 
     private static async Task<(int Code, string Out, string Err)> RunAsync(string data, IDictionary<string, string>? env, params string[] args)

@@ -43,6 +43,9 @@ internal sealed partial class FakeSalesforce : IAsyncDisposable
 
     public int TokensIssued => _tokens;
 
+    /// <summary>How long each query or page request waits before it answers (a slow API, to catch a pull mid-way).</summary>
+    public TimeSpan PageDelay { get; set; }
+
     public static async Task<FakeSalesforce> StartAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -87,9 +90,10 @@ internal sealed partial class FakeSalesforce : IAsyncDisposable
         return Results.Json(new { access_token = $"token-{n}", instance_url = Url, token_type = "Bearer" });
     }
 
-    private IResult Query(HttpContext context, string q)
+    private async Task<IResult> Query(HttpContext context, string q)
     {
         if (Refuse(context) is { } refused) { return refused; }
+        if (PageDelay > TimeSpan.Zero) { await Task.Delay(PageDelay); }
         Queries.Enqueue(q);
         var since = SinceRegex().Match(q) is { Success: true } m
             ? DateTime.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal)
@@ -110,9 +114,10 @@ internal sealed partial class FakeSalesforce : IAsyncDisposable
         return Page(cursor, 0, rows);
     }
 
-    private IResult Next(HttpContext context, string cursor)
+    private async Task<IResult> Next(HttpContext context, string cursor)
     {
         if (Refuse(context) is { } refused) { return refused; }
+        if (PageDelay > TimeSpan.Zero) { await Task.Delay(PageDelay); }
         var dash = cursor.LastIndexOf('-');
         var rows = _cursors[cursor[..dash]];
         return Page(cursor[..dash], int.Parse(cursor[(dash + 1)..], CultureInfo.InvariantCulture), rows);

@@ -23,6 +23,7 @@ public sealed class IncrementalPullSource : IRunnableSource, IDeadLetterReplayer
     private readonly EventNormaliser _normaliser;
     private readonly ILogger _log;
     private readonly string _checkpointKey;
+    private readonly IPullFence? _fence;
     private bool _initialised;
 
     public IncrementalPullSource(IEngineServices services, string recipe, string kind, string pipeline, PullOptions options, IIncrementalExtractor extractor)
@@ -38,6 +39,7 @@ public sealed class IncrementalPullSource : IRunnableSource, IDeadLetterReplayer
         _normaliser = new EventNormaliser(options.Mapping, _protector, options.Store.ClientId);
         LetterSource = $"{kind}:{recipe}/{pipeline}";
         _checkpointKey = $"pull:{recipe}/{pipeline}";
+        _fence = IPullFence.Of(services);
     }
 
     /// <summary>Dead-letter source of refused records: <c>&lt;kind&gt;:&lt;recipe&gt;/&lt;pipeline&gt;</c>.</summary>
@@ -69,6 +71,9 @@ public sealed class IncrementalPullSource : IRunnableSource, IDeadLetterReplayer
             var receivedAt = _services.Time.GetUtcNow().UtcDateTime;
             var batch = _normaliser.Normalise(fresh.Select(r => new RawEvent(r.Json, receivedAt, Position(r))).ToList());
             watermark = watermark.Advance(fresh.Select(r => (r.Id, r.Stamp)), _options.Overlap);
+            // On a worker of a cluster: the store is another database than the lease's, so the lease is checked just
+            // before the page's one transaction there; a holder that lost it lands nothing (PullFencedException).
+            _fence?.Check();
             await _warehouse.AppendAsync(batch, LetterSource, _checkpointKey, watermark.ToJson(), ct).ConfigureAwait(false);
             pages++;
             landed += batch.Events.Count;
@@ -99,7 +104,7 @@ public sealed class IncrementalPullSource : IRunnableSource, IDeadLetterReplayer
             {
                 break;
             }
-            catch (Exception e) when (e is not Core.FatalException && e is Core.SluiceException or HttpRequestException or IOException or Npgsql.NpgsqlException or TimeoutException)
+            catch (Exception e) when (e is not (Core.FatalException or PullFencedException) && e is Core.SluiceException or HttpRequestException or IOException or Npgsql.NpgsqlException or TimeoutException)
             {
                 // Transient (a source system down): tried again at the next interval. A FatalException ends the run.
                 PullLog.Failed(_log, _extractor.Describe, e.Message, _options.PollInterval);

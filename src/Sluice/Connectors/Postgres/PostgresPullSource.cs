@@ -26,8 +26,10 @@ public sealed class PostgresPullSourceType : ISourceType
 }
 
 /// <summary>With <c>mapping:</c> the source lands attorney events itself (<see cref="Create"/>); without, it hands the table's rows to the pipeline's sinks (<see cref="CreateStream"/>).</summary>
-public sealed class PostgresPullSourceFactory(string recipe, string pipeline, PostgresPullOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables, IConnectionCheck
+public sealed class PostgresPullSourceFactory(string recipe, string pipeline, PostgresPullOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables, IConnectionCheck, IPullSourceFactory
 {
+    public PullMapping? Mapping => options?.Pull;
+
     public IReadOnlyList<Core.Schema.TableSchema> BatchTables => options is null ? [] : [PulledRows.Schema(options.Stream.Table, options.Stream.Columns)];
 
     public PostgresPullOptions Options => options ?? throw new InvalidOperationException("the recipe did not validate");

@@ -15,6 +15,12 @@ public interface IPullMapper
     object? Parse(ConfigMap map, RecipeContext recipe);
 
     IRunnableSource Create(IEngineServices services, string recipe, string kind, string pipeline, object options, IIncrementalExtractor extractor);
+
+    /// <summary>
+    /// Null when a cluster may run the mapped pull under its lease (what it lands goes to a store every worker shares,
+    /// and a page's writes check <see cref="IPullFence"/>); else why not, for <c>run --cluster</c> to refuse the recipe with.
+    /// </summary>
+    string? ClusterProblem(object options) => "the plug-in that maps its records does not say it lands them in a store every worker shares";
 }
 
 /// <summary>A pull's <c>mapping:</c> as parsed by the registered <see cref="IPullMapper"/>.</summary>

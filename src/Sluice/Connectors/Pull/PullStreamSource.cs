@@ -12,7 +12,8 @@ namespace Sluice.Connectors.Pull;
 /// watermark minus the overlap, records already handed on skipped (by id and stamp, <see cref="PullWatermark"/>), each
 /// page a batch at the next position. A page is recorded with its watermark before it is handed on
 /// (<see cref="PulledPages"/>), so a restart hands on exactly the same rows at the same positions and every sink ends
-/// with each record version once. Between pulls it waits <c>poll_interval</c>; a source system that is down is tried
+/// with each record version once. On a worker of a cluster each page is recorded only while the pull's lease is still
+/// this worker's (<see cref="IPullFence"/>, checked in the same transaction). Between pulls it waits <c>poll_interval</c>; a source system that is down is tried
 /// again then; what waiting does not cure (<see cref="FatalException"/>) ends the run.
 /// </summary>
 public sealed class PullStreamSource : IStreamSource
@@ -23,6 +24,7 @@ public sealed class PullStreamSource : IStreamSource
     private readonly PulledPages _pages;
     private readonly TableSchema _schema;
     private readonly ILogger _log;
+    private readonly IPullFence? _fence;
     private volatile bool _caughtUp;
     private bool _pullFailed;
 
@@ -37,6 +39,7 @@ public sealed class PullStreamSource : IStreamSource
         _pages = new PulledPages(services.Metadata, LetterSource);
         _schema = PulledRows.Schema(options.Table, options.Columns);
         _log = services.Logging.CreateLogger("Sluice.Pull");
+        _fence = IPullFence.Of(services);
     }
 
     /// <summary>Dead-letter source of refused records (and the key of the pull's pages): <c>&lt;kind&gt;:&lt;recipe&gt;/&lt;pipeline&gt;</c>.</summary>
@@ -71,7 +74,7 @@ public sealed class PullStreamSource : IStreamSource
                     watermark = watermark.Advance(fresh.Select(r => (r.Id, r.Stamp)), _options.Overlap);
                     var (rows, bad) = PulledRows.ToBatch(_schema, fresh);
                     var page = new PulledPage(++position, watermark, fresh);
-                    _pages.Record(page, _services.DeadLetters, LetterSource, bad);
+                    _pages.Record(page, _services.DeadLetters, LetterSource, bad, _fence);
                     handed += rows.Count;
                     refused += bad.Count;
                     yield return new RecordBatch(rows, page.Position);

@@ -63,14 +63,19 @@ public sealed class PulledPages
         return (position, watermark, pages);
     }
 
-    /// <summary>Records a page, and the dead letters of its refused records, in one transaction, before it is handed on.</summary>
-    public void Record(PulledPage page, DeadLetterStore letters, string letterSource, IReadOnlyList<(PulledRecord Record, string Reason)> refused)
+    /// <summary>
+    /// Records a page, and the dead letters of its refused records, in one transaction, before it is handed on. On a
+    /// worker of a cluster <paramref name="fence"/> checks the pull's lease in that transaction: a holder that lost it
+    /// writes nothing (<see cref="PullFencedException"/>).
+    /// </summary>
+    public void Record(PulledPage page, DeadLetterStore letters, string letterSource, IReadOnlyList<(PulledRecord Record, string Reason)> refused, IPullFence? fence = null)
     {
         ArgumentNullException.ThrowIfNull(page);
         ArgumentNullException.ThrowIfNull(letters);
         ArgumentNullException.ThrowIfNull(refused);
         using var c = _store.Connect();
         using var tx = c.BeginTransaction();
+        fence?.Check(c, tx);
         c.Execute("INSERT INTO pull_pages(source, position, watermark, records) VALUES ($s, $p, $w, $r)", tx,
             ("$s", _source), ("$p", page.Position), ("$w", page.Watermark.ToJson()), ("$r", JsonSerializer.Serialize(page.Records.Select(StoredRecord.Of).ToList())));
         foreach (var (record, reason) in refused)

@@ -29,8 +29,10 @@ public sealed class SalesforceSourceType : ISourceType
 }
 
 /// <summary>With <c>mapping:</c> the source lands attorney events itself (<see cref="Create"/>); without, it hands the records to the pipeline's sinks (<see cref="CreateStream"/>).</summary>
-public sealed class SalesforceSourceFactory(string recipe, string pipeline, SalesforceOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables, IConnectionCheck
+public sealed class SalesforceSourceFactory(string recipe, string pipeline, SalesforceOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables, IConnectionCheck, IPullSourceFactory
 {
+    public PullMapping? Mapping => options?.Pull;
+
     /// <summary><c>validate --connect</c>: the login round trip (client credentials against <c>login_url</c>), nothing read.</summary>
     public async Task<IReadOnlyList<string>> CheckConnectionAsync(CancellationToken ct)
     {
