@@ -27,6 +27,17 @@ public static class ClusterJobs
                 && models.Options.Project.Sources.Count == 0 && models.Options.Sources.Count == 0);
     }
 
+    /// <summary>
+    /// Whether a job cluster mode runs uses the shared lake, so needs <c>SLUICE_CLUSTER_FOLDER</c>: a daily summary does;
+    /// a models job that runs there (postgres engine, no lake sources) does not, though its factory lists its models as
+    /// lake tables (what they would be on the embedded warehouse).
+    /// </summary>
+    public static bool UsesSharedLake(JobDefinition job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        return job.Factory is DailySummaryJobType.Factory;
+    }
+
     /// <summary>Why cluster mode does not run <paramref name="job"/> (one that <see cref="Runs"/> refuses), and what to do instead.</summary>
     public static string Refusal(JobDefinition job)
     {

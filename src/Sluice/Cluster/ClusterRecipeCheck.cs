@@ -98,7 +98,7 @@ public static class ClusterRecipeCheck
             {
                 problems.Add($"{recipe.Name}: {ClusterJobs.Refusal(job)}");
             }
-            else if (job.Factory is IWritesLakeTables && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Core.Metadata.SharedMetadata.FolderVariable)))
+            else if (ClusterJobs.UsesSharedLake(job) && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Core.Metadata.SharedMetadata.FolderVariable)))
             {
                 problems.Add($"{recipe.Name}: job '{job.Name}' ({job.Type}) in cluster mode reads and writes the shared lake, whose files must be in a folder every worker sees: set {Core.Metadata.SharedMetadata.FolderVariable} (docs/SCALING.md, \"Jobs\")");
             }
