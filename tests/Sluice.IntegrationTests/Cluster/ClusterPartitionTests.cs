@@ -40,6 +40,38 @@ public sealed class ClusterPartitionTests
         (await KeyedCluster.ScalarAsync($"SELECT count(*) FROM {cluster.MetaSchema}.partition_leases WHERE token > 1")).ShouldBeGreaterThan(0, "a killed worker's partitions were taken over by another (a newer lease token)");
     }
 
+    [Fact]
+    public async Task A_paused_worker_and_a_stopped_nats_node_cause_no_split_brain_and_no_stale_write()
+    {
+        await using var cluster = await KeyedCluster.StartAsync();
+        var total = Tenants * Versions;
+        var senders = cluster.SendAll();
+        await cluster.WaitDoneAsync(total / 3);
+        var paused = cluster.Workers[0];
+        var pid = paused.Process!.Pid;
+        var held = await KeyedCluster.ScalarAsync($"SELECT count(*) FROM {cluster.MetaSchema}.partition_leases WHERE owner LIKE '%/{pid}/%'");
+        held.ShouldBeGreaterThan(0, "the worker to pause holds partitions");
+        cluster.Paused = paused;
+        paused.Process.Signal(19); // SIGSTOP: alive, holding its leases and the events it read, and silent
+        cluster.Nats.Kill(0);
+        // Its heartbeat and leases expire, and the two others take every partition it held (a new token each).
+        await UntilAsync(async () => await KeyedCluster.ScalarAsync($"SELECT count(*) FROM {cluster.MetaSchema}.partition_leases WHERE owner LIKE '%/{pid}/%'") == 0,
+            TimeSpan.FromSeconds(60), $"the paused worker's partitions taken over by the others\n{string.Join("\n", cluster.Workers.Skip(1).Select(x => x.Stderr))}");
+        cluster.Nats.Start(0);
+        await cluster.WaitDoneAsync(total * 2 / 3);
+
+        paused.Process.Signal(18); // SIGCONT: it must find its leases lost, and write nothing of what it held
+        await UntilAsync(() => Task.FromResult(paused.Process.HasExited || paused.Process.Stderr.Contains("lost partition", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(60), "the resumed worker noticing its lost leases");
+        cluster.Paused = null;
+        await senders;
+        await cluster.Nats.WaitReadyAsync(0);
+
+        // No stale write: the trigger saw no older version put over a newer one, and every key ends at its last version.
+        await cluster.ShouldHoldTheLastVersionsAsync();
+        (await KeyedCluster.ScalarAsync($"SELECT count(*) FROM {cluster.MetaSchema}.partition_leases WHERE token > 1")).ShouldBeGreaterThanOrEqualTo(held, "each partition the paused worker held has a newer lease");
+    }
+
     private static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan within, string what)
     {
         var deadline = DateTime.UtcNow + within;
@@ -110,7 +142,6 @@ public sealed class ClusterPartitionTests
                 ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString,
                 ["SLUICE_CLUSTER_NAME"] = Name,
                 ["SLUICE_CLUSTER_PARTITIONS"] = "12",
-                ["SLUICE_CLUSTER_ORDER"] = "key",
                 ["SLUICE_CLUSTER_LEASE"] = "5",
                 ["SLUICE_CLUSTER_ACK_WAIT"] = "5",
             };
