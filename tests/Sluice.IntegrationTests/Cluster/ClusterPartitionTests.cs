@@ -70,7 +70,8 @@ public sealed class ClusterPartitionTests
             TimeSpan.FromSeconds(60), async () => "the resumed worker noticing its lost leases\n" + await cluster.PartitionsAsync());
         cluster.Paused = null;
         await senders;
-        await cluster.Nats.WaitReadyAsync(0);
+        // Not waiting for node 0's /healthz: with consumers deleted and created while it was away, a run here saw it
+        // catch up for more than 60 s, which is JetStream's own business; what the test asserts is the sink's state.
 
         // No stale write: the trigger saw no older version put over a newer one, and every key ends at its last version.
         await cluster.ShouldHoldTheLastVersionsAsync();
