@@ -11,7 +11,7 @@ namespace Sluice.Cluster;
 /// under) the <c>SLUICE_CLUSTER_*</c> variables. A variable that is set wins over the section, so one recipe file serves
 /// every environment. Checked when the recipe loads, each problem naming its key.
 /// </summary>
-public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgres, string? Name, int Partitions, int Replicas, TimeSpan AckWait)
+public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgres, string? Name, int Partitions, int Replicas, TimeSpan AckWait, ClusterOrder Order)
 {
     public static ClusterSettings Parse(ConfigMap map)
     {
@@ -22,6 +22,7 @@ public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgre
         var partitions = map.Int("partitions", 16, 1, 1024, doc: $"Subjects per JetStream stream (an event's partition is a hash of its tenant and key); {ClusterOptions.PartitionsVariable} wins over it");
         var replicas = map.Int("replicas", 3, 1, 5, doc: $"Copies JetStream keeps of each event, at most the number of nodes; {ClusterOptions.ReplicasVariable} wins over it");
         var ackWait = map.Duration("ack_wait", TimeSpan.FromSeconds(30), doc: $"How long a worker may hold events unacknowledged before JetStream hands them to another (1s to 1h); {ClusterOptions.AckWaitVariable} (seconds) wins over it");
+        var order = map.Enum("order", ClusterOrder.Key, doc: $"key: with the shared metadata store, each partition is leased to one worker at a time, so one key's events are processed in their order (mirrors, latest-per-key tables); any: every worker reads one shared consumer, no order between workers (event rows keyed by their id, skewed keys); {ClusterOptions.OrderVariable} wins over it");
         foreach (var url in nats.Where(u => !Uri.TryCreate(u, UriKind.Absolute, out var uri) || uri.Scheme is not ("nats" or "tls") || uri.Port <= 0))
         {
             map.Error("nats", $"'{url}' is not a NATS server address (nats://host:port)");
@@ -44,7 +45,7 @@ public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgre
         }
 
         map.Done();
-        return new ClusterSettings(nats, postgres, name, partitions, replicas, ackWait);
+        return new ClusterSettings(nats, postgres, name, partitions, replicas, ackWait, order);
     }
 
     /// <summary>The <c>SLUICE_CLUSTER_*</c> variables of <paramref name="environment"/>, each falling back to this section's value when unset.</summary>
@@ -69,8 +70,19 @@ public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgre
         ClusterOptions.PartitionsVariable => Partitions.ToString(CultureInfo.InvariantCulture),
         ClusterOptions.ReplicasVariable => Replicas.ToString(CultureInfo.InvariantCulture),
         ClusterOptions.AckWaitVariable => ((long)AckWait.TotalSeconds).ToString(CultureInfo.InvariantCulture),
+        ClusterOptions.OrderVariable => Order == ClusterOrder.Any ? "any" : "key",
         _ => null,
     };
+}
+
+/// <summary>How a partitioned stream's events are read across workers (<c>order:</c>, <see cref="ClusterOptions.KeyOrder"/>).</summary>
+public enum ClusterOrder
+{
+    /// <summary>A partition is read by the one worker leasing it: one key's events in their order.</summary>
+    Key,
+
+    /// <summary>Every worker reads one shared consumer: no order between workers.</summary>
+    Any,
 }
 
 /// <summary>The recipe section <c>cluster:</c>, registered with the loader (<see cref="Components"/>).</summary>
@@ -80,7 +92,7 @@ public sealed class ClusterSection : IRecipeSection
 
     public string Name => SectionName;
 
-    public string Doc => "Cluster mode's settings (`sluice run --cluster`): the NATS servers, the shared metadata store, partitions, replicas, ack wait; a set `SLUICE_CLUSTER_*` variable wins over its key (docs/SCALING.md).";
+    public string Doc => "Cluster mode's settings (`sluice run --cluster`): the NATS servers, the shared metadata store, partitions, replicas, ack wait, order; a set `SLUICE_CLUSTER_*` variable wins over its key (docs/SCALING.md).";
 
     public object? Parse(ConfigMap? map, RecipeContext recipe, IReadOnlyList<PipelineDefinition> pipelines, IReadOnlyList<JobDefinition> jobs, IReadOnlyCollection<string> tables) =>
         map is null ? null : ClusterSettings.Parse(map);

@@ -134,7 +134,7 @@ public sealed class ClusterHttpTests
                 "3 workers on a 3-node JetStream cluster; SIGKILL of one worker and one NATS node mid-stream, both restarted",
                 Requests * EventsPerRequest, expected.Count, landed, landed - distinct, expected.Count - present, "figures of the PostgreSQL table; every request retried until a worker answered 202");
             expected.Count.ShouldBe(Requests * EventsPerRequest, "every request is accepted in the end");
-            present.ShouldBe(expected.Count, "every acknowledged event is in the sink");
+            present.ShouldBe(expected.Count, "every acknowledged event is in the sink; " + await PartitionsAsync(cluster, workers));
             landed.ShouldBe(expected.Count, "and nothing else");
             distinct.ShouldBe(landed, "once each");
             (await ConsumerLagAsync(workers[0])).ShouldBe(0, "sluice status shows the pipeline's consumer lag, nothing left once every event landed");
@@ -151,6 +151,24 @@ public sealed class ClusterHttpTests
             await ExecuteAsync($"DROP SCHEMA IF EXISTS {schema} CASCADE");
             await ExecuteAsync($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE");
         }
+    }
+
+    /// <summary>With per-key order, what a stall needs to be told: who holds which partition's lease, and what the workers said of their partitions and consumes.</summary>
+    private static async Task<string> PartitionsAsync(string cluster, ClusterWorker[] workers)
+    {
+        string leases;
+        try
+        {
+            leases = await TextAsync($"SELECT string_agg(part || ': ' || coalesce(owner, '-') || ' t' || token || ' until ' || expires_at, ', ' ORDER BY part) FROM sluice_meta_{cluster}.partition_leases");
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            leases = "none (one shared consumer)";
+        }
+
+        var said = workers.Select((w, i) => $"worker {i} (pid {w.Process?.Pid}):\n" + string.Join('\n', (w.Process?.Stderr ?? "").Split('\n')
+            .Where(l => l.Contains("partition", StringComparison.OrdinalIgnoreCase) || l.Contains("consum", StringComparison.OrdinalIgnoreCase)).TakeLast(60)));
+        return $"leases: {leases}\n{string.Join('\n', said)}";
     }
 
     /// <summary><c>sluice status --cluster</c> from a folder no worker uses shows <paramref name="count"/> workers beating, green.</summary>

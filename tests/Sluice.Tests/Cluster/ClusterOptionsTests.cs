@@ -16,11 +16,11 @@ public sealed class ClusterOptionsTests
         options.Partitions.ShouldBe(16);
         options.Replicas.ShouldBe(3);
         options.AckWait.ShouldBe(TimeSpan.FromSeconds(30));
-        options.KeyOrder.ShouldBeFalse("per-key order is opt-in while a partition can stall after a NATS node's loss");
+        options.KeyOrder.ShouldBeTrue("per-key order is the default");
     }
 
     [Fact]
-    public void Key_order_is_the_opt_in_any_the_default_and_another_word_is_refused()
+    public void Any_order_is_the_opt_out_and_another_word_is_refused()
     {
         ClusterOptions.FromEnvironment(Env(("SLUICE_CLUSTER_NATS", "nats://127.0.0.1:4222"), ("SLUICE_CLUSTER_ORDER", "any"))).KeyOrder.ShouldBeFalse();
         ClusterOptions.FromEnvironment(Env(("SLUICE_CLUSTER_NATS", "nats://127.0.0.1:4222"), ("SLUICE_CLUSTER_ORDER", "key"))).KeyOrder.ShouldBeTrue();

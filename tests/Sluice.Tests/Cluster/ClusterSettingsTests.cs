@@ -19,6 +19,7 @@ public sealed class ClusterSettingsTests
               partitions: 8
               replicas: 3
               ack_wait: 45s
+              order: any
             """);
         errors.ShouldBeEmpty();
         var fromSection = settings!.Over(_ => null);
@@ -26,6 +27,7 @@ public sealed class ClusterSettingsTests
         options.NatsUrls.ShouldBe(["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]);
         options.Partitions.ShouldBe(8);
         options.AckWait.ShouldBe(TimeSpan.FromSeconds(45));
+        options.KeyOrder.ShouldBeFalse("order: any");
         SharedMetadata.FromVariables(fromSection)!.Schema.ShouldBe("sluice_meta_shop");
 
         var overridden = settings.Over(name => name switch
@@ -33,9 +35,11 @@ public sealed class ClusterSettingsTests
             "SLUICE_CLUSTER_PARTITIONS" => "32",
             "SLUICE_CLUSTER_NAME" => "staging",
             "SLUICE_CLUSTER_NATS" => "",
+            "SLUICE_CLUSTER_ORDER" => "key",
             _ => null,
         });
         ClusterOptions.FromEnvironment(overridden).Partitions.ShouldBe(32, "the variable wins over the section");
+        ClusterOptions.FromEnvironment(overridden).KeyOrder.ShouldBeTrue();
         ClusterOptions.FromEnvironment(overridden).NatsUrls.Count.ShouldBe(2, "an empty variable counts as unset");
         SharedMetadata.FromVariables(overridden)!.Schema.ShouldBe("sluice_meta_staging");
     }
@@ -51,12 +55,14 @@ public sealed class ClusterSettingsTests
               partitions: 0
               ack_wait: 500ms
               replica: 3
+              order: sorted
             """);
         errors.ShouldContain(e => e.StartsWith("recipe.yaml:2: cluster.nats: ", StringComparison.Ordinal) && e.Contains("'10.0.0.1:4222' is not a NATS server address"), string.Join("\n", errors));
         errors.ShouldContain(e => e.Contains("cluster.name") && e.Contains("'Not-A-Name' is not a cluster name"), string.Join("\n", errors));
         errors.ShouldContain(e => e.Contains("cluster.partitions") && e.Contains("must be between 1 and 1024"), string.Join("\n", errors));
         errors.ShouldContain(e => e.Contains("cluster.ack_wait") && e.Contains("whole seconds from 1s to 1h"), string.Join("\n", errors));
         errors.ShouldContain(e => e.Contains("cluster.replica") && e.Contains("did you mean 'replicas'"), string.Join("\n", errors));
+        errors.ShouldContain(e => e.Contains("cluster.order") && e.Contains("expected one of key, any"), string.Join("\n", errors));
     }
 
     [Fact]

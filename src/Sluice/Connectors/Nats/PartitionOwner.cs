@@ -99,6 +99,18 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
             else if (_superseded.TryRemove(p, out var stale) && stale == token) { Lose(p, "a newer lease's consumer exists"); }
         }
 
+        // A lease the store has under this worker's id that it does not read: one it stopped reading (lost when it could
+        // not renew in time, or superseded) that nobody took meanwhile, or one taken by a statement that committed but
+        // whose answer never came (a timeout under load). Renewing it forever would leave its partition with no reader
+        // and nobody allowed to take it: give it back, and take it again below (a new token, a new consumer) if this
+        // worker's share has room.
+        foreach (var (p, token) in renewed)
+        {
+            if (_held.ContainsKey(p)) { continue; }
+            leases.Release(new PartitionLease(p, token));
+            NatsLog.UnreadLeaseReleased(log, stream.StreamName, p, token);
+        }
+
         foreach (var p in _releasing.ToList())
         {
             if (!_held.TryGetValue(p, out var token)) { _releasing.Remove(p); continue; }
@@ -161,7 +173,69 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
             return;
         }
 
-        await read(consumer, partition, token, ct).ConfigureAwait(false);
+        // The consume may end (the pump completes and the next renewal reads the partition again), but it might also
+        // stay open and be served no more; the watch ends such a reader, so every partition held has a live one.
+        using var again = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var watch = WatchAsync(consumer, partition, token, again);
+        try
+        {
+            await read(consumer, partition, token, again.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            await again.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await watch.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // stopped with the reader
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every lease duration, asks JetStream about the partition's consumer, and ends the reader (<paramref name="again"/>)
+    /// when its consumer is gone, or when it has events to deliver, none delivered and unacknowledged, and delivered
+    /// nothing since the last look: a live consume would have been handed them at once. Only then, so a restart cannot
+    /// reorder a key: with nothing outstanding the next consume starts at the partition's oldest event.
+    /// </summary>
+    private async Task WatchAsync(INatsJSConsumer consumer, int partition, long token, CancellationTokenSource again)
+    {
+        ulong? delivered = null;
+        var idle = 0;
+        while (!again.IsCancellationRequested)
+        {
+            await Task.Delay(leases.Duration, time, again.Token).ConfigureAwait(false);
+            try
+            {
+                await consumer.RefreshAsync(again.Token).ConfigureAwait(false);
+            }
+            catch (NatsJSApiException e) when (e.Error.Code == 404)
+            {
+                NatsLog.ReaderRestarted(log, stream.StreamName, partition, token, "its consumer is gone");
+                await again.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException)
+            {
+                // No node answers: the consume rides that out itself.
+                continue;
+            }
+
+            var info = consumer.Info;
+            var stuck = info.NumPending > 0 && info.NumAckPending == 0 && delivered == info.Delivered.StreamSeq;
+            delivered = info.Delivered.StreamSeq;
+            idle = stuck ? idle + 1 : 0;
+            if (idle >= 2)
+            {
+                NatsLog.ReaderRestarted(log, stream.StreamName, partition, token,
+                    $"its consume got nothing of the {info.NumPending} events waiting (none unacknowledged, {info.NumWaiting} pull requests, last delivered sequence {info.Delivered.StreamSeq})");
+                await again.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+        }
     }
 
     private void Lose(int partition, string why)
@@ -222,4 +296,10 @@ internal static partial class NatsLog
 
     [LoggerMessage(43304, LogLevel.Warning, "JetStream stream {JetStream}: the partition leases could not be renewed ({Reason}); trying again")]
     public static partial void LeasesNotRenewed(ILogger logger, string jetStream, string reason);
+
+    [LoggerMessage(43900, LogLevel.Warning, "JetStream stream {JetStream}: partition {Partition} was leased to this worker (lease token {Token}) with no reader of it here; released, for this worker or another to take with a new token")]
+    public static partial void UnreadLeaseReleased(ILogger logger, string jetStream, int partition, long token);
+
+    [LoggerMessage(43901, LogLevel.Warning, "JetStream stream {JetStream}: partition {Partition} (lease token {Token}) is read again: {Why}")]
+    public static partial void ReaderRestarted(ILogger logger, string jetStream, int partition, long token, string why);
 }
