@@ -17,8 +17,12 @@ namespace Sluice.IntegrationTests.Cluster;
 /// The slot's and a file claim's holds as running workers publish them: three <c>sluice run --cluster</c> workers of a
 /// recipe with a <c>postgres_cdc</c> pipeline (one worker reads the slot) and a files source over a shared drop folder
 /// (a worker claims each file). <c>sluice status --cluster --format json</c> and the workers' <c>/api/status</c> show
-/// the slot under the worker reading it, and it moves to another worker after that one's SIGKILL; a large file's claim
-/// shows under the worker ingesting it, and under another after that one's SIGKILL, which lands the file once.
+/// the slot under the worker reading it, and it moves to another worker after that one's SIGKILL. (A file claim's hold
+/// was checked here too, by a 300,000-row file killed mid-ingest; on a quiet machine the file landed in 5 s, before the
+/// status showed its claim, so that half was timing, not a test. File claims' holds are shown by
+/// <see cref="ClusterHoldsTests"/>, their take-over by <see cref="ClusterFilesTests"/> and ClusterFilesToSinksTests.)
+/// The recipe's name is the test's own: JetStream streams are named by recipe, not cluster, and stay on the shared
+/// NATS after the test, so a fixed name met the last run's consumers.
 /// </summary>
 [Trait("Category", "Chaos")]
 [Collection(ClusterWorkersSerial.Name)]
@@ -42,7 +46,7 @@ public sealed class ClusterWorkerHoldsTests : IDisposable
     }
 
     [Fact]
-    public async Task Status_shows_the_slot_and_a_file_claim_under_the_worker_holding_each_and_under_another_after_its_SIGKILL()
+    public async Task Status_shows_the_slot_under_the_worker_reading_it_and_under_another_after_its_SIGKILL()
     {
         await SqlAsync(ServerSettings.PostgresConnectionString, $"CREATE DATABASE {Database}");
         var source = new NpgsqlConnectionStringBuilder(ServerSettings.PostgresConnectionString) { Database = Database }.ConnectionString;
@@ -75,22 +79,6 @@ public sealed class ClusterWorkerHoldsTests : IDisposable
             var next = await HolderAsync(workers.Where(w => w != reader).ToList(), "slot", Slot);
             await StatusShowsAsync(env, next, "slot", Slot, workers);
             (await ApiHoldsAsync(workers.IndexOf(next), next.Pid, "slot")).ShouldBe([Slot], "another worker's /api/status shows it too");
-
-            // A large file: the worker that claims it holds it while it ingests; killed, another takes the claim over.
-            var live = workers.Where(w => w != reader).ToList();
-            const string Big = "vehicles_events_big.json";
-            VehicleFiles.Write(Path.Combine(shared, "vehicle-files", "incoming"), Big, VehicleFiles.Events(Enumerable.Range(0, 300_000)
-                .Select(i => ($"v{i % 500:D3}", new DateTime(2025, 11, 8, 0, 0, 0, DateTimeKind.Utc).AddSeconds(i).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture), "moving")).ToArray()));
-            var claimant = await HolderAsync(live, "files", Big);
-            var other = live.Single(w => w != claimant);
-            (await ApiHoldsAsync(workers.IndexOf(other), claimant.Pid, "files")).ShouldContain(Big, "any worker's /api/status shows the claim under the worker ingesting it");
-
-            claimant.Kill();
-            var taker = await HolderAsync([other], "files", Big);
-            (await ApiHoldsAsync(workers.IndexOf(taker), taker.Pid, "files")).ShouldContain(Big);
-            await UntilAsync(async () => (await LedgerAsync(Big) == 300_000, true), "the file in the ledger, with every row", workers);
-            taker.Stderr.ShouldContain("its claim by", customMessage: "the claim was taken over from the killed worker");
-            taker.HasExited.ShouldBeFalse(taker.Stderr);
         }
         finally
         {
@@ -104,7 +92,7 @@ public sealed class ClusterWorkerHoldsTests : IDisposable
     {
         var recipe = RecipeVariant.Create(_temp, "vehicle-files");
         File.WriteAllText(Path.Combine(recipe, "recipe.yaml"), $"""
-            name: worker-holds
+            name: worker-holds-{_id}
             pipelines:
               cdc:
                 source:
@@ -166,22 +154,6 @@ public sealed class ClusterWorkerHoldsTests : IDisposable
         response.IsSuccessStatusCode.ShouldBeTrue(body);
         var worker = JsonDocument.Parse(body).RootElement.GetProperty("workers").EnumerateArray().Single(w => w.GetProperty("pid").GetInt32() == pid);
         return worker.GetProperty("holds").TryGetProperty(kind, out var items) ? items.EnumerateArray().Select(i => i.GetString()!).ToList() : [];
-    }
-
-    private async Task<long> LedgerAsync(string file)
-    {
-        try
-        {
-            await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
-            await c.OpenAsync();
-            await using var cmd = new NpgsqlCommand($"SELECT coalesce(sum(rows), 0) FROM sluice_meta_{_fixture.Cluster}.ingested_files WHERE file_name = @f", c);
-            cmd.Parameters.AddWithValue("f", file);
-            return Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-        }
-        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
-        {
-            return 0;
-        }
     }
 
     private async Task DropAsync()
