@@ -16,7 +16,7 @@ public sealed class ClusterOptionsTests
         options.Partitions.ShouldBe(16);
         options.Replicas.ShouldBe(3);
         options.AckWait.ShouldBe(TimeSpan.FromSeconds(30));
-        options.KeyOrder.ShouldBeTrue("per-key order is the default");
+        options.KeyOrder.ShouldBeFalse("per-key order is opt-in");
     }
 
     [Fact]
