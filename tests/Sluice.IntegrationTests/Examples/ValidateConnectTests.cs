@@ -17,7 +17,11 @@ public sealed class ValidateConnectTests
             CREATE TABLE log_lines (line text, at timestamptz);
             CREATE TABLE regions (region_id integer PRIMARY KEY, name text);
             """);
-        var (clickhouse, redis, api) = (FreePort.Next(), FreePort.Next(), FreePort.Next());
+        // Ports that refuse for the whole test: a merely free one may be taken, or self-connected, on a busy machine.
+        using var clickhouseRefusing = FreePort.Refusing();
+        using var redisRefusing = FreePort.Refusing();
+        using var apiRefusing = FreePort.Refusing();
+        var (clickhouse, redis, api) = (clickhouseRefusing.Port, redisRefusing.Port, apiRefusing.Port);
         var recipe = Recipe(world, "validate-connect", $$"""
             pipelines:
               changes:
@@ -90,7 +94,8 @@ public sealed class ValidateConnectTests
         await world.ExecuteAsync($"CREATE TABLE customers (id integer PRIMARY KEY, name text); CREATE ROLE {role} LOGIN PASSWORD 'norep'");
         try
         {
-            var port = FreePort.Next();
+            using var refusing = FreePort.Refusing();
+            var port = refusing.Port;
             var recipe = Recipe(world, "validate-role", $$"""
                 pipelines:
                   changes:

@@ -28,7 +28,8 @@ public sealed class OpenLineageEmitterTests
     public void A_dead_server_costs_a_warning_per_event()
     {
         var logs = new CapturingLogs();
-        var emitter = new OpenLineageEmitter(Options($"http://127.0.0.1:{FreePort.Next()}/"), TimeProvider.System, logs);
+        using var refusing = FreePort.Refusing();
+        var emitter = new OpenLineageEmitter(Options($"http://127.0.0.1:{refusing.Port}/"), TimeProvider.System, logs);
         var run = emitter.Start("r/job", [new LineageDataset("ns/lake", "raw.sales")], None);
         emitter.End(run, LineageEnd.Fail, "boom");
         emitter.Dispose();

@@ -109,7 +109,8 @@ public sealed class ReminderRuleTests
         using var h = new ReminderHarness();
         await h.LandAsync("mongo", h.Mongo("A", T0));
         await h.LandAsync("salesforce", h.Salesforce("A", T0.AddDays(1)));
-        var down = ReminderHarness.CatcherSmtp.At("127.0.0.1", FreePort.Next());
+        using var refusing = FreePort.Refusing();
+        var down = ReminderHarness.CatcherSmtp.At("127.0.0.1", refusing.Port);
 
         await Should.ThrowAsync<Core.SluiceException>(() => h.EvaluateAsync(T0 + Month, down));
         h.Outbox().Counts()[ReminderOutbox.Pending].ShouldBe(1);
