@@ -56,7 +56,8 @@ public sealed class ClusterFilesToSinksTests
             Directory.GetFiles(Path.Combine(cluster.Shared, "drops", "failed")).ShouldBeEmpty();
             var logs = string.Join("\n", running.Select(p => p.Stderr));
             logs.ShouldContain("its claim by", customMessage: "a live worker took over the dead worker's files");
-            running.Count(p => p.Stderr.Contains("rows landed in", StringComparison.Ordinal)).ShouldBeGreaterThan(1, "the files were shared among the workers: " + Logs());
+            // Which worker lands which file is not asserted: the first worker up may claim every file before the others
+            // start (CI saw one land all 14 in 2 s). That each file lands once however they are shared is what counts.
 
             // A clean single-process run of the same files: the oracle.
             var single = Directory.CreateDirectory(temp.Sub("single")).FullName;
