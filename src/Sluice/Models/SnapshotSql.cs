@@ -91,7 +91,9 @@ internal sealed class SnapshotSql
         get
         {
             var start = _spec.Strategy == SnapshotStrategy.Check ? At : $"CAST(s.{Quote(_spec.UpdatedAt!)} AS {TimeType})";
-            var changed = _spec.Strategy == SnapshotStrategy.Check ? Changed("c", "s") : $"s.{Quote(_spec.UpdatedAt!)} > c.{Quote(_spec.UpdatedAt!)}";
+            // A NULL updated_at is a candidate, so that the key check over the candidates finds it (PostgresWarehouse.KeyCheck).
+            var changed = _spec.Strategy == SnapshotStrategy.Check ? Changed("c", "s")
+                : $"s.{Quote(_spec.UpdatedAt!)} > c.{Quote(_spec.UpdatedAt!)} OR s.{Quote(_spec.UpdatedAt!)} IS NULL";
             // A key back after its deleted version starts no earlier than that version (its updated_at may be older).
             var vf = _spec.HardDeletes == HardDeletes.NewRecord ? $"CASE WHEN {Deleted("c")} THEN GREATEST({start}, c.{Quote(_spec.ValidFrom)}) ELSE {start} END" : start;
             return $"SELECT s.*, {vf} AS _vf FROM {_source} s LEFT JOIN {_target} c ON {On("c", "s")} AND c.{IsCurrent} " +

@@ -7,7 +7,8 @@ namespace Sluice.IntegrationTests.SqlModels;
 /// A snapshot's source must name each key once (with updated_at, under the timestamp strategy): a NULL key, a NULL
 /// updated_at or a duplicate stops the run with the model, the count or the key, and leaves the table as it was, on both
 /// engines. On PostgreSQL one aggregate finds any of them and only then do the queries that say which run, so these
-/// guard that the one-pass check misses none (docs/BENCHMARKS.md, "bench warehouse").
+/// guard that the one-pass check misses none (docs/BENCHMARKS.md, "bench warehouse"). Under the timestamp strategy the
+/// check reads only the rows that could make a version (a duplicate no newer than the current version makes none).
 /// </summary>
 public sealed class SnapshotSourceKeyTests
 {
@@ -65,5 +66,42 @@ public sealed class SnapshotSourceKeyTests
             """);
         (await Should.ThrowAsync<SluiceException>(() => h.RunAsync())).Message
             .ShouldContain("dw.dim: the result has 2 rows for id = 1, updated_at = 2024-03-01");
+    }
+
+    [Theory]
+    [InlineData("duckdb")]
+    [InlineData("postgres")]
+    public async Task Under_the_timestamp_strategy_only_rows_that_make_versions_are_checked(string engine)
+    {
+        await using var h = await ModelsHarness.CreateAsync(engine);
+        h.Model("dw.dim", Timestamped);
+        h.Day("2024-03-01", "SELECT * FROM (VALUES (1, 'Ann', TIMESTAMP '2024-03-01 09:00:00'), (2, 'Ben', TIMESTAMP '2024-03-01 10:00:00')) v(id, name, updated_at)");
+        await h.RunAsync();
+        const string query = "SELECT id, name, valid_from, valid_to, is_current FROM dw.dim ORDER BY id, valid_from";
+        var before = await h.Lines(query);
+        before.Length.ShouldBe(2);
+
+        // Ben sent twice at the time of his current version: no version either way, so no error and no change.
+        h.Day("2024-03-02", """
+            SELECT * FROM (VALUES (1, 'Ann', TIMESTAMP '2024-03-01 09:00:00'), (2, 'Ben', TIMESTAMP '2024-03-01 10:00:00'),
+              (2, 'Ben B', TIMESTAMP '2024-03-01 10:00:00')) v(id, name, updated_at)
+            """);
+        await h.RunAsync();
+        (await h.Lines(query)).ShouldBe(before);
+
+        // Twice at a newer time would be two versions from one instant: stopped, the table as it was.
+        h.Day("2024-03-03", """
+            SELECT * FROM (VALUES (1, 'Ann', TIMESTAMP '2024-03-01 09:00:00'), (2, 'Ben', TIMESTAMP '2024-03-03 10:00:00'),
+              (2, 'Ben B', TIMESTAMP '2024-03-03 10:00:00')) v(id, name, updated_at)
+            """);
+        (await Should.ThrowAsync<SluiceException>(() => h.RunAsync())).Message
+            .ShouldContain("dw.dim: the result has 2 rows for id = 2, updated_at = 2024-03-03");
+        (await h.Lines(query)).ShouldBe(before);
+
+        // A NULL updated_at of a key already in the table stops the run too (it is no older than anything).
+        h.Day("2024-03-03", "SELECT * FROM (VALUES (1, 'Ann', CAST(NULL AS TIMESTAMP)), (2, 'Ben', TIMESTAMP '2024-03-01 10:00:00')) v(id, name, updated_at)");
+        (await Should.ThrowAsync<SluiceException>(() => h.RunAsync())).Message
+            .ShouldContain("dw.dim: 1 rows of the result have a NULL updated_at (updated_at); coalesce it in the SELECT");
+        (await h.Lines(query)).ShouldBe(before);
     }
 }

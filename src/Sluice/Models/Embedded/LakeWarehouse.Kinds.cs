@@ -200,7 +200,11 @@ internal sealed partial class LakeWarehouse
         }
 
         var timeType = SnapshotTimeType(model, columns);
-        CheckKeys(model, "temp._src", SnapshotSql.SourceKey(spec), columns);
+        // Under the timestamp strategy the keys are checked on the candidates, as on PostgreSQL (PostgresWarehouse.KeyCheck
+        // says why), so that a duplicate no newer than the current version stops neither engine.
+        var timestamped = spec.Strategy == SnapshotStrategy.Timestamp;
+        RequireKeyColumns(model, SnapshotSql.SourceKey(spec), columns);
+        if (!timestamped) { CheckKeys(model, "temp._src", SnapshotSql.SourceKey(spec), columns); }
         var rowsIn = Count("SELECT count(*) FROM temp._src");
         var exists = Registered(model.Name) is not null && Files(model.Name).Count > 0;
         if (rowsIn == 0 && exists)
@@ -216,6 +220,7 @@ internal sealed partial class LakeWarehouse
         if (!exists) { Exec($"CREATE OR REPLACE TEMP TABLE _tgt AS {sql.EmptyTarget()}"); }
 
         Exec($"CREATE OR REPLACE TEMP TABLE _cand AS {sql.Candidates}");
+        if (timestamped) { CheckKeys(model, "temp._cand", SnapshotSql.SourceKey(spec), columns); }
         Exec($"CREATE OR REPLACE TEMP TABLE _close AS {sql.Closing("temp._cand")}");
         Exec($"CREATE OR REPLACE TEMP TABLE _open AS {sql.Opened("temp._cand")}");
         var current = Quote(spec.IsCurrent);
@@ -389,13 +394,18 @@ internal sealed partial class LakeWarehouse
         return new LakeTable(project.Quarantine[..dot], project.Quarantine[(dot + 1)..], CleanSpec.FileDateOutput, FieldType.Date, QuarantineColumns);
     }
 
-    /// <summary>A keyed result must have one row per key and no NULL key: the error names the model, the key and an example.</summary>
-    private void CheckKeys(ModelDefinition model, string relation, IReadOnlyList<string> keys, List<(string Name, string Type)> columns)
+    private static void RequireKeyColumns(ModelDefinition model, IReadOnlyList<string> keys, List<(string Name, string Type)> columns)
     {
         foreach (var k in keys.Where(k => columns.All(c => c.Name != k)))
         {
             throw new SluiceException($"{model.Name}: unique_key column '{k}' is not in the result (columns: {string.Join(", ", columns.Select(c => c.Name))})");
         }
+    }
+
+    /// <summary>A keyed result must have one row per key and no NULL key: the error names the model, the key and an example.</summary>
+    private void CheckKeys(ModelDefinition model, string relation, IReadOnlyList<string> keys, List<(string Name, string Type)> columns)
+    {
+        RequireKeyColumns(model, keys, columns);
 
         var list = string.Join(", ", keys.Select(Quote));
         var nulls = Count($"SELECT count(*) FROM {relation} WHERE {string.Join(" OR ", keys.Select(k => $"{Quote(k)} IS NULL"))}");

@@ -181,22 +181,32 @@ internal sealed partial class PostgresWarehouse
     /// <summary>
     /// SCD2 in two round trips on the happy path (a daily merge is small; round trips would dominate it): the source, one
     /// pass checking its keys and the target's shape in one batch; then, in another, what opens and closes, the closing
-    /// updates and the inserts. Profiled against the hand-written merge in docs/BENCHMARKS.md ("bench warehouse").
+    /// updates and the inserts. Under the timestamp strategy the keys are checked on the candidates, in a round trip of
+    /// their own between the two. Profiled against the hand-written merge in docs/BENCHMARKS.md ("bench warehouse").
     /// </summary>
     private async Task<ModelRunResult> RunSnapshotAsync(ModelDefinition model, DateOnly asOf, NpgsqlTransaction tx, CancellationToken ct)
     {
         var spec = model.Snapshot!;
         var target = QuoteName(model.Name);
         var sourceKey = SnapshotSql.SourceKey(spec);
-        var keys = string.Join(", ", sourceKey.Select(Quote));
         // No ANALYZE of _src: its row count, which the joins' plans need, comes from its pages; sampling it cost as much
         // as a tenth of the merge. NULL keys, NULL updated_at and duplicates are found by one aggregate (the row count is
-        // the CREATE's), and only when it finds one do the queries that say which run.
+        // the CREATE's), and only when it finds one do the queries that say which run. Under the timestamp strategy that
+        // aggregate runs over the candidates, not the whole source (KeyCheck says why). Then, unless keys missing from the
+        // source close their versions (which reads the source again per absent key), the source need not be copied at
+        // all: the candidate join reads the model's SELECT itself (where PostgreSQL can use parallel workers, which a
+        // temp table forbids), _src only gives its shape, and a count the rows in. At 1,000,000 keys, copying the source
+        // and joining the copy took about twice the direct join (docs/BENCHMARKS.md, "bench warehouse").
+        var timestamped = spec.Strategy == SnapshotStrategy.Timestamp;
+        var direct = timestamped && spec.HardDeletes == HardDeletes.Ignore;
+        var rendered = Dialect.Render(model, asOf);
         var (results, created) = await BatchAsync(tx, ct,
-            $"CREATE TEMP TABLE _src ON COMMIT DROP AS {Dialect.Render(model, asOf)}",
+        [
+            direct ? $"CREATE TEMP TABLE _src ON COMMIT DROP AS SELECT * FROM ({rendered}\n) s WITH NO DATA" : $"CREATE TEMP TABLE _src ON COMMIT DROP AS {rendered}",
             ShapeSql("pg_temp._src"),
-            $"SELECT 1 FROM pg_temp._src GROUP BY {keys} HAVING count(*) > 1 OR {string.Join(" OR ", sourceKey.Select(k => $"{Quote(k)} IS NULL"))} LIMIT 1",
-            ShapeSql(model.Name)).ConfigureAwait(false);
+            .. direct ? [$"SELECT count(*) FROM ({rendered}\n) s"] : timestamped ? [] : new[] { KeyCheck("pg_temp._src", sourceKey) },
+            ShapeSql(model.Name),
+        ]).ConfigureAwait(false);
         var shape = results[0].Select(r => ((string)r[0]!, (string)r[1]!)).ToList();
         if (shape.FirstOrDefault(c => spec.EngineColumns.Contains(c.Item1)) is { Item1: not null } clash)
         {
@@ -215,10 +225,10 @@ internal sealed partial class PostgresWarehouse
             timeType = updatedAt.Item2;
         }
 
-        if (results[1].Count > 0) { await ThrowSourceKeyErrorAsync(model, sourceKey, tx, ct).ConfigureAwait(false); }
-        var (rowsIn, existing) = ((long)created[0], results[2]);
+        if (!timestamped && results[1].Count > 0) { await ThrowSourceKeyErrorAsync(model, sourceKey, "pg_temp._src", tx, ct).ConfigureAwait(false); }
+        var (rowsIn, existing) = (direct ? Convert.ToInt64(results[1][0][0], CultureInfo.InvariantCulture) : created[0], results[^1]);
         var names = shape.Select(c => c.Item1).ToList();
-        var sql = new SnapshotSql(model, names, timeType, target, "pg_temp._src", Date(asOf));
+        var sql = new SnapshotSql(model, names, timeType, target, direct ? $"({rendered}\n)" : "pg_temp._src", Date(asOf));
         var meta = SnapshotSql.MetaColumns(spec, timeType);
         if (existing.Count == 0 || await RelationKindAsync(model.Name, tx, ct).ConfigureAwait(false) != 'r')
         {
@@ -245,28 +255,46 @@ internal sealed partial class PostgresWarehouse
         // candidate join has just read every current version: an index probe per closing key then costs no disk read,
         // and a day closing a few percent of the keys no longer pays a second scan of the whole table (which the
         // default costs chose, 1.5 to 2x the probes' time at 1,000,000 keys).
+        if (timestamped)
+        {
+            var (found, _) = await BatchAsync(tx, ct, $"CREATE TEMP TABLE _cand ON COMMIT DROP AS {sql.Candidates}", KeyCheck("pg_temp._cand", sourceKey)).ConfigureAwait(false);
+            if (found[0].Count > 0) { await ThrowSourceKeyErrorAsync(model, sourceKey, "pg_temp._cand", tx, ct).ConfigureAwait(false); }
+        }
+
         var (_, affected) = await BatchAsync(tx, ct,
-            $"CREATE TEMP TABLE _cand ON COMMIT DROP AS {sql.Candidates}",
+        [
+            .. timestamped ? [] : new[] { $"CREATE TEMP TABLE _cand ON COMMIT DROP AS {sql.Candidates}" },
             $"CREATE TEMP TABLE _close ON COMMIT DROP AS {sql.Closing("pg_temp._cand")}",
             $"CREATE TEMP TABLE _open ON COMMIT DROP AS {sql.Opened("pg_temp._cand")}",
             "ANALYZE pg_temp._close",
             "SET LOCAL random_page_cost = 1.1",
             $"UPDATE {target} c SET {Quote(spec.ValidTo)} = x._to, {current} = FALSE FROM pg_temp._close x WHERE c.{current} AND {sql.On("c", "x")}",
             "RESET random_page_cost",
-            $"INSERT INTO {target} ({opened}) SELECT {opened} FROM pg_temp._open").ConfigureAwait(false);
+            $"INSERT INTO {target} ({opened}) SELECT {opened} FROM pg_temp._open",
+        ]).ConfigureAwait(false);
         var (closedRows, openedRows) = (affected[^3], affected[^1]);
         return new ModelRunResult(rowsIn, openedRows + closedRows, openedRows + closedRows == 0 ? "no change" : $"{openedRows} versions opened, {closedRows} closed");
     }
 
-    /// <summary>Says what is wrong with the snapshot's source keys (NULL keys, NULL updated_at, a duplicate), once the check found something.</summary>
-    private async Task ThrowSourceKeyErrorAsync(ModelDefinition model, IReadOnlyList<string> sourceKey, NpgsqlTransaction tx, CancellationToken ct)
+    /// <summary>
+    /// One aggregate finding a NULL in the source key or a duplicate of it. Under the timestamp strategy it reads the
+    /// candidates (SnapshotSql.Candidates): the rows of a duplicate share key and updated_at, so they are candidates
+    /// together or not at all, and every row with a NULL key or updated_at is one; a duplicate no newer than the current
+    /// version makes no version, so it is no error. The whole source's aggregate (1,000,000 keys and updated_at, spilling
+    /// at the default work_mem) was a third of the model's run in bench warehouse.
+    /// </summary>
+    private static string KeyCheck(string relation, IReadOnlyList<string> sourceKey) =>
+        $"SELECT 1 FROM {relation} GROUP BY {string.Join(", ", sourceKey.Select(Quote))} HAVING count(*) > 1 OR {string.Join(" OR ", sourceKey.Select(k => $"{Quote(k)} IS NULL"))} LIMIT 1";
+
+    /// <summary>Says what is wrong with the snapshot's source keys (NULL keys, NULL updated_at, a duplicate) in <paramref name="relation"/>, once the check found something.</summary>
+    private async Task ThrowSourceKeyErrorAsync(ModelDefinition model, IReadOnlyList<string> sourceKey, string relation, NpgsqlTransaction tx, CancellationToken ct)
     {
         var spec = model.Snapshot!;
         var keys = string.Join(", ", sourceKey.Select(Quote));
         var nullUpdatedAt = spec.UpdatedAt is { } u ? $"count(*) FILTER (WHERE {Quote(u)} IS NULL)" : "0";
         var (results, _) = await BatchAsync(tx, ct,
-            $"SELECT count(*) FILTER (WHERE {string.Join(" OR ", spec.UniqueKey.Select(k => $"{Quote(k)} IS NULL"))}), {nullUpdatedAt} FROM pg_temp._src",
-            $"SELECT {keys}, count(*) FROM pg_temp._src WHERE {string.Join(" AND ", sourceKey.Select(k => $"{Quote(k)} IS NOT NULL"))} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1").ConfigureAwait(false);
+            $"SELECT count(*) FILTER (WHERE {string.Join(" OR ", spec.UniqueKey.Select(k => $"{Quote(k)} IS NULL"))}), {nullUpdatedAt} FROM {relation}",
+            $"SELECT {keys}, count(*) FROM {relation} WHERE {string.Join(" AND ", sourceKey.Select(k => $"{Quote(k)} IS NOT NULL"))} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1").ConfigureAwait(false);
         if (Convert.ToInt64(results[0][0][0], CultureInfo.InvariantCulture) is var nulls and > 0)
         {
             throw new SluiceException($"{model.Name}: {nulls} rows of the result have a NULL in unique_key ({string.Join(", ", spec.UniqueKey)})");
