@@ -41,6 +41,9 @@ public sealed record WarehouseBenchmarkOptions
     /// <summary>Only the snapshot part: no sales-warehouse load and models.</summary>
     public bool SnapshotOnly { get; init; }
 
+    /// <summary>The PostgreSQL database of the run (dropped and created again): two runs at once each need their own.</summary>
+    public string PostgresDatabase { get; init; } = "sluice_bench_warehouse";
+
     /// <summary>A progress reporter per phase (title), or null for none.</summary>
     public Func<string, IProgress<JobProgress>>? Progress { get; init; }
 }
@@ -126,7 +129,7 @@ public static class WarehouseBenchmark
         {
             foreach (var engine in options.Engines)
             {
-                snapshots.AddRange(await SnapshotBenchmark.RunAsync(root, engine, await PostgresFor(engine, ct).ConfigureAwait(false), options.SnapshotKeys, log, options.Progress, ct).ConfigureAwait(false));
+                snapshots.AddRange(await SnapshotBenchmark.RunAsync(root, engine, await PostgresFor(engine, options.PostgresDatabase, ct).ConfigureAwait(false), options.SnapshotKeys, log, options.Progress, ct).ConfigureAwait(false));
             }
 
             return new WarehouseBenchmarkReport(MachineInfo.Describe(), options, 0, 0, 0, 0, []) { Snapshots = snapshots, LoadAverage = MachineInfo.LoadAverage() };
@@ -142,7 +145,7 @@ public static class WarehouseBenchmark
         var results = new List<WarehouseEngineResult>();
         foreach (var engine in options.Engines)
         {
-            var pg = await PostgresFor(engine, ct).ConfigureAwait(false);
+            var pg = await PostgresFor(engine, options.PostgresDatabase, ct).ConfigureAwait(false);
             results.Add(await RunEngineAsync(root, input, engine, pg, options, start, log, ct).ConfigureAwait(false));
             if (options.SnapshotKeys > 0)
             {
@@ -157,10 +160,10 @@ public static class WarehouseBenchmark
     }
 
     /// <summary>The bench's PostgreSQL database, dropped and created again; null for DuckDB.</summary>
-    private static async Task<NpgsqlConnectionStringBuilder?> PostgresFor(WarehouseEngine engine, CancellationToken ct)
+    private static async Task<NpgsqlConnectionStringBuilder?> PostgresFor(WarehouseEngine engine, string database, CancellationToken ct)
     {
         if (engine != WarehouseEngine.Postgres) { return null; }
-        var pg = PostgresConnectionOptions.FromEnvironment().WithDatabase("sluice_bench_warehouse").Builder();
+        var pg = PostgresConnectionOptions.FromEnvironment().WithDatabase(database).Builder();
         await RecreateDatabaseAsync(pg, ct).ConfigureAwait(false);
         return pg;
     }
@@ -209,6 +212,7 @@ public static class WarehouseBenchmark
 
             await source.RunOnceAsync(ct).ConfigureAwait(false);
             loadLast.Stop();
+            if (pg is not null) { await BenchPostgres.QuietAsync(pg, ct, "VACUUM ANALYZE dw.dim_customer").ConfigureAwait(false); }
             var modelsLast = Stopwatch.StartNew();
             await runner.RunAsync(definition, new JobRequest(DateTimeOffset.UtcNow, Trigger: "after_load"), ct).ConfigureAwait(false);
             modelsLast.Stop();
@@ -222,6 +226,7 @@ public static class WarehouseBenchmark
             var lastRun = dimRuns.Single(r => r.Day == last);
 
             await log.WriteLineAsync($"{name}: reference SCD2 merge of {last:yyyy-MM-dd} ...").ConfigureAwait(false);
+            if (pg is not null) { await BenchPostgres.QuietAsync(pg, ct, $"VACUUM ANALYZE {before}").ConfigureAwait(false); }
             var (referenceSeconds, referenceRows) = await ReferenceAsync(engine, services, root, before, last, pg, ct).ConfigureAwait(false);
             var dimRows = await CountAsync(engine, services, pg, "SELECT count(*) FROM dw.dim_customer", ct).ConfigureAwait(false);
             if (referenceRows != dimRows)

@@ -70,10 +70,11 @@ internal static class BenchCommand
         var memory = new Option<string>("--duckdb-memory") { Description = "DuckDB memory limit for the run (the process peaks at about this plus 300 MiB)", DefaultValueFactory = _ => "512MB" };
         var keys = new Option<int>("--snapshot-keys") { Description = "Keys of the snapshot part (check and timestamp strategies, a full export a day); 0 leaves it out", DefaultValueFactory = _ => 1_000_000 };
         var snapshotOnly = new Option<bool>("--snapshot-only") { Description = "Only the snapshot part" };
+        var database = new Option<string>("--pg-database") { Description = "PostgreSQL database of the run, dropped and created again (two runs at once need two)", DefaultValueFactory = _ => "sluice_bench_warehouse" };
         keys.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) { r.AddError("--snapshot-keys must be 0 or more"); } });
         var command = new Command("warehouse", "sales-warehouse load + models per engine, and the last day's SCD2 merge vs the same merge written by hand; then a snapshot of --snapshot-keys keys per strategy vs its hand-written merge")
         {
-            customers, sales, days, engine, memory, keys, snapshotOnly,
+            customers, sales, days, engine, memory, keys, snapshotOnly, database,
         };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
@@ -90,7 +91,7 @@ internal static class BenchCommand
             var report = await BenchProgress.RunAsync((log, progress) => WarehouseBenchmark.RunAsync(root, new WarehouseBenchmarkOptions
             {
                 Customers = result.GetValue(customers), Sales = result.GetValue(sales), Days = result.GetValue(days), Engines = engines, DuckDbMemory = result.GetValue(memory)!,
-                SnapshotKeys = result.GetValue(keys), SnapshotOnly = result.GetValue(snapshotOnly), Progress = progress,
+                SnapshotKeys = result.GetValue(keys), SnapshotOnly = result.GetValue(snapshotOnly), PostgresDatabase = result.GetValue(database)!, Progress = progress,
             }, log, ct)).ConfigureAwait(false);
             await Console.Out.WriteLineAsync(report.ToMarkdown()).ConfigureAwait(false);
             return 0;
