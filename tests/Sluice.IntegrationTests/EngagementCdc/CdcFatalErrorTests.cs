@@ -81,7 +81,8 @@ public sealed class CdcFatalErrorTests
     {
         await using var scenario = await CdcScenario.CreateAsync();
         await scenario.InsertAsync(100, seed: 93);
-        var port = FreePort.Next();
+        using var reserved = FreePort.Refusing(); // refuses until the forwarder is on it, and only ever forwards to the test's server
+        var port = reserved.Port;
         var env = scenario.ProcessEnvironment;
         env["PGPORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         using var run = SluiceProcess.Start(scenario.DataRoot, env, "run", "engagement-cdc");
