@@ -59,10 +59,10 @@ public sealed partial class ConsoleSessionRestartTests
 
             var revoked = await SluiceProcess.RunAsync(data.Path, "tokens", "revoke", admin.Split('_')[1]);
             revoked.Code.ShouldBe(0, revoked.Err);
-            deadline = DateTime.UtcNow.AddSeconds(10);
+            deadline = DateTime.UtcNow.AddSeconds(60);
             while ((await ConsoleFixture.SendToAsync(url, HttpMethod.Get, "/api/files", cookie: cookie)).Status != HttpStatusCode.Unauthorized)
             {
-                DateTime.UtcNow.ShouldBeLessThan(deadline, "the session of a token revoked by another process ends within a second");
+                DateTime.UtcNow.ShouldBeLessThan(deadline, "the session of a token revoked by another process ends (within a second on a quiet machine)");
                 await Task.Delay(200);
             }
         }

@@ -50,7 +50,7 @@ public class EngagementCdcManagementTests
                 await Task.Delay(300);
             }
 
-            (await tap.WaitAsync(TimeSpan.FromSeconds(10))).ShouldBe(0, tap.Stderr);
+            (await tap.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, tap.Stderr);
             var lines = tap.Stdout.Trim().Split('\n');
             lines.Length.ShouldBe(3);
             foreach (var line in lines)

@@ -68,7 +68,7 @@ public class VehicleFilesManagementTests
                 await Task.Delay(300);
             }
 
-            (await tap.WaitAsync(TimeSpan.FromSeconds(10))).ShouldBe(0, tap.Stderr);
+            (await tap.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, tap.Stderr);
             var lines = tap.Stdout.Trim().Split('\n').Select(Json).ToList();
             lines.Count.ShouldBe(4, tap.Stdout);
             var rows = lines.Where(l => l.TryGetProperty("table", out _)).ToList();
