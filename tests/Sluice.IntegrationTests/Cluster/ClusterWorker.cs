@@ -38,13 +38,13 @@ internal sealed class ClusterWorker(string data, int port, string token, string 
     public void Kill() => _process?.Kill();
 
     /// <summary>
-    /// Until the worker answers its <c>/healthz</c> (120 s at most: workers start slowly on a loaded machine). A worker
+    /// Until the worker answers its <c>/healthz</c> (180 s at most: at load 110 a worker took 100 s to start). A worker
     /// that could not listen on its port (a process elsewhere took it after it was picked) is started again on another.
     /// </summary>
     public async Task WaitHealthyAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(180);
         for (var rebinds = 0; ; )
         {
             if (_process!.HasExited)
@@ -70,7 +70,7 @@ internal sealed class ClusterWorker(string data, int port, string token, string 
                 // starting
             }
 
-            DateTime.UtcNow.ShouldBeLessThan(deadline, $"worker on port {_port} is not healthy after 120 s: {_process.Stderr}");
+            DateTime.UtcNow.ShouldBeLessThan(deadline, $"worker on port {_port} is not healthy after 180 s: {_process.Stderr}");
             await Task.Delay(100);
         }
     }

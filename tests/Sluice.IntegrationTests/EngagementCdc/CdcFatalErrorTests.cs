@@ -111,7 +111,7 @@ public sealed class CdcFatalErrorTests
     private static async Task<(int Code, string Error)> RunUntilExitAsync(CdcScenario scenario, string data, IDictionary<string, string> env)
     {
         using var run = SluiceProcess.Start(data, env, "run", "engagement-cdc");
-        await run.WaitForOutputOrExitAsync("Ctrl-C stops", TimeSpan.FromSeconds(60));
+        await run.WaitForOutputOrExitAsync("Ctrl-C stops", TimeSpan.FromSeconds(120)); // a start-up on a loaded machine: 60 s was not enough at load 110
         var code = await run.WaitAsync(Prompt);
         return (code, run.Stderr);
     }

@@ -11,7 +11,7 @@ namespace Sluice.IntegrationTests.EngagementCdc;
 /// </summary>
 public sealed class CdcSlotMonitorTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120); // a process start alone took 55 s at load 100
 
     /// <summary>Checks every 200 ms; lag of more than 1 s is worth a warning; a stalled sink retries every 300 ms at most.</summary>
     private static string Watched(string yaml, string more = "") => yaml

@@ -18,7 +18,7 @@ public class VehicleFilesManagementTests
     {
         using var data = new TempFolder();
         using var run = SluiceProcess.Start(data.Path, "run", "vehicle-files");
-        var file = await WaitForFileAsync(data.Path, "vehicle-files", run, TimeSpan.FromSeconds(60));
+        var file = await WaitForFileAsync(data.Path, "vehicle-files", run, TimeSpan.FromSeconds(120));
         file.Pid.ShouldBe(run.Pid);
         run.Stderr.ShouldContain($"Serving HTTP on {file.Url}");
 
