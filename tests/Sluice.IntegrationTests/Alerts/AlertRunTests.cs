@@ -30,7 +30,7 @@ public class AlertRunTests
 
         using (var run = SluiceProcess.Start(data.Path, env, "run", recipe, "--port", "0"))
         {
-            var file = await WaitForFileAsync(data.Path, "vehicle-files", run, TimeSpan.FromSeconds(60));
+            var file = await WaitForFileAsync(data.Path, "vehicle-files", run, TimeSpan.FromSeconds(120));
             var ready = await GetAsync(file.Url + "/readyz");
             ready.Status.ShouldBe(200, ready.Body);
             Json(ready.Body).GetProperty("alerts").GetArrayLength().ShouldBe(0);
@@ -67,7 +67,7 @@ public class AlertRunTests
         // Started again with the letter still new: the alert fires on, from the stored state, and is not sent again.
         using (var run = SluiceProcess.Start(data.Path, env, "run", recipe, "--port", "0"))
         {
-            var file = await WaitForFileAsync(data.Path, "vehicle-files", run, TimeSpan.FromSeconds(60));
+            var file = await WaitForFileAsync(data.Path, "vehicle-files", run, TimeSpan.FromSeconds(120));
             await Until(() => run.Stderr.Contains("checking 2 alert(s)", StringComparison.Ordinal), run);
             // Five checks' worth: a notice would have gone in the first.
             await Task.Delay(TimeSpan.FromSeconds(1));

@@ -119,7 +119,8 @@ public sealed class CliOutputTests
         var work = Directory.CreateDirectory(folder.Sub("work")).FullName;
         var dataDir = folder.Sub("data");
         // No server there: the tokens are made before the first request, which then fails.
-        using var generate = SluiceProcess.StartIn(work, dataDir, null, "generate", "tenant-analytics", "--tenants", "2", "--duration", "1", "--url", $"http://127.0.0.1:{FreePort.Next()}");
+        using var refusing = FreePort.Refusing();
+        using var generate = SluiceProcess.StartIn(work, dataDir, null, "generate", "tenant-analytics", "--tenants", "2", "--duration", "1", "--url", $"http://127.0.0.1:{refusing.Port}");
         await generate.WaitAsync(TimeSpan.FromMinutes(2));
 
         Directory.EnumerateFileSystemEntries(work).ShouldBeEmpty("nothing is written into the working directory");

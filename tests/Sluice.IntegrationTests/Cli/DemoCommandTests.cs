@@ -13,11 +13,11 @@ public sealed class DemoCommandTests
         // Any free port: the docs test runs recipes on the default 7070 meanwhile.
         using var demo = SluiceProcess.Start(data.Path, "demo", "--interval", "1", "--port", "0");
 
-        await demo.WaitForOutputAsync("Ctrl-C stops cleanly.", TimeSpan.FromSeconds(30));
-        await demo.WaitForOutputAsync("landed  vehicles_events_", TimeSpan.FromSeconds(30));
-        await demo.WaitForOutputAsync("job     vehicle-files/daily-summary: recomputed", TimeSpan.FromSeconds(30));
+        await demo.WaitForOutputAsync("Ctrl-C stops cleanly.", TimeSpan.FromSeconds(90));
+        await demo.WaitForOutputAsync("landed  vehicles_events_", TimeSpan.FromSeconds(90));
+        await demo.WaitForOutputAsync("job     vehicle-files/daily-summary: recomputed", TimeSpan.FromSeconds(90));
         demo.Stdout.ShouldContain("./sluice query");
-        await demo.WaitForOutputAsync("./sluice tokens list --data ", TimeSpan.FromSeconds(30));
+        await demo.WaitForOutputAsync("./sluice tokens list --data ", TimeSpan.FromSeconds(90));
 
         var query = await SluiceProcess.RunAsync(data.Path, "query", "SELECT count(*) > 0 AS ok FROM reports.daily_summary", "--format", "csv");
         query.Out.ShouldBe("ok\ntrue\n");
@@ -49,7 +49,7 @@ public sealed class DemoCommandTests
         }
 
         await demo.WaitForOutputAsync("job     sales-warehouse/daily: ", TimeSpan.FromSeconds(180));
-        await demo.WaitForOutputAsync("./sluice models test sales-warehouse --data ", TimeSpan.FromSeconds(30));
+        await demo.WaitForOutputAsync("./sluice models test sales-warehouse --data ", TimeSpan.FromSeconds(90));
         demo.Interrupt();
         (await demo.WaitAsync(TimeSpan.FromSeconds(90))).ShouldBe(0, demo.Stderr);
 

@@ -47,7 +47,7 @@ public sealed class RunningInstanceTests
             File.WriteAllText(typeFile, "name: trucks\npattern: \"trucks_*.ndjson\"\nformat: ndjson\ntable: raw_data.trucks\nevent_time: at\nfields:\n  plate: string\n  at: timestamp\n");
             (await SluiceProcess.RunAsync(data.Path, "filetypes", "add", "vehicle-files", typeFile)).Code.ShouldBe(0);
             VehicleFiles.Write(incoming, "trucks_1.ndjson", "{\"plate\": \"AB-123\", \"at\": \"2025-11-08T10:00:00Z\"}\n{\"plate\": \"CD-456\", \"at\": \"2025-11-08T11:00:00Z\"}\n");
-            await run.WaitForOutputAsync("trucks_1.ndjson: 2 rows landed in raw_data.trucks", TimeSpan.FromSeconds(30));
+            await run.WaitForOutputAsync("trucks_1.ndjson: 2 rows landed in raw_data.trucks", TimeSpan.FromSeconds(90));
             var trucks = await SluiceProcess.RunAsync(data.Path, "query", "SELECT plate FROM raw_data.trucks ORDER BY plate", "--format", "csv");
             trucks.Out.ShouldBe("plate\nAB-123\nCD-456\n");
         }

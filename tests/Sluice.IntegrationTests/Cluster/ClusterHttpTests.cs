@@ -125,6 +125,8 @@ public sealed class ClusterHttpTests
             workers[1].Start();
             await Task.WhenAll(senders);
             await nats.WaitReadyAsync(0);
+            // Started again on its port: one that something else took meanwhile is seen here and started on another.
+            await workers[1].WaitHealthyAsync();
 
             var expected = acked.Distinct().ToList();
             var landed = await WaitForRowsAsync(schema, expected.Count);
@@ -174,7 +176,7 @@ public sealed class ClusterHttpTests
     /// <summary><c>sluice status --cluster</c> from a folder no worker uses shows <paramref name="count"/> workers beating, green.</summary>
     private static async Task ExpectWorkersAsync(TempFolder temp, Dictionary<string, string> env, int count, Func<string> stderr)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
         while (true)
         {
             var status = await CliAsync(temp, env, "status", "--cluster", "--format", "json");
@@ -182,7 +184,7 @@ public sealed class ClusterHttpTests
                 .Select(w => (Id: w.GetProperty("id").GetString(), Health: w.GetProperty("health").GetString(), Reason: w.GetProperty("reason").ToString(), Age: w.GetProperty("heartbeatAgeSeconds").GetDouble()))
                 .ToList();
             if (workers.Count(w => w.Health == "green") == count) { return; }
-            DateTime.UtcNow.ShouldBeLessThan(deadline, $"not {count} green workers in sluice status --cluster within 60 s: {string.Join("; ", workers)}\n{stderr()}");
+            DateTime.UtcNow.ShouldBeLessThan(deadline, $"not {count} green workers in sluice status --cluster within 120 s: {string.Join("; ", workers)}\n{stderr()}");
             await Task.Delay(500);
         }
     }
@@ -198,7 +200,7 @@ public sealed class ClusterHttpTests
     /// <summary>The lag <c>sluice status --format json</c> shows for the pipeline, once the worker has read it from JetStream.</summary>
     private static async Task<long> ConsumerLagAsync(ClusterWorker worker)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
         while (true)
         {
             var (code, stdout, stderr) = await SluiceProcess.RunAsync(worker.Data, "status", "--format", "json");
@@ -210,7 +212,7 @@ public sealed class ClusterHttpTests
                 return lag;
             }
 
-            DateTime.UtcNow.ShouldBeLessThan(deadline, $"no consumer lag in sluice status within 30 s: {stdout}");
+            DateTime.UtcNow.ShouldBeLessThan(deadline, $"no consumer lag in sluice status within 90 s: {stdout}");
             await Task.Delay(500);
         }
     }
@@ -227,8 +229,8 @@ public sealed class ClusterHttpTests
 
     private static async Task<long> WaitForRowsAsync(string schema, long expected)
     {
-        // 90 s, and a second more for every thousand events beyond the CI count.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90 + Math.Max(0, expected - 20_000) / 1000);
+        // 120 s, and a second more for every thousand events beyond the CI count.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120 + Math.Max(0, expected - 20_000) / 1000);
         long last = -1;
         while (DateTime.UtcNow < deadline)
         {

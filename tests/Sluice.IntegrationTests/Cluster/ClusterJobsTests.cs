@@ -21,11 +21,13 @@ public sealed class ClusterJobsTests : IDisposable
 {
     private readonly PostgresMetadataFixture _fixture = new();
     private readonly List<TempFolder> _folders = [];
+    private readonly List<RefusingPort> _reservations = [];
 
     public void Dispose()
     {
         _fixture.Dispose();
         foreach (var f in _folders) { f.Dispose(); }
+        foreach (var r in _reservations) { r.Dispose(); }
     }
 
     [Fact]
@@ -43,7 +45,10 @@ public sealed class ClusterJobsTests : IDisposable
         for (var i = 0; i < 3; i++)
         {
             // Each worker reaches Postgres through a link of its own, which the test can cut.
-            var port = FreePort.Next();
+            // Reserved for the whole test: once the link is cut the port refuses, and no other server can take it.
+            var reserved = FreePort.Refusing();
+            _reservations.Add(reserved);
+            var port = reserved.Port;
             var link = new TcpForwarder(port, ServerSettings.PgHost, ServerSettings.PgPort);
             var settings = new NpgsqlConnectionStringBuilder(ServerSettings.PostgresConnectionString) { Host = "127.0.0.1", Port = port, ApplicationName = $"sluice-jobs-{i}", Timeout = 3 };
             var folder = new TempFolder("cluster-jobs");
@@ -58,7 +63,7 @@ public sealed class ClusterJobsTests : IDisposable
         }
 
         await AdvanceAsync(time, TimeSpan.FromMinutes(2));
-        var runnerOfBlocked = await blocked.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var runnerOfBlocked = await blocked.Task.WaitAsync(TimeSpan.FromSeconds(90));
         // The runner of the 12:02 slot is cut off from the store mid-run: it can no longer renew its lease.
         await workers[runnerOfBlocked].Link.DisposeAsync();
         await AdvanceAsync(time, TimeSpan.FromMinutes(3));
@@ -95,30 +100,27 @@ public sealed class ClusterJobsTests : IDisposable
         var workers = new List<SluiceProcess>();
         try
         {
-            var env = new Dictionary<string, string>
-            {
-                ["PGHOST"] = ServerSettings.PgHost, ["PGPORT"] = ServerSettings.PgPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["PGUSER"] = ServerSettings.PgUser, ["PGPASSWORD"] = ServerSettings.PgPassword, ["PGDATABASE"] = database,
-                [SharedMetadata.PostgresVariable] = ServerSettings.PostgresConnectionString, [SharedMetadata.NameVariable] = _fixture.Cluster,
-                // No HTTP pipeline: the NATS servers are named (cluster mode requires them) but never reached.
-                ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:4222", [JobLeases.TtlVariable] = "3",
-            };
+            // No HTTP pipeline: the NATS servers are named (cluster mode requires them) but never reached.
+            var env = ClusterEnvironment.Of(_fixture.Cluster, ClusterEnvironment.Postgres(database));
+            env[JobLeases.TtlVariable] = "3";
             for (var i = 0; i < 3; i++) { workers.Add(SluiceProcess.StartIn(root.Path, root.Sub($"worker{i}"), env, "run", recipe, "--cluster")); }
-            foreach (var w in workers) { await w.WaitForOutputAsync("schedule(s); Ctrl-C stops", TimeSpan.FromSeconds(60)); }
+            foreach (var w in workers) { await w.WaitForOutputAsync("schedule(s); Ctrl-C stops", TimeSpan.FromSeconds(120)); }
 
-            // The next minute's slot starts on one worker; it is SIGKILLed while the model runs (it sleeps 3 s).
+            // The next minute's slot starts on one worker; it is SIGKILLed while the model runs (it sleeps 15 s: long
+            // enough that the run seen running is still running when the kill comes, on a loaded machine too).
             var (slot, pid) = await FirstAsync(
-                "SELECT as_of, pid FROM job_runs WHERE trigger = 'schedule' AND status = 'running'", r => (r.GetString(0), r.GetInt64(1)), TimeSpan.FromSeconds(90));
+                "SELECT as_of, pid FROM job_runs WHERE trigger = 'schedule' AND status = 'running'", r => (r.GetString(0), r.GetInt64(1)), TimeSpan.FromSeconds(150));
             var killed = workers.Single(w => w.Pid == pid);
             killed.Kill();
-            await FirstAsync("SELECT id FROM job_runs WHERE trigger = 'rerun' AND status <> 'running'", r => r.GetInt64(0), TimeSpan.FromSeconds(60));
+            await FirstAsync("SELECT id FROM job_runs WHERE trigger = 'rerun' AND status <> 'running'", r => r.GetInt64(0), TimeSpan.FromSeconds(120));
 
-            var runs = await AllAsync($"SELECT trigger, status, pid FROM job_runs WHERE as_of = '{slot}' ORDER BY id", r => (r.GetString(0), r.GetString(1), r.GetInt64(2)));
+            var runs = await AllAsync($"SELECT trigger, status, pid, id FROM job_runs WHERE as_of = '{slot}' ORDER BY id", r => (r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3)));
             runs.Count.ShouldBe(2, string.Join("; ", runs));
             (runs[0].Item1, runs[0].Item2, runs[0].Item3).ShouldBe(("schedule", JobRunStore.Interrupted, pid), "the slot fired once, on the killed worker");
             (runs[1].Item1, runs[1].Item2).ShouldBe(("rerun", JobRunStore.Succeeded), "re-run once, by another worker");
             runs[1].Item3.ShouldNotBe(pid);
-            new JobRunStore(_fixture.Store, _fixture.Time).Runs("cluster-jobs/ticks", 10).First(r => r.Trigger == "schedule").Status.ShouldBe(JobRunStore.Interrupted);
+            // The killed run by its id: the next minute's slot may have started by now (its run the newest).
+            new JobRunStore(_fixture.Store, _fixture.Time).Runs("cluster-jobs/ticks", 10).Single(r => r.Id == runs[0].Item4).Status.ShouldBe(JobRunStore.Interrupted);
 
             // The warehouse holds what one clean run writes: the killed run's transaction left nothing behind.
             var day = slot[..10];
@@ -134,7 +136,7 @@ public sealed class ClusterJobsTests : IDisposable
         }
     }
 
-    /// <summary>A recipe of one models job on PostgreSQL, every minute; its model sleeps 3 s so a run can be killed mid-way.</summary>
+    /// <summary>A recipe of one models job on PostgreSQL, every minute; its model sleeps 15 s so a run can be killed mid-way.</summary>
     private static string WriteRecipe(TempFolder root)
     {
         var folder = root.Sub("cluster-jobs");
@@ -155,7 +157,7 @@ public sealed class ClusterJobsTests : IDisposable
             kind: incremental
             partition_by: as_of_date
             */
-            SELECT {{ as_of }} AS as_of_date, n FROM generate_series(1, 3) AS g(n), pg_sleep(3) AS s
+            SELECT {{ as_of }} AS as_of_date, n FROM generate_series(1, 3) AS g(n), pg_sleep(15) AS s
             """);
         return folder;
     }

@@ -52,10 +52,20 @@ public sealed class ClusterPartitionTests
         await UntilAsync(async () => cluster.Workers.All(w => w.Process is { HasExited: false }) &&
                 await KeyedCluster.ScalarAsync($"SELECT count(DISTINCT split_part(owner, '/', 2)) FROM {cluster.MetaSchema}.partition_leases WHERE owner IS NOT NULL") == 3,
             TimeSpan.FromSeconds(90), async () => "every worker holding partitions\n" + await cluster.PartitionsAsync());
-        var paused = cluster.Workers[0];
+        // The worker to pause: one that holds partitions as asked right before the pause (with 5 s leases, what a worker
+        // held when all three were seen holding some may have moved since on a loaded machine).
+        var (paused, held) = (cluster.Workers[0], 0L);
+        await UntilAsync(async () =>
+        {
+            foreach (var w in cluster.Workers)
+            {
+                (paused, held) = (w, await KeyedCluster.ScalarAsync($"SELECT count(*) FROM {cluster.MetaSchema}.partition_leases WHERE owner LIKE '%/{w.Process!.Pid}/%'"));
+                if (held > 0 && !w.Process.HasExited) { return true; }
+            }
+
+            return false;
+        }, TimeSpan.FromSeconds(90), async () => "a worker holding partitions\n" + await cluster.PartitionsAsync());
         var pid = paused.Process!.Pid;
-        var held = await KeyedCluster.ScalarAsync($"SELECT count(*) FROM {cluster.MetaSchema}.partition_leases WHERE owner LIKE '%/{pid}/%'");
-        held.ShouldBeGreaterThan(0, "the worker to pause holds partitions\n" + await cluster.PartitionsAsync());
         cluster.Paused = paused;
         paused.Process.Signal(19); // SIGSTOP: alive, holding its leases and the events it read, and silent
         cluster.Nats.Kill(0);

@@ -14,15 +14,12 @@ internal sealed class SharedDropCluster : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(temp);
         Shared = Directory.CreateDirectory(temp.Sub("shared")).FullName;
-        Env = new Dictionary<string, string>
+        // Files need no NATS; the worker only checks that servers are named.
+        Env = ClusterEnvironment.Of(Name, new Dictionary<string, string>
         {
-            ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString,
-            ["SLUICE_CLUSTER_NAME"] = Name,
             ["SLUICE_CLUSTER_FOLDER"] = Shared,
-            // Files need no NATS; the worker only checks that servers are named.
-            ["SLUICE_CLUSTER_NATS"] = Environment.GetEnvironmentVariable("SLUICE_CLUSTER_NATS") is { Length: > 0 } nats ? nats : "nats://127.0.0.1:4222",
             ["SLUICE_CLUSTER_ACK_WAIT"] = "4", // the claims' lease
-        };
+        });
         Workers = Enumerable.Range(0, workers).Select(i => Directory.CreateDirectory(temp.Sub($"worker{i}")).FullName).ToArray();
     }
 

@@ -32,7 +32,7 @@ public sealed class ConsoleAlertBrowserTests
         var token = created.Out.Trim().Split('\n')[^1];
 
         using var run = SluiceProcess.Start(data.Path, "run", recipe, "--port", "0");
-        var url = (await WaitForFileAsync(data.Path, "vehicle-files", run, TimeSpan.FromSeconds(60))).Url;
+        var url = (await WaitForFileAsync(data.Path, "vehicle-files", run, TimeSpan.FromSeconds(120))).Url;
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await ConsoleFixture.LaunchChromiumAsync(playwright);
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 }, BaseURL = url });

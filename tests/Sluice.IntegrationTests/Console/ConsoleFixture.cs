@@ -40,7 +40,7 @@ public sealed class ConsoleFixture : IAsyncLifetime, IDisposable
         ReaderToken = await CreateTokenAsync("reader", "acme");
         WriterToken = await CreateTokenAsync("writer", "acme");
         _run = SluiceProcess.Start(Data, "run", "vehicle-files");
-        Url = (await WaitForFileAsync(Data, "vehicle-files", _run, TimeSpan.FromSeconds(60))).Url;
+        Url = (await WaitForFileAsync(Data, "vehicle-files", _run, TimeSpan.FromSeconds(120))).Url;
         var incoming = Path.Combine(Data, "vehicle-files", "incoming");
         VehicleFiles.Write(incoming, "vehicles_events_good.json", VehicleFiles.Events(("v1", "2024-05-01T10:00:00Z", "start"), ("v2", "2024-05-01T11:00:00Z", "stop"), ("v3", "2024-05-02T09:00:00Z", "start")));
         VehicleFiles.Write(incoming, BadFile, VehicleFiles.Events(("v9", "not a time", "start")));

@@ -69,7 +69,7 @@ public sealed class ConsoleWorkersBrowserTests
             // The page shows what its last refresh read: worker-b's row is there from its registration, its holds from its
             // first beat on, so wait (the page refreshes every few seconds) until a refresh after that beat.
             var b = await page.Locator("tr[data-worker='worker-b']").InnerTextAsync();
-            for (var until = DateTime.UtcNow.AddSeconds(30); !b.Contains("partitions 0, 1, 2", StringComparison.OrdinalIgnoreCase) && DateTime.UtcNow < until;)
+            for (var until = DateTime.UtcNow.AddSeconds(90); !b.Contains("partitions 0, 1, 2", StringComparison.OrdinalIgnoreCase) && DateTime.UtcNow < until;)
             {
                 await Task.Delay(250);
                 b = await page.Locator("tr[data-worker='worker-b']").InnerTextAsync();

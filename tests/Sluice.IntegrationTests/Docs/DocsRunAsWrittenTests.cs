@@ -49,7 +49,7 @@ public sealed class DocsRunAsWrittenTests(ITestOutputHelper output)
             var commands = DocBlocks.Commands(block);
             var shown = b + 1 < blocks.Count && block.Language != "console" && blocks[b + 1].Language is "json" or "text" && blocks[b + 1].Line == block.Line + block.Lines.Count + 2
                 ? blocks[b + 1] : null;
-            var deadline = DateTime.UtcNow.AddSeconds(20);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
             while (true)
             {
                 var printed = new List<string>();

@@ -81,7 +81,8 @@ public sealed class CdcFatalErrorTests
     {
         await using var scenario = await CdcScenario.CreateAsync();
         await scenario.InsertAsync(100, seed: 93);
-        var port = FreePort.Next();
+        using var reserved = FreePort.Refusing(); // refuses until the forwarder is on it, and only ever forwards to the test's server
+        var port = reserved.Port;
         var env = scenario.ProcessEnvironment;
         env["PGPORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         using var run = SluiceProcess.Start(scenario.DataRoot, env, "run", "engagement-cdc");
@@ -110,7 +111,7 @@ public sealed class CdcFatalErrorTests
     private static async Task<(int Code, string Error)> RunUntilExitAsync(CdcScenario scenario, string data, IDictionary<string, string> env)
     {
         using var run = SluiceProcess.Start(data, env, "run", "engagement-cdc");
-        await run.WaitForOutputOrExitAsync("Ctrl-C stops", TimeSpan.FromSeconds(60));
+        await run.WaitForOutputOrExitAsync("Ctrl-C stops", TimeSpan.FromSeconds(120)); // a start-up on a loaded machine: 60 s was not enough at load 110
         var code = await run.WaitAsync(Prompt);
         return (code, run.Stderr);
     }

@@ -11,7 +11,7 @@ namespace Sluice.IntegrationTests.EngagementCdc;
 /// </summary>
 public sealed class CdcSlotMonitorTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120); // a process start alone took 55 s at load 100
 
     /// <summary>Checks every 200 ms; lag of more than 1 s is worth a warning; a stalled sink retries every 300 ms at most.</summary>
     private static string Watched(string yaml, string more = "") => yaml
@@ -22,7 +22,8 @@ public sealed class CdcSlotMonitorTests
     public async Task Lag_is_measured_turns_health_degraded_with_the_reason_while_a_sink_is_stuck_and_clears_after_catch_up()
     {
         // ClickHouse through a forwarder: closing it stalls that sink (its writes are retried until they succeed).
-        var port = FreePort.Next();
+        using var reserved = FreePort.Refusing(); // refuses while the forwarder is closed, and no other server takes it meanwhile
+        var port = reserved.Port;
         var target = new Uri(ServerSettings.ClickHouseUrl);
         var forwarder = new TcpForwarder(port, target.Host, target.Port);
         var scenario = await CdcScenario.CreateAsync(clickHouseUrl: $"http://127.0.0.1:{port}", tweak: y => Watched(y));
@@ -102,7 +103,7 @@ public sealed class CdcSlotMonitorTests
             var written = await scenario.ScalarAsync<string>("SELECT pg_current_wal_lsn()::text");
             await CdcScenario.WaitUntilAsync(
                 async () => await scenario.ScalarAsync<bool>($"SELECT confirmed_flush_lsn >= '{written}'::pg_lsn FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}'"),
-                TimeSpan.FromSeconds(20),
+                TimeSpan.FromSeconds(90),
                 async () => $"slot at {await scenario.ScalarAsync<string>($"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}'")}, wanted {written}");
         }
 
@@ -151,7 +152,8 @@ public sealed class CdcSlotMonitorTests
         // stalled slot make it 'unreserved'; the next checkpoint removes the WAL it still needs ('lost').
         await using var pg = new Chaos.ThrowawayPostgres("max_slot_wal_keep_size=16MB");
         await pg.StartAsync();
-        var port = FreePort.Next();
+        using var reserved = FreePort.Refusing(); // refuses while the forwarder is closed, and no other server takes it meanwhile
+        var port = reserved.Port;
         var target = new Uri(ServerSettings.ClickHouseUrl);
         var forwarder = new TcpForwarder(port, target.Host, target.Port);
         var scenario = await CdcScenario.CreateAsync(clickHouseUrl: $"http://127.0.0.1:{port}", postgres: pg.Options, tweak: y => Watched(y));

@@ -15,7 +15,8 @@ public sealed class SinkRetryStatusTests
     public async Task A_clickhouse_sink_waiting_for_its_server_reports_the_attempts_and_the_last_error_until_it_lands()
     {
         var database = $"t_retry_{Guid.NewGuid():N}"[..24];
-        var port = FreePort.Next();
+        using var reserved = FreePort.Refusing(); // refuses until the forwarder is on it, and only ever forwards to the test's server
+        var port = reserved.Port;
         var target = new Uri(ServerSettings.ClickHouseUrl);
         using var engine = new Engine();
         var board = engine.Services.Status;

@@ -17,19 +17,12 @@ internal abstract class ThrowawayServer : IAsyncDisposable
     protected ThrowawayServer(string label)
     {
         _folder = new TempFolder(label);
-        Port = FreePort();
+        Port = Support.FreePort.Next();
     }
 
     public int Port { get; }
 
     protected string Folder => _folder.Path;
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     protected abstract ProcessStartInfo StartInfo();
 
@@ -94,7 +87,7 @@ internal abstract class ThrowawayServer : IAsyncDisposable
 internal sealed class ThrowawayClickHouse() : ThrowawayServer("sluice-ch")
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(2) };
-    private readonly int _tcpPort = FreePort();
+    private readonly int _tcpPort = Support.FreePort.Next();
 
     public string Url => $"http://127.0.0.1:{Port}";
 

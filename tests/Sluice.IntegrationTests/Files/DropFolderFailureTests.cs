@@ -16,7 +16,7 @@ public sealed class DropFolderFailureTests
         Directory.Delete(incoming);
 
         // The daily schedule would keep the run going until stopped; the source's failure ends it.
-        var error = await Should.ThrowAsync<ComponentFailedException>(() => run.WaitAsync(TimeSpan.FromSeconds(15)));
+        var error = await Should.ThrowAsync<ComponentFailedException>(() => run.WaitAsync(TimeSpan.FromSeconds(60)));
         error.Component.ShouldBe("pipeline 'ingest' (files)");
         error.Reason.ShouldContain($"the drop folder {incoming} cannot be read");
     }

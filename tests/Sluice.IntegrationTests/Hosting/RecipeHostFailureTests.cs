@@ -16,7 +16,7 @@ namespace Sluice.IntegrationTests.Hosting;
 /// </summary>
 public sealed class RecipeHostFailureTests
 {
-    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(60); // a bound on a hang, generous for a loaded CI machine
 
     [Fact]
     public async Task A_source_that_throws_ends_RunAsync_with_its_error_and_stops_the_other_components()

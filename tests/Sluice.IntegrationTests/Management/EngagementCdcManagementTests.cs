@@ -14,7 +14,7 @@ public class EngagementCdcManagementTests
         await using var scenario = await CdcScenario.CreateAsync();
         await scenario.InsertAsync(200, rowsPerStatement: 50, seed: 16);
         using var run = SluiceProcess.Start(scenario.DataRoot, scenario.ProcessEnvironment, "run", "engagement-cdc");
-        var file = await WaitForFileAsync(scenario.DataRoot, "engagement-cdc", run, TimeSpan.FromSeconds(60));
+        var file = await WaitForFileAsync(scenario.DataRoot, "engagement-cdc", run, TimeSpan.FromSeconds(120));
         await scenario.WaitForAllSinksAsync(TimeSpan.FromSeconds(120));
         // Every change record reaches every sink: the events, and the content rows the enrichment keeps its cache from.
         var expected = await scenario.PgCountAsync() + await scenario.ScalarAsync<long>("SELECT count(*) FROM content");
@@ -50,7 +50,7 @@ public class EngagementCdcManagementTests
                 await Task.Delay(300);
             }
 
-            (await tap.WaitAsync(TimeSpan.FromSeconds(10))).ShouldBe(0, tap.Stderr);
+            (await tap.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, tap.Stderr);
             var lines = tap.Stdout.Trim().Split('\n');
             lines.Length.ShouldBe(3);
             foreach (var line in lines)

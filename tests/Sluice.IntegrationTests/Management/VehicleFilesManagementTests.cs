@@ -18,7 +18,7 @@ public class VehicleFilesManagementTests
     {
         using var data = new TempFolder();
         using var run = SluiceProcess.Start(data.Path, "run", "vehicle-files");
-        var file = await WaitForFileAsync(data.Path, "vehicle-files", run, TimeSpan.FromSeconds(60));
+        var file = await WaitForFileAsync(data.Path, "vehicle-files", run, TimeSpan.FromSeconds(120));
         file.Pid.ShouldBe(run.Pid);
         run.Stderr.ShouldContain($"Serving HTTP on {file.Url}");
 
@@ -68,7 +68,7 @@ public class VehicleFilesManagementTests
                 await Task.Delay(300);
             }
 
-            (await tap.WaitAsync(TimeSpan.FromSeconds(10))).ShouldBe(0, tap.Stderr);
+            (await tap.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, tap.Stderr);
             var lines = tap.Stdout.Trim().Split('\n').Select(Json).ToList();
             lines.Count.ShouldBe(4, tap.Stdout);
             var rows = lines.Where(l => l.TryGetProperty("table", out _)).ToList();

@@ -77,22 +77,14 @@ public sealed class PullToSinksTests
         using var root = new TempFolder("sluice-sf-sinks");
         var recipe = Directory.CreateDirectory(root.Sub("recipe")).FullName;
         var data = Directory.CreateDirectory(root.Sub("data")).FullName;
-        File.WriteAllText(Path.Combine(recipe, "recipe.yaml"), $"""
-            name: sf-lake
-            pipelines:
-              accounts:
-                source:
-                  type: salesforce
-                  login_url: {sf.Url}
-                  object: Attorney_Event__c
-                  fields: [Case_Id__c, Confidence_Score__c]
-                  columns: {"{"}Case_Id__c: string, Confidence_Score__c: double{"}"}
-                  poll_interval: 1s
-                sinks:
-                  - type: lake
-                    zone: crm
-                    partition_by: _modified
-            """);
+        File.WriteAllText(Path.Combine(recipe, "recipe.yaml"), sf.PullRecipe("sf-lake", "Attorney_Event__c", """
+            fields: [Case_Id__c, Confidence_Score__c]
+            columns: {Case_Id__c: string, Confidence_Score__c: double}
+            """, """
+            - type: lake
+              zone: crm
+              partition_by: _modified
+            """));
         for (var i = 0; i < 120; i++)
         {
             sf.Add($"a{i:D4}", T0.AddSeconds(10 * i), new Dictionary<string, object?> { ["Case_Id__c"] = $"C{i}", ["Confidence_Score__c"] = i / 10.0 });

@@ -52,7 +52,7 @@ public sealed class IngestFuzzTests(ITestOutputHelper output)
         await using var _ = host;
         using var stop = new CancellationTokenSource();
         var running = host.RunAsync(stop.Token);
-        var address = await host.HttpStarted.WaitAsync(TimeSpan.FromSeconds(30));
+        var address = await host.HttpStarted.WaitAsync(TimeSpan.FromSeconds(90));
         using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };
         var tokens = new TokenStore(h.Services.Metadata, h.Services.Time);
         var client = h.Client();

@@ -46,6 +46,18 @@ internal sealed partial class FakeSalesforce : IAsyncDisposable
     /// <summary>How long each query or page request waits before it answers (a slow API, to catch a pull mid-way).</summary>
     public TimeSpan PageDelay { get; set; }
 
+    /// <summary>
+    /// A recipe <paramref name="name"/> whose pipeline <c>accounts</c> pulls <paramref name="obj"/> from this API every
+    /// second: <paramref name="source"/> holds the source's other settings and <paramref name="sinks"/> the pipeline's
+    /// sinks, if any, each as YAML lines without the indentation they take under <c>source:</c> and <c>sinks:</c>.
+    /// </summary>
+    public string PullRecipe(string name, string obj, string source, string sinks = "")
+    {
+        static string Indent(string yaml) => string.Concat(yaml.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "      " + l + "\n"));
+        return $"name: {name}\npipelines:\n  accounts:\n    source:\n      type: salesforce\n      login_url: {Url}\n      object: {obj}\n      poll_interval: 1s\n"
+            + Indent(source) + (sinks.Length == 0 ? "" : "    sinks:\n" + Indent(sinks));
+    }
+
     public static async Task<FakeSalesforce> StartAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();

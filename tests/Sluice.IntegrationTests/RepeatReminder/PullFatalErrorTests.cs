@@ -52,7 +52,7 @@ public sealed class PullFatalErrorTests
         // On the harness's fake clock the next poll never comes: only a failure that ends the run ends it.
         await using var host = new Sluice.Hosting.RecipeHost(h.Recipe, h.Services) { Http = new Serving.HttpServerOptions("127.0.0.1", 0) };
 
-        var error = await Should.ThrowAsync<Core.ComponentFailedException>(() => host.RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(15)));
+        var error = await Should.ThrowAsync<Core.ComponentFailedException>(() => host.RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)));
 
         error.Component.ShouldBe("pipeline 'salesforce-api' (salesforce)");
         error.Reason.ShouldContain("token request refused (400): invalid_client: invalid client credentials; check the client id and secret");
@@ -75,7 +75,7 @@ public sealed class PullFatalErrorTests
         using var run = SluiceProcess.Start(h.Engine.DataRoot, env, "run", h.RecipeFolder, "--port", "0");
         // A deadline for the exit once the run has started (not a performance measure: the pull fails at its first look).
         await run.WaitForOutputOrExitAsync("Ctrl-C stops", TimeSpan.FromSeconds(60));
-        var code = await run.WaitAsync(TimeSpan.FromSeconds(15));
+        var code = await run.WaitAsync(TimeSpan.FromSeconds(60));
         return (code, run.Stderr);
     }
 }

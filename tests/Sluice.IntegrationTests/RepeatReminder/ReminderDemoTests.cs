@@ -13,7 +13,7 @@ public sealed class ReminderDemoTests
 
         await demo.WaitForOutputAsync("repeat-reminder: streams salesforce and mongo on http://127.0.0.1:", TimeSpan.FromSeconds(60));
         await demo.WaitForOutputAsync("mail    to attorney", TimeSpan.FromSeconds(60));
-        await demo.WaitForOutputAsync("job     repeat-reminder/send-reminders: ", TimeSpan.FromSeconds(30));
+        await demo.WaitForOutputAsync("job     repeat-reminder/send-reminders: ", TimeSpan.FromSeconds(90));
         demo.Stdout.ShouldContain("the demo's own SMTP catcher");
         var mails = Directory.EnumerateFiles(Path.Combine(data.Path, "repeat-reminder", "mail"), "*.eml").ToList();
         mails.ShouldNotBeEmpty();

@@ -23,7 +23,7 @@ public sealed class ReminderDocTests
         await using var _ = host;
         using var stop = new CancellationTokenSource();
         var running = host.RunAsync(stop.Token);
-        var address = await host.HttpStarted.WaitAsync(TimeSpan.FromSeconds(30));
+        var address = await host.HttpStarted.WaitAsync(TimeSpan.FromSeconds(90));
         var env = new Dictionary<string, string>
         {
             ["URL"] = address.ToString().TrimEnd('/'),
@@ -52,7 +52,7 @@ public sealed class ReminderDocTests
 
             if (expected.Lines is null || commands.Count == 0) { continue; }
             // The pipeline lands pushed events a moment after the 202: a query may need to look again.
-            var deadline = DateTime.UtcNow.AddSeconds(20);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
             while (!Matches(expected, outputs) && DateTime.UtcNow < deadline && commands.All(c => c.Contains("query", StringComparison.Ordinal)))
             {
                 await Task.Delay(200);

@@ -19,7 +19,7 @@ public sealed class ReminderPushTests
         await using var _ = host;
         using var stop = new CancellationTokenSource();
         var running = host.RunAsync(stop.Token);
-        var address = await host.HttpStarted.WaitAsync(TimeSpan.FromSeconds(30));
+        var address = await host.HttpStarted.WaitAsync(TimeSpan.FromSeconds(90));
         using var http = new HttpClient { BaseAddress = address };
         var tokens = new TokenStore(h.Services.Metadata, h.Services.Time);
         var token = tokens.Create(h.Client(), TokenRole.Writer, null, null).Token;

@@ -27,13 +27,13 @@ public sealed class ReloadOnEditTests
         // A valid edit: the next run computes with it.
         h.EditRecipe(Model, sql => sql.Replace(Sum, Zero, StringComparison.Ordinal));
         await LandAsync(h, ThreeDays.Day2);
-        await run.WaitForOutputAsync("changed on disk and were reloaded", TimeSpan.FromSeconds(30));
+        await run.WaitForOutputAsync("changed on disk and were reloaded", TimeSpan.FromSeconds(90));
         (await h.CountAsync(Spent(ThreeDays.Day2))).ShouldBe(0);
 
         // A broken edit: refused whole, said with file and line, health degraded; the previous (valid) models keep running.
         h.EditRecipe(Model, sql => sql.Replace(Zero, Misspelled, StringComparison.Ordinal));
         await LandAsync(h, ThreeDays.Day3);
-        await run.WaitForOutputAsync("keep them from loading; the previous models keep running", TimeSpan.FromSeconds(30));
+        await run.WaitForOutputAsync("keep them from loading; the previous models keep running", TimeSpan.FromSeconds(90));
         run.Stderr.ShouldContain("customer_ytd_spending.sql:");
         run.Stderr.ShouldContain("sales_amont");
         (await h.CountAsync(Spent(ThreeDays.Day3))).ShouldBe(0);
@@ -41,7 +41,7 @@ public sealed class ReloadOnEditTests
 
         // The recipe itself: not taken while running; a Warning and degraded health until a restart.
         h.EditRecipe("recipe.yaml", yaml => yaml.Replace("poll_interval: 1s", "poll_interval: 2s", StringComparison.Ordinal));
-        await run.WaitForOutputAsync("recipe.yaml changed on disk; this process keeps running the recipe it started with", TimeSpan.FromSeconds(30));
+        await run.WaitForOutputAsync("recipe.yaml changed on disk; this process keeps running the recipe it started with", TimeSpan.FromSeconds(90));
         (await GetAsync(url + "/healthz")).Body.ShouldContain("recipe changed on disk");
         (await GetAsync(url + "/healthz")).Body.ShouldContain("restart to apply");
 

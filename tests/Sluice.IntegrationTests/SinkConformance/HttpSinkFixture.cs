@@ -45,7 +45,7 @@ public sealed class HttpSinkFixture : SinkFixture
     /// <summary>The API: rows of the requests it took, in order; 503 while broken.</summary>
     private sealed class IdempotentApi : ITransientFault
     {
-        private readonly HttpListener _listener = new();
+        private readonly HttpListener _listener;
         private readonly HashSet<string> _keys = [];
         private readonly List<JsonElement> _rows = [];
         private readonly Task _loop;
@@ -54,9 +54,7 @@ public sealed class HttpSinkFixture : SinkFixture
 
         public IdempotentApi()
         {
-            Url = $"http://127.0.0.1:{FreePort.Next()}/items/";
-            _listener.Prefixes.Add(Url);
-            _listener.Start();
+            (_listener, Url) = FreeHttpListener.Start("items/");
             _loop = Task.Run(ServeAsync);
         }
 

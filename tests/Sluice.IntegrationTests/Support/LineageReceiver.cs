@@ -12,34 +12,11 @@ internal sealed class LineageReceiver : IDisposable
 
     public LineageReceiver()
     {
-        (_listener, Url) = Listen();
+        (_listener, Url) = FreeHttpListener.Start();
         _loop = Task.Run(ServeAsync);
     }
 
     public string Url { get; }
-
-    /// <summary>
-    /// A listener on a free port. A port FreePort found free can be taken by another test before HttpListener binds it
-    /// (HttpListener cannot bind port 0), so a bind that finds it taken tries another port.
-    /// </summary>
-    private static (HttpListener Listener, string Url) Listen()
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            var url = $"http://127.0.0.1:{FreePort.Next()}/";
-            var listener = new HttpListener();
-            listener.Prefixes.Add(url);
-            try
-            {
-                listener.Start();
-                return (listener, url);
-            }
-            catch (HttpListenerException) when (attempt < 10)
-            {
-                listener.Close();
-            }
-        }
-    }
 
     /// <summary>Requests to any other path (there should be none).</summary>
     public int WrongPath { get; private set; }

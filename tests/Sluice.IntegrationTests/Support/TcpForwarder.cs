@@ -3,7 +3,11 @@ using System.Net.Sockets;
 
 namespace Sluice.IntegrationTests.Support;
 
-/// <summary>Forwards connections on a local port to a server: a way to make a server unreachable (not started yet) and then reachable, without touching the server.</summary>
+/// <summary>
+/// Forwards connections on a local port to a server: a way to make a server unreachable (not started yet) and then
+/// reachable, without touching the server. Give it the port of a <see cref="FreePort.Refusing"/> reservation that the
+/// test holds throughout: before the forwarder and after it is disposed the port refuses, and no other server can take it.
+/// </summary>
 internal sealed class TcpForwarder : IAsyncDisposable
 {
     private readonly TcpListener _listener;
@@ -13,6 +17,8 @@ internal sealed class TcpForwarder : IAsyncDisposable
     public TcpForwarder(int port, string targetHost, int targetPort)
     {
         _listener = new TcpListener(IPAddress.Loopback, port);
+        // A port a FreePort.Refusing reservation holds: the forwarder listens on it while it lives, and the port refuses again after.
+        FreePort.AllowReusePort(_listener.Server);
         _listener.Start();
         _accepting = Task.Run(async () =>
         {

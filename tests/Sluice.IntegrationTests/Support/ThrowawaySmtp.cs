@@ -34,18 +34,22 @@ internal sealed class ThrowawaySmtp : IDisposable
                     await asyncio.sleep(hold)
                 return "250 Message accepted for delivery"
         async def main():
-            server = await asyncio.get_running_loop().create_server(lambda: SMTP(Handler(), hostname="throwaway"), host, port)
+            server = await asyncio.get_running_loop().create_server(lambda: SMTP(Handler(), hostname="throwaway"), host, port, reuse_port=True)
             print("listening", flush=True)
             await asyncio.Event().wait()
         asyncio.run(main())
         """;
 
     private readonly TempFolder _folder = new("sluice-smtp");
+    private readonly RefusingPort? _reservation;
     private Process? _process;
 
     public ThrowawaySmtp(int? port = null, string reject = "", double holdSeconds = 0)
     {
-        Port = port ?? FreePort.Next();
+        // The port is held for the server's whole life (SO_REUSEPORT: the catcher listens on it too): while the server is
+        // not started, or stopped to be started again, it refuses, and no other test's server can take it.
+        _reservation = port is null ? FreePort.Refusing() : null;
+        Port = port ?? _reservation!.Port;
         Reject = reject;
         HoldSeconds = holdSeconds;
         MailDir = _folder.Sub("mail");
@@ -74,7 +78,7 @@ internal sealed class ThrowawaySmtp : IDisposable
         }
 
         _process = Process.Start(info)!;
-        var line = await _process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        var line = await _process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)); // python starts slowly on a loaded machine
         if (line != "listening")
         {
             throw new InvalidOperationException($"the throw-away SMTP server did not start: {line} {await _process.StandardError.ReadToEndAsync()}");
@@ -96,6 +100,7 @@ internal sealed class ThrowawaySmtp : IDisposable
     public void Dispose()
     {
         Stop();
+        _reservation?.Dispose();
         _folder.Dispose();
     }
 }

@@ -5,8 +5,8 @@ namespace Sluice.IntegrationTests.Support;
 
 /// <summary>
 /// A local HTTP receiver for webhook POSTs on 127.0.0.1: keeps the JSON bodies it accepted, and answers 503 to the
-/// first <see cref="FailNext"/> requests (a receiver that is down, then up). Binds a free port, trying another when
-/// one is taken between the look and the bind.
+/// first <see cref="FailNext"/> requests (a receiver that is down, then up). Binds a free port
+/// (<see cref="FreeHttpListener"/>).
 /// </summary>
 internal sealed class WebhookReceiver : IDisposable
 {
@@ -18,24 +18,8 @@ internal sealed class WebhookReceiver : IDisposable
 
     public WebhookReceiver()
     {
-        for (var attempt = 1; ; attempt++)
-        {
-            var url = $"http://127.0.0.1:{FreePort.Next()}/";
-            var listener = new HttpListener();
-            listener.Prefixes.Add(url);
-            try
-            {
-                listener.Start();
-                _listener = listener;
-                Url = url + "alerts";
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 10)
-            {
-                listener.Close();
-            }
-        }
-
+        (_listener, var url) = FreeHttpListener.Start();
+        Url = url + "alerts";
         _loop = Task.Run(ServeAsync);
     }
 

@@ -89,7 +89,9 @@ public sealed class CronSchedulerTests
 
     private static async Task WaitForAsync(Func<bool> condition)
     {
-        for (var i = 0; i < 500 && !condition(); i++) { await Task.Delay(10); }
+        // 60 s at most: the scheduler's work runs on the thread pool, which a loaded CI machine may starve for seconds.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition() && DateTime.UtcNow < deadline) { await Task.Delay(10); }
         condition().ShouldBeTrue();
     }
 }

@@ -126,10 +126,10 @@ public sealed class TransientRetryTests
         error.Message.ShouldBe("sink 's': gave up after 1 attempts: away");
     }
 
-    /// <summary>Moves the fake clock on until <paramref name="task"/> ends (each pause is a timer on that clock); 10 s of real time at most.</summary>
+    /// <summary>Moves the fake clock on until <paramref name="task"/> ends (each pause is a timer on that clock); 60 s of real time at most (a loaded CI machine).</summary>
     internal static async Task Drive(FakeTimeProvider time, Task task)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (!task.IsCompleted && DateTime.UtcNow < deadline)
         {
             time.Advance(TimeSpan.FromMilliseconds(50));
@@ -141,10 +141,10 @@ public sealed class TransientRetryTests
 
     private static async Task Until(Func<bool> condition)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline) { throw new TimeoutException("condition not met within 10 s"); }
+            if (DateTime.UtcNow > deadline) { throw new TimeoutException("condition not met within 60 s"); }
             await Task.Delay(1);
         }
     }
