@@ -15,7 +15,7 @@ namespace Sluice.IntegrationTests.Cluster;
 /// of running CDC: through JetStream (the default: the slot's holder publishes the changes, every worker runs the
 /// enrichment and sinks on the partitions it leases) and <c>SLUICE_CLUSTER_CDC=holder</c> (the holder runs the whole
 /// pipeline, the others stand by on its advisory lock). A writer inserts throughout; the slot's holder is SIGKILLed;
-/// another worker takes the slot (the time it took is printed) and what is written after it reaches the sinks. At the end
+/// another worker takes the slot within 10 s of the kill (the issue's bound; 0.6-1.5 s on a quiet machine) and what is written after it reaches the sinks. At the end
 /// ClickHouse, Redis and the API hold exactly Postgres's events, checked as the single-process tests check them
 /// (<see cref="CdcScenario.AssertExactAsync"/>).
 /// </summary>
@@ -28,7 +28,7 @@ public sealed class ClusterCdcTests
     [Theory]
     [InlineData("jetstream")]
     [InlineData("holder")]
-    public async Task Engagement_cdc_on_three_workers_goes_on_after_the_slot_holders_SIGKILL_and_every_sink_is_exact(string cdc)
+    public async Task Engagement_cdc_on_three_workers_goes_on_within_10_s_of_the_slot_holders_SIGKILL_and_every_sink_is_exact(string cdc)
     {
         var holderMode = cdc == "holder";
         // Jobs do not run in cluster mode in this slice: the backfill job is left out of the recipe.
@@ -116,9 +116,9 @@ public sealed class ClusterCdcTests
             var measured = holderMode
                 ? $"the first batch of the new holder came {takeOver.TotalMilliseconds:0} ms after the SIGKILL of the slot holder at {killedAt:HH:mm:ss.fff}"
                 : $"a new worker held the slot {takeOver.TotalMilliseconds:0} ms after the SIGKILL of its holder at {killedAt:HH:mm:ss.fff}";
-            // Printed, not asserted: a take-over time is a figure of the machine's load (CI runs a suite beside it), not a
-            // property; the loop above bounds it, and `sluice bench` measures it.
+            // Issue 18 asks for a take-over within 10 s; it takes 0.6-1.5 s on a quiet machine, so the bound has room for CI.
             Console.WriteLine(measured);
+            takeOver.ShouldBeLessThanOrEqualTo(TimeSpan.FromSeconds(10), $"{measured}\n{Stderr(workers)}");
             (await HolderAsync(scenario, workers)).ShouldBe(next, "the worker reading is the one holding the lock");
 
             // What was written after the kill reaches the sinks through the new holder: its first change, then every
