@@ -15,7 +15,8 @@ namespace Sluice.IntegrationTests.Cluster;
 [Collection(ClusterWorkersSerial.Name)]
 public sealed class ClusterCdcJetStreamTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+    // Generous: at a load of 120 the lake held 3,990 of 5,020 events after 90 s and was still catching up.
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
 
     [Fact]
     public async Task A_lake_sink_in_a_cdc_pipeline_skips_what_a_worker_killed_after_its_lake_commit_committed_and_lands_every_change_once()
