@@ -92,6 +92,8 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         // it, a fault) first ends a read still in flight, then disposes the enumerator (see FinishReadAsync).
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var messages = connection.StartLogicalReplication(slot, reading.Token, start, plugin).GetAsyncEnumerator(reading.Token);
+        var socket = PgReplicationSocket.Of(connection);
+        if (socket is null) { PostgresLog.ReplicationSocketUnknown(log, options.Slot); }
         var next = default(ValueTask<bool>);
         var inFlight = false;
         try
@@ -118,15 +120,26 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                         // Npgsql takes the next message (and moves the received position) while this sleeps, before it is
                         // decoded: the idle checks must not confirm that position meanwhile.
                         _pausing = true;
-                        await Task.Delay(wait, time, ct).ConfigureAwait(false);
+                        // Nothing needs to wake the process while it sleeps: what arrives meanwhile is read after it.
+                        socket?.Hold();
+                        try
+                        {
+                            await Task.Delay(wait, time, ct).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            socket?.Release();
+                        }
                     }
 
-                    if (!next.IsCompleted)
+                    // Held, the read in flight has not seen what arrived during the sleep; the kernel's count has.
+                    var arrived = next.IsCompleted || socket?.Available > 0;
+                    if (!arrived)
                     {
                         _pausing = false;
                     }
 
-                    if (!next.IsCompleted && !_inTransaction)
+                    if (!arrived && !_inTransaction)
                     {
                         await HandOverAsync(held, output, ct).ConfigureAwait(false);
                         (heldRows, deadline) = (0, null);
