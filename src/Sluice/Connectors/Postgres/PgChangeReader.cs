@@ -132,8 +132,17 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                         }
                     }
 
-                    // Held, the read in flight has not seen what arrived during the sleep; the kernel's count has.
-                    var arrived = next.IsCompleted || socket?.Available > 0;
+                    var arrived = next.IsCompleted;
+                    if (!arrived && socket?.Available > 0)
+                    {
+                        // Held, the read in flight has not seen what arrived during the sleep; released, it takes it as soon as
+                        // the socket thread is told. What arrived may be only a keepalive, which Npgsql consumes without a
+                        // message: so wait for the read a little, never for the next change.
+                        var read = next.AsTask();
+                        next = new ValueTask<bool>(read);
+                        arrived = await ArrivesAsync(read, options.BatchLinger / 5, ct).ConfigureAwait(false);
+                    }
+
                     if (!arrived)
                     {
                         _pausing = false;
@@ -186,6 +195,17 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         {
             await FinishReadAsync(messages, inFlight ? next : null, reading).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Whether <paramref name="read"/> completes within <paramref name="limit"/>.</summary>
+    private async Task<bool> ArrivesAsync(Task<bool> read, TimeSpan limit, CancellationToken ct)
+    {
+        using var pause = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var delay = Task.Delay(limit, time, pause.Token);
+        await Task.WhenAny(read, delay).ConfigureAwait(false);
+        await pause.CancelAsync().ConfigureAwait(false);
+        ct.ThrowIfCancellationRequested();
+        return read.IsCompleted;
     }
 
     /// <summary>
