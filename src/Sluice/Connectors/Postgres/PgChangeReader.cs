@@ -92,8 +92,6 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         // it, a fault) first ends a read still in flight, then disposes the enumerator (see FinishReadAsync).
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var messages = connection.StartLogicalReplication(slot, reading.Token, start, plugin).GetAsyncEnumerator(reading.Token);
-        var socket = PgReplicationSocket.Of(connection);
-        if (socket is null) { PostgresLog.ReplicationSocketUnknown(log, options.Slot); }
         var next = default(ValueTask<bool>);
         var inFlight = false;
         try
@@ -120,35 +118,15 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                         // Npgsql takes the next message (and moves the received position) while this sleeps, before it is
                         // decoded: the idle checks must not confirm that position meanwhile.
                         _pausing = true;
-                        // Nothing needs to wake the process while it sleeps: what arrives meanwhile is read after it.
-                        socket?.Hold();
-                        try
-                        {
-                            await Task.Delay(wait, time, ct).ConfigureAwait(false);
-                        }
-                        finally
-                        {
-                            socket?.Release();
-                        }
+                        await Task.Delay(wait, time, ct).ConfigureAwait(false);
                     }
 
-                    var arrived = next.IsCompleted;
-                    if (!arrived && socket?.Available > 0)
-                    {
-                        // Held, the read in flight has not seen what arrived during the sleep; released, it takes it as soon as
-                        // the socket thread is told. What arrived may be only a keepalive, which Npgsql consumes without a
-                        // message: so wait for the read a little, never for the next change.
-                        var read = next.AsTask();
-                        next = new ValueTask<bool>(read);
-                        arrived = await ArrivesAsync(read, options.BatchLinger / 5, ct).ConfigureAwait(false);
-                    }
-
-                    if (!arrived)
+                    if (!next.IsCompleted)
                     {
                         _pausing = false;
                     }
 
-                    if (!arrived && !_inTransaction)
+                    if (!next.IsCompleted && !_inTransaction)
                     {
                         await HandOverAsync(held, output, ct).ConfigureAwait(false);
                         (heldRows, deadline) = (0, null);
@@ -195,17 +173,6 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
         {
             await FinishReadAsync(messages, inFlight ? next : null, reading).ConfigureAwait(false);
         }
-    }
-
-    /// <summary>Whether <paramref name="read"/> completes within <paramref name="limit"/>.</summary>
-    private async Task<bool> ArrivesAsync(Task<bool> read, TimeSpan limit, CancellationToken ct)
-    {
-        using var pause = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var delay = Task.Delay(limit, time, pause.Token);
-        await Task.WhenAny(read, delay).ConfigureAwait(false);
-        await pause.CancelAsync().ConfigureAwait(false);
-        ct.ThrowIfCancellationRequested();
-        return read.IsCompleted;
     }
 
     /// <summary>

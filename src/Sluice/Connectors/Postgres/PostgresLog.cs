@@ -72,7 +72,4 @@ internal static partial class PostgresLog
 
     [LoggerMessage(27803, LogLevel.Warning, "Replication slot {Slot} was still read by server process {Pid}, whose worker no longer holds the lock (cut off from the server?); ended it before reading")]
     public static partial void SlotReaderFenced(ILogger logger, string slot, int pid);
-
-    [LoggerMessage(27920, LogLevel.Debug, "Slot {Slot}: the replication connection's socket is not reachable (another Npgsql or OS); the reader is woken by every message the server sends while it lingers")]
-    public static partial void ReplicationSocketUnknown(ILogger logger, string slot);
 }
