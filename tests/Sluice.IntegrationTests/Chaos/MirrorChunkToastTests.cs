@@ -35,7 +35,8 @@ public sealed class MirrorChunkToastTests(ITestOutputHelper output)
         await File.WriteAllTextAsync(recipe, yaml.Replace("      heartbeat: 1s\n", "      heartbeat: 1s\n      snapshot: false\n", StringComparison.Ordinal));
 
         using var sluice = SluiceProcess.Start(data, env, "run", "chunk-toast");
-        await sluice.WaitForOutputOrExitAsync("Streaming ", TimeSpan.FromSeconds(120));
+        // Creating the slot waits for every transaction open on the server: generous on a busy shared one.
+        await sluice.WaitForOutputOrExitAsync("Streaming ", Patience);
         sluice.HasExited.ShouldBeFalse(sluice.Stderr);
 
         using var updating = new CancellationTokenSource();
