@@ -38,6 +38,8 @@ internal static class RunCommand
                 {
                     using var stopBeating = CancellationTokenSource.CreateLinkedTokenSource(ct);
                     var beating = Cluster.ClusterWorker.BeatAsync(worker, services, stopBeating.Token);
+                    // With --port 0 the registry shows the port the server bound, not 0.
+                    _ = host.HttpStarted.ContinueWith(t => worker.Bound(t.Result.Port), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
                     string? failure = null;
                     try
                     {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Sluice.Core;
+using Sluice.Core.Metadata;
 
 namespace Sluice.Cluster;
 
@@ -20,6 +21,24 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
     public const string AckWaitVariable = "SLUICE_CLUSTER_ACK_WAIT";
     public const string OrderVariable = "SLUICE_CLUSTER_ORDER";
     public const string CdcVariable = "SLUICE_CLUSTER_CDC";
+    public const string MaxAckPendingVariable = "SLUICE_CLUSTER_MAX_ACK_PENDING";
+
+    /// <summary>
+    /// The cluster's name (<c>SLUICE_CLUSTER_NAME</c>, default <c>default</c>, checked as the shared store checks it):
+    /// part of every JetStream stream, subject and consumer name, so two clusters running one recipe on the same NATS
+    /// servers have logs of their own (<see cref="Connectors.Nats.JetStreamLog"/>).
+    /// </summary>
+    public string Name { get; init; } = "default";
+
+    /// <summary>
+    /// Events the workers together may hold delivered and unacknowledged on a stream's shared consumer
+    /// (<c>SLUICE_CLUSTER_MAX_ACK_PENDING</c>, <c>max_ack_pending:</c>; default 50,000): more wait in JetStream. Enough
+    /// for every worker's batches in flight (a batch waits for its sinks holding its events); a lower bound keeps a
+    /// worker that stalls from holding more than that until its ack wait runs out.
+    /// </summary>
+    public int MaxAckPending { get; init; } = DefaultMaxAckPending;
+
+    public const int DefaultMaxAckPending = 50_000;
 
     /// <summary>Whether <see cref="CdcVariable"/> (as <paramref name="variable"/> reads it) asks for the holder to run CDC pipelines whole.</summary>
     public static bool CdcByHolder(Func<string, string?> variable) => (variable ?? throw new ArgumentNullException(nameof(variable)))(CdcVariable) == "holder";
@@ -71,13 +90,24 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
             throw new SluiceException($"cluster: {CdcVariable}: '{cdc}' is not a way to run CDC: jetstream (default: the slot's holder publishes the changes to JetStream and every worker runs the steps and sinks) or holder (the slot's holder runs the whole pipeline)");
         }
 
+        var name = variable(SharedMetadata.NameVariable) is { Length: > 0 } named ? named : "default";
+        if (!SharedMetadata.IsClusterName(name))
+        {
+            throw new SluiceException($"cluster: {SharedMetadata.NameVariable}: '{name}' is not a cluster name: 1-40 lower-case letters, digits or '_', starting with a letter");
+        }
+
         return new ClusterOptions(urls, Number(variable, PartitionsVariable, 16, 1, 1024), Number(variable, ReplicasVariable, 3, 1, 5),
             TimeSpan.FromSeconds(Number(variable, AckWaitVariable, 30, 1, 3600)))
         {
             KeyOrder = order == "key",
             CdcThroughJetStream = !CdcByHolder(variable),
+            Name = name,
+            MaxAckPending = Number(variable, MaxAckPendingVariable, DefaultMaxAckPending, MinMaxAckPending, MaxMaxAckPending),
         };
     }
+
+    /// <summary>Bounds of <see cref="MaxAckPending"/>: below 100 a batch of a few workers would wait on JetStream; above a million JetStream keeps too much per consumer in memory.</summary>
+    public const int MinMaxAckPending = 100, MaxMaxAckPending = 1_000_000;
 
     private static int Number(Func<string, string?> variable, string name, int fallback, int min, int max)
     {

@@ -13,6 +13,9 @@ namespace Sluice.Cluster;
 /// </summary>
 public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgres, string? Name, int Partitions, int Replicas, TimeSpan AckWait, ClusterOrder Order)
 {
+    /// <summary><c>max_ack_pending:</c> (<see cref="ClusterOptions.MaxAckPending"/>).</summary>
+    public int MaxAckPending { get; init; } = ClusterOptions.DefaultMaxAckPending;
+
     public static ClusterSettings Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -23,6 +26,8 @@ public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgre
         var replicas = map.Int("replicas", 3, 1, 5, doc: $"Copies JetStream keeps of each event, at most the number of nodes; {ClusterOptions.ReplicasVariable} wins over it");
         var ackWait = map.Duration("ack_wait", TimeSpan.FromSeconds(30), doc: $"How long a worker may hold events unacknowledged before JetStream hands them to another (1s to 1h); {ClusterOptions.AckWaitVariable} (seconds) wins over it");
         var order = map.Enum("order", ClusterOrder.Any, doc: $"any: every worker reads one shared consumer, no order between workers (event rows keyed by their id, skewed keys); key: with the shared metadata store, each partition is leased to one worker at a time, so one key's events are processed in their order (mirrors, latest-per-key tables; opt-in while a stall after a worker's and a NATS node's loss is open, docs/SCALING.md); {ClusterOptions.OrderVariable} wins over it");
+        var maxAckPending = map.Int("max_ack_pending", ClusterOptions.DefaultMaxAckPending, ClusterOptions.MinMaxAckPending, ClusterOptions.MaxMaxAckPending,
+            doc: $"Events the workers together may hold delivered and not yet acknowledged on a stream's shared consumer (order: any); more wait in JetStream. Enough for every worker's batches waiting for their sinks; lower keeps a stalled worker from holding more until its ack wait runs out; {ClusterOptions.MaxAckPendingVariable} wins over it");
         foreach (var url in nats.Where(u => !Uri.TryCreate(u, UriKind.Absolute, out var uri) || uri.Scheme is not ("nats" or "tls") || uri.Port <= 0))
         {
             map.Error("nats", $"'{url}' is not a NATS server address (nats://host:port)");
@@ -45,7 +50,7 @@ public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgre
         }
 
         map.Done();
-        return new ClusterSettings(nats, postgres, name, partitions, replicas, ackWait, order);
+        return new ClusterSettings(nats, postgres, name, partitions, replicas, ackWait, order) { MaxAckPending = maxAckPending };
     }
 
     /// <summary>The <c>SLUICE_CLUSTER_*</c> variables of <paramref name="environment"/>, each falling back to this section's value when unset.</summary>
@@ -71,6 +76,7 @@ public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgre
         ClusterOptions.ReplicasVariable => Replicas.ToString(CultureInfo.InvariantCulture),
         ClusterOptions.AckWaitVariable => ((long)AckWait.TotalSeconds).ToString(CultureInfo.InvariantCulture),
         ClusterOptions.OrderVariable => Order == ClusterOrder.Any ? "any" : "key",
+        ClusterOptions.MaxAckPendingVariable => MaxAckPending.ToString(CultureInfo.InvariantCulture),
         _ => null,
     };
 }

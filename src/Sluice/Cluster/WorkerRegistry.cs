@@ -58,7 +58,13 @@ public sealed class WorkerRegistry
         store.Migrate(Component, Migrations);
     }
 
-    public WorkerInfo Worker { get; }
+    public WorkerInfo Worker { get; private set; }
+
+    /// <summary>
+    /// The port the worker's HTTP server bound, once it has (with <c>--port 0</c> the one the system chose, not the 0
+    /// it registered with): the next heartbeat writes it.
+    /// </summary>
+    public void Bound(int port) => Worker = Worker with { Port = port };
 
     /// <summary>
     /// Enters the worker in the registry. A live worker of another process holding the same id is refused (its sink

@@ -17,6 +17,15 @@ public sealed class ClusterOptionsTests
         options.Replicas.ShouldBe(3);
         options.AckWait.ShouldBe(TimeSpan.FromSeconds(30));
         options.KeyOrder.ShouldBeFalse("per-key order is opt-in");
+        options.Name.ShouldBe("default");
+        options.MaxAckPending.ShouldBe(50_000);
+    }
+
+    [Fact]
+    public void The_cluster_name_and_max_ack_pending_come_from_their_variables()
+    {
+        var options = ClusterOptions.FromEnvironment(Env(("SLUICE_CLUSTER_NATS", "nats://127.0.0.1:4222"), ("SLUICE_CLUSTER_NAME", "eu_1"), ("SLUICE_CLUSTER_MAX_ACK_PENDING", "2000")));
+        (options.Name, options.MaxAckPending).ShouldBe(("eu_1", 2000));
     }
 
     [Fact]
@@ -41,6 +50,8 @@ public sealed class ClusterOptionsTests
     [InlineData("SLUICE_CLUSTER_PARTITIONS", "0", "SLUICE_CLUSTER_PARTITIONS: '0' is not a whole number from 1 to 1024")]
     [InlineData("SLUICE_CLUSTER_REPLICAS", "three", "SLUICE_CLUSTER_REPLICAS: 'three' is not a whole number from 1 to 5")]
     [InlineData("SLUICE_CLUSTER_ACK_WAIT", "-5", "SLUICE_CLUSTER_ACK_WAIT: '-5' is not a whole number from 1 to 3600")]
+    [InlineData("SLUICE_CLUSTER_MAX_ACK_PENDING", "10", "SLUICE_CLUSTER_MAX_ACK_PENDING: '10' is not a whole number from 100 to 1000000")]
+    [InlineData("SLUICE_CLUSTER_NAME", "Eu-1", "SLUICE_CLUSTER_NAME: 'Eu-1' is not a cluster name")]
     public void A_wrong_setting_is_refused_naming_it(string name, string value, string message)
     {
         var env = name == "SLUICE_CLUSTER_NATS" ? Env((name, value)) : Env(("SLUICE_CLUSTER_NATS", "nats://127.0.0.1:4222"), (name, value));

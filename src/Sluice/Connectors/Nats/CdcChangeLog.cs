@@ -11,7 +11,7 @@ namespace Sluice.Connectors.Nats;
 
 /// <summary>
 /// A <c>postgres_cdc</c> pipeline's changes in JetStream (<c>SLUICE_CLUSTER_CDC=jetstream</c>): the slot's holder
-/// publishes each change as one message (<see cref="ChangeMessages"/>) to the stream <c>SLUICE_&lt;recipe&gt;_cdc_&lt;pipeline&gt;</c>,
+/// publishes each change as one message (<see cref="ChangeMessages"/>) to the stream <c>SLUICE_&lt;cluster&gt;_&lt;recipe&gt;_cdc_&lt;pipeline&gt;</c>,
 /// and every worker's steps and sinks read it as the http source's cluster pipelines do (<see cref="ClusterHttpSource"/>).
 /// </summary>
 /// <remarks>
@@ -34,7 +34,8 @@ internal sealed class CdcChangeLog : IAsyncDisposable
     private readonly Func<string, bool> _byTable;
 
     /// <param name="byTable">Whether a table's changes are partitioned by the table alone (a mirror sink keeps it).</param>
-    public CdcChangeLog(ClusterOptions cluster, string recipe, string pipeline, string slot, int batchRows, TimeSpan batchLinger, Func<string, bool> byTable)
+    /// <param name="logging">The host's loggers, for the NATS client's own messages.</param>
+    public CdcChangeLog(ClusterOptions cluster, string recipe, string pipeline, string slot, int batchRows, TimeSpan batchLinger, Func<string, bool> byTable, ILoggerFactory? logging = null)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         _cluster = cluster;
@@ -47,7 +48,7 @@ internal sealed class CdcChangeLog : IAsyncDisposable
             BatchMaxEvents = batchRows,
             BatchLinger = batchLinger,
         };
-        Log = new JetStreamLog(cluster, recipe, Options);
+        Log = new JetStreamLog(cluster, recipe, Options, logging);
     }
 
     /// <summary>The stream as the consuming side reads it (its name, batch size and linger).</summary>

@@ -67,7 +67,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         _recipe = recipe;
         _options = options;
         _log = services.Logging.CreateLogger("Sluice.Connectors.Nats");
-        _stream = new JetStreamLog(cluster, recipe, options);
+        _stream = new JetStreamLog(cluster, recipe, options, services.Logging);
         // A CDC pipeline's stream takes no requests: no ingest endpoint, so no landing folder of its own either.
         _ingest = records is null ? new HttpIngestSource(services, recipe, options, _stream) : null;
         if (services.Metadata.Shared is not null && cluster.KeyOrder)
@@ -117,15 +117,15 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         if (_owner is null)
         {
             var consumer = await ThroughOutageAsync(() => _stream.ConsumerAsync(ct), ct).ConfigureAwait(false);
-            NatsLog.Consuming(_log, _options.Stream, _stream.StreamName, JetStreamLog.ConsumerName);
-            pump = PumpSharedAsync(consumer, inbox.Writer, linked.Token);
+            NatsLog.Consuming(_log, _options.Stream, _stream.StreamName, _stream.ConsumerName);
+            pump = PumpSharedAsync(consumer, async t => await _stream.ConsumerAsync(t).ConfigureAwait(false), inbox.Writer, linked.Token);
             lag = WatchLagAsync(consumer, linked.Token);
         }
         else
         {
             await ThroughOutageAsync(async () => { await _stream.EnsureAsync(ct).ConfigureAwait(false); return true; }, ct).ConfigureAwait(false);
             NatsLog.ConsumingPartitions(_log, _options.Stream, _stream.StreamName, _owner.Leases.Worker, _owner.Leases.Duration.TotalSeconds);
-            pump = _owner.RunAsync((consumer, partition, token, t) => ConsumeAsync(consumer, d => inbox.Writer.WriteAsync(new Delivery(d, partition, token), t), t), inbox.Writer, linked.Token);
+            pump = _owner.RunAsync((consumer, partition, token, t) => ConsumeAsync(consumer, c => _stream.PartitionConsumerAsync(partition, token, c), d => inbox.Writer.WriteAsync(new Delivery(d, partition, token), t), t), inbox.Writer, linked.Token);
             lag = WatchBacklogAsync(linked.Token);
         }
 
@@ -209,11 +209,11 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     /// <summary>How long the pump keeps consuming again while JetStream fails (a node lost, a leader being elected) before the pipeline fails.</summary>
     public static readonly TimeSpan OutageLimit = TimeSpan.FromMinutes(2);
 
-    private async Task PumpSharedAsync(INatsJSConsumer consumer, ChannelWriter<Delivery> inbox, CancellationToken ct)
+    private async Task PumpSharedAsync(INatsJSConsumer consumer, Func<CancellationToken, Task<INatsJSConsumer?>> recreate, ChannelWriter<Delivery> inbox, CancellationToken ct)
     {
         try
         {
-            await ConsumeAsync(consumer, m => inbox.WriteAsync(new Delivery(m, -1, 0), ct), ct).ConfigureAwait(false);
+            await ConsumeAsync(consumer, recreate, m => inbox.WriteAsync(new Delivery(m, -1, 0), ct), ct).ConfigureAwait(false);
             inbox.TryComplete();
         }
         catch (Exception e)
@@ -225,9 +225,11 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
 
     /// <summary>
     /// Hands a consumer's messages on until <paramref name="ct"/> is cancelled or the consume ends; consumes again while
-    /// JetStream fails, and throws once it has failed for <see cref="OutageLimit"/>.
+    /// JetStream fails, and throws once it has failed for <see cref="OutageLimit"/>. A consumer deleted under it (by an
+    /// operator, or JetStream) is no outage: it is made again at once with <paramref name="recreate"/> (null: the
+    /// partition's lease is another's now, and this reader ends).
     /// </summary>
-    private async Task ConsumeAsync(INatsJSConsumer consumer, Func<INatsJSMsg<ReadOnlyMemory<byte>>, ValueTask> deliver, CancellationToken ct)
+    private async Task ConsumeAsync(INatsJSConsumer consumer, Func<CancellationToken, Task<INatsJSConsumer?>> recreate, Func<INatsJSMsg<ReadOnlyMemory<byte>>, ValueTask> deliver, CancellationToken ct)
     {
         // Per partition fewer: a worker may read many partitions, each consume buffering this many.
         var opts = new NatsJSConsumeOpts { MaxMsgs = _owner is null ? 1000 : 200 };
@@ -247,6 +249,24 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return;
+            }
+            catch (NatsJSProtocolException e) when (e is { HeaderCode: 409, HeaderMessage: NATS.Client.Core.NatsHeaders.Messages.ConsumerDeleted })
+            {
+                // Its unacknowledged events are still in the stream (a work queue keeps what is not acknowledged), and
+                // the consumer made again starts at the oldest of them: what this worker holds comes back and is
+                // acknowledged with its batch, not written twice (Hold); what it already acknowledged is gone.
+                var name = consumer.Info.Name;
+                try
+                {
+                    if (await ThroughOutageAsync(() => recreate(ct), ct).ConfigureAwait(false) is not { } made) { return; }
+                    consumer = made;
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                NatsLog.ConsumerRecreated(_log, _stream.StreamName, name);
             }
             catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException)
             {
@@ -440,6 +460,9 @@ internal static partial class NatsLog
 
     [LoggerMessage(43002, LogLevel.Warning, "JetStream stream {JetStream}: an acknowledgement was lost ({Reason}); its events will be redelivered and the keyed sinks absorb them")]
     public static partial void AckLost(ILogger logger, string jetStream, string reason);
+
+    [LoggerMessage(43931, LogLevel.Warning, "JetStream stream {JetStream}: consumer '{Consumer}' was deleted while this worker read it; made again, reading on (its unacknowledged events are delivered again)")]
+    public static partial void ConsumerRecreated(ILogger logger, string jetStream, string consumer);
 
     [LoggerMessage(43300, LogLevel.Information, "Stream {Stream}: cluster mode with partition leases, reading JetStream stream {JetStream} by the partitions worker {Worker} holds (leases of {LeaseSeconds} s in the shared metadata store)")]
     public static partial void ConsumingPartitions(ILogger logger, string stream, string jetStream, string worker, double leaseSeconds);

@@ -2,14 +2,18 @@ using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 using NATS.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Sluice.Cluster;
 using Sluice.Connectors.Http.Ingest;
 
 namespace Sluice.Connectors.Nats;
 
 /// <summary>
-/// One HTTP stream's log in the cluster: a JetStream stream <c>SLUICE_&lt;recipe&gt;_&lt;stream&gt;</c> on subjects
-/// <c>sluice.&lt;recipe&gt;.&lt;stream&gt;.&lt;partition&gt;</c>, file storage, replicated <see cref="ClusterOptions.Replicas"/>
+/// One HTTP stream's log in the cluster: a JetStream stream <c>SLUICE_&lt;cluster&gt;_&lt;recipe&gt;_&lt;stream&gt;</c> on
+/// subjects <c>sluice.&lt;cluster&gt;.&lt;recipe&gt;.&lt;stream&gt;.&lt;partition&gt;</c> (the cluster's name,
+/// <see cref="ClusterOptions.Name"/>, so two clusters running one recipe on the same NATS servers do not share a log),
+/// file storage, replicated <see cref="ClusterOptions.Replicas"/>
 /// times, work-queue retention (an event is deleted once acknowledged, that is once every sink committed it), bounded by
 /// <c>max_backlog_bytes</c> (a full stream refuses new events: 503, nothing is dropped). Events are published with
 /// their key hash as <c>Nats-Msg-Id</c>, so a retry within the dedup window is stored once whichever worker takes it.
@@ -19,10 +23,8 @@ namespace Sluice.Connectors.Nats;
 /// </summary>
 public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
 {
-    public const string ConsumerName = "workers";
-
-    /// <summary>Events a worker (all workers together) may hold unacknowledged: more waits in JetStream.</summary>
-    public const int MaxAckPending = 50_000;
+    /// <summary>The start of every stream's description: a stream named before cluster names were part of the names has none (<see cref="RefuseUndrainedLegacyAsync"/>).</summary>
+    private const string DescriptionPrefix = "sluice cluster ";
 
     /// <summary>
     /// How long a request waits for JetStream to store its events: a publish caught in a reconnection or a leader
@@ -35,19 +37,27 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     private readonly NatsConnection _connection;
     private readonly INatsJSContext _js;
     private readonly string _subjectPrefix;
+    private readonly string _recipe;
+    private readonly ILogger _log;
     private readonly SemaphoreSlim _setupGate = new(1, 1);
     private bool _ready;
 
-    public JetStreamLog(ClusterOptions cluster, string recipe, HttpIngestOptions options)
+    /// <param name="logging">The host's loggers, for the NATS client's own messages (a server refusing something, a reconnection); none: they are dropped.</param>
+    public JetStreamLog(ClusterOptions cluster, string recipe, HttpIngestOptions options, ILoggerFactory? logging = null)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(options);
         _cluster = cluster;
         _options = options;
-        StreamName = $"SLUICE_{Name(recipe)}_{Name(options.Stream)}";
-        _subjectPrefix = $"sluice.{Name(recipe)}.{Name(options.Stream)}";
+        _recipe = recipe;
+        _log = (logging ?? NullLoggerFactory.Instance).CreateLogger("Sluice.Connectors.Nats");
+        StreamName = $"SLUICE_{Name(cluster.Name)}_{Name(recipe)}_{Name(options.Stream)}";
+        LegacyStreamName = $"SLUICE_{Name(recipe)}_{Name(options.Stream)}";
+        _subjectPrefix = $"sluice.{Name(cluster.Name)}.{Name(recipe)}.{Name(options.Stream)}";
+        ConsumerName = $"{Name(cluster.Name)}_workers";
         _connection = new NatsConnection(new NatsOpts
         {
+            LoggerFactory = logging ?? NullLoggerFactory.Instance,
             Url = string.Join(',', cluster.NatsUrls),
             Name = $"sluice {recipe}/{options.Stream} pid {Environment.ProcessId}",
             // A node going away is expected: the client connects (at start too) and reconnects to another, forever,
@@ -59,6 +69,12 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     }
 
     public string StreamName { get; }
+
+    /// <summary>The stream's name before the cluster's name was part of it (<c>SLUICE_&lt;recipe&gt;_&lt;stream&gt;</c>): checked at start for events left in it.</summary>
+    public string LegacyStreamName { get; }
+
+    /// <summary>The durable consumer every worker of the cluster shares (without partition ownership).</summary>
+    public string ConsumerName { get; }
 
     /// <summary>The stream's name and creation time, once <see cref="EnsureAsync"/> ran: a stream deleted and created again starts its sequences over, and is another log.</summary>
     public string Identity { get; private set; } = "";
@@ -84,8 +100,10 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
         try
         {
             if (_ready) { return; }
+            await RefuseUndrainedLegacyAsync(ct).ConfigureAwait(false);
             var stream = await _js.CreateOrUpdateStreamAsync(new StreamConfig(StreamName, [_subjectPrefix + ".*"])
             {
+                Description = $"{DescriptionPrefix}{_cluster.Name}, recipe {_recipe}, stream {_options.Stream}",
                 NumReplicas = _cluster.Replicas,
                 Storage = StreamConfigStorage.File,
                 Retention = StreamConfigRetention.Workqueue,
@@ -102,6 +120,39 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Upgrading from a version whose streams were named without the cluster's name: a stream of the old name that
+    /// still holds events (accepted with 2xx, or changes confirmed in the slot, never processed) would be abandoned
+    /// silently by reading the new one, so the worker refuses to start, naming the stream and the ways out. An empty one
+    /// is left alone (an older worker still running may publish to it): logged once. A stream of that name that this
+    /// version created (another cluster's, whose name and recipe happen to spell it) has a description, and is not one.
+    /// </summary>
+    private async Task RefuseUndrainedLegacyAsync(CancellationToken ct)
+    {
+        INatsJSStream legacy;
+        try
+        {
+            legacy = await _js.GetStreamAsync(LegacyStreamName, cancellationToken: ct).ConfigureAwait(false);
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            return;
+        }
+
+        if (legacy.Info.Config.Description?.StartsWith(DescriptionPrefix, StringComparison.Ordinal) == true) { return; }
+        var pending = legacy.Info.State.Messages;
+        if (pending == 0)
+        {
+            NatsLog.LegacyStreamEmpty(_log, LegacyStreamName, StreamName);
+            return;
+        }
+
+        throw new Core.FatalException(
+            $"JetStream stream {LegacyStreamName} (named before cluster names were part of stream names) holds {pending} event(s) no worker has processed; " +
+            $"this version reads {StreamName} instead and would leave them there. Drain it first: run the previous version's workers until its backlog is 0 " +
+            $"(sluice status --cluster), then start these; or, to abandon them, delete it (nats stream rm {LegacyStreamName}). docs/SCALING.md, \"Upgrading to cluster-named streams\"");
+    }
+
     /// <summary>The consumer every worker shares (without partition ownership), created or brought up to date.</summary>
     public async Task<INatsJSConsumer> ConsumerAsync(CancellationToken ct)
     {
@@ -111,7 +162,7 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
             DurableName = ConsumerName,
             AckPolicy = ConsumerConfigAckPolicy.Explicit,
             AckWait = _cluster.AckWait,
-            MaxAckPending = MaxAckPending,
+            MaxAckPending = _cluster.MaxAckPending,
             DeliverPolicy = ConsumerConfigDeliverPolicy.All,
         }, ct).ConfigureAwait(false);
     }
@@ -119,8 +170,10 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     /// <summary>Events one partition's consumer may hold unacknowledged: more waits in JetStream.</summary>
     public const int PartitionMaxAckPending = 10_000;
 
-    /// <summary>The name of a partition's consumer under a lease: the token in it, so a consumer of an older lease is never taken for it.</summary>
-    public static string PartitionConsumerName(int partition, long token) => $"p{partition}-t{token}";
+    /// <summary>The name of a partition's consumer under a lease: the cluster's name, and the token, so a consumer of an older lease is never taken for it.</summary>
+    public string PartitionConsumerName(int partition, long token) => $"{PartitionConsumerPrefix(partition)}{token}";
+
+    private string PartitionConsumerPrefix(int partition) => $"{Name(_cluster.Name)}_p{partition}-t";
 
     /// <summary>
     /// A fresh durable consumer of one partition for the owner of its lease <paramref name="token"/>. Every other
@@ -134,7 +187,7 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     {
         await EnsureAsync(ct).ConfigureAwait(false);
         var name = PartitionConsumerName(partition, token);
-        var prefix = $"p{partition}-t";
+        var prefix = PartitionConsumerPrefix(partition);
         var older = new List<string>();
         await foreach (var existing in _js.ListConsumerNamesAsync(StreamName, ct).ConfigureAwait(false))
         {
@@ -268,4 +321,10 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
         await _connection.DisposeAsync().ConfigureAwait(false);
         _setupGate.Dispose();
     }
+}
+
+internal static partial class NatsLog
+{
+    [LoggerMessage(43930, LogLevel.Information, "JetStream stream {Legacy} (named before cluster names were part of stream names) is empty: this worker reads {JetStream}; delete {Legacy} once no worker of an older version runs")]
+    public static partial void LegacyStreamEmpty(ILogger logger, string legacy, string jetStream);
 }

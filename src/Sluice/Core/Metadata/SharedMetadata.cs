@@ -49,11 +49,14 @@ public sealed partial record SharedMetadata
             : null;
     }
 
+    /// <summary>Whether <paramref name="cluster"/> is a cluster's name: 1-40 lower-case letters, digits or '_', starting with a letter (a schema name, and safe in JetStream names).</summary>
+    public static bool IsClusterName(string? cluster) => ClusterName().IsMatch(cluster ?? "");
+
     /// <summary>Checks both values, naming the variable that is wrong and why.</summary>
     public static SharedMetadata Parse(string postgres, string cluster)
     {
         ArgumentNullException.ThrowIfNull(postgres);
-        if (!ClusterName().IsMatch(cluster ?? ""))
+        if (!IsClusterName(cluster))
         {
             throw new SluiceException($"{NameVariable}: '{cluster}' is not a cluster name: 1-40 lower-case letters, digits or '_', starting with a letter.");
         }
