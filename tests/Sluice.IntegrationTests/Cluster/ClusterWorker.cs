@@ -25,7 +25,8 @@ internal sealed class ClusterWorker(string data, int port, string token, string 
     public async Task WaitHealthyAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        // A .NET process starting on a machine loaded by parallel tests (a load of 100 on 2 cores seen) may take a minute and more.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
         while (true)
         {
             if (_process!.HasExited) { throw new InvalidOperationException($"worker on port {port} exited: {_process.Stderr}"); }
@@ -39,7 +40,7 @@ internal sealed class ClusterWorker(string data, int port, string token, string 
                 // starting
             }
 
-            DateTime.UtcNow.ShouldBeLessThan(deadline, $"worker on port {port} is not healthy after 60 s: {_process.Stderr}");
+            DateTime.UtcNow.ShouldBeLessThan(deadline, $"worker on port {port} is not healthy after 120 s: {_process.Stderr}");
             await Task.Delay(100);
         }
     }
