@@ -136,7 +136,7 @@ public sealed class ClusterHttpTests
                 "3 workers on a 3-node JetStream cluster; SIGKILL of one worker and one NATS node mid-stream, both restarted",
                 Requests * EventsPerRequest, expected.Count, landed, landed - distinct, expected.Count - present, "figures of the PostgreSQL table; every request retried until a worker answered 202");
             expected.Count.ShouldBe(Requests * EventsPerRequest, "every request is accepted in the end");
-            present.ShouldBe(expected.Count, "every acknowledged event is in the sink; " + await PartitionsAsync(cluster, workers));
+            present.ShouldBe(expected.Count, "every acknowledged event is in the sink; " + await PartitionsAsync(cluster, workers) + "\n" + await nats.ConsumersAsync());
             landed.ShouldBe(expected.Count, "and nothing else");
             distinct.ShouldBe(landed, "once each");
             (await ConsumerLagAsync(workers[0])).ShouldBe(0, "sluice status shows the pipeline's consumer lag, nothing left once every event landed");

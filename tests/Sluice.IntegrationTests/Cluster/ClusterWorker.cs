@@ -44,6 +44,7 @@ internal sealed class ClusterWorker(string data, int port, string token, string 
     public async Task WaitHealthyAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        // A .NET process starting on a machine loaded by parallel tests (a load of 100 on 2 cores seen) may take a minute and more.
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(180);
         for (var rebinds = 0; ; )
         {

@@ -75,6 +75,53 @@ public sealed class PartitionOwnerTests : IAsyncDisposable
         }
     }
 
+    [Fact]
+    public async Task A_reader_that_gets_none_of_the_events_waiting_is_read_again_then_its_lease_is_given_up_and_read_from_a_new_consumer()
+    {
+        var leases = new PartitionLeases(_store, _stream.StreamName, "w1", 2, TimeSpan.FromSeconds(3), TimeProvider.System);
+        var owner = new PartitionOwner(leases, _stream, TimeProvider.System, NullLogger.Instance, _ => false);
+        var reads = new ConcurrentQueue<(int Partition, long Token, string Consumer)>();
+        using var stop = new CancellationTokenSource();
+        var inbox = System.Threading.Channels.Channel.CreateUnbounded<int>();
+        // A consume that stays open and is handed nothing (what a JetStream node's loss and return can leave behind):
+        // the reader never takes a message, while partition 0 has events waiting.
+        var running = owner.RunAsync(async (consumer, partition, token, ct) =>
+        {
+            reads.Enqueue((partition, token, consumer.Info.Name));
+            await Task.Delay(Timeout.Infinite, ct);
+        }, inbox.Writer, stop.Token);
+        try
+        {
+            await _stream.PublishAsync(Enumerable.Range(0, 20).Select(i => (0, (string?)$"m{i}", new byte[] { (byte)i })).ToList(), CancellationToken.None);
+            string Seen() => $"reads: {string.Join(", ", reads.Select(r => $"{r.Partition} t{r.Token} {r.Consumer}"))}; leases: {string.Join(", ", leases.Rows().Select(r => $"{r.Partition} {r.Owner} t{r.Token}"))}";
+            // Two looks (a lease duration apart) with nothing delivered: read again under the same lease; and again
+            // nothing: the lease is given up and taken again, read from the new token's consumer.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+            while (!reads.Any(r => r.Partition == 0 && r.Token > 1))
+            {
+                running.IsCompleted.ShouldBeFalse($"the owner stopped: {running.Exception}");
+                DateTime.UtcNow.ShouldBeLessThan(deadline, "partition 0 read under a new lease within 120 s; " + Seen());
+                await Task.Delay(100);
+            }
+
+            reads.Count(r => r.Partition == 0 && r.Token == 1).ShouldBeGreaterThanOrEqualTo(2, "read again under its lease before the lease was given up; " + Seen());
+            reads.Last(r => r.Partition == 0).Consumer.ShouldBe(JetStreamLog.PartitionConsumerName(0, reads.Last(r => r.Partition == 0).Token), Seen());
+            reads.Where(r => r.Partition == 1).Select(r => r.Token).Distinct().ShouldBe(new[] { 1L }, "partition 1, with nothing waiting, is left alone; " + Seen());
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            try
+            {
+                await running;
+            }
+            catch (OperationCanceledException)
+            {
+                // stopped
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await using (var nats = new NatsConnection(new NatsOpts { Url = Environment.GetEnvironmentVariable("SLUICE_CLUSTER_NATS") is { Length: > 0 } urls ? urls : "nats://127.0.0.1:4222" }))

@@ -74,24 +74,30 @@ internal sealed class NatsTestCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Until the node's JetStream is current with the cluster (its <c>/healthz</c> answers ok).</summary>
+    /// <summary>
+    /// Until the node's JetStream is current with the cluster (its <c>/healthz</c> answers ok): a node started again
+    /// catches up on every stream and consumer first, which on a loaded machine takes longer than a fresh start.
+    /// </summary>
     public async Task WaitReadyAsync(int node)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(180);
+        var last = "";
         while (true)
         {
             try
             {
                 using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{_monitors[node]}/healthz"));
                 if (response.IsSuccessStatusCode) { return; }
+                last = await response.Content.ReadAsStringAsync();
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException or SocketException)
             {
                 // not listening yet
+                last = e.Message;
             }
 
-            if (DateTime.UtcNow > deadline) { throw new TimeoutException($"NATS node {node} (port {_ports[node]}) is not ready after 60 s"); }
+            if (DateTime.UtcNow > deadline) { throw new TimeoutException($"NATS node {node} (port {_ports[node]}) is not ready after 180 s; its /healthz: {last}"); }
             await Task.Delay(100);
         }
     }
@@ -108,6 +114,44 @@ internal sealed class NatsTestCluster : IAsyncDisposable
         {
             return $"node {node}: {e.Message}";
         }
+    }
+
+    /// <summary>
+    /// Each consumer as the first node that answers sees it: events waiting, delivered and unacknowledged, pull
+    /// requests waiting, last delivered and acknowledged stream sequence, redeliveries, leader. For a stalled test's message.
+    /// </summary>
+    public async Task<string> ConsumersAsync()
+    {
+        for (var node = 0; node < 3; node++)
+        {
+            var json = await JetStreamStateAsync(node);
+            if (!json.StartsWith('{')) { continue; }
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            var lines = new List<string>();
+            if (!doc.RootElement.TryGetProperty("account_details", out var accounts)) { return $"node {node}: no account details"; }
+            foreach (var account in accounts.EnumerateArray())
+            {
+                if (!account.TryGetProperty("stream_detail", out var streams)) { continue; }
+                foreach (var stream in streams.EnumerateArray())
+                {
+                    var state = stream.GetProperty("state");
+                    lines.Add($"stream {stream.GetProperty("name")}: {state.GetProperty("messages")} messages, leader {Leader(stream)}");
+                    if (!stream.TryGetProperty("consumer_detail", out var consumers)) { continue; }
+                    foreach (var c in consumers.EnumerateArray())
+                    {
+                        lines.Add($"  {c.GetProperty("name")}: pending {c.GetProperty("num_pending")}, ack pending {c.GetProperty("num_ack_pending")}, waiting {c.GetProperty("num_waiting")}, "
+                            + $"redelivered {c.GetProperty("num_redelivered")}, delivered {c.GetProperty("delivered").GetProperty("stream_seq")}, ack floor {c.GetProperty("ack_floor").GetProperty("stream_seq")}, leader {Leader(c)}");
+                    }
+                }
+            }
+
+            return $"consumers as node {node} sees them:\n" + string.Join('\n', lines);
+        }
+
+        return "no NATS node answered /jsz";
+
+        static string Leader(System.Text.Json.JsonElement e) =>
+            e.TryGetProperty("cluster", out var c) && c.TryGetProperty("leader", out var l) ? l.GetString() ?? "-" : "-";
     }
 
     public ValueTask DisposeAsync()

@@ -209,6 +209,9 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     /// <summary>How long the pump keeps consuming again while JetStream fails (a node lost, a leader being elected) before the pipeline fails.</summary>
     public static readonly TimeSpan OutageLimit = TimeSpan.FromMinutes(2);
 
+    /// <summary>A consume that ran this long before it failed was served: its failure starts a new outage (a failing one ends at once or within the retry's second).</summary>
+    private static readonly TimeSpan ConsumeRanAWhile = TimeSpan.FromSeconds(10);
+
     private async Task PumpSharedAsync(INatsJSConsumer consumer, Func<CancellationToken, Task<INatsJSConsumer?>> recreate, ChannelWriter<Delivery> inbox, CancellationToken ct)
     {
         try
@@ -236,6 +239,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         DateTimeOffset? failingSince = null;
         while (true)
         {
+            var started = _services.Time.GetUtcNow();
             try
             {
                 await foreach (var message in consumer.ConsumeAsync<ReadOnlyMemory<byte>>(opts: opts, cancellationToken: ct).ConfigureAwait(false))
@@ -274,7 +278,9 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
                 // others elect a new leader for the stream: consume again. Unacknowledged messages come back after
                 // the ack wait, so nothing is lost; only an outage longer than OutageLimit fails the pipeline.
                 var now = _services.Time.GetUtcNow();
-                failingSince ??= now;
+                // An outage is consumes failing one after the other: one that ran a while first (on a partition that
+                // got nothing meanwhile) starts a new count, not the continuation of one that ended long ago.
+                if (failingSince is null || now - started > ConsumeRanAWhile) { failingSince = now; }
                 if (now - failingSince > OutageLimit)
                 {
                     throw new Core.SluiceException($"JetStream stream {_stream.StreamName}: no node has served consumer '{consumer.Info.Name}' for {OutageLimit.TotalMinutes:0} minutes: {e.Message}", e);

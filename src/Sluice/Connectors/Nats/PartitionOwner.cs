@@ -22,6 +22,8 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
     private readonly ConcurrentDictionary<int, (long Token, CancellationTokenSource Stop, Task Pump)> _reading = new();
     private readonly HashSet<int> _releasing = [];
     private readonly ConcurrentDictionary<int, long> _superseded = new();
+    private readonly ConcurrentDictionary<int, long> _stalled = new();
+    private readonly ConcurrentDictionary<int, long> _restarted = new();
     private DateTimeOffset _renewedAt;
 
     public PartitionLeases Leases => leases;
@@ -91,6 +93,15 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
 
     private void Tick(Reader read, CancellationToken ct)
     {
+        // A partition whose reader made no progress with events waiting, even read again: given up here, before the
+        // renewal, so that it is taken (by this worker or another) under a new token, which reads it from a new consumer.
+        foreach (var (p, stale) in _stalled)
+        {
+            if (!_stalled.TryRemove(p, out _) || !_held.TryGetValue(p, out var token) || token != stale) { continue; }
+            Lose(p, "its reader made no progress with events waiting");
+            leases.Release(new PartitionLease(p, token));
+        }
+
         var renewed = leases.Renew().ToDictionary(l => l.Partition, l => l.Token);
         _renewedAt = time.GetUtcNow();
         foreach (var (p, token) in _held)
@@ -196,14 +207,21 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
     }
 
     /// <summary>
-    /// Every lease duration, asks JetStream about the partition's consumer, and ends the reader (<paramref name="again"/>)
-    /// when its consumer is gone, or when it has events to deliver, none delivered and unacknowledged, and delivered
-    /// nothing since the last look: a live consume would have been handed them at once. Only then, so a restart cannot
-    /// reorder a key: with nothing outstanding the next consume starts at the partition's oldest event.
+    /// Every lease duration, asks JetStream about the partition's consumer, and acts when the reader makes no progress:
+    /// its consumer is gone (the reader ends and is read again), or for two looks in a row (one after a restart) it had
+    /// events to deliver or redeliver (pending or unacknowledged) while nothing was delivered or acknowledged since the
+    /// last look (or the consumer's making) and no batch of the partition waited for the sinks. A consume can stay open
+    /// and be served no more (see docs/SCALING.md, "Every lease held is read"); only observable progress tells. The
+    /// reader is then read again if nothing is outstanding (that cannot reorder a key: the next consume starts at the
+    /// partition's oldest event) and it was not read again for this stall already; otherwise the lease is given up
+    /// (<see cref="Tick"/>), and the partition is read under a new token from a new consumer, which starts at its
+    /// oldest unacknowledged event, in order.
     /// </summary>
     private async Task WatchAsync(INatsJSConsumer consumer, int partition, long token, CancellationTokenSource again)
     {
-        ulong? delivered = null;
+        var last = (consumer.Info.Delivered.StreamSeq, consumer.Info.AckFloor.StreamSeq);
+        // A reader read again for a stall is given one look to show progress.
+        var looks = _restarted.TryGetValue(partition, out var restartedUnder) && restartedUnder == token ? 1 : 2;
         var idle = 0;
         while (!again.IsCancellationRequested)
         {
@@ -225,16 +243,33 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
             }
 
             var info = consumer.Info;
-            var stuck = info.NumPending > 0 && info.NumAckPending == 0 && delivered == info.Delivered.StreamSeq;
-            delivered = info.Delivered.StreamSeq;
-            idle = stuck ? idle + 1 : 0;
-            if (idle >= 2)
+            var now = (info.Delivered.StreamSeq, info.AckFloor.StreamSeq);
+            var waiting = info.NumPending > 0 || info.NumAckPending > 0;
+            var moved = last != now;
+            last = now;
+            if (moved || !waiting || hasPending(partition))
             {
-                NatsLog.ReaderRestarted(log, stream.StreamName, partition, token,
-                    $"its consume got nothing of the {info.NumPending} events waiting (none unacknowledged, {info.NumWaiting} pull requests, last delivered sequence {info.Delivered.StreamSeq})");
-                await again.CancelAsync().ConfigureAwait(false);
-                return;
+                idle = 0;
+                if (moved) { _restarted.TryRemove(partition, out _); }
+                continue;
             }
+
+            if (++idle < looks) { continue; }
+            var state = $"{info.NumPending} events waiting, {info.NumAckPending} delivered and unacknowledged, {info.NumWaiting} pull requests, last delivered sequence {info.Delivered.StreamSeq}, acknowledged up to {info.AckFloor.StreamSeq}";
+            if (info.NumAckPending == 0 && !(_restarted.TryGetValue(partition, out var before) && before == token))
+            {
+                _restarted[partition] = token;
+                NatsLog.ReaderRestarted(log, stream.StreamName, partition, token, "its consume got nothing of the events waiting (" + state + ")");
+            }
+            else
+            {
+                _restarted.TryRemove(partition, out _);
+                _stalled[partition] = token;
+                NatsLog.ReaderStalled(log, stream.StreamName, partition, token, (int)(leases.Duration.TotalSeconds * idle), state);
+            }
+
+            await again.CancelAsync().ConfigureAwait(false);
+            return;
         }
     }
 
@@ -302,4 +337,7 @@ internal static partial class NatsLog
 
     [LoggerMessage(43901, LogLevel.Warning, "JetStream stream {JetStream}: partition {Partition} (lease token {Token}) is read again: {Why}")]
     public static partial void ReaderRestarted(ILogger logger, string jetStream, int partition, long token, string why);
+
+    [LoggerMessage(43910, LogLevel.Warning, "JetStream stream {JetStream}: partition {Partition} (lease token {Token}) made no progress for {Seconds} s ({State}); its lease is given up, for this worker or another to read it under a new token from a new consumer")]
+    public static partial void ReaderStalled(ILogger logger, string jetStream, int partition, long token, int seconds, string state);
 }
