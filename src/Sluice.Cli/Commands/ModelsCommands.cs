@@ -240,17 +240,19 @@ internal static class ModelsCommands
     }
 
     /// <summary>
-    /// With <c>--cluster</c>: a models job the cluster runs (postgres engine, no lake table read: its warehouse is a
-    /// server every worker reaches) runs whole under the job's lease in the shared store, as the workers' runs do, and
-    /// its tests read that warehouse; a job on the embedded warehouse, and a partial run (<paramref name="partial"/>,
-    /// which holds no lease), are refused saying why.
+    /// With <c>--cluster</c>: a models job runs whole under the job's lease in the shared store, as the workers' runs do,
+    /// and its tests read its warehouse: a PostgreSQL server, or the shared lake (<c>SLUICE_CLUSTER_FOLDER</c>, required
+    /// for the embedded warehouse and for models that read lake tables); a partial run (<paramref name="partial"/>,
+    /// which holds no lease) is refused saying why.
     /// </summary>
     private static void OnCluster(ParseResult result, JobDefinition definition, ModelsJobFactory factory, string? partial)
     {
         if (!CliContext.IsCluster(result)) { return; }
-        if (!Cluster.ClusterJobs.Runs(definition with { Factory = factory }))
+        var job = definition with { Factory = factory };
+        if (!Cluster.ClusterJobs.Runs(job)) { throw new SluiceException($"models --cluster: {Cluster.ClusterJobs.Refusal(job)}"); }
+        if (Cluster.ClusterJobs.UsesSharedLake(job) && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Core.Metadata.SharedMetadata.FolderVariable)))
         {
-            throw new SluiceException($"models --cluster: {definition.FullName} runs on the embedded (duckdb) warehouse or reads lake tables, which are a data folder's, not the cluster's; run it without --cluster, or on the postgres engine (docs/SCALING.md, \"Jobs\")");
+            throw new SluiceException($"models --cluster: {definition.FullName} runs on the embedded (duckdb) warehouse or reads lake tables, which are the cluster's shared lake only in a folder every worker sees: set {Core.Metadata.SharedMetadata.FolderVariable} (docs/SCALING.md, \"Jobs\")");
         }
 
         if (partial is not null)

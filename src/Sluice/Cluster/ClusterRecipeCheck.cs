@@ -8,8 +8,8 @@ namespace Sluice.Cluster;
 /// and <c>postgres_cdc</c> pipelines, whose slot is read by one worker at a time (<see cref="StandByPipeline"/>), which
 /// need the shared metadata store (the next holder's position, the partitions' leases), with keyed sinks or, through
 /// JetStream, the lake sink (mode: changes); and files sources, which land in the lake themselves (claims and the
-/// ledger in the shared store make each file land once) or hand each file to keyed sinks (a file a dead worker held is
-/// handed on again by the worker that takes its claim over); and pulls (<c>postgres_pull</c>, <c>salesforce</c>) with keyed sinks, or with a <c>mapping:</c> whose store
+/// ledger in the shared store make each file land once) or hand each file to keyed sinks or the lake sink (a file a dead
+/// worker held is handed on again by the worker that takes its claim over; the lake sink skips the rows it committed); and pulls (<c>postgres_pull</c>, <c>salesforce</c>) with keyed sinks, or with a <c>mapping:</c> whose store
 /// every worker shares, under one lease (<see cref="LeasedPullPipeline"/>).
 /// </summary>
 public static class ClusterRecipeCheck
@@ -21,24 +21,13 @@ public static class ClusterRecipeCheck
         var problems = new List<string>();
         foreach (var p in recipe.Pipelines)
         {
-            if (p.SourceType == "files" && p.Sinks.Count == 0)
-            {
-                // A files source lands in the lake itself: each worker claims files of the shared drop folder in the
-                // shared store, and the ledger and lake commit of a file are one transaction there (docs/SCALING.md, "Files").
-                continue;
-            }
-
             if (p.SourceType == "files")
             {
-                // With sinks: each worker claims files in the shared store and hands them to its sinks at positions of its
-                // own (FileUnits); a dead worker's file is handed on again by the worker that takes its claim over, which
-                // keyed sinks absorb. The lake sink would land such a file's rows twice (it skips a replay only by
-                // JetStream sequences, which files have not).
-                if (p.Sinks.Any(s => s is Core.Pipeline.SinkFactory<Connectors.Lake.LakeSinkOptions>))
-                {
-                    problems.Add($"{recipe.Name}: pipeline '{p.Name}': a files source with a lake sink does not run in cluster mode (a file a dead worker held is handed to the sinks again by the worker that takes it over, and the lake sink would land its rows twice); drop the lake sink (a files source without sinks lands in the shared lake itself, once per file) or use keyed sinks such as postgres");
-                }
-
+                // Without sinks a files source lands in the lake itself: each worker claims files of the shared drop folder
+                // in the shared store, and the ledger and lake commit of a file are one transaction there (docs/SCALING.md,
+                // "Files"). With sinks each worker hands its files to its sinks at positions of its own (FileUnits); a dead
+                // worker's file is handed on again by the worker that takes its claim over, which keyed sinks absorb and
+                // the lake sink skips by the file's row numbers it committed (FilesSource.Unit).
                 continue;
             }
 

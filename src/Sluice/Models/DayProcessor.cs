@@ -17,6 +17,12 @@ namespace Sluice.Models;
 /// </summary>
 public sealed class DayProcessor(IEngineServices services, ModelProject project, string scope, Func<IWarehouse> openWarehouse)
 {
+    /// <summary>
+    /// Reached before a processing's commit, its output staged and (on a cluster) its run's lease held
+    /// (<see cref="CrashPoint"/>, <c>models.committing.&lt;trigger&gt;</c>), as <c>daily_summary.committing</c>.
+    /// </summary>
+    public const string CommittingCrashPoint = "models.committing";
+
     private readonly ILogger _log = services.Logging.CreateLogger("Sluice.Models");
 
     /// <summary>Processes the stale days and forces <paramref name="requested"/> (a backfill).</summary>
@@ -123,6 +129,7 @@ public sealed class DayProcessor(IEngineServices services, ModelProject project,
         // On a cluster the run's lease is checked and held through the commit (fencing): a run taken over writes nothing.
         using (Jobs.JobFence.Hold())
         {
+            CrashPoint.Reach($"{CommittingCrashPoint}.{trigger}");
             await warehouse.CommitProcessingAsync(ct).ConfigureAwait(false);
         }
 

@@ -30,17 +30,13 @@ public static class ModelTableClaims
         if (conflicts.Count > 0) { throw new SluiceException(Describe(scope, conflicts, where)); }
     }
 
-    /// <summary>The claims of a data folder's embedded warehouse (none before its first models run).</summary>
+    /// <summary>The claims of the embedded warehouse: a data folder's lake, or a cluster's shared lake (none before its first models run).</summary>
     public static IReadOnlyDictionary<string, string> LakeOwners(MetadataStore store)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
-        using var c = store.Open();
-        if (c.Scalar<long>("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'model_tables'") == 0) { return owners; }
-        using var cmd = c.Command("SELECT table_name, scope FROM model_tables");
-        using var r = cmd.ExecuteReader();
-        while (r.Read()) { owners[r.GetString(0)] = r.GetString(1); }
-        return owners;
+        var state = new Embedded.LakeModelState(store, "");
+        state.Migrate();
+        return state.Owners();
     }
 
     public static string Describe(string scope, IReadOnlyList<(string Table, string Owner)> conflicts, string where)

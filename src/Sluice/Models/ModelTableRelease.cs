@@ -46,12 +46,8 @@ public static class ModelTableRelease
             $"(what {owner} last wrote is still there); {owner} is refused if it runs while another job holds the table.";
     }
 
-    private static bool ReleaseLake(IEngineServices services, string table, string owner)
-    {
-        using var c = services.Metadata.Open();
-        using var cmd = c.Command("DELETE FROM model_tables WHERE table_name = $t AND scope = $s", null, ("$t", table), ("$s", owner));
-        return cmd.ExecuteNonQuery() == 1;
-    }
+    private static bool ReleaseLake(IEngineServices services, string table, string owner) =>
+        new Embedded.LakeModelState(services.Metadata, owner).Release(table, owner);
 
     private static async Task<IReadOnlyDictionary<string, string>> PostgresOwnersAsync(NpgsqlConnectionStringBuilder pg, CancellationToken ct)
     {

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Npgsql;
 using Sluice.IntegrationTests.Support;
 using Sluice.IntegrationTests.TenantAnalytics;
 using Sluice.Jobs;
@@ -48,14 +47,14 @@ public sealed class ClusterDailySummaryTests
                 doomed.Stderr.ShouldContain($"SLUICE_CRASH_AT: killed at {crashAt}");
             }
 
-            var killed = await RunsAsync(cluster.Name, $"trigger = 'schedule' AND pid = {killedPid}");
+            var killed = await cluster.RunsAsync(Job, $"trigger = 'schedule' AND pid = {killedPid}");
             killed.Count.ShouldBe(1, "the killed worker started one slot's run");
             killed[0].Status.ShouldBe(JobRunStore.Running, "nobody has taken it over yet");
             var slot = killed[0].AsOf;
 
             foreach (var data in workers) { running.Add(SluiceProcess.Start(data, env, "run", recipe, "--cluster")); }
             string Logs() => string.Join("\n---\n", running.Select(p => Tail(p.Stderr)));
-            await SharedDropCluster.WaitUntilAsync(() => RunsAsync(cluster.Name, "trigger = 'rerun' AND status <> 'running'").Result.Count > 0, () => "no re-run ended: " + Logs());
+            await SharedDropCluster.WaitUntilAsync(() => cluster.RunsAsync(Job, "trigger = 'rerun' AND status <> 'running'").Result.Count > 0, () => "no re-run ended: " + Logs());
 
             foreach (var (name, content) in files.Skip(8)) { VehicleFiles.Write(incoming, name, content); }
             await SharedDropCluster.WaitUntilAsync(() => cluster.LedgerAsync().Result.Count == files.Count && !Directory.EnumerateFiles(Path.Combine(shared, "vehicle-files", "processing")).Any(),
@@ -63,11 +62,11 @@ public sealed class ClusterDailySummaryTests
             // A slot that starts once every file is in has every file's days to summarise, if the after-load runs left any.
             var landed = DateTimeOffset.UtcNow;
             await SharedDropCluster.WaitUntilAsync(
-                () => RunsAsync(cluster.Name, "trigger = 'schedule' AND status <> 'running'").Result.Any(r => r.AsOf > landed),
+                () => cluster.RunsAsync(Job, "trigger = 'schedule' AND status <> 'running'").Result.Any(r => r.AsOf > landed),
                 () => "no slot ran after the last file landed: " + Logs(), 150);
             running.ShouldAllBe(p => !p.HasExited, Logs());
 
-            var runs = await RunsAsync(cluster.Name, "TRUE");
+            var runs = await cluster.RunsAsync(Job, "TRUE");
             var ofSlot = runs.Where(r => r.AsOf == slot).ToList();
             ofSlot.Select(r => (r.Trigger, r.Status)).ShouldBe(new[] { ("schedule", JobRunStore.Interrupted), ("rerun", JobRunStore.Succeeded) }, "the slot fired once, its run was taken over and re-run once");
             ofSlot[1].Pid.ShouldNotBe(killedPid);
@@ -103,29 +102,4 @@ public sealed class ClusterDailySummaryTests
             .ToArray());
 
     private static string Tail(string text) => string.Join('\n', text.Split('\n').TakeLast(20));
-
-    private sealed record Run(long Id, DateTimeOffset AsOf, string Trigger, string Status, long Pid);
-
-    /// <summary>The summary's runs in the cluster's shared store, oldest first (none before its tables exist).</summary>
-    private static async Task<List<Run>> RunsAsync(string cluster, string where)
-    {
-        await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand($"SELECT id, as_of, trigger, status, pid FROM sluice_meta_{cluster}.job_runs WHERE job = '{Job}' AND ({where}) ORDER BY id", c);
-        try
-        {
-            await using var r = await cmd.ExecuteReaderAsync();
-            var runs = new List<Run>();
-            while (await r.ReadAsync())
-            {
-                runs.Add(new Run(r.GetInt64(0), DateTimeOffset.Parse(r.GetString(1), CultureInfo.InvariantCulture), r.GetString(2), r.GetString(3), r.GetInt64(4)));
-            }
-
-            return runs;
-        }
-        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
-        {
-            return [];
-        }
-    }
 }

@@ -38,24 +38,13 @@ public sealed class ClusterModeCliTests
     }
 
     [Fact]
-    public async Task A_models_job_on_the_embedded_warehouse_is_refused_in_cluster_mode_saying_why()
+    public async Task A_models_job_on_the_embedded_warehouse_without_the_shared_folder_is_refused_naming_the_variable()
     {
+        // Its tables are in the shared lake and its state in the shared store (ClusterModelsLakeTests): the lake's files need the shared folder.
         using var temp = new TempFolder();
-        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1" }, "run", "sales-warehouse", "--cluster");
+        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1", ["SLUICE_CLUSTER_FOLDER"] = "" }, "run", "sales-warehouse", "--cluster");
         code.ShouldBe(1, err);
-        err.ShouldContain("(models) does not run in cluster mode yet: on the embedded (duckdb) warehouse or over lake tables, its warehouse, model state and table claims are the data folder's");
-    }
-
-    [Fact]
-    public async Task A_files_pipeline_with_a_lake_sink_is_refused_in_cluster_mode_naming_it()
-    {
-        // A files pipeline with keyed sinks runs (ClusterFilesToSinksTests); the lake sink would land a redone file twice.
-        using var temp = new TempFolder();
-        var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string> { ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1" },
-            "run", TestPaths.Recipe(Path.Combine("examples", "csv-to-postgres-and-lake")), "--cluster");
-        code.ShouldBe(1, err);
-        err.ShouldContain("--cluster: csv-to-postgres-and-lake: pipeline 'orders': a files source with a lake sink does not run in cluster mode");
-        err.ShouldContain("drop the lake sink");
+        err.ShouldContain("--cluster: sales-warehouse: job 'daily' (models) in cluster mode reads and writes the shared lake, whose files must be in a folder every worker sees: set SLUICE_CLUSTER_FOLDER");
     }
 
     [Fact]

@@ -100,11 +100,11 @@ public sealed class ClusterStateCliTests : IDisposable
         // The lake is shared (docs/SCALING.md, "The lake on the shared store"): query takes --cluster like the others.
         query.Code.ShouldBe(0, query.Err);
 
-        // models --cluster works on a warehouse every worker reaches (ClusterHoldsTests); the embedded one is a data folder's.
+        // models --cluster on the embedded warehouse writes the shared lake, whose files are in the shared folder only.
         var models = await RunAsync(elsewhere, "models", "run", "sales-warehouse", "--cluster", "--engine", "duckdb");
         models.Code.ShouldBe(1, models.Err);
         models.Err.ShouldContain("models --cluster: sales-warehouse/");
-        models.Err.ShouldContain("runs on the embedded (duckdb) warehouse or reads lake tables, which are a data folder's, not the cluster's");
+        models.Err.ShouldContain("runs on the embedded (duckdb) warehouse or reads lake tables, which are the cluster's shared lake only in a folder every worker sees: set SLUICE_CLUSTER_FOLDER");
     }
 
     [Fact]

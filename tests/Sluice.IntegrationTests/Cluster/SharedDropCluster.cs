@@ -55,6 +55,32 @@ internal sealed class SharedDropCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>A job run in the shared store.</summary>
+    public sealed record JobRun(long Id, DateTimeOffset AsOf, string Trigger, string Status, long Pid);
+
+    /// <summary>The runs of <paramref name="job"/> (<c>recipe/job</c>) in the shared store matching <paramref name="where"/>, oldest first (none before its tables exist).</summary>
+    public async Task<List<JobRun>> RunsAsync(string job, string where)
+    {
+        await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand($"SELECT id, as_of, trigger, status, pid FROM sluice_meta_{Name}.job_runs WHERE job = '{job}' AND ({where}) ORDER BY id", c);
+        try
+        {
+            await using var r = await cmd.ExecuteReaderAsync();
+            var runs = new List<JobRun>();
+            while (await r.ReadAsync())
+            {
+                runs.Add(new JobRun(r.GetInt64(0), DateTimeOffset.Parse(r.GetString(1), System.Globalization.CultureInfo.InvariantCulture), r.GetString(2), r.GetString(3), r.GetInt64(4)));
+            }
+
+            return runs;
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
+        {
+            return [];
+        }
+    }
+
     /// <summary>Waits up to <paramref name="seconds"/> (120 by default: workers on a loaded machine) for <paramref name="condition"/>, failing with <paramref name="what"/>.</summary>
     public static async Task WaitUntilAsync(Func<bool> condition, Func<string> what, int seconds = 120)
     {

@@ -17,7 +17,7 @@ namespace Sluice.Connectors.Files;
 /// numbers them in positions of its own (its sinks' checkpoints are scoped to the worker, <see cref="CheckpointScope"/>),
 /// and takes over the files of a worker whose claims ran out, handing them on again (<see cref="TakeOverAsync"/>).
 /// </summary>
-public sealed partial class FilesSource : IStreamSource, ICheckpointScope
+public sealed partial class FilesSource : IStreamSource, ICheckpointScope, ILogSequencedSource
 {
     private readonly SemaphoreSlim _finishing = new(1, 1);
     private readonly Dictionary<long, ParsedFile> _handedOn = [];
@@ -25,6 +25,7 @@ public sealed partial class FilesSource : IStreamSource, ICheckpointScope
     private Task? _keepAlive;
     private long _lastSeq;
     private volatile bool _caughtUp;
+    private bool _sequenced;
 
     public bool CaughtUp => _caughtUp;
 
@@ -274,15 +275,41 @@ public sealed partial class FilesSource : IStreamSource, ICheckpointScope
         return file.Hash is null ? file with { Hash = FileIngestor.LedgerKey(await HashingReadStream.HashFileAsync(path, ct).ConfigureAwait(false), type, name) } : file;
     }
 
-    /// <summary>A file's rows as one batch: its table named without the file type's zone (each sink places it), and its bookkeeping.</summary>
+    /// <summary>
+    /// A file's rows as one batch: its table named without the file type's zone (each sink places it), and its
+    /// bookkeeping. On a shared drop folder with a sink that appends (<see cref="CarrySequences"/>) each row carries its
+    /// number in the file as <c>_offset</c> and the batch the file's log (<see cref="FileLog"/>), so that sink skips the
+    /// rows of a file a dead worker committed; the ledger entry is then recorded only once every sink has the file
+    /// (<see cref="AcknowledgeAsync"/>), since a worker that takes a file over hands on again only a file not in the ledger.
+    /// </summary>
     private RecordBatch Unit(long seq, ParsedFile file)
     {
         var table = BatchTableName(file.Type);
         var rows = ColumnBatchConcat.Runs(file.Batches.Where(b => b.Count > 0))
             .Select(b => new ColumnBatch(new TableSchema(table, b.Schema.Fields), [.. b.Columns], b.Count))
             .ToList();
-        return new RecordBatch(rows, seq) { Commits = [new FileLedgerCommit(_ingestor, file)] };
+        if (!_sequenced) { return new RecordBatch(rows, seq) { Commits = [new FileLedgerCommit(_ingestor, file)] }; }
+        var numbered = new List<ColumnBatch>(rows.Count);
+        long next = 0;
+        foreach (var b in rows)
+        {
+            var offsets = new long?[b.Count];
+            for (var i = 0; i < b.Count; i++) { offsets[i] = ++next; }
+            numbered.Add(new ColumnBatch(new TableSchema(table, [.. b.Schema.Fields, new FieldSpec(Http.Ingest.StreamShape.OffsetColumn, FieldType.Integer, false)]), [.. b.Columns, offsets], b.Count));
+        }
+
+        return new RecordBatch(numbered, seq) { Log = next == 0 ? null : new LogSequences(FileLog(file), [new SequenceRange(1, next)]) };
     }
+
+    /// <summary>The log of a file's rows for a sink that skips replays: its ledger key, the same for the file on every worker.</summary>
+    private static string FileLog(ParsedFile file) => "file:" + file.Hash;
+
+    /// <summary>
+    /// A sink of the pipeline skips replays by log sequences (the lake sink): on a shared drop folder, where a file a dead
+    /// worker handed on is handed on again by another, each file's rows get their numbers (<see cref="Unit"/>). In a
+    /// single process a file comes again at its own position, which the sinks' checkpoints skip.
+    /// </summary>
+    public void CarrySequences() => _sequenced = _claims is not null;
 
     /// <summary>A file type's batch table: its table without the zone (each sink places it: the lake in its zone, Postgres in its schema).</summary>
     public static string BatchTableName(FileType type) => type.Table[(type.Table.IndexOf('.', StringComparison.Ordinal) + 1)..];

@@ -13,7 +13,7 @@ public enum LakeSinkMode
 }
 
 /// <summary>Options of the <c>lake</c> sink: which zone its tables land in, how rows are partitioned, and how small files are compacted.</summary>
-public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables
+public sealed class LakeSinkOptions : Core.Pipeline.IChecksBatchTables, Core.Pipeline.ISkipsCommittedSequences
 {
     /// <summary>The defaults, written once in the property initialisers: <see cref="Parse"/> falls back to them and the reference (docs/reference) shows them.</summary>
     private static readonly LakeSinkOptions Default = new();

@@ -46,6 +46,8 @@ public class SinkFactory<TOptions>(TOptions options, Func<IEngineServices, IBatc
 
     public TOptions Options => options;
 
+    public bool SkipsCommittedSequences => options is ISkipsCommittedSequences;
+
     /// <summary>The options' own check of a table the source hands on (<see cref="IChecksBatchTables"/>), when they have one.</summary>
     public string? Problem(Schema.TableSchema table) => (options as IChecksBatchTables)?.Problem(table);
 

@@ -158,4 +158,23 @@ public interface ISinkType
 public interface ISinkFactory
 {
     IBatchSink Create(IEngineServices services);
+
+    /// <summary>
+    /// Whether the sink skips the rows of events it committed already by the batch's <see cref="RecordBatch.Log"/> and
+    /// each row's position column (the lake sink, which appends), so a source on a cluster gives its rows their sequences.
+    /// </summary>
+    bool SkipsCommittedSequences => false;
+}
+
+/// <summary>The options of a sink that skips replayed events by their log sequences (<see cref="ISinkFactory.SkipsCommittedSequences"/>).</summary>
+public interface ISkipsCommittedSequences;
+
+/// <summary>
+/// A stream source that can give each batch its events as sequences of a log every worker of a cluster reads
+/// (<see cref="RecordBatch.Log"/>) and each row its sequence as <c>_offset</c>, told to when a sink of its pipeline
+/// skips replays by them (<see cref="ISinkFactory.SkipsCommittedSequences"/>).
+/// </summary>
+public interface ILogSequencedSource
+{
+    void CarrySequences();
 }

@@ -303,10 +303,18 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         List<RecordBatch>? batches = null;
         var rows = first.Count;
         var until = _services.Time.GetUtcNow() + joining.Linger;
+        var joinedLog = first.Log?.Log;
         while (rows < joining.MaxRows)
         {
+            // One write holds the events of one log (a sink skips replays per log): a batch of another waits for the next write.
+            if (queue.TryPeek(out var peeked) && peeked.Log is { } other && joinedLog is not null && !string.Equals(other.Log, joinedLog, StringComparison.Ordinal))
+            {
+                break;
+            }
+
             if (queue.TryRead(out var next))
             {
+                joinedLog ??= next.Log?.Log;
                 (batches ??= [first]).Add(next);
                 rows += next.Count;
                 continue;

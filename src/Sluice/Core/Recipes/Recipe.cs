@@ -57,6 +57,7 @@ public sealed record PipelineDefinition(string Name, string SourceType, ISourceF
         }
 
         var stream = ((Pipeline.IStreamSourceFactory)Source).CreateStream(services);
+        if (stream is Pipeline.ILogSequencedSource sequenced && Sinks.Any(s => s.SkipsCommittedSequences)) { sequenced.CarrySequences(); }
         return new Pipeline.StreamPipeline(services, recipe, Name, stream, Steps.Select(s => s.Create(services)).ToList(), Sinks.Select(s => s.Create(services)).ToList());
     }
 }

@@ -1,12 +1,14 @@
 using System.Globalization;
-using Microsoft.Data.Sqlite;
 using Sluice.Core.Metadata;
 
 namespace Sluice.Models.Embedded;
 
 /// <summary>
 /// Model state of the embedded warehouse, in the metadata store: per model the latest as-of date applied, per day the
-/// source fingerprint, status, and each model's input and output fingerprints. Writes that go with a lake commit take the commit's connection and transaction.
+/// source fingerprint, status, and each model's input and output fingerprints; and which job builds each model table
+/// (<see cref="ModelTableClaims"/>). Writes that go with a lake commit take the commit's connection and transaction.
+/// The same SQL runs on a data folder's SQLite store and on a cluster's shared Postgres store (<see cref="MetadataStore.Connect"/>),
+/// where every worker sees the state the lake's shared manifest goes with.
 /// </summary>
 internal sealed class LakeModelState(MetadataStore store, string scope)
 {
@@ -38,15 +40,9 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
     public IReadOnlyDictionary<string, string> Claim(IReadOnlyCollection<string> tables, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(tables);
-        using var c = store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
-        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
-        using (var cmd = c.Command("SELECT table_name, scope FROM model_tables", tx))
-        using (var r = cmd.ExecuteReader())
-        {
-            while (r.Read()) { owners[r.GetString(0)] = r.GetString(1); }
-        }
-
+        using var c = store.Connect();
+        using var tx = c.BeginWrite();
+        var owners = Owners(c, tx);
         if (tables.Any(t => owners.TryGetValue(t, out var o) && o != scope)) { return owners; }
         foreach (var table in tables.Where(t => !owners.ContainsKey(t)))
         {
@@ -58,9 +54,32 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
         return owners;
     }
 
+    /// <summary>Every claimed table with the scope that owns it.</summary>
+    public IReadOnlyDictionary<string, string> Owners()
+    {
+        using var c = store.Connect();
+        return Owners(c, null);
+    }
+
+    /// <summary>Gives up <paramref name="owner"/>'s claim on <paramref name="table"/>; false when it was not <paramref name="owner"/>'s.</summary>
+    public bool Release(string table, string owner)
+    {
+        using var c = store.Connect();
+        return c.Execute("DELETE FROM model_tables WHERE table_name = $t AND scope = $s", null, ("$t", table), ("$s", owner)) == 1;
+    }
+
+    private static Dictionary<string, string> Owners(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction? tx)
+    {
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        using var cmd = c.Command("SELECT table_name, scope FROM model_tables", tx);
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) { owners[r.GetString(0)] = r.GetString(1); }
+        return owners;
+    }
+
     public DateOnly? AppliedThrough(string model)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         var text = c.Scalar<string>("SELECT applied_through FROM model_state WHERE scope = $s AND model = $m", null, ("$s", scope), ("$m", model));
         return text is null ? null : DateOnly.ParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture);
     }
@@ -73,7 +92,7 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
 
     public IReadOnlyList<DayRecord> Days()
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command("SELECT day, fingerprint, status, models FROM model_days WHERE scope = $s ORDER BY day", null, ("$s", scope));
         using var r = cmd.ExecuteReader();
         var list = new List<DayRecord>();
@@ -90,7 +109,7 @@ internal sealed class LakeModelState(MetadataStore store, string scope)
 
     public void SaveDays(IReadOnlyCollection<DayRecord> days, DateTimeOffset now)
     {
-        using var c = store.Open();
+        using var c = store.Connect();
         using var tx = c.BeginTransaction();
         SaveDays(c, tx, days, now);
         tx.Commit();

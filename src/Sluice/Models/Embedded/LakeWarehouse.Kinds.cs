@@ -44,6 +44,7 @@ internal sealed partial class LakeWarehouse
         }
 
         var now = _services.Time.GetUtcNow();
+        using var fence = Jobs.JobFence.Hold();
         Lake.Commit(
             stager,
             (c, tx) =>

@@ -156,6 +156,7 @@ internal sealed partial class LakeWarehouse : IWarehouse
             return Task.CompletedTask;
         }
 
+        using var fence = Jobs.JobFence.Hold();
         _state.SaveDays(days, _services.Time.GetUtcNow());
         return Task.CompletedTask;
     }
@@ -259,6 +260,8 @@ internal sealed partial class LakeWarehouse : IWarehouse
         else
         {
             var now = _services.Time.GetUtcNow();
+            // On a cluster the run's lease is checked and held through the commit (as a processing's, DayProcessor).
+            using var fence = Jobs.JobFence.Hold();
             Lake.Commit(
                 stager,
                 (c, tx) =>
@@ -279,7 +282,8 @@ internal sealed partial class LakeWarehouse : IWarehouse
     private void SaveState(ModelDefinition model, DateOnly? applied)
     {
         if (_pending is not null) { _pending.Applied[model.Name] = applied; return; }
-        using var c = _services.Metadata.Open();
+        using var fence = Jobs.JobFence.Hold();
+        using var c = _services.Metadata.Connect();
         using var tx = c.BeginTransaction();
         _state.SetApplied(c, tx, model.Name, applied, _services.Time.GetUtcNow());
         tx.Commit();
