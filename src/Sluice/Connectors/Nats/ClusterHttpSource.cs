@@ -254,10 +254,11 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     /// </summary>
     private async Task ConsumeAsync(INatsJSConsumer consumer, Func<INatsJSMsg<ReadOnlyMemory<byte>>, ValueTask> deliver, CancellationToken ct)
     {
-        // Per partition fewer: a worker may read many partitions, each consume buffering this much. An http stream's
-        // message holds up to about 1 MiB of events (EventMessages.MaxBytes), so it is bounded by bytes; a change message by count.
-        var opts = _records is not null ? new NatsJSConsumeOpts { MaxMsgs = _owner is null ? 1000 : 200 }
-            : new NatsJSConsumeOpts { MaxBytes = _owner is null ? 8 << 20 : 2 << 20 };
+        // Per partition fewer: a worker may read many partitions, each consume buffering this many. Counted in messages,
+        // not bytes: a byte-bounded consume (MaxBytes) stalled partition consumers under load (ClusterPartitionTests,
+        // 0 pull requests outstanding). An http message is a request's events of one partition, usually a few KB, at
+        // most about 1 MiB (EventMessages.MaxBytes).
+        var opts = new NatsJSConsumeOpts { MaxMsgs = _owner is null ? 1000 : 200 };
         DateTimeOffset? failingSince = null;
         while (true)
         {

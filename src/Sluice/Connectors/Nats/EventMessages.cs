@@ -31,7 +31,7 @@ internal static class EventMessages
 
     /// <summary>
     /// Bytes of a message at most: NATS's default <c>max_payload</c> (1 MiB) less room for the headers, or the server's
-    /// smaller limit. A consume pulls at most 2 MiB at once (<c>ClusterHttpSource</c>), which a message must fit.
+    /// smaller limit.
     /// </summary>
     public static int MaxBytes(long? serverMaxPayload) => (int)Math.Min(serverMaxPayload is > 0 ? serverMaxPayload.Value : 1 << 20, 1 << 20) - 4096;
 
