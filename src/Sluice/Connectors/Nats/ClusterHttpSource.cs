@@ -255,8 +255,8 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     private async Task ConsumeAsync(INatsJSConsumer consumer, Func<INatsJSMsg<ReadOnlyMemory<byte>>, ValueTask> deliver, CancellationToken ct)
     {
         // Per partition fewer: a worker may read many partitions, each consume buffering this many. Counted in messages,
-        // not bytes: a byte-bounded consume (MaxBytes) stalled partition consumers under load (ClusterPartitionTests,
-        // 0 pull requests outstanding). An http message is a request's events of one partition, usually a few KB, at
+        // not bytes: with a byte-bounded consume (MaxBytes) ClusterPartitionTests failed under load (a partition's last
+        // events not delivered), not proven to be the cause. An http message is a request's events of one partition, usually a few KB, at
         // most about 1 MiB (EventMessages.MaxBytes).
         var opts = new NatsJSConsumeOpts { MaxMsgs = _owner is null ? 1000 : 200 };
         DateTimeOffset? failingSince = null;
