@@ -15,8 +15,9 @@ namespace Sluice.Connectors.Nats;
 /// <see cref="ClusterOptions.Name"/>, so two clusters running one recipe on the same NATS servers do not share a log),
 /// file storage, replicated <see cref="ClusterOptions.Replicas"/>
 /// times, work-queue retention (an event is deleted once acknowledged, that is once every sink committed it), bounded by
-/// <c>max_backlog_bytes</c> (a full stream refuses new events: 503, nothing is dropped). Events are published with
-/// their key hash as <c>Nats-Msg-Id</c>, so a retry within the dedup window is stored once whichever worker takes it.
+/// <c>max_backlog_bytes</c> (a full stream refuses new events: 503, nothing is dropped). A request's events are
+/// published as one message per partition (<see cref="EventMessages"/>), with an id made of their key hashes as
+/// <c>Nats-Msg-Id</c>, so a retry of the request within the dedup window is stored once whichever worker takes it.
 /// Workers read through one durable pull consumer, <see cref="ConsumerName"/>, acknowledging explicitly; or, with the
 /// shared metadata store, each partition through a consumer of its own that only its lease's owner reads
 /// (<see cref="PartitionConsumerAsync"/>).
@@ -86,10 +87,13 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     /// The subject of an event: its partition from its key hash (tenant and key), else from its tenant, so that one
     /// key's events are always in one partition, in the order they were published.
     /// </summary>
-    public string Subject(ulong keyHash, string tenant)
+    public string Subject(ulong keyHash, string tenant) => SubjectOf(PartitionOf(keyHash, tenant));
+
+    /// <summary>The partition of an event (<see cref="Subject"/>).</summary>
+    public int PartitionOf(ulong keyHash, string tenant)
     {
         var hash = keyHash != 0 ? keyHash : System.IO.Hashing.XxHash64.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(tenant));
-        return SubjectOf((int)(hash % (ulong)_cluster.Partitions));
+        return (int)(hash % (ulong)_cluster.Partitions);
     }
 
     /// <summary>Creates the stream, or brings its settings up to date (every worker does; the last settings win).</summary>
@@ -167,7 +171,7 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
         }, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Events one partition's consumer may hold unacknowledged: more waits in JetStream.</summary>
+    /// <summary>Messages one partition's consumer may hold unacknowledged: more waits in JetStream.</summary>
     public const int PartitionMaxAckPending = 10_000;
 
     /// <summary>The name of a partition's consumer under a lease: the cluster's name, and the token, so a consumer of an older lease is never taken for it.</summary>
@@ -257,24 +261,23 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
         try
         {
             await EnsureAsync(bounded.Token).ConfigureAwait(false);
-            // All at once: JetStream pipelines them on the connection and acknowledges each when a majority of the
-            // stream's replicas stored it.
-            var acks = new Task<PubAckResponse>[events.Count];
-            for (var i = 0; i < events.Count; i++)
+            // One message per partition (EventMessages), all at once: JetStream pipelines them on the connection and
+            // acknowledges each when a majority of the stream's replicas stored it.
+            var messages = EventMessages.Of(events, e => PartitionOf(e.KeyHash, e.Tenant), EventMessages.MaxBytes(_connection.ServerInfo?.MaxPayload), out var duplicates);
+            var acks = new Task<PubAckResponse>[messages.Count];
+            for (var i = 0; i < messages.Count; i++)
             {
-                var e = events[i];
-                var opts = new NatsJSPubOpts { MsgId = e.KeyHash == 0 ? null : e.KeyHash.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) };
-                acks[i] = _js.PublishAsync(Subject(e.KeyHash, e.Tenant), e.Record, opts: opts, cancellationToken: bounded.Token).AsTask();
+                var m = messages[i];
+                acks[i] = _js.PublishAsync(SubjectOf(m.Partition), m.Data, opts: new NatsJSPubOpts { MsgId = m.MsgId }, cancellationToken: bounded.Token).AsTask();
             }
 
             await Task.WhenAll(acks).ConfigureAwait(false);
-            var duplicates = 0;
-            foreach (var ack in acks)
+            for (var i = 0; i < acks.Length; i++)
             {
                 // A duplicate is stored already (a retry of a request that was refused after part of it was stored):
                 // success for this request. EnsureSuccess would throw for it.
-                if (ack.Result.Duplicate) { duplicates++; }
-                else { ack.Result.EnsureSuccess(); }
+                if (acks[i].Result.Duplicate) { duplicates += messages[i].Events; }
+                else { acks[i].Result.EnsureSuccess(); }
             }
 
             return duplicates;
