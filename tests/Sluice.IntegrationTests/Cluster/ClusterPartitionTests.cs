@@ -27,17 +27,41 @@ public sealed class ClusterPartitionTests
         var total = Tenants * Versions;
         var senders = cluster.SendAll();
         await cluster.WaitDoneAsync(total / 4);
-        cluster.Workers[1].Kill();
+        // Each time a worker that holds partitions right then is killed: the first worker up may hold them all (CI saw
+        // both killed workers holding none, so nothing was taken over).
+        var first = await HolderAsync(cluster);
+        first.Kill();
         await cluster.WaitDoneAsync(total * 9 / 20);
-        cluster.Workers[1].Start();
+        first.Start();
         await cluster.WaitDoneAsync(total * 3 / 5);
-        cluster.Workers[2].Kill();
+        var second = await HolderAsync(cluster);
+        second.Kill();
         await cluster.WaitDoneAsync(total * 4 / 5);
-        cluster.Workers[2].Start();
+        second.Start();
         await senders;
 
         await cluster.ShouldHoldTheLastVersionsAsync();
         (await KeyedCluster.ScalarAsync($"SELECT count(*) FROM {cluster.MetaSchema}.partition_leases WHERE token > 1")).ShouldBeGreaterThan(0, "a killed worker's partitions were taken over by another (a newer lease token)");
+    }
+
+    /// <summary>A live worker that holds partitions as asked right now.</summary>
+    private static async Task<ClusterWorker> HolderAsync(KeyedCluster cluster)
+    {
+        ClusterWorker? holder = null;
+        await UntilAsync(async () =>
+        {
+            foreach (var w in cluster.Workers.Where(w => w.Process is { HasExited: false }))
+            {
+                if (await KeyedCluster.ScalarAsync($"SELECT count(*) FROM {cluster.MetaSchema}.partition_leases WHERE owner LIKE '%/{w.Process!.Pid}/%'") > 0)
+                {
+                    holder = w;
+                    return true;
+                }
+            }
+
+            return false;
+        }, TimeSpan.FromSeconds(90), async () => "a worker holding partitions\n" + await cluster.PartitionsAsync());
+        return holder!;
     }
 
     [Fact]
