@@ -188,6 +188,13 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
         }
     }
 
+    /// <summary>
+    /// Reached when JetStream stored a batch holding snapshot rows and its position is not yet recorded (tests SIGKILL
+    /// the holder there, <see cref="Core.CrashPoint"/>): the next holder reads those rows again and publishes them with
+    /// the same ids (<see cref="Core.Pipeline.SnapshotRows"/>).
+    /// </summary>
+    public const string SnapshotPublished = "cluster.cdc-snapshot-published";
+
     /// <summary>The relay's position in the shared store: the slot's changes up to it are stored in JetStream.</summary>
     private string RelayCheckpoint => $"pipeline:{_recipe}/{_definition.Name}:jetstream";
 
@@ -207,6 +214,7 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
             await foreach (var batch in source.ReadAsync(stored, ct).ConfigureAwait(false))
             {
                 await log.PublishAsync(batch, _services.Time, _log, c => _status?.Condition(c), ct).ConfigureAwait(false);
+                if (batch.Snapshots.Count > 0) { Core.CrashPoint.Reach(SnapshotPublished); }
                 if (batch.Position > (stored ?? long.MinValue))
                 {
                     checkpoints.Set(RelayCheckpoint, batch.Position.ToString(System.Globalization.CultureInfo.InvariantCulture));

@@ -100,6 +100,86 @@ public sealed class ClusterCdcJetStreamTests
         }
     }
 
+    [Fact]
+    public async Task Snapshot_rows_published_again_by_the_next_holder_land_once_and_a_second_snapshot_of_the_table_lands_whole()
+    {
+        // engagement_events straight to the shared lake, which appends: a snapshot row stored twice in JetStream would be
+        // in it twice. The initial snapshot in batches of 100 rows.
+        await using var scenario = await CdcScenario.CreateAsync(tweak: y =>
+        {
+            y = WithoutJobs(y).Replace("batch_rows: 10000", "batch_rows: 100", StringComparison.Ordinal)
+                .Replace("        content: { on_update: emit, on_delete: emit }     # keeps the enrichment's content cache current\n", "", StringComparison.Ordinal);
+            return y[..y.IndexOf("    steps:", StringComparison.Ordinal)] + "    sinks:\n      - type: lake\n        zone: cdc\n        partition_by: event_ts\n";
+        });
+        const int rows = 1000;
+        await scenario.InsertAsync(rows, rowsPerStatement: 100, seed: 7);
+        await using var nats = await NatsTestCluster.StartAsync(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "nats")).FullName);
+        var cluster = "ccdcsn" + scenario.Id;
+        var env = Environment(scenario, nats, cluster);
+        env.Remove("SLUICE_CLUSTER_CDC"); // the default
+        env["SLUICE_CLUSTER_FOLDER"] = Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "shared")).FullName;
+        env["SLUICE_CLUSTER_LEASE"] = "5";
+        // Worker 0 holds the slot alone and dies once JetStream stored the 4th batch of the initial snapshot, before the
+        // relay recorded it: the next holder goes on from the 3rd (the last every sink committed) and reads the 4th's
+        // rows again, in chunks at new positions, which must be known as the same rows.
+        var doomed = new Worker(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "worker0")).FullName,
+            new Dictionary<string, string>(env) { ["SLUICE_CRASH_AT"] = Sluice.Cluster.StandByPipeline.SnapshotPublished + ":4" });
+        var workers = new List<Worker> { doomed };
+        try
+        {
+            await CdcScenario.WaitUntilAsync(() => Task.FromResult(doomed.Process.HasExited), Patience, () => Task.FromResult("worker 0 did not reach its crash point: " + doomed.Process.Stderr));
+            doomed.Process.Stderr.ShouldContain("SLUICE_CRASH_AT: killed at " + Sluice.Cluster.StandByPipeline.SnapshotPublished);
+            workers.Add(new Worker(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "worker1")).FullName, env));
+            workers.Add(new Worker(doomed.Data, env));
+            foreach (var w in workers.Skip(1)) { await w.WaitStartedAsync(); }
+
+            var (events, distinct) = (0L, 0L);
+            await CdcScenario.WaitUntilAsync(() =>
+            {
+                (events, distinct) = Figures(scenario, env);
+                return Task.FromResult(distinct >= rows);
+            }, Patience, () => Task.FromResult($"{distinct} of the {rows} rows in the lake ({events} in all)\n{ClusterCdcTests.Stderr(workers)}"));
+            string.Join("\n", workers.Skip(1).Select(w => w.Process.Stderr)).ShouldContain("was interrupted before every sink had it", customMessage: "the next holder went on with the initial snapshot (warning 10304), not taking it again");
+            // What is still in flight (a redelivery the lake skips) changes nothing: the rows are there once.
+            (events, distinct) = Figures(scenario, env);
+            events.ShouldBe(rows, $"every row of the snapshot is in the lake once, nothing twice\n{ClusterCdcTests.Stderr(workers)}");
+            distinct.ShouldBe(rows);
+
+            // A second snapshot of the table (what `sluice cdc snapshot` asks the running source for): all of it lands again.
+            var database = await scenario.ScalarAsync<string>("SELECT current_database()");
+            await using (var meta = new NpgsqlConnection(ServerSettings.PostgresConnectionString))
+            {
+                await meta.OpenAsync();
+                await using var ask = new NpgsqlCommand(
+                    $"INSERT INTO sluice_meta_{cluster}.pg_cdc_snapshot_requests(slot, database, recipe, pipeline, schema_name, table_name, chunk_rows, kind, status, requested_at, updated_at) " +
+                    "VALUES ($1, $2, 'engagement-cdc', 'cdc', 'public', 'engagement_events', 100, 'on_demand', 'queued', '2026-12-06T00:00:00Z', '2026-12-06T00:00:00Z')", meta);
+                ask.Parameters.AddWithValue(scenario.Slot);
+                ask.Parameters.AddWithValue(database);
+                await ask.ExecuteNonQueryAsync();
+            }
+
+            long most = 0;
+            await CdcScenario.WaitUntilAsync(() =>
+            {
+                (events, distinct) = Figures(scenario, env);
+                return Task.FromResult(events >= 2 * rows);
+            }, Patience, () => Task.FromResult($"{events} rows in the lake after the second snapshot, of {2 * rows}\n{ClusterCdcTests.Stderr(workers)}"));
+            var counts = Query(scenario, env, "SELECT min(n), max(n) FROM (SELECT event_id, count(*) AS n FROM cdc.engagement_events GROUP BY event_id)")
+                .Split('\n', StringSplitOptions.RemoveEmptyEntries)[1].Split(',').Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            most = counts[1];
+            (events, distinct) = Figures(scenario, env);
+            events.ShouldBe(2 * rows, "the second snapshot is not taken for the first: every row once more");
+            distinct.ShouldBe(rows);
+            counts[0].ShouldBe(2);
+            most.ShouldBe(2);
+        }
+        finally
+        {
+            foreach (var w in workers) { w.Dispose(); }
+            await DropSchemaAsync(cluster);
+        }
+    }
+
     /// <summary>The lake's events and distinct event ids, read by DuckDB (<c>sluice query --cluster</c>) from a folder no worker uses.</summary>
     private static (long Events, long Distinct) Figures(CdcScenario scenario, Dictionary<string, string> env)
     {

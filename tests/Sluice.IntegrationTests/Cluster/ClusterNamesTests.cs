@@ -76,6 +76,44 @@ public sealed class ClusterNamesTests : IDisposable
     }
 
     [Fact]
+    public async Task A_consumer_deleted_mid_stream_is_made_again_and_every_acknowledged_event_lands_once()
+    {
+        var workers = new List<SluiceProcess>();
+        try
+        {
+            var cluster = await StartClusterAsync(_a, "a", workers, ("SLUICE_CLUSTER_MAX_ACK_PENDING", "5000"));
+            await using var nats = new NatsConnection(Opts);
+            var js = nats.CreateJetStreamContext();
+            var stream = $"SLUICE_{_a.Cluster}_{_recipe}_events";
+            var consumer = $"{_a.Cluster}_workers";
+            var sent = new List<string>(await SendAsync(cluster, "x", 10));
+            (await ConsumerAsync(js, stream, consumer, workers)).Info.Config.MaxAckPending.ShouldBe(5000, "SLUICE_CLUSTER_MAX_ACK_PENDING sets the shared consumer's bound");
+            // Deleted twice: each time the worker's consume may be between two pull requests, when no 409 comes and
+            // only its watch of the consumer tells (ClusterHttpSource.ConsumerWatchEvery).
+            for (var round = 1; round <= 2; round++)
+            {
+                await js.DeleteConsumerAsync(stream, consumer);
+                sent.AddRange(await SendAsync(cluster, "y" + round, 10, first: 10 * round));
+                var landed = await LandedAsync(Schema(_a), sent.Count, workers);
+                landed.ShouldBe(sent.Order(StringComparer.Ordinal).ToList(), $"every acknowledged event once (after deletion {round})");
+                (await ConsumerAsync(js, stream, consumer, workers)).Info.Config.MaxAckPending.ShouldBe(5000, "made again as it was");
+            }
+
+            var deadline = DateTime.UtcNow + Patience;
+            while (!workers[0].Stderr.Contains($"consumer '{consumer}' was deleted while this worker read it; made again", StringComparison.Ordinal))
+            {
+                DateTime.UtcNow.ShouldBeLessThan(deadline, "the worker did not say it made the consumer again (warning 43931)\n" + workers[0].Stderr);
+                await Task.Delay(200);
+            }
+        }
+        finally
+        {
+            foreach (var w in workers) { w.Dispose(); }
+            await CleanUpAsync(_a);
+        }
+    }
+
+    [Fact]
     public async Task A_stream_named_before_cluster_names_that_holds_events_is_refused_at_start_naming_it_and_an_empty_one_is_not()
     {
         var cluster = new ClusterOptions([NatsUrls], 2, 1, TimeSpan.FromSeconds(30)) { Name = _a.Cluster };

@@ -66,6 +66,45 @@ public sealed class CdcChangeLogTests
         log.Messages(new RecordBatch(snapshot, 0x500))[0].MsgId.ShouldBeNull("snapshot rows share a position: an id would drop all but one");
     }
 
+    /// <summary>Rows 1..n of a snapshot (<c>_op</c> = r) entering the stream at <paramref name="lsn"/>, read by <paramref name="name"/>.</summary>
+    private static RecordBatch Snapshot(int n, long lsn, string name, TableSchema? schema = null)
+    {
+        var rows = Changes(n);
+        if (schema is not null) { rows = new ColumnBatch(schema, Enumerable.Range(0, schema.Fields.Count).Select(c => rows.Columns[c]).ToArray(), null, rows.Count); }
+        var (op, at) = (rows.Strings(Items.IndexOf(ChangeEnvelope.Op)), rows.Column<long>(Items.IndexOf(ChangeEnvelope.Lsn)));
+        for (var r = 0; r < n; r++) { (op[r], at[r]) = (ChangeEnvelope.Read, lsn); }
+        return new RecordBatch(rows.Gather(Enumerable.Range(0, n).ToArray()), lsn) { Snapshots = [new SnapshotRows(rows.Schema.Table, lsn, name)] };
+    }
+
+    [Fact]
+    public async Task A_snapshot_rows_id_is_its_snapshot_and_key_so_a_chunk_read_again_is_stored_once_and_another_snapshot_is_not_dropped()
+    {
+        await using var log = new CdcChangeLog(Cluster, "shop", "cdc", "slot1", 1000, TimeSpan.FromMilliseconds(100), _ => false);
+        var first = log.Messages(Snapshot(3, 0x700, "q12")).Select(m => m.MsgId).ToList();
+        first.ShouldAllBe(id => id != null && id.StartsWith("slot1:q12:", StringComparison.Ordinal));
+        first.Distinct().Count().ShouldBe(3, "each row of a snapshot has an id of its own");
+        // Read again by the slot's next holder: the chunk enters the stream at another position, with the same rows.
+        log.Messages(Snapshot(3, 0x900, "q12")).Select(m => m.MsgId).ShouldBe(first, "the same snapshot's rows read again are stored once");
+        log.Messages(Snapshot(2, 0x900, "q12")).Select(m => m.MsgId).ShouldBe(first.Take(2), "a row's id does not depend on the rows around it");
+        log.Messages(Snapshot(3, 0x700, "q13")).Select(m => m.MsgId).Intersect(first).ShouldBeEmpty("a second snapshot of the table is not taken for the first");
+        log.Messages(Snapshot(3, 0x700, "i4f0")).Select(m => m.MsgId).Intersect(first).ShouldBeEmpty();
+
+        // Another table with the same keys: other ids.
+        var other = new TableSchema("others", Items.Fields) { Key = ["id"] };
+        log.Messages(Snapshot(3, 0x700, "q12", other)).Select(m => m.MsgId).Intersect(first).ShouldBeEmpty();
+
+        // A snapshot row the batch names no snapshot for (another _lsn) keeps no id, as before.
+        var unnamed = Snapshot(1, 0x700, "q12") with { Snapshots = [new SnapshotRows("items", 0x701, "q12")] };
+        log.Messages(unnamed)[0].MsgId.ShouldBeNull();
+
+        // Without a key: the row's place, the same when the batch is published again, distinct per row.
+        var keyless = new TableSchema("items", Items.Fields);
+        var places = log.Messages(Snapshot(3, 0x700, "i4f0", keyless)).Select(m => m.MsgId).ToList();
+        places.Distinct().Count().ShouldBe(3);
+        log.Messages(Snapshot(3, 0x700, "i4f0", keyless)).Select(m => m.MsgId).ShouldBe(places);
+        places.ShouldAllBe(id => id!.StartsWith("slot1:i4f0:", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task The_consumer_reads_back_every_value_exactly_and_keeps_the_order_between_tables()
     {

@@ -20,9 +20,12 @@ namespace Sluice.Connectors.Nats;
 /// truncate to the whole table and remembers the last position it applied per table, so every change of that table
 /// must reach it in order, the truncate with the rows around it. A change's <c>Nats-Msg-Id</c> is its slot and
 /// position (<c>_lsn</c>, <c>_seq</c>: unique in the slot's stream), so what a new holder publishes again after a
-/// take-over (from the slot's confirmed position) is stored once. Rows of a snapshot (<c>_op</c> = r) carry no such
-/// position and no id: one read again is stored again, and the sinks' idempotent writes absorb it, as after a crash of
-/// a single process.
+/// take-over (from the slot's confirmed position) is stored once. Rows of a snapshot (<c>_op</c> = r) have no such
+/// position (a chunk read again enters the stream at a new one): their id is the snapshot's name
+/// (<see cref="RecordBatch.Snapshots"/>) and a hash of the table and the row's key, so the rows a new holder reads
+/// again of the snapshot its predecessor was publishing are stored once, and a later snapshot of the same table (another
+/// name) is stored whole. A row of a table without a key is named by its place in the batch instead, which only a
+/// batch published again by the same holder repeats (such a table's snapshot is never resumed, only taken again).
 /// </remarks>
 internal sealed class CdcChangeLog : IAsyncDisposable
 {
@@ -67,7 +70,7 @@ internal sealed class CdcChangeLog : IAsyncDisposable
             var (op, lsn, seq) = (table.Schema.IndexOf(ChangeEnvelope.Op), table.Schema.IndexOf(ChangeEnvelope.Lsn), table.Schema.IndexOf(ChangeEnvelope.Seq));
             for (var row = 0; row < table.Count; row++)
             {
-                messages.Add((Partition(table, row, byTable), Id(table, row, op, lsn, seq), ChangeMessages.Encode(table, row)));
+                messages.Add((Partition(table, row, byTable), Id(table, row, op, lsn, seq) ?? SnapshotId(batch, table, row, op, lsn), ChangeMessages.Encode(table, row)));
             }
         }
 
@@ -89,6 +92,26 @@ internal sealed class CdcChangeLog : IAsyncDisposable
     {
         if (op < 0 || lsn < 0 || seq < 0 || table.Value(op, row) is not (ChangeEnvelope.Insert or ChangeEnvelope.Update or ChangeEnvelope.Delete or ChangeEnvelope.Truncate)) { return null; }
         return table.Value(lsn, row) is long l && table.Value(seq, row) is long s ? string.Create(CultureInfo.InvariantCulture, $"{_slot}:{l:x}:{s}") : null;
+    }
+
+    /// <summary>
+    /// A snapshot row's id: <c>&lt;slot&gt;:&lt;snapshot&gt;:&lt;hash of table and key&gt;</c>, or for a table without a key
+    /// <c>&lt;slot&gt;:&lt;snapshot&gt;:&lt;hash of table&gt;:&lt;_lsn&gt;:&lt;row&gt;</c>; null when the batch does not name its snapshot.
+    /// </summary>
+    private string? SnapshotId(RecordBatch batch, ColumnBatch table, int row, int op, int lsn)
+    {
+        if (op < 0 || lsn < 0 || batch.Snapshots.Count == 0 || table.Value(op, row) is not ChangeEnvelope.Read || table.Value(lsn, row) is not long at) { return null; }
+        var name = table.Schema.Table;
+        var snapshot = batch.Snapshots.FirstOrDefault(s => s.Lsn == at && s.Table == name)?.Snapshot;
+        if (snapshot is null) { return null; }
+        var text = new StringBuilder(name);
+        if (table.Schema.Key.Count == 0)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"{_slot}:{snapshot}:{XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(name)):x16}:{at:x}:{row}");
+        }
+
+        foreach (var k in table.Schema.Key) { text.Append('\u001f').Append(ChangeMessages.Text(table, k, row) ?? "\u0000"); }
+        return string.Create(CultureInfo.InvariantCulture, $"{_slot}:{snapshot}:{XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(text.ToString())):x16}");
     }
 
     /// <summary>

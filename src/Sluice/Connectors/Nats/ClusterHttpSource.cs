@@ -251,11 +251,17 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         }
     }
 
+    /// <summary>How often the shared consume asks JetStream whether its consumer still exists (a partition's reader: <see cref="PartitionOwner"/>'s watch, every lease).</summary>
+    public static readonly TimeSpan ConsumerWatchEvery = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// Hands a consumer's messages on until <paramref name="ct"/> is cancelled or the consume ends; consumes again while
     /// JetStream fails, and throws once it has failed for <see cref="OutageLimit"/>. A consumer deleted under it (by an
     /// operator, or JetStream) is no outage: it is made again at once with <paramref name="recreate"/> (null: the
-    /// partition's lease is another's now, and this reader ends).
+    /// partition's lease is another's now, and this reader ends). A deleted consumer is told by asking JetStream
+    /// (<see cref="JetStreamLog.LookAsync"/>) whenever the consume fails (with "409 Consumer Deleted" or anything else)
+    /// and, for the shared consumer, every <see cref="ConsumerWatchEvery"/>: one deleted between two pull requests may
+    /// end nothing at all, its consume waiting on pulls nobody answers.
     /// </summary>
     private async Task ConsumeAsync(INatsJSConsumer consumer, Func<CancellationToken, Task<INatsJSConsumer?>> recreate, Func<INatsJSMsg<ReadOnlyMemory<byte>>, ValueTask> deliver, CancellationToken ct)
     {
@@ -268,61 +274,95 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         while (true)
         {
             var started = _services.Time.GetUtcNow();
+            Exception? failure = null;
+            using (var round = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                // The shared consumer has no lease owner watching it: this watch ends its consume when it is gone.
+                var watch = _owner is null ? WatchConsumerAsync(consumer, round) : Task.CompletedTask;
+                try
+                {
+                    await foreach (var message in consumer.ConsumeAsync<ReadOnlyMemory<byte>>(opts: opts, cancellationToken: round.Token).ConfigureAwait(false))
+                    {
+                        failingSince = null;
+                        await deliver(message).ConfigureAwait(false);
+                    }
+
+                    // Ended by the watch (the consumer gone): made again below; otherwise the consume is over.
+                    if (ct.IsCancellationRequested || !round.IsCancellationRequested) { return; }
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (OperationCanceledException) when (round.IsCancellationRequested)
+                {
+                    // The watch found the consumer gone.
+                }
+                catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException or NatsJSProtocolException)
+                {
+                    failure = e;
+                }
+                finally
+                {
+                    await round.CancelAsync().ConfigureAwait(false);
+                    await Quietly(watch).ConfigureAwait(false);
+                }
+            }
+
             try
             {
-                await foreach (var message in consumer.ConsumeAsync<ReadOnlyMemory<byte>>(opts: opts, cancellationToken: ct).ConfigureAwait(false))
+                if (failure is null || await JetStreamLog.LookAsync(consumer, ct).ConfigureAwait(false) == ConsumerLook.Gone)
                 {
-                    failingSince = null;
-                    await deliver(message).ConfigureAwait(false);
+                    // Deleted (409 Consumer Deleted, or found gone). Its unacknowledged events are still in the stream (a
+                    // work queue keeps what is not acknowledged), and the consumer made again starts at the oldest of
+                    // them: what this worker holds comes back and is acknowledged with its batch, not written twice
+                    // (Hold); what it already acknowledged is gone.
+                    var name = consumer.Info.Name;
+                    if (await ThroughOutageAsync(() => recreate(ct), ct).ConfigureAwait(false) is not { } made) { return; }
+                    consumer = made;
+                    NatsLog.ConsumerRecreated(_log, _stream.StreamName, name);
+                    continue;
                 }
-
-                return;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return;
             }
-            catch (NatsJSProtocolException e) when (e is { HeaderCode: 409, HeaderMessage: NATS.Client.Core.NatsHeaders.Messages.ConsumerDeleted })
-            {
-                // Its unacknowledged events are still in the stream (a work queue keeps what is not acknowledged), and
-                // the consumer made again starts at the oldest of them: what this worker holds comes back and is
-                // acknowledged with its batch, not written twice (Hold); what it already acknowledged is gone.
-                var name = consumer.Info.Name;
-                try
-                {
-                    if (await ThroughOutageAsync(() => recreate(ct), ct).ConfigureAwait(false) is not { } made) { return; }
-                    consumer = made;
-                }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested)
-                {
-                    return;
-                }
 
-                NatsLog.ConsumerRecreated(_log, _stream.StreamName, name);
+            // A node of the cluster going away ends the consume (its pull requests die with it) while the others
+            // elect a new leader for the stream: consume again. Unacknowledged messages come back after the ack wait,
+            // so nothing is lost; only an outage longer than OutageLimit fails the pipeline.
+            var now = _services.Time.GetUtcNow();
+            // An outage is consumes failing one after the other: one that ran a while first (on a partition that got
+            // nothing meanwhile) starts a new count, not the continuation of one that ended long ago.
+            if (failingSince is null || now - started > ConsumeRanAWhile) { failingSince = now; }
+            if (now - failingSince > OutageLimit)
+            {
+                throw new Core.SluiceException($"JetStream stream {_stream.StreamName}: no node has served consumer '{consumer.Info.Name}' for {OutageLimit.TotalMinutes:0} minutes: {failure!.Message}", failure);
             }
-            catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException)
-            {
-                // A node of the cluster going away ends the consume (its pull requests die with it) while the
-                // others elect a new leader for the stream: consume again. Unacknowledged messages come back after
-                // the ack wait, so nothing is lost; only an outage longer than OutageLimit fails the pipeline.
-                var now = _services.Time.GetUtcNow();
-                // An outage is consumes failing one after the other: one that ran a while first (on a partition that
-                // got nothing meanwhile) starts a new count, not the continuation of one that ended long ago.
-                if (failingSince is null || now - started > ConsumeRanAWhile) { failingSince = now; }
-                if (now - failingSince > OutageLimit)
-                {
-                    throw new Core.SluiceException($"JetStream stream {_stream.StreamName}: no node has served consumer '{consumer.Info.Name}' for {OutageLimit.TotalMinutes:0} minutes: {e.Message}", e);
-                }
 
-                NatsLog.ConsumeInterrupted(_log, _stream.StreamName, e.Message);
-                try
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(1), _services.Time, ct).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested)
-                {
-                    return;
-                }
+            NatsLog.ConsumeInterrupted(_log, _stream.StreamName, failure!.Message);
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), _services.Time, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Every <see cref="ConsumerWatchEvery"/>, asks JetStream about the shared consumer; gone, it ends the consume (<paramref name="round"/>) for it to be made again.</summary>
+    private async Task WatchConsumerAsync(INatsJSConsumer consumer, CancellationTokenSource round)
+    {
+        while (!round.IsCancellationRequested)
+        {
+            await Task.Delay(ConsumerWatchEvery, _services.Time, round.Token).ConfigureAwait(false);
+            if (await JetStreamLog.LookAsync(consumer, round.Token).ConfigureAwait(false) == ConsumerLook.Gone)
+            {
+                await round.CancelAsync().ConfigureAwait(false);
+                return;
             }
         }
     }

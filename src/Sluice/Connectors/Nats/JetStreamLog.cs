@@ -171,6 +171,28 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
         }, ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// What JetStream says of a consumer now: there (its <c>Info</c> refreshed), gone (404: deleted by an operator, or
+    /// lost on a node), or no answer (no node answers). The one look both the shared consume and a partition's reader
+    /// take to tell a deleted consumer (<see cref="ClusterHttpSource"/>, <see cref="PartitionOwner"/>).
+    /// </summary>
+    internal static async Task<ConsumerLook> LookAsync(INatsJSConsumer consumer, CancellationToken ct)
+    {
+        try
+        {
+            await consumer.RefreshAsync(ct).ConfigureAwait(false);
+            return ConsumerLook.There;
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            return ConsumerLook.Gone;
+        }
+        catch (Exception e) when (e is NatsException or TimeoutException)
+        {
+            return ConsumerLook.NoAnswer;
+        }
+    }
+
     /// <summary>Messages one partition's consumer may hold unacknowledged: more waits in JetStream.</summary>
     public const int PartitionMaxAckPending = 10_000;
 
@@ -324,6 +346,14 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
         await _connection.DisposeAsync().ConfigureAwait(false);
         _setupGate.Dispose();
     }
+}
+
+/// <summary>What <see cref="JetStreamLog.LookAsync"/> found.</summary>
+internal enum ConsumerLook
+{
+    There,
+    Gone,
+    NoAnswer,
 }
 
 internal static partial class NatsLog

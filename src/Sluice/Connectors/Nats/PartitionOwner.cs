@@ -226,21 +226,16 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
         while (!again.IsCancellationRequested)
         {
             await Task.Delay(leases.Duration, time, again.Token).ConfigureAwait(false);
-            try
-            {
-                await consumer.RefreshAsync(again.Token).ConfigureAwait(false);
-            }
-            catch (NatsJSApiException e) when (e.Error.Code == 404)
+            var look = await JetStreamLog.LookAsync(consumer, again.Token).ConfigureAwait(false);
+            if (look == ConsumerLook.Gone)
             {
                 NatsLog.ReaderRestarted(log, stream.StreamName, partition, token, "its consumer is gone");
                 await again.CancelAsync().ConfigureAwait(false);
                 return;
             }
-            catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException)
-            {
-                // No node answers: the consume rides that out itself.
-                continue;
-            }
+
+            // No node answers: the consume rides that out itself.
+            if (look == ConsumerLook.NoAnswer) { continue; }
 
             var info = consumer.Info;
             var now = (info.Delivered.StreamSeq, info.AckFloor.StreamSeq);

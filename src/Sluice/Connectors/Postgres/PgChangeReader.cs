@@ -13,7 +13,8 @@ namespace Sluice.Connectors.Postgres;
 
 /// <summary>Rows decoded from the stream; <see cref="CommitEnd"/> is set on the piece that ends a transaction (its end LSN).</summary>
 /// <see cref="HandOver"/> marks the last piece the reader hands over at once (see <see cref="PostgresCdcOptions.BatchLinger"/>).
-internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows, DateTimeOffset? CommitTime = null, bool HandOver = false);
+/// <see cref="Snapshots"/> names the snapshots its snapshot rows were read by (null: none).
+internal sealed record ChangePiece(IReadOnlyList<ColumnBatch> Tables, long? CommitEnd, int Rows, DateTimeOffset? CommitTime = null, bool HandOver = false, IReadOnlyList<Core.Pipeline.SnapshotRows>? Snapshots = null);
 
 /// <summary>
 /// The existing rows of tables added to the recipe after the first start, read in a snapshot whose consistent point is
@@ -244,7 +245,10 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             // Between the last transaction (which ended at _lastEnd) and this one (which ends past its final LSN, at or
             // after the consistent point): a position of its own, above every sink's checkpoint and below what follows.
             var position = Math.Max(_lastEnd + 1, added.ConsistentPoint);
-            AddPiece(new ChangePiece(added.Tables, position, added.Rows));
+            // The rows' _lsn is just below the temporary slot's consistent point (PgSnapshotReader.ReadAddedAsync).
+            var name = PgSnapshotNames.Added(added.ConsistentPoint);
+            AddPiece(new ChangePiece(added.Tables, position, added.Rows,
+                Snapshots: added.Tables.Select(t => t.Schema.Table).Distinct(StringComparer.Ordinal).Select(t => new Core.Pipeline.SnapshotRows(t, added.ConsistentPoint - 1, name)).ToList()));
             _lastEnd = position;
             Added = null;
             added.Placed(position);
@@ -406,7 +410,8 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             return;
         }
 
-        AddPiece(new ChangePiece(rows.Count > 0 ? [rows] : [], position, rows.Count));
+        AddPiece(new ChangePiece(rows.Count > 0 ? [rows] : [], position, rows.Count,
+            Snapshots: rows.Count > 0 && window.Snapshot.Length > 0 ? [new Core.Pipeline.SnapshotRows(rows.Schema.Table, position, window.Snapshot)] : null));
         _lastEnd = position;
         window.Placed(new ChunkPlacement(position, rows.Count, superseded));
     }

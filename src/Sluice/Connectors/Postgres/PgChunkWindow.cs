@@ -31,6 +31,9 @@ internal sealed class PgChunkWindow(string token, CdcTable table)
 
     public CdcTable Table { get; } = table;
 
+    /// <summary>The snapshot the chunk belongs to (<see cref="PgSnapshotNames"/>), told with its rows where they enter the stream.</summary>
+    public string Snapshot { get; init; } = "";
+
     /// <summary>Between the watermarks: the reader reports the keys of this table's changes.</summary>
     public bool IsOpen => _open;
 

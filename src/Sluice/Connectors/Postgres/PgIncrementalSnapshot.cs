@@ -13,8 +13,13 @@ namespace Sluice.Connectors.Postgres;
 /// key is recorded, so a SIGKILL costs at most the chunk in flight. It reads up to the greatest key at its start
 /// (<see cref="PgChunkQuery.LastKeyAsync"/>): what is inserted later reaches the sinks through the stream.
 /// </summary>
+/// <remarks>
+/// Each chunk's rows carry the snapshot's name (<paramref name="name"/>, <see cref="PgSnapshotNames"/>): a chunk read again
+/// after a crash is named as the first time, whatever position it enters the stream at.
+/// </remarks>
 internal sealed class PgIncrementalSnapshot(
-    PostgresCdcOptions options, IReadOnlyList<CdcTable> tables, PgSnapshotProgress progress, PgChangeReader reader, PgSnapshotReader chunks, ILogger log, TimeProvider time)
+    PostgresCdcOptions options, IReadOnlyList<CdcTable> tables, PgSnapshotProgress progress, PgChangeReader reader, PgSnapshotReader chunks, ILogger log, TimeProvider time,
+    Func<SnapshotRequest, string> name)
 {
     /// <summary>The prefix of the watermark messages (content: <c>low &lt;token&gt;</c> or <c>high &lt;token&gt;</c>).</summary>
     public const string WatermarkPrefix = "sluice.snapshot";
@@ -83,10 +88,11 @@ internal sealed class PgIncrementalSnapshot(
         else { PostgresLog.SnapshotResumed(log, request.Id, request.Display, request.LastKey ?? "the start", request.RowsRead); }
 
         var lastKey = request.LastKey;
+        var snapshot = name(request);
         var untilKey = await query.LastKeyAsync(connection, ct).ConfigureAwait(false);
         for (var chunk = request.Chunks + 1; ; chunk++)
         {
-            var window = new PgChunkWindow($"{request.Id}.{chunk}.{Guid.NewGuid():N}", table);
+            var window = new PgChunkWindow($"{request.Id}.{chunk}.{Guid.NewGuid():N}", table) { Snapshot = snapshot };
             reader.Window = window;
             await EmitAsync(connection, $"low {window.Token}", ct).ConfigureAwait(false);
             var rows = untilKey is null ? null

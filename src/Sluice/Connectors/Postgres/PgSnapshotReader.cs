@@ -49,6 +49,7 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
         }
 
         long k = 0;
+        var snapshot = PgSnapshotNames.Initial(consistentPoint);
         for (var t = 0; t < tables.Count; t++)
         {
             var table = tables[t];
@@ -72,7 +73,7 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
                 if (shape.Builder.Count == perBatch)
                 {
                     onBatch?.Invoke(position, t, lastKey, false);
-                    yield return new RecordBatch([shape.Builder.Flush()], position);
+                    yield return Rows(shape.Builder.Flush(), position, snapshot);
                     k++;
                     position = consistentPoint - total + k + 1;
                 }
@@ -81,7 +82,7 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
             if (shape.Builder.Count > 0)
             {
                 onBatch?.Invoke(position, t, lastKey, true);
-                yield return new RecordBatch([shape.Builder.Flush()], position);
+                yield return Rows(shape.Builder.Flush(), position, snapshot);
                 k++;
             }
 
@@ -95,6 +96,10 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
             yield return new RecordBatch([], consistentPoint);
         }
     }
+
+    /// <summary>A batch of the initial snapshot: one table's rows at <paramref name="position"/>, named as the snapshot's.</summary>
+    private static RecordBatch Rows(ColumnBatch rows, long position, string snapshot) =>
+        new([rows], position) { Snapshots = [new SnapshotRows(rows.Schema.Table, position, snapshot)] };
 
     /// <summary>
     /// A truncate row of every table at <paramref name="position"/>: what a sink holds from an earlier slot's stream is

@@ -509,7 +509,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     private async IAsyncEnumerable<RecordBatch> StreamAsync(LogicalReplicationConnection replication, PgOutputReplicationSlot slot, long start, IReadOnlyList<CdcTable> tables, AddedTablesSnapshot? added, [EnumeratorCancellation] CancellationToken ct)
     {
         var reader = new PgChangeReader(_options, tables, DeadLetterSource, _services.DeadLetters, _log, _services.Time) { Added = added };
-        var incremental = new PgIncrementalSnapshot(_options, tables, _progress, reader, new PgSnapshotReader(_options, tables, _log, DeadLetterSource, _services.DeadLetters), _log, _services.Time);
+        var incremental = new PgIncrementalSnapshot(_options, tables, _progress, reader, new PgSnapshotReader(_options, tables, _log, DeadLetterSource, _services.DeadLetters), _log, _services.Time, SnapshotName);
         incremental.Acknowledged(Volatile.Read(ref _acked));
         _incremental = incremental;
         _undelivered.Clear();
@@ -584,6 +584,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         try
         {
             var held = new List<ColumnBatch>();
+            var heldSnapshots = new List<SnapshotRows>();
             long? heldEnd = null;
             var atBoundary = true;
             var handedOver = false;
@@ -596,6 +597,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
                 {
                     firstCommit ??= piece.CommitTime;
                     held.AddRange(piece.Tables);
+                    if (piece.Snapshots is { } named) { heldSnapshots.AddRange(named); }
                     _heldRows += piece.Rows;
                     // Counted as consumed only once held: the idle check must never see these rows in neither place.
                     Interlocked.Increment(ref _consumed);
@@ -608,7 +610,8 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
                 // The reader lingered already (PostgresCdcOptions.BatchLinger): the end of its hand-over at a commit is a batch.
                 if (atBoundary && _heldRows > 0 && heldEnd is { } end && (_heldRows >= _options.BatchRows || handedOver))
                 {
-                    var batch = new RecordBatch(ColumnBatchConcat.Runs(held), end);
+                    var batch = new RecordBatch(ColumnBatchConcat.Runs(held), end) { Snapshots = heldSnapshots.Count == 0 ? [] : [.. heldSnapshots] };
+                    heldSnapshots.Clear();
                     // Emitted before no longer held, for the same reason.
                     Volatile.Write(ref _emitted, end);
                     if (firstCommit is { } commit && _undelivered.Count < UndeliveredTracked) { _undelivered.Enqueue((end, commit)); }
@@ -656,6 +659,16 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             _replication = null;
         }
     }
+
+    /// <summary>
+    /// An incremental snapshot's name: its request's id; the rest of an interrupted initial snapshot is named as the
+    /// initial snapshot itself (its slot's consistent point), so the rows its last holder had published already are
+    /// known again as the same rows.
+    /// </summary>
+    private string SnapshotName(SnapshotRequest request) =>
+        request.Kind == PgSnapshotProgress.InitialKind && _state.Get(_options.Slot, _options.Connection.Database) is { } slot
+            ? PgSnapshotNames.Initial(slot.ConsistentPoint)
+            : PgSnapshotNames.Request(request.Id);
 
     private DateTimeOffset? OldestUndelivered() => _undelivered.TryPeek(out var oldest) ? oldest.Commit : null;
 

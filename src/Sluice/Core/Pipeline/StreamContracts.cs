@@ -30,6 +30,9 @@ public sealed record RecordBatch(IReadOnlyList<ColumnBatch> Tables, long Positio
 
     /// <summary>The batch's events as sequences of a log every worker of a cluster reads, for sinks that skip a replay by them (<see cref="LogSequences"/>); null when positions are this process's own.</summary>
     public LogSequences? Log { get; init; }
+
+    /// <summary>The snapshots the batch's snapshot rows were read by (<see cref="SnapshotRows"/>); empty for most sources and batches.</summary>
+    public IReadOnlyList<SnapshotRows> Snapshots { get; init; } = [];
 }
 
 /// <summary>
