@@ -16,8 +16,12 @@ public sealed class ClickHouseException(string message, bool transient, Exceptio
 /// </summary>
 public sealed partial class ClickHouseClient : IDisposable
 {
+    /// <summary>Refusals of requests ClickHouse never read (<see cref="ClickHouseFailures.RefusedUnread"/>) taken as transient in a row.</summary>
+    private const int MaxRefusedUnreadInARow = 3;
+
     private readonly HttpClient _http;
     private readonly Uri _url;
+    private int _refusedUnreadInARow;
 
     public ClickHouseClient(Uri url, TimeSpan timeout)
     {
@@ -70,7 +74,12 @@ public sealed partial class ClickHouseClient : IDisposable
         using (response)
         {
             var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-            if (response.IsSuccessStatusCode) { return body; }
+            if (response.IsSuccessStatusCode)
+            {
+                Volatile.Write(ref _refusedUnreadInARow, 0);
+                return body;
+            }
+
             throw Rejected(response, body, what);
         }
     }
@@ -79,19 +88,22 @@ public sealed partial class ClickHouseClient : IDisposable
     /// The failure a non-2xx answer means: the exception code from ClickHouse's header (else its message), and the whole
     /// answer in the message (status, reason, the ClickHouse and connection headers, the body), so the log says why.
     /// </summary>
-    private static ClickHouseException Rejected(HttpResponseMessage response, string body, string what)
+    private ClickHouseException Rejected(HttpResponseMessage response, string body, string what)
     {
         var header = response.Headers.TryGetValues("X-ClickHouse-Exception-Code", out var values) ? values.FirstOrDefault() : null;
         var code = int.TryParse(header, System.Globalization.CultureInfo.InvariantCulture, out var c) ? c
             : ErrorCode().Match(body) is { Success: true } m ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
         var unread = ClickHouseFailures.RefusedUnread(response.StatusCode, header, body);
-        var transient = unread || ClickHouseFailures.IsTransient(response.StatusCode, code);
+        // A request the HTTP server itself cannot parse (a URL too long) is refused the same way each time: only a
+        // few refusals in a row are taken for the stray bytes of a connection, then it stops the sink.
+        var refusals = unread ? Interlocked.Increment(ref _refusedUnreadInARow) : 0;
+        var transient = (unread && refusals <= MaxRefusedUnreadInARow) || ClickHouseFailures.IsTransient(response.StatusCode, code);
         var shown = what.Length > 200 ? what[..200] + "..." : what;
         var headers = string.Join("; ", response.Headers.Where(h => h.Key.StartsWith("X-ClickHouse", StringComparison.OrdinalIgnoreCase) || h.Key is "Connection")
             .Select(h => $"{h.Key}: {string.Join(",", h.Value)}"));
-        var text = unread
-            ? "no message: refused by the server's HTTP layer before ClickHouse read the query (the connection is dropped; tried again on another)"
-            : body.Trim();
+        var text = !unread ? body.Trim()
+            : transient ? "no message: refused by the server's HTTP layer before ClickHouse read the query (the connection is dropped; tried again on another)"
+            : $"no message: refused by the server's HTTP layer before ClickHouse read the query, {refusals} times in a row: the request itself is malformed for it";
         return new ClickHouseException($"ClickHouse rejected '{shown}': HTTP {(int)response.StatusCode} {response.ReasonPhrase} [{headers}]: {text}", transient);
     }
 
