@@ -35,8 +35,8 @@ public sealed class MirrorToastTests
     /// <summary>
     /// A key change cut by a batch boundary. postgres_cdc never cuts a transaction (its batches end at commits, and a
     /// restart reads whole transactions again), so only a sink handed such batches meets it; the postgres mirror takes
-    /// the old key's values from the row the delete removed. The ClickHouse and lake mirrors do not (ClickHouse's
-    /// delete row holds the key only; the lake dead-letters the insert): see docs/CDC.md.
+    /// the old key's values from the row the delete removed (<c>_sluice_mirror_gone</c>), the ClickHouse mirror from its
+    /// <c>&lt;table&gt;_sluice_gone</c> table, the lake mirror from the stored changes (docs/CDC.md).
     /// </summary>
     public static TheoryData<string> SplitCases => new() { "key change split", "key change split, replayed" };
 
@@ -77,6 +77,7 @@ public sealed class MirrorToastTests
 
     [Theory]
     [MemberData(nameof(Cases))]
+    [MemberData(nameof(SplitCases))]
     public async Task The_clickhouse_mirror_keeps_unchanged_toasted_values(string name)
     {
         var database = "toast_" + Guid.NewGuid().ToString("N")[..10];
@@ -98,6 +99,7 @@ public sealed class MirrorToastTests
 
     [Theory]
     [MemberData(nameof(Cases))]
+    [MemberData(nameof(SplitCases))]
     public async Task The_lake_mirror_keeps_unchanged_toasted_values(string name)
     {
         using var engine = new Engine();

@@ -51,6 +51,39 @@ public sealed class PgChunkWindowTests
     }
 
     [Fact]
+    public async Task A_key_whose_changes_in_the_window_all_left_a_toasted_value_unchanged_keeps_that_value_from_the_chunk()
+    {
+        var reader = Reader();
+        var window = new PgChunkWindow("4.1.t", Content);
+        reader.Window = window;
+        reader.Handle(RelationMessage());
+        reader.Handle(Watermark(0x5100, "low 4.1.t"));
+        reader.Handle(Begin(0x5200));
+        // 2: the title (TOASTed) never carried; 3: carried by its second update; 4: deleted after.
+        reader.Handle(Update(Tuple("2", "video", "21", Unchanged)));
+        reader.Handle(Update(Tuple("3", "video", "31", Unchanged)));
+        reader.Handle(Update(Tuple("3", "video", "32", "new title")));
+        reader.Handle(Update(Tuple("4", "video", "41", Unchanged)));
+        reader.Handle(PgMessages.Message('D', w => { w.UInt32(Relation); w.Byte((byte)'K'); Tuple("4", null, null, null)(w); }));
+        reader.Handle(Commit(0x5200, 0x5230));
+        window.Fill(Chunk(("1", "10"), ("2", "20"), ("3", "30"), ("4", "40"), ("5", "50")), ["1", "2", "3", "4", "5"]);
+        reader.Handle(Watermark(0x5300, "high 4.1.t"));
+
+        (await window.Placement).ShouldBe(new ChunkPlacement(0x5300, 3, 3));
+        var rows = reader.Pending.Last().Tables.ShouldHaveSingleItem();
+        rows.Column<long>(0).ShouldBe([1L, 2L, 5L]);
+        // 2 gives only its title: the stream's newer length stays, as the marker tells every sink.
+        rows.Strings(3).ShouldBe(["t", "t", "t"]);
+        rows.Column<long>(2).ShouldBe([10L, null, 50L]);
+        rows.Strings(1).ShouldBe(["video", null, "video"]);
+        rows.Strings(rows.Schema.IndexOf(ChangeEnvelope.Unchanged)).ShouldBe([null, "[\"content_type\",\"length_seconds\"]", null]);
+        rows.Strings(rows.Schema.IndexOf(ChangeEnvelope.Op)).ShouldBe(["r", "r", "r"]);
+        // The stream's update of 2 marked the title unchanged.
+        var streamed = reader.Pending.First().Tables.ShouldHaveSingleItem();
+        streamed.Strings(streamed.Schema.IndexOf(ChangeEnvelope.Unchanged))[0].ShouldBe("[\"title\"]");
+    }
+
+    [Fact]
     public async Task A_truncate_between_the_watermarks_drops_the_whole_chunk()
     {
         var reader = Reader();
@@ -136,12 +169,16 @@ public sealed class PgChunkWindowTests
 
     private static byte[] Update(Action<PgWriter> newTuple) => PgMessages.Message('U', w => { w.UInt32(Relation); w.Byte((byte)'N'); newTuple(w); });
 
+    /// <summary>A value the change did not carry (an unchanged TOASTed one): 'u' in the tuple.</summary>
+    private const string Unchanged = "\u0001unchanged";
+
     private static Action<PgWriter> Tuple(string? id, string? type, string? length, string? title) => w =>
     {
         w.Int16(4);
         foreach (var value in new[] { id, type, length, title })
         {
-            if (value is { } text) { w.Text(text); }
+            if (value == Unchanged) { w.Byte((byte)'u'); }
+            else if (value is { } text) { w.Text(text); }
             else { w.Byte((byte)'n'); }
         }
     };

@@ -92,6 +92,15 @@ public sealed class TransientClassifierTests
     public void ClickHouse_by_status_and_exception_code(int status, int code, bool transient) =>
         ClickHouseFailures.IsTransient((HttpStatusCode)status, code).ShouldBe(transient);
 
+    [Theory]
+    [InlineData(400, null, "", true)] // the HTTP server's own refusal: ClickHouse never read the request
+    [InlineData(400, null, "\n", true)]
+    [InlineData(400, null, "Code: 62, e.displayText() = DB::Exception: Syntax error", false)]
+    [InlineData(400, "62", "", false)]
+    [InlineData(500, null, "", false)]
+    public void ClickHouse_a_400_without_message_was_refused_unread(int status, string? code, string body, bool unread) =>
+        ClickHouseFailures.RefusedUnread((HttpStatusCode)status, code, body).ShouldBe(unread);
+
     [Fact]
     public void ClickHouse_no_answer_is_transient_a_rejected_request_is_not()
     {

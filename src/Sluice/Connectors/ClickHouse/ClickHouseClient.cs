@@ -16,8 +16,12 @@ public sealed class ClickHouseException(string message, bool transient, Exceptio
 /// </summary>
 public sealed partial class ClickHouseClient : IDisposable
 {
+    /// <summary>Refusals of requests ClickHouse never read (<see cref="ClickHouseFailures.RefusedUnread"/>) taken as transient in a row.</summary>
+    private const int MaxRefusedUnreadInARow = 3;
+
     private readonly HttpClient _http;
     private readonly Uri _url;
+    private int _refusedUnreadInARow;
 
     public ClickHouseClient(Uri url, TimeSpan timeout)
     {
@@ -42,16 +46,12 @@ public sealed partial class ClickHouseClient : IDisposable
     /// <summary>
     /// Runs <paramref name="sql"/> with <paramref name="rows"/> (RowBinary of <paramref name="structure"/>) readable as
     /// the temporary table <paramref name="name"/> (ClickHouse's "external data"): staging and statement in one request.
-    /// Everything goes in the multipart body, the statement included, so no URL grows with the columns; the fields that
-    /// describe the table must come before its rows.
+    /// Everything goes in the multipart body, the statement included, so no URL grows with the columns
+    /// (<see cref="ClickHouseExternalData"/>: why not .NET's multipart content).
     /// </summary>
     public async Task QueryWithTableAsync(string sql, string name, string structure, ReadOnlyMemory<byte> rows, CancellationToken ct)
     {
-        using var content = new MultipartFormDataContent();
-        content.Add(new StringContent(sql), "query");
-        content.Add(new StringContent(structure), name + "_structure");
-        content.Add(new StringContent("RowBinary"), name + "_format");
-        content.Add(new ReadOnlyMemoryContent(rows), name, name);
+        using var content = new ClickHouseExternalData(sql, name, structure, rows);
         await SendAsync(_url, content, sql, ct).ConfigureAwait(false);
     }
 
@@ -74,12 +74,37 @@ public sealed partial class ClickHouseClient : IDisposable
         using (response)
         {
             var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-            if (response.IsSuccessStatusCode) { return body; }
-            var code = ErrorCode().Match(body) is { Success: true } m ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
-            var transient = ClickHouseFailures.IsTransient(response.StatusCode, code);
-            var shown = what.Length > 200 ? what[..200] + "..." : what;
-            throw new ClickHouseException($"ClickHouse rejected '{shown}': HTTP {(int)response.StatusCode}: {body.Trim()}", transient);
+            if (response.IsSuccessStatusCode)
+            {
+                Volatile.Write(ref _refusedUnreadInARow, 0);
+                return body;
+            }
+
+            throw Rejected(response, body, what);
         }
+    }
+
+    /// <summary>
+    /// The failure a non-2xx answer means: the exception code from ClickHouse's header (else its message), and the whole
+    /// answer in the message (status, reason, the ClickHouse and connection headers, the body), so the log says why.
+    /// </summary>
+    private ClickHouseException Rejected(HttpResponseMessage response, string body, string what)
+    {
+        var header = response.Headers.TryGetValues("X-ClickHouse-Exception-Code", out var values) ? values.FirstOrDefault() : null;
+        var code = int.TryParse(header, System.Globalization.CultureInfo.InvariantCulture, out var c) ? c
+            : ErrorCode().Match(body) is { Success: true } m ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
+        var unread = ClickHouseFailures.RefusedUnread(response.StatusCode, header, body);
+        // A request the HTTP server itself cannot parse (a URL too long) is refused the same way each time: only a
+        // few refusals in a row are taken for the stray bytes of a connection, then it stops the sink.
+        var refusals = unread ? Interlocked.Increment(ref _refusedUnreadInARow) : 0;
+        var transient = (unread && refusals <= MaxRefusedUnreadInARow) || ClickHouseFailures.IsTransient(response.StatusCode, code);
+        var shown = what.Length > 200 ? what[..200] + "..." : what;
+        var headers = string.Join("; ", response.Headers.Where(h => h.Key.StartsWith("X-ClickHouse", StringComparison.OrdinalIgnoreCase) || h.Key is "Connection")
+            .Select(h => $"{h.Key}: {string.Join(",", h.Value)}"));
+        var text = !unread ? body.Trim()
+            : transient ? "no message: refused by the server's HTTP layer before ClickHouse read the query (the connection is dropped; tried again on another)"
+            : $"no message: refused by the server's HTTP layer before ClickHouse read the query, {refusals} times in a row: the request itself is malformed for it";
+        return new ClickHouseException($"ClickHouse rejected '{shown}': HTTP {(int)response.StatusCode} {response.ReasonPhrase} [{headers}]: {text}", transient);
     }
 
     /// <summary>A string literal.</summary>

@@ -17,6 +17,14 @@ public static class ClickHouseFailures
     public static bool IsTransient(HttpStatusCode status, int code) =>
         !Permanent.Contains(code) && ((int)status >= 500 || status == HttpStatusCode.TooManyRequests);
 
+    /// <summary>
+    /// A 400 with no body and no exception code: not ClickHouse's answer (it always names its exception) but its HTTP
+    /// server's, refusing a request it could not parse, which ClickHouse never saw, so nothing of it was done and the
+    /// server closes the connection. Sending it again, on another connection, is safe.
+    /// </summary>
+    public static bool RefusedUnread(HttpStatusCode status, string? exceptionCode, string body) =>
+        status == HttpStatusCode.BadRequest && exceptionCode is null && string.IsNullOrWhiteSpace(body);
+
     /// <summary>A failed request as <see cref="ClickHouseClient"/> reports it; no answer at all is always transient.</summary>
     public static bool IsTransient(Exception error) => error is ClickHouseException { Transient: true } || (error is not ClickHouseException && HttpFailures.IsTransient(error));
 }

@@ -47,12 +47,21 @@ public sealed partial class ClickHouseSink
         var state = MirrorChanges.StateSchema(changes.Schema);
         await RetryAsync(() => EnsureTableAsync(WithDeleted(state), ct), ct).ConfigureAwait(false);
         await RetryAsync(() => EnsureViewAsync(ct), ct).ConfigureAwait(false);
-        foreach (var segment in MirrorChanges.Plan(Holdable(changes), key))
+        await RetryAsync(() => EnsureGoneAsync(ct), ct).ConfigureAwait(false);
+        var holdable = Holdable(changes);
+        var segments = MirrorChanges.Plan(holdable, key);
+        var endsInDelete = holdable.Count > 0 && holdable.Strings(holdable.Schema.IndexOf(Core.Schema.ChangeEnvelope.Op))[^1] == Core.Schema.ChangeEnvelope.Delete;
+        foreach (var segment in segments)
         {
             if (segment.Upserts.Count > 0)
             {
                 if (segment.KeptColumns.Count == 0) { await InsertAsync(QualifiedTable, Flagged(segment.Upserts, false), ct).ConfigureAwait(false); }
                 else { await UpsertKeepingAsync(segment, key, ct).ConfigureAwait(false); }
+            }
+
+            if (endsInDelete && ReferenceEquals(segment, segments[^1]) && segment.TruncateAt is null && segment.Deletes.Count > 0)
+            {
+                await KeepGoneAsync(segment.Deletes.Gather([segment.Deletes.Count - 1]), key, ct).ConfigureAwait(false);
             }
 
             if (segment.Deletes.Count > 0) { await InsertAsync(QualifiedTable, Flagged(segment.Deletes, true), ct).ConfigureAwait(false); }
@@ -72,6 +81,58 @@ public sealed partial class ClickHouseSink
 
     /// <summary>The name of the external table a keeping upsert sends its staged rows as.</summary>
     private const string Stage = "_sluice_stage";
+
+    /// <summary>
+    /// The table holding the row removed by the last batch that ended in a delete (<c>&lt;table&gt;_sluice_gone</c>): it
+    /// may be the old key of a key change whose insert, a TOASTed value not carried, starts the next batch. The mirror's
+    /// columns, <c>ReplacingMergeTree(_lsn) ORDER BY tuple()</c>: one row after merges (the latest), read with FINAL.
+    /// </summary>
+    private string GoneTable => $"{Quote(_options.Database)}.{Quote(_options.Table + "_sluice_gone")}";
+
+    private HashSet<string>? _goneColumns;
+
+    /// <summary>Creates the gone table, and gives it the columns the mirror gained.</summary>
+    private async Task EnsureGoneAsync(CancellationToken ct)
+    {
+        if (_goneColumns is not null && _columns!.Keys.All(_goneColumns.Contains)) { return; }
+        await _client.QueryAsync($"CREATE TABLE IF NOT EXISTS {GoneTable} AS {QualifiedTable} ENGINE = ReplacingMergeTree({Quote(Core.Schema.ChangeEnvelope.Lsn)}) ORDER BY tuple()", ct).ConfigureAwait(false);
+        var existing = await _client.QueryAsync(
+            $"SELECT name FROM system.columns WHERE database = {Literal(_options.Database)} AND table = {Literal(_options.Table + "_sluice_gone")} FORMAT TabSeparated", ct).ConfigureAwait(false);
+        var columns = existing.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
+        foreach (var (name, type) in _columns!.Where(c => !columns.Contains(c.Key)))
+        {
+            try
+            {
+                await _client.QueryAsync($"ALTER TABLE {GoneTable} ADD COLUMN {Quote(name)} {type}", ct).ConfigureAwait(false);
+            }
+            catch (ClickHouseException e) when (e.Message.Contains("already exists", StringComparison.Ordinal))
+            {
+            }
+
+            columns.Add(name);
+        }
+
+        _goneColumns = columns;
+    }
+
+    /// <summary>
+    /// Before the batch's last change, a delete, is written: the row it removes (as the batch left it) goes to the gone
+    /// table at the delete's position, where a key change's insert at the next position finds it (<see cref="UpsertKeepingAsync"/>).
+    /// </summary>
+    private async Task KeepGoneAsync(ColumnBatch delete, IReadOnlyList<string> key, CancellationToken ct)
+    {
+        var fields = delete.Schema.Fields;
+        var structure = string.Join(", ", fields.Select((f, i) => $"c{i} {StageTypeOf(f)}"));
+        var (lsn, seq) = (Core.Schema.ChangeEnvelope.Lsn, Core.Schema.ChangeEnvelope.Seq);
+        var stage = $"(SELECT {string.Join(", ", fields.Select((f, i) => $"c{i} AS {Quote(f.Name is var n && (n == lsn || n == seq) ? "_sluice_gone" + n : n)}"))} FROM {Stage})";
+        var keys = string.Join(", ", key.Select(Quote));
+        var columns = _columns!.Keys.ToList();
+        var values = columns.Select(c => c == lsn || c == seq ? Quote("_sluice_gone" + c) : Quote(c));
+        var sql = $"INSERT INTO {GoneTable} ({string.Join(", ", columns.Select(Quote))}) SELECT {string.Join(", ", values)} FROM " +
+                  $"(SELECT * FROM {QualifiedTable} FINAL WHERE {Quote(Deleted)} = 0 AND ({keys}) IN (SELECT {keys} FROM {stage})) ANY INNER JOIN {stage} USING ({keys})";
+        var encoded = ClickHouseRowBinary.Encode(delete, fields.Select(f => NotNull(f.Name)).ToList(), fields.Select(f => f.Name == _options.Version).ToList(), _options.Mirror);
+        await RetryAsync(() => _client.QueryWithTableAsync(sql, Stage, structure, encoded.WrittenMemory, ct), ct).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Upserts of which some keep columns as stored (values an update did not carry): sent with the statement as
@@ -98,13 +159,19 @@ public sealed partial class ClickHouseSink
             $"(SELECT {keys}, {lsn} AS _sluice_cur_lsn, ifNull({seq}, 0) AS _sluice_cur_seq, 1 AS _sluice_cur FROM {QualifiedTable} FINAL " +
             $"WHERE ({keys}) IN (SELECT {keys} FROM {stage})) USING ({keys}) " +
             $"WHERE NOT (_sluice_cur = 1 AND (_sluice_cur_lsn > {lsn} OR (_sluice_cur_lsn = {lsn} AND _sluice_cur_seq >= ifNull({seq}, 0))))";
-        var stored = $"SELECT {string.Join(", ", key.Select(k => $"{Quote(k)} AS {Quote(MirrorSegment.FromPrefix + k)}").Concat(kept.Select(c => $"{Quote(c)} AS {Quote("_sluice_old_" + c)}")))} " +
+        var stored = $"SELECT {string.Join(", ", key.Select(k => $"{Quote(k)} AS {Quote(MirrorSegment.FromPrefix + k)}").Concat(kept.Select(c => $"{Quote(c)} AS {Quote("_sluice_old_" + c)}")))}, 1 AS _sluice_found " +
                      $"FROM {QualifiedTable} FINAL WHERE {Quote(Deleted)} = 0 AND ({keys}) IN (SELECT {fromKeys} FROM {stage})";
+        // When the stored row is not there: the row the last batch ending in a delete removed, if that delete is the
+        // change that names it (a key change replayed) or the one just before (a key change whose delete ended that batch).
+        var (fromLsn, fromSeq) = (Quote(MirrorSegment.FromPrefix + Core.Schema.ChangeEnvelope.Lsn), Quote(MirrorSegment.FromPrefix + Core.Schema.ChangeEnvelope.Seq));
+        var gone = $"SELECT toInt64({lsn}) AS {fromLsn}, arrayJoin([ifNull({seq}, 0), ifNull({seq}, 0) + 1]) AS {fromSeq}" +
+                   $"{string.Concat(kept.Select(c => $", {Quote(c)} AS {Quote("_sluice_gone_" + c)}"))} FROM {GoneTable} FINAL";
         var values = fields.Select(f => kept.Contains(f.Name)
-            ? $"if({Quote(MirrorSegment.KeepPrefix + f.Name)} = 1, {Quote("_sluice_old_" + f.Name)}, {Quote(f.Name)})"
+            ? $"if({Quote(MirrorSegment.KeepPrefix + f.Name)} = 1, if(_sluice_found = 1, {Quote("_sluice_old_" + f.Name)}, {Quote("_sluice_gone_" + f.Name)}), {Quote(f.Name)})"
             : Quote(f.Name));
+        // 18.16 takes one JOIN per SELECT: the stored rows, then (around it) the gone row.
         var sql = $"INSERT INTO {QualifiedTable} ({string.Join(", ", fields.Select(f => Quote(f.Name)))}, {Quote(Deleted)}) " +
-                  $"SELECT {string.Join(", ", values)}, 0 FROM ({newer}) ANY LEFT JOIN ({stored}) USING ({fromKeys})";
+                  $"SELECT {string.Join(", ", values)}, 0 FROM (SELECT * FROM ({newer}) ANY LEFT JOIN ({stored}) USING ({fromKeys})) ANY LEFT JOIN ({gone}) USING ({fromLsn}, {fromSeq})";
         var encoded = ClickHouseRowBinary.Encode(staged, stagedFields.Select(f => NotNull(f.Name)).ToList(), stagedFields.Select(f => f.Name == _options.Version).ToList(), _options.Mirror);
         await RetryAsync(() => _client.QueryWithTableAsync(sql, Stage, structure, encoded.WrittenMemory, ct), ct).ConfigureAwait(false);
     }

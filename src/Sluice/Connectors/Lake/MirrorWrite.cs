@@ -9,8 +9,9 @@ namespace Sluice.Connectors.Lake;
 /// Readies one write's changes for a lake mirror (docs/CDC.md, "Mirrors"). A change that did not carry a value (a
 /// TOASTed value its UPDATE left alone, listed in <c>_unchanged</c>) gets it here, from the key's previous version: an
 /// earlier change of the same write, else the mirror's current row. A key change's insert takes it from the old key
-/// (the delete just before it in its transaction). So every stored change is whole and a read needs no history. A
-/// change whose previous version the mirror does not hold is refused (dead-lettered), never stored with NULL there.
+/// (the delete just before it in its transaction), in this write or, when the delete ended an earlier write, from the
+/// old key's last change as stored. So every stored change is whole and a read needs no history. A change whose
+/// previous version the mirror does not hold is refused (dead-lettered), never stored with NULL there.
 /// One instance per write: what it remembers is this write's changes, the lake holds the rest.
 /// </summary>
 internal sealed class MirrorWrite(LakeStore lake, string sink, IReadOnlySet<string> marked)
@@ -95,13 +96,21 @@ internal sealed class MirrorWrite(LakeStore lake, string sink, IReadOnlySet<stri
             state.Latest[self] = new Version(run, row);
         }
 
-        var found = lookups.Count == 0 ? [] : Current(stored!, key, lookups, (marks ?? []).Where(m => m is not null).SelectMany(m => m!).Distinct().Select(c => schema.Fields[c]).ToList());
+        var markedFields = (marks ?? []).Where(m => m is not null).SelectMany(m => m!).Distinct().Select(c => schema.Fields[c]).ToList();
+        var found = lookups.Count == 0 ? [] : Current(stored!, key, lookups, markedFields);
+        // An insert with values not carried is a key change's: when the old key is gone, its delete (just before the
+        // insert) was stored by an earlier write, and the old key's last change before it holds the values.
+        var moved = Enumerable.Range(0, rows.Count)
+            .Where(r => sources[r]?.LakeKey is { } k && !found.ContainsKey(k) && ops[r] == ChangeEnvelope.Insert && lsns[r] is not null && seqs[r] is not null)
+            .ToHashSet();
+        var removed = moved.Count == 0 ? [] : Removed(stored!, key, moved.Select(r => (lsns[r]!.Value, seqs[r]!.Value - 1)).ToList(), markedFields);
         for (var row = 0; row < rows.Count; row++)
         {
             if (sources[row] is not { } source) { continue; }
             object?[]? values = null;
             if (source.Version is { } v && !v.Run.Refused[v.Row]) { values = marks![row]!.Select(c => v.Run.Value(schema.Fields[c].Name, v.Row)).ToArray(); }
             else if (source.LakeKey is { } k && found.TryGetValue(k, out var current)) { values = marks![row]!.Select(c => current.GetValueOrDefault(schema.Fields[c].Name)).ToArray(); }
+            else if (moved.Contains(row) && removed.TryGetValue((lsns[row]!.Value, seqs[row]!.Value - 1), out var old)) { values = marks![row]!.Select(c => old.GetValueOrDefault(schema.Fields[c].Name)).ToArray(); }
 
             if (values is null)
             {
@@ -141,6 +150,37 @@ internal sealed class MirrorWrite(LakeStore lake, string sink, IReadOnlySet<stri
             var values = new Dictionary<string, object?>(StringComparer.Ordinal);
             for (var i = 0; i < held.Count; i++) { values[held[i].Name] = Typed(r.IsDBNull(i + 1) ? null : r.GetValue(i + 1), held[i].Type); }
             result[r.GetString(0)] = values;
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// For each position of a stored delete: the values of <paramref name="columns"/> the deleted key had in its last
+    /// stored change before it (the old key of a key change whose insert comes in a later write). Read from the changes
+    /// as stored, since the current state no longer holds the key; a fold since then has dropped them (not found).
+    /// </summary>
+    private Dictionary<(long Lsn, long Seq), Dictionary<string, object?>> Removed(LakeTable table, IReadOnlyList<string> key, IReadOnlyCollection<(long Lsn, long Seq)> deletes, IReadOnlyList<FieldSpec> columns)
+    {
+        var result = new Dictionary<(long, long), Dictionary<string, object?>>();
+        var held = columns.Where(c => table.Columns.Any(t => t.Name == c.Name)).ToList();
+        const string op = ChangeEnvelope.Op, lsn = ChangeEnvelope.Lsn, seq = ChangeEnvelope.Seq;
+        var select = string.Join("", held.Select(c => ", " + (c.Type is FieldType.String or FieldType.Decimal ? $"CAST(c.{LakeQueryEngine.Quote(c.Name)} AS VARCHAR)" : $"c.{LakeQueryEngine.Quote(c.Name)}")));
+        using var db = DuckDb.OpenMemory(Path.Combine(lake.Data.Root, "tmp", "duckdb"));
+        using var cmd = db.CreateCommand();
+        cmd.CommandText =
+            $"WITH _c AS ({LakeQueryEngine.RowsOf(table, lake.Files(table.QualifiedName))}), " +
+            $"_w(_l, _s) AS (VALUES {string.Join(", ", deletes.Select(d => string.Create(CultureInfo.InvariantCulture, $"({d.Lsn}, {d.Seq})")))}), " +
+            $"_d AS (SELECT DISTINCT _w._l, _w._s, {string.Join(", ", key.Select(k => $"_c.{LakeQueryEngine.Quote(k)}"))} FROM _c JOIN _w ON _c.{lsn} = _w._l AND _c.{seq} = _w._s WHERE _c.{op} = '{ChangeEnvelope.Delete}') " +
+            $"SELECT _d._l, _d._s{select} FROM _c c JOIN _d ON {string.Join(" AND ", key.Select(k => $"c.{LakeQueryEngine.Quote(k)} = _d.{LakeQueryEngine.Quote(k)}"))} " +
+            $"WHERE c.{op} NOT IN ('{ChangeEnvelope.Delete}', '{ChangeEnvelope.Truncate}') AND (c.{lsn} < _d._l OR (c.{lsn} = _d._l AND c.{seq} < _d._s)) " +
+            $"QUALIFY row_number() OVER (PARTITION BY _d._l, _d._s ORDER BY c.{lsn} DESC, c.{seq} DESC) = 1";
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            var values = new Dictionary<string, object?>(StringComparer.Ordinal);
+            for (var i = 0; i < held.Count; i++) { values[held[i].Name] = Typed(r.IsDBNull(i + 2) ? null : r.GetValue(i + 2), held[i].Type); }
+            result[(Convert.ToInt64(r.GetValue(0), CultureInfo.InvariantCulture), Convert.ToInt64(r.GetValue(1), CultureInfo.InvariantCulture))] = values;
         }
 
         return result;

@@ -299,7 +299,7 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
                 }
 
                 message.Tuple(_new);
-                Observe(shape, data, _new);
+                Observe(shape, data, _new, before);
                 if (before is not null) { Observe(shape, data, before); }
                 if (shape.Table.OnUpdate == ChangePolicy.Emit)
                 {
@@ -361,8 +361,12 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
 
     private PgTableShape? ShapeOf(uint relation) => _relations.GetValueOrDefault(relation);
 
-    /// <summary>Between a chunk's watermarks, a change of its table: the stream's version of that key wins over the chunk's.</summary>
-    private void Observe(PgTableShape shape, ReadOnlySpan<byte> data, PgTuple tuple)
+    /// <summary>
+    /// Between a chunk's watermarks, a change of its table: the stream's version of that key wins over the chunk's,
+    /// except for the values the change did not carry. <paramref name="updatedFrom"/>: for the new row of an update, its
+    /// old image (null when the server sent none), to tell the values it marks unchanged (<see cref="AddRow"/>).
+    /// </summary>
+    private void Observe(PgTableShape shape, ReadOnlySpan<byte> data, PgTuple tuple, PgTuple? updatedFrom = null)
     {
         // From the moment the window is set, not only from its low watermark: a transaction whose commit was written
         // before the low watermark may still be invisible to the chunk's SELECT (its backend waits for the WAL flush
@@ -377,7 +381,16 @@ internal sealed class PgChangeReader(PostgresCdcOptions options, IReadOnlyList<C
             parts[i] = tuple.Kind(k) == PgValueKind.Text ? Encoding.UTF8.GetString(tuple.Text(data, k)) : null;
         }
 
-        window.Changed(PgChunkWindow.KeyText(parts));
+        List<string>? unchanged = null;
+        for (var i = 0; ReferenceEquals(tuple, _new) && i < Math.Min(tuple.Count, shape.ColumnCount); i++)
+        {
+            if (tuple.Kind(i) == PgValueKind.Unchanged && (updatedFrom is null || i >= updatedFrom.Count || updatedFrom.Kind(i) != PgValueKind.Text))
+            {
+                (unchanged ??= []).Add(shape.Names[i]);
+            }
+        }
+
+        window.Changed(PgChunkWindow.KeyText(parts), unchanged);
     }
 
     /// <summary>

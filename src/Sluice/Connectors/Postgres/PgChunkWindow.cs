@@ -11,7 +11,11 @@ internal readonly record struct ChunkPlacement(long Position, int Emitted, int S
 /// meets the watermarks in WAL order: from the moment this window is set (just before the low watermark is written)
 /// it reports every key the stream changes (<see cref="Changed"/>), since the stream's version of those rows is as new
 /// as the chunk's or newer; at the high one it emits the chunk without them (<see cref="Close"/>). So a chunk row never
-/// overwrites a newer change, and a row deleted meanwhile is not brought back.
+/// overwrites a newer change, and a row deleted meanwhile is not brought back. One exception keeps values the stream
+/// never carries: a column that every change of a key between the watermarks marked unchanged (a TOASTed value its
+/// UPDATE left alone, REPLICA IDENTITY DEFAULT) kept its value all that time, so the chunk's value is current. Such a
+/// key's chunk row is emitted with only those columns (and the key), every other column marked unchanged: a sink
+/// that never had the row (the snapshot was to bring it) gets the value, and keeps the stream's newer ones.
 /// </summary>
 internal sealed class PgChunkWindow(string token, CdcTable table)
 {
@@ -19,7 +23,8 @@ internal sealed class PgChunkWindow(string token, CdcTable table)
     public const int MaxChangedKeys = 100_000;
 
     private readonly Lock _gate = new();
-    private readonly HashSet<string> _changed = new(StringComparer.Ordinal);
+    /// <summary>Each key the stream changed, with the columns every one of its changes marked unchanged (null: none).</summary>
+    private readonly Dictionary<string, HashSet<string>?> _changed = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource<ChunkPlacement?> _placed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _open;
     private bool _truncated;
@@ -44,12 +49,22 @@ internal sealed class PgChunkWindow(string token, CdcTable table)
 
     public void Open() => _open = true;
 
-    public void Changed(string key)
+    /// <summary>A change of <paramref name="key"/>; <paramref name="unchanged"/>: the columns it did not carry (null for a delete, or a change that carried every value).</summary>
+    public void Changed(string key, IReadOnlyCollection<string>? unchanged = null)
     {
         lock (_gate)
         {
+            if (_changed.TryGetValue(key, out var marked))
+            {
+                if (marked is null) { return; }
+                if (unchanged is null) { _changed[key] = null; }
+                else { marked.IntersectWith(unchanged); }
+                if (marked is { Count: 0 }) { _changed[key] = null; }
+                return;
+            }
+
             if (_changed.Count >= MaxChangedKeys) { _overflow = true; return; }
-            _changed.Add(key);
+            _changed[key] = unchanged is { Count: > 0 } ? new HashSet<string>(unchanged, StringComparer.Ordinal) : null;
         }
     }
 
@@ -83,17 +98,53 @@ internal sealed class PgChunkWindow(string token, CdcTable table)
             }
 
             var keep = new List<int>(_rows.Count);
+            Dictionary<int, HashSet<string>>? fills = null;
             for (var i = 0; i < _keys.Length; i++)
             {
-                if (!_changed.Contains(_keys[i])) { keep.Add(i); }
+                if (!_changed.TryGetValue(_keys[i], out var marked)) { keep.Add(i); }
+                else if (marked is not null && _rows.Schema.IndexOf(ChangeEnvelope.Unchanged) >= 0)
+                {
+                    keep.Add(i);
+                    (fills ??= [])[i] = marked;
+                }
             }
 
-            superseded = _rows.Count - keep.Count;
-            var rows = keep.Count == _rows.Count ? _rows : _rows.Gather(keep.ToArray());
+            superseded = _rows.Count - keep.Count + (fills?.Count ?? 0);
+            var rows = keep.Count == _rows.Count && fills is null ? _rows : _rows.Gather(keep.ToArray());
+            if (fills is not null) { rows = Filled(rows, keep, fills); }
             var column = rows.Column<long>(rows.Schema.IndexOf(ChangeEnvelope.Lsn));
             for (var i = 0; i < rows.Count; i++) { column[i] = lsn; }
             return rows;
         }
+    }
+
+    /// <summary>
+    /// The gathered chunk rows with each row of <paramref name="fills"/> (by its index in the chunk) reduced to its key
+    /// and the columns the stream never carried between the watermarks; every other column NULL and named in
+    /// <c>_unchanged</c>, so a sink keeps the stream's newer values of them.
+    /// </summary>
+    private static ColumnBatch Filled(ColumnBatch rows, List<int> kept, Dictionary<int, HashSet<string>> fills)
+    {
+        var schema = rows.Schema;
+        var columns = Enumerable.Range(0, schema.Fields.Count).Select(c => (Array)rows.Columns[c].Clone()).ToArray();
+        var verbatim = Enumerable.Range(0, schema.Fields.Count).Select(c => (string?[]?)rows.Verbatim(c)?.Clone()).ToArray();
+        var unchangedAt = schema.IndexOf(ChangeEnvelope.Unchanged);
+        var own = schema.Fields.Select((f, c) => (f.Name, c)).Where(x => !ChangeEnvelope.IsEnvelope(x.Name) && !schema.Key.Contains(x.Name)).ToList();
+        for (var row = 0; row < kept.Count; row++)
+        {
+            if (!fills.TryGetValue(kept[row], out var carried)) { continue; }
+            var others = new List<string>();
+            foreach (var (name, c) in own.Where(x => !carried.Contains(x.Name)))
+            {
+                columns[c].SetValue(null, row);
+                if (verbatim[c] is { } text) { text[row] = null; }
+                others.Add(name);
+            }
+
+            columns[unchangedAt].SetValue(ChangeEnvelope.UnchangedValue(others), row);
+        }
+
+        return new ColumnBatch(schema, columns, null, rows.Count, verbatim);
     }
 
     public void Placed(ChunkPlacement? placement) => _placed.TrySetResult(placement);
