@@ -90,7 +90,7 @@ public sealed class ClusterPartitionTests
             return false;
         }, TimeSpan.FromSeconds(90), async () => "a worker holding partitions\n" + await cluster.PartitionsAsync());
         var pid = paused.Process!.Pid;
-        cluster.Paused = paused;
+        await cluster.AvoidAsync(paused);
         paused.Process.Signal(19); // SIGSTOP: alive, holding its leases and the events it read, and silent
         cluster.Nats.Kill(0);
         // Its heartbeat and leases expire, and the two others take every partition it held (a new token each).
@@ -102,7 +102,7 @@ public sealed class ClusterPartitionTests
         paused.Process.Signal(18); // SIGCONT: it must find its leases lost, and write nothing of what it held
         await UntilAsync(() => Task.FromResult(paused.Process.HasExited || paused.Process.Stderr.Contains("lost partition", StringComparison.Ordinal)),
             TimeSpan.FromSeconds(60), async () => "the resumed worker noticing its lost leases\n" + await cluster.PartitionsAsync());
-        cluster.Paused = null;
+        cluster.Resume();
         await senders;
         // Not waiting for node 0's /healthz: with consumers deleted and created while it was away, a run here saw it
         // catch up for more than 60 s, which is JetStream's own business; what the test asserts is the sink's state.
@@ -152,7 +152,23 @@ public sealed class ClusterPartitionTests
         public ClusterWorker[] Workers { get; } = new ClusterWorker[3];
 
         /// <summary>A worker not to send to (a paused one would hold each request until the client's timeout).</summary>
-        public ClusterWorker? Paused { get; set; }
+        public ClusterWorker? Paused { get; private set; }
+
+        private readonly int[] _inFlight = new int[3];
+
+        /// <summary>
+        /// Sends to <paramref name="worker"/> no more, and returns once no request to it is in flight. A request it held
+        /// through a pause (SIGSTOP) would be given up by its client and sent to another worker, then stored by the paused
+        /// worker when it resumes: an older version after the newer ones, which the sink rightly keeps as the last.
+        /// </summary>
+        public async Task AvoidAsync(ClusterWorker worker)
+        {
+            Paused = worker;
+            var index = Array.IndexOf(Workers, worker);
+            await UntilAsync(() => Task.FromResult(Volatile.Read(ref _inFlight[index]) == 0), TimeSpan.FromSeconds(60), "the requests in flight to the worker to pause answered");
+        }
+
+        public void Resume() => Paused = null;
 
         public static async Task<KeyedCluster> StartAsync()
         {
@@ -227,8 +243,21 @@ public sealed class ClusterPartitionTests
                 var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
                 for (var attempt = 0; ; attempt++)
                 {
-                    var w = Workers[(tenant + v + attempt) % Workers.Length];
-                    if (w != Paused && await w.TryPostAsync(http, body, _tokens[tenant])) { break; }
+                    var index = (tenant + v + attempt) % Workers.Length;
+                    var w = Workers[index];
+                    // Counted in flight before Paused is read: AvoidAsync sets it, then waits for the count to reach 0.
+                    Interlocked.Increment(ref _inFlight[index]);
+                    bool accepted;
+                    try
+                    {
+                        accepted = w != Paused && await w.TryPostAsync(http, body, _tokens[tenant]);
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref _inFlight[index]);
+                    }
+
+                    if (accepted) { break; }
                     DateTime.UtcNow.ShouldBeLessThan(deadline, $"tenant t{tenant} version {v} not accepted within 120 s: {string.Join("; ", Workers.Select(x => x.LastFailure))}\n{string.Join("\n", Workers.Select(x => x.Stderr))}");
                     await Task.Delay(100);
                 }

@@ -86,6 +86,9 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     /// <summary>This worker's batch numbers are its own: its sinks' checkpoints are kept under its worker id, so workers on one shared store do not overwrite each other's.</summary>
     public string CheckpointScope { get; }
 
+    /// <summary>Positions are this worker's batch numbers: a restart numbers on above every sink's checkpoint (see <see cref="ICheckpointScope.NumbersBatchesOnly"/>).</summary>
+    public bool NumbersBatchesOnly => true;
+
     public JetStreamLog Stream => _stream;
 
     /// <summary>Never in cluster mode: there is no end of input to reach (<c>run --once</c> refuses <c>--cluster</c>).</summary>

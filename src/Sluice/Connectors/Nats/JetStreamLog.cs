@@ -298,7 +298,7 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
             {
                 // A duplicate is stored already (a retry of a request that was refused after part of it was stored):
                 // success for this request. EnsureSuccess would throw for it.
-                if (acks[i].Result.Duplicate) { duplicates += messages[i].Events; }
+                if (Stored(acks[i].Result)) { duplicates += messages[i].Events; }
                 else { acks[i].Result.EnsureSuccess(); }
             }
 
@@ -332,13 +332,28 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
             await Task.WhenAll(acks).ConfigureAwait(false);
             foreach (var ack in acks)
             {
-                if (!ack.Result.Duplicate) { ack.Result.EnsureSuccess(); }
+                if (!Stored(ack.Result)) { ack.Result.EnsureSuccess(); }
             }
         }
         catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException && !ct.IsCancellationRequested)
         {
             throw new EventsNotStoredException($"JetStream stream {StreamName} did not confirm it stored the changes: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// Whether an answer is a duplicate of a message JetStream has stored: a success for the retry. A duplicate answered
+    /// with sequence 0 is one whose first copy the stream's leader is still replicating (the test servers' NATS 2.9 answer
+    /// so, nats-server#5827; sequence 0 means "not stored"): that copy may yet be lost with its leader (a node killed), so nothing is confirmed
+    /// and the request is refused (503) for the client to send again; a retry once the first copy is stored is
+    /// answered with its sequence. Taken for stored, it was a 202 for events that may be stored nowhere.
+    /// </summary>
+    internal static bool Stored(PubAckResponse ack)
+    {
+        ArgumentNullException.ThrowIfNull(ack);
+        if (!ack.Duplicate) { return false; }
+        if (ack.Seq == 0) { throw new EventsNotStoredException($"JetStream stream {ack.Stream} answered a duplicate that is not stored yet (its first copy still being replicated); nothing is acknowledged, send it again"); }
+        return true;
     }
 
     public async ValueTask DisposeAsync()

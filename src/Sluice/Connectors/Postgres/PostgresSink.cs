@@ -115,7 +115,12 @@ public sealed class PostgresSink : IBatchSink
         var target = $"{Quote(_options.Schema)}.{Quote(name)}";
         await EnsureTableAsync(connection, target, rows.Schema, key, created, ct).ConfigureAwait(false);
         var insert = new NpgsqlBatchCommand();
-        var last = LastPerKey(rows, key);
+        // In cluster partitions a key's newest event is the one of the highest _offset (its stream sequence), not the last
+        // in the batch: a redelivery of older events (their ack wait ran out while their batch waited for the sinks) can
+        // come after newer ones in one batch or one joined write, and the last row would then put the older version in
+        // place of the newer, which the guard below keeps out of every later write (ClusterPartitionTests lost versions so).
+        var newest = fenced && rows.Schema.IndexOf(OffsetColumn) is var offset and >= 0 && rows.Schema.Fields[offset].Type == FieldType.Integer && !key.Contains(OffsetColumn) ? offset : -1;
+        var last = LastPerKey(rows, key, newest);
         var (from, read) = PgUnnest.Rows(insert, last, "s");
         var columns = string.Join(", ", rows.Schema.Fields.Select(f => Quote(f.Name)));
         // The last write of a key wins, as the batches came: a replay writes the same values again, which changes nothing.
@@ -132,14 +137,20 @@ public sealed class PostgresSink : IBatchSink
         await ExecAsync(connection, [insert], ct).ConfigureAwait(false);
     }
 
-    /// <summary>The last row of each key, in their order: one statement may not update a row twice.</summary>
-    private static ColumnBatch LastPerKey(ColumnBatch rows, IReadOnlyList<string> key)
+    /// <summary>
+    /// One row of each key, in their order: one statement may not update a row twice. The last of the key's rows, or,
+    /// with <paramref name="newestBy"/> (the <c>_offset</c> column's index, else -1), the one with the highest value there.
+    /// </summary>
+    internal static ColumnBatch LastPerKey(ColumnBatch rows, IReadOnlyList<string> key, int newestBy = -1)
     {
         var columns = key.Select(rows.Schema.IndexOf).ToArray();
+        var offsets = newestBy >= 0 ? rows.Column<long>(newestBy) : null;
         var last = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var row = 0; row < rows.Count; row++)
         {
-            last[string.Join('\u0001', columns.Select(c => Core.DeadLetters.UnholdableValues.Text(rows, c, row)))] = row;
+            var k = string.Join('\u0001', columns.Select(c => Core.DeadLetters.UnholdableValues.Text(rows, c, row)));
+            if (offsets is not null && last.TryGetValue(k, out var kept) && (offsets[kept] ?? long.MinValue) > (offsets[row] ?? long.MinValue)) { continue; }
+            last[k] = row;
         }
 
         return last.Count == rows.Count ? rows : rows.Gather(last.Values.Order().ToArray());

@@ -9,6 +9,14 @@ public interface ICheckpointScope
 {
     /// <summary>Appended to each sink's checkpoint key (<c>worker:&lt;id&gt;</c>); null when this process's positions are the only ones (a files source of a single process).</summary>
     string? CheckpointScope { get; }
+
+    /// <summary>
+    /// True when the positions are only this process's batch numbers, not places in a log it reads again from (the
+    /// cluster's JetStream source): its batches are then numbered on from the highest position any sink committed, not
+    /// the lowest, since a sink skips batches at or below its own checkpoint and would skip new events numbered there
+    /// while the slower sink committed them, and they were acknowledged.
+    /// </summary>
+    bool NumbersBatchesOnly => false;
 }
 
 /// <summary>The worker scope of checkpoint keys in cluster mode, and the key of what every worker of a sink shares.</summary>

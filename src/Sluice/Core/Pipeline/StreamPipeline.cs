@@ -76,6 +76,9 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     /// <summary>The slowest sink's committed position (null while any sink has committed nothing).</summary>
     public long? Committed => _committed.Any(c => c is null) ? null : _committed.Min();
 
+    /// <summary>Where reading resumes: after the slowest sink's position, or, for a source whose positions are only batch numbers, after the furthest one's (<see cref="ICheckpointScope.NumbersBatchesOnly"/>).</summary>
+    private long? ResumeAfter => _source is ICheckpointScope { NumbersBatchesOnly: true } ? _committed.Max() : Committed;
+
     /// <summary>Counts what is read and what each sink commits, lets <c>sluice tap</c> see the batches, and passes the figures on to the source.</summary>
     public void AttachStatus(Status.PipelineStatus status)
     {
@@ -107,7 +110,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         Exception? failure = null;
         try
         {
-            await foreach (var raw in _source.ReadAsync(Committed, failed.Token).ConfigureAwait(false))
+            await foreach (var raw in _source.ReadAsync(ResumeAfter, failed.Token).ConfigureAwait(false))
             {
                 var batch = raw;
                 using var ingest = PipelineTracing.Ingest(_recipe, _pipeline, raw);
