@@ -161,9 +161,9 @@ public sealed class ClusterPullTests : IDisposable
             await UntilAsync(async () => (await CountAsync() >= 500 && await PendingPagesAsync() == 0, true), "every record in the sinks, every page acknowledged", workers);
 
             await AssertEveryRecordOnceAsync(500);
-            using var query = SluiceProcess.Start(next.Data, env, "query", $"SELECT count(*) || ',' || count(DISTINCT _id) || ',' || sum(score) AS c FROM {Schema}.account", "--format", "csv", "--cluster");
+            using var query = SluiceProcess.Start(next.Data, env, "query", $"SELECT count(*) || '/' || count(DISTINCT _id) || '/' || sum(score) AS c FROM {Schema}.account", "--format", "csv", "--cluster");
             (await query.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(0, query.Stderr);
-            query.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).ShouldBe(["c", $"500,500,{Enumerable.Range(0, 500).Sum()}"], "the shared lake holds every record once");
+            query.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).ShouldBe(["c", $"500/500/{Enumerable.Range(0, 500).Sum()}"], "the shared lake holds every record once");
             (await ScalarTextAsync($"SELECT count(*) || ',' || min(first_seq) || ',' || max(last_seq) FROM sluice_meta_{_fixture.Cluster}.lake_log_commits WHERE log LIKE 'salesforce:{_name}/accounts@%'"))
                 .ShouldBe("1,1,500", "the lake recorded the records' numbers in the cursor's log, one run from 1 across both take-overs");
             next.Process!.HasExited.ShouldBeFalse(next.Stderr);
