@@ -212,7 +212,8 @@ public static class ClusterBenchmark
         /// <summary>The recipe on a sink schema of its own, then one process (no workers) or the workers on a fresh JetStream cluster, healthy.</summary>
         private async Task<(List<Child> Servers, List<Uri> Urls, string Token, SinkRows Sink)> StartAsync(string tag, int workers, List<CpuQuota>? quotas)
         {
-            var sink = new SinkRows(pg, $"sluice_bench_cluster_{tag}");
+            // The run's own schema per phase (the cluster's random name in it): two runs at once never drop each other's.
+            var sink = new SinkRows(pg, $"sluice_{cluster}_{tag}");
             await DropAsync($"DROP SCHEMA IF EXISTS {sink.Schema} CASCADE").ConfigureAwait(false);
             var recipe = WriteRecipe(Path.Combine(root, "recipes", tag), sink.Schema);
             var servers = new List<Child>();

@@ -116,7 +116,8 @@ internal static class CliContext
         };
     }
 
-    public static Recipe LoadRecipe(string nameOrPath) => new RecipeLoader(RecipeComponents.Create()).Load(nameOrPath);
+    /// <summary>Loads and validates a recipe; <paramref name="cluster"/>: as a cluster's workers run it (<see cref="RecipeLoader.Cluster"/>).</summary>
+    public static Recipe LoadRecipe(string nameOrPath, bool cluster = false) => new RecipeLoader(RecipeComponents.Create()) { Cluster = cluster }.Load(nameOrPath);
 
     /// <summary>Splits <c>recipe/job</c>.</summary>
     public static (Recipe Recipe, JobDefinition Job) LoadJob(string qualified)

@@ -20,7 +20,7 @@ internal static class RunCommand
         var command = new Command("run", "Run a recipe's pipelines and schedules until Ctrl-C") { recipe, once, port, bind, noSchedule, cluster, failOn };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
-            var definition = CliContext.LoadRecipe(result.GetValue(recipe)!);
+            var definition = CliContext.LoadRecipe(result.GetValue(recipe)!, result.GetValue(cluster));
             // The recipe's cluster: section under the SLUICE_CLUSTER_* variables, which win.
             var variables = Cluster.ClusterSettings.Variables(definition, Environment.GetEnvironmentVariable);
             var clusterOptions = result.GetValue(cluster) ? ClusterMode(definition, result.GetValue(once), variables) : null;

@@ -20,18 +20,29 @@ internal static class ValidateCommand
         {
             Description = "Also ask every configured server (Postgres, ClickHouse, Redis, HTTP APIs): does it answer, are the source tables, columns, slot, publication and rights there",
         };
-        var command = new Command("validate", "Check recipes' configuration: exit 0 when valid, else one line per problem (file:line: key: what is wrong)") { recipes, connect };
+        var cluster = new Option<bool>("--cluster")
+        {
+            Description = "Check the recipes as run --cluster runs them: with the columns cluster mode adds to rows (_offset of a files or pull pipeline with a lake sink) and what cluster mode cannot run (docs/SCALING.md)",
+        };
+        var command = new Command("validate", "Check recipes' configuration: exit 0 when valid, else one line per problem (file:line: key: what is wrong)") { recipes, connect, cluster };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var valid = new List<Recipe>();
             var failed = false;
             foreach (var name in result.GetValue(recipes)!)
             {
-                var (loaded, errors) = new RecipeLoader(RecipeComponents.Create()).TryLoad(name);
+                var (loaded, errors) = new RecipeLoader(RecipeComponents.Create()) { Cluster = result.GetValue(cluster) }.TryLoad(name);
                 var bound = errors.Any ? "" : await BindModelsAsync(loaded!, result, errors, ct).ConfigureAwait(false);
                 if (errors.Any)
                 {
                     foreach (var e in errors.All) { await Console.Out.WriteLineAsync(e.ToString()).ConfigureAwait(false); }
+                    failed = true;
+                    continue;
+                }
+
+                if (result.GetValue(cluster) && Sluice.Cluster.ClusterRecipeCheck.Problems(loaded!) is { Count: > 0 } refused)
+                {
+                    foreach (var problem in refused) { await Console.Out.WriteLineAsync("--cluster: " + problem).ConfigureAwait(false); }
                     failed = true;
                     continue;
                 }

@@ -9,7 +9,8 @@ namespace Sluice.Cluster;
 /// need the shared metadata store (the next holder's position, the partitions' leases), with keyed sinks or, through
 /// JetStream, the lake sink (mode: changes); and files sources, which land in the lake themselves (claims and the
 /// ledger in the shared store make each file land once) or hand each file to keyed sinks or the lake sink (a file a dead
-/// worker held is handed on again by the worker that takes its claim over; the lake sink skips the rows it committed); and pulls (<c>postgres_pull</c>, <c>salesforce</c>) with keyed sinks, or with a <c>mapping:</c> whose store
+/// worker held is handed on again by the worker that takes its claim over; the lake sink skips the rows it committed); and pulls (<c>postgres_pull</c>, <c>salesforce</c>) with keyed sinks or the lake sink (which skips
+/// the rows of a page it committed by their numbers in the pull's cursor), or with a <c>mapping:</c> whose store
 /// every worker shares, under one lease (<see cref="LeasedPullPipeline"/>).
 /// </summary>
 public static class ClusterRecipeCheck
@@ -44,13 +45,9 @@ public static class ClusterRecipeCheck
                     problems.Add($"{recipe.Name}: pipeline '{p.Name}': a {p.SourceType} pull with mapping: does not run in cluster mode as configured: {mapped}");
                 }
 
-                if (p.Sinks.Any(s => s is Core.Pipeline.SinkFactory<Connectors.Lake.LakeSinkOptions>))
-                {
-                    // The lake appends, and its commit checks no lease: a page the previous holder was still committing
-                    // when it lost the pull is committed again by the next holder (a keyed sink overwrites it instead).
-                    problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink runs in cluster mode only in http pipelines so far (the lake appends, and a page the pull's previous holder was still committing when it lost the lease would land twice); use keyed sinks such as postgres");
-                }
-
+                // A lake sink appends: a page the previous holder committed, or was still committing when it lost the
+                // lease, is handed on again by the next; its rows carry their numbers in the cursor's log, which the lake
+                // records with its commit and skips (PullStreamSource.CarrySequences).
                 continue;
             }
 

@@ -124,6 +124,56 @@ public sealed class ClusterPullTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// The same pull with a lake sink beside the keyed postgres one, on the shared lake: a first worker alone is killed
+    /// right after its first lake commit (crash point <c>lake.sink-committed</c>: a page in the lake, not acknowledged);
+    /// of the two workers started next, the one that takes the pull over hands that page on again (the lake's checkpoint,
+    /// committed with it, skips it); that puller is SIGKILLed mid-pull and the other goes on. The lake holds every record
+    /// once, and its record of the records' numbers in the cursor's log (what skips a page a holder paused past its lease
+    /// commits after the next holder did) is one run over all of them.
+    /// </summary>
+    [Fact]
+    public async Task A_salesforce_pull_into_the_shared_lake_lands_every_record_once_across_a_kill_after_a_lake_commit_and_its_next_pullers_SIGKILL()
+    {
+        await using var sf = await StartSalesforceAsync(400);
+        var env = WorkerEnvironment(new() { [SharedMetadata.FolderVariable] = Directory.CreateDirectory(_temp.Sub("shared")).FullName });
+        var recipe = WriteRecipe(sf, $"""
+            - type: lake
+              zone: {Schema}
+              partition_by: _modified
+            """);
+        var first = new Dictionary<string, string>(env) { [Sluice.Core.CrashPoint.Variable] = Sluice.Connectors.Lake.LakeSink.CommittedCrashPoint };
+        using (var doomed = SluiceProcess.Start(Directory.CreateDirectory(_temp.Sub("doomed")).FullName, first, "run", recipe, "--cluster", "--port", "0"))
+        {
+            await UntilAsync(() => (doomed.HasExited, true), "the first worker at its crash point", []);
+            doomed.Stderr.ShouldContain($"killed at {Sluice.Connectors.Lake.LakeSink.CommittedCrashPoint}");
+        }
+
+        (await PendingPagesAsync()).ShouldBeGreaterThan(0, "the killed worker left a page in the lake that not every sink acknowledged");
+        var workers = StartWorkers(recipe, env);
+        try
+        {
+            var puller = await PullingAsync(workers, CountAsync, 200);
+
+            puller.Kill();
+            var next = await PullerAsync(workers.Where(w => w != puller).ToList(), workers);
+            Add(sf, 400, 100, T0.AddHours(1));
+            await UntilAsync(async () => (await CountAsync() >= 500 && await PendingPagesAsync() == 0, true), "every record in the sinks, every page acknowledged", workers);
+
+            await AssertEveryRecordOnceAsync(500);
+            using var query = SluiceProcess.Start(next.Data, env, "query", $"SELECT count(*) || '/' || count(DISTINCT _id) || '/' || sum(score) AS c FROM {Schema}.account", "--format", "csv", "--cluster");
+            (await query.WaitAsync(TimeSpan.FromMinutes(2))).ShouldBe(0, query.Stderr);
+            query.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).ShouldBe(["c", $"500/500/{Enumerable.Range(0, 500).Sum()}"], "the shared lake holds every record once");
+            (await ScalarTextAsync($"SELECT count(*) || ',' || min(first_seq) || ',' || max(last_seq) FROM sluice_meta_{_fixture.Cluster}.lake_log_commits WHERE log LIKE 'salesforce:{_name}/accounts@%'"))
+                .ShouldBe("1,1,500", "the lake recorded the records' numbers in the cursor's log, one run from 1 across both take-overs");
+            next.Process!.HasExited.ShouldBeFalse(next.Stderr);
+        }
+        finally
+        {
+            foreach (var w in workers) { w.Dispose(); }
+        }
+    }
+
     [Fact]
     public async Task A_salesforce_pull_with_mapping_into_a_postgres_reminder_store_goes_on_after_its_pullers_SIGKILL_and_lands_each_event_once()
     {
@@ -211,7 +261,10 @@ public sealed class ClusterPullTests : IDisposable
         }
     }
 
-    private List<ClusterWorker> StartWorkers(FakeSalesforce sf)
+    private List<ClusterWorker> StartWorkers(FakeSalesforce sf) => StartWorkers(WriteRecipe(sf), WorkerEnvironment([]));
+
+    /// <summary>The pull of object <c>account</c> into a keyed postgres sink, and <paramref name="more"/> sinks.</summary>
+    private string WriteRecipe(FakeSalesforce sf, string more = "")
     {
         var folder = Directory.CreateDirectory(_temp.Sub(_name)).FullName;
         File.WriteAllText(Path.Combine(folder, "recipe.yaml"), sf.PullRecipe(_name, "account", """
@@ -224,8 +277,8 @@ public sealed class ClusterPullTests : IDisposable
               connection: "{ServerSettings.PostgresConnectionString}"
               keys:
                 account: [_id, _modified]
-            """));
-        return StartWorkers(folder, WorkerEnvironment([]));
+            """ + "\n" + more));
+        return folder;
     }
 
     /// <summary>The workers' environment: the shared store, a 3 s lease, the API's credentials, and <paramref name="more"/>.</summary>
@@ -284,6 +337,14 @@ public sealed class ClusterPullTests : IDisposable
 
     private Task<long> PendingPagesAsync() =>
         ScalarAsync($"SELECT count(*) FROM sluice_meta_{_fixture.Cluster}.pull_pages WHERE source = 'salesforce:{_name}/accounts'");
+
+    private static async Task<string?> ScalarTextAsync(string sql)
+    {
+        await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, c);
+        return (await cmd.ExecuteScalarAsync())?.ToString();
+    }
 
     private static async Task<long> ScalarAsync(string sql)
     {

@@ -226,11 +226,38 @@ public sealed class PipelineShapeCheckTests : IDisposable
         SqlExpression.Columns("x IN (SELECT y FROM t)").ShouldBeNull();
     }
 
-    private (List<string> Errors, Recipe? Recipe) Load(string pipeline)
+    [Fact]
+    public void Loaded_for_a_cluster_a_pull_with_a_lake_sink_declares_the_offset_column_its_rows_carry_there_and_only_then()
+    {
+        const string Steps = """
+                steps:
+                  - type: filter
+                    where: "_offset > 0"
+            """ + "\n";
+        const string Lake = """
+                sinks:
+                  - type: lake
+                    zone: shop
+                    partition_by: placed_at
+            """;
+        const string Keyed = """
+                sinks:
+                  - type: postgres
+                    schema: out
+                    keys: { orders: [_id, _modified] }
+            """;
+
+        Load(Pull + Steps + Lake, cluster: true).Errors.ShouldBeEmpty("cluster mode numbers a pull's rows for the lake sink (PullStreamSource.CarrySequences)");
+        var single = "recipe.yaml:9: pipelines.p.steps[0].where: filter: table 'orders' has no column '_offset' at this point (its columns: _id, _modified, customer, amount, placed_at)";
+        Load(Pull + Steps + Lake).Errors.ShouldBe([single], "a single process's pull rows carry no _offset");
+        Load(Pull + Steps + Keyed, cluster: true).Errors.ShouldBe([single], "nor do a cluster's without a sink that skips replays by it");
+    }
+
+    private (List<string> Errors, Recipe? Recipe) Load(string pipeline, bool cluster = false)
     {
         var folder = Directory.CreateDirectory(Path.Combine(_root, Guid.NewGuid().ToString("N"))).FullName;
         File.WriteAllText(Path.Combine(folder, "recipe.yaml"), "pipelines:\n  p:\n" + pipeline.TrimEnd() + "\n");
-        var (recipe, errors) = new RecipeLoader(Components.Create()).TryLoad(folder);
+        var (recipe, errors) = new RecipeLoader(Components.Create()) { Cluster = cluster }.TryLoad(folder);
         return (errors.All.Select(e => $"{Path.GetFileName(e.File)}:{e.Line}: {e.Key}: {e.Message}").ToList(), errors.Any ? null : recipe);
     }
 

@@ -23,7 +23,7 @@ public sealed class FilesSourceType : ISourceType
 }
 
 /// <summary>Without sinks the source lands each file in the lake itself (<see cref="Create"/>); with sinks it hands each file on as one batch (<see cref="CreateStream"/>).</summary>
-public sealed class FilesSourceFactory(string recipe, FilesOptions options, IReadOnlyList<FileType> types) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, IWritesLakeTables, Core.Pipeline.IKnownBatchTables
+public sealed class FilesSourceFactory(string recipe, FilesOptions options, IReadOnlyList<FileType> types) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, IWritesLakeTables, Core.Pipeline.IKnownBatchTables, Core.Pipeline.ILogSequencedSourceFactory
 {
     /// <summary>With sinks: the shipped file types' tables, as handed on (named without their zone).</summary>
     public IReadOnlyList<TableSchema> BatchTables => types.Select(t => new TableSchema(FilesSource.BatchTableName(t), t.Columns)).ToList();

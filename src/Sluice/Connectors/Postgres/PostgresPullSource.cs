@@ -26,7 +26,7 @@ public sealed class PostgresPullSourceType : ISourceType
 }
 
 /// <summary>With <c>mapping:</c> the source lands attorney events itself (<see cref="Create"/>); without, it hands the table's rows to the pipeline's sinks (<see cref="CreateStream"/>).</summary>
-public sealed class PostgresPullSourceFactory(string recipe, string pipeline, PostgresPullOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables, IConnectionCheck, IPullSourceFactory
+public sealed class PostgresPullSourceFactory(string recipe, string pipeline, PostgresPullOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables, IConnectionCheck, IPullSourceFactory, Core.Pipeline.ILogSequencedSourceFactory
 {
     public PullMapping? Mapping => options?.Pull;
 

@@ -4,8 +4,19 @@ using Sluice.Core.Metadata;
 
 namespace Sluice.Connectors.Pull;
 
-/// <summary>A page handed on: its position, the watermark after it, its records.</summary>
-public sealed record PulledPage(long Position, PullWatermark Watermark, IReadOnlyList<PulledRecord> Records);
+/// <summary>
+/// A page handed on: its position, the watermark after it, its records, and the number of its last record (records
+/// are numbered on through the pull's pages, for a sink that skips replays by them: <see cref="PullCursor.Log"/>).
+/// </summary>
+public sealed record PulledPage(long Position, PullWatermark Watermark, IReadOnlyList<PulledRecord> Records, long LastRow = 0);
+
+/// <summary>
+/// Where a pull goes on from: the position, watermark and last record number every sink has, the pages handed on after
+/// them, and the log its rows are numbered in. The log is the pull's source with the cursor's generation, made when
+/// the cursor is (a cursor deleted to pull everything again starts a new one), so rows pulled again after a reset are
+/// never taken for rows a sink committed before it.
+/// </summary>
+public sealed record PullCursor(long Position, PullWatermark Watermark, IReadOnlyList<PulledPage> Pages, long LastRow, string Log);
 
 /// <summary>
 /// The pages a pull has handed to its sinks and not every sink has committed (table <c>pull_pages</c>), and the
@@ -23,6 +34,11 @@ public sealed class PulledPages
         CREATE TABLE pull_pages (source TEXT NOT NULL, position INTEGER NOT NULL, watermark TEXT NOT NULL, records TEXT NOT NULL, PRIMARY KEY (source, position));
         CREATE TABLE pull_state (source TEXT PRIMARY KEY, position INTEGER NOT NULL, watermark TEXT NOT NULL);
         """,
+        """
+        ALTER TABLE pull_pages ADD COLUMN last_row INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE pull_state ADD COLUMN last_row INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE pull_state ADD COLUMN generation TEXT NOT NULL DEFAULT '';
+        """,
     ];
 
     private readonly MetadataStore _store;
@@ -36,31 +52,36 @@ public sealed class PulledPages
         store.Migrate("pull.pages", Migrations);
     }
 
-    /// <summary>The watermark and position every sink has, and the pages handed on after <paramref name="after"/> (in order).</summary>
-    public (long Position, PullWatermark Watermark, IReadOnlyList<PulledPage> Pages) Load(long? after)
+    /// <summary>The cursor every sink has, and the pages handed on after <paramref name="after"/> (in order).</summary>
+    public PullCursor Load(long? after)
     {
         if (after is { } a) { Acknowledge(a); }
         using var c = _store.Connect();
-        long position = 0;
+        // The cursor's generation is made with its row (a reset deletes the row): the first load of a pull makes both.
+        c.Execute("INSERT INTO pull_state(source, position, watermark, last_row, generation) VALUES ($s, 0, $w, 0, $g) ON CONFLICT(source) DO NOTHING", null,
+            ("$s", _source), ("$w", PullWatermark.Empty.ToJson()), ("$g", Guid.NewGuid().ToString("N")));
+        c.Execute("UPDATE pull_state SET generation = $g WHERE source = $s AND generation = ''", null, ("$s", _source), ("$g", Guid.NewGuid().ToString("N")));
+        long position = 0, lastRow = 0;
         var watermark = PullWatermark.Empty;
-        using (var state = c.Command("SELECT position, watermark FROM pull_state WHERE source = $s", null, ("$s", _source)))
+        var generation = "";
+        using (var state = c.Command("SELECT position, watermark, last_row, generation FROM pull_state WHERE source = $s", null, ("$s", _source)))
         using (var reader = state.ExecuteReader())
         {
-            if (reader.Read()) { (position, watermark) = (reader.GetInt64(0), PullWatermark.Parse(reader.GetString(1))); }
+            if (reader.Read()) { (position, watermark, lastRow, generation) = (reader.GetInt64(0), PullWatermark.Parse(reader.GetString(1)), reader.GetInt64(2), reader.GetString(3)); }
         }
 
         var pages = new List<PulledPage>();
-        using (var cmd = c.Command("SELECT position, watermark, records FROM pull_pages WHERE source = $s ORDER BY position", null, ("$s", _source)))
+        using (var cmd = c.Command("SELECT position, watermark, records, last_row FROM pull_pages WHERE source = $s ORDER BY position", null, ("$s", _source)))
         using (var reader = cmd.ExecuteReader())
         {
             while (reader.Read())
             {
                 var records = JsonSerializer.Deserialize<List<StoredRecord>>(reader.GetString(2))!.Select(r => r.ToRecord()).ToList();
-                pages.Add(new PulledPage(reader.GetInt64(0), PullWatermark.Parse(reader.GetString(1)), records));
+                pages.Add(new PulledPage(reader.GetInt64(0), PullWatermark.Parse(reader.GetString(1)), records, reader.GetInt64(3)));
             }
         }
 
-        return (position, watermark, pages);
+        return new PullCursor(position, watermark, pages, lastRow, $"{_source}@{generation}");
     }
 
     /// <summary>
@@ -76,8 +97,8 @@ public sealed class PulledPages
         using var c = _store.Connect();
         using var tx = c.BeginTransaction();
         fence?.Check(c, tx);
-        c.Execute("INSERT INTO pull_pages(source, position, watermark, records) VALUES ($s, $p, $w, $r)", tx,
-            ("$s", _source), ("$p", page.Position), ("$w", page.Watermark.ToJson()), ("$r", JsonSerializer.Serialize(page.Records.Select(StoredRecord.Of).ToList())));
+        c.Execute("INSERT INTO pull_pages(source, position, watermark, records, last_row) VALUES ($s, $p, $w, $r, $l)", tx,
+            ("$s", _source), ("$p", page.Position), ("$w", page.Watermark.ToJson()), ("$r", JsonSerializer.Serialize(page.Records.Select(StoredRecord.Of).ToList())), ("$l", page.LastRow));
         foreach (var (record, reason) in refused)
         {
             var position = PullWatermark.Describe(record.Id, record.Stamp);
@@ -87,14 +108,14 @@ public sealed class PulledPages
         tx.Commit();
     }
 
-    /// <summary>Every sink committed up to <paramref name="position"/>: its watermark becomes the one to start from, and the pages up to it go.</summary>
+    /// <summary>Every sink committed up to <paramref name="position"/>: its watermark and last row become the ones to start from, and the pages up to it go.</summary>
     public void Acknowledge(long position)
     {
         using var c = _store.Connect();
         using var tx = c.BeginTransaction();
         c.Execute(
-            "INSERT INTO pull_state(source, position, watermark) SELECT source, position, watermark FROM pull_pages WHERE source = $s AND position <= $p ORDER BY position DESC LIMIT 1 " +
-            "ON CONFLICT(source) DO UPDATE SET position = excluded.position, watermark = excluded.watermark", tx, ("$s", _source), ("$p", position));
+            "INSERT INTO pull_state(source, position, watermark, last_row) SELECT source, position, watermark, last_row FROM pull_pages WHERE source = $s AND position <= $p ORDER BY position DESC LIMIT 1 " +
+            "ON CONFLICT(source) DO UPDATE SET position = excluded.position, watermark = excluded.watermark, last_row = excluded.last_row", tx, ("$s", _source), ("$p", position));
         c.Execute("DELETE FROM pull_pages WHERE source = $s AND position <= $p", tx, ("$s", _source), ("$p", position));
         tx.Commit();
     }

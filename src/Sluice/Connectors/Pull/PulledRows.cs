@@ -20,20 +20,23 @@ public static class PulledRows
     public static TableSchema Schema(string table, IReadOnlyList<FieldSpec> columns) =>
         new(table, [new FieldSpec(Id, FieldType.String, true), new FieldSpec(Modified, FieldType.Timestamp, true), .. columns.Count == 0 ? [new FieldSpec(Record, FieldType.String, false)] : columns]);
 
-    public static (ColumnBatch Rows, IReadOnlyList<(PulledRecord Record, string Reason)> Refused) ToBatch(TableSchema schema, IReadOnlyList<PulledRecord> records)
+    /// <summary>The records' rows, those refused with why, and the index in <paramref name="records"/> of each row kept.</summary>
+    public static (ColumnBatch Rows, IReadOnlyList<(PulledRecord Record, string Reason)> Refused, IReadOnlyList<int> Kept) ToBatch(TableSchema schema, IReadOnlyList<PulledRecord> records)
     {
         ArgumentNullException.ThrowIfNull(schema);
         ArgumentNullException.ThrowIfNull(records);
         var fields = schema.Fields;
         var kept = new List<object?[]>(records.Count);
+        var keptAt = new List<int>(records.Count);
         var refused = new List<(PulledRecord, string)>();
-        foreach (var record in records)
+        for (var i = 0; i < records.Count; i++)
         {
+            var record = records[i];
             var row = new object?[fields.Count];
             row[0] = record.Id;
             row[1] = record.Stamp;
             var problem = Fill(fields, record, row);
-            if (problem is null) { kept.Add(row); }
+            if (problem is null) { kept.Add(row); keptAt.Add(i); }
             else { refused.Add((record, problem)); }
         }
 
@@ -43,7 +46,7 @@ public static class PulledRows
             columns[c] = Column(fields[c].Type, kept, c);
         }
 
-        return (new ColumnBatch(schema, columns, kept.Count), refused);
+        return (new ColumnBatch(schema, columns, kept.Count), refused, keptAt);
     }
 
     private static string? Fill(IReadOnlyList<FieldSpec> fields, PulledRecord record, object?[] row)

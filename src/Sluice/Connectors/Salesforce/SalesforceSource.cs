@@ -29,7 +29,7 @@ public sealed class SalesforceSourceType : ISourceType
 }
 
 /// <summary>With <c>mapping:</c> the source lands attorney events itself (<see cref="Create"/>); without, it hands the records to the pipeline's sinks (<see cref="CreateStream"/>).</summary>
-public sealed class SalesforceSourceFactory(string recipe, string pipeline, SalesforceOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables, IConnectionCheck, IPullSourceFactory
+public sealed class SalesforceSourceFactory(string recipe, string pipeline, SalesforceOptions? options) : Core.Pipeline.IStreamSourceFactory, IStandaloneSource, Core.Pipeline.IKnownBatchTables, IConnectionCheck, IPullSourceFactory, Core.Pipeline.ILogSequencedSourceFactory
 {
     public PullMapping? Mapping => options?.Pull;
 

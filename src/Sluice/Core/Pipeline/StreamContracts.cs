@@ -181,3 +181,10 @@ public interface ILogSequencedSource
 {
     void CarrySequences();
 }
+
+/// <summary>
+/// The factory of a source whose streams are <see cref="ILogSequencedSource"/> in cluster mode (files, pulls): with a
+/// sink that skips replays, each table it hands on there has the <c>_offset</c> column besides those it declares
+/// (<see cref="IKnownBatchTables"/>), which a recipe loaded for a cluster declares at load too (<see cref="PipelineShapeCheck"/>).
+/// </summary>
+public interface ILogSequencedSourceFactory;

@@ -11,6 +11,13 @@ public sealed class RecipeLoader(ComponentRegistry registry)
 {
     public const string FileName = "recipe.yaml";
 
+    /// <summary>
+    /// The recipe is loaded to run on a cluster (<c>run --cluster</c>, <c>validate --cluster</c>): the columns cluster
+    /// mode adds to a pipeline's rows are declared at load, so the steps and sinks that name them are checked
+    /// (<see cref="Pipeline.PipelineShapeCheck.Sequenced"/>).
+    /// </summary>
+    public bool Cluster { get; init; }
+
     public static string RecipesRoot => Environment.GetEnvironmentVariable("SLUICE_RECIPES") ?? Path.GetFullPath("recipes");
 
     public static string ResolveFolder(string nameOrPath)
@@ -140,7 +147,10 @@ public sealed class RecipeLoader(ComponentRegistry registry)
             if (sinks.Count > 0)
             {
                 shapes = new Pipeline.PipelineShapeCheck(type, factory, pipeline,
-                    steps.Select((f, i) => ((object)f, stepTypes[i], stepMaps[i])).ToList(), sinks.Select((f, i) => ((object)f, sinkTypes[i], sinkMaps[i])).ToList());
+                    steps.Select((f, i) => ((object)f, stepTypes[i], stepMaps[i])).ToList(), sinks.Select((f, i) => ((object)f, sinkTypes[i], sinkMaps[i])).ToList())
+                {
+                    Sequenced = Cluster && factory is Pipeline.ILogSequencedSourceFactory && sinks.OfType<Pipeline.ISinkFactory>().Any(s => s.SkipsCommittedSequences),
+                };
                 if (errors.All.Count == errorsBefore) { notChecked = shapes.Run(errors); }
             }
 
