@@ -28,8 +28,21 @@ public sealed record ClusterBenchmarkOptions
     /// <summary>Unmeasured load before each window (JIT, connections, consumers).</summary>
     public double WarmUpSeconds { get; init; } = 15;
 
-    /// <summary>CPUs each worker may use in the throughput phases (a cgroup quota); 0: no quota.</summary>
-    public double Share { get; init; } = 0.5;
+    /// <summary>
+    /// CPUs each worker may use in the throughput phases (a cgroup quota); 0: no quota. 0.15 by default: three workers
+    /// and the three NATS nodes serving them must fit on the machine beside the load generators, or the machine, not
+    /// the design, sets the rate (on 2 cores at 0.5 each the whole box saturated at about 12,000 events/s, NATS alone
+    /// taking about one core: docs/BENCHMARKS.md).
+    /// </summary>
+    public double Share { get; init; } = 0.15;
+
+    /// <summary>
+    /// <c>SLUICE_CLUSTER_MAX_PENDING</c> of the throughput phases, per worker: messages not yet processed past which
+    /// the workers refuse (503, Retry-After 5 s), so the load generators, honouring it, offer what the workers sustain.
+    /// About five seconds of one worker's work at 0.15 CPU (a message is a request's events of one partition, about 6 of
+    /// a batch of 100 over 16 partitions): enough that the backlog does not run dry while refused clients wait.
+    /// </summary>
+    public int MaxPendingPerWorker { get; init; } = 800;
 
     /// <summary>Workers of the cluster in the cost window, and the largest throughput phase (1 .. this).</summary>
     public int Workers { get; init; } = 3;
@@ -176,12 +189,26 @@ public static class ClusterBenchmark
                 : [];
             if (quotas.Count > 0) { QuotaHow = quotas[0].How; }
             await log.WriteLineAsync($"{workers} worker(s), {(options.Share > 0 ? $"{options.Share:0.##} CPU each" : "no CPU quota")}: starting ...").ConfigureAwait(false);
-            var (servers, urls, token, sink) = await StartAsync(tag, workers, quotas).ConfigureAwait(false);
+            var maxPending = options.MaxPendingPerWorker * workers;
+            env["SLUICE_CLUSTER_MAX_PENDING"] = maxPending.ToString(CultureInfo.InvariantCulture);
+            (List<Child> Servers, List<Uri> Urls, string Token, SinkRows Sink) started;
+            try
+            {
+                started = await StartAsync(tag, workers, quotas).ConfigureAwait(false);
+            }
+            finally
+            {
+                env["SLUICE_CLUSTER_MAX_PENDING"] = null;
+            }
+
+            var (servers, urls, token, sink) = started;
             try
             {
                 var length = TimeSpan.FromSeconds(options.WarmUpSeconds + options.Seconds + 2);
-                var loading = Task.WhenAll(urls.Select(u => IngestBenchmark.LoadAsync(u, token, Batch, options.Concurrency, length, null, ct)));
+                // Clients that honour Retry-After: past max_pending the workers refuse, and the load is what they sustain.
+                var loading = Task.WhenAll(urls.Select(u => IngestBenchmark.LoadAsync(u, token, Batch, options.Concurrency, length, null, ct, honourRetryAfter: true)));
                 await WaitAsync(TimeSpan.FromSeconds(options.WarmUpSeconds), servers, loading).ConfigureAwait(false);
+                var backlog0 = await PendingAsync(urls[0]).ConfigureAwait(false);
                 var rows0 = await sink.CountAsync(ct).ConfigureAwait(false);
                 var meta0 = await MetadataWritesAsync().ConfigureAwait(false);
                 var cpu0 = servers.Select(s => ProcessCpu.Read(s.Id)).ToList();
@@ -191,14 +218,18 @@ public static class ClusterBenchmark
                 await log.WriteLineAsync($"  measuring {options.Seconds:N0} s ...").ConfigureAwait(false);
                 await WaitAsync(TimeSpan.FromSeconds(options.Seconds), servers, loading).ConfigureAwait(false);
                 var rows1 = await sink.CountAsync(ct).ConfigureAwait(false);
+                var backlog1 = await PendingAsync(urls[0]).ConfigureAwait(false);
                 var elapsed = window.Elapsed.TotalSeconds;
                 var cpu = servers.Select((s, i) => ProcessCpu.Seconds(cpu0[i], ProcessCpu.Read(s.Id))).ToList();
                 var natsCpu = Seconds(nats0, Read(nats.Pids));
                 var meta = (await MetadataWritesAsync().ConfigureAwait(false)).Minus(meta0, elapsed);
                 load.Add(LoadAverage.OneMinute());
                 var loads = await loading.ConfigureAwait(false);
-                var result = new ThroughputResult(workers, options.Share, elapsed, rows1 - rows0, loads.Sum(l => l.EventsPerSecond), cpu, natsCpu, meta, load.Min(), load.Max());
-                await log.WriteLineAsync($"  landed {result.LandedPerSecond:N0} events/s, CPU per worker {string.Join(", ", cpu.Select(c => (c / elapsed).ToString("0.00", CultureInfo.InvariantCulture)))}").ConfigureAwait(false);
+                var result = new ThroughputResult(workers, options.Share, elapsed, rows1 - rows0, loads.Sum(l => l.EventsPerSecond), cpu, natsCpu, meta, load.Min(), load.Max())
+                {
+                    MaxPending = maxPending, BacklogStart = backlog0, BacklogEnd = backlog1, Refused = loads.Sum(l => l.Throttled),
+                };
+                await log.WriteLineAsync($"  landed {result.LandedPerSecond:N0} events/s, accepted {result.AcceptedPerSecond:N0}/s, backlog {backlog0:N0} -> {backlog1:N0} messages (max {maxPending:N0}), CPU per worker {string.Join(", ", cpu.Select(c => (c / elapsed).ToString("0.00", CultureInfo.InvariantCulture)))}").ConfigureAwait(false);
                 return result;
             }
             finally
@@ -255,6 +286,15 @@ public static class ClusterBenchmark
                 foreach (var s in servers) { s.Dispose(); }
                 throw;
             }
+        }
+
+        /// <summary>The stream's messages not yet processed, as a worker last read them (its <c>sluice_cluster_pending_messages</c>; -1: unknown).</summary>
+        private async Task<long> PendingAsync(Uri worker)
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            var text = await http.GetStringAsync(new Uri(worker, "/metrics"), ct).ConfigureAwait(false);
+            var line = text.Split('\n').FirstOrDefault(l => l.StartsWith("sluice_cluster_pending_messages{", StringComparison.Ordinal));
+            return line is not null && double.TryParse(line[(line.LastIndexOf(' ') + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? (long)value : -1;
         }
 
         private async Task<string> CreateClusterTokenAsync()

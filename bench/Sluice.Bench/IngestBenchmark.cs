@@ -157,11 +157,12 @@ public static class IngestBenchmark
         return new IngestBenchmarkReport(MachineInfo.Describe(), options, batch, refBatch, single, refSingle, paced, p50, p99, probes, steadyRss, overload, overloadRss, recovery, sustainable);
     }
 
-    internal static async Task<LoadResult> LoadAsync(Uri url, string token, int batch, int concurrency, TimeSpan duration, double? rate, CancellationToken ct)
+    internal static async Task<LoadResult> LoadAsync(Uri url, string token, int batch, int concurrency, TimeSpan duration, double? rate, CancellationToken ct, bool honourRetryAfter = false)
     {
         var args = new List<string> { "bench", "ingest-loadgen", "--url", url.ToString(), "--token", token, "--tenant", "bench", "--batch", batch.ToString(CultureInfo.InvariantCulture),
             "--concurrency", concurrency.ToString(CultureInfo.InvariantCulture), "--seconds", duration.TotalSeconds.ToString(CultureInfo.InvariantCulture) };
         if (rate is { } r) { args.AddRange(["--rate", r.ToString(CultureInfo.InvariantCulture)]); }
+        if (honourRetryAfter) { args.Add("--honour-retry-after"); }
         using var child = Child.Start(args);
         var code = await child.WaitAsync(duration + TimeSpan.FromMinutes(2), ct).ConfigureAwait(false);
         var line = child.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault(l => l.StartsWith('{'));

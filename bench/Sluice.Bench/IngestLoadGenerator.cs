@@ -9,7 +9,12 @@ using Sluice.Recipes.Generators;
 
 namespace Sluice.Bench;
 
-public sealed record LoadOptions(Uri Url, string Token, string Tenant, int Batch, int Concurrency, TimeSpan Duration, double? Rate);
+/// <param name="HonourRetryAfter">
+/// Wait as long as a 429 or 503 says in its Retry-After (at most 10 s, 1 s without one), as a well-behaved client
+/// does: what a server under more load than it processes sustains (bench cluster). False: 50 ms, to keep the pressure
+/// on (bench ingest's overload phase).
+/// </param>
+public sealed record LoadOptions(Uri Url, string Token, string Tenant, int Batch, int Concurrency, TimeSpan Duration, double? Rate, bool HonourRetryAfter = false);
 
 public sealed record LoadResult(long Requests, long Events, long Accepted, long Throttled, long Errors, double Seconds, double P50Ms, double P99Ms)
 {
@@ -90,8 +95,9 @@ public static class IngestLoadGenerator
                     else if (response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable)
                     {
                         Interlocked.Increment(ref throttled);
-                        // Honour Retry-After only partly: an overload test wants the pressure to stay on.
-                        await Task.Delay(TimeSpan.FromMilliseconds(50), CancellationToken.None).ConfigureAwait(false);
+                        var pause = options.HonourRetryAfter ? RetryAfter(response) : TimeSpan.FromMilliseconds(50);
+                        try { await Task.Delay(pause, stop.Token).ConfigureAwait(false); }
+                        catch (OperationCanceledException) { break; }
                     }
                     else
                     {
@@ -108,6 +114,14 @@ public static class IngestLoadGenerator
         var seconds = clock.Elapsed.TotalSeconds;
         var all = latencies.Where(l => l is not null).SelectMany(l => l).Order().ToArray();
         return new LoadResult(requests, events, accepted, throttled, errors, seconds, Percentile(all, 0.50), Percentile(all, 0.99));
+    }
+
+    /// <summary>The pause a refusal asks for: its Retry-After (seconds or a date), 1 s without one, 10 s at most.</summary>
+    internal static TimeSpan RetryAfter(HttpResponseMessage response)
+    {
+        var after = response.Headers.RetryAfter;
+        var wait = after?.Delta ?? (after?.Date is { } date ? date - DateTimeOffset.UtcNow : TimeSpan.FromSeconds(1));
+        return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > TimeSpan.FromSeconds(10) ? TimeSpan.FromSeconds(10) : wait;
     }
 
     internal static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];

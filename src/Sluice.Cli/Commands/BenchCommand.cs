@@ -125,12 +125,13 @@ internal static class BenchCommand
         var concurrency = new Option<int>("--concurrency") { DefaultValueFactory = _ => 16 };
         var seconds = new Option<double>("--seconds") { DefaultValueFactory = _ => 10 };
         var rate = new Option<double?>("--rate") { Description = "Events per second (default: as fast as answered)" };
-        var command = new Command("ingest-loadgen", "Load generator of bench ingest (prints one JSON line)") { url, token, tenant, batch, concurrency, seconds, rate };
+        var honour = new Option<bool>("--honour-retry-after") { Description = "Wait as long as a 429/503's Retry-After says (default: 50 ms, to keep the pressure on)" };
+        var command = new Command("ingest-loadgen", "Load generator of bench ingest (prints one JSON line)") { url, token, tenant, batch, concurrency, seconds, rate, honour };
         command.Hidden = true;
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
             var options = new LoadOptions(new Uri(result.GetValue(url)!), result.GetValue(token)!, result.GetValue(tenant)!, result.GetValue(batch),
-                result.GetValue(concurrency), TimeSpan.FromSeconds(result.GetValue(seconds)), result.GetValue(rate));
+                result.GetValue(concurrency), TimeSpan.FromSeconds(result.GetValue(seconds)), result.GetValue(rate), result.GetValue(honour));
             var load = await IngestLoadGenerator.RunAsync(options, ct).ConfigureAwait(false);
             await Console.Out.WriteLineAsync(load.ToJson()).ConfigureAwait(false);
             return 0;

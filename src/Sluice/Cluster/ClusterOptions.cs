@@ -22,6 +22,7 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
     public const string OrderVariable = "SLUICE_CLUSTER_ORDER";
     public const string CdcVariable = "SLUICE_CLUSTER_CDC";
     public const string MaxAckPendingVariable = "SLUICE_CLUSTER_MAX_ACK_PENDING";
+    public const string MaxPendingVariable = "SLUICE_CLUSTER_MAX_PENDING";
 
     /// <summary>
     /// The cluster's name (<c>SLUICE_CLUSTER_NAME</c>, default <c>default</c>, checked as the shared store checks it):
@@ -39,6 +40,20 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
     public int MaxAckPending { get; init; } = DefaultMaxAckPending;
 
     public const int DefaultMaxAckPending = 50_000;
+
+    /// <summary>
+    /// Messages an HTTP stream's JetStream log may hold not yet acknowledged (delivered or not) before the workers refuse
+    /// new requests with 503 and Retry-After, as one process does past <c>max_backlog_bytes</c>
+    /// (<c>SLUICE_CLUSTER_MAX_PENDING</c>, <c>max_pending:</c>; default 100,000): a cluster offered more than it processes
+    /// degrades by refusing, not by a backlog that grows until the stream's byte bound. Read from the worker's cached
+    /// lag (every 2 s), so it may be passed by what two seconds accept.
+    /// </summary>
+    public int MaxPending { get; init; } = DefaultMaxPending;
+
+    public const int DefaultMaxPending = 100_000;
+
+    /// <summary>Bounds of <see cref="MaxPending"/>: a test's tiny bound to what JetStream keeps on disk for a stream.</summary>
+    public const int MinMaxPending = 10, MaxMaxPending = 100_000_000;
 
     /// <summary>Whether <see cref="CdcVariable"/> (as <paramref name="variable"/> reads it) asks for the holder to run CDC pipelines whole.</summary>
     public static bool CdcByHolder(Func<string, string?> variable) => (variable ?? throw new ArgumentNullException(nameof(variable)))(CdcVariable) == "holder";
@@ -103,6 +118,7 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
             CdcThroughJetStream = !CdcByHolder(variable),
             Name = name,
             MaxAckPending = Number(variable, MaxAckPendingVariable, DefaultMaxAckPending, MinMaxAckPending, MaxMaxAckPending),
+            MaxPending = Number(variable, MaxPendingVariable, DefaultMaxPending, MinMaxPending, MaxMaxPending),
         };
     }
 

@@ -16,6 +16,9 @@ public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgre
     /// <summary><c>max_ack_pending:</c> (<see cref="ClusterOptions.MaxAckPending"/>).</summary>
     public int MaxAckPending { get; init; } = ClusterOptions.DefaultMaxAckPending;
 
+    /// <summary><c>max_pending:</c> (<see cref="ClusterOptions.MaxPending"/>).</summary>
+    public int MaxPending { get; init; } = ClusterOptions.DefaultMaxPending;
+
     public static ClusterSettings Parse(ConfigMap map)
     {
         ArgumentNullException.ThrowIfNull(map);
@@ -28,6 +31,8 @@ public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgre
         var order = map.Enum("order", ClusterOrder.Any, doc: $"any: every worker reads one shared consumer, no order between workers (event rows keyed by their id, skewed keys); key: with the shared metadata store, each partition is leased to one worker at a time, so one key's events are processed in their order (mirrors, latest-per-key tables; opt-in while a stall after a worker's and a NATS node's loss is open, docs/SCALING.md); {ClusterOptions.OrderVariable} wins over it");
         var maxAckPending = map.Int("max_ack_pending", ClusterOptions.DefaultMaxAckPending, ClusterOptions.MinMaxAckPending, ClusterOptions.MaxMaxAckPending,
             doc: $"Messages (an HTTP request's events of one partition each; a CDC change each) the workers together may hold delivered and not yet acknowledged on a stream's shared consumer (order: any); more wait in JetStream. Enough for every worker's batches waiting for their sinks; lower keeps a stalled worker from holding more until its ack wait runs out; {ClusterOptions.MaxAckPendingVariable} wins over it");
+        var maxPending = map.Int("max_pending", ClusterOptions.DefaultMaxPending, ClusterOptions.MinMaxPending, ClusterOptions.MaxMaxPending,
+            doc: $"Messages (an HTTP request's events of one partition each) an HTTP stream's JetStream log may hold not yet acknowledged before the workers refuse new requests with 503 and Retry-After until it drains: a cluster offered more than it processes refuses instead of growing a backlog; {ClusterOptions.MaxPendingVariable} wins over it");
         foreach (var url in nats.Where(u => !Uri.TryCreate(u, UriKind.Absolute, out var uri) || uri.Scheme is not ("nats" or "tls") || uri.Port <= 0))
         {
             map.Error("nats", $"'{url}' is not a NATS server address (nats://host:port)");
@@ -50,7 +55,7 @@ public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgre
         }
 
         map.Done();
-        return new ClusterSettings(nats, postgres, name, partitions, replicas, ackWait, order) { MaxAckPending = maxAckPending };
+        return new ClusterSettings(nats, postgres, name, partitions, replicas, ackWait, order) { MaxAckPending = maxAckPending, MaxPending = maxPending };
     }
 
     /// <summary>The <c>SLUICE_CLUSTER_*</c> variables of <paramref name="environment"/>, each falling back to this section's value when unset.</summary>
@@ -77,6 +82,7 @@ public sealed record ClusterSettings(IReadOnlyList<string> Nats, string? Postgre
         ClusterOptions.AckWaitVariable => ((long)AckWait.TotalSeconds).ToString(CultureInfo.InvariantCulture),
         ClusterOptions.OrderVariable => Order == ClusterOrder.Any ? "any" : "key",
         ClusterOptions.MaxAckPendingVariable => MaxAckPending.ToString(CultureInfo.InvariantCulture),
+        ClusterOptions.MaxPendingVariable => MaxPending.ToString(CultureInfo.InvariantCulture),
         _ => null,
     };
 }

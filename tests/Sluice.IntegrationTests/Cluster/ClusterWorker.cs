@@ -12,6 +12,9 @@ internal sealed class ClusterWorker(string data, int port, string token, string 
 
     public string Data => data;
 
+    /// <summary>The port it listens on (another than the one it was made with when that was taken meanwhile).</summary>
+    public int Port => _port;
+
     public string? LastFailure { get; private set; }
 
     /// <summary>The process as last started (null before).</summary>

@@ -19,6 +19,7 @@ public sealed class ClusterOptionsTests
         options.KeyOrder.ShouldBeFalse("per-key order is opt-in");
         options.Name.ShouldBe("default");
         options.MaxAckPending.ShouldBe(50_000);
+        options.MaxPending.ShouldBe(100_000, "ingest is refused past 100,000 messages not yet processed");
     }
 
     [Fact]
@@ -26,6 +27,14 @@ public sealed class ClusterOptionsTests
     {
         var options = ClusterOptions.FromEnvironment(Env(("SLUICE_CLUSTER_NATS", "nats://127.0.0.1:4222"), ("SLUICE_CLUSTER_NAME", "eu_1"), ("SLUICE_CLUSTER_MAX_ACK_PENDING", "2000")));
         (options.Name, options.MaxAckPending).ShouldBe(("eu_1", 2000));
+    }
+
+    [Fact]
+    public void Max_pending_comes_from_its_variable_and_is_bounded()
+    {
+        ClusterOptions.FromEnvironment(Env(("SLUICE_CLUSTER_NATS", "nats://127.0.0.1:4222"), ("SLUICE_CLUSTER_MAX_PENDING", "2400"))).MaxPending.ShouldBe(2400);
+        Should.Throw<SluiceException>(() => ClusterOptions.FromEnvironment(Env(("SLUICE_CLUSTER_NATS", "nats://127.0.0.1:4222"), ("SLUICE_CLUSTER_MAX_PENDING", "5"))))
+            .Message.ShouldContain("SLUICE_CLUSTER_MAX_PENDING: '5' is not a whole number from 10 to 100000000");
     }
 
     [Fact]

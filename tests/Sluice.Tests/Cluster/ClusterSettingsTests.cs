@@ -21,6 +21,7 @@ public sealed class ClusterSettingsTests
               ack_wait: 45s
               order: any
               max_ack_pending: 8000
+              max_pending: 3000
             """);
         errors.ShouldBeEmpty();
         var fromSection = settings!.Over(_ => null);
@@ -29,7 +30,7 @@ public sealed class ClusterSettingsTests
         options.Partitions.ShouldBe(8);
         options.AckWait.ShouldBe(TimeSpan.FromSeconds(45));
         options.KeyOrder.ShouldBeFalse("order: any");
-        (options.Name, options.MaxAckPending).ShouldBe(("shop", 8000), "the cluster's name is in its JetStream names too");
+        (options.Name, options.MaxAckPending, options.MaxPending).ShouldBe(("shop", 8000, 3000), "the cluster's name is in its JetStream names too");
         SharedMetadata.FromVariables(fromSection)!.Schema.ShouldBe("sluice_meta_shop");
 
         var overridden = settings.Over(name => name switch
@@ -59,8 +60,10 @@ public sealed class ClusterSettingsTests
               replica: 3
               order: sorted
               max_ack_pending: 5
+              max_pending: 0
             """);
         errors.ShouldContain(e => e.Contains("cluster.max_ack_pending") && e.Contains("must be between 100 and 1000000"), string.Join("\n", errors));
+        errors.ShouldContain(e => e.Contains("cluster.max_pending") && e.Contains("must be between 10 and 100000000"), string.Join("\n", errors));
         errors.ShouldContain(e => e.StartsWith("recipe.yaml:2: cluster.nats: ", StringComparison.Ordinal) && e.Contains("'10.0.0.1:4222' is not a NATS server address"), string.Join("\n", errors));
         errors.ShouldContain(e => e.Contains("cluster.name") && e.Contains("'Not-A-Name' is not a cluster name"), string.Join("\n", errors));
         errors.ShouldContain(e => e.Contains("cluster.partitions") && e.Contains("must be between 1 and 1024"), string.Join("\n", errors));

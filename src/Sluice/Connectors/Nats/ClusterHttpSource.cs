@@ -104,6 +104,11 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     public void MapEndpoints(IEndpointRouteBuilder routes, ServingContext context)
     {
         _ingest?.MapEndpoints(routes, context);
+        if (_ingest is not null)
+        {
+            var pending = context.Metrics.Gauge("sluice_cluster_pending_messages", "Messages of the stream's JetStream log not yet processed, as this worker last read them (-1: unknown); past max_pending requests get 503.", "stream").WithLabels(_options.Stream);
+            context.Metrics.BeforeScrape(() => pending.Set(_stream.Pending));
+        }
     }
 
     /// <summary>
@@ -398,6 +403,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         while (!ct.IsCancellationRequested)
         {
             Volatile.Write(ref _lag, await _stream.BacklogAsync(ct).ConfigureAwait(false) ?? -1);
+            if (_ingest is not null) { _stream.NotePending(Volatile.Read(ref _lag)); }
             await Task.Delay(LagEvery, _services.Time, ct).ConfigureAwait(false);
         }
     }
@@ -451,6 +457,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
             {
                 await consumer.RefreshAsync(ct).ConfigureAwait(false);
                 Volatile.Write(ref _lag, (long)consumer.Info.NumPending + consumer.Info.NumAckPending);
+                if (_ingest is not null) { _stream.NotePending(Volatile.Read(ref _lag)); }
             }
             catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException)
             {

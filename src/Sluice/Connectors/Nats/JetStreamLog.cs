@@ -42,6 +42,8 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     private readonly ILogger _log;
     private readonly SemaphoreSlim _setupGate = new(1, 1);
     private bool _ready;
+    private long _pending = -1;
+    private long _pendingAt;
 
     /// <param name="logging">The host's loggers, for the NATS client's own messages (a server refusing something, a reconnection); none: they are dropped.</param>
     public JetStreamLog(ClusterOptions cluster, string recipe, HttpIngestOptions options, ILoggerFactory? logging = null)
@@ -261,6 +263,37 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     public static int PartitionOf(string subject) =>
         int.TryParse(subject.AsSpan(subject.LastIndexOf('.') + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : -1;
 
+    /// <summary>A figure of <see cref="NotePending"/> older than this is not trusted (the worker's reader stopped): requests are taken, bounded by the stream's bytes alone.</summary>
+    private static readonly TimeSpan PendingStale = TimeSpan.FromSeconds(10);
+
+    /// <summary>Messages the stream holds not yet acknowledged, as last noted (-1: unknown).</summary>
+    public long Pending => Volatile.Read(ref _pending);
+
+    /// <summary>
+    /// The stream's messages not yet acknowledged, as the worker's reader reads them every few seconds for its lag
+    /// (the shared consumer's pending and ack pending, or the stream's messages; -1: no node answered). Past
+    /// <see cref="ClusterOptions.MaxPending"/> new requests are refused (<see cref="Backlogged"/>): logged when it
+    /// starts and when it ends.
+    /// </summary>
+    public void NotePending(long pending)
+    {
+        var before = Interlocked.Exchange(ref _pending, pending);
+        Volatile.Write(ref _pendingAt, Environment.TickCount64);
+        var max = _cluster.MaxPending;
+        if (pending > max && before <= max) { NatsLog.Refusing(_log, StreamName, pending, max); }
+        else if (pending >= 0 && pending <= max && before > max) { NatsLog.Accepting(_log, StreamName, pending, max); }
+    }
+
+    public string? Backlogged
+    {
+        get
+        {
+            var pending = Volatile.Read(ref _pending);
+            if (pending <= _cluster.MaxPending || Environment.TickCount64 - Volatile.Read(ref _pendingAt) > PendingStale.TotalMilliseconds) { return null; }
+            return $"the cluster's log (JetStream stream {StreamName}) holds {pending:N0} messages the workers have not processed yet (max_pending {_cluster.MaxPending:N0}); retry later";
+        }
+    }
+
     /// <summary>Events in the stream (not yet acknowledged by every sink: the stream is a work queue), or null while no node answers.</summary>
     public async Task<long?> BacklogAsync(CancellationToken ct)
     {
@@ -375,4 +408,10 @@ internal static partial class NatsLog
 {
     [LoggerMessage(43930, LogLevel.Information, "JetStream stream {Legacy} (named before cluster names were part of stream names) is empty: this worker reads {JetStream}; delete {Legacy} once no worker of an older version runs")]
     public static partial void LegacyStreamEmpty(ILogger logger, string legacy, string jetStream);
+
+    [LoggerMessage(43980, LogLevel.Warning, "JetStream stream {JetStream}: {Pending} messages not yet processed, over max_pending {MaxPending}: new requests get 503 with Retry-After until the workers catch up")]
+    public static partial void Refusing(ILogger logger, string jetStream, long pending, int maxPending);
+
+    [LoggerMessage(43981, LogLevel.Information, "JetStream stream {JetStream}: {Pending} messages not yet processed, within max_pending {MaxPending}: taking requests again")]
+    public static partial void Accepting(ILogger logger, string jetStream, long pending, int maxPending);
 }

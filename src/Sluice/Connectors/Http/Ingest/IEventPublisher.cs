@@ -13,6 +13,13 @@ public interface IEventPublisher
     /// answered 2xx only after this, and a client's retry of a refused request is recognised by the log.
     /// </summary>
     Task<int> PublishAsync(IReadOnlyList<PublishedEvent> events, CancellationToken ct);
+
+    /// <summary>
+    /// Why the log takes no new events now (more of them waiting for the workers than its bound), or null: the
+    /// request is then refused with 503 and Retry-After before it is parsed, as one process refuses past
+    /// <c>max_backlog_bytes</c>. A cached figure: read for every request, so never a call to the log.
+    /// </summary>
+    string? Backlogged { get; }
 }
 
 /// <param name="KeyHash">The hash of tenant and dedup key (0: no key): the log's deduplication id and the event's partition.</param>

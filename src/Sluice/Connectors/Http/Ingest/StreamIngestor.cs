@@ -103,6 +103,12 @@ public sealed class StreamIngestor
 
     private async Task<IngestOutcome> IngestAsync(ReadOnlyMemory<byte> body, IReadOnlyList<EventSlice>? events, string tenant, string requestId, Scratch scratch)
     {
+        // Before the parse: a cluster past its bound spends as little of its CPU on a refused request as it can.
+        if (_publisher?.Backlogged is { } backlogged)
+        {
+            return new IngestOutcome(IngestStatus.Backlogged, 0, 0, [], backlogged);
+        }
+
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         // Flattened while validated when the pipeline can take the rows from memory; the landed record keeps the same
         // arrival time, so rows read back from the log after a restart are the same rows.
