@@ -10,10 +10,12 @@ namespace Sluice.IntegrationTests.Cluster;
 /// <summary>
 /// tenant-analytics on three <c>sluice run --cluster</c> workers over a three-node JetStream cluster and one shared
 /// metadata store (one token for all three; a bad event's dead letter listed from elsewhere with <c>--cluster</c>; the
-/// workers in <c>sluice status --cluster</c>), its sink a PostgreSQL table keyed by (tenant, event id). A client spreads issue 18's 200,000 events (<c>SLUICE_CLUSTER_TEST_EVENTS</c>) over the three ingest ports; one
+/// workers in <c>sluice status --cluster</c>), its sinks the shared lake (one folder for the three) and a PostgreSQL table
+/// keyed by (tenant, event id). A client spreads 200,000 events (issue 18's count; <c>SLUICE_CLUSTER_TEST_EVENTS</c>
+/// sets another) over the three ingest ports; one
 /// worker and one NATS node are SIGKILLed mid-stream (at 30 % of the requests) and started again 15 s (or 30 % of the requests) later. Every event answered 202 is in the table
 /// exactly once: nothing acknowledged is lost (JetStream stored it on a majority before the 202), and what the dead
-/// worker held unacknowledged is redone by the others after the ack wait without a second row.
+/// worker held unacknowledged is redone by the others after the ack wait without a second row, in either sink.
 /// </summary>
 [Trait("Category", "Chaos")]
 [Collection(ClusterWorkersSerial.Name)]
@@ -22,7 +24,7 @@ public sealed class ClusterHttpTests
     private const int EventsPerRequest = 200;
 
     /// <summary>
-    /// Events sent: issue 18's 200,000 by default (what CI runs: 1.5-2 minutes at a load of 70-85, docs/SCALING.md);
+    /// Events sent: issue 18's 200,000 by default (what CI runs: docs/SCALING.md has its figures);
     /// <c>SLUICE_CLUSTER_TEST_EVENTS</c> sets another count (20,000 for a quick run by hand), rounded to whole requests.
     /// </summary>
     private static readonly int Requests = Math.Max(10, (int.TryParse(Environment.GetEnvironmentVariable("SLUICE_CLUSTER_TEST_EVENTS"), out var events) ? events : 200_000) / EventsPerRequest);
@@ -33,9 +35,10 @@ public sealed class ClusterHttpTests
         using var temp = new TempFolder("sluice-cluster");
         await using var nats = await NatsTestCluster.StartAsync(temp.Sub("nats"));
         var schema = "cluster_" + Guid.NewGuid().ToString("N")[..8];
+        // The recipe's lake sink (analytics.events, analytics.event_items in the shared folder) and PostgreSQL as well.
+        const string Lake = "      - type: lake                     # the embedded warehouse: analytics.events, analytics.event_items\n        zone: analytics\n        partition_by: event_ts\n";
         var recipe = RecipeVariant.Create(temp, "tenant-analytics",
-            ("      - type: lake                     # the embedded warehouse: analytics.events, analytics.event_items\n        zone: analytics\n        partition_by: event_ts\n",
-             $"      - type: postgres\n        schema: {schema}\n        connection: \"{ServerSettings.PostgresConnectionString}\"\n        keys:\n          events: [tenant_id, event_id]\n          event_items: [tenant_id, event_id, _index]\n"));
+            (Lake, Lake + $"      - type: postgres\n        schema: {schema}\n        connection: \"{ServerSettings.PostgresConnectionString}\"\n        keys:\n          events: [tenant_id, event_id]\n          event_items: [tenant_id, event_id, _index]\n"));
         // One shared metadata store for the three workers (each keeps its own data folder for local files): one token
         // serves all of them, and every worker's dead letters, checkpoints and registry entry are in it.
         var cluster = "c" + Guid.NewGuid().ToString("N")[..10];
@@ -43,6 +46,7 @@ public sealed class ClusterHttpTests
         {
             ["SLUICE_CLUSTER_NATS"] = nats.Urls, ["SLUICE_CLUSTER_ACK_WAIT"] = "10", ["SLUICE_CLUSTER_NAME"] = cluster,
             ["SLUICE_CLUSTER_POSTGRES"] = $"postgres://{ServerSettings.PgUser}:{ServerSettings.PgPassword}@{ServerSettings.PgHost}:{ServerSettings.PgPort}/{ServerSettings.PgDatabase}",
+            ["SLUICE_CLUSTER_FOLDER"] = Directory.CreateDirectory(temp.Sub("shared")).FullName,
         };
         string token;
         using (var created = SluiceProcess.Start(Directory.CreateDirectory(temp.Sub("admin")).FullName, env, "tokens", "create", "--role", "writer", "--tenant", "acme", "--cluster"))
@@ -130,21 +134,31 @@ public sealed class ClusterHttpTests
 
             var expected = acked.Distinct().ToList();
             var landed = await WaitForRowsAsync(schema, expected.Count);
+            // The shared lake, read by DuckDB from a folder no worker uses (polled after the table, so mostly there already).
+            var lake = await WaitForLakeAsync(temp, env, expected.Count);
             var present = await ScalarAsync($"SELECT count(*) FROM {schema}.events WHERE event_id = ANY(@ids)", expected.ToArray());
             var distinct = await ScalarAsync($"SELECT count(DISTINCT (tenant_id, event_id)) FROM {schema}.events");
-            ChaosFigures.Record(nameof(Three_workers_with_a_worker_and_a_nats_node_killed_mid_stream_land_every_acknowledged_event_once), "tenant-analytics (cluster, postgres sink)",
+            ChaosFigures.Record(nameof(Three_workers_with_a_worker_and_a_nats_node_killed_mid_stream_land_every_acknowledged_event_once), "tenant-analytics (cluster, postgres and lake sinks)",
                 "3 workers on a 3-node JetStream cluster; SIGKILL of one worker and one NATS node mid-stream, both restarted",
-                Requests * EventsPerRequest, expected.Count, landed, landed - distinct, expected.Count - present, "figures of the PostgreSQL table; every request retried until a worker answered 202");
+                Requests * EventsPerRequest, expected.Count, landed, landed - distinct, expected.Count - present,
+                $"figures of the PostgreSQL table (the lake: {lake.Events} events, {lake.Distinct} distinct); every request retried until a worker answered 202");
             expected.Count.ShouldBe(Requests * EventsPerRequest, "every request is accepted in the end");
-            present.ShouldBe(expected.Count, "every acknowledged event is in the sink; " + await PartitionsAsync(cluster, workers) + "\n" + await nats.ConsumersAsync());
+            present.ShouldBe(expected.Count, $"every acknowledged event is in the table (the lake has {lake.Events}); " + await PartitionsAsync(cluster, workers) + "\n" + await nats.ConsumersAsync());
             landed.ShouldBe(expected.Count, "and nothing else");
             distinct.ShouldBe(landed, "once each");
+            // Every acknowledged event (all were sent) once in the lake too, and its items once.
+            lake.Events.ShouldBe(expected.Count, "every acknowledged event is in the shared lake, nothing twice");
+            lake.Distinct.ShouldBe(expected.Count);
+            lake.Items.ShouldBe(lake.DistinctItems, "and each of their items once");
             (await ConsumerLagAsync(workers[0])).ShouldBe(0, "sluice status shows the pipeline's consumer lag, nothing left once every event landed");
-            var checkpoints = await ScalarAsync($"SELECT count(*) FROM sluice_meta_{cluster}.checkpoints WHERE key LIKE 'pipeline:tenant-analytics/ecommerce:sink:%:worker:%'");
             // JetStream decides which workers get batches: a worker that got none has no checkpoint (a CI run saw one
-            // worker take every batch), so one to three keep theirs, each under its own id (the key names the worker).
-            checkpoints.ShouldBeInRange(1, 3, "each worker that committed keeps its sink checkpoint under its own id in the shared store: "
-                + await TextAsync($"SELECT string_agg(key || ' = ' || value, '; ' ORDER BY key) FROM sluice_meta_{cluster}.checkpoints"));
+            // worker take every batch), so one to three keep theirs for each sink, each under its own id (the key names the worker).
+            foreach (var sink in new[] { "lake", "postgres" })
+            {
+                var checkpoints = await ScalarAsync($"SELECT count(*) FROM sluice_meta_{cluster}.checkpoints WHERE key LIKE 'pipeline:tenant-analytics/ecommerce:sink:{sink}:%:worker:%'");
+                checkpoints.ShouldBeInRange(1, 3, $"each worker that committed keeps its {sink} sink checkpoint under its own id in the shared store: "
+                    + await TextAsync($"SELECT string_agg(key || ' = ' || value, '; ' ORDER BY key) FROM sluice_meta_{cluster}.checkpoints"));
+            }
             await ExpectWorkersAsync(temp, env, 3, () => string.Join("\n", workers.Select(x => x.Stderr)));
         }
         finally
@@ -248,6 +262,18 @@ public sealed class ClusterHttpTests
         }
 
         return last;
+    }
+
+    /// <summary>The lake's figures once it holds <paramref name="expected"/> events (polled, bounded like the table's), or as they are at the deadline.</summary>
+    private static async Task<(long Events, long Distinct, long Items, long DistinctItems)> WaitForLakeAsync(TempFolder temp, Dictionary<string, string> env, long expected)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120 + Math.Max(0, expected - 20_000) / 1000);
+        while (true)
+        {
+            var figures = await Task.Run(() => ClusterLakeQuery.Figures(temp, env));
+            if (figures.Events >= expected || DateTime.UtcNow > deadline) { return figures; }
+            await Task.Delay(1000);
+        }
     }
 
     private static async Task<long> ScalarAsync(string sql, string[]? ids = null)

@@ -107,14 +107,14 @@ public sealed class ClusterLakeTests
             await WaitUntilAsync(() =>
             {
                 skipped = string.Join("\n", workers[1].Process!.Stderr, restarted.Process!.Stderr).Contains("were committed already", StringComparison.Ordinal);
-                (total, distinct, items, distinctItems) = Figures(temp, env);
+                (total, distinct, items, distinctItems) = ClusterLakeQuery.Figures(temp, env);
                 return total >= expected.Count && skipped && Lag(workers[1]) == 0;
             }, () => $"{total} of {expected.Count} events in the lake; the batch the killed worker committed and did not acknowledge " +
                 $"{(skipped ? "was" : "was not")} skipped by a worker it came to again; {workers[1].Stderr}\n{restarted.Stderr}");
             total.ShouldBe(expected.Count, "every acknowledged event is in the lake once, nothing twice");
             distinct.ShouldBe(expected.Count);
             items.ShouldBe(distinctItems, "and each of their items once");
-            Query(temp, env, "SELECT event_id FROM analytics.events ORDER BY 1").Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            ClusterLakeQuery.Query(temp, env, "SELECT event_id FROM analytics.events ORDER BY 1").Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
                 .ShouldBe(expected, "exactly the acknowledged events");
         }
         finally
@@ -126,27 +126,6 @@ public sealed class ClusterLakeTests
             await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", c);
             await drop.ExecuteNonQueryAsync();
         }
-    }
-
-    /// <summary>Events and items in the shared lake, and how many distinct keys, read by DuckDB from a folder no worker uses.</summary>
-    private static (long Events, long Distinct, long Items, long DistinctItems) Figures(TempFolder temp, Dictionary<string, string> env)
-    {
-        var csv = Query(temp, env,
-            "SELECT (SELECT count(*) FROM analytics.events), (SELECT count(DISTINCT event_id) FROM analytics.events), " +
-            "(SELECT count(*) FROM analytics.event_items), (SELECT count(DISTINCT (event_id, _index)) FROM analytics.event_items)");
-        if (csv.Length == 0) { return (0, 0, 0, 0); }
-        var values = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries)[1].Split(',').Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        return (values[0], values[1], values[2], values[3]);
-    }
-
-    /// <summary><c>sluice query --cluster</c> as CSV; empty while the lake has no such table yet.</summary>
-    private static string Query(TempFolder temp, Dictionary<string, string> env, string sql)
-    {
-        using var p = SluiceProcess.StartIn(temp.Path, temp.Sub("elsewhere"), env, "query", sql, "--format", "csv", "--cluster");
-        var code = p.WaitAsync(TimeSpan.FromMinutes(2)).GetAwaiter().GetResult();
-        if (code != 0 && p.Stderr.Contains("analytics.event", StringComparison.Ordinal)) { return ""; }
-        code.ShouldBe(0, p.Stderr);
-        return p.Stdout;
     }
 
     /// <summary>The consumer lag a worker shows (-1 while it has none to show).</summary>
