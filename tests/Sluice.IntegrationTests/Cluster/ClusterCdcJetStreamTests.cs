@@ -23,17 +23,10 @@ public sealed class ClusterCdcJetStreamTests
     {
         // engagement-cdc's events straight to the shared lake: no snapshot (every row is a change read after the
         // slot exists), no enrichment, the lake as the only sink.
-        await using var scenario = await CdcScenario.CreateAsync(tweak: y =>
-        {
-            y = WithoutJobs(y).Replace("snapshot: true", "snapshot: false", StringComparison.Ordinal)
-                .Replace("        content: { on_update: emit, on_delete: emit }     # keeps the enrichment's content cache current\n", "", StringComparison.Ordinal);
-            return y[..y.IndexOf("    steps:", StringComparison.Ordinal)] + "    sinks:\n      - type: lake\n        zone: cdc\n        partition_by: event_ts\n";
-        });
+        await using var scenario = await CdcScenario.CreateAsync(tweak: y => LakeOnly(y.Replace("snapshot: true", "snapshot: false", StringComparison.Ordinal)));
         await using var nats = await NatsTestCluster.StartAsync(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "nats")).FullName);
         var cluster = "ccdcjl" + scenario.Id;
-        var env = Environment(scenario, nats, cluster);
-        env.Remove("SLUICE_CLUSTER_CDC"); // the default
-        env["SLUICE_CLUSTER_FOLDER"] = Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "shared")).FullName;
+        var env = LakeEnvironment(scenario, nats, cluster);
         // The dead worker's partitions go to the others within seconds.
         env["SLUICE_CLUSTER_LEASE"] = "5";
         // Worker 0 holds the slot and every partition alone, and dies right after its first lake commit, before it
@@ -105,19 +98,12 @@ public sealed class ClusterCdcJetStreamTests
     {
         // engagement_events straight to the shared lake, which appends: a snapshot row stored twice in JetStream would be
         // in it twice. The initial snapshot in batches of 100 rows.
-        await using var scenario = await CdcScenario.CreateAsync(tweak: y =>
-        {
-            y = WithoutJobs(y).Replace("batch_rows: 10000", "batch_rows: 100", StringComparison.Ordinal)
-                .Replace("        content: { on_update: emit, on_delete: emit }     # keeps the enrichment's content cache current\n", "", StringComparison.Ordinal);
-            return y[..y.IndexOf("    steps:", StringComparison.Ordinal)] + "    sinks:\n      - type: lake\n        zone: cdc\n        partition_by: event_ts\n";
-        });
+        await using var scenario = await CdcScenario.CreateAsync(tweak: y => LakeOnly(y.Replace("batch_rows: 10000", "batch_rows: 100", StringComparison.Ordinal)));
         const int rows = 1000;
         await scenario.InsertAsync(rows, rowsPerStatement: 100, seed: 7);
         await using var nats = await NatsTestCluster.StartAsync(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "nats")).FullName);
         var cluster = "ccdcsn" + scenario.Id;
-        var env = Environment(scenario, nats, cluster);
-        env.Remove("SLUICE_CLUSTER_CDC"); // the default
-        env["SLUICE_CLUSTER_FOLDER"] = Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "shared")).FullName;
+        var env = LakeEnvironment(scenario, nats, cluster);
         env["SLUICE_CLUSTER_LEASE"] = "5";
         // Worker 0 holds the slot alone and dies once JetStream stored the 4th batch of the initial snapshot, before the
         // relay recorded it: the next holder goes on from the 3rd (the last every sink committed) and reads the 4th's
@@ -253,6 +239,25 @@ public sealed class ClusterCdcJetStreamTests
 
     /// <summary>Jobs do not run in cluster mode yet: the backfill job is left out of the recipe.</summary>
     private static string WithoutJobs(string yaml) => yaml[..yaml.IndexOf("\njobs:", StringComparison.Ordinal)] + "\n";
+
+    /// <summary>
+    /// engagement-cdc's events straight to the shared lake, which appends (a change or snapshot row stored twice in
+    /// JetStream would be in it twice): no jobs, no enrichment or its content cache, the lake the only sink.
+    /// </summary>
+    private static string LakeOnly(string yaml)
+    {
+        var y = WithoutJobs(yaml).Replace("        content: { on_update: emit, on_delete: emit }     # keeps the enrichment's content cache current\n", "", StringComparison.Ordinal);
+        return y[..y.IndexOf("    steps:", StringComparison.Ordinal)] + "    sinks:\n      - type: lake\n        zone: cdc\n        partition_by: event_ts\n";
+    }
+
+    /// <summary><see cref="Environment"/> for a <see cref="LakeOnly"/> recipe: changes through JetStream (the default) and the shared lake folder.</summary>
+    private static Dictionary<string, string> LakeEnvironment(CdcScenario scenario, NatsTestCluster nats, string cluster)
+    {
+        var env = Environment(scenario, nats, cluster);
+        env.Remove("SLUICE_CLUSTER_CDC"); // the default
+        env["SLUICE_CLUSTER_FOLDER"] = Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "shared")).FullName;
+        return env;
+    }
 
     private static Dictionary<string, string> Environment(CdcScenario scenario, NatsTestCluster nats, string cluster)
     {
