@@ -68,7 +68,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         _recipe = recipe;
         _options = options;
         _log = services.Logging.CreateLogger("Sluice.Connectors.Nats");
-        _stream = new JetStreamLog(cluster, recipe, options, services.Logging);
+        _stream = new JetStreamLog(cluster, recipe, options, services.Logging, services.Time);
         // A CDC pipeline's stream takes no requests: no ingest endpoint, so no landing folder of its own either.
         _ingest = records is null ? new HttpIngestSource(services, recipe, options, _stream) : null;
         if (services.Metadata.Shared is not null && cluster.KeyOrder)

@@ -40,19 +40,23 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     private readonly string _subjectPrefix;
     private readonly string _recipe;
     private readonly ILogger _log;
+    private readonly TimeProvider _time;
     private readonly SemaphoreSlim _setupGate = new(1, 1);
     private bool _ready;
     private long _pending = -1;
+    /// <summary>When <see cref="_pending"/> was noted: a timestamp of <see cref="_time"/>.</summary>
     private long _pendingAt;
 
     /// <param name="logging">The host's loggers, for the NATS client's own messages (a server refusing something, a reconnection); none: they are dropped.</param>
-    public JetStreamLog(ClusterOptions cluster, string recipe, HttpIngestOptions options, ILoggerFactory? logging = null)
+    /// <param name="time">The host's clock, for the age of the pending figure (<see cref="Backlogged"/>); none: the system's.</param>
+    public JetStreamLog(ClusterOptions cluster, string recipe, HttpIngestOptions options, ILoggerFactory? logging = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(options);
         _cluster = cluster;
         _options = options;
         _recipe = recipe;
+        _time = time ?? TimeProvider.System;
         _log = (logging ?? NullLoggerFactory.Instance).CreateLogger("Sluice.Connectors.Nats");
         StreamName = $"SLUICE_{Name(cluster.Name)}_{Name(recipe)}_{Name(options.Stream)}";
         LegacyStreamName = $"SLUICE_{Name(recipe)}_{Name(options.Stream)}";
@@ -278,7 +282,7 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     public void NotePending(long pending)
     {
         var before = Interlocked.Exchange(ref _pending, pending);
-        Volatile.Write(ref _pendingAt, Environment.TickCount64);
+        Volatile.Write(ref _pendingAt, _time.GetTimestamp());
         var max = _cluster.MaxPending;
         if (pending > max && before <= max) { NatsLog.Refusing(_log, StreamName, pending, max); }
         else if (pending >= 0 && pending <= max && before > max) { NatsLog.Accepting(_log, StreamName, pending, max); }
@@ -289,7 +293,7 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
         get
         {
             var pending = Volatile.Read(ref _pending);
-            if (pending <= _cluster.MaxPending || Environment.TickCount64 - Volatile.Read(ref _pendingAt) > PendingStale.TotalMilliseconds) { return null; }
+            if (pending <= _cluster.MaxPending || _time.GetElapsedTime(Volatile.Read(ref _pendingAt)) > PendingStale) { return null; }
             return $"the cluster's log (JetStream stream {StreamName}) holds {pending:N0} messages the workers have not processed yet (max_pending {_cluster.MaxPending:N0}); retry later";
         }
     }
