@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Npgsql;
 using Sluice.Connectors.Postgres;
 using Sluice.IntegrationTests.EngagementCdc;
 using Sluice.IntegrationTests.Support;
@@ -105,11 +104,7 @@ public sealed class ClusterCdcSnapshotTests
             await churn.CancelAsync();
             if (churning is not null) { await churning.ContinueWith(_ => { }, TaskScheduler.Default); }
             foreach (var w in workers) { w.Dispose(); }
-            NpgsqlConnection.ClearAllPools();
-            await using var admin = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
-            await admin.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS sluice_meta_{cluster} CASCADE", admin);
-            await drop.ExecuteNonQueryAsync();
+            await ClusterCdcJetStreamTests.DropSchemaAsync(cluster);
         }
     }
 }
