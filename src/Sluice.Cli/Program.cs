@@ -29,7 +29,7 @@ root.Subcommands.Add(TapCommand.Create());
 root.Subcommands.Add(CdcCommands.Create());
 root.Subcommands.Add(DocsCommands.Create());
 // The commands that read or write state take --cluster (the cluster's shared store); run has its own (it also joins the log).
-foreach (var stateful in root.Subcommands.Where(c => c.Name is "tokens" or "status" or "dlq" or "job" or "backfill" or "models" or "query"))
+foreach (var stateful in root.Subcommands.Where(c => c.Name is "tokens" or "status" or "dlq" or "job" or "backfill" or "models" or "query" or "cdc"))
 {
     stateful.Options.Add(CliContext.Cluster);
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Sluice.Cluster;
+using Sluice.Connectors.Postgres;
 using Sluice.Core.Status;
 using Spectre.Console;
 
@@ -8,18 +9,27 @@ namespace Sluice.Cli.Commands;
 
 /// <summary>
 /// <c>sluice status --cluster</c>: the cluster's workers from the shared registry (id, host, heartbeat age, health, what
-/// each holds) and each pipeline's consumer lag as the freshest live worker read it; from any machine, no worker's port needed.
+/// each holds), each pipeline's consumer lag as the freshest live worker read it, and the CDC snapshots asked for
+/// (<c>sluice cdc snapshot</c>, the rest of an interrupted initial snapshot) with the progress the slot holders record;
+/// from any machine, no worker's port needed.
 /// </summary>
 internal static class ClusterStatusView
 {
-    public static object Json(IReadOnlyList<WorkerView> workers, DateTime at) => new
+    /// <summary>The latest snapshot requests shown (newest first), as many as a single process's status shows of a slot.</summary>
+    public const int SnapshotsShown = PostgresCdcSource.SnapshotsShown;
+
+    public static object Json(IReadOnlyList<WorkerView> workers, IReadOnlyList<SnapshotRequest> snapshots, DateTime at) => new
     {
         at,
         workers,
         pipelines = Lags(workers).Select(l => new { pipeline = l.Lag.Pipeline, backlog = new Backlog(l.Lag.Events, "events in JetStream"), reportedBy = l.Worker.Id, reportedAt = l.Worker.HeartbeatAt }),
+        snapshots = snapshots.Select(s => new
+        {
+            pipeline = $"{s.Recipe}/{s.Pipeline}", s.Slot, s.Id, table = s.Display, s.Kind, state = s.Status, s.RowsRead, s.Total, s.Chunks, s.Superseded, s.Error, s.UpdatedAt,
+        }),
     };
 
-    public static void Render(IReadOnlyList<WorkerView> workers, DateTime at)
+    public static void Render(IReadOnlyList<WorkerView> workers, IReadOnlyList<SnapshotRequest> snapshots, DateTime at)
     {
         if (Console.IsOutputRedirected) { AnsiConsole.Profile.Width = 240; }
         AnsiConsole.MarkupLine($"[bold]sluice status --cluster[/]  {at.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}  {workers.Count(w => w.Health is "green" or "red")} worker(s) beating, {workers.Count(w => w.Health == "lost")} lost");
@@ -41,6 +51,17 @@ internal static class ClusterStatusView
         }
 
         if (lags.Rows.Count > 0) { AnsiConsole.Write(lags); }
+        var requests = new Table { Border = TableBorder.Simple };
+        foreach (var c in new[] { "pipeline", "snapshot", "table", "kind", "state", "rows read", "of", "chunks", "superseded", "updated" }) { requests.AddColumn(c); }
+        foreach (var s in snapshots)
+        {
+            requests.AddRow(Cell($"{s.Recipe}/{s.Pipeline}"), Cell(s.Id.ToString(CultureInfo.InvariantCulture)), Cell(s.Display), Cell(s.Kind),
+                Cell(s.Error is null ? s.Status : $"{s.Status}: {s.Error}"), Cell(s.RowsRead.ToString("N0", CultureInfo.InvariantCulture)),
+                Cell(s.Total?.ToString("N0", CultureInfo.InvariantCulture) ?? "-"), Cell(s.Chunks.ToString("N0", CultureInfo.InvariantCulture)),
+                Cell(s.Superseded.ToString("N0", CultureInfo.InvariantCulture)), Cell(s.UpdatedAt));
+        }
+
+        if (requests.Rows.Count > 0) { AnsiConsole.Write(requests); }
     }
 
     /// <summary>"partitions: 1, 2; slot: s" or "-".</summary>

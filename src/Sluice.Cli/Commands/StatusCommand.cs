@@ -64,15 +64,16 @@ internal static class StatusCommand
         do
         {
             var workers = Cluster.WorkerRegistry.List(services.Metadata, services.Time);
+            var snapshots = Connectors.Postgres.PgSnapshotRequests.List(services, ClusterStatusView.SnapshotsShown);
             var at = services.Time.GetUtcNow().UtcDateTime;
             if (json)
             {
-                await Console.Out.WriteLineAsync(JsonSerializer.Serialize(ClusterStatusView.Json(workers, at), Indented)).ConfigureAwait(false);
+                await Console.Out.WriteLineAsync(JsonSerializer.Serialize(ClusterStatusView.Json(workers, snapshots, at), Indented)).ConfigureAwait(false);
             }
             else
             {
                 if (watch) { AnsiConsole.Clear(); }
-                ClusterStatusView.Render(workers, at);
+                ClusterStatusView.Render(workers, snapshots, at);
             }
 
             if (!watch) { return 0; }

@@ -275,7 +275,8 @@ public sealed class ClusterCdcJetStreamTests
     private static Task<DateTime> ReplyTimeAsync(CdcScenario scenario) => scenario.ScalarAsync<DateTime>(
         $"SELECT coalesce(max(r.reply_time), 'epoch')::timestamp FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = '{scenario.Slot}'");
 
-    private static async Task DropSchemaAsync(string cluster)
+    /// <summary>Drops the cluster's shared metadata schema (<c>sluice_meta_&lt;cluster&gt;</c>) a test made.</summary>
+    internal static async Task DropSchemaAsync(string cluster)
     {
         NpgsqlConnection.ClearAllPools();
         await using var admin = new NpgsqlConnection(ServerSettings.PostgresConnectionString);

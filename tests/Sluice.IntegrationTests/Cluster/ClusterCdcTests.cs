@@ -222,11 +222,11 @@ public sealed class ClusterCdcTests
         private readonly string _data;
         private ManagementFile? _management;
 
-        public Worker(string data, Dictionary<string, string> env)
+        public Worker(string data, Dictionary<string, string> env, string recipe = "engagement-cdc")
         {
             _data = data;
             // Port 0 (SluiceProcess's default): the worker's address is read from its management file, so no port is picked to race for.
-            Process = SluiceProcess.Start(data, env, "run", "engagement-cdc", "--cluster");
+            Process = SluiceProcess.Start(data, env, "run", recipe, "--cluster");
         }
 
         public SluiceProcess Process { get; }

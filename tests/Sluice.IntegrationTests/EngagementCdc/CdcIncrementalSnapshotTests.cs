@@ -239,8 +239,8 @@ public sealed class CdcIncrementalSnapshotTests
         command.Stderr.ShouldNotContain("   at ");
     }
 
-    /// <summary>Updates, deletes and re-inserts of random ids until cancelled, some several to a transaction; returns how many.</summary>
-    private static async Task<int> ChurnAsync(CdcSnapshotScenario scenario, int ids, int seed, CancellationToken ct)
+    /// <summary>Updates, deletes and re-inserts of random ids until cancelled, some several to a transaction (<paramref name="pause"/> between them); returns how many.</summary>
+    internal static async Task<int> ChurnAsync(CdcSnapshotScenario scenario, int ids, int seed, CancellationToken ct, TimeSpan pause = default)
     {
         var random = new Random(seed);
         await using var connection = new NpgsqlConnection(scenario.Pg.ConnectionString("sluice-churn"));
@@ -263,6 +263,7 @@ public sealed class CdcIncrementalSnapshotTests
 
             await using var cmd = new NpgsqlCommand($"BEGIN; {string.Join("; ", statements)}; COMMIT;", connection);
             await cmd.ExecuteNonQueryAsync(CancellationToken.None);
+            if (pause > TimeSpan.Zero) { await Task.Delay(pause, CancellationToken.None); }
         }
 
         return changes;

@@ -37,7 +37,10 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
     private const string Columns =
         "id, slot, database, recipe, pipeline, schema_name, table_name, where_sql, chunk_rows, kind, status, last_key, total, rows_read, rows_emitted, superseded, chunks, error, requested_at, updated_at";
 
-    public void EnsureSchema() => store.Migrate("postgres_cdc_snapshots", Migrations);
+    /// <summary>The component its tables are migrated under (<c>component_schema</c>).</summary>
+    public const string Component = "postgres_cdc_snapshots";
+
+    public void EnsureSchema() => store.Migrate(Component, Migrations);
 
     public long Submit(SnapshotRequest request)
     {

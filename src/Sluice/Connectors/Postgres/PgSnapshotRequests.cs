@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Sluice.Core;
+using Sluice.Core.Metadata;
 using Sluice.Core.Recipes;
 
 namespace Sluice.Connectors.Postgres;
@@ -73,21 +74,37 @@ public static class PgSnapshotRequests
         return request with { Id = progress.Submit(request) };
     }
 
-    /// <summary>The request as it stands now (its progress), or null.</summary>
+    /// <summary>
+    /// The request as it stands now (its progress), or null (also while no request was ever stored, so no table). Read
+    /// only: the command polls it several times a second, and a migration check would take the store's write lock each time.
+    /// </summary>
     public static SnapshotRequest? Get(IEngineServices services, long id)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var progress = new PgSnapshotProgress(services.Metadata, services.Time);
-        progress.EnsureSchema();
-        return progress.Get(id);
+        try
+        {
+            return new PgSnapshotProgress(services.Metadata, services.Time).Get(id);
+        }
+        catch (System.Data.Common.DbException) when (!Stored(services))
+        {
+            return null;
+        }
     }
 
-    /// <summary>The latest requests of every source of the data folder, newest first (for a status command).</summary>
+    /// <summary>
+    /// The latest requests of every source of the store, newest first (<c>sluice status --cluster</c>); empty where no
+    /// request was ever stored (a store no CDC pipeline used has no table, and a status command creates none).
+    /// </summary>
     public static IReadOnlyList<SnapshotRequest> List(IEngineServices services, int limit = 100)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var progress = new PgSnapshotProgress(services.Metadata, services.Time);
-        progress.EnsureSchema();
-        return progress.List(limit);
+        return Stored(services) ? new PgSnapshotProgress(services.Metadata, services.Time).List(limit) : [];
+    }
+
+    /// <summary>Whether the store holds the requests' table (made by the first request or the first start of a CDC source).</summary>
+    private static bool Stored(IEngineServices services)
+    {
+        using var c = services.Metadata.Connect();
+        return c.Scalar<long?>("SELECT version FROM component_schema WHERE component = $c", null, ("$c", PgSnapshotProgress.Component)) is > 0;
     }
 }
