@@ -8,4 +8,18 @@ internal static class ExitCodes
 
     /// <summary>The work finished but some of its rows went to the dead-letter store, and <c>--fail-on-dead-letters</c> was given.</summary>
     public const int DeadLettered = 4;
+
+    /// <summary>A second Ctrl-C (or SIGTERM) during a stop: exited at once without waiting for the drain (128 + SIGINT, as a shell reports Ctrl-C).</summary>
+    public const int Interrupted = 130;
+
+    /// <summary>
+    /// Exits now with <see cref="Interrupted"/>, saying what the stop still waited for. Safe as a crash is: a batch not
+    /// checkpointed is given again by its source at the next start, and each checkpoint is one transaction.
+    /// </summary>
+    public static void Forced(IReadOnlyList<string> abandoned)
+    {
+        var what = abandoned.Count == 0 ? "nothing was still stopping" : "abandoned: " + string.Join(", ", abandoned);
+        Console.Error.WriteLine($"sluice: second stop signal, exiting now ({what}); anything not committed is read again at the next start");
+        Environment.Exit(Interrupted);
+    }
 }

@@ -34,12 +34,21 @@ foreach (var stateful in root.Subcommands.Where(c => c.Name is "tokens" or "stat
     stateful.Options.Add(CliContext.Cluster);
 }
 // Ctrl-C (SIGINT) and SIGTERM cancel the command's token, and the process exits when the command has shut down
-// with its own bounded drains; the parser's handler would instead cut it short after two seconds.
+// with its own bounded drains; the parser's handler would instead cut it short after two seconds. A second signal
+// exits at once, as a crash would: what was not committed is read again at the next start.
 using var stop = new CancellationTokenSource();
+var signals = 0;
 void Stop(PosixSignalContext context)
 {
     context.Cancel = true;
-    stop.Cancel();
+    if (Interlocked.Increment(ref signals) == 1)
+    {
+        // Off the signal thread: the token's callbacks start the stop, and a second signal must find the thread free.
+        ThreadPool.UnsafeQueueUserWorkItem(_ => stop.Cancel(), null);
+        return;
+    }
+
+    ExitCodes.Forced(Sluice.Hosting.RecipeHost.StillStopping());
 }
 
 using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);

@@ -25,8 +25,13 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     /// </summary>
     public const int SinkQueueCapacity = 4;
 
-    /// <summary>After a stop, how long sinks may take to write what is already queued before it is abandoned to the next start.</summary>
-    public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// After a stop, how long sinks may take to write what is already queued before it is abandoned to the next start
+    /// (nothing unwritten is checkpointed, so the source gives it again). 10 s: a healthy sink writes its few queued
+    /// batches well within it, and the whole stop (this, the host's margin and closing) fits in the 30 s a supervisor
+    /// commonly waits before SIGKILL; a slow sink (a server retried under back-off) would otherwise hold the exit.
+    /// </summary>
+    public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
 
     TimeSpan IRunnableSource.DrainTimeout => DrainTimeout;
 
