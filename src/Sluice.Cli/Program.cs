@@ -43,8 +43,10 @@ void Stop(PosixSignalContext context)
     context.Cancel = true;
     if (Interlocked.Increment(ref signals) == 1)
     {
-        // Off the signal thread: the token's callbacks start the stop, and a second signal must find the thread free.
-        ThreadPool.UnsafeQueueUserWorkItem(_ => stop.Cancel(), null);
+        // On a thread of its own: the token's callbacks start the stop, and one that blocks must neither hold the
+        // signal thread (a second signal must get through) nor take a pool thread; the watchdog bounds the rest.
+        new Thread(stop.Cancel) { IsBackground = true, Name = "sluice stop" }.Start();
+        new Thread(ExitCodes.Watchdog) { IsBackground = true, Name = "sluice stop watchdog" }.Start();
         return;
     }
 

@@ -29,6 +29,7 @@ public sealed class RecipeHost : IAsyncDisposable
     private readonly StopProgress _stopping;
     private readonly Lock _stopLock = new();
     private DateTimeOffset? _stopDeadline;
+    private readonly TaskCompletionSource _stopBegan = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public RecipeHost(Recipe recipe, IEngineServices services)
     {
@@ -59,6 +60,9 @@ public sealed class RecipeHost : IAsyncDisposable
 
     /// <summary>What the stopping hosts of this process still wait for (a second Ctrl-C names it as abandoned).</summary>
     public static IReadOnlyList<string> StillStopping() => StopProgress.StillStopping();
+
+    /// <summary>When every host of this process that began a stop should have closed (its deadline and close margin); null before any stop.</summary>
+    public static DateTimeOffset? StopsClosedBy => StopProgress.ClosedBy;
 
     /// <summary>What an operator can ask of this host while it runs (the console's routes; <c>sluice dlq replay</c> beside it).</summary>
     public RecipeOperations Operations { get; }
@@ -143,6 +147,11 @@ public sealed class RecipeHost : IAsyncDisposable
     {
         // Cancelled by the caller (Ctrl-C) or by the first failure: the others then stop in the same orderly way.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        // The stop's deadline starts from the signal itself, not from the stop token's callbacks: a token runs its
+        // callbacks one after another, last registered first, and one that blocks (a driver sending its cancel request
+        // to a server under load) would hold every later one, the host's own wake-up among them. So this is registered
+        // on the caller's token after the link, to run before the link's cascade, and the bounded wait below waits on it.
+        await using var onSignal = ct.Register(() => BeginStop("stop signal")).ConfigureAwait(false);
         var afterLoad = new AfterLoadTrigger(AfterLoadJobs(_pipelines.Select(p => p.Definition)), (job, t) => RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", t), _services, _log);
         // On a cluster's shared store each slot is claimed once across the workers, and a dead runner's slot re-run once.
         var scheduler = new CronScheduler(Schedules ? _recipe.Jobs : [], (job, asOf, t) => _runner.RunSlotAsync(job, asOf, lease =>
@@ -169,11 +178,10 @@ public sealed class RecipeHost : IAsyncDisposable
         components.AddRange(_pipelines.Select(p => (HostStatus.ComponentName(p.Definition), p.Source.RunAsync(afterLoad.SignalAsync, stop.Token))));
         foreach (var (name, task) in components) { _stopping.Add(name, task); }
         // From here every wait of the stop counts against one deadline, and the stop says what it still waits for.
-        await using var onStop = stop.Token.Register(() => BeginStop(ct.IsCancellationRequested ? "stop signal" : "a component failed")).ConfigureAwait(false);
         ComponentFailedException? failure;
         try
         {
-            failure = await WaitBoundedAsync(WatchAsync(components, stop), stop.Token).ConfigureAwait(false);
+            failure = await WaitBoundedAsync(WatchAsync(components, stop)).ConfigureAwait(false);
         }
         finally
         {
@@ -246,6 +254,7 @@ public sealed class RecipeHost : IAsyncDisposable
             _services.Health.Fail($"{_recipe.Name}: {name}", reason);
             _status.Failed(name, reason);
             failure = new ComponentFailedException(_recipe.Name, name, reason, error);
+            BeginStop("a component failed");
             await stop.CancelAsync().ConfigureAwait(false);
         }
 
@@ -276,7 +285,8 @@ public sealed class RecipeHost : IAsyncDisposable
             _stopDeadline = _services.Time.GetUtcNow() + StopTimeout;
         }
 
-        _stopping.Begin(reason, StopTimeout);
+        _stopping.Begin(reason, StopTimeout, CloseMargin);
+        _stopBegan.TrySetResult();
     }
 
     /// <summary>What is left of the stop's deadline, at most <paramref name="most"/> (all of it before a stop began).</summary>
@@ -300,18 +310,10 @@ public sealed class RecipeHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Until <paramref name="all"/> ends, or once the stop is asked (a signal, a failure), at most <see cref="StopTimeout"/> more.</summary>
-    private async Task<T> WaitBoundedAsync<T>(Task<T> all, CancellationToken stop)
+    /// <summary>Until <paramref name="all"/> ends, or once the stop began (a signal, a failure), at most what is left of <see cref="StopTimeout"/>.</summary>
+    private async Task<T> WaitBoundedAsync<T>(Task<T> all)
     {
-        try
-        {
-            return await all.WaitAsync(stop).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested && !all.IsCompleted)
-        {
-            // Stopping: give the parts their drain.
-        }
-
+        await Task.WhenAny(all, _stopBegan.Task).ConfigureAwait(false);
         try
         {
             return await all.WaitAsync(StopLeft(StopTimeout), _services.Time, CancellationToken.None).ConfigureAwait(false);

@@ -31,6 +31,12 @@ internal sealed class StopProgress : IAsyncDisposable
         _time = time;
     }
 
+    /// <summary>UTC ticks by which every host that began a stop should have closed (0: none began); never lowered.</summary>
+    private static long s_closedByTicks;
+
+    /// <summary>When the last stop of this process should have ended, closing included; null before any stop began.</summary>
+    public static DateTimeOffset? ClosedBy => Interlocked.Read(ref s_closedByTicks) is var ticks and > 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+
     /// <summary>The parts of every stopping host of this process not yet done, each prefixed with its recipe.</summary>
     public static IReadOnlyList<string> StillStopping() =>
         Stopping.Keys.SelectMany(p => p.Pending.Select(part => $"{p._recipe}: {part}")).Order(StringComparer.Ordinal).ToList();
@@ -49,11 +55,20 @@ internal sealed class StopProgress : IAsyncDisposable
     /// <summary>The parts not yet done, by name.</summary>
     public IReadOnlyList<string> Pending => _parts.Where(p => !p.Value()).Select(p => p.Key).Order(StringComparer.Ordinal).ToList();
 
-    /// <summary>Says the stop has begun and why, and starts naming what is left every <see cref="ReportInterval"/>; idempotent.</summary>
-    public void Begin(string reason, TimeSpan bound)
+    /// <summary>
+    /// Says the stop has begun and why, and starts naming what is left every <see cref="ReportInterval"/>; idempotent.
+    /// <paramref name="closing"/>: what the host may take after <paramref name="bound"/> to close.
+    /// </summary>
+    public void Begin(string reason, TimeSpan bound, TimeSpan closing)
     {
         if (!Stopping.TryAdd(this, true)) { return; }
         _since = _time.GetUtcNow();
+        var by = (_since + bound + closing).UtcTicks;
+        for (var seen = Interlocked.Read(ref s_closedByTicks); seen < by; seen = Interlocked.Read(ref s_closedByTicks))
+        {
+            if (Interlocked.CompareExchange(ref s_closedByTicks, by, seen) == seen) { break; }
+        }
+
         HostLog.Stopping(_log, _recipe, reason, bound.TotalSeconds, string.Join(", ", Pending));
         _reporting = ReportAsync(_done.Token);
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Sluice.IntegrationTests.EngagementCdc;
 using Sluice.IntegrationTests.Support;
+using Xunit.Abstractions;
 
 namespace Sluice.IntegrationTests.Hosting;
 
@@ -10,7 +11,7 @@ namespace Sluice.IntegrationTests.Hosting;
 /// (never checkpointed), a second Ctrl-C exits at once naming what it abandons, and a restart leaves every sink as a
 /// clean run does.
 /// </summary>
-public sealed class PromptStopTests
+public sealed class PromptStopTests(ITestOutputHelper output)
 {
     /// <summary>A process start alone took 55 s at load 100; set-up and catching up get the same room.</summary>
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
@@ -35,6 +36,7 @@ public sealed class PromptStopTests
             var watch = Stopwatch.StartNew();
             var code = await first.StopAsync(signal: 15);
             watch.Stop();
+            output.WriteLine($"SIGTERM mid-write: exit {code} after {watch.Elapsed.TotalSeconds:0.0} s (load {File.ReadAllText("/proc/loadavg").Split(' ')[0]})");
             code.ShouldBe(0, first.Stderr);
             watch.Elapsed.ShouldBeLessThan(ExitWithin, $"SIGTERM with a sink's write in flight ends the run within its bound\n{first.Stderr}");
             (first.Stdout + first.Stderr).ShouldContain("engagement-cdc: stopping (stop signal)");
@@ -49,8 +51,10 @@ public sealed class PromptStopTests
             second.Interrupt();
             // The second Ctrl-C once the first has started the stop (it then has something to name).
             await second.WaitForOutputAsync("stopping (stop signal)", Patience);
+            var forced = Stopwatch.StartNew();
             second.Interrupt();
             (await second.WaitAsync(SluiceProcess.ExitBound)).ShouldBe(130, second.Stderr);
+            output.WriteLine($"second Ctrl-C: exit after {forced.Elapsed.TotalSeconds:0.0} s");
             second.Stderr.ShouldContain("second stop signal, exiting now (abandoned: ");
             second.Stderr.ShouldContain("engagement-cdc: pipeline 'cdc'");
         }

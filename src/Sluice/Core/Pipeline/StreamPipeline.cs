@@ -33,7 +33,10 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     /// </summary>
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
 
-    TimeSpan IRunnableSource.DrainTimeout => DrainTimeout;
+    /// <summary>This pipeline's drain bound (<see cref="DrainTimeout"/> unless set: a test of what a drain writes gives it room on a loaded machine).</summary>
+    public TimeSpan Drain { get; init; } = DrainTimeout;
+
+    TimeSpan IRunnableSource.DrainTimeout => Drain;
 
     private readonly IEngineServices _services;
     private readonly ILogger _log;
@@ -109,7 +112,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         // Sinks stop on a sink failure or when the drain after a stop overruns; reading stops at once on a stop.
         using var abort = new CancellationTokenSource();
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct, abort.Token);
-        await using var onStop = ct.Register(() => abort.CancelAfter(DrainTimeout)).ConfigureAwait(false);
+        await using var onStop = ct.Register(() => abort.CancelAfter(Drain)).ConfigureAwait(false);
         var workers = _sinks.Select((sink, i) => Task.Run(() => SinkWorkerAsync(i, queues[i].Reader, afterLoad, abort), CancellationToken.None)).ToArray();
         var batches = 0;
         Exception? failure = null;
@@ -177,7 +180,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
             // The source (or a step) cannot go on: what is queued is still written, within the drain bound, then the
             // failure goes up to the host, which stops the run with it.
             failure = e;
-            abort.CancelAfter(DrainTimeout);
+            abort.CancelAfter(Drain);
         }
         finally
         {
