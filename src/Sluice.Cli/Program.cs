@@ -45,12 +45,24 @@ void Stop(PosixSignalContext context)
     {
         // On a thread of its own: the token's callbacks start the stop, and one that blocks must neither hold the
         // signal thread (a second signal must get through) nor take a pool thread; the watchdog bounds the rest.
-        new Thread(stop.Cancel) { IsBackground = true, Name = "sluice stop" }.Start();
+        new Thread(CancelCommand) { IsBackground = true, Name = "sluice stop" }.Start();
         new Thread(ExitCodes.Watchdog) { IsBackground = true, Name = "sluice stop watchdog" }.Start();
         return;
     }
 
     ExitCodes.Forced(Sluice.Hosting.RecipeHost.StillStopping());
+}
+
+void CancelCommand()
+{
+    try
+    {
+        stop.Cancel();
+    }
+    catch (AggregateException)
+    {
+        // A callback that threw: the others ran all the same, and the stop goes on; on this thread it would kill the process.
+    }
 }
 
 using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
