@@ -34,12 +34,35 @@ foreach (var stateful in root.Subcommands.Where(c => c.Name is "tokens" or "stat
     stateful.Options.Add(CliContext.Cluster);
 }
 // Ctrl-C (SIGINT) and SIGTERM cancel the command's token, and the process exits when the command has shut down
-// with its own bounded drains; the parser's handler would instead cut it short after two seconds.
+// with its own bounded drains; the parser's handler would instead cut it short after two seconds. A second signal
+// exits at once, as a crash would: what was not committed is read again at the next start.
 using var stop = new CancellationTokenSource();
+var signals = 0;
 void Stop(PosixSignalContext context)
 {
     context.Cancel = true;
-    stop.Cancel();
+    if (Interlocked.Increment(ref signals) == 1)
+    {
+        // On a thread of its own: the token's callbacks start the stop, and one that blocks must neither hold the
+        // signal thread (a second signal must get through) nor take a pool thread; the watchdog bounds the rest.
+        new Thread(CancelCommand) { IsBackground = true, Name = "sluice stop" }.Start();
+        new Thread(ExitCodes.Watchdog) { IsBackground = true, Name = "sluice stop watchdog" }.Start();
+        return;
+    }
+
+    ExitCodes.Forced(Sluice.Hosting.RecipeHost.StillStopping());
+}
+
+void CancelCommand()
+{
+    try
+    {
+        stop.Cancel();
+    }
+    catch (AggregateException)
+    {
+        // A callback that threw: the others ran all the same, and the stop goes on; on this thread it would kill the process.
+    }
 }
 
 using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);

@@ -47,6 +47,7 @@ public sealed class MockEventsApi : IAsyncDisposable
     private long _received;
     private long _failed;
     private long _failures;
+    private int _waiting;
 
     private MockEventsApi(WebApplication app, MockEventsApiOptions options, TimeProvider time)
     {
@@ -55,7 +56,14 @@ public sealed class MockEventsApi : IAsyncDisposable
         _time = time;
         _random = options.Seed is { } seed ? new Random(seed) : new Random();
         _started = time.GetUtcNow();
+        Latency = options.Latency;
     }
+
+    /// <summary>Delay before every answer, from <see cref="MockEventsApiOptions.Latency"/>; tests make the API slow and fast again with it.</summary>
+    public TimeSpan Latency { get; set; }
+
+    /// <summary>Requests received and not yet answered because of <see cref="Latency"/> (a sink's write in flight).</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
 
     public Uri BaseUrl { get; private set; } = new("http://127.0.0.1/");
 
@@ -93,7 +101,19 @@ public sealed class MockEventsApi : IAsyncDisposable
 
     private async Task<IResult> PostAsync(HttpRequest request, CancellationToken ct)
     {
-        if (_options.Latency > TimeSpan.Zero) { await Task.Delay(_options.Latency, _time, ct).ConfigureAwait(false); }
+        if (Latency is var latency && latency > TimeSpan.Zero)
+        {
+            Interlocked.Increment(ref _waiting);
+            try
+            {
+                await Task.Delay(latency, _time, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
+        }
+
         if (Down || _time.GetUtcNow() - _started < _options.DownFor)
         {
             Interlocked.Increment(ref _failed);

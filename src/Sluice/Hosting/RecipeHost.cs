@@ -10,7 +10,9 @@ namespace Sluice.Hosting;
 /// Runs a recipe: its pipelines' sources, the jobs they declare to run after each load, and its cron schedules.
 /// Shutdown order on cancellation: sources stop claiming and drain what they hold (bounded by their own drain
 /// timeouts); a job in progress is cancelled (jobs commit atomically, so that leaves the previous state), the
-/// scheduler stops; then everything is disposed. A component that fails stops the run the same way, at once.
+/// scheduler stops; then the HTTP server, and everything is disposed. A component that fails stops the run the same
+/// way, at once. The whole stop, disposal included, has one deadline (<see cref="StopTimeout"/> from the stop signal,
+/// plus <see cref="CloseMargin"/> to close); its start and, while it lasts, what it still waits for are logged.
 /// </summary>
 public sealed class RecipeHost : IAsyncDisposable
 {
@@ -24,6 +26,10 @@ public sealed class RecipeHost : IAsyncDisposable
     private readonly HostStatus _status;
     private CronScheduler? _scheduler;
     private readonly Alerts.AlertMonitor? _alerts;
+    private readonly StopProgress _stopping;
+    private readonly Lock _stopLock = new();
+    private DateTimeOffset? _stopDeadline;
+    private readonly TaskCompletionSource _stopBegan = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public RecipeHost(Recipe recipe, IEngineServices services)
     {
@@ -49,7 +55,14 @@ public sealed class RecipeHost : IAsyncDisposable
         _status = new HostStatus(recipe, services, _pipelines);
         Operations = new RecipeOperations(this, recipe, services);
         _alerts = recipe.Alerts is { } alerts ? new Alerts.AlertMonitor(recipe.Name, alerts, services) : null;
+        _stopping = new StopProgress(recipe.Name, _log, services.Time);
     }
+
+    /// <summary>What the stopping hosts of this process still wait for (a second Ctrl-C names it as abandoned).</summary>
+    public static IReadOnlyList<string> StillStopping() => StopProgress.StillStopping();
+
+    /// <summary>When every host of this process that began a stop should have closed (its deadline and close margin); null before any stop.</summary>
+    public static DateTimeOffset? StopsClosedBy => StopProgress.ClosedBy;
 
     /// <summary>What an operator can ask of this host while it runs (the console's routes; <c>sluice dlq replay</c> beside it).</summary>
     public RecipeOperations Operations { get; }
@@ -134,6 +147,11 @@ public sealed class RecipeHost : IAsyncDisposable
     {
         // Cancelled by the caller (Ctrl-C) or by the first failure: the others then stop in the same orderly way.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        // The stop's deadline starts from the signal itself, not from the stop token's callbacks: a token runs its
+        // callbacks one after another, last registered first, and one that blocks (a driver sending its cancel request
+        // to a server under load) would hold every later one, the host's own wake-up among them. So this is registered
+        // on the caller's token after the link, to run before the link's cascade, and the bounded wait below waits on it.
+        await using var onSignal = ct.Register(() => BeginStop("stop signal")).ConfigureAwait(false);
         var afterLoad = new AfterLoadTrigger(AfterLoadJobs(_pipelines.Select(p => p.Definition)), (job, t) => RunJobAsync(job, _services.Time.GetUtcNow(), "after_load", t), _services, _log);
         // On a cluster's shared store each slot is claimed once across the workers, and a dead runner's slot re-run once.
         var scheduler = new CronScheduler(Schedules ? _recipe.Jobs : [], (job, asOf, t) => _runner.RunSlotAsync(job, asOf, lease =>
@@ -158,19 +176,32 @@ public sealed class RecipeHost : IAsyncDisposable
         };
         if (_alerts is not null) { components.Add(("alerts", _alerts.RunAsync(stop.Token))); }
         components.AddRange(_pipelines.Select(p => (HostStatus.ComponentName(p.Definition), p.Source.RunAsync(afterLoad.SignalAsync, stop.Token))));
+        foreach (var (name, task) in components) { _stopping.Add(name, task); }
+        // From here every wait of the stop counts against one deadline, and the stop says what it still waits for.
         ComponentFailedException? failure;
         try
         {
-            failure = await WaitBoundedAsync(WatchAsync(components, stop), stop.Token).ConfigureAwait(false);
+            failure = await WaitBoundedAsync(WatchAsync(components, stop)).ConfigureAwait(false);
         }
         finally
         {
+            BeginStop("the run ended");
             // Requests in flight finish (their events are already in the landing log, which outlives the server).
             _status.Withdraw();
             _status.Stopped();
-            if (server is not null) { await server.DisposeAsync().ConfigureAwait(false); }
+            if (server is not null)
+            {
+                using (_stopping.Step("HTTP server"))
+                {
+                    await BoundedAsync(server.DisposeAsync().AsTask(), StopLeft(StopMargin)).ConfigureAwait(false);
+                }
+            }
+
             // Runs and backfills started from the console observe the same stop; they end (recorded) before disposal.
-            await Operations.DrainAsync(StopMargin).ConfigureAwait(false);
+            using (_stopping.Step("console job runs"))
+            {
+                await Operations.DrainAsync(StopLeft(StopMargin)).ConfigureAwait(false);
+            }
         }
 
         if (failure is not null)
@@ -223,6 +254,7 @@ public sealed class RecipeHost : IAsyncDisposable
             _services.Health.Fail($"{_recipe.Name}: {name}", reason);
             _status.Failed(name, reason);
             failure = new ComponentFailedException(_recipe.Name, name, reason, error);
+            BeginStop("a component failed");
             await stop.CancelAsync().ConfigureAwait(false);
         }
 
@@ -238,21 +270,53 @@ public sealed class RecipeHost : IAsyncDisposable
 
     private static readonly TimeSpan StopMargin = TimeSpan.FromSeconds(10);
 
-    /// <summary>Until <paramref name="all"/> ends, or once the stop is asked (a signal, a failure), at most <see cref="StopTimeout"/> more.</summary>
-    private async Task<T> WaitBoundedAsync<T>(Task<T> all, CancellationToken stop)
+    /// <summary>
+    /// After <see cref="StopTimeout"/>, what the sources still get to close (their connections, files): a source that
+    /// overran its stop is disposed within this, or left to the process's exit.
+    /// </summary>
+    public static readonly TimeSpan CloseMargin = TimeSpan.FromSeconds(5);
+
+    /// <summary>Once, at the first of a stop signal, a failure or the run's end: says so, and starts the stop's one deadline.</summary>
+    private void BeginStop(string reason)
+    {
+        lock (_stopLock)
+        {
+            if (_stopDeadline is not null) { return; }
+            _stopDeadline = _services.Time.GetUtcNow() + StopTimeout;
+        }
+
+        _stopping.Begin(reason, StopTimeout, CloseMargin);
+        _stopBegan.TrySetResult();
+    }
+
+    /// <summary>What is left of the stop's deadline, at most <paramref name="most"/> (all of it before a stop began).</summary>
+    private TimeSpan StopLeft(TimeSpan most)
+    {
+        if (_stopDeadline is not { } deadline) { return most; }
+        var left = deadline - _services.Time.GetUtcNow();
+        return left < TimeSpan.Zero ? TimeSpan.Zero : left < most ? left : most;
+    }
+
+    /// <summary>Waits for <paramref name="work"/> at most <paramref name="bound"/>; past it the stop goes on without it (the periodic line has named it).</summary>
+    private async Task BoundedAsync(Task work, TimeSpan bound)
     {
         try
         {
-            return await all.WaitAsync(stop).ConfigureAwait(false);
+            await work.WaitAsync(bound, _services.Time).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested && !all.IsCompleted)
+        catch (TimeoutException)
         {
-            // Stopping: give the parts their drain.
+            HostLog.StopTimedOut(_log, _recipe.Name, StopTimeout.TotalSeconds);
         }
+    }
 
+    /// <summary>Until <paramref name="all"/> ends, or once the stop began (a signal, a failure), at most what is left of <see cref="StopTimeout"/>.</summary>
+    private async Task<T> WaitBoundedAsync<T>(Task<T> all)
+    {
+        await Task.WhenAny(all, _stopBegan.Task).ConfigureAwait(false);
         try
         {
-            return await all.WaitAsync(StopTimeout, _services.Time, CancellationToken.None).ConfigureAwait(false);
+            return await all.WaitAsync(StopLeft(StopTimeout), _services.Time, CancellationToken.None).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -368,17 +432,23 @@ public sealed class RecipeHost : IAsyncDisposable
     {
         Operations.Dispose();
         if (_alerts is not null) { await _alerts.DisposeAsync().ConfigureAwait(false); }
-        foreach (var (_, source) in _pipelines)
+        // All at once, within what is left of the stop (at least the close margin): a sink's background work that
+        // ignores its cancellation must not hold the exit, and one slow close must not queue the others behind it.
+        var closes = _pipelines.Select(p =>
         {
-            try
-            {
-                // Bounded like the stop: a sink's background work that ignores its cancellation must not hold the exit.
-                await source.DisposeAsync().AsTask().WaitAsync(StopMargin, _services.Time).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                HostLog.StopTimedOut(_log, _recipe.Name, StopMargin.TotalSeconds);
-            }
+            var step = _stopping.Step($"closing {HostStatus.ComponentName(p.Definition)}");
+            return CloseAsync(p.Source, step);
+        }).ToList();
+        var bound = StopLeft(StopMargin);
+        await BoundedAsync(Task.WhenAll(closes), bound < CloseMargin ? CloseMargin : bound).ConfigureAwait(false);
+        await _stopping.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static async Task CloseAsync(IRunnableSource source, IDisposable step)
+    {
+        using (step)
+        {
+            await source.DisposeAsync().ConfigureAwait(false);
         }
     }
 }
@@ -417,6 +487,12 @@ internal static partial class HostLog
 
     [LoggerMessage(9103, LogLevel.Debug, "{Recipe}: {Component} failed with an unexpected error")]
     public static partial void FailureDetail(ILogger logger, Exception error, string recipe, string component);
+
+    [LoggerMessage(21996, LogLevel.Information, "{Recipe}: stopping ({Reason}), at most {Seconds} s: waiting for {Parts}")]
+    public static partial void Stopping(ILogger logger, string recipe, string reason, double seconds, string parts);
+
+    [LoggerMessage(21997, LogLevel.Warning, "{Recipe}: still stopping {Seconds:0} s after the stop began: {Parts}")]
+    public static partial void StillStopping(ILogger logger, string recipe, double seconds, string parts);
 
     [LoggerMessage(9300, LogLevel.Warning, "{Count} Parquet file(s) under {Lake} are in no table's manifest (for example {Example}); they are left alone and not queried. Files copied in by hand are not part of the lake; if the manifest lost them, `sluice recover --force` rebuilds it from the files")]
     public static partial void UnknownLakeFiles(ILogger logger, int count, string lake, string example);

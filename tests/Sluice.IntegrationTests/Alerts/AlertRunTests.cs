@@ -60,8 +60,7 @@ public class AlertRunTests
             table.Out.ShouldContain("vehicle-files/bad-files");
             table.Out.ShouldContain("firing");
 
-            run.Interrupt();
-            (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+            (await run.StopAsync()).ShouldBe(0, run.Stderr);
         }
 
         // Started again with the letter still new: the alert fires on, from the stored state, and is not sent again.
@@ -74,8 +73,7 @@ public class AlertRunTests
             hook.Requests.ShouldBe(1);
             var api = await GetAsync(file.Url + "/api/status", file.Key);
             Json(api.Body).GetProperty("alerts")[0].GetProperty("state").GetString().ShouldBe("firing");
-            run.Interrupt();
-            (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+            (await run.StopAsync()).ShouldBe(0, run.Stderr);
         }
     }
 

@@ -149,8 +149,7 @@ public sealed class CrashPointTests
         await CdcServerRestartTests.RecordAsync(scenario, $"{nameof(Engagement_cdc_killed_at_a_commit_point_and_restarted_leaves_every_sink_exact)}({point})", $"SIGKILL at {point} (time {time})",
             "acknowledged = rows committed at the source");
         await scenario.AssertExactAsync();
-        second.Interrupt();
-        (await second.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, second.Stderr);
+        (await second.StopAsync()).ShouldBe(0, second.Stderr);
     }
 
     private static Dictionary<string, string> CrashAt(string point, params KeyValuePair<string, string>[] more)

@@ -50,8 +50,7 @@ public sealed class EngagementCdcDiskFullTests
             disk.Free();
             await scenario.WaitForAllSinksAsync(Patience);
             await first.WaitForOutputAsync("space again, writing resumed", Patience);
-            first.Interrupt();
-            (await first.WaitAsync(Patience)).ShouldBe(0, first.Stderr);
+            (await first.StopAsync()).ShouldBe(0, first.Stderr);
             first.Stderr.ShouldNotContain("   at ", Case.Sensitive);
             note = $"ClickHouse held {whileFull} rows while the disk was full (written, not checkpointed); slot confirmed at {slotBefore} before the fill";
         }
@@ -63,8 +62,7 @@ public sealed class EngagementCdcDiskFullTests
         await CdcServerRestartTests.RecordAsync(scenario, nameof(A_full_metadata_disk_stops_acknowledging_says_so_and_a_restart_after_freeing_space_leaves_every_sink_exact),
             "disk full (the data folder, so meta.db, on an 8 MiB tmpfs), freed while running, then restarted", $"acknowledged = rows committed at the source; {note}");
         await scenario.AssertExactAsync();
-        second.Interrupt();
-        (await second.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, second.Stderr);
+        (await second.StopAsync()).ShouldBe(0, second.Stderr);
     }
 
     private static Task<long> ConfirmedAsync(CdcScenario scenario) =>

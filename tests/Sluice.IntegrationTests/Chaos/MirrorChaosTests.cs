@@ -73,8 +73,7 @@ public sealed class MirrorChaosTests(ITestOutputHelper output)
                 await Task.Delay(500);
             }
 
-            sluice.Interrupt();
-            (await sluice.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, sluice.Stderr);
+            (await sluice.StopAsync()).ShouldBe(0, sluice.Stderr);
             ChaosFigures.Record(nameof(Mirrors_equal_their_source_tables_after_random_changes_and_sigkills), "mirror-chaos", $"{Rounds} SIGKILLs of sluice ({string.Join(", ", kills)})",
                 workload.Transactions, workload.Transactions, workload.Transactions, 0, differences.Count, $"seed {seed}; {workload.Truncates} truncates; differing rows across {string.Join(", ", MirrorTargets.All.Select(t => t.Name))}: {differences.Count}");
             using var letters = new Sluice.Hosting.EngineServices(new Core.DataDirectory(data), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);

@@ -62,8 +62,7 @@ public sealed class MirrorChunkToastTests(ITestOutputHelper output)
         }
 
         differences.ShouldBeEmpty($"{differences.Count} differences\n{string.Join("\n", differences.Take(10))}\nsluice:\n{sluice.Stderr[Math.Max(0, sluice.Stderr.Length - 3000)..]}");
-        sluice.Interrupt();
-        (await sluice.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, sluice.Stderr);
+        (await sluice.StopAsync()).ShouldBe(0, sluice.Stderr);
     }
 
     /// <summary>Updates a tenth of the rows per statement (qty, name, updated; never body) until cancelled.</summary>

@@ -49,8 +49,7 @@ public sealed class MirrorResnapshotTests(ITestOutputHelper output)
         (workload.Transactions - before).ShouldBeGreaterThan(0);
         await WaitForMirrorsAsync(workload, data, sluice, "after the re-snapshot");
 
-        sluice.Interrupt();
-        (await sluice.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, sluice.Stderr);
+        (await sluice.StopAsync()).ShouldBe(0, sluice.Stderr);
     }
 
     /// <summary>

@@ -62,7 +62,6 @@ public sealed class MirrorSnapshotAgainTests(ITestOutputHelper output)
 
         output.WriteLine(string.Join("\n", differences.Take(20)));
         differences.ShouldBeEmpty($"{differences.Count} differences\n{string.Join("\n", differences.Take(20))}\nsluice:\n{again.Stderr[Math.Max(0, again.Stderr.Length - 3000)..]}");
-        again.Interrupt();
-        (await again.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, again.Stderr);
+        (await again.StopAsync()).ShouldBe(0, again.Stderr);
     }
 }

@@ -81,8 +81,7 @@ public sealed class PullServerRestartTests
 
         await WaitUntilAsync(() => Landed(h) == Rows || run.HasExited, () => $"{Landed(h)} of {Rows} landed", run);
         run.HasExited.ShouldBeFalse("the run resumed by itself");
-        run.Interrupt();
-        (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+        (await run.StopAsync()).ShouldBe(0, run.Stderr);
 
         var events = h.Engine.Count("SELECT count(*) FROM reminders.attorney_events");
         var distinct = h.Engine.Count("SELECT count(DISTINCT source_id) FROM reminders.attorney_events");

@@ -77,8 +77,7 @@ public sealed class ReminderDiskFullTests
 
             code.ShouldBe(HttpStatusCode.OK, $"healthy again once the store lands, without a restart: {healthAfter}");
 
-            run.Interrupt();
-            (await run.WaitAsync(Patience)).ShouldBe(0, run.Stderr);
+            (await run.StopAsync()).ShouldBe(0, run.Stderr);
             run.Stderr.ShouldNotContain("   at ", Case.Sensitive, "a full disk is a condition of the machine: no stack trace");
         }
 

@@ -63,8 +63,7 @@ public sealed class ReminderStoreRestartTests
 
         await WaitUntilAsync(pg, Schema, c => c >= accepted, run);
         run.HasExited.ShouldBeFalse("a lost store server is transient: the run goes on");
-        run.Interrupt();
-        (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+        (await run.StopAsync()).ShouldBe(0, run.Stderr);
 
         var rows = await TryCountAsync(pg, $"SELECT count(*) FROM {Schema}.source_event");
         var distinct = await TryCountAsync(pg, $"SELECT count(DISTINCT position) FROM {Schema}.source_event");

@@ -48,8 +48,7 @@ public sealed class TenantAnalyticsDiskFullTests
             }
 
             disk.Free();
-            first.Interrupt();
-            await first.WaitAsync(TimeSpan.FromSeconds(60));
+            await first.StopAsync();
             first.Stderr.ShouldContain("no space left on device");
             first.Stderr.ShouldNotContain("   at ", Case.Sensitive, "a full disk is a condition of the machine: no stack trace");
         }
@@ -69,8 +68,7 @@ public sealed class TenantAnalyticsDiskFullTests
             }
 
             await VehicleFilesDiskFullTests.WaitUntilAsync(() => Landed(engine) >= sent, TimeSpan.FromSeconds(60), () => $"landed {Landed(engine)} of {sent}\n{second.Stderr}");
-            second.Interrupt();
-            (await second.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, second.Stderr);
+            (await second.StopAsync()).ShouldBe(0, second.Stderr);
         }
 
         var landed = engine.Services.Query.Query("SELECT event_id FROM analytics.events").Rows.Select(r => (string)r[0]!).ToList();

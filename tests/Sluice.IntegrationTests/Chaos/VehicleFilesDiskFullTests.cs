@@ -48,8 +48,7 @@ public sealed class VehicleFilesDiskFullTests
             disk.Free();
             await WaitUntilAsync(() => Names(full, "processed").Count == Files && Names(full, "processing").Count == 0, TimeSpan.FromSeconds(90),
                 () => $"processed {Names(full, "processed").Count}, processing {Names(full, "processing").Count}\n{run.Stderr}");
-            run.Interrupt();
-            (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+            (await run.StopAsync()).ShouldBe(0, run.Stderr);
             run.Stderr.ShouldNotContain("   at ", Case.Sensitive);
         }
 

@@ -62,8 +62,7 @@ public sealed class WarehouseDiskFullTests
             // Freed while running: the after-load run is tried again and finishes every day, without a restart or a new file.
             disk.Free();
             await VehicleFilesDiskFullTests.WaitUntilAsync(() => DaysDone(full) == Days, Patience, () => $"{DaysDone(full)} of {Days} days done\n{run.Stderr}");
-            run.Interrupt();
-            (await run.WaitAsync(Patience)).ShouldBe(0, run.Stderr);
+            (await run.StopAsync()).ShouldBe(0, run.Stderr);
             run.Stderr.ShouldNotContain("   at ", Case.Sensitive, "a full disk is a condition of the machine: no stack trace");
             run.Stderr.ShouldContain(Path.Combine(full.DataRoot, "lake"), Case.Sensitive, "the error names what is full");
         }

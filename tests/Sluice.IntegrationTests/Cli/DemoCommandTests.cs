@@ -22,8 +22,7 @@ public sealed class DemoCommandTests
         var query = await SluiceProcess.RunAsync(data.Path, "query", "SELECT count(*) > 0 AS ok FROM reports.daily_summary", "--format", "csv");
         query.Out.ShouldBe("ok\ntrue\n");
 
-        demo.Interrupt();
-        (await demo.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, demo.Stderr);
+        (await demo.StopAsync()).ShouldBe(0, demo.Stderr);
         demo.Stdout.ShouldContain("stopped: ");
         Directory.EnumerateFiles(Path.Combine(data.Path, "vehicle-files", "processing")).ShouldBeEmpty("a clean stop leaves nothing half-done");
     }
@@ -50,8 +49,7 @@ public sealed class DemoCommandTests
 
         await demo.WaitForOutputAsync("job     sales-warehouse/daily: ", TimeSpan.FromSeconds(180));
         await demo.WaitForOutputAsync("./sluice models test sales-warehouse --data ", TimeSpan.FromSeconds(90));
-        demo.Interrupt();
-        (await demo.WaitAsync(TimeSpan.FromSeconds(90))).ShouldBe(0, demo.Stderr);
+        (await demo.StopAsync()).ShouldBe(0, demo.Stderr);
 
         // Every ./sluice line works from another folder: it names the data folder by its absolute path.
         var hints = demo.Stdout.Split('\n').Where(l => l.Contains("./sluice ", StringComparison.Ordinal)).ToList();

@@ -57,8 +57,7 @@ public sealed class RunningInstanceTests
             await feeder;
         }
 
-        run.Interrupt();
-        (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+        (await run.StopAsync()).ShouldBe(0, run.Stderr);
         run.Stderr.ShouldContain("vehicle-files: stopped cleanly");
         var history = await SluiceProcess.RunAsync(data.Path, "job", "history");
         history.Out.ShouldContain("after_load");

@@ -54,7 +54,6 @@ public sealed class ConsoleAlertBrowserTests
         text.ShouldContain("dead letters of vehicle-files: 1 new in the last 1 h, more than 0");
         await ConsoleFixture.ScreenshotAsync(page, "overview-alert-firing-1280x800");
 
-        run.Interrupt();
-        (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+        (await run.StopAsync()).ShouldBe(0, run.Stderr);
     }
 }

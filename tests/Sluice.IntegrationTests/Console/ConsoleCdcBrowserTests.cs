@@ -63,8 +63,7 @@ public sealed class ConsoleCdcBrowserTests
         }
         finally
         {
-            run.Interrupt();
-            await run.WaitAsync(Patience);
+            await run.StopAsync();
         }
     }
 }

@@ -126,8 +126,7 @@ public sealed class ConsoleFixture : IAsyncLifetime, IDisposable
         _playwright?.Dispose();
         if (_run is not null)
         {
-            _run.Interrupt();
-            await _run.WaitAsync(TimeSpan.FromSeconds(60));
+            await _run.StopAsync();
             _run.Dispose();
         }
 

@@ -68,8 +68,7 @@ public sealed partial class ConsoleSessionRestartTests
         }
         finally
         {
-            second.Interrupt();
-            await second.WaitAsync(TimeSpan.FromSeconds(60));
+            await second.StopAsync();
         }
     }
 

@@ -90,8 +90,7 @@ public sealed class ConsoleWorkersBrowserTests
             await beating.CancelAsync();
             await beats;
 
-            run.Interrupt();
-            (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+            (await run.StopAsync()).ShouldBe(0, run.Stderr);
             WorkerRegistry.List(store, TimeProvider.System).Single(w => w.Id == "worker-a").Health.ShouldBe("stopped", "a worker stopped cleanly says so");
         }
         finally

@@ -93,8 +93,7 @@ public sealed class CdcFatalErrorTests
         {
             await scenario.WaitForAllSinksAsync(TimeSpan.FromSeconds(90));
             run.HasExited.ShouldBeFalse(run.Stderr);
-            run.Interrupt();
-            (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+            (await run.StopAsync()).ShouldBe(0, run.Stderr);
         }
 
         run.Stderr.ShouldNotContain("fail:");

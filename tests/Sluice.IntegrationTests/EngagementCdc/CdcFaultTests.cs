@@ -35,8 +35,7 @@ public sealed class CdcFaultTests
         await scenario.AssertExactAsync();
         (await scenario.PgCountAsync()).ShouldBe(2800);
         // Ctrl-C: a clean stop.
-        second.Interrupt();
-        (await second.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, second.Stderr);
+        (await second.StopAsync()).ShouldBe(0, second.Stderr);
         (second.Stdout + second.Stderr).ShouldContain("stopped cleanly");
         second.Stderr.ShouldNotContain("fail:");
     }

@@ -122,8 +122,7 @@ public sealed class CdcIncrementalSnapshotTests
             const string Labels = "recipe=\"snap\",pipeline=\"cdc\",table=\"public.items\",request=\"1\"";
             await ManagementClientSide.WaitForMetricsAsync(file.Url, Patience,
                 $"sluice_cdc_snapshot_rows_read{{{Labels}}} 100", $"sluice_cdc_snapshot_rows_total{{{Labels}}} 100", $"sluice_cdc_snapshot_state{{{Labels},state=\"done\"}} 1");
-            run.Interrupt();
-            await run.WaitAsync(Patience);
+            await run.StopAsync();
         }
 
         await ExpectErrorAsync(scenario, "'snap' is not running", "--table", "items");

@@ -81,8 +81,7 @@ public sealed class CdcMirrorTests
         using var second = SluiceProcess.Start(scenario.DataRoot, scenario.ProcessEnvironment, "run", "engagement-cdc");
         await WaitForMirrorsAsync(scenario, second);
         changes.ShouldBeGreaterThan(40);
-        second.Interrupt();
-        (await second.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, second.Stderr);
+        (await second.StopAsync()).ShouldBe(0, second.Stderr);
     }
 
     [Fact]

@@ -37,8 +37,7 @@ public sealed class CdcToRedisCountersTests
                 }
 
                 await WaitForAsync(redis, prefix, ["seconds:home=36", "seconds:pricing=33", "views:home:2026-03-01=4", "views:home:2026-03-02=1", "views:pricing:2026-03-01=2"], run);
-                run.Interrupt();
-                (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+                (await run.StopAsync()).ShouldBe(0, run.Stderr);
             }
 
             // A restart reads on from the slot: what was counted is not counted again, the new row is.
@@ -46,8 +45,7 @@ public sealed class CdcToRedisCountersTests
             using (var again = SluiceProcess.Start(world.DataRoot, world.Env, "run", world.RecipeFolder))
             {
                 await WaitForAsync(redis, prefix, ["seconds:home=36", "seconds:pricing=40", "views:home:2026-03-01=4", "views:home:2026-03-02=1", "views:pricing:2026-03-01=3"], again);
-                again.Interrupt();
-                (await again.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, again.Stderr);
+                (await again.StopAsync()).ShouldBe(0, again.Stderr);
             }
         }
         finally

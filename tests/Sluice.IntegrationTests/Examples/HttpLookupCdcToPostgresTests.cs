@@ -48,8 +48,7 @@ public sealed class HttpLookupCdcToPostgresTests
         letter.Reason.ShouldBe("lookup: no products row with product_id = 99 after waiting 20 s");
         letter.Payload!.ShouldContain("\"view_id\":\"v4\"");
 
-        run.Interrupt();
-        (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+        (await run.StopAsync()).ShouldBe(0, run.Stderr);
     }
 
     private static async Task PostAsync(Uri address, string token, string ndjson)

@@ -18,7 +18,7 @@ public sealed class BoundedStopTests
         var host = new RecipeHost(recipe, engine.Services);
         await using (host)
         {
-            host.StopTimeout.ShouldBe(TimeSpan.FromSeconds(40), "the source's 30 s drain plus the 10 s margin");
+            host.StopTimeout.ShouldBe(TimeSpan.FromSeconds(20), "the source's 10 s drain plus the 10 s margin");
             using var stop = new CancellationTokenSource();
             var run = host.RunAsync(stop.Token);
             await stop.CancelAsync();
@@ -31,7 +31,7 @@ public sealed class BoundedStopTests
             }
 
             run.IsCompleted.ShouldBeTrue("the host returned once its stop bound had passed");
-            (await Should.ThrowAsync<SluiceException>(run)).Message.ShouldContain("stuck: did not stop within 40 s of the stop signal");
+            (await Should.ThrowAsync<SluiceException>(run)).Message.ShouldContain("stuck: did not stop within 20 s of the stop signal");
         }
     }
 

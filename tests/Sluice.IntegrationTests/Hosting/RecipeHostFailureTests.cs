@@ -129,6 +129,9 @@ public sealed class RecipeHostFailureTests
 
         public TaskCompletionSource? Drain { get; init; }
 
+        /// <summary>Longer than any wait of the test: the host's stop bound must not end a drain the test holds open.</summary>
+        public TimeSpan DrainTimeout => TimeSpan.FromMinutes(5);
+
         public bool Stopped { get; private set; }
 
         public long MaxRequestBodyBytes => 1024;

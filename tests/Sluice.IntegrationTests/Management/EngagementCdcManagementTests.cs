@@ -65,7 +65,6 @@ public class EngagementCdcManagementTests
         unknown.Code.ShouldBe(1);
         unknown.Err.ShouldContain("has no sink 'nowhere' (sinks: clickhouse, redis, api)");
 
-        run.Interrupt();
-        (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+        (await run.StopAsync()).ShouldBe(0, run.Stderr);
     }
 }

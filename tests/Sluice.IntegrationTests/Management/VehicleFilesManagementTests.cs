@@ -89,8 +89,7 @@ public class VehicleFilesManagementTests
             outcomes.ShouldAllBe(l => l.GetProperty("record").GetProperty("status").GetString() == "landed");
         }
 
-        run.Interrupt();
-        (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+        (await run.StopAsync()).ShouldBe(0, run.Stderr);
         ManagementFile.All(new DataDirectory(data.Path)).ShouldBeEmpty("a clean stop removes the management file");
         var after = await SluiceProcess.RunAsync(data.Path, "status");
         after.Code.ShouldBe(1);

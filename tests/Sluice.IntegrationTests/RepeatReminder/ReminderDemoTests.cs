@@ -19,8 +19,7 @@ public sealed class ReminderDemoTests
         mails.ShouldNotBeEmpty();
         File.ReadAllText(mails[0]).ShouldContain("Subject: Repeat client: follow up on case CASE-");
 
-        demo.Interrupt();
-        (await demo.WaitAsync(TimeSpan.FromSeconds(90))).ShouldBe(0, demo.Stderr);
+        (await demo.StopAsync()).ShouldBe(0, demo.Stderr);
         demo.Stdout.ShouldContain("repeat-reminder stopped after");
         var sent = await SluiceProcess.RunAsync(data.Path, "query", "SELECT count(*) > 0 AS ok FROM reminders.attorney_reminder WHERE status = 'sent'", "--format", "csv");
         sent.Out.ShouldBe("ok\ntrue\n", sent.Err);

@@ -45,8 +45,7 @@ public sealed class ReloadOnEditTests
         (await GetAsync(url + "/healthz")).Body.ShouldContain("recipe changed on disk");
         (await GetAsync(url + "/healthz")).Body.ShouldContain("restart to apply");
 
-        run.Interrupt();
-        (await run.WaitAsync(TimeSpan.FromMinutes(1))).ShouldBe(0, run.Stderr);
+        (await run.StopAsync()).ShouldBe(0, run.Stderr);
     }
 
     private static string Spent(DateOnly day) =>

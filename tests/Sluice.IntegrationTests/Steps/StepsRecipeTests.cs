@@ -108,8 +108,7 @@ public sealed class StepsRecipeTests
         letter.Reason.ShouldContain("Could not convert string 'many' to INT");
         letter.Payload!.ShouldContain("\"order_ref\":\"C\"");
 
-        run.Interrupt();
-        (await run.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, run.Stderr);
+        (await run.StopAsync()).ShouldBe(0, run.Stderr);
     }
 
     [Fact]

@@ -11,8 +11,7 @@ internal static class PgTestDatabase
     public static async Task<T> ScalarAsync<T>(PostgresConnectionOptions pg, string sql)
     {
         ArgumentNullException.ThrowIfNull(pg);
-        await using var connection = new NpgsqlConnection(pg.ConnectionString("sluice-test"));
-        await connection.OpenAsync();
+        await using var connection = await ServerSettings.OpenPostgresAsync(pg.ConnectionString("sluice-test"));
         await using var cmd = new NpgsqlCommand(sql, connection);
         return (T)Convert.ChangeType((await cmd.ExecuteScalarAsync())!, typeof(T), CultureInfo.InvariantCulture);
     }
@@ -20,8 +19,7 @@ internal static class PgTestDatabase
     public static async Task ExecuteAsync(PostgresConnectionOptions pg, string sql)
     {
         ArgumentNullException.ThrowIfNull(pg);
-        await using var connection = new NpgsqlConnection(pg.ConnectionString("sluice-test"));
-        await connection.OpenAsync();
+        await using var connection = await ServerSettings.OpenPostgresAsync(pg.ConnectionString("sluice-test"));
         await using var cmd = new NpgsqlCommand(sql, connection);
         await cmd.ExecuteNonQueryAsync();
     }

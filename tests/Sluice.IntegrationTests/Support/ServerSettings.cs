@@ -18,7 +18,43 @@ internal static class ServerSettings
 
     public static string PgDatabase => Env("PGDATABASE", "sluice");
 
-    public static string PostgresConnectionString => $"Host={PgHost};Port={PgPort};Username={PgUser};Password={PgPassword};Database={PgDatabase}";
+    public static string PostgresConnectionString => Patient($"Host={PgHost};Port={PgPort};Username={PgUser};Password={PgPassword};Database={PgDatabase}");
+
+    /// <summary>
+    /// How long a test's own connection to Postgres may take to open. Npgsql's 15 s default was seen to run out in
+    /// set-up on a machine at load 100+ (the server answers, just late); a server that is down is refused at once anyway.
+    /// </summary>
+    public const int PostgresConnectSeconds = 60;
+
+    /// <summary><paramref name="connectionString"/> with the tests' connect timeout (<see cref="PostgresConnectSeconds"/>).</summary>
+    public static string Patient(string connectionString) =>
+        new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { Timeout = PostgresConnectSeconds }.ConnectionString;
+
+    /// <summary>
+    /// A test's own connection, opened with the tests' connect timeout, and opened again (up to three times in all)
+    /// after a failure Npgsql calls transient: opening is idempotent, whatever the set-up does next.
+    /// </summary>
+    public static async Task<Npgsql.NpgsqlConnection> OpenPostgresAsync(string connectionString)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var connection = new Npgsql.NpgsqlConnection(Patient(connectionString));
+            try
+            {
+                await connection.OpenAsync();
+                return connection;
+            }
+            catch (Npgsql.NpgsqlException e) when (e.IsTransient && attempt < 3)
+            {
+                await connection.DisposeAsync();
+            }
+            catch
+            {
+                await connection.DisposeAsync();
+                throw;
+            }
+        }
+    }
 
     public static string RedisUrl => Env("REDIS_URL", "redis://127.0.0.1:63799");
 

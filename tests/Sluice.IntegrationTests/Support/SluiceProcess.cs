@@ -83,6 +83,19 @@ internal sealed class SluiceProcess : IDisposable
         return (code, p.Stdout, p.Stderr);
     }
 
+    /// <summary>
+    /// The one bound on a stopped <c>sluice</c>'s exit, for every test that stops one: the host's own stop ends within
+    /// 25 s (RecipeHost.StopTimeout plus CloseMargin), which a machine at load 100 can stretch several times over.
+    /// </summary>
+    public static readonly TimeSpan ExitBound = TimeSpan.FromSeconds(120);
+
+    /// <summary>Ctrl-C (or <paramref name="signal"/>), then its exit code, within <see cref="ExitBound"/>.</summary>
+    public async Task<int> StopAsync(int signal = 2)
+    {
+        Signal(signal);
+        return await WaitAsync(ExitBound);
+    }
+
     public async Task<int> WaitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

@@ -52,8 +52,7 @@ public sealed class DeadLetterReplayTests
         {
             using var response = await PostAsync(first.Address, writer, Events);
             (await response.Content.ReadAsStringAsync()).ShouldContain("wishlist");
-            first.Process.Interrupt();
-            (await first.Process.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0);
+            (await first.Process.StopAsync()).ShouldBe(0);
         }
 
         // The schema learns the new event type and the server starts again; the replay, from another process, is
@@ -74,8 +73,7 @@ public sealed class DeadLetterReplayTests
         engine.Count("SELECT count(*) FROM analytics.events WHERE event_id = 'w1' AND tenant_id = 'rp' AND event_type = 'wishlist'").ShouldBe(1);
         engine.Services.DeadLetters.List("http:tenant-analytics", Core.DeadLetters.DeadLetterStore.Pending, 10).Count.ShouldBe(1);
         Directory.GetFiles(Path.Combine(engine.DataRoot, "requests", "replay", "tenant-analytics")).ShouldBeEmpty();
-        second.Process.Interrupt();
-        (await second.Process.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0);
+        (await second.Process.StopAsync()).ShouldBe(0);
 
         bool Landed()
         {

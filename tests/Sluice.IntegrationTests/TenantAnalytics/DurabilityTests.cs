@@ -53,8 +53,7 @@ public sealed class DurabilityTests
             (await TenantAnalyticsServer.JsonAsync(response)).GetProperty("duplicates").GetInt32().ShouldBe(300);
         }
 
-        second.Interrupt();
-        (await second.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0, second.Stderr);
+        (await second.StopAsync()).ShouldBe(0, second.Stderr);
         (second.Stdout + second.Stderr).ShouldContain("stopped cleanly");
         engine.Count("SELECT count(*) FROM analytics.events").ShouldBe(landed.Count);
     }

@@ -19,7 +19,7 @@ namespace Sluice.IntegrationTests.TenantAnalytics;
 /// </summary>
 public sealed class LandingDamageTests
 {
-    /// <summary>The host's stop bound (the pipeline's 30 s drain plus a 10 s margin) and a little more for the process to exit.</summary>
+    /// <summary>The host's stop bound (the pipeline's 10 s drain, a 10 s margin, 5 s to close) and room for the process to exit on a loaded machine.</summary>
     private static readonly TimeSpan ExitDeadline = TimeSpan.FromSeconds(50);
 
     private static readonly DateTime Day = new(2025, 11, 8, 12, 0, 0, DateTimeKind.Utc);

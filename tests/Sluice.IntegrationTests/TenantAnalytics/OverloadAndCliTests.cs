@@ -87,8 +87,7 @@ public sealed class OverloadAndCliTests
         Gauge(metrics, "sluice_process_resident_bytes").ShouldBeInRange(20e6, 2e9);
         Gauge(metrics, "sluice_gc_allocated_bytes").ShouldBeGreaterThan(Gauge(metrics, "sluice_gc_heap_bytes") / 2);
         Gauge(metrics, "sluice_gc_collections{generation=\"0\"}").ShouldBeGreaterThanOrEqualTo(Gauge(metrics, "sluice_gc_collections{generation=\"2\"}"));
-        server.Interrupt();
-        (await server.WaitAsync(TimeSpan.FromSeconds(60))).ShouldBe(0);
+        (await server.StopAsync()).ShouldBe(0);
     }
 
     [Fact]

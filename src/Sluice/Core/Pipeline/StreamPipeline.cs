@@ -25,10 +25,18 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
     /// </summary>
     public const int SinkQueueCapacity = 4;
 
-    /// <summary>After a stop, how long sinks may take to write what is already queued before it is abandoned to the next start.</summary>
-    public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// After a stop, how long sinks may take to write what is already queued before it is abandoned to the next start
+    /// (nothing unwritten is checkpointed, so the source gives it again). 10 s: a healthy sink writes its few queued
+    /// batches well within it, and the whole stop (this, the host's margin and closing) fits in the 30 s a supervisor
+    /// commonly waits before SIGKILL; a slow sink (a server retried under back-off) would otherwise hold the exit.
+    /// </summary>
+    public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
 
-    TimeSpan IRunnableSource.DrainTimeout => DrainTimeout;
+    /// <summary>This pipeline's drain bound (<see cref="DrainTimeout"/> unless set: a test of what a drain writes gives it room on a loaded machine).</summary>
+    public TimeSpan Drain { get; init; } = DrainTimeout;
+
+    TimeSpan IRunnableSource.DrainTimeout => Drain;
 
     private readonly IEngineServices _services;
     private readonly ILogger _log;
@@ -104,7 +112,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         // Sinks stop on a sink failure or when the drain after a stop overruns; reading stops at once on a stop.
         using var abort = new CancellationTokenSource();
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct, abort.Token);
-        await using var onStop = ct.Register(() => abort.CancelAfter(DrainTimeout)).ConfigureAwait(false);
+        await using var onStop = ct.Register(() => abort.CancelAfter(Drain)).ConfigureAwait(false);
         var workers = _sinks.Select((sink, i) => Task.Run(() => SinkWorkerAsync(i, queues[i].Reader, afterLoad, abort), CancellationToken.None)).ToArray();
         var batches = 0;
         Exception? failure = null;
@@ -172,7 +180,7 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
             // The source (or a step) cannot go on: what is queued is still written, within the drain bound, then the
             // failure goes up to the host, which stops the run with it.
             failure = e;
-            abort.CancelAfter(DrainTimeout);
+            abort.CancelAfter(Drain);
         }
         finally
         {

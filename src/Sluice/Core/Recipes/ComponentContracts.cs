@@ -53,7 +53,7 @@ public interface IRunnableSource : IAsyncDisposable
     Task RunAsync(Func<CancellationToken, Task> afterLoad, CancellationToken ct);
 
     /// <summary>How long it may take to finish after a stop (its drain bound); the host waits no longer than the longest.</summary>
-    TimeSpan DrainTimeout => TimeSpan.FromSeconds(30);
+    TimeSpan DrainTimeout => TimeSpan.FromSeconds(10);
 }
 
 /// <summary>A job type registered by name (<c>daily_summary</c>, ...).</summary>
