@@ -22,7 +22,7 @@ namespace Sluice.IntegrationTests.Cluster;
 [Collection(ClusterWorkersSerial.Name)]
 public sealed class ClusterMappedPullLakeTests : IDisposable
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180); // a worker took 100 s to start at load 110
     private const string Table = "reminders.attorney_events";
 
     private readonly PostgresMetadataFixture _fixture = new();
