@@ -121,7 +121,7 @@ public static class RemindersBenchmark
             var batch = normalisers[stream].Normalise(raw);
             normalise.Stop();
             land.Start();
-            await warehouse.AppendAsync(batch, $"bench:{stream}", $"bench:{stream}", position.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+            await warehouse.AppendAsync(batch, $"bench:{stream}", $"bench:{stream}", position.ToString(CultureInfo.InvariantCulture), null, ct).ConfigureAwait(false);
             land.Stop();
             events += raw.Count;
             rejected += batch.Rejected.Count;

@@ -1,3 +1,5 @@
+using Sluice.Connectors.Pull;
+
 namespace Sluice.Recipes.Reminders;
 
 /// <summary>
@@ -19,9 +21,12 @@ public interface IReminderWarehouse : IAsyncDisposable
 
     /// <summary>
     /// Lands a normalised batch and its refused records (as dead letters of <paramref name="letterSource"/>) together
-    /// with <paramref name="checkpointValue"/> under <paramref name="checkpointKey"/>, all or nothing.
+    /// with <paramref name="checkpointValue"/> under <paramref name="checkpointKey"/>, all or nothing. With
+    /// <paramref name="fence"/> (a pull on a worker of a cluster) nothing lands unless the pull's lease is still this
+    /// worker's: checked inside the one transaction when the store is the cluster's shared metadata store (the lake),
+    /// just before it otherwise (a PostgreSQL store in its own database).
     /// </summary>
-    Task AppendAsync(NormalisedBatch batch, string letterSource, string checkpointKey, string checkpointValue, CancellationToken ct);
+    Task AppendAsync(NormalisedBatch batch, string letterSource, string checkpointKey, string checkpointValue, IPullFence? fence, CancellationToken ct);
 
     /// <summary>Saves the <c>vw_reminder_ready</c> view of the rule and returns the reminders due at <paramref name="asOf"/>.</summary>
     Task<IReadOnlyList<DueReminder>> DueAsync(ReminderRule rule, DateTimeOffset asOf, CancellationToken ct);

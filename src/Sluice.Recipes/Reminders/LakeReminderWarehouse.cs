@@ -1,5 +1,6 @@
 using System.Globalization;
 using DuckDB.NET.Data;
+using Sluice.Connectors.Pull;
 using Sluice.Core.Metadata;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
@@ -33,7 +34,7 @@ public sealed class LakeReminderWarehouse(IEngineServices services, string zone)
 
     public Task<string?> ReadCheckpointAsync(string key, CancellationToken ct) => Task.FromResult(_checkpoints.Get(key));
 
-    public async Task AppendAsync(NormalisedBatch batch, string letterSource, string checkpointKey, string checkpointValue, CancellationToken ct)
+    public async Task AppendAsync(NormalisedBatch batch, string letterSource, string checkpointKey, string checkpointValue, IPullFence? fence, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);
         using var stager = services.Lake.BeginStaging($"{zone}-events");
@@ -41,6 +42,11 @@ public sealed class LakeReminderWarehouse(IEngineServices services, string zone)
         await stager.AddAsync(_events, batch.Events, Day(batch.Events, 12), ct).ConfigureAwait(false);
         services.Lake.Commit(stager, (c, tx) =>
         {
+            // In a cluster the lake's manifest, this checkpoint and the pull's lease are all in the shared metadata
+            // store: the lease's row is read (locked for share) in the commit's own transaction, so a holder paused past
+            // its lease commits nothing after a take-over (its published files are orphans, swept), and a take-over
+            // waits for a page being committed, whose watermark the new holder then reads.
+            fence?.Check(c, tx);
             foreach (var r in batch.Rejected)
             {
                 services.DeadLetters.Add(c, tx, letterSource, r.Position, r.Reason, r.Payload, $"{letterSource}:{r.Position}");

@@ -2,6 +2,7 @@ using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
 using Sluice.Connectors.Postgres;
+using Sluice.Connectors.Pull;
 using Sluice.Core;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
@@ -72,9 +73,12 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
     }
 
-    public async Task AppendAsync(NormalisedBatch batch, string letterSource, string checkpointKey, string checkpointValue, CancellationToken ct)
+    public async Task AppendAsync(NormalisedBatch batch, string letterSource, string checkpointKey, string checkpointValue, IPullFence? fence, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        // The store is another database than the lease's, so the lease is checked just before the batch's one
+        // transaction here; a holder that lost it lands nothing (PullFencedException), its dead letters neither.
+        fence?.Check();
         // Dead letters are keyed by their position, so writing them before the commit and again on a replay after a
         // crash leaves one letter each.
         foreach (var r in batch.Rejected)

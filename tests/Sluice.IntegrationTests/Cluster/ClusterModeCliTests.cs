@@ -47,10 +47,13 @@ public sealed class ClusterModeCliTests
         err.ShouldContain("--cluster: sales-warehouse: job 'daily' (models) in cluster mode reads and writes the shared lake, whose files must be in a folder every worker sees: set SLUICE_CLUSTER_FOLDER");
     }
 
-    [Fact]
-    public async Task A_mapped_pull_landing_in_the_lake_is_refused_in_cluster_mode_naming_the_zone()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_mapped_pull_landing_in_the_lake_runs_in_cluster_mode_with_the_shared_folder_and_is_refused_without_it_naming_the_zone(bool sharedFolder)
     {
-        // repeat-reminder's commented pull of Mongo-shaped rows, on: its store is the lake zone of each worker's data folder.
+        // repeat-reminder's commented pull of Mongo-shaped rows, on: its store is the lake zone, which in a cluster is the
+        // shared lake (its files in SLUICE_CLUSTER_FOLDER; ClusterMappedPullLakeTests runs it on workers).
         using var temp = new TempFolder();
         var cluster = "m" + Guid.NewGuid().ToString("N")[..10];
         var recipe = RecipeVariant.Create(temp, "repeat-reminder",
@@ -61,9 +64,19 @@ public sealed class ClusterModeCliTests
             var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string>
             {
                 ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1", ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString, ["SLUICE_CLUSTER_NAME"] = cluster,
+                ["SLUICE_CLUSTER_FOLDER"] = sharedFolder ? temp.Sub("shared") : "", ["SLUICE_REMINDER_KEY"] = Convert.ToBase64String(new byte[32]),
             }, "run", recipe, "--cluster");
+            // The recipe's send_reminders job is refused either way (it runs from one process), so the run ends at the check.
             code.ShouldBe(1, err);
-            err.ShouldContain("pipeline 'mongo-table': a postgres_pull pull with mapping: does not run in cluster mode as configured: it lands attorney events in the lake zone 'reminders' of the data folder, which is each worker's own");
+            err.ShouldContain("job 'send-reminders' (send_reminders)");
+            if (sharedFolder)
+            {
+                err.ShouldNotContain("'mongo-table'");
+            }
+            else
+            {
+                err.ShouldContain("pipeline 'mongo-table': a postgres_pull pull with mapping: does not run in cluster mode as configured: it lands attorney events in the lake zone 'reminders', whose files must be in a folder every worker sees: set SLUICE_CLUSTER_FOLDER");
+            }
         }
         finally
         {

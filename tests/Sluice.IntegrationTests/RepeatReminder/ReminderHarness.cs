@@ -96,7 +96,7 @@ internal sealed class ReminderHarness : IDisposable
         await using (warehouse)
         {
             await warehouse.InitialiseAsync(CancellationToken.None);
-            await warehouse.AppendAsync(batch, $"test:{Recipe.Name}/{mapping}", $"test:{mapping}", _landed.ToString(CultureInfo.InvariantCulture), CancellationToken.None);
+            await warehouse.AppendAsync(batch, $"test:{Recipe.Name}/{mapping}", $"test:{mapping}", _landed.ToString(CultureInfo.InvariantCulture), null, CancellationToken.None);
         }
 
         return batch;

@@ -123,7 +123,7 @@ public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string lette
             for (var i = 0; i < r.Count; i++) { rejected.Add(new RejectedEvent(r.Strings(0)[i]!, r.Strings(1)[i]!, r.Strings(2)[i]!)); }
         }
 
-        await warehouse.AppendAsync(new NormalisedBatch(sourceEvents, events, rejected), letterSource, checkpointKey, batch.Position.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+        await warehouse.AppendAsync(new NormalisedBatch(sourceEvents, events, rejected), letterSource, checkpointKey, batch.Position.ToString(CultureInfo.InvariantCulture), null, ct).ConfigureAwait(false);
     }
 
     /// <summary>The rows of <paramref name="table"/> whose offset (in <paramref name="offsets"/>, column <paramref name="column"/>) is at or above <paramref name="landed"/>.</summary>

@@ -71,10 +71,9 @@ public sealed class IncrementalPullSource : IRunnableSource, IDeadLetterReplayer
             var receivedAt = _services.Time.GetUtcNow().UtcDateTime;
             var batch = _normaliser.Normalise(fresh.Select(r => new RawEvent(r.Json, receivedAt, Position(r))).ToList());
             watermark = watermark.Advance(fresh.Select(r => (r.Id, r.Stamp)), _options.Overlap);
-            // On a worker of a cluster: the store is another database than the lease's, so the lease is checked just
-            // before the page's one transaction there; a holder that lost it lands nothing (PullFencedException).
-            _fence?.Check();
-            await _warehouse.AppendAsync(batch, LetterSource, _checkpointKey, watermark.ToJson(), ct).ConfigureAwait(false);
+            // On a worker of a cluster the page lands only under the pull's lease (PullFencedException otherwise): its
+            // rows, dead letters and watermark are one transaction of the store, so the next holder goes on from it.
+            await _warehouse.AppendAsync(batch, LetterSource, _checkpointKey, watermark.ToJson(), _fence, ct).ConfigureAwait(false);
             pages++;
             landed += batch.Events.Count;
             refused += batch.Rejected.Count;
@@ -149,7 +148,7 @@ public sealed class IncrementalPullSource : IRunnableSource, IDeadLetterReplayer
             return batch.Rejected[0].Reason;
         }
 
-        await _warehouse.AppendAsync(batch, LetterSource, $"{_checkpointKey}:replay", letter.Position, ct).ConfigureAwait(false);
+        await _warehouse.AppendAsync(batch, LetterSource, $"{_checkpointKey}:replay", letter.Position, null, ct).ConfigureAwait(false);
         return null;
     }
 

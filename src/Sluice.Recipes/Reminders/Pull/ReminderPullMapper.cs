@@ -12,13 +12,18 @@ public sealed class ReminderPullMapper : IPullMapper
     public IRunnableSource Create(IEngineServices services, string recipe, string kind, string pipeline, object options, IIncrementalExtractor extractor) =>
         new IncrementalPullSource(services, recipe, kind, pipeline, (PullOptions)options, extractor);
 
-    /// <summary>In a cluster the attorney events must land in PostgreSQL, and every worker must protect fields with one key.</summary>
+    /// <summary>
+    /// In a cluster the attorney events land in a store every worker shares, and every worker protects fields with one
+    /// key. The lake zone is shared through the cluster's lake (manifest and watermark in the shared metadata store,
+    /// files under <c>SLUICE_CLUSTER_FOLDER</c>), where each page commits under the pull's lease
+    /// (<see cref="LakeReminderWarehouse.AppendAsync"/>); PostgreSQL is shared by its server.
+    /// </summary>
     public string? ClusterProblem(object options)
     {
         var store = ((PullOptions)options).Store;
-        if (!store.UsesPostgres)
+        if (!store.UsesPostgres && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Core.Metadata.SharedMetadata.FolderVariable)))
         {
-            return $"it lands attorney events in the lake zone '{store.Zone}' of the data folder, which is each worker's own; give its store a postgres: schema, which every worker shares";
+            return $"it lands attorney events in the lake zone '{store.Zone}', whose files must be in a folder every worker sees: set {Core.Metadata.SharedMetadata.FolderVariable} (or give its store a postgres: schema)";
         }
 
         return string.IsNullOrEmpty(Environment.GetEnvironmentVariable(store.KeyEnv))
