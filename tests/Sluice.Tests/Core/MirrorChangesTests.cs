@@ -126,4 +126,102 @@ public sealed class MirrorChangesTests
         state.Key.ShouldBe(["id"]);
         MirrorChanges.Last(Batch(new("c", 1, "a", 1, 10, 1), new("c", 2, "a", 1, 10, 2))).ShouldBe(new ChangePosition(10, 2));
     }
+
+    /// <summary>A plan as text: per segment its upserts, kept columns, where they are kept from, deletes and truncate.</summary>
+    private static List<string> Text(IReadOnlyList<MirrorSegment> plan) => plan.Select(s =>
+        $"upserts {string.Join(", ", Rows(s.Upserts))}; kept {string.Join(", ", s.Kept.Select(k => k is null ? "-" : string.Join("+", k)))}; " +
+        $"from {string.Join(", ", Rows(s.KeptFrom))}; deletes {string.Join(", ", Rows(s.Deletes))}; truncate {s.TruncateAt}").ToList();
+
+    /// <summary>The batch with copies (and its changes in any order) plans exactly as the source's history in order, each change once.</summary>
+    private static IReadOnlyList<MirrorSegment> PlansAsHistory(Change[] history, Change[] delivered)
+    {
+        var expected = MirrorChanges.Plan(Batch(history), ["id"]);
+        var plan = MirrorChanges.Plan(Batch(delivered), ["id"]);
+        Text(plan).ShouldBe(Text(expected));
+        return plan;
+    }
+
+    [Fact]
+    public void A_copy_of_an_older_change_after_newer_changes_of_its_key_leaves_the_newest()
+    {
+        // JetStream redelivered the batch that held @10 after @20 was read: the copy comes last in the batch.
+        Change[] history = [new("c", 1, "a", 1, 10, 1), new("u", 1, "b", 2, 20, 1), new("c", 2, "x", 9, 20, 2)];
+        var plan = PlansAsHistory(history, [.. history, new("c", 1, "a", 1, 10, 1)]);
+
+        Rows(plan.ShouldHaveSingleItem().Upserts).ShouldBe(["1|b|2|20|1|null|null", "2|x|9|20|2|null|null"]);
+        PlansAsHistory(history[1..], [history[1], history[0], history[2]]);
+    }
+
+    [Fact]
+    public void A_copy_of_a_delete_after_the_key_was_inserted_again_leaves_the_row()
+    {
+        Change[] history = [new("d", 1, null, null, 20, 1), new("c", 1, "again", 3, 30, 1)];
+        var plan = PlansAsHistory(history, [.. history, new("d", 1, null, null, 20, 1)]);
+
+        var segment = plan.ShouldHaveSingleItem();
+        Rows(segment.Upserts).ShouldBe(["1|again|3|30|1|null|null"]);
+        segment.Deletes.Count.ShouldBe(0);
+    }
+
+    [Fact]
+    public void A_copy_of_a_key_changes_insert_half_neither_moves_the_row_again_nor_loses_its_kept_values()
+    {
+        // UPDATE SET id = 100 WHERE id = 3 (title TOASTed, not carried), then an update of 100 not carrying it either.
+        Change[] history = [new("d", 3, null, null, 20, 1), new("c", 100, null, 5, 20, 2, "[\"title\"]"), new("u", 100, null, 7, 21, 1, "[\"title\"]")];
+        var plan = PlansAsHistory(history, [history[0], history[1], history[2], history[1]]);
+
+        var segment = plan.ShouldHaveSingleItem();
+        Rows(segment.Upserts).ShouldBe(["100|null|7|21|1|null|null"]);
+        segment.Kept.ShouldBe([[1]]);
+        Rows(segment.KeptFrom).ShouldBe(["3|20|1"], "the title is the old key's as stored");
+        Rows(segment.Deletes).ShouldBe(["3|20|1"]);
+        // The copy of the whole key change first, then the update (a batch cut between them): the same.
+        PlansAsHistory(history, [history[2], history[0], history[1], history[0], history[1]]);
+    }
+
+    [Fact]
+    public void A_copy_of_a_change_before_a_truncate_does_not_bring_its_row_back_after_it()
+    {
+        Change[] history = [new("c", 1, "a", 1, 10, 1), new("t", 0, null, null, 11, 1), new("c", 2, "b", 2, 11, 2)];
+        var plan = PlansAsHistory(history, [.. history, new("c", 1, "a", 1, 10, 1), new("t", 0, null, null, 11, 1)]);
+
+        plan.Count.ShouldBe(2);
+        Rows(plan[1].Upserts).ShouldBe(["2|b|2|11|2|null|null"]);
+    }
+
+    [Fact]
+    public void Snapshot_rows_share_a_position_across_keys_and_a_copy_of_one_after_a_streamed_change_of_its_key_is_dropped()
+    {
+        Change[] snapshot = [new("r", 1, "a", 1, 5, 0), new("r", 2, "b", 2, 5, 0), new("r", 3, "c", 3, 5, 0)];
+        var batch = Batch(snapshot);
+        MirrorChanges.InPositionOrder(batch, ["id"]).ShouldBeSameAs(batch, "in order, no copies: the batch as it is");
+        Rows(MirrorChanges.Plan(batch, ["id"]).ShouldHaveSingleItem().Upserts).ShouldBe(["1|a|1|5|0|null|null", "2|b|2|5|0|null|null", "3|c|3|5|0|null|null"]);
+
+        Change[] history = [.. snapshot, new("u", 2, "b2", 20, 10, 1)];
+        var plan = PlansAsHistory(history, [.. history, snapshot[1], snapshot[0]]);
+        Rows(plan.ShouldHaveSingleItem().Upserts).ShouldBe(["1|a|1|5|0|null|null", "3|c|3|5|0|null|null", "2|b2|20|10|1|null|null"]);
+    }
+
+    [Fact]
+    public void A_chunks_row_keeping_a_toasted_value_comes_after_the_streamed_changes_between_its_watermarks_whatever_the_batch_order()
+    {
+        // A chunk's rows enter at its high watermark (_seq 0), after every change between the watermarks: a key the
+        // stream changed there, never carrying its title, comes as an _op = r row with only the title (the rest marked
+        // unchanged), so the streamed values stay and the title is the chunk's.
+        Change[] history = [new("u", 1, null, 2, 30, 1, "[\"title\"]"), new("r", 1, "toast", null, 40, 0, "[\"n\"]"), new("u", 1, null, 3, 41, 1, "[\"title\"]")];
+        var plan = PlansAsHistory(history, [history[1], history[0], history[2], history[0], history[1]]);
+
+        var segment = plan.ShouldHaveSingleItem();
+        Rows(segment.Upserts).ShouldBe(["1|toast|3|41|1|null|null"], "the title the chunk read, the n the stream set last");
+        segment.Kept.ShouldBe([null], "every value is the batch's: nothing is kept as stored");
+    }
+
+    [Fact]
+    public void A_change_stored_after_a_newer_one_of_its_batch_is_applied_before_it()
+    {
+        // The slot's holder published a batch again after a failed acknowledgement: @20:2 was stored the first time,
+        // @20:1 only the second, after it. Not a copy, the one delivery of @20:1.
+        Change[] history = [new("c", 1, "a", 1, 20, 1), new("u", 1, "b", 2, 20, 2)];
+        Rows(PlansAsHistory(history, [history[1], history[0]]).ShouldHaveSingleItem().Upserts).ShouldBe(["1|b|2|20|2|null|null"]);
+    }
 }

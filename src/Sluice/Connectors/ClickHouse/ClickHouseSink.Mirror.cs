@@ -48,7 +48,8 @@ public sealed partial class ClickHouseSink
         await RetryAsync(() => EnsureTableAsync(WithDeleted(state), ct), ct).ConfigureAwait(false);
         await RetryAsync(() => EnsureViewAsync(ct), ct).ConfigureAwait(false);
         await RetryAsync(() => EnsureGoneAsync(ct), ct).ConfigureAwait(false);
-        var holdable = Holdable(changes);
+        // In position order, each change once (as the plan applies them), so the last change is the newest.
+        var holdable = MirrorChanges.InPositionOrder(Holdable(changes), key);
         var segments = MirrorChanges.Plan(holdable, key);
         var endsInDelete = holdable.Count > 0 && holdable.Strings(holdable.Schema.IndexOf(Core.Schema.ChangeEnvelope.Op))[^1] == Core.Schema.ChangeEnvelope.Delete;
         foreach (var segment in segments)
@@ -154,20 +155,25 @@ public sealed partial class ClickHouseSink
         var (lsn, seq) = (Quote(Core.Schema.ChangeEnvelope.Lsn), Quote(Core.Schema.ChangeEnvelope.Seq));
         var keys = string.Join(", ", key.Select(Quote));
         var fromKeys = string.Join(", ", key.Select(k => Quote(MirrorSegment.FromPrefix + k)));
+        var (fromLsn, fromSeq) = (Quote(MirrorSegment.FromPrefix + Core.Schema.ChangeEnvelope.Lsn), Quote(MirrorSegment.FromPrefix + Core.Schema.ChangeEnvelope.Seq));
+        // The row's own key as stored, when live and holding the change that names the source of its kept values or a
+        // later one (_sluice_self): that change was applied already (a copy redelivered before newer changes of the
+        // key), so its values are the version before this upsert, whatever the old key holds now.
+        var self = $"_sluice_cur = 1 AND _sluice_cur_deleted = 0 AND (toInt64(_sluice_cur_lsn) > {fromLsn} OR (toInt64(_sluice_cur_lsn) = {fromLsn} AND _sluice_cur_seq >= {fromSeq}))";
         var newer =
-            $"SELECT {string.Join(", ", stagedFields.Select(f => Quote(f.Name)))} FROM {stage} ANY LEFT JOIN " +
-            $"(SELECT {keys}, {lsn} AS _sluice_cur_lsn, ifNull({seq}, 0) AS _sluice_cur_seq, 1 AS _sluice_cur FROM {QualifiedTable} FINAL " +
+            $"SELECT {string.Join(", ", stagedFields.Select(f => Quote(f.Name)))}, {self} AS _sluice_self{string.Concat(kept.Select(c => $", {Quote("_sluice_self_" + c)}"))} FROM {stage} ANY LEFT JOIN " +
+            $"(SELECT {keys}, {lsn} AS _sluice_cur_lsn, ifNull({seq}, 0) AS _sluice_cur_seq, 1 AS _sluice_cur, {Quote(Deleted)} AS _sluice_cur_deleted" +
+            $"{string.Concat(kept.Select(c => $", {Quote(c)} AS {Quote("_sluice_self_" + c)}"))} FROM {QualifiedTable} FINAL " +
             $"WHERE ({keys}) IN (SELECT {keys} FROM {stage})) USING ({keys}) " +
             $"WHERE NOT (_sluice_cur = 1 AND (_sluice_cur_lsn > {lsn} OR (_sluice_cur_lsn = {lsn} AND _sluice_cur_seq >= ifNull({seq}, 0))))";
         var stored = $"SELECT {string.Join(", ", key.Select(k => $"{Quote(k)} AS {Quote(MirrorSegment.FromPrefix + k)}").Concat(kept.Select(c => $"{Quote(c)} AS {Quote("_sluice_old_" + c)}")))}, 1 AS _sluice_found " +
                      $"FROM {QualifiedTable} FINAL WHERE {Quote(Deleted)} = 0 AND ({keys}) IN (SELECT {fromKeys} FROM {stage})";
         // When the stored row is not there: the row the last batch ending in a delete removed, if that delete is the
         // change that names it (a key change replayed) or the one just before (a key change whose delete ended that batch).
-        var (fromLsn, fromSeq) = (Quote(MirrorSegment.FromPrefix + Core.Schema.ChangeEnvelope.Lsn), Quote(MirrorSegment.FromPrefix + Core.Schema.ChangeEnvelope.Seq));
         var gone = $"SELECT toInt64({lsn}) AS {fromLsn}, arrayJoin([ifNull({seq}, 0), ifNull({seq}, 0) + 1]) AS {fromSeq}" +
                    $"{string.Concat(kept.Select(c => $", {Quote(c)} AS {Quote("_sluice_gone_" + c)}"))} FROM {GoneTable} FINAL";
         var values = fields.Select(f => kept.Contains(f.Name)
-            ? $"if({Quote(MirrorSegment.KeepPrefix + f.Name)} = 1, if(_sluice_found = 1, {Quote("_sluice_old_" + f.Name)}, {Quote("_sluice_gone_" + f.Name)}), {Quote(f.Name)})"
+            ? $"if({Quote(MirrorSegment.KeepPrefix + f.Name)} = 1, if(_sluice_self = 1, {Quote("_sluice_self_" + f.Name)}, if(_sluice_found = 1, {Quote("_sluice_old_" + f.Name)}, {Quote("_sluice_gone_" + f.Name)})), {Quote(f.Name)})"
             : Quote(f.Name));
         // 18.16 takes one JOIN per SELECT: the stored rows, then (around it) the gone row.
         var sql = $"INSERT INTO {QualifiedTable} ({string.Join(", ", fields.Select(f => Quote(f.Name)))}, {Quote(Deleted)}) " +

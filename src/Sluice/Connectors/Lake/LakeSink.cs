@@ -212,7 +212,9 @@ public sealed class LakeSink : IBatchSink
         if (changes.Count == 0) { return; }
         var key = MirrorKeyOf(changes.Schema);
         var table = TableFor(changes.Schema, key);
-        var (whole, refused) = mirror.Prepare(changes, key, table);
+        // In position order, each change once: a value a change did not carry is the key's previous version's, which a
+        // copy of an older change after it in the batch (a redelivery) is not.
+        var (whole, refused) = mirror.Prepare(MirrorChanges.InPositionOrder(changes, key), key, table);
         var checks = whole.Schema.Fields.Select((f, c) => Unholdable(whole, c, false)).ToList();
         if (refused is not null) { checks[whole.Schema.IndexOf(ChangeEnvelope.Unchanged)] = row => refused[row] ? mirror.Refusal(changes.Schema.Table) : null; }
         var rows = UnholdableValues.Refuse(whole, checks, key, _services.DeadLetters, Name);

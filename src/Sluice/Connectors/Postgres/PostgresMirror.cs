@@ -78,14 +78,21 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         var kept = segment.KeptColumns;
         var found = $"o.{Quote(key[0])} IS NOT NULL";
         var values = fields.Select((f, c) => kept.Contains(c)
-            ? $"CASE WHEN s.{Quote(MirrorSegment.KeepPrefix + f.Name)} THEN (CASE WHEN {found} THEN o.{Quote(f.Name)} ELSE (jsonb_populate_record(NULL::{_target}, g.row)).{Quote(f.Name)} END) ELSE {read[c]} END"
+            ? $"CASE WHEN s.{Quote(MirrorSegment.KeepPrefix + f.Name)} THEN (CASE WHEN m.{Quote(key[0])} IS NOT NULL THEN m.{Quote(f.Name)} WHEN {found} THEN o.{Quote(f.Name)} ELSE (jsonb_populate_record(NULL::{_target}, g.row)).{Quote(f.Name)} END) ELSE {read[c]} END"
             : read[c]);
         // The stored row a kept value comes from: the row's own, or the old key's for a key change (read before this
         // segment's deletes remove it; one statement reads the table as it was before the statement). When the table
         // lacks it, the row the previous batch's last delete removed, if that delete is the change that names it (a key
-        // change replayed) or the one just before (a key change whose delete ended that batch).
+        // change replayed) or the one just before (a key change whose delete ended that batch). But first the row's
+        // own key as stored when it holds the change that names the source or a later one (m): that change was applied
+        // already (a copy redelivered before newer changes of the key), so the stored row is the version before this
+        // upsert, and the old key may be gone or hold another row since.
         var fromAt = (string column) => read[staged.Schema.IndexOf(MirrorSegment.FromPrefix + column)];
+        var own = (string column) => read[staged.Schema.IndexOf(column)];
+        var (lsn, seq) = (Quote(ChangeEnvelope.Lsn), Quote(ChangeEnvelope.Seq));
         var join = kept.Count == 0 ? "" :
+            $" LEFT JOIN {_target} m ON " + string.Join(" AND ", key.Select(k => $"m.{Quote(k)} = {own(k)}")) +
+            $" AND (m.{lsn}, m.{seq}) >= ({fromAt(ChangeEnvelope.Lsn)}, {fromAt(ChangeEnvelope.Seq)})" +
             $" LEFT JOIN {_target} o ON " + string.Join(" AND ", key.Select(k => $"o.{Quote(k)} = {fromAt(k)}")) +
             $" LEFT JOIN {_gone} g ON g.table_name = {Literal(name)} AND NOT ({found}) AND g.lsn = {fromAt(ChangeEnvelope.Lsn)} AND g.seq IN ({fromAt(ChangeEnvelope.Seq)}, {fromAt(ChangeEnvelope.Seq)} - 1)";
         var columns = string.Join(", ", fields.Select(f => Quote(f.Name)));

@@ -88,17 +88,82 @@ public static class MirrorChanges
     }
 
     /// <summary>
-    /// The segments of <paramref name="changes"/> (one table's rows, in commit order) keyed by <paramref name="key"/>.
-    /// Changes before <paramref name="after"/> are skipped: the sink applied them already (a replay). A change at
-    /// exactly <paramref name="after"/> is applied again, which leaves what it left: the snapshot gives many rows one
-    /// position, so a position alone does not say which of them were applied.
+    /// The segments of <paramref name="changes"/> (one table's rows) keyed by <paramref name="key"/>, applied in
+    /// position order (<see cref="InPositionOrder"/>), whatever order the batch holds them in. Changes before
+    /// <paramref name="after"/> are skipped: the sink applied them already (a replay). A change at exactly
+    /// <paramref name="after"/> is applied again, which leaves what it left: the snapshot gives many rows one position,
+    /// so a position alone does not say which of them were applied.
     /// </summary>
     public static IReadOnlyList<MirrorSegment> Plan(ColumnBatch changes, IReadOnlyList<string> key, ChangePosition? after = null)
     {
         ArgumentNullException.ThrowIfNull(changes);
         ArgumentNullException.ThrowIfNull(key);
-        return new Planner(changes, key).Run(after);
+        return new Planner(InPositionOrder(changes, key), key).Run(after);
     }
+
+    /// <summary>
+    /// The changes in position order (<c>_lsn</c>, <c>_seq</c>), each change of a key once. In cluster mode a batch can
+    /// hold a copy of a change after newer changes of its key (JetStream's redelivery of a batch that outlived its ack
+    /// wait, a change the slot's holder published again after a failed acknowledgement), and a mirror applied in batch
+    /// order would end on the copy. A sort that keeps the batch's order among equal positions, and a change of a key at
+    /// the position of one already kept for that key dropped: one key's changes never share a position (the stream's
+    /// are a transaction's commit and sequence, a snapshot's or chunk's rows one each per key), so that is a copy. Rows
+    /// of different keys at one position (a snapshot's batch) stay as they are. The batch itself when it is in that
+    /// order already (the usual case: one pass, keys read only where positions repeat).
+    /// </summary>
+    public static ColumnBatch InPositionOrder(ColumnBatch changes, IReadOnlyList<string> key)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        ArgumentNullException.ThrowIfNull(key);
+        if (changes.Count < 2) { return changes; }
+        var schema = changes.Schema;
+        var keyAt = key.Select(schema.IndexOf).Where(i => i >= 0).ToArray();
+        var lsn = changes.Column<long>(schema.IndexOf(ChangeEnvelope.Lsn));
+        var seq = changes.Column<long>(schema.IndexOf(ChangeEnvelope.Seq));
+        var at = (int row) => new ChangePosition(lsn[row] ?? 0, seq[row] ?? 0);
+        var sorted = true;
+        for (var row = 1; row < changes.Count && sorted; row++) { sorted = at(row) >= at(row - 1); }
+        var kept = WithoutCopies(sorted ? Enumerable.Range(0, changes.Count) : Enumerable.Range(0, changes.Count).OrderBy(at), changes, keyAt, at);
+        return sorted && kept.Count == changes.Count ? changes : changes.Gather(kept.ToArray());
+    }
+
+    /// <summary>The rows of <paramref name="order"/> (in position order) but those at the position and of the key of a row kept before them.</summary>
+    private static List<int> WithoutCopies(IEnumerable<int> order, ColumnBatch changes, int[] keyAt, Func<int, ChangePosition> at)
+    {
+        var kept = new List<int>(changes.Count);
+        HashSet<string>? keys = null;
+        int? previous = null;
+        foreach (var row in order)
+        {
+            if (previous is { } p && at(row) == at(p))
+            {
+                // Keys are read only where a position repeats: a snapshot's batch, or a copy.
+                keys ??= new HashSet<string>(StringComparer.Ordinal) { KeyOf(changes, keyAt, p) };
+                if (!keys.Add(KeyOf(changes, keyAt, row))) { continue; }
+            }
+            else
+            {
+                keys = null;
+            }
+
+            kept.Add(row);
+            previous = row;
+        }
+
+        return kept;
+    }
+
+    /// <summary>The row's key as one string: each value in an invariant form, tagged so that NULL, '' and "null" differ.</summary>
+    private static string KeyOf(ColumnBatch changes, int[] keyAt, int row) =>
+        string.Join('\u001f', keyAt.Select(k => changes.Verbatim(k)?[row] is { } text ? "v" + text : Format(changes.Columns[k].GetValue(row))));
+
+    private static string Format(object? value) => value switch
+    {
+        null => "\u0000",
+        DateTime t => "t" + t.ToString("O", CultureInfo.InvariantCulture),
+        IFormattable f => "f" + f.ToString(null, CultureInfo.InvariantCulture),
+        _ => "s" + value,
+    };
 
     /// <summary>
     /// A segment's upserts as a sink stages them: the row's columns, then per key column <c>_sluice_from_&lt;key&gt;</c>
@@ -258,16 +323,7 @@ public static class MirrorChanges
 
         private ChangePosition Position(int row) => new(_lsn[row] ?? 0, _seq[row] ?? 0);
 
-        /// <summary>The row's key as one string: each value in an invariant form, tagged so that NULL, '' and "null" differ.</summary>
-        private string KeyOf(int row) => string.Join('\u001f', _key.Select(k => _changes.Verbatim(k)?[row] is { } text ? "v" + text : Format(_changes.Columns[k].GetValue(row))));
-
-        private static string Format(object? value) => value switch
-        {
-            null => "\u0000",
-            DateTime t => "t" + t.ToString("O", CultureInfo.InvariantCulture),
-            IFormattable f => "f" + f.ToString(null, CultureInfo.InvariantCulture),
-            _ => "s" + value,
-        };
+        private string KeyOf(int row) => MirrorChanges.KeyOf(_changes, _key, row);
     }
 
     /// <summary>Where a key stands in the segment: its last change, the values an unchanged column takes from earlier changes, the columns still kept as stored, and the stored row they come from.</summary>
