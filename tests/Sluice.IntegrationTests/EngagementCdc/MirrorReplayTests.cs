@@ -50,6 +50,40 @@ public sealed class MirrorReplayTests
         }
     }
 
+    /// <summary>
+    /// The postgres mirror writes a batch in one round trip when it knows the table's position from its own last commit;
+    /// a position another writer moved meanwhile (here a second sink on the same schema: another process) must be read
+    /// again, not planned against. Planned against its stale (30, 2), the replayed truncate at (40, 1) would empty the
+    /// table again and lose row 5, which the other writer added after it.
+    /// </summary>
+    [Fact]
+    public async Task The_postgres_mirror_reads_a_position_another_writer_moved()
+    {
+        var schema = "replay_" + Guid.NewGuid().ToString("N")[..10];
+        using var engine = new Engine();
+        try
+        {
+            var options = new PostgresSinkOptions { Connection = ServerSettings.PostgresConnectionString, Schema = schema, Mirror = true };
+            await using var first = new PostgresSink(engine.Services, options);
+            await using var second = new PostgresSink(engine.Services, options);
+            async Task<string> State() => await PgScalarAsync($"SELECT coalesce(string_agg(concat_ws('|', id, coalesce(title, '~'), coalesce(n::text, '~')), ',' ORDER BY id), '') FROM {schema}.r");
+            foreach (var batch in Batches[..3]) { await first.WriteAsync(batch, "replay", CancellationToken.None); }
+            (await State()).ShouldBe(BeforeTruncate);
+
+            await second.WriteAsync(Batches[3], "replay", CancellationToken.None);
+            await second.WriteAsync(Batch(50, new Change("c", 5, "five", 5, 50, 1)), "replay", CancellationToken.None);
+            (await State()).ShouldBe(AfterTruncate + ",5|five|5");
+
+            await first.WriteAsync(Batches[3], "replay", CancellationToken.None);
+            (await State()).ShouldBe(AfterTruncate + ",5|five|5");
+            (await PgScalarAsync($"SELECT concat_ws('/', lsn, seq) FROM {schema}._sluice_mirror_positions WHERE table_name = 'r'")).ShouldBe("50/1");
+        }
+        finally
+        {
+            await PgScalarAsync($"DROP SCHEMA IF EXISTS {schema} CASCADE");
+        }
+    }
+
     [Fact]
     public async Task The_clickhouse_mirror_absorbs_replayed_and_older_batches()
     {

@@ -26,7 +26,54 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
     private readonly string _positions = $"{Quote(schema)}.{Quote(PositionsTable)}";
     private readonly string _gone = $"{Quote(schema)}.{Quote(GoneTable)}";
 
-    public async Task ApplyAsync(ColumnBatch changes, List<string> created, CancellationToken ct)
+    /// <summary>
+    /// Applies the table's changes inside the caller's transaction: creates what is missing, reads (and locks) the
+    /// table's applied position, then runs the statements; returns the table's position once this commits.
+    /// </summary>
+    public async Task<ChangePosition?> ApplyAsync(ColumnBatch changes, List<string> created, CancellationToken ct)
+    {
+        var key = Check(changes);
+        var state = MirrorChanges.StateSchema(changes.Schema);
+        await sink.EnsureTableAsync(connection, _target, state, key, created, ct).ConfigureAwait(false);
+        await EnsurePositionsAsync(created, ct).ConfigureAwait(false);
+        var applied = await AppliedAsync(ct).ConfigureAwait(false);
+        var statements = new List<NpgsqlBatchCommand>();
+        var position = Statements(changes, key, applied, statements);
+        // Every statement of the table's changes in one round trip, run in order.
+        await ExecAsync(connection, statements, ct).ConfigureAwait(false);
+        return position;
+    }
+
+    /// <summary>
+    /// The table's statements for a write in one round trip without a transaction of its own (the statements of one
+    /// <see cref="NpgsqlBatch"/> run as one implicit transaction), or false when the table is not known to exist yet or
+    /// its applied position is not known from this sink's own last commit. The first statement locks the table's
+    /// position row and fails (<see cref="IsStale"/>) unless it still holds <paramref name="applied"/>, so a position
+    /// moved by anyone else meanwhile is never planned against: the caller then writes the batch the long way.
+    /// </summary>
+    public bool TryStatements(ColumnBatch changes, ChangePosition applied, List<NpgsqlBatchCommand> statements, out ChangePosition? position)
+    {
+        position = null;
+        var key = Check(changes);
+        if (!sink.IsReady(_positions) || !sink.IsReady(Signature(_target, MirrorChanges.StateSchema(changes.Schema)))) { return false; }
+        statements.Add(new NpgsqlBatchCommand(
+            $"SELECT CASE WHEN count(*) = 1 THEN 0 ELSE ('{StaleGuard}' || count(*))::int END " +
+            $"FROM (SELECT FROM {_positions} WHERE table_name = {Literal(name)} AND lsn = {applied.Lsn} AND seq = {applied.Seq} FOR UPDATE) AS held"));
+        position = Statements(changes, key, applied, statements);
+        return true;
+    }
+
+    /// <summary>
+    /// The text the guard of <see cref="TryStatements"/> fails to read as a number when the position row no longer holds
+    /// what this sink last wrote: its error is told from any other by this text, which only the guard puts there.
+    /// </summary>
+    private const string StaleGuard = "sluice: mirror position moved, rows held ";
+
+    /// <summary>True when <paramref name="e"/> is the guard of <see cref="TryStatements"/> finding the table's position moved.</summary>
+    public static bool IsStale(PostgresException e) =>
+        e is { SqlState: PostgresErrorCodes.InvalidTextRepresentation } && e.MessageText.Contains(StaleGuard, StringComparison.Ordinal);
+
+    private IReadOnlyList<string> Check(ColumnBatch changes)
     {
         var key = changes.Schema.Key;
         if (!MirrorChanges.IsChangeTable(changes.Schema) || key.Count == 0)
@@ -38,12 +85,13 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
                     : "is not a change stream (no _op, _lsn, _seq columns); mode: mirror needs the rows of a postgres_cdc source."));
         }
 
-        var state = MirrorChanges.StateSchema(changes.Schema);
-        await sink.EnsureTableAsync(connection, _target, state, key, created, ct).ConfigureAwait(false);
-        await EnsurePositionsAsync(created, ct).ConfigureAwait(false);
-        var applied = await AppliedAsync(ct).ConfigureAwait(false);
-        // Every statement of the table's changes in one round trip, run in order.
-        var statements = new List<NpgsqlBatchCommand>();
+        return key;
+    }
+
+    /// <summary>Adds the statements that apply <paramref name="changes"/> after <paramref name="applied"/>; returns the table's position after them.</summary>
+    private ChangePosition? Statements(ColumnBatch changes, IReadOnlyList<string> key, ChangePosition? applied, List<NpgsqlBatchCommand> statements)
+    {
+        var added = statements.Count;
         var segments = MirrorChanges.Plan(changes, key, applied);
         var last = MirrorChanges.Last(changes);
         // Only a batch with news replaces the kept row (a replay of the last one must leave it for the batch after).
@@ -58,15 +106,12 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
             if (segment.TruncateAt is not null) { statements.Add(new NpgsqlBatchCommand($"TRUNCATE {_target}")); }
         }
 
-        if (fresh && !statements.Contains(forget)) { statements.Add(forget); }
-        if (fresh)
-        {
-            statements.Add(new NpgsqlBatchCommand(
-                $"INSERT INTO {_positions} AS p (table_name, lsn, seq) VALUES ({Literal(name)}, {last!.Value.Lsn}, {last.Value.Seq}) " +
-                "ON CONFLICT (table_name) DO UPDATE SET lsn = EXCLUDED.lsn, seq = EXCLUDED.seq"));
-        }
-
-        await ExecAsync(connection, statements, ct).ConfigureAwait(false);
+        if (fresh && statements.IndexOf(forget, added) < 0) { statements.Add(forget); }
+        if (!fresh) { return applied; }
+        statements.Add(new NpgsqlBatchCommand(
+            $"INSERT INTO {_positions} AS p (table_name, lsn, seq) VALUES ({Literal(name)}, {last!.Value.Lsn}, {last.Value.Seq}) " +
+            "ON CONFLICT (table_name) DO UPDATE SET lsn = EXCLUDED.lsn, seq = EXCLUDED.seq"));
+        return last;
     }
 
     private NpgsqlBatchCommand Upsert(MirrorSegment segment, IReadOnlyList<string> key)

@@ -42,6 +42,8 @@ public sealed class PostgresSink : IBatchSink
     private readonly TransientRetry _retry;
     private readonly HashSet<string> _ready = new(StringComparer.Ordinal);
     private readonly HashSet<string> _marksReady = new(StringComparer.Ordinal);
+    // A mirror table's applied position as this sink's last committed write left it (PostgresMirror.TryStatements).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ChangePosition> _applied = new(StringComparer.Ordinal);
 
     public PostgresSink(IEngineServices services, PostgresSinkOptions options)
     {
@@ -73,37 +75,111 @@ public sealed class PostgresSink : IBatchSink
         var connection = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
+            if (_options.Mirror && batch.Fence is null && await TryMirrorAtOnceAsync(connection, batch, ct).ConfigureAwait(false))
+            {
+                return;
+            }
+
             var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
             {
                 if (batch.Fence is not null) { await PgPartitionMarks.LimitIdleAsync(connection, ct).ConfigureAwait(false); }
                 var created = new List<string>();
-                foreach (var table in batch.Tables.Where(t => t.Count > 0))
+                var positions = new List<(string Table, ChangePosition? Position)>();
+                var committed = false;
+                try
                 {
-                    await WriteTableAsync(connection, table, created, batch.Fence is not null, ct).ConfigureAwait(false);
-                }
+                    foreach (var table in batch.Tables.Where(t => t.Count > 0))
+                    {
+                        await WriteTableAsync(connection, table, created, positions, batch.Fence is not null, ct).ConfigureAwait(false);
+                    }
 
-                string? marks = null;
-                if (batch.Fence is { } fence)
+                    string? marks = null;
+                    if (batch.Fence is { } fence)
+                    {
+                        // Last before the commit: the marks' row locks, which a new owner's write waits on, are held shortest.
+                        marks = await PgPartitionMarks.RecordAsync(connection, _options.Schema, Name, checkpointKey, fence, _marksReady, ct).ConfigureAwait(false);
+                    }
+
+                    await tx.CommitAsync(ct).ConfigureAwait(false);
+                    committed = true;
+                    // Only now do the tables exist for sure: a rolled-back creation is tried again with the next attempt.
+                    _ready.UnionWith(created);
+                    if (marks is not null) { _marksReady.Add(marks); }
+                }
+                finally
                 {
-                    // Last before the commit: the marks' row locks, which a new owner's write waits on, are held shortest.
-                    marks = await PgPartitionMarks.RecordAsync(connection, _options.Schema, Name, checkpointKey, fence, _marksReady, ct).ConfigureAwait(false);
+                    // Known after the commit, and only then; after a failure (did it commit?) the next write reads them again.
+                    foreach (var (table, position) in positions) { Applied(table, committed ? position : null); }
                 }
-
-                await tx.CommitAsync(ct).ConfigureAwait(false);
-                // Only now do the tables exist for sure: a rolled-back creation is tried again with the next attempt.
-                _ready.UnionWith(created);
-                if (marks is not null) { _marksReady.Add(marks); }
             }
         }
     }
 
-    private async Task WriteTableAsync(NpgsqlConnection connection, ColumnBatch rows, List<string> created, bool fenced, CancellationToken ct)
+    /// <summary>
+    /// A mirror batch whose tables this sink knows (created, and their applied positions as its own last commits left
+    /// them) in one round trip: the statements of every table as one <see cref="NpgsqlBatch"/>, which runs as one
+    /// implicit transaction, instead of the three of a transaction of its own (read the positions, write, commit).
+    /// False, with nothing written, when a table is not known or its position was moved meanwhile by another writer.
+    /// </summary>
+    private async Task<bool> TryMirrorAtOnceAsync(NpgsqlConnection connection, RecordBatch batch, CancellationToken ct)
     {
-        var name = _options.Tables.TryGetValue(rows.Schema.Table, out var renamed) ? renamed : rows.Schema.Table;
+        var statements = new List<NpgsqlBatchCommand>();
+        // A table's position as the statements before leave it: a batch may hold several runs of one table.
+        var positions = new Dictionary<string, ChangePosition?>(StringComparer.Ordinal);
+        foreach (var table in batch.Tables.Where(t => t.Count > 0))
+        {
+            var name = TableName(table);
+            var target = Target(name);
+            var applied = positions.TryGetValue(target, out var known) ? known : _applied.TryGetValue(target, out var stored) ? stored : null;
+            if (applied is null ||
+                !new PostgresMirror(this, connection, _options.Schema, name).TryStatements(table, applied.Value, statements, out var position))
+            {
+                return false;
+            }
+
+            positions[target] = position;
+        }
+
+        try
+        {
+            await ExecAsync(connection, statements, ct).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (PostgresMirror.IsStale(e))
+        {
+            // Nothing of it was applied (the batch's implicit transaction rolled back): the long way reads the positions.
+            foreach (var (table, _) in positions) { Applied(table, null); }
+            return false;
+        }
+        catch
+        {
+            foreach (var (table, _) in positions) { Applied(table, null); }
+            throw;
+        }
+
+        foreach (var (table, position) in positions) { Applied(table, position); }
+        return true;
+    }
+
+    /// <summary>Records a mirror table's applied position as this sink's committed write left it (null: not known, read it again).</summary>
+    private void Applied(string target, ChangePosition? position)
+    {
+        if (position is { } p) { _applied[target] = p; }
+        else { _applied.TryRemove(target, out _); }
+    }
+
+    private string TableName(ColumnBatch rows) => _options.Tables.TryGetValue(rows.Schema.Table, out var renamed) ? renamed : rows.Schema.Table;
+
+    private string Target(string name) => $"{Quote(_options.Schema)}.{Quote(name)}";
+
+    private async Task WriteTableAsync(NpgsqlConnection connection, ColumnBatch rows, List<string> created, List<(string Table, ChangePosition? Position)> positions, bool fenced, CancellationToken ct)
+    {
+        var name = TableName(rows);
         if (_options.Mirror)
         {
-            await new PostgresMirror(this, connection, _options.Schema, name).ApplyAsync(rows, created, ct).ConfigureAwait(false);
+            // Not known until it commits: a failure before then must not leave an older position known.
+            Applied(Target(name), null);
+            positions.Add((Target(name), await new PostgresMirror(this, connection, _options.Schema, name).ApplyAsync(rows, created, ct).ConfigureAwait(false)));
             return;
         }
 
@@ -112,7 +188,7 @@ public sealed class PostgresSink : IBatchSink
             throw new SluiceException($"postgres sink {Name}: no key for table '{rows.Schema.Table}'; add it under keys: (for example {rows.Schema.Table}: [{string.Join(", ", rows.Schema.Fields.Take(2).Select(f => f.Name))}])");
         }
 
-        var target = $"{Quote(_options.Schema)}.{Quote(name)}";
+        var target = Target(name);
         await EnsureTableAsync(connection, target, rows.Schema, key, created, ct).ConfigureAwait(false);
         var insert = new NpgsqlBatchCommand();
         // In cluster partitions a key's newest event is the one of the highest _offset (its stream sequence), not the last
@@ -162,7 +238,7 @@ public sealed class PostgresSink : IBatchSink
     /// <summary>Creates the schema and table on first use, and adds columns a newer schema version brought.</summary>
     internal async Task EnsureTableAsync(NpgsqlConnection connection, string target, TableSchema schema, IReadOnlyList<string> key, List<string> created, CancellationToken ct)
     {
-        var signature = target + "|" + string.Join(',', schema.Fields.Select(f => f.Name + ":" + f.PostgresType()));
+        var signature = Signature(target, schema);
         if (_ready.Contains(signature))
         {
             return;
@@ -185,6 +261,9 @@ public sealed class PostgresSink : IBatchSink
 
         created.Add(signature);
     }
+
+    /// <summary>What <see cref="IsReady"/> knows a table by: its name and its columns' types.</summary>
+    internal static string Signature(string target, TableSchema schema) => target + "|" + string.Join(',', schema.Fields.Select(f => f.Name + ":" + f.PostgresType()));
 
     internal static async Task ExecAsync(NpgsqlConnection connection, string sql, CancellationToken ct)
     {
