@@ -2,6 +2,10 @@ using System.Runtime.InteropServices;
 using System.CommandLine;
 using Sluice.Cli;
 using Sluice.Cli.Commands;
+using Sluice.Core.IO;
+
+// First, before anything opens a socket: the socket engine reads this switch once, when it starts (why: InlineSocketCompletions).
+InlineSocketCompletions.EnableUnlessSet();
 
 var root = new RootCommand("Sluice: ingest, land, validate, transform and serve data in one program.");
 root.Options.Add(CliContext.Data);
