@@ -5,7 +5,7 @@ using Sluice.Cli.Commands;
 using Sluice.Core.IO;
 
 // First, before anything opens a socket: the socket engine reads this switch once, when it starts (why: InlineSocketCompletions).
-InlineSocketCompletions.EnableUnlessSet();
+InlineSocketCompletions.Choose(args);
 
 var root = new RootCommand("Sluice: ingest, land, validate, transform and serve data in one program.");
 root.Options.Add(CliContext.Data);

@@ -16,16 +16,32 @@ public static class InlineSocketCompletions
     public const string Variable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
     /// <summary>
-    /// Turns the switch on for this process and the processes it starts, unless the user set the variable (any
-    /// value, <c>0</c> included, is theirs). Must run before anything opens a socket: the CLI's first statement.
+    /// Set beside <see cref="Variable"/> when Sluice chose its value, so that a Sluice process started by another (a
+    /// benchmark's workers) chooses again for its own command instead of taking the parent's choice for the user's.
     /// </summary>
-    public static void EnableUnlessSet()
+    public const string ChosenBySluice = "SLUICE_SOCKET_COMPLETIONS_CHOSEN";
+
+    /// <summary>
+    /// Sets the switch for this process and the processes it starts: on, except for a command in cluster mode; a
+    /// value the user set (<c>0</c> included) is kept. Must run before anything opens a socket: the CLI's first statement.
+    /// </summary>
+    public static void Choose(IReadOnlyList<string> args)
     {
-        if (Environment.GetEnvironmentVariable(Variable) is null)
-        {
-            Environment.SetEnvironmentVariable(Variable, "1");
-        }
+        ArgumentNullException.ThrowIfNull(args);
+        var value = Decide(args.Contains("--cluster"), Environment.GetEnvironmentVariable(Variable), Environment.GetEnvironmentVariable(ChosenBySluice));
+        if (value is null) { return; }
+        Environment.SetEnvironmentVariable(Variable, value);
+        Environment.SetEnvironmentVariable(ChosenBySluice, "1");
     }
+
+    /// <summary>
+    /// The value to set, or null to keep the user's. Cluster mode stays on the thread-pool hop: its shared metadata
+    /// store is synchronous Npgsql, called from async code throughout, and a synchronous call on a socket that was used
+    /// asynchronously (Npgsql connects without blocking, so every one is) waits for the socket thread to see it ready;
+    /// on that thread itself it waits until its timeout (docs/ARCHITECTURE.md, "Socket completions run inline").
+    /// </summary>
+    public static string? Decide(bool cluster, string? current, string? chosenBySluice) =>
+        current is not null && chosenBySluice is null ? null : cluster ? "0" : "1";
 
     /// <summary>
     /// What the socket engine of this process actually does (its own flag, read once at its start), or null when the
