@@ -5,8 +5,12 @@ using Sluice.Hosting;
 
 namespace Sluice.Cli.Commands;
 
-internal static class RunCommand
+internal static partial class RunCommand
 {
+    // Debug: a fact of the runtime, for whoever checks a run's CPU (--verbose shows it; a test proves the switch works).
+    [LoggerMessage(39985, LogLevel.Debug, "socket completions: {Mode}")]
+    private static partial void LogSocketCompletions(ILogger logger, string mode);
+
     public static Command Create()
     {
         var recipe = new Argument<string>("recipe") { Description = "Recipe folder name under recipes/, or a path to a recipe folder" };
@@ -24,10 +28,12 @@ internal static class RunCommand
             // The recipe's cluster: section under the SLUICE_CLUSTER_* variables, which win.
             var variables = Cluster.ClusterSettings.Variables(definition, Environment.GetEnvironmentVariable);
             var clusterOptions = result.GetValue(cluster) ? ClusterMode(definition, result.GetValue(once), variables) : null;
-            using var services = clusterOptions is null
+            var services = clusterOptions is null
                 ? CliContext.Services(result, LogLevel.Information)
                 : CliContext.Services(result, CliContext.Folder(result), LogLevel.Information, CliContext.RequireShared(variables));
+            await using var disposeServices = services.ConfigureAwait(false);
             services.Cluster = clusterOptions;
+            LogSocketCompletions(services.Logging.CreateLogger("Sluice.Cli.Run"), Core.IO.InlineSocketCompletions.Describe());
             using var runLock = CliContext.TakeRunLock(services, definition.Name);
             var worker = clusterOptions is null ? null : Cluster.ClusterWorker.Join(services, definition.Name, result.GetValue(port));
             using var letters = DeadLetterTally.Begin();

@@ -9,7 +9,7 @@ using Sluice.Lake;
 namespace Sluice.Hosting;
 
 /// <summary>The stores and clock of one data folder, built once per process and shared by every component.</summary>
-public sealed class EngineServices : IEngineServices, IDisposable
+public sealed class EngineServices : IEngineServices, IDisposable, IAsyncDisposable
 {
     /// <param name="lineage">Where to send OpenLineage run events; null: none (the CLI passes <c>OPENLINEAGE_URL</c>'s).</param>
     /// <param name="shared">A cluster's shared metadata store in Postgres; null: the data folder's SQLite (the CLI passes <c>SLUICE_CLUSTER_POSTGRES</c>'s).</param>
@@ -66,6 +66,16 @@ public sealed class EngineServices : IEngineServices, IDisposable
 
     /// <summary>This worker's entry in the cluster's worker registry (<c>run --cluster</c>), where components publish what they hold.</summary>
     public global::Sluice.Cluster.WorkerRegistry? Worker { get; set; }
+
+    /// <summary>
+    /// <see cref="Dispose"/> off the socket thread: it waits for queued lineage events to be sent, whose socket the
+    /// socket thread may be serving (inline socket completions, docs/ARCHITECTURE.md).
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
+        Dispose();
+    }
 
     public void Dispose()
     {

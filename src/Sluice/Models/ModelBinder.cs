@@ -86,9 +86,16 @@ public static partial class ModelBinder
         string Rename(string sql) => schemas.Aggregate(sql, (text, s) => SqlText.ReplaceWord(text, s, (blank, end) => end < blank.Length && blank[end] == '.' ? Quote(BindPrefix + s) : null));
         string Bound(string name) => Rename(QuoteName(name).Replace("\"", "", StringComparison.Ordinal));
 
+        // Bind's callbacks are synchronous (Npgsql's synchronous calls): off the socket thread the awaits above may
+        // have left this on, where they would wait for the very thread they block (docs/ARCHITECTURE.md).
+        await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
         // Each step under a savepoint: a model that does not compile must not abort the binding of the others.
         var bound = Bind(project, sources, errors, "postgres",
-            (name, columns) => ExecAsync(connection, tx, $"CREATE TABLE {Bound(name)} ({string.Join(", ", columns.Select(c => $"{Quote(c.Name)} {c.Type}"))})", ct).GetAwaiter().GetResult(),
+            (name, columns) =>
+            {
+                using var create = new NpgsqlCommand($"CREATE TABLE {Bound(name)} ({string.Join(", ", columns.Select(c => $"{Quote(c.Name)} {c.Type}"))})", connection, tx);
+                create.ExecuteNonQuery();
+            },
             model =>
             {
                 var statement = $"CREATE TEMP TABLE _bind AS {Rename(SqlDialect.Postgres.Render(model, AnyDay))} WITH NO DATA";

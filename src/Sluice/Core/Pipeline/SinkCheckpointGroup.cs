@@ -27,11 +27,13 @@ internal sealed class SinkCheckpointGroup(Action<IReadOnlyDictionary<string, str
             _writing = true;
         }
 
-        WritePending();
+        // Off the caller's thread: a sink's write ends with a socket await, which with inline socket completions
+        // resumes on the socket thread, and this transaction's fsync there would stall every socket of the process.
+        _ = Task.Run(WritePending);
         return written.Task;
     }
 
-    /// <summary>Writes what is pending in one transaction; what arrived during it is written next, off this sink's worker, so no sink writes the others' for long.</summary>
+    /// <summary>Writes what is pending in one transaction; what arrived during it is written next, on a pool thread too.</summary>
     private void WritePending()
     {
         Dictionary<string, string> group;

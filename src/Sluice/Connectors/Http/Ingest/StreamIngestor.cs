@@ -277,6 +277,8 @@ public sealed class StreamIngestor
 
         if (rejected.Count > 0)
         {
+            // A synchronous transaction: off the socket thread the publish's acknowledgement may have resumed this on.
+            await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
             KeepRejected(body, rejected, tenant, requestId);
         }
 
