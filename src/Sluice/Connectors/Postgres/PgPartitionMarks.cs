@@ -15,15 +15,6 @@ internal static class PgPartitionMarks
     public const string Table = "_sluice_partition_marks";
 
     /// <summary>
-    /// How long a fenced write may sit idle in its transaction (its worker paused, SIGSTOP) before PostgreSQL ends the
-    /// session: the paused worker's row locks on the marks would otherwise hold up the partition's new owner.
-    /// </summary>
-    public static readonly TimeSpan IdleLimit = TimeSpan.FromSeconds(10);
-
-    public static async Task LimitIdleAsync(NpgsqlConnection connection, CancellationToken ct) =>
-        await PostgresSink.ExecAsync(connection, $"SET LOCAL idle_in_transaction_session_timeout = {(long)IdleLimit.TotalMilliseconds}", ct).ConfigureAwait(false);
-
-    /// <summary>
     /// Records the batch's marks, or throws <see cref="FencedBatchException"/> when a newer token of one of its
     /// partitions is recorded. Returns the marks table, which the caller counts as existing once the transaction committed.
     /// </summary>

@@ -168,7 +168,9 @@ internal sealed class PgSnapshotReader(PostgresCdcOptions options, IReadOnlyList
         var bad = -1;
         for (var i = 0; i < columns.Count; i++)
         {
-            texts[i] = await reader.IsDBNullAsync(i, ct).ConfigureAwait(false) ? null : reader.GetString(i);
+            // Async: in sequential access a value may still be on the socket, and a synchronous read there blocks the thread
+            // (with inline socket completions, the socket thread itself, which would then never see the data arrive).
+            texts[i] = await reader.IsDBNullAsync(i, ct).ConfigureAwait(false) ? null : await reader.GetFieldValueAsync<string>(i, ct).ConfigureAwait(false);
             if (texts[i] is { } text && bad < 0 && !shape.Set(i, text)) { bad = i; }
         }
 

@@ -83,7 +83,6 @@ public sealed class PostgresSink : IBatchSink
             var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
             {
-                if (batch.Fence is not null) { await PgPartitionMarks.LimitIdleAsync(connection, ct).ConfigureAwait(false); }
                 var created = new List<string>();
                 var positions = new List<(string Table, ChangePosition? Position)>();
                 var committed = false;

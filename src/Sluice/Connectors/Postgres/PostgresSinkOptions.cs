@@ -64,15 +64,19 @@ public sealed class PostgresSinkOptions : Core.Pipeline.IChecksBatchTables, Core
 
     public string ConnectionString()
     {
-        if (Connection is { Length: > 0 } configured)
-        {
-            return configured;
-        }
-
-        var builder = PostgresConnectionOptions.FromEnvironment().Builder();
-        builder.ApplicationName = "sluice";
+        var builder = Connection is { Length: > 0 } configured ? new NpgsqlConnectionStringBuilder(configured) : PostgresConnectionOptions.FromEnvironment().Builder();
+        if (Connection is not { Length: > 0 }) { builder.ApplicationName = "sluice"; }
+        // A worker paused mid-transaction (SIGSTOP, a frozen VM) keeps its row locks (its rows, the partition marks, a
+        // mirror's positions), and the worker that took its work over would wait on them until its command timeout (30 s)
+        // failed its pipeline. The server ends such a transaction instead: the paused worker's write is rolled back, and
+        // it is fenced when it wakes. A sink's transaction is idle only between its statements. Every sink session, not
+        // only fenced batches': a pull's pages and a relayed CDC batch are taken over the same way.
+        builder.Options = $"{builder.Options} -c idle_in_transaction_session_timeout={(int)IdleInTransactionTimeout.TotalMilliseconds}".Trim();
         return builder.ConnectionString;
     }
+
+    /// <summary>How long the server lets a sink's transaction sit idle before it ends it (see <see cref="ConnectionString"/>).</summary>
+    public static readonly TimeSpan IdleInTransactionTimeout = TimeSpan.FromSeconds(10);
 
     public static PostgresSinkOptions Parse(ConfigMap map)
     {
