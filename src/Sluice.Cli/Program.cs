@@ -3,9 +3,9 @@ using System.CommandLine;
 using Sluice.Cli;
 using Sluice.Cli.Commands;
 
-// Inline socket completions stay opt-in (DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1): with them on by default,
-// CdcIncrementalSnapshotTests' resume after a SIGKILL stalled (2 of 2 runs; 7 of 7 passed off). InlineSocketCompletions.Choose
-// is what Main calls first once that is understood (docs/ARCHITECTURE.md, "Socket completions run inline").
+// First, before anything opens a socket: socket completions run inline on the socket thread (off in cluster mode; a
+// value the user set is kept). docs/ARCHITECTURE.md, "Socket completions run inline"; docs/BENCHMARKS.md, "bench cdc".
+Sluice.Core.IO.InlineSocketCompletions.Choose(args);
 
 var root = new RootCommand("Sluice: ingest, land, validate, transform and serve data in one program.");
 root.Options.Add(CliContext.Data);
