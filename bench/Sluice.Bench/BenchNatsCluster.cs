@@ -82,7 +82,10 @@ internal sealed class BenchNatsCluster : IDisposable
             if (!node.HasExited)
             {
                 node.Kill();
-                node.WaitForExit();
+                // Bounded, so it does not wait for the output readers' end of file: those reads complete on the socket
+                // thread (pipes are sockets to .NET on Linux), and this may run on it (docs/ARCHITECTURE.md, "Socket
+                // completions run inline"): WaitForExit() without a bound hung bench cluster there.
+                node.WaitForExit(TimeSpan.FromSeconds(30));
             }
 
             node.Dispose();

@@ -269,20 +269,10 @@ public sealed class ClusterHoldsTests : IDisposable
     }
 
     private static Task<T> UntilAsync<T>(Func<(bool Found, T Value)> probe, string what, IReadOnlyList<ClusterWorker> workers, TimeSpan? patience = null) =>
-        UntilAsync(() => Task.FromResult(probe()), what, workers, patience);
+        ClusterProbes.UntilAsync(probe, what, workers, patience ?? Patience);
 
-    /// <summary>The probe's value once it finds it, polling every 200 ms; past the deadline the test fails with the workers' last words.</summary>
-    private static async Task<T> UntilAsync<T>(Func<Task<(bool Found, T Value)>> probe, string what, IReadOnlyList<ClusterWorker> workers, TimeSpan? patience = null)
-    {
-        var deadline = DateTime.UtcNow + (patience ?? Patience);
-        while (true)
-        {
-            var (found, value) = await probe();
-            if (found) { return value; }
-            DateTime.UtcNow.ShouldBeLessThan(deadline, $"{what}: not within {(patience ?? Patience).TotalSeconds:0} s\n{string.Join("\n", workers.Select(w => w.Stderr))}");
-            await Task.Delay(200);
-        }
-    }
+    private static Task<T> UntilAsync<T>(Func<Task<(bool Found, T Value)>> probe, string what, IReadOnlyList<ClusterWorker> workers, TimeSpan? patience = null) =>
+        ClusterProbes.UntilAsync(probe, what, workers, patience ?? Patience);
 
     /// <summary>A <c>sluice</c> command from a folder no worker uses (<c>--cluster</c> needs none).</summary>
     private async Task<(int Code, string Out, string Err)> CliAsync(IDictionary<string, string> env, params string[] args)
@@ -292,26 +282,8 @@ public sealed class ClusterHoldsTests : IDisposable
         return (code, p.Stdout, p.Stderr);
     }
 
-    private static async Task<long> CountAsync(string connection, string sql)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, c);
-        try
-        {
-            return Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-        }
-        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
-        {
-            return 0; // the sink's table is made with its first batch
-        }
-    }
+    /// <summary>A count, 0 while its table does not exist (the sink's table is made with its first batch).</summary>
+    private static Task<long> CountAsync(string connection, string sql) => ClusterProbes.CountAsync(connection, sql, undefinedIsZero: true);
 
-    private static async Task SqlAsync(string connection, string sql)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, c);
-        await cmd.ExecuteNonQueryAsync();
-    }
+    private static Task SqlAsync(string connection, string sql) => ClusterProbes.ExecuteAsync(connection, sql);
 }

@@ -46,9 +46,9 @@ public sealed class ClusterMappedPullLakeTests : IDisposable
     [Fact]
     public async Task A_mapped_pull_into_the_lake_zone_lands_every_row_once_across_a_kill_mid_commit_and_its_next_pullers_SIGKILL()
     {
-        await SqlAsync(ServerSettings.PostgresConnectionString, $"CREATE DATABASE {_database}");
+        await ClusterProbes.ExecuteAsync(ServerSettings.PostgresConnectionString, $"CREATE DATABASE {_database}");
         var source = new NpgsqlConnectionStringBuilder(ServerSettings.PostgresConnectionString) { Database = _database }.ConnectionString;
-        await SqlAsync(source, """
+        await ClusterProbes.ExecuteAsync(source, """
             CREATE TABLE mongo_events (_id text PRIMARY KEY, type text, event_timestamp timestamptz, case_id text, client_id text,
                 attorney_email text, status text, confidence_score double precision, case_type text, case_last_action text,
                 updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
@@ -98,10 +98,10 @@ public sealed class ClusterMappedPullLakeTests : IDisposable
             await writer;
 
             // Caught up: every row of the table in the lake (a row landed twice would make the count pass the table's too).
-            var rows = await ScalarAsync(source, "SELECT count(*) FROM mongo_events");
+            var rows = await ClusterProbes.CountAsync(source, "SELECT count(*) FROM mongo_events");
             await UntilAsync(async () => (await LandedAsync() >= rows, true), "every row of the table in the lake", workers);
 
-            var ids = await ScalarTextAsync(source, """SELECT count(*) || '/' || md5(string_agg(_id, ',' ORDER BY _id COLLATE "C")) FROM mongo_events""");
+            var ids = await ClusterProbes.ScalarTextAsync(source, """SELECT count(*) || '/' || md5(string_agg(_id, ',' ORDER BY _id COLLATE "C")) FROM mongo_events""");
             Query(env, $"SELECT count(*) || '/' || md5(string_agg(source_id, ',' ORDER BY source_id)) AS c FROM {Table}")
                 .ShouldBe(ids, "the lake holds each row of the table once (the ids as the table lists them)");
             Query(env, $"SELECT count(*) || '/' || count(DISTINCT source_id) AS c FROM {Table}").ShouldBe($"{rows}/{rows}");
@@ -138,7 +138,7 @@ public sealed class ClusterMappedPullLakeTests : IDisposable
     }
 
     /// <summary>Mongo-shaped rows <c>&lt;prefix&gt;&lt;n&gt;</c> for n from <paramref name="from"/>, all valid for the mapping.</summary>
-    private static Task InsertAsync(string source, string prefix, int from, int count) => SqlAsync(source, $"""
+    private static Task InsertAsync(string source, string prefix, int from, int count) => ClusterProbes.ExecuteAsync(source, $"""
         INSERT INTO mongo_events (_id, type, event_timestamp, case_id, client_id, attorney_email, status, confidence_score, case_type, case_last_action)
         SELECT '{prefix}' || lpad(g::text, 6, '0'), 'note', timestamptz '2026-07-01 00:00:00+00' + g * interval '1 second', 'CASE-' || g, 'CLIENT-' || (g % 7),
                'att' || (g % 5) || '@example.test', 'closed', 0.5, 'Immigration', 'closed the file'
@@ -146,7 +146,7 @@ public sealed class ClusterMappedPullLakeTests : IDisposable
         """);
 
     /// <summary>The attorney events the shared lake's manifest holds (0 before the first commit).</summary>
-    private Task<long> LandedAsync() => ScalarAsync(ServerSettings.PostgresConnectionString,
+    private Task<long> LandedAsync() => ClusterProbes.CountAsync(ServerSettings.PostgresConnectionString,
         $"SELECT coalesce(sum(rows), 0) FROM sluice_meta_{_fixture.Cluster}.lake_files WHERE table_name = '{Table}' AND removed_at IS NULL", undefinedIsZero: true);
 
     /// <summary>The one worker of <paramref name="among"/> the registry shows holding the pull, once there is one.</summary>
@@ -167,44 +167,6 @@ public sealed class ClusterMappedPullLakeTests : IDisposable
         return csv[1].Trim();
     }
 
-    private static async Task SqlAsync(string connection, string sql)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, c);
-        await cmd.ExecuteNonQueryAsync();
-    }
-
-    private static async Task<string?> ScalarTextAsync(string connection, string sql)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, c);
-        return (await cmd.ExecuteScalarAsync())?.ToString();
-    }
-
-    private static async Task<long> ScalarAsync(string connection, string sql, bool undefinedIsZero = false)
-    {
-        try
-        {
-            return Convert.ToInt64(await ScalarTextAsync(connection, sql), CultureInfo.InvariantCulture);
-        }
-        catch (PostgresException e) when (undefinedIsZero && e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
-        {
-            return 0; // the lake's manifest is made with the first worker's start
-        }
-    }
-
-    /// <summary>The probe's value once it finds it, polling every 200 ms; past the deadline the test fails with the workers' last words.</summary>
-    private static async Task<T> UntilAsync<T>(Func<Task<(bool Found, T Value)>> probe, string what, IReadOnlyList<ClusterWorker> workers)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (true)
-        {
-            var (found, value) = await probe();
-            if (found) { return value; }
-            DateTime.UtcNow.ShouldBeLessThan(deadline, $"{what}: not within {Patience.TotalSeconds:0} s\n{string.Join("\n", workers.Select(w => w.Stderr))}");
-            await Task.Delay(200);
-        }
-    }
+    private static Task<T> UntilAsync<T>(Func<Task<(bool Found, T Value)>> probe, string what, IReadOnlyList<ClusterWorker> workers) =>
+        ClusterProbes.UntilAsync(probe, what, workers, Patience);
 }

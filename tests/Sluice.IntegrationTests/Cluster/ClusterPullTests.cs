@@ -338,35 +338,13 @@ public sealed class ClusterPullTests : IDisposable
     private Task<long> PendingPagesAsync() =>
         ScalarAsync($"SELECT count(*) FROM sluice_meta_{_fixture.Cluster}.pull_pages WHERE source = 'salesforce:{_name}/accounts'");
 
-    private static async Task<string?> ScalarTextAsync(string sql)
-    {
-        await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, c);
-        return (await cmd.ExecuteScalarAsync())?.ToString();
-    }
+    private static Task<string?> ScalarTextAsync(string sql) => ClusterProbes.ScalarTextAsync(ServerSettings.PostgresConnectionString, sql);
 
-    private static async Task<long> ScalarAsync(string sql)
-    {
-        await using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, c);
-        return Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
+    private static Task<long> ScalarAsync(string sql) => ClusterProbes.CountAsync(ServerSettings.PostgresConnectionString, sql);
 
     private static Task<T> UntilAsync<T>(Func<(bool Found, T Value)> probe, string what, IReadOnlyList<ClusterWorker> workers) =>
-        UntilAsync(() => Task.FromResult(probe()), what, workers);
+        ClusterProbes.UntilAsync(probe, what, workers, Patience);
 
-    /// <summary>The probe's value once it finds it, polling every 200 ms; past the deadline the test fails with the workers' last words.</summary>
-    private static async Task<T> UntilAsync<T>(Func<Task<(bool Found, T Value)>> probe, string what, IReadOnlyList<ClusterWorker> workers)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (true)
-        {
-            var (found, value) = await probe();
-            if (found) { return value; }
-            DateTime.UtcNow.ShouldBeLessThan(deadline, $"{what}: not within {Patience.TotalSeconds:0} s\n{string.Join("\n", workers.Select(w => w.Stderr))}");
-            await Task.Delay(200);
-        }
-    }
+    private static Task<T> UntilAsync<T>(Func<Task<(bool Found, T Value)>> probe, string what, IReadOnlyList<ClusterWorker> workers) =>
+        ClusterProbes.UntilAsync(probe, what, workers, Patience);
 }

@@ -198,11 +198,5 @@ public sealed class ClusterWorkerHoldsTests : IDisposable
         }
     }
 
-    private static async Task SqlAsync(string connection, string sql)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, c);
-        await cmd.ExecuteNonQueryAsync();
-    }
+    private static Task SqlAsync(string connection, string sql) => ClusterProbes.ExecuteAsync(connection, sql);
 }
