@@ -10,26 +10,23 @@ namespace Sluice.Cli.Commands;
 /// <summary>
 /// <c>sluice status --cluster</c>: the cluster's workers from the shared registry (id, host, heartbeat age, health, what
 /// each holds), each pipeline's consumer lag as the freshest live worker read it, and the CDC snapshots asked for
-/// (<c>sluice cdc snapshot</c>, the rest of an interrupted initial snapshot) with the progress the slot holders record;
-/// from any machine, no worker's port needed.
+/// (<c>sluice cdc snapshot</c>, the rest of an interrupted initial snapshot) with the progress the slot holders record
+/// and the worker running each; from any machine, no worker's port needed.
 /// </summary>
 internal static class ClusterStatusView
 {
     /// <summary>The latest snapshot requests shown (newest first), as many as a single process's status shows of a slot.</summary>
     public const int SnapshotsShown = PostgresCdcSource.SnapshotsShown;
 
-    public static object Json(IReadOnlyList<WorkerView> workers, IReadOnlyList<SnapshotRequest> snapshots, DateTime at) => new
+    public static object Json(IReadOnlyList<WorkerView> workers, IReadOnlyList<SnapshotRequestView> snapshots, DateTime at) => new
     {
         at,
         workers,
         pipelines = Lags(workers).Select(l => new { pipeline = l.Lag.Pipeline, backlog = new Backlog(l.Lag.Events, "events in JetStream"), reportedBy = l.Worker.Id, reportedAt = l.Worker.HeartbeatAt }),
-        snapshots = snapshots.Select(s => new
-        {
-            pipeline = $"{s.Recipe}/{s.Pipeline}", s.Slot, s.Id, table = s.Display, s.Kind, state = s.Status, s.RowsRead, s.Total, s.Chunks, s.Superseded, s.Error, s.UpdatedAt,
-        }),
+        snapshots,
     };
 
-    public static void Render(IReadOnlyList<WorkerView> workers, IReadOnlyList<SnapshotRequest> snapshots, DateTime at)
+    public static void Render(IReadOnlyList<WorkerView> workers, IReadOnlyList<SnapshotRequestView> snapshots, DateTime at)
     {
         if (Console.IsOutputRedirected) { AnsiConsole.Profile.Width = 240; }
         AnsiConsole.MarkupLine($"[bold]sluice status --cluster[/]  {at.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}  {workers.Count(w => w.Health is "green" or "red")} worker(s) beating, {workers.Count(w => w.Health == "lost")} lost");
@@ -52,13 +49,13 @@ internal static class ClusterStatusView
 
         if (lags.Rows.Count > 0) { AnsiConsole.Write(lags); }
         var requests = new Table { Border = TableBorder.Simple };
-        foreach (var c in new[] { "pipeline", "snapshot", "table", "kind", "state", "rows read", "of", "chunks", "superseded", "updated" }) { requests.AddColumn(c); }
+        foreach (var c in new[] { "pipeline", "snapshot", "table", "kind", "state", "rows read", "of", "chunks", "superseded", "worker", "updated" }) { requests.AddColumn(c); }
         foreach (var s in snapshots)
         {
-            requests.AddRow(Cell($"{s.Recipe}/{s.Pipeline}"), Cell(s.Id.ToString(CultureInfo.InvariantCulture)), Cell(s.Display), Cell(s.Kind),
-                Cell(s.Error is null ? s.Status : $"{s.Status}: {s.Error}"), Cell(s.RowsRead.ToString("N0", CultureInfo.InvariantCulture)),
+            requests.AddRow(Cell(s.Pipeline), Cell(s.Id.ToString(CultureInfo.InvariantCulture)), Cell(s.Table), Cell(s.Kind),
+                Cell(s.Error is null ? s.State : $"{s.State}: {s.Error}"), Cell(s.RowsRead.ToString("N0", CultureInfo.InvariantCulture)),
                 Cell(s.Total?.ToString("N0", CultureInfo.InvariantCulture) ?? "-"), Cell(s.Chunks.ToString("N0", CultureInfo.InvariantCulture)),
-                Cell(s.Superseded.ToString("N0", CultureInfo.InvariantCulture)), Cell(s.UpdatedAt));
+                Cell(s.Superseded.ToString("N0", CultureInfo.InvariantCulture)), Cell(s.Worker ?? "-"), Cell(s.UpdatedAt.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)));
         }
 
         if (requests.Rows.Count > 0) { AnsiConsole.Write(requests); }

@@ -64,7 +64,7 @@ internal static class StatusCommand
         do
         {
             var workers = Cluster.WorkerRegistry.List(services.Metadata, services.Time);
-            var snapshots = Connectors.Postgres.PgSnapshotRequests.List(services, ClusterStatusView.SnapshotsShown);
+            var snapshots = Connectors.Postgres.PgSnapshotRequests.Views(services, ClusterStatusView.SnapshotsShown);
             var at = services.Time.GetUtcNow().UtcDateTime;
             if (json)
             {
@@ -103,6 +103,7 @@ internal static class StatusCommand
         deadLetters = snapshots.SelectMany(s => s.DeadLetters),
         alerts = snapshots.SelectMany(s => s.Alerts),
         workers = snapshots.SelectMany(s => s.Workers).DistinctBy(w => w.Id),
+        snapshots = snapshots.SelectMany(s => s.Snapshots).DistinctBy(r => r.Id),
     };
 
     private static void Render(ManagementClient client, List<StatusSnapshot> snapshots)

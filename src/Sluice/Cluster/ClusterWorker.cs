@@ -7,7 +7,7 @@ namespace Sluice.Cluster;
 /// <summary>
 /// What makes a <c>run --cluster</c> process a worker the others can see: its entry in the shared worker registry,
 /// beating with its health (red while a component fails or a pipeline stopped) and the consumer lag of its pipelines,
-/// and the registry's workers in its own <c>/api/status</c>.
+/// and the registry's workers and the cluster's CDC snapshot requests in its own <c>/api/status</c>.
 /// </summary>
 public static class ClusterWorker
 {
@@ -21,6 +21,8 @@ public static class ClusterWorker
         registry.Register();
         services.Worker = registry;
         services.Status.Workers = () => WorkerRegistry.List(services.Metadata, services.Time);
+        // Any worker's status shows the cluster's CDC snapshots, whichever worker holds the slot and runs them.
+        services.Status.Snapshots = () => Connectors.Postgres.PgSnapshotRequests.Views(services, Connectors.Postgres.PostgresCdcSource.SnapshotsShown);
         return registry;
     }
 

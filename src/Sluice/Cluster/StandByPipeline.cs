@@ -76,7 +76,16 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
             {
                 if (pipeline is StreamPipeline { Source: PostgresCdcSource source }) { source.BeforeConnect = lease.EnsureHeldAsync; }
                 if (_status is not null) { (pipeline as IStatusSource)?.AttachStatus(_status); }
-                await pipeline.RunAsync(afterLoad, held).ConfigureAwait(false);
+                try
+                {
+                    await pipeline.RunAsync(afterLoad, held).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // The slot's snapshots are shown by the worker running them (its metrics too, so a cluster's
+                    // series are not doubled); the others show them in the cluster's view (StatusSnapshot.Snapshots).
+                    if (_status is not null) { _status.Snapshots = null; }
+                }
             }
         }, standBy: true, ct).ConfigureAwait(false);
     }
@@ -211,17 +220,36 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
         {
             source.BeforeConnect = lease.EnsureHeldAsync;
             CdcLog.Relaying(_log, _options.Slot, log.Log.StreamName);
-            await foreach (var batch in source.ReadAsync(stored, ct).ConfigureAwait(false))
+            // The pipeline's status is the consumers' (ClusterHttpSource: the backlog is the events in JetStream); the
+            // slot and its snapshots are the relay's, shown by this worker while it holds the slot.
+            if (_status is { } status)
             {
-                await log.PublishAsync(batch, _services.Time, _log, c => _status?.Condition(c), ct).ConfigureAwait(false);
-                if (batch.Snapshots.Count > 0) { Core.CrashPoint.Reach(SnapshotPublished); }
-                if (batch.Position > (stored ?? long.MinValue))
-                {
-                    checkpoints.Set(RelayCheckpoint, batch.Position.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    stored = batch.Position;
-                }
+                status.Slot = source.SlotForStatus;
+                status.Snapshots = source.SnapshotsForStatus;
+            }
 
-                await source.AcknowledgeAsync(batch.Position, ct).ConfigureAwait(false);
+            try
+            {
+                await foreach (var batch in source.ReadAsync(stored, ct).ConfigureAwait(false))
+                {
+                    await log.PublishAsync(batch, _services.Time, _log, c => _status?.Condition(c), ct).ConfigureAwait(false);
+                    if (batch.Snapshots.Count > 0) { Core.CrashPoint.Reach(SnapshotPublished); }
+                    if (batch.Position > (stored ?? long.MinValue))
+                    {
+                        checkpoints.Set(RelayCheckpoint, batch.Position.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        stored = batch.Position;
+                    }
+
+                    await source.AcknowledgeAsync(batch.Position, ct).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                if (_status is { } shown)
+                {
+                    shown.Slot = null;
+                    shown.Snapshots = null;
+                }
             }
         }
     }

@@ -48,7 +48,8 @@ public abstract class CdcStateConformance<TFixture> : IDisposable where TFixture
         var state = new PgCdcState(Fixture.Store, Fixture.Time);
         state.EnsureSchema();
         state.Created("s", "db", consistentPoint: 1000, snapshot: true);
-        var progress = new PgSnapshotProgress(Fixture.Store, Fixture.Time);
+        // Two workers of a cluster in turn: each request names the worker that moved it last.
+        var progress = new PgSnapshotProgress(Fixture.Store, Fixture.Time, "worker-a");
         progress.EnsureSchema();
         var id = progress.Submit(new SnapshotRequest("s", "db", "r", "cdc", "public", "content", "content_id > 5", 100, PgSnapshotProgress.OnDemand) { Total = 40 });
         progress.Started(id, null);
@@ -56,11 +57,12 @@ public abstract class CdcStateConformance<TFixture> : IDisposable where TFixture
         progress.InitialProgress("s", "db", 1000, [Content, Events], 0, "[\"3\"]", done: false);
         progress.InitialProgress("s", "db", 1000, [Content, Events], 1, "[\"9\"]", done: false);
 
-        var other = new PgSnapshotProgress(Fixture.OpenStore("b"), Fixture.Time);
+        var other = new PgSnapshotProgress(Fixture.OpenStore("b"), Fixture.Time, "worker-b");
         var request = other.Next("s", "db").ShouldNotBeNull();
         (request.Id, request.Status, request.LastKey, request.Total, request.RowsRead, request.RowsEmitted, request.Superseded, request.Chunks)
             .ShouldBe((id, PgSnapshotProgress.Running, (string?)"[\"17\"]", (long?)40, 100L, 98L, 2L, 1L));
         request.Where.ShouldBe("content_id > 5");
+        request.Worker.ShouldBe("worker-a");
         var initial = other.Initial("s", "db", 1000);
         initial.Count.ShouldBe(2);
         initial[("public", "content")].ShouldBe(((string?)null, true), "a table before the one in progress is complete");
@@ -71,6 +73,8 @@ public abstract class CdcStateConformance<TFixture> : IDisposable where TFixture
         var resumed = progress.Next("s", "db").ShouldNotBeNull();
         (resumed.Table, resumed.Kind, resumed.LastKey).ShouldBe(("engagement_events", PgSnapshotProgress.InitialKind, (string?)"[\"9\"]"));
         progress.Get(id)!.Status.ShouldBe(PgSnapshotProgress.Done);
+        progress.Get(id)!.Worker.ShouldBe("worker-b", "the worker that finished it");
+        resumed.Worker.ShouldBeNull("no worker moved the resumed rest yet");
         progress.OfSlot("s", "db", 10).Count.ShouldBe(2);
         state.Get("s", "db").ShouldBe(new SlotRecord(1000, false, 1200), "the slot's snapshot is not taken again, and its position is the source's own");
     }

@@ -47,6 +47,35 @@ public class StatusMetricsTests
     }
 
     [Fact]
+    public async Task A_slot_and_its_snapshots_series_go_when_the_pipeline_no_longer_shows_them()
+    {
+        // A worker of a cluster shows the slot and its snapshots while it holds the slot, and nothing once it let it go.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
+        var board = new StatusBoard(clock);
+        var p = board.Pipeline("snap", "cdc", "postgres_cdc");
+        p.Slot = () => new SlotFigures("s1", 1, 2, 0, "reserved", null, 1, clock.GetUtcNow().UtcDateTime);
+        p.Snapshots = () => [new SnapshotFigures(7, "public.items", "on_demand", "running", 300, 2000, 3, 0, null)];
+        var metrics = new ServerMetrics();
+        StatusMetrics.Register(metrics, board);
+        const string Labels = "recipe=\"snap\",pipeline=\"cdc\",table=\"public.items\",request=\"7\"";
+
+        var text = await RenderAsync(metrics);
+        text.ShouldContain($"sluice_cdc_snapshot_rows_read{{{Labels}}} 300\n");
+        text.ShouldContain($"sluice_cdc_snapshot_rows_total{{{Labels}}} 2000\n");
+        text.ShouldContain($"sluice_cdc_snapshot_state{{{Labels},state=\"running\"}} 1\n");
+        text.ShouldContain("sluice_cdc_slot_lag_bytes{recipe=\"snap\",pipeline=\"cdc\",slot=\"s1\"} 2\n");
+        text.ShouldNotContain("sluice_cdc_slot_safe_wal_bytes{", Case.Sensitive, "unlimited: no series");
+
+        p.Slot = null;
+        p.Snapshots = null;
+        text = await RenderAsync(metrics);
+        text.ShouldNotContain("sluice_cdc_snapshot_rows_read{", Case.Sensitive, text);
+        text.ShouldNotContain("sluice_cdc_snapshot_state{", Case.Sensitive, text);
+        text.ShouldNotContain("sluice_cdc_slot_lag_bytes{", Case.Sensitive, text);
+        text.ShouldNotContain("sluice_cdc_slot_wal_status{", Case.Sensitive, text);
+    }
+
+    [Fact]
     public async Task Ingest_counters_histograms_and_scrape_time_gauges_share_the_servers_one_prometheus_net_registry()
     {
         var metrics = new ServerMetrics();

@@ -8,9 +8,11 @@ namespace Sluice.Connectors.Postgres;
 /// key of the last chunk every sink committed, and the initial snapshot's progress per table. The running source
 /// polls the requests (this is the signal channel between the command and the running process) and a status command
 /// reads them. Kept through <see cref="MetadataStore.Connect"/> (SQLite, or a cluster's shared Postgres schema), so a
-/// worker that takes the slot over goes on where its predecessor's sinks committed.
+/// worker that takes the slot over goes on where its predecessor's sinks committed. A cluster's slot holder
+/// (<paramref name="worker"/>, its id in the worker registry) writes its id on each request it moves, so any worker's
+/// status shows who runs it; a single process writes none.
 /// </summary>
-internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
+internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time, string? worker = null)
 {
     public const string Queued = SnapshotStatus.Queued, Running = SnapshotStatus.Running, Done = SnapshotStatus.Done, Failed = SnapshotStatus.Failed;
 
@@ -32,10 +34,15 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
             last_key TEXT, done INTEGER NOT NULL, updated_at TEXT NOT NULL,
             PRIMARY KEY (slot, database, consistent_point, schema_name, table_name));
         """,
+        // The worker of a cluster that last moved the request (null in a single process).
+        "ALTER TABLE pg_cdc_snapshot_requests ADD COLUMN worker TEXT NULL;",
     ];
 
+    /// <summary>The schema version <see cref="EnsureSchema"/> brings a store to (a reader of an older store migrates it first).</summary>
+    public static int Version => Migrations.Length;
+
     private const string Columns =
-        "id, slot, database, recipe, pipeline, schema_name, table_name, where_sql, chunk_rows, kind, status, last_key, total, rows_read, rows_emitted, superseded, chunks, error, requested_at, updated_at";
+        "id, slot, database, recipe, pipeline, schema_name, table_name, where_sql, chunk_rows, kind, status, last_key, total, rows_read, rows_emitted, superseded, chunks, error, requested_at, updated_at, worker";
 
     /// <summary>The component its tables are migrated under (<c>component_schema</c>).</summary>
     public const string Component = "postgres_cdc_snapshots";
@@ -65,6 +72,22 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
     /// <summary>A slot's requests, newest first (the status board's part).</summary>
     public IReadOnlyList<SnapshotRequest> OfSlot(string slot, string database, int limit) =>
         Query("WHERE slot = $slot AND database = $db ORDER BY id DESC LIMIT $n", ("$slot", slot), ("$db", database), ("$n", limit));
+
+    /// <summary>
+    /// A slot's requests as a pipeline's status shows them (newest first); null before the first start made the table
+    /// (SQLite, or the shared Postgres store): nothing asked yet.
+    /// </summary>
+    public List<Core.Status.SnapshotFigures>? Figures(string slot, string database, int limit)
+    {
+        try
+        {
+            return OfSlot(slot, database, limit).Select(r => r.Figures).ToList();
+        }
+        catch (System.Data.Common.DbException)
+        {
+            return null;
+        }
+    }
 
     public void Started(long id, long? total) => Update(id, "status = $st, total = coalesce(total, $total)", ("$st", Running), ("$total", total));
 
@@ -137,8 +160,9 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
     private void Update(long id, string set, params (string, object?)[] values)
     {
         using var c = store.Connect();
-        c.Execute($"UPDATE pg_cdc_snapshot_requests SET {set}, updated_at = $updated WHERE id = $id", null,
-            [.. values, ("$updated", time.GetUtcNow().Iso()), ("$id", id)]);
+        (string, object?)[] all = [.. values, ("$updated", time.GetUtcNow().Iso()), ("$id", id)];
+        c.Execute($"UPDATE pg_cdc_snapshot_requests SET {set}{(worker is null ? "" : ", worker = $worker")}, updated_at = $updated WHERE id = $id", null,
+            worker is null ? all : [.. all, ("$worker", worker)]);
     }
 
     private List<SnapshotRequest> Query(string tail, params (string, object?)[] values)
@@ -165,6 +189,7 @@ internal sealed class PgSnapshotProgress(MetadataStore store, TimeProvider time)
         Error = Text(r, 17),
         RequestedAt = r.GetString(18),
         UpdatedAt = r.GetString(19),
+        Worker = Text(r, 20),
     };
 
     private static string? Text(System.Data.Common.DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
@@ -203,7 +228,13 @@ public sealed record SnapshotRequest(
 
     public string UpdatedAt { get; init; } = "";
 
+    /// <summary>The worker of a cluster that last moved it (started it, recorded a chunk, ended it); null in a single process.</summary>
+    public string? Worker { get; init; }
+
     public string Display => $"{Schema}.{Table}";
+
+    /// <summary>As a pipeline's status shows it.</summary>
+    public Core.Status.SnapshotFigures Figures => new(Id, Display, Kind, Status, RowsRead, Total, Chunks, Superseded, Error);
 }
 
 /// <summary>Where an incremental snapshot request stands.</summary>

@@ -98,13 +98,27 @@ public static class PgSnapshotRequests
     public static IReadOnlyList<SnapshotRequest> List(IEngineServices services, int limit = 100)
     {
         ArgumentNullException.ThrowIfNull(services);
-        return Stored(services) ? new PgSnapshotProgress(services.Metadata, services.Time).List(limit) : [];
+        var version = Version(services);
+        if (version == 0) { return []; }
+        var progress = new PgSnapshotProgress(services.Metadata, services.Time);
+        // A store an older Sluice made lacks the worker column: added once (later reads see the new version and only read).
+        if (version < PgSnapshotProgress.Version) { progress.EnsureSchema(); }
+        return progress.List(limit);
     }
 
+    /// <summary>The latest requests as a cluster's status shows them (<c>status --cluster</c>, a worker's <c>/api/status</c>), newest first.</summary>
+    public static IReadOnlyList<Core.Status.SnapshotRequestView> Views(IEngineServices services, int limit) =>
+        List(services, limit).Select(s => new Core.Status.SnapshotRequestView(
+            $"{s.Recipe}/{s.Pipeline}", s.Slot, s.Id, s.Display, s.Kind, s.Status, s.RowsRead, s.Total, s.Chunks, s.Superseded, s.Error, s.Worker,
+            SqliteExtensions.ParseIso(s.UpdatedAt).UtcDateTime)).ToList();
+
     /// <summary>Whether the store holds the requests' table (made by the first request or the first start of a CDC source).</summary>
-    private static bool Stored(IEngineServices services)
+    private static bool Stored(IEngineServices services) => Version(services) > 0;
+
+    /// <summary>The requests' schema version in the store (0: never made).</summary>
+    private static long Version(IEngineServices services)
     {
         using var c = services.Metadata.Connect();
-        return c.Scalar<long?>("SELECT version FROM component_schema WHERE component = $c", null, ("$c", PgSnapshotProgress.Component)) is > 0;
+        return c.Scalar<long?>("SELECT version FROM component_schema WHERE component = $c", null, ("$c", PgSnapshotProgress.Component)) ?? 0;
     }
 }

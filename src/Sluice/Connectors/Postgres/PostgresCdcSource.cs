@@ -119,7 +119,8 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         _options = options;
         _log = services.Logging.CreateLogger("Sluice.Postgres");
         _state = new PgCdcState(services.Metadata, services.Time);
-        _progress = new PgSnapshotProgress(services.Metadata, services.Time);
+        // On a cluster's worker each request it moves names it (the cluster's status shows who runs a snapshot).
+        _progress = new PgSnapshotProgress(services.Metadata, services.Time, services.Worker?.Worker.Id);
         _monitor = new PgSlotMonitor(options, recipe, services, _log);
         _reconnect = BuildReconnect();
     }
@@ -132,29 +133,21 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
     {
         ArgumentNullException.ThrowIfNull(status);
         _status = status;
-        status.Slot = () => _monitor.Latest is { } s
-            ? new Core.Status.SlotFigures(s.Slot, s.ConfirmedLsn, s.LagBytes, s.LagSeconds, s.WalStatus, s.SafeWalBytes, s.SecondsSinceMessage, s.CheckedAt.UtcDateTime)
-            : null;
+        status.Slot = SlotForStatus;
         status.Backlog = () => _monitor.Latest is { } s ? new Core.Status.Backlog(s.LagBytes, "bytes") : null;
-        status.Snapshots = () => Snapshots();
+        status.Snapshots = SnapshotsForStatus;
     }
+
+    /// <summary>The slot as last checked, as the status shows it (null before the first check).</summary>
+    public Core.Status.SlotFigures? SlotForStatus() => _monitor.Latest is { } s
+        ? new Core.Status.SlotFigures(s.Slot, s.ConfirmedLsn, s.LagBytes, s.LagSeconds, s.WalStatus, s.SafeWalBytes, s.SecondsSinceMessage, s.CheckedAt.UtcDateTime)
+        : null;
 
     /// <summary>How many of the slot's table snapshots the status shows (newest first): the running ones and the last finished.</summary>
     public const int SnapshotsShown = 20;
 
-    private List<Core.Status.SnapshotFigures>? Snapshots()
-    {
-        try
-        {
-            return _progress.OfSlot(_options.Slot, _options.Connection.Database, SnapshotsShown)
-                .Select(r => new Core.Status.SnapshotFigures(r.Id, r.Display, r.Kind, r.Status, r.RowsRead, r.Total, r.Chunks, r.Superseded, r.Error)).ToList();
-        }
-        catch (System.Data.Common.DbException)
-        {
-            // Before the first start made the table (SQLite or the shared Postgres store): nothing asked yet.
-            return null;
-        }
-    }
+    /// <summary>The slot's table snapshots, as the status shows them (null before the first start made their table).</summary>
+    public List<Core.Status.SnapshotFigures>? SnapshotsForStatus() => _progress.Figures(_options.Slot, _options.Connection.Database, SnapshotsShown);
 
     public string DeadLetterSource => $"postgres_cdc:{_recipe}/{_options.Slot}";
 

@@ -94,18 +94,21 @@ public sealed class StatusBoard(TimeProvider time)
             now.UtcDateTime, Started.UtcDateTime, Environment.ProcessId,
             Pipelines.Select(p => p.View(now, history)).ToList(),
             Jobs.Select(j => j.View(now)).ToList(),
-            letters) { Alerts = Alerts, Workers = SafeWorkers() };
+            letters) { Alerts = Alerts, Workers = FromSharedStore(Workers), Snapshots = FromSharedStore(Snapshots) };
     }
 
     /// <summary>How the cluster's workers are read (the shared worker registry), set by a cluster worker; null in a single process.</summary>
     public Func<IReadOnlyList<WorkerView>>? Workers { get; set; }
 
-    /// <summary>A shared store that does not answer leaves the workers out; the rest of the status still answers.</summary>
-    private IReadOnlyList<WorkerView> SafeWorkers()
+    /// <summary>How the cluster's CDC snapshot requests are read (the shared store), set by a cluster worker; null in a single process.</summary>
+    public Func<IReadOnlyList<SnapshotRequestView>>? Snapshots { get; set; }
+
+    /// <summary>A shared store that does not answer leaves the cluster's part out; the rest of the status still answers.</summary>
+    private static IReadOnlyList<T> FromSharedStore<T>(Func<IReadOnlyList<T>>? read)
     {
         try
         {
-            return Workers?.Invoke() ?? [];
+            return read?.Invoke() ?? [];
         }
         catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or TimeoutException)
         {

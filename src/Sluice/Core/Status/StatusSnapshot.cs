@@ -12,6 +12,12 @@ public sealed record StatusSnapshot(
 
     /// <summary>The cluster's workers from the shared registry (<c>run --cluster</c>); none for a single process.</summary>
     public IReadOnlyList<WorkerView> Workers { get; init; } = [];
+
+    /// <summary>
+    /// The cluster's latest CDC snapshot requests from the shared store, with the worker running each (<c>run
+    /// --cluster</c>: any worker shows them, whichever holds the slot); none for a single process, whose pipelines show theirs.
+    /// </summary>
+    public IReadOnlyList<SnapshotRequestView> Snapshots { get; init; } = [];
 }
 
 public sealed record PipelineView(
@@ -59,6 +65,15 @@ public sealed record SlotFigures(string Slot, long ConfirmedLsn, long LagBytes, 
 /// done or failed.
 /// </summary>
 public sealed record SnapshotFigures(long Id, string Table, string Kind, string State, long RowsRead, long? Total, long Chunks, long Superseded, string? Error);
+
+/// <summary>
+/// A CDC snapshot request in a cluster's shared store (<c>sluice cdc snapshot --cluster</c>, or the rest of an interrupted
+/// initial snapshot): its pipeline and slot, the figures a pipeline shows (<see cref="SnapshotFigures"/>), the worker
+/// that last moved it (started it, recorded a chunk, ended it; null for one an older Sluice moved) and when.
+/// </summary>
+public sealed record SnapshotRequestView(
+    string Pipeline, string Slot, long Id, string Table, string Kind, string State, long RowsRead, long? Total, long Chunks, long Superseded, string? Error,
+    string? Worker, DateTime UpdatedAt);
 
 /// <summary>One point of a pipeline's history: counters (rates come from two points), backlog, the slowest sink's lag.</summary>
 public sealed record StatusSample(DateTime At, long RecordsIn, long RecordsOut, long? Backlog, double LagSeconds);

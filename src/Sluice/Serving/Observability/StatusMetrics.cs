@@ -76,7 +76,31 @@ public sealed class StatusMetrics
             foreach (var p in now.Pipelines) { Update(p); }
             foreach (var job in now.Jobs) { Update(job); }
             Replace(_deadLetters, now.DeadLetters.Select(d => (new[] { d.Recipe, d.Source, d.Reason }, (double)d.Count)));
+            UpdateSlots(now.Pipelines);
         }
+    }
+
+    /// <summary>
+    /// The replication slots and their table snapshots the pipelines show now; the others' series go, so a worker of a
+    /// cluster that let a slot go stops exporting it and its snapshots (the worker holding it now does), and a cluster's
+    /// series are not doubled.
+    /// </summary>
+    private void UpdateSlots(IReadOnlyList<PipelineView> pipelines)
+    {
+        var slots = pipelines.Where(p => p.Slot is not null).Select(p => (Labels: new[] { p.Recipe, p.Pipeline, p.Slot!.Slot }, Slot: p.Slot!)).ToList();
+        Replace(_slotLsn, slots.Select(x => (x.Labels, (double)x.Slot.ConfirmedLsn)));
+        Replace(_slotLagBytes, slots.Select(x => (x.Labels, (double)x.Slot.LagBytes)));
+        Replace(_slotLagSeconds, slots.Select(x => (x.Labels, x.Slot.LagSeconds)));
+        Replace(_slotSafe, slots.Where(x => x.Slot.SafeWalBytes is not null).Select(x => (x.Labels, (double)x.Slot.SafeWalBytes!.Value)));
+        Replace(_slotQuiet, slots.Select(x => (x.Labels, x.Slot.SecondsSinceMessage)));
+        Replace(_slotWal, slots.SelectMany(x => WalStatuses.Select(w => ((string[])[.. x.Labels, w], x.Slot.WalStatus == w ? 1d : 0d))));
+
+        var snapshots = pipelines.SelectMany(p => (p.Snapshots ?? []).Select(x =>
+            (Labels: new[] { p.Recipe, p.Pipeline, x.Table, x.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, Snapshot: x))).ToList();
+        Replace(_snapshotRows, snapshots.Select(x => (x.Labels, (double)x.Snapshot.RowsRead)));
+        Replace(_snapshotTotal, snapshots.Where(x => x.Snapshot.Total is not null).Select(x => (x.Labels, (double)x.Snapshot.Total!.Value)));
+        Replace(_snapshotChunks, snapshots.Select(x => (x.Labels, (double)x.Snapshot.Chunks)));
+        Replace(_snapshotState, snapshots.SelectMany(x => SnapshotStates.Select(state => ((string[])[.. x.Labels, state], x.Snapshot.State == state ? 1d : 0d))));
     }
 
     private void Update(PipelineView p)
@@ -101,26 +125,6 @@ public sealed class StatusMetrics
             {
                 foreach (var state in BreakerStates) { _breaker.WithLabels([.. sl, state]).Set(breaker == state ? 1 : 0); }
             }
-        }
-
-        if (p.Slot is { } slot)
-        {
-            string[] l = [p.Recipe, p.Pipeline, slot.Slot];
-            _slotLsn.WithLabels(l).Set(slot.ConfirmedLsn);
-            _slotLagBytes.WithLabels(l).Set(slot.LagBytes);
-            _slotLagSeconds.WithLabels(l).Set(slot.LagSeconds);
-            if (slot.SafeWalBytes is { } safe) { _slotSafe.WithLabels(l).Set(safe); }
-            _slotQuiet.WithLabels(l).Set(slot.SecondsSinceMessage);
-            foreach (var status in WalStatuses) { _slotWal.WithLabels([.. l, status]).Set(slot.WalStatus == status ? 1 : 0); }
-        }
-
-        foreach (var snapshot in p.Snapshots ?? [])
-        {
-            string[] l = [p.Recipe, p.Pipeline, snapshot.Table, snapshot.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)];
-            _snapshotRows.WithLabels(l).Set(snapshot.RowsRead);
-            if (snapshot.Total is { } total) { _snapshotTotal.WithLabels(l).Set(total); }
-            _snapshotChunks.WithLabels(l).Set(snapshot.Chunks);
-            foreach (var state in SnapshotStates) { _snapshotState.WithLabels([.. l, state]).Set(snapshot.State == state ? 1 : 0); }
         }
     }
 

@@ -242,6 +242,12 @@
     html += `<section class="card"><h2>Consumer lag per pipeline</h2>` + (names.length
       ? table(["pipeline", "#events in JetStream", "read by"], names.map(n => `<tr data-lag="${esc(n)}"><td>${esc(n)}</td><td class="num">${num(lags[n].events)}</td><td>${esc(lags[n].by)} ${time(lags[n].at)}</td></tr>`))
       : empty("No worker has read a consumer's lag yet.")) + "</section>";
+    // The cluster's snapshots from the shared store: any worker shows them, whichever holds the slot and runs them.
+    const requests = status.data.snapshots || [];
+    html += `<section class="card"><h2>CDC snapshots</h2>` + (requests.length
+      ? table(["pipeline", "table", "kind", "state", "#rows read", "#total", "progress", "#chunks", "worker", "updated", "error"],
+        requests.map(x => snapshotRow(x.pipeline, x, `<td>${esc(x.worker || "–")}</td><td>${time(x.updatedAt)}</td>`)))
+      : empty("No CDC snapshot was asked for in this cluster. Ask for one with <code>./sluice cdc snapshot &lt;recipe&gt;/&lt;pipeline&gt; --table T --cluster</code> (see <code>docs/CDC.md</code>); the worker holding the slot takes it.")) + "</section>";
     main.innerHTML = html;
   }
 
@@ -261,13 +267,18 @@
     }
     const snapshots = status.data.pipelines.filter(p => (p.snapshots || []).length);
     if (snapshots.length) {
-      html += `<h2>Snapshots</h2>` + table(["pipeline", "table", "kind", "state", "#rows read", "#total", "progress", "#chunks", "error"], snapshots.flatMap(p => p.snapshots.map(x => {
-        const pct = x.total ? Math.min(100, Math.round(100 * x.rowsRead / x.total)) : (x.state === "done" ? 100 : 0);
-        const health = x.state === "failed" ? "bad" : x.state === "done" ? "ok" : x.state === "running" ? "ok" : "";
-        return `<tr data-snapshot="${esc(x.id)}"><td>${esc(p.recipe + "/" + p.pipeline)}</td><td class="mono">${esc(x.table)}</td><td>${esc(x.kind)}</td><td>${pill(x.state, health)}</td><td class="num">${num(x.rowsRead)}</td><td class="num">${num(x.total)}</td><td><div class="progress" title="${pct}%"><div style="width:${pct}%"></div></div></td><td class="num">${num(x.chunks)}</td><td class="error">${esc(x.error || "")}</td></tr>`;
-      })));
+      html += `<h2>Snapshots</h2>` + table(["pipeline", "table", "kind", "state", "#rows read", "#total", "progress", "#chunks", "error"],
+        snapshots.flatMap(p => p.snapshots.map(x => snapshotRow(p.recipe + "/" + p.pipeline, x))));
     }
     main.innerHTML = html;
+  }
+
+  // A table snapshot's row: the CDC page's (this process's pipelines) and the Workers page's (the cluster's, with the
+  // worker running it); `more` is cells before the error.
+  function snapshotRow(pipeline, x, more) {
+    const pct = x.total ? Math.min(100, Math.round(100 * x.rowsRead / x.total)) : (x.state === "done" ? 100 : 0);
+    const health = x.state === "failed" ? "bad" : x.state === "done" || x.state === "running" ? "ok" : "";
+    return `<tr data-snapshot="${esc(x.id)}"><td>${esc(pipeline)}</td><td class="mono">${esc(x.table)}</td><td>${esc(x.kind)}</td><td>${pill(x.state, health)}</td><td class="num">${num(x.rowsRead)}</td><td class="num">${num(x.total)}</td><td><div class="progress" title="${pct}%"><div style="width:${pct}%"></div></div></td><td class="num">${num(x.chunks)}</td>${more || ""}<td class="error">${esc(x.error || "")}</td></tr>`;
   }
 
   async function files() {
