@@ -51,9 +51,9 @@ public sealed class ClusterRemindersTests : IDisposable
     public async Task Each_due_reminder_is_mailed_once_across_workers_and_a_runner_killed_mid_send_is_interrupted_rerun_and_its_send_left_unconfirmed()
     {
         await _smtp.StartAsync();
-        await SqlAsync(ServerSettings.PostgresConnectionString, $"CREATE DATABASE {_database}");
+        await ClusterProbes.ExecuteAsync(ServerSettings.PostgresConnectionString, $"CREATE DATABASE {_database}");
         var source = new NpgsqlConnectionStringBuilder(ServerSettings.PostgresConnectionString) { Database = _database }.ConnectionString;
-        await SqlAsync(source, """
+        await ClusterProbes.ExecuteAsync(source, """
             CREATE TABLE mongo_events (_id text PRIMARY KEY, type text, event_timestamp timestamptz, case_id text, client_id text,
                 attorney_email text, status text, confidence_score double precision, case_type text, case_last_action text,
                 updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
@@ -77,7 +77,7 @@ public sealed class ClusterRemindersTests : IDisposable
         using (var doomed = SluiceProcess.Start(Directory.CreateDirectory(_temp.Sub("doomed")).FullName, doomedEnv, "run", recipe, "--cluster", "--port", "0"))
         {
             doomedPid = doomed.Pid;
-            await UntilAsync(() => Task.FromResult((doomed.HasExited, true)), "the first worker at its crash point", []);
+            await ClusterProbes.UntilAsync(() => Task.FromResult((doomed.HasExited, true)), "the first worker at its crash point", [], Patience);
             doomed.Stderr.ShouldContain("killed at reminder.sent");
         }
 
@@ -90,17 +90,17 @@ public sealed class ClusterRemindersTests : IDisposable
         try
         {
             foreach (var w in workers) { await w.WaitHealthyAsync(); }
-            await UntilAsync(async () => ((await RowsAsync($"SELECT status FROM job_runs WHERE as_of = '{slot}' AND trigger = 'rerun'", r => r.GetString(0))) is [JobRunStore.Succeeded], true),
-                "the killed run's slot re-run", workers);
+            await ClusterProbes.UntilAsync(async () => ((await RowsAsync($"SELECT status FROM job_runs WHERE as_of = '{slot}' AND trigger = 'rerun'", r => r.GetString(0))) is [JobRunStore.Succeeded], true),
+                "the killed run's slot re-run", workers, Patience);
 
             // Closures landed now are mailed by a later slot, by whichever worker claims it.
             await ClosuresAsync(source, 40, 20);
-            await UntilAsync(async () => ((await StatusesAsync()) == "sent:59,unconfirmed:1", true), "every reminder settled", workers);
+            await ClusterProbes.UntilAsync(async () => ((await StatusesAsync()) == "sent:59,unconfirmed:1", true), "every reminder settled", workers, Patience);
             var settledAt = DateTimeOffset.UtcNow;
             // A slot that started after that finds nothing more to send.
-            await UntilAsync(async () => ((await RowsAsync(
+            await ClusterProbes.UntilAsync(async () => ((await RowsAsync(
                 $"SELECT id FROM job_runs WHERE trigger = 'schedule' AND status = '{JobRunStore.Succeeded}' AND started_at > '{settledAt.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'}'", r => r.GetInt64(0))).Count > 0, true),
-                "a slot after every reminder settled", workers);
+                "a slot after every reminder settled", workers, Patience);
 
             var mails = MailFolder.To(_smtp.MailDir, "@example.test");
             var keys = mails.Select(m => m.Headers["X-Sluice-Reminder-Key"]).ToList();
@@ -163,7 +163,7 @@ public sealed class ClusterRemindersTests : IDisposable
     }
 
     /// <summary>Closures of cases <paramref name="from"/>.. (attorney <c>att&lt;n&gt;@example.test</c>), long past and likely to repeat, so each is due.</summary>
-    private static Task ClosuresAsync(string source, int from, int count) => SqlAsync(source, $"""
+    private static Task ClosuresAsync(string source, int from, int count) => ClusterProbes.ExecuteAsync(source, $"""
         INSERT INTO mongo_events (_id, type, event_timestamp, case_id, client_id, attorney_email, status, confidence_score, case_type, case_last_action)
         SELECT 'm' || lpad(g::text, 6, '0'), 'service_closure', timestamptz '2026-07-01 00:00:00+00' + g * interval '1 second', 'CASE-' || g, 'CLIENT-' || g,
                'att' || lpad(g::text, 3, '0') || '@example.test', 'Likely to Repeat', 0.9, 'Immigration', 'closed the file'
@@ -189,26 +189,5 @@ public sealed class ClusterRemindersTests : IDisposable
         var rows = new List<T>();
         while (await r.ReadAsync()) { rows.Add(read(r)); }
         return rows;
-    }
-
-    private static async Task SqlAsync(string connection, string sql)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, c);
-        await cmd.ExecuteNonQueryAsync();
-    }
-
-    /// <summary>The probe's value once it finds it, polling every 200 ms; past the deadline the test fails with the workers' last words.</summary>
-    private static async Task<T> UntilAsync<T>(Func<Task<(bool Found, T Value)>> probe, string what, IReadOnlyList<ClusterWorker> workers)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (true)
-        {
-            var (found, value) = await probe();
-            if (found) { return value; }
-            DateTime.UtcNow.ShouldBeLessThan(deadline, $"{what}: not within {Patience.TotalSeconds:0} s\n{string.Join("\n", workers.Select(w => w.Stderr))}");
-            await Task.Delay(200);
-        }
     }
 }
