@@ -64,7 +64,7 @@ public sealed class LakeReminderWarehouse(IEngineServices services, string zone)
         var view = ReminderRuleSql.Ready(rule, SqlDialect.DuckDb, events, reminders, "now()");
         // Reading first applies the views' table migration, which must not run inside the transaction below.
         _ = services.Lake.Views.All();
-        using (var c = services.Metadata.Open())
+        using (var c = services.Metadata.Connect())
         using (var tx = c.BeginTransaction())
         {
             services.Lake.Views.Save(c, tx, $"{zone}.{ReminderTables.ReadyView}", view, services.Time.GetUtcNow());

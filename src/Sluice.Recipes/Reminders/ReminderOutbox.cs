@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Metadata;
 
@@ -20,7 +19,8 @@ public sealed record ReminderOutcome(
     string Status, DateTime RecordedAt, int Attempts, string MessageId, string? Detail);
 
 /// <summary>
-/// Send-once bookkeeping, in the metadata store (SQLite, shared by every process on the data folder). A reminder's
+/// Send-once bookkeeping, in the metadata store (SQLite, shared by every process on the data folder; a cluster's shared
+/// store in Postgres, which every worker reaches, where each step runs under the job run's lease). A reminder's
 /// life: <c>pending</c> (the intent, recorded before anything is sent) -> claimed by one run -> <c>sending</c> (written
 /// durably once the SMTP server accepted the recipient, before the message is transmitted) -> <c>sent</c>.
 /// Every transition is a conditional update on the claiming run's id, so two runs never both send one reminder.
@@ -54,7 +54,7 @@ public sealed class ReminderOutbox
         "CREATE INDEX IF NOT EXISTS ix_reminder_outbox_client ON reminder_outbox(recipe, client_key, due_at);",
     ];
 
-    private static readonly string[] IntentParameters = ["$r", "$k", "$u", "$c", "$case", "$o", "$cl", "$due", "$s", "$m", "$t"];
+    private static readonly string[] IntentParameters = ["$r", "$k", "$u", "$c", "$cid", "$o", "$cl", "$due", "$s", "$m", "$t"];
 
     private readonly MetadataStore _store;
     private readonly DeadLetterStore _letters;
@@ -82,7 +82,7 @@ public sealed class ReminderOutbox
     public int RecoverAbandoned()
     {
         var now = _time.GetUtcNow();
-        using var c = _store.Open();
+        using var c = _store.Connect();
         var abandoned = new List<(string Key, string Claim, string CaseId, long Occurrence, string DueAt)>();
         using (var cmd = c.Command(
             "SELECT reminder_key, claim, claim_pid, claimed_until, case_id, occurrence, due_at FROM reminder_outbox WHERE recipe = $r AND rule = $u AND status = $s",
@@ -91,7 +91,7 @@ public sealed class ReminderOutbox
         {
             while (reader.Read())
             {
-                if (!ClaimLive(reader.IsDBNull(2) ? null : reader.GetInt32(2), reader.IsDBNull(3) ? null : reader.GetString(3), now))
+                if (!ClaimLive(reader.IsDBNull(2) ? null : (int)reader.GetInt64(2), reader.IsDBNull(3) ? null : reader.GetString(3), now))
                 {
                     abandoned.Add((reader.GetString(0), reader.IsDBNull(1) ? "" : reader.GetString(1), reader.GetString(4), reader.GetInt64(5), reader.GetString(6)));
                 }
@@ -102,9 +102,9 @@ public sealed class ReminderOutbox
         foreach (var a in abandoned)
         {
             const string reason = "delivery unconfirmed: the process stopped after the SMTP server accepted the recipient and before it recorded the server's answer, so the mail may or may not have been delivered; it is not sent again automatically (that could be a second mail). Check the recipient's mailbox for the Message-ID; 'sluice dlq replay' sends it again with the same Message-ID.";
-            using var tx = c.BeginTransaction(deferred: false);
+            using var tx = c.BeginTransaction();
             if (c.Execute(
-                "UPDATE reminder_outbox SET status = $n, claim = NULL, claim_pid = NULL, claimed_until = NULL, detail = $d, updated_at = $t WHERE recipe = $r AND reminder_key = $k AND status = $s AND claim IS $c",
+                "UPDATE reminder_outbox SET status = $n, claim = NULL, claim_pid = NULL, claimed_until = NULL, detail = $d, updated_at = $t WHERE recipe = $r AND reminder_key = $k AND status = $s AND claim IS NOT DISTINCT FROM $c",
                 tx, ("$n", Unconfirmed), ("$d", "process stopped between sending and recording"), ("$t", now.Iso()), ("$r", _recipe), ("$k", a.Key), ("$s", Sending), ("$c", a.Claim.Length == 0 ? null : a.Claim)) == 1)
             {
                 _letters.Add(c, tx, LetterSource, Position(a.Key, a.CaseId, a.Occurrence), reason, Payload(a.Key, a.CaseId, a.Occurrence, a.DueAt), $"{LetterSource}:{a.Key}:{Unconfirmed}");
@@ -122,15 +122,15 @@ public sealed class ReminderOutbox
     {
         ArgumentNullException.ThrowIfNull(due);
         var now = _time.GetUtcNow().Iso();
-        using var c = _store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = _store.Connect();
+        using var tx = c.BeginTransaction();
         using var cmd = c.Command(
             "INSERT INTO reminder_outbox(recipe, reminder_key, rule, client_key, case_id, occurrence, closure_at, due_at, status, message_id, created_at, updated_at) " +
-            "VALUES ($r, $k, $u, $c, $case, $o, $cl, $due, $s, $m, $t, $t) " +
+            "VALUES ($r, $k, $u, $c, $cid, $o, $cl, $due, $s, $m, $t, $t) " +
             "ON CONFLICT(recipe, reminder_key) DO UPDATE SET closure_at = excluded.closure_at, due_at = excluded.due_at, updated_at = excluded.updated_at, " +
-            "status = CASE WHEN status = 'withdrawn' THEN 'pending' ELSE status END, detail = CASE WHEN status = 'withdrawn' THEN NULL ELSE detail END " +
-            "WHERE status IN ('withdrawn', 'pending', 'requeued')", tx);
-        var p = IntentParameters.ToDictionary(n => n, n => (SqliteParameter)cmd.Parameters[cmd.Parameters.Add(new SqliteParameter(n, null))]);
+            "status = CASE WHEN reminder_outbox.status = 'withdrawn' THEN 'pending' ELSE reminder_outbox.status END, detail = CASE WHEN reminder_outbox.status = 'withdrawn' THEN NULL ELSE reminder_outbox.detail END " +
+            "WHERE reminder_outbox.status IN ('withdrawn', 'pending', 'requeued')", tx, IntentParameters.Select(n => (n, (object?)null)).ToArray());
+        var p = IntentParameters.ToDictionary(n => n, n => Parameter(cmd, n));
         p["$r"].Value = _recipe;
         p["$s"].Value = Pending;
         p["$t"].Value = now;
@@ -139,7 +139,7 @@ public sealed class ReminderOutbox
             p["$k"].Value = d.Key;
             p["$u"].Value = d.Rule;
             p["$c"].Value = d.ClientKey;
-            p["$case"].Value = d.CaseId;
+            p["$cid"].Value = d.CaseId;
             p["$o"].Value = d.Occurrence;
             p["$cl"].Value = Iso(d.ClosureAt);
             p["$due"].Value = Iso(d.DueAt);
@@ -155,8 +155,8 @@ public sealed class ReminderOutbox
     {
         ArgumentNullException.ThrowIfNull(due);
         var now = _time.GetUtcNow();
-        using var c = _store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = _store.Connect();
+        using var tx = c.BeginTransaction();
         var stale = new List<string>();
         using (var cmd = c.Command(
             "SELECT reminder_key, claim_pid, claimed_until, claim FROM reminder_outbox WHERE recipe = $r AND rule = $u AND status IN ('pending', 'requeued') AND due_at <= $a",
@@ -165,7 +165,7 @@ public sealed class ReminderOutbox
         {
             while (reader.Read())
             {
-                var claimed = !reader.IsDBNull(3) && ClaimLive(reader.IsDBNull(1) ? null : reader.GetInt32(1), reader.IsDBNull(2) ? null : reader.GetString(2), now);
+                var claimed = !reader.IsDBNull(3) && ClaimLive(reader.IsDBNull(1) ? null : (int)reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2), now);
                 if (!due.Contains(reader.GetString(0)) && !claimed) { stale.Add(reader.GetString(0)); }
             }
         }
@@ -188,16 +188,16 @@ public sealed class ReminderOutbox
         ArgumentNullException.ThrowIfNull(keys);
         var now = _time.GetUtcNow();
         var claimed = new List<string>();
-        using var c = _store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = _store.Connect();
+        using var tx = c.BeginTransaction();
         using var read = c.Command(
             "SELECT status, claim, claim_pid, claimed_until FROM reminder_outbox WHERE recipe = $r AND reminder_key = $k", tx, ("$r", _recipe), ("$k", null));
         using var write = c.Command(
-            "UPDATE reminder_outbox SET claim = $run, claim_pid = $pid, claimed_until = $until WHERE recipe = $r AND reminder_key = $k AND claim IS $old AND status IN ('pending', 'requeued')",
+            "UPDATE reminder_outbox SET claim = $run, claim_pid = $pid, claimed_until = $until WHERE recipe = $r AND reminder_key = $k AND claim IS NOT DISTINCT FROM $old AND status IN ('pending', 'requeued')",
             tx, ("$run", run), ("$pid", Environment.ProcessId), ("$until", (now + lease).Iso()), ("$r", _recipe), ("$k", null), ("$old", null));
         foreach (var key in keys)
         {
-            read.Parameters["$k"].Value = key;
+            Parameter(read, "$k").Value = key;
             string? old;
             using (var reader = read.ExecuteReader())
             {
@@ -205,11 +205,11 @@ public sealed class ReminderOutbox
                 var status = reader.GetString(0);
                 if (status is not (Pending or Requeued)) { continue; }
                 old = reader.IsDBNull(1) ? null : reader.GetString(1);
-                if (old is not null && ClaimLive(reader.IsDBNull(2) ? null : reader.GetInt32(2), reader.IsDBNull(3) ? null : reader.GetString(3), now)) { continue; }
+                if (old is not null && ClaimLive(reader.IsDBNull(2) ? null : (int)reader.GetInt64(2), reader.IsDBNull(3) ? null : reader.GetString(3), now)) { continue; }
             }
 
-            write.Parameters["$k"].Value = key;
-            write.Parameters["$old"].Value = (object?)old ?? DBNull.Value;
+            Parameter(write, "$k").Value = key;
+            Parameter(write, "$old").Value = (object?)old ?? DBNull.Value;
             if (write.ExecuteNonQuery() == 1) { claimed.Add(key); }
         }
 
@@ -221,7 +221,7 @@ public sealed class ReminderOutbox
     /// <summary>pending -> sending, only while the run still holds the claim. Written before the message is transmitted.</summary>
     public bool BeginSend(string key, string run)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         return c.Execute(
             "UPDATE reminder_outbox SET status = $s, attempts = attempts + 1, updated_at = $t WHERE recipe = $r AND reminder_key = $k AND claim = $run AND status IN ('pending', 'requeued')",
             null, ("$s", Sending), ("$t", _time.GetUtcNow().Iso()), ("$r", _recipe), ("$k", key), ("$run", run)) == 1;
@@ -231,10 +231,10 @@ public sealed class ReminderOutbox
     {
         Core.CrashPoint.Reach("reminder.sent");
         var now = _time.GetUtcNow().Iso();
-        using var c = _store.Open();
+        using var c = _store.Connect();
         // Not fsynced on its own: the next durable commit (the next message's "sending") carries it to disk. A power
         // cut before that leaves the row "sending", i.e. unconfirmed, never a second mail; one fsync per mail, not two.
-        c.Execute("PRAGMA synchronous=NORMAL");
+        if (c is Microsoft.Data.Sqlite.SqliteConnection) { c.Execute("PRAGMA synchronous=NORMAL"); }
         c.Execute(
             "UPDATE reminder_outbox SET status = $s, sent_at = $t, updated_at = $t, detail = $d, claim = NULL, claim_pid = NULL, claimed_until = NULL WHERE recipe = $r AND reminder_key = $k AND claim = $run AND status = 'sending'",
             null, ("$s", Sent), ("$t", now), ("$d", detail), ("$r", _recipe), ("$k", key), ("$run", run));
@@ -245,8 +245,8 @@ public sealed class ReminderOutbox
     {
         ArgumentNullException.ThrowIfNull(reminder);
         var now = _time.GetUtcNow().Iso();
-        using var c = _store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = _store.Connect();
+        using var tx = c.BeginTransaction();
         if (c.Execute(
             "UPDATE reminder_outbox SET status = $s, updated_at = $t, detail = $d, claim = NULL, claim_pid = NULL, claimed_until = NULL, " +
             "attempts = CASE WHEN status = 'sending' THEN attempts ELSE attempts + 1 END WHERE recipe = $r AND reminder_key = $k AND claim = $run",
@@ -262,7 +262,7 @@ public sealed class ReminderOutbox
     /// <summary>A transient failure before the server had the message: back to pending for the next run.</summary>
     public void Release(string key, string run, string? reason, bool attempted)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         c.Execute(
             "UPDATE reminder_outbox SET status = CASE WHEN status = 'sending' THEN 'pending' ELSE status END, claim = NULL, claim_pid = NULL, claimed_until = NULL, detail = coalesce($d, detail), " +
             "attempts = attempts + $a, updated_at = $t WHERE recipe = $r AND reminder_key = $k AND claim = $run",
@@ -272,7 +272,7 @@ public sealed class ReminderOutbox
     /// <summary>An operator's replay: a failed or unconfirmed reminder is sent again by the next run (if the rule still finds it due).</summary>
     public string? Requeue(string key)
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         var n = c.Execute(
             "UPDATE reminder_outbox SET status = $s, detail = 'requeued by dlq replay', updated_at = $t WHERE recipe = $r AND reminder_key = $k AND status IN ('failed', 'unconfirmed')",
             null, ("$s", Requeued), ("$t", _time.GetUtcNow().Iso()), ("$r", _recipe), ("$k", key));
@@ -282,19 +282,19 @@ public sealed class ReminderOutbox
     /// <summary>Outcomes not yet in the <c>attorney_reminder</c> log.</summary>
     public IReadOnlyList<ReminderOutcome> Unpublished()
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command(
             "SELECT reminder_key, rule, client_key, case_id, occurrence, closure_at, due_at, status, updated_at, attempts, message_id, detail FROM reminder_outbox " +
-            "WHERE recipe = $r AND status IN ('sent', 'failed', 'unconfirmed', 'withdrawn', 'requeued') AND published_status IS NOT status ORDER BY updated_at",
+            "WHERE recipe = $r AND status IN ('sent', 'failed', 'unconfirmed', 'withdrawn', 'requeued') AND published_status IS DISTINCT FROM status ORDER BY updated_at",
             null, ("$r", _recipe));
         using var reader = cmd.ExecuteReader();
         var list = new List<ReminderOutcome>();
         while (reader.Read())
         {
             list.Add(new ReminderOutcome(
-                reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4),
+                reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), (int)reader.GetInt64(4),
                 ParseUtc(reader.GetString(5)), ParseUtc(reader.GetString(6)), reader.GetString(7), ParseUtc(reader.GetString(8)),
-                reader.GetInt32(9), reader.GetString(10), reader.IsDBNull(11) ? null : reader.GetString(11)));
+                (int)reader.GetInt64(9), reader.GetString(10), reader.IsDBNull(11) ? null : reader.GetString(11)));
         }
 
         return list;
@@ -313,8 +313,8 @@ public sealed class ReminderOutbox
 
     public void MarkPublished(IEnumerable<ReminderOutcome> outcomes)
     {
-        using var c = _store.Open();
-        using var tx = c.BeginTransaction(deferred: false);
+        using var c = _store.Connect();
+        using var tx = c.BeginTransaction();
         MarkPublished(c, tx, outcomes);
         tx.Commit();
     }
@@ -324,7 +324,7 @@ public sealed class ReminderOutbox
     {
         ArgumentNullException.ThrowIfNull(store);
         store.Migrate("reminders", Migrations);
-        using var c = store.Open();
+        using var c = store.Connect();
         using var cmd = c.Command(
             "SELECT rule, case_id, occurrence, closure_at, due_at, status, updated_at, sent_at FROM reminder_outbox WHERE recipe = $r AND client_key = $c ORDER BY due_at DESC, case_id LIMIT $l",
             null, ("$r", recipe), ("$c", clientKey), ("$l", limit));
@@ -332,7 +332,7 @@ public sealed class ReminderOutbox
         var list = new List<ReminderState>();
         while (reader.Read())
         {
-            list.Add(new ReminderState(reader.GetString(0), reader.GetString(1), reader.GetInt32(2), ParseUtc(reader.GetString(3)), ParseUtc(reader.GetString(4)),
+            list.Add(new ReminderState(reader.GetString(0), reader.GetString(1), (int)reader.GetInt64(2), ParseUtc(reader.GetString(3)), ParseUtc(reader.GetString(4)),
                 reader.GetString(5), ParseUtc(reader.GetString(6)), reader.IsDBNull(7) ? null : ParseUtc(reader.GetString(7))));
         }
 
@@ -342,7 +342,7 @@ public sealed class ReminderOutbox
     /// <summary>Counts by status, for messages and tests.</summary>
     public IReadOnlyDictionary<string, long> Counts()
     {
-        using var c = _store.Open();
+        using var c = _store.Connect();
         using var cmd = c.Command("SELECT status, count(*) FROM reminder_outbox WHERE recipe = $r AND rule = $u GROUP BY status", null, ("$r", _recipe), ("$u", _rule));
         using var reader = cmd.ExecuteReader();
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -352,6 +352,10 @@ public sealed class ReminderOutbox
 
     public static string Iso(DateTime utc) => new DateTimeOffset(DateTime.SpecifyKind(utc, DateTimeKind.Utc)).Iso();
 
+    /// <summary>A parameter of a command made by <c>Command</c>, by its SQL name (Npgsql's drop the <c>$</c>).</summary>
+    private static System.Data.Common.DbParameter Parameter(System.Data.Common.DbCommand cmd, string name) =>
+        cmd.Parameters.Contains(name) ? cmd.Parameters[name] : cmd.Parameters[name.TrimStart('$')];
+
     private static DateTime ParseUtc(string text) => SqliteExtensions.ParseIso(text).UtcDateTime;
 
     private static string Position(string key, string caseId, long occurrence) => $"reminder {key} (case {caseId}, reminder {occurrence + 1})";
@@ -359,9 +363,19 @@ public sealed class ReminderOutbox
     private static string Payload(string key, string caseId, long occurrence, string dueAt) =>
         JsonSerializer.Serialize(new Dictionary<string, object> { ["reminder_key"] = key, ["case_id"] = caseId, ["occurrence"] = occurrence, ["due_at"] = dueAt });
 
-    /// <summary>A claim is live while its lease runs and its process exists (a SIGKILLed run's claims are free at once).</summary>
-    private static bool ClaimLive(int? pid, string? until, DateTimeOffset now)
+    /// <summary>
+    /// A claim is live while its lease runs and its process exists (a SIGKILLed run's claims are free at once). On a
+    /// cluster's shared store no other run's claim is: every run of the job holds the job's lease, and the job checks it
+    /// (<see cref="Sluice.Jobs.JobFence"/>) around each step that judges claims, so the run asking is the only live one; a
+    /// process id names no process of another machine.
+    /// </summary>
+    private bool ClaimLive(int? pid, string? until, DateTimeOffset now)
     {
+        if (_store.Shared is not null)
+        {
+            return false;
+        }
+
         if (until is null || SqliteExtensions.ParseIso(until) < now)
         {
             return false;

@@ -16,14 +16,34 @@ namespace Sluice.Cluster;
 /// <item>A <c>models</c> job on the embedded (duckdb) warehouse: its tables are in the shared lake, its model state, day
 /// ledger and table claims (<c>LakeModelState</c>) in the shared metadata store, committed with the lake's manifest
 /// under the run's lease.</item>
+/// <item>A job whose factory says it runs (<see cref="IClusterJobFactory"/>): repeat-reminder's <c>send_reminders</c>,
+/// whose outbox is in the shared metadata store and whose every step that judges claims or precedes a send holds the
+/// run's lease.</item>
 /// </list>
+/// A <c>postgres_backfill</c> job is refused: its pages go to its pipeline's sinks outside the cluster's log, without
+/// the log sequences and partition fences by which those sinks, on a cluster, tell a batch written again (after a
+/// take-over) from a new one.
 /// </summary>
 public static class ClusterJobs
 {
     public static bool Runs(JobDefinition job)
     {
         ArgumentNullException.ThrowIfNull(job);
-        return job.Factory is DailySummaryJobType.Factory or ModelsJobFactory;
+        return job.Factory is DailySummaryJobType.Factory or ModelsJobFactory or IClusterJobFactory;
+    }
+
+    /// <summary>Why cluster mode cannot run a job it <see cref="Runs"/> as configured (a variable every worker needs), or null.</summary>
+    public static string? Problem(JobDefinition job, Func<string, string?> variable)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (job.Factory is IClusterJobFactory own && own.ClusterProblem(variable) is { } problem)
+        {
+            return $"job '{job.Name}' ({job.Type}) does not run in cluster mode as configured: {problem}";
+        }
+
+        return UsesSharedLake(job) && string.IsNullOrEmpty(variable(Core.Metadata.SharedMetadata.FolderVariable))
+            ? $"job '{job.Name}' ({job.Type}) in cluster mode reads and writes the shared lake, whose files must be in a folder every worker sees: set {Core.Metadata.SharedMetadata.FolderVariable} (docs/SCALING.md, \"Jobs\")"
+            : null;
     }
 
     /// <summary>
@@ -44,6 +64,8 @@ public static class ClusterJobs
     public static string Refusal(JobDefinition job)
     {
         ArgumentNullException.ThrowIfNull(job);
-        return $"job '{job.Name}' ({job.Type}) does not run in cluster mode yet: its state is the data folder's, each worker's own; run it from one process without --cluster (daily_summary and models run in cluster mode)";
+        return job.Factory is Core.Pipeline.IRowFeedingJob
+            ? $"job '{job.Name}' ({job.Type}) does not run in cluster mode: its pages go straight to the pipeline's sinks, outside the cluster's log, without the log sequences and partition fences by which those sinks tell a batch written again after a take-over from a new one; run it from one process without --cluster (sluice backfill {job.Recipe}/{job.Name})"
+            : $"job '{job.Name}' ({job.Type}) does not run in cluster mode yet: its state is the data folder's, each worker's own; run it from one process without --cluster (daily_summary, models and send_reminders run in cluster mode)";
     }
 }

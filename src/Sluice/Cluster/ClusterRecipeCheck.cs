@@ -77,16 +77,16 @@ public static class ClusterRecipeCheck
             }
         }
 
-        // Jobs run once per slot across the workers (JobLeases); those on the shared lake commit under their lease (JobFence).
+        // Jobs run once per slot across the workers (JobLeases); their commits, and a reminder's send, are made under the run's lease (JobFence).
         foreach (var job in recipe.Jobs)
         {
             if (!ClusterJobs.Runs(job))
             {
                 problems.Add($"{recipe.Name}: {ClusterJobs.Refusal(job)}");
             }
-            else if (ClusterJobs.UsesSharedLake(job) && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Core.Metadata.SharedMetadata.FolderVariable)))
+            else if (ClusterJobs.Problem(job, Environment.GetEnvironmentVariable) is { } problem)
             {
-                problems.Add($"{recipe.Name}: job '{job.Name}' ({job.Type}) in cluster mode reads and writes the shared lake, whose files must be in a folder every worker sees: set {Core.Metadata.SharedMetadata.FolderVariable} (docs/SCALING.md, \"Jobs\")");
+                problems.Add($"{recipe.Name}: {problem}");
             }
         }
 

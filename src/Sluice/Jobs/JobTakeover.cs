@@ -6,7 +6,7 @@ namespace Sluice.Jobs;
 /// <summary>
 /// On a cluster, every worker looks for runs of its recipe's jobs whose runner died (its lease expired): the first to
 /// look marks such a run <c>interrupted</c> and, when it was a scheduled slot's run, re-runs the slot once, here.
-/// Looks every third of the lease time, on the injected clock.
+/// Looks when it starts, then every third of the lease time, on the injected clock.
 /// </summary>
 public sealed class JobTakeover(JobRunner runner, IReadOnlyList<JobDefinition> jobs, Func<JobDefinition, JobLease, CancellationToken, Task> rerun, TimeProvider time, ILogger log)
 {
@@ -16,11 +16,15 @@ public sealed class JobTakeover(JobRunner runner, IReadOnlyList<JobDefinition> j
         var byName = jobs.ToDictionary(j => j.FullName, StringComparer.Ordinal);
         var names = byName.Keys.ToHashSet(StringComparer.Ordinal);
         var running = new List<Task>();
-        while (!ct.IsCancellationRequested)
+        // The first look comes at once: a worker that starts after a runner died (the only worker left, or the first
+        // back) re-runs its slot before its scheduler's next slot could take the expired lease and leave it unrerun.
+        for (var first = true; !ct.IsCancellationRequested; first = false)
         {
             try
             {
-                await Task.Delay(leases.Ttl / 3, time, ct).ConfigureAwait(false);
+                // The first look off the caller's thread too: the host starts its components one after another.
+                if (first) { await Task.Yield(); }
+                else { await Task.Delay(leases.Ttl / 3, time, ct).ConfigureAwait(false); }
             }
             catch (OperationCanceledException)
             {

@@ -50,10 +50,12 @@ public sealed class ClusterModeCliTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task A_mapped_pull_landing_in_the_lake_runs_in_cluster_mode_with_the_shared_folder_and_is_refused_without_it_naming_the_zone(bool sharedFolder)
+    public async Task The_mapped_pull_and_the_send_reminders_job_on_the_lake_zone_are_refused_without_the_shared_folder_or_one_key_naming_what_to_set(bool sharedFolder)
     {
         // repeat-reminder's commented pull of Mongo-shaped rows, on: its store is the lake zone, which in a cluster is the
-        // shared lake (its files in SLUICE_CLUSTER_FOLDER; ClusterMappedPullLakeTests runs it on workers).
+        // shared lake (its files in SLUICE_CLUSTER_FOLDER; ClusterMappedPullLakeTests runs the pull on workers,
+        // ClusterRemindersTests the send_reminders job). Without the folder both are refused naming it; with the folder
+        // but no SLUICE_REMINDER_KEY both are refused naming the key, and nothing else.
         using var temp = new TempFolder();
         var cluster = "m" + Guid.NewGuid().ToString("N")[..10];
         var recipe = RecipeVariant.Create(temp, "repeat-reminder",
@@ -64,18 +66,19 @@ public sealed class ClusterModeCliTests
             var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string>
             {
                 ["SLUICE_CLUSTER_NATS"] = "nats://127.0.0.1:1", ["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString, ["SLUICE_CLUSTER_NAME"] = cluster,
-                ["SLUICE_CLUSTER_FOLDER"] = sharedFolder ? temp.Sub("shared") : "", ["SLUICE_REMINDER_KEY"] = Convert.ToBase64String(new byte[32]),
+                ["SLUICE_CLUSTER_FOLDER"] = sharedFolder ? temp.Sub("shared") : "", ["SLUICE_REMINDER_KEY"] = sharedFolder ? "" : Convert.ToBase64String(new byte[32]),
             }, "run", recipe, "--cluster");
-            // The recipe's send_reminders job is refused either way (it runs from one process), so the run ends at the check.
             code.ShouldBe(1, err);
-            err.ShouldContain("job 'send-reminders' (send_reminders)");
             if (sharedFolder)
             {
-                err.ShouldNotContain("'mongo-table'");
+                err.ShouldContain("pipeline 'mongo-table': a postgres_pull pull with mapping: does not run in cluster mode as configured: each worker would protect fields with a key of its own data folder");
+                err.ShouldContain("job 'send-reminders' (send_reminders) does not run in cluster mode as configured: each worker would decrypt addresses with a key of its own data folder (keys/repeat-reminder.key); set SLUICE_REMINDER_KEY to the same key for every worker");
+                err.ShouldNotContain("SLUICE_CLUSTER_FOLDER");
             }
             else
             {
                 err.ShouldContain("pipeline 'mongo-table': a postgres_pull pull with mapping: does not run in cluster mode as configured: it lands attorney events in the lake zone 'reminders', whose files must be in a folder every worker sees: set SLUICE_CLUSTER_FOLDER");
+                err.ShouldContain("job 'send-reminders' (send_reminders) does not run in cluster mode as configured: it reads the lake zone 'reminders', whose files must be in a folder every worker sees: set SLUICE_CLUSTER_FOLDER");
             }
         }
         finally

@@ -7,6 +7,7 @@ using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.DeadLetters;
 using Sluice.Core.Recipes;
+using Sluice.Jobs;
 using Sluice.Recipes.Reminders;
 
 namespace Sluice.Recipes.Reminders.Jobs;
@@ -25,9 +26,27 @@ public sealed class SendRemindersJobType : IJobType
     }
 }
 
-public sealed class SendRemindersJobFactory(string recipe, SendRemindersOptions options) : IJobFactory
+public sealed class SendRemindersJobFactory(string recipe, SendRemindersOptions options) : IJobFactory, IClusterJobFactory
 {
     public SendRemindersOptions Options => options;
+
+    /// <summary>
+    /// In a cluster the outbox is in the shared metadata store; the rule reads the recipe's store, which every worker
+    /// must share (the lake zone through the cluster's lake under <c>SLUICE_CLUSTER_FOLDER</c>, PostgreSQL by its
+    /// server), and the addresses it decrypts need one key on every worker.
+    /// </summary>
+    public string? ClusterProblem(Func<string, string?> variable)
+    {
+        ArgumentNullException.ThrowIfNull(variable);
+        if (!options.Store.UsesPostgres && string.IsNullOrEmpty(variable(Core.Metadata.SharedMetadata.FolderVariable)))
+        {
+            return $"it reads the lake zone '{options.Store.Zone}', whose files must be in a folder every worker sees: set {Core.Metadata.SharedMetadata.FolderVariable} (or give its store a postgres: schema)";
+        }
+
+        return string.IsNullOrEmpty(variable(options.Store.KeyEnv))
+            ? $"each worker would decrypt addresses with a key of its own data folder ({options.Store.KeyFile}); set {options.Store.KeyEnv} to the same key for every worker"
+            : null;
+    }
 
     public IJob Create(IEngineServices services) => new SendRemindersJob(services, recipe, options);
 }
@@ -60,16 +79,29 @@ public sealed class SendRemindersJob(IEngineServices services, string recipe, Se
         using var protector = ReminderKeys.Load(options.Store, services.Data);
         var outbox = Outbox();
 
-        var recovered = outbox.RecoverAbandoned();
+        // On a cluster each step that judges other runs' claims holds the run's lease (JobFence, nothing outside one):
+        // a runner whose lease was taken over settles, withdraws and claims nothing, so it cannot take a reminder from
+        // the run that replaced it, nor call that run's send in progress unconfirmed.
+        int recovered;
+        using (JobFence.Hold())
+        {
+            recovered = outbox.RecoverAbandoned();
+        }
+
         if (recovered > 0) { ReminderLog.Unconfirmed(_log, recovered, outbox.LetterSource); }
         await warehouse.PublishAsync(outbox, ct).ConfigureAwait(false);
 
         var due = await warehouse.DueAsync(options.Rule, request.AsOf, ct).ConfigureAwait(false);
-        outbox.RecordIntents(due);
-        var withdrawn = outbox.WithdrawStale(due.Select(d => d.Key).ToHashSet(StringComparer.Ordinal), request.AsOf);
         var run = Guid.NewGuid().ToString("N");
         var byKey = due.ToDictionary(d => d.Key, StringComparer.Ordinal);
-        var claimed = outbox.Claim(due.OrderBy(d => d.DueAt).Select(d => d.Key), run, options.ClaimLease).Select(k => byKey[k]).ToList();
+        int withdrawn;
+        List<DueReminder> claimed;
+        using (JobFence.Hold())
+        {
+            outbox.RecordIntents(due);
+            withdrawn = outbox.WithdrawStale(due.Select(d => d.Key).ToHashSet(StringComparer.Ordinal), request.AsOf);
+            claimed = outbox.Claim(due.OrderBy(d => d.DueAt).Select(d => d.Key), run, options.ClaimLease).Select(k => byKey[k]).ToList();
+        }
 
         var tally = new Tally();
         string? unavailable = null;
@@ -119,7 +151,16 @@ public sealed class SendRemindersJob(IEngineServices services, string recipe, Se
                 }
 
                 var attempted = false;
-                var result = await sender.SendAsync(message, () => attempted = outbox.BeginSend(reminder.Key, run), ct).ConfigureAwait(false);
+                JobLeaseLostException? lost = null;
+                var result = await sender.SendAsync(message, () => attempted = BeginSend(outbox, reminder.Key, run, out lost), ct).ConfigureAwait(false);
+                // The outbox's writes below block (an fsync, or a synchronous Npgsql call on a cluster): off the socket thread first.
+                await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
+                if (lost is not null)
+                {
+                    // Taken over: the run that holds the lease now sends this reminder and the rest.
+                    throw lost;
+                }
+
                 switch (result.Status)
                 {
                     case SendStatus.Sent:
@@ -160,6 +201,29 @@ public sealed class SendRemindersJob(IEngineServices services, string recipe, Se
                 outbox.Release(claimed[i].Key, run, null, attempted: false);
                 tally.Waiting++;
             }
+        }
+    }
+
+    /// <summary>
+    /// pending -> sending, the last step before the message is transmitted. On a cluster it is written only while the
+    /// run's lease is still its own, and the lease cannot be taken over until it is written (<see cref="JobFence"/>): a
+    /// runner paused past its lease sends nothing more, and the run that takes over finds any send in progress marked
+    /// <c>sending</c>, to settle as unconfirmed, never to send again.
+    /// </summary>
+    private static bool BeginSend(ReminderOutbox outbox, string key, string run, out JobLeaseLostException? lost)
+    {
+        lost = null;
+        try
+        {
+            using (JobFence.Hold())
+            {
+                return outbox.BeginSend(key, run);
+            }
+        }
+        catch (JobLeaseLostException e)
+        {
+            lost = e;
+            return false;
         }
     }
 

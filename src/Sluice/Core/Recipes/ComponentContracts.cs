@@ -70,6 +70,16 @@ public interface IJobFactory
 }
 
 /// <summary>
+/// A job factory whose job keeps its state where every worker of a cluster reaches it and runs under the job run's
+/// lease (<c>JobFence</c>), so cluster mode may run it (<c>ClusterJobs</c>; a recipe plug-in's job says so itself).
+/// </summary>
+public interface IClusterJobFactory
+{
+    /// <summary>Why cluster mode cannot run the job as configured (a variable to set for every worker), or null when it can.</summary>
+    string? ClusterProblem(Func<string, string?> variable);
+}
+
+/// <summary>
 /// A job whose input is what its recipe landed in the data folder (the lake): run on a folder that holds nothing of
 /// the recipe it would succeed on nothing, so <c>job run</c> and <c>backfill</c> refuse that (<c>RecipeFootprint</c>).
 /// </summary>
