@@ -100,6 +100,10 @@ public sealed class ClusterLakeMirrorTests(ITestOutputHelper output)
             foreach (var (table, _, columns) in MirrorChaosWorkload.Tables) { rows += (await workload.RowsAsync(table, columns)).Count; }
             rows.ShouldBeGreaterThan(0, "the source tables are not all empty");
             Live(workers).Count.ShouldBe(2, ClusterCdcTests.Stderr(workers));
+            // No change was refused (a value not carried with no version to take it from), and the workers folded the
+            // mirror while others committed: the files a fold replaced wait out their 5-minute grace in the shared store.
+            (await SharedAsync(cluster, "SELECT string_agg(reason, '; ') FROM {0}.dead_letters")).ShouldBeNull();
+            (await SharedAsync(cluster, "SELECT count(*)::text FROM {0}.lake_garbage")).ShouldNotBe("0", "the mirror was folded");
         }
         finally
         {
@@ -108,6 +112,15 @@ public sealed class ClusterLakeMirrorTests(ITestOutputHelper output)
             foreach (var w in workers) { w.Dispose(); }
             await ClusterCdcJetStreamTests.DropSchemaAsync(cluster);
         }
+    }
+
+    /// <summary>One value of <paramref name="sql"/> (<c>{0}</c>: the cluster's schema) read from the shared metadata store.</summary>
+    private static async Task<string?> SharedAsync(string cluster, string sql)
+    {
+        await using var connection = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand(string.Format(CultureInfo.InvariantCulture, sql, $"sluice_meta_{cluster}"), connection);
+        return await cmd.ExecuteScalarAsync() as string;
     }
 
     private static List<Worker> Live(IEnumerable<Worker> workers) => workers.Where(w => !w.Process.HasExited).ToList();
