@@ -133,8 +133,8 @@ public sealed class ClusterLakeMirrorTests(ITestOutputHelper output)
         {
             var source = await workload.RowsAsync(table, columns);
             var mirror = LakeRows(temp, env, table, columns);
-            differences.AddRange(ExceptAll(source, mirror).Select(r => $"lake.{table} lacks {Clip(r)}"));
-            differences.AddRange(ExceptAll(mirror, source).Select(r => $"lake.{table} has extra {Clip(r)}"));
+            differences.AddRange(MirrorChaosTests.Except(source, mirror).Select(r => $"lake.{table} lacks {MirrorChaosTests.Clip(r)}"));
+            differences.AddRange(MirrorChaosTests.Except(mirror, source).Select(r => $"lake.{table} has extra {MirrorChaosTests.Clip(r)}"));
         }
 
         return differences;
@@ -166,21 +166,6 @@ public sealed class ClusterLakeMirrorTests(ITestOutputHelper output)
     /// <summary>An instant as the query prints it (ISO with Z, or <c>yyyy-MM-dd HH:mm:ss.ffffff</c> with or without <c>+00</c>), in UTC.</summary>
     private static DateTime Instant(string text) =>
         DateTime.Parse(text.EndsWith("+00", StringComparison.Ordinal) ? text[..^3] : text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
-
-    private static List<string> ExceptAll(List<string> left, List<string> right)
-    {
-        var remaining = right.GroupBy(r => r, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
-        var missing = new List<string>();
-        foreach (var row in left)
-        {
-            if (remaining.TryGetValue(row, out var n) && n > 0) { remaining[row] = n - 1; }
-            else { missing.Add(row); }
-        }
-
-        return missing;
-    }
-
-    private static string Clip(string row) => row.Length <= 200 ? row : string.Create(CultureInfo.InvariantCulture, $"{row[..200]}... ({row.Length} chars)");
 
     /// <summary>
     /// A live worker leasing a partition that carries a mirrored table's changes (each table is one partition: the
