@@ -7,7 +7,8 @@ namespace Sluice.Cluster;
 /// events it committed already (since a batch a dead worker held is done again by another), and batches of one pipeline commit on several workers at once in no shared order;
 /// and <c>postgres_cdc</c> pipelines, whose slot is read by one worker at a time (<see cref="StandByPipeline"/>), which
 /// need the shared metadata store (the next holder's position, the partitions' leases), with keyed sinks or, through
-/// JetStream, the lake sink (mode: changes); and files sources, which land in the lake themselves (claims and the
+/// JetStream, the lake sink (a change log or a mirror: a change that comes again is skipped by its stream sequence, and
+/// a mirrored table's changes are one partition, read in order by one worker at a time); and files sources, which land in the lake themselves (claims and the
 /// ledger in the shared store make each file land once) or hand each file to keyed sinks or the lake sink (a file a dead
 /// worker held is handed on again by the worker that takes its claim over; the lake sink skips the rows it committed); and pulls (<c>postgres_pull</c>, <c>salesforce</c>) with keyed sinks or the lake sink (which skips
 /// the rows of a page it committed by their numbers in the pull's cursor), or with a <c>mapping:</c> whose store
@@ -67,13 +68,14 @@ public static class ClusterRecipeCheck
             if (lake is not null && p.SourceType == "postgres_cdc" && ClusterOptions.CdcByHolder(Environment.GetEnvironmentVariable))
             {
                 // Through JetStream (the default) a CDC pipeline's batches carry the stream's sequences, which the lake
-                // sink records in the shared manifest and skips when a batch comes again, as in http pipelines; a
-                // holder's batches carry none, and the old holder's sinks may still finish a batch the new holder writes too.
-                problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink runs in a postgres_cdc pipeline in cluster mode only through JetStream ({ClusterOptions.CdcVariable}=jetstream, the default), not with {ClusterOptions.CdcVariable}=holder (a batch written again after a take-over would land twice)");
-            }
-            else if (lake is not null && p.SourceType == "postgres_cdc" && lake.Options.Mode == Connectors.Lake.LakeSinkMode.Mirror)
-            {
-                problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink's mode: mirror does not run in cluster mode yet (it tells changes apart by _lsn, not by the JetStream sequences a batch that comes again is skipped by); use mode: changes, or a postgres or clickhouse mirror");
+                // sink records in the shared manifest and skips when a batch comes again, as in http pipelines, in either
+                // mode; a holder's batches carry none, and the old holder's sinks may still finish a batch the new holder
+                // writes too. A mirror's copy would be harmless beside its original, but not once a fold has dropped the
+                // delete or truncate after it: the deleted row would be back.
+                var harm = lake.Options.Mode == Connectors.Lake.LakeSinkMode.Mirror
+                    ? "a change written again after a take-over, once a fold has dropped the delete after it, would bring the deleted row back"
+                    : "a batch written again after a take-over would land twice";
+                problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink runs in a postgres_cdc pipeline in cluster mode only through JetStream ({ClusterOptions.CdcVariable}=jetstream, the default), not with {ClusterOptions.CdcVariable}=holder ({harm})");
             }
         }
 

@@ -170,7 +170,7 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
         var factory = (PostgresCdcSourceFactory)_definition.Source;
         cluster = cluster with { KeyOrder = true };
         var mirrors = factory.KeyedSinks.Where(s => s.ChangeStreamOption is not null).ToList();
-        var log = new CdcChangeLog(cluster, _recipe, _definition.Name, _options.Slot, _options.BatchRows, _options.BatchLinger, table => mirrors.Any(m => m.NeedsSourceKey(table)), _services.Logging);
+        var log = new CdcChangeLog(cluster, _recipe, _definition.Name, _options.Slot, _options.BatchRows, _options.BatchLinger, table => mirrors.Any(m => m.KeepsByKey(table)), _services.Logging);
         await using (log.ConfigureAwait(false))
         {
             // A lake sink tells the changes it committed already by their JetStream sequences, so its rows carry them.

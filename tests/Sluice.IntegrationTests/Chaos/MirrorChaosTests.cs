@@ -106,7 +106,7 @@ public sealed class MirrorChaosTests(ITestOutputHelper output)
     }
 
     /// <summary>Rows of <paramref name="left"/> not in <paramref name="right"/>, counting duplicates (EXCEPT ALL).</summary>
-    private static List<string> Except(List<string> left, List<string> right)
+    internal static List<string> Except(List<string> left, List<string> right)
     {
         var remaining = right.GroupBy(r => r, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         var missing = new List<string>();
@@ -119,5 +119,5 @@ public sealed class MirrorChaosTests(ITestOutputHelper output)
         return missing;
     }
 
-    private static string Clip(string row) => row.Length <= 200 ? row : string.Create(CultureInfo.InvariantCulture, $"{row[..200]}... ({row.Length} chars)");
+    internal static string Clip(string row) => row.Length <= 200 ? row : string.Create(CultureInfo.InvariantCulture, $"{row[..200]}... ({row.Length} chars)");
 }

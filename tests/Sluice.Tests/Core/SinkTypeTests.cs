@@ -37,6 +37,21 @@ public sealed class SinkTypeTests
     }
 
     [Fact]
+    public void A_lake_mirror_keeps_every_table_by_key_those_given_their_own_keys_too()
+    {
+        // Each such table is one partition of a cluster's change stream (its truncate with the rows around it, a key
+        // change's old row before its insert): keyed by the source or by keys:, alike.
+        var (map, context, errors) = Parse("sink:\n  zone: m\n  mode: mirror\n  keys: { items: [id] }\n");
+        var changes = new Sluice.Connectors.Lake.LakeSinkType().Parse(map, context).ShouldBeAssignableTo<IChangeStreamSink>()!;
+
+        errors.All.ShouldBeEmpty();
+        changes.ChangeStreamOption.ShouldBe("mode: mirror");
+        changes.NeedsSourceKey("items").ShouldBeFalse();
+        changes.KeepsByKey("items").ShouldBeTrue();
+        changes.KeepsByKey("other").ShouldBeTrue();
+    }
+
+    [Fact]
     public void A_sink_without_one_is_not()
     {
         var (map, context, _) = Parse("sink:\n  table: events\n");

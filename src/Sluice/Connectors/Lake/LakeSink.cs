@@ -27,6 +27,8 @@ public sealed class LakeSinkType() : SinkType<LakeSinkOptions>("lake")
         ArgumentNullException.ThrowIfNull(options);
         return new(LakeSink.NameOf(options.Zone), options.Mode == LakeSinkMode.Mirror ? "mode: mirror" : null, table => !options.Keys.ContainsKey(table))
         {
+            // A mirror keeps every table by key, the tables given keys: too.
+            KeepsByKey = _ => options.Mode == LakeSinkMode.Mirror,
             CheckSource = source =>
             {
                 foreach (var table in options.Keys.Keys)
@@ -141,14 +143,21 @@ public sealed class LakeSink : IBatchSink
         return at < 0 ? checkpointKey : checkpointKey[..(at + own.Length)];
     }
 
+    /// <summary>
+    /// The column holding a row's sequence in a cluster's shared log: the position column, except in a mirror, which
+    /// positions by the change's <c>_lsn</c> and whose rows carry their JetStream sequence as <c>_offset</c> as every
+    /// cluster row does (ChangeDecoder).
+    /// </summary>
+    private string LogColumn => _options.Mode == LakeSinkMode.Mirror ? Connectors.Http.Ingest.StreamShape.OffsetColumn : _options.PositionColumn;
+
     /// <summary>The rows whose events are not among <paramref name="done"/> (committed by some worker already).</summary>
     private ColumnBatch NotCommitted(ColumnBatch table, IReadOnlyList<Core.Pipeline.SequenceRange> done)
     {
         if (done.Count == 0 || table.Count == 0) { return table; }
-        var column = table.Schema.IndexOf(_options.PositionColumn);
+        var column = table.Schema.IndexOf(LogColumn);
         if (column < 0 || table.Schema.Fields[column].Type != FieldType.Integer)
         {
-            throw new SluiceException($"lake sink {Name}: table '{table.Schema.Table}' has no integer column '{_options.PositionColumn}' (position_column), so the events of its rows cannot be told apart, and some of this batch's events were committed already by another worker (a replay after a worker's death); keep the column through the steps");
+            throw new SluiceException($"lake sink {Name}: table '{table.Schema.Table}' has no integer column '{LogColumn}' ({(_options.Mode == LakeSinkMode.Mirror ? "the stream's sequence" : "position_column")}), so the events of its rows cannot be told apart, and some of this batch's events were committed already by another worker (a replay after a worker's death); keep the column through the steps");
         }
 
         var positions = (long?[])table.Columns[column];
@@ -170,7 +179,9 @@ public sealed class LakeSink : IBatchSink
             var unwritten = unwrittenOf(raw);
             if (mirror is not null)
             {
-                await AddMirroredAsync(stager, mirror, unwritten, ct).ConfigureAwait(false);
+                // A mirror's rows are the source table's with the change envelope: the stream's sequence, once it has
+                // told the committed changes apart, is no column of the table.
+                await AddMirroredAsync(stager, mirror, batch.Log is null ? unwritten : Without(unwritten, LogColumn), ct).ConfigureAwait(false);
                 continue;
             }
 
@@ -222,6 +233,17 @@ public sealed class LakeSink : IBatchSink
         {
             await stager.AddPartitionAsync(table, "", rows, ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary><paramref name="table"/> without its column <paramref name="name"/> (as it is when it has none).</summary>
+    private static ColumnBatch Without(ColumnBatch table, string name)
+    {
+        var at = table.Schema.IndexOf(name);
+        if (at < 0) { return table; }
+        var keep = Enumerable.Range(0, table.Schema.Fields.Count).Where(c => c != at).ToList();
+        var schema = new TableSchema(table.Schema.Table, keep.Select(c => table.Schema.Fields[c]).ToList()) { Key = table.Schema.Key };
+        var verbatim = table.HasVerbatim ? keep.Select(table.Verbatim).ToArray() : null;
+        return new ColumnBatch(schema, keep.Select(c => table.Columns[c]).ToArray(), null, table.Count, verbatim);
     }
 
     /// <summary>The key of a mirrored table, checked against its rows: a mirror needs the change envelope and every key column.</summary>

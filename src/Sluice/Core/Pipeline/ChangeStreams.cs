@@ -33,6 +33,13 @@ public interface IChangeStreamSink
     /// <summary>Whether the sink takes the batch table <paramref name="table"/> and keys it by the source's key (false: not taken, or keyed by the sink's own options).</summary>
     bool NeedsSourceKey(string table);
 
+    /// <summary>
+    /// Whether the sink keeps the batch table <paramref name="table"/> by key (a mirror of it, keyed by the source's key
+    /// or its own), so that every change of the table, a truncate with the rows around it, must reach it in order: in
+    /// cluster mode such a table is one partition of the change stream.
+    /// </summary>
+    bool KeepsByKey(string table) => NeedsSourceKey(table);
+
     /// <summary>The sink's own checks of its options against the change source (reported at its own option lines).</summary>
     void CheckSource(IChangeSourceFactory source)
     {

@@ -61,6 +61,9 @@ public class SinkFactory<TOptions>(TOptions options, Func<IEngineServices, IBatc
 public sealed record ChangeStreamUse(string SinkName, string? Option, Func<string, bool> NeedsSourceKey)
 {
     public Action<IChangeSourceFactory>? CheckSource { get; init; }
+
+    /// <summary>The tables the sink keeps by key (<see cref="IChangeStreamSink.KeepsByKey"/>); null: those it keys by the source's key.</summary>
+    public Func<string, bool>? KeepsByKey { get; init; }
 }
 
 internal sealed class ChangeStreamSinkFactory<TOptions>(TOptions options, Func<IEngineServices, IBatchSink> create, ChangeStreamUse use)
@@ -73,4 +76,6 @@ internal sealed class ChangeStreamSinkFactory<TOptions>(TOptions options, Func<I
     public bool NeedsSourceKey(string table) => use.NeedsSourceKey(table);
 
     public void CheckSource(IChangeSourceFactory source) => use.CheckSource?.Invoke(source);
+
+    public bool KeepsByKey(string table) => (use.KeepsByKey ?? use.NeedsSourceKey)(table);
 }
