@@ -51,10 +51,11 @@ public sealed class MirrorReplayTests
     }
 
     /// <summary>
-    /// The postgres mirror writes a batch in one round trip when it knows the table's position from its own last commit;
-    /// a position another writer moved meanwhile (here a second sink on the same schema: another process) must be read
-    /// again, not planned against. Planned against its stale (30, 2), the replayed truncate at (40, 1) would empty the
-    /// table again and lose row 5, which the other writer added after it.
+    /// The postgres mirror writes a batch in one round trip when it knows the table's floor (its last truncate's
+    /// position) from its own last commit; a floor another writer moved meanwhile (here a second sink on the same
+    /// schema: another process) must be read again, not planned against. Planned against its stale floor (none: it saw
+    /// no truncate), the replayed key change at (30, 2) would bring back row 300, which the truncate at (40, 1) removed
+    /// and which has no tombstone (it was never deleted).
     /// </summary>
     [Fact]
     public async Task The_postgres_mirror_reads_a_position_another_writer_moved()
@@ -74,9 +75,11 @@ public sealed class MirrorReplayTests
             await second.WriteAsync(Batch(50, new Change("c", 5, "five", 5, 50, 1)), "replay", CancellationToken.None);
             (await State()).ShouldBe(AfterTruncate + ",5|five|5");
 
+            await first.WriteAsync(Batches[2], "replay", CancellationToken.None);
+            (await State()).ShouldBe(AfterTruncate + ",5|five|5");
             await first.WriteAsync(Batches[3], "replay", CancellationToken.None);
             (await State()).ShouldBe(AfterTruncate + ",5|five|5");
-            (await PgScalarAsync($"SELECT concat_ws('/', lsn, seq) FROM {schema}._sluice_mirror_positions WHERE table_name = 'r'")).ShouldBe("50/1");
+            (await PgScalarAsync($"SELECT concat_ws('/', lsn, seq) FROM {schema}._sluice_mirror_positions WHERE table_name = 'r'")).ShouldBe("40/1", "the floor: the last truncate's position");
         }
         finally
         {

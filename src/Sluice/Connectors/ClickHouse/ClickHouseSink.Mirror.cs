@@ -10,8 +10,11 @@ namespace Sluice.Connectors.ClickHouse;
 /// row for every key alive before it; <c>SELECT ... FINAL WHERE _deleted = 0</c> (the view <c>&lt;table&gt;_current</c>)
 /// reads the current state. 18.16 has no <c>is_deleted</c> engine parameter and no lightweight deletes, and its
 /// mutations are asynchronous, so deleting is writing: rows only ever get newer versions, and a replay of older
-/// changes never wins over them. Among rows of one <c>_lsn</c> (one transaction) the last inserted wins, and the rows of
-/// a transaction are written in order.
+/// changes never wins over them. A change's place is (<c>_lsn</c>, <c>_seq</c>), but 18.16's version is one UInt
+/// column and the two do not fit in 64 bits; among rows of one <c>_lsn</c> (one transaction) a merge and FINAL keep
+/// the last inserted. So no row is inserted for a key that already holds its change or a later one by
+/// (<c>_lsn</c>, <c>_seq</c>) (<see cref="InsertNewerAsync"/>): the last inserted of a transaction's rows of a key is
+/// then always its latest change, and a copy of an earlier change of the transaction, in a later batch, is left out.
 /// </summary>
 public sealed partial class ClickHouseSink
 {
@@ -56,7 +59,7 @@ public sealed partial class ClickHouseSink
         {
             if (segment.Upserts.Count > 0)
             {
-                if (segment.KeptColumns.Count == 0) { await InsertAsync(QualifiedTable, Flagged(segment.Upserts, false), ct).ConfigureAwait(false); }
+                if (segment.KeptColumns.Count == 0) { await InsertNewerAsync(Flagged(segment.Upserts, false), key, ct).ConfigureAwait(false); }
                 else { await UpsertKeepingAsync(segment, key, ct).ConfigureAwait(false); }
             }
 
@@ -65,8 +68,12 @@ public sealed partial class ClickHouseSink
                 await KeepGoneAsync(segment.Deletes.Gather([segment.Deletes.Count - 1]), key, ct).ConfigureAwait(false);
             }
 
-            if (segment.Deletes.Count > 0) { await InsertAsync(QualifiedTable, Flagged(segment.Deletes, true), ct).ConfigureAwait(false); }
-            if (segment.TruncateAt is { } at) { await RetryAsync(() => _client.QueryAsync(TruncateSql(key, at), ct), ct).ConfigureAwait(false); }
+            if (segment.Deletes.Count > 0) { await InsertNewerAsync(Flagged(segment.Deletes, true), key, ct).ConfigureAwait(false); }
+            if (segment.TruncateAt is { } at)
+            {
+                await RetryAsync(() => _client.QueryAsync(TruncateSql(key, at), ct), ct).ConfigureAwait(false);
+                await RetryAsync(() => _client.QueryAsync($"INSERT INTO {TruncatedTable} VALUES ({at.Lsn}, {at.Seq})", ct), ct).ConfigureAwait(false);
+            }
         }
     }
 
@@ -78,6 +85,53 @@ public sealed partial class ClickHouseSink
         return $"INSERT INTO {QualifiedTable} ({keys}, {lsn}, {seq}, {Quote(Deleted)}) " +
                $"SELECT {keys}, toUInt64({at.Lsn}), toInt64({at.Seq}), 1 FROM {QualifiedTable} FINAL " +
                $"WHERE {Quote(Deleted)} = 0 AND ({lsn} < {at.Lsn} OR ({lsn} = {at.Lsn} AND ifNull({seq}, 0) < {at.Seq}))";
+    }
+
+    /// <summary>
+    /// Inserts <paramref name="rows"/> (upserts, or flagged deletes) but those whose key already holds their change or
+    /// a later one by (<c>_lsn</c>, <c>_seq</c>): one request, the rows as external data, the stored rows read only for
+    /// their keys. The version (<c>_lsn</c>) would let a later change of another transaction win anyway, but among one
+    /// transaction's rows of a key the last inserted wins, and that must be the change of the highest <c>_seq</c>.
+    /// </summary>
+    private async Task InsertNewerAsync(ColumnBatch rows, IReadOnlyList<string> key, CancellationToken ct)
+    {
+        var fields = rows.Schema.Fields;
+        // By position (c0, c1, ...): 18.16 splits an external table's structure at every space and comma (UpsertKeepingAsync).
+        var structure = string.Join(", ", fields.Select((f, i) => $"c{i} {StageTypeOf(f)}"));
+        var stage = $"(SELECT {string.Join(", ", fields.Select((f, i) => $"c{i} AS {Quote(f.Name)}"))} FROM {Stage})";
+        var columns = string.Join(", ", fields.Select(f => Quote(f.Name)));
+        var keys = string.Join(", ", key.Select(Quote));
+        var sql = $"INSERT INTO {QualifiedTable} ({columns}) SELECT {columns} FROM {stage} ANY LEFT JOIN ({Stored(keys, stage)}) USING ({keys}) WHERE NOT ({HoldsItOrLater}) AND NOT {BelowFloor}";
+        var encoded = ClickHouseRowBinary.Encode(rows, fields.Select(f => NotNull(f.Name)).ToList(), fields.Select(f => f.Name == _options.Version).ToList(), _options.Mirror);
+        await RetryAsync(() => _client.QueryWithTableAsync(sql, Stage, structure, encoded.WrittenMemory, ct), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The stored (FINAL) row's position of each staged key, live or flagged deleted: <c>_sluice_cur</c> is 1 where there is one (an unmatched ANY LEFT JOIN reads 0).</summary>
+    private string Stored(string keys, string stage) =>
+        $"SELECT {keys}, {Quote(Core.Schema.ChangeEnvelope.Lsn)} AS _sluice_cur_lsn, ifNull({Quote(Core.Schema.ChangeEnvelope.Seq)}, 0) AS _sluice_cur_seq, 1 AS _sluice_cur" +
+        $" FROM {QualifiedTable} FINAL WHERE ({keys}) IN (SELECT {keys} FROM {stage})";
+
+    /// <summary>True where the staged row's key already holds its change or a later one (<see cref="Stored"/> joined in).</summary>
+    private static string HoldsItOrLater =>
+        $"_sluice_cur = 1 AND (_sluice_cur_lsn > {Quote(Core.Schema.ChangeEnvelope.Lsn)} OR (_sluice_cur_lsn = {Quote(Core.Schema.ChangeEnvelope.Lsn)} AND _sluice_cur_seq >= ifNull({Quote(Core.Schema.ChangeEnvelope.Seq)}, 0)))";
+
+    /// <summary>
+    /// The table's truncates (<c>&lt;table&gt;_sluice_truncated</c>: <c>_lsn</c>, <c>_seq</c>, one row each): the latest
+    /// is the table's floor. A change below it is older than a truncate already applied, a replay or one stored late, and
+    /// is not written: a key the truncate found alive has its flagged row there, but a key it did not (inserted by that
+    /// late change) would otherwise come back.
+    /// </summary>
+    private string TruncatedTable => $"{Quote(_options.Database)}.{Quote(_options.Table + "_sluice_truncated")}";
+
+    /// <summary>True where the row's position is below the table's floor (none yet: 0, below every position).</summary>
+    private string BelowFloor
+    {
+        get
+        {
+            var (lsn, seq) = (Quote(Core.Schema.ChangeEnvelope.Lsn), Quote(Core.Schema.ChangeEnvelope.Seq));
+            var floorLsn = $"(SELECT max({lsn}) FROM {TruncatedTable})";
+            return $"({lsn} < {floorLsn} OR ({lsn} = {floorLsn} AND ifNull({seq}, 0) < (SELECT maxIf({seq}, {lsn} = {floorLsn}) FROM {TruncatedTable})))";
+        }
     }
 
     /// <summary>The name of the external table a keeping upsert sends its staged rows as.</summary>
@@ -92,11 +146,12 @@ public sealed partial class ClickHouseSink
 
     private HashSet<string>? _goneColumns;
 
-    /// <summary>Creates the gone table, and gives it the columns the mirror gained.</summary>
+    /// <summary>Creates the gone and truncated tables, and gives the gone table the columns the mirror gained.</summary>
     private async Task EnsureGoneAsync(CancellationToken ct)
     {
         if (_goneColumns is not null && _columns!.Keys.All(_goneColumns.Contains)) { return; }
         await _client.QueryAsync($"CREATE TABLE IF NOT EXISTS {GoneTable} AS {QualifiedTable} ENGINE = ReplacingMergeTree({Quote(Core.Schema.ChangeEnvelope.Lsn)}) ORDER BY tuple()", ct).ConfigureAwait(false);
+        await _client.QueryAsync($"CREATE TABLE IF NOT EXISTS {TruncatedTable} ({Quote(Core.Schema.ChangeEnvelope.Lsn)} UInt64, {Quote(Core.Schema.ChangeEnvelope.Seq)} Int64) ENGINE = MergeTree ORDER BY tuple()", ct).ConfigureAwait(false);
         var existing = await _client.QueryAsync(
             $"SELECT name FROM system.columns WHERE database = {Literal(_options.Database)} AND table = {Literal(_options.Table + "_sluice_gone")} FORMAT TabSeparated", ct).ConfigureAwait(false);
         var columns = existing.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
@@ -165,7 +220,7 @@ public sealed partial class ClickHouseSink
             $"(SELECT {keys}, {lsn} AS _sluice_cur_lsn, ifNull({seq}, 0) AS _sluice_cur_seq, 1 AS _sluice_cur, {Quote(Deleted)} AS _sluice_cur_deleted" +
             $"{string.Concat(kept.Select(c => $", {Quote(c)} AS {Quote("_sluice_self_" + c)}"))} FROM {QualifiedTable} FINAL " +
             $"WHERE ({keys}) IN (SELECT {keys} FROM {stage})) USING ({keys}) " +
-            $"WHERE NOT (_sluice_cur = 1 AND (_sluice_cur_lsn > {lsn} OR (_sluice_cur_lsn = {lsn} AND _sluice_cur_seq >= ifNull({seq}, 0))))";
+            $"WHERE NOT ({HoldsItOrLater}) AND NOT {BelowFloor}";
         var stored = $"SELECT {string.Join(", ", key.Select(k => $"{Quote(k)} AS {Quote(MirrorSegment.FromPrefix + k)}").Concat(kept.Select(c => $"{Quote(c)} AS {Quote("_sluice_old_" + c)}")))}, 1 AS _sluice_found " +
                      $"FROM {QualifiedTable} FINAL WHERE {Quote(Deleted)} = 0 AND ({keys}) IN (SELECT {fromKeys} FROM {stage})";
         // When the stored row is not there: the row the last batch ending in a delete removed, if that delete is the

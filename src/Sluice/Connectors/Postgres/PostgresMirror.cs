@@ -9,12 +9,19 @@ namespace Sluice.Connectors.Postgres;
 /// Applies one table's changes to its mirror (<c>mode: mirror</c>, docs/CDC.md "Mirrors") inside the batch's
 /// transaction: per segment (<see cref="MirrorChanges"/>), upserts as <c>INSERT ... ON CONFLICT DO UPDATE</c> that only
 /// replaces a row holding an earlier change (a row at the same position is this change, applied already: its kept
-/// values may be gone from where they came from, a key change's old row), columns the change did not carry taken from the stored row, deletes of rows
-/// not newer than the delete, then the truncate. The table's applied position is kept in
-/// <c>&lt;schema&gt;._sluice_mirror_positions</c> in the same transaction: a replayed change before it is skipped, so a
-/// replay can neither bring back a deleted row nor empty a table again. The row removed by a batch's last change, when
-/// that is a delete, is kept (as JSON) in <c>&lt;schema&gt;._sluice_mirror_gone</c> until the table's next batch: it may
-/// be the old key of a key change whose insert, with a TOASTed value it did not carry, comes first in that batch.
+/// values may be gone from where they came from, a key change's old row), columns the change did not carry taken from
+/// the stored row, deletes of rows not newer than the delete, then the truncate. Whether a change is a replay is
+/// decided per key, never per table: in cluster mode a change can come after a newer change of another key of its
+/// table, in a later batch (docs/SCALING.md, "Mirrors and copies"), and must still be applied. A change is a replay when
+/// it is at or below the position the mirror holds for its key: the stored row's (<c>_lsn</c>, <c>_seq</c>) for a live
+/// key, the delete's for a deleted one (its tombstone in <c>&lt;schema&gt;._sluice_mirror_deleted</c>, so a replayed
+/// insert cannot bring the row back), and for every key the table's floor in <c>&lt;schema&gt;._sluice_mirror_positions</c>:
+/// the position of its last truncate (for a table an earlier version mirrored, the applied position it left), below
+/// which every change is older than the truncate. A truncate removes the tombstones below it, which bounds them; a late
+/// truncate (after newer changes of other keys) removes only the rows older than itself. The row removed by a batch's
+/// last change, when that is a delete, is kept (as JSON) in <c>&lt;schema&gt;._sluice_mirror_gone</c> until a later
+/// batch's last delete replaces it: it may be the old key of a key change whose insert, with a TOASTed value it did
+/// not carry, comes first in the next batch.
 /// </summary>
 internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connection, string schema, string name)
 {
@@ -22,44 +29,51 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
 
     public const string GoneTable = "_sluice_mirror_gone";
 
+    public const string DeletedTable = "_sluice_mirror_deleted";
+
+    /// <summary>The floor of a table never truncated: every change is above it.</summary>
+    public static readonly ChangePosition NoFloor = new(long.MinValue, long.MinValue);
+
     private readonly string _target = $"{Quote(schema)}.{Quote(name)}";
     private readonly string _positions = $"{Quote(schema)}.{Quote(PositionsTable)}";
     private readonly string _gone = $"{Quote(schema)}.{Quote(GoneTable)}";
+    private readonly string _deleted = $"{Quote(schema)}.{Quote(DeletedTable)}";
 
     /// <summary>
     /// Applies the table's changes inside the caller's transaction: creates what is missing, reads (and locks) the
-    /// table's applied position, then runs the statements; returns the table's position once this commits.
+    /// table's floor, then runs the statements; returns the table's floor once this commits.
     /// </summary>
-    public async Task<ChangePosition?> ApplyAsync(ColumnBatch changes, List<string> created, CancellationToken ct)
+    public async Task<ChangePosition> ApplyAsync(ColumnBatch changes, List<string> created, CancellationToken ct)
     {
         var key = Check(changes);
         var state = MirrorChanges.StateSchema(changes.Schema);
         await sink.EnsureTableAsync(connection, _target, state, key, created, ct).ConfigureAwait(false);
         await EnsurePositionsAsync(created, ct).ConfigureAwait(false);
-        var applied = await AppliedAsync(ct).ConfigureAwait(false);
+        var floor = await FloorAsync(ct).ConfigureAwait(false);
         var statements = new List<NpgsqlBatchCommand>();
-        var position = Statements(changes, key, applied, statements);
+        var after = Statements(changes, key, floor, statements);
         // Every statement of the table's changes in one round trip, run in order.
         await ExecAsync(connection, statements, ct).ConfigureAwait(false);
-        return position;
+        return after;
     }
 
     /// <summary>
     /// The table's statements for a write in one round trip without a transaction of its own (the statements of one
     /// <see cref="NpgsqlBatch"/> run as one implicit transaction), or false when the table is not known to exist yet or
-    /// its applied position is not known from this sink's own last commit. The first statement locks the table's
-    /// position row and fails (<see cref="IsStale"/>) unless it still holds <paramref name="applied"/>, so a position
-    /// moved by anyone else meanwhile is never planned against: the caller then writes the batch the long way.
+    /// its floor is not known from this sink's own last commit. The first statement locks the table's position row
+    /// (which serialises the table's writers, as the long way's read does) and fails (<see cref="IsStale"/>) unless it
+    /// still holds <paramref name="floor"/>, so a floor moved by anyone else meanwhile (a truncate) is never planned
+    /// against: the caller then writes the batch the long way.
     /// </summary>
-    public bool TryStatements(ColumnBatch changes, ChangePosition applied, List<NpgsqlBatchCommand> statements, out ChangePosition? position)
+    public bool TryStatements(ColumnBatch changes, ChangePosition floor, List<NpgsqlBatchCommand> statements, out ChangePosition after)
     {
-        position = null;
+        after = floor;
         var key = Check(changes);
         if (!sink.IsReady(_positions) || !sink.IsReady(Signature(_target, MirrorChanges.StateSchema(changes.Schema)))) { return false; }
         statements.Add(new NpgsqlBatchCommand(
             $"SELECT CASE WHEN count(*) = 1 THEN 0 ELSE ('{StaleGuard}' || count(*))::int END " +
-            $"FROM (SELECT FROM {_positions} WHERE table_name = {Literal(name)} AND lsn = {applied.Lsn} AND seq = {applied.Seq} FOR UPDATE) AS held"));
-        position = Statements(changes, key, applied, statements);
+            $"FROM (SELECT FROM {_positions} WHERE table_name = {Literal(name)} AND lsn = {floor.Lsn} AND seq = {floor.Seq} FOR UPDATE) AS held"));
+        after = Statements(changes, key, floor, statements);
         return true;
     }
 
@@ -88,31 +102,33 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         return key;
     }
 
-    /// <summary>Adds the statements that apply <paramref name="changes"/> after <paramref name="applied"/>; returns the table's position after them.</summary>
-    private ChangePosition? Statements(ColumnBatch changes, IReadOnlyList<string> key, ChangePosition? applied, List<NpgsqlBatchCommand> statements)
+    /// <summary>Adds the statements that apply <paramref name="changes"/> above <paramref name="floor"/>; returns the table's floor after them.</summary>
+    private ChangePosition Statements(ColumnBatch changes, IReadOnlyList<string> key, ChangePosition floor, List<NpgsqlBatchCommand> statements)
     {
-        var added = statements.Count;
-        var segments = MirrorChanges.Plan(changes, key, applied);
+        var segments = MirrorChanges.Plan(changes, key, floor);
         var last = MirrorChanges.Last(changes);
-        // Only a batch with news replaces the kept row (a replay of the last one must leave it for the batch after).
-        var fresh = last is { } l && (applied is null || l > applied);
-        var forget = new NpgsqlBatchCommand($"DELETE FROM {_gone} WHERE table_name = {Literal(name)}");
+        var after = floor;
         foreach (var segment in segments)
         {
             if (segment.Upserts.Count > 0) { statements.Add(Upsert(segment, key)); }
-            var final = fresh && ReferenceEquals(segment, segments[^1]) && segment.TruncateAt is null && segment.Deletes.Count > 0;
-            if (final) { statements.Add(forget); }
+            var final = ReferenceEquals(segment, segments[^1]) && segment.TruncateAt is null && segment.Deletes.Count > 0;
             if (segment.Deletes.Count > 0) { statements.Add(Delete(segment.Deletes, key, final ? last : null)); }
-            if (segment.TruncateAt is not null) { statements.Add(new NpgsqlBatchCommand($"TRUNCATE {_target}")); }
+            if (segment.TruncateAt is { } at)
+            {
+                statements.AddRange(Truncate(at));
+                if (at > after) { after = at; }
+            }
         }
 
-        if (fresh && statements.IndexOf(forget, added) < 0) { statements.Add(forget); }
-        if (!fresh) { return applied; }
-        statements.Add(new NpgsqlBatchCommand(
-            $"INSERT INTO {_positions} AS p (table_name, lsn, seq) VALUES ({Literal(name)}, {last!.Value.Lsn}, {last.Value.Seq}) " +
-            "ON CONFLICT (table_name) DO UPDATE SET lsn = EXCLUDED.lsn, seq = EXCLUDED.seq"));
-        return last;
+        return after;
     }
+
+    /// <summary>
+    /// A key's values as one <c>jsonb</c> array, the tombstones' key: the same for the same key whoever builds it, a
+    /// timestamp read in UTC (its text would otherwise follow the session's time zone).
+    /// </summary>
+    private static string KeyJson(IReadOnlyList<string> key, TableSchema schema, Func<string, string> read) =>
+        "jsonb_build_array(" + string.Join(", ", key.Select(k => schema.Fields[schema.IndexOf(k)].Type == FieldType.Timestamp ? $"({read(k)} AT TIME ZONE 'UTC')" : read(k))) + ")";
 
     private NpgsqlBatchCommand Upsert(MirrorSegment segment, IReadOnlyList<string> key)
     {
@@ -127,7 +143,7 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
             : read[c]);
         // The stored row a kept value comes from: the row's own, or the old key's for a key change (read before this
         // segment's deletes remove it; one statement reads the table as it was before the statement). When the table
-        // lacks it, the row the previous batch's last delete removed, if that delete is the change that names it (a key
+        // lacks it, the row a batch's last delete removed, if that delete is the change that names it (a key
         // change replayed) or the one just before (a key change whose delete ended that batch). But first the row's
         // own key as stored when it holds the change that names the source or a later one (m): that change was applied
         // already (a copy redelivered before newer changes of the key), so the stored row is the version before this
@@ -140,28 +156,57 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
             $" AND (m.{lsn}, m.{seq}) >= ({fromAt(ChangeEnvelope.Lsn)}, {fromAt(ChangeEnvelope.Seq)})" +
             $" LEFT JOIN {_target} o ON " + string.Join(" AND ", key.Select(k => $"o.{Quote(k)} = {fromAt(k)}")) +
             $" LEFT JOIN {_gone} g ON g.table_name = {Literal(name)} AND NOT ({found}) AND g.lsn = {fromAt(ChangeEnvelope.Lsn)} AND g.seq IN ({fromAt(ChangeEnvelope.Seq)}, {fromAt(ChangeEnvelope.Seq)} - 1)";
+        // A key deleted at or after this change (its tombstone) keeps it out: the change is a copy, or older than the delete.
+        var alive = $" WHERE NOT EXISTS (SELECT FROM {_deleted} x WHERE x.table_name = {Literal(name)} AND x.key = {KeyJson(key, staged.Schema, own)}" +
+                    $" AND (x.lsn, x.seq) >= ({own(ChangeEnvelope.Lsn)}, {own(ChangeEnvelope.Seq)}))";
         var columns = string.Join(", ", fields.Select(f => Quote(f.Name)));
         var set = string.Join(", ", fields.Where(f => !key.Contains(f.Name)).Select(f => $"{Quote(f.Name)} = EXCLUDED.{Quote(f.Name)}"));
         command.CommandText =
-            $"INSERT INTO {_target} AS t ({columns}) SELECT {string.Join(", ", values)} FROM {from}{join} " +
+            $"INSERT INTO {_target} AS t ({columns}) SELECT {string.Join(", ", values)} FROM {from}{join}{alive} " +
             $"ON CONFLICT ({string.Join(", ", key.Select(Quote))}) DO UPDATE SET {set} " +
-            $"WHERE (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) < (EXCLUDED.{Quote(ChangeEnvelope.Lsn)}, EXCLUDED.{Quote(ChangeEnvelope.Seq)})";
+            $"WHERE (t.{lsn}, t.{seq}) < (EXCLUDED.{lsn}, EXCLUDED.{seq})";
         return command;
     }
 
-    /// <summary>The deletes; with <paramref name="keep"/> (the batch's last change is one of them), the row that delete removes is kept in the gone table.</summary>
+    /// <summary>
+    /// The deletes, each leaving its key's tombstone at its position (raised, never lowered); with <paramref name="keep"/>
+    /// (the batch's last change is one of them), the row that delete removes is kept in the gone table. A delete that
+    /// removes nothing (a replay) leaves the gone row as it was: the batch after the one it ended may still need it.
+    /// </summary>
     private NpgsqlBatchCommand Delete(ColumnBatch deletes, IReadOnlyList<string> key, ChangePosition? keep)
     {
         var command = new NpgsqlBatchCommand();
         var (from, read) = PgUnnest.Rows(command, deletes, "d");
         var at = (string column) => read[deletes.Schema.IndexOf(column)];
+        var (lsn, seq) = (at(ChangeEnvelope.Lsn), at(ChangeEnvelope.Seq));
         var delete =
-            $"DELETE FROM {_target} t USING {from} WHERE " + string.Join(" AND ", key.Select(k => $"t.{Quote(k)} = {at(k)}")) +
-            $" AND (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) <= ({at(ChangeEnvelope.Lsn)}, {at(ChangeEnvelope.Seq)})";
-        command.CommandText = keep is not { } k ? delete :
-            $"WITH removed AS ({delete} RETURNING to_jsonb(t) AS row, {at(ChangeEnvelope.Lsn)} AS lsn, {at(ChangeEnvelope.Seq)} AS seq) " +
-            $"INSERT INTO {_gone} (table_name, lsn, seq, row) SELECT {Literal(name)}, lsn, seq, row FROM removed WHERE lsn = {k.Lsn} AND seq = {k.Seq}";
+            $"DELETE FROM {_target} t USING d WHERE " + string.Join(" AND ", key.Select(k => $"t.{Quote(k)} = {at(k)}")) +
+            $" AND (t.{Quote(ChangeEnvelope.Lsn)}, t.{Quote(ChangeEnvelope.Seq)}) <= ({lsn}, {seq})";
+        var gone = keep is not { } k ? "" :
+            $", removed AS ({delete} RETURNING to_jsonb(t) AS row, {lsn} AS lsn, {seq} AS seq), " +
+            $"gone AS (INSERT INTO {_gone} (table_name, lsn, seq, row) SELECT {Literal(name)}, lsn, seq, row FROM removed WHERE lsn = {k.Lsn} AND seq = {k.Seq} " +
+            "ON CONFLICT (table_name) DO UPDATE SET lsn = EXCLUDED.lsn, seq = EXCLUDED.seq, row = EXCLUDED.row)";
+        command.CommandText =
+            $"WITH d AS (SELECT * FROM {from}){(gone.Length > 0 ? gone : $", removed AS ({delete})")} " +
+            $"INSERT INTO {_deleted} AS x (table_name, key, lsn, seq) SELECT {Literal(name)}, {KeyJson(key, deletes.Schema, at)}, {lsn}, {seq} FROM d " +
+            "ON CONFLICT (table_name, key) DO UPDATE SET lsn = EXCLUDED.lsn, seq = EXCLUDED.seq WHERE (x.lsn, x.seq) < (EXCLUDED.lsn, EXCLUDED.seq)";
         return command;
+    }
+
+    /// <summary>
+    /// A truncate at <paramref name="at"/>: the rows older than it go (the whole table by <c>TRUNCATE</c> when none is
+    /// newer, the usual case; a truncate stored after newer changes of other keys keeps those), the table's floor rises
+    /// to it, and the tombstones below it go (the floor stands for them now).
+    /// </summary>
+    private IEnumerable<NpgsqlBatchCommand> Truncate(ChangePosition at)
+    {
+        var (lsn, seq) = (Quote(ChangeEnvelope.Lsn), Quote(ChangeEnvelope.Seq));
+        var position = $"({at.Lsn}, {at.Seq})";
+        yield return new NpgsqlBatchCommand(
+            $"DO $sluice$ BEGIN IF EXISTS (SELECT FROM {_target} WHERE ({lsn}, {seq}) >= {position}) " +
+            $"THEN DELETE FROM {_target} WHERE ({lsn}, {seq}) < {position}; ELSE TRUNCATE {_target}; END IF; END $sluice$");
+        yield return new NpgsqlBatchCommand($"UPDATE {_positions} SET lsn = {at.Lsn}, seq = {at.Seq} WHERE table_name = {Literal(name)} AND (lsn, seq) < {position}");
+        yield return new NpgsqlBatchCommand($"DELETE FROM {_deleted} WHERE table_name = {Literal(name)} AND (lsn, seq) < {position}");
     }
 
     private async Task EnsurePositionsAsync(List<string> created, CancellationToken ct)
@@ -170,19 +215,21 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         await ExecAsync(connection, $"SELECT pg_advisory_xact_lock(hashtext({Literal(_positions)}))", ct).ConfigureAwait(false);
         await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {_positions} (table_name text PRIMARY KEY, lsn bigint NOT NULL, seq bigint NOT NULL)", ct).ConfigureAwait(false);
         await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {_gone} (table_name text PRIMARY KEY, lsn bigint NOT NULL, seq bigint NOT NULL, row jsonb NOT NULL)", ct).ConfigureAwait(false);
+        await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {_deleted} (table_name text NOT NULL, key jsonb NOT NULL, lsn bigint NOT NULL, seq bigint NOT NULL, PRIMARY KEY (table_name, key))", ct).ConfigureAwait(false);
         created.Add(_positions);
     }
 
-    /// <summary>The position of the last change applied to the table (locked until the batch commits), or null when none was.</summary>
-    private async Task<ChangePosition?> AppliedAsync(CancellationToken ct)
+    /// <summary>The table's floor (its row created at <see cref="NoFloor"/> when missing, and locked until the batch commits).</summary>
+    private async Task<ChangePosition> FloorAsync(CancellationToken ct)
     {
+        await ExecAsync(connection, $"INSERT INTO {_positions} (table_name, lsn, seq) VALUES ({Literal(name)}, {NoFloor.Lsn}, {NoFloor.Seq}) ON CONFLICT (table_name) DO NOTHING", ct).ConfigureAwait(false);
         var cmd = new NpgsqlCommand($"SELECT lsn, seq FROM {_positions} WHERE table_name = {Literal(name)} FOR UPDATE", connection);
         await using (cmd.ConfigureAwait(false))
         {
             var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
-                return await reader.ReadAsync(ct).ConfigureAwait(false) ? new ChangePosition(reader.GetInt64(0), reader.GetInt64(1)) : null;
+                return await reader.ReadAsync(ct).ConfigureAwait(false) ? new ChangePosition(reader.GetInt64(0), reader.GetInt64(1)) : NoFloor;
             }
         }
     }

@@ -42,7 +42,7 @@ public sealed class PostgresSink : IBatchSink
     private readonly TransientRetry _retry;
     private readonly HashSet<string> _ready = new(StringComparer.Ordinal);
     private readonly HashSet<string> _marksReady = new(StringComparer.Ordinal);
-    // A mirror table's applied position as this sink's last committed write left it (PostgresMirror.TryStatements).
+    // A mirror table's floor (its last truncate's position) as this sink's last committed write left it (PostgresMirror.TryStatements).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ChangePosition> _applied = new(StringComparer.Ordinal);
 
     public PostgresSink(IEngineServices services, PostgresSinkOptions options)
@@ -116,15 +116,15 @@ public sealed class PostgresSink : IBatchSink
     }
 
     /// <summary>
-    /// A mirror batch whose tables this sink knows (created, and their applied positions as its own last commits left
-    /// them) in one round trip: the statements of every table as one <see cref="NpgsqlBatch"/>, which runs as one
-    /// implicit transaction, instead of the three of a transaction of its own (read the positions, write, commit).
-    /// False, with nothing written, when a table is not known or its position was moved meanwhile by another writer.
+    /// A mirror batch whose tables this sink knows (created, and their floors as its own last commits left them) in
+    /// one round trip: the statements of every table as one <see cref="NpgsqlBatch"/>, which runs as one implicit
+    /// transaction, instead of the three of a transaction of its own (read the floors, write, commit). False, with
+    /// nothing written, when a table is not known or its floor was moved meanwhile by another writer.
     /// </summary>
     private async Task<bool> TryMirrorAtOnceAsync(NpgsqlConnection connection, RecordBatch batch, CancellationToken ct)
     {
         var statements = new List<NpgsqlBatchCommand>();
-        // A table's position as the statements before leave it: a batch may hold several runs of one table.
+        // A table's floor as the statements before leave it: a batch may hold several runs of one table.
         var positions = new Dictionary<string, ChangePosition?>(StringComparer.Ordinal);
         foreach (var table in batch.Tables.Where(t => t.Count > 0))
         {
@@ -146,7 +146,7 @@ public sealed class PostgresSink : IBatchSink
         }
         catch (PostgresException e) when (PostgresMirror.IsStale(e))
         {
-            // Nothing of it was applied (the batch's implicit transaction rolled back): the long way reads the positions.
+            // Nothing of it was applied (the batch's implicit transaction rolled back): the long way reads the floors.
             foreach (var (table, _) in positions) { Applied(table, null); }
             return false;
         }
@@ -160,7 +160,7 @@ public sealed class PostgresSink : IBatchSink
         return true;
     }
 
-    /// <summary>Records a mirror table's applied position as this sink's committed write left it (null: not known, read it again).</summary>
+    /// <summary>Records a mirror table's floor as this sink's committed write left it (null: not known, read it again).</summary>
     private void Applied(string target, ChangePosition? position)
     {
         if (position is { } p) { _applied[target] = p; }
