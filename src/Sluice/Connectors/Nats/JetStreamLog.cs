@@ -223,7 +223,7 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     /// test servers run 2.9.10) does not survive a name made again: a node that was down while a consumer was deleted and
     /// made again under its name, and that catches up from the others' snapshot, keeps the first one's Raft group, which
     /// no other node runs, so its <c>/healthz</c> says "consumer ... is not current" for good (nats-server#6507, fixed in
-    /// 2.11). A name was made again when a make failed or timed out (a node killed meanwhile) and was tried again, and
+    /// 2.10.26 and 2.11.0). A name was made again when a make failed or timed out (a node killed meanwhile) and was tried again, and
     /// when a reader remade its deleted consumer.
     /// </para>
     /// </summary>
