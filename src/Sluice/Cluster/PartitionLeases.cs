@@ -133,6 +133,18 @@ public sealed class PartitionLeases
         return reader.Read();
     }
 
+    /// <summary>
+    /// Whether the lease's row still names this worker with its token (expired or not): asked by a reader whose consumer
+    /// was deleted under it before it makes another. A new owner takes the lease (a new token) before it deletes the
+    /// last owner's consumer, so a reader whose lease moved on is told so here.
+    /// </summary>
+    public bool StillNames(PartitionLease lease)
+    {
+        using var c = _store.Connect();
+        return c.Scalar<long?>("SELECT token FROM partition_leases WHERE stream = $s AND part = $p AND owner = $w AND token = $t",
+            null, ("$s", Stream), ("$p", lease.Partition), ("$w", Worker), ("$t", lease.Token)) is not null;
+    }
+
     /// <summary>Gives a lease up (its partition's events all acknowledged): another worker may take it at once.</summary>
     public void Release(PartitionLease lease)
     {

@@ -50,6 +50,8 @@ internal sealed class NatsTestCluster : IAsyncDisposable
         {
             "-c", config, "--server_name", $"test-n{node}", "--addr", "127.0.0.1", "--port", $"{_ports[node]}", "--http_port", $"{_monitors[node]}",
             "--jetstream", "--store_dir", store, "--cluster_name", "sluice-test", "--cluster", $"nats://127.0.0.1:{_routes[node]}",
+            // The node's log, kept across its restarts (appended): what it says of an asset it could not recover goes into a failing wait's message.
+            "--log", LogOf(node),
             "--routes", string.Join(',', _routes.Select(r => $"nats://127.0.0.1:{r}")),
         })
         {
@@ -97,8 +99,60 @@ internal sealed class NatsTestCluster : IAsyncDisposable
                 last = e.Message;
             }
 
-            if (DateTime.UtcNow > deadline) { throw new TimeoutException($"NATS node {node} (port {_ports[node]}) is not ready after 180 s; its /healthz: {last}"); }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"NATS node {node} (port {_ports[node]}) is not ready after 180 s; its /healthz: {last}\n{await AssetAsync(last)}\nits log's warnings and errors:\n{Warnings(node)}");
+            }
+
             await Task.Delay(100);
+        }
+    }
+
+    /// <summary>The consumer a /healthz answer names (<c>... &gt; stream &gt; consumer' is not current</c>) as each node's <c>/jsz</c> shows it: there or not, its replicas' currency and lag.</summary>
+    private async Task<string> AssetAsync(string healthz)
+    {
+        var named = System.Text.RegularExpressions.Regex.Match(healthz, @"consumer '[^']*(?:>|\\u003e) ([^ ']+) (?:>|\\u003e) ([^ ']+)'");
+        if (!named.Success) { return ""; }
+        var (stream, consumer) = (named.Groups[1].Value, named.Groups[2].Value);
+        var lines = new List<string>();
+        for (var n = 0; n < 3; n++)
+        {
+            var json = await JetStreamStateAsync(n);
+            if (!json.StartsWith('{')) { lines.Add($"node {n}: {json}"); continue; }
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            var found = doc.RootElement.TryGetProperty("account_details", out var accounts)
+                ? accounts.EnumerateArray().SelectMany(a => a.TryGetProperty("stream_detail", out var s) ? s.EnumerateArray() : Enumerable.Empty<System.Text.Json.JsonElement>())
+                    .Where(s => s.GetProperty("name").GetString() == stream)
+                    .Select(s => s.TryGetProperty("consumer_detail", out var c) ? string.Join(", ", c.EnumerateArray().Select(x => x.GetProperty("name").GetString() == consumer ? x.GetRawText() : x.GetProperty("name").GetString())) : "no consumers")
+                    .FirstOrDefault() ?? "no such stream"
+                : "no account details";
+            lines.Add($"node {n}'s consumers of {stream}: {found}");
+        }
+
+        return string.Join('\n', lines);
+    }
+
+    private string LogOf(int node) => Path.Combine(_folder, $"n{node}.log");
+
+    /// <summary>The last 40 warnings and errors in a node's log (since its first start).</summary>
+    public string Warnings(int node)
+    {
+        try
+        {
+            using var reader = new StreamReader(new FileStream(LogOf(node), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete));
+            var lines = new Queue<string>();
+            while (reader.ReadLine() is { } line)
+            {
+                if (!line.Contains("[WRN]", StringComparison.Ordinal) && !line.Contains("[ERR]", StringComparison.Ordinal)) { continue; }
+                lines.Enqueue(line);
+                if (lines.Count > 40) { lines.Dequeue(); }
+            }
+
+            return string.Join('\n', lines);
+        }
+        catch (IOException e)
+        {
+            return e.Message;
         }
     }
 

@@ -135,7 +135,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         {
             await ThroughOutageAsync(async () => { await _stream.EnsureAsync(ct).ConfigureAwait(false); return true; }, ct).ConfigureAwait(false);
             NatsLog.ConsumingPartitions(_log, _options.Stream, _stream.StreamName, _owner.Leases.Worker, _owner.Leases.Duration.TotalSeconds);
-            pump = _owner.RunAsync((consumer, partition, token, t) => ConsumeAsync(consumer, c => _stream.PartitionConsumerAsync(partition, token, c), d => inbox.Writer.WriteAsync(new Delivery(d, partition, token), t), t), inbox.Writer, linked.Token);
+            pump = _owner.RunAsync((consumer, partition, token, t) => ConsumeAsync(consumer, c => _owner.RemakeAsync(partition, token, c), d => inbox.Writer.WriteAsync(new Delivery(d, partition, token), t), t), inbox.Writer, linked.Token);
             lag = WatchBacklogAsync(linked.Token);
         }
 

@@ -202,32 +202,45 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     /// <summary>Messages one partition's consumer may hold unacknowledged: more waits in JetStream.</summary>
     public const int PartitionMaxAckPending = 10_000;
 
-    /// <summary>The name of a partition's consumer under a lease: the cluster's name, and the token, so a consumer of an older lease is never taken for it.</summary>
+    /// <summary>
+    /// The start of the names of a partition's consumers under a lease: the cluster's name, the partition and the token,
+    /// so a consumer of an older lease is never taken for it. Each consumer made adds <c>-</c> and a random part of its
+    /// own (<see cref="PartitionConsumerAsync"/>).
+    /// </summary>
     public string PartitionConsumerName(int partition, long token) => $"{PartitionConsumerPrefix(partition)}{token}";
 
     private string PartitionConsumerPrefix(int partition) => $"{Name(_cluster.Name)}_p{partition}-t";
 
     /// <summary>
-    /// A fresh durable consumer of one partition for the owner of its lease <paramref name="token"/>. Every other
-    /// consumer of the partition (an older lease's) and the shared consumer are deleted first: a work-queue stream takes
-    /// one consumer per subject, and the new one starts at the partition's oldest unacknowledged event, so the new
-    /// owner reads the partition in its order, what its last owner left unacknowledged first. A consumer of an older
-    /// lease, deleted, can neither deliver nor acknowledge anything any more. Null when a newer lease's consumer exists
-    /// (the lease was lost meanwhile).
+    /// The durable consumer of one partition for the owner of its lease <paramref name="token"/>: the one made for the
+    /// lease already, or a fresh one. Every other consumer of the partition (an older lease's) and the shared consumer
+    /// are deleted first: a work-queue stream takes one consumer per subject, and the new one starts at the partition's
+    /// oldest unacknowledged event, so the new owner reads the partition in its order, what its last owner left
+    /// unacknowledged first. A consumer of an older lease, deleted, can neither deliver nor acknowledge anything any more.
+    /// Null when a newer lease's consumer exists (the lease was lost meanwhile).
+    /// <para>
+    /// A consumer's name is never made twice: each one made gets a random part of its own after the token. NATS 2.9 (the
+    /// test servers run 2.9.10) does not survive a name made again: a node that was down while a consumer was deleted and
+    /// made again under its name, and that catches up from the others' snapshot, keeps the first one's Raft group, which
+    /// no other node runs, so its <c>/healthz</c> says "consumer ... is not current" for good (nats-server#6507, fixed in
+    /// 2.10.26 and 2.11.0). A name was made again when a make failed or timed out (a node killed meanwhile) and was tried again, and
+    /// when a reader remade its deleted consumer.
+    /// </para>
     /// </summary>
     public async Task<INatsJSConsumer?> PartitionConsumerAsync(int partition, long token, CancellationToken ct)
     {
         await EnsureAsync(ct).ConfigureAwait(false);
-        var name = PartitionConsumerName(partition, token);
         var prefix = PartitionConsumerPrefix(partition);
         var older = new List<string>();
+        string? own = null;
         await foreach (var existing in _js.ListConsumerNamesAsync(StreamName, ct).ConfigureAwait(false))
         {
-            if (existing.StartsWith(prefix, StringComparison.Ordinal) && long.TryParse(existing.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var other))
+            if (TokenOf(existing, prefix) is { } other)
             {
                 // A newer lease's consumer: this worker lost the lease since it took it, and must not touch the new owner's.
                 if (other > token) { return null; }
                 if (other < token) { older.Add(existing); }
+                else { own = existing; }
             }
             else if (existing == ConsumerName)
             {
@@ -247,8 +260,21 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
             }
         }
 
+        if (own is not null)
+        {
+            try
+            {
+                return await _js.GetConsumerAsync(StreamName, own, ct).ConfigureAwait(false);
+            }
+            catch (NatsJSApiException e) when (e.Error.Code == 404)
+            {
+                // Deleted since the listing: a fresh one below.
+            }
+        }
+
         // Should a newer owner create its consumer between the listing and here, JetStream refuses this one (a work-queue
         // stream takes one consumer per subject), and the next renewal tells this worker it lost the lease.
+        var name = $"{PartitionConsumerName(partition, token)}-{Guid.NewGuid().ToString("N")[..8]}";
         return await _js.CreateOrUpdateConsumerAsync(StreamName, new ConsumerConfig(name)
         {
             DurableName = name,
@@ -257,7 +283,24 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
             AckWait = _cluster.AckWait,
             MaxAckPending = PartitionMaxAckPending,
             DeliverPolicy = ConsumerConfigDeliverPolicy.All,
+            // Its state in memory, replicated by its Raft group like a file one's, but with nothing on a node's disk. NATS
+            // 2.9.10 (which has no check for orphans; 2.9.15 added one) starts every consumer it finds on its disk again: a
+            // node killed before it applied a consumer's deletion brought it back as a consumer nobody knows, which no API
+            // can delete and which made the node refuse every later consumer of that partition as not unique, so the
+            // partition got no consumer again. What the state holds is safe to lose: the stream is a work queue (an
+            // acknowledged event is gone from it), so a consumer that forgot its state starts again at the oldest
+            // unacknowledged event, as a new lease's does.
+            MemStorage = true,
         }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The lease token in a partition consumer's name (<c>&lt;prefix&gt;&lt;token&gt;</c>, then <c>-&lt;random&gt;</c> or, made by an earlier version, nothing); null for another name.</summary>
+    internal static long? TokenOf(string consumer, string prefix)
+    {
+        if (!consumer.StartsWith(prefix, StringComparison.Ordinal)) { return null; }
+        var rest = consumer.AsSpan(prefix.Length);
+        var dash = rest.IndexOf('-');
+        return long.TryParse(dash < 0 ? rest : rest[..dash], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var token) ? token : null;
     }
 
     /// <summary>The subject of partition <paramref name="partition"/>.</summary>

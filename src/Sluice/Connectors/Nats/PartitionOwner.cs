@@ -268,6 +268,29 @@ internal sealed class PartitionOwner(PartitionLeases leases, JetStreamLog stream
         }
     }
 
+    /// <summary>
+    /// A reader's consumer was deleted under it (409 Consumer Deleted, or found gone): the lease's consumer made again, or
+    /// the one of the lease already there; null, and the reader ends, when the lease is no longer this worker's in the
+    /// store (a new owner took it and deleted the consumer: making it again between the new owner's deletion and its
+    /// making would have JetStream refuse the new owner's as not unique, and the two make and delete consumers in turn)
+    /// or the store does not answer (the next renewal reads the partition again if it is still held).
+    /// </summary>
+    public async Task<INatsJSConsumer?> RemakeAsync(int partition, long token, CancellationToken ct)
+    {
+        bool mine;
+        try
+        {
+            mine = leases.StillNames(new PartitionLease(partition, token));
+        }
+        catch (System.Data.Common.DbException e)
+        {
+            NatsLog.LeasesNotRenewed(log, stream.StreamName, e.Message);
+            mine = false;
+        }
+
+        return mine ? await stream.PartitionConsumerAsync(partition, token, ct).ConfigureAwait(false) : null;
+    }
+
     private void Lose(int partition, string why)
     {
         StopReading(partition);
