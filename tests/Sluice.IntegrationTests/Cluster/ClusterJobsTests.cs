@@ -174,22 +174,9 @@ public sealed class ClusterJobsTests : IDisposable
         }
     }
 
-    /// <summary>Rows of the cluster's shared metadata schema.</summary>
-    private async Task<List<T>> AllAsync<T>(string sql, Func<NpgsqlDataReader, T> read)
-    {
-        await using var c = new NpgsqlConnection(_fixture.Shared("probe").ConnectionString());
-        await c.OpenAsync();
-        await using (var exists = new NpgsqlCommand("SELECT to_regclass('job_runs') IS NOT NULL", c))
-        {
-            if (await exists.ExecuteScalarAsync() is not true) { return []; }
-        }
-
-        await using var cmd = new NpgsqlCommand(sql, c);
-        await using var r = await cmd.ExecuteReaderAsync();
-        var rows = new List<T>();
-        while (await r.ReadAsync()) { rows.Add(read(r)); }
-        return rows;
-    }
+    /// <summary>Rows of the cluster's shared metadata schema (none before its tables are made).</summary>
+    private Task<List<T>> AllAsync<T>(string sql, Func<NpgsqlDataReader, T> read) =>
+        ClusterProbes.RowsAsync(_fixture.Shared("probe").ConnectionString(), sql, read, "job_runs");
 
     private static async Task<List<string>> WarehouseRowsAsync(string database)
     {

@@ -62,4 +62,25 @@ internal static class ClusterProbes
             return 0;
         }
     }
+
+    /// <summary>
+    /// The rows of <paramref name="sql"/>, read by <paramref name="read"/>; none while the tables
+    /// <paramref name="needs"/> names do not all exist yet (a shared store's tables are made by the first worker).
+    /// </summary>
+    public static async Task<List<T>> RowsAsync<T>(string connection, string sql, Func<NpgsqlDataReader, T> read, params string[] needs)
+    {
+        await using var c = new NpgsqlConnection(connection);
+        await c.OpenAsync();
+        if (needs.Length > 0)
+        {
+            await using var exists = new NpgsqlCommand(string.Join(" AND ", needs.Select(t => $"to_regclass('{t}') IS NOT NULL")), c);
+            if (await exists.ExecuteScalarAsync() is not true) { return []; }
+        }
+
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await using var r = await cmd.ExecuteReaderAsync();
+        var rows = new List<T>();
+        while (await r.ReadAsync()) { rows.Add(read(r)); }
+        return rows;
+    }
 }

@@ -175,19 +175,6 @@ public sealed class ClusterRemindersTests : IDisposable
         await RowsAsync("SELECT status || ':' || count(*) FROM reminder_outbox GROUP BY status ORDER BY status", r => r.GetString(0)));
 
     /// <summary>Rows of the cluster's shared metadata schema (none before its tables are made).</summary>
-    private async Task<List<T>> RowsAsync<T>(string sql, Func<NpgsqlDataReader, T> read)
-    {
-        await using var c = new NpgsqlConnection(_fixture.Shared("probe").ConnectionString());
-        await c.OpenAsync();
-        await using (var exists = new NpgsqlCommand("SELECT to_regclass('job_runs') IS NOT NULL AND to_regclass('reminder_outbox') IS NOT NULL", c))
-        {
-            if (await exists.ExecuteScalarAsync() is not true) { return []; }
-        }
-
-        await using var cmd = new NpgsqlCommand(sql, c);
-        await using var r = await cmd.ExecuteReaderAsync();
-        var rows = new List<T>();
-        while (await r.ReadAsync()) { rows.Add(read(r)); }
-        return rows;
-    }
+    private Task<List<T>> RowsAsync<T>(string sql, Func<NpgsqlDataReader, T> read) =>
+        ClusterProbes.RowsAsync(_fixture.Shared("probe").ConnectionString(), sql, read, "job_runs", "reminder_outbox");
 }
