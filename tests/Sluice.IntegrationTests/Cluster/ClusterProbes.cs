@@ -73,7 +73,7 @@ internal static class ClusterProbes
         await c.OpenAsync();
         if (needs.Length > 0)
         {
-            await using var exists = new NpgsqlCommand(string.Join(" AND ", needs.Select(t => $"to_regclass('{t}') IS NOT NULL")), c);
+            await using var exists = new NpgsqlCommand("SELECT " + string.Join(" AND ", needs.Select(t => $"to_regclass('{t}') IS NOT NULL")), c);
             if (await exists.ExecuteScalarAsync() is not true) { return []; }
         }
 
