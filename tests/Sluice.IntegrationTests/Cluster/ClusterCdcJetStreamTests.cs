@@ -261,11 +261,7 @@ public sealed class ClusterCdcJetStreamTests
 
     private static Dictionary<string, string> Environment(CdcScenario scenario, NatsTestCluster nats, string cluster)
     {
-        var env = scenario.ProcessEnvironment;
-        env["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString;
-        env["SLUICE_CLUSTER_NAME"] = cluster;
-        env["SLUICE_CLUSTER_NATS"] = nats.Urls;
-        env["SLUICE_CLUSTER_CDC"] = "jetstream";
+        var env = ClusterEnvironment.Cdc(cluster, scenario.ProcessEnvironment, nats, "jetstream");
         // A killed worker's unacknowledged changes go to another within seconds.
         env["SLUICE_CLUSTER_ACK_WAIT"] = "5";
         return env;

@@ -28,11 +28,7 @@ public sealed class ClusterCdcSnapshotTests
         await using var scenario = await CdcSnapshotScenario.CreateAsync(rows: 2000, snapshot: false, keyless: false);
         await using var nats = cdc == "jetstream" ? await NatsTestCluster.StartAsync(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "nats")).FullName) : null;
         var cluster = "ccdcsq" + scenario.Id;
-        var env = scenario.Environment;
-        env["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString;
-        env["SLUICE_CLUSTER_NAME"] = cluster;
-        env["SLUICE_CLUSTER_NATS"] = nats?.Urls ?? ClusterEnvironment.ServicesNats;
-        env["SLUICE_CLUSTER_CDC"] = cdc;
+        var env = ClusterEnvironment.Cdc(cluster, scenario.Environment, nats, cdc);
         // The dead holder's partitions and unacknowledged changes go to the others within seconds.
         env["SLUICE_CLUSTER_ACK_WAIT"] = "5";
         env["SLUICE_CLUSTER_LEASE"] = "5";

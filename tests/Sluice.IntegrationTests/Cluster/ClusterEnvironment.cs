@@ -25,6 +25,19 @@ internal static class ClusterEnvironment
         return env;
     }
 
+    /// <summary>
+    /// A CDC worker of cluster <paramref name="cluster"/>: <see cref="Of"/> over its scenario's variables, reading through
+    /// <paramref name="nats"/> (a test's own JetStream cluster, so that no other run's changes in the services' stream are
+    /// read; the services' when null) in <paramref name="cdc"/> mode (<c>jetstream</c> or <c>holder</c>; unset: the default).
+    /// </summary>
+    public static Dictionary<string, string> Cdc(string cluster, IDictionary<string, string> scenario, NatsTestCluster? nats, string? cdc)
+    {
+        var env = Of(cluster, scenario);
+        if (nats is not null) { env["SLUICE_CLUSTER_NATS"] = nats.Urls; }
+        if (cdc is not null) { env["SLUICE_CLUSTER_CDC"] = cdc; }
+        return env;
+    }
+
     /// <summary>The <c>PG*</c> variables for database <paramref name="database"/> of the services' PostgreSQL (a recipe's postgres source or sink that names no connection).</summary>
     public static Dictionary<string, string> Postgres(string database) => new()
     {

@@ -74,10 +74,10 @@ public sealed class ClusterLakeMirrorTests(ITestOutputHelper output)
                 () => Task.FromResult($"no worker skipped the batch the killed worker committed and did not acknowledge\n{ClusterCdcTests.Stderr(workers)}"));
 
             // The slot's holder, SIGKILLed while the workload goes on; then, once another holds the slot, a worker that reads changes.
-            var holder = await HolderAsync(workload, workers);
+            var holder = await ClusterCdcTests.HolderAsync(workload.Pg, workers);
             holder.Kill();
             Worker? next = null;
-            await CdcScenario.WaitUntilAsync(async () => (next = await HolderAsync(workload, workers)) != holder, Patience,
+            await CdcScenario.WaitUntilAsync(async () => (next = await ClusterCdcTests.HolderAsync(workload.Pg, workers)) != holder, Patience,
                 () => Task.FromResult($"no worker took the slot after its holder's SIGKILL\n{ClusterCdcTests.Stderr(workers)}"));
             var reader = await ReaderAsync(cluster, workers, next!);
             reader.Kill();
@@ -192,34 +192,6 @@ public sealed class ClusterLakeMirrorTests(ITestOutputHelper output)
             if ((owners.FirstOrDefault(w => w != holder) ?? owners.FirstOrDefault()) is { } reader) { return reader; }
             DateTime.UtcNow.ShouldBeLessThan(deadline, "no live worker leases a partition of the mirrored tables");
             await Task.Delay(200);
-        }
-    }
-
-    /// <summary>The worker whose session holds the slot's advisory lock (in the workload's database), by the process id its application name carries.</summary>
-    private static async Task<Worker> HolderAsync(MirrorChaosWorkload workload, IReadOnlyList<Worker> workers)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (true)
-        {
-            await using (var connection = new NpgsqlConnection(workload.Pg.ConnectionString("sluice-test")))
-            {
-                await connection.OpenAsync();
-                await using var cmd = new NpgsqlCommand(
-                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid " +
-                    "WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database() AND a.application_name LIKE 'sluice-cdc-lease %'", connection);
-                var names = new List<string>();
-                await using (var r = await cmd.ExecuteReaderAsync())
-                {
-                    while (await r.ReadAsync()) { names.Add(r.GetString(0)); }
-                }
-
-                // A killed holder's session may linger until the server notices; the live worker's is the holder.
-                var pids = names.Select(n => int.Parse(n[(n.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture)).ToHashSet();
-                if (Live(workers).Where(w => pids.Contains(w.Process.Pid)).ToList() is [var holder]) { return holder; }
-            }
-
-            DateTime.UtcNow.ShouldBeLessThan(deadline, "no live worker holds the slot's lock");
-            await Task.Delay(100);
         }
     }
 }

@@ -52,11 +52,7 @@ public sealed class ClusterSnapshotStatusTests
         await scenario.ExecuteAsync($"ALTER DATABASE {scenario.Database} SET enable_sort = off");
         await using var nats = cdc == "jetstream" ? await NatsTestCluster.StartAsync(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "nats")).FullName) : null;
         var cluster = "csnst" + scenario.Id;
-        var env = scenario.Environment;
-        env["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString;
-        env["SLUICE_CLUSTER_NAME"] = cluster;
-        env["SLUICE_CLUSTER_NATS"] = nats?.Urls ?? ClusterEnvironment.ServicesNats;
-        env["SLUICE_CLUSTER_CDC"] = cdc;
+        var env = ClusterEnvironment.Cdc(cluster, scenario.Environment, nats, cdc);
         var elsewhere = Path.Combine(scenario.RecipesRoot, "elsewhere");
         SluiceProcess Command(params string[] args) => SluiceProcess.StartIn(scenario.RecipesRoot, elsewhere, env, args);
 

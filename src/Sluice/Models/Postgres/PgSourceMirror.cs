@@ -78,7 +78,7 @@ internal sealed class PgSourceMirror(NpgsqlConnection connection, IEngineService
             {
                 var list = string.Join(", ", Columns(table).Select(c => Quote(c.Name)));
                 var writer = await connection.BeginTextImportAsync($"COPY {name} ({list}) FROM STDIN (FORMAT csv)", ct).ConfigureAwait(false);
-                await using (writer.ConfigureAwait(false))
+                try
                 {
                     using var reader = new StreamReader(csv, System.Text.Encoding.UTF8);
                     var buffer = new char[1 << 16];
@@ -87,6 +87,17 @@ internal sealed class PgSourceMirror(NpgsqlConnection connection, IEngineService
                     {
                         await writer.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
                     }
+
+                    await writer.FlushAsync(ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // Npgsql's text writer ends the COPY (or cancels it) only in its synchronous Dispose: a StreamWriter's
+                    // DisposeAsync falls back to Dispose for a derived type. That reads the server's answer synchronously,
+                    // which on the socket thread the awaits above may have left this on waits for that very thread, for
+                    // ever (CI: `sluice test sales-warehouse --servers` hung here; docs/ARCHITECTURE.md).
+                    await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
+                    writer.Dispose();
                 }
             }
 
