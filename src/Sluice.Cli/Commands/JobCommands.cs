@@ -76,7 +76,7 @@ internal static class JobCommands
         var command = new Command("backfill", "Recompute a job over a date range, day by day, with progress") { job, from, to, failOn };
         command.SetAction((result, ct) => CliContext.GuardAsync(async () =>
         {
-            var (_, definition) = CliContext.LoadJob(result.GetValue(job)!);
+            var (recipe, definition) = CliContext.LoadJob(result.GetValue(job)!);
             var first = Day(result.GetValue(from)!, "--from");
             var last = Day(result.GetValue(to)!, "--to");
             if (last < first)
@@ -85,6 +85,7 @@ internal static class JobCommands
             }
 
             using var services = JobServices(result, definition);
+            if (CliContext.IsCluster(result) && definition.Factory is Core.Pipeline.IRowFeedingJob) { services.Cluster = ClusterLog(recipe, definition); }
             using var letters = DeadLetterTally.Begin();
             var runner = new JobRunner(services);
             var asOf = new DateTimeOffset(last.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).AddDays(1);
@@ -96,6 +97,22 @@ internal static class JobCommands
             return await DeadLetterReport.FinishAsync(letters, result.GetValue(failOn), alreadySaid: true).ConfigureAwait(false);
         }));
         return command;
+    }
+
+    /// <summary>
+    /// <c>backfill --cluster</c> of a job that feeds a pipeline (<c>postgres_backfill</c>): its pages go through the
+    /// cluster's log, to the pipeline's workers, as the workers' own runs of it do (docs/SCALING.md, "Jobs"); the
+    /// cluster's settings, once the job is one cluster mode runs as configured.
+    /// </summary>
+    private static Cluster.ClusterOptions ClusterLog(Recipe recipe, JobDefinition definition)
+    {
+        var variables = Cluster.ClusterSettings.Variables(recipe, Environment.GetEnvironmentVariable);
+        if ((Cluster.ClusterJobs.FeedProblem(recipe, definition) ?? Cluster.ClusterJobs.Problem(definition, variables)) is { } problem)
+        {
+            throw new SluiceException($"backfill --cluster: {problem}");
+        }
+
+        return Cluster.ClusterOptions.FromEnvironment(variables);
     }
 
     /// <summary>A job that reads what its recipe landed needs a data folder that holds it; others (a PostgreSQL backfill) read elsewhere.</summary>

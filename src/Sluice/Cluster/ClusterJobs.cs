@@ -18,11 +18,10 @@ namespace Sluice.Cluster;
 /// under the run's lease.</item>
 /// <item>A job whose factory says it runs (<see cref="IClusterJobFactory"/>): repeat-reminder's <c>send_reminders</c>,
 /// whose outbox is in the shared metadata store and whose every step that judges claims or precedes a send holds the
-/// run's lease.</item>
+/// run's lease; and <c>postgres_backfill</c> into a <c>postgres_cdc</c> pipeline, whose pages go through the cluster's
+/// log (the pipeline's change stream in JetStream) with ids that make a page published again by a take-over one, and
+/// whose progress is in the shared store, written under the run's lease (<c>Connectors.Nats.BackfillLog</c>).</item>
 /// </list>
-/// A <c>postgres_backfill</c> job is refused: its pages go to its pipeline's sinks outside the cluster's log, without
-/// the log sequences and partition fences by which those sinks, on a cluster, tell a batch written again (after a
-/// take-over) from a new one.
 /// </summary>
 public static class ClusterJobs
 {
@@ -64,8 +63,20 @@ public static class ClusterJobs
     public static string Refusal(JobDefinition job)
     {
         ArgumentNullException.ThrowIfNull(job);
-        return job.Factory is Core.Pipeline.IRowFeedingJob
-            ? $"job '{job.Name}' ({job.Type}) does not run in cluster mode: its pages go straight to the pipeline's sinks, outside the cluster's log, without the log sequences and partition fences by which those sinks tell a batch written again after a take-over from a new one; run it from one process without --cluster (sluice backfill {job.Recipe}/{job.Name})"
-            : $"job '{job.Name}' ({job.Type}) does not run in cluster mode yet: its state is the data folder's, each worker's own; run it from one process without --cluster (daily_summary, models and send_reminders run in cluster mode)";
+        return $"job '{job.Name}' ({job.Type}) does not run in cluster mode yet: its state is the data folder's, each worker's own; run it from one process without --cluster (daily_summary, models, send_reminders and postgres_backfill run in cluster mode)";
+    }
+
+    /// <summary>
+    /// Why cluster mode cannot run a job that feeds rows to a pipeline of <paramref name="recipe"/> (a backfill) into that
+    /// pipeline, or null: its pages go through the pipeline's change stream, so the pipeline must be a postgres_cdc one.
+    /// </summary>
+    public static string? FeedProblem(Recipe recipe, JobDefinition job)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        ArgumentNullException.ThrowIfNull(job);
+        return job.Factory is Core.Pipeline.IRowFeedingJob feed && recipe.Pipelines.FirstOrDefault(p => p.Name == feed.Pipeline) is { } pipeline
+            && Connectors.Postgres.PostgresBackfillJob.PipelineProblem(pipeline) is { } problem
+            ? $"job '{job.Name}' ({job.Type}) does not run in cluster mode as configured: {problem}"
+            : null;
     }
 }

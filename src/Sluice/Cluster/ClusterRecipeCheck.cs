@@ -79,14 +79,14 @@ public static class ClusterRecipeCheck
             }
         }
 
-        // Jobs run once per slot across the workers (JobLeases); their commits, and a reminder's send, are made under the run's lease (JobFence).
+        // Jobs run once per slot across the workers (JobLeases); their commits, a reminder's send and a backfill's page are made under the run's lease (JobFence).
         foreach (var job in recipe.Jobs)
         {
             if (!ClusterJobs.Runs(job))
             {
                 problems.Add($"{recipe.Name}: {ClusterJobs.Refusal(job)}");
             }
-            else if (ClusterJobs.Problem(job, Environment.GetEnvironmentVariable) is { } problem)
+            else if ((ClusterJobs.FeedProblem(recipe, job) ?? ClusterJobs.Problem(job, Environment.GetEnvironmentVariable)) is { } problem)
             {
                 problems.Add($"{recipe.Name}: {problem}");
             }

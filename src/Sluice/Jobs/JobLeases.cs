@@ -177,9 +177,10 @@ public sealed class JobLeases
     /// Runs whose lease expired (their runner died or was cut off): each marked <c>interrupted</c> by exactly one
     /// process; when it was a scheduled slot's run (not already a re-run) and the job is free, the slot is re-run once,
     /// by the process that marked it, with a new run and lease returned here (<paramref name="jobs"/>: the jobs this
-    /// process can run).
+    /// process can run). So is a run of a job among <paramref name="resumable"/> (it resumes its own progress,
+    /// <see cref="Core.Recipes.IResumableJob"/>), whatever started it, unless it was a re-run itself.
     /// </summary>
-    public IReadOnlyList<JobLease> TakeOverExpired(JobRunStore runs, IReadOnlySet<string> jobs)
+    public IReadOnlyList<JobLease> TakeOverExpired(JobRunStore runs, IReadOnlySet<string> jobs, IReadOnlySet<string>? resumable = null)
     {
         ArgumentNullException.ThrowIfNull(runs);
         ArgumentNullException.ThrowIfNull(jobs);
@@ -213,13 +214,18 @@ public sealed class JobLeases
 
             var asOf = SqliteExtensions.ParseIso(asOfText);
             var slotRun = trigger == "schedule" && c.Scalar<long?>("SELECT run_id FROM job_slots WHERE job = $j AND as_of = $a", tx, ("$j", job), ("$a", asOfText)) == id;
-            if (slotRun)
+            var resumes = trigger != "rerun" && resumable?.Contains(job) == true;
+            if (slotRun || resumes)
             {
                 var rerun = runs.Insert(c, tx, job, asOf, "rerun");
                 if (Take(c, tx, job, rerun) is { } token)
                 {
-                    c.Execute("UPDATE job_slots SET run_id = $new WHERE job = $j AND as_of = $a AND run_id = $old", tx,
-                        ("$new", rerun), ("$j", job), ("$a", asOfText), ("$old", id));
+                    if (slotRun)
+                    {
+                        c.Execute("UPDATE job_slots SET run_id = $new WHERE job = $j AND as_of = $a AND run_id = $old", tx,
+                            ("$new", rerun), ("$j", job), ("$a", asOfText), ("$old", id));
+                    }
+
                     tx.Commit();
                     reruns.Add(new JobLease(job, rerun, token, asOf));
                     continue;

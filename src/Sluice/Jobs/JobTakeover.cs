@@ -5,7 +5,8 @@ namespace Sluice.Jobs;
 
 /// <summary>
 /// On a cluster, every worker looks for runs of its recipe's jobs whose runner died (its lease expired): the first to
-/// look marks such a run <c>interrupted</c> and, when it was a scheduled slot's run, re-runs the slot once, here.
+/// look marks such a run <c>interrupted</c> and, when it was a scheduled slot's run or one of a job that resumes its own
+/// progress (<see cref="IResumableJob"/>: a cluster's backfill), re-runs it once, here.
 /// Looks when it starts, then every third of the lease time, on the injected clock.
 /// </summary>
 public sealed class JobTakeover(JobRunner runner, IReadOnlyList<JobDefinition> jobs, Func<JobDefinition, JobLease, CancellationToken, Task> rerun, TimeProvider time, ILogger log)
@@ -15,6 +16,7 @@ public sealed class JobTakeover(JobRunner runner, IReadOnlyList<JobDefinition> j
         if (runner.Leases is not { } leases || jobs.Count == 0) { return; }
         var byName = jobs.ToDictionary(j => j.FullName, StringComparer.Ordinal);
         var names = byName.Keys.ToHashSet(StringComparer.Ordinal);
+        var resumable = jobs.Where(j => j.Factory is IResumableJob).Select(j => j.FullName).ToHashSet(StringComparer.Ordinal);
         var running = new List<Task>();
         // The first look comes at once: a worker that starts after a runner died (the only worker left, or the first
         // back) re-runs its slot before its scheduler's next slot could take the expired lease and leave it unrerun.
@@ -34,7 +36,7 @@ public sealed class JobTakeover(JobRunner runner, IReadOnlyList<JobDefinition> j
             IReadOnlyList<JobLease> taken;
             try
             {
-                taken = leases.TakeOverExpired(runner.Runs, names);
+                taken = leases.TakeOverExpired(runner.Runs, names, resumable);
             }
             catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or TimeoutException)
             {

@@ -153,6 +153,34 @@ public abstract class MetadataStoreConformance<TFixture> : IDisposable where TFi
     }
 
     [Fact]
+    public async Task A_run_of_a_job_that_resumes_its_progress_is_re_run_once_whatever_started_it()
+    {
+        // A cluster's postgres_backfill (IResumableJob): its runs are started by `backfill`, not by a slot, and the
+        // re-run goes on from the progress the job keeps itself.
+        var runs = new JobRunStore(Store, Fixture.Time);
+        var leases = new JobLeases(Store, Fixture.Time, TimeSpan.FromSeconds(30));
+        var asOf = new DateTimeOffset(2026, 3, 2, 0, 0, 0, TimeSpan.Zero);
+        var jobs = new HashSet<string>(["shop/backfill", "shop/daily"]);
+        var resumable = new HashSet<string>(["shop/backfill"]);
+        var backfill = await leases.StartAsync(runs, "shop/backfill", asOf, "backfill", TimeSpan.Zero, CancellationToken.None);
+        await leases.StartAsync(runs, "shop/daily", asOf, "manual", TimeSpan.Zero, CancellationToken.None);
+        leases.TakeOverExpired(runs, jobs, resumable).ShouldBeEmpty("both leases are live");
+
+        // Both runners die: the backfill is re-run with a new lease; a manual run of another job is only marked.
+        Fixture.Time.Advance(TimeSpan.FromSeconds(31));
+        var rerun = leases.TakeOverExpired(runs, jobs, resumable).Single();
+        (rerun.Job, rerun.AsOf).ShouldBe(("shop/backfill", asOf));
+        rerun.Token.ShouldBeGreaterThan(backfill.Token);
+        leases.TakeOverExpired(runs, jobs, resumable).ShouldBeEmpty("taken over already");
+
+        // The re-run's runner dies too: it is marked, not re-run again.
+        Fixture.Time.Advance(TimeSpan.FromSeconds(31));
+        leases.TakeOverExpired(runs, jobs, resumable).ShouldBeEmpty("a re-run that dies is not re-run again");
+        runs.Runs("shop/backfill", 5).Select(r => (r.Trigger, r.Status)).ShouldBe(new[] { ("rerun", JobRunStore.Interrupted), ("backfill", JobRunStore.Interrupted) });
+        runs.Runs("shop/daily", 5).Single().Status.ShouldBe(JobRunStore.Interrupted);
+    }
+
+    [Fact]
     public void Model_test_results_keep_the_latest_outcome_per_test()
     {
         var results = new ModelTestResults(Store, Fixture.Time);

@@ -66,6 +66,24 @@ public sealed class CdcChangeLogTests
         log.Messages(new RecordBatch(snapshot, 0x500))[0].MsgId.ShouldBeNull("snapshot rows share a position: an id would drop all but one");
     }
 
+    [Fact]
+    public async Task A_backfilled_rows_id_is_its_backfill_and_key_and_it_goes_to_the_partition_of_its_keys_changes()
+    {
+        // A cluster's postgres_backfill publishes its pages into the change stream (BackfillLog): its rows (_op r, no
+        // position) are named by the backfill and their key, so the page a take-over publishes again is stored once.
+        await using var log = new CdcChangeLog(Cluster, "shop", "cdc", "slot1", 1000, TimeSpan.FromMilliseconds(100), _ => false);
+        var page = Changes(3);
+        var (op, lsn) = (page.Strings(Items.IndexOf(ChangeEnvelope.Op)), page.Column<long>(Items.IndexOf(ChangeEnvelope.Lsn)));
+        for (var r = 0; r < 3; r++) { (op[r], lsn[r]) = (ChangeEnvelope.Read, 0); }
+        var rows = new RecordBatch(page.Gather([0, 1, 2]), 0);
+        var messages = log.Messages(rows, (table, row) => BackfillLog.Id("b1", ChangeMessages.Text(table, "id", row)));
+        messages.Select(m => m.MsgId).ShouldBe(["backfill:b1:1", "backfill:b1:2", "backfill:b1:3"]);
+        log.Messages(rows, (table, row) => BackfillLog.Id("b1", ChangeMessages.Text(table, "id", row))).Select(m => m.MsgId)
+            .ShouldBe(messages.Select(m => m.MsgId), "the same page published again has the same ids");
+        messages.Select(m => m.Partition).ShouldBe(log.Messages(new RecordBatch(Changes(3), 0x500)).Take(3).Select(m => m.Partition),
+            "a key's backfilled row and its changes are in one partition");
+    }
+
     /// <summary>Rows 1..n of a snapshot (<c>_op</c> = r) entering the stream at <paramref name="lsn"/>, read by <paramref name="name"/>.</summary>
     private static RecordBatch Snapshot(int n, long lsn, string name, TableSchema? schema = null)
     {

@@ -8,7 +8,8 @@ namespace Sluice.Tests.Cluster;
 /// <summary>
 /// Which jobs cluster mode runs (<see cref="ClusterJobs"/>): a <c>send_reminders</c> job runs when every worker reaches
 /// its store and decrypts with one key, and is refused otherwise naming the variable to set; a <c>postgres_backfill</c>
-/// job is refused saying why and how to run it instead.
+/// job runs into a postgres_cdc pipeline through JetStream, with every sink and a lease JetStream's deduplication
+/// outlasts, and is refused otherwise saying why.
 /// </summary>
 public sealed class ClusterJobsCheckTests : IDisposable
 {
@@ -38,13 +39,39 @@ public sealed class ClusterJobsCheckTests : IDisposable
     }
 
     [Fact]
-    public void A_postgres_backfill_job_is_refused_saying_why_and_how_to_run_it()
+    public void A_postgres_backfill_into_a_cdc_pipeline_runs_and_is_refused_as_configured_saying_why()
     {
-        var job = new JobDefinition("shop", "backfill", "postgres_backfill", null, new FeedingJob());
+        var (recipe, job) = Backfill("");
+        ClusterJobs.Runs(job).ShouldBeTrue();
+        ClusterJobs.FeedProblem(recipe, job).ShouldBeNull();
+        ClusterJobs.Problem(job, Variables()).ShouldBeNull();
+        ClusterJobs.Problem(job, Variables(("SLUICE_CLUSTER_JOB_LEASE", "300"))).ShouldBeNull();
+
+        ClusterJobs.Problem(job, Variables(("SLUICE_CLUSTER_CDC", "holder")))
+            .ShouldBe("job 'backfill' (postgres_backfill) does not run in cluster mode as configured: its pages go through pipeline 'cdc''s change stream in JetStream, which SLUICE_CLUSTER_CDC=holder does not use; run it with SLUICE_CLUSTER_CDC=jetstream (the default) or from one process without --cluster");
+        ClusterJobs.Problem(job, Variables(("SLUICE_CLUSTER_JOB_LEASE", "301"))).ShouldNotBeNull()
+            .ShouldContain("SLUICE_CLUSTER_JOB_LEASE is 301 s: a page its runner published before it died is published again by the run that takes over, after the lease, and JetStream recognises it only within 10 minutes; set at most 300 s");
+
+        var (_, some) = Backfill("    sinks: [first]\n");
+        ClusterJobs.Problem(some, Variables())
+            .ShouldBe("job 'backfill' (postgres_backfill) does not run in cluster mode as configured: its pages go through the cluster's log to every sink of pipeline 'cdc', so it cannot take only some of them (sinks: first); remove sinks: or run it from one process without --cluster");
+    }
+
+    [Fact]
+    public void A_postgres_backfill_into_a_pipeline_without_a_change_stream_is_refused_naming_its_source()
+    {
+        var (recipe, job) = Backfill("");
+        var http = new Recipe { Name = recipe.Name, Folder = recipe.Folder, Pipelines = [new PipelineDefinition("cdc", "http", new NoSource(), [])], Jobs = recipe.Jobs };
+        ClusterJobs.FeedProblem(http, job)
+            .ShouldBe("job 'backfill' (postgres_backfill) does not run in cluster mode as configured: its pages go through the cluster's log as changes of pipeline 'cdc''s postgres_cdc stream, and that pipeline's source is 'http'; run it from one process without --cluster");
+    }
+
+    [Fact]
+    public void A_job_whose_state_is_the_data_folder_s_is_refused_naming_the_jobs_that_run()
+    {
+        var job = new JobDefinition("shop", "local", "local_job", null, new LocalJob());
         ClusterJobs.Runs(job).ShouldBeFalse();
-        var refusal = ClusterJobs.Refusal(job);
-        refusal.ShouldContain("job 'backfill' (postgres_backfill) does not run in cluster mode: its pages go straight to the pipeline's sinks, outside the cluster's log");
-        refusal.ShouldEndWith("run it from one process without --cluster (sluice backfill shop/backfill)");
+        ClusterJobs.Refusal(job).ShouldEndWith("(daily_summary, models, send_reminders and postgres_backfill run in cluster mode)");
     }
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
@@ -70,12 +97,48 @@ public sealed class ClusterJobsCheckTests : IDisposable
     private static Func<string, string?> Variables(params (string Name, string Value)[] set) =>
         name => set.FirstOrDefault(v => v.Name == name).Value;
 
-    private sealed class FeedingJob : IJobFactory, IRowFeedingJob
+    /// <summary>A recipe with a postgres_cdc pipeline of two sinks and a postgres_backfill job into it, with <paramref name="more"/> in the job.</summary>
+    private (Recipe Recipe, JobDefinition Job) Backfill(string more)
     {
-        public string Pipeline => "cdc";
+        var folder = Directory.CreateDirectory(Path.Combine(_root, "shop" + Guid.NewGuid().ToString("N")[..6])).FullName;
+        File.WriteAllText(Path.Combine(folder, "recipe.yaml"), """
+            name: shop
+            pipelines:
+              cdc:
+                source:
+                  type: postgres_cdc
+                  tables:
+                    orders: { on_update: emit, on_delete: emit }
+                sinks:
+                  - type: redis
+                    name: first
+                    table: orders
+                    key: "o:{id}"
+                  - type: redis
+                    name: second
+                    table: orders
+                    key: "p:{id}"
+            jobs:
+              backfill:
+                type: postgres_backfill
+                pipeline: cdc
+                table: orders
+                time: ordered_at
+                key: id
 
-        public IReadOnlyList<string> Sinks => [];
+            """ + more);
+        var (recipe, errors) = new RecipeLoader(RecipeComponents.Create()).TryLoad(folder);
+        errors.All.ShouldBeEmpty();
+        return (recipe!, recipe!.Jobs.Single());
+    }
 
+    private sealed class LocalJob : IJobFactory
+    {
         public IJob Create(IEngineServices services) => throw new NotSupportedException();
+    }
+
+    private sealed class NoSource : ISourceFactory
+    {
+        public IRunnableSource Create(IEngineServices services) => throw new NotSupportedException();
     }
 }

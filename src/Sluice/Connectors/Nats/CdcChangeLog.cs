@@ -60,7 +60,8 @@ internal sealed class CdcChangeLog : IAsyncDisposable
     public JetStreamLog Log { get; }
 
     /// <summary>The batch's changes as messages: partition, id, body.</summary>
-    public List<(int Partition, string? MsgId, byte[] Data)> Messages(RecordBatch batch)
+    /// <param name="idOf">The id of a row that is no change of the slot (a backfill's page, <see cref="BackfillLog"/>); null: the slot's ids.</param>
+    public List<(int Partition, string? MsgId, byte[] Data)> Messages(RecordBatch batch, Func<ColumnBatch, int, string>? idOf = null)
     {
         ArgumentNullException.ThrowIfNull(batch);
         var messages = new List<(int, string?, byte[])>(batch.Count);
@@ -70,7 +71,7 @@ internal sealed class CdcChangeLog : IAsyncDisposable
             var (op, lsn, seq) = (table.Schema.IndexOf(ChangeEnvelope.Op), table.Schema.IndexOf(ChangeEnvelope.Lsn), table.Schema.IndexOf(ChangeEnvelope.Seq));
             for (var row = 0; row < table.Count; row++)
             {
-                messages.Add((Partition(table, row, byTable), Id(table, row, op, lsn, seq) ?? SnapshotId(batch, table, row, op, lsn), ChangeMessages.Encode(table, row)));
+                messages.Add((Partition(table, row, byTable), idOf?.Invoke(table, row) ?? Id(table, row, op, lsn, seq) ?? SnapshotId(batch, table, row, op, lsn), ChangeMessages.Encode(table, row)));
             }
         }
 

@@ -80,6 +80,14 @@ public interface IClusterJobFactory
 }
 
 /// <summary>
+/// A job factory whose job keeps its own progress where every worker of a cluster reaches it: a run of it that was
+/// interrupted (its runner died), whatever started it, is re-run once by the worker that takes it over (trigger
+/// <c>rerun</c>, no range), and that re-run goes on where the interrupted one stopped (<c>JobLeases.TakeOverExpired</c>;
+/// a cluster's <c>postgres_backfill</c>).
+/// </summary>
+public interface IResumableJob;
+
+/// <summary>
 /// A job whose input is what its recipe landed in the data folder (the lake): run on a folder that holds nothing of
 /// the recipe it would succeed on nothing, so <c>job run</c> and <c>backfill</c> refuse that (<c>RecipeFootprint</c>).
 /// </summary>
