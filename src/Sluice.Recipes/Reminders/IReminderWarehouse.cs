@@ -1,4 +1,5 @@
 using Sluice.Connectors.Pull;
+using Sluice.Core.Pipeline;
 
 namespace Sluice.Recipes.Reminders;
 
@@ -27,6 +28,16 @@ public interface IReminderWarehouse : IAsyncDisposable
     /// just before it otherwise (a PostgreSQL store in its own database).
     /// </summary>
     Task AppendAsync(NormalisedBatch batch, string letterSource, string checkpointKey, string checkpointValue, IPullFence? fence, CancellationToken ct);
+
+    /// <summary>
+    /// Lands a batch of a cluster's shared log (a JetStream stream every worker reads) once, whichever worker it comes
+    /// to: the events' sequences are recorded under <paramref name="sink"/> (the sink without the worker) in the
+    /// transaction of the rows, and the events some worker committed before are left out
+    /// (<paramref name="notCommitted"/> gives the batch without their rows). A worker that dies after the commit and
+    /// before its acknowledgement leaves the events to be delivered again, to any worker, which then lands none of them
+    /// twice. Returns how many of the batch's events were committed already.
+    /// </summary>
+    Task<long> AppendOnceAsync(LogSequences events, string sink, Func<IReadOnlyList<SequenceRange>, NormalisedBatch> notCommitted, string letterSource, string checkpointKey, string checkpointValue, CancellationToken ct);
 
     /// <summary>Saves the <c>vw_reminder_ready</c> view of the rule and returns the reminders due at <paramref name="asOf"/>.</summary>
     Task<IReadOnlyList<DueReminder>> DueAsync(ReminderRule rule, DateTimeOffset asOf, CancellationToken ct);

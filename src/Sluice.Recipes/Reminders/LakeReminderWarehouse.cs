@@ -2,6 +2,7 @@ using System.Globalization;
 using DuckDB.NET.Data;
 using Sluice.Connectors.Pull;
 using Sluice.Core.Metadata;
+using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
 using Sluice.Lake;
@@ -37,16 +38,22 @@ public sealed class LakeReminderWarehouse(IEngineServices services, string zone)
     public async Task AppendAsync(NormalisedBatch batch, string letterSource, string checkpointKey, string checkpointValue, IPullFence? fence, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        // In a cluster the lake's manifest, this checkpoint and the pull's lease are all in the shared metadata store:
+        // the lease's row is read (locked for share) in the commit's own transaction, so a holder paused past its lease
+        // commits nothing after a take-over (its published files are orphans, swept), and a take-over waits for a page
+        // being committed, whose watermark the new holder then reads.
+        await CommitAsync(batch, letterSource, checkpointKey, checkpointValue, fence is null ? null : (c, tx) => fence.Check(c, tx), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Stages the batch's rows and commits them with its dead letters, the checkpoint and <paramref name="alsoInTransaction"/>, in one manifest transaction.</summary>
+    private async Task CommitAsync(NormalisedBatch batch, string letterSource, string checkpointKey, string checkpointValue, Action<System.Data.Common.DbConnection, System.Data.Common.DbTransaction>? alsoInTransaction, CancellationToken ct)
+    {
         using var stager = services.Lake.BeginStaging($"{zone}-events");
         await stager.AddAsync(_sourceEvent, batch.SourceEvents, Day(batch.SourceEvents, 3), ct).ConfigureAwait(false);
         await stager.AddAsync(_events, batch.Events, Day(batch.Events, 12), ct).ConfigureAwait(false);
         services.Lake.Commit(stager, (c, tx) =>
         {
-            // In a cluster the lake's manifest, this checkpoint and the pull's lease are all in the shared metadata
-            // store: the lease's row is read (locked for share) in the commit's own transaction, so a holder paused past
-            // its lease commits nothing after a take-over (its published files are orphans, swept), and a take-over
-            // waits for a page being committed, whose watermark the new holder then reads.
-            fence?.Check(c, tx);
+            alsoInTransaction?.Invoke(c, tx);
             foreach (var r in batch.Rejected)
             {
                 services.DeadLetters.Add(c, tx, letterSource, r.Position, r.Reason, r.Payload, $"{letterSource}:{r.Position}");
@@ -54,6 +61,30 @@ public sealed class LakeReminderWarehouse(IEngineServices services, string zone)
 
             _checkpoints.Set(checkpointKey, checkpointValue, c, tx);
         });
+    }
+
+    public async Task<long> AppendOnceAsync(LogSequences events, string sink, Func<IReadOnlyList<SequenceRange>, NormalisedBatch> notCommitted, string letterSource, string checkpointKey, string checkpointValue, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(notCommitted);
+        for (var attempt = 1; ; attempt++)
+        {
+            // The lake sink's record (lake_log_commits, in the shared manifest): the files are staged before the commit's
+            // transaction, so what was committed is looked up first, and the commit checks under the lake's write lock
+            // that none of it was committed meanwhile by another worker (the same events in flight on two workers).
+            var done = services.Lake.LogCommits.Committed(sink, events);
+            var fresh = events.Except(done);
+            var batch = notCommitted(done);
+            try
+            {
+                await CommitAsync(batch, letterSource, checkpointKey, checkpointValue, (c, tx) => services.Lake.LogCommits.Record(c, tx, sink, fresh), ct).ConfigureAwait(false);
+                return events.Count - fresh.Count;
+            }
+            catch (LakeConflictException) when (attempt < 3)
+            {
+                // What this commit staged is left to the orphan sweep, and the look-up is done again.
+            }
+        }
     }
 
     public async Task<IReadOnlyList<DueReminder>> DueAsync(ReminderRule rule, DateTimeOffset asOf, CancellationToken ct)

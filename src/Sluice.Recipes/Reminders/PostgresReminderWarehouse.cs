@@ -4,6 +4,7 @@ using NpgsqlTypes;
 using Sluice.Connectors.Postgres;
 using Sluice.Connectors.Pull;
 using Sluice.Core;
+using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
 
@@ -12,7 +13,9 @@ namespace Sluice.Recipes.Reminders;
 /// <summary>
 /// The tables in a PostgreSQL schema (server from the <c>PG*</c> variables): <c>source_event</c>,
 /// <c>attorney_events</c>, <c>attorney_reminder</c>, the view <c>vw_reminder_ready</c>, and <c>checkpoints</c>, which
-/// holds pull watermarks and push positions in the same transaction as the rows they cover. Rows go in with binary
+/// holds pull watermarks and push positions in the same transaction as the rows they cover, and <c>log_commits</c>,
+/// which holds the events of a cluster's shared log that the rows came from (runs of stream sequences, as the lake's
+/// <c>lake_log_commits</c>), so that an event delivered again to another worker lands once. Rows go in with binary
 /// COPY; the rule runs in PostgreSQL.
 /// </summary>
 public sealed class PostgresReminderWarehouse : IReminderWarehouse
@@ -61,6 +64,7 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
         await ExecAsync(conn, tx, $"CREATE INDEX IF NOT EXISTS attorney_events_case ON {Name(ReminderTables.AttorneyEvents)} (client_key, case_id, occurred_at)", ct).ConfigureAwait(false);
         await ExecAsync(conn, tx, $"CREATE INDEX IF NOT EXISTS attorney_reminder_key ON {Name(ReminderTables.AttorneyReminder)} (reminder_key, recorded_at)", ct).ConfigureAwait(false);
         await ExecAsync(conn, tx, $"CREATE TABLE IF NOT EXISTS {Name("checkpoints")} (key text PRIMARY KEY, value text NOT NULL, updated_at timestamptz NOT NULL)", ct).ConfigureAwait(false);
+        await ExecAsync(conn, tx, $"CREATE TABLE IF NOT EXISTS {Name(LogCommits)} (sink text NOT NULL, log text NOT NULL, first_seq bigint NOT NULL, last_seq bigint NOT NULL, PRIMARY KEY (sink, log, first_seq))", ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }
 
@@ -92,15 +96,92 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
         await using var __ = tx.ConfigureAwait(false);
         await CopyAsync(conn, ReminderTables.SourceEvent, batch.SourceEvents, ct).ConfigureAwait(false);
         await CopyAsync(conn, ReminderTables.AttorneyEvents, batch.Events, ct).ConfigureAwait(false);
-        await using (var cmd = new NpgsqlCommand(
-            $"INSERT INTO {Name("checkpoints")} (key, value, updated_at) VALUES (@k, @v, now()) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at", conn, tx))
+        await SetCheckpointAsync(conn, tx, checkpointKey, checkpointValue, ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The table of the log's events the sinks committed (<see cref="AppendOnceAsync"/>).</summary>
+    private const string LogCommits = "log_commits";
+
+    public async Task<long> AppendOnceAsync(LogSequences events, string sink, Func<IReadOnlyList<SequenceRange>, NormalisedBatch> notCommitted, string letterSource, string checkpointKey, string checkpointValue, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(notCommitted);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using var _ = conn.ConfigureAwait(false);
+        var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var __ = tx.ConfigureAwait(false);
+        // One commit of the sink's log at a time, whichever worker makes it: what it reads as committed cannot change
+        // before its own commit, so events in flight on two workers (an ack wait ran out while the first still wrote)
+        // land with the first commit and are left out of the second.
+        await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext(@k))", conn, tx))
         {
-            cmd.Parameters.AddWithValue("k", checkpointKey);
-            cmd.Parameters.AddWithValue("v", checkpointValue);
-            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            lockCmd.Parameters.AddWithValue("k", $"sluice:{_schema}:{LogCommits}:{sink}:{events.Log}");
+            await lockCmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
+        // One past each end: a run that touches the batch's is joined to them.
+        var near = events.Ranges.Count == 0 ? new List<SequenceRange>() : await CommittedRunsAsync(conn, tx, sink, events.Log, events.Ranges[0].First - 1, events.Ranges[^1].Last + 1, ct).ConfigureAwait(false);
+        var fresh = events.Except(near);
+        var batch = notCommitted(near);
+        // Dead letters are keyed by their position (the event's place in the log), so a letter written here by a
+        // commit that then fails is written once by the one that succeeds. The store's writes are synchronous: off the
+        // socket thread first.
+        if (batch.Rejected.Count > 0) { await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false); }
+        foreach (var r in batch.Rejected)
+        {
+            _services.DeadLetters.Add(letterSource, r.Position, r.Reason, r.Payload, $"{letterSource}:{r.Position}");
+        }
+
+        await CopyAsync(conn, ReminderTables.SourceEvent, batch.SourceEvents, ct).ConfigureAwait(false);
+        await CopyAsync(conn, ReminderTables.AttorneyEvents, batch.Events, ct).ConfigureAwait(false);
+        if (fresh.Count > 0)
+        {
+            await using (var delete = new NpgsqlCommand($"DELETE FROM {Name(LogCommits)} WHERE sink = @s AND log = @l AND first_seq = ANY(@f)", conn, tx))
+            {
+                delete.Parameters.AddWithValue("s", sink);
+                delete.Parameters.AddWithValue("l", events.Log);
+                delete.Parameters.AddWithValue("f", near.Select(r => r.First).ToArray());
+                await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            foreach (var run in SequenceRange.Coalesce(near.Concat(fresh.Ranges)))
+            {
+                await using var insert = new NpgsqlCommand($"INSERT INTO {Name(LogCommits)} (sink, log, first_seq, last_seq) VALUES (@s, @l, @f, @t)", conn, tx);
+                insert.Parameters.AddWithValue("s", sink);
+                insert.Parameters.AddWithValue("l", events.Log);
+                insert.Parameters.AddWithValue("f", run.First);
+                insert.Parameters.AddWithValue("t", run.Last);
+                await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+        }
+
+        await SetCheckpointAsync(conn, tx, checkpointKey, checkpointValue, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        return events.Count - fresh.Count;
+    }
+
+    private async Task<List<SequenceRange>> CommittedRunsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string sink, string log, long first, long last, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            $"SELECT first_seq, last_seq FROM {Name(LogCommits)} WHERE sink = @s AND log = @l AND last_seq >= @f AND first_seq <= @t ORDER BY first_seq", conn, tx);
+        cmd.Parameters.AddWithValue("s", sink);
+        cmd.Parameters.AddWithValue("l", log);
+        cmd.Parameters.AddWithValue("f", first);
+        cmd.Parameters.AddWithValue("t", last);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var runs = new List<SequenceRange>();
+        while (await reader.ReadAsync(ct).ConfigureAwait(false)) { runs.Add(new SequenceRange(reader.GetInt64(0), reader.GetInt64(1))); }
+        return runs;
+    }
+
+    private async Task SetCheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string key, string value, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            $"INSERT INTO {Name("checkpoints")} (key, value, updated_at) VALUES (@k, @v, now()) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at", conn, tx);
+        cmd.Parameters.AddWithValue("k", key);
+        cmd.Parameters.AddWithValue("v", value);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<DueReminder>> DueAsync(ReminderRule rule, DateTimeOffset asOf, CancellationToken ct)

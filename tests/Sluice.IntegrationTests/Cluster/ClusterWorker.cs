@@ -79,10 +79,10 @@ internal sealed class ClusterWorker(string data, int port, string token, string 
         }
     }
 
-    /// <summary>True when the worker answered 202; a refused connection, a 503 or a timeout is false (send it again).</summary>
-    public async Task<bool> TryPostAsync(HttpClient http, byte[] body, string? bearer = null)
+    /// <summary>True when the worker answered 202; a refused connection, a 503 or a timeout is false (send it again). <paramref name="toStream"/>: another stream than the worker's.</summary>
+    public async Task<bool> TryPostAsync(HttpClient http, byte[] body, string? bearer = null, string? toStream = null)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"http://127.0.0.1:{_port}/v1/streams/{stream}/events")) { Content = new ByteArrayContent(body) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"http://127.0.0.1:{_port}/v1/streams/{toStream ?? stream}/events")) { Content = new ByteArrayContent(body) };
         request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse("application/json");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer ?? token);
         try

@@ -24,6 +24,11 @@ public sealed class ReminderStoreSinkType() : SinkType<(string Pipeline, Reminde
     protected override IBatchSink Create((string Pipeline, ReminderStoreOptions Store) options, string recipe, IEngineServices services)
     {
         ArgumentNullException.ThrowIfNull(services);
+        if (services.Cluster is not null)
+        {
+            RequireShared(options.Store, services);
+        }
+
         return new ReminderStoreSink(ReminderWarehouses.Create(services, options.Store, recipe), $"events:{recipe}/{options.Pipeline}")
         {
             Queries = (recipe, ReminderKeys.Load(options.Store, services.Data)),
@@ -31,12 +36,37 @@ public sealed class ReminderStoreSinkType() : SinkType<(string Pipeline, Reminde
             Log = services.Logging.CreateLogger("Sluice.ReminderStore"),
         };
     }
+
+    /// <summary>
+    /// On a worker of a cluster every worker must store into one store and protect fields with one key: another
+    /// worker's lake, or a key of its own data folder, would split the events and break the rule's joins, and a replay
+    /// is skipped only where the first copy was stored.
+    /// </summary>
+    private static void RequireShared(ReminderStoreOptions store, IEngineServices services)
+    {
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(store.KeyEnv)))
+        {
+            throw new Core.SluiceException($"reminder_store in cluster mode: each worker would protect fields with a key of its own data folder ({store.KeyFile}); set {store.KeyEnv} to the same key for every worker");
+        }
+
+        if (!store.UsesPostgres)
+        {
+            if (services.Metadata.Shared is null)
+            {
+                throw new Core.SluiceException($"reminder_store in cluster mode: the lake zone '{store.Zone}' must be the cluster's shared lake; set {Core.Metadata.SharedMetadata.PostgresVariable} and {Core.Metadata.SharedMetadata.FolderVariable} (or give its store a postgres: schema)");
+            }
+
+            // Refuses now, naming the variable, rather than at the first batch.
+            _ = services.Lake.Storage;
+        }
+    }
 }
 
 /// <summary>
 /// Appends <c>source_event</c>, <c>attorney_events</c> and the refused events (as dead letters of
 /// <see cref="LetterSource"/>) with the batch's position, all in one transaction of the store. A batch at or below the
-/// position the store holds is skipped, so a replay after a crash lands nothing twice, whichever store it is. A store
+/// position the store holds is skipped, so a replay after a crash lands nothing twice, whichever store it is; on a
+/// worker of a cluster an event is skipped by its place in the shared log instead, whichever worker stored it. A store
 /// server that is unreachable or restarting is waited out (the batch written again with doubling pauses, health red
 /// meanwhile) rather than ending the run: what is not stored stays in the landing log, unacknowledged to the source.
 /// </summary>
@@ -100,6 +130,12 @@ public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string lette
             _initialised = true;
         }
 
+        if (batch.Log is { } log)
+        {
+            await AppendOnceAsync(batch, log, checkpointKey, ct).ConfigureAwait(false);
+            return;
+        }
+
         long? stored = await warehouse.ReadCheckpointAsync(checkpointKey, ct).ConfigureAwait(false) is { } text ? long.Parse(text, CultureInfo.InvariantCulture) : null;
         if (stored >= batch.Position)
         {
@@ -117,13 +153,69 @@ public sealed class ReminderStoreSink(IReminderWarehouse warehouse, string lette
             rejectedTable = rejectedTable is null ? null : Newer(rejectedTable, rejectedTable, landed, 3);
         }
 
+        await warehouse.AppendAsync(new NormalisedBatch(sourceEvents, events, Rejected(rejectedTable)), letterSource, checkpointKey, batch.Position.ToString(CultureInfo.InvariantCulture), null, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A batch of a cluster's shared log (JetStream): its position is this worker's batch number, which says nothing of
+    /// what another worker stored, so a replay is told by the events' sequences, recorded with the rows in the store
+    /// under the sink's key without the worker (<see cref="IReminderWarehouse.AppendOnceAsync"/>): an event a dead
+    /// worker stored and did not acknowledge, delivered again to any worker, lands once. Each row's event is its
+    /// <c>_offset</c> (the stream sequence and the event's index in its message), carried by the step's offset tables.
+    /// </summary>
+    private async Task AppendOnceAsync(RecordBatch batch, Core.Pipeline.LogSequences log, string checkpointKey, CancellationToken ct)
+    {
+        var sourceEvents = batch.Table(ReminderTables.SourceEvent) ?? Missing(ReminderTables.SourceEvent);
+        var events = batch.Table(ReminderTables.AttorneyEvents) ?? Missing(ReminderTables.AttorneyEvents);
+        var rejectedTable = batch.Table(AttorneyEventsStep.RejectedTable);
+        var sourceOffsets = batch.Table(AttorneyEventsStep.SourceOffsetsTable);
+        var eventOffsets = batch.Table(AttorneyEventsStep.EventOffsetsTable);
+        var left = 0;
+        await warehouse.AppendOnceAsync(log, Core.Pipeline.WorkerCheckpointScope.Shared(checkpointKey), done =>
+        {
+            var fresh = NotCommitted(sourceEvents, sourceOffsets, done);
+            left = sourceEvents.Count - fresh.Count;
+            return new NormalisedBatch(fresh, NotCommitted(events, eventOffsets, done), Rejected(rejectedTable is null ? null : NotCommitted(rejectedTable, rejectedTable, done, 3)));
+        }, letterSource, checkpointKey, batch.Position.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+        if (left > 0) { ReminderStoreLog.ReplaySkipped(Log, left, sourceEvents.Count, log.Log); }
+        if (left < sourceEvents.Count) { Core.CrashPoint.Reach(StoredCrashPoint); }
+    }
+
+    /// <summary>On a worker of a cluster: events are stored and not yet acknowledged to JetStream (<see cref="Core.CrashPoint"/>).</summary>
+    public const string StoredCrashPoint = "reminder.store-committed";
+
+    /// <summary>The rows of <paramref name="table"/> whose event (offset in <paramref name="offsets"/>, column <paramref name="column"/>) none of <paramref name="done"/> holds.</summary>
+    private static ColumnBatch NotCommitted(ColumnBatch table, ColumnBatch? offsets, IReadOnlyList<Core.Pipeline.SequenceRange> done, int column = 0)
+    {
+        if (done.Count == 0 || table.Count == 0)
+        {
+            return table;
+        }
+
+        var at = offsets?.Column<long>(column);
+        var keep = new List<int>(table.Count);
+        for (var i = 0; i < table.Count; i++)
+        {
+            if (at?[i] is not { } o)
+            {
+                throw new Core.SluiceException($"reminder_store: table '{table.Schema.Table}' has rows without their event's _offset, and some of this batch's events were stored already by another worker (a replay after a worker's death), so its rows cannot be told apart; keep the source's _offset column up to the attorney_events step");
+            }
+
+            if (!Core.Pipeline.SequenceRange.AnyHolds(done, o)) { keep.Add(i); }
+        }
+
+        return keep.Count == table.Count ? table : table.Gather(keep.ToArray());
+    }
+
+    private static List<RejectedEvent> Rejected(ColumnBatch? table)
+    {
         var rejected = new List<RejectedEvent>();
-        if (rejectedTable is { } r)
+        if (table is { } r)
         {
             for (var i = 0; i < r.Count; i++) { rejected.Add(new RejectedEvent(r.Strings(0)[i]!, r.Strings(1)[i]!, r.Strings(2)[i]!)); }
         }
 
-        await warehouse.AppendAsync(new NormalisedBatch(sourceEvents, events, rejected), letterSource, checkpointKey, batch.Position.ToString(CultureInfo.InvariantCulture), null, ct).ConfigureAwait(false);
+        return rejected;
     }
 
     /// <summary>The rows of <paramref name="table"/> whose offset (in <paramref name="offsets"/>, column <paramref name="column"/>) is at or above <paramref name="landed"/>.</summary>
@@ -153,4 +245,7 @@ internal static partial class ReminderStoreLog
 {
     [LoggerMessage(9950, LogLevel.Warning, "reminder_store: the store's server cannot be reached ({Reason}); the batch is written again in {DelayMs} ms, and nothing is acknowledged until it lands")]
     public static partial void Waiting(ILogger logger, string reason, double delayMs);
+
+    [LoggerMessage(35660, LogLevel.Information, "reminder_store: {Skipped} of the batch's {Events} events of log {Log} were stored already (by a worker that died before acknowledging them, or that still held them when they were delivered again); they are not stored twice")]
+    public static partial void ReplaySkipped(ILogger logger, int skipped, int events, string log);
 }
