@@ -259,7 +259,7 @@ public sealed class ClusterCdcJetStreamTests
         return env;
     }
 
-    private static Dictionary<string, string> Environment(CdcScenario scenario, NatsTestCluster nats, string cluster)
+    internal static Dictionary<string, string> Environment(CdcScenario scenario, NatsTestCluster nats, string cluster)
     {
         var env = scenario.ProcessEnvironment;
         env["SLUICE_CLUSTER_POSTGRES"] = ServerSettings.PostgresConnectionString;
