@@ -49,16 +49,18 @@ public sealed class CdcLowWaterMarkTests
                 StatusInterval = TimeSpan.FromMilliseconds(100),
             };
             using var engine = new Engine();
-            using var patience = new CancellationTokenSource(Patience);
             long resume = 0;
+            // Not bounded by the test's patience: creating a slot waits for every transaction running on the server to end.
             await using (var first = new PostgresCdcSource(engine.Services, "mark-test", options))
             {
-                await foreach (var created in first.ReadAsync(null, patience.Token))
+                await foreach (var created in first.ReadAsync(null, CancellationToken.None))
                 {
                     resume = created.Position;
                     break;
                 }
             }
+
+            using var patience = new CancellationTokenSource(Patience);
 
             var positions = new Dictionary<string, long>(StringComparer.Ordinal);
             long mark = 0;
