@@ -74,7 +74,13 @@ public sealed class StandByPipeline : IRunnableSource, IStatusSource
             var pipeline = _definition.Create(_services, _recipe);
             await using (pipeline.ConfigureAwait(false))
             {
-                if (pipeline is StreamPipeline { Source: PostgresCdcSource source }) { source.BeforeConnect = lease.EnsureHeldAsync; }
+                if (pipeline is StreamPipeline { Source: PostgresCdcSource source })
+                {
+                    source.BeforeConnect = lease.EnsureHeldAsync;
+                    // Unfenced: a predecessor's sinks may still write a batch they held (docs/SCALING.md, "Tombstones and the low-water mark").
+                    source.Settles = false;
+                }
+
                 if (_status is not null) { (pipeline as IStatusSource)?.AttachStatus(_status); }
                 try
                 {

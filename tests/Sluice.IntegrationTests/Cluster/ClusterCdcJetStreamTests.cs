@@ -259,7 +259,7 @@ public sealed class ClusterCdcJetStreamTests
         return env;
     }
 
-    private static Dictionary<string, string> Environment(CdcScenario scenario, NatsTestCluster nats, string cluster)
+    internal static Dictionary<string, string> Environment(CdcScenario scenario, NatsTestCluster nats, string cluster)
     {
         var env = ClusterEnvironment.Cdc(cluster, scenario.ProcessEnvironment, nats, "jetstream");
         // A killed worker's unacknowledged changes go to another within seconds.

@@ -38,6 +38,18 @@ public sealed class PostgresSinkFixture : SinkFixture, IMirrorFixture
 
     public Task<List<string>> ReadMirrorAsync() => ReadAsync($"SELECT id, name, qty FROM {_schema}_m.items", note: false);
 
+    /// <summary>The mirror's tombstones of <c>items</c> as <c>key@lsn</c>, by lsn.</summary>
+    public async Task<List<string>> ReadTombstonesAsync()
+    {
+        await using var connection = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand($"SELECT key::text || '@' || lsn FROM {_schema}_m.{PostgresMirror.DeletedTable} WHERE table_name = 'items' ORDER BY lsn, seq", connection);
+        await using var reader = await cmd.ExecuteReaderAsync();
+        var rows = new List<string>();
+        while (await reader.ReadAsync()) { rows.Add(reader.GetString(0)); }
+        return rows;
+    }
+
     private static async Task<List<string>> ReadAsync(string sql, bool note)
     {
         await using var connection = new NpgsqlConnection(ServerSettings.PostgresConnectionString);

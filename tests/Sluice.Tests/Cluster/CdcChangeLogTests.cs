@@ -166,6 +166,43 @@ public sealed class CdcChangeLogTests
     }
 
     [Fact]
+    public async Task Each_message_carries_the_relays_mark_and_the_consumer_proves_it_once_the_messages_stored_before_are_acknowledged()
+    {
+        await using var log = new CdcChangeLog(Cluster, "shop", "cdc", "slot1", 1000, TimeSpan.FromMilliseconds(100), _ => false);
+        var decoder = new ChangeDecoder();
+        decoder.Add(log.Messages(new RecordBatch(Changes(1), 0x500))[0].Data, 7).ShouldBeTrue();
+        decoder.Settled.FirstUnacknowledged(100);
+        decoder.Settled.Below.ShouldBeNull("a message without a mark (an older relay's) proves none");
+
+        var messages = log.Messages(new RecordBatch(Changes(2), 0x500) { SettledBelow = 0x400 });
+        decoder.Add(messages[0].Data, 10).ShouldBeTrue();
+        decoder.Add(messages[1].Data, 11).ShouldBeTrue();
+        decoder.Flush()[^1].Schema.Fields.ShouldBe(Items.Fields, "the mark is no column");
+        decoder.Settled.FirstUnacknowledged(9);
+        decoder.Settled.Below.ShouldBeNull("a message stored before the one carrying the mark is not acknowledged yet");
+        decoder.Settled.FirstUnacknowledged(10);
+        decoder.Settled.Below.ShouldBe(0x400, "every message stored before it is acknowledged: nothing below its mark can come any more");
+    }
+
+    [Fact]
+    public void The_mark_keeps_one_candidate_and_never_falls()
+    {
+        var settled = new SettledChanges();
+        settled.Seen(20, 0x300);
+        settled.Seen(25, 0x500);
+        settled.Seen(15, 0x200);
+        settled.FirstUnacknowledged(24);
+        settled.Below.ShouldBe(0x300, "the candidate's mark, once the stream's first unacknowledged message is past it");
+        settled.Seen(30, 0x200);
+        settled.FirstUnacknowledged(40);
+        settled.Below.ShouldBe(0x300, "a lower mark proves nothing new");
+        settled.Seen(50, 0x600);
+        settled.Seen(45, 0x650);
+        settled.FirstUnacknowledged(46);
+        settled.Below.ShouldBe(0x650, "a higher mark of an earlier message replaces the candidate");
+    }
+
+    [Fact]
     public void The_cdc_setting_is_jetstream_unless_holder_is_asked_for_and_a_wrong_one_is_refused_naming_it()
     {
         ClusterOptions.FromEnvironment(n => n == ClusterOptions.NatsVariable ? "nats://127.0.0.1:1" : null).CdcThroughJetStream.ShouldBeTrue();

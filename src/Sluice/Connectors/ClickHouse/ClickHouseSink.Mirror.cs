@@ -72,7 +72,9 @@ public sealed partial class ClickHouseSink
             if (segment.TruncateAt is { } at)
             {
                 await RetryAsync(() => _client.QueryAsync(TruncateSql(key, at), ct), ct).ConfigureAwait(false);
-                await RetryAsync(() => _client.QueryAsync($"INSERT INTO {TruncatedTable} VALUES ({at.Lsn}, {at.Seq})", ct), ct).ConfigureAwait(false);
+                await RetryAsync(() => _client.QueryAsync(_unfenced.Length == 0
+                    ? $"INSERT INTO {TruncatedTable} VALUES ({at.Lsn}, {at.Seq})"
+                    : $"INSERT INTO {TruncatedTable} SELECT toUInt64({at.Lsn}), toInt64({at.Seq}) WHERE 1{_unfenced}", ct), ct).ConfigureAwait(false);
             }
         }
     }
@@ -84,7 +86,7 @@ public sealed partial class ClickHouseSink
         var (lsn, seq) = (Quote(Core.Schema.ChangeEnvelope.Lsn), Quote(Core.Schema.ChangeEnvelope.Seq));
         return $"INSERT INTO {QualifiedTable} ({keys}, {lsn}, {seq}, {Quote(Deleted)}) " +
                $"SELECT {keys}, toUInt64({at.Lsn}), toInt64({at.Seq}), 1 FROM {QualifiedTable} FINAL " +
-               $"WHERE {Quote(Deleted)} = 0 AND ({lsn} < {at.Lsn} OR ({lsn} = {at.Lsn} AND ifNull({seq}, 0) < {at.Seq}))";
+               $"WHERE {Quote(Deleted)} = 0 AND ({lsn} < {at.Lsn} OR ({lsn} = {at.Lsn} AND ifNull({seq}, 0) < {at.Seq})){_unfenced}";
     }
 
     /// <summary>
@@ -101,7 +103,7 @@ public sealed partial class ClickHouseSink
         var stage = $"(SELECT {string.Join(", ", fields.Select((f, i) => $"c{i} AS {Quote(f.Name)}"))} FROM {Stage})";
         var columns = string.Join(", ", fields.Select(f => Quote(f.Name)));
         var keys = string.Join(", ", key.Select(Quote));
-        var sql = $"INSERT INTO {QualifiedTable} ({columns}) SELECT {columns} FROM {stage} ANY LEFT JOIN ({Stored(keys, stage)}) USING ({keys}) WHERE NOT ({HoldsItOrLater}) AND NOT {BelowFloor}";
+        var sql = $"INSERT INTO {QualifiedTable} ({columns}) SELECT {columns} FROM {stage} ANY LEFT JOIN ({Stored(keys, stage)}) USING ({keys}) WHERE NOT ({HoldsItOrLater}) AND NOT {BelowFloor}{_unfenced}";
         var encoded = ClickHouseRowBinary.Encode(rows, fields.Select(f => NotNull(f.Name)).ToList(), fields.Select(f => f.Name == _options.Version).ToList(), _options.Mirror);
         await RetryAsync(() => _client.QueryWithTableAsync(sql, Stage, structure, encoded.WrittenMemory, ct), ct).ConfigureAwait(false);
     }
@@ -185,7 +187,8 @@ public sealed partial class ClickHouseSink
         var columns = _columns!.Keys.ToList();
         var values = columns.Select(c => c == lsn || c == seq ? Quote("_sluice_gone" + c) : Quote(c));
         var sql = $"INSERT INTO {GoneTable} ({string.Join(", ", columns.Select(Quote))}) SELECT {string.Join(", ", values)} FROM " +
-                  $"(SELECT * FROM {QualifiedTable} FINAL WHERE {Quote(Deleted)} = 0 AND ({keys}) IN (SELECT {keys} FROM {stage})) ANY INNER JOIN {stage} USING ({keys})";
+                  $"(SELECT * FROM {QualifiedTable} FINAL WHERE {Quote(Deleted)} = 0 AND ({keys}) IN (SELECT {keys} FROM {stage})) ANY INNER JOIN {stage} USING ({keys})" +
+                  (_unfenced.Length == 0 ? "" : $" WHERE 1{_unfenced}");
         var encoded = ClickHouseRowBinary.Encode(delete, fields.Select(f => NotNull(f.Name)).ToList(), fields.Select(f => f.Name == _options.Version).ToList(), _options.Mirror);
         await RetryAsync(() => _client.QueryWithTableAsync(sql, Stage, structure, encoded.WrittenMemory, ct), ct).ConfigureAwait(false);
     }
@@ -220,7 +223,7 @@ public sealed partial class ClickHouseSink
             $"(SELECT {keys}, {lsn} AS _sluice_cur_lsn, ifNull({seq}, 0) AS _sluice_cur_seq, 1 AS _sluice_cur, {Quote(Deleted)} AS _sluice_cur_deleted" +
             $"{string.Concat(kept.Select(c => $", {Quote(c)} AS {Quote("_sluice_self_" + c)}"))} FROM {QualifiedTable} FINAL " +
             $"WHERE ({keys}) IN (SELECT {keys} FROM {stage})) USING ({keys}) " +
-            $"WHERE NOT ({HoldsItOrLater}) AND NOT {BelowFloor}";
+            $"WHERE NOT ({HoldsItOrLater}) AND NOT {BelowFloor}{_unfenced}";
         var stored = $"SELECT {string.Join(", ", key.Select(k => $"{Quote(k)} AS {Quote(MirrorSegment.FromPrefix + k)}").Concat(kept.Select(c => $"{Quote(c)} AS {Quote("_sluice_old_" + c)}")))}, 1 AS _sluice_found " +
                      $"FROM {QualifiedTable} FINAL WHERE {Quote(Deleted)} = 0 AND ({keys}) IN (SELECT {fromKeys} FROM {stage})";
         // When the stored row is not there: the row the last batch ending in a delete removed, if that delete is the

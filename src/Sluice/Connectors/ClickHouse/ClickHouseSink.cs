@@ -82,7 +82,7 @@ public sealed partial class ClickHouseSink : IBatchSink, Core.Status.IStatusSink
             if (table.Schema.Table != _options.Table || table.Count == 0) { continue; }
             if (_options.Mirror)
             {
-                await WriteMirrorAsync(table, ct).ConfigureAwait(false);
+                await WriteMirrorFencedAsync(table, batch.Fence, ct).ConfigureAwait(false);
                 continue;
             }
 

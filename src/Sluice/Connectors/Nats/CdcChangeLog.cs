@@ -26,6 +26,8 @@ namespace Sluice.Connectors.Nats;
 /// again of the snapshot its predecessor was publishing are stored once, and a later snapshot of the same table (another
 /// name) is stored whole. A row of a table without a key is named by its place in the batch instead, which only a
 /// batch published again by the same holder repeats (such a table's snapshot is never resumed, only taken again).
+/// Each message also carries the relay's low-water mark when it was published (<see cref="RecordBatch.SettledBelow"/>:
+/// every change below it is stored already), from which the consuming workers prove theirs (<see cref="SettledChanges"/>).
 /// </remarks>
 internal sealed class CdcChangeLog : IAsyncDisposable
 {
@@ -71,7 +73,7 @@ internal sealed class CdcChangeLog : IAsyncDisposable
             var (op, lsn, seq) = (table.Schema.IndexOf(ChangeEnvelope.Op), table.Schema.IndexOf(ChangeEnvelope.Lsn), table.Schema.IndexOf(ChangeEnvelope.Seq));
             for (var row = 0; row < table.Count; row++)
             {
-                messages.Add((Partition(table, row, byTable), idOf?.Invoke(table, row) ?? Id(table, row, op, lsn, seq) ?? SnapshotId(batch, table, row, op, lsn), ChangeMessages.Encode(table, row)));
+                messages.Add((Partition(table, row, byTable), idOf?.Invoke(table, row) ?? Id(table, row, op, lsn, seq) ?? SnapshotId(batch, table, row, op, lsn), ChangeMessages.Encode(table, row, batch.SettledBelow)));
             }
         }
 

@@ -9,11 +9,12 @@ namespace Sluice.Connectors.Nats;
 /// One change of a CDC table as a JetStream message (<see cref="CdcChangeLog"/>): the table's schema (name, fields,
 /// key) and the row's values, as JSON. Values keep their exact type: a timestamp as its ticks, a double as its bits,
 /// a date as its day number, a decimal as its text, and a value the column's type cannot hold (a Postgres
-/// <c>infinity</c>) as its verbatim text, so the consumer's rows equal the reader's.
+/// <c>infinity</c>) as its verbatim text, so the consumer's rows equal the reader's. With <c>s</c>, the relay's low-water
+/// mark when it published the change (<see cref="SettledChanges"/>).
 /// </summary>
 internal static class ChangeMessages
 {
-    public static byte[] Encode(ColumnBatch table, int row)
+    public static byte[] Encode(ColumnBatch table, int row, long? settled = null)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var json = new Utf8JsonWriter(buffer))
@@ -60,6 +61,7 @@ internal static class ChangeMessages
             }
 
             json.WriteEndArray();
+            if (settled is { } mark) { json.WriteNumber("s", mark); }
             json.WriteEndObject();
         }
 
@@ -93,6 +95,9 @@ internal sealed class ChangeDecoder(bool sequences = false) : IJetStreamRecords
     private readonly List<JsonElement> _rows = [];
     private readonly List<long> _sequences = [];
 
+    /// <summary>The low-water mark the messages prove (<see cref="SettledChanges"/>).</summary>
+    public SettledChanges Settled { get; } = new();
+
     /// <summary>Adds one message; false when it is not a change message (the caller dead-letters it).</summary>
     public bool Add(ReadOnlyMemory<byte> record, long sequence)
     {
@@ -124,6 +129,7 @@ internal sealed class ChangeDecoder(bool sequences = false) : IJetStreamRecords
         if (!ReferenceEquals(schema, _schema)) { Close(); _schema = schema; }
         _rows.Add(root.GetProperty("v"));
         _sequences.Add(sequence);
+        if (root.TryGetProperty("s", out var s) && s.TryGetInt64(out var mark)) { Settled.Seen(sequence, mark); }
         return true;
     }
 
@@ -200,4 +206,7 @@ internal interface IJetStreamRecords
 
     /// <summary>The rows added since the last flush, by table.</summary>
     IReadOnlyList<ColumnBatch> Flush();
+
+    /// <summary>The low-water mark of the changes read (<see cref="RecordBatch.SettledBelow"/>), null for records that are no changes.</summary>
+    SettledChanges? Settled => null;
 }

@@ -183,6 +183,8 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
                     Log = _records is null
                         ? EventMessages.Slots(_stream.Identity, messages.Select(m => (long)(m.Message.Metadata?.Sequence.Stream ?? 0)))
                         : LogSequences.Of(_stream.Identity, messages.Select(m => (long)(m.Message.Metadata?.Sequence.Stream ?? 0)).Where(s => s > 0)),
+                    // Proved only with the partitions leased: their batches are fenced, so a paused worker cannot write a change late.
+                    SettledBelow = _owner is null ? null : _records?.Settled?.Below,
                 };
             }
         }
@@ -402,7 +404,9 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     {
         while (!ct.IsCancellationRequested)
         {
-            Volatile.Write(ref _lag, await _stream.BacklogAsync(ct).ConfigureAwait(false) ?? -1);
+            var state = await _stream.StateAsync(ct).ConfigureAwait(false);
+            Volatile.Write(ref _lag, state?.Messages ?? -1);
+            if (state is { } s) { _records?.Settled?.FirstUnacknowledged(s.First); }
             if (_ingest is not null) { _stream.NotePending(Volatile.Read(ref _lag)); }
             await Task.Delay(LagEvery, _services.Time, ct).ConfigureAwait(false);
         }

@@ -342,12 +342,19 @@ public sealed class JetStreamLog : IEventPublisher, IAsyncDisposable
     }
 
     /// <summary>Events in the stream (not yet acknowledged by every sink: the stream is a work queue), or null while no node answers.</summary>
-    public async Task<long?> BacklogAsync(CancellationToken ct)
+    public async Task<long?> BacklogAsync(CancellationToken ct) => (await StateAsync(ct).ConfigureAwait(false))?.Messages;
+
+    /// <summary>
+    /// The messages in the stream and its first sequence: as a work queue the stream holds only messages not yet
+    /// acknowledged, so every message before the first was acknowledged (an empty stream's first is the next to be
+    /// stored). Null while no node answers.
+    /// </summary>
+    public async Task<(long Messages, long First)?> StateAsync(CancellationToken ct)
     {
         try
         {
             var stream = await _js.GetStreamAsync(StreamName, cancellationToken: ct).ConfigureAwait(false);
-            return (long)stream.Info.State.Messages;
+            return ((long)stream.Info.State.Messages, (long)stream.Info.State.FirstSeq);
         }
         catch (Exception e) when (e is NatsException or TimeoutException)
         {

@@ -193,7 +193,7 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             {
                 while (more)
                 {
-                    yield return enumerator.Current;
+                    yield return Settled(enumerator.Current);
                     try
                     {
                         more = await enumerator.MoveNextAsync().ConfigureAwait(false);
@@ -213,6 +213,23 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
             if (lost is null) { yield break; }
         }
     }
+
+    /// <summary>
+    /// Whether batches carry the low-water mark (<see cref="RecordBatch.SettledBelow"/>): true but for a cluster's slot
+    /// holder that runs the sinks itself (<c>SLUICE_CLUSTER_CDC=holder</c>), whose predecessor's sinks may still finish a
+    /// batch they hold after the take-over, unfenced, below any mark this holder reaches.
+    /// </summary>
+    public bool Settles { get; set; } = true;
+
+    /// <summary>
+    /// The batch with the mark: what every sink acknowledged. A change below it is in a transaction that committed (its
+    /// commit record starts) before an acknowledged commit's end, so the slot never sends it again: a reconnect or a
+    /// restart resumes at or after it (from every sink's checkpoint, never below the slot's confirmed position), and
+    /// the slot skips a transaction that committed before where it starts. A batch read later is above it too:
+    /// changes come in commit order, and a snapshot's or chunk's rows take a position read after it.
+    /// </summary>
+    private RecordBatch Settled(RecordBatch batch) =>
+        Settles && Volatile.Read(ref _acked) is var acked and > 0 ? batch with { SettledBelow = acked } : batch;
 
     /// <summary>Connects and reads up to the first batch (or the end), so a connection that fails is one failed attempt of <see cref="_reconnect"/>.</summary>
     private async Task<(IAsyncEnumerator<RecordBatch> Enumerator, bool More)> OpenAsync(long? resume, CancellationToken ct)

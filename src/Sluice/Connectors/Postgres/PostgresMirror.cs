@@ -17,8 +17,9 @@ namespace Sluice.Connectors.Postgres;
 /// key, the delete's for a deleted one (its tombstone in <c>&lt;schema&gt;._sluice_mirror_deleted</c>, so a replayed
 /// insert cannot bring the row back), and for every key the table's floor in <c>&lt;schema&gt;._sluice_mirror_positions</c>:
 /// the position of its last truncate (for a table an earlier version mirrored, the applied position it left), below
-/// which every change is older than the truncate. A truncate removes the tombstones below it, which bounds them; a late
-/// truncate (after newer changes of other keys) removes only the rows older than itself. The row removed by a batch's
+/// which every change is older than the truncate. A truncate removes the tombstones below it; so does the source's
+/// low-water mark (<see cref="Core.Pipeline.RecordBatch.SettledBelow"/>): a tombstone below it refuses nothing that can still come.
+/// A late truncate (after newer changes of other keys) removes only the rows older than itself. The row removed by a batch's
 /// last change, when that is a delete, is kept (as JSON) in <c>&lt;schema&gt;._sluice_mirror_gone</c> until a later
 /// batch's last delete replaces it: it may be the old key of a key change whose insert, with a TOASTed value it did
 /// not carry, comes first in the next batch.
@@ -43,7 +44,7 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
     /// Applies the table's changes inside the caller's transaction: creates what is missing, reads (and locks) the
     /// table's floor, then runs the statements; returns the table's floor once this commits.
     /// </summary>
-    public async Task<ChangePosition> ApplyAsync(ColumnBatch changes, List<string> created, CancellationToken ct)
+    public async Task<ChangePosition> ApplyAsync(ColumnBatch changes, long? settled, List<string> created, CancellationToken ct)
     {
         var key = Check(changes);
         var state = MirrorChanges.StateSchema(changes.Schema);
@@ -51,7 +52,7 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         await EnsurePositionsAsync(created, ct).ConfigureAwait(false);
         var floor = await FloorAsync(ct).ConfigureAwait(false);
         var statements = new List<NpgsqlBatchCommand>();
-        var after = Statements(changes, key, floor, statements);
+        var after = Statements(changes, key, floor, settled, statements);
         // Every statement of the table's changes in one round trip, run in order.
         await ExecAsync(connection, statements, ct).ConfigureAwait(false);
         return after;
@@ -65,7 +66,7 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
     /// still holds <paramref name="floor"/>, so a floor moved by anyone else meanwhile (a truncate) is never planned
     /// against: the caller then writes the batch the long way.
     /// </summary>
-    public bool TryStatements(ColumnBatch changes, ChangePosition floor, List<NpgsqlBatchCommand> statements, out ChangePosition after)
+    public bool TryStatements(ColumnBatch changes, ChangePosition floor, long? settled, List<NpgsqlBatchCommand> statements, out ChangePosition after)
     {
         after = floor;
         var key = Check(changes);
@@ -73,7 +74,7 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         statements.Add(new NpgsqlBatchCommand(
             $"SELECT CASE WHEN count(*) = 1 THEN 0 ELSE ('{StaleGuard}' || count(*))::int END " +
             $"FROM (SELECT FROM {_positions} WHERE table_name = {Literal(name)} AND lsn = {floor.Lsn} AND seq = {floor.Seq} FOR UPDATE) AS held"));
-        after = Statements(changes, key, floor, statements);
+        after = Statements(changes, key, floor, settled, statements);
         return true;
     }
 
@@ -102,9 +103,20 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         return key;
     }
 
-    /// <summary>Adds the statements that apply <paramref name="changes"/> above <paramref name="floor"/>; returns the table's floor after them.</summary>
-    private ChangePosition Statements(ColumnBatch changes, IReadOnlyList<string> key, ChangePosition floor, List<NpgsqlBatchCommand> statements)
+    /// <summary>
+    /// Adds the statements that apply <paramref name="changes"/> above <paramref name="floor"/>, and the prune of the
+    /// tombstones below <paramref name="settled"/> when that mark rose since this sink last pruned; returns the table's
+    /// floor after them.
+    /// </summary>
+    private ChangePosition Statements(ColumnBatch changes, IReadOnlyList<string> key, ChangePosition floor, long? settled, List<NpgsqlBatchCommand> statements)
     {
+        if (settled is { } mark && sink.PruneDue(_deleted + "/" + name, mark))
+        {
+            // Every change still to come has _lsn >= mark, above every tombstone removed here: none would have refused it.
+            // Where it stands among the statements does not matter: this batch's changes are all at or above the mark too.
+            statements.Add(new NpgsqlBatchCommand($"DELETE FROM {_deleted} WHERE table_name = {Literal(name)} AND lsn < {mark}"));
+        }
+
         var segments = MirrorChanges.Plan(changes, key, floor);
         var last = MirrorChanges.Last(changes);
         var after = floor;
@@ -216,6 +228,8 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
         await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {_positions} (table_name text PRIMARY KEY, lsn bigint NOT NULL, seq bigint NOT NULL)", ct).ConfigureAwait(false);
         await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {_gone} (table_name text PRIMARY KEY, lsn bigint NOT NULL, seq bigint NOT NULL, row jsonb NOT NULL)", ct).ConfigureAwait(false);
         await ExecAsync(connection, $"CREATE TABLE IF NOT EXISTS {_deleted} (table_name text NOT NULL, key jsonb NOT NULL, lsn bigint NOT NULL, seq bigint NOT NULL, PRIMARY KEY (table_name, key))", ct).ConfigureAwait(false);
+        // The prune below the low-water mark reads the oldest tombstones of a table, not all of them (tables of earlier versions get it here too).
+        await ExecAsync(connection, $"CREATE INDEX IF NOT EXISTS {Quote(DeletedTable + "_lsn")} ON {_deleted} (table_name, lsn)", ct).ConfigureAwait(false);
         created.Add(_positions);
     }
 

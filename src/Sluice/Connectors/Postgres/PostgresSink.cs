@@ -44,6 +44,8 @@ public sealed class PostgresSink : IBatchSink
     private readonly HashSet<string> _marksReady = new(StringComparer.Ordinal);
     // A mirror table's floor (its last truncate's position) as this sink's last committed write left it (PostgresMirror.TryStatements).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ChangePosition> _applied = new(StringComparer.Ordinal);
+    // A mirror table's low-water mark as this sink last pruned its tombstones below it (PostgresMirror): one prune per rise.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _pruned = new(StringComparer.Ordinal);
 
     public PostgresSink(IEngineServices services, PostgresSinkOptions options)
     {
@@ -90,7 +92,7 @@ public sealed class PostgresSink : IBatchSink
                 {
                     foreach (var table in batch.Tables.Where(t => t.Count > 0))
                     {
-                        await WriteTableAsync(connection, table, created, positions, batch.Fence is not null, ct).ConfigureAwait(false);
+                        await WriteTableAsync(connection, table, created, positions, batch.Fence is not null, batch.SettledBelow, ct).ConfigureAwait(false);
                     }
 
                     string? marks = null;
@@ -132,7 +134,7 @@ public sealed class PostgresSink : IBatchSink
             var target = Target(name);
             var applied = positions.TryGetValue(target, out var known) ? known : _applied.TryGetValue(target, out var stored) ? stored : null;
             if (applied is null ||
-                !new PostgresMirror(this, connection, _options.Schema, name).TryStatements(table, applied.Value, statements, out var position))
+                !new PostgresMirror(this, connection, _options.Schema, name).TryStatements(table, applied.Value, batch.SettledBelow, statements, out var position))
             {
                 return false;
             }
@@ -171,14 +173,14 @@ public sealed class PostgresSink : IBatchSink
 
     private string Target(string name) => $"{Quote(_options.Schema)}.{Quote(name)}";
 
-    private async Task WriteTableAsync(NpgsqlConnection connection, ColumnBatch rows, List<string> created, List<(string Table, ChangePosition? Position)> positions, bool fenced, CancellationToken ct)
+    private async Task WriteTableAsync(NpgsqlConnection connection, ColumnBatch rows, List<string> created, List<(string Table, ChangePosition? Position)> positions, bool fenced, long? settled, CancellationToken ct)
     {
         var name = TableName(rows);
         if (_options.Mirror)
         {
             // Not known until it commits: a failure before then must not leave an older position known.
             Applied(Target(name), null);
-            positions.Add((Target(name), await new PostgresMirror(this, connection, _options.Schema, name).ApplyAsync(rows, created, ct).ConfigureAwait(false)));
+            positions.Add((Target(name), await new PostgresMirror(this, connection, _options.Schema, name).ApplyAsync(rows, settled, created, ct).ConfigureAwait(false)));
             return;
         }
 
@@ -229,6 +231,17 @@ public sealed class PostgresSink : IBatchSink
         }
 
         return last.Count == rows.Count ? rows : rows.Gather(last.Values.Order().ToArray());
+    }
+
+    /// <summary>
+    /// True when a mirror table's tombstones are to be pruned below <paramref name="mark"/>: it rose since the last
+    /// prune this sink planned. A prune rolled back with its batch waits for the next rise, which only keeps tombstones longer.
+    /// </summary>
+    internal bool PruneDue(string table, long mark)
+    {
+        var due = false;
+        _pruned.AddOrUpdate(table, _ => { due = true; return mark; }, (_, last) => { due = mark > last; return Math.Max(mark, last); });
+        return due;
     }
 
     /// <summary>True once <paramref name="signature"/> was recorded as created by a committed write; else the caller adds it to <c>created</c> when it creates it.</summary>

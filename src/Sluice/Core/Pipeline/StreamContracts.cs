@@ -33,6 +33,14 @@ public sealed record RecordBatch(IReadOnlyList<ColumnBatch> Tables, long Positio
 
     /// <summary>The snapshots the batch's snapshot rows were read by (<see cref="SnapshotRows"/>); empty for most sources and batches.</summary>
     public IReadOnlyList<SnapshotRows> Snapshots { get; init; } = [];
+
+    /// <summary>
+    /// A change source's low-water mark: no change with a lower <c>_lsn</c> can reach a sink of the pipeline any more
+    /// (neither again, after a crash or a redelivery, nor late, stored after newer ones), so what a sink keeps only to
+    /// refuse such a change (a mirror's tombstones) may go below it. Null when the source cannot prove one
+    /// (docs/SCALING.md, "Tombstones and the low-water mark"). A fact once true, so any earlier value is still true.
+    /// </summary>
+    public long? SettledBelow { get; init; }
 }
 
 /// <summary>

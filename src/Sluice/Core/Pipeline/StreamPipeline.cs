@@ -153,6 +153,11 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
                     batch = batch with { Log = raw.Log };
                 }
 
+                if (raw.SettledBelow is not null && batch.SettledBelow is null)
+                {
+                    batch = batch with { SettledBelow = raw.SettledBelow };
+                }
+
                 _status?.Read(batch.Count, batch.Position);
                 _status?.Tap.Publish(null, batch);
 
@@ -348,7 +353,9 @@ public sealed class StreamPipeline : IRunnableSource, DeadLetters.IDeadLetterRep
         var commits = batches.SelectMany(b => b.Commits).ToList();
         var fence = BatchFence.Merge(batches.Select(b => b.Fence));
         var log = LogSequences.Merge(batches.Select(b => b.Log));
-        return (rows == 0 ? batches[^1] with { Commits = commits, Fence = fence, Log = log } : new RecordBatch(ColumnBatchConcat.Runs(batches.SelectMany(b => b.Tables)), batches[^1].Position) { Commits = commits, Fence = fence, Log = log }, batches);
+        // Each batch's mark is a fact that stays true, so the highest holds for the joined write.
+        var settled = batches.Max(b => b.SettledBelow);
+        return (rows == 0 ? batches[^1] with { Commits = commits, Fence = fence, Log = log, SettledBelow = settled } : new RecordBatch(ColumnBatchConcat.Runs(batches.SelectMany(b => b.Tables)), batches[^1].Position) { Commits = commits, Fence = fence, Log = log, SettledBelow = settled }, batches);
     }
 
     /// <summary>False when the time is up or the queue is finished (a stop, the end of a run-once).</summary>
