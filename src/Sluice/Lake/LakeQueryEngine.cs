@@ -72,7 +72,7 @@ public sealed class LakeQueryEngine(LakeStore lake)
     public static string SourceOf(LakeTable table, IReadOnlyList<string> files)
     {
         ArgumentNullException.ThrowIfNull(table);
-        return table.IsMirror ? MirrorSql.Current(table, RowsOf(table, files), envelope: false) : RowsOf(table, files);
+        return table.IsMirror ? MirrorSql.Current(table, RowsOf(table, files)) : RowsOf(table, files);
     }
 
     /// <summary>Every row these files hold, as written (a mirror's: its changes).</summary>

@@ -1,11 +1,12 @@
 namespace Sluice.Lake;
 
 /// <summary>
-/// Folds a mirror table's files into one file of its current rows (<see cref="MirrorSql"/> with the envelope kept), so
-/// queries read one state instead of every change, and deletes, truncated rows and superseded versions leave the lake.
-/// The new file replaces exactly the files it was computed from, in one manifest transaction: changes committed
-/// meanwhile stay as they are (they are newer than everything folded), and the replaced files become garbage only
-/// through that transaction, deleted after <see cref="LakeStore.GarbageGrace"/> like any compacted file.
+/// Folds a mirror table's files into one file (<see cref="MirrorSql.Folded"/>: the last truncate and each key's last
+/// change after it, deletes kept as tombstones), so queries read one state instead of every change, and truncated rows
+/// and superseded versions leave the lake, while a change stored late (older than its key's delete or the truncate) is
+/// still known to be older (docs/SCALING.md, "Across batches, per key"). The new file replaces exactly the files it was
+/// computed from, in one manifest transaction: changes committed meanwhile stay as they are, and the replaced files
+/// become garbage only through that transaction, deleted after <see cref="LakeStore.GarbageGrace"/> like any compacted file.
 /// </summary>
 public sealed class MirrorCompactor(LakeStore lake)
 {
@@ -42,9 +43,8 @@ public sealed class MirrorCompactor(LakeStore lake)
     }
 
     /// <summary>
-    /// Folds exactly <paramref name="files"/>: all current files of <paramref name="table"/>, or its oldest ones (a
-    /// truncate folded away must be older than every change left beside the fold). Returns how many were replaced
-    /// (0 when someone replaced one first).
+    /// Folds exactly <paramref name="files"/> of <paramref name="table"/> (any of its files: what they hold is kept as
+    /// the read sees it, beside the others). Returns how many were replaced (0 when someone replaced one first).
     /// </summary>
     public int FoldAll(LakeTable table, IReadOnlyList<LakeFileEntry> files, CancellationToken ct)
     {
@@ -54,7 +54,7 @@ public sealed class MirrorCompactor(LakeStore lake)
         using var stager = lake.BeginStaging($"fold-{table.Zone}-{table.Name}");
         var output = stager.NextPath();
         var paths = files.Select(f => f.Path).ToList();
-        var written = LakeCompactor.WriteParquet(lake, MirrorSql.Current(table, LakeQueryEngine.RowsOf(table, paths), envelope: true), output);
+        var written = LakeCompactor.WriteParquet(lake, MirrorSql.Folded(table, LakeQueryEngine.RowsOf(table, paths)), output);
         if (written > 0)
         {
             stager.AddWritten(table, "", output, written);
@@ -62,7 +62,7 @@ public sealed class MirrorCompactor(LakeStore lake)
 
         try
         {
-            // With no current row left (all deleted or truncated), the files are replaced by nothing.
+            // Files without a row (none written by DuckDB) are replaced by nothing.
             lake.Commit(stager, replaceFiles: paths);
             return files.Count;
         }

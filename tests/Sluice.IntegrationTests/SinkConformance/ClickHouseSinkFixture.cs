@@ -43,6 +43,12 @@ public sealed class ClickHouseSinkFixture : SinkFixture, IMirrorFixture
 
     public Task<List<string>> ReadMirrorAsync() => QueryAsync($"SELECT id, name, qty FROM {_database}_m.items_current", note: false);
 
+    public async Task FoldAsync()
+    {
+        using var response = await Http.PostAsync(ServerSettings.ClickHouseUrl, new StringContent($"OPTIMIZE TABLE {_database}_m.items FINAL"));
+        response.EnsureSuccessStatusCode();
+    }
+
     private static async Task<List<string>> QueryAsync(string sql, bool note)
     {
         using var response = await Http.PostAsync(ServerSettings.ClickHouseUrl, new StringContent(sql + " FORMAT JSONEachRow"));

@@ -2,6 +2,7 @@ using Sluice.Connectors.Lake;
 using Sluice.Core.Pipeline;
 using Sluice.IntegrationTests.Chaos;
 using Sluice.IntegrationTests.Support;
+using Sluice.Lake;
 
 namespace Sluice.IntegrationTests.SinkConformance;
 
@@ -30,6 +31,13 @@ public sealed class LakeSinkFixture : SinkFixture, IMirrorFixture
     public override Task<List<string>> ReadAsync() => Task.FromResult(Read($"SELECT * FROM {_zone}.items", note: true));
 
     public Task<List<string>> ReadMirrorAsync() => Task.FromResult(Read($"SELECT id, name, qty FROM {_zone}_m.items", note: false));
+
+    public Task FoldAsync()
+    {
+        var files = Engine.Services.Lake.FileEntries($"{_zone}_m.items");
+        new MirrorCompactor(Engine.Services.Lake).FoldAll(Engine.Services.Lake.Table($"{_zone}_m.items")!, files, CancellationToken.None).ShouldBe(files.Count, "every file folded");
+        return Task.CompletedTask;
+    }
 
     private List<string> Read(string sql, bool note)
     {

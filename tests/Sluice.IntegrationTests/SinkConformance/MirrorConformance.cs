@@ -1,3 +1,4 @@
+using Sluice.Core.DeadLetters;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Schema;
 using static Sluice.IntegrationTests.SinkConformance.ConformanceRows;
@@ -138,5 +139,45 @@ public abstract class MirrorConformance<TFixture> : IAsyncLifetime where TFixtur
             Batch(3, new Change("c", 2, "b", 2, 10, 3)));
 
         (await Fixture.ReadMirrorAsync()).ShouldBe(["id=1 name=a2 qty=2"], "the transaction's last change of each key, by _seq");
+    }
+
+    [Fact]
+    public async Task A_change_stored_late_changes_nothing_after_the_mirror_folded_its_keys_delete_and_the_truncate()
+    {
+        // The table was truncated at 20 (key 1 gone); key 3 inserted at 30, updated at 35 (its name not carried) and
+        // deleted at 40; key 5 inserted at 15. The stream stored key 3's insert and update and key 5's insert only after
+        // the delete and the truncate, and the mirror compacted its history (the lake folded it) in between.
+        await WriteEachAsync(
+            Batch(1, new Change("c", 1, "a", 1, 10, 1)),
+            Batch(2, new Change("t", 0, null, null, 20, 1)),
+            Batch(3, new Change("d", 3, null, null, 40, 1)),
+            Batch(4, new Change("c", 4, "d", 4, 70, 1)));
+        await Fixture.FoldAsync();
+        await WriteEachAsync(
+            Batch(5, new Change("c", 3, "c", 3, 30, 1)),
+            Batch(6, new Change("u", 3, null, 33, 35, 1, NameUnchanged: true), new Change("c", 5, "e", 5, 15, 1)));
+
+        (await Fixture.ReadMirrorAsync()).ShouldBe(["id=4 name=d qty=4"], "key 3 stays deleted, keys 1 and 5 truncated");
+        Fixture.Engine.Services.DeadLetters.Count(null, DeadLetterStore.Pending).ShouldBe(0, "a change older than what the mirror holds is left out, not refused");
+    }
+
+    [Fact]
+    public async Task A_late_older_update_leaves_the_newer_values_also_one_that_did_not_carry_a_value_and_after_a_fold()
+    {
+        // Key 1: inserted at 10, its qty updated at 20 (the name not carried), renamed at 30; key 2: inserted at 10, its
+        // qty updated at 35 (the name not carried), renamed at 40. The stream stored each key's older update after the
+        // newer one: whatever name it is given, it must not replace the newer row; after a fold too, and with copies.
+        await WriteEachAsync(
+            Batch(1, new Change("c", 1, "a", 1, 10, 1), new Change("c", 2, "b", 2, 10, 2)),
+            Batch(2, new Change("u", 1, "a3", 3, 30, 1), new Change("u", 2, "b2", 22, 40, 1)),
+            Batch(3, new Change("u", 1, null, 2, 20, 1, NameUnchanged: true)));
+        (await Fixture.ReadMirrorAsync()).ShouldBe(["id=1 name=a3 qty=3", "id=2 name=b2 qty=22"], "the newer rows");
+
+        await Fixture.FoldAsync();
+        await WriteEachAsync(
+            Batch(4, new Change("u", 1, null, 2, 20, 1, NameUnchanged: true), new Change("c", 1, "a", 1, 10, 1)),
+            Batch(5, new Change("u", 2, null, 21, 35, 1, NameUnchanged: true)));
+        (await Fixture.ReadMirrorAsync()).ShouldBe(["id=1 name=a3 qty=3", "id=2 name=b2 qty=22"], "the newer rows, after a fold");
+        Fixture.Engine.Services.DeadLetters.Count(null, DeadLetterStore.Pending).ShouldBe(0);
     }
 }

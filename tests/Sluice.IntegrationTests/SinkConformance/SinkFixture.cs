@@ -84,6 +84,13 @@ public interface IMirrorFixture
 
     /// <summary>The mirror's rows (id, name, qty), sorted.</summary>
     Task<List<string>> ReadMirrorAsync();
+
+    /// <summary>
+    /// Compacts what the mirror has stored, as it does on its own later (a test's "now"): the lake folds every file
+    /// (superseded versions and truncated rows go), ClickHouse merges (<c>OPTIMIZE ... FINAL</c>). A postgres mirror keeps
+    /// no history to compact.
+    /// </summary>
+    Task FoldAsync();
 }
 
 /// <summary>A fault the test switches on and off; <see cref="Failures"/> counts the attempts it made fail.</summary>

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Sluice.Core;
 using Sluice.Core.Config;
 using Sluice.Core.DeadLetters;
+using Sluice.Core.IO;
 using Sluice.Core.Metadata;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
@@ -172,6 +173,8 @@ public sealed class LakeSink : IBatchSink
 
     private async Task WriteAsync(RecordBatch batch, string checkpointKey, Func<ColumnBatch, ColumnBatch> unwrittenOf, Action<System.Data.Common.DbConnection, System.Data.Common.DbTransaction>? alsoRecord, CancellationToken ct)
     {
+        // What follows blocks (DuckDB reads of a mirror, fsyncs, the manifest's transaction): not on a socket thread.
+        await InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
         using var stager = _services.Lake.BeginStaging($"lake-{_options.Zone}");
         var mirror = _options.Mode == LakeSinkMode.Mirror ? new MirrorWrite(_services.Lake, Name, MirrorWrite.Marking(batch.Tables)) : null;
         foreach (var raw in batch.Tables)
@@ -224,8 +227,12 @@ public sealed class LakeSink : IBatchSink
         var key = MirrorKeyOf(changes.Schema);
         var table = TableFor(changes.Schema, key);
         // In position order, each change once: a value a change did not carry is the key's previous version's, which a
-        // copy of an older change after it in the batch (a redelivery) is not.
-        var (whole, refused) = mirror.Prepare(MirrorChanges.InPositionOrder(changes, key), key, table);
+        // copy of an older change after it in the batch (a redelivery) is not. Nor is a change older than what the mirror
+        // holds for its key (stored late by the stream), which changes nothing and is left out first.
+        var ordered = MirrorChanges.InPositionOrder(changes, key);
+        var fresh = MirrorKeyCheck.Newer(_services.Lake, table, ordered, key);
+        if (fresh.Count < ordered.Count) { LakeSinkLog.OlderThanHeld(_log, Name, table.QualifiedName, ordered.Count - fresh.Count, ordered.Count); }
+        var (whole, refused) = mirror.Prepare(fresh, key, table);
         var checks = whole.Schema.Fields.Select((f, c) => Unholdable(whole, c, false)).ToList();
         if (refused is not null) { checks[whole.Schema.IndexOf(ChangeEnvelope.Unchanged)] = row => refused[row] ? mirror.Refusal(changes.Schema.Table) : null; }
         var rows = UnholdableValues.Refuse(whole, checks, key, _services.DeadLetters, Name);
@@ -423,6 +430,9 @@ internal static partial class LakeSinkLog
 
     [LoggerMessage(24801, LogLevel.Information, "Lake sink {Sink}: {Reason}; looking again at what is committed")]
     public static partial void ReplayRaced(ILogger logger, string sink, string reason);
+
+    [LoggerMessage(24670, LogLevel.Debug, "Lake sink {Sink}: {Older} of the write's {Changes} changes of {Table} are at or below what the mirror holds for their keys (stored late by the stream, or copies); left out")]
+    public static partial void OlderThanHeld(ILogger logger, string sink, string table, int older, int changes);
 
     [LoggerMessage(5302, LogLevel.Warning, "Compaction in zone {Zone} failed; the small files stay as they are until the next pass")]
     public static partial void CompactionFailed(ILogger logger, Exception error, string zone);

@@ -136,7 +136,7 @@ internal sealed class MirrorWrite(LakeStore lake, string sink, IReadOnlySet<stri
     {
         var result = new Dictionary<string, Dictionary<string, object?>>(StringComparer.Ordinal);
         var held = columns.Where(c => table.Columns.Any(t => t.Name == c.Name)).ToList();
-        var keyExpr = $"concat_ws(chr({(int)Separator}), {string.Join(", ", key.Select(k => $"CAST({LakeQueryEngine.Quote(k)} AS VARCHAR)"))})";
+        var keyExpr = KeySql(key);
         var select = string.Join(", ", held.Select(c => c.Type is FieldType.String or FieldType.Decimal ? $"CAST({LakeQueryEngine.Quote(c.Name)} AS VARCHAR)" : LakeQueryEngine.Quote(c.Name)));
         using var db = DuckDb.OpenMemory(Path.Combine(lake.Data.Root, "tmp", "duckdb"));
         using var cmd = db.CreateCommand();
@@ -203,8 +203,12 @@ internal sealed class MirrorWrite(LakeStore lake, string sink, IReadOnlySet<stri
         },
     };
 
+    /// <summary>The SQL of a stored row's key as one text, as <see cref="KeyText"/> writes a batch row's.</summary>
+    internal static string KeySql(IReadOnlyList<string> key) =>
+        $"concat_ws(chr({(int)Separator}), {string.Join(", ", key.Select(k => $"CAST({LakeQueryEngine.Quote(k)} AS VARCHAR)"))})";
+
     /// <summary>A row's key as one text, as DuckDB's <c>CAST(... AS VARCHAR)</c> writes each part.</summary>
-    private static string KeyText(Array[] columns, int[] keyAt, int row) =>
+    internal static string KeyText(Array[] columns, int[] keyAt, int row) =>
         string.Join(Separator, keyAt.Select(c => columns[c].GetValue(row) switch
         {
             null => "",
