@@ -81,7 +81,8 @@ public sealed class ClusterNamesTests : IDisposable
         var workers = new List<SluiceProcess>();
         try
         {
-            var cluster = await StartClusterAsync(_a, "a", workers, ("SLUICE_CLUSTER_MAX_ACK_PENDING", "5000"));
+            // The shared consumer (order any) is what this deletes: per-key order's partition consumers are PartitionOwnerTests'.
+            var cluster = await StartClusterAsync(_a, "a", workers, ("SLUICE_CLUSTER_MAX_ACK_PENDING", "5000"), ("SLUICE_CLUSTER_ORDER", "any"));
             await using var nats = new NatsConnection(Opts);
             var js = nats.CreateJetStreamContext();
             var stream = $"SLUICE_{_a.Cluster}_{_recipe}_events";
