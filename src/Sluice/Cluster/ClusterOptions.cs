@@ -67,13 +67,13 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
     public bool CdcThroughJetStream { get; init; } = true;
 
     /// <summary>
-    /// <c>SLUICE_CLUSTER_ORDER=key</c>: with the shared metadata store, each partition is leased to one worker at a
-    /// time, so the events of one key are processed in order (docs/SCALING.md, "Ordering and partitioning"). Default
-    /// <c>any</c>: every worker reads one shared consumer. Opt-in again: with it the default, a fresh-clone CI run on
-    /// 2026-12-06 10:26 UTC left 1,611 of 20,000 acknowledged events unprocessed in ClusterHttpTests after the fixes of
-    /// that day (a CDC stream's partitions are leased whatever this says).
+    /// <c>SLUICE_CLUSTER_ORDER=key</c> (the default): with the shared metadata store, each partition is leased to one
+    /// worker at a time, so the events of one key are processed in order (docs/SCALING.md, "Ordering and partitioning").
+    /// <c>any</c>: every worker reads one shared consumer, for pipelines whose sinks need no order and whose keys are so
+    /// skewed that a few hot partitions would leave workers idle. Without the shared store there are no leases, and
+    /// every worker reads the shared consumer whatever this says (a CDC stream's partitions are leased whatever it says).
     /// </summary>
-    public bool KeyOrder { get; init; }
+    public bool KeyOrder { get; init; } = true;
 
     /// <summary>The settings from the environment; a missing or wrong one throws a <see cref="SluiceException"/> naming the variable and what to set.</summary>
     public static ClusterOptions FromEnvironment(Func<string, string?> variable)
@@ -96,7 +96,7 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
         var order = variable(OrderVariable);
         if (order is { Length: > 0 } and not ("any" or "key"))
         {
-            throw new SluiceException($"cluster: {OrderVariable}: '{order}' is not an order: any (default: every worker reads every partition, no order) or key (a partition's events are read by one worker at a time, in order)");
+            throw new SluiceException($"cluster: {OrderVariable}: '{order}' is not an order: key (default: a partition's events are read by one worker at a time, in order) or any (every worker reads every partition, no order)");
         }
 
         var cdc = variable(CdcVariable);
@@ -114,7 +114,7 @@ public sealed record ClusterOptions(IReadOnlyList<string> NatsUrls, int Partitio
         return new ClusterOptions(urls, Number(variable, PartitionsVariable, 16, 1, 1024), Number(variable, ReplicasVariable, 3, 1, 5),
             TimeSpan.FromSeconds(Number(variable, AckWaitVariable, 30, 1, 3600)))
         {
-            KeyOrder = order == "key",
+            KeyOrder = order != "any",
             CdcThroughJetStream = !CdcByHolder(variable),
             Name = name,
             MaxAckPending = Number(variable, MaxAckPendingVariable, DefaultMaxAckPending, MinMaxAckPending, MaxMaxAckPending),

@@ -210,7 +210,7 @@ public sealed class ClusterPartitionTests
                 ["SLUICE_CLUSTER_PARTITIONS"] = "12",
                 ["SLUICE_CLUSTER_LEASE"] = "5",
                 ["SLUICE_CLUSTER_ACK_WAIT"] = "5",
-                ["SLUICE_CLUSTER_ORDER"] = "key", // opt-in again: ClusterHttpTests stalled with it the default (docs/SCALING.md)
+                ["SLUICE_CLUSTER_ORDER"] = "key", // the default, set so a variable of the environment running the tests cannot change it
             };
             var first = Directory.CreateDirectory(_temp.Sub("worker0")).FullName;
             for (var t = 0; t < Tenants; t++)

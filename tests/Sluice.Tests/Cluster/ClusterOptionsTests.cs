@@ -16,7 +16,7 @@ public sealed class ClusterOptionsTests
         options.Partitions.ShouldBe(16);
         options.Replicas.ShouldBe(3);
         options.AckWait.ShouldBe(TimeSpan.FromSeconds(30));
-        options.KeyOrder.ShouldBeFalse("per-key order is opt-in");
+        options.KeyOrder.ShouldBeTrue("per-key order is the default");
         options.Name.ShouldBe("default");
         options.MaxAckPending.ShouldBe(50_000);
         options.MaxPending.ShouldBe(100_000, "ingest is refused past 100,000 messages not yet processed");

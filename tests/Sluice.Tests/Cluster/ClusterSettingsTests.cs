@@ -48,6 +48,20 @@ public sealed class ClusterSettingsTests
     }
 
     [Fact]
+    public void A_section_without_order_gives_per_key_order_and_the_variable_can_choose_any()
+    {
+        // The section hands its order to the variables whenever the variable is unset, so its default is the one in effect.
+        var (settings, errors) = Parse("""
+            cluster:
+              nats: [nats://10.0.0.1:4222]
+            """);
+        errors.ShouldBeEmpty();
+        settings!.Order.ShouldBe(ClusterOrder.Key);
+        ClusterOptions.FromEnvironment(settings.Over(_ => null)).KeyOrder.ShouldBeTrue("per-key order is the default");
+        ClusterOptions.FromEnvironment(settings.Over(name => name == "SLUICE_CLUSTER_ORDER" ? "any" : null)).KeyOrder.ShouldBeFalse("any stays selectable");
+    }
+
+    [Fact]
     public void Each_wrong_key_is_an_error_naming_it_and_its_line()
     {
         var (_, errors) = Parse("""
