@@ -72,4 +72,7 @@ internal static partial class PostgresLog
 
     [LoggerMessage(27803, LogLevel.Warning, "Replication slot {Slot} was still read by server process {Pid}, whose worker no longer holds the lock (cut off from the server?); ended it before reading")]
     public static partial void SlotReaderFenced(ILogger logger, string slot, int pid);
+
+    [LoggerMessage(27700, LogLevel.Warning, "Replication slot {Slot}: creating it has waited {Seconds} s for transactions running on the server to end (PostgreSQL creates a logical slot only once every transaction that had written when the creation began is over, in any database): {Holders}. The pipeline waits until they commit or roll back, or until their sessions are ended (SELECT pg_terminate_backend(pid))")]
+    public static partial void SlotCreationWaits(ILogger logger, string slot, int seconds, string holders);
 }

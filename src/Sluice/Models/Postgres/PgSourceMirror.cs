@@ -1,5 +1,6 @@
 using System.Globalization;
 using Npgsql;
+using Sluice.Core.IO;
 using Sluice.Core.Recipes;
 using Sluice.Core.Schema;
 using Sluice.Lake;
@@ -78,7 +79,7 @@ internal sealed class PgSourceMirror(NpgsqlConnection connection, IEngineService
             {
                 var list = string.Join(", ", Columns(table).Select(c => Quote(c.Name)));
                 var writer = await connection.BeginTextImportAsync($"COPY {name} ({list}) FROM STDIN (FORMAT csv)", ct).ConfigureAwait(false);
-                await using (writer.ConfigureAwait(false))
+                try
                 {
                     using var reader = new StreamReader(csv, System.Text.Encoding.UTF8);
                     var buffer = new char[1 << 16];
@@ -87,6 +88,16 @@ internal sealed class PgSourceMirror(NpgsqlConnection connection, IEngineService
                     {
                         await writer.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
                     }
+                }
+                finally
+                {
+                    // Npgsql's COPY writer has no asynchronous dispose of its own: TextWriter.DisposeAsync disposes it
+                    // synchronously, which ends the COPY by reading the server's answer on the socket. After a socket
+                    // await that ran inline, on the socket thread itself, that read never returned (a CI run's models
+                    // test hung there for 300 s, its transaction open, holding up every replication slot creation on the
+                    // server): it runs on a pool thread.
+                    await InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
+                    writer.Dispose();
                 }
             }
 
