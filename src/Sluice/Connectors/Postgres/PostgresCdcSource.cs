@@ -345,10 +345,10 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         PgOutputReplicationSlot slotHandle;
         if (create)
         {
-            var created = await replication.CreatePgOutputReplicationSlot(
+            var created = await new PgSlotCreationWait(_options.Connection, _options.Slot, _log, _services.Time).WatchAsync(replication.CreatePgOutputReplicationSlot(
                 _options.Slot, temporarySlot: false,
                 slotSnapshotInitMode: _options.Snapshot ? LogicalSlotSnapshotInitMode.Export : LogicalSlotSnapshotInitMode.NoExport,
-                cancellationToken: ct).ConfigureAwait(false);
+                cancellationToken: ct), replication.ProcessID, ct).ConfigureAwait(false);
             var consistentPoint = unchecked((long)(ulong)created.ConsistentPoint);
             _state.Created(_options.Slot, database, consistentPoint, _options.Snapshot);
             // The slot's snapshot reads them all (and is taken again if it does not reach every sink).
@@ -503,8 +503,9 @@ public sealed class PostgresCdcSource : IStreamSource, Core.Status.IStatusSource
         {
             await temporary.Open(ct).ConfigureAwait(false);
             // A temporary slot (gone with this connection) only for its exported snapshot and consistent point.
-            var slot = await temporary.CreatePgOutputReplicationSlot(
-                $"sluice_added_{Guid.NewGuid():N}"[..32], temporarySlot: true, slotSnapshotInitMode: LogicalSlotSnapshotInitMode.Export, cancellationToken: ct).ConfigureAwait(false);
+            var name = $"sluice_added_{Guid.NewGuid():N}"[..32];
+            var slot = await new PgSlotCreationWait(_options.Connection, name, _log, _services.Time).WatchAsync(temporary.CreatePgOutputReplicationSlot(
+                name, temporarySlot: true, slotSnapshotInitMode: LogicalSlotSnapshotInitMode.Export, cancellationToken: ct), temporary.ProcessID, ct).ConfigureAwait(false);
             var consistentPoint = unchecked((long)(ulong)slot.ConsistentPoint);
             var (batches, rows) = await new PgSnapshotReader(_options, added, _log, DeadLetterSource, _services.DeadLetters).ReadAddedAsync(slot.SnapshotName!, consistentPoint, ct).ConfigureAwait(false);
             PostgresLog.TablesAdded(_log, names, rows, PgCdcState.Lsn(consistentPoint));

@@ -78,4 +78,7 @@ internal static partial class PostgresLog
 
     [LoggerMessage(27651, LogLevel.Warning, "JetStream stream {JetStream} did not store a backfill page ({Reason}); publishing it again in a second")]
     public static partial void BackfillPageNotStored(ILogger logger, string jetStream, string reason);
+
+    [LoggerMessage(27700, LogLevel.Warning, "Replication slot {Slot}: creating it has waited {Seconds} s for transactions running on the server to end (PostgreSQL creates a logical slot only once every transaction that had written when the creation began is over, in any database): {Holders}. The pipeline waits until they commit or roll back, or until their sessions are ended (SELECT pg_terminate_backend(pid))")]
+    public static partial void SlotCreationWaits(ILogger logger, string slot, int seconds, string holders);
 }
