@@ -1,5 +1,6 @@
 using System.Globalization;
 using Npgsql;
+using Sluice.IntegrationTests.Support;
 
 namespace Sluice.IntegrationTests.Cluster;
 
@@ -28,6 +29,19 @@ internal static class ClusterProbes
     /// <inheritdoc cref="UntilAsync{T}(Func{Task{ValueTuple{bool, T}}}, string, IReadOnlyList{ClusterWorker}, TimeSpan)"/>
     public static Task<T> UntilAsync<T>(Func<(bool Found, T Value)> probe, string what, IReadOnlyList<ClusterWorker> workers, TimeSpan patience) =>
         UntilAsync(() => Task.FromResult(probe()), what, workers, patience);
+
+    /// <summary>
+    /// Drops a test's own database of the services' PostgreSQL, ending its sessions (a test's <c>Dispose</c>: its
+    /// workers are gone, but their pooled connections may not be).
+    /// </summary>
+    public static void DropDatabase(string database)
+    {
+        NpgsqlConnection.ClearAllPools();
+        using var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
+        c.Open();
+        using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", c);
+        drop.ExecuteNonQuery();
+    }
 
     /// <summary>Runs one statement on <paramref name="connection"/>.</summary>
     public static async Task ExecuteAsync(string connection, string sql)

@@ -39,13 +39,7 @@ public sealed class ClusterRemindersHttpTests : IDisposable
 
     public void Dispose()
     {
-        NpgsqlConnection.ClearAllPools();
-        using (var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString))
-        {
-            c.Open();
-            using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_database} WITH (FORCE)", c);
-            drop.ExecuteNonQuery();
-        }
+        ClusterProbes.DropDatabase(_database);
 
         _fixture.Dispose();
         _temp.Dispose();

@@ -34,13 +34,7 @@ public sealed class ClusterRemindersTests : IDisposable
 
     public void Dispose()
     {
-        NpgsqlConnection.ClearAllPools();
-        using (var c = new NpgsqlConnection(ServerSettings.PostgresConnectionString))
-        {
-            c.Open();
-            using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_database} WITH (FORCE)", c);
-            drop.ExecuteNonQuery();
-        }
+        ClusterProbes.DropDatabase(_database);
 
         _smtp.Dispose();
         _fixture.Dispose();
