@@ -237,7 +237,7 @@ public sealed class ClusterCdcJetStreamTests
         }
     }
 
-    /// <summary>Jobs do not run in cluster mode yet: the backfill job is left out of the recipe.</summary>
+    /// <summary>The recipe without its jobs: the backfill job is not what these tests are about (ClusterBackfillTests is).</summary>
     private static string WithoutJobs(string yaml) => yaml[..yaml.IndexOf("\njobs:", StringComparison.Ordinal)] + "\n";
 
     /// <summary>

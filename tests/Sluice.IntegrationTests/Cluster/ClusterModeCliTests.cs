@@ -107,7 +107,7 @@ public sealed class ClusterModeCliTests
         // Through JetStream (the default) a lake sink runs in either mode (ClusterCdcJetStreamTests, ClusterLakeMirrorTests); with the holder it does not yet.
         using var temp = new TempFolder();
         var recipe = RecipeVariant.Create(temp, "engagement-cdc", ("    sinks:\n", "    sinks:\n      - type: lake\n        zone: cdc\n" + lake),
-            // The backfill job (it refuses a mirror's lake sink itself) is left out: jobs do not run in cluster mode.
+            // The backfill job is left out: it refuses a mirror's lake sink itself, and in holder mode it is refused too.
             ("jobs:\n  backfill:\n    type: postgres_backfill\n    connection: { database: \"${PGDATABASE:-sluice}\" }\n    pipeline: cdc                     # the same enrichment and the same idempotent sinks\n" +
              "    table: engagement_events\n    time: event_ts\n    key: event_id\n    batch_rows: 10000\n", ""));
         var (code, _, err) = await RunAsync(temp.Path, new Dictionary<string, string>
