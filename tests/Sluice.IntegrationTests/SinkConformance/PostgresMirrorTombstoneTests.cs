@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using static Sluice.IntegrationTests.SinkConformance.MirrorBatches;
 
 namespace Sluice.IntegrationTests.SinkConformance;
@@ -10,7 +11,11 @@ namespace Sluice.IntegrationTests.SinkConformance;
 /// </summary>
 public sealed class PostgresMirrorTombstoneTests : IAsyncLifetime
 {
-    private PostgresSinkFixture Fixture { get; } = new();
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-12-07T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+
+    public PostgresMirrorTombstoneTests() => Fixture = new(_time);
+
+    private PostgresSinkFixture Fixture { get; }
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -48,5 +53,29 @@ public sealed class PostgresMirrorTombstoneTests : IAsyncLifetime
 
         (await Fixture.ReadTombstonesAsync()).ShouldBeEmpty("the last tombstone is below the new mark");
         (await Fixture.ReadMirrorAsync()).ShouldBe(["id=4 name=d2 qty=6"]);
+    }
+
+    [Fact]
+    public async Task A_sink_prunes_a_table_at_most_once_a_second_however_often_the_mark_rises()
+    {
+        // In one process the mark rises with nearly every batch; a DELETE in each batch's transaction is work for
+        // nothing a second could not wait for.
+        await using var sink = Fixture.CreateMirror();
+        await sink.WriteAsync(Changes(10, ("c", 1, "a", 1), ("c", 2, "b", 2), ("c", 3, "c", 3), ("c", 4, "d", 4)), "mirror", CancellationToken.None);
+        await sink.WriteAsync(Changes(20, ("d", 1, null, 0)), "mirror", CancellationToken.None);
+        await sink.WriteAsync(Changes(30, ("d", 2, null, 0)), "mirror", CancellationToken.None);
+        await sink.WriteAsync(Changes(40, ("d", 3, null, 0)), "mirror", CancellationToken.None);
+
+        await sink.WriteAsync(Changes(50, ("u", 4, "d1", 5)) with { SettledBelow = 25 }, "mirror", CancellationToken.None);
+        (await Fixture.ReadTombstonesAsync()).ShouldBe(["[2]@30", "[3]@40"], "a sink's first prune of a table is due at once");
+
+        _time.Advance(TimeSpan.FromMilliseconds(900));
+        await sink.WriteAsync(Changes(60, ("u", 4, "d2", 6)) with { SettledBelow = 35 }, "mirror", CancellationToken.None);
+        (await Fixture.ReadTombstonesAsync()).ShouldBe(["[2]@30", "[3]@40"], "the mark rose, but within a second of the last prune");
+
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        await sink.WriteAsync(Changes(70, ("u", 4, "d3", 7)) with { SettledBelow = 45 }, "mirror", CancellationToken.None);
+        (await Fixture.ReadTombstonesAsync()).ShouldBeEmpty("a second on, the next rise prunes below the new mark");
+        (await Fixture.ReadMirrorAsync()).ShouldBe(["id=4 name=d3 qty=7"]);
     }
 }

@@ -10,7 +10,12 @@ public sealed class PostgresSinkFixture : SinkFixture, IMirrorFixture
 {
     private readonly string _schema = "conf_" + Guid.NewGuid().ToString("N")[..8];
 
-    public override Engine Engine { get; } = new();
+    /// <param name="time">The engine's clock (the sinks' prune pacing reads it); the system's by default.</param>
+    public PostgresSinkFixture(TimeProvider? time) => Engine = new(time);
+
+    public PostgresSinkFixture() : this(null) { }
+
+    public override Engine Engine { get; }
 
     public override SinkKind Kind => SinkKind.Keyed;
 

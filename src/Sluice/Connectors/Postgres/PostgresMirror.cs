@@ -105,7 +105,7 @@ internal sealed class PostgresMirror(PostgresSink sink, NpgsqlConnection connect
 
     /// <summary>
     /// Adds the statements that apply <paramref name="changes"/> above <paramref name="floor"/>, and the prune of the
-    /// tombstones below <paramref name="settled"/> when that mark rose since this sink last pruned; returns the table's
+    /// tombstones below <paramref name="settled"/> when one is due (<see cref="PostgresSink.PruneDue"/>); returns the table's
     /// floor after them.
     /// </summary>
     private ChangePosition Statements(ColumnBatch changes, IReadOnlyList<string> key, ChangePosition floor, long? settled, List<NpgsqlBatchCommand> statements)

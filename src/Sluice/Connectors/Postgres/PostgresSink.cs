@@ -44,8 +44,9 @@ public sealed class PostgresSink : IBatchSink
     private readonly HashSet<string> _marksReady = new(StringComparer.Ordinal);
     // A mirror table's floor (its last truncate's position) as this sink's last committed write left it (PostgresMirror.TryStatements).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ChangePosition> _applied = new(StringComparer.Ordinal);
-    // A mirror table's low-water mark as this sink last pruned its tombstones below it (PostgresMirror): one prune per rise.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _pruned = new(StringComparer.Ordinal);
+    // A mirror table's low-water mark as this sink last pruned its tombstones below it, and when (PostgresMirror): one
+    // prune per rise, at most one a second.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Mark, DateTimeOffset At)> _pruned = new(StringComparer.Ordinal);
 
     public PostgresSink(IEngineServices services, PostgresSinkOptions options)
     {
@@ -235,14 +236,30 @@ public sealed class PostgresSink : IBatchSink
 
     /// <summary>
     /// True when a mirror table's tombstones are to be pruned below <paramref name="mark"/>: it rose since the last
-    /// prune this sink planned. A prune rolled back with its batch waits for the next rise, which only keeps tombstones longer.
+    /// prune this sink planned, and that was <see cref="PruneEvery"/> ago or more (a sink's first is due at once). A
+    /// prune rolled back with its batch waits for the next one due, which only keeps tombstones longer.
     /// </summary>
+    /// <remarks>
+    /// In one process the mark rises with nearly every batch: a prune on each rise adds a statement to nearly every
+    /// batch's transaction, for tombstones that this way are kept only a second longer.
+    /// </remarks>
     internal bool PruneDue(string table, long mark)
     {
+        var now = _services.Time.GetUtcNow();
         var due = false;
-        _pruned.AddOrUpdate(table, _ => { due = true; return mark; }, (_, last) => { due = mark > last; return Math.Max(mark, last); });
+        _pruned.AddOrUpdate(
+            table,
+            _ => { due = true; return (mark, now); },
+            (_, last) =>
+            {
+                due = mark > last.Mark && now - last.At >= PruneEvery;
+                return due ? (mark, now) : last;
+            });
         return due;
     }
+
+    /// <summary>The least time between two prunes of one mirror table's tombstones by this sink.</summary>
+    internal static TimeSpan PruneEvery { get; } = TimeSpan.FromSeconds(1);
 
     /// <summary>True once <paramref name="signature"/> was recorded as created by a committed write; else the caller adds it to <c>created</c> when it creates it.</summary>
     internal bool IsReady(string signature) => _ready.Contains(signature);
