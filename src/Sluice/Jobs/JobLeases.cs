@@ -158,6 +158,9 @@ public sealed class JobLeases
         var tx = c is Npgsql.NpgsqlConnection ? c.BeginTransaction() : c.BeginWrite();
         try
         {
+            // This transaction sits idle by design while the run commits elsewhere, which may take minutes: the shared
+            // store's limit on idle transactions (SharedMetadata.IdleInTransactionTimeout) must not end it meanwhile.
+            if (c is Npgsql.NpgsqlConnection) { c.Execute("SET LOCAL idle_in_transaction_session_timeout = 0", tx); }
             if (!Holds(c, tx, lease, lockRow: c is Npgsql.NpgsqlConnection))
             {
                 throw new JobLeaseLostException(lease);

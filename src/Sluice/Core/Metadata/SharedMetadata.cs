@@ -92,8 +92,18 @@ public sealed partial record SharedMetadata
             Timezone = "UTC",
             Pooling = true,
         };
+        // A worker paused mid-transaction (SIGSTOP, a frozen VM) would keep its locks for ever: the store-wide write lock
+        // every worker's BeginWrite takes, a pull's cursor row while it acknowledges a page. The worker that took its work
+        // over then waited until its command timeout (30 s) failed its pipeline (CI: ClusterPullTests' SIGSTOP test). The
+        // server ends such a transaction instead; the store's transactions are a few statements with nothing between
+        // them, so only a process that is not running sits idle in one this long. Its next statement fails, and the
+        // component sees the store's error.
+        builder.Options = $"{builder.Options} -c idle_in_transaction_session_timeout={(int)IdleInTransactionTimeout.TotalMilliseconds}".Trim();
         return builder.ConnectionString;
     }
+
+    /// <summary>How long the server lets a transaction on the shared store sit idle before it ends it (see <see cref="ConnectionString"/>).</summary>
+    public static readonly TimeSpan IdleInTransactionTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary><c>postgres://user@host:port/database schema</c>, never the password: for messages.</summary>
     public override string ToString() => $"postgres://{Settings.Username}@{Settings.Host}:{Settings.Port}/{Settings.Database} schema {Schema}";
