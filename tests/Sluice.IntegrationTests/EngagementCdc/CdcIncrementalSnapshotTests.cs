@@ -47,13 +47,16 @@ public sealed class CdcIncrementalSnapshotTests
     {
         // Rows appended faster than two-row chunks are read: a snapshot that read until it found no more rows chased
         // them and never finished (MirrorResnapshotTests hung so on a loaded CI machine). The appended rows reach the
-        // sink through the stream; the snapshot reads exactly the 40 rows there when it started.
+        // sink through the stream; the snapshot reads exactly the rows there when it started. The appender adds about 20
+        // rows a second, still faster than two-row chunks are read: at every 5 ms a loaded CI machine's table had grown to
+        // 198 rows by the time the snapshot started, whose 99 chunks (each waits for the sink's acknowledgement) took
+        // longer than the test's patience.
         await using var scenario = await CdcSnapshotScenario.CreateAsync(rows: 40, snapshot: false);
         using var run = scenario.Run();
         await WaitStreamingAsync(scenario, run);
         using var appending = new CancellationTokenSource();
         var appender = AppendAsync(scenario, appending.Token);
-        await CdcScenario.WaitUntilAsync(async () => await scenario.ScalarAsync<long>("SELECT count(*) FROM items") > 60, Patience, () => Task.FromResult("no row appended"));
+        await CdcScenario.WaitUntilAsync(async () => await scenario.ScalarAsync<long>("SELECT count(*) FROM items") > 50, Patience, () => Task.FromResult("no row appended"));
 
         using var snapshot = scenario.Snapshot("--table", "items", "--chunk-rows", "2");
         var code = await snapshot.WaitAsync(Patience);
@@ -81,7 +84,7 @@ public sealed class CdcIncrementalSnapshotTests
             await using var cmd = new NpgsqlCommand("INSERT INTO items SELECT coalesce(max(id), 0) + 1, 1, 'appended' FROM items", connection);
             await cmd.ExecuteNonQueryAsync(CancellationToken.None);
             appended++;
-            await Task.Delay(5, CancellationToken.None);
+            await Task.Delay(50, CancellationToken.None);
         }
 
         return appended;

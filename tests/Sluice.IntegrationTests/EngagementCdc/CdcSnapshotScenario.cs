@@ -125,20 +125,7 @@ internal sealed class CdcSnapshotScenario : IAsyncDisposable
         await using (var admin = new NpgsqlConnection(ServerSettings.PostgresConnectionString))
         {
             await admin.OpenAsync();
-            for (var i = 0; i < 50; i++)
-            {
-                await using var active = new NpgsqlCommand($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{Slot}' AND active", admin);
-                if ((long)(await active.ExecuteScalarAsync())! == 0) { break; }
-                await Task.Delay(200);
-            }
-
-            await using (var drop = new NpgsqlCommand($"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{Slot}'", admin))
-            {
-                await drop.ExecuteNonQueryAsync();
-            }
-
-            await using var dropDb = new NpgsqlCommand($"DROP DATABASE IF EXISTS {Database} WITH (FORCE)", admin);
-            await dropDb.ExecuteNonQueryAsync();
+            await PgTestDatabase.DropAsync(admin, Slot, Database);
         }
 
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
