@@ -50,6 +50,38 @@ public sealed class SharedMetadataTests : IDisposable
     }
 
     [Fact]
+    public async Task A_store_transaction_left_idle_by_a_paused_worker_is_ended_by_the_server_but_a_job_fence_is_kept()
+    {
+        // A worker SIGSTOPped inside a store transaction held the store-wide write lock (or a pull's cursor row) for
+        // ever, and the worker taking its work over timed out behind it. The server now ends the idle transaction.
+        var paused = _fixture.OpenStore("a");
+        var other = _fixture.OpenStore("b");
+        using var held = paused.Connect();
+        var heldTx = held.BeginWrite();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        await Task.Run(() =>
+        {
+            using var c = other.Connect();
+            using var tx = c.BeginWrite();
+            tx.Commit();
+        });
+        waited.Elapsed.ShouldBeGreaterThan(TimeSpan.FromSeconds(5), "the other worker waited for the idle transaction's lock");
+        Console.WriteLine($"the other worker's write lock after {waited.Elapsed.TotalSeconds:0.0} s");
+        Should.Throw<Exception>(() => heldTx.Commit(), "the idle transaction was ended: the paused worker commits nothing");
+
+        // A job's fence sits idle while its run commits its output elsewhere, which may take longer: it is kept.
+        var runs = new JobRunStore(paused, _fixture.Time);
+        var leases = new JobLeases(paused, _fixture.Time, TimeSpan.FromMinutes(5));
+        var lease = leases.StartSlot(runs, "shop/models", new DateTimeOffset(2026, 3, 1, 6, 0, 0, TimeSpan.Zero)).ShouldNotBeNull();
+        using (leases.Fence(lease))
+        {
+            await Task.Delay(SharedMetadata.IdleInTransactionTimeout + TimeSpan.FromSeconds(3));
+        }
+
+        leases.Finish(lease, JobRunStore.Succeeded, 1, 1, "ok").ShouldBeTrue("the fence's transaction committed after sitting idle past the limit");
+    }
+
+    [Fact]
     public async Task A_job_slot_fired_by_every_worker_at_once_is_run_by_one()
     {
         var stores = new[] { new JobRunStore(_fixture.OpenStore("a"), _fixture.Time), new JobRunStore(_fixture.OpenStore("b"), _fixture.Time) };
