@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Npgsql;
 using Sluice.IntegrationTests.Support;
 using Sluice.IntegrationTests.TenantAnalytics;
@@ -55,48 +54,20 @@ public sealed class ClusterLakeTests
             await workers[0].WaitHealthyAsync();
 
             var generator = new EcommerceEvents(new Random(24));
-            var bodies = Enumerable.Range(0, Requests).Select(r =>
+            var requests = Enumerable.Range(0, Requests).Select(r =>
             {
                 var ids = Enumerable.Range(0, EventsPerRequest).Select(i => $"lk-{r}-{i}").ToList();
-                return (Ids: ids, Body: generator.Batch("acme", ids, new DateTime(2025, 11, 8, 6, 0, 0, DateTimeKind.Utc).AddHours(r % 30)));
+                return new PacedRequest(generator.Batch("acme", ids, new DateTime(2025, 11, 8, 6, 0, 0, DateTimeKind.Utc).AddHours(r % 30)), ids);
             }).ToList();
-            var acked = new ConcurrentBag<string>();
-            var next = -1;
-            async Task SendAsync(int lane)
-            {
-                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
-                int r;
-                while ((r = Interlocked.Increment(ref next)) < Requests)
-                {
-                    var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
-                    for (var attempt = 0; ; attempt++)
-                    {
-                        // Until it dies only worker 0 takes requests; then worker 1 and worker 0 again (refused while they start).
-                        var live = workers[0].Process!.HasExited ? new[] { workers[1], restarted } : new[] { workers[0] };
-                        var w = live[(lane + r + attempt) % live.Length];
-                        if (await w.TryPostAsync(http, bodies[r].Body))
-                        {
-                            foreach (var id in bodies[r].Ids) { acked.Add(id); }
-                            break;
-                        }
-
-                        DateTime.UtcNow.ShouldBeLessThan(deadline, $"request {r} not accepted within 120 s: {w.LastFailure}");
-                        await Task.Delay(100);
-                    }
-
-                    // A pace the batches can follow, so the doomed worker commits one before the client is done.
-                    await Task.Delay(50);
-                }
-            }
-
-            var senders = Enumerable.Range(0, 2).Select(lane => Task.Run(() => SendAsync(lane))).ToList();
+            // Until it dies only worker 0 takes requests; then worker 1 and worker 0 again (refused while they start).
+            var senders = ClusterPacedPosts.SendAsync(requests, () => workers[0].Process!.HasExited ? [workers[1], restarted] : [workers[0]], TimeSpan.FromSeconds(120));
             await WaitUntilAsync(() => workers[0].Process!.HasExited, () => "worker 0 did not reach its crash point: " + workers[0].Stderr);
             workers[0].Process!.Stderr.ShouldContain("SLUICE_CRASH_AT: killed at lake.sink-committed");
             workers[1].Start();
             restarted.Start();
             await workers[1].WaitHealthyAsync();
             await restarted.WaitHealthyAsync();
-            await Task.WhenAll(senders);
+            var acked = await senders;
 
             var expected = acked.Distinct().Order(StringComparer.Ordinal).ToList();
             expected.Count.ShouldBe(Requests * EventsPerRequest, "every request is accepted in the end");

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using NATS.Client.Core;
@@ -77,49 +76,21 @@ public sealed class ClusterRemindersHttpTests : IDisposable
             await doomed.WaitHealthyAsync();
 
             // Half the requests to each stream; ids say which.
-            var bodies = Enumerable.Range(0, Requests).Select(r =>
+            var requests = Enumerable.Range(0, Requests).Select(r =>
             {
                 var mongo = r % 2 == 0;
                 var ids = Enumerable.Range(0, EventsPerRequest).Select(i => string.Create(CultureInfo.InvariantCulture, $"{(mongo ? "m" : "sf")}-{r}-{i}")).ToList();
                 var at = new DateTime(2025, 7, 1, 9, 0, 0, DateTimeKind.Utc).AddHours(r);
                 var events = ids.Select((id, i) => mongo ? Mongo(id, $"c{r}-{i}", at) : Salesforce(id, $"c{r}-{i}", at));
-                return (Stream: mongo ? "mongo" : "salesforce", Keys: ids.Select(id => (mongo ? "mongo," : "salesforce,") + id).ToList(), Body: Encoding.UTF8.GetBytes("[" + string.Join(",", events) + "]"));
+                return new PacedRequest(Encoding.UTF8.GetBytes("[" + string.Join(",", events) + "]"), ids.Select(id => (mongo ? "mongo," : "salesforce,") + id).ToList(), mongo ? "mongo" : "salesforce");
             }).ToList();
-            var acked = new ConcurrentBag<string>();
-            var next = -1;
-            async Task SendAsync(int lane)
-            {
-                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
-                int r;
-                while ((r = Interlocked.Increment(ref next)) < Requests)
-                {
-                    var deadline = DateTime.UtcNow + Patience;
-                    for (var attempt = 0; ; attempt++)
-                    {
-                        // Until it dies only the doomed worker takes requests; then the three (refused while they start).
-                        var live = doomed.Process!.HasExited ? workers : new[] { doomed };
-                        var w = live[(lane + r + attempt) % live.Length];
-                        if (await w.TryPostAsync(http, bodies[r].Body, toStream: bodies[r].Stream))
-                        {
-                            foreach (var key in bodies[r].Keys) { acked.Add(key); }
-                            break;
-                        }
-
-                        DateTime.UtcNow.ShouldBeLessThan(deadline, $"request {r} not accepted within {Patience.TotalSeconds:0} s: {w.LastFailure}");
-                        await Task.Delay(100);
-                    }
-
-                    // A pace the batches can follow, so the doomed worker stores two before the client is done.
-                    await Task.Delay(50);
-                }
-            }
-
-            var senders = Enumerable.Range(0, 2).Select(lane => Task.Run(() => SendAsync(lane))).ToList();
+            // Until it dies only the doomed worker takes requests; then the three (refused while they start).
+            var senders = ClusterPacedPosts.SendAsync(requests, () => doomed.Process!.HasExited ? workers : [doomed], Patience);
             await ClusterProbes.UntilAsync(() => (doomed.Process!.HasExited, true), "the first worker at its crash point", [doomed], Patience);
             doomed.Process!.Stderr.ShouldContain($"SLUICE_CRASH_AT: killed at {ReminderStoreSink.StoredCrashPoint}");
             foreach (var w in workers) { w.Start(); }
             foreach (var w in workers) { await w.WaitHealthyAsync(); }
-            await Task.WhenAll(senders);
+            var acked = await senders;
 
             var expected = acked.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
             expected.Count.ShouldBe(Requests * EventsPerRequest, "every request is accepted in the end");

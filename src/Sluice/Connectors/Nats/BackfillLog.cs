@@ -36,22 +36,13 @@ internal sealed class BackfillLog : IAsyncDisposable
     public static string Id(string backfill, string? key) => $"backfill:{backfill}:{key}";
 
     /// <summary>
-    /// Publishes a page once; null when JetStream stored every row (one it had already counts), else why not (the
-    /// caller tries again, outside the lease it holds meanwhile).
+    /// Publishes a page once: returns when JetStream stored every row (one it had already counts), else throws
+    /// <see cref="EventsNotStoredException"/> (the caller tries again, outside the lease it holds meanwhile).
     /// </summary>
-    public async Task<string?> TryPublishAsync(RecordBatch page, string backfill, string keyColumn, CancellationToken ct)
+    public Task PublishAsync(RecordBatch page, string backfill, string keyColumn, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(page);
-        var messages = _log.Messages(page, (table, row) => Id(backfill, ChangeMessages.Text(table, keyColumn, row)));
-        try
-        {
-            await _log.Log.PublishAsync(messages, ct).ConfigureAwait(false);
-            return null;
-        }
-        catch (EventsNotStoredException e) when (!ct.IsCancellationRequested)
-        {
-            return e.Message;
-        }
+        return _log.Log.PublishAsync(_log.Messages(page, (table, row) => Id(backfill, ChangeMessages.Text(table, keyColumn, row))), ct);
     }
 
     public ValueTask DisposeAsync() => _log.DisposeAsync();

@@ -2,6 +2,7 @@ using System.Globalization;
 using Npgsql;
 using Microsoft.Extensions.Logging;
 using Sluice.Cluster;
+using Sluice.Connectors.Http.Ingest;
 using Sluice.Connectors.Nats;
 using Sluice.Core;
 using Sluice.Core.Config;
@@ -9,6 +10,7 @@ using Sluice.Core.IO;
 using Sluice.Core.Metadata;
 using Sluice.Core.Pipeline;
 using Sluice.Core.Recipes;
+using Sluice.Core.Resilience;
 using Sluice.Core.Schema;
 using Sluice.Jobs;
 
@@ -100,8 +102,12 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
     /// <summary>Reached when JetStream stored a page of a cluster's backfill and its progress is not yet recorded (tests SIGKILL the runner there, <see cref="CrashPoint"/>).</summary>
     public const string PagePublished = "postgres_backfill.page-published";
 
-    /// <summary>How long a page may go unstored (NATS out of reach, no quorum) before the run fails: a job is not a relay that must wait for ever.</summary>
-    public static readonly TimeSpan PublishPatience = TimeSpan.FromMinutes(2);
+    /// <summary>
+    /// How a page JetStream did not store (NATS out of reach, no quorum) is published again: after a second, the pause
+    /// doubling up to 30 s, nine attempts in all (two minutes of pauses) before the run fails: a job is not a relay that
+    /// must wait for ever.
+    /// </summary>
+    public static readonly RetryOptions PublishRetry = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 9);
 
     /// <summary>
     /// The longest job lease with which a cluster's backfill keeps its promise: the page a dead runner published and did
@@ -227,6 +233,10 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
         var log = new BackfillLog(cluster, recipe, pipeline.Name, source, services.Logging);
         await using (log.ConfigureAwait(false))
         {
+            var retry = new TransientRetry($"postgres_backfill: JetStream stream {log.StreamName}", PublishRetry, services.Time, e => e is EventsNotStoredException)
+            {
+                Retrying = a => PostgresLog.BackfillPageNotStored(_log, log.StreamName, a.Error.Message, a.Attempt, PublishRetry.Attempts ?? 0, (int)a.Delay.TotalSeconds),
+            };
             await using var connection = new NpgsqlConnection(options.Connection.ConnectionString("sluice-backfill"));
             await connection.OpenAsync(ct).ConfigureAwait(false);
             var columns = await ColumnsAsync(connection, ct).ConfigureAwait(false);
@@ -241,7 +251,7 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
             await PagesAsync(connection, columns, shape, progress.From, progress.To, progress.After, async (batch, after, done) =>
             {
                 var next = progress with { After = after, Rows = progress.Rows + batch.Count, Pages = progress.Pages + 1 };
-                await PublishAsync(log, batch, next, checkpoints, key, ct).ConfigureAwait(false);
+                await PublishAsync(log, retry, batch, next, checkpoints, key, ct).ConfigureAwait(false);
                 progress = next;
                 request.Progress?.Report(new JobProgress(progress.Rows, Math.Max(total, progress.Rows), $"rows, up to {options.Key} {after}"));
             }, ct).ConfigureAwait(false);
@@ -256,36 +266,29 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
 
     /// <summary>
     /// Publishes a page and records the progress it makes while the run's lease row is locked: a runner whose lease was
-    /// taken over publishes nothing more. A page JetStream does not store is tried again every second, the lease let go
-    /// between tries (another worker's take-over of other jobs waits on no row), for up to <see cref="PublishPatience"/>.
+    /// taken over publishes nothing more. A page JetStream does not store is published again as <see cref="PublishRetry"/>
+    /// says, the lease let go between tries (another worker's take-over of other jobs waits on no row).
     /// </summary>
-    private async Task PublishAsync(BackfillLog log, RecordBatch page, PgBackfillProgress next, CheckpointStore checkpoints, string key, CancellationToken ct)
+    private async Task PublishAsync(BackfillLog log, TransientRetry retry, RecordBatch page, PgBackfillProgress next, CheckpointStore checkpoints, string key, CancellationToken ct)
     {
-        var deadline = services.Time.GetUtcNow() + PublishPatience;
-        while (true)
+        try
         {
-            // The lease is locked by a synchronous store call: never on the socket thread (docs/ARCHITECTURE.md).
-            await InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
-            string? failed;
-            using (JobFence.Hold())
+            await retry.RunAsync(async c =>
             {
-                failed = await log.TryPublishAsync(page, next.Id, options.Key, ct).ConfigureAwait(false);
-                if (failed is null)
+                // The lease is locked by a synchronous store call: never on the socket thread (docs/ARCHITECTURE.md).
+                await InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
+                using (JobFence.Hold())
                 {
+                    await log.PublishAsync(page, next.Id, options.Key, c).ConfigureAwait(false);
                     CrashPoint.Reach(PagePublished);
                     await InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
                     next.Save(checkpoints, key);
                 }
-            }
-
-            if (failed is null) { return; }
-            if (services.Time.GetUtcNow() >= deadline)
-            {
-                throw new SluiceException($"postgres_backfill: JetStream stream {log.StreamName} did not store the page after {options.Key} {next.After} for {PublishPatience.TotalMinutes:0} minutes ({failed}); the backfill stopped there ({next.Rows - page.Count} rows published); run it again once NATS is back");
-            }
-
-            PostgresLog.BackfillPageNotStored(_log, log.StreamName, failed);
-            await Task.Delay(TimeSpan.FromSeconds(1), services.Time, ct).ConfigureAwait(false);
+            }, ct).ConfigureAwait(false);
+        }
+        catch (RetriesExhaustedException e)
+        {
+            throw new SluiceException($"postgres_backfill: JetStream stream {log.StreamName} did not store the page after {options.Key} {next.After} in {e.Attempts} attempts ({e.InnerException?.Message}); the backfill stopped there ({next.Rows - page.Count} rows published); run it again once NATS is back", e);
         }
     }
 

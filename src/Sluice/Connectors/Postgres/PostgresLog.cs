@@ -76,8 +76,8 @@ internal static partial class PostgresLog
     [LoggerMessage(27650, LogLevel.Information, "Job {Job}: resuming backfill {Backfill} ({From} to {To}) after key {After}, where the interrupted run left it ({Rows} rows published)")]
     public static partial void BackfillResumed(ILogger logger, string job, string backfill, string from, string to, string after, long rows);
 
-    [LoggerMessage(27651, LogLevel.Warning, "JetStream stream {JetStream} did not store a backfill page ({Reason}); publishing it again in a second")]
-    public static partial void BackfillPageNotStored(ILogger logger, string jetStream, string reason);
+    [LoggerMessage(27651, LogLevel.Warning, "JetStream stream {JetStream} did not store a backfill page ({Reason}): attempt {Attempt} of {Attempts}; publishing it again in {Seconds} s")]
+    public static partial void BackfillPageNotStored(ILogger logger, string jetStream, string reason, int attempt, int attempts, int seconds);
 
     [LoggerMessage(27700, LogLevel.Warning, "Replication slot {Slot}: creating it has waited {Seconds} s for transactions running on the server to end (PostgreSQL creates a logical slot only once every transaction that had written when the creation began is over, in any database): {Holders}. The pipeline waits until they commit or roll back, or until their sessions are ended (SELECT pg_terminate_backend(pid))")]
     public static partial void SlotCreationWaits(ILogger logger, string slot, int seconds, string holders);
