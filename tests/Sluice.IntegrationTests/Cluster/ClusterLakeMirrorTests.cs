@@ -115,7 +115,7 @@ public sealed class ClusterLakeMirrorTests(ITestOutputHelper output)
     }
 
     /// <summary>One value of <paramref name="sql"/> (<c>{0}</c>: the cluster's schema) read from the shared metadata store.</summary>
-    private static async Task<string?> SharedAsync(string cluster, string sql)
+    internal static async Task<string?> SharedAsync(string cluster, string sql)
     {
         await using var connection = new NpgsqlConnection(ServerSettings.PostgresConnectionString);
         await connection.OpenAsync();
@@ -123,10 +123,10 @@ public sealed class ClusterLakeMirrorTests(ITestOutputHelper output)
         return await cmd.ExecuteScalarAsync() as string;
     }
 
-    private static List<Worker> Live(IEnumerable<Worker> workers) => workers.Where(w => !w.Process.HasExited).ToList();
+    internal static List<Worker> Live(IEnumerable<Worker> workers) => workers.Where(w => !w.Process.HasExited).ToList();
 
     /// <summary>For every table: the source's rows the lake mirror lacks and the mirror's rows the source lacks.</summary>
-    private static async Task<List<string>> DifferencesAsync(MirrorChaosWorkload workload, TempFolder temp, Dictionary<string, string> env)
+    internal static async Task<List<string>> DifferencesAsync(MirrorChaosWorkload workload, TempFolder temp, Dictionary<string, string> env)
     {
         var differences = new List<string>();
         foreach (var (table, _, columns) in MirrorChaosWorkload.Tables)
