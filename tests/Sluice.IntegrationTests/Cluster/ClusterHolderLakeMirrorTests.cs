@@ -68,23 +68,7 @@ public sealed class ClusterHolderLakeMirrorTests(ITestOutputHelper output)
             // The killed holder's data folder started again: two workers go on, one standing by.
             workers.Add(new Worker(holder.Data, env, "lake-mirror-holder"));
             await workers[^1].WaitStartedAsync();
-            var at = workload.Transactions;
-            await CdcScenario.WaitUntilAsync(() => Task.FromResult(changing.IsCompleted || workload.Transactions >= at + 100), Patience,
-                () => Task.FromResult($"the workload ran {workload.Transactions - at} transactions after the restart"));
-            await stop.CancelAsync();
-            await changing;
-            output.WriteLine($"{workload.Transactions} transactions, {workload.Truncates} truncates");
-
-            await CdcScenario.WaitUntilAsync(async () => (differences = await ClusterLakeMirrorTests.DifferencesAsync(workload, temp, env)).Count == 0, Patience,
-                () => Task.FromResult($"seed {seed}; {differences.Count} differences:\n{string.Join("\n", differences.Take(20))}\n{ClusterCdcTests.Stderr(workers)}"));
-            var rows = 0;
-            foreach (var (table, _, columns) in MirrorChaosWorkload.Tables) { rows += (await workload.RowsAsync(table, columns)).Count; }
-            rows.ShouldBeGreaterThan(0, "the source tables are not all empty");
-            ClusterLakeMirrorTests.Live(workers).Count.ShouldBe(2, ClusterCdcTests.Stderr(workers));
-            // No change was refused (a value not carried with no version to take it from), and the holders folded the
-            // mirror between the take-overs: the files a fold replaced wait out their 5-minute grace in the shared store.
-            (await ClusterLakeMirrorTests.SharedAsync(cluster, "SELECT string_agg(reason, '; ') FROM {0}.dead_letters")).ShouldBeNull();
-            (await ClusterLakeMirrorTests.SharedAsync(cluster, "SELECT count(*)::text FROM {0}.lake_garbage")).ShouldNotBe("0", "the mirror was folded");
+            await ClusterLakeMirrorTests.FinishAsync(workload, changing, stop, temp, env, cluster, workers, $"seed {seed}; killed the holder pid {holder.Process.Pid}", output);
         }
         finally
         {
