@@ -8,7 +8,8 @@ namespace Sluice.Cluster;
 /// and <c>postgres_cdc</c> pipelines, whose slot is read by one worker at a time (<see cref="StandByPipeline"/>), which
 /// need the shared metadata store (the next holder's position, the partitions' leases), with keyed sinks or, through
 /// JetStream, the lake sink (a change log or a mirror: a change that comes again is skipped by its stream sequence, and
-/// a mirrored table's changes are one partition, read in order by one worker at a time); and files sources, which land in the lake themselves (claims and the
+/// a mirrored table's changes are one partition, read in order by one worker at a time), or with the holder the lake
+/// sink as a mirror (a change written again, or late, is at or below its key's newest position in the lake); and files sources, which land in the lake themselves (claims and the
 /// ledger in the shared store make each file land once) or hand each file to keyed sinks or the lake sink (a file a dead
 /// worker held is handed on again by the worker that takes its claim over; the lake sink skips the rows it committed); and pulls (<c>postgres_pull</c>, <c>salesforce</c>) with keyed sinks or the lake sink (which skips
 /// the rows of a page it committed by their numbers in the pull's cursor), or with a <c>mapping:</c> whose store
@@ -65,17 +66,23 @@ public static class ClusterRecipeCheck
             }
 
             var lake = p.Sinks.OfType<Core.Pipeline.SinkFactory<Connectors.Lake.LakeSinkOptions>>().FirstOrDefault();
-            if (lake is not null && p.SourceType == "postgres_cdc" && ClusterOptions.CdcByHolder(Environment.GetEnvironmentVariable))
+            if (lake is not null && p.SourceType == "postgres_cdc" && lake.Options.Mode != Connectors.Lake.LakeSinkMode.Mirror
+                && ClusterOptions.CdcByHolder(Environment.GetEnvironmentVariable))
             {
                 // Through JetStream (the default) a CDC pipeline's batches carry the stream's sequences, which the lake
-                // sink records in the shared manifest and skips when a batch comes again, as in http pipelines, in either
-                // mode; a holder's batches carry none, and the old holder's sinks may still finish a batch the new holder
-                // writes too. A mirror's copy would be harmless beside its original, but not once a fold has dropped the
-                // delete or truncate after it: the deleted row would be back.
-                var harm = lake.Options.Mode == Connectors.Lake.LakeSinkMode.Mirror
-                    ? "a change written again after a take-over, once a fold has dropped the delete after it, would bring the deleted row back"
-                    : "a batch written again after a take-over would land twice";
-                problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink runs in a postgres_cdc pipeline in cluster mode only through JetStream ({ClusterOptions.CdcVariable}=jetstream, the default), not with {ClusterOptions.CdcVariable}=holder ({harm})");
+                // sink records in the shared manifest and skips when a batch comes again, in either mode. A holder's
+                // batches carry none: a dead holder's batch is skipped by the sink's checkpoint (committed with the lake's
+                // files), but a holder that lost the slot's lock alive (cut off, paused) lets its sinks finish the batch
+                // they hold, unfenced, after the new holder read that checkpoint and wrote the same changes: a change log
+                // would hold them twice.
+                // A mirror runs (docs/SCALING.md, "The lake mirror with the holder"): what it shows is each key's change
+                // at the highest (_lsn, _seq) stored, deletes as tombstones and the last truncate kept through folds
+                // (MirrorSql.Folded), and a change is the same (position and values) whichever holder read it. So a batch
+                // written twice collapses on every read and fold; a change older than what the lake holds for its key
+                // is left out by the write's check per key (MirrorKeyCheck) or, committed in a race with the newer one,
+                // loses to it on every read and fold, before or after a fold; a checkpoint the late holder set back only
+                // makes a later take-over write more changes again, which the same rules absorb.
+                problems.Add($"{recipe.Name}: pipeline '{p.Name}': the lake sink runs in a postgres_cdc pipeline in cluster mode with {ClusterOptions.CdcVariable}=holder only as a mirror (mode: mirror), or as a change log through JetStream ({ClusterOptions.CdcVariable}=jetstream, the default): a holder's batches carry no stream sequence, and a holder that lost the slot alive may still commit a batch the next holder wrote too, which a change log would hold twice");
             }
         }
 

@@ -86,24 +86,7 @@ public sealed class ClusterLakeMirrorTests(ITestOutputHelper output)
             // The holder's data folder started again: two workers go on.
             workers.Add(new Worker(holder.Data, env, "lake-mirror-cluster"));
             await workers[^1].WaitStartedAsync();
-            var at = workload.Transactions;
-            await CdcScenario.WaitUntilAsync(() => Task.FromResult(changing.IsCompleted || workload.Transactions >= at + 100), Patience,
-                () => Task.FromResult($"the workload ran {workload.Transactions - at} transactions after the restart"));
-            await stop.CancelAsync();
-            await changing;
-            output.WriteLine($"{workload.Transactions} transactions, {workload.Truncates} truncates");
-
-            await CdcScenario.WaitUntilAsync(async () => (differences = await DifferencesAsync(workload, temp, env)).Count == 0, Patience,
-                () => Task.FromResult($"seed {seed}; killed {killed}; {differences.Count} differences:\n{string.Join("\n", differences.Take(20))}\n{ClusterCdcTests.Stderr(workers)}"));
-            // Each table has rows to compare (a truncate may have emptied one just before the end, not all three).
-            var rows = 0;
-            foreach (var (table, _, columns) in MirrorChaosWorkload.Tables) { rows += (await workload.RowsAsync(table, columns)).Count; }
-            rows.ShouldBeGreaterThan(0, "the source tables are not all empty");
-            Live(workers).Count.ShouldBe(2, ClusterCdcTests.Stderr(workers));
-            // No change was refused (a value not carried with no version to take it from), and the workers folded the
-            // mirror while others committed: the files a fold replaced wait out their 5-minute grace in the shared store.
-            (await SharedAsync(cluster, "SELECT string_agg(reason, '; ') FROM {0}.dead_letters")).ShouldBeNull();
-            (await SharedAsync(cluster, "SELECT count(*)::text FROM {0}.lake_garbage")).ShouldNotBe("0", "the mirror was folded");
+            await FinishAsync(workload, changing, stop, temp, env, cluster, workers, $"seed {seed}; killed {killed}", output);
         }
         finally
         {
@@ -112,6 +95,35 @@ public sealed class ClusterLakeMirrorTests(ITestOutputHelper output)
             foreach (var w in workers) { w.Dispose(); }
             await ClusterCdcJetStreamTests.DropSchemaAsync(cluster);
         }
+    }
+
+    /// <summary>
+    /// The end of a lake mirror test on a cluster: the workload stopped once it has run 100 more transactions, then the
+    /// mirror equals each source table (polled; <paramref name="what"/> heads the failure), the tables are not all empty,
+    /// two workers live, no change was dead-lettered, and the mirror was folded.
+    /// </summary>
+    internal static async Task FinishAsync(MirrorChaosWorkload workload, Task changing, CancellationTokenSource stop, TempFolder temp,
+        Dictionary<string, string> env, string cluster, List<Worker> workers, string what, ITestOutputHelper output)
+    {
+        var at = workload.Transactions;
+        await CdcScenario.WaitUntilAsync(() => Task.FromResult(changing.IsCompleted || workload.Transactions >= at + 100), Patience,
+            () => Task.FromResult($"the workload ran {workload.Transactions - at} transactions after the restart"));
+        await stop.CancelAsync();
+        await changing;
+        output.WriteLine($"{workload.Transactions} transactions, {workload.Truncates} truncates");
+
+        var differences = new List<string>();
+        await CdcScenario.WaitUntilAsync(async () => (differences = await DifferencesAsync(workload, temp, env)).Count == 0, Patience,
+            () => Task.FromResult($"{what}; {differences.Count} differences:\n{string.Join("\n", differences.Take(20))}\n{ClusterCdcTests.Stderr(workers)}"));
+        // Each table has rows to compare (a truncate may have emptied one just before the end, not all three).
+        var rows = 0;
+        foreach (var (table, _, columns) in MirrorChaosWorkload.Tables) { rows += (await workload.RowsAsync(table, columns)).Count; }
+        rows.ShouldBeGreaterThan(0, "the source tables are not all empty");
+        Live(workers).Count.ShouldBe(2, ClusterCdcTests.Stderr(workers));
+        // No change was refused (a value not carried with no version to take it from), and the workers folded the
+        // mirror while others committed: the files a fold replaced wait out their 5-minute grace in the shared store.
+        (await SharedAsync(cluster, "SELECT string_agg(reason, '; ') FROM {0}.dead_letters")).ShouldBeNull();
+        (await SharedAsync(cluster, "SELECT count(*)::text FROM {0}.lake_garbage")).ShouldNotBe("0", "the mirror was folded");
     }
 
     /// <summary>One value of <paramref name="sql"/> (<c>{0}</c>: the cluster's schema) read from the shared metadata store.</summary>
@@ -126,7 +138,7 @@ public sealed class ClusterLakeMirrorTests(ITestOutputHelper output)
     private static List<Worker> Live(IEnumerable<Worker> workers) => workers.Where(w => !w.Process.HasExited).ToList();
 
     /// <summary>For every table: the source's rows the lake mirror lacks and the mirror's rows the source lacks.</summary>
-    private static async Task<List<string>> DifferencesAsync(MirrorChaosWorkload workload, TempFolder temp, Dictionary<string, string> env)
+    internal static async Task<List<string>> DifferencesAsync(MirrorChaosWorkload workload, TempFolder temp, Dictionary<string, string> env)
     {
         var differences = new List<string>();
         foreach (var (table, _, columns) in MirrorChaosWorkload.Tables)
