@@ -20,7 +20,9 @@ public class VehicleFilesManagementTests
         using var run = SluiceProcess.Start(data.Path, "run", "vehicle-files");
         var file = await WaitForFileAsync(data.Path, "vehicle-files", run, TimeSpan.FromSeconds(120));
         file.Pid.ShouldBe(run.Pid);
-        run.Stderr.ShouldContain($"Serving HTTP on {file.Url}");
+        // The management file is written as serving starts; the log line may reach stderr a moment later (the console
+        // logger writes from its own queue): a loaded machine once read stderr empty here.
+        await run.WaitForOutputAsync($"Serving HTTP on {file.Url}", TimeSpan.FromSeconds(60));
 
         (await GetAsync(file.Url + "/healthz")).Status.ShouldBe(200);
         var ready = await GetAsync(file.Url + "/readyz");
