@@ -136,12 +136,13 @@ internal static class MirrorBatches
         Key = ["id"],
     };
 
+    /// <summary>A transaction's changes; a truncate (<c>t</c>) has no key, as <c>postgres_cdc</c> sends it (its Id is ignored).</summary>
     public static RecordBatch Changes(long lsn, params (string Op, long Id, string? Name, long Qty)[] rows)
     {
         var n = rows.Length;
         return new RecordBatch(new ColumnBatch(Schema,
         [
-            rows.Select(r => (long?)r.Id).ToArray(), rows.Select(r => r.Name).ToArray(), rows.Select(r => r.Op == "d" ? null : (long?)r.Qty).ToArray(),
+            rows.Select(r => r.Op == "t" ? null : (long?)r.Id).ToArray(), rows.Select(r => r.Name).ToArray(), rows.Select(r => r.Op is "d" or "t" ? null : (long?)r.Qty).ToArray(),
             rows.Select(r => r.Op).ToArray(), rows.Select(_ => (long?)lsn).ToArray(), rows.Select((_, i) => (long?)(lsn * 100 + i)).ToArray(),
             rows.Select(_ => (long?)lsn).ToArray(), rows.Select(_ => (DateTime?)Item.T0).ToArray(),
             rows.Select(r => r.Op == "d" ? $"{{\"id\":{r.Id}}}" : null).ToArray(), new string?[n],

@@ -192,6 +192,19 @@ public sealed class PostgresSink : IBatchSink
 
         var target = Target(name);
         await EnsureTableAsync(connection, target, rows.Schema, key, created, ct).ConfigureAwait(false);
+        if (AfterTruncate(rows) is { } cut)
+        {
+            // A change stream's truncate (a TRUNCATE in the source, or a snapshot taken again: docs/CDC.md) has no key,
+            // and a keyed table cannot hold it as a row (its key would be null: CI's ClusterWorkerHoldsTests failed the
+            // pipeline so). It removes every key's row older than itself; the batch's changes after it are written as usual.
+            // A replay removes nothing newer: the rows it left are at or above it.
+            var delete = new NpgsqlBatchCommand(
+                $"DELETE FROM {target} WHERE ({Quote(ChangeEnvelope.Lsn)}, {Quote(ChangeEnvelope.Seq)}) < ({cut.At.Lsn}, {cut.At.Seq})");
+            await ExecAsync(connection, [delete], ct).ConfigureAwait(false);
+            if (cut.Rows.Count == 0) { return; }
+            rows = cut.Rows;
+        }
+
         var insert = new NpgsqlBatchCommand();
         // In cluster partitions a key's newest event is the one of the highest _offset (its stream sequence), not the last
         // in the batch: a redelivery of older events (their ack wait ran out while their batch waited for the sinks) can
@@ -213,6 +226,33 @@ public sealed class PostgresSink : IBatchSink
         }
         insert.CommandText = $"INSERT INTO {target} ({columns}) SELECT {string.Join(", ", read)} FROM {from} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) {onConflict}";
         await ExecAsync(connection, [insert], ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// For a change stream's rows holding a truncate (<c>_op = t</c>): the position of the last one, and the changes
+    /// after it (no truncate among them); null when there is none.
+    /// </summary>
+    internal static (ChangePosition At, ColumnBatch Rows)? AfterTruncate(ColumnBatch rows)
+    {
+        if (!MirrorChanges.IsChangeTable(rows.Schema)) { return null; }
+        var ops = rows.Strings(rows.Schema.IndexOf(ChangeEnvelope.Op));
+        var lsn = rows.Column<long>(rows.Schema.IndexOf(ChangeEnvelope.Lsn));
+        var seq = rows.Column<long>(rows.Schema.IndexOf(ChangeEnvelope.Seq));
+        ChangePosition? cut = null;
+        for (var row = 0; row < rows.Count; row++)
+        {
+            var at = new ChangePosition(lsn[row] ?? 0, seq[row] ?? 0);
+            if (ops[row] == ChangeEnvelope.Truncate && (cut is null || at > cut.Value)) { cut = at; }
+        }
+
+        if (cut is not { } last) { return null; }
+        var after = new List<int>();
+        for (var row = 0; row < rows.Count; row++)
+        {
+            if (ops[row] != ChangeEnvelope.Truncate && new ChangePosition(lsn[row] ?? 0, seq[row] ?? 0) > last) { after.Add(row); }
+        }
+
+        return (last, rows.Gather(after.ToArray()));
     }
 
     /// <summary>
