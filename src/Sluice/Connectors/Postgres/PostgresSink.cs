@@ -192,16 +192,21 @@ public sealed class PostgresSink : IBatchSink
 
         var target = Target(name);
         await EnsureTableAsync(connection, target, rows.Schema, key, created, ct).ConfigureAwait(false);
+        // A change stream's truncate (a TRUNCATE in the source, or a snapshot taken again: docs/CDC.md) has no key, and a
+        // keyed table cannot hold it as a row (its key would be null: CI's ClusterWorkerHoldsTests failed the pipeline
+        // so). It removes every key's row older than itself, in the same round trip as the batch's changes after it. A
+        // replay removes nothing newer: the rows it left are at or above it.
+        NpgsqlBatchCommand? truncate = null;
         if (AfterTruncate(rows) is { } cut)
         {
-            // A change stream's truncate (a TRUNCATE in the source, or a snapshot taken again: docs/CDC.md) has no key,
-            // and a keyed table cannot hold it as a row (its key would be null: CI's ClusterWorkerHoldsTests failed the
-            // pipeline so). It removes every key's row older than itself; the batch's changes after it are written as usual.
-            // A replay removes nothing newer: the rows it left are at or above it.
-            var delete = new NpgsqlBatchCommand(
+            truncate = new NpgsqlBatchCommand(
                 $"DELETE FROM {target} WHERE ({Quote(ChangeEnvelope.Lsn)}, {Quote(ChangeEnvelope.Seq)}) < ({cut.At.Lsn}, {cut.At.Seq})");
-            await ExecAsync(connection, [delete], ct).ConfigureAwait(false);
-            if (cut.Rows.Count == 0) { return; }
+            if (cut.Rows.Count == 0)
+            {
+                await ExecAsync(connection, [truncate], ct).ConfigureAwait(false);
+                return;
+            }
+
             rows = cut.Rows;
         }
 
@@ -225,7 +230,7 @@ public sealed class PostgresSink : IBatchSink
             onConflict += $" WHERE {target}.{Quote(OffsetColumn)} <= EXCLUDED.{Quote(OffsetColumn)}";
         }
         insert.CommandText = $"INSERT INTO {target} ({columns}) SELECT {string.Join(", ", read)} FROM {from} ON CONFLICT ({string.Join(", ", key.Select(Quote))}) {onConflict}";
-        await ExecAsync(connection, [insert], ct).ConfigureAwait(false);
+        await ExecAsync(connection, truncate is null ? [insert] : [truncate, insert], ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -238,21 +243,17 @@ public sealed class PostgresSink : IBatchSink
         var ops = rows.Strings(rows.Schema.IndexOf(ChangeEnvelope.Op));
         var lsn = rows.Column<long>(rows.Schema.IndexOf(ChangeEnvelope.Lsn));
         var seq = rows.Column<long>(rows.Schema.IndexOf(ChangeEnvelope.Seq));
+        var at = new ChangePosition[rows.Count];
         ChangePosition? cut = null;
         for (var row = 0; row < rows.Count; row++)
         {
-            var at = new ChangePosition(lsn[row] ?? 0, seq[row] ?? 0);
-            if (ops[row] == ChangeEnvelope.Truncate && (cut is null || at > cut.Value)) { cut = at; }
+            at[row] = new ChangePosition(lsn[row] ?? 0, seq[row] ?? 0);
+            if (ops[row] == ChangeEnvelope.Truncate && (cut is null || at[row] > cut.Value)) { cut = at[row]; }
         }
 
         if (cut is not { } last) { return null; }
-        var after = new List<int>();
-        for (var row = 0; row < rows.Count; row++)
-        {
-            if (ops[row] != ChangeEnvelope.Truncate && new ChangePosition(lsn[row] ?? 0, seq[row] ?? 0) > last) { after.Add(row); }
-        }
-
-        return (last, rows.Gather(after.ToArray()));
+        var after = Enumerable.Range(0, rows.Count).Where(row => ops[row] != ChangeEnvelope.Truncate && at[row] > last).ToArray();
+        return (last, rows.Gather(after));
     }
 
     /// <summary>
