@@ -74,10 +74,15 @@ public sealed class ClusterCdcJetStreamTests
                 skipped = string.Join("\n", workers.Skip(1).Select(w => w.Process.Stderr)).Contains("were committed already", StringComparison.Ordinal);
                 (events, distinct) = Figures(scenario, env);
                 return Task.FromResult(events >= expected && skipped);
-            }, Patience, () => Task.FromResult($"{events} of postgres's {expected} events in the lake; " +
-                $"the batch the killed worker committed and did not acknowledge {(skipped ? "was" : "was not")} skipped by a worker it came to again\n{ClusterCdcTests.Stderr(workers)}"));
-            events.ShouldBe(expected, "every change is in the lake once, nothing twice");
-            distinct.ShouldBe(expected);
+            }, Patience, async () => $"{events} of postgres's {expected} events in the lake; " +
+                $"the batch the killed worker committed and did not acknowledge {(skipped ? "was" : "was not")} skipped by a worker it came to again\n" +
+                $"{await LossReportAsync(scenario, nats, env, cluster)}\n{ClusterCdcTests.Stderr(workers)}");
+            if (events != expected || distinct != expected)
+            {
+                events.ShouldBe(expected, $"every change is in the lake once, nothing twice\n{await LossReportAsync(scenario, nats, env, cluster)}");
+                distinct.ShouldBe(expected);
+            }
+
             var ids = await PgIdsAsync(scenario);
             Query(scenario, env, "SELECT event_id FROM cdc.engagement_events ORDER BY 1").Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
                 .Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ShouldBe(ids, "exactly the source table's rows");
@@ -165,6 +170,10 @@ public sealed class ClusterCdcJetStreamTests
             await DropSchemaAsync(cluster);
         }
     }
+
+    /// <summary>Where the lake's missing changes went (<see cref="ClusterLakeLossReport"/>).</summary>
+    private static Task<string> LossReportAsync(CdcScenario scenario, NatsTestCluster nats, Dictionary<string, string> env, string cluster) =>
+        ClusterLakeLossReport.WriteAsync(scenario, nats, cluster, Query(scenario, env, "SELECT event_id, _offset, _lsn, _seq FROM cdc.engagement_events"));
 
     /// <summary>The lake's events and distinct event ids, read by DuckDB (<c>sluice query --cluster</c>) from a folder no worker uses.</summary>
     private static (long Events, long Distinct) Figures(CdcScenario scenario, Dictionary<string, string> env)
