@@ -11,6 +11,9 @@
   // Set by the logout button: a refresh that meets the ended session then goes nowhere, instead of racing the logout's
   // own move to the login page with one to "/ui/login?next=..." (whichever came last won).
   let leaving = false;
+  // Every request a page makes is ended at logout: under load, refreshes waiting in the browser's few connections to the
+  // host would otherwise hold the logout request back behind them.
+  const requests = new AbortController();
 
   // ---------------------------------------------------------------- helpers
   async function api(url, options) {
@@ -18,7 +21,7 @@
     const headers = { "Accept": "application/json" };
     if (options.method && options.method !== "GET") { headers["X-Sluice-Csrf"] = csrf; }
     if (options.body !== undefined) { headers["Content-Type"] = "application/json"; }
-    const response = await fetch(url, { method: options.method || "GET", headers, credentials: "same-origin", body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+    const response = await fetch(url, { method: options.method || "GET", headers, credentials: "same-origin", signal: requests.signal, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
     if (response.status === 401) { if (!leaving) location.href = "/ui/login?next=" + encodeURIComponent(location.pathname); throw new Error("logged out"); }
     let data = null;
     const text = await response.text();
@@ -53,7 +56,11 @@
   function table(headers, rows, attrs) {
     return `<div class="table-wrap"><table ${attrs || ""}><thead><tr>${headers.map(h => `<th${h.startsWith("#") ? ' class="num"' : ""}>${esc(h.replace(/^#/, ""))}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table></div>`;
   }
-  function every(ms, fn) { fn(); timers.push(setInterval(fn, ms)); }
+  // The next refresh is timed from the end of the last, never beside it: a slow server is not sent more and more at once.
+  function every(ms, fn) {
+    const run = () => Promise.resolve(fn()).finally(() => { if (!leaving) timers.push(setTimeout(run, ms)); });
+    run();
+  }
   function failed(where, r) { return notice(`${esc(where)}: ${esc((r.data && r.data.error) || ("HTTP " + r.status))}`); }
 
   function pipelineHealth(p) {
@@ -503,13 +510,14 @@
   }
   document.getElementById("logout").addEventListener("click", async () => {
     leaving = true;
-    for (const t of timers) clearInterval(t);
+    for (const t of timers) clearTimeout(t);
+    requests.abort();
     // The login page comes whatever the request met: a logout that failed on the way (a dropped connection) once left
     // the user on the page, refreshes stopped and nothing said (CI: ConsoleBrowserTests waited 15 s for /ui/login; that
-    // a failed request was the cause there is not proven). It is tried twice.
+    // a failed request was the cause there is not proven). It is tried twice, each try bounded.
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await fetch("/ui/logout", { method: "POST", headers: { "X-Sluice-Csrf": csrf }, credentials: "same-origin" });
+        await fetch("/ui/logout", { method: "POST", headers: { "X-Sluice-Csrf": csrf }, credentials: "same-origin", signal: AbortSignal.timeout(5000) });
         break;
       } catch (e) { /* tried again, then left anyway */ }
     }
@@ -517,7 +525,7 @@
   });
   const pages = { "": overview, pipeline, cdc, files, tokens, deadletters, jobs, workers };
   const draw = pages[page] || overview;
-  const safe = () => draw().catch(e => { if (e.message !== "logged out") main.innerHTML = notice("This page failed to draw: " + esc(e.message)); });
+  const safe = () => draw().catch(e => { if (!leaving && e.message !== "logged out") main.innerHTML = notice("This page failed to draw: " + esc(e.message)); });
   // Live pages refresh; pages with forms are drawn once (a refresh would drop what the user types).
   if (page === "" || page === "pipeline" || page === "cdc" || page === "files" || page === "workers") every(5000, safe); else safe();
 })();
