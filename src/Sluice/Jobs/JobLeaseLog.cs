@@ -16,6 +16,9 @@ internal static partial class JobLeaseLog
     [LoggerMessage(22703, LogLevel.Warning, "{Job}: the run as of {AsOf:o} was interrupted (its runner stopped renewing the job's lease); run {RunId} here redoes it")]
     public static partial void Rerun(ILogger logger, string job, DateTimeOffset asOf, long runId);
 
+    [LoggerMessage(22705, LogLevel.Error, "{Job}: the run as of {AsOf:o} was interrupted {Times} times in a row (each runner died or was cut off); run {RunId} is left interrupted, not re-run again: find the cause, then run it by hand")]
+    public static partial void RerunsExhausted(ILogger logger, string job, DateTimeOffset asOf, int times, long runId);
+
     [LoggerMessage(22704, LogLevel.Warning, "jobs: looking for runs whose runner died failed: {Reason}; trying again")]
     public static partial void TakeOverFailed(ILogger logger, string reason);
 }

@@ -176,14 +176,19 @@ public sealed class JobLeases
         }
     }
 
+    /// <summary>How many times a slot's run or a resumable job's run is re-run after its runner died before it is left interrupted.</summary>
+    public const int MaxReruns = 3;
+
     /// <summary>
     /// Runs whose lease expired (their runner died or was cut off): each marked <c>interrupted</c> by exactly one
-    /// process; when it was a scheduled slot's run (not already a re-run) and the job is free, the slot is re-run once,
-    /// by the process that marked it, with a new run and lease returned here (<paramref name="jobs"/>: the jobs this
-    /// process can run). So is a run of a job among <paramref name="resumable"/> (it resumes its own progress,
-    /// <see cref="Core.Recipes.IResumableJob"/>), whatever started it, unless it was a re-run itself.
+    /// process; when it was a scheduled slot's run (a re-run of the slot included) and the job is free, the slot is
+    /// re-run by the process that marked it, with a new run and lease returned here (<paramref name="jobs"/>: the jobs
+    /// this process can run). So is a run of a job among <paramref name="resumable"/> (it resumes its own progress,
+    /// <see cref="Core.Recipes.IResumableJob"/>), whatever started it. At most <see cref="MaxReruns"/> re-runs of a
+    /// job's run as of one time: past them the run is left interrupted, its message says so, and
+    /// <paramref name="givenUp"/> is told (the run, and how many times it was interrupted).
     /// </summary>
-    public IReadOnlyList<JobLease> TakeOverExpired(JobRunStore runs, IReadOnlySet<string> jobs, IReadOnlySet<string>? resumable = null)
+    public IReadOnlyList<JobLease> TakeOverExpired(JobRunStore runs, IReadOnlySet<string> jobs, IReadOnlySet<string>? resumable = null, Action<JobLease, int>? givenUp = null)
     {
         ArgumentNullException.ThrowIfNull(runs);
         ArgumentNullException.ThrowIfNull(jobs);
@@ -216,8 +221,21 @@ public sealed class JobLeases
             }
 
             var asOf = SqliteExtensions.ParseIso(asOfText);
-            var slotRun = trigger == "schedule" && c.Scalar<long?>("SELECT run_id FROM job_slots WHERE job = $j AND as_of = $a", tx, ("$j", job), ("$a", asOfText)) == id;
-            var resumes = trigger != "rerun" && resumable?.Contains(job) == true;
+            // A re-run of a slot is the slot's run (job_slots points at it), so it is re-run in its turn.
+            var slotRun = trigger is "schedule" or "rerun" && c.Scalar<long?>("SELECT run_id FROM job_slots WHERE job = $j AND as_of = $a", tx, ("$j", job), ("$a", asOfText)) == id;
+            var resumes = resumable?.Contains(job) == true;
+            // Bounded: a run that kills its runner each time (out of memory, a crashing input) must not be re-run for ever,
+            // but two deaths in a row (a rolling restart of the workers) must not leave a slot unrun or a backfill half done.
+            var rerunsSoFar = slotRun || resumes ? c.Scalar<long>("SELECT count(*) FROM job_runs WHERE job = $j AND as_of = $a AND trigger = 'rerun'", tx, ("$j", job), ("$a", asOfText)) : 0;
+            if ((slotRun || resumes) && rerunsSoFar >= MaxReruns)
+            {
+                c.Execute("UPDATE job_runs SET message = $m WHERE id = $id", tx,
+                    ("$m", $"its runner stopped renewing the job's lease (the process died or was cut off); re-run {rerunsSoFar} times already, each interrupted too: not re-run again (run it by hand once the cause is found)"), ("$id", id));
+                tx.Commit();
+                givenUp?.Invoke(new JobLease(job, id, 0, asOf), (int)rerunsSoFar + 1);
+                continue;
+            }
+
             if (slotRun || resumes)
             {
                 var rerun = runs.Insert(c, tx, job, asOf, "rerun");

@@ -6,7 +6,7 @@ namespace Sluice.Jobs;
 /// <summary>
 /// On a cluster, every worker looks for runs of its recipe's jobs whose runner died (its lease expired): the first to
 /// look marks such a run <c>interrupted</c> and, when it was a scheduled slot's run or one of a job that resumes its own
-/// progress (<see cref="IResumableJob"/>: a cluster's backfill), re-runs it once, here.
+/// progress (<see cref="IResumableJob"/>: a cluster's backfill), re-runs it here (a few times at most: <see cref="JobLeases.MaxReruns"/>).
 /// Looks when it starts, then every third of the lease time, on the injected clock.
 /// </summary>
 public sealed class JobTakeover(JobRunner runner, IReadOnlyList<JobDefinition> jobs, Func<JobDefinition, JobLease, CancellationToken, Task> rerun, TimeProvider time, ILogger log)
@@ -36,7 +36,7 @@ public sealed class JobTakeover(JobRunner runner, IReadOnlyList<JobDefinition> j
             IReadOnlyList<JobLease> taken;
             try
             {
-                taken = leases.TakeOverExpired(runner.Runs, names, resumable);
+                taken = leases.TakeOverExpired(runner.Runs, names, resumable, (run, times) => JobLeaseLog.RerunsExhausted(log, run.Job, run.AsOf, times, run.RunId));
             }
             catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or TimeoutException)
             {

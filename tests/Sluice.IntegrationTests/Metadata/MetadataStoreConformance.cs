@@ -153,7 +153,7 @@ public abstract class MetadataStoreConformance<TFixture> : IDisposable where TFi
     }
 
     [Fact]
-    public async Task A_run_of_a_job_that_resumes_its_progress_is_re_run_once_whatever_started_it()
+    public async Task A_run_of_a_job_that_resumes_its_progress_is_re_run_whatever_started_it_three_times_at_most()
     {
         // A cluster's postgres_backfill (IResumableJob): its runs are started by `backfill`, not by a slot, and the
         // re-run goes on from the progress the job keeps itself.
@@ -173,11 +173,48 @@ public abstract class MetadataStoreConformance<TFixture> : IDisposable where TFi
         rerun.Token.ShouldBeGreaterThan(backfill.Token);
         leases.TakeOverExpired(runs, jobs, resumable).ShouldBeEmpty("taken over already");
 
-        // The re-run's runner dies too: it is marked, not re-run again.
+        // The re-run's runner dies too (a rolling restart of the workers): re-run again, and again, with ever higher tokens.
+        var token = rerun.Token;
+        for (var again = 2; again <= JobLeases.MaxReruns; again++)
+        {
+            Fixture.Time.Advance(TimeSpan.FromSeconds(31));
+            var next = leases.TakeOverExpired(runs, jobs, resumable).Single();
+            (next.Job, next.AsOf).ShouldBe(("shop/backfill", asOf));
+            next.Token.ShouldBeGreaterThan(token);
+            token = next.Token;
+        }
+
+        // The third re-run dies too: the run is left interrupted, the reason in its message, and the caller told.
         Fixture.Time.Advance(TimeSpan.FromSeconds(31));
-        leases.TakeOverExpired(runs, jobs, resumable).ShouldBeEmpty("a re-run that dies is not re-run again");
-        runs.Runs("shop/backfill", 5).Select(r => (r.Trigger, r.Status)).ShouldBe(new[] { ("rerun", JobRunStore.Interrupted), ("backfill", JobRunStore.Interrupted) });
+        var given = new List<(JobLease Run, int Times)>();
+        leases.TakeOverExpired(runs, jobs, resumable, (run, times) => given.Add((run, times))).ShouldBeEmpty("a run interrupted four times in a row is not re-run again");
+        var last = runs.Runs("shop/backfill", 10);
+        given.Select(g => (g.Run.Job, g.Run.RunId, g.Run.AsOf, g.Times)).ShouldBe(new[] { ("shop/backfill", last[0].Id, asOf, JobLeases.MaxReruns + 1) });
+        last.Select(r => (r.Trigger, r.Status)).ShouldBe(
+            new[] { ("rerun", JobRunStore.Interrupted), ("rerun", JobRunStore.Interrupted), ("rerun", JobRunStore.Interrupted), ("backfill", JobRunStore.Interrupted) });
+        last[0].Message.ShouldNotBeNull().ShouldContain("not re-run again");
+        Fixture.Time.Advance(TimeSpan.FromSeconds(31));
+        leases.TakeOverExpired(runs, jobs, resumable).ShouldBeEmpty("nothing is left to take over");
         runs.Runs("shop/daily", 5).Single().Status.ShouldBe(JobRunStore.Interrupted);
+    }
+
+    [Fact]
+    public void A_slot_whose_re_run_dies_too_is_re_run_again_by_the_next_worker_to_look()
+    {
+        // Two deaths in a row (a rolling restart): the slot's re-run is the slot's run, and is re-run in its turn.
+        var runs = new JobRunStore(Store, Fixture.Time);
+        var leases = new JobLeases(Store, Fixture.Time, TimeSpan.FromSeconds(30));
+        var jobs = new HashSet<string>(["shop/models"]);
+        var slot = new DateTimeOffset(2026, 3, 3, 6, 0, 0, TimeSpan.Zero);
+        leases.StartSlot(runs, "shop/models", slot).ShouldNotBeNull();
+        Fixture.Time.Advance(TimeSpan.FromSeconds(31));
+        leases.TakeOverExpired(runs, jobs).Single().AsOf.ShouldBe(slot);
+        Fixture.Time.Advance(TimeSpan.FromSeconds(31));
+        var second = leases.TakeOverExpired(runs, jobs).Single();
+        second.AsOf.ShouldBe(slot);
+        leases.Finish(second, JobRunStore.Succeeded, 3, 3, "redone").ShouldBeTrue();
+        runs.Runs("shop/models", 5).Select(r => (r.Trigger, r.Status)).ShouldBe(
+            new[] { ("rerun", JobRunStore.Succeeded), ("rerun", JobRunStore.Interrupted), ("schedule", JobRunStore.Interrupted) });
     }
 
     [Fact]

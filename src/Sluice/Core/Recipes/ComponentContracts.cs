@@ -81,8 +81,9 @@ public interface IClusterJobFactory
 
 /// <summary>
 /// A job factory whose job keeps its own progress where every worker of a cluster reaches it: a run of it that was
-/// interrupted (its runner died), whatever started it, is re-run once by the worker that takes it over (trigger
-/// <c>rerun</c>, no range), and that re-run goes on where the interrupted one stopped (<c>JobLeases.TakeOverExpired</c>;
+/// interrupted (its runner died), whatever started it, is re-run by the worker that takes it over (trigger
+/// <c>rerun</c>, no range; a re-run that dies is re-run too, three times at most), and that re-run goes on where the
+/// interrupted one stopped (<c>JobLeases.TakeOverExpired</c>;
 /// a cluster's <c>postgres_backfill</c>).
 /// </summary>
 public interface IResumableJob;
