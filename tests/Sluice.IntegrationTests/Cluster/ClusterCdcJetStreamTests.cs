@@ -1,3 +1,6 @@
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Net;
 using Npgsql;
 using Sluice.IntegrationTests.EngagementCdc;
 using Sluice.IntegrationTests.Support;
@@ -96,6 +99,76 @@ public sealed class ClusterCdcJetStreamTests
             foreach (var w in workers) { w.Dispose(); }
             await DropSchemaAsync(cluster);
         }
+    }
+
+    [Fact]
+    public async Task Changes_a_worker_holds_while_its_lake_commit_outlasts_the_ack_wait_are_not_delivered_again()
+    {
+        // One worker, the lake its only sink, an ack wait of 6 s. Its lake commit is held up for 18 s (three ack waits)
+        // by the test holding the cluster store's write lock: without in-progress acknowledgements JetStream delivered the
+        // batch's changes again after 6 s (to the same worker, which holds the partition), and under load most batches.
+        await using var scenario = await CdcScenario.CreateAsync(tweak: y => LakeOnly(y.Replace("snapshot: true", "snapshot: false", StringComparison.Ordinal)));
+        await using var nats = await NatsTestCluster.StartAsync(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "nats")).FullName);
+        var cluster = "ccdcjp" + scenario.Id;
+        var env = LakeEnvironment(scenario, nats, cluster);
+        env["SLUICE_CLUSTER_ACK_WAIT"] = "6";
+        var worker = new Worker(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "worker")).FullName, env);
+        try
+        {
+            await worker.WaitStartedAsync();
+            await CdcScenario.WaitUntilAsync(async () => await scenario.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}' AND active") == 1, Patience,
+                () => Task.FromResult("the slot is not read: " + worker.Process.Stderr));
+            await scenario.InsertAsync(20, rowsPerStatement: 5, seed: 1);
+            await CdcScenario.WaitUntilAsync(() => Task.FromResult(Figures(scenario, env).Events >= 20), Patience, () => Task.FromResult("the first changes did not reach the lake\n" + worker.Process.Stderr));
+
+            await using var connection = new NatsConnection(new NatsOpts { Url = nats.Urls, RequestTimeout = TimeSpan.FromSeconds(10) });
+            var js = connection.CreateJetStreamContext();
+            var stream = (await ListAsync(js.ListStreamNamesAsync())).Single(n => n.Contains(cluster, StringComparison.OrdinalIgnoreCase));
+            await using (var blocker = new NpgsqlConnection(ServerSettings.PostgresConnectionString))
+            {
+                await blocker.OpenAsync();
+                await using var tx = await blocker.BeginTransactionAsync();
+                await using (var lockStore = new NpgsqlCommand($"SELECT pg_advisory_xact_lock(hashtext('sluice_meta_write:sluice_meta_{cluster}'))", blocker, tx)) { await lockStore.ExecuteNonQueryAsync(); }
+                await scenario.InsertAsync(20, rowsPerStatement: 5, seed: 2);
+                // The new changes delivered to the worker and held, unacknowledged, while its lake commit waits for the lock.
+                (long AckPending, long Redelivered) seen = default;
+                await CdcScenario.WaitUntilAsync(async () => (seen = await ConsumerFiguresAsync(js, stream)).AckPending >= 20, Patience,
+                    () => Task.FromResult($"{seen.AckPending} changes delivered and unacknowledged\n{worker.Process.Stderr}"));
+                await Task.Delay(TimeSpan.FromSeconds(18));
+                seen = await ConsumerFiguresAsync(js, stream);
+                await tx.RollbackAsync();
+                seen.AckPending.ShouldBeGreaterThanOrEqualTo(20, "the commit was held up all along");
+                seen.Redelivered.ShouldBe(0, $"JetStream delivered changes again that the worker held while its commit waited\n{worker.Process.Stderr}");
+            }
+
+            await CdcScenario.WaitUntilAsync(() => Task.FromResult(Figures(scenario, env).Events >= 40), Patience, () => Task.FromResult("the held changes did not reach the lake\n" + worker.Process.Stderr));
+            Figures(scenario, env).ShouldBe((40L, 40L), "every change once");
+        }
+        finally
+        {
+            worker.Dispose();
+            await DropSchemaAsync(cluster);
+        }
+    }
+
+    /// <summary>Over every consumer of the stream, as each one's leader has it: messages delivered and not acknowledged, and of them those delivered more than once.</summary>
+    private static async Task<(long AckPending, long Redelivered)> ConsumerFiguresAsync(INatsJSContext js, string stream)
+    {
+        var (pending, redelivered) = (0L, 0L);
+        await foreach (var consumer in js.ListConsumersAsync(stream))
+        {
+            pending += consumer.Info.NumAckPending;
+            redelivered += consumer.Info.NumRedelivered;
+        }
+
+        return (pending, redelivered);
+    }
+
+    private static async Task<List<string>> ListAsync(IAsyncEnumerable<string> names)
+    {
+        var list = new List<string>();
+        await foreach (var n in names) { list.Add(n); }
+        return list;
     }
 
     [Fact]

@@ -43,11 +43,12 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
     private readonly HttpIngestSource? _ingest;
     private readonly JetStreamLog _stream;
     private readonly Lock _pendingGate = new();
-    private readonly Queue<(long Position, List<Delivery> Messages)> _pending = new();
+    private readonly Queue<(long Position, List<Delivery> Messages, DateTimeOffset Since)> _pending = new();
     private readonly HashSet<ulong> _held = [];
     private readonly PartitionOwner? _owner;
     private readonly CancellationTokenSource _stop = new();
     private readonly IJetStreamRecords? _records;
+    private readonly TimeSpan _ackWait;
     private long _lag = -1;
 
     public ClusterHttpSource(IEngineServices services, string recipe, HttpIngestOptions options, ClusterOptions cluster)
@@ -68,6 +69,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
         _recipe = recipe;
         _options = options;
         _log = services.Logging.CreateLogger("Sluice.Connectors.Nats");
+        _ackWait = cluster.AckWait;
         _stream = new JetStreamLog(cluster, recipe, options, services.Logging, services.Time);
         // A CDC pipeline's stream takes no requests: no ingest endpoint, so no landing folder of its own either.
         _ingest = records is null ? new HttpIngestSource(services, recipe, options, _stream) : null;
@@ -139,6 +141,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
             lag = WatchBacklogAsync(linked.Token);
         }
 
+        var progress = KeepHeldAsync(linked.Token);
         var parser = _ingest?.NewParser(4096);
         var position = resumeAfter ?? 0;
         // What an earlier read held and never acknowledged comes again after the ack wait, and must be written then.
@@ -176,7 +179,7 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
                 }
 
                 position++;
-                lock (_pendingGate) { _pending.Enqueue((position, messages)); }
+                lock (_pendingGate) { _pending.Enqueue((position, messages, _services.Time.GetUtcNow())); }
                 yield return new RecordBatch(_records?.Flush() ?? _ingest!.ByTable(parser!.Flush().ToList()), position)
                 {
                     Fence = _owner is null || messages.Count == 0 ? null : Fence(messages),
@@ -193,6 +196,48 @@ public sealed class ClusterHttpSource : IStreamSource, IHttpEndpoints, IDeadLett
             await linked.CancelAsync().ConfigureAwait(false);
             await Quietly(pump).ConfigureAwait(false);
             await Quietly(lag).ConfigureAwait(false);
+            await Quietly(progress).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>How many ack waits a batch's messages are kept from redelivery while its sinks commit it (<see cref="KeepHeldAsync"/>).</summary>
+    public const int ProgressAckWaits = 4;
+
+    /// <summary>
+    /// Every third of the ack wait, tells JetStream that the messages of the batches still with the sinks are being
+    /// worked on (in-progress), so that a commit slower than the ack wait (a loaded machine, a large lake commit) does
+    /// not have them delivered again: each such redelivery came back to this worker (its partition's consumer) or to
+    /// another that found them committed, work done for nothing, and under load most batches were sent twice. Bounded,
+    /// <see cref="ProgressAckWaits"/> ack waits from when the batch was read: a worker whose sinks are stuck lets its
+    /// events go to another after that, as the ack wait alone did. Only for partitions this worker still holds.
+    /// </summary>
+    private async Task KeepHeldAsync(CancellationToken ct)
+    {
+        var every = _ackWait / 3;
+        var bound = _ackWait * ProgressAckWaits;
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(every, _services.Time, ct).ConfigureAwait(false);
+            var now = _services.Time.GetUtcNow();
+            List<Delivery> held;
+            lock (_pendingGate)
+            {
+                held = _pending.Where(b => now - b.Since < bound).SelectMany(b => b.Messages).ToList();
+            }
+
+            foreach (var message in held)
+            {
+                if (_owner is not null && !_owner.Holds(message.Partition, message.Token)) { continue; }
+                try
+                {
+                    await message.Message.AckProgressAsync(cancellationToken: ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is NATS.Client.Core.NatsException or TimeoutException)
+                {
+                    // A node away: the message may be delivered again after the ack wait, which the sinks absorb.
+                    break;
+                }
+            }
         }
     }
 
