@@ -22,7 +22,7 @@ public sealed partial class ClusterBackfillTests
     /// <summary>Generous: three workers, a CLI and DuckDB queries share two cores with other sessions' builds and tests.</summary>
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(180);
 
-    private const int Rows = 3000;
+    internal const int Rows = 3000;
 
     private const string Columns = "event_id, content_id, user_id, event_type, event_ts, duration_ms, device";
 
@@ -70,27 +70,7 @@ public sealed partial class ClusterBackfillTests
             runs[1].Message.ShouldContain("resumed after event_id");
             string.Join("\n", workers.Select(w => w.Process.Stderr)).ShouldContain("resuming backfill");
 
-            // Every row of the table in each sink, once.
-            var sink = scenario.Pg.ConnectionString("sluice-test");
-            await UntilAsync(async () =>
-            {
-                var n = await ClusterProbes.CountAsync(sink, "SELECT count(*) FROM bf.engagement_events", undefinedIsZero: true);
-                return (n >= Rows, n);
-            }, $"the {Rows} rows in the postgres sink", workers);
-            (await ClusterProbes.CountAsync(sink, $"SELECT count(*) FROM (SELECT {Columns} FROM public.engagement_events EXCEPT ALL SELECT {Columns} FROM bf.engagement_events) d"))
-                .ShouldBe(0, "every source row is in the postgres sink");
-            (await ClusterProbes.CountAsync(sink, $"SELECT count(*) FROM (SELECT {Columns} FROM bf.engagement_events EXCEPT ALL SELECT {Columns} FROM public.engagement_events) d"))
-                .ShouldBe(0, "the postgres sink holds nothing else");
-
-            var lake = await UntilAsync(() =>
-            {
-                var rows = LakeRows(scenario, env);
-                return Task.FromResult((rows.Count >= Rows, rows));
-            }, $"the {Rows} rows in the lake", workers);
-            var source = await SourceRowsAsync(sink);
-            // Both ways: the same rows as many times each (EXCEPT ALL both ways), every row once.
-            lake.Order(StringComparer.Ordinal).ShouldBe(source.Order(StringComparer.Ordinal), "the lake holds every source row once and nothing else");
-            lake.Distinct().Count().ShouldBe(Rows);
+            await EverySinkHoldsEachRowOnceAsync(scenario, env, workers);
         }
         finally
         {
@@ -100,11 +80,36 @@ public sealed partial class ClusterBackfillTests
         }
     }
 
+    /// <summary>Every row of the source table in each sink (the postgres table and the shared lake), once, and nothing else.</summary>
+    internal static async Task EverySinkHoldsEachRowOnceAsync(CdcScenario scenario, Dictionary<string, string> env, List<Worker> workers)
+    {
+        var sink = scenario.Pg.ConnectionString("sluice-test");
+        await UntilAsync(async () =>
+        {
+            var n = await ClusterProbes.CountAsync(sink, "SELECT count(*) FROM bf.engagement_events", undefinedIsZero: true);
+            return (n >= Rows, n);
+        }, $"the {Rows} rows in the postgres sink", workers);
+        (await ClusterProbes.CountAsync(sink, $"SELECT count(*) FROM (SELECT {Columns} FROM public.engagement_events EXCEPT ALL SELECT {Columns} FROM bf.engagement_events) d"))
+            .ShouldBe(0, "every source row is in the postgres sink");
+        (await ClusterProbes.CountAsync(sink, $"SELECT count(*) FROM (SELECT {Columns} FROM bf.engagement_events EXCEPT ALL SELECT {Columns} FROM public.engagement_events) d"))
+            .ShouldBe(0, "the postgres sink holds nothing else");
+
+        var lake = await UntilAsync(() =>
+        {
+            var rows = LakeRows(scenario, env);
+            return Task.FromResult((rows.Count >= Rows, rows));
+        }, $"the {Rows} rows in the lake", workers);
+        var source = await SourceRowsAsync(sink);
+        // Both ways: the same rows as many times each (EXCEPT ALL both ways), every row once.
+        lake.Order(StringComparer.Ordinal).ShouldBe(source.Order(StringComparer.Ordinal), "the lake holds every source row once and nothing else");
+        lake.Distinct().Count().ShouldBe(Rows);
+    }
+
     /// <summary>
     /// engagement-cdc with no snapshot, the engagement_events table only, no enrichment; the shared lake and a postgres
     /// table keyed by event_id as its sinks; and its backfill job in pages of 200 rows.
     /// </summary>
-    private static string Recipe(string yaml)
+    internal static string Recipe(string yaml)
     {
         var database = DatabaseName().Match(yaml).Groups[1].Value;
         var jobs = yaml[yaml.IndexOf("\njobs:", StringComparison.Ordinal)..].Replace("    batch_rows: 10000", "    batch_rows: 200", StringComparison.Ordinal);
@@ -120,7 +125,7 @@ public sealed partial class ClusterBackfillTests
     }
 
     /// <summary>The probe's value once it finds it, polling every 200 ms; past <see cref="Patience"/> the test fails with <paramref name="what"/>, the last value and the workers' last lines.</summary>
-    private static async Task<T> UntilAsync<T>(Func<Task<(bool Found, T Value)>> probe, string what, List<Worker> workers)
+    internal static async Task<T> UntilAsync<T>(Func<Task<(bool Found, T Value)>> probe, string what, List<Worker> workers)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (true)
@@ -135,10 +140,10 @@ public sealed partial class ClusterBackfillTests
     [GeneratedRegex("database: \"(sluice_t4_[0-9a-f]+)\"")]
     private static partial Regex DatabaseName();
 
-    private sealed record Run(string Trigger, string Status, string Message);
+    internal sealed record Run(string Trigger, string Status, string Message);
 
     /// <summary>The backfill job's runs in the shared store, oldest first.</summary>
-    private static Task<List<Run>> RunsAsync(string cluster) => ClusterProbes.RowsAsync(ServerSettings.PostgresConnectionString,
+    internal static Task<List<Run>> RunsAsync(string cluster) => ClusterProbes.RowsAsync(ServerSettings.PostgresConnectionString,
         $"SELECT trigger, status, coalesce(message, '') FROM sluice_meta_{cluster}.job_runs WHERE job = 'engagement-cdc/backfill' ORDER BY id",
         r => new Run(r.GetString(0), r.GetString(1), r.GetString(2)), $"sluice_meta_{cluster}.job_runs");
 

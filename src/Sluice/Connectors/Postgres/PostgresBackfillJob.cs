@@ -233,10 +233,7 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
         var log = new BackfillLog(cluster, recipe, pipeline.Name, source, services.Logging);
         await using (log.ConfigureAwait(false))
         {
-            var retry = new TransientRetry($"postgres_backfill: JetStream stream {log.StreamName}", PublishRetry, services.Time, e => e is EventsNotStoredException)
-            {
-                Retrying = a => PostgresLog.BackfillPageNotStored(_log, log.StreamName, a.Error.Message, a.Attempt, PublishRetry.Attempts ?? 0, (int)a.Delay.TotalSeconds),
-            };
+            var retry = PublishRetrier(log.StreamName, services.Time, _log);
             await using var connection = new NpgsqlConnection(options.Connection.ConnectionString("sluice-backfill"));
             await connection.OpenAsync(ct).ConfigureAwait(false);
             var columns = await ColumnsAsync(connection, ct).ConfigureAwait(false);
@@ -251,7 +248,7 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
             await PagesAsync(connection, columns, shape, progress.From, progress.To, progress.After, async (batch, after, done) =>
             {
                 var next = progress with { After = after, Rows = progress.Rows + batch.Count, Pages = progress.Pages + 1 };
-                await PublishAsync(log, retry, batch, next, checkpoints, key, ct).ConfigureAwait(false);
+                await PublishAsync(log, retry, batch, progress, next, checkpoints, key, ct).ConfigureAwait(false);
                 progress = next;
                 request.Progress?.Report(new JobProgress(progress.Rows, Math.Max(total, progress.Rows), $"rows, up to {options.Key} {after}"));
             }, ct).ConfigureAwait(false);
@@ -264,12 +261,19 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
         }
     }
 
+    /// <summary>The retry of a page's publish into JetStream stream <paramref name="stream"/> (<see cref="PublishRetry"/>), each refusal logged.</summary>
+    internal static TransientRetry PublishRetrier(string stream, TimeProvider time, ILogger log) =>
+        new($"postgres_backfill: JetStream stream {stream}", PublishRetry, time, e => e is EventsNotStoredException)
+        {
+            Retrying = a => PostgresLog.BackfillPageNotStored(log, stream, a.Error.Message, a.Attempt, PublishRetry.Attempts ?? 0, (int)a.Delay.TotalSeconds),
+        };
+
     /// <summary>
     /// Publishes a page and records the progress it makes while the run's lease row is locked: a runner whose lease was
     /// taken over publishes nothing more. A page JetStream does not store is published again as <see cref="PublishRetry"/>
     /// says, the lease let go between tries (another worker's take-over of other jobs waits on no row).
     /// </summary>
-    private async Task PublishAsync(BackfillLog log, TransientRetry retry, RecordBatch page, PgBackfillProgress next, CheckpointStore checkpoints, string key, CancellationToken ct)
+    private async Task PublishAsync(BackfillLog log, TransientRetry retry, RecordBatch page, PgBackfillProgress last, PgBackfillProgress next, CheckpointStore checkpoints, string key, CancellationToken ct)
     {
         try
         {
@@ -288,8 +292,22 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
         }
         catch (RetriesExhaustedException e)
         {
-            throw new SluiceException($"postgres_backfill: JetStream stream {log.StreamName} did not store the page after {options.Key} {next.After} in {e.Attempts} attempts ({e.InnerException?.Message}); the backfill stopped there ({next.Rows - page.Count} rows published); run it again once NATS is back", e);
+            throw NotStored(log.StreamName, options.Key, last, next, e);
         }
+    }
+
+    /// <summary>
+    /// Why the backfill stopped: the page JetStream did not store in every attempt, named by the keys it spans (it
+    /// starts after the last page recorded, <paramref name="last"/>, and ends at <paramref name="next"/>'s), and the rows
+    /// published before it.
+    /// </summary>
+    internal static SluiceException NotStored(string stream, string keyColumn, PgBackfillProgress last, PgBackfillProgress next, RetriesExhaustedException e)
+    {
+        ArgumentNullException.ThrowIfNull(last);
+        ArgumentNullException.ThrowIfNull(next);
+        ArgumentNullException.ThrowIfNull(e);
+        var start = last.After is { } a ? $"after {keyColumn} {a.ToString(CultureInfo.InvariantCulture)}" : "at the start";
+        return new SluiceException($"postgres_backfill: JetStream stream {stream} did not store the page {start} (up to {keyColumn} {next.After?.ToString(CultureInfo.InvariantCulture)}) in {e.Attempts} attempts ({e.InnerException?.Message}); the backfill stopped there ({last.Rows} rows published in {last.Pages} pages); run it again once NATS is back", e);
     }
 
     private static async Task RecordAsync(PgBackfillProgress progress, CheckpointStore checkpoints, string key)
