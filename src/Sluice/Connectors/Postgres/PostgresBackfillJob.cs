@@ -307,7 +307,7 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
         ArgumentNullException.ThrowIfNull(next);
         ArgumentNullException.ThrowIfNull(e);
         var start = last.After is { } a ? $"after {keyColumn} {a.ToString(CultureInfo.InvariantCulture)}" : "at the start";
-        return new SluiceException($"postgres_backfill: JetStream stream {stream} did not store the page {start} (up to {keyColumn} {next.After?.ToString(CultureInfo.InvariantCulture)}) in {e.Attempts} attempts ({e.InnerException?.Message}); the backfill stopped there ({last.Rows} rows published in {last.Pages} pages); run it again once NATS is back", e);
+        return new SluiceException($"postgres_backfill: JetStream stream {stream} did not store the page {start} (up to {keyColumn} {next.After?.ToString(CultureInfo.InvariantCulture)}) in {e.Attempts} attempts ({e.InnerException?.Message}); the backfill stopped there ({last.Rows} rows published in {last.Pages} pages). Once NATS is back, `sluice backfill` starts it anew under a new id: keyed sinks take its rows again unchanged, but a lake sink, which appends, will hold those {last.Rows} rows twice", e);
     }
 
     private static async Task RecordAsync(PgBackfillProgress progress, CheckpointStore checkpoints, string key)
