@@ -26,7 +26,7 @@ public sealed class ClusterCdcJetStreamTests
     {
         // engagement-cdc's events straight to the shared lake: no snapshot (every row is a change read after the
         // slot exists), no enrichment, the lake as the only sink.
-        await using var scenario = await CdcScenario.CreateAsync(tweak: y => LakeOnly(y.Replace("snapshot: true", "snapshot: false", StringComparison.Ordinal)));
+        await using var scenario = await ChangesOnlyScenarioAsync();
         await using var nats = await NatsTestCluster.StartAsync(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "nats")).FullName);
         var cluster = "ccdcjl" + scenario.Id;
         var env = LakeEnvironment(scenario, nats, cluster);
@@ -41,8 +41,7 @@ public sealed class ClusterCdcJetStreamTests
         try
         {
             await doomed.WaitStartedAsync();
-            await CdcScenario.WaitUntilAsync(async () => await scenario.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}' AND active") == 1, Patience,
-                () => Task.FromResult("the slot is not read: " + doomed.Process.Stderr));
+            await WaitSlotReadAsync(scenario, doomed);
             var inserted = 0;
             writer = Task.Run(async () =>
             {
@@ -107,7 +106,7 @@ public sealed class ClusterCdcJetStreamTests
         // One worker, the lake its only sink, an ack wait of 6 s. Its lake commit is held up for 18 s (three ack waits)
         // by the test holding the cluster store's write lock: without in-progress acknowledgements JetStream delivered the
         // batch's changes again after 6 s (to the same worker, which holds the partition), and under load most batches.
-        await using var scenario = await CdcScenario.CreateAsync(tweak: y => LakeOnly(y.Replace("snapshot: true", "snapshot: false", StringComparison.Ordinal)));
+        await using var scenario = await ChangesOnlyScenarioAsync();
         await using var nats = await NatsTestCluster.StartAsync(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "nats")).FullName);
         var cluster = "ccdcjp" + scenario.Id;
         var env = LakeEnvironment(scenario, nats, cluster);
@@ -116,8 +115,7 @@ public sealed class ClusterCdcJetStreamTests
         try
         {
             await worker.WaitStartedAsync();
-            await CdcScenario.WaitUntilAsync(async () => await scenario.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}' AND active") == 1, Patience,
-                () => Task.FromResult("the slot is not read: " + worker.Process.Stderr));
+            await WaitSlotReadAsync(scenario, worker);
             await scenario.InsertAsync(20, rowsPerStatement: 5, seed: 1);
             await CdcScenario.WaitUntilAsync(() => Task.FromResult(Figures(scenario, env).Events >= 20), Patience, () => Task.FromResult("the first changes did not reach the lake\n" + worker.Process.Stderr));
 
@@ -150,6 +148,14 @@ public sealed class ClusterCdcJetStreamTests
             await DropSchemaAsync(cluster);
         }
     }
+
+    /// <summary>engagement-cdc's events straight to the shared lake (<see cref="LakeOnly"/>) and no snapshot: every row is a change read after the slot exists.</summary>
+    private static Task<CdcScenario> ChangesOnlyScenarioAsync() =>
+        CdcScenario.CreateAsync(tweak: y => LakeOnly(y.Replace("snapshot: true", "snapshot: false", StringComparison.Ordinal)));
+
+    private static Task WaitSlotReadAsync(CdcScenario scenario, Worker worker) =>
+        CdcScenario.WaitUntilAsync(async () => await scenario.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}' AND active") == 1, Patience,
+            () => Task.FromResult("the slot is not read: " + worker.Process.Stderr));
 
     /// <summary>Over every consumer of the stream, as each one's leader has it: messages delivered and not acknowledged, and of them those delivered more than once.</summary>
     private static async Task<(long AckPending, long Redelivered)> ConsumerFiguresAsync(INatsJSContext js, string stream)
