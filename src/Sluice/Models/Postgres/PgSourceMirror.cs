@@ -78,6 +78,7 @@ internal sealed class PgSourceMirror(NpgsqlConnection connection, IEngineService
             {
                 var list = string.Join(", ", Columns(table).Select(c => Quote(c.Name)));
                 var writer = await connection.BeginTextImportAsync($"COPY {name} ({list}) FROM STDIN (FORMAT csv)", ct).ConfigureAwait(false);
+                var ended = false;
                 try
                 {
                     using var reader = new StreamReader(csv, System.Text.Encoding.UTF8);
@@ -89,15 +90,23 @@ internal sealed class PgSourceMirror(NpgsqlConnection connection, IEngineService
                     }
 
                     await writer.FlushAsync(ct).ConfigureAwait(false);
+                    // The COPY ended, and the server's answer read, asynchronously: the writer's own Dispose does both
+                    // synchronously (a StreamWriter's DisposeAsync falls back to Dispose for a derived type), which on the
+                    // socket thread waits for that very thread, for ever. CI: `sluice test sales-warehouse --servers`
+                    // hung there again although a hop to the pool (LeaveSocketThreadAsync) came first: the stack showed
+                    // the dispose still on the socket thread, straight from BeginTextImport's completion.
+                    await writer.BaseStream.DisposeAsync().ConfigureAwait(false);
+                    ended = true;
                 }
                 finally
                 {
-                    // Npgsql's text writer ends the COPY (or cancels it) only in its synchronous Dispose: a StreamWriter's
-                    // DisposeAsync falls back to Dispose for a derived type. That reads the server's answer synchronously,
-                    // which on the socket thread the awaits above may have left this on waits for that very thread, for
-                    // ever (CI: `sluice test sales-warehouse --servers` hung here; docs/ARCHITECTURE.md).
-                    await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
-                    writer.Dispose();
+                    if (!ended)
+                    {
+                        // A failure on the way: the writer ends the COPY in its Dispose (synchronously, so off the socket
+                        // thread first), and the transaction, never committed, takes nothing of it.
+                        await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
+                        writer.Dispose();
+                    }
                 }
             }
 
