@@ -80,6 +80,56 @@ public sealed partial class ClusterBackfillTests
         }
     }
 
+    [Fact]
+    public async Task A_backfill_left_unfinished_with_no_worker_to_take_it_over_is_resumed_by_the_same_backfill_again_and_every_sink_holds_each_row_once()
+    {
+        // As above, but no worker runs while the first backfill dies, so none re-runs it: the operator runs the same
+        // backfill again, which goes on under the same id after the 4th page it recorded, not anew (which would store
+        // the first pages again, twice in the lake, which appends).
+        await using var scenario = await CdcScenario.CreateAsync(tweak: Recipe);
+        await scenario.InsertAsync(Rows, rowsPerStatement: 500, seed: 29);
+        var cluster = "cbfa" + scenario.Id;
+        var env = scenario.ProcessEnvironment;
+        foreach (var (k, v) in ClusterEnvironment.Of(cluster)) { env[k] = v; }
+        env["SLUICE_CLUSTER_FOLDER"] = Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "shared")).FullName;
+        env["SLUICE_CLUSTER_ACK_WAIT"] = "5";
+        env["SLUICE_CLUSTER_LEASE"] = "5";
+        env["SLUICE_CLUSTER_JOB_LEASE"] = "15";
+        var workers = new List<Worker>();
+        string[] backfill = ["backfill", "engagement-cdc/backfill", "--from", "2000-01-01", "--to", "2099-12-31", "--cluster"];
+        try
+        {
+            var folder = Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "cli")).FullName;
+            using (var cli = SluiceProcess.StartIn(scenario.DataRoot, folder, new Dictionary<string, string>(env) { ["SLUICE_CRASH_AT"] = Sluice.Connectors.Postgres.PostgresBackfillJob.PagePublished + ":5" }, backfill))
+            {
+                await cli.WaitAsync(Patience);
+                cli.Stderr.ShouldContain("SLUICE_CRASH_AT: killed at " + Sluice.Connectors.Postgres.PostgresBackfillJob.PagePublished, customMessage: cli.Stdout);
+            }
+
+            // It waits for the dead runner's job lease to expire (15 s).
+            using (var again = SluiceProcess.StartIn(scenario.DataRoot, folder, env, backfill))
+            {
+                (await again.WaitAsync(Patience)).ShouldBe(0, again.Stderr);
+                // Its progress starts at the 800 rows of the 4 pages of 200 the first recorded, not at the first page.
+                again.Stderr.ShouldNotContain(" 200/3000", customMessage: again.Stderr);
+                again.Stderr.ShouldContain("1000/3000", customMessage: again.Stderr);
+            }
+
+            var runs = await RunsAsync(cluster);
+            runs.Where(r => r.Status == "succeeded").ShouldHaveSingleItem(string.Join("\n", runs)).Message.ShouldContain("resumed after event_id");
+
+            for (var i = 0; i < 2; i++) { workers.Add(new Worker(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, $"worker{i}")).FullName, env)); }
+            foreach (var w in workers) { await w.WaitStartedAsync(); }
+            await EverySinkHoldsEachRowOnceAsync(scenario, env, workers);
+        }
+        finally
+        {
+            foreach (var w in workers) { w.Dispose(); }
+            await ClusterCdcJetStreamTests.DropSchemaAsync(cluster);
+            await DeleteStreamAsync(cluster);
+        }
+    }
+
     /// <summary>Every row of the source table in each sink (the postgres table and the shared lake), once, and nothing else.</summary>
     internal static async Task EverySinkHoldsEachRowOnceAsync(CdcScenario scenario, Dictionary<string, string> env, List<Worker> workers)
     {

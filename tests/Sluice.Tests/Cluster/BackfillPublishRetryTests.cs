@@ -52,7 +52,7 @@ public sealed class BackfillPublishRetryTests
         var last = Started with { After = 400, Rows = 400, Pages = 2 };
         PostgresBackfillJob.NotStored(Stream, "event_id", last, last with { After = 600, Rows = 600, Pages = 3 }, error).Message.ShouldBe(
             $"postgres_backfill: JetStream stream {Stream} did not store the page after event_id 400 (up to event_id 600) in 9 attempts " +
-            $"(JetStream stream {Stream} did not confirm it stored the changes: no quorum (9)); the backfill stopped there (400 rows published in 2 pages). Once NATS is back, `sluice backfill` starts it anew under a new id: keyed sinks take its rows again unchanged, but a lake sink, which appends, will hold those 400 rows twice");
+            $"(JetStream stream {Stream} did not confirm it stored the changes: no quorum (9)); the backfill stopped there (400 rows published in 2 pages); once NATS is back, the same `sluice backfill` (the same --from and --to) resumes it after them");
         PostgresBackfillJob.NotStored(Stream, "event_id", Started, Started with { After = 200, Rows = 200, Pages = 1 }, error).Message
             .ShouldContain("did not store the page at the start (up to event_id 200) in 9 attempts");
     }

@@ -196,7 +196,8 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
 
     /// <summary>
     /// Cluster mode: each page published into the pipeline's change stream, and the backfill's progress recorded, under
-    /// the run's lease; a re-run (no range, trigger <c>rerun</c>) resumes the backfill its interrupted predecessor left.
+    /// the run's lease; a re-run (no range, trigger <c>rerun</c>) resumes the backfill its interrupted predecessor left, and
+    /// so does a backfill of the same range as one that stopped unfinished.
     /// </summary>
     private async Task<JobOutcome> RunInClusterAsync(JobRequest request, string recipe, PipelineDefinition pipeline, ClusterOptions cluster, CancellationToken ct)
     {
@@ -210,16 +211,22 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
         var key = PgBackfillProgress.KeyOf(recipe, job);
         PgBackfillProgress progress;
         long? resumedAfter = null;
-        if (Range(request) is { } range)
+        var asked = Range(request);
+        var unfinished = PgBackfillProgress.Load(checkpoints, key) is { Done: false } u ? u : null;
+        // A re-run (no range) resumes the backfill its interrupted predecessor left; so does a backfill asked for the same
+        // range as one that stopped unfinished (JetStream refused a page past the retry, or its re-runs were spent), under
+        // its id, after its last stored page, so that what it stored is not stored again (a lake sink appends). A
+        // backfill of another range, or of one that finished, starts anew.
+        if (unfinished is not null && (asked is { } same ? same.From == unfinished.From && same.To == unfinished.To : request.Trigger == "rerun"))
         {
-            progress = PgBackfillProgress.Start(range.From, range.To);
-            await RecordAsync(progress, checkpoints, key).ConfigureAwait(false);
+            progress = unfinished;
+            resumedAfter = unfinished.After;
+            PostgresLog.BackfillResumed(_log, $"{recipe}/{job}", unfinished.Id, Instant(unfinished.From), Instant(unfinished.To), unfinished.After?.ToString(CultureInfo.InvariantCulture) ?? "the start", unfinished.Rows);
         }
-        else if (request.Trigger == "rerun" && PgBackfillProgress.Load(checkpoints, key) is { Done: false } left)
+        else if (asked is { } fresh)
         {
-            progress = left;
-            resumedAfter = left.After;
-            PostgresLog.BackfillResumed(_log, $"{recipe}/{job}", left.Id, Instant(left.From), Instant(left.To), left.After?.ToString(CultureInfo.InvariantCulture) ?? "the start", left.Rows);
+            progress = PgBackfillProgress.Start(fresh.From, fresh.To);
+            await RecordAsync(progress, checkpoints, key).ConfigureAwait(false);
         }
         else if (request.Trigger == "rerun")
         {
@@ -307,7 +314,7 @@ public sealed class PostgresBackfillJob(IEngineServices services, string recipeF
         ArgumentNullException.ThrowIfNull(next);
         ArgumentNullException.ThrowIfNull(e);
         var start = last.After is { } a ? $"after {keyColumn} {a.ToString(CultureInfo.InvariantCulture)}" : "at the start";
-        return new SluiceException($"postgres_backfill: JetStream stream {stream} did not store the page {start} (up to {keyColumn} {next.After?.ToString(CultureInfo.InvariantCulture)}) in {e.Attempts} attempts ({e.InnerException?.Message}); the backfill stopped there ({last.Rows} rows published in {last.Pages} pages). Once NATS is back, `sluice backfill` starts it anew under a new id: keyed sinks take its rows again unchanged, but a lake sink, which appends, will hold those {last.Rows} rows twice", e);
+        return new SluiceException($"postgres_backfill: JetStream stream {stream} did not store the page {start} (up to {keyColumn} {next.After?.ToString(CultureInfo.InvariantCulture)}) in {e.Attempts} attempts ({e.InnerException?.Message}); the backfill stopped there ({last.Rows} rows published in {last.Pages} pages); once NATS is back, the same `sluice backfill` (the same --from and --to) resumes it after them", e);
     }
 
     private static async Task RecordAsync(PgBackfillProgress progress, CheckpointStore checkpoints, string key)

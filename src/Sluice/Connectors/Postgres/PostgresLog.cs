@@ -73,7 +73,7 @@ internal static partial class PostgresLog
     [LoggerMessage(27803, LogLevel.Warning, "Replication slot {Slot} was still read by server process {Pid}, whose worker no longer holds the lock (cut off from the server?); ended it before reading")]
     public static partial void SlotReaderFenced(ILogger logger, string slot, int pid);
 
-    [LoggerMessage(27650, LogLevel.Information, "Job {Job}: resuming backfill {Backfill} ({From} to {To}) after key {After}, where the interrupted run left it ({Rows} rows published)")]
+    [LoggerMessage(27650, LogLevel.Information, "Job {Job}: resuming backfill {Backfill} ({From} to {To}) after key {After}, where its last run left it, unfinished ({Rows} rows published)")]
     public static partial void BackfillResumed(ILogger logger, string job, string backfill, string from, string to, string after, long rows);
 
     [LoggerMessage(27651, LogLevel.Warning, "JetStream stream {JetStream} did not store a backfill page ({Reason}): attempt {Attempt} of {Attempts}; publishing it again in {Seconds} s")]
