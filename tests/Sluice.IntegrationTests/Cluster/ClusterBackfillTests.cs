@@ -35,14 +35,7 @@ public sealed partial class ClusterBackfillTests
         await using var scenario = await CdcScenario.CreateAsync(tweak: Recipe);
         await scenario.InsertAsync(Rows, rowsPerStatement: 500, seed: 26);
         var cluster = "cbf" + scenario.Id;
-        var env = scenario.ProcessEnvironment;
-        foreach (var (k, v) in ClusterEnvironment.Of(cluster)) { env[k] = v; }
-        env["SLUICE_CLUSTER_FOLDER"] = Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "shared")).FullName;
-        // A killed worker's unacknowledged pages, and its partitions, go to the others within seconds; a dead runner's
-        // job lease expires after 15 s (renewed every 5 s: long enough that a loaded machine does not lose it).
-        env["SLUICE_CLUSTER_ACK_WAIT"] = "5";
-        env["SLUICE_CLUSTER_LEASE"] = "5";
-        env["SLUICE_CLUSTER_JOB_LEASE"] = "15";
+        var env = Environment(scenario, cluster);
         var workers = new List<Worker>();
         try
         {
@@ -89,12 +82,7 @@ public sealed partial class ClusterBackfillTests
         await using var scenario = await CdcScenario.CreateAsync(tweak: Recipe);
         await scenario.InsertAsync(Rows, rowsPerStatement: 500, seed: 29);
         var cluster = "cbfa" + scenario.Id;
-        var env = scenario.ProcessEnvironment;
-        foreach (var (k, v) in ClusterEnvironment.Of(cluster)) { env[k] = v; }
-        env["SLUICE_CLUSTER_FOLDER"] = Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "shared")).FullName;
-        env["SLUICE_CLUSTER_ACK_WAIT"] = "5";
-        env["SLUICE_CLUSTER_LEASE"] = "5";
-        env["SLUICE_CLUSTER_JOB_LEASE"] = "15";
+        var env = Environment(scenario, cluster);
         var workers = new List<Worker>();
         string[] backfill = ["backfill", "engagement-cdc/backfill", "--from", "2000-01-01", "--to", "2099-12-31", "--cluster"];
         try
@@ -128,6 +116,22 @@ public sealed partial class ClusterBackfillTests
             await ClusterCdcJetStreamTests.DropSchemaAsync(cluster);
             await DeleteStreamAsync(cluster);
         }
+    }
+
+    /// <summary>
+    /// The cluster's settings on the services' NATS and a shared folder: a killed worker's unacknowledged pages, and its
+    /// partitions, go to the others within seconds; a dead runner's job lease expires after 15 s (renewed every 5 s:
+    /// long enough that a loaded machine does not lose it).
+    /// </summary>
+    private static Dictionary<string, string> Environment(CdcScenario scenario, string cluster)
+    {
+        var env = scenario.ProcessEnvironment;
+        foreach (var (k, v) in ClusterEnvironment.Of(cluster)) { env[k] = v; }
+        env["SLUICE_CLUSTER_FOLDER"] = Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "shared")).FullName;
+        env["SLUICE_CLUSTER_ACK_WAIT"] = "5";
+        env["SLUICE_CLUSTER_LEASE"] = "5";
+        env["SLUICE_CLUSTER_JOB_LEASE"] = "15";
+        return env;
     }
 
     /// <summary>Every row of the source table in each sink (the postgres table and the shared lake), once, and nothing else.</summary>
