@@ -66,6 +66,10 @@ public sealed class ClusterOverloadTests
             // The first request makes the sink's table; it lands.
             await AcceptedAsync(PostAsync, NextIds, acked, () => sent++, "the first request");
             await WaitForRowsAsync(db, schema, acked.Count, worker);
+            // And acknowledged, as the worker's count of pending messages reads it: a count read between the sink's commit
+            // and the acknowledgement still held that request's messages, refused the next request with 503 at once, and
+            // then read 0 (CI: the gauge below said 0).
+            await WaitForPendingAsync(http, worker, p => p == 0, "the first request's messages acknowledged");
 
             // The sink blocked (the table locked, reads still allowed): nothing is processed, every message stays pending.
             await using (var locker = new NpgsqlConnection(ServerSettings.PostgresConnectionString))
@@ -151,6 +155,21 @@ public sealed class ClusterOverloadTests
             response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable, body);
             DateTime.UtcNow.ShouldBeLessThan(deadline, $"{what} was not accepted within 180 s; last answer: {body}");
             await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1));
+        }
+    }
+
+    /// <summary>Waits, within 180 s, until the worker's gauge of pending messages satisfies <paramref name="done"/>.</summary>
+    private static async Task WaitForPendingAsync(HttpClient http, ClusterWorker worker, Func<double, bool> done, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(180);
+        var line = "";
+        while (true)
+        {
+            var metrics = await http.GetStringAsync(new Uri($"http://127.0.0.1:{worker.Port}/metrics"));
+            line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith("sluice_cluster_pending_messages{", StringComparison.Ordinal)) ?? "";
+            if (line.Length > 0 && done(double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture))) { return; }
+            DateTime.UtcNow.ShouldBeLessThan(deadline, $"{what}: not within 180 s ({line})\n{worker.Stderr}");
+            await Task.Delay(250);
         }
     }
 
