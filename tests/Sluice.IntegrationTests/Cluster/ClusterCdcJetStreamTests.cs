@@ -153,8 +153,14 @@ public sealed class ClusterCdcJetStreamTests
     private static Task<CdcScenario> ChangesOnlyScenarioAsync() =>
         CdcScenario.CreateAsync(tweak: y => LakeOnly(y.Replace("snapshot: true", "snapshot: false", StringComparison.Ordinal)));
 
+    /// <summary>
+    /// Until the worker streams the slot (log 5006), not only until the slot is active: a slot being created is active
+    /// while it waits for its consistent point, and a change committed before that point is never decoded (CI: a test's
+    /// only insert, made then, never reached the lake).
+    /// </summary>
     private static Task WaitSlotReadAsync(CdcScenario scenario, Worker worker) =>
-        CdcScenario.WaitUntilAsync(async () => await scenario.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}' AND active") == 1, Patience,
+        CdcScenario.WaitUntilAsync(async () => worker.Process.Stderr.Contains($"Streaming {scenario.Slot} from", StringComparison.Ordinal)
+            && await scenario.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{scenario.Slot}' AND active") == 1, Patience,
             () => Task.FromResult("the slot is not read: " + worker.Process.Stderr));
 
     /// <summary>Over every consumer of the stream, as each one's leader has it: messages delivered and not acknowledged, and of them those delivered more than once.</summary>
