@@ -260,7 +260,7 @@ public static class ClusterBenchmark
                         token = new TokenStore(services.Metadata, services.Time).Create(Tenant, TokenRole.Writer, "bench").Token;
                     }
 
-                    var port = IngestBenchmark.FreePort();
+                    var port = LoopbackPort.Next();
                     urls.Add(new Uri($"http://127.0.0.1:{port}"));
                     servers.Add(Child.Start(["run", recipe, "--data", data, "--port", port.ToString(CultureInfo.InvariantCulture)]));
                 }
@@ -271,7 +271,7 @@ public static class ClusterBenchmark
                     token = _clusterToken ??= await CreateClusterTokenAsync().ConfigureAwait(false);
                     for (var i = 0; i < workers; i++)
                     {
-                        var port = IngestBenchmark.FreePort();
+                        var port = LoopbackPort.Next();
                         urls.Add(new Uri($"http://127.0.0.1:{port}"));
                         servers.Add(Child.Start(["run", recipe, "--cluster", "--data", Path.Combine(root, $"{tag}-w{i}"), "--port", port.ToString(CultureInfo.InvariantCulture)],
                             env, quotas is { Count: > 0 } ? quotas[i].Procs : null));

@@ -85,7 +85,7 @@ public static class IngestBenchmark
             probeReader = tokens.Create("probe", TokenRole.Reader, "bench").Token;
         }
 
-        var port = FreePort();
+        var port = LoopbackPort.Next();
         var url = new Uri($"http://127.0.0.1:{port}");
         var duration = TimeSpan.FromSeconds(options.Seconds);
         LoadResult batch, single, paced, overload;
@@ -282,13 +282,6 @@ public static class IngestBenchmark
         }
 
         throw new SluiceException("bench: the reference server did not listen within 60 s");
-    }
-
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 
