@@ -258,6 +258,23 @@ public sealed class EngagementUnitTests
     }
 
     [Fact]
+    public void ClickHouse_mirror_prunes_hourly_by_default_and_prune_every_is_refused_on_a_change_log_or_negative()
+    {
+        var errors = new ConfigErrors();
+        ClickHouseOptions.Parse(ConfigMap.Parse("table: t\nmode: mirror\n", "r.yaml", errors)!).PruneEvery.ShouldBe(TimeSpan.FromHours(1));
+        ClickHouseOptions.Parse(ConfigMap.Parse("table: t\nmode: mirror\nprune_every: 0s\n", "r.yaml", errors)!).PruneEvery.ShouldBe(TimeSpan.Zero);
+        errors.Any.ShouldBeFalse();
+
+        ClickHouseOptions.Parse(ConfigMap.Parse("table: t\norder_by: [id]\nprune_every: 10m\n", "r.yaml", errors)!);
+        ClickHouseOptions.Parse(ConfigMap.Parse("table: t\nmode: mirror\nprune_every: -1s\n", "s.yaml", errors)!);
+
+        errors.All.Select(e => e.ToString()).ShouldBe([
+            "r.yaml:3: prune_every: clickhouse: used with mode: mirror only (a change log keeps every row); remove it",
+            "s.yaml:3: prune_every: expected a duration such as 500ms, 2s, 5m, 1h, 30d or P30D, got '-1s'",
+        ], ignoreOrder: true);
+    }
+
+    [Fact]
     public void Pgoutput_relation_and_tuples_are_read_from_the_message_bytes()
     {
         // Relation 16385 public.content (content_id int8, title text), then an update with its old key and new row.

@@ -77,6 +77,13 @@ public sealed partial class ClickHouseOptions : Core.Recipes.IConnectionCheck, C
     /// <summary>Rows an insert gathers at most, from the batches waiting.</summary>
     public int InsertMaxRows { get; init; } = 100_000;
 
+    /// <summary>
+    /// A mirror's prune: at most this often, the keys whose newest row is a delete's (or truncate's) flag below the
+    /// source's low-water mark, which nothing can bring back any more, are removed with one <c>ALTER TABLE ... DELETE</c>
+    /// mutation (it rewrites parts in the background). 0 never.
+    /// </summary>
+    public TimeSpan PruneEvery { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>The server when neither <c>url</c> nor <c>CLICKHOUSE_URL</c> names one.</summary>
     private const string DefaultUrl = "http://127.0.0.1:8123";
 
@@ -116,6 +123,7 @@ public sealed partial class ClickHouseOptions : Core.Recipes.IConnectionCheck, C
             RetryMaxDelay = map.Duration("retry_max_delay", Default.RetryMaxDelay, doc: "Longest wait between two attempts."),
             InsertLinger = map.Duration("insert_linger", Default.InsertLinger, doc: "How long a batch may wait for the next ones before the insert. Every insert makes a part that ClickHouse must write and later merge, so a few large inserts cost it far less than many small ones."),
             InsertMaxRows = map.Int("insert_max_rows", Default.InsertMaxRows, min: 1, doc: "Rows an insert gathers at most, from the batches waiting."),
+            PruneEvery = map.Duration("prune_every", Default.PruneEvery, doc: "With `mode: mirror`: at most this often, the keys whose newest row is a delete's (or truncate's) flag below the source's low-water mark, which nothing can bring back any more, are removed with one `ALTER TABLE ... DELETE` mutation (it rewrites parts in the background). `0s` never."),
         };
 
         if (options.OrderBy.Count == 0 && !mirror) { map.Error("order_by", "clickhouse: missing required field (the sorting key columns, e.g. [event_ts, content_id, event_id])"); }
@@ -127,6 +135,7 @@ public sealed partial class ClickHouseOptions : Core.Recipes.IConnectionCheck, C
             if (value.Length > 0 && !PlainName().IsMatch(value)) { map.Error(key, $"clickhouse: '{value}' is not a plain name (letters, digits, '_')"); }
         }
 
+        if (!mirror && map.Has("prune_every")) { map.Error("prune_every", "clickhouse: used with mode: mirror only (a change log keeps every row); remove it"); }
         if (options.Timeout <= TimeSpan.Zero) { map.Error("timeout", "clickhouse: must be more than 0"); }
         if (options.InsertLinger < TimeSpan.Zero || options.InsertLinger > TimeSpan.FromSeconds(1))
         {

@@ -83,6 +83,7 @@ public sealed partial class ClickHouseSink : IBatchSink, Core.Status.IStatusSink
             if (_options.Mirror)
             {
                 await WriteMirrorFencedAsync(table, batch.Fence, ct).ConfigureAwait(false);
+                await PruneFlaggedAsync(batch.SettledBelow, ct).ConfigureAwait(false);
                 continue;
             }
 
