@@ -33,6 +33,12 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
         var settings = (server ?? PostgresConnectionOptions.FromEnvironment()).Builder();
         settings.ApplicationName = $"sluice {recipe}";
         settings.Timezone = "UTC";
+        // A worker paused mid-transaction (SIGSTOP, a frozen VM) would keep the log's advisory lock and its row locks,
+        // and every other worker's commit of the same log would wait on them: the server ends such a transaction
+        // instead (the paused worker's batch is rolled back, and delivered again). The store's transactions are idle
+        // only between their statements: nothing else (the dead letters, which wait for the shared store's write lock
+        // on a cluster) is done inside one.
+        settings.Options = $"{settings.Options} -c idle_in_transaction_session_timeout={(int)PostgresSinkOptions.IdleInTransactionTimeout.TotalMilliseconds}".Trim();
         _describe = $"PostgreSQL schema {schema} on {PostgresConnectionOptions.Describe(settings)}";
         _source = NpgsqlDataSource.Create(settings);
     }
@@ -107,6 +113,18 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
     {
         ArgumentNullException.ThrowIfNull(events);
         ArgumentNullException.ThrowIfNull(notCommitted);
+        // Dead letters are keyed by their position (the event's place in the log), so every rejection of the batch is
+        // written before the transaction, once however often the batch comes (an event another worker committed has its
+        // letter already, the same one). Not inside it: on a cluster the dead-letter store is the shared one, whose
+        // writes wait for its global write lock, and the transaction would sit idle meanwhile, holding the log's lock
+        // past the server's idle limit. The store's writes are synchronous: off the socket thread first.
+        var rejected = notCommitted([]).Rejected;
+        if (rejected.Count > 0) { await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false); }
+        foreach (var r in rejected)
+        {
+            _services.DeadLetters.Add(letterSource, r.Position, r.Reason, r.Payload, $"{letterSource}:{r.Position}");
+        }
+
         var conn = await OpenAsync(ct).ConfigureAwait(false);
         await using var _ = conn.ConfigureAwait(false);
         var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
@@ -124,15 +142,6 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
         var near = events.Ranges.Count == 0 ? new List<SequenceRange>() : await CommittedRunsAsync(conn, tx, sink, events.Log, events.Ranges[0].First - 1, events.Ranges[^1].Last + 1, ct).ConfigureAwait(false);
         var fresh = events.Except(near);
         var batch = notCommitted(near);
-        // Dead letters are keyed by their position (the event's place in the log), so a letter written here by a
-        // commit that then fails is written once by the one that succeeds. The store's writes are synchronous: off the
-        // socket thread first.
-        if (batch.Rejected.Count > 0) { await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false); }
-        foreach (var r in batch.Rejected)
-        {
-            _services.DeadLetters.Add(letterSource, r.Position, r.Reason, r.Payload, $"{letterSource}:{r.Position}");
-        }
-
         await CopyAsync(conn, ReminderTables.SourceEvent, batch.SourceEvents, ct).ConfigureAwait(false);
         await CopyAsync(conn, ReminderTables.AttorneyEvents, batch.Events, ct).ConfigureAwait(false);
         if (fresh.Count > 0)
