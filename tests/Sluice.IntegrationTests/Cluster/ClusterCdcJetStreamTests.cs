@@ -101,11 +101,13 @@ public sealed class ClusterCdcJetStreamTests
     }
 
     [Fact]
-    public async Task Changes_a_worker_holds_while_its_lake_commit_outlasts_the_ack_wait_are_not_delivered_again()
+    public async Task Changes_a_worker_holds_while_its_lake_commit_outlasts_the_ack_wait_are_not_delivered_again_before_four_ack_waits_and_land_once()
     {
-        // One worker, the lake its only sink, an ack wait of 6 s. Its lake commit is held up for 18 s (three ack waits)
-        // by the test holding the cluster store's write lock: without in-progress acknowledgements JetStream delivered the
-        // batch's changes again after 6 s (to the same worker, which holds the partition), and under load most batches.
+        // One worker, the lake its only sink, an ack wait of 6 s. Its lake commit is held up by the test holding the
+        // cluster store's write lock. For 18 s (three ack waits): without in-progress acknowledgements JetStream delivered
+        // the batch's changes again after 6 s (to the same worker, which holds the partition), and under load most
+        // batches. Then past four ack waits (ClusterHttpSource.ProgressAckWaits), when a stuck worker lets its changes
+        // go: JetStream delivers them again, and the worker, which still holds them, writes each once.
         await using var scenario = await ChangesOnlyScenarioAsync();
         await using var nats = await NatsTestCluster.StartAsync(Directory.CreateDirectory(Path.Combine(scenario.DataRoot, "nats")).FullName);
         var cluster = "ccdcjp" + scenario.Id;
@@ -132,11 +134,17 @@ public sealed class ClusterCdcJetStreamTests
                 (long AckPending, long Redelivered) seen = default;
                 await CdcScenario.WaitUntilAsync(async () => (seen = await ConsumerFiguresAsync(js, stream)).AckPending >= 20, Patience,
                     () => Task.FromResult($"{seen.AckPending} changes delivered and unacknowledged\n{worker.Process.Stderr}"));
+                var held = System.Diagnostics.Stopwatch.StartNew();
                 await Task.Delay(TimeSpan.FromSeconds(18));
                 seen = await ConsumerFiguresAsync(js, stream);
-                await tx.RollbackAsync();
                 seen.AckPending.ShouldBeGreaterThanOrEqualTo(20, "the commit was held up all along");
                 seen.Redelivered.ShouldBe(0, $"JetStream delivered changes again that the worker held while its commit waited\n{worker.Process.Stderr}");
+
+                // Progress is told for 24 s from the batch's read, and the last one lasts an ack wait more: by 36 s at the
+                // latest (plus the machine's delays) JetStream has delivered the held changes again.
+                await CdcScenario.WaitUntilAsync(async () => (seen = await ConsumerFiguresAsync(js, stream)).Redelivered >= 20, TimeSpan.FromSeconds(60),
+                    () => Task.FromResult($"{seen.Redelivered} changes delivered again {held.Elapsed.TotalSeconds:0} s into a commit held up past {Sluice.Connectors.Nats.ClusterHttpSource.ProgressAckWaits} ack waits\n{worker.Process.Stderr}"));
+                await tx.RollbackAsync();
             }
 
             await CdcScenario.WaitUntilAsync(() => Task.FromResult(Figures(scenario, env).Events >= 40), Patience, () => Task.FromResult("the held changes did not reach the lake\n" + worker.Process.Stderr));
