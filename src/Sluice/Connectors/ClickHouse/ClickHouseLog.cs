@@ -16,9 +16,9 @@ internal static partial class ClickHouseLog
     [LoggerMessage(6004, LogLevel.Information, "ClickHouse write to {Table} succeeded after {Attempts} attempts")]
     public static partial void Recovered(ILogger logger, string table, int attempts);
 
-    [LoggerMessage(6005, LogLevel.Information, "ClickHouse mirror {Table}: removing the {Flagged} flagged rows below the low-water mark {Mark} and the older rows of their keys (a mutation, in the background)")]
+    [LoggerMessage(28000, LogLevel.Information, "ClickHouse mirror {Table}: removing the {Flagged} flagged rows below the low-water mark {Mark} and the older rows of their keys (a mutation, in the background)")]
     public static partial void PruningFlagged(ILogger logger, string table, long flagged, long mark);
 
-    [LoggerMessage(6006, LogLevel.Warning, "ClickHouse mirror {Table}: its flagged rows below the low-water mark were not removed ({Reason}); they stay until the next prune, which tries again")]
+    [LoggerMessage(28001, LogLevel.Warning, "ClickHouse mirror {Table}: its flagged rows below the low-water mark were not removed ({Reason}); they stay until the next prune, which tries again")]
     public static partial void PruneFailed(ILogger logger, string table, string reason);
 }
