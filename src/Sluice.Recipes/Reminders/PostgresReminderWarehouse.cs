@@ -89,13 +89,7 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
         // The store is another database than the lease's, so the lease is checked just before the batch's one
         // transaction here; a holder that lost it lands nothing (PullFencedException), its dead letters neither.
         fence?.Check();
-        // Dead letters are keyed by their position, so writing them before the commit and again on a replay after a
-        // crash leaves one letter each.
-        foreach (var r in batch.Rejected)
-        {
-            _services.DeadLetters.Add(letterSource, r.Position, r.Reason, r.Payload, $"{letterSource}:{r.Position}");
-        }
-
+        await KeepRejectedAsync(batch.Rejected, letterSource).ConfigureAwait(false);
         var conn = await OpenAsync(ct).ConfigureAwait(false);
         await using var _ = conn.ConfigureAwait(false);
         var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
@@ -106,6 +100,23 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A batch's dead letters, before its transaction: they are keyed by their position (the event's place in its
+    /// source or log), so a batch written again after a crash, or by another worker, leaves one letter each. Not inside
+    /// the transaction: on a cluster the dead-letter store is the shared one, whose writes wait for its global write
+    /// lock, and the transaction would sit idle meanwhile, holding its locks past the server's idle limit. The store's
+    /// writes are synchronous: off the socket thread first.
+    /// </summary>
+    private async Task KeepRejectedAsync(IReadOnlyList<RejectedEvent> rejected, string letterSource)
+    {
+        if (rejected.Count == 0) { return; }
+        await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false);
+        foreach (var r in rejected)
+        {
+            _services.DeadLetters.Add(letterSource, r.Position, r.Reason, r.Payload, $"{letterSource}:{r.Position}");
+        }
+    }
+
     /// <summary>The table of the log's events the sinks committed (<see cref="AppendOnceAsync"/>).</summary>
     private const string LogCommits = "log_commits";
 
@@ -113,18 +124,8 @@ public sealed class PostgresReminderWarehouse : IReminderWarehouse
     {
         ArgumentNullException.ThrowIfNull(events);
         ArgumentNullException.ThrowIfNull(notCommitted);
-        // Dead letters are keyed by their position (the event's place in the log), so every rejection of the batch is
-        // written before the transaction, once however often the batch comes (an event another worker committed has its
-        // letter already, the same one). Not inside it: on a cluster the dead-letter store is the shared one, whose
-        // writes wait for its global write lock, and the transaction would sit idle meanwhile, holding the log's lock
-        // past the server's idle limit. The store's writes are synchronous: off the socket thread first.
-        var rejected = notCommitted([]).Rejected;
-        if (rejected.Count > 0) { await Core.IO.InlineSocketCompletions.LeaveSocketThreadAsync().ConfigureAwait(false); }
-        foreach (var r in rejected)
-        {
-            _services.DeadLetters.Add(letterSource, r.Position, r.Reason, r.Payload, $"{letterSource}:{r.Position}");
-        }
-
+        // Every rejection of the batch, an event another worker committed included (its letter is the same one).
+        await KeepRejectedAsync(notCommitted([]).Rejected, letterSource).ConfigureAwait(false);
         var conn = await OpenAsync(ct).ConfigureAwait(false);
         await using var _ = conn.ConfigureAwait(false);
         var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Sluice.Core.Pipeline;
 using static Sluice.Connectors.ClickHouse.ClickHouseClient;
 
 namespace Sluice.Connectors.ClickHouse;
@@ -19,17 +20,7 @@ namespace Sluice.Connectors.ClickHouse;
 /// </remarks>
 public sealed partial class ClickHouseSink
 {
-    private (long Mark, DateTimeOffset At)? _pruned;
-
-    /// <summary>True when a prune below <paramref name="mark"/> is due: the mark rose since the last one planned, which was <see cref="ClickHouseOptions.PruneEvery"/> ago or more (a sink's first is due at once).</summary>
-    private bool PruneDue(long mark)
-    {
-        if (_options.PruneEvery <= TimeSpan.Zero) { return false; }
-        var now = _services.Time.GetUtcNow();
-        if (_pruned is { } last && (mark <= last.Mark || now - last.At < _options.PruneEvery)) { return false; }
-        _pruned = (mark, now);
-        return true;
-    }
+    private readonly PruneSchedule _prunes;
 
     /// <summary>
     /// Starts the mutation that removes the keys whose newest row is a flag below <paramref name="mark"/>, when one is due
@@ -37,7 +28,7 @@ public sealed partial class ClickHouseSink
     /// </summary>
     private async Task PruneFlaggedAsync(long? settled, CancellationToken ct)
     {
-        if (settled is not { } mark || _orderBy.Count == 0 || !PruneDue(mark)) { return; }
+        if (settled is not { } mark || _orderBy.Count == 0 || !_prunes.Due(_options.Table, mark)) { return; }
         var (database, table) = (Literal(_options.Database), Literal(_options.Table));
         var lsn = Quote(Core.Schema.ChangeEnvelope.Lsn);
         var below = string.Create(CultureInfo.InvariantCulture, $"{Quote(Deleted)} = 1 AND {lsn} < {mark}");

@@ -52,6 +52,7 @@ public sealed partial class ClickHouseSink : IBatchSink, Core.Status.IStatusSink
         _options = options;
         _orderBy = options.OrderBy;
         _client = new ClickHouseClient(options.Url, options.Timeout);
+        _prunes = new PruneSchedule(options.PruneEvery, services.Time);
         _log = services.Logging.CreateLogger("Sluice.ClickHouse");
         _retry = new TransientRetry($"clickhouse sink '{options.Name}'", options.Retry, services.Time, ClickHouseFailures.IsTransient)
         {

@@ -44,9 +44,9 @@ public sealed class PostgresSink : IBatchSink
     private readonly HashSet<string> _marksReady = new(StringComparer.Ordinal);
     // A mirror table's floor (its last truncate's position) as this sink's last committed write left it (PostgresMirror.TryStatements).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ChangePosition> _applied = new(StringComparer.Ordinal);
-    // A mirror table's low-water mark as this sink last pruned its tombstones below it, and when (PostgresMirror): one
-    // prune per rise, at most one a second.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Mark, DateTimeOffset At)> _pruned = new(StringComparer.Ordinal);
+    // When a mirror table's tombstones are next pruned below the low-water mark (PostgresMirror): one prune per rise,
+    // at most one a second.
+    private readonly PruneSchedule _prunes;
 
     public PostgresSink(IEngineServices services, PostgresSinkOptions options)
     {
@@ -55,6 +55,7 @@ public sealed class PostgresSink : IBatchSink
         _services = services;
         _options = options;
         _source = NpgsqlDataSource.Create(options.ConnectionString());
+        _prunes = new PruneSchedule(PruneEvery, services.Time);
         _log = services.Logging.CreateLogger("Sluice.PostgresSink");
         _retry = new TransientRetry($"postgres sink {Name}", options.Retry, services.Time, PgFailures.IsTransient)
         {
@@ -284,20 +285,7 @@ public sealed class PostgresSink : IBatchSink
     /// In one process the mark rises with nearly every batch: a prune on each rise adds a statement to nearly every
     /// batch's transaction, for tombstones that this way are kept only a second longer.
     /// </remarks>
-    internal bool PruneDue(string table, long mark)
-    {
-        var now = _services.Time.GetUtcNow();
-        var due = false;
-        _pruned.AddOrUpdate(
-            table,
-            _ => { due = true; return (mark, now); },
-            (_, last) =>
-            {
-                due = mark > last.Mark && now - last.At >= PruneEvery;
-                return due ? (mark, now) : last;
-            });
-        return due;
-    }
+    internal bool PruneDue(string table, long mark) => _prunes.Due(table, mark);
 
     /// <summary>The least time between two prunes of one mirror table's tombstones by this sink.</summary>
     internal static TimeSpan PruneEvery { get; } = TimeSpan.FromSeconds(1);
