@@ -13,40 +13,27 @@ public sealed class MirrorCompactor(LakeStore lake)
     /// <summary>
     /// Folds once the table has <paramref name="minFiles"/> files, or once the rows beside the largest file (the last
     /// fold, as a rule) reach half of its rows, so reads open few files and scan little history. A fold rewrites the
-    /// current rows: a large mirror with a steady stream wants a higher <c>min_files</c>. The file holding the table's
-    /// newest change stays out of the fold: when a write ended with a key change's delete, the insert, in the next write,
-    /// takes the values it did not carry from the old key's row before the delete, which a fold would have dropped (a
-    /// cluster's consumer cuts its batches by count, not at commits). Returns how many files were replaced.
+    /// current rows: a large mirror with a steady stream wants a higher <c>min_files</c>. Every file is folded: a key
+    /// change cut between two writes finds the old key's row below its tombstone (<see cref="MirrorSql.Folded"/>), kept
+    /// while the delete is at or above <paramref name="settledBelow"/>, the source's low-water mark the sink last saw.
+    /// Returns how many files were replaced.
     /// </summary>
-    public int Fold(LakeTable table, int minFiles, CancellationToken ct)
+    public int Fold(LakeTable table, int minFiles, long? settledBelow, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(table);
         if (!table.IsMirror) { return 0; }
         var files = lake.FileEntries(table.QualifiedName);
-        if (files.Count < 3) { return 0; }
+        if (files.Count < 2) { return 0; }
         var largest = files.Max(f => f.Rows);
         if (files.Count < minFiles && (files.Sum(f => f.Rows) - largest) * 2 < largest) { return 0; }
-        var newest = NewestChangeFile(files);
-        var folded = files.Where(f => f.Path != newest).ToList();
-        // Nothing is folded when the newest change's file is not found among them (it would not be left out).
-        return folded.Count == files.Count - 1 && folded.Count >= 2 ? FoldAll(table, folded, ct) : 0;
-    }
-
-    /// <summary>The path of the file holding the highest (<c>_lsn</c>, <c>_seq</c>) of <paramref name="files"/>.</summary>
-    private string? NewestChangeFile(IReadOnlyList<LakeFileEntry> files)
-    {
-        using var db = DuckDb.OpenMemory(Path.Combine(lake.Data.Root, "tmp", "duckdb"));
-        using var cmd = db.CreateCommand();
-        cmd.CommandText = $"SELECT filename FROM read_parquet([{string.Join(", ", files.Select(f => LakeQueryEngine.Literal(f.Path)))}], hive_partitioning = false, union_by_name = true, filename = true) " +
-                          $"ORDER BY {Core.Schema.ChangeEnvelope.Lsn} DESC, {Core.Schema.ChangeEnvelope.Seq} DESC LIMIT 1";
-        return cmd.ExecuteScalar() as string;
+        return FoldAll(table, files, settledBelow, ct);
     }
 
     /// <summary>
     /// Folds exactly <paramref name="files"/> of <paramref name="table"/> (any of its files: what they hold is kept as
-    /// the read sees it, beside the others). Returns how many were replaced (0 when someone replaced one first).
+    /// the read sees it, beside the others; <paramref name="settledBelow"/> as for <see cref="Fold"/>). Returns how many were replaced (0 when someone replaced one first).
     /// </summary>
-    public int FoldAll(LakeTable table, IReadOnlyList<LakeFileEntry> files, CancellationToken ct)
+    public int FoldAll(LakeTable table, IReadOnlyList<LakeFileEntry> files, long? settledBelow, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(table);
         ArgumentNullException.ThrowIfNull(files);
@@ -54,7 +41,7 @@ public sealed class MirrorCompactor(LakeStore lake)
         using var stager = lake.BeginStaging($"fold-{table.Zone}-{table.Name}");
         var output = stager.NextPath();
         var paths = files.Select(f => f.Path).ToList();
-        var written = LakeCompactor.WriteParquet(lake, MirrorSql.Folded(table, LakeQueryEngine.RowsOf(table, paths)), output);
+        var written = LakeCompactor.WriteParquet(lake, MirrorSql.Folded(table, LakeQueryEngine.RowsOf(table, paths), settledBelow), output);
         if (written > 0)
         {
             stager.AddWritten(table, "", output, written);

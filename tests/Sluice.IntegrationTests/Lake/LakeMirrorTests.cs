@@ -112,26 +112,26 @@ public sealed class LakeMirrorTests
         before.ShouldBe(["100|later|z"]);
 
         var files = engine.Services.Lake.FileEntries("m.items");
-        new MirrorCompactor(engine.Services.Lake).FoldAll(table, files.Take(files.Count - 1).ToList(), default).ShouldBe(files.Count - 1);
+        new MirrorCompactor(engine.Services.Lake).FoldAll(table, files.Take(files.Count - 1).ToList(), null, default).ShouldBe(files.Count - 1);
         Rows(engine).ShouldBe(before);
         var after = engine.Services.Lake.FileEntries("m.items");
         after.Count.ShouldBe(2, "the fold and the change committed after what it folded");
-        after.Sum(f => f.Rows).ShouldBe(4, "the truncate, key 100's insert, key 101's delete (a tombstone) and key 100's later update remain");
+        after.Sum(f => f.Rows).ShouldBe(5, "the truncate, key 100's insert, key 101's delete (a tombstone) with its insert below it (no low-water mark), and key 100's later update remain");
         engine.Services.Lake.Garbage().Count.ShouldBe(files.Count - 1, "the folded files wait out their grace as garbage");
         files.Take(files.Count - 1).ShouldAllBe(f => File.Exists(f.Path));
 
-        // The sink's fold leaves the newest change's file out, so two files are not folded; a fold of everything
-        // makes one file: the truncate, key 100's row and key 101's tombstone.
-        new MirrorCompactor(engine.Services.Lake).Fold(table, 2, default).ShouldBe(0);
-        new MirrorCompactor(engine.Services.Lake).FoldAll(table, engine.Services.Lake.FileEntries("m.items"), default).ShouldBe(2);
-        engine.Services.Lake.FileEntries("m.items").ShouldHaveSingleItem().Rows.ShouldBe(3);
+        // The sink's fold takes every file: one file, the truncate and key 100's row. The source's low-water mark is
+        // past key 101's delete: no change can come below it, so its tombstone refuses nothing, and goes with the
+        // insert below it (every change of the delete's transaction is stored).
+        new MirrorCompactor(engine.Services.Lake).Fold(table, 2, lsn, default).ShouldBe(2);
+        engine.Services.Lake.FileEntries("m.items").ShouldHaveSingleItem().Rows.ShouldBe(2);
         Rows(engine).ShouldBe(before);
-        // Key 100 deleted, then another key inserted: the sink's fold takes the first two files and leaves the newest
-        // change's; key 100 keeps its delete, as a tombstone.
+        // Key 100 deleted, then another key inserted, the mark below the delete: key 100 keeps its delete, as a
+        // tombstone, and its last row below it.
         await sink.WriteAsync(Batch(lsn + 150, C("d", lsn + 100, 1, 100, null, null)), Checkpoint, default);
         await sink.WriteAsync(Batch(lsn + 250, C("c", lsn + 200, 1, 200, "new", "w")), Checkpoint, default);
-        new MirrorCompactor(engine.Services.Lake).Fold(table, 2, default).ShouldBe(2);
-        engine.Services.Lake.FileEntries("m.items").Select(f => f.Rows).Order().ShouldBe(new long[] { 1, 3 });
+        new MirrorCompactor(engine.Services.Lake).Fold(table, 2, lsn + 50, default).ShouldBe(3);
+        engine.Services.Lake.FileEntries("m.items").ShouldHaveSingleItem().Rows.ShouldBe(4, "the truncate, key 100's row and tombstone, key 200");
         Rows(engine).ShouldBe(["200|new|w"]);
 
         // Changes older than what the folded mirror holds, stored late: an update of the deleted key 100 (its body not
@@ -146,22 +146,43 @@ public sealed class LakeMirrorTests
         engine.Services.DeadLetters.List("lake:m", Core.DeadLetters.DeadLetterStore.Pending).ShouldBeEmpty();
     }
 
-    [Fact]
-    public async Task A_key_change_split_between_two_writes_takes_its_values_from_the_old_key_when_the_sinks_fold_came_between()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_key_change_split_between_two_writes_takes_its_values_from_the_old_key_when_a_fold_of_every_file_came_between(bool otherWriteBetween)
     {
         // A cluster's consumer cuts batches by count: a key change's delete may end one write and its insert, the
-        // TOASTed body not carried, start the next. The sink's fold between them must leave the old key's row.
+        // TOASTed body not carried, start the next; another worker's write may land between them (then the delete's
+        // file is not the newest). The fold between them keeps the old key's last row below its tombstone.
         using var engine = new Engine();
         await using var sink = Mirror(engine);
         await sink.WriteAsync(Batch(100, C("r", 90, 0, 1, "one", "long-1")), Checkpoint, default);
         await sink.WriteAsync(Batch(200, C("u", 110, 1, 1, "uno", null, "[\"body\"]")), Checkpoint, default);
         await sink.WriteAsync(Batch(210, C("d", 210, 1, 1, null, null)), Checkpoint, default);
+        if (otherWriteBetween)
+        {
+            // Another worker's write: its own checkpoint.
+            await using var other = Mirror(engine);
+            await other.WriteAsync(Batch(300, C("c", 300, 1, 2, "two", "long-2")), "another/checkpoint", default);
+        }
+
         var table = engine.Services.Lake.Table("m.items")!;
-        new MirrorCompactor(engine.Services.Lake).Fold(table, 2, default).ShouldBe(2, "the two older files, not the delete's");
-        Rows(engine).ShouldBeEmpty();
+        var files = engine.Services.Lake.FileEntries("m.items").Count;
+        new MirrorCompactor(engine.Services.Lake).Fold(table, 2, 200, default).ShouldBe(files, "every file, the delete's too");
+        Rows(engine).ShouldBe(otherWriteBetween ? ["2|two|long-2"] : []);
         await sink.WriteAsync(Batch(400, C("c", 210, 2, 10, "ten", null, "[\"body\"]")), Checkpoint, default);
-        Rows(engine).ShouldBe(["10|ten|long-1"]);
+        Rows(engine).ShouldBe(otherWriteBetween ? ["2|two|long-2", "10|ten|long-1"] : ["10|ten|long-1"]);
         engine.Services.DeadLetters.List("lake:m", Core.DeadLetters.DeadLetterStore.Pending).ShouldBeEmpty();
+
+        // Once the low-water mark is past the delete, every change of its transaction is stored and none can come
+        // below it: the next fold drops the old key's row and its tombstone.
+        new MirrorCompactor(engine.Services.Lake).Fold(table, 2, 211, default).ShouldBeGreaterThan(0);
+        using var db = new DuckDB.NET.Data.DuckDBConnection("DataSource=:memory:");
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT string_agg(_op || id, ' ' ORDER BY _lsn, _seq) FROM read_parquet([" + string.Join(", ", engine.Services.Lake.FileEntries("m.items").Select(f => $"'{f.Path}'")) + "])";
+        cmd.ExecuteScalar().ShouldBe(otherWriteBetween ? "c10 c2" : "c10", "key 1 gone, tombstone and row");
+        Rows(engine).ShouldBe(otherWriteBetween ? ["2|two|long-2", "10|ten|long-1"] : ["10|ten|long-1"]);
     }
 
     [Fact]

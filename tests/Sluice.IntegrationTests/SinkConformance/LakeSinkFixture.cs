@@ -35,7 +35,7 @@ public sealed class LakeSinkFixture : SinkFixture, IMirrorFixture
     public Task FoldAsync()
     {
         var files = Engine.Services.Lake.FileEntries($"{_zone}_m.items");
-        new MirrorCompactor(Engine.Services.Lake).FoldAll(Engine.Services.Lake.Table($"{_zone}_m.items")!, files, CancellationToken.None).ShouldBe(files.Count, "every file folded");
+        new MirrorCompactor(Engine.Services.Lake).FoldAll(Engine.Services.Lake.Table($"{_zone}_m.items")!, files, null, CancellationToken.None).ShouldBe(files.Count, "every file folded");
         return Task.CompletedTask;
     }
 

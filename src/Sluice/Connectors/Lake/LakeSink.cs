@@ -59,6 +59,9 @@ public sealed class LakeSink : IBatchSink
     private readonly Dictionary<int, string> _dayNames = [];
     private Task? _compaction;
     private long? _committed;
+
+    /// <summary>The highest low-water mark of the batches written (<see cref="RecordBatch.SettledBelow"/>), 0 before one: what a mirror's fold may drop below.</summary>
+    private long _settledBelow;
     private bool _loaded;
 
     public LakeSink(IEngineServices services, LakeSinkOptions options)
@@ -213,6 +216,7 @@ public sealed class LakeSink : IBatchSink
             foreach (var commit in batch.Commits) { commit.Record(c, tx); }
         });
         _committed = batch.Position;
+        if (batch.SettledBelow is { } settled && settled > Volatile.Read(ref _settledBelow)) { Volatile.Write(ref _settledBelow, settled); }
         CrashPoint.Reach(CommittedCrashPoint);
         if (_compaction is null && _options.CompactInterval > TimeSpan.Zero)
         {
@@ -378,7 +382,7 @@ public sealed class LakeSink : IBatchSink
                     // superseded change, and reads would scan the whole history.
                     if (table.IsMirror)
                     {
-                        var folded = folder.Fold(table, _options.CompactMinFiles, ct);
+                        var folded = folder.Fold(table, _options.CompactMinFiles, Volatile.Read(ref _settledBelow) is > 0 and var settled ? settled : null, ct);
                         if (folded > 0) { LakeSinkLog.Folded(_log, table.QualifiedName, folded); }
                         continue;
                     }

@@ -158,7 +158,8 @@ internal sealed class MirrorWrite(LakeStore lake, string sink, IReadOnlySet<stri
     /// <summary>
     /// For each position of a stored delete: the values of <paramref name="columns"/> the deleted key had in its last
     /// stored change before it (the old key of a key change whose insert comes in a later write). Read from the changes
-    /// as stored, since the current state no longer holds the key; a fold since then has dropped them (not found).
+    /// as stored, since the current state no longer holds the key; a fold keeps that change below the delete's
+    /// tombstone until the source's low-water mark is past the delete (<see cref="MirrorSql.Folded"/>), by when the insert is stored.
     /// </summary>
     private Dictionary<(long Lsn, long Seq), Dictionary<string, object?>> Removed(LakeTable table, IReadOnlyList<string> key, IReadOnlyCollection<(long Lsn, long Seq)> deletes, IReadOnlyList<FieldSpec> columns)
     {
