@@ -31,13 +31,11 @@ public static class MirrorSql
     /// delete (a cluster's consumer cuts batches by count, not at commits), and takes the values it did not carry from
     /// that row. Below the mark every change of the delete's transaction is stored, so the row may go.
     /// </summary>
-    public static string Folded(LakeTable table, string changes, long? settledBelow = null)
+    public static string Folded(LakeTable table, string changes, long? settledBelow)
     {
-        ArgumentNullException.ThrowIfNull(table);
-        if (!table.IsMirror) { throw new ArgumentException($"{table.QualifiedName} is not a mirror", nameof(table)); }
-        var key = string.Join(", ", table.MirrorKey!.Select(LakeQueryEngine.Quote));
+        var key = KeyList(table);
         const string op = ChangeEnvelope.Op, lsn = ChangeEnvelope.Lsn, seq = ChangeEnvelope.Seq, delete = ChangeEnvelope.Delete;
-        var newest = $"PARTITION BY {key} ORDER BY {lsn} DESC, {seq} DESC";
+        var newest = NewestFirst(key);
         var (below, stays) = settledBelow is { } m
             ? (string.Create(System.Globalization.CultureInfo.InvariantCulture, $" AND NOT ({op} = '{delete}' AND {lsn} < {m})"), string.Create(System.Globalization.CultureInfo.InvariantCulture, $" AND _sluice_last_lsn >= {m}"))
             : ("", "");
@@ -51,13 +49,19 @@ public static class MirrorSql
     }
 
     /// <summary>Each key's last change (a delete included) after the table's last truncate, every column as stored.</summary>
-    private static string LatestPerKey(LakeTable table, string changes)
+    private static string LatestPerKey(LakeTable table, string changes) =>
+        $"SELECT * FROM ({AfterTruncate(changes)}) QUALIFY row_number() OVER ({NewestFirst(KeyList(table))}) = 1";
+
+    /// <summary>The mirror's key columns, quoted, as one list; a table that is no mirror is refused.</summary>
+    private static string KeyList(LakeTable table)
     {
         ArgumentNullException.ThrowIfNull(table);
         if (!table.IsMirror) { throw new ArgumentException($"{table.QualifiedName} is not a mirror", nameof(table)); }
-        var key = string.Join(", ", table.MirrorKey!.Select(LakeQueryEngine.Quote));
-        return $"SELECT * FROM ({AfterTruncate(changes)}) QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {ChangeEnvelope.Lsn} DESC, {ChangeEnvelope.Seq} DESC) = 1";
+        return string.Join(", ", table.MirrorKey!.Select(LakeQueryEngine.Quote));
     }
+
+    /// <summary>A window over each key's changes, its newest (by <c>_lsn</c>, <c>_seq</c>) first.</summary>
+    private static string NewestFirst(string keyList) => $"PARTITION BY {keyList} ORDER BY {ChangeEnvelope.Lsn} DESC, {ChangeEnvelope.Seq} DESC";
 
     /// <summary>The changes after the table's last truncate (the truncate left out), every column as stored.</summary>
     private static string AfterTruncate(string changes)
